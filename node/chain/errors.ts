@@ -1,0 +1,231 @@
+/**
+ * Typed errors of the chain port.
+ *
+ * Every failure a `ChainClient` reports is a `ChainError` with a stable code and typed fields
+ * (STYLE.md §10). Reverts are classified by decoding the contract's custom error from the
+ * revert data against the RoundLedger ABI, and transport failures by their structured `code`
+ * (ethers' `ErrorCode` or Node's system error code), never by message text: node and library
+ * messages change between versions, selectors and codes do not.
+ */
+import { type Interface, isError } from "ethers";
+import { FedmeshError } from "../../protocol/errors.js";
+import type { Hex32 } from "./types.js";
+
+/** Which field of a `RoundRecord` was invalid. */
+export type RoundRecordField = "round" | "prevModelHash" | "modelHash" | "participantCount";
+
+/** Typed fields per code. */
+export interface ChainErrorFields {
+  /** The recorder is not a member of the federation (`RoundLedgerNotMember`). */
+  CHAIN_NOT_MEMBER: { account: string };
+  /** `got` is not `latestRound() + 1` (`RoundLedgerUnexpectedRound`). */
+  CHAIN_UNEXPECTED_ROUND: { expected: number; got: number };
+  /** `got` is not the head model hash (`RoundLedgerPrevHashMismatch`). */
+  CHAIN_PREV_HASH_MISMATCH: { expected: Hex32; got: Hex32 };
+  /**
+   * The record is empty (`RoundLedgerInvalidRecord`: zero model hash or no participants) or
+   * cannot be represented on chain (not a uint64/uint32, not 32 bytes of hex).
+   */
+  CHAIN_INVALID_RECORD: { field: RoundRecordField; value: string; rule: string };
+  /** The RPC endpoint could not be reached or failed; `reason` is the underlying error code. */
+  CHAIN_UNAVAILABLE: { operation: string; reason: string };
+  /** `waitForRound` gave up. */
+  CHAIN_TIMEOUT: { round: number; timeoutMs: number };
+  /**
+   * The contract reverted with something this client does not know: no revert data (e.g. out
+   * of gas, or a receipt with status 0 whose replay did not revert) or an unknown error
+   * selector. `errorName` is set when the data decoded against the ABI.
+   */
+  CHAIN_REVERTED: { operation: string; errorName?: string; data?: string; txHash?: string };
+}
+
+export type ChainErrorCode = keyof ChainErrorFields;
+
+export class ChainError<C extends ChainErrorCode = ChainErrorCode> extends FedmeshError<
+  C,
+  ChainErrorFields[C]
+> {}
+
+/** True when `e` is a `ChainError`, optionally with the given code (narrowing its fields). */
+export function isChainError<C extends ChainErrorCode>(e: unknown, code?: C): e is ChainError<C> {
+  return e instanceof ChainError && (code === undefined || e.code === code);
+}
+
+/**
+ * Maps a RoundLedger custom error to its `ChainError`, or returns undefined for an error this
+ * module does not know. `args` come from `Interface.parseError`, so uints are bigints.
+ */
+export function chainErrorFromRevert(
+  errorName: string,
+  args: readonly unknown[],
+  cause?: unknown,
+): ChainError | undefined {
+  const options = { cause };
+  switch (errorName) {
+    case "RoundLedgerNotMember": {
+      const [account] = args as [string];
+      return new ChainError("CHAIN_NOT_MEMBER", `${account} is not a member`, { account }, options);
+    }
+    case "RoundLedgerUnexpectedRound": {
+      const [expected, got] = (args as [bigint, bigint]).map(Number) as [number, number];
+      return new ChainError(
+        "CHAIN_UNEXPECTED_ROUND",
+        `expected round ${expected}, got ${got}`,
+        { expected, got },
+        options,
+      );
+    }
+    case "RoundLedgerPrevHashMismatch": {
+      const [expected, got] = args as [Hex32, Hex32];
+      return new ChainError(
+        "CHAIN_PREV_HASH_MISMATCH",
+        `previous model hash ${got} is not the head ${expected}`,
+        { expected, got },
+        options,
+      );
+    }
+    case "RoundLedgerInvalidRecord": {
+      const [modelHash, participantCount] = args as [Hex32, bigint];
+      // The contract checks both conditions in one error; name the first failing field, in the
+      // same order as the in-memory twin (memory-client.ts) reports it.
+      return participantCount === 0n
+        ? invalidRecord("participantCount", "0", "must be positive", cause)
+        : invalidRecord("modelHash", modelHash, "must not be zero", cause);
+    }
+    default:
+      return undefined;
+  }
+}
+
+export function invalidRecord(
+  field: RoundRecordField,
+  value: string,
+  rule: string,
+  cause?: unknown,
+): ChainError<"CHAIN_INVALID_RECORD"> {
+  return new ChainError(
+    "CHAIN_INVALID_RECORD",
+    `${field} ${value} ${rule}`,
+    { field, value, rule },
+    { cause },
+  );
+}
+
+/**
+ * Node.js and undici error codes that mean the endpoint could not be reached or dropped the
+ * connection (https://nodejs.org/api/errors.html#common-system-errors). ethers v6 surfaces
+ * these raw from `FetchRequest` rather than wrapping them in a NETWORK_ERROR.
+ */
+const UNREACHABLE_SYSTEM_CODES: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+
+/** ethers `ErrorCode`s that mean the RPC, not the contract, failed. */
+const UNAVAILABLE_ETHERS_CODES = ["NETWORK_ERROR", "SERVER_ERROR", "TIMEOUT"] as const;
+
+/** Errors are nested differently by ethers, Hardhat and undici; look a few levels down. */
+const MAX_CAUSE_DEPTH = 5;
+
+/** `e` and the objects it wraps (`error`, `info.error`, `cause`, `data`), outermost first. */
+function* errorChain(e: unknown): Generator<Record<string, unknown>> {
+  const seen = new Set<unknown>();
+  let frontier: unknown[] = [e];
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && frontier.length > 0; depth++) {
+    const next: unknown[] = [];
+    for (const x of frontier) {
+      if (typeof x !== "object" || x === null || seen.has(x)) continue;
+      seen.add(x);
+      const o = x as Record<string, unknown>;
+      yield o;
+      const info = o.info as Record<string, unknown> | undefined;
+      // `data` is revert hex for ethers and Hardhat in process, but an object holding the hex
+      // in a Hardhat node's JSON-RPC error ({ code, message, data: { data, message, txHash } }),
+      // which ethers wraps as UNKNOWN_ERROR when eth_sendTransaction fails.
+      next.push(o.error, info?.error, o.cause, o.data);
+    }
+    frontier = next;
+  }
+}
+
+/**
+ * The revert data carried by `e`, if any. ethers puts it on a CALL_EXCEPTION's `data`; the
+ * in-process Hardhat provider throws its own error (not an ethers one) with the data on `data`;
+ * errors ethers cannot coalesce keep the JSON-RPC error, with the data at `error.data` or
+ * `error.data.data`. Only well-formed hex with at least a selector counts, so a `data` that is
+ * a message string is ignored.
+ */
+function findRevertData(e: unknown): string | undefined {
+  for (const o of errorChain(e)) {
+    const data = o.data;
+    if (typeof data === "string" && /^0x(?:[0-9a-fA-F]{2}){4,}$/.test(data)) return data;
+  }
+  return undefined;
+}
+
+/** The transport-level code of `e` when it means the RPC is unavailable. */
+function findUnavailableReason(e: unknown): string | undefined {
+  for (const o of errorChain(e)) {
+    for (const code of UNAVAILABLE_ETHERS_CODES) if (isError(o, code)) return code;
+    if (typeof o.code === "string" && UNREACHABLE_SYSTEM_CODES.has(o.code)) return o.code;
+  }
+  return undefined;
+}
+
+/**
+ * Turns anything thrown while talking to the ledger into a `ChainError`:
+ * a known custom error becomes its code, an unknown revert CHAIN_REVERTED, a transport failure
+ * CHAIN_UNAVAILABLE. Anything else (bad arguments, programming errors) is returned unchanged,
+ * because hiding it behind a chain code would send callers into retry loops for bugs.
+ */
+export function classifyChainError(e: unknown, iface: Interface, operation: string): unknown {
+  if (e instanceof ChainError) return e;
+  const data = findRevertData(e);
+  if (data !== undefined) {
+    const parsed = iface.parseError(data);
+    if (parsed !== null) {
+      return (
+        chainErrorFromRevert(parsed.name, [...parsed.args], e) ??
+        new ChainError(
+          "CHAIN_REVERTED",
+          `${operation} reverted with ${parsed.name}`,
+          { operation, errorName: parsed.name, data },
+          { cause: e },
+        )
+      );
+    }
+    return new ChainError(
+      "CHAIN_REVERTED",
+      `${operation} reverted with unknown data`,
+      { operation, data },
+      { cause: e },
+    );
+  }
+  if (isError(e, "CALL_EXCEPTION")) {
+    return new ChainError(
+      "CHAIN_REVERTED",
+      `${operation} reverted without data`,
+      { operation },
+      { cause: e },
+    );
+  }
+  const reason = findUnavailableReason(e);
+  if (reason !== undefined) {
+    return new ChainError(
+      "CHAIN_UNAVAILABLE",
+      `${operation} failed: RPC unavailable (${reason})`,
+      { operation, reason },
+      { cause: e },
+    );
+  }
+  return e;
+}

@@ -1,0 +1,157 @@
+/**
+ * The in-process Hardhat network, for tests and the simulator run by tsx or vitest.
+ *
+ * Hardhat 2 loads hardhat.config.ts with a plain `require()`. Under the Hardhat CLI, ts-node
+ * handles that; imported as a library it is whatever `require` can do in this process. tsx
+ * hooks `require` for .ts, vitest does not, so `loadHardhat` registers tsx's CommonJS hook
+ * around the import when nothing else has. The config is found from this file's location, not
+ * the working directory, so scripts can run from anywhere.
+ */
+import { mkdir, rm, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { HardhatEthersProvider } from "@nomicfoundation/hardhat-ethers/internal/hardhat-ethers-provider.js";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers.js";
+import type { HardhatEthersHelpers } from "@nomicfoundation/hardhat-ethers/types/index.js";
+import { ContractFactory, type Signer } from "ethers";
+import type { HardhatRuntimeEnvironment } from "hardhat/types/index.js";
+import type { Hex32 } from "./types.js";
+
+/** Hardhat's runtime environment with the hardhat-ethers extension the config loads. */
+export type FedmeshHardhatRuntime = HardhatRuntimeEnvironment & {
+  ethers: HardhatEthersHelpers;
+};
+
+export interface InProcessChain {
+  readonly hre: FedmeshHardhatRuntime;
+  /** ethers provider over the in-process network (one per process; state is shared). */
+  readonly provider: HardhatEthersProvider;
+  /** The network's funded accounts (128, see hardhat.config.ts), in order. */
+  readonly signers: readonly HardhatEthersSigner[];
+}
+
+export interface DeployedRoundLedger {
+  readonly address: string;
+  /** Block that mined the deployment; pass as `fromBlock` to EthersChainClient. */
+  readonly blockNumber: number;
+  readonly txHash: Hex32;
+}
+
+const CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), "../../hardhat.config.ts");
+
+/**
+ * A compile lock older than this is taken to be left by a crashed process. Compiling the
+ * contracts takes a few seconds with solc-js; two minutes leaves ample room.
+ */
+const COMPILE_LOCK_STALE_MS = 120_000;
+const COMPILE_LOCK_POLL_MS = 100;
+
+let hardhatPromise: Promise<FedmeshHardhatRuntime> | undefined;
+let chainPromise: Promise<InProcessChain> | undefined;
+
+/**
+ * Loads Hardhat (once per process) and compiles the contracts if their artifacts are missing or
+ * stale; Hardhat's solidity-files cache makes an up-to-date compile a no-op.
+ */
+export function loadHardhat(): Promise<FedmeshHardhatRuntime> {
+  hardhatPromise ??= (async () => {
+    const hre = await importHardhat();
+    await compileContracts(hre);
+    return hre;
+  })();
+  // A failed load (e.g. a compile error) should be reported again on the next call, not cached.
+  hardhatPromise.catch(() => {
+    hardhatPromise = undefined;
+  });
+  return hardhatPromise;
+}
+
+/**
+ * Starts (once per process) the in-process Hardhat network with compiled contracts. Every call
+ * returns the same chain, so callers that need isolation deploy their own RoundLedger.
+ */
+export function startInProcessChain(): Promise<InProcessChain> {
+  chainPromise ??= (async () => {
+    const hre = await loadHardhat();
+    const signers = await hre.ethers.getSigners();
+    return { hre, provider: hre.ethers.provider, signers };
+  })();
+  chainPromise.catch(() => {
+    chainPromise = undefined;
+  });
+  return chainPromise;
+}
+
+/**
+ * Deploys contracts/RoundLedger.sol from its compiled artifact with `signer` (any ethers
+ * Signer, on the in-process network or not) and waits for the deployment to be mined.
+ */
+export async function deployRoundLedger(
+  signer: Signer,
+  initialModelHash: Hex32,
+  members: readonly string[],
+): Promise<DeployedRoundLedger> {
+  const hre = await loadHardhat();
+  const artifact = await hre.artifacts.readArtifact("RoundLedger");
+  const factory = new ContractFactory(artifact.abi, artifact.bytecode, signer);
+  const contract = await factory.deploy(initialModelHash, [...members]);
+  const tx = contract.deploymentTransaction();
+  const receipt = await tx?.wait();
+  if (!receipt?.contractAddress) {
+    throw new Error("deployRoundLedger: deployment transaction has no receipt or contract address");
+  }
+  return {
+    address: receipt.contractAddress,
+    blockNumber: receipt.blockNumber,
+    txHash: receipt.hash as Hex32,
+  };
+}
+
+async function importHardhat(): Promise<FedmeshHardhatRuntime> {
+  const require = createRequire(import.meta.url);
+  // Under tsx the .ts hook is already in place; registering a second one would transform twice.
+  const unregister =
+    require.extensions[".ts"] === undefined ? (await import("tsx/cjs/api")).register() : undefined;
+  // hardhat-lib reads HARDHAT_CONFIG while it is being imported, so set it only for that.
+  const previousConfig = process.env.HARDHAT_CONFIG;
+  process.env.HARDHAT_CONFIG ??= CONFIG_PATH;
+  try {
+    const hardhat = await import("hardhat");
+    return (hardhat.default ?? hardhat) as unknown as FedmeshHardhatRuntime;
+  } finally {
+    if (previousConfig === undefined) delete process.env.HARDHAT_CONFIG;
+    unregister?.();
+  }
+}
+
+/**
+ * Runs Hardhat's compile task under a lock directory in the cache folder. Hardhat 2 writes
+ * artifacts and its cache non-atomically, and vitest runs test files in parallel processes that
+ * may all start a chain; without the lock, one process can read another's half-written
+ * artifact. Whoever waits finds the cache fresh and compiles nothing.
+ */
+export async function compileContracts(hre: HardhatRuntimeEnvironment): Promise<void> {
+  const cacheDir = hre.config.paths.cache;
+  await mkdir(cacheDir, { recursive: true });
+  const lockDir = join(cacheDir, "fedmesh-compile.lock");
+  for (;;) {
+    try {
+      await mkdir(lockDir); // atomic: exactly one process creates it
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const lock = await stat(lockDir).catch(() => undefined);
+      if (lock !== undefined && Date.now() - lock.mtimeMs > COMPILE_LOCK_STALE_MS) {
+        await rm(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      await new Promise((r) => setTimeout(r, COMPILE_LOCK_POLL_MS));
+    }
+  }
+  try {
+    await hre.run("compile", { quiet: true });
+  } finally {
+    await rm(lockDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,383 @@
+/**
+ * Local training for one peer: a tfjs binary classifier (sigmoid output, binary cross-entropy)
+ * whose parameters cross the module boundary only as `ModelWeights` (protocol/model.ts).
+ *
+ * Reproducibility: initial weights come from the model seed (every initializer gets its own seed
+ * derived from it), and each `train()` shuffles with a seeded generator (protocol/rng.ts) and
+ * starts a fresh optimizer, so a round's update is a function of (global weights, local data,
+ * options) only, as FedAvg's ClientUpdate is (McMahan et al. 2017, Algorithm 1). tfjs's own
+ * `model.fit({shuffle: true})` draws from Math.random (tfjs-layers `util.shuffle`), so batches
+ * are formed here and fitting is a plain loop over `optimizer.minimize`.
+ *
+ * Concurrency: all simulated peers in a process share one tfjs engine. A module-level mutex
+ * serialises `train()` calls, so each training run's `seconds` measures only its own work and
+ * peak memory is one run's working set. Between steps the loop yields to the event loop so
+ * networking (libp2p heartbeats, gossip) keeps running.
+ *
+ * The tfjs backend is *not* chosen here: call `selectBackend()` (./backend.ts) once at start-up,
+ * before constructing any Trainer. Without it tfjs in Node runs on its pure-JS cpu backend,
+ * ~100x slower for the CNN.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { LabelledData } from '../../protocol/data.js';
+import { FedmeshError } from '../../protocol/errors.js';
+import { type ModelWeights, type Tensor, tensorSize } from '../../protocol/model.js';
+import { createRng, shuffleInPlace } from '../../protocol/rng.js';
+
+export type { LabelledData } from '../../protocol/data.js';
+
+/** Binary classification with a sigmoid output. */
+export interface ModelSpec {
+  kind: 'logreg' | 'mlp' | 'cnn';
+  /** Shape of one example; for 'cnn' [height, width, channels]. */
+  inputShape: readonly number[];
+  /** Hidden dense widths: 'mlp' default [16]; for 'cnn' the dense head after flatten, default [32]. */
+  hidden?: readonly number[];
+}
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** Seeds the per-epoch shuffles. */
+  seed: number;
+  optimizer?: 'sgd' | 'adam';
+}
+
+export interface TrainResult {
+  /** Mean binary cross-entropy over the last epoch's batches, weighted by batch size. */
+  loss: number;
+  /** Optimizer steps taken. */
+  steps: number;
+  /** Wall-clock seconds, excluding time spent waiting for another Trainer's run. */
+  seconds: number;
+}
+
+export const DEFAULT_MLP_HIDDEN: readonly number[] = [16];
+export const DEFAULT_CNN_HIDDEN: readonly number[] = [32];
+export const DEFAULT_OPTIMIZER = 'adam' as const;
+/** Rows per forward pass in `predict`: bounds peak memory for large evaluation sets. */
+export const PREDICT_BATCH = 1024;
+/** CNN feature extractor (conv 3x3 'valid' → maxpool 2, twice): filters per block. */
+const CNN_FILTERS = [8, 16] as const;
+/** Domains for protocol/rng.ts streams, so init and shuffle never share a stream. */
+const INIT_RNG_DOMAIN = 'fedmesh/ml/init/v1';
+const SHUFFLE_RNG_DOMAIN = 'fedmesh/ml/shuffle/v1';
+
+export type TrainerErrorCode =
+  | 'TRAINER_SHAPE_MISMATCH'
+  | 'TRAINER_SPEC_INVALID'
+  | 'TRAINER_OPTIONS_INVALID'
+  | 'TRAINER_DATA_INVALID'
+  | 'TRAINER_BUSY'
+  | 'TRAINER_DISPOSED';
+
+export class TrainerError extends FedmeshError<TrainerErrorCode> {}
+
+/** Fields of TRAINER_SHAPE_MISMATCH. `index` is null when the tensor count differs. */
+export interface ShapeMismatchFields extends Record<string, unknown> {
+  what: 'count' | 'shape' | 'length';
+  index: number | null;
+  expected: number[];
+  got: number[];
+}
+
+function invalid(code: TrainerErrorCode, field: string, value: unknown, rule: string): TrainerError {
+  return new TrainerError(code, `${field} = ${JSON.stringify(value)}: ${rule}`, { field, value, rule });
+}
+
+function isPositiveInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+}
+
+function validateSpec(spec: ModelSpec): void {
+  if (!['logreg', 'mlp', 'cnn'].includes(spec.kind)) {
+    throw invalid('TRAINER_SPEC_INVALID', 'kind', spec.kind, "one of 'logreg', 'mlp', 'cnn'");
+  }
+  if (!Array.isArray(spec.inputShape) || spec.inputShape.length === 0 || !spec.inputShape.every(isPositiveInt)) {
+    throw invalid('TRAINER_SPEC_INVALID', 'inputShape', spec.inputShape, 'non-empty list of positive integers');
+  }
+  if (spec.hidden !== undefined && (!Array.isArray(spec.hidden) || !spec.hidden.every(isPositiveInt))) {
+    throw invalid('TRAINER_SPEC_INVALID', 'hidden', spec.hidden, 'list of positive integers');
+  }
+  if (spec.kind === 'cnn') {
+    if (spec.inputShape.length !== 3) {
+      throw invalid('TRAINER_SPEC_INVALID', 'inputShape', spec.inputShape, "'cnn' needs [height, width, channels]");
+    }
+    // Two (conv 3x3 valid → maxpool 2) blocks must leave at least one pixel.
+    const after = (d: number): number => Math.floor((Math.floor((d - 2) / 2) - 2) / 2);
+    if (after(spec.inputShape[0]!) < 1 || after(spec.inputShape[1]!) < 1) {
+      throw invalid('TRAINER_SPEC_INVALID', 'inputShape', spec.inputShape, "'cnn' needs height and width >= 10");
+    }
+  }
+}
+
+/**
+ * Builds the network for `spec` with deterministic initial weights: the same (spec, seed) gives
+ * bit-identical weights on every backend (tfjs seeded initializers draw in JS via seedrandom).
+ * Kernels use Glorot-uniform (Glorot & Bengio 2010), Keras's default; biases start at zero.
+ */
+export function createModel(spec: ModelSpec, seed: number): tf.LayersModel {
+  validateSpec(spec);
+  if (!Number.isSafeInteger(seed)) throw invalid('TRAINER_SPEC_INVALID', 'seed', seed, 'safe integer');
+  // One seed per layer: two layers of equal shape with equal seeds would start identical.
+  const rng = createRng(seed, INIT_RNG_DOMAIN);
+  const kernelInitializer = () => tf.initializers.glorotUniform({ seed: rng.int(2 ** 31) });
+  const inputShape = [...spec.inputShape];
+  const model = tf.sequential();
+  const dense = (units: number, activation: 'relu' | 'sigmoid', first: boolean) =>
+    tf.layers.dense({
+      units,
+      activation,
+      kernelInitializer: kernelInitializer(),
+      biasInitializer: 'zeros',
+      ...(first ? { inputShape } : {}),
+    });
+
+  if (spec.kind === 'cnn') {
+    CNN_FILTERS.forEach((filters, i) => {
+      model.add(
+        tf.layers.conv2d({
+          filters,
+          kernelSize: 3,
+          activation: 'relu',
+          padding: 'valid',
+          kernelInitializer: kernelInitializer(),
+          biasInitializer: 'zeros',
+          ...(i === 0 ? { inputShape } : {}),
+        }),
+      );
+      model.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+    });
+    model.add(tf.layers.flatten());
+    for (const units of spec.hidden ?? DEFAULT_CNN_HIDDEN) model.add(dense(units, 'relu', false));
+    model.add(dense(1, 'sigmoid', false));
+    return model;
+  }
+
+  let first = true;
+  if (inputShape.length > 1) {
+    model.add(tf.layers.flatten({ inputShape }));
+    first = false;
+  }
+  const hidden = spec.kind === 'mlp' ? (spec.hidden ?? DEFAULT_MLP_HIDDEN) : [];
+  for (const units of hidden) {
+    model.add(dense(units, 'relu', first));
+    first = false;
+  }
+  model.add(dense(1, 'sigmoid', first));
+  return model;
+}
+
+/** Serialises training across every Trainer in the process (see module header). */
+let trainingTail: Promise<void> = Promise.resolve();
+
+async function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  const previous = trainingTail;
+  let release!: () => void;
+  trainingTail = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  await previous;
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export class Trainer {
+  readonly spec: ModelSpec;
+  private readonly model: tf.LayersModel;
+  private readonly featureSize: number;
+  private busy = false;
+  private disposed = false;
+
+  constructor(spec: ModelSpec, seed: number) {
+    this.model = createModel(spec, seed);
+    this.spec = { ...spec, inputShape: [...spec.inputShape], ...(spec.hidden ? { hidden: [...spec.hidden] } : {}) };
+    this.featureSize = tensorSize(spec.inputShape);
+  }
+
+  /** Copies of the parameters, in tfjs `model.getWeights()` order (kernel, then bias, per layer). */
+  getWeights(): ModelWeights {
+    this.checkAlive();
+    // getWeights returns the variables' own tensors: read, never dispose. dataSync may return
+    // the backend's buffer (cpu backend), so copy.
+    const tensors: Tensor[] = this.model.getWeights().map((t) => ({
+      shape: [...t.shape],
+      data: new Float32Array(t.dataSync() as Float32Array),
+    }));
+    return { tensors };
+  }
+
+  /**
+   * Replaces every parameter. Validated in full before anything is written, so a bad input
+   * leaves the model unchanged.
+   * @throws TrainerError TRAINER_SHAPE_MISMATCH ({what, index, expected, got});
+   *         TRAINER_BUSY while this trainer is training.
+   */
+  setWeights(w: ModelWeights): void {
+    this.checkAlive();
+    if (this.busy) throw new TrainerError('TRAINER_BUSY', 'setWeights during train()', { op: 'setWeights' });
+    const current = this.model.getWeights();
+    const mismatch = (f: ShapeMismatchFields, msg: string): TrainerError =>
+      new TrainerError('TRAINER_SHAPE_MISMATCH', msg, f);
+    if (w.tensors.length !== current.length) {
+      throw mismatch(
+        { what: 'count', index: null, expected: [current.length], got: [w.tensors.length] },
+        `expected ${current.length} tensors, got ${w.tensors.length}`,
+      );
+    }
+    w.tensors.forEach((t, i) => {
+      const expected = [...current[i]!.shape];
+      const got = [...t.shape];
+      if (expected.length !== got.length || expected.some((d, j) => d !== got[j])) {
+        throw mismatch({ what: 'shape', index: i, expected, got }, `tensor ${i}: expected shape [${expected}], got [${got}]`);
+      }
+      if (t.data.length !== tensorSize(expected)) {
+        throw mismatch(
+          { what: 'length', index: i, expected: [tensorSize(expected)], got: [t.data.length] },
+          `tensor ${i}: shape [${got}] needs ${tensorSize(expected)} values, got ${t.data.length}`,
+        );
+      }
+    });
+    // Variable.assign takes its own reference to each new buffer, so tidy may dispose ours.
+    tf.tidy(() => this.model.setWeights(w.tensors.map((t) => tf.tensor(t.data, [...t.shape], 'float32'))));
+  }
+
+  /**
+   * Trains in place on `data` and resolves when done. Waits for any other Trainer's run first.
+   * @throws TrainerError TRAINER_OPTIONS_INVALID / TRAINER_DATA_INVALID (before waiting).
+   */
+  async train(data: LabelledData, opts: TrainOptions): Promise<TrainResult> {
+    this.checkAlive();
+    validateOptions(opts);
+    this.validateData(data);
+    if (this.busy) throw new TrainerError('TRAINER_BUSY', 'train() is already running on this trainer', { op: 'train' });
+    this.busy = true;
+    try {
+      return await exclusive(() => this.runTraining(data, opts));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async runTraining(data: LabelledData, opts: TrainOptions): Promise<TrainResult> {
+    const started = performance.now();
+    const f = this.featureSize;
+    const shape = [...this.spec.inputShape];
+    const optimizer =
+      (opts.optimizer ?? DEFAULT_OPTIMIZER) === 'sgd' ? tf.train.sgd(opts.learningRate) : tf.train.adam(opts.learningRate);
+    // LayerVariable.read() is the underlying tf.Variable the optimizer updates.
+    const vars = this.model.trainableWeights.map((v) => v.read() as tf.Variable);
+    const rng = createRng(opts.seed, SHUFFLE_RNG_DOMAIN);
+    const order = Array.from({ length: data.n }, (_, i) => i);
+    let steps = 0;
+    let loss = Number.NaN;
+    try {
+      for (let epoch = 0; epoch < opts.epochs; epoch++) {
+        shuffleInPlace(order, rng);
+        // Summed on the device and read once per epoch: a per-step read would sync every step.
+        let lossSum: tf.Scalar = tf.scalar(0);
+        try {
+          for (let start = 0; start < data.n; start += opts.batchSize) {
+            const m = Math.min(opts.batchSize, data.n - start);
+            const xb = new Float32Array(m * f);
+            const yb = new Float32Array(m);
+            for (let i = 0; i < m; i++) {
+              const row = order[start + i]!;
+              xb.set(data.x.subarray(row * f, (row + 1) * f), i * f);
+              yb[i] = data.y[row]!;
+            }
+            const next = tf.tidy(() => {
+              const xs = tf.tensor(xb, [m, ...shape]);
+              const ys = tf.tensor2d(yb, [m, 1]);
+              const batchLoss = optimizer.minimize(
+                () => tf.mean(tf.metrics.binaryCrossentropy(ys, this.model.apply(xs, { training: true }) as tf.Tensor)),
+                true,
+                vars,
+              )!;
+              return tf.add(lossSum, tf.mul(batchLoss, m)) as tf.Scalar;
+            });
+            lossSum.dispose();
+            lossSum = next;
+            steps++;
+            await yieldToEventLoop();
+          }
+          loss = (await lossSum.data())[0]! / data.n;
+        } finally {
+          lossSum.dispose();
+        }
+      }
+    } finally {
+      optimizer.dispose();
+    }
+    return { loss, steps, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /** P(y = 1) for each of the `n` rows of `x` (row-major, n × prod(inputShape)). */
+  predict(x: Float32Array, n: number): Float32Array {
+    this.checkAlive();
+    if (!Number.isSafeInteger(n) || n < 0 || x.length !== n * this.featureSize) {
+      throw new TrainerError('TRAINER_DATA_INVALID', `x has ${x.length} values, expected ${n} x ${this.featureSize}`, {
+        field: 'x',
+        expected: Number.isSafeInteger(n) && n >= 0 ? n * this.featureSize : null,
+        got: x.length,
+      });
+    }
+    const out = new Float32Array(n);
+    const shape = [...this.spec.inputShape];
+    for (let start = 0; start < n; start += PREDICT_BATCH) {
+      const m = Math.min(PREDICT_BATCH, n - start);
+      const p = tf.tidy(() => {
+        const xs = tf.tensor(x.subarray(start * this.featureSize, (start + m) * this.featureSize), [m, ...shape]);
+        return (this.model.predict(xs) as tf.Tensor).dataSync();
+      });
+      out.set(p, start);
+    }
+    return out;
+  }
+
+  /** Frees the model's tensors. Further calls throw TRAINER_DISPOSED. */
+  dispose(): void {
+    if (this.disposed) return;
+    if (this.busy) throw new TrainerError('TRAINER_BUSY', 'dispose during train()', { op: 'dispose' });
+    this.disposed = true;
+    this.model.dispose();
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new TrainerError('TRAINER_DISPOSED', 'trainer was disposed', {});
+  }
+
+  private validateData(d: LabelledData): void {
+    const bad = (field: string, value: unknown, rule: string): TrainerError => invalid('TRAINER_DATA_INVALID', field, value, rule);
+    if (!isPositiveInt(d.n)) throw bad('n', d.n, 'positive integer');
+    const fs = d.featureShape;
+    const want = this.spec.inputShape;
+    if (fs.length !== want.length || fs.some((v, i) => v !== want[i])) {
+      throw bad('featureShape', [...fs], `must equal the model's inputShape [${want.join(',')}]`);
+    }
+    if (d.x.length !== d.n * this.featureSize) throw bad('x.length', d.x.length, `n x prod(featureShape) = ${d.n * this.featureSize}`);
+    if (d.y.length !== d.n) throw bad('y.length', d.y.length, `n = ${d.n}`);
+    for (let i = 0; i < d.n; i++) {
+      if (d.y[i]! > 1) throw bad(`y[${i}]`, d.y[i], 'label in {0, 1}');
+    }
+  }
+}
+
+function validateOptions(o: TrainOptions): void {
+  const bad = (field: string, value: unknown, rule: string): TrainerError => invalid('TRAINER_OPTIONS_INVALID', field, value, rule);
+  if (!isPositiveInt(o.epochs)) throw bad('epochs', o.epochs, 'positive integer');
+  if (!isPositiveInt(o.batchSize)) throw bad('batchSize', o.batchSize, 'positive integer');
+  if (!(typeof o.learningRate === 'number' && Number.isFinite(o.learningRate) && o.learningRate > 0)) {
+    throw bad('learningRate', o.learningRate, 'finite number > 0');
+  }
+  if (!Number.isSafeInteger(o.seed)) throw bad('seed', o.seed, 'safe integer');
+  if (o.optimizer !== undefined && o.optimizer !== 'sgd' && o.optimizer !== 'adam') {
+    throw bad('optimizer', o.optimizer, "'sgd' or 'adam'");
+  }
+}

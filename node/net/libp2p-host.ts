@@ -1,0 +1,117 @@
+/**
+ * The libp2p host: TCP + Noise + Yamux, identify and gossipsub (libp2p 3.x).
+ *
+ * `@libp2p/gossipsub` is the continuation of `@chainsafe/libp2p-gossipsub` inside js-libp2p;
+ * the ChainSafe package stopped at 14.1.2 (libp2p 2.x). Node 20 needs the
+ * `Promise.withResolvers` polyfill (node/polyfills.ts) loaded before this module.
+ */
+import '../polyfills.js';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { gossipsub, type GossipSub, TopicValidatorResult } from '@libp2p/gossipsub';
+import { identify } from '@libp2p/identify';
+import type { PrivateKey } from '@libp2p/interface';
+import { tcp } from '@libp2p/tcp';
+import { multiaddr } from '@multiformats/multiaddr';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { sha256 } from '@noble/hashes/sha2.js';
+import type { Verdict } from '../../protocol/verdict.js';
+import { MAX_GOSSIP_MESSAGE_BYTES } from '../../protocol/messages/limits.js';
+import { countVerdict, type Gossip, type GossipHandler, type GossipMessage, type GossipValidator } from './gossip.js';
+
+export interface HostInit {
+  /** Ed25519 identity; a fresh one is generated when absent (simulations). */
+  readonly privateKey?: PrivateKey;
+  /** Listen multiaddrs, default one ephemeral TCP port on loopback. */
+  readonly listen?: readonly string[];
+}
+
+export type Host = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>; pubsub: GossipSub }>;
+
+export async function createHost(init: HostInit = {}): Promise<Host> {
+  return createLibp2p({
+    ...(init.privateKey !== undefined ? { privateKey: init.privateKey } : {}),
+    addresses: { listen: [...(init.listen ?? ['/ip4/127.0.0.1/tcp/0'])] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({
+        // Every message is signed by its author (StrictSign, the default); validators use
+        // the authenticated `from` to check membership.
+        emitSelf: false,
+        // Updates go to every subscribed peer, not only the mesh: a round's committee must
+        // receive every update once, and federations are small (≤ 64 peers).
+        floodPublish: true,
+        // Content-addressed ids: the same bytes from the same author dedupe in the seen-cache.
+        msgIdFn: (msg) => sha256(msg.type === 'signed' ? concatFromData(msg.from.toMultihash().bytes, msg.data) : msg.data),
+        maxInboundDataLength: MAX_GOSSIP_MESSAGE_BYTES + 64 * 1024,
+      }),
+    },
+  }) as unknown as Promise<Host>;
+}
+
+function concatFromData(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+const VERDICT_TO_GOSSIPSUB: Record<Verdict['action'], TopicValidatorResult> = {
+  accept: TopicValidatorResult.Accept,
+  ignore: TopicValidatorResult.Ignore,
+  reject: TopicValidatorResult.Reject,
+};
+
+/** Gossip port over a libp2p host's gossipsub service. */
+export class Libp2pGossip implements Gossip {
+  readonly verdicts = new Map<string, number>();
+  private readonly handlers = new Map<string, GossipHandler>();
+
+  constructor(private readonly host: Host) {
+    host.services.pubsub.addEventListener('message', (evt) => {
+      const msg = evt.detail;
+      const handler = this.handlers.get(msg.topic);
+      if (handler === undefined || msg.type !== 'signed') return;
+      handler({ topic: msg.topic, from: msg.from.toString(), data: msg.data });
+    });
+  }
+
+  get self(): string {
+    return this.host.peerId.toString();
+  }
+
+  subscribe(topic: string, validator: GossipValidator, handler: GossipHandler): void {
+    const pubsub = this.host.services.pubsub;
+    pubsub.topicValidators.set(topic, async (_peer, msg) => {
+      // StrictSign rejects unsigned messages before this point; guard anyway.
+      if (msg.type !== 'signed') return TopicValidatorResult.Reject;
+      const m: GossipMessage = { topic: msg.topic, from: msg.from.toString(), data: msg.data };
+      const verdict = await validator(m);
+      countVerdict(this.verdicts, verdict);
+      return VERDICT_TO_GOSSIPSUB[verdict.action];
+    });
+    this.handlers.set(topic, handler);
+    pubsub.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    this.host.services.pubsub.unsubscribe(topic);
+    this.host.services.pubsub.topicValidators.delete(topic);
+    this.handlers.delete(topic);
+  }
+
+  async publish(topic: string, data: Uint8Array): Promise<void> {
+    await this.host.services.pubsub.publish(topic, data);
+  }
+
+  subscribers(topic: string): string[] {
+    return this.host.services.pubsub.getSubscribers(topic).map((p) => p.toString());
+  }
+}
+
+export async function dialAll(host: Host, addrs: readonly string[]): Promise<void> {
+  await Promise.all(addrs.map((a) => host.dial(multiaddr(a))));
+}

@@ -1,0 +1,183 @@
+/**
+ * RoundInbox: receives, validates, reassembles and stores the round's gossip — participants'
+ * updates and the committee's aggregate. Reassembly happens inside the topic validator so a
+ * chunk that completes a corrupt payload is REJECTed (and its forwarder penalised by peer
+ * scoring), not silently dropped.
+ */
+import { bytesEqual, hash256 } from '../../protocol/bytes.js';
+import { Reassembler, splitPayload } from '../../protocol/chunking.js';
+import { encodeChunk, PayloadType } from '../../protocol/messages/chunk.js';
+import { MessageError } from '../../protocol/messages/errors.js';
+import { topicFor } from '../../protocol/messages/topics.js';
+import { type AggregatePayload, decodeAggregate, decodeUpdate, type UpdatePayload } from '../../protocol/messages/update.js';
+import type { ModelWeights } from '../../protocol/model.js';
+import { validateChunk } from '../../protocol/validate.js';
+import { ACCEPT, reject, type Verdict } from '../../protocol/verdict.js';
+import type { Gossip, GossipMessage } from '../net/gossip.js';
+
+export interface ReceivedUpdate {
+  readonly sender: string;
+  readonly payloadHash: Uint8Array;
+  readonly update: UpdatePayload;
+}
+
+export interface ReceivedAggregate {
+  readonly sender: string;
+  readonly aggregate: AggregatePayload;
+  /** SHA-256 of the aggregate's canonical weights encoding: the model hash. */
+  readonly modelHash: Uint8Array;
+}
+
+export interface RoundInboxInit {
+  readonly federation: string;
+  readonly isMember: (peer: string) => boolean;
+  readonly isCommittee: (peer: string, round: number) => boolean;
+  /** The federation model's architecture: every update/aggregate must match its shapes. */
+  readonly template: ModelWeights;
+  /** Hash of the model round `round` must start from, when known. */
+  readonly expectedBase: (round: number) => Uint8Array | undefined;
+  readonly modelHash: (w: ModelWeights) => Uint8Array;
+  /** Chunk size for outgoing payloads (bytes); default the protocol maximum. */
+  readonly chunkSize?: number;
+}
+
+export class RoundInbox {
+  private current = 1;
+  private readonly reassembler = new Reassembler();
+  private readonly updates = new Map<number, Map<string, ReceivedUpdate>>();
+  private readonly aggregates = new Map<number, ReceivedAggregate[]>();
+  private readonly listeners = new Set<() => void>();
+  readonly updateTopic: string;
+  readonly aggregateTopic: string;
+
+  constructor(
+    private readonly gossip: Gossip,
+    private readonly init: RoundInboxInit,
+  ) {
+    this.updateTopic = topicFor(init.federation, 'update');
+    this.aggregateTopic = topicFor(init.federation, 'aggregate');
+  }
+
+  start(): void {
+    this.gossip.subscribe(this.updateTopic, (m) => this.onChunk(m, PayloadType.Update), () => {});
+    this.gossip.subscribe(this.aggregateTopic, (m) => this.onChunk(m, PayloadType.Aggregate), () => {});
+  }
+
+  stop(): void {
+    this.gossip.unsubscribe(this.updateTopic);
+    this.gossip.unsubscribe(this.aggregateTopic);
+    this.listeners.clear();
+  }
+
+  get round(): number {
+    return this.current;
+  }
+
+  /** Move to `round`, forgetting state of rounds before `round − 1`. */
+  setRound(round: number): void {
+    this.current = round;
+    this.reassembler.dropRoundsBefore(round);
+    for (const r of this.updates.keys()) if (r < round) this.updates.delete(r);
+    for (const r of this.aggregates.keys()) if (r < round - 1) this.aggregates.delete(r);
+  }
+
+  updatesFor(round: number): ReadonlyMap<string, ReceivedUpdate> {
+    return this.updates.get(round) ?? new Map();
+  }
+
+  aggregateFor(round: number, modelHash: Uint8Array): ReceivedAggregate | undefined {
+    return this.aggregates.get(round)?.find((a) => bytesEqual(a.modelHash, modelHash));
+  }
+
+  /** Resolve when `predicate()` holds, re-checked on every stored payload; reject on abort. */
+  waitUntil(predicate: () => boolean, signal: AbortSignal): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    return new Promise((resolve, rejectP) => {
+      const check = (): void => {
+        if (!predicate()) return;
+        cleanup();
+        resolve();
+      };
+      const onAbort = (): void => {
+        cleanup();
+        rejectP(signal.reason);
+      };
+      const cleanup = (): void => {
+        this.listeners.delete(check);
+        signal.removeEventListener('abort', onAbort);
+      };
+      if (signal.aborted) return onAbort();
+      this.listeners.add(check);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Publish our own payload, chunked, and store it locally (gossip does not echo to self). */
+  async publishUpdate(round: number, payload: Uint8Array): Promise<void> {
+    this.storeUpdate(round, this.gossip.self, payload);
+    await this.publish(PayloadType.Update, round, payload);
+  }
+
+  async publishAggregate(round: number, payload: Uint8Array): Promise<void> {
+    this.storeAggregate(round, this.gossip.self, payload);
+    await this.publish(PayloadType.Aggregate, round, payload);
+  }
+
+  private async publish(type: PayloadType, round: number, payload: Uint8Array): Promise<void> {
+    const topic = type === PayloadType.Update ? this.updateTopic : this.aggregateTopic;
+    const chunks = splitPayload(payload, { type, federation: this.init.federation, round, sender: this.gossip.self }, this.init.chunkSize);
+    for (const c of chunks) await this.gossip.publish(topic, encodeChunk(c));
+  }
+
+  private onChunk(m: GossipMessage, type: PayloadType): Verdict {
+    const { verdict, chunk } = validateChunk(m.data, m.from, {
+      federation: this.init.federation,
+      currentRound: this.current,
+      expectedType: type,
+      isMember: this.init.isMember,
+      isCommittee: this.init.isCommittee,
+    });
+    if (chunk === undefined) return verdict;
+    try {
+      const res = this.reassembler.add(chunk);
+      if (res.status !== 'complete') return ACCEPT;
+      return type === PayloadType.Update
+        ? this.storeUpdate(chunk.round, chunk.sender, res.payload)
+        : this.storeAggregate(chunk.round, chunk.sender, res.payload);
+    } catch (e) {
+      if (e instanceof MessageError) return reject(e.code);
+      throw e;
+    }
+  }
+
+  private storeUpdate(round: number, sender: string, payload: Uint8Array): Verdict {
+    const update = decodeUpdate(payload, this.init.template);
+    const base = this.init.expectedBase(round);
+    if (base !== undefined && !bytesEqual(base, update.baseModelHash)) return reject('UPDATE_WRONG_BASE');
+    const byRound = this.updates.get(round) ?? new Map<string, ReceivedUpdate>();
+    const prior = byRound.get(sender);
+    const payloadHash = hash256(payload); // the hash the chunk envelopes carry
+    if (prior !== undefined) {
+      // One update per participant per round; a second, different one is equivocation.
+      return bytesEqual(prior.payloadHash, payloadHash) ? ACCEPT : reject('UPDATE_EQUIVOCATION');
+    }
+    byRound.set(sender, { sender, payloadHash, update });
+    this.updates.set(round, byRound);
+    this.notify();
+    return ACCEPT;
+  }
+
+  private storeAggregate(round: number, sender: string, payload: Uint8Array): Verdict {
+    const aggregate = decodeAggregate(payload, this.init.template);
+    const modelHash = this.init.modelHash(aggregate.weights);
+    const list = this.aggregates.get(round) ?? [];
+    if (!list.some((a) => bytesEqual(a.modelHash, modelHash))) list.push({ sender, aggregate, modelHash });
+    this.aggregates.set(round, list);
+    this.notify();
+    return ACCEPT;
+  }
+
+  private notify(): void {
+    for (const l of [...this.listeners]) l();
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Payloads carried (chunked) on the update and aggregate topics.
+ *
+ * UpdatePayload v1 (a participant's locally trained model for round r):
+ *   version u8 | baseModelHash 32 | sampleCount u32 | weights varBytes32 (FMWT, see weights-codec)
+ *
+ * AggregatePayload v1 (the committee's result for round r):
+ *   version u8 | prevModelHash 32 | count u16 | count × (participant varBytes16, sampleCount u32,
+ *   updateHash 32) | weights varBytes32
+ *
+ * The aggregate lists every included update by hash, so any peer that saw those updates can
+ * recompute FedAvg and check the committee's arithmetic (plaintext mode), and an auditor can
+ * tie the recorded model to its inputs.
+ */
+import { ByteReader, ByteWriter, fromUtf8, utf8 } from '../bytes.js';
+import type { ModelWeights } from '../model.js';
+import { sameShapes } from '../model.js';
+import { decodeWeights, encodeWeights, WeightsCodecError } from '../weights-codec.js';
+import { MessageError, truncated } from './errors.js';
+import { MAX_PARTICIPANTS, MAX_PAYLOAD_BYTES, MAX_PEER_ID_BYTES } from './limits.js';
+
+export const UPDATE_PAYLOAD_VERSION = 1;
+export const AGGREGATE_PAYLOAD_VERSION = 1;
+
+/** Largest sample count one site may claim (2^31): far above any hospital's record count. */
+export const MAX_SAMPLE_COUNT = 0x7fffffff;
+
+export interface UpdatePayload {
+  readonly baseModelHash: Uint8Array;
+  readonly sampleCount: number;
+  readonly weights: ModelWeights;
+}
+
+export interface ParticipantEntry {
+  readonly participant: string;
+  readonly sampleCount: number;
+  readonly updateHash: Uint8Array;
+}
+
+export interface AggregatePayload {
+  readonly prevModelHash: Uint8Array;
+  readonly participants: readonly ParticipantEntry[];
+  readonly weights: ModelWeights;
+}
+
+function checkSampleCount(n: number, field: string): void {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SAMPLE_COUNT) {
+    throw new MessageError('MSG_BAD_FIELD', `${field} ${n}`, { field, value: n, min: 1, max: MAX_SAMPLE_COUNT });
+  }
+}
+
+function decodeWeightsField(bytes: Uint8Array, expectShapesOf?: ModelWeights): ModelWeights {
+  let weights: ModelWeights;
+  try {
+    weights = decodeWeights(bytes);
+  } catch (e) {
+    if (e instanceof WeightsCodecError) {
+      throw new MessageError(e.code === 'CODEC_BAD_SHAPE' ? 'MSG_BAD_SHAPE' : 'MSG_BAD_FIELD', `weights: ${e.message}`, {
+        field: 'weights',
+        cause: e.code,
+      });
+    }
+    throw e;
+  }
+  if (expectShapesOf !== undefined && !sameShapes(weights, expectShapesOf)) {
+    throw new MessageError('MSG_BAD_SHAPE', 'weights do not match the federation model architecture', {
+      field: 'weights',
+      expected: expectShapesOf.tensors.map((t) => [...t.shape]),
+      got: weights.tensors.map((t) => [...t.shape]),
+    });
+  }
+  return weights;
+}
+
+function readVersion(r: ByteReader, expected: number): void {
+  const v = r.u8();
+  if (v !== expected) throw new MessageError('MSG_BAD_VERSION', `payload version ${v}`, { field: 'version', got: v, expected });
+}
+
+export function encodeUpdate(u: UpdatePayload): Uint8Array {
+  checkSampleCount(u.sampleCount, 'sampleCount');
+  return new ByteWriter(64)
+    .u8(UPDATE_PAYLOAD_VERSION)
+    .bytes(u.baseModelHash)
+    .u32(u.sampleCount)
+    .varBytes32(encodeWeights(u.weights))
+    .finish();
+}
+
+/** Decode an update; when `expectShapesOf` is given, weights must have its tensor shapes. */
+export function decodeUpdate(bytes: Uint8Array, expectShapesOf?: ModelWeights): UpdatePayload {
+  const r = new ByteReader(bytes, truncated);
+  readVersion(r, UPDATE_PAYLOAD_VERSION);
+  const baseModelHash = r.bytes(32);
+  const sampleCount = r.u32();
+  checkSampleCount(sampleCount, 'sampleCount');
+  const weights = decodeWeightsField(r.varBytes32(MAX_PAYLOAD_BYTES), expectShapesOf);
+  if (r.remaining !== 0) throw new MessageError('MSG_TRAILING_BYTES', `${r.remaining} bytes after update`, { extra: r.remaining });
+  return { baseModelHash, sampleCount, weights };
+}
+
+export function encodeAggregate(a: AggregatePayload): Uint8Array {
+  if (a.participants.length < 1 || a.participants.length > MAX_PARTICIPANTS) {
+    throw new MessageError('MSG_BAD_FIELD', `${a.participants.length} participants`, {
+      field: 'participants',
+      value: a.participants.length,
+      max: MAX_PARTICIPANTS,
+    });
+  }
+  const w = new ByteWriter(256).u8(AGGREGATE_PAYLOAD_VERSION).bytes(a.prevModelHash).u16(a.participants.length);
+  for (const p of a.participants) {
+    checkSampleCount(p.sampleCount, 'participants.sampleCount');
+    w.varBytes16(utf8(p.participant)).u32(p.sampleCount).bytes(p.updateHash);
+  }
+  return w.varBytes32(encodeWeights(a.weights)).finish();
+}
+
+export function decodeAggregate(bytes: Uint8Array, expectShapesOf?: ModelWeights): AggregatePayload {
+  const r = new ByteReader(bytes, truncated);
+  readVersion(r, AGGREGATE_PAYLOAD_VERSION);
+  const prevModelHash = r.bytes(32);
+  const count = r.u16();
+  if (count < 1 || count > MAX_PARTICIPANTS) {
+    throw new MessageError('MSG_BAD_FIELD', `${count} participants`, { field: 'participants', value: count, max: MAX_PARTICIPANTS });
+  }
+  const participants: ParticipantEntry[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < count; i++) {
+    const participant = fromUtf8(r.varBytes16(MAX_PEER_ID_BYTES));
+    const sampleCount = r.u32();
+    checkSampleCount(sampleCount, 'participants.sampleCount');
+    if (participant.length === 0 || seen.has(participant)) {
+      throw new MessageError('MSG_BAD_FIELD', `participant "${participant}" empty or repeated`, { field: 'participants', value: participant });
+    }
+    seen.add(participant);
+    participants.push({ participant, sampleCount, updateHash: r.bytes(32) });
+  }
+  const weights = decodeWeightsField(r.varBytes32(MAX_PAYLOAD_BYTES), expectShapesOf);
+  if (r.remaining !== 0) throw new MessageError('MSG_TRAILING_BYTES', `${r.remaining} bytes after aggregate`, { extra: r.remaining });
+  return { prevModelHash, participants, weights };
+}

@@ -1,0 +1,122 @@
+/**
+ * A whole federation in one process: N real libp2p peers on TCP loopback, an in-process
+ * Hardhat chain with the RoundLedger deployed, one trainer per peer. The node code is the
+ * production code (node/peer.ts); only data loading and process layout differ.
+ * Used by `fedmesh simulate` and the integration tests.
+ */
+import type { Signer } from 'ethers';
+import { toHex0x } from '../protocol/bytes.js';
+import type { LabelledData } from '../protocol/data.js';
+import type { RoundTiming } from '../protocol/round.js';
+import { modelHash } from '../protocol/weights-codec.js';
+import { EthersChainClient } from '../node/chain/ethers-client.js';
+import { deployRoundLedger, startInProcessChain } from '../node/chain/hardhat.js';
+import type { ChainClient, Hex32 } from '../node/chain/types.js';
+import { systemClock } from '../node/clock.js';
+import type { Logger } from '../node/logger.js';
+import { createHost, dialAll, type Host, Libp2pGossip } from '../node/net/libp2p-host.js';
+import { Trainer, type ModelSpec } from '../node/ml/trainer.js';
+import { createPeer, type Peer } from '../node/peer.js';
+import type { RoundOutcome } from '../node/services/round-driver.js';
+
+export interface LocalFederationOptions {
+  readonly federation: string;
+  readonly seed: number;
+  readonly model: ModelSpec;
+  /** One entry per peer: its local (already standardised) training data. */
+  readonly siteData: readonly LabelledData[];
+  readonly committeeSize: number;
+  readonly timing: RoundTiming;
+  readonly training: { epochs: number; batchSize: number; learningRate: number };
+  readonly chunkSize?: number;
+  readonly log: Logger;
+}
+
+export interface LocalFederation {
+  readonly peers: readonly Peer[];
+  readonly trainers: readonly Trainer[];
+  readonly hosts: readonly Host[];
+  readonly chainClients: readonly ChainClient[];
+  readonly ledgerAddress: string;
+  readonly initialModelHash: Hex32;
+  runRound(round: number): Promise<RoundOutcome[]>;
+  stop(): Promise<void>;
+}
+
+/** Poll until every host sees every other peer subscribed to the federation topics. */
+async function waitForMesh(gossips: readonly Libp2pGossip[], topics: readonly string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const ready = (): boolean => gossips.every((g) => topics.every((t) => g.subscribers(t).length >= gossips.length - 1));
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`gossip mesh not formed within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function startLocalFederation(o: LocalFederationOptions): Promise<LocalFederation> {
+  const n = o.siteData.length;
+  const chain = await startInProcessChain();
+  if (chain.signers.length < n + 1) throw new Error(`chain has ${chain.signers.length} accounts, need ${n + 1}`);
+
+  const hosts = await Promise.all(o.siteData.map(() => createHost()));
+  const stopHosts = (): Promise<unknown> => Promise.all(hosts.map((h) => h.stop()));
+  try {
+    // Full mesh on loopback: peer i dials every peer before it.
+    for (let i = 1; i < n; i++) {
+      await dialAll(hosts[i]!, hosts.slice(0, i).flatMap((h) => h.getMultiaddrs().map(String).slice(0, 1)));
+    }
+    const gossips = hosts.map((h) => new Libp2pGossip(h));
+    const members = gossips.map((g) => g.self);
+
+    // The agreed initial model: built from the federation seed, identical at every site.
+    const trainers = o.siteData.map(() => new Trainer(o.model, o.seed));
+    const initial = trainers[0]!.getWeights();
+    const initialModelHash = toHex0x(modelHash(initial));
+    for (const t of trainers) t.setWeights(initial);
+
+    // hardhat-ethers' signer types come from ethers' CJS typings, ours from its ESM typings;
+    // they are the same runtime class.
+    const deployer = chain.signers[0]! as unknown as Signer;
+    const memberSigners = chain.signers.slice(1, n + 1) as unknown as Signer[];
+    const ledger = await deployRoundLedger(deployer, initialModelHash, await Promise.all(memberSigners.map((s) => s.getAddress())));
+    const chainClients = memberSigners.map((s) => new EthersChainClient(s, ledger.address, { fromBlock: ledger.blockNumber, pollIntervalMs: 100 }));
+
+    const peers = gossips.map((gossip, i) =>
+      createPeer({
+        federation: o.federation,
+        members,
+        committeeSize: o.committeeSize,
+        timing: o.timing,
+        training: { ...o.training, seed: o.seed },
+        ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}),
+      })({
+        gossip,
+        chain: chainClients[i]!,
+        trainer: trainers[i]!,
+        data: o.siteData[i]!,
+        clock: systemClock,
+        log: o.log.child({ peer: i }),
+      }),
+    );
+    for (const p of peers) p.start();
+    await waitForMesh(gossips, [peers[0]!.inbox.updateTopic, peers[0]!.inbox.aggregateTopic], 30_000);
+
+    return {
+      peers,
+      trainers,
+      hosts,
+      chainClients,
+      ledgerAddress: ledger.address,
+      initialModelHash,
+      runRound: (round) => Promise.all(peers.map((p) => p.runRound(round))),
+      stop: async () => {
+        for (const p of peers) p.stop();
+        for (const t of trainers) t.dispose();
+        await stopHosts();
+      },
+    };
+  } catch (e) {
+    await stopHosts();
+    throw e;
+  }
+}
