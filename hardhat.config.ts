@@ -10,16 +10,13 @@
 // Subpaths spelled with ".js" because tsc checks this file as ESM (NodeNext), where the
 // extensionless `hardhat/config` would not resolve (hardhat has no exports map); `require`
 // accepts both forms.
-import "@nomicfoundation/hardhat-ethers";
-import {
-  TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD,
-  TASK_COMPILE_SOLIDITY_LOG_COMPILATION_RESULT,
-} from "hardhat/builtin-tasks/task-names.js";
-import { subtask } from "hardhat/config.js";
-import type { HardhatUserConfig } from "hardhat/types/index.js";
+import '@nomicfoundation/hardhat-ethers';
+import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, TASK_COMPILE_SOLIDITY_LOG_COMPILATION_RESULT } from 'hardhat/builtin-tasks/task-names.js';
+import { subtask } from 'hardhat/config.js';
+import type { HardhatUserConfig } from 'hardhat/types/index.js';
 
 /** Must equal the installed `solc` npm package's version; checked when a compile needs solc. */
-const SOLC_VERSION = "0.8.28";
+const SOLC_VERSION = '0.8.28';
 
 /**
  * Accounts on the in-process network. The simulator runs up to 64 peers, each with its own
@@ -36,7 +33,7 @@ const HARDHAT_CHAIN_ID = 31337;
  * default subtask fails with HH502. Hardhat then runs `solc/soljson.js` in a child process.
  */
 subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string }) => {
-  const installed: string = require("solc/package.json").version;
+  const installed: string = require('solc/package.json').version;
   if (args.solcVersion !== installed) {
     throw new Error(
       `hardhat.config.ts: contracts need solc ${args.solcVersion} but the installed solc npm package is ${installed}; ` +
@@ -45,9 +42,9 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
   }
   // The long version (with the commit) goes into build-info metadata. Loading the wrapper
   // instantiates the compiler, which takes a moment, but only when a compile is actually needed.
-  const longVersion: string = require("solc").version();
+  const longVersion: string = require('solc').version();
   return {
-    compilerPath: require.resolve("solc/soljson.js"),
+    compilerPath: require.resolve('solc/soljson.js'),
     isSolcJs: true,
     version: args.solcVersion,
     longVersion,
@@ -58,11 +55,9 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
  * Hardhat prints "Compiled N Solidity files" even for `compile --quiet`; honour `quiet` so that
  * tests and the simulator, which compile on start, keep their output clean.
  */
-subtask(TASK_COMPILE_SOLIDITY_LOG_COMPILATION_RESULT).setAction(
-  async (args: { quiet: boolean }, _hre, runSuper) => {
-    if (!args.quiet) await runSuper(args);
-  },
-);
+subtask(TASK_COMPILE_SOLIDITY_LOG_COMPILATION_RESULT).setAction(async (args: { quiet: boolean }, _hre, runSuper) => {
+  if (!args.quiet) await runSuper(args);
+});
 
 const config: HardhatUserConfig = {
   solidity: {

@@ -40,7 +40,9 @@ interface IRoundLedger {
     /// @dev `account` was made a member. Emitted once per distinct member at deployment.
     event MemberAdded(address indexed account);
 
-    /// @dev Round `round` was recorded by `recorder`.
+    /// @dev Round `round` was recorded by `recorder`. Indexed by what auditors look up (a round,
+    /// a member's records); nobody filters by hash or count.
+    // solhint-disable-next-line gas-indexed-events
     event RoundRecorded(
         uint64 indexed round,
         bytes32 prevModelHash,

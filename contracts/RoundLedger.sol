@@ -10,7 +10,9 @@ import {IRoundLedger} from "./IRoundLedger.sol";
  * issue replaces this contract with the full federation contracts, so it stays deliberately small.
  */
 contract RoundLedger is IRoundLedger {
-    /// @dev Fixed at deployment; the `prevModelHash` that round 1 must carry.
+    /// @dev Fixed at deployment; the `prevModelHash` that round 1 must carry. Named like the
+    /// other private state (STYLE.md §16, as OpenZeppelin's EIP712 names its immutables).
+    // solhint-disable-next-line immutable-vars-naming
     bytes32 private immutable _initialModelHash;
 
     /// @dev Last recorded round; rounds `1.._latestRound` are all recorded.

@@ -7,12 +7,12 @@
  * (ethers' `ErrorCode` or Node's system error code), never by message text: node and library
  * messages change between versions, selectors and codes do not.
  */
-import { type Interface, isError } from "ethers";
-import { FedmeshError } from "../../protocol/errors.js";
-import type { Hex32 } from "./types.js";
+import { type Interface, isError } from 'ethers';
+import { FedmeshError } from '../../protocol/errors.js';
+import type { Hex32 } from './types.js';
 
 /** Which field of a `RoundRecord` was invalid. */
-export type RoundRecordField = "round" | "prevModelHash" | "modelHash" | "participantCount";
+export type RoundRecordField = 'round' | 'prevModelHash' | 'modelHash' | 'participantCount';
 
 /** Typed fields per code. */
 export interface ChainErrorFields {
@@ -41,10 +41,7 @@ export interface ChainErrorFields {
 
 export type ChainErrorCode = keyof ChainErrorFields;
 
-export class ChainError<C extends ChainErrorCode = ChainErrorCode> extends FedmeshError<
-  C,
-  ChainErrorFields[C]
-> {}
+export class ChainError<C extends ChainErrorCode = ChainErrorCode> extends FedmeshError<C, ChainErrorFields[C]> {}
 
 /** True when `e` is a `ChainError`, optionally with the given code (narrowing its fields). */
 export function isChainError<C extends ChainErrorCode>(e: unknown, code?: C): e is ChainError<C> {
@@ -55,60 +52,41 @@ export function isChainError<C extends ChainErrorCode>(e: unknown, code?: C): e 
  * Maps a RoundLedger custom error to its `ChainError`, or returns undefined for an error this
  * module does not know. `args` come from `Interface.parseError`, so uints are bigints.
  */
-export function chainErrorFromRevert(
-  errorName: string,
-  args: readonly unknown[],
-  cause?: unknown,
-): ChainError | undefined {
+export function chainErrorFromRevert(errorName: string, args: readonly unknown[], cause?: unknown): ChainError | undefined {
   const options = { cause };
   switch (errorName) {
-    case "RoundLedgerNotMember": {
+    case 'RoundLedgerNotMember': {
       const [account] = args as [string];
-      return new ChainError("CHAIN_NOT_MEMBER", `${account} is not a member`, { account }, options);
+      return new ChainError('CHAIN_NOT_MEMBER', `${account} is not a member`, { account }, options);
     }
-    case "RoundLedgerUnexpectedRound": {
+    case 'RoundLedgerUnexpectedRound': {
       const [expected, got] = (args as [bigint, bigint]).map(Number) as [number, number];
-      return new ChainError(
-        "CHAIN_UNEXPECTED_ROUND",
-        `expected round ${expected}, got ${got}`,
-        { expected, got },
-        options,
-      );
+      return new ChainError('CHAIN_UNEXPECTED_ROUND', `expected round ${expected}, got ${got}`, { expected, got }, options);
     }
-    case "RoundLedgerPrevHashMismatch": {
+    case 'RoundLedgerPrevHashMismatch': {
       const [expected, got] = args as [Hex32, Hex32];
       return new ChainError(
-        "CHAIN_PREV_HASH_MISMATCH",
+        'CHAIN_PREV_HASH_MISMATCH',
         `previous model hash ${got} is not the head ${expected}`,
         { expected, got },
         options,
       );
     }
-    case "RoundLedgerInvalidRecord": {
+    case 'RoundLedgerInvalidRecord': {
       const [modelHash, participantCount] = args as [Hex32, bigint];
       // The contract checks both conditions in one error; name the first failing field, in the
       // same order as the in-memory twin (memory-client.ts) reports it.
       return participantCount === 0n
-        ? invalidRecord("participantCount", "0", "must be positive", cause)
-        : invalidRecord("modelHash", modelHash, "must not be zero", cause);
+        ? invalidRecord('participantCount', '0', 'must be positive', cause)
+        : invalidRecord('modelHash', modelHash, 'must not be zero', cause);
     }
     default:
       return undefined;
   }
 }
 
-export function invalidRecord(
-  field: RoundRecordField,
-  value: string,
-  rule: string,
-  cause?: unknown,
-): ChainError<"CHAIN_INVALID_RECORD"> {
-  return new ChainError(
-    "CHAIN_INVALID_RECORD",
-    `${field} ${value} ${rule}`,
-    { field, value, rule },
-    { cause },
-  );
+export function invalidRecord(field: RoundRecordField, value: string, rule: string, cause?: unknown): ChainError<'CHAIN_INVALID_RECORD'> {
+  return new ChainError('CHAIN_INVALID_RECORD', `${field} ${value} ${rule}`, { field, value, rule }, { cause });
 }
 
 /**
@@ -117,21 +95,21 @@ export function invalidRecord(
  * these raw from `FetchRequest` rather than wrapping them in a NETWORK_ERROR.
  */
 const UNREACHABLE_SYSTEM_CODES: ReadonlySet<string> = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EPIPE",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
 /** ethers `ErrorCode`s that mean the RPC, not the contract, failed. */
-const UNAVAILABLE_ETHERS_CODES = ["NETWORK_ERROR", "SERVER_ERROR", "TIMEOUT"] as const;
+const UNAVAILABLE_ETHERS_CODES = ['NETWORK_ERROR', 'SERVER_ERROR', 'TIMEOUT'] as const;
 
 /** Errors are nested differently by ethers, Hardhat and undici; look a few levels down. */
 const MAX_CAUSE_DEPTH = 5;
@@ -143,7 +121,7 @@ function* errorChain(e: unknown): Generator<Record<string, unknown>> {
   for (let depth = 0; depth < MAX_CAUSE_DEPTH && frontier.length > 0; depth++) {
     const next: unknown[] = [];
     for (const x of frontier) {
-      if (typeof x !== "object" || x === null || seen.has(x)) continue;
+      if (typeof x !== 'object' || x === null || seen.has(x)) continue;
       seen.add(x);
       const o = x as Record<string, unknown>;
       yield o;
@@ -167,7 +145,7 @@ function* errorChain(e: unknown): Generator<Record<string, unknown>> {
 function findRevertData(e: unknown): string | undefined {
   for (const o of errorChain(e)) {
     const data = o.data;
-    if (typeof data === "string" && /^0x(?:[0-9a-fA-F]{2}){4,}$/.test(data)) return data;
+    if (typeof data === 'string' && /^0x(?:[0-9a-fA-F]{2}){4,}$/.test(data)) return data;
   }
   return undefined;
 }
@@ -176,7 +154,7 @@ function findRevertData(e: unknown): string | undefined {
 function findUnavailableReason(e: unknown): string | undefined {
   for (const o of errorChain(e)) {
     for (const code of UNAVAILABLE_ETHERS_CODES) if (isError(o, code)) return code;
-    if (typeof o.code === "string" && UNREACHABLE_SYSTEM_CODES.has(o.code)) return o.code;
+    if (typeof o.code === 'string' && UNREACHABLE_SYSTEM_CODES.has(o.code)) return o.code;
   }
   return undefined;
 }
@@ -196,36 +174,21 @@ export function classifyChainError(e: unknown, iface: Interface, operation: stri
       return (
         chainErrorFromRevert(parsed.name, [...parsed.args], e) ??
         new ChainError(
-          "CHAIN_REVERTED",
+          'CHAIN_REVERTED',
           `${operation} reverted with ${parsed.name}`,
           { operation, errorName: parsed.name, data },
           { cause: e },
         )
       );
     }
-    return new ChainError(
-      "CHAIN_REVERTED",
-      `${operation} reverted with unknown data`,
-      { operation, data },
-      { cause: e },
-    );
+    return new ChainError('CHAIN_REVERTED', `${operation} reverted with unknown data`, { operation, data }, { cause: e });
   }
-  if (isError(e, "CALL_EXCEPTION")) {
-    return new ChainError(
-      "CHAIN_REVERTED",
-      `${operation} reverted without data`,
-      { operation },
-      { cause: e },
-    );
+  if (isError(e, 'CALL_EXCEPTION')) {
+    return new ChainError('CHAIN_REVERTED', `${operation} reverted without data`, { operation }, { cause: e });
   }
   const reason = findUnavailableReason(e);
   if (reason !== undefined) {
-    return new ChainError(
-      "CHAIN_UNAVAILABLE",
-      `${operation} failed: RPC unavailable (${reason})`,
-      { operation, reason },
-      { cause: e },
-    );
+    return new ChainError('CHAIN_UNAVAILABLE', `${operation} failed: RPC unavailable (${reason})`, { operation, reason }, { cause: e });
   }
   return e;
 }

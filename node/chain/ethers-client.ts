@@ -5,20 +5,12 @@
  * failure reaches the caller as a `ChainError` (see errors.ts) except caller bugs such as a
  * fractional round number, which surface as ethers' INVALID_ARGUMENT.
  */
-import {
-  Contract,
-  type ContractRunner,
-  type EventLog,
-  Interface,
-  type Log,
-  type TransactionReceipt,
-  ZeroAddress,
-} from "ethers";
-import { type Clock, systemClock } from "../clock.js";
-import { ChainError, classifyChainError } from "./errors.js";
-import { assertRoundArgument, assertTimeoutArgument, normalizeRoundRecord } from "./record.js";
-import { ROUND_LEDGER_ABI } from "./round-ledger-abi.js";
-import type { ChainClient, Hex32, RecordedRound, RoundRecord } from "./types.js";
+import { Contract, type ContractRunner, type EventLog, Interface, type Log, type TransactionReceipt, ZeroAddress } from 'ethers';
+import { type Clock, systemClock } from '../clock.js';
+import { ChainError, classifyChainError } from './errors.js';
+import { assertRoundArgument, assertTimeoutArgument, normalizeRoundRecord } from './record.js';
+import { ROUND_LEDGER_ABI } from './round-ledger-abi.js';
+import type { ChainClient, Hex32, RecordedRound, RoundRecord } from './types.js';
 
 /**
  * How often `waitForRound` polls `getRound`. Hardhat's in-process network mines on demand, so a
@@ -65,20 +57,20 @@ export class EthersChainClient implements ChainClient {
   }
 
   async initialModelHash(): Promise<Hex32> {
-    return (await this.#call("initialModelHash")) as Hex32;
+    return (await this.#call('initialModelHash')) as Hex32;
   }
 
   async latestRound(): Promise<number> {
-    return Number(await this.#call("latestRound"));
+    return Number(await this.#call('latestRound'));
   }
 
   async headModelHash(): Promise<Hex32> {
-    return (await this.#call("headModelHash")) as Hex32;
+    return (await this.#call('headModelHash')) as Hex32;
   }
 
   async getRound(round: number): Promise<RecordedRound | undefined> {
     assertRoundArgument(round);
-    const stored = (await this.#call("getRound", round)) as {
+    const stored = (await this.#call('getRound', round)) as {
       prevModelHash: Hex32;
       modelHash: Hex32;
       participantCount: bigint;
@@ -102,7 +94,7 @@ export class EthersChainClient implements ChainClient {
   async recordRound(record: RoundRecord): Promise<RecordedRound> {
     const r = normalizeRoundRecord(record);
     const args = [r.round, r.prevModelHash, r.modelHash, r.participantCount] as const;
-    const method = this.#contract.getFunction("recordRound");
+    const method = this.#contract.getFunction('recordRound');
     let receipt: TransactionReceipt | null;
     try {
       // ethers estimates gas first, so most reverts surface here with their revert data.
@@ -113,11 +105,16 @@ export class EthersChainClient implements ChainClient {
     }
     if (receipt === null) {
       // Only possible with wait(0); kept as a guard because the types allow it.
-      throw new Error("recordRound: transaction has no receipt");
+      throw new Error('recordRound: transaction has no receipt');
     }
     return this.#recordedFromReceipt(receipt);
   }
 
+  /**
+   * Polls `getRound` every `pollIntervalMs` until the deadline. An RPC failure while polling
+   * rejects at once with its ChainError (CHAIN_UNAVAILABLE) instead of being retried until the
+   * deadline: a dead endpoint is not a late round, and the caller decides whether to retry.
+   */
   async waitForRound(round: number, timeoutMs: number): Promise<RecordedRound> {
     assertRoundArgument(round);
     assertTimeoutArgument(timeoutMs);
@@ -127,7 +124,7 @@ export class EthersChainClient implements ChainClient {
       if (recorded !== undefined) return recorded;
       const remaining = deadline - this.#clock.now();
       if (remaining <= 0) {
-        throw new ChainError("CHAIN_TIMEOUT", `round ${round} not recorded within ${timeoutMs} ms`, {
+        throw new ChainError('CHAIN_TIMEOUT', `round ${round} not recorded within ${timeoutMs} ms`, {
           round,
           timeoutMs,
         });
@@ -152,23 +149,21 @@ export class EthersChainClient implements ChainClient {
    * error (CHAIN_UNEXPECTED_ROUND in that race); if the replay succeeds, CHAIN_REVERTED it is.
    */
   async #classifyRecordFailure(e: unknown, args: readonly unknown[]): Promise<unknown> {
-    const classified = classifyChainError(e, ROUND_LEDGER_INTERFACE, "recordRound");
+    const classified = classifyChainError(e, ROUND_LEDGER_INTERFACE, 'recordRound');
     const receipt = (e as { receipt?: TransactionReceipt | null }).receipt;
-    if (!(classified instanceof ChainError && classified.code === "CHAIN_REVERTED") || !receipt) {
+    if (!(classified instanceof ChainError && classified.code === 'CHAIN_REVERTED') || !receipt) {
       return classified;
     }
     try {
-      await this.#contract
-        .getFunction("recordRound")
-        .staticCall(...args, { blockTag: receipt.blockNumber });
+      await this.#contract.getFunction('recordRound').staticCall(...args, { blockTag: receipt.blockNumber });
     } catch (replayError) {
-      const replayed = classifyChainError(replayError, ROUND_LEDGER_INTERFACE, "recordRound");
-      if (replayed instanceof ChainError && replayed.code !== "CHAIN_REVERTED") return replayed;
+      const replayed = classifyChainError(replayError, ROUND_LEDGER_INTERFACE, 'recordRound');
+      if (replayed instanceof ChainError && replayed.code !== 'CHAIN_REVERTED') return replayed;
     }
     return new ChainError(
-      "CHAIN_REVERTED",
+      'CHAIN_REVERTED',
       `recordRound transaction ${receipt.hash} reverted`,
-      { operation: "recordRound", txHash: receipt.hash },
+      { operation: 'recordRound', txHash: receipt.hash },
       { cause: e },
     );
   }
@@ -195,16 +190,16 @@ export class EthersChainClient implements ChainClient {
   #parseRoundRecorded(log: Log) {
     if (log.address.toLowerCase() !== this.address.toLowerCase()) return undefined;
     const parsed = ROUND_LEDGER_INTERFACE.parseLog(log);
-    return parsed?.name === "RoundRecorded" ? parsed : undefined;
+    return parsed?.name === 'RoundRecorded' ? parsed : undefined;
   }
 
   async #roundRecordedLog(round: number): Promise<EventLog | Log> {
     let logs: (EventLog | Log)[];
     try {
-      const filter = this.#contract.filters.RoundRecorded!(round);
+      const filter = this.#contract.getEvent('RoundRecorded')(round);
       logs = await this.#contract.queryFilter(filter, this.#fromBlock);
     } catch (e) {
-      throw classifyChainError(e, ROUND_LEDGER_INTERFACE, "getRound");
+      throw classifyChainError(e, ROUND_LEDGER_INTERFACE, 'getRound');
     }
     const log = logs[0];
     if (log === undefined) {

@@ -7,28 +7,42 @@
  * around the import when nothing else has. The config is found from this file's location, not
  * the working directory, so scripts can run from anywhere.
  */
-import { mkdir, rm, stat } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import type { HardhatEthersProvider } from "@nomicfoundation/hardhat-ethers/internal/hardhat-ethers-provider.js";
-import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers.js";
-import type { HardhatEthersHelpers } from "@nomicfoundation/hardhat-ethers/types/index.js";
-import { ContractFactory, type Signer } from "ethers";
-import type { HardhatRuntimeEnvironment } from "hardhat/types/index.js";
-import type { Hex32 } from "./types.js";
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { HardhatEthersHelpers } from '@nomicfoundation/hardhat-ethers/types/index.js';
+import { ContractFactory, type Provider, type Signer } from 'ethers';
+import type { HardhatRuntimeEnvironment } from 'hardhat/types/index.js';
+import type { Hex32 } from './types.js';
 
 /** Hardhat's runtime environment with the hardhat-ethers extension the config loads. */
 export type FedmeshHardhatRuntime = HardhatRuntimeEnvironment & {
   ethers: HardhatEthersHelpers;
 };
 
+/*
+ * hardhat-ethers is CommonJS and gets ethers' CommonJS build; this package is ESM and gets the
+ * ESM build. Classes with #private fields (Network, Block, ...) make the two builds' types
+ * incompatible although the objects work with either at runtime (ethers duck-types runners).
+ * The chain's provider and signers are therefore exposed through this package's ethers types.
+ */
+
+/** A HardhatEthersSigner, typed with this package's ethers. */
+export type InProcessSigner = Signer & { readonly address: string };
+
+/** The HardhatEthersProvider, typed with this package's ethers, plus raw JSON-RPC access. */
+export type InProcessProvider = Provider & {
+  /** A raw JSON-RPC request, e.g. `evm_mine` or `evm_setAutomine`. */
+  send(method: string, params?: unknown[]): Promise<unknown>;
+};
+
 export interface InProcessChain {
   readonly hre: FedmeshHardhatRuntime;
   /** ethers provider over the in-process network (one per process; state is shared). */
-  readonly provider: HardhatEthersProvider;
+  readonly provider: InProcessProvider;
   /** The network's funded accounts (128, see hardhat.config.ts), in order. */
-  readonly signers: readonly HardhatEthersSigner[];
+  readonly signers: readonly InProcessSigner[];
 }
 
 export interface DeployedRoundLedger {
@@ -38,7 +52,7 @@ export interface DeployedRoundLedger {
   readonly txHash: Hex32;
 }
 
-const CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), "../../hardhat.config.ts");
+const CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../../hardhat.config.ts');
 
 /**
  * A compile lock older than this is taken to be left by a crashed process. Compiling the
@@ -74,8 +88,9 @@ export function loadHardhat(): Promise<FedmeshHardhatRuntime> {
 export function startInProcessChain(): Promise<InProcessChain> {
   chainPromise ??= (async () => {
     const hre = await loadHardhat();
-    const signers = await hre.ethers.getSigners();
-    return { hre, provider: hre.ethers.provider, signers };
+    const signers = (await hre.ethers.getSigners()) as unknown as InProcessSigner[];
+    const provider = hre.ethers.provider as unknown as InProcessProvider;
+    return { hre, provider, signers };
   })();
   chainPromise.catch(() => {
     chainPromise = undefined;
@@ -87,19 +102,15 @@ export function startInProcessChain(): Promise<InProcessChain> {
  * Deploys contracts/RoundLedger.sol from its compiled artifact with `signer` (any ethers
  * Signer, on the in-process network or not) and waits for the deployment to be mined.
  */
-export async function deployRoundLedger(
-  signer: Signer,
-  initialModelHash: Hex32,
-  members: readonly string[],
-): Promise<DeployedRoundLedger> {
+export async function deployRoundLedger(signer: Signer, initialModelHash: Hex32, members: readonly string[]): Promise<DeployedRoundLedger> {
   const hre = await loadHardhat();
-  const artifact = await hre.artifacts.readArtifact("RoundLedger");
+  const artifact = await hre.artifacts.readArtifact('RoundLedger');
   const factory = new ContractFactory(artifact.abi, artifact.bytecode, signer);
   const contract = await factory.deploy(initialModelHash, [...members]);
   const tx = contract.deploymentTransaction();
   const receipt = await tx?.wait();
   if (!receipt?.contractAddress) {
-    throw new Error("deployRoundLedger: deployment transaction has no receipt or contract address");
+    throw new Error('deployRoundLedger: deployment transaction has no receipt or contract address');
   }
   return {
     address: receipt.contractAddress,
@@ -110,14 +121,14 @@ export async function deployRoundLedger(
 
 async function importHardhat(): Promise<FedmeshHardhatRuntime> {
   const require = createRequire(import.meta.url);
-  // Under tsx the .ts hook is already in place; registering a second one would transform twice.
-  const unregister =
-    require.extensions[".ts"] === undefined ? (await import("tsx/cjs/api")).register() : undefined;
+  // Under tsx the .ts hook is already in place; register one only where there is none (vitest,
+  // plain node), and only for as long as the config takes to load.
+  const unregister = require.extensions['.ts'] === undefined ? (await import('tsx/cjs/api')).register() : undefined;
   // hardhat-lib reads HARDHAT_CONFIG while it is being imported, so set it only for that.
   const previousConfig = process.env.HARDHAT_CONFIG;
   process.env.HARDHAT_CONFIG ??= CONFIG_PATH;
   try {
-    const hardhat = await import("hardhat");
+    const hardhat = await import('hardhat');
     return (hardhat.default ?? hardhat) as unknown as FedmeshHardhatRuntime;
   } finally {
     if (previousConfig === undefined) delete process.env.HARDHAT_CONFIG;
@@ -134,13 +145,13 @@ async function importHardhat(): Promise<FedmeshHardhatRuntime> {
 export async function compileContracts(hre: HardhatRuntimeEnvironment): Promise<void> {
   const cacheDir = hre.config.paths.cache;
   await mkdir(cacheDir, { recursive: true });
-  const lockDir = join(cacheDir, "fedmesh-compile.lock");
+  const lockDir = join(cacheDir, 'fedmesh-compile.lock');
   for (;;) {
     try {
       await mkdir(lockDir); // atomic: exactly one process creates it
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const lock = await stat(lockDir).catch(() => undefined);
       if (lock !== undefined && Date.now() - lock.mtimeMs > COMPILE_LOCK_STALE_MS) {
         await rm(lockDir, { recursive: true, force: true });
@@ -150,7 +161,7 @@ export async function compileContracts(hre: HardhatRuntimeEnvironment): Promise<
     }
   }
   try {
-    await hre.run("compile", { quiet: true });
+    await hre.run('compile', { quiet: true });
   } finally {
     await rm(lockDir, { recursive: true, force: true });
   }

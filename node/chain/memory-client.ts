@@ -10,20 +10,14 @@
  * Block numbers and transaction hashes are synthetic but deterministic (one block per recorded
  * round, a hash of the record), so a seeded simulation replays identically.
  */
-import { assertArgument, getAddress, isAddress, solidityPackedKeccak256 } from "ethers";
-import { type Clock, systemClock } from "../clock.js";
-import { ChainError, chainErrorFromRevert } from "./errors.js";
-import {
-  assertRoundArgument,
-  assertTimeoutArgument,
-  isHex32,
-  normalizeRoundRecord,
-  ZERO_HASH,
-} from "./record.js";
-import type { ChainClient, Hex32, RecordedRound, RoundRecord } from "./types.js";
+import { assertArgument, getAddress, isAddress, solidityPackedKeccak256 } from 'ethers';
+import { type Clock, systemClock } from '../clock.js';
+import { ChainError, chainErrorFromRevert } from './errors.js';
+import { assertRoundArgument, assertTimeoutArgument, isHex32, normalizeRoundRecord, ZERO_HASH } from './record.js';
+import type { ChainClient, Hex32, RecordedRound, RoundRecord } from './types.js';
 
 /** Domain separator of the synthetic transaction hashes. */
-const TX_HASH_DOMAIN = "fedmesh/in-memory-ledger/tx/1";
+const TX_HASH_DOMAIN = 'fedmesh/in-memory-ledger/tx/1';
 
 /**
  * Identities that are addresses compare case-insensitively and are reported checksummed, as
@@ -43,12 +37,7 @@ export class InMemoryLedger {
   #blockNumber = 0;
 
   constructor(initialModelHash: Hex32, members: Iterable<string>) {
-    assertArgument(
-      isHex32(initialModelHash),
-      "initialModelHash must be 0x and 64 hex digits",
-      "initialModelHash",
-      initialModelHash,
-    );
+    assertArgument(isHex32(initialModelHash), 'initialModelHash must be 0x and 64 hex digits', 'initialModelHash', initialModelHash);
     this.initialModelHash = initialModelHash.toLowerCase() as Hex32;
     this.#members = new Set([...members].map(canonicalIdentity));
   }
@@ -85,25 +74,25 @@ export class InMemoryLedger {
     const recorder = canonicalIdentity(identity);
     const r = normalizeRoundRecord(record);
     if (!this.#members.has(recorder)) {
-      throw revert("RoundLedgerNotMember", [recorder]);
+      throw revert('RoundLedgerNotMember', [recorder]);
     }
     const expected = this.latestRound + 1;
     if (r.round !== expected) {
-      throw revert("RoundLedgerUnexpectedRound", [BigInt(expected), BigInt(r.round)]);
+      throw revert('RoundLedgerUnexpectedRound', [BigInt(expected), BigInt(r.round)]);
     }
     const head = this.headModelHash;
     if (r.prevModelHash !== head) {
-      throw revert("RoundLedgerPrevHashMismatch", [head, r.prevModelHash]);
+      throw revert('RoundLedgerPrevHashMismatch', [head, r.prevModelHash]);
     }
     if (r.modelHash === ZERO_HASH || r.participantCount === 0) {
-      throw revert("RoundLedgerInvalidRecord", [r.modelHash, BigInt(r.participantCount)]);
+      throw revert('RoundLedgerInvalidRecord', [r.modelHash, BigInt(r.participantCount)]);
     }
     const recorded: RecordedRound = {
       ...r,
       recorder,
       blockNumber: ++this.#blockNumber,
       txHash: solidityPackedKeccak256(
-        ["string", "bytes32", "uint64", "bytes32", "bytes32", "uint32", "string"],
+        ['string', 'bytes32', 'uint64', 'bytes32', 'bytes32', 'uint32', 'string'],
         [TX_HASH_DOMAIN, this.initialModelHash, r.round, r.prevModelHash, r.modelHash, r.participantCount, recorder],
       ) as Hex32,
     };
@@ -194,7 +183,7 @@ export class InMemoryChainClient implements ChainClient {
         () => {
           stopListening();
           reject(
-            new ChainError("CHAIN_TIMEOUT", `round ${round} not recorded within ${timeoutMs} ms`, {
+            new ChainError('CHAIN_TIMEOUT', `round ${round} not recorded within ${timeoutMs} ms`, {
               round,
               timeoutMs,
             }),

@@ -7,9 +7,9 @@
  * sequence, linkage, non-empty record) belong to the contract and its twin, which apply them in
  * the same order.
  */
-import { assertArgument } from "ethers";
-import { invalidRecord } from "./errors.js";
-import type { Hex32, RoundRecord } from "./types.js";
+import { assertArgument } from 'ethers';
+import { invalidRecord } from './errors.js';
+import type { Hex32, RoundRecord } from './types.js';
 
 /** uint32 upper bound, the on-chain type of `participantCount`. */
 export const MAX_PARTICIPANT_COUNT = 2 ** 32 - 1;
@@ -17,10 +17,10 @@ export const MAX_PARTICIPANT_COUNT = 2 ** 32 - 1;
 const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 
 /** The all-zero bytes32, which the ledger refuses as a model hash. */
-export const ZERO_HASH: Hex32 = `0x${"0".repeat(64)}`;
+export const ZERO_HASH: Hex32 = `0x${'0'.repeat(64)}`;
 
 export function isHex32(value: unknown): value is Hex32 {
-  return typeof value === "string" && HEX32.test(value);
+  return typeof value === 'string' && HEX32.test(value);
 }
 
 /**
@@ -38,24 +38,16 @@ function isRoundNumber(value: unknown): value is number {
 export function normalizeRoundRecord(record: RoundRecord): RoundRecord {
   const { round, prevModelHash, modelHash, participantCount } = record;
   if (!isRoundNumber(round)) {
-    throw invalidRecord("round", String(round), "must be an integer in [0, 2^53 - 1]");
+    throw invalidRecord('round', String(round), 'must be an integer in [0, 2^53 - 1]');
   }
   if (!isHex32(prevModelHash)) {
-    throw invalidRecord("prevModelHash", String(prevModelHash), "must be 0x and 64 hex digits");
+    throw invalidRecord('prevModelHash', String(prevModelHash), 'must be 0x and 64 hex digits');
   }
   if (!isHex32(modelHash)) {
-    throw invalidRecord("modelHash", String(modelHash), "must be 0x and 64 hex digits");
+    throw invalidRecord('modelHash', String(modelHash), 'must be 0x and 64 hex digits');
   }
-  if (
-    !Number.isSafeInteger(participantCount) ||
-    participantCount < 0 ||
-    participantCount > MAX_PARTICIPANT_COUNT
-  ) {
-    throw invalidRecord(
-      "participantCount",
-      String(participantCount),
-      "must be an integer in [0, 2^32 - 1]",
-    );
+  if (!Number.isSafeInteger(participantCount) || participantCount < 0 || participantCount > MAX_PARTICIPANT_COUNT) {
+    throw invalidRecord('participantCount', String(participantCount), 'must be an integer in [0, 2^32 - 1]');
   }
   return {
     round,
@@ -70,14 +62,9 @@ export function normalizeRoundRecord(record: RoundRecord): RoundRecord {
  * ledger condition, so it throws ethers' INVALID_ARGUMENT TypeError like any ethers call would.
  */
 export function assertRoundArgument(round: number): void {
-  assertArgument(isRoundNumber(round), "round must be an integer in [0, 2^53 - 1]", "round", round);
+  assertArgument(isRoundNumber(round), 'round must be an integer in [0, 2^53 - 1]', 'round', round);
 }
 
 export function assertTimeoutArgument(timeoutMs: number): void {
-  assertArgument(
-    Number.isFinite(timeoutMs) && timeoutMs >= 0,
-    "timeoutMs must be a finite number >= 0",
-    "timeoutMs",
-    timeoutMs,
-  );
+  assertArgument(Number.isFinite(timeoutMs) && timeoutMs >= 0, 'timeoutMs must be a finite number >= 0', 'timeoutMs', timeoutMs);
 }
