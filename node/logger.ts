@@ -14,7 +14,11 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
 
 /** JSON-lines logger to a stream (default stderr). */
-export function createLogger(level: LogLevel = 'info', bindings: Record<string, unknown> = {}, out: NodeJS.WritableStream = process.stderr): Logger {
+export function createLogger(
+  level: LogLevel = 'info',
+  bindings: Record<string, unknown> = {},
+  out: NodeJS.WritableStream = process.stderr,
+): Logger {
   const emit = (lvl: LogLevel) => (obj: Record<string, unknown>, msg: string) => {
     if (ORDER[lvl] < ORDER[level]) return;
     out.write(`${JSON.stringify({ level: lvl, time: new Date().toISOString(), ...bindings, ...obj, msg })}\n`);

@@ -43,7 +43,8 @@ export class Peer {
     this.inbox = new RoundInbox(gossip, {
       federation: init.federation,
       isMember: (p) => members.has(p),
-      isCommittee: (p, round) => selectCommittee(init.federation, round, init.members, Math.min(init.committeeSize, init.members.length)).includes(p),
+      isCommittee: (p, round) =>
+        selectCommittee(init.federation, round, init.members, Math.min(init.committeeSize, init.members.length)).includes(p),
       template: components.trainer.getWeights(),
       expectedBase: (round) => this.bases.get(round),
       modelHash,

@@ -7,7 +7,7 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { concat } from 'uint8arrays/concat';
 import { equals } from 'uint8arrays/equals';
 import { fromString } from 'uint8arrays/from-string';
-import { toString } from 'uint8arrays/to-string';
+import { toString as bytesToString } from 'uint8arrays/to-string';
 
 export { concat as concatBytes, equals as bytesEqual };
 
@@ -21,7 +21,7 @@ export function utf8(s: string): Uint8Array {
 }
 
 export function fromUtf8(b: Uint8Array): string {
-  return toString(b, 'utf8');
+  return bytesToString(b, 'utf8');
 }
 
 /** 0x-prefixed lowercase hex. */

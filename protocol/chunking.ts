@@ -5,7 +5,7 @@
  * rounds end, which bounds memory together with the per-sender and total-bytes limits.
  */
 import { bytesEqual, concatBytes, hash256, toHex0x } from './bytes.js';
-import { type Chunk, PayloadType } from './messages/chunk.js';
+import type { Chunk, PayloadType } from './messages/chunk.js';
 import { MessageError } from './messages/errors.js';
 import { MAX_CHUNK_DATA_BYTES, MAX_CHUNKS, MAX_PAYLOAD_BYTES } from './messages/limits.js';
 

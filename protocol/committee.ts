@@ -16,7 +16,9 @@ import { FedmeshError } from './errors.js';
 export class CommitteeError extends FedmeshError<'COMMITTEE_TOO_FEW_MEMBERS' | 'COMMITTEE_BAD_SIZE' | 'COMMITTEE_DUPLICATE_MEMBER'> {}
 
 export function committeeScore(federation: string, round: number, member: string): Uint8Array {
-  return hash256(new ByteWriter(64).bytes(utf8('fedmesh/committee/v1')).varBytes16(utf8(federation)).u64(round).bytes(utf8(member)).finish());
+  return hash256(
+    new ByteWriter(64).bytes(utf8('fedmesh/committee/v1')).varBytes16(utf8(federation)).u64(round).bytes(utf8(member)).finish(),
+  );
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {

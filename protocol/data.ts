@@ -36,7 +36,11 @@ export function selectRows(d: LabelledData, rows: readonly number[]): LabelledDa
  */
 export function stratifiedSplit(labels: Uint8Array, testFraction: number, rng: Rng): { train: number[]; test: number[] } {
   if (!(testFraction > 0 && testFraction < 1)) {
-    throw new DataError('DATA_BAD_SPLIT', `test fraction ${testFraction}`, { field: 'testFraction', value: testFraction, rule: '0 < f < 1' });
+    throw new DataError('DATA_BAD_SPLIT', `test fraction ${testFraction}`, {
+      field: 'testFraction',
+      value: testFraction,
+      rule: '0 < f < 1',
+    });
   }
   const byClass = new Map<number, number[]>();
   labels.forEach((l, i) => {
@@ -62,13 +66,20 @@ export function stratifiedSplit(labels: Uint8Array, testFraction: number, rng: R
 export function partitionIid(rows: readonly number[], labels: Uint8Array, peers: number, rng: Rng): number[][] {
   if (!Number.isInteger(peers) || peers < 1) throw new DataError('DATA_BAD_SPLIT', `${peers} peers`, { field: 'peers', value: peers });
   if (rows.length < peers) {
-    throw new DataError('DATA_BAD_SPLIT', `${rows.length} rows cannot be split over ${peers} peers`, { field: 'peers', rows: rows.length, peers });
+    throw new DataError('DATA_BAD_SPLIT', `${rows.length} rows cannot be split over ${peers} peers`, {
+      field: 'peers',
+      rows: rows.length,
+      peers,
+    });
   }
   const parts: number[][] = Array.from({ length: peers }, () => []);
   let k = rng.int(peers);
   const classes = [...new Set(rows.map((r) => labels[r]!))].sort((a, b) => a - b);
   for (const cls of classes) {
-    for (const r of shuffleInPlace(rows.filter((row) => labels[row] === cls), rng)) {
+    for (const r of shuffleInPlace(
+      rows.filter((row) => labels[row] === cls),
+      rng,
+    )) {
       parts[k]!.push(r);
       k = (k + 1) % peers;
     }

@@ -4,10 +4,7 @@
  * Every error carries a stable `code` (never branch on `message`) and typed `fields`
  * naming what was wrong (STYLE.md §10, after Lodestar's `LodestarError`).
  */
-export class FedmeshError<
-  C extends string = string,
-  F extends Record<string, unknown> = Record<string, unknown>,
-> extends Error {
+export class FedmeshError<C extends string = string, F extends Record<string, unknown> = Record<string, unknown>> extends Error {
   readonly code: C;
   readonly fields: F;
 

@@ -59,7 +59,13 @@ export function committeeMachine(round: number): StageMachine<CommitteeStage> {
   });
 }
 
-export type RoundErrorCode = 'ROUND_STALE' | 'ROUND_FUTURE' | 'ROUND_BAD_CONFIG' | 'ROUND_NO_UPDATES' | 'ROUND_NO_AGGREGATE' | 'ROUND_HASH_MISMATCH';
+export type RoundErrorCode =
+  | 'ROUND_STALE'
+  | 'ROUND_FUTURE'
+  | 'ROUND_BAD_CONFIG'
+  | 'ROUND_NO_UPDATES'
+  | 'ROUND_NO_AGGREGATE'
+  | 'ROUND_HASH_MISMATCH';
 
 export class RoundError extends FedmeshError<RoundErrorCode> {}
 

@@ -109,12 +109,14 @@ export function encodeWeights(w: ModelWeights): Uint8Array {
 }
 
 export function decodeWeights(bytes: Uint8Array): ModelWeights {
-  const r = new ByteReader(bytes, (need, offset, have) =>
-    new WeightsCodecError('CODEC_TRUNCATED', `needed ${need} bytes at offset ${offset}, have ${have}`, {
-      need,
-      offset,
-      have,
-    }),
+  const r = new ByteReader(
+    bytes,
+    (need, offset, have) =>
+      new WeightsCodecError('CODEC_TRUNCATED', `needed ${need} bytes at offset ${offset}, have ${have}`, {
+        need,
+        offset,
+        have,
+      }),
   );
   const magic = r.bytes(4);
   if (!magic.every((b, i) => b === WEIGHTS_MAGIC[i])) {

@@ -5,7 +5,8 @@
  * Used by `fedmesh simulate` and the integration tests.
  */
 import type { Signer } from 'ethers';
-import { toHex0x } from '../protocol/bytes.js';
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
+import { hash256, toHex0x, utf8 } from '../protocol/bytes.js';
 import type { LabelledData } from '../protocol/data.js';
 import type { RoundTiming } from '../protocol/round.js';
 import { modelHash } from '../protocol/weights-codec.js';
@@ -58,12 +59,20 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
   const chain = await startInProcessChain();
   if (chain.signers.length < n + 1) throw new Error(`chain has ${chain.signers.length} accounts, need ${n + 1}`);
 
-  const hosts = await Promise.all(o.siteData.map(() => createHost()));
+  // Peer identities derive from the seed so a simulation replays bit for bit: peer ids order
+  // FedAvg's sum and seed local training.
+  const keys = await Promise.all(
+    o.siteData.map((_, i) => generateKeyPairFromSeed('Ed25519', hash256(utf8(`fedmesh/sim-peer-key/v1/${o.seed}/${i}`)))),
+  );
+  const hosts = await Promise.all(keys.map((privateKey) => createHost({ privateKey, inboundConnectionsPerSecondPerHost: 2 * n + 10 })));
   const stopHosts = (): Promise<unknown> => Promise.all(hosts.map((h) => h.stop()));
   try {
     // Full mesh on loopback: peer i dials every peer before it.
     for (let i = 1; i < n; i++) {
-      await dialAll(hosts[i]!, hosts.slice(0, i).flatMap((h) => h.getMultiaddrs().map(String).slice(0, 1)));
+      await dialAll(
+        hosts[i]!,
+        hosts.slice(0, i).flatMap((h) => h.getMultiaddrs().map(String).slice(0, 1)),
+      );
     }
     const gossips = hosts.map((h) => new Libp2pGossip(h));
     const members = gossips.map((g) => g.self);
@@ -79,7 +88,9 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
     const deployer = chain.signers[0]! as unknown as Signer;
     const memberSigners = chain.signers.slice(1, n + 1) as unknown as Signer[];
     const ledger = await deployRoundLedger(deployer, initialModelHash, await Promise.all(memberSigners.map((s) => s.getAddress())));
-    const chainClients = memberSigners.map((s) => new EthersChainClient(s, ledger.address, { fromBlock: ledger.blockNumber, pollIntervalMs: 100 }));
+    const chainClients = memberSigners.map(
+      (s) => new EthersChainClient(s, ledger.address, { fromBlock: ledger.blockNumber, pollIntervalMs: 100 }),
+    );
 
     const peers = gossips.map((gossip, i) =>
       createPeer({

@@ -8,7 +8,15 @@
  */
 import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fitStandardizer, partitionIid, selectRows, standardize, stratifiedSplit, type LabelledData, type Standardizer } from '../protocol/data.js';
+import {
+  fitStandardizer,
+  partitionIid,
+  selectRows,
+  standardize,
+  stratifiedSplit,
+  type LabelledData,
+  type Standardizer,
+} from '../protocol/data.js';
 import { binaryMetrics, type BinaryMetrics } from '../protocol/metrics.js';
 import { createRng } from '../protocol/rng.js';
 import { loadBreastCancer } from '../node/data/breast-cancer.js';
@@ -60,7 +68,10 @@ export function evaluateAcrossSites(trainer: Trainer, test: LabelledData, standa
 const short = (h: string): string => `${h.slice(0, 10)}…`;
 const f3 = (x: number): string => x.toFixed(3);
 
-export async function runSimulation(o: SimulationOptions, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<SimulationResult> {
+export async function runSimulation(
+  o: SimulationOptions,
+  write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+): Promise<SimulationResult> {
   const log = createLogger(o.quiet === true ? 'error' : 'warn', { component: 'simulate' });
   const backend = await selectBackend({ ...(o.backend !== undefined ? { prefer: o.backend } : {}), log: (m) => write(m) });
   const outDir = o.out ?? join('runs', `${o.dataset}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
@@ -80,7 +91,9 @@ export async function runSimulation(o: SimulationOptions, write: (line: string) 
   const standardizers = siteRaw.map((d) => fitStandardizer(d));
   const siteData = siteRaw.map((d, i) => standardize(d, standardizers[i]!));
 
-  write(`fedmesh simulate: ${o.dataset}, ${o.peers} peers, ${o.rounds} rounds, seed ${o.seed}; ${train.n} train / ${test.n} test rows; site sizes ${siteData.map((d) => d.n).join(',')}`);
+  write(
+    `fedmesh simulate: ${o.dataset}, ${o.peers} peers, ${o.rounds} rounds, seed ${o.seed}; ${train.n} train / ${test.n} test rows; site sizes ${siteData.map((d) => d.n).join(',')}`,
+  );
   const fed = await startLocalFederation({
     federation: o.federation,
     seed: o.seed,
@@ -97,7 +110,9 @@ export async function runSimulation(o: SimulationOptions, write: (line: string) 
   const rounds: RoundReport[] = [];
   try {
     const initial = evaluateAcrossSites(fed.trainers[0]!, test, standardizers);
-    write(`ledger ${fed.ledgerAddress}, initial model ${short(fed.initialModelHash)}: accuracy ${f3(initial.accuracy)}, AUC ${f3(initial.auc)}`);
+    write(
+      `ledger ${fed.ledgerAddress}, initial model ${short(fed.initialModelHash)}: accuracy ${f3(initial.accuracy)}, AUC ${f3(initial.auc)}`,
+    );
     write('');
     write('round  accuracy  auc    f1     seconds  model hash    tx hash');
     for (let r = 1; r <= o.rounds; r++) {
@@ -135,9 +150,24 @@ export async function runSimulation(o: SimulationOptions, write: (line: string) 
       ledger: fed.ledgerAddress,
       initialModelHash: fed.initialModelHash,
       initial: pick(initial),
-      final: { accuracy: last.accuracy, auc: last.auc, f1: last.f1, precision: last.precision, recall: last.recall, confusion: last.confusion },
+      final: {
+        accuracy: last.accuracy,
+        auc: last.auc,
+        f1: last.f1,
+        precision: last.precision,
+        recall: last.recall,
+        confusion: last.confusion,
+      },
       meanRoundSeconds: Number((rounds.reduce((s, r) => s + r.seconds, 0) / rounds.length).toFixed(3)),
-      rounds: rounds.map((r) => ({ round: r.round, accuracy: r.accuracy, auc: r.auc, f1: r.f1, modelHash: r.modelHash, txHash: r.txHash, seconds: r.seconds })),
+      rounds: rounds.map((r) => ({
+        round: r.round,
+        accuracy: r.accuracy,
+        auc: r.auc,
+        f1: r.f1,
+        modelHash: r.modelHash,
+        txHash: r.txHash,
+        seconds: r.seconds,
+      })),
     };
     writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     write('');

@@ -17,7 +17,11 @@ export function parseBreastCancerCsv(text: string, source = 'breast_cancer.csv')
     throw new DataError('DATA_PARSE', `${source}: line 1 must start with the row count`, { source, line: 1, value: header?.slice(0, 40) });
   }
   if (lines.length !== declared) {
-    throw new DataError('DATA_PARSE', `${source}: header declares ${declared} rows, file has ${lines.length}`, { source, declared, rows: lines.length });
+    throw new DataError('DATA_PARSE', `${source}: header declares ${declared} rows, file has ${lines.length}`, {
+      source,
+      declared,
+      rows: lines.length,
+    });
   }
   const f = BREAST_CANCER_FEATURES;
   const x = new Float32Array(lines.length * f);
@@ -25,12 +29,21 @@ export function parseBreastCancerCsv(text: string, source = 'breast_cancer.csv')
   lines.forEach((line, i) => {
     const cells = line.split(',');
     if (cells.length !== f + 1) {
-      throw new DataError('DATA_PARSE', `${source}: line ${i + 2} has ${cells.length} fields, expected ${f + 1}`, { source, line: i + 2, fields: cells.length });
+      throw new DataError('DATA_PARSE', `${source}: line ${i + 2} has ${cells.length} fields, expected ${f + 1}`, {
+        source,
+        line: i + 2,
+        fields: cells.length,
+      });
     }
     for (let j = 0; j < f; j++) {
       const v = Number(cells[j]);
       if (cells[j]!.trim() === '' || !Number.isFinite(v)) {
-        throw new DataError('DATA_PARSE', `${source}: line ${i + 2} column ${j + 1} is "${cells[j]}"`, { source, line: i + 2, column: j + 1, value: cells[j] });
+        throw new DataError('DATA_PARSE', `${source}: line ${i + 2} column ${j + 1} is "${cells[j]}"`, {
+          source,
+          line: i + 2,
+          column: j + 1,
+          value: cells[j],
+        });
       }
       x[i * f + j] = v;
     }

@@ -5,8 +5,10 @@
  * the native bindings on CPU (`@tensorflow/tfjs-node`), the WebAssembly backend with SIMD
  * (`@tensorflow/tfjs-backend-wasm`), then the pure-JS `cpu` backend. The native packages are never
  * dependencies of fedmesh (they need a prebuilt libtensorflow that cannot be installed everywhere);
- * they are used only when the operator has installed them. Measured on this project's small CNN:
- * one epoch takes ~3 s on wasm and ~280 s on cpu, so falling through to cpu is a last resort.
+ * they are used only when the operator has installed them. cpu is a last resort: on the project's
+ * CNN shapes the cpu backend's conv kernels are 10-1000x slower than wasm's
+ * (bench/conv-backprop-filter.bench.ts): a 1,024-image CNN epoch takes ~0.5 s on wasm, while on
+ * cpu the two filter-gradient kernels alone cost ~1.1 s per batch of 32, i.e. over 30 s.
  *
  * The decision (which backend to try, in what order, when to stop, what to report) lives in
  * `chooseBackend`, which takes loader functions and imports nothing, so it is unit-tested with
@@ -22,12 +24,7 @@ import { registerConv2DBackpropFilter } from './kernels/conv2d-backprop-filter.j
 export type BackendChoice = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
 /** Fastest first. */
-export const BACKEND_PREFERENCE: readonly BackendChoice[] = [
-  'tensorflow-gpu',
-  'tensorflow',
-  'wasm',
-  'cpu',
-];
+export const BACKEND_PREFERENCE: readonly BackendChoice[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 /** Name under which each choice is registered with tfjs (`tf.getBackend()`). Both tfjs-node
  *  packages register their backend as 'tensorflow'. */
@@ -87,10 +84,7 @@ export function backendOrder(prefer?: BackendChoice): BackendChoice[] {
  * Imports nothing itself; everything backend-specific is in `loaders`.
  * @throws BackendError BACKEND_UNAVAILABLE naming the backend (or 'any') and the reason(s).
  */
-export async function chooseBackend(
-  loaders: BackendLoaders,
-  prefer?: BackendChoice,
-): Promise<BackendSelection> {
+export async function chooseBackend(loaders: BackendLoaders, prefer?: BackendChoice): Promise<BackendSelection> {
   const tried: BackendAttempt[] = [];
   for (const name of backendOrder(prefer)) {
     try {
@@ -103,11 +97,11 @@ export async function chooseBackend(
   }
   const last = tried[tried.length - 1];
   if (prefer !== undefined) {
-    throw new BackendError(
-      'BACKEND_UNAVAILABLE',
-      `backend '${prefer}' failed to initialise: ${last?.reason ?? 'unknown'}`,
-      { backend: prefer, reason: last?.reason ?? 'unknown', tried },
-    );
+    throw new BackendError('BACKEND_UNAVAILABLE', `backend '${prefer}' failed to initialise: ${last?.reason ?? 'unknown'}`, {
+      backend: prefer,
+      reason: last?.reason ?? 'unknown',
+      tried,
+    });
   }
   throw new BackendError(
     'BACKEND_UNAVAILABLE',
@@ -131,10 +125,13 @@ function reasonOf(e: unknown): string {
  * Directory holding the `.wasm` binaries, as an absolute file path with a trailing separator.
  *
  * Gotcha: tfjs-backend-wasm's `setWasmPaths(prefix)` is a string *prefix* (`prefix + fileName`,
- * backend_wasm.js `getPathToWasmBinary`), so the trailing separator is required. In Node the
- * emscripten loader reads it with `fs.readFileSync`, so it must be a plain path, not a `file://`
- * URL. We resolve the package's own entry (dist/tf-backend-wasm.node.js) rather than hard-coding
- * `node_modules/...`, so hoisting, workspaces and running from another cwd all work.
+ * backend_wasm.js `getPathToWasmBinary`), so the trailing separator is required: without it
+ * Node looks for `.../disttfjs-backend-wasm-simd.wasm`, init aborts and `setBackend` resolves
+ * false. In Node the emscripten loader reads the file with `fs.readFileSync` and accepts either
+ * a plain path or a `file://` URL; we pass a path. Node would also find the binaries with no
+ * `setWasmPaths` at all (emscripten defaults to its own `__dirname`), but that breaks as soon as
+ * the code is bundled, so the directory is resolved from the package's entry
+ * (dist/tf-backend-wasm.node.js) instead of hard-coding `node_modules/...`.
  */
 export function wasmBinaryDir(): string {
   const require = createRequire(import.meta.url);
@@ -161,9 +158,7 @@ async function loadTfjsNode(pkg: string): Promise<void> {
   // A tfjs-node install carries its own @tensorflow/tfjs dependency; if npm did not dedupe it,
   // the 'tensorflow' backend is registered on *that* engine, not ours.
   if (tf.findBackendFactory('tensorflow') === null) {
-    throw new Error(
-      `${pkg} loaded but registered no 'tensorflow' backend with this @tensorflow/tfjs (duplicate tfjs-core install?)`,
-    );
+    throw new Error(`${pkg} loaded but registered no 'tensorflow' backend with this @tensorflow/tfjs (duplicate tfjs-core install?)`);
   }
   await activate('tensorflow');
 }
@@ -199,9 +194,7 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
     try {
       const sel = await attempt;
       const skipped = sel.tried.filter((t) => !t.ok).map((t) => `${t.name}: ${t.reason}`);
-      log?.(
-        `ml: tfjs backend '${sel.name}'${skipped.length > 0 ? ` (skipped ${skipped.join('; ')})` : ''}`,
-      );
+      log?.(`ml: tfjs backend '${sel.name}'${skipped.length > 0 ? ` (skipped ${skipped.join('; ')})` : ''}`);
       return sel;
     } catch (e) {
       selection = undefined; // let a later call retry, e.g. with another `prefer`

@@ -223,8 +223,7 @@ export class Trainer {
     this.checkAlive();
     if (this.busy) throw new TrainerError('TRAINER_BUSY', 'setWeights during train()', { op: 'setWeights' });
     const current = this.model.getWeights();
-    const mismatch = (f: ShapeMismatchFields, msg: string): TrainerError =>
-      new TrainerError('TRAINER_SHAPE_MISMATCH', msg, f);
+    const mismatch = (f: ShapeMismatchFields, msg: string): TrainerError => new TrainerError('TRAINER_SHAPE_MISMATCH', msg, f);
     if (w.tensors.length !== current.length) {
       throw mismatch(
         { what: 'count', index: null, expected: [current.length], got: [w.tensors.length] },
@@ -269,8 +268,7 @@ export class Trainer {
     const started = performance.now();
     const f = this.featureSize;
     const shape = [...this.spec.inputShape];
-    const optimizer =
-      (opts.optimizer ?? DEFAULT_OPTIMIZER) === 'sgd' ? tf.train.sgd(opts.learningRate) : tf.train.adam(opts.learningRate);
+    const optimizer = (opts.optimizer ?? DEFAULT_OPTIMIZER) === 'sgd' ? tf.train.sgd(opts.learningRate) : tf.train.adam(opts.learningRate);
     // LayerVariable.read() is the underlying tf.Variable the optimizer updates.
     const vars = this.model.trainableWeights.map((v) => v.read() as tf.Variable);
     const rng = createRng(opts.seed, SHUFFLE_RNG_DOMAIN);

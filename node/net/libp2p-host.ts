@@ -24,6 +24,12 @@ export interface HostInit {
   readonly privateKey?: PrivateKey;
   /** Listen multiaddrs, default one ephemeral TCP port on loopback. */
   readonly listen?: readonly string[];
+  /**
+   * libp2p refuses more than 5 inbound connections per second from one host (its default
+   * `inboundConnectionThreshold`), a sane guard for a hospital's public node. A simulation
+   * puts every peer on 127.0.0.1, so it raises this to the peer count.
+   */
+  readonly inboundConnectionsPerSecondPerHost?: number;
 }
 
 export type Host = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>; pubsub: GossipSub }>;
@@ -32,6 +38,14 @@ export async function createHost(init: HostInit = {}): Promise<Host> {
   return createLibp2p({
     ...(init.privateKey !== undefined ? { privateKey: init.privateKey } : {}),
     addresses: { listen: [...(init.listen ?? ['/ip4/127.0.0.1/tcp/0'])] },
+    ...(init.inboundConnectionsPerSecondPerHost !== undefined
+      ? {
+          connectionManager: {
+            inboundConnectionThreshold: init.inboundConnectionsPerSecondPerHost,
+            maxIncomingPendingConnections: Math.max(10, init.inboundConnectionsPerSecondPerHost),
+          },
+        }
+      : {}),
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

@@ -103,7 +103,12 @@ export class RoundDriver {
   }
 
   plan(round: number, openedAt: number): RoundPlan {
-    return planRound({ federation: this.init.federation, committeeSize: this.init.committeeSize, timing: this.init.timing }, round, this.init.members, openedAt);
+    return planRound(
+      { federation: this.init.federation, committeeSize: this.init.committeeSize, timing: this.init.timing },
+      round,
+      this.init.members,
+      openedAt,
+    );
   }
 
   /** Run round `round` to adoption. Throws RoundError if the chain is not at round − 1. */
@@ -132,8 +137,7 @@ export class RoundDriver {
     const participant = participantMachine(round);
     const abort = new AbortController();
 
-    const committeeTask =
-      position >= 0 ? this.runCommittee(plan, position, head, global, abort.signal) : Promise.resolve(undefined);
+    const committeeTask = position >= 0 ? this.runCommittee(plan, position, head, global, abort.signal) : Promise.resolve(undefined);
     // Surface committee failures without an unhandled rejection while we train.
     committeeTask.catch(() => {});
 
@@ -156,15 +160,19 @@ export class RoundDriver {
       const record = await chain.waitForRound(round, Math.max(1, waitMs));
       const recorded = fromHex0x(record.modelHash);
       const slack = this.init.resultSlackMs ?? DEFAULT_RESULT_SLACK_MS;
-      await withDeadline(clock, slack, abort.signal, (s) => inbox.waitUntil(() => inbox.aggregateFor(round, recorded) !== undefined, s)).catch(
-        (e) => {
-          throw new RoundError('ROUND_NO_AGGREGATE', `round ${round} recorded ${record.modelHash} but no matching aggregate arrived in ${slack} ms`, {
+      await withDeadline(clock, slack, abort.signal, (s) =>
+        inbox.waitUntil(() => inbox.aggregateFor(round, recorded) !== undefined, s),
+      ).catch((e) => {
+        throw new RoundError(
+          'ROUND_NO_AGGREGATE',
+          `round ${round} recorded ${record.modelHash} but no matching aggregate arrived in ${slack} ms`,
+          {
             round,
             modelHash: record.modelHash,
             cause: String(e),
-          });
-        },
-      );
+          },
+        );
+      });
       const agg = inbox.aggregateFor(round, recorded)!;
       trainer.setWeights(agg.aggregate.weights);
       const adopted = modelHash(trainer.getWeights());
@@ -214,7 +222,9 @@ export class RoundDriver {
       m.to(CommitteeStage.Aggregating);
       const received = [...inbox.updatesFor(plan.round).values()];
       if (received.length === 0) throw new RoundError('ROUND_NO_UPDATES', `no updates for round ${plan.round}`, { round: plan.round });
-      const aggregate = fedAvg(received.map((u) => ({ participant: u.sender, sampleCount: u.update.sampleCount, weights: u.update.weights })));
+      const aggregate = fedAvg(
+        received.map((u) => ({ participant: u.sender, sampleCount: u.update.sampleCount, weights: u.update.weights })),
+      );
       const hash = toHex0x(modelHash(aggregate));
       const participants: ParticipantEntry[] = sortParticipants(
         received.map((u) => ({ participant: u.sender, sampleCount: u.update.sampleCount, updateHash: u.payloadHash })),
@@ -232,7 +242,12 @@ export class RoundDriver {
       if (record === undefined) {
         m.to(CommitteeStage.Recording);
         try {
-          record = await chain.recordRound({ round: plan.round, prevModelHash: head, modelHash: hash, participantCount: participants.length });
+          record = await chain.recordRound({
+            round: plan.round,
+            prevModelHash: head,
+            modelHash: hash,
+            participantCount: participants.length,
+          });
           recorded = true;
           log.info({ round: plan.round, modelHash: hash, tx: record.txHash, participants: participants.length }, 'round recorded');
         } catch (e) {
@@ -245,7 +260,10 @@ export class RoundDriver {
         m.to(CommitteeStage.Announcing);
         await inbox.publishAggregate(plan.round, payload);
       } else {
-        log.warn({ round: plan.round, ours: hash, recorded: record.modelHash }, 'recorded aggregate differs from ours (different update set)');
+        log.warn(
+          { round: plan.round, ours: hash, recorded: record.modelHash },
+          'recorded aggregate differs from ours (different update set)',
+        );
       }
       m.to(CommitteeStage.Done);
       return { path: m.path, recorded };

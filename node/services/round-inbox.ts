@@ -59,8 +59,16 @@ export class RoundInbox {
   }
 
   start(): void {
-    this.gossip.subscribe(this.updateTopic, (m) => this.onChunk(m, PayloadType.Update), () => {});
-    this.gossip.subscribe(this.aggregateTopic, (m) => this.onChunk(m, PayloadType.Aggregate), () => {});
+    this.gossip.subscribe(
+      this.updateTopic,
+      (m) => this.onChunk(m, PayloadType.Update),
+      () => {},
+    );
+    this.gossip.subscribe(
+      this.aggregateTopic,
+      (m) => this.onChunk(m, PayloadType.Aggregate),
+      () => {},
+    );
   }
 
   stop(): void {

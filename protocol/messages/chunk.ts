@@ -85,13 +85,26 @@ export function decodeChunk(bytes: Uint8Array): Chunk {
   if (r.remaining !== 0) throw new MessageError('MSG_TRAILING_BYTES', `${r.remaining} bytes after chunk`, { extra: r.remaining });
   if (round < 1) throw new MessageError('MSG_BAD_FIELD', `round ${round}`, { field: 'round', value: round });
   if (payloadLength < 1 || payloadLength > MAX_PAYLOAD_BYTES) {
-    throw new MessageError('MSG_BAD_CHUNK', `payload length ${payloadLength}`, { field: 'payloadLength', value: payloadLength, max: MAX_PAYLOAD_BYTES });
+    throw new MessageError('MSG_BAD_CHUNK', `payload length ${payloadLength}`, {
+      field: 'payloadLength',
+      value: payloadLength,
+      max: MAX_PAYLOAD_BYTES,
+    });
   }
   if (chunkCount < 1 || chunkCount > MAX_CHUNKS || chunkIndex >= chunkCount) {
-    throw new MessageError('MSG_BAD_CHUNK', `chunk ${chunkIndex} of ${chunkCount}`, { field: 'chunkIndex', chunkIndex, chunkCount, max: MAX_CHUNKS });
+    throw new MessageError('MSG_BAD_CHUNK', `chunk ${chunkIndex} of ${chunkCount}`, {
+      field: 'chunkIndex',
+      chunkIndex,
+      chunkCount,
+      max: MAX_CHUNKS,
+    });
   }
   if (Math.ceil(payloadLength / MAX_CHUNK_DATA_BYTES) > chunkCount) {
-    throw new MessageError('MSG_BAD_CHUNK', `${payloadLength} bytes cannot fit ${chunkCount} chunks`, { field: 'chunkCount', payloadLength, chunkCount });
+    throw new MessageError('MSG_BAD_CHUNK', `${payloadLength} bytes cannot fit ${chunkCount} chunks`, {
+      field: 'chunkCount',
+      payloadLength,
+      chunkCount,
+    });
   }
   return { type, federation, round, sender, payloadHash, payloadLength, chunkIndex, chunkCount, data };
 }

@@ -130,7 +130,10 @@ export function decodeAggregate(bytes: Uint8Array, expectShapesOf?: ModelWeights
     const sampleCount = r.u32();
     checkSampleCount(sampleCount, 'participants.sampleCount');
     if (participant.length === 0 || seen.has(participant)) {
-      throw new MessageError('MSG_BAD_FIELD', `participant "${participant}" empty or repeated`, { field: 'participants', value: participant });
+      throw new MessageError('MSG_BAD_FIELD', `participant "${participant}" empty or repeated`, {
+        field: 'participants',
+        value: participant,
+      });
     }
     seen.add(participant);
     participants.push({ participant, sampleCount, updateHash: r.bytes(32) });

@@ -2,7 +2,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { selectCommittee } from '../../protocol/committee.js';
 import { isFedmeshError } from '../../protocol/errors.js';
-import { CommitteeStage, classifyRound, committeeMachine, ParticipantStage, participantMachine, planRound, recordTurn } from '../../protocol/round.js';
+import {
+  CommitteeStage,
+  classifyRound,
+  committeeMachine,
+  ParticipantStage,
+  participantMachine,
+  planRound,
+  recordTurn,
+} from '../../protocol/round.js';
 import { StageError } from '../../protocol/stage-machine.js';
 
 const members = Array.from({ length: 8 }, (_, i) => `peer-${i}`);

@@ -6,16 +6,14 @@ import { modelHash } from '../../protocol/weights-codec.js';
 
 const model = (vals: number[]) => ({ tensors: [{ shape: [vals.length], data: Float32Array.from(vals) }] });
 
-const contributionsArb = fc
-  .array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 20 })
-  .chain((counts) =>
-    fc
-      .array(fc.array(fc.float({ min: -10, max: 10, noNaN: true }), { minLength: 4, maxLength: 4 }), {
-        minLength: counts.length,
-        maxLength: counts.length,
-      })
-      .map((vals) => counts.map((n, i): Contribution => ({ participant: `p${i}`, sampleCount: n, weights: model(vals[i]!) }))),
-  );
+const contributionsArb = fc.array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 20 }).chain((counts) =>
+  fc
+    .array(fc.array(fc.float({ min: -10, max: 10, noNaN: true }), { minLength: 4, maxLength: 4 }), {
+      minLength: counts.length,
+      maxLength: counts.length,
+    })
+    .map((vals) => counts.map((n, i): Contribution => ({ participant: `p${i}`, sampleCount: n, weights: model(vals[i]!) }))),
+);
 
 describe('FedAvg', () => {
   it('coefficients n_i/n are positive and sum to 1 for any sample counts', () => {

@@ -11,7 +11,12 @@ import { decodeAggregate, decodeUpdate, encodeAggregate, encodeUpdate } from '..
 import { createRng, shuffleInPlace } from '../../protocol/rng.js';
 import { validateChunk, type ValidationContext } from '../../protocol/validate.js';
 
-const weights = { tensors: [{ shape: [2, 2], data: Float32Array.from([1, 2, 3, 4]) }, { shape: [2], data: Float32Array.from([5, 6]) }] };
+const weights = {
+  tensors: [
+    { shape: [2, 2], data: Float32Array.from([1, 2, 3, 4]) },
+    { shape: [2], data: Float32Array.from([5, 6]) },
+  ],
+};
 const base = hash256(new Uint8Array([1]));
 const chunk = (over: Partial<Chunk> = {}): Chunk => ({
   type: PayloadType.Update,
@@ -95,7 +100,12 @@ describe('update and aggregate payloads', () => {
   });
 
   it('rejects a wrong shape, a bad version and a zero sample count', () => {
-    const other = { tensors: [{ shape: [4], data: new Float32Array(4) }, { shape: [2], data: new Float32Array(2) }] };
+    const other = {
+      tensors: [
+        { shape: [4], data: new Float32Array(4) },
+        { shape: [2], data: new Float32Array(2) },
+      ],
+    };
     const enc = encodeUpdate({ baseModelHash: base, sampleCount: 5, weights });
     expect(codeOf(() => decodeUpdate(enc, other))).toBe('MSG_BAD_SHAPE');
     const v2 = enc.slice();
@@ -154,20 +164,25 @@ describe('chunking', () => {
 
   it('reassembles any payload from chunks in any order, with duplicates', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 1, maxLength: 5000 }), fc.integer({ min: 1, max: 700 }), fc.integer(), (payload, size, seed) => {
-        const chunks = splitPayload(payload, header, size);
-        expect(chunks.every((c) => c.data.length <= size)).toBe(true);
-        expect(chunks.length).toBe(Math.ceil(payload.length / size));
-        const order = shuffleInPlace([...chunks, chunks[0]!], createRng(seed));
-        const r = new Reassembler();
-        let done: Uint8Array | undefined;
-        for (const c of order) {
-          const res = r.add(decodeChunk(encodeChunk(c)));
-          if (res.status === 'complete') done = res.payload;
-        }
-        expect(done).toEqual(payload);
-        expect(r.bufferedBytes).toBe(0);
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 5000 }),
+        fc.integer({ min: 1, max: 700 }),
+        fc.integer(),
+        (payload, size, seed) => {
+          const chunks = splitPayload(payload, header, size);
+          expect(chunks.every((c) => c.data.length <= size)).toBe(true);
+          expect(chunks.length).toBe(Math.ceil(payload.length / size));
+          const order = shuffleInPlace([...chunks, chunks[0]!], createRng(seed));
+          const r = new Reassembler();
+          let done: Uint8Array | undefined;
+          for (const c of order) {
+            const res = r.add(decodeChunk(encodeChunk(c)));
+            if (res.status === 'complete') done = res.payload;
+          }
+          expect(done).toEqual(payload);
+          expect(r.bufferedBytes).toBe(0);
+        },
+      ),
       { numRuns: 200 },
     );
   });

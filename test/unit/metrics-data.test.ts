@@ -10,25 +10,28 @@ import { loadBreastCancer, parseBreastCancerCsv } from '../../node/data/breast-c
 function bruteAuc(labels: number[], scores: number[]): number {
   let num = 0;
   let den = 0;
-  labels.forEach((li, i) =>
-    labels.forEach((lj, j) => {
-      if (li !== 1 || lj !== 0) return;
+  for (let i = 0; i < labels.length; i++) {
+    for (let j = 0; j < labels.length; j++) {
+      if (labels[i] !== 1 || labels[j] !== 0) continue;
       den++;
       num += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
-    }),
-  );
+    }
+  }
   return num / den;
 }
 
 describe('metrics', () => {
   it('AUC equals the pairwise definition, ties included', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 5 })), { minLength: 2, maxLength: 60 }), (rows) => {
-        const labels = rows.map((r) => r[0]);
-        const scores = rows.map((r) => r[1] / 5);
-        if (!labels.includes(0) || !labels.includes(1)) return;
-        expect(aucRoc(labels, scores)).toBeCloseTo(bruteAuc(labels, scores), 12);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 1 }), fc.integer({ min: 0, max: 5 })), { minLength: 2, maxLength: 60 }),
+        (rows) => {
+          const labels = rows.map((r) => r[0]);
+          const scores = rows.map((r) => r[1] / 5);
+          if (!labels.includes(0) || !labels.includes(1)) return;
+          expect(aucRoc(labels, scores)).toBeCloseTo(bruteAuc(labels, scores), 12);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -56,7 +59,7 @@ describe('data', () => {
 
   it('names the line and column of a bad cell', () => {
     try {
-      parseBreastCancerCsv('1,30\n' + `${Array(29).fill('1').join(',')},x,0`);
+      parseBreastCancerCsv(`1,30\n${Array(29).fill('1').join(',')},x,0`);
       expect.unreachable();
     } catch (e) {
       expect(isFedmeshError(e, 'DATA_PARSE')).toBe(true);

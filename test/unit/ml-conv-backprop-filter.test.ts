@@ -7,7 +7,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../node/ml/backend.js';
-import { CONV2D_BACKPROP_FILTER } from '../../node/ml/kernels/conv2d-backprop-filter.js';
+import {
+  CONV2D_BACKPROP_FILTER,
+  type Conv2DBackpropFilterAttrs,
+  conv2dBackpropFilter,
+} from '../../node/ml/kernels/conv2d-backprop-filter.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 
 type Shape4 = [number, number, number, number];
@@ -33,9 +37,7 @@ function expectClose(got: Float32Array, want: ArrayLike<number>, label: string):
   for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!));
   let worst = 0;
   for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-  expect(worst, `${label}: max |diff| ${worst} vs scale ${scale}`).toBeLessThanOrEqual(
-    RTOL * Math.max(scale, 1e-3),
-  );
+  expect(worst, `${label}: max |diff| ${worst} vs scale ${scale}`).toBeLessThanOrEqual(RTOL * Math.max(scale, 1e-3));
 }
 
 /** dW of sum(conv2d(x, w) * r) on `backend`: tf.grad routes through Conv2DBackpropFilter with dy = r. */
@@ -53,10 +55,33 @@ async function filterGrad(
     const w = tf.tensor4d(values(size(wShape), 1.7), wShape);
     const yShape = tf.conv2d(x, w, stride, pad, 'NHWC', 1, dimRoundingMode).shape;
     const r = tf.tensor4d(values(size(yShape), 2.9), yShape);
-    const g = tf.grad((wt: tf.Tensor) =>
-      tf.sum(tf.mul(tf.conv2d(x, wt as tf.Tensor4D, stride, pad, 'NHWC', 1, dimRoundingMode), r)),
-    )(w);
+    const g = tf.grad((wt: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, wt as tf.Tensor4D, stride, pad, 'NHWC', 1, dimRoundingMode), r)))(w);
     return g.dataSync() as Float32Array;
+  });
+}
+
+/** The kernel called directly with dy = values(…, 2.9), as `filterGrad` uses: the registered
+ *  kernel on `backend`, or `conv2dBackpropFilter` with a forced method on wasm. */
+async function direct(
+  backend: string,
+  xShape: Shape4,
+  wShape: Shape4,
+  stride: number,
+  pad: Pad,
+  method?: 'conv' | 'im2col',
+): Promise<Float32Array> {
+  await tf.setBackend(backend);
+  return tf.tidy(() => {
+    const info = tf.backend_util.computeConv2DInfo(xShape, wShape, stride, 1, pad);
+    const dyShape: Shape4 = [xShape[0], info.outHeight, info.outWidth, wShape[3]];
+    const x = tf.tensor4d(values(size(xShape), 0.3), xShape);
+    const dy = tf.tensor4d(values(size(dyShape), 2.9), dyShape);
+    const attrs: Conv2DBackpropFilterAttrs = { strides: stride, pad, dataFormat: 'NHWC', filterShape: wShape };
+    const out =
+      method === undefined
+        ? (tf.engine().runKernel(CONV2D_BACKPROP_FILTER, { x, dy }, { ...attrs }) as tf.Tensor)
+        : conv2dBackpropFilter(x, dy, attrs, method);
+    return out.dataSync() as Float32Array;
   });
 }
 
@@ -109,8 +134,7 @@ beforeAll(async () => {
 });
 
 describe('wasm Conv2DBackpropFilter vs cpu backend (tf.grad of conv2d w.r.t. filter)', () => {
-  const cases: { xShape: Shape4; k: number; co: number; stride: number; pad: 'same' | 'valid' }[] =
-    [];
+  const cases: { xShape: Shape4; k: number; co: number; stride: number; pad: 'same' | 'valid' }[] = [];
   for (const stride of [1, 2])
     for (const pad of ['same', 'valid'] as const)
       for (const k of [3, 5])
@@ -126,10 +150,22 @@ describe('wasm Conv2DBackpropFilter vs cpu backend (tf.grad of conv2d w.r.t. fil
     const cpu = await filterGrad('cpu', xShape, wShape, stride, pad);
     const wasm = await filterGrad('wasm', xShape, wShape, stride, pad);
     expectClose(wasm, cpu, 'wasm vs cpu');
+    // The fallback path, forced, on the same problem (dy = the r used inside filterGrad).
+    const im2col = await direct('wasm', xShape, wShape, stride, pad, 'im2col');
+    expectClose(im2col, cpu, 'wasm im2col vs cpu');
   });
 
   it.each([
-    { name: 'explicit asymmetric padding', pad: [[0, 0], [1, 2], [0, 1], [0, 0]] as Pad, stride: 2 },
+    {
+      name: 'explicit asymmetric padding',
+      pad: [
+        [0, 0],
+        [1, 2],
+        [0, 1],
+        [0, 0],
+      ] as Pad,
+      stride: 2,
+    },
     { name: 'numeric pad, dimRoundingMode floor', pad: 2 as Pad, stride: 3, mode: 'floor' as const },
     { name: 'stride 3, valid', pad: 'valid' as Pad, stride: 3 },
   ])('$name', async ({ pad, stride, mode }) => {
@@ -148,13 +184,19 @@ describe('wasm Conv2DBackpropFilter vs cpu backend (tf.grad of conv2d w.r.t. fil
 });
 
 describe('wasm Conv2DBackpropFilter vs float64 reference (direct kernel call)', () => {
-  it.each([
-    { stride: 1, dilation: 1, pad: 'same' as const },
-    { stride: 2, dilation: 1, pad: 'same' as const },
-    { stride: 1, dilation: 2, pad: 'same' as const },
-    { stride: 1, dilation: 2, pad: 'valid' as const },
-    { stride: 2, dilation: 2, pad: 'valid' as const },
-  ])('stride=$stride dilation=$dilation pad=$pad', async ({ stride, dilation, pad }) => {
+  it.each(
+    [
+      { stride: 1, dilation: 1, pad: 'same' as const },
+      { stride: 2, dilation: 1, pad: 'same' as const },
+      { stride: 1, dilation: 2, pad: 'same' as const },
+      { stride: 1, dilation: 2, pad: 'valid' as const },
+      { stride: 3, dilation: 1, pad: 'valid' as const },
+      { stride: 2, dilation: 2, pad: 'valid' as const }, // conv path cannot: auto = im2col
+    ].flatMap((c) => [
+      { ...c, method: 'auto' as const },
+      { ...c, method: 'im2col' as const },
+    ]),
+  )('stride=$stride dilation=$dilation pad=$pad method=$method', async ({ stride, dilation, pad, method }) => {
     await tf.setBackend('wasm');
     const xShape: Shape4 = [3, 11, 9, 2];
     const filterShape: Shape4 = [3, 3, 2, 4];
@@ -162,15 +204,16 @@ describe('wasm Conv2DBackpropFilter vs float64 reference (direct kernel call)', 
     const dyShape: Shape4 = [3, info.outHeight, info.outWidth, 4];
     const xv = values(size(xShape), 0.1);
     const dyv = values(size(dyShape), 0.9);
-    const got = tf.tidy(() =>
-      (
-        tf.engine().runKernel(
-          CONV2D_BACKPROP_FILTER,
-          { x: tf.tensor4d(xv, xShape), dy: tf.tensor4d(dyv, dyShape) },
-          { strides: stride, pad, dataFormat: 'NHWC', filterShape, dilations: dilation },
-        ) as tf.Tensor
-      ).dataSync() as Float32Array,
-    );
+    const attrs: Conv2DBackpropFilterAttrs = { strides: stride, pad, dataFormat: 'NHWC', filterShape, dilations: dilation };
+    const got = tf.tidy(() => {
+      const x = tf.tensor4d(xv, xShape);
+      const dy = tf.tensor4d(dyv, dyShape);
+      const out =
+        method === 'auto'
+          ? (tf.engine().runKernel(CONV2D_BACKPROP_FILTER, { x, dy }, { ...attrs }) as tf.Tensor)
+          : conv2dBackpropFilter(x, dy, attrs, method);
+      return out.dataSync() as Float32Array;
+    });
     const want = referenceGrad(xv, xShape, dyv, dyShape, filterShape, stride, dilation, pad);
     expectClose(got, want, 'wasm vs reference');
   });
@@ -188,9 +231,7 @@ describe('wasm Conv2DBackpropFilter vs float64 reference (direct kernel call)', 
       const yShape = tf.conv2d(x, w, 2, 1, 'NHWC', 1, 'ceil').shape as Shape4;
       const dyv = values(size(yShape), 2.9);
       const r = tf.tensor4d(dyv, yShape);
-      const g = tf.grad((wt: tf.Tensor) =>
-        tf.sum(tf.mul(tf.conv2d(x, wt as tf.Tensor4D, 2, 1, 'NHWC', 1, 'ceil'), r)),
-      )(w);
+      const g = tf.grad((wt: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, wt as tf.Tensor4D, 2, 1, 'NHWC', 1, 'ceil'), r)))(w);
       return { got: g.dataSync() as Float32Array, dyShape: yShape, dyv };
     });
     expect(dyShape).toEqual([2, 6, 5, 3]);
@@ -209,14 +250,30 @@ describe('wasm Conv2DBackpropFilter vs float64 reference (direct kernel call)', 
       const dy = tf.tensor4d(dyv, dyShape);
       const attrs = { strides: 2, pad: 'same', filterShape };
       const a = tf.engine().runKernel(CONV2D_BACKPROP_FILTER, { x, dy }, { ...attrs, dataFormat: 'NHWC' }) as tf.Tensor;
-      const b = tf.engine().runKernel(
-        CONV2D_BACKPROP_FILTER,
-        { x: tf.transpose(x, [0, 3, 1, 2]), dy: tf.transpose(dy, [0, 3, 1, 2]) },
-        { ...attrs, dataFormat: 'NCHW' },
-      ) as tf.Tensor;
+      const b = tf
+        .engine()
+        .runKernel(
+          CONV2D_BACKPROP_FILTER,
+          { x: tf.transpose(x, [0, 3, 1, 2]), dy: tf.transpose(dy, [0, 3, 1, 2]) },
+          { ...attrs, dataFormat: 'NCHW' },
+        ) as tf.Tensor;
       return [a.dataSync() as Float32Array, b.dataSync() as Float32Array];
     });
     expectClose(nchw, nhwc, 'NCHW vs NHWC');
+  });
+
+  it("method 'conv' refuses strides > 1 with dilations > 1 (KERNEL_UNSUPPORTED_ATTRS)", async () => {
+    await tf.setBackend('wasm');
+    const x = tf.zeros([1, 9, 9, 1]) as tf.Tensor4D;
+    const dy = tf.zeros([1, 3, 3, 1]) as tf.Tensor4D;
+    let caught: unknown;
+    try {
+      conv2dBackpropFilter(x, dy, { strides: 2, dilations: 2, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 1, 1] }, 'conv');
+    } catch (e) {
+      caught = e;
+    }
+    tf.dispose([x, dy]);
+    expect(isFedmeshError(caught, 'KERNEL_UNSUPPORTED_ATTRS')).toBe(true);
   });
 
   it('rejects a dy whose shape does not match the forward output, with a typed error', async () => {
@@ -225,11 +282,7 @@ describe('wasm Conv2DBackpropFilter vs float64 reference (direct kernel call)', 
     const dy = tf.zeros([1, 4, 4, 2]);
     let caught: unknown;
     try {
-      tf.engine().runKernel(
-        CONV2D_BACKPROP_FILTER,
-        { x, dy },
-        { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 1, 2] },
-      );
+      tf.engine().runKernel(CONV2D_BACKPROP_FILTER, { x, dy }, { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 1, 2] });
     } catch (e) {
       caught = e;
     }
@@ -244,14 +297,26 @@ describe('memory', () => {
     const x = tf.tensor4d(values(4 * 8 * 8 * 3, 0), [4, 8, 8, 3]);
     const w = tf.tensor4d(values(3 * 3 * 3 * 5, 1), [3, 3, 3, 5]);
     const dy = tf.tensor4d(values(4 * 4 * 4 * 5, 2), [4, 4, 4, 5]);
+    const dy2 = tf.tensor4d(values(4 * 2 * 2 * 5, 3), [4, 2, 2, 5]);
     const run = () => {
-      const out = tf.engine().runKernel(
-        CONV2D_BACKPROP_FILTER,
-        { x, dy },
-        { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 5] },
-      ) as tf.Tensor;
+      const out = tf
+        .engine()
+        .runKernel(
+          CONV2D_BACKPROP_FILTER,
+          { x, dy },
+          { strides: 2, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 3, 5] },
+        ) as tf.Tensor;
       out.dataSync();
       out.dispose();
+      // Strides and dilations > 1 together: the im2col path.
+      const out2 = tf
+        .engine()
+        .runKernel(
+          CONV2D_BACKPROP_FILTER,
+          { x, dy: dy2 },
+          { strides: 2, dilations: 2, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 3, 5] },
+        ) as tf.Tensor;
+      out2.dispose();
       const g = tf.grad((wt: tf.Tensor) => tf.sum(tf.conv2d(x, wt as tf.Tensor4D, 1, 'same')))(w);
       g.dispose();
     };
@@ -262,7 +327,7 @@ describe('memory', () => {
     expect(after.numTensors).toBe(before.numTensors);
     expect(after.numDataBuffers).toBe(before.numDataBuffers);
     expect(after.numBytes).toBe(before.numBytes);
-    tf.dispose([x, w, dy]);
+    tf.dispose([x, w, dy, dy2]);
   });
 });
 
@@ -310,14 +375,13 @@ describe('CNN training on wasm', () => {
       await tf.setBackend(backend);
       const p = makeParams();
       const { x, y } = bars(6);
-      const { grads: g } = tf.variableGrads(
-        () => tf.losses.sigmoidCrossEntropy(y, forward(p, x)) as tf.Scalar,
-        p,
-      );
+      const { grads: g } = tf.variableGrads(() => tf.losses.sigmoidCrossEntropy(y, forward(p, x)) as tf.Scalar, p);
       grads.push(p.map((v) => g[v.name]!.dataSync() as Float32Array));
       tf.dispose([...Object.values(g), x, y, ...p]);
     }
-    grads[0]!.forEach((cpu, i) => expectClose(grads[1]![i]!, cpu, `param ${i}`));
+    grads[0]!.forEach((cpu, i) => {
+      expectClose(grads[1]![i]!, cpu, `param ${i}`);
+    });
   });
 
   it('a tiny CNN trains for a few steps and the loss decreases', async () => {
@@ -328,11 +392,7 @@ describe('CNN training on wasm', () => {
     const opt = tf.train.adam(0.02);
     const losses: number[] = [];
     for (let step = 0; step < 15; step++) {
-      const loss = opt.minimize(
-        () => tf.losses.sigmoidCrossEntropy(y, forward(p, x)) as tf.Scalar,
-        true,
-        p,
-      )!;
+      const loss = opt.minimize(() => tf.losses.sigmoidCrossEntropy(y, forward(p, x)) as tf.Scalar, true, p)!;
       losses.push(loss.dataSync()[0]!);
       loss.dispose();
     }

@@ -37,7 +37,9 @@ describe('weights codec', () => {
       fc.property(modelArb, (w) => {
         const back = decodeWeights(encodeWeights(w));
         expect(back.tensors.map((t) => [...t.shape])).toEqual(w.tensors.map((t) => [...t.shape]));
-        back.tensors.forEach((t, i) => expect(Array.from(t.data)).toEqual(Array.from(w.tensors[i]!.data)));
+        back.tensors.forEach((t, i) => {
+          expect(Array.from(t.data)).toEqual(Array.from(w.tensors[i]!.data));
+        });
         expect(encodeWeights(back)).toEqual(encodeWeights(w));
       }),
       { numRuns: 200 },

@@ -4,33 +4,46 @@
  * Why this exists: @tensorflow/tfjs-backend-wasm 4.22.0 ships `Conv2D`, `Conv2DBackpropInput`,
  * `MaxPoolGrad` and `AvgPoolGrad` but no `Conv2DBackpropFilter`, so `tf.grad` of any conv2d
  * w.r.t. its filter (i.e. every CNN training step) throws "Kernel 'Conv2DBackpropFilter' not
- * registered for backend 'wasm'". The cpu backend has the kernel but is ~100x slower on the
- * forward/backward passes the wasm backend can do, so we fill the single gap instead.
+ * registered for backend 'wasm'". The cpu backend has the kernel, but it is ~130x slower than
+ * this one on the project's CNN shapes (bench/conv-backprop-filter.bench.ts), and switching
+ * backends for one op would copy every tensor across; so we fill the single gap instead.
  *
- * Maths: with x zero-padded by the forward pass's padding,
+ * Maths: TensorFlow defines conv2d (tf.nn.conv2d docs; tfjs follows it) as
+ *   y[n, oh, ow, co] = Σ_{kh, kw, ci} x_pad[n, oh·sH + kh·dH, ow·sW + kw·dW, ci] · W[kh, kw, ci, co]
+ * with x_pad the input zero-padded by the forward pass's padding. Differentiating by W:
  *
  *   dW[kh, kw, ci, co] = Σ_{n, oh, ow} x_pad[n, oh·sH + kh·dH, ow·sW + kw·dW, ci] · dy[n, oh, ow, co]
  *
- * (the filter gradient of a cross-correlation is the cross-correlation of the input with the
- * output gradient; Dumoulin & Visin 2016, "A guide to convolution arithmetic for deep
- * learning", §4; TensorFlow `Conv2DBackpropFilter` in tensorflow/core/kernels/conv_grad_filter_ops.cc).
+ * Two implementations, both made only of kernels the wasm backend registers:
  *
- * Implementation: im2col (Chellapilla et al. 2006, "High performance convolutional neural networks
- * for document processing"), made only of kernels the wasm backend registers (PadV2, Transpose,
- * Slice, Pack, BatchMatMul, Reshape). For each filter tap (kh, kw) a slice of x_pad gives the
- * [N·OH·OW, CI] patch matrix; stacking the KH·KW patches and one batched
- * `matMul(patches, dy, transposeA)` gives dW[k, ci, co]. Strides are handled by a polyphase
- * split (one Transpose) so every slice has unit stride and copies contiguous runs; wasm's
- * StridedSlice is about 10x slower than its Slice.
+ *  - `conv` (default): the sum above is itself a 'valid' convolution with batch and channels
+ *    swapped. Input x_pad transposed to [CI, H, W, N] (CI as batch, N as channels), filter dy
+ *    transposed to [OH, OW, N, CO]; the forward stride s becomes the filter's dilation and the
+ *    forward dilation d becomes the stride, giving [CI, KH, KW, CO], transposed to dW. (Read the
+ *    sum above with n as the contracted channel axis and (oh, ow) as filter taps.) It runs on
+ *    wasm's native (XNNPACK) Conv2D and is 2-10x faster than `im2col` on the bench shapes.
+ *    tfjs's conv2d refuses strides > 1 together with dilations > 1, so that one combination
+ *    falls back to `im2col`.
+ *  - `im2col` (Chellapilla et al. 2006, "High performance convolutional neural networks for
+ *    document processing"): for each filter tap a slice of x_pad gives the [N·OH·OW, CI] patch
+ *    matrix; one batched `matMul(patches, dy, transposeA)` gives dW[tap, ci, co]. Strides are
+ *    handled by a polyphase split (one Transpose) so every slice has unit stride and copies
+ *    contiguous runs; wasm's StridedSlice is about 10x slower than its Slice.
  *
  * Rejected alternative: viewing the problem as a depth-1 3-D convolution and calling wasm's
- * native `Conv3DBackpropFilterV2`. It is no faster here (bench/conv-backprop-filter.bench.ts)
- * and in tfjs-backend-wasm 4.22.0 it returns wrong values whenever the height or width stride is
- * > 1 (checked against the cpu backend's kernel).
+ * native `Conv3DBackpropFilterV2`. It is slower than `conv`, and in tfjs-backend-wasm 4.22.0 it
+ * returns wrong values whenever the height or width stride is > 1 (checked against the cpu
+ * backend's kernel).
  *
  * x is first zero-padded by the forward pass's padding and padded/cropped to the extent the
  * forward pass could read, which turns every padding mode ('same', 'valid', numeric with any
  * dimRoundingMode, explicit) into a 'valid' problem.
+ *
+ * Other training gaps in wasm 4.22 (kernels the cpu backend has and wasm lacks):
+ * DepthwiseConv2dNativeBackpropFilter/Input (depthwiseConv2d/separableConv2d layers) and
+ * UnsortedSegmentSum (the gradient of gather, i.e. embedding layers). trainer.ts uses only dense,
+ * conv2d, maxPooling2d and flatten, whose other gradients (Conv2DBackpropInput, MaxPoolGrad, Step
+ * for relu, ...) wasm has natively; tests compare a whole CNN's gradients against cpu.
  *
  * The kernel runs ordinary tfjs ops. A kernelFunc receives backend TensorInfos, not Tensors, and
  * must return a TensorInfo whose backend buffer the engine will own; see `kernelFunc` below for
@@ -54,18 +67,20 @@ export interface Conv2DBackpropFilterAttrs {
   dilations?: [number, number] | number;
 }
 
-export type KernelErrorCode =
-  | 'KERNEL_SHAPE_MISMATCH'
-  | 'KERNEL_DTYPE_UNSUPPORTED';
+export type KernelErrorCode = 'KERNEL_SHAPE_MISMATCH' | 'KERNEL_DTYPE_UNSUPPORTED' | 'KERNEL_UNSUPPORTED_ATTRS';
+
+export type Conv2DBackpropFilterMethod = 'auto' | 'conv' | 'im2col';
 
 /**
  * Computes dW with tfjs ops on whatever backend is current (exported so tests and the bench can
- * run the same code on the cpu backend). Caller owns the result; intermediates are disposed.
+ * run it on the cpu backend too, and force a method). 'auto' uses `conv` unless both strides and
+ * dilations exceed 1. Caller owns the result; intermediates are disposed.
  */
 export function conv2dBackpropFilter(
   x: tf.Tensor4D,
   dy: tf.Tensor4D,
   attrs: Conv2DBackpropFilterAttrs,
+  method: Conv2DBackpropFilterMethod = 'auto',
 ): tf.Tensor4D {
   if (x.dtype !== 'float32' || dy.dtype !== 'float32') {
     throw new FedmeshError<KernelErrorCode, { kernel: string; x: string; dy: string }>(
@@ -76,48 +91,69 @@ export function conv2dBackpropFilter(
   }
   const dataFormat = tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? 'NHWC');
   const info = forwardInfo(x.shape, dy.shape, attrs, dataFormat);
+  const convOk = (info.strideHeight === 1 && info.strideWidth === 1) || (info.dilationHeight === 1 && info.dilationWidth === 1);
+  if (method === 'conv' && !convOk) {
+    throw new FedmeshError<KernelErrorCode, { kernel: string; strides: number[]; dilations: number[] }>(
+      'KERNEL_UNSUPPORTED_ATTRS',
+      `${CONV2D_BACKPROP_FILTER}: method 'conv' cannot combine strides > 1 with dilations > 1`,
+      {
+        kernel: CONV2D_BACKPROP_FILTER,
+        strides: [info.strideHeight, info.strideWidth],
+        dilations: [info.dilationHeight, info.dilationWidth],
+      },
+    );
+  }
+  return tf.tidy(() => {
+    // Work in NHWC; NCHW inputs are transposed once (rare path, the trainer never uses NCHW).
+    const xh = dataFormat === 'channelsLast' ? x : (tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D);
+    const dyh = dataFormat === 'channelsLast' ? dy : (tf.transpose(dy, [0, 2, 3, 1]) as tf.Tensor4D);
+    return method === 'im2col' || !convOk ? viaIm2col(xh, dyh, info) : viaConv(xh, dyh, info);
+  });
+}
+
+/** dW as a 'valid' convolution of x^T [CI, H, W, N] with dy^T [OH, OW, N, CO] (see header). */
+function viaConv(x: tf.Tensor4D, dy: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
+  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  // Exactly the rows the forward pass read: the last tap of the last output row.
+  const needH = (oh - 1) * sh + (kh - 1) * dh + 1;
+  const needW = (ow - 1) * sw + (kw - 1) * dw + 1;
+  const xPad = padOrCrop(x, info.padInfo.top, info.padInfo.left, needH, needW);
+  const xT = tf.transpose(xPad, [3, 1, 2, 0]) as tf.Tensor4D;
+  const dyT = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
+  const g = tf.conv2d(xT, dyT, [dh, dw], 'valid', 'NHWC', [sh, sw]); // [CI, KH, KW, CO]
+  return tf.transpose(g, [1, 2, 0, 3]) as tf.Tensor4D;
+}
+
+/** dW by im2col + one batched matMul (see header); any stride/dilation combination. */
+function viaIm2col(x: tf.Tensor4D, dy: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
   const { batchSize: n, outHeight: oh, outWidth: ow, inChannels: ci, outChannels: co } = info;
   const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const { filterHeight: kh, filterWidth: kw } = info;
-
-  return tf.tidy(() => {
-    // Work in NHWC; NCHW inputs are transposed once (rare path, the trainer never uses NCHW).
-    const xh = dataFormat === 'channelsLast' ? x : tf.transpose(x, [0, 2, 3, 1]);
-    const dyh = dataFormat === 'channelsLast' ? dy : tf.transpose(dy, [0, 2, 3, 1]);
-
-    // Polyphase split (one native Transpose): for stride s, row r of x_pad is row ⌊r/s⌋ of
-    // phase image r mod s, so every filter tap becomes a unit-stride, contiguous slice of one
-    // phase image. Avoids StridedSlice, which the wasm backend runs ~10x slower than Slice.
-    const hph = Math.floor(((kh - 1) * dh) / sh) + oh;
-    const wph = Math.floor(((kw - 1) * dw) / sw) + ow;
-    const xFull = padOrCrop(xh, info.padInfo.top, info.padInfo.left, hph * sh, wph * sw);
-    const phases =
-      sh === 1 && sw === 1
-        ? tf.reshape(xFull, [n, hph, wph * ci])
-        : tf.reshape(
-            tf.transpose(tf.reshape(xFull, [n, hph, sh, wph, sw, ci]), [2, 4, 0, 1, 3, 5]),
-            [sh * sw * n, hph, wph * ci],
-          );
-    const patches: tf.Tensor[] = [];
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const r = i * dh;
-        const c = j * dw;
-        const phase = (r % sh) * sw + (c % sw);
-        // [N, OH, OW·CI]: rows/cols are contiguous inside the phase image, so the slice copies
-        // runs of OW·CI floats.
-        patches.push(
-          tf.slice(phases, [phase * n, Math.floor(r / sh), Math.floor(c / sw) * ci], [n, oh, ow * ci]),
-        );
-      }
+  // Polyphase split (one native Transpose): for stride s, row r of x_pad is row ⌊r/s⌋ of phase
+  // image r mod s, so every filter tap becomes a unit-stride, contiguous slice of one phase image.
+  const hph = Math.floor(((kh - 1) * dh) / sh) + oh;
+  const wph = Math.floor(((kw - 1) * dw) / sw) + ow;
+  const xFull = padOrCrop(x, info.padInfo.top, info.padInfo.left, hph * sh, wph * sw);
+  const phases =
+    sh === 1 && sw === 1
+      ? tf.reshape(xFull, [n, hph, wph * ci])
+      : tf.reshape(tf.transpose(tf.reshape(xFull, [n, hph, sh, wph, sw, ci]), [2, 4, 0, 1, 3, 5]), [sh * sw * n, hph, wph * ci]);
+  const patches: tf.Tensor[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const r = i * dh;
+      const c = j * dw;
+      const phase = (r % sh) * sw + (c % sw);
+      // [N, OH, OW·CI]: contiguous runs of OW·CI floats inside the phase image.
+      patches.push(tf.slice(phases, [phase * n, Math.floor(r / sh), Math.floor(c / sw) * ci], [n, oh, ow * ci]));
     }
-    const m = n * oh * ow;
-    // cols[k, m, ci] for tap k; batched matMul over taps, dy broadcast over the batch axis:
-    // dW[k, ci, co] = Σ_m cols[k, m, ci] · dy[m, co].
-    const cols = tf.reshape(tf.stack(patches, 0), [kh * kw, m, ci]);
-    const grad = tf.matMul(cols, tf.reshape(dyh, [1, m, co]), true, false);
-    return tf.reshape(grad, [kh, kw, ci, co]) as tf.Tensor4D;
-  });
+  }
+  const m = n * oh * ow;
+  // dW[tap, ci, co] = Σ_m cols[tap, m, ci] · dy[m, co]; dy broadcast over the tap axis.
+  const cols = tf.reshape(tf.stack(patches, 0), [kh * kw, m, ci]);
+  const grad = tf.matMul(cols, tf.reshape(dy, [1, m, co]), true, false);
+  return tf.reshape(grad, [kh, kw, ci, co]) as tf.Tensor4D;
 }
 
 /**
@@ -135,10 +171,8 @@ function forwardInfo(
   attrs: Conv2DBackpropFilterAttrs,
   dataFormat: 'channelsFirst' | 'channelsLast',
 ): tf.backend_util.Conv2DInfo {
-  const modes: (Conv2DBackpropFilterAttrs['dimRoundingMode'])[] =
-    typeof attrs.pad === 'number'
-      ? [attrs.dimRoundingMode, 'floor', 'round', 'ceil']
-      : [attrs.dimRoundingMode];
+  const modes: Conv2DBackpropFilterAttrs['dimRoundingMode'][] =
+    typeof attrs.pad === 'number' ? [attrs.dimRoundingMode, 'floor', 'round', 'ceil'] : [attrs.dimRoundingMode];
   let expected: number[] = [];
   for (const mode of modes) {
     const info = tf.backend_util.computeConv2DInfo(
@@ -200,8 +234,8 @@ const kernelFunc: tf.KernelFunc = ({ inputs, backend: backendAny, attrs }) => {
   const engine = tf.engine();
   // KernelFunc types the backend as `{}`; every tfjs backend is a KernelBackend.
   const backend = backendAny as tf.KernelBackend;
-  const xInfo = inputs['x'];
-  const dyInfo = inputs['dy'];
+  const xInfo = inputs.x;
+  const dyInfo = inputs.dy;
   if (xInfo === undefined || dyInfo === undefined) {
     throw new FedmeshError<KernelErrorCode, { kernel: string; expected: string[]; got: string[] }>(
       'KERNEL_SHAPE_MISMATCH',
