@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isFedmeshError } from '../../protocol/errors.js';
+import { registerNode } from './commands/node.js';
 import { registerSimulate } from './commands/simulate.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -12,6 +13,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError();
   registerSimulate(program);
+  registerNode(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

@@ -1,0 +1,200 @@
+/**
+ * The institution's node configuration: one YAML file, validated at the edge with a zod
+ * schema (STYLE.md §11). Every error names the field, the value and the rule. Environment
+ * variables may override secrets and URLs (FEDMESH_RPC_URL, FEDMESH_PASSPHRASE_FILE).
+ * Relative paths resolve against the config file's folder.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { FedmeshError } from '../../protocol/errors.js';
+
+export const NODE_CONFIG_DEFAULTS = {
+  listen: ['/ip4/0.0.0.0/tcp/4001'],
+  metricsHost: '127.0.0.1',
+  metricsPort: 9464,
+  confirmations: 1,
+  logLevel: 'info',
+} as const;
+
+const multiaddr = z
+  .string()
+  .regex(/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d{1,5}(\/p2p\/\w+)?$/, 'a TCP multiaddr like /ip4/1.2.3.4/tcp/4001[/p2p/<peer id>]');
+
+export const NodeConfigSchema = z
+  .object({
+    /** Folder with identity.json and ethereum.json (`fedmesh node init`). */
+    keystore: z.string().min(1),
+    passphraseFile: z.string().min(1).optional(),
+    /** The federation manifest; its hash must equal the one recorded on chain. */
+    manifest: z.string().min(1),
+    /** Where the node keeps models, round state and its privacy-spend cache. */
+    stateDir: z.string().min(1),
+    network: z
+      .object({
+        listen: z
+          .array(multiaddr)
+          .min(1)
+          .default([...NODE_CONFIG_DEFAULTS.listen]),
+        bootstrap: z.array(multiaddr).default([]),
+        mdns: z.boolean().default(false),
+      })
+      .strict(),
+    chain: z
+      .object({
+        rpcUrl: z.string().url('an http(s) or ws(s) URL'),
+        deployment: z.string().min(1),
+        confirmations: z.number().int().min(0).max(64).default(NODE_CONFIG_DEFAULTS.confirmations),
+      })
+      .strict(),
+    data: z
+      .object({
+        kind: z.enum(['csv', 'npz', 'png-folder']),
+        path: z.string().min(1),
+        separator: z.string().min(1).max(4).optional(),
+        /** Manifest name → file column name, where they differ. */
+        columns: z.record(z.string(), z.string()).optional(),
+        missing: z.enum(['drop', 'median']).default('drop'),
+        maxBadRowFraction: z.number().min(0).max(1).default(0.05),
+      })
+      .strict(),
+    training: z
+      .object({
+        /** Overrides of the manifest's local training settings (local only, never shared). */
+        batchSize: z.number().int().min(1).optional(),
+      })
+      .strict()
+      .default({}),
+    dp: z
+      .object({
+        enabled: z.boolean().default(true),
+        noiseMultiplier: z.number().positive().optional(),
+        clipNorm: z.number().positive().optional(),
+      })
+      .strict()
+      .default({ enabled: true }),
+    committee: z
+      .object({ duty: z.boolean().default(true) })
+      .strict()
+      .default({ duty: true }),
+    ops: z
+      .object({
+        host: z.string().default(NODE_CONFIG_DEFAULTS.metricsHost),
+        port: z.number().int().min(0).max(65535).default(NODE_CONFIG_DEFAULTS.metricsPort),
+      })
+      .strict()
+      .default({ host: NODE_CONFIG_DEFAULTS.metricsHost, port: NODE_CONFIG_DEFAULTS.metricsPort }),
+    log: z
+      .object({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+export type NodeConfig = z.infer<typeof NodeConfigSchema>;
+
+export interface ConfigIssue {
+  readonly field: string;
+  readonly value: unknown;
+  readonly rule: string;
+}
+
+export class NodeConfigError extends FedmeshError<'CONFIG_INVALID' | 'CONFIG_UNREADABLE', { path: string; issues: ConfigIssue[] }> {}
+
+function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = obj;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+/** Validate a parsed config object; `base` resolves relative paths. */
+export function parseNodeConfig(raw: unknown, base: string, env: NodeJS.ProcessEnv = {}, path = '(config)'): NodeConfig {
+  const withEnv = structuredClone(raw ?? {}) as Record<string, Record<string, unknown>>;
+  if (env.FEDMESH_RPC_URL !== undefined) withEnv.chain = { ...(withEnv.chain ?? {}), rpcUrl: env.FEDMESH_RPC_URL };
+  if (env.FEDMESH_PASSPHRASE_FILE !== undefined) (withEnv as Record<string, unknown>).passphraseFile = env.FEDMESH_PASSPHRASE_FILE;
+  const res = NodeConfigSchema.safeParse(withEnv);
+  if (!res.success) {
+    const issues = res.error.issues.map((i) => ({ field: i.path.join('.') || '(root)', value: valueAt(withEnv, i.path), rule: i.message }));
+    throw new NodeConfigError(
+      'CONFIG_INVALID',
+      `${path}: ${issues.map((i) => `${i.field}=${JSON.stringify(i.value)}: ${i.rule}`).join('; ')}`,
+      { path, issues },
+    );
+  }
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const c = res.data;
+  return {
+    ...c,
+    keystore: abs(c.keystore),
+    manifest: abs(c.manifest),
+    stateDir: abs(c.stateDir),
+    ...(c.passphraseFile !== undefined ? { passphraseFile: abs(c.passphraseFile) } : {}),
+    chain: { ...c.chain, deployment: abs(c.chain.deployment) },
+    data: { ...c.data, path: abs(c.data.path) },
+  };
+}
+
+export function loadNodeConfig(path: string, env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new NodeConfigError('CONFIG_UNREADABLE', `${path}: ${e instanceof Error ? e.message : String(e)}`, { path, issues: [] });
+  }
+  return parseNodeConfig(raw, dirname(resolve(path)), env, path);
+}
+
+/** The commented template `fedmesh node init` writes. */
+export function configTemplate(o: { keystore: string; peerId: string; address: string }): string {
+  return `# fedmesh node configuration. Reference: docs/operator-guide.md
+# This node: peer id ${o.peerId}, Ethereum address ${o.address}.
+# Give both to the federation admin to be registered as a member.
+
+# Keystore written by \`fedmesh node init\`. The passphrase comes from --passphrase-file,
+# FEDMESH_PASSPHRASE_FILE, FEDMESH_PASSPHRASE, or a prompt.
+keystore: ${o.keystore}
+# passphraseFile: ./passphrase
+
+# The federation manifest from the admin. Its hash must equal the one on chain.
+manifest: ./manifest.json
+
+# Models, round state and the privacy-spend cache live here. Back it up.
+stateDir: ./state
+
+network:
+  # Open this TCP port to the other members' addresses in your firewall.
+  listen: ["/ip4/0.0.0.0/tcp/4001"]
+  # Other members' addresses, e.g. /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...
+  bootstrap: []
+  mdns: false
+
+chain:
+  rpcUrl: http://127.0.0.1:8545      # override with FEDMESH_RPC_URL
+  deployment: ./deployment.json      # written by \`fedmesh chain deploy\`
+  confirmations: 1
+
+data:
+  kind: csv                          # csv | npz | png-folder
+  path: ./data/site.csv
+  # columns: { age: AGE }            # manifest name -> your column name
+  missing: drop                      # drop | median (your own data's median)
+  maxBadRowFraction: 0.05
+
+dp:
+  enabled: true                      # DP-SGD with the manifest's target
+
+committee:
+  duty: true                         # serve on round committees when selected
+
+ops:
+  host: 127.0.0.1                    # /metrics, /health, /status
+  port: 9464
+
+log:
+  level: info                        # debug | info | warn | error
+`;
+}

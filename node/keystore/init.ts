@@ -1,0 +1,25 @@
+/**
+ * `fedmesh node init`: a keystore and a commented config template in one folder.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { configTemplate } from '../config/node-config.js';
+import { createKeystore, DEFAULT_SCRYPT, type ScryptParams } from './keystore.js';
+
+export interface InitResult {
+  readonly dir: string;
+  readonly peerId: string;
+  readonly address: string;
+  readonly configPath: string;
+}
+
+export async function initNodeDir(dir: string, passphrase: string, scrypt: ScryptParams = DEFAULT_SCRYPT): Promise<InitResult> {
+  const keys = await createKeystore(join(dir, 'keystore'), passphrase, scrypt);
+  const configPath = join(dir, 'config.yaml');
+  if (!existsSync(configPath)) {
+    writeFileSync(configPath, configTemplate({ keystore: './keystore', peerId: keys.peerId, address: keys.wallet.address }), {
+      mode: 0o600,
+    });
+  }
+  return { dir, peerId: keys.peerId, address: keys.wallet.address, configPath };
+}
