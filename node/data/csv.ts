@@ -95,16 +95,21 @@ export function parseCsv(
   const labels: number[] = [];
   const badRows: { line: number; reason: string }[] = [];
   let droppedMissing = 0;
-  lines.slice(1).forEach((line, k) => {
-    const lineNo = k + 2;
+  for (let k = 1; k < lines.length; k++) {
+    const line = lines[k]!;
+    const lineNo = k + 1;
     const cells = splitLine(line, sep);
     if (cells.length !== header.length)
       return badRows.push({ line: lineNo, reason: `${cells.length} fields, header has ${header.length}` });
     const rawLabel = cells[labelCol]!;
     const y = rawLabel === manifest.label.positive ? 1 : manifest.label.negatives.includes(rawLabel) ? 0 : -1;
-    if (y < 0) return badRows.push({ line: lineNo, reason: `unknown label "${rawLabel}"` });
+    if (y < 0) {
+      badRows.push({ line: lineNo, reason: `unknown label "${rawLabel}"` });
+      continue;
+    }
     const row: (number | undefined)[] = [];
     let hasMissing = false;
+    let bad: string | undefined;
     for (let j = 0; j < features.length; j++) {
       const f = features[j]!;
       const cell = cells[featureCols[j]!]!;
@@ -115,21 +120,31 @@ export function parseCsv(
       }
       if (f.kind === 'categorical') {
         const idx = f.categories!.indexOf(cell);
-        if (idx < 0) return badRows.push({ line: lineNo, reason: `unknown category "${cell}" for ${f.name}` });
-        f.categories!.forEach((_, c) => row.push(c === idx ? 1 : 0));
+        if (idx < 0) {
+          bad = `unknown category "${cell}" for ${f.name}`;
+          break;
+        }
+        for (let c = 0; c < f.categories!.length; c++) row.push(c === idx ? 1 : 0);
       } else {
         const v = Number(cell);
-        if (!Number.isFinite(v)) return badRows.push({ line: lineNo, reason: `${f.name} is "${cell}", not a number` });
+        if (!Number.isFinite(v)) {
+          bad = `${f.name} is "${cell}", not a number`;
+          break;
+        }
         row.push(v);
       }
     }
+    if (bad !== undefined) {
+      badRows.push({ line: lineNo, reason: bad });
+      continue;
+    }
     if (hasMissing && mapping.missing === 'drop') {
       droppedMissing++;
-      return;
+      continue;
     }
     rows.push(row);
     labels.push(y);
-  });
+  }
 
   const total = lines.length - 1;
   const maxBad = mapping.maxBadRowFraction ?? 0.05;
