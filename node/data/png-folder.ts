@@ -1,0 +1,98 @@
+/**
+ * Loader for a folder of PNG images per class:
+ *
+ *   DIR/<label value>/*.png      e.g. DIR/NORMAL/…, DIR/PNEUMONIA/…
+ *
+ * Images are converted to grayscale (ITU-R BT.601 luma: 0.299 R + 0.587 G + 0.114 B) and
+ * scaled to [0, 1]. Every image must have the manifest's height × width; a folder whose name
+ * is not a label value, or an image of the wrong size, rejects the data set at start-up with
+ * the file named. Unreadable files are counted as bad and skipped up to `maxBadFraction`.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { DataError, type LabelledData } from '../../protocol/data.js';
+import type { FederationManifest } from '../../protocol/manifest.js';
+
+export interface PngFolderReport {
+  readonly images: number;
+  readonly perClass: Record<string, number>;
+  readonly badFiles: { file: string; reason: string }[];
+}
+
+export function loadPngFolder(
+  dir: string,
+  manifest: FederationManifest,
+  maxBadFraction = 0.05,
+): { data: LabelledData; report: PngFolderReport } {
+  const shape = manifest.imageShape;
+  if (shape === undefined) throw new DataError('DATA_PARSE', `${dir}: the manifest describes a table, not images`, { source: dir });
+  const [h, w, c] = shape as [number, number, number];
+  if (c !== 1)
+    throw new DataError('DATA_PARSE', `${dir}: only grayscale (1 channel) images are supported, manifest has ${c}`, {
+      source: dir,
+      channels: c,
+    });
+  const labelOf = (name: string): number | undefined =>
+    name === manifest.label.positive ? 1 : manifest.label.negatives.includes(name) ? 0 : undefined;
+
+  const classes = readdirSync(dir).filter((d) => statSync(join(dir, d)).isDirectory());
+  for (const d of classes) {
+    if (labelOf(d) === undefined) {
+      throw new DataError(
+        'DATA_BAD_LABEL',
+        `${join(dir, d)}: "${d}" is not a label of this federation (${[manifest.label.positive, ...manifest.label.negatives].join(', ')})`,
+        {
+          source: dir,
+          value: d,
+        },
+      );
+    }
+  }
+  const pixels: number[] = [];
+  const labels: number[] = [];
+  const perClass: Record<string, number> = {};
+  const badFiles: { file: string; reason: string }[] = [];
+  let total = 0;
+  for (const d of classes.sort()) {
+    for (const f of readdirSync(join(dir, d))
+      .filter((x) => x.toLowerCase().endsWith('.png'))
+      .sort()) {
+      total++;
+      const file = join(dir, d, f);
+      let png: PNG;
+      try {
+        png = PNG.sync.read(readFileSync(file));
+      } catch (e) {
+        badFiles.push({ file, reason: `unreadable PNG: ${e instanceof Error ? e.message : String(e)}` });
+        continue;
+      }
+      if (png.width !== w || png.height !== h) {
+        throw new DataError('DATA_PARSE', `${file} is ${png.width}×${png.height}, the federation expects ${w}×${h}`, {
+          source: file,
+          width: png.width,
+          height: png.height,
+        });
+      }
+      for (let i = 0; i < w * h; i++) {
+        const r = png.data[i * 4]!;
+        const g = png.data[i * 4 + 1]!;
+        const b = png.data[i * 4 + 2]!;
+        pixels.push((0.299 * r + 0.587 * g + 0.114 * b) / 255);
+      }
+      labels.push(labelOf(d)!);
+      perClass[d] = (perClass[d] ?? 0) + 1;
+    }
+  }
+  if (badFiles.length > maxBadFraction * Math.max(1, total)) {
+    throw new DataError('DATA_PARSE', `${dir}: ${badFiles.length} of ${total} images unreadable; first: ${badFiles[0]!.file}`, {
+      source: dir,
+      badFiles: badFiles.slice(0, 20),
+    });
+  }
+  if (labels.length === 0) throw new DataError('DATA_EMPTY', `${dir}: no PNG images found`, { source: dir });
+  return {
+    data: { x: Float32Array.from(pixels), y: Uint8Array.from(labels), n: labels.length, featureShape: [h, w, 1] },
+    report: { images: labels.length, perClass, badFiles },
+  };
+}
