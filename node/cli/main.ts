@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isFedmeshError } from '../../protocol/errors.js';
+import { registerDevnet } from './commands/devnet.js';
 import { registerNode } from './commands/node.js';
 import { registerSimulate } from './commands/simulate.js';
 
@@ -14,6 +15,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .showHelpAfterError();
   registerSimulate(program);
   registerNode(program);
+  registerDevnet(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
