@@ -99,8 +99,10 @@ export function parseCsv(
     const line = lines[k]!;
     const lineNo = k + 1;
     const cells = splitLine(line, sep);
-    if (cells.length !== header.length)
-      return badRows.push({ line: lineNo, reason: `${cells.length} fields, header has ${header.length}` });
+    if (cells.length !== header.length) {
+      badRows.push({ line: lineNo, reason: `${cells.length} fields, header has ${header.length}` });
+      continue;
+    }
     const rawLabel = cells[labelCol]!;
     const y = rawLabel === manifest.label.positive ? 1 : manifest.label.negatives.includes(rawLabel) ? 0 : -1;
     if (y < 0) {
