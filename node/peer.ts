@@ -1,18 +1,22 @@
 /**
- * A fedmesh peer: the libp2p host's gossip, the round inbox and the round driver, wired
- * over the ports they need (STYLE.md §2: `createPeer(init)(components)`).
+ * A fedmesh peer: the libp2p host's gossip, the round inbox, the secure-aggregation inbox
+ * and the round driver, wired over the ports they need (STYLE.md §2: `createPeer(init)(components)`).
  */
 import type { ModelWeights } from '../protocol/model.js';
 import type { LabelledData } from '../protocol/data.js';
 import { fromHex0x } from '../protocol/bytes.js';
 import { modelHash } from '../protocol/weights-codec.js';
 import { selectCommittee } from '../protocol/committee.js';
+import type { Entropy, IdentitySign, IdentityVerify, SecAggCrypto } from '../protocol/secure-aggregation/crypto.js';
+import { effectiveCommittee } from '../protocol/secure-aggregation/config.js';
 import type { ChainClient } from './chain/types.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 import type { Gossip } from './net/gossip.js';
 import { RoundDriver, type RoundDriverInit, type LocalTrainer, type RoundOutcome } from './services/round-driver.js';
+import { ChangeNotifier } from './services/change-notifier.js';
 import { RoundInbox } from './services/round-inbox.js';
+import { SecAggInbox } from './services/secagg-inbox.js';
 
 export interface PeerInit extends RoundDriverInit {
   /** Outgoing chunk size in bytes (default: protocol maximum). */
@@ -26,10 +30,21 @@ export interface PeerComponents {
   readonly data: LabelledData;
   readonly clock: Clock;
   readonly log: Logger;
+  /**
+   * Secure aggregation's crypto: required when `init.secureAggregation` is set. `sign` must
+   * sign with this peer's libp2p identity key; `verify` checks any member's identity.
+   */
+  readonly secagg?: {
+    readonly crypto: SecAggCrypto;
+    readonly entropy: Entropy;
+    readonly sign: IdentitySign;
+    readonly verify: IdentityVerify;
+  };
 }
 
 export class Peer {
   readonly inbox: RoundInbox;
+  readonly secaggInbox?: SecAggInbox;
   readonly driver: RoundDriver;
   /** Model hash expected as the base of each round's updates, learned from the ledger. */
   private readonly bases = new Map<number, Uint8Array>();
@@ -40,17 +55,42 @@ export class Peer {
   ) {
     const { gossip } = components;
     const members = new Set(init.members);
+    const committeeSize =
+      init.secureAggregation !== undefined
+        ? effectiveCommittee(init.secureAggregation.config, init.members.length).committeeSize
+        : Math.min(init.committeeSize, init.members.length);
+    const committee = (round: number): string[] => selectCommittee(init.federation, round, init.members, committeeSize);
+    const notifier = new ChangeNotifier();
     this.inbox = new RoundInbox(gossip, {
       federation: init.federation,
       isMember: (p) => members.has(p),
-      isCommittee: (p, round) =>
-        selectCommittee(init.federation, round, init.members, Math.min(init.committeeSize, init.members.length)).includes(p),
+      isCommittee: (p, round) => committee(round).includes(p),
+      notifier,
       template: components.trainer.getWeights(),
       expectedBase: (round) => this.bases.get(round),
       modelHash,
       ...(init.chunkSize !== undefined ? { chunkSize: init.chunkSize } : {}),
     });
-    this.driver = new RoundDriver(init, { ...components, self: gossip.self, inbox: this.inbox });
+    let secagg: (NonNullable<PeerComponents['secagg']> & { inbox: SecAggInbox }) | undefined;
+    if (init.secureAggregation !== undefined) {
+      if (components.secagg === undefined)
+        throw new TypeError('secure aggregation needs components.secagg (crypto, entropy, sign, verify)');
+      this.secaggInbox = new SecAggInbox(gossip, {
+        federation: init.federation,
+        isMember: (p) => members.has(p),
+        committee,
+        verify: components.secagg.verify,
+        notifier,
+      });
+      secagg = { ...components.secagg, inbox: this.secaggInbox };
+    }
+    const { secagg: _crypto, ...rest } = components;
+    this.driver = new RoundDriver(init, { ...rest, self: gossip.self, inbox: this.inbox, ...(secagg !== undefined ? { secagg } : {}) });
+  }
+
+  /** Gossip topics this peer subscribes to. */
+  get topics(): string[] {
+    return [this.inbox.updateTopic, this.inbox.aggregateTopic, ...(this.secaggInbox !== undefined ? [this.secaggInbox.topic] : [])];
   }
 
   get id(): string {
@@ -63,9 +103,11 @@ export class Peer {
 
   start(): void {
     this.inbox.start();
+    this.secaggInbox?.start();
   }
 
   stop(): void {
+    this.secaggInbox?.stop();
     this.inbox.stop();
   }
 

@@ -3,6 +3,12 @@
  * Hardhat chain with the RoundLedger deployed, one trainer per peer. The node code is the
  * production code (node/peer.ts); only data loading and process layout differ.
  * Used by `fedmesh simulate` and the integration tests.
+ *
+ * Secure aggregation: each peer signs with its libp2p identity key and uses node:crypto's
+ * native PRG and X25519. Its secret randomness is *seeded* from the simulation seed and the
+ * peer index (node/services/secagg-crypto.ts `seededEntropy`), so a run replays bit for bit —
+ * stochastic rounding included. That makes every simulated secret derivable from the seed:
+ * fine for measuring utility and cost, never for protecting real data.
  */
 import type { Signer } from 'ethers';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
@@ -18,7 +24,14 @@ import type { Logger } from '../node/logger.js';
 import { createHost, dialAll, type Host, Libp2pGossip } from '../node/net/libp2p-host.js';
 import { Trainer, type ModelSpec } from '../node/ml/trainer.js';
 import { createPeer, type Peer } from '../node/peer.js';
-import type { RoundOutcome } from '../node/services/round-driver.js';
+import type { DropoutPoint, RoundOutcome, SecureAggregationInit } from '../node/services/round-driver.js';
+import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, seededEntropy } from '../node/services/secagg-crypto.js';
+
+/** Which peers (by index) drop out of `round`, and where; see RoundDriverInit.dropout. */
+export type DropoutPlan = (
+  round: number,
+  ctx: { readonly committee: readonly number[]; readonly peers: number },
+) => ReadonlyMap<number, DropoutPoint>;
 
 export interface LocalFederationOptions {
   readonly federation: string;
@@ -31,6 +44,10 @@ export interface LocalFederationOptions {
   readonly training: { epochs: number; batchSize: number; learningRate: number };
   readonly chunkSize?: number;
   readonly log: Logger;
+  /** Secure aggregation (absent: plaintext FedAvg). `committeeSize` is then ignored: the config's m applies. */
+  readonly secureAggregation?: SecureAggregationInit;
+  /** Simulated dropouts, per round. */
+  readonly dropouts?: DropoutPlan;
 }
 
 export interface LocalFederation {
@@ -92,6 +109,19 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       (s) => new EthersChainClient(s, ledger.address, { fromBlock: ledger.blockNumber, pollIntervalMs: 100 }),
     );
 
+    // Dropouts are planned once per round from the round's committee (peer indices).
+    const plans = new Map<number, ReadonlyMap<number, DropoutPoint>>();
+    let planner: Peer | undefined;
+    const dropoutOf = (i: number) => (round: number) => {
+      if (o.dropouts === undefined || planner === undefined) return undefined;
+      let plan = plans.get(round);
+      if (plan === undefined) {
+        const committee = planner.driver.plan(round, 0).committee.map((id) => members.indexOf(id));
+        plan = o.dropouts(round, { committee, peers: n });
+        plans.set(round, plan);
+      }
+      return plan.get(i);
+    };
     const peers = gossips.map((gossip, i) =>
       createPeer({
         federation: o.federation,
@@ -100,6 +130,8 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         timing: o.timing,
         training: { ...o.training, seed: o.seed },
         ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}),
+        ...(o.secureAggregation !== undefined ? { secureAggregation: o.secureAggregation } : {}),
+        ...(o.dropouts !== undefined ? { dropout: dropoutOf(i) } : {}),
       })({
         gossip,
         chain: chainClients[i]!,
@@ -107,10 +139,21 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         data: o.siteData[i]!,
         clock: systemClock,
         log: o.log.child({ peer: i }),
+        ...(o.secureAggregation !== undefined
+          ? {
+              secagg: {
+                crypto: nodeSecAggCrypto,
+                entropy: seededEntropy(`fedmesh/sim-secagg/v1/${o.seed}/${i}`),
+                sign: identitySigner(keys[i]!),
+                verify: createIdentityVerifier(),
+              },
+            }
+          : {}),
       }),
     );
+    planner = peers[0];
     for (const p of peers) p.start();
-    await waitForMesh(gossips, [peers[0]!.inbox.updateTopic, peers[0]!.inbox.aggregateTopic], 30_000);
+    await waitForMesh(gossips, peers[0]!.topics, 30_000);
 
     return {
       peers,

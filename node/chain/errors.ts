@@ -3,7 +3,8 @@
  *
  * Every failure a `ChainClient` reports is a `ChainError` with a stable code and typed fields
  * (STYLE.md §10). Reverts are classified by decoding the contract's custom error from the
- * revert data against the RoundLedger ABI, and transport failures by their structured `code`
+ * revert data against the contract's ABI (RoundLedger here, FedmeshFederation through
+ * federation-errors.ts), and transport failures by their structured `code`
  * (ethers' `ErrorCode` or Node's system error code), never by message text: node and library
  * messages change between versions, selectors and codes do not.
  */
@@ -11,8 +12,25 @@ import { type Interface, isError } from 'ethers';
 import { FedmeshError } from '../../protocol/errors.js';
 import type { Hex32 } from './types.js';
 
-/** Which field of a `RoundRecord` was invalid. */
-export type RoundRecordField = 'round' | 'prevModelHash' | 'modelHash' | 'participantCount';
+/**
+ * Which field of a round record was invalid: a RoundLedger `RoundRecord` (round … participantCount)
+ * or a FedmeshFederation `OnChainRoundRecord` (round … dropped, and a participant's bucket or spend).
+ */
+export type RoundRecordField =
+  | 'round'
+  | 'prevModelHash'
+  | 'modelHash'
+  | 'participantCount'
+  | 'aggregateHash'
+  | 'participants'
+  | 'dropped'
+  | 'member'
+  | 'bucket'
+  | 'spend'
+  | 'signatures';
+
+/** A round's status on a FedmeshFederation. */
+export type ChainRoundStatus = 'none' | 'open' | 'finalized' | 'aborted';
 
 /** Typed fields per code. */
 export interface ChainErrorFields {
@@ -37,6 +55,41 @@ export interface ChainErrorFields {
    * selector. `errorName` is set when the data decoded against the ABI.
    */
   CHAIN_REVERTED: { operation: string; errorName?: string; data?: string; txHash?: string };
+
+  // FedmeshFederation (contracts/FedmeshFederation.sol); see federation-errors.ts for the mapping.
+  /** The caller lacks `role` (OpenZeppelin `AccessControlUnauthorizedAccount`). */
+  CHAIN_UNAUTHORIZED: { account: string; role: string };
+  CHAIN_ALREADY_MEMBER: { account: string };
+  /** `account` is not an active member (opening a round, or suspending). */
+  CHAIN_MEMBER_NOT_ACTIVE: { account: string };
+  CHAIN_MEMBER_NOT_SUSPENDED: { account: string };
+  /** A registry argument the contract refuses: the zero address, a peer id or URI length. */
+  CHAIN_INVALID_MEMBER: { field: 'account' | 'peerId' | 'metadataURI' | 'epsilonCap'; value: string; rule: string };
+  /** A cap can only be lowered. Caps are fixed point (1e-6 units). */
+  CHAIN_CAP_NOT_LOWERED: { account: string; current: number; requested: number };
+  CHAIN_ROUND_STILL_OPEN: { round: number };
+  CHAIN_TOO_FEW_MEMBERS: { active: number; required: number };
+  CHAIN_ROUND_NOT_OPEN: { round: number; status: ChainRoundStatus };
+  /** Too late to finalize: the block is past `deadline` (seconds). */
+  CHAIN_DEADLINE_PASSED: { round: number; deadline: number };
+  /** Too early to abort: the block is not past `deadline` (seconds). */
+  CHAIN_DEADLINE_NOT_PASSED: { round: number; deadline: number };
+  CHAIN_QUORUM_NOT_MET: { got: number; required: number };
+  /** `signatures[index]` is malformed or recovers no address. */
+  CHAIN_INVALID_SIGNATURE: { index: number };
+  CHAIN_SIGNER_NOT_IN_COMMITTEE: { signer: string };
+  CHAIN_DUPLICATE_SIGNER: { signer: string };
+  CHAIN_PARTICIPANT_NOT_ACTIVE: { account: string };
+  /**
+   * The round would take `account` past its cap. `epsilon` and `cap` are fixed point (1e-6
+   * units); `epsilon` is Infinity when every RDP lane is saturated.
+   */
+  CHAIN_BUDGET_EXCEEDED: { account: string; epsilon: number; cap: number };
+  CHAIN_CREDITS_OVERFLOW: { account: string };
+  /** Deployment parameters the constructor refuses. */
+  CHAIN_INVALID_CONFIG: { field: string; value: string; rule: string };
+  /** `waitForRoundFinalized`: the round was aborted, so it will never be finalized. */
+  CHAIN_ROUND_ABORTED: { round: number };
 }
 
 export type ChainErrorCode = keyof ChainErrorFields;
@@ -47,6 +100,9 @@ export class ChainError<C extends ChainErrorCode = ChainErrorCode> extends Fedme
 export function isChainError<C extends ChainErrorCode>(e: unknown, code?: C): e is ChainError<C> {
   return e instanceof ChainError && (code === undefined || e.code === code);
 }
+
+/** Maps a decoded custom error (name and arguments) to its `ChainError`, if known. */
+export type RevertMapper = (errorName: string, args: readonly unknown[], cause?: unknown) => ChainError | undefined;
 
 /**
  * Maps a RoundLedger custom error to its `ChainError`, or returns undefined for an error this
@@ -165,14 +221,19 @@ function findUnavailableReason(e: unknown): string | undefined {
  * CHAIN_UNAVAILABLE. Anything else (bad arguments, programming errors) is returned unchanged,
  * because hiding it behind a chain code would send callers into retry loops for bugs.
  */
-export function classifyChainError(e: unknown, iface: Interface, operation: string): unknown {
+export function classifyChainError(
+  e: unknown,
+  iface: Interface,
+  operation: string,
+  mapRevert: RevertMapper = chainErrorFromRevert,
+): unknown {
   if (e instanceof ChainError) return e;
   const data = findRevertData(e);
   if (data !== undefined) {
     const parsed = iface.parseError(data);
     if (parsed !== null) {
       return (
-        chainErrorFromRevert(parsed.name, [...parsed.args], e) ??
+        mapRevert(parsed.name, [...parsed.args], e) ??
         new ChainError(
           'CHAIN_REVERTED',
           `${operation} reverted with ${parsed.name}`,

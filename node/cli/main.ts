@@ -4,8 +4,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isFedmeshError } from '../../protocol/errors.js';
+import { registerChain } from './commands/chain.js';
 import { registerDevnet } from './commands/devnet.js';
 import { registerNode } from './commands/node.js';
+import { registerPrivacy } from './commands/privacy.js';
 import { registerSimulate } from './commands/simulate.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -16,6 +18,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerSimulate(program);
   registerNode(program);
   registerDevnet(program);
+  registerChain(program);
+  registerPrivacy(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
@@ -24,7 +28,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (isFedmeshError(e)) {
       process.stderr.write(`fedmesh: ${e.message}\n`);
       if (process.env.FEDMESH_DEBUG) process.stderr.write(`${JSON.stringify(e.fields)}\n`);
-      return e.code === 'CONFIG_INVALID' ? 2 : 1;
+      return e.code === 'CONFIG_INVALID' || e.code === 'PRIVACY_ARGUMENT_INVALID' ? 2 : 1;
     }
     process.stderr.write(`fedmesh: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;

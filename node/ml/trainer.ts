@@ -14,17 +14,30 @@
  * peak memory is one run's working set. Between steps the loop yields to the event loop so
  * networking (libp2p heartbeats, gossip) keeps running.
  *
+ * Differential privacy: with `dp` in the options, training is DP-SGD (Abadi et al. 2016) with
+ * Poisson sampling, per-example clipping and Gaussian noise; the per-example maths is in
+ * ./dp-sgd.ts, the step arithmetic in protocol/privacy/dp-sgd.ts, the randomness in
+ * ./dp-randomness.ts. Accounting is the caller's (protocol/privacy): this module trains, it does
+ * not decide whether the budget allows training.
+ *
  * The tfjs backend is *not* chosen here: call `selectBackend()` (./backend.ts) once at start-up,
  * before constructing any Trainer. Without it tfjs in Node runs on its pure-JS cpu backend,
  * ~100x slower for the CNN.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LabelledData } from '../../protocol/data.js';
-import { FedmeshError } from '../../protocol/errors.js';
+import { isFedmeshError } from '../../protocol/errors.js';
 import { type ModelWeights, type Tensor, tensorSize } from '../../protocol/model.js';
+import { type DpSgdParams, fillGaussian, poissonSample, stepsPerEpoch, validateDpSgdParams } from '../../protocol/privacy/dp-sgd.js';
+import type { PrivacyArgumentFields } from '../../protocol/privacy/errors.js';
 import { createRng, shuffleInPlace } from '../../protocol/rng.js';
+import { type DpRandomness, dpUniform } from './dp-randomness.js';
+import { PerExampleGradients } from './dp-sgd.js';
+import { TrainerError, type TrainerErrorCode } from './errors.js';
 
 export type { LabelledData } from '../../protocol/data.js';
+export type { DpRandomness } from './dp-randomness.js';
+export { TrainerError, type TrainerErrorCode } from './errors.js';
 
 /** Binary classification with a sigmoid output. */
 export interface ModelSpec {
@@ -37,11 +50,20 @@ export interface ModelSpec {
 
 export interface TrainOptions {
   epochs: number;
+  /** Rows per step without DP. With `dp` the batch is Poisson-sampled and this is unused. */
   batchSize: number;
   learningRate: number;
-  /** Seeds the per-epoch shuffles. */
+  /** Seeds the per-epoch shuffles (and, with dp.randomness 'seeded', the DP sampling and noise). */
   seed: number;
   optimizer?: 'sgd' | 'adam';
+  /** Train with DP-SGD. Each local epoch is ⌈1/q⌉ steps (protocol/privacy `stepsPerEpoch`). */
+  dp?: DpTrainOptions;
+}
+
+/** DP-SGD parameters (σ, C, q) and where its randomness comes from. */
+export interface DpTrainOptions extends DpSgdParams {
+  /** Default 'secure' (OS CSPRNG); 'seeded' replays from `seed` — simulations and tests only. */
+  randomness?: DpRandomness;
 }
 
 export interface TrainResult {
@@ -51,6 +73,13 @@ export interface TrainResult {
   steps: number;
   /** Wall-clock seconds, excluding time spent waiting for another Trainer's run. */
   seconds: number;
+  /** DP-SGD diagnostics (local only: computed from the private data, not differentially private). */
+  dp?: {
+    /** Mean Poisson batch size over all steps (expected q·N). */
+    meanBatchSize: number;
+    /** Fraction of sampled examples whose gradient norm exceeded the clipping norm. */
+    clippedFraction: number;
+  };
 }
 
 export const DEFAULT_MLP_HIDDEN: readonly number[] = [16];
@@ -60,19 +89,11 @@ export const DEFAULT_OPTIMIZER = 'adam' as const;
 export const PREDICT_BATCH = 1024;
 /** CNN feature extractor (conv 3x3 'valid' → maxpool 2, twice): filters per block. */
 const CNN_FILTERS = [8, 16] as const;
-/** Domains for protocol/rng.ts streams, so init and shuffle never share a stream. */
+/** Domains for protocol/rng.ts streams, so init, shuffle, DP sampling and DP noise never share a stream. */
 const INIT_RNG_DOMAIN = 'fedmesh/ml/init/v1';
 const SHUFFLE_RNG_DOMAIN = 'fedmesh/ml/shuffle/v1';
-
-export type TrainerErrorCode =
-  | 'TRAINER_SHAPE_MISMATCH'
-  | 'TRAINER_SPEC_INVALID'
-  | 'TRAINER_OPTIONS_INVALID'
-  | 'TRAINER_DATA_INVALID'
-  | 'TRAINER_BUSY'
-  | 'TRAINER_DISPOSED';
-
-export class TrainerError extends FedmeshError<TrainerErrorCode> {}
+const DP_SAMPLE_RNG_DOMAIN = 'fedmesh/ml/dp-sample/v1';
+const DP_NOISE_RNG_DOMAIN = 'fedmesh/ml/dp-noise/v1';
 
 /** Fields of TRAINER_SHAPE_MISMATCH. `index` is null when the tensor count differs. */
 export interface ShapeMismatchFields extends Record<string, unknown> {
@@ -265,6 +286,7 @@ export class Trainer {
   }
 
   private async runTraining(data: LabelledData, opts: TrainOptions): Promise<TrainResult> {
+    if (opts.dp !== undefined) return this.runDpTraining(data, opts, opts.dp);
     const started = performance.now();
     const f = this.featureSize;
     const shape = [...this.spec.inputShape];
@@ -314,6 +336,91 @@ export class Trainer {
       optimizer.dispose();
     }
     return { loss, steps, seconds: (performance.now() - started) / 1000 };
+  }
+
+  /**
+   * DP-SGD (see module header and ./dp-sgd.ts). Per step: Poisson-sample the rows (rate q), clip
+   * each example's gradient to C, sum, add N(0, σ²C²) to every coordinate, divide by the expected
+   * batch size q·N, and hand the result to the optimizer. An empty sample still takes a step
+   * (noise only): skipping it would reveal that no record was drawn.
+   */
+  private async runDpTraining(data: LabelledData, opts: TrainOptions, dp: DpTrainOptions): Promise<TrainResult> {
+    const started = performance.now();
+    const f = this.featureSize;
+    const shape = [...this.spec.inputShape];
+    const randomness = dp.randomness ?? 'secure';
+    const sampleU = dpUniform(randomness, opts.seed, DP_SAMPLE_RNG_DOMAIN);
+    const noiseU = dpUniform(randomness, opts.seed, DP_NOISE_RNG_DOMAIN);
+    const perExample = new PerExampleGradients(this.model);
+    const optimizer = (opts.optimizer ?? DEFAULT_OPTIMIZER) === 'sgd' ? tf.train.sgd(opts.learningRate) : tf.train.adam(opts.learningRate);
+    const vars = perExample.variables;
+    const noise = vars.map((v) => new Float32Array(v.size));
+    const noiseStd = dp.noiseMultiplier * dp.clipNorm;
+    const expectedBatch = dp.sampleRate * data.n;
+    const stepsPerEp = stepsPerEpoch(dp.sampleRate);
+    let steps = 0;
+    let sampled = 0;
+    let clippedTotal = 0;
+    let loss = Number.NaN;
+    try {
+      for (let epoch = 0; epoch < opts.epochs; epoch++) {
+        let lossSum: tf.Scalar = tf.scalar(0);
+        let clipped: tf.Scalar = tf.scalar(0);
+        let epochSampled = 0;
+        try {
+          for (let s = 0; s < stepsPerEp; s++) {
+            const rows = poissonSample(data.n, dp.sampleRate, sampleU);
+            for (const buf of noise) fillGaussian(buf, noiseStd, noiseU);
+            const m = rows.length;
+            const next = tf.tidy(() => {
+              let sums: tf.Tensor[];
+              let batchLoss: tf.Scalar = tf.scalar(0);
+              let batchClipped: tf.Scalar = tf.scalar(0);
+              if (m > 0) {
+                const xb = new Float32Array(m * f);
+                const yb = new Float32Array(m);
+                rows.forEach((row, i) => {
+                  xb.set(data.x.subarray(row * f, (row + 1) * f), i * f);
+                  yb[i] = data.y[row]!;
+                });
+                const res = perExample.clippedSum(tf.tensor(xb, [m, ...shape]), tf.tensor2d(yb, [m, 1]), dp.clipNorm);
+                sums = res.sums;
+                batchLoss = res.lossSum;
+                batchClipped = tf.sum(tf.cast(tf.greater(res.norms, dp.clipNorm), 'float32'));
+              } else {
+                sums = vars.map((v) => tf.zerosLike(v));
+              }
+              optimizer.applyGradients(
+                vars.map((v, k) => ({ name: v.name, tensor: tf.div(tf.add(sums[k]!, tf.tensor(noise[k]!, v.shape)), expectedBatch) })),
+              );
+              return { loss: tf.add(lossSum, batchLoss) as tf.Scalar, clipped: tf.add(clipped, batchClipped) as tf.Scalar };
+            });
+            lossSum.dispose();
+            clipped.dispose();
+            lossSum = next.loss;
+            clipped = next.clipped;
+            epochSampled += m;
+            steps++;
+            await yieldToEventLoop();
+          }
+          loss = epochSampled > 0 ? (await lossSum.data())[0]! / epochSampled : Number.NaN;
+          clippedTotal += (await clipped.data())[0]!;
+          sampled += epochSampled;
+        } finally {
+          lossSum.dispose();
+          clipped.dispose();
+        }
+      }
+    } finally {
+      optimizer.dispose();
+      perExample.dispose();
+    }
+    return {
+      loss,
+      steps,
+      seconds: (performance.now() - started) / 1000,
+      dp: { meanBatchSize: steps > 0 ? sampled / steps : 0, clippedFraction: sampled > 0 ? clippedTotal / sampled : 0 },
+    };
   }
 
   /** P(y = 1) for each of the `n` rows of `x` (row-major, n × prod(inputShape)). */
@@ -377,5 +484,17 @@ function validateOptions(o: TrainOptions): void {
   if (!Number.isSafeInteger(o.seed)) throw bad('seed', o.seed, 'safe integer');
   if (o.optimizer !== undefined && o.optimizer !== 'sgd' && o.optimizer !== 'adam') {
     throw bad('optimizer', o.optimizer, "'sgd' or 'adam'");
+  }
+  if (o.dp !== undefined) {
+    try {
+      validateDpSgdParams(o.dp, 'dp.');
+    } catch (e) {
+      if (!isFedmeshError(e, 'PRIVACY_ARGUMENT_INVALID')) throw e;
+      const f = e.fields as PrivacyArgumentFields;
+      throw bad(f.field, f.value, f.rule);
+    }
+    if (o.dp.randomness !== undefined && o.dp.randomness !== 'secure' && o.dp.randomness !== 'seeded') {
+      throw bad('dp.randomness', o.dp.randomness, "'secure' or 'seeded'");
+    }
   }
 }

@@ -3,12 +3,16 @@
  * (protocol/round.ts) — the participant's and, when this peer sits on the round's committee,
  * the committee member's.
  *
- * Data path of round r (docs/architecture.md):
+ * Plaintext data path of round r (docs/architecture.md):
  *   train locally from the head model → publish update (chunked gossip) → committee collects
  *   until all members reported or the deadline → each member computes FedAvg → member 0
  *   records (r, prevHash, modelHash, n) on chain (member k steps in after k grace periods) →
  *   members whose aggregate matches the record announce it → every peer adopts the aggregate
  *   whose hash equals the chain's record.
+ *
+ * With `secureAggregation` set, the publish and aggregate steps are the secure-aggregation
+ * protocol instead (./secure-round.ts): participants publish masked inputs and the committee
+ * unmasks only their sum. Recording, announcing and adopting are the same.
  *
  * The chain is the synchroniser: round r may start only when the ledger's latest round is
  * r − 1 and our model's hash equals the ledger's head hash.
@@ -21,6 +25,14 @@ import type { ModelWeights } from '../../protocol/model.js';
 import { sortParticipants } from '../../protocol/record.js';
 import { createRng } from '../../protocol/rng.js';
 import {
+  createAdvert,
+  effectiveCommittee,
+  generateRoundKeys,
+  SecAggCommitteeMember,
+  SecAggParticipant,
+} from '../../protocol/secure-aggregation/index.js';
+import type { SecAggStage } from '../../protocol/secure-aggregation/stages.js';
+import {
   CommitteeStage,
   committeeMachine,
   ParticipantStage,
@@ -32,10 +44,24 @@ import {
   recordTurn,
 } from '../../protocol/round.js';
 import { modelHash } from '../../protocol/weights-codec.js';
+import { SecAggKind } from '../../protocol/messages/secagg.js';
 import type { ChainClient, Hex32, RecordedRound } from '../chain/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
+import { withDeadline } from './deadline.js';
+import { recordAndAnnounce } from './record-and-announce.js';
 import type { RoundInbox } from './round-inbox.js';
+import {
+  type DropoutPoint,
+  runSecureCommittee,
+  runSecureParticipant,
+  type SecAggComponents,
+  type SecureAggregationInit,
+  type SecureCommitteeResult,
+  type SecureRoundEnv,
+} from './secure-round.js';
+
+export type { DropoutPoint, SecAggComponents, SecureAggregationInit } from './secure-round.js';
 
 export interface TrainOptions {
   readonly epochs: number;
@@ -62,6 +88,18 @@ export interface RoundDriverInit {
   readonly participate?: boolean;
   /** Extra time beyond the committee's last recording turn to wait for the record (ms). */
   readonly resultSlackMs?: number;
+  /**
+   * Secure aggregation (Bonawitz et al. 2017 §4, docs/secure-aggregation.md); absent: the
+   * plaintext FedAvg path. The committee then has min(m, members) members (effectiveCommittee).
+   */
+  readonly secureAggregation?: SecureAggregationInit;
+  /**
+   * Simulations only: whether this peer drops out of `round`, and where. 'after-keys': it
+   * advertises and shares keys (plaintext: nothing) but sends no input; 'after-input': it
+   * sends its input and then goes silent. Either way it stops any committee work for the
+   * round, and still adopts the recorded result so it can take part in the next round.
+   */
+  readonly dropout?: (round: number) => DropoutPoint | undefined;
 }
 
 export interface RoundDriverComponents {
@@ -72,6 +110,20 @@ export interface RoundDriverComponents {
   readonly data: LabelledData;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Required with `secureAggregation`. */
+  readonly secagg?: SecAggComponents;
+}
+
+export interface SecureRoundOutcome {
+  readonly participantPath?: readonly SecAggStage[];
+  readonly committeePath?: readonly SecAggStage[];
+  /** |U| and |D| as this committee member unmasked them. */
+  readonly survivors?: number;
+  readonly dropped?: number;
+  /** Committee members whose signed result statement for the recorded model we hold. */
+  readonly resultSigners: readonly string[];
+  /** Protocol errors raised by received messages, by code. */
+  readonly errors: Readonly<Record<string, number>>;
 }
 
 export interface RoundOutcome {
@@ -84,6 +136,9 @@ export interface RoundOutcome {
   readonly trainLoss?: number;
   readonly participantPath: readonly ParticipantStage[];
   readonly committeePath?: readonly CommitteeStage[];
+  /** Set when this peer dropped out of the round (simulations). */
+  readonly dropout?: DropoutPoint;
+  readonly secure?: SecureRoundOutcome;
 }
 
 const DEFAULT_RESULT_SLACK_MS = 30_000;
@@ -102,9 +157,15 @@ export class RoundDriver {
     return this.memberSet.has(peer);
   }
 
+  /** The committee size in use: the configured one, or secure aggregation's effective m. */
+  get committeeSize(): number {
+    const sa = this.init.secureAggregation;
+    return sa === undefined ? this.init.committeeSize : effectiveCommittee(sa.config, this.init.members.length).committeeSize;
+  }
+
   plan(round: number, openedAt: number): RoundPlan {
     return planRound(
-      { federation: this.init.federation, committeeSize: this.init.committeeSize, timing: this.init.timing },
+      { federation: this.init.federation, committeeSize: this.committeeSize, timing: this.init.timing },
       round,
       this.init.members,
       openedAt,
@@ -132,34 +193,89 @@ export class RoundDriver {
       });
     }
     inbox.setRound(round);
+    this.c.secagg?.inbox.setRound(round);
     const plan = this.plan(round, clock.now());
     const position = plan.committee.indexOf(self);
     const participant = participantMachine(round);
     const abort = new AbortController();
+    const dropout = this.init.dropout?.(round);
+    const participates = this.init.participate !== false;
+    const secure = this.init.secureAggregation !== undefined ? this.secureEnv(plan, position, head, global, dropout) : undefined;
 
-    const committeeTask = position >= 0 ? this.runCommittee(plan, position, head, global, abort.signal) : Promise.resolve(undefined);
+    let secureParticipant: SecAggParticipant | undefined;
+    let committeeTask: Promise<{ path: readonly CommitteeStage[]; recorded: boolean; secure?: SecureCommitteeResult } | undefined>;
+    if (secure !== undefined) {
+      const { crypto, entropy, sign, verify } = secure.secagg;
+      const ctx = {
+        federation: this.init.federation,
+        round,
+        committee: plan.committee,
+        threshold: secure.threshold,
+        config: secure.secure.config,
+      };
+      const keys = participates || position >= 0 ? generateRoundKeys(crypto, entropy) : undefined;
+      let member: SecAggCommitteeMember | undefined;
+      if (keys !== undefined) {
+        if (position >= 0) member = new SecAggCommitteeMember(ctx, self, keys.encryption.secretKey, { crypto, sign, verify });
+        secureParticipant = participates ? new SecAggParticipant(ctx, self, keys, { crypto, entropy, sign, verify }) : undefined;
+        const advert = secureParticipant?.advertise() ?? createAdvert(this.init.federation, round, self, keys, sign, false);
+        if (secureParticipant === undefined) keys.mask.secretKey.fill(0);
+        await secure.secagg.inbox.publish(advert);
+      }
+      committeeTask =
+        member !== undefined
+          ? runSecureCommittee(secure, member, abort.signal).then((r) => ({ path: r.path, recorded: r.recorded, secure: r }))
+          : Promise.resolve(undefined);
+    } else {
+      committeeTask = position >= 0 ? this.runCommittee(plan, position, head, abort.signal, dropout) : Promise.resolve(undefined);
+    }
     // Surface committee failures without an unhandled rejection while we train.
     committeeTask.catch(() => {});
 
     let trainLoss: number | undefined;
     try {
-      if (this.init.participate !== false) {
+      if (participates) {
         participant.to(ParticipantStage.Training);
         const seed = createRng(`${this.init.training.seed}/${self}/${round}`, 'fedmesh/train-seed/v1').int(0x7fffffff);
-        const res = await trainer.train(this.c.data, { ...this.init.training, seed });
-        trainLoss = res.loss;
-        participant.to(ParticipantStage.Publishing);
-        const payload = encodeUpdate({ baseModelHash: fromHex0x(head), sampleCount: this.c.data.n, weights: trainer.getWeights() });
-        await inbox.publishUpdate(round, payload);
-        log.debug({ round, loss: res.loss, seconds: res.seconds }, 'update published');
+        const train = async () => {
+          const res = await trainer.train(this.c.data, { ...this.init.training, seed });
+          return { loss: res.loss, seconds: res.seconds, weights: () => trainer.getWeights() };
+        };
+        if (secure !== undefined && secureParticipant !== undefined) {
+          const res = await runSecureParticipant(
+            secure,
+            secureParticipant,
+            async () => {
+              const r = await train();
+              participant.to(ParticipantStage.Publishing);
+              return r;
+            },
+            abort.signal,
+          );
+          trainLoss = res.trainLoss;
+          if (participant.is(ParticipantStage.Training)) participant.to(ParticipantStage.Publishing);
+        } else if (dropout !== 'after-keys') {
+          const res = await train();
+          trainLoss = res.loss;
+          participant.to(ParticipantStage.Publishing);
+          const payload = encodeUpdate({ baseModelHash: fromHex0x(head), sampleCount: this.c.data.n, weights: trainer.getWeights() });
+          await inbox.publishUpdate(round, payload);
+          log.debug({ round, loss: res.loss, seconds: res.seconds }, 'update published');
+        } else {
+          participant.to(ParticipantStage.Publishing);
+        }
       }
       participant.to(ParticipantStage.AwaitingResult);
 
-      const waitMs =
-        recordTurn(plan, plan.committee.length, this.init.timing) - clock.now() + (this.init.resultSlackMs ?? DEFAULT_RESULT_SLACK_MS);
-      const record = await chain.waitForRound(round, Math.max(1, waitMs));
-      const recorded = fromHex0x(record.modelHash);
       const slack = this.init.resultSlackMs ?? DEFAULT_RESULT_SLACK_MS;
+      // Secure rounds add views, a proposal and reveals after the input deadline: up to
+      // m + 1 grace periods, then m more recording turns.
+      const lastTurn =
+        secure !== undefined
+          ? plan.collectDeadline + (2 * plan.committee.length + 2) * this.init.timing.recordGraceMs
+          : recordTurn(plan, plan.committee.length, this.init.timing);
+      const record = await chain.waitForRound(round, Math.max(1, lastTurn - clock.now() + slack));
+      const recorded = fromHex0x(record.modelHash);
       await withDeadline(clock, slack, abort.signal, (s) =>
         inbox.waitUntil(() => inbox.aggregateFor(round, recorded) !== undefined, s),
       ).catch((e) => {
@@ -184,6 +300,7 @@ export class RoundDriver {
         });
       }
       participant.to(ParticipantStage.Adopted);
+      if (secureParticipant !== undefined && secureParticipant.stage === 'unmask') secureParticipant.finish();
       const committee = await committeeTask;
       return {
         round,
@@ -194,30 +311,90 @@ export class RoundDriver {
         ...(trainLoss !== undefined ? { trainLoss } : {}),
         participantPath: participant.path,
         ...(committee !== undefined ? { committeePath: committee.path } : {}),
+        ...(dropout !== undefined ? { dropout } : {}),
+        ...(secure !== undefined ? { secure: this.secureOutcome(secure, record, secureParticipant, committee?.secure) } : {}),
       };
     } catch (e) {
       if (!participant.is(ParticipantStage.Adopted, ParticipantStage.Failed)) participant.to(ParticipantStage.Failed);
+      secureParticipant?.fail();
       abort.abort(e);
       throw e;
     }
+  }
+
+  private secureEnv(
+    plan: RoundPlan,
+    position: number,
+    head: Hex32,
+    global: ModelWeights,
+    dropout: DropoutPoint | undefined,
+  ): SecureRoundEnv {
+    const secagg = this.c.secagg;
+    const sa = this.init.secureAggregation!;
+    if (secagg === undefined)
+      throw new RoundError('ROUND_BAD_CONFIG', 'secure aggregation needs the secagg components', { field: 'secagg' });
+    return {
+      plan,
+      position,
+      openedAt: this.c.clock.now(),
+      head,
+      global,
+      self: this.c.self,
+      members: this.init.members,
+      threshold: effectiveCommittee(sa.config, this.init.members.length).threshold,
+      recordGraceMs: this.init.timing.recordGraceMs,
+      secure: sa,
+      dropout,
+      sampleCount: this.c.data.n,
+      inbox: this.c.inbox,
+      secagg,
+      chain: this.c.chain,
+      clock: this.c.clock,
+      log: this.c.log,
+      errors: new Map(),
+    };
+  }
+
+  private secureOutcome(
+    env: SecureRoundEnv,
+    record: RecordedRound,
+    participant: SecAggParticipant | undefined,
+    committee: SecureCommitteeResult | undefined,
+  ): SecureRoundOutcome {
+    const signers = env.secagg.inbox
+      .messages(record.round, SecAggKind.Result)
+      .filter((m) => toHex0x(m.result.modelHash) === record.modelHash && toHex0x(m.result.prevModelHash) === record.prevModelHash)
+      .map((m) => m.sender)
+      .sort();
+    return {
+      ...(participant !== undefined ? { participantPath: participant.machine.path } : {}),
+      ...(committee !== undefined ? { committeePath: committee.secaggPath } : {}),
+      ...(committee?.survivors !== undefined ? { survivors: committee.survivors } : {}),
+      ...(committee?.dropped !== undefined ? { dropped: committee.dropped } : {}),
+      resultSigners: signers,
+      errors: Object.fromEntries(env.errors),
+    };
   }
 
   private async runCommittee(
     plan: RoundPlan,
     position: number,
     head: Hex32,
-    _global: ModelWeights,
     signal: AbortSignal,
+    dropout: DropoutPoint | undefined,
   ): Promise<{ path: readonly CommitteeStage[]; recorded: boolean }> {
-    const { inbox, chain, clock, log } = this.c;
+    const { inbox, clock } = this.c;
     const m = committeeMachine(plan.round);
-    let recorded = false;
     try {
       // Collecting: until every member has reported, or the deadline.
       await withDeadline(clock, plan.collectDeadline - clock.now(), signal, (s) =>
         inbox.waitUntil(() => inbox.updatesFor(plan.round).size >= this.init.members.length, s),
       ).catch(() => {});
       if (signal.aborted) throw signal.reason;
+      if (dropout !== undefined) {
+        m.to(CommitteeStage.Failed);
+        return { path: m.path, recorded: false };
+      }
 
       m.to(CommitteeStage.Aggregating);
       const received = [...inbox.updatesFor(plan.round).values()];
@@ -230,67 +407,26 @@ export class RoundDriver {
         received.map((u) => ({ participant: u.sender, sampleCount: u.update.sampleCount, updateHash: u.payloadHash })),
       );
       const payload = encodeAggregate({ prevModelHash: fromHex0x(head), participants, weights: aggregate });
-
       // Recording: member 0 records as soon as it has aggregated; member k ≥ 1 steps in only
       // if nothing is recorded by the deadline plus k grace periods.
-      let record = await chain.getRound(plan.round);
-      if (record === undefined && position > 0) {
-        const wait = recordTurn(plan, position, this.init.timing) - clock.now();
-        record = await chain.waitForRound(plan.round, Math.max(1, wait)).catch(() => undefined);
-        if (signal.aborted) throw signal.reason;
-      }
-      if (record === undefined) {
-        m.to(CommitteeStage.Recording);
-        try {
-          record = await chain.recordRound({
-            round: plan.round,
-            prevModelHash: head,
-            modelHash: hash,
-            participantCount: participants.length,
-          });
-          recorded = true;
-          log.info({ round: plan.round, modelHash: hash, tx: record.txHash, participants: participants.length }, 'round recorded');
-        } catch (e) {
-          // Another member recorded first (race at the turn boundary): read its record.
-          record = await chain.getRound(plan.round);
-          if (record === undefined) throw e;
-        }
-      }
-      if (record.modelHash === hash) {
-        m.to(CommitteeStage.Announcing);
-        await inbox.publishAggregate(plan.round, payload);
-      } else {
-        log.warn(
-          { round: plan.round, ours: hash, recorded: record.modelHash },
-          'recorded aggregate differs from ours (different update set)',
-        );
-      }
-      m.to(CommitteeStage.Done);
+      const { recorded } = await recordAndAnnounce(
+        {
+          round: plan.round,
+          position,
+          turnAt: recordTurn(plan, position, this.init.timing),
+          prevModelHash: head,
+          modelHash: hash,
+          participantCount: participants.length,
+          announce: () => inbox.publishAggregate(plan.round, payload),
+        },
+        m,
+        this.c,
+        signal,
+      );
       return { path: m.path, recorded };
     } catch (e) {
       if (!m.is(CommitteeStage.Done, CommitteeStage.Failed)) m.to(CommitteeStage.Failed);
       throw e;
     }
-  }
-}
-
-/**
- * Run `fn` with a signal that aborts after `ms` (by `clock`) or when `parent` aborts; the
- * timer is cancelled as soon as `fn` settles so no timer outlives the wait.
- */
-async function withDeadline<T>(clock: Clock, ms: number, parent: AbortSignal, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ac = new AbortController();
-  const stopTimer = new AbortController();
-  const onParent = (): void => ac.abort(parent.reason);
-  parent.addEventListener('abort', onParent, { once: true });
-  clock.sleep(ms, stopTimer.signal).then(
-    () => ac.abort(new Error(`deadline of ${ms} ms passed`)),
-    () => {},
-  );
-  try {
-    return await fn(ac.signal);
-  } finally {
-    stopTimer.abort();
-    parent.removeEventListener('abort', onParent);
   }
 }

@@ -1,19 +1,22 @@
 /**
  * RoundInbox: receives, validates, reassembles and stores the round's gossip — participants'
- * updates and the committee's aggregate. Reassembly happens inside the topic validator so a
- * chunk that completes a corrupt payload is REJECTed (and its forwarder penalised by peer
- * scoring), not silently dropped.
+ * updates (plaintext UpdatePayload or secure-aggregation MaskedInputPayload, both chunked on
+ * the update topic) and the committee's aggregate (v1 plaintext or v2 secure). Reassembly
+ * happens inside the topic validator so a chunk that completes a corrupt payload is REJECTed
+ * (and its forwarder penalised by peer scoring), not silently dropped.
  */
 import { bytesEqual, hash256 } from '../../protocol/bytes.js';
 import { Reassembler, splitPayload } from '../../protocol/chunking.js';
 import { encodeChunk, PayloadType } from '../../protocol/messages/chunk.js';
 import { MessageError } from '../../protocol/messages/errors.js';
 import { topicFor } from '../../protocol/messages/topics.js';
-import { type AggregatePayload, decodeAggregate, decodeUpdate, type UpdatePayload } from '../../protocol/messages/update.js';
-import type { ModelWeights } from '../../protocol/model.js';
+import { decodeMaskedInput, type MaskedInputPayload } from '../../protocol/messages/masked-input.js';
+import { type AnyAggregate, decodeAnyAggregate, decodeUpdate, type UpdatePayload } from '../../protocol/messages/update.js';
+import { type ModelWeights, parameterCount } from '../../protocol/model.js';
 import { validateChunk } from '../../protocol/validate.js';
 import { ACCEPT, reject, type Verdict } from '../../protocol/verdict.js';
 import type { Gossip, GossipMessage } from '../net/gossip.js';
+import { ChangeNotifier } from './change-notifier.js';
 
 export interface ReceivedUpdate {
   readonly sender: string;
@@ -21,9 +24,16 @@ export interface ReceivedUpdate {
   readonly update: UpdatePayload;
 }
 
+export interface ReceivedMaskedInput {
+  readonly sender: string;
+  /** SHA-256 of the MaskedInputPayload: what committee views sign. */
+  readonly payloadHash: Uint8Array;
+  readonly input: MaskedInputPayload;
+}
+
 export interface ReceivedAggregate {
   readonly sender: string;
-  readonly aggregate: AggregatePayload;
+  readonly aggregate: AnyAggregate;
   /** SHA-256 of the aggregate's canonical weights encoding: the model hash. */
   readonly modelHash: Uint8Array;
 }
@@ -39,16 +49,21 @@ export interface RoundInboxInit {
   readonly modelHash: (w: ModelWeights) => Uint8Array;
   /** Chunk size for outgoing payloads (bytes); default the protocol maximum. */
   readonly chunkSize?: number;
+  /** Shared with the secure-aggregation inbox so waits can span both. */
+  readonly notifier?: ChangeNotifier;
 }
 
 export class RoundInbox {
   private current = 1;
   private readonly reassembler = new Reassembler();
   private readonly updates = new Map<number, Map<string, ReceivedUpdate>>();
+  private readonly maskedInputs = new Map<number, Map<string, ReceivedMaskedInput>>();
   private readonly aggregates = new Map<number, ReceivedAggregate[]>();
-  private readonly listeners = new Set<() => void>();
+  readonly notifier: ChangeNotifier;
   readonly updateTopic: string;
   readonly aggregateTopic: string;
+  /** Words in a masked input: every parameter plus the sample count. */
+  private readonly maskedWords: number;
 
   constructor(
     private readonly gossip: Gossip,
@@ -56,17 +71,19 @@ export class RoundInbox {
   ) {
     this.updateTopic = topicFor(init.federation, 'update');
     this.aggregateTopic = topicFor(init.federation, 'aggregate');
+    this.notifier = init.notifier ?? new ChangeNotifier();
+    this.maskedWords = parameterCount(init.template) + 1;
   }
 
   start(): void {
     this.gossip.subscribe(
       this.updateTopic,
-      (m) => this.onChunk(m, PayloadType.Update),
+      (m) => this.onChunk(m, [PayloadType.Update, PayloadType.MaskedInput]),
       () => {},
     );
     this.gossip.subscribe(
       this.aggregateTopic,
-      (m) => this.onChunk(m, PayloadType.Aggregate),
+      (m) => this.onChunk(m, [PayloadType.Aggregate]),
       () => {},
     );
   }
@@ -74,7 +91,7 @@ export class RoundInbox {
   stop(): void {
     this.gossip.unsubscribe(this.updateTopic);
     this.gossip.unsubscribe(this.aggregateTopic);
-    this.listeners.clear();
+    this.notifier.clear();
   }
 
   get round(): number {
@@ -86,11 +103,16 @@ export class RoundInbox {
     this.current = round;
     this.reassembler.dropRoundsBefore(round);
     for (const r of this.updates.keys()) if (r < round) this.updates.delete(r);
+    for (const r of this.maskedInputs.keys()) if (r < round) this.maskedInputs.delete(r);
     for (const r of this.aggregates.keys()) if (r < round - 1) this.aggregates.delete(r);
   }
 
   updatesFor(round: number): ReadonlyMap<string, ReceivedUpdate> {
     return this.updates.get(round) ?? new Map();
+  }
+
+  maskedInputsFor(round: number): ReadonlyMap<string, ReceivedMaskedInput> {
+    return this.maskedInputs.get(round) ?? new Map();
   }
 
   aggregateFor(round: number, modelHash: Uint8Array): ReceivedAggregate | undefined {
@@ -99,25 +121,7 @@ export class RoundInbox {
 
   /** Resolve when `predicate()` holds, re-checked on every stored payload; reject on abort. */
   waitUntil(predicate: () => boolean, signal: AbortSignal): Promise<void> {
-    if (predicate()) return Promise.resolve();
-    return new Promise((resolve, rejectP) => {
-      const check = (): void => {
-        if (!predicate()) return;
-        cleanup();
-        resolve();
-      };
-      const onAbort = (): void => {
-        cleanup();
-        rejectP(signal.reason);
-      };
-      const cleanup = (): void => {
-        this.listeners.delete(check);
-        signal.removeEventListener('abort', onAbort);
-      };
-      if (signal.aborted) return onAbort();
-      this.listeners.add(check);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return this.notifier.waitUntil(predicate, signal);
   }
 
   /** Publish our own payload, chunked, and store it locally (gossip does not echo to self). */
@@ -126,22 +130,27 @@ export class RoundInbox {
     await this.publish(PayloadType.Update, round, payload);
   }
 
+  async publishMaskedInput(round: number, payload: Uint8Array): Promise<void> {
+    this.storeMaskedInput(round, this.gossip.self, payload);
+    await this.publish(PayloadType.MaskedInput, round, payload);
+  }
+
   async publishAggregate(round: number, payload: Uint8Array): Promise<void> {
     this.storeAggregate(round, this.gossip.self, payload);
     await this.publish(PayloadType.Aggregate, round, payload);
   }
 
   private async publish(type: PayloadType, round: number, payload: Uint8Array): Promise<void> {
-    const topic = type === PayloadType.Update ? this.updateTopic : this.aggregateTopic;
+    const topic = type === PayloadType.Aggregate ? this.aggregateTopic : this.updateTopic;
     const chunks = splitPayload(payload, { type, federation: this.init.federation, round, sender: this.gossip.self }, this.init.chunkSize);
     for (const c of chunks) await this.gossip.publish(topic, encodeChunk(c));
   }
 
-  private onChunk(m: GossipMessage, type: PayloadType): Verdict {
+  private onChunk(m: GossipMessage, types: readonly PayloadType[]): Verdict {
     const { verdict, chunk } = validateChunk(m.data, m.from, {
       federation: this.init.federation,
       currentRound: this.current,
-      expectedType: type,
+      expectedType: types,
       isMember: this.init.isMember,
       isCommittee: this.init.isCommittee,
     });
@@ -149,9 +158,14 @@ export class RoundInbox {
     try {
       const res = this.reassembler.add(chunk);
       if (res.status !== 'complete') return ACCEPT;
-      return type === PayloadType.Update
-        ? this.storeUpdate(chunk.round, chunk.sender, res.payload)
-        : this.storeAggregate(chunk.round, chunk.sender, res.payload);
+      switch (chunk.type) {
+        case PayloadType.Update:
+          return this.storeUpdate(chunk.round, chunk.sender, res.payload);
+        case PayloadType.MaskedInput:
+          return this.storeMaskedInput(chunk.round, chunk.sender, res.payload);
+        case PayloadType.Aggregate:
+          return this.storeAggregate(chunk.round, chunk.sender, res.payload);
+      }
     } catch (e) {
       if (e instanceof MessageError) return reject(e.code);
       throw e;
@@ -175,8 +189,22 @@ export class RoundInbox {
     return ACCEPT;
   }
 
+  private storeMaskedInput(round: number, sender: string, payload: Uint8Array): Verdict {
+    const input = decodeMaskedInput(payload, this.maskedWords);
+    const base = this.init.expectedBase(round);
+    if (base !== undefined && !bytesEqual(base, input.baseModelHash)) return reject('UPDATE_WRONG_BASE');
+    const byRound = this.maskedInputs.get(round) ?? new Map<string, ReceivedMaskedInput>();
+    const prior = byRound.get(sender);
+    const payloadHash = hash256(payload);
+    if (prior !== undefined) return bytesEqual(prior.payloadHash, payloadHash) ? ACCEPT : reject('UPDATE_EQUIVOCATION');
+    byRound.set(sender, { sender, payloadHash, input });
+    this.maskedInputs.set(round, byRound);
+    this.notify();
+    return ACCEPT;
+  }
+
   private storeAggregate(round: number, sender: string, payload: Uint8Array): Verdict {
-    const aggregate = decodeAggregate(payload, this.init.template);
+    const aggregate = decodeAnyAggregate(payload, this.init.template);
     const modelHash = this.init.modelHash(aggregate.weights);
     const list = this.aggregates.get(round) ?? [];
     if (!list.some((a) => bytesEqual(a.modelHash, modelHash))) list.push({ sender, aggregate, modelHash });
@@ -186,6 +214,6 @@ export class RoundInbox {
   }
 
   private notify(): void {
-    for (const l of [...this.listeners]) l();
+    this.notifier.notify();
   }
 }

@@ -21,9 +21,15 @@ import {
 export const CHUNK_VERSION = 1;
 
 export enum PayloadType {
+  /** Plaintext UpdatePayload (update topic). */
   Update = 1,
+  /** AggregatePayload v1 (plaintext) or v2 (secure), on the aggregate topic. */
   Aggregate = 2,
+  /** MaskedInputPayload (update topic): a secure-aggregation masked vector. */
+  MaskedInput = 3,
 }
+
+const PAYLOAD_TYPES: ReadonlySet<number> = new Set([PayloadType.Update, PayloadType.Aggregate, PayloadType.MaskedInput]);
 
 export interface Chunk {
   readonly type: PayloadType;
@@ -66,7 +72,7 @@ export function decodeChunk(bytes: Uint8Array): Chunk {
   }
   const r = new ByteReader(bytes, truncated);
   const type = r.u8();
-  if (type !== PayloadType.Update && type !== PayloadType.Aggregate) {
+  if (!PAYLOAD_TYPES.has(type)) {
     throw new MessageError('MSG_BAD_TYPE', `payload type ${type}`, { field: 'type', value: type });
   }
   const version = r.u8();

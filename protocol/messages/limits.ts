@@ -25,3 +25,13 @@ export const MAX_PEER_ID_BYTES = 128;
 
 /** A round's participant list; the simulator's upper bound is 64 peers, real federations are smaller. */
 export const MAX_PARTICIPANTS = 1024;
+
+/**
+ * Largest secure-aggregation committee. Shamir over GF(2^8) allows 255 shares; 16 keeps an
+ * unmask proposal (m signed views of up to MAX_PARTICIPANTS entries) near 1 MiB at worst and
+ * each participant's share message at m AEAD ciphertexts.
+ */
+export const MAX_COMMITTEE_SIZE = 16;
+
+/** Secure-aggregation control messages are single gossip messages, never chunked. */
+export const MAX_SECAGG_MESSAGE_BYTES = MAX_GOSSIP_MESSAGE_BYTES;

@@ -4,12 +4,19 @@
  */
 export const UPDATE_TOPIC_VERSION = 1;
 export const AGGREGATE_TOPIC_VERSION = 1;
+/** Secure-aggregation control messages: keys, encrypted shares, views, proposals, reveals, results. */
+export const SECAGG_TOPIC_VERSION = 1;
 
-export type TopicKind = 'update' | 'aggregate';
+export type TopicKind = 'update' | 'aggregate' | 'secagg';
+
+const TOPIC_VERSIONS: Record<TopicKind, number> = {
+  update: UPDATE_TOPIC_VERSION,
+  aggregate: AGGREGATE_TOPIC_VERSION,
+  secagg: SECAGG_TOPIC_VERSION,
+};
 
 export function topicFor(federation: string, kind: TopicKind): string {
-  const v = kind === 'update' ? UPDATE_TOPIC_VERSION : AGGREGATE_TOPIC_VERSION;
-  return `/fedmesh/${federation}/${kind}/${v}`;
+  return `/fedmesh/${federation}/${kind}/${TOPIC_VERSIONS[kind]}`;
 }
 
 /** Federation ids: lowercase letters, digits and dashes, 1–64 chars (safe inside a topic). */

@@ -11,6 +11,12 @@
  * The aggregate lists every included update by hash, so any peer that saw those updates can
  * recompute FedAvg and check the committee's arithmetic (plaintext mode), and an auditor can
  * tie the recorded model to its inputs.
+ *
+ * SecureAggregatePayload (AggregatePayload v2, secure aggregation): per-participant sample
+ * counts are secret (only Σ n_i is unmasked), so v2 lists each survivor's masked-input hash
+ * and carries the total instead:
+ *   version u8 = 2 | prevModelHash 32 | totalSamples u64 | count u16 | count × (participant
+ *   varBytes16, inputHash 32) | weights varBytes32
  */
 import { ByteReader, ByteWriter, fromUtf8, utf8 } from '../bytes.js';
 import type { ModelWeights } from '../model.js';
@@ -21,6 +27,7 @@ import { MAX_PARTICIPANTS, MAX_PAYLOAD_BYTES, MAX_PEER_ID_BYTES } from './limits
 
 export const UPDATE_PAYLOAD_VERSION = 1;
 export const AGGREGATE_PAYLOAD_VERSION = 1;
+export const SECURE_AGGREGATE_PAYLOAD_VERSION = 2;
 
 /** Largest sample count one site may claim (2^31): far above any hospital's record count. */
 export const MAX_SAMPLE_COUNT = 0x7fffffff;
@@ -141,4 +148,67 @@ export function decodeAggregate(bytes: Uint8Array, expectShapesOf?: ModelWeights
   const weights = decodeWeightsField(r.varBytes32(MAX_PAYLOAD_BYTES), expectShapesOf);
   if (r.remaining !== 0) throw new MessageError('MSG_TRAILING_BYTES', `${r.remaining} bytes after aggregate`, { extra: r.remaining });
   return { prevModelHash, participants, weights };
+}
+
+export interface SurvivorEntry {
+  readonly participant: string;
+  /** SHA-256 of the participant's MaskedInputPayload. */
+  readonly inputHash: Uint8Array;
+}
+
+export interface SecureAggregatePayload {
+  readonly prevModelHash: Uint8Array;
+  readonly totalSamples: number;
+  readonly participants: readonly SurvivorEntry[];
+  readonly weights: ModelWeights;
+}
+
+export type AnyAggregate =
+  | ({ readonly version: typeof AGGREGATE_PAYLOAD_VERSION } & AggregatePayload)
+  | ({ readonly version: typeof SECURE_AGGREGATE_PAYLOAD_VERSION } & SecureAggregatePayload);
+
+export function encodeSecureAggregate(a: SecureAggregatePayload): Uint8Array {
+  if (a.participants.length < 1 || a.participants.length > MAX_PARTICIPANTS) {
+    throw new MessageError('MSG_BAD_FIELD', `${a.participants.length} participants`, {
+      field: 'participants',
+      value: a.participants.length,
+      max: MAX_PARTICIPANTS,
+    });
+  }
+  const w = new ByteWriter(256).u8(SECURE_AGGREGATE_PAYLOAD_VERSION).bytes(a.prevModelHash).u64(a.totalSamples).u16(a.participants.length);
+  for (const p of a.participants) w.varBytes16(utf8(p.participant)).bytes(p.inputHash);
+  return w.varBytes32(encodeWeights(a.weights)).finish();
+}
+
+function decodeSecureAggregateBody(r: ByteReader, expectShapesOf?: ModelWeights): SecureAggregatePayload {
+  const prevModelHash = r.bytes(32);
+  const totalSamples = r.u64();
+  const count = r.u16();
+  if (count < 1 || count > MAX_PARTICIPANTS) {
+    throw new MessageError('MSG_BAD_FIELD', `${count} participants`, { field: 'participants', value: count, max: MAX_PARTICIPANTS });
+  }
+  const participants: SurvivorEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const participant = fromUtf8(r.varBytes16(MAX_PEER_ID_BYTES));
+    if (participant.length === 0 || (i > 0 && !(participants[i - 1]!.participant < participant))) {
+      throw new MessageError('MSG_BAD_FIELD', `participant "${participant}" empty or out of order`, {
+        field: 'participants',
+        value: participant,
+      });
+    }
+    participants.push({ participant, inputHash: r.bytes(32) });
+  }
+  const weights = decodeWeightsField(r.varBytes32(MAX_PAYLOAD_BYTES), expectShapesOf);
+  if (r.remaining !== 0) throw new MessageError('MSG_TRAILING_BYTES', `${r.remaining} bytes after aggregate`, { extra: r.remaining });
+  return { prevModelHash, totalSamples, participants, weights };
+}
+
+/** Decode an aggregate of either version (plaintext v1 or secure v2). */
+export function decodeAnyAggregate(bytes: Uint8Array, expectShapesOf?: ModelWeights): AnyAggregate {
+  if (bytes.length > 0 && bytes[0] === SECURE_AGGREGATE_PAYLOAD_VERSION) {
+    const r = new ByteReader(bytes, truncated);
+    r.u8();
+    return { version: SECURE_AGGREGATE_PAYLOAD_VERSION, ...decodeSecureAggregateBody(r, expectShapesOf) };
+  }
+  return { version: AGGREGATE_PAYLOAD_VERSION, ...decodeAggregate(bytes, expectShapesOf) };
 }

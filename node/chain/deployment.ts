@@ -1,0 +1,272 @@
+/**
+ * `fedmesh chain deploy`: deploys a FedmeshFederation to any EVM JSON-RPC endpoint, registers
+ * the initial members from a file and writes a deployment JSON (docs/contracts.md,
+ * "Deployment"). Options are validated at the edge (STYLE.md §11); each error names the field,
+ * the value and the rule, and a private key is never echoed.
+ *
+ * Members file:
+ *
+ *     { "members": [ { "address": "0x…", "peerId": "12D3KooW…",
+ *                      "metadataURI": "https://…", "epsilonCap": 8 } ] }
+ *
+ * `epsilonCap` is ε at the federation's δ (a number; stored rounded down to 1e-6).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { FetchRequest, isAddress, JsonRpcProvider, Network, type Signer, Wallet } from 'ethers';
+import { z } from 'zod';
+import { cAlpha, encodeEpsilonCap, ONCHAIN_RDP_ORDERS, RDP_SCALE } from '../../protocol/chain/budget.js';
+import type { Hex32 } from '../../protocol/chain/record.js';
+import { FedmeshError } from '../../protocol/errors.js';
+import { classifyChainError } from './errors.js';
+import { deployFederation, registerMembers } from './federation-deploy.js';
+import { FEDMESH_FEDERATION_INTERFACE } from './federation-ethers.js';
+import { federationErrorFromRevert } from './federation-errors.js';
+import type { FederationParams, NewMember } from './federation-types.js';
+
+export const DEPLOY_DEFAULTS = {
+  /** δ of the federation's (ε, δ) guarantees; 1e-5 is below 1/n for any realistic cohort. */
+  delta: 1e-5,
+  committeeSize: 3,
+  threshold: 2,
+  /** Seconds: participants train and publish within 10 minutes of a round opening… */
+  inputDurationSec: 600,
+  /** …and the committee has 10 more minutes to aggregate and finalize. */
+  finalizeDurationSec: 600,
+} as const;
+
+/** Receipts are polled this often on loopback nodes; remote ones keep ethers' 4 s default. */
+const LOOPBACK_POLL_MS = 100;
+
+export class ChainConfigError extends FedmeshError<'CONFIG_INVALID', { issues: { field: string; value: unknown; rule: string }[] }> {}
+
+function configError(issues: { field: string; value: unknown; rule: string }[]): ChainConfigError {
+  return new ChainConfigError('CONFIG_INVALID', issues.map((i) => `${i.field}=${JSON.stringify(i.value)}: ${i.rule}`).join('; '), {
+    issues,
+  });
+}
+
+const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, '0x and 64 hex digits');
+const address = z.string().refine((a) => isAddress(a), '20-byte hex address');
+
+export const DeployOptionsSchema = z
+  .object({
+    rpc: z.url({ protocol: /^https?$/, error: 'an http(s) JSON-RPC URL' }),
+    keyEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+      .optional(),
+    members: z.string().min(1),
+    out: z.string().min(1),
+    initialModelHash: hex32.refine((h) => BigInt(h) !== 0n, 'must not be zero'),
+    delta: z.number().gt(0).lt(1),
+    committeeSize: z.number().int().min(1).max(32),
+    threshold: z.number().int().min(1),
+    inputDurationSec: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 32 - 1),
+    finalizeDurationSec: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 32 - 1),
+  })
+  .strict()
+  .refine((o) => o.threshold <= o.committeeSize, { message: 'must not exceed committeeSize', path: ['threshold'] });
+
+export type DeployOptions = z.infer<typeof DeployOptionsSchema>;
+
+const MembersFileSchema = z
+  .object({
+    members: z
+      .array(
+        z
+          .object({
+            address,
+            peerId: z.string().min(1).max(128),
+            metadataURI: z.string().max(512).default(''),
+            epsilonCap: z.number().min(0).max(4294.967295),
+          })
+          .strict(),
+      )
+      .min(1),
+  })
+  .strict();
+
+/** The value at `path` in `input`, for naming it in an error. */
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v = input;
+  for (const key of path) v = typeof v === 'object' && v !== null ? (v as Record<PropertyKey, unknown>)[key] : undefined;
+  return v;
+}
+
+function issuesOf(error: z.ZodError, input: unknown, prefix = '') {
+  return error.issues.map((i) => ({
+    field: prefix + (i.path.join('.') || '(options)'),
+    value: valueAt(input, i.path),
+    rule: i.message,
+  }));
+}
+
+/** Merges `input` over DEPLOY_DEFAULTS and validates; throws CONFIG_INVALID naming each bad field. */
+export function parseDeployOptions(input: Record<string, unknown>): DeployOptions {
+  const merged: Record<string, unknown> = { ...DEPLOY_DEFAULTS };
+  for (const [k, v] of Object.entries(input)) if (v !== undefined) merged[k] = v;
+  const res = DeployOptionsSchema.safeParse(merged);
+  if (res.success) return res.data;
+  throw configError(issuesOf(res.error, merged));
+}
+
+/** Reads and validates a members file; addresses must be distinct. */
+export async function readMembersFile(path: string): Promise<NewMember[]> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw configError([{ field: 'members', value: path, rule: `a readable JSON file (${(e as Error).message})` }]);
+  }
+  const res = MembersFileSchema.safeParse(json);
+  if (!res.success) throw configError(issuesOf(res.error, json, `${path}: `));
+  const seen = new Set<string>();
+  return res.data.members.map((m, i) => {
+    const key = m.address.toLowerCase();
+    if (seen.has(key)) throw configError([{ field: `${path}: members.${i}.address`, value: m.address, rule: 'listed twice' }]);
+    seen.add(key);
+    return { account: m.address, peerId: m.peerId, metadataURI: m.metadataURI, epsilonCap: encodeEpsilonCap(m.epsilonCap) };
+  });
+}
+
+/** What `fedmesh chain deploy` writes. Big integers are decimal strings (JSON has no bigint). */
+export interface DeploymentFile {
+  readonly version: 1;
+  readonly contract: 'FedmeshFederation';
+  readonly chainId: string;
+  readonly addresses: { readonly FedmeshFederation: string };
+  readonly deployBlock: number;
+  readonly deployTx: Hex32;
+  /** The deployer, which holds both admin roles. */
+  readonly admin: string;
+  readonly initialModelHash: Hex32;
+  readonly delta: number;
+  /** RDP orders of the budget lanes (protocol/chain/budget.ts ONCHAIN_RDP_ORDERS). */
+  readonly orders: readonly number[];
+  /** c_α per order, fixed point (units of 1 / rdpScale). */
+  readonly cAlpha: readonly string[];
+  readonly rdpScale: string;
+  readonly m: number;
+  readonly t: number;
+  readonly inputDurationSec: number;
+  readonly finalizeDurationSec: number;
+  readonly members: readonly { address: string; peerId: string; metadataURI: string; epsilonCap: string }[];
+}
+
+/** The deployer: the key in `keyEnv`, or the node's first unlocked account (local nodes only). */
+async function deployerSigner(provider: JsonRpcProvider, keyEnv: string | undefined): Promise<Signer> {
+  if (keyEnv !== undefined) {
+    const key = process.env[keyEnv];
+    if (key === undefined || key === '') throw configError([{ field: 'keyEnv', value: keyEnv, rule: 'the variable must be set' }]);
+    try {
+      return new Wallet(key, provider);
+    } catch {
+      // Never echo the key itself.
+      throw configError([{ field: 'keyEnv', value: keyEnv, rule: 'must hold a 32-byte hex private key' }]);
+    }
+  }
+  const accounts = (await provider.send('eth_accounts', [])) as string[];
+  if (accounts.length === 0) {
+    throw configError([{ field: 'keyEnv', value: undefined, rule: 'required: the node has no unlocked accounts' }]);
+  }
+  return provider.getSigner(accounts[0]);
+}
+
+function isLoopback(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === '127.0.0.1' || host === 'localhost' || host === '[::1]';
+}
+
+/**
+ * Deploys, registers the members in file order, writes the deployment JSON to `options.out`
+ * and returns it. Chain failures surface as ChainError (CHAIN_UNAVAILABLE, reverts by code).
+ */
+export async function deployFederationToRpc(options: DeployOptions): Promise<DeploymentFile> {
+  const members = await readMembersFile(options.members);
+  // cacheTimeout -1: ethers otherwise serves an identical request within 250 ms from its cache,
+  // and on a node that mines at once that returns a stale nonce for the next transaction.
+  let provider: JsonRpcProvider | undefined;
+  try {
+    // The chain id is asked once, up front: ethers' own network detection would retry an
+    // unreachable endpoint forever, logging as it goes, instead of failing.
+    const network = Network.from(await chainIdOf(options.rpc));
+    provider = new JsonRpcProvider(options.rpc, network, {
+      staticNetwork: network,
+      cacheTimeout: -1,
+      ...(isLoopback(options.rpc) ? { pollingInterval: LOOPBACK_POLL_MS } : {}),
+    });
+    return await deployAndRegister(provider, options, members);
+  } catch (e) {
+    throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, 'deploy', federationErrorFromRevert);
+  } finally {
+    provider?.destroy();
+  }
+}
+
+/** `eth_chainId` of the endpoint, by one plain JSON-RPC request. */
+async function chainIdOf(url: string): Promise<bigint> {
+  const request = new FetchRequest(url);
+  request.body = { jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] };
+  request.setHeader('content-type', 'application/json');
+  const response = await request.send();
+  response.assertOk();
+  const result = (response.bodyJson as { result?: unknown }).result;
+  if (typeof result !== 'string') throw new Error(`eth_chainId at ${new URL(url).host} returned no chain id`);
+  return BigInt(result);
+}
+
+async function deployAndRegister(
+  provider: JsonRpcProvider,
+  options: DeployOptions,
+  members: readonly NewMember[],
+): Promise<DeploymentFile> {
+  const signer = await deployerSigner(provider, options.keyEnv);
+  // The deployer is the admin: it must register the members. Handing the roles to another
+  // account (a multisig, say) is AccessControl's grantRole + renounceRole afterwards.
+  const admin = await signer.getAddress();
+  const params: FederationParams = {
+    initialModelHash: options.initialModelHash.toLowerCase() as Hex32,
+    committeeSize: options.committeeSize,
+    threshold: options.threshold,
+    inputDurationSec: options.inputDurationSec,
+    finalizeDurationSec: options.finalizeDurationSec,
+    cAlpha: cAlpha(options.delta),
+  };
+  const { chainId } = await provider.getNetwork();
+  const deployed = await deployFederation(signer, params);
+  await registerMembers(signer, deployed.address, members);
+  const deployment: DeploymentFile = {
+    version: 1,
+    contract: 'FedmeshFederation',
+    chainId: chainId.toString(),
+    addresses: { FedmeshFederation: deployed.address },
+    deployBlock: deployed.blockNumber,
+    deployTx: deployed.txHash,
+    admin,
+    initialModelHash: params.initialModelHash,
+    delta: options.delta,
+    orders: [...ONCHAIN_RDP_ORDERS],
+    cAlpha: params.cAlpha.map(String),
+    rdpScale: RDP_SCALE.toString(),
+    m: params.committeeSize,
+    t: params.threshold,
+    inputDurationSec: params.inputDurationSec,
+    finalizeDurationSec: params.finalizeDurationSec,
+    members: members.map((m) => ({
+      address: m.account,
+      peerId: m.peerId,
+      metadataURI: m.metadataURI,
+      epsilonCap: m.epsilonCap.toString(),
+    })),
+  };
+  await writeFile(options.out, `${JSON.stringify(deployment, null, 2)}\n`);
+  return deployment;
+}

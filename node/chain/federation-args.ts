@@ -1,0 +1,89 @@
+/**
+ * Argument checks shared by both FederationChainClient implementations, so that the ethers
+ * client and the in-memory twin refuse exactly the same unrepresentable inputs with the same
+ * errors before anything reaches a contract. Only representability is checked here (a bucket
+ * must fit a uint8, a hash must be 32 bytes); the federation's rules are the contract's and its
+ * twin's.
+ */
+import { getAddress, isAddress, isHexString } from 'ethers';
+import type { OnChainRoundRecord } from '../../protocol/chain/record.js';
+import { ChainError, invalidRecord } from './errors.js';
+import type { NewMember } from './federation-types.js';
+import { isHex32 } from './record.js';
+
+const UINT256_MAX = (1n << 256n) - 1n;
+const UINT32_MAX = (1n << 32n) - 1n;
+
+function invalidMember(field: 'account' | 'epsilonCap', value: unknown, rule: string): ChainError<'CHAIN_INVALID_MEMBER'> {
+  return new ChainError('CHAIN_INVALID_MEMBER', `${field} ${String(value)} ${rule}`, { field, value: String(value), rule });
+}
+
+/** A checksummed address, or CHAIN_INVALID_MEMBER naming `account`. */
+export function checkAccount(account: string): string {
+  if (typeof account !== 'string' || !isAddress(account)) throw invalidMember('account', account, 'must be a 20-byte hex address');
+  return getAddress(account);
+}
+
+/** A cap that fits the contract's uint32, or CHAIN_INVALID_MEMBER naming `epsilonCap`. */
+export function checkEpsilonCap(cap: bigint): bigint {
+  if (typeof cap !== 'bigint' || cap < 0n || cap > UINT32_MAX) {
+    throw invalidMember('epsilonCap', cap, 'must be a bigint in [0, 2^32 - 1] (1e-6 units)');
+  }
+  return cap;
+}
+
+export function checkNewMember(m: NewMember): NewMember {
+  return {
+    account: checkAccount(m.account),
+    peerId: String(m.peerId),
+    metadataURI: String(m.metadataURI),
+    epsilonCap: checkEpsilonCap(m.epsilonCap),
+  };
+}
+
+/**
+ * `record` with checksummed addresses and lowercase hashes, or CHAIN_INVALID_RECORD naming the
+ * first field that cannot be ABI-encoded. The order and content of the lists are kept as given:
+ * they are what was signed.
+ */
+export function checkRecordEncodable(record: OnChainRoundRecord): OnChainRoundRecord {
+  if (!(Number.isSafeInteger(record.round) && record.round >= 0)) {
+    throw invalidRecord('round', String(record.round), 'must be an integer in [0, 2^53 - 1]');
+  }
+  for (const field of ['prevModelHash', 'modelHash', 'aggregateHash'] as const) {
+    if (!isHex32(record[field])) throw invalidRecord(field, String(record[field]), 'must be 0x and 64 hex digits');
+  }
+  if (!Array.isArray(record.participants)) throw invalidRecord('participants', String(record.participants), 'must be an array');
+  if (!Array.isArray(record.dropped)) throw invalidRecord('dropped', String(record.dropped), 'must be an array');
+  const participants = record.participants.map((p) => {
+    if (typeof p.member !== 'string' || !isAddress(p.member)) throw invalidRecord('member', String(p.member), 'must be an address');
+    if (!(Number.isInteger(p.bucket) && p.bucket >= 0 && p.bucket <= 255)) {
+      throw invalidRecord('bucket', String(p.bucket), 'must be an integer in [0, 255]');
+    }
+    if (!(typeof p.spend === 'bigint' && p.spend >= 0n && p.spend <= UINT256_MAX)) {
+      throw invalidRecord('spend', String(p.spend), 'must be a bigint in [0, 2^256 - 1]');
+    }
+    return { member: getAddress(p.member), bucket: p.bucket, spend: p.spend };
+  });
+  const dropped = record.dropped.map((d) => {
+    if (typeof d !== 'string' || !isAddress(d)) throw invalidRecord('dropped', String(d), 'must be addresses');
+    return getAddress(d);
+  });
+  return {
+    round: record.round,
+    prevModelHash: record.prevModelHash.toLowerCase() as `0x${string}`,
+    modelHash: record.modelHash.toLowerCase() as `0x${string}`,
+    aggregateHash: record.aggregateHash.toLowerCase() as `0x${string}`,
+    participants,
+    dropped,
+  };
+}
+
+/** Signatures as lowercase hex, or CHAIN_INVALID_RECORD naming `signatures`. */
+export function checkSignatures(signatures: readonly string[]): string[] {
+  if (!Array.isArray(signatures)) throw invalidRecord('signatures', String(signatures), 'must be an array');
+  return signatures.map((s, i) => {
+    if (!isHexString(s, true)) throw invalidRecord('signatures', `index ${i}`, 'must be 0x-prefixed hex bytes');
+    return s.toLowerCase();
+  });
+}

@@ -1,0 +1,412 @@
+/**
+ * `FederationChainClient` over ethers v6 and a deployed FedmeshFederation.
+ *
+ * One client acts for one runner: a Signer (transactions, EIP-712 signatures) or a read-only
+ * Provider. Every failure reaches the caller as a `ChainError` (errors.ts, federation-errors.ts)
+ * except caller bugs such as a fractional round number, which surface as ethers'
+ * INVALID_ARGUMENT. Reverts are classified by their decoded custom error; a transaction mined
+ * with status 0 (no revert data) is replayed at its block to recover the error, which is how a
+ * member that lost the race to open or finalize a round learns why.
+ */
+import {
+  Contract,
+  type ContractRunner,
+  Interface,
+  type Log,
+  type LogDescription,
+  type Result,
+  type Signer,
+  type TransactionReceipt,
+  type TypedDataDomain,
+} from 'ethers';
+import { federationDomain, type Hex32, type OnChainRoundRecord, ROUND_RECORD_TYPES, toTypedValue } from '../../protocol/chain/record.js';
+import { type Clock, systemClock } from '../clock.js';
+import { ChainError, classifyChainError } from './errors.js';
+import { DEFAULT_POLL_INTERVAL_MS } from './ethers-client.js';
+import { FEDMESH_FEDERATION_ABI } from './federation-abi.js';
+import { checkAccount, checkEpsilonCap, checkNewMember, checkRecordEncodable, checkSignatures } from './federation-args.js';
+import { federationErrorFromRevert, ROUND_STATUSES } from './federation-errors.js';
+import type {
+  AbortedRound,
+  FederationChainClient,
+  FederationInfo,
+  FinalizedRound,
+  MemberInfo,
+  MemberStatus,
+  NewMember,
+  OpenedRound,
+  PrivacyBudget,
+  RoundState,
+  TxInfo,
+} from './federation-types.js';
+import { assertRoundArgument, assertTimeoutArgument } from './record.js';
+
+export interface EthersFederationClientInit {
+  /** Interval between polls in the `waitFor…` methods. Default DEFAULT_POLL_INTERVAL_MS. */
+  readonly pollIntervalMs?: number;
+  /**
+   * First block to search for RoundFinalized logs, normally the deployment block. Default 0;
+   * public RPCs may refuse log queries that wide.
+   */
+  readonly fromBlock?: number;
+  /** Time source for the `waitFor…` deadlines and polling. Default the system clock. */
+  readonly clock?: Clock;
+}
+
+export const FEDMESH_FEDERATION_INTERFACE = new Interface(FEDMESH_FEDERATION_ABI);
+
+const MEMBER_STATUSES: readonly MemberStatus[] = ['none', 'active', 'suspended'];
+
+export class EthersFederationClient implements FederationChainClient {
+  readonly address: string;
+  readonly #runner: ContractRunner;
+  readonly #contract: Contract;
+  readonly #pollIntervalMs: number;
+  readonly #fromBlock: number;
+  readonly #clock: Clock;
+  #info: Promise<FederationInfo> | undefined;
+
+  constructor(runner: ContractRunner, address: string, init: EthersFederationClientInit = {}) {
+    const pollIntervalMs = init.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    if (!(Number.isFinite(pollIntervalMs) && pollIntervalMs > 0)) {
+      throw new RangeError(`pollIntervalMs must be a positive number, got ${pollIntervalMs}`);
+    }
+    const fromBlock = init.fromBlock ?? 0;
+    if (!(Number.isSafeInteger(fromBlock) && fromBlock >= 0)) {
+      throw new RangeError(`fromBlock must be a non-negative integer, got ${fromBlock}`);
+    }
+    this.address = address;
+    this.#runner = runner;
+    this.#contract = new Contract(address, FEDMESH_FEDERATION_INTERFACE, runner);
+    this.#pollIntervalMs = pollIntervalMs;
+    this.#fromBlock = fromBlock;
+    this.#clock = init.clock ?? systemClock;
+  }
+
+  async account(): Promise<string> {
+    return this.#signer().getAddress();
+  }
+
+  /** Read once and cached: every parameter is immutable on chain. */
+  info(): Promise<FederationInfo> {
+    this.#info ??= this.#readInfo();
+    this.#info.catch(() => {
+      this.#info = undefined;
+    });
+    return this.#info;
+  }
+
+  // ───────────── registry ─────────────
+
+  async addMember(member: NewMember): Promise<TxInfo> {
+    const m = checkNewMember(member);
+    return this.#send('addMember', [m.account, m.peerId, m.metadataURI, m.epsilonCap]);
+  }
+
+  async suspendMember(account: string): Promise<TxInfo> {
+    return this.#send('suspendMember', [checkAccount(account)]);
+  }
+
+  async reinstateMember(account: string): Promise<TxInfo> {
+    return this.#send('reinstateMember', [checkAccount(account)]);
+  }
+
+  async removeMember(account: string): Promise<TxInfo> {
+    return this.#send('removeMember', [checkAccount(account)]);
+  }
+
+  async lowerEpsilonCap(newCap: bigint): Promise<TxInfo> {
+    return this.#send('lowerEpsilonCap', [checkEpsilonCap(newCap)]);
+  }
+
+  async updateMemberInfo(peerId: string, metadataURI: string): Promise<TxInfo> {
+    return this.#send('updateMemberInfo', [String(peerId), String(metadataURI)]);
+  }
+
+  async getMember(account: string): Promise<MemberInfo> {
+    const a = checkAccount(account);
+    const m = (await this.#call('getMember', a)) as Result;
+    return {
+      account: a,
+      status: MEMBER_STATUSES[Number(m.status)] ?? 'none',
+      peerId: m.peerId as string,
+      metadataURI: m.metadataURI as string,
+      epsilonCap: BigInt(m.epsilonCap as bigint),
+      credits: m.credits as bigint,
+    };
+  }
+
+  async activeMembers(): Promise<string[]> {
+    return [...((await this.#call('activeMembers')) as string[])];
+  }
+
+  // ───────────── rounds ─────────────
+
+  async currentRound(): Promise<number> {
+    return Number(await this.#call('currentRound'));
+  }
+
+  async lastFinalizedRound(): Promise<number> {
+    return Number(await this.#call('lastFinalizedRound'));
+  }
+
+  async headModelHash(): Promise<Hex32> {
+    return (await this.#call('headModelHash')) as Hex32;
+  }
+
+  async openRound(): Promise<OpenedRound> {
+    const receipt = await this.#sendForReceipt('openRound', []);
+    const opened = this.#event(receipt, 'RoundOpened');
+    const round = Number(opened.args.round);
+    return {
+      round,
+      status: 'open',
+      seed: opened.args.seed as Hex32,
+      committee: [...(opened.args.committee as string[])],
+      inputDeadline: Number(opened.args.inputDeadline),
+      finalizeDeadline: Number(opened.args.finalizeDeadline),
+      txHash: receipt.hash as Hex32,
+      blockNumber: receipt.blockNumber,
+    };
+  }
+
+  async getRound(round: number): Promise<RoundState | undefined> {
+    assertRoundArgument(round);
+    const r = (await this.#call('getRound', round)) as Result;
+    const status = ROUND_STATUSES[Number(r.status)] ?? 'none';
+    if (status === 'none') return undefined;
+    return {
+      round,
+      status,
+      seed: r.seed as Hex32,
+      committee: [...(r.committee as string[])],
+      inputDeadline: Number(r.inputDeadline),
+      finalizeDeadline: Number(r.finalizeDeadline),
+      ...(status === 'finalized' ? { recordHash: r.recordHash as Hex32, modelHash: r.modelHash as Hex32 } : {}),
+    };
+  }
+
+  async getFinalizedRound(round: number): Promise<FinalizedRound | undefined> {
+    assertRoundArgument(round);
+    const state = await this.getRound(round);
+    if (state?.status !== 'finalized') return undefined;
+    let logs: Log[];
+    try {
+      const filter = this.#contract.getEvent('RoundFinalized')(round);
+      logs = await this.#contract.queryFilter(filter, this.#fromBlock);
+    } catch (e) {
+      throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, 'getFinalizedRound', federationErrorFromRevert);
+    }
+    const log = logs[0];
+    if (log === undefined) {
+      // The round is finalized, so its log exists unless fromBlock is past the deployment.
+      throw new Error(`getFinalizedRound: no RoundFinalized log for round ${round} from block ${this.#fromBlock}`);
+    }
+    const parsed = FEDMESH_FEDERATION_INTERFACE.parseLog(log);
+    if (parsed === null) throw new Error(`getFinalizedRound: undecodable log in ${log.transactionHash}`);
+    return finalizedFromEvent(parsed, log.transactionHash as Hex32, log.blockNumber);
+  }
+
+  waitForRoundOpened(round: number, timeoutMs: number): Promise<RoundState> {
+    return this.#poll(round, timeoutMs, 'opened', async () => this.getRound(round));
+  }
+
+  waitForRoundFinalized(round: number, timeoutMs: number): Promise<FinalizedRound> {
+    return this.#poll(round, timeoutMs, 'finalized', async () => {
+      const state = await this.getRound(round);
+      if (state?.status === 'aborted') {
+        throw new ChainError('CHAIN_ROUND_ABORTED', `round ${round} was aborted`, { round });
+      }
+      return state?.status === 'finalized' ? this.getFinalizedRound(round) : undefined;
+    });
+  }
+
+  async signRecord(record: OnChainRoundRecord): Promise<string> {
+    const r = checkRecordEncodable(record);
+    const signer = this.#signer();
+    return signer.signTypedData(await this.#domain(), ROUND_RECORD_TYPES, toTypedValue(r));
+  }
+
+  async finalizeRound(record: OnChainRoundRecord, signatures: readonly string[]): Promise<FinalizedRound> {
+    const r = checkRecordEncodable(record);
+    const sigs = checkSignatures(signatures);
+    const receipt = await this.#sendForReceipt('finalizeRound', [toTypedValue(r), sigs]);
+    return finalizedFromEvent(this.#event(receipt, 'RoundFinalized'), receipt.hash as Hex32, receipt.blockNumber);
+  }
+
+  async abortRound(): Promise<AbortedRound> {
+    const receipt = await this.#sendForReceipt('abortRound', []);
+    const aborted = this.#event(receipt, 'RoundAborted');
+    return { round: Number(aborted.args.round), txHash: receipt.hash as Hex32, blockNumber: receipt.blockNumber };
+  }
+
+  // ───────────── ledger ─────────────
+
+  async budgetOf(account: string): Promise<PrivacyBudget> {
+    const b = (await this.#call('privacyBudgetOf', checkAccount(account))) as Result;
+    return {
+      rdp: b.rdp as bigint,
+      epsilonSpent: b.epsilonSpent as bigint,
+      epsilonCap: b.epsilonCap as bigint,
+      remaining: b.remaining as bigint,
+    };
+  }
+
+  async creditsOf(account: string): Promise<bigint> {
+    return (await this.#call('creditsOf', checkAccount(account))) as bigint;
+  }
+
+  async totalCredits(): Promise<bigint> {
+    return (await this.#call('totalCredits')) as bigint;
+  }
+
+  // ───────────── internals ─────────────
+
+  #signer(): Signer {
+    const runner = this.#runner as Partial<Signer>;
+    if (typeof runner.signTypedData !== 'function' || typeof runner.getAddress !== 'function') {
+      throw new TypeError('EthersFederationClient: this operation needs a Signer runner, not a read-only provider');
+    }
+    return runner as Signer;
+  }
+
+  async #readInfo(): Promise<FederationInfo> {
+    const provider = this.#runner.provider;
+    if (!provider) throw new TypeError('EthersFederationClient: the runner has no provider');
+    const [network, initialModelHash, committeeSize, threshold, inputDuration, finalizeDuration, cAlpha] = await Promise.all([
+      provider.getNetwork().catch((e: unknown) => {
+        throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, 'getNetwork', federationErrorFromRevert);
+      }),
+      this.#call('initialModelHash'),
+      this.#call('committeeSize'),
+      this.#call('threshold'),
+      this.#call('inputDuration'),
+      this.#call('finalizeDuration'),
+      this.#call('cAlpha'),
+    ]);
+    return {
+      address: this.address,
+      chainId: network.chainId,
+      initialModelHash: initialModelHash as Hex32,
+      committeeSize: Number(committeeSize),
+      threshold: Number(threshold),
+      inputDurationSec: Number(inputDuration),
+      finalizeDurationSec: Number(finalizeDuration),
+      cAlpha: [...(cAlpha as bigint[])].map((c) => BigInt(c)),
+    };
+  }
+
+  async #domain(): Promise<TypedDataDomain> {
+    const { chainId } = await this.info();
+    return federationDomain(chainId, this.address);
+  }
+
+  /** A view call with its failures classified. */
+  async #call(name: string, ...args: unknown[]): Promise<unknown> {
+    try {
+      return await this.#contract.getFunction(name).staticCall(...args);
+    } catch (e) {
+      throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, name, federationErrorFromRevert);
+    }
+  }
+
+  async #send(name: string, args: readonly unknown[]): Promise<TxInfo> {
+    const receipt = await this.#sendForReceipt(name, args);
+    return { txHash: receipt.hash as Hex32, blockNumber: receipt.blockNumber };
+  }
+
+  /** Sends a transaction and waits for it, classifying any failure. */
+  async #sendForReceipt(name: string, args: readonly unknown[]): Promise<TransactionReceipt> {
+    const method = this.#contract.getFunction(name);
+    let receipt: TransactionReceipt | null;
+    try {
+      // ethers estimates gas first, so most reverts surface here with their revert data.
+      const tx = await method.send(...args);
+      receipt = await tx.wait();
+    } catch (e) {
+      throw await this.#classifySendFailure(e, name, args);
+    }
+    if (receipt === null) throw new Error(`${name}: transaction has no receipt`);
+    return receipt;
+  }
+
+  /**
+   * A receipt with status 0 carries no revert data. That happens when another member's
+   * transaction mined first in the same block (two members opening or finalizing one round).
+   * Replaying the call against the state that block left recovers the custom error; if the
+   * replay succeeds, CHAIN_REVERTED it is.
+   */
+  async #classifySendFailure(e: unknown, name: string, args: readonly unknown[]): Promise<unknown> {
+    const classified = classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, name, federationErrorFromRevert);
+    const receipt = (e as { receipt?: TransactionReceipt | null }).receipt;
+    if (!(classified instanceof ChainError && classified.code === 'CHAIN_REVERTED') || !receipt) return classified;
+    try {
+      await this.#contract.getFunction(name).staticCall(...args, { blockTag: receipt.blockNumber, from: receipt.from });
+    } catch (replayError) {
+      const replayed = classifyChainError(replayError, FEDMESH_FEDERATION_INTERFACE, name, federationErrorFromRevert);
+      if (replayed instanceof ChainError && replayed.code !== 'CHAIN_REVERTED') return replayed;
+    }
+    return new ChainError(
+      'CHAIN_REVERTED',
+      `${name} transaction ${receipt.hash} reverted`,
+      { operation: name, txHash: receipt.hash },
+      { cause: e },
+    );
+  }
+
+  /** The first `name` event this contract emitted in `receipt`. */
+  #event(receipt: TransactionReceipt, name: string): LogDescription {
+    for (const log of receipt.logs) {
+      if (log.address.toLowerCase() !== this.address.toLowerCase()) continue;
+      const parsed = FEDMESH_FEDERATION_INTERFACE.parseLog(log);
+      if (parsed?.name === name) return parsed;
+    }
+    // A successful call always emits it; its absence means the address is not a federation.
+    throw new Error(`receipt ${receipt.hash} has no ${name} log from ${this.address}`);
+  }
+
+  /**
+   * Polls `read` every `pollIntervalMs` until it returns a value or the deadline passes. An RPC
+   * failure rejects at once: a dead endpoint is not a late round, and the caller decides
+   * whether to retry.
+   */
+  async #poll<T>(round: number, timeoutMs: number, what: string, read: () => Promise<T | undefined>): Promise<T> {
+    assertRoundArgument(round);
+    assertTimeoutArgument(timeoutMs);
+    const deadline = this.#clock.now() + timeoutMs;
+    for (;;) {
+      const value = await read();
+      if (value !== undefined) return value;
+      const remaining = deadline - this.#clock.now();
+      if (remaining <= 0) {
+        throw new ChainError('CHAIN_TIMEOUT', `round ${round} not ${what} within ${timeoutMs} ms`, { round, timeoutMs });
+      }
+      await this.#clock.sleep(Math.min(this.#pollIntervalMs, remaining));
+    }
+  }
+}
+
+/** A FinalizedRound from a decoded RoundFinalized event. */
+function finalizedFromEvent(event: LogDescription, txHash: Hex32, blockNumber: number): FinalizedRound {
+  const rec = event.args.record as Result;
+  const record: OnChainRoundRecord = {
+    round: Number(rec.round),
+    prevModelHash: rec.prevModelHash as Hex32,
+    modelHash: rec.modelHash as Hex32,
+    aggregateHash: rec.aggregateHash as Hex32,
+    participants: [...(rec.participants as Result[])].map((p) => ({
+      member: p.member as string,
+      bucket: Number(p.bucket),
+      spend: p.spend as bigint,
+    })),
+    dropped: [...(rec.dropped as string[])],
+  };
+  return {
+    round: Number(event.args.round),
+    recordHash: event.args.recordHash as Hex32,
+    record,
+    signers: [...(event.args.signers as string[])],
+    txHash,
+    blockNumber,
+  };
+}

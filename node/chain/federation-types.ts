@@ -1,0 +1,148 @@
+/**
+ * The federation chain port: everything a node, the CLI or an auditor does with a
+ * FedmeshFederation (contracts/FedmeshFederation.sol), behind one interface with two
+ * implementations, `EthersFederationClient` and the in-memory twin `InMemoryFederationClient`
+ * (STYLE.md §3). A shared compliance suite (test/contracts/federation-client.compliance.ts)
+ * pins both to the same rules, order of checks and error codes.
+ *
+ * It is a superset of the minimal `ChainClient` (./types.ts) in scope, not in shape: the
+ * RoundLedger port stays as it is for the current round driver.
+ *
+ * Units: ε, caps and RDP lanes are fixed point with 6 decimals (protocol/chain/budget.ts);
+ * deadlines are block timestamps in seconds; addresses are checksummed.
+ */
+import type { Hex32, OnChainRoundRecord } from '../../protocol/chain/record.js';
+
+export type MemberStatus = 'none' | 'active' | 'suspended';
+export type RoundStatus = 'none' | 'open' | 'finalized' | 'aborted';
+
+/** Constructor parameters of a federation. */
+export interface FederationParams {
+  readonly initialModelHash: Hex32;
+  /** Committee size m. */
+  readonly committeeSize: number;
+  /** Signatures needed to finalize, t (1 <= t <= m). */
+  readonly threshold: number;
+  /** Seconds from opening a round to its input deadline. */
+  readonly inputDurationSec: number;
+  /** Seconds from the input deadline to the finalize deadline. */
+  readonly finalizeDurationSec: number;
+  /** c_α for the federation's δ at ONCHAIN_RDP_ORDERS (protocol/chain/budget.ts `cAlpha`). */
+  readonly cAlpha: readonly bigint[];
+}
+
+export interface FederationInfo extends FederationParams {
+  /** The contract (for the twin, a synthetic address used as EIP-712 verifyingContract). */
+  readonly address: string;
+  readonly chainId: bigint;
+}
+
+export interface NewMember {
+  readonly account: string;
+  readonly peerId: string;
+  readonly metadataURI: string;
+  /** Cap on ε, fixed point (1e-6); protocol/chain/budget.ts `encodeEpsilonCap`. */
+  readonly epsilonCap: bigint;
+}
+
+export interface MemberInfo {
+  readonly account: string;
+  readonly status: MemberStatus;
+  /** Empty when never a member. */
+  readonly peerId: string;
+  readonly metadataURI: string;
+  /** 0 when not a member. */
+  readonly epsilonCap: bigint;
+  readonly credits: bigint;
+}
+
+/** Where a transaction landed (for the twin: a synthetic hash and block). */
+export interface TxInfo {
+  readonly txHash: Hex32;
+  readonly blockNumber: number;
+}
+
+export interface RoundState {
+  readonly round: number;
+  readonly status: RoundStatus;
+  readonly seed: Hex32;
+  /** The committee in selection order. */
+  readonly committee: readonly string[];
+  readonly inputDeadline: number;
+  readonly finalizeDeadline: number;
+  /** EIP-712 struct hash of the finalized record; undefined unless finalized. */
+  readonly recordHash?: Hex32;
+  /** Model hash of the finalized record; undefined unless finalized. */
+  readonly modelHash?: Hex32;
+}
+
+export type OpenedRound = RoundState & TxInfo;
+
+export interface FinalizedRound extends TxInfo {
+  readonly round: number;
+  readonly recordHash: Hex32;
+  readonly record: OnChainRoundRecord;
+  /** Signers the finalizing transaction carried, in signature order. */
+  readonly signers: readonly string[];
+}
+
+export interface AbortedRound extends TxInfo {
+  readonly round: number;
+}
+
+export interface PrivacyBudget {
+  /** Packed cumulative RDP (protocol/chain/budget.ts `decodePacked`). */
+  readonly rdp: bigint;
+  /** ε spent; EPSILON_UNBOUNDED when every lane is saturated. */
+  readonly epsilonSpent: bigint;
+  readonly epsilonCap: bigint;
+  readonly remaining: bigint;
+}
+
+export interface FederationChainClient {
+  /** The account this client signs and sends as. */
+  account(): Promise<string>;
+  /** Parameters, address and chain id of the federation. */
+  info(): Promise<FederationInfo>;
+
+  // Registry. add/suspend/reinstate/remove need FEDERATION_ADMIN_ROLE (else CHAIN_UNAUTHORIZED).
+  addMember(member: NewMember): Promise<TxInfo>;
+  suspendMember(account: string): Promise<TxInfo>;
+  reinstateMember(account: string): Promise<TxInfo>;
+  removeMember(account: string): Promise<TxInfo>;
+  /** Lowers the caller's own cap (CHAIN_CAP_NOT_LOWERED unless below the current one). */
+  lowerEpsilonCap(newCap: bigint): Promise<TxInfo>;
+  updateMemberInfo(peerId: string, metadataURI: string): Promise<TxInfo>;
+  getMember(account: string): Promise<MemberInfo>;
+  /** The active list in registry order: the list committees index into. */
+  activeMembers(): Promise<string[]>;
+
+  // Rounds.
+  currentRound(): Promise<number>;
+  lastFinalizedRound(): Promise<number>;
+  headModelHash(): Promise<Hex32>;
+  /** Opens the next round as the caller; returns it with its committee. */
+  openRound(): Promise<OpenedRound>;
+  /** Round `round`, or undefined when never opened. */
+  getRound(round: number): Promise<RoundState | undefined>;
+  /** The finalized record of `round` with its signers, or undefined unless finalized. */
+  getFinalizedRound(round: number): Promise<FinalizedRound | undefined>;
+  /** Resolves once `round` is opened; CHAIN_TIMEOUT after `timeoutMs`. */
+  waitForRoundOpened(round: number, timeoutMs: number): Promise<RoundState>;
+  /**
+   * Resolves once `round` is finalized; CHAIN_ROUND_ABORTED if it is aborted instead,
+   * CHAIN_TIMEOUT after `timeoutMs`. A committee member that loses the race to submit sees the
+   * winner's record here and stops.
+   */
+  waitForRoundFinalized(round: number, timeoutMs: number): Promise<FinalizedRound>;
+  /** The caller's EIP-712 signature of `record` for this federation (65 bytes, hex). */
+  signRecord(record: OnChainRoundRecord): Promise<string>;
+  finalizeRound(record: OnChainRoundRecord, signatures: readonly string[]): Promise<FinalizedRound>;
+  /** Aborts the open round after its finalize deadline. */
+  abortRound(): Promise<AbortedRound>;
+
+  // Ledger.
+  budgetOf(account: string): Promise<PrivacyBudget>;
+  creditsOf(account: string): Promise<bigint>;
+  totalCredits(): Promise<bigint>;
+}

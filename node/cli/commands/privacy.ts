@@ -1,0 +1,123 @@
+/**
+ * `fedmesh privacy epsilon|noise`: parses flags and delegates to the accountant in
+ * protocol/privacy (STYLE.md §12). The only thing added here is the flag name in an argument
+ * error, so `--sample-rate 1.5` is reported as `--sample-rate`, not as the API's `sampleRate`.
+ */
+import type { Command } from 'commander';
+import { isFedmeshError } from '../../../protocol/errors.js';
+import { type PrivacyArgumentFields, PrivacyError } from '../../../protocol/privacy/errors.js';
+import { computeEpsilon, planNoiseMultiplier, rdpOrderSet } from '../../../protocol/privacy/index.js';
+
+/** Library parameter → the flag that carries it. */
+const FLAG_OF: Readonly<Record<string, string>> = {
+  sampleRate: '--sample-rate',
+  noiseMultiplier: '--noise-multiplier',
+  steps: '--steps',
+  delta: '--delta',
+  targetEpsilon: '--target-epsilon',
+  orders: '--orders',
+};
+
+/** Strict number parsing: '' and ' ' are NaN (Number('') is 0), the rest as Number(). */
+const num = (v: string): number => (v.trim() === '' ? Number.NaN : Number(v));
+
+function naming<T>(raw: Record<string, unknown>, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (isFedmeshError(e, 'PRIVACY_ARGUMENT_INVALID')) {
+      const f = e.fields as PrivacyArgumentFields;
+      const flag = FLAG_OF[f.field];
+      if (flag !== undefined) {
+        const given = raw[f.field];
+        throw new PrivacyError('PRIVACY_ARGUMENT_INVALID', `${flag} ${JSON.stringify(given ?? f.value)}: ${f.rule}`, { ...f, flag });
+      }
+    }
+    throw e;
+  }
+}
+
+const write = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+interface EpsilonFlags {
+  sampleRate: string;
+  noiseMultiplier: string;
+  steps: string;
+  delta: string;
+  orders: string;
+  json?: boolean;
+}
+
+interface NoiseFlags {
+  targetEpsilon: string;
+  sampleRate: string;
+  steps: string;
+  delta: string;
+  orders: string;
+  json?: boolean;
+}
+
+export function registerPrivacy(program: Command): void {
+  const privacy = program
+    .command('privacy')
+    .description('differential-privacy accounting: RDP of the Poisson-subsampled Gaussian (DP-SGD), see docs/privacy.md');
+
+  privacy
+    .command('epsilon')
+    .description('epsilon spent by N DP-SGD steps at sampling rate q and noise multiplier sigma, and the optimal Rényi order')
+    .requiredOption('--sample-rate <q>', 'Poisson sampling rate q in (0, 1]')
+    .requiredOption('--noise-multiplier <sigma>', 'noise std / clipping norm, > 0')
+    .requiredOption('--steps <n>', 'number of steps (integer >= 0)')
+    .requiredOption('--delta <d>', 'delta in (0, 1)')
+    .option('--orders <set>', 'Rényi orders: default (1.1..10.9, 12..63) | chain (the on-chain subset)', 'default')
+    .option('--json', 'print one JSON line {"epsilon": …, "order": …}')
+    .action((flags: EpsilonFlags) => {
+      const spent = naming(flags as unknown as Record<string, unknown>, () =>
+        computeEpsilon({
+          sampleRate: num(flags.sampleRate),
+          noiseMultiplier: num(flags.noiseMultiplier),
+          steps: num(flags.steps),
+          delta: num(flags.delta),
+          orders: rdpOrderSet(flags.orders),
+        }),
+      );
+      if (flags.json === true) {
+        write(JSON.stringify({ epsilon: spent.epsilon, order: spent.order }));
+        return;
+      }
+      write(
+        `epsilon ${spent.epsilon} at delta ${flags.delta}, optimal order ${spent.order ?? '-'} (${flags.steps} steps, q ${flags.sampleRate}, sigma ${flags.noiseMultiplier}, ${flags.orders} orders)`,
+      );
+      if (spent.optimalOrderAtEdge) write('note: the optimum is at the edge of the order set; a wider set could give a smaller epsilon');
+    });
+
+  privacy
+    .command('noise')
+    .description('smallest noise multiplier sigma whose epsilon after N steps at rate q is at most the target (bisection)')
+    .requiredOption('--target-epsilon <e>', 'target epsilon, > 0')
+    .requiredOption('--delta <d>', 'delta in (0, 1)')
+    .requiredOption('--sample-rate <q>', 'Poisson sampling rate q in (0, 1]')
+    .requiredOption('--steps <n>', 'number of steps (integer >= 1)')
+    .option('--orders <set>', 'Rényi orders: default | chain', 'default')
+    .option('--json', 'print one JSON line {"noiseMultiplier": …}')
+    .action((flags: NoiseFlags) => {
+      const plan = naming(flags as unknown as Record<string, unknown>, () =>
+        planNoiseMultiplier({
+          targetEpsilon: num(flags.targetEpsilon),
+          delta: num(flags.delta),
+          sampleRate: num(flags.sampleRate),
+          steps: num(flags.steps),
+          orders: rdpOrderSet(flags.orders),
+        }),
+      );
+      if (flags.json === true) {
+        write(JSON.stringify({ noiseMultiplier: plan.noiseMultiplier }));
+        return;
+      }
+      write(
+        `noise multiplier ${plan.noiseMultiplier} gives epsilon ${plan.epsilon} <= ${flags.targetEpsilon} at delta ${flags.delta} (order ${plan.order}; ${flags.steps} steps, q ${flags.sampleRate})`,
+      );
+    });
+}

@@ -1,0 +1,119 @@
+/**
+ * SecAggInbox: the secure-aggregation control topic `/fedmesh/<federation>/secagg/1`.
+ * Validates every message (protocol/validate.ts `validateSecAggMessage`: decode, federation,
+ * round window, sender = gossip signer, membership, committee role, signatures), stores the
+ * accepted ones per round, kind and sender in arrival order, and publishes ours.
+ *
+ * One message per (round, kind, sender): the same bytes again are a harmless duplicate; a
+ * different message is equivocation and is REJECTed (`SECAGG_EQUIVOCATION`), as a second
+ * different update is on the update topic. Proposals are one per proposer, too.
+ */
+import { bytesEqual, hash256 } from '../../protocol/bytes.js';
+import { encodeSecAgg, type SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
+import { topicFor } from '../../protocol/messages/topics.js';
+import type { IdentityVerify } from '../../protocol/secure-aggregation/crypto.js';
+import { validateSecAggMessage } from '../../protocol/validate.js';
+import { ACCEPT, reject, type Verdict } from '../../protocol/verdict.js';
+import type { Gossip, GossipMessage } from '../net/gossip.js';
+import { ChangeNotifier } from './change-notifier.js';
+
+export interface SecAggInboxInit {
+  readonly federation: string;
+  readonly isMember: (peer: string) => boolean;
+  /** The secure-aggregation committee of `round`, in position order. */
+  readonly committee: (round: number) => readonly string[];
+  readonly verify: IdentityVerify;
+  /** Shared with the round inbox so waits can span both. */
+  readonly notifier?: ChangeNotifier;
+}
+
+interface Stored {
+  readonly message: SecAggMessage;
+  readonly hash: Uint8Array;
+}
+
+type ByKind = Map<SecAggKind, Map<string, Stored>>;
+
+export class SecAggInbox {
+  readonly topic: string;
+  readonly notifier: ChangeNotifier;
+  private current = 1;
+  private readonly rounds = new Map<number, ByKind>();
+
+  constructor(
+    private readonly gossip: Gossip,
+    private readonly init: SecAggInboxInit,
+  ) {
+    this.topic = topicFor(init.federation, 'secagg');
+    this.notifier = init.notifier ?? new ChangeNotifier();
+  }
+
+  start(): void {
+    this.gossip.subscribe(
+      this.topic,
+      (m) => this.onMessage(m),
+      () => {},
+    );
+  }
+
+  stop(): void {
+    this.gossip.unsubscribe(this.topic);
+  }
+
+  /** Move to `round`, forgetting rounds before `round − 1` (the last round's results stay). */
+  setRound(round: number): void {
+    this.current = round;
+    for (const r of this.rounds.keys()) if (r < round - 1) this.rounds.delete(r);
+  }
+
+  /** Accepted messages of one kind for `round`, in arrival order. */
+  messages<K extends SecAggKind>(round: number, kind: K): Extract<SecAggMessage, { kind: K }>[] {
+    const m = this.rounds.get(round)?.get(kind);
+    return m === undefined ? [] : [...m.values()].map((s) => s.message as Extract<SecAggMessage, { kind: K }>);
+  }
+
+  count(round: number, kind: SecAggKind): number {
+    return this.rounds.get(round)?.get(kind)?.size ?? 0;
+  }
+
+  has(round: number, kind: SecAggKind, sender: string): boolean {
+    return this.rounds.get(round)?.get(kind)?.has(sender) === true;
+  }
+
+  /** Publish our own message and store it locally (gossip does not echo to self). */
+  async publish(m: SecAggMessage): Promise<void> {
+    const bytes = encodeSecAgg(m);
+    this.store(m, hash256(bytes));
+    await this.gossip.publish(this.topic, bytes);
+  }
+
+  private onMessage(g: GossipMessage): Verdict {
+    const { verdict, message } = validateSecAggMessage(g.data, g.from, {
+      federation: this.init.federation,
+      currentRound: this.current,
+      isMember: this.init.isMember,
+      committee: this.init.committee,
+      verify: this.init.verify,
+    });
+    if (message === undefined) return verdict;
+    return this.store(message, hash256(g.data));
+  }
+
+  private store(m: SecAggMessage, hash: Uint8Array): Verdict {
+    let byKind = this.rounds.get(m.round);
+    if (byKind === undefined) {
+      byKind = new Map();
+      this.rounds.set(m.round, byKind);
+    }
+    let bySender = byKind.get(m.kind);
+    if (bySender === undefined) {
+      bySender = new Map();
+      byKind.set(m.kind, bySender);
+    }
+    const prior = bySender.get(m.sender);
+    if (prior !== undefined) return bytesEqual(prior.hash, hash) ? ACCEPT : reject('SECAGG_EQUIVOCATION');
+    bySender.set(m.sender, { message: m, hash });
+    this.notifier.notify();
+    return ACCEPT;
+  }
+}

@@ -1,0 +1,328 @@
+/**
+ * One peer's side of a secure-aggregation round (protocol/secure-aggregation/, Bonawitz et
+ * al., CCS 2017, §4, with the committee as the server). This module only moves messages
+ * between the inboxes and the two protocol state machines, and decides *when* to act
+ * (deadlines from the Clock port); every check and every byte of cryptography is protocol/'s.
+ *
+ * Timeline of round r, from the moment this peer opened it (t = 0):
+ *   0          advertise keys (signed); start local training
+ *   ≤ keysMs   all members advertised (or the deadline): encrypt shares of b_i, s_i^SK to the committee
+ *   after training, ≤ 2·keysMs: all contributors shared (or the deadline): mask and publish y_i
+ *   committee: inputs from every contributor (or collectMs): sign its view
+ *              position 0 proposes U once it holds every member's view (or ½ grace);
+ *              position k proposes after k grace periods if no proposal came
+ *              act on the first valid proposal: reveal shares; wait for t reveals; unmask;
+ *              sign the result; record (position k after k grace periods); announce
+ */
+import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
+import { isFedmeshError } from '../../protocol/errors.js';
+import { encodeMaskedInput } from '../../protocol/messages/masked-input.js';
+import { resultStatement, SecAggKind, type SecAggMessage, survivorsHash } from '../../protocol/messages/secagg.js';
+import { encodeSecureAggregate } from '../../protocol/messages/update.js';
+import type { ModelWeights } from '../../protocol/model.js';
+import { CommitteeStage, committeeMachine, type RoundPlan } from '../../protocol/round.js';
+import {
+  applyAggregate,
+  decodeSum,
+  type Entropy,
+  type IdentitySign,
+  type IdentityVerify,
+  type SecAggCommitteeMember,
+  type SecAggConfig,
+  type SecAggCrypto,
+  SecAggError,
+  type SecAggParticipant,
+  type SecAggStage,
+  weightedDelta,
+} from '../../protocol/secure-aggregation/index.js';
+import { modelHash } from '../../protocol/weights-codec.js';
+import type { ChainClient, Hex32 } from '../chain/types.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
+import { waitFor } from './deadline.js';
+import { recordAndAnnounce } from './record-and-announce.js';
+import type { RoundInbox } from './round-inbox.js';
+import type { SecAggInbox } from './secagg-inbox.js';
+
+export interface SecureAggregationInit {
+  readonly config: SecAggConfig;
+  /** Time from round open to collect every member's key advertisement; share messages get as long again. */
+  readonly keysMs: number;
+}
+
+export interface SecAggComponents {
+  readonly inbox: SecAggInbox;
+  readonly crypto: SecAggCrypto;
+  readonly entropy: Entropy;
+  readonly sign: IdentitySign;
+  readonly verify: IdentityVerify;
+}
+
+/** Where a simulated dropout leaves the round (simulations only). */
+export type DropoutPoint = 'after-keys' | 'after-input';
+
+export interface SecureRoundEnv {
+  readonly plan: RoundPlan;
+  readonly position: number;
+  readonly openedAt: number;
+  readonly head: Hex32;
+  readonly global: ModelWeights;
+  readonly self: string;
+  readonly members: readonly string[];
+  readonly threshold: number;
+  readonly recordGraceMs: number;
+  readonly secure: SecureAggregationInit;
+  readonly dropout: DropoutPoint | undefined;
+  readonly sampleCount: number;
+  readonly inbox: RoundInbox;
+  readonly secagg: SecAggComponents;
+  readonly chain: ChainClient;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Protocol errors caused by other peers' messages, by code (a metric). */
+  readonly errors: Map<string, number>;
+}
+
+export interface SecureCommitteeResult {
+  readonly path: readonly CommitteeStage[];
+  readonly secaggPath: readonly SecAggStage[];
+  readonly recorded: boolean;
+  readonly survivors?: number;
+  readonly dropped?: number;
+}
+
+/** Feeds stored messages to a machine once each, counting the protocol errors they raise. */
+class Feeder {
+  private readonly fed = new Map<SecAggKind, Set<string>>();
+
+  constructor(private readonly env: SecureRoundEnv) {}
+
+  feed<K extends SecAggKind>(kind: K, fn: (m: Extract<SecAggMessage, { kind: K }>) => void): void {
+    const { secagg, plan } = this.env;
+    let done = this.fed.get(kind);
+    if (done === undefined) {
+      done = new Set();
+      this.fed.set(kind, done);
+    }
+    for (const m of secagg.inbox.messages(plan.round, kind)) {
+      if (done.has(m.sender)) continue;
+      done.add(m.sender);
+      try {
+        fn(m);
+      } catch (e) {
+        if (!isFedmeshError(e)) throw e;
+        countError(this.env, e.code, { kind, sender: m.sender, error: e.message });
+      }
+    }
+  }
+}
+
+function countError(env: SecureRoundEnv, code: string, detail: Record<string, unknown>): void {
+  env.errors.set(code, (env.errors.get(code) ?? 0) + 1);
+  env.log.debug({ round: env.plan.round, code, ...detail }, 'secure-aggregation message refused');
+}
+
+const advertsOf = (env: SecureRoundEnv) => env.secagg.inbox.messages(env.plan.round, SecAggKind.AdvertiseKeys);
+const contributors = (env: SecureRoundEnv): string[] =>
+  advertsOf(env)
+    .filter((a) => a.contributes)
+    .map((a) => a.sender);
+
+/**
+ * The participant: shares its keys, then (after training) masks and publishes its input.
+ * `train` runs local training and returns the trained weights' loss; it is not called when
+ * the peer drops right after sharing its keys.
+ */
+export async function runSecureParticipant(
+  env: SecureRoundEnv,
+  participant: SecAggParticipant,
+  train: () => Promise<{ loss: number; weights: () => ModelWeights }>,
+  signal: AbortSignal,
+): Promise<{ trainLoss?: number }> {
+  const { clock, plan, secagg, openedAt, secure } = env;
+  const round = plan.round;
+  const feeder = new Feeder(env);
+  const wait = (p: () => boolean, s: AbortSignal) => secagg.inbox.notifier.waitUntil(p, s);
+  const training = env.dropout === 'after-keys' ? undefined : train();
+  training?.catch(() => {});
+  try {
+    await waitFor(clock, openedAt + secure.keysMs - clock.now(), signal, wait, () => advertsOf(env).length >= env.members.length);
+    feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
+    await secagg.inbox.publish(participant.shareKeys());
+    if (training === undefined) {
+      participant.fail();
+      env.log.debug({ round }, 'simulated dropout after sharing keys');
+      return {};
+    }
+    const trained = await training;
+    const shared = (): boolean => contributors(env).every((p) => secagg.inbox.has(round, SecAggKind.ShareKeys, p));
+    await waitFor(clock, openedAt + 2 * secure.keysMs - clock.now(), signal, wait, shared);
+    feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
+    feeder.feed(SecAggKind.ShareKeys, (m) => participant.addShareKeys(m));
+    const values = weightedDelta(trained.weights(), env.global, env.sampleCount);
+    const payload = participant.maskInput(values, env.sampleCount, fromHex0x(env.head));
+    await env.inbox.publishMaskedInput(round, encodeMaskedInput(payload));
+    return { trainLoss: trained.loss };
+  } catch (e) {
+    participant.fail();
+    throw e;
+  }
+}
+
+/** The committee member: agree on U, reveal, unmask, sign the result, record, announce. */
+export async function runSecureCommittee(
+  env: SecureRoundEnv,
+  member: SecAggCommitteeMember,
+  signal: AbortSignal,
+): Promise<SecureCommitteeResult> {
+  const { clock, plan, secagg, inbox, position, recordGraceMs, log } = env;
+  const round = plan.round;
+  const committee = plan.committee;
+  const m = committeeMachine(round);
+  const feeder = new Feeder(env);
+  const wait = (p: () => boolean, s: AbortSignal) => secagg.inbox.notifier.waitUntil(p, s);
+  const result = (extra: Partial<SecureCommitteeResult> = {}): SecureCommitteeResult => ({
+    path: m.path,
+    secaggPath: member.machine.path,
+    recorded: false,
+    ...extra,
+  });
+  try {
+    member.beginShares();
+    member.beginInputs();
+    // Collecting: a masked input from every contributor, or the input deadline.
+    const complete = (): boolean => {
+      if (advertsOf(env).length < env.members.length) return false;
+      const inputs = inbox.maskedInputsFor(round);
+      return contributors(env).every((p) => inputs.has(p));
+    };
+    await waitFor(clock, plan.collectDeadline - clock.now(), signal, wait, complete);
+    if (env.dropout !== undefined) {
+      member.fail();
+      m.to(CommitteeStage.Failed);
+      log.debug({ round, dropout: env.dropout }, 'simulated dropout: committee member silent');
+      return result();
+    }
+    feeder.feed(SecAggKind.AdvertiseKeys, (x) => member.addAdvert(x));
+    feeder.feed(SecAggKind.ShareKeys, (x) => {
+      if (x.shares.some((s) => s.recipient === env.self)) member.addShareKeys(x);
+    });
+    const held = () =>
+      [...inbox.maskedInputsFor(round).values()].map((x) => ({
+        participant: x.sender,
+        inputHash: x.payloadHash,
+        neighbours: x.input.neighbours,
+      }));
+    await secagg.inbox.publish(member.signView(held()));
+    m.to(CommitteeStage.Aggregating);
+
+    // Agreeing on U: follow the first valid proposal; propose on our turn if none came.
+    const viewAt = clock.now();
+    const deadline = viewAt + (committee.length + 1) * recordGraceMs;
+    const myTurn = viewAt + (position === 0 ? recordGraceMs / 2 : position * recordGraceMs);
+    let proposed = false;
+    const pending: SecAggMessage[] = [];
+    const progress = (): number => secagg.inbox.count(round, SecAggKind.View) * 1000 + secagg.inbox.count(round, SecAggKind.Proposal);
+    while (member.followedDigest === undefined) {
+      feeder.feed(SecAggKind.View, (x) => member.addView(x));
+      feeder.feed(SecAggKind.Proposal, (x) => {
+        if (member.followedDigest !== undefined) return;
+        const reveal = member.onProposal(x);
+        if (reveal !== undefined) pending.push(reveal);
+      });
+      for (const r of pending.splice(0)) await secagg.inbox.publish(r);
+      if (member.followedDigest !== undefined) break;
+      const now = clock.now();
+      if (!proposed && member.viewCount >= env.threshold && (now >= myTurn || (position === 0 && member.viewCount >= committee.length))) {
+        proposed = true;
+        try {
+          await secagg.inbox.publish(member.propose());
+        } catch (e) {
+          if (!isFedmeshError(e)) throw e;
+          countError(env, e.code, { step: 'propose', error: e.message });
+        }
+        continue;
+      }
+      if (now >= deadline) {
+        throw new SecAggError('SECAGG_TOO_FEW_VIEWS', `no valid proposal for round ${round} by the unmask deadline`, {
+          have: member.viewCount,
+          threshold: env.threshold,
+        });
+      }
+      const before = progress();
+      const until = !proposed && now < myTurn ? myTurn : deadline;
+      await waitFor(clock, until - now, signal, wait, () => progress() !== before);
+    }
+
+    // Unmasking: t reveals for every secret, and every survivor's input.
+    const survivorsHeld = (): boolean => {
+      const inputs = inbox.maskedInputsFor(round);
+      for (const h of held()) member.learnInput(h);
+      return member.canUnmask() && [...survivorIds(member)].every((p) => inputs.has(p));
+    };
+    const ready = (): boolean => {
+      feeder.feed(SecAggKind.Reveal, (x) => member.addReveal(x));
+      return survivorsHeld();
+    };
+    if (!(await waitFor(clock, deadline - clock.now(), signal, wait, ready))) {
+      throw new SecAggError('SECAGG_TOO_FEW_SHARES', `round ${round}: fewer than ${env.threshold} reveals by the unmask deadline`, {
+        have: secagg.inbox.count(round, SecAggKind.Reveal),
+        threshold: env.threshold,
+      });
+    }
+    const inputs = inbox.maskedInputsFor(round);
+    const unmasked = member.unmask(new Map([...inputs].map(([id, x]) => [id, x.input.masked])));
+    member.dispose();
+    const { values, totalSamples } = decodeSum(unmasked.sum, env.secure.config);
+    const aggregate = applyAggregate(env.global, values, totalSamples);
+    const hash = toHex0x(modelHash(aggregate));
+    const readyAt = clock.now();
+
+    const payload = encodeSecureAggregate({
+      prevModelHash: fromHex0x(env.head),
+      totalSamples,
+      participants: unmasked.survivors,
+      weights: aggregate,
+    });
+    const { recorded } = await recordAndAnnounce(
+      {
+        round,
+        position,
+        turnAt: readyAt + position * recordGraceMs,
+        prevModelHash: env.head,
+        modelHash: hash,
+        participantCount: unmasked.survivors.length,
+        announce: () => inbox.publishAggregate(round, payload),
+      },
+      m,
+      env,
+      signal,
+    );
+    // The result statement every member signs: the seam for on-chain quorum signatures
+    // (published after recording, off the round's critical path).
+    const statement = {
+      prevModelHash: fromHex0x(env.head),
+      modelHash: fromHex0x(hash),
+      participantsHash: survivorsHash(unmasked.survivors),
+      totalSamples,
+    };
+    await secagg.inbox.publish({
+      kind: SecAggKind.Result,
+      federation: member.ctx.federation,
+      round,
+      sender: env.self,
+      result: statement,
+      signature: env.secagg.sign(resultStatement(member.ctx.federation, round, statement)),
+    });
+
+    return result({ recorded, survivors: unmasked.survivors.length, dropped: unmasked.dropped.length });
+  } catch (e) {
+    member.fail();
+    if (!m.is(CommitteeStage.Done, CommitteeStage.Failed)) m.to(CommitteeStage.Failed);
+    throw e;
+  }
+}
+
+function survivorIds(member: SecAggCommitteeMember): string[] {
+  return member.followedSurvivors.map((e) => e.participant);
+}

@@ -1,0 +1,52 @@
+/**
+ * Pure, deterministic on-chain helpers for the FedmeshFederation contract (contracts/): the
+ * committee procedure, the EIP-712 round record, the packed privacy-budget encoding and the
+ * credit rule. No I/O; ethers is used only for keccak, ABI encoding and EIP-712 hashing.
+ */
+export {
+  addPacked,
+  C_ALPHA_MAX,
+  C_ALPHA_MIN,
+  cAlpha,
+  ceilScaled,
+  decodePacked,
+  EPSILON_CAP_MAX,
+  EPSILON_UNBOUNDED,
+  encodeEpsilonCap,
+  encodeRdp,
+  epsilonFromPacked,
+  fixedToNumber,
+  floorScaled,
+  ONCHAIN_RDP_ORDERS,
+  RDP_LANE_BITS,
+  RDP_LANE_MAX,
+  RDP_LANES,
+  RDP_MASK,
+  RDP_SCALE,
+} from './budget.js';
+export { type ActiveListChange, committeeIndices, nextActiveMembers, roundSeed, selectCommitteeOnChain } from './committee.js';
+export {
+  type FinalizedRoundCredits,
+  participationCredit,
+  replayCredits,
+  SAMPLE_COUNT_BUCKET_FLOORS,
+  SERVICE_CREDIT,
+  sampleCountBucket,
+} from './credits.js';
+export { invalidValue, OnChainError, type OnChainErrorCode, type OnChainErrorFields } from './errors.js';
+export {
+  canonicalRoundRecord,
+  compareAddresses,
+  FEDMESH_EIP712_NAME,
+  FEDMESH_EIP712_VERSION,
+  federationDomain,
+  type Hex32,
+  MAX_BUCKET,
+  MAX_RECORD_ENTRIES,
+  type OnChainParticipant,
+  type OnChainRoundRecord,
+  ROUND_RECORD_TYPES,
+  roundRecordDigest,
+  roundRecordStructHash,
+  toTypedValue,
+} from './record.js';

@@ -1,0 +1,149 @@
+/**
+ * The EIP-712 round record that a FedmeshFederation committee signs and `finalizeRound` checks
+ * (EIP-712, https://eips.ethereum.org/EIPS/eip-712; contracts/IFedmeshRounds.sol `RoundRecord`).
+ *
+ *     Participant(address member,uint8 bucket,uint256 spend)
+ *     RoundRecord(uint64 round,bytes32 prevModelHash,bytes32 modelHash,bytes32 aggregateHash,
+ *                 Participant[] participants,address[] dropped)
+ *     domain: { name: "fedmesh", version: "1", chainId, verifyingContract }
+ *
+ * The domain binds a signature to one chain and one deployment, so a record signed for a test
+ * chain or another federation is worthless here. `participants` and `dropped` must be sorted
+ * by address (as 160-bit numbers), strictly ascending, and disjoint; `canonicalRoundRecord`
+ * puts any record in that form.
+ */
+import { getAddress, type TypedDataDomain, TypedDataEncoder, type TypedDataField } from 'ethers';
+import { RDP_MASK } from './budget.js';
+import { invalidValue } from './errors.js';
+
+/** 0x-prefixed 32-byte hex (bytes32). */
+export type Hex32 = `0x${string}`;
+
+export const FEDMESH_EIP712_NAME = 'fedmesh';
+export const FEDMESH_EIP712_VERSION = '1';
+
+/** Highest sample-count bucket the contract accepts (`MAX_BUCKET`). */
+export const MAX_BUCKET = 7;
+/** Most participants, and most dropped members, per record (`MAX_ENTRIES`). */
+export const MAX_RECORD_ENTRIES = 256;
+
+export interface OnChainParticipant {
+  /** Member address. */
+  readonly member: string;
+  /** Declared sample-count bucket, 0 … MAX_BUCKET (./credits.ts `sampleCountBucket`). */
+  readonly bucket: number;
+  /** The round's RDP spend, packed by `encodeRdp` (./budget.ts). */
+  readonly spend: bigint;
+}
+
+export interface OnChainRoundRecord {
+  readonly round: number;
+  readonly prevModelHash: Hex32;
+  readonly modelHash: Hex32;
+  /** Hash identifying the aggregate the committee computed. */
+  readonly aggregateHash: Hex32;
+  readonly participants: readonly OnChainParticipant[];
+  /** Members the committee saw drop out of the round. */
+  readonly dropped: readonly string[];
+}
+
+/** The EIP-712 types of the record, as ethers' `signTypedData` and `TypedDataEncoder` take them. */
+export const ROUND_RECORD_TYPES: Record<string, TypedDataField[]> = {
+  RoundRecord: [
+    { name: 'round', type: 'uint64' },
+    { name: 'prevModelHash', type: 'bytes32' },
+    { name: 'modelHash', type: 'bytes32' },
+    { name: 'aggregateHash', type: 'bytes32' },
+    { name: 'participants', type: 'Participant[]' },
+    { name: 'dropped', type: 'address[]' },
+  ],
+  Participant: [
+    { name: 'member', type: 'address' },
+    { name: 'bucket', type: 'uint8' },
+    { name: 'spend', type: 'uint256' },
+  ],
+};
+
+/** The signing domain of the federation contract at `verifyingContract` on chain `chainId`. */
+export function federationDomain(chainId: bigint | number, verifyingContract: string): TypedDataDomain {
+  return {
+    name: FEDMESH_EIP712_NAME,
+    version: FEDMESH_EIP712_VERSION,
+    chainId: BigInt(chainId),
+    verifyingContract: getAddress(verifyingContract),
+  };
+}
+
+/** EIP-712 hashStruct(record): the contract's `hashRoundRecord`, stored as the round's record hash. */
+export function roundRecordStructHash(record: OnChainRoundRecord): Hex32 {
+  return TypedDataEncoder.hashStruct('RoundRecord', ROUND_RECORD_TYPES, toTypedValue(record)) as Hex32;
+}
+
+/** The digest committee members sign: the contract's `roundRecordDigest`. */
+export function roundRecordDigest(domain: TypedDataDomain, record: OnChainRoundRecord): Hex32 {
+  return TypedDataEncoder.hash(domain, ROUND_RECORD_TYPES, toTypedValue(record)) as Hex32;
+}
+
+/** The record as a plain value for ethers' typed-data encoder and signers. */
+export function toTypedValue(record: OnChainRoundRecord): Record<string, unknown> {
+  return {
+    round: record.round,
+    prevModelHash: record.prevModelHash,
+    modelHash: record.modelHash,
+    aggregateHash: record.aggregateHash,
+    participants: record.participants.map((p) => ({ member: p.member, bucket: p.bucket, spend: p.spend })),
+    dropped: [...record.dropped],
+  };
+}
+
+/** Orders addresses as the contract does: as 160-bit unsigned integers. */
+export function compareAddresses(a: string, b: string): number {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * `record` with checksummed addresses, participants and dropped members sorted as the contract
+ * requires, and lowercase hashes. Throws ONCHAIN_INVALID_VALUE for what the contract would
+ * refuse by shape: a duplicate, an address on both lists, a bucket or spend out of range, a
+ * list over MAX_RECORD_ENTRIES, or a malformed hash or round. Membership and budgets are the
+ * contract's to check.
+ */
+export function canonicalRoundRecord(record: OnChainRoundRecord): OnChainRoundRecord {
+  if (!(Number.isSafeInteger(record.round) && record.round >= 0)) throw invalidValue('round', record.round, 'must be an integer >= 0');
+  for (const field of ['prevModelHash', 'modelHash', 'aggregateHash'] as const) {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(record[field])) throw invalidValue(field, record[field], 'must be 0x and 64 hex digits');
+  }
+  if (record.participants.length > MAX_RECORD_ENTRIES) {
+    throw invalidValue('participants.length', record.participants.length, `must be at most ${MAX_RECORD_ENTRIES}`);
+  }
+  if (record.dropped.length > MAX_RECORD_ENTRIES) {
+    throw invalidValue('dropped.length', record.dropped.length, `must be at most ${MAX_RECORD_ENTRIES}`);
+  }
+  const participants = record.participants
+    .map((p, i) => {
+      if (!(Number.isInteger(p.bucket) && p.bucket >= 0 && p.bucket <= MAX_BUCKET)) {
+        throw invalidValue(`participants[${i}].bucket`, p.bucket, `must be an integer in [0, ${MAX_BUCKET}]`);
+      }
+      if (!(typeof p.spend === 'bigint' && p.spend >= 0n && p.spend <= RDP_MASK)) {
+        throw invalidValue(`participants[${i}].spend`, p.spend, 'must be a packed RDP word (bits 224..255 zero)');
+      }
+      return { member: getAddress(p.member), bucket: p.bucket, spend: p.spend };
+    })
+    .sort((a, b) => compareAddresses(a.member, b.member));
+  const dropped = record.dropped.map((d) => getAddress(d)).sort(compareAddresses);
+  const seen = new Set<string>();
+  for (const a of [...participants.map((p) => p.member), ...dropped]) {
+    if (seen.has(a)) throw invalidValue('participants/dropped', a, 'each address may appear once across both lists');
+    seen.add(a);
+  }
+  return {
+    round: record.round,
+    prevModelHash: record.prevModelHash.toLowerCase() as Hex32,
+    modelHash: record.modelHash.toLowerCase() as Hex32,
+    aggregateHash: record.aggregateHash.toLowerCase() as Hex32,
+    participants,
+    dropped,
+  };
+}

@@ -1,0 +1,481 @@
+/**
+ * Secure-aggregation control messages on `/fedmesh/<federation>/secagg/1` (STYLE.md §6).
+ * Each is one gossip message (never chunked), at most MAX_SECAGG_MESSAGE_BYTES.
+ *
+ * Envelope (LE): kind u8 | version u8 | federation varBytes16 | round u64 | sender varBytes16 | body
+ *
+ *   AdvertiseKeys (1)  encryptionKey 32 | maskKey 32 | contributes u8 (0/1) | signature 64
+ *                      (Ed25519 by the sender's libp2p identity over advertStatement)
+ *   ShareKeys (2)      selfMaskCommitment 32 | count u8 | count × (recipient varBytes16 | nonce 12 |
+ *                      ciphertext 81 = AES-256-GCM(x u8 ‖ b-share 32 ‖ s-share 32) ‖ tag 16)
+ *   View (3)           SignedView = count u16 | count × (participant varBytes16 | inputHash 32) | signature 64
+ *                      (member = sender)
+ *   Proposal (4)       table u16 × participant varBytes16 (sorted) | survivors u16 × index u16 |
+ *                      dropped u16 × index u16 | views u8 × (member varBytes16 | count u16 ×
+ *                      (index u16 | inputHash 32) | signature 64)
+ *   Reveal (5)         proposal digest 32 | selfMask u16 × (participant varBytes16 | x u8 | y 32) |
+ *                      key u16 × (participant varBytes16 | x u8 | y 32)
+ *   Result (6)         prevModelHash 32 | modelHash 32 | participantsHash 32 | totalSamples u64 | signature 64
+ *
+ * The proposal indexes participants through a table so that m views of up to
+ * MAX_PARTICIPANTS entries stay under 1 MiB. Every participant list is strictly sorted
+ * (canonical, no duplicates). Signed statements (`*Statement`) start with a versioned domain
+ * tag and repeat federation and round, so a signature never verifies in another context.
+ */
+import { ByteReader, ByteWriter, fromUtf8, hash256, utf8 } from '../bytes.js';
+import { MessageError, truncated } from './errors.js';
+import { MAX_COMMITTEE_SIZE, MAX_FEDERATION_ID_BYTES, MAX_PARTICIPANTS, MAX_PEER_ID_BYTES, MAX_SECAGG_MESSAGE_BYTES } from './limits.js';
+
+export const SECAGG_MESSAGE_VERSION = 1;
+
+export enum SecAggKind {
+  AdvertiseKeys = 1,
+  ShareKeys = 2,
+  View = 3,
+  Proposal = 4,
+  Reveal = 5,
+  Result = 6,
+}
+
+export const KEY_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+export const NONCE_BYTES = 12;
+/** x u8 ‖ self-mask share 32 ‖ mask-key share 32. */
+export const SHARE_PLAINTEXT_BYTES = 1 + 32 + 32;
+export const SHARE_CIPHERTEXT_BYTES = SHARE_PLAINTEXT_BYTES + 16;
+export const SHARE_Y_BYTES = 32;
+
+export interface SecAggHeader {
+  readonly federation: string;
+  readonly round: number;
+  readonly sender: string;
+}
+
+export interface AdvertiseKeysMsg extends SecAggHeader {
+  readonly kind: SecAggKind.AdvertiseKeys;
+  /** c_i^PK: X25519 key for encrypting shares. */
+  readonly encryptionKey: Uint8Array;
+  /** s_i^PK: X25519 key for pairwise masks. */
+  readonly maskKey: Uint8Array;
+  /** False for a committee member that only holds shares and contributes no input this round. */
+  readonly contributes: boolean;
+  readonly signature: Uint8Array;
+}
+
+export interface EncryptedShare {
+  readonly recipient: string;
+  readonly nonce: Uint8Array;
+  readonly ciphertext: Uint8Array;
+}
+
+export interface ShareKeysMsg extends SecAggHeader {
+  readonly kind: SecAggKind.ShareKeys;
+  /** SHA-256 commitment to b_i (crypto.ts `selfMaskCommitment`). */
+  readonly selfMaskCommitment: Uint8Array;
+  readonly shares: readonly EncryptedShare[];
+}
+
+export interface ViewEntry {
+  readonly participant: string;
+  /** SHA-256 of the participant's MaskedInputPayload. */
+  readonly inputHash: Uint8Array;
+}
+
+export interface SignedView {
+  readonly member: string;
+  readonly entries: readonly ViewEntry[];
+  readonly signature: Uint8Array;
+}
+
+export interface ViewMsg extends SecAggHeader {
+  readonly kind: SecAggKind.View;
+  readonly view: SignedView;
+}
+
+export interface ProposalMsg extends SecAggHeader {
+  readonly kind: SecAggKind.Proposal;
+  /** U: participants whose inputs are summed (sorted). */
+  readonly survivors: readonly string[];
+  /** D: participants whose mask keys are reconstructed (sorted). */
+  readonly dropped: readonly string[];
+  /** The signed views U was derived from (≥ t, distinct committee members). */
+  readonly views: readonly SignedView[];
+}
+
+export interface RevealedShare {
+  readonly participant: string;
+  readonly x: number;
+  readonly y: Uint8Array;
+}
+
+export interface RevealMsg extends SecAggHeader {
+  readonly kind: SecAggKind.Reveal;
+  /** `proposalDigest` of the proposal this member acted on. */
+  readonly proposal: Uint8Array;
+  /** Shares of b_i for survivors. */
+  readonly selfMaskShares: readonly RevealedShare[];
+  /** Shares of s_j^SK for dropped participants. */
+  readonly keyShares: readonly RevealedShare[];
+}
+
+export interface ResultStatement {
+  readonly prevModelHash: Uint8Array;
+  readonly modelHash: Uint8Array;
+  /** SHA-256 over the sorted (participant, inputHash) list of U (`survivorsHash`). */
+  readonly participantsHash: Uint8Array;
+  readonly totalSamples: number;
+}
+
+export interface ResultMsg extends SecAggHeader {
+  readonly kind: SecAggKind.Result;
+  readonly result: ResultStatement;
+  readonly signature: Uint8Array;
+}
+
+export type SecAggMessage = AdvertiseKeysMsg | ShareKeysMsg | ViewMsg | ProposalMsg | RevealMsg | ResultMsg;
+
+const bad = (field: string, value: unknown, msg: string): MessageError => new MessageError('MSG_BAD_FIELD', msg, { field, value });
+
+function isSortedUnique(ids: readonly string[]): boolean {
+  for (let i = 1; i < ids.length; i++) if (!(ids[i - 1]! < ids[i]!)) return false;
+  return true;
+}
+
+function checkList(field: string, ids: readonly string[], max: number): void {
+  if (ids.length > max) throw bad(field, ids.length, `${field}: ${ids.length} entries, max ${max}`);
+  if (!isSortedUnique(ids)) throw bad(field, ids.length, `${field} must be strictly sorted`);
+  for (const id of ids) if (id.length === 0) throw bad(field, id, `${field}: empty id`);
+}
+
+function checkBytes(field: string, b: Uint8Array, n: number): void {
+  if (b.length !== n) throw bad(field, b.length, `${field} must be ${n} bytes, got ${b.length}`);
+}
+
+function writeEntries(w: ByteWriter, entries: readonly ViewEntry[]): void {
+  w.u16(entries.length);
+  for (const e of entries) w.varBytes16(utf8(e.participant)).bytes(e.inputHash);
+}
+
+function writeShares(w: ByteWriter, shares: readonly RevealedShare[]): void {
+  w.u16(shares.length);
+  for (const s of shares) w.varBytes16(utf8(s.participant)).u8(s.x).bytes(s.y);
+}
+
+export function encodeSecAgg(m: SecAggMessage): Uint8Array {
+  const w = new ByteWriter(256)
+    .u8(m.kind)
+    .u8(SECAGG_MESSAGE_VERSION)
+    .varBytes16(utf8(m.federation))
+    .u64(m.round)
+    .varBytes16(utf8(m.sender));
+  switch (m.kind) {
+    case SecAggKind.AdvertiseKeys:
+      checkBytes('encryptionKey', m.encryptionKey, KEY_BYTES);
+      checkBytes('maskKey', m.maskKey, KEY_BYTES);
+      checkBytes('signature', m.signature, SIGNATURE_BYTES);
+      w.bytes(m.encryptionKey)
+        .bytes(m.maskKey)
+        .u8(m.contributes ? 1 : 0)
+        .bytes(m.signature);
+      break;
+    case SecAggKind.ShareKeys:
+      checkBytes('selfMaskCommitment', m.selfMaskCommitment, 32);
+      checkList(
+        'shares',
+        m.shares.map((s) => s.recipient),
+        MAX_COMMITTEE_SIZE,
+      );
+      w.bytes(m.selfMaskCommitment).u8(m.shares.length);
+      for (const s of m.shares) {
+        checkBytes('nonce', s.nonce, NONCE_BYTES);
+        checkBytes('ciphertext', s.ciphertext, SHARE_CIPHERTEXT_BYTES);
+        w.varBytes16(utf8(s.recipient)).bytes(s.nonce).bytes(s.ciphertext);
+      }
+      break;
+    case SecAggKind.View:
+      if (m.view.member !== m.sender) throw bad('view.member', m.view.member, 'a view is published by its own member');
+      writeView(w, m.view);
+      break;
+    case SecAggKind.Proposal: {
+      checkList('survivors', m.survivors, MAX_PARTICIPANTS);
+      checkList('dropped', m.dropped, MAX_PARTICIPANTS);
+      checkList(
+        'views',
+        m.views.map((v) => v.member),
+        MAX_COMMITTEE_SIZE,
+      );
+      const ids = new Set<string>([...m.survivors, ...m.dropped]);
+      for (const v of m.views) for (const e of v.entries) ids.add(e.participant);
+      const table = [...ids].sort();
+      if (table.length > MAX_PARTICIPANTS) throw bad('table', table.length, `${table.length} participants, max ${MAX_PARTICIPANTS}`);
+      const index = new Map(table.map((id, i) => [id, i]));
+      w.u16(table.length);
+      for (const id of table) w.varBytes16(utf8(id));
+      w.u16(m.survivors.length);
+      for (const id of m.survivors) w.u16(index.get(id)!);
+      w.u16(m.dropped.length);
+      for (const id of m.dropped) w.u16(index.get(id)!);
+      w.u8(m.views.length);
+      for (const v of m.views) {
+        checkList(
+          'view.entries',
+          v.entries.map((e) => e.participant),
+          MAX_PARTICIPANTS,
+        );
+        checkBytes('view.signature', v.signature, SIGNATURE_BYTES);
+        w.varBytes16(utf8(v.member)).u16(v.entries.length);
+        for (const e of v.entries) w.u16(index.get(e.participant)!).bytes(e.inputHash);
+        w.bytes(v.signature);
+      }
+      break;
+    }
+    case SecAggKind.Reveal:
+      checkBytes('proposal', m.proposal, 32);
+      checkList(
+        'selfMaskShares',
+        m.selfMaskShares.map((s) => s.participant),
+        MAX_PARTICIPANTS,
+      );
+      checkList(
+        'keyShares',
+        m.keyShares.map((s) => s.participant),
+        MAX_PARTICIPANTS,
+      );
+      w.bytes(m.proposal);
+      writeShares(w, m.selfMaskShares);
+      writeShares(w, m.keyShares);
+      break;
+    case SecAggKind.Result:
+      checkBytes('signature', m.signature, SIGNATURE_BYTES);
+      w.bytes(m.result.prevModelHash)
+        .bytes(m.result.modelHash)
+        .bytes(m.result.participantsHash)
+        .u64(m.result.totalSamples)
+        .bytes(m.signature);
+      break;
+  }
+  const out = w.finish();
+  if (out.length > MAX_SECAGG_MESSAGE_BYTES) {
+    throw new MessageError('MSG_TOO_LARGE', `secagg message is ${out.length} bytes`, { size: out.length, max: MAX_SECAGG_MESSAGE_BYTES });
+  }
+  return out;
+}
+
+function writeView(w: ByteWriter, v: SignedView): void {
+  checkList(
+    'view.entries',
+    v.entries.map((e) => e.participant),
+    MAX_PARTICIPANTS,
+  );
+  checkBytes('view.signature', v.signature, SIGNATURE_BYTES);
+  writeEntries(w, v.entries);
+  w.bytes(v.signature);
+}
+
+const readId = (r: ByteReader): string => fromUtf8(r.varBytes16(MAX_PEER_ID_BYTES));
+
+function readCount(r: ByteReader, field: string, max: number): number {
+  const n = r.u16();
+  if (n > max) throw bad(field, n, `${field}: ${n} entries, max ${max}`);
+  return n;
+}
+
+function readShares(r: ByteReader, field: string): RevealedShare[] {
+  const n = readCount(r, field, MAX_PARTICIPANTS);
+  const out: RevealedShare[] = [];
+  for (let i = 0; i < n; i++) {
+    const participant = readId(r);
+    const x = r.u8();
+    if (x === 0) throw bad(`${field}.x`, x, 'share x must be 1..255');
+    out.push({ participant, x, y: r.bytes(SHARE_Y_BYTES) });
+  }
+  checkList(
+    field,
+    out.map((s) => s.participant),
+    MAX_PARTICIPANTS,
+  );
+  return out;
+}
+
+/**
+ * Decode one secagg message. Checks, in order: size, kind, version, field bounds, canonical
+ * ordering, trailing bytes. Federation, round, sender-is-signer and roles are the validator's.
+ */
+export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
+  if (bytes.length > MAX_SECAGG_MESSAGE_BYTES) {
+    throw new MessageError('MSG_TOO_LARGE', `message is ${bytes.length} bytes`, { size: bytes.length, max: MAX_SECAGG_MESSAGE_BYTES });
+  }
+  const r = new ByteReader(bytes, truncated);
+  const kind = r.u8();
+  if (kind < SecAggKind.AdvertiseKeys || kind > SecAggKind.Result)
+    throw new MessageError('MSG_BAD_TYPE', `secagg kind ${kind}`, { field: 'kind', value: kind });
+  const version = r.u8();
+  if (version !== SECAGG_MESSAGE_VERSION) {
+    throw new MessageError('MSG_BAD_VERSION', `secagg version ${version}`, {
+      field: 'version',
+      got: version,
+      expected: SECAGG_MESSAGE_VERSION,
+    });
+  }
+  const federation = fromUtf8(r.varBytes16(MAX_FEDERATION_ID_BYTES));
+  const round = r.u64();
+  if (round < 1) throw bad('round', round, `round ${round}`);
+  const sender = readId(r);
+  if (sender.length === 0) throw bad('sender', sender, 'empty sender');
+  const h = { federation, round, sender };
+  let m: SecAggMessage;
+  switch (kind as SecAggKind) {
+    case SecAggKind.AdvertiseKeys: {
+      const encryptionKey = r.bytes(KEY_BYTES);
+      const maskKey = r.bytes(KEY_BYTES);
+      const flag = r.u8();
+      if (flag > 1) throw bad('contributes', flag, `contributes must be 0 or 1, got ${flag}`);
+      m = { ...h, kind: SecAggKind.AdvertiseKeys, encryptionKey, maskKey, contributes: flag === 1, signature: r.bytes(SIGNATURE_BYTES) };
+      break;
+    }
+    case SecAggKind.ShareKeys: {
+      const selfMaskCommitment = r.bytes(32);
+      const n = r.u8();
+      if (n < 1 || n > MAX_COMMITTEE_SIZE) throw bad('shares', n, `${n} shares, need 1..${MAX_COMMITTEE_SIZE}`);
+      const shares: EncryptedShare[] = [];
+      for (let i = 0; i < n; i++)
+        shares.push({ recipient: readId(r), nonce: r.bytes(NONCE_BYTES), ciphertext: r.bytes(SHARE_CIPHERTEXT_BYTES) });
+      checkList(
+        'shares',
+        shares.map((s) => s.recipient),
+        MAX_COMMITTEE_SIZE,
+      );
+      m = { ...h, kind: SecAggKind.ShareKeys, selfMaskCommitment, shares };
+      break;
+    }
+    case SecAggKind.View: {
+      const n = readCount(r, 'view.entries', MAX_PARTICIPANTS);
+      const entries: ViewEntry[] = [];
+      for (let i = 0; i < n; i++) entries.push({ participant: readId(r), inputHash: r.bytes(32) });
+      checkList(
+        'view.entries',
+        entries.map((e) => e.participant),
+        MAX_PARTICIPANTS,
+      );
+      m = { ...h, kind: SecAggKind.View, view: { member: sender, entries, signature: r.bytes(SIGNATURE_BYTES) } };
+      break;
+    }
+    case SecAggKind.Proposal: {
+      const tn = readCount(r, 'table', MAX_PARTICIPANTS);
+      const table: string[] = [];
+      for (let i = 0; i < tn; i++) table.push(readId(r));
+      checkList('table', table, MAX_PARTICIPANTS);
+      const at = (field: string): string => {
+        const i = r.u16();
+        if (i >= table.length) throw bad(field, i, `${field}: index ${i} outside the table of ${table.length}`);
+        return table[i]!;
+      };
+      const readIds = (field: string): string[] => {
+        const n = readCount(r, field, MAX_PARTICIPANTS);
+        const ids: string[] = [];
+        for (let i = 0; i < n; i++) ids.push(at(field));
+        checkList(field, ids, MAX_PARTICIPANTS);
+        return ids;
+      };
+      const survivors = readIds('survivors');
+      const dropped = readIds('dropped');
+      const vn = r.u8();
+      if (vn < 1 || vn > MAX_COMMITTEE_SIZE) throw bad('views', vn, `${vn} views, need 1..${MAX_COMMITTEE_SIZE}`);
+      const views: SignedView[] = [];
+      for (let i = 0; i < vn; i++) {
+        const member = readId(r);
+        const n = readCount(r, 'view.entries', MAX_PARTICIPANTS);
+        const entries: ViewEntry[] = [];
+        for (let k = 0; k < n; k++) entries.push({ participant: at('view.entries'), inputHash: r.bytes(32) });
+        checkList(
+          'view.entries',
+          entries.map((e) => e.participant),
+          MAX_PARTICIPANTS,
+        );
+        views.push({ member, entries, signature: r.bytes(SIGNATURE_BYTES) });
+      }
+      checkList(
+        'views',
+        views.map((v) => v.member),
+        MAX_COMMITTEE_SIZE,
+      );
+      m = { ...h, kind: SecAggKind.Proposal, survivors, dropped, views };
+      break;
+    }
+    case SecAggKind.Reveal: {
+      const proposal = r.bytes(32);
+      m = {
+        ...h,
+        kind: SecAggKind.Reveal,
+        proposal,
+        selfMaskShares: readShares(r, 'selfMaskShares'),
+        keyShares: readShares(r, 'keyShares'),
+      };
+      break;
+    }
+    case SecAggKind.Result: {
+      const result = { prevModelHash: r.bytes(32), modelHash: r.bytes(32), participantsHash: r.bytes(32), totalSamples: r.u64() };
+      m = { ...h, kind: SecAggKind.Result, result, signature: r.bytes(SIGNATURE_BYTES) };
+      break;
+    }
+  }
+  if (r.remaining !== 0) throw new MessageError('MSG_TRAILING_BYTES', `${r.remaining} bytes after secagg message`, { extra: r.remaining });
+  return m;
+}
+
+function statement(tag: string, federation: string, round: number): ByteWriter {
+  return new ByteWriter(256).bytes(utf8(tag)).varBytes16(utf8(federation)).u64(round);
+}
+
+/** What an advertisement's signature covers. */
+export function advertStatement(
+  federation: string,
+  round: number,
+  sender: string,
+  encryptionKey: Uint8Array,
+  maskKey: Uint8Array,
+  contributes: boolean,
+): Uint8Array {
+  return statement('fedmesh/secagg/advertise/v1', federation, round)
+    .varBytes16(utf8(sender))
+    .bytes(encryptionKey)
+    .bytes(maskKey)
+    .u8(contributes ? 1 : 0)
+    .finish();
+}
+
+/** What a view's signature covers: the member and its sorted (participant, inputHash) list. */
+export function viewStatement(federation: string, round: number, member: string, entries: readonly ViewEntry[]): Uint8Array {
+  const w = statement('fedmesh/secagg/view/v1', federation, round).varBytes16(utf8(member));
+  writeEntries(w, entries);
+  return w.finish();
+}
+
+/**
+ * What a result signature covers. It names no signer, so the same statement signed by t
+ * members is a quorum certificate (the seam the federation contracts will verify on chain).
+ */
+export function resultStatement(federation: string, round: number, r: ResultStatement): Uint8Array {
+  return statement('fedmesh/secagg/result/v1', federation, round)
+    .bytes(r.prevModelHash)
+    .bytes(r.modelHash)
+    .bytes(r.participantsHash)
+    .u64(r.totalSamples)
+    .finish();
+}
+
+/** SHA-256 over the sorted (participant, inputHash) entries of U: the result's participant set. */
+export function survivorsHash(entries: readonly ViewEntry[]): Uint8Array {
+  const w = new ByteWriter(64 + entries.length * 96).bytes(utf8('fedmesh/secagg/survivors/v1'));
+  writeEntries(w, entries);
+  return hash256(w.finish());
+}
+
+/** Identity of a proposal's outcome (U with input hashes, and D): what reveals refer to. */
+export function proposalDigest(federation: string, round: number, survivors: readonly ViewEntry[], dropped: readonly string[]): Uint8Array {
+  const w = statement('fedmesh/secagg/proposal/v1', federation, round);
+  writeEntries(w, survivors);
+  w.u16(dropped.length);
+  for (const d of dropped) w.varBytes16(utf8(d));
+  return hash256(w.finish());
+}

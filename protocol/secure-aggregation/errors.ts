@@ -1,0 +1,48 @@
+/**
+ * Typed errors of the secure-aggregation protocol (STYLE.md §10). Every failure a peer can
+ * cause — a bad signature, a tampered share, a duplicate, a request to reveal both kinds of
+ * share — has its own stable code, so the node counts it as a metric label and tests assert
+ * the code, never the message. Stage violations use the shared `StageError`
+ * (`STAGE_UNEXPECTED`, naming the current and expected stages).
+ */
+import { FedmeshError } from '../errors.js';
+
+export type SecAggErrorCode =
+  /** A configuration value breaks a rule (field, value and rule in `fields`). */
+  | 'SECAGG_BAD_CONFIG'
+  /** A message for another federation or round than the machine's. */
+  | 'SECAGG_WRONG_ROUND'
+  /** The same sender sent the same kind of message twice. */
+  | 'SECAGG_DUPLICATE'
+  /** A message refers to a participant whose keys were not advertised (or not to us). */
+  | 'SECAGG_UNKNOWN_KEY'
+  /** An Ed25519 signature (advertisement, view, result) does not verify. */
+  | 'SECAGG_BAD_SIGNATURE'
+  /** AEAD decryption of an encrypted share failed: tampered, misaddressed or replayed. */
+  | 'SECAGG_DECRYPT_FAILED'
+  /** A role-restricted message (view, proposal, reveal) from a peer outside the committee. */
+  | 'SECAGG_NOT_COMMITTEE'
+  /** Asked to reveal the self-mask share and the key share of the same participant. */
+  | 'SECAGG_BOTH_KINDS'
+  /** A second, different unmask proposal after this member already acted on one. */
+  | 'SECAGG_CONFLICTING_PROPOSAL'
+  /** A proposal that does not follow from its signed views or is otherwise malformed. */
+  | 'SECAGG_BAD_PROPOSAL'
+  /** Fewer committee members than the threshold can take part. */
+  | 'SECAGG_TOO_FEW_COMMITTEE'
+  /** Fewer views than the threshold to propose from. */
+  | 'SECAGG_TOO_FEW_VIEWS'
+  /** Fewer shares than the threshold, or no subset of them reconstructs a committed secret. */
+  | 'SECAGG_TOO_FEW_SHARES'
+  /** Fewer survivors than the minimum: unmasking would reveal an individual update. */
+  | 'SECAGG_TOO_FEW_SURVIVORS'
+  /** More participants than the overflow bound was computed for. */
+  | 'SECAGG_TOO_MANY_PARTICIPANTS'
+  /** A masked vector of the wrong length, or an input that is not a finite number. */
+  | 'SECAGG_BAD_INPUT'
+  /** A sample count outside [1, maxSampleCount]. */
+  | 'SECAGG_BAD_SAMPLE_COUNT'
+  /** X25519 produced the all-zero shared secret (a low-order public key). */
+  | 'SECAGG_BAD_KEY';
+
+export class SecAggError extends FedmeshError<SecAggErrorCode> {}

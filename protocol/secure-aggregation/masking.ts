@@ -1,0 +1,137 @@
+/**
+ * Double masking (Bonawitz et al., CCS 2017, §4, "Masking with one-time pads"): vector
+ * arithmetic mod 2^32 with PRG streams.
+ *
+ *   y_i = q_i + PRG(b_i) + Σ_{j ∈ M_i, j > i} PRG(s_ij) − Σ_{j ∈ M_i, j < i} PRG(s_ij)     (mod 2^32)
+ *
+ * where M_i is the set of participants i masks with and ids compare as strings. For survivors
+ * U and dropped D the committee computes
+ *
+ *   Σ_{i∈U} q_i = Σ_{i∈U} y_i − Σ_{i∈U} PRG(b_i) − Σ_{j∈D} Σ_{i∈U, j∈M_i} ±PRG(s_ij)
+ *
+ * because pairwise masks between two survivors cancel (+ in one, − in the other) as long as
+ * the neighbour relation is symmetric on U, which the committee checks (views.ts).
+ */
+import { wipe } from '../bytes.js';
+import { agreeAll, pairwiseMaskKey, type SecAggCrypto, selfMaskKey } from './crypto.js';
+import { SecAggError } from './errors.js';
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** `target += sign · words(keystream)` mod 2^32, words little-endian. */
+export function addStream(target: Uint32Array, keystream: Uint8Array, sign: 1 | -1): void {
+  const n = target.length;
+  if (keystream.length < 4 * n) throw new RangeError(`keystream has ${keystream.length} bytes, need ${4 * n}`);
+  if (LITTLE_ENDIAN && keystream.byteOffset % 4 === 0) {
+    const w = new Uint32Array(keystream.buffer, keystream.byteOffset, n);
+    // Uint32Array stores ToUint32(x): both branches reduce mod 2^32.
+    if (sign === 1) for (let k = 0; k < n; k++) target[k] = target[k]! + w[k]!;
+    else for (let k = 0; k < n; k++) target[k] = target[k]! - w[k]!;
+    return;
+  }
+  const v = new DataView(keystream.buffer, keystream.byteOffset, keystream.byteLength);
+  for (let k = 0; k < n; k++) target[k] = target[k]! + sign * v.getUint32(4 * k, true);
+}
+
+/** `target += sign · PRG(key)`, wiping the keystream afterwards. */
+export function addPrg(crypto: SecAggCrypto, target: Uint32Array, key: Uint8Array, sign: 1 | -1): void {
+  const ks = crypto.prg.keystream(key, 4 * target.length);
+  addStream(target, ks, sign);
+  wipe(ks);
+}
+
+/** `acc += v` mod 2^32. */
+export function addVector(acc: Uint32Array, v: Uint32Array): void {
+  if (v.length !== acc.length)
+    throw new SecAggError('SECAGG_BAD_INPUT', `vector of ${v.length} words, expected ${acc.length}`, {
+      got: v.length,
+      expected: acc.length,
+    });
+  for (let k = 0; k < acc.length; k++) acc[k] = acc[k]! + v[k]!;
+}
+
+/** The sign with which i's input carries the mask shared with j. */
+export function pairSign(i: string, j: string): 1 | -1 {
+  return j > i ? 1 : -1;
+}
+
+export interface MaskInputs {
+  readonly crypto: SecAggCrypto;
+  readonly federation: string;
+  readonly round: number;
+  readonly self: string;
+  /** Self-mask seed b_i. */
+  readonly selfMaskSeed: Uint8Array;
+  /** This participant's mask secret key s_i^SK. */
+  readonly maskSecretKey: Uint8Array;
+  /** Neighbours M_i and their advertised mask public keys s_j^PK. */
+  readonly neighbours: ReadonlyMap<string, Uint8Array>;
+}
+
+/** Mask `q` in place: y = q + PRG(b_i) ± PRG(s_ij). Wipes every derived key and stream. */
+export function maskInPlace(q: Uint32Array, m: MaskInputs): void {
+  const self = selfMaskKey(m.selfMaskSeed, m.federation, m.round, m.self);
+  addPrg(m.crypto, q, self, 1);
+  wipe(self);
+  const peers = [...m.neighbours.keys()].sort();
+  const shared = agreeAll(
+    m.crypto.x25519,
+    m.maskSecretKey,
+    peers.map((p) => m.neighbours.get(p)!),
+  );
+  peers.forEach((j, idx) => {
+    const key = pairwiseMaskKey(shared[idx]!, m.federation, m.round, m.self, j);
+    wipe(shared[idx]!);
+    addPrg(m.crypto, q, key, pairSign(m.self, j));
+    wipe(key);
+  });
+}
+
+export interface UnmaskInputs {
+  readonly crypto: SecAggCrypto;
+  readonly federation: string;
+  readonly round: number;
+  /** Masked inputs y_i of the survivors U. */
+  readonly inputs: ReadonlyMap<string, Uint32Array>;
+  /** Reconstructed self-mask seeds b_i, one per survivor. */
+  readonly selfMaskSeeds: ReadonlyMap<string, Uint8Array>;
+  /** Reconstructed mask secret keys s_j^SK of dropped participants D. */
+  readonly droppedSecretKeys: ReadonlyMap<string, Uint8Array>;
+  /** Each survivor's neighbour set M_i. */
+  readonly neighbours: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Advertised mask public keys s_i^PK of the survivors. */
+  readonly maskPublicKeys: ReadonlyMap<string, Uint8Array>;
+}
+
+/** Σ_{i∈U} q_i mod 2^32 from the masked inputs and the reconstructed secrets. */
+export function unmaskSum(u: UnmaskInputs): Uint32Array {
+  const survivors = [...u.inputs.keys()].sort();
+  if (survivors.length === 0) throw new SecAggError('SECAGG_TOO_FEW_SURVIVORS', 'no inputs to unmask', { survivors: 0 });
+  const acc = new Uint32Array(u.inputs.get(survivors[0]!)!.length);
+  for (const i of survivors) addVector(acc, u.inputs.get(i)!);
+  for (const i of survivors) {
+    const b = u.selfMaskSeeds.get(i);
+    if (b === undefined) throw new SecAggError('SECAGG_TOO_FEW_SHARES', `no self-mask seed for ${i}`, { participant: i });
+    const key = selfMaskKey(b, u.federation, u.round, i);
+    addPrg(u.crypto, acc, key, -1);
+    wipe(key);
+  }
+  for (const [j, sk] of [...u.droppedSecretKeys].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const maskedWithJ = survivors.filter((i) => u.neighbours.get(i)?.has(j) === true);
+    if (maskedWithJ.length === 0) continue;
+    const pks = maskedWithJ.map((i) => {
+      const pk = u.maskPublicKeys.get(i);
+      if (pk === undefined) throw new SecAggError('SECAGG_UNKNOWN_KEY', `no mask public key for ${i}`, { participant: i });
+      return pk;
+    });
+    const shared = agreeAll(u.crypto.x25519, sk, pks);
+    maskedWithJ.forEach((i, idx) => {
+      const key = pairwiseMaskKey(shared[idx]!, u.federation, u.round, i, j);
+      wipe(shared[idx]!);
+      // y_i carries pairSign(i, j)·PRG(s_ij); remove it.
+      addPrg(u.crypto, acc, key, pairSign(i, j) === 1 ? -1 : 1);
+      wipe(key);
+    });
+  }
+  return acc;
+}

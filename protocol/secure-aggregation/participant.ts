@@ -1,0 +1,232 @@
+/**
+ * The participant's side of secure aggregation for one round (Bonawitz et al., CCS 2017, §4,
+ * Figure 4, "User"), as an explicit state machine:
+ *
+ *   stage           method            accepts
+ *   ADVERTISE_KEYS  advertise()       addAdvert
+ *   SHARE_KEYS      shareKeys()       addAdvert, addShareKeys (early)
+ *   MASKED_INPUT    maskInput()       addAdvert, addShareKeys
+ *   UNMASK          finish()          — (the committee unmasks; we wait for the result)
+ *   DONE
+ *
+ * Pure: randomness (`entropy`), the PRG, X25519 and the identity signature are injected.
+ * b_i, s_i^SK and c_i^SK are wiped as soon as the masked input is built; nothing secret
+ * outlives `maskInput` (or `fail`).
+ */
+import { wipe } from '../bytes.js';
+import type { AdvertiseKeysMsg, EncryptedShare, ShareKeysMsg } from '../messages/secagg.js';
+import { SecAggKind, SHARE_PLAINTEXT_BYTES } from '../messages/secagg.js';
+import type { MaskedInputPayload } from '../messages/masked-input.js';
+import type { StageMachine } from '../stage-machine.js';
+import type { SecAggConfig } from './config.js';
+import {
+  type Entropy,
+  type IdentitySign,
+  type IdentityVerify,
+  roundingKey,
+  SECRET_BYTES,
+  type SecAggCrypto,
+  sealShare,
+  selfMaskCommitment,
+  shareAssociatedData,
+} from './crypto.js';
+import { SecAggError } from './errors.js';
+import { maskInPlace } from './masking.js';
+import { quantize } from './quantize.js';
+import { createAdvert, type RoundKeys, verifyAdvert, wipeRoundKeys } from './round-keys.js';
+import { split } from './shamir.js';
+import { SecAggStage, secAggMachine } from './stages.js';
+
+export interface SecAggRoundContext {
+  readonly federation: string;
+  readonly round: number;
+  /** The round's committee in position order; position p holds share x = p + 1. */
+  readonly committee: readonly string[];
+  /** The round's reconstruction threshold t (effectiveCommittee). */
+  readonly threshold: number;
+  readonly config: SecAggConfig;
+}
+
+export interface ParticipantDeps {
+  readonly crypto: SecAggCrypto;
+  readonly entropy: Entropy;
+  readonly sign: IdentitySign;
+  readonly verify: IdentityVerify;
+}
+
+const S = SecAggStage;
+
+export function checkContext(ctx: SecAggRoundContext, m: { federation: string; round: number; sender: string; kind: number }): void {
+  if (m.federation !== ctx.federation || m.round !== ctx.round) {
+    throw new SecAggError(
+      'SECAGG_WRONG_ROUND',
+      `message for ${m.federation} round ${m.round}, expected ${ctx.federation} round ${ctx.round}`,
+      {
+        sender: m.sender,
+        kind: m.kind,
+        federation: m.federation,
+        round: m.round,
+        expected: { federation: ctx.federation, round: ctx.round },
+      },
+    );
+  }
+}
+
+export class SecAggParticipant {
+  readonly machine: StageMachine<SecAggStage>;
+  private readonly adverts = new Map<string, AdvertiseKeysMsg>();
+  private readonly sharers = new Set<string>();
+  private selfMaskSeed: Uint8Array | undefined;
+
+  constructor(
+    readonly ctx: SecAggRoundContext,
+    readonly self: string,
+    private readonly keys: RoundKeys,
+    private readonly deps: ParticipantDeps,
+  ) {
+    this.machine = secAggMachine('participant', ctx.round, self);
+  }
+
+  get stage(): SecAggStage {
+    return this.machine.stage;
+  }
+
+  /** Participants whose ShareKeys we accepted (our future neighbours), sorted. */
+  get neighbours(): string[] {
+    return [...this.sharers].filter((p) => p !== this.self).sort();
+  }
+
+  /** ADVERTISE_KEYS → SHARE_KEYS: the signed advertisement of c_i^PK and s_i^PK. */
+  advertise(): AdvertiseKeysMsg {
+    this.machine.expect(S.AdvertiseKeys);
+    const m = createAdvert(this.ctx.federation, this.ctx.round, this.self, this.keys, this.deps.sign);
+    this.adverts.set(this.self, m);
+    this.machine.to(S.ShareKeys);
+    return m;
+  }
+
+  addAdvert(m: AdvertiseKeysMsg): void {
+    this.machine.expect(S.AdvertiseKeys, S.ShareKeys, S.MaskedInput);
+    checkContext(this.ctx, m);
+    if (m.sender === this.self) return; // our own, already recorded by advertise()
+    if (this.adverts.has(m.sender))
+      throw new SecAggError('SECAGG_DUPLICATE', `second advertisement from ${m.sender}`, { sender: m.sender, kind: 'advertise' });
+    verifyAdvert(m, this.deps.verify);
+    this.adverts.set(m.sender, m);
+  }
+
+  /**
+   * SHARE_KEYS → MASKED_INPUT: draw b_i, split b_i and s_i^SK t-of-m, encrypt each share pair
+   * to the committee member at that position. Members that did not advertise get nothing;
+   * fewer than t advertised members fail with SECAGG_TOO_FEW_COMMITTEE.
+   */
+  shareKeys(): ShareKeysMsg {
+    this.machine.expect(S.ShareKeys);
+    const { committee, threshold, federation, round } = this.ctx;
+    const reachable = committee.filter((c) => this.adverts.has(c));
+    if (reachable.length < threshold) {
+      throw new SecAggError('SECAGG_TOO_FEW_COMMITTEE', `${reachable.length} committee members advertised keys, threshold ${threshold}`, {
+        advertised: reachable.length,
+        threshold,
+      });
+    }
+    const b = this.deps.entropy(SECRET_BYTES);
+    this.selfMaskSeed = b;
+    const bShares = split(b, committee.length, threshold, this.deps.entropy);
+    const sShares = split(this.keys.mask.secretKey, committee.length, threshold, this.deps.entropy);
+    const shares: EncryptedShare[] = [];
+    const c = this.deps.crypto.x25519.importSecret(this.keys.encryption.secretKey);
+    committee.forEach((member, pos) => {
+      const adv = this.adverts.get(member);
+      const bs = bShares[pos]!;
+      const ss = sShares[pos]!;
+      if (adv !== undefined) {
+        const pt = new Uint8Array(SHARE_PLAINTEXT_BYTES);
+        pt[0] = bs.x;
+        pt.set(bs.y, 1);
+        pt.set(ss.y, 1 + bs.y.length);
+        const ad = shareAssociatedData(federation, round, this.self, member);
+        const sealed = sealShare(c, adv.encryptionKey, ad, pt, this.deps.entropy);
+        wipe(pt);
+        shares.push({ recipient: member, ...sealed });
+      }
+      wipe(bs.y);
+      wipe(ss.y);
+    });
+    c.dispose();
+    shares.sort((a, b) => (a.recipient < b.recipient ? -1 : 1));
+    this.sharers.add(this.self);
+    this.machine.to(S.MaskedInput);
+    return {
+      kind: SecAggKind.ShareKeys,
+      federation,
+      round,
+      sender: this.self,
+      selfMaskCommitment: selfMaskCommitment(b, federation, round, this.self),
+      shares,
+    };
+  }
+
+  /** Record that `m.sender` shared its keys: it becomes a neighbour for pairwise masks. */
+  addShareKeys(m: ShareKeysMsg): void {
+    this.machine.expect(S.ShareKeys, S.MaskedInput);
+    checkContext(this.ctx, m);
+    if (m.sender === this.self) return;
+    const adv = this.adverts.get(m.sender);
+    if (adv === undefined || !adv.contributes) {
+      throw new SecAggError('SECAGG_UNKNOWN_KEY', `shares from ${m.sender}, which advertised no contributing keys`, { sender: m.sender });
+    }
+    if (this.sharers.has(m.sender))
+      throw new SecAggError('SECAGG_DUPLICATE', `second share message from ${m.sender}`, { sender: m.sender, kind: 'shares' });
+    this.sharers.add(m.sender);
+  }
+
+  /**
+   * MASKED_INPUT → UNMASK: quantize `values` (= n_i·Δ_i, see quantize.ts), append n_i, and mask
+   * with PRG(b_i) and ±PRG(s_ij) for every neighbour. Wipes b_i, s_i^SK and c_i^SK.
+   */
+  maskInput(values: ArrayLike<number>, sampleCount: number, baseModelHash: Uint8Array): MaskedInputPayload {
+    this.machine.expect(S.MaskedInput);
+    const { federation, round, config } = this.ctx;
+    const rho = this.deps.entropy(SECRET_BYTES);
+    const rk = roundingKey(rho, federation, round, this.self);
+    wipe(rho);
+    const rounding = this.deps.crypto.prg.keystream(rk, 4 * values.length);
+    wipe(rk);
+    let q: Uint32Array;
+    try {
+      q = quantize(values, sampleCount, config, rounding);
+    } finally {
+      wipe(rounding);
+    }
+    const neighbours = this.neighbours;
+    maskInPlace(q, {
+      crypto: this.deps.crypto,
+      federation,
+      round,
+      self: this.self,
+      selfMaskSeed: this.selfMaskSeed!,
+      maskSecretKey: this.keys.mask.secretKey,
+      neighbours: new Map(neighbours.map((j) => [j, this.adverts.get(j)!.maskKey])),
+    });
+    this.wipeSecrets();
+    this.machine.to(S.Unmask);
+    return { baseModelHash, neighbours, masked: q };
+  }
+
+  /** UNMASK → DONE, once the round's result is adopted. */
+  finish(): void {
+    this.machine.to(S.Done);
+  }
+
+  /** Abandon the round (dropout, deadline, error): wipe secrets, go to FAILED. */
+  fail(): void {
+    this.wipeSecrets();
+    if (!this.machine.is(S.Done, S.Failed)) this.machine.to(S.Failed);
+  }
+
+  private wipeSecrets(): void {
+    if (this.selfMaskSeed !== undefined) wipe(this.selfMaskSeed);
+    wipeRoundKeys(this.keys);
+  }
+}

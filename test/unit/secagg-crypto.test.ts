@@ -1,0 +1,151 @@
+/**
+ * The secure-aggregation crypto ports: the native node:crypto implementations must be
+ * bit-equal to the pure reference (the spec), both must match published known answers
+ * (AES-128 with the zero key — NIST GCM spec test cases 1–2; X25519 — RFC 7748 §6.1), the
+ * share AEAD must reject any tampering, and identity signatures must verify only against the
+ * signer's libp2p peer id.
+ */
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { bytesEqual, fromHex0x, toHex0x } from '../../protocol/bytes.js';
+import {
+  agreeAll,
+  openShare,
+  pairwiseMaskKey,
+  referenceCrypto,
+  type SecAggCrypto,
+  sealShare,
+  shareAssociatedData,
+} from '../../protocol/secure-aggregation/crypto.js';
+import {
+  createIdentityVerifier,
+  identitySigner,
+  nodeSecAggCrypto,
+  seededEntropy,
+  systemEntropy,
+} from '../../node/services/secagg-crypto.js';
+import { codeOf } from './secagg-helpers.js';
+
+const impls: [string, SecAggCrypto][] = [
+  ['reference (noble)', referenceCrypto],
+  ['native (node:crypto)', nodeSecAggCrypto],
+];
+
+describe.each(impls)('%s', (_name, c) => {
+  it('PRG is AES-128-CTR from counter block 0 (known answer, zero key)', () => {
+    const ks = c.prg.keystream(new Uint8Array(16), 48);
+    expect(toHex0x(ks)).toBe('0x66e94bd4ef8a2c3b884cfa59ca342b2e58e2fccefa7e3061367f1d57a4e7455a0388dace60b6a392f328c2b971b2fe78');
+  });
+
+  it('X25519 matches RFC 7748 §6.1', () => {
+    const a = fromHex0x('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a');
+    const b = fromHex0x('5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb');
+    expect(toHex0x(c.x25519.publicKey(a))).toBe('0x8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
+    expect(toHex0x(c.x25519.publicKey(b))).toBe('0xde9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
+    const shared = '0x4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742';
+    expect(toHex0x(agreeAll(c.x25519, a, [c.x25519.publicKey(b)])[0]!)).toBe(shared);
+    expect(toHex0x(agreeAll(c.x25519, b, [c.x25519.publicKey(a)])[0]!)).toBe(shared);
+  });
+
+  it('refuses low-order public keys (all-zero shared secret)', () => {
+    const sk = new Uint8Array(32).fill(7);
+    expect(codeOf(() => agreeAll(c.x25519, sk, [new Uint8Array(32)]))).toBe('SECAGG_BAD_KEY');
+    expect(codeOf(() => agreeAll(c.x25519, sk, [Uint8Array.from([1, ...new Uint8Array(31)])]))).toBe('SECAGG_BAD_KEY');
+  });
+});
+
+describe('native vs reference', () => {
+  it('PRG streams are bit-equal for random keys and lengths', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 5000 }), (key, len) => {
+        expect(bytesEqual(nodeSecAggCrypto.prg.keystream(key, len), referenceCrypto.prg.keystream(key, len))).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('X25519 agrees for random keys, and pairwise mask keys are symmetric', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (a, b) => {
+        const A = referenceCrypto.x25519.publicKey(a);
+        const B = nodeSecAggCrypto.x25519.publicKey(b);
+        expect(bytesEqual(A, nodeSecAggCrypto.x25519.publicKey(a))).toBe(true);
+        const ab = agreeAll(nodeSecAggCrypto.x25519, a, [B])[0]!;
+        const ba = agreeAll(referenceCrypto.x25519, b, [A])[0]!;
+        expect(bytesEqual(ab, ba)).toBe(true);
+        expect(bytesEqual(pairwiseMaskKey(ab, 'f', 3, 'alice', 'bob'), pairwiseMaskKey(ba, 'f', 3, 'bob', 'alice'))).toBe(true);
+        expect(bytesEqual(pairwiseMaskKey(ab, 'f', 3, 'alice', 'bob'), pairwiseMaskKey(ab, 'f', 4, 'alice', 'bob'))).toBe(false);
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
+
+describe('share encryption (X25519 + HKDF-SHA256 + AES-256-GCM)', () => {
+  const c = nodeSecAggCrypto;
+  const ent = seededEntropy('aead');
+  const alice = ent(32);
+  const bob = ent(32);
+  const Alice = c.x25519.publicKey(alice);
+  const Bob = c.x25519.publicKey(bob);
+  const ad = shareAssociatedData('fed', 5, 'alice', 'bob');
+  const pt = Uint8Array.from({ length: 65 }, (_, i) => i);
+  const h = c.x25519.importSecret(alice);
+  const sealed = sealShare(h, Bob, ad, pt, ent);
+  const hb = c.x25519.importSecret(bob);
+
+  it('round-trips for the addressed recipient', () => {
+    expect(bytesEqual(openShare(hb, Alice, ad, sealed.nonce, sealed.ciphertext), pt)).toBe(true);
+  });
+
+  it('rejects a flipped ciphertext or tag bit, a wrong nonce, and another context', () => {
+    for (const i of [0, 30, sealed.ciphertext.length - 1]) {
+      const ct = sealed.ciphertext.slice();
+      ct[i]! ^= 0x01;
+      expect(codeOf(() => openShare(hb, Alice, ad, sealed.nonce, ct))).toBe('SECAGG_DECRYPT_FAILED');
+    }
+    const nonce = sealed.nonce.slice();
+    nonce[0]! ^= 1;
+    expect(codeOf(() => openShare(hb, Alice, ad, nonce, sealed.ciphertext))).toBe('SECAGG_DECRYPT_FAILED');
+    for (const other of [
+      shareAssociatedData('fed', 4, 'alice', 'bob'), // a past round
+      shareAssociatedData('fed', 5, 'alice', 'carol'), // another recipient
+      shareAssociatedData('fed', 5, 'mallory', 'bob'), // another sender
+      shareAssociatedData('gef', 5, 'alice', 'bob'), // another federation
+    ]) {
+      expect(codeOf(() => openShare(hb, Alice, other, sealed.nonce, sealed.ciphertext))).toBe('SECAGG_DECRYPT_FAILED');
+    }
+    // A third party's key cannot open it.
+    const carol = c.x25519.importSecret(ent(32));
+    expect(codeOf(() => openShare(carol, Alice, ad, sealed.nonce, sealed.ciphertext))).toBe('SECAGG_DECRYPT_FAILED');
+  });
+});
+
+describe('entropy and identity', () => {
+  it('seeded entropy replays; system entropy does not', () => {
+    const a = seededEntropy('s');
+    const b = seededEntropy('s');
+    expect(toHex0x(a(40))).toBe(toHex0x(b(40)));
+    expect(toHex0x(a(8))).toBe(toHex0x(b(8)));
+    expect(toHex0x(seededEntropy('t')(16))).not.toBe(toHex0x(seededEntropy('s')(16)));
+    expect(toHex0x(systemEntropy(16))).not.toBe(toHex0x(systemEntropy(16)));
+  });
+
+  it('signs with the libp2p identity and verifies only against its peer id', async () => {
+    const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(1));
+    const other = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(2));
+    const id = peerIdFromPrivateKey(key).toString();
+    const otherId = peerIdFromPrivateKey(other).toString();
+    const msg = new TextEncoder().encode('advertise');
+    const sig = identitySigner(key)(msg);
+    const verify = createIdentityVerifier();
+    expect(verify(id, msg, sig)).toBe(true);
+    expect(await key.publicKey.verify(msg, sig)).toBe(true); // the same Ed25519 libp2p uses
+    expect(verify(otherId, msg, sig)).toBe(false);
+    expect(verify(id, new TextEncoder().encode('advertisE'), sig)).toBe(false);
+    expect(verify('not-a-peer-id', msg, sig)).toBe(false);
+    expect(verify(id, msg, sig.subarray(0, 63))).toBe(false);
+  });
+});

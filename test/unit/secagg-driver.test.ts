@@ -1,0 +1,185 @@
+/**
+ * The node's secure-aggregation round (node/services/secure-round.ts via RoundDriver) over
+ * the in-memory twins: the gossip hub and the in-memory ledger, with a deterministic fake
+ * trainer. Fast timings exercise the deadline paths: a participant that drops after sharing
+ * its keys (its mask key is reconstructed), and the committee's position 0 going silent after
+ * its input (position 1 proposes and records after its grace periods).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { toHex0x } from '../../protocol/bytes.js';
+import type { LabelledData } from '../../protocol/data.js';
+import { fedAvg } from '../../protocol/fedavg.js';
+import { SecAggKind } from '../../protocol/messages/secagg.js';
+import type { ModelWeights } from '../../protocol/model.js';
+import { effectiveCommittee } from '../../protocol/secure-aggregation/config.js';
+import { modelHash } from '../../protocol/weights-codec.js';
+import { InMemoryLedger } from '../../node/chain/memory-client.js';
+import { systemClock } from '../../node/clock.js';
+import { createLogger } from '../../node/logger.js';
+import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
+import { createPeer, type Peer } from '../../node/peer.js';
+import type { DropoutPoint, LocalTrainer } from '../../node/services/round-driver.js';
+import { config, crypto, entropies, ids, testSign, testVerify } from './secagg-helpers.js';
+
+const initial: ModelWeights = {
+  tensors: [
+    { shape: [2, 3], data: Float32Array.from([0.1, -0.2, 0.3, 0.4, -0.5, 0.6]) },
+    { shape: [3], data: Float32Array.from([0, 0.01, -0.01]) },
+  ],
+};
+
+/** Training moves every weight by (index + 1) · 0.01 · (round parity sign). */
+class FakeTrainer implements LocalTrainer {
+  private w: ModelWeights = initial;
+  constructor(private readonly index: number) {}
+  getWeights(): ModelWeights {
+    return { tensors: this.w.tensors.map((t) => ({ shape: [...t.shape], data: t.data.slice() })) };
+  }
+  setWeights(w: ModelWeights): void {
+    this.w = { tensors: w.tensors.map((t) => ({ shape: [...t.shape], data: Float32Array.from(t.data) })) };
+  }
+  async train(): Promise<{ loss: number; steps: number; seconds: number }> {
+    await new Promise((r) => setTimeout(r, 2));
+    this.w = {
+      tensors: this.w.tensors.map((t) => ({
+        shape: [...t.shape],
+        data: t.data.map((v, k) => v + (this.index + 1) * 0.01 * (k % 2 ? -1 : 1)),
+      })),
+    };
+    return { loss: 0.1, steps: 1, seconds: 0 };
+  }
+}
+
+const data = (n: number): LabelledData => ({ x: new Float32Array(n), y: new Uint8Array(n), n, featureShape: [1] });
+
+function federation(
+  n: number,
+  dropouts: (round: number, committee: readonly string[], members: readonly string[]) => Map<string, DropoutPoint>,
+) {
+  const members = ids(n);
+  const hub = new MemoryGossipHub();
+  const ledger = new InMemoryLedger(toHex0x(modelHash(initial)), members);
+  const ent = entropies('driver');
+  const trainers = members.map((_, i) => new FakeTrainer(i));
+  const plans = new Map<number, Map<string, DropoutPoint>>();
+  let peers: Peer[] = [];
+  const dropoutOf = (id: string) => (round: number) => {
+    if (!plans.has(round)) plans.set(round, dropouts(round, peers[0]!.driver.plan(round, 0).committee, members));
+    return plans.get(round)!.get(id);
+  };
+  peers = members.map((id, i) =>
+    createPeer({
+      federation: 'unit',
+      members,
+      committeeSize: 5,
+      timing: { collectMs: 600, recordGraceMs: 150 },
+      training: { epochs: 1, batchSize: 1, learningRate: 0.1, seed: 1 },
+      secureAggregation: { config: config(), keysMs: 250 },
+      dropout: dropoutOf(id),
+      resultSlackMs: 3000,
+    })({
+      gossip: hub.join(id),
+      chain: ledger.client(id),
+      trainer: trainers[i]!,
+      data: data(10 + i),
+      clock: systemClock,
+      log: createLogger('error'),
+      secagg: { crypto, entropy: ent(id), sign: testSign(id), verify: testVerify },
+    }),
+  );
+  for (const p of peers) p.start();
+  return { members, hub, ledger, trainers, peers, runRound: (r: number) => Promise.all(peers.map((p) => p.runRound(r))) };
+}
+
+/** The plaintext FedAvg the secure round must reproduce (up to quantization). */
+function expectedModel(global: ModelWeights, survivors: number[]): ModelWeights {
+  return fedAvg(
+    survivors.map((i) => {
+      const t = new FakeTrainer(i);
+      t.setWeights(global);
+      // One synchronous training step, as FakeTrainer.train applies it.
+      const w = t.getWeights();
+      return {
+        participant: String(i),
+        sampleCount: 10 + i,
+        weights: { tensors: w.tensors.map((x) => ({ shape: x.shape, data: x.data.map((v, k) => v + (i + 1) * 0.01 * (k % 2 ? -1 : 1)) })) },
+      };
+    }),
+  );
+}
+
+/** Stochastic rounding moves each n_i·Δ_i coordinate by < 2^-f: the average by < |U|·2^-f / Σ n_i. */
+function expectNear(got: ModelWeights, want: ModelWeights, survivors: number[]): void {
+  const tol = (survivors.length * 2 ** -config().fractionalBits) / survivors.reduce((a, i) => a + 10 + i, 0) + 1e-7;
+  got.tensors.forEach((x, ti) => {
+    x.data.forEach((v, k) => {
+      expect(Math.abs(v - want.tensors[ti]!.data[k]!)).toBeLessThanOrEqual(tol);
+    });
+  });
+}
+
+let stop: (() => void) | undefined;
+afterEach(() => stop?.());
+
+describe('secure round over the in-memory twins', () => {
+  it('aggregates exactly the survivors through an after-keys dropout and a silent position 0', async () => {
+    const fed = federation(7, (round, committee, members) => {
+      if (round === 1) return new Map();
+      // Round 2: position 0 goes silent after its input; a non-member of the committee drops after keys.
+      const outsider = members.find((m) => !committee.includes(m))!;
+      return new Map<string, DropoutPoint>([
+        [committee[0]!, 'after-input'],
+        [outsider, 'after-keys'],
+      ]);
+    });
+    stop = () => {
+      for (const p of fed.peers) p.stop();
+    };
+    expect(effectiveCommittee(config(), 7)).toEqual({ committeeSize: 5, threshold: 3 });
+
+    // Round 1: everyone.
+    const global0 = fed.trainers[0]!.getWeights();
+    const r1 = await fed.runRound(1);
+    expect(r1[0]!.record.participantCount).toBe(7);
+    const want1 = expectedModel(global0, [0, 1, 2, 3, 4, 5, 6]);
+    for (const t of fed.trainers) expectNear(t.getWeights(), want1, [0, 1, 2, 3, 4, 5, 6]);
+    expect(r1.filter((o) => o.recordedBySelf)).toHaveLength(1);
+    expect(r1.every((o) => o.participantPath.at(-1) === 'adopted')).toBe(true);
+    const members1 = r1.filter((o) => o.secure?.committeePath !== undefined);
+    expect(members1).toHaveLength(5);
+    for (const o of members1) expect(o.secure!.committeePath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done']);
+    for (const o of r1) expect(o.secure!.participantPath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done']);
+
+    // Round 2: the dropouts.
+    const global1 = fed.trainers[0]!.getWeights();
+    const r2 = await fed.runRound(2);
+    const committee = r2[0]!.committee;
+    const leader = fed.members.indexOf(committee[0]!);
+    const outsider = fed.members.findIndex((m) => !committee.includes(m));
+    expect(r2[0]!.record.participantCount).toBe(6);
+    expect(r2[leader]!.dropout).toBe('after-input');
+    expect(r2[leader]!.committeePath).toEqual(['collecting', 'failed']);
+    expect(r2[outsider]!.secure!.participantPath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'failed']);
+    // Position 1 recorded, after position 0 stayed silent.
+    const recorder = r2.findIndex((o) => o.recordedBySelf);
+    expect(committee.indexOf(fed.members[recorder]!)).toBe(1);
+    const live = r2.filter((o) => o.secure?.survivors !== undefined);
+    for (const o of live) expect([o.secure!.survivors, o.secure!.dropped]).toEqual([6, 1]);
+    const survivors2 = [0, 1, 2, 3, 4, 5, 6].filter((i) => i !== outsider);
+    const want2 = expectedModel(global1, survivors2);
+    for (const t of fed.trainers) expectNear(t.getWeights(), want2, survivors2);
+    // Every live member signed the same result statement (the quorum-signature seam).
+    await fed.hub.settle();
+    const signers = fed.peers[0]!.secaggInbox!.messages(2, SecAggKind.Result).map((m) => m.sender);
+    expect(signers.length).toBeGreaterThanOrEqual(3);
+    expect(signers).not.toContain(committee[0]);
+    // Nothing was rejected on the wire. (A member's aggregate announced after a peer moved on
+    // to the next round is IGNOREd as ROUND_STALE by design: validate.ts.)
+    for (const p of fed.peers) {
+      const bad = [...(p.components.gossip.verdicts as Map<string, number>).keys()].filter(
+        (k) => !k.startsWith('accept') && k !== 'ignore:ROUND_STALE',
+      );
+      expect(bad).toEqual([]);
+    }
+  }, 30_000);
+});

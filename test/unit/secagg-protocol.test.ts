@@ -1,0 +1,494 @@
+/**
+ * The secure-aggregation protocol in memory (protocol/secure-aggregation/): exact sums under
+ * any admissible dropout set (property test), the state machines' stage and duplicate
+ * checks, and adversarial inputs — tampered shares, requests for both kinds of share,
+ * conflicting proposals, past-round messages, unknown or forged keys, wrong reveals.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { hash256 } from '../../protocol/bytes.js';
+import { encodeMaskedInput, type MaskedInputPayload } from '../../protocol/messages/masked-input.js';
+import type { AdvertiseKeysMsg, ProposalMsg, RevealMsg, ShareKeysMsg, ViewMsg } from '../../protocol/messages/secagg.js';
+import {
+  clipLevels,
+  createAdvert,
+  decodeSum,
+  effectiveCommittee,
+  generateRoundKeys,
+  type RoundKeys,
+  runInMemoryRound,
+  SecAggCommitteeMember,
+  SecAggParticipant,
+  type SecAggRoundContext,
+  SecAggStage,
+  selectSurvivors,
+  ShareVault,
+} from '../../protocol/secure-aggregation/index.js';
+import { StageError } from '../../protocol/stage-machine.js';
+import { codeOf, config, crypto, entropies, ids, testSign, testVerify } from './secagg-helpers.js';
+
+const cfg = config();
+const L = clipLevels(cfg);
+const SCALE = 2 ** cfg.fractionalBits;
+
+describe('unmasked sum equals the plaintext integer sum, bit for bit', () => {
+  const scenario = (n: number) =>
+    fc
+      .record({
+        d: fc.integer({ min: 1, max: 24 }),
+        grid: fc.array(fc.integer({ min: -L, max: L }), { minLength: n * 24, maxLength: n * 24 }),
+        counts: fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: n, maxLength: n }),
+        afterKeys: fc.array(fc.boolean(), { minLength: n, maxLength: n }),
+        silent: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
+        committeeOffset: fc.integer({ min: 0, max: n - 1 }),
+        seed: fc.integer(),
+      })
+      .map((s) => {
+        const parties = ids(n);
+        const { committeeSize: m, threshold: t } = effectiveCommittee(cfg, n);
+        const committee = Array.from({ length: m }, (_, k) => parties[(s.committeeOffset + k * 7) % n]!).filter(
+          (p, i, a) => a.indexOf(p) === i,
+        );
+        // Repair the dropout draw so that ≥ t committee members and ≥ 2 survivors remain.
+        const dropped = new Set<string>();
+        const silent = new Set<string>();
+        parties.forEach((p, i) => {
+          if (!s.afterKeys[i]) return;
+          dropped.add(p);
+          const live = committee.filter((c) => !dropped.has(c) && !silent.has(c)).length;
+          if (n - dropped.size < 2 || live < t) dropped.delete(p);
+        });
+        committee.forEach((c, k) => {
+          if (!s.silent[k] || dropped.has(c)) return;
+          silent.add(c);
+          if (committee.filter((x) => !dropped.has(x) && !silent.has(x)).length < t) silent.delete(c);
+        });
+        for (const c of committee) if (dropped.has(c)) silent.add(c);
+        return { ...s, n, parties, committee, t, dropped, silent };
+      });
+
+  for (const [n, runs] of [
+    [3, 40],
+    [10, 12],
+    [50, 3],
+  ] as const) {
+    it(`n = ${n}, random vectors and dropout sets`, () => {
+      fc.assert(
+        fc.property(scenario(n), (s) => {
+          const participants = s.parties.map((id, i) => ({
+            id,
+            values: Float64Array.from({ length: s.d }, (_, k) => s.grid[i * 24 + k]! / SCALE),
+            sampleCount: s.counts[i]!,
+          }));
+          const res = runInMemoryRound({
+            federation: 'prop',
+            round: 1 + ((s.seed >>> 0) % 1000),
+            config: cfg,
+            committee: s.committee,
+            threshold: s.t,
+            participants,
+            dropAfterKeys: s.dropped,
+            silentMembers: s.silent,
+            crypto,
+            entropy: entropies(`prop/${s.seed}`),
+            sign: testSign,
+            verify: testVerify,
+            unmaskEverywhere: true,
+          });
+          const survivors = s.parties.filter((p) => !s.dropped.has(p));
+          expect(res.survivors).toEqual(survivors);
+          expect(res.dropped).toEqual([...s.dropped].sort());
+          // The plaintext integer sum mod 2^32, computed directly.
+          const expected = new Uint32Array(s.d + 1);
+          participants
+            .filter((p) => !s.dropped.has(p.id))
+            .forEach((p) => {
+              for (let k = 0; k < s.d; k++) expected[k] = expected[k]! + p.values[k]! * SCALE;
+              expected[s.d] = expected[s.d]! + p.sampleCount;
+            });
+          for (const sum of res.sums) expect([...sum]).toEqual([...expected]);
+          const { values, totalSamples } = decodeSum(res.sum, cfg);
+          expect(totalSamples).toBe(participants.filter((p) => !s.dropped.has(p.id)).reduce((a, p) => a + p.sampleCount, 0));
+          for (let k = 0; k < s.d; k++) expect(values[k]).toBe((expected[k]! | 0) / SCALE);
+        }),
+        { numRuns: runs },
+      );
+    });
+  }
+
+  it('off-grid inputs: within one quantization step per survivor', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -cfg.clipRange, max: cfg.clipRange, noNaN: true }), { minLength: 40, maxLength: 40 }), (xs) => {
+        const parties = ids(4);
+        const participants = parties.map((id, i) => ({ id, values: xs.slice(i * 10, i * 10 + 10), sampleCount: 1 }));
+        const res = runInMemoryRound({
+          federation: 'f',
+          round: 2,
+          config: cfg,
+          committee: parties.slice(0, 3),
+          threshold: 2,
+          participants,
+          crypto,
+          entropy: entropies('offgrid'),
+          sign: testSign,
+          verify: testVerify,
+        });
+        const { values } = decodeSum(res.sum, cfg);
+        for (let k = 0; k < 10; k++) {
+          const exact = participants.reduce((a, p) => a + p.values[k]!, 0);
+          expect(Math.abs(values[k]! - exact)).toBeLessThanOrEqual(4 / SCALE);
+        }
+      }),
+      { numRuns: 20 },
+    );
+  });
+});
+
+/** A round driven step by step, so tests can interfere between steps. */
+function fixture(n = 6, committeeSize = 5, threshold = 3, round = 7) {
+  const parties = ids(n);
+  const committee = parties.slice(0, committeeSize);
+  const ctx: SecAggRoundContext = { federation: 'adv', round, committee, threshold, config: cfg };
+  const ent = entropies(`fixture/${n}/${round}`);
+  const keys = new Map<string, RoundKeys>(parties.map((p) => [p, generateRoundKeys(crypto, ent(p))]));
+  const participants = new Map(
+    parties.map((p) => [
+      p,
+      new SecAggParticipant(ctx, p, keys.get(p)!, { crypto, entropy: ent(p), sign: testSign(p), verify: testVerify }),
+    ]),
+  );
+  const members = new Map(
+    committee.map((p) => [
+      p,
+      new SecAggCommitteeMember(ctx, p, keys.get(p)!.encryption.secretKey, { crypto, sign: testSign(p), verify: testVerify }),
+    ]),
+  );
+  const adverts: AdvertiseKeysMsg[] = parties.map((p) => participants.get(p)!.advertise());
+  const shares: ShareKeysMsg[] = [];
+  const shareAll = (skip: (p: string, from: string) => boolean = () => false) => {
+    for (const p of parties) for (const a of adverts) if (a.sender !== p) participants.get(p)!.addAdvert(a);
+    for (const p of parties) shares.push(participants.get(p)!.shareKeys());
+    for (const p of parties) for (const s of shares) if (s.sender !== p && !skip(p, s.sender)) participants.get(p)!.addShareKeys(s);
+  };
+  const inputs = new Map<string, { payload: MaskedInputPayload; hash: Uint8Array }>();
+  const values = (p: string) => Float64Array.from({ length: 4 }, (_, k) => (parties.indexOf(p) + 1) * (k + 1));
+  const mask = (only: readonly string[] = parties) => {
+    for (const p of only) {
+      const payload = participants.get(p)!.maskInput(values(p), 10, new Uint8Array(32));
+      inputs.set(p, { payload, hash: hash256(encodeMaskedInput(payload)) });
+    }
+  };
+  const prepareMember = (m: string) => {
+    const mm = members.get(m)!;
+    for (const a of adverts) mm.addAdvert(a);
+    mm.beginShares();
+    for (const s of shares) mm.addShareKeys(s);
+    mm.beginInputs();
+    return mm;
+  };
+  const held = () => [...inputs].map(([participant, x]) => ({ participant, inputHash: x.hash, neighbours: x.payload.neighbours }));
+  const views = (): ViewMsg[] => committee.map((m) => prepareMember(m).signView(held()));
+  const exchangeViews = (vs: ViewMsg[]) => {
+    for (const m of committee) for (const v of vs) members.get(m)!.addView(v);
+  };
+  const maskedMap = () => new Map([...inputs].map(([p, x]) => [p, x.payload.masked]));
+  const expectedSum = (survivors: readonly string[]) => {
+    const e = new Uint32Array(5);
+    for (const p of survivors) {
+      const v = values(p);
+      for (let k = 0; k < 4; k++) e[k] = e[k]! + v[k]! * SCALE;
+      e[4] = e[4]! + 10;
+    }
+    return [...e];
+  };
+  return {
+    ctx,
+    parties,
+    committee,
+    keys,
+    participants,
+    members,
+    adverts,
+    shares,
+    shareAll,
+    mask,
+    views,
+    exchangeViews,
+    inputs,
+    maskedMap,
+    expectedSum,
+    ent,
+  };
+}
+
+describe('stage and duplicate checks', () => {
+  it('participant: out-of-order calls throw STAGE_UNEXPECTED naming current and expected stages', () => {
+    const f = fixture();
+    const p = f.participants.get(f.parties[5]!)!;
+    expect(codeOf(() => p.maskInput([1], 1, new Uint8Array(32)))).toBe('STAGE_UNEXPECTED');
+    try {
+      p.maskInput([1], 1, new Uint8Array(32));
+    } catch (e) {
+      expect(e).toBeInstanceOf(StageError);
+      expect((e as StageError).fields).toMatchObject({ current: 'share-keys', expected: ['masked-input'] });
+    }
+    expect(codeOf(() => p.advertise())).toBe('STAGE_UNEXPECTED');
+    f.shareAll();
+    expect(codeOf(() => p.shareKeys())).toBe('STAGE_UNEXPECTED');
+    f.mask();
+    expect(p.stage).toBe(SecAggStage.Unmask);
+    expect(codeOf(() => p.addShareKeys(f.shares[0]!))).toBe('STAGE_UNEXPECTED');
+    p.finish();
+    expect(p.machine.path).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done']);
+  });
+
+  it('duplicates are refused with SECAGG_DUPLICATE', () => {
+    const f = fixture();
+    f.shareAll();
+    const p = f.participants.get(f.parties[5]!)!;
+    expect(codeOf(() => p.addAdvert(f.adverts[1]!))).toBe('SECAGG_DUPLICATE');
+    expect(codeOf(() => p.addShareKeys(f.shares[1]!))).toBe('SECAGG_DUPLICATE');
+    const m = f.members.get(f.committee[0]!)!;
+    for (const a of f.adverts) m.addAdvert(a);
+    expect(codeOf(() => m.addAdvert(f.adverts[2]!))).toBe('SECAGG_DUPLICATE');
+    m.beginShares();
+    m.addShareKeys(f.shares[2]!);
+    expect(codeOf(() => m.addShareKeys(f.shares[2]!))).toBe('SECAGG_DUPLICATE');
+  });
+
+  it('committee member: views, proposals and reveals only in UNMASK', () => {
+    const f = fixture();
+    f.shareAll();
+    f.mask();
+    const vs = f.views();
+    const fresh = new SecAggCommitteeMember(f.ctx, f.committee[1]!, f.keys.get(f.committee[1]!)!.encryption.secretKey, {
+      crypto,
+      sign: testSign(f.committee[1]!),
+      verify: testVerify,
+    });
+    expect(codeOf(() => fresh.addView(vs[0]!))).toBe('STAGE_UNEXPECTED');
+    expect(codeOf(() => fresh.propose())).toBe('STAGE_UNEXPECTED');
+    expect(codeOf(() => fresh.signView([]))).toBe('STAGE_UNEXPECTED');
+  });
+
+  it('the participant wipes b_i, s_i^SK and c_i^SK once its input is masked', () => {
+    const f = fixture();
+    f.shareAll();
+    f.mask();
+    for (const k of f.keys.values()) {
+      expect(k.mask.secretKey.every((b) => b === 0)).toBe(true);
+      expect(k.encryption.secretKey.every((b) => b === 0)).toBe(true);
+    }
+  });
+});
+
+describe('adversarial inputs', () => {
+  it('a tampered share ciphertext is rejected and leaves no share behind', () => {
+    const f = fixture();
+    f.shareAll();
+    const m = f.members.get(f.committee[0]!)!;
+    for (const a of f.adverts) m.addAdvert(a);
+    m.beginShares();
+    const s = f.shares[4]!;
+    const mine = s.shares.find((x) => x.recipient === f.committee[0])!;
+    const ciphertext = mine.ciphertext.slice();
+    ciphertext[10]! ^= 0x80;
+    const tampered = { ...s, shares: s.shares.map((x) => (x === mine ? { ...x, ciphertext } : x)) };
+    expect(codeOf(() => m.addShareKeys(tampered))).toBe('SECAGG_DECRYPT_FAILED');
+    expect(m.shareHolders).not.toContain(s.sender);
+    // A share meant for another member does not decrypt here either (AD binds the recipient).
+    const other = s.shares.find((x) => x.recipient === f.committee[1])!;
+    expect(codeOf(() => m.addShareKeys({ ...s, shares: [{ ...other, recipient: f.committee[0]! }] }))).toBe('SECAGG_DECRYPT_FAILED');
+  });
+
+  it('a member refuses to reveal both kinds of share for one participant', () => {
+    const vault = new ShareVault('m');
+    vault.put('p', { x: 1, y: new Uint8Array(32).fill(1) }, { x: 1, y: new Uint8Array(32).fill(2) });
+    vault.reveal('p', 'self-mask');
+    expect(vault.reveal('p', 'self-mask').y[0]).toBe(1); // the same kind again is fine
+    expect(codeOf(() => vault.reveal('p', 'mask-key'))).toBe('SECAGG_BOTH_KINDS');
+    expect(codeOf(() => vault.checkRequest([], ['p']))).toBe('SECAGG_BOTH_KINDS');
+    expect(codeOf(() => vault.checkRequest(['q'], ['q']))).toBe('SECAGG_BOTH_KINDS');
+  });
+
+  it('a proposal asking for both kinds, or a second different proposal, reveals nothing more', () => {
+    const f = fixture();
+    f.shareAll();
+    f.mask();
+    const vs = f.views();
+    f.exchangeViews(vs);
+    const leader = f.members.get(f.committee[0]!)!;
+    const p = leader.propose();
+    const victim = f.parties[5]!;
+    const both: ProposalMsg = { ...p, dropped: [victim] };
+    const m1 = f.members.get(f.committee[1]!)!;
+    expect(codeOf(() => m1.onProposal(both))).toBe('SECAGG_BOTH_KINDS');
+    expect(m1.followedDigest).toBeUndefined();
+    // Follow a proposal that drops `victim` (forged U ⊂ views is valid as far as the proof goes).
+    const withoutVictim: ProposalMsg = { ...p, survivors: p.survivors.filter((x) => x !== victim), dropped: [victim] };
+    const reveal = m1.onProposal(withoutVictim)!;
+    expect(reveal.keyShares.map((s) => s.participant)).toEqual([victim]);
+    // The honest proposal now conflicts: refused, so b_victim is never revealed by m1.
+    expect(codeOf(() => m1.onProposal(p))).toBe('SECAGG_CONFLICTING_PROPOSAL');
+    expect(m1.onProposal(withoutVictim)).toBeUndefined(); // same outcome again: idempotent
+  });
+
+  it('messages from a past round are rejected', () => {
+    const f = fixture(6, 5, 3, 7);
+    const past = fixture(6, 5, 3, 6);
+    const p = f.participants.get(f.parties[5]!)!;
+    expect(codeOf(() => p.addAdvert(past.adverts[1]!))).toBe('SECAGG_WRONG_ROUND');
+    f.shareAll();
+    past.shareAll();
+    const m = f.members.get(f.committee[0]!)!;
+    for (const a of f.adverts) m.addAdvert(a);
+    m.beginShares();
+    expect(codeOf(() => m.addShareKeys(past.shares[1]!))).toBe('SECAGG_WRONG_ROUND');
+    // Replaying round 6's ciphertext inside a round-7 envelope: the AD binds the round.
+    const replay = { ...past.shares[1]!, round: 7 };
+    expect(codeOf(() => m.addShareKeys(replay))).toBe('SECAGG_DECRYPT_FAILED');
+    // An advertisement signed for round 6, relabelled as round 7, does not verify.
+    expect(codeOf(() => f.members.get(f.committee[1]!)!.addAdvert({ ...past.adverts[5]!, round: 7 }))).toBe('SECAGG_BAD_SIGNATURE');
+  });
+
+  it('messages under keys outside the advertised set are rejected', () => {
+    const f = fixture();
+    const outsider = 'peer-999';
+    const keys = generateRoundKeys(crypto, f.ent(outsider));
+    // A forged advertisement: keys for `peer-005` signed by someone else's identity.
+    const forged = createAdvert('adv', 7, f.parties[5]!, keys, testSign(outsider));
+    const m = f.members.get(f.committee[0]!)!;
+    expect(codeOf(() => m.addAdvert(forged))).toBe('SECAGG_BAD_SIGNATURE');
+    f.shareAll();
+    // Shares from a sender whose keys this member never accepted.
+    m.beginShares();
+    expect(codeOf(() => m.addShareKeys(f.shares[3]!))).toBe('SECAGG_UNKNOWN_KEY');
+    // A participant likewise refuses shares from an unadvertised sender.
+    const lone = fixture();
+    lone.participants.get(lone.parties[1]!)!.addAdvert(lone.adverts[0]!);
+    expect(codeOf(() => lone.participants.get(lone.parties[1]!)!.addShareKeys({ ...f.shares[4]!, sender: outsider }))).toBe(
+      'SECAGG_UNKNOWN_KEY',
+    );
+  });
+
+  it('views and reveals from outside the committee, and bad view signatures, are rejected', () => {
+    const f = fixture();
+    f.shareAll();
+    f.mask();
+    const vs = f.views();
+    const m = f.members.get(f.committee[0]!)!;
+    const outsider = f.parties[5]!;
+    const fakeView: ViewMsg = {
+      ...vs[1]!,
+      sender: outsider,
+      view: { ...vs[1]!.view, member: outsider, signature: testSign(outsider)(new Uint8Array(1)) },
+    };
+    expect(codeOf(() => m.addView(fakeView))).toBe('SECAGG_NOT_COMMITTEE');
+    const badSig: ViewMsg = { ...vs[1]!, view: { ...vs[1]!.view, signature: vs[2]!.view.signature } };
+    expect(codeOf(() => m.addView(badSig))).toBe('SECAGG_BAD_SIGNATURE');
+    const reveal: RevealMsg = {
+      kind: 5,
+      federation: 'adv',
+      round: 7,
+      sender: outsider,
+      proposal: new Uint8Array(32),
+      selfMaskShares: [],
+      keyShares: [],
+    };
+    expect(codeOf(() => m.addReveal(reveal))).toBe('SECAGG_NOT_COMMITTEE');
+  });
+
+  it('proposals are checked against their proof', () => {
+    const f = fixture();
+    f.shareAll();
+    f.mask();
+    const vs = f.views();
+    f.exchangeViews(vs);
+    const p = f.members.get(f.committee[0]!)!.propose();
+    const m = f.members.get(f.committee[2]!)!;
+    expect(codeOf(() => m.onProposal({ ...p, views: p.views.slice(0, 2) }))).toBe('SECAGG_TOO_FEW_VIEWS');
+    expect(codeOf(() => m.onProposal({ ...p, views: [p.views[0]!, p.views[0]!, p.views[1]!] }))).toBe('SECAGG_BAD_PROPOSAL');
+    expect(codeOf(() => m.onProposal({ ...p, survivors: [...p.survivors, 'peer-777'].sort() }))).toBe('SECAGG_BAD_PROPOSAL');
+    expect(codeOf(() => m.onProposal({ ...p, survivors: p.survivors.slice(0, 1), dropped: p.survivors.slice(1) }))).toBe(
+      'SECAGG_TOO_FEW_SURVIVORS',
+    );
+    // D must cover every neighbour of a survivor that is not itself a survivor.
+    expect(codeOf(() => m.onProposal({ ...p, survivors: p.survivors.slice(1), dropped: [] }))).toBe('SECAGG_BAD_PROPOSAL');
+    expect(m.followedDigest).toBeUndefined();
+  });
+
+  it('a wrong revealed share is detected by the commitments and routed around', () => {
+    const f = fixture();
+    f.shareAll();
+    f.mask(f.parties.slice(0, 5)); // peer-005 dropped after sharing keys
+    const vs = f.views();
+    f.exchangeViews(vs);
+    const p = f.members.get(f.committee[0]!)!.propose();
+    expect(p.dropped).toEqual([f.parties[5]]);
+    const reveals = f.committee.map((c) => f.members.get(c)!.onProposal(p)!);
+    // Member 1 lies about every share it reveals.
+    const liar = reveals[1]!;
+    const flip = (s: { participant: string; x: number; y: Uint8Array }) => ({ ...s, y: s.y.map((b) => b ^ 0x55) });
+    reveals[1] = { ...liar, selfMaskShares: liar.selfMaskShares.map(flip), keyShares: liar.keyShares.map(flip) };
+    const m = f.members.get(f.committee[0]!)!;
+    for (const r of reveals) m.addReveal(r);
+    expect(m.canUnmask()).toBe(true);
+    const { sum } = m.unmask(f.maskedMap());
+    expect([...sum]).toEqual(f.expectedSum(f.parties.slice(0, 5)));
+  });
+
+  it('asymmetric neighbour sets: the peer that masked with a non-reciprocating one leaves U, privately', () => {
+    const f = fixture();
+    const [a, b] = [f.parties[4]!, f.parties[5]!];
+    // a never hears of b's shares: a does not mask with b, but b masks with a.
+    f.shareAll((p, from) => p === a && from === b);
+    f.mask();
+    expect(f.inputs.get(a)!.payload.neighbours).not.toContain(b);
+    expect(f.inputs.get(b)!.payload.neighbours).toContain(a);
+    const vs = f.views();
+    f.exchangeViews(vs);
+    const p = f.members.get(f.committee[0]!)!.propose();
+    expect(p.survivors).not.toContain(b);
+    expect(p.dropped).toEqual([b]);
+    const reveals = f.committee.map((c) => f.members.get(c)!.onProposal(p)!);
+    // b's self-mask seed is never revealed; its mask key is.
+    for (const r of reveals) {
+      expect(r.selfMaskShares.map((s) => s.participant)).not.toContain(b);
+      expect(r.keyShares.map((s) => s.participant)).toEqual([b]);
+    }
+    const m = f.members.get(f.committee[3]!)!;
+    for (const r of reveals) m.addReveal(r);
+    expect([...m.unmask(f.maskedMap()).sum]).toEqual(f.expectedSum(p.survivors));
+  });
+
+  it('selectSurvivors removes asymmetric pairs deterministically', () => {
+    const n: Record<string, string[]> = { a: ['b', 'c'], b: ['a', 'c'], c: ['a'], d: [] };
+    const e = (p: string) => ({ participant: p, inputHash: new Uint8Array(32) });
+    const { survivors, dropped } = selectSurvivors([e('a'), e('b'), e('c'), e('d')], (p) => new Set(n[p]));
+    expect(survivors.map((x) => x.participant)).toEqual(['a', 'c', 'd']);
+    expect(dropped).toEqual(['b']);
+  });
+
+  it('the threshold: t live members unmask; t − 1 cannot even propose', () => {
+    const f = fixture();
+    f.shareAll();
+    f.mask();
+    const vs = f.views();
+    // Only two members (t − 1) are alive after the views.
+    const alive = f.committee.slice(0, 2);
+    for (const m of alive) for (const v of vs.slice(0, 2)) f.members.get(m)!.addView(v);
+    expect(codeOf(() => f.members.get(alive[0]!)!.propose())).toBe('SECAGG_TOO_FEW_VIEWS');
+    // With a third view (t), the proposal goes through, but two reveals cannot unmask.
+    f.members.get(alive[0]!)!.addView(vs[2]!);
+    const p = f.members.get(alive[0]!)!.propose();
+    const reveals = alive.map((m) => f.members.get(m)!.onProposal(p)!);
+    const m0 = f.members.get(alive[0]!)!;
+    for (const r of reveals) m0.addReveal(r);
+    expect(m0.canUnmask()).toBe(false);
+    expect(codeOf(() => m0.unmask(f.maskedMap()))).toBe('SECAGG_TOO_FEW_SHARES');
+    // A third reveal (t) suffices.
+    const m2 = f.members.get(f.committee[2]!)!;
+    m0.addReveal(m2.onProposal(p)!);
+    expect([...m0.unmask(f.maskedMap()).sum]).toEqual(f.expectedSum(f.parties));
+  });
+});
