@@ -1,7 +1,10 @@
 /**
- * Minimal structured logger port (pino-compatible call shape: `log.info(obj, msg)`), so
- * services log without choosing a backend. The operator-node issue plugs in pino.
+ * The logger port: services log structured events as `log.info(obj, msg)` without choosing
+ * a backend. `createLogger` backs it with pino (JSON lines, one object per event) on stderr,
+ * so a node's logs go straight into the operator's log pipeline.
  */
+import { pino } from 'pino';
+
 export interface Logger {
   debug(obj: Record<string, unknown>, msg: string): void;
   info(obj: Record<string, unknown>, msg: string): void;
@@ -11,23 +14,9 @@ export interface Logger {
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
 
-/** JSON-lines logger to a stream (default stderr). */
-export function createLogger(
-  level: LogLevel = 'info',
-  bindings: Record<string, unknown> = {},
-  out: NodeJS.WritableStream = process.stderr,
-): Logger {
-  const emit = (lvl: LogLevel) => (obj: Record<string, unknown>, msg: string) => {
-    if (ORDER[lvl] < ORDER[level]) return;
-    out.write(`${JSON.stringify({ level: lvl, time: new Date().toISOString(), ...bindings, ...obj, msg })}\n`);
-  };
-  return {
-    debug: emit('debug'),
-    info: emit('info'),
-    warn: emit('warn'),
-    error: emit('error'),
-    child: (b) => createLogger(level, { ...bindings, ...b }, out),
-  };
+/** JSON-lines logger (pino) to a stream, default stderr (fd 2, written synchronously). */
+export function createLogger(level: LogLevel = 'info', bindings: Record<string, unknown> = {}, out?: NodeJS.WritableStream): Logger {
+  const base = pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, out ?? pino.destination({ fd: 2, sync: true }));
+  return Object.keys(bindings).length > 0 ? base.child(bindings) : base;
 }
