@@ -143,6 +143,10 @@ interface Case {
   trainMs: number;
   keysMs: number;
   agreeMs: number;
+  decodeMs: number;
+  finalizeMs: number;
+  plainEncodeMs: number;
+  plainCommitteeMs: number;
   dropped: number;
 }
 
@@ -239,6 +243,10 @@ function runCase(size: number, ids: readonly Identity[], trainMs: number): Case[
       trainMs: r1(trainMs),
       keysMs: r1(keys),
       agreeMs: r1(pick('agreeMs')),
+      decodeMs: r1(pick('decodeMs')),
+      finalizeMs: r1(pick('finalizeMs')),
+      plainEncodeMs: r1(median(survivors.map((id) => plainMs.get(id)!))),
+      plainCommitteeMs: r1(pick('plainCommitteeMs')),
       dropped: dropped.size,
     };
   });
@@ -383,21 +391,7 @@ async function main(): Promise<void> {
   console.log(`         PRG / AES-CTR = ${targets.prgOverAesCtr.measured} (≥ 0.5: ${targets.prgOverAesCtr.met})`);
 
   const result = {
-    cases: cases.map(
-      ({ params, peers, dropoutRate, maskMs, unmaskMs, secureRoundMs, plaintextRoundMs, trainMs, keysMs, agreeMs, dropped }) => ({
-        params,
-        peers,
-        dropoutRate,
-        maskMs,
-        unmaskMs,
-        secureRoundMs,
-        plaintextRoundMs,
-        trainMs,
-        keysMs,
-        agreeMs,
-        dropped,
-      }),
-    ),
+    cases,
     prgMBps,
     aesCtrMBps,
     referencePrgMBps,

@@ -30,6 +30,7 @@ import {
   generateRoundKeys,
   SecAggCommitteeMember,
   SecAggParticipant,
+  wipeRoundKeys,
 } from '../../protocol/secure-aggregation/index.js';
 import type { SecAggStage } from '../../protocol/secure-aggregation/stages.js';
 import {
@@ -213,15 +214,14 @@ export class RoundDriver {
         threshold: secure.threshold,
         config: secure.secure.config,
       };
-      const keys = participates || position >= 0 ? generateRoundKeys(crypto, entropy) : undefined;
-      let member: SecAggCommitteeMember | undefined;
-      if (keys !== undefined) {
-        if (position >= 0) member = new SecAggCommitteeMember(ctx, self, keys.encryption.secretKey, { crypto, sign, verify });
-        secureParticipant = participates ? new SecAggParticipant(ctx, self, keys, { crypto, entropy, sign, verify }) : undefined;
-        const advert = secureParticipant?.advertise() ?? createAdvert(this.init.federation, round, self, keys, sign, false);
-        if (secureParticipant === undefined) keys.mask.secretKey.fill(0);
-        await secure.secagg.inbox.publish(advert);
-      }
+      // Every member advertises every round — an observer with contributes = 0 — so "every
+      // member advertised" is a fast path that never waits for a deadline.
+      const keys = generateRoundKeys(crypto, entropy);
+      const member = position >= 0 ? new SecAggCommitteeMember(ctx, self, keys.encryption.secretKey, { crypto, sign, verify }) : undefined;
+      secureParticipant = participates ? new SecAggParticipant(ctx, self, keys, { crypto, entropy, sign, verify }) : undefined;
+      const advert = secureParticipant?.advertise() ?? createAdvert(this.init.federation, round, self, keys, sign, false);
+      if (secureParticipant === undefined) wipeRoundKeys(keys);
+      await secure.secagg.inbox.publish(advert);
       committeeTask =
         member !== undefined
           ? runSecureCommittee(secure, member, abort.signal).then((r) => ({ path: r.path, recorded: r.recorded, secure: r }))

@@ -160,9 +160,9 @@ export class RoundInbox {
       if (res.status !== 'complete') return ACCEPT;
       switch (chunk.type) {
         case PayloadType.Update:
-          return this.storeUpdate(chunk.round, chunk.sender, res.payload);
+          return this.storeUpdate(chunk.round, chunk.sender, res.payload, res.payloadHash);
         case PayloadType.MaskedInput:
-          return this.storeMaskedInput(chunk.round, chunk.sender, res.payload);
+          return this.storeMaskedInput(chunk.round, chunk.sender, res.payload, res.payloadHash);
         case PayloadType.Aggregate:
           return this.storeAggregate(chunk.round, chunk.sender, res.payload);
       }
@@ -172,13 +172,13 @@ export class RoundInbox {
     }
   }
 
-  private storeUpdate(round: number, sender: string, payload: Uint8Array): Verdict {
+  /** `payloadHash`: the hash the reassembler already verified, when the payload came over gossip. */
+  private storeUpdate(round: number, sender: string, payload: Uint8Array, payloadHash = hash256(payload)): Verdict {
     const update = decodeUpdate(payload, this.init.template);
     const base = this.init.expectedBase(round);
     if (base !== undefined && !bytesEqual(base, update.baseModelHash)) return reject('UPDATE_WRONG_BASE');
     const byRound = this.updates.get(round) ?? new Map<string, ReceivedUpdate>();
     const prior = byRound.get(sender);
-    const payloadHash = hash256(payload); // the hash the chunk envelopes carry
     if (prior !== undefined) {
       // One update per participant per round; a second, different one is equivocation.
       return bytesEqual(prior.payloadHash, payloadHash) ? ACCEPT : reject('UPDATE_EQUIVOCATION');
@@ -189,13 +189,12 @@ export class RoundInbox {
     return ACCEPT;
   }
 
-  private storeMaskedInput(round: number, sender: string, payload: Uint8Array): Verdict {
+  private storeMaskedInput(round: number, sender: string, payload: Uint8Array, payloadHash = hash256(payload)): Verdict {
     const input = decodeMaskedInput(payload, this.maskedWords);
     const base = this.init.expectedBase(round);
     if (base !== undefined && !bytesEqual(base, input.baseModelHash)) return reject('UPDATE_WRONG_BASE');
     const byRound = this.maskedInputs.get(round) ?? new Map<string, ReceivedMaskedInput>();
     const prior = byRound.get(sender);
-    const payloadHash = hash256(payload);
     if (prior !== undefined) return bytesEqual(prior.payloadHash, payloadHash) ? ACCEPT : reject('UPDATE_EQUIVOCATION');
     byRound.set(sender, { sender, payloadHash, input });
     this.maskedInputs.set(round, byRound);

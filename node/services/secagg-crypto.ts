@@ -58,9 +58,23 @@ export const nodePrg: Prg = {
   },
 };
 
+/**
+ * Parsed public keys, by value: the committee agrees each dropped participant's key with every
+ * survivor's public key, so the same keys are parsed again and again. Public keys only; bounded.
+ */
+const publicKeyCache = new Map<string, KeyObject>();
+const PUBLIC_KEY_CACHE_SIZE = 4096;
+
 function x25519Public(pk: Uint8Array): KeyObject {
   if (pk.length !== 32) throw new SecAggError('SECAGG_BAD_KEY', `X25519 public key of ${pk.length} bytes`, { length: pk.length });
-  return createPublicKey({ key: der(X25519_SPKI, pk), format: 'der', type: 'spki' });
+  const id = Buffer.from(pk.buffer, pk.byteOffset, pk.byteLength).toString('hex');
+  let k = publicKeyCache.get(id);
+  if (k === undefined) {
+    k = createPublicKey({ key: der(X25519_SPKI, pk), format: 'der', type: 'spki' });
+    if (publicKeyCache.size >= PUBLIC_KEY_CACHE_SIZE) publicKeyCache.delete(publicKeyCache.keys().next().value!);
+    publicKeyCache.set(id, k);
+  }
+  return k;
 }
 
 function x25519Private(sk: Uint8Array): KeyObject {

@@ -9,7 +9,8 @@
  *   ≤ keysMs   all members advertised (or the deadline): encrypt shares of b_i, s_i^SK to the committee
  *   after training, ≤ 2·keysMs: all contributors shared (or the deadline): mask and publish y_i
  *   committee: inputs from every contributor (or collectMs): sign its view
- *              position 0 proposes U once it holds every member's view (or ½ grace);
+ *              position 0 proposes U as soon as it holds t views (its own among them: a
+ *              smaller intersection is never smaller than a larger one's);
  *              position k proposes after k grace periods if no proposal came
  *              act on the first valid proposal: reveal shares; wait for t reveals; unmask;
  *              sign the result; record (position k after k grace periods); announce
@@ -219,7 +220,7 @@ export async function runSecureCommittee(
     // Agreeing on U: follow the first valid proposal; propose on our turn if none came.
     const viewAt = clock.now();
     const deadline = viewAt + (committee.length + 1) * recordGraceMs;
-    const myTurn = viewAt + (position === 0 ? recordGraceMs / 2 : position * recordGraceMs);
+    const myTurn = viewAt + position * recordGraceMs;
     let proposed = false;
     const pending: SecAggMessage[] = [];
     const progress = (): number => secagg.inbox.count(round, SecAggKind.View) * 1000 + secagg.inbox.count(round, SecAggKind.Proposal);
@@ -233,7 +234,7 @@ export async function runSecureCommittee(
       for (const r of pending.splice(0)) await secagg.inbox.publish(r);
       if (member.followedDigest !== undefined) break;
       const now = clock.now();
-      if (!proposed && member.viewCount >= env.threshold && (now >= myTurn || (position === 0 && member.viewCount >= committee.length))) {
+      if (!proposed && member.viewCount >= env.threshold && (position === 0 || now >= myTurn)) {
         proposed = true;
         try {
           await secagg.inbox.publish(member.propose());

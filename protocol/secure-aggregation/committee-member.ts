@@ -361,9 +361,7 @@ export class SecAggCommitteeMember {
         inputs,
         selfMaskSeeds,
         droppedSecretKeys,
-        neighbours: new Map(
-          f.survivors.map((e) => [e.participant, new Set(this.neighboursOf(e.participant) ?? maskedNeighbours(e.participant))]),
-        ),
+        neighbours: new Map(f.survivors.map((e) => [e.participant, this.requireNeighbours(e.participant)])),
         maskPublicKeys: new Map(f.survivors.map((e) => [e.participant, this.adverts.get(e.participant)!.maskKey])),
       });
       this.machine.to(S.Done);
@@ -372,10 +370,6 @@ export class SecAggCommitteeMember {
       for (const s of selfMaskSeeds.values()) wipe(s);
       for (const s of droppedSecretKeys.values()) wipe(s);
       for (const list of [...collected.selfMask.values(), ...collected.maskKey.values()]) for (const s of list) wipe(s.y);
-    }
-
-    function maskedNeighbours(p: string): never {
-      throw new SecAggError('SECAGG_BAD_INPUT', `neighbour set of survivor ${p} unknown (its input is not held)`, { participant: p });
     }
   }
 
@@ -401,13 +395,46 @@ export class SecAggCommitteeMember {
     this.encryptionKey = undefined;
   }
 
+  private requireNeighbours(p: string): ReadonlySet<string> {
+    const n = this.neighboursOf(p);
+    if (n === undefined) {
+      throw new SecAggError('SECAGG_BAD_INPUT', `neighbour set of survivor ${p} unknown (its input is not held)`, { participant: p });
+    }
+    return n;
+  }
+
   private neighboursOf(p: string): ReadonlySet<string> | undefined {
     const h = this.inputs.get(p);
     return h === undefined ? undefined : new Set(h.neighbours);
   }
 
-  /** For inputs we hold: U must be symmetric and D must cover every survivor's dropped neighbour. */
+  /**
+   * Check the proposal against the inputs we hold. If we hold every input in the views'
+   * intersection (always so when our own view is in the proof), U and D must be exactly what
+   * `selectSurvivors` derives from that intersection: a proposer cannot drop a participant that
+   * every view it chose includes. Otherwise, for the inputs we hold, U must be symmetric and D
+   * must cover every survivor's non-surviving neighbour.
+   */
   private checkAgainstHeldInputs(p: ProposalMsg): void {
+    const candidates = intersectViews(p.views);
+    if (candidates.every((e) => this.inputs.has(e.participant))) {
+      const expected = selectSurvivors(candidates, (x) => this.neighboursOf(x));
+      const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+      if (
+        !same(
+          expected.survivors.map((e) => e.participant),
+          p.survivors,
+        ) ||
+        !same(expected.dropped, p.dropped)
+      ) {
+        throw new SecAggError('SECAGG_BAD_PROPOSAL', `U and D do not follow from the proposal's views`, {
+          proposer: p.sender,
+          expected: { survivors: expected.survivors.length, dropped: expected.dropped.length },
+          got: { survivors: p.survivors.length, dropped: p.dropped.length },
+        });
+      }
+      return;
+    }
     const u = new Set(p.survivors);
     const d = new Set(p.dropped);
     for (const i of p.survivors) {

@@ -2,9 +2,10 @@
  * Secure aggregation end to end: 8 real libp2p peers on TCP 127.0.0.1 and the in-process
  * Hardhat chain run 3 rounds with one dropout per round — the committee's position 0 after
  * its input (position 1 takes over), a non-committee participant after sharing its keys (its
- * mask key is reconstructed), a committee member after sharing its keys — then the same
+ * mask key is reconstructed), a non-committee participant after its input — then the same
  * federation, seed and dropouts run plaintext FedAvg. The secure model must learn as well:
- * final accuracy within 0.01 of the plaintext run.
+ * final accuracy within 0.01 of the plaintext run. Deadlines leave room for a loaded machine:
+ * an honest input that missed the deadline would (safely) count as a dropout.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { toHex0x } from '../../protocol/bytes.js';
@@ -37,7 +38,7 @@ const dropouts: DropoutPlan = (round, { committee, peers }) => {
   const plan: Record<number, [number, DropoutPoint]> = {
     1: [committee[0]!, 'after-input'],
     2: [outsider, 'after-keys'],
-    3: [committee[2]!, 'after-keys'],
+    3: [outsider, 'after-input'],
   };
   return new Map([plan[round]!]);
 };
@@ -57,11 +58,11 @@ async function run(secure: boolean, siteData: LabelledData[], test: LabelledData
     model: { kind: 'mlp', inputShape: [30], hidden: [16] },
     siteData,
     committeeSize: 5,
-    timing: { collectMs: 4000, recordGraceMs: 600 },
+    timing: { collectMs: 6000, recordGraceMs: 1000 },
     training: { epochs: 2, batchSize: 16, learningRate: 0.01 },
     log: createLogger('error'),
     dropouts,
-    ...(secure ? { secureAggregation: { config: SECAGG_DEFAULTS, keysMs: 2000 } } : {}),
+    ...(secure ? { secureAggregation: { config: SECAGG_DEFAULTS, keysMs: 3000 } } : {}),
   });
   try {
     const outcomes: RoundOutcome[][] = [];
@@ -110,8 +111,8 @@ describe('secure aggregation: 8 libp2p peers + Hardhat, 3 rounds, one dropout pe
   }, 150_000);
 
   it('records every round with the survivors only, and every peer adopts it', () => {
-    expect(secure.outcomes.map((o) => o[0]!.record.participantCount)).toEqual([8, 7, 7]);
-    expect(plain.outcomes.map((o) => o[0]!.record.participantCount)).toEqual([8, 7, 7]);
+    expect(secure.outcomes.map((o) => o[0]!.record.participantCount)).toEqual([8, 7, 8]);
+    expect(plain.outcomes.map((o) => o[0]!.record.participantCount)).toEqual([8, 7, 8]);
     for (const round of secure.outcomes) {
       expect(round.every((o) => o.participantPath.at(-1) === 'adopted')).toBe(true);
       expect(round.filter((o) => o.dropout !== undefined)).toHaveLength(1);
@@ -125,11 +126,11 @@ describe('secure aggregation: 8 libp2p peers + Hardhat, 3 rounds, one dropout pe
     expect(committee.indexOf(secure.ids[dropped]!)).toBe(0);
     const recorder = r1.findIndex((o) => o.recordedBySelf);
     expect(committee.indexOf(secure.ids[recorder]!)).toBe(1);
-    // Rounds 1 and 3 lose a committee member, round 2 a plain participant.
+    // Round 1 loses a committee member, rounds 2 and 3 a plain participant.
     secure.outcomes.forEach((round, r) => {
       const members = round.filter((o) => o.committeePath !== undefined);
       expect(members).toHaveLength(5);
-      expect(members.filter((o) => o.committeePath!.at(-1) === 'done')).toHaveLength(r === 1 ? 5 : 4);
+      expect(members.filter((o) => o.committeePath!.at(-1) === 'done')).toHaveLength(r === 0 ? 4 : 5);
       expect(round.filter((o) => o.recordedBySelf)).toHaveLength(1);
     });
   });

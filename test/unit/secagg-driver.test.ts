@@ -3,7 +3,8 @@
  * the in-memory twins: the gossip hub and the in-memory ledger, with a deterministic fake
  * trainer. Fast timings exercise the deadline paths: a participant that drops after sharing
  * its keys (its mask key is reconstructed), and the committee's position 0 going silent after
- * its input (position 1 proposes and records after its grace periods).
+ * its input (position 1 proposes and records after its grace periods). One peer is an
+ * observer: it advertises (contributes = 0) and adopts, but sends no input.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { toHex0x } from '../../protocol/bytes.js';
@@ -50,6 +51,9 @@ class FakeTrainer implements LocalTrainer {
   }
 }
 
+/** Peer index that only observes (participate: false). */
+const OBSERVER = 6;
+
 const data = (n: number): LabelledData => ({ x: new Float32Array(n), y: new Uint8Array(n), n, featureShape: [1] });
 
 function federation(
@@ -72,11 +76,12 @@ function federation(
       federation: 'unit',
       members,
       committeeSize: 5,
-      timing: { collectMs: 600, recordGraceMs: 150 },
+      timing: { collectMs: 2000, recordGraceMs: 300 },
       training: { epochs: 1, batchSize: 1, learningRate: 0.1, seed: 1 },
-      secureAggregation: { config: config(), keysMs: 250 },
+      secureAggregation: { config: config(), keysMs: 1000 },
       dropout: dropoutOf(id),
       resultSlackMs: 3000,
+      participate: i !== OBSERVER,
     })({
       gossip: hub.join(id),
       chain: ledger.client(id),
@@ -126,7 +131,7 @@ describe('secure round over the in-memory twins', () => {
     const fed = federation(7, (round, committee, members) => {
       if (round === 1) return new Map();
       // Round 2: position 0 goes silent after its input; a non-member of the committee drops after keys.
-      const outsider = members.find((m) => !committee.includes(m))!;
+      const outsider = members.find((m, i) => !committee.includes(m) && i !== OBSERVER)!;
       return new Map<string, DropoutPoint>([
         [committee[0]!, 'after-input'],
         [outsider, 'after-keys'],
@@ -137,26 +142,30 @@ describe('secure round over the in-memory twins', () => {
     };
     expect(effectiveCommittee(config(), 7)).toEqual({ committeeSize: 5, threshold: 3 });
 
-    // Round 1: everyone.
+    // Round 1: everyone but the observer.
+    const contributors = [0, 1, 2, 3, 4, 5];
     const global0 = fed.trainers[0]!.getWeights();
     const r1 = await fed.runRound(1);
-    expect(r1[0]!.record.participantCount).toBe(7);
-    const want1 = expectedModel(global0, [0, 1, 2, 3, 4, 5, 6]);
-    for (const t of fed.trainers) expectNear(t.getWeights(), want1, [0, 1, 2, 3, 4, 5, 6]);
+    expect(r1[0]!.record.participantCount).toBe(6);
+    const want1 = expectedModel(global0, contributors);
+    for (const t of fed.trainers) expectNear(t.getWeights(), want1, contributors);
+    expect(r1[OBSERVER]!.secure!.participantPath).toBeUndefined();
+    expect(r1[OBSERVER]!.participantPath.at(-1)).toBe('adopted');
     expect(r1.filter((o) => o.recordedBySelf)).toHaveLength(1);
     expect(r1.every((o) => o.participantPath.at(-1) === 'adopted')).toBe(true);
     const members1 = r1.filter((o) => o.secure?.committeePath !== undefined);
     expect(members1).toHaveLength(5);
     for (const o of members1) expect(o.secure!.committeePath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done']);
-    for (const o of r1) expect(o.secure!.participantPath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done']);
+    for (const i of contributors)
+      expect(r1[i]!.secure!.participantPath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done']);
 
     // Round 2: the dropouts.
     const global1 = fed.trainers[0]!.getWeights();
     const r2 = await fed.runRound(2);
     const committee = r2[0]!.committee;
     const leader = fed.members.indexOf(committee[0]!);
-    const outsider = fed.members.findIndex((m) => !committee.includes(m));
-    expect(r2[0]!.record.participantCount).toBe(6);
+    const outsider = fed.members.findIndex((m, i) => !committee.includes(m) && i !== OBSERVER);
+    expect(r2[0]!.record.participantCount).toBe(5);
     expect(r2[leader]!.dropout).toBe('after-input');
     expect(r2[leader]!.committeePath).toEqual(['collecting', 'failed']);
     expect(r2[outsider]!.secure!.participantPath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'failed']);
@@ -164,8 +173,8 @@ describe('secure round over the in-memory twins', () => {
     const recorder = r2.findIndex((o) => o.recordedBySelf);
     expect(committee.indexOf(fed.members[recorder]!)).toBe(1);
     const live = r2.filter((o) => o.secure?.survivors !== undefined);
-    for (const o of live) expect([o.secure!.survivors, o.secure!.dropped]).toEqual([6, 1]);
-    const survivors2 = [0, 1, 2, 3, 4, 5, 6].filter((i) => i !== outsider);
+    for (const o of live) expect([o.secure!.survivors, o.secure!.dropped]).toEqual([5, 1]);
+    const survivors2 = contributors.filter((i) => i !== outsider);
     const want2 = expectedModel(global1, survivors2);
     for (const t of fed.trainers) expectNear(t.getWeights(), want2, survivors2);
     // Every live member signed the same result statement (the quorum-signature seam).

@@ -8,7 +8,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hash256 } from '../../protocol/bytes.js';
 import { encodeMaskedInput, type MaskedInputPayload } from '../../protocol/messages/masked-input.js';
-import type { AdvertiseKeysMsg, ProposalMsg, RevealMsg, ShareKeysMsg, ViewMsg } from '../../protocol/messages/secagg.js';
+import {
+  type AdvertiseKeysMsg,
+  type ProposalMsg,
+  type RevealMsg,
+  type ShareKeysMsg,
+  type ViewMsg,
+  viewStatement,
+} from '../../protocol/messages/secagg.js';
 import {
   clipLevels,
   createAdvert,
@@ -324,8 +331,14 @@ describe('adversarial inputs', () => {
     const m1 = f.members.get(f.committee[1]!)!;
     expect(codeOf(() => m1.onProposal(both))).toBe('SECAGG_BOTH_KINDS');
     expect(m1.followedDigest).toBeUndefined();
-    // Follow a proposal that drops `victim` (forged U ⊂ views is valid as far as the proof goes).
-    const withoutVictim: ProposalMsg = { ...p, survivors: p.survivors.filter((x) => x !== victim), dropped: [victim] };
+    // A proposer cannot simply leave `victim` out while every view it cites includes it…
+    const arbitrary: ProposalMsg = { ...p, survivors: p.survivors.filter((x) => x !== victim), dropped: [victim] };
+    expect(codeOf(() => m1.onProposal(arbitrary))).toBe('SECAGG_BAD_PROPOSAL');
+    // …but a (corrupt) member's view that omits it makes a valid proof that drops it.
+    const last = f.committee[4]!;
+    const entries = vs[4]!.view.entries.filter((e) => e.participant !== victim);
+    const omitting = { member: last, entries, signature: testSign(last)(viewStatement('adv', 7, last, entries)) };
+    const withoutVictim: ProposalMsg = { ...arbitrary, views: [...p.views.slice(0, 4), omitting] };
     const reveal = m1.onProposal(withoutVictim)!;
     expect(reveal.keyShares.map((s) => s.participant)).toEqual([victim]);
     // The honest proposal now conflicts: refused, so b_victim is never revealed by m1.
