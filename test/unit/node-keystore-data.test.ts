@@ -115,7 +115,13 @@ describe('CSV loader with a column mapping', () => {
 
   it('rejects a missing column at start-up and counts a few bad rows', async () => {
     expect(await codeOf(() => parseCsv(csv, manifest, { missing: 'drop' }))).toBe('DATA_PARSE');
-    const rows = ['AGE,cp,chol,num', ...Array.from({ length: 60 }, (_, i) => `${40 + i},2,200,${i % 2}`), '50,9,200,1', '51,2,abc,0', '52,2'];
+    const rows = [
+      'AGE,cp,chol,num',
+      ...Array.from({ length: 60 }, (_, i) => `${40 + i},2,200,${i % 2}`),
+      '50,9,200,1',
+      '51,2,abc,0',
+      '52,2',
+    ];
     const { report } = parseCsv(rows.join('\n'), manifest, { missing: 'drop', columns: { age: 'AGE' } });
     expect(report.badRows.map((b) => b.line)).toEqual([62, 63, 64]);
     expect(report.badRows[2]!.reason).toBe('2 fields, header has 4');
