@@ -34,6 +34,8 @@ export const SIMULATION_DEFAULTS = {
   keysMs: 10_000,
   /** Probability that a peer drops out of a round (simulations/dropouts.ts). */
   dropout: 0,
+  /** Train the centralized baseline (same model, pooled data, same epoch budget) in the same run. */
+  baseline: true,
   /** DP-SGD (used only when dpEpsilon or dpNoiseMultiplier is given): δ and the clipping norm C. */
   dpDelta: 1e-5,
   dpClipNorm: 1,
@@ -71,6 +73,7 @@ export const SimulationOptionsSchema = z
     fractionalBits: z.number().int().min(0).max(30),
     keysMs: z.number().int().min(100),
     dropout: z.number().min(0).lt(1),
+    baseline: z.boolean(),
     // DP-SGD (docs/privacy.md): a target ε from which σ is planned over rounds × local steps, or σ itself.
     dpEpsilon: z.number().positive().optional(),
     dpDelta: z.number().gt(0).lt(1),

@@ -18,6 +18,7 @@
  * round (an upper bound when peers drop out). DP randomness is 'seeded' so runs replay: fine for
  * measuring privacy–utility, never for protecting real data (node/ml/dp-randomness.ts).
  */
+import { centralizedBaseline } from './baseline.js';
 import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -217,6 +218,17 @@ export async function runSimulation(
       );
     }
     const last = rounds[rounds.length - 1]!;
+    // The centralized baseline: what pooling the same training rows would have given.
+    const centralized = o.baseline
+      ? await centralizedBaseline(train, test, {
+          model: { kind: o.model, inputShape: [all.featureShape[0]!], hidden: [...o.hidden] },
+          seed: o.seed,
+          epochs: o.rounds * o.localEpochs,
+          batchSize: o.batchSize,
+          learningRate: o.learningRate,
+          standardize: true,
+        })
+      : undefined;
     const summary = {
       dataset: o.dataset,
       peers: o.peers,
@@ -237,6 +249,9 @@ export async function runSimulation(
         recall: last.recall,
         confusion: last.confusion,
       },
+      ...(centralized !== undefined
+        ? { centralized: { ...pick(centralized), confusion: centralized.confusion, epochs: o.rounds * o.localEpochs } }
+        : {}),
       meanRoundSeconds: Number((rounds.reduce((s, r) => s + r.seconds, 0) / rounds.length).toFixed(3)),
       secureAggregation:
         secure !== undefined
@@ -277,6 +292,11 @@ export async function runSimulation(
     write(
       `final: accuracy ${f3(last.accuracy)}, AUC ${f3(last.auc)}, F1 ${f3(last.f1)}, precision ${f3(last.precision)}, recall ${f3(last.recall)}; confusion tp=${last.confusion.tp} fp=${last.confusion.fp} tn=${last.confusion.tn} fn=${last.confusion.fn} (pooled over ${o.peers} sites × ${test.n} test rows)`,
     );
+    if (centralized !== undefined) {
+      write(
+        `centralized baseline (pooled ${train.n} rows, ${o.rounds * o.localEpochs} epochs): accuracy ${f3(centralized.accuracy)}, AUC ${f3(centralized.auc)}, F1 ${f3(centralized.f1)}`,
+      );
+    }
     if (dp !== undefined) write(`privacy: epsilon ${dp.epsilon.toFixed(4)} spent per institution at delta ${o.dpDelta}`);
     write(`wrote ${join(outDir, 'summary.json')} and ${metricsPath}`);
     return { outDir, summary };

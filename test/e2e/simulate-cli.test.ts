@@ -27,6 +27,9 @@ describe('fedmesh simulate (CLI process)', () => {
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(summary).toMatchObject({ dataset: 'breast-cancer', peers: 3, roundCount: 2, seed: 5, backend: 'wasm' });
     for (const k of ['accuracy', 'auc', 'f1', 'precision', 'recall']) expect(summary.final[k]).toBeGreaterThan(0.8);
+    // The centralized baseline ran in the same process, on the same split, with the same epoch budget.
+    expect(summary.centralized.accuracy).toBeGreaterThan(0.8);
+    expect(summary.centralized.epochs).toBe(2 * 2);
     expect(summary.rounds).toHaveLength(2);
     for (const r of summary.rounds) {
       expect(r.modelHash).toMatch(/^0x[0-9a-f]{64}$/);
