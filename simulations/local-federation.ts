@@ -10,6 +10,7 @@
  * stochastic rounding included. That makes every simulated secret derivable from the seed:
  * fine for measuring utility and cost, never for protecting real data.
  */
+import type { DpTrainOptions } from '../node/ml/trainer.js';
 import type { Signer } from 'ethers';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { hash256, toHex0x, utf8 } from '../protocol/bytes.js';
@@ -41,7 +42,7 @@ export interface LocalFederationOptions {
   readonly siteData: readonly LabelledData[];
   readonly committeeSize: number;
   readonly timing: RoundTiming;
-  readonly training: { epochs: number; batchSize: number; learningRate: number };
+  readonly training: { epochs: number; batchSize: number; learningRate: number; dp?: DpTrainOptions };
   readonly chunkSize?: number;
   readonly log: Logger;
   /** Secure aggregation (absent: plaintext FedAvg). `committeeSize` is then ignored: the config's m applies. */

@@ -17,6 +17,7 @@
  * The chain is the synchroniser: round r may start only when the ledger's latest round is
  * r − 1 and our model's hash equals the ledger's head hash.
  */
+import type { DpTrainOptions } from '../ml/trainer.js';
 import { bytesEqual, fromHex0x, toHex0x } from '../../protocol/bytes.js';
 import type { LabelledData } from '../../protocol/data.js';
 import { fedAvg } from '../../protocol/fedavg.js';
@@ -69,6 +70,8 @@ export interface TrainOptions {
   readonly batchSize: number;
   readonly learningRate: number;
   readonly seed: number;
+  /** DP-SGD parameters (docs/privacy.md); absent: plain training. */
+  readonly dp?: DpTrainOptions;
 }
 
 /** What the driver needs from the local trainer (node/ml/trainer.ts implements it). */
