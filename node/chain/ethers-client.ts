@@ -19,6 +19,22 @@ import type { ChainClient, Hex32, RecordedRound, RoundRecord } from './types.js'
  */
 export const DEFAULT_POLL_INTERVAL_MS = 200;
 
+/** Validated polling options shared by the ethers clients: a positive interval and a non-negative start block. */
+export function pollingOptions(init: { readonly pollIntervalMs?: number; readonly fromBlock?: number }): {
+  pollIntervalMs: number;
+  fromBlock: number;
+} {
+  const pollIntervalMs = init.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  if (!(Number.isFinite(pollIntervalMs) && pollIntervalMs > 0)) {
+    throw new RangeError(`pollIntervalMs must be a positive number, got ${pollIntervalMs}`);
+  }
+  const fromBlock = init.fromBlock ?? 0;
+  if (!(Number.isSafeInteger(fromBlock) && fromBlock >= 0)) {
+    throw new RangeError(`fromBlock must be a non-negative integer, got ${fromBlock}`);
+  }
+  return { pollIntervalMs, fromBlock };
+}
+
 export interface EthersChainClientInit {
   /** Interval between `getRound` polls in `waitForRound`. Default DEFAULT_POLL_INTERVAL_MS. */
   readonly pollIntervalMs?: number;
@@ -41,14 +57,7 @@ export class EthersChainClient implements ChainClient {
   readonly #clock: Clock;
 
   constructor(runner: ContractRunner, address: string, init: EthersChainClientInit = {}) {
-    const pollIntervalMs = init.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-    if (!(Number.isFinite(pollIntervalMs) && pollIntervalMs > 0)) {
-      throw new RangeError(`pollIntervalMs must be a positive number, got ${pollIntervalMs}`);
-    }
-    const fromBlock = init.fromBlock ?? 0;
-    if (!(Number.isSafeInteger(fromBlock) && fromBlock >= 0)) {
-      throw new RangeError(`fromBlock must be a non-negative integer, got ${fromBlock}`);
-    }
+    const { pollIntervalMs, fromBlock } = pollingOptions(init);
     this.address = address;
     this.#contract = new Contract(address, ROUND_LEDGER_INTERFACE, runner);
     this.#pollIntervalMs = pollIntervalMs;

@@ -22,7 +22,7 @@ import {
 import { federationDomain, type Hex32, type OnChainRoundRecord, ROUND_RECORD_TYPES, toTypedValue } from '../../protocol/chain/record.js';
 import { type Clock, systemClock } from '../clock.js';
 import { ChainError, classifyChainError } from './errors.js';
-import { DEFAULT_POLL_INTERVAL_MS } from './ethers-client.js';
+import { pollingOptions } from './ethers-client.js';
 import { FEDMESH_FEDERATION_ABI } from './federation-abi.js';
 import { checkAccount, checkEpsilonCap, checkNewMember, checkRecordEncodable, checkSignatures } from './federation-args.js';
 import { federationErrorFromRevert, ROUND_STATUSES } from './federation-errors.js';
@@ -67,14 +67,7 @@ export class EthersFederationClient implements FederationChainClient {
   #info: Promise<FederationInfo> | undefined;
 
   constructor(runner: ContractRunner, address: string, init: EthersFederationClientInit = {}) {
-    const pollIntervalMs = init.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-    if (!(Number.isFinite(pollIntervalMs) && pollIntervalMs > 0)) {
-      throw new RangeError(`pollIntervalMs must be a positive number, got ${pollIntervalMs}`);
-    }
-    const fromBlock = init.fromBlock ?? 0;
-    if (!(Number.isSafeInteger(fromBlock) && fromBlock >= 0)) {
-      throw new RangeError(`fromBlock must be a non-negative integer, got ${fromBlock}`);
-    }
+    const { pollIntervalMs, fromBlock } = pollingOptions(init);
     this.address = address;
     this.#runner = runner;
     this.#contract = new Contract(address, FEDMESH_FEDERATION_INTERFACE, runner);
