@@ -9,6 +9,7 @@ import { modelHash } from '../protocol/weights-codec.js';
 import { selectCommittee } from '../protocol/committee.js';
 import type { Entropy, IdentitySign, IdentityVerify, SecAggCrypto } from '../protocol/secure-aggregation/crypto.js';
 import { effectiveCommittee } from '../protocol/secure-aggregation/config.js';
+import type { FederationChainClient } from './chain/federation-types.js';
 import type { ChainClient } from './chain/types.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
@@ -17,10 +18,17 @@ import { RoundDriver, type RoundDriverInit, type LocalTrainer, type RoundOutcome
 import { ChangeNotifier } from './services/change-notifier.js';
 import { RoundInbox } from './services/round-inbox.js';
 import { SecAggInbox } from './services/secagg-inbox.js';
+import { FederationRecorder } from './services/federation-recorder.js';
+import { RoundOpener } from './services/round-opener.js';
 
 export interface PeerInit extends RoundDriverInit {
   /** Outgoing chunk size in bytes (default: protocol maximum). */
   readonly chunkSize?: number;
+  /**
+   * With `components.federation`: t, the signatures a round record needs, and the packed RDP
+   * spend of one round (protocol/chain/budget.ts `encodeRdp`; 0n without DP).
+   */
+  readonly finalize?: { readonly threshold: number; readonly roundSpend: bigint };
 }
 
 export interface PeerComponents {
@@ -40,12 +48,19 @@ export interface PeerComponents {
     readonly sign: IdentitySign;
     readonly verify: IdentityVerify;
   };
+  /**
+   * FedmeshFederation mode: rounds are opened on chain (the committee is the contract's) and
+   * finalized by quorum signatures. `chain` must then be its read view (FederationLedgerView).
+   */
+  readonly federation?: FederationChainClient;
 }
 
 export class Peer {
   readonly inbox: RoundInbox;
   readonly secaggInbox?: SecAggInbox;
   readonly driver: RoundDriver;
+  readonly opener?: RoundOpener;
+  readonly recorder?: FederationRecorder;
   /** Model hash expected as the base of each round's updates, learned from the ledger. */
   private readonly bases = new Map<number, Uint8Array>();
 
@@ -59,7 +74,28 @@ export class Peer {
       init.secureAggregation !== undefined
         ? effectiveCommittee(init.secureAggregation.config, init.members.length).committeeSize
         : Math.min(init.committeeSize, init.members.length);
-    const committee = (round: number): string[] => selectCommittee(init.federation, round, init.members, committeeSize);
+    if (components.federation !== undefined) {
+      if (init.finalize === undefined) throw new TypeError('federation mode needs init.finalize (threshold, roundSpend)');
+      const opener = new RoundOpener(components.federation, components.log);
+      this.opener = opener;
+      this.recorder = new FederationRecorder(
+        { federation: init.federation, members: init.members, ...init.finalize },
+        {
+          self: gossip.self,
+          gossip,
+          fed: components.federation,
+          committeeOf: (r) => opener.committeeOf(r),
+          addressOf: (p) => opener.addressOf(p),
+          clock: components.clock,
+          log: components.log,
+        },
+      );
+    }
+    const opener = this.opener;
+    // The chain's committee once the round is opened here; before that nobody is on it (a
+    // message that needs the role is refused rather than judged against the wrong committee).
+    const committee = (round: number): readonly string[] =>
+      opener !== undefined ? (opener.committeeOf(round) ?? []) : selectCommittee(init.federation, round, init.members, committeeSize);
     const notifier = new ChangeNotifier();
     this.inbox = new RoundInbox(gossip, {
       federation: init.federation,
@@ -84,13 +120,25 @@ export class Peer {
       });
       secagg = { ...components.secagg, inbox: this.secaggInbox };
     }
-    const { secagg: _crypto, ...rest } = components;
-    this.driver = new RoundDriver(init, { ...rest, self: gossip.self, inbox: this.inbox, ...(secagg !== undefined ? { secagg } : {}) });
+    const { secagg: _crypto, federation: _federation, ...rest } = components;
+    this.driver = new RoundDriver(init, {
+      ...rest,
+      self: gossip.self,
+      inbox: this.inbox,
+      ...(secagg !== undefined ? { secagg } : {}),
+      ...(this.recorder !== undefined ? { recorder: this.recorder } : {}),
+      ...(opener !== undefined ? { committeeOf: (r: number) => opener.committeeOf(r) } : {}),
+    });
   }
 
   /** Gossip topics this peer subscribes to. */
   get topics(): string[] {
-    return [this.inbox.updateTopic, this.inbox.aggregateTopic, ...(this.secaggInbox !== undefined ? [this.secaggInbox.topic] : [])];
+    return [
+      this.inbox.updateTopic,
+      this.inbox.aggregateTopic,
+      ...(this.secaggInbox !== undefined ? [this.secaggInbox.topic] : []),
+      ...(this.recorder !== undefined ? [this.recorder.topic] : []),
+    ];
   }
 
   get id(): string {
@@ -104,15 +152,18 @@ export class Peer {
   start(): void {
     this.inbox.start();
     this.secaggInbox?.start();
+    this.recorder?.start();
   }
 
   stop(): void {
+    this.recorder?.stop();
     this.secaggInbox?.stop();
     this.inbox.stop();
   }
 
   async runRound(round: number): Promise<RoundOutcome> {
     this.bases.set(round, fromHex0x(await this.components.chain.headModelHash()));
+    await this.opener?.open(round);
     try {
       return await this.driver.runRound(round);
     } finally {

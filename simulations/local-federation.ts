@@ -17,7 +17,15 @@ import { hash256, toHex0x, utf8 } from '../protocol/bytes.js';
 import type { LabelledData } from '../protocol/data.js';
 import type { RoundTiming } from '../protocol/round.js';
 import { modelHash } from '../protocol/weights-codec.js';
+import { cAlpha, EPSILON_CAP_MAX, encodeRdp, ONCHAIN_RDP_ORDERS } from '../protocol/chain/budget.js';
+import { stepsPerEpoch } from '../protocol/privacy/dp-sgd.js';
+import { computeRdp } from '../protocol/privacy/rdp.js';
+import { effectiveCommittee } from '../protocol/secure-aggregation/config.js';
 import { EthersChainClient } from '../node/chain/ethers-client.js';
+import { deployFederation, registerMembers } from '../node/chain/federation-deploy.js';
+import { EthersFederationClient } from '../node/chain/federation-ethers.js';
+import { FederationLedgerView } from '../node/chain/federation-ledger-view.js';
+import type { FederationChainClient } from '../node/chain/federation-types.js';
 import { deployRoundLedger, startInProcessChain } from '../node/chain/hardhat.js';
 import type { ChainClient, Hex32 } from '../node/chain/types.js';
 import { systemClock } from '../node/clock.js';
@@ -49,6 +57,43 @@ export interface LocalFederationOptions {
   readonly secureAggregation?: SecureAggregationInit;
   /** Simulated dropouts, per round. */
   readonly dropouts?: DropoutPlan;
+  /**
+   * Which contract records rounds: the minimal RoundLedger (default; one member records by
+   * turn) or FedmeshFederation (rounds opened on chain with the contract's committee, finalized
+   * by t committee signatures, credits and privacy budget on chain).
+   */
+  readonly ledger?: LedgerKind;
+}
+
+export type LedgerKind = 'round-ledger' | 'federation';
+
+/** δ of a simulated FedmeshFederation's privacy ledger (its c_α constants). */
+export const SIM_FEDERATION_DELTA = 1e-5;
+/**
+ * Round windows of a simulated FedmeshFederation (s): far beyond any simulated round, so
+ * the contract's deadlines never cut one short (block time follows the wall clock).
+ */
+export const SIM_FEDERATION_WINDOW_SEC = 3600;
+
+/** Committee size m and quorum t the round uses: secure aggregation's, or a majority of the plaintext committee. */
+export function roundQuorum(
+  o: Pick<LocalFederationOptions, 'committeeSize' | 'secureAggregation'>,
+  members: number,
+): { m: number; t: number } {
+  if (o.secureAggregation !== undefined) {
+    const e = effectiveCommittee(o.secureAggregation.config, members);
+    return { m: e.committeeSize, t: e.threshold };
+  }
+  const m = Math.min(o.committeeSize, members);
+  return { m, t: Math.floor(m / 2) + 1 };
+}
+
+/** Packed RDP one participant spends per round (docs/privacy.md): 0n without DP. */
+export function roundSpend(training: LocalFederationOptions['training']): bigint {
+  const dp = training.dp;
+  if (dp === undefined) return 0n;
+  const steps = training.epochs * stepsPerEpoch(dp.sampleRate);
+  return encodeRdp(computeRdp({ sampleRate: dp.sampleRate, noiseMultiplier: dp.noiseMultiplier, steps }, ONCHAIN_RDP_ORDERS));
 }
 
 export interface LocalFederation {
@@ -56,6 +101,9 @@ export interface LocalFederation {
   readonly trainers: readonly Trainer[];
   readonly hosts: readonly Host[];
   readonly chainClients: readonly ChainClient[];
+  /** With ledger 'federation': each peer's FedmeshFederation client. */
+  readonly federationClients?: readonly FederationChainClient[];
+  /** Address of the RoundLedger, or of the FedmeshFederation. */
   readonly ledgerAddress: string;
   readonly initialModelHash: Hex32;
   runRound(round: number): Promise<RoundOutcome[]>;
@@ -105,10 +153,41 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
     // they are the same runtime class.
     const deployer = chain.signers[0]! as unknown as Signer;
     const memberSigners = chain.signers.slice(1, n + 1) as unknown as Signer[];
-    const ledger = await deployRoundLedger(deployer, initialModelHash, await Promise.all(memberSigners.map((s) => s.getAddress())));
-    const chainClients = memberSigners.map(
-      (s) => new EthersChainClient(s, ledger.address, { fromBlock: ledger.blockNumber, pollIntervalMs: 100 }),
-    );
+    const accounts = await Promise.all(memberSigners.map((s) => s.getAddress()));
+    let ledger: { address: string; blockNumber: number };
+    let chainClients: ChainClient[];
+    let federationClients: FederationChainClient[] | undefined;
+    if (o.ledger === 'federation') {
+      const { m, t } = roundQuorum(o, n);
+      ledger = await deployFederation(deployer, {
+        initialModelHash,
+        committeeSize: m,
+        threshold: t,
+        inputDurationSec: SIM_FEDERATION_WINDOW_SEC,
+        finalizeDurationSec: SIM_FEDERATION_WINDOW_SEC,
+        cAlpha: cAlpha(SIM_FEDERATION_DELTA),
+      });
+      await registerMembers(
+        deployer,
+        ledger.address,
+        accounts.map((account, i) => ({
+          account,
+          peerId: members[i]!,
+          metadataURI: `sim:${o.federation}/${i}`,
+          epsilonCap: EPSILON_CAP_MAX,
+        })),
+      );
+      const fedAt = ledger;
+      federationClients = memberSigners.map(
+        (s) => new EthersFederationClient(s, fedAt.address, { fromBlock: fedAt.blockNumber, pollIntervalMs: 100 }),
+      );
+      chainClients = federationClients.map((f) => new FederationLedgerView(f));
+    } else {
+      ledger = await deployRoundLedger(deployer, initialModelHash, accounts);
+      const at = ledger;
+      chainClients = memberSigners.map((s) => new EthersChainClient(s, at.address, { fromBlock: at.blockNumber, pollIntervalMs: 100 }));
+    }
+    const finalize = o.ledger === 'federation' ? { threshold: roundQuorum(o, n).t, roundSpend: roundSpend(o.training) } : undefined;
 
     // Dropouts are planned once per round from the round's committee (peer indices).
     const plans = new Map<number, ReadonlyMap<number, DropoutPoint>>();
@@ -133,6 +212,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}),
         ...(o.secureAggregation !== undefined ? { secureAggregation: o.secureAggregation } : {}),
         ...(o.dropouts !== undefined ? { dropout: dropoutOf(i) } : {}),
+        ...(finalize !== undefined ? { finalize } : {}),
       })({
         gossip,
         chain: chainClients[i]!,
@@ -140,6 +220,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         data: o.siteData[i]!,
         clock: systemClock,
         log: o.log.child({ peer: i }),
+        ...(federationClients !== undefined ? { federation: federationClients[i]! } : {}),
         ...(o.secureAggregation !== undefined
           ? {
               secagg: {
@@ -161,6 +242,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       trainers,
       hosts,
       chainClients,
+      ...(federationClients !== undefined ? { federationClients } : {}),
       ledgerAddress: ledger.address,
       initialModelHash,
       runRound: (round) => Promise.all(peers.map((p) => p.runRound(round))),

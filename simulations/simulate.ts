@@ -166,6 +166,7 @@ export async function runSimulation(
     ...(o.dropout > 0
       ? { dropouts: planDropouts({ probability: o.dropout, seed: o.seed, threshold: mt.threshold, minSurvivors: 2 }) }
       : {}),
+    ledger: o.ledger,
   });
   write(
     secure !== undefined

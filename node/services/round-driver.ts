@@ -18,7 +18,7 @@
  * r − 1 and our model's hash equals the ledger's head hash.
  */
 import type { DpTrainOptions } from '../ml/trainer.js';
-import { bytesEqual, fromHex0x, toHex0x } from '../../protocol/bytes.js';
+import { bytesEqual, fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
 import type { LabelledData } from '../../protocol/data.js';
 import { fedAvg } from '../../protocol/fedavg.js';
 import { encodeAggregate, encodeUpdate, type ParticipantEntry } from '../../protocol/messages/update.js';
@@ -52,6 +52,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { withDeadline } from './deadline.js';
 import { recordAndAnnounce } from './record-and-announce.js';
+import { ledgerRecorder, type RoundRecorder } from './round-recorder.js';
 import type { RoundInbox } from './round-inbox.js';
 import {
   type DropoutPoint,
@@ -116,6 +117,13 @@ export interface RoundDriverComponents {
   readonly log: Logger;
   /** Required with `secureAggregation`. */
   readonly secagg?: SecAggComponents;
+  /** How the committee records a round; default `ledgerRecorder` over `chain` (RoundLedger). */
+  readonly recorder?: RoundRecorder;
+  /**
+   * The committee of `round` when the ledger chose it (FedmeshFederation's RoundOpened), in
+   * position order; undefined: the deterministic foundation committee (protocol/committee.ts).
+   */
+  readonly committeeOf?: (round: number) => readonly string[] | undefined;
 }
 
 export interface SecureRoundOutcome {
@@ -149,12 +157,14 @@ const DEFAULT_RESULT_SLACK_MS = 30_000;
 
 export class RoundDriver {
   private readonly memberSet: Set<string>;
+  private readonly recorder: RoundRecorder;
 
   constructor(
     private readonly init: RoundDriverInit,
     private readonly c: RoundDriverComponents,
   ) {
     this.memberSet = new Set(init.members);
+    this.recorder = c.recorder ?? ledgerRecorder(c);
   }
 
   isMember(peer: string): boolean {
@@ -168,12 +178,14 @@ export class RoundDriver {
   }
 
   plan(round: number, openedAt: number): RoundPlan {
-    return planRound(
+    const plan = planRound(
       { federation: this.init.federation, committeeSize: this.committeeSize, timing: this.init.timing },
       round,
       this.init.members,
       openedAt,
     );
+    const chosen = this.c.committeeOf?.(round);
+    return chosen !== undefined ? { ...plan, committee: [...chosen] } : plan;
   }
 
   /** Run round `round` to adoption. Throws RoundError if the chain is not at round − 1. */
@@ -352,6 +364,7 @@ export class RoundDriver {
       inbox: this.c.inbox,
       secagg,
       chain: this.c.chain,
+      recorder: this.recorder,
       clock: this.c.clock,
       log: this.c.log,
       errors: new Map(),
@@ -419,11 +432,13 @@ export class RoundDriver {
           turnAt: recordTurn(plan, position, this.init.timing),
           prevModelHash: head,
           modelHash: hash,
-          participantCount: participants.length,
+          aggregateHash: toHex0x(hash256(payload)),
+          contributors: participants.map((p) => p.participant),
+          sampleCounts: new Map(participants.map((p) => [p.participant, p.sampleCount])),
           announce: () => inbox.publishAggregate(plan.round, payload),
         },
         m,
-        this.c,
+        { recorder: this.recorder, log: this.c.log },
         signal,
       );
       return { path: m.path, recorded };

@@ -15,7 +15,7 @@
  *              act on the first valid proposal: reveal shares; wait for t reveals; unmask;
  *              sign the result; record (position k after k grace periods); announce
  */
-import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
+import { fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import { encodeMaskedInput } from '../../protocol/messages/masked-input.js';
 import { resultStatement, SecAggKind, type SecAggMessage, survivorsHash } from '../../protocol/messages/secagg.js';
@@ -43,6 +43,7 @@ import type { Logger } from '../logger.js';
 import { waitFor } from './deadline.js';
 import { recordAndAnnounce } from './record-and-announce.js';
 import type { RoundInbox } from './round-inbox.js';
+import type { RoundRecorder } from './round-recorder.js';
 import type { SecAggInbox } from './secagg-inbox.js';
 
 export interface SecureAggregationInit {
@@ -78,6 +79,7 @@ export interface SecureRoundEnv {
   readonly inbox: RoundInbox;
   readonly secagg: SecAggComponents;
   readonly chain: ChainClient;
+  readonly recorder: RoundRecorder;
   readonly clock: Clock;
   readonly log: Logger;
   /** Protocol errors caused by other peers' messages, by code (a metric). */
@@ -292,7 +294,8 @@ export async function runSecureCommittee(
         turnAt: readyAt + position * recordGraceMs,
         prevModelHash: env.head,
         modelHash: hash,
-        participantCount: unmasked.survivors.length,
+        aggregateHash: toHex0x(hash256(payload)),
+        contributors: unmasked.survivors.map((e) => e.participant),
         announce: () => inbox.publishAggregate(round, payload),
       },
       m,

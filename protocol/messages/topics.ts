@@ -6,13 +6,16 @@ export const UPDATE_TOPIC_VERSION = 1;
 export const AGGREGATE_TOPIC_VERSION = 1;
 /** Secure-aggregation control messages: keys, encrypted shares, views, proposals, reveals, results. */
 export const SECAGG_TOPIC_VERSION = 1;
+/** Committee members' EIP-712 signatures of a round record (protocol/messages/finalize.ts). */
+export const FINALIZE_TOPIC_VERSION = 1;
 
-export type TopicKind = 'update' | 'aggregate' | 'secagg';
+export type TopicKind = 'update' | 'aggregate' | 'secagg' | 'finalize';
 
 const TOPIC_VERSIONS: Record<TopicKind, number> = {
   update: UPDATE_TOPIC_VERSION,
   aggregate: AGGREGATE_TOPIC_VERSION,
   secagg: SECAGG_TOPIC_VERSION,
+  finalize: FINALIZE_TOPIC_VERSION,
 };
 
 export function topicFor(federation: string, kind: TopicKind): string {

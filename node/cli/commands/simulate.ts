@@ -40,6 +40,10 @@ export function registerSimulate(program: Command): void {
     .option('--dp-noise-multiplier <sigma>', 'DP-SGD: noise multiplier sigma (instead of --dp-epsilon)', num)
     .option('--dp-clip-norm <c>', 'DP-SGD: per-example clipping norm C (default 1)', num)
     .option('--dp-sample-rate <q>', 'DP-SGD: Poisson sampling rate (default batch size / smallest site)', num)
+    .option(
+      '--ledger <kind>',
+      'federation (default: FedmeshFederation with on-chain committees and quorum finalization) | round-ledger (one member records)',
+    )
     .option('--no-baseline', 'skip the centralized baseline (same model, pooled data, same epoch budget)')
     .option('--quiet', 'only errors on stderr')
     .action(async (flags: Record<string, unknown>) => {

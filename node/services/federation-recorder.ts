@@ -1,0 +1,242 @@
+/**
+ * The federation recorder: a round is finalized on FedmeshFederation by t committee signatures
+ * of one EIP-712 round record (protocol/chain/record.ts), not by one member's transaction.
+ *
+ * Every committee member whose aggregate is computed builds the canonical record, signs it
+ * (`signRecord`) and gossips the signature on `/fedmesh/<federation>/finalize/1`
+ * (protocol/messages/finalize.ts). Position 0 submits `finalizeRound` as soon as it holds t
+ * signatures of its own record's digest; position k submits only from its turn (k grace
+ * periods later) and only if the round is still not finalized. Whoever loses the race sees the
+ * winner's `RoundFinalized` through `waitForRoundFinalized` and stops; its revert never surfaces.
+ *
+ * Record contents:
+ * - participants: the contributing members' addresses; bucket = `sampleCountBucket(n)` where
+ *   the mode reveals n (plaintext FedAvg), else 0 (secure aggregation hides per-member counts:
+ *   declaring one would leak it), so secure rounds earn the bucket-0 participation credit;
+ * - spend: the round's packed RDP (`roundSpend`), the same for every participant;
+ * - dropped: the federation's members that did not contribute.
+ */
+import { getAddress, recoverAddress, type TypedDataDomain, verifyTypedData } from 'ethers';
+import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
+import { sampleCountBucket } from '../../protocol/chain/credits.js';
+import {
+  canonicalRoundRecord,
+  federationDomain,
+  ROUND_RECORD_TYPES,
+  roundRecordDigest,
+  toTypedValue,
+  type OnChainRoundRecord,
+} from '../../protocol/chain/record.js';
+import { MessageError } from '../../protocol/messages/errors.js';
+import { decodeFinalizeSignature, encodeFinalizeSignature } from '../../protocol/messages/finalize.js';
+import { topicFor } from '../../protocol/messages/topics.js';
+import { ACCEPT, ignore, reject, type Verdict } from '../../protocol/verdict.js';
+import { recordedFromFinalized } from '../chain/federation-ledger-view.js';
+import type { FederationChainClient, FinalizedRound } from '../chain/federation-types.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
+import type { Gossip, GossipMessage } from '../net/gossip.js';
+import type { RecordRequest, RecordResult, RoundRecorder } from './round-recorder.js';
+
+/** How often the submit loop re-checks signatures and its turn (ms). */
+const SUBMIT_POLL_MS = 50;
+/** Default wait for the round's finalization beyond this member's turn (ms). */
+const DEFAULT_FINALIZE_TIMEOUT_MS = 60_000;
+
+export interface FederationRecorderInit {
+  readonly federation: string;
+  /** All federation members (peer ids): the ones not contributing are recorded as dropped. */
+  readonly members: readonly string[];
+  /** Signatures needed (the contract's t). */
+  readonly threshold: number;
+  /** Packed RDP spend of one round per participant (`encodeRdp`); 0n without DP. */
+  readonly roundSpend: bigint;
+  readonly finalizeTimeoutMs?: number;
+}
+
+export interface FederationRecorderComponents {
+  readonly self: string;
+  readonly gossip: Gossip;
+  readonly fed: FederationChainClient;
+  /** Committee of `round` as peer ids, when known (RoundOpener). */
+  readonly committeeOf: (round: number) => readonly string[] | undefined;
+  /** Registered address of a member's peer id (RoundOpener). */
+  readonly addressOf: (peerId: string) => string | undefined;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+export class FederationRecorder implements RoundRecorder {
+  readonly topic: string;
+  /** round → digest (hex) → author → signature (hex). */
+  private readonly signatures = new Map<number, Map<string, Map<string, string>>>();
+  private domain: TypedDataDomain | undefined;
+
+  constructor(
+    private readonly init: FederationRecorderInit,
+    private readonly c: FederationRecorderComponents,
+  ) {
+    this.topic = topicFor(init.federation, 'finalize');
+  }
+
+  start(): void {
+    this.c.gossip.subscribe(
+      this.topic,
+      (m) => this.validate(m),
+      (m) => this.onMessage(m),
+    );
+  }
+
+  stop(): void {
+    this.c.gossip.unsubscribe(this.topic);
+  }
+
+  /** Signatures held for `round` and a record digest (author → signature). */
+  signaturesFor(round: number, digest: string): ReadonlyMap<string, string> {
+    return this.signatures.get(round)?.get(digest.toLowerCase()) ?? new Map();
+  }
+
+  private validate(m: GossipMessage): Verdict {
+    let msg: ReturnType<typeof decodeFinalizeSignature>;
+    try {
+      msg = decodeFinalizeSignature(m.data);
+    } catch (e) {
+      if (e instanceof MessageError) return reject(e.code);
+      throw e;
+    }
+    if (msg.federation !== this.init.federation) return reject('MSG_WRONG_FEDERATION');
+    if (msg.author !== m.from) return reject('MSG_SENDER_NOT_SIGNER');
+    const committee = this.c.committeeOf(msg.round);
+    // A round this peer has not opened yet (or long forgotten): it cannot judge the author.
+    if (committee === undefined) return ignore('ROUND_UNKNOWN');
+    if (!committee.includes(msg.author)) return reject('PEER_NOT_COMMITTEE');
+    const account = this.c.addressOf(msg.author);
+    if (account === undefined) return reject('PEER_NOT_MEMBER');
+    try {
+      if (getAddress(recoverAddress(toHex0x(msg.digest), toHex0x(msg.signature))) !== getAddress(account)) {
+        return reject('FINALIZE_BAD_SIGNATURE');
+      }
+    } catch {
+      return reject('FINALIZE_BAD_SIGNATURE');
+    }
+    return ACCEPT;
+  }
+
+  private onMessage(m: GossipMessage): void {
+    const msg = decodeFinalizeSignature(m.data);
+    this.store(msg.round, toHex0x(msg.digest), msg.author, toHex0x(msg.signature));
+  }
+
+  private store(round: number, digest: string, author: string, signature: string): void {
+    let byDigest = this.signatures.get(round);
+    if (byDigest === undefined) {
+      byDigest = new Map();
+      this.signatures.set(round, byDigest);
+    }
+    let byAuthor = byDigest.get(digest.toLowerCase());
+    if (byAuthor === undefined) {
+      byAuthor = new Map();
+      byDigest.set(digest.toLowerCase(), byAuthor);
+    }
+    if (!byAuthor.has(author)) byAuthor.set(author, signature);
+  }
+
+  private async signingDomain(): Promise<TypedDataDomain> {
+    if (this.domain === undefined) {
+      const info = await this.c.fed.info();
+      this.domain = federationDomain(info.chainId, info.address);
+    }
+    return this.domain;
+  }
+
+  private buildRecord(req: RecordRequest): OnChainRoundRecord {
+    const address = (peer: string): string => {
+      const a = this.c.addressOf(peer);
+      if (a === undefined) throw new MessageError('MSG_BAD_FIELD', `no registered address for ${peer}`, { field: 'peer', value: peer });
+      return a;
+    };
+    const contributed = new Set(req.contributors);
+    return canonicalRoundRecord({
+      round: req.round,
+      prevModelHash: req.prevModelHash,
+      modelHash: req.modelHash,
+      aggregateHash: req.aggregateHash,
+      participants: req.contributors.map((p) => {
+        const n = req.sampleCounts?.get(p);
+        return { member: address(p), bucket: n !== undefined && n >= 1 ? sampleCountBucket(n) : 0, spend: this.init.roundSpend };
+      }),
+      dropped: this.init.members.filter((p) => !contributed.has(p)).map(address),
+    });
+  }
+
+  async record(req: RecordRequest, signal: AbortSignal): Promise<RecordResult> {
+    const { fed, clock, log, self } = this.c;
+    const domain = await this.signingDomain();
+    const record = this.buildRecord(req);
+    const digest = roundRecordDigest(domain, record);
+    const signature = await fed.signRecord(record);
+    this.store(req.round, digest, self, signature);
+    await this.c.gossip.publish(
+      this.topic,
+      encodeFinalizeSignature({
+        federation: this.init.federation,
+        round: req.round,
+        author: self,
+        digest: fromHex0x(digest),
+        signature: fromHex0x(signature),
+      }),
+    );
+
+    // Position 0 submits as soon as it has t signatures; position k from its turn on.
+    const turnAt = req.position === 0 ? 0 : req.turnAt;
+    const timeoutMs = Math.max(1, req.turnAt - clock.now()) + (this.init.finalizeTimeoutMs ?? DEFAULT_FINALIZE_TIMEOUT_MS);
+    let finalized: FinalizedRound | undefined;
+    let failure: unknown;
+    const watch = fed.waitForRoundFinalized(req.round, timeoutMs).then(
+      (f) => {
+        finalized = f;
+      },
+      (e) => {
+        failure = e;
+      },
+    );
+    let recorded = false;
+    while (finalized === undefined && failure === undefined) {
+      if (signal.aborted) throw signal.reason;
+      const sigs = this.validSignatures(domain, record, req.round, digest);
+      if (clock.now() >= turnAt && sigs.length >= this.init.threshold) {
+        try {
+          finalized = await fed.finalizeRound(record, sigs);
+          recorded = true;
+          log.info({ round: req.round, modelHash: req.modelHash, tx: finalized.txHash, signers: sigs.length }, 'round finalized');
+        } catch (e) {
+          // Lost the race: another member's finalizeRound landed first; read its record.
+          finalized = await fed.getFinalizedRound(req.round);
+          if (finalized === undefined) throw e;
+          log.debug({ round: req.round, err: String(e) }, 'finalizeRound lost the race');
+        }
+        break;
+      }
+      await Promise.race([watch, clock.sleep(SUBMIT_POLL_MS, signal)]);
+    }
+    if (finalized === undefined) throw failure;
+    for (const r of this.signatures.keys()) if (r < req.round - 1) this.signatures.delete(r);
+    return { record: recordedFromFinalized(finalized), recorded };
+  }
+
+  /** Held signatures of `record` that recover to their author's registered address (EIP-712). */
+  private validSignatures(domain: TypedDataDomain, record: OnChainRoundRecord, round: number, digest: string): string[] {
+    const out: string[] = [];
+    const value = toTypedValue(record);
+    for (const [author, sig] of this.signaturesFor(round, digest)) {
+      const account = this.c.addressOf(author);
+      if (account === undefined) continue;
+      try {
+        if (getAddress(verifyTypedData(domain, ROUND_RECORD_TYPES, value, sig)) === getAddress(account)) out.push(sig);
+      } catch {
+        // A malformed signature never counts.
+      }
+    }
+    return out;
+  }
+}
