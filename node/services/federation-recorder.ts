@@ -119,6 +119,13 @@ export class FederationRecorder implements RoundRecorder {
     } catch {
       return reject('FINALIZE_BAD_SIGNATURE');
     }
+    // One record per committee member per round (checked once the signature is known to be
+    // the member's): a second digest is equivocation, and refusing it bounds what a member can
+    // make others store.
+    const digest = toHex0x(msg.digest).toLowerCase();
+    for (const [d, byAuthor] of this.signatures.get(msg.round) ?? []) {
+      if (d !== digest && byAuthor.has(msg.author)) return reject('FINALIZE_EQUIVOCATION');
+    }
     return ACCEPT;
   }
 
@@ -132,6 +139,8 @@ export class FederationRecorder implements RoundRecorder {
     if (byDigest === undefined) {
       byDigest = new Map();
       this.signatures.set(round, byDigest);
+      // Keep the last few rounds only: a late signature for an old round has no use.
+      for (const r of this.signatures.keys()) if (r < round - 2) this.signatures.delete(r);
     }
     let byAuthor = byDigest.get(digest.toLowerCase());
     if (byAuthor === undefined) {
