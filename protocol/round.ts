@@ -65,7 +65,8 @@ export type RoundErrorCode =
   | 'ROUND_BAD_CONFIG'
   | 'ROUND_NO_UPDATES'
   | 'ROUND_NO_AGGREGATE'
-  | 'ROUND_HASH_MISMATCH';
+  | 'ROUND_HASH_MISMATCH'
+  | 'ROUND_COMMITTEE_MISMATCH';
 
 export class RoundError extends FedmeshError<RoundErrorCode> {}
 

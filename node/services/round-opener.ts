@@ -5,6 +5,9 @@
  * contract's (RoundOpened), mapped from addresses to libp2p peer ids through the registry, and
  * kept in a book that the driver's plan and the inboxes' committee checks read.
  */
+import { getAddress } from 'ethers';
+import { selectCommitteeOnChain } from '../../protocol/chain/committee.js';
+import { RoundError } from '../../protocol/round.js';
 import { ChainError } from '../chain/errors.js';
 import type { FederationChainClient, RoundState } from '../chain/federation-types.js';
 import type { Logger } from '../logger.js';
@@ -52,10 +55,29 @@ export class RoundOpener {
       throw new ChainError('CHAIN_ROUND_NOT_OPEN', `round ${round} is not open on the federation`, { round, status: 'none' });
     }
     if (this.accounts.size === 0) await this.loadRegistry();
+    await this.verifyCommittee(state);
     const committee = await this.toPeerIds(state);
     this.committees.set(round, committee);
     for (const r of this.committees.keys()) if (r < round - 2) this.committees.delete(r);
     return committee;
+  }
+
+  /**
+   * Recompute the committee from the round's seed and the active list with the pure
+   * `selectCommitteeOnChain` (protocol/chain/committee.ts), as an auditor would, and refuse a
+   * round whose published committee differs. Assumes the active list has not changed since the
+   * round opened (the registry is read once per run; see RoundOpener's header).
+   */
+  private async verifyCommittee(state: RoundState): Promise<void> {
+    const expected = selectCommitteeOnChain(state.seed, await this.fed.activeMembers(), state.committee.length);
+    const got = state.committee.map((a) => getAddress(a));
+    if (expected.length !== got.length || expected.some((a, i) => a !== got[i])) {
+      throw new RoundError('ROUND_COMMITTEE_MISMATCH', `round ${state.round}: the contract's committee is not the one its seed selects`, {
+        round: state.round,
+        expected,
+        got,
+      });
+    }
   }
 
   /** Address ↔ peer id for every active member (the registry is the source of both). */
