@@ -33,6 +33,7 @@
  * Run: npm run bench:privacy-utility  (table on stdout; bench/results/privacy-utility.json and .svg)
  * Environment: PU_SEEDS (default 1,2,3), PU_ROUNDS (default 5), PU_EPSILONS (default 0.5,1,2,4,8,inf).
  */
+import { prepareSites } from '../simulations/sites.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -42,7 +43,7 @@ import { loadBreastCancer } from '../node/data/breast-cancer.js';
 import { createLogger } from '../node/logger.js';
 import { selectBackend } from '../node/ml/backend.js';
 import type { ModelSpec, TrainOptions } from '../node/ml/trainer.js';
-import { fitStandardizer, type LabelledData, partitionIid, selectRows, standardize, stratifiedSplit } from '../protocol/data.js';
+import { type LabelledData, standardize } from '../protocol/data.js';
 import {
   dpAdvantageBound,
   type FederatedDpPlan,
@@ -121,18 +122,12 @@ function losses(predict: (d: LabelledData) => Float32Array, d: LabelledData): nu
 async function runOnce(cfg: Config, epsilon: number, seed: number): Promise<RunResult> {
   const started = performance.now();
   const all = loadBreastCancer();
-  const split = stratifiedSplit(all.y, TEST_FRACTION, createRng(seed, 'fedmesh/sim/split'));
-  const train = selectRows(all, split.train);
-  const test = selectRows(all, split.test);
-  const parts = partitionIid(
-    Array.from({ length: train.n }, (_, i) => i),
-    train.y,
-    PEERS,
-    createRng(seed, 'fedmesh/sim/partition'),
-  );
-  const raw = parts.map((rows) => selectRows(train, rows));
-  const standardizers = raw.map((d) => fitStandardizer(d));
-  const siteData = raw.map((d, i) => standardize(d, standardizers[i]!));
+  const { test, standardizers, siteData } = prepareSites(all, {
+    testFraction: TEST_FRACTION,
+    peers: PEERS,
+    splitRng: createRng(seed, 'fedmesh/sim/split'),
+    partitionRng: createRng(seed, 'fedmesh/sim/partition'),
+  });
 
   let plan: FederatedDpPlan | undefined;
   const sampleRate = Math.min(1, cfg.batchSize / Math.min(...siteData.map((d) => d.n)));

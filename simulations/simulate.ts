@@ -18,18 +18,11 @@
  * round (an upper bound when peers drop out). DP randomness is 'seeded' so runs replay: fine for
  * measuring privacy–utility, never for protecting real data (node/ml/dp-randomness.ts).
  */
+import { prepareSites } from './sites.js';
 import { centralizedBaseline } from './baseline.js';
 import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  fitStandardizer,
-  partitionIid,
-  selectRows,
-  standardize,
-  stratifiedSplit,
-  type LabelledData,
-  type Standardizer,
-} from '../protocol/data.js';
+import { standardize, type LabelledData, type Standardizer } from '../protocol/data.js';
 import { binaryMetrics, type BinaryMetrics } from '../protocol/metrics.js';
 import { createRng } from '../protocol/rng.js';
 import { isFedmeshError } from '../protocol/errors.js';
@@ -122,18 +115,12 @@ export async function runSimulation(
   mkdirSync(outDir, { recursive: true });
 
   const all = loadBreastCancer();
-  const split = stratifiedSplit(all.y, o.testFraction, createRng(o.seed, 'fedmesh/sim/split'));
-  const train = selectRows(all, split.train);
-  const test = selectRows(all, split.test);
-  const parts = partitionIid(
-    Array.from({ length: train.n }, (_, i) => i),
-    train.y,
-    o.peers,
-    createRng(o.seed, 'fedmesh/sim/partition'),
-  );
-  const siteRaw = parts.map((rows) => selectRows(train, rows));
-  const standardizers = siteRaw.map((d) => fitStandardizer(d));
-  const siteData = siteRaw.map((d, i) => standardize(d, standardizers[i]!));
+  const { train, test, standardizers, siteData } = prepareSites(all, {
+    testFraction: o.testFraction,
+    peers: o.peers,
+    splitRng: createRng(o.seed, 'fedmesh/sim/split'),
+    partitionRng: createRng(o.seed, 'fedmesh/sim/partition'),
+  });
   const dp = planDp(
     o,
     siteData.map((d) => d.n),

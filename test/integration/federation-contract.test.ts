@@ -3,10 +3,10 @@
  * rounds on FedmeshFederation (`ledger: 'federation'`): rounds opened on chain, the contract's
  * committee aggregates, t committee signatures gossiped on the finalize topic finalize the round.
  */
+import { prepareSites } from '../../simulations/sites.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getAddress } from 'ethers';
 import { toHex0x } from '../../protocol/bytes.js';
-import { fitStandardizer, partitionIid, selectRows, standardize, stratifiedSplit } from '../../protocol/data.js';
 import { createRng } from '../../protocol/rng.js';
 import { SECAGG_DEFAULTS } from '../../protocol/secure-aggregation/config.js';
 import { modelHash } from '../../protocol/weights-codec.js';
@@ -21,20 +21,12 @@ describe('federation of 6 peers on FedmeshFederation (secure aggregation)', () =
   beforeAll(async () => {
     await selectBackend();
     const all = loadBreastCancer();
-    const split = stratifiedSplit(all.y, 0.2, createRng(7));
-    const train = selectRows(all, split.train);
-    const parts = partitionIid(
-      Array.from({ length: train.n }, (_, i) => i),
-      train.y,
-      6,
-      createRng(8),
-    );
-    const raw = parts.map((p) => selectRows(train, p));
+    const { siteData } = prepareSites(all, { testFraction: 0.2, peers: 6, splitRng: createRng(7), partitionRng: createRng(8) });
     fed = await startLocalFederation({
       federation: 'itest-contract',
       seed: 13,
       model: { kind: 'mlp', inputShape: [30], hidden: [16] },
-      siteData: raw.map((d) => standardize(d, fitStandardizer(d))),
+      siteData,
       // m = 5 of 6 peers: the contract's committee is a strict subset, so the checks below can fail.
       committeeSize: 5,
       timing: { collectMs: 6000, recordGraceMs: 1000 },

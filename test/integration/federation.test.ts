@@ -2,8 +2,8 @@
  * Four real libp2p peers on TCP 127.0.0.1 and the in-process Hardhat chain run two rounds
  * of plaintext FedAvg. Small chunks force multi-chunk gossip payloads.
  */
+import { prepareSites } from '../../simulations/sites.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fitStandardizer, partitionIid, selectRows, standardize, stratifiedSplit } from '../../protocol/data.js';
 import { createRng } from '../../protocol/rng.js';
 import { toHex0x } from '../../protocol/bytes.js';
 import { modelHash } from '../../protocol/weights-codec.js';
@@ -20,22 +20,17 @@ describe('federation of 4 peers over libp2p + Hardhat', () => {
   beforeAll(async () => {
     await selectBackend();
     const all = loadBreastCancer();
-    const split = stratifiedSplit(all.y, 0.2, createRng(7));
-    const train = selectRows(all, split.train);
-    const test = selectRows(all, split.test);
-    const parts = partitionIid(
-      Array.from({ length: train.n }, (_, i) => i),
-      train.y,
-      4,
-      createRng(8),
-    );
-    const raw = parts.map((p) => selectRows(train, p));
-    const standardizers = raw.map((d) => fitStandardizer(d));
+    const { test, standardizers, siteData } = prepareSites(all, {
+      testFraction: 0.2,
+      peers: 4,
+      splitRng: createRng(7),
+      partitionRng: createRng(8),
+    });
     fed = await startLocalFederation({
       federation: 'itest',
       seed: 7,
       model: { kind: 'mlp', inputShape: [30], hidden: [16] },
-      siteData: raw.map((d, i) => standardize(d, standardizers[i]!)),
+      siteData,
       committeeSize: 3,
       timing: { collectMs: 30_000, recordGraceMs: 3_000 },
       training: { epochs: 2, batchSize: 16, learningRate: 0.01 },

@@ -7,17 +7,10 @@
  * final accuracy within 0.01 of the plaintext run. Deadlines leave room for a loaded machine:
  * an honest input that missed the deadline would (safely) count as a dropout.
  */
+import { prepareSites } from '../../simulations/sites.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { toHex0x } from '../../protocol/bytes.js';
-import {
-  fitStandardizer,
-  partitionIid,
-  selectRows,
-  standardize,
-  stratifiedSplit,
-  type LabelledData,
-  type Standardizer,
-} from '../../protocol/data.js';
+import type { LabelledData, Standardizer } from '../../protocol/data.js';
 import { SecAggKind } from '../../protocol/messages/secagg.js';
 import { createRng } from '../../protocol/rng.js';
 import { SECAGG_DEFAULTS } from '../../protocol/secure-aggregation/config.js';
@@ -51,7 +44,12 @@ interface Run {
   resultSigners: number[];
 }
 
-async function run(secure: boolean, siteData: LabelledData[], test: LabelledData, standardizers: Standardizer[]): Promise<Run> {
+async function run(
+  secure: boolean,
+  siteData: readonly LabelledData[],
+  test: LabelledData,
+  standardizers: readonly Standardizer[],
+): Promise<Run> {
   const fed = await startLocalFederation({
     federation: secure ? 'itest-secure' : 'itest-plain',
     seed: 11,
@@ -94,18 +92,12 @@ describe('secure aggregation: 8 libp2p peers + Hardhat, 3 rounds, one dropout pe
   beforeAll(async () => {
     await selectBackend();
     const all = loadBreastCancer();
-    const split = stratifiedSplit(all.y, 0.2, createRng(11));
-    const train = selectRows(all, split.train);
-    const test = selectRows(all, split.test);
-    const parts = partitionIid(
-      Array.from({ length: train.n }, (_, i) => i),
-      train.y,
-      PEERS,
-      createRng(12),
-    );
-    const raw = parts.map((p) => selectRows(train, p));
-    const standardizers = raw.map((d) => fitStandardizer(d));
-    const siteData = raw.map((d, i) => standardize(d, standardizers[i]!));
+    const { test, standardizers, siteData } = prepareSites(all, {
+      testFraction: 0.2,
+      peers: PEERS,
+      splitRng: createRng(11),
+      partitionRng: createRng(12),
+    });
     secure = await run(true, siteData, test, standardizers);
     plain = await run(false, siteData, test, standardizers);
   }, 150_000);
