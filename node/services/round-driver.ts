@@ -156,19 +156,13 @@ export interface RoundOutcome {
 const DEFAULT_RESULT_SLACK_MS = 30_000;
 
 export class RoundDriver {
-  private readonly memberSet: Set<string>;
   private readonly recorder: RoundRecorder;
 
   constructor(
     private readonly init: RoundDriverInit,
     private readonly c: RoundDriverComponents,
   ) {
-    this.memberSet = new Set(init.members);
     this.recorder = c.recorder ?? ledgerRecorder(c);
-  }
-
-  isMember(peer: string): boolean {
-    return this.memberSet.has(peer);
   }
 
   /** The committee size in use: the configured one, or secure aggregation's effective m. */
