@@ -50,3 +50,4 @@ export {
   roundRecordStructHash,
   toTypedValue,
 } from './record.js';
+export { type DeclaredDpParams, decodeDpParams, declaredSpend, encodeDpParams, NO_DP_PARAMS } from './dp-params.js';
