@@ -22,7 +22,8 @@ import {PackedLedger} from "./libraries/PackedLedger.sol";
  * encoding off chain.
  *
  * Every parameter is fixed at deployment: committee size m and threshold t, the two round
- * durations, the initial model hash and the c_α constants for the federation's δ. There is no
+ * durations, the initial model hash, the manifest hash and the c_α constants for the
+ * federation's δ. There is no
  * upgrade path; a new federation is a new deployment.
  */
 contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, EIP712 {
@@ -31,6 +32,8 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
     /// @dev Constructor parameters (see docs/contracts.md, "Deployment").
     struct FederationConfig {
         bytes32 initialModelHash;
+        /// SHA-256 of the canonical federation manifest (protocol/manifest.ts); zero when none.
+        bytes32 manifestHash;
         uint8 committeeSize;
         uint8 threshold;
         uint32 inputDuration;
@@ -87,6 +90,7 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
     // EIP712 names its own).
     // solhint-disable immutable-vars-naming
     bytes32 private immutable _initialModelHash;
+    bytes32 private immutable _manifestHash;
     uint256 private immutable _committeeSize;
     uint256 private immutable _threshold;
     uint256 private immutable _inputDuration;
@@ -126,6 +130,7 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
             revert FedmeshRoundsZeroModelHash();
         }
         _initialModelHash = config.initialModelHash;
+        _manifestHash = config.manifestHash;
         _committeeSize = config.committeeSize;
         _threshold = config.threshold;
         _inputDuration = config.inputDuration;
@@ -198,6 +203,11 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
     /// @inheritdoc IFedmeshRounds
     function initialModelHash() external view returns (bytes32) {
         return _initialModelHash;
+    }
+
+    /// @inheritdoc IFedmeshRounds
+    function manifestHash() external view returns (bytes32) {
+        return _manifestHash;
     }
 
     /// @inheritdoc IFedmeshRounds

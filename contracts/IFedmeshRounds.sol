@@ -214,6 +214,13 @@ interface IFedmeshRounds {
     /// @notice Hash of the agreed initial model: round 1's `prevModelHash`.
     function initialModelHash() external view returns (bytes32);
 
+    /**
+     * @notice SHA-256 of the federation manifest every member must share (protocol/manifest.ts
+     * `manifestHash`: the canonical JSON's UTF-8), fixed at deployment; zero when the deployer
+     * gave none. A node whose manifest hashes differently refuses to join.
+     */
+    function manifestHash() external view returns (bytes32);
+
     /// @notice Model hash of the last finalized round, or the initial model hash when none.
     function headModelHash() external view returns (bytes32);
 

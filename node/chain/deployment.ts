@@ -16,12 +16,14 @@ import { FetchRequest, isAddress, JsonRpcProvider, Network, type Signer, Wallet 
 import { z } from 'zod';
 import { cAlpha, encodeEpsilonCap, ONCHAIN_RDP_ORDERS, RDP_SCALE } from '../../protocol/chain/budget.js';
 import type { Hex32 } from '../../protocol/chain/record.js';
-import { FedmeshError } from '../../protocol/errors.js';
+import { FedmeshError, isFedmeshError } from '../../protocol/errors.js';
+import { manifestHash, parseManifest } from '../../protocol/manifest.js';
 import { classifyChainError } from './errors.js';
 import { deployFederation, registerMembers } from './federation-deploy.js';
 import { FEDMESH_FEDERATION_INTERFACE } from './federation-ethers.js';
 import { federationErrorFromRevert } from './federation-errors.js';
 import type { FederationParams, NewMember } from './federation-types.js';
+import { ZERO_HASH } from './record.js';
 
 export const DEPLOY_DEFAULTS = {
   /** δ of the federation's (ε, δ) guarantees; 1e-5 is below 1/n for any realistic cohort. */
@@ -56,6 +58,8 @@ export const DeployOptionsSchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
       .optional(),
     members: z.string().min(1),
+    /** Federation manifest (JSON, protocol/manifest.ts); its hash is fixed on chain. */
+    manifest: z.string().min(1).optional(),
     out: z.string().min(1),
     initialModelHash: hex32.refine((h) => BigInt(h) !== 0n, 'must not be zero'),
     delta: z.number().gt(0).lt(1),
@@ -137,6 +141,25 @@ export async function readMembersFile(path: string): Promise<NewMember[]> {
   });
 }
 
+/**
+ * The hash of the manifest file at `path` (protocol/manifest.ts `manifestHash` of the validated
+ * manifest); CONFIG_INVALID naming `manifest` when it is unreadable or invalid.
+ */
+export async function readManifestHash(path: string): Promise<Hex32> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw configError([{ field: 'manifest', value: path, rule: `a readable JSON file (${(e as Error).message})` }]);
+  }
+  try {
+    return manifestHash(parseManifest(json));
+  } catch (e) {
+    if (isFedmeshError(e, 'MANIFEST_INVALID')) throw configError([{ field: 'manifest', value: path, rule: e.message }]);
+    throw e;
+  }
+}
+
 /** What `fedmesh chain deploy` writes. Big integers are decimal strings (JSON has no bigint). */
 export interface DeploymentFile {
   readonly version: 1;
@@ -148,6 +171,8 @@ export interface DeploymentFile {
   /** The deployer, which holds both admin roles. */
   readonly admin: string;
   readonly initialModelHash: Hex32;
+  /** The manifest hash fixed on chain (`manifestHash()`); the zero hash without --manifest. */
+  readonly manifestHash: Hex32;
   readonly delta: number;
   /** RDP orders of the budget lanes (protocol/chain/budget.ts ONCHAIN_RDP_ORDERS). */
   readonly orders: readonly number[];
@@ -191,6 +216,7 @@ function isLoopback(url: string): boolean {
  */
 export async function deployFederationToRpc(options: DeployOptions): Promise<DeploymentFile> {
   const members = await readMembersFile(options.members);
+  const manifest = options.manifest === undefined ? ZERO_HASH : await readManifestHash(options.manifest);
   // cacheTimeout -1: ethers otherwise serves an identical request within 250 ms from its cache,
   // and on a node that mines at once that returns a stale nonce for the next transaction.
   let provider: JsonRpcProvider | undefined;
@@ -203,7 +229,7 @@ export async function deployFederationToRpc(options: DeployOptions): Promise<Dep
       cacheTimeout: -1,
       ...(isLoopback(options.rpc) ? { pollingInterval: LOOPBACK_POLL_MS } : {}),
     });
-    return await deployAndRegister(provider, options, members);
+    return await deployAndRegister(provider, options, members, manifest);
   } catch (e) {
     throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, 'deploy', federationErrorFromRevert);
   } finally {
@@ -227,6 +253,7 @@ async function deployAndRegister(
   provider: JsonRpcProvider,
   options: DeployOptions,
   members: readonly NewMember[],
+  manifest: Hex32,
 ): Promise<DeploymentFile> {
   const signer = await deployerSigner(provider, options.keyEnv);
   // The deployer is the admin: it must register the members. Handing the roles to another
@@ -234,6 +261,7 @@ async function deployAndRegister(
   const admin = await signer.getAddress();
   const params: FederationParams = {
     initialModelHash: options.initialModelHash.toLowerCase() as Hex32,
+    manifestHash: manifest,
     committeeSize: options.committeeSize,
     threshold: options.threshold,
     inputDurationSec: options.inputDurationSec,
@@ -252,6 +280,7 @@ async function deployAndRegister(
     deployTx: deployed.txHash,
     admin,
     initialModelHash: params.initialModelHash,
+    manifestHash: manifest,
     delta: options.delta,
     orders: [...ONCHAIN_RDP_ORDERS],
     cAlpha: params.cAlpha.map(String),

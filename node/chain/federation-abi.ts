@@ -6,7 +6,7 @@
  * compiled artifact fragment for fragment.
  */
 export const FEDMESH_FEDERATION_ABI = [
-  'constructor(address admin, (bytes32 initialModelHash, uint8 committeeSize, uint8 threshold, uint32 inputDuration, uint32 finalizeDuration, int32[8] cAlpha) config)',
+  'constructor(address admin, (bytes32 initialModelHash, bytes32 manifestHash, uint8 committeeSize, uint8 threshold, uint32 inputDuration, uint32 finalizeDuration, int32[8] cAlpha) config)',
   'error AccessControlBadConfirmation()',
   'error AccessControlUnauthorizedAccount(address account, bytes32 neededRole)',
   'error FedmeshLedgerBudgetExceeded(address member, uint256 epsilon, uint256 cap)',
@@ -89,6 +89,7 @@ export const FEDMESH_FEDERATION_ABI = [
   'function inputDuration() view returns (uint256)',
   'function isActiveMember(address account) view returns (bool)',
   'function lastFinalizedRound() view returns (uint64)',
+  'function manifestHash() view returns (bytes32)',
   'function lowerEpsilonCap(uint32 newCap)',
   'function openRound() returns (uint64 round)',
   'function participationCredit(uint8 bucket) pure returns (uint256)',

@@ -11,6 +11,7 @@ import { C_ALPHA_MAX, C_ALPHA_MIN, RDP_LANES } from '../../protocol/chain/budget
 import { EthersFederationClient } from './federation-ethers.js';
 import type { FederationParams, NewMember } from './federation-types.js';
 import { loadHardhat } from './hardhat.js';
+import { isHex32, ZERO_HASH } from './record.js';
 import type { Hex32 } from './types.js';
 
 export interface DeployedFederation {
@@ -22,8 +23,9 @@ export interface DeployedFederation {
 
 /**
  * Deploys contracts/FedmeshFederation.sol with `signer` and waits for it to be mined. `admin`
- * (default the signer) receives the admin roles. Parameters are checked by the constructor;
- * this only checks what ethers could not encode.
+ * (default the signer) receives the admin roles. `params.manifestHash` is fixed on chain; the
+ * zero hash when the caller gives none. Parameters are checked by the constructor; this only
+ * checks what ethers could not encode.
  */
 export async function deployFederation(signer: Signer, params: FederationParams, admin?: string): Promise<DeployedFederation> {
   if (params.cAlpha.length !== RDP_LANES || params.cAlpha.some((c) => c < C_ALPHA_MIN || c > C_ALPHA_MAX)) {
@@ -32,8 +34,11 @@ export async function deployFederation(signer: Signer, params: FederationParams,
   const hre = await loadHardhat();
   const artifact = await hre.artifacts.readArtifact('FedmeshFederation');
   const factory = new ContractFactory(artifact.abi, artifact.bytecode, signer);
+  const manifestHash = params.manifestHash ?? ZERO_HASH;
+  if (!isHex32(manifestHash)) throw new RangeError(`manifestHash must be 0x and 64 hex digits, got ${String(manifestHash)}`);
   const config = {
     initialModelHash: params.initialModelHash,
+    manifestHash,
     committeeSize: params.committeeSize,
     threshold: params.threshold,
     inputDuration: params.inputDurationSec,

@@ -147,6 +147,10 @@ export class EthersFederationClient implements FederationChainClient {
     return (await this.#call('headModelHash')) as Hex32;
   }
 
+  async manifestHash(): Promise<Hex32> {
+    return (await this.info()).manifestHash;
+  }
+
   async openRound(): Promise<OpenedRound> {
     const receipt = await this.#sendForReceipt('openRound', []);
     const opened = this.#event(receipt, 'RoundOpened');
@@ -266,11 +270,12 @@ export class EthersFederationClient implements FederationChainClient {
   async #readInfo(): Promise<FederationInfo> {
     const provider = this.#runner.provider;
     if (!provider) throw new TypeError('EthersFederationClient: the runner has no provider');
-    const [network, initialModelHash, committeeSize, threshold, inputDuration, finalizeDuration, cAlpha] = await Promise.all([
+    const [network, initialModelHash, manifestHash, committeeSize, threshold, inputDuration, finalizeDuration, cAlpha] = await Promise.all([
       provider.getNetwork().catch((e: unknown) => {
         throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, 'getNetwork', federationErrorFromRevert);
       }),
       this.#call('initialModelHash'),
+      this.#call('manifestHash'),
       this.#call('committeeSize'),
       this.#call('threshold'),
       this.#call('inputDuration'),
@@ -281,6 +286,7 @@ export class EthersFederationClient implements FederationChainClient {
       address: this.address,
       chainId: network.chainId,
       initialModelHash: initialModelHash as Hex32,
+      manifestHash: manifestHash as Hex32,
       committeeSize: Number(committeeSize),
       threshold: Number(threshold),
       inputDurationSec: Number(inputDuration),

@@ -135,7 +135,12 @@ export class InMemoryFederation {
       throw revert('FedmeshRoundsInvalidDurations', [BigInt(params.inputDurationSec), BigInt(params.finalizeDurationSec)]);
     }
     if (BigInt(params.initialModelHash) === 0n) throw revert('FedmeshRoundsZeroModelHash', []);
-    this.params = { ...params, initialModelHash: params.initialModelHash.toLowerCase() as Hex32, cAlpha: [...params.cAlpha] };
+    this.params = {
+      ...params,
+      initialModelHash: params.initialModelHash.toLowerCase() as Hex32,
+      manifestHash: (params.manifestHash ?? ZERO_HASH).toLowerCase() as Hex32,
+      cAlpha: [...params.cAlpha],
+    };
     this.chainId = init.chainId ?? 31337n;
     this.address = inMemoryFederationAddress(init.label ?? 'default');
     this.#clock = init.clock ?? systemClock;
@@ -148,7 +153,12 @@ export class InMemoryFederation {
   }
 
   get info(): FederationInfo {
-    return { ...this.params, address: this.address, chainId: this.chainId };
+    return { ...this.params, manifestHash: this.manifestHash, address: this.address, chainId: this.chainId };
+  }
+
+  /** The manifest hash given at construction, or the zero hash. */
+  get manifestHash(): Hex32 {
+    return this.params.manifestHash ?? ZERO_HASH;
   }
 
   get clock(): Clock {
@@ -558,6 +568,10 @@ export class InMemoryFederationClient implements FederationChainClient {
 
   async headModelHash(): Promise<Hex32> {
     return this.federation.headModelHash;
+  }
+
+  async manifestHash(): Promise<Hex32> {
+    return this.federation.manifestHash;
   }
 
   async openRound(): Promise<OpenedRound> {

@@ -19,6 +19,12 @@ export type RoundStatus = 'none' | 'open' | 'finalized' | 'aborted';
 /** Constructor parameters of a federation. */
 export interface FederationParams {
   readonly initialModelHash: Hex32;
+  /**
+   * SHA-256 of the federation manifest (protocol/manifest.ts `manifestHash`), fixed on chain so
+   * that a node can refuse a federation whose settings differ from its own. Default the zero
+   * hash: no manifest.
+   */
+  readonly manifestHash?: Hex32;
   /** Committee size m. */
   readonly committeeSize: number;
   /** Signatures needed to finalize, t (1 <= t <= m). */
@@ -32,6 +38,8 @@ export interface FederationParams {
 }
 
 export interface FederationInfo extends FederationParams {
+  /** The deployed manifest hash; the zero hash when the deployer gave none. */
+  readonly manifestHash: Hex32;
   /** The contract (for the twin, a synthetic address used as EIP-712 verifyingContract). */
   readonly address: string;
   readonly chainId: bigint;
@@ -121,6 +129,8 @@ export interface FederationChainClient {
   currentRound(): Promise<number>;
   lastFinalizedRound(): Promise<number>;
   headModelHash(): Promise<Hex32>;
+  /** The manifest hash fixed at deployment (the zero hash when none was given). */
+  manifestHash(): Promise<Hex32>;
   /** Opens the next round as the caller; returns it with its committee. */
   openRound(): Promise<OpenedRound>;
   /** Round `round`, or undefined when never opened. */

@@ -31,6 +31,7 @@ const INITIAL: Hex32 = `0x${'a0'.repeat(32)}`;
 const h = (n: number): Hex32 => `0x${n.toString(16).padStart(2, '0').repeat(32)}`;
 export const COMPLIANCE_PARAMS: FederationParams = {
   initialModelHash: INITIAL,
+  manifestHash: `0x${'4d'.repeat(32)}`,
   committeeSize: 3,
   threshold: 2,
   inputDurationSec: 60,
@@ -107,8 +108,16 @@ export function federationClientCompliance(name: string, make: MakeFederation): 
         expect(await s.outsider.currentRound()).toBe(0);
         expect(await s.outsider.lastFinalizedRound()).toBe(0);
         expect(await s.outsider.headModelHash()).toBe(INITIAL);
+        expect(await s.outsider.manifestHash()).toBe(COMPLIANCE_PARAMS.manifestHash);
         expect(await s.outsider.getRound(1)).toBeUndefined();
         expect(await s.outsider.totalCredits()).toBe(0n);
+      });
+
+      it('the manifest hash is the zero hash when the deployer gives none', async () => {
+        const { manifestHash: _, ...withoutManifest } = COMPLIANCE_PARAMS;
+        const s = await setup(withoutManifest);
+        expect(await s.outsider.manifestHash()).toBe(`0x${'0'.repeat(64)}`);
+        expect((await s.outsider.info()).manifestHash).toBe(`0x${'0'.repeat(64)}`);
       });
 
       it('admin operations need the admin role: CHAIN_UNAUTHORIZED names the caller and role', async () => {

@@ -18,6 +18,7 @@ import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
 import { startInProcessChain } from '../../node/chain/hardhat.js';
 import { cAlpha, ONCHAIN_RDP_ORDERS } from '../../protocol/chain/budget.js';
 import { isFedmeshError } from '../../protocol/errors.js';
+import { type FederationManifest, manifestHash, parseManifest } from '../../protocol/manifest.js';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '../../bin/fedmesh.mjs');
@@ -44,6 +45,20 @@ const MEMBERS = membersFile('members.json', {
     { address: member(2), peerId: '12D3KooWC', metadataURI: '', epsilonCap: 0.3 },
   ],
 });
+
+const MANIFEST_VALUE: FederationManifest = parseManifest({
+  version: 1,
+  federation: 'deploy-test',
+  seed: 7,
+  model: { kind: 'mlp', hidden: [8] },
+  features: [{ name: 'x', kind: 'numeric' }],
+  label: { name: 'y', positive: '1', negatives: ['0'] },
+  rounds: 3,
+  training: { localEpochs: 1, batchSize: 8, learningRate: 0.01 },
+  committee: { size: 3, threshold: 2 },
+});
+const MANIFEST = membersFile('manifest.json', MANIFEST_VALUE);
+const ZERO = `0x${'0'.repeat(64)}`;
 
 async function configIssues(f: () => Promise<unknown>): Promise<string[]> {
   const e = await f().then(
@@ -107,8 +122,9 @@ describe('deployFederationToRpc over HTTP JSON-RPC', () => {
     await server?.close();
   });
 
-  async function check(deployment: DeploymentFile, admin: string) {
+  async function check(deployment: DeploymentFile, admin: string, manifest: string = ZERO) {
     expect(deployment).toMatchObject({
+      manifestHash: manifest,
       version: 1,
       contract: 'FedmeshFederation',
       chainId: '31337',
@@ -126,6 +142,7 @@ describe('deployFederationToRpc over HTTP JSON-RPC', () => {
       const client = new EthersFederationClient(provider, deployment.addresses.FedmeshFederation, { fromBlock: deployment.deployBlock });
       const info = await client.info();
       expect(info).toMatchObject({ committeeSize: 3, threshold: 2, initialModelHash: INITIAL, cAlpha: cAlpha(1e-5), chainId: 31337n });
+      expect(await client.manifestHash()).toBe(manifest);
       expect((await client.activeMembers()).map((a) => a.toLowerCase())).toEqual([0, 1, 2].map((i) => member(i).toLowerCase()));
       expect(await client.getMember(member(1))).toMatchObject({
         status: 'active',
@@ -145,6 +162,21 @@ describe('deployFederationToRpc over HTTP JSON-RPC', () => {
     const deployment = await deployFederationToRpc(parseDeployOptions({ rpc: url, members: MEMBERS, out, initialModelHash: INITIAL }));
     expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(JSON.parse(JSON.stringify(deployment)));
     await check(deployment, root.deriveChild(0).address);
+  });
+
+  it('fixes the hash of --manifest on chain and writes it into the deployment JSON; refuses an invalid manifest', async () => {
+    const out = join(dir, 'manifest-deploy.json');
+    const deployment = await deployFederationToRpc(
+      parseDeployOptions({ rpc: url, members: MEMBERS, manifest: MANIFEST, out, initialModelHash: INITIAL }),
+    );
+    const expected = manifestHash(MANIFEST_VALUE);
+    expect(expected).not.toBe(ZERO);
+    expect(JSON.parse(readFileSync(out, 'utf8')).manifestHash).toBe(expected);
+    await check(deployment, root.deriveChild(0).address, expected);
+    const bad = membersFile('bad-manifest.json', { ...MANIFEST_VALUE, rounds: 0 });
+    const opts = (manifest: string) => parseDeployOptions({ rpc: url, members: MEMBERS, manifest, out, initialModelHash: INITIAL });
+    expect(await configIssues(() => deployFederationToRpc(opts(bad)))).toEqual(['manifest']);
+    expect(await configIssues(() => deployFederationToRpc(opts(join(dir, 'missing-manifest.json'))))).toEqual(['manifest']);
   });
 
   it('deploys with a key from --key-env, never echoing it', async () => {
@@ -211,6 +243,8 @@ describe('fedmesh chain start | deploy (separate processes)', () => {
         out,
         '--initial-model-hash',
         INITIAL,
+        '--manifest',
+        MANIFEST,
         '--committee-size',
         '2',
         '--threshold',
@@ -222,7 +256,7 @@ describe('fedmesh chain start | deploy (separate processes)', () => {
     );
     const deployment = JSON.parse(readFileSync(out, 'utf8')) as DeploymentFile;
     expect(stdout).toContain(`FedmeshFederation at ${deployment.addresses.FedmeshFederation} on chain 31337`);
-    expect(deployment).toMatchObject({ m: 2, t: 2, chainId: '31337' });
+    expect(deployment).toMatchObject({ m: 2, t: 2, chainId: '31337', manifestHash: manifestHash(MANIFEST_VALUE) });
     node.kill('SIGINT');
     const [code] = await once(node, 'exit');
     expect(code).toBe(0);

@@ -25,6 +25,7 @@ export const FED_IFACE = new Interface(FEDMESH_FEDERATION_ABI);
 export const DELTA = 1e-5;
 export const C_ALPHA = cAlpha(DELTA);
 export const INITIAL: Hex32 = `0x${'c0'.repeat(32)}`;
+export const MANIFEST: Hex32 = `0x${'5e'.repeat(32)}`;
 export const CHAIN_ID = 31337n;
 export const FIRST_OUTSIDER = 100;
 
@@ -40,6 +41,8 @@ export interface FedOptions {
   /** ε cap for every member. Default 10. */
   readonly cap?: number;
   readonly initial?: Hex32;
+  /** Manifest hash fixed at deployment. Default MANIFEST. */
+  readonly manifest?: Hex32;
   readonly cAlpha?: readonly bigint[];
 }
 
@@ -65,6 +68,7 @@ export async function deployFed(chain: InProcessChain, o: FedOptions = {}): Prom
   const factory = new ContractFactory(artifact.abi, artifact.bytecode, signerOf(chain, 0));
   const deployed = await factory.deploy(signerOf(chain, 0).address, {
     initialModelHash: o.initial ?? INITIAL,
+    manifestHash: o.manifest ?? MANIFEST,
     committeeSize: m,
     threshold: t,
     inputDuration: o.inputDuration ?? 600,

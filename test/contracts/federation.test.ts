@@ -44,6 +44,7 @@ import {
   hash,
   INITIAL,
   indexOf,
+  MANIFEST,
   latestTimestamp,
   nextBlockAt,
   plain,
@@ -155,6 +156,7 @@ describe('FedmeshFederation', () => {
       expect(plain(await view(c, 'cAlpha'))).toEqual(C_ALPHA);
       expect(plain(await view(c, 'rdpOrders'))).toEqual(ONCHAIN_RDP_ORDERS.map((a) => BigInt(Math.round(a * 100))));
       expect(await view(c, 'initialModelHash')).toBe(INITIAL);
+      expect(await view(c, 'manifestHash')).toBe(MANIFEST);
       expect(await view(c, 'headModelHash')).toBe(INITIAL);
       expect(await view(c, 'currentRound')).toBe(0n);
       expect(await view(c, 'lastFinalizedRound')).toBe(0n);
@@ -173,6 +175,7 @@ describe('FedmeshFederation', () => {
           const f = new ContractFactory(artifact.abi, artifact.bytecode, S(0));
           return f.deploy(admin, {
             initialModelHash: INITIAL,
+            manifestHash: hash(0),
             committeeSize: 3,
             threshold: 2,
             inputDuration: 1,
@@ -188,6 +191,11 @@ describe('FedmeshFederation', () => {
       await expectRevert(deploy(A(0), { finalizeDuration: 0 }), 'FedmeshRoundsInvalidDurations', [1n, 0n]);
       await expectRevert(deploy(A(0), { initialModelHash: hash(0) }), 'FedmeshRoundsZeroModelHash', []);
       await expectRevert(deploy(ZeroAddress, {}), 'FedmeshRegistryZeroAddress', []);
+    });
+
+    it('a zero manifest hash is allowed (no manifest) and reads back as zero', async () => {
+      const fed = await deployFed(chain, { manifest: hash(0), members: [] });
+      expect(await view(fed.contract, 'manifestHash')).toBe(hash(0));
     });
   });
 

@@ -3,7 +3,7 @@
  *
  *   fedmesh chain start [--port 8545]
  *   fedmesh chain deploy --rpc URL [--key-env VAR] --members FILE --out deployment.json
- *                        --initial-model-hash 0x… [--delta 1e-5] [--committee-size 3]
+ *                        --initial-model-hash 0x… [--manifest manifest.json] [--delta 1e-5] [--committee-size 3]
  *                        [--threshold 2] [--input-duration 600] [--finalize-duration 600]
  */
 import type { Command } from 'commander';
@@ -40,6 +40,7 @@ export function registerChain(program: Command): void {
     .option('--key-env <var>', "environment variable holding the deployer's private key (default: the node's first unlocked account)")
     .requiredOption('--members <file>', 'JSON file: {"members": [{"address", "peerId", "metadataURI", "epsilonCap"}]}')
     .requiredOption('--out <file>', 'where to write the deployment JSON')
+    .option('--manifest <file>', 'federation manifest (JSON); its hash is fixed on chain (default: the zero hash)')
     .requiredOption('--initial-model-hash <hex>', "SHA-256 of the federation's initial model (round 1's prevModelHash)")
     .option('--delta <x>', "the federation's δ (c_α are computed for it)", num)
     .option('--committee-size <m>', 'committee members per round', int)
@@ -52,6 +53,7 @@ export function registerChain(program: Command): void {
           rpc: flags.rpc,
           keyEnv: flags.keyEnv,
           members: flags.members,
+          manifest: flags.manifest,
           out: flags.out,
           initialModelHash: flags.initialModelHash,
           delta: flags.delta,
