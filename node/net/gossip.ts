@@ -4,7 +4,9 @@
  *
  * A validator runs before a message is delivered or forwarded and returns a Verdict
  * (protocol/verdict.ts). `from` is the authenticated origin: gossipsub's StrictSign policy
- * makes every message carry its author's signature, verified before validation.
+ * makes every message carry its author's signature, verified before validation. Over libp2p,
+ * a REJECT penalises the peer that delivered the message (gossipsub P4, invalid message
+ * deliveries; node/net/peer-scoring.ts); IGNORE drops without penalty.
  */
 import type { Verdict } from '../../protocol/verdict.js';
 
@@ -29,6 +31,14 @@ export interface Gossip {
   subscribers(topic: string): string[];
   /** Verdict counts by `${action}:${code}` — the metric behind STYLE.md §9. */
   readonly verdicts: ReadonlyMap<string, number>;
+  /**
+   * Tell peer scoring who the federation's members are (gossipsub: non-members get a
+   * negative application-specific score and are graylisted). Optional: the in-memory twin
+   * has no scoring.
+   */
+  setMembership?(isMember: (peer: string) => boolean): void;
+  /** The peer's current score, where the implementation scores peers. */
+  score?(peer: string): number;
 }
 
 export function countVerdict(map: Map<string, number>, v: Verdict): void {

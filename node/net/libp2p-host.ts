@@ -10,6 +10,7 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { gossipsub, type GossipSub, TopicValidatorResult } from '@libp2p/gossipsub';
 import { identify } from '@libp2p/identify';
+import { mdns } from '@libp2p/mdns';
 import type { PrivateKey } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -18,6 +19,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import type { Verdict } from '../../protocol/verdict.js';
 import { MAX_GOSSIP_MESSAGE_BYTES } from '../../protocol/messages/limits.js';
 import { countVerdict, type Gossip, type GossipHandler, type GossipMessage, type GossipValidator } from './gossip.js';
+import { fedmeshScoreParams, fedmeshScoreThresholds, fedmeshTopicScore, type ScoringMembership } from './peer-scoring.js';
+import type { PeerScoreParams } from '@libp2p/gossipsub/score';
 
 export interface HostInit {
   /** Ed25519 identity; a fresh one is generated when absent (simulations). */
@@ -30,12 +33,24 @@ export interface HostInit {
    * puts every peer on 127.0.0.1, so it raises this to the peer count.
    */
   readonly inboundConnectionsPerSecondPerHost?: number;
+  /** Discover other members on the local network by mDNS (a LAN convenience; membership is still checked). */
+  readonly mdns?: boolean;
 }
 
 export type Host = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>; pubsub: GossipSub }>;
 
+/** What fedmesh reads from gossipsub's scoring (the runtime class has it; the interface type does not). */
+interface ScoredPubsub {
+  readonly score: { readonly params: PeerScoreParams };
+  getScore(peer: string): number;
+}
+
+/** Each host's scoring membership (app-specific score, node/net/peer-scoring.ts). */
+const memberships = new WeakMap<object, ScoringMembership>();
+
 export async function createHost(init: HostInit = {}): Promise<Host> {
-  return createLibp2p({
+  const membership: ScoringMembership = {};
+  const host = await createLibp2p({
     ...(init.privateKey !== undefined ? { privateKey: init.privateKey } : {}),
     addresses: { listen: [...(init.listen ?? ['/ip4/127.0.0.1/tcp/0'])] },
     ...(init.inboundConnectionsPerSecondPerHost !== undefined
@@ -46,6 +61,7 @@ export async function createHost(init: HostInit = {}): Promise<Host> {
           },
         }
       : {}),
+    ...(init.mdns === true ? { peerDiscovery: [mdns()] } : {}),
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -60,10 +76,19 @@ export async function createHost(init: HostInit = {}): Promise<Host> {
         floodPublish: true,
         // Content-addressed ids: the same bytes from the same author dedupe in the seen-cache.
         msgIdFn: (msg) => sha256(msg.type === 'signed' ? concatFromData(msg.from.toMultihash().bytes, msg.data) : msg.data),
+        // An RPC frame above this is dropped by the stream decoder, before protobuf decoding;
+        // the slack over one message lets the validator see (and REJECT, MSG_TOO_LARGE)
+        // messages slightly over the limit, so their sender is penalised.
         maxInboundDataLength: MAX_GOSSIP_MESSAGE_BYTES + 64 * 1024,
+        // Peer scoring: REJECT → P4 penalty, non-members graylisted (node/net/peer-scoring.ts).
+        // Topic parameters are added as topics are subscribed (Libp2pGossip.subscribe).
+        scoreParams: fedmeshScoreParams(membership),
+        scoreThresholds: fedmeshScoreThresholds(),
       }),
     },
-  }) as unknown as Promise<Host>;
+  });
+  memberships.set(host, membership);
+  return host as unknown as Host;
 }
 
 function concatFromData(a: Uint8Array, b: Uint8Array): Uint8Array {
@@ -97,8 +122,22 @@ export class Libp2pGossip implements Gossip {
     return this.host.peerId.toString();
   }
 
+  /** Peer scoring's view of membership: non-members get NON_MEMBER_APP_SCORE (graylisted). */
+  setMembership(isMember: (peer: string) => boolean): void {
+    const m = memberships.get(this.host);
+    if (m !== undefined) m.isMember = isMember;
+  }
+
+  /** The peer's current gossipsub score (0 for a peer never seen). */
+  score(peer: string): number {
+    return (this.host.services.pubsub as unknown as ScoredPubsub).getScore(peer);
+  }
+
   subscribe(topic: string, validator: GossipValidator, handler: GossipHandler): void {
     const pubsub = this.host.services.pubsub;
+    // Score the topic: without parameters gossipsub ignores REJECTs on it for scoring.
+    const scoreParams = (pubsub as unknown as ScoredPubsub).score.params;
+    if (scoreParams.topics[topic] === undefined) scoreParams.topics[topic] = fedmeshTopicScore();
     pubsub.topicValidators.set(topic, async (_peer, msg) => {
       // StrictSign rejects unsigned messages before this point; guard anyway.
       if (msg.type !== 'signed') return TopicValidatorResult.Reject;

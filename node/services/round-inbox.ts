@@ -4,24 +4,57 @@
  * the update topic) and the committee's aggregate (v1 plaintext or v2 secure). Reassembly
  * happens inside the topic validator so a chunk that completes a corrupt payload is REJECTed
  * (and its forwarder penalised by peer scoring), not silently dropped.
+ *
+ * Order (protocol/validate.ts): the chunk pipeline (size → decoding → version → federation →
+ * round → author → replay) runs first; reassembly, payload decoding, the base-model check and
+ * equivocation run on what it ACCEPTs. A second, different update or masked input from one
+ * sender for one round is equivocation: REJECTed, and both payload digests are logged as a
+ * structured evidence record (`event: 'equivocation'`) and kept in `evidence`.
  */
-import { bytesEqual, hash256 } from '../../protocol/bytes.js';
+import { bytesEqual, hash256, toHex0x } from '../../protocol/bytes.js';
 import { Reassembler, splitPayload } from '../../protocol/chunking.js';
-import { encodeChunk, PayloadType } from '../../protocol/messages/chunk.js';
+import { type Chunk, encodeChunk, PayloadType } from '../../protocol/messages/chunk.js';
 import { MessageError } from '../../protocol/messages/errors.js';
 import { topicFor } from '../../protocol/messages/topics.js';
 import { decodeMaskedInput, type MaskedInputPayload } from '../../protocol/messages/masked-input.js';
 import { type AnyAggregate, decodeAnyAggregate, decodeUpdate, type UpdatePayload } from '../../protocol/messages/update.js';
 import { type ModelWeights, parameterCount } from '../../protocol/model.js';
 import { validateChunk } from '../../protocol/validate.js';
-import { ACCEPT, reject, type Verdict } from '../../protocol/verdict.js';
+import { ACCEPT, ignore, reject, type Verdict } from '../../protocol/verdict.js';
+import type { Logger } from '../logger.js';
 import type { Gossip, GossipMessage } from '../net/gossip.js';
 import { ChangeNotifier } from './change-notifier.js';
+
+/** Equivocation evidence: two different payloads of one kind from one sender for one round. */
+export interface EquivocationEvidence {
+  readonly kind: 'update' | 'masked-input' | SecAggEvidenceKind;
+  readonly round: number;
+  readonly sender: string;
+  /** SHA-256 (hex) and length of the payload accepted first. */
+  readonly first: { readonly sha256: string; readonly bytes: number };
+  /** SHA-256 (hex) and length of the conflicting payload. */
+  readonly second: { readonly sha256: string; readonly bytes: number };
+}
+
+/** Secure-aggregation message kinds by name, for evidence records. */
+export type SecAggEvidenceKind = `secagg-${string}`;
+
+/** Evidence records kept in memory per inbox (the log keeps them all). */
+export const MAX_EVIDENCE_RECORDS = 256;
+
+/** Log an equivocation and keep it (bounded) in `list`. */
+export function recordEquivocation(list: EquivocationEvidence[], log: Logger | undefined, e: EquivocationEvidence): void {
+  list.push(e);
+  if (list.length > MAX_EVIDENCE_RECORDS) list.shift();
+  log?.warn({ event: 'equivocation', ...e }, `${e.sender} sent two different ${e.kind} messages for round ${e.round}`);
+}
 
 export interface ReceivedUpdate {
   readonly sender: string;
   readonly payloadHash: Uint8Array;
   readonly update: UpdatePayload;
+  /** Payload length in bytes. */
+  readonly bytes: number;
 }
 
 export interface ReceivedMaskedInput {
@@ -29,6 +62,8 @@ export interface ReceivedMaskedInput {
   /** SHA-256 of the MaskedInputPayload: what committee views sign. */
   readonly payloadHash: Uint8Array;
   readonly input: MaskedInputPayload;
+  /** Payload length in bytes. */
+  readonly bytes: number;
 }
 
 export interface ReceivedAggregate {
@@ -51,9 +86,15 @@ export interface RoundInboxInit {
   readonly chunkSize?: number;
   /** Shared with the secure-aggregation inbox so waits can span both. */
   readonly notifier?: ChangeNotifier;
+  /** Where equivocation evidence is logged (structured records). */
+  readonly log?: Logger;
 }
 
 export class RoundInbox {
+  /** Equivocation evidence seen by this inbox, oldest first (bounded; the log has every record). */
+  readonly evidence: EquivocationEvidence[] = [];
+  /** Chunks taken per round (step 7 of the pipeline: a replayed chunk is IGNOREd). */
+  private readonly seen = new Map<number, Set<string>>();
   private current = 1;
   private readonly reassembler = new Reassembler();
   private readonly updates = new Map<number, Map<string, ReceivedUpdate>>();
@@ -102,6 +143,7 @@ export class RoundInbox {
   setRound(round: number): void {
     this.current = round;
     this.reassembler.dropRoundsBefore(round);
+    for (const r of this.seen.keys()) if (r < round) this.seen.delete(r);
     for (const r of this.updates.keys()) if (r < round) this.updates.delete(r);
     for (const r of this.maskedInputs.keys()) if (r < round) this.maskedInputs.delete(r);
     for (const r of this.aggregates.keys()) if (r < round - 1) this.aggregates.delete(r);
@@ -153,10 +195,15 @@ export class RoundInbox {
       expectedType: types,
       isMember: this.init.isMember,
       isCommittee: this.init.isCommittee,
+      isReplay: (c) => this.seen.get(c.round)?.has(chunkKey(c)) === true,
     });
     if (chunk === undefined) return verdict;
     try {
       const res = this.reassembler.add(chunk);
+      if (res.status === 'duplicate') return ignore('MSG_REPLAY');
+      const seen = this.seen.get(chunk.round) ?? new Set<string>();
+      seen.add(chunkKey(chunk));
+      this.seen.set(chunk.round, seen);
       if (res.status !== 'complete') return ACCEPT;
       switch (chunk.type) {
         case PayloadType.Update:
@@ -181,9 +228,10 @@ export class RoundInbox {
     const prior = byRound.get(sender);
     if (prior !== undefined) {
       // One update per participant per round; a second, different one is equivocation.
-      return bytesEqual(prior.payloadHash, payloadHash) ? ACCEPT : reject('UPDATE_EQUIVOCATION');
+      if (bytesEqual(prior.payloadHash, payloadHash)) return ACCEPT;
+      return this.equivocation('update', round, sender, prior.payloadHash, prior.bytes, payloadHash, payload.length);
     }
-    byRound.set(sender, { sender, payloadHash, update });
+    byRound.set(sender, { sender, payloadHash, update, bytes: payload.length });
     this.updates.set(round, byRound);
     this.notify();
     return ACCEPT;
@@ -195,8 +243,11 @@ export class RoundInbox {
     if (base !== undefined && !bytesEqual(base, input.baseModelHash)) return reject('UPDATE_WRONG_BASE');
     const byRound = this.maskedInputs.get(round) ?? new Map<string, ReceivedMaskedInput>();
     const prior = byRound.get(sender);
-    if (prior !== undefined) return bytesEqual(prior.payloadHash, payloadHash) ? ACCEPT : reject('UPDATE_EQUIVOCATION');
-    byRound.set(sender, { sender, payloadHash, input });
+    if (prior !== undefined) {
+      if (bytesEqual(prior.payloadHash, payloadHash)) return ACCEPT;
+      return this.equivocation('masked-input', round, sender, prior.payloadHash, prior.bytes, payloadHash, payload.length);
+    }
+    byRound.set(sender, { sender, payloadHash, input, bytes: payload.length });
     this.maskedInputs.set(round, byRound);
     this.notify();
     return ACCEPT;
@@ -212,7 +263,35 @@ export class RoundInbox {
     return ACCEPT;
   }
 
+  private equivocation(
+    kind: 'update' | 'masked-input',
+    round: number,
+    sender: string,
+    firstHash: Uint8Array,
+    firstBytes: number,
+    secondHash: Uint8Array,
+    secondBytes: number,
+  ): Verdict {
+    recordEquivocation(this.evidence, this.init.log, {
+      kind,
+      round,
+      sender,
+      first: { sha256: toHex(firstHash), bytes: firstBytes },
+      second: { sha256: toHex(secondHash), bytes: secondBytes },
+    });
+    return reject('UPDATE_EQUIVOCATION');
+  }
+
   private notify(): void {
     this.notifier.notify();
   }
+}
+
+/** A chunk's identity for replay detection: its data is bound by the payload hash. */
+function chunkKey(c: Chunk): string {
+  return `${c.type}|${c.sender}|${toHex0x(c.payloadHash)}|${c.chunkIndex}`;
+}
+
+function toHex(b: Uint8Array): string {
+  return toHex0x(b).slice(2);
 }

@@ -4,18 +4,22 @@
  * round window, sender = gossip signer, membership, committee role, signatures), stores the
  * accepted ones per round, kind and sender in arrival order, and publishes ours.
  *
- * One message per (round, kind, sender): the same bytes again are a harmless duplicate; a
- * different message is equivocation and is REJECTed (`SECAGG_EQUIVOCATION`), as a second
- * different update is on the update topic. Proposals are one per proposer, too.
+ * One message per (round, kind, sender): the same bytes again are a replay, IGNOREd at the
+ * pipeline's last step (`MSG_REPLAY`); a different message is equivocation and is REJECTed
+ * (`SECAGG_EQUIVOCATION`) after the pipeline, as a second different update is on the update
+ * topic, and both message digests are logged as evidence (`event: 'equivocation'`).
+ * Proposals are one per proposer, too.
  */
-import { bytesEqual, hash256 } from '../../protocol/bytes.js';
-import { encodeSecAgg, type SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
+import { bytesEqual, hash256, toHex0x } from '../../protocol/bytes.js';
+import { encodeSecAgg, SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
 import { topicFor } from '../../protocol/messages/topics.js';
 import type { IdentityVerify } from '../../protocol/secure-aggregation/crypto.js';
 import { validateSecAggMessage } from '../../protocol/validate.js';
 import { ACCEPT, reject, type Verdict } from '../../protocol/verdict.js';
+import type { Logger } from '../logger.js';
 import type { Gossip, GossipMessage } from '../net/gossip.js';
 import { ChangeNotifier } from './change-notifier.js';
+import { type EquivocationEvidence, recordEquivocation } from './round-inbox.js';
 
 export interface SecAggInboxInit {
   readonly federation: string;
@@ -25,11 +29,14 @@ export interface SecAggInboxInit {
   readonly verify: IdentityVerify;
   /** Shared with the round inbox so waits can span both. */
   readonly notifier?: ChangeNotifier;
+  /** Where equivocation evidence is logged (structured records). */
+  readonly log?: Logger;
 }
 
 interface Stored {
   readonly message: SecAggMessage;
   readonly hash: Uint8Array;
+  readonly bytes: number;
 }
 
 type ByKind = Map<SecAggKind, Map<string, Stored>>;
@@ -37,6 +44,8 @@ type ByKind = Map<SecAggKind, Map<string, Stored>>;
 export class SecAggInbox {
   readonly topic: string;
   readonly notifier: ChangeNotifier;
+  /** Equivocation evidence seen by this inbox, oldest first (bounded; the log has every record). */
+  readonly evidence: EquivocationEvidence[] = [];
   private current = 1;
   private readonly rounds = new Map<number, ByKind>();
 
@@ -83,7 +92,7 @@ export class SecAggInbox {
   /** Publish our own message and store it locally (gossip does not echo to self). */
   async publish(m: SecAggMessage): Promise<void> {
     const bytes = encodeSecAgg(m);
-    this.store(m, hash256(bytes));
+    this.store(m, hash256(bytes), bytes.length);
     await this.gossip.publish(this.topic, bytes);
   }
 
@@ -94,12 +103,16 @@ export class SecAggInbox {
       isMember: this.init.isMember,
       committee: this.init.committee,
       verify: this.init.verify,
+      isReplay: (m, data) => {
+        const prior = this.rounds.get(m.round)?.get(m.kind)?.get(m.sender);
+        return prior !== undefined && bytesEqual(prior.hash, hash256(data));
+      },
     });
     if (message === undefined) return verdict;
-    return this.store(message, hash256(g.data));
+    return this.store(message, hash256(g.data), g.data.length);
   }
 
-  private store(m: SecAggMessage, hash: Uint8Array): Verdict {
+  private store(m: SecAggMessage, hash: Uint8Array, bytes: number): Verdict {
     let byKind = this.rounds.get(m.round);
     if (byKind === undefined) {
       byKind = new Map();
@@ -111,8 +124,18 @@ export class SecAggInbox {
       byKind.set(m.kind, bySender);
     }
     const prior = bySender.get(m.sender);
-    if (prior !== undefined) return bytesEqual(prior.hash, hash) ? ACCEPT : reject('SECAGG_EQUIVOCATION');
-    bySender.set(m.sender, { message: m, hash });
+    if (prior !== undefined) {
+      if (bytesEqual(prior.hash, hash)) return ACCEPT;
+      recordEquivocation(this.evidence, this.init.log, {
+        kind: `secagg-${SecAggKind[m.kind]}`,
+        round: m.round,
+        sender: m.sender,
+        first: { sha256: toHex0x(prior.hash).slice(2), bytes: prior.bytes },
+        second: { sha256: toHex0x(hash).slice(2), bytes },
+      });
+      return reject('SECAGG_EQUIVOCATION');
+    }
+    bySender.set(m.sender, { message: m, hash, bytes });
     this.notifier.notify();
     return ACCEPT;
   }

@@ -180,11 +180,11 @@ describe('secagg gossip validation', () => {
     inbox.setRound(4);
     const topic = topicFor('demo', 'secagg');
     await alice.publish(topic, encodeSecAgg(advert));
-    await alice.publish(topic, encodeSecAgg(advert)); // the same bytes: a harmless duplicate
+    await alice.publish(topic, encodeSecAgg(advert)); // the same bytes: a replay, IGNOREd (no penalty, not forwarded)
     const other = createAdvert('demo', 4, 'alice', generateRoundKeys(crypto, ent('alice-2')), testSign('alice'));
     await alice.publish(topic, encodeSecAgg(other));
     await hub.settle();
-    expect(Object.fromEntries(bobGossip.verdicts)).toEqual({ 'accept:OK': 2, 'reject:SECAGG_EQUIVOCATION': 1 });
+    expect(Object.fromEntries(bobGossip.verdicts)).toEqual({ 'accept:OK': 1, 'ignore:MSG_REPLAY': 1, 'reject:SECAGG_EQUIVOCATION': 1 });
     expect(inbox.messages(4, SecAggKind.AdvertiseKeys)).toEqual([advert]);
     expect(hash256(encodeSecAgg(advert))).not.toEqual(hash256(encodeSecAgg(other)));
   });
