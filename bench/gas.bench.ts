@@ -6,7 +6,7 @@
  * budget.
  *
  * Setup: 64 members, committee m = 5, threshold t = 3 (three signatures per finalization), every
- * participant with a spend in all 8 RDP lanes and a non-zero bucket. Each case runs on a fresh
+ * participant with declared DP-SGD parameters, a spend in all 8 RDP lanes and a non-zero bucket. Each case runs on a fresh
  * deployment, so every participant spends for the first time; a second round with the same
  * participants ("steady") shows that first spends cost no more, because the ledger word is
  * non-zero from registration (contracts/libraries/PackedLedger.sol).
@@ -22,7 +22,8 @@ import { deployFederation, registerMembers } from '../node/chain/federation-depl
 import { EthersFederationClient } from '../node/chain/federation-ethers.js';
 import { deployRoundLedger, type InProcessSigner, startInProcessChain } from '../node/chain/hardhat.js';
 import { EthersChainClient } from '../node/chain/ethers-client.js';
-import { cAlpha, encodeEpsilonCap, encodeRdp } from '../protocol/chain/budget.js';
+import { cAlpha, encodeEpsilonCap } from '../protocol/chain/budget.js';
+import { declaredSpend, encodeDpParams } from '../protocol/chain/dp-params.js';
 import { canonicalRoundRecord, type Hex32 } from '../protocol/chain/record.js';
 
 const PARTICIPANTS = [8, 32, 64] as const;
@@ -31,8 +32,12 @@ const COMMITTEE = 5;
 const THRESHOLD = 3;
 const TARGET_MARGINAL = 20_000;
 const INITIAL: Hex32 = `0x${'11'.repeat(32)}`;
-/** A realistic spend: one DP-SGD round's RDP at the 8 orders (subsampled Gaussian, σ ≈ 1). */
-const SPEND = encodeRdp([0.0021, 0.0043, 0.0071, 0.0129, 0.0229, 0.0398, 0.0702, 0.1712]);
+/**
+ * A realistic declaration: one DP-SGD round (q = 0.05, σ = 1.1, C = 1, 20 steps), and the spend
+ * the committee recomputes from it (protocol/chain/dp-params.ts `declaredSpend`).
+ */
+const DP_PARAMS = encodeDpParams({ sampleRate: 0.05, noiseMultiplier: 1.1, clipNorm: 1, steps: 20 });
+const SPEND = declaredSpend(DP_PARAMS);
 
 const chain = await startInProcessChain();
 const signers = chain.signers;
@@ -52,7 +57,7 @@ async function round(fed: string, participants: readonly InProcessSigner[], roun
     prevModelHash: prev,
     modelHash: `0x${(0x20 + round).toString(16).repeat(32)}` as Hex32,
     aggregateHash: `0x${(0x40 + round).toString(16).repeat(32)}` as Hex32,
-    participants: participants.map((s, i) => ({ member: s.address, bucket: 1 + (i % 7), spend: SPEND })),
+    participants: participants.map((s, i) => ({ member: s.address, bucket: 1 + (i % 7), spend: SPEND, dpParams: DP_PARAMS })),
     dropped: [],
   });
   const sigs = await Promise.all(

@@ -72,14 +72,14 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
 
     // Type strings are hashed at compile time; their length costs nothing at run time.
     // solhint-disable-next-line gas-small-strings
-    bytes32 private constant PARTICIPANT_TYPEHASH = keccak256("Participant(address member,uint8 bucket,uint256 spend)");
+    bytes32 private constant PARTICIPANT_TYPEHASH = keccak256("Participant(address member,uint8 bucket,uint256 spend,uint256 dpParams)");
 
     /// @dev EIP-712 encodeType: the primary type, then referenced types sorted by name.
     // solhint-disable-next-line gas-small-strings
     bytes32 private constant ROUND_RECORD_TYPEHASH = keccak256(
         "RoundRecord(uint64 round,bytes32 prevModelHash,bytes32 modelHash,bytes32 aggregateHash,"
         "Participant[] participants,address[] dropped)"
-        "Participant(address member,uint8 bucket,uint256 spend)"
+        "Participant(address member,uint8 bucket,uint256 spend,uint256 dpParams)"
     );
 
     /// @dev The 8 RDP orders times 100, packed as uint32 at bits 32i (1.25, 2.5, 4, 7, 12, 20, 32, 64).
@@ -357,7 +357,7 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         }
     }
 
-    /// @dev Shape of the record's lists: sizes, order, buckets, spends, disjointness.
+    /// @dev Shape of the record's lists: sizes, order, buckets, spends, declared parameters, disjointness.
     function _checkEntries(Participant[] calldata participants, address[] calldata dropped) private pure {
         uint256 count = participants.length;
         if (count == 0) {
@@ -380,6 +380,12 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
             }
             if (p.spend > PackedLedger.RDP_MASK) {
                 revert FedmeshRoundsInvalidSpend(p.member, p.spend);
+            }
+            // The only RDP rule the EVM can afford: no declared mechanism, no spend. That the
+            // spend matches the declared parameters is vouched for by the committee's signatures
+            // and re-checked by auditors off chain (docs/privacy.md).
+            if (p.dpParams == 0 && p.spend != 0) {
+                revert FedmeshRoundsSpendWithoutParams(p.member, p.spend);
             }
             previous = p.member;
         }
@@ -488,7 +494,7 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         bytes32[] memory hashes = new bytes32[](participants.length);
         for (uint256 i = 0; i < participants.length; ++i) {
             Participant calldata p = participants[i];
-            hashes[i] = keccak256(abi.encode(PARTICIPANT_TYPEHASH, p.member, p.bucket, p.spend));
+            hashes[i] = keccak256(abi.encode(PARTICIPANT_TYPEHASH, p.member, p.bucket, p.spend, p.dpParams));
         }
         return keccak256(
             abi.encode(

@@ -28,11 +28,22 @@ interface IFedmeshRounds {
      * - `bucket`: declared sample-count bucket, 0..`MAX_BUCKET` (protocol/chain/credits.ts).
      * - `spend`: the round's Rényi-DP cost for this member, packed like {IFedmeshLedger-rdpOf}:
      *   8 lanes of 28 bits, fixed point with 6 decimals, rounded up; bits 224..255 zero.
+     * - `dpParams`: the DP-SGD parameters the participant declared in its signed submission
+     *   (sampling rate q, noise multiplier σ, clipping norm C, steps), packed by
+     *   protocol/chain/dp-params.ts `encodeDpParams`; 0 when it trained without DP.
+     *
+     * The committee computes `spend` from `dpParams` (protocol/chain/dp-params.ts
+     * `declaredSpend`), so anyone can recompute every spend from the `RoundFinalized` events.
+     * On chain, computing Rényi DP would need logarithms and series the EVM cannot afford, so
+     * the contract checks only that a participant without declared parameters spends nothing
+     * (`FedmeshRoundsSpendWithoutParams`); that `spend` equals `declaredSpend(dpParams)` is
+     * what the t committee signatures vouch for and what an auditor re-checks off chain.
      */
     struct Participant {
         address member;
         uint8 bucket;
         uint256 spend;
+        uint256 dpParams;
     }
 
     /**
@@ -117,6 +128,9 @@ interface IFedmeshRounds {
     /// @dev `member`'s spend has bits set above the 8 RDP lanes.
     error FedmeshRoundsInvalidSpend(address member, uint256 spend);
 
+    /// @dev `member` declared no DP parameters (`dpParams` 0) but is charged a non-zero `spend`.
+    error FedmeshRoundsSpendWithoutParams(address member, uint256 spend);
+
     /// @dev `got` signatures, fewer than the threshold `required`.
     error FedmeshRoundsInsufficientSignatures(uint256 got, uint256 required);
 
@@ -183,9 +197,10 @@ interface IFedmeshRounds {
      * - 1..MAX_ENTRIES participants and at most MAX_ENTRIES dropped (else
      *   `FedmeshRoundsNoParticipants`, `FedmeshRoundsTooManyParticipants`,
      *   `FedmeshRoundsTooManyDropped`);
-     * - per participant in order: sorted, bucket in range, spend within the lanes (else
-     *   `FedmeshRoundsUnsortedParticipants`, `FedmeshRoundsInvalidBucket`,
-     *   `FedmeshRoundsInvalidSpend`); then dropped sorted and disjoint from the participants
+     * - per participant in order: sorted, bucket in range, spend within the lanes, no spend
+     *   without declared DP parameters (else `FedmeshRoundsUnsortedParticipants`,
+     *   `FedmeshRoundsInvalidBucket`, `FedmeshRoundsInvalidSpend`,
+     *   `FedmeshRoundsSpendWithoutParams`); then dropped sorted and disjoint from the participants
      *   (else `FedmeshRoundsUnsortedDropped`, `FedmeshRoundsDroppedParticipant`);
      * - at least `threshold` signatures (else `FedmeshRoundsInsufficientSignatures`), each, in
      *   order, a valid signature of the record's EIP-712 digest (else

@@ -25,10 +25,10 @@ export interface PeerInit extends RoundDriverInit {
   /** Outgoing chunk size in bytes (default: protocol maximum). */
   readonly chunkSize?: number;
   /**
-   * With `components.federation`: t, the signatures a round record needs, and the packed RDP
-   * spend of one round (protocol/chain/budget.ts `encodeRdp`; 0n without DP).
+   * With `components.federation`: t, the signatures a round record needs. Each participant's
+   * spend is recomputed from the DP parameters it declares (node/services/federation-recorder.ts).
    */
-  readonly finalize?: { readonly threshold: number; readonly roundSpend: bigint };
+  readonly finalize?: { readonly threshold: number };
 }
 
 export interface PeerComponents {
@@ -75,7 +75,7 @@ export class Peer {
         ? effectiveCommittee(init.secureAggregation.config, init.members.length).committeeSize
         : Math.min(init.committeeSize, init.members.length);
     if (components.federation !== undefined) {
-      if (init.finalize === undefined) throw new TypeError('federation mode needs init.finalize (threshold, roundSpend)');
+      if (init.finalize === undefined) throw new TypeError('federation mode needs init.finalize (threshold)');
       const opener = new RoundOpener(components.federation, components.log);
       this.opener = opener;
       this.recorder = new FederationRecorder(

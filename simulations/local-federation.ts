@@ -17,9 +17,7 @@ import { hash256, toHex0x, utf8 } from '../protocol/bytes.js';
 import type { LabelledData } from '../protocol/data.js';
 import type { RoundTiming } from '../protocol/round.js';
 import { modelHash } from '../protocol/weights-codec.js';
-import { cAlpha, EPSILON_CAP_MAX, encodeRdp, ONCHAIN_RDP_ORDERS } from '../protocol/chain/budget.js';
-import { stepsPerEpoch } from '../protocol/privacy/dp-sgd.js';
-import { computeRdp } from '../protocol/privacy/rdp.js';
+import { cAlpha, EPSILON_CAP_MAX } from '../protocol/chain/budget.js';
 import { effectiveCommittee } from '../protocol/secure-aggregation/config.js';
 import { EthersChainClient } from '../node/chain/ethers-client.js';
 import { deployFederation, registerMembers } from '../node/chain/federation-deploy.js';
@@ -86,14 +84,6 @@ export function roundQuorum(
   }
   const m = Math.min(o.committeeSize, members);
   return { m, t: Math.floor(m / 2) + 1 };
-}
-
-/** Packed RDP one participant spends per round (docs/privacy.md): 0n without DP. */
-export function roundSpend(training: LocalFederationOptions['training']): bigint {
-  const dp = training.dp;
-  if (dp === undefined) return 0n;
-  const steps = training.epochs * stepsPerEpoch(dp.sampleRate);
-  return encodeRdp(computeRdp({ sampleRate: dp.sampleRate, noiseMultiplier: dp.noiseMultiplier, steps }, ONCHAIN_RDP_ORDERS));
 }
 
 export interface LocalFederation {
@@ -187,7 +177,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       const at = ledger;
       chainClients = memberSigners.map((s) => new EthersChainClient(s, at.address, { fromBlock: at.blockNumber, pollIntervalMs: 100 }));
     }
-    const finalize = o.ledger === 'federation' ? { threshold: roundQuorum(o, n).t, roundSpend: roundSpend(o.training) } : undefined;
+    const finalize = o.ledger === 'federation' ? { threshold: roundQuorum(o, n).t } : undefined;
 
     // Dropouts are planned once per round from the round's committee (peer indices).
     const plans = new Map<number, ReadonlyMap<number, DropoutPoint>>();

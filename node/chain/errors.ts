@@ -14,7 +14,8 @@ import type { Hex32 } from './types.js';
 
 /**
  * Which field of a round record was invalid: a RoundLedger `RoundRecord` (round … participantCount)
- * or a FedmeshFederation `OnChainRoundRecord` (round … dropped, and a participant's bucket or spend).
+ * or a FedmeshFederation `OnChainRoundRecord` (round … dropped, and a participant's bucket, spend
+ * or declared DP parameters).
  */
 export type RoundRecordField =
   | 'round'
@@ -27,6 +28,7 @@ export type RoundRecordField =
   | 'member'
   | 'bucket'
   | 'spend'
+  | 'dpParams'
   | 'signatures';
 
 /** A round's status on a FedmeshFederation. */

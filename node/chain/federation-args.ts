@@ -63,7 +63,10 @@ export function checkRecordEncodable(record: OnChainRoundRecord): OnChainRoundRe
     if (!(typeof p.spend === 'bigint' && p.spend >= 0n && p.spend <= UINT256_MAX)) {
       throw invalidRecord('spend', String(p.spend), 'must be a bigint in [0, 2^256 - 1]');
     }
-    return { member: getAddress(p.member), bucket: p.bucket, spend: p.spend };
+    if (!(typeof p.dpParams === 'bigint' && p.dpParams >= 0n && p.dpParams <= UINT256_MAX)) {
+      throw invalidRecord('dpParams', String(p.dpParams), 'must be a bigint in [0, 2^256 - 1]');
+    }
+    return { member: getAddress(p.member), bucket: p.bucket, spend: p.spend, dpParams: p.dpParams };
   });
   const dropped = record.dropped.map((d) => {
     if (typeof d !== 'string' || !isAddress(d)) throw invalidRecord('dropped', String(d), 'must be addresses');

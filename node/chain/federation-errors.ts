@@ -125,6 +125,8 @@ export function federationErrorFromRevert(errorName: string, args: readonly unkn
       return invalidRecord('bucket', `${a[1]} (${a[0]})`, 'must be at most 7', cause);
     case 'FedmeshRoundsInvalidSpend':
       return invalidRecord('spend', `${a[1]} (${a[0]})`, 'must have bits 224..255 zero', cause);
+    case 'FedmeshRoundsSpendWithoutParams':
+      return invalidRecord('dpParams', `0 (${a[0]}, spend ${a[1]})`, 'a non-zero spend needs declared DP parameters', cause);
     case 'FedmeshRoundsInsufficientSignatures':
       return err('CHAIN_QUORUM_NOT_MET', `${a[0]} signatures, ${a[1]} required`, { got: num(a[0]), required: num(a[1]) });
     case 'FedmeshRoundsInvalidSignature':

@@ -397,6 +397,7 @@ function finalizedFromEvent(event: LogDescription, txHash: Hex32, blockNumber: n
       member: p.member as string,
       bucket: Number(p.bucket),
       spend: p.spend as bigint,
+      dpParams: p.dpParams as bigint,
     })),
     dropped: [...(rec.dropped as string[])],
   };

@@ -17,6 +17,7 @@ import { type BaseWallet, getAddress, keccak256, recoverAddress, Signature, soli
 import { addPacked, epsilonFromPacked, RDP_MASK } from '../../protocol/chain/budget.js';
 import { roundSeed, selectCommitteeOnChain } from '../../protocol/chain/committee.js';
 import { participationCredit, SERVICE_CREDIT } from '../../protocol/chain/credits.js';
+import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import {
   compareAddresses,
   federationDomain,
@@ -482,6 +483,7 @@ function checkEntries(r: OnChainRoundRecord): void {
       throw revert('FedmeshRoundsUnsortedParticipants', [BigInt(i)]);
     if (p.bucket > MAX_BUCKET) throw revert('FedmeshRoundsInvalidBucket', [p.member, BigInt(p.bucket)]);
     if (p.spend > RDP_MASK) throw revert('FedmeshRoundsInvalidSpend', [p.member, p.spend]);
+    if (p.dpParams === NO_DP_PARAMS && p.spend !== 0n) throw revert('FedmeshRoundsSpendWithoutParams', [p.member, p.spend]);
   });
   const members = new Set(participants.map((p) => p.member));
   dropped.forEach((d, i) => {

@@ -10,15 +10,22 @@
  * winner's `RoundFinalized` through `waitForRoundFinalized` and stops; its revert never surfaces.
  *
  * Record contents:
- * - participants: the contributing members' addresses; bucket = `sampleCountBucket(n)` where
- *   the mode reveals n (plaintext FedAvg), else 0 (secure aggregation hides per-member counts:
- *   declaring one would leak it), so secure rounds earn the bucket-0 participation credit;
- * - spend: the round's packed RDP (`roundSpend`), the same for every participant;
- * - dropped: the federation's members that did not contribute.
+ * - participants: the contributing members' addresses (under secure aggregation, the survivors
+ *   whose masked inputs are in the unmasked sum), each with what it declared in its signed
+ *   submission (`RecordRequest.declarations`): its sample-count bucket and its DP-SGD
+ *   parameters `dpParams` (protocol/chain/dp-params.ts);
+ * - spend: recomputed here from the declared parameters, `declaredSpend(dpParams)`, never
+ *   taken from the participant, so every honest committee member signs the same record and an
+ *   auditor can recompute it from the `RoundFinalized` event alone. A contributor with no
+ *   declaration (a plaintext update from a peer that declared nothing) is recorded with bucket
+ *   `sampleCountBucket(n)` where the mode reveals n, else 0, and no DP parameters, so no spend;
+ * - dropped: the federation's members that did not contribute. They are not charged: their
+ *   inputs never reached the sum.
  */
 import { getAddress, recoverAddress, type TypedDataDomain, verifyTypedData } from 'ethers';
 import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
 import { sampleCountBucket } from '../../protocol/chain/credits.js';
+import { declaredSpend, NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import {
   canonicalRoundRecord,
   federationDomain,
@@ -49,8 +56,6 @@ export interface FederationRecorderInit {
   readonly members: readonly string[];
   /** Signatures needed (the contract's t). */
   readonly threshold: number;
-  /** Packed RDP spend of one round per participant (`encodeRdp`); 0n without DP. */
-  readonly roundSpend: bigint;
   readonly finalizeTimeoutMs?: number;
 }
 
@@ -171,8 +176,13 @@ export class FederationRecorder implements RoundRecorder {
       modelHash: req.modelHash,
       aggregateHash: req.aggregateHash,
       participants: req.contributors.map((p) => {
+        const declared = req.declarations?.get(p);
+        if (declared !== undefined) {
+          return { member: address(p), bucket: declared.bucket, dpParams: declared.dpParams, spend: declaredSpend(declared.dpParams) };
+        }
         const n = req.sampleCounts?.get(p);
-        return { member: address(p), bucket: n !== undefined && n >= 1 ? sampleCountBucket(n) : 0, spend: this.init.roundSpend };
+        const bucket = n !== undefined && n >= 1 ? sampleCountBucket(n) : 0;
+        return { member: address(p), bucket, dpParams: NO_DP_PARAMS, spend: 0n };
       }),
       dropped: this.init.members.filter((p) => !contributed.has(p)).map(address),
     });

@@ -6,6 +6,7 @@
  * (./federation-recorder.ts) with t committee signatures and `finalizeRound` on
  * FedmeshFederation.
  */
+import type { ContributionDeclaration } from '../../protocol/chain/record.js';
 import type { ChainClient, Hex32, RecordedRound } from '../chain/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
@@ -24,6 +25,12 @@ export interface RecordRequest {
   readonly contributors: readonly string[];
   /** Declared sample count of each contributor, when the mode reveals it (plaintext FedAvg). */
   readonly sampleCounts?: ReadonlyMap<string, number>;
+  /**
+   * What each contributor declared in its signed submission: sample-count bucket and DP-SGD
+   * parameters (protocol/chain/record.ts `ContributionDeclaration`). The federation recorder
+   * puts them, and the spend they imply, into the round record.
+   */
+  readonly declarations?: ReadonlyMap<string, ContributionDeclaration>;
 }
 
 export interface RecordResult {

@@ -2,7 +2,7 @@
  * The EIP-712 round record that a FedmeshFederation committee signs and `finalizeRound` checks
  * (EIP-712, https://eips.ethereum.org/EIPS/eip-712; contracts/IFedmeshRounds.sol `RoundRecord`).
  *
- *     Participant(address member,uint8 bucket,uint256 spend)
+ *     Participant(address member,uint8 bucket,uint256 spend,uint256 dpParams)
  *     RoundRecord(uint64 round,bytes32 prevModelHash,bytes32 modelHash,bytes32 aggregateHash,
  *                 Participant[] participants,address[] dropped)
  *     domain: { name: "fedmesh", version: "1", chainId, verifyingContract }
@@ -32,8 +32,25 @@ export interface OnChainParticipant {
   readonly member: string;
   /** Declared sample-count bucket, 0 … MAX_BUCKET (./credits.ts `sampleCountBucket`). */
   readonly bucket: number;
-  /** The round's RDP spend, packed by `encodeRdp` (./budget.ts). */
+  /** The round's RDP spend, packed by `encodeRdp` (./budget.ts): `declaredSpend(dpParams)`. */
   readonly spend: bigint;
+  /**
+   * The DP-SGD parameters the participant declared in its signed submission, packed by
+   * `encodeDpParams` (./dp-params.ts); NO_DP_PARAMS (0n) without DP, which needs a zero spend.
+   */
+  readonly dpParams: bigint;
+}
+
+/**
+ * What a participant declares about its contribution in its signed round submission (the
+ * masked input under secure aggregation, the update in plaintext mode): its sample-count
+ * bucket (./credits.ts `sampleCountBucket`) and its DP-SGD parameters for the round
+ * (./dp-params.ts `encodeDpParams`, NO_DP_PARAMS without DP). The committee copies both into
+ * the record and charges `declaredSpend(dpParams)`.
+ */
+export interface ContributionDeclaration {
+  readonly bucket: number;
+  readonly dpParams: bigint;
 }
 
 export interface OnChainRoundRecord {
@@ -61,6 +78,7 @@ export const ROUND_RECORD_TYPES: Record<string, TypedDataField[]> = {
     { name: 'member', type: 'address' },
     { name: 'bucket', type: 'uint8' },
     { name: 'spend', type: 'uint256' },
+    { name: 'dpParams', type: 'uint256' },
   ],
 };
 
@@ -91,7 +109,7 @@ export function toTypedValue(record: OnChainRoundRecord): Record<string, unknown
     prevModelHash: record.prevModelHash,
     modelHash: record.modelHash,
     aggregateHash: record.aggregateHash,
-    participants: record.participants.map((p) => ({ member: p.member, bucket: p.bucket, spend: p.spend })),
+    participants: record.participants.map((p) => ({ member: p.member, bucket: p.bucket, spend: p.spend, dpParams: p.dpParams })),
     dropped: [...record.dropped],
   };
 }
@@ -107,7 +125,7 @@ export function compareAddresses(a: string, b: string): number {
  * `record` with checksummed addresses, participants and dropped members sorted as the contract
  * requires, and lowercase hashes. Throws ONCHAIN_INVALID_VALUE for what the contract would
  * refuse by shape: a duplicate, an address on both lists, a bucket or spend out of range, a
- * list over MAX_RECORD_ENTRIES, or a malformed hash or round. Membership and budgets are the
+ * spend without declared DP parameters, a list over MAX_RECORD_ENTRIES, or a malformed hash or round. Membership and budgets are the
  * contract's to check.
  */
 export function canonicalRoundRecord(record: OnChainRoundRecord): OnChainRoundRecord {
@@ -129,7 +147,13 @@ export function canonicalRoundRecord(record: OnChainRoundRecord): OnChainRoundRe
       if (!(typeof p.spend === 'bigint' && p.spend >= 0n && p.spend <= RDP_MASK)) {
         throw invalidValue(`participants[${i}].spend`, p.spend, 'must be a packed RDP word (bits 224..255 zero)');
       }
-      return { member: getAddress(p.member), bucket: p.bucket, spend: p.spend };
+      if (!(typeof p.dpParams === 'bigint' && p.dpParams >= 0n && p.dpParams < 1n << 256n)) {
+        throw invalidValue(`participants[${i}].dpParams`, p.dpParams, 'must be a uint256 bigint (./dp-params.ts encodeDpParams)');
+      }
+      if (p.dpParams === 0n && p.spend !== 0n) {
+        throw invalidValue(`participants[${i}].spend`, p.spend, 'must be 0 when no DP parameters are declared (dpParams 0)');
+      }
+      return { member: getAddress(p.member), bucket: p.bucket, spend: p.spend, dpParams: p.dpParams };
     })
     .sort((a, b) => compareAddresses(a.member, b.member));
   const dropped = record.dropped.map((d) => getAddress(d)).sort(compareAddresses);

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import type { FederationChainClient, FederationParams, FinalizedRound, OpenedRound } from '../../node/chain/federation-types.js';
 import { addPacked, cAlpha, encodeEpsilonCap, encodeRdp, epsilonFromPacked } from '../../protocol/chain/budget.js';
 import { participationCredit, SERVICE_CREDIT } from '../../protocol/chain/credits.js';
+import { encodeDpParams } from '../../protocol/chain/dp-params.js';
 import { canonicalRoundRecord, type Hex32, type OnChainRoundRecord, roundRecordStructHash } from '../../protocol/chain/record.js';
 import { expectChainError } from './chain-client.compliance.js';
 
@@ -41,6 +42,8 @@ export const COMPLIANCE_PARAMS: FederationParams = {
 const CAP = encodeEpsilonCap(10);
 const ADMIN_ROLE = keccak256(toUtf8Bytes('FEDERATION_ADMIN_ROLE'));
 const SPEND = encodeRdp([0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.08, 0.06]);
+/** Declared parameters for SPEND: the contract checks only that a spend has some (docs/privacy.md). */
+const DP_PARAMS = encodeDpParams({ sampleRate: 0.05, noiseMultiplier: 1, clipNorm: 1, steps: 20 });
 
 export function federationClientCompliance(name: string, make: MakeFederation): void {
   describe(`FederationChainClient compliance: ${name}`, () => {
@@ -66,7 +69,7 @@ export function federationClientCompliance(name: string, make: MakeFederation): 
         prevModelHash: prev,
         modelHash: h(round),
         aggregateHash: h(0xb0 + round),
-        participants: participants.map((member, i) => ({ member, bucket: i % 8, spend: SPEND })),
+        participants: participants.map((member, i) => ({ member, bucket: i % 8, spend: SPEND, dpParams: DP_PARAMS })),
         dropped: [],
         ...over,
       });
@@ -280,9 +283,15 @@ export function federationClientCompliance(name: string, make: MakeFederation): 
         expect((await expectChainError(tryRecord(rec(1, INITIAL, [])), 'CHAIN_INVALID_RECORD')).fields).toMatchObject({
           field: 'participants',
         });
-        const unencodable = { ...rec(1, INITIAL, [x]), participants: [{ member: x, bucket: 300, spend: 0n }] };
+        const unencodable = { ...rec(1, INITIAL, [x]), participants: [{ member: x, bucket: 300, spend: 0n, dpParams: 0n }] };
         expect((await expectChainError(m.finalizeRound(unencodable, []), 'CHAIN_INVALID_RECORD')).fields).toMatchObject({
           field: 'bucket',
+        });
+        const noParams = { ...rec(1, INITIAL, [x]), participants: [{ member: x, bucket: 0, spend: SPEND, dpParams: 0n }] };
+        expect((await expectChainError(tryRecord(noParams), 'CHAIN_INVALID_RECORD')).fields).toEqual({
+          field: 'dpParams',
+          value: `0 (${x}, spend ${SPEND})`,
+          rule: 'a non-zero spend needs declared DP parameters',
         });
         expect((await expectChainError(tryRecord(rec(1, INITIAL, [x, s.outsiderAddress])), 'CHAIN_PARTICIPANT_NOT_ACTIVE')).fields).toEqual(
           {

@@ -14,12 +14,14 @@ import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
 import { InMemoryFederation } from '../../node/chain/federation-memory.js';
 import type { FederationParams, NewMember } from '../../node/chain/federation-types.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
-import { encodeEpsilonCap, encodeRdp } from '../../protocol/chain/budget.js';
+import { encodeEpsilonCap } from '../../protocol/chain/budget.js';
+import { declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
 import { canonicalRoundRecord } from '../../protocol/chain/record.js';
 import { expectChainError } from './chain-client.compliance.js';
 import { COMPLIANCE_PARAMS, type FederationFixture, federationClientCompliance } from './federation-client.compliance.js';
 
 const POLL_MS = 20;
+const DECLARED = encodeDpParams({ sampleRate: 0.02, noiseMultiplier: 1.3, clipNorm: 1, steps: 50 });
 const MEMBERS = [1, 2, 3, 4, 5];
 const OUTSIDER = 100;
 
@@ -134,7 +136,7 @@ describe('over HTTP JSON-RPC', () => {
       prevModelHash: COMPLIANCE_PARAMS.initialModelHash,
       modelHash: `0x${'21'.repeat(32)}`,
       aggregateHash: `0x${'22'.repeat(32)}`,
-      participants: [{ member: signer(1).address, bucket: 2, spend: encodeRdp([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]) }],
+      participants: [{ member: signer(1).address, bucket: 2, spend: declaredSpend(DECLARED), dpParams: DECLARED }],
       dropped: [],
     });
     // eth_signTypedData_v4 through the node.
@@ -144,7 +146,7 @@ describe('over HTTP JSON-RPC', () => {
       required: 2,
     });
     await members[1]!.lowerEpsilonCap(1n);
-    const over = { ...record, participants: [...record.participants, { member: signer(2).address, bucket: 0, spend: 0n }] };
+    const over = { ...record, participants: [...record.participants, { member: signer(2).address, bucket: 0, spend: 0n, dpParams: 0n }] };
     const overSigs = await Promise.all(opened.committee.slice(0, 2).map((a) => byAddress.get(a)!.signRecord(canonicalRoundRecord(over))));
     expect(
       (await expectChainError(members[0]!.finalizeRound(canonicalRoundRecord(over), overSigs), 'CHAIN_BUDGET_EXCEEDED')).fields,

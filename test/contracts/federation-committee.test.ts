@@ -110,7 +110,7 @@ describe('committee: TypeScript reproduces Solidity', () => {
         prevModelHash: head,
         modelHash: hash(round),
         aggregateHash: hash(round),
-        participants: [{ member: signerOf(chain, opener).address, bucket: 0, spend: 0n }],
+        participants: [{ member: signerOf(chain, opener).address, bucket: 0, spend: 0n, dpParams: 0n }],
         dropped: [],
       });
       const committee = [...opened.args.committee] as string[];

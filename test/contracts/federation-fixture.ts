@@ -17,6 +17,7 @@ import {
 } from 'ethers';
 import { expect } from 'vitest';
 import { cAlpha, encodeEpsilonCap } from '../../protocol/chain/budget.js';
+import { encodeDpParams } from '../../protocol/chain/dp-params.js';
 import { federationDomain, type Hex32, type OnChainRoundRecord, ROUND_RECORD_TYPES, toTypedValue } from '../../protocol/chain/record.js';
 import { FEDMESH_FEDERATION_ABI } from '../../node/chain/federation-abi.js';
 import type { InProcessChain, InProcessSigner } from '../../node/chain/hardhat.js';
@@ -26,6 +27,11 @@ export const DELTA = 1e-5;
 export const C_ALPHA = cAlpha(DELTA);
 export const INITIAL: Hex32 = `0x${'c0'.repeat(32)}`;
 export const MANIFEST: Hex32 = `0x${'5e'.repeat(32)}`;
+/**
+ * A declared DP-SGD parameter word for records whose spend a test chooses by hand: the contract
+ * checks only that a non-zero spend comes with non-zero parameters, never that they match.
+ */
+export const DP_PARAMS = encodeDpParams({ sampleRate: 0.01, noiseMultiplier: 1.1, clipNorm: 1, steps: 100 });
 export const CHAIN_ID = 31337n;
 export const FIRST_OUTSIDER = 100;
 
@@ -137,14 +143,14 @@ export function plain(v: unknown): unknown[] {
   return (v as unknown[]).map((x) => (Array.isArray(x) ? plain(x) : x));
 }
 
-/** A record as the tuple ethers returns in events: [round, prev, model, agg, [[member, bucket, spend]…], dropped]. */
+/** A record as the tuple ethers returns in events: [round, prev, model, agg, [[member, bucket, spend, dpParams]…], dropped]. */
 export function recordTuple(r: OnChainRoundRecord): unknown[] {
   return [
     BigInt(r.round),
     r.prevModelHash,
     r.modelHash,
     r.aggregateHash,
-    r.participants.map((p) => [p.member, BigInt(p.bucket), p.spend]),
+    r.participants.map((p) => [p.member, BigInt(p.bucket), p.spend, p.dpParams]),
     [...r.dropped],
   ];
 }

@@ -24,6 +24,7 @@ import { type InProcessChain, startInProcessChain } from '../../node/chain/hardh
 import { decodePacked, encodeEpsilonCap, encodeRdp } from '../../protocol/chain/budget.js';
 import { canonicalRoundRecord, type Hex32 } from '../../protocol/chain/record.js';
 import { COMPLIANCE_PARAMS } from './federation-client.compliance.js';
+import { DP_PARAMS } from './federation-fixture.js';
 
 /** Hardhat's default accounts (hardhat.config.ts keeps the default mnemonic). */
 const HARDHAT_MNEMONIC = 'test test test test test test test test test test test junk';
@@ -150,6 +151,8 @@ async function apply(side: Side, op: Op, addresses: readonly string[]): Promise<
           member: addresses[p]!,
           bucket: op.buckets[i]!,
           spend: encodeRdp(new Array(8).fill(op.spends[i]!)),
+          // The contract only checks "no parameters, no spend"; any non-zero word will do.
+          dpParams: op.spends[i] === 0 ? 0n : DP_PARAMS,
         })),
         dropped: [],
       });

@@ -34,6 +34,7 @@ import {
   as,
   C_ALPHA,
   CHAIN_ID,
+  DP_PARAMS,
   deployFed,
   eventsOf,
   eventTuples,
@@ -95,13 +96,20 @@ async function open(fed: Fed, opener = 1): Promise<Opened> {
   };
 }
 
-function record(round: number, prev: Hex32, model: Hex32, participants: readonly (number | OnChainParticipant)[], dropped: number[] = []) {
+/** A participant whose `dpParams` defaults to DP_PARAMS with a spend and to none without. */
+type ParticipantInput = Omit<OnChainParticipant, 'dpParams'> & { dpParams?: bigint };
+
+function record(round: number, prev: Hex32, model: Hex32, participants: readonly (number | ParticipantInput)[], dropped: number[] = []) {
   return canonicalRoundRecord({
     round,
     prevModelHash: prev,
     modelHash: model,
     aggregateHash: hash(0xa0 + (round % 16)),
-    participants: participants.map((p) => (typeof p === 'number' ? { member: A(p), bucket: p % 8, spend: SPEND } : p)),
+    participants: participants.map((p) =>
+      typeof p === 'number'
+        ? { member: A(p), bucket: p % 8, spend: SPEND, dpParams: DP_PARAMS }
+        : { dpParams: p.spend === 0n ? 0n : DP_PARAMS, ...p },
+    ),
     dropped: dropped.map(A),
   });
 }
@@ -120,7 +128,7 @@ function finalizeCall(fed: Fed, r: OnChainRoundRecord, signatures: readonly stri
 }
 
 /** Opens the next round and finalizes it with `participants`; returns the record. */
-async function runRound(fed: Fed, prev: Hex32, participants: readonly (number | OnChainParticipant)[], model?: Hex32) {
+async function runRound(fed: Fed, prev: Hex32, participants: readonly (number | ParticipantInput)[], model?: Hex32) {
   const o = await open(fed);
   const r = record(o.round, prev, model ?? hash(o.round), participants);
   await finalize(fed, r, await sigs(fed, r, o.committee));
@@ -408,7 +416,7 @@ describe('FedmeshFederation', () => {
       await expectRevert(finalizeCall(fed, r2, s2), 'FedmeshRoundsNotOpen', [2n, 3n]);
     });
 
-    it('refuses malformed records: zero model hash, empty, oversized, unsorted, overlapping, bad bucket or spend', async () => {
+    it('refuses malformed records: zero model hash, empty, oversized, unsorted, overlapping, bad bucket or spend, spend without parameters', async () => {
       const fed = await deployFed(chain);
       const o = await open(fed);
       const base = record(1, INITIAL, hash(1), [1, 2, 3]);
@@ -423,6 +431,7 @@ describe('FedmeshFederation', () => {
         [raw({ participants: [p[0]!, p[0]!] }), 'FedmeshRoundsUnsortedParticipants', [1n]],
         [raw({ participants: [{ ...p[0]!, bucket: 8 }] }), 'FedmeshRoundsInvalidBucket', [p[0]!.member, 8n]],
         [raw({ participants: [{ ...p[0]!, spend: 1n << 224n }] }), 'FedmeshRoundsInvalidSpend', [p[0]!.member, 1n << 224n]],
+        [raw({ participants: [p[0]!, { ...p[1]!, dpParams: 0n }] }), 'FedmeshRoundsSpendWithoutParams', [p[1]!.member, SPEND]],
         [raw({ dropped: [A(9), A(8)].sort((a, b) => (BigInt(a) > BigInt(b) ? -1 : 1)) }), 'FedmeshRoundsUnsortedDropped', [1n]],
         [raw({ dropped: [p[1]!.member] }), 'FedmeshRoundsDroppedParticipant', [p[1]!.member]],
       ];

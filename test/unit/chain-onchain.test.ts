@@ -295,20 +295,23 @@ describe('EIP-712 round record', () => {
     modelHash: h(2),
     aggregateHash: h(3),
     participants: [
-      { member: addr(4), bucket: 1, spend: 5n },
-      { member: addr(2), bucket: 7, spend: encodeRdp([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]) },
+      { member: addr(4), bucket: 1, spend: 5n, dpParams: 123n << 64n },
+      { member: addr(2), bucket: 7, spend: encodeRdp([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]), dpParams: (1n << 128n) | 42n },
     ],
     dropped: [addr(9), addr(1)],
   };
 
   it('hashStruct matches a hand-built EIP-712 encoding', () => {
-    const participantType = 'Participant(address member,uint8 bucket,uint256 spend)';
+    const participantType = 'Participant(address member,uint8 bucket,uint256 spend,uint256 dpParams)';
     const recordType =
       'RoundRecord(uint64 round,bytes32 prevModelHash,bytes32 modelHash,bytes32 aggregateHash,Participant[] participants,address[] dropped)' +
       participantType;
     const pHashes = record.participants.map((p) =>
       keccak256(
-        abi.encode(['bytes32', 'address', 'uint8', 'uint256'], [keccak256(toUtf8Bytes(participantType)), p.member, p.bucket, p.spend]),
+        abi.encode(
+          ['bytes32', 'address', 'uint8', 'uint256', 'uint256'],
+          [keccak256(toUtf8Bytes(participantType)), p.member, p.bucket, p.spend, p.dpParams],
+        ),
       ),
     );
     const expected = keccak256(
@@ -346,9 +349,13 @@ describe('EIP-712 round record', () => {
     expect(c.prevModelHash).toBe(h(0xab));
     const bad = (r: Partial<OnChainRoundRecord>) => codeOf(() => canonicalRoundRecord({ ...record, ...r }));
     expect(bad({ dropped: [addr(2)] })).toBe('ONCHAIN_INVALID_VALUE');
-    expect(bad({ participants: [...record.participants, { member: addr(4), bucket: 0, spend: 0n }] })).toBe('ONCHAIN_INVALID_VALUE');
-    expect(bad({ participants: [{ member: addr(4), bucket: 8, spend: 0n }] })).toBe('ONCHAIN_INVALID_VALUE');
-    expect(bad({ participants: [{ member: addr(4), bucket: 0, spend: 1n << 224n }] })).toBe('ONCHAIN_INVALID_VALUE');
+    expect(bad({ participants: [...record.participants, { member: addr(4), bucket: 0, spend: 0n, dpParams: 0n }] })).toBe(
+      'ONCHAIN_INVALID_VALUE',
+    );
+    expect(bad({ participants: [{ member: addr(4), bucket: 8, spend: 0n, dpParams: 0n }] })).toBe('ONCHAIN_INVALID_VALUE');
+    expect(bad({ participants: [{ member: addr(4), bucket: 0, spend: 1n << 224n, dpParams: 1n }] })).toBe('ONCHAIN_INVALID_VALUE');
+    // A spend needs declared parameters (the contract's FedmeshRoundsSpendWithoutParams).
+    expect(bad({ participants: [{ member: addr(4), bucket: 0, spend: 5n, dpParams: 0n }] })).toBe('ONCHAIN_INVALID_VALUE');
     expect(bad({ modelHash: '0x12' })).toBe('ONCHAIN_INVALID_VALUE');
   });
 });

@@ -19,7 +19,7 @@ describe('finalize-signature validation', () => {
     const wallets = { alice: Wallet.createRandom(), bob: Wallet.createRandom(), mallory: Wallet.createRandom() };
     const observer = hub.join('observer');
     const recorder = new FederationRecorder(
-      { federation: 'fin', members: ['alice', 'bob', 'mallory', 'observer'], threshold: 2, roundSpend: 0n },
+      { federation: 'fin', members: ['alice', 'bob', 'mallory', 'observer'], threshold: 2 },
       {
         self: 'observer',
         gossip: observer,
