@@ -31,7 +31,7 @@ import type { Logger } from '../node/logger.js';
 import { createHost, dialAll, type Host, Libp2pGossip } from '../node/net/libp2p-host.js';
 import { Trainer, type ModelSpec } from '../node/ml/trainer.js';
 import { createPeer, type Peer } from '../node/peer.js';
-import type { DropoutPoint, RoundOutcome, SecureAggregationInit } from '../node/services/round-driver.js';
+import type { DropoutPoint, LocalTrainer, RoundOutcome, SecureAggregationInit } from '../node/services/round-driver.js';
 import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, seededEntropy } from '../node/services/secagg-crypto.js';
 
 /** Which peers (by index) drop out of `round`, and where; see RoundDriverInit.dropout. */
@@ -48,7 +48,7 @@ export interface LocalFederationOptions {
   readonly siteData: readonly LabelledData[];
   readonly committeeSize: number;
   readonly timing: RoundTiming;
-  readonly training: { epochs: number; batchSize: number; learningRate: number; dp?: DpTrainOptions };
+  readonly training: { epochs: number; batchSize: number; learningRate: number; dp?: DpTrainOptions; proximalMu?: number };
   readonly chunkSize?: number;
   readonly log: Logger;
   /** Secure aggregation (absent: plaintext FedAvg). `committeeSize` is then ignored: the config's m applies. */
@@ -61,6 +61,11 @@ export interface LocalFederationOptions {
    * by t committee signatures, credits and privacy budget on chain).
    */
   readonly ledger?: LedgerKind;
+  /**
+   * Simulation lab: what peer i trains through (attackers, stragglers, timing probes wrap the
+   * real Trainer; simulations/attackers.ts). Default: the Trainer itself.
+   */
+  readonly wrapTrainer?: (peer: number, trainer: Trainer) => LocalTrainer;
 }
 
 export type LedgerKind = 'round-ledger' | 'federation';
@@ -206,7 +211,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       })({
         gossip,
         chain: chainClients[i]!,
-        trainer: trainers[i]!,
+        trainer: o.wrapTrainer?.(i, trainers[i]!) ?? trainers[i]!,
         data: o.siteData[i]!,
         clock: systemClock,
         log: o.log.child({ peer: i }),

@@ -44,7 +44,69 @@ export const SIMULATION_DEFAULTS = {
   /** DP-SGD (used only when dpEpsilon or dpNoiseMultiplier is given): δ and the clipping norm C. */
   dpDelta: 1e-5,
   dpClipNorm: 1,
+  /** Training rows dealt to peers: 'iid' (stratified), 'dirichlet:α', 'quantity-skew:β' or 'by-site'. */
+  partition: 'iid',
+  /** FedAvg (McMahan et al. 2017), or 'fedprox:μ' (Li et al. 2020) for non-IID data. */
+  algorithm: 'fedavg',
+  /** Straggler delay before local training: 'none', 'uniform:MIN-MAX' or 'exponential:MEAN' (ms, seeded). */
+  stragglers: 'none',
+  /** Which libp2p transport the peers use: TCP on 127.0.0.1. */
+  transport: 'tcp',
 } as const;
+
+/** Data sets bundled with the repository; anything else is a path to a .csv or .npz file. */
+export const BUNDLED_DATASETS = ['breast-cancer', 'heart-disease', 'pneumonia'] as const;
+/** The four UCI hospitals (node/data/heart-disease.ts): by-site gives one peer each. */
+export const HEART_DISEASE_SITES = 4;
+
+/** Attack kinds (simulations/attackers.ts): 'sign-flip', 'scaled:k', 'label-flip', 'noise' or 'noise:σ'. */
+export const ATTACK_KIND_PATTERN = /^(sign-flip|label-flip|noise(:\d+(\.\d+)?([eE][-+]?\d+)?)?|scaled:-?\d+(\.\d+)?([eE][-+]?\d+)?)$/;
+export const PARTITION_PATTERN = /^(iid|by-site|dirichlet:\d+(\.\d+)?([eE][-+]?\d+)?|quantity-skew:\d+(\.\d+)?([eE][-+]?\d+)?)$/;
+export const ALGORITHM_PATTERN = /^(fedavg|fedprox:\d+(\.\d+)?([eE][-+]?\d+)?)$/;
+export const STRAGGLER_PATTERN = /^(none|uniform:\d+(\.\d+)?-\d+(\.\d+)?|exponential:\d+(\.\d+)?)$/;
+
+/** Column mapping for a CSV data set: the label column, its positive value, and the numeric feature columns. */
+export const CsvColumnsSchema = z
+  .object({
+    label: z.string().min(1),
+    positive: z.string().min(1),
+    /** Numeric feature columns; default every column except the label and `ignore`. */
+    features: z.array(z.string().min(1)).min(1).optional(),
+    ignore: z.array(z.string().min(1)).optional(),
+    /** Rows with a missing cell: impute the site's own median (default) or drop the row. */
+    missing: z.enum(['median', 'drop']).optional(),
+    separator: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** Array names in an .npz data set: images/features and 0/1 labels, optionally a separate test pair. */
+export const NpzArraysSchema = z
+  .object({ x: z.string().min(1), y: z.string().min(1), xTest: z.string().min(1).optional(), yTest: z.string().min(1).optional() })
+  .strict()
+  .refine((a) => (a.xTest === undefined) === (a.yTest === undefined), {
+    message: 'give both xTest and yTest, or neither',
+    path: ['xTest'],
+  });
+
+export const AttackersSchema = z
+  .object({
+    /** Fraction of peers that attack, chosen from the seed (rounded to the nearest peer count). */
+    fraction: z.number().min(0).max(0.5),
+    kind: z.string().regex(ATTACK_KIND_PATTERN, 'sign-flip | scaled:<k> | label-flip | noise[:<sigma>]'),
+  })
+  .strict();
+
+/**
+ * Poisoning defences in the round path (issue 6): a norm bound on every update, applied as
+ * part of quantization, and the committee's validation check before signing. Passed through
+ * to the local federation unchanged.
+ */
+export const DefenceSchema = z
+  .object({
+    updateNormBound: z.number().positive().optional(),
+    validationMargin: z.number().min(0).optional(),
+  })
+  .strict();
 
 /**
  * With --dropout and no --collect-ms, the committee waits this long for missing inputs
@@ -54,12 +116,27 @@ export const DROPOUT_COLLECT_MS = 10_000;
 
 export const SimulationOptionsSchema = z
   .object({
-    dataset: z.enum(['breast-cancer']),
+    dataset: z.union([
+      z.enum(BUNDLED_DATASETS),
+      z.string().regex(/\.(csv|npz)$/i, 'breast-cancer | heart-disease | pneumonia | a path ending in .csv or .npz'),
+    ]),
+    /** CSV data sets: the column mapping. */
+    columns: CsvColumnsSchema.optional(),
+    /** .npz data sets: the array names. */
+    arrays: NpzArraysSchema.optional(),
+    partition: z.string().regex(PARTITION_PATTERN, 'iid | dirichlet:<alpha> | quantity-skew:<beta> | by-site'),
+    algorithm: z.string().regex(ALGORITHM_PATTERN, 'fedavg | fedprox:<mu>'),
+    stragglers: z.string().regex(STRAGGLER_PATTERN, 'none | uniform:<min>-<max> | exponential:<mean> (milliseconds)'),
+    attackers: AttackersSchema.optional(),
+    defence: DefenceSchema.optional(),
+    transport: z.enum(['tcp']),
+    /** Where the scenario came from (set by the loader; recorded in summary.json). */
+    scenarioFile: z.string().optional(),
     peers: z.number().int().min(2).max(64),
     rounds: z.number().int().min(1).max(10_000),
     seed: z.number().int().min(0).max(0x7fffffff),
     out: z.string().min(1).optional(),
-    model: z.enum(['mlp', 'logreg']),
+    model: z.preprocess((v) => (v === 'logistic' ? 'logreg' : v), z.enum(['mlp', 'logreg', 'cnn'])),
     hidden: z.array(z.number().int().min(1).max(4096)).max(8),
     committeeSize: z.number().int().min(1).max(64),
     localEpochs: z.number().int().min(1).max(1000),
@@ -101,6 +178,25 @@ export const SimulationOptionsSchema = z
       ctx.addIssue({ code: 'custom', message: String(e.fields.rule), path: [String(e.fields.field)] });
     }
   })
+  .superRefine((o, ctx) => {
+    const issue = (path: string, message: string): void => ctx.addIssue({ code: 'custom', message, path: [path] });
+    const csv = /\.csv$/i.test(o.dataset);
+    const npz = /\.npz$/i.test(o.dataset);
+    if (csv && o.columns === undefined) issue('columns', 'a CSV data set needs a column mapping (label, positive)');
+    if (!csv && o.columns !== undefined) issue('columns', 'only for a CSV data set');
+    if (npz && o.arrays === undefined) issue('arrays', 'an .npz data set needs its array names (x, y)');
+    if (!npz && o.arrays !== undefined) issue('arrays', 'only for an .npz data set');
+    if (o.partition === 'by-site' && o.dataset !== 'heart-disease')
+      issue('partition', 'by-site needs a data set with sites (heart-disease)');
+    if (o.partition === 'by-site' && o.peers !== HEART_DISEASE_SITES)
+      issue('peers', `by-site on heart-disease gives ${HEART_DISEASE_SITES} peers`);
+    if (o.model === 'cnn' && o.dataset !== 'pneumonia' && !npz) issue('model', 'cnn needs an image data set (pneumonia or .npz)');
+    if (o.algorithm.startsWith('fedprox:') && !(Number(o.algorithm.slice(8)) > 0)) issue('algorithm', 'fedprox needs mu > 0');
+    const u = /^uniform:(.+)-(.+)$/.exec(o.stragglers);
+    if (u !== null && Number(u[1]) > Number(u[2])) issue('stragglers', 'uniform:<min>-<max> needs min <= max');
+    if (o.attackers?.kind.startsWith('scaled:') === true && Number(o.attackers.kind.slice(7)) === 0)
+      issue('attackers.kind', 'scaled:<k> needs k != 0');
+  })
   .refine((o) => o.dpEpsilon === undefined || o.dpNoiseMultiplier === undefined, {
     message: 'give dpEpsilon (sigma is planned) or dpNoiseMultiplier, not both',
     path: ['dpNoiseMultiplier'],
@@ -129,12 +225,24 @@ export class ConfigError extends FedmeshError<'CONFIG_INVALID', { issues: { fiel
 export function parseSimulationOptions(input: Record<string, unknown>): SimulationOptions {
   const merged: Record<string, unknown> = { ...SIMULATION_DEFAULTS };
   for (const [k, v] of Object.entries(input)) if (v !== undefined) merged[k] = v;
+  // Data-set dependent defaults, applied only where the input is silent: heart-disease is
+  // dealt by hospital (4 peers); pneumonia trains the small CNN with its dense head.
+  if (merged.dataset === 'heart-disease') {
+    if (input.partition === undefined) merged.partition = 'by-site';
+    if (input.peers === undefined && merged.partition === 'by-site') merged.peers = HEART_DISEASE_SITES;
+  }
+  if (merged.dataset === 'pneumonia' && input.model === undefined) merged.model = 'cnn';
+  if (merged.model === 'cnn' && input.hidden === undefined) merged.hidden = [32];
   if (input.collectMs === undefined && typeof merged.dropout === 'number' && merged.dropout > 0) merged.collectMs = DROPOUT_COLLECT_MS;
   const res = SimulationOptionsSchema.safeParse(merged);
   if (res.success) return res.data;
   const issues = res.error.issues.map((i) => {
     const field = i.path.join('.') || '(options)';
-    return { field, value: i.path.length > 0 ? merged[String(i.path[0])] : undefined, rule: i.message };
+    const value = i.path.reduce<unknown>(
+      (v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[String(k)] : undefined),
+      merged,
+    );
+    return { field, value, rule: i.message };
   });
   throw new ConfigError('CONFIG_INVALID', issues.map((i) => `${i.field}=${JSON.stringify(i.value)}: ${i.rule}`).join('; '), { issues });
 }

@@ -18,23 +18,25 @@
  * round (an upper bound when peers drop out). DP randomness is 'seeded' so runs replay: fine for
  * measuring privacy–utility, never for protecting real data (node/ml/dp-randomness.ts).
  */
-import { prepareSites } from './sites.js';
-import { centralizedBaseline } from './baseline.js';
 import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { standardize, type LabelledData, type Standardizer } from '../protocol/data.js';
 import { binaryMetrics, type BinaryMetrics } from '../protocol/metrics.js';
-import { createRng } from '../protocol/rng.js';
 import { isFedmeshError } from '../protocol/errors.js';
 import { type FederatedDpPlan, planFederatedDpSgd } from '../protocol/privacy/index.js';
-import { loadBreastCancer } from '../node/data/breast-cancer.js';
 import { selectBackend } from '../node/ml/backend.js';
 import type { Trainer, TrainOptions } from '../node/ml/trainer.js';
+import type { AbortedRoundOutcome, LocalTrainer, RoundOutcome } from '../node/services/round-driver.js';
 import { createLogger } from '../node/logger.js';
 import { effectiveCommittee } from '../protocol/secure-aggregation/config.js';
+import { AttackingTrainer, chooseAttackers, parseAttackKind } from './attackers.js';
+import { centralizedBaseline } from './baseline.js';
+import { loadSimulationData } from './datasets.js';
 import { planDropouts } from './dropouts.js';
 import { startLocalFederation } from './local-federation.js';
 import { ConfigError, secAggConfigOf, type SimulationOptions } from './options.js';
+import { parseStragglers, ProbedTrainer, spread, type TrainTiming, TrafficMeter } from './probe.js';
+import { writeReport } from './report.js';
 
 export interface RoundReport {
   readonly round: number;
@@ -43,6 +45,8 @@ export interface RoundReport {
   readonly f1: number;
   readonly precision: number;
   readonly recall: number;
+  /** Binary cross-entropy of the global model on the evaluation sets. */
+  readonly loss: number;
   readonly confusion: BinaryMetrics['confusion'];
   readonly modelHash: string;
   readonly txHash: string;
@@ -51,17 +55,64 @@ export interface RoundReport {
   readonly committee: readonly number[];
   /** Peers (by index) that dropped out of the round, and where. */
   readonly dropouts: Readonly<Record<number, string>>;
+  /** The round ended aborted on chain (no quorum): the model stayed at the previous head. */
+  readonly aborted?: boolean;
   /** DP only: ε each institution has spent after this round, at dpDelta. */
   readonly epsilon?: number;
+  /** Gossip payload bytes per peer this round (simulations/probe.ts TrafficMeter). */
+  readonly bytes: { readonly sent: Spread; readonly received: Spread };
+  /**
+   * Seconds per phase: train (round start → last peer's local training done, straggler delays
+   * and the process-wide training mutex included), aggregate (→ the first peer adopts the
+   * recorded model: masking, collection, unmasking, signatures, chain), adopt (→ every peer
+   * adopted), evaluate (the global model on the test sets).
+   */
+  readonly phases: Readonly<Record<'train' | 'aggregate' | 'adopt' | 'evaluate', number>>;
+  /** Straggler delays this round (ms) by peer index; only peers that were delayed. */
+  readonly stragglers?: Readonly<Record<number, number>>;
+  /** With attackers: who attacks, and what the defences caught. */
+  readonly attackers?: { readonly peers: readonly number[]; readonly detected: number | null; readonly excluded: number | null };
 }
+
+type Spread = { min: number; median: number; max: number };
 
 export interface SimulationResult {
   readonly outDir: string;
   readonly summary: Record<string, unknown>;
+  readonly rounds: readonly RoundReport[];
+}
+
+/** Hooks for callers that watch a run (the CLI's progress bar). */
+export interface SimulationHooks {
+  readonly onRound?: (r: RoundReport, total: number) => void;
 }
 
 function pick(m: BinaryMetrics): { accuracy: number; auc: number; f1: number; precision: number; recall: number } {
   return { accuracy: m.accuracy, auc: m.auc, f1: m.f1, precision: m.precision, recall: m.recall };
+}
+
+/** Mean binary cross-entropy, probabilities clamped to [1e-7, 1 − 1e-7] as tfjs does. */
+export function logLoss(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const p = Math.min(1 - 1e-7, Math.max(1e-7, scores[i]!));
+    s -= labels[i]! === 1 ? Math.log(p) : Math.log(1 - p);
+  }
+  return labels.length > 0 ? s / labels.length : Number.NaN;
+}
+
+/** Evaluate `trainer`'s model on ready-to-predict sets, pooling predictions. */
+export function evaluateSets(trainer: Trainer, sets: readonly LabelledData[]): BinaryMetrics & { loss: number } {
+  const labels: number[] = [];
+  const scores: number[] = [];
+  for (const d of sets) {
+    const p = trainer.predict(d.x, d.n);
+    for (let i = 0; i < d.n; i++) {
+      labels.push(d.y[i]!);
+      scores.push(p[i]!);
+    }
+  }
+  return { ...binaryMetrics(labels, scores), loss: logLoss(labels, scores) };
 }
 
 /** Evaluate `trainer`'s model on the test rows as standardised by every site. */
@@ -108,27 +159,27 @@ const f3 = (x: number): string => x.toFixed(3);
 export async function runSimulation(
   o: SimulationOptions,
   write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+  hooks: SimulationHooks = {},
 ): Promise<SimulationResult> {
   const log = createLogger(o.quiet === true ? 'error' : 'warn', { component: 'simulate' });
   const backend = await selectBackend({ ...(o.backend !== undefined ? { prefer: o.backend } : {}), log: (m) => write(m) });
-  const outDir = o.out ?? join('runs', `${o.dataset}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const datasetName = /\.(csv|npz)$/i.test(o.dataset) ? (o.dataset.split(/[\\/]/).pop() ?? 'data').replace(/\.(csv|npz)$/i, '') : o.dataset;
+  const outDir = o.out ?? join('runs', `${datasetName}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(outDir, { recursive: true });
 
-  const all = loadBreastCancer();
-  const { train, test, standardizers, siteData } = prepareSites(all, {
-    testFraction: o.testFraction,
-    peers: o.peers,
-    splitRng: createRng(o.seed, 'fedmesh/sim/split'),
-    partitionRng: createRng(o.seed, 'fedmesh/sim/partition'),
-  });
+  const data = loadSimulationData(o);
+  const { train, test, siteData } = data;
+  const modelSpec = { kind: o.model, inputShape: [...data.featureShape], hidden: [...o.hidden] };
   const dp = planDp(
     o,
     siteData.map((d) => d.n),
   );
+  const proximalMu = o.algorithm.startsWith('fedprox:') ? Number(o.algorithm.slice('fedprox:'.length)) : 0;
   const training: Omit<TrainOptions, 'seed'> = {
     epochs: o.localEpochs,
     batchSize: o.batchSize,
     learningRate: o.learningRate,
+    ...(proximalMu > 0 ? { proximalMu } : {}),
     ...(dp !== undefined
       ? { dp: { noiseMultiplier: dp.noiseMultiplier, clipNorm: o.dpClipNorm, sampleRate: dp.sampleRate, randomness: 'seeded' as const } }
       : {}),
@@ -139,10 +190,25 @@ export async function runSimulation(
   write(
     `fedmesh simulate: ${o.dataset}, ${o.peers} peers, ${o.rounds} rounds, seed ${o.seed}; ${train.n} train / ${test.n} test rows; site sizes ${siteData.map((d) => d.n).join(',')}`,
   );
+  for (const note of data.notes) write(note);
+  if (o.partition !== 'iid' || o.algorithm !== 'fedavg' || o.model === 'cnn') {
+    write(`partition ${o.partition}, model ${o.model}, algorithm ${o.algorithm}`);
+  }
+  const attackers = o.attackers !== undefined ? chooseAttackers(o.peers, o.attackers.fraction, o.seed) : [];
+  const attack = o.attackers !== undefined ? parseAttackKind(o.attackers.kind) : undefined;
+  if (attack !== undefined) write(`attackers: ${o.attackers!.kind} at peers ${attackers.join(',') || '(none)'}`);
+  const stragglers = parseStragglers(o.stragglers);
+  let currentRound = 0;
+  const timings = new Map<number, Map<number, TrainTiming>>();
+  const adoptedAt = new Map<number, number>();
+  const wrapTrainer = (i: number, t: Trainer): LocalTrainer => {
+    const inner: LocalTrainer = attack !== undefined && attackers.includes(i) ? new AttackingTrainer(t, attack, `${o.seed}/${i}`) : t;
+    return new ProbedTrainer(inner, i, { seed: o.seed, stragglers, round: () => currentRound, timings, adoptedAt });
+  };
   const fed = await startLocalFederation({
     federation: o.federation,
     seed: o.seed,
-    model: { kind: o.model, inputShape: [all.featureShape[0]!], hidden: [...o.hidden] },
+    model: modelSpec,
     siteData,
     committeeSize: o.committeeSize,
     timing: { collectMs: o.collectMs, recordGraceMs: o.recordGraceMs },
@@ -154,7 +220,9 @@ export async function runSimulation(
       ? { dropouts: planDropouts({ probability: o.dropout, seed: o.seed, threshold: mt.threshold, minSurvivors: 2 }) }
       : {}),
     ledger: o.ledger,
+    wrapTrainer,
   });
+  const traffic = new TrafficMeter(fed.hosts);
   write(
     secure !== undefined
       ? `secure aggregation: committee m=${mt.committeeSize}, threshold t=${mt.threshold}, clip range ${secure.clipRange}, ${secure.fractionalBits} fractional bits${o.dropout > 0 ? `; dropout ${o.dropout}` : ''}`
@@ -169,34 +237,67 @@ export async function runSimulation(
   writeFileSync(metricsPath, '');
   const rounds: RoundReport[] = [];
   try {
-    const initial = evaluateAcrossSites(fed.trainers[0]!, test, standardizers);
+    const initial = evaluateSets(fed.trainers[0]!, data.evalSets);
     write(
       `ledger ${fed.ledgerAddress}, initial model ${short(fed.initialModelHash)}: accuracy ${f3(initial.accuracy)}, AUC ${f3(initial.auc)}`,
     );
     write('');
     write('round  accuracy  auc    f1     seconds  model hash    tx hash       inputs');
+    let head = { modelHash: fed.initialModelHash as string, txHash: '' };
     for (let r = 1; r <= o.rounds; r++) {
+      currentRound = r;
+      traffic.take();
       const t0 = performance.now();
       const outcomes = await fed.runRound(r);
-      const seconds = (performance.now() - t0) / 1000;
-      const rec = outcomes[0]!.record;
-      const m = evaluateAcrossSites(fed.trainers[0]!, test, standardizers);
+      const t1 = performance.now();
+      const seconds = (t1 - t0) / 1000;
+      // A round may end aborted on chain (no quorum by its finalize deadline, e.g. committee
+      // members refusing to sign): the model stays at the head and the next round opens.
+      const finalized = outcomes.find((x): x is RoundOutcome => x.status === 'finalized');
+      const aborted = finalized === undefined ? outcomes.find((x): x is AbortedRoundOutcome => x.status === 'aborted') : undefined;
+      if (finalized !== undefined) head = { modelHash: finalized.record.modelHash, txHash: finalized.record.txHash };
+      const m = evaluateSets(fed.trainers[0]!, data.evalSets);
+      const t2 = performance.now();
+      const bytes = traffic.take();
+      const trainEnd = Math.max(t0, ...[...(timings.get(r)?.values() ?? [])].map((t) => t.endMs));
+      // The first adoption marks the record (and its aggregate) reaching the peers.
+      const rec1 = Math.min(t1, Math.max(trainEnd, adoptedAt.get(r) ?? t1));
+      const delays = [...(timings.get(r)?.entries() ?? [])].filter(([, t]) => t.delayMs > 0);
       const report: RoundReport = {
         round: r,
         ...pick(m),
+        loss: m.loss,
         confusion: m.confusion,
-        modelHash: rec.modelHash,
-        txHash: rec.txHash,
+        modelHash: head.modelHash,
+        txHash:
+          finalized !== undefined
+            ? finalized.record.txHash
+            : ((outcomes.find((x) => x.status === 'aborted' && x.txHash !== undefined) as AbortedRoundOutcome | undefined)?.txHash ?? ''),
         seconds: Number(seconds.toFixed(3)),
-        participants: rec.participantCount,
-        committee: outcomes[0]!.committee.map((id) => fed.peers.findIndex((p) => p.id === id)),
-        dropouts: Object.fromEntries(outcomes.flatMap((x, i) => (x.dropout !== undefined ? [[i, x.dropout]] : []))),
+        participants: finalized?.record.participantCount ?? 0,
+        ...(aborted !== undefined ? { aborted: true } : {}),
+        committee: (finalized ?? aborted ?? outcomes[0]!).committee.map((id) => fed.peers.findIndex((p) => p.id === id)),
+        dropouts: Object.fromEntries(
+          outcomes.flatMap((x, i) => (x.status === 'finalized' && x.dropout !== undefined ? [[i, x.dropout]] : [])),
+        ),
         ...(dp !== undefined ? { epsilon: dp.epsilonByRound[r - 1]! } : {}),
+        bytes: { sent: spread(bytes.sent), received: spread(bytes.received) },
+        phases: {
+          train: sec(trainEnd - t0),
+          aggregate: sec(rec1 - trainEnd),
+          adopt: sec(t1 - rec1),
+          evaluate: sec(t2 - t1),
+        },
+        ...(delays.length > 0 ? { stragglers: Object.fromEntries(delays.map(([i, t]) => [i, Math.round(t.delayMs)])) } : {}),
+        // Detection needs the round-path defences (issue 6); without them nothing is detected.
+        ...(attack !== undefined ? { attackers: { peers: attackers, detected: null, excluded: null } } : {}),
       };
+      timings.delete(r);
       rounds.push(report);
       appendFileSync(metricsPath, `${JSON.stringify(report)}\n`);
+      hooks.onRound?.(report, o.rounds);
       write(
-        `${String(r).padStart(5)}  ${f3(m.accuracy).padStart(8)}  ${f3(m.auc)}  ${f3(m.f1)}  ${seconds.toFixed(2).padStart(7)}  ${short(rec.modelHash)}  ${short(rec.txHash)}  ${String(rec.participantCount).padStart(6)}${
+        `${String(r).padStart(5)}  ${f3(m.accuracy).padStart(8)}  ${f3(m.auc)}  ${f3(m.f1)}  ${seconds.toFixed(2).padStart(7)}  ${short(report.modelHash)}  ${aborted !== undefined ? 'aborted      ' : short(report.txHash)}  ${String(report.participants).padStart(6)}${
           Object.keys(report.dropouts).length > 0
             ? ` (dropped: ${Object.entries(report.dropouts)
                 .map(([i, p]) => `${i} ${p}`)
@@ -209,14 +310,15 @@ export async function runSimulation(
     // The centralized baseline: what pooling the same training rows would have given.
     const centralized = o.baseline
       ? await centralizedBaseline(train, test, {
-          model: { kind: o.model, inputShape: [all.featureShape[0]!], hidden: [...o.hidden] },
+          model: modelSpec,
           seed: o.seed,
           epochs: o.rounds * o.localEpochs,
           batchSize: o.batchSize,
           learningRate: o.learningRate,
-          standardize: true,
+          standardize: data.standardized,
         })
       : undefined;
+    const { out: _out, quiet: _quiet, ...scenario } = o;
     const summary = {
       dataset: o.dataset,
       peers: o.peers,
@@ -235,6 +337,7 @@ export async function runSimulation(
         f1: last.f1,
         precision: last.precision,
         recall: last.recall,
+        loss: last.loss,
         confusion: last.confusion,
       },
       ...(centralized !== undefined
@@ -246,6 +349,10 @@ export async function runSimulation(
           ? { committeeSize: mt.committeeSize, threshold: mt.threshold, clipRange: secure.clipRange, fractionalBits: secure.fractionalBits }
           : false,
       dropout: o.dropout,
+      partition: o.partition,
+      algorithm: o.algorithm,
+      siteSizes: siteData.map((d) => d.n),
+      ...(attack !== undefined ? { attackers: { ...o.attackers, peers: attackers } } : {}),
       ...(dp !== undefined
         ? {
             dp: {
@@ -271,14 +378,24 @@ export async function runSimulation(
         txHash: r.txHash,
         seconds: r.seconds,
         participants: r.participants,
+        ...(r.aborted === true ? { aborted: true } : {}),
         ...(Object.keys(r.dropouts).length > 0 ? { dropouts: r.dropouts } : {}),
         ...(r.epsilon !== undefined ? { epsilon: r.epsilon } : {}),
       })),
+      // The validated options this run used (defaults < scenario file < flags).
+      scenario,
+      notes: data.notes,
     };
     writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    const reportPath = join(outDir, 'report.html');
+    await writeReport(reportPath, { title: `fedmesh simulate: ${o.dataset}, ${o.peers} peers, seed ${o.seed}`, summary, rounds });
     write('');
+    const pooled =
+      data.evalSets.length === o.peers && data.evalSets.every((d) => d.n === test.n)
+        ? `pooled over ${o.peers} sites × ${test.n} test rows`
+        : `${data.evalSets.reduce((n, d) => n + d.n, 0)} test rows over ${data.evalSets.length} evaluation set${data.evalSets.length > 1 ? 's' : ''}`;
     write(
-      `final: accuracy ${f3(last.accuracy)}, AUC ${f3(last.auc)}, F1 ${f3(last.f1)}, precision ${f3(last.precision)}, recall ${f3(last.recall)}; confusion tp=${last.confusion.tp} fp=${last.confusion.fp} tn=${last.confusion.tn} fn=${last.confusion.fn} (pooled over ${o.peers} sites × ${test.n} test rows)`,
+      `final: accuracy ${f3(last.accuracy)}, AUC ${f3(last.auc)}, F1 ${f3(last.f1)}, precision ${f3(last.precision)}, recall ${f3(last.recall)}; confusion tp=${last.confusion.tp} fp=${last.confusion.fp} tn=${last.confusion.tn} fn=${last.confusion.fn} (${pooled})`,
     );
     if (centralized !== undefined) {
       write(
@@ -287,8 +404,11 @@ export async function runSimulation(
     }
     if (dp !== undefined) write(`privacy: epsilon ${dp.epsilon.toFixed(4)} spent per institution at delta ${o.dpDelta}`);
     write(`wrote ${join(outDir, 'summary.json')} and ${metricsPath}`);
-    return { outDir, summary };
+    write(`report: ${reportPath}`);
+    return { outDir, summary, rounds };
   } finally {
     await fed.stop();
   }
 }
+
+const sec = (ms: number): number => Number((Math.max(0, ms) / 1000).toFixed(3));

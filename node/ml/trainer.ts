@@ -58,6 +58,12 @@ export interface TrainOptions {
   optimizer?: 'sgd' | 'adam';
   /** Train with DP-SGD. Each local epoch is ⌈1/q⌉ steps (protocol/privacy `stepsPerEpoch`). */
   dp?: DpTrainOptions;
+  /**
+   * FedProx (Li et al. 2020, "Federated Optimization in Heterogeneous Networks", eq. 2): add the
+   * proximal term μ/2 · ‖w − w_start‖² to the local objective, w_start being the weights
+   * `train()` starts from (the round's global model). 0 or absent: plain local training (FedAvg).
+   */
+  proximalMu?: number;
 }
 
 /** DP-SGD parameters (σ, C, q) and where its randomness comes from. */
@@ -295,6 +301,9 @@ export class Trainer {
     const vars = this.model.trainableWeights.map((v) => v.read() as tf.Variable);
     const rng = createRng(opts.seed, SHUFFLE_RNG_DOMAIN);
     const order = Array.from({ length: data.n }, (_, i) => i);
+    const mu = opts.proximalMu ?? 0;
+    // FedProx anchor: the weights this run starts from (the round's global model).
+    const anchors = mu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
     let steps = 0;
     let loss = Number.NaN;
     try {
@@ -316,7 +325,18 @@ export class Trainer {
               const xs = tf.tensor(xb, [m, ...shape]);
               const ys = tf.tensor2d(yb, [m, 1]);
               const batchLoss = optimizer.minimize(
-                () => tf.mean(tf.metrics.binaryCrossentropy(ys, this.model.apply(xs, { training: true }) as tf.Tensor)),
+                () => {
+                  const bce = tf.mean(
+                    tf.metrics.binaryCrossentropy(ys, this.model.apply(xs, { training: true }) as tf.Tensor),
+                  ) as tf.Scalar;
+                  if (mu <= 0) return bce;
+                  // μ/2 · ‖w − w_start‖² (Li et al. 2020, eq. 2), summed over every trainable tensor.
+                  const prox = vars.reduce<tf.Scalar>(
+                    (acc, v, k) => tf.add(acc, tf.sum(tf.square(tf.sub(v, anchors[k]!)))) as tf.Scalar,
+                    tf.scalar(0),
+                  );
+                  return tf.add(bce, tf.mul(mu / 2, prox)) as tf.Scalar;
+                },
                 true,
                 vars,
               )!;
@@ -334,6 +354,7 @@ export class Trainer {
       }
     } finally {
       optimizer.dispose();
+      for (const a of anchors) a.dispose();
     }
     return { loss, steps, seconds: (performance.now() - started) / 1000 };
   }
@@ -358,6 +379,10 @@ export class Trainer {
     const noiseStd = dp.noiseMultiplier * dp.clipNorm;
     const expectedBatch = dp.sampleRate * data.n;
     const stepsPerEp = stepsPerEpoch(dp.sampleRate);
+    // FedProx with DP-SGD: the proximal gradient μ(w − w_start) depends on no record, so it is
+    // added after clipping and noise and costs no privacy.
+    const mu = opts.proximalMu ?? 0;
+    const anchors = mu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
     let steps = 0;
     let sampled = 0;
     let clippedTotal = 0;
@@ -391,7 +416,10 @@ export class Trainer {
                 sums = vars.map((v) => tf.zerosLike(v));
               }
               optimizer.applyGradients(
-                vars.map((v, k) => ({ name: v.name, tensor: tf.div(tf.add(sums[k]!, tf.tensor(noise[k]!, v.shape)), expectedBatch) })),
+                vars.map((v, k) => {
+                  const g = tf.div(tf.add(sums[k]!, tf.tensor(noise[k]!, v.shape)), expectedBatch);
+                  return { name: v.name, tensor: mu > 0 ? tf.add(g, tf.mul(mu, tf.sub(v, anchors[k]!))) : g };
+                }),
               );
               return { loss: tf.add(lossSum, batchLoss) as tf.Scalar, clipped: tf.add(clipped, batchClipped) as tf.Scalar };
             });
@@ -414,6 +442,7 @@ export class Trainer {
     } finally {
       optimizer.dispose();
       perExample.dispose();
+      for (const a of anchors) a.dispose();
     }
     return {
       loss,
@@ -482,6 +511,9 @@ function validateOptions(o: TrainOptions): void {
     throw bad('learningRate', o.learningRate, 'finite number > 0');
   }
   if (!Number.isSafeInteger(o.seed)) throw bad('seed', o.seed, 'safe integer');
+  if (o.proximalMu !== undefined && !(typeof o.proximalMu === 'number' && Number.isFinite(o.proximalMu) && o.proximalMu >= 0)) {
+    throw bad('proximalMu', o.proximalMu, 'finite number >= 0');
+  }
   if (o.optimizer !== undefined && o.optimizer !== 'sgd' && o.optimizer !== 'adam') {
     throw bad('optimizer', o.optimizer, "'sgd' or 'adam'");
   }

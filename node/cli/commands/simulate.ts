@@ -2,23 +2,37 @@
  * `fedmesh simulate`: parses flags and delegates to simulations/simulate.ts (STYLE.md §12).
  */
 import type { Command } from 'commander';
-import { parseSimulationOptions } from '../../../simulations/options.js';
-import { runSimulation } from '../../../simulations/simulate.js';
+import { runExperiment } from '../../../simulations/experiment.js';
 
 const int = (v: string): number => (/^-?\d+$/.test(v) ? Number(v) : Number.NaN);
 const num = (v: string): number => Number(v);
 const list = (v: string): number[] => v.split(',').map((x) => int(x.trim()));
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+/** --attackers FRACTION:KIND, e.g. 0.2:sign-flip or 0.25:scaled:10. */
+const attackers = (v: string): { fraction: number; kind: string } => {
+  const i = v.indexOf(':');
+  return i < 0 ? { fraction: Number.NaN, kind: v } : { fraction: Number(v.slice(0, i)), kind: v.slice(i + 1) };
+};
 
 export function registerSimulate(program: Command): void {
   program
     .command('simulate')
     .description('run a federation of N peers on this machine: real libp2p on 127.0.0.1 and an in-process Hardhat chain')
-    .option('--dataset <name>', 'data set: breast-cancer')
+    .option('--scenario <file>', 'scenario YAML (docs/simulation-lab.md); flags override its fields')
+    .option('--dataset <name>', 'breast-cancer | heart-disease | pneumonia | a .csv or .npz path (columns/arrays in a scenario)')
+    .option('--partition <p>', 'iid | dirichlet:<alpha> | quantity-skew:<beta> | by-site (heart-disease)')
+    .option('--algorithm <a>', 'fedavg | fedprox:<mu>')
+    .option('--stragglers <dist>', 'delay before local training: none | uniform:<min>-<max> | exponential:<mean> (ms, seeded)')
+    .option('--attackers <fraction:kind>', 'e.g. 0.2:sign-flip, 0.2:scaled:10, 0.2:label-flip, 0.2:noise[:sigma]', attackers)
+    .option('--update-norm-bound <b>', 'defence: clip every update to this L2 norm', num)
+    .option('--validation-margin <m>', 'defence: committee refuses an aggregate whose validation loss worsens by more than m', num)
+    .option('--sweep <key=v1,v2,...>', 'run a grid over an option (repeatable); writes sweep.csv, sweep.json, sweep.svg', collect)
+    .option('--repeat <k>', 'run each configuration over k seeds (seed, seed+1, ...) and report mean ± sd', int)
     .option('--peers <n>', 'number of peers (2–64)', int)
     .option('--rounds <n>', 'federated rounds', int)
     .option('--seed <n>', 'seed for split, partition, initial model and training', int)
     .option('--out <dir>', 'output directory (default runs/<dataset>-<timestamp>)')
-    .option('--model <kind>', 'mlp | logreg')
+    .option('--model <kind>', 'mlp | logistic (logreg) | cnn')
     .option('--hidden <sizes>', 'MLP hidden layer sizes, comma-separated', list)
     .option('--committee-size <m>', 'committee members per round (default 5; capped by --peers)', int)
     .option('--threshold <t>', 'secure aggregation: shares needed to reconstruct, m/2 < t <= m (default 3)', int)
@@ -46,7 +60,24 @@ export function registerSimulate(program: Command): void {
     )
     .option('--no-baseline', 'skip the centralized baseline (same model, pooled data, same epoch budget)')
     .option('--quiet', 'only errors on stderr')
-    .action(async (flags: Record<string, unknown>) => {
-      await runSimulation(parseSimulationOptions(flags));
+    .action(async (flags: Record<string, unknown>, cmd: Command) => {
+      // Only flags given on the command line override the scenario file (commander fills in
+      // defaults for --no-* flags, which must not mask the file's value).
+      const given: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(flags)) if (cmd.getOptionValueSource(k) === 'cli') given[k] = v;
+      const { scenario, sweep, repeat, updateNormBound, validationMargin, ...options } = given;
+      if (updateNormBound !== undefined || validationMargin !== undefined) {
+        options.defence = {
+          ...(updateNormBound !== undefined ? { updateNormBound } : {}),
+          ...(validationMargin !== undefined ? { validationMargin } : {}),
+        };
+      }
+      await runExperiment({
+        options,
+        ...(typeof scenario === 'string' ? { scenario } : {}),
+        sweep: (sweep as string[] | undefined) ?? [],
+        ...(repeat !== undefined ? { repeat: repeat as number } : {}),
+        progress: process.stderr.isTTY === true && options.quiet !== true,
+      });
     });
 }

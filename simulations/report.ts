@@ -1,0 +1,180 @@
+/**
+ * report.html: a self-contained report of one simulation (no scripts, no network). Charts are
+ * vega-lite specs compiled to vega and rendered to SVG in Node by vega's headless View
+ * (renderer 'none' + toSVG), so the file opens anywhere, offline.
+ */
+import { writeFileSync } from 'node:fs';
+import * as vega from 'vega';
+import * as vegaLite from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import type { RoundReport } from './simulate.js';
+
+/** Render one vega-lite spec to an SVG string. */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+const WIDTH = 520;
+const HEIGHT = 220;
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+type Row = Record<string, string | number>;
+
+function lineChart(title: string, values: Row[], y: string, yTitle: string, color?: string, scaleZero = true): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width: WIDTH,
+    height: HEIGHT,
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'round', type: 'ordinal', title: 'round' },
+      y: { field: y, type: 'quantitative', title: yTitle, scale: { zero: scaleZero } },
+      ...(color !== undefined ? { color: { field: color, type: 'nominal', title: null } } : {}),
+    },
+  } as TopLevelSpec;
+}
+
+export interface ReportInput {
+  readonly title: string;
+  readonly summary: Record<string, unknown>;
+  readonly rounds: readonly RoundReport[];
+}
+
+/** The charts of a run, as SVG strings keyed by section title. */
+export async function reportCharts(input: ReportInput): Promise<{ title: string; svg: string }[]> {
+  const { rounds, summary } = input;
+  const central = summary.centralized as { accuracy: number; auc: number } | undefined;
+  const quality: Row[] = rounds.flatMap((r) => [
+    { round: r.round, metric: 'accuracy (federated)', value: r.accuracy },
+    { round: r.round, metric: 'AUC (federated)', value: r.auc },
+    ...(central !== undefined
+      ? [
+          { round: r.round, metric: 'accuracy (centralized)', value: central.accuracy },
+          { round: r.round, metric: 'AUC (centralized)', value: central.auc },
+        ]
+      : []),
+  ]);
+  const last = rounds[rounds.length - 1]!;
+  const c = last.confusion;
+  const confusion: Row[] = [
+    { actual: 'positive', predicted: 'positive', count: c.tp },
+    { actual: 'positive', predicted: 'negative', count: c.fn },
+    { actual: 'negative', predicted: 'positive', count: c.fp },
+    { actual: 'negative', predicted: 'negative', count: c.tn },
+  ];
+  const bytes: Row[] = rounds.flatMap((r) => [
+    { round: r.round, series: 'sent (median peer)', value: r.bytes.sent.median },
+    { round: r.round, series: 'sent (max peer)', value: r.bytes.sent.max },
+    { round: r.round, series: 'received (median peer)', value: r.bytes.received.median },
+    { round: r.round, series: 'received (max peer)', value: r.bytes.received.max },
+  ]);
+  const phases: Row[] = rounds.flatMap((r) => Object.entries(r.phases).map(([phase, s]) => ({ round: r.round, phase, seconds: s })));
+  const charts: { title: string; svg: string }[] = [
+    {
+      title: 'Accuracy and AUC per round vs the centralized baseline',
+      svg: await renderSvg(lineChart('Accuracy and AUC', quality, 'value', 'score', 'metric', false)),
+    },
+    {
+      title: `Confusion matrix (round ${last.round})`,
+      svg: await renderSvg({
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        title: `Confusion matrix, round ${last.round}`,
+        width: 220,
+        height: 220,
+        data: { values: confusion },
+        encoding: {
+          x: { field: 'predicted', type: 'nominal', sort: ['positive', 'negative'] },
+          y: { field: 'actual', type: 'nominal', sort: ['positive', 'negative'] },
+        },
+        layer: [
+          { mark: 'rect', encoding: { color: { field: 'count', type: 'quantitative', legend: null } } },
+          { mark: { type: 'text', fontSize: 16 }, encoding: { text: { field: 'count', type: 'quantitative' } } },
+        ],
+      } as TopLevelSpec),
+    },
+    {
+      title: 'Gossip payload bytes per round',
+      svg: await renderSvg(lineChart('Bytes per peer per round', bytes, 'value', 'bytes', 'series')),
+    },
+    {
+      title: 'Time per phase',
+      svg: await renderSvg({
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        title: 'Seconds per phase',
+        width: WIDTH,
+        height: HEIGHT,
+        data: { values: phases },
+        mark: 'bar',
+        encoding: {
+          x: { field: 'round', type: 'ordinal' },
+          y: { field: 'seconds', type: 'quantitative', stack: 'zero' },
+          color: { field: 'phase', type: 'nominal' },
+        },
+      } as TopLevelSpec),
+    },
+  ];
+  if (rounds.some((r) => r.epsilon !== undefined)) {
+    const eps: Row[] = rounds.map((r) => ({ round: r.round, epsilon: r.epsilon ?? 0 }));
+    charts.push({
+      title: 'Privacy spent per round (ε per institution)',
+      svg: await renderSvg(lineChart('ε spent (cumulative)', eps, 'epsilon', 'ε')),
+    });
+  } else {
+    charts.push({
+      title: 'Privacy spent per round',
+      svg: '<p>DP is off in this run: no ε is spent (use dpEpsilon or dpNoiseMultiplier).</p>',
+    });
+  }
+  return charts;
+}
+
+function table(rows: readonly RoundReport[]): string {
+  const head = ['round', 'accuracy', 'AUC', 'F1', 'loss', 'ε', 'inputs', 'seconds', 'dropouts'];
+  const body = rows
+    .map((r) =>
+      [
+        r.round,
+        r.accuracy.toFixed(4),
+        r.auc.toFixed(4),
+        r.f1.toFixed(4),
+        r.loss.toFixed(4),
+        r.epsilon?.toFixed(3) ?? '—',
+        r.participants,
+        r.seconds.toFixed(2),
+        Object.keys(r.dropouts).join(',') || '—',
+      ]
+        .map((v) => `<td>${escapeHtml(String(v))}</td>`)
+        .join(''),
+    )
+    .map((tr) => `<tr>${tr}</tr>`)
+    .join('\n');
+  return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
+export async function renderReport(input: ReportInput): Promise<string> {
+  const charts = await reportCharts(input);
+  const scenario = JSON.stringify(input.summary.scenario ?? {}, null, 2);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(input.title)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}
+section{margin:1.5em 0}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head>
+<body><h1>${escapeHtml(input.title)}</h1>
+${charts.map((c) => `<section><h2>${escapeHtml(c.title)}</h2>\n${c.svg}</section>`).join('\n')}
+<section><h2>Per round</h2>${table(input.rounds)}</section>
+<section><h2>Scenario</h2><pre>${escapeHtml(scenario)}</pre></section>
+</body></html>
+`;
+}
+
+export async function writeReport(path: string, input: ReportInput): Promise<void> {
+  writeFileSync(path, await renderReport(input));
+}
