@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isFedmeshError } from '../../protocol/errors.js';
+import { registerAudit } from './commands/audit.js';
 import { registerChain } from './commands/chain.js';
 import { registerDevnet } from './commands/devnet.js';
 import { registerNode } from './commands/node.js';
@@ -20,6 +21,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerDevnet(program);
   registerChain(program);
   registerPrivacy(program);
+  registerAudit(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
@@ -28,7 +30,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (isFedmeshError(e)) {
       process.stderr.write(`fedmesh: ${e.message}\n`);
       if (process.env.FEDMESH_DEBUG) process.stderr.write(`${JSON.stringify(e.fields)}\n`);
-      return e.code === 'CONFIG_INVALID' || e.code === 'PRIVACY_ARGUMENT_INVALID' ? 2 : 1;
+      return e.code === 'CONFIG_INVALID' ||
+        e.code === 'PRIVACY_ARGUMENT_INVALID' ||
+        e.code === 'AUDIT_USAGE' ||
+        e.code === 'AUDIT_CONNECTION'
+        ? 2
+        : 1;
     }
     process.stderr.write(`fedmesh: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;

@@ -1,0 +1,75 @@
+/**
+ * Optional re-evaluation (`--test-data FILE`): each round's model, once its artifact verified,
+ * is loaded into a Trainer and scored on held-out data the auditor brings. The file is JSON:
+ *
+ *     { "model": { "kind": "mlp", "inputShape": [30], "hidden": [16] },
+ *       "x": [[…30 numbers…], …], "y": [0, 1, …] }
+ *
+ * with features already in model-input order and standardised as the federation does. The
+ * metrics are reported, not judged: what counts as good enough is the auditor's call.
+ */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { binaryMetrics } from '../../protocol/metrics.js';
+import { decodeWeights } from '../../protocol/weights-codec.js';
+import { Trainer } from '../ml/trainer.js';
+import { selectBackend } from '../ml/backend.js';
+import { usageError } from './errors.js';
+
+const TestDataSchema = z
+  .object({
+    model: z
+      .object({
+        kind: z.enum(['logreg', 'mlp', 'cnn']),
+        inputShape: z.array(z.number().int().min(1)).min(1),
+        hidden: z.array(z.number().int().min(1)).optional(),
+      })
+      .strict(),
+    x: z.array(z.array(z.number())).min(1),
+    y: z.array(z.union([z.literal(0), z.literal(1)])).min(1),
+  })
+  .strict()
+  .refine((d) => d.x.length === d.y.length, { message: 'x and y must have the same number of rows', path: ['y'] });
+
+export type TestData = z.infer<typeof TestDataSchema>;
+
+export async function readTestData(path: string): Promise<TestData> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw usageError('--test-data', path, `a readable JSON file (${(e as Error).message})`);
+  }
+  const res = TestDataSchema.safeParse(json);
+  if (!res.success) {
+    const i = res.error.issues[0]!;
+    throw usageError(`--test-data ${path}: ${i.path.join('.') || '(file)'}`, undefined, i.message);
+  }
+  return res.data;
+}
+
+/** Accuracy and AUC of each model (encoded FMWT bytes, by round) on `data`. */
+export async function evaluateModels(
+  data: TestData,
+  models: ReadonlyMap<number, Uint8Array>,
+): Promise<Map<number, Record<string, number>>> {
+  await selectBackend();
+  const features = data.model.inputShape.reduce((a, b) => a * b, 1);
+  const x = new Float32Array(data.x.length * features);
+  data.x.forEach((row, i) => {
+    if (row.length !== features) throw usageError(`--test-data: x[${i}]`, row.length, `must have ${features} values`);
+    x.set(row, i * features);
+  });
+  const trainer = new Trainer(data.model, 0);
+  const out = new Map<number, Record<string, number>>();
+  try {
+    for (const [round, bytes] of [...models].sort((a, b) => a[0] - b[0])) {
+      trainer.setWeights(decodeWeights(bytes));
+      const m = binaryMetrics(data.y, trainer.predict(x, data.y.length));
+      out.set(round, { n: m.n, accuracy: m.accuracy, auc: m.auc, f1: m.f1 });
+    }
+  } finally {
+    trainer.dispose();
+  }
+  return out;
+}

@@ -1,0 +1,278 @@
+/**
+ * Event replay from a JSON-RPC endpoint: every log of one FedmeshFederation from its deployment
+ * block to a snapshot block, each finalize transaction's calldata (for the signatures the
+ * contract verified), each opening block's prevrandao (the seed's input), and the contract's
+ * views at the same snapshot block. The result is the typed stream protocol/audit checks.
+ *
+ * Transactions and blocks never change once mined, so they are cached across polls
+ * (`FetchCache`); `audit serve` refetches only what is new.
+ */
+import { Contract, FetchRequest, getAddress, JsonRpcProvider, type Log, Network, type Result } from 'ethers';
+import type {
+  AuditDeployment,
+  AuditEvent,
+  AuditRecord,
+  ChainViews,
+  EventPosition,
+  FinalizeCall,
+  MemberView,
+} from '../../protocol/audit/types.js';
+import type { Hex32 } from '../../protocol/chain/record.js';
+import { FEDMESH_FEDERATION_INTERFACE } from '../chain/federation-ethers.js';
+import { AuditError, usageError } from './errors.js';
+
+/** Blocks per eth_getLogs request: public endpoints commonly refuse ranges above 10,000. */
+export const LOG_RANGE_BLOCKS = 10_000;
+/** Loopback nodes are polled fast; remote ones at ethers' default. */
+const LOOPBACK_POLL_MS = 100;
+
+export interface FetchCache {
+  readonly calls: Map<string, FinalizeCall>;
+  readonly prevrandao: Map<number, bigint | undefined>;
+}
+
+export function newFetchCache(): FetchCache {
+  return { calls: new Map(), prevrandao: new Map() };
+}
+
+export interface AuditSource {
+  readonly provider: JsonRpcProvider;
+  readonly contract: Contract;
+  close(): void;
+}
+
+function connectionError(operation: string, e: unknown): AuditError<'AUDIT_CONNECTION'> {
+  const reason = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+  return new AuditError('AUDIT_CONNECTION', `${operation} failed: ${reason}`, { operation, reason }, { cause: e });
+}
+
+/** `eth_chainId` by one plain request, so an unreachable endpoint fails at once (ethers would retry forever). */
+async function chainIdOf(url: string): Promise<bigint> {
+  const request = new FetchRequest(url);
+  request.body = { jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] };
+  request.setHeader('content-type', 'application/json');
+  request.timeout = 10_000;
+  const response = await request.send();
+  response.assertOk();
+  const result = (response.bodyJson as { result?: unknown }).result;
+  if (typeof result !== 'string') throw new Error('eth_chainId returned no chain id');
+  return BigInt(result);
+}
+
+/** Connects to `rpc` and checks it serves the deployment's chain and contract. */
+export async function openAuditSource(rpc: string, deployment: AuditDeployment): Promise<AuditSource> {
+  let url: URL;
+  try {
+    url = new URL(rpc);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw usageError('--rpc', rpc, 'an http(s) JSON-RPC URL');
+  }
+  let chainId: bigint;
+  try {
+    chainId = await chainIdOf(rpc);
+  } catch (e) {
+    throw connectionError(`eth_chainId at ${url.host}`, e);
+  }
+  if (chainId !== deployment.chainId) {
+    throw usageError('--rpc', rpc, `serves chain ${chainId}, but the deployment is on chain ${deployment.chainId}`);
+  }
+  const network = Network.from(chainId);
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  const provider = new JsonRpcProvider(rpc, network, {
+    staticNetwork: network,
+    ...(loopback ? { pollingInterval: LOOPBACK_POLL_MS } : {}),
+  });
+  let code: string;
+  try {
+    code = await provider.getCode(deployment.address);
+  } catch (e) {
+    provider.destroy();
+    throw connectionError('eth_getCode', e);
+  }
+  if (code === '0x') {
+    provider.destroy();
+    throw usageError('--deployment', deployment.address, `no contract at this address on chain ${chainId}`);
+  }
+  return {
+    provider,
+    contract: new Contract(deployment.address, FEDMESH_FEDERATION_INTERFACE, provider),
+    close: () => provider.destroy(),
+  };
+}
+
+function recordOf(r: Result): AuditRecord {
+  return {
+    round: Number(r.round),
+    prevModelHash: String(r.prevModelHash).toLowerCase() as Hex32,
+    modelHash: String(r.modelHash).toLowerCase() as Hex32,
+    aggregateHash: String(r.aggregateHash).toLowerCase() as Hex32,
+    participants: [...(r.participants as Result)].map((p: Result) => ({
+      member: getAddress(p.member as string),
+      bucket: Number(p.bucket),
+      spend: BigInt(p.spend),
+      dpParams: BigInt(p.dpParams ?? 0n),
+    })),
+    dropped: [...(r.dropped as Result)].map((d) => getAddress(d as string)),
+  };
+}
+
+async function finalizeCallOf(source: AuditSource, txHash: string, cache: FetchCache): Promise<FinalizeCall> {
+  const cached = cache.calls.get(txHash);
+  if (cached !== undefined) return cached;
+  let tx: Awaited<ReturnType<JsonRpcProvider['getTransaction']>>;
+  try {
+    tx = await source.provider.getTransaction(txHash);
+  } catch (e) {
+    throw connectionError(`eth_getTransactionByHash ${txHash}`, e);
+  }
+  let call: FinalizeCall;
+  if (tx === null) {
+    call = { kind: 'unavailable', reason: 'the node does not return the transaction' };
+  } else if (tx.to === null || getAddress(tx.to) !== getAddress(source.contract.target as string)) {
+    call = { kind: 'unavailable', reason: `the transaction called ${tx.to ?? 'no contract'}, not the federation (a relay or multisig)` };
+  } else {
+    const parsed = FEDMESH_FEDERATION_INTERFACE.parseTransaction({ data: tx.data, value: tx.value });
+    if (parsed?.name !== 'finalizeRound') {
+      call = { kind: 'unavailable', reason: `the transaction calls ${parsed?.name ?? 'an unknown function'}` };
+    } else {
+      call = { kind: 'decoded', record: recordOf(parsed.args[0] as Result), signatures: [...(parsed.args[1] as Result)].map(String) };
+    }
+  }
+  cache.calls.set(txHash, call);
+  return call;
+}
+
+async function prevrandaoOf(source: AuditSource, block: number, cache: FetchCache): Promise<bigint | undefined> {
+  if (cache.prevrandao.has(block)) return cache.prevrandao.get(block);
+  let value: bigint | undefined;
+  try {
+    const b = await source.provider.getBlock(block);
+    const hex = b?.prevRandao ?? undefined;
+    value = hex === undefined || hex === null ? undefined : BigInt(hex);
+  } catch (e) {
+    throw connectionError(`eth_getBlockByNumber ${block}`, e);
+  }
+  cache.prevrandao.set(block, value);
+  return value;
+}
+
+async function eventOf(source: AuditSource, log: Log, cache: FetchCache): Promise<AuditEvent | undefined> {
+  const parsed = FEDMESH_FEDERATION_INTERFACE.parseLog(log);
+  if (parsed === null) return undefined;
+  const at: EventPosition = { block: log.blockNumber, logIndex: log.index, txHash: log.transactionHash as Hex32 };
+  const a = parsed.args;
+  switch (parsed.name) {
+    case 'MemberAdded':
+      return { kind: 'MemberAdded', at, account: getAddress(a.account), peerId: String(a.peerId), epsilonCap: BigInt(a.epsilonCap) };
+    case 'MemberSuspended':
+    case 'MemberReinstated':
+    case 'MemberRemoved':
+      return { kind: parsed.name, at, account: getAddress(a.account) };
+    case 'EpsilonCapLowered':
+      return {
+        kind: 'EpsilonCapLowered',
+        at,
+        account: getAddress(a.account),
+        previousCap: BigInt(a.previousCap),
+        newCap: BigInt(a.newCap),
+      };
+    case 'RoundOpened': {
+      const prevrandao = await prevrandaoOf(source, log.blockNumber, cache);
+      return {
+        kind: 'RoundOpened',
+        at,
+        round: Number(a.round),
+        seed: String(a.seed).toLowerCase() as Hex32,
+        committee: [...(a.committee as Result)].map((c) => getAddress(c as string)),
+        inputDeadline: Number(a.inputDeadline),
+        finalizeDeadline: Number(a.finalizeDeadline),
+        ...(prevrandao !== undefined ? { prevrandao } : {}),
+      };
+    }
+    case 'RoundFinalized':
+      return {
+        kind: 'RoundFinalized',
+        at,
+        round: Number(a.round),
+        recordHash: String(a.recordHash).toLowerCase() as Hex32,
+        record: recordOf(a.record as Result),
+        signers: [...(a.signers as Result)].map((s) => getAddress(s as string)),
+        call: await finalizeCallOf(source, log.transactionHash, cache),
+      };
+    case 'RoundAborted':
+      return { kind: 'RoundAborted', at, round: Number(a.round) };
+    default:
+      return undefined;
+  }
+}
+
+/** Everything the audit needs, read at one snapshot block. */
+export async function fetchAuditStream(
+  source: AuditSource,
+  deployment: AuditDeployment,
+  cache: FetchCache = newFetchCache(),
+): Promise<{ events: AuditEvent[]; views: ChainViews }> {
+  let block: number;
+  try {
+    block = await source.provider.getBlockNumber();
+  } catch (e) {
+    throw connectionError('eth_blockNumber', e);
+  }
+  const logs: Log[] = [];
+  for (let from = deployment.deployBlock; from <= block; from += LOG_RANGE_BLOCKS) {
+    const to = Math.min(block, from + LOG_RANGE_BLOCKS - 1);
+    try {
+      logs.push(...(await source.provider.getLogs({ address: deployment.address, fromBlock: from, toBlock: to })));
+    } catch (e) {
+      throw connectionError(`eth_getLogs ${from}..${to}`, e);
+    }
+  }
+  logs.sort((x, y) => x.blockNumber - y.blockNumber || x.index - y.index);
+  const events: AuditEvent[] = [];
+  for (const log of logs) {
+    const e = await eventOf(source, log, cache);
+    if (e !== undefined) events.push(e);
+  }
+  const views = await readViews(source, events, block);
+  return { events, views };
+}
+
+async function readViews(source: AuditSource, events: readonly AuditEvent[], block: number): Promise<ChainViews> {
+  const c = source.contract;
+  const at = { blockTag: block };
+  try {
+    const [initialModelHash, headModelHash, committeeSize, threshold, cAlpha, totalCredits] = await Promise.all([
+      c.initialModelHash!(at),
+      c.headModelHash!(at),
+      c.committeeSize!(at),
+      c.threshold!(at),
+      c.cAlpha!(at),
+      c.totalCredits!(at),
+    ]);
+    const accounts = [...new Set(events.filter((e) => e.kind === 'MemberAdded').map((e) => (e as { account: string }).account))];
+    const members = new Map<string, MemberView>();
+    for (const account of accounts) {
+      const [m, rdp, budget] = await Promise.all([c.getMember!(account, at), c.rdpOf!(account, at), c.privacyBudgetOf!(account, at)]);
+      members.set(account, {
+        status: Number(m.status),
+        epsilonCap: BigInt(m.epsilonCap),
+        credits: BigInt(m.credits),
+        rdp: BigInt(rdp),
+        epsilonSpent: BigInt(budget.epsilonSpent),
+      });
+    }
+    return {
+      block,
+      initialModelHash: String(initialModelHash).toLowerCase() as Hex32,
+      headModelHash: String(headModelHash).toLowerCase() as Hex32,
+      committeeSize: Number(committeeSize),
+      threshold: Number(threshold),
+      cAlpha: [...(cAlpha as Result)].map((x) => BigInt(x)),
+      totalCredits: BigInt(totalCredits),
+      members,
+    };
+  } catch (e) {
+    throw connectionError('reading the contract views', e);
+  }
+}

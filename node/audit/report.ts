@@ -1,0 +1,53 @@
+/**
+ * The terminal and JSON forms of an audit report. Terminal: a header, one line per round, the
+ * findings grouped by severity, budgets and credits, and a last line that is `ok` or says how
+ * many errors were found. JSON: the report itself (protocol/audit/types.ts `AuditReport`).
+ */
+import type { AuditReport, Finding, Severity } from '../../protocol/audit/types.js';
+
+const short = (h: string | undefined): string => (h === undefined ? '—' : `${h.slice(0, 10)}…`);
+const addr = (a: string): string => `${a.slice(0, 8)}…${a.slice(-4)}`;
+const num = (x: number): string => (Number.isFinite(x) ? x.toFixed(4) : '∞');
+
+export function formatReportText(r: AuditReport): string {
+  const lines: string[] = [];
+  lines.push(`fedmesh audit: FedmeshFederation ${r.federation} on chain ${r.chainId}, up to block ${r.block}`);
+  lines.push(`initial model ${r.initialModelHash}`);
+  lines.push(`${r.members.length} members, ${r.rounds.length} rounds`);
+  lines.push('');
+  for (const s of r.rounds) {
+    const parts = [
+      `round ${String(s.round).padStart(3)}`,
+      s.status.padEnd(9),
+      `committee ${s.committee.length}`,
+      `signers ${s.signers.length}${s.signaturesVerified ? ' (verified)' : ' (from event)'}`,
+      `participants ${s.participants.length}`,
+      `${short(s.prevModelHash)} → ${short(s.modelHash)}`,
+    ];
+    if (s.artifact !== undefined) parts.push(`artifact ${s.artifact}`);
+    if (s.evaluation !== undefined)
+      parts.push(`acc ${num(s.evaluation.accuracy ?? Number.NaN)} auc ${num(s.evaluation.auc ?? Number.NaN)}`);
+    parts.push(s.findings.length === 0 ? 'ok' : s.findings.join(','));
+    lines.push(parts.join('  '));
+  }
+  lines.push('');
+  lines.push('privacy budgets (ε at the federation δ, replayed / contract / cap):');
+  for (const b of r.budgets) lines.push(`  ${addr(b.member)}  ${num(b.epsilonSpent)} / ${num(b.chainEpsilonSpent)} / ${num(b.cap)}`);
+  lines.push(`credits (rule / contract), total ${r.totalCredits.expected} / ${r.totalCredits.onChain}:`);
+  for (const c of r.credits) lines.push(`  ${addr(c.member)}  ${c.expected} / ${c.onChain}`);
+  lines.push('');
+  const bySeverity = (s: Severity): Finding[] => r.findings.filter((f) => f.severity === s);
+  for (const s of ['error', 'warning', 'info'] as const) {
+    const fs = bySeverity(s);
+    if (fs.length === 0) continue;
+    lines.push(`${s}s (${fs.length}):`);
+    for (const f of fs) lines.push(`  [${f.code}] ${f.round === null ? 'deployment' : `round ${f.round}`}: ${f.message}`);
+  }
+  const errors = bySeverity('error').length;
+  lines.push(r.ok ? 'ok' : `FAILED: ${errors} error finding${errors === 1 ? '' : 's'}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function formatReportJson(r: AuditReport): string {
+  return `${JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`;
+}

@@ -1,0 +1,427 @@
+/**
+ * The audit: one pass over a FedmeshFederation's event stream, answering the five questions of
+ * issue #7 (docs/auditor-guide.md) without trusting any member:
+ *
+ *   1. committee  — ./committee.ts: recomputed from the seed and the replayed active list;
+ *   2. signatures — ./signatures.ts: verified from the finalize calldata, ≥ t distinct members;
+ *   3. hash chain — here: each record's prevModelHash is the previous finalized modelHash, and
+ *                   round 1's is the deployed initial model hash;
+ *   4. privacy    — ./privacy.ts: declared parameters reproduce each spend; cumulative ε ≤ cap;
+ *   5. credits    — protocol/chain/credits.ts `replayCredits` over the records equals `creditsOf`;
+ *
+ * plus membership at each event (./membership.ts) and, when given, model artifacts
+ * (./artifacts.ts). Pure: the input is already fetched (./types.ts), the output is a report.
+ */
+import { getAddress } from 'ethers';
+import { addPacked, EPSILON_UNBOUNDED, epsilonFromPacked, fixedToNumber } from '../chain/budget.js';
+import { replayCredits } from '../chain/credits.js';
+import { federationDomain, type Hex32, roundRecordStructHash } from '../chain/record.js';
+import { checkArtifact } from './artifacts.js';
+import { checkCommittee } from './committee.js';
+import { finding, inRound, type LocalFinding, sortFindings } from './findings.js';
+import { MembershipReplay } from './membership.js';
+import { checkDeclaredSpend } from './privacy.js';
+import { checkFinalizeSignatures } from './signatures.js';
+import type { AuditInput, AuditReport, BudgetRow, CreditRow, Finding, FindingCode, RoundSummary } from './types.js';
+
+const ZERO_HASH = `0x${'0'.repeat(64)}` as Hex32;
+
+interface RoundState {
+  round: number;
+  status: 'open' | 'finalized' | 'aborted';
+  openedBlock: number;
+  closedBlock?: number;
+  committee: string[];
+  signers: string[];
+  signaturesVerified: boolean;
+  prevModelHash?: Hex32;
+  modelHash?: Hex32;
+  recordHash?: Hex32;
+  participants: string[];
+  dropped: string[];
+  artifact?: RoundSummary['artifact'];
+}
+
+const sameHash = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
+
+export function audit(input: AuditInput): AuditReport {
+  const { deployment: dep, views } = input;
+  const findings: Finding[] = [];
+  const add = (round: number | null, f: LocalFinding | undefined): void => {
+    if (f !== undefined) findings.push(inRound(round, f));
+  };
+  const domain = federationDomain(dep.chainId, dep.address);
+
+  // The deployment file against the contract itself.
+  if (!sameHash(dep.initialModelHash, views.initialModelHash)) {
+    add(
+      null,
+      finding('INITIAL_MODEL_MISMATCH', 'error', 'the deployment file and the contract disagree on the initial model hash', {
+        deploymentFile: dep.initialModelHash,
+        contract: views.initialModelHash,
+      }),
+    );
+  }
+  const mismatched: Record<string, { file: unknown; contract: unknown }> = {};
+  if (dep.m !== views.committeeSize) mismatched.committeeSize = { file: dep.m, contract: views.committeeSize };
+  if (dep.t !== views.threshold) mismatched.threshold = { file: dep.t, contract: views.threshold };
+  if (dep.cAlpha.length !== views.cAlpha.length || dep.cAlpha.some((c, i) => c !== views.cAlpha[i])) {
+    mismatched.cAlpha = { file: dep.cAlpha, contract: views.cAlpha };
+  }
+  if (Object.keys(mismatched).length > 0) {
+    add(
+      null,
+      finding(
+        'DEPLOYMENT_MISMATCH',
+        'error',
+        `the deployment file and the contract disagree on ${Object.keys(mismatched).join(', ')}`,
+        mismatched,
+      ),
+    );
+  }
+  // The contract is the authority for what it enforced; the checks below use its parameters.
+  const m = views.committeeSize;
+  const t = views.threshold;
+  const cConsts = views.cAlpha;
+
+  const members = new MembershipReplay();
+  const rounds = new Map<number, RoundState>();
+  let lastOpened = 0;
+  let openRound: RoundState | undefined;
+  let head: Hex32 = views.initialModelHash;
+  let prevRecordHash: Hex32 = ZERO_HASH;
+  const cumulative = new Map<string, bigint>();
+  const finalizedForCredits: { record: { participants: { member: string; bucket: number }[] }; signers: string[] }[] = [];
+
+  for (const e of input.events) {
+    if (e.kind !== 'RoundOpened' && e.kind !== 'RoundFinalized' && e.kind !== 'RoundAborted') {
+      members.apply(e);
+      continue;
+    }
+    if (e.kind === 'RoundOpened') {
+      if (e.round !== lastOpened + 1 || openRound !== undefined) {
+        add(
+          e.round,
+          finding(
+            'ROUND_SEQUENCE',
+            'error',
+            `round ${e.round} opened after round ${lastOpened}${openRound ? ' while it was still open' : ''}`,
+            {
+              round: e.round,
+              lastOpened,
+              block: e.at.block,
+            },
+          ),
+        );
+      }
+      lastOpened = e.round;
+      const c = checkCommittee({
+        round: e.round,
+        seed: e.seed,
+        announced: e.committee,
+        active: members.active,
+        m,
+        prevRecordHash,
+        ...(e.prevrandao !== undefined ? { prevrandao: e.prevrandao } : {}),
+      });
+      for (const f of c.findings) add(e.round, f);
+      const state: RoundState = {
+        round: e.round,
+        status: 'open',
+        openedBlock: e.at.block,
+        committee: e.committee.map((a) => getAddress(a)),
+        signers: [],
+        signaturesVerified: false,
+        participants: [],
+        dropped: [],
+      };
+      rounds.set(e.round, state);
+      openRound = state;
+      continue;
+    }
+    const state = rounds.get(e.round);
+    if (state === undefined || state !== openRound) {
+      add(
+        e.round,
+        finding(
+          'ROUND_SEQUENCE',
+          'error',
+          `round ${e.round} was ${e.kind === 'RoundAborted' ? 'aborted' : 'finalized'} without being the open round`,
+          {
+            round: e.round,
+            open: openRound?.round ?? null,
+            block: e.at.block,
+          },
+        ),
+      );
+      if (state === undefined) continue;
+    }
+    openRound = undefined;
+    state.closedBlock = e.at.block;
+    if (e.kind === 'RoundAborted') {
+      state.status = 'aborted';
+      continue;
+    }
+
+    // RoundFinalized.
+    const r = e.round;
+    const record = e.record;
+    state.status = 'finalized';
+    state.prevModelHash = record.prevModelHash;
+    state.modelHash = record.modelHash;
+    state.recordHash = e.recordHash;
+    state.participants = record.participants.map((p) => getAddress(p.member));
+    state.dropped = record.dropped.map((d) => getAddress(d));
+
+    if (record.round !== r) {
+      add(
+        r,
+        finding('ROUND_SEQUENCE', 'error', `the record in round ${r}'s event is for round ${record.round}`, {
+          round: r,
+          recordRound: record.round,
+        }),
+      );
+    }
+    const structHash = roundRecordStructHash(record);
+    if (!sameHash(structHash, e.recordHash)) {
+      add(
+        r,
+        finding('RECORD_HASH_MISMATCH', 'error', `round ${r}'s recordHash is not the EIP-712 struct hash of its record`, {
+          eventRecordHash: e.recordHash,
+          recomputed: structHash,
+        }),
+      );
+    }
+
+    // 2. Signatures, from calldata.
+    let creditedSigners: string[];
+    if (e.call.kind === 'decoded') {
+      const s = checkFinalizeSignatures({
+        round: r,
+        domain,
+        record,
+        callRecord: e.call.record,
+        signatures: e.call.signatures,
+        committee: state.committee,
+        threshold: t,
+        eventSigners: e.signers,
+      });
+      for (const f of s.findings) add(r, f);
+      state.signers = [...s.signers];
+      state.signaturesVerified = true;
+      creditedSigners = [...s.signers];
+    } else {
+      add(
+        r,
+        finding(
+          'SIGNATURES_UNAVAILABLE',
+          'warning',
+          `round ${r}: the finalize calldata could not be decoded (${e.call.reason}); signers taken from the event`,
+          {
+            txHash: e.at.txHash,
+          },
+        ),
+      );
+      state.signers = e.signers.map((a) => getAddress(a));
+      creditedSigners = state.signers;
+    }
+
+    // 3. Hash chain.
+    if (!sameHash(record.prevModelHash, head)) {
+      add(
+        r,
+        finding(
+          'HASH_CHAIN_BROKEN',
+          'error',
+          `round ${r}'s prevModelHash is not the ${r === 1 ? 'initial model hash' : 'previous round’s modelHash'}`,
+          {
+            prevModelHash: record.prevModelHash,
+            expected: head,
+          },
+        ),
+      );
+    }
+    head = record.modelHash;
+    prevRecordHash = e.recordHash;
+
+    // Membership at this block.
+    for (const p of state.participants) {
+      if (!members.isActive(p)) {
+        add(
+          r,
+          finding('PARTICIPANT_NOT_ACTIVE', 'error', `round ${r}: participant ${p} was not an active member at block ${e.at.block}`, {
+            member: p,
+            block: e.at.block,
+          }),
+        );
+      }
+    }
+    for (const s of state.signers) {
+      if (!members.isActive(s)) {
+        add(
+          r,
+          finding('SIGNER_NOT_ACTIVE', 'warning', `round ${r}: signer ${s} was not an active member at block ${e.at.block}`, {
+            member: s,
+            block: e.at.block,
+          }),
+        );
+      }
+    }
+
+    // 4. Privacy.
+    for (const p of record.participants) {
+      add(r, checkDeclaredSpend(r, p));
+      const a = getAddress(p.member);
+      const total = addPacked(cumulative.get(a) ?? 0n, p.spend);
+      cumulative.set(a, total);
+      const eps = epsilonFromPacked(total, cConsts);
+      const cap = members.capOf(a);
+      if (cap !== undefined && eps > cap) {
+        add(
+          r,
+          finding('PRIVACY_CAP_EXCEEDED', 'error', `round ${r}: ${a}'s cumulative ε ${fmtEps(eps)} exceeds its cap ${fmtEps(cap)}`, {
+            member: a,
+            epsilon: eps,
+            cap,
+            rdp: total,
+          }),
+        );
+      }
+    }
+
+    // 5. Credits are replayed at the end; collect what this round minted.
+    finalizedForCredits.push({
+      record: { participants: record.participants.map((p) => ({ member: p.member, bucket: p.bucket })) },
+      signers: creditedSigners,
+    });
+
+    // Artifacts.
+    if (input.artifacts !== undefined) {
+      const a = checkArtifact(r, record.modelHash, input.artifacts.get(record.modelHash.toLowerCase()));
+      state.artifact = a.status;
+      add(r, a.finding);
+    }
+  }
+
+  if (!sameHash(head, views.headModelHash)) {
+    add(
+      null,
+      finding('HEAD_MISMATCH', 'error', "the replayed model chain does not end at the contract's headModelHash", {
+        replayed: head,
+        contract: views.headModelHash,
+      }),
+    );
+  }
+  if (input.artifacts !== undefined) {
+    const a = checkArtifact(0, views.initialModelHash, input.artifacts.get(views.initialModelHash.toLowerCase()));
+    add(0, a.finding);
+  }
+
+  // 4, end: the replayed budgets against the contract's ledger.
+  const budgets: BudgetRow[] = [];
+  for (const [address, view] of views.members) {
+    const rdp = cumulative.get(address) ?? 0n;
+    if (rdp !== view.rdp) {
+      add(
+        null,
+        finding('PRIVACY_LEDGER_MISMATCH', 'error', `${address}'s replayed RDP differs from the contract's rdpOf`, {
+          member: address,
+          replayed: rdp,
+          contract: view.rdp,
+        }),
+      );
+    }
+    const cap = members.capOf(address) ?? view.epsilonCap;
+    budgets.push({
+      member: address,
+      epsilonSpent: fixedToNumber(epsilonFromPacked(rdp, cConsts)),
+      cap: fixedToNumber(cap),
+      chainEpsilonSpent: fixedToNumber(view.epsilonSpent),
+      rdp: rdp.toString(),
+    });
+  }
+
+  // 5. Credits.
+  const expected = replayCredits(finalizedForCredits);
+  const credits: CreditRow[] = [];
+  let expectedTotal = 0n;
+  for (const [address, view] of views.members) {
+    const want = expected.get(address) ?? 0n;
+    expectedTotal += want;
+    if (want !== view.credits) {
+      add(
+        null,
+        finding('CREDITS_MISMATCH', 'error', `${address} holds ${view.credits} credits; the credit rule over the records gives ${want}`, {
+          member: address,
+          expected: want,
+          onChain: view.credits,
+        }),
+      );
+    }
+    credits.push({ member: address, expected: want.toString(), onChain: view.credits.toString() });
+  }
+  for (const [address, want] of expected) {
+    if (!views.members.has(address)) {
+      expectedTotal += want;
+      add(
+        null,
+        finding('CREDITS_MISMATCH', 'error', `${address} earned ${want} credits by the rule but is not a member`, {
+          member: address,
+          expected: want,
+        }),
+      );
+    }
+  }
+  if (expectedTotal !== views.totalCredits) {
+    add(
+      null,
+      finding(
+        'CREDITS_TOTAL_MISMATCH',
+        'error',
+        `totalCredits is ${views.totalCredits}; the credit rule over the records gives ${expectedTotal}`,
+        {
+          expected: expectedTotal,
+          onChain: views.totalCredits,
+        },
+      ),
+    );
+  }
+
+  // Scope to the requested rounds (state above was replayed from the start regardless).
+  const from = input.fromRound ?? 1;
+  const to = input.toRound ?? Number.MAX_SAFE_INTEGER;
+  const inScope = (round: number | null): boolean => round === null || round === 0 || (round >= from && round <= to);
+  const scoped = sortFindings(findings.filter((f) => inScope(f.round)));
+  const codesOf = (round: number): FindingCode[] => [...new Set(scoped.filter((f) => f.round === round).map((f) => f.code))];
+  const summaries: RoundSummary[] = [...rounds.values()]
+    .filter((s) => s.round >= from && s.round <= to)
+    .sort((a, b) => a.round - b.round)
+    .map((s) => {
+      const evaluation = input.evaluations?.get(s.round);
+      return {
+        ...s,
+        ...(evaluation !== undefined ? { evaluation } : {}),
+        findings: codesOf(s.round),
+      };
+    });
+
+  return {
+    ok: !scoped.some((f) => f.severity === 'error'),
+    federation: getAddress(dep.address),
+    chainId: dep.chainId.toString(),
+    block: views.block,
+    initialModelHash: views.initialModelHash,
+    m,
+    t,
+    rounds: summaries,
+    members: [...members.members.values()].map((mm) => ({ address: mm.address, peerId: mm.peerId, status: mm.status })),
+    findings: scoped,
+    budgets,
+    credits,
+    totalCredits: { expected: expectedTotal.toString(), onChain: views.totalCredits.toString() },
+  };
+}
+
+function fmtEps(units: bigint): string {
+  return units === EPSILON_UNBOUNDED ? '∞' : fixedToNumber(units).toFixed(6);
+}

@@ -1,0 +1,229 @@
+/**
+ * The auditor's input and output types (docs/auditor-guide.md, issue #7).
+ *
+ * The input is a typed, already-fetched event stream of one FedmeshFederation deployment — its
+ * registry and round events in log order, each finalize transaction's decoded calldata, the
+ * opening blocks' prevrandao — plus the contract's views read at the last block of the stream.
+ * Everything the checks in this folder conclude follows from that input alone, so tampering can
+ * be tested on constructed streams and the node layer (node/audit/) only fetches.
+ */
+import type { Hex32, OnChainParticipant, OnChainRoundRecord } from '../chain/record.js';
+
+export type Severity = 'error' | 'warning' | 'info';
+
+/** Where an event sits in the chain: the stream is ordered by (block, logIndex). */
+export interface EventPosition {
+  readonly block: number;
+  readonly logIndex: number;
+  readonly txHash: Hex32;
+}
+
+/** A participant as the record carries it, with its declared DP-SGD parameters (protocol/chain/dp-params.ts). */
+export type AuditParticipant = OnChainParticipant;
+
+export type AuditRecord = OnChainRoundRecord;
+
+/**
+ * What the finalize transaction carried: its decoded `finalizeRound(record, signatures)`
+ * calldata, or why it could not be decoded (e.g. the call came through another contract).
+ */
+export type FinalizeCall =
+  | { readonly kind: 'decoded'; readonly record: AuditRecord; readonly signatures: readonly string[] }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+export type AuditEvent =
+  | {
+      readonly kind: 'MemberAdded';
+      readonly at: EventPosition;
+      readonly account: string;
+      readonly peerId: string;
+      readonly epsilonCap: bigint;
+    }
+  | { readonly kind: 'MemberSuspended' | 'MemberReinstated' | 'MemberRemoved'; readonly at: EventPosition; readonly account: string }
+  | {
+      readonly kind: 'EpsilonCapLowered';
+      readonly at: EventPosition;
+      readonly account: string;
+      readonly previousCap: bigint;
+      readonly newCap: bigint;
+    }
+  | {
+      readonly kind: 'RoundOpened';
+      readonly at: EventPosition;
+      readonly round: number;
+      readonly seed: Hex32;
+      readonly committee: readonly string[];
+      readonly inputDeadline: number;
+      readonly finalizeDeadline: number;
+      /** block.prevrandao of the opening block, when the node reports it (the seed's input). */
+      readonly prevrandao?: bigint;
+    }
+  | {
+      readonly kind: 'RoundFinalized';
+      readonly at: EventPosition;
+      readonly round: number;
+      readonly recordHash: Hex32;
+      readonly record: AuditRecord;
+      readonly signers: readonly string[];
+      readonly call: FinalizeCall;
+    }
+  | { readonly kind: 'RoundAborted'; readonly at: EventPosition; readonly round: number };
+
+/** The deployment the auditor was told to check (node/chain/deployment.ts `DeploymentFile`). */
+export interface AuditDeployment {
+  readonly chainId: bigint;
+  readonly address: string;
+  readonly deployBlock: number;
+  readonly initialModelHash: Hex32;
+  readonly m: number;
+  readonly t: number;
+  readonly delta: number;
+  /** c_α per lane, fixed point 1e-6 (protocol/chain/budget.ts `cAlpha`). */
+  readonly cAlpha: readonly bigint[];
+}
+
+/** A member's entry in the contract's views. */
+export interface MemberView {
+  /** 0 none, 1 active, 2 suspended (IFedmeshRegistry.MemberStatus). */
+  readonly status: number;
+  readonly epsilonCap: bigint;
+  readonly credits: bigint;
+  /** Cumulative packed RDP (`rdpOf`). */
+  readonly rdp: bigint;
+  /** ε spent as the contract computes it (`privacyBudgetOf(..).epsilonSpent`), 1e-6 units. */
+  readonly epsilonSpent: bigint;
+}
+
+/** The contract's views, all read at `block`, the last block of the event stream. */
+export interface ChainViews {
+  readonly block: number;
+  readonly initialModelHash: Hex32;
+  readonly headModelHash: Hex32;
+  readonly committeeSize: number;
+  readonly threshold: number;
+  readonly cAlpha: readonly bigint[];
+  readonly totalCredits: bigint;
+  /** Keyed by checksummed address: every account a MemberAdded event names. */
+  readonly members: ReadonlyMap<string, MemberView>;
+}
+
+/** A model artifact found for a hash: its bytes, or why it could not be had. */
+export type ArtifactEntry = { readonly source: string; readonly bytes: Uint8Array } | { readonly source: string; readonly error: string };
+
+export interface AuditInput {
+  readonly deployment: AuditDeployment;
+  readonly events: readonly AuditEvent[];
+  readonly views: ChainViews;
+  /** Present when artifacts were given or fetched: lowercase 0x model hash → what was found. */
+  readonly artifacts?: ReadonlyMap<string, ArtifactEntry>;
+  /** Present with --test-data: per round, metrics of its model on the test data. */
+  readonly evaluations?: ReadonlyMap<number, Readonly<Record<string, number>>>;
+  /** Rounds to report on (inclusive); all when absent. State is always replayed from the start. */
+  readonly fromRound?: number;
+  readonly toRound?: number;
+}
+
+export interface Finding {
+  /** The round it concerns; null for the deployment as a whole. */
+  readonly round: number | null;
+  readonly code: FindingCode;
+  readonly severity: Severity;
+  readonly message: string;
+  /** JSON-safe: big integers as decimal strings. */
+  readonly evidence: Readonly<Record<string, unknown>>;
+}
+
+export interface RoundSummary {
+  readonly round: number;
+  readonly status: 'open' | 'finalized' | 'aborted';
+  readonly openedBlock: number;
+  readonly closedBlock?: number;
+  readonly committee: readonly string[];
+  /** Signers whose signatures the auditor verified itself (from calldata), or the event's when unavailable. */
+  readonly signers: readonly string[];
+  readonly signaturesVerified: boolean;
+  readonly prevModelHash?: Hex32;
+  readonly modelHash?: Hex32;
+  readonly recordHash?: Hex32;
+  readonly participants: readonly string[];
+  readonly dropped: readonly string[];
+  readonly artifact?: 'verified' | 'mismatch' | 'missing' | 'unavailable';
+  readonly evaluation?: Readonly<Record<string, number>>;
+  /** Codes of the findings about this round. */
+  readonly findings: readonly FindingCode[];
+}
+
+export interface MemberSummary {
+  readonly address: string;
+  readonly peerId: string;
+  readonly status: 'active' | 'suspended' | 'removed';
+}
+
+export interface BudgetRow {
+  readonly member: string;
+  /** ε at the federation's δ from the replayed spends (a number; +∞ when unbounded). */
+  readonly epsilonSpent: number;
+  /** The cap ε. */
+  readonly cap: number;
+  /** The contract's own `privacyBudgetOf(member).epsilonSpent`, as a number. */
+  readonly chainEpsilonSpent: number;
+  /** Cumulative packed RDP replayed, decimal. */
+  readonly rdp: string;
+}
+
+export interface CreditRow {
+  readonly member: string;
+  /** Credits by docs/credits.md's rule over the replayed records, decimal. */
+  readonly expected: string;
+  /** `creditsOf(member)`, decimal. */
+  readonly onChain: string;
+}
+
+export interface AuditReport {
+  readonly ok: boolean;
+  readonly federation: string;
+  readonly chainId: string;
+  readonly block: number;
+  readonly initialModelHash: Hex32;
+  /** Committee size m and signature threshold t, as the contract enforces them. */
+  readonly m: number;
+  readonly t: number;
+  readonly rounds: readonly RoundSummary[];
+  readonly members: readonly MemberSummary[];
+  readonly findings: readonly Finding[];
+  readonly budgets: readonly BudgetRow[];
+  readonly credits: readonly CreditRow[];
+  readonly totalCredits: { readonly expected: string; readonly onChain: string };
+}
+
+/** Every finding the auditor can raise; each tamper case has its own (docs/auditor-guide.md). */
+export const FINDING_CODES = [
+  'DEPLOYMENT_MISMATCH',
+  'INITIAL_MODEL_MISMATCH',
+  'ROUND_SEQUENCE',
+  'COMMITTEE_MISMATCH',
+  'COMMITTEE_SEED_MISMATCH',
+  'RECORD_HASH_MISMATCH',
+  'CALLDATA_RECORD_MISMATCH',
+  'SIGNATURES_UNAVAILABLE',
+  'SIGNATURE_INVALID',
+  'SIGNER_NOT_IN_COMMITTEE',
+  'SIGNER_DUPLICATE',
+  'SIGNATURES_BELOW_THRESHOLD',
+  'SIGNERS_EVENT_MISMATCH',
+  'HASH_CHAIN_BROKEN',
+  'HEAD_MISMATCH',
+  'PRIVACY_PARAMS_INVALID',
+  'PRIVACY_SPEND_MISMATCH',
+  'PRIVACY_CAP_EXCEEDED',
+  'PRIVACY_LEDGER_MISMATCH',
+  'CREDITS_MISMATCH',
+  'CREDITS_TOTAL_MISMATCH',
+  'PARTICIPANT_NOT_ACTIVE',
+  'SIGNER_NOT_ACTIVE',
+  'ARTIFACT_HASH_MISMATCH',
+  'ARTIFACT_MISSING',
+  'ARTIFACT_UNAVAILABLE',
+] as const;
+
+export type FindingCode = (typeof FINDING_CODES)[number];
