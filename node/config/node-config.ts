@@ -16,7 +16,34 @@ export const NODE_CONFIG_DEFAULTS = {
   metricsPort: 9464,
   confirmations: 1,
   logLevel: 'info',
+  /** Secure aggregation: wait this long after a round opens for every member's keys (ms). */
+  keysMs: 10_000,
+  /** The committee waits this long for every masked input (ms); rounds normally close early. */
+  collectMs: 60_000,
+  /** Committee member k steps in k grace periods after member 0 (ms). */
+  recordGraceMs: 5_000,
+  /** Before a round, wait up to this long for every active member to be on the gossip mesh (ms). */
+  meshWaitMs: 15_000,
+  /** Pause between rounds, so that a member that was catching up can join the next one (ms). */
+  pauseMs: 1_000,
+  /**
+   * After learning that a round is open, wait this long before publishing in it (ms): members
+   * ignore messages of a round they have not seen opened yet (ROUND_UNKNOWN), so this must
+   * exceed the spread of the members' chain polls.
+   */
+  openSettleMs: 2_000,
+  /** How often the node polls the chain (ms). */
+  chainPollMs: 1_000,
 } as const;
+
+const ROUNDS_DEFAULTS = {
+  keysMs: NODE_CONFIG_DEFAULTS.keysMs,
+  collectMs: NODE_CONFIG_DEFAULTS.collectMs,
+  recordGraceMs: NODE_CONFIG_DEFAULTS.recordGraceMs,
+  meshWaitMs: NODE_CONFIG_DEFAULTS.meshWaitMs,
+  pauseMs: NODE_CONFIG_DEFAULTS.pauseMs,
+  openSettleMs: NODE_CONFIG_DEFAULTS.openSettleMs,
+};
 
 const multiaddr = z
   .string()
@@ -45,7 +72,8 @@ export const NodeConfigSchema = z
       .object({
         rpcUrl: z.string().url('an http(s) or ws(s) URL'),
         deployment: z.string().min(1),
-        confirmations: z.number().int().min(0).max(64).default(NODE_CONFIG_DEFAULTS.confirmations),
+        confirmations: z.number().int().min(1).max(64).default(NODE_CONFIG_DEFAULTS.confirmations),
+        pollMs: z.number().int().min(50).max(60_000).default(NODE_CONFIG_DEFAULTS.chainPollMs),
       })
       .strict(),
     data: z
@@ -74,6 +102,18 @@ export const NodeConfigSchema = z
       })
       .strict()
       .default({ enabled: true }),
+    /** Local round timing: deadlines this node waits for (they never change what is valid). */
+    rounds: z
+      .object({
+        keysMs: z.number().int().min(100).default(ROUNDS_DEFAULTS.keysMs),
+        collectMs: z.number().int().min(100).default(ROUNDS_DEFAULTS.collectMs),
+        recordGraceMs: z.number().int().min(100).default(ROUNDS_DEFAULTS.recordGraceMs),
+        meshWaitMs: z.number().int().min(0).default(ROUNDS_DEFAULTS.meshWaitMs),
+        pauseMs: z.number().int().min(0).default(ROUNDS_DEFAULTS.pauseMs),
+        openSettleMs: z.number().int().min(0).default(ROUNDS_DEFAULTS.openSettleMs),
+      })
+      .strict()
+      .default(ROUNDS_DEFAULTS),
     committee: z
       .object({ duty: z.boolean().default(true) })
       .strict()
@@ -175,7 +215,8 @@ network:
 chain:
   rpcUrl: http://127.0.0.1:8545      # override with FEDMESH_RPC_URL
   deployment: ./deployment.json      # written by \`fedmesh chain deploy\`
-  confirmations: 1
+  confirmations: 1                   # blocks on top of a transaction before it counts
+  pollMs: 1000                       # how often the chain is polled
 
 data:
   kind: csv                          # csv | npz | png-folder
@@ -189,6 +230,14 @@ dp:
 
 committee:
   duty: true                         # serve on round committees when selected
+
+rounds:                              # local deadlines (ms); see docs/operator-guide.md
+  keysMs: 10000
+  collectMs: 60000
+  recordGraceMs: 5000
+  meshWaitMs: 15000
+  pauseMs: 1000
+  openSettleMs: 2000
 
 ops:
   host: 127.0.0.1                    # /metrics, /health, /status

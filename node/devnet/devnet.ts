@@ -3,8 +3,8 @@
  * node processes needs, created but not started:
  *
  *   DIR/manifest.json          the federation manifest (its hash goes on chain at deployment)
- *   DIR/members.json           peer ids and Ethereum addresses to register
- *   DIR/deploy-plan.json       what `fedmesh chain deploy` should deploy
+ *   DIR/members.json           peer ids and Ethereum addresses to register (chain deploy's format)
+ *   DIR/deploy-plan.json       what `devnet up` deploys: manifest hash, initial model hash, m, t
  *   DIR/node-<i>/              keystore/, config.yaml, passphrase (dev only), data/site.csv
  *   DIR/commands.txt           the exact commands to run, also printed
  *
@@ -19,6 +19,11 @@ import { createRng } from '../../protocol/rng.js';
 import { loadBreastCancer } from '../data/breast-cancer.js';
 import { DEFAULT_SCRYPT, type ScryptParams } from '../keystore/keystore.js';
 import { initNodeDir } from '../keystore/init.js';
+import { toHex0x } from '../../protocol/bytes.js';
+import { modelHash } from '../../protocol/weights-codec.js';
+import { modelSpecOf } from '../daemon/setup.js';
+import { selectBackend } from '../ml/backend.js';
+import { Trainer } from '../ml/trainer.js';
 
 /** Feature names of the Breast Cancer Wisconsin (Diagnostic) columns, in file order. */
 export const BREAST_CANCER_FEATURE_NAMES: readonly string[] = ['mean', 'se', 'worst'].flatMap((stat) =>
@@ -46,6 +51,46 @@ export interface DevnetOptions {
   readonly basePort: number;
   readonly rpcUrl: string;
   readonly scrypt?: ScryptParams;
+  /** Local epochs per round in the manifest (default 2). */
+  readonly localEpochs?: number;
+  /** Local round deadlines written to every node's config (ms); defaults suit a loopback devnet. */
+  readonly timing?: Partial<DevnetTiming>;
+}
+
+export interface DevnetTiming {
+  readonly keysMs: number;
+  readonly collectMs: number;
+  readonly recordGraceMs: number;
+  readonly meshWaitMs: number;
+  readonly pauseMs: number;
+  readonly openSettleMs: number;
+  readonly chainPollMs: number;
+}
+
+/** Loopback deadlines: short, since every node is on this machine; a silent node costs one collectMs. */
+export const DEVNET_TIMING: DevnetTiming = {
+  keysMs: 5_000,
+  collectMs: 20_000,
+  recordGraceMs: 2_000,
+  meshWaitMs: 20_000,
+  pauseMs: 1_000,
+  openSettleMs: 2_000,
+  chainPollMs: 200,
+};
+
+/** Contract round windows for a devnet (s): generous next to DEVNET_TIMING, short enough to abort a stalled round. */
+export const DEVNET_WINDOWS = { inputDurationSec: 120, finalizeDurationSec: 120 } as const;
+
+/** What `devnet up` deploys (DIR/deploy-plan.json). */
+export interface DeployPlan {
+  readonly manifestHash: `0x${string}`;
+  readonly initialModelHash: `0x${string}`;
+  readonly members: string;
+  readonly committee: { readonly size: number; readonly threshold: number };
+  readonly inputDurationSec: number;
+  readonly finalizeDurationSec: number;
+  readonly rpcUrl: string;
+  readonly seed: number;
 }
 
 export interface DevnetNode {
@@ -87,7 +132,7 @@ export async function createDevnet(o: DevnetOptions): Promise<Devnet> {
     features: BREAST_CANCER_FEATURE_NAMES.map((name) => ({ name, kind: 'numeric' })),
     label: { name: 'diagnosis', positive: 'malignant', negatives: ['benign'] },
     rounds: o.rounds,
-    training: { localEpochs: 2, batchSize: 16, learningRate: 0.01 },
+    training: { localEpochs: o.localEpochs ?? 2, batchSize: 16, learningRate: 0.01 },
     committee: { size: Math.min(3, o.peers), threshold: Math.floor(Math.min(3, o.peers) / 2) + 1 },
   });
   writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -121,6 +166,7 @@ export async function createDevnet(o: DevnetOptions): Promise<Devnet> {
       config: init.configPath,
     });
   }
+  const t = { ...DEVNET_TIMING, ...o.timing };
   for (const n of nodes) {
     const bootstrap = nodes.filter((m) => m.index !== n.index).map((m) => `${m.listen}/p2p/${m.peerId}`);
     writeFileSync(
@@ -137,10 +183,18 @@ chain:
   rpcUrl: ${o.rpcUrl}
   deployment: ../deployment.json
   confirmations: 1
+  pollMs: ${t.chainPollMs}
 data:
   kind: csv
   path: ./data/site.csv
   missing: drop
+rounds:
+  keysMs: ${t.keysMs}
+  collectMs: ${t.collectMs}
+  recordGraceMs: ${t.recordGraceMs}
+  meshWaitMs: ${t.meshWaitMs}
+  pauseMs: ${t.pauseMs}
+  openSettleMs: ${t.openSettleMs}
 ops:
   host: 127.0.0.1
   port: ${n.opsPort}
@@ -149,18 +203,30 @@ log:
 `,
     );
   }
-  const members = nodes.map((n) => ({ peerId: n.peerId, address: n.address, metadataURI: `devnet://node-${n.index}` }));
-  writeFileSync(join(dir, 'members.json'), `${JSON.stringify(members, null, 2)}\n`);
+  // The members file `fedmesh chain deploy` reads (node/chain/deployment.ts).
+  const members = nodes.map((n) => ({ address: n.address, peerId: n.peerId, metadataURI: `devnet://node-${n.index}`, epsilonCap: 8 }));
+  writeFileSync(join(dir, 'members.json'), `${JSON.stringify({ members }, null, 2)}\n`);
   const mHash = manifestHash(manifest);
-  writeFileSync(
-    join(dir, 'deploy-plan.json'),
-    `${JSON.stringify({ manifestHash: mHash, members: 'members.json', committee: manifest.committee, seed: o.seed }, null, 2)}\n`,
-  );
+  // The agreed initial model: every node builds it from the manifest's seed; its hash goes on chain.
+  await selectBackend();
+  const trainer = new Trainer(modelSpecOf(manifest), manifest.seed);
+  const initialModelHash = toHex0x(modelHash(trainer.getWeights()));
+  trainer.dispose();
+  const plan: DeployPlan = {
+    manifestHash: mHash,
+    initialModelHash,
+    members: 'members.json',
+    committee: manifest.committee,
+    ...DEVNET_WINDOWS,
+    rpcUrl: o.rpcUrl,
+    seed: o.seed,
+  };
+  writeFileSync(join(dir, 'deploy-plan.json'), `${JSON.stringify(plan, null, 2)}\n`);
   const rel = (p: string): string => relative(process.cwd(), p) || '.';
   const commands = [
     `npx fedmesh chain start --port ${new URL(o.rpcUrl).port || 8545}`,
-    `npx fedmesh chain deploy --rpc ${o.rpcUrl} --members ${rel(join(dir, 'members.json'))} --manifest ${rel(join(dir, 'manifest.json'))} --out ${rel(join(dir, 'deployment.json'))}`,
-    ...nodes.map((n) => `npx fedmesh node start --config ${rel(n.config)}`),
+    `npx fedmesh devnet deploy --dir ${rel(dir)}`,
+    ...nodes.map((n) => `npx fedmesh node start --dir ${rel(n.dir)}`),
   ];
   writeFileSync(join(dir, 'commands.txt'), `${commands.join('\n')}\n`);
   return { dir, manifest, manifestHash: mHash, nodes, commands };

@@ -7,6 +7,7 @@ import { loadNodeConfig } from '../../node/config/node-config.js';
 import { loadCsv } from '../../node/data/csv.js';
 import { createDevnet } from '../../node/devnet/devnet.js';
 import { loadKeystore } from '../../node/keystore/keystore.js';
+import { readMembersFile } from '../../node/chain/deployment.js';
 
 describe('fedmesh devnet (create)', () => {
   it('writes keys, valid configs, a manifest and data splits for N nodes', async () => {
@@ -38,9 +39,14 @@ describe('fedmesh devnet (create)', () => {
     }
     expect(rows).toBe(456); // the 80 % training split, all of it, once
     expect(existsSync(join(dir, 'test.csv'))).toBe(true);
-    expect(JSON.parse(readFileSync(join(dir, 'members.json'), 'utf8')).map((m: { peerId: string }) => m.peerId)).toEqual(
-      d.nodes.map((n) => n.peerId),
-    );
+    // members.json is what `fedmesh chain deploy` reads: validated by its own parser.
+    const members = await readMembersFile(join(dir, 'members.json'));
+    expect(members.map((m) => m.peerId)).toEqual(d.nodes.map((n) => n.peerId));
+    expect(members.map((m) => m.account)).toEqual(d.nodes.map((n) => n.address));
+    const plan = JSON.parse(readFileSync(join(dir, 'deploy-plan.json'), 'utf8'));
+    expect(plan.manifestHash).toBe(d.manifestHash);
+    expect(plan.initialModelHash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(plan.committee).toEqual({ size: 3, threshold: 2 });
     expect(d.commands.filter((c) => c.includes('node start'))).toHaveLength(3);
   });
 });

@@ -14,7 +14,7 @@ describe('node config', () => {
     const c = loadNodeConfig(join(dir, 'config.yaml'), {});
     expect(c.keystore).toBe(join(dir, 'keystore'));
     expect(c.data.path).toBe(join(dir, 'data/site.csv'));
-    expect(c.chain).toEqual({ rpcUrl: 'http://127.0.0.1:8545', deployment: join(dir, 'deployment.json'), confirmations: 1 });
+    expect(c.chain).toEqual({ rpcUrl: 'http://127.0.0.1:8545', deployment: join(dir, 'deployment.json'), confirmations: 1, pollMs: 1000 });
     expect(c.ops).toEqual({ host: '127.0.0.1', port: 9464 });
   });
 

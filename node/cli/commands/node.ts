@@ -1,16 +1,24 @@
 /**
  * `fedmesh node …`: parses flags and delegates (STYLE.md §12).
+ *
+ *   fedmesh node init   --dir DIR [--passphrase-file FILE]
+ *   fedmesh node start  --dir DIR | --config FILE [--passphrase-file FILE]
+ *   fedmesh node status --dir DIR | --config FILE | --url URL
  */
+import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
+import { isFedmeshError } from '../../../protocol/errors.js';
+import { startNodeDaemon } from '../../daemon/daemon.js';
+import { fetchNodeStatus, opsUrlOf } from '../../daemon/status-client.js';
 import { initNodeDir } from '../../keystore/init.js';
 import { resolvePassphrase } from '../../keystore/keystore.js';
 
-async function promptPassphrase(): Promise<string> {
+async function prompt(question: string): Promise<string> {
   if (!process.stdin.isTTY) return resolvePassphrase({});
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   try {
-    return await rl.question('passphrase for the new keystore: ');
+    return await rl.question(question);
   } finally {
     rl.close();
   }
@@ -27,8 +35,43 @@ export function registerNode(program: Command): void {
       const passphrase =
         o.passphraseFile !== undefined || process.env.FEDMESH_PASSPHRASE !== undefined
           ? resolvePassphrase(o.passphraseFile !== undefined ? { file: o.passphraseFile } : {})
-          : await promptPassphrase();
+          : await prompt('passphrase for the new keystore: ');
       const r = await initNodeDir(o.dir, passphrase);
       process.stdout.write(`created ${r.dir}\n  peer id  ${r.peerId}\n  address  ${r.address}\n  config   ${r.configPath}\n`);
+    });
+
+  node
+    .command('start')
+    .description('run the node: join the federation’s rounds until SIGTERM/SIGINT')
+    .option('--dir <dir>', 'node folder (uses DIR/config.yaml)')
+    .option('--config <file>', 'config file (instead of --dir)')
+    .option('--passphrase-file <file>', 'keystore passphrase file (else the config’s passphraseFile, FEDMESH_PASSPHRASE, or a prompt)')
+    .action(async (o: { dir?: string; config?: string; passphraseFile?: string }) => {
+      const config = o.config ?? join(o.dir ?? '.', 'config.yaml');
+      const env = o.passphraseFile !== undefined ? { ...process.env, FEDMESH_PASSPHRASE_FILE: o.passphraseFile } : process.env;
+      const progress = process.stderr.isTTY === true;
+      let daemon: Awaited<ReturnType<typeof startNodeDaemon>>;
+      try {
+        daemon = await startNodeDaemon({ config, env, progress });
+      } catch (e) {
+        if (!(isFedmeshError(e, 'KEYSTORE_NO_PASSPHRASE') && process.stdin.isTTY)) throw e;
+        daemon = await startNodeDaemon({ config, env, progress, passphrase: await prompt('keystore passphrase: ') });
+      }
+      const stop = (): void => void daemon.stop();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      await daemon.stopped;
+    });
+
+  node
+    .command('status')
+    .description('print a running node’s /status as JSON')
+    .option('--dir <dir>', 'node folder (reads the ops address from DIR/config.yaml)')
+    .option('--config <file>', 'config file (instead of --dir)')
+    .option('--url <url>', 'ops endpoint, e.g. http://127.0.0.1:9464')
+    .action(async (o: { dir?: string; config?: string; url?: string }) => {
+      const url =
+        o.url ?? opsUrlOf({ ...(o.dir !== undefined ? { dir: o.dir } : {}), ...(o.config !== undefined ? { config: o.config } : {}) });
+      process.stdout.write(`${JSON.stringify(await fetchNodeStatus(url), null, 2)}\n`);
     });
 }

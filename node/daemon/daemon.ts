@@ -1,0 +1,537 @@
+/**
+ * `fedmesh node start`: the institution's long-running node. It composes the services that
+ * already exist — keystore, config, manifest, data loaders, store, libp2p host, artifact
+ * service, ops endpoint and the peer (node/peer.ts) — and follows the chain:
+ *
+ *   start-up    unlock keys → validate config → manifest hash = chain's → member check →
+ *               load data → initial model hash = chain's → restore the stored head
+ *   every step  read (currentRound, lastFinalizedRound, headModelHash) from the chain;
+ *               if the local model is not the head: catch up (store, else fetch the artifact by
+ *               hash from a member, verified against the on-chain hash);
+ *               if round r = lastFinalized + 1 was started here before (round state on disk)
+ *               and is still open: abstain until it closes — its masking secrets may have left
+ *               the node, and a fresh set for the same round would be equivocation
+ *               (Bonawitz et al. 2017 §4 assume each user sends one set of keys per round);
+ *               else write the round state first, then peer.runRound(r), then persist the
+ *               adopted model and head.
+ *
+ * Every file write goes through node/store (atomic renames), so kill -9 at any instant leaves
+ * a state the next start resumes from. SIGTERM/SIGINT stop the loop between steps, close the
+ * ops server and the libp2p host.
+ */
+import type { PeerId } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
+import { JsonRpcProvider, Network, NonceManager, ZeroHash } from 'ethers';
+import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
+import { RDP_SCALE } from '../../protocol/chain/budget.js';
+import type { FederationManifest } from '../../protocol/manifest.js';
+import { SECAGG_DEFAULTS } from '../../protocol/secure-aggregation/config.js';
+import { decodeWeights, encodeWeights, modelHash } from '../../protocol/weights-codec.js';
+import { fetchArtifact, serveArtifacts } from '../artifacts/artifact-service.js';
+import { EthersFederationClient } from '../chain/federation-ethers.js';
+import { FederationLedgerView } from '../chain/federation-ledger-view.js';
+import { isChainError } from '../chain/errors.js';
+import { ResilientFederationClient } from '../chain/resilient.js';
+import { loadNodeConfig, type NodeConfig } from '../config/node-config.js';
+import { systemClock } from '../clock.js';
+import { loadKeystore, type NodeKeys, resolvePassphrase } from '../keystore/keystore.js';
+import { createLogger, type Logger } from '../logger.js';
+import { selectBackend } from '../ml/backend.js';
+import { Trainer } from '../ml/trainer.js';
+import { createHost, type Host, Libp2pGossip } from '../net/libp2p-host.js';
+import { startOpsServer, type OpsServer } from '../ops/http.js';
+import { NodeMetrics } from '../ops/metrics.js';
+import { createPeer, type Peer } from '../peer.js';
+import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, systemEntropy } from '../services/secagg-crypto.js';
+import { NodeStore } from '../store/node-store.js';
+import { DaemonError } from './errors.js';
+import { meteredGossip, meteredTrainer, ttyProgress } from './metering.js';
+import { loadDeploymentRef, loadManifestFile, loadSiteData, modelSpecOf } from './setup.js';
+
+export interface NodeDaemonOptions {
+  /** Path of the node's config.yaml. */
+  readonly config: string;
+  /** The keystore passphrase when the CLI prompted for it; else the config's file or FEDMESH_PASSPHRASE. */
+  readonly passphrase?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Default: pino JSON on stderr at the config's level. */
+  readonly log?: Logger;
+  /** A progress line for local training (the CLI passes one on a TTY). */
+  readonly progress?: boolean;
+}
+
+export type DaemonPhase = 'starting' | 'syncing' | 'catching-up' | 'waiting-for-peers' | 'in-round' | 'abstaining' | 'done' | 'stopping';
+
+export interface NodeStatus {
+  readonly peerId: string;
+  readonly address: string;
+  readonly federation: string;
+  readonly manifestHash: string;
+  readonly phase: DaemonPhase;
+  /** Round being run or abstained from, if any. */
+  readonly round?: number;
+  readonly model: { readonly hash: string; readonly round: number };
+  readonly chain: {
+    readonly headModelHash: string;
+    readonly lastFinalizedRound: number;
+    readonly currentRound: number;
+    readonly rpcUp: boolean;
+  };
+  readonly roundsJoined: readonly number[];
+  readonly roundsAbstained: readonly number[];
+  readonly lastRound?: { readonly round: number; readonly seconds: number; readonly participants: number; readonly trainLoss?: number };
+  readonly catchUps: readonly { readonly round: number; readonly modelHash: string; readonly from: string; readonly ms: number }[];
+  readonly peers: number;
+  readonly data: { readonly examples: number; readonly badRows: number };
+  readonly rssBytes: number;
+  readonly uptimeSeconds: number;
+  readonly lastError?: string;
+}
+
+export interface NodeDaemon {
+  readonly peerId: string;
+  readonly opsUrl: string;
+  status(): NodeStatus;
+  /** Resolves when the node stopped (after `stop()` or a signal). */
+  readonly stopped: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Read the passphrase: explicit, then the config's file, then FEDMESH_PASSPHRASE. */
+function passphraseOf(o: NodeDaemonOptions, cfg: NodeConfig): string {
+  return resolvePassphrase({
+    ...(o.passphrase !== undefined ? { value: o.passphrase } : {}),
+    ...(cfg.passphraseFile !== undefined ? { file: cfg.passphraseFile } : {}),
+    env: o.env ?? process.env,
+  });
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/** How long to wait for a round we abstain from (ms): the contract's windows bound it. */
+const ABSTAIN_WAIT_MS = 24 * 3600_000;
+
+export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon> {
+  const env = o.env ?? process.env;
+  const cfg = loadNodeConfig(o.config, env);
+  const log = o.log ?? createLogger(cfg.log.level);
+  const started = Date.now();
+
+  const keys: NodeKeys = await loadKeystore(cfg.keystore, passphraseOf(o, cfg));
+  const address = keys.wallet.address;
+  const nlog = log.child({ peer: keys.peerId.slice(-8) });
+  const { manifest, hash: localManifestHash } = loadManifestFile(cfg.manifest);
+  const deployment = loadDeploymentRef(cfg.chain.deployment);
+
+  // The chain: a static network (ethers would otherwise retry network detection forever on a
+  // dead RPC), no response cache (a stale nonce is worse than a request), nonces tracked here.
+  const network = Network.from(deployment.chainId);
+  const provider = new JsonRpcProvider(cfg.chain.rpcUrl, network, {
+    staticNetwork: network,
+    cacheTimeout: -1,
+    pollingInterval: cfg.chain.pollMs,
+  });
+  const nonces = new NonceManager(keys.wallet.connect(provider));
+  const metrics = new NodeMetrics();
+  let rpcUp = true;
+  const fed = new ResilientFederationClient(
+    new EthersFederationClient(nonces, deployment.address, { fromBlock: deployment.deployBlock, pollIntervalMs: cfg.chain.pollMs }),
+    {
+      confirmations: cfg.chain.confirmations,
+      provider,
+      nonceManager: nonces,
+      log: nlog,
+      onRetry: () => {
+        rpcUp = false;
+      },
+    },
+  );
+  const cleanups: (() => Promise<unknown> | unknown)[] = [() => fed.close(), () => provider.destroy()];
+  const cleanup = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+  };
+  try {
+    await checkManifest(fed, localManifestHash, deployment.manifestHash, cfg.manifest);
+    await checkMembership(fed, keys);
+    const info = await fed.info();
+
+    const site = loadSiteData(cfg.data, manifest);
+    nlog.info({ examples: site.data.n, bad: site.report.bad, read: site.report.read }, 'local data loaded');
+
+    const backend = await selectBackend({ log: (m) => nlog.info({}, m) });
+    nlog.info({ backend: backend.name }, 'tfjs backend');
+    const tfTrainer = new Trainer(modelSpecOf(manifest), manifest.seed);
+    cleanups.push(() => tfTrainer.dispose());
+    const initial = toHex0x(modelHash(tfTrainer.getWeights()));
+    if (initial !== info.initialModelHash.toLowerCase()) {
+      throw new DaemonError(
+        'NODE_INITIAL_MODEL_MISMATCH',
+        `the manifest's initial model hashes to ${initial}, the federation's is ${info.initialModelHash}`,
+        { local: initial, onChain: info.initialModelHash },
+      );
+    }
+    const store = new NodeStore(cfg.stateDir);
+    store.putModel(encodeWeights(tfTrainer.getWeights()));
+    let modelRound = 0;
+    const head = store.head();
+    if (head !== undefined) {
+      const bytes = store.getModel(head.modelHash);
+      if (bytes !== undefined) {
+        tfTrainer.setWeights(decodeWeights(bytes));
+        modelRound = head.round;
+        nlog.info({ round: head.round, modelHash: head.modelHash }, 'restored model from the store');
+      }
+    }
+
+    const host = await createHost({
+      privateKey: keys.privateKey,
+      listen: cfg.network.listen,
+      mdns: cfg.network.mdns,
+      // Members often sit behind one NAT address or, in a devnet, on one loopback address.
+      inboundConnectionsPerSecondPerHost: 64,
+    });
+    cleanups.push(() => host.stop());
+    await serveArtifacts(host, manifest.federation, (h) => store.getModel(toHex0x(h)));
+
+    // Gossip is accepted only from the registry's active members (the inboxes check `members`).
+    const accounts = await fed.activeMembers();
+    const members = (await Promise.all(accounts.map((a) => fed.getMember(a)))).map((m) => m.peerId);
+    const memberSet = new Set(members);
+    const gossip = meteredGossip(new Libp2pGossip(host), metrics);
+    const progress = o.progress === true ? ttyProgress() : undefined;
+    const trainer = meteredTrainer(tfTrainer, metrics, progress);
+    const peer: Peer = createPeer({
+      federation: manifest.federation,
+      members,
+      committeeSize: info.committeeSize,
+      timing: { collectMs: cfg.rounds.collectMs, recordGraceMs: cfg.rounds.recordGraceMs },
+      training: {
+        epochs: manifest.training.localEpochs,
+        batchSize: cfg.training.batchSize ?? manifest.training.batchSize,
+        learningRate: manifest.training.learningRate,
+        seed: manifest.seed,
+      },
+      secureAggregation: {
+        config: { ...SECAGG_DEFAULTS, committeeSize: info.committeeSize, threshold: info.threshold },
+        keysMs: cfg.rounds.keysMs,
+      },
+      finalize: { threshold: info.threshold },
+    })({
+      gossip,
+      chain: new FederationLedgerView(fed),
+      trainer,
+      data: site.data,
+      clock: systemClock,
+      log: nlog,
+      federation: fed,
+      // Real entropy (OS CSPRNG): masking secrets must be unpredictable (never seededEntropy here).
+      secagg: {
+        crypto: nodeSecAggCrypto,
+        entropy: systemEntropy,
+        sign: identitySigner(keys.privateKey),
+        verify: createIdentityVerifier(),
+      },
+    });
+    peer.start();
+    cleanups.push(() => peer.stop());
+
+    // Status shared by /status and the loop.
+    const state = {
+      phase: 'starting' as DaemonPhase,
+      round: undefined as number | undefined,
+      chain: { headModelHash: ZeroHash, lastFinalizedRound: 0, currentRound: 0 },
+      joined: [] as number[],
+      abstained: [] as number[],
+      catchUps: [] as { round: number; modelHash: string; from: string; ms: number }[],
+      lastRound: undefined as NodeStatus['lastRound'],
+      lastError: undefined as string | undefined,
+    };
+    const status = (): NodeStatus => ({
+      peerId: keys.peerId,
+      address,
+      federation: manifest.federation,
+      manifestHash: localManifestHash,
+      phase: state.phase,
+      ...(state.round !== undefined ? { round: state.round } : {}),
+      model: { hash: toHex0x(modelHash(tfTrainer.getWeights())), round: modelRound },
+      chain: { ...state.chain, rpcUp },
+      roundsJoined: [...state.joined],
+      roundsAbstained: [...state.abstained],
+      ...(state.lastRound !== undefined ? { lastRound: state.lastRound } : {}),
+      catchUps: [...state.catchUps],
+      peers: host.getPeers().length,
+      data: { examples: site.data.n, badRows: site.report.bad },
+      rssBytes: process.memoryUsage().rss,
+      uptimeSeconds: Math.round((Date.now() - started) / 1000),
+      ...(state.lastError !== undefined ? { lastError: state.lastError } : {}),
+    });
+    const ops: OpsServer = await startOpsServer({ host: cfg.ops.host, port: cfg.ops.port, metrics, status });
+    cleanups.push(() => ops.close());
+    nlog.info({ ops: ops.url, listen: host.getMultiaddrs().map(String), members: members.length }, 'node started');
+
+    const abort = new AbortController();
+    const signal = abort.signal;
+
+    // Bootstrap: dial every configured member address now and whenever it is not connected.
+    const bootstrap = cfg.network.bootstrap.map((a) => multiaddr(a));
+    const dialMissing = async (): Promise<void> => {
+      const connected = new Set(host.getPeers().map(String));
+      await Promise.all(
+        bootstrap.map(async (ma) => {
+          const id = ma.getComponents().find((c) => c.name === 'p2p')?.value;
+          if (id !== undefined && connected.has(id)) return;
+          await host.dial(ma, { signal: AbortSignal.timeout(5_000) }).catch(() => {});
+        }),
+      );
+      metrics.peers.set(host.getPeers().length);
+    };
+    host.addEventListener('peer:discovery', (evt) => {
+      const id = evt.detail.id;
+      if (memberSet.has(id.toString())) host.dial(id).catch(() => {});
+    });
+    const dialer = setInterval(() => void dialMissing(), 5_000);
+    dialer.unref();
+    cleanups.push(() => clearInterval(dialer));
+    await dialMissing();
+
+    const adopt = (round: number): void => {
+      const bytes = encodeWeights(tfTrainer.getWeights());
+      const h = store.putModel(bytes);
+      store.setHead({ round, modelHash: h });
+      modelRound = round;
+      // Accuracy of the adopted global model on this site's (training) data: a local health signal.
+      const p = tfTrainer.predict(site.data.x, site.data.n);
+      let ok = 0;
+      for (let i = 0; i < site.data.n; i++) if ((p[i]! >= 0.5 ? 1 : 0) === site.data.y[i]) ok++;
+      metrics.trainAccuracy.set(site.data.n > 0 ? ok / site.data.n : 0);
+    };
+
+    /** Bring the local model to the chain's head: from the store, else from a member. */
+    const catchUp = async (headHash: string, round: number): Promise<void> => {
+      if (toHex0x(modelHash(tfTrainer.getWeights())) === headHash) {
+        if (modelRound !== round) {
+          store.setHead({ round, modelHash: store.putModel(encodeWeights(tfTrainer.getWeights())) });
+          modelRound = round;
+        }
+        return;
+      }
+      state.phase = 'catching-up';
+      const t0 = Date.now();
+      let from = 'store';
+      let bytes = store.getModel(headHash);
+      if (bytes === undefined) {
+        const fetched = await metrics.timePhase('catch-up', () => fetchFromMembers(host, members, manifest, headHash, nlog));
+        bytes = fetched.bytes;
+        from = fetched.from;
+      }
+      tfTrainer.setWeights(decodeWeights(bytes));
+      const got = toHex0x(modelHash(tfTrainer.getWeights()));
+      if (got !== headHash) throw new Error(`caught-up model hashes to ${got}, not ${headHash}`);
+      adopt(round);
+      const ms = Date.now() - t0;
+      state.catchUps.push({ round, modelHash: headHash, from, ms });
+      nlog.info({ round, modelHash: headHash, from, ms }, 'caught up with the chain head');
+    };
+
+    /** Wait (bounded) until every other active member is subscribed to our topics. */
+    const waitForMesh = async (): Promise<void> => {
+      const deadline = Date.now() + cfg.rounds.meshWaitMs;
+      const others = members.filter((m) => m !== keys.peerId);
+      const ready = (): boolean => peer.topics.every((t) => others.every((m) => gossip.subscribers(t).includes(m)));
+      if (ready()) return;
+      state.phase = 'waiting-for-peers';
+      while (!ready() && Date.now() < deadline && !signal.aborted) await sleep(100, signal);
+    };
+
+    const step = async (): Promise<void> => {
+      const [fin, cur, headHash] = await Promise.all([fed.lastFinalizedRound(), fed.currentRound(), fed.headModelHash()]);
+      rpcUp = true;
+      if (fin > state.chain.lastFinalizedRound) metrics.roundsFinalized.inc(fin - state.chain.lastFinalizedRound);
+      state.chain = { headModelHash: headHash.toLowerCase(), lastFinalizedRound: fin, currentRound: cur };
+      await catchUp(headHash.toLowerCase(), fin);
+      await refreshPrivacy();
+      if (fin >= manifest.rounds) {
+        state.phase = 'done';
+        state.round = undefined;
+        await sleep(cfg.chain.pollMs * 5, signal);
+        return;
+      }
+      // The round to run: the open one, else the next (after a finalized or an aborted round).
+      const curState = cur > fin ? await fed.getRound(cur) : undefined;
+      const open = curState?.status === 'open';
+      const r = open ? cur : cur + 1;
+      const prior = store.roundState(r);
+      if (open && prior !== undefined && prior.stage !== 'adopted') {
+        // Started here before a crash or failure: abstain, never re-mask the round.
+        state.phase = 'abstaining';
+        state.round = r;
+        nlog.warn({ round: r, stage: prior.stage }, 'round was interrupted here; abstaining from it until it closes');
+        if (!state.abstained.includes(r)) {
+          state.abstained.push(r);
+          metrics.roundsAborted.inc();
+        }
+        store.setRoundState({ round: r, stage: 'abstained', maskingUsed: prior.maskingUsed });
+        await fed.waitForRoundFinalized(r, ABSTAIN_WAIT_MS).catch((e: unknown) => {
+          if (!isChainError(e, 'CHAIN_ROUND_ABORTED')) throw e;
+        });
+        return;
+      }
+      if (!open) {
+        await sleep(cfg.rounds.pauseMs, signal);
+        await waitForMesh();
+        if (signal.aborted) return;
+      }
+      state.phase = 'in-round';
+      state.round = r;
+      const t0 = Date.now();
+      // Learn (or cause) the opening, then let every member see it before anything is
+      // published: a member ignores messages of a round it has not seen opened (ROUND_UNKNOWN).
+      await peer.opener?.open(r);
+      await sleep(cfg.rounds.openSettleMs, signal);
+      if (signal.aborted) return;
+      // Written before anything of the round leaves the node: after a crash, we abstain.
+      store.setRoundState({ round: r, stage: 'started', maskingUsed: true });
+      const outcome = await metrics.timePhase('round', () => peer.runRound(r));
+      const seconds = (Date.now() - t0) / 1000;
+      if (outcome.status === 'aborted') {
+        store.setRoundState({ round: r, stage: 'aborted', maskingUsed: true });
+        metrics.roundsAborted.inc();
+        nlog.warn({ round: r, reason: outcome.reason, abortedBySelf: outcome.abortedBySelf }, 'round aborted on chain');
+        return;
+      }
+      adopt(r);
+      store.setRoundState({ round: r, stage: 'adopted', maskingUsed: true });
+      state.joined.push(r);
+      metrics.roundsJoined.inc();
+      state.lastRound = {
+        round: r,
+        seconds,
+        participants: outcome.participants,
+        ...(outcome.trainLoss !== undefined ? { trainLoss: outcome.trainLoss } : {}),
+      };
+      nlog.info({ round: r, seconds, modelHash: outcome.record.modelHash, participants: outcome.participants }, 'round adopted');
+    };
+
+    const refreshPrivacy = async (): Promise<void> => {
+      const b = await fed.budgetOf(address);
+      metrics.epsilonSpent.set(Number(b.epsilonSpent) / Number(RDP_SCALE));
+      metrics.epsilonRemaining.set(Number(b.remaining) / Number(RDP_SCALE));
+    };
+
+    const loop = (async () => {
+      let backoff = 500;
+      while (!signal.aborted) {
+        try {
+          await step();
+          backoff = 500;
+          state.lastError = undefined;
+        } catch (e) {
+          if (signal.aborted) break;
+          state.lastError = e instanceof Error ? e.message : String(e);
+          if (state.phase === 'in-round') metrics.roundsAborted.inc();
+          nlog.warn({ error: state.lastError, round: state.round }, 'step failed; retrying');
+          await sleep(backoff, signal);
+          backoff = Math.min(10_000, backoff * 2);
+        }
+      }
+    })();
+
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        state.phase = 'stopping';
+        abort.abort();
+        fed.close();
+        // A round in flight is abandoned: its state on disk makes the next start abstain.
+        await Promise.race([loop, new Promise((r) => setTimeout(r, 2_000))]);
+        await cleanup();
+        nlog.info({}, 'node stopped');
+      })();
+      return stopping;
+    };
+    return {
+      peerId: keys.peerId,
+      opsUrl: ops.url,
+      status,
+      stopped: loop.then(() => stopping),
+      stop,
+    };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+async function checkManifest(
+  fed: ResilientFederationClient,
+  local: string,
+  fromDeployment: string | undefined,
+  path: string,
+): Promise<void> {
+  let onChain = (await fed.manifestHash()).toLowerCase();
+  if (onChain === ZeroHash && fromDeployment !== undefined) onChain = fromDeployment;
+  if (onChain === ZeroHash) {
+    throw new DaemonError(
+      'NODE_MANIFEST_UNRECORDED',
+      `the federation records no manifest hash, so ${path} (${local}) cannot be checked; ask the admin to deploy with the manifest`,
+      { manifest: path, local },
+    );
+  }
+  if (onChain !== local.toLowerCase()) {
+    throw new DaemonError(
+      'NODE_MANIFEST_MISMATCH',
+      `${path} hashes to ${local} but the federation was deployed with ${onChain}: get the admin's manifest.json (do not edit it)`,
+      { manifest: path, local, onChain },
+    );
+  }
+}
+
+async function checkMembership(fed: ResilientFederationClient, keys: NodeKeys): Promise<void> {
+  const m = await fed.getMember(keys.wallet.address);
+  if (m.status !== 'active' || m.peerId !== keys.peerId) {
+    throw new DaemonError(
+      'NODE_NOT_MEMBER',
+      m.status === 'active'
+        ? `account ${keys.wallet.address} is registered with peer id ${m.peerId}, this node's is ${keys.peerId}`
+        : `account ${keys.wallet.address} is ${m.status === 'none' ? 'not registered' : m.status}; give the admin your address and peer id (${keys.peerId})`,
+      { address: keys.wallet.address, peerId: keys.peerId, status: m.status, registeredPeerId: m.peerId },
+    );
+  }
+}
+
+/** Fetch `hash` from connected members, one after another; verified by fetchArtifact. */
+async function fetchFromMembers(
+  host: Host,
+  members: readonly string[],
+  manifest: FederationManifest,
+  hash: string,
+  log: Logger,
+): Promise<{ bytes: Uint8Array; from: string }> {
+  const connected = new Set(host.getPeers().map(String));
+  const candidates: PeerId[] = members.filter((m) => connected.has(m)).map((m) => peerIdFromString(m));
+  const reasons: string[] = [];
+  for (const p of candidates) {
+    try {
+      return { bytes: await fetchArtifact(host, p, manifest.federation, fromHex0x(hash), 30_000), from: p.toString() };
+    } catch (e) {
+      reasons.push(e instanceof Error ? e.message : String(e));
+      log.debug({ peer: p.toString(), error: reasons.at(-1) }, 'artifact fetch failed');
+    }
+  }
+  throw new DaemonError('NODE_CATCH_UP_FAILED', `no connected member served model ${hash} (${candidates.length} tried)`, {
+    modelHash: hash,
+    tried: candidates.length,
+    reasons,
+  });
+}

@@ -1,0 +1,26 @@
+/**
+ * Typed start-up and run-time refusals of the node daemon (STYLE.md §10): each names what was
+ * wrong so an operator can act on it without reading the code.
+ */
+import { FedmeshError } from '../../protocol/errors.js';
+
+export interface DaemonErrorFields {
+  /** The manifest this node was given hashes differently from the one fixed on chain. */
+  NODE_MANIFEST_MISMATCH: { manifest: string; local: string; onChain: string };
+  /** The federation records no manifest hash (zero), so this node cannot check its settings. */
+  NODE_MANIFEST_UNRECORDED: { manifest: string; local: string };
+  /** The initial model built from the manifest is not the federation's. */
+  NODE_INITIAL_MODEL_MISMATCH: { local: string; onChain: string };
+  /** This node's account is not an active member, or is registered with another peer id. */
+  NODE_NOT_MEMBER: { address: string; peerId: string; status: string; registeredPeerId: string };
+  /** The deployment file is missing or malformed. */
+  NODE_DEPLOYMENT_INVALID: { path: string; reason: string };
+  /** The data kind is not supported by the daemon. */
+  NODE_DATA_UNSUPPORTED: { kind: string };
+  /** No connected member could serve the chain's head model. */
+  NODE_CATCH_UP_FAILED: { modelHash: string; tried: number; reasons: string[] };
+}
+
+export type DaemonErrorCode = keyof DaemonErrorFields;
+
+export class DaemonError<C extends DaemonErrorCode = DaemonErrorCode> extends FedmeshError<C, DaemonErrorFields[C]> {}

@@ -1,0 +1,108 @@
+/**
+ * What the daemon reads before it joins anything: the manifest, the deployment file, the
+ * local data (through the manifest's schema, standardised with this site's own statistics)
+ * and the model spec the manifest implies. Each step fails with a typed error naming the
+ * file and the problem.
+ */
+import { readFileSync } from 'node:fs';
+import { fitStandardizer, type LabelledData, standardize } from '../../protocol/data.js';
+import { type FederationManifest, ManifestError, manifestHash, parseManifest } from '../../protocol/manifest.js';
+import type { NodeConfig } from '../config/node-config.js';
+import { loadCsv } from '../data/csv.js';
+import { loadPngFolder } from '../data/png-folder.js';
+import type { ModelSpec } from '../ml/trainer.js';
+import { DaemonError } from './errors.js';
+
+export interface LoadedManifest {
+  readonly manifest: FederationManifest;
+  readonly hash: `0x${string}`;
+}
+
+export function loadManifestFile(path: string): LoadedManifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ManifestError('MANIFEST_INVALID', `${path}: not readable JSON (${e instanceof Error ? e.message : String(e)})`, {
+      issues: [{ field: '(manifest)', rule: 'readable JSON' }],
+    });
+  }
+  const manifest = parseManifest(raw);
+  return { manifest, hash: manifestHash(manifest) };
+}
+
+/** The parts of a `fedmesh chain deploy` deployment file the node needs. */
+export interface DeploymentRef {
+  readonly address: string;
+  readonly chainId: bigint;
+  readonly deployBlock: number;
+  /** Present when the deployer recorded it (devnet up does). */
+  readonly manifestHash?: `0x${string}`;
+}
+
+export function loadDeploymentRef(path: string): DeploymentRef {
+  const bad = (reason: string): never => {
+    throw new DaemonError('NODE_DEPLOYMENT_INVALID', `${path}: ${reason}`, { path, reason });
+  };
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    return bad(`not readable JSON (${e instanceof Error ? e.message : String(e)}); run \`fedmesh chain deploy\` or ask the admin for it`);
+  }
+  const address = (j.addresses as Record<string, unknown> | undefined)?.FedmeshFederation;
+  if (typeof address !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(address)) bad('addresses.FedmeshFederation must be a 20-byte hex address');
+  if (typeof j.chainId !== 'string' && typeof j.chainId !== 'number') bad('chainId must be a decimal string');
+  if (typeof j.deployBlock !== 'number' || !Number.isInteger(j.deployBlock) || j.deployBlock < 0) bad('deployBlock must be a block number');
+  const mh = j.manifestHash;
+  if (mh !== undefined && (typeof mh !== 'string' || !/^0x[0-9a-f]{64}$/i.test(mh))) bad('manifestHash must be 0x and 64 hex digits');
+  return {
+    address: address as string,
+    chainId: BigInt(j.chainId as string),
+    deployBlock: j.deployBlock as number,
+    ...(typeof mh === 'string' ? { manifestHash: mh.toLowerCase() as `0x${string}` } : {}),
+  };
+}
+
+/** The model the manifest describes: input width from its features (one-hot widths) or image shape. */
+export function modelSpecOf(m: FederationManifest): ModelSpec {
+  const inputShape =
+    m.imageShape !== undefined ? [...m.imageShape] : [(m.features ?? []).reduce((w, f) => w + (f.categories?.length ?? 1), 0)];
+  return { kind: m.model.kind, inputShape, ...(m.model.hidden !== undefined ? { hidden: [...m.model.hidden] } : {}) };
+}
+
+export interface LoadedData {
+  readonly data: LabelledData;
+  /** Rows or images read, kept and refused (bad rows are counted, never crash the node). */
+  readonly report: { readonly read: number; readonly kept: number; readonly bad: number };
+}
+
+/**
+ * Loads the site's data through the manifest's schema. Tabular data is standardised with this
+ * site's own mean and deviation: nothing about the data leaves the node, statistics included.
+ */
+export function loadSiteData(cfg: NodeConfig['data'], manifest: FederationManifest): LoadedData {
+  if (cfg.kind === 'csv') {
+    const { data, report } = loadCsv(cfg.path, manifest, {
+      missing: cfg.missing,
+      maxBadRowFraction: cfg.maxBadRowFraction,
+      ...(cfg.separator !== undefined ? { separator: cfg.separator } : {}),
+      ...(cfg.columns !== undefined ? { columns: cfg.columns } : {}),
+    });
+    return {
+      data: standardize(data, fitStandardizer(data)),
+      report: { read: report.rows, kept: report.kept, bad: report.badRows.length + report.droppedMissing },
+    };
+  }
+  if (cfg.kind === 'png-folder') {
+    const { data, report } = loadPngFolder(cfg.path, manifest, cfg.maxBadRowFraction);
+    return { data, report: { read: report.images + report.badFiles.length, kept: report.images, bad: report.badFiles.length } };
+  }
+  throw new DaemonError(
+    'NODE_DATA_UNSUPPORTED',
+    `data.kind '${cfg.kind}' is not supported by \`fedmesh node start\` yet: use csv or png-folder`,
+    {
+      kind: cfg.kind,
+    },
+  );
+}
