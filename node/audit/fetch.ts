@@ -147,9 +147,14 @@ async function prevrandaoOf(source: AuditSource, block: number, cache: FetchCach
   if (cache.prevrandao.has(block)) return cache.prevrandao.get(block);
   let value: bigint | undefined;
   try {
-    const b = await source.provider.getBlock(block);
-    const hex = b?.prevRandao ?? undefined;
-    value = hex === undefined || hex === null ? undefined : BigInt(hex);
+    // Read raw: after the merge, a block's `mixHash` is its prevrandao (EIP-4399), and not
+    // every provider's Block object exposes it.
+    const b = (await source.provider.send('eth_getBlockByNumber', [`0x${block.toString(16)}`, false])) as {
+      mixHash?: string;
+      prevRandao?: string;
+    } | null;
+    const hex = b?.prevRandao ?? b?.mixHash;
+    value = typeof hex === 'string' && /^0x[0-9a-fA-F]{1,64}$/.test(hex) ? BigInt(hex) : undefined;
   } catch (e) {
     throw connectionError(`eth_getBlockByNumber ${block}`, e);
   }

@@ -1,0 +1,370 @@
+/**
+ * The auditor's checks (protocol/audit) on constructed event streams: a clean federation of
+ * three rounds audits ok, and each tamper case of issue #7 — a forged or non-committee
+ * signature, a broken hash chain, declared DP parameters that do not reproduce the spend, a
+ * credits balance that disagrees with the rule, a model artifact with one flipped byte — and
+ * the other faults the auditor knows are each flagged with their own finding code.
+ *
+ * Where the contract itself refuses the tampered transaction, its refusal is tested in
+ * test/contracts/federation.test.ts ("a member outside the committee and an outsider are
+ * refused by address", "keeps an unbroken hash chain", "a spend that would pass the cap
+ * reverts"); test/integration/audit-chain.test.ts shows it again next to the auditor.
+ */
+import { getAddress, Wallet } from 'ethers';
+import { describe, expect, it } from 'vitest';
+import { audit } from '../../protocol/audit/audit.js';
+import type { AuditEvent, AuditInput, AuditRecord, EventPosition, FindingCode, MemberView } from '../../protocol/audit/types.js';
+import { hash256, toHex0x } from '../../protocol/bytes.js';
+import { addPacked, cAlpha, encodeEpsilonCap, epsilonFromPacked } from '../../protocol/chain/budget.js';
+import { roundSeed, selectCommitteeOnChain } from '../../protocol/chain/committee.js';
+import { declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
+import {
+  canonicalRoundRecord,
+  federationDomain,
+  type Hex32,
+  ROUND_RECORD_TYPES,
+  roundRecordStructHash,
+  toTypedValue,
+} from '../../protocol/chain/record.js';
+
+const CHAIN_ID = 31337n;
+const ADDRESS = getAddress('0x5fbdb2315678afecb367f032d93f642f64180aa3');
+const DOMAIN = federationDomain(CHAIN_ID, ADDRESS);
+const C = cAlpha(1e-5);
+const CAP = encodeEpsilonCap(10);
+const DP = encodeDpParams({ sampleRate: 0.05, noiseMultiplier: 1.2, clipNorm: 1, steps: 40 });
+const SPEND = declaredSpend(DP);
+// Deterministic keys: members 1..5 and an outsider.
+const wallets = Array.from({ length: 6 }, (_, i) => new Wallet(toHex0x(hash256(new Uint8Array([0xa0, i])))));
+const members = wallets.slice(0, 5);
+const outsider = wallets[5]!;
+const addr = (w: Wallet) => getAddress(w.address);
+const h = (n: number): Hex32 => `0x${n.toString(16).padStart(2, '0').repeat(32)}`;
+const INITIAL = h(0xc0);
+const ZERO = `0x${'0'.repeat(64)}` as Hex32;
+
+interface Built {
+  input: AuditInput;
+  /** The model bytes of each round (index = round; 0 = initial). */
+  models: Uint8Array[];
+}
+
+/**
+ * A clean stream: 5 members added, 3 rounds opened and finalized by t = 2 committee signatures,
+ * each participant with declared parameters that give its spend; views as the contract would hold them.
+ */
+async function buildClean(): Promise<Built> {
+  let block = 10;
+  let log = 0;
+  const at = (): EventPosition => ({ block: block, logIndex: log++, txHash: toHex0x(hash256(new Uint8Array([block, log]))) });
+  const events: AuditEvent[] = [];
+  for (const w of members) {
+    events.push({ kind: 'MemberAdded', at: at(), account: addr(w), peerId: `peer-${addr(w)}`, epsilonCap: CAP });
+    block++;
+  }
+  const active = members.map(addr);
+  const models = [new Uint8Array([0])];
+  const modelHashes: Hex32[] = [];
+  // Initial model: its hash is the deployment's; the artifact is a stand-in byte string.
+  let prev = toHex0x(hash256(models[0]!)) as Hex32;
+  const initial = prev;
+  let prevRecordHash = ZERO;
+  const credits = new Map<string, bigint>(active.map((a) => [a, 0n]));
+  const rdp = new Map<string, bigint>(active.map((a) => [a, 0n]));
+  for (let round = 1; round <= 3; round++) {
+    const prevrandao = BigInt(1000 + round);
+    const seed = roundSeed(prevrandao, prevRecordHash, round);
+    const committee = selectCommitteeOnChain(seed, active, 3);
+    events.push({ kind: 'RoundOpened', at: at(), round, seed, committee, inputDeadline: 0, finalizeDeadline: 0, prevrandao });
+    block++;
+    const model = new Uint8Array([round, 1, 2, 3]);
+    models.push(model);
+    const modelHash = toHex0x(hash256(model)) as Hex32;
+    modelHashes.push(modelHash);
+    const record = canonicalRoundRecord({
+      round,
+      prevModelHash: prev,
+      modelHash,
+      aggregateHash: h(0xa0 + round),
+      participants: active.slice(0, 4).map((member, i) => ({ member, bucket: i, spend: SPEND, dpParams: DP })),
+      dropped: [active[4]!],
+    });
+    const signers = committee.slice(0, 2);
+    const signatures = await Promise.all(
+      signers.map((s) => members.find((w) => addr(w) === s)!.signTypedData(DOMAIN, ROUND_RECORD_TYPES, toTypedValue(record))),
+    );
+    const recordHash = roundRecordStructHash(record);
+    events.push({
+      kind: 'RoundFinalized',
+      at: at(),
+      round,
+      recordHash,
+      record,
+      signers,
+      call: { kind: 'decoded', record, signatures },
+    });
+    block++;
+    for (const p of record.participants) {
+      credits.set(p.member, credits.get(p.member)! + BigInt(p.bucket) + 1n);
+      rdp.set(p.member, addPacked(rdp.get(p.member)!, p.spend));
+    }
+    for (const s of signers) credits.set(s, credits.get(s)! + 4n);
+    prev = modelHash;
+    prevRecordHash = recordHash;
+  }
+  const memberViews = new Map<string, MemberView>(
+    active.map((a) => [
+      a,
+      { status: 1, epsilonCap: CAP, credits: credits.get(a)!, rdp: rdp.get(a)!, epsilonSpent: epsilonFromPacked(rdp.get(a)!, C) },
+    ]),
+  );
+  const input: AuditInput = {
+    deployment: { chainId: CHAIN_ID, address: ADDRESS, deployBlock: 1, initialModelHash: initial, m: 3, t: 2, delta: 1e-5, cAlpha: C },
+    events,
+    views: {
+      block,
+      initialModelHash: initial,
+      headModelHash: prev,
+      committeeSize: 3,
+      threshold: 2,
+      cAlpha: C,
+      totalCredits: [...credits.values()].reduce((a, b) => a + b, 0n),
+      members: memberViews,
+    },
+  };
+  return { input, models };
+}
+
+const codes = (input: AuditInput): FindingCode[] => [...new Set(audit(input).findings.map((f) => f.code))].sort();
+
+/** `input` with round `round`'s RoundFinalized replaced by `f(event)`. */
+function withFinalized(
+  input: AuditInput,
+  round: number,
+  f: (e: Extract<AuditEvent, { kind: 'RoundFinalized' }>) => Extract<AuditEvent, { kind: 'RoundFinalized' }>,
+): AuditInput {
+  return { ...input, events: input.events.map((e) => (e.kind === 'RoundFinalized' && e.round === round ? f(e) : e)) };
+}
+
+/** A record re-hashed and re-signed by `signers` (as a colluding committee would), with the event's signers matching. */
+async function resigned(
+  e: Extract<AuditEvent, { kind: 'RoundFinalized' }>,
+  record: AuditRecord,
+  signers: readonly Wallet[],
+): Promise<Extract<AuditEvent, { kind: 'RoundFinalized' }>> {
+  const signatures = await Promise.all(signers.map((w) => w.signTypedData(DOMAIN, ROUND_RECORD_TYPES, toTypedValue(record))));
+  return {
+    ...e,
+    record,
+    recordHash: roundRecordStructHash(record),
+    signers: signers.map(addr),
+    call: { kind: 'decoded', record, signatures },
+  };
+}
+
+const openedOf = (input: AuditInput, round: number) =>
+  input.events.find((e) => e.kind === 'RoundOpened' && e.round === round) as Extract<AuditEvent, { kind: 'RoundOpened' }>;
+const walletOf = (a: string) => members.find((w) => addr(w) === getAddress(a))!;
+
+describe('protocol/audit on constructed event streams', () => {
+  it('a clean stream audits ok: no findings, rounds finalized, budgets and credits equal the views', async () => {
+    const { input, models } = await buildClean();
+    const artifacts = new Map(models.map((m) => [toHex0x(hash256(m)), { source: 'mem', bytes: m }]));
+    const r = audit({ ...input, artifacts });
+    expect(r.findings).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.rounds.map((s) => [s.round, s.status, s.signers.length, s.signaturesVerified, s.artifact])).toEqual([
+      [1, 'finalized', 2, true, 'verified'],
+      [2, 'finalized', 2, true, 'verified'],
+      [3, 'finalized', 2, true, 'verified'],
+    ]);
+    for (const b of r.budgets) expect(b.epsilonSpent).toBe(b.chainEpsilonSpent);
+    for (const c of r.credits) expect(c.expected).toBe(c.onChain);
+    expect(r.members).toHaveLength(5);
+  });
+
+  it('a non-committee signature injected into the calldata: SIGNER_NOT_IN_COMMITTEE (and the quorum falls short)', async () => {
+    const { input } = await buildClean();
+    const e2 = input.events.find((e) => e.kind === 'RoundFinalized' && e.round === 2) as Extract<AuditEvent, { kind: 'RoundFinalized' }>;
+    if (e2.call.kind !== 'decoded') throw new Error('fixture');
+    const forged = await outsider.signTypedData(DOMAIN, ROUND_RECORD_TYPES, toTypedValue(e2.record));
+    const input2 = withFinalized(input, 2, (e) => ({
+      ...e,
+      call: { kind: 'decoded', record: e2.record, signatures: [(e2.call as { signatures: readonly string[] }).signatures[0]!, forged] },
+    }));
+    const r = audit(input2);
+    expect(r.ok).toBe(false);
+    const round2 = r.findings.filter((f) => f.round === 2).map((f) => f.code);
+    expect(round2).toContain('SIGNER_NOT_IN_COMMITTEE');
+    expect(round2).toContain('SIGNATURES_BELOW_THRESHOLD');
+    // The event still claims two committee signers: the auditor does not take its word.
+    expect(round2).toContain('SIGNERS_EVENT_MISMATCH');
+    const f = r.findings.find((x) => x.code === 'SIGNER_NOT_IN_COMMITTEE')!;
+    expect(f.evidence.signer).toBe(addr(outsider));
+    // Other rounds are unaffected.
+    expect(r.findings.filter((x) => x.round === 1 || x.round === 3)).toEqual([]);
+  });
+
+  it('a signature over another domain (a forged record digest) recovers a stranger; malformed and duplicate signatures are named', async () => {
+    const { input } = await buildClean();
+    const e1 = input.events.find((e) => e.kind === 'RoundFinalized' && e.round === 1) as Extract<AuditEvent, { kind: 'RoundFinalized' }>;
+    if (e1.call.kind !== 'decoded') throw new Error('fixture');
+    const [a, b] = e1.call.signatures as [string, string];
+    const otherChain = await walletOf(e1.signers[1]!).signTypedData(
+      federationDomain(1n, ADDRESS),
+      ROUND_RECORD_TYPES,
+      toTypedValue(e1.record),
+    );
+    const cases: [string[], FindingCode][] = [
+      [[a, otherChain], 'SIGNER_NOT_IN_COMMITTEE'],
+      [[a, `${b.slice(0, 130)}1d`], 'SIGNATURE_INVALID'],
+      [[a, b.slice(0, 100)], 'SIGNATURE_INVALID'],
+      [[a, a, b], 'SIGNER_DUPLICATE'],
+    ];
+    for (const [signatures, code] of cases) {
+      const r = audit(withFinalized(input, 1, (e) => ({ ...e, call: { kind: 'decoded', record: e.record, signatures } })));
+      expect(r.findings.map((f) => f.code)).toContain(code);
+    }
+    // A duplicate on top of t valid signatures is flagged but the quorum holds.
+    const dup = audit(withFinalized(input, 1, (e) => ({ ...e, call: { kind: 'decoded', record: e.record, signatures: [a, a, b] } })));
+    expect(dup.findings.map((f) => f.code)).not.toContain('SIGNATURES_BELOW_THRESHOLD');
+  });
+
+  it('calldata that differs from the event record: CALLDATA_RECORD_MISMATCH; an event recordHash that is not the record’s: RECORD_HASH_MISMATCH', async () => {
+    const { input } = await buildClean();
+    const r = audit(
+      withFinalized(input, 1, (e) => ({
+        ...e,
+        call: { ...(e.call as Extract<typeof e.call, { kind: 'decoded' }>), record: { ...e.record, aggregateHash: h(0xee) } },
+      })),
+    );
+    expect(r.findings.map((f) => f.code)).toContain('CALLDATA_RECORD_MISMATCH');
+    expect(codes(withFinalized(input, 1, (e) => ({ ...e, recordHash: h(0xee) })))).toContain('RECORD_HASH_MISMATCH');
+  });
+
+  it('a broken hash chain, even signed by the committee: HASH_CHAIN_BROKEN for that round', async () => {
+    const { input } = await buildClean();
+    const e3 = input.events.find((e) => e.kind === 'RoundFinalized' && e.round === 3) as Extract<AuditEvent, { kind: 'RoundFinalized' }>;
+    const committee3 = openedOf(input, 3).committee;
+    const broken = await resigned(e3, { ...e3.record, prevModelHash: INITIAL }, committee3.slice(0, 2).map(walletOf));
+    const r = audit(withFinalized(input, 3, () => broken));
+    expect(r.findings.map((f) => [f.round, f.code])).toEqual([[3, 'HASH_CHAIN_BROKEN']]);
+    expect(r.findings[0]!.evidence).toMatchObject({ prevModelHash: INITIAL });
+  });
+
+  it('declared DP parameters that do not reproduce the recorded spend: PRIVACY_SPEND_MISMATCH naming the member', async () => {
+    const { input } = await buildClean();
+    const e2 = input.events.find((e) => e.kind === 'RoundFinalized' && e.round === 2) as Extract<AuditEvent, { kind: 'RoundFinalized' }>;
+    const committee2 = openedOf(input, 2).committee;
+    // The member declares 40 steps but is charged for 4: its privacy loss is under-recorded.
+    const lie = encodeDpParams({ sampleRate: 0.05, noiseMultiplier: 1.2, clipNorm: 1, steps: 4 });
+    const victim = e2.record.participants[1]!.member;
+    const record = {
+      ...e2.record,
+      participants: e2.record.participants.map((p) => (p.member === victim ? { ...p, spend: declaredSpend(lie), dpParams: DP } : p)),
+    };
+    const forged = await resigned(e2, record, committee2.slice(0, 2).map(walletOf));
+    const r = audit(withFinalized(input, 2, () => forged));
+    const f = r.findings.filter((x) => x.code === 'PRIVACY_SPEND_MISMATCH');
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({
+      round: 2,
+      severity: 'error',
+      evidence: { member: victim, recordedSpend: declaredSpend(lie).toString(), recomputedSpend: SPEND.toString() },
+    });
+    // Undecodable parameters are their own finding.
+    const bad = await resigned(
+      e2,
+      { ...e2.record, participants: e2.record.participants.map((p) => (p.member === victim ? { ...p, dpParams: 1n << 200n } : p)) },
+      committee2.slice(0, 2).map(walletOf),
+    );
+    expect(codes(withFinalized(input, 2, () => bad))).toContain('PRIVACY_PARAMS_INVALID');
+  });
+
+  it('a credits balance that disagrees with the rule: CREDITS_MISMATCH (and the total: CREDITS_TOTAL_MISMATCH)', async () => {
+    const { input } = await buildClean();
+    const a = addr(members[0]!);
+    const views = new Map(input.views.members);
+    views.set(a, { ...views.get(a)!, credits: views.get(a)!.credits + 1n });
+    const r = audit({ ...input, views: { ...input.views, members: views } });
+    expect(r.findings.map((f) => f.code)).toEqual(['CREDITS_MISMATCH']);
+    expect(r.findings[0]!.evidence).toMatchObject({ member: a });
+    expect(codes({ ...input, views: { ...input.views, totalCredits: input.views.totalCredits + 5n } })).toEqual(['CREDITS_TOTAL_MISMATCH']);
+  });
+
+  it('a model artifact with one flipped byte: ARTIFACT_HASH_MISMATCH for its round; a missing one is a warning', async () => {
+    const { input, models } = await buildClean();
+    const artifacts = new Map(models.map((m) => [toHex0x(hash256(m)), { source: `mem:${m[0]}`, bytes: m }]));
+    const key = toHex0x(hash256(models[2]!));
+    const flipped = models[2]!.slice();
+    flipped[1]! ^= 0x01;
+    artifacts.set(key, { source: 'mem:flipped', bytes: flipped });
+    const r = audit({ ...input, artifacts });
+    expect(r.findings.map((f) => [f.round, f.code, f.severity])).toEqual([[2, 'ARTIFACT_HASH_MISMATCH', 'error']]);
+    expect(r.rounds[1]!.artifact).toBe('mismatch');
+    artifacts.delete(key);
+    const missing = audit({ ...input, artifacts });
+    expect(missing.ok).toBe(true);
+    expect(missing.findings.map((f) => [f.round, f.code, f.severity])).toEqual([[2, 'ARTIFACT_MISSING', 'warning']]);
+  });
+
+  it('a committee that is not the one drawn from the seed and the replayed members: COMMITTEE_MISMATCH; a seed not from prevrandao: COMMITTEE_SEED_MISMATCH', async () => {
+    const { input } = await buildClean();
+    const swap = (f: (e: Extract<AuditEvent, { kind: 'RoundOpened' }>) => AuditEvent): AuditInput => ({
+      ...input,
+      events: input.events.map((e) => (e.kind === 'RoundOpened' && e.round === 1 ? f(e) : e)),
+    });
+    const reversed = swap((e) => ({ ...e, committee: [...e.committee].reverse() }));
+    expect(codes(reversed)).toContain('COMMITTEE_MISMATCH');
+    expect(codes(swap((e) => ({ ...e, prevrandao: e.prevrandao! + 1n })))).toEqual(['COMMITTEE_SEED_MISMATCH']);
+  });
+
+  it('membership is replayed in registry order: a participant suspended before finalize is PARTICIPANT_NOT_ACTIVE; a lowered cap below the spend is PRIVACY_CAP_EXCEEDED', async () => {
+    const { input } = await buildClean();
+    const finalize3 = input.events.findIndex((e) => e.kind === 'RoundFinalized' && e.round === 3);
+    const p = (input.events[finalize3] as Extract<AuditEvent, { kind: 'RoundFinalized' }>).record.participants[0]!.member;
+    const at = input.events[finalize3]!.at;
+    const suspend: AuditEvent = { kind: 'MemberSuspended', at, account: p };
+    const suspended = { ...input, events: [...input.events.slice(0, finalize3), suspend, ...input.events.slice(finalize3)] };
+    const r = audit(suspended);
+    expect(r.findings.filter((f) => f.code === 'PARTICIPANT_NOT_ACTIVE').map((f) => [f.round, f.evidence.member])).toEqual([[3, p]]);
+    const lower: AuditEvent = { kind: 'EpsilonCapLowered', at, account: p, previousCap: CAP, newCap: 1n };
+    const capped = audit({ ...input, events: [...input.events.slice(0, finalize3), lower, ...input.events.slice(finalize3)] });
+    expect(capped.findings.filter((f) => f.code === 'PRIVACY_CAP_EXCEEDED').map((f) => [f.round, f.evidence.member])).toEqual([[3, p]]);
+  });
+
+  it('rounds out of sequence, a replayed RDP that differs from rdpOf, a head that is not the contract’s, and a deployment file that disagrees are each flagged', async () => {
+    const { input } = await buildClean();
+    const noOpen2 = { ...input, events: input.events.filter((e) => !(e.kind === 'RoundOpened' && e.round === 2)) };
+    expect(codes(noOpen2)).toContain('ROUND_SEQUENCE');
+    const a = addr(members[1]!);
+    const views = new Map(input.views.members);
+    views.set(a, { ...views.get(a)!, rdp: 0n });
+    expect(codes({ ...input, views: { ...input.views, members: views } })).toEqual(['PRIVACY_LEDGER_MISMATCH']);
+    expect(codes({ ...input, views: { ...input.views, headModelHash: h(0x77) } })).toEqual(['HEAD_MISMATCH']);
+    expect(codes({ ...input, deployment: { ...input.deployment, t: 1 } })).toEqual(['DEPLOYMENT_MISMATCH']);
+    expect(codes({ ...input, deployment: { ...input.deployment, initialModelHash: h(0x01) } })).toEqual(['INITIAL_MODEL_MISMATCH']);
+  });
+
+  it('undecodable finalize calldata is a warning, and the event signers are used for credits', async () => {
+    const { input } = await buildClean();
+    const r = audit(withFinalized(input, 2, (e) => ({ ...e, call: { kind: 'unavailable', reason: 'relay' } })));
+    expect(r.ok).toBe(true);
+    expect(r.findings.map((f) => [f.round, f.code, f.severity])).toEqual([[2, 'SIGNATURES_UNAVAILABLE', 'warning']]);
+    expect(r.rounds[1]!.signaturesVerified).toBe(false);
+  });
+
+  it('--from-round/--to-round scope the report; state is still replayed from the start', async () => {
+    const { input } = await buildClean();
+    const e3 = input.events.find((e) => e.kind === 'RoundFinalized' && e.round === 3) as Extract<AuditEvent, { kind: 'RoundFinalized' }>;
+    const committee3 = openedOf(input, 3).committee;
+    const broken = await resigned(e3, { ...e3.record, prevModelHash: INITIAL }, committee3.slice(0, 2).map(walletOf));
+    const tampered = withFinalized(input, 3, () => broken);
+    const early = audit({ ...tampered, fromRound: 1, toRound: 2 });
+    expect(early.rounds.map((s) => s.round)).toEqual([1, 2]);
+    expect(early.ok).toBe(true);
+    const late = audit({ ...tampered, fromRound: 3 });
+    expect(late.rounds.map((s) => s.round)).toEqual([3]);
+    expect(late.findings.map((f) => f.code)).toEqual(['HASH_CHAIN_BROKEN']);
+  });
+});
