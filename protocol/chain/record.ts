@@ -153,10 +153,10 @@ export function canonicalRoundRecord(record: OnChainRoundRecord): OnChainRoundRe
       if (p.dpParams === 0n && p.spend !== 0n) {
         throw invalidValue(`participants[${i}].spend`, p.spend, 'must be 0 when no DP parameters are declared (dpParams 0)');
       }
-      return { member: getAddress(p.member), bucket: p.bucket, spend: p.spend, dpParams: p.dpParams };
+      return { member: checkedAddress(`participants[${i}].member`, p.member), bucket: p.bucket, spend: p.spend, dpParams: p.dpParams };
     })
     .sort((a, b) => compareAddresses(a.member, b.member));
-  const dropped = record.dropped.map((d) => getAddress(d)).sort(compareAddresses);
+  const dropped = record.dropped.map((d, i) => checkedAddress(`dropped[${i}]`, d)).sort(compareAddresses);
   const seen = new Set<string>();
   for (const a of [...participants.map((p) => p.member), ...dropped]) {
     if (seen.has(a)) throw invalidValue('participants/dropped', a, 'each address may appear once across both lists');
@@ -170,4 +170,13 @@ export function canonicalRoundRecord(record: OnChainRoundRecord): OnChainRoundRe
     participants,
     dropped,
   };
+}
+
+/** Checksummed `value`, or ONCHAIN_INVALID_VALUE naming the field (ethers' getAddress throws an untyped TypeError). */
+function checkedAddress(field: string, value: string): string {
+  try {
+    return getAddress(value);
+  } catch {
+    throw invalidValue(field, value, 'must be a 20-byte hex address');
+  }
 }
