@@ -14,7 +14,15 @@ import type { ChainClient } from './chain/types.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 import type { Gossip } from './net/gossip.js';
-import { RoundDriver, type RoundDriverInit, type LocalTrainer, type RoundOutcome } from './services/round-driver.js';
+import { ChainError } from './chain/errors.js';
+import {
+  type AbortedRoundOutcome,
+  RoundDriver,
+  type RoundDriverInit,
+  type LocalTrainer,
+  type PeerRoundOutcome,
+} from './services/round-driver.js';
+import { type RoundFate, watchForStall } from './services/round-abort.js';
 import { ChangeNotifier } from './services/change-notifier.js';
 import { RoundInbox } from './services/round-inbox.js';
 import { SecAggInbox } from './services/secagg-inbox.js';
@@ -29,6 +37,11 @@ export interface PeerInit extends RoundDriverInit {
    * spend is recomputed from the DP parameters it declares (node/services/federation-recorder.ts).
    */
   readonly finalize?: { readonly threshold: number };
+  /**
+   * With `components.federation`: the gap between two peers' `abortRound` turns once a round's
+   * finalize deadline has passed (ms; node/services/round-abort.ts DEFAULT_ABORT_STAGGER_MS).
+   */
+  readonly abortStaggerMs?: number;
 }
 
 export interface PeerComponents {
@@ -63,6 +76,7 @@ export class Peer {
   readonly recorder?: FederationRecorder;
   /** Model hash expected as the base of each round's updates, learned from the ledger. */
   private readonly bases = new Map<number, Uint8Array>();
+  private running = false;
 
   constructor(
     readonly init: PeerInit,
@@ -92,19 +106,28 @@ export class Peer {
       );
     }
     const opener = this.opener;
+    // Membership: on FedmeshFederation, the registry's active list as read when the latest round
+    // was opened here (RoundOpener refreshes it every round), so a member suspended on chain is
+    // refused from the next round on and one added mid-run is accepted; before the first round,
+    // and on the RoundLedger, the configured list.
+    const isMember = (p: string): boolean => (opener !== undefined && opener.membersRound > 0 ? opener.isActive(p) : members.has(p));
+    const membersNow = (): readonly string[] => (opener !== undefined && opener.membersRound > 0 ? opener.activeMembers() : init.members);
     // The chain's committee once the round is opened here; before that nobody is on it (a
     // message that needs the role is refused rather than judged against the wrong committee).
     const committee = (round: number): readonly string[] =>
       opener !== undefined ? (opener.committeeOf(round) ?? []) : selectCommittee(init.federation, round, init.members, committeeSize);
     const notifier = new ChangeNotifier();
+    // Peer scoring: non-members get a negative app-specific score (node/net/peer-scoring.ts).
+    gossip.setMembership?.(isMember);
     this.inbox = new RoundInbox(gossip, {
       federation: init.federation,
-      isMember: (p) => members.has(p),
+      isMember,
       isCommittee: (p, round) => committee(round).includes(p),
       notifier,
       template: components.trainer.getWeights(),
       expectedBase: (round) => this.bases.get(round),
       modelHash,
+      log: components.log,
       ...(init.chunkSize !== undefined ? { chunkSize: init.chunkSize } : {}),
     });
     let secagg: (NonNullable<PeerComponents['secagg']> & { inbox: SecAggInbox }) | undefined;
@@ -113,10 +136,11 @@ export class Peer {
         throw new TypeError('secure aggregation needs components.secagg (crypto, entropy, sign, verify)');
       this.secaggInbox = new SecAggInbox(gossip, {
         federation: init.federation,
-        isMember: (p) => members.has(p),
+        isMember,
         committee,
         verify: components.secagg.verify,
         notifier,
+        log: components.log,
       });
       secagg = { ...components.secagg, inbox: this.secaggInbox };
     }
@@ -128,6 +152,7 @@ export class Peer {
       ...(secagg !== undefined ? { secagg } : {}),
       ...(this.recorder !== undefined ? { recorder: this.recorder } : {}),
       ...(opener !== undefined ? { committeeOf: (r: number) => opener.committeeOf(r) } : {}),
+      ...(opener !== undefined ? { membersOf: () => membersNow(), roundsMayAbort: true } : {}),
     });
   }
 
@@ -150,26 +175,103 @@ export class Peer {
   }
 
   start(): void {
+    if (this.running) return;
+    this.running = true;
     this.inbox.start();
     this.secaggInbox?.start();
     this.recorder?.start();
   }
 
+  /** Idempotent: a crashed-and-stopped peer (simulations, tests) may be stopped again on teardown. */
   stop(): void {
+    if (!this.running) return;
+    this.running = false;
     this.recorder?.stop();
     this.secaggInbox?.stop();
     this.inbox.stop();
   }
 
-  async runRound(round: number): Promise<RoundOutcome> {
+  /**
+   * Runs round `round` to its end. Resolves `{status: 'finalized', …}` once the round's record
+   * is on chain and this peer adopted its model, or — on FedmeshFederation — `{status:
+   * 'aborted', round, committee, abortedBySelf}` when the round's finalize deadline passed
+   * without a quorum and it was aborted (by this peer or another; node/services/round-abort.ts).
+   * After an abort the model is still the head and `runRound(round + 1)` opens the next round
+   * with a fresh committee. Rejects on anything else (stale or future round, hash mismatch, a
+   * round finalized without a matching aggregate, RPC failures while opening).
+   */
+  async runRound(round: number): Promise<PeerRoundOutcome> {
     this.bases.set(round, fromHex0x(await this.components.chain.headModelHash()));
-    await this.opener?.open(round);
     try {
-      return await this.driver.runRound(round);
+      if (this.opener === undefined || this.components.federation === undefined) return await this.driver.runRound(round);
+      const committee = await this.opener.open(round);
+      return await this.runFederationRound(round, committee, this.components.federation);
     } finally {
       this.bases.delete(round - 1);
     }
   }
+
+  /**
+   * The driver's round raced against the stall watcher: whichever of "the driver adopted a
+   * finalized model" and "the round was aborted on chain" happens first decides the outcome.
+   */
+  private async runFederationRound(round: number, committee: readonly string[], fed: FederationChainClient): Promise<PeerRoundOutcome> {
+    const { clock, log } = this.components;
+    const state = this.opener!.stateOf(round)!;
+    const position = committee.indexOf(this.id);
+    const others = this.opener!.activeMembers().filter((p) => !committee.includes(p));
+    // Committee members first (they know first that no quorum formed), then everyone else.
+    const rank = position >= 0 ? position : committee.length + Math.max(0, others.indexOf(this.id));
+    const stopWatch = new AbortController();
+    const stopRound = new AbortController();
+    const abortedOutcome = (fate: Extract<RoundFate, { status: 'aborted' }>, reason?: string): AbortedRoundOutcome => ({
+      status: 'aborted',
+      round,
+      committee,
+      abortedBySelf: fate.bySelf,
+      ...(fate.txHash !== undefined ? { txHash: fate.txHash } : {}),
+      ...(reason !== undefined ? { reason } : {}),
+    });
+    const watch = watchForStall(
+      {
+        round,
+        finalizeDeadline: state.finalizeDeadline,
+        rank,
+        ...(this.init.abortStaggerMs !== undefined ? { staggerMs: this.init.abortStaggerMs } : {}),
+      },
+      { fed, clock, log },
+      stopWatch.signal,
+    );
+    watch.catch(() => {});
+    // When the chain says aborted, stop the driver's waits at once.
+    void watch.then(
+      (fate) => {
+        if (fate.status === 'aborted') stopRound.abort(new ChainError('CHAIN_ROUND_ABORTED', `round ${round} was aborted`, { round }));
+      },
+      () => {},
+    );
+    try {
+      return await this.driver.runRound(round, { signal: stopRound.signal });
+    } catch (e) {
+      // The driver stopped first (its own deadlines passed, or it saw the abort): the chain's
+      // verdict decides. Aborted: an outcome, not an error. Finalized without us: the error stands.
+      const reason = errorCode(e);
+      const fate = await watch;
+      if (fate.status === 'aborted') {
+        log.debug({ round, reason }, 'round ended without a record');
+        return abortedOutcome(fate, stopRound.signal.aborted ? undefined : reason);
+      }
+      throw e;
+    } finally {
+      stopWatch.abort();
+    }
+  }
+}
+
+function errorCode(e: unknown): string {
+  if (typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string')
+    return (e as { code: string }).code;
+  return e instanceof Error ? e.name : String(e);
 }
 
 export function createPeer(init: PeerInit): (components: PeerComponents) => Peer {

@@ -66,7 +66,9 @@ export type RoundErrorCode =
   | 'ROUND_NO_UPDATES'
   | 'ROUND_NO_AGGREGATE'
   | 'ROUND_HASH_MISMATCH'
-  | 'ROUND_COMMITTEE_MISMATCH';
+  | 'ROUND_COMMITTEE_MISMATCH'
+  /** The round ended on chain without a record (aborted after its finalize deadline). */
+  | 'ROUND_ABORTED';
 
 export class RoundError extends FedmeshError<RoundErrorCode> {}
 

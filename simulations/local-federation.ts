@@ -31,7 +31,7 @@ import type { Logger } from '../node/logger.js';
 import { createHost, dialAll, type Host, Libp2pGossip } from '../node/net/libp2p-host.js';
 import { Trainer, type ModelSpec } from '../node/ml/trainer.js';
 import { createPeer, type Peer } from '../node/peer.js';
-import type { DropoutPoint, LocalTrainer, RoundOutcome, SecureAggregationInit } from '../node/services/round-driver.js';
+import type { DropoutPoint, LocalTrainer, PeerRoundOutcome, SecureAggregationInit } from '../node/services/round-driver.js';
 import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, seededEntropy } from '../node/services/secagg-crypto.js';
 
 /** Which peers (by index) drop out of `round`, and where; see RoundDriverInit.dropout. */
@@ -62,6 +62,13 @@ export interface LocalFederationOptions {
    */
   readonly ledger?: LedgerKind;
   /**
+   * With ledger 'federation': the contract's round windows (default `defaultFederationWindows`).
+   * A round without a quorum by its finalize deadline is aborted and the next one opens.
+   */
+  readonly windows?: FederationWindows;
+  /** With ledger 'federation': gap between peers' abortRound turns (ms; default 250). */
+  readonly abortStaggerMs?: number;
+  /**
    * Simulation lab: what peer i trains through (attackers, stragglers, timing probes wrap the
    * real Trainer; simulations/attackers.ts). Default: the Trainer itself.
    */
@@ -70,13 +77,27 @@ export interface LocalFederationOptions {
 
 export type LedgerKind = 'round-ledger' | 'federation';
 
+/** A FedmeshFederation's round windows in seconds (block time): open → input deadline → finalize deadline. */
+export interface FederationWindows {
+  readonly inputSec: number;
+  readonly finalizeSec: number;
+}
+
+/**
+ * Default round windows of a simulated FedmeshFederation: as long as the round driver itself
+ * waits for a record (collect window, then up to 2m + 2 grace periods of agreeing, unmasking and
+ * recording turns, then the driver's result slack), so an honest round is never cut short and a
+ * stalled one is aborted about when the driver would have given up.
+ */
+export function defaultFederationWindows(timing: RoundTiming, committeeSize: number, resultSlackMs = 30_000): FederationWindows {
+  return {
+    inputSec: Math.max(1, Math.ceil(timing.collectMs / 1000)),
+    finalizeSec: Math.max(1, Math.ceil(((2 * committeeSize + 2) * timing.recordGraceMs + resultSlackMs) / 1000)),
+  };
+}
+
 /** δ of a simulated FedmeshFederation's privacy ledger (its c_α constants). */
 export const SIM_FEDERATION_DELTA = 1e-5;
-/**
- * Round windows of a simulated FedmeshFederation (s): far beyond any simulated round, so
- * the contract's deadlines never cut one short (block time follows the wall clock).
- */
-export const SIM_FEDERATION_WINDOW_SEC = 3600;
 
 /** Committee size m and quorum t the round uses: secure aggregation's, or a majority of the plaintext committee. */
 export function roundQuorum(
@@ -98,10 +119,17 @@ export interface LocalFederation {
   readonly chainClients: readonly ChainClient[];
   /** With ledger 'federation': each peer's FedmeshFederation client. */
   readonly federationClients?: readonly FederationChainClient[];
+  /** With ledger 'federation': the deployer's client (FEDERATION_ADMIN_ROLE: add, suspend members). */
+  readonly federationAdmin?: FederationChainClient;
   /** Address of the RoundLedger, or of the FedmeshFederation. */
   readonly ledgerAddress: string;
   readonly initialModelHash: Hex32;
-  runRound(round: number): Promise<RoundOutcome[]>;
+  /**
+   * Every peer's outcome of `round`, by peer index. With ledger 'federation' a round can end
+   * `{status: 'aborted'}` (no quorum by its finalize deadline); the next round is then
+   * `round + 1` from the same head model.
+   */
+  runRound(round: number): Promise<PeerRoundOutcome[]>;
   stop(): Promise<void>;
 }
 
@@ -152,14 +180,16 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
     let ledger: { address: string; blockNumber: number };
     let chainClients: ChainClient[];
     let federationClients: FederationChainClient[] | undefined;
+    let federationAdmin: FederationChainClient | undefined;
     if (o.ledger === 'federation') {
       const { m, t } = roundQuorum(o, n);
+      const windows = o.windows ?? defaultFederationWindows(o.timing, m);
       ledger = await deployFederation(deployer, {
         initialModelHash,
         committeeSize: m,
         threshold: t,
-        inputDurationSec: SIM_FEDERATION_WINDOW_SEC,
-        finalizeDurationSec: SIM_FEDERATION_WINDOW_SEC,
+        inputDurationSec: windows.inputSec,
+        finalizeDurationSec: windows.finalizeSec,
         cAlpha: cAlpha(SIM_FEDERATION_DELTA),
       });
       await registerMembers(
@@ -173,6 +203,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         })),
       );
       const fedAt = ledger;
+      federationAdmin = new EthersFederationClient(deployer, fedAt.address, { fromBlock: fedAt.blockNumber, pollIntervalMs: 100 });
       federationClients = memberSigners.map(
         (s) => new EthersFederationClient(s, fedAt.address, { fromBlock: fedAt.blockNumber, pollIntervalMs: 100 }),
       );
@@ -208,6 +239,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         ...(o.secureAggregation !== undefined ? { secureAggregation: o.secureAggregation } : {}),
         ...(o.dropouts !== undefined ? { dropout: dropoutOf(i) } : {}),
         ...(finalize !== undefined ? { finalize } : {}),
+        ...(o.abortStaggerMs !== undefined ? { abortStaggerMs: o.abortStaggerMs } : {}),
       })({
         gossip,
         chain: chainClients[i]!,
@@ -238,6 +270,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       hosts,
       chainClients,
       ...(federationClients !== undefined ? { federationClients } : {}),
+      ...(federationAdmin !== undefined ? { federationAdmin } : {}),
       ledgerAddress: ledger.address,
       initialModelHash,
       runRound: (round) => Promise.all(peers.map((p) => p.runRound(round))),

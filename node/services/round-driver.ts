@@ -124,6 +124,17 @@ export interface RoundDriverComponents {
    * position order; undefined: the deterministic foundation committee (protocol/committee.ts).
    */
   readonly committeeOf?: (round: number) => readonly string[] | undefined;
+  /**
+   * The federation's members for `round` when the ledger keeps the list (FedmeshFederation's
+   * registry, refreshed every round); undefined: `init.members`. Used for "has everyone sent?"
+   * fast paths, never for committee sizes (the contract's m and t are fixed).
+   */
+  readonly membersOf?: (round: number) => readonly string[];
+  /**
+   * Whether the ledger may abort rounds (FedmeshFederation): then round r may follow a last
+   * recorded round below r − 1. Default false: the RoundLedger records every round.
+   */
+  readonly roundsMayAbort?: boolean;
 }
 
 export interface SecureRoundOutcome {
@@ -139,6 +150,8 @@ export interface SecureRoundOutcome {
 }
 
 export interface RoundOutcome {
+  /** The round was finalized (recorded) and this peer adopted its model. */
+  readonly status: 'finalized';
   readonly round: number;
   readonly committee: readonly string[];
   readonly record: RecordedRound;
@@ -153,7 +166,55 @@ export interface RoundOutcome {
   readonly secure?: SecureRoundOutcome;
 }
 
+/**
+ * A round that ended without a record: on FedmeshFederation, its finalize deadline passed
+ * without t committee signatures and a member called `abortRound()` (node/services/round-abort.ts).
+ * The model stays at the head; the next round opens with a fresh committee.
+ */
+export interface AbortedRoundOutcome {
+  readonly status: 'aborted';
+  readonly round: number;
+  /** The round's committee (peer ids, position order). */
+  readonly committee: readonly string[];
+  /** Whether this peer's `abortRound` transaction is the one that landed. */
+  readonly abortedBySelf: boolean;
+  /** The abort transaction, when this peer sent it. */
+  readonly txHash?: Hex32;
+  /** What stopped this peer's side of the round first (an error code), when it stopped before the abort. */
+  readonly reason?: string;
+}
+
+/** What `Peer.runRound` resolves with: the round finalized and adopted, or aborted on chain. */
+export type PeerRoundOutcome = RoundOutcome | AbortedRoundOutcome;
+
+/** `o` when the round was finalized; else a RoundError ROUND_ABORTED (for callers that need a record). */
+export function assertFinalized(o: PeerRoundOutcome): RoundOutcome {
+  if (o.status === 'finalized') return o;
+  throw new RoundError('ROUND_ABORTED', `round ${o.round} was aborted on chain`, { round: o.round, abortedBySelf: o.abortedBySelf });
+}
+
+export interface RunRoundOptions {
+  /**
+   * Stops the round from outside (the round was aborted on chain): every wait rejects with the
+   * signal's reason, the trainer is set back to the head model, and runRound rejects.
+   */
+  readonly signal?: AbortSignal;
+}
+
 const DEFAULT_RESULT_SLACK_MS = 30_000;
+
+/** `p`, or the signal's reason as soon as `signal` aborts (p keeps running; its rejection is absorbed). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
 
 export class RoundDriver {
   private readonly recorder: RoundRecorder;
@@ -171,6 +232,10 @@ export class RoundDriver {
     return sa === undefined ? this.init.committeeSize : effectiveCommittee(sa.config, this.init.members.length).committeeSize;
   }
 
+  private membersOf(round: number): readonly string[] {
+    return this.c.membersOf?.(round) ?? this.init.members;
+  }
+
   plan(round: number, openedAt: number): RoundPlan {
     const plan = planRound(
       { federation: this.init.federation, committeeSize: this.committeeSize, timing: this.init.timing },
@@ -182,11 +247,18 @@ export class RoundDriver {
     return chosen !== undefined ? { ...plan, committee: [...chosen] } : plan;
   }
 
-  /** Run round `round` to adoption. Throws RoundError if the chain is not at round − 1. */
-  async runRound(round: number): Promise<RoundOutcome> {
+  /**
+   * Run round `round` to adoption. Throws RoundError if the chain is not at round − 1. On any
+   * failure (or `opts.signal`), the trainer is set back to the head model before rejecting.
+   */
+  async runRound(round: number, opts: RunRoundOptions = {}): Promise<RoundOutcome> {
+
     const { chain, trainer, inbox, clock, log, self } = this.c;
     const latest = await chain.latestRound();
-    if (latest !== round - 1) {
+    // On a ledger where rounds can be aborted, the last *recorded* round may lie further back
+    // (r − 1 was aborted): any earlier round is fine, the head hash check below still holds.
+    if (this.c.roundsMayAbort === true ? latest >= round : latest !== round - 1) {
+
       throw new RoundError(latest >= round ? 'ROUND_STALE' : 'ROUND_FUTURE', `ledger is at round ${latest}, cannot run round ${round}`, {
         round,
         current: latest,
@@ -208,6 +280,10 @@ export class RoundDriver {
     const position = plan.committee.indexOf(self);
     const participant = participantMachine(round);
     const abort = new AbortController();
+    const outer = opts.signal;
+    const onOuter = (): void => abort.abort(outer?.reason);
+    if (outer?.aborted) onOuter();
+    else outer?.addEventListener('abort', onOuter, { once: true });
     const dropout = this.init.dropout?.(round);
     const participates = this.init.participate !== false;
     const secure = this.init.secureAggregation !== undefined ? this.secureEnv(plan, position, head, global, dropout) : undefined;
@@ -242,12 +318,16 @@ export class RoundDriver {
     committeeTask.catch(() => {});
 
     let trainLoss: number | undefined;
+    /** Local training in flight, so a failure can wait for it before resetting the model. */
+    let training: Promise<unknown> | undefined;
     try {
       if (participates) {
         participant.to(ParticipantStage.Training);
         const seed = createRng(`${this.init.training.seed}/${self}/${round}`, 'fedmesh/train-seed/v1').int(0x7fffffff);
         const train = async () => {
-          const res = await trainer.train(this.c.data, { ...this.init.training, seed });
+          const running = trainer.train(this.c.data, { ...this.init.training, seed });
+          training = running;
+          const res = await running;
           return { loss: res.loss, seconds: res.seconds, weights: () => trainer.getWeights() };
         };
         if (secure !== undefined && secureParticipant !== undefined) {
@@ -283,7 +363,7 @@ export class RoundDriver {
         secure !== undefined
           ? plan.collectDeadline + (2 * plan.committee.length + 2) * this.init.timing.recordGraceMs
           : recordTurn(plan, plan.committee.length, this.init.timing);
-      const record = await chain.waitForRound(round, Math.max(1, lastTurn - clock.now() + slack));
+      const record = await untilAborted(chain.waitForRound(round, Math.max(1, lastTurn - clock.now() + slack)), abort.signal);
       const recorded = fromHex0x(record.modelHash);
       await withDeadline(clock, slack, abort.signal, (s) =>
         inbox.waitUntil(() => inbox.aggregateFor(round, recorded) !== undefined, s),
@@ -312,6 +392,7 @@ export class RoundDriver {
       if (secureParticipant !== undefined && secureParticipant.stage === 'unmask') secureParticipant.finish();
       const committee = await committeeTask;
       return {
+        status: 'finalized',
         round,
         committee: plan.committee,
         record,
@@ -327,7 +408,13 @@ export class RoundDriver {
       if (!participant.is(ParticipantStage.Adopted, ParticipantStage.Failed)) participant.to(ParticipantStage.Failed);
       secureParticipant?.fail();
       abort.abort(e);
+      // The round produced nothing this peer adopted: the model stays at the head (once local
+      // training, which cannot be interrupted, has settled).
+      await training?.catch(() => {});
+      trainer.setWeights(global);
       throw e;
+    } finally {
+      outer?.removeEventListener('abort', onOuter);
     }
   }
 
@@ -349,7 +436,7 @@ export class RoundDriver {
       head,
       global,
       self: this.c.self,
-      members: this.init.members,
+      members: this.membersOf(plan.round),
       threshold: effectiveCommittee(sa.config, this.init.members.length).threshold,
       recordGraceMs: this.init.timing.recordGraceMs,
       secure: sa,
@@ -398,7 +485,7 @@ export class RoundDriver {
     try {
       // Collecting: until every member has reported, or the deadline.
       await withDeadline(clock, plan.collectDeadline - clock.now(), signal, (s) =>
-        inbox.waitUntil(() => inbox.updatesFor(plan.round).size >= this.init.members.length, s),
+        inbox.waitUntil(() => inbox.updatesFor(plan.round).size >= this.membersOf(plan.round).length, s),
       ).catch(() => {});
       if (signal.aborted) throw signal.reason;
       if (dropout !== undefined) {

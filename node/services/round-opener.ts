@@ -4,6 +4,14 @@
  * transaction reverts, or the round is already open) read `getRound(r)`. The committee is the
  * contract's (RoundOpened), mapped from addresses to libp2p peer ids through the registry, and
  * kept in a book that the driver's plan and the inboxes' committee checks read.
+ *
+ * The registry is read again at every `open(r)` (issue #9 §2 step 6, "signature by a
+ * registered, active member"): a member added since the last round becomes known (peer id ↔
+ * address) and a suspended or removed one stops being a member, so the inboxes refuse its
+ * messages from that round on. The list read at open time is also the one the round's committee
+ * was drawn from, so the seed check below compares like with like (unless the admin changed the
+ * registry in the seconds between the opening block and this read, which is reported as
+ * ROUND_COMMITTEE_MISMATCH rather than silently accepted).
  */
 import { getAddress } from 'ethers';
 import { selectCommitteeOnChain } from '../../protocol/chain/committee.js';
@@ -12,10 +20,19 @@ import { ChainError } from '../chain/errors.js';
 import type { FederationChainClient, RoundState } from '../chain/federation-types.js';
 import type { Logger } from '../logger.js';
 
+/** Rounds of committees and states kept: the current one and two behind (late messages). */
+const ROUNDS_KEPT = 3;
+
 export class RoundOpener {
   private readonly committees = new Map<number, readonly string[]>();
+  private readonly states = new Map<number, RoundState>();
+  /** Every address ever seen active ↔ its peer id (kept after suspension for old signatures). */
   private readonly peerIds = new Map<string, string>();
   private readonly accounts = new Map<string, string>();
+  /** Peer ids of the members active when the latest round was opened here, in registry order. */
+  private active: readonly string[] = [];
+  private activeSet = new Set<string>();
+  private activeRound = 0;
 
   constructor(
     private readonly fed: FederationChainClient,
@@ -29,9 +46,29 @@ export class RoundOpener {
     return this.committees.get(round);
   }
 
+  /** The on-chain state of `round` as read when `open(round)` resolved here (deadlines, seed). */
+  stateOf(round: number): RoundState | undefined {
+    return this.states.get(round);
+  }
+
   /** The registered address of member `peerId`, once a round was opened here. */
   addressOf(peerId: string): string | undefined {
     return this.accounts.get(peerId);
+  }
+
+  /** Whether `peerId` was an active member when the latest round was opened here. */
+  isActive(peerId: string): boolean {
+    return this.activeSet.has(peerId);
+  }
+
+  /** Peer ids of the active members as of the latest `open` (registry order); empty before. */
+  activeMembers(): readonly string[] {
+    return this.active;
+  }
+
+  /** The round whose opening last refreshed the member list (0 before any). */
+  get membersRound(): number {
+    return this.activeRound;
   }
 
   /** Ensures `round` is open on chain and returns its committee as peer ids. */
@@ -54,22 +91,27 @@ export class RoundOpener {
     if (state === undefined) {
       throw new ChainError('CHAIN_ROUND_NOT_OPEN', `round ${round} is not open on the federation`, { round, status: 'none' });
     }
-    if (this.accounts.size === 0) await this.loadRegistry();
-    await this.verifyCommittee(state);
+    const activeAccounts = await this.refreshRegistry(round);
+    this.verifyCommittee(state, activeAccounts);
     const committee = await this.toPeerIds(state);
     this.committees.set(round, committee);
-    for (const r of this.committees.keys()) if (r < round - 2) this.committees.delete(r);
+    this.states.set(round, state);
+    for (const r of this.committees.keys()) {
+      if (r <= round - ROUNDS_KEPT) {
+        this.committees.delete(r);
+        this.states.delete(r);
+      }
+    }
     return committee;
   }
 
   /**
    * Recompute the committee from the round's seed and the active list with the pure
    * `selectCommitteeOnChain` (protocol/chain/committee.ts), as an auditor would, and refuse a
-   * round whose published committee differs. Assumes the active list has not changed since the
-   * round opened (the registry is read once per run; see RoundOpener's header).
+   * round whose published committee differs.
    */
-  private async verifyCommittee(state: RoundState): Promise<void> {
-    const expected = selectCommitteeOnChain(state.seed, await this.fed.activeMembers(), state.committee.length);
+  private verifyCommittee(state: RoundState, activeAccounts: readonly string[]): void {
+    const expected = selectCommitteeOnChain(state.seed, activeAccounts, state.committee.length);
     const got = state.committee.map((a) => getAddress(a));
     if (expected.length !== got.length || expected.some((a, i) => a !== got[i])) {
       throw new RoundError('ROUND_COMMITTEE_MISMATCH', `round ${state.round}: the contract's committee is not the one its seed selects`, {
@@ -80,13 +122,32 @@ export class RoundOpener {
     }
   }
 
-  /** Address ↔ peer id for every active member (the registry is the source of both). */
-  private async loadRegistry(): Promise<void> {
-    for (const account of await this.fed.activeMembers()) {
-      const { peerId } = await this.fed.getMember(account);
-      this.peerIds.set(account, peerId);
-      this.accounts.set(peerId, account);
+  /**
+   * Reads the active list and maps each address to its peer id (the registry is the source of
+   * both); returns the active addresses in registry order. Only addresses not seen before cost
+   * a `getMember` call, so a steady federation pays one view call per round.
+   */
+  private async refreshRegistry(round: number): Promise<string[]> {
+    const activeAccounts = await this.fed.activeMembers();
+    const ids: string[] = [];
+    for (const account of activeAccounts) {
+      let id = this.peerIds.get(account);
+      if (id === undefined) {
+        id = (await this.fed.getMember(account)).peerId;
+        this.peerIds.set(account, id);
+        this.accounts.set(id, account);
+        if (this.activeRound > 0) this.log.info({ round, account, peerId: id }, 'member joined');
+      }
+      ids.push(id);
     }
+    if (round >= this.activeRound) {
+      const next = new Set(ids);
+      for (const id of this.activeSet) if (!next.has(id)) this.log.info({ round, peerId: id }, 'member no longer active');
+      this.active = ids;
+      this.activeSet = next;
+      this.activeRound = round;
+    }
+    return activeAccounts;
   }
 
   private async toPeerIds(state: RoundState): Promise<string[]> {
@@ -96,6 +157,7 @@ export class RoundOpener {
       if (id === undefined) {
         id = (await this.fed.getMember(account)).peerId;
         this.peerIds.set(account, id);
+        this.accounts.set(id, account);
       }
       out.push(id);
     }

@@ -12,6 +12,7 @@ import { createLogger } from '../../node/logger.js';
 import { selectBackend } from '../../node/ml/backend.js';
 import { startLocalFederation, type LocalFederation } from '../../simulations/local-federation.js';
 import { evaluateAcrossSites } from '../../simulations/simulate.js';
+import { assertFinalized } from '../../node/services/round-driver.js';
 
 describe('federation of 4 peers over libp2p + Hardhat', () => {
   let fed: LocalFederation;
@@ -49,7 +50,7 @@ describe('federation of 4 peers over libp2p + Hardhat', () => {
     expect(await fed.chainClients[0]!.initialModelHash()).toBe(fed.initialModelHash);
 
     for (const round of [1, 2]) {
-      const outcomes = await fed.runRound(round);
+      const outcomes = (await fed.runRound(round)).map(assertFinalized);
       const record = await fed.chainClients[0]!.getRound(round);
       expect(record).toBeDefined();
       expect(record!.participantCount).toBe(4);

@@ -19,7 +19,7 @@ import { systemClock } from '../../node/clock.js';
 import { createLogger } from '../../node/logger.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
 import { createPeer, type Peer } from '../../node/peer.js';
-import type { DropoutPoint, LocalTrainer } from '../../node/services/round-driver.js';
+import { assertFinalized, type DropoutPoint, type LocalTrainer } from '../../node/services/round-driver.js';
 import { config, crypto, entropies, ids, testSign, testVerify } from './secagg-helpers.js';
 
 const initial: ModelWeights = {
@@ -93,7 +93,7 @@ function federation(
     }),
   );
   for (const p of peers) p.start();
-  return { members, hub, ledger, trainers, peers, runRound: (r: number) => Promise.all(peers.map((p) => p.runRound(r))) };
+  return { members, hub, ledger, trainers, peers, runRound: (r: number) => Promise.all(peers.map((p) => p.runRound(r).then(assertFinalized))) };
 }
 
 /** The plaintext FedAvg the secure round must reproduce (up to quantization). */
