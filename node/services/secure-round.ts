@@ -16,6 +16,7 @@
  *              sign the result; record (position k after k grace periods); announce
  */
 import { fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
+import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import { encodeMaskedInput } from '../../protocol/messages/masked-input.js';
 import { resultStatement, SecAggKind, type SecAggMessage, survivorsHash } from '../../protocol/messages/secagg.js';
@@ -133,13 +134,15 @@ const contributors = (env: SecureRoundEnv): string[] =>
 
 /**
  * The participant: shares its keys, then (after training) masks and publishes its input.
- * `train` runs local training and returns the trained weights' loss; it is not called when
- * the peer drops right after sharing its keys.
+ * `train` runs local training and returns the trained weights' loss and the DP-SGD parameters
+ * it ran (`dpParams`, protocol/chain/declaration.ts `declareDpParams`; absent: no DP), which the
+ * masked input declares together with the sample-count bucket; it is not called when the peer
+ * drops right after sharing its keys.
  */
 export async function runSecureParticipant(
   env: SecureRoundEnv,
   participant: SecAggParticipant,
-  train: () => Promise<{ loss: number; weights: () => ModelWeights }>,
+  train: () => Promise<{ loss: number; weights: () => ModelWeights; dpParams?: bigint }>,
   signal: AbortSignal,
 ): Promise<{ trainLoss?: number }> {
   const { clock, plan, secagg, openedAt, secure } = env;
@@ -163,7 +166,7 @@ export async function runSecureParticipant(
     feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
     feeder.feed(SecAggKind.ShareKeys, (m) => participant.addShareKeys(m));
     const values = weightedDelta(trained.weights(), env.global, env.sampleCount);
-    const payload = participant.maskInput(values, env.sampleCount, fromHex0x(env.head));
+    const payload = participant.maskInput(values, env.sampleCount, fromHex0x(env.head), trained.dpParams ?? NO_DP_PARAMS);
     await env.inbox.publishMaskedInput(round, encodeMaskedInput(payload));
     return { trainLoss: trained.loss };
   } catch (e) {
@@ -281,6 +284,14 @@ export async function runSecureCommittee(
     const hash = toHex0x(modelHash(aggregate));
     const readyAt = clock.now();
 
+    // Each survivor's declaration, as it signed it with its masked input: the record charges
+    // exactly the inputs in the sum. Dropped participants declared nothing that counts.
+    const declarations = new Map(
+      unmasked.survivors.map((e) => {
+        const input = inputs.get(e.participant)!.input;
+        return [e.participant, { bucket: input.bucket, dpParams: input.dpParams }] as const;
+      }),
+    );
     const payload = encodeSecureAggregate({
       prevModelHash: fromHex0x(env.head),
       totalSamples,
@@ -296,6 +307,7 @@ export async function runSecureCommittee(
         modelHash: hash,
         aggregateHash: toHex0x(hash256(payload)),
         contributors: unmasked.survivors.map((e) => e.participant),
+        declarations,
         announce: () => inbox.publishAggregate(round, payload),
       },
       m,

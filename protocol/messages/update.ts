@@ -1,8 +1,16 @@
 /**
  * Payloads carried (chunked) on the update and aggregate topics.
  *
- * UpdatePayload v1 (a participant's locally trained model for round r):
- *   version u8 | baseModelHash 32 | sampleCount u32 | weights varBytes32 (FMWT, see weights-codec)
+ * UpdatePayload v2 (a participant's locally trained model for round r):
+ *   version u8 = 2 | baseModelHash 32 | sampleCount u32 | dpParams 32 (uint256, big-endian) |
+ *   weights varBytes32 (FMWT, see weights-codec)
+ *
+ * `dpParams` declares the DP-SGD parameters the participant trained with this round
+ * (protocol/chain/dp-params.ts `encodeDpParams`; 0 without DP), and the sample count declares
+ * its bucket (`sampleCountBucket(sampleCount)`): the committee puts both, and the spend
+ * `declaredSpend(dpParams)`, into the round record. The update travels in gossip messages
+ * signed with the participant's libp2p identity. A malformed word is refused (MSG_BAD_FIELD
+ * naming `dpParams`; ./masked-input.ts `checkDeclaredDpParams`).
  *
  * AggregatePayload v1 (the committee's result for round r):
  *   version u8 | prevModelHash 32 | count u16 | count × (participant varBytes16, sampleCount u32,
@@ -22,10 +30,12 @@ import { ByteReader, ByteWriter, fromUtf8, utf8 } from '../bytes.js';
 import type { ModelWeights } from '../model.js';
 import { sameShapes } from '../model.js';
 import { decodeWeights, encodeWeights, WeightsCodecError } from '../weights-codec.js';
+import { NO_DP_PARAMS } from '../chain/dp-params.js';
 import { MessageError, truncated } from './errors.js';
 import { MAX_PARTICIPANTS, MAX_PAYLOAD_BYTES, MAX_PEER_ID_BYTES } from './limits.js';
+import { checkDeclaredDpParams, DP_PARAMS_BYTES, dpParamsFromBytes, dpParamsToBytes } from './masked-input.js';
 
-export const UPDATE_PAYLOAD_VERSION = 1;
+export const UPDATE_PAYLOAD_VERSION = 2;
 export const AGGREGATE_PAYLOAD_VERSION = 1;
 export const SECURE_AGGREGATE_PAYLOAD_VERSION = 2;
 
@@ -35,6 +45,11 @@ export const MAX_SAMPLE_COUNT = 0x7fffffff;
 export interface UpdatePayload {
   readonly baseModelHash: Uint8Array;
   readonly sampleCount: number;
+  /**
+   * Declared DP-SGD parameters for the round (protocol/chain/dp-params.ts). Optional when
+   * encoding (default NO_DP_PARAMS: trained without DP); always set by `decodeUpdate`.
+   */
+  readonly dpParams?: bigint;
   readonly weights: ModelWeights;
 }
 
@@ -86,24 +101,27 @@ function readVersion(r: ByteReader, expected: number): void {
 
 export function encodeUpdate(u: UpdatePayload): Uint8Array {
   checkSampleCount(u.sampleCount, 'sampleCount');
-  return new ByteWriter(64)
+  const dpParams = checkDeclaredDpParams(u.dpParams ?? NO_DP_PARAMS);
+  return new ByteWriter(96)
     .u8(UPDATE_PAYLOAD_VERSION)
     .bytes(u.baseModelHash)
     .u32(u.sampleCount)
+    .bytes(dpParamsToBytes(dpParams))
     .varBytes32(encodeWeights(u.weights))
     .finish();
 }
 
 /** Decode an update; when `expectShapesOf` is given, weights must have its tensor shapes. */
-export function decodeUpdate(bytes: Uint8Array, expectShapesOf?: ModelWeights): UpdatePayload {
+export function decodeUpdate(bytes: Uint8Array, expectShapesOf?: ModelWeights): UpdatePayload & { readonly dpParams: bigint } {
   const r = new ByteReader(bytes, truncated);
   readVersion(r, UPDATE_PAYLOAD_VERSION);
   const baseModelHash = r.bytes(32);
   const sampleCount = r.u32();
   checkSampleCount(sampleCount, 'sampleCount');
+  const dpParams = checkDeclaredDpParams(dpParamsFromBytes(r.bytes(DP_PARAMS_BYTES)));
   const weights = decodeWeightsField(r.varBytes32(MAX_PAYLOAD_BYTES), expectShapesOf);
   if (r.remaining !== 0) throw new MessageError('MSG_TRAILING_BYTES', `${r.remaining} bytes after update`, { extra: r.remaining });
-  return { baseModelHash, sampleCount, weights };
+  return { baseModelHash, sampleCount, dpParams, weights };
 }
 
 export function encodeAggregate(a: AggregatePayload): Uint8Array {

@@ -16,7 +16,9 @@
 import { wipe } from '../bytes.js';
 import type { AdvertiseKeysMsg, EncryptedShare, ShareKeysMsg } from '../messages/secagg.js';
 import { SecAggKind, SHARE_PLAINTEXT_BYTES } from '../messages/secagg.js';
-import type { MaskedInputPayload } from '../messages/masked-input.js';
+import { sampleCountBucket } from '../chain/credits.js';
+import { NO_DP_PARAMS } from '../chain/dp-params.js';
+import { checkDeclaredDpParams, type MaskedInputPayload } from '../messages/masked-input.js';
 import type { StageMachine } from '../stage-machine.js';
 import type { SecAggConfig } from './config.js';
 import {
@@ -184,8 +186,18 @@ export class SecAggParticipant {
   /**
    * MASKED_INPUT → UNMASK: quantize `values` (= n_i·Δ_i, see quantize.ts), append n_i, and mask
    * with PRG(b_i) and ±PRG(s_ij) for every neighbour. Wipes b_i, s_i^SK and c_i^SK.
+   *
+   * The payload declares the participant's sample-count bucket, `sampleCountBucket(n_i)`, and
+   * `dpParams`, the DP-SGD parameters it trained with this round (protocol/chain/dp-params.ts;
+   * NO_DP_PARAMS without DP), for the round record.
    */
-  maskInput(values: ArrayLike<number>, sampleCount: number, baseModelHash: Uint8Array): MaskedInputPayload {
+  maskInput(
+    values: ArrayLike<number>,
+    sampleCount: number,
+    baseModelHash: Uint8Array,
+    dpParams: bigint = NO_DP_PARAMS,
+  ): MaskedInputPayload {
+    checkDeclaredDpParams(dpParams);
     this.machine.expect(S.MaskedInput);
     const { federation, round, config } = this.ctx;
     const rho = this.deps.entropy(SECRET_BYTES);
@@ -211,7 +223,7 @@ export class SecAggParticipant {
     });
     this.wipeSecrets();
     this.machine.to(S.Unmask);
-    return { baseModelHash, neighbours, masked: q };
+    return { baseModelHash, bucket: sampleCountBucket(sampleCount), dpParams, neighbours, masked: q };
   }
 
   /** UNMASK → DONE, once the round's result is adopted. */

@@ -108,9 +108,9 @@ describe('update and aggregate payloads', () => {
     };
     const enc = encodeUpdate({ baseModelHash: base, sampleCount: 5, weights });
     expect(codeOf(() => decodeUpdate(enc, other))).toBe('MSG_BAD_SHAPE');
-    const v2 = enc.slice();
-    v2[0] = 2;
-    expect(codeOf(() => decodeUpdate(v2))).toBe('MSG_BAD_VERSION');
+    const v1 = enc.slice();
+    v1[0] = 1; // v1 carried no DP declaration (UpdatePayload v2)
+    expect(codeOf(() => decodeUpdate(v1))).toBe('MSG_BAD_VERSION');
     const zero = enc.slice();
     new DataView(zero.buffer).setUint32(33, 0, true);
     expect(codeOf(() => decodeUpdate(zero))).toBe('MSG_BAD_FIELD');

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hash256 } from '../../protocol/bytes.js';
 import { decodeChunk, encodeChunk, PayloadType } from '../../protocol/messages/chunk.js';
-import { decodeMaskedInput, encodeMaskedInput } from '../../protocol/messages/masked-input.js';
+import { decodeMaskedInput, encodeMaskedInput, MASKED_INPUT_PAYLOAD_VERSION } from '../../protocol/messages/masked-input.js';
 import {
   decodeSecAgg,
   encodeSecAgg,
@@ -17,12 +17,14 @@ import {
   viewStatement,
 } from '../../protocol/messages/secagg.js';
 import { topicFor } from '../../protocol/messages/topics.js';
-import { decodeAnyAggregate, encodeAggregate, encodeSecureAggregate } from '../../protocol/messages/update.js';
+import { decodeAnyAggregate, decodeUpdate, encodeAggregate, encodeSecureAggregate, encodeUpdate } from '../../protocol/messages/update.js';
+import { declaredSpend, encodeDpParams, NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
+import { SecAggParticipant } from '../../protocol/secure-aggregation/participant.js';
 import { createAdvert, generateRoundKeys } from '../../protocol/secure-aggregation/round-keys.js';
 import { validateChunk, validateSecAggMessage } from '../../protocol/validate.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
 import { SecAggInbox } from '../../node/services/secagg-inbox.js';
-import { codeOf, crypto, entropies, testSign, testVerify } from './secagg-helpers.js';
+import { codeOf, config, crypto, entropies, testSign, testVerify } from './secagg-helpers.js';
 
 const h = (b: number) => new Uint8Array(32).fill(b);
 const ent = entropies('messages');
@@ -206,5 +208,105 @@ describe('secagg gossip validation', () => {
     expect(validateChunk(chunk(PayloadType.MaskedInput), 'alice', c).verdict.action).toBe('accept');
     expect(validateChunk(chunk(PayloadType.Update), 'alice', c).verdict.action).toBe('accept');
     expect(validateChunk(chunk(PayloadType.Aggregate), 'alice', c).verdict).toEqual({ action: 'reject', code: 'MSG_BAD_TYPE' });
+  });
+});
+
+describe('declarations in signed submissions (bucket and DP parameters for the round record)', () => {
+  const dp = encodeDpParams({ sampleRate: 0.04, noiseMultiplier: 1.2, clipNorm: 1.5, steps: 75 });
+  /** Offsets in MaskedInputPayload v2: version 1 | base 32 | bucket 1 | dpParams 32. */
+  const BUCKET_AT = 33;
+  const DP_AT = 34;
+  const base = { baseModelHash: h(1), neighbours: ['a', 'b'], masked: Uint32Array.from([7, 8, 9]) };
+
+  it('a masked input carries its declared bucket and dpParams through encoding', () => {
+    const back = decodeMaskedInput(encodeMaskedInput({ ...base, bucket: 5, dpParams: dp }), 3);
+    expect(back.bucket).toBe(5);
+    expect(back.dpParams).toBe(dp);
+    expect(declaredSpend(back.dpParams)).toBe(declaredSpend(dp));
+    const none = decodeMaskedInput(encodeMaskedInput(base));
+    expect([none.bucket, none.dpParams]).toEqual([0, NO_DP_PARAMS]);
+    const bytes = encodeMaskedInput(base);
+    expect(bytes[0]).toBe(MASKED_INPUT_PAYLOAD_VERSION);
+    const v1 = bytes.slice();
+    v1[0] = 1;
+    expect(codeOf(() => decodeMaskedInput(v1))).toBe('MSG_BAD_VERSION');
+  });
+
+  it('malformed declarations are refused by the decoder with MSG_BAD_FIELD naming the field', () => {
+    const good = encodeMaskedInput({ ...base, bucket: 2, dpParams: dp });
+    const fieldOf = (bytes: Uint8Array): unknown => {
+      try {
+        decodeMaskedInput(bytes);
+      } catch (e) {
+        expect((e as { code: string }).code).toBe('MSG_BAD_FIELD');
+        return (e as { fields: { field: string } }).fields.field;
+      }
+      return 'accepted';
+    };
+    const bucket8 = good.slice();
+    bucket8[BUCKET_AT] = 8;
+    expect(fieldOf(bucket8)).toBe('bucket');
+    // q = 0 (the low 64 bits of the word are the sampling rate).
+    const zeroQ = good.slice();
+    zeroQ.fill(0, DP_AT + 24, DP_AT + 32);
+    expect(fieldOf(zeroQ)).toBe('dpParams');
+    // q > 1 (1e15 units is q = 1).
+    const bigQ = good.slice();
+    new DataView(bigQ.buffer).setBigUint64(DP_AT + 24, 1_000_000_000_000_001n);
+    expect(fieldOf(bigQ)).toBe('dpParams');
+    // σ = 0: bits 64..95.
+    const zeroSigma = good.slice();
+    zeroSigma.fill(0, DP_AT + 20, DP_AT + 24);
+    expect(fieldOf(zeroSigma)).toBe('dpParams');
+    // Bits above 160 set.
+    const high = good.slice();
+    high[DP_AT] = 1;
+    expect(fieldOf(high)).toBe('dpParams');
+    // Steps = 0: bits 128..159.
+    const zeroSteps = good.slice();
+    zeroSteps.fill(0, DP_AT + 12, DP_AT + 16);
+    expect(fieldOf(zeroSteps)).toBe('dpParams');
+    expect(fieldOf(good)).toBe('accepted');
+    // The encoder refuses what the decoder would.
+    expect(codeOf(() => encodeMaskedInput({ ...base, bucket: 9 }))).toBe('MSG_BAD_FIELD');
+    expect(codeOf(() => encodeMaskedInput({ ...base, dpParams: 1n << 200n }))).toBe('MSG_BAD_FIELD');
+  });
+
+  it('a participant declares sampleCountBucket(n) and the DP parameters it is given in its masked input', () => {
+    const entropy = entropies('declarations');
+    const ctx = { federation: 'demo', round: 1, committee: ['a', 'b'], threshold: 2, config: config() };
+    const party = (id: string) =>
+      new SecAggParticipant(ctx, id, generateRoundKeys(crypto, entropy(id)), {
+        crypto,
+        entropy: entropy(id),
+        sign: testSign(id),
+        verify: testVerify,
+      });
+    const pa = party('a');
+    const pb = party('b');
+    const adverts = [pa.advertise(), pb.advertise()];
+    for (const adv of adverts) {
+      pa.addAdvert(adv);
+      pb.addAdvert(adv);
+    }
+    const sa = pa.shareKeys();
+    const sb = pb.shareKeys();
+    pa.addShareKeys(sb);
+    pb.addShareKeys(sa);
+    const payload = pa.maskInput([0.5, -0.25], 300, h(3), dp);
+    expect([payload.bucket, payload.dpParams]).toEqual([2, dp]); // 256 <= 300 < 1024
+    const plain = pb.maskInput([0.5, -0.25], 40, h(3));
+    expect([plain.bucket, plain.dpParams]).toEqual([0, NO_DP_PARAMS]);
+  });
+
+  it('a plaintext update declares dpParams (its sample count gives the bucket); malformed words are refused', () => {
+    const weights = { tensors: [{ shape: [2], data: Float32Array.from([1, 2]) }] };
+    const u = decodeUpdate(encodeUpdate({ baseModelHash: h(1), sampleCount: 70, dpParams: dp, weights }), weights);
+    expect(u.dpParams).toBe(dp);
+    expect(decodeUpdate(encodeUpdate({ baseModelHash: h(1), sampleCount: 70, weights })).dpParams).toBe(NO_DP_PARAMS);
+    const bad = encodeUpdate({ baseModelHash: h(1), sampleCount: 70, dpParams: dp, weights });
+    bad.fill(0, 37 + 24, 37 + 32); // q = 0; dpParams starts after version 1 | base 32 | sampleCount 4
+    expect(codeOf(() => decodeUpdate(bad))).toBe('MSG_BAD_FIELD');
+    expect(codeOf(() => encodeUpdate({ baseModelHash: h(1), sampleCount: 70, dpParams: -1n, weights }))).toBe('MSG_BAD_FIELD');
   });
 });
