@@ -27,6 +27,7 @@ import { ChangeNotifier } from './services/change-notifier.js';
 import { RoundInbox } from './services/round-inbox.js';
 import { SecAggInbox } from './services/secagg-inbox.js';
 import { FederationRecorder } from './services/federation-recorder.js';
+import { PrivacyGuard, type PrivacyStatus } from './services/privacy-guard.js';
 import { RoundOpener } from './services/round-opener.js';
 
 export interface PeerInit extends RoundDriverInit {
@@ -74,6 +75,8 @@ export class Peer {
   readonly driver: RoundDriver;
   readonly opener?: RoundOpener;
   readonly recorder?: FederationRecorder;
+  /** With `components.federation`: stops training before a round that would pass the member's privacy cap. */
+  readonly privacyGuard?: PrivacyGuard;
   /** Model hash expected as the base of each round's updates, learned from the ledger. */
   private readonly bases = new Map<number, Uint8Array>();
   private running = false;
@@ -92,6 +95,10 @@ export class Peer {
       if (init.finalize === undefined) throw new TypeError('federation mode needs init.finalize (threshold)');
       const opener = new RoundOpener(components.federation, components.log);
       this.opener = opener;
+      this.privacyGuard = new PrivacyGuard(
+        { ...(init.training.dp !== undefined ? { dp: init.training.dp } : {}), epochs: init.training.epochs },
+        { fed: components.federation, log: components.log },
+      );
       this.recorder = new FederationRecorder(
         { federation: init.federation, members: init.members, ...init.finalize },
         {
@@ -152,6 +159,7 @@ export class Peer {
       ...(secagg !== undefined ? { secagg } : {}),
       ...(this.recorder !== undefined ? { recorder: this.recorder } : {}),
       ...(opener !== undefined ? { committeeOf: (r: number) => opener.committeeOf(r) } : {}),
+      ...(this.privacyGuard !== undefined ? { mayTrain: (r: number) => this.privacyGuard!.mayTrain(r) } : {}),
       ...(opener !== undefined ? { membersOf: () => membersNow(), roundsMayAbort: true } : {}),
     });
   }
@@ -164,6 +172,15 @@ export class Peer {
       ...(this.secaggInbox !== undefined ? [this.secaggInbox.topic] : []),
       ...(this.recorder !== undefined ? [this.recorder.topic] : []),
     ];
+  }
+
+  /**
+   * The member's privacy budget as of the last round it prepared for (federation mode), or
+   * undefined: `{round, epsilonSpent, epsilonCap, epsilonAfterRound, exhausted}` in ε units.
+   * `exhausted` means the node abstains from training (node/services/privacy-guard.ts).
+   */
+  privacy(): PrivacyStatus | undefined {
+    return this.privacyGuard?.status();
   }
 
   get id(): string {
@@ -202,6 +219,8 @@ export class Peer {
    */
   async runRound(round: number): Promise<PeerRoundOutcome> {
     this.bases.set(round, fromHex0x(await this.components.chain.headModelHash()));
+    // Before training: would this round pass the member's privacy cap? Then abstain (observer).
+    await this.privacyGuard?.beforeRound(round);
     try {
       if (this.opener === undefined || this.components.federation === undefined) return await this.driver.runRound(round);
       const committee = await this.opener.open(round);

@@ -17,7 +17,7 @@ import { hash256, toHex0x, utf8 } from '../protocol/bytes.js';
 import type { LabelledData } from '../protocol/data.js';
 import type { RoundTiming } from '../protocol/round.js';
 import { modelHash } from '../protocol/weights-codec.js';
-import { cAlpha, EPSILON_CAP_MAX } from '../protocol/chain/budget.js';
+import { cAlpha, EPSILON_CAP_MAX, encodeEpsilonCap } from '../protocol/chain/budget.js';
 import { effectiveCommittee } from '../protocol/secure-aggregation/config.js';
 import { EthersChainClient } from '../node/chain/ethers-client.js';
 import { deployFederation, registerMembers } from '../node/chain/federation-deploy.js';
@@ -61,6 +61,15 @@ export interface LocalFederationOptions {
    * by t committee signatures, credits and privacy budget on chain).
    */
   readonly ledger?: LedgerKind;
+  /**
+   * With ledger 'federation': every member's privacy cap ε at SIM_FEDERATION_DELTA, registered
+   * as `encodeEpsilonCap(epsilonCap)` (`fedmesh simulate --dp-epsilon E`). A peer whose next
+   * round would pass it abstains (node/services/privacy-guard.ts). Default: no cap
+   * (EPSILON_CAP_MAX, 4294.967295).
+   */
+  readonly epsilonCap?: number;
+  /** With ledger 'federation': δ of the contract's privacy ledger (its c_α). Default SIM_FEDERATION_DELTA. */
+  readonly federationDelta?: number;
   /**
    * With ledger 'federation': the contract's round windows (default `defaultFederationWindows`).
    * A round without a quorum by its finalize deadline is aborted and the next one opens.
@@ -190,7 +199,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         threshold: t,
         inputDurationSec: windows.inputSec,
         finalizeDurationSec: windows.finalizeSec,
-        cAlpha: cAlpha(SIM_FEDERATION_DELTA),
+        cAlpha: cAlpha(o.federationDelta ?? SIM_FEDERATION_DELTA),
       });
       await registerMembers(
         deployer,
@@ -199,7 +208,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
           account,
           peerId: members[i]!,
           metadataURI: `sim:${o.federation}/${i}`,
-          epsilonCap: EPSILON_CAP_MAX,
+          epsilonCap: o.epsilonCap !== undefined ? encodeEpsilonCap(o.epsilonCap) : EPSILON_CAP_MAX,
         })),
       );
       const fedAt = ledger;

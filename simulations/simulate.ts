@@ -24,6 +24,7 @@ import { standardize, type LabelledData, type Standardizer } from '../protocol/d
 import { binaryMetrics, type BinaryMetrics } from '../protocol/metrics.js';
 import { isFedmeshError } from '../protocol/errors.js';
 import { type FederatedDpPlan, planFederatedDpSgd } from '../protocol/privacy/index.js';
+import { ONCHAIN_RDP_ORDERS } from '../protocol/chain/budget.js';
 import { selectBackend } from '../node/ml/backend.js';
 import type { Trainer, TrainOptions } from '../node/ml/trainer.js';
 import type { AbortedRoundOutcome, LocalTrainer, RoundOutcome } from '../node/services/round-driver.js';
@@ -138,13 +139,21 @@ export function evaluateAcrossSites(trainer: Trainer, test: LabelledData, standa
 function planDp(o: SimulationOptions, siteSizes: readonly number[]): FederatedDpPlan | undefined {
   if (o.dpEpsilon === undefined && o.dpNoiseMultiplier === undefined) return undefined;
   const sampleRate = o.dpSampleRate ?? Math.min(1, o.batchSize / Math.min(...siteSizes));
+  // On FedmeshFederation the target is also each member's on-chain cap, checked in the ledger's
+  // own accounting: the 8 on-chain orders, every round's spend rounded up per lane (≤ 1e-6 each)
+  // and c_α rounded up (≤ 2e-6). Plan σ in that accounting, with that rounding as a margin, so
+  // the ledger admits every planned round (docs/privacy.md).
+  const onChain = o.ledger === 'federation' && o.dpEpsilon !== undefined;
   try {
     return planFederatedDpSgd({
-      ...(o.dpEpsilon !== undefined ? { targetEpsilon: o.dpEpsilon } : { noiseMultiplier: o.dpNoiseMultiplier! }),
+      ...(o.dpEpsilon !== undefined
+        ? { targetEpsilon: onChain ? o.dpEpsilon - (3 * o.rounds + 10) * 1e-6 : o.dpEpsilon }
+        : { noiseMultiplier: o.dpNoiseMultiplier! }),
       delta: o.dpDelta,
       sampleRate,
       rounds: o.rounds,
       localEpochs: o.localEpochs,
+      ...(onChain ? { orders: ONCHAIN_RDP_ORDERS } : {}),
     });
   } catch (e) {
     if (!isFedmeshError(e, 'PRIVACY_TARGET_UNREACHABLE')) throw e;
@@ -220,6 +229,8 @@ export async function runSimulation(
       ? { dropouts: planDropouts({ probability: o.dropout, seed: o.seed, threshold: mt.threshold, minSurvivors: 2 }) }
       : {}),
     ledger: o.ledger,
+    // --dp-epsilon E is each member's cap on chain: a peer stops training before passing it.
+    ...(o.ledger === 'federation' && o.dpEpsilon !== undefined ? { epsilonCap: o.dpEpsilon, federationDelta: o.dpDelta } : {}),
     wrapTrainer,
   });
   const traffic = new TrafficMeter(fed.hosts);

@@ -22,6 +22,9 @@ import { bytesEqual, fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js
 import type { LabelledData } from '../../protocol/data.js';
 import { fedAvg } from '../../protocol/fedavg.js';
 import { encodeAggregate, encodeUpdate, type ParticipantEntry } from '../../protocol/messages/update.js';
+import { sampleCountBucket } from '../../protocol/chain/credits.js';
+import { declareDpParams } from '../../protocol/chain/declaration.js';
+import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { sortParticipants } from '../../protocol/record.js';
 import { createRng } from '../../protocol/rng.js';
@@ -124,6 +127,11 @@ export interface RoundDriverComponents {
    * position order; undefined: the deterministic foundation committee (protocol/committee.ts).
    */
   readonly committeeOf?: (round: number) => readonly string[] | undefined;
+  /**
+   * Whether this peer may train in `round` (false: it abstains, as an observer, e.g. because
+   * its next round would pass its privacy cap; node/services/privacy-guard.ts). Default: yes.
+   */
+  readonly mayTrain?: (round: number) => boolean;
   /**
    * The federation's members for `round` when the ledger keeps the list (FedmeshFederation's
    * registry, refreshed every round); undefined: `init.members`. Used for "has everyone sent?"
@@ -252,13 +260,11 @@ export class RoundDriver {
    * failure (or `opts.signal`), the trainer is set back to the head model before rejecting.
    */
   async runRound(round: number, opts: RunRoundOptions = {}): Promise<RoundOutcome> {
-
     const { chain, trainer, inbox, clock, log, self } = this.c;
     const latest = await chain.latestRound();
     // On a ledger where rounds can be aborted, the last *recorded* round may lie further back
     // (r − 1 was aborted): any earlier round is fine, the head hash check below still holds.
     if (this.c.roundsMayAbort === true ? latest >= round : latest !== round - 1) {
-
       throw new RoundError(latest >= round ? 'ROUND_STALE' : 'ROUND_FUTURE', `ledger is at round ${latest}, cannot run round ${round}`, {
         round,
         current: latest,
@@ -285,7 +291,7 @@ export class RoundDriver {
     if (outer?.aborted) onOuter();
     else outer?.addEventListener('abort', onOuter, { once: true });
     const dropout = this.init.dropout?.(round);
-    const participates = this.init.participate !== false;
+    const participates = this.init.participate !== false && this.c.mayTrain?.(round) !== false;
     const secure = this.init.secureAggregation !== undefined ? this.secureEnv(plan, position, head, global, dropout) : undefined;
 
     let secureParticipant: SecAggParticipant | undefined;
@@ -328,7 +334,9 @@ export class RoundDriver {
           const running = trainer.train(this.c.data, { ...this.init.training, seed });
           training = running;
           const res = await running;
-          return { loss: res.loss, seconds: res.seconds, weights: () => trainer.getWeights() };
+          // The DP-SGD parameters and steps actually run: declared with the submission.
+          const dpParams = declareDpParams(this.init.training.dp, res.steps);
+          return { loss: res.loss, seconds: res.seconds, weights: () => trainer.getWeights(), dpParams };
         };
         if (secure !== undefined && secureParticipant !== undefined) {
           const res = await runSecureParticipant(
@@ -347,7 +355,12 @@ export class RoundDriver {
           const res = await train();
           trainLoss = res.loss;
           participant.to(ParticipantStage.Publishing);
-          const payload = encodeUpdate({ baseModelHash: fromHex0x(head), sampleCount: this.c.data.n, weights: trainer.getWeights() });
+          const payload = encodeUpdate({
+            baseModelHash: fromHex0x(head),
+            sampleCount: this.c.data.n,
+            dpParams: res.dpParams,
+            weights: trainer.getWeights(),
+          });
           await inbox.publishUpdate(round, payload);
           log.debug({ round, loss: res.loss, seconds: res.seconds }, 'update published');
         } else {
@@ -516,6 +529,13 @@ export class RoundDriver {
           aggregateHash: toHex0x(hash256(payload)),
           contributors: participants.map((p) => p.participant),
           sampleCounts: new Map(participants.map((p) => [p.participant, p.sampleCount])),
+          // What each update declared (its bucket follows from its sample count).
+          declarations: new Map(
+            received.map((u) => [
+              u.sender,
+              { bucket: sampleCountBucket(u.update.sampleCount), dpParams: u.update.dpParams ?? NO_DP_PARAMS },
+            ]),
+          ),
           announce: () => inbox.publishAggregate(plan.round, payload),
         },
         m,

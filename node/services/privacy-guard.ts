@@ -1,0 +1,105 @@
+/**
+ * The privacy guard: before each round a participant asks the chain how much of its privacy
+ * budget it has spent and what its cap is (FedmeshFederation `privacyBudgetOf`), adds the spend
+ * of the round it is about to run (`declaredSpend` of the DP-SGD parameters it plans to
+ * declare) and, if that would pass its cap, abstains: it does not train and submits nothing,
+ * and takes part only as an observer (docs/privacy.md, "A node stops at its cap").
+ *
+ * The arithmetic is the contract's own (protocol/chain/declaration.ts `budgetAfter`: lane-wise
+ * sum of packed RDP, then min over orders of rdp_α + c_α, against the fixed-point cap), so a
+ * node that the guard lets train is never the reason a round's `finalizeRound` reverts with
+ * `FedmeshLedgerBudgetExceeded`, and a node it stops could not have been recorded anyway.
+ *
+ * The state is exposed through `status()` (Peer.privacy(), the daemon's /status and metrics).
+ * "privacy budget exhausted" is logged once, when the guard first stops the node.
+ */
+import { fixedToNumber } from '../../protocol/chain/budget.js';
+import { budgetAfter, plannedDpParams } from '../../protocol/chain/declaration.js';
+import type { DpSgdParams } from '../../protocol/privacy/dp-sgd.js';
+import type { FederationChainClient } from '../chain/federation-types.js';
+import type { Logger } from '../logger.js';
+
+/** What `Peer.privacy()` returns. ε values are numbers (fixed point 1e-6 converted); +∞ when unbounded. */
+export interface PrivacyStatus {
+  /** The round this was evaluated for (the one about to run). */
+  readonly round: number;
+  /** ε this member has spent so far, as the chain's ledger holds it. */
+  readonly epsilonSpent: number;
+  /** The member's cap on ε (registry). */
+  readonly epsilonCap: number;
+  /** ε after the round about to run, if it trained (its declared spend added). */
+  readonly epsilonAfterRound: number;
+  /** True when training this round would pass the cap: the node abstains. */
+  readonly exhausted: boolean;
+}
+
+export interface PrivacyGuardInit {
+  /** DP-SGD parameters of local training; absent: no DP (a round then spends nothing). */
+  readonly dp?: DpSgdParams;
+  /** Local epochs per round (the planned step count is epochs · ⌈1/q⌉). */
+  readonly epochs: number;
+}
+
+export interface PrivacyGuardComponents {
+  readonly fed: FederationChainClient;
+  readonly log: Logger;
+}
+
+export class PrivacyGuard {
+  #status: PrivacyStatus | undefined;
+  /** round → whether this node may train in it. */
+  readonly #decisions = new Map<number, boolean>();
+  #warned = false;
+
+  constructor(
+    private readonly init: PrivacyGuardInit,
+    private readonly c: PrivacyGuardComponents,
+  ) {}
+
+  /** The last evaluation, or undefined before the first round. */
+  status(): PrivacyStatus | undefined {
+    return this.#status;
+  }
+
+  /** Whether this node may train in `round` (as decided by `beforeRound`; true when never asked). */
+  mayTrain(round: number): boolean {
+    return this.#decisions.get(round) ?? true;
+  }
+
+  /**
+   * Reads the member's budget and decides whether it may train in `round`. A failed read
+   * abstains for the round (the node cannot show that it stays under its cap) and is logged.
+   */
+  async beforeRound(round: number): Promise<PrivacyStatus | undefined> {
+    const { fed, log } = this.c;
+    for (const r of this.#decisions.keys()) if (r < round - 1) this.#decisions.delete(r);
+    let status: PrivacyStatus;
+    try {
+      const [account, info] = await Promise.all([fed.account(), fed.info()]);
+      const budget = await fed.budgetOf(account);
+      const planned = plannedDpParams(this.init.dp, this.init.epochs);
+      const after = budgetAfter(budget.rdp, planned, info.cAlpha, budget.epsilonCap);
+      status = {
+        round,
+        epsilonSpent: fixedToNumber(after.epsilonSpent),
+        epsilonCap: fixedToNumber(budget.epsilonCap),
+        epsilonAfterRound: fixedToNumber(after.epsilonAfter),
+        exhausted: after.exceeds,
+      };
+    } catch (e) {
+      this.#decisions.set(round, false);
+      log.warn({ round, err: String(e) }, 'privacy budget unreadable: not training this round');
+      return this.#status;
+    }
+    this.#status = status;
+    this.#decisions.set(round, !status.exhausted);
+    if (status.exhausted && !this.#warned) {
+      this.#warned = true;
+      log.warn(
+        { round, epsilonSpent: status.epsilonSpent, epsilonCap: status.epsilonCap, epsilonAfterRound: status.epsilonAfterRound },
+        'privacy budget exhausted',
+      );
+    }
+    return status;
+  }
+}
