@@ -155,7 +155,7 @@ describe('RoundOpener: the registry is read every round', () => {
           setWeights: () => {},
           train: async () => ({ loss: 0, steps: 0, seconds: 0 }),
         },
-        data: { x: new Float32Array(2), y: new Float32Array(1), n: 1, featureShape: [2] },
+        data: { x: new Float32Array(2), y: new Uint8Array(1), n: 1, featureShape: [2] },
         clock: systemClock,
         log: createLogger('silent'),
       });
