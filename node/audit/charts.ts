@@ -12,7 +12,7 @@ const FONT = 'system-ui, sans-serif';
 const CONFIG = {
   font: FONT,
   axis: { labelFontSize: 12, titleFontSize: 12, labelColor: '#1a1a1a', titleColor: '#1a1a1a' },
-  legend: { labelFontSize: 12, titleFontSize: 12 },
+  legend: { labelFontSize: 12, titleFontSize: 12, labelLimit: 400 },
   view: { stroke: null },
 };
 
