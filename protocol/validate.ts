@@ -194,8 +194,10 @@ export function validateSecAggMessage(data: Uint8Array, from: string, ctx: SecAg
   const lateResult = m.kind === SecAggKind.Result && m.round === ctx.currentRound - 1;
   if (when === 'stale' && !lateResult) return { verdict: ignore('ROUND_STALE') };
   if (when === 'future') return { verdict: ignore('ROUND_FUTURE') };
+  // Key advertisements need no committee (every participant advertises), so they are taken
+  // even before this peer has opened the round: dropping them would lose them for good.
   const committee = ctx.committee(m.round);
-  if (committee.length === 0) return { verdict: ignore('ROUND_UNKNOWN') };
+  if (committee.length === 0 && m.kind !== SecAggKind.AdvertiseKeys) return { verdict: ignore('ROUND_UNKNOWN') };
   // 6. author and signatures
   if (m.sender !== from) return { verdict: reject('MSG_SENDER_NOT_SIGNER') };
   if (!ctx.isMember(from)) return { verdict: reject('PEER_NOT_MEMBER') };

@@ -11,7 +11,7 @@ import { concatBytes, hash256, utf8 } from '../../protocol/bytes.js';
 import { type Chunk, encodeChunk, PayloadType } from '../../protocol/messages/chunk.js';
 import { encodeFinalizeSignature } from '../../protocol/messages/finalize.js';
 import { MAX_GOSSIP_MESSAGE_BYTES } from '../../protocol/messages/limits.js';
-import { encodeSecAgg, type SecAggMessage } from '../../protocol/messages/secagg.js';
+import { encodeSecAgg, SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
 import { createAdvert, generateRoundKeys } from '../../protocol/secure-aggregation/round-keys.js';
 import { VERDICT_STEP, ValidationStep, validateChunk, validateFinalizeSignature, validateSecAggMessage } from '../../protocol/validate.js';
 import type { Verdict } from '../../protocol/verdict.js';
@@ -159,16 +159,25 @@ describe('secure-aggregation message validation order', () => {
     );
   });
 
-  it('a round whose committee is not known here is ignored, not rejected', () => {
-    const advert = createAdvert('demo', current, 'mallory', keys, testSign('mallory'));
-    const v = validateSecAggMessage(encodeSecAgg(advert), 'mallory', {
+  it('a committee message for a round whose committee is not known here is ignored, not rejected', () => {
+    const ctx = {
       federation: 'demo',
       currentRound: current,
-      isMember: () => false,
-      committee: () => [],
+      isMember: (p: string) => p !== 'mallory',
+      committee: () => [] as string[],
       verify: testVerify,
-    }).verdict;
-    expect(v).toEqual({ action: 'ignore', code: 'ROUND_UNKNOWN' });
+    };
+    const view: SecAggMessage = {
+      kind: SecAggKind.View,
+      federation: 'demo',
+      round: current,
+      sender: 'bob',
+      view: { member: 'bob', entries: [], signature: new Uint8Array(64) },
+    };
+    expect(validateSecAggMessage(encodeSecAgg(view), 'bob', ctx).verdict).toEqual({ action: 'ignore', code: 'ROUND_UNKNOWN' });
+    // Key advertisements need no committee: taken before the round is opened here, so none is lost.
+    const advert = createAdvert('demo', current, 'alice', keys, testSign('alice'));
+    expect(validateSecAggMessage(encodeSecAgg(advert), 'alice', ctx).verdict).toEqual({ action: 'accept', code: 'OK' });
   });
 });
 
