@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hash256 } from '../../protocol/bytes.js';
 import { decodeChunk, encodeChunk, PayloadType } from '../../protocol/messages/chunk.js';
+import { splitPayload } from '../../protocol/chunking.js';
 import { decodeMaskedInput, encodeMaskedInput, MASKED_INPUT_PAYLOAD_VERSION } from '../../protocol/messages/masked-input.js';
 import {
   decodeSecAgg,
@@ -24,6 +25,8 @@ import { createAdvert, generateRoundKeys } from '../../protocol/secure-aggregati
 import { validateChunk, validateSecAggMessage } from '../../protocol/validate.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
 import { SecAggInbox } from '../../node/services/secagg-inbox.js';
+import { RoundInbox } from '../../node/services/round-inbox.js';
+import { modelHash } from '../../protocol/weights-codec.js';
 import { codeOf, config, crypto, entropies, testSign, testVerify } from './secagg-helpers.js';
 
 const h = (b: number) => new Uint8Array(32).fill(b);
@@ -308,5 +311,42 @@ describe('declarations in signed submissions (bucket and DP parameters for the r
     bad.fill(0, 37 + 24, 37 + 32); // q = 0; dpParams starts after version 1 | base 32 | sampleCount 4
     expect(codeOf(() => decodeUpdate(bad))).toBe('MSG_BAD_FIELD');
     expect(codeOf(() => encodeUpdate({ baseModelHash: h(1), sampleCount: 70, dpParams: -1n, weights }))).toBe('MSG_BAD_FIELD');
+  });
+
+  it('the round inbox REJECTs a masked input with a malformed declaration and keeps a well-formed one with its declaration', async () => {
+    const hub = new MemoryGossipHub();
+    const [ga, gb, gc] = [hub.join('a'), hub.join('b'), hub.join('c')];
+    const template = { tensors: [{ shape: [2], data: new Float32Array(2) }] };
+    const inbox = new RoundInbox(ga!, {
+      federation: 'demo',
+      isMember: (p) => ['a', 'b', 'c'].includes(p),
+      isCommittee: () => true,
+      template,
+      expectedBase: () => h(1),
+      modelHash,
+    });
+    inbox.start();
+    const topic = inbox.updateTopic;
+    for (const g of [gb, gc])
+      g.subscribe(
+        topic,
+        () => ({ action: 'accept', code: 'OK' }),
+        () => {},
+      );
+    const send = async (from: typeof gb, payload: Uint8Array) => {
+      for (const c of splitPayload(payload, { type: PayloadType.MaskedInput, federation: 'demo', round: 1, sender: from.self })) {
+        await from.publish(topic, encodeChunk(c));
+      }
+    };
+    const good = encodeMaskedInput({ baseModelHash: h(1), bucket: 3, dpParams: dp, neighbours: [], masked: Uint32Array.from([1, 2, 3]) });
+    const bad = good.slice();
+    bad.fill(0, DP_AT + 24, DP_AT + 32); // q = 0
+    await send(gb, bad);
+    await send(gc, good);
+    await hub.settle();
+    expect(ga.verdicts.get('reject:MSG_BAD_FIELD')).toBe(1);
+    expect(inbox.maskedInputsFor(1).has('b')).toBe(false);
+    expect(inbox.maskedInputsFor(1).get('c')?.input).toMatchObject({ bucket: 3, dpParams: dp });
+    inbox.stop();
   });
 });
