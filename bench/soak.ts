@@ -11,7 +11,9 @@
  *   of the fitted RSS at the end of warm-up, extrapolated over the measured rounds. PASS < 10 %;
  * - open handles (process.getActiveResourcesInfo()) before the federation starts, at every
  *   round's end and after it stops, by resource type;
- * - rounds finalized versus aborted.
+ * - rounds finalized versus aborted;
+ * - gossip health: non-ACCEPT verdicts over all peers and the lowest peer score (an honest
+ *   federation should never REJECT itself or graylist a member).
  * It writes bench/results/soak.json.
  *
  *   SOAK_PEERS=16 SOAK_ROUNDS=50 SOAK_DROPOUT=0.1 SOAK_SEED=1 npm run soak
@@ -20,6 +22,8 @@ import '../node/polyfills.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Libp2pGossip } from '../node/net/libp2p-host.js';
+import { FEDMESH_SCORE_THRESHOLDS } from '../node/net/peer-scoring.js';
 import { parseSimulationOptions } from '../simulations/options.js';
 import { type RoundReport, runSimulation } from '../simulations/simulate.js';
 
@@ -65,6 +69,30 @@ const sample = (t0: number): Sample => {
   return { t: (performance.now() - t0) / 1000, rssMb: m.rss / MB, heapUsedMb: m.heapUsed / MB };
 };
 
+// Watch every gossip endpoint the simulator creates (it builds them inside startLocalFederation):
+// verdict counts say whether honest peers ever REJECT each other, scores whether anyone is
+// graylisted. An honest soak should show neither.
+const gossips = new Set<Libp2pGossip>();
+const subscribe = Libp2pGossip.prototype.subscribe;
+Libp2pGossip.prototype.subscribe = function (this: Libp2pGossip, ...args: Parameters<typeof subscribe>) {
+  gossips.add(this);
+  return subscribe.apply(this, args);
+};
+
+function verdictTotals(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const g of gossips) for (const [k, v] of g.verdicts) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/** Lowest score any peer gives any other peer of the federation. */
+function minScore(): number {
+  const ids = [...gossips].map((g) => g.self);
+  let min = Number.POSITIVE_INFINITY;
+  for (const g of gossips) for (const id of ids) if (id !== g.self) min = Math.min(min, g.score(id));
+  return min;
+}
+
 const t0 = performance.now();
 const handlesBefore = handles();
 const samples: Sample[] = [sample(t0)];
@@ -78,6 +106,10 @@ interface RoundPoint extends Sample {
   readonly dropouts: number;
   readonly seconds: number;
   readonly handles: number;
+  /** Lowest peer score among the federation's peers at the round's end. */
+  readonly minPeerScore: number;
+  /** Non-ACCEPT verdicts over all peers so far, by action:code. */
+  readonly verdicts: Record<string, number>;
 }
 const rounds: RoundPoint[] = [];
 let maxHandles = total(handlesBefore);
@@ -101,7 +133,11 @@ try {
       maxHandles = Math.max(maxHandles, total(h));
       const s = sample(t0);
       samples.push(s);
+      const v = Object.fromEntries(Object.entries(verdictTotals()).filter(([k]) => !k.startsWith('accept')));
+      const low = minScore();
       rounds.push({
+        minPeerScore: low,
+        verdicts: v,
         ...s,
         round: r.round,
         aborted: r.aborted === true,
@@ -111,7 +147,7 @@ try {
         handles: total(h),
       });
       console.log(
-        `round ${String(r.round).padStart(3)}  ${r.aborted === true ? 'ABORTED  ' : 'finalized'}  ${String(r.participants).padStart(2)} participants  ${String(Object.keys(r.dropouts).length).padStart(2)} dropouts  ${r.seconds.toFixed(1).padStart(6)} s  rss ${s.rssMb.toFixed(0)} MB  heap ${s.heapUsedMb.toFixed(0)} MB  handles ${total(h)}`,
+        `round ${String(r.round).padStart(3)}  ${r.aborted === true ? 'ABORTED  ' : 'finalized'}  ${String(r.participants).padStart(2)} participants  ${String(Object.keys(r.dropouts).length).padStart(2)} dropouts  ${r.seconds.toFixed(1).padStart(6)} s  rss ${s.rssMb.toFixed(0)} MB  heap ${s.heapUsedMb.toFixed(0)} MB  handles ${total(h)}  min score ${low.toFixed(1)}  ${JSON.stringify(v)}`,
       );
     },
   });
@@ -164,6 +200,11 @@ const result = {
     pass: growth !== undefined ? growth < MAX_GROWTH : null,
   },
   handles: { before: handlesBefore, maxDuring: maxHandles, after: handlesAfter, leakedAfterStop: leaked },
+  gossip: {
+    verdicts: verdictTotals(),
+    minPeerScore: rounds.length > 0 ? Math.min(...rounds.map((r) => r.minPeerScore)) : null,
+    graylistThreshold: FEDMESH_SCORE_THRESHOLDS.graylistThreshold,
+  },
   rounds,
   samples,
 };
@@ -182,6 +223,9 @@ console.log(
 );
 console.log(
   `handles      before ${total(handlesBefore)}, max during ${maxHandles}, after stop ${total(handlesAfter)}; left open: ${JSON.stringify(leaked)}`,
+);
+console.log(
+  `gossip       verdicts ${JSON.stringify(result.gossip.verdicts)}; lowest peer score ${result.gossip.minPeerScore?.toFixed(1)} (graylist ${FEDMESH_SCORE_THRESHOLDS.graylistThreshold})`,
 );
 console.log('wrote bench/results/soak.json');
 process.exit(error !== undefined || (growth !== undefined && growth >= MAX_GROWTH) ? 1 : 0);
