@@ -20,6 +20,10 @@ const DeploymentSchema = z.object({
   cAlpha: z.array(decimal).length(8),
   m: z.number().int().min(1),
   t: z.number().int().min(1),
+  manifestHash: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/, '0x and 64 hex digits')
+    .optional(),
 });
 
 export function parseDeployment(json: unknown, source = 'deployment'): AuditDeployment {
@@ -38,6 +42,7 @@ export function parseDeployment(json: unknown, source = 'deployment'): AuditDepl
     t: d.t,
     delta: d.delta,
     cAlpha: d.cAlpha.map((c) => BigInt(c)),
+    ...(d.manifestHash !== undefined ? { manifestHash: d.manifestHash.toLowerCase() as Hex32 } : {}),
   };
 }
 

@@ -255,6 +255,11 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
       c.cAlpha!(at),
       c.totalCredits!(at),
     ]);
+    // Older deployments have no manifestHash(): its absence is not an error.
+    const manifestHash = await c.manifestHash!(at).then(
+      (h: unknown) => String(h).toLowerCase() as Hex32,
+      () => undefined,
+    );
     const accounts = [...new Set(events.filter((e) => e.kind === 'MemberAdded').map((e) => (e as { account: string }).account))];
     const members = new Map<string, MemberView>();
     for (const account of accounts) {
@@ -274,6 +279,7 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
       committeeSize: Number(committeeSize),
       threshold: Number(threshold),
       cAlpha: [...(cAlpha as Result)].map((x) => BigInt(x)),
+      ...(manifestHash !== undefined ? { manifestHash } : {}),
       totalCredits: BigInt(totalCredits),
       members,
     };

@@ -68,6 +68,9 @@ export function audit(input: AuditInput): AuditReport {
   if (dep.cAlpha.length !== views.cAlpha.length || dep.cAlpha.some((c, i) => c !== views.cAlpha[i])) {
     mismatched.cAlpha = { file: dep.cAlpha, contract: views.cAlpha };
   }
+  if (dep.manifestHash !== undefined && views.manifestHash !== undefined && !sameHash(dep.manifestHash, views.manifestHash)) {
+    mismatched.manifestHash = { file: dep.manifestHash, contract: views.manifestHash };
+  }
   if (Object.keys(mismatched).length > 0) {
     add(
       null,

@@ -80,6 +80,8 @@ export interface AuditDeployment {
   readonly delta: number;
   /** c_α per lane, fixed point 1e-6 (protocol/chain/budget.ts `cAlpha`). */
   readonly cAlpha: readonly bigint[];
+  /** The federation manifest's hash, when the deployment file records one (protocol/manifest.ts). */
+  readonly manifestHash?: Hex32;
 }
 
 /** A member's entry in the contract's views. */
@@ -102,6 +104,8 @@ export interface ChainViews {
   readonly committeeSize: number;
   readonly threshold: number;
   readonly cAlpha: readonly bigint[];
+  /** `manifestHash()`, on contracts that have it. */
+  readonly manifestHash?: Hex32;
   readonly totalCredits: bigint;
   /** Keyed by checksummed address: every account a MemberAdded event names. */
   readonly members: ReadonlyMap<string, MemberView>;

@@ -343,6 +343,12 @@ describe('protocol/audit on constructed event streams', () => {
     expect(codes({ ...input, views: { ...input.views, members: views } })).toEqual(['PRIVACY_LEDGER_MISMATCH']);
     expect(codes({ ...input, views: { ...input.views, headModelHash: h(0x77) } })).toEqual(['HEAD_MISMATCH']);
     expect(codes({ ...input, deployment: { ...input.deployment, t: 1 } })).toEqual(['DEPLOYMENT_MISMATCH']);
+    const manifest = audit({
+      ...input,
+      deployment: { ...input.deployment, manifestHash: h(0x5e) },
+      views: { ...input.views, manifestHash: h(0x5f) },
+    });
+    expect(manifest.findings.map((f) => [f.code, Object.keys(f.evidence)])).toEqual([['DEPLOYMENT_MISMATCH', ['manifestHash']]]);
     expect(codes({ ...input, deployment: { ...input.deployment, initialModelHash: h(0x01) } })).toEqual(['INITIAL_MODEL_MISMATCH']);
   });
 
