@@ -28,6 +28,7 @@ import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { sortParticipants } from '../../protocol/record.js';
 import { createRng } from '../../protocol/rng.js';
+import { clipModelUpdate } from '../../protocol/secure-aggregation/quantize.js';
 import {
   createAdvert,
   effectiveCommittee,
@@ -108,6 +109,37 @@ export interface RoundDriverInit {
    * round, and still adopts the recorded result so it can take part in the next round.
    */
   readonly dropout?: (round: number) => DropoutPoint | undefined;
+  /**
+   * Poisoning containment (docs/threat-model.md, "Poisoning containment"), both off by default:
+   * - `updateNormBound` B: every participant's update (trained − head model) is clipped to L2
+   *   norm B before it is quantized and masked (secure) or published (plaintext; the committee
+   *   also clips every update it receives);
+   * - `validationMargin`: a committee member evaluates the candidate aggregate on its own
+   *   validation split (components.validate) and refuses to sign the round record when the loss
+   *   exceeds the head model's by more than this margin (in loss units). Without t signatures the
+   *   round is aborted at its deadline and the next one opens.
+   */
+  readonly defence?: DefenceOptions;
+}
+
+/** See RoundDriverInit.defence. */
+export interface DefenceOptions {
+  readonly updateNormBound?: number;
+  readonly validationMargin?: number;
+}
+
+/** Validated defence options: a typed ROUND_BAD_CONFIG naming the field, value and rule otherwise. */
+export function validateDefence(d: DefenceOptions | undefined): DefenceOptions | undefined {
+  if (d === undefined) return undefined;
+  const bad = (field: string, value: unknown, rule: string): RoundError =>
+    new RoundError('ROUND_BAD_CONFIG', `defence.${field}=${String(value)}: ${rule}`, { field: `defence.${field}`, value, rule });
+  if (d.updateNormBound !== undefined && !(Number.isFinite(d.updateNormBound) && d.updateNormBound > 0)) {
+    throw bad('updateNormBound', d.updateNormBound, 'a finite number > 0');
+  }
+  if (d.validationMargin !== undefined && !(Number.isFinite(d.validationMargin) && d.validationMargin >= 0)) {
+    throw bad('validationMargin', d.validationMargin, 'a finite number >= 0');
+  }
+  return d;
 }
 
 export interface RoundDriverComponents {
@@ -231,6 +263,7 @@ export class RoundDriver {
     private readonly init: RoundDriverInit,
     private readonly c: RoundDriverComponents,
   ) {
+    validateDefence(init.defence);
     this.recorder = c.recorder ?? ledgerRecorder(c);
   }
 
@@ -238,6 +271,12 @@ export class RoundDriver {
   get committeeSize(): number {
     const sa = this.init.secureAggregation;
     return sa === undefined ? this.init.committeeSize : effectiveCommittee(sa.config, this.init.members.length).committeeSize;
+  }
+
+  /** `weights` with its update from `global` clipped to defence.updateNormBound (unchanged without one). */
+  private bounded(weights: ModelWeights, global: ModelWeights): ModelWeights {
+    const bound = this.init.defence?.updateNormBound;
+    return bound === undefined ? weights : clipModelUpdate(weights, global, bound).weights;
   }
 
   private membersOf(round: number): readonly string[] {
@@ -318,7 +357,7 @@ export class RoundDriver {
           ? runSecureCommittee(secure, member, abort.signal).then((r) => ({ path: r.path, recorded: r.recorded, secure: r }))
           : Promise.resolve(undefined);
     } else {
-      committeeTask = position >= 0 ? this.runCommittee(plan, position, head, abort.signal, dropout) : Promise.resolve(undefined);
+      committeeTask = position >= 0 ? this.runCommittee(plan, position, head, global, abort.signal, dropout) : Promise.resolve(undefined);
     }
     // Surface committee failures without an unhandled rejection while we train.
     committeeTask.catch(() => {});
@@ -359,7 +398,7 @@ export class RoundDriver {
             baseModelHash: fromHex0x(head),
             sampleCount: this.c.data.n,
             dpParams: res.dpParams,
-            weights: trainer.getWeights(),
+            weights: this.bounded(trainer.getWeights(), global),
           });
           await inbox.publishUpdate(round, payload);
           log.debug({ round, loss: res.loss, seconds: res.seconds }, 'update published');
@@ -450,6 +489,7 @@ export class RoundDriver {
       global,
       self: this.c.self,
       members: this.membersOf(plan.round),
+      ...(this.init.defence?.updateNormBound !== undefined ? { updateNormBound: this.init.defence.updateNormBound } : {}),
       threshold: effectiveCommittee(sa.config, this.init.members.length).threshold,
       recordGraceMs: this.init.timing.recordGraceMs,
       secure: sa,
@@ -490,6 +530,7 @@ export class RoundDriver {
     plan: RoundPlan,
     position: number,
     head: Hex32,
+    global: ModelWeights,
     signal: AbortSignal,
     dropout: DropoutPoint | undefined,
   ): Promise<{ path: readonly CommitteeStage[]; recorded: boolean }> {
@@ -510,7 +551,13 @@ export class RoundDriver {
       const received = [...inbox.updatesFor(plan.round).values()];
       if (received.length === 0) throw new RoundError('ROUND_NO_UPDATES', `no updates for round ${plan.round}`, { round: plan.round });
       const aggregate = fedAvg(
-        received.map((u) => ({ participant: u.sender, sampleCount: u.update.sampleCount, weights: u.update.weights })),
+        // Defence (a) holds here whatever the sender ran: the committee sees plaintext updates and
+        // clips each to the bound itself (a no-op for an honest, already clipped one).
+        received.map((u) => ({
+          participant: u.sender,
+          sampleCount: u.update.sampleCount,
+          weights: this.bounded(u.update.weights, global),
+        })),
       );
       const hash = toHex0x(modelHash(aggregate));
       const participants: ParticipantEntry[] = sortParticipants(

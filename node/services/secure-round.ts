@@ -66,6 +66,8 @@ export type DropoutPoint = 'after-keys' | 'after-input';
 
 export interface SecureRoundEnv {
   readonly plan: RoundPlan;
+  /** The federation's L2 bound on each participant's update (defence.updateNormBound); undefined: none. */
+  readonly updateNormBound?: number;
   readonly position: number;
   readonly openedAt: number;
   readonly head: Hex32;
@@ -165,7 +167,9 @@ export async function runSecureParticipant(
     await waitFor(clock, openedAt + 2 * secure.keysMs - clock.now(), signal, wait, shared);
     feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
     feeder.feed(SecAggKind.ShareKeys, (m) => participant.addShareKeys(m));
-    const values = weightedDelta(trained.weights(), env.global, env.sampleCount);
+    // Defence (a): the update is clipped to the federation's L2 bound before quantizing and
+    // masking (protocol/secure-aggregation/quantize.ts weightedDelta).
+    const values = weightedDelta(trained.weights(), env.global, env.sampleCount, env.updateNormBound);
     const payload = participant.maskInput(values, env.sampleCount, fromHex0x(env.head), trained.dpParams ?? NO_DP_PARAMS);
     await env.inbox.publishMaskedInput(round, encodeMaskedInput(payload));
     return { trainLoss: trained.loss };

@@ -26,10 +26,32 @@ import { SecAggError } from './errors.js';
 
 const TWO_POW_32 = 4294967296;
 
-/** n_i · (local − global), flattened in tensor order, in float64. */
-export function weightedDelta(local: ModelWeights, global: ModelWeights, sampleCount: number): Float64Array {
+/**
+ * n_i · clip_B(local − global), flattened in tensor order, in float64.
+ *
+ * With `normBound` B (the federation's `updateNormBound`), the update Δ_i = local − global is
+ * first scaled down to L2 norm B when it is longer (`clipToNorm`), as DP-SGD clips per-example
+ * gradients (Abadi et al. 2016, §3.1) and as norm bounding against model replacement does
+ * (Sun et al. 2019, "Can you really backdoor federated learning?"). This happens before
+ * quantization and masking, so a participant whose trainer produced a scaled update adds at
+ * most n_i·B to the masked sum. Without a bound, Δ_i is used as is.
+ */
+export function weightedDelta(local: ModelWeights, global: ModelWeights, sampleCount: number, normBound?: number): Float64Array {
+  const delta = modelDelta(local, global);
+  const clipped = normBound === undefined ? delta : clipToNorm(delta, normBound).values;
+  for (let k = 0; k < clipped.length; k++) clipped[k] = sampleCount * clipped[k]!;
+  return clipped;
+}
+
+/** local − global, flattened in tensor order, in float64 (a fresh array). */
+export function modelDelta(local: ModelWeights, global: ModelWeights): Float64Array {
   let d = 0;
   for (const t of global.tensors) d += t.data.length;
+  if (local.tensors.length !== global.tensors.length) {
+    throw new SecAggError('SECAGG_BAD_INPUT', `model has ${local.tensors.length} tensors, the global model ${global.tensors.length}`, {
+      tensor: local.tensors.length,
+    });
+  }
   const out = new Float64Array(d);
   let o = 0;
   global.tensors.forEach((g, ti) => {
@@ -37,9 +59,72 @@ export function weightedDelta(local: ModelWeights, global: ModelWeights, sampleC
     if (l === undefined || l.length !== g.data.length) {
       throw new SecAggError('SECAGG_BAD_INPUT', `tensor ${ti} differs in size from the global model`, { tensor: ti });
     }
-    for (let k = 0; k < g.data.length; k++) out[o++] = sampleCount * (l[k]! - g.data[k]!);
+    for (let k = 0; k < g.data.length; k++) out[o++] = l[k]! - g.data[k]!;
   });
   return out;
+}
+
+/** The Euclidean norm, accumulated in float64 with scaling so that huge or tiny entries neither overflow nor underflow. */
+export function l2Norm(values: ArrayLike<number>): number {
+  let scale = 0;
+  let ssq = 1;
+  for (let k = 0; k < values.length; k++) {
+    const a = Math.abs(values[k]!);
+    if (a === 0) continue;
+    if (scale < a) {
+      ssq = 1 + ssq * (scale / a) ** 2;
+      scale = a;
+    } else {
+      ssq += (a / scale) ** 2;
+    }
+  }
+  return scale * Math.sqrt(ssq);
+}
+
+/**
+ * Norm clipping: `values` when ‖values‖₂ ≤ bound (copied, untouched), else `values · bound/‖values‖₂`,
+ * whose norm is `bound` up to float64 rounding. The bound must be a positive finite number and
+ * every value finite (SECAGG_BAD_INPUT otherwise: a NaN must not pass as "short").
+ */
+export function clipToNorm(values: ArrayLike<number>, bound: number): { values: Float64Array; norm: number; clipped: boolean } {
+  if (!(Number.isFinite(bound) && bound > 0)) {
+    throw new SecAggError('SECAGG_BAD_CONFIG', `updateNormBound=${bound}: a finite number > 0`, {
+      field: 'updateNormBound',
+      value: bound,
+      rule: 'a finite number > 0',
+    });
+  }
+  const out = Float64Array.from(values);
+  for (let k = 0; k < out.length; k++) {
+    if (!Number.isFinite(out[k]!))
+      throw new SecAggError('SECAGG_BAD_INPUT', `coordinate ${k} is ${out[k]}`, { index: k, value: String(out[k]) });
+  }
+  const norm = l2Norm(out);
+  if (norm <= bound) return { values: out, norm, clipped: false };
+  const f = bound / norm;
+  for (let k = 0; k < out.length; k++) out[k] = out[k]! * f;
+  return { values: out, norm, clipped: true };
+}
+
+/**
+ * The plaintext path's clip: `global + clip_B(local − global)` as float32 weights. The committee
+ * applies it to every received update before FedAvg (it sees them in the clear), so there the
+ * bound holds whatever the sender's software did. Returns `local` itself when within the bound.
+ */
+export function clipModelUpdate(
+  local: ModelWeights,
+  global: ModelWeights,
+  bound: number,
+): { weights: ModelWeights; norm: number; clipped: boolean } {
+  const { values, norm, clipped } = clipToNorm(modelDelta(local, global), bound);
+  if (!clipped) return { weights: local, norm, clipped };
+  let o = 0;
+  const tensors = global.tensors.map((g) => {
+    const data = new Float32Array(g.data.length);
+    for (let k = 0; k < data.length; k++) data[k] = g.data[k]! + values[o++]!;
+    return { shape: [...g.shape], data };
+  });
+  return { weights: { tensors }, norm, clipped };
 }
 
 /**
