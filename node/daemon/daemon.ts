@@ -354,12 +354,20 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       while (!ready() && Date.now() < deadline && !signal.aborted) await sleep(100, signal);
     };
 
+    let inboxRound = 0;
     const step = async (): Promise<void> => {
       const [fin, cur, headHash] = await Promise.all([fed.lastFinalizedRound(), fed.currentRound(), fed.headModelHash()]);
       rpcUp = true;
       if (fin > state.chain.lastFinalizedRound) metrics.roundsFinalized.inc(fin - state.chain.lastFinalizedRound);
       state.chain = { headModelHash: headHash.toLowerCase(), lastFinalizedRound: fin, currentRound: cur };
       await catchUp(headHash.toLowerCase(), fin);
+      if (fin > inboxRound) {
+        // At round fin's head (after a restart or a catch-up): the inboxes take round fin + 1's
+        // messages as 'next' from now on, rather than IGNORE them as ROUND_FUTURE.
+        peer.inbox.setRound(fin);
+        peer.secaggInbox?.setRound(fin);
+        inboxRound = fin;
+      }
       await refreshPrivacy();
       if (fin >= manifest.rounds) {
         state.phase = 'done';
@@ -413,6 +421,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       adopt(r);
       store.setRoundState({ round: r, stage: 'adopted', maskingUsed: true });
       state.joined.push(r);
+      inboxRound = r;
       metrics.roundsJoined.inc();
       state.lastRound = {
         round: r,

@@ -78,8 +78,11 @@ export const DEVNET_TIMING: DevnetTiming = {
   chainPollMs: 200,
 };
 
-/** Contract round windows for a devnet (s): generous next to DEVNET_TIMING, short enough to abort a stalled round. */
-export const DEVNET_WINDOWS = { inputDurationSec: 120, finalizeDurationSec: 120 } as const;
+/**
+ * Contract round windows for a devnet (s): above a round with one silent member (collectMs and
+ * the unmasking after it), short enough that a stalled round is aborted within a minute or so.
+ */
+export const DEVNET_WINDOWS = { inputDurationSec: 40, finalizeDurationSec: 40 } as const;
 
 /** What `devnet up` deploys (DIR/deploy-plan.json). */
 export interface DeployPlan {
