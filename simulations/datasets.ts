@@ -6,6 +6,11 @@
  *   stratified train/test split, training rows partitioned across peers (`partition`), every
  *   site standardised with its own statistics; the pooled test set is evaluated through every
  *   site's standardiser (each hospital applying the model to the same patients).
+ *   With `standardize: federated`, every site uses one standardiser fitted on all training rows
+ *   (the statistics a secure sum of each site's n, Σx and Σx² gives), and the test set is
+ *   evaluated once through it. Under label skew, site-local statistics differ between sites
+ *   (a site of mostly malignant tumours centres its features elsewhere), so the shared model
+ *   sees inconsistent inputs; federated statistics remove that.
  * - heart-disease: the four UCI hospitals (node/data/heart-disease.ts: `?` and chol = 0 are
  *   missing and imputed with the site's own median, label num > 0). Each hospital keeps a
  *   stratified test share of its own rows; by-site gives hospital k to peer k, and each
@@ -45,7 +50,10 @@ export interface SimulationData {
   readonly notes: readonly string[];
 }
 
-type DataOptions = Pick<SimulationOptions, 'dataset' | 'peers' | 'seed' | 'testFraction' | 'partition' | 'columns' | 'arrays'>;
+type DataOptions = Pick<
+  SimulationOptions,
+  'dataset' | 'peers' | 'seed' | 'testFraction' | 'partition' | 'columns' | 'arrays' | 'standardize'
+>;
 
 function bad(field: string, value: unknown, rule: string): ConfigError {
   return new ConfigError('CONFIG_INVALID', `${field}=${JSON.stringify(value)}: ${rule}`, { issues: [{ field, value, rule }] });
@@ -126,6 +134,22 @@ export function loadSimulationData(o: DataOptions): SimulationData {
 
   const tabular = (train: LabelledData, test: LabelledData, parts: number[][], evalBySite?: LabelledData[]): SimulationData => {
     const raw = parts.map((rows) => selectRows(train, rows));
+    if (o.standardize === 'federated') {
+      // One standardiser from the pooled training rows: what the sites would get from a secure
+      // sum of their (n_k, Σx, Σx²) before training; every site and the test set use it.
+      const global = fitStandardizer(train);
+      const sets = evalBySite ?? [test];
+      return {
+        train,
+        test,
+        siteData: raw.map((d) => standardize(d, global)),
+        evalSets: sets.map((d) => standardize(d, global)),
+        featureShape: [...train.featureShape],
+        standardized: true,
+        standardizers: raw.map(() => global),
+        notes,
+      };
+    }
     const standardizers = raw.map((d) => fitStandardizer(d));
     return {
       train,

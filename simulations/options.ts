@@ -50,6 +50,11 @@ export const SIMULATION_DEFAULTS = {
   algorithm: 'fedavg',
   /** Straggler delay before local training: 'none', 'uniform:MIN-MAX' or 'exponential:MEAN' (ms, seeded). */
   stragglers: 'none',
+  /**
+   * Tables: each site standardises with its own statistics ('site'), or all with the pooled
+   * training statistics a secure sum of (n, Σx, Σx²) would give ('federated').
+   */
+  standardize: 'site',
   /** Which libp2p transport the peers use: TCP on 127.0.0.1. */
   transport: 'tcp',
 } as const;
@@ -130,6 +135,7 @@ export const SimulationOptionsSchema = z
     attackers: AttackersSchema.optional(),
     defence: DefenceSchema.optional(),
     transport: z.enum(['tcp']),
+    standardize: z.enum(['site', 'federated']),
     /** Where the scenario came from (set by the loader; recorded in summary.json). */
     scenarioFile: z.string().optional(),
     peers: z.number().int().min(2).max(64),

@@ -22,6 +22,7 @@ export function registerSimulate(program: Command): void {
     .option('--dataset <name>', 'breast-cancer | heart-disease | pneumonia | a .csv or .npz path (columns/arrays in a scenario)')
     .option('--partition <p>', 'iid | dirichlet:<alpha> | quantity-skew:<beta> | by-site (heart-disease)')
     .option('--algorithm <a>', 'fedavg | fedprox:<mu>')
+    .option('--standardize <how>', 'tables: site (each site its own statistics) | federated (pooled statistics, as a secure sum gives)')
     .option('--stragglers <dist>', 'delay before local training: none | uniform:<min>-<max> | exponential:<mean> (ms, seeded)')
     .option('--attackers <fraction:kind>', 'e.g. 0.2:sign-flip, 0.2:scaled:10, 0.2:label-flip, 0.2:noise[:sigma]', attackers)
     .option('--update-norm-bound <b>', 'defence: clip every update to this L2 norm', num)

@@ -1,0 +1,254 @@
+/**
+ * Benchmark: the simulation lab's targets (issue 8), each a full `fedmesh simulate` run — real
+ * libp2p peers on 127.0.0.1, the in-process Hardhat chain with FedmeshFederation, secure
+ * aggregation — with the centralized baseline computed in the same run.
+ *
+ * Cases (select with --case NAME, repeatable; default all):
+ *   breast-cancer — simulations/scenarios/breast-cancer-dirichlet.yaml: 8 peers, Dirichlet 0.5,
+ *                   FedAvg, secure aggregation. Target: accuracy ≥ 0.975 and within 1 point of
+ *                   the centralized baseline.
+ *   heart-disease — simulations/scenarios/heart-disease-by-site.yaml: the 4 UCI hospitals by
+ *                   site. Target: accuracy ≥ 0.81.
+ *   pneumonia     — simulations/scenarios/pneumonia-cnn.yaml: 8 peers, small CNN. Target: within
+ *                   2 points of the centralized baseline with the same model.
+ *   scale         — breast-cancer, 16 / 32 / 64 peers × 5 rounds with secure aggregation:
+ *                   seconds per round and peak RSS (whole process, and per peer). Target:
+ *                   64 × 5 in under 10 minutes. (--scale-peers 16,32 to run a subset.)
+ *   attack        — simulations/scenarios/attack-scaled.yaml: final accuracy with no attackers,
+ *                   with 20 % attackers and no defence, and with 20 % attackers and the defence
+ *                   (when the round path offers it).
+ * Each run is a separate child process, so peak RSS (getrusage maxRSS) is that run's own.
+ * Results are merged into bench/results/sim.json by case, so cases can run separately:
+ *   npm run bench:sim -- --case scale
+ * The machine's core count and load average at the start of each case are recorded: on a
+ * shared machine, wall-clock numbers include other processes' contention.
+ */
+import '../node/polyfills.js';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.join(HERE, '..');
+const RESULTS = path.join(HERE, 'results', 'sim.json');
+const SCENARIOS = path.join(ROOT, 'simulations', 'scenarios');
+const CASES = ['breast-cancer', 'heart-disease', 'pneumonia', 'scale', 'attack'] as const;
+type CaseName = (typeof CASES)[number];
+
+interface RunSpec {
+  readonly label: string;
+  readonly scenario?: string;
+  readonly options: Record<string, unknown>;
+}
+
+interface RunResult {
+  readonly label: string;
+  readonly peers: number;
+  readonly rounds: number;
+  readonly final: { accuracy: number; auc: number; f1: number; loss: number };
+  readonly centralized?: { accuracy: number; auc: number; f1: number };
+  readonly roundSeconds: number[];
+  readonly meanRoundSeconds: number;
+  readonly abortedRounds: number;
+  readonly wallSeconds: number;
+  readonly maxRssMB: number;
+  readonly maxRssPerPeerMB: number;
+  readonly loadAvgStart: number[];
+}
+
+/** Child mode: run one simulation and print its result as the last stdout line. */
+async function child(spec: RunSpec): Promise<void> {
+  const { resolveSimulationOptions } = await import('../simulations/scenario.js');
+  const { runSimulation } = await import('../simulations/simulate.js');
+  const loadAvgStart = os.loadavg();
+  const t0 = performance.now();
+  const o = resolveSimulationOptions(
+    { ...spec.options, out: fs.mkdtempSync(path.join(os.tmpdir(), 'fedmesh-bench-sim-')), quiet: true },
+    spec.scenario,
+  );
+  const res = await runSimulation(o, () => {});
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const maxRssMB = process.resourceUsage().maxRSS / 1024;
+  const s = res.summary as {
+    final: RunResult['final'];
+    centralized?: RunResult['centralized'];
+  };
+  const out: RunResult = {
+    label: spec.label,
+    peers: o.peers,
+    rounds: o.rounds,
+    final: { accuracy: s.final.accuracy, auc: s.final.auc, f1: s.final.f1, loss: s.final.loss },
+    ...(s.centralized !== undefined
+      ? { centralized: { accuracy: s.centralized.accuracy, auc: s.centralized.auc, f1: s.centralized.f1 } }
+      : {}),
+    roundSeconds: res.rounds.map((r) => r.seconds),
+    meanRoundSeconds: res.rounds.reduce((a, r) => a + r.seconds, 0) / res.rounds.length,
+    abortedRounds: res.rounds.filter((r) => r.aborted === true).length,
+    wallSeconds,
+    maxRssMB,
+    maxRssPerPeerMB: maxRssMB / o.peers,
+    loadAvgStart,
+  };
+  process.stdout.write(`\nBENCH_RESULT ${JSON.stringify(out)}\n`);
+}
+
+function runChild(spec: RunSpec): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+    const p = spawn(tsx, [fileURLToPath(import.meta.url), '--child', JSON.stringify(spec)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    p.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    p.on('error', reject);
+    p.on('close', (code) => {
+      const line = stdout.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
+      if (code !== 0 || line === undefined) reject(new Error(`${spec.label}: child exited ${code}\n${stdout.slice(-2000)}`));
+      else resolve(JSON.parse(line.slice('BENCH_RESULT '.length)) as RunResult);
+    });
+  });
+}
+
+const pts = (x: number): number => Number((100 * x).toFixed(2));
+
+async function runCase(name: CaseName, scalePeers: readonly number[]): Promise<Record<string, unknown>> {
+  const machine = { cpus: os.cpus().length, loadAvgStart: os.loadavg(), startedAt: new Date().toISOString() };
+  const log = (r: RunResult): void => {
+    process.stdout.write(
+      `  ${r.label.padEnd(28)} peers ${String(r.peers).padStart(3)}  accuracy ${r.final.accuracy.toFixed(4)}  centralized ${r.centralized?.accuracy.toFixed(4) ?? '   —  '}  s/round ${r.meanRoundSeconds.toFixed(2).padStart(6)}  wall ${r.wallSeconds.toFixed(1).padStart(6)}s  peak RSS ${r.maxRssMB.toFixed(0)} MB\n`,
+    );
+  };
+  const go = async (spec: RunSpec): Promise<RunResult> => {
+    const r = await runChild(spec);
+    log(r);
+    return r;
+  };
+  process.stdout.write(`case ${name} (load average ${machine.loadAvgStart.map((x) => x.toFixed(2)).join(' ')} on ${machine.cpus} cores)\n`);
+  switch (name) {
+    case 'breast-cancer': {
+      const r = await go({
+        label: 'breast-cancer dirichlet:0.5',
+        scenario: path.join(SCENARIOS, 'breast-cancer-dirichlet.yaml'),
+        options: {},
+      });
+      const gap = pts(r.centralized!.accuracy - r.final.accuracy);
+      return {
+        machine,
+        run: r,
+        target: 'accuracy >= 0.975 and within 1 point of centralized',
+        gapPoints: gap,
+        met: r.final.accuracy >= 0.975 && gap <= 1,
+      };
+    }
+    case 'heart-disease': {
+      const r = await go({ label: 'heart-disease by-site', scenario: path.join(SCENARIOS, 'heart-disease-by-site.yaml'), options: {} });
+      return {
+        machine,
+        run: r,
+        target: 'accuracy >= 0.81',
+        met: r.final.accuracy >= 0.81,
+        gapPoints: pts(r.centralized!.accuracy - r.final.accuracy),
+      };
+    }
+    case 'pneumonia': {
+      const r = await go({ label: 'pneumonia cnn', scenario: path.join(SCENARIOS, 'pneumonia-cnn.yaml'), options: {} });
+      const gap = pts(r.centralized!.accuracy - r.final.accuracy);
+      return { machine, run: r, target: 'within 2 points of centralized', gapPoints: gap, met: gap <= 2 };
+    }
+    case 'scale': {
+      const runs: RunResult[] = [];
+      for (const peers of scalePeers) {
+        runs.push(
+          await go({
+            label: `scale ${peers} peers`,
+            options: { dataset: 'breast-cancer', peers, rounds: 5, seed: 1, secureAggregation: true, baseline: false },
+          }),
+        );
+      }
+      const r64 = runs.find((r) => r.peers === 64);
+      return {
+        machine,
+        runs: runs.map((r) => ({
+          peers: r.peers,
+          rounds: r.rounds,
+          accuracy: r.final.accuracy,
+          secondsPerRound: r.meanRoundSeconds,
+          roundSeconds: r.roundSeconds,
+          wallSeconds: r.wallSeconds,
+          peakRssMB: r.maxRssMB,
+          peakRssPerPeerMB: r.maxRssPerPeerMB,
+        })),
+        target: '64 peers x 5 rounds in under 10 minutes',
+        ...(r64 !== undefined ? { met: r64.wallSeconds < 600 } : {}),
+      };
+    }
+    case 'attack': {
+      const scenario = path.join(SCENARIOS, 'attack-scaled.yaml');
+      const clean = await go({
+        label: 'no attackers',
+        scenario,
+        options: { attackers: { fraction: 0, kind: 'sign-flip' }, baseline: false },
+      });
+      const attacked = await go({ label: '20% scaled:10, no defence', scenario, options: { baseline: false } });
+      const signFlip = await go({
+        label: '20% sign-flip, no defence',
+        scenario,
+        options: { attackers: { fraction: 0.2, kind: 'sign-flip' }, baseline: false },
+      });
+      const defended = DEFENCE_AVAILABLE
+        ? await go({ label: '20% scaled:10, defence', scenario, options: { baseline: false, defence: BENCH_DEFENCE } })
+        : undefined;
+      return {
+        machine,
+        clean,
+        attacked,
+        signFlip,
+        ...(defended !== undefined
+          ? { defended, defence: BENCH_DEFENCE }
+          : { defended: null, note: 'the round-path defences (updateNormBound, validationMargin) were not available in this tree' }),
+      };
+    }
+  }
+}
+
+/** Whether the local federation accepts `defence` (set when the round-path defences exist). */
+const DEFENCE_AVAILABLE = false;
+const BENCH_DEFENCE = { updateNormBound: 1, validationMargin: 0.05 };
+
+async function main(argv: readonly string[]): Promise<void> {
+  const childAt = argv.indexOf('--child');
+  if (childAt >= 0) return child(JSON.parse(argv[childAt + 1]!) as RunSpec);
+  const cases: CaseName[] = [];
+  let scalePeers = [16, 32, 64];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--case') {
+      const c = argv[++i] as CaseName;
+      if (!CASES.includes(c)) throw new Error(`--case ${c}: one of ${CASES.join(', ')}`);
+      cases.push(c);
+    } else if (argv[i] === '--scale-peers') {
+      scalePeers = argv[++i]!.split(',').map(Number);
+    }
+  }
+  const selected = cases.length > 0 ? cases : [...CASES];
+  const results = fs.existsSync(RESULTS) ? (JSON.parse(fs.readFileSync(RESULTS, 'utf8')) as { cases?: Record<string, unknown> }) : {};
+  const merged: Record<string, unknown> = { ...(results.cases ?? {}) };
+  for (const c of selected) {
+    merged[c] = await runCase(c, scalePeers);
+    fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
+    fs.writeFileSync(
+      RESULTS,
+      `${JSON.stringify({ bench: 'sim', node: process.version, updatedAt: new Date().toISOString(), cases: merged }, null, 2)}\n`,
+    );
+  }
+  process.stdout.write(`wrote ${path.relative(ROOT, RESULTS)}\n`);
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});
