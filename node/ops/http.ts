@@ -38,6 +38,11 @@ export async function startOpsServer(o: { host: string; port: number; metrics: N
   const addr = server.address() as AddressInfo;
   return {
     url: `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        // Monitoring scrapers keep connections alive; do not wait for them to hang up.
+        server.closeAllConnections();
+      }),
   };
 }

@@ -61,6 +61,9 @@ export function registerNode(program: Command): void {
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
       await daemon.stopped;
+      // Everything the node owns is closed; a round task still sleeping on a chain deadline
+      // must not keep the process alive after SIGTERM.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 1_000).unref();
     });
 
   node
