@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { serveArtifacts } from '../../node/artifacts/artifact-service.js';
+import { runAudit } from '../../node/audit/run.js';
 import { createHost, type Host } from '../../node/net/libp2p-host.js';
 import { toHex0x } from '../../protocol/bytes.js';
 import { type AuditedFederation, startAuditedFederation } from './audit-fixture.js';
@@ -87,6 +88,15 @@ describe('fedmesh audit (CLI process) on a 3-round federation', () => {
     console.log(
       `audit CLI: ${res.seconds.toFixed(2)} s for ${ROUNDS} rounds (${(res.seconds / ROUNDS).toFixed(2)} s per round, process start included)`,
     );
+  });
+
+  it('the same audit in-process (no process start-up): ok, timed per round', async () => {
+    const started = performance.now();
+    const report = await runAudit({ rpc: af.node.url, deployment: af.deploymentPath, artifacts: af.artifactsDir });
+    const seconds = (performance.now() - started) / 1000;
+    expect(report.ok).toBe(true);
+    expect(report.rounds).toHaveLength(ROUNDS);
+    console.log(`audit in-process: ${seconds.toFixed(3)} s for ${ROUNDS} rounds (${((seconds / ROUNDS) * 1000).toFixed(0)} ms per round)`);
   });
 
   it('--json is one document of the documented shape; budgets and credits equal the chain views', async () => {
