@@ -37,7 +37,7 @@ function lineChart(title: string, values: Row[], y: string, yTitle: string, colo
     encoding: {
       x: { field: 'round', type: 'ordinal', title: 'round' },
       y: { field: y, type: 'quantitative', title: yTitle, scale: { zero: scaleZero } },
-      ...(color !== undefined ? { color: { field: color, type: 'nominal', title: null } } : {}),
+      ...(color !== undefined ? { color: { field: color, type: 'nominal', title: null, legend: { labelLimit: 260 } } } : {}),
     },
   } as TopLevelSpec;
 }
