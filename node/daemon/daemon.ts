@@ -24,7 +24,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { JsonRpcProvider, Network, NonceManager, ZeroHash } from 'ethers';
 import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
-import { RDP_SCALE } from '../../protocol/chain/budget.js';
+import { decodePacked, RDP_SCALE } from '../../protocol/chain/budget.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
 import { SECAGG_DEFAULTS } from '../../protocol/secure-aggregation/config.js';
 import { decodeWeights, encodeWeights, modelHash } from '../../protocol/weights-codec.js';
@@ -368,7 +368,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         peer.secaggInbox?.setRound(fin);
         inboxRound = fin;
       }
-      await refreshPrivacy();
+      await refreshPrivacy(fin);
       if (fin >= manifest.rounds) {
         state.phase = 'done';
         state.round = undefined;
@@ -432,10 +432,16 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       nlog.info({ round: r, seconds, modelHash: outcome.record.modelHash, participants: outcome.participants }, 'round adopted');
     };
 
-    const refreshPrivacy = async (): Promise<void> => {
+    /** ε spent and left from the chain's ledger (the truth), cached in the store for offline reading. */
+    const refreshPrivacy = async (rounds: number): Promise<void> => {
       const b = await fed.budgetOf(address);
-      metrics.epsilonSpent.set(Number(b.epsilonSpent) / Number(RDP_SCALE));
+      const epsilon = Number(b.epsilonSpent) / Number(RDP_SCALE);
+      metrics.epsilonSpent.set(epsilon);
       metrics.epsilonRemaining.set(Number(b.remaining) / Number(RDP_SCALE));
+      const cached = store.privacy();
+      if (cached === undefined || cached.rounds !== rounds) {
+        store.setPrivacy({ rounds, rdp: decodePacked(b.rdp).map((v) => Number(v) / Number(RDP_SCALE)), epsilon });
+      }
     };
 
     const loop = (async () => {
