@@ -11,6 +11,7 @@
  * reverts"); test/integration/audit-chain.test.ts shows it again next to the auditor.
  */
 import { getAddress, Wallet } from 'ethers';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { audit } from '../../protocol/audit/audit.js';
 import type { AuditEvent, AuditInput, AuditRecord, EventPosition, FindingCode, MemberView } from '../../protocol/audit/types.js';
@@ -164,6 +165,13 @@ async function resigned(
 
 const openedOf = (input: AuditInput, round: number) =>
   input.events.find((e) => e.kind === 'RoundOpened' && e.round === round) as Extract<AuditEvent, { kind: 'RoundOpened' }>;
+/** The malleable twin of a signature (s → n − s, v flipped): same signer, refused by EIP-2. */
+function highS(sig: string): string {
+  const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+  const s = BigInt(`0x${sig.slice(66, 130)}`);
+  const v = Number.parseInt(sig.slice(130, 132), 16);
+  return `${sig.slice(0, 66)}${(n - s).toString(16).padStart(64, '0')}${(v === 27 ? 28 : 27).toString(16)}`;
+}
 const walletOf = (a: string) => members.find((w) => addr(w) === getAddress(a))!;
 
 describe('protocol/audit on constructed event streams', () => {
@@ -220,6 +228,7 @@ describe('protocol/audit on constructed event streams', () => {
       [[a, `${b.slice(0, 130)}1d`], 'SIGNATURE_INVALID'],
       [[a, b.slice(0, 100)], 'SIGNATURE_INVALID'],
       [[a, a, b], 'SIGNER_DUPLICATE'],
+      [[a, highS(b)], 'SIGNATURE_INVALID'],
     ];
     for (const [signatures, code] of cases) {
       const r = audit(withFinalized(input, 1, (e) => ({ ...e, call: { kind: 'decoded', record: e.record, signatures } })));
@@ -228,6 +237,36 @@ describe('protocol/audit on constructed event streams', () => {
     // A duplicate on top of t valid signatures is flagged but the quorum holds.
     const dup = audit(withFinalized(input, 1, (e) => ({ ...e, call: { kind: 'decoded', record: e.record, signatures: [a, a, b] } })));
     expect(dup.findings.map((f) => f.code)).not.toContain('SIGNATURES_BELOW_THRESHOLD');
+  });
+
+  it('property: the verified signers are the distinct committee members among the signatures, and the quorum holds iff there are at least t', async () => {
+    const { input } = await buildClean();
+    const e1 = input.events.find((e) => e.kind === 'RoundFinalized' && e.round === 1) as Extract<AuditEvent, { kind: 'RoundFinalized' }>;
+    const committee = openedOf(input, 1).committee.map((a) => getAddress(a));
+    // One signature of round 1's record by every member and the outsider, signed once.
+    const pool = await Promise.all(
+      wallets.map(async (w) => ({ who: addr(w), sig: await w.signTypedData(DOMAIN, ROUND_RECORD_TYPES, toTypedValue(e1.record)) })),
+    );
+    await fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: pool.length - 1 }), { maxLength: 6 }), (picks) => {
+        const chosen = picks.map((i) => pool[i]!);
+        const expected: string[] = [];
+        for (const c of chosen) if (committee.includes(c.who) && !expected.includes(c.who)) expected.push(c.who);
+        const r = audit(
+          withFinalized(input, 1, (e) => ({
+            ...e,
+            signers: expected,
+            call: { kind: 'decoded', record: e.record, signatures: chosen.map((c) => c.sig) },
+          })),
+        );
+        const round1 = r.findings.filter((f) => f.round === 1).map((f) => f.code);
+        expect(r.rounds[0]!.signers).toEqual(expected);
+        expect(round1.includes('SIGNATURES_BELOW_THRESHOLD')).toBe(expected.length < 2);
+        expect(round1.includes('SIGNER_NOT_IN_COMMITTEE')).toBe(chosen.some((c) => !committee.includes(c.who)));
+        expect(round1.includes('SIGNER_DUPLICATE')).toBe(chosen.filter((c) => committee.includes(c.who)).length > expected.length);
+      }),
+      { numRuns: 60, seed: 7 },
+    );
   });
 
   it('calldata that differs from the event record: CALLDATA_RECORD_MISMATCH; an event recordHash that is not the record’s: RECORD_HASH_MISMATCH', async () => {
