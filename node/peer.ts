@@ -23,6 +23,9 @@ import {
   type PeerRoundOutcome,
 } from './services/round-driver.js';
 import { type RoundFate, watchForStall } from './services/round-abort.js';
+import type { RecordRequest } from './services/round-recorder.js';
+import { gateCandidate, type Validator } from './services/validation-gate.js';
+import type { ValidationVerdict } from '../protocol/round.js';
 import { ChangeNotifier } from './services/change-notifier.js';
 import { RoundInbox } from './services/round-inbox.js';
 import { SecAggInbox } from './services/secagg-inbox.js';
@@ -67,6 +70,12 @@ export interface PeerComponents {
    * finalized by quorum signatures. `chain` must then be its read view (FederationLedgerView).
    */
   readonly federation?: FederationChainClient;
+  /**
+   * Defence (b): this member's validation loss of a model on its own held-out split
+   * (node/services/validation-gate.ts). With `init.defence.validationMargin` and `federation`,
+   * the member refuses to sign a round record whose model fails the gate.
+   */
+  readonly validator?: Validator;
 }
 
 export class Peer {
@@ -79,6 +88,8 @@ export class Peer {
   readonly privacyGuard?: PrivacyGuard;
   /** Model hash expected as the base of each round's updates, learned from the ledger. */
   private readonly bases = new Map<number, Uint8Array>();
+  /** The head model each round started from (the validation gate's baseline), kept for the round. */
+  private readonly heads = new Map<number, ModelWeights>();
   private running = false;
 
   constructor(
@@ -106,6 +117,9 @@ export class Peer {
           gossip,
           fed: components.federation,
           committeeOf: (r) => opener.committeeOf(r),
+          ...(init.defence?.validationMargin !== undefined && components.validator !== undefined
+            ? { approve: (req: RecordRequest) => this.approve(req, components.validator!, init.defence!.validationMargin!) }
+            : {}),
           addressOf: (p) => opener.addressOf(p),
           clock: components.clock,
           log: components.log,
@@ -208,6 +222,13 @@ export class Peer {
     this.inbox.stop();
   }
 
+  /** The validation gate on a candidate record (defence (b)); undefined: nothing to judge, sign. */
+  private async approve(req: RecordRequest, validator: Validator, margin: number): Promise<ValidationVerdict | undefined> {
+    const base = this.heads.get(req.round);
+    if (req.candidate === undefined || base === undefined) return undefined;
+    return gateCandidate(validator, base, req.candidate, margin);
+  }
+
   /**
    * Runs round `round` to its end. Resolves `{status: 'finalized', …}` once the round's record
    * is on chain and this peer adopted its model, or — on FedmeshFederation — `{status:
@@ -219,6 +240,7 @@ export class Peer {
    */
   async runRound(round: number): Promise<PeerRoundOutcome> {
     this.bases.set(round, fromHex0x(await this.components.chain.headModelHash()));
+    if (this.recorder !== undefined && this.components.validator !== undefined) this.heads.set(round, this.components.trainer.getWeights());
     // Before training: would this round pass the member's privacy cap? Then abstain (observer).
     await this.privacyGuard?.beforeRound(round);
     try {
@@ -227,6 +249,7 @@ export class Peer {
       return await this.runFederationRound(round, committee, this.components.federation);
     } finally {
       this.bases.delete(round - 1);
+      this.heads.delete(round);
     }
   }
 

@@ -117,3 +117,32 @@ export function classifyRound(msgRound: number, current: number): 'current' | 'n
   if (msgRound === current + 1) return 'next';
   return msgRound < current ? 'stale' : 'future';
 }
+
+/** A committee member's decision on signing a round record (defence (b), docs/threat-model.md). */
+export interface ValidationVerdict {
+  readonly sign: boolean;
+  /** Loss of the round's base (head) model on this member's validation split. */
+  readonly baseLoss: number;
+  /** Loss of the candidate aggregate on the same split. */
+  readonly candidateLoss: number;
+  readonly margin: number;
+}
+
+/**
+ * The validation gate before signing: sign iff the candidate's loss is at most the base model's
+ * plus `margin` (loss units, e.g. nats of binary cross-entropy). A non-finite candidate loss —
+ * a NaN from a blown-up model — is refused; a non-finite base loss (nothing to compare with)
+ * lets the candidate through only when its own loss is finite. Pure: the losses are computed
+ * by the caller on its own data.
+ */
+export function validationGate(baseLoss: number, candidateLoss: number, margin: number): ValidationVerdict {
+  if (!(Number.isFinite(margin) && margin >= 0)) {
+    throw new RoundError('ROUND_BAD_CONFIG', `validationMargin=${margin}: a finite number >= 0`, {
+      field: 'validationMargin',
+      value: margin,
+      rule: 'a finite number >= 0',
+    });
+  }
+  const sign = Number.isFinite(candidateLoss) && (!Number.isFinite(baseLoss) || candidateLoss <= baseLoss + margin);
+  return { sign, baseLoss, candidateLoss, margin };
+}

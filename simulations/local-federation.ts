@@ -31,7 +31,10 @@ import type { Logger } from '../node/logger.js';
 import { createHost, dialAll, type Host, Libp2pGossip } from '../node/net/libp2p-host.js';
 import { Trainer, type ModelSpec } from '../node/ml/trainer.js';
 import { createPeer, type Peer } from '../node/peer.js';
-import type { DropoutPoint, LocalTrainer, PeerRoundOutcome, SecureAggregationInit } from '../node/services/round-driver.js';
+import type { DefenceOptions, DropoutPoint, LocalTrainer, PeerRoundOutcome, SecureAggregationInit } from '../node/services/round-driver.js';
+import { modelValidator } from '../node/services/validation-gate.js';
+import { selectRows, stratifiedSplit } from '../protocol/data.js';
+import { createRng } from '../protocol/rng.js';
 import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, seededEntropy } from '../node/services/secagg-crypto.js';
 
 /** Which peers (by index) drop out of `round`, and where; see RoundDriverInit.dropout. */
@@ -78,6 +81,13 @@ export interface LocalFederationOptions {
   /** With ledger 'federation': gap between peers' abortRound turns (ms; default 250). */
   readonly abortStaggerMs?: number;
   /**
+   * Poisoning containment (RoundDriverInit.defence): `updateNormBound` clips every update;
+   * `validationMargin` turns on the committee's validation gate, for which each site keeps a
+   * stratified `validationFraction` of its rows (default DEFAULT_VALIDATION_FRACTION, seeded)
+   * out of training as its own validation split.
+   */
+  readonly defence?: DefenceOptions & { readonly validationFraction?: number };
+  /**
    * Simulation lab: what peer i trains through (attackers, stragglers, timing probes wrap the
    * real Trainer; simulations/attackers.ts). Default: the Trainer itself.
    */
@@ -85,6 +95,16 @@ export interface LocalFederationOptions {
 }
 
 export type LedgerKind = 'round-ledger' | 'federation';
+
+/** Share of each site's rows kept out of training for the validation gate. */
+export const DEFAULT_VALIDATION_FRACTION = 0.2;
+
+function defenceOf(d: NonNullable<LocalFederationOptions['defence']>): DefenceOptions {
+  return {
+    ...(d.updateNormBound !== undefined ? { updateNormBound: d.updateNormBound } : {}),
+    ...(d.validationMargin !== undefined ? { validationMargin: d.validationMargin } : {}),
+  };
+}
 
 /** A FedmeshFederation's round windows in seconds (block time): open → input deadline → finalize deadline. */
 export interface FederationWindows {
@@ -177,6 +197,16 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
 
     // The agreed initial model: built from the federation seed, identical at every site.
     const trainers = o.siteData.map(() => new Trainer(o.model, o.seed));
+    // The validation gate's split and evaluator per site (a Trainer of its own: the gate runs
+    // while the site's trained weights are still in its training Trainer).
+    const gate = o.defence?.validationMargin !== undefined;
+    const split = o.siteData.map((d, i) => {
+      if (!gate) return { train: d, validation: undefined };
+      const fraction = o.defence?.validationFraction ?? DEFAULT_VALIDATION_FRACTION;
+      const rows = stratifiedSplit(d.y, fraction, createRng(`${o.seed}/${i}`, 'fedmesh/sim/validation-split/v1'));
+      return { train: selectRows(d, rows.train), validation: selectRows(d, rows.test) };
+    });
+    const evaluators = gate ? o.siteData.map(() => new Trainer(o.model, o.seed)) : [];
     const initial = trainers[0]!.getWeights();
     const initialModelHash = toHex0x(modelHash(initial));
     for (const t of trainers) t.setWeights(initial);
@@ -244,6 +274,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         committeeSize: o.committeeSize,
         timing: o.timing,
         training: { ...o.training, seed: o.seed },
+        ...(o.defence !== undefined ? { defence: defenceOf(o.defence) } : {}),
         ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}),
         ...(o.secureAggregation !== undefined ? { secureAggregation: o.secureAggregation } : {}),
         ...(o.dropouts !== undefined ? { dropout: dropoutOf(i) } : {}),
@@ -253,7 +284,8 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         gossip,
         chain: chainClients[i]!,
         trainer: o.wrapTrainer?.(i, trainers[i]!) ?? trainers[i]!,
-        data: o.siteData[i]!,
+        data: split[i]!.train,
+        ...(split[i]!.validation !== undefined ? { validator: modelValidator(evaluators[i]!, split[i]!.validation!) } : {}),
         clock: systemClock,
         log: o.log.child({ peer: i }),
         ...(federationClients !== undefined ? { federation: federationClients[i]! } : {}),
@@ -286,6 +318,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       stop: async () => {
         for (const p of peers) p.stop();
         for (const t of trainers) t.dispose();
+        for (const t of evaluators) t.dispose();
         await stopHosts();
       },
     };

@@ -37,6 +37,7 @@ import {
 import { MessageError } from '../../protocol/messages/errors.js';
 import { decodeFinalizeSignature, encodeFinalizeSignature } from '../../protocol/messages/finalize.js';
 import { topicFor } from '../../protocol/messages/topics.js';
+import type { ValidationVerdict } from '../../protocol/round.js';
 import { ACCEPT, ignore, reject, type Verdict } from '../../protocol/verdict.js';
 import { recordedFromFinalized } from '../chain/federation-ledger-view.js';
 import type { FederationChainClient, FinalizedRound } from '../chain/federation-types.js';
@@ -69,6 +70,22 @@ export interface FederationRecorderComponents {
   readonly addressOf: (peerId: string) => string | undefined;
   readonly clock: Clock;
   readonly log: Logger;
+  /**
+   * The signing gate (defence (b), node/services/validation-gate.ts): asked before this member
+   * signs `req`'s record; `sign: false` means it will not. Absent: always sign.
+   */
+  readonly approve?: (req: RecordRequest) => Promise<ValidationVerdict | undefined>;
+}
+
+/** `p`, or the signal's reason once `signal` aborts (p's own rejection is then absorbed). */
+function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  p.catch(() => {});
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 export class FederationRecorder implements RoundRecorder {
@@ -190,6 +207,24 @@ export class FederationRecorder implements RoundRecorder {
 
   async record(req: RecordRequest, signal: AbortSignal): Promise<RecordResult> {
     const { fed, clock, log, self } = this.c;
+    // Defence (b): the signing gate. A member that refuses neither signs nor submits; it only
+    // learns the round's fate (finalized by others' signatures, or aborted at the deadline).
+    const verdict = this.c.approve !== undefined ? await this.c.approve(req) : undefined;
+    if (verdict !== undefined && !verdict.sign) {
+      log.info(
+        {
+          round: req.round,
+          modelHash: req.modelHash,
+          baseLoss: verdict.baseLoss,
+          candidateLoss: verdict.candidateLoss,
+          margin: verdict.margin,
+        },
+        'refusing to sign the round record: the candidate fails the validation gate',
+      );
+      const timeoutMs = Math.max(1, req.turnAt - clock.now()) + (this.init.finalizeTimeoutMs ?? DEFAULT_FINALIZE_TIMEOUT_MS);
+      const finalized = await raceSignal(fed.waitForRoundFinalized(req.round, timeoutMs), signal);
+      return { record: recordedFromFinalized(finalized), recorded: false };
+    }
     const domain = await this.signingDomain();
     const record = this.buildRecord(req);
     const digest = roundRecordDigest(domain, record);

@@ -573,6 +573,7 @@ export class RoundDriver {
           turnAt: recordTurn(plan, position, this.init.timing),
           prevModelHash: head,
           modelHash: hash,
+          candidate: aggregate,
           aggregateHash: toHex0x(hash256(payload)),
           contributors: participants.map((p) => p.participant),
           sampleCounts: new Map(participants.map((p) => [p.participant, p.sampleCount])),

@@ -7,12 +7,18 @@
  * FedmeshFederation.
  */
 import type { ContributionDeclaration } from '../../protocol/chain/record.js';
+import type { ModelWeights } from '../../protocol/model.js';
 import type { ChainClient, Hex32, RecordedRound } from '../chain/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 
 export interface RecordRequest {
   readonly round: number;
+  /**
+   * The candidate model the record's `modelHash` names, for a signing gate (the validation
+   * gate of node/services/validation-gate.ts); absent: nothing to check.
+   */
+  readonly candidate?: ModelWeights;
   /** This member's committee position. */
   readonly position: number;
   /** Absolute time (ms) at which this position may record if nobody has. */

@@ -309,6 +309,7 @@ export async function runSecureCommittee(
         turnAt: readyAt + position * recordGraceMs,
         prevModelHash: env.head,
         modelHash: hash,
+        candidate: aggregate,
         aggregateHash: toHex0x(hash256(payload)),
         contributors: unmasked.survivors.map((e) => e.participant),
         declarations,
