@@ -71,8 +71,8 @@ export interface RoundReport {
   readonly phases: Readonly<Record<'train' | 'aggregate' | 'adopt' | 'evaluate', number>>;
   /** Straggler delays this round (ms) by peer index; only peers that were delayed. */
   readonly stragglers?: Readonly<Record<number, number>>;
-  /** With attackers: who attacks, and what the defences caught. */
-  readonly attackers?: { readonly peers: readonly number[]; readonly detected: number | null; readonly excluded: number | null };
+  /** With attackers: who attacks, how many were identified (never, under masking: null) and how many updates were kept out. */
+  readonly attackers?: { readonly peers: readonly number[]; readonly detected: number | null; readonly excluded: number };
 }
 
 type Spread = { min: number; median: number; max: number };
@@ -300,8 +300,23 @@ export async function runSimulation(
           evaluate: sec(t2 - t1),
         },
         ...(delays.length > 0 ? { stragglers: Object.fromEntries(delays.map(([i, t]) => [i, Math.round(t.delayMs)])) } : {}),
-        // Detection needs the round-path defences (issue 6); without them nothing is detected.
-        ...(attack !== undefined ? { attackers: { peers: attackers, detected: null, excluded: null } } : {}),
+        // Under secure aggregation no one sees an individual update, so no attacker is ever
+        // identified (detected: null). Excluded: attackers whose update did not reach the model
+        // — all of them when the round aborted (e.g. the validation gate refused to sign), else
+        // those that dropped out before their input (stragglers that missed collection not counted).
+        ...(attack !== undefined
+          ? {
+              attackers: {
+                peers: attackers,
+                detected: null,
+                excluded:
+                  aborted !== undefined
+                    ? attackers.length
+                    : attackers.filter((i) => outcomes[i]?.status === 'finalized' && (outcomes[i] as RoundOutcome).dropout === 'after-keys')
+                        .length,
+              },
+            }
+          : {}),
       };
       timings.delete(r);
       rounds.push(report);
