@@ -172,6 +172,32 @@ describe('fedmesh audit (CLI process) on a 3-round federation', () => {
     }
   });
 
+  it('a peer that does not serve the models: warnings (ARTIFACT_UNAVAILABLE), not errors; exit 0', async () => {
+    const silent: Host = await createHost();
+    try {
+      const res = await cli([
+        'audit',
+        '--rpc',
+        af.node.url,
+        '--deployment',
+        af.deploymentPath,
+        '--fetch-from',
+        silent.getMultiaddrs()[0]!.toString(),
+        '--federation',
+        'itest-audit',
+        '--json',
+      ]);
+      expect(res.code).toBe(0);
+      const report = JSON.parse(res.stdout);
+      expect(report.rounds.map((r: { artifact: string }) => r.artifact)).toEqual(['unavailable', 'unavailable', 'unavailable']);
+      expect(new Set(report.findings.map((f: { code: string; severity: string }) => `${f.code}:${f.severity}`))).toEqual(
+        new Set(['ARTIFACT_UNAVAILABLE:warning']),
+      );
+    } finally {
+      await silent.stop();
+    }
+  });
+
   it('a model file with one flipped byte: exit 1 and ARTIFACT_HASH_MISMATCH for that round', async () => {
     const tampered = join(dir, 'tampered');
     cpSync(af.artifactsDir, tampered, { recursive: true });
