@@ -37,8 +37,9 @@ import {
 import { MessageError } from '../../protocol/messages/errors.js';
 import { decodeFinalizeSignature, encodeFinalizeSignature } from '../../protocol/messages/finalize.js';
 import { topicFor } from '../../protocol/messages/topics.js';
+import { validateFinalizeSignature } from '../../protocol/validate.js';
 import type { ValidationVerdict } from '../../protocol/round.js';
-import { ACCEPT, ignore, reject, type Verdict } from '../../protocol/verdict.js';
+import { ACCEPT, reject, type Verdict } from '../../protocol/verdict.js';
 import { recordedFromFinalized } from '../chain/federation-ledger-view.js';
 import type { FederationChainClient, FinalizedRound } from '../chain/federation-types.js';
 import type { Clock } from '../clock.js';
@@ -119,28 +120,23 @@ export class FederationRecorder implements RoundRecorder {
   }
 
   private validate(m: GossipMessage): Verdict {
-    let msg: ReturnType<typeof decodeFinalizeSignature>;
-    try {
-      msg = decodeFinalizeSignature(m.data);
-    } catch (e) {
-      if (e instanceof MessageError) return reject(e.code);
-      throw e;
-    }
-    if (msg.federation !== this.init.federation) return reject('MSG_WRONG_FEDERATION');
-    if (msg.author !== m.from) return reject('MSG_SENDER_NOT_SIGNER');
-    const committee = this.c.committeeOf(msg.round);
-    // A round this peer has not opened yet (or long forgotten): it cannot judge the author.
-    if (committee === undefined) return ignore('ROUND_UNKNOWN');
-    if (!committee.includes(msg.author)) return reject('PEER_NOT_COMMITTEE');
-    const account = this.c.addressOf(msg.author);
-    if (account === undefined) return reject('PEER_NOT_MEMBER');
-    try {
-      if (getAddress(recoverAddress(toHex0x(msg.digest), toHex0x(msg.signature))) !== getAddress(account)) {
-        return reject('FINALIZE_BAD_SIGNATURE');
-      }
-    } catch {
-      return reject('FINALIZE_BAD_SIGNATURE');
-    }
+    // The ordered pipeline (protocol/validate.ts): size, decoding, version, federation, round
+    // (a round this peer has not opened cannot be judged: ROUND_UNKNOWN), author and
+    // signature, replay.
+    const { verdict, message: msg } = validateFinalizeSignature(m.data, m.from, {
+      federation: this.init.federation,
+      committeeOf: this.c.committeeOf,
+      addressOf: this.c.addressOf,
+      verifyRecord: (account, digest, signature) => {
+        try {
+          return getAddress(recoverAddress(toHex0x(digest), toHex0x(signature))) === getAddress(account);
+        } catch {
+          return false;
+        }
+      },
+      isReplay: (f) => this.signatures.get(f.round)?.get(toHex0x(f.digest).toLowerCase())?.has(f.author) === true,
+    });
+    if (msg === undefined) return verdict;
     // One record per committee member per round (checked once the signature is known to be
     // the member's): a second digest is equivocation, and refusing it bounds what a member can
     // make others store.
