@@ -102,14 +102,19 @@ export const AttackersSchema = z
   .strict();
 
 /**
- * Poisoning defences in the round path (issue 6): a norm bound on every update, applied as
- * part of quantization, and the committee's validation check before signing. Passed through
- * to the local federation unchanged.
+ * Poisoning defences in the round path (issue 6; node/services/round-driver.ts DefenceOptions):
+ * a norm bound on every update, applied before quantization, and the committee's validation
+ * gate before signing (a refused round aborts at the contract's finalize deadline). Passed
+ * through to the local federation (simulations/local-federation.ts `defence`).
  */
 export const DefenceSchema = z
   .object({
+    /** L2 bound B on every participant's update Δ, applied before quantization and masking. */
     updateNormBound: z.number().positive().optional(),
+    /** Committee members refuse to sign when validation loss worsens by more than this (loss units). */
     validationMargin: z.number().min(0).optional(),
+    /** Share of each site's rows held out as its validation split when the gate is on (default 0.2). */
+    validationFraction: z.number().gt(0).lt(1).optional(),
   })
   .strict();
 

@@ -34,7 +34,7 @@ import { AttackingTrainer, chooseAttackers, parseAttackKind } from './attackers.
 import { centralizedBaseline } from './baseline.js';
 import { loadSimulationData } from './datasets.js';
 import { planDropouts } from './dropouts.js';
-import { startLocalFederation } from './local-federation.js';
+import { DEFAULT_VALIDATION_FRACTION, startLocalFederation } from './local-federation.js';
 import { ConfigError, secAggConfigOf, type SimulationOptions } from './options.js';
 import { parseStragglers, ProbedTrainer, spread, type TrainTiming, TrafficMeter } from './probe.js';
 import { writeReport } from './report.js';
@@ -206,6 +206,18 @@ export async function runSimulation(
   const attackers = o.attackers !== undefined ? chooseAttackers(o.peers, o.attackers.fraction, o.seed) : [];
   const attack = o.attackers !== undefined ? parseAttackKind(o.attackers.kind) : undefined;
   if (attack !== undefined) write(`attackers: ${o.attackers!.kind} at peers ${attackers.join(',') || '(none)'}`);
+  if (o.defence !== undefined) {
+    write(
+      `defence: ${[
+        o.defence.updateNormBound !== undefined ? `update norm bound ${o.defence.updateNormBound}` : '',
+        o.defence.validationMargin !== undefined
+          ? `validation gate (margin ${o.defence.validationMargin}, ${o.defence.validationFraction ?? DEFAULT_VALIDATION_FRACTION} of each site held out)`
+          : '',
+      ]
+        .filter((x) => x !== '')
+        .join(', ')}`,
+    );
+  }
   const stragglers = parseStragglers(o.stragglers);
   let currentRound = 0;
   const timings = new Map<number, Map<number, TrainTiming>>();
@@ -231,6 +243,7 @@ export async function runSimulation(
     ledger: o.ledger,
     // --dp-epsilon E is each member's cap on chain: a peer stops training before passing it.
     ...(o.ledger === 'federation' && o.dpEpsilon !== undefined ? { epsilonCap: o.dpEpsilon, federationDelta: o.dpDelta } : {}),
+    ...(o.defence !== undefined ? { defence: o.defence } : {}),
     wrapTrainer,
   });
   const traffic = new TrafficMeter(fed.hosts);
@@ -379,6 +392,8 @@ export async function runSimulation(
       algorithm: o.algorithm,
       siteSizes: siteData.map((d) => d.n),
       ...(attack !== undefined ? { attackers: { ...o.attackers, peers: attackers } } : {}),
+      ...(o.defence !== undefined ? { defence: o.defence } : {}),
+      abortedRounds: rounds.filter((r) => r.aborted === true).length,
       ...(dp !== undefined
         ? {
             dp: {
