@@ -5,6 +5,7 @@
 import type { ModelWeights } from '../protocol/model.js';
 import type { LabelledData } from '../protocol/data.js';
 import { fromHex0x } from '../protocol/bytes.js';
+import { isFedmeshError } from '../protocol/errors.js';
 import { modelHash } from '../protocol/weights-codec.js';
 import { selectCommittee } from '../protocol/committee.js';
 import type { Entropy, IdentitySign, IdentityVerify, SecAggCrypto } from '../protocol/secure-aggregation/crypto.js';
@@ -295,6 +296,9 @@ export class Peer {
     try {
       return await this.driver.runRound(round, { signal: stopRound.signal });
     } catch (e) {
+      // This peer could not take part at all (stale or future round, local model not the head,
+      // bad configuration): the round's fate does not change that, so say so at once.
+      if (isFedmeshError(e) && PRECONDITION_CODES.has(e.code)) throw e;
       // The driver stopped first (its own deadlines passed, or it saw the abort): the chain's
       // verdict decides. Aborted: an outcome, not an error. Finalized without us: the error stands.
       const reason = errorCode(e);
@@ -309,6 +313,9 @@ export class Peer {
     }
   }
 }
+
+/** Driver errors raised before this peer did anything in the round (RoundDriver.runRound's checks). */
+const PRECONDITION_CODES: ReadonlySet<string> = new Set(['ROUND_STALE', 'ROUND_FUTURE', 'ROUND_HASH_MISMATCH', 'ROUND_BAD_CONFIG']);
 
 function errorCode(e: unknown): string {
   if (typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'string')

@@ -19,6 +19,7 @@
  */
 import type { DpTrainOptions } from '../ml/trainer.js';
 import { bytesEqual, fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
+import { isFedmeshError } from '../../protocol/errors.js';
 import type { LabelledData } from '../../protocol/data.js';
 import { fedAvg } from '../../protocol/fedavg.js';
 import { encodeAggregate, encodeUpdate, type ParticipantEntry } from '../../protocol/messages/update.js';
@@ -378,17 +379,26 @@ export class RoundDriver {
           return { loss: res.loss, seconds: res.seconds, weights: () => trainer.getWeights(), dpParams };
         };
         if (secure !== undefined && secureParticipant !== undefined) {
-          const res = await runSecureParticipant(
-            secure,
-            secureParticipant,
-            async () => {
-              const r = await train();
-              participant.to(ParticipantStage.Publishing);
-              return r;
-            },
-            abort.signal,
-          );
-          trainLoss = res.trainLoss;
+          try {
+            const res = await runSecureParticipant(
+              secure,
+              secureParticipant,
+              async () => {
+                const r = await train();
+                participant.to(ParticipantStage.Publishing);
+                return r;
+              },
+              abort.signal,
+            );
+            trainLoss = res.trainLoss;
+          } catch (e) {
+            // A protocol failure of this peer's own contribution (e.g. fewer than t committee
+            // members advertised keys in time) loses only its input: the round may still be
+            // recorded from the others', and this peer still adopts it (its secure-aggregation
+            // path ends 'failed'). Anything else — or the round being stopped — ends the round.
+            if (abort.signal.aborted || !isFedmeshError(e) || !e.code.startsWith('SECAGG_')) throw e;
+            log.debug({ round, code: e.code }, 'secure-aggregation contribution abandoned; awaiting the round result');
+          }
           if (participant.is(ParticipantStage.Training)) participant.to(ParticipantStage.Publishing);
         } else if (dropout !== 'after-keys') {
           const res = await train();
@@ -431,6 +441,7 @@ export class RoundDriver {
         );
       });
       const agg = inbox.aggregateFor(round, recorded)!;
+      await training?.catch(() => {});
       trainer.setWeights(agg.aggregate.weights);
       const adopted = modelHash(trainer.getWeights());
       if (!bytesEqual(adopted, recorded)) {
