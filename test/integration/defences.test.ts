@@ -108,6 +108,10 @@ describe('validation gate before signing (defence b) on FedmeshFederation', () =
   }, 60_000);
 
   afterAll(async () => {
+    if (process.env.DEFENCES_LOG !== undefined) {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(process.env.DEFENCES_LOG, logs.map((e) => JSON.stringify(e)).join('\n'));
+    }
     await fed?.stop();
   });
 
