@@ -73,11 +73,20 @@ const sample = (t0: number): Sample => {
 // verdict counts say whether honest peers ever REJECT each other, scores whether anyone is
 // graylisted. An honest soak should show neither.
 const gossips = new Set<Libp2pGossip>();
+const topics = new Set<string>();
 const subscribe = Libp2pGossip.prototype.subscribe;
 Libp2pGossip.prototype.subscribe = function (this: Libp2pGossip, ...args: Parameters<typeof subscribe>) {
   gossips.add(this);
+  topics.add(args[0]);
   return subscribe.apply(this, args);
 };
+
+/** Fewest topic peers any peer sees on any federation topic (n − 1 when the mesh is whole). */
+function minTopicPeers(): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const g of gossips) for (const t of topics) min = Math.min(min, g.subscribers(t).length);
+  return min;
+}
 
 function verdictTotals(): Record<string, number> {
   const out: Record<string, number> = {};
@@ -108,6 +117,8 @@ interface RoundPoint extends Sample {
   readonly handles: number;
   /** Lowest peer score among the federation's peers at the round's end. */
   readonly minPeerScore: number;
+  /** Fewest topic peers any peer sees (connectivity; n − 1 when whole). */
+  readonly minTopicPeers: number;
   /** Non-ACCEPT verdicts over all peers so far, by action:code. */
   readonly verdicts: Record<string, number>;
 }
@@ -135,8 +146,10 @@ try {
       samples.push(s);
       const v = Object.fromEntries(Object.entries(verdictTotals()).filter(([k]) => !k.startsWith('accept')));
       const low = minScore();
+      const reach = minTopicPeers();
       rounds.push({
         minPeerScore: low,
+        minTopicPeers: reach,
         verdicts: v,
         ...s,
         round: r.round,
@@ -147,7 +160,7 @@ try {
         handles: total(h),
       });
       console.log(
-        `round ${String(r.round).padStart(3)}  ${r.aborted === true ? 'ABORTED  ' : 'finalized'}  ${String(r.participants).padStart(2)} participants  ${String(Object.keys(r.dropouts).length).padStart(2)} dropouts  ${r.seconds.toFixed(1).padStart(6)} s  rss ${s.rssMb.toFixed(0)} MB  heap ${s.heapUsedMb.toFixed(0)} MB  handles ${total(h)}  min score ${low.toFixed(1)}  ${JSON.stringify(v)}`,
+        `round ${String(r.round).padStart(3)}  ${r.aborted === true ? 'ABORTED  ' : 'finalized'}  ${String(r.participants).padStart(2)} participants  ${String(Object.keys(r.dropouts).length).padStart(2)} dropouts  ${r.seconds.toFixed(1).padStart(6)} s  rss ${s.rssMb.toFixed(0)} MB  heap ${s.heapUsedMb.toFixed(0)} MB  handles ${total(h)}  min score ${low.toFixed(1)}  min topic peers ${reach}  ${JSON.stringify(v)}`,
       );
     },
   });

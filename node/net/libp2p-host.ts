@@ -37,6 +37,9 @@ export interface HostInit {
   readonly mdns?: boolean;
 }
 
+/** Smallest ping timeout before libp2p's connection monitor aborts a connection (see createHost). */
+export const PING_TIMEOUT_FLOOR_MS = 30_000;
+
 export type Host = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>; pubsub: GossipSub }>;
 
 /** What fedmesh reads from gossipsub's scoring (the runtime class has it; the interface type does not). */
@@ -62,6 +65,11 @@ export async function createHost(init: HostInit = {}): Promise<Host> {
         }
       : {}),
     ...(init.mdns === true ? { peerDiscovery: [mdns()] } : {}),
+    // libp2p pings every connection every 10 s and aborts it when a ping outlasts an adaptive
+    // timeout (≥ 5 s by default). A node whose event loop is busy training for longer (or a
+    // simulation of 16 peers in one process) would lose every connection, and gossip has no
+    // redial: a 30 s floor keeps busy-but-alive peers connected; dead ones still go in ≤ 40 s.
+    connectionMonitor: { pingTimeout: { minTimeout: PING_TIMEOUT_FLOOR_MS } },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
