@@ -121,6 +121,11 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
 
 /** How long to wait for a round we abstain from (ms): the contract's windows bound it. */
 const ABSTAIN_WAIT_MS = 24 * 3600_000;
+/**
+ * Block timestamps have one-second resolution and the chain's clock is not ours: a round found
+ * open is joined only if it opened at most openSettleMs + this long ago.
+ */
+const LATE_JOIN_SLACK_MS = 1_500;
 
 export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon> {
   const env = o.env ?? process.env;
@@ -394,6 +399,22 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
           if (!isChainError(e, 'CHAIN_ROUND_ABORTED')) throw e;
         });
         return;
+      }
+      if (open && curState !== undefined) {
+        // A round opened well before we saw it: the others' key advertisements are gone by now
+        // (gossip is not replayed), so joining could only stall our side of it. Sit it out.
+        const openedAtMs = (curState.inputDeadline - info.inputDurationSec) * 1000;
+        const lateMs = Date.now() - openedAtMs;
+        if (lateMs > cfg.rounds.openSettleMs + LATE_JOIN_SLACK_MS) {
+          state.phase = 'abstaining';
+          state.round = r;
+          nlog.info({ round: r, lateMs }, 'round opened before this node could join; waiting for the next one');
+          if (!state.abstained.includes(r)) state.abstained.push(r);
+          await fed.waitForRoundFinalized(r, ABSTAIN_WAIT_MS).catch((e: unknown) => {
+            if (!isChainError(e, 'CHAIN_ROUND_ABORTED')) throw e;
+          });
+          return;
+        }
       }
       if (!open) {
         await sleep(cfg.rounds.pauseMs, signal);
