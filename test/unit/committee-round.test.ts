@@ -10,7 +10,9 @@ import {
   participantMachine,
   planRound,
   recordTurn,
+  validationGate,
 } from '../../protocol/round.js';
+import { binaryLogLoss, LOG_LOSS_EPSILON } from '../../node/services/validation-gate.js';
 import { StageError } from '../../protocol/stage-machine.js';
 
 const members = Array.from({ length: 8 }, (_, i) => `peer-${i}`);
@@ -85,5 +87,32 @@ describe('round state machines', () => {
     expect(classifyRound(6, 5)).toBe('next');
     expect(classifyRound(4, 5)).toBe('stale');
     expect(classifyRound(7, 5)).toBe('future');
+  });
+});
+
+describe('validation gate (defence b)', () => {
+  it('signs within the margin, refuses beyond it or on a non-finite candidate', () => {
+    expect(validationGate(0.3, 0.34, 0.05).sign).toBe(true);
+    expect(validationGate(0.3, 0.35, 0.05).sign).toBe(true);
+    expect(validationGate(0.3, 0.36, 0.05).sign).toBe(false);
+    expect(validationGate(0.3, 0.1, 0).sign).toBe(true);
+    expect(validationGate(0.3, Number.NaN, 1).sign).toBe(false);
+    expect(validationGate(0.3, Number.POSITIVE_INFINITY, 1).sign).toBe(false);
+    // Nothing to compare with: a finite candidate passes.
+    expect(validationGate(Number.NaN, 0.7, 0).sign).toBe(true);
+    expect(validationGate(0.3, 0.5, 0.05)).toEqual({ sign: false, baseLoss: 0.3, candidateLoss: 0.5, margin: 0.05 });
+  });
+
+  it('refuses a bad margin with ROUND_BAD_CONFIG', () => {
+    for (const m of [-0.01, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => validationGate(0.3, 0.3, m)).toThrow(expect.objectContaining({ code: 'ROUND_BAD_CONFIG' }));
+    }
+  });
+
+  it('binaryLogLoss is the mean clamped cross-entropy', () => {
+    expect(binaryLogLoss([1, 0], [0.5, 0.5])).toBeCloseTo(Math.log(2), 12);
+    expect(binaryLogLoss([1], [0])).toBeCloseTo(-Math.log(LOG_LOSS_EPSILON), 6);
+    expect(binaryLogLoss([0, 1], [0.1, 0.8])).toBeCloseTo(-(Math.log(0.9) + Math.log(0.8)) / 2, 12);
+    expect(binaryLogLoss([1], [Number.NaN])).toBeNaN();
   });
 });
