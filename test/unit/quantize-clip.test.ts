@@ -52,13 +52,17 @@ describe('clipToNorm', () => {
         const after = l2Norm(values);
         if (before <= bound) {
           expect(clipped).toBe(false);
-          v.forEach((x, k) => expect(values[k] === x).toBe(true)); // bit for bit (±0 alike)
+          v.forEach((x, k) => {
+            expect(values[k] === x).toBe(true);
+          }); // bit for bit (±0 alike)
         } else {
           expect(clipped).toBe(true);
           expect(Math.abs(after - bound)).toBeLessThanOrEqual(bound * 1e-12);
           // Same direction: every coordinate scaled by one positive factor.
           const f = bound / before;
-          v.forEach((x, k) => expect(Math.abs(values[k]! - x * f)).toBeLessThanOrEqual(Math.abs(x * f) * 1e-15 + 1e-300));
+          v.forEach((x, k) => {
+            expect(Math.abs(values[k]! - x * f)).toBeLessThanOrEqual(Math.abs(x * f) * 1e-15 + 1e-300);
+          });
         }
       }),
       { numRuns: 500 },
@@ -87,7 +91,9 @@ describe('weightedDelta with a norm bound', () => {
     const local = weights([3, 4], [1]);
     expect([...weightedDelta(local, global, 10)]).toEqual([30, 40, 0]);
     const clipped = weightedDelta(local, global, 10, 1);
-    [6, 8, 0].forEach((x, k) => expect(clipped[k]).toBeCloseTo(x, 12));
+    [6, 8, 0].forEach((x, k) => {
+      expect(clipped[k]).toBeCloseTo(x, 12);
+    });
     expect(Math.abs(l2Norm(clipped) - 10)).toBeLessThanOrEqual(1e-12);
     expect([...weightedDelta(local, global, 10, 100)]).toEqual([30, 40, 0]);
   });
@@ -109,7 +115,9 @@ describe('weightedDelta with a norm bound', () => {
     // The attacker's contribution to the sum is at most n·B in norm.
     expect(l2Norm(weightedDelta(attacker, global, n, bound))).toBeLessThanOrEqual(n * bound * (1 + 1e-12));
     expect(l2Norm(modelDelta(attacker, global))).toBeGreaterThan(100 * bound);
-    decoded.values.forEach((v, k) => expect(Math.abs(v - plain[k]!)).toBeLessThanOrEqual(2 * 2 ** -SECAGG_DEFAULTS.fractionalBits));
+    decoded.values.forEach((v, k) => {
+      expect(Math.abs(v - plain[k]!)).toBeLessThanOrEqual(2 * 2 ** -SECAGG_DEFAULTS.fractionalBits);
+    });
   });
 });
 
