@@ -1,7 +1,7 @@
 /**
  * A real federation of separate OS processes: the test starts `fedmesh chain start` (a Hardhat
  * JSON-RPC node) itself, creates a 5-node devnet, deploys it, and starts five
- * `fedmesh node start` processes. During round 2 it kill -9s a node as soon as that node has
+ * `fedmesh node start` processes. During round 2 it kill -9s the round-2 committee leader as soon as it has
  * written its round-2 state (so it may have published round-2 secrets), and restarts it. The
  * restarted node must abstain from round 2, catch up by fetching the round-2 model from a peer
  * by hash, and take part in round 3 (it is in round 3's on-chain participant list). At the end
@@ -146,11 +146,11 @@ describe('devnet of separate OS processes', () => {
         }
       })();
 
-      // 4. Round 2 opens; kill -9 a node outside its committee (the committee's quorum is
-      // exercised by the integration tests) once it has written its round-2 state.
+      // 4. Round 2 opens; kill -9 its committee leader (position 0: it would submit the finalize;
+      // position 1 steps in after its grace period, and t = 2 of m = 3 remain) once it has
+      // written its round-2 state.
       const round2 = await until('round 2 opened', 120_000, async () => fed.getRound(2));
-      const committee = new Set(round2.committee.map((a) => a.toLowerCase()));
-      const victim = nodes.find((n) => !committee.has(n.address.toLowerCase()))!;
+      const victim = nodes.find((n) => n.address.toLowerCase() === round2.committee[0]!.toLowerCase())!;
       const stateFile = join(victim.dir, 'state', 'rounds', '2.json');
       await until(`${stateFile}`, 60_000, async () => existsSync(stateFile), 20);
       process.kill(victim.child.pid!, 'SIGKILL');
