@@ -47,7 +47,7 @@ import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, systemEntropy
 import { NodeStore } from '../store/node-store.js';
 import { DaemonError } from './errors.js';
 import { meteredGossip, meteredTrainer, ttyProgress } from './metering.js';
-import { loadDeploymentRef, loadManifestFile, loadSiteData, modelSpecOf } from './setup.js';
+import { loadDeploymentRef, loadManifestFile, loadSiteData, modelSpecOf, planSiteDp } from './setup.js';
 
 export interface NodeDaemonOptions {
   /** Path of the node's config.yaml. */
@@ -213,6 +213,9 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
     const accounts = await fed.activeMembers();
     const members = (await Promise.all(accounts.map((a) => fed.getMember(a)))).map((m) => m.peerId);
     const memberSet = new Set(members);
+    const batchSize = cfg.training.batchSize ?? manifest.training.batchSize;
+    const dp = planSiteDp(manifest, cfg.dp, batchSize, site.data.n);
+    if (dp !== undefined) nlog.info({ ...dp, delta: manifest.dp?.delta, rounds: manifest.rounds }, 'DP-SGD planned for this site');
     const gossip = meteredGossip(new Libp2pGossip(host), metrics);
     const progress = o.progress === true ? ttyProgress() : undefined;
     const trainer = meteredTrainer(tfTrainer, metrics, progress);
@@ -223,9 +226,10 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       timing: { collectMs: cfg.rounds.collectMs, recordGraceMs: cfg.rounds.recordGraceMs },
       training: {
         epochs: manifest.training.localEpochs,
-        batchSize: cfg.training.batchSize ?? manifest.training.batchSize,
+        batchSize,
         learningRate: manifest.training.learningRate,
         seed: manifest.seed,
+        ...(dp !== undefined ? { dp: { sampleRate: dp.sampleRate, noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm } } : {}),
       },
       secureAggregation: {
         config: { ...SECAGG_DEFAULTS, committeeSize: info.committeeSize, threshold: info.threshold },

@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { fitStandardizer, type LabelledData, standardize } from '../../protocol/data.js';
 import { type FederationManifest, ManifestError, manifestHash, parseManifest } from '../../protocol/manifest.js';
+import { ONCHAIN_RDP_ORDERS } from '../../protocol/chain/budget.js';
+import { planFederatedDpSgd } from '../../protocol/privacy/planning.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { loadCsv } from '../data/csv.js';
 import { loadPngFolder } from '../data/png-folder.js';
@@ -105,4 +107,34 @@ export function loadSiteData(cfg: NodeConfig['data'], manifest: FederationManife
       kind: cfg.kind,
     },
   );
+}
+
+/**
+ * This site's DP-SGD parameters, or undefined when the manifest sets no DP target or the
+ * operator turned it off. q = batchSize / n (the expected Poisson batch is the batch size); σ is
+ * planned so the manifest's ε at its δ covers every round × local step in the chain ledger's own
+ * accounting (the on-chain RDP orders, with its per-round rounding as a margin: docs/privacy.md),
+ * unless the config gives σ. Each participant declares these parameters with its input, and the
+ * committee charges their RDP to its on-chain budget.
+ */
+export function planSiteDp(
+  manifest: FederationManifest,
+  cfg: NodeConfig['dp'],
+  batchSize: number,
+  examples: number,
+): { readonly sampleRate: number; readonly noiseMultiplier: number; readonly clipNorm: number; readonly epsilon: number } | undefined {
+  const target = manifest.dp;
+  if (target === undefined || !cfg.enabled) return undefined;
+  const sampleRate = Math.min(1, batchSize / Math.max(1, examples));
+  const plan = planFederatedDpSgd({
+    ...(cfg.noiseMultiplier !== undefined
+      ? { noiseMultiplier: cfg.noiseMultiplier }
+      : { targetEpsilon: target.epsilon - (3 * manifest.rounds + 10) * 1e-6 }),
+    delta: target.delta,
+    sampleRate,
+    rounds: manifest.rounds,
+    localEpochs: manifest.training.localEpochs,
+    orders: ONCHAIN_RDP_ORDERS,
+  });
+  return { sampleRate, noiseMultiplier: plan.noiseMultiplier, clipNorm: cfg.clipNorm ?? target.clipNorm, epsilon: plan.epsilon };
 }

@@ -51,6 +51,8 @@ export interface DevnetOptions {
   readonly basePort: number;
   readonly rpcUrl: string;
   readonly scrypt?: ScryptParams;
+  /** The federation's DP target ε (δ = 1e-5, C = 1) in the manifest; absent: no DP. At most DEVNET_EPSILON_CAP. */
+  readonly dpEpsilon?: number;
   /** Local epochs per round in the manifest (default 2). */
   readonly localEpochs?: number;
   /** Local round deadlines written to every node's config (ms); defaults suit a loopback devnet. */
@@ -83,6 +85,9 @@ export const DEVNET_TIMING: DevnetTiming = {
  * the unmasking after it), short enough that a stalled round is aborted within a minute or so.
  */
 export const DEVNET_WINDOWS = { inputDurationSec: 40, finalizeDurationSec: 40 } as const;
+
+/** Each devnet member's ε cap on chain. */
+export const DEVNET_EPSILON_CAP = 8;
 
 /** What `devnet up` deploys (DIR/deploy-plan.json). */
 export interface DeployPlan {
@@ -137,6 +142,7 @@ export async function createDevnet(o: DevnetOptions): Promise<Devnet> {
     rounds: o.rounds,
     training: { localEpochs: o.localEpochs ?? 2, batchSize: 16, learningRate: 0.01 },
     committee: { size: Math.min(3, o.peers), threshold: Math.floor(Math.min(3, o.peers) / 2) + 1 },
+    ...(o.dpEpsilon !== undefined ? { dp: { epsilon: o.dpEpsilon, delta: 1e-5, clipNorm: 1 } } : {}),
   });
   writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 
@@ -207,7 +213,12 @@ log:
     );
   }
   // The members file `fedmesh chain deploy` reads (node/chain/deployment.ts).
-  const members = nodes.map((n) => ({ address: n.address, peerId: n.peerId, metadataURI: `devnet://node-${n.index}`, epsilonCap: 8 }));
+  const members = nodes.map((n) => ({
+    address: n.address,
+    peerId: n.peerId,
+    metadataURI: `devnet://node-${n.index}`,
+    epsilonCap: DEVNET_EPSILON_CAP,
+  }));
   writeFileSync(join(dir, 'members.json'), `${JSON.stringify({ members }, null, 2)}\n`);
   const mHash = manifestHash(manifest);
   // The agreed initial model: every node builds it from the manifest's seed; its hash goes on chain.

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../protocol/manifest.js';
 import { ACCEPT, reject } from '../../protocol/verdict.js';
 import { meteredGossip, topicKind } from '../../node/daemon/metering.js';
-import { loadDeploymentRef, loadSiteData, modelSpecOf } from '../../node/daemon/setup.js';
+import { loadDeploymentRef, loadSiteData, modelSpecOf, planSiteDp } from '../../node/daemon/setup.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
 import { NodeMetrics } from '../../node/ops/metrics.js';
 
@@ -103,5 +103,23 @@ describe('daemon set-up', () => {
     expect(text).toContain('fedmesh_gossip_bytes_total{direction="sent"} 10');
     expect(text).toContain('fedmesh_gossip_verdicts_total{topic="update",action="accept",code="OK"} 1');
     expect(text).toContain('fedmesh_gossip_verdicts_total{topic="update",action="reject",code="MSG_TOO_LARGE"} 1');
+  });
+
+  it("plans this site's DP-SGD from the manifest target: ε within it, q from the batch size; off when disabled or untargeted", () => {
+    const withDp = parseManifest({ ...manifest, dp: { epsilon: 4, delta: 1e-5, clipNorm: 1 } });
+    const plan = planSiteDp(withDp, { enabled: true }, 16, 160)!;
+    expect(plan.sampleRate).toBeCloseTo(0.1, 12);
+    expect(plan.noiseMultiplier).toBeGreaterThan(0);
+    expect(plan.clipNorm).toBe(1);
+    expect(plan.epsilon).toBeLessThanOrEqual(4);
+    expect(plan.epsilon).toBeGreaterThan(3.5);
+    // A larger σ from the operator spends less.
+    expect(planSiteDp(withDp, { enabled: true, noiseMultiplier: plan.noiseMultiplier * 2, clipNorm: 0.5 }, 16, 160)).toMatchObject({
+      clipNorm: 0.5,
+      epsilon: expect.any(Number),
+    });
+    expect(planSiteDp(withDp, { enabled: true, noiseMultiplier: plan.noiseMultiplier * 2 }, 16, 160)!.epsilon).toBeLessThan(plan.epsilon);
+    expect(planSiteDp(withDp, { enabled: false }, 16, 160)).toBeUndefined();
+    expect(planSiteDp(manifest, { enabled: true }, 16, 160)).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander';
 import { ConfigError } from '../../../simulations/options.js';
-import { createDevnet } from '../../devnet/devnet.js';
+import { createDevnet, DEVNET_EPSILON_CAP } from '../../devnet/devnet.js';
 import { deployDevnet, devnetDown, devnetUp } from '../../devnet/up.js';
 
 /**
@@ -32,25 +32,40 @@ export function registerDevnet(program: Command): void {
     .option('--rounds <n>', 'rounds in the manifest', int, 10)
     .option('--base-port <port>', 'node i listens on base+i, its ops endpoint on base+100+i', int, 4100)
     .option('--rpc <url>', 'chain JSON-RPC URL', 'http://127.0.0.1:8545')
-    .action(async (o: { dir: string; peers: number; dataset: string; seed: number; rounds: number; basePort: number; rpc: string }) => {
-      const bad = (field: string, value: unknown, rule: string): never => {
-        throw new ConfigError('CONFIG_INVALID', `${field}=${JSON.stringify(value)}: ${rule}`, { issues: [{ field, value, rule }] });
-      };
-      if (!(o.peers >= 2 && o.peers <= 32)) bad('peers', o.peers, 'an integer in 2–32');
-      if (o.dataset !== 'breast-cancer') bad('dataset', o.dataset, 'one of: breast-cancer');
-      const d = await createDevnet({
-        dir: o.dir,
-        peers: o.peers,
-        dataset: 'breast-cancer',
-        seed: o.seed,
-        rounds: o.rounds,
-        basePort: o.basePort,
-        rpcUrl: o.rpc,
-      });
-      process.stdout.write(
-        `devnet in ${d.dir}: ${d.nodes.length} nodes, manifest ${d.manifestHash}\n\nrun, each in its own terminal:\n${d.commands.map((c) => `  ${c}`).join('\n')}\n`,
-      );
-    });
+    .option('--dp-epsilon <e>', 'DP-SGD target ε in the manifest (δ = 1e-5); each node plans its σ for it', (v: string) => Number(v))
+    .action(
+      async (o: {
+        dir: string;
+        peers: number;
+        dataset: string;
+        seed: number;
+        rounds: number;
+        basePort: number;
+        rpc: string;
+        dpEpsilon?: number;
+      }) => {
+        const bad = (field: string, value: unknown, rule: string): never => {
+          throw new ConfigError('CONFIG_INVALID', `${field}=${JSON.stringify(value)}: ${rule}`, { issues: [{ field, value, rule }] });
+        };
+        if (!(o.peers >= 2 && o.peers <= 32)) bad('peers', o.peers, 'an integer in 2–32');
+        if (o.dataset !== 'breast-cancer') bad('dataset', o.dataset, 'one of: breast-cancer');
+        if (o.dpEpsilon !== undefined && !(o.dpEpsilon > 0 && o.dpEpsilon <= DEVNET_EPSILON_CAP))
+          bad('dp-epsilon', o.dpEpsilon, `a number in (0, ${DEVNET_EPSILON_CAP}] (the members' cap)`);
+        const d = await createDevnet({
+          dir: o.dir,
+          peers: o.peers,
+          dataset: 'breast-cancer',
+          seed: o.seed,
+          rounds: o.rounds,
+          basePort: o.basePort,
+          rpcUrl: o.rpc,
+          ...(o.dpEpsilon !== undefined ? { dpEpsilon: o.dpEpsilon } : {}),
+        });
+        process.stdout.write(
+          `devnet in ${d.dir}: ${d.nodes.length} nodes, manifest ${d.manifestHash}\n\nrun, each in its own terminal:\n${d.commands.map((c) => `  ${c}`).join('\n')}\n`,
+        );
+      },
+    );
 
   devnet
     .command('up')
