@@ -388,6 +388,13 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       const curState = cur > fin ? await fed.getRound(cur) : undefined;
       const open = curState?.status === 'open';
       const r = open ? cur : cur + 1;
+      if (!open && r > manifest.rounds) {
+        // Aborted rounds used up round numbers: the manifest's rounds are done.
+        state.phase = 'done';
+        state.round = undefined;
+        await sleep(cfg.chain.pollMs * 5, signal);
+        return;
+      }
       const prior = store.roundState(r);
       if (open && prior !== undefined && prior.stage !== 'adopted') {
         // Started here before a crash or failure: abstain, never re-mask the round.
