@@ -1,0 +1,195 @@
+/**
+ * Fault injection (issue #9 §4): the chain's RPC is unavailable for 30 s in the middle of a
+ * run of separate `fedmesh node start` processes. Runs anywhere (no root): the nodes reach the
+ * chain (`fedmesh chain start`) only through a TCP relay on 127.0.0.1 that the test stops —
+ * every open connection reset, new ones refused, as for a crashed or unreachable endpoint —
+ * and starts again on the same port.
+ *
+ * Asserted: during the outage every node keeps running, keeps serving /status and reports
+ * `chain.rpcUp: false`; afterwards every node reports the RPC up again, rounds resume (a round
+ * opened after the outage finalizes) and every node ends on the chain's head; no round has
+ * two RoundFinalized logs, a round is never both finalized and aborted, and no node ever
+ * adopted or stored a model the chain did not finalize for that round. Printed (measured, not
+ * asserted): round times, the outage, finalizeRound transactions sent per round (mined
+ * successfully or reverted).
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JsonRpcProvider, Network, type TransactionResponse } from 'ethers';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EthersFederationClient, FEDMESH_FEDERATION_INTERFACE } from '../../node/chain/federation-ethers.js';
+import { createDevnet } from '../../node/devnet/devnet.js';
+import { deployDevnet, spawnFedmesh, startNodeProcess, waitForRpc } from '../../node/devnet/up.js';
+import { doublyFinalized, freePort, killAll, NodeSampler, roundEvents, sleep, TcpRelay, until, waitExited } from './harness.js';
+
+const PEERS = 3;
+const ROUNDS = 3;
+const OUTAGE_MS = 30_000;
+
+const children: ChildProcess[] = [];
+let relay: TcpRelay | undefined;
+
+afterAll(async () => {
+  killAll(children);
+  await waitExited(children);
+  await relay?.stop();
+});
+
+/** A base port b with b+i and b+100+i (i < PEERS) free on 127.0.0.1. */
+async function freeBasePort(): Promise<number> {
+  for (;;) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const ports = Array.from({ length: PEERS }, (_, i) => [base + i, base + 100 + i]).flat();
+    const free = await Promise.all(
+      ports.map(
+        (p) =>
+          new Promise<boolean>((resolve) => {
+            const s = createServer();
+            s.once('error', () => resolve(false));
+            s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
+          }),
+      ),
+    );
+    if (free.every(Boolean)) return base;
+  }
+}
+
+describe('chain RPC outage', () => {
+  it(`${PEERS} node processes ride out a ${OUTAGE_MS / 1000} s RPC outage mid-round: retry, recover, no round finalized twice`, async () => {
+    const t0 = Date.now();
+    const dir = join(mkdtempSync(join(tmpdir(), 'fm-e2e-rpc-')), 'net');
+    const rpcPort = await freePort();
+    children.push(spawnFedmesh(['chain', 'start', '--port', String(rpcPort)], join(tmpdir(), `fm-e2e-rpc-chain-${rpcPort}.log`)));
+    const chainId = await waitForRpc(`http://127.0.0.1:${rpcPort}`, 120_000);
+    relay = new TcpRelay('127.0.0.1', '127.0.0.1', rpcPort);
+    await relay.start();
+
+    const devnet = await createDevnet({
+      dir,
+      peers: PEERS,
+      dataset: 'breast-cancer',
+      seed: 13,
+      rounds: ROUNDS,
+      basePort: await freeBasePort(),
+      rpcUrl: relay.url,
+      localEpochs: 1,
+      scrypt: { N: 1 << 12, r: 8, p: 1 },
+    });
+    const deployment = await deployDevnet(dir, `http://127.0.0.1:${rpcPort}`);
+    const address = deployment.addresses.FedmeshFederation;
+
+    // The test reads the chain directly, never through the relay.
+    const network = Network.from(chainId);
+    const provider = new JsonRpcProvider(`http://127.0.0.1:${rpcPort}`, network, { staticNetwork: network, cacheTimeout: -1 });
+    const fed = new EthersFederationClient(provider, address, { fromBlock: deployment.deployBlock });
+    let sampler: NodeSampler | undefined;
+    try {
+      const procs = devnet.nodes.map((n) => startNodeProcess(dir, n.index));
+      children.push(...procs);
+      sampler = new NodeSampler(devnet.nodes.map((n) => ({ opsUrl: `http://127.0.0.1:${n.opsPort}`, stateDir: join(n.dir, 'state') })));
+      const s = sampler;
+      await until('every node serving /status', 120_000, async () => (await s.sample()).every(Boolean));
+
+      const opened = new Map<number, number>();
+      const resolved = new Map<number, string>();
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          const cur = await fed.currentRound().catch(() => 0);
+          for (let r = 1; r <= cur; r++) {
+            if (!opened.has(r)) opened.set(r, Date.now());
+            if (!resolved.has(r)) {
+              const st = await fed.getRound(r).catch(() => undefined);
+              if (st !== undefined && st.status !== 'open')
+                resolved.set(r, `${st.status} after ${((Date.now() - opened.get(r)!) / 1000).toFixed(1)} s`);
+            }
+          }
+          await sleep(250);
+        }
+      })();
+
+      await until('round 1 finalized', 180_000, async () => ((await fed.lastFinalizedRound()) >= 1 ? true : undefined), 500);
+      // The outage starts once round 2 is open and its members are at work.
+      await until('round 2 opened', 120_000, async () => fed.getRound(2));
+      await sleep(3_000);
+      const outageStart = Date.now();
+      await relay.stop();
+      await until(
+        'every node reporting the RPC down',
+        OUTAGE_MS - 5_000,
+        async () => (s.sawRpcDown.every(Boolean) ? true : undefined),
+        250,
+      );
+      const downStatuses = await s.sample();
+      await sleep(Math.max(0, OUTAGE_MS - (Date.now() - outageStart)));
+      // Through the outage: every process alive and answering /status.
+      expect(downStatuses.every(Boolean)).toBe(true);
+      for (const p of procs) expect(p.exitCode ?? p.signalCode).toBeNull();
+      const accepted = relay.accepted;
+      await relay.start();
+      const outageEnd = Date.now();
+
+      // Recovery: the RPC is up again on every node, and rounds go on to the last one.
+      const roundAfter = (await fed.currentRound()) + 1;
+      const recovered = await until('every node reporting the RPC up again', 60_000, async () =>
+        (await s.sample()).every((st) => st?.chain.rpcUp === true) ? Date.now() : undefined,
+      );
+      const final = await until(
+        `round ${ROUNDS} finalized and every node on the head`,
+        300_000,
+        async () => {
+          if ((await fed.lastFinalizedRound()) < ROUNDS) return undefined;
+          const head = (await fed.headModelHash()).toLowerCase();
+          const all = await s.sample();
+          return all.every((st) => st?.phase === 'done' && st.model.hash === head) ? all : undefined;
+        },
+        500,
+      );
+      watching = false;
+      await watcher;
+      await s.stop();
+      expect(relay.accepted).toBeGreaterThan(accepted); // the nodes came back through the relay
+
+      const ev = await roundEvents(provider, address, deployment.deployBlock);
+      expect(doublyFinalized(ev)).toEqual([]);
+      for (const f of ev.finalized) expect(ev.aborted.map((a) => a.round)).not.toContain(f.round);
+      expect(s.violations(ev, (await fed.info()).initialModelHash)).toEqual([]);
+      // A round opened after the outage finalized.
+      expect(ev.finalized.some((f) => f.round >= roundAfter)).toBe(true);
+      for (const st of final) expect(st!.lastError).toBeUndefined();
+
+      // finalizeRound transactions sent per round, mined or reverted (from every block's transactions).
+      const finalizeTxs = new Map<number, { ok: number; reverted: number }>();
+      const latest = await provider.getBlockNumber();
+      for (let b = deployment.deployBlock; b <= latest; b++) {
+        const block = await provider.getBlock(b, true);
+        for (const tx of (block?.prefetchedTransactions ?? []) as TransactionResponse[]) {
+          if (tx.to?.toLowerCase() !== address.toLowerCase()) continue;
+          const parsed = FEDMESH_FEDERATION_INTERFACE.parseTransaction({ data: tx.data });
+          if (parsed?.name !== 'finalizeRound') continue;
+          const round = Number((parsed.args[0] as { round: bigint }).round);
+          const receipt = await provider.getTransactionReceipt(tx.hash);
+          const c = finalizeTxs.get(round) ?? { ok: 0, reverted: 0 };
+          if (receipt?.status === 1) c.ok++;
+          else c.reverted++;
+          finalizeTxs.set(round, c);
+        }
+      }
+      for (const [, c] of finalizeTxs) expect(c.ok).toBe(1);
+
+      console.log(
+        `[faults-rpc] ${PEERS} nodes; RPC relay down ${((outageEnd - outageStart) / 1000).toFixed(1)} s from 3 s into round 2; ` +
+          `every node saw rpcUp=false and kept serving /status; rpcUp=true on all ${((recovered - outageEnd) / 1000).toFixed(1)} s after; ` +
+          `rounds: ${[...resolved].map(([r, v]) => `${r} ${v}`).join('; ')}; ` +
+          `finalizeRound txs per round (mined/reverted): ${[...finalizeTxs].map(([r, c]) => `${r}:${c.ok}/${c.reverted}`).join(' ')}; ` +
+          `wall ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      );
+    } finally {
+      await sampler?.stop();
+      provider.destroy();
+    }
+  }, 600_000);
+});
