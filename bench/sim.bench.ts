@@ -15,8 +15,8 @@
  *                   seconds per round and peak RSS (whole process, and per peer). Target:
  *                   64 × 5 in under 10 minutes. (--scale-peers 16,32 to run a subset.)
  *   attack        — simulations/scenarios/attack-scaled.yaml: final accuracy with no attackers,
- *                   and with 20 % scaled:10 or sign-flip attackers, each without and with the
- *                   defence (update norm bound B = 1, validation gate margin 0.05).
+ *                   and with 20 % scaled:10, sign-flip or scaled:-10 attackers, each without and
+ *                   with the defence (update norm bound B = 1, validation gate margin 0.05).
  * Each run is a separate child process, so peak RSS (getrusage maxRSS) is that run's own.
  * Results are merged into bench/results/sim.json by case, so cases can run separately:
  *   npm run bench:sim -- --case scale
@@ -221,6 +221,14 @@ async function runCase(name: CaseName, scalePeers: readonly number[]): Promise<R
         scenario,
         options: { ...base, ...signFlip, defence: BENCH_DEFENCE },
       });
+      // scaled:-10 flips and boosts: the aggregate step becomes (8 − 2·10)/10 = −1.2 × honest.
+      const boost = { attackers: { fraction: 0.2, kind: 'scaled:-10' } };
+      const boosted = await go({ label: '20% scaled:-10', scenario, options: { ...base, ...boost } });
+      const boostedDefended = await go({
+        label: '20% scaled:-10 + defence',
+        scenario,
+        options: { ...base, ...boost, defence: BENCH_DEFENCE },
+      });
       return {
         machine,
         defence: BENCH_DEFENCE,
@@ -228,6 +236,7 @@ async function runCase(name: CaseName, scalePeers: readonly number[]): Promise<R
         clean,
         scaled: { withoutDefence: scaled, withDefence: scaledDefended },
         signFlip: { withoutDefence: flipped, withDefence: flippedDefended },
+        scaledNegative: { withoutDefence: boosted, withDefence: boostedDefended },
       };
     }
   }
