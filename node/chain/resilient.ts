@@ -17,7 +17,7 @@
  *   is read; a finalized round returns the chain's record instead of sending, and concurrent
  *   finalize calls for one round share one attempt.
  */
-import { isError, NonceManager, type Provider, type Signer } from 'ethers';
+import { isError, NonceManager, type Provider, type Signer, type TransactionRequest, type TransactionResponse } from 'ethers';
 import type { Hex32, OnChainRoundRecord } from '../../protocol/chain/record.js';
 import { FedmeshError } from '../../protocol/errors.js';
 import { type Clock, systemClock } from '../clock.js';
@@ -106,7 +106,25 @@ export async function withRetry<T>(operation: string, fn: () => Promise<T>, ctx:
  * ethers client and the same object to `ResilientFederationClient` so a failed send resets it.
  */
 export function resilientSigner(signer: Signer): NonceManager {
-  return signer instanceof NonceManager ? signer : new NonceManager(signer);
+  return signer instanceof NonceManager ? signer : new SafeNonceManager(signer);
+}
+
+/**
+ * ethers' NonceManager with one fix: its `sendTransaction` starts `getNonce('pending')`, then
+ * awaits `populateTransaction` first; when the RPC is down both reject and the nonce promise's
+ * rejection is never observed — an unhandled rejection, which ends a Node process (found by
+ * test/e2e/faults-rpc.test.ts: a node crashed opening a round during an RPC outage). Here the
+ * nonce promise is always observed; the error the caller sees is unchanged.
+ */
+export class SafeNonceManager extends NonceManager {
+  override async sendTransaction(tx: TransactionRequest): Promise<TransactionResponse> {
+    const noncePromise = this.getNonce('pending');
+    noncePromise.catch(() => {}); // observed here; awaited (and rethrown) below
+    this.increment();
+    const populated = await this.signer.populateTransaction(tx);
+    populated.nonce = await noncePromise;
+    return await this.signer.sendTransaction(populated);
+  }
 }
 
 export interface ResilientInit {

@@ -22,7 +22,7 @@
 import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { JsonRpcProvider, Network, NonceManager, ZeroHash } from 'ethers';
+import { JsonRpcProvider, Network, ZeroHash } from 'ethers';
 import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
 import { decodePacked, RDP_SCALE } from '../../protocol/chain/budget.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
@@ -32,7 +32,7 @@ import { fetchArtifact, serveArtifacts } from '../artifacts/artifact-service.js'
 import { EthersFederationClient } from '../chain/federation-ethers.js';
 import { FederationLedgerView } from '../chain/federation-ledger-view.js';
 import { isChainError } from '../chain/errors.js';
-import { ResilientFederationClient } from '../chain/resilient.js';
+import { ResilientFederationClient, resilientSigner } from '../chain/resilient.js';
 import { loadNodeConfig, type NodeConfig } from '../config/node-config.js';
 import { systemClock } from '../clock.js';
 import { loadKeystore, type NodeKeys, resolvePassphrase } from '../keystore/keystore.js';
@@ -147,7 +147,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
     cacheTimeout: -1,
     pollingInterval: cfg.chain.pollMs,
   });
-  const nonces = new NonceManager(keys.wallet.connect(provider));
+  const nonces = resilientSigner(keys.wallet.connect(provider));
   const metrics = new NodeMetrics();
   let rpcUp = true;
   const fed = new ResilientFederationClient(
