@@ -14,9 +14,10 @@
  *      state is on disk), its veth is taken down. Rounds 2 and 3 finalize without it. The link
  *      comes back: the node catches up to the chain's head by fetching the model from a peer
  *      and takes part in a later round (it is in that round's on-chain participant list).
- *   3. Partition 2|2 (half the veths moved to a second bridge; the chain stays reachable from
- *      both halves) until the round in flight is resolved on chain (finalized or aborted);
- *      then healed, and a later round finalizes with every node back on the chain's head.
+ *   3. Partition 2|2 (3|3 with FM_NETNS_PEERS=6): half the veths moved to a second bridge,
+ *      the chain still reachable from both halves, until the round in flight is resolved on
+ *      chain (finalized or aborted); then healed, and a later round finalizes with every node
+ *      back on the chain's head.
  *
  * Asserted throughout: one RoundFinalized per round, and no node ever adopted or stored a
  * model the chain did not finalize for that round (head.json sampled every 0.5 s, the model
@@ -32,10 +33,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
 import { createDevnet, type DeployPlan } from '../../node/devnet/devnet.js';
 import { deployDevnet, FEDMESH_BIN, spawnFedmesh, waitForRpc } from '../../node/devnet/up.js';
-import { doublyFinalized, freePort, killAll, NodeSampler, roundEvents, TcpRelay, until, waitExited } from './harness.js';
+import { doublyFinalized, freePort, killAll, NodeSampler, readHead, roundEvents, TcpRelay, until, waitExited } from './harness.js';
 import { NetLab, netemAvailable, netnsUnavailable } from './netns.js';
 
-const PEERS = 4;
+/** 4 by default (about 3 min on 2 cores); FM_NETNS_PEERS=6 runs the 3|3 variant. */
+const PEERS = Number(process.env.FM_NETNS_PEERS ?? 4);
+if (!(Number.isInteger(PEERS) && PEERS >= 4 && PEERS <= 8))
+  throw new RangeError(`FM_NETNS_PEERS must be an integer in [4, 8], got ${process.env.FM_NETNS_PEERS}`);
 /** Never reached: the test stops the nodes once it has seen what it needs. */
 const ROUNDS = 20;
 const LIBP2P_PORT = 4001;
@@ -66,7 +70,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(skip !== undefined)('partitions across Linux network namespaces', () => {
-  it(`${PEERS} node processes in namespaces: a cut link heals and catches up; a 2|2 partition never finalizes two models for a round`, async () => {
+  it(`${PEERS} node processes in namespaces: a cut link heals and catches up; a half|half partition never finalizes two models for a round`, async () => {
     const t0 = Date.now();
     lab = NetLab.create(PEERS);
     const dir = join(mkdtempSync(join(tmpdir(), 'fm-e2e-netns-')), 'net');
@@ -188,9 +192,9 @@ describe.skipIf(skip !== undefined)('partitions across Linux network namespaces'
       const rec = await fed.getFinalizedRound(rejoined);
       expect(rec!.record.participants.map((p) => p.member.toLowerCase())).toContain(victim.address.toLowerCase());
 
-      // 3. Partition 2|2 (the chain reachable from both halves) until the round in flight is
+      // 3. Partition half|half (the chain reachable from both halves) until the round in flight is
       // resolved on chain, then heal.
-      const side = [2, 3];
+      const side = Array.from({ length: PEERS - Math.floor(PEERS / 2) }, (_, k) => Math.floor(PEERS / 2) + k);
       const finBefore = await fed.lastFinalizedRound();
       const cur = await fed.currentRound();
       const partitionRound = (await fed.getRound(cur))?.status === 'open' ? cur : cur + 1;
@@ -210,22 +214,22 @@ describe.skipIf(skip !== undefined)('partitions across Linux network namespaces'
       lab.healPartition();
       const healedPartitionAt = Date.now();
 
-      // Rounds resume: a round after the heal finalizes and every node holds the chain's head.
-      const resumed = await until(
-        'a round finalized after healing, every node on the head',
-        300_000,
-        async () => {
-          const fin = await fed.lastFinalizedRound();
-          if (fin <= finAtHeal) return undefined;
-          const head = (await fed.headModelHash()).toLowerCase();
-          const all = await s.sample();
-          return all.every(
-            (st) => st !== undefined && st.chain.lastFinalizedRound >= fin && st.model.round === fin && st.model.hash === head,
-          )
-            ? fin
-            : undefined;
-        },
-        500,
+      // Rounds resume: a round after the heal finalizes, and every node adopts it (its stored
+      // head reaches that round with the chain's hash: by taking part or by catching up).
+      // Taking part is printed, not asserted: a node left a round behind by the partition
+      // can stay behind for several rounds (docs/threat-model.md, "Faults and partitions").
+      const resumed = await until('a round finalized after healing', 240_000, async () => {
+        const fin = await fed.lastFinalizedRound();
+        return fin > finAtHeal ? fin : undefined;
+      });
+      const resumedHash = (await fed.getFinalizedRound(resumed))!.record.modelHash.toLowerCase();
+      await until(`every node adopted round ${resumed}`, 240_000, async () =>
+        devnet.nodes.every((n) => {
+          const h = readHead(join(n.dir, 'state'));
+          return h !== undefined && h.round >= resumed && (h.round > resumed || h.modelHash.toLowerCase() === resumedHash);
+        })
+          ? true
+          : undefined,
       );
       const resumeS = (Date.now() - healedPartitionAt) / 1000;
 
@@ -247,13 +251,19 @@ describe.skipIf(skip !== undefined)('partitions across Linux network namespaces'
       // Every round up to the last finalized one is either finalized once or aborted, never both.
       for (const f of ev.finalized) expect(ev.aborted.map((a) => a.round)).not.toContain(f.round);
       for (const p of procs) expect(p.exitCode).toBeNull();
+      const postHeal = await Promise.all(
+        ev.finalized
+          .filter((f) => f.round > finAtHeal)
+          .map(async (f) => `${f.round}(${(await fed.getFinalizedRound(f.round))!.record.participants.length})`),
+      );
+      const tookPart = (await s.sample()).filter((st) => st?.roundsJoined.some((r) => r > finAtHeal)).length;
 
       console.log(
         `[partition-netns] ${PEERS} nodes in namespaces ${lab.namespace(0)}..${PEERS - 1} on ${lab.net}.0/24; startup ${startupS.toFixed(1)} s; ` +
           `round 1 open→finalized ${roundSeconds(1)} s; round 2 (link cut) ${roundSeconds(2)} s, round 3 ${roundSeconds(3)} s; ` +
           `node ${victim.index} cut ${cutSeconds.toFixed(1)} s, heal→on head ${catchUpS.toFixed(1)} s (artifact ${fetched.ms} ms), rejoined round ${rejoined}; ` +
-          `partition {0,1}|{2,3} from finalized ${finBefore}: round ${partitionRound} ${duringPartition} after ${partitionS.toFixed(1)} s; ` +
-          `heal→round ${resumed} finalized on every node ${resumeS.toFixed(1)} s; finalized ${ev.finalized.map((f) => f.round).join(',')}, ` +
+          `partition {0..${Math.floor(PEERS / 2) - 1}}|{${side.join(',')}} from finalized ${finBefore}: round ${partitionRound} ${duringPartition} after ${partitionS.toFixed(1)} s; ` +
+          `heal→round ${resumed} adopted by every node ${resumeS.toFixed(1)} s; rounds after the heal (participants): ${postHeal.join(' ')}, nodes that took part in one: ${tookPart}/${PEERS}; finalized ${ev.finalized.map((f) => f.round).join(',')}, ` +
           `aborted ${ev.aborted.map((a) => a.round).join(',') || 'none'}; ${netem}; relay connections ${relay.accepted}; wall ${((Date.now() - t0) / 1000).toFixed(0)} s`,
       );
     } finally {
