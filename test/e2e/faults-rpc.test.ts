@@ -67,7 +67,7 @@ async function freeBasePort(): Promise<number> {
 }
 
 describe('chain RPC outage', () => {
-  it(`${PEERS} node processes ride out a ${OUTAGE_MS / 1000} s RPC outage mid-round: retry, recover, no round finalized twice`, async () => {
+  it(`${PEERS} node processes ride out two ${OUTAGE_MS / 1000} s RPC outages (finalize receipt lost; round open): retry, recover, no round finalized twice`, async () => {
     const t0 = Date.now();
     const dir = join(mkdtempSync(join(tmpdir(), 'fm-e2e-rpc-')), 'net');
     const rpcPort = await freePort();
