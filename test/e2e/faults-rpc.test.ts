@@ -43,8 +43,9 @@ let relay: TcpRelay | undefined;
 
 afterAll(async () => {
   killAll(children);
-  await waitExited(children);
+  const exited = await waitExited(children);
   await relay?.stop();
+  expect(exited).toBe(true); // every process the test started (chain, nodes) is gone
 });
 
 /** A base port b with b+i and b+100+i (i < PEERS) free on 127.0.0.1. */

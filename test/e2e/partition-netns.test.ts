@@ -54,7 +54,7 @@ let relay: TcpRelay | undefined;
 
 afterAll(async () => {
   killAll(children);
-  await waitExited(children);
+  const exited = await waitExited(children);
   await relay?.stop();
   if (lab !== undefined) {
     lab.destroy();
@@ -67,6 +67,7 @@ afterAll(async () => {
     );
     expect(left).toBe(true);
   }
+  expect(exited).toBe(true); // every process the test started (chain, nodes) is gone
 });
 
 describe.skipIf(skip !== undefined)('partitions across Linux network namespaces', () => {
