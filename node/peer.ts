@@ -26,7 +26,7 @@ import {
 import { type RoundFate, watchForStall } from './services/round-abort.js';
 import type { RecordRequest } from './services/round-recorder.js';
 import { gateCandidate, type Validator } from './services/validation-gate.js';
-import type { ValidationVerdict } from '../protocol/round.js';
+import { RoundError, type ValidationVerdict } from '../protocol/round.js';
 import { ChangeNotifier } from './services/change-notifier.js';
 import { RoundInbox } from './services/round-inbox.js';
 import { SecAggInbox } from './services/secagg-inbox.js';
@@ -47,7 +47,29 @@ export interface PeerInit extends RoundDriverInit {
    * finalize deadline has passed (ms; node/services/round-abort.ts DEFAULT_ABORT_STAGGER_MS).
    */
   readonly abortStaggerMs?: number;
+  /**
+   * With `components.federation`: how often a peer in a round re-reads the round on chain to
+   * learn that it already ended — finalized or aborted by the others (ms; default
+   * DEFAULT_ROUND_END_POLL_MS). See `runFederationRound`.
+   */
+  readonly roundEndPollMs?: number;
+  /**
+   * With `components.federation`: once the chain shows the round finalized, how long the driver
+   * may still take to adopt the record from gossip before this peer leaves the round (ms;
+   * default DEFAULT_LEAVE_GRACE_MS).
+   */
+  readonly leaveGraceMs?: number;
 }
+
+/** Default interval between a running round's "has it ended on chain?" reads (ms). */
+export const DEFAULT_ROUND_END_POLL_MS = 1_000;
+/**
+ * Default grace after the chain shows the round finalized (ms). An honest participant's driver
+ * sees the same record on its own poll (FederationLedgerView) and holds the aggregate already
+ * (the record is signed over it), so it adopts within about one poll; a peer still waiting
+ * after this grace missed messages it will not get, and catches up by artifact fetch instead.
+ */
+export const DEFAULT_LEAVE_GRACE_MS = 2_000;
 
 export interface PeerComponents {
   readonly gossip: Gossip;
@@ -145,6 +167,8 @@ export class Peer {
       federation: init.federation,
       isMember,
       isCommittee: (p, round) => committee(round).includes(p),
+      // A round not opened here yet (this peer lags): its aggregates get IGNORE, not REJECT.
+      ...(opener !== undefined ? { knowsCommittee: (round: number) => opener.committeeOf(round) !== undefined } : {}),
       notifier,
       template: components.trainer.getWeights(),
       expectedBase: (round) => this.bases.get(round),
@@ -275,6 +299,8 @@ export class Peer {
       ...(fate.txHash !== undefined ? { txHash: fate.txHash } : {}),
       ...(reason !== undefined ? { reason } : {}),
     });
+    // The stall watcher's verdict, once known (it decides whether the abort was ours).
+    let stallFate: RoundFate | undefined;
     const watch = watchForStall(
       {
         round,
@@ -289,7 +315,34 @@ export class Peer {
     // When the chain says aborted, stop the driver's waits at once.
     void watch.then(
       (fate) => {
+        stallFate = fate;
         if (fate.status === 'aborted') stopRound.abort(new ChainError('CHAIN_ROUND_ABORTED', `round ${round} was aborted`, { round }));
+      },
+      () => {},
+    );
+    // A peer that missed the round's key messages (it joined late, or was cut off) would sit
+    // out its own deadlines — a minute or more — after the others have finalized the round and
+    // opened the next. So it also watches the round's status on chain: ended (finalized, or
+    // aborted by another member) while the driver still waits → cut the driver's waits. For a
+    // finalized round the driver first gets a grace to adopt the record from gossip itself.
+    // After the cut the driver publishes nothing more for this round (its waits reject, the
+    // trainer is set back to the head); the caller catches up to the recorded model instead.
+    let ended: 'finalized' | 'aborted' | undefined;
+    const endPoll = this.init.roundEndPollMs ?? DEFAULT_ROUND_END_POLL_MS;
+    const leaveGrace = this.init.leaveGraceMs ?? DEFAULT_LEAVE_GRACE_MS;
+    const endWatch = watchRoundEnd(round, fed, clock, endPoll, stopWatch.signal);
+    endWatch.catch(() => {});
+    void endWatch.then(
+      async (status) => {
+        ended = status;
+        if (status === 'finalized') await clock.sleep(leaveGrace, stopWatch.signal);
+        if (stopWatch.signal.aborted || stopRound.signal.aborted) return;
+        log.info({ round, status }, 'round ended on chain while this peer still waited in it; leaving it');
+        stopRound.abort(
+          status === 'aborted'
+            ? new ChainError('CHAIN_ROUND_ABORTED', `round ${round} was aborted`, { round })
+            : new RoundError('ROUND_LEFT', `round ${round} was finalized on chain without this peer; catching up`, { round }),
+        );
       },
       () => {},
     );
@@ -302,7 +355,8 @@ export class Peer {
       // The driver stopped first (its own deadlines passed, or it saw the abort): the chain's
       // verdict decides. Aborted: an outcome, not an error. Finalized without us: the error stands.
       const reason = errorCode(e);
-      const fate = await watch;
+      // Whichever watcher learns the round's end first (the stall watcher only after the deadline).
+      const fate: RoundFate = stallFate ?? (ended !== undefined ? fateOf(ended) : await Promise.race([watch, endWatch.then(fateOf)]));
       if (fate.status === 'aborted') {
         log.debug({ round, reason }, 'round ended without a record');
         return abortedOutcome(fate, stopRound.signal.aborted ? undefined : reason);
@@ -312,6 +366,30 @@ export class Peer {
       stopWatch.abort();
     }
   }
+}
+
+/** Resolves once round `round` is no longer open on chain: 'finalized' or 'aborted'. */
+async function watchRoundEnd(
+  round: number,
+  fed: FederationChainClient,
+  clock: Clock,
+  pollMs: number,
+  signal: AbortSignal,
+): Promise<'finalized' | 'aborted'> {
+  for (;;) {
+    await clock.sleep(pollMs, signal);
+    try {
+      const state = await fed.getRound(round);
+      if (state?.status === 'finalized' || state?.status === 'aborted') return state.status;
+    } catch {
+      if (signal.aborted) throw signal.reason;
+      // The RPC is down: the driver's own deadlines still bound the round; read again later.
+    }
+  }
+}
+
+function fateOf(status: 'finalized' | 'aborted'): RoundFate {
+  return status === 'finalized' ? { status } : { status, bySelf: false };
 }
 
 /** Driver errors raised before this peer did anything in the round (RoundDriver.runRound's checks). */

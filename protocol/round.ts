@@ -68,7 +68,12 @@ export type RoundErrorCode =
   | 'ROUND_HASH_MISMATCH'
   | 'ROUND_COMMITTEE_MISMATCH'
   /** The round ended on chain without a record (aborted after its finalize deadline). */
-  | 'ROUND_ABORTED';
+  | 'ROUND_ABORTED'
+  /**
+   * The chain finalized the round while this peer was still waiting in it (it missed the
+   * messages it needed): it left the round, published nothing more, and catches up instead.
+   */
+  | 'ROUND_LEFT';
 
 export class RoundError extends FedmeshError<RoundErrorCode> {}
 

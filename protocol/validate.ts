@@ -118,6 +118,12 @@ export interface ValidationContext {
   readonly isMember: (peer: string) => boolean;
   /** For aggregates: is `peer` on round `round`'s committee? */
   readonly isCommittee?: (peer: string, round: number) => boolean;
+  /**
+   * For aggregates: is round `round`'s committee known here (the round opened here)? When it
+   * is not, `isCommittee` cannot judge the sender, so the aggregate is IGNOREd ROUND_UNKNOWN
+   * rather than REJECTed PEER_NOT_COMMITTEE: a lagging peer must not penalise honest ones.
+   */
+  readonly knowsCommittee?: (round: number) => boolean;
   /** Step 7: has this very chunk (type, round, sender, payload hash, index) been taken before? */
   readonly isReplay?: (chunk: Chunk) => boolean;
 }
@@ -146,6 +152,9 @@ export function validateChunk(data: Uint8Array, from: string, ctx: ValidationCon
   const when = classifyRound(chunk.round, ctx.currentRound);
   if (when === 'stale') return { verdict: ignore('ROUND_STALE') };
   if (when === 'future') return { verdict: ignore('ROUND_FUTURE') };
+  // An aggregate's author is judged against the round's committee: unknown before this peer
+  // opened the round (it lags the chain), and that is no fault of the sender.
+  if (chunk.type === PayloadType.Aggregate && ctx.knowsCommittee?.(chunk.round) === false) return { verdict: ignore('ROUND_UNKNOWN') };
   // 6. author: the gossip signer (StrictSign), a member, and for aggregates on the committee
   if (chunk.sender !== from) return { verdict: reject('MSG_SENDER_NOT_SIGNER') };
   if (!ctx.isMember(from)) return { verdict: reject('PEER_NOT_MEMBER') };

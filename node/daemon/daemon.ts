@@ -24,6 +24,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { JsonRpcProvider, Network, ZeroHash } from 'ethers';
 import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
+import { isFedmeshError } from '../../protocol/errors.js';
 import { decodePacked, RDP_SCALE } from '../../protocol/chain/budget.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
 import { SECAGG_DEFAULTS } from '../../protocol/secure-aggregation/config.js';
@@ -442,7 +443,21 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       if (signal.aborted) return;
       // Written before anything of the round leaves the node: after a crash, we abstain.
       store.setRoundState({ round: r, stage: 'started', maskingUsed: true });
-      const outcome = await metrics.timePhase('round', () => peer.runRound(r));
+      let outcome: Awaited<ReturnType<Peer['runRound']>>;
+      try {
+        outcome = await metrics.timePhase('round', () => peer.runRound(r));
+      } catch (e) {
+        if (!isFedmeshError(e, 'ROUND_LEFT')) throw e;
+        // The others finalized round r while this node still waited in it (it missed messages
+        // it needed, e.g. after a partition): the peer cut its waits and published nothing more.
+        // The next step adopts the recorded model by artifact fetch (verified against the
+        // chain's head hash) and joins the round that is open now, instead of sitting out
+        // this round's own deadlines and joining the next one late (issue #6/#9).
+        store.setRoundState({ round: r, stage: 'left', maskingUsed: true });
+        if (!state.abstained.includes(r)) state.abstained.push(r);
+        nlog.info({ round: r, seconds: (Date.now() - t0) / 1000 }, 'round finalized without this node; left it to catch up');
+        return;
+      }
       const seconds = (Date.now() - t0) / 1000;
       if (outcome.status === 'aborted') {
         store.setRoundState({ round: r, stage: 'aborted', maskingUsed: true });

@@ -77,6 +77,8 @@ export interface RoundInboxInit {
   readonly federation: string;
   readonly isMember: (peer: string) => boolean;
   readonly isCommittee: (peer: string, round: number) => boolean;
+  /** Is round `round`'s committee known here? If not, its aggregates are IGNOREd (protocol/validate.ts). */
+  readonly knowsCommittee?: (round: number) => boolean;
   /** The federation model's architecture: every update/aggregate must match its shapes. */
   readonly template: ModelWeights;
   /** Hash of the model round `round` must start from, when known. */
@@ -195,6 +197,7 @@ export class RoundInbox {
       expectedType: types,
       isMember: this.init.isMember,
       isCommittee: this.init.isCommittee,
+      ...(this.init.knowsCommittee !== undefined ? { knowsCommittee: this.init.knowsCommittee } : {}),
       isReplay: (c) => this.seen.get(c.round)?.has(chunkKey(c)) === true,
     });
     if (chunk === undefined) return verdict;
