@@ -115,7 +115,17 @@ export const NodeConfigSchema = z
       .strict()
       .default(ROUNDS_DEFAULTS),
     committee: z
-      .object({ duty: z.boolean().default(true) })
+      .object({
+        // Committees are drawn on chain from every active member (docs/contracts.md), so a node
+        // cannot opt out by itself; refusing `false` beats silently ignoring it.
+        duty: z
+          .boolean()
+          .default(true)
+          .refine((d) => d, {
+            message:
+              'must be true: committees are drawn on chain from every active member; to stop serving, ask the admin to suspend the member',
+          }),
+      })
       .strict()
       .default({ duty: true }),
     ops: z
@@ -229,7 +239,7 @@ dp:
   enabled: true                      # DP-SGD with the manifest's target
 
 committee:
-  duty: true                         # serve on round committees when selected
+  duty: true                         # serve on round committees when selected (must be true: committees are drawn on chain)
 
 rounds:                              # local deadlines (ms); see docs/operator-guide.md
   keysMs: 10000

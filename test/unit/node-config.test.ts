@@ -50,6 +50,20 @@ describe('node config', () => {
     }
   });
 
+  it('refuses committee.duty: false rather than ignoring it (committees are drawn on chain)', () => {
+    const raw = parse(template);
+    raw.committee = { duty: false };
+    try {
+      parseNodeConfig(raw, '/x', {}, 'config.yaml');
+      expect.unreachable();
+    } catch (e) {
+      const err = e as NodeConfigError;
+      const issue = err.fields.issues.find((i) => i.field === 'committee.duty');
+      expect(issue?.value).toBe(false);
+      expect(issue?.rule).toContain('drawn on chain');
+    }
+  });
+
   it('reports unreadable YAML as CONFIG_UNREADABLE', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fm-cfg-'));
     writeFileSync(join(dir, 'bad.yaml'), 'a: [1, 2\n');
