@@ -332,20 +332,23 @@ export class Peer {
     const leaveGrace = this.init.leaveGraceMs ?? DEFAULT_LEAVE_GRACE_MS;
     const endWatch = watchRoundEnd(round, fed, clock, endPoll, stopWatch.signal);
     endWatch.catch(() => {});
-    void endWatch.then(
-      async (status) => {
-        ended = status;
-        if (status === 'finalized') await clock.sleep(leaveGrace, stopWatch.signal);
-        if (stopWatch.signal.aborted || stopRound.signal.aborted) return;
-        log.info({ round, status }, 'round ended on chain while this peer still waited in it; leaving it');
-        stopRound.abort(
-          status === 'aborted'
-            ? new ChainError('CHAIN_ROUND_ABORTED', `round ${round} was aborted`, { round })
-            : new RoundError('ROUND_LEFT', `round ${round} was finalized on chain without this peer; catching up`, { round }),
-        );
-      },
-      () => {},
-    );
+    void endWatch
+      .then(
+        async (status) => {
+          ended = status;
+          // The grace ends early (rejects) when the driver resolves first: nothing to cut then.
+          if (status === 'finalized') await clock.sleep(leaveGrace, stopWatch.signal).catch(() => {});
+          if (stopWatch.signal.aborted || stopRound.signal.aborted) return;
+          log.info({ round, status }, 'round ended on chain while this peer still waited in it; leaving it');
+          stopRound.abort(
+            status === 'aborted'
+              ? new ChainError('CHAIN_ROUND_ABORTED', `round ${round} was aborted`, { round })
+              : new RoundError('ROUND_LEFT', `round ${round} was finalized on chain without this peer; catching up`, { round }),
+          );
+        },
+        () => {},
+      )
+      .catch(() => {});
     try {
       return await this.driver.runRound(round, { signal: stopRound.signal });
     } catch (e) {
