@@ -14,6 +14,14 @@
  *              position k proposes after k grace periods if no proposal came
  *              act on the first valid proposal: reveal shares; wait for t reveals; unmask;
  *              sign the result; record (position k after k grace periods); announce
+ *
+ * A member that cannot take part — it cannot verify a proposal (SECAGG_CANNOT_FOLLOW: it
+ * never received a survivor's commitment), no proposal or too few reveals by its deadline, a
+ * reconstruction that fails its commitment — *abstains*: it logs a warning with the error's
+ * code and fields, signs nothing, and returns `abstained`; it never throws for such a
+ * protocol condition. The round goes on with the other members (t of m suffice) or is aborted
+ * on chain at its finalize deadline (node/peer.ts). Only the round being stopped, a stage
+ * violation (a bug) or a non-protocol error propagates.
  */
 import { fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
 import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
@@ -34,7 +42,7 @@ import {
   type SecAggCrypto,
   SecAggError,
   type SecAggParticipant,
-  type SecAggStage,
+  SecAggStage,
   weightedDelta,
 } from '../../protocol/secure-aggregation/index.js';
 import { modelHash } from '../../protocol/weights-codec.js';
@@ -95,6 +103,8 @@ export interface SecureCommitteeResult {
   readonly recorded: boolean;
   readonly survivors?: number;
   readonly dropped?: number;
+  /** Set when this member abstained: the SecAggError code that made it (it signed nothing). */
+  readonly abstained?: string;
 }
 
 /** Feeds stored messages to a machine once each, counting the protocol errors they raise. */
@@ -214,9 +224,14 @@ export async function runSecureCommittee(
       return result();
     }
     feeder.feed(SecAggKind.AdvertiseKeys, (x) => member.addAdvert(x));
-    feeder.feed(SecAggKind.ShareKeys, (x) => {
-      if (x.shares.some((s) => s.recipient === env.self)) member.addShareKeys(x);
-    });
+    // Our share where one is addressed to us; otherwise the public commitment alone, so we can
+    // still check b_i if a proposal built on other members' views lists its sender.
+    const feedShares = (): void =>
+      feeder.feed(SecAggKind.ShareKeys, (x) => {
+        if (member.stage === SecAggStage.MaskedInput && x.shares.some((s) => s.recipient === env.self)) member.addShareKeys(x);
+        else member.learnCommitment(x);
+      });
+    feedShares();
     const held = () =>
       [...inbox.maskedInputsFor(round).values()].map((x) => ({
         participant: x.sender,
@@ -232,14 +247,46 @@ export async function runSecureCommittee(
     const myTurn = viewAt + position * recordGraceMs;
     let proposed = false;
     const pending: SecAggMessage[] = [];
-    const progress = (): number => secagg.inbox.count(round, SecAggKind.View) * 1000 + secagg.inbox.count(round, SecAggKind.Proposal);
-    while (member.followedDigest === undefined) {
-      feeder.feed(SecAggKind.View, (x) => member.addView(x));
-      feeder.feed(SecAggKind.Proposal, (x) => {
-        if (member.followedDigest !== undefined) return;
+    /** Valid proposals we could not verify (SECAGG_CANNOT_FOLLOW), retried as late commitments arrive. */
+    const refused: Extract<SecAggMessage, { kind: SecAggKind.Proposal }>[] = [];
+    // Another member's signed result: the round was recorded without us.
+    const othersDone = (): boolean => secagg.inbox.count(round, SecAggKind.Result) > 0;
+    const progress = (): number =>
+      secagg.inbox.count(round, SecAggKind.View) * 1_000_000 +
+      secagg.inbox.count(round, SecAggKind.Proposal) * 1000 +
+      secagg.inbox.count(round, SecAggKind.ShareKeys) +
+      secagg.inbox.count(round, SecAggKind.Result) * 1_000_000_000;
+    const tryProposal = (x: Extract<SecAggMessage, { kind: SecAggKind.Proposal }>, retry: boolean): void => {
+      if (member.followedDigest !== undefined) return;
+      try {
         const reveal = member.onProposal(x);
         if (reveal !== undefined) pending.push(reveal);
-      });
+      } catch (e) {
+        if (!(e instanceof SecAggError) || e.code !== 'SECAGG_CANNOT_FOLLOW') throw e;
+        if (!retry) {
+          refused.push(x);
+          countError(env, e.code, { kind: SecAggKind.Proposal, sender: x.sender, error: e.message });
+          log.warn(
+            { round, code: e.code, ...e.fields },
+            'secure aggregation: cannot verify the proposal; not revealing (will retry if the missing commitments arrive)',
+          );
+        }
+      }
+    };
+    while (member.followedDigest === undefined) {
+      feedShares();
+      feeder.feed(SecAggKind.View, (x) => member.addView(x));
+      for (const x of refused.splice(0)) {
+        try {
+          tryProposal(x, true);
+        } catch (e) {
+          if (!isFedmeshError(e)) throw e;
+          countError(env, e.code, { kind: SecAggKind.Proposal, sender: x.sender, error: e.message });
+          continue;
+        }
+        if (member.followedDigest === undefined && member.missingMaterial(x.survivors, x.dropped) !== undefined) refused.push(x);
+      }
+      feeder.feed(SecAggKind.Proposal, (x) => tryProposal(x, false));
       for (const r of pending.splice(0)) await secagg.inbox.publish(r);
       if (member.followedDigest !== undefined) break;
       const now = clock.now();
@@ -253,10 +300,12 @@ export async function runSecureCommittee(
         }
         continue;
       }
-      if (now >= deadline) {
-        throw new SecAggError('SECAGG_TOO_FEW_VIEWS', `no valid proposal for round ${round} by the unmask deadline`, {
+      if (now >= deadline || othersDone()) {
+        throw new SecAggError('SECAGG_TOO_FEW_VIEWS', `no proposal this member could follow for round ${round} by the unmask deadline`, {
           have: member.viewCount,
           threshold: env.threshold,
+          refused: refused.length,
+          completedByOthers: othersDone(),
         });
       }
       const before = progress();
@@ -274,7 +323,9 @@ export async function runSecureCommittee(
       feeder.feed(SecAggKind.Reveal, (x) => member.addReveal(x));
       return survivorsHeld();
     };
-    if (!(await waitFor(clock, deadline - clock.now(), signal, wait, ready))) {
+    // Stop waiting once another member's result arrived: if we still cannot unmask, we abstain.
+    await waitFor(clock, deadline - clock.now(), signal, wait, () => ready() || othersDone());
+    if (!survivorsHeld()) {
       throw new SecAggError('SECAGG_TOO_FEW_SHARES', `round ${round}: fewer than ${env.threshold} reveals by the unmask deadline`, {
         have: secagg.inbox.count(round, SecAggKind.Reveal),
         threshold: env.threshold,
@@ -340,6 +391,13 @@ export async function runSecureCommittee(
   } catch (e) {
     member.fail();
     if (!m.is(CommitteeStage.Done, CommitteeStage.Failed)) m.to(CommitteeStage.Failed);
+    // A protocol condition (this member cannot verify, follow or unmask): abstain, sign nothing.
+    // The round's fate is decided by the other members or by the on-chain abort path.
+    if (!signal.aborted && e instanceof SecAggError) {
+      countError(env, e.code, { step: 'committee', error: e.message });
+      log.warn({ round, code: e.code, ...e.fields }, `secure aggregation: committee member abstains (${e.message})`);
+      return result({ abstained: e.code });
+    }
     throw e;
   }
 }

@@ -6,14 +6,19 @@
  *   ADVERTISE_KEYS  beginShares()            addAdvert
  *   SHARE_KEYS      beginInputs()            addAdvert, addShareKeys
  *   MASKED_INPUT    signView(inputs)         addAdvert, addShareKeys
- *   UNMASK          propose(), onProposal(), addView, addReveal
- *                   unmask(inputs)
+ *   UNMASK          propose(), onProposal(), addView, addReveal,
+ *                   learnCommitment (late ShareKeys: public commitment only), unmask(inputs)
  *   DONE
  *
  * Safety rules enforced here, each with its own error code:
  *   - never both kinds of share for one participant (ShareVault, SECAGG_BOTH_KINDS);
  *   - act on at most one proposal per round (SECAGG_CONFLICTING_PROPOSAL) — with t > m/2 two
  *     different proposals can never both gather t reveals from honest members;
+ *   - follow only a proposal this member can verify and unmask: every i ∈ U with a known
+ *     commitment to b_i and advertised keys, every j ∈ D with advertised keys. Otherwise it
+ *     refuses before revealing anything (SECAGG_CANNOT_FOLLOW) — it would otherwise reveal,
+ *     then fail at unmask, and could never check a reconstructed b_i (Bonawitz et al. §4:
+ *     the server checks nothing; here every signer of a result must be able to);
  *   - reveal only for a proposal whose ≥ t signed views, committee membership and
  *     U ⊆ ∩ views check out, and that agrees with the inputs this member holds;
  *   - reconstructed secrets must match their public commitments (b_i: SHA-256 commitment in
@@ -186,6 +191,42 @@ export class SecAggCommitteeMember {
   }
 
   /**
+   * Learn the public commitment to b_i from a ShareKeys message that arrived after this
+   * member's view (its decryption key is gone: the share itself stays unread). The commitment
+   * is public — every member receives the same gossip message — so learning it reveals
+   * nothing; it lets this member check a reconstructed b_i and so follow, and sign the result
+   * of, a proposal whose U includes i on the strength of other members' views. A second
+   * message from the same sender is ignored (the inbox already refuses equivocation).
+   */
+  learnCommitment(m: ShareKeysMsg): void {
+    this.machine.expect(S.MaskedInput, S.Unmask);
+    checkContext(this.ctx, m);
+    const adv = this.adverts.get(m.sender);
+    if (adv === undefined || !adv.contributes) {
+      throw new SecAggError('SECAGG_UNKNOWN_KEY', `commitment from ${m.sender}, which advertised no contributing keys`, {
+        sender: m.sender,
+      });
+    }
+    if (!this.commitments.has(m.sender)) this.commitments.set(m.sender, m.selfMaskCommitment.slice());
+  }
+
+  /**
+   * What this member lacks to verify and unmask a proposal with survivors `survivors` and
+   * dropped `dropped`: a commitment (b_i cannot be checked), or advertised keys (s_j^SK cannot
+   * be checked against s_j^PK, pairwise masks cannot be regenerated). Empty: it can.
+   */
+  missingMaterial(
+    survivors: readonly string[],
+    dropped: readonly string[],
+  ): { reason: 'no-commitment' | 'no-advert'; participants: string[] } | undefined {
+    const noAdvert = [...survivors, ...dropped].filter((p) => !this.adverts.has(p)).sort();
+    if (noAdvert.length > 0) return { reason: 'no-advert', participants: noAdvert };
+    const noCommitment = survivors.filter((p) => !this.commitments.has(p));
+    if (noCommitment.length > 0) return { reason: 'no-commitment', participants: noCommitment };
+    return undefined;
+  }
+
+  /**
    * MASKED_INPUT → UNMASK: sign the view of the inputs this member holds and can help
    * unmask (advertised keys, our share held, well-formed neighbour set). Wipes c^SK: no share
    * is decrypted after the view.
@@ -272,6 +313,20 @@ export class SecAggCommitteeMember {
         offered: toHex0x(digest),
         proposer: p.sender,
       });
+    }
+    // Refuse, before revealing anything, a proposal we could not verify or unmask ourselves.
+    // Safety does not depend on it (never-both is per member and per participant, and a refusal
+    // is not acting on the proposal, so "at most one proposal" still holds — see
+    // docs/secure-aggregation.md "Why t > m/2"); it keeps this member from revealing for a
+    // round it can never sign, and from ever signing a sum whose b_i it could not check.
+    // The round goes on with the other members (t of m suffice) or aborts at its deadline.
+    const missing = this.missingMaterial(p.survivors, p.dropped);
+    if (missing !== undefined) {
+      throw new SecAggError(
+        'SECAGG_CANNOT_FOLLOW',
+        `cannot verify proposal from ${p.sender}: ${missing.reason} for ${missing.participants.length} participant(s)`,
+        { proposer: p.sender, reason: missing.reason, participants: missing.participants },
+      );
     }
     this.checkAgainstHeldInputs(p);
     this.vault.checkRequest(p.survivors, p.dropped);

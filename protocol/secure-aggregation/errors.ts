@@ -28,6 +28,12 @@ export type SecAggErrorCode =
   | 'SECAGG_CONFLICTING_PROPOSAL'
   /** A proposal that does not follow from its signed views or is otherwise malformed. */
   | 'SECAGG_BAD_PROPOSAL'
+  /**
+   * A valid proposal this member cannot check or unmask (it lists a participant whose
+   * commitment or advertised keys this member never received): it refuses before revealing
+   * anything and signs no result (`fields.reason`, `fields.participants`).
+   */
+  | 'SECAGG_CANNOT_FOLLOW'
   /** Fewer committee members than the threshold can take part. */
   | 'SECAGG_TOO_FEW_COMMITTEE'
   /** Fewer views than the threshold to propose from. */
