@@ -4,9 +4,13 @@
  * (exact sums under any dropout set) and by the benchmark (per-phase timings; time enters
  * through the optional `now` argument, protocol/ never reads a clock).
  *
- * Dropouts: `dropAfterKeys` participants advertise and share keys but never send a masked
- * input (their pairwise masks are removed with their reconstructed s^SK); `silentMembers`
- * are committee members that stop after their own masked input (no view, no reveal).
+ * Dropouts, one set per gap between stages (Bonawitz et al. 2017 §4: U1 ⊇ U2 ⊇ U3):
+ * `dropAfterAdvert` participants advertise keys but never share them (they leave U2: nobody can
+ * mask with them, as nobody could later recover their s^SK); `dropAfterKeys` participants
+ * advertise and share keys but never send a masked input (they leave U3; their pairwise masks are
+ * removed with their reconstructed s^SK); `silentMembers` are committee members that stop after
+ * their own masked input (no view, no reveal). A participant that drops after sending its masked
+ * input has no duty left, so its input counts.
  */
 import { hash256 } from '../bytes.js';
 import { encodeMaskedInput, type MaskedInputPayload } from '../messages/masked-input.js';
@@ -33,6 +37,7 @@ export interface InMemoryRoundOptions {
   readonly committee: readonly string[];
   readonly threshold: number;
   readonly participants: readonly InMemoryParticipant[];
+  readonly dropAfterAdvert?: ReadonlySet<string>;
   readonly dropAfterKeys?: ReadonlySet<string>;
   readonly silentMembers?: ReadonlySet<string>;
   readonly crypto: SecAggCrypto;
@@ -71,6 +76,7 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
   const now = o.now ?? (() => 0);
   const ctx = { federation: o.federation, round: o.round, committee: o.committee, threshold: o.threshold, config: o.config };
   const dropped = o.dropAfterKeys ?? new Set<string>();
+  const goneAfterAdvert = o.dropAfterAdvert ?? new Set<string>();
   const silent = o.silentMembers ?? new Set<string>();
   const parties = [...new Set([...o.participants.map((p) => p.id), ...o.committee])].sort();
   const keys = new Map<string, RoundKeys>();
@@ -107,6 +113,7 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
   // Round 1: share keys.
   const shareMsgs: ShareKeysMsg[] = [];
   for (const [id, p] of participants) {
+    if (goneAfterAdvert.has(id)) continue;
     const t0 = now();
     for (const a of allAdverts) if (a.sender !== id) p.addAdvert(a);
     shareMsgs.push(p.shareKeys());
@@ -119,6 +126,7 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
   const maskMs = new Map<string, number>();
   const base = o.baseModelHash ?? new Uint8Array(32);
   for (const part of o.participants) {
+    if (goneAfterAdvert.has(part.id)) continue;
     const p = participants.get(part.id)!;
     for (const s of shareMsgs) if (s.sender !== part.id) p.addShareKeys(s);
     if (dropped.has(part.id)) {
