@@ -364,6 +364,10 @@ export class Peer {
         log.debug({ round, reason }, 'round ended without a record');
         return abortedOutcome(fate, stopRound.signal.aborted ? undefined : reason);
       }
+      // Finalized without us and we cut the driver: say so (ROUND_LEFT), whatever error the
+      // cut wait turned into (e.g. the aggregate wait reports ROUND_NO_AGGREGATE).
+      const cut: unknown = stopRound.signal.aborted ? stopRound.signal.reason : undefined;
+      if (isFedmeshError(cut, 'ROUND_LEFT')) throw cut;
       throw e;
     } finally {
       stopWatch.abort();
