@@ -138,6 +138,13 @@ function countError(env: SecureRoundEnv, code: string, detail: Record<string, un
   env.log.debug({ round: env.plan.round, code, ...detail }, 'secure-aggregation message refused');
 }
 
+/**
+ * Another committee member's signed result for this round arrived: the round was recorded
+ * without waiting for us (a peer that lags under load). Every wait below also ends on it, so
+ * a lagging peer stops at once instead of sitting out its own deadlines.
+ */
+const resultSeen = (env: SecureRoundEnv): boolean => env.secagg.inbox.count(env.plan.round, SecAggKind.Result) > 0;
+
 const advertsOf = (env: SecureRoundEnv) => env.secagg.inbox.messages(env.plan.round, SecAggKind.AdvertiseKeys);
 const contributors = (env: SecureRoundEnv): string[] =>
   advertsOf(env)
@@ -164,7 +171,20 @@ export async function runSecureParticipant(
   const training = env.dropout === 'after-keys' ? undefined : train();
   training?.catch(() => {});
   try {
-    await waitFor(clock, openedAt + secure.keysMs - clock.now(), signal, wait, () => advertsOf(env).length >= env.members.length);
+    const lagging = (): boolean => {
+      if (!resultSeen(env)) return false;
+      participant.fail();
+      env.log.debug({ round }, 'round already recorded by the committee: no input from this peer');
+      return true;
+    };
+    await waitFor(
+      clock,
+      openedAt + secure.keysMs - clock.now(),
+      signal,
+      wait,
+      () => advertsOf(env).length >= env.members.length || resultSeen(env),
+    );
+    if (lagging()) return {};
     feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
     await secagg.inbox.publish(participant.shareKeys());
     if (training === undefined) {
@@ -174,7 +194,8 @@ export async function runSecureParticipant(
     }
     const trained = await training;
     const shared = (): boolean => contributors(env).every((p) => secagg.inbox.has(round, SecAggKind.ShareKeys, p));
-    await waitFor(clock, openedAt + 2 * secure.keysMs - clock.now(), signal, wait, shared);
+    await waitFor(clock, openedAt + 2 * secure.keysMs - clock.now(), signal, wait, () => shared() || resultSeen(env));
+    if (lagging()) return { trainLoss: trained.loss };
     feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
     feeder.feed(SecAggKind.ShareKeys, (m) => participant.addShareKeys(m));
     // Defence (a): the update is clipped to the federation's L2 bound before quantizing and
@@ -216,7 +237,14 @@ export async function runSecureCommittee(
       const inputs = inbox.maskedInputsFor(round);
       return contributors(env).every((p) => inputs.has(p));
     };
-    await waitFor(clock, plan.collectDeadline - clock.now(), signal, wait, complete);
+    await waitFor(clock, plan.collectDeadline - clock.now(), signal, wait, () => complete() || resultSeen(env));
+    if (resultSeen(env)) {
+      throw new SecAggError('SECAGG_TOO_FEW_VIEWS', `round ${round} was recorded by other members before this member's view`, {
+        have: 0,
+        threshold: env.threshold,
+        completedByOthers: true,
+      });
+    }
     if (env.dropout !== undefined) {
       member.fail();
       m.to(CommitteeStage.Failed);
@@ -250,7 +278,7 @@ export async function runSecureCommittee(
     /** Valid proposals we could not verify (SECAGG_CANNOT_FOLLOW), retried as late commitments arrive. */
     const refused: Extract<SecAggMessage, { kind: SecAggKind.Proposal }>[] = [];
     // Another member's signed result: the round was recorded without us.
-    const othersDone = (): boolean => secagg.inbox.count(round, SecAggKind.Result) > 0;
+    const othersDone = (): boolean => resultSeen(env);
     const progress = (): number =>
       secagg.inbox.count(round, SecAggKind.View) * 1_000_000 +
       secagg.inbox.count(round, SecAggKind.Proposal) * 1000 +
@@ -394,6 +422,12 @@ export async function runSecureCommittee(
     // A protocol condition (this member cannot verify, follow or unmask): abstain, sign nothing.
     // The round's fate is decided by the other members or by the on-chain abort path.
     if (!signal.aborted && e instanceof SecAggError) {
+      // Recorded by the others before we could help: lag, not a protocol error by anyone.
+      // (A refused proposal was already counted and warned about when it was refused.)
+      if ((e.fields as { completedByOthers?: unknown }).completedByOthers === true) {
+        log.info({ round, code: e.code }, 'secure aggregation: round recorded by the other members first; committee member abstains');
+        return result({ abstained: e.code });
+      }
       countError(env, e.code, { step: 'committee', error: e.message });
       log.warn({ round, code: e.code, ...e.fields }, `secure aggregation: committee member abstains (${e.message})`);
       return result({ abstained: e.code });
