@@ -17,8 +17,9 @@
  *   - follow only a proposal this member can verify and unmask: every i ∈ U with a known
  *     commitment to b_i and advertised keys, every j ∈ D with advertised keys. Otherwise it
  *     refuses before revealing anything (SECAGG_CANNOT_FOLLOW) — it would otherwise reveal,
- *     then fail at unmask, and could never check a reconstructed b_i (Bonawitz et al. §4:
- *     the server checks nothing; here every signer of a result must be able to);
+ *     then fail at unmask, and could never check a reconstructed b_i. (Bonawitz et al. §4
+ *     have one server that computes U from what it received itself, so it never lacks a
+ *     survivor's material; a committee member can be handed a U built from others' views);
  *   - reveal only for a proposal whose ≥ t signed views, committee membership and
  *     U ⊆ ∩ views check out, and that agrees with the inputs this member holds;
  *   - reconstructed secrets must match their public commitments (b_i: SHA-256 commitment in
@@ -191,8 +192,9 @@ export class SecAggCommitteeMember {
   }
 
   /**
-   * Learn the public commitment to b_i from a ShareKeys message that arrived after this
-   * member's view (its decryption key is gone: the share itself stays unread). The commitment
+   * Learn the public commitment to b_i from a ShareKeys message that carries no share for
+   * this member, or that arrived after its view (the decryption key is gone then: the share
+   * stays unread). The commitment
    * is public — every member receives the same gossip message — so learning it reveals
    * nothing; it lets this member check a reconstructed b_i and so follow, and sign the result
    * of, a proposal whose U includes i on the strength of other members' views. A second
