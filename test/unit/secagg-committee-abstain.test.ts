@@ -45,8 +45,15 @@ class FakeTrainer implements LocalTrainer {
 
 const data = (n: number): LabelledData => ({ x: new Float32Array(n), y: new Uint8Array(n), n, featureShape: [1] });
 
-/** A link that loses the secagg messages `lost(sender, kind)` says, as the receiving peer sees them. */
-function lossy(g: Gossip, lost: (sender: string, kind: SecAggKind) => boolean): Gossip {
+/**
+ * A link that loses, as the receiving peer sees them, the secagg messages `lost(sender, kind)`
+ * names and, on the update topic, everything `lostUpdate(sender)` names.
+ */
+function lossy(
+  g: Gossip,
+  lost: (sender: string, kind: SecAggKind) => boolean,
+  lostUpdate: (sender: string) => boolean = () => false,
+): Gossip {
   return {
     get self() {
       return g.self;
@@ -62,6 +69,7 @@ function lossy(g: Gossip, lost: (sender: string, kind: SecAggKind) => boolean): 
             const kind = decodeSecAgg(m.data).kind;
             if (lost(m.from, kind)) return ignore('TEST_LOST');
           }
+          if (topic.endsWith('/update/1') && lostUpdate(m.from)) return ignore('TEST_LOST');
           return validator(m);
         },
         handler,
@@ -138,4 +146,58 @@ describe('a committee member that missed a survivor’s shares', () => {
     const adopted = trainers.map((t) => toHex0x(modelHash(t.getWeights())));
     expect(new Set(adopted).size).toBe(1);
   }, 30_000);
+});
+
+describe('a committee member that lags (one input never reaches it)', () => {
+  it('stops waiting for its input deadline once another member’s result arrives, and abstains without a protocol error', async () => {
+    const members = ids(6);
+    const hub = new MemoryGossipHub();
+    const ledger = new InMemoryLedger(toHex0x(modelHash(initial)), members);
+    const ent = entropies('lagging');
+    const trainers = members.map((_, i) => new FakeTrainer(i));
+    const committee = selectCommittee('lagging', 1, members, 5);
+    const laggard = committee[4]!;
+    const missed = members.find((m) => !committee.includes(m))!;
+    const peers: Peer[] = members.map((id, i) =>
+      createPeer({
+        federation: 'lagging',
+        members,
+        committeeSize: 5,
+        // A long input window: without the early exit the laggard would sit it out.
+        timing: { collectMs: 20_000, recordGraceMs: 300 },
+        training: { epochs: 1, batchSize: 1, learningRate: 0.1, seed: 1 },
+        secureAggregation: { config: config(), keysMs: 1000 },
+        resultSlackMs: 3000,
+      })({
+        gossip: lossy(
+          hub.join(id),
+          () => false,
+          (sender) => id === laggard && sender === missed,
+        ),
+        chain: ledger.client(id),
+        trainer: trainers[i]!,
+        data: data(10 + i),
+        clock: systemClock,
+        log: createLogger('error'),
+        secagg: { crypto, entropy: ent(id), sign: testSign(id), verify: testVerify },
+      }),
+    );
+    stop = () => {
+      for (const p of peers) p.stop();
+    };
+    for (const p of peers) p.start();
+    expect(peers[0]!.driver.plan(1, 0).committee).toEqual(committee);
+
+    const outcomes = await Promise.all(peers.map((p) => p.runRound(1)));
+    for (const o of outcomes) expect(o.status).toBe('finalized');
+    const lag = outcomes[members.indexOf(laggard)]!;
+    if (lag.status !== 'finalized') throw new Error('unreachable');
+    expect(lag.record.participantCount).toBe(6);
+    // It never signed a view: it left from MASKED_INPUT, and nothing was counted as an error.
+    expect(lag.secure!.committeePath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'failed']);
+    expect(lag.secure!.errors).toEqual({});
+    // As a participant it contributed and adopted the recorded model like everyone.
+    expect(lag.secure!.participantPath!.at(-1)).toBe('done');
+    expect(new Set(trainers.map((t) => toHex0x(modelHash(t.getWeights())))).size).toBe(1);
+  }, 60_000);
 });
