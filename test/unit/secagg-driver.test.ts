@@ -93,7 +93,14 @@ function federation(
     }),
   );
   for (const p of peers) p.start();
-  return { members, hub, ledger, trainers, peers, runRound: (r: number) => Promise.all(peers.map((p) => p.runRound(r).then(assertFinalized))) };
+  return {
+    members,
+    hub,
+    ledger,
+    trainers,
+    peers,
+    runRound: (r: number) => Promise.all(peers.map((p) => p.runRound(r).then(assertFinalized))),
+  };
 }
 
 /** The plaintext FedAvg the secure round must reproduce (up to quantization). */
