@@ -334,6 +334,7 @@ export async function runSecureCommittee(
           threshold: env.threshold,
           refused: refused.length,
           completedByOthers: othersDone(),
+          deadline: true,
         });
       }
       const before = progress();
@@ -357,6 +358,7 @@ export async function runSecureCommittee(
       throw new SecAggError('SECAGG_TOO_FEW_SHARES', `round ${round}: fewer than ${env.threshold} reveals by the unmask deadline`, {
         have: secagg.inbox.count(round, SecAggKind.Reveal),
         threshold: env.threshold,
+        deadline: true,
       });
     }
     const inputs = inbox.maskedInputsFor(round);
@@ -429,7 +431,16 @@ export async function runSecureCommittee(
         return result({ abstained: e.code });
       }
       countError(env, e.code, { step: 'committee', error: e.message });
-      log.warn({ round, code: e.code, ...e.fields }, `secure aggregation: committee member abstains (${e.message})`);
+      // Too few views or reveals by the deadline is the expected face of members being down
+      // (the round's abort on chain is the outcome, logged there): info. Anything else — a
+      // reconstruction that fails its commitment, a survivor's input or keys missing — is
+      // inconsistent material from someone: warn.
+      const atDeadline = (e.fields as { deadline?: unknown }).deadline === true;
+      (atDeadline ? log.info : log.warn).call(
+        log,
+        { round, code: e.code, ...e.fields },
+        `secure aggregation: committee member abstains (${e.message})`,
+      );
       return result({ abstained: e.code });
     }
     throw e;
