@@ -572,7 +572,18 @@ async function checkMembership(fed: ResilientFederationClient, keys: NodeKeys): 
   }
 }
 
-/** Fetch `hash` from connected members, one after another; verified by fetchArtifact. */
+/**
+ * Gap between starting fetches from successive members (ms). Tried strictly one after another,
+ * a member whose connection died silently (a partition, a cut link) held the catch-up for its
+ * whole stream timeout — 6 s after a heal in the partition e2e, long enough to join the next
+ * round late. So the tries are staggered like Happy Eyeballs (RFC 8305 §5: start the next
+ * attempt after a short delay, keep the first that succeeds).
+ */
+const FETCH_STAGGER_MS = 500;
+/** Per-member limit on one artifact fetch (ms). */
+const FETCH_TIMEOUT_MS = 30_000;
+
+/** Fetch `hash` from connected members, staggered, first success wins; verified by fetchArtifact. */
 async function fetchFromMembers(
   host: Host,
   members: readonly string[],
@@ -583,17 +594,36 @@ async function fetchFromMembers(
   const connected = new Set(host.getPeers().map(String));
   const candidates: PeerId[] = members.filter((m) => connected.has(m)).map((m) => peerIdFromString(m));
   const reasons: string[] = [];
-  for (const p of candidates) {
+  let done = false;
+  const failed: (() => void)[] = [];
+  const tries = candidates.map(async (p, k) => {
+    // Start after k gaps, or at once when every earlier try has already failed.
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, k * FETCH_STAGGER_MS);
+      failed.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (done) throw new Error('not needed');
     try {
-      return { bytes: await fetchArtifact(host, p, manifest.federation, fromHex0x(hash), 30_000), from: p.toString() };
+      const bytes = await fetchArtifact(host, p, manifest.federation, fromHex0x(hash), FETCH_TIMEOUT_MS);
+      done = true;
+      return { bytes, from: p.toString() };
     } catch (e) {
       reasons.push(e instanceof Error ? e.message : String(e));
       log.debug({ peer: p.toString(), error: reasons.at(-1) }, 'artifact fetch failed');
+      failed[reasons.length]?.();
+      throw e;
     }
-  }
-  throw new DaemonError('NODE_CATCH_UP_FAILED', `no connected member served model ${hash} (${candidates.length} tried)`, {
-    modelHash: hash,
-    tried: candidates.length,
-    reasons,
   });
+  try {
+    return await Promise.any(tries);
+  } catch {
+    throw new DaemonError('NODE_CATCH_UP_FAILED', `no connected member served model ${hash} (${candidates.length} tried)`, {
+      modelHash: hash,
+      tried: candidates.length,
+      reasons,
+    });
+  }
 }
