@@ -14,6 +14,7 @@ import type { DpTrainOptions } from '../node/ml/trainer.js';
 import type { Signer } from 'ethers';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { hash256, toHex0x, utf8 } from '../protocol/bytes.js';
+import { isFedmeshError } from '../protocol/errors.js';
 import type { LabelledData } from '../protocol/data.js';
 import type { RoundTiming } from '../protocol/round.js';
 import { modelHash } from '../protocol/weights-codec.js';
@@ -31,7 +32,16 @@ import type { Logger } from '../node/logger.js';
 import { createHost, dialAll, type Host, Libp2pGossip } from '../node/net/libp2p-host.js';
 import { Trainer, type ModelSpec } from '../node/ml/trainer.js';
 import { createPeer, type Peer } from '../node/peer.js';
-import type { DefenceOptions, DropoutPoint, LocalTrainer, PeerRoundOutcome, SecureAggregationInit } from '../node/services/round-driver.js';
+import {
+  assertFinalized,
+  type DefenceOptions,
+  type DropoutPoint,
+  type LocalTrainer,
+  type PeerRoundOutcome,
+  type RoundOutcome,
+  type SecureAggregationInit,
+} from '../node/services/round-driver.js';
+import { RoundError } from '../protocol/round.js';
 import { modelValidator } from '../node/services/validation-gate.js';
 import { selectRows, stratifiedSplit } from '../protocol/data.js';
 import { createRng } from '../protocol/rng.js';
@@ -92,6 +102,23 @@ export interface LocalFederationOptions {
    * real Trainer; simulations/attackers.ts). Default: the Trainer itself.
    */
   readonly wrapTrainer?: (peer: number, trainer: Trainer) => LocalTrainer;
+}
+
+/** A peer that left a finalized round and caught up to its record (see `LocalFederation.runRound`). */
+export interface LeftRoundOutcome {
+  readonly status: 'left';
+  readonly round: number;
+  readonly committee: readonly string[];
+  /** The record's model hash, which the peer adopted. */
+  readonly modelHash: Hex32;
+}
+
+export type SimRoundOutcome = PeerRoundOutcome | LeftRoundOutcome;
+
+/** `o` when this peer took part in a finalized round; else a RoundError (ROUND_ABORTED or ROUND_LEFT). */
+export function assertSimFinalized(o: SimRoundOutcome): RoundOutcome {
+  if (o.status !== 'left') return assertFinalized(o);
+  throw new RoundError('ROUND_LEFT', `round ${o.round} was finalized without this peer`, { round: o.round });
 }
 
 export type LedgerKind = 'round-ledger' | 'federation';
@@ -162,7 +189,13 @@ export interface LocalFederation {
    * `{status: 'aborted'}` (no quorum by its finalize deadline); the next round is then
    * `round + 1` from the same head model.
    */
-  runRound(round: number): Promise<PeerRoundOutcome[]>;
+  /**
+   * Runs round `round` at every peer. A peer that left a round finalized without it (ROUND_LEFT:
+   * it missed the round's messages) catches up as a daemon does — it adopts the recorded model,
+   * checked against the record's hash (in-process stand-in for the artifact fetch) — and is
+   * reported as `{status: 'left'}`; any other failure rejects.
+   */
+  runRound(round: number): Promise<SimRoundOutcome[]>;
   stop(): Promise<void>;
 }
 
@@ -327,7 +360,20 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       ...(federationAdmin !== undefined ? { federationAdmin } : {}),
       ledgerAddress: ledger.address,
       initialModelHash,
-      runRound: (round) => Promise.all(peers.map((p) => p.runRound(round))),
+      runRound: async (round) => {
+        const settled = await Promise.allSettled(peers.map((p) => p.runRound(round)));
+        const winner = settled.findIndex((x) => x.status === 'fulfilled' && x.value.status === 'finalized');
+        return settled.map((x, i): SimRoundOutcome => {
+          if (x.status === 'fulfilled') return x.value;
+          const won = winner >= 0 ? (settled[winner] as PromiseFulfilledResult<PeerRoundOutcome>).value : undefined;
+          if (!isFedmeshError(x.reason, 'ROUND_LEFT') || won?.status !== 'finalized') throw x.reason;
+          const weights = trainers[winner]!.getWeights();
+          if (toHex0x(modelHash(weights)) !== won.record.modelHash) throw x.reason;
+          trainers[i]!.setWeights(weights);
+          o.log.child({ peer: i }).info({ round, modelHash: won.record.modelHash }, 'left the round; caught up to its record');
+          return { status: 'left', round, committee: won.committee, modelHash: won.record.modelHash };
+        });
+      },
       stop: async () => {
         for (const p of peers) p.stop();
         for (const t of trainers) t.dispose();

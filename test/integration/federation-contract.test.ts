@@ -13,8 +13,7 @@ import { modelHash } from '../../protocol/weights-codec.js';
 import { loadBreastCancer } from '../../node/data/breast-cancer.js';
 import { createLogger } from '../../node/logger.js';
 import { selectBackend } from '../../node/ml/backend.js';
-import { type LocalFederation, startLocalFederation } from '../../simulations/local-federation.js';
-import { assertFinalized } from '../../node/services/round-driver.js';
+import { assertSimFinalized, type LocalFederation, startLocalFederation } from '../../simulations/local-federation.js';
 
 describe('federation of 6 peers on FedmeshFederation (secure aggregation)', () => {
   let fed: LocalFederation;
@@ -49,7 +48,7 @@ describe('federation of 6 peers on FedmeshFederation (secure aggregation)', () =
     const peerOf = new Map(accounts.map((a, i) => [getAddress(a), fed.peers[i]!.id]));
     let prev = fed.initialModelHash;
     for (const round of [1, 2]) {
-      const outcomes = (await fed.runRound(round)).map(assertFinalized);
+      const outcomes = (await fed.runRound(round)).map(assertSimFinalized);
       const state = await chain.getRound(round);
       expect(state?.status).toBe('finalized');
       const committee = state!.committee.map((a) => peerOf.get(getAddress(a)));

@@ -10,9 +10,8 @@ import { modelHash } from '../../protocol/weights-codec.js';
 import { loadBreastCancer } from '../../node/data/breast-cancer.js';
 import { createLogger } from '../../node/logger.js';
 import { selectBackend } from '../../node/ml/backend.js';
-import { startLocalFederation, type LocalFederation } from '../../simulations/local-federation.js';
+import { assertSimFinalized, startLocalFederation, type LocalFederation } from '../../simulations/local-federation.js';
 import { evaluateAcrossSites } from '../../simulations/simulate.js';
-import { assertFinalized } from '../../node/services/round-driver.js';
 
 describe('federation of 4 peers over libp2p + Hardhat', () => {
   let fed: LocalFederation;
@@ -50,7 +49,7 @@ describe('federation of 4 peers over libp2p + Hardhat', () => {
     expect(await fed.chainClients[0]!.initialModelHash()).toBe(fed.initialModelHash);
 
     for (const round of [1, 2]) {
-      const outcomes = (await fed.runRound(round)).map(assertFinalized);
+      const outcomes = (await fed.runRound(round)).map(assertSimFinalized);
       const record = await fed.chainClients[0]!.getRound(round);
       expect(record).toBeDefined();
       expect(record!.participantCount).toBe(4);

@@ -18,8 +18,8 @@ import { modelHash } from '../../protocol/weights-codec.js';
 import { loadBreastCancer } from '../../node/data/breast-cancer.js';
 import { createLogger } from '../../node/logger.js';
 import { selectBackend } from '../../node/ml/backend.js';
-import { assertFinalized, type DropoutPoint, type RoundOutcome } from '../../node/services/round-driver.js';
-import { type DropoutPlan, startLocalFederation } from '../../simulations/local-federation.js';
+import type { DropoutPoint, RoundOutcome } from '../../node/services/round-driver.js';
+import { assertSimFinalized, type DropoutPlan, startLocalFederation } from '../../simulations/local-federation.js';
 import { evaluateAcrossSites } from '../../simulations/simulate.js';
 
 const PEERS = 8;
@@ -66,7 +66,7 @@ async function run(
     const outcomes: RoundOutcome[][] = [];
     const resultSigners: number[] = [];
     for (let r = 1; r <= ROUNDS; r++) {
-      const out = (await fed.runRound(r)).map(assertFinalized);
+      const out = (await fed.runRound(r)).map(assertSimFinalized);
       outcomes.push(out);
       const record = await fed.chainClients[0]!.getRound(r);
       expect(new Set(fed.peers.map((p) => toHex0x(modelHash(p.weights))))).toEqual(new Set([record!.modelHash]));
