@@ -186,6 +186,46 @@ export interface DeploymentFile {
   readonly members: readonly { address: string; peerId: string; metadataURI: string; epsilonCap: string }[];
 }
 
+/**
+ * Deploys FedmeshFederation with `params` from `signer` (who becomes admin), registers `members`,
+ * and describes the deployment as the file `fedmesh chain deploy` and `devnet deploy` write.
+ */
+export async function deployFederationFile(
+  signer: Signer,
+  chainId: bigint,
+  params: FederationParams,
+  members: readonly NewMember[],
+  delta: number,
+): Promise<DeploymentFile> {
+  const deployed = await deployFederation(signer, params);
+  await registerMembers(signer, deployed.address, members);
+  return {
+    version: 1,
+    contract: 'FedmeshFederation',
+    chainId: chainId.toString(),
+    addresses: { FedmeshFederation: deployed.address },
+    deployBlock: deployed.blockNumber,
+    deployTx: deployed.txHash,
+    admin: await signer.getAddress(),
+    initialModelHash: params.initialModelHash,
+    manifestHash: params.manifestHash ?? ZERO_HASH,
+    delta,
+    orders: [...ONCHAIN_RDP_ORDERS],
+    cAlpha: params.cAlpha.map(String),
+    rdpScale: RDP_SCALE.toString(),
+    m: params.committeeSize,
+    t: params.threshold,
+    inputDurationSec: params.inputDurationSec,
+    finalizeDurationSec: params.finalizeDurationSec,
+    members: members.map((m) => ({
+      address: m.account,
+      peerId: m.peerId,
+      metadataURI: m.metadataURI,
+      epsilonCap: m.epsilonCap.toString(),
+    })),
+  };
+}
+
 /** The deployer: the key in `keyEnv`, or the node's first unlocked account (local nodes only). */
 async function deployerSigner(provider: JsonRpcProvider, keyEnv: string | undefined): Promise<Signer> {
   if (keyEnv !== undefined) {
@@ -255,10 +295,9 @@ async function deployAndRegister(
   members: readonly NewMember[],
   manifest: Hex32,
 ): Promise<DeploymentFile> {
-  const signer = await deployerSigner(provider, options.keyEnv);
   // The deployer is the admin: it must register the members. Handing the roles to another
   // account (a multisig, say) is AccessControl's grantRole + renounceRole afterwards.
-  const admin = await signer.getAddress();
+  const signer = await deployerSigner(provider, options.keyEnv);
   const params: FederationParams = {
     initialModelHash: options.initialModelHash.toLowerCase() as Hex32,
     manifestHash: manifest,
@@ -269,33 +308,7 @@ async function deployAndRegister(
     cAlpha: cAlpha(options.delta),
   };
   const { chainId } = await provider.getNetwork();
-  const deployed = await deployFederation(signer, params);
-  await registerMembers(signer, deployed.address, members);
-  const deployment: DeploymentFile = {
-    version: 1,
-    contract: 'FedmeshFederation',
-    chainId: chainId.toString(),
-    addresses: { FedmeshFederation: deployed.address },
-    deployBlock: deployed.blockNumber,
-    deployTx: deployed.txHash,
-    admin,
-    initialModelHash: params.initialModelHash,
-    manifestHash: manifest,
-    delta: options.delta,
-    orders: [...ONCHAIN_RDP_ORDERS],
-    cAlpha: params.cAlpha.map(String),
-    rdpScale: RDP_SCALE.toString(),
-    m: params.committeeSize,
-    t: params.threshold,
-    inputDurationSec: params.inputDurationSec,
-    finalizeDurationSec: params.finalizeDurationSec,
-    members: members.map((m) => ({
-      address: m.account,
-      peerId: m.peerId,
-      metadataURI: m.metadataURI,
-      epsilonCap: m.epsilonCap.toString(),
-    })),
-  };
+  const deployment = await deployFederationFile(signer, chainId, params, members, options.delta);
   await writeFile(options.out, `${JSON.stringify(deployment, null, 2)}\n`);
   return deployment;
 }

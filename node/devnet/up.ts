@@ -13,11 +13,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FetchRequest, JsonRpcProvider, Network, type Signer } from 'ethers';
-import { cAlpha, ONCHAIN_RDP_ORDERS, RDP_SCALE } from '../../protocol/chain/budget.js';
+import { cAlpha } from '../../protocol/chain/budget.js';
 import type { Hex32 } from '../../protocol/chain/record.js';
 import { FedmeshError } from '../../protocol/errors.js';
-import { type DeploymentFile, DEPLOY_DEFAULTS, readMembersFile } from '../chain/deployment.js';
-import { deployFederation, registerMembers } from '../chain/federation-deploy.js';
+import { type DeploymentFile, DEPLOY_DEFAULTS, deployFederationFile, readMembersFile } from '../chain/deployment.js';
 import type { FederationParams } from '../chain/federation-types.js';
 import type { DeployPlan } from './devnet.js';
 
@@ -125,38 +124,12 @@ export async function deployDevnet(dir: string, rpcUrl?: string): Promise<Devnet
       finalizeDurationSec: plan.finalizeDurationSec,
       cAlpha: cAlpha(DEPLOY_DEFAULTS.delta),
     };
-    const deployed = await deployFederation(signer, params);
-    await registerMembers(signer, deployed.address, members);
+    const deployment: DevnetDeployment = await deployFederationFile(signer, network.chainId, params, members, DEPLOY_DEFAULTS.delta);
     // Members pay gas for opening and finalizing rounds: fund them from the deployer.
     for (const m of members) {
       const tx = await signer.sendTransaction({ to: m.account, value: DEVNET_MEMBER_FUNDING });
       await tx.wait();
     }
-    const deployment: DevnetDeployment = {
-      version: 1,
-      contract: 'FedmeshFederation',
-      chainId: network.chainId.toString(),
-      addresses: { FedmeshFederation: deployed.address },
-      deployBlock: deployed.blockNumber,
-      deployTx: deployed.txHash,
-      admin: first,
-      initialModelHash: plan.initialModelHash,
-      manifestHash: plan.manifestHash,
-      delta: DEPLOY_DEFAULTS.delta,
-      orders: [...ONCHAIN_RDP_ORDERS],
-      cAlpha: params.cAlpha.map(String),
-      rdpScale: RDP_SCALE.toString(),
-      m: params.committeeSize,
-      t: params.threshold,
-      inputDurationSec: params.inputDurationSec,
-      finalizeDurationSec: params.finalizeDurationSec,
-      members: members.map((m) => ({
-        address: m.account,
-        peerId: m.peerId,
-        metadataURI: m.metadataURI,
-        epsilonCap: m.epsilonCap.toString(),
-      })),
-    };
     writeFileSync(join(dir, 'deployment.json'), `${JSON.stringify(deployment, null, 2)}\n`);
     return deployment;
   } finally {
