@@ -13,7 +13,6 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonRpcProvider, Network } from 'ethers';
@@ -22,40 +21,10 @@ import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
 import type { NodeStatus } from '../../node/daemon/daemon.js';
 import { createDevnet } from '../../node/devnet/devnet.js';
 import { deployDevnet, spawnFedmesh, startNodeProcess, waitForRpc } from '../../node/devnet/up.js';
+import { freeBasePort, freePort } from './harness.js';
 
 const PEERS = 5;
 const ROUNDS = 3;
-
-/** A port nobody listens on now (the OS picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A base port b with b+i and b+100+i (i < PEERS) all free. */
-async function freeBasePort(): Promise<number> {
-  for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const ports = Array.from({ length: PEERS }, (_, i) => [base + i, base + 100 + i]).flat();
-    const free = await Promise.all(
-      ports.map(
-        (p) =>
-          new Promise<boolean>((resolve) => {
-            const s = createServer();
-            s.once('error', () => resolve(false));
-            s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-          }),
-      ),
-    );
-    if (free.every(Boolean)) return base;
-  }
-}
 
 const children: ChildProcess[] = [];
 const track = (c: ChildProcess): ChildProcess => {
@@ -99,7 +68,7 @@ describe('devnet of separate OS processes', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'fm-e2e-devnet-')), 'net');
     const rpcPort = await freePort();
     const rpcUrl = `http://127.0.0.1:${rpcPort}`;
-    const basePort = await freeBasePort();
+    const basePort = await freeBasePort(PEERS);
 
     // 1. The test starts the chain itself.
     const chainLog = join(tmpdir(), `fm-e2e-chain-${rpcPort}.log`);

@@ -24,7 +24,6 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JsonRpcProvider, Network, type TransactionResponse } from 'ethers';
@@ -32,7 +31,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EthersFederationClient, FEDMESH_FEDERATION_INTERFACE } from '../../node/chain/federation-ethers.js';
 import { createDevnet } from '../../node/devnet/devnet.js';
 import { deployDevnet, spawnFedmesh, startNodeProcess, waitForRpc } from '../../node/devnet/up.js';
-import { doublyFinalized, freePort, killAll, NodeSampler, roundEvents, sleep, TcpRelay, until, waitExited } from './harness.js';
+import {
+  doublyFinalized,
+  freeBasePort,
+  freePort,
+  killAll,
+  NodeSampler,
+  roundEvents,
+  sleep,
+  TcpRelay,
+  until,
+  waitExited,
+} from './harness.js';
 
 const PEERS = 3;
 const ROUNDS = 3;
@@ -47,25 +57,6 @@ afterAll(async () => {
   await relay?.stop();
   expect(exited).toBe(true); // every process the test started (chain, nodes) is gone
 });
-
-/** A base port b with b+i and b+100+i (i < PEERS) free on 127.0.0.1. */
-async function freeBasePort(): Promise<number> {
-  for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const ports = Array.from({ length: PEERS }, (_, i) => [base + i, base + 100 + i]).flat();
-    const free = await Promise.all(
-      ports.map(
-        (p) =>
-          new Promise<boolean>((resolve) => {
-            const s = createServer();
-            s.once('error', () => resolve(false));
-            s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-          }),
-      ),
-    );
-    if (free.every(Boolean)) return base;
-  }
-}
 
 describe('chain RPC outage', () => {
   it(`${PEERS} node processes ride out two ${OUTAGE_MS / 1000} s RPC outages (finalize receipt lost; round open): retry, recover, no round finalized twice`, async () => {
@@ -83,7 +74,7 @@ describe('chain RPC outage', () => {
       dataset: 'breast-cancer',
       seed: 13,
       rounds: ROUNDS,
-      basePort: await freeBasePort(),
+      basePort: await freeBasePort(PEERS),
       rpcUrl: relay.url,
       localEpochs: 1,
       scrypt: { N: 1 << 12, r: 8, p: 1 },

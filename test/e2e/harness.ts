@@ -26,6 +26,25 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/** A base port b with b+i and b+100+i (i < peers) all free on 127.0.0.1 (a devnet's libp2p and ops ports). */
+export async function freeBasePort(peers: number): Promise<number> {
+  for (;;) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const ports = Array.from({ length: peers }, (_, i) => [base + i, base + 100 + i]).flat();
+    const free = await Promise.all(
+      ports.map(
+        (p) =>
+          new Promise<boolean>((resolve) => {
+            const s = createServer();
+            s.once('error', () => resolve(false));
+            s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
+          }),
+      ),
+    );
+    if (free.every(Boolean)) return base;
+  }
+}
+
 /** Polls `probe` until it returns a value (not undefined/false); throws naming `what` at the deadline. */
 export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, everyMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
