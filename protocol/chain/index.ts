@@ -51,3 +51,23 @@ export {
   toTypedValue,
 } from './record.js';
 export { type DeclaredDpParams, decodeDpParams, declaredSpend, encodeDpParams, NO_DP_PARAMS } from './dp-params.js';
+export {
+  bindingDomain,
+  DEPLOYMENT_BINDING_BYTES,
+  type DeploymentBinding,
+  deploymentBinding,
+  deploymentBindingBytes,
+} from './deployment-binding.js';
+export {
+  checkEntrySpend,
+  PARTICIPANT_ENTRY_TYPES,
+  type ParticipantEntry,
+  participantEntry,
+  participantEntryDigest,
+  participantEntryStructHash,
+  participantEntryValue,
+  recoverParticipantEntry,
+  signParticipantEntry,
+  type TypedDataSigner,
+  verifyParticipantEntry,
+} from './participant-entry.js';
