@@ -5,12 +5,17 @@
 import { FedmeshError } from './errors.js';
 import { type Rng, shuffleInPlace } from './rng.js';
 
-/** Row-major features (n × Π featureShape) and binary labels in {0, 1}. */
+/**
+ * Row-major features (n × Π featureShape) and labels: `y` is the class index (binary: {0, 1});
+ * for multi-label and regression tasks (protocol/task.ts) `y` is only a stratum for splits and
+ * the targets are `targets` (n × width, row-major).
+ */
 export interface LabelledData {
   readonly x: Float32Array;
   readonly y: Uint8Array;
   readonly n: number;
   readonly featureShape: readonly number[];
+  readonly targets?: Float32Array;
 }
 
 export class DataError extends FedmeshError<'DATA_PARSE' | 'DATA_EMPTY' | 'DATA_BAD_SPLIT' | 'DATA_BAD_LABEL'> {}
@@ -23,11 +28,15 @@ export function selectRows(d: LabelledData, rows: readonly number[]): LabelledDa
   const f = featureSize(d);
   const x = new Float32Array(rows.length * f);
   const y = new Uint8Array(rows.length);
+  const t = d.targets;
+  const w = t !== undefined && d.n > 0 ? t.length / d.n : 0;
+  const targets = t !== undefined ? new Float32Array(rows.length * w) : undefined;
   rows.forEach((r, i) => {
     x.set(d.x.subarray(r * f, (r + 1) * f), i * f);
     y[i] = d.y[r]!;
+    if (targets !== undefined) targets.set(t!.subarray(r * w, (r + 1) * w), i * w);
   });
-  return { x, y, n: rows.length, featureShape: d.featureShape };
+  return { x, y, n: rows.length, featureShape: d.featureShape, ...(targets !== undefined ? { targets } : {}) };
 }
 
 /**

@@ -24,20 +24,29 @@
  *    δ, so dense W: aᵀ(c ⊙ δ), b: Σ_i c_i δ_i; conv W: Σ_i c_i G_i, b: Σ_{i,p} c_i Δ_{i,p}. No second
  *    backward pass.
  *
- * Loss: binary cross-entropy on the last layer's logit, ℓ = −y·log σ(s) − (1 − y)·log σ(−s),
- * written as softplus(s) − y·s (same value, stable for large |s|, gradient exactly σ(s) − y).
- * (tfjs 4.22's `logSigmoid` gradient reads a disposed tensor inside `tf.grads`, so it is avoided.)
- * The Keras model's sigmoid output is σ(s), so the functional forward and `model.predict` agree
+ * Loss on the last layer's pre-activation s (K units), by task (protocol/task.ts), the same
+ * per-example loss the non-DP trainer minimises:
+ * - binary / multi-label: mean over outputs of −y·log σ(s) − (1 − y)·log σ(−s), written as
+ *   softplus(s) − y·s (same value, stable for large |s|, gradient exactly σ(s) − y). (tfjs 4.22's
+ *   `logSigmoid` gradient reads a disposed tensor inside `tf.grads`, so it is avoided.)
+ * - multi-class: categorical cross-entropy of softmax(s), logsumexp(s) − Σ_j y_j s_j (gradient
+ *   softmax(s) − y).
+ * - regression: squared error (s − y)² (linear output).
+ * Optional per-example weights w_i (class weights) multiply ℓ_i before clipping; row i's error
+ * signal stays row i's own, so the per-example algebra below is unchanged.
+ * The Keras model's output is link(s), so the functional forward and `model.predict` agree
  * (tested).
  *
  * Supported layers: exactly what `createModel` (./trainer.ts) builds — Dense, Conv2D
- * (channels-last, dilation 1), MaxPooling2D, Flatten; activations relu, sigmoid (last layer
- * only, as the logit's link), linear. Anything else is refused with TRAINER_SPEC_INVALID.
+ * (channels-last, dilation 1), MaxPooling2D, Flatten; activations relu, linear, and sigmoid or
+ * softmax on the last layer only (the output link). Anything else is refused with
+ * TRAINER_SPEC_INVALID.
  */
 import * as tf from '@tensorflow/tfjs';
+import { BINARY_TASK, outputActivation, outputUnits, type Task } from '../../protocol/task.js';
 import { TrainerError } from './errors.js';
 
-type Activation = 'relu' | 'linear' | 'sigmoid';
+type Activation = 'relu' | 'linear' | 'sigmoid' | 'softmax';
 
 interface ParamLayer {
   readonly kind: 'dense' | 'conv2d';
@@ -72,7 +81,10 @@ export class PerExampleGradients {
   /** Trainable variables in `model.trainableWeights` order (kernel, bias per layer). */
   readonly variables: readonly tf.Variable[];
 
-  constructor(model: tf.LayersModel) {
+  private readonly task: Task;
+
+  constructor(model: tf.LayersModel, task: Task = BINARY_TASK) {
+    this.task = task;
     this.steps = [];
     const vars: tf.Variable[] = [];
     const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
@@ -97,8 +109,12 @@ export class PerExampleGradients {
       }
       if (cls !== 'Dense' && cls !== 'Conv2D') throw refuse('unsupported layer type');
       const activation = cfg.activation;
-      if (activation !== 'relu' && activation !== 'linear' && activation !== 'sigmoid') throw refuse(`activation ${String(activation)}`);
-      if (activation === 'sigmoid' && index !== layers.length - 1) throw refuse('sigmoid only as the output link');
+      if (activation !== 'relu' && activation !== 'linear' && activation !== 'sigmoid' && activation !== 'softmax') {
+        throw refuse(`activation ${String(activation)}`);
+      }
+      if ((activation === 'sigmoid' || activation === 'softmax') && index !== layers.length - 1) {
+        throw refuse(`${activation} only as the output link`);
+      }
       const weights = layer.trainableWeights.map((w) => w.read() as tf.Variable);
       const kernel = weights[0];
       if (kernel === undefined || weights.length > 2) throw refuse('expected kernel and optional bias');
@@ -125,8 +141,11 @@ export class PerExampleGradients {
       });
     });
     const last = this.steps[this.steps.length - 1];
-    if (last === undefined || last.kind !== 'dense' || last.outShape[0] !== 1) {
-      throw new TrainerError('TRAINER_SPEC_INVALID', 'DP-SGD: the last layer must be a 1-unit dense logit', { rule: 'binary head' });
+    const units = outputUnits(task);
+    const link = outputActivation(task);
+    if (last === undefined || last.kind !== 'dense' || last.outShape[0] !== units || last.activation !== link) {
+      const rule = `the last layer must be a ${units}-unit dense layer with ${link} activation (${task.kind} task)`;
+      throw new TrainerError('TRAINER_SPEC_INVALID', `DP-SGD: ${rule}`, { rule });
     }
     this.variables = vars;
   }
@@ -157,17 +176,23 @@ export class PerExampleGradients {
       const probe = probes?.[p];
       if (probe !== undefined) s = tf.add(s, probe);
       p++;
-      h = step.activation === 'relu' ? tf.relu(s) : s; // sigmoid: the last layer, returned as a logit
+      h = step.activation === 'relu' ? tf.relu(s) : s; // sigmoid/softmax: the last layer, returned as logits
     }
     return h as tf.Tensor2D;
   }
 
   /**
-   * For a batch (xs: [B, …inputShape], ys: [B, 1] in {0, 1}): the per-example gradient norms
-   * ‖g_i‖ (before clipping), the sum over examples of the clipped gradients c_i·g_i per variable
-   * (in `variables` order) and the summed loss. All returned tensors belong to the caller.
+   * For a batch (xs: [B, …inputShape], ys: [B, K] targets as protocol/task `targetsOf` gives
+   * them, optional weights [B]): the per-example gradient norms ‖g_i‖ (before clipping), the sum
+   * over examples of the clipped gradients c_i·g_i per variable (in `variables` order) and the
+   * summed (weighted) loss. All returned tensors belong to the caller.
    */
-  clippedSum(xs: tf.Tensor, ys: tf.Tensor2D, clipNorm: number): { sums: tf.Tensor[]; norms: tf.Tensor1D; lossSum: tf.Scalar } {
+  clippedSum(
+    xs: tf.Tensor,
+    ys: tf.Tensor2D,
+    clipNorm: number,
+    weights?: tf.Tensor1D,
+  ): { sums: tf.Tensor[]; norms: tf.Tensor1D; lossSum: tf.Scalar } {
     const b = xs.shape[0]!;
     const params = this.steps.filter((s): s is ParamLayer => s.kind === 'dense' || s.kind === 'conv2d');
     const inputs: tf.Tensor[] = [];
@@ -177,7 +202,8 @@ export class PerExampleGradients {
         const { value: lossSum, grads: deltas } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
           inputs.length = 0;
           const s = this.logits(xs, ps, inputs);
-          return tf.sum(tf.sub(tf.softplus(s), tf.mul(ys, s)));
+          const perRow = perExampleLossFromLogits(this.task, ys, s);
+          return tf.sum(weights !== undefined ? tf.mul(perRow, weights) : perRow);
         })(probes);
 
         // Per-layer per-example squared norms, and what the clipped sums need.
@@ -225,6 +251,13 @@ export class PerExampleGradients {
   dispose(): void {
     for (const s of this.steps) if (s.kind === 'conv2d') s.unfold?.dispose();
   }
+}
+
+/** ℓ_i from the logits s [B, K] (see the module header), [B]. */
+export function perExampleLossFromLogits(task: Task, ys: tf.Tensor2D, s: tf.Tensor2D): tf.Tensor1D {
+  if (task.kind === 'multiclass') return tf.sub(tf.logSumExp(s, 1), tf.sum(tf.mul(ys, s), 1)) as tf.Tensor1D;
+  if (task.kind === 'regression') return tf.mean(tf.square(tf.sub(s, ys)), 1) as tf.Tensor1D;
+  return tf.mean(tf.sub(tf.softplus(s), tf.mul(ys, s)), 1) as tf.Tensor1D;
 }
 
 function pair(v: unknown): [number, number] {

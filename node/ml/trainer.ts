@@ -1,6 +1,12 @@
 /**
- * Local training for one peer: a tfjs binary classifier (sigmoid output, binary cross-entropy)
- * whose parameters cross the module boundary only as `ModelWeights` (protocol/model.ts).
+ * Local training for one peer: a tfjs model for the federation's task (protocol/task.ts: binary
+ * sigmoid, multi-class softmax, multi-label sigmoids or a linear regression output, with the
+ * matching cross-entropy or squared-error loss) whose parameters cross the module boundary only as
+ * `ModelWeights` (protocol/model.ts).
+ *
+ * Class imbalance: `classWeights` weights each row's loss by its class (binary and multi-class),
+ * in the non-DP loss and in DP-SGD's per-example losses alike (clipping still bounds every
+ * example's contribution to C, so the privacy analysis is unchanged).
  *
  * Reproducibility: initial weights come from the model seed (every initializer gets its own seed
  * derived from it), and each `train()` shuffles with a seeded generator (protocol/rng.ts) and
@@ -28,20 +34,25 @@ import * as tf from '@tensorflow/tfjs';
 import type { LabelledData } from '../../protocol/data.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import { type ModelWeights, type Tensor, tensorSize } from '../../protocol/model.js';
+import { type Task, BINARY_TASK, outputActivation, outputUnits, targetsOf } from '../../protocol/task.js';
 import { type DpSgdParams, fillGaussian, poissonSample, stepsPerEpoch, validateDpSgdParams } from '../../protocol/privacy/dp-sgd.js';
 import type { PrivacyArgumentFields } from '../../protocol/privacy/errors.js';
 import { createRng, shuffleInPlace } from '../../protocol/rng.js';
 import { type DpRandomness, dpUniform } from './dp-randomness.js';
 import { PerExampleGradients } from './dp-sgd.js';
 import { TrainerError, type TrainerErrorCode } from './errors.js';
+import { DataError } from '../../protocol/data.js';
+import { MAX_CLASSES } from '../../protocol/task.js';
 
 export type { LabelledData } from '../../protocol/data.js';
 export type { DpRandomness } from './dp-randomness.js';
 export { TrainerError, type TrainerErrorCode } from './errors.js';
 
-/** Binary classification with a sigmoid output. */
+/** A built-in architecture and the task its output layer serves. */
 export interface ModelSpec {
   kind: 'logreg' | 'mlp' | 'cnn';
+  /** Default binary (one sigmoid output): the model and its initial weights are then as before issue 16. */
+  task?: Task;
   /** Shape of one example; for 'cnn' [height, width, channels]. */
   inputShape: readonly number[];
   /** Hidden dense widths: 'mlp' default [16]; for 'cnn' the dense head after flatten, default [32]. */
@@ -64,12 +75,24 @@ export interface TrainOptions {
    * `train()` starts from (the round's global model). 0 or absent: plain local training (FedAvg).
    */
   proximalMu?: number;
+  /**
+   * Loss weight per class index (binary and multi-class tasks): row i's loss is multiplied by
+   * classWeights[y_i]. Absent: every row weighs 1.
+   */
+  classWeights?: readonly number[];
 }
 
 /** DP-SGD parameters (σ, C, q) and where its randomness comes from. */
 export interface DpTrainOptions extends DpSgdParams {
   /** Default 'secure' (OS CSPRNG); 'seeded' replays from `seed` — simulations and tests only. */
   randomness?: DpRandomness;
+  /**
+   * The divisor of each step's noisy gradient sum. A federation passes a public value (the
+   * batch size, node/daemon/setup.ts `planSiteDp`): the step is then post-processing of the
+   * noisy sum alone. Absent: the expected batch q·N, which depends on the record count N and is
+   * not (issue 15).
+   */
+  expectedBatchSize?: number;
 }
 
 export interface TrainResult {
@@ -127,6 +150,7 @@ function validateSpec(spec: ModelSpec): void {
   if (spec.hidden !== undefined && (!Array.isArray(spec.hidden) || !spec.hidden.every(isPositiveInt))) {
     throw invalid('TRAINER_SPEC_INVALID', 'hidden', spec.hidden, 'list of positive integers');
   }
+  if (spec.task !== undefined) validateTask(spec.task);
   if (spec.kind === 'cnn') {
     if (spec.inputShape.length !== 3) {
       throw invalid('TRAINER_SPEC_INVALID', 'inputShape', spec.inputShape, "'cnn' needs [height, width, channels]");
@@ -152,7 +176,9 @@ export function createModel(spec: ModelSpec, seed: number): tf.LayersModel {
   const kernelInitializer = () => tf.initializers.glorotUniform({ seed: rng.int(2 ** 31) });
   const inputShape = [...spec.inputShape];
   const model = tf.sequential();
-  const dense = (units: number, activation: 'relu' | 'sigmoid', first: boolean) =>
+  const task = spec.task ?? BINARY_TASK;
+  const head = (): tf.layers.Layer => dense(outputUnits(task), outputActivation(task), false);
+  const dense = (units: number, activation: 'relu' | 'sigmoid' | 'softmax' | 'linear', first: boolean) =>
     tf.layers.dense({
       units,
       activation,
@@ -178,7 +204,7 @@ export function createModel(spec: ModelSpec, seed: number): tf.LayersModel {
     });
     model.add(tf.layers.flatten());
     for (const units of spec.hidden ?? DEFAULT_CNN_HIDDEN) model.add(dense(units, 'relu', false));
-    model.add(dense(1, 'sigmoid', false));
+    model.add(head());
     return model;
   }
 
@@ -192,8 +218,44 @@ export function createModel(spec: ModelSpec, seed: number): tf.LayersModel {
     model.add(dense(units, 'relu', first));
     first = false;
   }
-  model.add(dense(1, 'sigmoid', first));
+  if (first) model.add(dense(outputUnits(task), outputActivation(task), true));
+  else model.add(head());
   return model;
+}
+
+function validateTask(t: Task): void {
+  const bad = (field: string, value: unknown, rule: string): TrainerError => invalid('TRAINER_SPEC_INVALID', field, value, rule);
+  const names = (field: string, v: readonly string[], min: number): void => {
+    if (!Array.isArray(v) || v.length < min || v.length > MAX_CLASSES || new Set(v).size !== v.length) {
+      throw bad(field, v, `${min}..${MAX_CLASSES} distinct names`);
+    }
+  };
+  if (t.kind === 'binary') return;
+  if (t.kind === 'multiclass') names('task.classes', t.classes, 2);
+  else if (t.kind === 'multilabel') names('task.labels', t.labels, 1);
+  else if (t.kind === 'regression') {
+    if (!Number.isFinite(t.mean)) throw bad('task.mean', t.mean, 'finite number');
+    if (!(Number.isFinite(t.std) && t.std > 0)) throw bad('task.std', t.std, 'finite number > 0');
+  } else throw bad('task.kind', (t as { kind: unknown }).kind, "one of 'binary', 'multiclass', 'multilabel', 'regression'");
+}
+
+/**
+ * Per-example loss of model outputs `out` (after the output activation) against targets `ys`,
+ * both [m, K]: binary and multi-label cross-entropy averaged over outputs, categorical
+ * cross-entropy, or squared error. Returns [m].
+ */
+export function perExampleLoss(task: Task, ys: tf.Tensor, out: tf.Tensor): tf.Tensor1D {
+  if (task.kind === 'multiclass') return tf.metrics.categoricalCrossentropy(ys, out) as tf.Tensor1D;
+  if (task.kind === 'regression') return tf.mean(tf.square(tf.sub(out, ys)), -1) as tf.Tensor1D;
+  return tf.metrics.binaryCrossentropy(ys, out) as tf.Tensor1D;
+}
+
+/** Row weights from class weights (1 everywhere without them). */
+function rowWeights(task: Task, y: Uint8Array, n: number, classWeights: readonly number[] | undefined): Float32Array {
+  const w = new Float32Array(n).fill(1);
+  if (classWeights === undefined || (task.kind !== 'binary' && task.kind !== 'multiclass')) return w;
+  for (let i = 0; i < n; i++) w[i] = classWeights[y[i]!]!;
+  return w;
 }
 
 /** Serialises training across every Trainer in the process (see module header). */
@@ -217,6 +279,9 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 
 export class Trainer {
   readonly spec: ModelSpec;
+  readonly task: Task;
+  /** Width of the output layer (outputUnits(task)). */
+  readonly outputs: number;
   private readonly model: tf.LayersModel;
   private readonly featureSize: number;
   private busy = false;
@@ -226,6 +291,8 @@ export class Trainer {
     this.model = createModel(spec, seed);
     this.spec = { ...spec, inputShape: [...spec.inputShape], ...(spec.hidden ? { hidden: [...spec.hidden] } : {}) };
     this.featureSize = tensorSize(spec.inputShape);
+    this.task = spec.task ?? BINARY_TASK;
+    this.outputs = outputUnits(this.task);
   }
 
   /** Copies of the parameters, in tfjs `model.getWeights()` order (kernel, then bias, per layer). */
@@ -282,6 +349,7 @@ export class Trainer {
     this.checkAlive();
     validateOptions(opts);
     this.validateData(data);
+    if (opts.classWeights !== undefined) this.validateClassWeights(opts.classWeights);
     if (this.busy) throw new TrainerError('TRAINER_BUSY', 'train() is already running on this trainer', { op: 'train' });
     this.busy = true;
     try {
@@ -302,6 +370,10 @@ export class Trainer {
     const rng = createRng(opts.seed, SHUFFLE_RNG_DOMAIN);
     const order = Array.from({ length: data.n }, (_, i) => i);
     const mu = opts.proximalMu ?? 0;
+    const k = this.outputs;
+    const targets = targetsOf(data, this.task);
+    const weights = rowWeights(this.task, data.y, data.n, opts.classWeights);
+    const weighted = opts.classWeights !== undefined;
     // FedProx anchor: the weights this run starts from (the round's global model).
     const anchors = mu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
     let steps = 0;
@@ -315,20 +387,21 @@ export class Trainer {
           for (let start = 0; start < data.n; start += opts.batchSize) {
             const m = Math.min(opts.batchSize, data.n - start);
             const xb = new Float32Array(m * f);
-            const yb = new Float32Array(m);
+            const yb = new Float32Array(m * k);
+            const wb = new Float32Array(m);
             for (let i = 0; i < m; i++) {
               const row = order[start + i]!;
               xb.set(data.x.subarray(row * f, (row + 1) * f), i * f);
-              yb[i] = data.y[row]!;
+              yb.set(targets.subarray(row * k, (row + 1) * k), i * k);
+              wb[i] = weights[row]!;
             }
             const next = tf.tidy(() => {
               const xs = tf.tensor(xb, [m, ...shape]);
-              const ys = tf.tensor2d(yb, [m, 1]);
+              const ys = tf.tensor2d(yb, [m, k]);
               const batchLoss = optimizer.minimize(
                 () => {
-                  const bce = tf.mean(
-                    tf.metrics.binaryCrossentropy(ys, this.model.apply(xs, { training: true }) as tf.Tensor),
-                  ) as tf.Scalar;
+                  const perRow = perExampleLoss(this.task, ys, this.model.apply(xs, { training: true }) as tf.Tensor);
+                  const bce = (weighted ? tf.mean(tf.mul(perRow, tf.tensor1d(wb))) : tf.mean(perRow)) as tf.Scalar;
                   if (mu <= 0) return bce;
                   // μ/2 · ‖w − w_start‖² (Li et al. 2020, eq. 2), summed over every trainable tensor.
                   const prox = vars.reduce<tf.Scalar>(
@@ -372,12 +445,15 @@ export class Trainer {
     const randomness = dp.randomness ?? 'secure';
     const sampleU = dpUniform(randomness, opts.seed, DP_SAMPLE_RNG_DOMAIN);
     const noiseU = dpUniform(randomness, opts.seed, DP_NOISE_RNG_DOMAIN);
-    const perExample = new PerExampleGradients(this.model);
+    const perExample = new PerExampleGradients(this.model, this.task);
+    const k = this.outputs;
+    const targets = targetsOf(data, this.task);
+    const weights = opts.classWeights !== undefined ? rowWeights(this.task, data.y, data.n, opts.classWeights) : undefined;
     const optimizer = (opts.optimizer ?? DEFAULT_OPTIMIZER) === 'sgd' ? tf.train.sgd(opts.learningRate) : tf.train.adam(opts.learningRate);
     const vars = perExample.variables;
     const noise = vars.map((v) => new Float32Array(v.size));
     const noiseStd = dp.noiseMultiplier * dp.clipNorm;
-    const expectedBatch = dp.sampleRate * data.n;
+    const expectedBatch = dp.expectedBatchSize ?? dp.sampleRate * data.n;
     const stepsPerEp = stepsPerEpoch(dp.sampleRate);
     // FedProx with DP-SGD: the proximal gradient μ(w − w_start) depends on no record, so it is
     // added after clipping and noise and costs no privacy.
@@ -403,12 +479,19 @@ export class Trainer {
               let batchClipped: tf.Scalar = tf.scalar(0);
               if (m > 0) {
                 const xb = new Float32Array(m * f);
-                const yb = new Float32Array(m);
+                const yb = new Float32Array(m * k);
+                const wb = weights !== undefined ? new Float32Array(m) : undefined;
                 rows.forEach((row, i) => {
                   xb.set(data.x.subarray(row * f, (row + 1) * f), i * f);
-                  yb[i] = data.y[row]!;
+                  yb.set(targets.subarray(row * k, (row + 1) * k), i * k);
+                  if (wb !== undefined) wb[i] = weights![row]!;
                 });
-                const res = perExample.clippedSum(tf.tensor(xb, [m, ...shape]), tf.tensor2d(yb, [m, 1]), dp.clipNorm);
+                const res = perExample.clippedSum(
+                  tf.tensor(xb, [m, ...shape]),
+                  tf.tensor2d(yb, [m, k]),
+                  dp.clipNorm,
+                  wb !== undefined ? tf.tensor1d(wb) : undefined,
+                );
                 sums = res.sums;
                 batchLoss = res.lossSum;
                 batchClipped = tf.sum(tf.cast(tf.greater(res.norms, dp.clipNorm), 'float32'));
@@ -452,7 +535,11 @@ export class Trainer {
     };
   }
 
-  /** P(y = 1) for each of the `n` rows of `x` (row-major, n × prod(inputShape)). */
+  /**
+   * Model outputs for the `n` rows of `x` (row-major, n × prod(inputShape)): n × `outputs`
+   * values, row-major — binary P(y = 1); multi-class class probabilities; multi-label per-label
+   * probabilities; regression the standardised value (protocol/task.ts `toOriginalUnits`).
+   */
   predict(x: Float32Array, n: number): Float32Array {
     this.checkAlive();
     if (!Number.isSafeInteger(n) || n < 0 || x.length !== n * this.featureSize) {
@@ -462,7 +549,7 @@ export class Trainer {
         got: x.length,
       });
     }
-    const out = new Float32Array(n);
+    const out = new Float32Array(n * this.outputs);
     const shape = [...this.spec.inputShape];
     for (let start = 0; start < n; start += PREDICT_BATCH) {
       const m = Math.min(PREDICT_BATCH, n - start);
@@ -470,7 +557,7 @@ export class Trainer {
         const xs = tf.tensor(x.subarray(start * this.featureSize, (start + m) * this.featureSize), [m, ...shape]);
         return (this.model.predict(xs) as tf.Tensor).dataSync();
       });
-      out.set(p, start);
+      out.set(p, start * this.outputs);
     }
     return out;
   }
@@ -497,8 +584,22 @@ export class Trainer {
     }
     if (d.x.length !== d.n * this.featureSize) throw bad('x.length', d.x.length, `n x prod(featureShape) = ${d.n * this.featureSize}`);
     if (d.y.length !== d.n) throw bad('y.length', d.y.length, `n = ${d.n}`);
-    for (let i = 0; i < d.n; i++) {
-      if (d.y[i]! > 1) throw bad(`y[${i}]`, d.y[i], 'label in {0, 1}');
+    try {
+      targetsOf(d, this.task);
+    } catch (e) {
+      if (!(e instanceof DataError)) throw e;
+      const f = e.fields as { field: string; value: unknown; rule: string };
+      throw bad(f.field, f.value, f.rule);
+    }
+  }
+
+  private validateClassWeights(w: readonly number[]): void {
+    const classes = this.task.kind === 'multiclass' ? this.task.classes.length : 2;
+    if (this.task.kind !== 'binary' && this.task.kind !== 'multiclass') {
+      throw invalid('TRAINER_OPTIONS_INVALID', 'classWeights', w, 'only for binary and multiclass tasks');
+    }
+    if (!Array.isArray(w) || w.length !== classes || !w.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+      throw invalid('TRAINER_OPTIONS_INVALID', 'classWeights', w, `${classes} finite numbers >= 0, one per class`);
     }
   }
 }
@@ -528,5 +629,7 @@ function validateOptions(o: TrainOptions): void {
     if (o.dp.randomness !== undefined && o.dp.randomness !== 'secure' && o.dp.randomness !== 'seeded') {
       throw bad('dp.randomness', o.dp.randomness, "'secure' or 'seeded'");
     }
+    const eb = o.dp.expectedBatchSize;
+    if (eb !== undefined && !(Number.isFinite(eb) && eb > 0)) throw bad('dp.expectedBatchSize', eb, 'a finite number > 0');
   }
 }
