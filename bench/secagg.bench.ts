@@ -51,6 +51,7 @@ import {
   generateRoundKeys,
   type IdentitySign,
   referencePrg,
+  ringWords,
   type RoundKeys,
   SECAGG_DEFAULTS,
   SecAggCommitteeMember,
@@ -256,7 +257,7 @@ function runCase(size: number, ids: readonly Identity[], trainMs: number): Case[
 
     // Committee: every member decodes and hashes the inputs; the leader's time is the critical path.
     let t0 = now();
-    const decoded = new Map(survivors.map((id) => [id, decodeMaskedInput(masked.get(id)!, size + 1)]));
+    const decoded = new Map(survivors.map((id) => [id, decodeMaskedInput(masked.get(id)!, ringWords(size + 1))]));
     const held = survivors.map((id) => ({ participant: id, inputHash: hash256(masked.get(id)!), neighbours: decoded.get(id)!.neighbours }));
     const decodeMs = now() - t0;
     let agreeMs = 0;
@@ -293,7 +294,7 @@ function runCase(size: number, ids: readonly Identity[], trainMs: number): Case[
     const { sum } = ms.get(leader)!.unmask(new Map([...decoded].map(([id, d]) => [id, d.masked])));
     const unmaskMs = now() - t0;
     t0 = now();
-    const { values, totalSamples } = decodeSum(sum, config);
+    const { values, totalSamples } = decodeSum(sum, survivors.length, config);
     modelHash(applyAggregate(global, values, totalSamples));
     const finalizeMs = now() - t0;
     for (const m of ms.values()) m.dispose();

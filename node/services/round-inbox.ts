@@ -19,6 +19,7 @@ import { topicFor } from '../../protocol/messages/topics.js';
 import { decodeMaskedInput, type MaskedInputPayload } from '../../protocol/messages/masked-input.js';
 import { type AnyAggregate, decodeAnyAggregate, decodeUpdate, type UpdatePayload } from '../../protocol/messages/update.js';
 import { type ModelWeights, parameterCount } from '../../protocol/model.js';
+import { ringWords } from '../../protocol/secure-aggregation/ring.js';
 import { validateChunk } from '../../protocol/validate.js';
 import { ACCEPT, ignore, reject, type Verdict } from '../../protocol/verdict.js';
 import type { Logger } from '../logger.js';
@@ -105,7 +106,7 @@ export class RoundInbox {
   readonly notifier: ChangeNotifier;
   readonly updateTopic: string;
   readonly aggregateTopic: string;
-  /** Words in a masked input: every parameter plus the sample count. */
+  /** Words in a masked input: every parameter plus the sample count, two words each (Z_{2^64}). */
   private readonly maskedWords: number;
 
   constructor(
@@ -115,7 +116,7 @@ export class RoundInbox {
     this.updateTopic = topicFor(init.federation, 'update');
     this.aggregateTopic = topicFor(init.federation, 'aggregate');
     this.notifier = init.notifier ?? new ChangeNotifier();
-    this.maskedWords = parameterCount(init.template) + 1;
+    this.maskedWords = ringWords(parameterCount(init.template) + 1);
   }
 
   start(): void {

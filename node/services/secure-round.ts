@@ -364,7 +364,8 @@ export async function runSecureCommittee(
     const inputs = inbox.maskedInputsFor(round);
     const unmasked = member.unmask(new Map([...inputs].map(([id, x]) => [id, x.input.masked])));
     member.dispose();
-    const { values, totalSamples } = decodeSum(unmasked.sum, env.secure.config);
+    // decodeSum checks the sum against |U|·L and |U| ≤ Σ n_i ≤ |U|·maxSampleCount first (SECAGG_OUT_OF_RANGE).
+    const { values, totalSamples } = decodeSum(unmasked.sum, unmasked.survivors.length, env.secure.config);
     const aggregate = applyAggregate(env.global, values, totalSamples);
     const hash = toHex0x(modelHash(aggregate));
     const readyAt = clock.now();

@@ -4,7 +4,8 @@
  *
  *   version u8 = 2 | baseModelHash 32 | bucket u8 | dpParams 32 (uint256, big-endian) |
  *   neighbours u16 × participant varBytes16 (sorted) |
- *   length u32 | length × u32 (LE)   — the masked vector y_i, last word the masked n_i
+ *   length u32 | length × u32 (LE)   — the masked vector y_i in Z_{2^64}: length/2 elements, each
+ *                                      a little-endian u64 as (low, high) words; last element the masked n_i
  *
  * `bucket` and `dpParams` are the participant's declaration for the round record
  * (protocol/chain/record.ts `ContributionDeclaration`): its sample-count bucket
@@ -147,7 +148,8 @@ export function decodeMaskedInput(bytes: Uint8Array, expectWords?: number): Mask
     neighbours.push(id);
   }
   const len = r.u32();
-  if (len < 2 || len > MAX_MASKED_WORDS)
+  // Two words per Z_{2^64} element (secure-aggregation/ring.ts): at least one coordinate and n_i.
+  if (len < 4 || len % 2 !== 0 || len > MAX_MASKED_WORDS)
     throw new MessageError('MSG_BAD_FIELD', `masked vector of ${len} words`, { field: 'length', value: len, max: MAX_MASKED_WORDS });
   if (expectWords !== undefined && len !== expectWords) {
     throw new MessageError('MSG_BAD_SHAPE', `masked vector has ${len} words, the model needs ${expectWords}`, {

@@ -11,23 +11,31 @@
  * t = ⌊m/2⌋ + 1 (`effectiveCommittee`).
  *
  * Quantization. Each coordinate of n_i·Δ_i is clipped to [−R, R] and scaled by 2^f, so it
- * becomes an integer in [−L, L] with L = R·2^f, stored mod 2^32. The sum over at most N
- * participants lies in [−N·L, N·L] and decodes without wrap-around iff
+ * becomes an integer in [−L, L] with L = R·2^f, stored mod 2^64 (ring.ts). The sum over at
+ * most N participants lies in [−N·L, N·L] and decodes without wrap-around iff
  *
- *     N · L ≤ 2^31 − 1                                   (the overflow bound)
+ *     N · L ≤ 2^63 − 1                                   (the overflow bound)
  *
- * and the appended sample-count coordinate Σ n_i fits an unsigned word iff
- * N · maxSampleCount ≤ 2^32 − 1. Both are checked here, once, before any round runs.
- * Defaults (R = 2^10, f = 10, N = 1024): L = 2^20 and N·L = 2^30, half the signed range.
+ * L ≤ 2^53 keeps every quantization step an exact float64 operation, and
+ * N · maxSampleCount ≤ 2^53 − 1 keeps Σ n_i an exact JS number. All are checked here, once,
+ * before any round runs, naming the field, the value and the rule.
+ * Defaults (R = 2^24, f = 24, N = 1024, maxSampleCount = 2^24 − 1): L = 2^48, N·L = 2^58 — a
+ * 2^5 margin under the bound. Why these: R is a bound on n_i·|Δ_k|, so it must scale with the
+ * largest site. With R = 2^24 a site at the sample-count cap is clipped only when |Δ_k| > 1, and
+ * a site of 10^5 samples only when |Δ_k| > 167 (under the old 32-bit defaults, R = 1024, it was
+ * clipped above 0.01). f = 24 matches float32's 24-bit significand: a site with n_i = 1 still
+ * resolves |Δ_k| down to 6·10^−8 (stochastic rounding keeps it unbiased below that).
  */
 import { MAX_COMMITTEE_SIZE, MAX_PARTICIPANTS } from '../messages/limits.js';
 import { SecAggError } from './errors.js';
 
 export { MAX_COMMITTEE_SIZE };
-/** 2^31 − 1: the largest |sum| a signed 32-bit word decodes. */
-export const MAX_SIGNED_SUM = 0x7fffffff;
-/** 2^32 − 1: the largest unsigned 32-bit word (the Σ n_i coordinate). */
-export const MAX_UNSIGNED_SUM = 0xffffffff;
+/** 2^63 − 1: the largest |sum| a signed 64-bit ring element decodes (N·L must not exceed it). */
+export const MAX_SIGNED_SUM = (1n << 63n) - 1n;
+/** 2^53: the largest L = R·2^f for which quantization is exact float64 arithmetic. */
+export const MAX_CLIP_LEVELS = 2 ** 53;
+/** 2^53 − 1: the largest Σ n_i (N·maxSampleCount) that is an exact JS number. */
+export const MAX_TOTAL_SAMPLES = Number.MAX_SAFE_INTEGER;
 
 export interface SecAggConfig {
   /** Committee size m (shares per secret). */
@@ -49,11 +57,13 @@ export interface SecAggConfig {
 export const SECAGG_DEFAULTS: SecAggConfig = {
   committeeSize: 5,
   threshold: 3,
-  clipRange: 1024,
-  fractionalBits: 10,
+  /** 2^24: n_i·|Δ_k| up to 16.7 M before clipping (see the header for why). */
+  clipRange: 2 ** 24,
+  /** 2^−24 resolution on n_i·Δ_k, float32's significand; L = 2^48, N·L = 2^58 ≤ 2^63 − 1. */
+  fractionalBits: 24,
   maxParticipants: MAX_PARTICIPANTS,
-  /** 2^22 − 1: with N = 1024, Σ n_i ≤ 2^32 − 1. */
-  maxSampleCount: (1 << 22) - 1,
+  /** 2^24 − 1 (16.7 M samples a site): N·maxSampleCount = 2^34 ≤ 2^53 − 1. */
+  maxSampleCount: 2 ** 24 - 1,
   minSurvivors: 2,
 };
 
@@ -70,24 +80,26 @@ export function validateSecAggConfig(c: SecAggConfig): SecAggConfig {
   int('committeeSize', 1, MAX_COMMITTEE_SIZE);
   int('threshold', 1, c.committeeSize);
   if (2 * c.threshold <= c.committeeSize) throw bad('threshold', c.threshold, `must exceed committeeSize/2 = ${c.committeeSize / 2}`);
-  int('fractionalBits', 0, 30);
+  int('fractionalBits', 0, 52);
   int('maxParticipants', 2, MAX_PARTICIPANTS);
-  int('maxSampleCount', 1, MAX_UNSIGNED_SUM);
+  int('maxSampleCount', 1, MAX_TOTAL_SAMPLES);
   int('minSurvivors', 2, c.maxParticipants);
   if (!(Number.isFinite(c.clipRange) && c.clipRange > 0)) throw bad('clipRange', c.clipRange, 'a finite number > 0');
   const levels = clipLevels(c);
-  if (!Number.isSafeInteger(levels) || levels < 1) {
-    throw bad('clipRange', c.clipRange, `clipRange · 2^fractionalBits must be a positive integer, got ${levels}`);
+  if (!Number.isInteger(levels) || levels < 1 || levels > MAX_CLIP_LEVELS) {
+    throw bad('clipRange', c.clipRange, `clipRange · 2^fractionalBits must be an integer in [1, 2^53], got ${levels}`);
   }
-  if (c.maxParticipants * levels > MAX_SIGNED_SUM) {
+  // Exact in bigint: N·L can exceed 2^53.
+  const sumBound = BigInt(c.maxParticipants) * BigInt(levels);
+  if (sumBound > MAX_SIGNED_SUM) {
     throw bad(
       'clipRange',
       c.clipRange,
-      `overflow bound: maxParticipants · clipRange · 2^fractionalBits = ${c.maxParticipants * levels} must be ≤ 2^31 − 1`,
+      `overflow bound: maxParticipants · clipRange · 2^fractionalBits = ${sumBound} must be ≤ 2^63 − 1`,
     );
   }
-  if (c.maxParticipants * c.maxSampleCount > MAX_UNSIGNED_SUM) {
-    throw bad('maxSampleCount', c.maxSampleCount, `maxParticipants · maxSampleCount must be ≤ 2^32 − 1`);
+  if (c.maxParticipants * c.maxSampleCount > MAX_TOTAL_SAMPLES) {
+    throw bad('maxSampleCount', c.maxSampleCount, `maxParticipants · maxSampleCount must be ≤ 2^53 − 1`);
   }
   return c;
 }

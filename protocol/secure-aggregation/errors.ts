@@ -49,6 +49,8 @@ export type SecAggErrorCode =
   /** A sample count outside [1, maxSampleCount]. */
   | 'SECAGG_BAD_SAMPLE_COUNT'
   /** X25519 produced the all-zero shared secret (a low-order public key). */
-  | 'SECAGG_BAD_KEY';
+  | 'SECAGG_BAD_KEY'
+  /** Σ n_i or a coordinate of the unmasked sum outside its bound: the round aborts before recording. */
+  | 'SECAGG_OUT_OF_RANGE';
 
 export class SecAggError extends FedmeshError<SecAggErrorCode> {}

@@ -11,6 +11,7 @@ export * from './in-memory-round.js';
 export * from './masking.js';
 export * from './participant.js';
 export * from './quantize.js';
+export * from './ring.js';
 export * from './round-keys.js';
 export * from './shamir.js';
 export * from './share-vault.js';

@@ -1,8 +1,8 @@
 /**
  * Double masking (Bonawitz et al., CCS 2017, §4, "Masking with one-time pads"): vector
- * arithmetic mod 2^32 with PRG streams.
+ * arithmetic in Z_{2^64} (ring.ts) with PRG streams read as little-endian 64-bit words.
  *
- *   y_i = q_i + PRG(b_i) + Σ_{j ∈ M_i, j > i} PRG(s_ij) − Σ_{j ∈ M_i, j < i} PRG(s_ij)     (mod 2^32)
+ *   y_i = q_i + PRG(b_i) + Σ_{j ∈ M_i, j > i} PRG(s_ij) − Σ_{j ∈ M_i, j < i} PRG(s_ij)     (mod 2^64)
  *
  * where M_i is the set of participants i masks with and ids compare as strings. For survivors
  * U and dropped D the committee computes
@@ -15,22 +15,11 @@
 import { wipe } from '../bytes.js';
 import { agreeAll, pairwiseMaskKey, type SecAggCrypto, selfMaskKey } from './crypto.js';
 import { SecAggError } from './errors.js';
+import { addRing, addStream64 } from './ring.js';
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
-/** `target += sign · words(keystream)` mod 2^32, words little-endian. */
+/** `target += sign · keystream` in Z_{2^64}, the keystream read as little-endian u64 words (ring.ts). */
 export function addStream(target: Uint32Array, keystream: Uint8Array, sign: 1 | -1): void {
-  const n = target.length;
-  if (keystream.length < 4 * n) throw new RangeError(`keystream has ${keystream.length} bytes, need ${4 * n}`);
-  if (LITTLE_ENDIAN && keystream.byteOffset % 4 === 0) {
-    const w = new Uint32Array(keystream.buffer, keystream.byteOffset, n);
-    // Uint32Array stores ToUint32(x): both branches reduce mod 2^32.
-    if (sign === 1) for (let k = 0; k < n; k++) target[k] = target[k]! + w[k]!;
-    else for (let k = 0; k < n; k++) target[k] = target[k]! - w[k]!;
-    return;
-  }
-  const v = new DataView(keystream.buffer, keystream.byteOffset, keystream.byteLength);
-  for (let k = 0; k < n; k++) target[k] = target[k]! + sign * v.getUint32(4 * k, true);
+  addStream64(target, keystream, sign);
 }
 
 /** `target += sign · PRG(key)`, wiping the keystream afterwards. */
@@ -40,14 +29,9 @@ export function addPrg(crypto: SecAggCrypto, target: Uint32Array, key: Uint8Arra
   wipe(ks);
 }
 
-/** `acc += v` mod 2^32. */
+/** `acc += v` in Z_{2^64} (ring.ts `addRing`). */
 export function addVector(acc: Uint32Array, v: Uint32Array): void {
-  if (v.length !== acc.length)
-    throw new SecAggError('SECAGG_BAD_INPUT', `vector of ${v.length} words, expected ${acc.length}`, {
-      got: v.length,
-      expected: acc.length,
-    });
-  for (let k = 0; k < acc.length; k++) acc[k] = acc[k]! + v[k]!;
+  addRing(acc, v);
 }
 
 /** The sign with which i's input carries the mask shared with j. */
@@ -103,7 +87,7 @@ export interface UnmaskInputs {
   readonly maskPublicKeys: ReadonlyMap<string, Uint8Array>;
 }
 
-/** Σ_{i∈U} q_i mod 2^32 from the masked inputs and the reconstructed secrets. */
+/** Σ_{i∈U} q_i mod 2^64 from the masked inputs and the reconstructed secrets. */
 export function unmaskSum(u: UnmaskInputs): Uint32Array {
   const survivors = [...u.inputs.keys()].sort();
   if (survivors.length === 0) throw new SecAggError('SECAGG_TOO_FEW_SURVIVORS', 'no inputs to unmask', { survivors: 0 });

@@ -1,28 +1,29 @@
 /**
- * Fixed-point encoding of a participant's weighted update into Z_{2^32}, and back.
+ * Fixed-point encoding of a participant's weighted update into Z_{2^64} (ring.ts), and back.
  *
- * Encode (Bonawitz et al. 2017 §3 work over Z_R; here R = 2^32 so vector arithmetic is native
- * 32-bit wrap-around):
+ * Encode (Bonawitz et al. 2017 §3 work over Z_R; here R = 2^64, see ring.ts for why):
  *   1. x_k = clip(n_i · Δ_k, −R, R)                       R = clipRange
  *   2. y_k = x_k · 2^f                                     exact: a power-of-two scale
  *   3. q_k = ⌊y_k⌋ + [u_k < y_k − ⌊y_k⌋]                  stochastic rounding, u_k ∈ [0, 1)
  *      from the participant's own PRG stream, so E[q_k] = y_k (unbiased)
- *   4. q_k ∈ [−L, L] (L = R·2^f) is stored as q_k mod 2^32 (two's complement)
- *   5. the sample count n_i is appended as the last word, unscaled
+ *   4. q_k ∈ [−L, L] (L = R·2^f ≤ 2^53) is stored as q_k mod 2^64 (two's complement)
+ *   5. the sample count n_i is appended as the last element, unscaled
  *
  * At the edge, y_k = ±L exactly, its fractional part is 0, and q_k = ±L with no rounding;
  * anything beyond the clip range was already clipped in step 1 and cannot reach the next
  * integer. q_k is clamped to [−L, L] once more before storage, so no input — not even one
  * that rounds up in float — can wrap. (Flower's SecAgg+ mis-decoded aggregated values above
- * its clip range; the config check `N·L ≤ 2^31 − 1` in config.ts is what rules that out here.)
+ * its clip range; the config check `N·L ≤ 2^63 − 1` in config.ts is what rules that out here.)
  *
- * Decode: the sum over ≤ N participants lies in [−N·L, N·L] ⊂ [−2^31, 2^31), so reading each
- * word as a signed int32 and dividing by 2^f gives Σ x_k exactly (int32 and /2^f are exact
- * in float64). The last word, read unsigned, is Σ n_i.
+ * Decode: the sum over ≤ N participants lies in [−N·L, N·L] ⊂ [−2^63, 2^63), so reading each
+ * element as a signed 64-bit integer gives Σ q_k exactly; `checkAggregateBounds` then
+ * refuses any sum that honest inputs cannot produce before anything is decoded. The last
+ * element, read unsigned, is Σ n_i.
  */
 import type { ModelWeights } from '../model.js';
 import { clipLevels, type SecAggConfig } from './config.js';
 import { SecAggError } from './errors.js';
+import { ringElements, ringWords, setIntAt, signedAt, signedBigAt, unsignedBigAt } from './ring.js';
 
 const TWO_POW_32 = 4294967296;
 
@@ -128,8 +129,10 @@ export function clipModelUpdate(
 }
 
 /**
- * Quantize `values` (n_i·Δ_i) and append `sampleCount`. `rounding` supplies ≥ 4·values.length
- * bytes of the participant's PRG stream (one little-endian u32 per coordinate).
+ * Quantize `values` (n_i·Δ_i) and append `sampleCount`: a ring vector of d + 1 elements
+ * (ring.ts: 2(d + 1) words). `rounding` supplies ≥ 4·values.length bytes of the participant's
+ * PRG stream (one little-endian u32 per coordinate: the rounding draw u_k = word / 2^32, so
+ * P[round up] is the fractional part to within 2^−32 of a step).
  */
 export function quantize(
   values: ArrayLike<number>,
@@ -148,9 +151,10 @@ export function quantize(
   if (rounding.length < 4 * d) throw new RangeError(`rounding stream has ${rounding.length} bytes, need ${4 * d}`);
   const R = config.clipRange;
   const scale = 2 ** config.fractionalBits;
+  // L ≤ 2^53 (config.ts): every y, ⌊y⌋ and y − ⌊y⌋ below is an exact float64 operation.
   const L = clipLevels(config);
   const u = roundingWords(rounding, d);
-  const out = new Uint32Array(d + 1);
+  const out = new Uint32Array(ringWords(d + 1));
   for (let k = 0; k < d; k++) {
     const v = values[k]!;
     if (!Number.isFinite(v)) throw new SecAggError('SECAGG_BAD_INPUT', `coordinate ${k} is ${v}`, { index: k, value: String(v) });
@@ -159,9 +163,9 @@ export function quantize(
     let q = fl + (u[k]! / TWO_POW_32 < y - fl ? 1 : 0);
     if (q > L) q = L;
     else if (q < -L) q = -L;
-    out[k] = q; // ToUint32: two's complement for negatives
+    setIntAt(out, k, q); // two's complement mod 2^64
   }
-  out[d] = sampleCount;
+  setIntAt(out, d, sampleCount);
   return out;
 }
 
@@ -174,19 +178,88 @@ function roundingWords(b: Uint8Array, d: number): Uint32Array {
   return Uint32Array.from({ length: d }, (_, k) => v.getUint32(4 * k, true));
 }
 
-/** Decode an unmasked sum: Σ x_k per coordinate (float64, exact) and Σ n_i. */
-export function decodeSum(sum: Uint32Array, config: Pick<SecAggConfig, 'fractionalBits'>): { values: Float64Array; totalSamples: number } {
-  const d = sum.length - 1;
+/** Where an unmasked sum broke the bounds that honest inputs always satisfy. */
+export type AggregateBoundsCheck = 'survivors' | 'coordinate' | 'sampleCount';
+
+/**
+ * Bounded inputs after unmasking (issue 13 item 5; Bonawitz et al. have no such check — a
+ * participant there can add any vector after masking). Honest inputs satisfy, for |U| = `survivors`:
+ *
+ *   every coordinate of Σ q_i, read as a signed 64-bit integer, lies in [−|U|·L, |U|·L]
+ *   |U| ≤ Σ n_i ≤ |U|·maxSampleCount      (each n_i ∈ [1, maxSampleCount]; read unsigned)
+ *
+ * A committee member calls this on the unmasked sum before it signs or records anything; a
+ * violation proves that some survivor sent a vector no honest encoder produces (a value added
+ * after masking, a claimed n_i of 0, or a sample count that wraps), and the round aborts with
+ * `SECAGG_OUT_OF_RANGE` — it never reaches `applyAggregate` (so Σ n_i = 0 cannot
+ * make it divide by zero). Without range proofs a malicious participant can still move the sum
+ * anywhere inside these bounds (docs/secure-aggregation.md, "Not protected"); what the check
+ * removes is the unbounded step (a Σ n_i of 1 against |U| inputs, or a coordinate wrapped to
+ * 2^63). Pure, O(d), no BigInt except for a coordinate beyond 2^53 (already out of any sane range).
+ */
+export function checkAggregateBounds(
+  sum: Uint32Array,
+  survivors: number,
+  config: Pick<SecAggConfig, 'clipRange' | 'fractionalBits' | 'maxSampleCount'>,
+): { totalSamples: number } {
+  const elements = ringElements(sum);
+  const d = elements - 1;
   if (d < 0) throw new SecAggError('SECAGG_BAD_INPUT', 'empty sum', { length: sum.length });
-  const inv = 2 ** -config.fractionalBits;
-  const values = new Float64Array(d);
-  for (let k = 0; k < d; k++) values[k] = (sum[k]! | 0) * inv;
-  return { values, totalSamples: sum[d]! };
+  const fail = (check: AggregateBoundsCheck, index: number, value: string, bound: string, rule: string): SecAggError =>
+    new SecAggError('SECAGG_OUT_OF_RANGE', `unmasked sum breaks ${rule}: element ${index} = ${value}`, {
+      check,
+      index,
+      value,
+      bound,
+      survivors,
+      rule,
+    });
+  if (!Number.isSafeInteger(survivors) || survivors < 1) throw fail('survivors', -1, String(survivors), '1', '|U| ≥ 1');
+  const L = clipLevels(config);
+  const bound = BigInt(survivors) * BigInt(L);
+  // Fast path: |hi| < 2^21 ⇒ |value| < 2^53 is exact in float64; if the bound is ≥ 2^53 it holds.
+  const boundExact = bound <= 2n ** 53n;
+  const boundF = Number(bound);
+  for (let k = 0; k < d; k++) {
+    const hi = sum[2 * k + 1]! | 0;
+    if (hi >= -0x200000 && hi < 0x200000) {
+      const v = hi * TWO_POW_32 + sum[2 * k]!;
+      if (!boundExact || Math.abs(v) <= boundF) continue;
+      throw fail('coordinate', k, String(v), String(bound), '|Σ q_k| ≤ |U|·clipRange·2^fractionalBits');
+    }
+    const v = signedBigAt(sum, k);
+    if (v > bound || v < -bound) throw fail('coordinate', k, String(v), String(bound), '|Σ q_k| ≤ |U|·clipRange·2^fractionalBits');
+  }
+  const n = unsignedBigAt(sum, d);
+  const max = BigInt(survivors) * BigInt(config.maxSampleCount);
+  if (n < BigInt(survivors) || n > max) {
+    throw fail('sampleCount', d, String(n), `[${survivors}, ${max}]`, '|U| ≤ Σ n_i ≤ |U|·maxSampleCount');
+  }
+  return { totalSamples: Number(n) }; // ≤ maxParticipants·maxSampleCount ≤ 2^53 − 1 (config.ts): exact
 }
 
-/** The dequantized value of one stored word (tests, diagnostics). */
-export function dequantizeWord(word: number, fractionalBits: number): number {
-  return (word | 0) * 2 ** -fractionalBits;
+/**
+ * Decode an unmasked sum of `survivors` inputs: Σ x_k per coordinate (float64) and Σ n_i,
+ * after `checkAggregateBounds` (so a sum no honest survivors produce is never decoded).
+ * Σ q_k is an exact integer; it converts to float64 exactly when |Σ q_k| ≤ 2^53 and is
+ * otherwise rounded once, deterministically; ·2^−f is exact.
+ */
+export function decodeSum(
+  sum: Uint32Array,
+  survivors: number,
+  config: Pick<SecAggConfig, 'clipRange' | 'fractionalBits' | 'maxSampleCount'>,
+): { values: Float64Array; totalSamples: number } {
+  const { totalSamples } = checkAggregateBounds(sum, survivors, config);
+  const d = ringElements(sum) - 1;
+  const inv = 2 ** -config.fractionalBits;
+  const values = new Float64Array(d);
+  for (let k = 0; k < d; k++) values[k] = signedAt(sum, k) * inv;
+  return { values, totalSamples };
+}
+
+/** The dequantized value of element k of a ring vector (tests, diagnostics). */
+export function dequantizeAt(v: Uint32Array, k: number, fractionalBits: number): number {
+  return signedAt(v, k) * 2 ** -fractionalBits;
 }
 
 /**

@@ -208,7 +208,7 @@ const maskedArb = fc
   .record({
     baseModelHash: hash32,
     neighbours: fc.uniqueArray(peerId, { maxLength: 4 }).map((n) => [...n].sort()),
-    masked: fc.array(fc.nat({ max: 0xffffffff }), { minLength: 7, maxLength: 7 }).map((w) => Uint32Array.from(w)),
+    masked: fc.array(fc.nat({ max: 0xffffffff }), { minLength: 8, maxLength: 8 }).map((w) => Uint32Array.from(w)), // 4 Z_{2^64} elements
   })
   .map((m) => encodeMaskedInput(m));
 

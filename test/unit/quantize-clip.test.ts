@@ -17,6 +17,7 @@ import {
   quantize,
   weightedDelta,
 } from '../../protocol/secure-aggregation/quantize.js';
+import { addRing } from '../../protocol/secure-aggregation/ring.js';
 import { RoundError } from '../../protocol/round.js';
 import { validateDefence } from '../../node/services/round-driver.js';
 
@@ -107,9 +108,14 @@ describe('weightedDelta with a norm bound', () => {
     const sum = (xs: Float64Array[]) => xs.reduce((acc, x) => acc.map((v, k) => v + x[k]!), new Float64Array(3));
     const zeros = new Uint8Array(4 * 3);
     const enc = (v: Float64Array) => quantize(v, n, SECAGG_DEFAULTS, zeros);
+    const sumRing = (a: Uint32Array, b: Uint32Array) => {
+      addRing(a, b);
+      return a;
+    };
     const plain = sum([weightedDelta(honest, global, n, bound), weightedDelta(attacker, global, n, bound)]);
     const decoded = decodeSum(
-      enc(weightedDelta(honest, global, n, bound)).map((w, k) => w + enc(weightedDelta(attacker, global, n, bound))[k]!),
+      sumRing(enc(weightedDelta(honest, global, n, bound)), enc(weightedDelta(attacker, global, n, bound))),
+      2,
       SECAGG_DEFAULTS,
     );
     // The attacker's contribution to the sum is at most n·B in norm.

@@ -219,10 +219,10 @@ describe('declarations in signed submissions (bucket and DP parameters for the r
   /** Offsets in MaskedInputPayload v2: version 1 | base 32 | bucket 1 | dpParams 32. */
   const BUCKET_AT = 33;
   const DP_AT = 34;
-  const base = { baseModelHash: h(1), neighbours: ['a', 'b'], masked: Uint32Array.from([7, 8, 9]) };
+  const base = { baseModelHash: h(1), neighbours: ['a', 'b'], masked: Uint32Array.from([7, 8, 9, 10]) };
 
   it('a masked input carries its declared bucket and dpParams through encoding', () => {
-    const back = decodeMaskedInput(encodeMaskedInput({ ...base, bucket: 5, dpParams: dp }), 3);
+    const back = decodeMaskedInput(encodeMaskedInput({ ...base, bucket: 5, dpParams: dp }), 4);
     expect(back.bucket).toBe(5);
     expect(back.dpParams).toBe(dp);
     expect(declaredSpend(back.dpParams)).toBe(declaredSpend(dp));
@@ -338,7 +338,13 @@ describe('declarations in signed submissions (bucket and DP parameters for the r
         await from.publish(topic, encodeChunk(c));
       }
     };
-    const good = encodeMaskedInput({ baseModelHash: h(1), bucket: 3, dpParams: dp, neighbours: [], masked: Uint32Array.from([1, 2, 3]) });
+    const good = encodeMaskedInput({
+      baseModelHash: h(1),
+      bucket: 3,
+      dpParams: dp,
+      neighbours: [],
+      masked: Uint32Array.from([1, 2, 3, 4, 5, 6]),
+    }); // 2 params + n: 3 Z_{2^64} elements
     const bad = good.slice();
     bad.fill(0, DP_AT + 24, DP_AT + 32); // q = 0
     await send(gb, bad);

@@ -18,6 +18,7 @@ import {
 } from '../../protocol/messages/secagg.js';
 import {
   clipLevels,
+  ringFromIntegers,
   createAdvert,
   decodeSum,
   effectiveCommittee,
@@ -105,18 +106,18 @@ describe('unmasked sum equals the plaintext integer sum, bit for bit', () => {
           const survivors = s.parties.filter((p) => !s.dropped.has(p));
           expect(res.survivors).toEqual(survivors);
           expect(res.dropped).toEqual([...s.dropped].sort());
-          // The plaintext integer sum mod 2^32, computed directly.
-          const expected = new Uint32Array(s.d + 1);
+          // The plaintext integer sum, computed directly (exact: |Σ| ≤ n·L < 2^53), as a Z_{2^64} vector.
+          const expected = new Float64Array(s.d + 1);
           participants
             .filter((p) => !s.dropped.has(p.id))
             .forEach((p) => {
               for (let k = 0; k < s.d; k++) expected[k] = expected[k]! + p.values[k]! * SCALE;
               expected[s.d] = expected[s.d]! + p.sampleCount;
             });
-          for (const sum of res.sums) expect([...sum]).toEqual([...expected]);
-          const { values, totalSamples } = decodeSum(res.sum, cfg);
+          for (const sum of res.sums) expect([...sum]).toEqual([...ringFromIntegers(expected)]);
+          const { values, totalSamples } = decodeSum(res.sum, survivors.length, cfg);
           expect(totalSamples).toBe(participants.filter((p) => !s.dropped.has(p.id)).reduce((a, p) => a + p.sampleCount, 0));
-          for (let k = 0; k < s.d; k++) expect(values[k]).toBe((expected[k]! | 0) / SCALE);
+          for (let k = 0; k < s.d; k++) expect(values[k]).toBe(expected[k]! / SCALE);
         }),
         { numRuns: runs },
       );
@@ -140,7 +141,7 @@ describe('unmasked sum equals the plaintext integer sum, bit for bit', () => {
           sign: testSign,
           verify: testVerify,
         });
-        const { values } = decodeSum(res.sum, cfg);
+        const { values } = decodeSum(res.sum, res.survivors.length, cfg);
         for (let k = 0; k < 10; k++) {
           const exact = participants.reduce((a, p) => a + p.values[k]!, 0);
           expect(Math.abs(values[k]! - exact)).toBeLessThanOrEqual(4 / SCALE);
@@ -200,13 +201,13 @@ function fixture(n = 6, committeeSize = 5, threshold = 3, round = 7) {
   };
   const maskedMap = () => new Map([...inputs].map(([p, x]) => [p, x.payload.masked]));
   const expectedSum = (survivors: readonly string[]) => {
-    const e = new Uint32Array(5);
+    const e = new Float64Array(5);
     for (const p of survivors) {
       const v = values(p);
       for (let k = 0; k < 4; k++) e[k] = e[k]! + v[k]! * SCALE;
       e[4] = e[4]! + 10;
     }
-    return [...e];
+    return [...ringFromIntegers(e)];
   };
   return {
     ctx,
