@@ -22,6 +22,8 @@ import { ChangeNotifier } from './change-notifier.js';
 import { type EquivocationEvidence, recordEquivocation } from './round-inbox.js';
 
 export interface SecAggInboxInit {
+  /** The deployment every secagg signature is bound to (`deploymentBindingBytes`). */
+  readonly binding: Uint8Array;
   readonly federation: string;
   readonly isMember: (peer: string) => boolean;
   /** The secure-aggregation committee of `round`, in position order. */
@@ -98,6 +100,7 @@ export class SecAggInbox {
 
   private onMessage(g: GossipMessage): Verdict {
     const { verdict, message } = validateSecAggMessage(g.data, g.from, {
+      binding: this.init.binding,
       federation: this.init.federation,
       currentRound: this.current,
       isMember: this.init.isMember,

@@ -1,33 +1,42 @@
 /**
  * One peer's side of a secure-aggregation round (protocol/secure-aggregation/, Bonawitz et
- * al., CCS 2017, §4, with the committee as the server). This module only moves messages
- * between the inboxes and the two protocol state machines, and decides *when* to act
- * (deadlines from the Clock port); every check and every byte of cryptography is protocol/'s.
+ * al., CCS 2017, §4 and the §6–7 consistency check, with the committee as a quorum server).
+ * This module only moves messages between the inboxes and the two protocol machines and decides
+ * *when* to act; every check, certificate and byte of cryptography is protocol/'s.
  *
- * Timeline of round r, from the moment this peer opened it (t = 0):
- *   0          advertise keys (signed); start local training
- *   ≤ keysMs   all members advertised (or the deadline): encrypt shares of b_i, s_i^SK to the committee
- *   after training, ≤ 2·keysMs: all contributors shared (or the deadline): mask and publish y_i
- *   committee: inputs from every contributor (or collectMs): sign its view
- *              position 0 proposes U as soon as it holds t views (its own among them: a
- *              smaller intersection is never smaller than a larger one's);
- *              position k proposes after k grace periods if no proposal came
- *              act on the first valid proposal: reveal shares; wait for t reveals; unmask;
- *              sign the result; record (position k after k grace periods); announce
+ * Phases of round r (t = 0 when this peer opened it). Every wait ends as soon as what it waits
+ * for has arrived; deadlines only matter when someone is down:
+ *   participant  advertise keys │ every member advertised (≤ keysMs): encrypt shares of b_i, s_i^SK
+ *                to the committee │ after training, a certified key set (t endorsements of the
+ *                turn leader's (U_1, U_2)): mask with exactly U_2 \ {i}, publish y_i
+ *   committee    collect adverts and shares │ the key-set leader of turn 0 (position 0) proposes
+ *                once every contributor shared (or at 2·keysMs); turn τ ≥ 1 (position τ mod m)
+ *                at 2·keysMs + τ·grace; endorse at most one key set │ collect U_2's inputs (or
+ *                collectMs): sign the view │ the lock leader proposes (U_3, D) with ≥ t views
+ *                (turn 0 at once, turn τ after τ grace periods); endorse at most one lock │ reveal
+ *                once t endorsements certify the lock we endorsed │ t reveals: unmask, check
+ *                the bounds, sign the result, record, announce
  *
- * A member that cannot take part — it cannot verify a proposal (SECAGG_CANNOT_FOLLOW: it
- * never received a survivor's commitment), no proposal or too few reveals by its deadline, a
- * reconstruction that fails its commitment — *abstains*: it logs a warning with the error's
- * code and fields, signs nothing, and returns `abstained`; it never throws for such a
- * protocol condition. The round goes on with the other members (t of m suffice) or is aborted
- * on chain at its finalize deadline (node/peer.ts). Only the round being stopped, a stage
- * violation (a bug) or a non-protocol error propagates.
+ * A member that cannot take part — a proposal it cannot verify (SECAGG_CANNOT_FOLLOW), a floor
+ * broken (SECAGG_FLOOR: the round aborts before any reveal), no certificate or too few reveals
+ * by its deadline, a reconstruction that fails its commitment — *abstains*: it logs the error's
+ * code and fields, counts it, signs nothing, and returns `abstained`. The round goes on with the
+ * other members (t of m suffice) or is aborted on chain at its finalize deadline (node/peer.ts).
+ * Only the round being stopped, a stage violation (a bug) or a non-protocol error propagates.
  */
 import { fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
 import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import { encodeMaskedInput } from '../../protocol/messages/masked-input.js';
-import { resultStatement, SecAggKind, type SecAggMessage, survivorsHash } from '../../protocol/messages/secagg.js';
+import {
+  type EndorseMsg,
+  type KeySetProposalMsg,
+  type ProposalMsg,
+  resultStatement,
+  SecAggKind,
+  type SecAggMessage,
+  survivorsHash,
+} from '../../protocol/messages/secagg.js';
 import { encodeSecureAggregate } from '../../protocol/messages/update.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { CommitteeStage, committeeMachine, type RoundPlan } from '../../protocol/round.js';
@@ -43,10 +52,12 @@ import {
   SecAggError,
   type SecAggParticipant,
   SecAggStage,
+  scopeOf,
+  verifyKeySet,
   weightedDelta,
 } from '../../protocol/secure-aggregation/index.js';
 import { modelHash } from '../../protocol/weights-codec.js';
-import type { ChainClient, Hex32 } from '../chain/types.js';
+import type { Hex32 } from '../chain/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { waitFor } from './deadline.js';
@@ -62,6 +73,8 @@ export interface SecureAggregationInit {
 }
 
 export interface SecAggComponents {
+  /** The deployment every statement is bound to (protocol/chain/deployment-binding.ts `deploymentBindingBytes`). */
+  readonly binding: Uint8Array;
   readonly inbox: SecAggInbox;
   readonly crypto: SecAggCrypto;
   readonly entropy: Entropy;
@@ -89,12 +102,17 @@ export interface SecureRoundEnv {
   readonly sampleCount: number;
   readonly inbox: RoundInbox;
   readonly secagg: SecAggComponents;
-  readonly chain: ChainClient;
   readonly recorder: RoundRecorder;
   readonly clock: Clock;
   readonly log: Logger;
   /** Protocol errors caused by other peers' messages, by code (a metric). */
   readonly errors: Map<string, number>;
+  /**
+   * The participant's EIP-712 ParticipantEntry signature for this round's declaration
+   * (protocol/chain/participant-entry.ts `signParticipantEntry`), 65 bytes; absent: the masked
+   * input carries 65 zero bytes (unsigned).
+   */
+  readonly signEntry?: (dpParams: bigint) => Promise<Uint8Array>;
 }
 
 export interface SecureCommitteeResult {
@@ -112,6 +130,32 @@ class Feeder {
   private readonly fed = new Map<SecAggKind, Set<string>>();
 
   constructor(private readonly env: SecureRoundEnv) {}
+
+  /**
+   * Like `feed`, but a message whose handler throws one of `retryOn` is offered again on the
+   * next call (its missing material may arrive); other errors are counted once.
+   */
+  feedRetrying<K extends SecAggKind>(kind: K, retryOn: readonly string[], fn: (m: Extract<SecAggMessage, { kind: K }>) => void): void {
+    const { secagg, plan } = this.env;
+    let done = this.fed.get(kind);
+    if (done === undefined) {
+      done = new Set();
+      this.fed.set(kind, done);
+    }
+    for (const m of secagg.inbox.messages(plan.round, kind)) {
+      if (done.has(m.sender)) continue;
+      try {
+        fn(m);
+        done.add(m.sender);
+      } catch (e) {
+        if (!isFedmeshError(e)) throw e;
+        if (retryOn.includes(e.code)) continue;
+        done.add(m.sender);
+        countError(this.env, e.code, { kind, sender: m.sender, error: e.message, ...e.fields });
+        this.env.log.warn({ round: plan.round, code: e.code, sender: m.sender, ...e.fields }, `secure aggregation: refused (${e.message})`);
+      }
+    }
+  }
 
   feed<K extends SecAggKind>(kind: K, fn: (m: Extract<SecAggMessage, { kind: K }>) => void): void {
     const { secagg, plan } = this.env;
@@ -151,12 +195,70 @@ const contributors = (env: SecureRoundEnv): string[] =>
     .filter((a) => a.contributes)
     .map((a) => a.sender);
 
+/** Everything in the inbox for this round, as one number that grows with every stored message. */
+function progressOf(env: SecureRoundEnv): number {
+  const r = env.plan.round;
+  let n = env.inbox.maskedInputsFor(r).size;
+  for (let k = SecAggKind.AdvertiseKeys; k <= SecAggKind.LockEndorse; k++) n += env.secagg.inbox.count(r, k);
+  return n;
+}
+
 /**
- * The participant: shares its keys, then (after training) masks and publishes its input.
- * `train` runs local training and returns the trained weights' loss and the DP-SGD parameters
- * it ran (`dpParams`, protocol/chain/declaration.ts `declareDpParams`; absent: no DP), which the
- * masked input declares together with the sample-count bucket; it is not called when the peer
- * drops right after sharing its keys.
+ * Run `step` (feed what arrived, act) until it returns true, re-running it on every new message
+ * and at each time in `wakeAt()` (leader turn starts); false at `until`.
+ */
+async function drive(
+  env: SecureRoundEnv,
+  signal: AbortSignal,
+  until: number,
+  wakeAt: () => number | undefined,
+  step: () => Promise<boolean>,
+): Promise<boolean> {
+  const { clock, secagg } = env;
+  for (;;) {
+    if (await step()) return true;
+    const now = clock.now();
+    if (now >= until) return false;
+    const before = progressOf(env);
+    const wake = wakeAt();
+    const next = wake !== undefined && wake > now ? Math.min(wake, until) : until;
+    await waitFor(
+      clock,
+      next - now,
+      signal,
+      (p, s) => secagg.inbox.notifier.waitUntil(p, s),
+      () => progressOf(env) !== before,
+    );
+  }
+}
+
+/** The key-set evidence for the first proposal that t endorsements certify, if any. */
+function certifiedKeySet(env: SecureRoundEnv, participant: SecAggParticipant): KeySetProposalMsg | undefined {
+  const round = env.plan.round;
+  const endorsements = env.secagg.inbox.messages(round, SecAggKind.KeySetEndorse);
+  if (endorsements.length < env.threshold) return undefined;
+  for (const p of env.secagg.inbox.messages(round, SecAggKind.KeySetProposal)) {
+    try {
+      verifyKeySet(
+        scopeOf(participant.ctx),
+        { proposal: p, endorsements },
+        participant.ctx.committee,
+        participant.ctx.threshold,
+        env.secagg.verify,
+      );
+      return p;
+    } catch (e) {
+      if (!(e instanceof SecAggError)) throw e;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The participant: shares its keys to the committee, then (after training) masks with exactly
+ * the certified U_2 and publishes its input. `train` runs local training and returns the trained
+ * weights' loss and the DP-SGD parameters it ran (`dpParams`; absent: no DP), which the masked
+ * input declares; it is not called when the peer drops right after sharing its keys.
  */
 export async function runSecureParticipant(
   env: SecureRoundEnv,
@@ -177,13 +279,9 @@ export async function runSecureParticipant(
       env.log.debug({ round }, 'round already recorded by the committee: no input from this peer');
       return true;
     };
-    await waitFor(
-      clock,
-      openedAt + secure.keysMs - clock.now(),
-      signal,
-      wait,
-      () => advertsOf(env).length >= env.members.length || resultSeen(env),
-    );
+    // The committee's encryption keys: every member's advertisement (fast path) or keysMs.
+    const committeeAdvertised = (): boolean => plan.committee.every((c) => secagg.inbox.has(round, SecAggKind.AdvertiseKeys, c));
+    await waitFor(clock, openedAt + secure.keysMs - clock.now(), signal, wait, () => committeeAdvertised() || resultSeen(env));
     if (lagging()) return {};
     feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
     await secagg.inbox.publish(participant.shareKeys());
@@ -193,15 +291,48 @@ export async function runSecureParticipant(
       return {};
     }
     const trained = await training;
-    const shared = (): boolean => contributors(env).every((p) => secagg.inbox.has(round, SecAggKind.ShareKeys, p));
-    await waitFor(clock, openedAt + 2 * secure.keysMs - clock.now(), signal, wait, () => shared() || resultSeen(env));
+    // Mask only with the certified U_2: wait for the key-set certificate (and the adverts of
+    // every certified neighbour), never for a timer of our own.
+    let keySet: KeySetProposalMsg | undefined;
+    let refused: SecAggError | undefined;
+    const ready = (): boolean => {
+      if (resultSeen(env)) return true;
+      feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
+      keySet ??= certifiedKeySet(env, participant);
+      if (keySet === undefined) return false;
+      try {
+        participant.neighboursFrom({ proposal: keySet, endorsements: secagg.inbox.messages(round, SecAggKind.KeySetEndorse) });
+        return true;
+      } catch (e) {
+        if (!(e instanceof SecAggError)) throw e;
+        if (e.code === 'SECAGG_UNKNOWN_KEY') return false;
+        refused = e;
+        return true;
+      }
+    };
+    await waitFor(clock, plan.collectDeadline - clock.now(), signal, wait, ready);
     if (lagging()) return { trainLoss: trained.loss };
-    feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
-    feeder.feed(SecAggKind.ShareKeys, (m) => participant.addShareKeys(m));
+    if (refused !== undefined || keySet === undefined) {
+      participant.fail();
+      const code = refused?.code ?? 'SECAGG_NOT_CERTIFIED';
+      countError(env, code, { step: 'mask', ...(refused?.fields ?? {}) });
+      env.log.info(
+        { round, code, ...(refused?.fields ?? {}) },
+        'secure aggregation: no input this round (key set not certified or too small)',
+      );
+      return { trainLoss: trained.loss };
+    }
     // Defence (a): the update is clipped to the federation's L2 bound before quantizing and
     // masking (protocol/secure-aggregation/quantize.ts weightedDelta).
     const values = weightedDelta(trained.weights(), env.global, env.sampleCount, env.updateNormBound);
-    const payload = participant.maskInput(values, env.sampleCount, fromHex0x(env.head), trained.dpParams ?? NO_DP_PARAMS);
+    const payload = participant.maskInput(
+      values,
+      env.sampleCount,
+      fromHex0x(env.head),
+      { proposal: keySet, endorsements: secagg.inbox.messages(round, SecAggKind.KeySetEndorse) },
+      trained.dpParams ?? NO_DP_PARAMS,
+      env.signEntry !== undefined ? await env.signEntry(trained.dpParams ?? NO_DP_PARAMS) : undefined,
+    );
     await env.inbox.publishMaskedInput(round, encodeMaskedInput(payload));
     return { trainLoss: trained.loss };
   } catch (e) {
@@ -210,13 +341,13 @@ export async function runSecureParticipant(
   }
 }
 
-/** The committee member: agree on U, reveal, unmask, sign the result, record, announce. */
+/** The committee member: certify the key set, sign its view, lock (U_3, D), reveal, unmask, sign the result, record, announce. */
 export async function runSecureCommittee(
   env: SecureRoundEnv,
   member: SecAggCommitteeMember,
   signal: AbortSignal,
 ): Promise<SecureCommitteeResult> {
-  const { clock, plan, secagg, inbox, position, recordGraceMs, log } = env;
+  const { clock, plan, secagg, inbox, position, recordGraceMs, log, openedAt, secure } = env;
   const round = plan.round;
   const committee = plan.committee;
   const m = committeeMachine(round);
@@ -228,38 +359,93 @@ export async function runSecureCommittee(
     recorded: false,
     ...extra,
   });
+  const lagged = (what: string): SecAggError =>
+    new SecAggError('SECAGG_TOO_FEW_VIEWS', `round ${round} was recorded by other members before this member's ${what}`, {
+      have: 0,
+      threshold: env.threshold,
+      completedByOthers: true,
+    });
+  const turnOf = (start: number): number => Math.max(0, Math.floor((clock.now() - start) / recordGraceMs));
+  const clockFrom = (start: number) => ({
+    now: clock.now(),
+    turnStart: (turn: number) => (turn === 0 ? Number.NEGATIVE_INFINITY : start + turn * recordGraceMs),
+  });
+  const nextTurnAt = (start: number): number => start + (turnOf(start) + 1) * recordGraceMs;
   try {
     member.beginShares();
-    member.beginInputs();
-    // Collecting: a masked input from every contributor, or the input deadline.
-    const complete = (): boolean => {
-      if (advertsOf(env).length < env.members.length) return false;
-      const inputs = inbox.maskedInputsFor(round);
-      return contributors(env).every((p) => inputs.has(p));
-    };
-    await waitFor(clock, plan.collectDeadline - clock.now(), signal, wait, () => complete() || resultSeen(env));
-    if (resultSeen(env)) {
-      throw new SecAggError('SECAGG_TOO_FEW_VIEWS', `round ${round} was recorded by other members before this member's view`, {
-        have: 0,
-        threshold: env.threshold,
-        completedByOthers: true,
-      });
-    }
     if (env.dropout !== undefined) {
+      // A simulated dropout: this member stays silent for the whole round.
+      await waitFor(clock, plan.collectDeadline - clock.now(), signal, wait, () => resultSeen(env));
       member.fail();
       m.to(CommitteeStage.Failed);
       log.debug({ round, dropout: env.dropout }, 'simulated dropout: committee member silent');
       return result();
     }
-    feeder.feed(SecAggKind.AdvertiseKeys, (x) => member.addAdvert(x));
-    // Our share where one is addressed to us; otherwise the public commitment alone, so we can
-    // still check b_i if a proposal built on other members' views lists its sender.
-    const feedShares = (): void =>
+
+    // Phase 1: certify the key set (U_1, U_2).
+    const feedKeys = (): void => {
+      feeder.feed(SecAggKind.AdvertiseKeys, (x) => member.addAdvert(x));
       feeder.feed(SecAggKind.ShareKeys, (x) => {
-        if (member.stage === SecAggStage.MaskedInput && x.shares.some((s) => s.recipient === env.self)) member.addShareKeys(x);
+        if (
+          member.stage !== SecAggStage.Unmask &&
+          x.shares.some((s) => s.recipient === env.self) &&
+          !member.shareHolders.includes(x.sender)
+        )
+          member.addShareKeys(x);
         else member.learnCommitment(x);
       });
-    feedShares();
+    };
+    const keysDeadline = openedAt + 2 * secure.keysMs;
+    const allShared = (): boolean => {
+      const contributing = contributors(env);
+      return advertsOf(env).length >= env.members.length && contributing.every((p) => member.shareHolders.includes(p));
+    };
+    const proposedKeySetTurns = new Set<number>();
+    const keySetDone = await drive(
+      env,
+      signal,
+      plan.collectDeadline,
+      () => (clock.now() < keysDeadline ? keysDeadline : nextTurnAt(keysDeadline)),
+      async () => {
+        if (resultSeen(env)) return true;
+        feedKeys();
+        const now = clock.now();
+        const turn = now < keysDeadline ? 0 : turnOf(keysDeadline);
+        if (
+          committee[turn % committee.length] === env.self &&
+          !proposedKeySetTurns.has(turn) &&
+          (turn > 0 || allShared() || now >= keysDeadline)
+        ) {
+          proposedKeySetTurns.add(turn);
+          await secagg.inbox.publish(member.proposeKeySet(turn));
+        }
+        const endorsements: EndorseMsg[] = [];
+        feeder.feedRetrying(SecAggKind.KeySetProposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], (x) => {
+          const e = member.onKeySetProposal(x, clockFrom(keysDeadline));
+          if (e !== undefined) endorsements.push(e);
+        });
+        for (const e of endorsements) await secagg.inbox.publish(e);
+        feeder.feed(SecAggKind.KeySetEndorse, (x) => member.addKeySetEndorse(x));
+        return member.keySet !== undefined;
+      },
+    );
+    if (resultSeen(env)) throw lagged('key set');
+    if (!keySetDone || member.keySet === undefined) {
+      throw new SecAggError('SECAGG_NOT_CERTIFIED', `no key set certified for round ${round} by the input deadline`, {
+        phase: 'key-set',
+        deadline: true,
+      });
+    }
+    member.beginInputs();
+
+    // Phase 2: U_2's inputs (or the input deadline), then the view.
+    const shared = member.keySet.shared;
+    await waitFor(clock, plan.collectDeadline - clock.now(), signal, wait, () => {
+      const inputs = inbox.maskedInputsFor(round);
+      return shared.every((p) => inputs.has(p)) || resultSeen(env);
+    });
+    if (resultSeen(env)) throw lagged('view');
+    feedKeys();
     const held = () =>
       [...inbox.maskedInputsFor(round).values()].map((x) => ({
         participant: x.sender,
@@ -269,102 +455,85 @@ export async function runSecureCommittee(
     await secagg.inbox.publish(member.signView(held()));
     m.to(CommitteeStage.Aggregating);
 
-    // Agreeing on U: follow the first valid proposal; propose on our turn if none came.
+    // Phase 3: lock (U_3, D); reveal once the lock we endorsed is certified.
     const viewAt = clock.now();
     const deadline = viewAt + (committee.length + 1) * recordGraceMs;
-    const myTurn = viewAt + position * recordGraceMs;
-    let proposed = false;
-    const pending: SecAggMessage[] = [];
-    /** Valid proposals we could not verify (SECAGG_CANNOT_FOLLOW), retried as late commitments arrive. */
-    const refused: Extract<SecAggMessage, { kind: SecAggKind.Proposal }>[] = [];
-    // Another member's signed result: the round was recorded without us.
-    const othersDone = (): boolean => resultSeen(env);
-    const progress = (): number =>
-      secagg.inbox.count(round, SecAggKind.View) * 1_000_000 +
-      secagg.inbox.count(round, SecAggKind.Proposal) * 1000 +
-      secagg.inbox.count(round, SecAggKind.ShareKeys) +
-      secagg.inbox.count(round, SecAggKind.Result) * 1_000_000_000;
-    const tryProposal = (x: Extract<SecAggMessage, { kind: SecAggKind.Proposal }>, retry: boolean): void => {
-      if (member.followedDigest !== undefined) return;
-      try {
-        const reveal = member.onProposal(x);
-        if (reveal !== undefined) pending.push(reveal);
-      } catch (e) {
-        if (!(e instanceof SecAggError) || e.code !== 'SECAGG_CANNOT_FOLLOW') throw e;
-        if (!retry) {
-          refused.push(x);
-          countError(env, e.code, { kind: SecAggKind.Proposal, sender: x.sender, error: e.message });
-          log.warn(
-            { round, code: e.code, ...e.fields },
-            'secure aggregation: cannot verify the proposal; not revealing (will retry if the missing commitments arrive)',
-          );
+    const proposedLockTurns = new Set<number>();
+    const locked = await drive(
+      env,
+      signal,
+      deadline,
+      () => nextTurnAt(viewAt),
+      async () => {
+        if (resultSeen(env)) return true;
+        feedKeys();
+        feeder.feedRetrying(SecAggKind.View, [], (x) => member.addView(x));
+        const turn = turnOf(viewAt);
+        if (
+          committee[turn % committee.length] === env.self &&
+          !proposedLockTurns.has(turn) &&
+          member.viewCount >= env.threshold &&
+          member.endorsedLockDigest === undefined
+        ) {
+          proposedLockTurns.add(turn);
+          let proposal: ProposalMsg | undefined;
+          try {
+            proposal = member.proposeLock(turn);
+          } catch (e) {
+            if (!(e instanceof SecAggError)) throw e;
+            // A floor broken (or too few views): the round aborts before any reveal.
+            if (e.code === 'SECAGG_FLOOR') throw e;
+            countError(env, e.code, { step: 'propose', error: e.message });
+          }
+          if (proposal !== undefined) await secagg.inbox.publish(proposal);
         }
-      }
-    };
-    while (member.followedDigest === undefined) {
-      feedShares();
-      feeder.feed(SecAggKind.View, (x) => member.addView(x));
-      for (const x of refused.splice(0)) {
-        try {
-          tryProposal(x, true);
-        } catch (e) {
-          if (!isFedmeshError(e)) throw e;
-          countError(env, e.code, { kind: SecAggKind.Proposal, sender: x.sender, error: e.message });
-          continue;
-        }
-        if (member.followedDigest === undefined && member.missingMaterial(x.survivors, x.dropped) !== undefined) refused.push(x);
-      }
-      feeder.feed(SecAggKind.Proposal, (x) => tryProposal(x, false));
-      for (const r of pending.splice(0)) await secagg.inbox.publish(r);
-      if (member.followedDigest !== undefined) break;
-      const now = clock.now();
-      if (!proposed && member.viewCount >= env.threshold && (position === 0 || now >= myTurn)) {
-        proposed = true;
-        try {
-          await secagg.inbox.publish(member.propose());
-        } catch (e) {
-          if (!isFedmeshError(e)) throw e;
-          countError(env, e.code, { step: 'propose', error: e.message });
-        }
-        continue;
-      }
-      if (now >= deadline || othersDone()) {
-        throw new SecAggError('SECAGG_TOO_FEW_VIEWS', `no proposal this member could follow for round ${round} by the unmask deadline`, {
-          have: member.viewCount,
-          threshold: env.threshold,
-          refused: refused.length,
-          completedByOthers: othersDone(),
-          deadline: true,
+        const endorsements: EndorseMsg[] = [];
+        feeder.feedRetrying(SecAggKind.Proposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], (x) => {
+          const e = member.onLockProposal(x, clockFrom(viewAt));
+          if (e !== undefined) endorsements.push(e);
         });
-      }
-      const before = progress();
-      const until = !proposed && now < myTurn ? myTurn : deadline;
-      await waitFor(clock, until - now, signal, wait, () => progress() !== before);
+        for (const e of endorsements) await secagg.inbox.publish(e);
+        feeder.feed(SecAggKind.LockEndorse, (x) => member.addLockEndorse(x));
+        const reveal = member.reveal();
+        if (reveal !== undefined) await secagg.inbox.publish(reveal);
+        return member.followedDigest !== undefined;
+      },
+    );
+    if (resultSeen(env) && member.followedDigest === undefined) throw lagged('lock');
+    if (!locked) {
+      throw new SecAggError('SECAGG_NOT_CERTIFIED', `no certified lock this member endorsed for round ${round} by the unmask deadline`, {
+        phase: 'lock',
+        have: member.viewCount,
+        threshold: env.threshold,
+        endorsed: member.endorsedLockDigest !== undefined,
+        deadline: true,
+      });
     }
 
-    // Unmasking: t reveals for every secret, and every survivor's input.
+    // Phase 4: t reveals for every secret, and every survivor's input.
     const survivorsHeld = (): boolean => {
       const inputs = inbox.maskedInputsFor(round);
-      for (const h of held()) member.learnInput(h);
-      return member.canUnmask() && [...survivorIds(member)].every((p) => inputs.has(p));
+      feedKeys();
+      return member.canUnmask() && member.followedSurvivors.every((e) => inputs.has(e.participant));
     };
     const ready = (): boolean => {
       feeder.feed(SecAggKind.Reveal, (x) => member.addReveal(x));
       return survivorsHeld();
     };
-    // Stop waiting once another member's result arrived: if we still cannot unmask, we abstain.
-    await waitFor(clock, deadline - clock.now(), signal, wait, () => ready() || othersDone());
+    await waitFor(clock, deadline - clock.now(), signal, wait, () => ready() || resultSeen(env));
     if (!survivorsHeld()) {
       throw new SecAggError('SECAGG_TOO_FEW_SHARES', `round ${round}: fewer than ${env.threshold} reveals by the unmask deadline`, {
         have: secagg.inbox.count(round, SecAggKind.Reveal),
         threshold: env.threshold,
         deadline: true,
+        completedByOthers: resultSeen(env),
       });
     }
     const inputs = inbox.maskedInputsFor(round);
     const unmasked = member.unmask(new Map([...inputs].map(([id, x]) => [id, x.input.masked])));
     member.dispose();
-    // decodeSum checks the sum against |U|·L and |U| ≤ Σ n_i ≤ |U|·maxSampleCount first (SECAGG_OUT_OF_RANGE).
+    // Bounds before anything is recorded (quantize.ts checkAggregateBounds): every coordinate within
+    // |U|·L and |U| ≤ Σ n_i ≤ |U|·maxSampleCount, else SECAGG_* and this member abstains.
     const { values, totalSamples } = decodeSum(unmasked.sum, unmasked.survivors.length, env.secure.config);
     const aggregate = applyAggregate(env.global, values, totalSamples);
     const hash = toHex0x(modelHash(aggregate));
@@ -375,7 +544,8 @@ export async function runSecureCommittee(
     const declarations = new Map(
       unmasked.survivors.map((e) => {
         const input = inputs.get(e.participant)!.input;
-        return [e.participant, { bucket: input.bucket, dpParams: input.dpParams }] as const;
+        const signed = input.entrySignature.some((b) => b !== 0);
+        return [e.participant, { dpParams: input.dpParams, ...(signed ? { entrySignature: toHex0x(input.entrySignature) } : {}) }] as const;
       }),
     );
     const payload = encodeSecureAggregate({
@@ -401,8 +571,7 @@ export async function runSecureCommittee(
       env,
       signal,
     );
-    // The result statement every member signs: the seam for on-chain quorum signatures
-    // (published after recording, off the round's critical path).
+    // The result statement every member signs (published after recording, off the critical path).
     const statement = {
       prevModelHash: fromHex0x(env.head),
       modelHash: fromHex0x(hash),
@@ -415,28 +584,26 @@ export async function runSecureCommittee(
       round,
       sender: env.self,
       result: statement,
-      signature: env.secagg.sign(resultStatement(member.ctx.federation, round, statement)),
+      signature: env.secagg.sign(resultStatement(scopeOf(member.ctx), statement)),
     });
 
     return result({ recorded, survivors: unmasked.survivors.length, dropped: unmasked.dropped.length });
   } catch (e) {
     member.fail();
     if (!m.is(CommitteeStage.Done, CommitteeStage.Failed)) m.to(CommitteeStage.Failed);
-    // A protocol condition (this member cannot verify, follow or unmask): abstain, sign nothing.
-    // The round's fate is decided by the other members or by the on-chain abort path.
+    // A protocol condition (this member cannot verify, follow or unmask, or a floor is broken):
+    // abstain, sign nothing. The round's fate is decided by the other members or by the
+    // on-chain abort path.
     if (!signal.aborted && e instanceof SecAggError) {
-      // Recorded by the others before we could help: lag, not a protocol error by anyone.
-      // (A refused proposal was already counted and warned about when it was refused.)
       if ((e.fields as { completedByOthers?: unknown }).completedByOthers === true) {
         log.info({ round, code: e.code }, 'secure aggregation: round recorded by the other members first; committee member abstains');
         return result({ abstained: e.code });
       }
       countError(env, e.code, { step: 'committee', error: e.message });
-      // Too few views or reveals by the deadline is the expected face of members being down
-      // (the round's abort on chain is the outcome, logged there): info. Anything else — a
-      // reconstruction that fails its commitment, a survivor's input or keys missing — is
-      // inconsistent material from someone: warn.
-      const atDeadline = (e.fields as { deadline?: unknown }).deadline === true;
+      // No certificate or too few reveals by the deadline is the expected face of members being
+      // down (the round's abort on chain is the outcome): info. A broken floor aborts the round
+      // cleanly (info, counted). Anything else is inconsistent material from someone: warn.
+      const atDeadline = (e.fields as { deadline?: unknown }).deadline === true || e.code === 'SECAGG_FLOOR';
       (atDeadline ? log.info : log.warn).call(
         log,
         { round, code: e.code, ...e.fields },
@@ -446,8 +613,4 @@ export async function runSecureCommittee(
     }
     throw e;
   }
-}
-
-function survivorIds(member: SecAggCommitteeMember): string[] {
-  return member.followedSurvivors.map((e) => e.participant);
 }

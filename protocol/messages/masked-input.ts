@@ -1,33 +1,35 @@
 /**
- * MaskedInputPayload v2: a participant's secure-aggregation input for round r, carried
+ * MaskedInputPayload v3: a participant's secure-aggregation input for round r, carried
  * chunked on the update topic as PayloadType.MaskedInput.
  *
- *   version u8 = 2 | baseModelHash 32 | bucket u8 | dpParams 32 (uint256, big-endian) |
+ *   version u8 = 3 | baseModelHash 32 | dpParams 32 (uint256, big-endian) | entrySignature 65 |
  *   neighbours u16 × participant varBytes16 (sorted) |
- *   length u32 | length × u32 (LE)   — the masked vector y_i in Z_{2^64}: length/2 elements, each
- *                                      a little-endian u64 as (low, high) words; last element the masked n_i
+ *   length u32 | length × u32 (LE)   — the masked vector y_i
  *
- * `bucket` and `dpParams` are the participant's declaration for the round record
- * (protocol/chain/record.ts `ContributionDeclaration`): its sample-count bucket
- * (protocol/chain/credits.ts `sampleCountBucket`, coarse on purpose: n_i itself stays masked)
- * and its DP-SGD parameters (protocol/chain/dp-params.ts `encodeDpParams`, 0 without DP). The
- * payload travels in gossip messages signed with the participant's libp2p identity (StrictSign;
- * the inbox checks sender = signer), so the declaration is signed with the input it describes;
- * the committee copies it into the record and charges `declaredSpend(dpParams)`. A malformed
- * declaration is refused here (MSG_BAD_FIELD naming `bucket` or `dpParams`).
+ * `dpParams` and `entrySignature` are the participant's declaration for the round record:
+ * its DP-SGD parameters (protocol/chain/dp-params.ts `encodeDpParams`, 0 without DP) and its
+ * EIP-712 signature (r ‖ s ‖ v) over `ParticipantEntry(round, member, dpParams, spend)` with its
+ * Ethereum account (protocol/chain/participant-entry.ts), which the committee copies into the
+ * record and the contract checks; 65 zero bytes when the participant has no signer (then no
+ * record can include it). There is no sample-count bucket any more (v2 carried one in clear,
+ * contradicting "only Σ n_i is revealed"; issue 13): n_i travels only masked, inside y_i.
+ * The payload travels in gossip messages signed with the participant's libp2p identity
+ * (StrictSign; the inbox checks sender = signer). A malformed declaration is refused here
+ * (MSG_BAD_FIELD naming `dpParams`).
  *
- * `neighbours` is M_i, the participants i masked with (their pairwise masks are in y_i); the
- * committee needs it to remove masks shared with dropped participants and to check that the
- * neighbour relation is symmetric on the survivors.
+ * `neighbours` is M_i, the participants i masked with: exactly the certified U_2 \ {i}
+ * (participant.ts); committee members only list an input in their view when it is.
  */
-import { MAX_BUCKET } from '../chain/record.js';
 import { decodeDpParams, NO_DP_PARAMS } from '../chain/dp-params.js';
 import { ByteReader, ByteWriter, fromUtf8, utf8 } from '../bytes.js';
 import { isFedmeshError } from '../errors.js';
 import { MessageError, truncated } from './errors.js';
 import { MAX_PARTICIPANTS, MAX_PAYLOAD_BYTES, MAX_PEER_ID_BYTES } from './limits.js';
 
-export const MASKED_INPUT_PAYLOAD_VERSION = 2;
+export const MASKED_INPUT_PAYLOAD_VERSION = 3;
+
+/** An Ethereum signature r ‖ s ‖ v. */
+export const ENTRY_SIGNATURE_BYTES = 65;
 
 /** Bytes of a declared DP-parameter word on the wire (a uint256, as in the round record). */
 export const DP_PARAMS_BYTES = 32;
@@ -55,14 +57,6 @@ export function checkDeclaredDpParams(word: bigint): bigint {
   return word;
 }
 
-/** Checks a declared sample-count bucket (0 … MAX_BUCKET); MSG_BAD_FIELD naming `bucket`. */
-export function checkDeclaredBucket(bucket: number): number {
-  if (!(Number.isInteger(bucket) && bucket >= 0 && bucket <= MAX_BUCKET)) {
-    throw new MessageError('MSG_BAD_FIELD', `bucket ${bucket}`, { field: 'bucket', value: bucket, max: MAX_BUCKET });
-  }
-  return bucket;
-}
-
 /** `word` as 32 big-endian bytes. */
 export function dpParamsToBytes(word: bigint): Uint8Array {
   const out = new Uint8Array(DP_PARAMS_BYTES);
@@ -86,22 +80,34 @@ export const MAX_MASKED_WORDS = Math.floor(MAX_PAYLOAD_BYTES / 4);
 
 export interface MaskedInputPayload {
   readonly baseModelHash: Uint8Array;
-  /** Declared sample-count bucket, 0 … MAX_BUCKET (protocol/chain/credits.ts `sampleCountBucket`). */
-  readonly bucket: number;
   /** Declared DP-SGD parameters for the round (protocol/chain/dp-params.ts); NO_DP_PARAMS without DP. */
   readonly dpParams: bigint;
+  /** EIP-712 ParticipantEntry signature (65 bytes; zeros: unsigned). */
+  readonly entrySignature: Uint8Array;
   readonly neighbours: readonly string[];
   readonly masked: Uint32Array;
 }
 
 /**
  * What `encodeMaskedInput` takes: a payload whose declaration may be left out, which declares
- * bucket 0 and no DP (SecAggParticipant.maskInput always fills both in).
+ * no DP and no entry signature.
  */
-export type MaskedInputInit = Omit<MaskedInputPayload, 'bucket' | 'dpParams'> & Partial<Pick<MaskedInputPayload, 'bucket' | 'dpParams'>>;
+export type MaskedInputInit = Omit<MaskedInputPayload, 'dpParams' | 'entrySignature'> &
+  Partial<Pick<MaskedInputPayload, 'dpParams' | 'entrySignature'>>;
 
 export function encodeMaskedInput(input: MaskedInputInit): Uint8Array {
-  const p: MaskedInputPayload = { ...input, bucket: input.bucket ?? 0, dpParams: input.dpParams ?? NO_DP_PARAMS };
+  const p: MaskedInputPayload = {
+    ...input,
+    dpParams: input.dpParams ?? NO_DP_PARAMS,
+    entrySignature: input.entrySignature ?? new Uint8Array(ENTRY_SIGNATURE_BYTES),
+  };
+  if (p.entrySignature.length !== ENTRY_SIGNATURE_BYTES) {
+    throw new MessageError('MSG_BAD_FIELD', `entrySignature of ${p.entrySignature.length} bytes`, {
+      field: 'entrySignature',
+      value: p.entrySignature.length,
+      expected: ENTRY_SIGNATURE_BYTES,
+    });
+  }
   if (p.neighbours.length > MAX_PARTICIPANTS) {
     throw new MessageError('MSG_BAD_FIELD', `${p.neighbours.length} neighbours`, { field: 'neighbours', value: p.neighbours.length });
   }
@@ -109,13 +115,12 @@ export function encodeMaskedInput(input: MaskedInputInit): Uint8Array {
     if (!(p.neighbours[i - 1]! < p.neighbours[i]!))
       throw new MessageError('MSG_BAD_FIELD', 'neighbours must be strictly sorted', { field: 'neighbours' });
   }
-  checkDeclaredBucket(p.bucket);
   checkDeclaredDpParams(p.dpParams);
   const w = new ByteWriter(100 + p.neighbours.length * 56 + p.masked.length * 4)
     .u8(MASKED_INPUT_PAYLOAD_VERSION)
     .bytes(p.baseModelHash)
-    .u8(p.bucket)
     .bytes(dpParamsToBytes(p.dpParams))
+    .bytes(p.entrySignature)
     .u16(p.neighbours.length);
   for (const n of p.neighbours) w.varBytes16(utf8(n));
   w.u32(p.masked.length);
@@ -134,8 +139,8 @@ export function decodeMaskedInput(bytes: Uint8Array, expectWords?: number): Mask
     });
   }
   const baseModelHash = r.bytes(32);
-  const bucket = checkDeclaredBucket(r.u8());
   const dpParams = checkDeclaredDpParams(dpParamsFromBytes(r.bytes(DP_PARAMS_BYTES)));
+  const entrySignature = r.bytes(ENTRY_SIGNATURE_BYTES);
   const n = r.u16();
   if (n > MAX_PARTICIPANTS)
     throw new MessageError('MSG_BAD_FIELD', `${n} neighbours`, { field: 'neighbours', value: n, max: MAX_PARTICIPANTS });
@@ -160,7 +165,7 @@ export function decodeMaskedInput(bytes: Uint8Array, expectWords?: number): Mask
   }
   const raw = r.bytes(len * 4);
   if (r.remaining !== 0) throw new MessageError('MSG_TRAILING_BYTES', `${r.remaining} bytes after masked input`, { extra: r.remaining });
-  return { baseModelHash, bucket, dpParams, neighbours, masked: bytesToWords(raw) };
+  return { baseModelHash, dpParams, entrySignature, neighbours, masked: bytesToWords(raw) };
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;

@@ -16,17 +16,29 @@
  *   Reveal (5)         proposal digest 32 | selfMask u16 × (participant varBytes16 | x u8 | y 32) |
  *                      key u16 × (participant varBytes16 | x u8 | y 32)
  *   Result (6)         prevModelHash 32 | modelHash 32 | participantsHash 32 | totalSamples u64 | signature 64
+ *   KeySetProposal (7) turn u16 | advertised u16 × participant varBytes16 (sorted, U_1) |
+ *                      shared u16 × index u16 into advertised (sorted, U_2)
+ *   KeySetEndorse (8)  keySetDigest 32 | signature 64 (over endorseStatement(KeySet, digest))
+ *   LockEndorse (9)    lockDigest 32 | signature 64 (over endorseStatement(Lock, digest))
+ *
+ * Proposal (4) is the lock proposal: it is prefixed with turn u16 | keySetDigest 32, and its
+ * outcome's identity is `lockDigest` (U_3 with input hashes, D, the key set), which reveals
+ * name. Endorsements name no signer in what they sign, so t of them over one digest are a
+ * quorum certificate (certify.ts).
  *
  * The proposal indexes participants through a table so that m views of up to
  * MAX_PARTICIPANTS entries stay under 1 MiB. Every participant list is strictly sorted
  * (canonical, no duplicates). Signed statements (`*Statement`) start with a versioned domain
- * tag and repeat federation and round, so a signature never verifies in another context.
+ * tag and repeat the deployment binding (chain id ‖ contract, protocol/chain/deployment-binding.ts),
+ * federation and round, so a signature never verifies in another deployment, federation or round.
  */
 import { ByteReader, ByteWriter, fromUtf8, hash256, utf8 } from '../bytes.js';
+import { DEPLOYMENT_BINDING_BYTES } from '../chain/deployment-binding.js';
 import { MessageError, truncated } from './errors.js';
 import { MAX_COMMITTEE_SIZE, MAX_FEDERATION_ID_BYTES, MAX_PARTICIPANTS, MAX_PEER_ID_BYTES, MAX_SECAGG_MESSAGE_BYTES } from './limits.js';
 
-export const SECAGG_MESSAGE_VERSION = 1;
+/** 2: certified phases (kinds 7–9, lock proposals, statements bound to the deployment). */
+export const SECAGG_MESSAGE_VERSION = 2;
 
 export enum SecAggKind {
   AdvertiseKeys = 1,
@@ -35,6 +47,23 @@ export enum SecAggKind {
   Proposal = 4,
   Reveal = 5,
   Result = 6,
+  KeySetProposal = 7,
+  KeySetEndorse = 8,
+  LockEndorse = 9,
+}
+
+/** What an endorsement certifies (endorseStatement's phase byte). */
+export enum CertPhase {
+  KeySet = 1,
+  Lock = 2,
+}
+
+/** What every signed statement is bound to. */
+export interface SecAggScope {
+  /** `deploymentBindingBytes` (52 bytes: chain id ‖ contract). */
+  readonly binding: Uint8Array;
+  readonly federation: string;
+  readonly round: number;
 }
 
 export const KEY_BYTES = 32;
@@ -94,6 +123,10 @@ export interface ViewMsg extends SecAggHeader {
 
 export interface ProposalMsg extends SecAggHeader {
   readonly kind: SecAggKind.Proposal;
+  /** The leader turn this proposal is for: its sender must be committee[turn mod m]. */
+  readonly turn: number;
+  /** The certified key set (U_1, U_2) it builds on. */
+  readonly keySet: Uint8Array;
   /** U: participants whose inputs are summed (sorted). */
   readonly survivors: readonly string[];
   /** D: participants whose mask keys are reconstructed (sorted). */
@@ -110,7 +143,7 @@ export interface RevealedShare {
 
 export interface RevealMsg extends SecAggHeader {
   readonly kind: SecAggKind.Reveal;
-  /** `proposalDigest` of the proposal this member acted on. */
+  /** `lockDigest` of the t-certified lock this member reveals for. */
   readonly proposal: Uint8Array;
   /** Shares of b_i for survivors. */
   readonly selfMaskShares: readonly RevealedShare[];
@@ -132,7 +165,34 @@ export interface ResultMsg extends SecAggHeader {
   readonly signature: Uint8Array;
 }
 
-export type SecAggMessage = AdvertiseKeysMsg | ShareKeysMsg | ViewMsg | ProposalMsg | RevealMsg | ResultMsg;
+/** The turn's leader's proposal of U_1 (advertised) and U_2 ⊆ U_1 (shared to the committee). */
+export interface KeySetProposalMsg extends SecAggHeader {
+  readonly kind: SecAggKind.KeySetProposal;
+  readonly turn: number;
+  readonly advertised: readonly string[];
+  readonly shared: readonly string[];
+}
+
+/** A member's signature over a key-set or lock digest. */
+export interface EndorseMsg<K extends SecAggKind.KeySetEndorse | SecAggKind.LockEndorse = SecAggKind.KeySetEndorse | SecAggKind.LockEndorse>
+  extends SecAggHeader {
+  readonly kind: K;
+  readonly digest: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+export type SecAggMessage =
+  | AdvertiseKeysMsg
+  | ShareKeysMsg
+  | ViewMsg
+  | ProposalMsg
+  | RevealMsg
+  | ResultMsg
+  | KeySetProposalMsg
+  | EndorseMsg;
+
+/** Highest leader turn on the wire (turns past m·4 mean the round should have aborted long ago). */
+export const MAX_TURN = 4 * MAX_COMMITTEE_SIZE;
 
 const bad = (field: string, value: unknown, msg: string): MessageError => new MessageError('MSG_BAD_FIELD', msg, { field, value });
 
@@ -197,6 +257,9 @@ export function encodeSecAgg(m: SecAggMessage): Uint8Array {
       writeView(w, m.view);
       break;
     case SecAggKind.Proposal: {
+      checkTurn(m.turn);
+      checkBytes('keySet', m.keySet, 32);
+      w.u16(m.turn).bytes(m.keySet);
       checkList('survivors', m.survivors, MAX_PARTICIPANTS);
       checkList('dropped', m.dropped, MAX_PARTICIPANTS);
       checkList(
@@ -245,6 +308,27 @@ export function encodeSecAgg(m: SecAggMessage): Uint8Array {
       writeShares(w, m.selfMaskShares);
       writeShares(w, m.keyShares);
       break;
+    case SecAggKind.KeySetProposal: {
+      checkTurn(m.turn);
+      checkList('advertised', m.advertised, MAX_PARTICIPANTS);
+      checkList('shared', m.shared, MAX_PARTICIPANTS);
+      const index = new Map(m.advertised.map((id, i) => [id, i]));
+      w.u16(m.turn).u16(m.advertised.length);
+      for (const id of m.advertised) w.varBytes16(utf8(id));
+      w.u16(m.shared.length);
+      for (const id of m.shared) {
+        const i = index.get(id);
+        if (i === undefined) throw bad('shared', id, `shared participant ${id} is not in advertised`);
+        w.u16(i);
+      }
+      break;
+    }
+    case SecAggKind.KeySetEndorse:
+    case SecAggKind.LockEndorse:
+      checkBytes('digest', m.digest, 32);
+      checkBytes('signature', m.signature, SIGNATURE_BYTES);
+      w.bytes(m.digest).bytes(m.signature);
+      break;
     case SecAggKind.Result:
       checkBytes('signature', m.signature, SIGNATURE_BYTES);
       w.bytes(m.result.prevModelHash)
@@ -259,6 +343,10 @@ export function encodeSecAgg(m: SecAggMessage): Uint8Array {
     throw new MessageError('MSG_TOO_LARGE', `secagg message is ${out.length} bytes`, { size: out.length, max: MAX_SECAGG_MESSAGE_BYTES });
   }
   return out;
+}
+
+function checkTurn(turn: number): void {
+  if (!(Number.isInteger(turn) && turn >= 0 && turn <= MAX_TURN)) throw bad('turn', turn, `turn must be an integer in [0, ${MAX_TURN}]`);
 }
 
 function writeView(w: ByteWriter, v: SignedView): void {
@@ -307,7 +395,7 @@ export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
   }
   const r = new ByteReader(bytes, truncated);
   const kind = r.u8();
-  if (kind < SecAggKind.AdvertiseKeys || kind > SecAggKind.Result)
+  if (kind < SecAggKind.AdvertiseKeys || kind > SecAggKind.LockEndorse)
     throw new MessageError('MSG_BAD_TYPE', `secagg kind ${kind}`, { field: 'kind', value: kind });
   const version = r.u8();
   if (version !== SECAGG_MESSAGE_VERSION) {
@@ -361,6 +449,9 @@ export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
       break;
     }
     case SecAggKind.Proposal: {
+      const turn = r.u16();
+      checkTurn(turn);
+      const keySet = r.bytes(32);
       const tn = readCount(r, 'table', MAX_PARTICIPANTS);
       const table: string[] = [];
       for (let i = 0; i < tn; i++) table.push(readId(r));
@@ -399,7 +490,7 @@ export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
         views.map((v) => v.member),
         MAX_COMMITTEE_SIZE,
       );
-      m = { ...h, kind: SecAggKind.Proposal, survivors, dropped, views };
+      m = { ...h, kind: SecAggKind.Proposal, turn, keySet, survivors, dropped, views };
       break;
     }
     case SecAggKind.Reveal: {
@@ -413,6 +504,33 @@ export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
       };
       break;
     }
+    case SecAggKind.KeySetProposal: {
+      const turn = r.u16();
+      checkTurn(turn);
+      const an = readCount(r, 'advertised', MAX_PARTICIPANTS);
+      const advertised: string[] = [];
+      for (let i = 0; i < an; i++) advertised.push(readId(r));
+      checkList('advertised', advertised, MAX_PARTICIPANTS);
+      const sn = readCount(r, 'shared', MAX_PARTICIPANTS);
+      const shared: string[] = [];
+      for (let i = 0; i < sn; i++) {
+        const k = r.u16();
+        if (k >= advertised.length) throw bad('shared', k, `shared: index ${k} outside advertised (${advertised.length})`);
+        shared.push(advertised[k]!);
+      }
+      checkList('shared', shared, MAX_PARTICIPANTS);
+      m = { ...h, kind: SecAggKind.KeySetProposal, turn, advertised, shared };
+      break;
+    }
+    case SecAggKind.KeySetEndorse:
+    case SecAggKind.LockEndorse:
+      m = {
+        ...h,
+        kind: kind as SecAggKind.KeySetEndorse | SecAggKind.LockEndorse,
+        digest: r.bytes(32),
+        signature: r.bytes(SIGNATURE_BYTES),
+      };
+      break;
     case SecAggKind.Result: {
       const result = { prevModelHash: r.bytes(32), modelHash: r.bytes(32), participantsHash: r.bytes(32), totalSamples: r.u64() };
       m = { ...h, kind: SecAggKind.Result, result, signature: r.bytes(SIGNATURE_BYTES) };
@@ -423,20 +541,22 @@ export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
   return m;
 }
 
-function statement(tag: string, federation: string, round: number): ByteWriter {
-  return new ByteWriter(256).bytes(utf8(tag)).varBytes16(utf8(federation)).u64(round);
+function statement(tag: string, scope: SecAggScope): ByteWriter {
+  if (scope.binding.length !== DEPLOYMENT_BINDING_BYTES) {
+    throw bad('binding', scope.binding.length, `deployment binding must be ${DEPLOYMENT_BINDING_BYTES} bytes`);
+  }
+  return new ByteWriter(256).bytes(utf8(tag)).bytes(scope.binding).varBytes16(utf8(scope.federation)).u64(scope.round);
 }
 
 /** What an advertisement's signature covers. */
 export function advertStatement(
-  federation: string,
-  round: number,
+  scope: SecAggScope,
   sender: string,
   encryptionKey: Uint8Array,
   maskKey: Uint8Array,
   contributes: boolean,
 ): Uint8Array {
-  return statement('fedmesh/secagg/advertise/v1', federation, round)
+  return statement('fedmesh/secagg/advertise/v2', scope)
     .varBytes16(utf8(sender))
     .bytes(encryptionKey)
     .bytes(maskKey)
@@ -445,18 +565,18 @@ export function advertStatement(
 }
 
 /** What a view's signature covers: the member and its sorted (participant, inputHash) list. */
-export function viewStatement(federation: string, round: number, member: string, entries: readonly ViewEntry[]): Uint8Array {
-  const w = statement('fedmesh/secagg/view/v1', federation, round).varBytes16(utf8(member));
+export function viewStatement(scope: SecAggScope, member: string, entries: readonly ViewEntry[]): Uint8Array {
+  const w = statement('fedmesh/secagg/view/v2', scope).varBytes16(utf8(member));
   writeEntries(w, entries);
   return w.finish();
 }
 
 /**
  * What a result signature covers. It names no signer, so the same statement signed by t
- * members is a quorum certificate (the seam the federation contracts will verify on chain).
+ * members is a quorum certificate.
  */
-export function resultStatement(federation: string, round: number, r: ResultStatement): Uint8Array {
-  return statement('fedmesh/secagg/result/v1', federation, round)
+export function resultStatement(scope: SecAggScope, r: ResultStatement): Uint8Array {
+  return statement('fedmesh/secagg/result/v2', scope)
     .bytes(r.prevModelHash)
     .bytes(r.modelHash)
     .bytes(r.participantsHash)
@@ -471,11 +591,33 @@ export function survivorsHash(entries: readonly ViewEntry[]): Uint8Array {
   return hash256(w.finish());
 }
 
-/** Identity of a proposal's outcome (U with input hashes, and D): what reveals refer to. */
-export function proposalDigest(federation: string, round: number, survivors: readonly ViewEntry[], dropped: readonly string[]): Uint8Array {
-  const w = statement('fedmesh/secagg/proposal/v1', federation, round);
-  writeEntries(w, survivors);
-  w.u16(dropped.length);
-  for (const d of dropped) w.varBytes16(utf8(d));
+function writeIds(w: ByteWriter, ids: readonly string[]): void {
+  w.u16(ids.length);
+  for (const id of ids) w.varBytes16(utf8(id));
+}
+
+/** Identity of a key set (U_1, U_2): what KeySetEndorse signs and a lock builds on. */
+export function keySetDigest(scope: SecAggScope, advertised: readonly string[], shared: readonly string[]): Uint8Array {
+  const w = statement('fedmesh/secagg/keyset/v1', scope);
+  writeIds(w, advertised);
+  writeIds(w, shared);
   return hash256(w.finish());
+}
+
+/** Identity of a lock: U_3 with input hashes, D, and the key set they come from. Reveals name it. */
+export function lockDigest(
+  scope: SecAggScope,
+  keySet: Uint8Array,
+  survivors: readonly ViewEntry[],
+  dropped: readonly string[],
+): Uint8Array {
+  const w = statement('fedmesh/secagg/lock/v1', scope).bytes(keySet);
+  writeEntries(w, survivors);
+  writeIds(w, dropped);
+  return hash256(w.finish());
+}
+
+/** What an endorsement signs: (phase, digest). It names no signer: t of them form a certificate. */
+export function endorseStatement(scope: SecAggScope, phase: CertPhase, digest: Uint8Array): Uint8Array {
+  return statement('fedmesh/secagg/endorse/v1', scope).u8(phase).bytes(digest).finish();
 }

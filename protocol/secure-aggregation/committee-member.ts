@@ -1,47 +1,56 @@
 /**
  * A committee member's side of secure aggregation for one round: the server of Bonawitz et
- * al. (CCS 2017, §4, Figure 4), split over m members that each hold one share per secret.
+ * al. (CCS 2017, §4, Figure 4, with the §6–7 consistency check), split over m members that each
+ * hold one share per secret and decide every phase by quorum certificate (certify.ts).
  *
- *   stage           method                   accepts
- *   ADVERTISE_KEYS  beginShares()            addAdvert
- *   SHARE_KEYS      beginInputs()            addAdvert, addShareKeys
- *   MASKED_INPUT    signView(inputs)         addAdvert, addShareKeys
- *   UNMASK          propose(), onProposal(), addView, addReveal,
- *                   learnCommitment (late ShareKeys: public commitment only), unmask(inputs)
+ *   stage           method                                  accepts
+ *   ADVERTISE_KEYS  beginShares()                           addAdvert
+ *   SHARE_KEYS      proposeKeySet(), onKeySetProposal()     addAdvert, addShareKeys, addKeySetEndorse
+ *   MASKED_INPUT    beginInputs(); signView(inputs)         the same, learnCommitment
+ *   UNMASK          proposeLock(), onLockProposal(), addView, addLockEndorse, reveal(),
+ *                   addReveal, learnCommitment, unmask(inputs)
  *   DONE
  *
- * Safety rules enforced here, each with its own error code:
- *   - never both kinds of share for one participant (ShareVault, SECAGG_BOTH_KINDS);
- *   - act on at most one proposal per round (SECAGG_CONFLICTING_PROPOSAL) — with t > m/2 two
- *     different proposals can never both gather t reveals from honest members;
- *   - follow only a proposal this member can verify and unmask: every i ∈ U with a known
- *     commitment to b_i and advertised keys, every j ∈ D with advertised keys. Otherwise it
- *     refuses before revealing anything (SECAGG_CANNOT_FOLLOW) — it would otherwise reveal,
- *     then fail at unmask, and could never check a reconstructed b_i. (Bonawitz et al. §4
- *     have one server that computes U from what it received itself, so it never lacks a
- *     survivor's material; a committee member can be handed a U built from others' views);
- *   - reveal only for a proposal whose ≥ t signed views, committee membership and
- *     U ⊆ ∩ views check out, and that agrees with the inputs this member holds;
- *   - reconstructed secrets must match their public commitments (b_i: SHA-256 commitment in
- *     ShareKeys; s_j^SK: the advertised s_j^PK), so a wrong share cannot silently corrupt
- *     the sum: other t-subsets are tried, else SECAGG_TOO_FEW_SHARES.
+ * Phases and the rules each honest member enforces (each with its own error code, and every
+ * refusal kept in `evidence`):
+ *   1. key set: the turn's leader proposes (U_1, U_2); a member endorses at most one key set,
+ *      only if it holds every U_1 advertisement and, for every i ∈ U_2, decrypted its own share
+ *      and holds the commitment to b_i. t endorsements certify it; participants then mask with
+ *      exactly U_2 \ {i}.
+ *   2. views: each member signs the inputs it holds from U_2 whose neighbour set is exactly
+ *      U_2 \ {i}.
+ *   3. lock: the turn's leader (SECAGG_NOT_LEADER, SECAGG_EARLY_PROPOSAL) proposes (U_3, D)
+ *      with ≥ t cited views; a member endorses at most one lock per round
+ *      (SECAGG_CONFLICTING_PROPOSAL), only if every cited view equals the View that member
+ *      published (SECAGG_EQUIVOCATION), U_3 and D are exactly what the views and U_2 give
+ *      (SECAGG_BAD_PROPOSAL), the floors hold (SECAGG_FLOOR), it can check every secret it
+ *      will help reconstruct (SECAGG_CANNOT_FOLLOW) and never-both holds (SECAGG_BOTH_KINDS).
+ *   4. reveal: only for the lock it endorsed, and only once t endorsements certify that lock.
+ *      Reconstructed secrets must match their public commitments (b_i: SHA-256 commitment in
+ *      ShareKeys; s_j^SK: the advertised s_j^PK).
  */
 import { bytesEqual, toHex0x, wipe } from '../bytes.js';
 import {
   type AdvertiseKeysMsg,
+  CertPhase,
+  type EndorseMsg,
+  type KeySetProposalMsg,
+  keySetDigest,
+  lockDigest,
   type ProposalMsg,
-  proposalDigest,
   type RevealedShare,
   type RevealMsg,
   SecAggKind,
   SHARE_PLAINTEXT_BYTES,
   SHARE_Y_BYTES,
   type ShareKeysMsg,
+  type SignedView,
   type ViewEntry,
   type ViewMsg,
   viewStatement,
 } from '../messages/secagg.js';
 import type { StageMachine } from '../stage-machine.js';
+import { type Certificate, certified, checkEndorsement, checkLeader, endorse } from './certify.js';
 import {
   type IdentitySign,
   type IdentityVerify,
@@ -52,13 +61,14 @@ import {
   shareAssociatedData,
 } from './crypto.js';
 import { SecAggError } from './errors.js';
+import { checkFloors } from './floors.js';
 import { unmaskSum } from './masking.js';
-import { checkContext, type SecAggRoundContext } from './participant.js';
+import { checkContext, type SecAggRoundContext, scopeOf } from './participant.js';
 import { verifyAdvert } from './round-keys.js';
-import { combineVerified, type Share } from './shamir.js';
+import { reconstructAll, type SecretShares, type Share } from './shamir.js';
 import { ShareVault } from './share-vault.js';
 import { SecAggStage, secAggMachine } from './stages.js';
-import { checkProposal, checkView, intersectViews, selectSurvivors } from './views.js';
+import { checkView, deriveLock, sameView, viewEquivocation } from './views.js';
 
 export interface CommitteeDeps {
   readonly crypto: SecAggCrypto;
@@ -83,25 +93,51 @@ export interface UnmaskResult {
   readonly sum: Uint32Array;
 }
 
-const S = SecAggStage;
+/** When a proposal's turn starts on this member's clock, and the clock's reading. */
+export interface TurnClock {
+  readonly now: number;
+  readonly turnStart: (turn: number) => number;
+}
 
-interface Followed {
+/** Turn 0 only, at once: for callers without leader rotation (in-memory rounds, tests). */
+export const TURN_ZERO: TurnClock = { now: 0, turnStart: (turn) => (turn === 0 ? 0 : Number.POSITIVE_INFINITY) };
+
+interface KeySet {
+  readonly digest: Uint8Array;
+  readonly advertised: readonly string[];
+  readonly shared: readonly string[];
+}
+
+interface Lock {
   readonly digest: Uint8Array;
   readonly survivors: readonly ViewEntry[];
   readonly dropped: readonly string[];
 }
 
+const S = SecAggStage;
+
 export class SecAggCommitteeMember {
   readonly machine: StageMachine<SecAggStage>;
   readonly position: number;
+  /** Every proposal or message this member refused as a protocol violation, oldest first. */
+  readonly evidence: SecAggError[] = [];
   private encryptionKey: SecretKeyHandle | undefined;
+  /** c_k^PK: bound into every share's AD and key (crypto.ts `shareAssociatedData`). */
+  private readonly encryptionPublicKey: Uint8Array;
   private readonly adverts = new Map<string, AdvertiseKeysMsg>();
   private readonly commitments = new Map<string, Uint8Array>();
   private readonly vault: ShareVault;
   private readonly inputs = new Map<string, HeldInput>();
-  private readonly views = new Map<string, ViewMsg['view']>();
+  private readonly views = new Map<string, SignedView>();
   private readonly reveals = new Map<string, RevealMsg>();
-  private followed: Followed | undefined;
+  private readonly keySetProposals = new Map<string, KeySet>();
+  private readonly keySetEndorsements = new Map<string, EndorseMsg>();
+  private readonly lockProposals = new Map<string, Lock>();
+  private readonly lockEndorsements = new Map<string, EndorseMsg>();
+  private endorsedKeySet: KeySet | undefined;
+  private certifiedKeySet: KeySet | undefined;
+  private endorsedLock: Lock | undefined;
+  private followed: Lock | undefined;
 
   constructor(
     readonly ctx: SecAggRoundContext,
@@ -114,6 +150,7 @@ export class SecAggCommitteeMember {
     if (this.position < 0)
       throw new SecAggError('SECAGG_NOT_COMMITTEE', `${self} is not on round ${ctx.round}'s committee`, { member: self });
     this.encryptionKey = deps.crypto.x25519.importSecret(encryptionSecretKey);
+    this.encryptionPublicKey = deps.crypto.x25519.publicKey(encryptionSecretKey);
     this.vault = new ShareVault(self);
     this.machine = secAggMachine('committee', ctx.round, self);
   }
@@ -131,13 +168,28 @@ export class SecAggCommitteeMember {
     return this.views.size;
   }
 
+  /** The certified key set (U_1, U_2), once t members endorsed one. */
+  get keySet(): { readonly digest: Uint8Array; readonly advertised: readonly string[]; readonly shared: readonly string[] } | undefined {
+    return this.certifiedKeySet;
+  }
+
+  /** The lock this member endorsed (at most one per round). */
+  get endorsedLockDigest(): Uint8Array | undefined {
+    return this.endorsedLock?.digest;
+  }
+
+  /** The certified lock this member reveals for (set by `reveal`). */
   get followedDigest(): Uint8Array | undefined {
     return this.followed?.digest;
   }
 
-  /** U of the proposal we follow (empty before one). */
+  /** U of the lock we follow (empty before one). */
   get followedSurvivors(): readonly ViewEntry[] {
     return this.followed?.survivors ?? [];
+  }
+
+  get followedDropped(): readonly string[] {
+    return this.followed?.dropped ?? [];
   }
 
   beginShares(): void {
@@ -154,7 +206,7 @@ export class SecAggCommitteeMember {
     const prior = this.adverts.get(m.sender);
     if (prior !== undefined)
       throw new SecAggError('SECAGG_DUPLICATE', `second advertisement from ${m.sender}`, { sender: m.sender, kind: 'advertise' });
-    verifyAdvert(m, this.deps.verify);
+    verifyAdvert(this.ctx.binding, m, this.deps.verify);
     this.adverts.set(m.sender, m);
   }
 
@@ -172,7 +224,11 @@ export class SecAggCommitteeMember {
     if (mine === undefined) {
       throw new SecAggError('SECAGG_UNKNOWN_KEY', `${m.sender} sent no share to ${this.self}`, { sender: m.sender, recipient: this.self });
     }
-    const ad = shareAssociatedData(this.ctx.federation, this.ctx.round, m.sender, this.self);
+    const ad = shareAssociatedData(
+      scopeOf(this.ctx),
+      { id: m.sender, publicKey: adv.encryptionKey },
+      { id: this.self, publicKey: this.encryptionPublicKey },
+    );
     if (this.encryptionKey === undefined)
       throw new SecAggError('SECAGG_UNKNOWN_KEY', 'encryption key already disposed', { sender: m.sender });
     const pt = openShare(this.encryptionKey, adv.encryptionKey, ad, mine.nonce, mine.ciphertext);
@@ -228,22 +284,168 @@ export class SecAggCommitteeMember {
     return undefined;
   }
 
+  /** Record `e` as evidence and throw it. */
+  private refuse(e: SecAggError): never {
+    this.evidence.push(e);
+    throw e;
+  }
+
+  // ── Phase 1: the key set (U_1, U_2) ────────────────────────────────────────────────────
+
   /**
-   * MASKED_INPUT → UNMASK: sign the view of the inputs this member holds and can help
-   * unmask (advertised keys, our share held, well-formed neighbour set). Wipes c^SK: no share
-   * is decrypted after the view.
+   * The leader's key-set proposal for `turn`: U_1 = contributing advertisers this member holds,
+   * U_2 = those of U_1 whose own share it decrypted (so it can endorse its own proposal).
+   */
+  proposeKeySet(turn: number): KeySetProposalMsg {
+    this.machine.expect(S.ShareKeys, S.MaskedInput);
+    const advertised = [...this.adverts.values()]
+      .filter((a) => a.contributes)
+      .map((a) => a.sender)
+      .sort();
+    const shared = advertised.filter((p) => this.vault.has(p) && this.commitments.has(p));
+    return {
+      kind: SecAggKind.KeySetProposal,
+      federation: this.ctx.federation,
+      round: this.ctx.round,
+      sender: this.self,
+      turn,
+      advertised,
+      shared,
+    };
+  }
+
+  /**
+   * Check a key-set proposal and endorse it (at most one per round). Returns undefined when it
+   * is the key set already endorsed. Throws (and keeps as evidence) SECAGG_NOT_LEADER,
+   * SECAGG_EARLY_PROPOSAL, SECAGG_CONFLICTING_PROPOSAL, SECAGG_CANNOT_FOLLOW (an advert, share
+   * or commitment this member lacks: it may endorse a later turn's proposal once it has them),
+   * SECAGG_FLOOR (U_2 too small for any lock to pass the floors).
+   */
+  onKeySetProposal(p: KeySetProposalMsg, clock: TurnClock): EndorseMsg<SecAggKind.KeySetEndorse> | undefined {
+    this.machine.expect(S.ShareKeys, S.MaskedInput, S.Unmask);
+    checkContext(this.ctx, p);
+    const scope = scopeOf(this.ctx);
+    const digest = keySetDigest(scope, p.advertised, p.shared);
+    this.keySetProposals.set(toHex0x(digest), { digest, advertised: p.advertised, shared: p.shared });
+    try {
+      checkLeader(this.ctx.committee, p.sender, p.turn, clock.now, clock.turnStart);
+    } catch (e) {
+      this.refuse(e as SecAggError);
+    }
+    if (this.endorsedKeySet !== undefined) {
+      if (bytesEqual(this.endorsedKeySet.digest, digest)) return undefined;
+      this.refuse(
+        new SecAggError('SECAGG_CONFLICTING_PROPOSAL', `already endorsed key set ${toHex0x(this.endorsedKeySet.digest)}`, {
+          phase: 'key-set',
+          endorsed: toHex0x(this.endorsedKeySet.digest),
+          offered: toHex0x(digest),
+          proposer: p.sender,
+        }),
+      );
+    }
+    const u1 = new Set(p.advertised);
+    const noAdvert = p.advertised.filter((i) => this.adverts.get(i)?.contributes !== true);
+    const notAdvertised = p.shared.filter((i) => !u1.has(i));
+    const noShare = p.shared.filter((i) => !this.vault.has(i) || !this.commitments.has(i));
+    if (notAdvertised.length > 0) {
+      this.refuse(
+        new SecAggError('SECAGG_BAD_PROPOSAL', 'U_2 is not a subset of U_1', { proposer: p.sender, participants: notAdvertised }),
+      );
+    }
+    if (noAdvert.length > 0 || noShare.length > 0) {
+      throw new SecAggError('SECAGG_CANNOT_FOLLOW', `cannot endorse key set of ${p.sender}: material missing`, {
+        proposer: p.sender,
+        phase: 'key-set',
+        reason: noAdvert.length > 0 ? 'no-advert' : 'no-share',
+        participants: noAdvert.length > 0 ? noAdvert : noShare,
+      });
+    }
+    const { minNeighbours, minSurvivors } = this.ctx.config;
+    const required = Math.max(minNeighbours + 1, minSurvivors);
+    if (p.shared.length < required) {
+      this.refuse(
+        new SecAggError('SECAGG_FLOOR', `U_2 of ${p.shared.length} participants: no lock on it can pass the floors`, {
+          rule: 'min-survivors',
+          survivors: p.shared.length,
+          required,
+        }),
+      );
+    }
+    this.endorsedKeySet = { digest, advertised: p.advertised, shared: p.shared };
+    const e = endorse(scope, SecAggKind.KeySetEndorse, CertPhase.KeySet, this.self, digest, this.deps.sign);
+    this.keySetEndorsements.set(this.self, e);
+    this.updateKeySet();
+    return e;
+  }
+
+  /** Record a key-set proposal's content without endorsing it (a participant-only view of the wire, or a late one). */
+  learnKeySetProposal(p: KeySetProposalMsg): void {
+    checkContext(this.ctx, p);
+    const digest = keySetDigest(scopeOf(this.ctx), p.advertised, p.shared);
+    this.keySetProposals.set(toHex0x(digest), { digest, advertised: p.advertised, shared: p.shared });
+    this.updateKeySet();
+  }
+
+  addKeySetEndorse(e: EndorseMsg): void {
+    checkContext(this.ctx, e);
+    if (e.sender === this.self) return;
+    if (this.keySetEndorsements.has(e.sender))
+      throw new SecAggError('SECAGG_DUPLICATE', `second key-set endorsement from ${e.sender}`, {
+        sender: e.sender,
+        kind: 'key-set-endorse',
+      });
+    checkEndorsement(scopeOf(this.ctx), CertPhase.KeySet, e, this.ctx.committee, this.deps.verify);
+    this.keySetEndorsements.set(e.sender, e);
+    this.updateKeySet();
+  }
+
+  /** The key-set certificate (t endorsements on one digest), once there is one. */
+  keySetCertificate(): Certificate | undefined {
+    return certified(
+      scopeOf(this.ctx),
+      CertPhase.KeySet,
+      this.keySetEndorsements.values(),
+      this.ctx.committee,
+      this.ctx.threshold,
+      this.deps.verify,
+    );
+  }
+
+  private updateKeySet(): void {
+    if (this.certifiedKeySet !== undefined) return;
+    const cert = this.keySetCertificate();
+    if (cert === undefined) return;
+    const ks = this.keySetProposals.get(toHex0x(cert.digest));
+    if (ks !== undefined) this.certifiedKeySet = ks;
+  }
+
+  // ── Phase 2: views ─────────────────────────────────────────────────────────────────────
+
+  /**
+   * MASKED_INPUT → UNMASK: sign the view of the inputs this member holds and can help unmask:
+   * i ∈ U_2 of the certified key set, neighbour set exactly U_2 \ {i}, our share and the
+   * commitment held. Wipes c^SK: no share is decrypted after the view.
    */
   signView(held: readonly HeldInput[]): ViewMsg {
     this.machine.expect(S.MaskedInput);
+    const ks = this.certifiedKeySet;
+    if (ks === undefined) throw new SecAggError('SECAGG_NOT_CERTIFIED', 'no certified key set before the view', { phase: 'key-set' });
+    const u2 = new Set(ks.shared);
     for (const h of held) {
-      if (!this.adverts.has(h.participant) || !this.vault.has(h.participant)) continue;
-      if (h.neighbours.includes(h.participant) || h.neighbours.some((j) => !this.adverts.has(j))) continue;
+      if (!u2.has(h.participant) || !this.vault.has(h.participant) || !this.commitments.has(h.participant)) continue;
+      if (
+        !sameIds(
+          h.neighbours,
+          ks.shared.filter((j) => j !== h.participant),
+        )
+      )
+        continue;
       this.inputs.set(h.participant, h);
     }
     const entries = [...this.inputs.values()]
       .map((h) => ({ participant: h.participant, inputHash: h.inputHash }))
       .sort((a, b) => (a.participant < b.participant ? -1 : 1));
-    const signature = this.deps.sign(viewStatement(this.ctx.federation, this.ctx.round, this.self, entries));
+    const signature = this.deps.sign(viewStatement(scopeOf(this.ctx), this.self, entries));
     this.disposeEncryptionKey();
     this.machine.to(S.Unmask);
     const view = { member: this.self, entries, signature };
@@ -251,23 +453,33 @@ export class SecAggCommitteeMember {
     return { kind: SecAggKind.View, federation: this.ctx.federation, round: this.ctx.round, sender: this.self, view };
   }
 
+  /**
+   * A View message. If this member already holds a different view by the same member (cited
+   * in a proposal), that is equivocation: refused and kept as evidence.
+   */
   addView(m: ViewMsg): void {
     this.machine.expect(S.Unmask);
     checkContext(this.ctx, m);
     if (m.sender === this.self) return;
-    if (this.views.has(m.sender))
-      throw new SecAggError('SECAGG_DUPLICATE', `second view from ${m.sender}`, { sender: m.sender, kind: 'view' });
-    checkView(m.view, { ...this.ctx, verify: this.deps.verify });
+    checkView(m.view, scopeOf(this.ctx), this.ctx.committee, this.deps.verify);
+    const prior = this.views.get(m.sender);
+    if (prior !== undefined) {
+      if (sameView(prior, m.view)) return;
+      this.refuse(viewEquivocation(m.view, prior, '(earlier proposal)'));
+    }
     this.views.set(m.sender, m.view);
   }
 
+  // ── Phase 3: the lock on (U_3, D) ──────────────────────────────────────────────────────
+
   /**
-   * Propose U from every view held (ours included; ≥ t needed). The candidates are the
-   * intersection; asymmetric neighbour pairs are removed (views.ts `selectSurvivors`).
+   * The leader's lock proposal for `turn`, from every view held (ours included; ≥ t needed).
+   * Throws SECAGG_FLOOR when the derived U_3 breaks a floor: the round aborts before any reveal.
    */
-  propose(): ProposalMsg {
+  proposeLock(turn: number): ProposalMsg {
     this.machine.expect(S.Unmask);
     const { threshold, config, federation, round } = this.ctx;
+    const ks = this.requireKeySet();
     if (this.views.size < threshold) {
       throw new SecAggError('SECAGG_TOO_FEW_VIEWS', `${this.views.size} views, threshold ${threshold}`, {
         have: this.views.size,
@@ -275,74 +487,175 @@ export class SecAggCommitteeMember {
       });
     }
     const views = [...this.views.values()].sort((a, b) => (a.member < b.member ? -1 : 1));
-    const { survivors, dropped } = selectSurvivors(intersectViews(views), (p) => this.neighboursOf(p));
-    if (survivors.length < config.minSurvivors) {
-      throw new SecAggError('SECAGG_TOO_FEW_SURVIVORS', `${survivors.length} survivors, minimum ${config.minSurvivors}`, {
-        survivors: survivors.length,
-        min: config.minSurvivors,
-      });
-    }
-    return {
-      kind: SecAggKind.Proposal,
-      federation,
-      round,
-      sender: this.self,
-      survivors: survivors.map((e) => e.participant),
-      dropped,
-      views,
-    };
+    const { survivors, dropped } = deriveLock(views, ks.shared);
+    const ids = survivors.map((e) => e.participant);
+    checkFloors(ids, ks.shared.length, (i) => this.neighboursOf(i), config);
+    return { kind: SecAggKind.Proposal, federation, round, sender: this.self, turn, keySet: ks.digest, survivors: ids, dropped, views };
   }
 
   /**
-   * Act on a proposal: verify it, then reveal b-shares for U and s^SK-shares for D. Returns
-   * the reveal, or undefined when this exact proposal outcome was already acted on.
+   * Check a lock proposal and endorse it. Returns the endorsement, or undefined when it is the
+   * lock already endorsed. Nothing is revealed here: `reveal` does, once the lock is certified.
    */
-  onProposal(p: ProposalMsg): RevealMsg | undefined {
+  onLockProposal(p: ProposalMsg, clock: TurnClock): EndorseMsg<SecAggKind.LockEndorse> | undefined {
     this.machine.expect(S.Unmask);
     checkContext(this.ctx, p);
+    const scope = scopeOf(this.ctx);
     const { config } = this.ctx;
-    const survivors = checkProposal(p, {
-      ...this.ctx,
-      minSurvivors: config.minSurvivors,
-      maxParticipants: config.maxParticipants,
-      verify: this.deps.verify,
-    });
-    const digest = proposalDigest(this.ctx.federation, this.ctx.round, survivors, p.dropped);
-    if (this.followed !== undefined) {
-      if (bytesEqual(this.followed.digest, digest)) return undefined;
-      throw new SecAggError('SECAGG_CONFLICTING_PROPOSAL', `already acted on proposal ${toHex0x(this.followed.digest)}`, {
-        followed: toHex0x(this.followed.digest),
-        offered: toHex0x(digest),
-        proposer: p.sender,
-      });
+    const lock = this.checkLock(p, clock);
+    this.lockProposals.set(toHex0x(lock.digest), lock);
+    if (this.endorsedLock !== undefined) {
+      if (bytesEqual(this.endorsedLock.digest, lock.digest)) return undefined;
+      this.refuse(
+        new SecAggError('SECAGG_CONFLICTING_PROPOSAL', `already endorsed lock ${toHex0x(this.endorsedLock.digest)}`, {
+          phase: 'lock',
+          endorsed: toHex0x(this.endorsedLock.digest),
+          offered: toHex0x(lock.digest),
+          proposer: p.sender,
+        }),
+      );
     }
-    // Refuse, before revealing anything, a proposal we could not verify or unmask ourselves.
-    // Safety does not depend on it (never-both is per member and per participant, and a refusal
-    // is not acting on the proposal, so "at most one proposal" still holds — see
-    // docs/secure-aggregation.md "Why t > m/2"); it keeps this member from revealing for a
-    // round it can never sign, and from ever signing a sum whose b_i it could not check.
-    // The round goes on with the other members (t of m suffice) or aborts at its deadline.
-    const missing = this.missingMaterial(p.survivors, p.dropped);
+    const ids = lock.survivors.map((e) => e.participant);
+    // Refuse, before endorsing, a lock we could not verify or unmask ourselves (never received a
+    // survivor's commitment or a participant's advert): we would reveal for a sum we can never check.
+    const missing = this.missingMaterial(ids, lock.dropped);
     if (missing !== undefined) {
       throw new SecAggError(
         'SECAGG_CANNOT_FOLLOW',
-        `cannot verify proposal from ${p.sender}: ${missing.reason} for ${missing.participants.length} participant(s)`,
-        { proposer: p.sender, reason: missing.reason, participants: missing.participants },
+        `cannot verify lock of ${p.sender}: ${missing.reason} for ${missing.participants.length} participant(s)`,
+        {
+          proposer: p.sender,
+          reason: missing.reason,
+          participants: missing.participants,
+        },
       );
     }
-    this.checkAgainstHeldInputs(p);
-    this.vault.checkRequest(p.survivors, p.dropped);
+    if (ids.length > config.maxParticipants) {
+      this.refuse(
+        new SecAggError('SECAGG_TOO_MANY_PARTICIPANTS', `${ids.length} survivors, overflow bound is for ${config.maxParticipants}`, {
+          survivors: ids.length,
+          max: config.maxParticipants,
+        }),
+      );
+    }
+    try {
+      this.vault.checkRequest(ids, lock.dropped);
+    } catch (e) {
+      this.refuse(e as SecAggError);
+    }
+    this.endorsedLock = lock;
+    const e = endorse(scope, SecAggKind.LockEndorse, CertPhase.Lock, this.self, lock.digest, this.deps.sign);
+    this.lockEndorsements.set(this.self, e);
+    return e;
+  }
+
+  /** Every rule of a lock proposal except "one lock per member" and material; returns the lock. */
+  private checkLock(p: ProposalMsg, clock: TurnClock): Lock {
+    const { committee, threshold, config } = this.ctx;
+    const scope = scopeOf(this.ctx);
+    const bad = (msg: string, fields: Record<string, unknown>): never =>
+      this.refuse(new SecAggError('SECAGG_BAD_PROPOSAL', `lock proposal by ${p.sender}: ${msg}`, { proposer: p.sender, ...fields }));
+    if (!committee.includes(p.sender)) {
+      this.refuse(new SecAggError('SECAGG_NOT_COMMITTEE', `proposal by ${p.sender}, not on the round's committee`, { member: p.sender }));
+    }
+    try {
+      checkLeader(committee, p.sender, p.turn, clock.now, clock.turnStart);
+    } catch (e) {
+      this.refuse(e as SecAggError);
+    }
+    const ks = this.requireKeySet();
+    if (!bytesEqual(p.keySet, ks.digest))
+      bad('names another key set than the certified one', { keySet: toHex0x(p.keySet), certified: toHex0x(ks.digest) });
+    const signers = new Set(p.views.map((v) => v.member));
+    if (signers.size !== p.views.length) bad('repeated view signer', {});
+    if (p.views.length < threshold) {
+      this.refuse(
+        new SecAggError('SECAGG_TOO_FEW_VIEWS', `${p.views.length} views, threshold ${threshold}`, { have: p.views.length, threshold }),
+      );
+    }
+    for (const v of p.views) {
+      try {
+        checkView(v, scope, committee, this.deps.verify);
+      } catch (e) {
+        this.refuse(e as SecAggError);
+      }
+      const received = this.views.get(v.member);
+      if (received !== undefined && !sameView(received, v)) this.refuse(viewEquivocation(received, v, p.sender));
+    }
+    // Every cited view is now this member's record of that member's view: a different View later is equivocation.
+    for (const v of p.views) if (!this.views.has(v.member)) this.views.set(v.member, v);
+    const expected = deriveLock(p.views, ks.shared);
+    if (
+      !sameIds(
+        expected.survivors.map((e) => e.participant),
+        p.survivors,
+      ) ||
+      !sameIds(expected.dropped, p.dropped)
+    ) {
+      bad('U_3 and D do not follow from the cited views and the certified U_2', {
+        expected: { survivors: expected.survivors.length, dropped: expected.dropped.length },
+        got: { survivors: p.survivors.length, dropped: p.dropped.length },
+      });
+    }
+    try {
+      checkFloors(p.survivors, ks.shared.length, (i) => this.neighboursOf(i), config);
+    } catch (e) {
+      this.refuse(e as SecAggError);
+    }
+    return {
+      digest: lockDigest(scope, ks.digest, expected.survivors, expected.dropped),
+      survivors: expected.survivors,
+      dropped: expected.dropped,
+    };
+  }
+
+  addLockEndorse(e: EndorseMsg): void {
+    checkContext(this.ctx, e);
+    if (e.sender === this.self) return;
+    if (this.lockEndorsements.has(e.sender))
+      throw new SecAggError('SECAGG_DUPLICATE', `second lock endorsement from ${e.sender}`, { sender: e.sender, kind: 'lock-endorse' });
+    checkEndorsement(scopeOf(this.ctx), CertPhase.Lock, e, this.ctx.committee, this.deps.verify);
+    this.lockEndorsements.set(e.sender, e);
+  }
+
+  /** The lock certificate (t endorsements on one digest), once there is one. */
+  lockCertificate(): Certificate | undefined {
+    return certified(
+      scopeOf(this.ctx),
+      CertPhase.Lock,
+      this.lockEndorsements.values(),
+      this.ctx.committee,
+      this.ctx.threshold,
+      this.deps.verify,
+    );
+  }
+
+  // ── Phase 4: reveal and unmask ─────────────────────────────────────────────────────────
+
+  /**
+   * Reveal b-shares for U_3 and s^SK-shares for D — only for the lock this member endorsed,
+   * and only once t endorsements certify it. Returns undefined until then, and after the
+   * reveal was made.
+   */
+  reveal(): RevealMsg | undefined {
+    this.machine.expect(S.Unmask);
+    if (this.followed !== undefined || this.endorsedLock === undefined) return undefined;
+    const cert = this.lockCertificate();
+    if (cert === undefined || !bytesEqual(cert.digest, this.endorsedLock.digest)) return undefined;
+    const lock = this.endorsedLock;
+    const ids = lock.survivors.map((e) => e.participant);
+    this.vault.checkRequest(ids, lock.dropped);
     const selfMaskShares: RevealedShare[] = [];
     const keyShares: RevealedShare[] = [];
-    for (const i of p.survivors) if (this.vault.has(i)) selfMaskShares.push({ participant: i, ...this.vault.reveal(i, 'self-mask') });
-    for (const j of p.dropped) if (this.vault.has(j)) keyShares.push({ participant: j, ...this.vault.reveal(j, 'mask-key') });
-    this.followed = { digest, survivors, dropped: p.dropped };
+    for (const i of ids) if (this.vault.has(i)) selfMaskShares.push({ participant: i, ...this.vault.reveal(i, 'self-mask') });
+    for (const j of lock.dropped) if (this.vault.has(j)) keyShares.push({ participant: j, ...this.vault.reveal(j, 'mask-key') });
+    this.followed = lock;
     const reveal: RevealMsg = {
       kind: SecAggKind.Reveal,
       federation: this.ctx.federation,
       round: this.ctx.round,
       sender: this.self,
-      proposal: digest,
+      proposal: lock.digest,
       selfMaskShares,
       keyShares,
     };
@@ -362,7 +675,7 @@ export class SecAggCommitteeMember {
     this.reveals.set(m.sender, m);
   }
 
-  /** True when, for the proposal we follow, every secret has ≥ t revealed shares. */
+  /** True when, for the lock we follow, every secret has ≥ t revealed shares. */
   canUnmask(): boolean {
     const f = this.followed;
     if (f === undefined) return false;
@@ -375,35 +688,45 @@ export class SecAggCommitteeMember {
 
   /**
    * UNMASK → DONE: reconstruct b_i (i ∈ U) and s_j^SK (j ∈ D) from the reveals for our
-   * proposal, check them against their commitments, and remove every mask from Σ y_i.
+   * lock, check them against their commitments, and remove every mask from Σ y_i.
    * `maskedInputs` must hold y_i for every survivor.
    */
   unmask(maskedInputs: ReadonlyMap<string, Uint32Array>): UnmaskResult {
     this.machine.expect(S.Unmask);
     const f = this.followed;
-    if (f === undefined) throw new SecAggError('SECAGG_BAD_PROPOSAL', 'no proposal followed yet', {});
-    const { federation, round, threshold } = this.ctx;
+    if (f === undefined) throw new SecAggError('SECAGG_NOT_CERTIFIED', 'no certified lock followed yet', { phase: 'lock' });
+    const { threshold } = this.ctx;
+    const scope = scopeOf(this.ctx);
     const collected = this.collectShares(f.digest);
     const selfMaskSeeds = new Map<string, Uint8Array>();
     const droppedSecretKeys = new Map<string, Uint8Array>();
     try {
+      // One pass over every secret (shamir.ts `reconstructAll`): once a member's share disagrees
+      // with a verified secret's polynomials, its shares are left out of every later search, so
+      // a lying member costs one search, not one per survivor (issue 13 item 7).
+      const items: SecretShares[] = [];
       for (const e of f.survivors) {
         const commitment = this.commitments.get(e.participant);
         if (commitment === undefined)
           throw new SecAggError('SECAGG_UNKNOWN_KEY', `no commitment from ${e.participant}`, { participant: e.participant });
-        const b = combineVerified(collected.selfMask.get(e.participant) ?? [], threshold, (s) =>
-          bytesEqual(selfMaskCommitment(s, federation, round, e.participant), commitment),
-        );
-        selfMaskSeeds.set(e.participant, b);
+        items.push({
+          id: `b/${e.participant}`,
+          shares: collected.selfMask.get(e.participant) ?? [],
+          check: (s) => bytesEqual(selfMaskCommitment(s, scope, e.participant), commitment),
+        });
       }
       for (const j of f.dropped) {
         const adv = this.adverts.get(j);
         if (adv === undefined) throw new SecAggError('SECAGG_UNKNOWN_KEY', `no advertised key of ${j}`, { participant: j });
-        const sk = combineVerified(collected.maskKey.get(j) ?? [], threshold, (s) =>
-          bytesEqual(this.deps.crypto.x25519.publicKey(s), adv.maskKey),
-        );
-        droppedSecretKeys.set(j, sk);
+        items.push({
+          id: `s/${j}`,
+          shares: collected.maskKey.get(j) ?? [],
+          check: (s) => bytesEqual(this.deps.crypto.x25519.publicKey(s), adv.maskKey),
+        });
       }
+      const rebuilt = reconstructAll(items, threshold);
+      for (const e of f.survivors) selfMaskSeeds.set(e.participant, rebuilt.secrets.get(`b/${e.participant}`)!);
+      for (const j of f.dropped) droppedSecretKeys.set(j, rebuilt.secrets.get(`s/${j}`)!);
       const inputs = new Map<string, Uint32Array>();
       for (const e of f.survivors) {
         const y = maskedInputs.get(e.participant);
@@ -413,12 +736,11 @@ export class SecAggCommitteeMember {
       }
       const sum = unmaskSum({
         crypto: this.deps.crypto,
-        federation,
-        round,
+        scope,
         inputs,
         selfMaskSeeds,
         droppedSecretKeys,
-        neighbours: new Map(f.survivors.map((e) => [e.participant, this.requireNeighbours(e.participant)])),
+        neighbours: new Map(f.survivors.map((e) => [e.participant, this.neighboursOf(e.participant)])),
         maskPublicKeys: new Map(f.survivors.map((e) => [e.participant, this.adverts.get(e.participant)!.maskKey])),
       });
       this.machine.to(S.Done);
@@ -428,11 +750,6 @@ export class SecAggCommitteeMember {
       for (const s of droppedSecretKeys.values()) wipe(s);
       for (const list of [...collected.selfMask.values(), ...collected.maskKey.values()]) for (const s of list) wipe(s.y);
     }
-  }
-
-  /** Record neighbour sets of inputs received after the view (needed to unmask if we were not in the proof). */
-  learnInput(h: HeldInput): void {
-    if (!this.inputs.has(h.participant)) this.inputs.set(h.participant, h);
   }
 
   /** Abandon the round: wipe every secret, go to FAILED. */
@@ -452,64 +769,16 @@ export class SecAggCommitteeMember {
     this.encryptionKey = undefined;
   }
 
-  private requireNeighbours(p: string): ReadonlySet<string> {
-    const n = this.neighboursOf(p);
-    if (n === undefined) {
-      throw new SecAggError('SECAGG_BAD_INPUT', `neighbour set of survivor ${p} unknown (its input is not held)`, { participant: p });
-    }
-    return n;
+  private requireKeySet(): KeySet {
+    const ks = this.certifiedKeySet;
+    if (ks === undefined) throw new SecAggError('SECAGG_NOT_CERTIFIED', 'no certified key set', { phase: 'key-set' });
+    return ks;
   }
 
-  private neighboursOf(p: string): ReadonlySet<string> | undefined {
-    const h = this.inputs.get(p);
-    return h === undefined ? undefined : new Set(h.neighbours);
-  }
-
-  /**
-   * Check the proposal against the inputs we hold. If we hold every input in the views'
-   * intersection (always so when our own view is in the proof), U and D must be exactly what
-   * `selectSurvivors` derives from that intersection: a proposer cannot drop a participant that
-   * every view it chose includes. Otherwise, for the inputs we hold, U must be symmetric and D
-   * must cover every survivor's non-surviving neighbour.
-   */
-  private checkAgainstHeldInputs(p: ProposalMsg): void {
-    const candidates = intersectViews(p.views);
-    if (candidates.every((e) => this.inputs.has(e.participant))) {
-      const expected = selectSurvivors(candidates, (x) => this.neighboursOf(x));
-      const same = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
-      if (
-        !same(
-          expected.survivors.map((e) => e.participant),
-          p.survivors,
-        ) ||
-        !same(expected.dropped, p.dropped)
-      ) {
-        throw new SecAggError('SECAGG_BAD_PROPOSAL', `U and D do not follow from the proposal's views`, {
-          proposer: p.sender,
-          expected: { survivors: expected.survivors.length, dropped: expected.dropped.length },
-          got: { survivors: p.survivors.length, dropped: p.dropped.length },
-        });
-      }
-      return;
-    }
-    const u = new Set(p.survivors);
-    const d = new Set(p.dropped);
-    for (const i of p.survivors) {
-      const mi = this.neighboursOf(i);
-      if (mi === undefined) continue;
-      for (const j of mi) {
-        const mj = this.neighboursOf(j);
-        if (u.has(j) && mj !== undefined && !mj.has(i)) {
-          throw new SecAggError('SECAGG_BAD_PROPOSAL', `survivors ${i} and ${j} do not mask with each other symmetrically`, { a: i, b: j });
-        }
-        if (!u.has(j) && !d.has(j)) {
-          throw new SecAggError('SECAGG_BAD_PROPOSAL', `${j} masked ${i}'s input but is neither survivor nor dropped`, {
-            survivor: i,
-            missing: j,
-          });
-        }
-      }
-    }
+  /** M_i for i ∈ U_2: the certified U_2 \ {i} (every participant masks with exactly that). */
+  private neighboursOf(p: string): ReadonlySet<string> {
+    const ks = this.requireKeySet();
+    return new Set(ks.shared.filter((j) => j !== p));
   }
 
   private shareCounts(digest: Uint8Array): { selfMask: Map<string, number>; maskKey: Map<string, number> } {
@@ -541,4 +810,8 @@ export class SecAggCommitteeMember {
     }
     return { selfMask, maskKey };
   }
+}
+
+function sameIds(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

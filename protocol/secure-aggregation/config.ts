@@ -8,7 +8,7 @@
  * kinds of share for one participant" rule into a committee-wide guarantee: two reveal
  * quorums of size t always overlap (docs/secure-aggregation.md, "Why t > m/2").
  * When the federation has fewer members than m, the committee is every member and
- * t = ⌊m/2⌋ + 1 (`effectiveCommittee`).
+ * t = ⌈(m + c + 1)/2⌉ (`effectiveCommittee`).
  *
  * Quantization. Each coordinate of n_i·Δ_i is clipped to [−R, R] and scaled by 2^f, so it
  * becomes an integer in [−L, L] with L = R·2^f, stored mod 2^64 (ring.ts). The sum over at
@@ -52,11 +52,32 @@ export interface SecAggConfig {
   readonly maxSampleCount: number;
   /** The committee refuses to unmask fewer survivors than this (a sum of one is the input). */
   readonly minSurvivors: number;
+  /**
+   * α: the committee locks U_3 only if |U_3| ≥ ⌈α·|U_2|⌉ (floors.ts). Bounds how many
+   * participants a malicious view signer or proposer can push out of the sum.
+   */
+  readonly minSurvivorFraction: number;
+  /**
+   * k: every survivor must keep at least k surviving masking neighbours other than itself
+   * (and the masking graph on U_3 must be connected) before the committee locks U_3.
+   */
+  readonly minNeighbours: number;
+  /**
+   * c: actively malicious committee members the (m, t) choice must tolerate. Validated as
+   * 2t − m > c (two locks, or both kinds of share of one participant, need 2t − m corrupt
+   * members; docs/secure-aggregation.md "Which coalitions learn nothing").
+   */
+  readonly maliciousMembers: number;
 }
 
+/**
+ * Defaults: (m, t) = (7, 5) tolerates c = 1 actively malicious member (2t − m = 3 > 1; in fact
+ * up to 2 for never-both and lock uniqueness) and t − 1 = 4 colluding passive members, and stays
+ * live with m − t = 2 members offline.
+ */
 export const SECAGG_DEFAULTS: SecAggConfig = {
-  committeeSize: 5,
-  threshold: 3,
+  committeeSize: 7,
+  threshold: 5,
   /** 2^24: n_i·|Δ_k| up to 16.7 M before clipping (see the header for why). */
   clipRange: 2 ** 24,
   /** 2^−24 resolution on n_i·Δ_k, float32's significand; L = 2^48, N·L = 2^58 ≤ 2^63 − 1. */
@@ -65,6 +86,9 @@ export const SECAGG_DEFAULTS: SecAggConfig = {
   /** 2^24 − 1 (16.7 M samples a site): N·maxSampleCount = 2^34 ≤ 2^53 − 1. */
   maxSampleCount: 2 ** 24 - 1,
   minSurvivors: 2,
+  minSurvivorFraction: 2 / 3,
+  minNeighbours: 2,
+  maliciousMembers: 1,
 };
 
 function bad(field: string, value: unknown, rule: string): SecAggError {
@@ -84,6 +108,18 @@ export function validateSecAggConfig(c: SecAggConfig): SecAggConfig {
   int('maxParticipants', 2, MAX_PARTICIPANTS);
   int('maxSampleCount', 1, MAX_TOTAL_SAMPLES);
   int('minSurvivors', 2, c.maxParticipants);
+  int('minNeighbours', 1, c.maxParticipants - 1);
+  int('maliciousMembers', 0, c.committeeSize - 1);
+  if (2 * c.threshold - c.committeeSize <= c.maliciousMembers) {
+    throw bad(
+      'threshold',
+      c.threshold,
+      `must tolerate maliciousMembers = ${c.maliciousMembers}: 2·threshold − committeeSize > maliciousMembers, i.e. threshold ≥ ${minThreshold(c.committeeSize, c.maliciousMembers)}`,
+    );
+  }
+  if (!(typeof c.minSurvivorFraction === 'number' && c.minSurvivorFraction > 0 && c.minSurvivorFraction <= 1)) {
+    throw bad('minSurvivorFraction', c.minSurvivorFraction, 'a number in (0, 1]');
+  }
   if (!(Number.isFinite(c.clipRange) && c.clipRange > 0)) throw bad('clipRange', c.clipRange, 'a finite number > 0');
   const levels = clipLevels(c);
   if (!Number.isInteger(levels) || levels < 1 || levels > MAX_CLIP_LEVELS) {
@@ -92,11 +128,7 @@ export function validateSecAggConfig(c: SecAggConfig): SecAggConfig {
   // Exact in bigint: N·L can exceed 2^53.
   const sumBound = BigInt(c.maxParticipants) * BigInt(levels);
   if (sumBound > MAX_SIGNED_SUM) {
-    throw bad(
-      'clipRange',
-      c.clipRange,
-      `overflow bound: maxParticipants · clipRange · 2^fractionalBits = ${sumBound} must be ≤ 2^63 − 1`,
-    );
+    throw bad('clipRange', c.clipRange, `overflow bound: maxParticipants · clipRange · 2^fractionalBits = ${sumBound} must be ≤ 2^63 − 1`);
   }
   if (c.maxParticipants * c.maxSampleCount > MAX_TOTAL_SAMPLES) {
     throw bad('maxSampleCount', c.maxSampleCount, `maxParticipants · maxSampleCount must be ≤ 2^53 − 1`);
@@ -114,11 +146,23 @@ export interface EffectiveCommittee {
   readonly threshold: number;
 }
 
+/** The smallest t with 2t − m > c: ⌈(m + c + 1)/2⌉. */
+export function minThreshold(committeeSize: number, maliciousMembers: number): number {
+  return Math.ceil((committeeSize + maliciousMembers + 1) / 2);
+}
+
 /**
  * The committee a round actually uses with `members` federation members: the configured
- * (m, t) when there are at least m members, else every member with t = ⌊m/2⌋ + 1.
+ * (m, t) when there are at least m members, else every member with the smallest t that still
+ * tolerates `maliciousMembers` active members, t = ⌈(m + c + 1)/2⌉, capped at m (with c = 1:
+ * 2 → (2, 2), 3 → (3, 3), 4 → (4, 3), 5 → (5, 4), 6 → (6, 4)). Where m ≤ c (one member) no
+ * tolerance is possible and t = m; docs/secure-aggregation.md says so.
  */
-export function effectiveCommittee(c: Pick<SecAggConfig, 'committeeSize' | 'threshold'>, members: number): EffectiveCommittee {
+export function effectiveCommittee(
+  c: Pick<SecAggConfig, 'committeeSize' | 'threshold'> & Partial<Pick<SecAggConfig, 'maliciousMembers'>>,
+  members: number,
+): EffectiveCommittee {
   if (members >= c.committeeSize) return { committeeSize: c.committeeSize, threshold: c.threshold };
-  return { committeeSize: members, threshold: Math.floor(members / 2) + 1 };
+  const t = Math.min(members, minThreshold(members, c.maliciousMembers ?? SECAGG_DEFAULTS.maliciousMembers));
+  return { committeeSize: members, threshold: Math.max(t, Math.floor(members / 2) + 1) };
 }

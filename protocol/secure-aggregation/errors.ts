@@ -50,6 +50,25 @@ export type SecAggErrorCode =
   | 'SECAGG_BAD_SAMPLE_COUNT'
   /** X25519 produced the all-zero shared secret (a low-order public key). */
   | 'SECAGG_BAD_KEY'
+  /**
+   * A survivor set breaks a floor the committee enforces before locking (floors.ts):
+   * `fields.rule` is 'survivor-fraction', 'min-survivors', 'neighbours' or 'connected', with the
+   * numbers that broke it. The round aborts before any reveal.
+   */
+  | 'SECAGG_FLOOR'
+  /** A proposal from a member that is not the leader of the turn it names (`fields.turn`, `fields.leader`). */
+  | 'SECAGG_NOT_LEADER'
+  /** A proposal for a turn this member's clock has not reached yet (`fields.turn`, `fields.startsAt`). */
+  | 'SECAGG_EARLY_PROPOSAL'
+  /**
+   * A member signed two different statements of one kind (a view cited in a proposal that differs
+   * from the View it published): both are kept as evidence in `fields`.
+   */
+  | 'SECAGG_EQUIVOCATION'
+  /** An action that needs a t-of-m certificate (key set, lock) before it has one. */
+  | 'SECAGG_NOT_CERTIFIED'
+  /** The certified key set leaves this participant fewer than k neighbours, or excludes it. */
+  | 'SECAGG_TOO_FEW_NEIGHBOURS'
   /** Σ n_i or a coordinate of the unmasked sum outside its bound: the round aborts before recording. */
   | 'SECAGG_OUT_OF_RANGE';
 

@@ -14,10 +14,10 @@
  */
 import { hash256 } from '../bytes.js';
 import { encodeMaskedInput, type MaskedInputPayload } from '../messages/masked-input.js';
-import type { RevealMsg, ShareKeysMsg, ViewMsg } from '../messages/secagg.js';
+import type { EndorseMsg, RevealMsg, ShareKeysMsg, ViewMsg } from '../messages/secagg.js';
 import type { SecAggConfig } from './config.js';
 import type { Entropy, IdentitySign, IdentityVerify, SecAggCrypto } from './crypto.js';
-import { SecAggCommitteeMember } from './committee-member.js';
+import { SecAggCommitteeMember, TURN_ZERO } from './committee-member.js';
 import { SecAggError } from './errors.js';
 import { SecAggParticipant } from './participant.js';
 import { createAdvert, generateRoundKeys, type RoundKeys } from './round-keys.js';
@@ -30,6 +30,8 @@ export interface InMemoryParticipant {
 }
 
 export interface InMemoryRoundOptions {
+  /** Deployment binding bytes (52). */
+  readonly binding: Uint8Array;
   readonly federation: string;
   readonly round: number;
   readonly config: SecAggConfig;
@@ -74,7 +76,15 @@ export interface InMemoryRoundResult {
 
 export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
   const now = o.now ?? (() => 0);
-  const ctx = { federation: o.federation, round: o.round, committee: o.committee, threshold: o.threshold, config: o.config };
+  const ctx = {
+    binding: o.binding,
+    federation: o.federation,
+    round: o.round,
+    committee: o.committee,
+    threshold: o.threshold,
+    config: o.config,
+  };
+  const scope = { binding: o.binding, federation: o.federation, round: o.round };
   const dropped = o.dropAfterKeys ?? new Set<string>();
   const goneAfterAdvert = o.dropAfterAdvert ?? new Set<string>();
   const silent = o.silentMembers ?? new Set<string>();
@@ -107,10 +117,10 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
   const allAdverts = adverts.map(({ id, adv, k }) => {
     if (adv !== undefined) return adv;
     // A member that does not contribute advertises keys like anyone; it simply never shares.
-    return createAdvert(o.federation, o.round, id, k, o.sign(id), false);
+    return createAdvert(scope, id, k, o.sign(id), false);
   });
 
-  // Round 1: share keys.
+  // Round 1: share keys (to the committee; no neighbour set yet).
   const shareMsgs: ShareKeysMsg[] = [];
   for (const [id, p] of participants) {
     if (goneAfterAdvert.has(id)) continue;
@@ -120,27 +130,7 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
     keysMs.set(id, keysMs.get(id)! + now() - t0);
   }
 
-  // Round 2: masked inputs.
-  const payloads = new Map<string, Uint8Array>();
-  const decoded = new Map<string, MaskedInputPayload>();
-  const maskMs = new Map<string, number>();
-  const base = o.baseModelHash ?? new Uint8Array(32);
-  for (const part of o.participants) {
-    if (goneAfterAdvert.has(part.id)) continue;
-    const p = participants.get(part.id)!;
-    for (const s of shareMsgs) if (s.sender !== part.id) p.addShareKeys(s);
-    if (dropped.has(part.id)) {
-      p.fail();
-      continue;
-    }
-    const t0 = now();
-    const payload = p.maskInput(part.values, part.sampleCount, base);
-    payloads.set(part.id, encodeMaskedInput(payload));
-    maskMs.set(part.id, now() - t0);
-    decoded.set(part.id, payload);
-  }
-
-  // Round 3: views, proposal, reveals — by the live members.
+  // Committee: collect keys and shares, certify the key set (U_1, U_2).
   const live = o.committee.filter((id) => !silent.has(id));
   const leader = live[0];
   if (leader === undefined)
@@ -155,6 +145,46 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
       agreeMs += now() - t0;
     }
   };
+  for (const id of live) {
+    const m = members.get(id)!;
+    timed(id, () => {
+      for (const a of allAdverts) m.addAdvert(a);
+      m.beginShares();
+      for (const s of shareMsgs) if (s.shares.some((x) => x.recipient === id)) m.addShareKeys(s);
+    });
+  }
+  const keySetProposal = timed(leader, () => members.get(leader)!.proposeKeySet(0));
+  const keySetEndorsements: EndorseMsg[] = [];
+  for (const id of live) {
+    const e = timed(id, () => members.get(id)!.onKeySetProposal(keySetProposal, TURN_ZERO));
+    if (e !== undefined) keySetEndorsements.push(e);
+  }
+  for (const id of live)
+    timed(id, () => {
+      for (const e of keySetEndorsements) members.get(id)!.addKeySetEndorse(e);
+    });
+  const keySet = { proposal: keySetProposal, endorsements: keySetEndorsements };
+
+  // Round 2: masked inputs, with exactly the certified U_2.
+  const payloads = new Map<string, Uint8Array>();
+  const decoded = new Map<string, MaskedInputPayload>();
+  const maskMs = new Map<string, number>();
+  const base = o.baseModelHash ?? new Uint8Array(32);
+  for (const part of o.participants) {
+    if (goneAfterAdvert.has(part.id)) continue;
+    const p = participants.get(part.id)!;
+    if (dropped.has(part.id)) {
+      p.fail();
+      continue;
+    }
+    const t0 = now();
+    const payload = p.maskInput(part.values, part.sampleCount, base, keySet);
+    payloads.set(part.id, encodeMaskedInput(payload));
+    maskMs.set(part.id, now() - t0);
+    decoded.set(part.id, payload);
+  }
+
+  // Round 3: views, lock, reveals — by the live members.
   const held = [...decoded].map(([participant, d]) => ({
     participant,
     inputHash: hash256(payloads.get(participant)!),
@@ -165,9 +195,6 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
     const m = members.get(id)!;
     views.push(
       timed(id, () => {
-        for (const a of allAdverts) m.addAdvert(a);
-        m.beginShares();
-        for (const s of shareMsgs) if (s.shares.some((x) => x.recipient === id)) m.addShareKeys(s);
         m.beginInputs();
         return m.signView(held);
       }),
@@ -177,10 +204,19 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
     timed(id, () => {
       for (const v of views) members.get(id)!.addView(v);
     });
-  const proposal = timed(leader, () => members.get(leader)!.propose());
+  const proposal = timed(leader, () => members.get(leader)!.proposeLock(0));
+  const lockEndorsements: EndorseMsg[] = [];
+  for (const id of live) {
+    const e = timed(id, () => members.get(id)!.onLockProposal(proposal, TURN_ZERO));
+    if (e !== undefined) lockEndorsements.push(e);
+  }
+  for (const id of live)
+    timed(id, () => {
+      for (const e of lockEndorsements) members.get(id)!.addLockEndorse(e);
+    });
   const reveals: RevealMsg[] = [];
   for (const id of live) {
-    const r = timed(id, () => members.get(id)!.onProposal(proposal));
+    const r = timed(id, () => members.get(id)!.reveal());
     if (r !== undefined) reveals.push(r);
   }
   for (const id of live)

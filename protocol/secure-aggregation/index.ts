@@ -1,12 +1,15 @@
 /**
  * Secure aggregation (Bonawitz et al., "Practical Secure Aggregation for Privacy-Preserving
- * Machine Learning", CCS 2017, §4) with the round's committee as the server. See
- * docs/secure-aggregation.md for the protocol, the security argument and the limits.
+ * Machine Learning", CCS 2017, §4, with the §6–7 consistency check) with the round's committee
+ * as a quorum server. See docs/secure-aggregation.md for the protocol, the security argument
+ * and the limits.
  */
+export * from './certify.js';
 export * from './committee-member.js';
 export * from './config.js';
 export * from './crypto.js';
 export * from './errors.js';
+export * from './floors.js';
 export * from './in-memory-round.js';
 export * from './masking.js';
 export * from './participant.js';

@@ -2,23 +2,29 @@
  * The participant's side of secure aggregation for one round (Bonawitz et al., CCS 2017, §4,
  * Figure 4, "User"), as an explicit state machine:
  *
- *   stage           method            accepts
- *   ADVERTISE_KEYS  advertise()       addAdvert
- *   SHARE_KEYS      shareKeys()       addAdvert, addShareKeys (early)
- *   MASKED_INPUT    maskInput()       addAdvert, addShareKeys
- *   UNMASK          finish()          — (the committee unmasks; we wait for the result)
+ *   stage           method                 accepts
+ *   ADVERTISE_KEYS  advertise()            addAdvert
+ *   SHARE_KEYS      shareKeys()            addAdvert
+ *   MASKED_INPUT    maskInput(…, keySet)   addAdvert
+ *   UNMASK          finish()               — (the committee unmasks; we wait for the result)
  *   DONE
+ *
+ * The participant masks with exactly the neighbour set the committee certified: U_2 \ {i},
+ * where U_2 comes from a key-set certificate (t member endorsements, certify.ts) — Bonawitz
+ * et al.'s server-forwarded U_2 (§4, round 2), decided by a quorum. It never masks with
+ * whatever reached it by its own deadline (issue 13, attack 1: asymmetric neighbour sets), and
+ * refuses (SECAGG_TOO_FEW_NEIGHBOURS) when U_2 excludes it or leaves it fewer than k neighbours.
  *
  * Pure: randomness (`entropy`), the PRG, X25519 and the identity signature are injected.
  * b_i, s_i^SK and c_i^SK are wiped as soon as the masked input is built; nothing secret
  * outlives `maskInput` (or `fail`).
  */
 import { wipe } from '../bytes.js';
-import type { AdvertiseKeysMsg, EncryptedShare, ShareKeysMsg } from '../messages/secagg.js';
+import type { AdvertiseKeysMsg, EncryptedShare, SecAggScope, ShareKeysMsg } from '../messages/secagg.js';
 import { SecAggKind, SHARE_PLAINTEXT_BYTES } from '../messages/secagg.js';
-import { sampleCountBucket } from '../chain/credits.js';
+import { type KeySetEvidence, verifyKeySet } from './certify.js';
 import { NO_DP_PARAMS } from '../chain/dp-params.js';
-import { checkDeclaredDpParams, type MaskedInputPayload } from '../messages/masked-input.js';
+import { checkDeclaredDpParams, ENTRY_SIGNATURE_BYTES, type MaskedInputPayload } from '../messages/masked-input.js';
 import type { StageMachine } from '../stage-machine.js';
 import type { SecAggConfig } from './config.js';
 import {
@@ -40,6 +46,8 @@ import { split } from './shamir.js';
 import { SecAggStage, secAggMachine } from './stages.js';
 
 export interface SecAggRoundContext {
+  /** The deployment (protocol/chain/deployment-binding.ts `deploymentBindingBytes`, 52 bytes). */
+  readonly binding: Uint8Array;
   readonly federation: string;
   readonly round: number;
   /** The round's committee in position order; position p holds share x = p + 1. */
@@ -57,6 +65,10 @@ export interface ParticipantDeps {
 }
 
 const S = SecAggStage;
+
+export function scopeOf(ctx: SecAggRoundContext): SecAggScope {
+  return { binding: ctx.binding, federation: ctx.federation, round: ctx.round };
+}
 
 export function checkContext(ctx: SecAggRoundContext, m: { federation: string; round: number; sender: string; kind: number }): void {
   if (m.federation !== ctx.federation || m.round !== ctx.round) {
@@ -77,8 +89,8 @@ export function checkContext(ctx: SecAggRoundContext, m: { federation: string; r
 export class SecAggParticipant {
   readonly machine: StageMachine<SecAggStage>;
   private readonly adverts = new Map<string, AdvertiseKeysMsg>();
-  private readonly sharers = new Set<string>();
   private selfMaskSeed: Uint8Array | undefined;
+  private maskedWith: readonly string[] = [];
 
   constructor(
     readonly ctx: SecAggRoundContext,
@@ -93,15 +105,20 @@ export class SecAggParticipant {
     return this.machine.stage;
   }
 
-  /** Participants whose ShareKeys we accepted (our future neighbours), sorted. */
-  get neighbours(): string[] {
-    return [...this.sharers].filter((p) => p !== this.self).sort();
+  /** The neighbour set this participant masked with (U_2 \ {self}), sorted; empty before masking. */
+  get neighbours(): readonly string[] {
+    return this.maskedWith;
+  }
+
+  /** Whether this participant holds a verified advertisement from `peer`. */
+  hasAdvert(peer: string): boolean {
+    return this.adverts.has(peer);
   }
 
   /** ADVERTISE_KEYS → SHARE_KEYS: the signed advertisement of c_i^PK and s_i^PK. */
   advertise(): AdvertiseKeysMsg {
     this.machine.expect(S.AdvertiseKeys);
-    const m = createAdvert(this.ctx.federation, this.ctx.round, this.self, this.keys, this.deps.sign);
+    const m = createAdvert(scopeOf(this.ctx), this.self, this.keys, this.deps.sign);
     this.adverts.set(this.self, m);
     this.machine.to(S.ShareKeys);
     return m;
@@ -113,7 +130,7 @@ export class SecAggParticipant {
     if (m.sender === this.self) return; // our own, already recorded by advertise()
     if (this.adverts.has(m.sender))
       throw new SecAggError('SECAGG_DUPLICATE', `second advertisement from ${m.sender}`, { sender: m.sender, kind: 'advertise' });
-    verifyAdvert(m, this.deps.verify);
+    verifyAdvert(this.ctx.binding, m, this.deps.verify);
     this.adverts.set(m.sender, m);
   }
 
@@ -147,7 +164,11 @@ export class SecAggParticipant {
         pt[0] = bs.x;
         pt.set(bs.y, 1);
         pt.set(ss.y, 1 + bs.y.length);
-        const ad = shareAssociatedData(federation, round, this.self, member);
+        const ad = shareAssociatedData(
+          scopeOf(this.ctx),
+          { id: this.self, publicKey: this.keys.encryption.publicKey },
+          { id: member, publicKey: adv.encryptionKey },
+        );
         const sealed = sealShare(c, adv.encryptionKey, ad, pt, this.deps.entropy);
         wipe(pt);
         shares.push({ recipient: member, ...sealed });
@@ -157,51 +178,79 @@ export class SecAggParticipant {
     });
     c.dispose();
     shares.sort((a, b) => (a.recipient < b.recipient ? -1 : 1));
-    this.sharers.add(this.self);
     this.machine.to(S.MaskedInput);
     return {
       kind: SecAggKind.ShareKeys,
       federation,
       round,
       sender: this.self,
-      selfMaskCommitment: selfMaskCommitment(b, federation, round, this.self),
+      selfMaskCommitment: selfMaskCommitment(b, scopeOf(this.ctx), this.self),
       shares,
     };
   }
 
-  /** Record that `m.sender` shared its keys: it becomes a neighbour for pairwise masks. */
-  addShareKeys(m: ShareKeysMsg): void {
-    this.machine.expect(S.ShareKeys, S.MaskedInput);
-    checkContext(this.ctx, m);
-    if (m.sender === this.self) return;
-    const adv = this.adverts.get(m.sender);
-    if (adv === undefined || !adv.contributes) {
-      throw new SecAggError('SECAGG_UNKNOWN_KEY', `shares from ${m.sender}, which advertised no contributing keys`, { sender: m.sender });
+  /**
+   * The neighbour set the certified key set gives this participant, U_2 \ {self}, after
+   * checking the certificate (SECAGG_NOT_CERTIFIED), that U_2 holds us and leaves ≥ k
+   * neighbours (SECAGG_TOO_FEW_NEIGHBOURS) and that we hold every neighbour's advertised
+   * mask key (SECAGG_UNKNOWN_KEY: the driver retries once the advertisement arrives).
+   */
+  neighboursFrom(keySet: KeySetEvidence): string[] {
+    const { committee, threshold, config } = this.ctx;
+    const ks = verifyKeySet(scopeOf(this.ctx), keySet, committee, threshold, this.deps.verify);
+    if (!ks.shared.includes(this.self)) {
+      throw new SecAggError('SECAGG_TOO_FEW_NEIGHBOURS', `certified U_2 does not include ${this.self}`, {
+        participant: this.self,
+        reason: 'excluded',
+        shared: ks.shared.length,
+      });
     }
-    if (this.sharers.has(m.sender))
-      throw new SecAggError('SECAGG_DUPLICATE', `second share message from ${m.sender}`, { sender: m.sender, kind: 'shares' });
-    this.sharers.add(m.sender);
+    const neighbours = ks.shared.filter((j) => j !== this.self);
+    if (neighbours.length < config.minNeighbours) {
+      throw new SecAggError(
+        'SECAGG_TOO_FEW_NEIGHBOURS',
+        `certified U_2 leaves ${neighbours.length} neighbours, minimum ${config.minNeighbours}`,
+        {
+          participant: this.self,
+          reason: 'too-few',
+          neighbours: neighbours.length,
+          required: config.minNeighbours,
+        },
+      );
+    }
+    const missing = neighbours.filter((j) => !this.adverts.get(j)?.contributes);
+    if (missing.length > 0) {
+      throw new SecAggError('SECAGG_UNKNOWN_KEY', `no contributing advertisement from ${missing.length} certified neighbour(s)`, {
+        participants: missing,
+      });
+    }
+    return neighbours;
   }
 
   /**
    * MASKED_INPUT → UNMASK: quantize `values` (= n_i·Δ_i, see quantize.ts), append n_i, and mask
-   * with PRG(b_i) and ±PRG(s_ij) for every neighbour. Wipes b_i, s_i^SK and c_i^SK.
+   * with PRG(b_i) and ±PRG(s_ij) for every neighbour in the certified U_2 (`neighboursFrom`).
+   * Wipes b_i, s_i^SK and c_i^SK.
    *
-   * The payload declares the participant's sample-count bucket, `sampleCountBucket(n_i)`, and
-   * `dpParams`, the DP-SGD parameters it trained with this round (protocol/chain/dp-params.ts;
-   * NO_DP_PARAMS without DP), for the round record.
+   * The payload declares `dpParams`, the DP-SGD parameters it trained with this round
+   * (protocol/chain/dp-params.ts; NO_DP_PARAMS without DP), and carries `entrySignature`, its
+   * EIP-712 ParticipantEntry signature (protocol/chain/participant-entry.ts), for the round
+   * record. No sample-count bucket: n_i is only ever masked.
    */
   maskInput(
     values: ArrayLike<number>,
     sampleCount: number,
     baseModelHash: Uint8Array,
+    keySet: KeySetEvidence,
     dpParams: bigint = NO_DP_PARAMS,
+    entrySignature?: Uint8Array,
   ): MaskedInputPayload {
     checkDeclaredDpParams(dpParams);
     this.machine.expect(S.MaskedInput);
+    const neighbours = this.neighboursFrom(keySet);
     const { federation, round, config } = this.ctx;
     const rho = this.deps.entropy(SECRET_BYTES);
-    const rk = roundingKey(rho, federation, round, this.self);
+    const rk = roundingKey(rho, scopeOf(this.ctx), this.self);
     wipe(rho);
     const rounding = this.deps.crypto.prg.keystream(rk, 4 * values.length);
     wipe(rk);
@@ -211,19 +260,25 @@ export class SecAggParticipant {
     } finally {
       wipe(rounding);
     }
-    const neighbours = this.neighbours;
+    this.maskedWith = neighbours;
     maskInPlace(q, {
       crypto: this.deps.crypto,
-      federation,
-      round,
+      scope: scopeOf(this.ctx),
       self: this.self,
+      maskPublicKey: this.keys.mask.publicKey,
       selfMaskSeed: this.selfMaskSeed!,
       maskSecretKey: this.keys.mask.secretKey,
       neighbours: new Map(neighbours.map((j) => [j, this.adverts.get(j)!.maskKey])),
     });
     this.wipeSecrets();
     this.machine.to(S.Unmask);
-    return { baseModelHash, bucket: sampleCountBucket(sampleCount), dpParams, neighbours, masked: q };
+    return {
+      baseModelHash,
+      dpParams,
+      entrySignature: entrySignature?.slice() ?? new Uint8Array(ENTRY_SIGNATURE_BYTES),
+      neighbours,
+      masked: q,
+    };
   }
 
   /** UNMASK → DONE, once the round's result is adopted. */

@@ -2,10 +2,10 @@
  * Per-round key material of one peer and its signed advertisement (Bonawitz et al., CCS
  * 2017, §4, round 0 "AdvertiseKeys"): two fresh X25519 key pairs, c for encrypting shares
  * and s for pairwise masks, signed with the peer's long-term libp2p identity key and bound
- * to (federation, round) so they cannot be replayed in another round or federation.
+ * to (deployment, federation, round) so they cannot be replayed in another deployment, round or federation.
  */
 import { wipe } from '../bytes.js';
-import { type AdvertiseKeysMsg, advertStatement, SecAggKind } from '../messages/secagg.js';
+import { type AdvertiseKeysMsg, advertStatement, SecAggKind, type SecAggScope } from '../messages/secagg.js';
 import { type Entropy, generateKeyPair, type IdentitySign, type IdentityVerify, type SecAggCrypto } from './crypto.js';
 import { SecAggError } from './errors.js';
 
@@ -31,31 +31,25 @@ export function wipeRoundKeys(k: RoundKeys): void {
 }
 
 /** The signed advertisement; `contributes` is false for a committee member that sends no input. */
-export function createAdvert(
-  federation: string,
-  round: number,
-  self: string,
-  keys: RoundKeys,
-  sign: IdentitySign,
-  contributes = true,
-): AdvertiseKeysMsg {
+export function createAdvert(scope: SecAggScope, self: string, keys: RoundKeys, sign: IdentitySign, contributes = true): AdvertiseKeysMsg {
   const encryptionKey = keys.encryption.publicKey;
   const maskKey = keys.mask.publicKey;
   return {
     kind: SecAggKind.AdvertiseKeys,
-    federation,
-    round,
+    federation: scope.federation,
+    round: scope.round,
     sender: self,
     encryptionKey,
     maskKey,
     contributes,
-    signature: sign(advertStatement(federation, round, self, encryptionKey, maskKey, contributes)),
+    signature: sign(advertStatement(scope, self, encryptionKey, maskKey, contributes)),
   };
 }
 
 /** Throws SECAGG_BAD_SIGNATURE unless the sender's identity signed these keys for this round. */
-export function verifyAdvert(m: AdvertiseKeysMsg, verify: IdentityVerify): void {
-  if (!verify(m.sender, advertStatement(m.federation, m.round, m.sender, m.encryptionKey, m.maskKey, m.contributes), m.signature)) {
+export function verifyAdvert(binding: Uint8Array, m: AdvertiseKeysMsg, verify: IdentityVerify): void {
+  const scope = { binding, federation: m.federation, round: m.round };
+  if (!verify(m.sender, advertStatement(scope, m.sender, m.encryptionKey, m.maskKey, m.contributes), m.signature)) {
     throw new SecAggError('SECAGG_BAD_SIGNATURE', `advertisement of ${m.sender} is not signed by its identity`, { sender: m.sender });
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The node's secure-aggregation round (node/services/secure-round.ts via RoundDriver) over
- * the in-memory twins: the gossip hub and the in-memory ledger, with a deterministic fake
+ * the in-memory gossip hub and FedmeshFederation's bytecode on the in-process Hardhat network
+ * (rounds opened on chain, finalized by t committee signatures), with a deterministic fake
  * trainer. Fast timings exercise the deadline paths: a participant that drops after sharing
  * its keys (its mask key is reconstructed), and the committee's position 0 going silent after
  * its input (position 1 proposes and records after its grace periods). One peer is an
@@ -14,13 +15,14 @@ import { SecAggKind } from '../../protocol/messages/secagg.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { effectiveCommittee } from '../../protocol/secure-aggregation/config.js';
 import { modelHash } from '../../protocol/weights-codec.js';
-import { InMemoryLedger } from '../../node/chain/memory-client.js';
 import { systemClock } from '../../node/clock.js';
 import { createLogger } from '../../node/logger.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
 import { createPeer, type Peer } from '../../node/peer.js';
 import { assertFinalized, type DropoutPoint, type LocalTrainer } from '../../node/services/round-driver.js';
 import { config, crypto, entropies, ids, testSign, testVerify } from './secagg-helpers.js';
+import { TEST_BINDING } from './secagg-round-harness.js';
+import { type FederationHarness, startPeerFederation } from '../contracts/federation-harness.js';
 
 const initial: ModelWeights = {
   tensors: [
@@ -56,19 +58,21 @@ const OBSERVER = 6;
 
 const data = (n: number): LabelledData => ({ x: new Float32Array(n), y: new Uint8Array(n), n, featureShape: [1] });
 
-function federation(
+async function federation(
   n: number,
   dropouts: (round: number, committee: readonly string[], members: readonly string[]) => Map<string, DropoutPoint>,
 ) {
   const members = ids(n);
   const hub = new MemoryGossipHub();
-  const ledger = new InMemoryLedger(toHex0x(modelHash(initial)), members);
+  const quorum = effectiveCommittee(config(), n);
+  const chain: FederationHarness = await startPeerFederation(toHex0x(modelHash(initial)), members, quorum);
   const ent = entropies('driver');
   const trainers = members.map((_, i) => new FakeTrainer(i));
   const plans = new Map<number, Map<string, DropoutPoint>>();
   let peers: Peer[] = [];
   const dropoutOf = (id: string) => (round: number) => {
-    if (!plans.has(round)) plans.set(round, dropouts(round, peers[0]!.driver.plan(round, 0).committee, members));
+    // The asking peer's own driver: its opener has opened `round`, so it knows the committee.
+    if (!plans.has(round)) plans.set(round, dropouts(round, peers[members.indexOf(id)]!.driver.plan(round, 0).committee, members));
     return plans.get(round)!.get(id);
   };
   peers = members.map((id, i) =>
@@ -82,21 +86,22 @@ function federation(
       dropout: dropoutOf(id),
       resultSlackMs: 3000,
       participate: i !== OBSERVER,
+      finalize: { threshold: quorum.threshold },
     })({
       gossip: hub.join(id),
-      chain: ledger.client(id),
+      federation: chain.clientOf(id),
       trainer: trainers[i]!,
       data: data(10 + i),
       clock: systemClock,
       log: createLogger('error'),
-      secagg: { crypto, entropy: ent(id), sign: testSign(id), verify: testVerify },
+      secagg: { binding: TEST_BINDING, crypto, entropy: ent(id), sign: testSign(id), verify: testVerify },
     }),
   );
   for (const p of peers) p.start();
   return {
     members,
     hub,
-    ledger,
+    chain,
     trainers,
     peers,
     runRound: (r: number) => Promise.all(peers.map((p) => p.runRound(r).then(assertFinalized))),
@@ -133,9 +138,9 @@ function expectNear(got: ModelWeights, want: ModelWeights, survivors: number[]):
 let stop: (() => void) | undefined;
 afterEach(() => stop?.());
 
-describe('secure round over the in-memory twins', () => {
+describe('secure round over the in-memory gossip and the federation contract', () => {
   it('aggregates exactly the survivors through an after-keys dropout and a silent position 0', async () => {
-    const fed = federation(7, (round, committee, members) => {
+    const fed = await federation(7, (round, committee, members) => {
       if (round === 1) return new Map();
       // Round 2: position 0 goes silent after its input; a non-member of the committee drops after keys.
       const outsider = members.find((m, i) => !committee.includes(m) && i !== OBSERVER)!;

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { clipLevels, effectiveCommittee, ringFromIntegers, runInMemoryRound } from '../../protocol/secure-aggregation/index.js';
 import { config, crypto, entropies, ids, testSign, testVerify } from './secagg-helpers.js';
+import { TEST_BINDING } from './secagg-round-harness.js';
 
 const cfg = config();
 const L = clipLevels(cfg);
@@ -54,6 +55,7 @@ describe('dropouts between every pair of secure-aggregation stages', () => {
               sampleCount: 10 + i,
             }));
             const res = runInMemoryRound({
+              binding: TEST_BINDING,
               federation: 'stages',
               round: 1 + ((seed >>> 0) % 1000),
               config: cfg,

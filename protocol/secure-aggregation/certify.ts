@@ -1,0 +1,195 @@
+/**
+ * Quorum certificates: the committee decides what Bonawitz et al.'s server decides (CCS 2017,
+ * §4 and the malicious-model consistency check of §6–7) *as a quorum*. A decision — the key set
+ * (U_1 advertised, U_2 shared to the committee) or the lock on (U_3, D) — is proposed by the
+ * leader of a turn and certified by t endorsements: t member signatures over the same
+ * `endorseStatement(phase, digest)`, which names no signer.
+ *
+ * Why this gives one decision per phase: every honest member endorses at most one digest per
+ * phase and round. Two certified digests need 2t endorsements from m members, so at least
+ * 2t − m members signed both; with 2t − m > c (config.ts `maliciousMembers`) that needs more
+ * corrupt members than tolerated. An honest member reveals shares only for the lock it
+ * endorsed, once that lock is certified, so reveals for two different (U_3, D) never both
+ * reach t — the committee-wide never-both guarantee that "one proposal per member" alone did
+ * not give (issue 13, attack 2).
+ *
+ * Leaders: turn τ's leader is committee[τ mod m]; a member accepts a turn-τ proposal only once
+ * its own clock reached the turn's start (the driver supplies `turnStart`); turn 0 starts at
+ * once, so a fault-free round waits on no timer. Pure; no I/O.
+ */
+import { bytesEqual, toHex0x } from '../bytes.js';
+import {
+  CertPhase,
+  type EndorseMsg,
+  endorseStatement,
+  type KeySetProposalMsg,
+  keySetDigest,
+  type SecAggKind,
+  type SecAggScope,
+} from '../messages/secagg.js';
+import type { IdentitySign, IdentityVerify } from './crypto.js';
+import { SecAggError } from './errors.js';
+
+export interface Certificate {
+  readonly digest: Uint8Array;
+  /** Signers in committee order, at least t. */
+  readonly signers: readonly string[];
+  readonly signatures: readonly Uint8Array[];
+}
+
+/** Turn τ's leader. */
+export function leaderOf(committee: readonly string[], turn: number): string {
+  return committee[turn % committee.length]!;
+}
+
+/**
+ * Throws SECAGG_NOT_LEADER unless `sender` leads `turn`, SECAGG_EARLY_PROPOSAL while `now` is
+ * before the turn's start on this member's clock.
+ */
+export function checkLeader(
+  committee: readonly string[],
+  sender: string,
+  turn: number,
+  now: number,
+  turnStart: (turn: number) => number,
+): void {
+  const leader = leaderOf(committee, turn);
+  if (sender !== leader) {
+    throw new SecAggError('SECAGG_NOT_LEADER', `proposal by ${sender} for turn ${turn}, whose leader is ${leader}`, {
+      proposer: sender,
+      turn,
+      leader,
+    });
+  }
+  const startsAt = turnStart(turn);
+  if (now < startsAt) {
+    throw new SecAggError('SECAGG_EARLY_PROPOSAL', `proposal for turn ${turn} before the turn starts`, {
+      proposer: sender,
+      turn,
+      startsAt,
+      now,
+    });
+  }
+}
+
+export function endorse<K extends SecAggKind.KeySetEndorse | SecAggKind.LockEndorse>(
+  scope: SecAggScope,
+  kind: K,
+  phase: CertPhase,
+  self: string,
+  digest: Uint8Array,
+  sign: IdentitySign,
+): EndorseMsg<K> {
+  return {
+    kind,
+    federation: scope.federation,
+    round: scope.round,
+    sender: self,
+    digest: digest.slice(),
+    signature: sign(endorseStatement(scope, phase, digest)),
+  };
+}
+
+/** Throws SECAGG_NOT_COMMITTEE / SECAGG_BAD_SIGNATURE unless `e` is a committee member's valid endorsement. */
+export function checkEndorsement(
+  scope: SecAggScope,
+  phase: CertPhase,
+  e: EndorseMsg,
+  committee: readonly string[],
+  verify: IdentityVerify,
+): void {
+  if (!committee.includes(e.sender)) {
+    throw new SecAggError('SECAGG_NOT_COMMITTEE', `endorsement by ${e.sender}, not on the round's committee`, { member: e.sender });
+  }
+  if (!verify(e.sender, endorseStatement(scope, phase, e.digest), e.signature)) {
+    throw new SecAggError('SECAGG_BAD_SIGNATURE', `endorsement by ${e.sender} does not verify`, { member: e.sender, phase });
+  }
+}
+
+/**
+ * The digest that ≥ t distinct committee members endorsed with a valid signature, or
+ * undefined. Endorsements are verified here (callers may pass unverified ones); if two digests
+ * both reach t — impossible unless ≥ 2t − m members signed both — the result is undefined and
+ * SECAGG_EQUIVOCATION is thrown with both digests, because acting on either would be unsafe.
+ */
+export function certified(
+  scope: SecAggScope,
+  phase: CertPhase,
+  endorsements: Iterable<EndorseMsg>,
+  committee: readonly string[],
+  threshold: number,
+  verify: IdentityVerify,
+): Certificate | undefined {
+  const byDigest = new Map<string, { digest: Uint8Array; by: Map<string, Uint8Array> }>();
+  for (const e of endorsements) {
+    if (!committee.includes(e.sender) || e.digest.length !== 32) continue;
+    const key = toHex0x(e.digest);
+    let g = byDigest.get(key);
+    if (g === undefined) {
+      g = { digest: e.digest, by: new Map() };
+      byDigest.set(key, g);
+    }
+    if (g.by.has(e.sender)) continue;
+    if (!verify(e.sender, endorseStatement(scope, phase, e.digest), e.signature)) continue;
+    g.by.set(e.sender, e.signature);
+  }
+  const certs = [...byDigest.values()].filter((g) => g.by.size >= threshold);
+  if (certs.length > 1) {
+    throw new SecAggError('SECAGG_EQUIVOCATION', `two ${phase === 1 ? 'key sets' : 'locks'} each certified by ≥ ${threshold} members`, {
+      phase,
+      digests: certs.map((c) => toHex0x(c.digest)),
+      signers: certs.map((c) => [...c.by.keys()].sort()),
+    });
+  }
+  const c = certs[0];
+  if (c === undefined) return undefined;
+  const signers = committee.filter((m) => c.by.has(m));
+  return { digest: c.digest, signers, signatures: signers.map((s) => c.by.get(s)!) };
+}
+
+/** Whether `cert` certifies `digest`. */
+export function certifies(cert: Certificate | undefined, digest: Uint8Array): boolean {
+  return cert !== undefined && bytesEqual(cert.digest, digest);
+}
+
+/** A key-set proposal with the endorsements that certify it, as a participant receives them. */
+export interface KeySetEvidence {
+  readonly proposal: KeySetProposalMsg;
+  readonly endorsements: Iterable<EndorseMsg>;
+}
+
+export interface CertifiedKeySet {
+  readonly digest: Uint8Array;
+  /** U_1, sorted. */
+  readonly advertised: readonly string[];
+  /** U_2 ⊆ U_1, sorted. */
+  readonly shared: readonly string[];
+  readonly certificate: Certificate;
+}
+
+/**
+ * The key set `ev.proposal` names, if t committee members endorsed exactly its digest
+ * (SECAGG_NOT_CERTIFIED otherwise). Participants mask with U_2 \ {self} only after this.
+ */
+export function verifyKeySet(
+  scope: SecAggScope,
+  ev: KeySetEvidence,
+  committee: readonly string[],
+  threshold: number,
+  verify: IdentityVerify,
+): CertifiedKeySet {
+  const digest = keySetDigest(scope, ev.proposal.advertised, ev.proposal.shared);
+  const cert = certified(scope, CertPhase.KeySet, ev.endorsements, committee, threshold, verify);
+  if (cert === undefined || !bytesEqual(cert.digest, digest)) {
+    throw new SecAggError(
+      'SECAGG_NOT_CERTIFIED',
+      `key set of ${ev.proposal.sender} (turn ${ev.proposal.turn}) is not certified by ${threshold} members`,
+      {
+        phase: 'key-set',
+        digest: toHex0x(digest),
+        certified: cert === undefined ? null : toHex0x(cert.digest),
+      },
+    );
+  }
+  return { digest, advertised: ev.proposal.advertised, shared: ev.proposal.shared, certificate: cert };
+}
