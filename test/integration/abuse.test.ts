@@ -34,7 +34,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Pro
 }
 
 const maskedInput = (first: number): Uint8Array =>
-  encodeMaskedInput({ baseModelHash: base, neighbours: [], masked: Uint32Array.from([first, 2, 3, 4]) });
+  encodeMaskedInput({ baseModelHash: base, neighbours: [], masked: Uint32Array.from([first, 0, 2, 0, 3, 0, 4, 0]) }); // 3 params + n, Z_{2^64}
 
 describe('abuse resistance over libp2p', () => {
   // a: honest member that tells scoring the member list; c: honest member whose scoring does

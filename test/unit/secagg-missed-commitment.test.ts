@@ -13,6 +13,7 @@ import { encodeMaskedInput, type MaskedInputPayload } from '../../protocol/messa
 import type { AdvertiseKeysMsg, RevealMsg, ShareKeysMsg, ViewMsg } from '../../protocol/messages/secagg.js';
 import {
   generateRoundKeys,
+  ringFromIntegers,
   SecAggCommitteeMember,
   SecAggError,
   SecAggParticipant,
@@ -66,14 +67,14 @@ function setup() {
     m.beginInputs();
     views.set(id, m.signView(held));
   }
-  const expected = new Uint32Array(5);
+  const expected = new Float64Array(5); // exact integers, compared as a Z_{2^64} vector
   for (const p of parties) {
     const v = values(p);
     for (let k = 0; k < 4; k++) expected[k] = expected[k]! + v[k]! * SCALE;
     expected[4] = expected[4]! + 10;
   }
   const masked = new Map([...inputs].map(([p, x]) => [p, x.payload.masked]));
-  return { parties, committee, members, shares, views, held, late, missed, expected: [...expected], masked };
+  return { parties, committee, members, shares, views, held, late, missed, expected: [...ringFromIntegers(expected)], masked };
 }
 
 describe('a committee member without a survivor’s commitment', () => {

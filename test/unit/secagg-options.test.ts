@@ -26,7 +26,7 @@ describe('simulation options', () => {
       dropout: 0,
       collectMs: SIMULATION_DEFAULTS.collectMs,
     });
-    expect(secAggConfigOf(o)).toMatchObject({ committeeSize: 5, threshold: 3, clipRange: 1024, fractionalBits: 10 });
+    expect(secAggConfigOf(o)).toMatchObject({ committeeSize: 5, threshold: 3, clipRange: 2 ** 24, fractionalBits: 24 });
     expect(parseSimulationOptions({ secureAggregation: false }).secureAggregation).toBe(false);
   });
 
@@ -38,8 +38,9 @@ describe('simulation options', () => {
   it('validates the threshold and the overflow bound, naming the field', () => {
     expect(issuesOf({ threshold: 2 })[0]).toMatchObject({ field: 'threshold' });
     expect(issuesOf({ threshold: 6 })[0]).toMatchObject({ field: 'threshold' });
-    expect(issuesOf({ clipRange: 4096 })[0]).toMatchObject({ field: 'clipRange' });
-    expect(issuesOf({ clipRange: 4096, secureAggregation: false })).toEqual([]);
+    // 2^30 · 2^24 levels: beyond exact float64 quantization (and the Z_{2^64} overflow bound).
+    expect(issuesOf({ clipRange: 2 ** 30 })[0]).toMatchObject({ field: 'clipRange' });
+    expect(issuesOf({ clipRange: 2 ** 30, secureAggregation: false })).toEqual([]);
     expect(issuesOf({ dropout: 1 })[0]).toMatchObject({ field: 'dropout' });
   });
 
