@@ -37,7 +37,8 @@ import {
   MAX_FINALIZE_MESSAGE_BYTES,
 } from './messages/finalize.js';
 import { MAX_GOSSIP_MESSAGE_BYTES, MAX_SECAGG_MESSAGE_BYTES } from './messages/limits.js';
-import { decodeSecAgg, resultStatement, SECAGG_MESSAGE_VERSION, SecAggKind, type SecAggMessage } from './messages/secagg.js';
+import { CertPhase, decodeSecAgg, resultStatement, SECAGG_MESSAGE_VERSION, SecAggKind, type SecAggMessage } from './messages/secagg.js';
+import { checkEndorsement } from './secure-aggregation/certify.js';
 import { classifyRound } from './round.js';
 import type { IdentityVerify } from './secure-aggregation/crypto.js';
 import { SecAggError } from './secure-aggregation/errors.js';
@@ -167,6 +168,8 @@ export function validateChunk(data: Uint8Array, from: string, ctx: ValidationCon
 }
 
 export interface SecAggValidationContext {
+  /** The deployment every secagg signature is bound to (`deploymentBindingBytes`). */
+  readonly binding: Uint8Array;
   readonly federation: string;
   readonly currentRound: number;
   readonly isMember: (peer: string) => boolean;
@@ -210,28 +213,35 @@ export function validateSecAggMessage(data: Uint8Array, from: string, ctx: SecAg
   // 6. author and signatures
   if (m.sender !== from) return { verdict: reject('MSG_SENDER_NOT_SIGNER') };
   if (!ctx.isMember(from)) return { verdict: reject('PEER_NOT_MEMBER') };
+  const scope = { binding: ctx.binding, federation: m.federation, round: m.round };
   try {
     switch (m.kind) {
       case SecAggKind.AdvertiseKeys:
-        verifyAdvert(m, ctx.verify);
+        verifyAdvert(ctx.binding, m, ctx.verify);
         break;
       case SecAggKind.ShareKeys:
         if (m.shares.some((s) => !committee.includes(s.recipient))) return { verdict: reject('SECAGG_NOT_COMMITTEE') };
         break;
       case SecAggKind.View:
-        checkView(m.view, { federation: m.federation, round: m.round, committee, verify: ctx.verify });
+        checkView(m.view, scope, committee, ctx.verify);
         break;
       case SecAggKind.Proposal:
         if (!committee.includes(m.sender)) return { verdict: reject('PEER_NOT_COMMITTEE') };
-        for (const v of m.views) checkView(v, { federation: m.federation, round: m.round, committee, verify: ctx.verify });
+        for (const v of m.views) checkView(v, scope, committee, ctx.verify);
         break;
+      case SecAggKind.KeySetProposal:
       case SecAggKind.Reveal:
         if (!committee.includes(m.sender)) return { verdict: reject('PEER_NOT_COMMITTEE') };
         break;
+      case SecAggKind.KeySetEndorse:
+        checkEndorsement(scope, CertPhase.KeySet, m, committee, ctx.verify);
+        break;
+      case SecAggKind.LockEndorse:
+        checkEndorsement(scope, CertPhase.Lock, m, committee, ctx.verify);
+        break;
       case SecAggKind.Result:
         if (!committee.includes(m.sender)) return { verdict: reject('PEER_NOT_COMMITTEE') };
-        if (!ctx.verify(m.sender, resultStatement(m.federation, m.round, m.result), m.signature))
-          return { verdict: reject('SECAGG_BAD_SIGNATURE') };
+        if (!ctx.verify(m.sender, resultStatement(scope, m.result), m.signature)) return { verdict: reject('SECAGG_BAD_SIGNATURE') };
         break;
     }
   } catch (e) {
