@@ -4,7 +4,8 @@
  * held-out split. It answers a researcher's first question: what does federation cost?
  */
 import { fitStandardizer, type LabelledData, standardize } from '../protocol/data.js';
-import { binaryMetrics, type BinaryMetrics } from '../protocol/metrics.js';
+import type { TaskMetrics } from '../protocol/metrics.js';
+import { evaluateTask } from '../protocol/task.js';
 import { type ModelSpec, Trainer } from '../node/ml/trainer.js';
 
 export interface BaselineOptions {
@@ -15,13 +16,15 @@ export interface BaselineOptions {
   readonly learningRate: number;
   /** Standardise with pooled statistics (tabular data). Images are used as they are. */
   readonly standardize: boolean;
+  /** Loss weight per class (the federated run's, so both optimise the same objective). */
+  readonly classWeights?: readonly number[];
 }
 
 export async function centralizedBaseline(
   train: LabelledData,
   test: LabelledData,
   o: BaselineOptions,
-): Promise<BinaryMetrics & { loss: number }> {
+): Promise<TaskMetrics & { trainLoss: number }> {
   let tr = train;
   let te = test;
   if (o.standardize) {
@@ -31,9 +34,15 @@ export async function centralizedBaseline(
   }
   const trainer = new Trainer(o.model, o.seed);
   try {
-    const res = await trainer.train(tr, { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, seed: o.seed });
-    const scores = trainer.predict(te.x, te.n);
-    return { ...binaryMetrics(te.y, scores), loss: res.loss };
+    const res = await trainer.train(tr, {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      learningRate: o.learningRate,
+      seed: o.seed,
+      ...(o.classWeights !== undefined ? { classWeights: o.classWeights } : {}),
+    });
+    // Scored like the federated model (the task's metrics, `loss` on the test rows).
+    return { ...evaluateTask(trainer.task, te, trainer.predict(te.x, te.n)), trainLoss: res.loss };
   } finally {
     trainer.dispose();
   }

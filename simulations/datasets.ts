@@ -19,9 +19,21 @@
  *   no standardisation (images).
  * - .npz: arrays named by `arrays` (x: (N, F) table or (N, H, W[, C]) images; y: N labels in
  *   {0, 1}); a separate test pair, or else a stratified split. uint8 images are scaled to [0, 1].
+ *
+ * Tasks (issue 16, protocol/task.ts; `task` option): binary as above; multiclass — a CSV class
+ * column whose values are listed in `classes` (default: the distinct values, sorted), an .npz y of
+ * class indices, or heart-disease's `num` grade 0–4; multilabel — CSV `columns.labels` (0/1
+ * columns) or an .npz y of shape (N, L); regression — a numeric CSV column or .npz y. A regression
+ * target is standardised with the public `target: {mean, std}` when given, else (said in the
+ * notes) with the pooled training rows' statistics; metrics are reported in original units.
+ * `keepFraction[c]` keeps that share of class c's rows (train and test alike, seeded): how the
+ * benches make a balanced set imbalanced.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { shuffleInPlace, type Rng } from '../protocol/rng.js';
+import { type Task, MAX_CLASSES } from '../protocol/task.js';
 import { fitStandardizer, type LabelledData, selectRows, type Standardizer, standardize, stratifiedSplit } from '../protocol/data.js';
+import { poolSets } from '../protocol/task.js';
 import { parsePartition, partitionRows } from '../protocol/partition.js';
 import type { FederationManifest } from '../protocol/manifest.js';
 import { createRng } from '../protocol/rng.js';
@@ -31,6 +43,7 @@ import { HEART_SITES, loadHeartSite } from '../node/data/heart-disease.js';
 import { loadPneumoniaMnist } from '../node/data/medmnist.js';
 import { loadNpz, type NpyArray } from '../node/data/npz.js';
 import { ConfigError, type SimulationOptions } from './options.js';
+import { publicReferenceStandardizer } from './sites.js';
 
 export interface SimulationData {
   /** Pooled training rows (raw), for the centralized baseline. */
@@ -48,29 +61,196 @@ export interface SimulationData {
   readonly standardizers?: readonly Standardizer[];
   /** Human-readable notes (e.g. imputed cells), printed and kept in summary.json. */
   readonly notes: readonly string[];
+  /** The task, with its classes/labels or the regression target's standardisation. */
+  readonly task: Task;
 }
 
 type DataOptions = Pick<
   SimulationOptions,
   'dataset' | 'peers' | 'seed' | 'testFraction' | 'partition' | 'columns' | 'arrays' | 'standardize'
->;
+> &
+  Partial<Pick<SimulationOptions, 'task' | 'classes' | 'target' | 'keepFraction' | 'dpEpsilon' | 'dpNoiseMultiplier'>>;
+
+/** Regression strata: quantile bins of the target, so splits and partitions spread its range. */
+const REGRESSION_STRATA = 5;
 
 function bad(field: string, value: unknown, rule: string): ConfigError {
   return new ConfigError('CONFIG_INVALID', `${field}=${JSON.stringify(value)}: ${rule}`, { issues: [{ field, value, rule }] });
 }
 
-function concat(parts: readonly LabelledData[]): LabelledData {
-  const n = parts.reduce((s, p) => s + p.n, 0);
-  const f = parts[0]!.x.length / Math.max(1, parts[0]!.n);
-  const x = new Float32Array(n * f);
-  const y = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    x.set(p.x, off * f);
-    y.set(p.y, off);
-    off += p.n;
+const concat = (parts: readonly LabelledData[]): LabelledData => poolSets(parts);
+
+/** Quantile bin (0..bins−1) of each value: the stratum of a regression row. */
+function quantileStrata(values: ArrayLike<number>, bins: number): Uint8Array {
+  const order = Array.from({ length: values.length }, (_, i) => i).sort((a, b) => values[a]! - values[b]!);
+  const y = new Uint8Array(values.length);
+  order.forEach((row, rank) => {
+    y[row] = Math.min(bins - 1, Math.floor((rank * bins) / values.length));
+  });
+  return y;
+}
+
+/** Keep `fractions[c]` of class c's rows (seeded); classes beyond the list keep every row. */
+function keepByClass(d: LabelledData, fractions: readonly number[], rng: Rng): LabelledData {
+  const rows: number[] = [];
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < d.n; i++) byClass.set(d.y[i]!, [...(byClass.get(d.y[i]!) ?? []), i]);
+  for (const c of [...byClass.keys()].sort((a, b) => a - b)) {
+    const idx = shuffleInPlace(byClass.get(c)!, rng);
+    rows.push(...idx.slice(0, Math.max(1, Math.round(idx.length * (fractions[c] ?? 1)))));
   }
-  return { x, y, n, featureShape: [...parts[0]!.featureShape] };
+  return selectRows(
+    d,
+    rows.sort((a, b) => a - b),
+  );
+}
+
+/** Class names, in index order: `given` or the distinct raw values (numeric order when all are numbers). */
+function classList(raw: readonly string[], given: readonly string[] | undefined): string[] {
+  if (given !== undefined) return [...given];
+  const distinct = [...new Set(raw)];
+  const numeric = distinct.every((v) => v.trim() !== '' && Number.isFinite(Number(v)));
+  return distinct.sort(numeric ? (a, b) => Number(a) - Number(b) : undefined);
+}
+
+const MISSING = new Set(['', '?', 'NA', 'NaN', 'nan', 'null']);
+
+/**
+ * A CSV for a multiclass, multilabel or regression task: numeric features (missing cells
+ * imputed with the column's median over the file, or the row dropped), the label per the task.
+ * Unknown class values and non-numeric targets are refused naming the line and the value.
+ */
+function loadCsvTask(
+  path: string,
+  columns: NonNullable<SimulationOptions['columns']>,
+  kind: 'multiclass' | 'multilabel' | 'regression',
+  classes: readonly string[] | undefined,
+): { data: LabelledData; task: Task; notes: string[] } {
+  const sep = columns.separator ?? ',';
+  const lines = readFileSync(path, 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '');
+  const split = (l: string): string[] => l.split(sep).map((c) => c.trim().replace(/^"|"$/g, ''));
+  const header = split(lines[0] ?? '');
+  const labelCols = kind === 'multilabel' ? [...(columns.labels ?? [columns.label])] : [columns.label];
+  for (const c of labelCols) {
+    if (!header.includes(c))
+      throw bad(kind === 'multilabel' ? 'columns.labels' : 'columns.label', c, `not a column of ${path} (${header.join(', ')})`);
+  }
+  const ignore = new Set([columns.label, ...labelCols, ...(columns.ignore ?? [])]);
+  const features = columns.features ?? header.filter((h) => !ignore.has(h));
+  for (const c of features) if (!header.includes(c)) throw bad('columns.features', c, `not a column of ${path}`);
+  const fi = features.map((c) => header.indexOf(c));
+  const li = labelCols.map((c) => header.indexOf(c));
+  const rows = lines.slice(1).map(split);
+  const cells: (number | undefined)[][] = [];
+  const labels: string[][] = [];
+  let dropped = 0;
+  let imputed = 0;
+  rows.forEach((r, i) => {
+    const lab = li.map((j) => r[j] ?? '');
+    if (lab.some((v) => MISSING.has(v))) {
+      dropped++; // a row without its label cannot be used
+      return;
+    }
+    const feats = fi.map((j, k) => {
+      const v = r[j] ?? '';
+      if (MISSING.has(v)) return undefined;
+      const x = Number(v);
+      if (!Number.isFinite(x)) throw bad(`${path}: line ${i + 2} column ${features[k]}`, v, 'a number (or a missing-value marker)');
+      return x;
+    });
+    if (feats.some((v) => v === undefined) && columns.missing === 'drop') {
+      dropped++;
+      return;
+    }
+    cells.push(feats);
+    labels.push(lab);
+  });
+  if (cells.length === 0) throw bad('dataset', path, 'no usable rows');
+  const medians = fi.map((_, k) => {
+    const vs = cells
+      .map((r) => r[k])
+      .filter((v): v is number => v !== undefined)
+      .sort((a, b) => a - b);
+    return vs.length === 0 ? 0 : vs.length % 2 === 1 ? vs[(vs.length - 1) / 2]! : (vs[vs.length / 2 - 1]! + vs[vs.length / 2]!) / 2;
+  });
+  const n = cells.length;
+  const f = features.length;
+  const x = new Float32Array(n * f);
+  cells.forEach((r, i) => {
+    r.forEach((v, k) => {
+      if (v === undefined) imputed++;
+      x[i * f + k] = v ?? medians[k]!;
+    });
+  });
+  const notes = [
+    `${path}: ${n} rows${dropped > 0 ? `, ${dropped} dropped (missing label${columns.missing === 'drop' ? ' or cell' : ''})` : ''}${imputed > 0 ? `, ${imputed} cells imputed with the file's column median` : ''}`,
+  ];
+  const featureShape = [f];
+  if (kind === 'multiclass') {
+    const names = classList(
+      labels.map((l) => l[0]!),
+      classes,
+    );
+    if (names.length < 2 || names.length > MAX_CLASSES) throw bad('classes', names, `2..${MAX_CLASSES} classes`);
+    const index = new Map(names.map((c, i) => [c, i]));
+    const y = new Uint8Array(n);
+    labels.forEach((l, i) => {
+      let c = index.get(l[0]!);
+      // '4.0' is the class '4'
+      if (c === undefined) c = names.findIndex((nm) => Number.isFinite(Number(nm)) && Number(nm) === Number(l[0]));
+      if (c === undefined || c < 0) throw bad('columns.label', l[0], `row ${i + 1}: not one of the classes (${names.join(', ')})`);
+      y[i] = c;
+    });
+    return { data: { x, y, n, featureShape }, task: { kind: 'multiclass', classes: names }, notes };
+  }
+  const w = labelCols.length;
+  const targets = new Float32Array(n * w);
+  labels.forEach((l, i) => {
+    l.forEach((v, j) => {
+      const t = Number(v);
+      if (kind === 'multilabel' ? t !== 0 && t !== 1 : !Number.isFinite(t)) {
+        throw bad(
+          `columns.${kind === 'multilabel' ? 'labels' : 'label'}`,
+          v,
+          `row ${i + 1} of ${labelCols[j]}: ${kind === 'multilabel' ? '0 or 1' : 'a number'}`,
+        );
+      }
+      targets[i * w + j] = t;
+    });
+  });
+  const y = kind === 'multilabel' ? Uint8Array.from({ length: n }, (_, i) => targets[i * w]!) : quantileStrata(targets, REGRESSION_STRATA);
+  return {
+    data: { x, y, n, featureShape, targets },
+    task: kind === 'multilabel' ? { kind, labels: labelCols } : { kind, mean: 0, std: 1 },
+    notes,
+  };
+}
+
+/**
+ * Regression: the target standardised with `given` (public) or else the pooled training rows'
+ * mean and standard deviation (a simulation shortcut, said in the notes). Other tasks unchanged.
+ */
+function standardizeTargets(
+  task: Task,
+  train: LabelledData,
+  test: LabelledData,
+  given: { mean: number; std: number } | undefined,
+  notes: string[],
+): { task: Task; train: LabelledData; test: LabelledData } {
+  if (task.kind !== 'regression') return { task, train, test };
+  let { mean, std } = given ?? { mean: 0, std: 1 };
+  if (given === undefined) {
+    const t = train.targets!;
+    mean = t.reduce((a, b) => a + b, 0) / t.length;
+    std = Math.sqrt(t.reduce((a, b) => a + (b - mean) ** 2, 0) / t.length) || 1;
+    notes.push(
+      `regression target standardised with the pooled training rows' mean ${mean.toPrecision(6)} and sd ${std.toPrecision(6)} (give target: {mean, std} for public values)`,
+    );
+  }
+  const std1 = (d: LabelledData): LabelledData => ({ ...d, targets: Float32Array.from(d.targets!, (v) => (v - mean) / std) });
+  return { task: { kind: 'regression', mean, std }, train: std1(train), test: std1(test) };
 }
 
 function loadCsvDataset(path: string, columns: NonNullable<SimulationOptions['columns']>): LabelledData {
@@ -103,25 +283,52 @@ function loadCsvDataset(path: string, columns: NonNullable<SimulationOptions['co
   ).data;
 }
 
-function npzPair(npz: Map<string, NpyArray>, path: string, xName: string, yName: string): LabelledData & { image: boolean } {
+function npzPair(
+  npz: Map<string, NpyArray>,
+  path: string,
+  xName: string,
+  yName: string,
+  kind: Task['kind'] = 'binary',
+): LabelledData & { image: boolean } {
   const x = npz.get(xName);
   const y = npz.get(yName);
   if (x === undefined) throw bad('arrays.x', xName, `no such array in ${path} (has ${[...npz.keys()].join(', ')})`);
   if (y === undefined) throw bad('arrays.y', yName, `no such array in ${path} (has ${[...npz.keys()].join(', ')})`);
   const n = x.shape[0] ?? 0;
   if (x.shape.length < 2 || x.shape.length > 4) throw bad('arrays.x', xName, 'shape (N, F), (N, H, W) or (N, H, W, C)');
-  if (y.data.length !== n) throw bad('arrays.y', yName, `${y.data.length} labels for ${n} rows`);
+  // Multi-label: y is (N, L); otherwise one value per row ((N) or (N, 1)).
+  const width = kind === 'multilabel' ? (y.shape[1] ?? 1) : 1;
+  if (y.data.length !== n * width) throw bad('arrays.y', yName, `${y.data.length} labels for ${n} rows`);
   const image = x.shape.length >= 3;
   const scale = x.descr.endsWith('u1') ? 1 / 255 : 1;
   const xs = new Float32Array(x.data.length);
   for (let i = 0; i < xs.length; i++) xs[i] = Number(x.data[i]!) * scale;
   const ys = new Uint8Array(n);
+  const featureShape = image ? [x.shape[1]!, x.shape[2]!, x.shape[3] ?? 1] : [x.shape[1]!];
+  if (kind === 'multilabel' || kind === 'regression') {
+    const targets = new Float32Array(n * width);
+    for (let i = 0; i < targets.length; i++) {
+      const v = Number(y.data[i]!);
+      if (kind === 'multilabel' ? v !== 0 && v !== 1 : !Number.isFinite(v)) {
+        throw bad('arrays.y', yName, `value ${i} is ${v}; ${kind === 'multilabel' ? '0 or 1' : 'a finite number'}`);
+      }
+      targets[i] = v;
+    }
+    const strata =
+      kind === 'multilabel' ? Uint8Array.from({ length: n }, (_, i) => targets[i * width]!) : quantileStrata(targets, REGRESSION_STRATA);
+    return { x: xs, y: strata, n, featureShape, image, targets };
+  }
   for (let i = 0; i < n; i++) {
     const v = Number(y.data[i]!);
-    if (v !== 0 && v !== 1) throw bad('arrays.y', yName, `label ${i} is ${v}; labels must be 0 or 1`);
+    const ok = kind === 'binary' ? v === 0 || v === 1 : Number.isInteger(v) && v >= 0 && v < MAX_CLASSES;
+    if (!ok)
+      throw bad(
+        'arrays.y',
+        yName,
+        `label ${i} is ${v}; labels must be ${kind === 'binary' ? '0 or 1' : `class indices 0..${MAX_CLASSES - 1}`}`,
+      );
     ys[i] = v;
   }
-  const featureShape = image ? [x.shape[1]!, x.shape[2]!, x.shape[3] ?? 1] : [x.shape[1]!];
   return { x: xs, y: ys, n, featureShape, image };
 }
 
@@ -129,11 +336,44 @@ function npzPair(npz: Map<string, NpyArray>, path: string, xName: string, yName:
 export function loadSimulationData(o: DataOptions): SimulationData {
   const splitRng = createRng(o.seed, 'fedmesh/sim/split');
   const partitionRng = createRng(o.seed, 'fedmesh/sim/partition');
+  const keepRng = createRng(o.seed, 'fedmesh/sim/keep');
   const spec = parsePartition(o.partition);
   const notes: string[] = [];
+  const kind = o.task ?? 'binary';
+  let task: Task = { kind: 'binary' };
+  const keep = (d: LabelledData): LabelledData => (o.keepFraction !== undefined ? keepByClass(d, o.keepFraction, keepRng) : d);
+  const indexClasses = (d: LabelledData): string[] => {
+    let k = 0;
+    for (let i = 0; i < d.n; i++) k = Math.max(k, d.y[i]! + 1);
+    const names = o.classes ?? Array.from({ length: k }, (_, c) => String(c));
+    if (names.length < k) throw bad('classes', names, `${k} classes in the labels, ${names.length} names given`);
+    return names;
+  };
+  const only = (allowed: readonly Task['kind'][], what: string): void => {
+    if (!allowed.includes(kind)) throw bad('task', kind, `${what} supports ${allowed.join(', ')}`);
+  };
 
   const tabular = (train: LabelledData, test: LabelledData, parts: number[][], evalBySite?: LabelledData[]): SimulationData => {
     const raw = parts.map((rows) => selectRows(train, rows));
+    if (o.standardize === 'public' || o.dpEpsilon !== undefined || o.dpNoiseMultiplier !== undefined) {
+      // issue 15 (H5): with DP, no site's preprocessing may depend on its records. Every site and
+      // the evaluation use one set of public reference statistics: the held-out rows' (records no
+      // site trains on, standing in for a public reference cohort; simulations/sites.ts).
+      const sets = evalBySite ?? [test];
+      const reference = publicReferenceStandardizer(poolSets(sets));
+      notes.push('features standardised with public reference statistics (the held-out rows), the same at every site');
+      return {
+        train,
+        test,
+        siteData: raw.map((d) => standardize(d, reference)),
+        evalSets: sets.map((d) => standardize(d, reference)),
+        featureShape: [...train.featureShape],
+        standardized: true,
+        standardizers: raw.map(() => reference),
+        notes,
+        task,
+      };
+    }
     if (o.standardize === 'federated') {
       // One standardiser from the pooled training rows: what the sites would get from a secure
       // sum of their (n_k, Σx, Σx²) before training; every site and the test set use it.
@@ -148,6 +388,7 @@ export function loadSimulationData(o: DataOptions): SimulationData {
         standardized: true,
         standardizers: raw.map(() => global),
         notes,
+        task,
       };
     }
     const standardizers = raw.map((d) => fitStandardizer(d));
@@ -163,22 +404,29 @@ export function loadSimulationData(o: DataOptions): SimulationData {
       standardized: true,
       standardizers,
       notes,
+      task,
     };
   };
   const rowsOf = (d: LabelledData): number[] => Array.from({ length: d.n }, (_, i) => i);
 
   if (o.dataset === 'heart-disease') {
+    only(['binary', 'multiclass'], 'heart-disease (num > 0, or the grade num 0–4)');
     // Each hospital keeps a stratified test share of its own patients.
     const sites = HEART_SITES.map((s) => loadHeartSite(s));
     notes.push(
       `heart-disease: ${sites.map((s, i) => `${HEART_SITES[i]} ${s.n} rows, ${s.missingCells} imputed cells`).join('; ')} ('?' and chol=0 imputed with the site's own median)`,
     );
+    if (kind === 'multiclass') {
+      task = { kind: 'multiclass', classes: o.classes ?? ['0', '1', '2', '3', '4'] };
+      if (task.classes.length !== 5) throw bad('classes', o.classes, 'heart-disease has the 5 grades of num (0–4)');
+    }
     const trains: LabelledData[] = [];
     const tests: LabelledData[] = [];
     for (const s of sites) {
-      const split = stratifiedSplit(s.y, o.testFraction, splitRng);
-      trains.push(selectRows(s, split.train));
-      tests.push(selectRows(s, split.test));
+      const site = keep(kind === 'multiclass' ? { x: s.x, y: s.grade, n: s.n, featureShape: s.featureShape } : s);
+      const split = stratifiedSplit(site.y, o.testFraction, splitRng);
+      trains.push(selectRows(site, split.train));
+      tests.push(selectRows(site, split.test));
     }
     const train = concat(trains);
     const test = concat(tests);
@@ -192,23 +440,30 @@ export function loadSimulationData(o: DataOptions): SimulationData {
     let test: LabelledData;
     let image = true;
     if (o.dataset === 'pneumonia') {
-      train = loadPneumoniaMnist('train');
-      test = loadPneumoniaMnist('test');
+      only(['binary'], 'pneumonia');
+      train = keep(loadPneumoniaMnist('train'));
+      test = keep(loadPneumoniaMnist('test'));
     } else {
       if (!existsSync(o.dataset)) throw bad('dataset', o.dataset, 'file not found');
       const arrays = o.arrays!;
       const npz = loadNpz(o.dataset);
-      const all = npzPair(npz, o.dataset, arrays.x, arrays.y);
+      const all = npzPair(npz, o.dataset, arrays.x, arrays.y, kind);
       image = all.image;
       if (arrays.xTest !== undefined) {
-        train = all;
-        test = npzPair(npz, o.dataset, arrays.xTest, arrays.yTest!);
+        train = keep(all);
+        test = keep(npzPair(npz, o.dataset, arrays.xTest, arrays.yTest!, kind));
       } else {
-        const split = stratifiedSplit(all.y, o.testFraction, splitRng);
-        train = selectRows(all, split.train);
-        test = selectRows(all, split.test);
+        const kept = keep(all);
+        const split = stratifiedSplit(kept.y, o.testFraction, splitRng);
+        train = selectRows(kept, split.train);
+        test = selectRows(kept, split.test);
       }
+      if (kind === 'multiclass') task = { kind, classes: indexClasses(concat([train, test])) };
+      if (kind === 'multilabel') task = { kind, labels: Array.from({ length: train.targets!.length / train.n }, (_, j) => `y${j}`) };
+      if (kind === 'regression') ({ task, train, test } = standardizeTargets({ kind, mean: 0, std: 1 }, train, test, o.target, notes));
     }
+    if (o.keepFraction !== undefined)
+      notes.push(`keepFraction ${JSON.stringify(o.keepFraction)}: ${train.n} train / ${test.n} test rows kept`);
     const parts = partitionRows(spec, { rows: rowsOf(train), labels: train.y }, o.peers, partitionRng);
     if (!image) return tabular(train, test, parts);
     return {
@@ -219,18 +474,29 @@ export function loadSimulationData(o: DataOptions): SimulationData {
       featureShape: [...train.featureShape],
       standardized: false,
       notes,
+      task,
     };
   }
 
   let all: LabelledData;
-  if (o.dataset === 'breast-cancer') all = loadBreastCancer();
-  else {
+  if (o.dataset === 'breast-cancer') {
+    only(['binary'], 'breast-cancer');
+    all = loadBreastCancer();
+  } else {
     if (!existsSync(o.dataset)) throw bad('dataset', o.dataset, 'file not found');
-    all = loadCsvDataset(o.dataset, o.columns!);
+    if (kind === 'binary') all = loadCsvDataset(o.dataset, o.columns!);
+    else {
+      const loaded = loadCsvTask(o.dataset, o.columns!, kind, o.classes);
+      all = loaded.data;
+      task = loaded.task;
+      notes.push(...loaded.notes);
+    }
   }
+  all = keep(all);
   const split = stratifiedSplit(all.y, o.testFraction, splitRng);
-  const train = selectRows(all, split.train);
-  const test = selectRows(all, split.test);
+  let train = selectRows(all, split.train);
+  let test = selectRows(all, split.test);
+  ({ task, train, test } = standardizeTargets(task, train, test, o.target, notes));
   const parts = partitionRows(spec, { rows: rowsOf(train), labels: train.y }, o.peers, partitionRng);
   return tabular(train, test, parts);
 }

@@ -21,7 +21,7 @@ import { ConfigError, parseSimulationOptions, type SimulationOptions } from './o
 export const MAX_REPEAT = 100;
 import { renderSvg } from './report.js';
 import { loadScenario, parseSweep, sweepGrid, withOption } from './scenario.js';
-import { runSimulation, type SimulationResult } from './simulate.js';
+import { type RoundReport, runSimulation, type SimulationResult } from './simulate.js';
 
 export interface ExperimentInit {
   /** Option values from flags (override the scenario). */
@@ -43,7 +43,17 @@ export interface SweepRow {
   readonly loss: MeanSd;
   readonly meanRoundSeconds: MeanSd;
   readonly centralizedAccuracy?: MeanSd;
+  /** Every scalar metric of summary.json `final` (the task's: balancedAccuracy, macroF1, rmse, r2, …). */
+  readonly metrics: Readonly<Record<string, MeanSd>>;
+  /** The same for the centralized baseline, when every run has one. */
+  readonly centralized?: Readonly<Record<string, MeanSd>>;
   readonly runs: readonly string[];
+}
+
+/** Mean ± sd of every numeric key of `objs` (keys missing from one object are skipped). */
+function meanSdByKey(objs: readonly Record<string, unknown>[]): Record<string, MeanSd> {
+  const keys = Object.keys(objs[0] ?? {}).filter((k) => objs.every((o) => typeof o[k] === 'number'));
+  return Object.fromEntries(keys.map((k) => [k, meanSd(objs.map((o) => o[k] as number))]));
 }
 
 export interface MeanSd {
@@ -60,14 +70,14 @@ export function meanSd(xs: readonly number[]): MeanSd {
   return { mean, sd, n };
 }
 
-function progressBar(): (r: { round: number; accuracy: number }, total: number) => void {
+function progressBar(): (r: RoundReport, total: number) => void {
   const started = performance.now();
   return (r, total) => {
     const width = 30;
     const done = Math.round((r.round / total) * width);
     const secs = ((performance.now() - started) / 1000).toFixed(1);
     process.stderr.write(
-      `\r[${'#'.repeat(done)}${'-'.repeat(width - done)}] round ${r.round}/${total}  accuracy ${r.accuracy.toFixed(3)}  ${secs}s${r.round === total ? '\n' : ''}`,
+      `\r[${'#'.repeat(done)}${'-'.repeat(width - done)}] round ${r.round}/${total}  ${r.accuracy !== undefined ? `accuracy ${r.accuracy.toFixed(3)}` : `rmse ${(r.rmse ?? Number.NaN).toFixed(3)}`}  ${secs}s${r.round === total ? '\n' : ''}`,
     );
   };
 }
@@ -114,8 +124,9 @@ export async function runExperiment(init: ExperimentInit): Promise<SimulationRes
     const results: SimulationResult[] = [];
     for (const o of runs) {
       const res = await runSimulation(o, () => {}, init.progress === true ? { onRound: progressBar() } : {});
-      const f = res.summary.final as { accuracy: number };
-      write(`  ${label(point)} seed ${o.seed}: accuracy ${f.accuracy.toFixed(4)} (${res.outDir})`);
+      const f = res.summary.final as Record<string, number>;
+      const [key, value] = f.accuracy !== undefined ? ['accuracy', f.accuracy] : ['rmse', f.rmse ?? Number.NaN];
+      write(`  ${label(point)} seed ${o.seed}: ${key} ${value.toFixed(4)} (${res.outDir})`);
       results.push(res);
     }
     const get = (f: (s: Record<string, unknown>) => number): MeanSd => meanSd(results.map((r) => f(r.summary)));
@@ -132,6 +143,10 @@ export async function runExperiment(init: ExperimentInit): Promise<SimulationRes
       loss: get(final('loss')),
       meanRoundSeconds: get((s) => s.meanRoundSeconds as number),
       ...(central !== undefined ? { centralizedAccuracy: central } : {}),
+      metrics: meanSdByKey(results.map((r) => r.summary.final as Record<string, unknown>)),
+      ...(results.every((r) => r.summary.centralized !== undefined)
+        ? { centralized: meanSdByKey(results.map((r) => r.summary.centralized as Record<string, unknown>)) }
+        : {}),
       runs: results.map((r) => r.outDir),
     });
   }

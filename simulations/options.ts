@@ -57,6 +57,10 @@ export const SIMULATION_DEFAULTS = {
   standardize: 'site',
   /** Which libp2p transport the peers use: TCP on 127.0.0.1. */
   transport: 'tcp',
+  // issue 16 (H7): the task and class imbalance (docs/models.md).
+  task: 'binary',
+  classWeights: 'none',
+  augment: false,
 } as const;
 
 /** Data sets bundled with the repository; anything else is a path to a .csv or .npz file. */
@@ -74,7 +78,10 @@ export const STRAGGLER_PATTERN = /^(none|uniform:\d+(\.\d+)?-\d+(\.\d+)?|exponen
 export const CsvColumnsSchema = z
   .object({
     label: z.string().min(1),
-    positive: z.string().min(1),
+    /** Binary tasks: the label value that is class 1 (every other value is class 0). */
+    positive: z.string().min(1).optional(),
+    /** Multi-label tasks (issue 16): the 0/1 label columns, in output order (`label` is then the first). */
+    labels: z.array(z.string().min(1)).min(1).max(255).optional(),
     /** Numeric feature columns; default every column except the label and `ignore`. */
     features: z.array(z.string().min(1)).min(1).optional(),
     ignore: z.array(z.string().min(1)).optional(),
@@ -176,6 +183,15 @@ export const SimulationOptionsSchema = z
     dpSampleRate: z.number().gt(0).max(1).optional(),
     /** Which contract records rounds (simulations/local-federation.ts `LedgerKind`). */
     ledger: z.enum(['round-ledger', 'federation']),
+    // issue 16 (H7): the task (protocol/task.ts), its classes or public target statistics, and
+    // class imbalance: loss weights ('auto' = balanced from the federation's label histogram),
+    // per-class keep fractions (to make a set imbalanced) and seeded image augmentation.
+    task: z.enum(['binary', 'multiclass', 'multilabel', 'regression']),
+    classes: z.array(z.string().min(1)).min(2).max(255).optional(),
+    target: z.object({ mean: z.number(), std: z.number().positive() }).strict().optional(),
+    classWeights: z.union([z.enum(['none', 'auto']), z.array(z.number().min(0)).min(2).max(255)]),
+    keepFraction: z.array(z.number().gt(0).max(1)).min(2).max(255).optional(),
+    augment: z.boolean(),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -194,6 +210,15 @@ export const SimulationOptionsSchema = z
     const csv = /\.csv$/i.test(o.dataset);
     const npz = /\.npz$/i.test(o.dataset);
     if (csv && o.columns === undefined) issue('columns', 'a CSV data set needs a column mapping (label, positive)');
+    // issue 16 (H7)
+    if (csv && o.task === 'binary' && o.columns !== undefined && o.columns.positive === undefined)
+      issue('columns.positive', 'a binary task needs the positive label value');
+    if (o.task === 'multilabel' && csv && o.columns?.labels === undefined)
+      issue('columns.labels', 'a multilabel task needs its 0/1 label columns');
+    if (o.task !== 'multiclass' && o.classes !== undefined) issue('classes', 'only for a multiclass task');
+    if (o.task !== 'regression' && o.target !== undefined) issue('target', 'only for a regression task');
+    if (o.classWeights !== 'none' && o.task !== 'binary' && o.task !== 'multiclass')
+      issue('classWeights', 'only for binary and multiclass tasks');
     if (!csv && o.columns !== undefined) issue('columns', 'only for a CSV data set');
     if (npz && o.arrays === undefined) issue('arrays', 'an .npz data set needs its array names (x, y)');
     if (!npz && o.arrays !== undefined) issue('arrays', 'only for an .npz data set');

@@ -7,7 +7,8 @@ import { writeFileSync } from 'node:fs';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
-import type { RoundReport } from './simulate.js';
+import type { Task } from '../protocol/task.js';
+import { headlineMetrics, type RoundReport } from './simulate.js';
 
 /** Render one vega-lite spec to an SVG string. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
@@ -51,25 +52,31 @@ export interface ReportInput {
 /** The charts of a run, as SVG strings keyed by section title. */
 export async function reportCharts(input: ReportInput): Promise<{ title: string; svg: string }[]> {
   const { rounds, summary } = input;
-  const central = summary.centralized as { accuracy: number; auc: number } | undefined;
-  const quality: Row[] = rounds.flatMap((r) => [
-    { round: r.round, metric: 'accuracy (federated)', value: r.accuracy },
-    { round: r.round, metric: 'AUC (federated)', value: r.auc },
-    ...(central !== undefined
-      ? [
-          { round: r.round, metric: 'accuracy (centralized)', value: central.accuracy },
-          { round: r.round, metric: 'AUC (centralized)', value: central.auc },
-        ]
-      : []),
-  ]);
+  const task = taskOf(summary);
+  // The task's first two headline metrics (binary: accuracy and AUC; regression: RMSE and MAE, …).
+  const shown = headlineMetrics(task).slice(0, 2);
+  const central = summary.centralized as Record<string, number> | undefined;
+  const quality: Row[] = rounds.flatMap((r) =>
+    shown.flatMap(([k, title]) => [
+      { round: r.round, metric: `${title} (federated)`, value: (r[k] as number | undefined) ?? Number.NaN },
+      ...(central?.[k] !== undefined ? [{ round: r.round, metric: `${title} (centralized)`, value: central[k]! }] : []),
+    ]),
+  );
   const last = rounds[rounds.length - 1]!;
   const c = last.confusion;
-  const confusion: Row[] = [
-    { actual: 'positive', predicted: 'positive', count: c.tp },
-    { actual: 'positive', predicted: 'negative', count: c.fn },
-    { actual: 'negative', predicted: 'positive', count: c.fp },
-    { actual: 'negative', predicted: 'negative', count: c.tn },
-  ];
+  const names = task.kind === 'multiclass' ? task.classes : [];
+  const confusion: Row[] =
+    c !== undefined
+      ? [
+          { actual: 'positive', predicted: 'positive', count: c.tp },
+          { actual: 'positive', predicted: 'negative', count: c.fn },
+          { actual: 'negative', predicted: 'positive', count: c.fp },
+          { actual: 'negative', predicted: 'negative', count: c.tn },
+        ]
+      : (last.confusionMatrix ?? []).flatMap((row, a) =>
+          row.map((count, p) => ({ actual: names[a] ?? String(a), predicted: names[p] ?? String(p), count })),
+        );
+  const order = c !== undefined ? ['positive', 'negative'] : names.length > 0 ? [...names] : null;
   const bytes: Row[] = rounds.flatMap((r) => [
     { round: r.round, series: 'sent (median peer)', value: r.bytes.sent.median },
     { round: r.round, series: 'sent (max peer)', value: r.bytes.sent.max },
@@ -79,10 +86,12 @@ export async function reportCharts(input: ReportInput): Promise<{ title: string;
   const phases: Row[] = rounds.flatMap((r) => Object.entries(r.phases).map(([phase, s]) => ({ round: r.round, phase, seconds: s })));
   const charts: { title: string; svg: string }[] = [
     {
-      title: 'Accuracy and AUC per round vs the centralized baseline',
-      svg: await renderSvg(lineChart('Accuracy and AUC', quality, 'value', 'score', 'metric', false)),
+      title: `${shown.map(([, t]) => t).join(' and ')} per round vs the centralized baseline`,
+      svg: await renderSvg(lineChart(shown.map(([, t]) => t).join(' and '), quality, 'value', 'score', 'metric', false)),
     },
-    {
+  ];
+  if (confusion.length > 0) {
+    charts.push({
       title: `Confusion matrix (round ${last.round})`,
       svg: await renderSvg({
         $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -91,15 +100,17 @@ export async function reportCharts(input: ReportInput): Promise<{ title: string;
         height: 220,
         data: { values: confusion },
         encoding: {
-          x: { field: 'predicted', type: 'nominal', sort: ['positive', 'negative'] },
-          y: { field: 'actual', type: 'nominal', sort: ['positive', 'negative'] },
+          x: { field: 'predicted', type: 'nominal', sort: order },
+          y: { field: 'actual', type: 'nominal', sort: order },
         },
         layer: [
           { mark: 'rect', encoding: { color: { field: 'count', type: 'quantitative', legend: null } } },
           { mark: { type: 'text', fontSize: 16 }, encoding: { text: { field: 'count', type: 'quantitative' } } },
         ],
       } as TopLevelSpec),
-    },
+    });
+  }
+  charts.push(
     {
       title: 'Gossip payload bytes per round',
       svg: await renderSvg(lineChart('Bytes per peer per round', bytes, 'value', 'bytes', 'series')),
@@ -120,7 +131,7 @@ export async function reportCharts(input: ReportInput): Promise<{ title: string;
         },
       } as TopLevelSpec),
     },
-  ];
+  );
   if (rounds.some((r) => r.epsilon !== undefined)) {
     const eps: Row[] = rounds.map((r) => ({ round: r.round, epsilon: r.epsilon ?? 0 }));
     charts.push({
@@ -136,15 +147,19 @@ export async function reportCharts(input: ReportInput): Promise<{ title: string;
   return charts;
 }
 
-function table(rows: readonly RoundReport[]): string {
-  const head = ['round', 'accuracy', 'AUC', 'F1', 'loss', 'ε', 'inputs', 'seconds', 'dropouts'];
+/** The run's task from summary.json (absent in pre-issue-16 summaries: binary). */
+function taskOf(summary: Record<string, unknown>): Task {
+  return (summary.task as Task | undefined) ?? { kind: 'binary' };
+}
+
+function table(rows: readonly RoundReport[], task: Task): string {
+  const heads = headlineMetrics(task);
+  const head = ['round', ...heads.map(([, t]) => t), 'loss', 'ε', 'inputs', 'seconds', 'dropouts'];
   const body = rows
     .map((r) =>
       [
         r.round,
-        r.accuracy.toFixed(4),
-        r.auc.toFixed(4),
-        r.f1.toFixed(4),
+        ...heads.map(([k]) => ((r[k] as number | undefined) ?? Number.NaN).toFixed(4)),
         r.loss.toFixed(4),
         r.epsilon?.toFixed(3) ?? '—',
         r.participants,
@@ -169,7 +184,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-
 section{margin:1.5em 0}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head>
 <body><h1>${escapeHtml(input.title)}</h1>
 ${charts.map((c) => `<section><h2>${escapeHtml(c.title)}</h2>\n${c.svg}</section>`).join('\n')}
-<section><h2>Per round</h2>${table(input.rounds)}</section>
+<section><h2>Per round</h2>${table(input.rounds, taskOf(input.summary))}</section>
 <section><h2>Scenario</h2><pre>${escapeHtml(scenario)}</pre></section>
 </body></html>
 `;

@@ -21,7 +21,8 @@
 import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { standardize, type LabelledData, type Standardizer } from '../protocol/data.js';
-import { binaryMetrics, type BinaryMetrics } from '../protocol/metrics.js';
+import { binaryMetrics, type BinaryMetrics, type TaskMetrics } from '../protocol/metrics.js';
+import { balancedClassWeights, classCounts, evaluateTask, outputUnits, poolSets, type Task } from '../protocol/task.js';
 import { isFedmeshError } from '../protocol/errors.js';
 import { type FederatedDpPlan, planFederatedDpSgd } from '../protocol/privacy/index.js';
 import { ONCHAIN_RDP_ORDERS } from '../protocol/chain/budget.js';
@@ -39,16 +40,17 @@ import { ConfigError, secAggConfigOf, type SimulationOptions } from './options.j
 import { parseStragglers, ProbedTrainer, spread, type TrainTiming, TrafficMeter } from './probe.js';
 import { writeReport } from './report.js';
 
-export interface RoundReport {
+/**
+ * The task's metrics (protocol/metrics.ts `TaskMetrics`, stable camelCase names: accuracy,
+ * balancedAccuracy, macroF1, sensitivity, specificity, auc, macroAuc, brier, rmse, mae, r2, …);
+ * which are present depends on the task. `loss` is the training loss of the global model on
+ * the evaluation sets (cross-entropy; regression: MSE in original units).
+ */
+export type RoundMetrics = Omit<TaskMetrics, 'n'>;
+
+export interface RoundReport extends RoundMetrics {
   readonly round: number;
-  readonly accuracy: number;
-  readonly auc: number;
-  readonly f1: number;
-  readonly precision: number;
-  readonly recall: number;
-  /** Binary cross-entropy of the global model on the evaluation sets. */
   readonly loss: number;
-  readonly confusion: BinaryMetrics['confusion'];
   readonly modelHash: string;
   readonly txHash: string;
   readonly seconds: number;
@@ -88,9 +90,43 @@ export interface SimulationHooks {
   readonly onRound?: (r: RoundReport, total: number) => void;
 }
 
-function pick(m: BinaryMetrics): { accuracy: number; auc: number; f1: number; precision: number; recall: number } {
-  return { accuracy: m.accuracy, auc: m.auc, f1: m.f1, precision: m.precision, recall: m.recall };
+/** The metrics printed per round for each task: [key, column title]. */
+export function headlineMetrics(task: Task): [keyof RoundMetrics, string][] {
+  if (task.kind === 'multiclass')
+    return [
+      ['accuracy', 'accuracy'],
+      ['balancedAccuracy', 'bal.acc'],
+      ['macroF1', 'macroF1'],
+    ];
+  if (task.kind === 'multilabel')
+    return [
+      ['accuracy', 'accuracy'],
+      ['macroAuc', 'macroAUC'],
+      ['macroF1', 'macroF1'],
+    ];
+  if (task.kind === 'regression')
+    return [
+      ['rmse', 'rmse'],
+      ['mae', 'mae'],
+      ['r2', 'r2'],
+    ];
+  return [
+    ['accuracy', 'accuracy'],
+    ['auc', 'auc'],
+    ['f1', 'f1'],
+  ];
 }
+
+/** The metrics without the row count (per round and in summary.json). */
+function pick(m: TaskMetrics): RoundMetrics {
+  const { n: _n, ...rest } = m;
+  return rest;
+}
+
+const headline = (task: Task, m: RoundMetrics): string =>
+  headlineMetrics(task)
+    .map(([k, title]) => `${title} ${f3(m[k] as number)}`)
+    .join(', ');
 
 /** Mean binary cross-entropy, probabilities clamped to [1e-7, 1 − 1e-7] as tfjs does. */
 export function logLoss(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
@@ -102,18 +138,10 @@ export function logLoss(labels: ArrayLike<number>, scores: ArrayLike<number>): n
   return labels.length > 0 ? s / labels.length : Number.NaN;
 }
 
-/** Evaluate `trainer`'s model on ready-to-predict sets, pooling predictions. */
-export function evaluateSets(trainer: Trainer, sets: readonly LabelledData[]): BinaryMetrics & { loss: number } {
-  const labels: number[] = [];
-  const scores: number[] = [];
-  for (const d of sets) {
-    const p = trainer.predict(d.x, d.n);
-    for (let i = 0; i < d.n; i++) {
-      labels.push(d.y[i]!);
-      scores.push(p[i]!);
-    }
-  }
-  return { ...binaryMetrics(labels, scores), loss: logLoss(labels, scores) };
+/** Evaluate `trainer`'s model on ready-to-predict sets, pooling predictions; metrics of its task. */
+export function evaluateSets(trainer: Trainer, sets: readonly LabelledData[]): TaskMetrics & { loss: number } {
+  const pooled = poolSets(sets);
+  return evaluateTask(trainer.task, pooled, trainer.predict(pooled.x, pooled.n));
 }
 
 /** Evaluate `trainer`'s model on the test rows as standardised by every site. */
@@ -178,7 +206,9 @@ export async function runSimulation(
 
   const data = loadSimulationData(o);
   const { train, test, siteData } = data;
-  const modelSpec = { kind: o.model, inputShape: [...data.featureShape], hidden: [...o.hidden] };
+  const task = data.task;
+  const modelSpec = { kind: o.model, inputShape: [...data.featureShape], hidden: [...o.hidden], task };
+  const classWeights = resolveClassWeights(o, task, train, data.notes as string[]);
   const dp = planDp(
     o,
     siteData.map((d) => d.n),
@@ -189,6 +219,8 @@ export async function runSimulation(
     batchSize: o.batchSize,
     learningRate: o.learningRate,
     ...(proximalMu > 0 ? { proximalMu } : {}),
+    ...(classWeights !== undefined ? { classWeights } : {}),
+    ...(o.augment ? { augment: true } : {}),
     ...(dp !== undefined
       ? { dp: { noiseMultiplier: dp.noiseMultiplier, clipNorm: o.dpClipNorm, sampleRate: dp.sampleRate, randomness: 'seeded' as const } }
       : {}),
@@ -262,11 +294,14 @@ export async function runSimulation(
   const rounds: RoundReport[] = [];
   try {
     const initial = evaluateSets(fed.trainers[0]!, data.evalSets);
-    write(
-      `ledger ${fed.ledgerAddress}, initial model ${short(fed.initialModelHash)}: accuracy ${f3(initial.accuracy)}, AUC ${f3(initial.auc)}`,
-    );
+    write(`ledger ${fed.ledgerAddress}, initial model ${short(fed.initialModelHash)}: ${headline(task, initial)}`);
     write('');
-    write('round  accuracy  auc    f1     seconds  model hash    tx hash       inputs');
+    const heads = headlineMetrics(task);
+    write(
+      task.kind === 'binary'
+        ? 'round  accuracy  auc    f1     seconds  model hash    tx hash       inputs'
+        : `round  ${heads.map(([, t]) => t.padStart(8)).join('  ')}  seconds  model hash    tx hash       inputs`,
+    );
     let head = { modelHash: fed.initialModelHash as string, txHash: '' };
     for (let r = 1; r <= o.rounds; r++) {
       currentRound = r;
@@ -290,8 +325,6 @@ export async function runSimulation(
       const report: RoundReport = {
         round: r,
         ...pick(m),
-        loss: m.loss,
-        confusion: m.confusion,
         modelHash: head.modelHash,
         txHash:
           finalized !== undefined
@@ -336,7 +369,11 @@ export async function runSimulation(
       appendFileSync(metricsPath, `${JSON.stringify(report)}\n`);
       hooks.onRound?.(report, o.rounds);
       write(
-        `${String(r).padStart(5)}  ${f3(m.accuracy).padStart(8)}  ${f3(m.auc)}  ${f3(m.f1)}  ${seconds.toFixed(2).padStart(7)}  ${short(report.modelHash)}  ${aborted !== undefined ? 'aborted      ' : short(report.txHash)}  ${String(report.participants).padStart(6)}${
+        `${String(r).padStart(5)}  ${
+          task.kind === 'binary'
+            ? `${f3(m.accuracy!).padStart(8)}  ${f3(m.auc!)}  ${f3(m.f1!)}`
+            : heads.map(([k]) => f3(m[k] as number).padStart(8)).join('  ')
+        }  ${seconds.toFixed(2).padStart(7)}  ${short(report.modelHash)}  ${aborted !== undefined ? 'aborted      ' : short(report.txHash)}  ${String(report.participants).padStart(6)}${
           Object.keys(report.dropouts).length > 0
             ? ` (dropped: ${Object.entries(report.dropouts)
                 .map(([i, p]) => `${i} ${p}`)
@@ -355,6 +392,7 @@ export async function runSimulation(
           batchSize: o.batchSize,
           learningRate: o.learningRate,
           standardize: data.standardized,
+          ...(classWeights !== undefined ? { classWeights } : {}),
         })
       : undefined;
     const { out: _out, quiet: _quiet, ...scenario } = o;
@@ -367,21 +405,13 @@ export async function runSimulation(
       seed: o.seed,
       backend: backend.name,
       model: o.model,
+      task,
       ledger: fed.ledgerAddress,
       initialModelHash: fed.initialModelHash,
       initial: pick(initial),
-      final: {
-        accuracy: last.accuracy,
-        auc: last.auc,
-        f1: last.f1,
-        precision: last.precision,
-        recall: last.recall,
-        loss: last.loss,
-        confusion: last.confusion,
-      },
-      ...(centralized !== undefined
-        ? { centralized: { ...pick(centralized), confusion: centralized.confusion, epochs: o.rounds * o.localEpochs } }
-        : {}),
+      final: finalOf(last),
+      ...(centralized !== undefined ? { centralized: { ...pick(centralized), epochs: o.rounds * o.localEpochs } } : {}),
+      ...(classWeights !== undefined ? { classWeights } : {}),
       meanRoundSeconds: Number((rounds.reduce((s, r) => s + r.seconds, 0) / rounds.length).toFixed(3)),
       secureAggregation:
         secure !== undefined
@@ -412,9 +442,7 @@ export async function runSimulation(
         : {}),
       rounds: rounds.map((r) => ({
         round: r.round,
-        accuracy: r.accuracy,
-        auc: r.auc,
-        f1: r.f1,
+        ...Object.fromEntries(heads.map(([k]) => [k, r[k]])),
         modelHash: r.modelHash,
         txHash: r.txHash,
         seconds: r.seconds,
@@ -435,13 +463,17 @@ export async function runSimulation(
       data.evalSets.length === o.peers && data.evalSets.every((d) => d.n === test.n)
         ? `pooled over ${o.peers} sites × ${test.n} test rows`
         : `${data.evalSets.reduce((n, d) => n + d.n, 0)} test rows over ${data.evalSets.length} evaluation set${data.evalSets.length > 1 ? 's' : ''}`;
-    write(
-      `final: accuracy ${f3(last.accuracy)}, AUC ${f3(last.auc)}, F1 ${f3(last.f1)}, precision ${f3(last.precision)}, recall ${f3(last.recall)}; confusion tp=${last.confusion.tp} fp=${last.confusion.fp} tn=${last.confusion.tn} fn=${last.confusion.fn} (${pooled})`,
-    );
-    if (centralized !== undefined) {
+    if (task.kind === 'binary') {
+      const c = last.confusion!;
       write(
-        `centralized baseline (pooled ${train.n} rows, ${o.rounds * o.localEpochs} epochs): accuracy ${f3(centralized.accuracy)}, AUC ${f3(centralized.auc)}, F1 ${f3(centralized.f1)}`,
+        `final: accuracy ${f3(last.accuracy!)}, AUC ${f3(last.auc!)}, F1 ${f3(last.f1!)}, precision ${f3(last.precision!)}, recall ${f3(last.recall!)}, sensitivity ${f3(last.sensitivity!)}, specificity ${f3(last.specificity!)}, balanced accuracy ${f3(last.balancedAccuracy!)}, Brier ${f3(last.brier!)}; confusion tp=${c.tp} fp=${c.fp} tn=${c.tn} fn=${c.fn} (${pooled})`,
       );
+    } else {
+      write(`final: ${headline(task, last)}${task.kind === 'multiclass' ? `, macro AUC ${f3(last.macroAuc!)}` : ''} (${pooled})`);
+      if (last.confusionMatrix !== undefined) write(`confusion (rows actual, columns predicted): ${JSON.stringify(last.confusionMatrix)}`);
+    }
+    if (centralized !== undefined) {
+      write(`centralized baseline (pooled ${train.n} rows, ${o.rounds * o.localEpochs} epochs): ${headline(task, centralized)}`);
     }
     if (dp !== undefined) write(`privacy: epsilon ${dp.epsilon.toFixed(4)} spent per institution at delta ${o.dpDelta}`);
     write(`wrote ${join(outDir, 'summary.json')} and ${metricsPath}`);
@@ -453,3 +485,54 @@ export async function runSimulation(
 }
 
 const sec = (ms: number): number => Number((Math.max(0, ms) / 1000).toFixed(3));
+
+/** summary.json `final`: every metric of the last round (per-class rows included). */
+function finalOf(r: RoundReport): RoundMetrics {
+  const keys = new Set<string>([
+    'loss',
+    'accuracy',
+    'balancedAccuracy',
+    'macroF1',
+    'sensitivity',
+    'specificity',
+    'precision',
+    'recall',
+    'f1',
+    'auc',
+    'macroAuc',
+    'brier',
+    'rmse',
+    'mae',
+    'r2',
+    'confusion',
+    'confusionMatrix',
+    'perClass',
+  ]);
+  return Object.fromEntries(Object.entries(r).filter(([k]) => keys.has(k))) as unknown as RoundMetrics;
+}
+
+/**
+ * Class weights for the loss: none, the given list, or 'auto' — balanced weights n / (k·n_c)
+ * from the federation's label histogram. The simulator takes that histogram from the pooled
+ * training rows: what a secure sum of every site's class counts gives (the statistics phase of
+ * the distributed-DP issue); it is not itself differentially private (said in the notes).
+ */
+function resolveClassWeights(o: SimulationOptions, task: Task, train: LabelledData, notes: string[]): number[] | undefined {
+  if (o.classWeights === 'none') return undefined;
+  const k = task.kind === 'multiclass' ? outputUnits(task) : 2;
+  if (Array.isArray(o.classWeights)) {
+    if (o.classWeights.length !== k) {
+      const rule = `${k} weights, one per class`;
+      throw new ConfigError('CONFIG_INVALID', `classWeights=${JSON.stringify(o.classWeights)}: ${rule}`, {
+        issues: [{ field: 'classWeights', value: o.classWeights, rule }],
+      });
+    }
+    return [...o.classWeights];
+  }
+  const counts = classCounts(train.y, k);
+  const w = balancedClassWeights(counts);
+  notes.push(
+    `classWeights auto: ${w.map((v) => v.toFixed(3)).join(', ')} from the federation's label histogram ${JSON.stringify(counts)} (pooled here; a secure sum of site counts in a deployment — not itself DP)`,
+  );
+  return w;
+}

@@ -50,7 +50,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-export function parseHeartSite(text: string, source: string): LabelledData & { missingCells: number } {
+export function parseHeartSite(text: string, source: string): LabelledData & { missingCells: number; grade: Uint8Array } {
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   const cells = lines.map((l, i) => {
     const c = l.split(',');
@@ -78,6 +78,8 @@ export function parseHeartSite(text: string, source: string): LabelledData & { m
   const f = HEART_FEATURE_NAMES.length;
   const x = new Float32Array(cells.length * f);
   const y = new Uint8Array(cells.length);
+  // `num` itself (0 = no disease, 1–4 = severity): the 5-class task of issue 16.
+  const grade = new Uint8Array(cells.length);
   cells.forEach((r, i) => {
     const row: number[] = [];
     for (const k of NUMERIC) row.push(get(r, COL[k]));
@@ -92,11 +94,12 @@ export function parseHeartSite(text: string, source: string): LabelledData & { m
     const num = r[COL.num];
     if (num === undefined) throw new DataError('DATA_BAD_LABEL', `${source}: line ${i + 1} has no label`, { source, line: i + 1 });
     y[i] = num > 0 ? 1 : 0;
+    grade[i] = num;
   });
-  return { x, y, n: cells.length, featureShape: [f], missingCells };
+  return { x, y, n: cells.length, featureShape: [f], missingCells, grade };
 }
 
-export function loadHeartSite(site: HeartSite): LabelledData & { missingCells: number } {
+export function loadHeartSite(site: HeartSite): LabelledData & { missingCells: number; grade: Uint8Array } {
   const path = `${DIR}processed.${site}.data`;
   return parseHeartSite(readFileSync(path, 'utf8'), path);
 }

@@ -41,6 +41,7 @@ import { createRng, shuffleInPlace } from '../../protocol/rng.js';
 import { type DpRandomness, dpUniform } from './dp-randomness.js';
 import { PerExampleGradients } from './dp-sgd.js';
 import { TrainerError, type TrainerErrorCode } from './errors.js';
+import { type AugmentOptions, augmentBatch } from './augment.js';
 import { DataError } from '../../protocol/data.js';
 import { MAX_CLASSES } from '../../protocol/task.js';
 
@@ -80,6 +81,11 @@ export interface TrainOptions {
    * classWeights[y_i]. Absent: every row weighs 1.
    */
   classWeights?: readonly number[];
+  /**
+   * Seeded image augmentation of every training batch (./augment.ts): true for the defaults, or
+   * the settings. Images only; local training only (evaluation and `predict` never augment).
+   */
+  augment?: boolean | AugmentOptions;
 }
 
 /** DP-SGD parameters (σ, C, q) and where its randomness comes from. */
@@ -123,6 +129,7 @@ const INIT_RNG_DOMAIN = 'fedmesh/ml/init/v1';
 const SHUFFLE_RNG_DOMAIN = 'fedmesh/ml/shuffle/v1';
 const DP_SAMPLE_RNG_DOMAIN = 'fedmesh/ml/dp-sample/v1';
 const DP_NOISE_RNG_DOMAIN = 'fedmesh/ml/dp-noise/v1';
+const AUGMENT_RNG_DOMAIN = 'fedmesh/ml/augment/v1';
 
 /** Fields of TRAINER_SHAPE_MISMATCH. `index` is null when the tensor count differs. */
 export interface ShapeMismatchFields extends Record<string, unknown> {
@@ -250,6 +257,14 @@ export function perExampleLoss(task: Task, ys: tf.Tensor, out: tf.Tensor): tf.Te
   return tf.metrics.binaryCrossentropy(ys, out) as tf.Tensor1D;
 }
 
+/** The batch augmenter of a training run (seeded from the run's seed), or undefined. */
+function augmenter(opts: TrainOptions, shape: readonly number[]): ((x: Float32Array, m: number) => void) | undefined {
+  if (opts.augment === undefined || opts.augment === false) return undefined;
+  const rng = createRng(opts.seed, AUGMENT_RNG_DOMAIN);
+  const settings = opts.augment === true ? {} : opts.augment;
+  return (x, m) => augmentBatch(x, m, shape, rng, settings);
+}
+
 /** Row weights from class weights (1 everywhere without them). */
 function rowWeights(task: Task, y: Uint8Array, n: number, classWeights: readonly number[] | undefined): Float32Array {
   const w = new Float32Array(n).fill(1);
@@ -350,6 +365,9 @@ export class Trainer {
     validateOptions(opts);
     this.validateData(data);
     if (opts.classWeights !== undefined) this.validateClassWeights(opts.classWeights);
+    if (opts.augment !== undefined && opts.augment !== false && this.spec.inputShape.length !== 3) {
+      throw invalid('TRAINER_OPTIONS_INVALID', 'augment', opts.augment, 'image augmentation needs image inputs [height, width, channels]');
+    }
     if (this.busy) throw new TrainerError('TRAINER_BUSY', 'train() is already running on this trainer', { op: 'train' });
     this.busy = true;
     try {
@@ -374,6 +392,7 @@ export class Trainer {
     const targets = targetsOf(data, this.task);
     const weights = rowWeights(this.task, data.y, data.n, opts.classWeights);
     const weighted = opts.classWeights !== undefined;
+    const augment = augmenter(opts, shape);
     // FedProx anchor: the weights this run starts from (the round's global model).
     const anchors = mu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
     let steps = 0;
@@ -395,6 +414,7 @@ export class Trainer {
               yb.set(targets.subarray(row * k, (row + 1) * k), i * k);
               wb[i] = weights[row]!;
             }
+            augment?.(xb, m);
             const next = tf.tidy(() => {
               const xs = tf.tensor(xb, [m, ...shape]);
               const ys = tf.tensor2d(yb, [m, k]);
@@ -449,6 +469,7 @@ export class Trainer {
     const k = this.outputs;
     const targets = targetsOf(data, this.task);
     const weights = opts.classWeights !== undefined ? rowWeights(this.task, data.y, data.n, opts.classWeights) : undefined;
+    const augment = augmenter(opts, shape);
     const optimizer = (opts.optimizer ?? DEFAULT_OPTIMIZER) === 'sgd' ? tf.train.sgd(opts.learningRate) : tf.train.adam(opts.learningRate);
     const vars = perExample.variables;
     const noise = vars.map((v) => new Float32Array(v.size));
@@ -486,6 +507,7 @@ export class Trainer {
                   yb.set(targets.subarray(row * k, (row + 1) * k), i * k);
                   if (wb !== undefined) wb[i] = weights![row]!;
                 });
+                augment?.(xb, m);
                 const res = perExample.clippedSum(
                   tf.tensor(xb, [m, ...shape]),
                   tf.tensor2d(yb, [m, k]),
