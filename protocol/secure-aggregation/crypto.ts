@@ -9,11 +9,24 @@
  * one. Small primitives run here directly: HKDF-SHA256 (RFC 5869), AES-256-GCM (NIST SP
  * 800-38D) for shares, SHA-256 commitments.
  *
- * Key schedule (all HKDF-SHA256, salt = a versioned domain tag):
- *   pairwise mask key  s_ij = HKDF(X25519(s_i, s_j), "…/pairwise/v1", fed‖round‖min(i,j)‖max(i,j))[0:16]
- *   self-mask key           = HKDF(b_i, "…/self-mask/v1", fed‖round‖i)[0:16]
- *   rounding key            = HKDF(ρ_i, "…/rounding/v1", fed‖round‖i)[0:16]
- *   share AEAD key          = HKDF(X25519(c_i, c_k), "…/share-key/v1", AD)[0:32], AD = fed‖round‖i‖k
+ * Key schedule, v2 (all HKDF-SHA256, RFC 5869; salt = a versioned label, info = the context).
+ * Every derivation is bound to the scope σ = deployment ‖ federation ‖ round, where the
+ * deployment is `deploymentBindingBytes` (32-byte chain id ‖ 20-byte contract,
+ * protocol/chain/deployment-binding.ts): a key derived for one deployment, federation or round
+ * is unrelated to any other, so nothing replays across deployments that share a name.
+ *   pairwise mask key  s_ij = HKDF(X25519(s_i, s_j), "fedmesh/secagg/pairwise/v2",
+ *                                  σ ‖ lo ‖ s_lo^PK ‖ hi ‖ s_hi^PK)[0:16]     lo < hi: the ids ordered
+ *   self-mask key           = HKDF(b_i, "fedmesh/secagg/self-mask/v2", σ ‖ i)[0:16]
+ *   rounding key            = HKDF(ρ_i, "fedmesh/secagg/rounding/v2", σ ‖ i)[0:16]
+ *   share AEAD key          = HKDF(X25519(c_i, c_k), "fedmesh/secagg/share-key/v2", AD)[0:32]
+ *                             AD = "fedmesh/secagg/share/v2" ‖ σ ‖ i ‖ c_i^PK ‖ k ‖ c_k^PK
+ *   commitment to b_i       = SHA-256("fedmesh/secagg/b-commit/v2" ‖ σ ‖ i ‖ b_i)
+ * Why both public keys: X25519 alone does not bind the parties' keys — with a low-order
+ * component or a key an attacker chose, two different key pairs can give one shared secret — so
+ * the transcript (who, with which advertised key) goes into the KDF, as in TLS 1.3's transcript
+ * hash and the Noise handshake hash (Noise §5.2; also RFC 7748 §7's advice to hash the public keys
+ * with the shared secret). Ids and keys are length-prefixed or fixed-length, so the encoding is
+ * injective. test/vectors/secagg-kdf.json pins every derivation.
  * Every AES-CTR key expands exactly one stream per round, from counter block 0.
  */
 import { ctr, gcm } from '@noble/ciphers/aes.js';
@@ -101,50 +114,90 @@ export const referenceKeyAgreement: KeyAgreement = {
 
 export const referenceCrypto: SecAggCrypto = { prg: referencePrg, x25519: referenceKeyAgreement };
 
-function ctxInfo(federation: string, round: number, ...ids: string[]): Uint8Array {
-  const w = new ByteWriter(128).varBytes16(utf8(federation)).u64(round);
-  for (const id of ids) w.varBytes16(utf8(id));
-  return w.finish();
+/**
+ * What every key derivation is bound to: the deployment, the federation name and the round.
+ * Structurally the same as messages/secagg.ts `SecAggScope` (the signed statements' scope).
+ */
+export interface KdfScope {
+  /** `deploymentBindingBytes(b)`: 32-byte chain id ‖ 20-byte contract address. */
+  readonly binding: Uint8Array;
+  readonly federation: string;
+  readonly round: number;
 }
 
-const SALT_PAIRWISE = utf8('fedmesh/secagg/pairwise/v1');
-const SALT_SELF = utf8('fedmesh/secagg/self-mask/v1');
-const SALT_ROUNDING = utf8('fedmesh/secagg/rounding/v1');
-const SALT_SHARE = utf8('fedmesh/secagg/share-key/v1');
-const TAG_COMMIT = utf8('fedmesh/secagg/b-commit/v1');
-const TAG_SHARE_AD = utf8('fedmesh/secagg/share/v1');
-
-/** Pairwise mask key s_ij from the X25519 shared secret; symmetric in (i, j). */
-export function pairwiseMaskKey(shared: Uint8Array, federation: string, round: number, i: string, j: string): Uint8Array {
-  const [lo, hi] = i < j ? [i, j] : [j, i];
-  return hkdf(sha256, shared, SALT_PAIRWISE, ctxInfo(federation, round, lo, hi), AES128_KEY_BYTES);
+/** A party of a pairwise derivation: its id and its advertised X25519 public key. */
+export interface KdfParty {
+  readonly id: string;
+  readonly publicKey: Uint8Array;
 }
 
-export function selfMaskKey(b: Uint8Array, federation: string, round: number, participant: string): Uint8Array {
-  return hkdf(sha256, b, SALT_SELF, ctxInfo(federation, round, participant), AES128_KEY_BYTES);
+/** Bytes of the deployment binding in a scope (protocol/chain/deployment-binding.ts). */
+export const BINDING_BYTES = 52;
+export const X25519_KEY_BYTES = 32;
+
+/** σ ‖ ids…: binding (52) ‖ federation (len16) ‖ round (u64) ‖ each id (len16). */
+function scopeInfo(w: ByteWriter, scope: KdfScope): ByteWriter {
+  if (scope.binding.length !== BINDING_BYTES) {
+    throw new SecAggError('SECAGG_BAD_CONFIG', `deployment binding of ${scope.binding.length} bytes`, {
+      field: 'binding',
+      value: scope.binding.length,
+      rule: `${BINDING_BYTES} bytes (chain id ‖ contract)`,
+    });
+  }
+  if (!Number.isSafeInteger(scope.round) || scope.round < 0) {
+    throw new SecAggError('SECAGG_BAD_CONFIG', `round ${scope.round}`, { field: 'round', value: scope.round, rule: 'a safe integer ≥ 0' });
+  }
+  return w.bytes(scope.binding).varBytes16(utf8(scope.federation)).u64(scope.round);
 }
 
-export function roundingKey(seed: Uint8Array, federation: string, round: number, participant: string): Uint8Array {
-  return hkdf(sha256, seed, SALT_ROUNDING, ctxInfo(federation, round, participant), AES128_KEY_BYTES);
+function partyInfo(w: ByteWriter, p: KdfParty): ByteWriter {
+  if (p.publicKey.length !== X25519_KEY_BYTES) {
+    throw new SecAggError('SECAGG_BAD_KEY', `public key of ${p.id} has ${p.publicKey.length} bytes`, { length: p.publicKey.length });
+  }
+  return w.varBytes16(utf8(p.id)).bytes(p.publicKey);
+}
+
+function idInfo(scope: KdfScope, id: string): Uint8Array {
+  return scopeInfo(new ByteWriter(256), scope).varBytes16(utf8(id)).finish();
+}
+
+const SALT_PAIRWISE = utf8('fedmesh/secagg/pairwise/v2');
+const SALT_SELF = utf8('fedmesh/secagg/self-mask/v2');
+const SALT_ROUNDING = utf8('fedmesh/secagg/rounding/v2');
+const SALT_SHARE = utf8('fedmesh/secagg/share-key/v2');
+const TAG_COMMIT = utf8('fedmesh/secagg/b-commit/v2');
+const TAG_SHARE_AD = utf8('fedmesh/secagg/share/v2');
+
+/**
+ * Pairwise mask key s_ij from the X25519 shared secret, bound to the scope and to both
+ * parties' ids and mask public keys, ordered by id: symmetric in (a, b).
+ */
+export function pairwiseMaskKey(shared: Uint8Array, scope: KdfScope, a: KdfParty, b: KdfParty): Uint8Array {
+  if (a.id === b.id) throw new SecAggError('SECAGG_BAD_INPUT', `pairwise key of ${a.id} with itself`, { participant: a.id });
+  const [lo, hi] = a.id < b.id ? [a, b] : [b, a];
+  const info = partyInfo(partyInfo(scopeInfo(new ByteWriter(384), scope), lo), hi).finish();
+  return hkdf(sha256, shared, SALT_PAIRWISE, info, AES128_KEY_BYTES);
+}
+
+export function selfMaskKey(b: Uint8Array, scope: KdfScope, participant: string): Uint8Array {
+  return hkdf(sha256, b, SALT_SELF, idInfo(scope, participant), AES128_KEY_BYTES);
+}
+
+export function roundingKey(seed: Uint8Array, scope: KdfScope, participant: string): Uint8Array {
+  return hkdf(sha256, seed, SALT_ROUNDING, idInfo(scope, participant), AES128_KEY_BYTES);
 }
 
 /** Public commitment to the self-mask seed, so a reconstructed b_i can be checked. */
-export function selfMaskCommitment(b: Uint8Array, federation: string, round: number, participant: string): Uint8Array {
-  return sha256(
-    new ByteWriter(128)
-      .bytes(TAG_COMMIT)
-      .bytes(ctxInfo(federation, round, participant))
-      .bytes(b)
-      .finish(),
-  );
+export function selfMaskCommitment(b: Uint8Array, scope: KdfScope, participant: string): Uint8Array {
+  return sha256(new ByteWriter(384).bytes(TAG_COMMIT).bytes(idInfo(scope, participant)).bytes(b).finish());
 }
 
-/** Associated data of an encrypted share: binds it to (federation, round, sender, recipient). */
-export function shareAssociatedData(federation: string, round: number, sender: string, recipient: string): Uint8Array {
-  return new ByteWriter(160)
-    .bytes(TAG_SHARE_AD)
-    .bytes(ctxInfo(federation, round, sender, recipient))
-    .finish();
+/**
+ * Associated data of an encrypted share, also the share key's HKDF info: binds it to the
+ * scope, the sender and the recipient, and both parties' advertised encryption keys.
+ */
+export function shareAssociatedData(scope: KdfScope, sender: KdfParty, recipient: KdfParty): Uint8Array {
+  return partyInfo(partyInfo(scopeInfo(new ByteWriter(384).bytes(TAG_SHARE_AD), scope), sender), recipient).finish();
 }
 
 /**

@@ -13,7 +13,7 @@
  * the neighbour relation is symmetric on U, which the committee checks (views.ts).
  */
 import { wipe } from '../bytes.js';
-import { agreeAll, pairwiseMaskKey, type SecAggCrypto, selfMaskKey } from './crypto.js';
+import { agreeAll, type KdfScope, pairwiseMaskKey, type SecAggCrypto, selfMaskKey } from './crypto.js';
 import { SecAggError } from './errors.js';
 import { addRing, addStream64 } from './ring.js';
 
@@ -41,20 +41,22 @@ export function pairSign(i: string, j: string): 1 | -1 {
 
 export interface MaskInputs {
   readonly crypto: SecAggCrypto;
-  readonly federation: string;
-  readonly round: number;
+  /** Deployment, federation and round every derived key is bound to (crypto.ts). */
+  readonly scope: KdfScope;
   readonly self: string;
   /** Self-mask seed b_i. */
   readonly selfMaskSeed: Uint8Array;
   /** This participant's mask secret key s_i^SK. */
   readonly maskSecretKey: Uint8Array;
+  /** Its advertised mask public key s_i^PK (bound into every pairwise key). */
+  readonly maskPublicKey: Uint8Array;
   /** Neighbours M_i and their advertised mask public keys s_j^PK. */
   readonly neighbours: ReadonlyMap<string, Uint8Array>;
 }
 
 /** Mask `q` in place: y = q + PRG(b_i) ± PRG(s_ij). Wipes every derived key and stream. */
 export function maskInPlace(q: Uint32Array, m: MaskInputs): void {
-  const self = selfMaskKey(m.selfMaskSeed, m.federation, m.round, m.self);
+  const self = selfMaskKey(m.selfMaskSeed, m.scope, m.self);
   addPrg(m.crypto, q, self, 1);
   wipe(self);
   const peers = [...m.neighbours.keys()].sort();
@@ -63,8 +65,9 @@ export function maskInPlace(q: Uint32Array, m: MaskInputs): void {
     m.maskSecretKey,
     peers.map((p) => m.neighbours.get(p)!),
   );
+  const me = { id: m.self, publicKey: m.maskPublicKey };
   peers.forEach((j, idx) => {
-    const key = pairwiseMaskKey(shared[idx]!, m.federation, m.round, m.self, j);
+    const key = pairwiseMaskKey(shared[idx]!, m.scope, me, { id: j, publicKey: m.neighbours.get(j)! });
     wipe(shared[idx]!);
     addPrg(m.crypto, q, key, pairSign(m.self, j));
     wipe(key);
@@ -73,8 +76,8 @@ export function maskInPlace(q: Uint32Array, m: MaskInputs): void {
 
 export interface UnmaskInputs {
   readonly crypto: SecAggCrypto;
-  readonly federation: string;
-  readonly round: number;
+  /** Deployment, federation and round every derived key is bound to (crypto.ts). */
+  readonly scope: KdfScope;
   /** Masked inputs y_i of the survivors U. */
   readonly inputs: ReadonlyMap<string, Uint32Array>;
   /** Reconstructed self-mask seeds b_i, one per survivor. */
@@ -96,7 +99,7 @@ export function unmaskSum(u: UnmaskInputs): Uint32Array {
   for (const i of survivors) {
     const b = u.selfMaskSeeds.get(i);
     if (b === undefined) throw new SecAggError('SECAGG_TOO_FEW_SHARES', `no self-mask seed for ${i}`, { participant: i });
-    const key = selfMaskKey(b, u.federation, u.round, i);
+    const key = selfMaskKey(b, u.scope, i);
     addPrg(u.crypto, acc, key, -1);
     wipe(key);
   }
@@ -109,8 +112,10 @@ export function unmaskSum(u: UnmaskInputs): Uint32Array {
       return pk;
     });
     const shared = agreeAll(u.crypto.x25519, sk, pks);
+    // s_j^PK from the reconstructed s_j^SK (the committee checked it against j's advertisement).
+    const dropped = { id: j, publicKey: u.crypto.x25519.publicKey(sk) };
     maskedWithJ.forEach((i, idx) => {
-      const key = pairwiseMaskKey(shared[idx]!, u.federation, u.round, i, j);
+      const key = pairwiseMaskKey(shared[idx]!, u.scope, { id: i, publicKey: pks[idx]! }, dropped);
       wipe(shared[idx]!);
       // y_i carries pairSign(i, j)·PRG(s_ij); remove it.
       addPrg(u.crypto, acc, key, pairSign(i, j) === 1 ? -1 : 1);

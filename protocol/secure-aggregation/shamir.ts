@@ -74,10 +74,12 @@ export function split(secret: Uint8Array, count: number, threshold: number, entr
 }
 
 /**
- * Interpolate the polynomials through `shares` at 0. With fewer than the sharing's
- * threshold the result is unrelated to the secret; `combine` enforces the threshold.
+ * Evaluate the polynomials through `shares` (distinct x) at `x`: Lagrange interpolation,
+ * l_j(x) = Π_{m≠j} (x − x_m) / (x_j − x_m), subtraction being XOR in GF(2^8). At x = 0 this is
+ * the secret; at another share's x it is what that share must be if it lies on the same
+ * polynomials.
  */
-export function interpolateAtZero(shares: readonly Share[]): Uint8Array {
+export function interpolateAt(shares: readonly Share[], x: number): Uint8Array {
   if (shares.length === 0) throw new RangeError('no shares');
   const len = shares[0]!.y.length;
   const xs = shares.map((s) => s.x);
@@ -86,14 +88,13 @@ export function interpolateAtZero(shares: readonly Share[]): Uint8Array {
     if (s.y.length !== len) throw new RangeError('shares of different lengths');
   }
   if (new Set(xs).size !== xs.length) throw new RangeError('duplicate share x');
-  // Lagrange basis at 0: l_j(0) = Π_{m≠j} x_m / (x_m − x_j); subtraction is XOR in GF(2^8).
   const basis = xs.map((xj, j) => {
     let num = 1;
     let den = 1;
     xs.forEach((xm, m) => {
       if (m === j) return;
-      num = gfMul(num, xm);
-      den = gfMul(den, xm ^ xj);
+      num = gfMul(num, x ^ xm);
+      den = gfMul(den, xj ^ xm);
     });
     return gfMul(num, gfInv(den));
   });
@@ -104,6 +105,14 @@ export function interpolateAtZero(shares: readonly Share[]): Uint8Array {
     out[k] = acc;
   }
   return out;
+}
+
+/**
+ * Interpolate the polynomials through `shares` at 0. With fewer than the sharing's
+ * threshold the result is unrelated to the secret; `combine` enforces the threshold.
+ */
+export function interpolateAtZero(shares: readonly Share[]): Uint8Array {
+  return interpolateAt(shares, 0);
 }
 
 /** Reconstruct from at least `threshold` shares (uses the first `threshold` given). */
@@ -118,32 +127,148 @@ export function combine(shares: readonly Share[], threshold: number): Uint8Array
 }
 
 /**
- * Reconstruct a secret that must satisfy `check` (a commitment): tries the first `threshold`
- * shares, then other `threshold`-subsets, so up to (count − threshold) wrong shares from
- * faulty members are routed around. Throws SECAGG_TOO_FEW_SHARES when no subset verifies.
+ * Reconstruct one secret that must satisfy `check` (a commitment): tries `threshold`-subsets
+ * in colex order (all subsets of the first t + 1 shares before any that uses share t + 2, …),
+ * so with e wrong shares among the first t + e a verified subset is found within C(t + e, t)
+ * tries. Throws SECAGG_TOO_FEW_SHARES when no subset verifies. For many secrets use
+ * `reconstructAll`, which stops paying this search once a liar is known.
  */
 export function combineVerified(shares: readonly Share[], threshold: number, check: (secret: Uint8Array) => boolean): Uint8Array {
   if (shares.length < threshold) return combine(shares, threshold);
-  for (const subset of subsets(shares.length, threshold)) {
-    const secret = interpolateAtZero(subset.map((i) => shares[i]!));
-    if (check(secret)) return secret;
-    wipe(secret);
-  }
+  const found = searchVerified(shares, threshold, check, () => false);
+  if (found !== undefined) return found.secret;
   throw new SecAggError('SECAGG_TOO_FEW_SHARES', `no ${threshold} of ${shares.length} shares reconstruct the committed secret`, {
     have: shares.length,
     threshold,
   });
 }
 
-/** k-subsets of {0..n−1} in lexicographic order. */
-function* subsets(n: number, k: number): Generator<number[]> {
-  const idx = Array.from({ length: k }, (_, i) => i);
+/** One secret for `reconstructAll`: its shares (any order) and its public check (commitment). */
+export interface SecretShares {
+  readonly id: string;
+  readonly shares: readonly Share[];
+  readonly check: (secret: Uint8Array) => boolean;
+}
+
+export interface Reconstruction {
+  /** Every secret, by id (the caller wipes them). */
+  readonly secrets: Map<string, Uint8Array>;
+  /**
+   * Share holders (x) whose share of some secret disagreed with that secret's verified
+   * polynomials, sorted. One liar, or liars that do not coordinate, are exactly the members
+   * that sent a wrong share. Not proof of misbehaviour: two members that coordinate their lies
+   * inside one t-subset can make its polynomials verify at 0 while honest shares disagree —
+   * so suspects only order the search, and every secret is still checked against its commitment.
+   */
+  readonly suspects: number[];
+  /** t-subsets interpolated and checked, over all secrets (the cost the tests bound). */
+  readonly attempts: number;
+}
+
+/**
+ * Reconstruct many secrets shared by the same holders, at a cost linear in their number
+ * (issue 13 item 7). Before, one lying holder made every secret try up to C(m − 1, t) subsets.
+ * Here, after a secret verifies against its commitment, every other holder's share of it is
+ * checked against the verified polynomials (`interpolateAt`); a holder whose share disagrees
+ * becomes a suspect and its shares of every later secret are left out of the search. Suspects'
+ * shares are used again only if the others cannot reconstruct a secret (so framed honest holders
+ * never cost liveness). With e liars that lie on every secret the total is at most
+ * C(t + e, t) + (secrets − 1) attempts; with no liar, exactly one attempt per secret.
+ * Throws SECAGG_TOO_FEW_SHARES (with `fields.secret`) after wiping what it reconstructed.
+ */
+export function reconstructAll(items: readonly SecretShares[], threshold: number): Reconstruction {
+  const secrets = new Map<string, Uint8Array>();
+  const suspects = new Set<number>();
+  let attempts = 0;
+  try {
+    for (const item of items) {
+      if (item.shares.length < threshold) {
+        throw new SecAggError('SECAGG_TOO_FEW_SHARES', `${item.shares.length} shares of ${item.id}, threshold ${threshold}`, {
+          secret: item.id,
+          have: item.shares.length,
+          threshold,
+        });
+      }
+      const trusted = item.shares.filter((s) => !suspects.has(s.x));
+      let found = trusted.length >= threshold ? searchVerified(trusted, threshold, item.check, () => false) : undefined;
+      if (found !== undefined) attempts += found.attempts;
+      else {
+        if (trusted.length >= threshold) attempts += binomial(trusted.length, threshold);
+        // Fall back to every share, skipping subsets of trusted shares (already tried).
+        const all = item.shares;
+        found = searchVerified(all, threshold, item.check, (subset) => subset.every((i) => !suspects.has(all[i]!.x)));
+        if (found !== undefined) attempts += found.attempts;
+      }
+      if (found === undefined) {
+        throw new SecAggError('SECAGG_TOO_FEW_SHARES', `no ${threshold} of ${item.shares.length} shares reconstruct ${item.id}`, {
+          secret: item.id,
+          have: item.shares.length,
+          threshold,
+        });
+      }
+      secrets.set(item.id, found.secret);
+      // Check every share outside the verified subset against its polynomials.
+      const basis = found.subset;
+      for (const s of item.shares) {
+        if (basis.some((b) => b.x === s.x)) continue;
+        const expected = interpolateAt(basis, s.x);
+        if (!bytesEqualCt(expected, s.y)) suspects.add(s.x);
+        wipe(expected);
+      }
+    }
+  } catch (e) {
+    for (const v of secrets.values()) wipe(v);
+    throw e;
+  }
+  return { secrets, suspects: [...suspects].sort((a, b) => a - b), attempts };
+}
+
+/** The first t-subset (colex order) whose secret passes `check`, skipping those `skip` says. */
+function searchVerified(
+  shares: readonly Share[],
+  threshold: number,
+  check: (secret: Uint8Array) => boolean,
+  skip: (subset: readonly number[]) => boolean,
+): { secret: Uint8Array; subset: Share[]; attempts: number } | undefined {
+  let attempts = 0;
+  for (const idx of subsetsColex(shares.length, threshold)) {
+    if (skip(idx)) continue;
+    attempts++;
+    const subset = idx.map((i) => shares[i]!);
+    const secret = interpolateAtZero(subset);
+    if (check(secret)) return { secret, subset, attempts };
+    wipe(secret);
+  }
+  return undefined;
+}
+
+/** Equal length and bytes, without an early exit on the first difference. */
+function bytesEqualCt(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+function binomial(n: number, k: number): number {
+  let r = 1;
+  for (let i = 1; i <= k; i++) r = (r * (n - k + i)) / i;
+  return Math.round(r);
+}
+
+/**
+ * k-subsets of {0..n−1} in colexicographic order: ordered by largest element first, so every
+ * subset of {0..j} comes before any subset containing j + 1 (Knuth, TAOCP 7.2.1.3, Algorithm L).
+ */
+export function* subsetsColex(n: number, k: number): Generator<number[]> {
+  if (k < 1 || k > n) return;
+  const c = Array.from({ length: k }, (_, i) => i);
   while (true) {
-    yield [...idx];
-    let i = k - 1;
-    while (i >= 0 && idx[i] === n - k + i) i--;
-    if (i < 0) return;
-    idx[i]!++;
-    for (let j = i + 1; j < k; j++) idx[j] = idx[j - 1]! + 1;
+    yield [...c];
+    let j = 0;
+    while (j < k && c[j]! + 1 === (j + 1 < k ? c[j + 1]! : n)) j++;
+    if (j === k) return;
+    c[j]!++;
+    for (let i = 0; i < j; i++) c[i] = i;
   }
 }

@@ -15,10 +15,14 @@ import {
   openShare,
   pairwiseMaskKey,
   referenceCrypto,
+  roundingKey,
   type SecAggCrypto,
   sealShare,
+  selfMaskCommitment,
+  selfMaskKey,
   shareAssociatedData,
 } from '../../protocol/secure-aggregation/crypto.js';
+import { deploymentBindingBytes } from '../../protocol/chain/deployment-binding.js';
 import {
   createIdentityVerifier,
   identitySigner,
@@ -27,6 +31,9 @@ import {
   systemEntropy,
 } from '../../node/services/secagg-crypto.js';
 import { codeOf } from './secagg-helpers.js';
+
+const CONTRACT = `0x${'ab'.repeat(20)}`;
+const SCOPE = { binding: deploymentBindingBytes({ chainId: 31337n, contract: CONTRACT }), federation: 'f', round: 3 };
 
 const impls: [string, SecAggCrypto][] = [
   ['reference (noble)', referenceCrypto],
@@ -66,20 +73,62 @@ describe('native vs reference', () => {
     );
   });
 
-  it('X25519 agrees for random keys, and pairwise mask keys are symmetric', () => {
+  it('X25519 agrees for random keys, and the pairwise mask keys derived natively and by the reference are equal and symmetric', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (a, b) => {
         const A = referenceCrypto.x25519.publicKey(a);
         const B = nodeSecAggCrypto.x25519.publicKey(b);
         expect(bytesEqual(A, nodeSecAggCrypto.x25519.publicKey(a))).toBe(true);
+        expect(bytesEqual(B, referenceCrypto.x25519.publicKey(b))).toBe(true);
         const ab = agreeAll(nodeSecAggCrypto.x25519, a, [B])[0]!;
         const ba = agreeAll(referenceCrypto.x25519, b, [A])[0]!;
         expect(bytesEqual(ab, ba)).toBe(true);
-        expect(bytesEqual(pairwiseMaskKey(ab, 'f', 3, 'alice', 'bob'), pairwiseMaskKey(ba, 'f', 3, 'bob', 'alice'))).toBe(true);
-        expect(bytesEqual(pairwiseMaskKey(ab, 'f', 3, 'alice', 'bob'), pairwiseMaskKey(ab, 'f', 4, 'alice', 'bob'))).toBe(false);
+        const alice = { id: 'alice', publicKey: A };
+        const bob = { id: 'bob', publicKey: B };
+        expect(bytesEqual(pairwiseMaskKey(ab, SCOPE, alice, bob), pairwiseMaskKey(ba, SCOPE, bob, alice))).toBe(true);
+        expect(bytesEqual(pairwiseMaskKey(ab, SCOPE, alice, bob), pairwiseMaskKey(ab, { ...SCOPE, round: 4 }, alice, bob))).toBe(false);
       }),
       { numRuns: 30 },
     );
+  });
+});
+
+describe('key derivations are bound to the deployment, the round and both parties (issue 13 item 6)', () => {
+  const shared = new Uint8Array(32).fill(9);
+  const A = { id: 'alice', publicKey: new Uint8Array(32).fill(1) };
+  const B = { id: 'bob', publicKey: new Uint8Array(32).fill(2) };
+  const otherChain = { ...SCOPE, binding: deploymentBindingBytes({ chainId: 1n, contract: CONTRACT }) };
+  const otherContract = { ...SCOPE, binding: deploymentBindingBytes({ chainId: 31337n, contract: `0x${'cd'.repeat(20)}` }) };
+  const contexts = [
+    ['another chain id', otherChain],
+    ['another contract', otherContract],
+    ['another round', { ...SCOPE, round: 4 }],
+    ['another federation name', { ...SCOPE, federation: 'g' }],
+  ] as const;
+
+  it('pairwise mask key: any change of deployment, round, federation, id or either public key gives another key', () => {
+    const k = toHex0x(pairwiseMaskKey(shared, SCOPE, A, B));
+    for (const [, scope] of contexts) expect(toHex0x(pairwiseMaskKey(shared, scope, A, B))).not.toBe(k);
+    // Key substitution: the same shared secret with either advertised key replaced.
+    expect(toHex0x(pairwiseMaskKey(shared, SCOPE, { ...A, publicKey: new Uint8Array(32).fill(3) }, B))).not.toBe(k);
+    expect(toHex0x(pairwiseMaskKey(shared, SCOPE, A, { ...B, publicKey: new Uint8Array(32).fill(3) }))).not.toBe(k);
+    // Swapping which id holds which key is another transcript.
+    expect(toHex0x(pairwiseMaskKey(shared, SCOPE, { ...A, publicKey: B.publicKey }, { ...B, publicKey: A.publicKey }))).not.toBe(k);
+    expect(toHex0x(pairwiseMaskKey(shared, SCOPE, { ...A, id: 'carol' }, B))).not.toBe(k);
+    expect(codeOf(() => pairwiseMaskKey(shared, SCOPE, A, { ...A }))).toBe('SECAGG_BAD_INPUT');
+    expect(codeOf(() => pairwiseMaskKey(shared, SCOPE, A, { ...B, publicKey: new Uint8Array(31) }))).toBe('SECAGG_BAD_KEY');
+    expect(codeOf(() => pairwiseMaskKey(shared, { ...SCOPE, binding: new Uint8Array(51) }, A, B))).toBe('SECAGG_BAD_CONFIG');
+  });
+
+  it('self-mask key, rounding key and commitment: bound to deployment, round, federation and participant', () => {
+    const b = new Uint8Array(32).fill(5);
+    for (const f of [selfMaskKey, roundingKey, selfMaskCommitment]) {
+      const k = toHex0x(f(b, SCOPE, 'alice'));
+      for (const [, scope] of contexts) expect(toHex0x(f(b, scope, 'alice'))).not.toBe(k);
+      expect(toHex0x(f(b, SCOPE, 'bob'))).not.toBe(k);
+    }
+    // Distinct labels: the same seed never gives the same key for two purposes.
+    expect(toHex0x(selfMaskKey(b, SCOPE, 'alice'))).not.toBe(toHex0x(roundingKey(b, SCOPE, 'alice')));
   });
 });
 
@@ -90,7 +139,8 @@ describe('share encryption (X25519 + HKDF-SHA256 + AES-256-GCM)', () => {
   const bob = ent(32);
   const Alice = c.x25519.publicKey(alice);
   const Bob = c.x25519.publicKey(bob);
-  const ad = shareAssociatedData('fed', 5, 'alice', 'bob');
+  const party = (id: string, publicKey: Uint8Array) => ({ id, publicKey });
+  const ad = shareAssociatedData(SCOPE, party('alice', Alice), party('bob', Bob));
   const pt = Uint8Array.from({ length: 65 }, (_, i) => i);
   const h = c.x25519.importSecret(alice);
   const sealed = sealShare(h, Bob, ad, pt, ent);
@@ -109,11 +159,19 @@ describe('share encryption (X25519 + HKDF-SHA256 + AES-256-GCM)', () => {
     const nonce = sealed.nonce.slice();
     nonce[0]! ^= 1;
     expect(codeOf(() => openShare(hb, Alice, ad, nonce, sealed.ciphertext))).toBe('SECAGG_DECRYPT_FAILED');
+    const carolKey = c.x25519.publicKey(ent(32));
     for (const other of [
-      shareAssociatedData('fed', 4, 'alice', 'bob'), // a past round
-      shareAssociatedData('fed', 5, 'alice', 'carol'), // another recipient
-      shareAssociatedData('fed', 5, 'mallory', 'bob'), // another sender
-      shareAssociatedData('gef', 5, 'alice', 'bob'), // another federation
+      shareAssociatedData({ ...SCOPE, round: 4 }, party('alice', Alice), party('bob', Bob)), // a past round
+      shareAssociatedData(SCOPE, party('alice', Alice), party('carol', Bob)), // another recipient
+      shareAssociatedData(SCOPE, party('mallory', Alice), party('bob', Bob)), // another sender
+      shareAssociatedData({ ...SCOPE, federation: 'gef' }, party('alice', Alice), party('bob', Bob)), // another federation
+      shareAssociatedData(
+        { ...SCOPE, binding: deploymentBindingBytes({ chainId: 1n, contract: CONTRACT }) },
+        party('alice', Alice),
+        party('bob', Bob),
+      ), // another deployment with the same federation name
+      shareAssociatedData(SCOPE, party('alice', carolKey), party('bob', Bob)), // another sender key
+      shareAssociatedData(SCOPE, party('alice', Alice), party('bob', carolKey)), // another recipient key
     ]) {
       expect(codeOf(() => openShare(hb, Alice, other, sealed.nonce, sealed.ciphertext))).toBe('SECAGG_DECRYPT_FAILED');
     }
