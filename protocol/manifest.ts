@@ -26,6 +26,43 @@ export const FeatureSchema = z
     path: ['categories'],
   });
 
+// ── issue 16 (H7): the prediction task (protocol/task.ts) ───────────────────────────────────
+/**
+ * Absent: binary (label.positive is class 1). multiclass: `classes` are the label column's values
+ * in output order (the same set as label.positive + label.negatives, so every loader's allow-list
+ * still holds). multilabel: `labels` are the 0/1 label columns in output order. regression: the
+ * label column is numeric, standardised as (v − mean) / std with these PUBLIC values (never
+ * fitted on a member's records) and reported in original units.
+ */
+export const TaskSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('binary') }).strict(),
+  z.object({ kind: z.literal('multiclass'), classes: z.array(z.string().min(1)).min(2).max(255) }).strict(),
+  z.object({ kind: z.literal('multilabel'), labels: z.array(z.string().min(1)).min(1).max(255) }).strict(),
+  z.object({ kind: z.literal('regression'), mean: z.number().finite(), std: z.number().finite().positive() }).strict(),
+]);
+
+function checkTask(
+  m: { task?: z.infer<typeof TaskSchema> | undefined; label: { positive: string; negatives: string[] } },
+  ctx: z.RefinementCtx,
+): void {
+  const t = m.task;
+  if (t === undefined || t.kind === 'binary' || t.kind === 'regression') return;
+  const names = t.kind === 'multiclass' ? t.classes : t.labels;
+  const field = t.kind === 'multiclass' ? 'classes' : 'labels';
+  if (new Set(names).size !== names.length) ctx.addIssue({ code: 'custom', message: `${field} must be distinct`, path: ['task', field] });
+  if (t.kind === 'multiclass') {
+    const declared = new Set([m.label.positive, ...m.label.negatives]);
+    if (declared.size !== t.classes.length || t.classes.some((c) => !declared.has(c))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'task.classes must be the same set as label.positive and label.negatives',
+        path: ['task', 'classes'],
+      });
+    }
+  }
+}
+// ── end issue 16 (H7) ──────────────────────────────────────────────────────────────────────
+
 export const ManifestSchema = z
   .object({
     version: z.literal(1),
@@ -49,6 +86,8 @@ export const ManifestSchema = z
         negatives: z.array(z.string().min(1)).min(1),
       })
       .strict(),
+    /** issue 16 (H7): the task; absent = binary. */
+    task: TaskSchema.optional(),
     rounds: z.number().int().min(1),
     training: z
       .object({
@@ -58,12 +97,50 @@ export const ManifestSchema = z
       })
       .strict(),
     committee: z.object({ size: z.number().int().min(1), threshold: z.number().int().min(1) }).strict(),
+    // ── issue 15 (H5): differential privacy and the public values it needs ──────────────────
+    /**
+     * The DP target. `sampleRate` is the Poisson sampling rate q every site uses: fixed here, in
+     * public, so that nothing a site declares (q, the step count, σ) is a function of its record
+     * count N (docs/privacy.md, "Unit of privacy").
+     */
     dp: z
-      .object({ epsilon: z.number().positive(), delta: z.number().gt(0).lt(1), clipNorm: z.number().positive() })
+      .object({
+        epsilon: z.number().positive(),
+        delta: z.number().gt(0).lt(1),
+        clipNorm: z.number().positive(),
+        sampleRate: z.number().gt(0).max(1),
+      })
       .strict()
       .optional(),
+    /**
+     * Public per-feature values for preprocessing (required for tabular data with `dp`): each
+     * site maps a value v to (clamp(v, min, max) − center) / scale and fills a missing numeric
+     * cell with `fill` (raw units), a missing categorical cell with the category `fill`. They
+     * must come from public knowledge (reference ranges, a public reference data set), never
+     * from a member's private records: then each record's features depend on that record only,
+     * and one record moves a site's clipped gradient sum by at most C.
+     */
+    publicStatistics: z
+      .object({
+        features: z.record(
+          z.string(),
+          z
+            .object({
+              min: z.number().finite().optional(),
+              max: z.number().finite().optional(),
+              center: z.number().finite().optional(),
+              scale: z.number().finite().optional(),
+              fill: z.union([z.number().finite(), z.string().min(1)]).optional(),
+            })
+            .strict(),
+        ),
+      })
+      .strict()
+      .optional(),
+    // ── end issue 15 (H5) ──────────────────────────────────────────────────────────────────
   })
   .strict()
+  .superRefine(checkPublicStatistics)
   .refine((m) => (m.features === undefined) !== (m.imageShape === undefined), {
     message: 'exactly one of features (tabular) or imageShape (images) must be given',
     path: ['features'],
@@ -71,9 +148,82 @@ export const ManifestSchema = z
   .refine((m) => m.committee.threshold > m.committee.size / 2 && m.committee.threshold <= m.committee.size, {
     message: 'threshold t must satisfy size/2 < t ≤ size',
     path: ['committee', 'threshold'],
-  });
+  })
+  .superRefine(checkTask);
 
 export type FederationManifest = z.infer<typeof ManifestSchema>;
+
+/** What `checkPublicStatistics` reads (the parsed shape before the manifest-level refinements). */
+interface PublicStatisticsView {
+  readonly features?: readonly {
+    readonly name: string;
+    readonly kind: 'numeric' | 'categorical';
+    readonly categories?: readonly string[];
+  }[];
+  readonly imageShape?: readonly number[];
+  readonly dp?: unknown;
+  readonly publicStatistics?: {
+    readonly features: Readonly<
+      Record<
+        string,
+        {
+          min?: number | undefined;
+          max?: number | undefined;
+          center?: number | undefined;
+          scale?: number | undefined;
+          fill?: number | string | undefined;
+        }
+      >
+    >;
+  };
+}
+
+/**
+ * issue 15 (H5): public statistics are complete and sane, naming the feature on every problem.
+ * With `dp` every tabular feature needs them (statistics fitted on private records would make
+ * one record move every record's features, and the sensitivity would no longer be C).
+ */
+function checkPublicStatistics(m: PublicStatisticsView, ctx: z.RefinementCtx): void {
+  const stats = m.publicStatistics?.features;
+  const issue = (path: (string | number)[], message: string): void => {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['publicStatistics', 'features', ...path], message });
+  };
+  if (stats === undefined) {
+    if (m.dp !== undefined && m.features !== undefined) {
+      for (const f of m.features)
+        issue([f.name], 'with dp, every feature needs public values (min, max, center, scale, fill; categorical: fill)');
+    }
+    return;
+  }
+  if (m.features === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['publicStatistics'], message: 'image manifests take no public statistics' });
+    return;
+  }
+  const known = new Set(m.features.map((f) => f.name));
+  for (const name of Object.keys(stats)) if (!known.has(name)) issue([name], 'not a feature of this manifest');
+  for (const f of m.features) {
+    const s = stats[f.name];
+    if (s === undefined) {
+      issue([f.name], 'missing: every feature needs public values once publicStatistics is given');
+      continue;
+    }
+    if (f.kind === 'categorical') {
+      for (const k of ['min', 'max', 'center', 'scale'] as const)
+        if (s[k] !== undefined) issue([f.name, k], 'categorical features take only fill');
+      if (typeof s.fill !== 'string' || !(f.categories ?? []).includes(s.fill))
+        issue([f.name, 'fill'], `one of the categories (${(f.categories ?? []).join(', ')})`);
+      continue;
+    }
+    for (const k of ['min', 'max', 'center', 'scale'] as const)
+      if (s[k] === undefined) issue([f.name, k], 'required for a numeric feature');
+    if (s.min !== undefined && s.max !== undefined && !(s.min < s.max)) issue([f.name, 'max'], `must be > min (${s.min})`);
+    if (s.scale !== undefined && !(s.scale > 0)) issue([f.name, 'scale'], 'must be > 0');
+    if (typeof s.fill !== 'number') issue([f.name, 'fill'], 'a number (raw units) for a numeric feature');
+    else if (s.min !== undefined && s.max !== undefined && !(s.fill >= s.min && s.fill <= s.max)) {
+      issue([f.name, 'fill'], `must lie in [min, max] = [${s.min}, ${s.max}]`);
+    }
+  }
+}
 
 export class ManifestError extends FedmeshError<'MANIFEST_INVALID' | 'MANIFEST_HASH_MISMATCH'> {}
 

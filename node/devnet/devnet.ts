@@ -16,6 +16,7 @@ import { join, relative, resolve } from 'node:path';
 import { stratifiedSplit, partitionIid, selectRows, type LabelledData } from '../../protocol/data.js';
 import { type FederationManifest, manifestHash, parseManifest } from '../../protocol/manifest.js';
 import { createRng } from '../../protocol/rng.js';
+import { referenceStatistics } from '../../protocol/privacy/public-statistics.js';
 import { loadBreastCancer } from '../data/breast-cancer.js';
 import { DEFAULT_SCRYPT, type ScryptParams } from '../keystore/keystore.js';
 import { initNodeDir } from '../keystore/init.js';
@@ -129,9 +130,15 @@ function toCsv(d: LabelledData, names: readonly string[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The devnet's public DP sampling rate q (manifest `dp.sampleRate`). */
+const DEVNET_DP_SAMPLE_RATE = 0.25;
+
 export async function createDevnet(o: DevnetOptions): Promise<Devnet> {
   const dir = resolve(o.dir);
   mkdirSync(dir, { recursive: true });
+  const all = loadBreastCancer();
+  const split = stratifiedSplit(all.y, 0.2, createRng(o.seed, 'fedmesh/sim/split'));
+  const train = selectRows(all, split.train);
   const manifest = parseManifest({
     version: 1,
     federation: 'devnet',
@@ -142,13 +149,18 @@ export async function createDevnet(o: DevnetOptions): Promise<Devnet> {
     rounds: o.rounds,
     training: { localEpochs: o.localEpochs ?? 2, batchSize: 16, learningRate: 0.01 },
     committee: { size: Math.min(3, o.peers), threshold: Math.floor(Math.min(3, o.peers) / 2) + 1 },
-    ...(o.dpEpsilon !== undefined ? { dp: { epsilon: o.dpEpsilon, delta: 1e-5, clipNorm: 1 } } : {}),
+    // issue 15 (H5): with DP, q is fixed here (batch 16 of a site's ~50–100 rows) and every site
+    // preprocesses with public statistics — in a devnet the held-out split's (test.csv), which no
+    // node trains on, standing in for a published reference cohort.
+    ...(o.dpEpsilon !== undefined
+      ? {
+          dp: { epsilon: o.dpEpsilon, delta: 1e-5, clipNorm: 1, sampleRate: DEVNET_DP_SAMPLE_RATE },
+          publicStatistics: { features: referenceStatistics(BREAST_CANCER_FEATURE_NAMES, selectRows(all, split.test)) },
+        }
+      : {}),
   });
   writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 
-  const all = loadBreastCancer();
-  const split = stratifiedSplit(all.y, 0.2, createRng(o.seed, 'fedmesh/sim/split'));
-  const train = selectRows(all, split.train);
   writeFileSync(join(dir, 'test.csv'), toCsv(selectRows(all, split.test), BREAST_CANCER_FEATURE_NAMES));
   const parts = partitionIid(
     Array.from({ length: train.n }, (_, i) => i),

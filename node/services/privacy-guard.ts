@@ -10,20 +10,29 @@
  * node that the guard lets train is never the reason a round's `finalizeRound` reverts with
  * `FedmeshLedgerBudgetExceeded`, and a node it stops could not have been recorded anyway.
  *
+ * The spend it starts from is the lane-wise LARGER of the chain's and the node's own local
+ * ledger's (node/store/privacy-ledger.ts, issue 14 item 3): the node charges itself there, durably,
+ * before its masked input or update leaves (`charge`, called by the round driver), so a round
+ * that is aborted after the release — charged nothing on chain — still counts against the
+ * member's own budget. Each lane of either word is an upper bound on the member's RDP at that
+ * order (the ledger counts every release, the chain every recorded one, both rounding up), so
+ * their maximum is a valid bound too, and never below either.
+ *
  * The state is exposed through `status()` (Peer.privacy(), the daemon's /status and metrics).
  * "privacy budget exhausted" is logged once, when the guard first stops the node.
  */
-import { fixedToNumber } from '../../protocol/chain/budget.js';
+import { decodePacked, fixedToNumber, RDP_LANE_BITS, RDP_LANES } from '../../protocol/chain/budget.js';
 import { budgetAfter, plannedDpParams } from '../../protocol/chain/declaration.js';
 import type { DpSgdParams } from '../../protocol/privacy/dp-sgd.js';
 import type { FederationChainClient } from '../chain/federation-types.js';
 import type { Logger } from '../logger.js';
+import type { LocalPrivacyLedger } from '../store/privacy-ledger.js';
 
 /** What `Peer.privacy()` returns. ε values are numbers (fixed point 1e-6 converted); +∞ when unbounded. */
 export interface PrivacyStatus {
   /** The round this was evaluated for (the one about to run). */
   readonly round: number;
-  /** ε this member has spent so far, as the chain's ledger holds it. */
+  /** ε this member has spent so far: the larger, lane by lane, of the chain's and the local ledger's. */
   readonly epsilonSpent: number;
   /** The member's cap on ε (registry). */
   readonly epsilonCap: number;
@@ -43,6 +52,45 @@ export interface PrivacyGuardInit {
 export interface PrivacyGuardComponents {
   readonly fed: FederationChainClient;
   readonly log: Logger;
+  /** The node's own ledger of releases (absent: the chain's spend alone, as before issue 14). */
+  readonly ledger?: LocalPrivacyLedger;
+}
+
+/** Lane-wise maximum of two packed RDP words (each lane an upper bound, so the maximum is one). */
+export function maxPacked(a: bigint, b: bigint): bigint {
+  const x = decodePacked(a);
+  const y = decodePacked(b);
+  let out = 0n;
+  for (let i = 0; i < RDP_LANES; i++) {
+    // biome-ignore lint/complexity/useMathMinMax: bigint lanes (Math.max takes numbers)
+    const lane = x[i]! > y[i]! ? x[i]! : y[i]!;
+    out |= lane << BigInt(i * RDP_LANE_BITS);
+  }
+  return out;
+}
+
+/**
+ * The guard's decision for `round`, pure: spent = lane-wise max(chain, local ledger), plus the
+ * planned round's declared spend, converted by the contract's rule against the cap (all packed
+ * or fixed point, 1e-6 units).
+ */
+export function guardDecision(
+  round: number,
+  chainRdp: bigint,
+  localRdp: bigint | undefined,
+  plannedDpParams: bigint,
+  cAlphaConsts: readonly bigint[],
+  epsilonCap: bigint,
+): PrivacyStatus {
+  const spent = localRdp !== undefined ? maxPacked(chainRdp, localRdp) : chainRdp;
+  const after = budgetAfter(spent, plannedDpParams, cAlphaConsts, epsilonCap);
+  return {
+    round,
+    epsilonSpent: fixedToNumber(after.epsilonSpent),
+    epsilonCap: fixedToNumber(epsilonCap),
+    epsilonAfterRound: fixedToNumber(after.epsilonAfter),
+    exhausted: after.exceeds,
+  };
 }
 
 export class PrivacyGuard {
@@ -59,6 +107,15 @@ export class PrivacyGuard {
   /** The last evaluation, or undefined before the first round. */
   status(): PrivacyStatus | undefined {
     return this.#status;
+  }
+
+  /**
+   * Charges a release to the local ledger: the round driver calls this after training and
+   * BEFORE the masked input or update is published; it returns once the charge is on disk.
+   * Without a ledger it does nothing.
+   */
+  charge(round: number, dpParams: bigint): void {
+    this.c.ledger?.charge(round, dpParams);
   }
 
   /** Whether this node may train in `round` (as decided by `beforeRound`; true when never asked). */
@@ -78,14 +135,7 @@ export class PrivacyGuard {
       const [account, info] = await Promise.all([fed.account(), fed.info()]);
       const budget = await fed.budgetOf(account);
       const planned = plannedDpParams(this.init.dp, this.init.epochs);
-      const after = budgetAfter(budget.rdp, planned, info.cAlpha, budget.epsilonCap);
-      status = {
-        round,
-        epsilonSpent: fixedToNumber(after.epsilonSpent),
-        epsilonCap: fixedToNumber(budget.epsilonCap),
-        epsilonAfterRound: fixedToNumber(after.epsilonAfter),
-        exhausted: after.exceeds,
-      };
+      status = guardDecision(round, budget.rdp, this.c.ledger?.spent(), planned, info.cAlpha, budget.epsilonCap);
     } catch (e) {
       this.#decisions.set(round, false);
       log.warn({ round, err: String(e) }, 'privacy budget unreadable: not training this round');

@@ -8,10 +8,15 @@
  *
  * The loss is binary cross-entropy (the models here output P(y = 1)), in nats, with
  * probabilities clamped to [ε, 1 − ε] so a confidently wrong row costs at most −log ε.
+ *
+ * Privacy (issue 15): the gate's decision — sign or refuse, visible to everyone as a finalized
+ * or an aborted round — is computed from the member's private held-out records without noise,
+ * so it is not differentially private and no ε accounts for it. It is therefore refused together
+ * with DP (`assertGateAllowed`): a federation that reports an ε does not run it.
  */
 import type { LabelledData } from '../../protocol/data.js';
 import type { ModelWeights } from '../../protocol/model.js';
-import { validationGate, type ValidationVerdict } from '../../protocol/round.js';
+import { RoundError, validationGate, type ValidationVerdict } from '../../protocol/round.js';
 
 /** Probability clamp for the log loss (as Keras' binary cross-entropy uses 1e-7). */
 export const LOG_LOSS_EPSILON = 1e-7;
@@ -59,4 +64,19 @@ export async function gateCandidate(
   const baseLoss = await validator.loss(base);
   const candidateLoss = await validator.loss(candidate);
   return validationGate(baseLoss, candidateLoss, margin);
+}
+
+/**
+ * Refuses the validation gate together with DP-SGD (ROUND_BAD_CONFIG naming
+ * `defence.validationMargin`): its sign-or-refuse decision is a non-private release of the
+ * member's held-out data (module header).
+ */
+export function assertGateAllowed(dp: unknown, validationMargin: number | undefined): void {
+  if (dp === undefined || validationMargin === undefined) return;
+  const rule = 'the validation gate decides on private held-out data without noise (not differentially private): not allowed with DP';
+  throw new RoundError('ROUND_BAD_CONFIG', `defence.validationMargin=${validationMargin}: ${rule}`, {
+    field: 'defence.validationMargin',
+    value: validationMargin,
+    rule,
+  });
 }
