@@ -147,7 +147,8 @@ export const SimulationOptionsSchema = z
     attackers: AttackersSchema.optional(),
     defence: DefenceSchema.optional(),
     transport: z.enum(['tcp']),
-    standardize: z.enum(['site', 'federated']),
+    // 'public' (issue 15): every site uses public reference statistics; forced when DP is on.
+    standardize: z.enum(['site', 'federated', 'public']),
     /** Where the scenario came from (set by the loader; recorded in summary.json). */
     scenarioFile: z.string().optional(),
     peers: z.number().int().min(2).max(64),
