@@ -146,3 +146,8 @@ export function poolSets(sets: readonly LabelledData[]): LabelledData {
   }
   return { x, y, n, featureShape: [...first.featureShape], ...(targets !== undefined ? { targets } : {}) };
 }
+
+/** The task a manifest declares (absent: binary). */
+export function taskOfManifest(m: { readonly task?: Task | undefined }): Task {
+  return m.task ?? BINARY_TASK;
+}

@@ -7,10 +7,16 @@
  *
  * with features already in model-input order and standardised as the federation does. The
  * metrics are reported, not judged: what counts as good enough is the auditor's call.
+ *
+ * Other tasks (issue 16, protocol/task.ts): `model.task` as in the manifest; `y` holds class
+ * indices (multiclass), rows of 0/1 (multilabel) or values in original units (regression); the
+ * metrics are the task's (protocol/metrics.ts names: balancedAccuracy, macroF1, rmse, r2, …).
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { binaryMetrics } from '../../protocol/metrics.js';
+import { TaskSchema } from '../../protocol/manifest.js';
+import { scalarMetrics } from '../../protocol/metrics.js';
+import { evaluateTask, type Task, toStandardUnits } from '../../protocol/task.js';
 import { decodeWeights } from '../../protocol/weights-codec.js';
 import { Trainer } from '../ml/trainer.js';
 import { selectBackend } from '../ml/backend.js';
@@ -23,12 +29,27 @@ const TestDataSchema = z
         kind: z.enum(['logreg', 'mlp', 'cnn']),
         inputShape: z.array(z.number().int().min(1)).min(1),
         hidden: z.array(z.number().int().min(1)).optional(),
+        task: TaskSchema.optional(),
       })
       .strict(),
     x: z.array(z.array(z.number())).min(1),
-    y: z.array(z.union([z.literal(0), z.literal(1)])).min(1),
+    y: z.array(z.union([z.number(), z.array(z.union([z.literal(0), z.literal(1)]))])).min(1),
   })
   .strict()
+  .superRefine((d, ctx) => {
+    const task: Task = d.model.task ?? { kind: 'binary' };
+    d.y.forEach((v: number | (0 | 1)[], i: number) => {
+      const ok =
+        task.kind === 'binary'
+          ? v === 0 || v === 1
+          : task.kind === 'multiclass'
+            ? Number.isInteger(v) && (v as number) >= 0 && (v as number) < task.classes.length
+            : task.kind === 'multilabel'
+              ? Array.isArray(v) && v.length === task.labels.length
+              : typeof v === 'number' && Number.isFinite(v);
+      if (!ok) ctx.addIssue({ code: 'custom', message: `not a ${task.kind} label`, path: ['y', i] });
+    });
+  })
   .refine((d) => d.x.length === d.y.length, { message: 'x and y must have the same number of rows', path: ['y'] });
 
 export type TestData = z.infer<typeof TestDataSchema>;
@@ -60,13 +81,22 @@ export async function evaluateModels(
     if (row.length !== features) throw usageError(`--test-data: x[${i}]`, row.length, `must have ${features} values`);
     x.set(row, i * features);
   });
+  const task: Task = data.model.task ?? { kind: 'binary' };
+  const n = data.y.length;
+  const wide = task.kind === 'multilabel' || task.kind === 'regression';
+  const labelled = {
+    x,
+    n,
+    featureShape: data.model.inputShape,
+    y: Uint8Array.from(data.y, (v) => (wide ? 0 : (v as number))),
+    ...(wide ? { targets: Float32Array.from(data.y.flat() as number[], (v) => toStandardUnits(task, v)) } : {}),
+  };
   const trainer = new Trainer(data.model, 0);
   const out = new Map<number, Record<string, number>>();
   try {
     for (const [round, bytes] of [...models].sort((a, b) => a[0] - b[0])) {
       trainer.setWeights(decodeWeights(bytes));
-      const m = binaryMetrics(data.y, trainer.predict(x, data.y.length));
-      out.set(round, { n: m.n, accuracy: m.accuracy, auc: m.auc, f1: m.f1 });
+      out.set(round, scalarMetrics(evaluateTask(trainer.task, labelled, trainer.predict(x, data.y.length))));
     }
   } finally {
     trainer.dispose();
