@@ -429,6 +429,7 @@ export async function runSecureCommittee(
         return member.keySet !== undefined;
       },
     );
+    log.debug({ round, keySet: member.keySet?.shared.length, done: keySetDone }, 'secure aggregation: key set phase over');
     if (resultSeen(env)) throw lagged('key set');
     if (!keySetDone || member.keySet === undefined) {
       throw new SecAggError('SECAGG_NOT_CERTIFIED', `no key set certified for round ${round} by the input deadline`, {
@@ -499,6 +500,7 @@ export async function runSecureCommittee(
         return member.followedDigest !== undefined;
       },
     );
+    log.debug({ round, locked, views: member.viewCount }, 'secure aggregation: lock phase over');
     if (resultSeen(env) && member.followedDigest === undefined) throw lagged('lock');
     if (!locked) {
       throw new SecAggError('SECAGG_NOT_CERTIFIED', `no certified lock this member endorsed for round ${round} by the unmask deadline`, {
@@ -538,6 +540,7 @@ export async function runSecureCommittee(
     const aggregate = applyAggregate(env.global, values, totalSamples);
     const hash = toHex0x(modelHash(aggregate));
     const readyAt = clock.now();
+    log.debug({ round, survivors: unmasked.survivors.length, totalSamples }, 'secure aggregation: unmasked');
 
     // Each survivor's declaration, as it signed it with its masked input: the record charges
     // exactly the inputs in the sum. Dropped participants declared nothing that counts.

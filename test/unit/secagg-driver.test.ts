@@ -54,7 +54,7 @@ class FakeTrainer implements LocalTrainer {
 }
 
 /** Peer index that only observes (participate: false). */
-const OBSERVER = 6;
+const OBSERVER = 8;
 
 const data = (n: number): LabelledData => ({ x: new Float32Array(n), y: new Uint8Array(n), n, featureShape: [1] });
 
@@ -93,7 +93,7 @@ async function federation(
       trainer: trainers[i]!,
       data: data(10 + i),
       clock: systemClock,
-      log: createLogger('error'),
+      log: createLogger((process.env.H1_LOG as 'error') ?? 'error'),
       secagg: { binding: TEST_BINDING, crypto, entropy: ent(id), sign: testSign(id), verify: testVerify },
     }),
   );
@@ -140,7 +140,7 @@ afterEach(() => stop?.());
 
 describe('secure round over the in-memory gossip and the federation contract', () => {
   it('aggregates exactly the survivors through an after-keys dropout and a silent position 0', async () => {
-    const fed = await federation(7, (round, committee, members) => {
+    const fed = await federation(9, (round, committee, members) => {
       if (round === 1) return new Map();
       // Round 2: position 0 goes silent after its input; a non-member of the committee drops after keys.
       const outsider = members.find((m, i) => !committee.includes(m) && i !== OBSERVER)!;
@@ -152,13 +152,13 @@ describe('secure round over the in-memory gossip and the federation contract', (
     stop = () => {
       for (const p of fed.peers) p.stop();
     };
-    expect(effectiveCommittee(config(), 7)).toEqual({ committeeSize: 5, threshold: 3 });
+    expect(effectiveCommittee(config(), 9)).toEqual({ committeeSize: 7, threshold: 5 });
 
     // Round 1: everyone but the observer.
-    const contributors = [0, 1, 2, 3, 4, 5];
+    const contributors = [0, 1, 2, 3, 4, 5, 6, 7];
     const global0 = fed.trainers[0]!.getWeights();
     const r1 = await fed.runRound(1);
-    expect(r1[0]!.record.participantCount).toBe(6);
+    expect(r1[0]!.record.participantCount).toBe(8);
     const want1 = expectedModel(global0, contributors);
     for (const t of fed.trainers) expectNear(t.getWeights(), want1, contributors);
     expect(r1[OBSERVER]!.secure!.participantPath).toBeUndefined();
@@ -166,7 +166,7 @@ describe('secure round over the in-memory gossip and the federation contract', (
     expect(r1.filter((o) => o.recordedBySelf)).toHaveLength(1);
     expect(r1.every((o) => o.participantPath.at(-1) === 'adopted')).toBe(true);
     const members1 = r1.filter((o) => o.secure?.committeePath !== undefined);
-    expect(members1).toHaveLength(5);
+    expect(members1).toHaveLength(7);
     for (const o of members1) expect(o.secure!.committeePath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done']);
     for (const i of contributors)
       expect(r1[i]!.secure!.participantPath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'done']);
@@ -177,7 +177,7 @@ describe('secure round over the in-memory gossip and the federation contract', (
     const committee = r2[0]!.committee;
     const leader = fed.members.indexOf(committee[0]!);
     const outsider = fed.members.findIndex((m, i) => !committee.includes(m) && i !== OBSERVER);
-    expect(r2[0]!.record.participantCount).toBe(5);
+    expect(r2[0]!.record.participantCount).toBe(7);
     expect(r2[leader]!.dropout).toBe('after-input');
     expect(r2[leader]!.committeePath).toEqual(['collecting', 'failed']);
     expect(r2[outsider]!.secure!.participantPath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'failed']);
@@ -185,14 +185,14 @@ describe('secure round over the in-memory gossip and the federation contract', (
     const recorder = r2.findIndex((o) => o.recordedBySelf);
     expect(committee.indexOf(fed.members[recorder]!)).toBe(1);
     const live = r2.filter((o) => o.secure?.survivors !== undefined);
-    for (const o of live) expect([o.secure!.survivors, o.secure!.dropped]).toEqual([5, 1]);
+    for (const o of live) expect([o.secure!.survivors, o.secure!.dropped]).toEqual([7, 1]);
     const survivors2 = contributors.filter((i) => i !== outsider);
     const want2 = expectedModel(global1, survivors2);
     for (const t of fed.trainers) expectNear(t.getWeights(), want2, survivors2);
     // Every live member signed the same result statement (the quorum-signature seam).
     await fed.hub.settle();
     const signers = fed.peers[0]!.secaggInbox!.messages(2, SecAggKind.Result).map((m) => m.sender);
-    expect(signers.length).toBeGreaterThanOrEqual(3);
+    expect(signers.length).toBeGreaterThanOrEqual(5);
     expect(signers).not.toContain(committee[0]);
     // Nothing was rejected on the wire. (A member's aggregate announced after a peer moved on
     // to the next round is IGNOREd as ROUND_STALE by design: validate.ts.)
