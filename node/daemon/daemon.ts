@@ -25,7 +25,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { JsonRpcProvider, Network, ZeroHash } from 'ethers';
 import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
 import { isFedmeshError } from '../../protocol/errors.js';
-import { decodePacked, RDP_SCALE } from '../../protocol/chain/budget.js';
+import { decodePacked, epsilonFromPacked, RDP_SCALE } from '../../protocol/chain/budget.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
 import { SECAGG_DEFAULTS } from '../../protocol/secure-aggregation/config.js';
 import { decodeWeights, encodeWeights, modelHash } from '../../protocol/weights-codec.js';
@@ -46,6 +46,8 @@ import { NodeMetrics } from '../ops/metrics.js';
 import { createPeer, type Peer } from '../peer.js';
 import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, systemEntropy } from '../services/secagg-crypto.js';
 import { NodeStore } from '../store/node-store.js';
+import { FilePrivacyLedger } from '../store/privacy-ledger.js';
+import { maxPacked } from '../services/privacy-guard.js';
 import { DaemonError } from './errors.js';
 import { meteredGossip, meteredTrainer, ttyProgress } from './metering.js';
 import { loadDeploymentRef, loadManifestFile, loadSiteData, modelSpecOf, planSiteDp } from './setup.js';
@@ -81,10 +83,11 @@ export interface NodeStatus {
   };
   readonly roundsJoined: readonly number[];
   readonly roundsAbstained: readonly number[];
-  readonly lastRound?: { readonly round: number; readonly seconds: number; readonly participants: number; readonly trainLoss?: number };
+  readonly lastRound?: { readonly round: number; readonly seconds: number; readonly participants: number };
   readonly catchUps: readonly { readonly round: number; readonly modelHash: string; readonly from: string; readonly ms: number }[];
   readonly peers: number;
-  readonly data: { readonly examples: number; readonly badRows: number };
+  /** Record counts, only without DP: with DP they would publish N (issue 15). */
+  readonly data: { readonly examples?: number; readonly badRows?: number; readonly withheld?: 'dp' };
   readonly rssBytes: number;
   readonly uptimeSeconds: number;
   readonly lastError?: string;
@@ -188,6 +191,8 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       );
     }
     const store = new NodeStore(cfg.stateDir);
+    // The node's own ledger of DP releases, charged before each input or update leaves (issue 14 item 3).
+    const privacyLedger = new FilePrivacyLedger(cfg.stateDir);
     store.putModel(encodeWeights(tfTrainer.getWeights()));
     let modelRound = 0;
     const head = store.head();
@@ -281,7 +286,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       ...(state.lastRound !== undefined ? { lastRound: state.lastRound } : {}),
       catchUps: [...state.catchUps],
       peers: host.getPeers().length,
-      data: { examples: site.data.n, badRows: site.report.bad },
+      data: dp !== undefined ? { withheld: 'dp' } : { examples: site.data.n, badRows: site.report.bad },
       rssBytes: process.memoryUsage().rss,
       uptimeSeconds: Math.round((Date.now() - started) / 1000),
       ...(state.lastError !== undefined ? { lastError: state.lastError } : {}),
@@ -320,11 +325,6 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       const h = store.putModel(bytes);
       store.setHead({ round, modelHash: h });
       modelRound = round;
-      // Accuracy of the adopted global model on this site's (training) data: a local health signal.
-      const p = tfTrainer.predict(site.data.x, site.data.n);
-      let ok = 0;
-      for (let i = 0; i < site.data.n; i++) if ((p[i]! >= 0.5 ? 1 : 0) === site.data.y[i]) ok++;
-      metrics.trainAccuracy.set(site.data.n > 0 ? ok / site.data.n : 0);
     };
 
     /** Bring the local model to the chain's head: from the store, else from a member. */
@@ -470,24 +470,26 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       state.joined.push(r);
       inboxRound = r;
       metrics.roundsJoined.inc();
-      state.lastRound = {
-        round: r,
-        seconds,
-        participants: outcome.participants,
-        ...(outcome.trainLoss !== undefined ? { trainLoss: outcome.trainLoss } : {}),
-      };
+      // No training loss here: it is computed from the site's records and /status leaves the site (issue 15).
+      state.lastRound = { round: r, seconds, participants: outcome.participants };
       nlog.info({ round: r, seconds, modelHash: outcome.record.modelHash, participants: outcome.participants }, 'round adopted');
     };
 
-    /** ε spent and left from the chain's ledger (the truth), cached in the store for offline reading. */
+    /**
+     * ε spent and left: the lane-wise larger of the chain's ledger and this node's own
+     * (privacy-ledger.json: every release, aborted rounds included; issue 14 item 3), converted
+     * by the contract's rule; cached in the store for offline reading.
+     */
     const refreshPrivacy = async (rounds: number): Promise<void> => {
       const b = await fed.budgetOf(address);
-      const epsilon = Number(b.epsilonSpent) / Number(RDP_SCALE);
+      const spent = maxPacked(b.rdp, privacyLedger.spent());
+      const eps = epsilonFromPacked(spent, info.cAlpha);
+      const epsilon = Number(eps) / Number(RDP_SCALE);
       metrics.epsilonSpent.set(epsilon);
-      metrics.epsilonRemaining.set(Number(b.remaining) / Number(RDP_SCALE));
+      metrics.epsilonRemaining.set(eps >= b.epsilonCap ? 0 : Number(b.epsilonCap - eps) / Number(RDP_SCALE));
       const cached = store.privacy();
       if (cached === undefined || cached.rounds !== rounds) {
-        store.setPrivacy({ rounds, rdp: decodePacked(b.rdp).map((v) => Number(v) / Number(RDP_SCALE)), epsilon });
+        store.setPrivacy({ rounds, rdp: decodePacked(spent).map((v) => Number(v) / Number(RDP_SCALE)), epsilon });
       }
     };
 

@@ -83,7 +83,6 @@ export function meteredTrainer(inner: LocalTrainer, metrics: NodeMetrics, progre
     async train(data: LabelledData, opts: TrainOptions) {
       progress?.start(data.n, opts.epochs);
       const res = await metrics.timePhase('train', () => inner.train(data, opts));
-      metrics.trainLoss.set(res.loss);
       progress?.done(res.loss, res.seconds);
       return res;
     },

@@ -2,6 +2,11 @@
  * Prometheus metrics for one node (prom-client). Each node owns its own Registry, so many
  * nodes can share a process (simulations) without mixing series. Names follow Prometheus
  * conventions: `fedmesh_` prefix, `_total` counters, base units (seconds, bytes).
+ *
+ * No series is computed from the site's records (issue 15): the local training loss and the
+ * global model's accuracy on the site's training data were gauges here, and are gone — they
+ * are not differentially private, and a scrape leaves the site. The privacy gauges come from
+ * the ledgers (public spends), the rest from protocol traffic and timings.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -36,15 +41,9 @@ export class NodeMetrics {
     labelNames: ['direction'] as const,
     registers: [this.registry],
   });
-  readonly trainLoss = new Gauge({ name: 'fedmesh_local_train_loss', help: 'Loss of the last local training', registers: [this.registry] });
-  readonly trainAccuracy = new Gauge({
-    name: 'fedmesh_local_train_accuracy',
-    help: 'Accuracy of the global model on local validation data',
-    registers: [this.registry],
-  });
   readonly epsilonSpent = new Gauge({
     name: 'fedmesh_privacy_epsilon_spent',
-    help: 'ε spent at the federation δ (chain ledger)',
+    help: 'ε spent at the federation δ (the larger of the chain ledger and the local ledger)',
     registers: [this.registry],
   });
   readonly epsilonRemaining = new Gauge({
