@@ -17,11 +17,12 @@ import { z } from 'zod';
 import { cAlpha, encodeEpsilonCap, ONCHAIN_RDP_ORDERS, RDP_SCALE } from '../../protocol/chain/budget.js';
 import type { Hex32 } from '../../protocol/chain/record.js';
 import { FedmeshError, isFedmeshError } from '../../protocol/errors.js';
-import { manifestHash, parseManifest } from '../../protocol/manifest.js';
+import { readManifestFile } from '../manifest/manifest-file.js';
 import { classifyChainError } from './errors.js';
 import { deployFederation, registerMembers } from './federation-deploy.js';
 import { FEDMESH_FEDERATION_INTERFACE } from './federation-ethers.js';
 import { federationErrorFromRevert } from './federation-errors.js';
+import { fundMembers, LOCAL_CHAIN_ID, LOCAL_MEMBER_FUNDING_WEI } from './funding.js';
 import type { FederationParams, NewMember } from './federation-types.js';
 import { ZERO_HASH } from './record.js';
 
@@ -75,6 +76,12 @@ export const DeployOptionsSchema = z
       .int()
       .min(1)
       .max(2 ** 32 - 1),
+    /**
+     * Wei sent from the deployer to each member after registration, for gas (issue 17).
+     * Absent: LOCAL_MEMBER_FUNDING_WEI on a local chain (`fedmesh chain start`, chain id 31337),
+     * nothing elsewhere; 0 sends nothing.
+     */
+    fundWei: z.bigint().min(0n).optional(),
   })
   .strict()
   .refine((o) => o.threshold <= o.committeeSize, { message: 'must not exceed committeeSize', path: ['threshold'] });
@@ -146,14 +153,8 @@ export async function readMembersFile(path: string): Promise<NewMember[]> {
  * manifest); CONFIG_INVALID naming `manifest` when it is unreadable or invalid.
  */
 export async function readManifestHash(path: string): Promise<Hex32> {
-  let json: unknown;
   try {
-    json = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    throw configError([{ field: 'manifest', value: path, rule: `a readable JSON file (${(e as Error).message})` }]);
-  }
-  try {
-    return manifestHash(parseManifest(json));
+    return readManifestFile(path).hash;
   } catch (e) {
     if (isFedmeshError(e, 'MANIFEST_INVALID')) throw configError([{ field: 'manifest', value: path, rule: e.message }]);
     throw e;
@@ -289,6 +290,11 @@ async function chainIdOf(url: string): Promise<bigint> {
   return BigInt(result);
 }
 
+/** Wei each member receives: `fundWei` when given, else test ether on a local chain only. */
+export function fundingOf(options: Pick<DeployOptions, 'fundWei'>, chainId: bigint): bigint {
+  return options.fundWei ?? (chainId === LOCAL_CHAIN_ID ? LOCAL_MEMBER_FUNDING_WEI : 0n);
+}
+
 async function deployAndRegister(
   provider: JsonRpcProvider,
   options: DeployOptions,
@@ -310,5 +316,14 @@ async function deployAndRegister(
   const { chainId } = await provider.getNetwork();
   const deployment = await deployFederationFile(signer, chainId, params, members, options.delta);
   await writeFile(options.out, `${JSON.stringify(deployment, null, 2)}\n`);
+  // Written first: a funding failure must not lose the record of a deployed contract.
+  const fundWei = fundingOf(options, chainId);
+  if (fundWei > 0n) {
+    await fundMembers(
+      signer,
+      members.map((m) => m.account),
+      fundWei,
+    );
+  }
   return deployment;
 }

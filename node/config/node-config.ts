@@ -83,6 +83,10 @@ export const NodeConfigSchema = z
         separator: z.string().min(1).max(4).optional(),
         /** Manifest name → file column name, where they differ. */
         columns: z.record(z.string(), z.string()).optional(),
+        /** Manifest name (label or categorical feature) → { file value → manifest value }. */
+        values: z.record(z.string(), z.record(z.string(), z.string().min(1))).optional(),
+        /** `case-insensitive`: a header matches ignoring case when nothing matches exactly. */
+        headerMatch: z.enum(['exact', 'case-insensitive']).default('case-insensitive'),
         missing: z.enum(['drop', 'median']).default('drop'),
         maxBadRowFraction: z.number().min(0).max(1).default(0.05),
       })
@@ -161,6 +165,50 @@ function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
   return cur;
 }
 
+/** Allowed keys of the object at `path` in the schema, for "did you mean". */
+function knownKeys(path: readonly PropertyKey[]): string[] {
+  let schema: z.ZodType = NodeConfigSchema;
+  for (const k of path) {
+    // Unwrap .default()/.optional() and step into an object's field.
+    while (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+    if (!(schema instanceof z.ZodObject)) return [];
+    const next = (schema.shape as Record<string, z.ZodType>)[String(k)];
+    if (next === undefined) return [];
+    schema = next;
+  }
+  while (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+/** Levenshtein distance, for suggesting the key a typo meant. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * Config issues from one zod issue. An unknown key names that key (and the nearest allowed one)
+ * rather than the enclosing object, whose value may be the whole config (issue 17: a top-level
+ * typo dumped the config).
+ */
+function issuesOf(i: z.core.$ZodIssue, input: unknown): ConfigIssue[] {
+  if (i.code === 'unrecognized_keys') {
+    const known = knownKeys(i.path);
+    return i.keys.map((key) => {
+      const near = known.map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) })).sort((a, b) => a.d - b.d)[0];
+      const field = [...i.path, key].join('.');
+      const hint = near !== undefined && near.d <= Math.max(2, key.length / 3) ? `; did you mean '${near.k}'?` : '';
+      return { field, value: valueAt(input, [...i.path, key]), rule: `unknown key (allowed: ${known.join(', ')})${hint}` };
+    });
+  }
+  return [{ field: i.path.join('.') || '(root)', value: valueAt(input, i.path), rule: i.message }];
+}
+
 /** Validate a parsed config object; `base` resolves relative paths. */
 export function parseNodeConfig(raw: unknown, base: string, env: NodeJS.ProcessEnv = {}, path = '(config)'): NodeConfig {
   const withEnv = structuredClone(raw ?? {}) as Record<string, Record<string, unknown>>;
@@ -168,7 +216,7 @@ export function parseNodeConfig(raw: unknown, base: string, env: NodeJS.ProcessE
   if (env.FEDMESH_PASSPHRASE_FILE !== undefined) (withEnv as Record<string, unknown>).passphraseFile = env.FEDMESH_PASSPHRASE_FILE;
   const res = NodeConfigSchema.safeParse(withEnv);
   if (!res.success) {
-    const issues = res.error.issues.map((i) => ({ field: i.path.join('.') || '(root)', value: valueAt(withEnv, i.path), rule: i.message }));
+    const issues = res.error.issues.flatMap((i) => issuesOf(i, withEnv));
     throw new NodeConfigError(
       'CONFIG_INVALID',
       `${path}: ${issues.map((i) => `${i.field}=${JSON.stringify(i.value)}: ${i.rule}`).join('; ')}`,

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { DataError, type LabelledData } from '../../protocol/data.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
+import { readDataDir } from './data-file.js';
 
 export interface PngFolderReport {
   readonly images: number;
@@ -36,7 +37,7 @@ export function loadPngFolder(
   const labelOf = (name: string): number | undefined =>
     name === manifest.label.positive ? 1 : manifest.label.negatives.includes(name) ? 0 : undefined;
 
-  const classes = readdirSync(dir).filter((d) => statSync(join(dir, d)).isDirectory());
+  const classes = readDataDir(dir).filter((d) => statSync(join(dir, d)).isDirectory());
   for (const d of classes) {
     if (labelOf(d) === undefined) {
       throw new DataError(

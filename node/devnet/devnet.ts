@@ -173,7 +173,7 @@ export async function createDevnet(o: DevnetOptions): Promise<Devnet> {
   for (let i = 0; i < o.peers; i++) {
     const nodeDir = join(dir, `node-${i}`);
     const passphrase = `devnet-${o.seed}-${i}`; // dev only: real nodes never keep a passphrase in clear
-    const init = await initNodeDir(nodeDir, passphrase, o.scrypt ?? DEFAULT_SCRYPT);
+    const init = await initNodeDir(nodeDir, passphrase, o.scrypt ?? DEFAULT_SCRYPT, { allowWeak: true });
     writeFileSync(join(nodeDir, 'passphrase'), `${passphrase}\n`, { mode: 0o600 });
     mkdirSync(join(nodeDir, 'data'), { recursive: true });
     writeFileSync(join(nodeDir, 'data', 'site.csv'), toCsv(selectRows(train, parts[i]!), BREAST_CANCER_FEATURE_NAMES));

@@ -18,6 +18,7 @@ import type { Hex32 } from '../../protocol/chain/record.js';
 import { FedmeshError } from '../../protocol/errors.js';
 import { type DeploymentFile, DEPLOY_DEFAULTS, deployFederationFile, readMembersFile } from '../chain/deployment.js';
 import type { FederationParams } from '../chain/federation-types.js';
+import { fundMembers, LOCAL_MEMBER_FUNDING_WEI } from '../chain/funding.js';
 import type { DeployPlan } from './devnet.js';
 
 export class DevnetError extends FedmeshError<
@@ -30,8 +31,6 @@ export const PIDS_FILE = 'pids.json';
 export const FEDMESH_BIN = resolve(import.meta.dirname, '../../bin/fedmesh.mjs');
 /** How long `down` waits after SIGTERM before SIGKILL (ms). */
 export const STOP_GRACE_MS = 10_000;
-/** Test ether sent to each member at deployment (devnet only: the chain's accounts are public). */
-export const DEVNET_MEMBER_FUNDING = 10n ** 19n;
 
 export interface DevnetPids {
   readonly chain?: number;
@@ -126,10 +125,11 @@ export async function deployDevnet(dir: string, rpcUrl?: string): Promise<Devnet
     };
     const deployment: DevnetDeployment = await deployFederationFile(signer, network.chainId, params, members, DEPLOY_DEFAULTS.delta);
     // Members pay gas for opening and finalizing rounds: fund them from the deployer.
-    for (const m of members) {
-      const tx = await signer.sendTransaction({ to: m.account, value: DEVNET_MEMBER_FUNDING });
-      await tx.wait();
-    }
+    await fundMembers(
+      signer,
+      members.map((m) => m.account),
+      LOCAL_MEMBER_FUNDING_WEI,
+    );
     writeFileSync(join(dir, 'deployment.json'), `${JSON.stringify(deployment, null, 2)}\n`);
     return deployment;
   } finally {

@@ -4,7 +4,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configTemplate } from '../config/node-config.js';
-import { createKeystore, DEFAULT_SCRYPT, type ScryptParams } from './keystore.js';
+import { assertPassphraseStrength, createKeystore, DEFAULT_SCRYPT, type ScryptParams } from './keystore.js';
 
 export interface InitResult {
   readonly dir: string;
@@ -13,7 +13,17 @@ export interface InitResult {
   readonly configPath: string;
 }
 
-export async function initNodeDir(dir: string, passphrase: string, scrypt: ScryptParams = DEFAULT_SCRYPT): Promise<InitResult> {
+/**
+ * Creates DIR/keystore and DIR/config.yaml. The passphrase must meet PASSPHRASE_RULE unless
+ * `allowWeak` (the devnet's generated, throw-away passphrases).
+ */
+export async function initNodeDir(
+  dir: string,
+  passphrase: string,
+  scrypt: ScryptParams = DEFAULT_SCRYPT,
+  o: { readonly allowWeak?: boolean } = {},
+): Promise<InitResult> {
+  if (o.allowWeak !== true) assertPassphraseStrength(passphrase);
   const keys = await createKeystore(join(dir, 'keystore'), passphrase, scrypt);
   const configPath = join(dir, 'config.yaml');
   if (!existsSync(configPath)) {

@@ -3,12 +3,29 @@
  *
  *   fedmesh chain start [--port 8545]
  *   fedmesh chain deploy --rpc URL [--key-env VAR] --members FILE --out deployment.json
- *                        --initial-model-hash 0x… [--manifest manifest.json] [--delta 1e-5] [--committee-size 3]
- *                        [--threshold 2] [--input-duration 600] [--finalize-duration 600]
+ *                        --manifest manifest.yaml | --initial-model-hash 0x… [--delta 1e-5]
+ *                        [--committee-size 3] [--threshold 2] [--input-duration 600] [--finalize-duration 600]
+ *                        [--fund ETH | --no-fund]
  */
 import type { Command } from 'commander';
-import { deployFederationToRpc, parseDeployOptions } from '../../chain/deployment.js';
+import { formatEther, parseEther } from 'ethers';
+import { ChainConfigError, deployFederationToRpc, fundingOf, parseDeployOptions } from '../../chain/deployment.js';
 import { DEFAULT_LOCAL_NODE_PORT, startLocalChainNode } from '../../chain/local-node.js';
+import { resolveInitialModelHash } from '../../manifest/initial-model.js';
+import { readManifestFile } from '../../manifest/manifest-file.js';
+
+/** `--fund 2.5` → wei; `--no-fund` (false) → 0; absent → the default (fundingOf). */
+function fundWeiOf(v: unknown): bigint | undefined {
+  if (v === false) return 0n;
+  if (typeof v !== 'string') return undefined;
+  try {
+    return parseEther(v);
+  } catch {
+    throw new ChainConfigError('CONFIG_INVALID', `fund=${JSON.stringify(v)}: an amount of ether, e.g. 0.5`, {
+      issues: [{ field: 'fund', value: v, rule: 'an amount of ether, e.g. 0.5' }],
+    });
+  }
+}
 
 const int = (v: string): number => (/^-?\d+$/.test(v) ? Number(v) : Number.NaN);
 const num = (v: string): number => (v.trim() === '' ? Number.NaN : Number(v));
@@ -40,32 +57,37 @@ export function registerChain(program: Command): void {
     .option('--key-env <var>', "environment variable holding the deployer's private key (default: the node's first unlocked account)")
     .requiredOption('--members <file>', 'JSON file: {"members": [{"address", "peerId", "metadataURI", "epsilonCap"}]}')
     .requiredOption('--out <file>', 'where to write the deployment JSON')
-    .option('--manifest <file>', 'federation manifest (JSON); its hash is fixed on chain (default: the zero hash)')
-    .requiredOption('--initial-model-hash <hex>', "SHA-256 of the federation's initial model (round 1's prevModelHash)")
+    .option('--manifest <file>', 'federation manifest (JSON or YAML); its hash and its initial model hash are fixed on chain')
+    .option('--initial-model-hash <hex>', 'SHA-256 of the initial model (default: computed from --manifest; required without it)')
     .option('--delta <x>', "the federation's δ (c_α are computed for it)", num)
     .option('--committee-size <m>', 'committee members per round', int)
     .option('--threshold <t>', 'signatures needed to finalize a round', int)
     .option('--input-duration <s>', 'seconds from opening a round to its input deadline', int)
     .option('--finalize-duration <s>', 'seconds from the input deadline to the finalize deadline', int)
+    .option('--fund <eth>', 'send each member this much of the chain currency for gas (default: 10 on a local chain, none elsewhere)')
+    .option('--no-fund', 'do not fund the members, even on a local chain')
     .action(async (flags: Record<string, unknown>) => {
-      const deployment = await deployFederationToRpc(
-        parseDeployOptions({
-          rpc: flags.rpc,
-          keyEnv: flags.keyEnv,
-          members: flags.members,
-          manifest: flags.manifest,
-          out: flags.out,
-          initialModelHash: flags.initialModelHash,
-          delta: flags.delta,
-          committeeSize: flags.committeeSize,
-          threshold: flags.threshold,
-          inputDurationSec: flags.inputDuration,
-          finalizeDurationSec: flags.finalizeDuration,
-        }),
-      );
+      const manifest = typeof flags.manifest === 'string' ? readManifestFile(flags.manifest).manifest : undefined;
+      const options = parseDeployOptions({
+        rpc: flags.rpc,
+        keyEnv: flags.keyEnv,
+        members: flags.members,
+        manifest: flags.manifest,
+        out: flags.out,
+        initialModelHash: await resolveInitialModelHash(manifest, flags.initialModelHash as string | undefined),
+        fundWei: fundWeiOf(flags.fund),
+        delta: flags.delta,
+        committeeSize: flags.committeeSize ?? manifest?.committee.size,
+        threshold: flags.threshold ?? manifest?.committee.threshold,
+        inputDurationSec: flags.inputDuration,
+        finalizeDurationSec: flags.finalizeDuration,
+      });
+      const deployment = await deployFederationToRpc(options);
+      const funded = fundingOf(options, BigInt(deployment.chainId));
       process.stdout.write(
         `FedmeshFederation at ${deployment.addresses.FedmeshFederation} on chain ${deployment.chainId} ` +
-          `(block ${deployment.deployBlock}), ${deployment.members.length} members; wrote ${String(flags.out)}\n`,
+          `(block ${deployment.deployBlock}), ${deployment.members.length} members` +
+          `${funded > 0n ? `, each funded with ${formatEther(funded)}` : ''}; initial model ${deployment.initialModelHash}; wrote ${String(flags.out)}\n`,
       );
     });
 }
