@@ -220,7 +220,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
     const members = (await Promise.all(accounts.map((a) => fed.getMember(a)))).map((m) => m.peerId);
     const memberSet = new Set(members);
     const batchSize = cfg.training.batchSize ?? manifest.training.batchSize;
-    const dp = planSiteDp(manifest, cfg.dp, batchSize, site.data.n);
+    const dp = planSiteDp(manifest, cfg.dp, batchSize);
     if (dp !== undefined) nlog.info({ ...dp, delta: manifest.dp?.delta, rounds: manifest.rounds }, 'DP-SGD planned for this site');
     const gossip = meteredGossip(new Libp2pGossip(host), metrics);
     const progress = o.progress === true ? ttyProgress() : undefined;
@@ -235,7 +235,16 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         batchSize,
         learningRate: manifest.training.learningRate,
         seed: manifest.seed,
-        ...(dp !== undefined ? { dp: { sampleRate: dp.sampleRate, noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm } } : {}),
+        ...(dp !== undefined
+          ? {
+              dp: {
+                sampleRate: dp.sampleRate,
+                noiseMultiplier: dp.noiseMultiplier,
+                clipNorm: dp.clipNorm,
+                expectedBatchSize: dp.expectedBatchSize,
+              },
+            }
+          : {}),
       },
       secureAggregation: {
         config: { ...SECAGG_DEFAULTS, committeeSize: info.committeeSize, threshold: info.threshold },

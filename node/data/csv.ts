@@ -1,8 +1,8 @@
 /**
  * CSV loader with a column mapping driven by the federation manifest: feature columns in
  * manifest order, categorical features one-hot encoded with the manifest's categories, the
- * label mapped to {0, 1}, and a missing-value policy (drop the row, or impute the site's own
- * median — statistics come from local data only).
+ * label mapped to {0, 1}, and a missing-value policy (drop the row, or impute: the manifest's
+ * public fill when given — always with DP — else the site's own median; node/data/impute.ts).
  *
  * Schema problems (a missing column) reject the file at start-up; row problems (unparseable
  * number, unknown category or label) are counted and reported, and only reject the file when
@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { DataError, type LabelledData } from '../../protocol/data.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
+import { imputeColumns } from './impute.js';
 
 export interface CsvMapping {
   /** Column separator, default ','. */
@@ -20,6 +21,12 @@ export interface CsvMapping {
   /** Cell values that mean "missing". */
   readonly missingValues?: readonly string[];
   readonly missing: 'drop' | 'median';
+  /**
+   * Public per-column fill values (model-input order, one-hot columns included) from the
+   * manifest's publicStatistics (protocol/privacy/public-statistics.ts). Given: 'median' imputes
+   * these instead of the site's medians (issue 15: nothing fitted on private rows).
+   */
+  readonly fill?: Float32Array;
   /** Reject the file if more than this fraction of rows is bad. Default 0.05. */
   readonly maxBadRowFraction?: number;
 }
@@ -56,12 +63,6 @@ function splitLine(line: string, sep: string): string[] {
   }
   out.push(cur.trim());
   return out;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 export function parseCsv(
@@ -163,19 +164,9 @@ export function parseCsv(
   if (rows.length === 0)
     throw new DataError('DATA_EMPTY', `${source}: no usable rows`, { source, droppedMissing, badRows: badRows.length });
 
-  // Impute each missing cell with this site's own column median (for a one-hot indicator
-  // column, the median indicator value), computed over the rows kept.
-  let imputedCells = 0;
-  const x = new Float32Array(rows.length * width);
-  for (let c = 0; c < width; c++) {
-    const present = rows.map((r) => r[c]).filter((v): v is number => v !== undefined);
-    const fill = present.length > 0 ? median(present) : 0;
-    rows.forEach((r, i) => {
-      const v = r[c];
-      if (v === undefined) imputedCells++;
-      x[i * width + c] = v ?? fill;
-    });
-  }
+  // Missing cells: the manifest's public fill when given (DP: a record's features then depend on
+  // that record only), else this site's own column medians (node/data/impute.ts).
+  const { x, imputedCells } = imputeColumns(rows, width, mapping.fill);
   return {
     data: { x, y: Uint8Array.from(labels), n: rows.length, featureShape: [width] },
     report: { rows: total, kept: rows.length, droppedMissing, imputedCells, badRows },
