@@ -10,8 +10,8 @@
  *                to the committee │ after training, a certified key set (t endorsements of the
  *                turn leader's (U_1, U_2)): mask with exactly U_2 \ {i}, publish y_i
  *   committee    collect adverts and shares │ the key-set leader of turn 0 (position 0) proposes
- *                once every contributor shared (or at 2·keysMs); turn τ ≥ 1 (position τ mod m)
- *                at 2·keysMs + τ·grace; endorse at most one key set │ collect U_2's inputs (or
+ *                once every contributor shared (or at keysMs); turn τ ≥ 1 (position τ mod m)
+ *                at keysMs + τ·grace; endorse at most one key set │ collect U_2's inputs (or
  *                collectMs): sign the view │ the lock leader proposes (U_3, D) with ≥ t views
  *                (turn 0 at once, turn τ after τ grace periods); endorse at most one lock │ reveal
  *                once t endorsements certify the lock we endorsed │ t reveals: unmask, check
@@ -395,7 +395,8 @@ export async function runSecureCommittee(
         else member.learnCommitment(x);
       });
     };
-    const keysDeadline = openedAt + 2 * secure.keysMs;
+    // Turn 0's leader proposes once every contributor shared, or at keysMs; turn τ ≥ 1 at keysMs + τ·grace.
+    const keysDeadline = openedAt + secure.keysMs;
     const allShared = (): boolean => {
       const contributing = contributors(env);
       return advertsOf(env).length >= env.members.length && contributing.every((p) => member.shareHolders.includes(p));
