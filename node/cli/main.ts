@@ -6,10 +6,23 @@ import { Command, CommanderError } from 'commander';
 import { isFedmeshError } from '../../protocol/errors.js';
 import { registerAudit } from './commands/audit.js';
 import { registerChain } from './commands/chain.js';
+import { registerData } from './commands/data.js';
 import { registerDevnet } from './commands/devnet.js';
+import { registerManifest } from './commands/manifest.js';
 import { registerNode } from './commands/node.js';
 import { registerPrivacy } from './commands/privacy.js';
 import { registerSimulate } from './commands/simulate.js';
+
+/** Typed errors that mean "fix your input": exit status 2. */
+const USAGE_CODES: ReadonlySet<string> = new Set([
+  'CONFIG_INVALID',
+  'CONFIG_UNREADABLE',
+  'PRIVACY_ARGUMENT_INVALID',
+  'AUDIT_USAGE',
+  'AUDIT_CONNECTION',
+  'MANIFEST_INVALID',
+  'KEYSTORE_WEAK_PASSPHRASE',
+]);
 
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('fedmesh')
@@ -22,6 +35,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerChain(program);
   registerPrivacy(program);
   registerAudit(program);
+  registerManifest(program);
+  registerData(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
@@ -30,14 +45,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (isFedmeshError(e)) {
       process.stderr.write(`fedmesh: ${e.message}\n`);
       if (process.env.FEDMESH_DEBUG) process.stderr.write(`${JSON.stringify(e.fields)}\n`);
-      return e.code === 'CONFIG_INVALID' ||
-        e.code === 'PRIVACY_ARGUMENT_INVALID' ||
-        e.code === 'AUDIT_USAGE' ||
-        e.code === 'AUDIT_CONNECTION'
-        ? 2
-        : 1;
+      return USAGE_CODES.has(e.code) ? 2 : 1;
     }
-    process.stderr.write(`fedmesh: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    // Not a typed error: a bug or an unclassified failure. The message is enough for an
+    // operator; the stack is for a developer (FEDMESH_DEBUG=1).
+    const debug = process.env.FEDMESH_DEBUG !== undefined && process.env.FEDMESH_DEBUG !== '';
+    process.stderr.write(`fedmesh: ${e instanceof Error ? (debug ? (e.stack ?? e.message) : e.message) : String(e)}\n`);
+    if (!debug) process.stderr.write('fedmesh: (set FEDMESH_DEBUG=1 for the stack trace)\n');
     return 1;
   }
 }

@@ -1,37 +1,26 @@
 /**
  * What the daemon reads before it joins anything: the manifest, the deployment file, the
- * local data (through the manifest's schema; preprocessed with the manifest's public
- * statistics when it has them — always with DP — else this site's own) and the model spec the
- * manifest implies. Each step fails with a typed error naming the file and the problem.
+ * local data (through the manifest's schema, standardised with this site's own statistics)
+ * and the model spec the manifest implies. Each step fails with a typed error naming the
+ * file and the problem.
  */
 import { readFileSync } from 'node:fs';
 import { fitStandardizer, type LabelledData, standardize } from '../../protocol/data.js';
-import { type FederationManifest, ManifestError, manifestHash, parseManifest } from '../../protocol/manifest.js';
+import type { FederationManifest } from '../../protocol/manifest.js';
 import { ONCHAIN_RDP_ORDERS } from '../../protocol/chain/budget.js';
 import { planFederatedDpSgd } from '../../protocol/privacy/planning.js';
-import { applyPublicTransform, publicTransformOf } from '../../protocol/privacy/public-statistics.js';
 import type { NodeConfig } from '../config/node-config.js';
-import { loadCsv } from '../data/csv.js';
+import { type BadRow, loadCsv } from '../data/csv.js';
 import { loadPngFolder } from '../data/png-folder.js';
+import { type LoadedManifest, readManifestFile } from '../manifest/manifest-file.js';
 import type { ModelSpec } from '../ml/trainer.js';
 import { DaemonError } from './errors.js';
 
-export interface LoadedManifest {
-  readonly manifest: FederationManifest;
-  readonly hash: `0x${string}`;
-}
+export type { LoadedManifest } from '../manifest/manifest-file.js';
 
+/** The manifest at `path` (JSON or YAML), validated, with its hash (node/manifest/manifest-file.ts). */
 export function loadManifestFile(path: string): LoadedManifest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new ManifestError('MANIFEST_INVALID', `${path}: not readable JSON (${e instanceof Error ? e.message : String(e)})`, {
-      issues: [{ field: '(manifest)', rule: 'readable JSON' }],
-    });
-  }
-  const manifest = parseManifest(raw);
-  return { manifest, hash: manifestHash(manifest) };
+  return readManifestFile(path);
 }
 
 /** The parts of a `fedmesh chain deploy` deployment file the node needs. */
@@ -76,38 +65,64 @@ export function modelSpecOf(m: FederationManifest): ModelSpec {
 
 export interface LoadedData {
   readonly data: LabelledData;
-  /** Rows or images read, kept and refused (bad rows are counted, never crash the node). */
-  readonly report: { readonly read: number; readonly kept: number; readonly bad: number };
+  /**
+   * Rows or images read, kept, refused as bad (counted and listed, never crash the node) and
+   * dropped for a missing value (not bad: `missing: drop`).
+   */
+  readonly report: {
+    readonly read: number;
+    readonly kept: number;
+    readonly bad: number;
+    readonly droppedMissing: number;
+    /** Missing cells filled (`missing: median`). */
+    readonly imputedCells: number;
+    /** The first bad rows (CSV: line, column, value, reason) or files (images), capped. */
+    readonly badRows: readonly (BadRow | { readonly file: string; readonly reason: string })[];
+  };
 }
 
+/** The config's data section; `headerMatch` defaults as in the config schema. */
+export type SiteDataConfig = Omit<NodeConfig['data'], 'headerMatch'> & Partial<Pick<NodeConfig['data'], 'headerMatch'>>;
+
 /**
- * Loads the site's data through the manifest's schema.
- *
- * Tabular data with the manifest's `publicStatistics` (required with DP): every row is mapped by
- * itself — missing cells take the public fill, each value is clamped to the public range,
- * centred and scaled by public values (protocol/privacy/public-statistics.ts) — so one record
- * changes no other record's features, and DP-SGD's sensitivity stays C (issue 15).
- * Without them (no DP only): standardised with this site's own mean and deviation and imputed
- * with its own medians; these never leave the node, but they are not covered by any DP claim.
+ * Loads the site's data through the manifest's schema. Tabular data is standardised with this
+ * site's own mean and deviation: nothing about the data leaves the node, statistics included.
  */
-export function loadSiteData(cfg: NodeConfig['data'], manifest: FederationManifest): LoadedData {
+export function loadSiteData(cfg: SiteDataConfig, manifest: FederationManifest): LoadedData {
   if (cfg.kind === 'csv') {
-    const pub = publicTransformOf(manifest);
     const { data, report } = loadCsv(cfg.path, manifest, {
       missing: cfg.missing,
       maxBadRowFraction: cfg.maxBadRowFraction,
       ...(cfg.separator !== undefined ? { separator: cfg.separator } : {}),
       ...(cfg.columns !== undefined ? { columns: cfg.columns } : {}),
-      ...(pub !== undefined ? { fill: pub.fill } : {}),
+      ...(cfg.values !== undefined ? { values: cfg.values } : {}),
+      ...(cfg.headerMatch !== undefined ? { headerMatch: cfg.headerMatch } : {}),
     });
     return {
-      data: pub !== undefined ? applyPublicTransform(data, pub) : standardize(data, fitStandardizer(data)),
-      report: { read: report.rows, kept: report.kept, bad: report.badRows.length + report.droppedMissing },
+      data: standardize(data, fitStandardizer(data)),
+      report: {
+        read: report.rows,
+        kept: report.kept,
+        bad: report.badRowCount,
+        droppedMissing: report.droppedMissing,
+        imputedCells: report.imputedCells,
+        badRows: report.badRows,
+      },
     };
   }
   if (cfg.kind === 'png-folder') {
     const { data, report } = loadPngFolder(cfg.path, manifest, cfg.maxBadRowFraction);
-    return { data, report: { read: report.images + report.badFiles.length, kept: report.images, bad: report.badFiles.length } };
+    return {
+      data,
+      report: {
+        read: report.images + report.badFiles.length,
+        kept: report.images,
+        bad: report.badFiles.length,
+        droppedMissing: 0,
+        imputedCells: 0,
+        badRows: report.badFiles.map((b) => ({ file: b.file, reason: b.reason })),
+      },
+    };
   }
   throw new DaemonError(
     'NODE_DATA_UNSUPPORTED',
@@ -118,33 +133,23 @@ export function loadSiteData(cfg: NodeConfig['data'], manifest: FederationManife
   );
 }
 
-/** This site's DP-SGD parameters (see `planSiteDp`). */
-export interface SiteDpPlan {
-  /** q: the manifest's, the same at every site and independent of the record count. */
-  readonly sampleRate: number;
-  readonly noiseMultiplier: number;
-  readonly clipNorm: number;
-  /** The public divisor of each step's noisy gradient sum (the batch size; never q·N). */
-  readonly expectedBatchSize: number;
-  /** The planned ε after the manifest's rounds, in the ledger's accounting. */
-  readonly epsilon: number;
-}
-
 /**
  * This site's DP-SGD parameters, or undefined when the manifest sets no DP target or the
- * operator turned it off. Everything here is a function of public values only — the
- * manifest (q, ε, δ, C, rounds, local epochs) and the site's config (σ, C, batch size) — never
- * of the site's data: q is the manifest's (no longer batch / N, which published N to 1e-15),
- * the step count epochs · ⌈1/q⌉, and the noisy sum is divided by the batch size (not the
- * expected batch q·N). σ is planned so the manifest's ε at its δ covers every round × local step
- * in the chain ledger's own accounting (the on-chain RDP orders, with its per-round rounding as
- * a margin: docs/privacy.md), unless the config gives σ. Each participant declares these
- * parameters with its input, and the committee charges their RDP to its on-chain budget.
+ * operator turned it off. q = batchSize / n (the expected Poisson batch is the batch size); σ is
+ * planned so the manifest's ε at its δ covers every round × local step in the chain ledger's own
+ * accounting (the on-chain RDP orders, with its per-round rounding as a margin: docs/privacy.md),
+ * unless the config gives σ. Each participant declares these parameters with its input, and the
+ * committee charges their RDP to its on-chain budget.
  */
-export function planSiteDp(manifest: FederationManifest, cfg: NodeConfig['dp'], batchSize: number): SiteDpPlan | undefined {
+export function planSiteDp(
+  manifest: FederationManifest,
+  cfg: NodeConfig['dp'],
+  batchSize: number,
+  examples: number,
+): { readonly sampleRate: number; readonly noiseMultiplier: number; readonly clipNorm: number; readonly epsilon: number } | undefined {
   const target = manifest.dp;
   if (target === undefined || !cfg.enabled) return undefined;
-  const sampleRate = target.sampleRate;
+  const sampleRate = Math.min(1, batchSize / Math.max(1, examples));
   const plan = planFederatedDpSgd({
     ...(cfg.noiseMultiplier !== undefined
       ? { noiseMultiplier: cfg.noiseMultiplier }
@@ -155,11 +160,5 @@ export function planSiteDp(manifest: FederationManifest, cfg: NodeConfig['dp'], 
     localEpochs: manifest.training.localEpochs,
     orders: ONCHAIN_RDP_ORDERS,
   });
-  return {
-    sampleRate,
-    noiseMultiplier: plan.noiseMultiplier,
-    clipNorm: cfg.clipNorm ?? target.clipNorm,
-    expectedBatchSize: batchSize,
-    epsilon: plan.epsilon,
-  };
+  return { sampleRate, noiseMultiplier: plan.noiseMultiplier, clipNorm: cfg.clipNorm ?? target.clipNorm, epsilon: plan.epsilon };
 }
