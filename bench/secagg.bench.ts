@@ -2,11 +2,13 @@
  * Benchmark: secure aggregation (protocol/secure-aggregation/, docs/secure-aggregation.md)
  * against plaintext FedAvg, in the same process on the same inputs.
  *
- * For update sizes 10^4, 10^5, 10^6 parameters and n ∈ {8, 32, 64} participants (committee
- * m = 5, t = 3, real Ed25519 identities, native node:crypto PRG and X25519):
- *   maskMs    — one participant: quantize n_i·Δ_i, mask with PRG(b_i) and n − 1 pairwise
- *               streams (X25519 + HKDF + AES-128-CTR), encode and hash the payload (median
- *               over participants);
+ * For update sizes 10^4, 10^5, 10^6 parameters and n ∈ {8, 32, 64} participants (the default
+ * committee (m, t) from SECAGG_DEFAULTS, real Ed25519 identities, native node:crypto PRG and
+ * X25519), each round run through `runInMemoryRound` (protocol/secure-aggregation/
+ * in-memory-round.ts), the reference composition of the two role machines:
+ *   maskMs    — one participant: quantize n_i·Δ_i into Z_{2^64}, mask with PRG(b_i) and the
+ *               certified neighbours' pairwise streams (X25519 + HKDF + AES-128-CTR), encode
+ *               and hash the payload (median over participants);
  *   unmaskMs  — the committee leader: reconstruct the secrets from t reveals and remove every
  *               mask from Σ y_i, at 0 % and at 10 % dropouts (participants that shared keys
  *               but sent no input, so each of their pairwise masks with every survivor must be
@@ -16,13 +18,14 @@
  *               with tfjs as in `fedmesh simulate`), then the slowest participant's protocol work
  *               (participants run in parallel on their own machines), then the committee
  *               leader's work. Secure: keys + shares, masking, decoding and hashing the inputs,
- *               views/proposal/reveals, unmasking, dequantizing and hashing the model.
+ *               key-set certificate, views, lock certificate, reveals, unmasking, the bounds
+ *               check, dequantizing and hashing the model.
  *               Plaintext: encoding and hashing the update; decoding, FedAvg and hashing.
  *   prgMBps   — the masking PRG as used (AES-128-CTR keystream added into the vector) against
  *               raw OpenSSL AES-128-CTR on the same machine (aesCtrMBps).
  *
- * Gossip transfer is not modelled: a masked input (4·(d + 1) bytes) and a plaintext update
- * (4·d bytes) cost the same to move. The extra messages of secure aggregation are small
+ * Gossip transfer is not modelled: a masked input is 8·(d + 1) bytes (Z_{2^64}) against 4·d
+ * for a plaintext update, so it costs twice as much to move and to hash. The extra messages of secure aggregation are small
  * (keys, shares, views, one proposal, reveals); the libp2p simulator measures them
  * (`fedmesh simulate` with and without --no-secure-aggregation).
  *
@@ -36,11 +39,11 @@ import { fileURLToPath } from 'node:url';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { hash256, utf8 } from '../protocol/bytes.js';
+import { deploymentBindingBytes } from '../protocol/chain/deployment-binding.js';
 import { selectCommittee } from '../protocol/committee.js';
 import { fitStandardizer, partitionIid, selectRows, standardize, stratifiedSplit } from '../protocol/data.js';
 import { fedAvg } from '../protocol/fedavg.js';
-import { decodeMaskedInput, encodeMaskedInput } from '../protocol/messages/masked-input.js';
-import type { AdvertiseKeysMsg, RevealMsg, ShareKeysMsg, ViewMsg } from '../protocol/messages/secagg.js';
+import { decodeMaskedInput } from '../protocol/messages/masked-input.js';
 import { decodeUpdate, encodeUpdate } from '../protocol/messages/update.js';
 import type { ModelWeights } from '../protocol/model.js';
 import { createRng } from '../protocol/rng.js';
@@ -48,15 +51,11 @@ import {
   addStream,
   applyAggregate,
   decodeSum,
-  generateRoundKeys,
   type IdentitySign,
   referencePrg,
   ringWords,
-  type RoundKeys,
+  runInMemoryRound,
   SECAGG_DEFAULTS,
-  SecAggCommitteeMember,
-  SecAggParticipant,
-  type SecAggRoundContext,
   weightedDelta,
 } from '../protocol/secure-aggregation/index.js';
 import { modelHash } from '../protocol/weights-codec.js';
@@ -152,174 +151,125 @@ interface Case {
 }
 
 const verify = createIdentityVerifier();
+/** A fixed deployment (chain id 31337, a dummy contract): every key and statement is bound to it. */
+const BINDING = deploymentBindingBytes({ chainId: 31337n, contract: `0x${'42'.repeat(20)}` });
+
+/**
+ * One round at one dropout rate, through the reference composition of the two role machines
+ * (protocol/secure-aggregation/in-memory-round.ts: key-set certificate, masking with the
+ * certified U_2, views, lock certificate, reveals, unmask), timed by phase. Dropouts are
+ * non-committee participants that shared keys but sent no input (D), so each of their pairwise
+ * masks with every survivor must be regenerated at unmask.
+ */
+function secureRun(size: number, ids: readonly Identity[], rate: number, rep: number, global: ModelWeights) {
+  const parties = ids.map((x) => x.id).sort();
+  const signOf = new Map(ids.map((x) => [x.id, x.sign]));
+  const committee = selectCommittee(FEDERATION, ROUND, parties, config.committeeSize);
+  const dropped = new Set(parties.filter((p) => !committee.includes(p)).slice(0, Math.round(rate * parties.length)));
+  const res = runInMemoryRound({
+    binding: BINDING,
+    federation: FEDERATION,
+    round: ROUND,
+    config,
+    committee,
+    threshold: config.threshold,
+    participants: parties.map((id, i) => ({
+      id,
+      values: weightedDelta(localModel(global, i), global, sampleCount(i)),
+      sampleCount: sampleCount(i),
+    })),
+    dropAfterKeys: dropped,
+    crypto: nodeSecAggCrypto,
+    entropy: (id) => seededEntropy(`bench/${size}/${parties.length}/${rate}/${rep}/${id}`),
+    sign: (id) => signOf.get(id)!,
+    verify,
+    now,
+    baseModelHash: modelHash(global),
+  });
+  return { res, dropped };
+}
 
 function runCase(size: number, ids: readonly Identity[], trainMs: number): Case[] {
   const n = ids.length;
   const parties = ids.map((x) => x.id).sort();
-  const signOf = new Map(ids.map((x) => [x.id, x.sign]));
-  const committee = selectCommittee(FEDERATION, ROUND, parties, config.committeeSize);
-  const ctx: SecAggRoundContext = { federation: FEDERATION, round: ROUND, committee, threshold: config.threshold, config };
   const global = globalModel(size);
   const base = modelHash(global);
+  const repeats = size >= 1_000_000 ? 1 : REPEATS;
 
-  const keys = new Map<string, RoundKeys>();
-  const participants = new Map<string, SecAggParticipant>();
-  for (const id of parties) {
-    const entropy = seededEntropy(`bench/${size}/${n}/${id}`);
-    const k = generateRoundKeys(nodeSecAggCrypto, entropy);
-    keys.set(id, k);
-    participants.set(id, new SecAggParticipant(ctx, id, k, { crypto: nodeSecAggCrypto, entropy, sign: signOf.get(id)!, verify }));
-  }
-  // Committee members for every scenario and repeat, created before the participants wipe their keys.
-  const members = Array.from(
-    { length: DROPOUT_RATES.length * REPEATS },
-    () =>
-      new Map(
-        committee.map((id) => [
-          id,
-          new SecAggCommitteeMember(ctx, id, keys.get(id)!.encryption.secretKey, {
-            crypto: nodeSecAggCrypto,
-            sign: signOf.get(id)!,
-            verify,
-          }),
-        ]),
-      ),
-  );
-
-  // Participants: keys and shares.
-  const keysMs = new Map<string, number>();
-  const adverts: AdvertiseKeysMsg[] = [];
-  for (const id of parties) {
-    const t0 = now();
-    adverts.push(participants.get(id)!.advertise());
-    keysMs.set(id, now() - t0);
-  }
-  const shares: ShareKeysMsg[] = [];
-  for (const id of parties) {
-    const p = participants.get(id)!;
-    const t0 = now();
-    for (const a of adverts) if (a.sender !== id) p.addAdvert(a);
-    shares.push(p.shareKeys());
-    keysMs.set(id, keysMs.get(id)! + now() - t0);
-  }
-
-  // Participants: masked input (secure) and update (plaintext), from the same local model.
-  const maskMs = new Map<string, number>();
+  // Plaintext participants: encode and hash the update (the same local models).
   const plainMs = new Map<string, number>();
-  const masked = new Map<string, Uint8Array>();
   const updates = new Map<string, Uint8Array>();
   parties.forEach((id, i) => {
-    const p = participants.get(id)!;
-    for (const s of shares) if (s.sender !== id) p.addShareKeys(s);
-    const local = localModel(global, i);
-    let t0 = now();
-    const payload = encodeMaskedInput(p.maskInput(weightedDelta(local, global, sampleCount(i)), sampleCount(i), base));
-    hash256(payload);
-    maskMs.set(id, now() - t0);
-    masked.set(id, payload);
-    t0 = now();
-    const update = encodeUpdate({ baseModelHash: base, sampleCount: sampleCount(i), weights: local });
+    const t0 = now();
+    const update = encodeUpdate({ baseModelHash: base, sampleCount: sampleCount(i), weights: localModel(global, i) });
     hash256(update);
     plainMs.set(id, now() - t0);
     updates.set(id, update);
   });
 
-  return DROPOUT_RATES.map((rate, scenario) => {
-    // After-keys dropouts: non-committee participants, so the committee stays whole.
-    const droppedCount = Math.round(rate * n);
-    const dropped = new Set(parties.filter((p) => !committee.includes(p)).slice(0, droppedCount));
-    const survivors = parties.filter((p) => !dropped.has(p));
-    const runs = Array.from({ length: REPEATS }, (_, rep) => committeeRun(members[scenario * REPEATS + rep]!, survivors));
-    const pick = (k: keyof CommitteeRun): number => median(runs.map((r) => r[k]));
-    const maskOf = survivors.map((id) => maskMs.get(id)!);
-    const keys = median(parties.map((id) => keysMs.get(id)!));
+  return DROPOUT_RATES.map((rate) => {
+    const runs = Array.from({ length: repeats }, (_, rep) => {
+      const { res, dropped } = secureRun(size, ids, rate, rep, global);
+      const survivors = parties.filter((p) => !dropped.has(p));
+      // Committee: every member decodes and hashes every input (round-inbox.ts); the leader's time counts.
+      let t0 = now();
+      for (const id of survivors) {
+        const bytes = res.payloads.get(id)!;
+        hash256(bytes);
+        decodeMaskedInput(bytes, ringWords(size + 1));
+      }
+      const decodeMs = now() - t0;
+      t0 = now();
+      const { values, totalSamples } = decodeSum(res.sum, survivors.length, config);
+      modelHash(applyAggregate(global, values, totalSamples));
+      const finalizeMs = now() - t0;
+      // A participant hashes its own payload before gossiping it (maskMs covers quantize, mask, encode).
+      t0 = now();
+      hash256(res.payloads.get(survivors[0]!)!);
+      const ownHashMs = now() - t0;
+      // Plaintext committee: hash and decode the updates, FedAvg, hash the model.
+      t0 = now();
+      const contributions = survivors.map((id) => {
+        const bytes = updates.get(id)!;
+        hash256(bytes);
+        const u = decodeUpdate(bytes, global);
+        return { participant: id, sampleCount: u.sampleCount, weights: u.weights };
+      });
+      modelHash(fedAvg(contributions));
+      const plainCommitteeMs = now() - t0;
+      return {
+        maskMs: median(res.timings.maskMs) + ownHashMs,
+        keysMs: median(res.timings.keysMs),
+        agreeMs: res.timings.agreeMs,
+        unmaskMs: res.timings.unmaskMs,
+        decodeMs,
+        finalizeMs,
+        plainCommitteeMs,
+        plainEncodeMs: median(survivors.map((id) => plainMs.get(id)!)),
+        dropped: dropped.size,
+      };
+    });
+    const pick = (k: keyof (typeof runs)[number]): number => median(runs.map((r) => r[k]));
     return {
       params: size,
       peers: n,
       dropoutRate: rate,
-      maskMs: r1(median(maskOf)),
+      maskMs: r1(pick('maskMs')),
       unmaskMs: r1(pick('unmaskMs')),
-      secureRoundMs: r1(trainMs + keys + median(maskOf) + pick('decodeMs') + pick('agreeMs') + pick('unmaskMs') + pick('finalizeMs')),
-      plaintextRoundMs: r1(trainMs + median(survivors.map((id) => plainMs.get(id)!)) + pick('plainCommitteeMs')),
+      secureRoundMs: r1(
+        trainMs + pick('keysMs') + pick('maskMs') + pick('decodeMs') + pick('agreeMs') + pick('unmaskMs') + pick('finalizeMs'),
+      ),
+      plaintextRoundMs: r1(trainMs + pick('plainEncodeMs') + pick('plainCommitteeMs')),
       trainMs: r1(trainMs),
-      keysMs: r1(keys),
+      keysMs: r1(pick('keysMs')),
       agreeMs: r1(pick('agreeMs')),
       decodeMs: r1(pick('decodeMs')),
       finalizeMs: r1(pick('finalizeMs')),
-      plainEncodeMs: r1(median(survivors.map((id) => plainMs.get(id)!))),
+      plainEncodeMs: r1(pick('plainEncodeMs')),
       plainCommitteeMs: r1(pick('plainCommitteeMs')),
-      dropped: dropped.size,
+      dropped: runs[0]!.dropped,
     };
   });
-
-  function committeeRun(ms: Map<string, SecAggCommitteeMember>, survivors: readonly string[]): CommitteeRun {
-    const leader = committee[0]!;
-
-    // Committee: every member decodes and hashes the inputs; the leader's time is the critical path.
-    let t0 = now();
-    const decoded = new Map(survivors.map((id) => [id, decodeMaskedInput(masked.get(id)!, ringWords(size + 1))]));
-    const held = survivors.map((id) => ({ participant: id, inputHash: hash256(masked.get(id)!), neighbours: decoded.get(id)!.neighbours }));
-    const decodeMs = now() - t0;
-    let agreeMs = 0;
-    const timed = <T>(id: string, f: () => T): T => {
-      if (id !== leader) return f();
-      const s = now();
-      try {
-        return f();
-      } finally {
-        agreeMs += now() - s;
-      }
-    };
-    const views: ViewMsg[] = committee.map((id) =>
-      timed(id, () => {
-        const m = ms.get(id)!;
-        for (const a of adverts) m.addAdvert(a);
-        m.beginShares();
-        for (const s of shares) m.addShareKeys(s);
-        m.beginInputs();
-        return m.signView(held);
-      }),
-    );
-    for (const id of committee) {
-      timed(id, () => {
-        for (const v of views) ms.get(id)!.addView(v);
-      });
-    }
-    const proposal = timed(leader, () => ms.get(leader)!.propose());
-    const reveals: RevealMsg[] = committee.map((id) => timed(id, () => ms.get(id)!.onProposal(proposal)!));
-    timed(leader, () => {
-      for (const r of reveals) ms.get(leader)!.addReveal(r);
-    });
-    t0 = now();
-    const { sum } = ms.get(leader)!.unmask(new Map([...decoded].map(([id, d]) => [id, d.masked])));
-    const unmaskMs = now() - t0;
-    t0 = now();
-    const { values, totalSamples } = decodeSum(sum, survivors.length, config);
-    modelHash(applyAggregate(global, values, totalSamples));
-    const finalizeMs = now() - t0;
-    for (const m of ms.values()) m.dispose();
-
-    // Plaintext committee: decode the updates, FedAvg, hash.
-    t0 = now();
-    const contributions = survivors.map((id) => {
-      const bytes = updates.get(id)!;
-      hash256(bytes);
-      const u = decodeUpdate(bytes, global);
-      return { participant: id, sampleCount: u.sampleCount, weights: u.weights };
-    });
-    modelHash(fedAvg(contributions));
-    const plainCommitteeMs = now() - t0;
-
-    return { decodeMs, agreeMs, unmaskMs, finalizeMs, plainCommitteeMs };
-  }
-}
-
-interface CommitteeRun {
-  decodeMs: number;
-  agreeMs: number;
-  unmaskMs: number;
-  finalizeMs: number;
-  plainCommitteeMs: number;
 }
 
 /** MB/s of `fn`, which processes `bytes` per call; best of several timed batches. */
@@ -397,8 +347,7 @@ async function main(): Promise<void> {
     aesCtrMBps,
     referencePrgMBps,
     targets,
-    method:
-      'in-memory critical path, no network: trainMs (tfjs MLP of the given size, 2 local epochs on one breast-cancer site) + a participant (keys/shares, masking, encoding; median over participants, who run in parallel) + the committee leader (decode, views/proposal/reveals, unmask, dequantize, model hash; median of 3 repeats); plaintext: trainMs + a participant encoding its update + the leader decoding, FedAvg and hashing. Committee m=5, t=3. Dropouts are participants that shared keys but sent no input.',
+    method: `in-memory critical path, no network: trainMs (tfjs MLP of the given size, 2 local epochs on one breast-cancer site) + a participant (keys/shares, masking, encoding; median over participants, who run in parallel) + the committee leader (decode+hash inputs, key-set certificate, views, lock, reveals, unmask, bounds check, dequantize, model hash; median of 3 runs, 1 at 10^6 params); plaintext: trainMs + a participant encoding its update + the leader decoding, FedAvg and hashing. Committee (m, t) = (${config.committeeSize}, ${config.threshold}). Ring Z_2^64. Dropouts are participants that shared keys but sent no input.`,
     machine: { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', tfjsBackend: backend.name },
     date: new Date().toISOString(),
   };
