@@ -25,12 +25,13 @@ import {
 } from './services/round-driver.js';
 import { type RoundFate, watchForStall } from './services/round-abort.js';
 import type { RecordRequest } from './services/round-recorder.js';
-import { gateCandidate, type Validator } from './services/validation-gate.js';
+import { assertGateAllowed, gateCandidate, type Validator } from './services/validation-gate.js';
 import { RoundError, type ValidationVerdict } from '../protocol/round.js';
 import { ChangeNotifier } from './services/change-notifier.js';
 import { RoundInbox } from './services/round-inbox.js';
 import { SecAggInbox } from './services/secagg-inbox.js';
 import { FederationRecorder } from './services/federation-recorder.js';
+import type { LocalPrivacyLedger } from './store/privacy-ledger.js';
 import { PrivacyGuard, type PrivacyStatus } from './services/privacy-guard.js';
 import { RoundOpener } from './services/round-opener.js';
 
@@ -99,6 +100,12 @@ export interface PeerComponents {
    * the member refuses to sign a round record whose model fails the gate.
    */
   readonly validator?: Validator;
+  /**
+   * issue 14 item 3 (H5): the node's own ledger of DP releases (node/store/privacy-ledger.ts).
+   * Each input or update is charged to it before it is published, and the privacy guard uses
+   * the larger of its total and the chain's. Absent: the chain's spend alone.
+   */
+  readonly privacyLedger?: LocalPrivacyLedger;
 }
 
 export class Peer {
@@ -120,6 +127,7 @@ export class Peer {
     readonly components: PeerComponents,
   ) {
     const { gossip } = components;
+    assertGateAllowed(init.training.dp, init.defence?.validationMargin);
     const members = new Set(init.members);
     const committeeSize =
       init.secureAggregation !== undefined
@@ -131,7 +139,11 @@ export class Peer {
       this.opener = opener;
       this.privacyGuard = new PrivacyGuard(
         { ...(init.training.dp !== undefined ? { dp: init.training.dp } : {}), epochs: init.training.epochs },
-        { fed: components.federation, log: components.log },
+        {
+          fed: components.federation,
+          log: components.log,
+          ...(components.privacyLedger !== undefined ? { ledger: components.privacyLedger } : {}),
+        },
       );
       this.recorder = new FederationRecorder(
         { federation: init.federation, members: init.members, ...init.finalize },
@@ -198,7 +210,12 @@ export class Peer {
       ...(secagg !== undefined ? { secagg } : {}),
       ...(this.recorder !== undefined ? { recorder: this.recorder } : {}),
       ...(opener !== undefined ? { committeeOf: (r: number) => opener.committeeOf(r) } : {}),
-      ...(this.privacyGuard !== undefined ? { mayTrain: (r: number) => this.privacyGuard!.mayTrain(r) } : {}),
+      ...(this.privacyGuard !== undefined
+        ? {
+            mayTrain: (r: number) => this.privacyGuard!.mayTrain(r),
+            beforePublish: (r: number, dpParams: bigint) => this.privacyGuard!.charge(r, dpParams),
+          }
+        : {}),
       ...(opener !== undefined ? { membersOf: () => membersNow(), roundsMayAbort: true } : {}),
     });
   }

@@ -24,6 +24,7 @@ import type { LabelledData } from '../../protocol/data.js';
 import { fedAvg } from '../../protocol/fedavg.js';
 import { encodeAggregate, encodeUpdate, type ParticipantEntry } from '../../protocol/messages/update.js';
 import { sampleCountBucket } from '../../protocol/chain/credits.js';
+import { fedAvgWeight } from '../../protocol/privacy/public-statistics.js';
 import { declareDpParams } from '../../protocol/chain/declaration.js';
 import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import type { ModelWeights } from '../../protocol/model.js';
@@ -165,6 +166,12 @@ export interface RoundDriverComponents {
    * its next round would pass its privacy cap; node/services/privacy-guard.ts). Default: yes.
    */
   readonly mayTrain?: (round: number) => boolean;
+  /**
+   * issue 14 item 3 (H5): charges this round's release (its declared DP-SGD word) to the node's
+   * own privacy ledger; called after training and BEFORE the masked input or update is
+   * published, durable when it returns (node/services/privacy-guard.ts `charge`).
+   */
+  readonly beforePublish?: (round: number, dpParams: bigint) => void;
   /**
    * The federation's members for `round` when the ledger keeps the list (FedmeshFederation's
    * registry, refreshed every round); undefined: `init.members`. Used for "has everyone sent?"
@@ -376,6 +383,8 @@ export class RoundDriver {
           const res = await running;
           // The DP-SGD parameters and steps actually run: declared with the submission.
           const dpParams = declareDpParams(this.init.training.dp, res.steps);
+          // Charged before anything of it leaves the node (issue 14 item 3).
+          this.c.beforePublish?.(round, dpParams);
           return { loss: res.loss, seconds: res.seconds, weights: () => trainer.getWeights(), dpParams };
         };
         if (secure !== undefined && secureParticipant !== undefined) {
@@ -406,7 +415,8 @@ export class RoundDriver {
           participant.to(ParticipantStage.Publishing);
           const payload = encodeUpdate({
             baseModelHash: fromHex0x(head),
-            sampleCount: this.c.data.n,
+            // issue 15: with DP the FedAvg weight is public (protocol/privacy/public-statistics.ts).
+            sampleCount: fedAvgWeight(this.init.training.dp, this.c.data.n),
             dpParams: res.dpParams,
             weights: this.bounded(trainer.getWeights(), global),
           });
@@ -505,7 +515,7 @@ export class RoundDriver {
       recordGraceMs: this.init.timing.recordGraceMs,
       secure: sa,
       dropout,
-      sampleCount: this.c.data.n,
+      sampleCount: fedAvgWeight(this.init.training.dp, this.c.data.n),
       inbox: this.c.inbox,
       secagg,
       chain: this.c.chain,
