@@ -16,15 +16,15 @@ import {PackedLedger} from "./libraries/PackedLedger.sol";
 /**
  * @title FedmeshFederation
  * @notice A fedmesh federation on chain: the member registry ({FedmeshRegistry}), rounds with
- * committees drawn from an on-chain seed, finalization by a quorum of EIP-712 committee
- * signatures, contribution credits and a per-member Rényi-DP budget ledger. docs/contracts.md
- * describes the whole; protocol/chain/ reproduces its committee, record hash and budget
- * encoding off chain.
+ * committees drawn from a membership snapshot and a seed fixed after it, finalization by a
+ * quorum of EIP-712 committee signatures over a record whose every line the participant signed
+ * itself, contribution credits and a per-member Rényi-DP budget ledger. docs/contracts.md
+ * describes the whole and lists the invariants; protocol/chain/ reproduces its committee,
+ * record hash, entry digest and budget encoding off chain.
  *
- * Every parameter is fixed at deployment: committee size m and threshold t, the two round
- * durations, the initial model hash, the manifest hash and the c_α constants for the
- * federation's δ. There is no
- * upgrade path; a new federation is a new deployment.
+ * Every parameter is fixed at deployment: committee size m and threshold t (t > m/2), the two
+ * round durations, the seed delay, the initial model hash, the manifest hash, the DP policy, δ
+ * and the c_α constants for δ. There is no upgrade path; a new federation is a new deployment.
  */
 contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, EIP712 {
     using PackedLedger for uint256;
@@ -38,53 +38,91 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         uint8 threshold;
         uint32 inputDuration;
         uint32 finalizeDuration;
+        /// Blocks from a round's snapshot block to its seed block, at most MAX_SEED_DELAY.
+        uint8 seedDelay;
+        /// Whether every participant must declare DP-SGD parameters.
+        bool dpRequired;
+        /// Seconds a DEFAULT_ADMIN_ROLE handover waits (AccessControlDefaultAdminRules).
+        uint48 adminDelay;
+        /// δ in units of 1e-18, in (0, 1).
+        uint64 delta;
         /// c_α for δ at {rdpOrders}, fixed point with 6 decimals, rounded up (protocol/chain/budget.ts).
         int32[8] cAlpha;
     }
 
-    /// @dev Round data. Slot 3 packs the deadlines with the status.
+    /// @dev Round data; the second word packs the deadlines, the draw's blocks and the status.
     struct RoundData {
         bytes32 seed;
-        bytes32 recordHash;
-        bytes32 modelHash;
         uint64 inputDeadline;
         uint64 finalizeDeadline;
+        uint48 snapshotBlock;
+        uint48 seedBlock;
         RoundStatus status;
+        bytes32 recordHash;
+        bytes32 modelHash;
         address[] committee;
     }
 
-    /// @notice Largest committee: signer deduplication uses a 32-bit set, and the selection's
-    /// repeat check is quadratic in m.
+    /// @notice Largest committee: signer deduplication and the service mask use a 32-bit set,
+    /// and the selection's repeat check is quadratic in m.
     uint256 public constant MAX_COMMITTEE_SIZE = 32;
 
-    /// @notice Most participants, and most dropped members, in one record; bounds the gas of
-    /// {finalizeRound} (about 3.5M at the limit) well below a block.
-    uint256 public constant MAX_ENTRIES = 256;
+    /**
+     * @notice Most participants in one record. Bounds {finalizeRound}'s gas: measured by
+     * `npm run bench:gas` at about 20k gas per participant (two cold slots, one SSTORE, one
+     * ecrecover of its entry signature, its calldata and event data) on top of a fixed part,
+     * so the limit stays below 10M gas, a third of a mainnet block (docs/contracts.md, "Gas").
+     * It bounds one round's participants, not the membership: the record has no per-member list.
+     */
+    uint256 public constant MAX_PARTICIPANTS = 400;
 
-    /// @notice Highest sample-count bucket (protocol/chain/credits.ts: 8 buckets).
-    uint8 public constant MAX_BUCKET = 7;
+    /// @notice Most blocks from a round's snapshot block to its seed block; below 256 so the
+    /// seed block's hash stays readable for a while after it.
+    uint256 public constant MAX_SEED_DELAY = 64;
 
-    /// @notice Credits per committee signature carried by the finalizing transaction.
+    /// @notice Credits per participant of a finalized round.
+    uint256 public constant PARTICIPATION_CREDIT = 1;
+
+    /// @notice Credits per committee member credited by the record's service mask.
     uint256 public constant SERVICE_CREDIT = 4;
 
     /// @notice ε reported for an RDP word whose lanes are all saturated.
     uint256 public constant EPSILON_UNBOUNDED = PackedLedger.EPSILON_UNBOUNDED;
 
+    /// @dev blockhash reaches back this many blocks (Yellow Paper, BLOCKHASH).
+    uint256 private constant BLOCKHASH_WINDOW = 256;
+
+    /// @dev 10^18: δ is stored in units of 1e-18.
+    uint256 private constant DELTA_ONE = 1e18;
+
     // Type strings are hashed at compile time; their length costs nothing at run time.
     // solhint-disable-next-line gas-small-strings
-    bytes32 private constant PARTICIPANT_TYPEHASH = keccak256("Participant(address member,uint8 bucket,uint256 spend,uint256 dpParams)");
+    bytes32 private constant PARTICIPANT_TYPEHASH = keccak256("Participant(address member,uint256 dpParams,uint256 spend)");
+
+    // solhint-disable-next-line gas-small-strings
+    bytes32 private constant PARTICIPANT_ENTRY_TYPEHASH = keccak256("ParticipantEntry(uint64 round,address member,uint256 dpParams,uint256 spend)");
 
     /// @dev EIP-712 encodeType: the primary type, then referenced types sorted by name.
     // solhint-disable-next-line gas-small-strings
     bytes32 private constant ROUND_RECORD_TYPEHASH = keccak256(
         "RoundRecord(uint64 round,bytes32 prevModelHash,bytes32 modelHash,bytes32 aggregateHash,"
-        "Participant[] participants,address[] dropped)"
-        "Participant(address member,uint8 bucket,uint256 spend,uint256 dpParams)"
+        "uint256 serviceMask,Participant[] participants)"
+        "Participant(address member,uint256 dpParams,uint256 spend)"
     );
 
     /// @dev The 8 RDP orders times 100, packed as uint32 at bits 32i (1.25, 2.5, 4, 7, 12, 20, 32, 64).
     uint256 private constant RDP_ORDERS_X100 =
         125 | (250 << 32) | (400 << 64) | (700 << 96) | (1200 << 128) | (2000 << 160) | (3200 << 192) | (6400 << 224);
+
+    /**
+     * @dev Lowest admissible c_α per lane, as int32 at bits 32i: floor(1e6 · (ln((α−1)/α) −
+     * ln(α)/(α−1))), the δ → 1 limit of Balle et al. 2020 Thm. 21; any δ < 1 gives more.
+     */
+    uint256 private constant C_ALPHA_FLOOR = uint256(uint32(int32(-2_502_013)))
+        | (uint256(uint32(int32(-1_121_687))) << 32) | (uint256(uint32(int32(-749_781))) << 64)
+        | (uint256(uint32(int32(-478_470))) << 96) | (uint256(uint32(int32(-312_912))) << 128)
+        | (uint256(uint32(int32(-208_964))) << 160) | (uint256(uint32(int32(-143_547))) << 192)
+        | (uint256(uint32(int32(-81_763))) << 224);
 
     // Immutables are named like the rest of the private state (STYLE.md §16, as OpenZeppelin's
     // EIP712 names its own).
@@ -95,6 +133,9 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
     uint256 private immutable _threshold;
     uint256 private immutable _inputDuration;
     uint256 private immutable _finalizeDuration;
+    uint256 private immutable _seedDelay;
+    bool private immutable _dpRequired;
+    uint256 private immutable _delta;
     /// @dev c_α as int32 at bits 32i, read by {PackedLedger-epsilon}.
     uint256 private immutable _cAlphaPacked;
     // solhint-enable immutable-vars-naming
@@ -106,40 +147,67 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
     uint64 private _lastFinalizedRound;
     uint128 private _totalCredits;
 
+    /// @dev The round the schedule below is for; valid only when it is `_currentRound + 1`.
+    uint64 private _scheduledRound;
+    uint48 private _scheduledSnapshot;
+    uint48 private _scheduledSeedBlock;
+
     mapping(uint64 round => RoundData) private _rounds;
 
     /**
-     * @param admin Gets `DEFAULT_ADMIN_ROLE` and `FEDERATION_ADMIN_ROLE`.
-     * @param config Committee, durations, initial model hash and c_α (see {FederationConfig}).
+     * @param admin Gets `DEFAULT_ADMIN_ROLE` (two-step handover after `config.adminDelay`) and
+     * `FEDERATION_ADMIN_ROLE`; a TimelockController in production (docs/contracts.md).
+     * @param config Committee, durations, seed delay, DP policy, δ, c_α and hashes (see {FederationConfig}).
      *
      * Requirements:
-     * - `admin` is not the zero address (else `FedmeshRegistryZeroAddress`);
-     * - 1 <= threshold <= committeeSize <= MAX_COMMITTEE_SIZE (else `FedmeshRoundsInvalidCommittee`);
+     * - `admin` is not the zero address (else `AccessControlInvalidDefaultAdmin`);
+     * - 1 <= threshold <= committeeSize <= MAX_COMMITTEE_SIZE and 2·threshold > committeeSize, so
+     *   two disjoint quorums cannot both sign (else `FedmeshRoundsInvalidCommittee`);
      * - both durations are positive (else `FedmeshRoundsInvalidDurations`);
-     * - the initial model hash is non-zero (else `FedmeshRoundsZeroModelHash`).
+     * - seedDelay <= MAX_SEED_DELAY (else `FedmeshRoundsInvalidSeedDelay`);
+     * - the initial model hash is non-zero (else `FedmeshRoundsZeroModelHash`);
+     * - 0 < δ < 1 (else `FedmeshLedgerInvalidDelta`);
+     * - each c_α is at least its δ → 1 limit (else `FedmeshLedgerInvalidCAlpha`).
      */
-    constructor(address admin, FederationConfig memory config) FedmeshRegistry(admin) EIP712("fedmesh", "1") {
-        if (config.threshold == 0 || config.threshold > config.committeeSize || config.committeeSize > MAX_COMMITTEE_SIZE)
-        {
-            revert FedmeshRoundsInvalidCommittee(config.committeeSize, config.threshold);
+    constructor(address admin, FederationConfig memory config)
+        FedmeshRegistry(admin, config.adminDelay)
+        EIP712("fedmesh", "1")
+    {
+        uint256 size = config.committeeSize;
+        uint256 t = config.threshold;
+        if (t == 0 || t > size || size > MAX_COMMITTEE_SIZE || 2 * t <= size) {
+            revert FedmeshRoundsInvalidCommittee(size, t);
         }
         if (config.inputDuration == 0 || config.finalizeDuration == 0) {
             revert FedmeshRoundsInvalidDurations(config.inputDuration, config.finalizeDuration);
         }
+        if (config.seedDelay > MAX_SEED_DELAY) {
+            revert FedmeshRoundsInvalidSeedDelay(config.seedDelay);
+        }
         if (config.initialModelHash == bytes32(0)) {
             revert FedmeshRoundsZeroModelHash();
         }
-        _initialModelHash = config.initialModelHash;
-        _manifestHash = config.manifestHash;
-        _committeeSize = config.committeeSize;
-        _threshold = config.threshold;
-        _inputDuration = config.inputDuration;
-        _finalizeDuration = config.finalizeDuration;
+        if (config.delta == 0 || config.delta >= DELTA_ONE) {
+            revert FedmeshLedgerInvalidDelta(config.delta);
+        }
         uint256 packed = 0;
         for (uint256 i = 0; i < PackedLedger.LANES; ++i) {
-            packed |= uint256(uint32(config.cAlpha[i])) << (i * 32);
+            int32 c = config.cAlpha[i];
+            if (c < int32(uint32(C_ALPHA_FLOOR >> (i * 32)))) {
+                revert FedmeshLedgerInvalidCAlpha(i, c);
+            }
+            packed |= uint256(uint32(c)) << (i * 32);
         }
         _cAlphaPacked = packed;
+        _initialModelHash = config.initialModelHash;
+        _manifestHash = config.manifestHash;
+        _committeeSize = size;
+        _threshold = t;
+        _inputDuration = config.inputDuration;
+        _finalizeDuration = config.finalizeDuration;
+        _seedDelay = config.seedDelay;
+        _dpRequired = config.dpRequired;
+        _delta = config.delta;
     }
 
     // ───────────────────────────── rounds ─────────────────────────────
@@ -153,24 +221,39 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         if (_rounds[current].status == RoundStatus.Open) {
             revert FedmeshRoundsStillOpen(current);
         }
-        uint256 active = _activeMemberCount();
-        uint256 size = _committeeSize;
-        if (active < size) {
-            revert FedmeshRoundsTooFewActiveMembers(active, size);
-        }
         round = current + 1;
-        bytes32 seed = keccak256(abi.encode(block.prevrandao, _rounds[_lastFinalizedRound].recordHash, round));
-        uint256[] memory drawn = CommitteeSelection.indices(seed, active, size);
+        uint256 size = _committeeSize;
+        bool scheduled = _scheduledRound == round;
+        uint256 snapshot = _scheduledSnapshot;
+        uint256 seedBlock = _scheduledSeedBlock;
+        if (scheduled && block.number <= seedBlock) {
+            revert FedmeshRoundsSeedNotReady(seedBlock, block.number);
+        }
+        uint256 n = scheduled ? _activeMemberCountAt(snapshot) : 0;
+        if (!scheduled || block.number - seedBlock > BLOCKHASH_WINDOW || n < size) {
+            uint256 active = _activeMemberCount();
+            if (active < size) {
+                revert FedmeshRoundsTooFewActiveMembers(active, size);
+            }
+            _schedule(round);
+            return 0;
+        }
+        bytes32 seed = keccak256(abi.encode(blockhash(seedBlock), _rounds[_lastFinalizedRound].recordHash, round));
+        uint256[] memory drawn = CommitteeSelection.indices(seed, n, size);
         address[] memory committee = new address[](size);
         for (uint256 i = 0; i < size; ++i) {
-            committee[i] = _activeMemberAt(drawn[i]);
+            committee[i] = _activeMemberAt(drawn[i], snapshot);
         }
         uint64 inputDeadline = uint64(block.timestamp + _inputDuration);
-        _openRound(round, seed, committee, inputDeadline, inputDeadline + uint64(_finalizeDuration));
+        _openRound(round, seed, committee, inputDeadline, inputDeadline + uint64(_finalizeDuration), snapshot, seedBlock);
     }
 
     /// @inheritdoc IFedmeshRounds
-    function finalizeRound(RoundRecord calldata record, bytes[] calldata signatures) external {
+    function finalizeRound(
+        RoundRecord calldata record,
+        EntrySignature[] calldata entrySignatures,
+        bytes[] calldata signatures
+    ) external {
         uint64 round = record.round;
         RoundData storage data = _checkFinalizable(round);
         if (record.prevModelHash != headModelHash()) {
@@ -179,12 +262,15 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         if (record.modelHash == bytes32(0)) {
             revert FedmeshRoundsZeroModelHash();
         }
-        _checkEntries(record.participants, record.dropped);
-        bytes32 recordHash = _hashRoundRecord(record);
-        address[] memory signers = _recoverSigners(_hashTypedDataV4(recordHash), signatures, data.committee);
-        uint256 minted = _applyParticipants(record.participants);
-        minted += _applyServiceCredits(signers);
-        _finalizeRound(round, recordHash, record, signers, minted);
+        address[] memory committee = data.committee;
+        _checkShape(record, entrySignatures.length, committee.length);
+        bytes32 participantsHash = _applyParticipants(round, record.participants, entrySignatures);
+        bytes32 recordHash = _hashRoundRecord(record, participantsHash);
+        address[] memory signers = _recoverSigners(_hashTypedDataV4(recordHash), signatures, committee);
+        address[] memory credited = _applyServiceCredits(record.serviceMask, committee);
+        uint256 minted = record.participants.length * PARTICIPATION_CREDIT + credited.length * SERVICE_CREDIT;
+        _finalizeRound(round, recordHash, record, signers, credited, minted);
+        _schedule(round + 1);
     }
 
     /// @inheritdoc IFedmeshRounds
@@ -198,6 +284,7 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
             revert FedmeshRoundsDeadlineNotPassed(round, data.finalizeDeadline);
         }
         _abortRound(round);
+        _schedule(round + 1);
     }
 
     /// @inheritdoc IFedmeshRounds
@@ -228,21 +315,29 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
     }
 
     /// @inheritdoc IFedmeshRounds
-    function getRound(uint64 round) external view returns (RoundInfo memory) {
-        RoundData storage data = _rounds[round];
+    function getRound(uint64 round) external view returns (RoundInfo memory info) {
         if (round == 0) {
             // Slot 0 holds nothing; reading it as a round would only mislead.
-            return RoundInfo(RoundStatus.None, 0, 0, 0, 0, 0, new address[](0));
+            return info;
         }
-        return RoundInfo({
-            status: data.status,
-            seed: data.seed,
-            inputDeadline: data.inputDeadline,
-            finalizeDeadline: data.finalizeDeadline,
-            recordHash: data.recordHash,
-            modelHash: data.modelHash,
-            committee: data.committee
-        });
+        RoundData storage data = _rounds[round];
+        info.status = data.status;
+        info.seed = data.seed;
+        info.inputDeadline = data.inputDeadline;
+        info.finalizeDeadline = data.finalizeDeadline;
+        info.recordHash = data.recordHash;
+        info.modelHash = data.modelHash;
+        info.committee = data.committee;
+        info.snapshotBlock = data.snapshotBlock;
+        info.seedBlock = data.seedBlock;
+    }
+
+    /// @inheritdoc IFedmeshRounds
+    function nextRoundSchedule() external view returns (uint64 snapshotBlock, uint64 seedBlock) {
+        if (_scheduledRound == _currentRound + 1) {
+            return (_scheduledSnapshot, _scheduledSeedBlock);
+        }
+        return (0, 0);
     }
 
     /// @inheritdoc IFedmeshRounds
@@ -266,6 +361,11 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
     }
 
     /// @inheritdoc IFedmeshRounds
+    function seedDelay() external view returns (uint256) {
+        return _seedDelay;
+    }
+
+    /// @inheritdoc IFedmeshRounds
     function selectCommittee(bytes32 seed, address[] calldata members, uint256 size)
         external
         pure
@@ -283,12 +383,17 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
 
     /// @inheritdoc IFedmeshRounds
     function hashRoundRecord(RoundRecord calldata record) external pure returns (bytes32) {
-        return _hashRoundRecord(record);
+        return _hashRoundRecord(record, _participantsHash(record.participants));
     }
 
     /// @inheritdoc IFedmeshRounds
     function roundRecordDigest(RoundRecord calldata record) external view returns (bytes32) {
-        return _hashTypedDataV4(_hashRoundRecord(record));
+        return _hashTypedDataV4(_hashRoundRecord(record, _participantsHash(record.participants)));
+    }
+
+    /// @inheritdoc IFedmeshRounds
+    function participantEntryDigest(uint64 round, Participant calldata participant) external view returns (bytes32) {
+        return _entryDigest(round, participant.member, participant.dpParams, participant.spend);
     }
 
     // ───────────────────────────── ledger ─────────────────────────────
@@ -312,8 +417,20 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
     function privacyBudgetOf(address account) external view returns (PrivacyBudget memory budget) {
         budget.rdp = _ledgerWord(account).rdp();
         budget.epsilonSpent = budget.rdp.epsilon(_cAlphaPacked);
-        budget.epsilonCap = _ledgerWord(account).status() == STATUS_NONE ? 0 : _epsilonCap(account);
+        budget.epsilonCap =
+            _ledgerWord(account).status() == STATUS_NONE ? 0 : _epsilonCapAt(account, _currentRound + 1);
         budget.remaining = budget.epsilonSpent >= budget.epsilonCap ? 0 : budget.epsilonCap - budget.epsilonSpent;
+    }
+
+    /// @inheritdoc IFedmeshLedger
+    function budgetAfter(address member, uint64 round, uint256 spend)
+        external
+        view
+        returns (uint256 epsilonAfter, uint256 cap, bool fits)
+    {
+        epsilonAfter = _ledgerWord(member).rdp().addRdp(spend & PackedLedger.RDP_MASK).epsilon(_cAlphaPacked);
+        cap = _epsilonCapAt(member, round);
+        fits = spend <= PackedLedger.RDP_MASK && epsilonAfter <= cap;
     }
 
     /// @inheritdoc IFedmeshLedger
@@ -336,11 +453,27 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
     }
 
     /// @inheritdoc IFedmeshLedger
-    function participationCredit(uint8 bucket) public pure returns (uint256) {
-        return uint256(bucket) + 1;
+    function delta() external view returns (uint256) {
+        return _delta;
+    }
+
+    /// @inheritdoc IFedmeshLedger
+    function dpRequired() external view returns (bool) {
+        return _dpRequired;
     }
 
     // ───────────────────────────── internals ─────────────────────────────
+
+    /// @inheritdoc FedmeshRegistry
+    function _nextRound() internal view override returns (uint64) {
+        return _currentRound + 1;
+    }
+
+    /// @inheritdoc FedmeshRegistry
+    function _roundOpenNow() internal view override returns (uint64) {
+        uint64 current = _currentRound;
+        return _rounds[current].status == RoundStatus.Open ? current : 0;
+    }
 
     /// @dev The storage of `round` after checking that it can be finalized now.
     function _checkFinalizable(uint64 round) private view returns (RoundData storage data) {
@@ -357,59 +490,105 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         }
     }
 
-    /// @dev Shape of the record's lists: sizes, order, buckets, spends, declared parameters, disjointness.
-    function _checkEntries(Participant[] calldata participants, address[] calldata dropped) private pure {
-        uint256 count = participants.length;
+    /// @dev Sizes of the record's lists and the service mask's range.
+    function _checkShape(RoundRecord calldata record, uint256 entrySignatureCount, uint256 size) private pure {
+        uint256 count = record.participants.length;
         if (count == 0) {
             revert FedmeshRoundsNoParticipants();
         }
-        if (count > MAX_ENTRIES) {
-            revert FedmeshRoundsTooManyParticipants(count, MAX_ENTRIES);
+        if (count > MAX_PARTICIPANTS) {
+            revert FedmeshRoundsTooManyParticipants(count, MAX_PARTICIPANTS);
         }
-        if (dropped.length > MAX_ENTRIES) {
-            revert FedmeshRoundsTooManyDropped(dropped.length, MAX_ENTRIES);
+        if (entrySignatureCount != count) {
+            revert FedmeshRoundsEntrySignatureCount(entrySignatureCount, count);
         }
+        if (record.serviceMask >> size != 0) {
+            revert FedmeshRoundsInvalidServiceMask(record.serviceMask);
+        }
+    }
+
+    /**
+     * @dev Checks every participant line and its entry signature, charges the spend and the
+     * participation credit; returns the keccak of the lines' EIP-712 struct hashes.
+     */
+    function _applyParticipants(
+        uint64 round,
+        Participant[] calldata participants,
+        EntrySignature[] calldata entrySignatures
+    ) private returns (bytes32) {
+        uint256 count = participants.length;
+        bytes32[] memory hashes = new bytes32[](count);
         address previous = address(0);
         for (uint256 i = 0; i < count; ++i) {
             Participant calldata p = participants[i];
             if (i > 0 && p.member <= previous) {
                 revert FedmeshRoundsUnsortedParticipants(i);
             }
-            if (p.bucket > MAX_BUCKET) {
-                revert FedmeshRoundsInvalidBucket(p.member, p.bucket);
-            }
-            if (p.spend > PackedLedger.RDP_MASK) {
-                revert FedmeshRoundsInvalidSpend(p.member, p.spend);
-            }
-            // The only RDP rule the EVM can afford: no declared mechanism, no spend. That the
-            // spend matches the declared parameters is vouched for by the committee's signatures
-            // and re-checked by auditors off chain (docs/privacy.md).
-            if (p.dpParams == 0 && p.spend != 0) {
-                revert FedmeshRoundsSpendWithoutParams(p.member, p.spend);
-            }
+            hashes[i] = _applyParticipant(round, p, entrySignatures[i], i);
             previous = p.member;
         }
-        // Both lists ascend, so one merge walk finds any address on both.
-        uint256 j = 0;
-        for (uint256 i = 0; i < dropped.length; ++i) {
-            address d = dropped[i];
-            if (i > 0 && d <= dropped[i - 1]) {
-                revert FedmeshRoundsUnsortedDropped(i);
+        return keccak256(abi.encodePacked(hashes));
+    }
+
+    /// @dev One participant line: declaration, entry signature, charge; returns its struct hash.
+    function _applyParticipant(uint64 round, Participant calldata p, EntrySignature calldata sig, uint256 index)
+        private
+        returns (bytes32)
+    {
+        address member = p.member;
+        _checkDeclaration(member, p.dpParams, p.spend);
+        (address signer, ECDSA.RecoverError err,) =
+            ECDSA.tryRecover(_entryDigest(round, member, p.dpParams, p.spend), sig.r, sig.vs);
+        if (err != ECDSA.RecoverError.NoError || signer != member) {
+            revert FedmeshRoundsInvalidEntrySignature(member, index);
+        }
+        _charge(round, member, p.spend);
+        return keccak256(abi.encode(PARTICIPANT_TYPEHASH, member, p.dpParams, p.spend));
+    }
+
+    /// @dev The rules a line's declaration must follow whatever its signatures.
+    function _checkDeclaration(address member, uint256 dpParams, uint256 spend) private view {
+        if (spend > PackedLedger.RDP_MASK) {
+            revert FedmeshRoundsInvalidSpend(member, spend);
+        }
+        if (dpParams == 0) {
+            if (spend != 0) {
+                revert FedmeshRoundsSpendWithoutParams(member, spend);
             }
-            while (j < count && participants[j].member < d) {
-                ++j;
-            }
-            if (j < count && participants[j].member == d) {
-                revert FedmeshRoundsDroppedParticipant(d);
+            if (_dpRequired) {
+                revert FedmeshRoundsDpRequired(member);
             }
         }
     }
 
+    /// @dev Adds `spend` and `PARTICIPATION_CREDIT` to `member`'s ledger word, within its cap for `round`.
+    function _charge(uint64 round, address member, uint256 spend) private {
+        uint256 word = _ledgerWord(member);
+        uint8 status = word.status();
+        // A member suspended mid-round is still charged: its input was released. So is one
+        // removed while this round was open. Anyone else cannot be a participant.
+        if (status == STATUS_NONE && !_leftIn(member, round)) {
+            revert FedmeshRoundsParticipantNotMember(member);
+        }
+        uint256 rdp = word.rdp().addRdp(spend);
+        uint256 epsilon = rdp.epsilon(_cAlphaPacked);
+        uint256 cap = _epsilonCapAt(member, round);
+        if (epsilon > cap) {
+            revert FedmeshLedgerBudgetExceeded(member, epsilon, cap);
+        }
+        uint256 credits = word.credits() + PARTICIPATION_CREDIT;
+        if (credits > PackedLedger.CREDITS_MAX) {
+            revert FedmeshLedgerCreditsOverflow(member);
+        }
+        _setLedgerWord(member, PackedLedger.pack(rdp, status, credits));
+    }
+
     /**
-     * @dev The signers of `digest`, in signature order, after checking the quorum: at least
-     * `_threshold` valid signatures by distinct members of `committee`.
+     * @dev The counted signers of `digest`, in signature order, after checking the quorum: at
+     * least `_threshold` valid signatures by distinct committee members that are active now.
+     * A suspended or removed committee member's signature is checked but not counted.
      */
-    function _recoverSigners(bytes32 digest, bytes[] calldata signatures, address[] storage committee)
+    function _recoverSigners(bytes32 digest, bytes[] calldata signatures, address[] memory committee)
         private
         view
         returns (address[] memory signers)
@@ -418,84 +597,91 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         if (count < _threshold) {
             revert FedmeshRoundsInsufficientSignatures(count, _threshold);
         }
-        address[] memory members = committee;
         signers = new address[](count);
-        uint256 used = 0; // bit k set: members[k] has signed
+        uint256 counted = 0;
+        uint256 used = 0; // bit k set: committee[k] has signed
         for (uint256 i = 0; i < count; ++i) {
             (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signatures[i]);
             if (err != ECDSA.RecoverError.NoError) {
                 revert FedmeshRoundsInvalidSignature(i);
             }
-            uint256 position = members.length;
-            for (uint256 k = 0; k < members.length; ++k) {
-                if (members[k] == signer) {
+            uint256 position = committee.length;
+            for (uint256 k = 0; k < committee.length; ++k) {
+                if (committee[k] == signer) {
                     position = k;
                     break;
                 }
             }
-            if (position == members.length) {
+            if (position == committee.length) {
                 revert FedmeshRoundsSignerNotInCommittee(signer);
             }
             if (used & (1 << position) != 0) {
                 revert FedmeshRoundsDuplicateSigner(signer);
             }
             used |= 1 << position;
-            signers[i] = signer;
+            if (_ledgerWord(signer).status() == STATUS_ACTIVE) {
+                signers[counted] = signer;
+                ++counted;
+            }
+        }
+        if (counted < _threshold) {
+            revert FedmeshRoundsInsufficientSignatures(counted, _threshold);
+        }
+        // Trim to the counted signers.
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            mstore(signers, counted)
         }
     }
 
-    /// @dev Checks each participant and writes its new ledger word; returns the credits minted.
-    function _applyParticipants(Participant[] calldata participants) private returns (uint256 minted) {
-        uint256 cAlphaPacked = _cAlphaPacked;
-        for (uint256 i = 0; i < participants.length; ++i) {
-            Participant calldata p = participants[i];
-            address member = p.member;
+    /// @dev Credits `SERVICE_CREDIT` to each active committee member in `mask`; returns them.
+    function _applyServiceCredits(uint256 mask, address[] memory committee) private returns (address[] memory credited) {
+        credited = new address[](committee.length);
+        uint256 count = 0;
+        for (uint256 k = 0; k < committee.length; ++k) {
+            if (mask & (1 << k) == 0) continue;
+            address member = committee[k];
             uint256 word = _ledgerWord(member);
-            if (word.status() != STATUS_ACTIVE) {
-                revert FedmeshRoundsParticipantNotActive(member);
-            }
-            uint256 rdp = word.rdp().addRdp(p.spend);
-            uint256 epsilon = rdp.epsilon(cAlphaPacked);
-            uint256 cap = _epsilonCap(member);
-            if (epsilon > cap) {
-                revert FedmeshLedgerBudgetExceeded(member, epsilon, cap);
-            }
-            uint256 credit = participationCredit(p.bucket);
-            uint256 credits = word.credits() + credit;
+            if (word.status() != STATUS_ACTIVE) continue;
+            uint256 credits = word.credits() + SERVICE_CREDIT;
             if (credits > PackedLedger.CREDITS_MAX) {
                 revert FedmeshLedgerCreditsOverflow(member);
             }
-            _setLedgerWord(member, PackedLedger.pack(rdp, STATUS_ACTIVE, credits));
-            minted += credit;
+            _setLedgerWord(member, PackedLedger.pack(word.rdp(), STATUS_ACTIVE, credits));
+            credited[count] = member;
+            ++count;
+        }
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            mstore(credited, count)
         }
     }
 
-    /// @dev Credits `SERVICE_CREDIT` to each signer, whatever its status now; returns the credits minted.
-    function _applyServiceCredits(address[] memory signers) private returns (uint256 minted) {
-        for (uint256 i = 0; i < signers.length; ++i) {
-            address signer = signers[i];
-            uint256 word = _ledgerWord(signer);
-            uint256 credits = word.credits() + SERVICE_CREDIT;
-            if (credits > PackedLedger.CREDITS_MAX) {
-                revert FedmeshLedgerCreditsOverflow(signer);
-            }
-            _setLedgerWord(signer, PackedLedger.pack(word.rdp(), word.status(), credits));
+    /// @dev EIP-712 digest of a `ParticipantEntry`.
+    function _entryDigest(uint64 round, address member, uint256 dpParams, uint256 spend)
+        private
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(keccak256(abi.encode(PARTICIPANT_ENTRY_TYPEHASH, round, member, dpParams, spend)));
+    }
+
+    /// @dev keccak of the participants' EIP-712 struct hashes, concatenated.
+    function _participantsHash(Participant[] calldata participants) private pure returns (bytes32) {
+        bytes32[] memory hashes = new bytes32[](participants.length);
+        for (uint256 i = 0; i < participants.length; ++i) {
+            Participant calldata p = participants[i];
+            hashes[i] = keccak256(abi.encode(PARTICIPANT_TYPEHASH, p.member, p.dpParams, p.spend));
         }
-        minted = signers.length * SERVICE_CREDIT;
+        return keccak256(abi.encodePacked(hashes));
     }
 
     /**
      * @dev EIP-712 hashStruct(record) (https://eips.ethereum.org/EIPS/eip-712#definition-of-hashstruct):
-     * arrays are the keccak of their elements' encodings concatenated, a struct element encodes
-     * as its own hashStruct and an address as a 32-byte word.
+     * an array is the keccak of its elements' encodings concatenated, and a struct element
+     * encodes as its own hashStruct.
      */
-    function _hashRoundRecord(RoundRecord calldata record) private pure returns (bytes32) {
-        Participant[] calldata participants = record.participants;
-        bytes32[] memory hashes = new bytes32[](participants.length);
-        for (uint256 i = 0; i < participants.length; ++i) {
-            Participant calldata p = participants[i];
-            hashes[i] = keccak256(abi.encode(PARTICIPANT_TYPEHASH, p.member, p.bucket, p.spend, p.dpParams));
-        }
+    function _hashRoundRecord(RoundRecord calldata record, bytes32 participantsHash) private pure returns (bytes32) {
         return keccak256(
             abi.encode(
                 ROUND_RECORD_TYPEHASH,
@@ -503,10 +689,20 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
                 record.prevModelHash,
                 record.modelHash,
                 record.aggregateHash,
-                keccak256(abi.encodePacked(hashes)),
-                keccak256(abi.encodePacked(record.dropped))
+                record.serviceMask,
+                participantsHash
             )
         );
+    }
+
+    /// @dev Fixes round `round`'s snapshot (this block) and seed block. Emits a {RoundScheduled} event.
+    function _schedule(uint64 round) private {
+        uint48 snapshot = uint48(block.number);
+        uint48 seedBlock = snapshot + uint48(_seedDelay);
+        _scheduledRound = round;
+        _scheduledSnapshot = snapshot;
+        _scheduledSeedBlock = seedBlock;
+        emit RoundScheduled(round, snapshot, seedBlock);
     }
 
     /// @dev Emits a {RoundOpened} event.
@@ -515,12 +711,16 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         bytes32 seed,
         address[] memory committee,
         uint64 inputDeadline,
-        uint64 finalizeDeadline
+        uint64 finalizeDeadline,
+        uint256 snapshot,
+        uint256 seedBlock
     ) private {
         RoundData storage data = _rounds[round];
         data.seed = seed;
         data.inputDeadline = inputDeadline;
         data.finalizeDeadline = finalizeDeadline;
+        data.snapshotBlock = uint48(snapshot);
+        data.seedBlock = uint48(seedBlock);
         data.status = RoundStatus.Open;
         data.committee = committee;
         _currentRound = round;
@@ -533,6 +733,7 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         bytes32 recordHash,
         RoundRecord calldata record,
         address[] memory signers,
+        address[] memory credited,
         uint256 minted
     ) private {
         RoundData storage data = _rounds[round];
@@ -540,9 +741,9 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         data.recordHash = recordHash;
         data.modelHash = record.modelHash;
         _lastFinalizedRound = round;
-        // At most MAX_ENTRIES * 8 + MAX_COMMITTEE_SIZE * 4 per round: no uint128 overflow.
+        // At most MAX_PARTICIPANTS + MAX_COMMITTEE_SIZE * 4 per round: no uint128 overflow.
         _totalCredits += uint128(minted);
-        emit RoundFinalized(round, recordHash, record, signers);
+        emit RoundFinalized(round, recordHash, record, signers, credited);
     }
 
     /// @dev Emits a {RoundAborted} event.

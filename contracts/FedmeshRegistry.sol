@@ -5,7 +5,9 @@ pragma solidity 0.8.28;
 // 3 gas and costs clarity.
 // solhint-disable gas-strict-inequalities
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 import {IFedmeshRegistry} from "./IFedmeshRegistry.sol";
 import {PackedLedger} from "./libraries/PackedLedger.sol";
 
@@ -14,12 +16,20 @@ import {PackedLedger} from "./libraries/PackedLedger.sol";
  * @notice The member registry of {FedmeshFederation} (see {IFedmeshRegistry}).
  *
  * Storage per member: the ledger word (status, credits and RDP lanes, see {PackedLedger}) that
- * round finalization reads and writes, and a cold record with the cap, the position in the
- * active list and the two strings. The active list is kept in an array so that committee
- * selection reads only the m entries it draws.
+ * round finalization reads and writes, and a cold record with the caps, the position in the
+ * active list, the round a removal happened in, the peer id binding and the strings. The
+ * active list is kept as one checkpoint trace per position plus one for its length
+ * (OpenZeppelin `Checkpoints`, keyed by block number), so committee selection reads only the
+ * m entries it draws, from the list as it was at the round's snapshot block.
+ *
+ * Admin: `DEFAULT_ADMIN_ROLE` follows OpenZeppelin `AccessControlDefaultAdminRules`: one holder,
+ * handed over in two steps after a delay fixed at deployment, never renounced silently. The
+ * holder is meant to be a timelock (OpenZeppelin `TimelockController`, docs/contracts.md
+ * "Roles and the timelock path") that holds `FEDERATION_ADMIN_ROLE` too.
  */
-abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControl {
+abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControlDefaultAdminRules {
     using PackedLedger for uint256;
+    using Checkpoints for Checkpoints.Trace208;
 
     /// @inheritdoc IFedmeshRegistry
     bytes32 public constant FEDERATION_ADMIN_ROLE = keccak256("FEDERATION_ADMIN_ROLE");
@@ -34,47 +44,76 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControl {
     /// @notice Longest metadata URI, in bytes; an https or ipfs URI fits comfortably.
     uint256 public constant MAX_METADATA_URI_LENGTH = 512;
 
+    /// @notice Length of a peer id proof: an Ed25519 signature (RFC 8032 §5.1.6).
+    uint256 public constant PEER_PROOF_LENGTH = 64;
+
     uint8 internal constant STATUS_NONE = uint8(MemberStatus.None);
     uint8 internal constant STATUS_ACTIVE = uint8(MemberStatus.Active);
     uint8 internal constant STATUS_SUSPENDED = uint8(MemberStatus.Suspended);
 
-    /// @dev Read on every participation (the cap) but written only by the registry.
+    /// @dev The first slot is read on every participation (the cap); the rest only by the registry.
     struct MemberRecord {
+        /// Latest cap; applies from round `capFrom` on.
         uint32 epsilonCap;
-        /// 1-based position in `_active`; 0 when not active.
+        /// Cap for rounds before `capFrom`.
+        uint32 previousCap;
+        /// First round `epsilonCap` applies to; 0 means never a member.
+        uint64 capFrom;
+        /// 1-based position in the active list; 0 when not active.
         uint32 activeIndex;
+        /// The round that was open when the member was removed (0 if none): it is still charged there.
+        uint64 leftRound;
+        bytes32 peerIdHash;
         string peerId;
         string metadataURI;
+        bytes peerProof;
     }
 
     mapping(address account => uint256) private _ledger;
 
     mapping(address account => MemberRecord) private _records;
 
-    address[] private _active;
+    mapping(bytes32 peerIdHash => address) private _peerOwners;
 
-    /// @param admin Gets `DEFAULT_ADMIN_ROLE` (manages roles) and `FEDERATION_ADMIN_ROLE`.
-    constructor(address admin) {
-        if (admin == address(0)) {
-            revert FedmeshRegistryZeroAddress();
-        }
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    /// @dev Position i of the active list over time (address as uint208), keyed by block number.
+    mapping(uint256 index => Checkpoints.Trace208) private _activeAt;
+
+    /// @dev Length of the active list over time, keyed by block number.
+    Checkpoints.Trace208 private _activeLength;
+
+    uint256 private _memberInfoVersion;
+
+    /**
+     * @param admin Gets `DEFAULT_ADMIN_ROLE` (manages roles) and `FEDERATION_ADMIN_ROLE`; not the
+     * zero address (else OpenZeppelin's `AccessControlInvalidDefaultAdmin`).
+     * @param adminDelay Seconds a `DEFAULT_ADMIN_ROLE` handover waits between its two steps.
+     */
+    constructor(address admin, uint48 adminDelay) AccessControlDefaultAdminRules(adminDelay, admin) {
         _grantRole(FEDERATION_ADMIN_ROLE, admin);
     }
 
     /// @inheritdoc IFedmeshRegistry
-    function addMember(address account, string calldata peerId, string calldata metadataURI, uint32 epsilonCap)
-        external
-        onlyRole(FEDERATION_ADMIN_ROLE)
-    {
+    function addMember(
+        address account,
+        string calldata peerId,
+        string calldata metadataURI,
+        uint32 epsilonCap,
+        bytes calldata peerProof
+    ) external onlyRole(FEDERATION_ADMIN_ROLE) {
         if (account == address(0)) {
             revert FedmeshRegistryZeroAddress();
         }
         if (_ledger[account].status() != STATUS_NONE) {
             revert FedmeshRegistryAlreadyMember(account);
         }
-        _checkMemberInfo(peerId, metadataURI);
-        _addMember(account, peerId, metadataURI, epsilonCap);
+        _checkMetadataURI(metadataURI);
+        bytes32 peerIdHash = _checkPeerId(account, peerId, peerProof);
+        MemberRecord storage record = _records[account];
+        if (record.capFrom != 0 && record.epsilonCap < epsilonCap) {
+            // A former member: nobody can raise a cap, not even by removing and re-adding it.
+            epsilonCap = record.epsilonCap;
+        }
+        _addMember(account, peerId, peerIdHash, metadataURI, epsilonCap, peerProof);
     }
 
     /// @inheritdoc IFedmeshRegistry
@@ -102,6 +141,18 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControl {
     }
 
     /// @inheritdoc IFedmeshRegistry
+    function setPeerId(address account, string calldata peerId, bytes calldata peerProof)
+        external
+        onlyRole(FEDERATION_ADMIN_ROLE)
+    {
+        if (_ledger[account].status() == STATUS_NONE) {
+            revert FedmeshRegistryNotMember(account);
+        }
+        bytes32 peerIdHash = _checkPeerId(account, peerId, peerProof);
+        _setPeerId(account, peerId, peerIdHash, peerProof);
+    }
+
+    /// @inheritdoc IFedmeshRegistry
     function lowerEpsilonCap(uint32 newCap) external {
         if (_ledger[msg.sender].status() == STATUS_NONE) {
             revert FedmeshRegistryNotMember(msg.sender);
@@ -114,25 +165,44 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControl {
     }
 
     /// @inheritdoc IFedmeshRegistry
-    function updateMemberInfo(string calldata peerId, string calldata metadataURI) external {
+    function updateMetadataURI(string calldata metadataURI) external {
         if (_ledger[msg.sender].status() == STATUS_NONE) {
             revert FedmeshRegistryNotMember(msg.sender);
         }
-        _checkMemberInfo(peerId, metadataURI);
-        _setMemberInfo(msg.sender, peerId, metadataURI);
+        _checkMetadataURI(metadataURI);
+        _setMetadataURI(msg.sender, metadataURI);
     }
 
     /// @inheritdoc IFedmeshRegistry
-    function getMember(address account) external view returns (Member memory) {
+    function getMember(address account) external view returns (Member memory member) {
         uint256 word = _ledger[account];
+        member.credits = word.credits();
+        if (word.status() == STATUS_NONE) {
+            // A removed member's data stays in storage (cap, binding) but is not reported as
+            // current (audit finding L-4).
+            return member;
+        }
         MemberRecord storage record = _records[account];
-        return Member({
-            status: MemberStatus(word.status()),
-            epsilonCap: word.status() == STATUS_NONE ? 0 : record.epsilonCap,
-            credits: word.credits(),
-            peerId: record.peerId,
-            metadataURI: record.metadataURI
-        });
+        member.status = MemberStatus(word.status());
+        member.epsilonCap = record.epsilonCap;
+        member.peerId = record.peerId;
+        member.metadataURI = record.metadataURI;
+        member.peerProof = record.peerProof;
+    }
+
+    /// @inheritdoc IFedmeshRegistry
+    function peerIdOwner(string calldata peerId) external view returns (address) {
+        return _peerOwners[keccak256(bytes(peerId))];
+    }
+
+    /// @inheritdoc IFedmeshRegistry
+    function memberInfoVersion() external view returns (uint256) {
+        return _memberInfoVersion;
+    }
+
+    /// @inheritdoc IFedmeshRegistry
+    function epsilonCapAt(address account, uint64 round) external view returns (uint256) {
+        return _epsilonCapAt(account, round);
     }
 
     /// @inheritdoc IFedmeshRegistry
@@ -141,14 +211,33 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControl {
     }
 
     /// @inheritdoc IFedmeshRegistry
-    function activeMembers() external view returns (address[] memory) {
-        return _active;
+    function activeMembers() external view returns (address[] memory list) {
+        uint256 length = _activeLength.latest();
+        list = new address[](length);
+        for (uint256 i = 0; i < length; ++i) {
+            list[i] = address(uint160(_activeAt[i].latest()));
+        }
+    }
+
+    /// @inheritdoc IFedmeshRegistry
+    function activeMembersAt(uint256 blockNumber) external view returns (address[] memory list) {
+        uint256 length = _activeMemberCountAt(blockNumber);
+        list = new address[](length);
+        for (uint256 i = 0; i < length; ++i) {
+            list[i] = _activeMemberAt(i, blockNumber);
+        }
     }
 
     /// @inheritdoc IFedmeshRegistry
     function activeMemberCount() external view returns (uint256) {
-        return _active.length;
+        return _activeLength.latest();
     }
+
+    /// @dev The round a registry change applies from: the one after the round open or last opened.
+    function _nextRound() internal view virtual returns (uint64);
+
+    /// @dev The round open now, or 0 when none is.
+    function _roundOpenNow() internal view virtual returns (uint64);
 
     /// @dev `account`'s ledger word (see {PackedLedger}).
     function _ledgerWord(address account) internal view returns (uint256) {
@@ -163,31 +252,59 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControl {
         _ledger[account] = word;
     }
 
-    /// @dev `account`'s cap, fixed point with 6 decimals.
-    function _epsilonCap(address account) internal view returns (uint256) {
-        return _records[account].epsilonCap;
+    /// @dev `account`'s cap in `round`, fixed point with 6 decimals.
+    function _epsilonCapAt(address account, uint64 round) internal view returns (uint256) {
+        MemberRecord storage record = _records[account];
+        return round >= record.capFrom ? record.epsilonCap : record.previousCap;
     }
 
-    /// @dev The active member at `index` (0-based) of {activeMembers}.
-    function _activeMemberAt(uint256 index) internal view returns (address) {
-        return _active[index];
+    /// @dev Whether `account` was removed while `round` was open (it is still charged there).
+    function _leftIn(address account, uint64 round) internal view returns (bool) {
+        return round != 0 && _records[account].leftRound == round;
+    }
+
+    /// @dev The member at `index` (0-based) of the active list at the end of block `blockNumber`.
+    function _activeMemberAt(uint256 index, uint256 blockNumber) internal view returns (address) {
+        return address(uint160(_activeAt[index].upperLookupRecent(uint48(blockNumber))));
+    }
+
+    /// @dev Length of the active list at the end of block `blockNumber`.
+    function _activeMemberCountAt(uint256 blockNumber) internal view returns (uint256) {
+        return _activeLength.upperLookupRecent(uint48(blockNumber));
     }
 
     function _activeMemberCount() internal view returns (uint256) {
-        return _active.length;
+        return _activeLength.latest();
     }
 
     /// @dev Emits a {MemberAdded} event. Keeps the credits and RDP lanes of a former member.
-    function _addMember(address account, string calldata peerId, string calldata metadataURI, uint32 epsilonCap)
-        private
-    {
-        _active.push(account);
+    function _addMember(
+        address account,
+        string calldata peerId,
+        bytes32 peerIdHash,
+        string calldata metadataURI,
+        uint32 epsilonCap,
+        bytes calldata peerProof
+    ) private {
         MemberRecord storage record = _records[account];
+        // A new cap applies at once (the member is in no round yet); a former member's cap was
+        // only ever lowered, so its rounds before now keep the caps they had.
+        if (record.capFrom == 0) {
+            record.previousCap = epsilonCap;
+            record.capFrom = 1;
+        } else {
+            uint64 from = _nextRound();
+            record.previousCap = uint32(_epsilonCapAt(account, from - 1));
+            record.capFrom = from;
+        }
         record.epsilonCap = epsilonCap;
-        record.activeIndex = uint32(_active.length);
+        record.leftRound = 0;
+        _bindPeerId(record, account, peerIdHash);
         record.peerId = peerId;
         record.metadataURI = metadataURI;
+        record.peerProof = peerProof;
         _ledger[account] = _ledger[account].withStatus(STATUS_ACTIVE);
+        _activate(account);
         emit MemberAdded(account, peerId, metadataURI, epsilonCap);
     }
 
@@ -200,53 +317,108 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControl {
 
     /// @dev Emits a {MemberReinstated} event.
     function _reinstateMember(address account) private {
-        _active.push(account);
-        _records[account].activeIndex = uint32(_active.length);
+        _activate(account);
         _ledger[account] = _ledger[account].withStatus(STATUS_ACTIVE);
         emit MemberReinstated(account);
     }
 
-    /// @dev Emits a {MemberRemoved} event. Credits and RDP lanes stay in the ledger word.
+    /// @dev Emits a {MemberRemoved} event. Credits, RDP lanes, caps and the binding stay.
     function _removeMember(address account) private {
         if (_ledger[account].status() == STATUS_ACTIVE) {
             _deactivate(account);
         }
+        _records[account].leftRound = _roundOpenNow();
         _ledger[account] = _ledger[account].withStatus(STATUS_NONE);
         emit MemberRemoved(account);
     }
 
     /// @dev Emits an {EpsilonCapLowered} event.
     function _setEpsilonCap(address account, uint32 previousCap, uint32 newCap) private {
-        _records[account].epsilonCap = newCap;
-        emit EpsilonCapLowered(account, previousCap, newCap);
+        MemberRecord storage record = _records[account];
+        uint64 from = _nextRound();
+        // The cap of every round before `from` stays what it was: the round open now (if any)
+        // keeps the cap it was opened with.
+        record.previousCap = uint32(_epsilonCapAt(account, from - 1));
+        record.epsilonCap = newCap;
+        record.capFrom = from;
+        emit EpsilonCapLowered(account, previousCap, newCap, from);
     }
 
     /// @dev Emits a {MemberInfoUpdated} event.
-    function _setMemberInfo(address account, string calldata peerId, string calldata metadataURI) private {
+    function _setPeerId(address account, string calldata peerId, bytes32 peerIdHash, bytes calldata peerProof)
+        private
+    {
         MemberRecord storage record = _records[account];
+        _bindPeerId(record, account, peerIdHash);
         record.peerId = peerId;
-        record.metadataURI = metadataURI;
-        emit MemberInfoUpdated(account, peerId, metadataURI);
+        record.peerProof = peerProof;
+        ++_memberInfoVersion;
+        emit MemberInfoUpdated(account, peerId, record.metadataURI);
     }
 
-    /// @dev Takes an active `account` out of `_active`: the last entry moves into its place.
+    /// @dev Emits a {MemberInfoUpdated} event.
+    function _setMetadataURI(address account, string calldata metadataURI) private {
+        MemberRecord storage record = _records[account];
+        record.metadataURI = metadataURI;
+        ++_memberInfoVersion;
+        emit MemberInfoUpdated(account, record.peerId, metadataURI);
+    }
+
+    /// @dev Moves `account`'s binding to `peerIdHash`, releasing the former one.
+    function _bindPeerId(MemberRecord storage record, address account, bytes32 peerIdHash) private {
+        bytes32 former = record.peerIdHash;
+        if (former != peerIdHash) {
+            if (former != bytes32(0)) {
+                delete _peerOwners[former];
+            }
+            _peerOwners[peerIdHash] = account;
+            record.peerIdHash = peerIdHash;
+        }
+    }
+
+    /// @dev Appends `account` to the active list.
+    function _activate(address account) private {
+        uint256 length = _activeLength.latest();
+        _activeAt[length].push(uint48(block.number), uint208(uint160(account)));
+        _activeLength.push(uint48(block.number), uint208(length + 1));
+        _records[account].activeIndex = uint32(length + 1);
+    }
+
+    /// @dev Takes an active `account` out of the active list: the last entry moves into its place.
     function _deactivate(address account) private {
         uint256 index = _records[account].activeIndex - 1;
-        uint256 last = _active.length - 1;
+        uint256 last = _activeLength.latest() - 1;
         if (index != last) {
-            address moved = _active[last];
-            _active[index] = moved;
+            address moved = address(uint160(_activeAt[last].latest()));
+            _activeAt[index].push(uint48(block.number), uint208(uint160(moved)));
             _records[moved].activeIndex = uint32(index + 1);
         }
-        _active.pop();
+        _activeAt[last].push(uint48(block.number), 0);
+        _activeLength.push(uint48(block.number), uint208(last));
         _records[account].activeIndex = 0;
     }
 
-    function _checkMemberInfo(string calldata peerId, string calldata metadataURI) private pure {
+    /// @dev The peer id's hash after the length, proof and uniqueness checks.
+    function _checkPeerId(address account, string calldata peerId, bytes calldata peerProof)
+        private
+        view
+        returns (bytes32 peerIdHash)
+    {
         uint256 peerIdLength = bytes(peerId).length;
         if (peerIdLength == 0 || peerIdLength > MAX_PEER_ID_LENGTH) {
             revert FedmeshRegistryInvalidPeerId(peerIdLength);
         }
+        if (peerProof.length != PEER_PROOF_LENGTH) {
+            revert FedmeshRegistryInvalidPeerProof(peerProof.length);
+        }
+        peerIdHash = keccak256(bytes(peerId));
+        address owner = _peerOwners[peerIdHash];
+        if (owner != address(0) && owner != account) {
+            revert FedmeshRegistryPeerIdTaken(peerId, owner);
+        }
+    }
+
+    function _checkMetadataURI(string calldata metadataURI) private pure {
         if (bytes(metadataURI).length > MAX_METADATA_URI_LENGTH) {
             revert FedmeshRegistryInvalidMetadataURI(bytes(metadataURI).length);
         }

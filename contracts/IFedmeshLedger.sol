@@ -6,8 +6,10 @@ pragma solidity 0.8.28;
  * @notice Per-member contribution credits and privacy budget (docs/credits.md,
  * docs/contracts.md "Privacy budget"). Both change only when a round is finalized.
  *
- * Credits are a non-transferable count: participation credit `bucket + 1` per participant
- * and `SERVICE_CREDIT` per committee signer whose signature the finalizing transaction carried.
+ * Credits are a non-transferable count: `PARTICIPATION_CREDIT` per participant and
+ * `SERVICE_CREDIT` per committee member that the signed record's service mask credits. Neither
+ * depends on anything a participant declares about itself (no sample-count bucket), and the
+ * mask is signed by the quorum, so resubmitting with fewer signatures strips nothing.
  *
  * The privacy budget is each member's cumulative Rényi-DP at 8 fixed orders
  * α = 1.25, 2.5, 4, 7, 12, 20, 32, 64 ({rdpOrders}), packed into one word: lane i (bits
@@ -16,7 +18,13 @@ pragma solidity 0.8.28;
  * ledger never under-counts. The spent ε at the federation's δ is
  * ε = max(0, min_i (rdp_i + c_i)) over non-saturated lanes (Balle et al. 2020, "Hypothesis
  * testing interpretations and Rényi DP", Thm. 21, as Opacus uses), where the c_i are the
- * constants {cAlpha} computed off chain for δ at deployment.
+ * constants {cAlpha} computed off chain for δ at deployment. δ itself is stored ({delta}); the
+ * constructor refuses a c_i below its δ → 1 limit ln((α−1)/α) − ln(α)/(α−1), which no δ < 1
+ * can give, and auditors check c_i = cAlpha(δ) (protocol/chain/budget.ts) off chain.
+ *
+ * The DP policy is fixed at deployment ({dpRequired}): a DP federation refuses a participant
+ * that declares no DP parameters (`FedmeshRoundsDpRequired`), so non-DP participation is never
+ * recorded as zero privacy loss there (audit finding M-4).
  */
 interface IFedmeshLedger {
     /// @dev What {privacyBudgetOf} returns. ε values are fixed point with 6 decimals.
@@ -35,6 +43,12 @@ interface IFedmeshLedger {
 
     /// @dev `member`'s credits would pass the 24-bit counter (16,777,215).
     error FedmeshLedgerCreditsOverflow(address member);
+
+    /// @dev Constructor: δ (units of 1e-18) must be in (0, 1).
+    error FedmeshLedgerInvalidDelta(uint256 delta);
+
+    /// @dev Constructor: c_α at lane `index` is below what any δ < 1 gives.
+    error FedmeshLedgerInvalidCAlpha(uint256 index, int32 value);
 
     /// @notice Credits held by `account` (kept after removal).
     function creditsOf(address account) external view returns (uint256);
@@ -57,6 +71,20 @@ interface IFedmeshLedger {
     /// @notice The RDP orders α of the 8 lanes, times 100.
     function rdpOrders() external pure returns (uint32[8] memory);
 
-    /// @notice Participation credit for a participant declaring sample-count `bucket`.
-    function participationCredit(uint8 bucket) external pure returns (uint256);
+    /// @notice The federation's δ, in units of 1e-18, fixed at deployment.
+    function delta() external view returns (uint256);
+
+    /// @notice Whether every participant must declare DP-SGD parameters (fixed at deployment).
+    function dpRequired() external view returns (bool);
+
+    /**
+     * @notice What {finalizeRound} would compute for `member` charged `spend` in `round`:
+     * its ε after the spend, its cap for that round, and whether it fits. Committees run this
+     * (or protocol/chain/declaration.ts `budgetAfter`, its pure twin) on every input before
+     * admitting it, so a member that cannot pay is left out before any share is revealed.
+     */
+    function budgetAfter(address member, uint64 round, uint256 spend)
+        external
+        view
+        returns (uint256 epsilonAfter, uint256 cap, bool fits);
 }

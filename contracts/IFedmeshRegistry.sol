@@ -8,9 +8,19 @@ pragma solidity 0.8.28;
  *
  * A member is an Ethereum account with a libp2p peer id, a metadata URI, a status and a cap
  * ε_cap on its cumulative privacy loss at the federation's δ. Holders of
- * `FEDERATION_ADMIN_ROLE` add, suspend, reinstate and remove members; a member may lower its own
- * cap but nobody can raise it. Every change emits an event, so the member set at any block can
- * be rebuilt from the logs alone.
+ * `FEDERATION_ADMIN_ROLE` add, suspend, reinstate and remove members and bind peer ids; a member
+ * may lower its own cap but nobody can raise it (re-adding a removed member keeps the lower of
+ * its old and new cap). Every change emits an event, so the member set at any block can be
+ * rebuilt from the logs alone; the active list is also checkpointed per block
+ * ({activeMembersAt}), so a round's committee is drawn from a snapshot fixed before its seed.
+ *
+ * Peer ids: a peer id belongs to at most one account, ever (a mapping from its keccak256), so
+ * one member cannot take over another's peer id (audit finding H-2). The registration carries
+ * `peerProof`, the libp2p key's Ed25519 signature over
+ * "fedmesh/peer-binding/1" ‖ chainId (32 bytes) ‖ contract (20 bytes) ‖ account (20 bytes)
+ * (protocol/chain/peer-binding.ts). The EVM has no Ed25519 precompile, so the contract does not
+ * verify it: it stores it, only the admin can bind or change a peer id, and nodes and auditors
+ * verify the proof off chain before they map the peer id to the account.
  *
  * Errors and events live here, not in the implementation, so that off-chain code decodes them
  * from the interface ABI alone (STYLE.md §16, after OpenZeppelin `IAccessControl`).
@@ -26,12 +36,17 @@ interface IFedmeshRegistry {
     /// @dev What {getMember} returns; assembled from the packed storage, not stored like this.
     struct Member {
         MemberStatus status;
-        /// Cap on ε at the federation's δ, fixed point with 6 decimals (1_000_000 = ε of 1).
+        /// Cap on ε at the federation's δ that applies from the next round on, fixed point with
+        /// 6 decimals (1_000_000 = ε of 1); 0 when not a member.
         uint32 epsilonCap;
-        /// Non-transferable contribution credits (docs/credits.md).
+        /// Non-transferable contribution credits (docs/credits.md); kept after removal.
         uint256 credits;
+        /// Empty when not a member.
         string peerId;
         string metadataURI;
+        /// Ed25519 proof of possession of the peer id's key (see the interface notice); empty
+        /// when not a member.
+        bytes peerProof;
     }
 
     /// @dev `account` is already a member (active or suspended).
@@ -55,35 +70,48 @@ interface IFedmeshRegistry {
     /// @dev The metadata URI is longer than `MAX_METADATA_URI_LENGTH` bytes.
     error FedmeshRegistryInvalidMetadataURI(uint256 length);
 
+    /// @dev The peer id proof is not `PEER_PROOF_LENGTH` (64) bytes, an Ed25519 signature.
+    error FedmeshRegistryInvalidPeerProof(uint256 length);
+
+    /// @dev The peer id is bound to `owner`, another account.
+    error FedmeshRegistryPeerIdTaken(string peerId, address owner);
+
     /// @dev A member may only lower its cap: `requested` is not below `current`.
     error FedmeshRegistryCapNotLowered(address account, uint32 current, uint32 requested);
 
-    /// @dev `account` became an active member with this peer id, metadata URI and cap. Indexed by
-    /// account only: nobody looks members up by cap.
+    /// @dev `account` became an active member with this peer id, metadata URI and cap (the
+    /// lower of its former cap and the one given, for a former member). Indexed by account
+    /// only: nobody looks members up by cap.
     // solhint-disable-next-line gas-indexed-events
     event MemberAdded(address indexed account, string peerId, string metadataURI, uint32 epsilonCap);
 
-    /// @dev `account` was suspended: it can neither open rounds nor take part in them.
+    /// @dev `account` was suspended: it can neither open rounds nor take part in them, and its
+    /// committee signatures no longer count.
     event MemberSuspended(address indexed account);
 
     /// @dev A suspended `account` is active again.
     event MemberReinstated(address indexed account);
 
-    /// @dev `account` is no longer a member. Its credits and spent privacy budget stay recorded.
+    /// @dev `account` is no longer a member. Its credits, spent privacy budget, cap and peer id
+    /// binding stay recorded.
     event MemberRemoved(address indexed account);
 
-    /// @dev `account` changed its own peer id or metadata URI.
+    /// @dev `account`'s peer id (bound by the admin) or metadata URI (changed by the member)
+    /// changed. Nodes re-read the registry's peer ids when they see it.
     event MemberInfoUpdated(address indexed account, string peerId, string metadataURI);
 
-    /// @dev `account` lowered its own cap from `previousCap` to `newCap`.
+    /// @dev `account` lowered its own cap from `previousCap` to `newCap`, which applies from
+    /// round `fromRound` on.
     // solhint-disable-next-line gas-indexed-events
-    event EpsilonCapLowered(address indexed account, uint32 previousCap, uint32 newCap);
+    event EpsilonCapLowered(address indexed account, uint32 previousCap, uint32 newCap, uint64 fromRound);
 
     /**
      * @notice Adds `account` as an active member, appended to the end of {activeMembers}.
      *
      * A removed member may be added again: its credits and spent privacy budget were kept, so
-     * re-adding never resets a budget; `epsilonCap` replaces its former cap.
+     * re-adding never resets a budget, and its cap becomes the lower of its former cap and
+     * `epsilonCap` (nobody can raise a cap, audit finding M-2). The peer id must be free or
+     * already bound to `account`.
      *
      * Requirements:
      * - the caller has `FEDERATION_ADMIN_ROLE` (else `AccessControlUnauthorizedAccount`);
@@ -91,12 +119,19 @@ interface IFedmeshRegistry {
      * - `account` is not a member (else `FedmeshRegistryAlreadyMember`);
      * - `peerId` is 1..`MAX_PEER_ID_LENGTH` bytes (else `FedmeshRegistryInvalidPeerId`);
      * - `metadataURI` is at most `MAX_METADATA_URI_LENGTH` bytes (else
-     *   `FedmeshRegistryInvalidMetadataURI`).
+     *   `FedmeshRegistryInvalidMetadataURI`);
+     * - `peerProof` is 64 bytes (else `FedmeshRegistryInvalidPeerProof`);
+     * - `peerId` is not bound to another account (else `FedmeshRegistryPeerIdTaken`).
      *
      * Emits a {MemberAdded} event.
      */
-    function addMember(address account, string calldata peerId, string calldata metadataURI, uint32 epsilonCap)
-        external;
+    function addMember(
+        address account,
+        string calldata peerId,
+        string calldata metadataURI,
+        uint32 epsilonCap,
+        bytes calldata peerProof
+    ) external;
 
     /**
      * @notice Suspends an active member. The last active member moves into its place in
@@ -123,7 +158,7 @@ interface IFedmeshRegistry {
 
     /**
      * @notice Removes a member, active or suspended. An active one leaves {activeMembers} by
-     * swap and pop. Credits and spent budget are kept (see {addMember}).
+     * swap and pop. Credits, spent budget, cap and peer id binding are kept (see {addMember}).
      *
      * Requirements:
      * - the caller has `FEDERATION_ADMIN_ROLE` (else `AccessControlUnauthorizedAccount`);
@@ -134,33 +169,56 @@ interface IFedmeshRegistry {
     function removeMember(address account) external;
 
     /**
-     * @notice Lowers the caller's own privacy cap. Nobody can raise a cap.
+     * @notice Binds a new peer id to a member (the admin checked `peerProof` off chain). The
+     * former peer id is released.
+     *
+     * Requirements: the caller has `FEDERATION_ADMIN_ROLE`; `account` is a member; the same
+     * peer id, proof and uniqueness rules as {addMember}.
+     *
+     * Emits a {MemberInfoUpdated} event.
+     */
+    function setPeerId(address account, string calldata peerId, bytes calldata peerProof) external;
+
+    /**
+     * @notice Lowers the caller's own privacy cap from the next round on: the round open now,
+     * if any, keeps the cap it opened with, so a participant cannot make a round whose inputs
+     * were already released revert (audit finding M-1). Nobody can raise a cap.
      *
      * Requirements:
      * - the caller is a member, active or suspended (else `FedmeshRegistryNotMember`);
-     * - `newCap` is below the current cap (else `FedmeshRegistryCapNotLowered`).
+     * - `newCap` is below the latest cap (else `FedmeshRegistryCapNotLowered`).
      *
      * Emits an {EpsilonCapLowered} event.
      */
     function lowerEpsilonCap(uint32 newCap) external;
 
     /**
-     * @notice Replaces the caller's own peer id and metadata URI.
+     * @notice Replaces the caller's own metadata URI. Peer ids change only through {setPeerId}.
      *
      * Requirements:
      * - the caller is a member, active or suspended (else `FedmeshRegistryNotMember`);
-     * - the same length limits as {addMember}.
+     * - the URI length limit of {addMember}.
      *
      * Emits a {MemberInfoUpdated} event.
      */
-    function updateMemberInfo(string calldata peerId, string calldata metadataURI) external;
+    function updateMetadataURI(string calldata metadataURI) external;
 
     /// @notice Role allowed to add, suspend, reinstate and remove members: keccak256("FEDERATION_ADMIN_ROLE").
     // solhint-disable-next-line func-name-mixedcase
     function FEDERATION_ADMIN_ROLE() external view returns (bytes32);
 
-    /// @notice `account`'s registry entry; status `None` and empty strings when not a member.
+    /// @notice `account`'s registry entry; status `None`, cap 0 and empty strings when not a member.
     function getMember(address account) external view returns (Member memory);
+
+    /// @notice The account `peerId` is bound to; the zero address when none.
+    function peerIdOwner(string calldata peerId) external view returns (address);
+
+    /// @notice Number of {MemberInfoUpdated} events so far: a node re-reads peer ids when it changes.
+    function memberInfoVersion() external view returns (uint256);
+
+    /// @notice `account`'s cap in round `round` (a lowered cap applies from the round after the
+    /// one open or last opened when it was lowered); 0 when never a member.
+    function epsilonCapAt(address account, uint64 round) external view returns (uint256);
 
     /// @notice Whether `account` is an active member.
     function isActiveMember(address account) external view returns (bool);
@@ -171,6 +229,9 @@ interface IFedmeshRegistry {
      * suspension or removal moves the last entry into the vacated position.
      */
     function activeMembers() external view returns (address[] memory);
+
+    /// @notice {activeMembers} as it was at the end of block `blockNumber` (a past block).
+    function activeMembersAt(uint256 blockNumber) external view returns (address[] memory);
 
     /// @notice Number of active members.
     function activeMemberCount() external view returns (uint256);

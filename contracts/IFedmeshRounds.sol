@@ -5,14 +5,26 @@ pragma solidity 0.8.28;
  * @title IFedmeshRounds
  * @notice The round lifecycle of a fedmesh federation (docs/contracts.md, "Rounds"):
  *
- *     openRound()  ──▶  Open  ──finalizeRound(record, signatures)──▶  Finalized
- *                        │
- *                        └──abortRound(), after the finalize deadline──▶  Aborted
+ *     (closed) ──openRound(): schedule──▶ Scheduled ──openRound(), after the seed block──▶ Open
+ *     Open ──finalizeRound(record, entrySignatures, signatures)──▶ Finalized ──┐
+ *     Open ──abortRound(), after the finalize deadline──▶ Aborted ─────────────┴─▶ next round Scheduled
  *
- * One round is open at a time. Opening draws a seed that nobody can choose and from it a
- * committee of `committeeSize` distinct active members. The committee aggregates off chain and
- * signs an EIP-712 {RoundRecord}; at least `threshold` distinct committee signatures finalize
- * it. The finalized model hashes form an unbroken chain from the initial model hash.
+ * One round is open at a time. A round's committee is drawn from the active list at a snapshot
+ * block with a seed read from the hash of a seed block `seedDelay` blocks after it; both are
+ * fixed before the seed exists (when the previous round closes, or by a scheduling call), so
+ * whoever opens the round knows the seed only once nothing about the draw can change. The
+ * committee aggregates off chain and signs an EIP-712 {RoundRecord}; at least `threshold`
+ * distinct, active committee members' signatures finalize it. Every participant line carries
+ * the participant's own EIP-712 `ParticipantEntry` signature, so no quorum can charge a member
+ * that did not agree to that spend in that round. The finalized model hashes form an unbroken
+ * chain from the initial model hash.
+ *
+ * Seed bias that remains (docs/contracts.md, "Committee selection"): the proposer of the seed
+ * block can choose among the block hashes it can build (a validator colluding with a member
+ * can grind); nobody else can. A member can discard one draw only by having no active member
+ * open the round for 256 blocks (the seed block's hash then expires and the next call
+ * schedules anew), or by letting a round abort (each abort costs a whole round and schedules a
+ * fresh snapshot and seed).
  */
 interface IFedmeshRounds {
     /// @dev `None` is the zero value: a round number that was never opened.
@@ -24,44 +36,53 @@ interface IFedmeshRounds {
     }
 
     /**
-     * @dev One participant of a round, as the committee saw it.
-     * - `bucket`: declared sample-count bucket, 0..`MAX_BUCKET` (protocol/chain/credits.ts).
+     * @dev One participant of a round, as it signed its entry.
+     * - `dpParams`: the DP-SGD parameters the participant declared (sampling rate q, noise
+     *   multiplier σ, clipping norm C, steps), packed by protocol/chain/dp-params.ts
+     *   `encodeDpParams`; 0 when it trained without DP (refused in a DP federation).
      * - `spend`: the round's Rényi-DP cost for this member, packed like {IFedmeshLedger-rdpOf}:
      *   8 lanes of 28 bits, fixed point with 6 decimals, rounded up; bits 224..255 zero.
-     * - `dpParams`: the DP-SGD parameters the participant declared in its signed submission
-     *   (sampling rate q, noise multiplier σ, clipping norm C, steps), packed by
-     *   protocol/chain/dp-params.ts `encodeDpParams`; 0 when it trained without DP.
      *
-     * The committee computes `spend` from `dpParams` (protocol/chain/dp-params.ts
-     * `declaredSpend`), so anyone can recompute every spend from the `RoundFinalized` events.
-     * On chain, computing Rényi DP would need logarithms and series the EVM cannot afford, so
-     * the contract checks only that a participant without declared parameters spends nothing
-     * (`FedmeshRoundsSpendWithoutParams`); that `spend` equals `declaredSpend(dpParams)` is
-     * what the t committee signatures vouch for and what an auditor re-checks off chain.
+     * The participant signs EIP-712
+     * `ParticipantEntry(uint64 round,address member,uint256 dpParams,uint256 spend)` for the
+     * round; {finalizeRound} recovers that signature. Computing Rényi DP on chain would need
+     * logarithms and series the EVM cannot afford, so that `spend` equals
+     * `declaredSpend(dpParams)` is checked by the committee before it admits the input and by
+     * auditors afterwards; the signature means a wrong spend can only be the member's own.
      */
     struct Participant {
         address member;
-        uint8 bucket;
-        uint256 spend;
         uint256 dpParams;
+        uint256 spend;
+    }
+
+    /// @dev A participant's ECDSA signature of its `ParticipantEntry` in EIP-2098 compact form.
+    struct EntrySignature {
+        bytes32 r;
+        bytes32 vs;
     }
 
     /**
      * @dev The EIP-712 record a committee signs (domain: name "fedmesh", version "1", the chain
-     * id and this contract). `participants` and `dropped` are sorted by address, strictly
-     * ascending, and disjoint. `aggregateHash` identifies the aggregate the committee computed
-     * (for secure aggregation, the unmasked sum), `modelHash` the resulting model.
+     * id and this contract). `participants` are sorted by address, strictly ascending.
+     * `aggregateHash` identifies the aggregate the committee computed (for secure aggregation,
+     * the unmasked sum), `modelHash` the resulting model. Bit k of `serviceMask` credits
+     * committee position k with `SERVICE_CREDIT` (the members whose work is in the round's
+     * certificate); it is signed, so whoever submits cannot strip credits (audit finding L-3).
+     * There is no list of dropped members: it had no meaning on chain and made a record grow
+     * with the membership (audit finding H-1).
      */
     struct RoundRecord {
         uint64 round;
         bytes32 prevModelHash;
         bytes32 modelHash;
         bytes32 aggregateHash;
+        uint256 serviceMask;
         Participant[] participants;
-        address[] dropped;
     }
 
-    /// @dev What {getRound} returns.
+    /// @dev What {getRound} returns; a return value, never stored, so its packing costs nothing.
+    // solhint-disable-next-line gas-struct-packing
     struct RoundInfo {
         RoundStatus status;
         bytes32 seed;
@@ -72,19 +93,29 @@ interface IFedmeshRounds {
         /// Model hash of the finalized record; zero unless finalized.
         bytes32 modelHash;
         address[] committee;
+        /// Block whose active list the committee was drawn from.
+        uint64 snapshotBlock;
+        /// Block whose hash seeded the draw.
+        uint64 seedBlock;
     }
 
-    /// @dev Constructor: need 1 <= threshold <= size <= MAX_COMMITTEE_SIZE.
+    /// @dev Constructor: need 1 <= threshold <= size <= MAX_COMMITTEE_SIZE and 2·threshold > size.
     error FedmeshRoundsInvalidCommittee(uint256 size, uint256 threshold);
 
     /// @dev Constructor: both durations must be positive.
     error FedmeshRoundsInvalidDurations(uint256 inputDuration, uint256 finalizeDuration);
+
+    /// @dev Constructor: the seed delay is above `MAX_SEED_DELAY` blocks.
+    error FedmeshRoundsInvalidSeedDelay(uint256 seedDelay);
 
     /// @dev `round` is still open; finalize or abort it first.
     error FedmeshRoundsStillOpen(uint64 round);
 
     /// @dev Fewer active members than the committee size.
     error FedmeshRoundsTooFewActiveMembers(uint256 active, uint256 required);
+
+    /// @dev The next round's seed block `seedBlock` is not yet in the past.
+    error FedmeshRoundsSeedNotReady(uint256 seedBlock, uint256 blockNumber);
 
     /// @dev The record is not for the current round `expected`.
     error FedmeshRoundsUnexpectedRound(uint64 expected, uint64 got);
@@ -110,20 +141,8 @@ interface IFedmeshRounds {
     /// @dev The record lists `count` participants, more than `max`.
     error FedmeshRoundsTooManyParticipants(uint256 count, uint256 max);
 
-    /// @dev The record lists `count` dropped members, more than `max`.
-    error FedmeshRoundsTooManyDropped(uint256 count, uint256 max);
-
     /// @dev `participants[index]` is not above `participants[index - 1]` by address.
     error FedmeshRoundsUnsortedParticipants(uint256 index);
-
-    /// @dev `dropped[index]` is not above `dropped[index - 1]` by address.
-    error FedmeshRoundsUnsortedDropped(uint256 index);
-
-    /// @dev `member` is listed both as a participant and as dropped.
-    error FedmeshRoundsDroppedParticipant(address member);
-
-    /// @dev `member`'s bucket is above `MAX_BUCKET`.
-    error FedmeshRoundsInvalidBucket(address member, uint8 bucket);
 
     /// @dev `member`'s spend has bits set above the 8 RDP lanes.
     error FedmeshRoundsInvalidSpend(address member, uint256 spend);
@@ -131,7 +150,19 @@ interface IFedmeshRounds {
     /// @dev `member` declared no DP parameters (`dpParams` 0) but is charged a non-zero `spend`.
     error FedmeshRoundsSpendWithoutParams(address member, uint256 spend);
 
-    /// @dev `got` signatures, fewer than the threshold `required`.
+    /// @dev The federation requires DP (fixed at deployment) and `member` declared none.
+    error FedmeshRoundsDpRequired(address member);
+
+    /// @dev `got` entry signatures for `expected` participants.
+    error FedmeshRoundsEntrySignatureCount(uint256 got, uint256 expected);
+
+    /// @dev `entrySignatures[index]` is not `member`'s signature of its `ParticipantEntry`.
+    error FedmeshRoundsInvalidEntrySignature(address member, uint256 index);
+
+    /// @dev The service mask has bits at or above the committee size.
+    error FedmeshRoundsInvalidServiceMask(uint256 serviceMask);
+
+    /// @dev `got` counted committee signatures, fewer than the threshold `required`.
     error FedmeshRoundsInsufficientSignatures(uint256 got, uint256 required);
 
     /// @dev `signatures[index]` is malformed (length, high s, v) or recovers no address.
@@ -143,8 +174,13 @@ interface IFedmeshRounds {
     /// @dev `signer` signed twice.
     error FedmeshRoundsDuplicateSigner(address signer);
 
-    /// @dev Participant `member` is not an active member.
-    error FedmeshRoundsParticipantNotActive(address member);
+    /// @dev Participant `member` is not a member (and was not removed during the round).
+    error FedmeshRoundsParticipantNotMember(address member);
+
+    /// @dev Round `round`'s committee will be drawn from the active list at `snapshotBlock`
+    /// with the hash of `seedBlock`.
+    // solhint-disable-next-line gas-indexed-events
+    event RoundScheduled(uint64 indexed round, uint64 snapshotBlock, uint64 seedBlock);
 
     /**
      * @dev Round `round` opened with `seed`; `committee` in selection order.
@@ -157,36 +193,47 @@ interface IFedmeshRounds {
 
     /**
      * @dev Round `round` was finalized with `record` (whose EIP-712 struct hash is `recordHash`),
-     * signed by `signers` in signature order. Everything an auditor needs to recompute credits
-     * and budgets is in these events (docs/credits.md).
+     * signed by `signers` (the counted ones, in signature order); `credited` are the committee
+     * members that got `SERVICE_CREDIT`. Everything an auditor needs to recompute credits and
+     * budgets is in these events (docs/credits.md).
      */
     // solhint-disable-next-line gas-indexed-events
-    event RoundFinalized(uint64 indexed round, bytes32 recordHash, RoundRecord record, address[] signers);
+    event RoundFinalized(
+        uint64 indexed round, bytes32 recordHash, RoundRecord record, address[] signers, address[] credited
+    );
 
     /// @dev Round `round` passed its finalize deadline without a record.
     event RoundAborted(uint64 indexed round);
 
     /**
-     * @notice Opens round `currentRound() + 1` and selects its committee.
+     * @notice Opens round `currentRound() + 1` and selects its committee, or schedules it.
      *
-     * seed = keccak256(abi.encode(block.prevrandao, prevRecordHash, round)), where
-     * prevRecordHash is the record hash of the last finalized round (zero before any). The
-     * committee is {selectCommittee}(seed, activeMembers(), committeeSize).
+     * The next round's snapshot block is fixed when the previous round closes (the closing
+     * block), its seed block `seedDelay` blocks later. Without a schedule (before round 1), or
+     * when the seed block's hash has expired (more than 256 blocks ago), or when the snapshot
+     * held fewer than `committeeSize` active members but the list now holds enough, this call
+     * schedules: snapshot = this block, seed block = this block + `seedDelay`, and returns 0.
+     * Otherwise, once the seed block is past:
+     * seed = keccak256(abi.encode(blockhash(seedBlock), prevRecordHash, round)), where
+     * prevRecordHash is the record hash of the last finalized round (zero before any); the
+     * committee is {selectCommittee}(seed, activeMembersAt(snapshotBlock), committeeSize).
      * inputDeadline = block.timestamp + inputDuration; finalizeDeadline = inputDeadline +
-     * finalizeDuration.
+     * finalizeDuration. Gas does not depend on the number of members.
      *
      * Requirements:
      * - the caller is an active member (else `FedmeshRegistryNotActive`);
      * - the current round, if any, is finalized or aborted (else `FedmeshRoundsStillOpen`);
+     * - the seed block is in the past (else `FedmeshRoundsSeedNotReady`);
      * - at least `committeeSize` members are active (else `FedmeshRoundsTooFewActiveMembers`).
      *
-     * Emits a {RoundOpened} event.
+     * Emits a {RoundScheduled} or a {RoundOpened} event.
      */
     function openRound() external returns (uint64 round);
 
     /**
-     * @notice Finalizes the open round with a record signed by its committee, applies the
-     * credits and privacy spends, and moves the head of the model chain.
+     * @notice Finalizes the open round with a record signed by its committee and entries signed
+     * by its participants, applies the credits and privacy spends, and moves the head of the
+     * model chain.
      *
      * Requirements, checked in this order:
      * - `record.round` is `currentRound()` (else `FedmeshRoundsUnexpectedRound`), which is open
@@ -194,25 +241,35 @@ interface IFedmeshRounds {
      *   `FedmeshRoundsDeadlinePassed`);
      * - `record.prevModelHash` is `headModelHash()` (else `FedmeshRoundsPrevModelHashMismatch`);
      * - `record.modelHash` is non-zero (else `FedmeshRoundsZeroModelHash`);
-     * - 1..MAX_ENTRIES participants and at most MAX_ENTRIES dropped (else
-     *   `FedmeshRoundsNoParticipants`, `FedmeshRoundsTooManyParticipants`,
-     *   `FedmeshRoundsTooManyDropped`);
-     * - per participant in order: sorted, bucket in range, spend within the lanes, no spend
-     *   without declared DP parameters (else `FedmeshRoundsUnsortedParticipants`,
-     *   `FedmeshRoundsInvalidBucket`, `FedmeshRoundsInvalidSpend`,
-     *   `FedmeshRoundsSpendWithoutParams`); then dropped sorted and disjoint from the participants
-     *   (else `FedmeshRoundsUnsortedDropped`, `FedmeshRoundsDroppedParticipant`);
-     * - at least `threshold` signatures (else `FedmeshRoundsInsufficientSignatures`), each, in
-     *   order, a valid signature of the record's EIP-712 digest (else
+     * - 1..MAX_PARTICIPANTS participants (else `FedmeshRoundsNoParticipants`,
+     *   `FedmeshRoundsTooManyParticipants`) and one entry signature each (else
+     *   `FedmeshRoundsEntrySignatureCount`); the service mask within the committee (else
+     *   `FedmeshRoundsInvalidServiceMask`);
+     * - per participant in order: sorted (else `FedmeshRoundsUnsortedParticipants`), spend within
+     *   the lanes (else `FedmeshRoundsInvalidSpend`), no spend without declared DP parameters
+     *   (else `FedmeshRoundsSpendWithoutParams`), DP declared in a DP federation (else
+     *   `FedmeshRoundsDpRequired`), its entry signed by the member (else
+     *   `FedmeshRoundsInvalidEntrySignature`), a member, active or suspended, or removed while
+     *   this round was open (else `FedmeshRoundsParticipantNotMember`), within its cap for this
+     *   round after the spend (else `FedmeshLedgerBudgetExceeded`), credits within 24 bits (else
+     *   `FedmeshLedgerCreditsOverflow`);
+     * - each signature, in order, valid over the record's EIP-712 digest (else
      *   `FedmeshRoundsInvalidSignature`) by a committee member of the round (else
      *   `FedmeshRoundsSignerNotInCommittee`) that has not signed before in the list (else
-     *   `FedmeshRoundsDuplicateSigner`);
-     * - per participant in order: active (else `FedmeshRoundsParticipantNotActive`) and within
-     *   its cap after the spend (else `FedmeshLedgerBudgetExceeded`).
+     *   `FedmeshRoundsDuplicateSigner`); signers that are not active now are not counted;
+     * - at least `threshold` counted signatures (else `FedmeshRoundsInsufficientSignatures`).
+     *
+     * A participant's cap for the round is fixed when the round opens ({lowerEpsilonCap} takes
+     * effect from the next round) and its spend is fixed by its own signature, so a committee
+     * that ran `budgetAfter` before admitting an input cannot be made to revert by it.
      *
      * Emits a {RoundFinalized} event.
      */
-    function finalizeRound(RoundRecord calldata record, bytes[] calldata signatures) external;
+    function finalizeRound(
+        RoundRecord calldata record,
+        EntrySignature[] calldata entrySignatures,
+        bytes[] calldata signatures
+    ) external;
 
     /**
      * @notice Aborts the open round once its finalize deadline has passed. Anyone may call it,
@@ -248,10 +305,13 @@ interface IFedmeshRounds {
     /// @notice Round `round`; status `None` and zero fields when never opened.
     function getRound(uint64 round) external view returns (RoundInfo memory);
 
+    /// @notice The next round's snapshot and seed blocks; zeros when it is not scheduled.
+    function nextRoundSchedule() external view returns (uint64 snapshotBlock, uint64 seedBlock);
+
     /// @notice Committee size m.
     function committeeSize() external view returns (uint256);
 
-    /// @notice Signatures needed to finalize, t.
+    /// @notice Signatures needed to finalize, t (> m/2).
     function threshold() external view returns (uint256);
 
     /// @notice Seconds from opening to the input deadline.
@@ -259,6 +319,9 @@ interface IFedmeshRounds {
 
     /// @notice Seconds from the input deadline to the finalize deadline.
     function finalizeDuration() external view returns (uint256);
+
+    /// @notice Blocks from a round's snapshot block to its seed block.
+    function seedDelay() external view returns (uint256);
 
     /**
      * @notice The committee procedure itself, for auditors and tests: `size` distinct entries of
@@ -279,4 +342,7 @@ interface IFedmeshRounds {
 
     /// @notice EIP-712 digest of `record` under this contract's domain: what committees sign.
     function roundRecordDigest(RoundRecord calldata record) external view returns (bytes32);
+
+    /// @notice EIP-712 digest of a participant's `ParticipantEntry`: what the participant signs.
+    function participantEntryDigest(uint64 round, Participant calldata participant) external view returns (bytes32);
 }

@@ -107,13 +107,12 @@ function recordOf(r: Result): AuditRecord {
     prevModelHash: String(r.prevModelHash).toLowerCase() as Hex32,
     modelHash: String(r.modelHash).toLowerCase() as Hex32,
     aggregateHash: String(r.aggregateHash).toLowerCase() as Hex32,
+    serviceMask: BigInt(r.serviceMask),
     participants: [...(r.participants as Result)].map((p: Result) => ({
       member: getAddress(p.member as string),
-      bucket: Number(p.bucket),
-      spend: BigInt(p.spend),
       dpParams: BigInt(p.dpParams ?? 0n),
+      spend: BigInt(p.spend),
     })),
-    dropped: [...(r.dropped as Result)].map((d) => getAddress(d as string)),
   };
 }
 
@@ -136,30 +135,21 @@ async function finalizeCallOf(source: AuditSource, txHash: string, cache: FetchC
     if (parsed?.name !== 'finalizeRound') {
       call = { kind: 'unavailable', reason: `the transaction calls ${parsed?.name ?? 'an unknown function'}` };
     } else {
-      call = { kind: 'decoded', record: recordOf(parsed.args[0] as Result), signatures: [...(parsed.args[1] as Result)].map(String) };
+      call = { kind: 'decoded', record: recordOf(parsed.args[0] as Result), signatures: [...(parsed.args[2] as Result)].map(String) };
     }
   }
   cache.calls.set(txHash, call);
   return call;
 }
 
-async function prevrandaoOf(source: AuditSource, block: number, cache: FetchCache): Promise<bigint | undefined> {
-  if (cache.prevrandao.has(block)) return cache.prevrandao.get(block);
-  let value: bigint | undefined;
+/** The hash of block `block`, or undefined when the node does not return it. */
+async function blockHashOf(source: AuditSource, block: number): Promise<bigint | undefined> {
   try {
-    // Read raw: after the merge, a block's `mixHash` is its prevrandao (EIP-4399), and not
-    // every provider's Block object exposes it.
-    const b = (await source.provider.send('eth_getBlockByNumber', [`0x${block.toString(16)}`, false])) as {
-      mixHash?: string;
-      prevRandao?: string;
-    } | null;
-    const hex = b?.prevRandao ?? b?.mixHash;
-    value = typeof hex === 'string' && /^0x[0-9a-fA-F]{1,64}$/.test(hex) ? BigInt(hex) : undefined;
+    const b = (await source.provider.send('eth_getBlockByNumber', [`0x${block.toString(16)}`, false])) as { hash?: string } | null;
+    return typeof b?.hash === 'string' ? BigInt(b.hash) : undefined;
   } catch (e) {
     throw connectionError(`eth_getBlockByNumber ${block}`, e);
   }
-  cache.prevrandao.set(block, value);
-  return value;
 }
 
 async function eventOf(source: AuditSource, log: Log, cache: FetchCache): Promise<AuditEvent | undefined> {
@@ -183,7 +173,13 @@ async function eventOf(source: AuditSource, log: Log, cache: FetchCache): Promis
         newCap: BigInt(a.newCap),
       };
     case 'RoundOpened': {
-      const prevrandao = await prevrandaoOf(source, log.blockNumber, cache);
+      // The seed's input is the hash of the round's seed block; the committee's list is the
+      // active list at its snapshot block (IFedmeshRounds.openRound).
+      const info = (await source.contract.getFunction('getRound').staticCall(a.round)) as Result;
+      const prevrandao = await blockHashOf(source, Number(info.seedBlock));
+      const snapshotActive = [...((await source.contract.getFunction('activeMembersAt').staticCall(info.snapshotBlock)) as string[])].map(
+        (x) => getAddress(x),
+      );
       return {
         kind: 'RoundOpened',
         at,
@@ -193,6 +189,7 @@ async function eventOf(source: AuditSource, log: Log, cache: FetchCache): Promis
         inputDeadline: Number(a.inputDeadline),
         finalizeDeadline: Number(a.finalizeDeadline),
         ...(prevrandao !== undefined ? { prevrandao } : {}),
+        snapshotActive,
       };
     }
     case 'RoundFinalized':
@@ -203,6 +200,7 @@ async function eventOf(source: AuditSource, log: Log, cache: FetchCache): Promis
         recordHash: String(a.recordHash).toLowerCase() as Hex32,
         record: recordOf(a.record as Result),
         signers: [...(a.signers as Result)].map((s) => getAddress(s as string)),
+        credited: [...(a.credited as Result)].map((s) => getAddress(s as string)),
         call: await finalizeCallOf(source, log.transactionHash, cache),
       };
     case 'RoundAborted':

@@ -84,7 +84,9 @@ export const DeployOptionsSchema = z
     fundWei: z.bigint().min(0n).optional(),
   })
   .strict()
-  .refine((o) => o.threshold <= o.committeeSize, { message: 'must not exceed committeeSize', path: ['threshold'] });
+  .refine((o) => o.threshold <= o.committeeSize, { message: 'must not exceed committeeSize', path: ['threshold'] })
+  // Two disjoint quorums must not both be able to sign (the contract's constructor rule).
+  .refine((o) => 2 * o.threshold > o.committeeSize, { message: 'must be more than half of committeeSize', path: ['threshold'] });
 
 export type DeployOptions = z.infer<typeof DeployOptionsSchema>;
 
@@ -198,7 +200,7 @@ export async function deployFederationFile(
   members: readonly NewMember[],
   delta: number,
 ): Promise<DeploymentFile> {
-  const deployed = await deployFederation(signer, params);
+  const deployed = await deployFederation(signer, { ...params, delta: params.delta ?? delta });
   await registerMembers(signer, deployed.address, members);
   return {
     version: 1,

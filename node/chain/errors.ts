@@ -1,10 +1,10 @@
 /**
  * Typed errors of the chain port.
  *
- * Every failure a `ChainClient` reports is a `ChainError` with a stable code and typed fields
- * (STYLE.md §10). Reverts are classified by decoding the contract's custom error from the
- * revert data against the contract's ABI (RoundLedger here, FedmeshFederation through
- * federation-errors.ts), and transport failures by their structured `code`
+ * Every failure a `FederationChainClient` reports is a `ChainError` with a stable code and typed
+ * fields (STYLE.md §10). Reverts are classified by decoding the contract's custom error from the
+ * revert data against the FedmeshFederation ABI (the mapping is federation-errors.ts), and
+ * transport failures by their structured `code`
  * (ethers' `ErrorCode` or Node's system error code), never by message text: node and library
  * messages change between versions, selectors and codes do not.
  */
@@ -13,15 +13,13 @@ import { FedmeshError } from '../../protocol/errors.js';
 import type { Hex32 } from './types.js';
 
 /**
- * Which field of a round record was invalid: a RoundLedger `RoundRecord` (round … participantCount)
- * or a FedmeshFederation `OnChainRoundRecord` (round … dropped, and a participant's bucket, spend
- * or declared DP parameters).
+ * Which field of a FedmeshFederation `OnChainRoundRecord` was invalid (round … dropped, and a
+ * participant's bucket, spend or declared DP parameters).
  */
 export type RoundRecordField =
   | 'round'
   | 'prevModelHash'
   | 'modelHash'
-  | 'participantCount'
   | 'aggregateHash'
   | 'participants'
   | 'dropped'
@@ -29,6 +27,8 @@ export type RoundRecordField =
   | 'bucket'
   | 'spend'
   | 'dpParams'
+  | 'serviceMask'
+  | 'entrySignatures'
   | 'signatures';
 
 /** A round's status on a FedmeshFederation. */
@@ -36,20 +36,20 @@ export type ChainRoundStatus = 'none' | 'open' | 'finalized' | 'aborted';
 
 /** Typed fields per code. */
 export interface ChainErrorFields {
-  /** The recorder is not a member of the federation (`RoundLedgerNotMember`). */
+  /** `account` is not a member of the federation (`FedmeshRegistryNotMember`). */
   CHAIN_NOT_MEMBER: { account: string };
-  /** `got` is not `latestRound() + 1` (`RoundLedgerUnexpectedRound`). */
+  /** The record names round `got`, the open round is `expected` (`FedmeshRoundsUnexpectedRound`). */
   CHAIN_UNEXPECTED_ROUND: { expected: number; got: number };
-  /** `got` is not the head model hash (`RoundLedgerPrevHashMismatch`). */
+  /** `got` is not the head model hash (`FedmeshRoundsPrevModelHashMismatch`). */
   CHAIN_PREV_HASH_MISMATCH: { expected: Hex32; got: Hex32 };
   /**
-   * The record is empty (`RoundLedgerInvalidRecord`: zero model hash or no participants) or
-   * cannot be represented on chain (not a uint64/uint32, not 32 bytes of hex).
+   * The contract refuses the record (e.g. a zero model hash, too many participants) or it
+   * cannot be represented on chain (not a uint64, not 32 bytes of hex).
    */
   CHAIN_INVALID_RECORD: { field: RoundRecordField; value: string; rule: string };
   /** The RPC endpoint could not be reached or failed; `reason` is the underlying error code. */
   CHAIN_UNAVAILABLE: { operation: string; reason: string };
-  /** `waitForRound` gave up. */
+  /** A `waitFor…` call gave up. */
   CHAIN_TIMEOUT: { round: number; timeoutMs: number };
   /**
    * The contract reverted with something this client does not know: no revert data (e.g. out
@@ -58,7 +58,7 @@ export interface ChainErrorFields {
    */
   CHAIN_REVERTED: { operation: string; errorName?: string; data?: string; txHash?: string };
 
-  // FedmeshFederation (contracts/FedmeshFederation.sol); see federation-errors.ts for the mapping.
+  // The rest are FedmeshFederation's own (contracts/FedmeshFederation.sol); federation-errors.ts maps them.
   /** The caller lacks `role` (OpenZeppelin `AccessControlUnauthorizedAccount`). */
   CHAIN_UNAUTHORIZED: { account: string; role: string };
   CHAIN_ALREADY_MEMBER: { account: string };
@@ -66,7 +66,15 @@ export interface ChainErrorFields {
   CHAIN_MEMBER_NOT_ACTIVE: { account: string };
   CHAIN_MEMBER_NOT_SUSPENDED: { account: string };
   /** A registry argument the contract refuses: the zero address, a peer id or URI length. */
-  CHAIN_INVALID_MEMBER: { field: 'account' | 'peerId' | 'metadataURI' | 'epsilonCap'; value: string; rule: string };
+  CHAIN_INVALID_MEMBER: { field: 'account' | 'peerId' | 'metadataURI' | 'epsilonCap' | 'peerProof'; value: string; rule: string };
+  /** The peer id is bound to another account (FedmeshRegistryPeerIdTaken). */
+  CHAIN_PEER_ID_TAKEN: { peerId: string; owner: string };
+  /** The next round's seed block has not passed yet (FedmeshRoundsSeedNotReady). */
+  CHAIN_SEED_NOT_READY: { seedBlock: number; blockNumber: number };
+  /** A participant line without its member's ParticipantEntry signature. */
+  CHAIN_INVALID_ENTRY_SIGNATURE: { account: string; index: number };
+  /** The federation requires DP and the participant declared none. */
+  CHAIN_DP_REQUIRED: { account: string };
   /** A cap can only be lowered. Caps are fixed point (1e-6 units). */
   CHAIN_CAP_NOT_LOWERED: { account: string; current: number; requested: number };
   CHAIN_ROUND_STILL_OPEN: { round: number };
@@ -105,43 +113,6 @@ export function isChainError<C extends ChainErrorCode>(e: unknown, code?: C): e 
 
 /** Maps a decoded custom error (name and arguments) to its `ChainError`, if known. */
 export type RevertMapper = (errorName: string, args: readonly unknown[], cause?: unknown) => ChainError | undefined;
-
-/**
- * Maps a RoundLedger custom error to its `ChainError`, or returns undefined for an error this
- * module does not know. `args` come from `Interface.parseError`, so uints are bigints.
- */
-export function chainErrorFromRevert(errorName: string, args: readonly unknown[], cause?: unknown): ChainError | undefined {
-  const options = { cause };
-  switch (errorName) {
-    case 'RoundLedgerNotMember': {
-      const [account] = args as [string];
-      return new ChainError('CHAIN_NOT_MEMBER', `${account} is not a member`, { account }, options);
-    }
-    case 'RoundLedgerUnexpectedRound': {
-      const [expected, got] = (args as [bigint, bigint]).map(Number) as [number, number];
-      return new ChainError('CHAIN_UNEXPECTED_ROUND', `expected round ${expected}, got ${got}`, { expected, got }, options);
-    }
-    case 'RoundLedgerPrevHashMismatch': {
-      const [expected, got] = args as [Hex32, Hex32];
-      return new ChainError(
-        'CHAIN_PREV_HASH_MISMATCH',
-        `previous model hash ${got} is not the head ${expected}`,
-        { expected, got },
-        options,
-      );
-    }
-    case 'RoundLedgerInvalidRecord': {
-      const [modelHash, participantCount] = args as [Hex32, bigint];
-      // The contract checks both conditions in one error; name the first failing field, in the
-      // same order as the in-memory twin (memory-client.ts) reports it.
-      return participantCount === 0n
-        ? invalidRecord('participantCount', '0', 'must be positive', cause)
-        : invalidRecord('modelHash', modelHash, 'must not be zero', cause);
-    }
-    default:
-      return undefined;
-  }
-}
 
 export function invalidRecord(field: RoundRecordField, value: string, rule: string, cause?: unknown): ChainError<'CHAIN_INVALID_RECORD'> {
   return new ChainError('CHAIN_INVALID_RECORD', `${field} ${value} ${rule}`, { field, value, rule }, { cause });
@@ -223,12 +194,7 @@ function findUnavailableReason(e: unknown): string | undefined {
  * CHAIN_UNAVAILABLE. Anything else (bad arguments, programming errors) is returned unchanged,
  * because hiding it behind a chain code would send callers into retry loops for bugs.
  */
-export function classifyChainError(
-  e: unknown,
-  iface: Interface,
-  operation: string,
-  mapRevert: RevertMapper = chainErrorFromRevert,
-): unknown {
+export function classifyChainError(e: unknown, iface: Interface, operation: string, mapRevert: RevertMapper): unknown {
   if (e instanceof ChainError) return e;
   const data = findRevertData(e);
   if (data !== undefined) {

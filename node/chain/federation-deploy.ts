@@ -14,6 +14,9 @@ import { loadHardhat } from './hardhat.js';
 import { isHex32, ZERO_HASH } from './record.js';
 import type { Hex32 } from './types.js';
 
+/** δ assumed when the parameters name none: the fedmesh default (docs/privacy.md). */
+export const DEFAULT_DELTA = 1e-5;
+
 export interface DeployedFederation {
   readonly address: string;
   /** Block that mined the deployment; pass as `fromBlock` to EthersFederationClient. */
@@ -36,6 +39,8 @@ export async function deployFederation(signer: Signer, params: FederationParams,
   const factory = new ContractFactory(artifact.abi, artifact.bytecode, signer);
   const manifestHash = params.manifestHash ?? ZERO_HASH;
   if (!isHex32(manifestHash)) throw new RangeError(`manifestHash must be 0x and 64 hex digits, got ${String(manifestHash)}`);
+  const delta = params.delta ?? DEFAULT_DELTA;
+  if (!(delta > 0 && delta < 1)) throw new RangeError(`delta must be in (0, 1), got ${delta}`);
   const config = {
     initialModelHash: params.initialModelHash,
     manifestHash,
@@ -43,6 +48,12 @@ export async function deployFederation(signer: Signer, params: FederationParams,
     threshold: params.threshold,
     inputDuration: params.inputDurationSec,
     finalizeDuration: params.finalizeDurationSec,
+    seedDelay: params.seedDelayBlocks ?? 0,
+    dpRequired: params.dpRequired ?? false,
+    adminDelay: params.adminDelaySec ?? 0,
+    // δ in units of 1e-18, rounded to the nearest unit (δ is a policy constant, not a bound
+    // the ledger relies on: c_α carries the rounding-up, protocol/chain/budget.ts).
+    delta: BigInt(Math.round(delta * 1e18)),
     cAlpha: [...params.cAlpha],
   };
   const contract = await factory.deploy(admin ?? (await signer.getAddress()), config);

@@ -1,15 +1,11 @@
 /**
  * FedmeshFederation custom errors (contracts/IFedmesh*.sol) mapped to `ChainError` codes
  * (STYLE.md §10). The ethers client decodes revert data against the contract ABI and maps it
- * here; the in-memory twin throws through the same function with the same arguments, so both
- * report identical codes and fields.
- *
- * Where a federation error means what a RoundLedger error meant, it reuses that code
- * (CHAIN_NOT_MEMBER, CHAIN_UNEXPECTED_ROUND, CHAIN_PREV_HASH_MISMATCH, CHAIN_INVALID_RECORD).
+ * here.
  */
 import { ZeroAddress } from 'ethers';
 import { EPSILON_UNBOUNDED } from '../../protocol/chain/budget.js';
-import { ChainError, type ChainRoundStatus, chainErrorFromRevert, invalidRecord } from './errors.js';
+import { ChainError, type ChainRoundStatus, invalidRecord } from './errors.js';
 import { ZERO_HASH } from './record.js';
 
 /** `IFedmeshRounds.RoundStatus` by its uint8 value. */
@@ -23,8 +19,8 @@ const num = (v: unknown): number => Number(v as bigint);
 const fixed = (v: unknown): number => ((v as bigint) === EPSILON_UNBOUNDED ? Number.POSITIVE_INFINITY : Number(v as bigint));
 
 /**
- * The `ChainError` for a FedmeshFederation (or OpenZeppelin AccessControl) custom error, falling
- * back to the RoundLedger mapping; undefined when neither knows it. `args` are as
+ * The `ChainError` for a FedmeshFederation (or OpenZeppelin AccessControl) custom error;
+ * undefined for one it does not know. `args` are as
  * `Interface.parseError` returns them (uints as bigints).
  */
 export function federationErrorFromRevert(errorName: string, args: readonly unknown[], cause?: unknown): ChainError | undefined {
@@ -61,6 +57,52 @@ export function federationErrorFromRevert(errorName: string, args: readonly unkn
         value: `${a[0]} bytes`,
         rule: `must be at most ${MAX_METADATA_URI_LENGTH} bytes`,
       });
+    case 'FedmeshRegistryInvalidPeerProof':
+      return err('CHAIN_INVALID_MEMBER', `peer id proof of ${a[0]} bytes`, {
+        field: 'peerProof',
+        value: `${a[0]} bytes`,
+        rule: 'must be a 64-byte Ed25519 signature',
+      });
+    case 'FedmeshRegistryPeerIdTaken':
+      return err('CHAIN_PEER_ID_TAKEN', `peer id ${a[0]} belongs to ${a[1]}`, { peerId: a[0] as string, owner: a[1] as string });
+    case 'AccessControlInvalidDefaultAdmin':
+      return err('CHAIN_INVALID_MEMBER', 'the zero address cannot be the admin', {
+        field: 'account',
+        value: String(a[0]),
+        rule: 'must not be the zero address',
+      });
+    case 'FedmeshRoundsSeedNotReady':
+      return err('CHAIN_SEED_NOT_READY', `seed block ${a[0]} not passed at block ${a[1]}`, {
+        seedBlock: num(a[0]),
+        blockNumber: num(a[1]),
+      });
+    case 'FedmeshRoundsInvalidSeedDelay':
+      return err('CHAIN_INVALID_CONFIG', `seed delay ${a[0]} blocks`, {
+        field: 'seedDelay',
+        value: String(a[0]),
+        rule: 'must be at most 64',
+      });
+    case 'FedmeshLedgerInvalidDelta':
+      return err('CHAIN_INVALID_CONFIG', `delta ${a[0]}e-18`, { field: 'delta', value: String(a[0]), rule: 'must be in (0, 1)' });
+    case 'FedmeshLedgerInvalidCAlpha':
+      return err('CHAIN_INVALID_CONFIG', `cAlpha[${a[0]}] = ${a[1]}`, {
+        field: `cAlpha[${a[0]}]`,
+        value: String(a[1]),
+        rule: 'must be at least its δ → 1 limit ln((α−1)/α) − ln(α)/(α−1)',
+      });
+    case 'FedmeshRoundsEntrySignatureCount':
+      return invalidRecord('entrySignatures', `${a[0]} entries`, `must be one per participant (${a[1]})`, cause);
+    case 'FedmeshRoundsInvalidEntrySignature':
+      return err('CHAIN_INVALID_ENTRY_SIGNATURE', `participant ${a[0]} did not sign its entry (index ${a[1]})`, {
+        account: a[0] as string,
+        index: num(a[1]),
+      });
+    case 'FedmeshRoundsInvalidServiceMask':
+      return invalidRecord('serviceMask', String(a[0]), 'must have no bit at or above the committee size', cause);
+    case 'FedmeshRoundsDpRequired':
+      return err('CHAIN_DP_REQUIRED', `participant ${a[0]} declared no DP parameters in a DP federation`, { account: a[0] as string });
+    case 'FedmeshRoundsParticipantNotMember':
+      return err('CHAIN_PARTICIPANT_NOT_ACTIVE', `participant ${a[0]} is not a member`, { account: a[0] as string });
     case 'FedmeshRegistryCapNotLowered':
       return err('CHAIN_CAP_NOT_LOWERED', `${a[0]} may only lower its cap ${a[1]}, not set ${a[2]}`, {
         account: a[0] as string,
@@ -71,7 +113,7 @@ export function federationErrorFromRevert(errorName: string, args: readonly unkn
       return err('CHAIN_INVALID_CONFIG', `committee size ${a[0]}, threshold ${a[1]}`, {
         field: 'committeeSize/threshold',
         value: `${a[0]}/${a[1]}`,
-        rule: 'need 1 <= threshold <= committeeSize <= 32',
+        rule: 'need 1 <= threshold <= committeeSize <= 32 and 2·threshold > committeeSize',
       });
     case 'FedmeshRoundsInvalidDurations':
       return err('CHAIN_INVALID_CONFIG', `durations ${a[0]} s, ${a[1]} s`, {
@@ -113,16 +155,8 @@ export function federationErrorFromRevert(errorName: string, args: readonly unkn
       return invalidRecord('participants', '[]', 'must not be empty', cause);
     case 'FedmeshRoundsTooManyParticipants':
       return invalidRecord('participants', `${a[0]} entries`, `must be at most ${a[1]}`, cause);
-    case 'FedmeshRoundsTooManyDropped':
-      return invalidRecord('dropped', `${a[0]} entries`, `must be at most ${a[1]}`, cause);
     case 'FedmeshRoundsUnsortedParticipants':
       return invalidRecord('participants', `index ${a[0]}`, 'must ascend strictly by address', cause);
-    case 'FedmeshRoundsUnsortedDropped':
-      return invalidRecord('dropped', `index ${a[0]}`, 'must ascend strictly by address', cause);
-    case 'FedmeshRoundsDroppedParticipant':
-      return invalidRecord('dropped', a[0] as string, 'must not list a participant', cause);
-    case 'FedmeshRoundsInvalidBucket':
-      return invalidRecord('bucket', `${a[1]} (${a[0]})`, 'must be at most 7', cause);
     case 'FedmeshRoundsInvalidSpend':
       return invalidRecord('spend', `${a[1]} (${a[0]})`, 'must have bits 224..255 zero', cause);
     case 'FedmeshRoundsSpendWithoutParams':
@@ -135,8 +169,6 @@ export function federationErrorFromRevert(errorName: string, args: readonly unkn
       return err('CHAIN_SIGNER_NOT_IN_COMMITTEE', `${a[0]} is not on the round's committee`, { signer: a[0] as string });
     case 'FedmeshRoundsDuplicateSigner':
       return err('CHAIN_DUPLICATE_SIGNER', `${a[0]} signed twice`, { signer: a[0] as string });
-    case 'FedmeshRoundsParticipantNotActive':
-      return err('CHAIN_PARTICIPANT_NOT_ACTIVE', `participant ${a[0]} is not an active member`, { account: a[0] as string });
     case 'FedmeshLedgerBudgetExceeded':
       return err('CHAIN_BUDGET_EXCEEDED', `participant ${a[0]} would reach ε ${fixed(a[1])}e-6 over its cap ${a[2]}e-6`, {
         account: a[0] as string,
@@ -146,6 +178,6 @@ export function federationErrorFromRevert(errorName: string, args: readonly unkn
     case 'FedmeshLedgerCreditsOverflow':
       return err('CHAIN_CREDITS_OVERFLOW', `credits of ${a[0]} would overflow`, { account: a[0] as string });
     default:
-      return chainErrorFromRevert(errorName, args, cause);
+      return undefined;
   }
 }

@@ -19,12 +19,20 @@ import {
   type TransactionReceipt,
   type TypedDataDomain,
 } from 'ethers';
+import { PARTICIPANT_ENTRY_TYPES, type ParticipantEntry, participantEntryValue } from '../../protocol/chain/participant-entry.js';
 import { federationDomain, type Hex32, type OnChainRoundRecord, ROUND_RECORD_TYPES, toTypedValue } from '../../protocol/chain/record.js';
 import { type Clock, systemClock } from '../clock.js';
 import { ChainError, classifyChainError } from './errors.js';
-import { pollingOptions } from './ethers-client.js';
 import { FEDMESH_FEDERATION_ABI } from './federation-abi.js';
-import { checkAccount, checkEpsilonCap, checkNewMember, checkRecordEncodable, checkSignatures } from './federation-args.js';
+import {
+  checkAccount,
+  checkEntrySignatures,
+  checkEpsilonCap,
+  checkNewMember,
+  checkPeerProof,
+  checkRecordEncodable,
+  checkSignatures,
+} from './federation-args.js';
 import { federationErrorFromRevert, ROUND_STATUSES } from './federation-errors.js';
 import type {
   AbortedRound,
@@ -39,7 +47,7 @@ import type {
   RoundState,
   TxInfo,
 } from './federation-types.js';
-import { assertRoundArgument, assertTimeoutArgument } from './record.js';
+import { assertRoundArgument, assertTimeoutArgument, pollingOptions } from './record.js';
 
 export interface EthersFederationClientInit {
   /** Interval between polls in the `waitFor…` methods. Default DEFAULT_POLL_INTERVAL_MS. */
@@ -51,7 +59,11 @@ export interface EthersFederationClientInit {
   readonly fromBlock?: number;
   /** Time source for the `waitFor…` deadlines and polling. Default the system clock. */
   readonly clock?: Clock;
+  /** How long `openRound` waits for a scheduled round's seed block to pass (ms). Default 60 s. */
+  readonly seedWaitMs?: number;
 }
+
+const DEFAULT_SEED_WAIT_MS = 60_000;
 
 export const FEDMESH_FEDERATION_INTERFACE = new Interface(FEDMESH_FEDERATION_ABI);
 
@@ -64,6 +76,7 @@ export class EthersFederationClient implements FederationChainClient {
   readonly #pollIntervalMs: number;
   readonly #fromBlock: number;
   readonly #clock: Clock;
+  readonly #seedWaitMs: number;
   #info: Promise<FederationInfo> | undefined;
 
   constructor(runner: ContractRunner, address: string, init: EthersFederationClientInit = {}) {
@@ -74,6 +87,7 @@ export class EthersFederationClient implements FederationChainClient {
     this.#pollIntervalMs = pollIntervalMs;
     this.#fromBlock = fromBlock;
     this.#clock = init.clock ?? systemClock;
+    this.#seedWaitMs = init.seedWaitMs ?? DEFAULT_SEED_WAIT_MS;
   }
 
   async account(): Promise<string> {
@@ -93,7 +107,7 @@ export class EthersFederationClient implements FederationChainClient {
 
   async addMember(member: NewMember): Promise<TxInfo> {
     const m = checkNewMember(member);
-    return this.#send('addMember', [m.account, m.peerId, m.metadataURI, m.epsilonCap]);
+    return this.#send('addMember', [m.account, m.peerId, m.metadataURI, m.epsilonCap, m.peerProof]);
   }
 
   async suspendMember(account: string): Promise<TxInfo> {
@@ -112,8 +126,20 @@ export class EthersFederationClient implements FederationChainClient {
     return this.#send('lowerEpsilonCap', [checkEpsilonCap(newCap)]);
   }
 
-  async updateMemberInfo(peerId: string, metadataURI: string): Promise<TxInfo> {
-    return this.#send('updateMemberInfo', [String(peerId), String(metadataURI)]);
+  async setPeerId(account: string, peerId: string, peerProof: string): Promise<TxInfo> {
+    return this.#send('setPeerId', [checkAccount(account), String(peerId), checkPeerProof(peerProof)]);
+  }
+
+  async updateMetadataURI(metadataURI: string): Promise<TxInfo> {
+    return this.#send('updateMetadataURI', [String(metadataURI)]);
+  }
+
+  async activeMembersAt(blockNumber: number): Promise<string[]> {
+    return [...((await this.#call('activeMembersAt', blockNumber)) as string[])];
+  }
+
+  async memberInfoVersion(): Promise<bigint> {
+    return (await this.#call('memberInfoVersion')) as bigint;
   }
 
   async getMember(account: string): Promise<MemberInfo> {
@@ -126,6 +152,7 @@ export class EthersFederationClient implements FederationChainClient {
       metadataURI: m.metadataURI as string,
       epsilonCap: BigInt(m.epsilonCap as bigint),
       credits: m.credits as bigint,
+      peerProof: m.peerProof as string,
     };
   }
 
@@ -152,9 +179,16 @@ export class EthersFederationClient implements FederationChainClient {
   }
 
   async openRound(): Promise<OpenedRound> {
-    const receipt = await this.#sendForReceipt('openRound', []);
+    let receipt = await this.#sendForReceipt('openRound', []);
+    if (this.#maybeEvent(receipt, 'RoundOpened') === undefined) {
+      // Scheduled instead (round 1, or an expired seed block): open once the seed block passed.
+      const scheduled = this.#event(receipt, 'RoundScheduled');
+      await this.#waitForBlockAfter(Number(scheduled.args.seedBlock));
+      receipt = await this.#sendForReceipt('openRound', []);
+    }
     const opened = this.#event(receipt, 'RoundOpened');
     const round = Number(opened.args.round);
+    const state = await this.getRound(round);
     return {
       round,
       status: 'open',
@@ -162,6 +196,8 @@ export class EthersFederationClient implements FederationChainClient {
       committee: [...(opened.args.committee as string[])],
       inputDeadline: Number(opened.args.inputDeadline),
       finalizeDeadline: Number(opened.args.finalizeDeadline),
+      snapshotBlock: state?.snapshotBlock ?? 0,
+      seedBlock: state?.seedBlock ?? 0,
       txHash: receipt.hash as Hex32,
       blockNumber: receipt.blockNumber,
     };
@@ -179,6 +215,8 @@ export class EthersFederationClient implements FederationChainClient {
       committee: [...(r.committee as string[])],
       inputDeadline: Number(r.inputDeadline),
       finalizeDeadline: Number(r.finalizeDeadline),
+      snapshotBlock: Number(r.snapshotBlock),
+      seedBlock: Number(r.seedBlock),
       ...(status === 'finalized' ? { recordHash: r.recordHash as Hex32, modelHash: r.modelHash as Hex32 } : {}),
     };
   }
@@ -224,10 +262,19 @@ export class EthersFederationClient implements FederationChainClient {
     return signer.signTypedData(await this.#domain(), ROUND_RECORD_TYPES, toTypedValue(r));
   }
 
-  async finalizeRound(record: OnChainRoundRecord, signatures: readonly string[]): Promise<FinalizedRound> {
+  async signParticipantEntry(entry: ParticipantEntry): Promise<string> {
+    return this.#signer().signTypedData(await this.#domain(), PARTICIPANT_ENTRY_TYPES, participantEntryValue(entry));
+  }
+
+  async finalizeRound(
+    record: OnChainRoundRecord,
+    entrySignatures: readonly string[],
+    signatures: readonly string[],
+  ): Promise<FinalizedRound> {
     const r = checkRecordEncodable(record);
+    const entries = checkEntrySignatures(entrySignatures, r.participants.length);
     const sigs = checkSignatures(signatures);
-    const receipt = await this.#sendForReceipt('finalizeRound', [toTypedValue(r), sigs]);
+    const receipt = await this.#sendForReceipt('finalizeRound', [toTypedValue(r), entries, sigs]);
     return finalizedFromEvent(this.#event(receipt, 'RoundFinalized'), receipt.hash as Hex32, receipt.blockNumber);
   }
 
@@ -247,6 +294,12 @@ export class EthersFederationClient implements FederationChainClient {
       epsilonCap: b.epsilonCap as bigint,
       remaining: b.remaining as bigint,
     };
+  }
+
+  async budgetAfter(account: string, round: number, spend: bigint): Promise<{ epsilonAfter: bigint; cap: bigint; fits: boolean }> {
+    assertRoundArgument(round);
+    const b = (await this.#call('budgetAfter', checkAccount(account), round, spend)) as Result;
+    return { epsilonAfter: b.epsilonAfter as bigint, cap: b.cap as bigint, fits: b.fits as boolean };
   }
 
   async creditsOf(account: string): Promise<bigint> {
@@ -270,7 +323,19 @@ export class EthersFederationClient implements FederationChainClient {
   async #readInfo(): Promise<FederationInfo> {
     const provider = this.#runner.provider;
     if (!provider) throw new TypeError('EthersFederationClient: the runner has no provider');
-    const [network, initialModelHash, manifestHash, committeeSize, threshold, inputDuration, finalizeDuration, cAlpha] = await Promise.all([
+    const [
+      network,
+      initialModelHash,
+      manifestHash,
+      committeeSize,
+      threshold,
+      inputDuration,
+      finalizeDuration,
+      cAlpha,
+      seedDelay,
+      dpRequired,
+      delta,
+    ] = await Promise.all([
       provider.getNetwork().catch((e: unknown) => {
         throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, 'getNetwork', federationErrorFromRevert);
       }),
@@ -281,6 +346,9 @@ export class EthersFederationClient implements FederationChainClient {
       this.#call('inputDuration'),
       this.#call('finalizeDuration'),
       this.#call('cAlpha'),
+      this.#call('seedDelay'),
+      this.#call('dpRequired'),
+      this.#call('delta'),
     ]);
     return {
       address: this.address,
@@ -292,6 +360,10 @@ export class EthersFederationClient implements FederationChainClient {
       inputDurationSec: Number(inputDuration),
       finalizeDurationSec: Number(finalizeDuration),
       cAlpha: [...(cAlpha as bigint[])].map((c) => BigInt(c)),
+      seedDelayBlocks: Number(seedDelay),
+      dpRequired: dpRequired as boolean,
+      deltaE18: delta as bigint,
+      delta: Number(delta as bigint) / 1e18,
     };
   }
 
@@ -355,13 +427,40 @@ export class EthersFederationClient implements FederationChainClient {
 
   /** The first `name` event this contract emitted in `receipt`. */
   #event(receipt: TransactionReceipt, name: string): LogDescription {
+    const found = this.#maybeEvent(receipt, name);
+    // A successful call always emits it; its absence means the address is not a federation.
+    if (found === undefined) throw new Error(`receipt ${receipt.hash} has no ${name} log from ${this.address}`);
+    return found;
+  }
+
+  #maybeEvent(receipt: TransactionReceipt, name: string): LogDescription | undefined {
     for (const log of receipt.logs) {
       if (log.address.toLowerCase() !== this.address.toLowerCase()) continue;
       const parsed = FEDMESH_FEDERATION_INTERFACE.parseLog(log);
       if (parsed?.name === name) return parsed;
     }
-    // A successful call always emits it; its absence means the address is not a federation.
-    throw new Error(`receipt ${receipt.hash} has no ${name} log from ${this.address}`);
+    return undefined;
+  }
+
+  /** Resolves once the chain's head is past `block`; CHAIN_SEED_NOT_READY after `seedWaitMs`. */
+  async #waitForBlockAfter(block: number): Promise<void> {
+    const provider = this.#runner.provider;
+    if (!provider) throw new TypeError('EthersFederationClient: the runner has no provider');
+    const deadline = this.#clock.now() + this.#seedWaitMs;
+    for (;;) {
+      // The next transaction lands in head + 1 at the earliest.
+      const head = await provider.getBlockNumber().catch((e: unknown) => {
+        throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, 'getBlockNumber', federationErrorFromRevert);
+      });
+      if (head + 1 > block) return;
+      if (this.#clock.now() >= deadline) {
+        throw new ChainError('CHAIN_SEED_NOT_READY', `seed block ${block} not reached (head ${head})`, {
+          seedBlock: block,
+          blockNumber: head,
+        });
+      }
+      await this.#clock.sleep(this.#pollIntervalMs);
+    }
   }
 
   /**
@@ -393,19 +492,19 @@ function finalizedFromEvent(event: LogDescription, txHash: Hex32, blockNumber: n
     prevModelHash: rec.prevModelHash as Hex32,
     modelHash: rec.modelHash as Hex32,
     aggregateHash: rec.aggregateHash as Hex32,
+    serviceMask: rec.serviceMask as bigint,
     participants: [...(rec.participants as Result[])].map((p) => ({
       member: p.member as string,
-      bucket: Number(p.bucket),
-      spend: p.spend as bigint,
       dpParams: p.dpParams as bigint,
+      spend: p.spend as bigint,
     })),
-    dropped: [...(rec.dropped as string[])],
   };
   return {
     round: Number(event.args.round),
     recordHash: event.args.recordHash as Hex32,
     record,
     signers: [...(event.args.signers as string[])],
+    credited: [...(event.args.credited as string[])],
     txHash,
     blockNumber,
   };

@@ -1,16 +1,14 @@
 /**
- * The federation chain port: everything a node, the CLI or an auditor does with a
- * FedmeshFederation (contracts/FedmeshFederation.sol), behind one interface with two
- * implementations, `EthersFederationClient` and the in-memory twin `InMemoryFederationClient`
- * (STYLE.md §3). A shared compliance suite (test/contracts/federation-client.compliance.ts)
- * pins both to the same rules, order of checks and error codes.
- *
- * It is a superset of the minimal `ChainClient` (./types.ts) in scope, not in shape: the
- * RoundLedger port stays as it is for the current round driver.
+ * The chain port: everything a node, the CLI or an auditor does with a FedmeshFederation
+ * (contracts/FedmeshFederation.sol), behind one interface. `EthersFederationClient` implements
+ * it over any ethers runner and `ResilientFederationClient` wraps any implementation with retries;
+ * the compliance suite (test/contracts/federation-client.compliance.ts) runs on the contract's
+ * bytecode. There is deliberately no in-memory re-implementation of the contract's rules.
  *
  * Units: ε, caps and RDP lanes are fixed point with 6 decimals (protocol/chain/budget.ts);
  * deadlines are block timestamps in seconds; addresses are checksummed.
  */
+import type { ParticipantEntry } from '../../protocol/chain/participant-entry.js';
 import type { Hex32, OnChainRoundRecord } from '../../protocol/chain/record.js';
 
 export type MemberStatus = 'none' | 'active' | 'suspended';
@@ -27,8 +25,20 @@ export interface FederationParams {
   readonly manifestHash?: Hex32;
   /** Committee size m. */
   readonly committeeSize: number;
-  /** Signatures needed to finalize, t (1 <= t <= m). */
+  /** Signatures needed to finalize, t (m/2 < t <= m). */
   readonly threshold: number;
+  /**
+   * Blocks from a round's membership snapshot to its seed block (docs/contracts.md, "Committee
+   * selection"). Default 0: the seed is the hash of the snapshot block itself, which works on a
+   * chain that mines only on transactions; use 2 or more on a public chain.
+   */
+  readonly seedDelayBlocks?: number;
+  /** Whether every participant must declare DP-SGD parameters (the federation's DP policy). Default false. */
+  readonly dpRequired?: boolean;
+  /** Seconds a DEFAULT_ADMIN_ROLE handover waits between its two steps. Default 0. */
+  readonly adminDelaySec?: number;
+  /** The δ that `cAlpha` is for, in (0, 1); stored on chain. Default DEFAULT_DELTA (1e-5). */
+  readonly delta?: number;
   /** Seconds from opening a round to its input deadline. */
   readonly inputDurationSec: number;
   /** Seconds from the input deadline to the finalize deadline. */
@@ -40,6 +50,10 @@ export interface FederationParams {
 export interface FederationInfo extends FederationParams {
   /** The deployed manifest hash; the zero hash when the deployer gave none. */
   readonly manifestHash: Hex32;
+  readonly seedDelayBlocks: number;
+  readonly dpRequired: boolean;
+  /** δ in units of 1e-18, as stored. */
+  readonly deltaE18: bigint;
   /** The contract (for the twin, a synthetic address used as EIP-712 verifyingContract). */
   readonly address: string;
   readonly chainId: bigint;
@@ -51,6 +65,12 @@ export interface NewMember {
   readonly metadataURI: string;
   /** Cap on ε, fixed point (1e-6); protocol/chain/budget.ts `encodeEpsilonCap`. */
   readonly epsilonCap: bigint;
+  /**
+   * The libp2p key's Ed25519 proof of possession (protocol/chain/peer-binding.ts), 64 bytes as
+   * 0x hex. Absent: 64 zero bytes, which no node accepts as a proof (nodes that verify proofs
+   * refuse such a member; the contract only stores it).
+   */
+  readonly peerProof?: string;
 }
 
 export interface MemberInfo {
@@ -62,6 +82,8 @@ export interface MemberInfo {
   /** 0 when not a member. */
   readonly epsilonCap: bigint;
   readonly credits: bigint;
+  /** The stored peer id proof (0x hex); '0x' when not a member. */
+  readonly peerProof: string;
 }
 
 /** Where a transaction landed (for the twin: a synthetic hash and block). */
@@ -78,6 +100,10 @@ export interface RoundState {
   readonly committee: readonly string[];
   readonly inputDeadline: number;
   readonly finalizeDeadline: number;
+  /** Block whose active list the committee was drawn from (`activeMembersAt`). */
+  readonly snapshotBlock: number;
+  /** Block whose hash seeded the draw. */
+  readonly seedBlock: number;
   /** EIP-712 struct hash of the finalized record; undefined unless finalized. */
   readonly recordHash?: Hex32;
   /** Model hash of the finalized record; undefined unless finalized. */
@@ -90,8 +116,10 @@ export interface FinalizedRound extends TxInfo {
   readonly round: number;
   readonly recordHash: Hex32;
   readonly record: OnChainRoundRecord;
-  /** Signers the finalizing transaction carried, in signature order. */
+  /** Counted signers the finalizing transaction carried, in signature order. */
   readonly signers: readonly string[];
+  /** Committee members credited with SERVICE_CREDIT. */
+  readonly credited: readonly string[];
 }
 
 export interface AbortedRound extends TxInfo {
@@ -118,12 +146,18 @@ export interface FederationChainClient {
   suspendMember(account: string): Promise<TxInfo>;
   reinstateMember(account: string): Promise<TxInfo>;
   removeMember(account: string): Promise<TxInfo>;
-  /** Lowers the caller's own cap (CHAIN_CAP_NOT_LOWERED unless below the current one). */
+  /** Binds a new peer id to a member (admin; the proof was checked off chain). */
+  setPeerId(account: string, peerId: string, peerProof: string): Promise<TxInfo>;
+  /** Lowers the caller's own cap from the next round on (CHAIN_CAP_NOT_LOWERED unless below the latest one). */
   lowerEpsilonCap(newCap: bigint): Promise<TxInfo>;
-  updateMemberInfo(peerId: string, metadataURI: string): Promise<TxInfo>;
+  updateMetadataURI(metadataURI: string): Promise<TxInfo>;
   getMember(account: string): Promise<MemberInfo>;
   /** The active list in registry order: the list committees index into. */
   activeMembers(): Promise<string[]>;
+  /** The active list at the end of block `blockNumber` (a round's snapshot). */
+  activeMembersAt(blockNumber: number): Promise<string[]>;
+  /** Counter of MemberInfoUpdated events: re-read peer ids when it changes. */
+  memberInfoVersion(): Promise<bigint>;
 
   // Rounds.
   currentRound(): Promise<number>;
@@ -131,7 +165,11 @@ export interface FederationChainClient {
   headModelHash(): Promise<Hex32>;
   /** The manifest hash fixed at deployment (the zero hash when none was given). */
   manifestHash(): Promise<Hex32>;
-  /** Opens the next round as the caller; returns it with its committee. */
+  /**
+   * Opens the next round as the caller; returns it with its committee. When the round first
+   * has to be scheduled (round 1, or an expired seed block), schedules it, waits for its seed
+   * block to pass and opens it.
+   */
   openRound(): Promise<OpenedRound>;
   /** Round `round`, or undefined when never opened. */
   getRound(round: number): Promise<RoundState | undefined>;
@@ -147,12 +185,20 @@ export interface FederationChainClient {
   waitForRoundFinalized(round: number, timeoutMs: number): Promise<FinalizedRound>;
   /** The caller's EIP-712 signature of `record` for this federation (65 bytes, hex). */
   signRecord(record: OnChainRoundRecord): Promise<string>;
-  finalizeRound(record: OnChainRoundRecord, signatures: readonly string[]): Promise<FinalizedRound>;
+  /** The caller's EIP-712 `ParticipantEntry` signature (protocol/chain/participant-entry.ts). */
+  signParticipantEntry(entry: ParticipantEntry): Promise<string>;
+  /**
+   * Finalizes with the committee's `signatures` and the participants' `entrySignatures`, one per
+   * `record.participants` line in the same order (65-byte hex each).
+   */
+  finalizeRound(record: OnChainRoundRecord, entrySignatures: readonly string[], signatures: readonly string[]): Promise<FinalizedRound>;
   /** Aborts the open round after its finalize deadline. */
   abortRound(): Promise<AbortedRound>;
 
   // Ledger.
   budgetOf(account: string): Promise<PrivacyBudget>;
+  /** What finalizing would do to `account`'s budget in `round` with `spend` (the contract's `budgetAfter`). */
+  budgetAfter(account: string, round: number, spend: bigint): Promise<{ epsilonAfter: bigint; cap: bigint; fits: boolean }>;
   creditsOf(account: string): Promise<bigint>;
   totalCredits(): Promise<bigint>;
 }

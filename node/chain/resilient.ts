@@ -17,6 +17,7 @@
  *   is read; a finalized round returns the chain's record instead of sending, and concurrent
  *   finalize calls for one round share one attempt.
  */
+import type { ParticipantEntry } from '../../protocol/chain/participant-entry.js';
 import { isError, NonceManager, type Provider, type Signer, type TransactionRequest, type TransactionResponse } from 'ethers';
 import type { Hex32, OnChainRoundRecord } from '../../protocol/chain/record.js';
 import { FedmeshError } from '../../protocol/errors.js';
@@ -197,6 +198,18 @@ export class ResilientFederationClient implements FederationChainClient {
   getMember(account: string): Promise<MemberInfo> {
     return this.#read('getMember', () => this.#inner.getMember(account));
   }
+  activeMembersAt(blockNumber: number): Promise<string[]> {
+    return this.#read('activeMembersAt', () => this.#inner.activeMembersAt(blockNumber));
+  }
+  memberInfoVersion(): Promise<bigint> {
+    return this.#read('memberInfoVersion', () => this.#inner.memberInfoVersion());
+  }
+  budgetAfter(account: string, round: number, spend: bigint): Promise<{ epsilonAfter: bigint; cap: bigint; fits: boolean }> {
+    return this.#read('budgetAfter', () => this.#inner.budgetAfter(account, round, spend));
+  }
+  signParticipantEntry(entry: ParticipantEntry): Promise<string> {
+    return this.#read('signParticipantEntry', () => this.#inner.signParticipantEntry(entry));
+  }
   activeMembers(): Promise<string[]> {
     return this.#read('activeMembers', () => this.#inner.activeMembers());
   }
@@ -303,8 +316,11 @@ export class ResilientFederationClient implements FederationChainClient {
   lowerEpsilonCap(newCap: bigint): Promise<TxInfo> {
     return this.#tx('lowerEpsilonCap', () => this.#inner.lowerEpsilonCap(newCap));
   }
-  updateMemberInfo(peerId: string, metadataURI: string): Promise<TxInfo> {
-    return this.#tx('updateMemberInfo', () => this.#inner.updateMemberInfo(peerId, metadataURI));
+  setPeerId(account: string, peerId: string, peerProof: string): Promise<TxInfo> {
+    return this.#tx('setPeerId', () => this.#inner.setPeerId(account, peerId, peerProof));
+  }
+  updateMetadataURI(metadataURI: string): Promise<TxInfo> {
+    return this.#tx('updateMetadataURI', () => this.#inner.updateMetadataURI(metadataURI));
   }
 
   /**
@@ -328,7 +344,7 @@ export class ResilientFederationClient implements FederationChainClient {
   }
 
   /** Never sends a second finalize for a round that is finalized, or one already in flight here. */
-  finalizeRound(record: OnChainRoundRecord, signatures: readonly string[]): Promise<FinalizedRound> {
+  finalizeRound(record: OnChainRoundRecord, entrySignatures: readonly string[], signatures: readonly string[]): Promise<FinalizedRound> {
     const round = record.round;
     const inflight = this.#finalizing.get(round);
     if (inflight !== undefined) return inflight;
@@ -337,7 +353,7 @@ export class ResilientFederationClient implements FederationChainClient {
       async () => {
         const done = await this.#inner.getFinalizedRound(round);
         if (done !== undefined) return done;
-        return this.#inner.finalizeRound(record, signatures);
+        return this.#inner.finalizeRound(record, entrySignatures, signatures);
       },
       (r) => r.blockNumber,
     ).finally(() => this.#finalizing.delete(round));

@@ -11,24 +11,28 @@
  *
  * Record contents:
  * - participants: the contributing members' addresses (under secure aggregation, the survivors
- *   whose masked inputs are in the unmasked sum), each with what it declared in its signed
- *   submission (`RecordRequest.declarations`): its sample-count bucket and its DP-SGD
- *   parameters `dpParams` (protocol/chain/dp-params.ts);
- * - spend: recomputed here from the declared parameters, `declaredSpend(dpParams)`, never
- *   taken from the participant, so every honest committee member signs the same record and an
- *   auditor can recompute it from the `RoundFinalized` event alone. A contributor with no
- *   declaration (a plaintext update from a peer that declared nothing) is recorded with bucket
- *   `sampleCountBucket(n)` where the mode reveals n, else 0, and no DP parameters, so no spend;
- * - dropped: the federation's members that did not contribute. They are not charged: their
- *   inputs never reached the sum.
+ *   whose masked inputs are in the unmasked sum), each with the DP-SGD parameters `dpParams`
+ *   it declared in its signed submission (`RecordRequest.declarations`,
+ *   protocol/chain/dp-params.ts) and the spend `declaredSpend(dpParams)`, recomputed here,
+ *   never taken from the participant, so every honest committee member signs the same record;
+ * - each participant's own EIP-712 `ParticipantEntry` signature over exactly that line for this
+ *   round and deployment (protocol/chain/participant-entry.ts), checked here before signing:
+ *   the contract refuses a line its member did not sign, so a contributor without a valid one
+ *   makes this member refuse to sign (MSG_BAD_FIELD naming `entrySignature`) rather than submit a record that
+ *   reverts;
+ * - serviceMask: every committee position (docs/credits.md); signed, so whoever submits cannot
+ *   strip service credits by resubmitting with fewer signatures.
+ * There is no list of dropped members and no sample-count bucket (issue 14).
  */
 import { getAddress, recoverAddress, type TypedDataDomain, verifyTypedData } from 'ethers';
 import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
-import { sampleCountBucket } from '../../protocol/chain/credits.js';
-import { declaredSpend, NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
+import { type DeploymentBinding, deploymentBinding } from '../../protocol/chain/deployment-binding.js';
+import { declaredSpend } from '../../protocol/chain/dp-params.js';
+import { participantEntry, verifyParticipantEntry } from '../../protocol/chain/participant-entry.js';
 import {
   canonicalRoundRecord,
   federationDomain,
+  fullServiceMask,
   ROUND_RECORD_TYPES,
   roundRecordDigest,
   toTypedValue,
@@ -54,8 +58,8 @@ const DEFAULT_FINALIZE_TIMEOUT_MS = 60_000;
 
 export interface FederationRecorderInit {
   readonly federation: string;
-  /** All federation members (peer ids): the ones not contributing are recorded as dropped. */
-  readonly members: readonly string[];
+  /** All federation members (peer ids). No longer recorded (no dropped list); kept for callers. */
+  readonly members?: readonly string[];
   /** Signatures needed (the contract's t). */
   readonly threshold: number;
   readonly finalizeTimeoutMs?: number;
@@ -94,6 +98,7 @@ export class FederationRecorder implements RoundRecorder {
   /** round → digest (hex) → author → signature (hex). */
   private readonly signatures = new Map<number, Map<string, Map<string, string>>>();
   private domain: TypedDataDomain | undefined;
+  private binding: DeploymentBinding | undefined;
 
   constructor(
     private readonly init: FederationRecorderInit,
@@ -172,33 +177,48 @@ export class FederationRecorder implements RoundRecorder {
     if (this.domain === undefined) {
       const info = await this.c.fed.info();
       this.domain = federationDomain(info.chainId, info.address);
+      this.binding = deploymentBinding(info.chainId, info.address);
     }
     return this.domain;
   }
 
-  private buildRecord(req: RecordRequest): OnChainRoundRecord {
+  /**
+   * The canonical record of `req` and the participants' entry signatures in its order; throws
+   * MSG_BAD_FIELD naming `entrySignature` and the participant for a contributor whose
+   * declaration carries no valid ParticipantEntry signature.
+   */
+  private buildRecord(req: RecordRequest): { record: OnChainRoundRecord; entrySignatures: string[] } {
     const address = (peer: string): string => {
       const a = this.c.addressOf(peer);
       if (a === undefined) throw new MessageError('MSG_BAD_FIELD', `no registered address for ${peer}`, { field: 'peer', value: peer });
       return a;
     };
-    const contributed = new Set(req.contributors);
-    return canonicalRoundRecord({
+    const binding = this.binding!;
+    const signatureOf = new Map<string, string>();
+    const participants = req.contributors.map((p) => {
+      const member = getAddress(address(p));
+      const declared = req.declarations?.get(p);
+      const entry = participantEntry(req.round, member, declared?.dpParams ?? 0n);
+      const signature = declared?.entrySignature;
+      if (signature === undefined || !verifyParticipantEntry(binding, entry, signature)) {
+        throw new MessageError('MSG_BAD_FIELD', `participant ${p} did not sign its entry for round ${req.round}`, {
+          field: 'entrySignature',
+          value: p,
+        });
+      }
+      signatureOf.set(member, signature);
+      return { member, dpParams: entry.dpParams, spend: declaredSpend(entry.dpParams) };
+    });
+    const committee = this.c.committeeOf(req.round) ?? [];
+    const record = canonicalRoundRecord({
       round: req.round,
       prevModelHash: req.prevModelHash,
       modelHash: req.modelHash,
       aggregateHash: req.aggregateHash,
-      participants: req.contributors.map((p) => {
-        const declared = req.declarations?.get(p);
-        if (declared !== undefined) {
-          return { member: address(p), bucket: declared.bucket, dpParams: declared.dpParams, spend: declaredSpend(declared.dpParams) };
-        }
-        const n = req.sampleCounts?.get(p);
-        const bucket = n !== undefined && n >= 1 ? sampleCountBucket(n) : 0;
-        return { member: address(p), bucket, dpParams: NO_DP_PARAMS, spend: 0n };
-      }),
-      dropped: this.init.members.filter((p) => !contributed.has(p)).map(address),
+      serviceMask: fullServiceMask(committee.length),
+      participants,
     });
+    return { record, entrySignatures: record.participants.map((p) => signatureOf.get(p.member)!) };
   }
 
   async record(req: RecordRequest, signal: AbortSignal): Promise<RecordResult> {
@@ -222,7 +242,7 @@ export class FederationRecorder implements RoundRecorder {
       return { record: recordedFromFinalized(finalized), recorded: false };
     }
     const domain = await this.signingDomain();
-    const record = this.buildRecord(req);
+    const { record, entrySignatures } = this.buildRecord(req);
     const digest = roundRecordDigest(domain, record);
     const signature = await fed.signRecord(record);
     this.store(req.round, digest, self, signature);
@@ -256,7 +276,7 @@ export class FederationRecorder implements RoundRecorder {
       const sigs = this.validSignatures(domain, record, req.round, digest);
       if (clock.now() >= turnAt && sigs.length >= this.init.threshold) {
         try {
-          finalized = await fed.finalizeRound(record, sigs);
+          finalized = await fed.finalizeRound(record, entrySignatures, sigs);
           recorded = true;
           log.info({ round: req.round, modelHash: req.modelHash, tx: finalized.txHash, signers: sigs.length }, 'round finalized');
         } catch (e) {

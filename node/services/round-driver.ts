@@ -5,17 +5,19 @@
  *
  * Plaintext data path of round r (docs/architecture.md):
  *   train locally from the head model → publish update (chunked gossip) → committee collects
- *   until all members reported or the deadline → each member computes FedAvg → member 0
- *   records (r, prevHash, modelHash, n) on chain (member k steps in after k grace periods) →
- *   members whose aggregate matches the record announce it → every peer adopts the aggregate
- *   whose hash equals the chain's record.
+ *   until all members reported or the deadline → each member computes FedAvg, signs the round
+ *   record and gossips its signature → member 0 finalizes the round on FedmeshFederation with t
+ *   signatures (member k steps in after k grace periods; ./federation-recorder.ts) → members
+ *   whose aggregate matches the record announce it → every peer adopts the aggregate whose hash
+ *   equals the chain's record.
  *
  * With `secureAggregation` set, the publish and aggregate steps are the secure-aggregation
  * protocol instead (./secure-round.ts): participants publish masked inputs and the committee
  * unmasks only their sum. Recording, announcing and adopting are the same.
  *
- * The chain is the synchroniser: round r may start only when the ledger's latest round is
- * r − 1 and our model's hash equals the ledger's head hash.
+ * The chain is the synchroniser: round r is opened on chain (node/services/round-opener.ts,
+ * which fixes its committee) and may run only when the last finalized round is below r and our
+ * model's hash equals the ledger's head hash. Rounds before r may have been aborted.
  */
 import type { DpTrainOptions } from '../ml/trainer.js';
 import { bytesEqual, fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
@@ -23,7 +25,7 @@ import { isFedmeshError } from '../../protocol/errors.js';
 import type { LabelledData } from '../../protocol/data.js';
 import { fedAvg } from '../../protocol/fedavg.js';
 import { encodeAggregate, encodeUpdate, type ParticipantEntry } from '../../protocol/messages/update.js';
-import { sampleCountBucket } from '../../protocol/chain/credits.js';
+import { participantEntry } from '../../protocol/chain/participant-entry.js';
 import { fedAvgWeight } from '../../protocol/privacy/public-statistics.js';
 import { declareDpParams } from '../../protocol/chain/declaration.js';
 import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
@@ -53,12 +55,14 @@ import {
 } from '../../protocol/round.js';
 import { modelHash } from '../../protocol/weights-codec.js';
 import { SecAggKind } from '../../protocol/messages/secagg.js';
-import type { ChainClient, Hex32, RecordedRound } from '../chain/types.js';
+import type { FederationChainClient } from '../chain/federation-types.js';
+import { recordedFromFinalized } from '../chain/federation-ledger-view.js';
+import type { Hex32, RecordedRound } from '../chain/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { withDeadline } from './deadline.js';
 import { recordAndAnnounce } from './record-and-announce.js';
-import { ledgerRecorder, type RoundRecorder } from './round-recorder.js';
+import type { RoundRecorder } from './round-recorder.js';
 import type { RoundInbox } from './round-inbox.js';
 import {
   type DropoutPoint,
@@ -147,20 +151,25 @@ export function validateDefence(d: DefenceOptions | undefined): DefenceOptions |
 export interface RoundDriverComponents {
   readonly self: string;
   readonly inbox: RoundInbox;
-  readonly chain: ChainClient;
+  /**
+   * The chain port: the driver reads the last finalized round, the head model hash and waits
+   * for the round's `RoundFinalized` through it.
+   */
+  readonly chain: FederationChainClient;
   readonly trainer: LocalTrainer;
   readonly data: LabelledData;
   readonly clock: Clock;
   readonly log: Logger;
   /** Required with `secureAggregation`. */
   readonly secagg?: SecAggComponents;
-  /** How the committee records a round; default `ledgerRecorder` over `chain` (RoundLedger). */
-  readonly recorder?: RoundRecorder;
+  /** How the committee gets the round's record finalized (./federation-recorder.ts). */
+  readonly recorder: RoundRecorder;
   /**
-   * The committee of `round` when the ledger chose it (FedmeshFederation's RoundOpened), in
-   * position order; undefined: the deterministic foundation committee (protocol/committee.ts).
+   * The committee of `round` as the chain chose it (FedmeshFederation's RoundOpened, read by
+   * ./round-opener.ts), in position order; undefined until the round is opened here, and then
+   * nobody is on it.
    */
-  readonly committeeOf?: (round: number) => readonly string[] | undefined;
+  readonly committeeOf: (round: number) => readonly string[] | undefined;
   /**
    * Whether this peer may train in `round` (false: it abstains, as an observer, e.g. because
    * its next round would pass its privacy cap; node/services/privacy-guard.ts). Default: yes.
@@ -173,16 +182,11 @@ export interface RoundDriverComponents {
    */
   readonly beforePublish?: (round: number, dpParams: bigint) => void;
   /**
-   * The federation's members for `round` when the ledger keeps the list (FedmeshFederation's
-   * registry, refreshed every round); undefined: `init.members`. Used for "has everyone sent?"
-   * fast paths, never for committee sizes (the contract's m and t are fixed).
+   * The federation's members for `round` (FedmeshFederation's registry, refreshed every round);
+   * undefined: `init.members`. Used for "has everyone sent?" fast paths, never for committee
+   * sizes (the contract's m and t are fixed).
    */
   readonly membersOf?: (round: number) => readonly string[];
-  /**
-   * Whether the ledger may abort rounds (FedmeshFederation): then round r may follow a last
-   * recorded round below r − 1. Default false: the RoundLedger records every round.
-   */
-  readonly roundsMayAbort?: boolean;
 }
 
 export interface SecureRoundOutcome {
@@ -272,7 +276,7 @@ export class RoundDriver {
     private readonly c: RoundDriverComponents,
   ) {
     validateDefence(init.defence);
-    this.recorder = c.recorder ?? ledgerRecorder(c);
+    this.recorder = c.recorder;
   }
 
   /** The committee size in use: the configured one, or secure aggregation's effective m. */
@@ -298,24 +302,22 @@ export class RoundDriver {
       this.init.members,
       openedAt,
     );
-    const chosen = this.c.committeeOf?.(round);
-    return chosen !== undefined ? { ...plan, committee: [...chosen] } : plan;
+    return { ...plan, committee: [...(this.c.committeeOf(round) ?? [])] };
   }
 
   /**
-   * Run round `round` to adoption. Throws RoundError if the chain is not at round − 1. On any
-   * failure (or `opts.signal`), the trainer is set back to the head model before rejecting.
+   * Run round `round` to adoption. Throws RoundError if the chain already finalized `round` or
+   * a later one. On any failure (or `opts.signal`), the trainer is set back to the head model
+   * before rejecting.
    */
   async runRound(round: number, opts: RunRoundOptions = {}): Promise<RoundOutcome> {
     const { chain, trainer, inbox, clock, log, self } = this.c;
-    const latest = await chain.latestRound();
-    // On a ledger where rounds can be aborted, the last *recorded* round may lie further back
-    // (r − 1 was aborted): any earlier round is fine, the head hash check below still holds.
-    if (this.c.roundsMayAbort === true ? latest >= round : latest !== round - 1) {
-      throw new RoundError(latest >= round ? 'ROUND_STALE' : 'ROUND_FUTURE', `ledger is at round ${latest}, cannot run round ${round}`, {
-        round,
-        current: latest,
-      });
+    const latest = await chain.lastFinalizedRound();
+    // Rounds can be aborted, so the last finalized round may lie further back than r − 1; any
+    // earlier one is fine (the head hash check below still holds). Whether r itself is open is
+    // the opener's business (./round-opener.ts).
+    if (latest >= round) {
+      throw new RoundError('ROUND_STALE', `ledger is at round ${latest}, cannot run round ${round}`, { round, current: latest });
     }
     const head = await chain.headModelHash();
     const global = trainer.getWeights();
@@ -346,6 +348,7 @@ export class RoundDriver {
     if (secure !== undefined) {
       const { crypto, entropy, sign, verify } = secure.secagg;
       const ctx = {
+        binding: secure.secagg.binding,
         federation: this.init.federation,
         round,
         committee: plan.committee,
@@ -357,7 +360,9 @@ export class RoundDriver {
       const keys = generateRoundKeys(crypto, entropy);
       const member = position >= 0 ? new SecAggCommitteeMember(ctx, self, keys.encryption.secretKey, { crypto, sign, verify }) : undefined;
       secureParticipant = participates ? new SecAggParticipant(ctx, self, keys, { crypto, entropy, sign, verify }) : undefined;
-      const advert = secureParticipant?.advertise() ?? createAdvert(this.init.federation, round, self, keys, sign, false);
+      const advert =
+        secureParticipant?.advertise() ??
+        createAdvert({ binding: secure.secagg.binding, federation: this.init.federation, round }, self, keys, sign, false);
       if (secureParticipant === undefined) wipeRoundKeys(keys);
       await secure.secagg.inbox.publish(advert);
       committeeTask =
@@ -413,11 +418,17 @@ export class RoundDriver {
           const res = await train();
           trainLoss = res.loss;
           participant.to(ParticipantStage.Publishing);
+          // The participant's own authorization of its record line (issue 14 item 4): without it
+          // FedmeshFederation refuses the record.
+          const entrySignature = await this.c.chain.signParticipantEntry(
+            participantEntry(round, await this.c.chain.account(), res.dpParams ?? NO_DP_PARAMS),
+          );
           const payload = encodeUpdate({
             baseModelHash: fromHex0x(head),
             // issue 15: with DP the FedAvg weight is public (protocol/privacy/public-statistics.ts).
             sampleCount: fedAvgWeight(this.init.training.dp, this.c.data.n),
             dpParams: res.dpParams,
+            entrySignature: fromHex0x(entrySignature),
             weights: this.bounded(trainer.getWeights(), global),
           });
           await inbox.publishUpdate(round, payload);
@@ -435,7 +446,9 @@ export class RoundDriver {
         secure !== undefined
           ? plan.collectDeadline + (2 * plan.committee.length + 2) * this.init.timing.recordGraceMs
           : recordTurn(plan, plan.committee.length, this.init.timing);
-      const record = await untilAborted(chain.waitForRound(round, Math.max(1, lastTurn - clock.now() + slack)), abort.signal);
+      const record = recordedFromFinalized(
+        await untilAborted(chain.waitForRoundFinalized(round, Math.max(1, lastTurn - clock.now() + slack)), abort.signal),
+      );
       const recorded = fromHex0x(record.modelHash);
       await withDeadline(clock, slack, abort.signal, (s) =>
         inbox.waitUntil(() => inbox.aggregateFor(round, recorded) !== undefined, s),
@@ -518,11 +531,13 @@ export class RoundDriver {
       sampleCount: fedAvgWeight(this.init.training.dp, this.c.data.n),
       inbox: this.c.inbox,
       secagg,
-      chain: this.c.chain,
       recorder: this.recorder,
       clock: this.c.clock,
       log: this.c.log,
       errors: new Map(),
+      // The participant's ParticipantEntry signature travels in its masked input (issue 13/14; H1).
+      signEntry: async (dpParams: bigint) =>
+        fromHex0x(await this.c.chain.signParticipantEntry(participantEntry(plan.round, await this.c.chain.account(), dpParams))),
     };
   }
 
@@ -598,11 +613,11 @@ export class RoundDriver {
           aggregateHash: toHex0x(hash256(payload)),
           contributors: participants.map((p) => p.participant),
           sampleCounts: new Map(participants.map((p) => [p.participant, p.sampleCount])),
-          // What each update declared (its bucket follows from its sample count).
+          // What each update declared and signed (protocol/messages/update.ts).
           declarations: new Map(
             received.map((u) => [
               u.sender,
-              { bucket: sampleCountBucket(u.update.sampleCount), dpParams: u.update.dpParams ?? NO_DP_PARAMS },
+              { dpParams: u.update.dpParams ?? NO_DP_PARAMS, entrySignature: toHex0x(u.update.entrySignature ?? new Uint8Array(65)) },
             ]),
           ),
           announce: () => inbox.publishAggregate(plan.round, payload),

@@ -8,10 +8,12 @@
  * The registry is read again at every `open(r)` (issue #9 §2 step 6, "signature by a
  * registered, active member"): a member added since the last round becomes known (peer id ↔
  * address) and a suspended or removed one stops being a member, so the inboxes refuse its
- * messages from that round on. The list read at open time is also the one the round's committee
- * was drawn from, so the seed check below compares like with like (unless the admin changed the
- * registry in the seconds between the opening block and this read, which is reported as
- * ROUND_COMMITTEE_MISMATCH rather than silently accepted).
+ * messages from that round on. Peer ids are re-read whenever the registry's
+ * `memberInfoVersion` moved (a MemberInfoUpdated event: the admin bound a new peer id), and a
+ * peer id claimed by two accounts is refused (ROUND_PEER_ID_CONFLICT is logged, neither is
+ * mapped): the contract already keeps peer ids unique, this is the node's own check.
+ * The committee is checked against the active list at the round's snapshot block
+ * (`activeMembersAt`), the list the contract drew it from.
  */
 import { getAddress } from 'ethers';
 import { selectCommitteeOnChain } from '../../protocol/chain/committee.js';
@@ -33,6 +35,7 @@ export class RoundOpener {
   private active: readonly string[] = [];
   private activeSet = new Set<string>();
   private activeRound = 0;
+  private infoVersion: bigint | undefined;
 
   constructor(
     private readonly fed: FederationChainClient,
@@ -91,8 +94,8 @@ export class RoundOpener {
     if (state === undefined) {
       throw new ChainError('CHAIN_ROUND_NOT_OPEN', `round ${round} is not open on the federation`, { round, status: 'none' });
     }
-    const activeAccounts = await this.refreshRegistry(round);
-    this.verifyCommittee(state, activeAccounts);
+    await this.refreshRegistry(round);
+    this.verifyCommittee(state, await this.fed.activeMembersAt(state.snapshotBlock));
     const committee = await this.toPeerIds(state);
     this.committees.set(round, committee);
     this.states.set(round, state);
@@ -128,6 +131,13 @@ export class RoundOpener {
    * a `getMember` call, so a steady federation pays one view call per round.
    */
   private async refreshRegistry(round: number): Promise<string[]> {
+    const version = await this.fed.memberInfoVersion();
+    if (this.infoVersion !== undefined && version !== this.infoVersion) {
+      // A peer id was rebound: forget every mapping and read them again.
+      this.peerIds.clear();
+      this.accounts.clear();
+    }
+    this.infoVersion = version;
     const activeAccounts = await this.fed.activeMembers();
     const ids: string[] = [];
     for (const account of activeAccounts) {
@@ -135,7 +145,7 @@ export class RoundOpener {
       if (id === undefined) {
         id = (await this.fed.getMember(account)).peerId;
         this.peerIds.set(account, id);
-        this.accounts.set(id, account);
+        if (!this.mapPeerId(id, account)) continue;
         if (this.activeRound > 0) this.log.info({ round, account, peerId: id }, 'member joined');
       }
       ids.push(id);
@@ -150,6 +160,20 @@ export class RoundOpener {
     return activeAccounts;
   }
 
+  /** Maps `id` to `account` unless another account holds it already (then refuses both). */
+  private mapPeerId(id: string, account: string): boolean {
+    const holder = this.accounts.get(id);
+    if (holder !== undefined && holder !== account) {
+      this.log.warn(
+        { peerId: id, accounts: [holder, account] },
+        'ROUND_PEER_ID_CONFLICT: one peer id registered to two accounts; refusing it',
+      );
+      return false;
+    }
+    this.accounts.set(id, account);
+    return true;
+  }
+
   private async toPeerIds(state: RoundState): Promise<string[]> {
     const out: string[] = [];
     for (const account of state.committee) {
@@ -157,7 +181,7 @@ export class RoundOpener {
       if (id === undefined) {
         id = (await this.fed.getMember(account)).peerId;
         this.peerIds.set(account, id);
-        this.accounts.set(id, account);
+        this.mapPeerId(id, account);
       }
       out.push(id);
     }

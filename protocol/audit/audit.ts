@@ -94,7 +94,7 @@ export function audit(input: AuditInput): AuditReport {
   let head: Hex32 = views.initialModelHash;
   let prevRecordHash: Hex32 = ZERO_HASH;
   const cumulative = new Map<string, bigint>();
-  const finalizedForCredits: { record: { participants: { member: string; bucket: number }[] }; signers: string[] }[] = [];
+  const finalizedForCredits: { record: { participants: { member: string }[] }; credited: readonly string[] }[] = [];
 
   for (const e of input.events) {
     if (e.kind !== 'RoundOpened' && e.kind !== 'RoundFinalized' && e.kind !== 'RoundAborted') {
@@ -122,7 +122,7 @@ export function audit(input: AuditInput): AuditReport {
         round: e.round,
         seed: e.seed,
         announced: e.committee,
-        active: members.active,
+        active: e.snapshotActive ?? members.active,
         m,
         prevRecordHash,
         ...(e.prevrandao !== undefined ? { prevrandao: e.prevrandao } : {}),
@@ -174,7 +174,6 @@ export function audit(input: AuditInput): AuditReport {
     state.modelHash = record.modelHash;
     state.recordHash = e.recordHash;
     state.participants = record.participants.map((p) => getAddress(p.member));
-    state.dropped = record.dropped.map((d) => getAddress(d));
 
     if (record.round !== r) {
       add(
@@ -197,7 +196,6 @@ export function audit(input: AuditInput): AuditReport {
     }
 
     // 2. Signatures, from calldata.
-    let creditedSigners: string[];
     if (e.call.kind === 'decoded') {
       const s = checkFinalizeSignatures({
         round: r,
@@ -212,7 +210,6 @@ export function audit(input: AuditInput): AuditReport {
       for (const f of s.findings) add(r, f);
       state.signers = [...s.signers];
       state.signaturesVerified = true;
-      creditedSigners = [...s.signers];
     } else {
       add(
         r,
@@ -226,7 +223,6 @@ export function audit(input: AuditInput): AuditReport {
         ),
       );
       state.signers = e.signers.map((a) => getAddress(a));
-      creditedSigners = state.signers;
     }
 
     // 3. Hash chain.
@@ -294,8 +290,8 @@ export function audit(input: AuditInput): AuditReport {
 
     // 5. Credits are replayed at the end; collect what this round minted.
     finalizedForCredits.push({
-      record: { participants: record.participants.map((p) => ({ member: p.member, bucket: p.bucket })) },
-      signers: creditedSigners,
+      record: { participants: record.participants.map((p) => ({ member: p.member })) },
+      credited: e.credited,
     });
 
     // Artifacts.

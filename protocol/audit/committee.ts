@@ -3,9 +3,10 @@
  *
  * The committee is recomputed with the same function the nodes use
  * (protocol/chain/committee.ts `selectCommitteeOnChain`) from the seed the `RoundOpened` event
- * announced and the active list replayed from registry events up to that event. When the
- * opening block's prevrandao is known, the seed itself is recomputed too:
- * seed = keccak256(abi.encode(prevrandao, prevRecordHash, round)) (IFedmeshRounds.openRound).
+ * announced and the active list at the round's snapshot block (or, when that was not read,
+ * replayed from registry events up to the opening). When the seed block's hash is known (the
+ * `prevrandao` input, kept under its old name), the seed itself is recomputed too:
+ * seed = keccak256(abi.encode(blockhash(seedBlock), prevRecordHash, round)) (IFedmeshRounds.openRound).
  */
 import { getAddress } from 'ethers';
 import { roundSeed, selectCommitteeOnChain } from '../chain/committee.js';
@@ -31,12 +32,17 @@ export function checkCommittee(input: {
     const expected = roundSeed(input.prevrandao, input.prevRecordHash, input.round);
     if (expected.toLowerCase() !== input.seed.toLowerCase()) {
       findings.push(
-        finding('COMMITTEE_SEED_MISMATCH', 'error', `round ${input.round}'s seed is not keccak256(prevrandao, prevRecordHash, round)`, {
-          announced: input.seed,
-          expected,
-          prevrandao: input.prevrandao,
-          prevRecordHash: input.prevRecordHash,
-        }),
+        finding(
+          'COMMITTEE_SEED_MISMATCH',
+          'error',
+          `round ${input.round}'s seed is not keccak256(blockhash(seedBlock), prevRecordHash, round)`,
+          {
+            announced: input.seed,
+            expected,
+            prevrandao: input.prevrandao,
+            prevRecordHash: input.prevRecordHash,
+          },
+        ),
       );
     }
   }

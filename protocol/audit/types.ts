@@ -55,8 +55,10 @@ export type AuditEvent =
       readonly committee: readonly string[];
       readonly inputDeadline: number;
       readonly finalizeDeadline: number;
-      /** block.prevrandao of the opening block, when the node reports it (the seed's input). */
+      /** Hash of the round's seed block, when the node reports it (the seed's input). */
       readonly prevrandao?: bigint;
+      /** The active list at the round's snapshot block (`activeMembersAt`), when read. */
+      readonly snapshotActive?: readonly string[];
     }
   | {
       readonly kind: 'RoundFinalized';
@@ -65,6 +67,8 @@ export type AuditEvent =
       readonly recordHash: Hex32;
       readonly record: AuditRecord;
       readonly signers: readonly string[];
+      /** Committee members the round credited with SERVICE_CREDIT. */
+      readonly credited: readonly string[];
       readonly call: FinalizeCall;
     }
   | { readonly kind: 'RoundAborted'; readonly at: EventPosition; readonly round: number };
@@ -150,6 +154,7 @@ export interface RoundSummary {
   readonly modelHash?: Hex32;
   readonly recordHash?: Hex32;
   readonly participants: readonly string[];
+  /** Always empty since issue 14: the record has no list of dropped members. */
   readonly dropped: readonly string[];
   readonly artifact?: 'verified' | 'mismatch' | 'missing' | 'unavailable';
   readonly evaluation?: Readonly<Record<string, number>>;

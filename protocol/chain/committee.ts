@@ -3,14 +3,16 @@
  * reproduced bit for bit so that nodes and auditors can check the committee a `RoundOpened`
  * event announced (docs/contracts.md, "Committee selection").
  *
- *     seed = keccak256(abi.encode(uint256 prevrandao, bytes32 prevRecordHash, uint64 round))
+ *     seed = keccak256(abi.encode(bytes32 blockhash(seedBlock), bytes32 prevRecordHash, uint64 round))
  *     for k = 0, 1, 2, …:
  *         j = uint256(keccak256(abi.encode(bytes32 seed, uint256 k))) mod n
  *         take j unless already taken; stop at m
  *     committee = activeMembers[j] for each taken j, in the order taken
  *
- * `activeMembers` is the contract's active list at the opening (`activeMembers()`), whose
- * order `nextActiveMembers` replays from registry events.
+ * `activeMembers` is the contract's active list at the round's snapshot block
+ * (`activeMembersAt(snapshotBlock)`), whose order `nextActiveMembers` replays from registry
+ * events. The snapshot block and the seed block are fixed before the seed block exists
+ * (docs/contracts.md, "Committee selection").
  */
 import { AbiCoder, getAddress, keccak256 } from 'ethers';
 import { invalidValue, OnChainError } from './errors.js';
@@ -20,10 +22,13 @@ const abi = AbiCoder.defaultAbiCoder();
 
 const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 
-/** The round seed the contract derives in `openRound` from the block's prevrandao. */
-export function roundSeed(prevrandao: bigint, prevRecordHash: Hex32, round: number | bigint): Hex32 {
+/**
+ * The round seed the contract derives in `openRound` from the hash of the round's seed block
+ * (a bytes32, or the same 256 bits as a bigint: both ABI-encode as one word).
+ */
+export function roundSeed(seedBlockHash: bigint | Hex32, prevRecordHash: Hex32, round: number | bigint): Hex32 {
   if (!HEX32.test(prevRecordHash)) throw invalidValue('prevRecordHash', prevRecordHash, 'must be 0x and 64 hex digits');
-  return keccak256(abi.encode(['uint256', 'bytes32', 'uint64'], [prevrandao, prevRecordHash, round])) as Hex32;
+  return keccak256(abi.encode(['uint256', 'bytes32', 'uint64'], [BigInt(seedBlockHash), prevRecordHash, round])) as Hex32;
 }
 
 /** `size` distinct indices below `memberCount`, in the order the contract draws them. */

@@ -27,7 +27,7 @@ export {
 export { type ActiveListChange, committeeIndices, nextActiveMembers, roundSeed, selectCommitteeOnChain } from './committee.js';
 export {
   type FinalizedRoundCredits,
-  participationCredit,
+  PARTICIPATION_CREDIT,
   replayCredits,
   SAMPLE_COUNT_BUCKET_FLOORS,
   SERVICE_CREDIT,
@@ -40,8 +40,8 @@ export {
   FEDMESH_EIP712_NAME,
   FEDMESH_EIP712_VERSION,
   federationDomain,
+  fullServiceMask,
   type Hex32,
-  MAX_BUCKET,
   MAX_RECORD_ENTRIES,
   type OnChainParticipant,
   type OnChainRoundRecord,

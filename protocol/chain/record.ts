@@ -2,15 +2,18 @@
  * The EIP-712 round record that a FedmeshFederation committee signs and `finalizeRound` checks
  * (EIP-712, https://eips.ethereum.org/EIPS/eip-712; contracts/IFedmeshRounds.sol `RoundRecord`).
  *
- *     Participant(address member,uint8 bucket,uint256 spend,uint256 dpParams)
+ *     Participant(address member,uint256 dpParams,uint256 spend)
  *     RoundRecord(uint64 round,bytes32 prevModelHash,bytes32 modelHash,bytes32 aggregateHash,
- *                 Participant[] participants,address[] dropped)
+ *                 uint256 serviceMask,Participant[] participants)
  *     domain: { name: "fedmesh", version: "1", chainId, verifyingContract }
  *
  * The domain binds a signature to one chain and one deployment, so a record signed for a test
- * chain or another federation is worthless here. `participants` and `dropped` must be sorted
- * by address (as 160-bit numbers), strictly ascending, and disjoint; `canonicalRoundRecord`
- * puts any record in that form.
+ * chain or another federation is worthless here. `participants` must be sorted by address (as
+ * 160-bit numbers), strictly ascending; `canonicalRoundRecord` puts any record in that form.
+ * Each participant line is also signed by the participant itself (./participant-entry.ts);
+ * those signatures travel beside the record, in the same order. Bit k of `serviceMask`
+ * credits committee position k (docs/credits.md). There is no sample-count bucket and no list
+ * of dropped members (issue 14: records that scale with the participants, not the membership).
  */
 import { getAddress, type TypedDataDomain, TypedDataEncoder, type TypedDataField } from 'ethers';
 import { RDP_MASK } from './budget.js';
@@ -22,35 +25,33 @@ export type Hex32 = `0x${string}`;
 export const FEDMESH_EIP712_NAME = 'fedmesh';
 export const FEDMESH_EIP712_VERSION = '1';
 
-/** Highest sample-count bucket the contract accepts (`MAX_BUCKET`). */
-export const MAX_BUCKET = 7;
-/** Most participants, and most dropped members, per record (`MAX_ENTRIES`). */
-export const MAX_RECORD_ENTRIES = 256;
+/** Most participants per record (the contract's `MAX_PARTICIPANTS`). */
+export const MAX_RECORD_ENTRIES = 400;
 
 export interface OnChainParticipant {
   /** Member address. */
   readonly member: string;
-  /** Declared sample-count bucket, 0 … MAX_BUCKET (./credits.ts `sampleCountBucket`). */
-  readonly bucket: number;
-  /** The round's RDP spend, packed by `encodeRdp` (./budget.ts): `declaredSpend(dpParams)`. */
-  readonly spend: bigint;
   /**
-   * The DP-SGD parameters the participant declared in its signed submission, packed by
-   * `encodeDpParams` (./dp-params.ts); NO_DP_PARAMS (0n) without DP, which needs a zero spend.
+   * The DP-SGD parameters the participant declared and signed, packed by `encodeDpParams`
+   * (./dp-params.ts); NO_DP_PARAMS (0n) without DP, which needs a zero spend.
    */
   readonly dpParams: bigint;
+  /** The round's RDP spend, packed by `encodeRdp` (./budget.ts): `declaredSpend(dpParams)`. */
+  readonly spend: bigint;
 }
 
 /**
  * What a participant declares about its contribution in its signed round submission (the
- * masked input under secure aggregation, the update in plaintext mode): its sample-count
- * bucket (./credits.ts `sampleCountBucket`) and its DP-SGD parameters for the round
- * (./dp-params.ts `encodeDpParams`, NO_DP_PARAMS without DP). The committee copies both into
- * the record and charges `declaredSpend(dpParams)`.
+ * masked input under secure aggregation, the update in plaintext mode): its DP-SGD parameters
+ * for the round (./dp-params.ts `encodeDpParams`, NO_DP_PARAMS without DP) and its own
+ * EIP-712 `ParticipantEntry` signature over (round, member, dpParams, declaredSpend(dpParams))
+ * (./participant-entry.ts). The committee copies both into the record. `bucket` is ignored
+ * (kept optional only while callers still fill it; nothing on chain depends on it).
  */
 export interface ContributionDeclaration {
-  readonly bucket: number;
   readonly dpParams: bigint;
+  readonly entrySignature?: string;
+  readonly bucket?: number;
 }
 
 export interface OnChainRoundRecord {
@@ -59,9 +60,9 @@ export interface OnChainRoundRecord {
   readonly modelHash: Hex32;
   /** Hash identifying the aggregate the committee computed. */
   readonly aggregateHash: Hex32;
+  /** Bit k: committee position k earns SERVICE_CREDIT (./credits.ts). */
+  readonly serviceMask: bigint;
   readonly participants: readonly OnChainParticipant[];
-  /** Members the committee saw drop out of the round. */
-  readonly dropped: readonly string[];
 }
 
 /** The EIP-712 types of the record, as ethers' `signTypedData` and `TypedDataEncoder` take them. */
@@ -71,14 +72,13 @@ export const ROUND_RECORD_TYPES: Record<string, TypedDataField[]> = {
     { name: 'prevModelHash', type: 'bytes32' },
     { name: 'modelHash', type: 'bytes32' },
     { name: 'aggregateHash', type: 'bytes32' },
+    { name: 'serviceMask', type: 'uint256' },
     { name: 'participants', type: 'Participant[]' },
-    { name: 'dropped', type: 'address[]' },
   ],
   Participant: [
     { name: 'member', type: 'address' },
-    { name: 'bucket', type: 'uint8' },
-    { name: 'spend', type: 'uint256' },
     { name: 'dpParams', type: 'uint256' },
+    { name: 'spend', type: 'uint256' },
   ],
 };
 
@@ -109,9 +109,14 @@ export function toTypedValue(record: OnChainRoundRecord): Record<string, unknown
     prevModelHash: record.prevModelHash,
     modelHash: record.modelHash,
     aggregateHash: record.aggregateHash,
-    participants: record.participants.map((p) => ({ member: p.member, bucket: p.bucket, spend: p.spend, dpParams: p.dpParams })),
-    dropped: [...record.dropped],
+    serviceMask: record.serviceMask,
+    participants: record.participants.map((p) => ({ member: p.member, dpParams: p.dpParams, spend: p.spend })),
   };
+}
+
+/** The service mask crediting every one of `committeeSize` positions. */
+export function fullServiceMask(committeeSize: number): bigint {
+  return (1n << BigInt(committeeSize)) - 1n;
 }
 
 /** Orders addresses as the contract does: as 160-bit unsigned integers. */
@@ -122,28 +127,25 @@ export function compareAddresses(a: string, b: string): number {
 }
 
 /**
- * `record` with checksummed addresses, participants and dropped members sorted as the contract
- * requires, and lowercase hashes. Throws ONCHAIN_INVALID_VALUE for what the contract would
- * refuse by shape: a duplicate, an address on both lists, a bucket or spend out of range, a
- * spend without declared DP parameters, a list over MAX_RECORD_ENTRIES, or a malformed hash or round. Membership and budgets are the
- * contract's to check.
+ * `record` with checksummed addresses, participants sorted as the contract requires, and
+ * lowercase hashes. Throws ONCHAIN_INVALID_VALUE for what the contract would refuse by shape: a
+ * duplicate, a spend out of range, a spend without declared DP parameters, a list over
+ * MAX_RECORD_ENTRIES, a service mask over 32 bits, or a malformed hash or round. Membership,
+ * signatures and budgets are the contract's to check.
  */
 export function canonicalRoundRecord(record: OnChainRoundRecord): OnChainRoundRecord {
   if (!(Number.isSafeInteger(record.round) && record.round >= 0)) throw invalidValue('round', record.round, 'must be an integer >= 0');
   for (const field of ['prevModelHash', 'modelHash', 'aggregateHash'] as const) {
     if (!/^0x[0-9a-fA-F]{64}$/.test(record[field])) throw invalidValue(field, record[field], 'must be 0x and 64 hex digits');
   }
+  if (!(typeof record.serviceMask === 'bigint' && record.serviceMask >= 0n && record.serviceMask < 1n << 32n)) {
+    throw invalidValue('serviceMask', record.serviceMask, 'must be a bigint in [0, 2^32)');
+  }
   if (record.participants.length > MAX_RECORD_ENTRIES) {
     throw invalidValue('participants.length', record.participants.length, `must be at most ${MAX_RECORD_ENTRIES}`);
   }
-  if (record.dropped.length > MAX_RECORD_ENTRIES) {
-    throw invalidValue('dropped.length', record.dropped.length, `must be at most ${MAX_RECORD_ENTRIES}`);
-  }
   const participants = record.participants
     .map((p, i) => {
-      if (!(Number.isInteger(p.bucket) && p.bucket >= 0 && p.bucket <= MAX_BUCKET)) {
-        throw invalidValue(`participants[${i}].bucket`, p.bucket, `must be an integer in [0, ${MAX_BUCKET}]`);
-      }
       if (!(typeof p.spend === 'bigint' && p.spend >= 0n && p.spend <= RDP_MASK)) {
         throw invalidValue(`participants[${i}].spend`, p.spend, 'must be a packed RDP word (bits 224..255 zero)');
       }
@@ -153,22 +155,21 @@ export function canonicalRoundRecord(record: OnChainRoundRecord): OnChainRoundRe
       if (p.dpParams === 0n && p.spend !== 0n) {
         throw invalidValue(`participants[${i}].spend`, p.spend, 'must be 0 when no DP parameters are declared (dpParams 0)');
       }
-      return { member: checkedAddress(`participants[${i}].member`, p.member), bucket: p.bucket, spend: p.spend, dpParams: p.dpParams };
+      return { member: checkedAddress(`participants[${i}].member`, p.member), dpParams: p.dpParams, spend: p.spend };
     })
     .sort((a, b) => compareAddresses(a.member, b.member));
-  const dropped = record.dropped.map((d, i) => checkedAddress(`dropped[${i}]`, d)).sort(compareAddresses);
-  const seen = new Set<string>();
-  for (const a of [...participants.map((p) => p.member), ...dropped]) {
-    if (seen.has(a)) throw invalidValue('participants/dropped', a, 'each address may appear once across both lists');
-    seen.add(a);
+  for (let i = 1; i < participants.length; i++) {
+    if (participants[i]!.member === participants[i - 1]!.member) {
+      throw invalidValue('participants', participants[i]!.member, 'each address may appear once');
+    }
   }
   return {
     round: record.round,
     prevModelHash: record.prevModelHash.toLowerCase() as Hex32,
     modelHash: record.modelHash.toLowerCase() as Hex32,
     aggregateHash: record.aggregateHash.toLowerCase() as Hex32,
+    serviceMask: record.serviceMask,
     participants,
-    dropped,
   };
 }
 

@@ -1,16 +1,20 @@
 /**
  * Payloads carried (chunked) on the update and aggregate topics.
  *
- * UpdatePayload v2 (a participant's locally trained model for round r):
- *   version u8 = 2 | baseModelHash 32 | sampleCount u32 | dpParams 32 (uint256, big-endian) |
- *   weights varBytes32 (FMWT, see weights-codec)
+ * UpdatePayload v3 (a participant's locally trained model for round r):
+ *   version u8 = 3 | baseModelHash 32 | sampleCount u32 | dpParams 32 (uint256, big-endian) |
+ *   entrySignature 65 | weights varBytes32 (FMWT, see weights-codec)
  *
  * `dpParams` declares the DP-SGD parameters the participant trained with this round
- * (protocol/chain/dp-params.ts `encodeDpParams`; 0 without DP), and the sample count declares
- * its bucket (`sampleCountBucket(sampleCount)`): the committee puts both, and the spend
- * `declaredSpend(dpParams)`, into the round record. The update travels in gossip messages
- * signed with the participant's libp2p identity. A malformed word is refused (MSG_BAD_FIELD
- * naming `dpParams`; ./masked-input.ts `checkDeclaredDpParams`).
+ * (protocol/chain/dp-params.ts `encodeDpParams`; 0 without DP), and `entrySignature` is the
+ * participant's own EIP-712 `ParticipantEntry(round, member, dpParams, declaredSpend(dpParams))`
+ * signature with its Ethereum account (protocol/chain/participant-entry.ts), r ‖ s ‖ v; 65 zero
+ * bytes when it has none (the committee cannot record such an update: FedmeshFederation
+ * refuses a participant line without its member's signature). The committee puts dpParams, the
+ * spend and the signature into the round record. The sample count is the FedAvg weight only;
+ * nothing on chain depends on it. The update travels in gossip messages signed with the
+ * participant's libp2p identity. A malformed word is refused (MSG_BAD_FIELD naming `dpParams`;
+ * ./masked-input.ts `checkDeclaredDpParams`).
  *
  * AggregatePayload v1 (the committee's result for round r):
  *   version u8 | prevModelHash 32 | count u16 | count × (participant varBytes16, sampleCount u32,
@@ -33,9 +37,9 @@ import { decodeWeights, encodeWeights, WeightsCodecError } from '../weights-code
 import { NO_DP_PARAMS } from '../chain/dp-params.js';
 import { MessageError, truncated } from './errors.js';
 import { MAX_PARTICIPANTS, MAX_PAYLOAD_BYTES, MAX_PEER_ID_BYTES } from './limits.js';
-import { checkDeclaredDpParams, DP_PARAMS_BYTES, dpParamsFromBytes, dpParamsToBytes } from './masked-input.js';
+import { checkDeclaredDpParams, DP_PARAMS_BYTES, dpParamsFromBytes, dpParamsToBytes, ENTRY_SIGNATURE_BYTES } from './masked-input.js';
 
-export const UPDATE_PAYLOAD_VERSION = 2;
+export const UPDATE_PAYLOAD_VERSION = 3;
 export const AGGREGATE_PAYLOAD_VERSION = 1;
 export const SECURE_AGGREGATE_PAYLOAD_VERSION = 2;
 
@@ -50,6 +54,11 @@ export interface UpdatePayload {
    * encoding (default NO_DP_PARAMS: trained without DP); always set by `decodeUpdate`.
    */
   readonly dpParams?: bigint;
+  /**
+   * The participant's ParticipantEntry signature (65 bytes). Optional when encoding (default 65
+   * zero bytes: unsigned); always set by `decodeUpdate`.
+   */
+  readonly entrySignature?: Uint8Array;
   readonly weights: ModelWeights;
 }
 
@@ -102,26 +111,39 @@ function readVersion(r: ByteReader, expected: number): void {
 export function encodeUpdate(u: UpdatePayload): Uint8Array {
   checkSampleCount(u.sampleCount, 'sampleCount');
   const dpParams = checkDeclaredDpParams(u.dpParams ?? NO_DP_PARAMS);
-  return new ByteWriter(96)
+  const entrySignature = u.entrySignature ?? new Uint8Array(ENTRY_SIGNATURE_BYTES);
+  if (entrySignature.length !== ENTRY_SIGNATURE_BYTES) {
+    throw new MessageError('MSG_BAD_FIELD', `entrySignature of ${entrySignature.length} bytes`, {
+      field: 'entrySignature',
+      value: entrySignature.length,
+      max: ENTRY_SIGNATURE_BYTES,
+    });
+  }
+  return new ByteWriter(192)
     .u8(UPDATE_PAYLOAD_VERSION)
     .bytes(u.baseModelHash)
     .u32(u.sampleCount)
     .bytes(dpParamsToBytes(dpParams))
+    .bytes(entrySignature)
     .varBytes32(encodeWeights(u.weights))
     .finish();
 }
 
 /** Decode an update; when `expectShapesOf` is given, weights must have its tensor shapes. */
-export function decodeUpdate(bytes: Uint8Array, expectShapesOf?: ModelWeights): UpdatePayload & { readonly dpParams: bigint } {
+export function decodeUpdate(
+  bytes: Uint8Array,
+  expectShapesOf?: ModelWeights,
+): UpdatePayload & { readonly dpParams: bigint; readonly entrySignature: Uint8Array } {
   const r = new ByteReader(bytes, truncated);
   readVersion(r, UPDATE_PAYLOAD_VERSION);
   const baseModelHash = r.bytes(32);
   const sampleCount = r.u32();
   checkSampleCount(sampleCount, 'sampleCount');
   const dpParams = checkDeclaredDpParams(dpParamsFromBytes(r.bytes(DP_PARAMS_BYTES)));
+  const entrySignature = r.bytes(ENTRY_SIGNATURE_BYTES);
   const weights = decodeWeightsField(r.varBytes32(MAX_PAYLOAD_BYTES), expectShapesOf);
   if (r.remaining !== 0) throw new MessageError('MSG_TRAILING_BYTES', `${r.remaining} bytes after update`, { extra: r.remaining });
-  return { baseModelHash, sampleCount, dpParams, weights };
+  return { baseModelHash, sampleCount, dpParams, entrySignature, weights };
 }
 
 export function encodeAggregate(a: AggregatePayload): Uint8Array {

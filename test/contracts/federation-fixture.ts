@@ -18,7 +18,17 @@ import {
 import { expect } from 'vitest';
 import { cAlpha, encodeEpsilonCap } from '../../protocol/chain/budget.js';
 import { encodeDpParams } from '../../protocol/chain/dp-params.js';
-import { federationDomain, type Hex32, type OnChainRoundRecord, ROUND_RECORD_TYPES, toTypedValue } from '../../protocol/chain/record.js';
+import { Signature } from 'ethers';
+import { declaredSpend } from '../../protocol/chain/dp-params.js';
+import { participantEntry, signParticipantEntry } from '../../protocol/chain/participant-entry.js';
+import {
+  canonicalRoundRecord,
+  federationDomain,
+  type Hex32,
+  type OnChainRoundRecord,
+  ROUND_RECORD_TYPES,
+  toTypedValue,
+} from '../../protocol/chain/record.js';
 import { FEDMESH_FEDERATION_ABI } from '../../node/chain/federation-abi.js';
 import type { InProcessChain, InProcessSigner } from '../../node/chain/hardhat.js';
 
@@ -33,6 +43,9 @@ export const MANIFEST: Hex32 = `0x${'5e'.repeat(32)}`;
  */
 export const DP_PARAMS = encodeDpParams({ sampleRate: 0.01, noiseMultiplier: 1.1, clipNorm: 1, steps: 100 });
 export const CHAIN_ID = 31337n;
+export const DELTA_E18 = 10_000_000_000_000n;
+/** A 64-byte peer id proof placeholder (the contract stores it; nodes verify it off chain). */
+export const PROOF = `0x${'ab'.repeat(64)}`;
 export const FIRST_OUTSIDER = 100;
 
 export const hash = (n: number): Hex32 => `0x${n.toString(16).padStart(2, '0').repeat(32)}`;
@@ -50,6 +63,11 @@ export interface FedOptions {
   /** Manifest hash fixed at deployment. Default MANIFEST. */
   readonly manifest?: Hex32;
   readonly cAlpha?: readonly bigint[];
+  readonly seedDelay?: number;
+  readonly dpRequired?: boolean;
+  readonly adminDelay?: number;
+  /** δ in units of 1e-18. Default DELTA. */
+  readonly delta?: bigint;
 }
 
 export interface Fed {
@@ -79,6 +97,10 @@ export async function deployFed(chain: InProcessChain, o: FedOptions = {}): Prom
     threshold: t,
     inputDuration: o.inputDuration ?? 600,
     finalizeDuration: o.finalizeDuration ?? 600,
+    seedDelay: o.seedDelay ?? 0,
+    dpRequired: o.dpRequired ?? false,
+    adminDelay: o.adminDelay ?? 0,
+    delta: o.delta ?? DELTA_E18,
     cAlpha: [...(o.cAlpha ?? C_ALPHA)],
   });
   const receipt = await deployed.deploymentTransaction()?.wait();
@@ -87,7 +109,7 @@ export async function deployFed(chain: InProcessChain, o: FedOptions = {}): Prom
   const contract = new Contract(address, FED_IFACE, chain.provider);
   const cap = encodeEpsilonCap(o.cap ?? 10);
   for (const i of o.members ?? [1, 2, 3, 4, 5]) {
-    await send(as(contract, signerOf(chain, 0)), 'addMember', signerOf(chain, i).address, `peer-${i}`, `https://m${i}.example`, cap);
+    await send(as(contract, signerOf(chain, 0)), 'addMember', signerOf(chain, i).address, `peer-${i}`, `https://m${i}.example`, cap, PROOF);
   }
   return { contract, address, blockNumber: receipt.blockNumber, m, t };
 }
@@ -143,16 +165,91 @@ export function plain(v: unknown): unknown[] {
   return (v as unknown[]).map((x) => (Array.isArray(x) ? plain(x) : x));
 }
 
-/** A record as the tuple ethers returns in events: [round, prev, model, agg, [[member, bucket, spend, dpParams]…], dropped]. */
+/** A record as the tuple ethers returns in events: [round, prev, model, agg, mask, [[member, dpParams, spend]…]]. */
 export function recordTuple(r: OnChainRoundRecord): unknown[] {
   return [
     BigInt(r.round),
     r.prevModelHash,
     r.modelHash,
     r.aggregateHash,
-    r.participants.map((p) => [p.member, BigInt(p.bucket), p.spend, p.dpParams]),
-    [...r.dropped],
+    r.serviceMask,
+    r.participants.map((p) => [p.member, p.dpParams, p.spend]),
   ];
+}
+
+/** `signer`'s ParticipantEntry signature for its line of `record`, as the contract takes it ({r, vs}). */
+export async function entrySig(
+  signer: InProcessSigner,
+  address: string,
+  round: number,
+  dpParams: bigint,
+  spend?: bigint,
+  chainId: bigint = CHAIN_ID,
+): Promise<{ r: string; vs: string }> {
+  const entry = { ...participantEntry(round, signer.address, dpParams), ...(spend !== undefined ? { spend } : {}) };
+  const sig = Signature.from(await signParticipantEntry(signer, { chainId, contract: address }, entry));
+  return { r: sig.r, vs: sig.yParityAndS };
+}
+
+/** Entry signatures for every line of `record` (canonical order), by the chain's signers. */
+export function entrySigs(chain: InProcessChain, address: string, record: OnChainRoundRecord): Promise<{ r: string; vs: string }[]> {
+  return Promise.all(
+    record.participants.map((p) => entrySig(signerOf(chain, indexOf(chain, p.member)), address, record.round, p.dpParams, p.spend)),
+  );
+}
+
+/** A canonical record for `round` with `participants` (signer indices) declaring `dpParams`, full service mask. */
+export function recordFor(
+  chain: InProcessChain,
+  round: number,
+  prevModelHash: Hex32,
+  participants: readonly number[],
+  o: { dpParams?: bigint; m?: number; modelHash?: Hex32; serviceMask?: bigint } = {},
+): OnChainRoundRecord {
+  const dp = o.dpParams ?? DP_PARAMS;
+  return canonicalRoundRecord({
+    round,
+    prevModelHash,
+    modelHash: o.modelHash ?? hash((round % 200) + 16),
+    aggregateHash: hash((round % 200) + 17),
+    serviceMask: o.serviceMask ?? (1n << BigInt(o.m ?? 3)) - 1n,
+    participants: participants.map((i) => ({ member: signerOf(chain, i).address, dpParams: dp, spend: declaredSpend(dp) })),
+  });
+}
+
+/**
+ * Opens the next round as `opener` (signer index): schedules it first when needed, then opens it
+ * in a later block. Returns the round number and its committee (signer indices).
+ */
+export async function openNext(chain: InProcessChain, fed: Fed, opener = 1): Promise<{ round: number; committee: number[] }> {
+  const c = as(fed.contract, signerOf(chain, opener));
+  const waitForSeed = async () => {
+    const [, seedBlock] = (await view<bigint[]>(fed.contract, 'nextRoundSchedule')).map(Number);
+    const head = await chain.provider.getBlockNumber();
+    if (seedBlock! > 0 && head < seedBlock!) await chain.provider.send('hardhat_mine', [`0x${(seedBlock! - head).toString(16)}`]);
+  };
+  await waitForSeed();
+  let receipt = await send(c, 'openRound');
+  let opened = eventsOf(receipt, fed.address).find((e) => e.name === 'RoundOpened');
+  if (opened === undefined) {
+    await waitForSeed();
+    receipt = await send(c, 'openRound');
+    opened = eventsOf(receipt, fed.address).find((e) => e.name === 'RoundOpened');
+  }
+  if (opened === undefined) throw new Error('openRound opened nothing');
+  return { round: Number(opened.args.round), committee: [...(opened.args.committee as string[])].map((a) => indexOf(chain, a)) };
+}
+
+/** Finalizes `record` with entry signatures of its participants and committee signatures of `signers`. */
+export async function finalizeWith(chain: InProcessChain, fed: Fed, record: OnChainRoundRecord, signers: readonly number[], from = 0) {
+  const sigs = await Promise.all(signers.map((i) => sign(signerOf(chain, i), fed.address, record)));
+  return send(
+    as(fed.contract, signerOf(chain, from)),
+    'finalizeRound',
+    toTypedValue(record),
+    await entrySigs(chain, fed.address, record),
+    sigs,
+  );
 }
 
 /** `signer`'s EIP-712 signature of `record` for the federation at `address` (or another domain). */
