@@ -259,6 +259,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       clock: systemClock,
       log: nlog,
       federation: fed,
+      privacyLedger,
       // Real entropy (OS CSPRNG): masking secrets must be unpredictable (never seededEntropy here).
       secagg: {
         crypto: nodeSecAggCrypto,
