@@ -1,14 +1,15 @@
 /**
  * What the daemon reads before it joins anything: the manifest, the deployment file, the
- * local data (through the manifest's schema, standardised with this site's own statistics)
- * and the model spec the manifest implies. Each step fails with a typed error naming the
- * file and the problem.
+ * local data (through the manifest's schema; preprocessed with the manifest's public
+ * statistics when it has them — always with DP — else this site's own) and the model spec the
+ * manifest implies. Each step fails with a typed error naming the file and the problem.
  */
 import { readFileSync } from 'node:fs';
 import { fitStandardizer, type LabelledData, standardize } from '../../protocol/data.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
 import { ONCHAIN_RDP_ORDERS } from '../../protocol/chain/budget.js';
 import { planFederatedDpSgd } from '../../protocol/privacy/planning.js';
+import { applyPublicTransform, publicTransformOf } from '../../protocol/privacy/public-statistics.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { type BadRow, loadCsv } from '../data/csv.js';
 import { loadPngFolder } from '../data/png-folder.js';
@@ -85,11 +86,18 @@ export interface LoadedData {
 export type SiteDataConfig = Omit<NodeConfig['data'], 'headerMatch'> & Partial<Pick<NodeConfig['data'], 'headerMatch'>>;
 
 /**
- * Loads the site's data through the manifest's schema. Tabular data is standardised with this
- * site's own mean and deviation: nothing about the data leaves the node, statistics included.
+ * Loads the site's data through the manifest's schema.
+ *
+ * Tabular data with the manifest's `publicStatistics` (required with DP): every row is mapped by
+ * itself — missing cells take the public fill, each value is clamped to the public range,
+ * centred and scaled by public values (protocol/privacy/public-statistics.ts) — so one record
+ * changes no other record's features, and DP-SGD's sensitivity stays C (issue 15).
+ * Without them (no DP only): standardised with this site's own mean and deviation and imputed
+ * with its own medians; these never leave the node, but they are not covered by any DP claim.
  */
 export function loadSiteData(cfg: SiteDataConfig, manifest: FederationManifest): LoadedData {
   if (cfg.kind === 'csv') {
+    const pub = publicTransformOf(manifest);
     const { data, report } = loadCsv(cfg.path, manifest, {
       missing: cfg.missing,
       maxBadRowFraction: cfg.maxBadRowFraction,
@@ -97,9 +105,10 @@ export function loadSiteData(cfg: SiteDataConfig, manifest: FederationManifest):
       ...(cfg.columns !== undefined ? { columns: cfg.columns } : {}),
       ...(cfg.values !== undefined ? { values: cfg.values } : {}),
       ...(cfg.headerMatch !== undefined ? { headerMatch: cfg.headerMatch } : {}),
+      ...(pub !== undefined ? { fill: pub.fill } : {}),
     });
     return {
-      data: standardize(data, fitStandardizer(data)),
+      data: pub !== undefined ? applyPublicTransform(data, pub) : standardize(data, fitStandardizer(data)),
       report: {
         read: report.rows,
         kept: report.kept,
@@ -133,23 +142,33 @@ export function loadSiteData(cfg: SiteDataConfig, manifest: FederationManifest):
   );
 }
 
+/** This site's DP-SGD parameters (see `planSiteDp`). */
+export interface SiteDpPlan {
+  /** q: the manifest's, the same at every site and independent of the record count. */
+  readonly sampleRate: number;
+  readonly noiseMultiplier: number;
+  readonly clipNorm: number;
+  /** The public divisor of each step's noisy gradient sum (the batch size; never q·N). */
+  readonly expectedBatchSize: number;
+  /** The planned ε after the manifest's rounds, in the ledger's accounting. */
+  readonly epsilon: number;
+}
+
 /**
  * This site's DP-SGD parameters, or undefined when the manifest sets no DP target or the
- * operator turned it off. q = batchSize / n (the expected Poisson batch is the batch size); σ is
- * planned so the manifest's ε at its δ covers every round × local step in the chain ledger's own
- * accounting (the on-chain RDP orders, with its per-round rounding as a margin: docs/privacy.md),
- * unless the config gives σ. Each participant declares these parameters with its input, and the
- * committee charges their RDP to its on-chain budget.
+ * operator turned it off. Everything here is a function of public values only — the
+ * manifest (q, ε, δ, C, rounds, local epochs) and the site's config (σ, C, batch size) — never
+ * of the site's data: q is the manifest's (no longer batch / N, which published N to 1e-15),
+ * the step count epochs · ⌈1/q⌉, and the noisy sum is divided by the batch size (not the
+ * expected batch q·N). σ is planned so the manifest's ε at its δ covers every round × local step
+ * in the chain ledger's own accounting (the on-chain RDP orders, with its per-round rounding as
+ * a margin: docs/privacy.md), unless the config gives σ. Each participant declares these
+ * parameters with its input, and the committee charges their RDP to its on-chain budget.
  */
-export function planSiteDp(
-  manifest: FederationManifest,
-  cfg: NodeConfig['dp'],
-  batchSize: number,
-  examples: number,
-): { readonly sampleRate: number; readonly noiseMultiplier: number; readonly clipNorm: number; readonly epsilon: number } | undefined {
+export function planSiteDp(manifest: FederationManifest, cfg: NodeConfig['dp'], batchSize: number): SiteDpPlan | undefined {
   const target = manifest.dp;
   if (target === undefined || !cfg.enabled) return undefined;
-  const sampleRate = Math.min(1, batchSize / Math.max(1, examples));
+  const sampleRate = target.sampleRate;
   const plan = planFederatedDpSgd({
     ...(cfg.noiseMultiplier !== undefined
       ? { noiseMultiplier: cfg.noiseMultiplier }
@@ -160,5 +179,11 @@ export function planSiteDp(
     localEpochs: manifest.training.localEpochs,
     orders: ONCHAIN_RDP_ORDERS,
   });
-  return { sampleRate, noiseMultiplier: plan.noiseMultiplier, clipNorm: cfg.clipNorm ?? target.clipNorm, epsilon: plan.epsilon };
+  return {
+    sampleRate,
+    noiseMultiplier: plan.noiseMultiplier,
+    clipNorm: cfg.clipNorm ?? target.clipNorm,
+    expectedBatchSize: batchSize,
+    epsilon: plan.epsilon,
+  };
 }

@@ -105,21 +105,32 @@ describe('daemon set-up', () => {
     expect(text).toContain('fedmesh_gossip_verdicts_total{topic="update",action="reject",code="MSG_TOO_LARGE"} 1');
   });
 
-  it("plans this site's DP-SGD from the manifest target: ε within it, q from the batch size; off when disabled or untargeted", () => {
-    const withDp = parseManifest({ ...manifest, dp: { epsilon: 4, delta: 1e-5, clipNorm: 1 } });
-    const plan = planSiteDp(withDp, { enabled: true }, 16, 160)!;
-    expect(plan.sampleRate).toBeCloseTo(0.1, 12);
+  it("plans this site's DP-SGD from public values only: q from the manifest, not from the record count; off when disabled or untargeted", () => {
+    const withDp = parseManifest({
+      ...manifest,
+      dp: { epsilon: 4, delta: 1e-5, clipNorm: 1, sampleRate: 0.1 },
+      publicStatistics: {
+        features: {
+          age: { min: 0, max: 120, center: 50, scale: 20, fill: 50 },
+          sex: { fill: 'f' },
+          bp: { min: 60, max: 250, center: 130, scale: 20, fill: 125 },
+        },
+      },
+    });
+    const plan = planSiteDp(withDp, { enabled: true }, 16)!;
+    expect(plan.sampleRate).toBe(0.1);
+    expect(plan.expectedBatchSize).toBe(16);
     expect(plan.noiseMultiplier).toBeGreaterThan(0);
     expect(plan.clipNorm).toBe(1);
     expect(plan.epsilon).toBeLessThanOrEqual(4);
     expect(plan.epsilon).toBeGreaterThan(3.5);
     // A larger σ from the operator spends less.
-    expect(planSiteDp(withDp, { enabled: true, noiseMultiplier: plan.noiseMultiplier * 2, clipNorm: 0.5 }, 16, 160)).toMatchObject({
+    expect(planSiteDp(withDp, { enabled: true, noiseMultiplier: plan.noiseMultiplier * 2, clipNorm: 0.5 }, 16)).toMatchObject({
       clipNorm: 0.5,
       epsilon: expect.any(Number),
     });
-    expect(planSiteDp(withDp, { enabled: true, noiseMultiplier: plan.noiseMultiplier * 2 }, 16, 160)!.epsilon).toBeLessThan(plan.epsilon);
-    expect(planSiteDp(withDp, { enabled: false }, 16, 160)).toBeUndefined();
-    expect(planSiteDp(manifest, { enabled: true }, 16, 160)).toBeUndefined();
+    expect(planSiteDp(withDp, { enabled: true, noiseMultiplier: plan.noiseMultiplier * 2 }, 16)!.epsilon).toBeLessThan(plan.epsilon);
+    expect(planSiteDp(withDp, { enabled: false }, 16)).toBeUndefined();
+    expect(planSiteDp(manifest, { enabled: true }, 16)).toBeUndefined();
   });
 });
