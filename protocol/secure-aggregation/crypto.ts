@@ -34,6 +34,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ByteWriter, utf8, wipe } from '../bytes.js';
+import { DEPLOYMENT_BINDING_BYTES } from '../chain/deployment-binding.js';
 import { SecAggError } from './errors.js';
 
 /** Pseudo-random generator: AES-128-CTR keystream from counter block 0. */
@@ -131,17 +132,15 @@ export interface KdfParty {
   readonly publicKey: Uint8Array;
 }
 
-/** Bytes of the deployment binding in a scope (protocol/chain/deployment-binding.ts). */
-export const BINDING_BYTES = 52;
 export const X25519_KEY_BYTES = 32;
 
 /** σ ‖ ids…: binding (52) ‖ federation (len16) ‖ round (u64) ‖ each id (len16). */
 function scopeInfo(w: ByteWriter, scope: KdfScope): ByteWriter {
-  if (scope.binding.length !== BINDING_BYTES) {
+  if (scope.binding.length !== DEPLOYMENT_BINDING_BYTES) {
     throw new SecAggError('SECAGG_BAD_CONFIG', `deployment binding of ${scope.binding.length} bytes`, {
       field: 'binding',
       value: scope.binding.length,
-      rule: `${BINDING_BYTES} bytes (chain id ‖ contract)`,
+      rule: `${DEPLOYMENT_BINDING_BYTES} bytes (chain id ‖ contract)`,
     });
   }
   if (!Number.isSafeInteger(scope.round) || scope.round < 0) {
