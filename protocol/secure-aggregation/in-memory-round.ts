@@ -17,7 +17,7 @@ import { encodeMaskedInput, type MaskedInputPayload } from '../messages/masked-i
 import type { EndorseMsg, RevealMsg, ShareKeysMsg, ViewMsg } from '../messages/secagg.js';
 import type { SecAggConfig } from './config.js';
 import type { Entropy, IdentitySign, IdentityVerify, SecAggCrypto } from './crypto.js';
-import { SecAggCommitteeMember, TURN_ZERO } from './committee-member.js';
+import { SecAggCommitteeMember } from './committee-member.js';
 import { SecAggError } from './errors.js';
 import { SecAggParticipant } from './participant.js';
 import { createAdvert, generateRoundKeys, type RoundKeys } from './round-keys.js';
@@ -153,10 +153,13 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
       for (const s of shareMsgs) if (s.shares.some((x) => x.recipient === id)) m.addShareKeys(s);
     });
   }
-  const keySetProposal = timed(leader, () => members.get(leader)!.proposeKeySet(0));
+  // The first live member leads: turn = its position, every earlier turn having passed.
+  const turn = o.committee.indexOf(leader);
+  const clock = { now: turn, turnStart: (t: number) => t };
+  const keySetProposal = timed(leader, () => members.get(leader)!.proposeKeySet(turn));
   const keySetEndorsements: EndorseMsg[] = [];
   for (const id of live) {
-    const e = timed(id, () => members.get(id)!.onKeySetProposal(keySetProposal, TURN_ZERO));
+    const e = timed(id, () => members.get(id)!.onKeySetProposal(keySetProposal, clock));
     if (e !== undefined) keySetEndorsements.push(e);
   }
   for (const id of live)
@@ -204,10 +207,10 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
     timed(id, () => {
       for (const v of views) members.get(id)!.addView(v);
     });
-  const proposal = timed(leader, () => members.get(leader)!.proposeLock(0));
+  const proposal = timed(leader, () => members.get(leader)!.proposeLock(turn));
   const lockEndorsements: EndorseMsg[] = [];
   for (const id of live) {
-    const e = timed(id, () => members.get(id)!.onLockProposal(proposal, TURN_ZERO));
+    const e = timed(id, () => members.get(id)!.onLockProposal(proposal, clock));
     if (e !== undefined) lockEndorsements.push(e);
   }
   for (const id of live)
