@@ -30,8 +30,16 @@
  * simulator's defaults (MLP [16], 2 local epochs, batch 16, learning rate 0.01, 10 rounds) as the
  * strongest non-private reference.
  *
- * Run: npm run bench:privacy-utility  (table on stdout; bench/results/privacy-utility.json and .svg)
- * Environment: PU_SEEDS (default 1,2,3), PU_ROUNDS (default 5), PU_EPSILONS (default 0.5,1,2,4,8,inf).
+ * Preprocessing (issue 15, PU_STATS): 'public' (default) — every site standardises with one set of
+ * public reference statistics (the held-out split's mean and deviation, records no site trains
+ * on: simulations/sites.ts `publicReferenceStandardizer`), the noisy sum is divided by the public
+ * batch size rather than q·N, and FedAvg weights are uniform under DP (the round driver's
+ * `fedAvgWeight`) — what a federation that delivers its ε runs; 'site' — the earlier pipeline,
+ * each site's own mean and deviation and the divisor q·N (its sensitivity is not C).
+ *
+ * Run: npm run bench:privacy-utility  (table on stdout; bench/results/privacy-utility[-site].json and .svg)
+ * Environment: PU_SEEDS (default 1,2,3,4,5), PU_ROUNDS (default 5), PU_EPSILONS (default 0.5,1,2,4,8,inf),
+ * PU_STATS (public | site, default public).
  */
 import { prepareSites } from '../simulations/sites.js';
 import * as fs from 'node:fs';
@@ -59,7 +67,10 @@ import { evaluateAcrossSites } from '../simulations/simulate.js';
 const PEERS = 8;
 const DELTA = 1e-5;
 const ROUNDS = Number(process.env.PU_ROUNDS ?? 5);
-const SEEDS = (process.env.PU_SEEDS ?? '1,2,3').split(',').map(Number);
+const SEEDS = (process.env.PU_SEEDS ?? '1,2,3,4,5').split(',').map(Number);
+const STATS_ENV = process.env.PU_STATS ?? 'public';
+if (STATS_ENV !== 'public' && STATS_ENV !== 'site') throw new Error(`PU_STATS=${STATS_ENV}: public or site`);
+const STATS: 'public' | 'site' = STATS_ENV;
 const EPSILONS = (process.env.PU_EPSILONS ?? '0.5,1,2,4,8,inf').split(',').map((e) => (e === 'inf' ? Number.POSITIVE_INFINITY : Number(e)));
 const TEST_FRACTION = 0.2;
 const MIA_SPLITS = 50;
@@ -73,6 +84,8 @@ interface Config {
   readonly learningRate: number;
   readonly clipNorm: number;
   readonly rounds: number;
+  /** q on the public path (a constant of the configuration, never a function of a site's size). */
+  readonly publicSampleRate: number;
 }
 
 const DP_CONFIG: Config = {
@@ -83,6 +96,7 @@ const DP_CONFIG: Config = {
   learningRate: 0.4,
   clipNorm: 1,
   rounds: ROUNDS,
+  publicSampleRate: 1,
   // Tuning only: PU_CONFIG='{"learningRate":0.5}' overrides fields (with PU_SEEDS=11,12,13).
   ...(process.env.PU_CONFIG !== undefined ? (JSON.parse(process.env.PU_CONFIG) as Partial<Config>) : {}),
 };
@@ -94,6 +108,7 @@ const SIMULATOR_DEFAULTS: Config = {
   learningRate: 0.01,
   clipNorm: 1,
   rounds: 10,
+  publicSampleRate: 1,
 };
 
 interface RunResult {
@@ -127,10 +142,14 @@ async function runOnce(cfg: Config, epsilon: number, seed: number): Promise<RunR
     peers: PEERS,
     splitRng: createRng(seed, 'fedmesh/sim/split'),
     partitionRng: createRng(seed, 'fedmesh/sim/partition'),
+    statistics: STATS,
   });
 
   let plan: FederatedDpPlan | undefined;
-  const sampleRate = Math.min(1, cfg.batchSize / Math.min(...siteData.map((d) => d.n)));
+  // q = 1 for the DP configuration (batch 64 ≥ every site's ~57 records); on the public path it
+  // is fixed from that public configuration rather than read off the sites' sizes.
+  const sampleRate =
+    STATS === 'public' ? Math.min(1, cfg.publicSampleRate) : Math.min(1, cfg.batchSize / Math.min(...siteData.map((d) => d.n)));
   if (Number.isFinite(epsilon)) {
     plan = planFederatedDpSgd({ targetEpsilon: epsilon, delta: DELTA, sampleRate, rounds: cfg.rounds, localEpochs: cfg.localEpochs });
   }
@@ -140,7 +159,14 @@ async function runOnce(cfg: Config, epsilon: number, seed: number): Promise<RunR
     learningRate: cfg.learningRate,
     ...(plan !== undefined
       ? {
-          dp: { noiseMultiplier: plan.noiseMultiplier, clipNorm: cfg.clipNorm, sampleRate: plan.sampleRate, randomness: 'seeded' as const },
+          dp: {
+            noiseMultiplier: plan.noiseMultiplier,
+            clipNorm: cfg.clipNorm,
+            sampleRate: plan.sampleRate,
+            randomness: 'seeded' as const,
+            // Public path: divide the noisy sum by the public batch size, not q·N.
+            ...(STATS === 'public' ? { expectedBatchSize: cfg.batchSize } : {}),
+          },
         }
       : {}),
   };
@@ -338,7 +364,7 @@ async function main(): Promise<void> {
   const atOne = rows.find((r) => r.epsilon === 1);
   const f3 = (x: number): string => x.toFixed(3);
   process.stdout.write(
-    `\nPrivacy vs utility: breast cancer, ${PEERS} peers, ${ROUNDS} rounds, delta ${DELTA.toExponential()}, seeds ${SEEDS.join(',')} (backend ${backend.name})\n`,
+    `\nPrivacy vs utility: breast cancer, ${PEERS} peers, ${ROUNDS} rounds, delta ${DELTA.toExponential()}, seeds ${SEEDS.join(',')}, ${STATS} statistics (backend ${backend.name})\n`,
   );
   process.stdout.write(`config: ${DP_CONFIG.name}, C = ${DP_CONFIG.clipNorm}\n`);
   process.stdout.write('epsilon  sigma    accuracy (sd)    AUC    MIA adv  null   held-out  DP bound\n');
@@ -379,6 +405,7 @@ async function main(): Promise<void> {
     delta: DELTA,
     seeds: SEEDS,
     config: DP_CONFIG,
+    statistics: STATS,
     miaSetup: {
       members: "each peer's training records (its own standardisation), one peer at a time, averaged over peers and seeds",
       nonMembers: 'the held-out 20 % standardised by the same peer',
@@ -390,9 +417,10 @@ async function main(): Promise<void> {
     targets,
     seconds: (performance.now() - started) / 1000,
   };
-  fs.writeFileSync(path.join(dir, 'privacy-utility.json'), `${JSON.stringify(json, null, 2)}\n`);
-  fs.writeFileSync(path.join(dir, 'privacy-utility.svg'), svg(rows, reference));
-  process.stdout.write(`wrote ${path.join(dir, 'privacy-utility.json')} and privacy-utility.svg in ${json.seconds.toFixed(0)} s\n`);
+  const base = STATS === 'public' ? 'privacy-utility' : 'privacy-utility-site';
+  fs.writeFileSync(path.join(dir, `${base}.json`), `${JSON.stringify(json, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, `${base}.svg`), svg(rows, reference));
+  process.stdout.write(`wrote ${path.join(dir, `${base}.json`)} and ${base}.svg in ${json.seconds.toFixed(0)} s\n`);
 }
 
 await main();
