@@ -6,6 +6,10 @@
  *
  *   FUZZ_RUNS=1000000 npm run fuzz          # a longer campaign
  *   FUZZ_SEED=42 npm run fuzz               # replay a run
+ *
+ * Then the stateful model-based test of FedmeshFederation on the in-process Hardhat chain
+ * (test/contracts/federation-model.ts) until FUZZ_CONTRACT_STEPS checked steps (default 10 000;
+ * 0 skips it).
  */
 import '../../node/polyfills.js';
 import fc from 'fast-check';
@@ -53,6 +57,23 @@ for (const t of FUZZ_TARGETS) {
   if (res.failed) {
     failures++;
     console.error(fc.defaultReportMessage(res));
+  }
+}
+const CONTRACT_STEPS = Number(process.env.FUZZ_CONTRACT_STEPS ?? 10_000);
+if (CONTRACT_STEPS > 0) {
+  const { startInProcessChain } = await import('../../node/chain/hardhat.js');
+  const { modelStats, runFederationModel } = await import('../contracts/federation-model.js');
+  const chain = await startInProcessChain();
+  const t0 = performance.now();
+  let batch = 0;
+  try {
+    while (modelStats.steps < CONTRACT_STEPS) await runFederationModel(chain, 20, SEED + batch++);
+    console.log(
+      `${'contracts FedmeshFederation model-based (real bytecode)'.padEnd(76)} ${String(modelStats.steps).padStart(8)} steps  ${(performance.now() - t0).toFixed(0)} ms  ${JSON.stringify(modelStats)}`,
+    );
+  } catch (e) {
+    failures++;
+    console.error('contract model failed:', e);
   }
 }
 // Let any stray promise settle before judging unhandled rejections.

@@ -738,14 +738,13 @@ export const FUZZ_TARGETS: readonly FuzzTarget<never>[] = [
             ...as.map((member) =>
               fc.record({
                 member: fc.constantFrom(member, member.toUpperCase().replace('0X', '0x')),
-                bucket: fc.integer({ min: 0, max: 7 }),
                 spend: fc.constant(0n),
                 dpParams: fc.constant(0n),
               }),
             ),
           ),
         ),
-        dropped: fc.constant([]),
+        serviceMask: fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }),
       }),
       // …and hostile ones.
       fc.record({
@@ -756,13 +755,12 @@ export const FUZZ_TARGETS: readonly FuzzTarget<never>[] = [
         participants: fc.array(
           fc.record({
             member: fc.oneof(ADDRESS, fc.string({ maxLength: 44 })),
-            bucket: fc.integer({ min: -1, max: 9 }),
             spend: fc.bigInt({ min: -1n, max: 1n << 230n }),
             dpParams: fc.oneof(fc.constant(0n), fc.bigInt({ min: 0n, max: 1n << 161n })),
           }),
           { maxLength: 6 },
         ),
-        dropped: fc.array(fc.oneof(ADDRESS, fc.string({ maxLength: 44 })), { maxLength: 4 }),
+        serviceMask: fc.bigInt({ min: -1n, max: 1n << 40n }),
       }),
     ),
     run: (r: OnChainRoundRecord) => void canonicalRoundRecord(r),

@@ -1,0 +1,415 @@
+/**
+ * A stateful, model-based property test of FedmeshFederation on the real bytecode (issue 14,
+ * "Tests"): fast-check commands (Claessen & Hughes's QuickCheck state machines, as
+ * `fc.commands` / `fc.asyncModelRun` implement them) add, suspend, reinstate and remove members,
+ * lower caps, open rounds, finalize them with valid and invalid records, abort them and move
+ * time, over many accounts and random DP parameters. After every step the contract is checked
+ * against a small model and the invariants:
+ *
+ * - spends never decrease (lane-wise) and a charge never takes a member past its cap for the round;
+ * - credits held = credits minted (Σ creditsOf = totalCredits = the model's count);
+ * - activeMemberCount = the members the model has Active, and the active list is that set;
+ * - every finalized round carried ≥ t counted committee signatures, each by a committee member,
+ *   and one valid entry signature per charged participant (decoded from the calldata);
+ * - every committee is drawn from the active list at its snapshot block, by the seed.
+ *
+ * Used by test/contracts/federation-model.test.ts (a slice in `npm test`) and test/fuzz/run.ts
+ * (≥ 10^4 steps in `npm run fuzz`).
+ */
+import { Signature, verifyTypedData } from 'ethers';
+import fc from 'fast-check';
+import type { InProcessChain } from '../../node/chain/hardhat.js';
+import { addPacked, encodeEpsilonCap, epsilonFromPacked, RDP_LANE_BITS, RDP_LANES } from '../../protocol/chain/budget.js';
+import { selectCommitteeOnChain } from '../../protocol/chain/committee.js';
+import { declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
+import { PARTICIPANT_ENTRY_TYPES, participantEntryValue } from '../../protocol/chain/participant-entry.js';
+import { federationDomain, type Hex32, toTypedValue } from '../../protocol/chain/record.js';
+import {
+  as,
+  C_ALPHA,
+  deployFed,
+  entrySigs,
+  FED_IFACE,
+  type Fed,
+  indexOf,
+  openNext,
+  PROOF,
+  recordFor,
+  send,
+  sign,
+  signerOf,
+  view,
+} from './federation-fixture.js';
+
+/** What the runs did, for the fuzz report and to show the sequences reach rounds. */
+export const modelStats = { steps: 0, opened: 0, finalized: 0, refused: 0, aborted: 0 };
+
+/** Accounts the model uses: 1 … ACCOUNTS (members come and go among them). */
+const ACCOUNTS = 16;
+const M = 3;
+const T = 2;
+
+type Status = 'none' | 'active' | 'suspended';
+
+interface Model {
+  status: Map<number, Status>;
+  /** Latest cap per account ever added (1e-6). */
+  cap: Map<number, bigint>;
+  rdp: Map<number, bigint>;
+  minted: bigint;
+  open: { round: number; committee: number[]; deadline: number } | undefined;
+  round: number;
+  head: Hex32;
+  steps: number;
+}
+
+interface Real {
+  chain: InProcessChain;
+  fed: Fed;
+}
+
+/** A few DP parameter words, from cheap to a round that uses most of a small cap. */
+const DP_WORDS: readonly bigint[] = [
+  0n,
+  encodeDpParams({ sampleRate: 0.01, noiseMultiplier: 1.1, clipNorm: 1, steps: 10 }),
+  encodeDpParams({ sampleRate: 0.05, noiseMultiplier: 0.9, clipNorm: 1, steps: 100 }),
+  encodeDpParams({ sampleRate: 0.2, noiseMultiplier: 0.6, clipNorm: 1, steps: 200 }),
+];
+
+const lanes = (w: bigint): bigint[] =>
+  Array.from({ length: RDP_LANES }, (_, i) => (w >> BigInt(i * RDP_LANE_BITS)) & ((1n << BigInt(RDP_LANE_BITS)) - 1n));
+
+async function check(m: Model, r: Real): Promise<void> {
+  const c = r.fed.contract;
+  let held = 0n;
+  const active: number[] = [];
+  for (let i = 1; i <= ACCOUNTS; i++) {
+    const a = signerOf(r.chain, i).address;
+    const rdp = (await view<bigint>(c, 'rdpOf', a)) as bigint;
+    const before = m.rdp.get(i) ?? 0n;
+    const [now, was] = [lanes(rdp), lanes(before)];
+    if (now.some((x, k) => x < was[k]!)) throw new Error(`spend of ${i} decreased`);
+    if (rdp !== before) throw new Error(`spend of ${i}: chain ${rdp}, model ${before}`);
+    held += (await view<bigint>(c, 'creditsOf', a)) as bigint;
+    if (m.status.get(i) === 'active') active.push(i);
+    const member = await view<{ status: bigint }>(c, 'getMember', a);
+    const want = { none: 0n, active: 1n, suspended: 2n }[m.status.get(i) ?? 'none'];
+    if (member.status !== want) throw new Error(`status of ${i}: chain ${member.status}, model ${want}`);
+  }
+  const total = (await view<bigint>(c, 'totalCredits')) as bigint;
+  if (held !== total || total !== m.minted) throw new Error(`credits held ${held}, totalCredits ${total}, minted ${m.minted}`);
+  const count = Number(await view<bigint>(c, 'activeMemberCount'));
+  if (count !== active.length) throw new Error(`activeMemberCount ${count}, model ${active.length}`);
+  const list = [...(await view<string[]>(c, 'activeMembers'))].map((a) => indexOf(r.chain, a)).sort((x, y) => x - y);
+  if (list.join() !== active.join()) throw new Error(`active list ${list}, model ${active}`);
+  m.steps++;
+  modelStats.steps++;
+}
+
+const addr = (r: Real, i: number) => signerOf(r.chain, i).address;
+
+/** Runs `p`; returns whether it succeeded (a revert is an expected outcome here). */
+async function attempt(p: Promise<unknown>): Promise<boolean> {
+  try {
+    await p;
+    return true;
+  } catch (e) {
+    const data = (e as { data?: string }).data;
+    if (typeof data !== 'string' || FED_IFACE.parseError(data) === null) throw e;
+    return false;
+  }
+}
+
+class Add implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly i: number,
+    readonly capEps: number,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const ok = await attempt(
+      send(
+        as(r.fed.contract, signerOf(r.chain, 0)),
+        'addMember',
+        addr(r, this.i),
+        `peer-${this.i}`,
+        '',
+        encodeEpsilonCap(this.capEps),
+        PROOF,
+      ),
+    );
+    const expect = (m.status.get(this.i) ?? 'none') === 'none';
+    if (ok !== expect) throw new Error(`addMember ${this.i}: ok ${ok}, expected ${expect}`);
+    if (ok) {
+      const given = encodeEpsilonCap(this.capEps);
+      const former = m.cap.get(this.i);
+      m.cap.set(this.i, former !== undefined && former < given ? former : given);
+      m.status.set(this.i, 'active');
+    }
+    await check(m, r);
+  }
+  toString = () => `add(${this.i}, ${this.capEps})`;
+}
+
+class Registry implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly op: 'suspendMember' | 'reinstateMember' | 'removeMember',
+    readonly i: number,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const s = m.status.get(this.i) ?? 'none';
+    const expect = this.op === 'suspendMember' ? s === 'active' : this.op === 'reinstateMember' ? s === 'suspended' : s !== 'none';
+    const ok = await attempt(send(as(r.fed.contract, signerOf(r.chain, 0)), this.op, addr(r, this.i)));
+    if (ok !== expect) throw new Error(`${this.op} ${this.i}: ok ${ok}, expected ${expect}`);
+    if (ok) m.status.set(this.i, this.op === 'suspendMember' ? 'suspended' : this.op === 'reinstateMember' ? 'active' : 'none');
+    await check(m, r);
+  }
+  toString = () => `${this.op}(${this.i})`;
+}
+
+class LowerCap implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly i: number,
+    readonly capEps: number,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const given = encodeEpsilonCap(this.capEps);
+    const latest = m.cap.get(this.i);
+    const expect = (m.status.get(this.i) ?? 'none') !== 'none' && latest !== undefined && given < latest;
+    const ok = await attempt(send(as(r.fed.contract, signerOf(r.chain, this.i)), 'lowerEpsilonCap', given));
+    if (ok !== expect) throw new Error(`lowerEpsilonCap ${this.i}: ok ${ok}, expected ${expect}`);
+    if (ok) m.cap.set(this.i, given);
+    await check(m, r);
+  }
+  toString = () => `lowerCap(${this.i}, ${this.capEps})`;
+}
+
+class Open implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly opener: number) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    if (m.open !== undefined || m.status.get(this.opener) !== 'active') {
+      const ok = await attempt(send(as(r.fed.contract, signerOf(r.chain, this.opener)), 'openRound'));
+      if (ok && m.open !== undefined) throw new Error('opened a second round');
+      if (ok) {
+        m.open = undefined; // only scheduled or opened by a non-active caller: impossible
+        throw new Error(`inactive ${this.opener} opened or scheduled a round`);
+      }
+      await check(m, r);
+      return;
+    }
+    const active = [...m.status].filter(([, s]) => s === 'active').length;
+    let opened: { round: number; committee: number[] } | undefined;
+    try {
+      opened = await openNext(r.chain, r.fed, this.opener);
+    } catch (e) {
+      const data = (e as { data?: string }).data;
+      if (active >= M || typeof data !== 'string') throw e;
+    }
+    if (opened !== undefined) {
+      const info = await view<{ seed: Hex32; snapshotBlock: bigint; finalizeDeadline: bigint; committee: string[] }>(
+        r.fed.contract,
+        'getRound',
+        opened.round,
+      );
+      const snapshot = [...(await view<string[]>(r.fed.contract, 'activeMembersAt', info.snapshotBlock))];
+      const expected = selectCommitteeOnChain(info.seed, snapshot, M);
+      if (expected.join() !== [...info.committee].join()) throw new Error('committee is not the snapshot draw');
+      m.open = { round: opened.round, committee: opened.committee, deadline: Number(info.finalizeDeadline) };
+      modelStats.opened++;
+      m.round = opened.round;
+    }
+    await check(m, r);
+  }
+  toString = () => `open(${this.opener})`;
+}
+
+class Finalize implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly picks: readonly number[],
+    readonly dp: readonly number[],
+    readonly fault: 'none' | 'foreign-entry' | 'outsider' | 'over-cap' | 'few-signatures' | 'wrong-spend',
+  ) {}
+  check = (m: Readonly<Model>) => m.open !== undefined;
+  async run(m: Model, r: Real) {
+    const open = m.open!;
+    const now = (await r.chain.provider.getBlock('latest'))!.timestamp;
+    // The committee's admission (issue 14 item 3): members only (active or suspended), and only
+    // those whose declared spend fits their cap for this round (budgetAfter).
+    const chosen = new Map<number, bigint>();
+    for (const [k, i] of this.picks.entries()) {
+      if ((m.status.get(i) ?? 'none') === 'none') continue;
+      const dp = DP_WORDS[this.dp[k % this.dp.length]! % DP_WORDS.length]!;
+      const [, , fits] = await view<[bigint, bigint, boolean]>(r.fed.contract, 'budgetAfter', addr(r, i), open.round, declaredSpend(dp));
+      if (fits) chosen.set(i, dp);
+    }
+    const signers = open.committee.filter((i) => m.status.get(i) === 'active');
+    if (chosen.size === 0 || signers.length < T || now + 1 > open.deadline) {
+      await check(m, r);
+      return;
+    }
+    let participants = [...chosen.keys()];
+    let fault = this.fault;
+    if (fault === 'outsider') participants = [...participants, ACCOUNTS + 1];
+    if (fault === 'over-cap') {
+      // Someone the committee's budgetAfter would have left out, if any.
+      const over = [...m.status].find(([i, s]) => s !== 'none' && !chosen.has(i));
+      if (over === undefined) fault = 'none';
+      else participants = [...participants, over[0]];
+    }
+    const record = recordFor(r.chain, open.round, m.head, participants, { dpParams: 0n, m: M });
+    const lines = record.participants.map((p) => {
+      const i = indexOf(r.chain, p.member);
+      const dp = fault === 'over-cap' && !chosen.has(i) && i <= ACCOUNTS ? DP_WORDS[3]! : (chosen.get(i) ?? DP_WORDS[1]!);
+      return { ...p, dpParams: dp, spend: declaredSpend(dp) };
+    });
+    const rec = { ...record, participants: lines };
+    if (fault === 'over-cap') {
+      const overIndex = lines.findIndex((p) => !chosen.has(indexOf(r.chain, p.member)));
+      const p = lines[overIndex]!;
+      const [, , fits] = await view<[bigint, bigint, boolean]>(r.fed.contract, 'budgetAfter', p.member, open.round, p.spend);
+      if (fits) fault = 'none';
+      if (fits) rec.participants.splice(overIndex, 1);
+    }
+    let entries = await entrySigs(r.chain, r.fed.address, rec);
+    if (fault === 'foreign-entry' && entries.length > 1) entries = [entries[1]!, entries[0]!, ...entries.slice(2)];
+    else if (fault === 'foreign-entry') fault = 'none';
+    let committeeSigs = await Promise.all(signers.slice(0, T).map((i) => sign(signerOf(r.chain, i), r.fed.address, rec)));
+    if (fault === 'few-signatures') committeeSigs = committeeSigs.slice(0, T - 1);
+    let sent = rec;
+    if (fault === 'wrong-spend')
+      sent = { ...rec, participants: rec.participants.map((p, k) => (k === 0 ? { ...p, spend: p.spend + 1n } : p)) };
+    let receipt: Awaited<ReturnType<typeof send>> | undefined;
+    const ok = await attempt(
+      send(as(r.fed.contract, signerOf(r.chain, 0)), 'finalizeRound', toTypedValue(sent), entries, committeeSigs).then((x) => {
+        receipt = x;
+      }),
+    );
+    if (ok !== (fault === 'none')) throw new Error(`finalize with fault ${fault}: ok ${ok}`);
+    if (ok) modelStats.finalized++;
+    else modelStats.refused++;
+    if (ok && receipt !== undefined) {
+      await this.audit(r, receipt.hash, open.committee, m, rec.participants.length);
+      const cAlpha = C_ALPHA;
+      for (const p of rec.participants) {
+        const i = indexOf(r.chain, p.member);
+        const after = addPacked(m.rdp.get(i) ?? 0n, p.spend);
+        const capRound = (await view<bigint>(r.fed.contract, 'epsilonCapAt', p.member, open.round)) as bigint;
+        if (epsilonFromPacked(after, cAlpha) > capRound) throw new Error(`${i} charged past its cap`);
+        m.rdp.set(i, after);
+      }
+      m.minted += BigInt(rec.participants.length) + 4n * BigInt(open.committee.filter((i) => m.status.get(i) === 'active').length);
+      m.head = rec.modelHash;
+      m.open = undefined;
+    }
+    await check(m, r);
+  }
+
+  /** Decodes the finalize calldata: ≥ t committee signatures, one valid entry signature per participant. */
+  private async audit(r: Real, txHash: string, committee: readonly number[], m: Model, participants: number): Promise<void> {
+    const tx = await r.chain.provider.getTransaction(txHash);
+    const parsed = FED_IFACE.parseTransaction({ data: tx!.data });
+    const [record, entries, sigs] = parsed!.args as unknown as [
+      Parameters<typeof toTypedValue>[0] & { participants: { member: string; dpParams: bigint; spend: bigint }[] },
+      { r: string; vs: string }[],
+      string[],
+    ];
+    if (entries.length !== participants || record.participants.length !== participants) throw new Error('entry count');
+    const domain = federationDomain(31337n, r.fed.address);
+    for (const [k, p] of record.participants.entries()) {
+      const sig = Signature.from({ r: entries[k]!.r, yParityAndS: entries[k]!.vs }).serialized;
+      const value = participantEntryValue({ round: Number(record.round), member: p.member, dpParams: p.dpParams, spend: p.spend });
+      if (verifyTypedData(domain, PARTICIPANT_ENTRY_TYPES, value, sig) !== p.member) throw new Error('entry not signed by its member');
+    }
+    if (sigs.length < T) throw new Error('fewer than t committee signatures');
+    const members = committee.map((i) => addr(r, i));
+    const receipt = await r.chain.provider.getTransactionReceipt(txHash);
+    const event = receipt!.logs.map((l) => FED_IFACE.parseLog(l)).find((e) => e?.name === 'RoundFinalized')!;
+    const counted = [...event.args.signers] as string[];
+    if (counted.length < T || counted.some((s) => !members.includes(s))) throw new Error('counted signers not t committee members');
+    void m;
+  }
+
+  toString = () => `finalize([${this.picks}], [${this.dp}], ${this.fault})`;
+}
+
+class Abort implements fc.AsyncCommand<Model, Real> {
+  check = (m: Readonly<Model>) => m.open !== undefined;
+  async run(m: Model, r: Real) {
+    const open = m.open!;
+    const now = (await r.chain.provider.getBlock('latest'))!.timestamp;
+    if (now < open.deadline) await r.chain.provider.send('evm_setNextBlockTimestamp', [open.deadline + 1]);
+    await send(as(r.fed.contract, signerOf(r.chain, 0)), 'abortRound');
+    m.open = undefined;
+    modelStats.aborted++;
+    await check(m, r);
+  }
+  toString = () => 'abort';
+}
+
+class TimeJump implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly seconds: number) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    await r.chain.provider.send('evm_increaseTime', [this.seconds]);
+    await r.chain.provider.send('evm_mine', []);
+    await check(m, r);
+  }
+  toString = () => `time(+${this.seconds})`;
+}
+
+const account = fc.integer({ min: 1, max: ACCOUNTS });
+const capEps = fc.constantFrom(0.5, 1, 2, 4, 8, 20);
+
+export const federationCommands = fc.commands(
+  [
+    fc.tuple(account, capEps).map(([i, c]) => new Add(i, c)),
+    fc.tuple(fc.constantFrom('suspendMember', 'reinstateMember', 'removeMember' as const), account).map(([op, i]) => new Registry(op, i)),
+    fc.tuple(account, capEps).map(([i, c]) => new LowerCap(i, c)),
+    account.map((i) => new Open(i)),
+    fc.integer({ min: 1, max: 6 }).map((i) => new Open(i)),
+    fc.integer({ min: 1, max: 6 }).map((i) => new Open(i)),
+    fc
+      .tuple(
+        fc.uniqueArray(account, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(3), { minLength: 1, maxLength: 4 }),
+        fc.constantFrom('none', 'none', 'none', 'foreign-entry', 'outsider', 'over-cap', 'few-signatures', 'wrong-spend' as const),
+      )
+      .map(([p, d, f]) => new Finalize(p, d, f)),
+    fc
+      .tuple(fc.uniqueArray(account, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(3), { minLength: 1, maxLength: 4 }))
+      .map(([p, d]) => new Finalize(p, d, 'none')),
+    fc.constant(new Abort()),
+    fc.integer({ min: 1, max: 400 }).map((s) => new TimeJump(s)),
+  ],
+  { maxCommands: 100, size: 'max' },
+);
+
+/**
+ * Runs `runs` command sequences, each on a fresh federation with members 1 … 6 (caps 4) added;
+ * returns the number of steps checked.
+ */
+export async function runFederationModel(chain: InProcessChain, runs: number, seed?: number): Promise<number> {
+  let steps = 0;
+  await fc.assert(
+    fc.asyncProperty(federationCommands, async (cmds) => {
+      const fed = await deployFed(chain, { members: [1, 2, 3, 4, 5, 6], cap: 4, m: M, t: T, finalizeDuration: 600, inputDuration: 600 });
+      const m: Model = {
+        status: new Map([1, 2, 3, 4, 5, 6].map((i) => [i, 'active' as Status])),
+        cap: new Map([1, 2, 3, 4, 5, 6].map((i) => [i, encodeEpsilonCap(4)])),
+        rdp: new Map(),
+        minted: 0n,
+        open: undefined,
+        round: 0,
+        head: (await view<Hex32>(fed.contract, 'headModelHash')) as Hex32,
+        steps: 0,
+      };
+      await fc.asyncModelRun(() => ({ model: m, real: { chain, fed } }), cmds);
+      steps += m.steps;
+    }),
+    { numRuns: runs, ...(seed !== undefined ? { seed } : {}), endOnFailure: true },
+  );
+  return steps;
+}
