@@ -22,7 +22,8 @@
 import type { PeerId } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { JsonRpcProvider, Network, ZeroHash } from 'ethers';
+import { readdirSync } from 'node:fs';
+import { formatEther, JsonRpcProvider, Network, ZeroHash } from 'ethers';
 import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import { decodePacked, epsilonFromPacked, RDP_SCALE } from '../../protocol/chain/budget.js';
@@ -33,6 +34,7 @@ import { fetchArtifact, serveArtifacts } from '../artifacts/artifact-service.js'
 import { EthersFederationClient } from '../chain/federation-ethers.js';
 import { FederationLedgerView } from '../chain/federation-ledger-view.js';
 import { isChainError } from '../chain/errors.js';
+import { checkAccountFunded } from '../chain/funding.js';
 import { ResilientFederationClient, resilientSigner } from '../chain/resilient.js';
 import { loadNodeConfig, type NodeConfig } from '../config/node-config.js';
 import { systemClock } from '../clock.js';
@@ -64,7 +66,28 @@ export interface NodeDaemonOptions {
   readonly progress?: boolean;
 }
 
-export type DaemonPhase = 'starting' | 'syncing' | 'catching-up' | 'waiting-for-peers' | 'in-round' | 'abstaining' | 'done' | 'stopping';
+/**
+ * What the node is doing, from the chain and the round loop (issue 17: /status said `in-round`
+ * between rounds and while nothing was open):
+ *   starting → catching-up (fetching the chain's head model) → idle (between rounds: the pause)
+ *   → waiting-for-peers (mesh) → waiting-for-open (opening the round, or waiting for another
+ *   member's openRound) → in-round (`round`, `roundStage`) → idle …; abstaining (a round this node
+ *   cannot join: interrupted here, or opened before it could join); done; stopping.
+ */
+export type DaemonPhase =
+  | 'starting'
+  | 'syncing'
+  | 'catching-up'
+  | 'idle'
+  | 'waiting-for-peers'
+  | 'waiting-for-open'
+  | 'in-round'
+  | 'abstaining'
+  | 'done'
+  | 'stopping';
+
+/** Where in a round the node is (phase `in-round`). */
+export type RoundStage = 'settling' | 'running';
 
 export interface NodeStatus {
   readonly peerId: string;
@@ -72,8 +95,10 @@ export interface NodeStatus {
   readonly federation: string;
   readonly manifestHash: string;
   readonly phase: DaemonPhase;
-  /** Round being run or abstained from, if any. */
+  /** Round being opened, run or abstained from, if any. */
   readonly round?: number;
+  /** With phase `in-round`: `settling` (letting every member see the opening), `running`. */
+  readonly roundStage?: RoundStage;
   readonly model: { readonly hash: string; readonly round: number };
   readonly chain: {
     readonly headModelHash: string;
@@ -81,8 +106,12 @@ export interface NodeStatus {
     readonly currentRound: number;
     readonly rpcUp: boolean;
   };
+  /** Rounds this node took part in and adopted (from its state folder: survives restarts). */
   readonly roundsJoined: readonly number[];
+  /** Rounds it started but could not finish (a crash, a partition) or could not join in time. */
   readonly roundsAbstained: readonly number[];
+  /** Rounds aborted on chain (status Aborted), seen from the chain. */
+  readonly roundsAborted: readonly number[];
   readonly lastRound?: { readonly round: number; readonly seconds: number; readonly participants: number };
   readonly catchUps: readonly { readonly round: number; readonly modelHash: string; readonly from: string; readonly ms: number }[];
   readonly peers: number;
@@ -122,6 +151,61 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     }
     signal.addEventListener('abort', done, { once: true });
   });
+
+/** Bad rows named in the start-up log (`fedmesh data check` lists them all). */
+const LOGGED_BAD_ROWS = 10;
+/** How often a running round says, at info level, how long it has run and whom it lacks (ms). */
+const ROUND_WATCH_MS = 10_000;
+
+/**
+ * Joined and abstained rounds from the state folder (rounds/<r>.json), so that /status survives
+ * a restart (issue 17: after kill -9 the interrupted round was missing from roundsAbstained).
+ * `adopted` is joined; a round started here and never adopted (started, abstained, left) is
+ * abstained; `aborted` rounds are listed from the chain instead.
+ */
+export function roundHistory(store: NodeStore): { joined: number[]; abstained: number[] } {
+  const joined: number[] = [];
+  const abstained: number[] = [];
+  let files: string[];
+  try {
+    files = readdirSync(store.roundsDir);
+  } catch {
+    files = [];
+  }
+  const rounds = files
+    .map((f) => /^(\d+)\.json$/.exec(f)?.[1])
+    .filter((r): r is string => r !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+  for (const r of rounds) {
+    const stage = store.roundState(r)?.stage;
+    if (stage === 'adopted') joined.push(r);
+    else if (stage !== undefined && stage !== 'aborted') abstained.push(r);
+  }
+  return { joined, abstained };
+}
+
+/** A listen failure as NODE_PORT_IN_USE naming the config field and address; anything else as is. */
+function portError(e: unknown, field: string, address: string): unknown {
+  const text = `${(e as Error)?.name ?? ''} ${(e as Error)?.message ?? ''} ${(e as { code?: string })?.code ?? ''}`;
+  if (/EADDRINUSE|UnsupportedListenAddresses|address already in use/i.test(text)) {
+    return new DaemonError('NODE_PORT_IN_USE', `${field}: cannot listen on ${address}: the port is in use (another node or program?)`, {
+      field,
+      address,
+    });
+  }
+  if (/EADDRNOTAVAIL|EACCES/i.test(text)) {
+    return new DaemonError(
+      'NODE_PORT_IN_USE',
+      `${field}: cannot listen on ${address}: ${/EACCES/.test(text) ? 'permission denied' : 'not a local address'}`,
+      {
+        field,
+        address,
+      },
+    );
+  }
+  return e;
+}
 
 /** How long to wait for a round we abstain from (ms): the contract's windows bound it. */
 const ABSTAIN_WAIT_MS = 24 * 3600_000;
@@ -174,9 +258,32 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
     await checkManifest(fed, localManifestHash, deployment.manifestHash, cfg.manifest);
     await checkMembership(fed, keys);
     const info = await fed.info();
+    // An account that cannot pay for one round's transactions is refused here, rather than
+    // failing every openRound/finalizeRound later with a raw "insufficient funds" (issue 17).
+    const funds = await checkAccountFunded(provider, address, { rounds: manifest.rounds, members: (await fed.activeMembers()).length });
+    nlog.info(
+      { balance: formatEther(funds.balanceWei), studyCostUpTo: formatEther(funds.studyWei), gasPriceWei: funds.gasPriceWei.toString() },
+      'account funded for gas',
+    );
 
     const site = loadSiteData(cfg.data, manifest);
-    nlog.info({ examples: site.data.n, bad: site.report.bad, read: site.report.read }, 'local data loaded');
+    nlog.info(
+      {
+        examples: site.data.n,
+        read: site.report.read,
+        bad: site.report.bad,
+        droppedMissing: site.report.droppedMissing,
+        imputedCells: site.report.imputedCells,
+      },
+      'local data loaded',
+    );
+    if (site.report.bad > 0) {
+      // Local log only: the rows are this site's own. `fedmesh data check` lists them all.
+      nlog.warn(
+        { bad: site.report.bad, first: site.report.badRows.slice(0, LOGGED_BAD_ROWS) },
+        'bad rows skipped (fedmesh data check lists them all)',
+      );
+    }
 
     const backend = await selectBackend({ log: (m) => nlog.info({}, m) });
     nlog.info({ backend: backend.name }, 'tfjs backend');
@@ -211,6 +318,8 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       mdns: cfg.network.mdns,
       // Members often sit behind one NAT address or, in a devnet, on one loopback address.
       inboundConnectionsPerSecondPerHost: 64,
+    }).catch((e: unknown) => {
+      throw portError(e, 'network.listen', cfg.network.listen.join(', '));
     });
     cleanups.push(() => host.stop());
     await serveArtifacts(host, manifest.federation, (h) => store.getModel(toHex0x(h)));
@@ -272,12 +381,18 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
     cleanups.push(() => peer.stop());
 
     // Status shared by /status and the loop.
+    const history = roundHistory(store);
     const state = {
       phase: 'starting' as DaemonPhase,
       round: undefined as number | undefined,
+      roundStage: undefined as RoundStage | undefined,
       chain: { headModelHash: ZeroHash, lastFinalizedRound: 0, currentRound: 0 },
-      joined: [] as number[],
-      abstained: [] as number[],
+      joined: history.joined,
+      abstained: history.abstained,
+      aborted: [] as number[],
+      /** Rounds up to this one have a known final status on chain (finalized or aborted). */
+      closedThrough: 0,
+      chainScanned: false,
       catchUps: [] as { round: number; modelHash: string; from: string; ms: number }[],
       lastRound: undefined as NodeStatus['lastRound'],
       lastError: undefined as string | undefined,
@@ -289,10 +404,12 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       manifestHash: localManifestHash,
       phase: state.phase,
       ...(state.round !== undefined ? { round: state.round } : {}),
+      ...(state.phase === 'in-round' && state.roundStage !== undefined ? { roundStage: state.roundStage } : {}),
       model: { hash: toHex0x(modelHash(tfTrainer.getWeights())), round: modelRound },
       chain: { ...state.chain, rpcUp },
       roundsJoined: [...state.joined],
       roundsAbstained: [...state.abstained],
+      roundsAborted: [...state.aborted],
       ...(state.lastRound !== undefined ? { lastRound: state.lastRound } : {}),
       catchUps: [...state.catchUps],
       peers: host.getPeers().length,
@@ -301,7 +418,9 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       uptimeSeconds: Math.round((Date.now() - started) / 1000),
       ...(state.lastError !== undefined ? { lastError: state.lastError } : {}),
     });
-    const ops: OpsServer = await startOpsServer({ host: cfg.ops.host, port: cfg.ops.port, metrics, status });
+    const ops: OpsServer = await startOpsServer({ host: cfg.ops.host, port: cfg.ops.port, metrics, status }).catch((e: unknown) => {
+      throw portError(e, 'ops.port', `${cfg.ops.host}:${cfg.ops.port}`);
+    });
     cleanups.push(() => ops.close());
     nlog.info({ ops: ops.url, listen: host.getMultiaddrs().map(String), members: members.length }, 'node started');
 
@@ -364,14 +483,59 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       nlog.info({ round, modelHash: headHash, from, ms }, 'caught up with the chain head');
     };
 
-    /** Wait (bounded) until every other active member is subscribed to our topics. */
-    const waitForMesh = async (): Promise<void> => {
-      const deadline = Date.now() + cfg.rounds.meshWaitMs;
+    /** Members (peer ids) not yet subscribed to every one of our topics. */
+    const missingFromMesh = (): string[] => {
       const others = members.filter((m) => m !== keys.peerId);
-      const ready = (): boolean => peer.topics.every((t) => others.every((m) => gossip.subscribers(t).includes(m)));
-      if (ready()) return;
+      return others.filter((m) => !peer.topics.every((t) => gossip.subscribers(t).includes(m)));
+    };
+    /** Wait (bounded) until every other active member is subscribed to our topics; say whom we wait for. */
+    const waitForMesh = async (round: number): Promise<void> => {
+      const deadline = Date.now() + cfg.rounds.meshWaitMs;
+      if (missingFromMesh().length === 0) return;
       state.phase = 'waiting-for-peers';
-      while (!ready() && Date.now() < deadline && !signal.aborted) await sleep(100, signal);
+      nlog.info({ round, waitingFor: missingFromMesh(), until: new Date(deadline).toISOString() }, 'waiting for members to join the mesh');
+      while (missingFromMesh().length > 0 && Date.now() < deadline && !signal.aborted) await sleep(100, signal);
+      const missing = missingFromMesh();
+      if (missing.length > 0 && !signal.aborted) nlog.info({ round, missing }, 'mesh wait over; starting without these members');
+    };
+
+    /**
+     * While round r runs, say every ROUND_WATCH_MS at info level how long it has run and which
+     * members are not connected (whom the round is likely waiting for: their inputs or shares
+     * can only come over a connection).
+     */
+    const watchRound = (round: number, t0: number): ReturnType<typeof setInterval> => {
+      const t = setInterval(() => {
+        const connected = new Set(host.getPeers().map(String));
+        const absent = members.filter((m) => m !== keys.peerId && !connected.has(m));
+        nlog.info(
+          { round, seconds: Math.round((Date.now() - t0) / 1000), notConnected: absent, notOnMesh: missingFromMesh() },
+          absent.length > 0 ? 'round still running; members not connected' : 'round still running',
+        );
+      }, ROUND_WATCH_MS);
+      t.unref();
+      return t;
+    };
+
+    /**
+     * Rounds in (closedThrough, cur) are closed on chain (a round opens only after the previous
+     * one is finalized or aborted); each aborted one is listed and counted once, so
+     * fedmesh_rounds_aborted_total counts exactly the rounds aborted on chain while the node ran
+     * (issue 17: it counted local failures and abstentions too). Rounds before the first step are
+     * listed, not counted.
+     */
+    const noteClosedRounds = async (cur: number): Promise<void> => {
+      const first = !state.chainScanned;
+      state.chainScanned = true;
+      for (let r = state.closedThrough + 1; r <= cur; r++) {
+        const s = await fed.getRound(r);
+        if (s === undefined || s.status === 'open' || s.status === 'none') break;
+        if (s.status === 'aborted' && !state.aborted.includes(r)) {
+          state.aborted.push(r);
+          if (!first) metrics.roundsAborted.inc();
+        }
+        state.closedThrough = r;
+      }
     };
 
     let inboxRound = 0;
@@ -380,6 +544,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       rpcUp = true;
       if (fin > state.chain.lastFinalizedRound) metrics.roundsFinalized.inc(fin - state.chain.lastFinalizedRound);
       state.chain = { headModelHash: headHash.toLowerCase(), lastFinalizedRound: fin, currentRound: cur };
+      await noteClosedRounds(cur);
       await catchUp(headHash.toLowerCase(), fin);
       if (fin > inboxRound) {
         // At round fin's head (after a restart or a catch-up): the inboxes take round fin + 1's
@@ -412,10 +577,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         state.phase = 'abstaining';
         state.round = r;
         nlog.warn({ round: r, stage: prior.stage }, 'round was interrupted here; abstaining from it until it closes');
-        if (!state.abstained.includes(r)) {
-          state.abstained.push(r);
-          metrics.roundsAborted.inc();
-        }
+        if (!state.abstained.includes(r)) state.abstained.push(r);
         store.setRoundState({ round: r, stage: 'abstained', maskingUsed: prior.maskingUsed });
         await fed.waitForRoundFinalized(r, ABSTAIN_WAIT_MS).catch((e: unknown) => {
           if (!isChainError(e, 'CHAIN_ROUND_ABORTED')) throw e;
@@ -439,21 +601,27 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         }
       }
       if (!open) {
+        state.phase = 'idle';
+        state.round = undefined;
         await sleep(cfg.rounds.pauseMs, signal);
-        await waitForMesh();
+        await waitForMesh(r);
         if (signal.aborted) return;
       }
-      state.phase = 'in-round';
+      state.phase = 'waiting-for-open';
       state.round = r;
       const t0 = Date.now();
       // Learn (or cause) the opening, then let every member see it before anything is
       // published: a member ignores messages of a round it has not seen opened (ROUND_UNKNOWN).
       await peer.opener?.open(r);
+      state.phase = 'in-round';
+      state.roundStage = 'settling';
       await sleep(cfg.rounds.openSettleMs, signal);
       if (signal.aborted) return;
       // Written before anything of the round leaves the node: after a crash, we abstain.
       store.setRoundState({ round: r, stage: 'started', maskingUsed: true });
+      state.roundStage = 'running';
       let outcome: Awaited<ReturnType<Peer['runRound']>>;
+      const watch = watchRound(r, t0);
       try {
         outcome = await metrics.timePhase('round', () => peer.runRound(r));
       } catch (e) {
@@ -465,19 +633,25 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         // this round's own deadlines and joining the next one late (issue #6/#9).
         store.setRoundState({ round: r, stage: 'left', maskingUsed: true });
         if (!state.abstained.includes(r)) state.abstained.push(r);
+        state.phase = 'idle';
+        state.round = undefined;
         nlog.info({ round: r, seconds: (Date.now() - t0) / 1000 }, 'round finalized without this node; left it to catch up');
         return;
+      } finally {
+        clearInterval(watch);
       }
       const seconds = (Date.now() - t0) / 1000;
+      state.phase = 'idle';
+      state.round = undefined;
       if (outcome.status === 'aborted') {
         store.setRoundState({ round: r, stage: 'aborted', maskingUsed: true });
-        metrics.roundsAborted.inc();
+        // Counted (once) as aborted on chain by noteClosedRounds when the chain shows it.
         nlog.warn({ round: r, reason: outcome.reason, abortedBySelf: outcome.abortedBySelf }, 'round aborted on chain');
         return;
       }
       adopt(r);
       store.setRoundState({ round: r, stage: 'adopted', maskingUsed: true });
-      state.joined.push(r);
+      if (!state.joined.includes(r)) state.joined.push(r);
       inboxRound = r;
       metrics.roundsJoined.inc();
       // No training loss here: it is computed from the site's records and /status leaves the site (issue 15).
@@ -513,8 +687,10 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         } catch (e) {
           if (signal.aborted) break;
           state.lastError = e instanceof Error ? e.message : String(e);
-          if (state.phase === 'in-round') metrics.roundsAborted.inc();
           nlog.warn({ error: state.lastError, round: state.round }, 'step failed; retrying');
+          // Not in a round any more: the next step reads the chain again.
+          state.phase = 'idle';
+          state.round = undefined;
           await sleep(backoff, signal);
           backoff = Math.min(10_000, backoff * 2);
         }

@@ -25,7 +25,7 @@ export class NodeMetrics {
   });
   readonly roundsAborted = new Counter({
     name: 'fedmesh_rounds_aborted_total',
-    help: 'Rounds aborted or abandoned',
+    help: 'Rounds aborted on chain (status Aborted) while this node ran',
     registers: [this.registry],
   });
   readonly phaseSeconds = new Histogram({

@@ -96,6 +96,36 @@ describe('fedmesh node start: start-up checks', () => {
     expect(err).toMatchObject({ code: 'KEYSTORE_BAD_PASSPHRASE' });
   });
 
+  it('refuses to start when a listen port or the ops port is taken (NODE_PORT_IN_USE naming the field)', async () => {
+    const n = devnet.nodes[1]!;
+    for (const [port, field] of [
+      [Number(n.listen.split('/').at(-1)), 'network.listen'],
+      [n.opsPort, 'ops.port'],
+    ] as const) {
+      const blocker = createServer();
+      await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()));
+      try {
+        const err = await startNodeDaemon({ config: n.config, log: quiet }).catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: 'NODE_PORT_IN_USE', fields: { field } });
+        expect((err as Error).message).toContain(String(port));
+      } finally {
+        await new Promise((r) => blocker.close(r));
+      }
+    }
+  }, 60_000);
+
+  it('refuses an account without gas money: NODE_ACCOUNT_UNFUNDED with its balance and the study estimate', async () => {
+    const n = devnet.nodes[1]!;
+    await fetch(chain.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'hardhat_setBalance', params: [n.address, '0x0'] }),
+    });
+    const err = await startNodeDaemon({ config: n.config, log: quiet }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'NODE_ACCOUNT_UNFUNDED', fields: { address: n.address, balanceWei: '0', rounds: 2 } });
+    expect(BigInt((err as { fields: { studyWei: string } }).fields.studyWei)).toBeGreaterThan(0n);
+  }, 60_000);
+
   it('starts a registered node: /health, /status with the chain head as its model, /metrics; stops on request', async () => {
     const n = devnet.nodes[0]!;
     const daemon = await startNodeDaemon({ config: n.config, log: quiet });
@@ -114,7 +144,9 @@ describe('fedmesh node start: start-up checks', () => {
       expect(remote.model.hash).toBe(deployment.initialModelHash);
       expect(remote.chain.headModelHash).toBe(deployment.initialModelHash);
       // The other member is not running: this node waits for it on the mesh, never in a round.
-      expect(['waiting-for-peers', 'syncing', 'starting']).toContain(remote.phase);
+      expect(['idle', 'waiting-for-peers', 'syncing', 'starting']).toContain(remote.phase);
+      expect(remote.roundStage).toBeUndefined();
+      expect(remote).toMatchObject({ roundsJoined: [], roundsAbstained: [], roundsAborted: [] });
       expect(remote.data.examples).toBeGreaterThan(100);
       const metrics = await (await fetch(`${daemon.opsUrl}/metrics`)).text();
       for (const name of [
@@ -127,6 +159,8 @@ describe('fedmesh node start: start-up checks', () => {
       ]) {
         expect(metrics).toContain(name);
       }
+      // No round was aborted on chain: the counter says so (issue 17: it counted local failures).
+      expect(metrics).toMatch(/^fedmesh_rounds_aborted_total 0$/m);
     } finally {
       await daemon.stop();
     }

@@ -304,3 +304,18 @@ describe('gas funding', () => {
     expect(ok.balanceWei).toBeGreaterThan(ok.studyWei);
   }, 120_000);
 });
+
+describe('/status round history', () => {
+  it('joined and abstained rounds come from the state folder, so a restart (kill -9) keeps them', async () => {
+    const { NodeStore } = await import('../../node/store/node-store.js');
+    const { roundHistory } = await import('../../node/daemon/daemon.js');
+    const store = new NodeStore(tmp());
+    store.setRoundState({ round: 1, stage: 'adopted', maskingUsed: true });
+    // Round 2 was running when the node was killed: on disk it is only 'started'.
+    store.setRoundState({ round: 2, stage: 'started', maskingUsed: true });
+    store.setRoundState({ round: 3, stage: 'aborted', maskingUsed: true });
+    store.setRoundState({ round: 4, stage: 'left', maskingUsed: true });
+    store.setRoundState({ round: 10, stage: 'adopted', maskingUsed: true });
+    expect(roundHistory(new NodeStore(store.dir))).toEqual({ joined: [1, 10], abstained: [2, 4] });
+  });
+});
