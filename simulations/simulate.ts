@@ -222,7 +222,16 @@ export async function runSimulation(
     ...(classWeights !== undefined ? { classWeights } : {}),
     ...(o.augment ? { augment: true } : {}),
     ...(dp !== undefined
-      ? { dp: { noiseMultiplier: dp.noiseMultiplier, clipNorm: o.dpClipNorm, sampleRate: dp.sampleRate, randomness: 'seeded' as const } }
+      ? {
+          dp: {
+            noiseMultiplier: dp.noiseMultiplier,
+            clipNorm: o.dpClipNorm,
+            sampleRate: dp.sampleRate,
+            randomness: 'seeded' as const,
+            // The public step divisor, as the daemon uses (issue 15), not q·N.
+            expectedBatchSize: o.batchSize,
+          },
+        }
       : {}),
   };
 
