@@ -10,8 +10,10 @@ import { decodeChunk, encodeChunk, PayloadType } from '../../protocol/messages/c
 import { splitPayload } from '../../protocol/chunking.js';
 import { decodeMaskedInput, encodeMaskedInput, MASKED_INPUT_PAYLOAD_VERSION } from '../../protocol/messages/masked-input.js';
 import {
+  CertPhase,
   decodeSecAgg,
   encodeSecAgg,
+  endorseStatement,
   resultStatement,
   SecAggKind,
   type SecAggMessage,
@@ -20,7 +22,6 @@ import {
 import { topicFor } from '../../protocol/messages/topics.js';
 import { decodeAnyAggregate, decodeUpdate, encodeAggregate, encodeSecureAggregate, encodeUpdate } from '../../protocol/messages/update.js';
 import { declaredSpend, encodeDpParams, NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
-import { SecAggParticipant } from '../../protocol/secure-aggregation/participant.js';
 import { createAdvert, generateRoundKeys } from '../../protocol/secure-aggregation/round-keys.js';
 import { validateChunk, validateSecAggMessage } from '../../protocol/validate.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
@@ -28,15 +29,25 @@ import { SecAggInbox } from '../../node/services/secagg-inbox.js';
 import { RoundInbox } from '../../node/services/round-inbox.js';
 import { modelHash } from '../../protocol/weights-codec.js';
 import { codeOf, config, crypto, entropies, testSign, testVerify } from './secagg-helpers.js';
+import { certifyKeySet, setupRound, shareKeys, TEST_BINDING } from './secagg-round-harness.js';
 
 const h = (b: number) => new Uint8Array(32).fill(b);
 const ent = entropies('messages');
-const advert = createAdvert('demo', 4, 'alice', generateRoundKeys(crypto, ent('alice')), testSign('alice'));
+const scope = { binding: TEST_BINDING, federation: 'demo', round: 4 };
+const advert = createAdvert(scope, 'alice', generateRoundKeys(crypto, ent('alice')), testSign('alice'));
 const entries = [
   { participant: 'alice', inputHash: h(1) },
   { participant: 'bob', inputHash: h(2) },
 ];
-const view = (member: string) => ({ member, entries, signature: testSign(member)(viewStatement('demo', 4, member, entries)) });
+const view = (member: string) => ({ member, entries, signature: testSign(member)(viewStatement(scope, member, entries)) });
+const endorsement = <K extends SecAggKind.KeySetEndorse | SecAggKind.LockEndorse>(kind: K, sender: string, digest: Uint8Array) => ({
+  federation: 'demo',
+  round: 4,
+  kind,
+  sender,
+  digest,
+  signature: testSign(sender)(endorseStatement(scope, kind === SecAggKind.KeySetEndorse ? CertPhase.KeySet : CertPhase.Lock, digest)),
+});
 const base = { federation: 'demo', round: 4 };
 const samples: SecAggMessage[] = [
   advert,
@@ -51,7 +62,16 @@ const samples: SecAggMessage[] = [
     ],
   },
   { ...base, kind: SecAggKind.View, sender: 'bob', view: view('bob') },
-  { ...base, kind: SecAggKind.Proposal, sender: 'bob', survivors: ['alice'], dropped: ['dave'], views: [view('bob'), view('carol')] },
+  {
+    ...base,
+    kind: SecAggKind.Proposal,
+    sender: 'bob',
+    turn: 0,
+    keySet: h(14),
+    survivors: ['alice'],
+    dropped: ['dave'],
+    views: [view('bob'), view('carol')],
+  },
   {
     ...base,
     kind: SecAggKind.Reveal,
@@ -66,9 +86,12 @@ const samples: SecAggMessage[] = [
     sender: 'carol',
     result: { prevModelHash: h(11), modelHash: h(12), participantsHash: h(13), totalSamples: 455 },
     signature: testSign('carol')(
-      resultStatement('demo', 4, { prevModelHash: h(11), modelHash: h(12), participantsHash: h(13), totalSamples: 455 }),
+      resultStatement(scope, { prevModelHash: h(11), modelHash: h(12), participantsHash: h(13), totalSamples: 455 }),
     ),
   },
+  { ...base, kind: SecAggKind.KeySetProposal, sender: 'bob', turn: 1, advertised: ['alice', 'bob', 'dave'], shared: ['alice', 'dave'] },
+  endorsement(SecAggKind.KeySetEndorse, 'carol', h(15)),
+  endorsement(SecAggKind.LockEndorse, 'erin', h(16)),
 ];
 
 describe('secagg message codec', () => {
@@ -79,8 +102,11 @@ describe('secagg message codec', () => {
 
   it('decode errors are typed', () => {
     const bytes = encodeSecAgg(samples[2]!);
-    expect(codeOf(() => decodeSecAgg(Uint8Array.from([9, ...bytes.subarray(1)])))).toBe('MSG_BAD_TYPE');
-    expect(codeOf(() => decodeSecAgg(Uint8Array.from([bytes[0]!, 2, ...bytes.subarray(2)])))).toBe('MSG_BAD_VERSION');
+    expect(codeOf(() => decodeSecAgg(Uint8Array.from([10, ...bytes.subarray(1)])))).toBe('MSG_BAD_TYPE');
+    // v1 (before certified phases) is refused: its statements were not bound to the deployment.
+    expect(codeOf(() => decodeSecAgg(Uint8Array.from([bytes[0]!, 1, ...bytes.subarray(2)])))).toBe('MSG_BAD_VERSION');
+    expect(codeOf(() => encodeSecAgg({ ...samples[6]!, shared: ['zed'] } as SecAggMessage))).toBe('MSG_BAD_FIELD');
+    expect(codeOf(() => encodeSecAgg({ ...samples[3]!, turn: 1000 } as SecAggMessage))).toBe('MSG_BAD_FIELD');
     expect(codeOf(() => decodeSecAgg(Uint8Array.from([...bytes, 0])))).toBe('MSG_TRAILING_BYTES');
     expect(codeOf(() => decodeSecAgg(bytes.subarray(0, bytes.length - 1)))).toBe('MSG_TRUNCATED');
     expect(codeOf(() => decodeSecAgg(new Uint8Array(1024 * 1024 + 1)))).toBe('MSG_TOO_LARGE');
@@ -135,6 +161,7 @@ describe('secagg message codec', () => {
 describe('secagg gossip validation', () => {
   const committee = ['bob', 'carol', 'erin'];
   const ctx = {
+    binding: TEST_BINDING,
     federation: 'demo',
     currentRound: 4,
     isMember: (p: string) => p !== 'mallory',
@@ -174,19 +201,30 @@ describe('secagg gossip validation', () => {
     // The last round's result signatures are still accepted; older ones are stale.
     expect(v(samples[5]!, 'carol', { currentRound: 5 })).toEqual({ action: 'accept', code: 'OK' });
     expect(v(samples[5]!, 'carol', { currentRound: 6 })).toEqual({ action: 'ignore', code: 'ROUND_STALE' });
+    // Certificates: proposals and endorsements only from the committee, endorsements signed for this deployment.
+    expect(v({ ...samples[6]!, sender: 'alice' } as SecAggMessage)).toEqual({ action: 'reject', code: 'PEER_NOT_COMMITTEE' });
+    expect(v({ ...samples[7]!, digest: h(99) } as SecAggMessage)).toEqual({ action: 'reject', code: 'SECAGG_BAD_SIGNATURE' });
+    expect(v(samples[8]!, 'erin', { binding: new Uint8Array(52) })).toEqual({ action: 'reject', code: 'SECAGG_BAD_SIGNATURE' });
+    expect(v(endorsement(SecAggKind.LockEndorse, 'alice', h(16)))).toEqual({ action: 'reject', code: 'PEER_NOT_COMMITTEE' });
   });
 
   it('the inbox rejects a second, different message of one kind from one sender (equivocation)', async () => {
     const hub = new MemoryGossipHub();
     const alice = hub.join('alice');
     const bobGossip = hub.join('bob');
-    const inbox = new SecAggInbox(bobGossip, { federation: 'demo', isMember: () => true, committee: () => committee, verify: testVerify });
+    const inbox = new SecAggInbox(bobGossip, {
+      binding: TEST_BINDING,
+      federation: 'demo',
+      isMember: () => true,
+      committee: () => committee,
+      verify: testVerify,
+    });
     inbox.start();
     inbox.setRound(4);
     const topic = topicFor('demo', 'secagg');
     await alice.publish(topic, encodeSecAgg(advert));
     await alice.publish(topic, encodeSecAgg(advert)); // the same bytes: a replay, IGNOREd (no penalty, not forwarded)
-    const other = createAdvert('demo', 4, 'alice', generateRoundKeys(crypto, ent('alice-2')), testSign('alice'));
+    const other = createAdvert(scope, 'alice', generateRoundKeys(crypto, ent('alice-2')), testSign('alice'));
     await alice.publish(topic, encodeSecAgg(other));
     await hub.settle();
     expect(Object.fromEntries(bobGossip.verdicts)).toEqual({ 'accept:OK': 1, 'ignore:MSG_REPLAY': 1, 'reject:SECAGG_EQUIVOCATION': 1 });
@@ -214,29 +252,34 @@ describe('secagg gossip validation', () => {
   });
 });
 
-describe('declarations in signed submissions (bucket and DP parameters for the round record)', () => {
+describe('declarations in signed submissions (DP parameters and the entry signature for the round record; no bucket)', () => {
   const dp = encodeDpParams({ sampleRate: 0.04, noiseMultiplier: 1.2, clipNorm: 1.5, steps: 75 });
-  /** Offsets in MaskedInputPayload v2: version 1 | base 32 | bucket 1 | dpParams 32. */
-  const BUCKET_AT = 33;
-  const DP_AT = 34;
+  /** Offsets in MaskedInputPayload v3: version 1 | base 32 | dpParams 32 | entrySignature 65. */
+  const DP_AT = 33;
+  const SIG_AT = 65;
+  const sig = new Uint8Array(65).map((_, i) => i + 1);
   const base = { baseModelHash: h(1), neighbours: ['a', 'b'], masked: Uint32Array.from([7, 8, 9, 10]) };
 
-  it('a masked input carries its declared bucket and dpParams through encoding', () => {
-    const back = decodeMaskedInput(encodeMaskedInput({ ...base, bucket: 5, dpParams: dp }), 4);
-    expect(back.bucket).toBe(5);
+  it('a masked input carries its declared dpParams and entry signature through encoding, and no bucket', () => {
+    const bytes = encodeMaskedInput({ ...base, dpParams: dp, entrySignature: sig });
+    const back = decodeMaskedInput(bytes, 4);
     expect(back.dpParams).toBe(dp);
+    expect([...back.entrySignature]).toEqual([...sig]);
+    expect([...bytes.subarray(SIG_AT, SIG_AT + 65)]).toEqual([...sig]);
+    expect('bucket' in back).toBe(false);
     expect(declaredSpend(back.dpParams)).toBe(declaredSpend(dp));
     const none = decodeMaskedInput(encodeMaskedInput(base));
-    expect([none.bucket, none.dpParams]).toEqual([0, NO_DP_PARAMS]);
-    const bytes = encodeMaskedInput(base);
+    expect([none.dpParams, none.entrySignature.every((b) => b === 0)]).toEqual([NO_DP_PARAMS, true]);
     expect(bytes[0]).toBe(MASKED_INPUT_PAYLOAD_VERSION);
-    const v1 = bytes.slice();
-    v1[0] = 1;
-    expect(codeOf(() => decodeMaskedInput(v1))).toBe('MSG_BAD_VERSION');
+    expect(MASKED_INPUT_PAYLOAD_VERSION).toBe(3);
+    const v2 = bytes.slice();
+    v2[0] = 2;
+    expect(codeOf(() => decodeMaskedInput(v2))).toBe('MSG_BAD_VERSION');
+    expect(codeOf(() => encodeMaskedInput({ ...base, entrySignature: new Uint8Array(64) }))).toBe('MSG_BAD_FIELD');
   });
 
   it('malformed declarations are refused by the decoder with MSG_BAD_FIELD naming the field', () => {
-    const good = encodeMaskedInput({ ...base, bucket: 2, dpParams: dp });
+    const good = encodeMaskedInput({ ...base, dpParams: dp });
     const fieldOf = (bytes: Uint8Array): unknown => {
       try {
         decodeMaskedInput(bytes);
@@ -246,9 +289,6 @@ describe('declarations in signed submissions (bucket and DP parameters for the r
       }
       return 'accepted';
     };
-    const bucket8 = good.slice();
-    bucket8[BUCKET_AT] = 8;
-    expect(fieldOf(bucket8)).toBe('bucket');
     // q = 0 (the low 64 bits of the word are the sampling rate).
     const zeroQ = good.slice();
     zeroQ.fill(0, DP_AT + 24, DP_AT + 32);
@@ -271,35 +311,18 @@ describe('declarations in signed submissions (bucket and DP parameters for the r
     expect(fieldOf(zeroSteps)).toBe('dpParams');
     expect(fieldOf(good)).toBe('accepted');
     // The encoder refuses what the decoder would.
-    expect(codeOf(() => encodeMaskedInput({ ...base, bucket: 9 }))).toBe('MSG_BAD_FIELD');
     expect(codeOf(() => encodeMaskedInput({ ...base, dpParams: 1n << 200n }))).toBe('MSG_BAD_FIELD');
   });
 
-  it('a participant declares sampleCountBucket(n) and the DP parameters it is given in its masked input', () => {
-    const entropy = entropies('declarations');
-    const ctx = { federation: 'demo', round: 1, committee: ['a', 'b'], threshold: 2, config: config() };
-    const party = (id: string) =>
-      new SecAggParticipant(ctx, id, generateRoundKeys(crypto, entropy(id)), {
-        crypto,
-        entropy: entropy(id),
-        sign: testSign(id),
-        verify: testVerify,
-      });
-    const pa = party('a');
-    const pb = party('b');
-    const adverts = [pa.advertise(), pb.advertise()];
-    for (const adv of adverts) {
-      pa.addAdvert(adv);
-      pb.addAdvert(adv);
-    }
-    const sa = pa.shareKeys();
-    const sb = pb.shareKeys();
-    pa.addShareKeys(sb);
-    pb.addShareKeys(sa);
-    const payload = pa.maskInput([0.5, -0.25], 300, h(3), dp);
-    expect([payload.bucket, payload.dpParams]).toEqual([2, dp]); // 256 <= 300 < 1024
-    const plain = pb.maskInput([0.5, -0.25], 40, h(3));
-    expect([plain.bucket, plain.dpParams]).toEqual([0, NO_DP_PARAMS]);
+  it('a participant declares the DP parameters and entry signature it is given, and masks with the certified U_2', () => {
+    const r = setupRound({ n: 4, m: 3, t: 3, config: config({ committeeSize: 3, threshold: 3, maliciousMembers: 1 }) });
+    shareKeys(r);
+    const ks = certifyKeySet(r);
+    const payload = r.participants.get('peer-000')!.maskInput([0.5, -0.25], 300, h(3), ks, dp, sig);
+    expect([payload.dpParams, [...payload.entrySignature]]).toEqual([dp, [...sig]]);
+    expect(payload.neighbours).toEqual(['peer-001', 'peer-002', 'peer-003']);
+    const plain = r.participants.get('peer-001')!.maskInput([0.5, -0.25], 40, h(3), ks);
+    expect([plain.dpParams, plain.entrySignature.every((b) => b === 0)]).toEqual([NO_DP_PARAMS, true]);
   });
 
   it('a plaintext update declares dpParams (its sample count gives the bucket); malformed words are refused', () => {
@@ -340,7 +363,6 @@ describe('declarations in signed submissions (bucket and DP parameters for the r
     };
     const good = encodeMaskedInput({
       baseModelHash: h(1),
-      bucket: 3,
       dpParams: dp,
       neighbours: [],
       masked: Uint32Array.from([1, 2, 3, 4, 5, 6]),
@@ -352,7 +374,7 @@ describe('declarations in signed submissions (bucket and DP parameters for the r
     await hub.settle();
     expect(ga.verdicts.get('reject:MSG_BAD_FIELD')).toBe(1);
     expect(inbox.maskedInputsFor(1).has('b')).toBe(false);
-    expect(inbox.maskedInputsFor(1).get('c')?.input).toMatchObject({ bucket: 3, dpParams: dp });
+    expect(inbox.maskedInputsFor(1).get('c')?.input).toMatchObject({ dpParams: dp });
     inbox.stop();
   });
 });
