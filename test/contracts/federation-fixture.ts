@@ -237,7 +237,11 @@ export async function openNext(chain: InProcessChain, fed: Fed, opener = 1): Pro
     opened = eventsOf(receipt, fed.address).find((e) => e.name === 'RoundOpened');
   }
   if (opened === undefined) throw new Error('openRound opened nothing');
-  return { round: Number(opened.args.round), committee: [...(opened.args.committee as string[])].map((a) => indexOf(chain, a)) };
+  // Committee members that are not chain signers (wallet members of large federations) map to −1.
+  const committee = [...(opened.args.committee as string[])].map((a) =>
+    chain.signers.findIndex((x) => x.address.toLowerCase() === a.toLowerCase()),
+  );
+  return { round: Number(opened.args.round), committee };
 }
 
 /** Finalizes `record` with entry signatures of its participants and committee signatures of `signers`. */
