@@ -10,6 +10,7 @@
  * 2. Nothing a site declares determines N: two sites differing by one record plan the same
  *    (q, σ, C), run the same number of steps, declare the same dpParams word, and publish the
  *    same FedAvg weight and the same update header.
+ * 3. No metric is computed from the records, and the validation gate is refused with DP.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,8 @@ import type { NodeConfig } from '../../node/config/node-config.js';
 import { loadSiteData, modelSpecOf, planSiteDp } from '../../node/daemon/setup.js';
 import { selectBackend } from '../../node/ml/backend.js';
 import { PerExampleGradients } from '../../node/ml/dp-sgd.js';
+import { NodeMetrics } from '../../node/ops/metrics.js';
+import { assertGateAllowed } from '../../node/services/validation-gate.js';
 import { createModel, Trainer } from '../../node/ml/trainer.js';
 import { declareDpParams, plannedDpParams } from '../../protocol/chain/declaration.js';
 import type { LabelledData } from '../../protocol/data.js';
@@ -188,5 +191,25 @@ describe('issue 15: nothing a site declares determines its record count', () => 
     expect(headers[0]).toMatchObject({ sampleCount: 1 });
     // Without DP the weight is the record count (FedAvg), so it would reveal n.
     expect(fedAvgWeight(undefined, b.n)).toBe(b.n);
+  });
+});
+
+describe('issue 15: no release computed from private data without noise', () => {
+  it('the node metrics carry no training loss or training-data accuracy', async () => {
+    const text = await new NodeMetrics().registry.metrics();
+    expect(text).not.toMatch(/fedmesh_local_train/);
+    expect(text).toContain('fedmesh_privacy_epsilon_spent');
+  });
+
+  it('the validation gate (a decision on private held-out data) is refused together with DP', () => {
+    const dp = { sampleRate: 0.1, noiseMultiplier: 1, clipNorm: 1 };
+    expect(() => assertGateAllowed(dp, 0.1)).toThrow(
+      expect.objectContaining({
+        code: 'ROUND_BAD_CONFIG',
+        fields: expect.objectContaining({ field: 'defence.validationMargin', value: 0.1 }),
+      }),
+    );
+    expect(() => assertGateAllowed(undefined, 0.1)).not.toThrow();
+    expect(() => assertGateAllowed(dp, undefined)).not.toThrow();
   });
 });
