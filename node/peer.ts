@@ -1,17 +1,17 @@
 /**
- * A fedmesh peer: the libp2p host's gossip, the round inbox, the secure-aggregation inbox
- * and the round driver, wired over the ports they need (STYLE.md §2: `createPeer(init)(components)`).
+ * A fedmesh peer: the libp2p host's gossip, the round inbox, the secure-aggregation inbox,
+ * the round opener, privacy guard and federation recorder, and the round driver, wired over the
+ * ports they need (STYLE.md §2: `createPeer(init)(components)`). The chain port is the
+ * FedmeshFederation client (`FederationChainClient`): rounds are opened on chain with the
+ * contract's committee and finalized by a quorum of committee signatures.
  */
 import type { ModelWeights } from '../protocol/model.js';
 import type { LabelledData } from '../protocol/data.js';
 import { fromHex0x } from '../protocol/bytes.js';
 import { isFedmeshError } from '../protocol/errors.js';
 import { modelHash } from '../protocol/weights-codec.js';
-import { selectCommittee } from '../protocol/committee.js';
 import type { Entropy, IdentitySign, IdentityVerify, SecAggCrypto } from '../protocol/secure-aggregation/crypto.js';
-import { effectiveCommittee } from '../protocol/secure-aggregation/config.js';
 import type { FederationChainClient } from './chain/federation-types.js';
-import type { ChainClient } from './chain/types.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 import type { Gossip } from './net/gossip.js';
@@ -39,25 +39,24 @@ export interface PeerInit extends RoundDriverInit {
   /** Outgoing chunk size in bytes (default: protocol maximum). */
   readonly chunkSize?: number;
   /**
-   * With `components.federation`: t, the signatures a round record needs. Each participant's
-   * spend is recomputed from the DP parameters it declares (node/services/federation-recorder.ts).
+   * t, the signatures a round record needs (the contract's threshold). Each participant's spend
+   * is recomputed from the DP parameters it declares (node/services/federation-recorder.ts).
    */
-  readonly finalize?: { readonly threshold: number };
+  readonly finalize: { readonly threshold: number };
   /**
-   * With `components.federation`: the gap between two peers' `abortRound` turns once a round's
-   * finalize deadline has passed (ms; node/services/round-abort.ts DEFAULT_ABORT_STAGGER_MS).
+   * The gap between two peers' `abortRound` turns once a round's finalize deadline has passed
+   * (ms; node/services/round-abort.ts DEFAULT_ABORT_STAGGER_MS).
    */
   readonly abortStaggerMs?: number;
   /**
-   * With `components.federation`: how often a peer in a round re-reads the round on chain to
-   * learn that it already ended — finalized or aborted by the others (ms; default
-   * DEFAULT_ROUND_END_POLL_MS). See `runFederationRound`.
+   * How often a peer in a round re-reads the round on chain to learn that it already ended —
+   * finalized or aborted by the others (ms; default DEFAULT_ROUND_END_POLL_MS). See
+   * `runFederationRound`.
    */
   readonly roundEndPollMs?: number;
   /**
-   * With `components.federation`: once the chain shows the round finalized, how long the driver
-   * may still take to adopt the record from gossip before this peer leaves the round (ms;
-   * default DEFAULT_LEAVE_GRACE_MS).
+   * Once the chain shows the round finalized, how long the driver may still take to adopt the
+   * record from gossip before this peer leaves the round (ms; default DEFAULT_LEAVE_GRACE_MS).
    */
   readonly leaveGraceMs?: number;
 }
@@ -66,7 +65,7 @@ export interface PeerInit extends RoundDriverInit {
 export const DEFAULT_ROUND_END_POLL_MS = 1_000;
 /**
  * Default grace after the chain shows the round finalized (ms). An honest participant's driver
- * sees the same record on its own poll (FederationLedgerView) and holds the aggregate already
+ * sees the same record on its own poll (`waitForRoundFinalized`) and holds the aggregate already
  * (the record is signed over it), so it adopts within about one poll; a peer still waiting
  * after this grace missed messages it will not get, and catches up by artifact fetch instead.
  */
@@ -74,7 +73,8 @@ export const DEFAULT_LEAVE_GRACE_MS = 2_000;
 
 export interface PeerComponents {
   readonly gossip: Gossip;
-  readonly chain: ChainClient;
+  /** The chain port: this member's FedmeshFederation client (its account signs and sends). */
+  readonly federation: FederationChainClient;
   readonly trainer: LocalTrainer;
   readonly data: LabelledData;
   readonly clock: Clock;
@@ -84,20 +84,17 @@ export interface PeerComponents {
    * sign with this peer's libp2p identity key; `verify` checks any member's identity.
    */
   readonly secagg?: {
+    /** The deployment every secagg statement is bound to (protocol/chain/deployment-binding.ts `deploymentBindingBytes`). */
+    readonly binding: Uint8Array;
     readonly crypto: SecAggCrypto;
     readonly entropy: Entropy;
     readonly sign: IdentitySign;
     readonly verify: IdentityVerify;
   };
   /**
-   * FedmeshFederation mode: rounds are opened on chain (the committee is the contract's) and
-   * finalized by quorum signatures. `chain` must then be its read view (FederationLedgerView).
-   */
-  readonly federation?: FederationChainClient;
-  /**
    * Defence (b): this member's validation loss of a model on its own held-out split
-   * (node/services/validation-gate.ts). With `init.defence.validationMargin` and `federation`,
-   * the member refuses to sign a round record whose model fails the gate.
+   * (node/services/validation-gate.ts). With `init.defence.validationMargin`, the member refuses
+   * to sign a round record whose model fails the gate.
    */
   readonly validator?: Validator;
   /**
@@ -112,10 +109,10 @@ export class Peer {
   readonly inbox: RoundInbox;
   readonly secaggInbox?: SecAggInbox;
   readonly driver: RoundDriver;
-  readonly opener?: RoundOpener;
-  readonly recorder?: FederationRecorder;
-  /** With `components.federation`: stops training before a round that would pass the member's privacy cap. */
-  readonly privacyGuard?: PrivacyGuard;
+  readonly opener: RoundOpener;
+  readonly recorder: FederationRecorder;
+  /** Stops training before a round that would pass the member's privacy cap. */
+  readonly privacyGuard: PrivacyGuard;
   /** Model hash expected as the base of each round's updates, learned from the ledger. */
   private readonly bases = new Map<number, Uint8Array>();
   /** The head model each round started from (the validation gate's baseline), kept for the round. */
@@ -126,52 +123,45 @@ export class Peer {
     readonly init: PeerInit,
     readonly components: PeerComponents,
   ) {
-    const { gossip } = components;
-    assertGateAllowed(init.training.dp, init.defence?.validationMargin);
-    const members = new Set(init.members);
-    const committeeSize =
-      init.secureAggregation !== undefined
-        ? effectiveCommittee(init.secureAggregation.config, init.members.length).committeeSize
-        : Math.min(init.committeeSize, init.members.length);
-    if (components.federation !== undefined) {
-      if (init.finalize === undefined) throw new TypeError('federation mode needs init.finalize (threshold)');
-      const opener = new RoundOpener(components.federation, components.log);
-      this.opener = opener;
-      this.privacyGuard = new PrivacyGuard(
-        { ...(init.training.dp !== undefined ? { dp: init.training.dp } : {}), epochs: init.training.epochs },
-        {
-          fed: components.federation,
-          log: components.log,
-          ...(components.privacyLedger !== undefined ? { ledger: components.privacyLedger } : {}),
-        },
-      );
-      this.recorder = new FederationRecorder(
-        { federation: init.federation, members: init.members, ...init.finalize },
-        {
-          self: gossip.self,
-          gossip,
-          fed: components.federation,
-          committeeOf: (r) => opener.committeeOf(r),
-          ...(init.defence?.validationMargin !== undefined && components.validator !== undefined
-            ? { approve: (req: RecordRequest) => this.approve(req, components.validator!, init.defence!.validationMargin!) }
-            : {}),
-          addressOf: (p) => opener.addressOf(p),
-          clock: components.clock,
-          log: components.log,
-        },
-      );
+    const { gossip, federation: fed } = components;
+    if (!(Number.isInteger(init.finalize.threshold) && init.finalize.threshold >= 1)) {
+      throw new RoundError('ROUND_BAD_CONFIG', `finalize.threshold=${init.finalize.threshold}: an integer >= 1`, {
+        field: 'finalize.threshold',
+        value: init.finalize.threshold,
+        rule: 'an integer >= 1',
+      });
     }
-    const opener = this.opener;
-    // Membership: on FedmeshFederation, the registry's active list as read when the latest round
-    // was opened here (RoundOpener refreshes it every round), so a member suspended on chain is
-    // refused from the next round on and one added mid-run is accepted; before the first round,
-    // and on the RoundLedger, the configured list.
-    const isMember = (p: string): boolean => (opener !== undefined && opener.membersRound > 0 ? opener.isActive(p) : members.has(p));
-    const membersNow = (): readonly string[] => (opener !== undefined && opener.membersRound > 0 ? opener.activeMembers() : init.members);
+    assertGateAllowed(init.training.dp, init.defence?.validationMargin);
+    const opener = new RoundOpener(fed, components.log);
+    this.opener = opener;
+    this.privacyGuard = new PrivacyGuard(
+      { ...(init.training.dp !== undefined ? { dp: init.training.dp } : {}), epochs: init.training.epochs },
+      { fed, log: components.log, ...(components.privacyLedger !== undefined ? { ledger: components.privacyLedger } : {}) },
+    );
+    this.recorder = new FederationRecorder(
+      { federation: init.federation, members: init.members, ...init.finalize },
+      {
+        self: gossip.self,
+        gossip,
+        fed,
+        committeeOf: (r) => opener.committeeOf(r),
+        ...(init.defence?.validationMargin !== undefined && components.validator !== undefined
+          ? { approve: (req: RecordRequest) => this.approve(req, components.validator!, init.defence!.validationMargin!) }
+          : {}),
+        addressOf: (p) => opener.addressOf(p),
+        clock: components.clock,
+        log: components.log,
+      },
+    );
+    // Membership: the registry's active list as read when the latest round was opened here
+    // (RoundOpener refreshes it every round), so a member suspended on chain is refused from the
+    // next round on and one added mid-run is accepted; before the first round, the configured list.
+    const members = new Set(init.members);
+    const isMember = (p: string): boolean => (opener.membersRound > 0 ? opener.isActive(p) : members.has(p));
+    const membersNow = (): readonly string[] => (opener.membersRound > 0 ? opener.activeMembers() : init.members);
     // The chain's committee once the round is opened here; before that nobody is on it (a
     // message that needs the role is refused rather than judged against the wrong committee).
-    const committee = (round: number): readonly string[] =>
-      opener !== undefined ? (opener.committeeOf(round) ?? []) : selectCommittee(init.federation, round, init.members, committeeSize);
+    const committee = (round: number): readonly string[] => opener.committeeOf(round) ?? [];
     const notifier = new ChangeNotifier();
     // Peer scoring: non-members get a negative app-specific score (node/net/peer-scoring.ts).
     gossip.setMembership?.(isMember);
@@ -180,7 +170,7 @@ export class Peer {
       isMember,
       isCommittee: (p, round) => committee(round).includes(p),
       // A round not opened here yet (this peer lags): its aggregates get IGNORE, not REJECT.
-      ...(opener !== undefined ? { knowsCommittee: (round: number) => opener.committeeOf(round) !== undefined } : {}),
+      knowsCommittee: (round: number) => opener.committeeOf(round) !== undefined,
       notifier,
       template: components.trainer.getWeights(),
       expectedBase: (round) => this.bases.get(round),
@@ -193,6 +183,7 @@ export class Peer {
       if (components.secagg === undefined)
         throw new TypeError('secure aggregation needs components.secagg (crypto, entropy, sign, verify)');
       this.secaggInbox = new SecAggInbox(gossip, {
+        binding: components.secagg.binding,
         federation: init.federation,
         isMember,
         committee,
@@ -202,21 +193,19 @@ export class Peer {
       });
       secagg = { ...components.secagg, inbox: this.secaggInbox };
     }
-    const { secagg: _crypto, federation: _federation, ...rest } = components;
+    const { secagg: _crypto, federation: _federation, validator: _validator, ...rest } = components;
+    const guard = this.privacyGuard;
     this.driver = new RoundDriver(init, {
       ...rest,
+      chain: fed,
       self: gossip.self,
       inbox: this.inbox,
       ...(secagg !== undefined ? { secagg } : {}),
-      ...(this.recorder !== undefined ? { recorder: this.recorder } : {}),
-      ...(opener !== undefined ? { committeeOf: (r: number) => opener.committeeOf(r) } : {}),
-      ...(this.privacyGuard !== undefined
-        ? {
-            mayTrain: (r: number) => this.privacyGuard!.mayTrain(r),
-            beforePublish: (r: number, dpParams: bigint) => this.privacyGuard!.charge(r, dpParams),
-          }
-        : {}),
-      ...(opener !== undefined ? { membersOf: () => membersNow(), roundsMayAbort: true } : {}),
+      recorder: this.recorder,
+      committeeOf: (r: number) => opener.committeeOf(r),
+      mayTrain: (r: number) => guard.mayTrain(r),
+      beforePublish: (r: number, dpParams: bigint) => guard.charge(r, dpParams),
+      membersOf: () => membersNow(),
     });
   }
 
@@ -226,17 +215,17 @@ export class Peer {
       this.inbox.updateTopic,
       this.inbox.aggregateTopic,
       ...(this.secaggInbox !== undefined ? [this.secaggInbox.topic] : []),
-      ...(this.recorder !== undefined ? [this.recorder.topic] : []),
+      this.recorder.topic,
     ];
   }
 
   /**
-   * The member's privacy budget as of the last round it prepared for (federation mode), or
-   * undefined: `{round, epsilonSpent, epsilonCap, epsilonAfterRound, exhausted}` in ε units.
+   * The member's privacy budget as of the last round it prepared for, or undefined before the
+   * first: `{round, epsilonSpent, epsilonCap, epsilonAfterRound, exhausted}` in ε units.
    * `exhausted` means the node abstains from training (node/services/privacy-guard.ts).
    */
   privacy(): PrivacyStatus | undefined {
-    return this.privacyGuard?.status();
+    return this.privacyGuard.status();
   }
 
   get id(): string {
@@ -252,14 +241,14 @@ export class Peer {
     this.running = true;
     this.inbox.start();
     this.secaggInbox?.start();
-    this.recorder?.start();
+    this.recorder.start();
   }
 
   /** Idempotent: a crashed-and-stopped peer (simulations, tests) may be stopped again on teardown. */
   stop(): void {
     if (!this.running) return;
     this.running = false;
-    this.recorder?.stop();
+    this.recorder.stop();
     this.secaggInbox?.stop();
     this.inbox.stop();
   }
@@ -272,23 +261,24 @@ export class Peer {
   }
 
   /**
-   * Runs round `round` to its end. Resolves `{status: 'finalized', …}` once the round's record
-   * is on chain and this peer adopted its model, or — on FedmeshFederation — `{status:
-   * 'aborted', round, committee, abortedBySelf}` when the round's finalize deadline passed
+   * Runs round `round` to its end: opens it on chain (or reads it, when another member opened
+   * it) and runs it. Resolves `{status: 'finalized', …}` once the round's record is on chain and
+   * this peer adopted its model, or `{status: 'aborted', round, committee, abortedBySelf}` when
+   * the round's finalize deadline passed
    * without a quorum and it was aborted (by this peer or another; node/services/round-abort.ts).
    * After an abort the model is still the head and `runRound(round + 1)` opens the next round
    * with a fresh committee. Rejects on anything else (stale or future round, hash mismatch, a
    * round finalized without a matching aggregate, RPC failures while opening).
    */
   async runRound(round: number): Promise<PeerRoundOutcome> {
-    this.bases.set(round, fromHex0x(await this.components.chain.headModelHash()));
-    if (this.recorder !== undefined && this.components.validator !== undefined) this.heads.set(round, this.components.trainer.getWeights());
+    const fed = this.components.federation;
+    this.bases.set(round, fromHex0x(await fed.headModelHash()));
+    if (this.components.validator !== undefined) this.heads.set(round, this.components.trainer.getWeights());
     // Before training: would this round pass the member's privacy cap? Then abstain (observer).
-    await this.privacyGuard?.beforeRound(round);
+    await this.privacyGuard.beforeRound(round);
     try {
-      if (this.opener === undefined || this.components.federation === undefined) return await this.driver.runRound(round);
       const committee = await this.opener.open(round);
-      return await this.runFederationRound(round, committee, this.components.federation);
+      return await this.runFederationRound(round, committee, fed);
     } finally {
       this.bases.delete(round - 1);
       this.heads.delete(round);
@@ -301,9 +291,9 @@ export class Peer {
    */
   private async runFederationRound(round: number, committee: readonly string[], fed: FederationChainClient): Promise<PeerRoundOutcome> {
     const { clock, log } = this.components;
-    const state = this.opener!.stateOf(round)!;
+    const state = this.opener.stateOf(round)!;
     const position = committee.indexOf(this.id);
-    const others = this.opener!.activeMembers().filter((p) => !committee.includes(p));
+    const others = this.opener.activeMembers().filter((p) => !committee.includes(p));
     // Committee members first (they know first that no quorum formed), then everyone else.
     const rank = position >= 0 ? position : committee.length + Math.max(0, others.indexOf(this.id));
     const stopWatch = new AbortController();

@@ -1,7 +1,9 @@
 /**
  * A whole federation in one process: N real libp2p peers on TCP loopback, an in-process
- * Hardhat chain with the RoundLedger deployed, one trainer per peer. The node code is the
- * production code (node/peer.ts); only data loading and process layout differ.
+ * Hardhat chain with FedmeshFederation deployed and every peer registered, one trainer per
+ * peer. The node code is the production code (node/peer.ts): rounds are opened on chain with
+ * the contract's committee and finalized by t committee signatures (EIP-712), with credits and
+ * the privacy budget on chain. Only data loading and process layout differ.
  * Used by `fedmesh simulate` and the integration tests.
  *
  * Secure aggregation: each peer signs with its libp2p identity key and uses node:crypto's
@@ -20,13 +22,12 @@ import type { RoundTiming } from '../protocol/round.js';
 import { modelHash } from '../protocol/weights-codec.js';
 import { cAlpha, EPSILON_CAP_MAX, encodeEpsilonCap } from '../protocol/chain/budget.js';
 import { effectiveCommittee } from '../protocol/secure-aggregation/config.js';
-import { EthersChainClient } from '../node/chain/ethers-client.js';
 import { deployFederation, registerMembers } from '../node/chain/federation-deploy.js';
+import { deploymentBindingBytes } from '../protocol/chain/deployment-binding.js';
 import { EthersFederationClient } from '../node/chain/federation-ethers.js';
-import { FederationLedgerView } from '../node/chain/federation-ledger-view.js';
 import type { FederationChainClient } from '../node/chain/federation-types.js';
-import { deployRoundLedger, startInProcessChain } from '../node/chain/hardhat.js';
-import type { ChainClient, Hex32 } from '../node/chain/types.js';
+import { startInProcessChain } from '../node/chain/hardhat.js';
+import type { Hex32 } from '../node/chain/types.js';
 import { systemClock } from '../node/clock.js';
 import type { Logger } from '../node/logger.js';
 import { createHost, dialAll, type Host, Libp2pGossip } from '../node/net/libp2p-host.js';
@@ -69,26 +70,20 @@ export interface LocalFederationOptions {
   /** Simulated dropouts, per round. */
   readonly dropouts?: DropoutPlan;
   /**
-   * Which contract records rounds: the minimal RoundLedger (default; one member records by
-   * turn) or FedmeshFederation (rounds opened on chain with the contract's committee, finalized
-   * by t committee signatures, credits and privacy budget on chain).
-   */
-  readonly ledger?: LedgerKind;
-  /**
-   * With ledger 'federation': every member's privacy cap ε at SIM_FEDERATION_DELTA, registered
+   * Every member's privacy cap ε at SIM_FEDERATION_DELTA, registered
    * as `encodeEpsilonCap(epsilonCap)` (`fedmesh simulate --dp-epsilon E`). A peer whose next
    * round would pass it abstains (node/services/privacy-guard.ts). Default: no cap
    * (EPSILON_CAP_MAX, 4294.967295).
    */
   readonly epsilonCap?: number;
-  /** With ledger 'federation': δ of the contract's privacy ledger (its c_α). Default SIM_FEDERATION_DELTA. */
+  /** δ of the contract's privacy ledger (its c_α). Default SIM_FEDERATION_DELTA. */
   readonly federationDelta?: number;
   /**
-   * With ledger 'federation': the contract's round windows (default `defaultFederationWindows`).
+   * The contract's round windows (default `defaultFederationWindows`).
    * A round without a quorum by its finalize deadline is aborted and the next one opens.
    */
   readonly windows?: FederationWindows;
-  /** With ledger 'federation': gap between peers' abortRound turns (ms; default 250). */
+  /** Gap between peers' abortRound turns (ms; default 250). */
   readonly abortStaggerMs?: number;
   /**
    * Poisoning containment (RoundDriverInit.defence): `updateNormBound` clips every update;
@@ -120,8 +115,6 @@ export function assertSimFinalized(o: SimRoundOutcome): RoundOutcome {
   if (o.status !== 'left') return assertFinalized(o);
   throw new RoundError('ROUND_LEFT', `round ${o.round} was finalized without this peer`, { round: o.round });
 }
-
-export type LedgerKind = 'round-ledger' | 'federation';
 
 /** Start-up full-mesh dialling: connections opened at once per peer, and tries per batch. */
 const DIAL_BATCH = 8;
@@ -176,21 +169,17 @@ export interface LocalFederation {
   readonly peers: readonly Peer[];
   readonly trainers: readonly Trainer[];
   readonly hosts: readonly Host[];
-  readonly chainClients: readonly ChainClient[];
-  /** With ledger 'federation': each peer's FedmeshFederation client. */
-  readonly federationClients?: readonly FederationChainClient[];
-  /** With ledger 'federation': the deployer's client (FEDERATION_ADMIN_ROLE: add, suspend members). */
-  readonly federationAdmin?: FederationChainClient;
-  /** Address of the RoundLedger, or of the FedmeshFederation. */
+  /** Each peer's FedmeshFederation client (its own account), by peer index. */
+  readonly federationClients: readonly FederationChainClient[];
+  /** The deployer's client (FEDERATION_ADMIN_ROLE: add, suspend members). */
+  readonly federationAdmin: FederationChainClient;
+  /** Address of the FedmeshFederation. */
   readonly ledgerAddress: string;
   readonly initialModelHash: Hex32;
   /**
-   * Every peer's outcome of `round`, by peer index. With ledger 'federation' a round can end
+   * Runs round `round` at every peer; the outcomes by peer index. A round can end
    * `{status: 'aborted'}` (no quorum by its finalize deadline); the next round is then
-   * `round + 1` from the same head model.
-   */
-  /**
-   * Runs round `round` at every peer. A peer that left a round finalized without it (ROUND_LEFT:
+   * `round + 1` from the same head model. A peer that left a round finalized without it (ROUND_LEFT:
    * it missed the round's messages) catches up as a daemon does — it adopts the recorded model,
    * checked against the record's hash (in-process stand-in for the artifact fetch) — and is
    * reported as `{status: 'left'}`; any other failure rejects.
@@ -262,58 +251,47 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
     const deployer = chain.signers[0]! as unknown as Signer;
     const memberSigners = chain.signers.slice(1, n + 1) as unknown as Signer[];
     const accounts = await Promise.all(memberSigners.map((s) => s.getAddress()));
-    let ledger: { address: string; blockNumber: number };
-    let chainClients: ChainClient[];
-    let federationClients: FederationChainClient[] | undefined;
-    let federationAdmin: FederationChainClient | undefined;
-    if (o.ledger === 'federation') {
-      const { m, t } = roundQuorum(o, n);
-      const windows = o.windows ?? defaultFederationWindows(o.timing, m);
-      ledger = await deployFederation(deployer, {
-        initialModelHash,
-        committeeSize: m,
-        threshold: t,
-        inputDurationSec: windows.inputSec,
-        finalizeDurationSec: windows.finalizeSec,
-        cAlpha: cAlpha(o.federationDelta ?? SIM_FEDERATION_DELTA),
-      });
-      await registerMembers(
-        deployer,
-        ledger.address,
-        accounts.map((account, i) => ({
-          account,
-          peerId: members[i]!,
-          metadataURI: `sim:${o.federation}/${i}`,
-          epsilonCap: o.epsilonCap !== undefined ? encodeEpsilonCap(o.epsilonCap) : EPSILON_CAP_MAX,
-        })),
-      );
-      const fedAt = ledger;
-      federationAdmin = new EthersFederationClient(deployer, fedAt.address, { fromBlock: fedAt.blockNumber, pollIntervalMs: 100 });
-      federationClients = memberSigners.map(
-        (s) => new EthersFederationClient(s, fedAt.address, { fromBlock: fedAt.blockNumber, pollIntervalMs: 100 }),
-      );
-      chainClients = federationClients.map((f) => new FederationLedgerView(f));
-    } else {
-      ledger = await deployRoundLedger(deployer, initialModelHash, accounts);
-      const at = ledger;
-      chainClients = memberSigners.map((s) => new EthersChainClient(s, at.address, { fromBlock: at.blockNumber, pollIntervalMs: 100 }));
-    }
-    const finalize = o.ledger === 'federation' ? { threshold: roundQuorum(o, n).t } : undefined;
+    const { m, t } = roundQuorum(o, n);
+    const windows = o.windows ?? defaultFederationWindows(o.timing, m);
+    const ledger = await deployFederation(deployer, {
+      initialModelHash,
+      committeeSize: m,
+      threshold: t,
+      inputDurationSec: windows.inputSec,
+      finalizeDurationSec: windows.finalizeSec,
+      cAlpha: cAlpha(o.federationDelta ?? SIM_FEDERATION_DELTA),
+    });
+    await registerMembers(
+      deployer,
+      ledger.address,
+      accounts.map((account, i) => ({
+        account,
+        peerId: members[i]!,
+        metadataURI: `sim:${o.federation}/${i}`,
+        epsilonCap: o.epsilonCap !== undefined ? encodeEpsilonCap(o.epsilonCap) : EPSILON_CAP_MAX,
+      })),
+    );
+    const clientOf = (s: Signer) => new EthersFederationClient(s, ledger.address, { fromBlock: ledger.blockNumber, pollIntervalMs: 100 });
+    // Secure aggregation binds every statement to this deployment (issue 13; H1).
+    const binding = deploymentBindingBytes({ chainId: (await deployer.provider!.getNetwork()).chainId, contract: ledger.address });
+    const federationAdmin = clientOf(deployer);
+    const federationClients = memberSigners.map(clientOf);
 
-    // Dropouts are planned once per round from the round's committee (peer indices).
+    // Dropouts are planned once per round from the round's committee (peer indices), read by
+    // the first peer that asks: its own opener has opened the round, so it knows the committee.
     const plans = new Map<number, ReadonlyMap<number, DropoutPoint>>();
-    let planner: Peer | undefined;
+    let peers: Peer[] = [];
     const dropoutOf = (i: number) => (round: number) => {
-      if (o.dropouts === undefined || planner === undefined) return undefined;
+      if (o.dropouts === undefined) return undefined;
       let plan = plans.get(round);
       if (plan === undefined) {
-        const committee = planner.driver.plan(round, 0).committee.map((id) => members.indexOf(id));
+        const committee = peers[i]!.driver.plan(round, 0).committee.map((id) => members.indexOf(id));
         plan = o.dropouts(round, { committee, peers: n });
         plans.set(round, plan);
       }
       return plan.get(i);
     };
-    const peers = gossips.map((gossip, i) =>
+    peers = gossips.map((gossip, i) =>
       createPeer({
         federation: o.federation,
         members,
@@ -324,20 +302,20 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}),
         ...(o.secureAggregation !== undefined ? { secureAggregation: o.secureAggregation } : {}),
         ...(o.dropouts !== undefined ? { dropout: dropoutOf(i) } : {}),
-        ...(finalize !== undefined ? { finalize } : {}),
+        finalize: { threshold: t },
         ...(o.abortStaggerMs !== undefined ? { abortStaggerMs: o.abortStaggerMs } : {}),
       })({
         gossip,
-        chain: chainClients[i]!,
+        federation: federationClients[i]!,
         trainer: o.wrapTrainer?.(i, trainers[i]!) ?? trainers[i]!,
         data: split[i]!.train,
         ...(split[i]!.validation !== undefined ? { validator: modelValidator(evaluators[i]!, split[i]!.validation!) } : {}),
         clock: systemClock,
         log: o.log.child({ peer: i }),
-        ...(federationClients !== undefined ? { federation: federationClients[i]! } : {}),
         ...(o.secureAggregation !== undefined
           ? {
               secagg: {
+                binding,
                 crypto: nodeSecAggCrypto,
                 entropy: seededEntropy(`fedmesh/sim-secagg/v1/${o.seed}/${i}`),
                 sign: identitySigner(keys[i]!),
@@ -347,7 +325,6 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
           : {}),
       }),
     );
-    planner = peers[0];
     for (const p of peers) p.start();
     await waitForMesh(gossips, peers[0]!.topics, 30_000);
 
@@ -355,9 +332,8 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       peers,
       trainers,
       hosts,
-      chainClients,
-      ...(federationClients !== undefined ? { federationClients } : {}),
-      ...(federationAdmin !== undefined ? { federationAdmin } : {}),
+      federationClients,
+      federationAdmin,
       ledgerAddress: ledger.address,
       initialModelHash,
       runRound: async (round) => {

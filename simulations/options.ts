@@ -34,11 +34,6 @@ export const SIMULATION_DEFAULTS = {
   keysMs: 10_000,
   /** Probability that a peer drops out of a round (simulations/dropouts.ts). */
   dropout: 0,
-  /**
-   * Rounds are opened, committee-selected and finalized by quorum on FedmeshFederation;
-   * 'round-ledger' keeps the minimal ledger where one member records.
-   */
-  ledger: 'federation',
   /** Train the centralized baseline (same model, pooled data, same epoch budget) in the same run. */
   baseline: true,
   /** DP-SGD (used only when dpEpsilon or dpNoiseMultiplier is given): δ and the clipping norm C. */
@@ -182,8 +177,6 @@ export const SimulationOptionsSchema = z
     dpClipNorm: z.number().positive(),
     /** Poisson rate q; default min(1, batchSize / smallest site). */
     dpSampleRate: z.number().gt(0).max(1).optional(),
-    /** Which contract records rounds (simulations/local-federation.ts `LedgerKind`). */
-    ledger: z.enum(['round-ledger', 'federation']),
     // issue 16 (H7): the task (protocol/task.ts), its classes or public target statistics, and
     // class imbalance: loss weights ('auto' = balanced from the federation's label histogram),
     // per-class keep fractions (to make a set imbalanced) and seeded image augmentation.

@@ -167,11 +167,11 @@ export function evaluateAcrossSites(trainer: Trainer, test: LabelledData, standa
 function planDp(o: SimulationOptions, siteSizes: readonly number[]): FederatedDpPlan | undefined {
   if (o.dpEpsilon === undefined && o.dpNoiseMultiplier === undefined) return undefined;
   const sampleRate = o.dpSampleRate ?? Math.min(1, o.batchSize / Math.min(...siteSizes));
-  // On FedmeshFederation the target is also each member's on-chain cap, checked in the ledger's
+  // The target is also each member's on-chain cap, checked in the ledger's
   // own accounting: the 8 on-chain orders, every round's spend rounded up per lane (≤ 1e-6 each)
   // and c_α rounded up (≤ 2e-6). Plan σ in that accounting, with that rounding as a margin, so
   // the ledger admits every planned round (docs/privacy.md).
-  const onChain = o.ledger === 'federation' && o.dpEpsilon !== undefined;
+  const onChain = o.dpEpsilon !== undefined;
   try {
     return planFederatedDpSgd({
       ...(o.dpEpsilon !== undefined
@@ -281,9 +281,8 @@ export async function runSimulation(
     ...(o.dropout > 0
       ? { dropouts: planDropouts({ probability: o.dropout, seed: o.seed, threshold: mt.threshold, minSurvivors: 2 }) }
       : {}),
-    ledger: o.ledger,
     // --dp-epsilon E is each member's cap on chain: a peer stops training before passing it.
-    ...(o.ledger === 'federation' && o.dpEpsilon !== undefined ? { epsilonCap: o.dpEpsilon, federationDelta: o.dpDelta } : {}),
+    ...(o.dpEpsilon !== undefined ? { epsilonCap: o.dpEpsilon, federationDelta: o.dpDelta } : {}),
     ...(o.defence !== undefined ? { defence: o.defence } : {}),
     wrapTrainer,
   });

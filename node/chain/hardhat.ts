@@ -12,9 +12,8 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HardhatEthersHelpers } from '@nomicfoundation/hardhat-ethers/types/index.js';
-import { ContractFactory, type Provider, type Signer } from 'ethers';
+import type { Provider, Signer } from 'ethers';
 import type { HardhatRuntimeEnvironment } from 'hardhat/types/index.js';
-import type { Hex32 } from './types.js';
 
 /** Hardhat's runtime environment with the hardhat-ethers extension the config loads. */
 export type FedmeshHardhatRuntime = HardhatRuntimeEnvironment & {
@@ -43,13 +42,6 @@ export interface InProcessChain {
   readonly provider: InProcessProvider;
   /** The network's funded accounts (128, see hardhat.config.ts), in order. */
   readonly signers: readonly InProcessSigner[];
-}
-
-export interface DeployedRoundLedger {
-  readonly address: string;
-  /** Block that mined the deployment; pass as `fromBlock` to EthersChainClient. */
-  readonly blockNumber: number;
-  readonly txHash: Hex32;
 }
 
 const CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../../hardhat.config.ts');
@@ -83,7 +75,8 @@ export function loadHardhat(): Promise<FedmeshHardhatRuntime> {
 
 /**
  * Starts (once per process) the in-process Hardhat network with compiled contracts. Every call
- * returns the same chain, so callers that need isolation deploy their own RoundLedger.
+ * returns the same chain, so callers that need isolation deploy their own federation (or
+ * take an `evm_snapshot` and revert to it).
  */
 export function startInProcessChain(): Promise<InProcessChain> {
   chainPromise ??= (async () => {
@@ -96,27 +89,6 @@ export function startInProcessChain(): Promise<InProcessChain> {
     chainPromise = undefined;
   });
   return chainPromise;
-}
-
-/**
- * Deploys contracts/RoundLedger.sol from its compiled artifact with `signer` (any ethers
- * Signer, on the in-process network or not) and waits for the deployment to be mined.
- */
-export async function deployRoundLedger(signer: Signer, initialModelHash: Hex32, members: readonly string[]): Promise<DeployedRoundLedger> {
-  const hre = await loadHardhat();
-  const artifact = await hre.artifacts.readArtifact('RoundLedger');
-  const factory = new ContractFactory(artifact.abi, artifact.bytecode, signer);
-  const contract = await factory.deploy(initialModelHash, [...members]);
-  const tx = contract.deploymentTransaction();
-  const receipt = await tx?.wait();
-  if (!receipt?.contractAddress) {
-    throw new Error('deployRoundLedger: deployment transaction has no receipt or contract address');
-  }
-  return {
-    address: receipt.contractAddress,
-    blockNumber: receipt.blockNumber,
-    txHash: receipt.hash as Hex32,
-  };
 }
 
 async function importHardhat(): Promise<FedmeshHardhatRuntime> {

@@ -1,14 +1,15 @@
 /**
- * The chain ports and their implementations: `ChainClient` (types.ts) with `EthersChainClient`
- * over the RoundLedger contract and `InMemoryChainClient`, its in-memory twin; and
- * `FederationChainClient` (federation-types.ts) with `EthersFederationClient` over
- * FedmeshFederation and `InMemoryFederationClient`.
+ * The chain port and its implementations: `FederationChainClient` (federation-types.ts) with
+ * `EthersFederationClient` over a deployed FedmeshFederation (federation-ethers.ts) and
+ * `ResilientFederationClient`, which adds retries, a transaction queue and confirmations around
+ * any client (resilient.ts). There is no in-memory re-implementation of the contract: tests run
+ * its bytecode on the in-process Hardhat network (./hardhat.js).
  *
  * The Hardhat helpers (./hardhat.js), deployment (./federation-deploy.js, ./deployment.js) and the
  * local node (./local-node.js) are deliberately not re-exported: importing them pulls in Hardhat,
- * which a node talking to a remote chain or to the twin does not need.
+ * which a node talking to a remote chain does not need.
  */
-export type { ChainClient, Hex32, RecordedRound, RoundRecord } from './types.js';
+export type { Hex32, RecordedRound } from './types.js';
 export {
   ChainError,
   type ChainErrorCode,
@@ -17,24 +18,12 @@ export {
   type ChainRoundStatus,
   type RoundRecordField,
 } from './errors.js';
-export {
-  DEFAULT_POLL_INTERVAL_MS,
-  EthersChainClient,
-  type EthersChainClientInit,
-} from './ethers-client.js';
-export { InMemoryChainClient, InMemoryLedger } from './memory-client.js';
-export { MAX_PARTICIPANT_COUNT, ZERO_HASH } from './record.js';
-export { ROUND_LEDGER_ABI } from './round-ledger-abi.js';
+export { DEFAULT_POLL_INTERVAL_MS, ZERO_HASH } from './record.js';
 export { FEDMESH_FEDERATION_ABI } from './federation-abi.js';
 export { EthersFederationClient, type EthersFederationClientInit, FEDMESH_FEDERATION_INTERFACE } from './federation-ethers.js';
 export { federationErrorFromRevert } from './federation-errors.js';
-export {
-  FEDERATION_ADMIN_ROLE,
-  InMemoryFederation,
-  InMemoryFederationClient,
-  type InMemoryFederationInit,
-  inMemoryFederationAddress,
-} from './federation-memory.js';
+export { recordedFromFinalized } from './federation-ledger-view.js';
+export { ResilientFederationClient, type ResilientInit } from './resilient.js';
 export type {
   AbortedRound,
   FederationChainClient,

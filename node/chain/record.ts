@@ -1,18 +1,14 @@
 /**
- * Argument checks shared by every `ChainClient` implementation, so that the Ethers client and
- * the in-memory twin reject exactly the same inputs with exactly the same errors.
+ * Argument checks and polling options of the chain client (`EthersFederationClient`,
+ * ./federation-ethers.ts): a caller bug (a round that cannot be a uint64, a negative timeout, a
+ * bad poll interval) fails here with ethers' INVALID_ARGUMENT or a RangeError before any RPC.
  *
- * Only representability is checked here (a round that is not an integer cannot be a uint64, a
- * string that is not 32 bytes of hex cannot be a bytes32). The ledger's rules (membership,
- * sequence, linkage, non-empty record) belong to the contract and its twin, which apply them in
- * the same order.
+ * Only representability is checked here. The ledger's rules (membership, sequence, linkage,
+ * quorum, budgets) belong to the contract and are tested on its bytecode
+ * (test/contracts/federation*.test.ts).
  */
 import { assertArgument } from 'ethers';
-import { invalidRecord } from './errors.js';
-import type { Hex32, RoundRecord } from './types.js';
-
-/** uint32 upper bound, the on-chain type of `participantCount`. */
-export const MAX_PARTICIPANT_COUNT = 2 ** 32 - 1;
+import type { Hex32 } from './types.js';
 
 const HEX32 = /^0x[0-9a-fA-F]{64}$/;
 
@@ -32,33 +28,7 @@ function isRoundNumber(value: unknown): value is number {
 }
 
 /**
- * Checks that `record` can be sent to the ledger and returns it with lowercase hashes
- * (the canonical `Hex32` form). Throws ChainError CHAIN_INVALID_RECORD naming the field.
- */
-export function normalizeRoundRecord(record: RoundRecord): RoundRecord {
-  const { round, prevModelHash, modelHash, participantCount } = record;
-  if (!isRoundNumber(round)) {
-    throw invalidRecord('round', String(round), 'must be an integer in [0, 2^53 - 1]');
-  }
-  if (!isHex32(prevModelHash)) {
-    throw invalidRecord('prevModelHash', String(prevModelHash), 'must be 0x and 64 hex digits');
-  }
-  if (!isHex32(modelHash)) {
-    throw invalidRecord('modelHash', String(modelHash), 'must be 0x and 64 hex digits');
-  }
-  if (!Number.isSafeInteger(participantCount) || participantCount < 0 || participantCount > MAX_PARTICIPANT_COUNT) {
-    throw invalidRecord('participantCount', String(participantCount), 'must be an integer in [0, 2^32 - 1]');
-  }
-  return {
-    round,
-    prevModelHash: prevModelHash.toLowerCase() as Hex32,
-    modelHash: modelHash.toLowerCase() as Hex32,
-    participantCount,
-  };
-}
-
-/**
- * Checks a round number passed to `getRound` / `waitForRound`. A bad one is a caller bug, not a
+ * Checks a round number passed to `getRound` / `waitFor…`. A bad one is a caller bug, not a
  * ledger condition, so it throws ethers' INVALID_ARGUMENT TypeError like any ethers call would.
  */
 export function assertRoundArgument(round: number): void {
@@ -67,4 +37,27 @@ export function assertRoundArgument(round: number): void {
 
 export function assertTimeoutArgument(timeoutMs: number): void {
   assertArgument(Number.isFinite(timeoutMs) && timeoutMs >= 0, 'timeoutMs must be a finite number >= 0', 'timeoutMs', timeoutMs);
+}
+
+/**
+ * How often the ethers client's `waitFor…` methods poll. Hardhat's in-process network mines on
+ * demand, so a transaction's effect is visible as soon as it returns; 200 ms keeps a 64-peer
+ * simulation from flooding the provider while adding little latency to a round.
+ */
+export const DEFAULT_POLL_INTERVAL_MS = 200;
+
+/** Validated polling options of the ethers client: a positive interval and a non-negative start block. */
+export function pollingOptions(init: { readonly pollIntervalMs?: number; readonly fromBlock?: number }): {
+  pollIntervalMs: number;
+  fromBlock: number;
+} {
+  const pollIntervalMs = init.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  if (!(Number.isFinite(pollIntervalMs) && pollIntervalMs > 0)) {
+    throw new RangeError(`pollIntervalMs must be a positive number, got ${pollIntervalMs}`);
+  }
+  const fromBlock = init.fromBlock ?? 0;
+  if (!(Number.isSafeInteger(fromBlock) && fromBlock >= 0)) {
+    throw new RangeError(`fromBlock must be a non-negative integer, got ${fromBlock}`);
+  }
+  return { pollIntervalMs, fromBlock };
 }

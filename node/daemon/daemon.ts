@@ -29,10 +29,10 @@ import { isFedmeshError } from '../../protocol/errors.js';
 import { decodePacked, epsilonFromPacked, RDP_SCALE } from '../../protocol/chain/budget.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
 import { SECAGG_DEFAULTS } from '../../protocol/secure-aggregation/config.js';
+import { deploymentBindingBytes } from '../../protocol/chain/deployment-binding.js';
 import { decodeWeights, encodeWeights, modelHash } from '../../protocol/weights-codec.js';
 import { fetchArtifact, serveArtifacts } from '../artifacts/artifact-service.js';
 import { EthersFederationClient } from '../chain/federation-ethers.js';
-import { FederationLedgerView } from '../chain/federation-ledger-view.js';
 import { isChainError } from '../chain/errors.js';
 import { checkAccountFunded } from '../chain/funding.js';
 import { ResilientFederationClient, resilientSigner } from '../chain/resilient.js';
@@ -362,7 +362,6 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       finalize: { threshold: info.threshold },
     })({
       gossip,
-      chain: new FederationLedgerView(fed),
       trainer,
       data: site.data,
       clock: systemClock,
@@ -371,6 +370,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       privacyLedger,
       // Real entropy (OS CSPRNG): masking secrets must be unpredictable (never seededEntropy here).
       secagg: {
+        binding: deploymentBindingBytes({ chainId: BigInt(deployment.chainId), contract: deployment.address }),
         crypto: nodeSecAggCrypto,
         entropy: systemEntropy,
         sign: identitySigner(keys.privateKey),

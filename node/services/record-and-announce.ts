@@ -1,7 +1,8 @@
 /**
  * The committee's last two steps, shared by plaintext and secure rounds: get the aggregate's
- * hash onto the ledger through the round recorder (./round-recorder.ts: RoundLedger by turn,
- * or FedmeshFederation by quorum), then announce the aggregate if the recorded hash is ours.
+ * hash onto the ledger through the round recorder (./round-recorder.ts: finalized on
+ * FedmeshFederation by a quorum of committee signatures), then announce the aggregate if the
+ * recorded hash is ours.
  */
 import { CommitteeStage } from '../../protocol/round.js';
 import type { StageMachine } from '../../protocol/stage-machine.js';

@@ -1,16 +1,13 @@
 /**
  * The recorder seam: how a committee member gets its round's result onto the ledger. The round
  * driver only asks "record this aggregate at my turn and tell me what the chain holds";
- * `ledgerRecorder` does it with one `recordRound` transaction on the minimal RoundLedger
- * (position 0 first, position k after k grace periods), `FederationRecorder`
- * (./federation-recorder.ts) with t committee signatures and `finalizeRound` on
- * FedmeshFederation.
+ * `FederationRecorder` (./federation-recorder.ts) does it with t committee signatures and
+ * `finalizeRound` on FedmeshFederation (position 0 submits first, position k after k grace
+ * periods). Tests may give the driver a recorder that records calls.
  */
 import type { ContributionDeclaration } from '../../protocol/chain/record.js';
 import type { ModelWeights } from '../../protocol/model.js';
-import type { ChainClient, Hex32, RecordedRound } from '../chain/types.js';
-import type { Clock } from '../clock.js';
-import type { Logger } from '../logger.js';
+import type { Hex32, RecordedRound } from '../chain/types.js';
 
 export interface RecordRequest {
   readonly round: number;
@@ -49,40 +46,4 @@ export interface RecordResult {
 export interface RoundRecorder {
   /** Records (or sees recorded) `req.round`; rejects when `signal` aborts. */
   record(req: RecordRequest, signal: AbortSignal): Promise<RecordResult>;
-}
-
-/** The RoundLedger behaviour: one `recordRound` transaction, by turn. */
-export function ledgerRecorder(c: { chain: ChainClient; clock: Clock; log: Logger }): RoundRecorder {
-  const { chain, clock, log } = c;
-  return {
-    async record(req, signal) {
-      let recorded = false;
-      let record = await chain.getRound(req.round);
-      if (record === undefined && req.position > 0) {
-        const wait = req.turnAt - clock.now();
-        record = await chain.waitForRound(req.round, Math.max(1, wait)).catch(() => undefined);
-        if (signal.aborted) throw signal.reason;
-      }
-      if (record === undefined) {
-        try {
-          record = await chain.recordRound({
-            round: req.round,
-            prevModelHash: req.prevModelHash,
-            modelHash: req.modelHash,
-            participantCount: req.contributors.length,
-          });
-          recorded = true;
-          log.info(
-            { round: req.round, modelHash: req.modelHash, tx: record.txHash, participants: req.contributors.length },
-            'round recorded',
-          );
-        } catch (e) {
-          // Another member recorded first (race at the turn boundary): read its record.
-          record = await chain.getRound(req.round);
-          if (record === undefined) throw e;
-        }
-      }
-      return { record, recorded };
-    },
-  };
 }

@@ -1,24 +1,23 @@
 /**
- * The federation chain port on both implementations: EthersFederationClient over the in-process
- * Hardhat provider and the in-memory twin, through the shared compliance suite; a round over HTTP
+ * The federation chain port through the shared compliance suite: EthersFederationClient over the
+ * in-process Hardhat provider, and ResilientFederationClient around it; a round over HTTP
  * JSON-RPC (whose error shapes and typed-data signing differ); and the paths only a real chain
  * has: a transaction mined with status 0, and an unreachable RPC.
  */
-import { JsonRpcProvider, keccak256, Network, toUtf8Bytes, Wallet } from 'ethers';
+import { JsonRpcProvider, Network } from 'ethers';
 import { TASK_NODE_CREATE_SERVER } from 'hardhat/builtin-tasks/task-names.js';
 import type { JsonRpcServer } from 'hardhat/types/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Clock } from '../../node/clock.js';
 import { deployFederation, registerMembers } from '../../node/chain/federation-deploy.js';
 import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
-import { InMemoryFederation } from '../../node/chain/federation-memory.js';
-import type { FederationParams, NewMember } from '../../node/chain/federation-types.js';
+import type { NewMember } from '../../node/chain/federation-types.js';
+import { ResilientFederationClient } from '../../node/chain/resilient.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
 import { encodeEpsilonCap } from '../../protocol/chain/budget.js';
 import { declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
 import { canonicalRoundRecord } from '../../protocol/chain/record.js';
-import { expectChainError } from './chain-client.compliance.js';
-import { COMPLIANCE_PARAMS, type FederationFixture, federationClientCompliance } from './federation-client.compliance.js';
+import { expectChainError } from './chain-errors.js';
+import { COMPLIANCE_PARAMS, federationClientCompliance } from './federation-client.compliance.js';
 
 const POLL_MS = 20;
 const DECLARED = encodeDpParams({ sampleRate: 0.02, noiseMultiplier: 1.3, clipNorm: 1, steps: 50 });
@@ -59,40 +58,26 @@ federationClientCompliance('EthersFederationClient (in-process Hardhat)', async 
   };
 });
 
-/** Wall-clock time plus an offset the fixture can advance, like Hardhat's evm_increaseTime. */
-class OffsetClock implements Clock {
-  offsetMs = 0;
-  now(): number {
-    return Date.now() + this.offsetMs;
-  }
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const t = setTimeout(resolve, Math.max(0, ms));
-      signal?.addEventListener('abort', () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      });
-    });
-  }
-}
-
-let twinCount = 0;
-federationClientCompliance('InMemoryFederationClient', async (params: FederationParams): Promise<FederationFixture> => {
-  const wallet = (i: number) => new Wallet(keccak256(toUtf8Bytes(`fedmesh/twin-wallet/${i}`)));
-  const clock = new OffsetClock();
-  const federation = new InMemoryFederation(wallet(0).address, params, { clock, label: `compliance-${twinCount++}` });
-  const admin = federation.client(wallet(0));
-  for (const m of newMembers(MEMBERS.map((i) => wallet(i).address))) await admin.addMember(m);
-  return {
-    admin,
-    members: MEMBERS.map((i) => federation.client(wallet(i))),
-    outsider: federation.client(wallet(OUTSIDER)),
-    advance: async (s) => {
-      clock.offsetMs += s * 1000;
-    },
-  };
-});
+// The same suite through the resilient wrapper the daemon uses: retries, one transaction queue
+// per signer and the finalize guard must not change a single answer of the port.
+federationClientCompliance(
+  'ResilientFederationClient over EthersFederationClient',
+  async (params) => {
+    const deployed = await deployFederation(signer(0), params);
+    await registerMembers(signer(0), deployed.address, newMembers(MEMBERS.map((i) => signer(i).address)));
+    const make = (i: number) =>
+      new ResilientFederationClient(
+        new EthersFederationClient(signer(i), deployed.address, { pollIntervalMs: POLL_MS, fromBlock: deployed.blockNumber }),
+      );
+    return {
+      admin: make(0),
+      members: MEMBERS.map(make),
+      outsider: make(OUTSIDER),
+      advance: (s) => advanceChain(chain.provider, s),
+    };
+  },
+  { finalizeReturnsWinner: true },
+);
 
 describe('over HTTP JSON-RPC', () => {
   // ethers raises its own CALL_EXCEPTION over JSON-RPC, not the in-process provider's error, and

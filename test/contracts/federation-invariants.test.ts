@@ -1,24 +1,21 @@
 /**
- * Differential fuzzing of FedmeshFederation against its in-memory twin, with invariants.
+ * Randomized operation sequences on FedmeshFederation's bytecode (in-process Hardhat), with
+ * invariants checked after every step. There is no TypeScript re-implementation of the contract
+ * to compare against: the invariants are the specification.
  *
  * A seeded random sequence of operations (registry churn, cap changes, opening, finalizing
- * with good and bad quorums and spends that may pass a cap, aborting, time passing) runs on the
- * contract (through EthersFederationClient) and on the twin, with the same accounts: the twin's
- * wallets hold the Hardhat accounts' keys. Committees differ (prevrandao differs), so each side
- * signs with its own committee; every other outcome must match: the error code of each
- * refusal, member states, the active list, the head, and every member's RDP lanes.
- *
- * After every step, on both sides: no RDP lane of any account ever decreases, and the credits
- * held by all accounts sum to the credits minted (`totalCredits`).
+ * with good and bad quorums and spends that may pass a cap, aborting, time passing) runs
+ * through EthersFederationClient. Every operation either succeeds or fails with a typed
+ * ChainError (anything else fails the test). After every step: no RDP lane of any account ever
+ * decreases; the credits held by all accounts sum to the credits minted (`totalCredits`); the
+ * active list holds exactly the members whose status is active; and every finalized round
+ * carries at least t signers, all from that round's committee.
  */
-import { HDNodeWallet, Mnemonic } from 'ethers';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Clock } from '../../node/clock.js';
 import { isChainError } from '../../node/chain/errors.js';
 import { deployFederation, registerMembers } from '../../node/chain/federation-deploy.js';
 import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
-import { InMemoryFederation } from '../../node/chain/federation-memory.js';
 import type { FederationChainClient, RoundState } from '../../node/chain/federation-types.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
 import { decodePacked, encodeEpsilonCap, encodeRdp } from '../../protocol/chain/budget.js';
@@ -26,8 +23,6 @@ import { canonicalRoundRecord, type Hex32 } from '../../protocol/chain/record.js
 import { COMPLIANCE_PARAMS } from './federation-client.compliance.js';
 import { DP_PARAMS } from './federation-fixture.js';
 
-/** Hardhat's default accounts (hardhat.config.ts keeps the default mnemonic). */
-const HARDHAT_MNEMONIC = 'test test test test test test test test test test test junk';
 const ACCOUNTS = 9; // 0 admin, 1..8 members or not
 const STEPS = 90;
 
@@ -35,22 +30,6 @@ let chain: InProcessChain;
 beforeAll(async () => {
   chain = await startInProcessChain();
 });
-
-class OffsetClock implements Clock {
-  offsetMs = 0;
-  now(): number {
-    return Date.now() + this.offsetMs;
-  }
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(resolve, ms);
-      signal?.addEventListener('abort', () => {
-        clearTimeout(t);
-        reject(signal.reason);
-      });
-    });
-  }
-}
 
 type Op =
   | { kind: 'add' | 'suspend' | 'reinstate' | 'remove'; who: number }
@@ -190,6 +169,22 @@ async function observe(side: Side, addresses: readonly string[]) {
     members.push([m.status, m.epsilonCap, budget.rdp, budget.epsilonSpent]);
   }
   expect(held, `${side.name}: credits held = minted`).toBe(await c.totalCredits());
+  const active = await c.activeMembers();
+  const statuses = await Promise.all(addresses.map((a) => c.getMember(a)));
+  expect([...active].sort(), `${side.name}: active list = members with status active`).toEqual(
+    statuses
+      .filter((m) => m.status === 'active')
+      .map((m) => m.account)
+      .sort(),
+  );
+  const finalized = await c.lastFinalizedRound();
+  if (finalized > 0) {
+    const f = await c.getFinalizedRound(finalized);
+    const state = await c.getRound(finalized);
+    expect(f, `${side.name}: round ${finalized} has its record`).toBeDefined();
+    expect(f!.signers.length, `${side.name}: round ${finalized} has t signers`).toBeGreaterThanOrEqual(COMPLIANCE_PARAMS.threshold);
+    for (const signer of f!.signers) expect(state!.committee, `${side.name}: signer of round ${finalized}`).toContain(signer);
+  }
   return {
     members,
     active: await c.activeMembers(),
@@ -200,14 +195,11 @@ async function observe(side: Side, addresses: readonly string[]) {
   };
 }
 
-describe('FedmeshFederation vs its twin, randomized', () => {
+describe('FedmeshFederation, randomized operation sequences', () => {
   for (const seed of [1, 2]) {
-    it(`seed ${seed}: ${STEPS} operations agree step by step; budgets never decrease; credits minted = held`, async () => {
+    it(`seed ${seed}: ${STEPS} operations; every refusal typed; budgets never decrease; credits minted = held`, async () => {
       const ops = fc.sample(fc.array(opArb, { minLength: STEPS, maxLength: STEPS }), { numRuns: 1, seed })[0]!;
-      const root = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(HARDHAT_MNEMONIC), "m/44'/60'/0'/0");
-      const wallets = Array.from({ length: ACCOUNTS }, (_, i) => root.deriveChild(i));
-      const addresses = wallets.map((w) => w.address);
-      expect(addresses).toEqual(chain.signers.slice(0, ACCOUNTS).map((s) => s.address));
+      const addresses = chain.signers.slice(0, ACCOUNTS).map((s) => s.address);
       const initialMembers = [1, 2, 3, 4, 5].map((i) => ({
         account: addresses[i]!,
         peerId: `p${i}`,
@@ -229,26 +221,12 @@ describe('FedmeshFederation vs its twin, randomized', () => {
         rdp: new Array(ACCOUNTS).fill(0n),
         prevModel: COMPLIANCE_PARAMS.initialModelHash,
       };
-      const clock = new OffsetClock();
-      const twin = new InMemoryFederation(addresses[0]!, COMPLIANCE_PARAMS, { clock, label: `fuzz-${seed}` });
-      const twinSide: Side = {
-        name: 'twin',
-        clients: wallets.map((w) => twin.client(w)),
-        advance: async (s) => {
-          clock.offsetMs += s * 1000;
-        },
-        rdp: new Array(ACCOUNTS).fill(0n),
-        prevModel: COMPLIANCE_PARAMS.initialModelHash,
-      };
-      for (const m of initialMembers) await twinSide.clients[0]!.addMember(m);
 
       const seen = new Map<string, number>();
-      for (const [step, op] of ops.entries()) {
+      for (const op of ops) {
         const a = await apply(onChain, op, addresses);
-        const b = await apply(twinSide, op, addresses);
-        expect([step, op.kind, b], JSON.stringify(op)).toEqual([step, op.kind, a]);
         seen.set(`${op.kind}:${a}`, (seen.get(`${op.kind}:${a}`) ?? 0) + 1);
-        expect(await observe(twinSide, addresses)).toEqual(await observe(onChain, addresses));
+        await observe(onChain, addresses);
       }
       // The run exercised both successes and refusals of finalization.
       expect(seen.get('finalize:ok') ?? 0).toBeGreaterThanOrEqual(3);

@@ -76,7 +76,6 @@ export async function startAuditedFederation(dir: string, federation = 'itest-au
     },
     log: createLogger('error'),
     secureAggregation: { config: CONFIG, keysMs: 2000 },
-    ledger: 'federation',
   });
   const artifactsDir = join(dir, 'models');
   await mkdir(artifactsDir, { recursive: true });

@@ -65,7 +65,6 @@ describe('norm clipping (defence a) on FedmeshFederation', () => {
       training: { epochs: 1, batchSize: 16, learningRate: 0.01 },
       log: createLogger('error'),
       secureAggregation: { config: { ...SECAGG_DEFAULTS, committeeSize: 3, threshold: 2 }, keysMs: 3000 },
-      ledger: 'federation',
       defence: { updateNormBound: BOUND },
       wrapTrainer: (i, trainer) => {
         if (!ATTACKERS.includes(i)) return trainer;

@@ -95,7 +95,6 @@ describe('validation gate before signing (defence b) on FedmeshFederation', () =
       training: { epochs: 1, batchSize: 16, learningRate: 0.01 },
       log: recordingLogger(logs),
       secureAggregation: { config: { ...SECAGG_DEFAULTS, committeeSize: 3, threshold: 2 }, keysMs: 3000 },
-      ledger: 'federation',
       windows: { inputSec: 8, finalizeSec: 10 },
       defence: { validationMargin: MARGIN, validationFraction: 0.25 },
       wrapTrainer: (i, trainer) => {

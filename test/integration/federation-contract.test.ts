@@ -1,6 +1,6 @@
 /**
  * Six real libp2p peers on TCP 127.0.0.1 and the in-process Hardhat chain run two secure
- * rounds on FedmeshFederation (`ledger: 'federation'`): rounds opened on chain, the contract's
+ * rounds on FedmeshFederation: rounds opened on chain, the contract's
  * committee aggregates, t committee signatures gossiped on the finalize topic finalize the round.
  */
 import { prepareSites } from '../../simulations/sites.js';
@@ -33,7 +33,6 @@ describe('federation of 6 peers on FedmeshFederation (secure aggregation)', () =
       training: { epochs: 1, batchSize: 16, learningRate: 0.01 },
       log: createLogger('error'),
       secureAggregation: { config: SECAGG_DEFAULTS, keysMs: 3000 },
-      ledger: 'federation',
     });
   }, 60_000);
 

@@ -46,23 +46,24 @@ describe('federation of 4 peers over libp2p + Hardhat', () => {
 
   it('ends every round with one model on every peer, equal to the chain record, and learns', async () => {
     const initialAccuracy = evaluate();
-    expect(await fed.chainClients[0]!.initialModelHash()).toBe(fed.initialModelHash);
+    const chain = fed.federationClients[0]!;
+    expect((await chain.info()).initialModelHash).toBe(fed.initialModelHash);
 
     for (const round of [1, 2]) {
       const outcomes = (await fed.runRound(round)).map(assertSimFinalized);
-      const record = await fed.chainClients[0]!.getRound(round);
+      const record = (await chain.getFinalizedRound(round))?.record;
       expect(record).toBeDefined();
-      expect(record!.participantCount).toBe(4);
+      expect(record!.participants).toHaveLength(4);
       const hashes = new Set(fed.peers.map((p) => toHex0x(modelHash(p.weights))));
       expect(hashes).toEqual(new Set([record!.modelHash]));
       expect(outcomes.every((o) => o.record.modelHash === record!.modelHash)).toBe(true);
-      // Exactly one committee member sent the recording transaction.
+      // Exactly one committee member sent the finalizing transaction.
       expect(outcomes.filter((o) => o.recordedBySelf)).toHaveLength(1);
       expect(outcomes.every((o) => o.participantPath.at(-1) === 'adopted')).toBe(true);
       expect(outcomes.filter((o) => o.committeePath !== undefined)).toHaveLength(3);
     }
-    expect(await fed.chainClients[0]!.headModelHash()).toBe(toHex0x(modelHash(fed.peers[0]!.weights)));
-    expect((await fed.chainClients[0]!.getRound(2))!.prevModelHash).toBe((await fed.chainClients[0]!.getRound(1))!.modelHash);
+    expect(await chain.headModelHash()).toBe(toHex0x(modelHash(fed.peers[0]!.weights)));
+    expect((await chain.getFinalizedRound(2))!.record.prevModelHash).toBe((await chain.getFinalizedRound(1))!.record.modelHash);
 
     const finalAccuracy = evaluate();
     expect(finalAccuracy).toBeGreaterThan(initialAccuracy + 0.2);

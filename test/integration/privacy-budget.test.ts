@@ -68,7 +68,6 @@ describe('declared DP parameters and the on-chain privacy budget (5 peers, secur
       training: { epochs: EPOCHS, batchSize: 16, learningRate: 0.05, dp: DP },
       log: createLogger('error'),
       secureAggregation: { config: { ...SECAGG_DEFAULTS, committeeSize: 3, threshold: 2 }, keysMs: KEYS_MS },
-      ledger: 'federation',
       epsilonCap: cap,
     });
     accounts = await Promise.all(fed.federationClients!.map((f) => f.account()));

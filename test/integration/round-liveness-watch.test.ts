@@ -1,33 +1,20 @@
 /**
- * The stall watcher (node/services/round-abort.ts) against the in-memory twin of
- * FedmeshFederation, whose block time is an injected clock: nobody aborts before the finalize
- * deadline, the first rank's abortRound lands, later ranks see `aborted` and send nothing, and a
- * round finalized in time is left alone.
+ * The stall watcher (node/services/round-abort.ts) against FedmeshFederation's bytecode on the
+ * in-process Hardhat network. Block time jumps with `evm_increaseTime` and the watchers' clock
+ * jumps with it (OffsetClock): nobody aborts before the finalize deadline, the first rank's
+ * abortRound lands, later ranks see `aborted` and send nothing, and a round finalized in time is
+ * left alone.
  */
-import { keccak256, toUtf8Bytes, Wallet } from 'ethers';
-import { describe, expect, it } from 'vitest';
-import { cAlpha, EPSILON_CAP_MAX } from '../../protocol/chain/budget.js';
-import { canonicalRoundRecord, type Hex32 } from '../../protocol/chain/record.js';
-import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
-import { InMemoryFederation } from '../../node/chain/federation-memory.js';
+import { keccak256, toUtf8Bytes } from 'ethers';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Hex32 } from '../../protocol/chain/record.js';
 import type { FederationChainClient } from '../../node/chain/federation-types.js';
-import { type Clock, systemClock } from '../../node/clock.js';
 import { createLogger } from '../../node/logger.js';
 import { watchForStall } from '../../node/services/round-abort.js';
+import { type FederationHarness, OffsetClock, plainRecord, startFederation } from '../contracts/federation-harness.js';
 
-/** Wall clock plus an offset (the twin's block time and the watcher's clock alike). */
-class OffsetClock implements Clock {
-  offsetMs = 0;
-  now(): number {
-    return Date.now() + this.offsetMs;
-  }
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return systemClock.sleep(ms, signal);
-  }
-}
-
-const wallet = (i: number) => new Wallet(keccak256(toUtf8Bytes(`fedmesh/abort-watch/${i}`)));
-const WINDOW_SEC = 2;
+const WINDOW_SEC = 60;
+const MEMBERS = [1, 2, 3];
 
 /** Counts abortRound calls that reached the chain (successful or not). */
 function counting(inner: FederationChainClient, calls: { n: number }): FederationChainClient {
@@ -45,88 +32,107 @@ function counting(inner: FederationChainClient, calls: { n: number }): Federatio
   });
 }
 
-async function federation() {
-  const clock = new OffsetClock();
-  const fed = new InMemoryFederation(
-    wallet(99).address,
-    {
-      initialModelHash: keccak256(toUtf8Bytes('initial')) as Hex32,
-      committeeSize: 2,
-      threshold: 2,
-      inputDurationSec: WINDOW_SEC,
-      finalizeDurationSec: WINDOW_SEC,
-      cAlpha: cAlpha(1e-5),
-    },
-    { clock, label: `abort-watch-${Math.random()}` },
+let h: FederationHarness;
+beforeAll(async () => {
+  h = await startFederation(
+    keccak256(toUtf8Bytes('initial')) as Hex32,
+    MEMBERS.map((signer) => ({ signer, peerId: `peer-${signer}` })),
+    { params: { committeeSize: 2, threshold: 2, inputDurationSec: WINDOW_SEC, finalizeDurationSec: WINDOW_SEC } },
   );
-  const admin = fed.client(wallet(99));
-  for (const i of [0, 1, 2]) {
-    await admin.addMember({ account: wallet(i).address, peerId: `peer-${i}`, metadataURI: '', epsilonCap: EPSILON_CAP_MAX });
-  }
-  return { fed, clock };
+});
+beforeEach(async () => {
+  await h.reset();
+});
+afterAll(async () => {
+  await h?.reset();
+});
+
+/** The clock the watchers read: wall time plus the chain's offset from it, kept in step by `jump`. */
+async function clockOnChain(): Promise<{
+  clock: OffsetClock;
+  jump: (seconds: number) => Promise<void>;
+  jumpTo: (ms: number) => Promise<void>;
+}> {
+  const clock = new OffsetClock();
+  const latest = await h.chain.provider.getBlock('latest');
+  clock.offsetMs = Math.max(0, latest!.timestamp * 1000 - Date.now());
+  return {
+    clock,
+    jump: async (seconds) => {
+      await h.advance(seconds);
+      clock.jump(seconds * 1000);
+    },
+    jumpTo: async (ms) => {
+      const by = Math.max(0, ms - clock.now());
+      // Block time at least as far (the chain's next timestamp must pass the deadline).
+      await h.advance(Math.ceil(by / 1000) + 1);
+      clock.jump(by);
+    },
+  };
 }
 
 describe('watchForStall', () => {
   it('aborts once, after the deadline, by the first rank; the others see it and send nothing', async () => {
-    const { fed, clock } = await federation();
-    const opened = await fed.client(wallet(0)).openRound();
-    const calls = [0, 1, 2].map(() => ({ n: 0 }));
+    const opened = await h.client(1).openRound();
+    const { clock, jumpTo } = await clockOnChain();
+    const calls = MEMBERS.map(() => ({ n: 0 }));
     const log = createLogger('silent');
-    const fates = await Promise.all(
-      [0, 1, 2].map((i) =>
+    const watching = Promise.all(
+      MEMBERS.map((signer, rank) =>
         watchForStall(
-          { round: 1, finalizeDeadline: opened.finalizeDeadline, rank: i, staggerMs: 200, pollMs: 50 },
-          { fed: counting(fed.client(wallet(i)), calls[i]!), clock, log },
+          // A wide stagger: rank 0's abort lands well before rank 1's turn even on a loaded machine.
+          { round: 1, finalizeDeadline: opened.finalizeDeadline, rank, staggerMs: 1_000, pollMs: 50 },
+          { fed: counting(h.client(signer, clock), calls[rank]!), clock, log },
           new AbortController().signal,
         ),
       ),
     );
+    // Nothing happens before the deadline: the round stays open while the watchers sleep.
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await h.client(3).getRound(1))?.status).toBe('open');
+    expect(calls.map((c) => c.n)).toEqual([0, 0, 0]);
+    // The watchers' clock moves to rank 0's turn exactly (deadline + 1 s; later ranks are still
+    // due in 1 and 2 s of wall time) and block time past the deadline with it.
+    await jumpTo((opened.finalizeDeadline + 1) * 1000);
+    const fates = await watching;
     expect(fates[0]).toMatchObject({ status: 'aborted', bySelf: true });
     expect(fates[1]).toEqual({ status: 'aborted', bySelf: false });
     expect(fates[2]).toEqual({ status: 'aborted', bySelf: false });
     expect(calls.map((c) => c.n)).toEqual([1, 0, 0]);
-    // Not before the deadline (block time is this clock, in whole seconds).
-    expect(clock.now()).toBeGreaterThan((opened.finalizeDeadline + 1) * 1000 - 1);
-    expect((await fed.client(wallet(2)).getRound(1))?.status).toBe('aborted');
+    expect((await h.client(3).getRound(1))?.status).toBe('aborted');
     // The next round opens.
-    expect((await fed.client(wallet(1)).openRound()).round).toBe(2);
-  }, 20_000);
+    expect((await h.client(2).openRound()).round).toBe(2);
+  }, 30_000);
 
   it('leaves a round finalized in time alone, and stops on its signal', async () => {
-    const { fed, clock } = await federation();
-    const opened = await fed.client(wallet(0)).openRound();
-    const head = await fed.client(wallet(0)).headModelHash();
-    const record = canonicalRoundRecord({
-      round: 1,
-      prevModelHash: head,
-      modelHash: keccak256(toUtf8Bytes('model-1')) as Hex32,
-      aggregateHash: keccak256(toUtf8Bytes('aggregate-1')) as Hex32,
-      participants: [0, 1, 2].map((i) => ({ member: wallet(i).address, bucket: 0, spend: 0n, dpParams: NO_DP_PARAMS })),
-      dropped: [],
-    });
-    const committee = opened.committee.map((a) => [0, 1, 2].find((i) => wallet(i).address === a)!);
-    const signatures = await Promise.all(committee.map((i) => fed.client(wallet(i)).signRecord(record)));
-    await fed.client(wallet(committee[0]!)).finalizeRound(record, signatures);
+    const opened = await h.client(1).openRound();
+    const { clock, jump } = await clockOnChain();
+    const head = await h.client(1).headModelHash();
+    const { record, entrySignatures } = await plainRecord(h, 1, head, keccak256(toUtf8Bytes('model-1')) as Hex32, MEMBERS);
+    const signerOf = (a: string) => MEMBERS.find((i) => h.account(i) === a)!;
+    const signatures = await Promise.all(opened.committee.map((a) => h.client(signerOf(a)).signRecord(record)));
+    await h.client(signerOf(opened.committee[0]!)).finalizeRound(record, entrySignatures, signatures);
+    await jump(2 * WINDOW_SEC);
 
     const calls = { n: 0 };
     const fate = await watchForStall(
       { round: 1, finalizeDeadline: opened.finalizeDeadline, rank: 0, pollMs: 50 },
-      { fed: counting(fed.client(wallet(2)), calls), clock, log: createLogger('silent') },
+      { fed: counting(h.client(3, clock), calls), clock, log: createLogger('silent') },
       new AbortController().signal,
     );
     expect(fate).toEqual({ status: 'finalized' });
     expect(calls.n).toBe(0);
 
     // A watcher whose round is settled elsewhere is stopped by its signal before the deadline.
-    const round2 = await fed.client(wallet(1)).openRound();
+    const round2 = await h.client(2).openRound();
     const stop = new AbortController();
     const watching = watchForStall(
       { round: 2, finalizeDeadline: round2.finalizeDeadline, rank: 0 },
-      { fed: fed.client(wallet(1)), clock, log: createLogger('silent') },
+      { fed: h.client(2, clock), clock, log: createLogger('silent') },
       stop.signal,
     );
     stop.abort(new Error('round finalized'));
     await expect(watching).rejects.toThrow('round finalized');
-    expect((await fed.client(wallet(2)).getRound(2))?.status).toBe('open');
-  }, 20_000);
+    expect((await h.client(3).getRound(2))?.status).toBe('open');
+  }, 30_000);
 });

@@ -72,7 +72,6 @@ describe('round liveness on FedmeshFederation: crash tolerance, abort at the dea
       training: { epochs: 1, batchSize: 16, learningRate: 0.01 },
       log: recordingLogger(logs, {}, process.env.LIVENESS_LOG !== undefined),
       secureAggregation: { config: CONFIG, keysMs: 3000 },
-      ledger: 'federation',
       // Short windows: open → 8 s → input deadline → 10 s → finalize deadline.
       windows: { inputSec: 8, finalizeSec: 10 },
       dropouts: (round) => {

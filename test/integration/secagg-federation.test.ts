@@ -68,7 +68,7 @@ async function run(
     for (let r = 1; r <= ROUNDS; r++) {
       const out = (await fed.runRound(r)).map(assertSimFinalized);
       outcomes.push(out);
-      const record = await fed.chainClients[0]!.getRound(r);
+      const record = (await fed.federationClients[0]!.getFinalizedRound(r))?.record;
       expect(new Set(fed.peers.map((p) => toHex0x(modelHash(p.weights))))).toEqual(new Set([record!.modelHash]));
       if (secure) resultSigners.push(fed.peers[0]!.secaggInbox!.messages(r, SecAggKind.Result).length);
     }

@@ -6,24 +6,26 @@
  * participant P's ShareKeys, and the leader never receives that member's view, so the
  * leader's proposal (t views from the others) lists P as a survivor. The member refuses it
  * before revealing (SECAGG_CANNOT_FOLLOW), abstains, and its runRound resolves 'finalized'
- * with the other members' aggregate over every contributor.
+ * with the other members' aggregate over every contributor. The round is opened and finalized on
+ * FedmeshFederation's bytecode (in-process Hardhat); the committee is the contract's.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { toHex0x } from '../../protocol/bytes.js';
 import type { LabelledData } from '../../protocol/data.js';
-import { selectCommittee } from '../../protocol/committee.js';
 import { decodeSecAgg, SecAggKind } from '../../protocol/messages/secagg.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { ignore } from '../../protocol/verdict.js';
 import { modelHash } from '../../protocol/weights-codec.js';
-import { InMemoryLedger } from '../../node/chain/memory-client.js';
 import { systemClock } from '../../node/clock.js';
 import { createLogger } from '../../node/logger.js';
 import type { Gossip } from '../../node/net/gossip.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
 import { createPeer, type Peer } from '../../node/peer.js';
 import type { LocalTrainer } from '../../node/services/round-driver.js';
+import { effectiveCommittee } from '../../protocol/secure-aggregation/config.js';
 import { config, crypto, entropies, ids, testSign, testVerify } from './secagg-helpers.js';
+import { TEST_BINDING } from './secagg-round-harness.js';
+import { openRoundAsPeers, startPeerFederation } from '../contracts/federation-harness.js';
 
 const initial: ModelWeights = { tensors: [{ shape: [4], data: Float32Array.from([0.1, -0.2, 0.3, 0.4]) }] };
 
@@ -90,10 +92,13 @@ describe('a committee member that missed a survivor’s shares', () => {
     // P to D instead — the asymmetric case, already handled).
     const members = ids(7);
     const hub = new MemoryGossipHub();
-    const ledger = new InMemoryLedger(toHex0x(modelHash(initial)), members);
+    const quorum = effectiveCommittee(config(), members.length);
+    const chain = await startPeerFederation(toHex0x(modelHash(initial)), members, quorum);
     const ent = entropies('abstain');
     const trainers = members.map((_, i) => new FakeTrainer(i));
-    const committee = selectCommittee('abstain', 1, members, 5);
+    // Round 1 is opened on chain first, so the lossy links below know the contract's committee.
+    const committee = await openRoundAsPeers(chain);
+    expect(committee).toHaveLength(quorum.committeeSize);
     const late = () => committee[4]!;
     const leader = () => committee[0]!;
     const missed = () => members.find((m) => !committee.includes(m))!;
@@ -107,6 +112,7 @@ describe('a committee member that missed a survivor’s shares', () => {
         secureAggregation: { config: config(), keysMs: 1000 },
         resultSlackMs: 3000,
         participate: id !== committee[4],
+        finalize: { threshold: quorum.threshold },
       })({
         gossip: lossy(
           hub.join(id),
@@ -114,19 +120,19 @@ describe('a committee member that missed a survivor’s shares', () => {
             (id === late() && sender === missed() && kind === SecAggKind.ShareKeys) ||
             (id === leader() && sender === late() && kind === SecAggKind.View),
         ),
-        chain: ledger.client(id),
+        federation: chain.clientOf(id),
         trainer: trainers[i]!,
         data: data(10 + i),
         clock: systemClock,
         log: createLogger('error'),
-        secagg: { crypto, entropy: ent(id), sign: testSign(id), verify: testVerify },
+        secagg: { binding: TEST_BINDING, crypto, entropy: ent(id), sign: testSign(id), verify: testVerify },
       }),
     );
     stop = () => {
       for (const p of peers) p.stop();
     };
     for (const p of peers) p.start();
-    expect(peers[0]!.driver.plan(1, 0).committee).toEqual(committee);
+    expect(await peers[0]!.opener.open(1)).toEqual(committee);
 
     const outcomes = await Promise.all(peers.map((p) => p.runRound(1)));
     // Nobody's runRound threw; the round finalized with all six contributors' inputs.
@@ -152,10 +158,12 @@ describe('a committee member that lags (one input never reaches it)', () => {
   it('stops waiting for its input deadline once another member’s result arrives, and abstains without a protocol error', async () => {
     const members = ids(6);
     const hub = new MemoryGossipHub();
-    const ledger = new InMemoryLedger(toHex0x(modelHash(initial)), members);
+    const quorum = effectiveCommittee(config(), members.length);
+    const chain = await startPeerFederation(toHex0x(modelHash(initial)), members, quorum);
     const ent = entropies('lagging');
     const trainers = members.map((_, i) => new FakeTrainer(i));
-    const committee = selectCommittee('lagging', 1, members, 5);
+    const committee = await openRoundAsPeers(chain);
+    expect(committee).toHaveLength(quorum.committeeSize);
     const laggard = committee[4]!;
     const missed = members.find((m) => !committee.includes(m))!;
     const peers: Peer[] = members.map((id, i) =>
@@ -168,25 +176,26 @@ describe('a committee member that lags (one input never reaches it)', () => {
         training: { epochs: 1, batchSize: 1, learningRate: 0.1, seed: 1 },
         secureAggregation: { config: config(), keysMs: 1000 },
         resultSlackMs: 3000,
+        finalize: { threshold: quorum.threshold },
       })({
         gossip: lossy(
           hub.join(id),
           () => false,
           (sender) => id === laggard && sender === missed,
         ),
-        chain: ledger.client(id),
+        federation: chain.clientOf(id),
         trainer: trainers[i]!,
         data: data(10 + i),
         clock: systemClock,
         log: createLogger('error'),
-        secagg: { crypto, entropy: ent(id), sign: testSign(id), verify: testVerify },
+        secagg: { binding: TEST_BINDING, crypto, entropy: ent(id), sign: testSign(id), verify: testVerify },
       }),
     );
     stop = () => {
       for (const p of peers) p.stop();
     };
     for (const p of peers) p.start();
-    expect(peers[0]!.driver.plan(1, 0).committee).toEqual(committee);
+    expect(await peers[0]!.opener.open(1)).toEqual(committee);
 
     const outcomes = await Promise.all(peers.map((p) => p.runRound(1)));
     for (const o of outcomes) expect(o.status).toBe('finalized');

@@ -17,7 +17,9 @@ const attackers = (v: string): { fraction: number; kind: string } => {
 export function registerSimulate(program: Command): void {
   program
     .command('simulate')
-    .description('run a federation of N peers on this machine: real libp2p on 127.0.0.1 and an in-process Hardhat chain')
+    .description(
+      'run a federation of N peers on this machine: real libp2p on 127.0.0.1 and FedmeshFederation on an in-process Hardhat chain (rounds opened on chain, finalized by committee signatures)',
+    )
     .option('--scenario <file>', 'scenario YAML (docs/simulation-lab.md); flags override its fields')
     .option('--dataset <name>', 'breast-cancer | heart-disease | pneumonia | a .csv or .npz path (columns/arrays in a scenario)')
     .option('--partition <p>', 'iid | dirichlet:<alpha> | quantity-skew:<beta> | by-site (heart-disease)')
@@ -55,10 +57,6 @@ export function registerSimulate(program: Command): void {
     .option('--dp-noise-multiplier <sigma>', 'DP-SGD: noise multiplier sigma (instead of --dp-epsilon)', num)
     .option('--dp-clip-norm <c>', 'DP-SGD: per-example clipping norm C (default 1)', num)
     .option('--dp-sample-rate <q>', 'DP-SGD: Poisson sampling rate (default batch size / smallest site)', num)
-    .option(
-      '--ledger <kind>',
-      'federation (default: FedmeshFederation with on-chain committees and quorum finalization) | round-ledger (one member records)',
-    )
     .option('--no-baseline', 'skip the centralized baseline (same model, pooled data, same epoch budget)')
     .option('--quiet', 'only errors on stderr')
     .action(async (flags: Record<string, unknown>, cmd: Command) => {
