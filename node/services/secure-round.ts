@@ -128,6 +128,7 @@ export interface SecureCommitteeResult {
 /** Feeds stored messages to a machine once each, counting the protocol errors they raise. */
 class Feeder {
   private readonly fed = new Map<SecAggKind, Set<string>>();
+  private readonly warned = new Set<string>();
 
   constructor(private readonly env: SecureRoundEnv) {}
 
@@ -137,6 +138,7 @@ class Feeder {
    */
   feedRetrying<K extends SecAggKind>(kind: K, retryOn: readonly string[], fn: (m: Extract<SecAggMessage, { kind: K }>) => void): void {
     const { secagg, plan } = this.env;
+    const warned = this.warned;
     let done = this.fed.get(kind);
     if (done === undefined) {
       done = new Set();
@@ -149,7 +151,19 @@ class Feeder {
         done.add(m.sender);
       } catch (e) {
         if (!isFedmeshError(e)) throw e;
-        if (retryOn.includes(e.code)) continue;
+        if (retryOn.includes(e.code)) {
+          // Counted and logged once per message; offered again as material arrives.
+          const key = `${kind}/${m.sender}/${e.code}`;
+          if (e.code === 'SECAGG_CANNOT_FOLLOW' && !warned.has(key)) {
+            warned.add(key);
+            countError(this.env, e.code, { kind, sender: m.sender, error: e.message });
+            this.env.log.warn(
+              { round: plan.round, code: e.code, ...e.fields },
+              'secure aggregation: cannot verify a proposal yet; not endorsing (retried as material arrives)',
+            );
+          }
+          continue;
+        }
         done.add(m.sender);
         countError(this.env, e.code, { kind, sender: m.sender, error: e.message, ...e.fields });
         this.env.log.warn({ round: plan.round, code: e.code, sender: m.sender, ...e.fields }, `secure aggregation: refused (${e.message})`);
