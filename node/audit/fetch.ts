@@ -268,6 +268,7 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
         credits: BigInt(m.credits),
         rdp: BigInt(rdp),
         epsilonSpent: BigInt(budget.epsilonSpent),
+        metadataURI: String(m.metadataURI),
       });
     }
     return {

@@ -17,6 +17,12 @@ const code = (h: string | undefined): string => (h === undefined ? '—' : `<cod
 const list = (xs: readonly string[]): string =>
   xs.length === 0 ? '—' : xs.map((a) => `<code title="${esc(a)}">${esc(a.slice(0, 8))}…</code>`).join(' ');
 
+/** A member's name (registry metadata) with its address, or the address alone. */
+function named(r: AuditReport, address: string): string {
+  const name = r.members.find((m) => m.address.toLowerCase() === address.toLowerCase())?.name;
+  return `${name !== undefined ? `${esc(name)} ` : ''}<code>${esc(address)}</code>`;
+}
+
 export interface DashboardSections {
   readonly summary: string;
   readonly rounds: string;
@@ -37,7 +43,16 @@ function summary(r: AuditReport): string {
 <dl class="facts">
 <dt>Contract</dt><dd><code>${esc(r.federation)}</code> on chain ${esc(r.chainId)}</dd>
 <dt>Audited up to block</dt><dd data-testid="block">${r.block}</dd>
-<dt>Members</dt><dd>${r.members.length}</dd>
+<dt>Members</dt><dd>${r.members.length}${
+    r.members.length === 0
+      ? ''
+      : `<ul class="members">${r.members
+          .map(
+            (m) =>
+              `<li data-testid="member" data-address="${esc(m.address)}" data-peer-id="${esc(m.peerId)}"${m.name !== undefined ? ` data-name="${esc(m.name)}"` : ''}>${m.name !== undefined ? `<strong>${esc(m.name)}</strong> ` : ''}<code title="${esc(m.peerId)}">${esc(m.peerId.slice(0, 12))}…</code> <code title="${esc(m.address)}">${esc(m.address.slice(0, 10))}…</code> ${esc(m.status)}</li>`,
+          )
+          .join('')}</ul>`
+  }</dd>
 <dt>Rounds</dt><dd data-testid="round-count">${r.rounds.length}</dd>
 <dt>Committee</dt><dd>m = ${r.m}, threshold t = ${r.t}</dd>
 </dl>`;
@@ -83,7 +98,7 @@ async function budgets(r: AuditReport): Promise<string> {
   const rows = r.budgets
     .map(
       (b) => `<tr data-testid="budget-row" data-member="${esc(b.member)}">
-<th scope="row"><code>${esc(b.member)}</code></th>
+<th scope="row">${named(r, b.member)}</th>
 <td><meter min="0" max="${Number.isFinite(b.cap) ? b.cap : 1}" value="${Number.isFinite(b.epsilonSpent) ? b.epsilonSpent : 1}" data-testid="budget-bar" data-member="${esc(b.member)}" data-spent="${b.epsilonSpent}" data-cap="${b.cap}" data-chain-spent="${b.chainEpsilonSpent}" aria-label="ε spent ${fmt(b.epsilonSpent)} of cap ${fmt(b.cap)}"></meter></td>
 <td>${fmt(b.epsilonSpent)}</td><td>${fmt(b.chainEpsilonSpent)}</td><td>${fmt(b.cap)}</td><td>${b.epsilonSpent > b.cap ? '<strong class="bad">over cap</strong>' : 'within cap'}</td></tr>`,
     )
@@ -99,7 +114,7 @@ function credits(r: AuditReport): string {
   const rows = r.credits
     .map(
       (c) =>
-        `<tr data-testid="credit-row" data-member="${esc(c.member)}" data-expected="${esc(c.expected)}" data-onchain="${esc(c.onChain)}"><th scope="row"><code>${esc(c.member)}</code></th><td>${esc(c.expected)}</td><td>${esc(c.onChain)}</td><td>${c.expected === c.onChain ? 'agree' : '<strong class="bad">disagree</strong>'}</td></tr>`,
+        `<tr data-testid="credit-row" data-member="${esc(c.member)}" data-expected="${esc(c.expected)}" data-onchain="${esc(c.onChain)}"><th scope="row">${named(r, c.member)}</th><td>${esc(c.expected)}</td><td>${esc(c.onChain)}</td><td>${c.expected === c.onChain ? 'agree' : '<strong class="bad">disagree</strong>'}</td></tr>`,
     )
     .join('\n');
   return `<div class="scroll" tabindex="0" role="region" aria-label="Credits table"><table>

@@ -9,11 +9,26 @@ const short = (h: string | undefined): string => (h === undefined ? '—' : `${h
 const addr = (a: string): string => `${a.slice(0, 8)}…${a.slice(-4)}`;
 const num = (x: number): string => (Number.isFinite(x) ? x.toFixed(4) : '∞');
 
+/** Address → institution name, from the registry metadata (protocol/audit/member-name.ts). */
+export function memberNames(r: AuditReport): ReadonlyMap<string, string> {
+  return new Map(r.members.flatMap((m) => (m.name !== undefined ? [[m.address.toLowerCase(), m.name] as const] : [])));
+}
+
 export function formatReportText(r: AuditReport): string {
+  const names = memberNames(r);
+  const who = (a: string): string => {
+    const n = names.get(a.toLowerCase());
+    return n === undefined ? addr(a) : `${n} (${addr(a)})`;
+  };
   const lines: string[] = [];
   lines.push(`fedmesh audit: FedmeshFederation ${r.federation} on chain ${r.chainId}, up to block ${r.block}`);
   lines.push(`initial model ${r.initialModelHash}`);
   lines.push(`${r.members.length} members, ${r.rounds.length} rounds`);
+  for (const m of r.members) {
+    lines.push(
+      `  ${m.name ?? '(no name in the registry metadata)'}  peer ${m.peerId.slice(0, 12)}…${m.peerId.slice(-6)}  ${m.address}  ${m.status}`,
+    );
+  }
   lines.push('');
   for (const s of r.rounds) {
     const parts = [
@@ -32,9 +47,9 @@ export function formatReportText(r: AuditReport): string {
   }
   lines.push('');
   lines.push('privacy budgets (ε at the federation δ, replayed / contract / cap):');
-  for (const b of r.budgets) lines.push(`  ${addr(b.member)}  ${num(b.epsilonSpent)} / ${num(b.chainEpsilonSpent)} / ${num(b.cap)}`);
+  for (const b of r.budgets) lines.push(`  ${who(b.member)}  ${num(b.epsilonSpent)} / ${num(b.chainEpsilonSpent)} / ${num(b.cap)}`);
   lines.push(`credits (rule / contract), total ${r.totalCredits.expected} / ${r.totalCredits.onChain}:`);
-  for (const c of r.credits) lines.push(`  ${addr(c.member)}  ${c.expected} / ${c.onChain}`);
+  for (const c of r.credits) lines.push(`  ${who(c.member)}  ${c.expected} / ${c.onChain}`);
   lines.push('');
   const bySeverity = (s: Severity): Finding[] => r.findings.filter((f) => f.severity === s);
   for (const s of ['error', 'warning', 'info'] as const) {

@@ -10,6 +10,7 @@ import { fetchArtifacts, loadArtifactDir } from './artifacts.js';
 import { readDeployment } from './deployment.js';
 import { usageError } from './errors.js';
 import { evaluateModels, readTestData, type TestData } from './evaluate.js';
+import { readCsvTestData } from './test-data-csv.js';
 import { type AuditSource, type FetchCache, fetchAuditStream, newFetchCache, openAuditSource } from './fetch.js';
 
 export interface AuditOptions {
@@ -24,8 +25,13 @@ export interface AuditOptions {
   readonly fetchFrom?: readonly string[];
   /** Federation id: the artifact protocol is `/fedmesh/<federation>/artifact/1`. */
   readonly federation?: string;
+  /** JSON ({model, x, y}: evaluate.ts) or a CSV in the manifest's schema (needs `manifest`). */
   readonly testData?: string;
+  /** The federation manifest (JSON or YAML): the schema of a CSV --test-data. */
+  readonly manifest?: string;
 }
+
+const isCsv = (path: string): boolean => path.toLowerCase().endsWith('.csv');
 
 export function validateAuditOptions(o: AuditOptions): void {
   for (const k of ['fromRound', 'toRound'] as const) {
@@ -45,6 +51,9 @@ export function validateAuditOptions(o: AuditOptions): void {
   if (o.testData !== undefined && o.artifacts === undefined && (o.fetchFrom === undefined || o.fetchFrom.length === 0)) {
     throw usageError('--test-data', o.testData, 'needs --artifacts or --fetch-from: the models to evaluate');
   }
+  if (o.testData !== undefined && isCsv(o.testData) && o.manifest === undefined) {
+    throw usageError('--manifest', undefined, 'required with a CSV --test-data: it gives the columns and the label');
+  }
 }
 
 export class Auditor {
@@ -63,7 +72,8 @@ export class Auditor {
   async run(): Promise<AuditReport> {
     const o = this.#options;
     this.#deployment ??= await readDeployment(o.deployment);
-    if (o.testData !== undefined) this.#testData ??= await readTestData(o.testData);
+    if (o.testData !== undefined)
+      this.#testData ??= isCsv(o.testData) ? readCsvTestData(o.testData, o.manifest) : await readTestData(o.testData);
     this.#source ??= await openAuditSource(o.rpc, this.#deployment);
     const deployment = this.#deployment;
     const { events, views } = await fetchAuditStream(this.#source, deployment, this.#cache);

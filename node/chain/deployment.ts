@@ -7,7 +7,10 @@
  * Members file:
  *
  *     { "members": [ { "address": "0x…", "peerId": "12D3KooW…",
- *                      "metadataURI": "https://…", "epsilonCap": 8 } ] }
+ *                      "name": "St. Mary's Hospital", "epsilonCap": 8 } ] }
+ *
+ * `name` is stored on chain as a `data:application/json` metadata URI the auditor shows; give
+ * `metadataURI` instead to store any other URI.
  *
  * `epsilonCap` is ε at the federation's δ (a number; stored rounded down to 1e-6).
  */
@@ -17,6 +20,7 @@ import { z } from 'zod';
 import { cAlpha, encodeEpsilonCap, ONCHAIN_RDP_ORDERS, RDP_SCALE } from '../../protocol/chain/budget.js';
 import type { Hex32 } from '../../protocol/chain/record.js';
 import { FedmeshError, isFedmeshError } from '../../protocol/errors.js';
+import { MAX_MEMBER_NAME, nameMetadataURI } from '../../protocol/audit/member-name.js';
 import { readManifestFile } from '../manifest/manifest-file.js';
 import { classifyChainError } from './errors.js';
 import { deployFederation, registerMembers } from './federation-deploy.js';
@@ -98,7 +102,9 @@ const MembersFileSchema = z
           .object({
             address,
             peerId: z.string().min(1).max(128),
-            metadataURI: z.string().max(512).default(''),
+            metadataURI: z.string().max(512).optional(),
+            /** The institution's name: stored as a `data:` metadata URI the auditor shows (protocol/audit/member-name.ts). */
+            name: z.string().min(1).max(MAX_MEMBER_NAME).optional(),
             epsilonCap: z.number().min(0).max(4294.967295),
           })
           .strict(),
@@ -146,7 +152,11 @@ export async function readMembersFile(path: string): Promise<NewMember[]> {
     const key = m.address.toLowerCase();
     if (seen.has(key)) throw configError([{ field: `${path}: members.${i}.address`, value: m.address, rule: 'listed twice' }]);
     seen.add(key);
-    return { account: m.address, peerId: m.peerId, metadataURI: m.metadataURI, epsilonCap: encodeEpsilonCap(m.epsilonCap) };
+    if (m.name !== undefined && m.metadataURI !== undefined) {
+      throw configError([{ field: `${path}: members.${i}.name`, value: m.name, rule: 'give name or metadataURI, not both' }]);
+    }
+    const metadataURI = m.metadataURI ?? (m.name !== undefined ? nameMetadataURI(m.name) : '');
+    return { account: m.address, peerId: m.peerId, metadataURI, epsilonCap: encodeEpsilonCap(m.epsilonCap) };
   });
 }
 

@@ -228,7 +228,7 @@ log:
   const members = nodes.map((n) => ({
     address: n.address,
     peerId: n.peerId,
-    metadataURI: `devnet://node-${n.index}`,
+    name: `devnet node-${n.index}`,
     epsilonCap: DEVNET_EPSILON_CAP,
   }));
   writeFileSync(join(dir, 'members.json'), `${JSON.stringify({ members }, null, 2)}\n`);

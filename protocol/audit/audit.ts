@@ -12,6 +12,7 @@
  * plus membership at each event (./membership.ts) and, when given, model artifacts
  * (./artifacts.ts). Pure: the input is already fetched (./types.ts), the output is a report.
  */
+import { memberName } from './member-name.js';
 import { getAddress } from 'ethers';
 import { addPacked, EPSILON_UNBOUNDED, epsilonFromPacked, fixedToNumber } from '../chain/budget.js';
 import { replayCredits } from '../chain/credits.js';
@@ -413,7 +414,17 @@ export function audit(input: AuditInput): AuditReport {
     m,
     t,
     rounds: summaries,
-    members: [...members.members.values()].map((mm) => ({ address: mm.address, peerId: mm.peerId, status: mm.status })),
+    members: [...members.members.values()].map((mm) => {
+      const uri = views.members.get(mm.address)?.metadataURI;
+      const name = memberName(uri);
+      return {
+        address: mm.address,
+        peerId: mm.peerId,
+        status: mm.status,
+        ...(name !== undefined ? { name } : {}),
+        ...(uri !== undefined ? { metadataURI: uri } : {}),
+      };
+    }),
     findings: scoped,
     budgets,
     credits,

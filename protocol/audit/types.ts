@@ -98,6 +98,8 @@ export interface MemberView {
   readonly rdp: bigint;
   /** ε spent as the contract computes it (`privacyBudgetOf(..).epsilonSpent`), 1e-6 units. */
   readonly epsilonSpent: bigint;
+  /** The registry's metadata URI (`getMember(..).metadataURI`), when read. */
+  readonly metadataURI?: string;
 }
 
 /** The contract's views, all read at `block`, the last block of the event stream. */
@@ -166,6 +168,9 @@ export interface MemberSummary {
   readonly address: string;
   readonly peerId: string;
   readonly status: 'active' | 'suspended' | 'removed';
+  /** Institution name from the registry metadata (member-name.ts), when it carries one. */
+  readonly name?: string;
+  readonly metadataURI?: string;
 }
 
 export interface BudgetRow {

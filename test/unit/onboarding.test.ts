@@ -319,3 +319,69 @@ describe('/status round history', () => {
     expect(roundHistory(new NodeStore(store.dir))).toEqual({ joined: [1, 10], abstained: [2, 4] });
   });
 });
+
+describe('names in the audit, CSV test data', () => {
+  it('a member name comes only from a data: JSON metadata URI (nothing is fetched)', async () => {
+    const { memberName, nameMetadataURI } = await import('../../protocol/audit/member-name.js');
+    expect(memberName(nameMetadataURI("St. Mary's, Lyon"))).toBe("St. Mary's, Lyon");
+    expect(memberName(`data:application/json;base64,${Buffer.from(JSON.stringify({ name: 'Charité' })).toString('base64')}`)).toBe(
+      'Charité',
+    );
+    expect(memberName('https://example.org/member.json')).toBeUndefined();
+    expect(memberName('devnet://node-0')).toBeUndefined();
+    expect(memberName('data:application/json,{"name":"a\\u0007b"}')).toBe('ab');
+    expect(memberName('data:application/json,not json')).toBeUndefined();
+  });
+
+  it('the members file takes a name (stored as that URI), not together with a metadataURI', async () => {
+    const { readMembersFile } = await import('../../node/chain/deployment.js');
+    const dir = tmp();
+    const address = Wallet.createRandom().address;
+    writeFileSync(
+      join(dir, 'm.json'),
+      JSON.stringify({ members: [{ address, peerId: '12D3KooWx', name: 'Hôpital Nord', epsilonCap: 8 }] }),
+    );
+    const [m] = await readMembersFile(join(dir, 'm.json'));
+    const { memberName } = await import('../../protocol/audit/member-name.js');
+    expect(memberName(m!.metadataURI)).toBe('Hôpital Nord');
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ members: [{ address, peerId: 'p', name: 'x', metadataURI: 'y', epsilonCap: 1 }] }));
+    await expect(readMembersFile(join(dir, 'b.json'))).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  it('the text report lists members with name, peer id and address, and names them in budgets', async () => {
+    const { formatReportText } = await import('../../node/audit/report.js');
+    const address = Wallet.createRandom().address;
+    const text = formatReportText({
+      ok: true,
+      federation: address,
+      chainId: '31337',
+      block: 1,
+      initialModelHash: `0x${'0'.repeat(64)}`,
+      m: 1,
+      t: 1,
+      rounds: [],
+      members: [{ address, peerId: '12D3KooWabcdefghijklmnop', status: 'active', name: 'Hôpital Nord' }],
+      findings: [],
+      budgets: [{ member: address, epsilonSpent: 0.5, cap: 8, chainEpsilonSpent: 0.5, rdp: '0' }],
+      credits: [],
+      totalCredits: { expected: '0', onChain: '0' },
+    } as never);
+    expect(text).toContain(`Hôpital Nord  peer 12D3KooWabcd…klmnop  ${address}  active`);
+    expect(text).toContain(`Hôpital Nord (${address.slice(0, 8)}…`);
+  });
+
+  it('--test-data takes a CSV through the manifest schema (one-hot, label, standardised)', async () => {
+    const { readCsvTestData } = await import('../../node/audit/test-data-csv.js');
+    const dir = tmp();
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    writeFileSync(join(dir, 'test.csv'), 'AGE,cp,num\n40,1,sick\n60,4,healthy\n50,2,healthy\n');
+    const t = readCsvTestData(join(dir, 'test.csv'), join(dir, 'manifest.json'));
+    expect(t.model).toEqual({ kind: 'mlp', inputShape: [5], hidden: [8] });
+    expect(t.y).toEqual([1, 0, 0]);
+    expect(t.x).toHaveLength(3);
+    // age standardised over the set (mean 50): the first row is below, the second above.
+    expect(t.x[0]![0]!).toBeLessThan(0);
+    expect(t.x[1]![0]!).toBeGreaterThan(0);
+    expect(() => readCsvTestData(join(dir, 'test.csv'), undefined)).toThrow(expect.objectContaining({ code: 'AUDIT_USAGE' }));
+  });
+});

@@ -4,7 +4,7 @@
  *
  *   fedmesh audit --rpc URL --deployment FILE [--from-round A --to-round B]
  *                 [--artifacts DIR | --fetch-from MULTIADDR... --federation ID]
- *                 [--test-data FILE] [--json] [--html OUT.html]
+ *                 [--test-data FILE.csv --manifest MANIFEST | --test-data FILE.json] [--json] [--html OUT.html]
  *   fedmesh audit serve --rpc URL --deployment FILE [--port P] [--poll-ms MS] [--artifacts DIR]
  *
  * Exit status: 0 when the audit is ok, 1 when any finding has severity error (AUDIT_FAILED),
@@ -38,6 +38,7 @@ interface AuditFlags {
   fetchFrom?: string[];
   federation?: string;
   testData?: string;
+  manifest?: string;
   json?: boolean;
   html?: string;
 }
@@ -52,6 +53,7 @@ function auditOptions(f: AuditFlags): AuditOptions {
     ...(f.fetchFrom !== undefined ? { fetchFrom: f.fetchFrom } : {}),
     ...(f.federation !== undefined ? { federation: f.federation } : {}),
     ...(f.testData !== undefined ? { testData: f.testData } : {}),
+    ...(f.manifest !== undefined ? { manifest: f.manifest } : {}),
   };
 }
 
@@ -74,7 +76,11 @@ export function registerAudit(program: Command): void {
     .option('--artifacts <dir>', 'folder of <sha256>.fmwt model files (a node store or its models/ folder); re-read on every poll by serve')
     .option('--fetch-from <multiaddr...>', 'fetch the models from these peers over the artifact protocol')
     .option('--federation <id>', 'federation id (for --fetch-from: the artifact protocol names it)')
-    .option('--test-data <file>', 're-evaluate each verified model on this JSON test set ({model, x, y})')
+    .option(
+      '--test-data <file>',
+      're-evaluate each verified model on this test set: a CSV in the manifest schema (with --manifest) or JSON ({model, x, y})',
+    )
+    .option('--manifest <file>', 'the federation manifest (JSON or YAML): the schema of a CSV --test-data')
     .option('--json', 'print one JSON document instead of the text report')
     .option('--html <out.html>', 'also write a self-contained HTML report')
     .action(async (flags: AuditFlags) => {
@@ -104,6 +110,7 @@ export function registerAudit(program: Command): void {
         ['toRound', '--to-round'],
         ['fetchFrom', '--fetch-from'],
         ['testData', '--test-data'],
+        ['manifest', '--manifest'],
         ['json', '--json'],
         ['html', '--html'],
       ] as const) {
