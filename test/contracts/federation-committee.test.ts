@@ -1,8 +1,8 @@
 /**
  * Committee equality between protocol/chain (TypeScript) and FedmeshFederation (Solidity):
  * the contract's pure `selectCommittee` over 210 random seeds, member lists and sizes; then real
- * `openRound`s under membership churn, where an auditor's reconstruction (seed from the block's
- * prevrandao and the last record hash, active list replayed from registry events) must give
+ * `openRound`s under membership churn, where an auditor's reconstruction (seed from the seed block’s
+ * hash and the last record hash, active list replayed from registry events up to the snapshot block) must give
  * exactly the committee the `RoundOpened` event announced.
  */
 import { getAddress, hexlify, type Log } from 'ethers';
@@ -14,7 +14,6 @@ import { canonicalRoundRecord, type Hex32, roundRecordStructHash, toTypedValue }
 import {
   as,
   deployFed,
-  eventsOf,
   expectRevert,
   FED_IFACE,
   hash,
@@ -24,6 +23,9 @@ import {
   sign,
   signerOf,
   view,
+  entrySigs,
+  openNext,
+  PROOF,
 } from './federation-fixture.js';
 
 let chain: InProcessChain;
@@ -67,7 +69,7 @@ describe('committee: TypeScript reproduces Solidity', () => {
 
   it("RoundOpened's committee is what an auditor rebuilds from the logs, through 24 rounds of churn", async () => {
     const members = Array.from({ length: 10 }, (_, i) => i + 1);
-    const fed = await deployFed(chain, { m: 4, t: 2, members });
+    const fed = await deployFed(chain, { m: 4, t: 3, members });
     const admin = as(fed.contract, signerOf(chain, 0));
     const rng = fc.sample(fc.integer({ min: 0, max: 1_000_000 }), { numRuns: 200, seed: 42 });
     let r = 0;
@@ -82,21 +84,24 @@ describe('committee: TypeScript reproduces Solidity', () => {
       const address = signerOf(chain, pick).address;
       if (status === 1 && active.length > 5) await send(admin, next() % 2 ? 'suspendMember' : 'removeMember', address);
       else if (status === 2) await send(admin, 'reinstateMember', address);
-      else if (status === 0) await send(admin, 'addMember', address, `peer-${pick}`, '', 10_000_000);
+      else if (status === 0) await send(admin, 'addMember', address, `peer-${pick}`, '', 10_000_000, PROOF);
 
       const opener = indexOf(chain, (await view<string[]>(fed.contract, 'activeMembers'))[0]!);
-      const receipt = await send(as(fed.contract, signerOf(chain, opener)), 'openRound');
-      const opened = eventsOf(receipt, fed.address).find((e) => e.name === 'RoundOpened')!;
+      const opened = await openNext(chain, fed, opener);
+      const info = await view<{ seed: Hex32; snapshotBlock: bigint; seedBlock: bigint; committee: string[] }>(
+        fed.contract,
+        'getRound',
+        round,
+      );
 
-      // The auditor's view: replay every registry event up to the opening transaction.
-      const logs = await chain.provider.getLogs({ address: fed.address, fromBlock: fed.blockNumber, toBlock: receipt.blockNumber });
-      const replayed = replayActive(logs.filter((l) => l.blockNumber < receipt.blockNumber || l.transactionIndex < receipt.index));
-      const block = (await chain.provider.send('eth_getBlockByNumber', [`0x${receipt.blockNumber.toString(16)}`, false])) as {
-        mixHash: string;
-      };
-      const seed = roundSeed(BigInt(block.mixHash), prevRecordHash, round);
-      expect(opened.args.seed).toBe(seed);
-      expect([...opened.args.committee]).toEqual(selectCommitteeOnChain(seed, replayed, 4));
+      // The auditor's view: replay every registry event up to the end of the snapshot block.
+      const logs = await chain.provider.getLogs({ address: fed.address, fromBlock: fed.blockNumber, toBlock: Number(info.snapshotBlock) });
+      const replayed = replayActive(logs);
+      const seedBlock = await chain.provider.getBlock(Number(info.seedBlock));
+      const seed = roundSeed(seedBlock!.hash as Hex32, prevRecordHash, round);
+      expect(info.seed).toBe(seed);
+      expect([...info.committee]).toEqual(selectCommitteeOnChain(seed, replayed, 4));
+      expect(opened.round).toBe(round);
 
       // Finalize (or, every fifth round, let it lapse) so the next seed moves on.
       if (round % 5 === 0) {
@@ -110,12 +115,20 @@ describe('committee: TypeScript reproduces Solidity', () => {
         prevModelHash: head,
         modelHash: hash(round),
         aggregateHash: hash(round),
-        participants: [{ member: signerOf(chain, opener).address, bucket: 0, spend: 0n, dpParams: 0n }],
-        dropped: [],
+        serviceMask: 15n,
+        participants: [{ member: signerOf(chain, opener).address, dpParams: 0n, spend: 0n }],
       });
-      const committee = [...opened.args.committee] as string[];
-      const signatures = await Promise.all(committee.slice(0, 2).map((a) => sign(signerOf(chain, indexOf(chain, a)), fed.address, record)));
-      await send(admin, 'finalizeRound', toTypedValue(record), signatures);
+      // Members suspended or removed after the snapshot are still on the committee, but their
+      // signatures no longer count: sign with the active ones.
+      const committee: string[] = [];
+      for (const a of info.committee) if (await view<boolean>(fed.contract, 'isActiveMember', a)) committee.push(a);
+      if (committee.length < 3) {
+        await chain.provider.send('evm_setNextBlockTimestamp', [Number((await view<unknown[]>(fed.contract, 'getRound', round))[3]) + 1]);
+        await send(admin, 'abortRound');
+        continue;
+      }
+      const signatures = await Promise.all(committee.slice(0, 3).map((a) => sign(signerOf(chain, indexOf(chain, a)), fed.address, record)));
+      await send(admin, 'finalizeRound', toTypedValue(record), await entrySigs(chain, fed.address, record), signatures);
       prevRecordHash = roundRecordStructHash(record);
       head = hash(round);
     }

@@ -23,7 +23,7 @@ import {
   RDP_MASK,
 } from '../../protocol/chain/budget.js';
 import { committeeIndices, nextActiveMembers, roundSeed, selectCommitteeOnChain } from '../../protocol/chain/committee.js';
-import { participationCredit, replayCredits, SERVICE_CREDIT, sampleCountBucket } from '../../protocol/chain/credits.js';
+import { PARTICIPATION_CREDIT, replayCredits, SERVICE_CREDIT, sampleCountBucket } from '../../protocol/chain/credits.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import {
   canonicalRoundRecord,
@@ -265,24 +265,14 @@ describe('credit rule', () => {
     expect(codeOf(() => sampleCountBucket(1.5))).toBe('ONCHAIN_INVALID_VALUE');
   });
 
-  it('participation credit is bucket + 1; each counted signer earns SERVICE_CREDIT', () => {
-    expect([0, 3, 7].map(participationCredit)).toEqual([1n, 4n, 8n]);
-    expect(codeOf(() => participationCredit(8))).toBe('ONCHAIN_INVALID_VALUE');
+  it('each participant earns PARTICIPATION_CREDIT and each credited committee member SERVICE_CREDIT', () => {
     const credits = replayCredits([
-      {
-        record: {
-          participants: [
-            { member: addr(0), bucket: 2 },
-            { member: addr(1), bucket: 0 },
-          ],
-        },
-        signers: [addr(0), addr(2)],
-      },
-      { record: { participants: [{ member: addr(1).toLowerCase(), bucket: 7 }] }, signers: [addr(2)] },
+      { record: { participants: [{ member: addr(0) }, { member: addr(1) }] }, credited: [addr(0), addr(2)] },
+      { record: { participants: [{ member: addr(1).toLowerCase() }] }, credited: [addr(2)] },
     ]);
     expect(Object.fromEntries(credits)).toEqual({
-      [addr(0)]: 3n + SERVICE_CREDIT,
-      [addr(1)]: 1n + 8n,
+      [addr(0)]: PARTICIPATION_CREDIT + SERVICE_CREDIT,
+      [addr(1)]: 2n * PARTICIPATION_CREDIT,
       [addr(2)]: 2n * SERVICE_CREDIT,
     });
   });
@@ -294,37 +284,34 @@ describe('EIP-712 round record', () => {
     prevModelHash: h(1),
     modelHash: h(2),
     aggregateHash: h(3),
+    serviceMask: 5n,
     participants: [
-      { member: addr(4), bucket: 1, spend: 5n, dpParams: 123n << 64n },
-      { member: addr(2), bucket: 7, spend: encodeRdp([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]), dpParams: (1n << 128n) | 42n },
+      { member: addr(4), dpParams: 123n << 64n, spend: 5n },
+      { member: addr(2), dpParams: (1n << 128n) | 42n, spend: encodeRdp([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]) },
     ],
-    dropped: [addr(9), addr(1)],
   };
 
   it('hashStruct matches a hand-built EIP-712 encoding', () => {
-    const participantType = 'Participant(address member,uint8 bucket,uint256 spend,uint256 dpParams)';
+    const participantType = 'Participant(address member,uint256 dpParams,uint256 spend)';
     const recordType =
-      'RoundRecord(uint64 round,bytes32 prevModelHash,bytes32 modelHash,bytes32 aggregateHash,Participant[] participants,address[] dropped)' +
+      'RoundRecord(uint64 round,bytes32 prevModelHash,bytes32 modelHash,bytes32 aggregateHash,uint256 serviceMask,Participant[] participants)' +
       participantType;
     const pHashes = record.participants.map((p) =>
       keccak256(
-        abi.encode(
-          ['bytes32', 'address', 'uint8', 'uint256', 'uint256'],
-          [keccak256(toUtf8Bytes(participantType)), p.member, p.bucket, p.spend, p.dpParams],
-        ),
+        abi.encode(['bytes32', 'address', 'uint256', 'uint256'], [keccak256(toUtf8Bytes(participantType)), p.member, p.dpParams, p.spend]),
       ),
     );
     const expected = keccak256(
       abi.encode(
-        ['bytes32', 'uint64', 'bytes32', 'bytes32', 'bytes32', 'bytes32', 'bytes32'],
+        ['bytes32', 'uint64', 'bytes32', 'bytes32', 'bytes32', 'uint256', 'bytes32'],
         [
           keccak256(toUtf8Bytes(recordType)),
           record.round,
           record.prevModelHash,
           record.modelHash,
           record.aggregateHash,
+          record.serviceMask,
           keccak256(concat(pHashes)),
-          keccak256(concat(record.dropped.map((d) => abi.encode(['address'], [d])))),
         ],
       ),
     );
@@ -342,20 +329,16 @@ describe('EIP-712 round record', () => {
     expect(recoverAddress(digest, sig)).toBe(wallet.address);
   });
 
-  it('canonical form sorts both lists by address and refuses what the contract would refuse by shape', () => {
+  it('canonical form sorts the participants by address and refuses what the contract would refuse by shape', () => {
     const c = canonicalRoundRecord({ ...record, prevModelHash: h(0xab).toUpperCase().replace('0X', '0x') as Hex32 });
     expect(c.participants.map((p) => p.member)).toEqual([addr(2), addr(4)]);
-    expect(c.dropped).toEqual([addr(1), addr(9)]);
     expect(c.prevModelHash).toBe(h(0xab));
     const bad = (r: Partial<OnChainRoundRecord>) => codeOf(() => canonicalRoundRecord({ ...record, ...r }));
-    expect(bad({ dropped: [addr(2)] })).toBe('ONCHAIN_INVALID_VALUE');
-    expect(bad({ participants: [...record.participants, { member: addr(4), bucket: 0, spend: 0n, dpParams: 0n }] })).toBe(
-      'ONCHAIN_INVALID_VALUE',
-    );
-    expect(bad({ participants: [{ member: addr(4), bucket: 8, spend: 0n, dpParams: 0n }] })).toBe('ONCHAIN_INVALID_VALUE');
-    expect(bad({ participants: [{ member: addr(4), bucket: 0, spend: 1n << 224n, dpParams: 1n }] })).toBe('ONCHAIN_INVALID_VALUE');
+    expect(bad({ participants: [...record.participants, { member: addr(4), dpParams: 0n, spend: 0n }] })).toBe('ONCHAIN_INVALID_VALUE');
+    expect(bad({ serviceMask: 1n << 32n })).toBe('ONCHAIN_INVALID_VALUE');
+    expect(bad({ participants: [{ member: addr(4), dpParams: 1n, spend: 1n << 224n }] })).toBe('ONCHAIN_INVALID_VALUE');
     // A spend needs declared parameters (the contract's FedmeshRoundsSpendWithoutParams).
-    expect(bad({ participants: [{ member: addr(4), bucket: 0, spend: 5n, dpParams: 0n }] })).toBe('ONCHAIN_INVALID_VALUE');
+    expect(bad({ participants: [{ member: addr(4), dpParams: 0n, spend: 5n }] })).toBe('ONCHAIN_INVALID_VALUE');
     expect(bad({ modelHash: '0x12' })).toBe('ONCHAIN_INVALID_VALUE');
   });
 });
