@@ -39,6 +39,8 @@ import { SecAggStage, secAggMachine } from '../../protocol/secure-aggregation/st
 import { validateChunk, validateFinalizeSignature, validateSecAggMessage } from '../../protocol/validate.js';
 import { decodeWeights, encodeWeights } from '../../protocol/weights-codec.js';
 import { config, crypto, entropies, testSign, testVerify } from '../unit/secagg-helpers.js';
+import { TEST_BINDING } from '../unit/secagg-round-harness.js';
+import { TURN_ZERO } from '../../protocol/secure-aggregation/committee-member.js';
 
 export interface FuzzTarget<T = unknown> {
   readonly name: string;
@@ -217,7 +219,14 @@ const maskedArb = fc
 /** p0, p1, p2 form the committee (t = 2); p0…p3 contribute. */
 const PARTIES = ['p0', 'p1', 'p2', 'p3'];
 const COMMITTEE = ['p0', 'p1', 'p2'];
-const SA_CTX = { federation: 'fz', round: 1, committee: COMMITTEE, threshold: 2, config: config({ committeeSize: 3, threshold: 2 }) };
+const SA_CTX = {
+  binding: TEST_BINDING,
+  federation: 'fz',
+  round: 1,
+  committee: COMMITTEE,
+  threshold: 2,
+  config: config({ committeeSize: 3, threshold: 2, maliciousMembers: 0, minNeighbours: 1 }),
+};
 
 interface Transcript {
   /** Each party's c^SK, copied before the participants wipe their round keys. */
@@ -247,29 +256,35 @@ function buildTranscript(): Transcript {
   for (const p of parts.values()) for (const a of adverts) if (a.sender !== p.self) p.addAdvert(a);
   const shares = [...parts.values()].map((p) => p.shareKeys());
   messages.push(...shares);
-  const inputs = new Map<string, Uint8Array>();
-  for (const p of parts.values()) {
-    for (const s of shares) if (s.sender !== p.self) p.addShareKeys(s);
-    inputs.set(p.self, encodeMaskedInput(p.maskInput([1, -2, 3, 0.5, 0, 1], 3, new Uint8Array(32))));
+  for (const m of members) {
+    for (const a of adverts) m.addAdvert(a);
+    m.beginShares();
+    for (const s of shares) if (s.shares.some((x) => x.recipient === m.self)) m.addShareKeys(s);
   }
+  const keySetProposal = members[0]!.proposeKeySet(0);
+  messages.push(keySetProposal);
+  const keySetEndorsements = members.map((m) => m.onKeySetProposal(keySetProposal, TURN_ZERO)!);
+  messages.push(...keySetEndorsements);
+  for (const m of members) for (const e of keySetEndorsements) m.addKeySetEndorse(e);
+  const keySet = { proposal: keySetProposal, endorsements: keySetEndorsements };
+  const inputs = new Map<string, Uint8Array>();
+  for (const p of parts.values()) inputs.set(p.self, encodeMaskedInput(p.maskInput([1, -2, 3, 0.5, 0, 1], 3, new Uint8Array(32), keySet)));
   const held = [...inputs].map(([participant, bytes]) => ({
     participant,
     inputHash: hash256(bytes),
     neighbours: decodeMaskedInput(bytes).neighbours,
   }));
-  for (const m of members) {
-    for (const a of adverts) m.addAdvert(a);
-    m.beginShares();
-    for (const s of shares) if (s.shares.some((x) => x.recipient === m.self)) m.addShareKeys(s);
-    m.beginInputs();
-  }
+  for (const m of members) m.beginInputs();
   const views = members.map((m) => m.signView(held));
   messages.push(...views);
   for (const m of members) for (const v of views) m.addView(v);
-  const proposal = members[0]!.propose();
+  const proposal = members[0]!.proposeLock(0);
   messages.push(proposal);
+  const lockEndorsements = members.map((m) => m.onLockProposal(proposal, TURN_ZERO)!);
+  messages.push(...lockEndorsements);
+  for (const m of members) for (const e of lockEndorsements) m.addLockEndorse(e);
   for (const m of members) {
-    const r = m.onProposal(proposal);
+    const r = m.reveal();
     if (r !== undefined) messages.push(r);
   }
   return { encryptionSecrets, messages, inputs };
@@ -404,11 +419,12 @@ export function driveCommitteeMember(steps: readonly Step[]): string {
     () => m.beginShares(),
     () => m.beginInputs(),
     () => m.signView(held),
-    () => m.propose(),
+    () => m.proposeKeySet(0),
+    () => m.proposeLock(0),
+    () => m.reveal(),
     () => m.canUnmask(),
     () => m.unmask(masked),
     () => m.fail(),
-    () => m.learnInput(held[0]!),
   ];
   for (const s of steps) {
     try {
@@ -426,10 +442,19 @@ export function driveCommitteeMember(steps: readonly Step[]): string {
             m.addView(msg);
             break;
           case SecAggKind.Proposal:
-            m.onProposal(msg);
+            m.onLockProposal(msg, TURN_ZERO);
             break;
           case SecAggKind.Reveal:
             m.addReveal(msg);
+            break;
+          case SecAggKind.KeySetProposal:
+            m.onKeySetProposal(msg, TURN_ZERO);
+            break;
+          case SecAggKind.KeySetEndorse:
+            m.addKeySetEndorse(msg);
+            break;
+          case SecAggKind.LockEndorse:
+            m.addLockEndorse(msg);
             break;
           case SecAggKind.Result:
             break;
@@ -441,6 +466,14 @@ export function driveCommitteeMember(steps: readonly Step[]): string {
   }
   m.dispose();
   return `stage:${m.stage}`;
+}
+
+/** The transcript's key-set proposal and endorsements (a participant masks only with a certified U_2). */
+function fuzzKeySet() {
+  const msgs = secaggTranscript().messages;
+  const proposal = msgs.find((m) => m.kind === SecAggKind.KeySetProposal)!;
+  const endorsements = msgs.filter((m) => m.kind === SecAggKind.KeySetEndorse);
+  return { proposal, endorsements } as Parameters<SecAggParticipant['maskInput']>[3];
 }
 
 function driveParticipant(steps: readonly Step[]): string {
@@ -455,7 +488,7 @@ function driveParticipant(steps: readonly Step[]): string {
   const actions: (() => unknown)[] = [
     () => p.advertise(),
     () => p.shareKeys(),
-    () => p.maskInput([0.25, 0, -1, 2, 0, 0], 2, new Uint8Array(32)),
+    () => p.maskInput([0.25, 0, -1, 2, 0, 0], 2, new Uint8Array(32), fuzzKeySet()),
     () => p.finish(),
     () => p.fail(),
   ];
@@ -465,7 +498,6 @@ function driveParticipant(steps: readonly Step[]): string {
       else {
         const msg = messageFor(s);
         if (msg.kind === SecAggKind.AdvertiseKeys) p.addAdvert(msg);
-        else if (msg.kind === SecAggKind.ShareKeys) p.addShareKeys(msg);
       }
     } catch (e) {
       if (!(e instanceof FedmeshError)) throw e;
@@ -609,6 +641,7 @@ export const FUZZ_TARGETS: readonly FuzzTarget<never>[] = [
     arbitrary: fc.tuple(hostileBytes(secaggValidArb), fc.constantFrom(...PARTIES, 'mallory'), fc.integer({ min: 1, max: 3 })),
     run: ([b, from, round]: [Uint8Array, string, number]) =>
       validateSecAggMessage(b, from, {
+        binding: TEST_BINDING,
         federation: 'fz',
         currentRound: round,
         isMember: (p) => p !== 'mallory',
