@@ -37,6 +37,8 @@
  * The Keras model's output is link(s), so the functional forward and `model.predict` agree
  * (tested).
  *
+ * Frozen layers (transfer learning) are applied forward with their fixed weights and get no probe.
+ *
  * Supported layers: exactly what `createModel` (./trainer.ts) builds — Dense, Conv2D
  * (channels-last, dilation 1), MaxPooling2D, Flatten; activations relu, linear, and sigmoid or
  * softmax on the last layer only (the output link). Anything else is refused with
@@ -52,6 +54,12 @@ interface ParamLayer {
   readonly kind: 'dense' | 'conv2d';
   readonly kernel: tf.Variable;
   readonly bias: tf.Variable | null;
+  /**
+   * A frozen layer (transfer learning, `layer.trainable = false`): forward only, no probe, no
+   * gradient. Its weights are public constants of the model, so clipping covers only the
+   * trainable parameters (Abadi et al. 2016 clip the gradient of what is trained).
+   */
+  readonly frozen: boolean;
   readonly activation: Activation;
   /** Pre-activation shape without the batch dimension. */
   readonly outShape: readonly number[];
@@ -92,7 +100,12 @@ export class PerExampleGradients {
       const cls = layer.getClassName();
       const cfg = layer.getConfig() as Record<string, unknown>;
       const refuse = (why: string): TrainerError =>
-        new TrainerError('TRAINER_SPEC_INVALID', `DP-SGD: layer ${index} (${cls}): ${why}`, { layer: index, className: cls, rule: why });
+        new TrainerError('TRAINER_SPEC_INVALID', `DP-SGD: layer ${index} "${layer.name}" (${cls}): ${why}`, {
+          layer: index,
+          name: layer.name,
+          className: cls,
+          rule: why,
+        });
       if (cls === 'Flatten') {
         this.steps.push({ kind: 'flatten' });
         return;
@@ -115,14 +128,15 @@ export class PerExampleGradients {
       if ((activation === 'sigmoid' || activation === 'softmax') && index !== layers.length - 1) {
         throw refuse(`${activation} only as the output link`);
       }
-      const weights = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+      const frozen = !layer.trainable;
+      const weights = (frozen ? layer.weights : layer.trainableWeights).map((w) => w.read() as tf.Variable);
       const kernel = weights[0];
       if (kernel === undefined || weights.length > 2) throw refuse('expected kernel and optional bias');
       const bias = weights[1] ?? null;
-      vars.push(...weights);
+      if (!frozen) vars.push(...weights);
       const outShape = (layer.outputShape as (number | null)[]).slice(1) as number[];
       if (cls === 'Dense') {
-        this.steps.push({ kind: 'dense', kernel, bias, activation, outShape });
+        this.steps.push({ kind: 'dense', kernel, bias, activation, outShape, frozen });
         return;
       }
       if (cfg.dataFormat !== undefined && cfg.dataFormat !== 'channelsLast') throw refuse('channelsLast only');
@@ -135,6 +149,7 @@ export class PerExampleGradients {
         bias,
         activation,
         outShape,
+        frozen,
         strides: pair(cfg.strides ?? 1),
         padding: padding(cfg.padding, refuse),
         unfold: unfoldFilter(kh, kw, cin),
@@ -143,7 +158,7 @@ export class PerExampleGradients {
     const last = this.steps[this.steps.length - 1];
     const units = outputUnits(task);
     const link = outputActivation(task);
-    if (last === undefined || last.kind !== 'dense' || last.outShape[0] !== units || last.activation !== link) {
+    if (last === undefined || last.kind !== 'dense' || last.frozen || last.outShape[0] !== units || last.activation !== link) {
       const rule = `the last layer must be a ${units}-unit dense layer with ${link} activation (${task.kind} task)`;
       throw new TrainerError('TRAINER_SPEC_INVALID', `DP-SGD: ${rule}`, { rule });
     }
@@ -167,15 +182,17 @@ export class PerExampleGradients {
         h = tf.maxPool(h as tf.Tensor4D, step.poolSize, step.strides, step.padding);
         continue;
       }
-      if (inputs !== undefined) inputs.push(h === xs ? h : tf.keep(h));
+      if (inputs !== undefined && !step.frozen) inputs.push(h === xs ? h : tf.keep(h));
       let s: tf.Tensor =
         step.kind === 'dense'
           ? tf.matMul(h as tf.Tensor2D, step.kernel)
           : tf.conv2d(h as tf.Tensor4D, step.kernel as tf.Tensor4D, step.strides!, step.padding!);
       if (step.bias !== null) s = tf.add(s, step.bias);
-      const probe = probes?.[p];
-      if (probe !== undefined) s = tf.add(s, probe);
-      p++;
+      if (!step.frozen) {
+        const probe = probes?.[p];
+        if (probe !== undefined) s = tf.add(s, probe);
+        p++;
+      }
       h = step.activation === 'relu' ? tf.relu(s) : s; // sigmoid/softmax: the last layer, returned as logits
     }
     return h as tf.Tensor2D;
@@ -194,7 +211,7 @@ export class PerExampleGradients {
     weights?: tf.Tensor1D,
   ): { sums: tf.Tensor[]; norms: tf.Tensor1D; lossSum: tf.Scalar } {
     const b = xs.shape[0]!;
-    const params = this.steps.filter((s): s is ParamLayer => s.kind === 'dense' || s.kind === 'conv2d');
+    const params = this.steps.filter((s): s is ParamLayer => (s.kind === 'dense' || s.kind === 'conv2d') && !s.frozen);
     const inputs: tf.Tensor[] = [];
     try {
       return tf.tidy(() => {

@@ -49,9 +49,23 @@ export type { LabelledData } from '../../protocol/data.js';
 export type { DpRandomness } from './dp-randomness.js';
 export { TrainerError, type TrainerErrorCode } from './errors.js';
 
-/** A built-in architecture and the task its output layer serves. */
+/**
+ * Your own tfjs Layers model (issue 16; ./model-io.ts reads it from disk): `build` returns a
+ * fresh copy each call (every Trainer owns its model), `hash` is its architecture-and-initial-
+ * weights hash (model-io `artifactsHash`), `freeze` names layers (exact name or name prefix)
+ * whose weights stay fixed: they are neither trained nor federated (transfer learning).
+ */
+export interface LayersSource {
+  readonly build: () => tf.LayersModel;
+  readonly hash: string;
+  readonly freeze?: readonly string[];
+}
+
+/** A built-in architecture, or your own ('tfjs'), and the task its output layer serves. */
 export interface ModelSpec {
-  kind: 'logreg' | 'mlp' | 'cnn';
+  kind: 'logreg' | 'mlp' | 'cnn' | 'tfjs';
+  /** kind 'tfjs': where the model comes from. */
+  layers?: LayersSource;
   /** Default binary (one sigmoid output): the model and its initial weights are then as before issue 16. */
   task?: Task;
   /** Shape of one example; for 'cnn' [height, width, channels]. */
@@ -148,8 +162,11 @@ function isPositiveInt(v: unknown): v is number {
 }
 
 function validateSpec(spec: ModelSpec): void {
-  if (!['logreg', 'mlp', 'cnn'].includes(spec.kind)) {
-    throw invalid('TRAINER_SPEC_INVALID', 'kind', spec.kind, "one of 'logreg', 'mlp', 'cnn'");
+  if (!['logreg', 'mlp', 'cnn', 'tfjs'].includes(spec.kind)) {
+    throw invalid('TRAINER_SPEC_INVALID', 'kind', spec.kind, "one of 'logreg', 'mlp', 'cnn', 'tfjs'");
+  }
+  if ((spec.kind === 'tfjs') !== (spec.layers !== undefined)) {
+    throw invalid('TRAINER_SPEC_INVALID', 'layers', spec.kind, "kind 'tfjs' needs layers (its model source); built-ins must not have it");
   }
   if (!Array.isArray(spec.inputShape) || spec.inputShape.length === 0 || !spec.inputShape.every(isPositiveInt)) {
     throw invalid('TRAINER_SPEC_INVALID', 'inputShape', spec.inputShape, 'non-empty list of positive integers');
@@ -158,7 +175,8 @@ function validateSpec(spec: ModelSpec): void {
     throw invalid('TRAINER_SPEC_INVALID', 'hidden', spec.hidden, 'list of positive integers');
   }
   if (spec.task !== undefined) validateTask(spec.task);
-  if (spec.kind === 'cnn') {
+  if (spec.kind === 'cnn' || spec.kind === 'tfjs') {
+    if (spec.kind === 'tfjs') return;
     if (spec.inputShape.length !== 3) {
       throw invalid('TRAINER_SPEC_INVALID', 'inputShape', spec.inputShape, "'cnn' needs [height, width, channels]");
     }
@@ -178,6 +196,7 @@ function validateSpec(spec: ModelSpec): void {
 export function createModel(spec: ModelSpec, seed: number): tf.LayersModel {
   validateSpec(spec);
   if (!Number.isSafeInteger(seed)) throw invalid('TRAINER_SPEC_INVALID', 'seed', seed, 'safe integer');
+  if (spec.kind === 'tfjs') return ownModel(spec, spec.layers!);
   // One seed per layer: two layers of equal shape with equal seeds would start identical.
   const rng = createRng(seed, INIT_RNG_DOMAIN);
   const kernelInitializer = () => tf.initializers.glorotUniform({ seed: rng.int(2 ** 31) });
@@ -273,6 +292,45 @@ function rowWeights(task: Task, y: Uint8Array, n: number, classWeights: readonly
   return w;
 }
 
+/**
+ * Your own model, checked against the federation before anything trains: its input shape must be
+ * the manifest's features/image shape, its last layer a Dense with the task's output units and
+ * link, every `freeze` entry must match a layer, and at least one weight must stay trainable.
+ */
+function ownModel(spec: ModelSpec, source: LayersSource): tf.LayersModel {
+  const model = source.build();
+  const task = spec.task ?? BINARY_TASK;
+  const fail = (field: string, value: unknown, rule: string): never => {
+    model.dispose();
+    throw invalid('TRAINER_SPEC_INVALID', field, value, rule);
+  };
+  const input = (model.inputs[0]?.shape ?? []).slice(1);
+  if (model.inputs.length !== 1 || input.length !== spec.inputShape.length || input.some((d, i) => d !== spec.inputShape[i])) {
+    fail('model.input', input, `one input of shape [${spec.inputShape.join(', ')}] (the federation's features)`);
+  }
+  const last = model.layers[model.layers.length - 1]!;
+  const cfg = last.getConfig() as { units?: number; activation?: string };
+  if (
+    model.outputs.length !== 1 ||
+    last.getClassName() !== 'Dense' ||
+    cfg.units !== outputUnits(task) ||
+    cfg.activation !== outputActivation(task)
+  ) {
+    fail(
+      `model.output (layer ${last.name})`,
+      { className: last.getClassName(), units: cfg.units, activation: cfg.activation },
+      `a Dense layer of ${outputUnits(task)} unit(s) with ${outputActivation(task)} activation (${task.kind} task)`,
+    );
+  }
+  for (const f of source.freeze ?? []) {
+    const hit = model.layers.filter((l) => l.name === f || l.name.startsWith(f));
+    if (hit.length === 0) fail('freeze', f, `no layer is named or prefixed so (layers: ${model.layers.map((l) => l.name).join(', ')})`);
+    for (const l of hit) l.trainable = false;
+  }
+  if (model.trainableWeights.length === 0) fail('freeze', source.freeze, 'leaves no trainable weight');
+  return model;
+}
+
 /** Serialises training across every Trainer in the process (see module header). */
 let trainingTail: Promise<void> = Promise.resolve();
 
@@ -310,12 +368,22 @@ export class Trainer {
     this.outputs = outputUnits(this.task);
   }
 
-  /** Copies of the parameters, in tfjs `model.getWeights()` order (kernel, then bias, per layer). */
+  /**
+   * The federated parameters: `model.getWeights()` order (kernel, then bias, per layer); with
+   * frozen layers, only the trainable weights (`model.trainableWeights` order) — frozen ones are
+   * part of the model's identity (its source hash), never of an update.
+   */
+  private params(): tf.Tensor[] {
+    if (this.model.trainableWeights.length === this.model.weights.length) return this.model.getWeights();
+    return this.model.trainableWeights.map((w) => w.read());
+  }
+
+  /** Copies of the federated parameters (see `params`). */
   getWeights(): ModelWeights {
     this.checkAlive();
     // getWeights returns the variables' own tensors: read, never dispose. dataSync may return
     // the backend's buffer (cpu backend), so copy.
-    const tensors: Tensor[] = this.model.getWeights().map((t) => ({
+    const tensors: Tensor[] = this.params().map((t) => ({
       shape: [...t.shape],
       data: new Float32Array(t.dataSync() as Float32Array),
     }));
@@ -331,7 +399,7 @@ export class Trainer {
   setWeights(w: ModelWeights): void {
     this.checkAlive();
     if (this.busy) throw new TrainerError('TRAINER_BUSY', 'setWeights during train()', { op: 'setWeights' });
-    const current = this.model.getWeights();
+    const current = this.params();
     const mismatch = (f: ShapeMismatchFields, msg: string): TrainerError => new TrainerError('TRAINER_SHAPE_MISMATCH', msg, f);
     if (w.tensors.length !== current.length) {
       throw mismatch(
@@ -353,7 +421,11 @@ export class Trainer {
       }
     });
     // Variable.assign takes its own reference to each new buffer, so tidy may dispose ours.
-    tf.tidy(() => this.model.setWeights(w.tensors.map((t) => tf.tensor(t.data, [...t.shape], 'float32'))));
+    tf.tidy(() => {
+      const values = w.tensors.map((t) => tf.tensor(t.data, [...t.shape], 'float32'));
+      if (this.model.trainableWeights.length === this.model.weights.length) this.model.setWeights(values);
+      else this.model.trainableWeights.forEach((v, i) => v.write(values[i]!));
+    });
   }
 
   /**
@@ -582,6 +654,21 @@ export class Trainer {
       out.set(p, start * this.outputs);
     }
     return out;
+  }
+
+  /**
+   * Throws TRAINER_SPEC_INVALID (naming the layer) when DP-SGD cannot train this model: call at
+   * start-up so an unsupported layer of your own model is refused before any round, not mid-round.
+   */
+  checkDpSupport(): void {
+    this.checkAlive();
+    new PerExampleGradients(this.model, this.task).dispose();
+  }
+
+  /** The underlying tfjs model (export, explanations); callers must not dispose or train it. */
+  get layersModel(): tf.LayersModel {
+    this.checkAlive();
+    return this.model;
   }
 
   /** Frees the model's tensors. Further calls throw TRAINER_DISPOSED. */
