@@ -265,12 +265,24 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControlDefaultAdmin
 
     /// @dev The member at `index` (0-based) of the active list at the end of block `blockNumber`.
     function _activeMemberAt(uint256 index, uint256 blockNumber) internal view returns (address) {
-        return address(uint160(_activeAt[index].upperLookupRecent(uint48(blockNumber))));
+        return address(uint160(_lookup(_activeAt[index], blockNumber)));
     }
 
     /// @dev Length of the active list at the end of block `blockNumber`.
     function _activeMemberCountAt(uint256 blockNumber) internal view returns (uint256) {
-        return _activeLength.upperLookupRecent(uint48(blockNumber));
+        return _lookup(_activeLength, blockNumber);
+    }
+
+    /**
+     * @dev `trace`'s value at the end of block `blockNumber`. A round's snapshot is almost always
+     * after the trace's last change, so the latest checkpoint is tried first: one read, whatever
+     * the number of members or changes; otherwise OpenZeppelin's search over the recent end.
+     */
+    function _lookup(Checkpoints.Trace208 storage trace, uint256 blockNumber) private view returns (uint256) {
+        (bool exists, uint48 key, uint208 value) = trace.latestCheckpoint();
+        if (!exists) return 0;
+        if (key <= blockNumber) return value;
+        return trace.upperLookupRecent(uint48(blockNumber));
     }
 
     function _activeMemberCount() internal view returns (uint256) {
