@@ -157,12 +157,14 @@ describe('secure-aggregation configuration', () => {
     expect(err({ minSurvivors: 1 })).toMatch(/^minSurvivors: /);
   });
 
-  it('caps the committee by the member count with t = ⌊m/2⌋ + 1', () => {
-    expect(effectiveCommittee(SECAGG_DEFAULTS, 8)).toEqual({ committeeSize: 5, threshold: 3 });
-    expect(effectiveCommittee(SECAGG_DEFAULTS, 5)).toEqual({ committeeSize: 5, threshold: 3 });
+  it('caps the committee by the member count with the smallest t that tolerates one malicious member', () => {
+    // config.ts effectiveCommittee: t = ⌈(m + c + 1)/2⌉ with c = maliciousMembers = 1, capped at m.
+    expect(effectiveCommittee(SECAGG_DEFAULTS, 9)).toEqual({ committeeSize: 7, threshold: 5 });
+    expect(effectiveCommittee(SECAGG_DEFAULTS, 7)).toEqual({ committeeSize: 7, threshold: 5 });
+    expect(effectiveCommittee(SECAGG_DEFAULTS, 6)).toEqual({ committeeSize: 6, threshold: 4 });
+    expect(effectiveCommittee(SECAGG_DEFAULTS, 5)).toEqual({ committeeSize: 5, threshold: 4 });
     expect(effectiveCommittee(SECAGG_DEFAULTS, 4)).toEqual({ committeeSize: 4, threshold: 3 });
-    expect(effectiveCommittee(SECAGG_DEFAULTS, 3)).toEqual({ committeeSize: 3, threshold: 2 });
+    expect(effectiveCommittee(SECAGG_DEFAULTS, 3)).toEqual({ committeeSize: 3, threshold: 3 });
     expect(effectiveCommittee(SECAGG_DEFAULTS, 2)).toEqual({ committeeSize: 2, threshold: 2 });
-    expect(effectiveCommittee({ committeeSize: 7, threshold: 6 }, 9)).toEqual({ committeeSize: 7, threshold: 6 });
   });
 });
