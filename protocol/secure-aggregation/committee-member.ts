@@ -389,11 +389,14 @@ export class SecAggCommitteeMember {
   addKeySetEndorse(e: EndorseMsg): void {
     checkContext(this.ctx, e);
     if (e.sender === this.self) return;
-    if (this.keySetEndorsements.has(e.sender))
+    const prior = this.keySetEndorsements.get(e.sender);
+    if (prior !== undefined) {
+      if (bytesEqual(prior.digest, e.digest)) return; // the same endorsement again
       throw new SecAggError('SECAGG_DUPLICATE', `second key-set endorsement from ${e.sender}`, {
         sender: e.sender,
         kind: 'key-set-endorse',
       });
+    }
     checkEndorsement(scopeOf(this.ctx), CertPhase.KeySet, e, this.ctx.committee, this.deps.verify);
     this.keySetEndorsements.set(e.sender, e);
     this.updateKeySet();
@@ -612,8 +615,11 @@ export class SecAggCommitteeMember {
   addLockEndorse(e: EndorseMsg): void {
     checkContext(this.ctx, e);
     if (e.sender === this.self) return;
-    if (this.lockEndorsements.has(e.sender))
+    const prior = this.lockEndorsements.get(e.sender);
+    if (prior !== undefined) {
+      if (bytesEqual(prior.digest, e.digest)) return; // the same endorsement again
       throw new SecAggError('SECAGG_DUPLICATE', `second lock endorsement from ${e.sender}`, { sender: e.sender, kind: 'lock-endorse' });
+    }
     checkEndorsement(scopeOf(this.ctx), CertPhase.Lock, e, this.ctx.committee, this.deps.verify);
     this.lockEndorsements.set(e.sender, e);
   }
