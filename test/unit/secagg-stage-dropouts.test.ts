@@ -7,8 +7,14 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { clipLevels, effectiveCommittee, ringFromIntegers, runInMemoryRound } from '../../protocol/secure-aggregation/index.js';
-import { config, crypto, entropies, ids, testSign, testVerify } from './secagg-helpers.js';
+import {
+  clipLevels,
+  effectiveCommittee,
+  requiredSurvivors,
+  ringFromIntegers,
+  runInMemoryRound,
+} from '../../protocol/secure-aggregation/index.js';
+import { codeOf, config, crypto, entropies, ids, testSign, testVerify } from './secagg-helpers.js';
 import { TEST_BINDING } from './secagg-round-harness.js';
 
 const cfg = config();
@@ -54,7 +60,7 @@ describe('dropouts between every pair of secure-aggregation stages', () => {
               values: Float64Array.from({ length: 4 }, (_, k) => grid[i * 4 + k]! / SCALE),
               sampleCount: 10 + i,
             }));
-            const res = runInMemoryRound({
+            const options = {
               binding: TEST_BINDING,
               federation: 'stages',
               round: 1 + ((seed >>> 0) % 1000),
@@ -70,8 +76,18 @@ describe('dropouts between every pair of secure-aggregation stages', () => {
               sign: testSign,
               verify: testVerify,
               unmaskEverywhere: true,
-            });
+            };
             const arrived = parties.filter((p) => !afterAdvert.has(p) && !afterKeys.has(p));
+            // The floors (floors.ts): with every participant masking with the whole certified U_2,
+            // the lock needs |U_3| ≥ max(⌈α·|U_2|⌉, k + 1, minSurvivors); below, the leader does not
+            // propose (SECAGG_FLOOR) and nothing is revealed.
+            const shared = n - afterAdvert.size;
+            const floor = Math.max(requiredSurvivors(cfg.minSurvivorFraction, shared), cfg.minNeighbours + 1, cfg.minSurvivors);
+            if (arrived.length < floor) {
+              expect(codeOf(() => runInMemoryRound(options))).toBe('SECAGG_FLOOR');
+              return;
+            }
+            const res = runInMemoryRound(options);
             expect(res.survivors).toEqual(arrived);
             expect(res.dropped).toEqual([...afterKeys].sort());
             const expected = new Float64Array(5); // exact integers (|Σ| ≤ n·L < 2^53)
