@@ -171,6 +171,7 @@ async function eventOf(source: AuditSource, log: Log, cache: FetchCache): Promis
         account: getAddress(a.account),
         previousCap: BigInt(a.previousCap),
         newCap: BigInt(a.newCap),
+        fromRound: Number(a.fromRound),
       };
     case 'RoundOpened': {
       // The seed's input is the hash of the round's seed block; the committee's list is the

@@ -119,6 +119,7 @@ export function audit(input: AuditInput): AuditReport {
         );
       }
       lastOpened = e.round;
+      members.round = e.round;
       const c = checkCommittee({
         round: e.round,
         seed: e.seed,
@@ -245,11 +246,13 @@ export function audit(input: AuditInput): AuditReport {
     prevRecordHash = e.recordHash;
 
     // Membership at this block.
+    // A member suspended or removed while the round was open is still charged (its input was
+    // released; IFedmeshRounds.finalizeRound); someone never added is not a participant.
     for (const p of state.participants) {
-      if (!members.isActive(p)) {
+      if (!members.isKnown(p)) {
         add(
           r,
-          finding('PARTICIPANT_NOT_ACTIVE', 'error', `round ${r}: participant ${p} was not an active member at block ${e.at.block}`, {
+          finding('PARTICIPANT_NOT_ACTIVE', 'error', `round ${r}: participant ${p} was never a member (block ${e.at.block})`, {
             member: p,
             block: e.at.block,
           }),
@@ -275,7 +278,7 @@ export function audit(input: AuditInput): AuditReport {
       const total = addPacked(cumulative.get(a) ?? 0n, p.spend);
       cumulative.set(a, total);
       const eps = epsilonFromPacked(total, cConsts);
-      const cap = members.capOf(a);
+      const cap = members.capAt(a, r);
       if (cap !== undefined && eps > cap) {
         add(
           r,

@@ -46,6 +46,8 @@ export type AuditEvent =
       readonly account: string;
       readonly previousCap: bigint;
       readonly newCap: bigint;
+      /** First round the new cap applies to (absent in streams from before issue 14: the next round). */
+      readonly fromRound?: number;
     }
   | {
       readonly kind: 'RoundOpened';

@@ -87,8 +87,8 @@ async function buildClean(): Promise<Built> {
       prevModelHash: prev,
       modelHash,
       aggregateHash: h(0xa0 + round),
-      participants: active.slice(0, 4).map((member, i) => ({ member, bucket: i, spend: SPEND, dpParams: DP })),
-      dropped: [active[4]!],
+      serviceMask: 7n,
+      participants: active.slice(0, 4).map((member) => ({ member, dpParams: DP, spend: SPEND })),
     });
     const signers = committee.slice(0, 2);
     const signatures = await Promise.all(
@@ -102,14 +102,15 @@ async function buildClean(): Promise<Built> {
       recordHash,
       record,
       signers,
+      credited: committee,
       call: { kind: 'decoded', record, signatures },
     });
     block++;
     for (const p of record.participants) {
-      credits.set(p.member, credits.get(p.member)! + BigInt(p.bucket) + 1n);
+      credits.set(p.member, credits.get(p.member)! + 1n);
       rdp.set(p.member, addPacked(rdp.get(p.member)!, p.spend));
     }
-    for (const s of signers) credits.set(s, credits.get(s)! + 4n);
+    for (const s of committee) credits.set(s, credits.get(s)! + 4n);
     prev = modelHash;
     prevRecordHash = recordHash;
   }
@@ -358,16 +359,30 @@ describe('protocol/audit on constructed event streams', () => {
     expect(codes(swap((e) => ({ ...e, prevrandao: e.prevrandao! + 1n })))).toEqual(['COMMITTEE_SEED_MISMATCH']);
   });
 
-  it('membership is replayed in registry order: a participant suspended before finalize is PARTICIPANT_NOT_ACTIVE; a lowered cap below the spend is PRIVACY_CAP_EXCEEDED', async () => {
+  it('membership is replayed in registry order: a participant suspended mid-round is still charged, a never-added one is PARTICIPANT_NOT_ACTIVE; a cap lowered for the round below the spend is PRIVACY_CAP_EXCEEDED, one lowered mid-round applies from the next', async () => {
     const { input } = await buildClean();
     const finalize3 = input.events.findIndex((e) => e.kind === 'RoundFinalized' && e.round === 3);
-    const p = (input.events[finalize3] as Extract<AuditEvent, { kind: 'RoundFinalized' }>).record.participants[0]!.member;
+    const fin = input.events[finalize3] as Extract<AuditEvent, { kind: 'RoundFinalized' }>;
+    const p = fin.record.participants[0]!.member;
     const at = input.events[finalize3]!.at;
     const suspend: AuditEvent = { kind: 'MemberSuspended', at, account: p };
-    const suspended = { ...input, events: [...input.events.slice(0, finalize3), suspend, ...input.events.slice(finalize3)] };
-    const r = audit(suspended);
-    expect(r.findings.filter((f) => f.code === 'PARTICIPANT_NOT_ACTIVE').map((f) => [f.round, f.evidence.member])).toEqual([[3, p]]);
-    const lower: AuditEvent = { kind: 'EpsilonCapLowered', at, account: p, previousCap: CAP, newCap: 1n };
+    const suspended = audit({ ...input, events: [...input.events.slice(0, finalize3), suspend, ...input.events.slice(finalize3)] });
+    expect(suspended.findings.filter((f) => f.code === 'PARTICIPANT_NOT_ACTIVE')).toEqual([]);
+    const stranger = addr(new Wallet(h(0x99)));
+    const withStranger = withFinalized(input, 3, (e) => ({
+      ...e,
+      record: { ...e.record, participants: [...e.record.participants, { member: stranger, dpParams: 0n, spend: 0n }] },
+    }));
+    expect(
+      audit(withStranger)
+        .findings.filter((f) => f.code === 'PARTICIPANT_NOT_ACTIVE')
+        .map((f) => [f.round, f.evidence.member]),
+    ).toEqual([[3, stranger]]);
+    // Lowered while round 3 was open: applies from round 4, so round 3 is within its cap.
+    const midRound: AuditEvent = { kind: 'EpsilonCapLowered', at, account: p, previousCap: CAP, newCap: 1n, fromRound: 4 };
+    const late = audit({ ...input, events: [...input.events.slice(0, finalize3), midRound, ...input.events.slice(finalize3)] });
+    expect(late.findings.filter((f) => f.code === 'PRIVACY_CAP_EXCEEDED')).toEqual([]);
+    const lower: AuditEvent = { kind: 'EpsilonCapLowered', at, account: p, previousCap: CAP, newCap: 1n, fromRound: 3 };
     const capped = audit({ ...input, events: [...input.events.slice(0, finalize3), lower, ...input.events.slice(finalize3)] });
     expect(capped.findings.filter((f) => f.code === 'PRIVACY_CAP_EXCEEDED').map((f) => [f.round, f.evidence.member])).toEqual([[3, p]]);
   });

@@ -98,9 +98,9 @@ describe('ResilientFederationClient over a real hardhat node', () => {
 
       // One queue per signer: concurrent transactions land in call order with distinct nonces.
       const [a, b, c] = await Promise.all([
-        fed.updateMemberInfo(PEER_IDS[0]!, 'test:a'),
-        fed.updateMemberInfo(PEER_IDS[0]!, 'test:b'),
-        fed.updateMemberInfo(PEER_IDS[0]!, 'test:c'),
+        fed.updateMetadataURI('test:a'),
+        fed.updateMetadataURI('test:b'),
+        fed.updateMetadataURI('test:c'),
       ]);
       expect(a!.blockNumber).toBeLessThan(b!.blockNumber);
       expect(b!.blockNumber).toBeLessThan(c!.blockNumber);
