@@ -12,9 +12,16 @@ import { keccak256, toUtf8Bytes } from 'ethers';
 import { describe, expect, it } from 'vitest';
 import type { FederationChainClient, FederationParams, FinalizedRound, OpenedRound } from '../../node/chain/federation-types.js';
 import { addPacked, cAlpha, encodeEpsilonCap, encodeRdp, epsilonFromPacked } from '../../protocol/chain/budget.js';
-import { participationCredit, SERVICE_CREDIT } from '../../protocol/chain/credits.js';
-import { encodeDpParams } from '../../protocol/chain/dp-params.js';
-import { canonicalRoundRecord, type Hex32, type OnChainRoundRecord, roundRecordStructHash } from '../../protocol/chain/record.js';
+import { PARTICIPATION_CREDIT, SERVICE_CREDIT } from '../../protocol/chain/credits.js';
+import { declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
+import { participantEntry } from '../../protocol/chain/participant-entry.js';
+import {
+  canonicalRoundRecord,
+  fullServiceMask,
+  type Hex32,
+  type OnChainRoundRecord,
+  roundRecordStructHash,
+} from '../../protocol/chain/record.js';
 import { expectChainError } from './chain-errors.js';
 
 export interface FederationFixture {
@@ -50,9 +57,9 @@ export const COMPLIANCE_PARAMS: FederationParams = {
 };
 const CAP = encodeEpsilonCap(10);
 const ADMIN_ROLE = keccak256(toUtf8Bytes('FEDERATION_ADMIN_ROLE'));
-const SPEND = encodeRdp([0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.08, 0.06]);
-/** Declared parameters for SPEND: the contract checks only that a spend has some (docs/privacy.md). */
+/** Declared DP-SGD parameters of every participant, and the spend they imply (docs/privacy.md). */
 const DP_PARAMS = encodeDpParams({ sampleRate: 0.05, noiseMultiplier: 1, clipNorm: 1, steps: 20 });
+const SPEND = declaredSpend(DP_PARAMS);
 
 export function federationClientCompliance(name: string, make: MakeFederation, options: ComplianceOptions = {}): void {
   describe(`FederationChainClient compliance: ${name}`, () => {
@@ -78,10 +85,22 @@ export function federationClientCompliance(name: string, make: MakeFederation, o
         prevModelHash: prev,
         modelHash: h(round),
         aggregateHash: h(0xb0 + round),
-        participants: participants.map((member, i) => ({ member, bucket: i % 8, spend: SPEND, dpParams: DP_PARAMS })),
-        dropped: [],
+        serviceMask: fullServiceMask(COMPLIANCE_PARAMS.committeeSize),
+        participants: participants.map((member) => ({ member, spend: SPEND, dpParams: DP_PARAMS })),
         ...over,
       });
+    }
+
+    /** Each participant's own ParticipantEntry signature, in the record's order (an outsider signs as itself). */
+    async function entries(s: Setup, r: OnChainRoundRecord): Promise<string[]> {
+      return Promise.all(
+        r.participants.map((p) =>
+          (p.member === s.outsiderAddress ? s.outsider : s.client(p.member)).signParticipantEntry({
+            ...participantEntry(r.round, p.member, p.dpParams),
+            spend: p.spend,
+          }),
+        ),
+      );
     }
 
     async function signBy(s: Setup, opened: OpenedRound, r: OnChainRoundRecord, count: number): Promise<string[]> {
@@ -91,7 +110,7 @@ export function federationClientCompliance(name: string, make: MakeFederation, o
     async function fullRound(s: Setup, prev: Hex32, participants: readonly string[]): Promise<FinalizedRound> {
       const opened = await s.members[0]!.openRound();
       const r = rec(opened.round, prev, participants);
-      return s.members[0]!.finalizeRound(r, await signBy(s, opened, r, 2));
+      return s.members[0]!.finalizeRound(r, await entries(s, r), await signBy(s, opened, r, 2));
     }
 
     describe('federation and registry', () => {
@@ -108,6 +127,7 @@ export function federationClientCompliance(name: string, make: MakeFederation, o
           metadataURI: 'https://member-0.example',
           epsilonCap: CAP,
           credits: 0n,
+          peerProof: `0x${'00'.repeat(64)}`,
         });
         expect(await s.outsider.getMember(s.outsiderAddress)).toEqual({
           account: s.outsiderAddress,
@@ -116,6 +136,7 @@ export function federationClientCompliance(name: string, make: MakeFederation, o
           metadataURI: '',
           epsilonCap: 0n,
           credits: 0n,
+          peerProof: '0x',
         });
         expect(await s.outsider.currentRound()).toBe(0);
         expect(await s.outsider.lastFinalizedRound()).toBe(0);
@@ -176,8 +197,8 @@ export function federationClientCompliance(name: string, make: MakeFederation, o
           'CHAIN_INVALID_MEMBER',
         );
         expect(notAddress.fields).toMatchObject({ field: 'account' });
-        await me.updateMemberInfo('new-peer', 'ipfs://x');
-        expect(await me.getMember(s.addresses[0]!)).toMatchObject({ peerId: 'new-peer', metadataURI: 'ipfs://x' });
+        await me.updateMetadataURI('ipfs://x');
+        expect(await me.getMember(s.addresses[0]!)).toMatchObject({ peerId: 'peer-0', metadataURI: 'ipfs://x' });
         await me.lowerEpsilonCap(CAP - 1n);
         const raise = await expectChainError(me.lowerEpsilonCap(CAP), 'CHAIN_CAP_NOT_LOWERED');
         expect(raise.fields).toEqual({ account: s.addresses[0], current: Number(CAP - 1n), requested: Number(CAP) });
@@ -220,17 +241,19 @@ export function federationClientCompliance(name: string, make: MakeFederation, o
         const r = rec(1, INITIAL, [s.addresses[0]!, s.addresses[3]!]);
         const sigs = await signBy(s, opened, r, 2);
         const watcher = s.outsider.waitForRoundFinalized(1, 5_000);
-        const done = await s.members[4]!.finalizeRound(r, sigs);
+        const done = await s.members[4]!.finalizeRound(r, await entries(s, r), sigs);
         expect(done).toMatchObject({ round: 1, recordHash: roundRecordStructHash(r), record: r, signers: opened.committee.slice(0, 2) });
         expect(await watcher).toEqual(done);
         expect(await s.outsider.getFinalizedRound(1)).toEqual(done);
         expect(await s.outsider.getRound(1)).toMatchObject({ status: 'finalized', recordHash: done.recordHash, modelHash: h(1) });
         expect(await s.outsider.headModelHash()).toBe(h(1));
         expect(await s.outsider.lastFinalizedRound()).toBe(1);
-        // Credits: bucket + 1 per participant, SERVICE_CREDIT per signer; all held = minted.
+        // Credits: PARTICIPATION_CREDIT per participant, SERVICE_CREDIT per credited committee
+        // member (the signed service mask: here every position); all held = minted.
+        expect([...done.credited].sort()).toEqual([...opened.committee].sort());
         const expected = new Map<string, bigint>();
-        for (const p of r.participants) expected.set(p.member, participationCredit(p.bucket));
-        for (const a of done.signers) expected.set(a, (expected.get(a) ?? 0n) + SERVICE_CREDIT);
+        for (const p of r.participants) expected.set(p.member, BigInt(PARTICIPATION_CREDIT));
+        for (const a of done.credited) expected.set(a, (expected.get(a) ?? 0n) + BigInt(SERVICE_CREDIT));
         let held = 0n;
         for (const a of s.addresses) {
           const c = await s.outsider.creditsOf(a);
@@ -248,11 +271,12 @@ export function federationClientCompliance(name: string, make: MakeFederation, o
         const opened = await s.members[0]!.openRound();
         const r = rec(1, INITIAL, [s.addresses[1]!]);
         const sigs = await signBy(s, opened, r, 2);
-        const winner = await s.client(opened.committee[0]!).finalizeRound(r, sigs);
+        const es = await entries(s, r);
+        const winner = await s.client(opened.committee[0]!).finalizeRound(r, es, sigs);
         if (options.finalizeReturnsWinner === true) {
-          expect(await s.client(opened.committee[1]!).finalizeRound(r, sigs)).toEqual(winner);
+          expect(await s.client(opened.committee[1]!).finalizeRound(r, es, sigs)).toEqual(winner);
         } else {
-          const late = await expectChainError(s.client(opened.committee[1]!).finalizeRound(r, sigs), 'CHAIN_ROUND_NOT_OPEN');
+          const late = await expectChainError(s.client(opened.committee[1]!).finalizeRound(r, es, sigs), 'CHAIN_ROUND_NOT_OPEN');
           expect(late.fields).toEqual({ round: 1, status: 'finalized' });
         }
         expect(await s.client(opened.committee[1]!).waitForRoundFinalized(1, 1_000)).toEqual(winner);
@@ -263,24 +287,29 @@ export function federationClientCompliance(name: string, make: MakeFederation, o
         const opened = await s.members[0]!.openRound();
         const r = rec(1, INITIAL, [s.addresses[1]!]);
         const [a, b] = await signBy(s, opened, r, 2);
+        const es = await entries(s, r);
         const m = s.members[0]!;
-        expect((await expectChainError(m.finalizeRound(r, [a!]), 'CHAIN_QUORUM_NOT_MET')).fields).toEqual({ got: 1, required: 2 });
-        expect((await expectChainError(m.finalizeRound(r, [a!, a!]), 'CHAIN_DUPLICATE_SIGNER')).fields).toEqual({
+        expect((await expectChainError(m.finalizeRound(r, es, [a!]), 'CHAIN_QUORUM_NOT_MET')).fields).toEqual({ got: 1, required: 2 });
+        expect((await expectChainError(m.finalizeRound(r, es, [a!, a!]), 'CHAIN_DUPLICATE_SIGNER')).fields).toEqual({
           signer: opened.committee[0],
         });
         const stranger = await s.outsider.signRecord(r);
-        expect((await expectChainError(m.finalizeRound(r, [stranger, b!]), 'CHAIN_SIGNER_NOT_IN_COMMITTEE')).fields).toEqual({
+        expect((await expectChainError(m.finalizeRound(r, es, [stranger, b!]), 'CHAIN_SIGNER_NOT_IN_COMMITTEE')).fields).toEqual({
           signer: s.outsiderAddress,
         });
-        expect((await expectChainError(m.finalizeRound(r, [a!, b!.slice(0, 20)]), 'CHAIN_INVALID_SIGNATURE')).fields).toEqual({ index: 1 });
+        expect((await expectChainError(m.finalizeRound(r, es, [a!, b!.slice(0, 20)]), 'CHAIN_INVALID_SIGNATURE')).fields).toEqual({
+          index: 1,
+        });
       });
 
       it('record errors in order: round, linkage, shape, participants, budget', async () => {
         const s = await setup();
         const [x, y, , , z] = s.addresses as [string, string, string, string, string];
+        // A lowered cap binds from the next round opened: lowered now, it holds in round 1.
+        await s.client(z).lowerEpsilonCap(1n);
         const opened = await s.members[0]!.openRound();
         const m = s.members[0]!;
-        const tryRecord = async (r: OnChainRoundRecord) => m.finalizeRound(r, await signBy(s, opened, r, 2));
+        const tryRecord = async (r: OnChainRoundRecord) => m.finalizeRound(r, await entries(s, r), await signBy(s, opened, r, 2));
         expect((await expectChainError(tryRecord(rec(2, INITIAL, [x])), 'CHAIN_UNEXPECTED_ROUND')).fields).toEqual({ expected: 1, got: 2 });
         expect((await expectChainError(tryRecord(rec(1, h(9), [x])), 'CHAIN_PREV_HASH_MISMATCH')).fields).toEqual({
           expected: INITIAL,
@@ -296,11 +325,13 @@ export function federationClientCompliance(name: string, make: MakeFederation, o
         expect((await expectChainError(tryRecord(rec(1, INITIAL, [])), 'CHAIN_INVALID_RECORD')).fields).toMatchObject({
           field: 'participants',
         });
-        const unencodable = { ...rec(1, INITIAL, [x]), participants: [{ member: x, bucket: 300, spend: 0n, dpParams: 0n }] };
-        expect((await expectChainError(m.finalizeRound(unencodable, []), 'CHAIN_INVALID_RECORD')).fields).toMatchObject({
-          field: 'bucket',
+        const unencodable = { ...rec(1, INITIAL, [x]), serviceMask: 1n << 40n };
+        expect(
+          (await expectChainError(m.finalizeRound(unencodable, await entries(s, unencodable), []), 'CHAIN_INVALID_RECORD')).fields,
+        ).toMatchObject({
+          field: 'serviceMask',
         });
-        const noParams = { ...rec(1, INITIAL, [x]), participants: [{ member: x, bucket: 0, spend: SPEND, dpParams: 0n }] };
+        const noParams = { ...rec(1, INITIAL, [x]), participants: [{ member: x, spend: SPEND, dpParams: 0n }] };
         expect((await expectChainError(tryRecord(noParams), 'CHAIN_INVALID_RECORD')).fields).toEqual({
           field: 'dpParams',
           value: `0 (${x}, spend ${SPEND})`,
@@ -311,7 +342,6 @@ export function federationClientCompliance(name: string, make: MakeFederation, o
             account: s.outsiderAddress,
           },
         );
-        await s.client(z).lowerEpsilonCap(1n);
         const over = await expectChainError(tryRecord(rec(1, INITIAL, [x, z])), 'CHAIN_BUDGET_EXCEEDED');
         expect(over.fields).toEqual({ account: z, epsilon: Number(epsilonFromPacked(SPEND, COMPLIANCE_PARAMS.cAlpha)), cap: 1 });
         // Nothing was applied by any refused record.
@@ -325,17 +355,18 @@ export function federationClientCompliance(name: string, make: MakeFederation, o
         const opened = await s.members[0]!.openRound();
         const r = rec(1, INITIAL, [s.addresses[0]!]);
         const sigs = await signBy(s, opened, r, 2);
+        const es = await entries(s, r);
         const early = await expectChainError(s.outsider.abortRound(), 'CHAIN_DEADLINE_NOT_PASSED');
         expect(early.fields).toEqual({ round: 1, deadline: opened.finalizeDeadline });
         const waiting = s.members[1]!.waitForRoundFinalized(1, 10_000);
         waiting.catch(() => {});
         await s.advance(121);
-        const late = await expectChainError(s.members[0]!.finalizeRound(r, sigs), 'CHAIN_DEADLINE_PASSED');
+        const late = await expectChainError(s.members[0]!.finalizeRound(r, es, sigs), 'CHAIN_DEADLINE_PASSED');
         expect(late.fields).toEqual({ round: 1, deadline: opened.finalizeDeadline });
         const aborted = await s.outsider.abortRound();
         expect(aborted).toMatchObject({ round: 1 });
         expect((await expectChainError(waiting, 'CHAIN_ROUND_ABORTED')).fields).toEqual({ round: 1 });
-        expect((await expectChainError(s.members[0]!.finalizeRound(r, sigs), 'CHAIN_ROUND_NOT_OPEN')).fields).toEqual({
+        expect((await expectChainError(s.members[0]!.finalizeRound(r, es, sigs), 'CHAIN_ROUND_NOT_OPEN')).fields).toEqual({
           round: 1,
           status: 'aborted',
         });

@@ -4,18 +4,19 @@
  * JSON-RPC (whose error shapes and typed-data signing differ); and the paths only a real chain
  * has: a transaction mined with status 0, and an unreachable RPC.
  */
-import { JsonRpcProvider, Network } from 'ethers';
+import { Contract, JsonRpcProvider, Network } from 'ethers';
 import { TASK_NODE_CREATE_SERVER } from 'hardhat/builtin-tasks/task-names.js';
 import type { JsonRpcServer } from 'hardhat/types/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployFederation, registerMembers } from '../../node/chain/federation-deploy.js';
-import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
+import { EthersFederationClient, FEDMESH_FEDERATION_INTERFACE } from '../../node/chain/federation-ethers.js';
 import type { NewMember } from '../../node/chain/federation-types.js';
 import { ResilientFederationClient } from '../../node/chain/resilient.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
 import { encodeEpsilonCap } from '../../protocol/chain/budget.js';
 import { declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
-import { canonicalRoundRecord } from '../../protocol/chain/record.js';
+import { participantEntry } from '../../protocol/chain/participant-entry.js';
+import { canonicalRoundRecord, fullServiceMask, type OnChainRoundRecord } from '../../protocol/chain/record.js';
 import { expectChainError } from './chain-errors.js';
 import { COMPLIANCE_PARAMS, federationClientCompliance } from './federation-client.compliance.js';
 
@@ -115,32 +116,38 @@ describe('over HTTP JSON-RPC', () => {
     expect((await expectChainError(outsider.suspendMember(signer(1).address), 'CHAIN_UNAUTHORIZED')).fields).toMatchObject({
       account: signer(OUTSIDER).address,
     });
+    // A lowered cap applies from the next round on: lowered before round 1 opens, it binds in it.
+    await members[1]!.lowerEpsilonCap(1n);
     const opened = await members[0]!.openRound();
-    const record = canonicalRoundRecord({
-      round: 1,
-      prevModelHash: COMPLIANCE_PARAMS.initialModelHash,
-      modelHash: `0x${'21'.repeat(32)}`,
-      aggregateHash: `0x${'22'.repeat(32)}`,
-      participants: [{ member: signer(1).address, bucket: 2, spend: declaredSpend(DECLARED), dpParams: DECLARED }],
-      dropped: [],
-    });
-    // eth_signTypedData_v4 through the node.
+    const recordOf = (participants: readonly number[]) =>
+      canonicalRoundRecord({
+        round: 1,
+        prevModelHash: COMPLIANCE_PARAMS.initialModelHash,
+        modelHash: `0x${'21'.repeat(32)}`,
+        aggregateHash: `0x${'22'.repeat(32)}`,
+        serviceMask: fullServiceMask(COMPLIANCE_PARAMS.committeeSize),
+        participants: participants.map((i) => ({ member: signer(i).address, spend: declaredSpend(DECLARED), dpParams: DECLARED })),
+      });
+    // Each participant's entry and the committee's record, signed with eth_signTypedData_v4 through the node.
+    const entriesOf = (r: OnChainRoundRecord) =>
+      Promise.all(r.participants.map((p) => byAddress.get(p.member)!.signParticipantEntry(participantEntry(1, p.member, p.dpParams))));
+    const record = recordOf([1]);
+    const entries = await entriesOf(record);
     const sigs = await Promise.all(opened.committee.slice(0, 2).map((a) => byAddress.get(a)!.signRecord(record)));
-    expect((await expectChainError(members[0]!.finalizeRound(record, sigs.slice(0, 1)), 'CHAIN_QUORUM_NOT_MET')).fields).toEqual({
+    expect((await expectChainError(members[0]!.finalizeRound(record, entries, sigs.slice(0, 1)), 'CHAIN_QUORUM_NOT_MET')).fields).toEqual({
       got: 1,
       required: 2,
     });
-    await members[1]!.lowerEpsilonCap(1n);
-    const over = { ...record, participants: [...record.participants, { member: signer(2).address, bucket: 0, spend: 0n, dpParams: 0n }] };
-    const overSigs = await Promise.all(opened.committee.slice(0, 2).map((a) => byAddress.get(a)!.signRecord(canonicalRoundRecord(over))));
+    const over = recordOf([1, 2]);
+    const overSigs = await Promise.all(opened.committee.slice(0, 2).map((a) => byAddress.get(a)!.signRecord(over)));
     expect(
-      (await expectChainError(members[0]!.finalizeRound(canonicalRoundRecord(over), overSigs), 'CHAIN_BUDGET_EXCEEDED')).fields,
+      (await expectChainError(members[0]!.finalizeRound(over, await entriesOf(over), overSigs), 'CHAIN_BUDGET_EXCEEDED')).fields,
     ).toMatchObject({
       account: signer(2).address,
       cap: 1,
     });
     const watcher = outsider.waitForRoundFinalized(1, 5_000);
-    const done = await members[0]!.finalizeRound(record, sigs);
+    const done = await members[0]!.finalizeRound(record, entries, sigs);
     expect(await watcher).toEqual(done);
     expect(done.signers).toEqual(opened.committee.slice(0, 2));
   });
@@ -152,6 +159,9 @@ describe('EthersFederationClient on a real chain only', () => {
     await registerMembers(signer(0), deployed.address, newMembers(MEMBERS.map((i) => signer(i).address)));
     const a = new EthersFederationClient(signer(1), deployed.address);
     const b = new EthersFederationClient(signer(2), deployed.address);
+    // Round 1 is scheduled first (its seed block), by a raw call; the race is for the opening.
+    const raw = new Contract(deployed.address, FEDMESH_FEDERATION_INTERFACE, signer(3));
+    await (await raw.getFunction('openRound').send()).wait();
     await chain.provider.send('evm_setAutomine', [false]);
     let outcomes: PromiseSettledResult<unknown>[];
     try {
@@ -196,8 +206,8 @@ describe('EthersFederationClient on a real chain only', () => {
       prevModelHash: COMPLIANCE_PARAMS.initialModelHash,
       modelHash: COMPLIANCE_PARAMS.initialModelHash,
       aggregateHash: COMPLIANCE_PARAMS.initialModelHash,
+      serviceMask: 0n,
       participants: [],
-      dropped: [],
     });
     await expect(reader.signRecord(r)).rejects.toThrow(TypeError);
   });
