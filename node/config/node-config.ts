@@ -67,7 +67,9 @@ export const NodeConfigSchema = z
         bootstrap: z.array(multiaddr).default([]),
         mdns: z.boolean().default(false),
       })
-      .strict(),
+      .strict()
+      // Optional as a whole, as the guide's table says: every field has a default.
+      .default({ listen: [...NODE_CONFIG_DEFAULTS.listen], bootstrap: [], mdns: false }),
     chain: z
       .object({
         rpcUrl: z.string().url('an http(s) or ws(s) URL'),

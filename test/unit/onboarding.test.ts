@@ -385,3 +385,23 @@ describe('names in the audit, CSV test data', () => {
     expect(() => readCsvTestData(join(dir, 'test.csv'), undefined)).toThrow(expect.objectContaining({ code: 'AUDIT_USAGE' }));
   });
 });
+
+describe('config defaults', () => {
+  it('optional sections may be left out entirely and take the documented defaults', () => {
+    const c = parseNodeConfig(
+      {
+        keystore: './k',
+        manifest: './m.yaml',
+        stateDir: './s',
+        chain: { rpcUrl: 'http://127.0.0.1:8545', deployment: './d.json' },
+        data: { kind: 'csv', path: './x.csv' },
+      },
+      '/srv',
+      {},
+    );
+    expect(c.network).toEqual({ listen: ['/ip4/0.0.0.0/tcp/4001'], bootstrap: [], mdns: false });
+    expect(c.ops).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(c.rounds.collectMs).toBe(60_000);
+    expect(c.data).toMatchObject({ missing: 'drop', maxBadRowFraction: 0.05, headerMatch: 'case-insensitive' });
+  });
+});
