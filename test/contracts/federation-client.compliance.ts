@@ -11,7 +11,7 @@
 import { keccak256, toUtf8Bytes } from 'ethers';
 import { describe, expect, it } from 'vitest';
 import type { FederationChainClient, FederationParams, FinalizedRound, OpenedRound } from '../../node/chain/federation-types.js';
-import { addPacked, cAlpha, encodeEpsilonCap, encodeRdp, epsilonFromPacked } from '../../protocol/chain/budget.js';
+import { addPacked, cAlpha, encodeEpsilonCap, epsilonFromPacked } from '../../protocol/chain/budget.js';
 import { PARTICIPATION_CREDIT, SERVICE_CREDIT } from '../../protocol/chain/credits.js';
 import { declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
 import { participantEntry } from '../../protocol/chain/participant-entry.js';
