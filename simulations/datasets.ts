@@ -63,6 +63,8 @@ export interface SimulationData {
   readonly notes: readonly string[];
   /** The task, with its classes/labels or the regression target's standardisation. */
   readonly task: Task;
+  /** CSV tables: the feature column names in model-input order (the exported model's card). */
+  readonly featureNames?: readonly string[];
 }
 
 type DataOptions = Pick<
@@ -125,7 +127,7 @@ function loadCsvTask(
   columns: NonNullable<SimulationOptions['columns']>,
   kind: 'multiclass' | 'multilabel' | 'regression',
   classes: readonly string[] | undefined,
-): { data: LabelledData; task: Task; notes: string[] } {
+): { data: LabelledData; task: Task; notes: string[]; features: string[] } {
   const sep = columns.separator ?? ',';
   const lines = readFileSync(path, 'utf8')
     .split(/\r?\n/)
@@ -203,7 +205,7 @@ function loadCsvTask(
       if (c === undefined || c < 0) throw bad('columns.label', l[0], `row ${i + 1}: not one of the classes (${names.join(', ')})`);
       y[i] = c;
     });
-    return { data: { x, y, n, featureShape }, task: { kind: 'multiclass', classes: names }, notes };
+    return { data: { x, y, n, featureShape }, task: { kind: 'multiclass', classes: names }, notes, features };
   }
   const w = labelCols.length;
   const targets = new Float32Array(n * w);
@@ -225,6 +227,7 @@ function loadCsvTask(
     data: { x, y, n, featureShape, targets },
     task: kind === 'multilabel' ? { kind, labels: labelCols } : { kind, mean: 0, std: 1 },
     notes,
+    features,
   };
 }
 
@@ -253,7 +256,7 @@ function standardizeTargets(
   return { task: { kind: 'regression', mean, std }, train: std1(train), test: std1(test) };
 }
 
-function loadCsvDataset(path: string, columns: NonNullable<SimulationOptions['columns']>): LabelledData {
+function loadCsvDataset(path: string, columns: NonNullable<SimulationOptions['columns']>): LabelledData & { featureNames: string[] } {
   const text = readFileSync(path, 'utf8');
   const header = (text.split(/\r?\n/, 1)[0] ?? '').split(columns.separator ?? ',').map((c) => c.trim().replace(/^"|"$/g, ''));
   if (!header.includes(columns.label)) throw bad('columns.label', columns.label, `not a column of ${path} (${header.join(', ')})`);
@@ -275,12 +278,13 @@ function loadCsvDataset(path: string, columns: NonNullable<SimulationOptions['co
     features: features.map((name) => ({ name, kind: 'numeric' as const })),
     label: { name: columns.label, positive: columns.positive, negatives: [...labels] },
   } as unknown as FederationManifest;
-  return parseCsv(
+  const data = parseCsv(
     text,
     manifest,
     { missing: columns.missing ?? 'median', ...(columns.separator !== undefined ? { separator: columns.separator } : {}) },
     path,
   ).data;
+  return { ...data, featureNames: features };
 }
 
 function npzPair(
@@ -341,6 +345,7 @@ export function loadSimulationData(o: DataOptions): SimulationData {
   const notes: string[] = [];
   const kind = o.task ?? 'binary';
   let task: Task = { kind: 'binary' };
+  let featureNames: string[] | undefined;
   const keep = (d: LabelledData): LabelledData => (o.keepFraction !== undefined ? keepByClass(d, o.keepFraction, keepRng) : d);
   const indexClasses = (d: LabelledData): string[] => {
     let k = 0;
@@ -372,6 +377,7 @@ export function loadSimulationData(o: DataOptions): SimulationData {
         standardizers: raw.map(() => reference),
         notes,
         task,
+        ...(featureNames !== undefined ? { featureNames } : {}),
       };
     }
     if (o.standardize === 'federated') {
@@ -389,6 +395,7 @@ export function loadSimulationData(o: DataOptions): SimulationData {
         standardizers: raw.map(() => global),
         notes,
         task,
+        ...(featureNames !== undefined ? { featureNames } : {}),
       };
     }
     const standardizers = raw.map((d) => fitStandardizer(d));
@@ -405,6 +412,7 @@ export function loadSimulationData(o: DataOptions): SimulationData {
       standardizers,
       notes,
       task,
+      ...(featureNames !== undefined ? { featureNames } : {}),
     };
   };
   const rowsOf = (d: LabelledData): number[] => Array.from({ length: d.n }, (_, i) => i);
@@ -484,11 +492,15 @@ export function loadSimulationData(o: DataOptions): SimulationData {
     all = loadBreastCancer();
   } else {
     if (!existsSync(o.dataset)) throw bad('dataset', o.dataset, 'file not found');
-    if (kind === 'binary') all = loadCsvDataset(o.dataset, o.columns!);
-    else {
+    if (kind === 'binary') {
+      const loaded = loadCsvDataset(o.dataset, o.columns!);
+      featureNames = loaded.featureNames;
+      all = { x: loaded.x, y: loaded.y, n: loaded.n, featureShape: loaded.featureShape };
+    } else {
       const loaded = loadCsvTask(o.dataset, o.columns!, kind, o.classes);
       all = loaded.data;
       task = loaded.task;
+      featureNames = loaded.features;
       notes.push(...loaded.notes);
     }
   }

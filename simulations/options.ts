@@ -186,6 +186,10 @@ export const SimulationOptionsSchema = z
     classWeights: z.union([z.enum(['none', 'auto']), z.array(z.number().min(0)).min(2).max(255)]),
     keepFraction: z.array(z.number().gt(0).max(1)).min(2).max(255).optional(),
     augment: z.boolean(),
+    /** Your own tfjs Layers model (a folder with model.json, or the .json path) instead of `model`. */
+    modelPath: z.string().min(1).optional(),
+    /** With modelPath: layers (name or name prefix) to freeze; only the others are trained and federated. */
+    freeze: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -211,6 +215,7 @@ export const SimulationOptionsSchema = z
       issue('columns.labels', 'a multilabel task needs its 0/1 label columns');
     if (o.task !== 'multiclass' && o.classes !== undefined) issue('classes', 'only for a multiclass task');
     if (o.task !== 'regression' && o.target !== undefined) issue('target', 'only for a regression task');
+    if (o.freeze !== undefined && o.modelPath === undefined) issue('freeze', 'only with modelPath (your own model)');
     if (o.classWeights !== 'none' && o.task !== 'binary' && o.task !== 'multiclass')
       issue('classWeights', 'only for binary and multiclass tasks');
     if (!csv && o.columns !== undefined) issue('columns', 'only for a CSV data set');

@@ -56,6 +56,9 @@ export function parseScenario(text: string, source = 'scenario.yaml', baseDir?: 
   if (baseDir !== undefined && typeof out.dataset === 'string' && /\.(csv|npz)$/i.test(out.dataset) && !isAbsolute(out.dataset)) {
     out.dataset = resolve(baseDir, out.dataset);
   }
+  // Your own model's folder is relative to the scenario file too (issue 16).
+  if (baseDir !== undefined && typeof out.modelPath === 'string' && !isAbsolute(out.modelPath))
+    out.modelPath = resolve(baseDir, out.modelPath);
   return out;
 }
 

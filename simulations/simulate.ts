@@ -27,7 +27,9 @@ import { isFedmeshError } from '../protocol/errors.js';
 import { type FederatedDpPlan, planFederatedDpSgd } from '../protocol/privacy/index.js';
 import { ONCHAIN_RDP_ORDERS } from '../protocol/chain/budget.js';
 import { selectBackend } from '../node/ml/backend.js';
-import type { Trainer, TrainOptions } from '../node/ml/trainer.js';
+import { artifactsHash, loadLayersModel, readModelArtifacts } from '../node/ml/model-io.js';
+import { exportModel } from '../node/ml/model-card.js';
+import { type LayersSource, type ModelSpec, Trainer, type TrainOptions } from '../node/ml/trainer.js';
 import type { AbortedRoundOutcome, LocalTrainer, RoundOutcome } from '../node/services/round-driver.js';
 import { createLogger } from '../node/logger.js';
 import { effectiveCommittee } from '../protocol/secure-aggregation/config.js';
@@ -207,7 +209,13 @@ export async function runSimulation(
   const data = loadSimulationData(o);
   const { train, test, siteData } = data;
   const task = data.task;
-  const modelSpec = { kind: o.model, inputShape: [...data.featureShape], hidden: [...o.hidden], task };
+  // Your own model: copies loaded up front (tfjs loads asynchronously; every Trainer owns one):
+  // one per peer, one per validation-gate evaluator, the DP check and the baseline.
+  const own = o.modelPath !== undefined ? await ownModelSource(o.modelPath, o.freeze, 2 * o.peers + 2) : undefined;
+  const modelSpec: ModelSpec =
+    own !== undefined
+      ? { kind: 'tfjs', inputShape: [...data.featureShape], task, layers: own }
+      : { kind: o.model, inputShape: [...data.featureShape], hidden: [...o.hidden], task };
   const classWeights = resolveClassWeights(o, task, train, data.notes as string[]);
   const dp = planDp(
     o,
@@ -235,6 +243,15 @@ export async function runSimulation(
       : {}),
   };
 
+  // An own model DP-SGD cannot train is refused now, naming the layer, not in round 1.
+  if (own !== undefined && dp !== undefined) {
+    const probe = new Trainer(modelSpec, o.seed);
+    try {
+      probe.checkDpSupport();
+    } finally {
+      probe.dispose();
+    }
+  }
   const secure = o.secureAggregation ? secAggConfigOf(o) : undefined;
   const mt = effectiveCommittee(secure ?? { committeeSize: o.committeeSize, threshold: o.threshold }, o.peers);
   write(
@@ -420,6 +437,18 @@ export async function runSimulation(
       final: finalOf(last),
       ...(centralized !== undefined ? { centralized: { ...pick(centralized), epochs: o.rounds * o.localEpochs } } : {}),
       ...(classWeights !== undefined ? { classWeights } : {}),
+      ...(own !== undefined
+        ? {
+            modelSource: {
+              path: o.modelPath,
+              hash: own.hash,
+              ...(o.freeze !== undefined ? { freeze: o.freeze } : {}),
+              // Update size: only trainable weights are trained, masked and aggregated.
+              federatedParameters: fed.trainers[0]!.getWeights().tensors.reduce((n, t) => n + t.data.length, 0),
+              totalParameters: fed.trainers[0]!.layersModel.countParams(),
+            },
+          }
+        : {}),
       meanRoundSeconds: Number((rounds.reduce((s, r) => s + r.seconds, 0) / rounds.length).toFixed(3)),
       secureAggregation:
         secure !== undefined
@@ -486,6 +515,28 @@ export async function runSimulation(
     if (dp !== undefined) write(`privacy: epsilon ${dp.epsilon.toFixed(4)} spent per institution at delta ${o.dpDelta}`);
     write(`wrote ${join(outDir, 'summary.json')} and ${metricsPath}`);
     write(`report: ${reportPath}`);
+    // The final model, usable as it is: `fedmesh predict --model <out>/model --data FILE`.
+    const card = await exportModel(fed.trainers[0]!.layersModel, join(outDir, 'model'), {
+      task,
+      featureShape: [...data.featureShape],
+      ...(data.featureNames !== undefined ? { features: [...data.featureNames] } : {}),
+      ...(data.standardizers !== undefined
+        ? { standardize: { mean: Array.from(data.standardizers[0]!.mean), std: Array.from(data.standardizers[0]!.std) } }
+        : {}),
+      ...(own !== undefined ? { sourceHash: own.hash } : {}),
+      rounds: o.rounds,
+      ...(last.txHash !== '' ? { recordTx: last.txHash } : {}),
+      metrics: finalOf(last),
+      notes: [
+        `fedmesh simulate ${o.dataset}, seed ${o.seed}`,
+        ...(data.standardizers !== undefined && o.standardize === 'site'
+          ? ["standardize: site 0's own statistics (each site used its own)"]
+          : []),
+      ],
+    });
+    if (card.modelHash !== head.modelHash)
+      write(`warning: the exported model hashes to ${card.modelHash}, the last record to ${head.modelHash}`);
+    write(`model: ${join(outDir, 'model')} (fedmesh predict --model ${join(outDir, 'model')} --data FILE)`);
     return { outDir, summary, rounds };
   } finally {
     await fed.stop();
@@ -493,6 +544,24 @@ export async function runSimulation(
 }
 
 const sec = (ms: number): number => Number((Math.max(0, ms) / 1000).toFixed(3));
+
+/** A synchronous source of copies of the model at `path` (see `runSimulation`). */
+async function ownModelSource(path: string, freeze: readonly string[] | undefined, copies: number): Promise<LayersSource> {
+  const artifacts = readModelArtifacts(path);
+  const pool = await Promise.all(Array.from({ length: copies }, () => loadLayersModel(artifacts)));
+  return {
+    build: () => {
+      const m = pool.pop();
+      if (m === undefined)
+        throw new ConfigError('CONFIG_INVALID', `modelPath=${path}: more model copies asked than loaded (${copies})`, {
+          issues: [{ field: 'modelPath', value: path, rule: `at most ${copies} trainers` }],
+        });
+      return m;
+    },
+    hash: artifactsHash(artifacts),
+    ...(freeze !== undefined ? { freeze } : {}),
+  };
+}
 
 /** summary.json `final`: every metric of the last round (per-class rows included). */
 function finalOf(r: RoundReport): RoundMetrics {

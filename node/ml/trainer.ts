@@ -331,6 +331,15 @@ function ownModel(spec: ModelSpec, source: LayersSource): tf.LayersModel {
   return model;
 }
 
+/**
+ * The tensors a model federates (the variables' own tensors: read, never dispose): every weight,
+ * or with frozen layers the trainable ones only. Its `modelHash` is the model's on-chain hash.
+ */
+export function federatedTensors(model: tf.LayersModel): tf.Tensor[] {
+  if (model.trainableWeights.length === model.weights.length) return model.getWeights();
+  return model.trainableWeights.map((w) => w.read());
+}
+
 /** Serialises training across every Trainer in the process (see module header). */
 let trainingTail: Promise<void> = Promise.resolve();
 
@@ -374,8 +383,7 @@ export class Trainer {
    * part of the model's identity (its source hash), never of an update.
    */
   private params(): tf.Tensor[] {
-    if (this.model.trainableWeights.length === this.model.weights.length) return this.model.getWeights();
-    return this.model.trainableWeights.map((w) => w.read());
+    return federatedTensors(this.model);
   }
 
   /** Copies of the federated parameters (see `params`). */
