@@ -284,7 +284,8 @@ export async function deployFederationToRpc(options: DeployOptions): Promise<Dep
     });
     return await deployAndRegister(provider, options, members, manifest);
   } catch (e) {
-    throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, 'deploy', federationErrorFromRevert);
+    // The host names the endpoint without its path, where providers keep API keys.
+    throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, `deploy to ${new URL(options.rpc).host}`, federationErrorFromRevert);
   } finally {
     provider?.destroy();
   }

@@ -138,6 +138,9 @@ describe('devnet of separate OS processes', () => {
       const caughtUpAt = Date.now();
       const catchUpMs = caughtUpAt - restartedAt;
       const fetchedFrom = caughtUp.catchUps.find((c) => c.round >= 2)!;
+      // The round it was killed in is abstained, not joined (issue 17), read back from its state folder.
+      expect(caughtUp.roundsAbstained).toContain(2);
+      expect(caughtUp.roundsJoined).not.toContain(2);
 
       // 5. Three rounds finalized; every node reports the chain's head model.
       const statuses = await until(

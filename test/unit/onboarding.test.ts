@@ -405,3 +405,39 @@ describe('config defaults', () => {
     expect(c.data).toMatchObject({ missing: 'drop', maxBadRowFraction: 0.05, headerMatch: 'case-insensitive' });
   });
 });
+
+describe('`fedmesh privacy plan`: rounds a study can afford', () => {
+  it('is the largest R whose ε, computed independently by the accountant, stays within the budget', async () => {
+    const { affordableRounds } = await import('../../protocol/privacy/affordable-rounds.js');
+    const { computeEpsilon, planFederatedDpSgd, CHAIN_RDP_ORDERS } = await import('../../protocol/privacy/index.js');
+    const q = { epsilon: 8, delta: 1e-5, sampleRate: 0.01, noiseMultiplier: 1.1, localEpochs: 1, orders: CHAIN_RDP_ORDERS };
+    const fit = affordableRounds(q);
+    const epsAfter = (r: number): number =>
+      computeEpsilon({
+        sampleRate: q.sampleRate,
+        noiseMultiplier: q.noiseMultiplier,
+        steps: r * fit.stepsPerRound,
+        delta: q.delta,
+        orders: q.orders,
+      }).epsilon;
+    expect(fit.rounds).toBeGreaterThan(0);
+    expect(epsAfter(fit.rounds)).toBeLessThanOrEqual(8);
+    expect(epsAfter(fit.rounds + 1)).toBeGreaterThan(8);
+    expect(fit.epsilonSpent).toBeCloseTo(epsAfter(fit.rounds), 9);
+    // The σ planned for a study of R rounds at ε affords at least R rounds.
+    const plan = planFederatedDpSgd({
+      targetEpsilon: 4,
+      delta: 1e-5,
+      sampleRate: 0.05,
+      rounds: 20,
+      localEpochs: 2,
+      orders: CHAIN_RDP_ORDERS,
+    });
+    expect(
+      affordableRounds({ ...q, epsilon: 4, sampleRate: 0.05, localEpochs: 2, noiseMultiplier: plan.noiseMultiplier }).rounds,
+    ).toBeGreaterThanOrEqual(20);
+    // Too little noise for even one round: 0 rounds.
+    expect(affordableRounds({ ...q, epsilon: 0.01, noiseMultiplier: 0.5 }).rounds).toBe(0);
+    expect(() => affordableRounds({ ...q, noiseMultiplier: 0 })).toThrow(expect.objectContaining({ code: 'PRIVACY_ARGUMENT_INVALID' }));
+  });
+});

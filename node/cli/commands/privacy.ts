@@ -1,12 +1,14 @@
 /**
- * `fedmesh privacy epsilon|noise`: parses flags and delegates to the accountant in
+ * `fedmesh privacy epsilon|noise|plan`: parses flags and delegates to the accountant in
  * protocol/privacy (STYLE.md §12). The only thing added here is the flag name in an argument
  * error, so `--sample-rate 1.5` is reported as `--sample-rate`, not as the API's `sampleRate`.
  */
 import type { Command } from 'commander';
 import { isFedmeshError } from '../../../protocol/errors.js';
 import { type PrivacyArgumentFields, PrivacyError } from '../../../protocol/privacy/errors.js';
-import { computeEpsilon, planNoiseMultiplier, rdpOrderSet } from '../../../protocol/privacy/index.js';
+import { affordableRounds } from '../../../protocol/privacy/affordable-rounds.js';
+import { computeEpsilon, planFederatedDpSgd, planNoiseMultiplier, rdpOrderSet } from '../../../protocol/privacy/index.js';
+import { readManifestFile } from '../../manifest/manifest-file.js';
 
 /** Library parameter → the flag that carries it. */
 const FLAG_OF: Readonly<Record<string, string>> = {
@@ -16,6 +18,8 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   delta: '--delta',
   targetEpsilon: '--target-epsilon',
   orders: '--orders',
+  epsilon: '--epsilon',
+  localEpochs: '--local-epochs',
 };
 
 /** Strict number parsing: '' and ' ' are NaN (Number('') is 0), the rest as Number(). */
@@ -57,6 +61,28 @@ interface NoiseFlags {
   delta: string;
   orders: string;
   json?: boolean;
+}
+
+interface PlanFlags {
+  manifest?: string;
+  noiseMultiplier: string;
+  epsilon?: string;
+  sampleRate?: string;
+  localEpochs?: string;
+  delta?: string;
+  orders: string;
+  json?: boolean;
+}
+
+/** A flag's value, else the manifest's, else a usage error naming both. */
+function fromFlagOrManifest(flag: string | undefined, manifestValue: number | undefined, field: string): number {
+  if (flag !== undefined) return num(flag);
+  if (manifestValue !== undefined) return manifestValue;
+  throw new PrivacyError('PRIVACY_ARGUMENT_INVALID', `${FLAG_OF[field] ?? field}: required (or --manifest with a dp target)`, {
+    field,
+    value: null,
+    rule: 'required',
+  });
 }
 
 export function registerPrivacy(program: Command): void {
@@ -119,5 +145,63 @@ export function registerPrivacy(program: Command): void {
       write(
         `noise multiplier ${plan.noiseMultiplier} gives epsilon ${plan.epsilon} <= ${flags.targetEpsilon} at delta ${flags.delta} (order ${plan.order}; ${flags.steps} steps, q ${flags.sampleRate})`,
       );
+    });
+
+  privacy
+    .command('plan')
+    .description('how many rounds a study can afford under an ε budget at noise multiplier σ (and the σ the manifest’s rounds need)')
+    .option('--manifest <file>', 'take q, local epochs, δ, ε and rounds from this manifest (flags override)')
+    .requiredOption('--noise-multiplier <sigma>', 'noise std / clipping norm, > 0')
+    .option('--epsilon <e>', 'the ε budget (default: the manifest’s dp.epsilon)')
+    .option('--sample-rate <q>', 'Poisson sampling rate q (default: the manifest’s dp.sampleRate)')
+    .option('--local-epochs <n>', 'local epochs per round (default: the manifest’s)')
+    .option('--delta <d>', 'δ (default: the manifest’s)')
+    .option('--orders <set>', 'Rényi orders: chain (what the contract charges; default) | default', 'chain')
+    .option('--json', 'print one JSON line')
+    .action((flags: PlanFlags) => {
+      const m = flags.manifest !== undefined ? readManifestFile(flags.manifest).manifest : undefined;
+      const query = naming(flags as unknown as Record<string, unknown>, () => ({
+        epsilon: fromFlagOrManifest(flags.epsilon, m?.dp?.epsilon, 'epsilon'),
+        delta: fromFlagOrManifest(flags.delta, m?.dp?.delta, 'delta'),
+        sampleRate: fromFlagOrManifest(flags.sampleRate, m?.dp?.sampleRate, 'sampleRate'),
+        localEpochs: fromFlagOrManifest(flags.localEpochs, m?.training.localEpochs, 'localEpochs'),
+        noiseMultiplier: num(flags.noiseMultiplier),
+        orders: rdpOrderSet(flags.orders),
+      }));
+      const fit = naming(query as unknown as Record<string, unknown>, () => affordableRounds(query));
+      const need =
+        m !== undefined
+          ? naming(query as unknown as Record<string, unknown>, () =>
+              planFederatedDpSgd({
+                targetEpsilon: query.epsilon,
+                delta: query.delta,
+                sampleRate: query.sampleRate,
+                rounds: m.rounds,
+                localEpochs: query.localEpochs,
+                orders: query.orders,
+              }),
+            )
+          : undefined;
+      if (flags.json === true) {
+        write(
+          JSON.stringify({
+            rounds: fit.rounds,
+            capped: fit.capped,
+            epsilonSpent: fit.epsilonSpent,
+            epsilonNext: Number.isNaN(fit.epsilonNext) ? null : fit.epsilonNext,
+            stepsPerRound: fit.stepsPerRound,
+            ...(need !== undefined ? { manifestRounds: m!.rounds, noiseMultiplierForManifestRounds: need.noiseMultiplier } : {}),
+          }),
+        );
+        return;
+      }
+      write(
+        `${fit.capped ? 'at least ' : ''}${fit.rounds} rounds fit in ε ${query.epsilon} at δ ${query.delta} with σ ${query.noiseMultiplier}, q ${query.sampleRate}, ` +
+          `${query.localEpochs} local epochs (${fit.stepsPerRound} steps a round, ${flags.orders} orders): ε after them ${fit.epsilonSpent.toFixed(4)}` +
+          `${fit.capped ? '' : `, one more round would reach ${fit.epsilonNext.toFixed(4)}`}`,
+      );
+      if (need !== undefined) {
+        write(`the manifest's ${m!.rounds} rounds need σ ≥ ${need.noiseMultiplier.toFixed(4)} to stay within ε ${query.epsilon}`);
+      }
     });
 }
