@@ -86,6 +86,19 @@ export const DeployOptionsSchema = z
      * nothing elsewhere; 0 sends nothing.
      */
     fundWei: z.bigint().min(0n).optional(),
+    /**
+     * Blocks from a round's membership snapshot to its seed block (docs/contracts.md, "Committee
+     * selection"). Absent: 0 on a local chain (chain id 31337, which mines only on transactions),
+     * 2 elsewhere.
+     */
+    seedDelayBlocks: z.number().int().min(0).max(64).optional(),
+    /** Seconds a handover of DEFAULT_ADMIN_ROLE waits between its two steps. Absent: 0. */
+    adminDelaySec: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 48 - 1)
+      .optional(),
   })
   .strict()
   .refine((o) => o.threshold <= o.committeeSize, { message: 'must not exceed committeeSize', path: ['threshold'] })
@@ -165,8 +178,19 @@ export async function readMembersFile(path: string): Promise<NewMember[]> {
  * manifest); CONFIG_INVALID naming `manifest` when it is unreadable or invalid.
  */
 export async function readManifestHash(path: string): Promise<Hex32> {
+  return (await readManifestPolicy(path)).hash;
+}
+
+/**
+ * The manifest's hash and the on-chain DP policy it implies: a manifest with `dp` deploys a
+ * federation that refuses non-DP participation (`dpRequired`, issue 14 item 5 / finding M-4) at
+ * the manifest's δ.
+ */
+export async function readManifestPolicy(path: string): Promise<{ hash: Hex32; dpRequired: boolean; delta?: number }> {
   try {
-    return readManifestFile(path).hash;
+    const loaded = readManifestFile(path);
+    const dp = loaded.manifest.dp;
+    return { hash: loaded.hash, dpRequired: dp !== undefined, ...(dp !== undefined ? { delta: dp.delta } : {}) };
   } catch (e) {
     if (isFedmeshError(e, 'MANIFEST_INVALID')) throw configError([{ field: 'manifest', value: path, rule: e.message }]);
     throw e;
@@ -269,7 +293,7 @@ function isLoopback(url: string): boolean {
  */
 export async function deployFederationToRpc(options: DeployOptions): Promise<DeploymentFile> {
   const members = await readMembersFile(options.members);
-  const manifest = options.manifest === undefined ? ZERO_HASH : await readManifestHash(options.manifest);
+  const policy = options.manifest === undefined ? { hash: ZERO_HASH, dpRequired: false } : await readManifestPolicy(options.manifest);
   // cacheTimeout -1: ethers otherwise serves an identical request within 250 ms from its cache,
   // and on a node that mines at once that returns a stale nonce for the next transaction.
   let provider: JsonRpcProvider | undefined;
@@ -282,7 +306,7 @@ export async function deployFederationToRpc(options: DeployOptions): Promise<Dep
       cacheTimeout: -1,
       ...(isLoopback(options.rpc) ? { pollingInterval: LOOPBACK_POLL_MS } : {}),
     });
-    return await deployAndRegister(provider, options, members, manifest);
+    return await deployAndRegister(provider, options, members, policy);
   } catch (e) {
     // The host names the endpoint without its path, where providers keep API keys.
     throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, `deploy to ${new URL(options.rpc).host}`, federationErrorFromRevert);
@@ -312,22 +336,28 @@ async function deployAndRegister(
   provider: JsonRpcProvider,
   options: DeployOptions,
   members: readonly NewMember[],
-  manifest: Hex32,
+  policy: { hash: Hex32; dpRequired: boolean; delta?: number },
 ): Promise<DeploymentFile> {
   // The deployer is the admin: it must register the members. Handing the roles to another
   // account (a multisig, say) is AccessControl's grantRole + renounceRole afterwards.
   const signer = await deployerSigner(provider, options.keyEnv);
+  const { chainId } = await provider.getNetwork();
+  // The manifest's δ wins: the contract's c_α must be the ones its DP guarantee is stated at.
+  const delta = policy.delta ?? options.delta;
   const params: FederationParams = {
     initialModelHash: options.initialModelHash.toLowerCase() as Hex32,
-    manifestHash: manifest,
+    manifestHash: policy.hash,
     committeeSize: options.committeeSize,
     threshold: options.threshold,
     inputDurationSec: options.inputDurationSec,
     finalizeDurationSec: options.finalizeDurationSec,
-    cAlpha: cAlpha(options.delta),
+    cAlpha: cAlpha(delta),
+    delta,
+    dpRequired: policy.dpRequired,
+    seedDelayBlocks: options.seedDelayBlocks ?? (chainId === LOCAL_CHAIN_ID ? 0 : 2),
+    adminDelaySec: options.adminDelaySec ?? 0,
   };
-  const { chainId } = await provider.getNetwork();
-  const deployment = await deployFederationFile(signer, chainId, params, members, options.delta);
+  const deployment = await deployFederationFile(signer, chainId, params, members, delta);
   await writeFile(options.out, `${JSON.stringify(deployment, null, 2)}\n`);
   // Written first: a funding failure must not lose the record of a deployed contract.
   const fundWei = fundingOf(options, chainId);

@@ -241,8 +241,7 @@ describe('fedmesh chain start | deploy (separate processes)', () => {
         MEMBERS,
         '--out',
         out,
-        '--initial-model-hash',
-        INITIAL,
+        // The initial model hash comes from the manifest's initial model (issue 17).
         '--manifest',
         MANIFEST,
         '--committee-size',
