@@ -134,6 +134,11 @@ describe('round liveness on FedmeshFederation: crash tolerance, abort at the dea
     for (const i of committee) if (i !== 0 && !crashed.has(i) && committee.filter((c) => crashed.has(c)).length < 2) await crash(i);
     expect(committee.filter((c) => crashed.has(c)).length).toBeGreaterThanOrEqual(2);
     const state = await chain().getRound(2);
+    // The operator suspends the crashed members while round 2 stalls. The contract draws round
+    // 3's committee from the membership snapshot it takes when round 2 ends (here: the abort),
+    // so a change made after that block would only reach round 4.
+    const admin = fed.federationAdmin;
+    for (const i of crashed) await admin.suspendMember(await accountOf(i));
 
     const outcomes = await runLive(2);
     expect(outcomes.map((o) => o.status)).toEqual(live().map(() => 'aborted'));
@@ -147,10 +152,8 @@ describe('round liveness on FedmeshFederation: crash tolerance, abort at the dea
     expect(liveHashes()).toEqual(new Set([head]));
     expect(state!.finalizeDeadline - state!.inputDeadline).toBe(10);
 
-    // The operator suspends the crashed members; the next round's committee is drawn from the
-    // live ones and every peer learns the new active list when it opens the round.
-    const admin = fed.federationAdmin!;
-    for (const i of crashed) await admin.suspendMember(await accountOf(i));
+    // The next round's committee is drawn from the live members, and every peer learns the new
+    // active list when it opens the round.
     const outcomes3 = await runLive(3);
     expect(outcomes3.map((o) => o.status)).toEqual(live().map(() => 'finalized'));
     const f3 = await chain().getFinalizedRound(3);
