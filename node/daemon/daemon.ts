@@ -260,7 +260,9 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
     const info = await fed.info();
     // An account that cannot pay for one round's transactions is refused here, rather than
     // failing every openRound/finalizeRound later with a raw "insufficient funds" (issue 17).
-    const funds = await checkAccountFunded(provider, address, { rounds: manifest.rounds, members: (await fed.activeMembers()).length });
+    // The registry's active members: the funding estimate's participants, and (below) whom gossip is accepted from.
+    const accounts = await fed.activeMembers();
+    const funds = await checkAccountFunded(provider, address, { rounds: manifest.rounds, members: accounts.length });
     nlog.info(
       { balance: formatEther(funds.balanceWei), studyCostUpTo: formatEther(funds.studyWei), gasPriceWei: funds.gasPriceWei.toString() },
       'account funded for gas',
@@ -325,7 +327,6 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
     await serveArtifacts(host, manifest.federation, (h) => store.getModel(toHex0x(h)));
 
     // Gossip is accepted only from the registry's active members (the inboxes check `members`).
-    const accounts = await fed.activeMembers();
     const members = (await Promise.all(accounts.map((a) => fed.getMember(a)))).map((m) => m.peerId);
     const memberSet = new Set(members);
     const batchSize = cfg.training.batchSize ?? manifest.training.batchSize;
