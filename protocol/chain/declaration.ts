@@ -16,7 +16,9 @@
 import type { DpSgdParams } from '../privacy/dp-sgd.js';
 import { dpSgdSteps } from '../privacy/dp-sgd.js';
 import { addPacked, EPSILON_UNBOUNDED, epsilonFromPacked } from './budget.js';
+import type { DeploymentBinding } from './deployment-binding.js';
 import { declaredSpend, encodeDpParams, NO_DP_PARAMS } from './dp-params.js';
+import { participantEntry, verifyParticipantEntry } from './participant-entry.js';
 
 /** The declared word for a round that ran `steps` DP-SGD steps with `dp`; NO_DP_PARAMS without DP. */
 export function declareDpParams(dp: DpSgdParams | undefined, steps: number): bigint {
@@ -49,4 +51,40 @@ export function budgetAfter(spentRdp: bigint, dpParams: bigint, cAlphaConsts: re
   const after = addPacked(spentRdp, declaredSpend(dpParams));
   const epsilonAfter = epsilonFromPacked(after, cAlphaConsts);
   return { epsilonSpent, epsilonAfter, exceeds: epsilonAfter === EPSILON_UNBOUNDED || epsilonAfter > cap };
+}
+
+/** Why a committee leaves an input out before revealing anything (issue 14 item 3). */
+export type AdmissionRefusal = 'ENTRY_UNSIGNED' | 'DP_REQUIRED' | 'OVER_CAP';
+
+export interface AdmissionInput {
+  readonly binding: DeploymentBinding;
+  readonly round: number;
+  /** The participant's registered account. */
+  readonly member: string;
+  /** Its declared DP parameters (./dp-params.ts), NO_DP_PARAMS without DP. */
+  readonly dpParams: bigint;
+  /** Its ParticipantEntry signature (65-byte hex), if any. */
+  readonly entrySignature?: string;
+  /** The federation's DP policy (the contract's `dpRequired()`). */
+  readonly dpRequired: boolean;
+  /** The member's packed RDP on chain (`rdpOf`). */
+  readonly spentRdp: bigint;
+  readonly cAlpha: readonly bigint[];
+  /** Its cap for this round (`epsilonCapAt(member, round)`), fixed point 1e-6. */
+  readonly cap: bigint;
+}
+
+/**
+ * Whether the contract would accept this participant's line in `round`: its own entry signature
+ * (./participant-entry.ts), the DP policy, and its budget (`budgetAfter`). A committee runs it on
+ * every input before revealing any share and treats a refused input as dropped, so a round is
+ * never unmasked with a line `finalizeRound` would refuse (that would release the honest inputs
+ * and charge nobody). Undefined when admissible.
+ */
+export function checkAdmission(a: AdmissionInput): AdmissionRefusal | undefined {
+  const entry = participantEntry(a.round, a.member, a.dpParams);
+  if (a.entrySignature === undefined || !verifyParticipantEntry(a.binding, entry, a.entrySignature)) return 'ENTRY_UNSIGNED';
+  if (a.dpRequired && a.dpParams === NO_DP_PARAMS) return 'DP_REQUIRED';
+  if (budgetAfter(a.spentRdp, a.dpParams, a.cAlpha, a.cap).exceeds) return 'OVER_CAP';
+  return undefined;
 }

@@ -71,3 +71,4 @@ export {
   type TypedDataSigner,
   verifyParticipantEntry,
 } from './participant-entry.js';
+export { type AdmissionInput, type AdmissionRefusal, budgetAfter, checkAdmission } from './declaration.js';

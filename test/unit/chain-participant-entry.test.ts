@@ -5,6 +5,8 @@
  */
 import { AbiCoder, concat, getAddress, keccak256, toUtf8Bytes, Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
+import { cAlpha } from '../../protocol/chain/budget.js';
+import { checkAdmission } from '../../protocol/chain/declaration.js';
 import { deploymentBinding, deploymentBindingBytes } from '../../protocol/chain/deployment-binding.js';
 import { encodeDpParams } from '../../protocol/chain/dp-params.js';
 import {
@@ -77,5 +79,31 @@ describe('participant entry', () => {
     const odd = { ...e, spend: 0n };
     expect(verifyParticipantEntry(BINDING, odd, await signParticipantEntry(w, BINDING, odd))).toBe(false);
     expect(recoverParticipantEntry(BINDING, e, '0x1234')).toBeUndefined();
+  });
+});
+
+describe('committee admission (checkAdmission)', () => {
+  it('admits a signed, affordable line; refuses an unsigned one, non-DP in a DP federation, and one over its cap', async () => {
+    const w = Wallet.createRandom();
+    const sig = await signParticipantEntry(w, BINDING, participantEntry(5, w.address, DP));
+    const base = {
+      binding: BINDING,
+      round: 5,
+      member: w.address,
+      dpParams: DP,
+      entrySignature: sig,
+      dpRequired: true,
+      spentRdp: 0n,
+      cAlpha: cAlpha(1e-5),
+      cap: 100_000_000n,
+    };
+    expect(checkAdmission(base)).toBeUndefined();
+    expect(checkAdmission({ ...base, round: 6 })).toBe('ENTRY_UNSIGNED');
+    const { entrySignature: _, ...unsigned } = base;
+    expect(checkAdmission(unsigned)).toBe('ENTRY_UNSIGNED');
+    const noDp = await signParticipantEntry(w, BINDING, participantEntry(5, w.address, 0n));
+    expect(checkAdmission({ ...base, dpParams: 0n, entrySignature: noDp })).toBe('DP_REQUIRED');
+    expect(checkAdmission({ ...base, dpParams: 0n, entrySignature: noDp, dpRequired: false })).toBeUndefined();
+    expect(checkAdmission({ ...base, cap: 1n })).toBe('OVER_CAP');
   });
 });
