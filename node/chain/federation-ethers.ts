@@ -296,6 +296,11 @@ export class EthersFederationClient implements FederationChainClient {
     };
   }
 
+  async epsilonCapAt(account: string, round: number): Promise<bigint> {
+    assertRoundArgument(round);
+    return (await this.#call('epsilonCapAt', checkAccount(account), round)) as bigint;
+  }
+
   async budgetAfter(account: string, round: number, spend: bigint): Promise<{ epsilonAfter: bigint; cap: bigint; fits: boolean }> {
     assertRoundArgument(round);
     const b = (await this.#call('budgetAfter', checkAccount(account), round, spend)) as Result;

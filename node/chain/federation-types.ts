@@ -197,6 +197,8 @@ export interface FederationChainClient {
 
   // Ledger.
   budgetOf(account: string): Promise<PrivacyBudget>;
+  /** `account`'s cap in `round` (a lowered cap applies from the next round), fixed point 1e-6. */
+  epsilonCapAt(account: string, round: number): Promise<bigint>;
   /** What finalizing would do to `account`'s budget in `round` with `spend` (the contract's `budgetAfter`). */
   budgetAfter(account: string, round: number, spend: bigint): Promise<{ epsilonAfter: bigint; cap: bigint; fits: boolean }>;
   creditsOf(account: string): Promise<bigint>;

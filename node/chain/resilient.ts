@@ -204,6 +204,9 @@ export class ResilientFederationClient implements FederationChainClient {
   memberInfoVersion(): Promise<bigint> {
     return this.#read('memberInfoVersion', () => this.#inner.memberInfoVersion());
   }
+  epsilonCapAt(account: string, round: number): Promise<bigint> {
+    return this.#read('epsilonCapAt', () => this.#inner.epsilonCapAt(account, round));
+  }
   budgetAfter(account: string, round: number, spend: bigint): Promise<{ epsilonAfter: bigint; cap: bigint; fits: boolean }> {
     return this.#read('budgetAfter', () => this.#inner.budgetAfter(account, round, spend));
   }
