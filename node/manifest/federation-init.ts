@@ -41,8 +41,14 @@ export interface FederationInitOptions {
   readonly rounds?: number;
   readonly model?: 'logreg' | 'mlp' | 'cnn';
   readonly seed?: number;
-  /** Adds a DP target (δ = 1e-5, C = 1, q = dpSampleRate) and public statistics. */
+  /**
+   * Adds a DP target (δ = 1e-5, C = 1, q = dpSampleRate) and public statistics computed from the
+   * sample — only with `publicSample` (tabular data): statistics of a member's private records
+   * in a manifest are released without any DP protection.
+   */
   readonly dpEpsilon?: number;
+  /** The sample is public (a public reference set, synthetic data): its statistics may go in the manifest. */
+  readonly publicSample?: boolean;
   readonly dpSampleRate?: number;
   readonly committeeSize?: number;
   readonly threshold?: number;
@@ -283,6 +289,14 @@ function fromCsv(o: FederationInitOptions, path: string): { manifest: Federation
     );
   const used = columns.filter((c) => c.kind !== 'skipped');
   if (used.length === 0) bad('sample', path, 'no usable feature column (every column was left out)');
+  if (o.dpEpsilon !== undefined && o.publicSample !== true) {
+    bad(
+      'public-sample',
+      undefined,
+      'with --dp-epsilon the manifest needs public statistics; they are taken from --sample only when it is public data (declare it with --public-sample), ' +
+        'otherwise write publicStatistics from public reference values (docs/manifest.md)',
+    );
+  }
   const raw = {
     ...common(o, { name: label, positive, negatives: labelValues.filter((v) => v !== positive) }),
     model: o.model === 'logreg' ? { kind: 'logreg' } : { kind: o.model ?? 'mlp', hidden: [...FEDERATION_INIT_DEFAULTS.mlpHidden] },

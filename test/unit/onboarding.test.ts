@@ -221,10 +221,16 @@ describe('manifest files and `federation init`', () => {
       label: 'diagnosis',
       exclude: ['patient_id'],
       dpEpsilon: 4,
+      publicSample: true,
     });
     expect(m.dp).toMatchObject({ epsilon: 4, delta: 1e-5, clipNorm: 1 });
     expect(Object.keys(m.publicStatistics!.features).sort()).toEqual(['Age', 'chol', 'cp', 'sex']);
     expect(text).toContain('must be PUBLIC knowledge');
+    // Without declaring the sample public, no statistics of it go into a manifest.
+    const e = errorOf(() =>
+      initFederationManifest({ federation: 'heart', sample: join(dir, 'sample.csv'), label: 'diagnosis', dpEpsilon: 4 }),
+    );
+    expect(e).toMatchObject({ code: 'CONFIG_INVALID', fields: { issues: [{ field: 'public-sample' }] } });
   });
 
   it('asks for the positive class when it cannot tell, listing the values; refuses an unknown label column', () => {

@@ -4,7 +4,7 @@
  *
  *   fedmesh federation init --federation ID (--sample FILE.csv --label COL | --images DIR)
  *                           [--positive V] [--out manifest.yaml] [--rounds N] [--model mlp|logreg|cnn]
- *                           [--exclude a,b] [--categorical c,d] [--separator ;] [--dp-epsilon E]
+ *                           [--exclude a,b] [--categorical c,d] [--separator ;] [--dp-epsilon E --public-sample]
  *                           [--committee-size M] [--threshold T]
  *   fedmesh manifest validate FILE
  *   fedmesh manifest hash FILE           manifest hash and initial model hash
@@ -63,7 +63,12 @@ export function registerManifest(program: Command): void {
     .option('--exclude <columns>', 'comma-separated columns to leave out (identifiers, dates)', list)
     .option('--categorical <columns>', 'comma-separated numeric-coded columns that are categories', list)
     .option('--separator <sep>', 'CSV separator', ',')
-    .option('--dp-epsilon <e>', 'add a DP target ε (δ = 1e-5, C = 1) and public statistics', (v: string) => Number(v))
+    .option(
+      '--dp-epsilon <e>',
+      'add a DP target ε (δ = 1e-5, C = 1, q = 0.05) and public statistics (needs --public-sample)',
+      (v: string) => Number(v),
+    )
+    .option('--public-sample', 'the sample is public data (a reference set): its statistics may go in the manifest')
     .option('--committee-size <m>', 'committee size per round', int)
     .option('--threshold <t>', 'committee signatures needed', int)
     .option('--force', 'overwrite --out')
@@ -86,6 +91,7 @@ export function registerManifest(program: Command): void {
         ...(o.categorical !== undefined ? { categorical: o.categorical as string[] } : {}),
         separator: o.separator as string,
         ...(o.dpEpsilon !== undefined ? { dpEpsilon: o.dpEpsilon as number } : {}),
+        ...(o.publicSample === true ? { publicSample: true } : {}),
         ...(o.committeeSize !== undefined ? { committeeSize: o.committeeSize as number } : {}),
         ...(o.threshold !== undefined ? { threshold: o.threshold as number } : {}),
       });
