@@ -476,7 +476,9 @@ export class SecAggCommitteeMember {
   // ── Phase 3: the lock on (U_3, D) ──────────────────────────────────────────────────────
 
   /**
-   * The leader's lock proposal for `turn`, from every view held (ours included; ≥ t needed).
+   * The leader's lock proposal for `turn`, from t of the views held (ours first, then greedily
+   * the view that keeps the intersection largest: a member that missed an input should not
+   * drop it from U_3 when t other views hold it; members recompute U_3 from the cited views).
    * Throws SECAGG_FLOOR when the derived U_3 breaks a floor: the round aborts before any reveal.
    */
   proposeLock(turn: number): ProposalMsg {
@@ -489,7 +491,9 @@ export class SecAggCommitteeMember {
         threshold,
       });
     }
-    const views = [...this.views.values()].sort((a, b) => (a.member < b.member ? -1 : 1));
+    const views = chooseViews(this.views.get(this.self), [...this.views.values()], threshold).sort((a, b) =>
+      a.member < b.member ? -1 : 1,
+    );
     const { survivors, dropped } = deriveLock(views, ks.shared);
     const ids = survivors.map((e) => e.participant);
     checkFloors(ids, ks.shared.length, (i) => this.neighboursOf(i), config);
@@ -816,6 +820,37 @@ export class SecAggCommitteeMember {
     }
     return { selfMask, maskKey };
   }
+}
+
+/** `own` (if held) and then greedily the views that keep the intersection largest, t in all. */
+function chooseViews(own: SignedView | undefined, all: readonly SignedView[], t: number): SignedView[] {
+  const chosen: SignedView[] = own !== undefined ? [own] : [];
+  const rest = all.filter((v) => v !== own).sort((a, b) => (a.member < b.member ? -1 : 1));
+  let current: Map<string, Uint8Array> | undefined =
+    own === undefined ? undefined : new Map(own.entries.map((e) => [e.participant, e.inputHash]));
+  while (chosen.length < t && rest.length > 0) {
+    let best = 0;
+    let bestSize = -1;
+    rest.forEach((v, i) => {
+      const size =
+        current === undefined ? v.entries.length : v.entries.filter((e) => bytesEqualOpt(current!.get(e.participant), e.inputHash)).length;
+      if (size > bestSize) {
+        best = i;
+        bestSize = size;
+      }
+    });
+    const [v] = rest.splice(best, 1);
+    chosen.push(v!);
+    const next = new Map<string, Uint8Array>();
+    for (const e of v!.entries)
+      if (current === undefined || bytesEqualOpt(current.get(e.participant), e.inputHash)) next.set(e.participant, e.inputHash);
+    current = next;
+  }
+  return chosen;
+}
+
+function bytesEqualOpt(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && bytesEqual(a, b);
 }
 
 function sameIds(a: readonly string[], b: readonly string[]): boolean {
