@@ -509,8 +509,17 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       const t = setInterval(() => {
         const connected = new Set(host.getPeers().map(String));
         const absent = members.filter((m) => m !== keys.peerId && !connected.has(m));
+        // Until when: the chain's deadlines of this round (the contract's windows bound every wait).
+        const onChain = peer.opener?.stateOf(round);
+        const deadlines =
+          onChain !== undefined
+            ? {
+                inputsUntil: new Date(onChain.inputDeadline * 1000).toISOString(),
+                finalizeUntil: new Date(onChain.finalizeDeadline * 1000).toISOString(),
+              }
+            : {};
         nlog.info(
-          { round, seconds: Math.round((Date.now() - t0) / 1000), notConnected: absent, notOnMesh: missingFromMesh() },
+          { round, seconds: Math.round((Date.now() - t0) / 1000), notConnected: absent, notOnMesh: missingFromMesh(), ...deadlines },
           absent.length > 0 ? 'round still running; members not connected' : 'round still running',
         );
       }, ROUND_WATCH_MS);
