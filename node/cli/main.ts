@@ -10,6 +10,7 @@ import { registerData } from './commands/data.js';
 import { registerDevnet } from './commands/devnet.js';
 import { registerManifest } from './commands/manifest.js';
 import { registerNode } from './commands/node.js';
+import { registerExplain } from './commands/explain.js';
 import { registerPredict } from './commands/predict.js';
 import { registerPrivacy } from './commands/privacy.js';
 import { registerSimulate } from './commands/simulate.js';
@@ -39,6 +40,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerManifest(program);
   registerData(program);
   registerPredict(program);
+  registerExplain(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

@@ -108,11 +108,7 @@ export function predictRows(model: tf.LayersModel, card: ModelCard, x: Float32Ar
       got: x.length,
     });
   }
-  const z = Float32Array.from(x);
-  if (card.standardize !== undefined) {
-    for (let i = 0; i < n; i++)
-      for (let j = 0; j < f; j++) z[i * f + j] = (z[i * f + j]! - card.standardize.mean[j]!) / card.standardize.std[j]!;
-  }
+  const z = standardizeRows(card, x, n);
   const names = outputNames(card.task);
   const k = names.length;
   const out: Prediction[] = [];
@@ -182,4 +178,15 @@ export function readPredictionInput(path: string, card: ModelCard, array = 'x'):
     });
   });
   return { x, n };
+}
+
+/** Raw feature rows standardised with the card's values (model-input units). */
+export function standardizeRows(card: ModelCard, x: Float32Array, n: number): Float32Array {
+  const f = card.featureShape.reduce((a, b) => a * b, 1);
+  const z = Float32Array.from(x);
+  if (card.standardize !== undefined) {
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < f; j++) z[i * f + j] = (z[i * f + j]! - card.standardize.mean[j]!) / card.standardize.std[j]!;
+  }
+  return z;
 }
