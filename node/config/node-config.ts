@@ -259,8 +259,9 @@ export function configTemplate(o: { keystore: string; peerId: string; address: s
 keystore: ${o.keystore}
 # passphraseFile: ./passphrase
 
-# The federation manifest from the admin. Its hash must equal the one on chain.
-manifest: ./manifest.json
+# The federation manifest from the admin (JSON or YAML; docs/manifest.md). Its hash must equal
+# the one on chain: do not edit it.
+manifest: ./manifest.yaml
 
 # Models, round state and the privacy-spend cache live here. Back it up.
 stateDir: ./state
@@ -281,9 +282,12 @@ chain:
 data:
   kind: csv                          # csv | npz | png-folder
   path: ./data/site.csv
+  # separator: ";"                  # CSV separator (default ,)
   # columns: { age: AGE }            # manifest name -> your column name
-  missing: drop                      # drop | median (your own data's median)
-  maxBadRowFraction: 0.05
+  # values: { num: { "0": "0", "2": "1" } }  # manifest name -> { your value -> the manifest's value }
+  headerMatch: case-insensitive      # or exact
+  missing: drop                      # drop | median (the manifest's public fill, else your own median)
+  maxBadRowFraction: 0.05            # \`fedmesh data check\` lists the bad rows
 
 dp:
   enabled: true                      # DP-SGD with the manifest's target

@@ -279,6 +279,7 @@ describe('`fedmesh data check`', () => {
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
     writeFileSync(join(dir, 'site.csv'), ['age,cp,num', '1,1,sick', '2,x,sick', '3,?,healthy', ...Array(8).fill('4,2,healthy')].join('\n'));
     const raw = parseYaml(configTemplate({ keystore: './keystore', peerId: 'p', address: '0xabc' }));
+    raw.manifest = './manifest.json';
     raw.data.path = './site.csv';
     raw.data.maxBadRowFraction = 0.5;
     writeFileSync(join(dir, 'config.yaml'), JSON.stringify(raw));
@@ -445,5 +446,74 @@ describe('`fedmesh privacy plan`: rounds a study can afford', () => {
     // Too little noise for even one round: 0 rounds.
     expect(affordableRounds({ ...q, epsilon: 0.01, noiseMultiplier: 0.5 }).rounds).toBe(0);
     expect(() => affordableRounds({ ...q, noiseMultiplier: 0 })).toThrow(expect.objectContaining({ code: 'PRIVACY_ARGUMENT_INVALID' }));
+  });
+});
+
+describe('CLI exit codes and messages (in-process `main`)', () => {
+  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    const { main } = await import('../../node/cli/main.js');
+    let out = '';
+    let err = '';
+    const o = process.stdout.write.bind(process.stdout);
+    const e = process.stderr.write.bind(process.stderr);
+    process.stdout.write = ((s: string) => {
+      out += s;
+      return true;
+    }) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => {
+      err += s;
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      return { code: await main(argv), out, err };
+    } finally {
+      process.stdout.write = o;
+      process.stderr.write = e;
+    }
+  }
+
+  it('manifest validate: an invalid file exits 2 naming the file and field, without a stack trace', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'm.yaml'), 'version: 1\nfederation: Bad Name\n');
+    const r = await cli('manifest', 'validate', join(dir, 'm.yaml'));
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`MANIFEST_INVALID: ${join(dir, 'm.yaml')}`);
+    expect(r.err).toContain('federation');
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+
+  it('data check: exit 1 when the node would refuse the file, with every bad row listed', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    writeFileSync(join(dir, 'site.csv'), 'age,cp,num\n1,1,sick\n2,x,sick\n3,y,healthy\n');
+    const raw = parseYaml(configTemplate({ keystore: './keystore', peerId: 'p', address: '0xabc' }));
+    raw.manifest = './manifest.json';
+    raw.data.path = './site.csv';
+    writeFileSync(join(dir, 'config.yaml'), JSON.stringify(raw));
+    const r = await cli('data', 'check', '--config', join(dir, 'config.yaml'), '--bad-rows', join(dir, 'bad.csv'));
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('line 3, column cp = "x"');
+    expect(r.out).toContain('line 4, column cp = "y"');
+    expect(r.err).toContain('DATA_REFUSED');
+    expect(readFileSync(join(dir, 'bad.csv'), 'utf8').split('\n')[0]).toBe('line,column,value,reason');
+  });
+
+  it('chain deploy: a bad --fund amount is CONFIG_INVALID (exit 2) before anything is sent', async () => {
+    const r = await cli(
+      'chain',
+      'deploy',
+      '--rpc',
+      'http://127.0.0.1:1',
+      '--members',
+      '/nonexistent.json',
+      '--out',
+      '/tmp/x.json',
+      '--initial-model-hash',
+      `0x${'1'.repeat(64)}`,
+      '--fund',
+      'lots',
+    );
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('fund="lots"');
   });
 });
