@@ -12,6 +12,7 @@ import { Signature } from 'ethers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
 import { encodeEpsilonCap } from '../../protocol/chain/budget.js';
+import { roundSeed, selectCommitteeOnChain } from '../../protocol/chain/committee.js';
 import { declaredSpend, NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import { canonicalRoundRecord, type OnChainRoundRecord, toTypedValue } from '../../protocol/chain/record.js';
 import {
@@ -20,6 +21,7 @@ import {
   deployFed,
   entrySig,
   entrySigs,
+  eventsOf,
   expectRevert,
   type Fed,
   FIRST_OUTSIDER,
@@ -258,5 +260,48 @@ describe('DP policy', () => {
     const rec = recordFor(chain, round, INITIAL, [m], { dpParams: NO_DP_PARAMS });
     expect(rec.participants[0]!.spend).toBe(0n);
     await expectRevert(finalizeWith(chain, fed, rec, committee.slice(0, 2)), 'FedmeshRoundsDpRequired', [addr(m)]);
+  });
+});
+
+describe('committee grinding', () => {
+  /** Schedules round 1 (first openRound) and returns its snapshot and seed blocks. */
+  async function scheduled(fed: Fed): Promise<{ snapshot: number; seedBlock: number }> {
+    await send(as(fed.contract, signerOf(chain, 1)), 'openRound');
+    const [snapshot, seedBlock] = (await view<bigint[]>(fed.contract, 'nextRoundSchedule')).map(Number);
+    return { snapshot: snapshot!, seedBlock: seedBlock! };
+  }
+  const mine = (blocks: number) => chain.provider.send('hardhat_mine', [`0x${blocks.toString(16)}`]);
+
+  it('once the seed block is mined the committee is fixed: waiting 250 blocks, suspending the drawn members or opening as another member changes nothing', async () => {
+    const fed = await deployFed(chain, { members: [1, 2, 3, 4, 5, 6, 7, 8], seedDelay: 2 });
+    const { snapshot, seedBlock } = await scheduled(fed);
+    await mine(3);
+    const seedHash = (await chain.provider.getBlock(seedBlock))!.hash as `0x${string}`;
+    const list = [...(await view<string[]>(fed.contract, 'activeMembersAt', snapshot))];
+    const predicted = selectCommitteeOnChain(roundSeed(seedHash, `0x${'00'.repeat(32)}`, 1), list, 3);
+    // The admin, seeing the prediction, suspends the drawn members it dislikes and waits.
+    const c = as(fed.contract, signerOf(chain, 0));
+    for (const a of predicted.slice(0, 2)) await send(c, 'suspendMember', a);
+    await mine(250);
+    const opener = [1, 2, 3, 4, 5, 6, 7, 8].find((i) => !predicted.slice(0, 2).includes(addr(i)))!;
+    const r = await openNext(chain, fed, opener);
+    expect(r.round).toBe(1);
+    expect(r.committee.map(addr)).toEqual(predicted);
+  });
+
+  it('a fresh draw needs the seed block to leave the 256-block window unopened (the documented bias): one block earlier, the old seed holds', async () => {
+    const fed = await deployFed(chain, { members: [1, 2, 3, 4, 5], seedDelay: 0 });
+    const { seedBlock } = await scheduled(fed);
+    const head = await chain.provider.getBlockNumber();
+    // openRound's own block is head + 1 after mining: reach block.number − seedBlock = 256 exactly.
+    await mine(seedBlock + 256 - head - 1);
+    const receipt = await send(as(fed.contract, signerOf(chain, 2)), 'openRound');
+    expect(eventsOf(receipt, fed.address).map((e) => e.name)).toEqual(['RoundOpened']);
+    const fed2 = await deployFed(chain, { members: [1, 2, 3, 4, 5], seedDelay: 0 });
+    const s2 = await scheduled(fed2);
+    const head2 = await chain.provider.getBlockNumber();
+    await mine(s2.seedBlock + 257 - head2 - 1);
+    const late = await send(as(fed2.contract, signerOf(chain, 2)), 'openRound');
+    expect(eventsOf(late, fed2.address).map((e) => e.name)).toEqual(['RoundScheduled']);
   });
 });
