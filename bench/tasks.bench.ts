@@ -161,22 +161,21 @@ async function main(): Promise<void> {
   await selectBackend({ log: (l) => process.stderr.write(`${l}\n`) });
   const results: Record<string, unknown>[] = [];
   const plans: Record<string, Plan[]> = {
-    'heart-mc': [
-      {
-        options: {
-          dataset: 'heart-disease',
-          task: 'multiclass',
-          model: 'logreg',
-          rounds: 20,
-          localEpochs: 1,
-          batchSize: 16,
-          learningRate: 0.01,
-          standardize: 'federated',
-        },
-        spec: (d) => ({ kind: 'logreg', inputShape: [...d.featureShape], task: d.task }),
-        metrics: ['macroF1', 'balancedAccuracy', 'accuracy', 'macroAuc'],
+    'heart-mc': [false, true].map((weighted) => ({
+      options: {
+        dataset: 'heart-disease',
+        task: 'multiclass',
+        model: 'logreg',
+        rounds: 20,
+        localEpochs: 1,
+        batchSize: 16,
+        learningRate: 0.01,
+        standardize: 'federated',
+        ...(weighted ? { classWeights: 'auto' } : {}),
       },
-    ],
+      spec: (d: SimulationData) => ({ kind: 'logreg' as const, inputShape: [...d.featureShape], task: d.task }),
+      metrics: ['macroF1', 'balancedAccuracy', 'accuracy', 'macroAuc'],
+    })),
     'pneu-imb': [false, true].map((fix) => ({
       options: {
         dataset: 'pneumonia',
