@@ -185,6 +185,19 @@ export function roundHistory(store: NodeStore): { joined: number[]; abstained: n
   return { joined, abstained };
 }
 
+/** The node's state folder; NODE_STATE_UNWRITABLE naming it (stateDir) instead of an fs error. */
+function openStore(path: string): NodeStore {
+  try {
+    return new NodeStore(path);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === undefined) throw e;
+    const reason =
+      code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOTDIR' || code === 'EEXIST' ? 'not a folder' : String(e);
+    throw new DaemonError('NODE_STATE_UNWRITABLE', `stateDir ${path}: ${reason}`, { path, reason });
+  }
+}
+
 /** A listen failure as NODE_PORT_IN_USE naming the config field and address; anything else as is. */
 function portError(e: unknown, field: string, address: string): unknown {
   const text = `${(e as Error)?.name ?? ''} ${(e as Error)?.message ?? ''} ${(e as { code?: string })?.code ?? ''}`;
@@ -299,7 +312,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         { local: initial, onChain: info.initialModelHash },
       );
     }
-    const store = new NodeStore(cfg.stateDir);
+    const store = openStore(cfg.stateDir);
     // The node's own ledger of DP releases, charged before each input or update leaves (issue 14 item 3).
     const privacyLedger = new FilePrivacyLedger(cfg.stateDir);
     store.putModel(encodeWeights(tfTrainer.getWeights()));

@@ -17,6 +17,8 @@ export interface DaemonErrorFields {
   NODE_DEPLOYMENT_INVALID: { path: string; reason: string };
   /** The data kind is not supported by the daemon. */
   NODE_DATA_UNSUPPORTED: { kind: string };
+  /** The state folder cannot be created or written. */
+  NODE_STATE_UNWRITABLE: { path: string; reason: string };
   /** A listen address (network.listen or the ops port) is taken or not usable. */
   NODE_PORT_IN_USE: { field: string; address: string };
   /** No connected member could serve the chain's head model. */

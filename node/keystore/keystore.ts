@@ -30,6 +30,7 @@ export type KeystoreErrorCode =
   | 'KEYSTORE_CORRUPT'
   | 'KEYSTORE_NO_PASSPHRASE'
   | 'KEYSTORE_PASSPHRASE_UNREADABLE'
+  | 'KEYSTORE_UNREADABLE'
   | 'KEYSTORE_WEAK_PASSPHRASE';
 export class KeystoreError extends FedmeshError<KeystoreErrorCode> {}
 
@@ -131,16 +132,30 @@ export async function createKeystore(dir: string, passphrase: string, params: Sc
   return { privateKey, peerId: peerIdFromPrivateKey(privateKey).toString(), wallet: new Wallet(wallet.privateKey) };
 }
 
+/** A keystore file's text; KEYSTORE_UNREADABLE naming it (permissions, a folder) instead of an fs error. */
+function readKeyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const reason = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'a folder, not a file' : String(e);
+    throw new KeystoreError('KEYSTORE_UNREADABLE', `${path}: ${reason} (the node must run as the account that owns the keystore)`, {
+      path,
+      reason,
+    });
+  }
+}
+
 export async function loadKeystore(dir: string, passphrase: string): Promise<NodeKeys> {
   const idPath = join(dir, IDENTITY_FILE);
   const ethPath = join(dir, ETHEREUM_FILE);
   for (const p of [idPath, ethPath]) {
     if (!existsSync(p)) throw new KeystoreError('KEYSTORE_MISSING', `${p} not found; run \`fedmesh node init\` first`, { path: p });
   }
-  const privateKey = openIdentity(readFileSync(idPath, 'utf8'), passphrase, idPath);
+  const privateKey = openIdentity(readKeyFile(idPath), passphrase, idPath);
   let account: { privateKey: string };
   try {
-    account = await decryptKeystoreJson(readFileSync(ethPath, 'utf8'), passphrase);
+    account = await decryptKeystoreJson(readKeyFile(ethPath), passphrase);
   } catch (e) {
     const bad = e instanceof Error && 'code' in e && (e as { code?: string }).code === 'INVALID_ARGUMENT';
     throw new KeystoreError(bad ? 'KEYSTORE_BAD_PASSPHRASE' : 'KEYSTORE_CORRUPT', `cannot open ${ethPath}`, {

@@ -126,6 +126,18 @@ describe('fedmesh node start: start-up checks', () => {
     expect(BigInt((err as { fields: { studyWei: string } }).fields.studyWei)).toBeGreaterThan(0n);
   }, 60_000);
 
+  it('a state folder that cannot be created is NODE_STATE_UNWRITABLE naming it', async () => {
+    const dir = join(devnet.dir, 'badstate');
+    cpSync(devnet.nodes[0]!.dir, dir, { recursive: true });
+    writeFileSync(join(dir, 'state-file'), 'not a folder');
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      readFileSync(join(dir, 'config.yaml'), 'utf8').replace('stateDir: ./state', 'stateDir: ./state-file'),
+    );
+    const err = await startNodeDaemon({ config: join(dir, 'config.yaml'), log: quiet }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'NODE_STATE_UNWRITABLE', fields: { path: join(dir, 'state-file'), reason: 'not a folder' } });
+  }, 60_000);
+
   it('starts a registered node: /health, /status with the chain head as its model, /metrics; stops on request', async () => {
     const n = devnet.nodes[0]!;
     const daemon = await startNodeDaemon({ config: n.config, log: quiet });

@@ -160,6 +160,18 @@ describe('config and keystore errors', () => {
     expect(errorOf(() => parseNodeConfig(raw, '/x', {}))).toMatchObject({ code: 'CONFIG_INVALID' });
   });
 
+  it('an unreadable keystore file is KEYSTORE_UNREADABLE naming it', async () => {
+    const { loadKeystore } = await import('../../node/keystore/keystore.js');
+    const dir = tmp();
+    // A folder where the file should be (as root, permissions would not stop a read).
+    mkdirSync(join(dir, 'identity.json'));
+    writeFileSync(join(dir, 'ethereum.json'), '{}');
+    await expect(loadKeystore(dir, 'x')).rejects.toMatchObject({
+      code: 'KEYSTORE_UNREADABLE',
+      fields: { path: join(dir, 'identity.json') },
+    });
+  });
+
   it('a missing passphrase file is KEYSTORE_PASSPHRASE_UNREADABLE naming it', () => {
     expect(errorOf(() => resolvePassphrase({ file: '/nonexistent/pass' }))).toMatchObject({
       code: 'KEYSTORE_PASSPHRASE_UNREADABLE',
