@@ -119,6 +119,15 @@ const MembersFileSchema = z
             /** The institution's name: stored as a `data:` metadata URI the auditor shows (protocol/audit/member-name.ts). */
             name: z.string().min(1).max(MAX_MEMBER_NAME).optional(),
             epsilonCap: z.number().min(0).max(4294.967295),
+            /**
+             * The member's libp2p key's Ed25519 proof binding its peer id to its address on this
+             * deployment (protocol/chain/peer-binding.ts), 64 bytes as 0x hex. Absent: 64 zero
+             * bytes are stored, which no proof check accepts.
+             */
+            peerProof: z
+              .string()
+              .regex(/^0x[0-9a-fA-F]{128}$/, '64 bytes as 0x hex (an Ed25519 signature)')
+              .optional(),
           })
           .strict(),
       )
@@ -169,7 +178,13 @@ export async function readMembersFile(path: string): Promise<NewMember[]> {
       throw configError([{ field: `${path}: members.${i}.name`, value: m.name, rule: 'give name or metadataURI, not both' }]);
     }
     const metadataURI = m.metadataURI ?? (m.name !== undefined ? nameMetadataURI(m.name) : '');
-    return { account: m.address, peerId: m.peerId, metadataURI, epsilonCap: encodeEpsilonCap(m.epsilonCap) };
+    return {
+      account: m.address,
+      peerId: m.peerId,
+      metadataURI,
+      epsilonCap: encodeEpsilonCap(m.epsilonCap),
+      ...(m.peerProof !== undefined ? { peerProof: m.peerProof } : {}),
+    };
   });
 }
 
@@ -264,7 +279,7 @@ export async function deployFederationFile(
 }
 
 /** The deployer: the key in `keyEnv`, or the node's first unlocked account (local nodes only). */
-async function deployerSigner(provider: JsonRpcProvider, keyEnv: string | undefined): Promise<Signer> {
+export async function deployerSigner(provider: JsonRpcProvider, keyEnv: string | undefined): Promise<Signer> {
   if (keyEnv !== undefined) {
     const key = process.env[keyEnv];
     if (key === undefined || key === '') throw configError([{ field: 'keyEnv', value: keyEnv, rule: 'the variable must be set' }]);

@@ -42,6 +42,13 @@ export class RoundOpener {
     private readonly log: Logger,
     /** How long to wait for another member's RoundOpened when our own attempt lost (ms). */
     private readonly openTimeoutMs = 30_000,
+    /**
+     * Checks a member's stored peer id proof (protocol/chain/peer-binding.ts `verifyPeerBinding`
+     * with the deployment's binding). When given, a member whose proof fails is not mapped to its
+     * peer id, so its messages are refused (ROUND_PEER_PROOF_INVALID is logged). Absent: proofs
+     * are not checked (deployments registered without proofs store 64 zero bytes).
+     */
+    private readonly verifyPeerProof?: (peerId: string, account: string, proof: string) => boolean,
   ) {}
 
   /** The committee of `round` (peer ids, position order), once `open(round)` resolved here. */
@@ -143,7 +150,12 @@ export class RoundOpener {
     for (const account of activeAccounts) {
       let id = this.peerIds.get(account);
       if (id === undefined) {
-        id = (await this.fed.getMember(account)).peerId;
+        const member = await this.fed.getMember(account);
+        id = member.peerId;
+        if (this.verifyPeerProof !== undefined && !this.verifyPeerProof(id, account, member.peerProof)) {
+          this.log.warn({ round, account, peerId: id }, 'ROUND_PEER_PROOF_INVALID: the peer id proof does not verify; refusing the member');
+          continue;
+        }
         this.peerIds.set(account, id);
         if (!this.mapPeerId(id, account)) continue;
         if (this.activeRound > 0) this.log.info({ round, account, peerId: id }, 'member joined');
@@ -179,7 +191,13 @@ export class RoundOpener {
     for (const account of state.committee) {
       let id = this.peerIds.get(account);
       if (id === undefined) {
-        id = (await this.fed.getMember(account)).peerId;
+        const member = await this.fed.getMember(account);
+        // A committee member whose proof fails gets no peer id: nothing it sends is accepted.
+        if (this.verifyPeerProof !== undefined && !this.verifyPeerProof(member.peerId, account, member.peerProof)) {
+          out.push(`unverified:${account}`);
+          continue;
+        }
+        id = member.peerId;
         this.peerIds.set(account, id);
         this.mapPeerId(id, account);
       }
