@@ -6,8 +6,8 @@
  *
  * Fast fixtures: `startFederation` deploys and registers once; `reset()` reverts to that state
  * with `evm_snapshot`/`evm_revert` (Hardhat restores block time with it), so each test starts
- * from the same chain without redeploying. Block time moves with `advance(seconds)`
- * (`evm_increaseTime` + `evm_mine`); `hardhat_setPrevRandao` fixes the committee seed of the next
+ * from the same chain without redeploying. Block time moves with `advance(seconds)` and
+ * `advanceTo(timestamp)` (`evm_setNextBlockTimestamp` + `evm_mine`); `hardhat_setPrevRandao` fixes the committee seed of the next
  * `openRound` so a test's committee is the same on every run.
  */
 import type { Signer } from 'ethers';
@@ -50,12 +50,31 @@ export interface FederationHarness {
   clientOf(peerId: string, clock?: Clock): EthersFederationClient;
   /** Account address of signer `i`. */
   account(i: number): string;
-  /** Moves block time forward by `seconds` and mines a block. */
+  /**
+   * Mines a block `seconds` after the latest one. Relative to the latest block, not to the wall
+   * clock: Hardhat stamps blocks mined within one second a second apart, so the chain can run
+   * ahead of the wall clock and `evm_increaseTime` alone would land short of a deadline.
+   */
   advance(seconds: number): Promise<void>;
+  /** Mines a block at `timestamp` (seconds); later blocks follow it. */
+  advanceTo(timestamp: number): Promise<void>;
+  /** Timestamp of the latest block (seconds). */
+  latestTimestamp(): Promise<number>;
   /** Fixes prevrandao of the next block (the committee seed of an `openRound` mined in it). */
   setPrevRandao(value: Hex32): Promise<void>;
   /** Back to the state right after deployment and registration (block time included). */
   reset(): Promise<void>;
+}
+
+async function latestTimestamp(chain: InProcessChain): Promise<number> {
+  const block = await chain.provider.getBlock('latest');
+  if (block === null) throw new Error('no latest block');
+  return block.timestamp;
+}
+
+async function mineAt(chain: InProcessChain, timestamp: number): Promise<void> {
+  await chain.provider.send('evm_setNextBlockTimestamp', [timestamp]);
+  await chain.provider.send('evm_mine', []);
 }
 
 /** Default deployment: m = 3, t = 2, 60 s windows, c_α for δ = 1e-5. */
@@ -112,9 +131,10 @@ export async function startFederation(
     },
     account: (i) => chain.signers[i]!.address,
     advance: async (seconds) => {
-      await chain.provider.send('evm_increaseTime', [seconds]);
-      await chain.provider.send('evm_mine', []);
+      await mineAt(chain, (await latestTimestamp(chain)) + seconds);
     },
+    advanceTo: (timestamp) => mineAt(chain, timestamp),
+    latestTimestamp: () => latestTimestamp(chain),
     setPrevRandao: async (value) => {
       await chain.provider.send('hardhat_setPrevRandao', [value]);
     },

@@ -47,15 +47,18 @@ afterAll(async () => {
   await h?.reset();
 });
 
-/** The clock the watchers read: wall time plus the chain's offset from it, kept in step by `jump`. */
+/**
+ * The clock the watchers read: wall time plus the chain's lead over it (Hardhat stamps blocks
+ * mined within a second a second apart, so block time can run ahead), kept in step with block
+ * time by `jump` and `jumpTo`.
+ */
 async function clockOnChain(): Promise<{
   clock: OffsetClock;
   jump: (seconds: number) => Promise<void>;
   jumpTo: (ms: number) => Promise<void>;
 }> {
   const clock = new OffsetClock();
-  const latest = await h.chain.provider.getBlock('latest');
-  clock.offsetMs = Math.max(0, latest!.timestamp * 1000 - Date.now());
+  clock.offsetMs = Math.max(0, (await h.latestTimestamp()) * 1000 - Date.now());
   return {
     clock,
     jump: async (seconds) => {
@@ -63,10 +66,10 @@ async function clockOnChain(): Promise<{
       clock.jump(seconds * 1000);
     },
     jumpTo: async (ms) => {
-      const by = Math.max(0, ms - clock.now());
-      // Block time at least as far (the chain's next timestamp must pass the deadline).
-      await h.advance(Math.ceil(by / 1000) + 1);
-      clock.jump(by);
+      // Block time to the second after `ms` (the contract needs a block past the deadline),
+      // the watchers' clock to `ms` exactly.
+      await h.advanceTo(Math.max((await h.latestTimestamp()) + 1, Math.ceil(ms / 1000)));
+      clock.jump(Math.max(0, ms - clock.now()));
     },
   };
 }

@@ -181,9 +181,11 @@ describe('secure round over the in-memory gossip and the federation contract', (
     expect(r2[leader]!.dropout).toBe('after-input');
     expect(r2[leader]!.committeePath).toEqual(['collecting', 'failed']);
     expect(r2[outsider]!.secure!.participantPath).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'failed']);
-    // Position 1 recorded, after position 0 stayed silent.
+    // A later position stepped in after position 0 stayed silent. Which one is a race: with t = 5
+    // of m = 7 the record signatures arrive after several turns have passed, and every member past
+    // its turn that holds t signatures submits (the losers read the winner's record).
     const recorder = r2.findIndex((o) => o.recordedBySelf);
-    expect(committee.indexOf(fed.members[recorder]!)).toBe(1);
+    expect(committee.indexOf(fed.members[recorder]!)).toBeGreaterThanOrEqual(1);
     const live = r2.filter((o) => o.secure?.survivors !== undefined);
     for (const o of live) expect([o.secure!.survivors, o.secure!.dropped]).toEqual([7, 1]);
     const survivors2 = contributors.filter((i) => i !== outsider);
