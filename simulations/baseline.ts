@@ -18,6 +18,7 @@ export interface BaselineOptions {
   readonly standardize: boolean;
   /** Loss weight per class (the federated run's, so both optimise the same objective). */
   readonly classWeights?: readonly number[];
+  readonly focalGamma?: number;
 }
 
 export async function centralizedBaseline(
@@ -40,6 +41,7 @@ export async function centralizedBaseline(
       learningRate: o.learningRate,
       seed: o.seed,
       ...(o.classWeights !== undefined ? { classWeights: o.classWeights } : {}),
+      ...(o.focalGamma !== undefined ? { focalGamma: o.focalGamma } : {}),
     });
     // Scored like the federated model (the task's metrics, `loss` on the test rows).
     return { ...evaluateTask(trainer.task, te, trainer.predict(te.x, te.n)), trainLoss: res.loss };

@@ -186,6 +186,8 @@ export const SimulationOptionsSchema = z
     classWeights: z.union([z.enum(['none', 'auto']), z.array(z.number().min(0)).min(2).max(255)]),
     keepFraction: z.array(z.number().gt(0).max(1)).min(2).max(255).optional(),
     augment: z.boolean(),
+    /** Focal loss γ (Lin et al. 2017) instead of cross-entropy; classification tasks. */
+    focalGamma: z.number().min(0).max(10).optional(),
     /** Your own tfjs Layers model (a folder with model.json, or the .json path) instead of `model`. */
     modelPath: z.string().min(1).optional(),
     /** With modelPath: layers (name or name prefix) to freeze; only the others are trained and federated. */
@@ -216,6 +218,7 @@ export const SimulationOptionsSchema = z
     if (o.task !== 'multiclass' && o.classes !== undefined) issue('classes', 'only for a multiclass task');
     if (o.task !== 'regression' && o.target !== undefined) issue('target', 'only for a regression task');
     if (o.freeze !== undefined && o.modelPath === undefined) issue('freeze', 'only with modelPath (your own model)');
+    if (o.focalGamma !== undefined && o.task === 'regression') issue('focalGamma', 'only for classification tasks');
     if (o.classWeights !== 'none' && o.task !== 'binary' && o.task !== 'multiclass')
       issue('classWeights', 'only for binary and multiclass tasks');
     if (!csv && o.columns !== undefined) issue('columns', 'only for a CSV data set');

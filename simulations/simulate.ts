@@ -229,6 +229,7 @@ export async function runSimulation(
     ...(proximalMu > 0 ? { proximalMu } : {}),
     ...(classWeights !== undefined ? { classWeights } : {}),
     ...(o.augment ? { augment: true } : {}),
+    ...(o.focalGamma !== undefined ? { focalGamma: o.focalGamma } : {}),
     ...(dp !== undefined
       ? {
           dp: {
@@ -418,6 +419,7 @@ export async function runSimulation(
           learningRate: o.learningRate,
           standardize: data.standardized,
           ...(classWeights !== undefined ? { classWeights } : {}),
+          ...(o.focalGamma !== undefined ? { focalGamma: o.focalGamma } : {}),
         })
       : undefined;
     const { out: _out, quiet: _quiet, ...scenario } = o;

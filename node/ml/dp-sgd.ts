@@ -90,9 +90,12 @@ export class PerExampleGradients {
   readonly variables: readonly tf.Variable[];
 
   private readonly task: Task;
+  private readonly focalGamma: number;
 
-  constructor(model: tf.LayersModel, task: Task = BINARY_TASK) {
+  /** `focalGamma` > 0: the focal loss of the task (see `perExampleLossFromLogits`). */
+  constructor(model: tf.LayersModel, task: Task = BINARY_TASK, focalGamma = 0) {
     this.task = task;
+    this.focalGamma = focalGamma;
     this.steps = [];
     const vars: tf.Variable[] = [];
     const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
@@ -219,7 +222,7 @@ export class PerExampleGradients {
         const { value: lossSum, grads: deltas } = tf.valueAndGrads((...ps: tf.Tensor[]) => {
           inputs.length = 0;
           const s = this.logits(xs, ps, inputs);
-          const perRow = perExampleLossFromLogits(this.task, ys, s);
+          const perRow = perExampleLossFromLogits(this.task, ys, s, this.focalGamma);
           return tf.sum(weights !== undefined ? tf.mul(perRow, weights) : perRow);
         })(probes);
 
@@ -270,11 +273,22 @@ export class PerExampleGradients {
   }
 }
 
-/** ℓ_i from the logits s [B, K] (see the module header), [B]. */
-export function perExampleLossFromLogits(task: Task, ys: tf.Tensor2D, s: tf.Tensor2D): tf.Tensor1D {
-  if (task.kind === 'multiclass') return tf.sub(tf.logSumExp(s, 1), tf.sum(tf.mul(ys, s), 1)) as tf.Tensor1D;
+/**
+ * ℓ_i from the logits s [B, K] (see the module header), [B]. With γ > 0 the focal loss (Lin et
+ * al. 2017, eq. 4 without α): −(1 − p_t)^γ log p_t, p_t the probability of the true class (per
+ * output for sigmoid heads: log p_t = −softplus(−z), z = (2y − 1)s; softmax: log p_t = yᵀs −
+ * logsumexp(s)).
+ */
+export function perExampleLossFromLogits(task: Task, ys: tf.Tensor2D, s: tf.Tensor2D, focalGamma = 0): tf.Tensor1D {
   if (task.kind === 'regression') return tf.mean(tf.square(tf.sub(s, ys)), 1) as tf.Tensor1D;
-  return tf.mean(tf.sub(tf.softplus(s), tf.mul(ys, s)), 1) as tf.Tensor1D;
+  if (task.kind === 'multiclass') {
+    const ce = tf.sub(tf.logSumExp(s, 1), tf.sum(tf.mul(ys, s), 1));
+    return (focalGamma > 0 ? tf.mul(tf.pow(tf.sub(1, tf.exp(tf.neg(ce))), focalGamma), ce) : ce) as tf.Tensor1D;
+  }
+  if (focalGamma <= 0) return tf.mean(tf.sub(tf.softplus(s), tf.mul(ys, s)), 1) as tf.Tensor1D;
+  const z = tf.mul(tf.sub(tf.mul(ys, 2), 1), s);
+  const ce = tf.softplus(tf.neg(z));
+  return tf.mean(tf.mul(tf.pow(tf.sub(1, tf.sigmoid(z)), focalGamma), ce), 1) as tf.Tensor1D;
 }
 
 function pair(v: unknown): [number, number] {

@@ -100,6 +100,11 @@ export interface TrainOptions {
    * the settings. Images only; local training only (evaluation and `predict` never augment).
    */
   augment?: boolean | AugmentOptions;
+  /**
+   * Focal loss γ (Lin et al. 2017) instead of cross-entropy: down-weights easy examples, a
+   * common alternative to class weights under imbalance. Classification tasks; 0 or absent: off.
+   */
+  focalGamma?: number;
 }
 
 /** DP-SGD parameters (σ, C, q) and where its randomness comes from. */
@@ -270,10 +275,20 @@ function validateTask(t: Task): void {
  * both [m, K]: binary and multi-label cross-entropy averaged over outputs, categorical
  * cross-entropy, or squared error. Returns [m].
  */
-export function perExampleLoss(task: Task, ys: tf.Tensor, out: tf.Tensor): tf.Tensor1D {
-  if (task.kind === 'multiclass') return tf.metrics.categoricalCrossentropy(ys, out) as tf.Tensor1D;
+export function perExampleLoss(task: Task, ys: tf.Tensor, out: tf.Tensor, focalGamma = 0): tf.Tensor1D {
   if (task.kind === 'regression') return tf.mean(tf.square(tf.sub(out, ys)), -1) as tf.Tensor1D;
-  return tf.metrics.binaryCrossentropy(ys, out) as tf.Tensor1D;
+  if (focalGamma <= 0) {
+    if (task.kind === 'multiclass') return tf.metrics.categoricalCrossentropy(ys, out) as tf.Tensor1D;
+    return tf.metrics.binaryCrossentropy(ys, out) as tf.Tensor1D;
+  }
+  // Focal loss (Lin et al. 2017): −(1 − p_t)^γ log p_t, probabilities clipped as Keras does.
+  const p = tf.clipByValue(out, 1e-7, 1 - 1e-7);
+  if (task.kind === 'multiclass') {
+    const pt = tf.sum(tf.mul(ys, p), -1);
+    return tf.mul(tf.pow(tf.sub(1, pt), focalGamma), tf.neg(tf.log(pt))) as tf.Tensor1D;
+  }
+  const pt = tf.add(tf.mul(ys, p), tf.mul(tf.sub(1, ys), tf.sub(1, p)));
+  return tf.mean(tf.mul(tf.pow(tf.sub(1, pt), focalGamma), tf.neg(tf.log(pt))), -1) as tf.Tensor1D;
 }
 
 /** The batch augmenter of a training run (seeded from the run's seed), or undefined. */
@@ -445,6 +460,9 @@ export class Trainer {
     validateOptions(opts);
     this.validateData(data);
     if (opts.classWeights !== undefined) this.validateClassWeights(opts.classWeights);
+    if ((opts.focalGamma ?? 0) > 0 && this.task.kind === 'regression') {
+      throw invalid('TRAINER_OPTIONS_INVALID', 'focalGamma', opts.focalGamma, 'only for classification tasks');
+    }
     if (opts.augment !== undefined && opts.augment !== false && this.spec.inputShape.length !== 3) {
       throw invalid('TRAINER_OPTIONS_INVALID', 'augment', opts.augment, 'image augmentation needs image inputs [height, width, channels]');
     }
@@ -500,7 +518,7 @@ export class Trainer {
               const ys = tf.tensor2d(yb, [m, k]);
               const batchLoss = optimizer.minimize(
                 () => {
-                  const perRow = perExampleLoss(this.task, ys, this.model.apply(xs, { training: true }) as tf.Tensor);
+                  const perRow = perExampleLoss(this.task, ys, this.model.apply(xs, { training: true }) as tf.Tensor, opts.focalGamma ?? 0);
                   const bce = (weighted ? tf.mean(tf.mul(perRow, tf.tensor1d(wb))) : tf.mean(perRow)) as tf.Scalar;
                   if (mu <= 0) return bce;
                   // μ/2 · ‖w − w_start‖² (Li et al. 2020, eq. 2), summed over every trainable tensor.
@@ -545,7 +563,7 @@ export class Trainer {
     const randomness = dp.randomness ?? 'secure';
     const sampleU = dpUniform(randomness, opts.seed, DP_SAMPLE_RNG_DOMAIN);
     const noiseU = dpUniform(randomness, opts.seed, DP_NOISE_RNG_DOMAIN);
-    const perExample = new PerExampleGradients(this.model, this.task);
+    const perExample = new PerExampleGradients(this.model, this.task, opts.focalGamma ?? 0);
     const k = this.outputs;
     const targets = targetsOf(data, this.task);
     const weights = opts.classWeights !== undefined ? rowWeights(this.task, data.y, data.n, opts.classWeights) : undefined;
@@ -731,6 +749,12 @@ function validateOptions(o: TrainOptions): void {
   if (!Number.isSafeInteger(o.seed)) throw bad('seed', o.seed, 'safe integer');
   if (o.proximalMu !== undefined && !(typeof o.proximalMu === 'number' && Number.isFinite(o.proximalMu) && o.proximalMu >= 0)) {
     throw bad('proximalMu', o.proximalMu, 'finite number >= 0');
+  }
+  if (
+    o.focalGamma !== undefined &&
+    !(typeof o.focalGamma === 'number' && Number.isFinite(o.focalGamma) && o.focalGamma >= 0 && o.focalGamma <= 10)
+  ) {
+    throw bad('focalGamma', o.focalGamma, 'finite number in [0, 10]');
   }
   if (o.optimizer !== undefined && o.optimizer !== 'sgd' && o.optimizer !== 'adam') {
     throw bad('optimizer', o.optimizer, "'sgd' or 'adam'");

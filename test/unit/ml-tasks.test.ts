@@ -45,7 +45,14 @@ function synthetic(task: Task, n: number, f: number, seed: number): LabelledData
 }
 
 /** Per-example gradients the slow way: tf.variableGrads of each example's own loss through model.apply. */
-function naive(model: tf.LayersModel, vars: readonly tf.Variable[], d: LabelledData, task: Task, w?: Float32Array): Float32Array[][] {
+function naive(
+  model: tf.LayersModel,
+  vars: readonly tf.Variable[],
+  d: LabelledData,
+  task: Task,
+  w?: Float32Array,
+  gamma = 0,
+): Float32Array[][] {
   const f = d.x.length / d.n;
   const t = targetsOf(d, task);
   const k = t.length / d.n;
@@ -55,7 +62,7 @@ function naive(model: tf.LayersModel, vars: readonly tf.Variable[], d: LabelledD
       const xi = tf.tensor(d.x.subarray(i * f, (i + 1) * f), [1, ...d.featureShape]);
       const yi = tf.tensor2d(t.subarray(i * k, (i + 1) * k), [1, k]);
       const { grads: g } = tf.variableGrads(() => {
-        const l = tf.sum(perExampleLoss(task, yi, model.apply(xi) as tf.Tensor));
+        const l = tf.sum(perExampleLoss(task, yi, model.apply(xi) as tf.Tensor, gamma));
         return (w !== undefined ? tf.mul(l, w[i]!) : l) as tf.Scalar;
       }, vars as tf.Variable[]);
       return vars.map((v) => g[v.name]!);
@@ -66,12 +73,12 @@ function naive(model: tf.LayersModel, vars: readonly tf.Variable[], d: LabelledD
   return out;
 }
 
-function check(task: Task, hidden: number[], clipNorm: number, weights?: Float32Array): void {
+function check(task: Task, hidden: number[], clipNorm: number, weights?: Float32Array, gamma = 0): void {
   const d = synthetic(task, 16, 5, 3);
   const model = createModel({ kind: 'mlp', inputShape: [5], hidden, task }, 4);
-  const pe = new PerExampleGradients(model, task);
+  const pe = new PerExampleGradients(model, task, gamma);
   try {
-    const ref = naive(model, pe.variables, d, task, weights);
+    const ref = naive(model, pe.variables, d, task, weights, gamma);
     const refNorms = ref.map((gs) => Math.sqrt(gs.reduce((s, g) => s + g.reduce((a, v) => a + v * v, 0), 0)));
     const k = targetsOf(d, task).length / d.n;
     const res = tf.tidy(() => {
@@ -107,6 +114,11 @@ describe('DP-SGD per-example gradients match autodiff for every head', () => {
   it('weighted per-example losses (class weights) before clipping', () => {
     const w = Float32Array.from({ length: 16 }, (_, i) => (i % 3 === 0 ? 3 : 0.5));
     check(MULTICLASS, [6], 0.4, w);
+  });
+
+  it('focal loss (γ = 2) from the logits matches the focal loss of the probabilities, softmax and sigmoid heads', () => {
+    check(MULTICLASS, [6], 0.2, undefined, 2);
+    check({ kind: 'binary' }, [6], 0.2, undefined, 2);
   });
 
   it('the functional forward equals model.predict through softmax', () => {
@@ -218,6 +230,10 @@ describe('bad labels and targets are refused with typed errors naming the field'
     });
     const { targets: _t, ...noTargets } = d;
     await expect(t.train(noTargets, opts)).rejects.toMatchObject({ code: 'TRAINER_DATA_INVALID', fields: { field: 'targets' } });
+    await expect(t.train(d, { ...opts, focalGamma: 2 })).rejects.toMatchObject({
+      code: 'TRAINER_OPTIONS_INVALID',
+      fields: { field: 'focalGamma' },
+    });
     t.dispose();
   });
 
