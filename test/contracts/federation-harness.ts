@@ -7,8 +7,9 @@
  * Fast fixtures: `startFederation` deploys and registers once; `reset()` reverts to that state
  * with `evm_snapshot`/`evm_revert` (Hardhat restores block time with it), so each test starts
  * from the same chain without redeploying. Block time moves with `advance(seconds)` and
- * `advanceTo(timestamp)` (`evm_setNextBlockTimestamp` + `evm_mine`); `hardhat_setPrevRandao` fixes the committee seed of the next
- * `openRound` so a test's committee is the same on every run.
+ * `advanceTo(timestamp)` (`evm_setNextBlockTimestamp` + `evm_mine`). Committees come from a seed
+ * block's hash, which depends on block timestamps: tests read a round's committee from the chain
+ * (`openRoundAsPeers`, `RoundOpened`) instead of predicting it.
  */
 import type { Signer } from 'ethers';
 import { cAlpha, EPSILON_CAP_MAX } from '../../protocol/chain/budget.js';
@@ -60,8 +61,6 @@ export interface FederationHarness {
   advanceTo(timestamp: number): Promise<void>;
   /** Timestamp of the latest block (seconds). */
   latestTimestamp(): Promise<number>;
-  /** Fixes prevrandao of the next block (the committee seed of an `openRound` mined in it). */
-  setPrevRandao(value: Hex32): Promise<void>;
   /** Back to the state right after deployment and registration (block time included). */
   reset(): Promise<void>;
 }
@@ -135,9 +134,6 @@ export async function startFederation(
     },
     advanceTo: (timestamp) => mineAt(chain, timestamp),
     latestTimestamp: () => latestTimestamp(chain),
-    setPrevRandao: async (value) => {
-      await chain.provider.send('hardhat_setPrevRandao', [value]);
-    },
     reset: async () => {
       // evm_revert consumes the snapshot; take it again for the next reset.
       await chain.provider.send('evm_revert', [snapshot]);
