@@ -47,6 +47,8 @@ export interface ReportInput {
   readonly title: string;
   readonly summary: Record<string, unknown>;
   readonly rounds: readonly RoundReport[];
+  /** Extra sections (e.g. explanations: Grad-CAM grid, global importance), trusted HTML. */
+  readonly sections?: readonly { readonly title: string; readonly html: string }[];
 }
 
 /** The charts of a run, as SVG strings keyed by section title. */
@@ -184,6 +186,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-
 section{margin:1.5em 0}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head>
 <body><h1>${escapeHtml(input.title)}</h1>
 ${charts.map((c) => `<section><h2>${escapeHtml(c.title)}</h2>\n${c.svg}</section>`).join('\n')}
+${(input.sections ?? []).map((x) => `<section><h2>${escapeHtml(x.title)}</h2>\n${x.html}</section>`).join('\n')}
 <section><h2>Per round</h2>${table(input.rounds, taskOf(input.summary))}</section>
 <section><h2>Scenario</h2><pre>${escapeHtml(scenario)}</pre></section>
 </body></html>

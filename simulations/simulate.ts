@@ -28,6 +28,7 @@ import { type FederatedDpPlan, planFederatedDpSgd } from '../protocol/privacy/in
 import { ONCHAIN_RDP_ORDERS } from '../protocol/chain/budget.js';
 import { selectBackend } from '../node/ml/backend.js';
 import { artifactsHash, loadLayersModel, readModelArtifacts } from '../node/ml/model-io.js';
+import { reportExplanations } from '../node/ml/explain-run.js';
 import { exportModel } from '../node/ml/model-card.js';
 import { type LayersSource, type ModelSpec, Trainer, type TrainOptions } from '../node/ml/trainer.js';
 import type { AbortedRoundOutcome, LocalTrainer, RoundOutcome } from '../node/services/round-driver.js';
@@ -496,7 +497,16 @@ export async function runSimulation(
     };
     writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     const reportPath = join(outDir, 'report.html');
-    await writeReport(reportPath, { title: `fedmesh simulate: ${o.dataset}, ${o.peers} peers, seed ${o.seed}`, summary, rounds });
+    const evalPooled = poolSets(data.evalSets);
+    const explanation = reportExplanations(fed.trainers[0]!.layersModel, data.featureShape, evalPooled.x, evalPooled.n, data.featureNames);
+    await writeReport(reportPath, {
+      title: `fedmesh simulate: ${o.dataset}, ${o.peers} peers, seed ${o.seed}`,
+      summary,
+      rounds,
+      sections: [
+        { title: data.featureShape.length === 3 ? 'Explanations: Grad-CAM' : 'Explanations: global feature importance', html: explanation },
+      ],
+    });
     write('');
     const pooled =
       data.evalSets.length === o.peers && data.evalSets.every((d) => d.n === test.n)

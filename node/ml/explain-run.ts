@@ -12,6 +12,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LayersModel } from '@tensorflow/tfjs';
 import { PNG } from 'pngjs';
 import { globalImportance, gradCam, shapley } from './explain.js';
 import { loadModelWithCard, readPredictionInput, standardizeRows } from './model-card.js';
@@ -131,4 +132,38 @@ export async function explainModel(o: ExplainInit): Promise<ExplainSummary> {
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * Explanations for report.html: a grid of Grad-CAM overlays of the first `count` evaluation
+ * images, or the global Shapley importance chart of the first `count` evaluation rows against the
+ * next `background` rows (a simulation has no public reference set; the report says so). Input
+ * rows are already in model-input units. Returns an HTML fragment.
+ */
+export function reportExplanations(
+  model: LayersModel,
+  featureShape: readonly number[],
+  x: Float32Array,
+  n: number,
+  names?: readonly string[],
+  count = 8,
+  background = 32,
+): string {
+  const f = featureShape.reduce((a, b) => a * b, 1);
+  if (featureShape.length === 3) {
+    const [h, w, ch] = featureShape as [number, number, number];
+    const k = Math.min(count, n);
+    const maps = gradCam(model, x, k);
+    const imgs = maps.map(
+      (m, i) =>
+        `<img alt="Grad-CAM ${i}" src="data:image/png;base64,${overlayPng(x.subarray(i * f, (i + 1) * f), m, h, w, ch).toString('base64')}" width="${4 * w * 2}">`,
+    );
+    return `<p>Grad-CAM (Selvaraju et al. 2017) of the final model on the first ${k} test images, for each image's predicted class: the image, then the heat map over it.</p><div>${imgs.join(' ')}</div>`;
+  }
+  const k = Math.min(count * 2, Math.max(1, n - 1));
+  const m = Math.max(1, Math.min(background, n - k));
+  const res = shapley(model, x.subarray(0, k * f), k, x.subarray(k * f, (k + m) * f), m, { samples: Math.min(256, 2 * m * 4) });
+  const g = globalImportance(res.values, k);
+  const labels = names ?? Array.from({ length: f }, (_, j) => `x${j}`);
+  return `<p>Mean |Shapley value| per feature (permutation sampling, ${res.samples} samples per row) over ${k} test rows, against ${m} other test rows as background (a simulation has no public reference set).</p>${barSvg(labels, g)}`;
 }

@@ -11,7 +11,7 @@ import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { explainModel } from '../../node/ml/explain-run.js';
+import { explainModel, reportExplanations } from '../../node/ml/explain-run.js';
 import { exportModel } from '../../node/ml/model-card.js';
 import { selectBackend } from '../../node/ml/backend.js';
 import { globalImportance, gradCam, shapley } from '../../node/ml/explain.js';
@@ -177,6 +177,17 @@ describe('fedmesh explain on exported models', () => {
       expect(phi.reduce((a, b) => a + b, 0)).toBeCloseTo(pred! - base!, 5);
     }
     expect(readFileSync(join(dir, 'out-tab', 'importance.svg'), 'utf8')).toMatch(/<svg[\s\S]*chol/);
+  });
+
+  it('report.html sections: a Grad-CAM grid for images, the importance chart for tables', () => {
+    const cnn = new Trainer({ kind: 'cnn', inputShape: [S, S, 1], hidden: [8] }, 1);
+    const imgs = patches(5, 6);
+    expect(reportExplanations(cnn.layersModel, [S, S, 1], imgs.x, 5, undefined, 4).match(/data:image\/png;base64/g)).toHaveLength(4);
+    cnn.dispose();
+    const mlp = new Trainer({ kind: 'mlp', inputShape: [3], hidden: [4] }, 2);
+    const rows = Float32Array.from({ length: 30 }, (_, i) => Math.sin(i));
+    expect(reportExplanations(mlp.layersModel, [3], rows, 10, ['a', 'b', 'c'], 2, 4)).toMatch(/<svg[\s\S]*>b</);
+    mlp.dispose();
   });
 });
 
