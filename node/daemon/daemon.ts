@@ -35,6 +35,8 @@ import { fetchArtifact, serveArtifacts } from '../artifacts/artifact-service.js'
 import { EthersFederationClient } from '../chain/federation-ethers.js';
 import { isChainError } from '../chain/errors.js';
 import { checkAccountFunded } from '../chain/funding.js';
+import type { MemberInfo } from '../chain/federation-types.js';
+import { verifyPeerBinding } from '../../protocol/chain/peer-binding.js';
 import { ResilientFederationClient, resilientSigner } from '../chain/resilient.js';
 import { loadNodeConfig, type NodeConfig } from '../config/node-config.js';
 import { systemClock } from '../clock.js';
@@ -269,7 +271,15 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
   };
   try {
     await checkManifest(fed, localManifestHash, deployment.manifestHash, cfg.manifest);
-    await checkMembership(fed, keys);
+    const registered = await checkMembership(fed, keys);
+    if (!verifyPeerBinding(keys.peerId, { chainId: deployment.chainId, contract: deployment.address }, address, registered.peerProof)) {
+      // Gossip peers are matched to accounts by the registry's peer ids; a proof makes that binding
+      // checkable by anyone (protocol/chain/peer-binding.ts). Not refused: deployments without proofs exist.
+      nlog.warn(
+        { address, peerId: keys.peerId },
+        'the registry holds no valid peer-binding proof for this node: run `fedmesh node proof` and give it to the admin (`fedmesh chain set-peer-proof`)',
+      );
+    }
     const info = await fed.info();
     // An account that cannot pay for one round's transactions is refused here, rather than
     // failing every openRound/finalizeRound later with a raw "insufficient funds" (issue 17).
@@ -770,7 +780,7 @@ async function checkManifest(
   }
 }
 
-async function checkMembership(fed: ResilientFederationClient, keys: NodeKeys): Promise<void> {
+async function checkMembership(fed: ResilientFederationClient, keys: NodeKeys): Promise<MemberInfo> {
   const m = await fed.getMember(keys.wallet.address);
   if (m.status !== 'active' || m.peerId !== keys.peerId) {
     throw new DaemonError(
@@ -781,6 +791,7 @@ async function checkMembership(fed: ResilientFederationClient, keys: NodeKeys): 
       { address: keys.wallet.address, peerId: keys.peerId, status: m.status, registeredPeerId: m.peerId },
     );
   }
+  return m;
 }
 
 /**

@@ -16,6 +16,11 @@ import { type Devnet, createDevnet } from '../../node/devnet/devnet.js';
 import { deployDevnet, type DevnetDeployment } from '../../node/devnet/up.js';
 import { initNodeDir } from '../../node/keystore/init.js';
 import { createLogger } from '../../node/logger.js';
+import { JsonRpcProvider } from 'ethers';
+import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
+import { setPeerProof } from '../../node/chain/peer-proof-admin.js';
+import { nodePeerProof } from '../../node/keystore/peer-proof.js';
+import { verifyPeerBinding } from '../../protocol/chain/peer-binding.js';
 
 const SCRYPT = { N: 1 << 10, r: 8, p: 1 };
 const quiet = createLogger('silent');
@@ -124,6 +129,33 @@ describe('fedmesh node start: start-up checks', () => {
     const err = await startNodeDaemon({ config: n.config, log: quiet }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'NODE_ACCOUNT_UNFUNDED', fields: { address: n.address, balanceWei: '0', rounds: 2 } });
     expect(BigInt((err as { fields: { studyWei: string } }).fields.studyWei)).toBeGreaterThan(0n);
+  }, 60_000);
+
+  it('peer-binding proof: the node signs it, the admin stores it after checking it, the registry returns it', async () => {
+    const n = devnet.nodes[0]!;
+    const proof = await nodePeerProof({ config: n.config, env: {} });
+    expect(proof).toMatchObject({ address: n.address, peerId: n.peerId });
+    const binding = { chainId: BigInt(deployment.chainId), contract: deployment.addresses.FedmeshFederation };
+    expect(verifyPeerBinding(n.peerId, binding, n.address, proof.peerProof)).toBe(true);
+    const deploymentPath = join(devnet.dir, 'deployment.json');
+    // Another member's account with this proof: refused before any transaction.
+    await expect(
+      setPeerProof({
+        rpc: chain.url,
+        deployment: deploymentPath,
+        member: devnet.nodes[1]!.address,
+        peerId: n.peerId,
+        peerProof: proof.peerProof,
+      }),
+    ).rejects.toMatchObject({ code: 'CONFIG_INVALID', fields: { issues: [{ field: 'proof' }] } });
+    await setPeerProof({ rpc: chain.url, deployment: deploymentPath, member: n.address, peerId: n.peerId, peerProof: proof.peerProof });
+    const provider = new JsonRpcProvider(chain.url);
+    try {
+      const m = await new EthersFederationClient(provider, binding.contract).getMember(n.address);
+      expect(m.peerProof.toLowerCase()).toBe(proof.peerProof.toLowerCase());
+    } finally {
+      provider.destroy();
+    }
   }, 60_000);
 
   it('a state folder that cannot be created is NODE_STATE_UNWRITABLE naming it', async () => {

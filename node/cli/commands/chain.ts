@@ -6,6 +6,8 @@
  *                        --manifest manifest.yaml | --initial-model-hash 0x… [--delta 1e-5]
  *                        [--committee-size 3] [--threshold 2] [--input-duration 600] [--finalize-duration 600]
  *                        [--fund ETH | --no-fund]
+ *   fedmesh chain set-peer-proof --rpc URL [--key-env VAR] --deployment FILE
+ *                        (--from proof.json | --member 0x… --peer-id ID --proof 0x…)
  */
 import type { Command } from 'commander';
 import { formatEther, parseEther } from 'ethers';
@@ -13,6 +15,8 @@ import { ChainConfigError, deployFederationToRpc, fundingOf, parseDeployOptions 
 import { DEFAULT_LOCAL_NODE_PORT, startLocalChainNode } from '../../chain/local-node.js';
 import { resolveInitialModelHash } from '../../manifest/initial-model.js';
 import { readManifestFile } from '../../manifest/manifest-file.js';
+import { setPeerProof } from '../../chain/peer-proof-admin.js';
+import { readFileSync } from 'node:fs';
 
 /** `--fund 2.5` → wei; `--no-fund` (false) → 0; absent → the default (fundingOf). */
 function fundWeiOf(v: unknown): bigint | undefined {
@@ -90,4 +94,53 @@ export function registerChain(program: Command): void {
           `${funded > 0n ? `, each funded with ${formatEther(funded)}` : ''}; initial model ${deployment.initialModelHash}; wrote ${String(flags.out)}\n`,
       );
     });
+
+  chain
+    .command('set-peer-proof')
+    .description("store a member's peer-binding proof (from `fedmesh node proof`) in the registry, after checking it")
+    .requiredOption('--rpc <url>', 'EVM JSON-RPC endpoint')
+    .option('--key-env <var>', "environment variable holding the admin's private key (default: the node's first unlocked account)")
+    .requiredOption('--deployment <file>', 'deployment JSON written by `fedmesh chain deploy`')
+    .option('--from <file>', 'the JSON `fedmesh node proof` printed ({address, peerId, peerProof})')
+    .option('--member <address>', "the member's account (instead of --from)")
+    .option('--peer-id <id>', "the member's peer id (instead of --from)")
+    .option('--proof <hex>', 'the 64-byte proof, 0x hex (instead of --from)')
+    .action(
+      async (flags: {
+        rpc: string;
+        keyEnv?: string;
+        deployment: string;
+        from?: string;
+        member?: string;
+        peerId?: string;
+        proof?: string;
+      }) => {
+        const given =
+          flags.from !== undefined
+            ? (JSON.parse(readFileSync(flags.from, 'utf8')) as { address?: string; peerId?: string; peerProof?: string })
+            : {};
+        const member = flags.member ?? given.address;
+        const peerId = flags.peerId ?? given.peerId;
+        const peerProof = flags.proof ?? given.peerProof;
+        for (const [field, v] of [
+          ['member', member],
+          ['peer-id', peerId],
+          ['proof', peerProof],
+        ] as const) {
+          if (v === undefined)
+            throw new ChainConfigError('CONFIG_INVALID', `${field}=undefined: required (or --from)`, {
+              issues: [{ field, value: v, rule: 'required (or --from)' }],
+            });
+        }
+        const tx = await setPeerProof({
+          rpc: flags.rpc,
+          deployment: flags.deployment,
+          member: member!,
+          peerId: peerId!,
+          peerProof: peerProof!,
+          ...(flags.keyEnv !== undefined ? { keyEnv: flags.keyEnv } : {}),
+        });
+        process.stdout.write(`peer proof of ${member} (${peerId}) stored: tx ${tx.txHash} in block ${tx.blockNumber}\n`);
+      },
+    );
 }

@@ -4,6 +4,7 @@
  *   fedmesh node init   --dir DIR [--passphrase-file FILE]
  *   fedmesh node start  --dir DIR | --config FILE [--passphrase-file FILE]
  *   fedmesh node status --dir DIR | --config FILE | --url URL
+ *   fedmesh node proof  --dir DIR | --config FILE [--deployment FILE] [--passphrase-file FILE]
  */
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -12,6 +13,7 @@ import { isFedmeshError } from '../../../protocol/errors.js';
 import { startNodeDaemon } from '../../daemon/daemon.js';
 import { fetchNodeStatus, opsUrlOf } from '../../daemon/status-client.js';
 import { initNodeDir } from '../../keystore/init.js';
+import { nodePeerProof } from '../../keystore/peer-proof.js';
 import { resolvePassphrase } from '../../keystore/keystore.js';
 
 async function prompt(question: string): Promise<string> {
@@ -76,5 +78,29 @@ export function registerNode(program: Command): void {
       const url =
         o.url ?? opsUrlOf({ ...(o.dir !== undefined ? { dir: o.dir } : {}), ...(o.config !== undefined ? { config: o.config } : {}) });
       process.stdout.write(`${JSON.stringify(await fetchNodeStatus(url), null, 2)}\n`);
+    });
+
+  node
+    .command('proof')
+    .description("sign this node's peer-id binding to its account on a deployment; give the JSON to the admin (`chain set-peer-proof`)")
+    .option('--dir <dir>', 'node folder (uses DIR/config.yaml)')
+    .option('--config <file>', 'config file (instead of --dir)')
+    .option('--deployment <file>', "deployment JSON (default: the config's chain.deployment)")
+    .option('--passphrase-file <file>', 'keystore passphrase file (else the config’s passphraseFile, FEDMESH_PASSPHRASE, or a prompt)')
+    .action(async (o: { dir?: string; config?: string; deployment?: string; passphraseFile?: string }) => {
+      const config = o.config ?? join(o.dir ?? '.', 'config.yaml');
+      const env = o.passphraseFile !== undefined ? { ...process.env, FEDMESH_PASSPHRASE_FILE: o.passphraseFile } : process.env;
+      const proof = await nodePeerProof({ config, env, ...(o.deployment !== undefined ? { deployment: o.deployment } : {}) }).catch(
+        async (e: unknown) => {
+          if (!(isFedmeshError(e, 'KEYSTORE_NO_PASSPHRASE') && process.stdin.isTTY)) throw e;
+          return nodePeerProof({
+            config,
+            env,
+            passphrase: await prompt('keystore passphrase: '),
+            ...(o.deployment !== undefined ? { deployment: o.deployment } : {}),
+          });
+        },
+      );
+      process.stdout.write(`${JSON.stringify(proof)}\n`);
     });
 }
