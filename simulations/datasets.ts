@@ -116,6 +116,8 @@ function classList(raw: readonly string[], given: readonly string[] | undefined)
 }
 
 const MISSING = new Set(['', '?', 'NA', 'NaN', 'nan', 'null']);
+/** Distinct text values a categorical feature may have (more is an identifier or free text). */
+const MAX_CATEGORIES = 50;
 
 /**
  * A CSV for a multiclass, multilabel or regression task: numeric features (missing cells
@@ -125,11 +127,12 @@ const MISSING = new Set(['', '?', 'NA', 'NaN', 'nan', 'null']);
 function loadCsvTask(
   path: string,
   columns: NonNullable<SimulationOptions['columns']>,
-  kind: 'multiclass' | 'multilabel' | 'regression',
+  kind: Task['kind'],
   classes: readonly string[] | undefined,
 ): { data: LabelledData; task: Task; notes: string[]; features: string[] } {
   const sep = columns.separator ?? ',';
   const lines = readFileSync(path, 'utf8')
+    .replace(/^\uFEFF/, '') // a UTF-8 byte-order mark is not part of the first column's name
     .split(/\r?\n/)
     .filter((l) => l.trim() !== '');
   const split = (l: string): string[] => l.split(sep).map((c) => c.trim().replace(/^"|"$/g, ''));
@@ -145,6 +148,28 @@ function loadCsvTask(
   const fi = features.map((c) => header.indexOf(c));
   const li = labelCols.map((c) => header.indexOf(c));
   const rows = lines.slice(1).map(split);
+  // A feature column with any non-numeric value is categorical: one-hot over its sorted values
+  // (a missing cell is all zeros). More than MAX_CATEGORIES values is refused: an identifier or
+  // free text, to be listed in columns.ignore.
+  const categories = fi.map((j, k) => {
+    const values = new Set<string>();
+    let text = false;
+    for (const r of rows) {
+      const v = r[j] ?? '';
+      if (MISSING.has(v)) continue;
+      values.add(v);
+      if (!Number.isFinite(Number(v))) text = true;
+    }
+    if (!text) return undefined;
+    if (values.size > MAX_CATEGORIES) {
+      throw bad(
+        `columns.features`,
+        features[k],
+        `${values.size} distinct text values (more than ${MAX_CATEGORIES}): put it in columns.ignore`,
+      );
+    }
+    return [...values].sort();
+  });
   const cells: (number | undefined)[][] = [];
   const labels: string[][] = [];
   let dropped = 0;
@@ -158,6 +183,8 @@ function loadCsvTask(
     const feats = fi.map((j, k) => {
       const v = r[j] ?? '';
       if (MISSING.has(v)) return undefined;
+      const cats = categories[k];
+      if (cats !== undefined) return cats.indexOf(v);
       const x = Number(v);
       if (!Number.isFinite(x)) throw bad(`${path}: line ${i + 2} column ${features[k]}`, v, 'a number (or a missing-value marker)');
       return x;
@@ -178,34 +205,49 @@ function loadCsvTask(
     return vs.length === 0 ? 0 : vs.length % 2 === 1 ? vs[(vs.length - 1) / 2]! : (vs[vs.length / 2 - 1]! + vs[vs.length / 2]!) / 2;
   });
   const n = cells.length;
-  const f = features.length;
+  const names = features.flatMap((c, k) => categories[k]?.map((v) => `${c}=${v}`) ?? [c]);
+  const f = names.length;
   const x = new Float32Array(n * f);
   cells.forEach((r, i) => {
+    let o = i * f;
     r.forEach((v, k) => {
+      const cats = categories[k];
       if (v === undefined) imputed++;
-      x[i * f + k] = v ?? medians[k]!;
+      if (cats !== undefined) {
+        if (v !== undefined) x[o + v] = 1;
+        o += cats.length;
+      } else x[o++] = v ?? medians[k]!;
     });
   });
+  const oneHot = features.filter((_, k) => categories[k] !== undefined);
   const notes = [
-    `${path}: ${n} rows${dropped > 0 ? `, ${dropped} dropped (missing label${columns.missing === 'drop' ? ' or cell' : ''})` : ''}${imputed > 0 ? `, ${imputed} cells imputed with the file's column median` : ''}`,
+    `${path}: ${n} rows${dropped > 0 ? `, ${dropped} dropped (missing label${columns.missing === 'drop' ? ' or cell' : ''})` : ''}${imputed > 0 ? `, ${imputed} missing cells (numeric: the file's column median; categorical: all-zero one-hot)` : ''}${oneHot.length > 0 ? `; one-hot: ${oneHot.join(', ')}` : ''}`,
   ];
   const featureShape = [f];
+  if (kind === 'binary') {
+    const positive = columns.positive!;
+    const y = Uint8Array.from(labels, (l) =>
+      l[0] === positive || (Number.isFinite(Number(positive)) && Number(l[0]) === Number(positive)) ? 1 : 0,
+    );
+    if (y.every((v) => v === y[0])) throw bad('columns.positive', positive, `every row of ${path} is in one class; need two classes`);
+    return { data: { x, y, n, featureShape }, task: { kind: 'binary' }, notes, features: names };
+  }
   if (kind === 'multiclass') {
-    const names = classList(
+    const classNames = classList(
       labels.map((l) => l[0]!),
       classes,
     );
-    if (names.length < 2 || names.length > MAX_CLASSES) throw bad('classes', names, `2..${MAX_CLASSES} classes`);
-    const index = new Map(names.map((c, i) => [c, i]));
+    if (classNames.length < 2 || classNames.length > MAX_CLASSES) throw bad('classes', classNames, `2..${MAX_CLASSES} classes`);
+    const index = new Map(classNames.map((c, i) => [c, i]));
     const y = new Uint8Array(n);
     labels.forEach((l, i) => {
       let c = index.get(l[0]!);
       // '4.0' is the class '4'
-      if (c === undefined) c = names.findIndex((nm) => Number.isFinite(Number(nm)) && Number(nm) === Number(l[0]));
-      if (c === undefined || c < 0) throw bad('columns.label', l[0], `row ${i + 1}: not one of the classes (${names.join(', ')})`);
+      if (c === undefined) c = classNames.findIndex((nm) => Number.isFinite(Number(nm)) && Number(nm) === Number(l[0]));
+      if (c === undefined || c < 0) throw bad('columns.label', l[0], `row ${i + 1}: not one of the classes (${classNames.join(', ')})`);
       y[i] = c;
     });
-    return { data: { x, y, n, featureShape }, task: { kind: 'multiclass', classes: names }, notes, features };
+    return { data: { x, y, n, featureShape }, task: { kind: 'multiclass', classes: classNames }, notes, features: names };
   }
   const w = labelCols.length;
   const targets = new Float32Array(n * w);
@@ -225,10 +267,30 @@ function loadCsvTask(
   const y = kind === 'multilabel' ? Uint8Array.from({ length: n }, (_, i) => targets[i * w]!) : quantileStrata(targets, REGRESSION_STRATA);
   return {
     data: { x, y, n, featureShape, targets },
-    task: kind === 'multilabel' ? { kind, labels: labelCols } : { kind, mean: 0, std: 1 },
+    task: kind === 'multilabel' ? { kind, labels: labelCols } : { kind: 'regression', mean: 0, std: 1 },
     notes,
-    features,
+    features: names,
   };
+}
+
+/** True when a feature column of the CSV holds a non-numeric value (then it is one-hot encoded). */
+function csvHasTextFeatures(path: string, columns: NonNullable<SimulationOptions['columns']>): boolean {
+  const sep = columns.separator ?? ',';
+  const lines = readFileSync(path, 'utf8')
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '');
+  const split = (l: string): string[] => l.split(sep).map((c) => c.trim().replace(/^"|"$/g, ''));
+  const header = split(lines[0] ?? '');
+  const ignore = new Set([columns.label, ...(columns.ignore ?? [])]);
+  const idx = (columns.features ?? header.filter((h) => !ignore.has(h))).map((c) => header.indexOf(c)).filter((i) => i >= 0);
+  return lines.slice(1).some((l) => {
+    const r = split(l);
+    return idx.some((i) => {
+      const v = r[i] ?? '';
+      return !MISSING.has(v) && !Number.isFinite(Number(v));
+    });
+  });
 }
 
 /**
@@ -492,7 +554,7 @@ export function loadSimulationData(o: DataOptions): SimulationData {
     all = loadBreastCancer();
   } else {
     if (!existsSync(o.dataset)) throw bad('dataset', o.dataset, 'file not found');
-    if (kind === 'binary') {
+    if (kind === 'binary' && !csvHasTextFeatures(o.dataset, o.columns!)) {
       const loaded = loadCsvDataset(o.dataset, o.columns!);
       featureNames = loaded.featureNames;
       all = { x: loaded.x, y: loaded.y, n: loaded.n, featureShape: loaded.featureShape };

@@ -58,7 +58,7 @@ describe('data sets per task', () => {
     const d = loadSimulationData(opts({ dataset: path, task: 'multiclass', classes: ['mild', 'moderate', 'severe'], columns, peers: 3 }));
     expect(d.task).toEqual({ kind: 'multiclass', classes: ['mild', 'moderate', 'severe'] });
     expect(d.featureShape).toEqual([3]);
-    expect(d.notes.join(' ')).toMatch(/imputed with the file's column median/);
+    expect(d.notes.join(' ')).toMatch(/missing cells \(numeric: the file's column median/);
     expect(() => loadSimulationData(opts({ dataset: path, task: 'multiclass', classes: ['mild', 'severe'], columns, peers: 3 }))).toThrow(
       expect.objectContaining({
         code: 'CONFIG_INVALID',
@@ -94,6 +94,22 @@ describe('data sets per task', () => {
       rows[3]![6] = '2';
     });
     expect(() => loadSimulationData(opts({ dataset: bad, task: 'multilabel', columns, peers: 3 }))).toThrow(/0 or 1/);
+  });
+
+  it('CSV text feature columns are one-hot encoded (binary and regression), a byte-order mark is ignored', () => {
+    const path = join(dir, 'text.csv');
+    const rows = Array.from(
+      { length: 60 },
+      (_, i) => `${i % 3 === 0 ? 'F' : i % 3 === 1 ? 'M' : ''},${(i * 7) % 13},${i % 2 === 0 ? 'yes' : 'no'},${50 + i}`,
+    );
+    writeFileSync(path, `\uFEFFsex,score,outcome,los\n${rows.join('\n')}\n`);
+    const bin = loadSimulationData(opts({ dataset: path, columns: { label: 'outcome', positive: 'yes', ignore: ['los'] }, peers: 3 }));
+    expect(bin.featureShape).toEqual([3]); // sex=F, sex=M, score
+    expect(bin.featureNames).toEqual(['sex=F', 'sex=M', 'score']);
+    expect(bin.notes.join(' ')).toMatch(/one-hot: sex/);
+    const reg = loadSimulationData(opts({ dataset: path, task: 'regression', columns: { label: 'los', ignore: ['outcome'] }, peers: 3 }));
+    expect(reg.featureShape).toEqual([3]);
+    expect(reg.task.kind).toBe('regression');
   });
 
   it('RetinaMNIST .npz: 5 classes of 28×28×3 images with their own test split', () => {
