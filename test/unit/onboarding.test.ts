@@ -370,7 +370,7 @@ describe('names in the audit, CSV test data', () => {
   it('the text report lists members with name, peer id and address, and names them in budgets', async () => {
     const { formatReportText } = await import('../../node/audit/report.js');
     const address = Wallet.createRandom().address;
-    const text = formatReportText({
+    const report = {
       ok: true,
       federation: address,
       chainId: '31337',
@@ -384,9 +384,18 @@ describe('names in the audit, CSV test data', () => {
       budgets: [{ member: address, epsilonSpent: 0.5, cap: 8, chainEpsilonSpent: 0.5, rdp: '0' }],
       credits: [],
       totalCredits: { expected: '0', onChain: '0' },
-    } as never);
+    };
+    const text = formatReportText(report as never);
     expect(text).toContain(`Hôpital Nord  peer 12D3KooWabcd…klmnop  ${address}  active`);
     expect(text).toContain(`Hôpital Nord (${address.slice(0, 8)}…`);
+    // The dashboard's sections (audit serve and --html): the member list and the budget table name it, escaped.
+    const { renderSections } = await import('../../node/audit/html.js');
+    const evil = { ...report, members: [{ ...report.members[0]!, name: '<b>Nord</b>' }] };
+    const html = await renderSections(evil as never);
+    expect(html.summary).toContain('data-name="&lt;b&gt;Nord&lt;/b&gt;"');
+    expect(html.summary).toContain('data-peer-id="12D3KooWabcdefghijklmnop"');
+    expect(html.budgets).toContain('&lt;b&gt;Nord&lt;/b&gt; <code>');
+    expect(html.summary).not.toContain('<b>Nord</b>');
   });
 
   it('--test-data takes a CSV through the manifest schema (one-hot, label, standardised)', async () => {
