@@ -447,7 +447,10 @@ export class Trainer {
     tf.tidy(() => {
       const values = w.tensors.map((t) => tf.tensor(t.data, [...t.shape], 'float32'));
       if (this.model.trainableWeights.length === this.model.weights.length) this.model.setWeights(values);
-      else this.model.trainableWeights.forEach((v, i) => v.write(values[i]!));
+      else
+        this.model.trainableWeights.forEach((v, i) => {
+          v.write(values[i]!);
+        });
     });
   }
 
