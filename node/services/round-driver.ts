@@ -358,8 +358,22 @@ export class RoundDriver {
       // Every member advertises every round — an observer with contributes = 0 — so "every
       // member advertised" is a fast path that never waits for a deadline.
       const keys = generateRoundKeys(crypto, entropy);
-      const member = position >= 0 ? new SecAggCommitteeMember(ctx, self, keys.encryption.secretKey, { crypto, sign, verify }) : undefined;
-      secureParticipant = participates ? new SecAggParticipant(ctx, self, keys, { crypto, entropy, sign, verify }) : undefined;
+      // Committee keys from identities when the node has them (issue 13 item 4; H1): members decrypt
+      // with their identity-derived X25519 key, participants encrypt to members' keys at once.
+      const committeeKeys = secure.secagg.committeeKeys;
+      const member =
+        position >= 0
+          ? new SecAggCommitteeMember(ctx, self, committeeKeys?.own ?? keys.encryption.secretKey, { crypto, sign, verify })
+          : undefined;
+      secureParticipant = participates
+        ? new SecAggParticipant(ctx, self, keys, {
+            crypto,
+            entropy,
+            sign,
+            verify,
+            ...(committeeKeys !== undefined ? { committeeKey: committeeKeys.of } : {}),
+          })
+        : undefined;
       const advert =
         secureParticipant?.advertise() ??
         createAdvert({ binding: secure.secagg.binding, federation: this.init.federation, round }, self, keys, sign, false);

@@ -26,7 +26,7 @@
  */
 import { fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
 import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
-import { isFedmeshError } from '../../protocol/errors.js';
+import { type FedmeshError, isFedmeshError } from '../../protocol/errors.js';
 import { encodeMaskedInput } from '../../protocol/messages/masked-input.js';
 import {
   type EndorseMsg,
@@ -64,6 +64,7 @@ import { waitFor } from './deadline.js';
 import { recordAndAnnounce } from './record-and-announce.js';
 import type { RoundInbox } from './round-inbox.js';
 import type { RoundRecorder } from './round-recorder.js';
+import type { CommitteeKeys } from './secagg-committee-keys.js';
 import type { SecAggInbox } from './secagg-inbox.js';
 
 export interface SecureAggregationInit {
@@ -75,6 +76,11 @@ export interface SecureAggregationInit {
 export interface SecAggComponents {
   /** The deployment every statement is bound to (protocol/chain/deployment-binding.ts `deploymentBindingBytes`). */
   readonly binding: Uint8Array;
+  /**
+   * Committee keys derived from identities (./secagg-committee-keys.ts): with them participants
+   * encrypt shares to members at once; without, to members' in-round advertisements.
+   */
+  readonly committeeKeys?: CommitteeKeys;
   readonly inbox: SecAggInbox;
   readonly crypto: SecAggCrypto;
   readonly entropy: Entropy;
@@ -128,7 +134,20 @@ export interface SecureCommitteeResult {
 /** Feeds stored messages to a machine once each, counting the protocol errors they raise. */
 class Feeder {
   private readonly fed = new Map<SecAggKind, Set<string>>();
-  private readonly warned = new Set<string>();
+  /** SECAGG_CANNOT_FOLLOW refusals not (yet) resolved, by kind/sender. */
+  private readonly pending = new Map<string, FedmeshError<string>>();
+
+  /** Count and log the refusals still pending: this member could never verify those proposals. */
+  countPending(): void {
+    for (const [key, e] of this.pending) {
+      countError(this.env, e.code, { key, error: e.message });
+      this.env.log.warn(
+        { round: this.env.plan.round, code: e.code, ...e.fields },
+        'secure aggregation: could not verify a proposal (material never arrived); not endorsed',
+      );
+    }
+    this.pending.clear();
+  }
 
   constructor(private readonly env: SecureRoundEnv) {}
 
@@ -138,7 +157,6 @@ class Feeder {
    */
   feedRetrying<K extends SecAggKind>(kind: K, retryOn: readonly string[], fn: (m: Extract<SecAggMessage, { kind: K }>) => void): void {
     const { secagg, plan } = this.env;
-    const warned = this.warned;
     let done = this.fed.get(kind);
     if (done === undefined) {
       done = new Set();
@@ -149,21 +167,16 @@ class Feeder {
       try {
         fn(m);
         done.add(m.sender);
+        this.pending.delete(`${kind}/${m.sender}`);
       } catch (e) {
         if (!isFedmeshError(e)) throw e;
         if (retryOn.includes(e.code)) {
-          // Counted and logged once per message; offered again as material arrives.
-          const key = `${kind}/${m.sender}/${e.code}`;
-          if (e.code === 'SECAGG_CANNOT_FOLLOW' && !warned.has(key)) {
-            warned.add(key);
-            countError(this.env, e.code, { kind, sender: m.sender, error: e.message });
-            this.env.log.warn(
-              { round: plan.round, code: e.code, ...e.fields },
-              'secure aggregation: cannot verify a proposal yet; not endorsing (retried as material arrives)',
-            );
-          }
+          // Offered again as material arrives; a refusal still pending when this member gives up
+          // is counted then (`countPending`), so a transient gossip race is not an error.
+          if (e.code === 'SECAGG_CANNOT_FOLLOW') this.pending.set(`${kind}/${m.sender}`, e);
           continue;
         }
+        this.pending.delete(`${kind}/${m.sender}`);
         done.add(m.sender);
         countError(this.env, e.code, { kind, sender: m.sender, error: e.message, ...e.fields });
         this.env.log.warn({ round: plan.round, code: e.code, sender: m.sender, ...e.fields }, `secure aggregation: refused (${e.message})`);
@@ -293,8 +306,10 @@ export async function runSecureParticipant(
       env.log.debug({ round }, 'round already recorded by the committee: no input from this peer');
       return true;
     };
-    // The committee's encryption keys: every member's advertisement (fast path) or keysMs.
-    const committeeAdvertised = (): boolean => plan.committee.every((c) => secagg.inbox.has(round, SecAggKind.AdvertiseKeys, c));
+    // The committee's encryption keys: derived from identities (no wait), or every member's
+    // advertisement (fast path) or keysMs.
+    const committeeAdvertised = (): boolean =>
+      secagg.committeeKeys !== undefined || plan.committee.every((c) => secagg.inbox.has(round, SecAggKind.AdvertiseKeys, c));
     await waitFor(clock, openedAt + secure.keysMs - clock.now(), signal, wait, () => committeeAdvertised() || resultSeen(env));
     if (lagging()) return {};
     feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
@@ -399,7 +414,9 @@ export async function runSecureCommittee(
     // Phase 1: certify the key set (U_1, U_2).
     const feedKeys = (): void => {
       feeder.feed(SecAggKind.AdvertiseKeys, (x) => member.addAdvert(x));
-      feeder.feed(SecAggKind.ShareKeys, (x) => {
+      // A ShareKeys may overtake its sender's advertisement (participants share as soon as they
+      // advertised): SECAGG_UNKNOWN_KEY is retried once the advertisement arrives.
+      feeder.feedRetrying(SecAggKind.ShareKeys, ['SECAGG_UNKNOWN_KEY'], (x) => {
         if (
           member.stage !== SecAggStage.Unmask &&
           x.shares.some((s) => s.recipient === env.self) &&
@@ -608,6 +625,7 @@ export async function runSecureCommittee(
     return result({ recorded, survivors: unmasked.survivors.length, dropped: unmasked.dropped.length });
   } catch (e) {
     member.fail();
+    feeder.countPending();
     if (!m.is(CommitteeStage.Done, CommitteeStage.Failed)) m.to(CommitteeStage.Failed);
     // A protocol condition (this member cannot verify, follow or unmask, or a floor is broken):
     // abstain, sign nothing. The round's fate is decided by the other members or by the

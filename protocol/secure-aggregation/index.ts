@@ -5,6 +5,7 @@
  * and the limits.
  */
 export * from './certify.js';
+export * from './committee-keys.js';
 export * from './committee-member.js';
 export * from './config.js';
 export * from './crypto.js';

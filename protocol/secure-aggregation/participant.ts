@@ -23,6 +23,7 @@ import { wipe } from '../bytes.js';
 import type { AdvertiseKeysMsg, EncryptedShare, SecAggScope, ShareKeysMsg } from '../messages/secagg.js';
 import { SecAggKind, SHARE_PLAINTEXT_BYTES } from '../messages/secagg.js';
 import { type KeySetEvidence, verifyKeySet } from './certify.js';
+import type { CommitteeKeyOf } from './committee-keys.js';
 import { NO_DP_PARAMS } from '../chain/dp-params.js';
 import { checkDeclaredDpParams, ENTRY_SIGNATURE_BYTES, type MaskedInputPayload } from '../messages/masked-input.js';
 import type { StageMachine } from '../stage-machine.js';
@@ -62,6 +63,11 @@ export interface ParticipantDeps {
   readonly entropy: Entropy;
   readonly sign: IdentitySign;
   readonly verify: IdentityVerify;
+  /**
+   * Committee members' share-encryption keys known before the round (committee-keys.ts: derived
+   * from their identities). Absent: a member's key comes from its in-round advertisement.
+   */
+  readonly committeeKey?: CommitteeKeyOf;
 }
 
 const S = SecAggStage;
@@ -142,7 +148,8 @@ export class SecAggParticipant {
   shareKeys(): ShareKeysMsg {
     this.machine.expect(S.ShareKeys);
     const { committee, threshold, federation, round } = this.ctx;
-    const reachable = committee.filter((c) => this.adverts.has(c));
+    const keyOf = (c: string): Uint8Array | undefined => this.deps.committeeKey?.(c) ?? this.adverts.get(c)?.encryptionKey;
+    const reachable = committee.filter((c) => keyOf(c) !== undefined);
     if (reachable.length < threshold) {
       throw new SecAggError('SECAGG_TOO_FEW_COMMITTEE', `${reachable.length} committee members advertised keys, threshold ${threshold}`, {
         advertised: reachable.length,
@@ -156,10 +163,10 @@ export class SecAggParticipant {
     const shares: EncryptedShare[] = [];
     const c = this.deps.crypto.x25519.importSecret(this.keys.encryption.secretKey);
     committee.forEach((member, pos) => {
-      const adv = this.adverts.get(member);
+      const key = keyOf(member);
       const bs = bShares[pos]!;
       const ss = sShares[pos]!;
-      if (adv !== undefined) {
+      if (key !== undefined) {
         const pt = new Uint8Array(SHARE_PLAINTEXT_BYTES);
         pt[0] = bs.x;
         pt.set(bs.y, 1);
@@ -167,9 +174,9 @@ export class SecAggParticipant {
         const ad = shareAssociatedData(
           scopeOf(this.ctx),
           { id: this.self, publicKey: this.keys.encryption.publicKey },
-          { id: member, publicKey: adv.encryptionKey },
+          { id: member, publicKey: key },
         );
-        const sealed = sealShare(c, adv.encryptionKey, ad, pt, this.deps.entropy);
+        const sealed = sealShare(c, key, ad, pt, this.deps.entropy);
         wipe(pt);
         shares.push({ recipient: member, ...sealed });
       }

@@ -140,9 +140,9 @@ describe('a committee member that missed a survivor’s shares', () => {
     const lateOutcome = byId.get(late())!;
     if (lateOutcome.status !== 'finalized') throw new Error('unreachable');
     expect(lateOutcome.record.participantCount).toBe(8);
-    // The late member could endorse neither the key set nor the lock (SECAGG_CANNOT_FOLLOW,
-    // counted once per proposal) and signed nothing.
-    expect(lateOutcome.secure!.errors.SECAGG_CANNOT_FOLLOW).toBe(2);
+    // The late member could not verify a proposal (SECAGG_CANNOT_FOLLOW: counted when it gave up,
+    // once per proposal still unverifiable then) and signed nothing.
+    expect(lateOutcome.secure!.errors.SECAGG_CANNOT_FOLLOW).toBeGreaterThanOrEqual(1);
     expect(lateOutcome.secure!.committeePath!.at(-1)).toBe('failed');
     await hub.settle();
     const signers = peers[0]!.secaggInbox!.messages(1, SecAggKind.Result).map((m) => m.sender);
