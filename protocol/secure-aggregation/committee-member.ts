@@ -61,7 +61,7 @@ import {
   shareAssociatedData,
 } from './crypto.js';
 import { SecAggError } from './errors.js';
-import { checkFloors } from './floors.js';
+import { checkFloors, requiredSurvivors } from './floors.js';
 import { unmaskSum } from './masking.js';
 import { checkContext, type SecAggRoundContext, scopeOf } from './participant.js';
 import { verifyAdvert } from './round-keys.js';
@@ -352,6 +352,22 @@ export class SecAggCommitteeMember {
         new SecAggError('SECAGG_BAD_PROPOSAL', 'U_2 is not a subset of U_1', { proposer: p.sender, participants: notAdvertised }),
       );
     }
+    // U_1 must hold every contributing advertiser this member knows: adverts go out when the round
+    // opens, so a leader that leaves one out is shrinking the round on purpose (it could otherwise
+    // pick U_2 = {victim, its own participants}: issue 13 attack 3 moved to the key set).
+    const omitted = [...this.adverts.values()]
+      .filter((a) => a.contributes && !u1.has(a.sender))
+      .map((a) => a.sender)
+      .sort();
+    if (omitted.length > 0) {
+      this.refuse(
+        new SecAggError('SECAGG_BAD_PROPOSAL', `U_1 omits ${omitted.length} advertiser(s) this member holds`, {
+          proposer: p.sender,
+          phase: 'key-set',
+          participants: omitted,
+        }),
+      );
+    }
     if (noAdvert.length > 0 || noShare.length > 0) {
       throw new SecAggError('SECAGG_CANNOT_FOLLOW', `cannot endorse key set of ${p.sender}: material missing`, {
         proposer: p.sender,
@@ -360,7 +376,19 @@ export class SecAggCommitteeMember {
         participants: noAdvert.length > 0 ? noAdvert : noShare,
       });
     }
-    const { minNeighbours, minSurvivors } = this.ctx.config;
+    const { minNeighbours, minSurvivors, minSurvivorFraction } = this.ctx.config;
+    // The survivor-fraction floor applies to U_2 against U_1 as it does to U_3 against U_2.
+    const fraction = requiredSurvivors(minSurvivorFraction, p.advertised.length);
+    if (p.shared.length < fraction) {
+      this.refuse(
+        new SecAggError('SECAGG_FLOOR', `U_2 of ${p.shared.length} of ${p.advertised.length} advertisers`, {
+          rule: 'shared-fraction',
+          shared: p.shared.length,
+          advertised: p.advertised.length,
+          required: fraction,
+        }),
+      );
+    }
     const required = Math.max(minNeighbours + 1, minSurvivors);
     if (p.shared.length < required) {
       this.refuse(

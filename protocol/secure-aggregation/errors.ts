@@ -53,7 +53,8 @@ export type SecAggErrorCode =
   /**
    * A survivor set breaks a floor the committee enforces before locking (floors.ts):
    * `fields.rule` is 'survivor-fraction', 'min-survivors', 'neighbours' or 'connected', with the
-   * numbers that broke it. The round aborts before any reveal.
+   * numbers that broke it ('shared-fraction' on the key set: |U_2| < ⌈α·|U_1|⌉). The round aborts
+   * before any reveal.
    */
   | 'SECAGG_FLOOR'
   /** A proposal from a member that is not the leader of the turn it names (`fields.turn`, `fields.leader`). */

@@ -9,6 +9,8 @@
  * U_3 at will (it omits inputs from its view), so three floors are enforced by every honest
  * member, each with its own `rule` in a SECAGG_FLOOR error:
  *
+ *   shared-fraction    |U_2| ≥ ⌈α·|U_1|⌉           (checked on the key set, committee-member.ts),
+ *                      and U_1 must hold every advertiser the member knows
  *   survivor-fraction  |U_3| ≥ ⌈α·|U_2|⌉           a proposer cannot cut the sum down to a few
  *   min-survivors      |U_3| ≥ minSurvivors         never a sum of one
  *   neighbours         |N(i) ∩ U_3 \ {i}| ≥ k        every survivor padded by ≥ k survivors

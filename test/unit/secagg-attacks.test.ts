@@ -84,6 +84,28 @@ describe('attack 1: a survivor left alone, or a component of the masking graph',
   });
 });
 
+describe('attack 3 at the key set: a malicious leader certifies U_2 = {victim, its own participants}', () => {
+  it('honest members refuse a U_1 that omits advertisers they hold, and a U_2 below ⌈α·|U_1|⌉', () => {
+    const r = setupRound({ n: 10, m: 7, t: 5, config: config() });
+    shareKeys(r);
+    const honest = r.committee.slice(1);
+    const leader = r.members.get(r.committee[0]!)!;
+    const full = leader.proposeKeySet(0);
+    const tiny = { ...full, advertised: ['peer-000', 'peer-008', 'peer-009'], shared: ['peer-000', 'peer-008', 'peer-009'] };
+    for (const id of honest) expect(codeOf(() => r.members.get(id)!.onKeySetProposal(tiny, LATE))).toBe('SECAGG_BAD_PROPOSAL');
+    const small = { ...full, shared: ['peer-000', 'peer-008', 'peer-009'] };
+    for (const id of honest) expect(codeOf(() => r.members.get(id)!.onKeySetProposal(small, LATE))).toBe('SECAGG_FLOOR');
+    expect(r.members.get('peer-001')!.evidence.at(-1)?.fields).toMatchObject({
+      rule: 'shared-fraction',
+      shared: 3,
+      advertised: 10,
+      required: 7,
+    });
+    // No certificate: no participant masks with that set.
+    expect(r.members.get('peer-001')!.keySet).toBeUndefined();
+  });
+});
+
 describe('attack 2: honest racing proposers plus one curious member', () => {
   // (m, t) = (5, 3) is what the attack used; it is still accepted with maliciousMembers = 0
   // (2t − m = 1 > 0), and the lock rule alone must stop it.

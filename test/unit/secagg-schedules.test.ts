@@ -26,7 +26,7 @@ import {
   type ViewMsg,
   viewStatement,
 } from '../../protocol/messages/secagg.js';
-import { decodeSum, type SecAggError, TURN_ZERO } from '../../protocol/secure-aggregation/index.js';
+import { decodeSum, requiredSurvivors, type SecAggError, TURN_ZERO } from '../../protocol/secure-aggregation/index.js';
 import { config, testSign } from './secagg-helpers.js';
 import { setupRound } from './secagg-round-harness.js';
 
@@ -108,6 +108,11 @@ describe('random schedules with one malicious member', () => {
         const ksClock = { now: lead, turnStart: (t: number) => t };
         const ksProposal = r.members.get(leader)!.proposeKeySet(lead);
         const ksEndorse: EndorseMsg[] = [];
+        if (ksProposal.shared.length < requiredSurvivors(r.ctx.config.minSurvivorFraction, ksProposal.advertised.length)) {
+          // Too many left after advertising: every member refuses the key set; nothing happens.
+          for (const id of live) expect(() => r.members.get(id)!.onKeySetProposal(ksProposal, ksClock)).toThrow(/SECAGG_FLOOR/);
+          return;
+        }
         for (const id of live) {
           const e = r.members.get(id)!.onKeySetProposal(ksProposal, ksClock);
           if (e !== undefined) ksEndorse.push(e);

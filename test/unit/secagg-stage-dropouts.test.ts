@@ -83,7 +83,8 @@ describe('dropouts between every pair of secure-aggregation stages', () => {
             // propose (SECAGG_FLOOR) and nothing is revealed.
             const shared = n - afterAdvert.size;
             const floor = Math.max(requiredSurvivors(cfg.minSurvivorFraction, shared), cfg.minNeighbours + 1, cfg.minSurvivors);
-            if (arrived.length < floor) {
+            // The key set needs |U_2| ≥ ⌈α·|U_1|⌉ too (every party advertised: U_1 is all n).
+            if (arrived.length < floor || shared < requiredSurvivors(cfg.minSurvivorFraction, n)) {
               expect(codeOf(() => runInMemoryRound(options))).toBe('SECAGG_FLOOR');
               return;
             }
