@@ -204,5 +204,5 @@ describe('secure round over the in-memory gossip and the federation contract', (
       );
       expect(bad).toEqual([]);
     }
-  }, 30_000);
+  }, 60_000);
 });
