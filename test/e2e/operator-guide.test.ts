@@ -4,7 +4,8 @@
  * writes a manifest from a sample (`federation init`), checks it (`manifest validate`), starts a
  * local chain (`chain start`), three institutions create their nodes (`node init`), the admin
  * deploys with the manifest (`chain deploy`: manifest hash and initial model hash computed,
- * members funded, names registered), each institution checks its data (`data check`) and starts
+ * members funded, names registered), each institution proves its peer id (`node proof`, stored
+ * by the admin with `chain set-peer-proof`), checks its data (`data check`) and starts
  * its node (`node start`), three rounds finalize, and an auditor verifies them (`audit`, with
  * a CSV test set in the manifest's schema) and sees the members by name.
  *
@@ -184,6 +185,24 @@ describe('docs/operator-guide.md as written: three institutions, deploy, three r
     expect(deployed.stdout).toContain('3 members, each funded with 10.0');
     const deployment = JSON.parse(readFileSync(join(root, 'deployment.json'), 'utf8'));
     expect(deployment).toMatchObject({ manifestHash, initialModelHash });
+
+    // ── Each institution proves its peer id; the admin checks and stores the proofs (§3 step 4) ──
+    for (const s of sites) {
+      const proof = (await fedmesh('node', 'proof', '--dir', s.dir)).stdout;
+      expect(JSON.parse(proof)).toMatchObject({ address: ids[s.i]!.address, peerId: ids[s.i]!.peerId });
+      writeFileSync(join(root, `proof-${s.i}.json`), proof);
+      const stored = await fedmesh(
+        'chain',
+        'set-peer-proof',
+        '--rpc',
+        rpc,
+        '--deployment',
+        join(root, 'deployment.json'),
+        '--from',
+        join(root, `proof-${s.i}.json`),
+      );
+      expect(stored.stdout).toContain(`peer proof of ${ids[s.i]!.address}`);
+    }
 
     // ── Each institution checks its data, then starts its node ─────────────────────────────
     const check = JSON.parse((await fedmesh('data', 'check', '--dir', sites[2]!.dir, '--json')).stdout);
