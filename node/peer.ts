@@ -9,6 +9,7 @@ import type { ModelWeights } from '../protocol/model.js';
 import type { LabelledData } from '../protocol/data.js';
 import { fromHex0x } from '../protocol/bytes.js';
 import { isFedmeshError } from '../protocol/errors.js';
+import { federationDomain, roundRecordDigest } from '../protocol/chain/record.js';
 import { modelHash } from '../protocol/weights-codec.js';
 import type { Entropy, IdentitySign, IdentityVerify, SecAggCrypto } from '../protocol/secure-aggregation/crypto.js';
 import type { FederationChainClient } from './chain/federation-types.js';
@@ -253,6 +254,10 @@ export class Peer {
     this.inbox.stop();
   }
 
+  private signedFinalized(round: number, fed: FederationChainClient): Promise<boolean> {
+    return signedFinalizedRecord(round, this.id, fed, this.recorder);
+  }
+
   /** The validation gate on a candidate record (defence (b)); undefined: nothing to judge, sign. */
   private async approve(req: RecordRequest, validator: Validator, margin: number): Promise<ValidationVerdict | undefined> {
     const base = this.heads.get(req.round);
@@ -346,6 +351,12 @@ export class Peer {
           // The grace ends early (rejects) when the driver resolves first: nothing to cut then.
           if (status === 'finalized') await clock.sleep(leaveGrace, stopWatch.signal).catch(() => {});
           if (stopWatch.signal.aborted || stopRound.signal.aborted) return;
+          // A committee member that signed the record the chain finalized holds that aggregate: it
+          // announces it and adopts it (its own deadlines bound both), so it does not leave. If the
+          // signers left too, nobody would announce the model and every peer would lose the round's
+          // result (seen in `npm run demo` on a loaded machine: all 8 peers left round 6).
+          if (status === 'finalized' && (await this.signedFinalized(round, fed))) return;
+          if (stopWatch.signal.aborted || stopRound.signal.aborted) return;
           log.info({ round, status }, 'round ended on chain while this peer still waited in it; leaving it');
           stopRound.abort(
             status === 'aborted'
@@ -379,6 +390,27 @@ export class Peer {
     } finally {
       stopWatch.abort();
     }
+  }
+}
+
+/**
+ * Whether `peer` signed the record the chain finalized for `round` (its signature is stored under
+ * the record's EIP-712 digest by the federation recorder). False when unknown (RPC down).
+ */
+async function signedFinalizedRecord(
+  round: number,
+  peer: string,
+  fed: FederationChainClient,
+  recorder: FederationRecorder,
+): Promise<boolean> {
+  try {
+    const finalized = await fed.getFinalizedRound(round);
+    if (finalized === undefined) return false;
+    const info = await fed.info();
+    const digest = roundRecordDigest(federationDomain(info.chainId, info.address), finalized.record);
+    return recorder.signaturesFor(round, digest).has(peer);
+  } catch {
+    return false;
   }
 }
 
