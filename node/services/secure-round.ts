@@ -554,8 +554,33 @@ export async function runSecureCommittee(
       feeder.feed(SecAggKind.Reveal, (x) => member.addReveal(x));
       return survivorsHeld();
     };
-    await waitFor(clock, deadline - clock.now(), signal, wait, () => ready() || resultSeen(env));
-    if (!survivorsHeld()) {
+    // A reconstruction that fails (a lying reveal among exactly t) is retried as more reveals
+    // arrive, until the unmask deadline: one liar must not make honest members give up.
+    let unmasked: ReturnType<SecAggCommitteeMember['unmask']> | undefined;
+    let lastFailure: SecAggError | undefined;
+    let triedWith = -1;
+    await drive(
+      env,
+      signal,
+      deadline,
+      () => undefined,
+      async () => {
+        if (!ready()) return resultSeen(env);
+        const have = secagg.inbox.count(round, SecAggKind.Reveal);
+        if (have === triedWith) return resultSeen(env);
+        triedWith = have;
+        try {
+          unmasked = member.unmask(new Map([...inbox.maskedInputsFor(round)].map(([id, x]) => [id, x.input.masked])));
+          return true;
+        } catch (e) {
+          if (!(e instanceof SecAggError) || e.code !== 'SECAGG_TOO_FEW_SHARES') throw e;
+          lastFailure = e;
+          return resultSeen(env);
+        }
+      },
+    );
+    if (unmasked === undefined) {
+      if (lastFailure !== undefined) throw lastFailure;
       throw new SecAggError('SECAGG_TOO_FEW_SHARES', `round ${round}: fewer than ${env.threshold} reveals by the unmask deadline`, {
         have: secagg.inbox.count(round, SecAggKind.Reveal),
         threshold: env.threshold,
@@ -564,7 +589,6 @@ export async function runSecureCommittee(
       });
     }
     const inputs = inbox.maskedInputsFor(round);
-    const unmasked = member.unmask(new Map([...inputs].map(([id, x]) => [id, x.input.masked])));
     member.dispose();
     // Bounds before anything is recorded (quantize.ts checkAggregateBounds): every coordinate within
     // |U|·L and |U| ≤ Σ n_i ≤ |U|·maxSampleCount, else SECAGG_* and this member abstains.

@@ -713,7 +713,12 @@ export class SecAggCommitteeMember {
     this.reveals.set(m.sender, m);
   }
 
-  /** True when, for the lock we follow, every secret has ≥ t revealed shares. */
+  /**
+   * True when, for the lock we follow, every secret has ≥ t revealed shares that can count (x =
+   * the revealer's position + 1). A lying value is only found by reconstruction: `unmask` then
+   * throws SECAGG_TOO_FEW_SHARES and leaves the member in UNMASK, so the caller may wait for more
+   * reveals and try again (reconstructAll drops a liar once t honest shares verify).
+   */
   canUnmask(): boolean {
     const f = this.followed;
     if (f === undefined) return false;
@@ -822,10 +827,12 @@ export class SecAggCommitteeMember {
   private shareCounts(digest: Uint8Array): { selfMask: Map<string, number>; maskKey: Map<string, number> } {
     const selfMask = new Map<string, number>();
     const maskKey = new Map<string, number>();
-    for (const r of this.reveals.values()) {
+    for (const [member, r] of this.reveals) {
       if (!bytesEqual(r.proposal, digest)) continue;
-      for (const s of r.selfMaskShares) selfMask.set(s.participant, (selfMask.get(s.participant) ?? 0) + 1);
-      for (const s of r.keyShares) maskKey.set(s.participant, (maskKey.get(s.participant) ?? 0) + 1);
+      // Only shares that can count: x must be the revealer's position + 1 (collectShares drops the rest).
+      const x = this.ctx.committee.indexOf(member) + 1;
+      for (const s of r.selfMaskShares) if (s.x === x) selfMask.set(s.participant, (selfMask.get(s.participant) ?? 0) + 1);
+      for (const s of r.keyShares) if (s.x === x) maskKey.set(s.participant, (maskKey.get(s.participant) ?? 0) + 1);
     }
     return { selfMask, maskKey };
   }
