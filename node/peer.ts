@@ -30,11 +30,12 @@ import { assertGateAllowed, gateCandidate, type Validator } from './services/val
 import { RoundError, type ValidationVerdict } from '../protocol/round.js';
 import { ChangeNotifier } from './services/change-notifier.js';
 import { RoundInbox } from './services/round-inbox.js';
+import type { CommitteeKeys } from './services/secagg-committee-keys.js';
 import { SecAggInbox } from './services/secagg-inbox.js';
 import { FederationRecorder } from './services/federation-recorder.js';
 import type { LocalPrivacyLedger } from './store/privacy-ledger.js';
 import { PrivacyGuard, type PrivacyStatus } from './services/privacy-guard.js';
-import { RoundOpener } from './services/round-opener.js';
+import { type PeerProofPolicy, RoundOpener } from './services/round-opener.js';
 
 export interface PeerInit extends RoundDriverInit {
   /** Outgoing chunk size in bytes (default: protocol maximum). */
@@ -49,6 +50,11 @@ export interface PeerInit extends RoundDriverInit {
    * (ms; node/services/round-abort.ts DEFAULT_ABORT_STAGGER_MS).
    */
   readonly abortStaggerMs?: number;
+  /**
+   * How members' stored peer id proofs are checked before their peer ids are mapped
+   * (node/services/round-opener.ts; issue 14 item 2). The daemon and the simulator always give one.
+   */
+  readonly peerProofs?: PeerProofPolicy;
   /**
    * How often a peer in a round re-reads the round on chain to learn that it already ended —
    * finalized or aborted by the others (ms; default DEFAULT_ROUND_END_POLL_MS). See
@@ -91,6 +97,8 @@ export interface PeerComponents {
     readonly entropy: Entropy;
     readonly sign: IdentitySign;
     readonly verify: IdentityVerify;
+    /** Committee keys from the libp2p identity (node/services/secagg-committee-keys.ts); absent: members advertise per round. */
+    readonly committeeKeys?: CommitteeKeys;
   };
   /**
    * Defence (b): this member's validation loss of a model on its own held-out split
@@ -133,7 +141,7 @@ export class Peer {
       });
     }
     assertGateAllowed(init.training.dp, init.defence?.validationMargin);
-    const opener = new RoundOpener(fed, components.log);
+    const opener = new RoundOpener(fed, components.log, undefined, init.peerProofs);
     this.opener = opener;
     this.privacyGuard = new PrivacyGuard(
       { ...(init.training.dp !== undefined ? { dp: init.training.dp } : {}), epochs: init.training.epochs },

@@ -24,6 +24,7 @@ import { cAlpha, EPSILON_CAP_MAX, encodeEpsilonCap } from '../protocol/chain/bud
 import { effectiveCommittee } from '../protocol/secure-aggregation/config.js';
 import { deployFederation, registerMembers } from '../node/chain/federation-deploy.js';
 import { deploymentBindingBytes } from '../protocol/chain/deployment-binding.js';
+import { signPeerBinding } from '../protocol/chain/peer-binding.js';
 import { EthersFederationClient } from '../node/chain/federation-ethers.js';
 import type { FederationChainClient } from '../node/chain/federation-types.js';
 import { startInProcessChain } from '../node/chain/hardhat.js';
@@ -261,19 +262,25 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       finalizeDurationSec: windows.finalizeSec,
       cAlpha: cAlpha(o.federationDelta ?? SIM_FEDERATION_DELTA),
     });
+    const deployment = { chainId: (await deployer.provider!.getNetwork()).chainId, contract: ledger.address };
+    // Each peer's libp2p key proves its peer id is bound to its account (issue 14 item 2); every
+    // peer verifies the stored proofs before mapping a peer id (peerProofs below).
     await registerMembers(
       deployer,
       ledger.address,
-      accounts.map((account, i) => ({
-        account,
-        peerId: members[i]!,
-        metadataURI: `sim:${o.federation}/${i}`,
-        epsilonCap: o.epsilonCap !== undefined ? encodeEpsilonCap(o.epsilonCap) : EPSILON_CAP_MAX,
-      })),
+      await Promise.all(
+        accounts.map(async (account, i) => ({
+          account,
+          peerId: members[i]!,
+          metadataURI: `sim:${o.federation}/${i}`,
+          epsilonCap: o.epsilonCap !== undefined ? encodeEpsilonCap(o.epsilonCap) : EPSILON_CAP_MAX,
+          peerProof: await signPeerBinding(keys[i]!, deployment, account),
+        })),
+      ),
     );
     const clientOf = (s: Signer) => new EthersFederationClient(s, ledger.address, { fromBlock: ledger.blockNumber, pollIntervalMs: 100 });
     // Secure aggregation binds every statement to this deployment (issue 13; H1).
-    const binding = deploymentBindingBytes({ chainId: (await deployer.provider!.getNetwork()).chainId, contract: ledger.address });
+    const binding = deploymentBindingBytes(deployment);
     const federationAdmin = clientOf(deployer);
     const federationClients = memberSigners.map(clientOf);
 
@@ -304,6 +311,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         ...(o.dropouts !== undefined ? { dropout: dropoutOf(i) } : {}),
         finalize: { threshold: t },
         ...(o.abortStaggerMs !== undefined ? { abortStaggerMs: o.abortStaggerMs } : {}),
+        peerProofs: { mode: 'require', binding: deployment },
       })({
         gossip,
         federation: federationClients[i]!,

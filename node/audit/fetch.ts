@@ -270,6 +270,8 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
         rdp: BigInt(rdp),
         epsilonSpent: BigInt(budget.epsilonSpent),
         metadataURI: String(m.metadataURI),
+        peerId: String(m.peerId),
+        peerProof: String(m.peerProof),
       });
     }
     return {

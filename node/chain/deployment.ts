@@ -15,9 +15,11 @@
  * `epsilonCap` is ε at the federation's δ (a number; stored rounded down to 1e-6).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { FetchRequest, isAddress, JsonRpcProvider, Network, type Signer, Wallet } from 'ethers';
+import { FetchRequest, getAddress, getCreateAddress, isAddress, JsonRpcProvider, Network, type Signer, Wallet } from 'ethers';
 import { z } from 'zod';
 import { cAlpha, encodeEpsilonCap, ONCHAIN_RDP_ORDERS, RDP_SCALE } from '../../protocol/chain/budget.js';
+import type { DeploymentBinding } from '../../protocol/chain/deployment-binding.js';
+import { peerBindingRefusal } from '../../protocol/chain/peer-binding.js';
 import type { Hex32 } from '../../protocol/chain/record.js';
 import { FedmeshError, isFedmeshError } from '../../protocol/errors.js';
 import { MAX_MEMBER_NAME, nameMetadataURI } from '../../protocol/audit/member-name.js';
@@ -239,17 +241,55 @@ export interface DeploymentFile {
 }
 
 /**
+ * The members to register, once the contract's address is known: peer id proofs bind to the
+ * deployment (protocol/chain/peer-binding.ts), so whoever holds the members' keys (a devnet) signs
+ * them here, after the deployment and before the registration.
+ */
+export type MembersFor = (binding: DeploymentBinding) => Promise<readonly NewMember[]>;
+
+/**
+ * Refuses (CONFIG_INVALID naming `members.<i>.peerProof`) a given proof that is not the member's
+ * peer id key binding it to its account on `binding`: registering it would only get the member
+ * refused by every node (issue 14 item 2). Members without a proof pass (64 zero bytes are stored).
+ */
+export function checkMemberProofs(members: readonly NewMember[], binding: DeploymentBinding): void {
+  const issues: { field: string; value: unknown; rule: string }[] = [];
+  for (const [i, m] of members.entries()) {
+    if (m.peerProof === undefined) continue;
+    const reason = peerBindingRefusal(m.peerId, binding, m.account, m.peerProof);
+    if (reason === undefined || reason === 'missing') continue;
+    issues.push({
+      field: `members.${i}.peerProof`,
+      value: m.peerProof,
+      rule: `must be ${m.peerId}'s key signing ${m.account} on chain ${binding.chainId}, contract ${binding.contract} (${reason})`,
+    });
+  }
+  if (issues.length > 0) throw configError(issues);
+}
+
+/**
  * Deploys FedmeshFederation with `params` from `signer` (who becomes admin), registers `members`,
  * and describes the deployment as the file `fedmesh chain deploy` and `devnet deploy` write.
+ * Proofs given in `members` must verify for the contract's address, which is predicted from the
+ * deployer's nonce and checked before anything is sent.
  */
 export async function deployFederationFile(
   signer: Signer,
   chainId: bigint,
   params: FederationParams,
-  members: readonly NewMember[],
+  membersIn: readonly NewMember[] | MembersFor,
   delta: number,
 ): Promise<DeploymentFile> {
+  if (typeof membersIn !== 'function' && membersIn.some((m) => m.peerProof !== undefined)) {
+    const from = await signer.getAddress();
+    const predicted = getCreateAddress({ from, nonce: await signer.getNonce('pending') });
+    checkMemberProofs(membersIn, { chainId, contract: predicted });
+  }
   const deployed = await deployFederation(signer, { ...params, delta: params.delta ?? delta });
+  const binding = { chainId, contract: getAddress(deployed.address) };
+  const members = typeof membersIn === 'function' ? await membersIn(binding) : membersIn;
+  // A deployer transaction between the prediction and the deployment moves the address: check again.
+  checkMemberProofs(members, binding);
   await registerMembers(signer, deployed.address, members);
   return {
     version: 1,

@@ -76,6 +76,12 @@ export const NodeConfigSchema = z
         deployment: z.string().min(1),
         confirmations: z.number().int().min(1).max(64).default(NODE_CONFIG_DEFAULTS.confirmations),
         pollMs: z.number().int().min(50).max(60_000).default(NODE_CONFIG_DEFAULTS.chainPollMs),
+        /**
+         * Members' peer id proofs (node/services/round-opener.ts): `require` refuses a member whose
+         * stored proof is missing or does not verify; `admin-trust` also maps a member registered
+         * without a proof (legacy deployments), with a warning. A failing proof is refused in both.
+         */
+        peerProofs: z.enum(['require', 'admin-trust']).default('require'),
       })
       .strict(),
     data: z
@@ -278,6 +284,7 @@ chain:
   deployment: ./deployment.json      # written by \`fedmesh chain deploy\`
   confirmations: 1                   # blocks on top of a transaction before it counts
   pollMs: 1000                       # how often the chain is polled
+  peerProofs: require                # or admin-trust: also accept members registered without a peer id proof
 
 data:
   kind: csv                          # csv | npz | png-folder

@@ -29,7 +29,6 @@ import { isFedmeshError } from '../../protocol/errors.js';
 import { decodePacked, epsilonFromPacked, RDP_SCALE } from '../../protocol/chain/budget.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
 import { SECAGG_DEFAULTS } from '../../protocol/secure-aggregation/config.js';
-import { deploymentBindingBytes } from '../../protocol/chain/deployment-binding.js';
 import { decodeWeights, encodeWeights, modelHash } from '../../protocol/weights-codec.js';
 import { fetchArtifact, serveArtifacts } from '../artifacts/artifact-service.js';
 import { EthersFederationClient } from '../chain/federation-ethers.js';
@@ -49,6 +48,7 @@ import { startOpsServer, type OpsServer } from '../ops/http.js';
 import { NodeMetrics } from '../ops/metrics.js';
 import { createPeer, type Peer } from '../peer.js';
 import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, systemEntropy } from '../services/secagg-crypto.js';
+import { deploymentBindingBytes } from '../../protocol/chain/deployment-binding.js';
 import { NodeStore } from '../store/node-store.js';
 import { FilePrivacyLedger } from '../store/privacy-ledger.js';
 import { maxPacked } from '../services/privacy-guard.js';
@@ -274,10 +274,11 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
     const registered = await checkMembership(fed, keys);
     if (!verifyPeerBinding(keys.peerId, { chainId: deployment.chainId, contract: deployment.address }, address, registered.peerProof)) {
       // Gossip peers are matched to accounts by the registry's peer ids; a proof makes that binding
-      // checkable by anyone (protocol/chain/peer-binding.ts). Not refused: deployments without proofs exist.
+      // checkable by anyone (protocol/chain/peer-binding.ts). Not refused here: the admin may store it while
+      // the node runs; until then, nodes with chain.peerProofs: require (the default) refuse this node's messages.
       nlog.warn(
         { address, peerId: keys.peerId },
-        'the registry holds no valid peer-binding proof for this node: run `fedmesh node proof` and give it to the admin (`fedmesh chain set-peer-proof`)',
+        'the registry holds no valid peer-binding proof for this node, so other members refuse its messages: run `fedmesh node proof` and give it to the admin (`fedmesh chain set-peer-proof`)',
       );
     }
     const info = await fed.info();
@@ -384,6 +385,12 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         keysMs: cfg.rounds.keysMs,
       },
       finalize: { threshold: info.threshold },
+      // issue 14 item 2: every member's stored peer id proof is verified before its id is mapped.
+      peerProofs: {
+        mode: cfg.chain.peerProofs,
+        binding: { chainId: deployment.chainId, contract: deployment.address },
+        onRefused: (e) => metrics.peerProofsRefused.inc({ reason: e.fields.reason }),
+      },
     })({
       gossip,
       trainer,

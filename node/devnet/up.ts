@@ -4,7 +4,7 @@
  *
  *   up      starts `fedmesh chain start` (a Hardhat JSON-RPC node) in the background, deploys a
  *           FedmeshFederation with the plan's manifest hash, initial model hash and (m, t),
- *           registers the members, writes DIR/deployment.json, then starts one
+ *           registers and funds the members, writes DIR/deployment.json, then starts one
  *           `fedmesh node start` per node folder. Logs: DIR/logs/<name>.log; PIDs: DIR/pids.json.
  *   deploy  only the deployment, onto a chain that already runs (the plan's RPC URL).
  *   down    SIGTERM to every recorded PID, SIGKILL to those still alive after a grace period.
@@ -12,12 +12,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FetchRequest, JsonRpcProvider, Network, type Signer } from 'ethers';
+import { FetchRequest, getAddress, JsonRpcProvider, Network, type Signer } from 'ethers';
 import { cAlpha } from '../../protocol/chain/budget.js';
 import type { Hex32 } from '../../protocol/chain/record.js';
 import { FedmeshError } from '../../protocol/errors.js';
 import { type DeploymentFile, DEPLOY_DEFAULTS, deployFederationFile, readMembersFile } from '../chain/deployment.js';
-import type { FederationParams } from '../chain/federation-types.js';
+import type { FederationParams, NewMember } from '../chain/federation-types.js';
+import type { DeploymentBinding } from '../../protocol/chain/deployment-binding.js';
+import { loadKeystore } from '../keystore/keystore.js';
+import { peerProofOf } from '../keystore/peer-proof.js';
 import { fundMembers, LOCAL_MEMBER_FUNDING_WEI } from '../chain/funding.js';
 import type { DeployPlan } from './devnet.js';
 
@@ -123,7 +126,13 @@ export async function deployDevnet(dir: string, rpcUrl?: string): Promise<Devnet
       finalizeDurationSec: plan.finalizeDurationSec,
       cAlpha: cAlpha(DEPLOY_DEFAULTS.delta),
     };
-    const deployment: DevnetDeployment = await deployFederationFile(signer, network.chainId, params, members, DEPLOY_DEFAULTS.delta);
+    const deployment: DevnetDeployment = await deployFederationFile(
+      signer,
+      network.chainId,
+      params,
+      (binding) => withDevnetProofs(dir, members, binding),
+      DEPLOY_DEFAULTS.delta,
+    );
     // Members pay gas for opening and finalizing rounds: fund them from the deployer.
     await fundMembers(
       signer,
@@ -135,6 +144,24 @@ export async function deployDevnet(dir: string, rpcUrl?: string): Promise<Devnet
   } finally {
     provider.destroy();
   }
+}
+
+/**
+ * `members` with each one's peer id proof for `binding`, signed with its node folder's keystore
+ * (the devnet keeps the passphrases; a real member runs `fedmesh node proof` itself). Members
+ * whose key is not in a node folder here keep what they had.
+ */
+export async function withDevnetProofs(dir: string, members: readonly NewMember[], binding: DeploymentBinding): Promise<NewMember[]> {
+  const proofs = new Map<string, string>();
+  for (const nodeDir of nodeDirs(dir)) {
+    const passphrase = readFileSync(join(nodeDir, 'passphrase'), 'utf8').trim();
+    const proof = await peerProofOf(await loadKeystore(join(nodeDir, 'keystore'), passphrase), binding);
+    proofs.set(getAddress(proof.address), proof.peerProof);
+  }
+  return members.map((m) => {
+    const peerProof = proofs.get(getAddress(m.account));
+    return peerProof !== undefined ? { ...m, peerProof } : m;
+  });
 }
 
 /** Starts `fedmesh node start --dir DIR/node-<index>`, logging to DIR/logs/node-<index>.log. */

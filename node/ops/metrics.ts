@@ -28,6 +28,12 @@ export class NodeMetrics {
     help: 'Rounds aborted on chain (status Aborted) while this node ran',
     registers: [this.registry],
   });
+  readonly peerProofsRefused = new Counter({
+    name: 'fedmesh_peer_proofs_refused_total',
+    help: 'Members whose peer id this node refused to map for a missing or invalid proof (PEER_PROOF_REFUSED), by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly phaseSeconds = new Histogram({
     name: 'fedmesh_round_phase_seconds',
     help: 'Duration of each round phase',

@@ -14,9 +14,20 @@
  * mapped): the contract already keeps peer ids unique, this is the node's own check.
  * The committee is checked against the active list at the round's snapshot block
  * (`activeMembersAt`), the list the contract drew it from.
+ *
+ * Peer id proofs (issue 14 item 2, audit finding H-2): with a `PeerProofPolicy`, a member's
+ * stored proof (protocol/chain/peer-binding.ts) is verified before its peer id is mapped to its
+ * account, at every registry read (each `open`, and again after each MemberInfoUpdated). A
+ * member whose proof is missing or does not verify is refused: PEER_PROOF_REFUSED {member,
+ * peerId, reason} is logged and counted, the member is left out of the active list (treated as
+ * not reachable for the round) and a committee seat it holds maps to no peer id, so nothing it
+ * sends is accepted. `admin-trust` maps a member with no proof (the 64 zero bytes) with a
+ * warning; a proof that is present and fails is refused in both modes.
  */
 import { getAddress } from 'ethers';
 import { selectCommitteeOnChain } from '../../protocol/chain/committee.js';
+import type { DeploymentBinding } from '../../protocol/chain/deployment-binding.js';
+import { PeerBindingError, peerBindingRefusal } from '../../protocol/chain/peer-binding.js';
 import { RoundError } from '../../protocol/round.js';
 import { ChainError } from '../chain/errors.js';
 import type { FederationChainClient, RoundState } from '../chain/federation-types.js';
@@ -24,6 +35,21 @@ import type { Logger } from '../logger.js';
 
 /** Rounds of committees and states kept: the current one and two behind (late messages). */
 const ROUNDS_KEPT = 3;
+
+/**
+ * `require`: every member's stored proof must verify. `admin-trust`: a member registered without
+ * a proof (64 zero bytes) is taken on the admin's word, with a warning (legacy deployments).
+ */
+export const PEER_PROOF_MODES = ['require', 'admin-trust'] as const;
+export type PeerProofMode = (typeof PEER_PROOF_MODES)[number];
+
+export interface PeerProofPolicy {
+  readonly mode: PeerProofMode;
+  /** The deployment proofs are bound to; absent: the client's `info()` (address, chain id). */
+  readonly binding?: DeploymentBinding;
+  /** Called on every refusal, after it is logged (the daemon counts them in a metric). */
+  readonly onRefused?: (e: PeerBindingError) => void;
+}
 
 export class RoundOpener {
   private readonly committees = new Map<number, readonly string[]>();
@@ -36,6 +62,12 @@ export class RoundOpener {
   private activeSet = new Set<string>();
   private activeRound = 0;
   private infoVersion: bigint | undefined;
+  private binding: DeploymentBinding | undefined;
+  /** Accounts mapped without a proof under `admin-trust` (warned once each). */
+  private readonly trusted = new Set<string>();
+  private refused = 0;
+  /** Accounts refused at the latest registry read (their committee seats stay unmapped). */
+  private refusedNow = new Set<string>();
 
   constructor(
     private readonly fed: FederationChainClient,
@@ -43,13 +75,16 @@ export class RoundOpener {
     /** How long to wait for another member's RoundOpened when our own attempt lost (ms). */
     private readonly openTimeoutMs = 30_000,
     /**
-     * Checks a member's stored peer id proof (protocol/chain/peer-binding.ts `verifyPeerBinding`
-     * with the deployment's binding). When given, a member whose proof fails is not mapped to its
-     * peer id, so its messages are refused (ROUND_PEER_PROOF_INVALID is logged). Absent: proofs
-     * are not checked (deployments registered without proofs store 64 zero bytes).
+     * How members' stored peer id proofs are checked. Absent: not checked (test harnesses with
+     * synthetic peer ids only; the daemon and the simulator always pass one).
      */
-    private readonly verifyPeerProof?: (peerId: string, account: string, proof: string) => boolean,
+    private readonly peerProofs?: PeerProofPolicy,
   ) {}
+
+  /** How many times a member's peer id was refused for its proof (PEER_PROOF_REFUSED). */
+  get peerProofRefusals(): number {
+    return this.refused;
+  }
 
   /** The committee of `round` (peer ids, position order), once `open(round)` resolved here. */
   committeeOf(round: number): readonly string[] | undefined {
@@ -146,14 +181,15 @@ export class RoundOpener {
     }
     this.infoVersion = version;
     const activeAccounts = await this.fed.activeMembers();
+    this.refusedNow = new Set();
     const ids: string[] = [];
     for (const account of activeAccounts) {
       let id = this.peerIds.get(account);
       if (id === undefined) {
         const member = await this.fed.getMember(account);
         id = member.peerId;
-        if (this.verifyPeerProof !== undefined && !this.verifyPeerProof(id, account, member.peerProof)) {
-          this.log.warn({ round, account, peerId: id }, 'ROUND_PEER_PROOF_INVALID: the peer id proof does not verify; refusing the member');
+        if (!(await this.proofAccepted(round, account, id, member.peerProof))) {
+          this.refusedNow.add(account);
           continue;
         }
         this.peerIds.set(account, id);
@@ -170,6 +206,47 @@ export class RoundOpener {
       this.activeRound = round;
     }
     return activeAccounts;
+  }
+
+  /**
+   * Whether `account`'s stored proof lets this node map `peerId` to it (always, without a
+   * policy). A refusal is logged as PEER_PROOF_REFUSED with its fields and counted; it never
+   * throws: the member is only left out.
+   */
+  private async proofAccepted(round: number, account: string, peerId: string, proof: string): Promise<boolean> {
+    const policy = this.peerProofs;
+    if (policy === undefined) return true;
+    if (this.binding === undefined) {
+      const info = policy.binding ?? (await this.fed.info());
+      this.binding = { chainId: info.chainId, contract: 'contract' in info ? info.contract : info.address };
+    }
+    const reason = peerBindingRefusal(peerId, this.binding, account, proof);
+    if (reason === undefined) return true;
+    if (reason === 'missing' && policy.mode === 'admin-trust') {
+      if (!this.trusted.has(account)) {
+        this.trusted.add(account);
+        this.log.warn(
+          { round, member: account, peerId },
+          'peer id mapped without a proof (peerProofs: admin-trust): the binding rests on the admin alone',
+        );
+      }
+      return true;
+    }
+    this.refused++;
+    const e = new PeerBindingError(
+      'PEER_PROOF_REFUSED',
+      `round ${round}: ${account}'s peer id ${peerId} is refused: ${
+        reason === 'missing'
+          ? 'the registry holds no proof (the member must run `fedmesh node proof` and the admin store it)'
+          : reason === 'invalid'
+            ? "the stored proof is not this peer id's key binding it to this account on this deployment"
+            : 'the peer id carries no Ed25519 key to verify a proof with'
+      }`,
+      { member: account, peerId, reason },
+    );
+    this.log.warn({ round, err: e.toJSON(), ...e.fields }, e.message);
+    policy.onRefused?.(e);
+    return false;
   }
 
   /** Maps `id` to `account` unless another account holds it already (then refuses both). */
@@ -190,10 +267,14 @@ export class RoundOpener {
     const out: string[] = [];
     for (const account of state.committee) {
       let id = this.peerIds.get(account);
+      if (id === undefined && this.refusedNow.has(account)) {
+        out.push(`unverified:${account}`);
+        continue;
+      }
       if (id === undefined) {
         const member = await this.fed.getMember(account);
         // A committee member whose proof fails gets no peer id: nothing it sends is accepted.
-        if (this.verifyPeerProof !== undefined && !this.verifyPeerProof(member.peerId, account, member.peerProof)) {
+        if (!(await this.proofAccepted(state.round, account, member.peerId, member.peerProof))) {
           out.push(`unverified:${account}`);
           continue;
         }

@@ -17,6 +17,7 @@ import { getAddress } from 'ethers';
 import { addPacked, EPSILON_UNBOUNDED, epsilonFromPacked, fixedToNumber } from '../chain/budget.js';
 import { replayCredits } from '../chain/credits.js';
 import { federationDomain, type Hex32, roundRecordStructHash } from '../chain/record.js';
+import { peerBindingRefusal } from '../chain/peer-binding.js';
 import { checkArtifact } from './artifacts.js';
 import { checkCommittee } from './committee.js';
 import { finding, inRound, type LocalFinding, sortFindings } from './findings.js';
@@ -342,6 +343,25 @@ export function audit(input: AuditInput): AuditReport {
       chainEpsilonSpent: fixedToNumber(view.epsilonSpent),
       rdp: rdp.toString(),
     });
+  }
+
+  // 4b. Peer id bindings (issue 14 item 2): every member's stored proof, as nodes check it.
+  for (const [address, view] of views.members) {
+    if (view.peerId === undefined || view.peerProof === undefined || view.status === 0) continue;
+    const binding = { chainId: input.deployment.chainId, contract: input.deployment.address };
+    const reason = peerBindingRefusal(view.peerId, binding, address, view.peerProof);
+    if (reason === undefined) continue;
+    add(
+      null,
+      finding(
+        'PEER_PROOF_INVALID',
+        reason === 'missing' ? 'warning' : 'error',
+        reason === 'missing'
+          ? `${address}'s peer id ${view.peerId} is registered without a proof: the binding rests on the admin alone`
+          : `${address}'s stored proof is not peer id ${view.peerId}'s key binding it to this account on this deployment`,
+        { member: address, peerId: view.peerId, reason, peerProof: view.peerProof },
+      ),
+    );
   }
 
   // 5. Credits.

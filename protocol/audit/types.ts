@@ -102,6 +102,9 @@ export interface MemberView {
   readonly epsilonSpent: bigint;
   /** The registry's metadata URI (`getMember(..).metadataURI`), when read. */
   readonly metadataURI?: string;
+  /** The registry's peer id and its stored proof (`getMember(..).peerId/.peerProof`), when read. */
+  readonly peerId?: string;
+  readonly peerProof?: string;
 }
 
 /** The contract's views, all read at `block`, the last block of the event stream. */
@@ -240,6 +243,8 @@ export const FINDING_CODES = [
   'ARTIFACT_HASH_MISMATCH',
   'ARTIFACT_MISSING',
   'ARTIFACT_UNAVAILABLE',
+  /** A member's stored peer id proof is missing or does not verify (protocol/chain/peer-binding.ts). */
+  'PEER_PROOF_INVALID',
 ] as const;
 
 export type FindingCode = (typeof FINDING_CODES)[number];

@@ -13,6 +13,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { getAddress } from 'ethers';
 import { fromString } from 'uint8arrays/from-string';
+import { FedmeshError } from '../errors.js';
 import { type DeploymentBinding, deploymentBindingBytes } from './deployment-binding.js';
 
 const DOMAIN_TAG = new TextEncoder().encode('fedmesh/peer-binding/1');
@@ -60,4 +61,51 @@ export function verifyPeerBinding(peerId: string, binding: DeploymentBinding, ac
   } catch {
     return false;
   }
+}
+
+/**
+ * Why a stored peer id binding is refused:
+ * - `missing`: the stored proof is empty or the 64 zero bytes the deployment tooling stores when
+ *   no proof was given (admin trust only);
+ * - `not-ed25519`: the peer id does not carry an Ed25519 key, so nothing can be verified;
+ * - `invalid`: a proof is there but is not the peer id's key signing this account on this
+ *   deployment (a peer id registered for an account that does not hold its key, finding H-2).
+ */
+export type PeerBindingReason = 'missing' | 'invalid' | 'not-ed25519';
+
+/** Whether `proof` is "no proof": empty, or all zero bytes (what registration without a proof stores). */
+export function isMissingPeerProof(proof: string | Uint8Array): boolean {
+  if (typeof proof !== 'string') return proof.every((b) => b === 0);
+  return /^(0x)?0*$/.test(proof);
+}
+
+/** Why `peerId`'s stored binding to `account` on `binding` fails, or undefined when its proof verifies. */
+export function peerBindingRefusal(
+  peerId: string,
+  binding: DeploymentBinding,
+  account: string,
+  proof: string | Uint8Array,
+): PeerBindingReason | undefined {
+  if (ed25519KeyOfPeerId(peerId) === undefined) return 'not-ed25519';
+  if (isMissingPeerProof(proof)) return 'missing';
+  return verifyPeerBinding(peerId, binding, account, proof) ? undefined : 'invalid';
+}
+
+/**
+ * A member whose peer id a node refused to map to its account (node/services/round-opener.ts):
+ * its messages are refused and it is treated as not reachable for the round.
+ */
+export class PeerBindingError extends FedmeshError<
+  'PEER_PROOF_REFUSED',
+  { readonly member: string; readonly peerId: string; readonly reason: PeerBindingReason }
+> {}
+
+/** The proof, 0x hex: `key` (a libp2p Ed25519 private key, or anything that signs like one) signs the binding. */
+export async function signPeerBinding(
+  key: { sign(message: Uint8Array): Uint8Array | Promise<Uint8Array> },
+  binding: DeploymentBinding,
+  account: string,
+): Promise<`0x${string}`> {
+  const sig = await key.sign(peerBindingMessage(binding, account));
+  return `0x${Array.from(sig, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }

@@ -15,6 +15,9 @@ import {
   type Log,
   type LogDescription,
 } from 'ethers';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import { cAlpha, encodeEpsilonCap } from '../../protocol/chain/budget.js';
 import { encodeDpParams } from '../../protocol/chain/dp-params.js';
@@ -283,4 +286,25 @@ export function indexOf(chain: InProcessChain, address: string): number {
   const i = chain.signers.findIndex((s) => s.address.toLowerCase() === address.toLowerCase());
   if (i < 0) throw new Error(`${address} is not a chain signer`);
   return i;
+}
+
+/** A deployment JSON for `fed` (what `fedmesh chain deploy` writes, the fields the auditor reads), in a fresh temp folder; its path. */
+export function writeAuditDeployment(fed: Fed, chainId: bigint, o: { m?: number; t?: number } = {}): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'fedmesh-audit-deployment-')), 'deployment.json');
+  writeFileSync(
+    path,
+    JSON.stringify({
+      version: 1,
+      contract: 'FedmeshFederation',
+      chainId: chainId.toString(),
+      addresses: { FedmeshFederation: fed.address },
+      deployBlock: fed.blockNumber,
+      initialModelHash: INITIAL,
+      delta: DELTA,
+      cAlpha: C_ALPHA.map(String),
+      m: o.m ?? 3,
+      t: o.t ?? 2,
+    }),
+  );
+  return path;
 }

@@ -15,10 +15,10 @@
  * committee recomputed from the seed and the replayed active list must match on every round,
  * and the seed itself is recomputed from each round's seed block hash.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signPeerBinding } from '../../protocol/chain/peer-binding.js';
 import { audit } from '../../protocol/audit/audit.js';
 import type { AuditEvent, AuditInput } from '../../protocol/audit/types.js';
 import { declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
@@ -36,8 +36,6 @@ import { fetchAuditStream, openAuditSource } from '../../node/audit/fetch.js';
 import { runAudit } from '../../node/audit/run.js';
 import {
   as,
-  C_ALPHA,
-  DELTA,
   DP_PARAMS,
   deployFed,
   expectRevert,
@@ -52,6 +50,7 @@ import {
   view,
   entrySigs,
   openNext,
+  writeAuditDeployment,
 } from '../contracts/federation-fixture.js';
 
 let chain: InProcessChain;
@@ -101,23 +100,15 @@ describe('fedmesh audit against a FedmeshFederation over JSON-RPC', () => {
     chain = await startInProcessChain();
     node = await startLocalChainNode(0);
     fed = await deployFed(chain, { m: 3, t: 2, members: [1, 2, 3, 4, 5], cap: 10 });
-    const dir = mkdtempSync(join(tmpdir(), 'fedmesh-audit-chain-'));
-    deploymentPath = join(dir, 'deployment.json');
-    writeFileSync(
-      deploymentPath,
-      JSON.stringify({
-        version: 1,
-        contract: 'FedmeshFederation',
-        chainId: node.chainId.toString(),
-        addresses: { FedmeshFederation: fed.address },
-        deployBlock: fed.blockNumber,
-        initialModelHash: INITIAL,
-        delta: DELTA,
-        cAlpha: C_ALPHA.map(String),
-        m: 3,
-        t: 2,
-      }),
-    );
+    // Real libp2p peer ids with their proofs (issue 14 item 2): the fixture's synthetic ids would
+    // each be a PEER_PROOF_INVALID finding, and this test plants exactly one finding.
+    for (const i of [1, 2, 3, 4, 5]) {
+      // Seeded: committees are drawn from block hashes, which these transactions feed.
+      const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(i));
+      const proof = await signPeerBinding(key, { chainId: node.chainId, contract: fed.address }, A(i));
+      await send(as(fed.contract, S(0)), 'setPeerId', A(i), peerIdFromPrivateKey(key).toString(), proof);
+    }
+    deploymentPath = writeAuditDeployment(fed, node.chainId);
 
     // Round 1: honest.
     let o = await open();
@@ -223,7 +214,8 @@ describe('fedmesh audit against a FedmeshFederation over JSON-RPC', () => {
     expect(codes).toEqual(expect.arrayContaining(['SIGNER_NOT_IN_COMMITTEE', 'SIGNATURES_BELOW_THRESHOLD']));
 
     const brokenRecord = { ...fin2.record, prevModelHash: INITIAL };
-    const brokenSigs = await sigs(brokenRecord, opened2.committee.slice(0, 2));
+    // Member 2 was suspended after round 1: its signature no longer counts (as in open()).
+    const brokenSigs = await sigs(brokenRecord, opened2.committee.filter((a) => a !== A(2)).slice(0, 2));
     const broken: AuditInput = {
       ...input,
       events: input.events.map((e) =>

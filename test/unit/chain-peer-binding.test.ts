@@ -50,9 +50,7 @@ describe('RoundOpener with proof checks (real chain)', () => {
       await send(admin, 'addMember', signerOf(chain, i).address, peerId, '', 10_000_000, proof);
     }
     const client = new EthersFederationClient(signerOf(chain, 1), fed.address, { pollIntervalMs: 10 });
-    const opener = new RoundOpener(client, createLogger('silent'), 30_000, (peerId, account, proof) =>
-      verifyPeerBinding(peerId, binding, account, proof),
-    );
+    const opener = new RoundOpener(client, createLogger('silent'), 30_000, { mode: 'require' });
     await opener.open(1);
     expect(opener.isActive(ids[0]!)).toBe(true);
     expect(opener.isActive(ids[1]!)).toBe(true);
