@@ -30,7 +30,6 @@ import { assertGateAllowed, gateCandidate, type Validator } from './services/val
 import { RoundError, type ValidationVerdict } from '../protocol/round.js';
 import { ChangeNotifier } from './services/change-notifier.js';
 import { RoundInbox } from './services/round-inbox.js';
-import type { CommitteeKeys } from './services/secagg-committee-keys.js';
 import { SecAggInbox } from './services/secagg-inbox.js';
 import { FederationRecorder } from './services/federation-recorder.js';
 import type { LocalPrivacyLedger } from './store/privacy-ledger.js';
@@ -97,8 +96,6 @@ export interface PeerComponents {
     readonly entropy: Entropy;
     readonly sign: IdentitySign;
     readonly verify: IdentityVerify;
-    /** Committee keys from the libp2p identity (node/services/secagg-committee-keys.ts); absent: members advertise per round. */
-    readonly committeeKeys?: CommitteeKeys;
   };
   /**
    * Defence (b): this member's validation loss of a model on its own held-out split
