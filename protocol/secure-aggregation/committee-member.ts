@@ -30,6 +30,7 @@
  *      ShareKeys; s_j^SK: the advertised s_j^PK).
  */
 import { bytesEqual, toHex0x, wipe } from '../bytes.js';
+import { MAX_RECORD_ENTRIES } from '../chain/record.js';
 import {
   type AdvertiseKeysMsg,
   CertPhase,
@@ -192,6 +193,15 @@ export class SecAggCommitteeMember {
     return this.followed?.dropped ?? [];
   }
 
+  /**
+   * The most participants a key set may certify: the overflow bound's N, and never more than a
+   * round record can list (protocol/chain/record.ts MAX_RECORD_ENTRIES): a larger sum could be
+   * unmasked but never recorded (H8 F2).
+   */
+  private get maxShared(): number {
+    return Math.min(this.ctx.config.maxParticipants, MAX_RECORD_ENTRIES);
+  }
+
   beginShares(): void {
     this.machine.to(S.ShareKeys);
   }
@@ -302,7 +312,8 @@ export class SecAggCommitteeMember {
       .filter((a) => a.contributes)
       .map((a) => a.sender)
       .sort();
-    const shared = advertised.filter((p) => this.vault.has(p) && this.commitments.has(p));
+    // At most maxParticipants (a round record's limit): the first by id, deterministically.
+    const shared = advertised.filter((p) => this.vault.has(p) && this.commitments.has(p)).slice(0, this.maxShared);
     return {
       kind: SecAggKind.KeySetProposal,
       federation: this.ctx.federation,
@@ -378,7 +389,8 @@ export class SecAggCommitteeMember {
     }
     const { minNeighbours, minSurvivors, minSurvivorFraction } = this.ctx.config;
     // The survivor-fraction floor applies to U_2 against U_1 as it does to U_3 against U_2.
-    const fraction = requiredSurvivors(minSurvivorFraction, p.advertised.length);
+    // (Of at most maxParticipants: U_2 is capped at the record limit.)
+    const fraction = requiredSurvivors(minSurvivorFraction, Math.min(p.advertised.length, this.maxShared));
     if (p.shared.length < fraction) {
       this.refuse(
         new SecAggError('SECAGG_FLOOR', `U_2 of ${p.shared.length} of ${p.advertised.length} advertisers`, {
@@ -386,6 +398,14 @@ export class SecAggCommitteeMember {
           shared: p.shared.length,
           advertised: p.advertised.length,
           required: fraction,
+        }),
+      );
+    }
+    if (p.shared.length > this.maxShared) {
+      this.refuse(
+        new SecAggError('SECAGG_TOO_MANY_PARTICIPANTS', `U_2 of ${p.shared.length}, limit ${this.maxShared}`, {
+          shared: p.shared.length,
+          max: this.maxShared,
         }),
       );
     }

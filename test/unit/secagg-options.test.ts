@@ -17,27 +17,28 @@ const issuesOf = (input: Record<string, unknown>): { field: string; rule: string
 };
 
 describe('simulation options', () => {
-  it('secure aggregation is on by default with m = 5, t = 3; --no-secure-aggregation turns it off', () => {
+  it('secure aggregation is on by default with m = 7, t = 5 (tolerates one malicious member); --no-secure-aggregation turns it off', () => {
     const o = parseSimulationOptions({});
     expect(o).toMatchObject({
       secureAggregation: true,
-      committeeSize: 5,
-      threshold: 3,
+      committeeSize: 7,
+      threshold: 5,
       dropout: 0,
       collectMs: SIMULATION_DEFAULTS.collectMs,
     });
-    expect(secAggConfigOf(o)).toMatchObject({ committeeSize: 5, threshold: 3, clipRange: 2 ** 24, fractionalBits: 24 });
+    expect(secAggConfigOf(o)).toMatchObject({ committeeSize: 7, threshold: 5, clipRange: 2 ** 24, fractionalBits: 24 });
     expect(parseSimulationOptions({ secureAggregation: false }).secureAggregation).toBe(false);
   });
 
   it('caps the committee by the peer count instead of refusing it', () => {
-    expect(parseSimulationOptions({ peers: 3 }).committeeSize).toBe(5); // runs with m = 3, t = 2
+    expect(parseSimulationOptions({ peers: 3 }).committeeSize).toBe(7); // runs with m = 3, t = 3
     expect(issuesOf({ peers: 2 })).toEqual([]);
   });
 
   it('validates the threshold and the overflow bound, naming the field', () => {
-    expect(issuesOf({ threshold: 2 })[0]).toMatchObject({ field: 'threshold' });
-    expect(issuesOf({ threshold: 6 })[0]).toMatchObject({ field: 'threshold' });
+    // (m = 7: t = 4 tolerates no malicious member, t = 8 > m.)
+    expect(issuesOf({ threshold: 4 })[0]).toMatchObject({ field: 'threshold' });
+    expect(issuesOf({ threshold: 8 })[0]).toMatchObject({ field: 'threshold' });
     // 2^30 · 2^24 levels: beyond exact float64 quantization (and the Z_{2^64} overflow bound).
     expect(issuesOf({ clipRange: 2 ** 30 })[0]).toMatchObject({ field: 'clipRange' });
     expect(issuesOf({ clipRange: 2 ** 30, secureAggregation: false })).toEqual([]);
