@@ -27,7 +27,7 @@
 import { fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
 import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import { type FedmeshError, isFedmeshError } from '../../protocol/errors.js';
-import { encodeMaskedInput } from '../../protocol/messages/masked-input.js';
+import { encodeMaskedInput, type MaskedInputPayload } from '../../protocol/messages/masked-input.js';
 import {
   type EndorseMsg,
   type KeySetProposalMsg,
@@ -119,6 +119,14 @@ export interface SecureRoundEnv {
    * input carries 65 zero bytes (unsigned).
    */
   readonly signEntry?: (dpParams: bigint) => Promise<Uint8Array>;
+  /**
+   * Admission before any reveal (issue 14 item 3; H8 F1): whether the contract would accept this
+   * participant's line (protocol/chain/declaration.ts `checkAdmission`: its own entry signature,
+   * the DP policy, its budget). A refused input is left out of this member's view, so it is
+   * treated as dropped (its self mask never revealed) and never reaches a record
+   * `finalizeRound` would refuse. Absent: every input is admitted (the recorder checks later).
+   */
+  readonly admit?: (participant: string, input: MaskedInputPayload) => Promise<string | undefined>;
 }
 
 export interface SecureCommitteeResult {
@@ -479,12 +487,28 @@ export async function runSecureCommittee(
     });
     if (resultSeen(env)) throw lagged('view');
     feedKeys();
+    // Admission (H8 F1): inputs whose line the contract would refuse stay out of our view.
+    const refusedInputs = new Set<string>();
+    if (env.admit !== undefined) {
+      for (const x of inbox.maskedInputsFor(round).values()) {
+        const why = await env.admit(x.sender, x.input);
+        if (why === undefined) continue;
+        refusedInputs.add(x.sender);
+        countError(env, 'SECAGG_INADMISSIBLE', { participant: x.sender, reason: why });
+        log.warn(
+          { round, participant: x.sender, reason: why },
+          'secure aggregation: input refused before any reveal (its line would not be recorded)',
+        );
+      }
+    }
     const held = () =>
-      [...inbox.maskedInputsFor(round).values()].map((x) => ({
-        participant: x.sender,
-        inputHash: x.payloadHash,
-        neighbours: x.input.neighbours,
-      }));
+      [...inbox.maskedInputsFor(round).values()]
+        .filter((x) => !refusedInputs.has(x.sender))
+        .map((x) => ({
+          participant: x.sender,
+          inputHash: x.payloadHash,
+          neighbours: x.input.neighbours,
+        }));
     await secagg.inbox.publish(member.signView(held()));
     m.to(CommitteeStage.Aggregating);
 
