@@ -14,7 +14,13 @@ describe('node config', () => {
     const c = loadNodeConfig(join(dir, 'config.yaml'), {});
     expect(c.keystore).toBe(join(dir, 'keystore'));
     expect(c.data.path).toBe(join(dir, 'data/site.csv'));
-    expect(c.chain).toEqual({ rpcUrl: 'http://127.0.0.1:8545', deployment: join(dir, 'deployment.json'), confirmations: 1, pollMs: 1000 });
+    expect(c.chain).toEqual({
+      rpcUrl: 'http://127.0.0.1:8545',
+      deployment: join(dir, 'deployment.json'),
+      confirmations: 1,
+      pollMs: 1000,
+      peerProofs: 'require',
+    });
     expect(c.ops).toEqual({ host: '127.0.0.1', port: 9464 });
   });
 
@@ -32,6 +38,7 @@ describe('node config', () => {
     raw.chain.confirmations = -1;
     raw.network.listen = ['tcp://0.0.0.0:4001'];
     raw.data.kind = 'parquet';
+    raw.chain.peerProofs = 'trust-everyone';
     raw.surprise = true;
     try {
       parseNodeConfig(raw, '/x', {}, 'config.yaml');
@@ -45,6 +52,8 @@ describe('node config', () => {
       expect(byField['network.listen.0']!.value).toBe('tcp://0.0.0.0:4001');
       expect(byField['network.listen.0']!.rule).toContain('TCP multiaddr');
       expect(byField['data.kind']!.value).toBe('parquet');
+      expect(byField['chain.peerProofs']!.value).toBe('trust-everyone');
+      expect(byField['chain.peerProofs']!.rule).toMatch(/require.*admin-trust/);
       expect(byField.surprise!.rule).toContain('unknown key');
       expect(err.message).toContain('config.yaml');
     }
