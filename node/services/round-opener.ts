@@ -17,12 +17,13 @@
  *
  * Peer id proofs (issue 14 item 2, audit finding H-2): with a `PeerProofPolicy`, a member's
  * stored proof (protocol/chain/peer-binding.ts) is verified before its peer id is mapped to its
- * account, at every registry read (each `open`, and again after each MemberInfoUpdated). A
- * member whose proof is missing or does not verify is refused: PEER_PROOF_REFUSED {member,
- * peerId, reason} is logged and counted, the member is left out of the active list (treated as
- * not reachable for the round) and a committee seat it holds maps to no peer id, so nothing it
- * sends is accepted. `admin-trust` maps a member with no proof (the 64 zero bytes) with a
- * warning; a proof that is present and fails is refused in both modes.
+ * account, whenever the member is read at an `open` (a MemberInfoUpdated makes the next `open`
+ * forget every mapping, so a rebinding is checked again). A member whose proof is missing or
+ * does not verify is refused: PEER_PROOF_REFUSED {member, peerId, reason} is logged and counted,
+ * the member is left out of the active list (treated as not reachable for the round) and a
+ * committee seat it holds maps to no peer id, so nothing it sends is accepted. `admin-trust` maps
+ * a member with no proof (the 64 zero bytes) with a warning; a proof that is present and fails is
+ * refused in both modes.
  */
 import { getAddress } from 'ethers';
 import { selectCommitteeOnChain } from '../../protocol/chain/committee.js';
