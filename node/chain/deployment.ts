@@ -13,6 +13,13 @@
  * `metadataURI` instead to store any other URI.
  *
  * `epsilonCap` is ε at the federation's δ (a number; stored rounded down to 1e-6).
+ *
+ * `peerProof` (optional) is the member's peer id proof for this deployment
+ * (protocol/chain/peer-binding.ts); it binds to the contract's address, so it can only be made
+ * before deployment for the predicted address, and is checked against it before anything is
+ * sent. The usual path: deploy without proofs, then each member runs `fedmesh node proof` and
+ * the admin `fedmesh chain set-peer-proof` (docs/operator-guide.md §3); nodes refuse a member
+ * until its proof is stored (node/services/round-opener.ts).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { FetchRequest, getAddress, getCreateAddress, isAddress, JsonRpcProvider, Network, type Signer, Wallet } from 'ethers';
