@@ -32,13 +32,28 @@ import { nodeSecAggCrypto } from '../../node/services/secagg-crypto.js';
 import { config } from './secagg-helpers.js';
 
 interface Vectors {
-  kdf: Record<string, string> & {
+  kdf: {
+    commitmentAlice: string;
+    pairwiseAliceBob: string;
+    pairwiseAliceBobChain1: string;
+    roundingKeyAlice: string;
+    roundingSeedAlice: string;
+    selfMaskKeyAlice: string;
+    sharedAliceBob: string;
     scope: { chainId: string; contract: string; federation: string; round: number; binding: string };
     maskSecretKeys: Record<string, string>;
     maskPublicKeys: Record<string, string>;
     selfMaskSeeds: Record<string, string>;
   };
-  share: Record<string, string> & { encryptionSecretKeys: Record<string, string>; encryptionPublicKeys: Record<string, string> };
+  share: {
+    associatedData: string;
+    ciphertext: string;
+    key: string;
+    nonce: string;
+    plaintext: string;
+    encryptionSecretKeys: Record<string, string>;
+    encryptionPublicKeys: Record<string, string>;
+  };
   prg: { key: string; keystream: string; u64: string[] }[];
   quantize: {
     clipRange: number;

@@ -16,6 +16,7 @@ import { createAdvert, generateRoundKeys } from '../../protocol/secure-aggregati
 import { VERDICT_STEP, ValidationStep, validateChunk, validateFinalizeSignature, validateSecAggMessage } from '../../protocol/validate.js';
 import type { Verdict } from '../../protocol/verdict.js';
 import { crypto, entropies, testSign, testVerify } from './secagg-helpers.js';
+import { TEST_BINDING } from './secagg-round-harness.js';
 
 const S = ValidationStep;
 const NUM_RUNS = Number(process.env.FUZZ_RUNS_UNIT ?? 300);
@@ -139,10 +140,16 @@ describe('secure-aggregation message validation order', () => {
     const sender = d.signature === 'non-member' ? 'mallory' : 'alice';
     const from = d.signature === 'not-signer' ? 'bob' : sender;
     const round = d.round === 'future' ? current + 5 : d.round === 'stale' ? current - 2 : current;
-    const advert = createAdvert(d.federation ? 'other' : 'demo', round, sender, keys, testSign(sender));
+    const advert = createAdvert(
+      { binding: TEST_BINDING, federation: d.federation ? 'other' : 'demo', round },
+      sender,
+      keys,
+      testSign(sender),
+    );
     const m: SecAggMessage = d.signature === 'bad-signature' ? { ...advert, signature: new Uint8Array(advert.signature.length) } : advert;
     const bytes = mangle(encodeSecAgg(m), d, 1, MAX_GOSSIP_MESSAGE_BYTES);
     return validateSecAggMessage(bytes, from, {
+      binding: TEST_BINDING,
       federation: 'demo',
       currentRound: current,
       isMember: (p) => p !== 'mallory',
@@ -161,6 +168,7 @@ describe('secure-aggregation message validation order', () => {
 
   it('a committee message for a round whose committee is not known here is ignored, not rejected', () => {
     const ctx = {
+      binding: TEST_BINDING,
       federation: 'demo',
       currentRound: current,
       isMember: (p: string) => p !== 'mallory',
@@ -176,7 +184,7 @@ describe('secure-aggregation message validation order', () => {
     };
     expect(validateSecAggMessage(encodeSecAgg(view), 'bob', ctx).verdict).toEqual({ action: 'ignore', code: 'ROUND_UNKNOWN' });
     // Key advertisements need no committee: taken before the round is opened here, so none is lost.
-    const advert = createAdvert('demo', current, 'alice', keys, testSign('alice'));
+    const advert = createAdvert({ binding: TEST_BINDING, federation: 'demo', round: current }, 'alice', keys, testSign('alice'));
     expect(validateSecAggMessage(encodeSecAgg(advert), 'alice', ctx).verdict).toEqual({ action: 'accept', code: 'OK' });
   });
 });
