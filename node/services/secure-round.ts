@@ -451,9 +451,11 @@ export async function runSecureCommittee(
         feedKeys();
         const now = clock.now();
         const turn = now < keysDeadline ? 0 : turnOf(keysDeadline);
+        // One key-set proposal per member per round: a second one (its turn again, τ + m) would be
+        // a second different message of one kind, which every inbox REJECTs as equivocation.
         if (
           committee[turn % committee.length] === env.self &&
-          !proposedKeySetTurns.has(turn) &&
+          proposedKeySetTurns.size === 0 &&
           (turn > 0 || allShared() || now >= keysDeadline)
         ) {
           proposedKeySetTurns.add(turn);
@@ -516,6 +518,8 @@ export async function runSecureCommittee(
     const viewAt = clock.now();
     const deadline = viewAt + (committee.length + 1) * recordGraceMs;
     const proposedLockTurns = new Set<number>();
+    // At most one published lock proposal per member per round (a second is equivocation to every inbox).
+    let lockPublished = false;
     const locked = await drive(
       env,
       signal,
@@ -528,6 +532,7 @@ export async function runSecureCommittee(
         const turn = turnOf(viewAt);
         if (
           committee[turn % committee.length] === env.self &&
+          !lockPublished &&
           !proposedLockTurns.has(turn) &&
           member.viewCount >= env.threshold &&
           member.endorsedLockDigest === undefined
@@ -542,7 +547,10 @@ export async function runSecureCommittee(
             if (e.code === 'SECAGG_FLOOR') throw e;
             countError(env, e.code, { step: 'propose', error: e.message });
           }
-          if (proposal !== undefined) await secagg.inbox.publish(proposal);
+          if (proposal !== undefined) {
+            lockPublished = true;
+            await secagg.inbox.publish(proposal);
+          }
         }
         const endorsements: EndorseMsg[] = [];
         feeder.feedRetrying(SecAggKind.Proposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], (x) => {
