@@ -45,6 +45,7 @@ import { selectBackend } from '../ml/backend.js';
 import { Trainer } from '../ml/trainer.js';
 import { createHost, type Host, Libp2pGossip } from '../net/libp2p-host.js';
 import { startOpsServer, type OpsServer } from '../ops/http.js';
+import { outputNames, type TaskKind, taskOfManifest } from '../../protocol/task.js';
 import { NodeMetrics } from '../ops/metrics.js';
 import { createPeer, type Peer } from '../peer.js';
 import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, systemEntropy } from '../services/secagg-crypto.js';
@@ -117,6 +118,11 @@ export interface NodeStatus {
   readonly lastRound?: { readonly round: number; readonly seconds: number; readonly participants: number };
   readonly catchUps: readonly { readonly round: number; readonly modelHash: string; readonly from: string; readonly ms: number }[];
   readonly peers: number;
+  /**
+   * The manifest's task (issue 16) and its output names, public by construction. No metric of
+   * the model is shown: every one the node could compute comes from its own records (issue 15).
+   */
+  readonly task: { readonly kind: TaskKind; readonly outputs: readonly string[] };
   /** Record counts, only without DP: with DP they would publish N (issue 15). */
   readonly data: { readonly examples?: number; readonly badRows?: number; readonly withheld?: 'dp' };
   readonly rssBytes: number;
@@ -444,6 +450,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       ...(state.lastRound !== undefined ? { lastRound: state.lastRound } : {}),
       catchUps: [...state.catchUps],
       peers: host.getPeers().length,
+      task: { kind: taskOfManifest(manifest).kind, outputs: outputNames(taskOfManifest(manifest)) },
       data: dp !== undefined ? { withheld: 'dp' } : { examples: site.data.n, badRows: site.report.bad },
       rssBytes: process.memoryUsage().rss,
       uptimeSeconds: Math.round((Date.now() - started) / 1000),

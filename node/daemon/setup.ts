@@ -10,6 +10,7 @@ import type { FederationManifest } from '../../protocol/manifest.js';
 import { ONCHAIN_RDP_ORDERS } from '../../protocol/chain/budget.js';
 import { planFederatedDpSgd } from '../../protocol/privacy/planning.js';
 import { applyPublicTransform, publicTransformOf } from '../../protocol/privacy/public-statistics.js';
+import { taskOfManifest } from '../../protocol/task.js';
 import type { NodeConfig } from '../config/node-config.js';
 import { type BadRow, loadCsv } from '../data/csv.js';
 import { loadPngFolder } from '../data/png-folder.js';
@@ -57,11 +58,23 @@ export function loadDeploymentRef(path: string): DeploymentRef {
   };
 }
 
-/** The model the manifest describes: input width from its features (one-hot widths) or image shape. */
+/**
+ * The model the manifest describes: input width from its features (one-hot widths) or image
+ * shape; the output head from its task (protocol/task.ts: k softmax units for multiclass, one
+ * sigmoid per label for multilabel, one linear unit for regression). A binary task (absent or
+ * explicit) leaves `task` out, so binary models and their initial hashes are as before issue 16.
+ * `fedmesh chain deploy` and devnet hash the initial model through this same function.
+ */
 export function modelSpecOf(m: FederationManifest): ModelSpec {
   const inputShape =
     m.imageShape !== undefined ? [...m.imageShape] : [(m.features ?? []).reduce((w, f) => w + (f.categories?.length ?? 1), 0)];
-  return { kind: m.model.kind, inputShape, ...(m.model.hidden !== undefined ? { hidden: [...m.model.hidden] } : {}) };
+  const task = taskOfManifest(m);
+  return {
+    kind: m.model.kind,
+    inputShape,
+    ...(m.model.hidden !== undefined ? { hidden: [...m.model.hidden] } : {}),
+    ...(task.kind !== 'binary' ? { task } : {}),
+  };
 }
 
 export interface LoadedData {

@@ -1,7 +1,7 @@
 /**
  * CSV loader with a column mapping driven by the federation manifest: feature columns in
  * manifest order, categorical features one-hot encoded with the manifest's categories, the
- * label mapped to {0, 1}, and a missing-value policy (drop the row, or impute: the manifest's
+ * label read per the manifest's task (`labelReader`), and a missing-value policy (drop the row, or impute: the manifest's
  * public fill when given — always with DP — else the site's own median; node/data/impute.ts).
  *
  * Headers match the manifest's names (or `columns`' file names) exactly, else ignoring case;
@@ -13,6 +13,7 @@
  */
 import { DataError, type LabelledData } from '../../protocol/data.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
+import { type Task, taskOfManifest, toStandardUnits } from '../../protocol/task.js';
 import { readDataText } from './data-file.js';
 import { imputeColumns } from './impute.js';
 
@@ -192,6 +193,81 @@ function headerIndex(
   };
 }
 
+/** One row's label as the task reads it: the stratum `y` and, for multilabel/regression, its targets. */
+type RowLabel = 'missing' | { readonly bad: Omit<BadRow, 'line'> } | { readonly y: number; readonly targets?: readonly number[] };
+
+/** The manifest field a label must agree with (named in DATA_BAD_LABEL). */
+function labelField(task: Task): string {
+  if (task.kind === 'multiclass') return 'task.classes';
+  if (task.kind === 'multilabel') return 'task.labels';
+  if (task.kind === 'regression') return 'label.name';
+  return 'label.positive/negatives';
+}
+
+/**
+ * Regression strata: the standardised target cut at the fixed points −1, 0, 1 (public: the
+ * manifest's mean and std), only to stratify local splits; never a statistic of the site's rows.
+ */
+function regressionStratum(z: number): number {
+  return z < -1 ? 0 : z < 0 ? 1 : z < 1 ? 2 : 3;
+}
+
+/**
+ * How a row's label is read, per task (protocol/task.ts):
+ * - binary: the label column; `label.positive` is 1, each of `label.negatives` 0.
+ * - multiclass: the label column's value is one of `task.classes` (after `data.values`' map, or
+ *   numerically equal); y = its index in that list (the output order).
+ * - multilabel: each of `task.labels` is a 0/1 column (`data.columns` may rename it); y = the first.
+ * - regression: the label column is a number v, trained on (v − mean) / std with the manifest's
+ *   PUBLIC task.mean and task.std (nothing fitted on this site's rows: docs/privacy.md).
+ * A missing label cell drops the row (`missing`); an unusable one is a bad row naming the rule.
+ */
+function labelReader(
+  task: Task,
+  manifest: FederationManifest,
+  mapping: CsvMapping,
+  header: readonly string[],
+  col: (name: string) => number,
+): (cells: readonly string[], missing: ReadonlySet<string>) => RowLabel {
+  if (task.kind === 'multilabel') {
+    const cols = task.labels.map((l) => col(l));
+    return (cells, missing) => {
+      const t: number[] = [];
+      for (const c of cols) {
+        const cell = cells[c]!;
+        if (missing.has(cell)) return 'missing';
+        const v = numberOf(cell);
+        if (v !== 0 && v !== 1) return { bad: { column: header[c]!, value: cell, reason: 'a multilabel column holds 0 or 1' } };
+        t.push(v);
+      }
+      return { y: t[0]!, targets: t };
+    };
+  }
+  const labelCol = col(manifest.label.name);
+  if (task.kind === 'regression') {
+    return (cells, missing) => {
+      const cell = cells[labelCol]!;
+      if (missing.has(cell)) return 'missing';
+      const v = numberOf(cell);
+      if (v === undefined) return { bad: { column: header[labelCol]!, value: cell, reason: 'not a number (a regression target)' } };
+      const z = toStandardUnits(task, v);
+      return { y: regressionStratum(z), targets: [z] };
+    };
+  }
+  const allowed = task.kind === 'multiclass' ? task.classes : [manifest.label.positive, ...manifest.label.negatives];
+  const indexOf = valueMatcher(allowed, mapping.values?.[manifest.label.name]);
+  return (cells, missing) => {
+    const cell = cells[labelCol]!;
+    if (missing.has(cell)) return 'missing';
+    const i = indexOf(cell);
+    if (i < 0) {
+      const what = task.kind === 'multiclass' ? "unknown class (the manifest's task.classes" : "unknown label (the manifest's";
+      return { bad: { column: header[labelCol]!, value: cell, reason: `${what}: ${allowed.join(', ')}; map others in data.values)` } };
+    }
+    return { y: task.kind === 'multiclass' ? i : i === 0 ? 1 : 0 };
+  };
+}
+
 export function parseCsv(
   text: string,
   manifest: FederationManifest,
@@ -213,14 +289,18 @@ export function parseCsv(
   const find = headerIndex(header, mapping.headerMatch ?? 'case-insensitive', source);
   const col = (name: string): number => find(mapping.columns?.[name] ?? name, name);
   const featureCols = features.map((f) => col(f.name));
-  const labelCol = col(manifest.label.name);
+  const task = taskOfManifest(manifest);
+  const readLabel = labelReader(task, manifest, mapping, header, col);
   const width = features.reduce((s, f) => s + (f.kind === 'categorical' ? f.categories!.length : 1), 0);
-  const labelOf = valueMatcher([manifest.label.positive, ...manifest.label.negatives], mapping.values?.[manifest.label.name]);
   const categoryOf = features.map((f) => (f.kind === 'categorical' ? valueMatcher(f.categories!, mapping.values?.[f.name]) : undefined));
 
   const rows: (number | undefined)[][] = [];
   const labels: number[] = [];
+  const targets: number[] = [];
   const badRows: BadRow[] = [];
+  // Rows refused for their label: when they alone pass the limit, the task and the file disagree.
+  let labelBad = 0;
+  let firstLabelBad: BadRow | undefined;
   let badRowCount = 0;
   const refuse = (b: BadRow): void => {
     badRowCount++;
@@ -234,23 +314,18 @@ export function parseCsv(
       refuse({ line: lineNo, reason: `${cells.length} fields, header has ${header.length}` });
       continue;
     }
-    const rawLabel = cells[labelCol]!;
-    if (missing.has(rawLabel)) {
+    const label = readLabel(cells, missing);
+    if (label === 'missing') {
       // A row without its label cannot be used or imputed: dropped for a missing value.
       droppedMissing++;
       continue;
     }
-    const labelIndex = labelOf(rawLabel);
-    if (labelIndex < 0) {
-      refuse({
-        line: lineNo,
-        column: header[labelCol]!,
-        value: rawLabel,
-        reason: `unknown label (the manifest's: ${[manifest.label.positive, ...manifest.label.negatives].join(', ')}; map others in data.values)`,
-      });
+    if ('bad' in label) {
+      labelBad++;
+      firstLabelBad ??= { line: lineNo, ...label.bad };
+      refuse({ line: lineNo, ...label.bad });
       continue;
     }
-    const y = labelIndex === 0 ? 1 : 0;
     const row: (number | undefined)[] = [];
     let hasMissing = false;
     let bad: BadRow | undefined;
@@ -293,11 +368,28 @@ export function parseCsv(
       continue;
     }
     rows.push(row);
-    labels.push(y);
+    labels.push(label.y);
+    if (label.targets !== undefined) targets.push(...label.targets);
   }
 
   const total = lines.length - 1;
   const maxBad = mapping.maxBadRowFraction ?? 0.05;
+  if (labelBad > maxBad * total && firstLabelBad !== undefined) {
+    const field = labelField(task);
+    throw new DataError(
+      'DATA_BAD_LABEL',
+      `${source}: ${labelBad} of ${total} rows have a label the manifest's ${field} does not allow (limit ${maxBad * 100}%); first: ${describeBadRow(firstLabelBad)} — the manifest's task (${task.kind}) and the data disagree`,
+      {
+        source,
+        field,
+        value: firstLabelBad.value,
+        rule: firstLabelBad.reason,
+        line: firstLabelBad.line,
+        badRowCount: labelBad,
+        rows: total,
+      },
+    );
+  }
   if (badRowCount > maxBad * total) {
     const shown = badRows.slice(0, BAD_ROWS_IN_MESSAGE).map(describeBadRow).join('; ');
     throw new DataError(
@@ -312,7 +404,13 @@ export function parseCsv(
   // that record only), else this site's own column medians (node/data/impute.ts).
   const { x, imputedCells } = imputeColumns(rows, width, mapping.fill);
   return {
-    data: { x, y: Uint8Array.from(labels), n: rows.length, featureShape: [width] },
+    data: {
+      x,
+      y: Uint8Array.from(labels),
+      n: rows.length,
+      featureShape: [width],
+      ...(task.kind === 'multilabel' || task.kind === 'regression' ? { targets: Float32Array.from(targets) } : {}),
+    },
     report: { rows: total, kept: rows.length, droppedMissing, imputedCells, badRowCount, badRows },
   };
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { DataError, type LabelledData } from '../../protocol/data.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
+import { taskOfManifest } from '../../protocol/task.js';
 import { readDataDir } from './data-file.js';
 
 export interface PngFolderReport {
@@ -34,8 +35,29 @@ export function loadPngFolder(
       source: dir,
       channels: c,
     });
-  const labelOf = (name: string): number | undefined =>
-    name === manifest.label.positive ? 1 : manifest.label.negatives.includes(name) ? 0 : undefined;
+  // Binary: label.positive is 1, each of label.negatives 0. Multiclass: the folder name is one of
+  // task.classes and y its index (the output order). Multilabel and regression need per-image
+  // targets a folder name cannot carry: refused naming the manifest field.
+  const task = taskOfManifest(manifest);
+  if (task.kind === 'multilabel' || task.kind === 'regression') {
+    throw new DataError(
+      'DATA_BAD_LABEL',
+      `${dir}: a PNG folder labels images by folder name; task.kind ${task.kind} needs per-image targets`,
+      {
+        source: dir,
+        field: 'task.kind',
+        value: task.kind,
+        rule: 'binary or multiclass for png-folder data',
+      },
+    );
+  }
+  const labelOf = (name: string): number | undefined => {
+    if (task.kind === 'multiclass') {
+      const i = task.classes.indexOf(name);
+      return i < 0 ? undefined : i;
+    }
+    return name === manifest.label.positive ? 1 : manifest.label.negatives.includes(name) ? 0 : undefined;
+  };
 
   const classes = readDataDir(dir).filter((d) => statSync(join(dir, d)).isDirectory());
   for (const d of classes) {
@@ -45,6 +67,7 @@ export function loadPngFolder(
         `${join(dir, d)}: "${d}" is not a label of this federation (${[manifest.label.positive, ...manifest.label.negatives].join(', ')})`,
         {
           source: dir,
+          field: task.kind === 'multiclass' ? 'task.classes' : 'label.positive/negatives',
           value: d,
         },
       );
