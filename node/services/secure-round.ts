@@ -456,7 +456,7 @@ export async function runSecureCommittee(
         if (
           committee[turn % committee.length] === env.self &&
           proposedKeySetTurns.size === 0 &&
-          (turn > 0 || allShared() || now >= keysDeadline)
+          (allShared() || (now >= keysDeadline && member.keySetReady()))
         ) {
           proposedKeySetTurns.add(turn);
           await secagg.inbox.publish(member.proposeKeySet(turn));

@@ -267,7 +267,7 @@ export class SecAggCommitteeMember {
    * message from the same sender is ignored (the inbox already refuses equivocation).
    */
   learnCommitment(m: ShareKeysMsg): void {
-    this.machine.expect(S.MaskedInput, S.Unmask);
+    this.machine.expect(S.ShareKeys, S.MaskedInput, S.Unmask);
     checkContext(this.ctx, m);
     const adv = this.adverts.get(m.sender);
     if (adv === undefined || !adv.contributes) {
@@ -301,6 +301,22 @@ export class SecAggCommitteeMember {
   }
 
   // ── Phase 1: the key set (U_1, U_2) ────────────────────────────────────────────────────
+
+  /**
+   * Whether a key set this member would propose now passes its own floors (|U_2| ≥ ⌈α·|U_1|⌉,
+   * ≥ k + 1, ≥ minSurvivors): a leader waits (for more shares) rather than propose one every
+   * honest member refuses.
+   */
+  keySetReady(): boolean {
+    const p = this.proposeKeySet(0);
+    const { minNeighbours, minSurvivors, minSurvivorFraction } = this.ctx.config;
+    const need = Math.max(
+      requiredSurvivors(minSurvivorFraction, Math.min(p.advertised.length, this.maxShared)),
+      minNeighbours + 1,
+      minSurvivors,
+    );
+    return p.shared.length >= need;
+  }
 
   /**
    * The leader's key-set proposal for `turn`: U_1 = contributing advertisers this member holds,
