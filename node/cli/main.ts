@@ -9,6 +9,7 @@ import { registerChain } from './commands/chain.js';
 import { registerData } from './commands/data.js';
 import { registerDevnet } from './commands/devnet.js';
 import { registerManifest } from './commands/manifest.js';
+import { registerModel } from './commands/model.js';
 import { registerNode } from './commands/node.js';
 import { registerExplain } from './commands/explain.js';
 import { registerPredict } from './commands/predict.js';
@@ -41,6 +42,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerData(program);
   registerPredict(program);
   registerExplain(program);
+  registerModel(program);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
