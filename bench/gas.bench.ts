@@ -12,7 +12,9 @@
  * cost per participant is measured: (g_P − g_8) / (P − 8).
  *
  * Targets: marginal finalize gas per participant, entry signature included, ≤ 20,000; openRound
- * independent of N; finalize at the participant limit < 10M gas.
+ * independent of N; finalize at the participant limit < 10M gas. Also reported: the deployed
+ * runtime code size against EIP-170's 24,576-byte limit (https://eips.ethereum.org/EIPS/eip-170),
+ * the headroom any new contract feature must fit in (docs/contracts.md, "Studies on one budget").
  *
  * Run: npm run bench:gas  (prints a table, writes bench/results/gas.json)
  */
@@ -30,6 +32,8 @@ const BASE_P = 8;
 const MAX_PARTICIPANTS = 400;
 const TARGET_MARGINAL = 20_000;
 const TARGET_AT_LIMIT = 10_000_000;
+/** EIP-170: the most runtime code a contract may have on Ethereum mainnet and its test chains. */
+const EIP170_LIMIT = 24_576;
 
 const chain = await startInProcessChain();
 
@@ -41,11 +45,13 @@ interface Case {
   finalizeRoundGas: number;
 }
 const cases: Case[] = [];
+let codeSize = 0;
 for (const n of MEMBERS) {
   const sizes = [BASE_P, Math.min(n, 256), ...(n >= MAX_PARTICIPANTS ? [MAX_PARTICIPANTS] : [])];
   for (const p of [...new Set(sizes)]) {
     // A fresh federation per case: every participant spends for the first time.
     const large = await deployLarge(chain, n, { m: COMMITTEE, t: THRESHOLD });
+    codeSize = (await chain.provider.getCode(large.fed.address)).length / 2 - 1;
     const r = await largeRound(chain, large, large.members.slice(n - p), INITIAL, THRESHOLD);
     cases.push({
       members: n,
@@ -88,6 +94,7 @@ console.log(
 console.log(
   `finalize at the participant limit (${MAX_PARTICIPANTS}, N = 1000): ${fmt(atLimit)}; target < ${fmt(TARGET_AT_LIMIT)}: ${atLimit < TARGET_AT_LIMIT ? 'met' : 'NOT met'}`,
 );
+console.log(`runtime code ${fmt(codeSize)} bytes; EIP-170 limit ${fmt(EIP170_LIMIT)}; headroom ${fmt(EIP170_LIMIT - codeSize)}`);
 
 const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'gas.json');
 fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -103,6 +110,7 @@ fs.writeFileSync(
       marginalFinalizeGasPerParticipant: marginals,
       openRoundSpread: openSpread,
       finalizeAtParticipantLimit: atLimit,
+      runtimeCodeBytes: { size: codeSize, eip170Limit: EIP170_LIMIT, headroom: EIP170_LIMIT - codeSize },
       targets: {
         marginal: { target: TARGET_MARGINAL, worst: worstMarginal, met: worstMarginal <= TARGET_MARGINAL },
         atLimit: { target: TARGET_AT_LIMIT, gas: atLimit, met: atLimit < TARGET_AT_LIMIT },
