@@ -71,10 +71,38 @@ export const ManifestSchema = z
     seed: z.number().int().min(0).max(0x7fffffff),
     model: z
       .object({
-        kind: z.enum(['logreg', 'mlp', 'cnn']),
+        /** A built-in architecture, or 'tfjs': the federation's own tfjs Layers model (issue 16). */
+        kind: z.enum(['logreg', 'mlp', 'cnn', 'tfjs']),
         hidden: z.array(z.number().int().min(1).max(4096)).max(8).optional(),
+        /**
+         * kind 'tfjs': the model folder (model.json + weights), relative to the manifest file; every
+         * member receives it with the manifest. Local, so it is not what binds the members:
+         */
+        path: z.string().min(1).max(4096).optional(),
+        /**
+         * kind 'tfjs': SHA-256 of the architecture and initial weights (node/ml/model-io.ts
+         * `artifactsHash`). In the manifest, hence in its on-chain hash: a node whose model folder
+         * hashes otherwise refuses to start, so every member provably trains the same network.
+         */
+        sourceHash: z
+          .string()
+          .regex(/^0x[0-9a-f]{64}$/, '0x and 64 lower-case hex digits')
+          .optional(),
+        /** kind 'tfjs': layers (names or name prefixes) kept frozen: neither trained nor federated. */
+        freeze: z.array(z.string().min(1)).max(256).optional(),
       })
-      .strict(),
+      .strict()
+      .superRefine((m, ctx) => {
+        const own = m.kind === 'tfjs';
+        for (const k of ['path', 'sourceHash'] as const) {
+          if (own && m[k] === undefined) ctx.addIssue({ code: 'custom', message: "required with kind 'tfjs'", path: [k] });
+        }
+        for (const k of ['path', 'sourceHash', 'freeze'] as const) {
+          if (!own && m[k] !== undefined) ctx.addIssue({ code: 'custom', message: "only with kind 'tfjs'", path: [k] });
+        }
+        if (own && m.hidden !== undefined)
+          ctx.addIssue({ code: 'custom', message: "built-ins only: a 'tfjs' model has its own layers", path: ['hidden'] });
+      }),
     /** Tabular data: the feature columns in model-input order. Images: omit and set imageShape. */
     features: z.array(FeatureSchema).min(1).optional(),
     imageShape: z.array(z.number().int().min(1)).length(3).optional(),

@@ -55,7 +55,7 @@ import { FilePrivacyLedger } from '../store/privacy-ledger.js';
 import { maxPacked } from '../services/privacy-guard.js';
 import { DaemonError } from './errors.js';
 import { meteredGossip, meteredTrainer, ttyProgress } from './metering.js';
-import { loadDeploymentRef, loadManifestFile, loadSiteData, modelSpecOf, planSiteDp } from './setup.js';
+import { loadDeploymentRef, loadManifestFile, loadSiteData, planSiteDp, resolveModelSpec } from './setup.js';
 
 export interface NodeDaemonOptions {
   /** Path of the node's config.yaml. */
@@ -319,7 +319,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
 
     const backend = await selectBackend({ log: (m) => nlog.info({}, m) });
     nlog.info({ backend: backend.name }, 'tfjs backend');
-    const tfTrainer = new Trainer(modelSpecOf(manifest), manifest.seed);
+    const tfTrainer = new Trainer(await resolveModelSpec(manifest, cfg.manifest), manifest.seed);
     cleanups.push(() => tfTrainer.dispose());
     const initial = toHex0x(modelHash(tfTrainer.getWeights()));
     if (initial !== info.initialModelHash.toLowerCase()) {

@@ -21,6 +21,8 @@ export interface DaemonErrorFields {
   NODE_STATE_UNWRITABLE: { path: string; reason: string };
   /** A listen address (network.listen or the ops port) is taken or not usable. */
   NODE_PORT_IN_USE: { field: string; address: string };
+  /** The own model folder (manifest `model.path`) is not the one the manifest's `model.sourceHash` names. */
+  NODE_MODEL_SOURCE_MISMATCH: { field: string; path: string; expected?: string; actual?: string };
   /** No connected member could serve the chain's head model. */
   NODE_CATCH_UP_FAILED: { modelHash: string; tried: number; reasons: string[] };
 }

@@ -5,6 +5,8 @@
  * manifest implies. Each step fails with a typed error naming the file and the problem.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
 import { fitStandardizer, type LabelledData, standardize } from '../../protocol/data.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
 import { ONCHAIN_RDP_ORDERS } from '../../protocol/chain/budget.js';
@@ -15,6 +17,7 @@ import type { NodeConfig } from '../config/node-config.js';
 import { type BadRow, loadCsv } from '../data/csv.js';
 import { loadPngFolder } from '../data/png-folder.js';
 import { type LoadedManifest, readManifestFile } from '../manifest/manifest-file.js';
+import { artifactsHash, loadLayersModel, readModelArtifacts } from '../ml/model-io.js';
 import type { ModelSpec } from '../ml/trainer.js';
 import { DaemonError } from './errors.js';
 
@@ -64,6 +67,48 @@ export function loadDeploymentRef(path: string): DeploymentRef {
  * sigmoid per label for multilabel, one linear unit for regression). A binary task (absent or
  * explicit) leaves `task` out, so binary models and their initial hashes are as before issue 16.
  * `fedmesh chain deploy` and devnet hash the initial model through this same function.
+ */
+/**
+ * The manifest's model, built-in or own: `modelSpecOf` plus, for `model.kind: tfjs`, its source —
+ * the folder at `model.path` (relative to the manifest file at `manifestPath`), refused unless it
+ * hashes to the manifest's `model.sourceHash` (NODE_MODEL_SOURCE_MISMATCH naming both hashes).
+ * Every user of an own model goes through here (daemon, `chain deploy`/`manifest hash` via
+ * node/manifest/initial-model.ts, `model export`), so they all build the same network. Each call
+ * loads one copy (one Trainer).
+ */
+export async function resolveModelSpec(m: FederationManifest, manifestPath: string): Promise<ModelSpec> {
+  const spec = modelSpecOf(m);
+  if (m.model.kind !== 'tfjs') return spec;
+  const path = resolve(dirname(manifestPath), m.model.path!);
+  const artifacts = readModelArtifacts(path);
+  const actual = artifactsHash(artifacts);
+  if (actual !== m.model.sourceHash) {
+    throw new DaemonError(
+      'NODE_MODEL_SOURCE_MISMATCH',
+      `${path} hashes to ${actual}, the manifest's model.sourceHash is ${m.model.sourceHash}: not the federation's model`,
+      { field: 'model.sourceHash', path, expected: m.model.sourceHash, actual },
+    );
+  }
+  let copy: tf.LayersModel | undefined = await loadLayersModel(artifacts);
+  return {
+    ...spec,
+    layers: {
+      build: () => {
+        const built = copy;
+        copy = undefined;
+        if (built === undefined)
+          throw new DaemonError('NODE_MODEL_SOURCE_MISMATCH', 'model source used twice', { field: 'model.path', path });
+        return built;
+      },
+      hash: actual,
+      ...(m.model.freeze !== undefined ? { freeze: [...m.model.freeze] } : {}),
+    },
+  };
+}
+
+/**
+ * Own models (`model.kind: tfjs`) come back without their layers source here: they need the
+ * model folder, read by `resolveModelSpec` (a Trainer refuses a 'tfjs' spec without it).
  */
 export function modelSpecOf(m: FederationManifest): ModelSpec {
   const inputShape =

@@ -9,16 +9,17 @@ import { toHex0x } from '../../protocol/bytes.js';
 import { FedmeshError } from '../../protocol/errors.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
 import { modelHash } from '../../protocol/weights-codec.js';
-import { modelSpecOf } from '../daemon/setup.js';
+import { resolveModelSpec } from '../daemon/setup.js';
 import { selectBackend } from '../ml/backend.js';
 import { Trainer } from '../ml/trainer.js';
 
 export class InitialModelError extends FedmeshError<'CONFIG_INVALID', { issues: { field: string; value: unknown; rule: string }[] }> {}
 
 /** SHA-256 of the encoded initial model the manifest describes (protocol/weights-codec.ts). */
-export async function initialModelHash(manifest: FederationManifest): Promise<`0x${string}`> {
+export async function initialModelHash(manifest: FederationManifest, manifestPath = '.'): Promise<`0x${string}`> {
   await selectBackend();
-  const trainer = new Trainer(modelSpecOf(manifest), manifest.seed);
+  // Own models (model.kind tfjs): the folder next to the manifest, checked against model.sourceHash.
+  const trainer = new Trainer(await resolveModelSpec(manifest, manifestPath), manifest.seed);
   try {
     return toHex0x(modelHash(trainer.getWeights()));
   } finally {
@@ -33,9 +34,10 @@ export async function initialModelHash(manifest: FederationManifest): Promise<`0
 export async function resolveInitialModelHash(
   manifest: FederationManifest | undefined,
   given: string | undefined,
+  manifestPath?: string,
 ): Promise<string | undefined> {
   if (manifest === undefined) return given;
-  const computed = await initialModelHash(manifest);
+  const computed = await initialModelHash(manifest, manifestPath);
   if (given !== undefined && given.toLowerCase() !== computed) {
     const rule = `the manifest's initial model hashes to ${computed}; omit --initial-model-hash to use it`;
     throw new InitialModelError('CONFIG_INVALID', `initialModelHash=${JSON.stringify(given)}: ${rule}`, {

@@ -16,7 +16,7 @@ import { type FederationManifest, manifestHash } from '../../protocol/manifest.j
 import { publicTransformOf } from '../../protocol/privacy/public-statistics.js';
 import { taskOfManifest } from '../../protocol/task.js';
 import { decodeWeights } from '../../protocol/weights-codec.js';
-import { modelSpecOf } from '../daemon/setup.js';
+import { modelSpecOf, resolveModelSpec } from '../daemon/setup.js';
 import { NodeStore } from '../store/node-store.js';
 import { type ModelCard, exportModel } from './model-card.js';
 import { Trainer } from './trainer.js';
@@ -59,6 +59,8 @@ export async function exportVerifiedModel(o: {
   readonly chain: OnChainModel;
   readonly artifact: Uint8Array;
   readonly out: string;
+  /** The manifest file: an own model's folder (`model.path`) is relative to it. */
+  readonly manifestPath?: string;
 }): Promise<ModelCard> {
   const { manifest, chain } = o;
   const mh = manifestHash(manifest);
@@ -79,10 +81,14 @@ export async function exportVerifiedModel(o: {
     );
   }
   // The manifest's own network (its task's head), loaded with the verified weights.
-  const trainer = new Trainer(modelSpecOf(manifest), manifest.seed);
+  const spec = await resolveModelSpec(manifest, o.manifestPath ?? '.');
+  const trainer = new Trainer(spec, manifest.seed);
   try {
     trainer.setWeights(decodeWeights(o.artifact));
-    const card = await exportModel(trainer.layersModel, o.out, cardOf(manifest, chain));
+    const card = await exportModel(trainer.layersModel, o.out, {
+      ...cardOf(manifest, chain),
+      ...(spec.layers !== undefined ? { sourceHash: spec.layers.hash } : {}),
+    });
     // exportModel recomputes the hash from the weights it wrote: the same encoding, so the same hash.
     if (card.modelHash !== expected) {
       throw new ModelExportError('MODEL_HASH_MISMATCH', `the written model hashes to ${card.modelHash}, the record to ${expected}`, {

@@ -78,7 +78,11 @@ export function registerChain(program: Command): void {
         members: flags.members,
         manifest: flags.manifest,
         out: flags.out,
-        initialModelHash: await resolveInitialModelHash(manifest, flags.initialModelHash as string | undefined),
+        initialModelHash: await resolveInitialModelHash(
+          manifest,
+          flags.initialModelHash as string | undefined,
+          flags.manifest as string | undefined,
+        ),
         fundWei: fundWeiOf(flags.fund),
         delta: flags.delta,
         committeeSize: flags.committeeSize ?? manifest?.committee.size,

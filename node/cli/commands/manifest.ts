@@ -36,7 +36,7 @@ export function registerManifest(program: Command): void {
         `ok: federation ${m.federation}, ${data}, label ${m.label.name} (positive ${m.label.positive}), ` +
           `model ${m.model.kind}, ${m.rounds} rounds, committee ${m.committee.threshold}-of-${m.committee.size}` +
           `${m.dp !== undefined ? `, DP ε=${m.dp.epsilon} δ=${m.dp.delta}` : ', no DP'}\n` +
-          `manifestHash     ${hash}\ninitialModelHash ${await initialModelHash(m)}\n`,
+          `manifestHash     ${hash}\ninitialModelHash ${await initialModelHash(m, file)}\n`,
       );
     });
   manifest
@@ -45,7 +45,7 @@ export function registerManifest(program: Command): void {
     .argument('<file>', 'manifest (JSON or YAML)')
     .action(async (file: string) => {
       const { manifest: m, hash } = readManifestFile(file);
-      process.stdout.write(`manifestHash     ${hash}\ninitialModelHash ${await initialModelHash(m)}\n`);
+      process.stdout.write(`manifestHash     ${hash}\ninitialModelHash ${await initialModelHash(m, file)}\n`);
     });
 
   const federation = program.command('federation').description("an admin's federation set-up");

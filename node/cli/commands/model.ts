@@ -109,7 +109,7 @@ export function registerModel(program: Command): void {
       }
       const artifact = f.artifact !== undefined ? readArtifact(f.artifact) : artifactFromStateDir(f.stateDir!, chain.modelHash);
       await selectBackend({ log: () => {} });
-      const card = await exportVerifiedModel({ manifest, chain, artifact, out: f.out });
+      const card = await exportVerifiedModel({ manifest, chain, artifact, out: f.out, manifestPath: f.manifest });
       process.stdout.write(`wrote ${f.out}: round ${chain.round}, model ${card.modelHash} (verified against the chain)\n`);
     });
 }
