@@ -92,8 +92,11 @@ const finalizeCall = async (r: OnChainRoundRecord, signatures: readonly string[]
     .send(toTypedValue(r), await entrySigs(chain, fed.address, r), signatures);
 
 /** The signer index of a member outside `committee` among 1..5. */
+// An active member outside the committee. Member 2 is suspended after round 1, and the contract
+// discounts a suspended signer (FedmeshRoundsInsufficientSignatures) before it asks whether the
+// signer sits on the committee, so it cannot stand for "a non-committee signature".
 const outsideOf = (committee: readonly string[]) =>
-  [1, 2, 3, 4, 5].find((i) => !committee.map((c) => c.toLowerCase()).includes(A(i).toLowerCase()))!;
+  [1, 3, 4, 5].find((i) => !committee.map((c) => c.toLowerCase()).includes(A(i).toLowerCase()))!;
 
 describe('fedmesh audit against a FedmeshFederation over JSON-RPC', () => {
   beforeAll(async () => {
