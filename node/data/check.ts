@@ -37,7 +37,8 @@ export function checkSiteData(configPath: string, env: NodeJS.ProcessEnv = proce
     return { ...base, ...report, badRowCount: report.bad, ok: true };
   } catch (e) {
     // Too many bad rows: the loader refused the file, and its error carries the rows.
-    if (isFedmeshError(e, 'DATA_PARSE') && Array.isArray(e.fields.badRows)) {
+    // Labels that disagree with the manifest's task (DATA_BAD_LABEL, issue 16) carry them too.
+    if ((isFedmeshError(e, 'DATA_PARSE') || isFedmeshError(e, 'DATA_BAD_LABEL')) && Array.isArray(e.fields.badRows)) {
       const f = e.fields as { badRows: BadRow[]; badRowCount: number; rows: number };
       return {
         ...base,

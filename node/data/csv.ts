@@ -385,8 +385,11 @@ export function parseCsv(
         value: firstLabelBad.value,
         rule: firstLabelBad.reason,
         line: firstLabelBad.line,
-        badRowCount: labelBad,
+        labelBadRows: labelBad,
+        // As DATA_PARSE's: every bad row counted and the first listed (`fedmesh data check` shows them).
+        badRowCount,
         rows: total,
+        badRows,
       },
     );
   }

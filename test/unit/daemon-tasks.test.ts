@@ -91,7 +91,14 @@ describe('daemon CSV loader per task', () => {
     expect(() => parseCsv('age,bp,stage\n50,120,yes\n60,130,no\n', multiclass, opts)).toThrow(
       expect.objectContaining({
         code: 'DATA_BAD_LABEL',
-        fields: expect.objectContaining({ field: 'task.classes', value: 'yes', line: 2 }),
+        fields: expect.objectContaining({
+          field: 'task.classes',
+          value: 'yes',
+          line: 2,
+          // Listed as DATA_PARSE lists them, so `fedmesh data check` shows every row.
+          badRowCount: 2,
+          badRows: [expect.objectContaining({ line: 2, column: 'stage', value: 'yes' }), expect.objectContaining({ line: 3, value: 'no' })],
+        }),
       }),
     );
     // A multilabel column holding a count.
