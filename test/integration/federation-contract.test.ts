@@ -28,11 +28,13 @@ describe('federation of 6 peers on FedmeshFederation (secure aggregation)', () =
       model: { kind: 'mlp', inputShape: [30], hidden: [16] },
       siteData,
       // m = 5 of 6 peers: the contract's committee is a strict subset, so the checks below can fail.
+      // With secure aggregation the config's m applies (committeeSize is ignored): (5, 4) tolerates
+      // one actively malicious member (2t − m = 3 > 1), as the default rule requires.
       committeeSize: 5,
       timing: { collectMs: 6000, recordGraceMs: 1000 },
       training: { epochs: 1, batchSize: 16, learningRate: 0.01 },
       log: createLogger('error'),
-      secureAggregation: { config: SECAGG_DEFAULTS, keysMs: 3000 },
+      secureAggregation: { config: { ...SECAGG_DEFAULTS, committeeSize: 5, threshold: 4 }, keysMs: 3000 },
     });
   }, 60_000);
 
