@@ -211,6 +211,7 @@ export class Peer {
       committeeOf: (r: number) => opener.committeeOf(r),
       mayTrain: (r: number) => guard.mayTrain(r),
       beforePublish: (r: number, dpParams: bigint) => guard.charge(r, dpParams),
+      addressOf: (p: string) => opener.addressOf(p),
       membersOf: () => membersNow(),
     });
   }

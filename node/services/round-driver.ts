@@ -27,7 +27,7 @@ import { fedAvg } from '../../protocol/fedavg.js';
 import { encodeAggregate, encodeUpdate, type ParticipantEntry } from '../../protocol/messages/update.js';
 import { participantEntry } from '../../protocol/chain/participant-entry.js';
 import { fedAvgWeight } from '../../protocol/privacy/public-statistics.js';
-import { declareDpParams } from '../../protocol/chain/declaration.js';
+import { checkAdmission, declareDpParams } from '../../protocol/chain/declaration.js';
 import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { sortParticipants } from '../../protocol/record.js';
@@ -63,7 +63,7 @@ import type { Logger } from '../logger.js';
 import { withDeadline } from './deadline.js';
 import { recordAndAnnounce } from './record-and-announce.js';
 import type { RoundRecorder } from './round-recorder.js';
-import type { RoundInbox } from './round-inbox.js';
+import type { ReceivedUpdate, RoundInbox } from './round-inbox.js';
 import {
   type DropoutPoint,
   runSecureCommittee,
@@ -177,10 +177,19 @@ export interface RoundDriverComponents {
   readonly mayTrain?: (round: number) => boolean;
   /**
    * issue 14 item 3 (H5): charges this round's release (its declared DP-SGD word) to the node's
-   * own privacy ledger; called after training and BEFORE the masked input or update is
-   * published, durable when it returns (node/services/privacy-guard.ts `charge`).
+   * own privacy ledger; called immediately BEFORE the masked input or update is published —
+   * not after training: a secure-round input waits for a certified key set and may never leave
+   * (H8 F8) — and durable when it returns (node/services/privacy-guard.ts `charge`).
    */
   readonly beforePublish?: (round: number, dpParams: bigint) => void;
+  /**
+   * The registered account of a member's peer id (node/services/round-opener.ts `addressOf`), for
+   * the committee's admission check (issue 14 item 3, H8 F1): every input's record line is checked
+   * with protocol/chain/declaration.ts `checkAdmission` before it enters the aggregate (plaintext)
+   * or this member's view (secure), so a line `finalizeRound` would refuse is treated as dropped
+   * instead of stopping the round after the honest inputs were released. Absent: no check.
+   */
+  readonly addressOf?: (peerId: string) => string | undefined;
   /**
    * The federation's members for `round` (FedmeshFederation's registry, refreshed every round);
    * undefined: `init.members`. Used for "has everyone sent?" fast paths, never for committee
@@ -402,8 +411,6 @@ export class RoundDriver {
           const res = await running;
           // The DP-SGD parameters and steps actually run: declared with the submission.
           const dpParams = declareDpParams(this.init.training.dp, res.steps);
-          // Charged before anything of it leaves the node (issue 14 item 3).
-          this.c.beforePublish?.(round, dpParams);
           return { loss: res.loss, seconds: res.seconds, weights: () => trainer.getWeights(), dpParams };
         };
         if (secure !== undefined && secureParticipant !== undefined) {
@@ -445,6 +452,8 @@ export class RoundDriver {
             entrySignature: fromHex0x(entrySignature),
             weights: this.bounded(trainer.getWeights(), global),
           });
+          // Charged, durably, immediately before the update leaves the node (issue 14 item 3; H8 F8).
+          this.c.beforePublish?.(round, res.dpParams ?? NO_DP_PARAMS);
           await inbox.publishUpdate(round, payload);
           log.debug({ round, loss: res.loss, seconds: res.seconds }, 'update published');
         } else {
@@ -552,7 +561,50 @@ export class RoundDriver {
       // The participant's ParticipantEntry signature travels in its masked input (issue 13/14; H1).
       signEntry: async (dpParams: bigint) =>
         fromHex0x(await this.c.chain.signParticipantEntry(participantEntry(plan.round, await this.c.chain.account(), dpParams))),
+      // The local-ledger charge, called by secure-round right before the masked input is published (H8 F8).
+      ...(this.c.beforePublish !== undefined ? { beforePublish: (dpParams: bigint) => this.c.beforePublish!(plan.round, dpParams) } : {}),
+      ...(this.c.addressOf !== undefined
+        ? {
+            admit: (participant: string, input: { dpParams: bigint; entrySignature: Uint8Array }) =>
+              this.admission(plan.round, participant, input.dpParams, input.entrySignature),
+          }
+        : {}),
     };
+  }
+
+  /**
+   * Why the contract would refuse `participant`'s record line in `round`, or undefined when it
+   * would accept it (protocol/chain/declaration.ts `checkAdmission`, read against the chain: the
+   * deployment, the DP policy, the member's spend and its cap for the round). A peer with no
+   * registered account is refused ('NOT_MEMBER'); a failed check refuses too ('UNCHECKED <code>'):
+   * an input the committee cannot show admissible must not be unmasked.
+   */
+  private async admission(
+    round: number,
+    participant: string,
+    dpParams: bigint,
+    entrySignature: Uint8Array | undefined,
+  ): Promise<string | undefined> {
+    const member = this.c.addressOf?.(participant);
+    if (member === undefined) return this.c.addressOf === undefined ? undefined : 'NOT_MEMBER';
+    try {
+      const { chain } = this.c;
+      const [info, budget, cap] = await Promise.all([chain.info(), chain.budgetOf(member), chain.epsilonCapAt(member, round)]);
+      return checkAdmission({
+        binding: { chainId: info.chainId, contract: info.address },
+        round,
+        member,
+        dpParams,
+        ...(entrySignature !== undefined && entrySignature.some((b) => b !== 0) ? { entrySignature: toHex0x(entrySignature) } : {}),
+        dpRequired: info.dpRequired,
+        spentRdp: budget.rdp,
+        cAlpha: info.cAlpha,
+        cap,
+      });
+    } catch (e) {
+      // A malformed declaration (declaredSpend refuses the word) or an unreadable chain.
+      return `UNCHECKED ${isFedmeshError(e) ? e.code : String(e)}`;
+    }
   }
 
   private secureOutcome(
@@ -598,7 +650,18 @@ export class RoundDriver {
       }
 
       m.to(CommitteeStage.Aggregating);
-      const received = [...inbox.updatesFor(plan.round).values()];
+      // Admission (issue 14 item 3; H8 F1): an update whose record line the contract would refuse
+      // is treated as dropped — left out of the aggregate — never a reason to lose the round.
+      const received: ReceivedUpdate[] = [];
+      for (const u of inbox.updatesFor(plan.round).values()) {
+        const why = await this.admission(plan.round, u.sender, u.update.dpParams ?? NO_DP_PARAMS, u.update.entrySignature);
+        if (why === undefined) received.push(u);
+        else
+          this.c.log.warn(
+            { round: plan.round, participant: u.sender, reason: why },
+            'update refused: its record line would not be recorded',
+          );
+      }
       if (received.length === 0) throw new RoundError('ROUND_NO_UPDATES', `no updates for round ${plan.round}`, { round: plan.round });
       const aggregate = fedAvg(
         // Defence (a) holds here whatever the sender ran: the committee sees plaintext updates and

@@ -127,6 +127,12 @@ export interface SecureRoundEnv {
    * `finalizeRound` would refuse. Absent: every input is admitted (the recorder checks later).
    */
   readonly admit?: (participant: string, input: MaskedInputPayload) => Promise<string | undefined>;
+  /**
+   * Charges the release to the node's own privacy ledger (issue 14 item 3; H8 F8), called right
+   * before the masked input is published — only once a key set is certified — and durable when it
+   * returns, so an input that never leaves is never charged and one that leaves always is.
+   */
+  readonly beforePublish?: (dpParams: bigint) => Promise<void> | void;
 }
 
 export interface SecureCommitteeResult {
@@ -370,6 +376,7 @@ export async function runSecureParticipant(
       trained.dpParams ?? NO_DP_PARAMS,
       env.signEntry !== undefined ? await env.signEntry(trained.dpParams ?? NO_DP_PARAMS) : undefined,
     );
+    await env.beforePublish?.(trained.dpParams ?? NO_DP_PARAMS);
     await env.inbox.publishMaskedInput(round, encodeMaskedInput(payload));
     return { trainLoss: trained.loss };
   } catch (e) {
