@@ -317,6 +317,10 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControlDefaultAdmin
         record.peerProof = peerProof;
         _ledger[account] = _ledger[account].withStatus(STATUS_ACTIVE);
         _activate(account);
+        // A (re-)added member may come back under another peer id: nodes cache account → peer id
+        // until this moves, so without it a remove + re-add between two of their reads would keep
+        // the old id (its new id and proof never checked, the member unreachable).
+        ++_memberInfoVersion;
         emit MemberAdded(account, peerId, metadataURI, epsilonCap);
     }
 

@@ -213,7 +213,8 @@ interface IFedmeshRegistry {
     /// @notice The account `peerId` is bound to; the zero address when none.
     function peerIdOwner(string calldata peerId) external view returns (address);
 
-    /// @notice Number of {MemberInfoUpdated} events so far: a node re-reads peer ids when it changes.
+    /// @notice Number of {MemberAdded} and {MemberInfoUpdated} events so far: a node re-reads peer ids
+    /// when it changes.
     function memberInfoVersion() external view returns (uint256);
 
     /// @notice `account`'s cap in round `round` (a lowered cap applies from the round after the

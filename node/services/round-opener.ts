@@ -9,7 +9,7 @@
  * registered, active member"): a member added since the last round becomes known (peer id ↔
  * address) and a suspended or removed one stops being a member, so the inboxes refuse its
  * messages from that round on. Peer ids are re-read whenever the registry's
- * `memberInfoVersion` moved (a MemberInfoUpdated event: the admin bound a new peer id), and a
+ * `memberInfoVersion` moved (MemberInfoUpdated or MemberAdded: a peer id may be bound anew), and a
  * peer id claimed by two accounts is refused (ROUND_PEER_ID_CONFLICT is logged, neither is
  * mapped): the contract already keeps peer ids unique, this is the node's own check.
  * The committee is checked against the active list at the round's snapshot block
@@ -17,8 +17,8 @@
  *
  * Peer id proofs (issue 14 item 2, audit finding H-2): with a `PeerProofPolicy`, a member's
  * stored proof (protocol/chain/peer-binding.ts) is verified before its peer id is mapped to its
- * account, whenever the member is read at an `open` (a MemberInfoUpdated makes the next `open`
- * forget every mapping, so a rebinding is checked again). A member whose proof is missing or
+ * account, whenever the member is read at an `open` (a moved `memberInfoVersion` makes the next
+ * `open` forget every mapping, so a rebinding is checked again; known inactive members are re-read too). A member whose proof is missing or
  * does not verify is refused: PEER_PROOF_REFUSED {member, peerId, reason} is logged and counted,
  * the member is left out of the active list (treated as not reachable for the round) and a
  * committee seat it holds maps to no peer id, so nothing it sends is accepted. `admin-trust` maps
@@ -175,8 +175,11 @@ export class RoundOpener {
    */
   private async refreshRegistry(round: number): Promise<string[]> {
     const version = await this.fed.memberInfoVersion();
+    let known: string[] = [];
     if (this.infoVersion !== undefined && version !== this.infoVersion) {
-      // A peer id was rebound: forget every mapping and read them again.
+      // A peer id was rebound, or a member (re-)added: forget every mapping and read them again —
+      // the active ones below, the inactive ones this node knew (suspended members) after them.
+      known = [...this.peerIds.keys()];
       this.peerIds.clear();
       this.accounts.clear();
     }
@@ -199,6 +202,20 @@ export class RoundOpener {
       }
       ids.push(id);
     }
+    // A suspended member's address stays known, so its signatures on older rounds still verify;
+    // it is re-read like the rest (its binding may have moved) and mapped only with an accepted
+    // proof, quietly: it takes no part in this round, so a refusal here is not this round's.
+    for (const account of known) {
+      if (this.peerIds.has(account) || activeAccounts.includes(account)) continue;
+      const member = await this.fed.getMember(account);
+      if (member.peerId === '') continue; // removed: nothing to map
+      if (this.peerProofs !== undefined) {
+        const reason = peerBindingRefusal(member.peerId, await this.deploymentBinding(this.peerProofs), account, member.peerProof);
+        if (reason !== undefined && !(reason === 'missing' && this.peerProofs.mode === 'admin-trust')) continue;
+      }
+      this.peerIds.set(account, member.peerId);
+      this.mapPeerId(member.peerId, account);
+    }
     if (round >= this.activeRound) {
       const next = new Set(ids);
       for (const id of this.activeSet) if (!next.has(id)) this.log.info({ round, peerId: id }, 'member no longer active');
@@ -217,11 +234,7 @@ export class RoundOpener {
   private async proofAccepted(round: number, account: string, peerId: string, proof: string): Promise<boolean> {
     const policy = this.peerProofs;
     if (policy === undefined) return true;
-    if (this.binding === undefined) {
-      const info = policy.binding ?? (await this.fed.info());
-      this.binding = { chainId: info.chainId, contract: 'contract' in info ? info.contract : info.address };
-    }
-    const reason = peerBindingRefusal(peerId, this.binding, account, proof);
+    const reason = peerBindingRefusal(peerId, await this.deploymentBinding(policy), account, proof);
     if (reason === undefined) return true;
     if (reason === 'missing' && policy.mode === 'admin-trust') {
       if (!this.trusted.has(account)) {
@@ -251,6 +264,15 @@ export class RoundOpener {
   }
 
   /** Maps `id` to `account` unless another account holds it already (then refuses both). */
+  /** The deployment proofs are bound to: the policy's, else read from the contract once. */
+  private async deploymentBinding(policy: PeerProofPolicy): Promise<DeploymentBinding> {
+    if (this.binding === undefined) {
+      const info = policy.binding ?? (await this.fed.info());
+      this.binding = { chainId: info.chainId, contract: 'contract' in info ? info.contract : info.address };
+    }
+    return this.binding;
+  }
+
   private mapPeerId(id: string, account: string): boolean {
     const holder = this.accounts.get(id);
     if (holder !== undefined && holder !== account) {

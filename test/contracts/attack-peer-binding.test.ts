@@ -115,4 +115,21 @@ describe('a peer id registered without its key (H-2) on the real contract', () =
       send(admin(), 'addMember', A(5), idOf(keys[5]!), '', CAP, await signPeerBinding(keys[5]!, binding(), A(5))),
     ).rejects.toThrow(/FedmeshRegistryPeerIdTaken|reverted/);
   }, 120_000);
+
+  it('a member removed and re-added under a new peer id between two opens is re-read by a node that cached the old id', async () => {
+    const n = openerOf(1);
+    await abortOpenRound();
+    await n.opener.open(3);
+    expect(n.opener.addressOf(idOf(keys[2]!))).toBe(A(2));
+    await abortOpenRound();
+    const fresh = await generateKeyPair('Ed25519');
+    const version = await view<bigint>(fed.contract, 'memberInfoVersion');
+    await send(admin(), 'removeMember', A(2));
+    await send(admin(), 'addMember', A(2), idOf(fresh), '', CAP, await signPeerBinding(fresh, binding(), A(2)));
+    // addMember moves the account's binding, so it is member info nodes must re-read.
+    expect(await view<bigint>(fed.contract, 'memberInfoVersion')).toBe(version + 1n);
+    await n.opener.open(4);
+    expect(n.opener.addressOf(idOf(fresh))).toBe(A(2));
+    expect(n.opener.addressOf(idOf(keys[2]!))).toBeUndefined();
+  }, 120_000);
 });
