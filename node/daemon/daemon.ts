@@ -330,8 +330,9 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       );
     }
     const store = openStore(cfg.stateDir);
-    // The node's own ledger of DP releases, charged before each input or update leaves (issue 14 item 3).
-    const privacyLedger = new FilePrivacyLedger(cfg.stateDir);
+    // The node's own ledger of DP releases, charged before each input or update leaves (issue 14 item 3),
+    // each entry bound to this deployment (H8 F5): another study's rounds never absorb this one's.
+    const privacyLedger = new FilePrivacyLedger(cfg.stateDir, { chainId: info.chainId, contract: info.address });
     store.putModel(encodeWeights(tfTrainer.getWeights()));
     let modelRound = 0;
     const head = store.head();

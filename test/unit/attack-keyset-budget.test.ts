@@ -67,7 +67,7 @@ describe('attack: one participant’s selectively bad shares do not burn honest 
         },
       });
     };
-    const ledgers = members.map(() => new MemoryPrivacyLedger());
+    const ledgers = members.map(() => new MemoryPrivacyLedger({ chainId: 31337n, contract: chain.address }));
     const peers: Peer[] = members.map((id, i) =>
       createPeer({
         federation: 'unit',

@@ -25,6 +25,9 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORD = encodeDpParams({ sampleRate: 0.05, noiseMultiplier: 1.1, clipNorm: 1, steps: 20 });
 const WORD2 = encodeDpParams({ sampleRate: 0.05, noiseMultiplier: 2, clipNorm: 1, steps: 20 });
 const C_ALPHA = cAlpha(1e-5);
+/** The deployment the ledgers below charge to (a Hardhat chain id and a contract address). */
+const STUDY = { chainId: 31337n, contract: '0x5FbDB2315678afecb367f032d93F642f64180aa3' } as const;
+const at = (round: number, dpParams: bigint) => ({ ...STUDY, round, dpParams });
 
 /**
  * A child process that does what the round driver does — charge, then publish — but is killed
@@ -34,7 +37,7 @@ function chargeThenCrash(dir: string, round: number, word: bigint): { status: nu
   const script = `
     import { writeFileSync } from 'node:fs';
     import { FilePrivacyLedger } from './node/store/privacy-ledger.ts';
-    const ledger = new FilePrivacyLedger(${JSON.stringify(dir)});
+    const ledger = new FilePrivacyLedger(${JSON.stringify(dir)}, { chainId: ${STUDY.chainId}n, contract: '${STUDY.contract}' });
     ledger.charge(${round}, ${word}n);
     process.kill(process.pid, 'SIGKILL');
     writeFileSync(${JSON.stringify(join(dir, 'published'))}, 'input sent');
@@ -49,8 +52,8 @@ describe('local privacy ledger', () => {
     const r = chargeThenCrash(dir, 4, WORD);
     expect(r.signal).toBe('SIGKILL');
     expect(existsSync(join(dir, 'published'))).toBe(false);
-    const ledger = new FilePrivacyLedger(dir);
-    expect(ledger.entries()).toEqual([{ round: 4, dpParams: WORD }]);
+    const ledger = new FilePrivacyLedger(dir, STUDY);
+    expect(ledger.entries()).toEqual([at(4, WORD)]);
     expect(ledger.spent()).toBe(declaredSpend(WORD));
     // The chain charged nothing (the round never finalized with this input): the guard still does.
     const cap = encodeEpsilonCap(100);
@@ -69,41 +72,41 @@ describe('local privacy ledger', () => {
 
   it('a crash mid-write (temporary, no rename) leaves the previous ledger; temporaries are swept', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fm-ledger-'));
-    new FilePrivacyLedger(dir).charge(1, WORD);
-    writeFileSync(join(dir, 'privacy-ledger.json.tmp-999-1'), '{"version":1,"entries":[{"round":1,');
-    const reopened = new FilePrivacyLedger(dir);
-    expect(reopened.entries()).toEqual([{ round: 1, dpParams: WORD }]);
+    new FilePrivacyLedger(dir, STUDY).charge(1, WORD);
+    writeFileSync(join(dir, 'privacy-ledger.json.tmp-999-1'), '{"version":2,"entries":[{"round":1,');
+    const reopened = new FilePrivacyLedger(dir, STUDY);
+    expect(reopened.entries()).toEqual([at(1, WORD)]);
     expect(readdirSync(dir)).toEqual(['privacy-ledger.json']);
   });
 
   it('charges are idempotent per (round, word), add up lane by lane, and a round without DP spends nothing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fm-ledger-'));
-    for (const ledger of [new FilePrivacyLedger(dir), new MemoryPrivacyLedger()]) {
+    for (const ledger of [new FilePrivacyLedger(dir, STUDY), new MemoryPrivacyLedger(STUDY)]) {
       ledger.charge(1, WORD);
       ledger.charge(1, WORD);
       ledger.charge(2, WORD2);
       ledger.charge(3, NO_DP_PARAMS);
-      expect(ledger.entries()).toEqual([
-        { round: 1, dpParams: WORD },
-        { round: 2, dpParams: WORD2 },
-      ]);
+      expect(ledger.entries()).toEqual([at(1, WORD), at(2, WORD2)]);
       expect(ledger.spent()).toBe(addPacked(declaredSpend(WORD), declaredSpend(WORD2)));
       expect(() => ledger.charge(0, WORD)).toThrow(RangeError);
       expect(() => ledger.charge(4, 1n << 200n)).toThrow(expect.objectContaining({ code: expect.any(String) }));
     }
-    expect(new FilePrivacyLedger(dir).spent()).toBe(addPacked(declaredSpend(WORD), declaredSpend(WORD2)));
-    expect(JSON.parse(readFileSync(join(dir, 'privacy-ledger.json'), 'utf8')).version).toBe(1);
+    expect(new FilePrivacyLedger(dir, STUDY).spent()).toBe(addPacked(declaredSpend(WORD), declaredSpend(WORD2)));
+    expect(JSON.parse(readFileSync(join(dir, 'privacy-ledger.json'), 'utf8')).version).toBe(2);
   });
 
   it('refuses a corrupt ledger rather than forget spent budget', () => {
     for (const text of [
       '{"version":1,"entries":[{"round":1',
-      '{"version":2,"entries":[]}',
+      '{"version":3,"entries":[]}',
       '{"version":1,"entries":[{"round":1,"dpParams":"12"}]}',
+      // version 2 entries must name their deployment
+      '{"version":2,"entries":[{"round":1,"dpParams":"0x1"}]}',
+      '{"version":2,"entries":[{"chainId":"31337","contract":"0x12","round":1,"dpParams":"0x1"}]}',
     ]) {
       const dir = mkdtempSync(join(tmpdir(), 'fm-ledger-'));
       writeFileSync(join(dir, 'privacy-ledger.json'), text);
-      expect(() => new FilePrivacyLedger(dir)).toThrow(expect.objectContaining({ code: 'STORE_CORRUPT' }));
+      expect(() => new FilePrivacyLedger(dir, STUDY)).toThrow(expect.objectContaining({ code: 'STORE_CORRUPT' }));
     }
   });
 
