@@ -8,7 +8,9 @@
  * pipeline's last step (`MSG_REPLAY`); a different message is equivocation and is REJECTed
  * (`SECAGG_EQUIVOCATION`) after the pipeline, as a second different update is on the update
  * topic, and both message digests are logged as evidence (`event: 'equivocation'`).
- * Proposals are one per proposer, too.
+ * Proposals are one per proposer, too. Key-set endorsements are the exception: a member may
+ * endorse one key set per turn (H8 F6, protocol/secure-aggregation/certify.ts), so they are kept
+ * per (sender, digest), at most one per committee member (each leader proposes once per round).
  */
 import { bytesEqual, hash256, toHex0x } from '../../protocol/bytes.js';
 import { encodeSecAgg, SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
@@ -42,6 +44,11 @@ interface Stored {
 }
 
 type ByKind = Map<SecAggKind, Map<string, Stored>>;
+
+/** Where a message is stored: its sender, or (sender, digest) for key-set endorsements (one per turn, H8 F6). */
+export function slotOf(m: SecAggMessage): string {
+  return m.kind === SecAggKind.KeySetEndorse ? `${m.sender}/${toHex0x(m.digest)}` : m.sender;
+}
 
 export class SecAggInbox {
   readonly topic: string;
@@ -107,7 +114,7 @@ export class SecAggInbox {
       committee: this.init.committee,
       verify: this.init.verify,
       isReplay: (m, data) => {
-        const prior = this.rounds.get(m.round)?.get(m.kind)?.get(m.sender);
+        const prior = this.rounds.get(m.round)?.get(m.kind)?.get(slotOf(m));
         return prior !== undefined && bytesEqual(prior.hash, hash256(data));
       },
     });
@@ -126,7 +133,13 @@ export class SecAggInbox {
       bySender = new Map();
       byKind.set(m.kind, bySender);
     }
-    const prior = bySender.get(m.sender);
+    const slot = slotOf(m);
+    const prior = bySender.get(slot);
+    if (prior === undefined && m.kind === SecAggKind.KeySetEndorse) {
+      let fromSender = 0;
+      for (const s of bySender.values()) if (s.message.sender === m.sender) fromSender++;
+      if (fromSender >= this.init.committee(m.round).length) return reject('SECAGG_DUPLICATE');
+    }
     if (prior !== undefined) {
       if (bytesEqual(prior.hash, hash)) return ACCEPT;
       recordEquivocation(this.evidence, this.init.log, {
@@ -138,7 +151,7 @@ export class SecAggInbox {
       });
       return reject('SECAGG_EQUIVOCATION');
     }
-    bySender.set(m.sender, { message: m, hash, bytes });
+    bySender.set(slot, { message: m, hash, bytes });
     this.notifier.notify();
     return ACCEPT;
   }

@@ -65,7 +65,7 @@ import { recordAndAnnounce } from './record-and-announce.js';
 import type { RoundInbox } from './round-inbox.js';
 import type { RoundRecorder } from './round-recorder.js';
 import type { CommitteeKeys } from './secagg-committee-keys.js';
-import type { SecAggInbox } from './secagg-inbox.js';
+import { type SecAggInbox, slotOf } from './secagg-inbox.js';
 
 export interface SecureAggregationInit {
   readonly config: SecAggConfig;
@@ -206,8 +206,9 @@ class Feeder {
       this.fed.set(kind, done);
     }
     for (const m of secagg.inbox.messages(plan.round, kind)) {
-      if (done.has(m.sender)) continue;
-      done.add(m.sender);
+      const slot = slotOf(m);
+      if (done.has(slot)) continue;
+      done.add(slot);
       try {
         fn(m);
       } catch (e) {
@@ -536,6 +537,9 @@ export async function runSecureCommittee(
         if (resultSeen(env)) return true;
         feedKeys();
         feeder.feedRetrying(SecAggKind.View, [], (x) => member.addView(x));
+        // Key sets certified late (one endorsement per turn, H8 F6): a lock may name any of them.
+        for (const x of secagg.inbox.messages(round, SecAggKind.KeySetProposal)) member.learnKeySetProposal(x);
+        feeder.feed(SecAggKind.KeySetEndorse, (x) => member.addKeySetEndorse(x));
         const turn = turnOf(viewAt);
         if (
           committee[turn % committee.length] === env.self &&

@@ -8,11 +8,13 @@
  *                      (Ed25519 by the sender's libp2p identity over advertStatement)
  *   ShareKeys (2)      selfMaskCommitment 32 | count u8 | count × (recipient varBytes16 | nonce 12 |
  *                      ciphertext 81 = AES-256-GCM(x u8 ‖ b-share 32 ‖ s-share 32) ‖ tag 16)
- *   View (3)           SignedView = count u16 | count × (participant varBytes16 | inputHash 32) | signature 64
- *                      (member = sender)
+ *   View (3)           keySetDigest 32 | SignedView = count u16 | count × (participant varBytes16 |
+ *                      inputHash 32) | signature 64 (member = sender; signed over viewStatement,
+ *                      which binds the key set the view was taken under)
  *   Proposal (4)       table u16 × participant varBytes16 (sorted) | survivors u16 × index u16 |
  *                      dropped u16 × index u16 | views u8 × (member varBytes16 | count u16 ×
- *                      (index u16 | inputHash 32) | signature 64)
+ *                      (index u16 | inputHash 32) | signature 64); every cited view is for the
+ *                      proposal's keySetDigest (decoded so; encoding another one is refused)
  *   Reveal (5)         proposal digest 32 | selfMask u16 × (participant varBytes16 | x u8 | y 32) |
  *                      key u16 × (participant varBytes16 | x u8 | y 32)
  *   Result (6)         prevModelHash 32 | modelHash 32 | participantsHash 32 | totalSamples u64 | signature 64
@@ -32,7 +34,7 @@
  * tag and repeat the deployment binding (chain id ‖ contract, protocol/chain/deployment-binding.ts),
  * federation and round, so a signature never verifies in another deployment, federation or round.
  */
-import { ByteReader, ByteWriter, fromUtf8, hash256, utf8 } from '../bytes.js';
+import { ByteReader, ByteWriter, bytesEqual, fromUtf8, hash256, utf8 } from '../bytes.js';
 import { DEPLOYMENT_BINDING_BYTES } from '../chain/deployment-binding.js';
 import { MessageError, truncated } from './errors.js';
 import { MAX_COMMITTEE_SIZE, MAX_FEDERATION_ID_BYTES, MAX_PARTICIPANTS, MAX_PEER_ID_BYTES, MAX_SECAGG_MESSAGE_BYTES } from './limits.js';
@@ -112,6 +114,12 @@ export interface ViewEntry {
 
 export interface SignedView {
   readonly member: string;
+  /**
+   * The certified key set (its `keySetDigest`) this view was taken under: the view lists only
+   * inputs masked with exactly that key set's U_2 \ {i}, and its signature covers the digest, so
+   * a lock on another key set cannot cite it (several key sets may be certified in one round).
+   */
+  readonly keySet: Uint8Array;
   readonly entries: readonly ViewEntry[];
   readonly signature: Uint8Array;
 }
@@ -254,6 +262,8 @@ export function encodeSecAgg(m: SecAggMessage): Uint8Array {
       break;
     case SecAggKind.View:
       if (m.view.member !== m.sender) throw bad('view.member', m.view.member, 'a view is published by its own member');
+      checkBytes('view.keySet', m.view.keySet, 32);
+      w.bytes(m.view.keySet);
       writeView(w, m.view);
       break;
     case SecAggKind.Proposal: {
@@ -286,6 +296,7 @@ export function encodeSecAgg(m: SecAggMessage): Uint8Array {
           MAX_PARTICIPANTS,
         );
         checkBytes('view.signature', v.signature, SIGNATURE_BYTES);
+        if (!bytesEqual(v.keySet, m.keySet)) throw bad('view.keySet', v.member, "a cited view must be for the proposal's key set");
         w.varBytes16(utf8(v.member)).u16(v.entries.length);
         for (const e of v.entries) w.u16(index.get(e.participant)!).bytes(e.inputHash);
         w.bytes(v.signature);
@@ -437,6 +448,7 @@ export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
       break;
     }
     case SecAggKind.View: {
+      const keySet = r.bytes(32);
       const n = readCount(r, 'view.entries', MAX_PARTICIPANTS);
       const entries: ViewEntry[] = [];
       for (let i = 0; i < n; i++) entries.push({ participant: readId(r), inputHash: r.bytes(32) });
@@ -445,7 +457,7 @@ export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
         entries.map((e) => e.participant),
         MAX_PARTICIPANTS,
       );
-      m = { ...h, kind: SecAggKind.View, view: { member: sender, entries, signature: r.bytes(SIGNATURE_BYTES) } };
+      m = { ...h, kind: SecAggKind.View, view: { member: sender, keySet, entries, signature: r.bytes(SIGNATURE_BYTES) } };
       break;
     }
     case SecAggKind.Proposal: {
@@ -483,7 +495,7 @@ export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
           entries.map((e) => e.participant),
           MAX_PARTICIPANTS,
         );
-        views.push({ member, entries, signature: r.bytes(SIGNATURE_BYTES) });
+        views.push({ member, keySet: keySet.slice(), entries, signature: r.bytes(SIGNATURE_BYTES) });
       }
       checkList(
         'views',
@@ -564,9 +576,13 @@ export function advertStatement(
     .finish();
 }
 
-/** What a view's signature covers: the member and its sorted (participant, inputHash) list. */
-export function viewStatement(scope: SecAggScope, member: string, entries: readonly ViewEntry[]): Uint8Array {
-  const w = statement('fedmesh/secagg/view/v2', scope).varBytes16(utf8(member));
+/**
+ * What a view's signature covers: the member, the key set it was taken under and its sorted
+ * (participant, inputHash) list. v3 adds the key set: with key-set endorsements per turn (H8
+ * F6) two key sets may be certified, and a view must not be citable by a lock on the other one.
+ */
+export function viewStatement(scope: SecAggScope, member: string, keySet: Uint8Array, entries: readonly ViewEntry[]): Uint8Array {
+  const w = statement('fedmesh/secagg/view/v3', scope).varBytes16(utf8(member)).bytes(keySet);
   writeEntries(w, entries);
   return w.finish();
 }

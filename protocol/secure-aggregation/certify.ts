@@ -5,13 +5,23 @@
  * leader of a turn and certified by t endorsements: t member signatures over the same
  * `endorseStatement(phase, digest)`, which names no signer.
  *
- * Why this gives one decision per phase: every honest member endorses at most one digest per
- * phase and round. Two certified digests need 2t endorsements from m members, so at least
- * 2t − m members signed both; with 2t − m > c (config.ts `maliciousMembers`) that needs more
- * corrupt members than tolerated. An honest member reveals shares only for the lock it
- * endorsed, once that lock is certified, so reveals for two different (U_3, D) never both
- * reach t — the committee-wide never-both guarantee that "one proposal per member" alone did
- * not give (issue 13, attack 2).
+ * Locks: one decision per round. Every honest member endorses at most one lock per round. Two
+ * certified lock digests need 2t endorsements from m members, so at least 2t − m members signed
+ * both; with 2t − m > c (config.ts `maliciousMembers`) that needs more corrupt members than
+ * tolerated. An honest member reveals shares only for the lock it endorsed, once that lock is
+ * certified, so reveals for two different (U_3, D) never both reach t — the committee-wide
+ * never-both guarantee that "one proposal per member" alone did not give (issue 13, attack 2).
+ *
+ * Key sets: one endorsement per member per TURN, so several key sets may be certified in one
+ * round (H8 F6: members bound to a turn whose proposal could never reach t — one late advert,
+ * one participant's undecryptable shares — endorse a later turn's). Safety does not rest on the
+ * key set: a participant masks once, under the first certified key set it accepts; a view is
+ * signed over the key set it was taken under and lists only inputs masked with exactly that key
+ * set's U_2 \ {i}; a lock names one certified key set, cites only views under it, and
+ * D = that key set's U_2 \ U_3. A second certified key set therefore only splits the inputs
+ * between key sets (liveness): b_i is revealed only for the one certified lock's U_3 and s_j^SK
+ * only for its D, disjoint, so never-both holds per member and committee-wide as before. Use
+ * `certificateFor` (the certificate of one named digest) for key sets, `certified` for locks.
  *
  * Leaders: turn τ's leader is committee[τ mod m]; a member accepts a turn-τ proposal only once
  * its own clock reached the turn's start (the driver supplies `turnStart`); turn 0 starts at
@@ -120,19 +130,7 @@ export function certified(
   threshold: number,
   verify: IdentityVerify,
 ): Certificate | undefined {
-  const byDigest = new Map<string, { digest: Uint8Array; by: Map<string, Uint8Array> }>();
-  for (const e of endorsements) {
-    if (!committee.includes(e.sender) || e.digest.length !== 32) continue;
-    const key = toHex0x(e.digest);
-    let g = byDigest.get(key);
-    if (g === undefined) {
-      g = { digest: e.digest, by: new Map() };
-      byDigest.set(key, g);
-    }
-    if (g.by.has(e.sender)) continue;
-    if (!verify(e.sender, endorseStatement(scope, phase, e.digest), e.signature)) continue;
-    g.by.set(e.sender, e.signature);
-  }
+  const byDigest = signersByDigest(scope, phase, endorsements, committee, verify);
   const certs = [...byDigest.values()].filter((g) => g.by.size >= threshold);
   if (certs.length > 1) {
     throw new SecAggError('SECAGG_EQUIVOCATION', `two ${phase === 1 ? 'key sets' : 'locks'} each certified by ≥ ${threshold} members`, {
@@ -142,9 +140,62 @@ export function certified(
     });
   }
   const c = certs[0];
-  if (c === undefined) return undefined;
-  const signers = committee.filter((m) => c.by.has(m));
-  return { digest: c.digest, signers, signatures: signers.map((s) => c.by.get(s)!) };
+  return c === undefined ? undefined : certificateOf(c, committee);
+}
+
+interface Endorsers {
+  readonly digest: Uint8Array;
+  /** Valid signatures by distinct committee members. */
+  readonly by: Map<string, Uint8Array>;
+}
+
+/** Valid endorsements grouped by digest (hex); endorsements are verified here. */
+function signersByDigest(
+  scope: SecAggScope,
+  phase: CertPhase,
+  endorsements: Iterable<EndorseMsg>,
+  committee: readonly string[],
+  verify: IdentityVerify,
+  only?: Uint8Array,
+): Map<string, Endorsers> {
+  const byDigest = new Map<string, Endorsers>();
+  for (const e of endorsements) {
+    if (!committee.includes(e.sender) || e.digest.length !== 32) continue;
+    if (only !== undefined && !bytesEqual(e.digest, only)) continue;
+    const key = toHex0x(e.digest);
+    let g = byDigest.get(key);
+    if (g === undefined) {
+      g = { digest: e.digest.slice(), by: new Map() };
+      byDigest.set(key, g);
+    }
+    if (g.by.has(e.sender)) continue;
+    if (!verify(e.sender, endorseStatement(scope, phase, e.digest), e.signature)) continue;
+    g.by.set(e.sender, e.signature);
+  }
+  return byDigest;
+}
+
+function certificateOf(g: Endorsers, committee: readonly string[]): Certificate {
+  const signers = committee.filter((m) => g.by.has(m));
+  return { digest: g.digest, signers, signatures: signers.map((s) => g.by.get(s)!) };
+}
+
+/**
+ * The certificate of `digest`: ≥ t distinct committee members' valid endorsements of exactly that
+ * digest, or undefined. Other digests are ignored — for key sets, where certificates on several
+ * digests are allowed (see the header); locks use `certified`, which refuses two.
+ */
+export function certificateFor(
+  scope: SecAggScope,
+  phase: CertPhase,
+  endorsements: Iterable<EndorseMsg>,
+  committee: readonly string[],
+  threshold: number,
+  verify: IdentityVerify,
+  digest: Uint8Array,
+): Certificate | undefined {
+  const g = signersByDigest(scope, phase, endorsements, committee, verify, digest).get(toHex0x(digest));
+  return g === undefined || g.by.size < threshold ? undefined : certificateOf(g, committee);
 }
 
 /** Whether `cert` certifies `digest`. */
@@ -179,15 +230,14 @@ export function verifyKeySet(
   verify: IdentityVerify,
 ): CertifiedKeySet {
   const digest = keySetDigest(scope, ev.proposal.advertised, ev.proposal.shared);
-  const cert = certified(scope, CertPhase.KeySet, ev.endorsements, committee, threshold, verify);
-  if (cert === undefined || !bytesEqual(cert.digest, digest)) {
+  const cert = certificateFor(scope, CertPhase.KeySet, ev.endorsements, committee, threshold, verify, digest);
+  if (cert === undefined) {
     throw new SecAggError(
       'SECAGG_NOT_CERTIFIED',
       `key set of ${ev.proposal.sender} (turn ${ev.proposal.turn}) is not certified by ${threshold} members`,
       {
         phase: 'key-set',
         digest: toHex0x(digest),
-        certified: cert === undefined ? null : toHex0x(cert.digest),
       },
     );
   }

@@ -13,14 +13,18 @@
  *
  * Phases and the rules each honest member enforces (each with its own error code, and every
  * refusal kept in `evidence`):
- *   1. key set: the turn's leader proposes (U_1, U_2); a member endorses at most one key set,
- *      only if it holds every U_1 advertisement and, for every i ∈ U_2, decrypted its own share
- *      and holds the commitment to b_i. t endorsements certify it; participants then mask with
- *      exactly U_2 \ {i}.
- *   2. views: each member signs the inputs it holds from U_2 whose neighbour set is exactly
- *      U_2 \ {i}.
- *   3. lock: the turn's leader (SECAGG_NOT_LEADER, SECAGG_EARLY_PROPOSAL) proposes (U_3, D)
- *      with ≥ t cited views; a member endorses at most one lock per round
+ *   1. key set: the turn's leader proposes (U_1, U_2); a member endorses at most one key set
+ *      per TURN (so a member bound to a turn-τ proposal that can never reach t — H8 F6 — may
+ *      endorse a later turn's), only if it holds every U_1 advertisement and, for every
+ *      i ∈ U_2, decrypted its own share and holds the commitment to b_i. t endorsements certify
+ *      it; participants mask once, with exactly U_2 \ {i} of the first certified key set they
+ *      accept. Several key sets may be certified: safety rests on the lock (certify.ts header).
+ *   2. views: each member signs, under the first certified key set it learned, the inputs it
+ *      holds from that U_2 whose neighbour set is exactly U_2 \ {i}; the signature covers the
+ *      key set's digest.
+ *   3. lock: the turn's leader (SECAGG_NOT_LEADER, SECAGG_EARLY_PROPOSAL) proposes (U_3, D) on
+ *      one certified key set with ≥ t cited views taken under it; D = that key set's U_2 \ U_3;
+ *      a member endorses at most one lock per round
  *      (SECAGG_CONFLICTING_PROPOSAL), only if every cited view equals the View that member
  *      published (SECAGG_EQUIVOCATION), U_3 and D are exactly what the views and U_2 give
  *      (SECAGG_BAD_PROPOSAL), the floors hold (SECAGG_FLOOR), it can check every secret it
@@ -51,7 +55,7 @@ import {
   viewStatement,
 } from '../messages/secagg.js';
 import type { StageMachine } from '../stage-machine.js';
-import { type Certificate, certified, checkEndorsement, checkLeader, endorse } from './certify.js';
+import { type Certificate, certificateFor, certified, checkEndorsement, checkLeader, endorse } from './certify.js';
 import {
   type IdentitySign,
   type IdentityVerify,
@@ -111,6 +115,8 @@ interface KeySet {
 
 interface Lock {
   readonly digest: Uint8Array;
+  /** The certified key set it names: U_3 ⊆ its U_2, D = its U_2 \ U_3, masks with its U_2. */
+  readonly keySet: KeySet;
   readonly survivors: readonly ViewEntry[];
   readonly dropped: readonly string[];
 }
@@ -132,10 +138,15 @@ export class SecAggCommitteeMember {
   private readonly views = new Map<string, SignedView>();
   private readonly reveals = new Map<string, RevealMsg>();
   private readonly keySetProposals = new Map<string, KeySet>();
+  /** Key-set endorsements by `sender/digest`: a member may endorse one key set per turn. */
   private readonly keySetEndorsements = new Map<string, EndorseMsg>();
   private readonly lockProposals = new Map<string, Lock>();
   private readonly lockEndorsements = new Map<string, EndorseMsg>();
-  private endorsedKeySet: KeySet | undefined;
+  /** The key set this member endorsed, per turn. */
+  private readonly endorsedKeySets = new Map<number, KeySet>();
+  /** Every key set this member knows t endorsements of, by digest (hex). */
+  private readonly certifiedKeySets = new Map<string, KeySet>();
+  /** The first certified key set this member learned: the one its view is taken under. */
   private certifiedKeySet: KeySet | undefined;
   private endorsedLock: Lock | undefined;
   private followed: Lock | undefined;
@@ -169,7 +180,7 @@ export class SecAggCommitteeMember {
     return this.views.size;
   }
 
-  /** The certified key set (U_1, U_2), once t members endorsed one. */
+  /** The first certified key set (U_1, U_2) this member learned (its view's), once t members endorsed one. */
   get keySet(): { readonly digest: Uint8Array; readonly advertised: readonly string[]; readonly shared: readonly string[] } | undefined {
     return this.certifiedKeySet;
   }
@@ -342,8 +353,8 @@ export class SecAggCommitteeMember {
   }
 
   /**
-   * Check a key-set proposal and endorse it (at most one per round). Returns undefined when it
-   * is the key set already endorsed. Throws (and keeps as evidence) SECAGG_NOT_LEADER,
+   * Check a key-set proposal and endorse it (at most one per turn). Returns undefined when it
+   * is a key set already endorsed. Throws (and keeps as evidence) SECAGG_NOT_LEADER,
    * SECAGG_EARLY_PROPOSAL, SECAGG_CONFLICTING_PROPOSAL, SECAGG_CANNOT_FOLLOW (an advert, share
    * or commitment this member lacks: it may endorse a later turn's proposal once it has them),
    * SECAGG_FLOOR (U_2 too small for any lock to pass the floors).
@@ -359,17 +370,23 @@ export class SecAggCommitteeMember {
     } catch (e) {
       this.refuse(e as SecAggError);
     }
-    if (this.endorsedKeySet !== undefined) {
-      if (bytesEqual(this.endorsedKeySet.digest, digest)) return undefined;
+    // One key set per turn (not per round: H8 F6). Endorsing turn τ+1's key set after turn τ's
+    // is safe because nothing is revealed for a key set — only for the one certified lock, which
+    // names one key set (certify.ts header).
+    const sameTurn = this.endorsedKeySets.get(p.turn);
+    if (sameTurn !== undefined) {
+      if (bytesEqual(sameTurn.digest, digest)) return undefined;
       this.refuse(
-        new SecAggError('SECAGG_CONFLICTING_PROPOSAL', `already endorsed key set ${toHex0x(this.endorsedKeySet.digest)}`, {
+        new SecAggError('SECAGG_CONFLICTING_PROPOSAL', `already endorsed key set ${toHex0x(sameTurn.digest)} in turn ${p.turn}`, {
           phase: 'key-set',
-          endorsed: toHex0x(this.endorsedKeySet.digest),
+          turn: p.turn,
+          endorsed: toHex0x(sameTurn.digest),
           offered: toHex0x(digest),
           proposer: p.sender,
         }),
       );
     }
+    if ([...this.endorsedKeySets.values()].some((k) => bytesEqual(k.digest, digest))) return undefined;
     const u1 = new Set(p.advertised);
     const noAdvert = p.advertised.filter((i) => this.adverts.get(i)?.contributes !== true);
     const notAdvertised = p.shared.filter((i) => !u1.has(i));
@@ -435,9 +452,9 @@ export class SecAggCommitteeMember {
         }),
       );
     }
-    this.endorsedKeySet = { digest, advertised: p.advertised, shared: p.shared };
+    this.endorsedKeySets.set(p.turn, { digest, advertised: p.advertised, shared: p.shared });
     const e = endorse(scope, SecAggKind.KeySetEndorse, CertPhase.KeySet, this.self, digest, this.deps.sign);
-    this.keySetEndorsements.set(this.self, e);
+    this.keySetEndorsements.set(`${this.self}/${toHex0x(digest)}`, e);
     this.updateKeySet();
     return e;
   }
@@ -450,40 +467,52 @@ export class SecAggCommitteeMember {
     this.updateKeySet();
   }
 
+  /**
+   * A key-set endorsement. A member may endorse one key set per turn, so several digests per
+   * sender are kept — at most one per committee member's turn (each leader proposes once per
+   * round), beyond that SECAGG_DUPLICATE.
+   */
   addKeySetEndorse(e: EndorseMsg): void {
     checkContext(this.ctx, e);
     if (e.sender === this.self) return;
-    const prior = this.keySetEndorsements.get(e.sender);
-    if (prior !== undefined) {
-      if (bytesEqual(prior.digest, e.digest)) return; // the same endorsement again
-      throw new SecAggError('SECAGG_DUPLICATE', `second key-set endorsement from ${e.sender}`, {
+    const key = `${e.sender}/${toHex0x(e.digest)}`;
+    if (this.keySetEndorsements.has(key)) return; // the same endorsement again
+    const bySender = [...this.keySetEndorsements.values()].filter((x) => x.sender === e.sender).length;
+    if (bySender >= this.ctx.committee.length) {
+      throw new SecAggError('SECAGG_DUPLICATE', `more than ${bySender} key-set endorsements from ${e.sender}`, {
         sender: e.sender,
         kind: 'key-set-endorse',
       });
     }
     checkEndorsement(scopeOf(this.ctx), CertPhase.KeySet, e, this.ctx.committee, this.deps.verify);
-    this.keySetEndorsements.set(e.sender, e);
+    this.keySetEndorsements.set(key, e);
     this.updateKeySet();
   }
 
-  /** The key-set certificate (t endorsements on one digest), once there is one. */
+  /** The certificate of the key set this member's view is taken under, once there is one. */
   keySetCertificate(): Certificate | undefined {
-    return certified(
+    const ks = this.certifiedKeySet;
+    return ks === undefined ? undefined : this.keySetCertificateFor(ks.digest);
+  }
+
+  private keySetCertificateFor(digest: Uint8Array): Certificate | undefined {
+    return certificateFor(
       scopeOf(this.ctx),
       CertPhase.KeySet,
       this.keySetEndorsements.values(),
       this.ctx.committee,
       this.ctx.threshold,
       this.deps.verify,
+      digest,
     );
   }
 
   private updateKeySet(): void {
-    if (this.certifiedKeySet !== undefined) return;
-    const cert = this.keySetCertificate();
-    if (cert === undefined) return;
-    const ks = this.keySetProposals.get(toHex0x(cert.digest));
-    if (ks !== undefined) this.certifiedKeySet = ks;
+    for (const [hex, ks] of this.keySetProposals) {
+      if (this.certifiedKeySets.has(hex) || this.keySetCertificateFor(ks.digest) === undefined) continue;
+      this.certifiedKeySets.set(hex, ks);
+      this.certifiedKeySet ??= ks;
+    }
   }
 
   // ── Phase 2: views ─────────────────────────────────────────────────────────────────────
@@ -512,10 +541,10 @@ export class SecAggCommitteeMember {
     const entries = [...this.inputs.values()]
       .map((h) => ({ participant: h.participant, inputHash: h.inputHash }))
       .sort((a, b) => (a.participant < b.participant ? -1 : 1));
-    const signature = this.deps.sign(viewStatement(scopeOf(this.ctx), this.self, entries));
+    const signature = this.deps.sign(viewStatement(scopeOf(this.ctx), this.self, ks.digest, entries));
     this.disposeEncryptionKey();
     this.machine.to(S.Unmask);
-    const view = { member: this.self, entries, signature };
+    const view = { member: this.self, keySet: ks.digest.slice(), entries, signature };
     this.views.set(this.self, view);
     return { kind: SecAggKind.View, federation: this.ctx.federation, round: this.ctx.round, sender: this.self, view };
   }
@@ -548,20 +577,36 @@ export class SecAggCommitteeMember {
   proposeLock(turn: number): ProposalMsg {
     this.machine.expect(S.Unmask);
     const { threshold, config, federation, round } = this.ctx;
-    const ks = this.requireKeySet();
-    if (this.views.size < threshold) {
-      throw new SecAggError('SECAGG_TOO_FEW_VIEWS', `${this.views.size} views, threshold ${threshold}`, {
-        have: this.views.size,
+    const own = this.requireKeySet();
+    // The certified key set with the most views (ours on a tie): a lock cites only views taken
+    // under the key set it names.
+    let ks = own;
+    let mine = this.viewsUnder(own.digest);
+    for (const other of this.certifiedKeySets.values()) {
+      const vs = this.viewsUnder(other.digest);
+      if (vs.length > mine.length) {
+        ks = other;
+        mine = vs;
+      }
+    }
+    if (mine.length < threshold) {
+      throw new SecAggError('SECAGG_TOO_FEW_VIEWS', `${mine.length} views under one key set, threshold ${threshold}`, {
+        have: mine.length,
         threshold,
       });
     }
-    const views = chooseViews(this.views.get(this.self), [...this.views.values()], threshold).sort((a, b) =>
-      a.member < b.member ? -1 : 1,
+    const ownView = this.views.get(this.self);
+    const views = chooseViews(ownView !== undefined && bytesEqual(ownView.keySet, ks.digest) ? ownView : undefined, mine, threshold).sort(
+      (a, b) => (a.member < b.member ? -1 : 1),
     );
     const { survivors, dropped } = deriveLock(views, ks.shared);
     const ids = survivors.map((e) => e.participant);
-    checkFloors(ids, ks.shared.length, (i) => this.neighboursOf(i), config);
+    checkFloors(ids, ks.shared.length, (i) => neighboursIn(ks, i), config);
     return { kind: SecAggKind.Proposal, federation, round, sender: this.self, turn, keySet: ks.digest, survivors: ids, dropped, views };
+  }
+
+  private viewsUnder(digest: Uint8Array): SignedView[] {
+    return [...this.views.values()].filter((v) => bytesEqual(v.keySet, digest));
   }
 
   /**
@@ -634,9 +679,17 @@ export class SecAggCommitteeMember {
     } catch (e) {
       this.refuse(e as SecAggError);
     }
-    const ks = this.requireKeySet();
-    if (!bytesEqual(p.keySet, ks.digest))
-      bad('names another key set than the certified one', { keySet: toHex0x(p.keySet), certified: toHex0x(ks.digest) });
+    // The lock's key set must be one this member knows certified (any of them, not only its own):
+    // until it learns the proposal and t endorsements it cannot check the lock (retry later).
+    if (p.views.some((v) => !bytesEqual(v.keySet, p.keySet))) bad('cites a view taken under another key set', {});
+    const ks = this.certifiedKeySets.get(toHex0x(p.keySet));
+    if (ks === undefined) {
+      throw new SecAggError('SECAGG_CANNOT_FOLLOW', `lock of ${p.sender} names a key set this member does not know certified`, {
+        proposer: p.sender,
+        reason: 'no-key-set',
+        keySet: toHex0x(p.keySet),
+      });
+    }
     const signers = new Set(p.views.map((v) => v.member));
     if (signers.size !== p.views.length) bad('repeated view signer', {});
     if (p.views.length < threshold) {
@@ -669,12 +722,13 @@ export class SecAggCommitteeMember {
       });
     }
     try {
-      checkFloors(p.survivors, ks.shared.length, (i) => this.neighboursOf(i), config);
+      checkFloors(p.survivors, ks.shared.length, (i) => neighboursIn(ks, i), config);
     } catch (e) {
       this.refuse(e as SecAggError);
     }
     return {
       digest: lockDigest(scope, ks.digest, expected.survivors, expected.dropped),
+      keySet: ks,
       survivors: expected.survivors,
       dropped: expected.dropped,
     };
@@ -819,7 +873,7 @@ export class SecAggCommitteeMember {
         inputs,
         selfMaskSeeds,
         droppedSecretKeys,
-        neighbours: new Map(f.survivors.map((e) => [e.participant, this.neighboursOf(e.participant)])),
+        neighbours: new Map(f.survivors.map((e) => [e.participant, neighboursIn(f.keySet, e.participant)])),
         maskPublicKeys: new Map(f.survivors.map((e) => [e.participant, this.adverts.get(e.participant)!.maskKey])),
       });
       this.machine.to(S.Done);
@@ -852,12 +906,6 @@ export class SecAggCommitteeMember {
     const ks = this.certifiedKeySet;
     if (ks === undefined) throw new SecAggError('SECAGG_NOT_CERTIFIED', 'no certified key set', { phase: 'key-set' });
     return ks;
-  }
-
-  /** M_i for i ∈ U_2: the certified U_2 \ {i} (every participant masks with exactly that). */
-  private neighboursOf(p: string): ReadonlySet<string> {
-    const ks = this.requireKeySet();
-    return new Set(ks.shared.filter((j) => j !== p));
   }
 
   private shareCounts(digest: Uint8Array): { selfMask: Map<string, number>; maskKey: Map<string, number> } {
@@ -918,6 +966,11 @@ function chooseViews(own: SignedView | undefined, all: readonly SignedView[], t:
     current = next;
   }
   return chosen;
+}
+
+/** M_i for i ∈ U_2 of `ks`: U_2 \ {i} (every participant under `ks` masks with exactly that). */
+function neighboursIn(ks: KeySet, p: string): ReadonlySet<string> {
+  return new Set(ks.shared.filter((j) => j !== p));
 }
 
 function bytesEqualOpt(a: Uint8Array | undefined, b: Uint8Array): boolean {

@@ -3,7 +3,8 @@
  * §"Agreeing on U").
  *
  * Each member signs its view: the sorted (participant, inputHash) pairs of the masked inputs it
- * holds from the certified U_2 whose neighbour set is exactly U_2 \ {i}. The turn's leader
+ * holds from the certified U_2 whose neighbour set is exactly U_2 \ {i}, bound to that key set's
+ * digest (a lock cites only views taken under the key set it names). The turn's leader
  * proposes a lock with ≥ t signed views as proof:
  *
  *   U_3 = ∩ of the cited views (same participant *and* same input hash in every view) ∩ U_2
@@ -45,7 +46,7 @@ export function checkView(view: SignedView, scope: SecAggScope, committee: reado
   if (!committee.includes(view.member)) {
     throw new SecAggError('SECAGG_NOT_COMMITTEE', `view by ${view.member}, not on the round's committee`, { member: view.member });
   }
-  if (!verify(view.member, viewStatement(scope, view.member, view.entries), view.signature)) {
+  if (view.keySet.length !== 32 || !verify(view.member, viewStatement(scope, view.member, view.keySet, view.entries), view.signature)) {
     throw new SecAggError('SECAGG_BAD_SIGNATURE', `view signature of ${view.member} does not verify`, { member: view.member });
   }
 }
@@ -54,6 +55,7 @@ export function checkView(view: SignedView, scope: SecAggScope, committee: reado
 export function sameView(a: SignedView, b: SignedView): boolean {
   return (
     a.member === b.member &&
+    bytesEqual(a.keySet, b.keySet) &&
     a.entries.length === b.entries.length &&
     a.entries.every((e, i) => e.participant === b.entries[i]!.participant && bytesEqual(e.inputHash, b.entries[i]!.inputHash))
   );

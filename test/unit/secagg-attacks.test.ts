@@ -228,11 +228,15 @@ describe('attack 3: one malicious member signs the view {victim, itself} and pro
     deliverViews(r, views);
     // peer-000 (malicious leader) re-signs a different view of its own and cites it.
     const entries = views[0]!.view.entries.filter((e) => e.participant !== 'peer-005');
-    const sig = testSign('peer-000')(viewStatement({ binding: r.ctx.binding, federation: 'fed', round: 7 }, 'peer-000', entries));
+    const sig = testSign('peer-000')(
+      viewStatement({ binding: r.ctx.binding, federation: 'fed', round: 7 }, 'peer-000', views[0]!.view.keySet, entries),
+    );
     const honest = r.members.get('peer-000')!.proposeLock(0);
     const p: ProposalMsg = {
       ...honest,
-      views: honest.views.map((v) => (v.member === 'peer-000' ? { member: 'peer-000', entries, signature: sig } : v)),
+      views: honest.views.map((v) =>
+        v.member === 'peer-000' ? { member: 'peer-000', keySet: views[0]!.view.keySet, entries, signature: sig } : v,
+      ),
     };
     expect(codeOf(() => r.members.get('peer-002')!.onLockProposal(p, LATE))).toBe('SECAGG_EQUIVOCATION');
     const ev = r.members.get('peer-002')!.evidence.at(-1)!;

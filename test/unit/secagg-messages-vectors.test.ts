@@ -64,7 +64,12 @@ const messages: Record<string, SecAggMessage> = {
       { recipient: 'carol', nonce: fill(12, 6), ciphertext: fill(81, 7) },
     ],
   },
-  view: { ...base, kind: SecAggKind.View, sender: 'bob', view: { member: 'bob', entries, signature: fill(64, 0x44) } },
+  view: {
+    ...base,
+    kind: SecAggKind.View,
+    sender: 'bob',
+    view: { member: 'bob', keySet: fill(32, 0x0e), entries, signature: fill(64, 0x44) },
+  },
   proposal: {
     ...base,
     kind: SecAggKind.Proposal,
@@ -74,8 +79,8 @@ const messages: Record<string, SecAggMessage> = {
     survivors: ['alice'],
     dropped: ['dave'],
     views: [
-      { member: 'bob', entries, signature: fill(64, 0x44) },
-      { member: 'carol', entries, signature: fill(64, 0x55) },
+      { member: 'bob', keySet: fill(32, 0x0e), entries, signature: fill(64, 0x44) },
+      { member: 'carol', keySet: fill(32, 0x0e), entries, signature: fill(64, 0x55) },
     ],
   },
   reveal: {
@@ -114,7 +119,7 @@ describe('secure-aggregation known answers', () => {
 
   it('every signed statement and digest', () => {
     expect(toHex(advertStatement(scope, 'alice', fill(32, 0x11), fill(32, 0x22), true))).toBe(V.statements.advertise);
-    expect(toHex(viewStatement(scope, 'bob', entries))).toBe(V.statements.view);
+    expect(toHex(viewStatement(scope, 'bob', fill(32, 0x0e), entries))).toBe(V.statements.view);
     expect(toHex(resultStatement(scope, result))).toBe(V.statements.result);
     expect(toHex(endorseStatement(scope, CertPhase.KeySet, fill(32, 0x0f)))).toBe(V.statements['endorse-key-set']);
     expect(toHex(endorseStatement(scope, CertPhase.Lock, fill(32, 0x10)))).toBe(V.statements['endorse-lock']);

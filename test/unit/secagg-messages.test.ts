@@ -39,7 +39,12 @@ const entries = [
   { participant: 'alice', inputHash: h(1) },
   { participant: 'bob', inputHash: h(2) },
 ];
-const view = (member: string) => ({ member, entries, signature: testSign(member)(viewStatement(scope, member, entries)) });
+const view = (member: string) => ({
+  member,
+  keySet: h(14),
+  entries,
+  signature: testSign(member)(viewStatement(scope, member, h(14), entries)),
+});
 const endorsement = <K extends SecAggKind.KeySetEndorse | SecAggKind.LockEndorse>(kind: K, sender: string, digest: Uint8Array) => ({
   federation: 'demo',
   round: 4,

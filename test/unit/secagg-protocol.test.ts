@@ -387,7 +387,12 @@ describe('adversarial inputs', () => {
     // Member 4 (corrupt) signs a second view that omits the victim and the leader cites it.
     const last = f.committee[4]!;
     const entries = vs[4]!.view.entries.filter((e) => e.participant !== victim);
-    const omitting = { member: last, entries, signature: testSign(last)(viewStatement(scope(), last, entries)) };
+    const omitting = {
+      member: last,
+      keySet: p.keySet,
+      entries,
+      signature: testSign(last)(viewStatement(scope(), last, p.keySet, entries)),
+    };
     const withoutVictim: ProposalMsg = { ...arbitrary, views: [...p.views.slice(0, 4), omitting] };
     // m2 holds member 4's published View: equivocation, both kept.
     expect(codeOf(() => m2.onLockProposal(withoutVictim, TURN_ZERO))).toBe('SECAGG_EQUIVOCATION');

@@ -159,13 +159,15 @@ describe('random schedules with one malicious member', () => {
         if (deviation === 'equivocate-view' && mal !== undefined && views.has(mal)) {
           // Two signed views: the full one to even positions, one omitting the victim to odd ones.
           const entries = views.get(mal)!.view.entries.filter((e) => e.participant !== victim);
-          altView = { member: mal, entries, signature: testSign(mal)(viewStatement(scope, mal, entries)) };
+          const keySet = views.get(mal)!.view.keySet;
+          altView = { member: mal, keySet, entries, signature: testSign(mal)(viewStatement(scope, mal, keySet, entries)) };
         }
         let victimView: SignedView | undefined;
         if (deviation === 'victim-proposal' && mal !== undefined && views.has(mal)) {
           // Attack 3: its only View is {victim, itself}.
           const entries = views.get(mal)!.view.entries.filter((e) => e.participant === victim || e.participant === mal);
-          victimView = { member: mal, entries, signature: testSign(mal)(viewStatement(scope, mal, entries)) };
+          const keySet = views.get(mal)!.view.keySet;
+          victimView = { member: mal, keySet, entries, signature: testSign(mal)(viewStatement(scope, mal, keySet, entries)) };
           views.set(mal, { ...views.get(mal)!, view: victimView });
         }
         for (const to of live) {

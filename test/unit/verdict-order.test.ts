@@ -180,7 +180,7 @@ describe('secure-aggregation message validation order', () => {
       federation: 'demo',
       round: current,
       sender: 'bob',
-      view: { member: 'bob', entries: [], signature: new Uint8Array(64) },
+      view: { member: 'bob', keySet: new Uint8Array(32), entries: [], signature: new Uint8Array(64) },
     };
     expect(validateSecAggMessage(encodeSecAgg(view), 'bob', ctx).verdict).toEqual({ action: 'ignore', code: 'ROUND_UNKNOWN' });
     // Key advertisements need no committee: taken before the round is opened here, so none is lost.

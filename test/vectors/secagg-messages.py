@@ -47,7 +47,7 @@ msgs = {}
 msgs['advertise'] = env(1, 'alice') + ENC + MASK + u8(1) + fill(64, 0x33)
 msgs['share-keys'] = env(2, 'alice') + fill(32, 3) + u8(2) + \
     vb16(s('bob')) + fill(12, 4) + fill(81, 5) + vb16(s('carol')) + fill(12, 6) + fill(81, 7)
-msgs['view'] = env(3, 'bob') + entries(ENTRIES) + fill(64, 0x44)
+msgs['view'] = env(3, 'bob') + fill(32, 0x0e) + entries(ENTRIES) + fill(64, 0x44)  # v3: keySetDigest first
 table = sorted({'alice', 'bob', 'dave'})
 idx = {p: i for i, p in enumerate(table)}
 views = [('bob', ENTRIES, fill(64, 0x44)), ('carol', ENTRIES, fill(64, 0x55))]
@@ -66,7 +66,7 @@ msgs['lock-endorse'] = env(9, 'erin') + fill(32, 0x10) + fill(64, 0x88)
 
 statements = {}
 statements['advertise'] = stmt('fedmesh/secagg/advertise/v2') + vb16(s('alice')) + ENC + MASK + u8(1)
-statements['view'] = stmt('fedmesh/secagg/view/v2') + vb16(s('bob')) + entries(ENTRIES)
+statements['view'] = stmt('fedmesh/secagg/view/v3') + vb16(s('bob')) + fill(32, 0x0e) + entries(ENTRIES)
 statements['result'] = stmt('fedmesh/secagg/result/v2') + fill(32, 0x0b) + fill(32, 0x0c) + fill(32, 0x0d) + u64(455)
 statements['endorse-key-set'] = stmt('fedmesh/secagg/endorse/v1') + u8(1) + fill(32, 0x0f)
 statements['endorse-lock'] = stmt('fedmesh/secagg/endorse/v1') + u8(2) + fill(32, 0x10)
