@@ -6,7 +6,10 @@
  * 0–2 race lock proposals, and two active members endorse every lock while two more are curious.
  * What must hold: no honest participant has both b and s^SK exposed to the coalition, at most one
  * lock is revealed, and every survivor of the revealed lock masked under exactly that lock's key
- * set (U_2 \ {i}). Non-vacuous: runs with a split and runs with a reveal are counted.
+ * set (U_2 \ {i}). An active leader also proposes a lock naming the other key set than the views
+ * it cites, or with those views relabelled: honest members refuse it (without the key-set check in
+ * `checkLock` this test fails: survivors masked under K0 get unmasked as K1's). Non-vacuous: runs
+ * with a split, with a reveal under K1, and with such a cross proposal are counted.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -52,11 +55,16 @@ describe('two certified key sets in one round', () => {
       masking: fc.constantFrom('K0', 'K1', 'mixed'),
       // Per participant (9), for 'mixed': mask under K1 (if it is in K1's U_2) instead of K0.
       masksK1: fc.array(fc.boolean(), { minLength: 9, maxLength: 9 }),
+      // The first active member, as a turn's leader, proposes a lock naming the other key set than
+      // the views it cites ('cross'), or with those views relabelled to it ('relabel'); every honest
+      // member sees it first.
+      cross: fc.constantFrom('none', 'cross', 'relabel'),
       order: fc.array(fc.shuffledSubarray([0, 1, 2], { minLength: 3, maxLength: 3 }), { minLength: 7, maxLength: 7 }),
     });
     let split = 0;
     let revealed = 0;
     let revealedUnderK1 = 0;
+    let crossed = 0;
     fc.assert(
       fc.property(schedule, (s) => {
         const r = setupRound({ n: 9, m: 7, t: 5, config: config(), seed: 'two-key-sets' });
@@ -109,11 +117,35 @@ describe('two certified key sets in one round', () => {
           }
         }
         const sharedOf = (d: Uint8Array) => (hex(d) === hex(d0) ? k0.shared : k1.shared);
+        let crossProposal: ProposalMsg | undefined;
+        if (s.cross !== 'none') {
+          const pos = s.coalition[0]!;
+          for (const [under, other] of [
+            [d0, d1],
+            [d1, d0],
+          ] as const) {
+            const cited = views.map((v) => v.view).filter((v) => hex(v.keySet) === hex(under));
+            if (cited.length < r.ctx.threshold) continue;
+            const { survivors, dropped } = deriveLock(cited, sharedOf(other));
+            crossProposal = {
+              kind: SecAggKind.Proposal,
+              federation: r.ctx.federation,
+              round: r.ctx.round,
+              sender: r.committee[pos]!,
+              turn: pos,
+              keySet: other,
+              survivors: survivors.map((e) => e.participant),
+              dropped,
+              views: s.cross === 'cross' ? cited : cited.map((v) => ({ ...v, keySet: other })),
+            };
+            crossed++;
+            break;
+          }
+        }
         const honest: EndorseMsg<SecAggKind.LockEndorse>[] = [];
         for (const [k, id] of r.committee.entries()) {
           if (active.includes(id)) continue;
-          for (const i of s.order[k]!) {
-            const p = proposals[i];
+          for (const p of [crossProposal, ...s.order[k]!.map((i) => proposals[i])]) {
             if (p === undefined) continue;
             try {
               const e = r.members.get(id)!.onLockProposal(p, LATE);
@@ -123,7 +155,8 @@ describe('two certified key sets in one round', () => {
             }
           }
         }
-        const mal = proposals.flatMap((p) =>
+        const all = crossProposal === undefined ? proposals : [crossProposal, ...proposals];
+        const mal = all.flatMap((p) =>
           active.map((a) => {
             const { survivors, dropped } = deriveLock(p.views, sharedOf(p.keySet));
             return endorse(scope, SecAggKind.LockEndorse, CertPhase.Lock, a, lockDigest(scope, p.keySet, survivors, dropped), testSign(a));
@@ -154,7 +187,7 @@ describe('two certified key sets in one round', () => {
         if (reveals.length > 0) {
           revealed++;
           const follower = r.members.get(reveals[0]!.sender)!;
-          const p = proposals.find((q) => {
+          const p = all.find((q) => {
             const { survivors, dropped } = deriveLock(q.views, sharedOf(q.keySet));
             return hex(lockDigest(scope, q.keySet, survivors, dropped)) === [...locks][0];
           })!;
@@ -166,10 +199,11 @@ describe('two certified key sets in one round', () => {
           expect([...follower.followedDropped]).toEqual(shared.filter((j) => !follower.followedSurvivors.some((e) => e.participant === j)));
         }
       }),
-      { numRuns: 20, seed: 6, endOnFailure: true },
+      { numRuns: 30, seed: 6, endOnFailure: true },
     );
     expect(split).toBeGreaterThan(0);
     expect(revealed).toBeGreaterThan(0);
     expect(revealedUnderK1).toBeGreaterThan(0);
+    expect(crossed).toBeGreaterThan(0);
   });
 });
