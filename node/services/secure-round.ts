@@ -11,7 +11,7 @@
  *                turn leader's (U_1, U_2)): mask with exactly U_2 \ {i}, publish y_i
  *   committee    collect adverts and shares │ the key-set leader of turn 0 (position 0) proposes
  *                once every contributor shared (or at keysMs); turn τ ≥ 1 (position τ mod m)
- *                at keysMs + τ·grace; endorse at most one key set │ collect U_2's inputs (or
+ *                at keysMs + τ·grace; endorse one key set per turn │ collect U_2's inputs (or
  *                collectMs): sign the view │ the lock leader proposes (U_3, D) with ≥ t views
  *                (turn 0 at once, turn τ after τ grace periods); endorse at most one lock │ reveal
  *                once t endorsements certify the lock we endorsed │ t reveals: unmask, check
