@@ -8,9 +8,10 @@
  * pipeline's last step (`MSG_REPLAY`); a different message is equivocation and is REJECTed
  * (`SECAGG_EQUIVOCATION`) after the pipeline, as a second different update is on the update
  * topic, and both message digests are logged as evidence (`event: 'equivocation'`).
- * Proposals are one per proposer, too. Key-set endorsements are the exception: a member may
- * endorse one key set per turn (H8 F6, protocol/secure-aggregation/certify.ts), so they are kept
- * per (sender, digest), at most one per committee member (each leader proposes once per round).
+ * Lock proposals are one per proposer, too. Key-set messages are the exception (H8 F6,
+ * protocol/secure-aggregation/certify.ts): a member endorses one key set per turn and a leader
+ * proposes once per turn it leads, so endorsements are kept per (sender, digest) and proposals per
+ * (sender, turn), at most m of each per sender and round (a bound on memory, not on safety).
  */
 import { bytesEqual, hash256, toHex0x } from '../../protocol/bytes.js';
 import { encodeSecAgg, SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
@@ -45,9 +46,15 @@ interface Stored {
 
 type ByKind = Map<SecAggKind, Map<string, Stored>>;
 
-/** Where a message is stored: its sender, or (sender, digest) for key-set endorsements (one per turn, H8 F6). */
+/**
+ * Where a message is stored: its sender; (sender, digest) for key-set endorsements and (sender,
+ * turn) for key-set proposals — a member endorses one key set per turn and a leader proposes once
+ * per turn it leads (H8 F6).
+ */
 export function slotOf(m: SecAggMessage): string {
-  return m.kind === SecAggKind.KeySetEndorse ? `${m.sender}/${toHex0x(m.digest)}` : m.sender;
+  if (m.kind === SecAggKind.KeySetEndorse) return `${m.sender}/${toHex0x(m.digest)}`;
+  if (m.kind === SecAggKind.KeySetProposal) return `${m.sender}/turn/${m.turn}`;
+  return m.sender;
 }
 
 export class SecAggInbox {
@@ -135,7 +142,7 @@ export class SecAggInbox {
     }
     const slot = slotOf(m);
     const prior = bySender.get(slot);
-    if (prior === undefined && m.kind === SecAggKind.KeySetEndorse) {
+    if (prior === undefined && (m.kind === SecAggKind.KeySetEndorse || m.kind === SecAggKind.KeySetProposal)) {
       let fromSender = 0;
       for (const s of bySender.values()) if (s.message.sender === m.sender) fromSender++;
       if (fromSender >= this.init.committee(m.round).length) return reject('SECAGG_DUPLICATE');

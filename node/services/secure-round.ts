@@ -177,21 +177,22 @@ class Feeder {
       this.fed.set(kind, done);
     }
     for (const m of secagg.inbox.messages(plan.round, kind)) {
-      if (done.has(m.sender)) continue;
+      const slot = slotOf(m);
+      if (done.has(slot)) continue;
       try {
         fn(m);
-        done.add(m.sender);
-        this.pending.delete(`${kind}/${m.sender}`);
+        done.add(slot);
+        this.pending.delete(`${kind}/${slot}`);
       } catch (e) {
         if (!isFedmeshError(e)) throw e;
         if (retryOn.includes(e.code)) {
           // Offered again as material arrives; a refusal still pending when this member gives up
           // is counted then (`countPending`), so a transient gossip race is not an error.
-          if (e.code === 'SECAGG_CANNOT_FOLLOW') this.pending.set(`${kind}/${m.sender}`, e);
+          if (e.code === 'SECAGG_CANNOT_FOLLOW') this.pending.set(`${kind}/${slot}`, e);
           continue;
         }
-        this.pending.delete(`${kind}/${m.sender}`);
-        done.add(m.sender);
+        this.pending.delete(`${kind}/${slot}`);
+        done.add(slot);
         countError(this.env, e.code, { kind, sender: m.sender, error: e.message, ...e.fields });
         this.env.log.warn({ round: plan.round, code: e.code, sender: m.sender, ...e.fields }, `secure aggregation: refused (${e.message})`);
       }
@@ -459,11 +460,12 @@ export async function runSecureCommittee(
         feedKeys();
         const now = clock.now();
         const turn = now < keysDeadline ? 0 : turnOf(keysDeadline);
-        // One key-set proposal per member per round: a second one (its turn again, τ + m) would be
-        // a second different message of one kind, which every inbox REJECTs as equivocation.
+        // One key-set proposal per turn we lead (τ, τ + m, …): inboxes keep them per (sender, turn).
+        // A leader whose proposal was refused (adverts still arriving under load: a member refuses a
+        // U_1 omitting an advert it holds, F9) proposes again at its next turn, with what it holds then.
         if (
           committee[turn % committee.length] === env.self &&
-          proposedKeySetTurns.size === 0 &&
+          !proposedKeySetTurns.has(turn) &&
           (allShared() || (now >= keysDeadline && member.keySetReady()))
         ) {
           proposedKeySetTurns.add(turn);

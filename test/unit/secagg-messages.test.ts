@@ -237,6 +237,37 @@ describe('secagg gossip validation', () => {
     expect(hash256(encodeSecAgg(advert))).not.toEqual(hash256(encodeSecAgg(other)));
   });
 
+  it('key-set messages are kept per turn (H8 F6): one proposal per (sender, turn), one endorsement per (sender, digest)', async () => {
+    const hub = new MemoryGossipHub();
+    const bob = hub.join('bob');
+    const carol = hub.join('carol');
+    const dave = hub.join('dave');
+    const inbox = new SecAggInbox(dave, {
+      binding: TEST_BINDING,
+      federation: 'demo',
+      isMember: () => true,
+      committee: () => committee,
+      verify: testVerify,
+    });
+    inbox.start();
+    inbox.setRound(4);
+    const topic = topicFor('demo', 'secagg');
+    const p1 = samples[6]! as Extract<SecAggMessage, { kind: SecAggKind.KeySetProposal }>;
+    const later = { ...p1, turn: p1.turn + committee.length, advertised: ['alice', 'bob', 'carol', 'dave'] };
+    await bob.publish(topic, encodeSecAgg(p1));
+    await bob.publish(topic, encodeSecAgg(later)); // bob leads again: a new turn, accepted
+    await bob.publish(topic, encodeSecAgg({ ...p1, shared: ['alice'] })); // a second, different turn-1 proposal
+    await carol.publish(topic, encodeSecAgg(endorsement(SecAggKind.KeySetEndorse, 'carol', h(15))));
+    await carol.publish(topic, encodeSecAgg(endorsement(SecAggKind.KeySetEndorse, 'carol', h(17)))); // a later turn's key set
+    await carol.publish(topic, encodeSecAgg(endorsement(SecAggKind.LockEndorse, 'carol', h(16))));
+    await carol.publish(topic, encodeSecAgg(endorsement(SecAggKind.LockEndorse, 'carol', h(18)))); // locks: one per round
+    await hub.settle();
+    expect(Object.fromEntries(dave.verdicts)).toEqual({ 'accept:OK': 5, 'reject:SECAGG_EQUIVOCATION': 2 });
+    expect(inbox.messages(4, SecAggKind.KeySetProposal)).toEqual([p1, later]);
+    expect(inbox.messages(4, SecAggKind.KeySetEndorse).map((e) => (e as { digest: Uint8Array }).digest)).toEqual([h(15), h(17)]);
+    expect(inbox.messages(4, SecAggKind.LockEndorse).map((e) => (e as { digest: Uint8Array }).digest)).toEqual([h(16)]);
+  });
+
   it('the update topic carries plaintext updates and masked inputs, nothing else', () => {
     const chunk = (type: PayloadType) =>
       encodeChunk({
