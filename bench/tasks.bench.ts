@@ -34,7 +34,7 @@ import { selectBackend } from '../node/ml/backend.js';
 import { artifactsHash, loadLayersModel, readModelArtifacts, saveLayersModel } from '../node/ml/model-io.js';
 import { type ModelSpec, Trainer, type TrainOptions } from '../node/ml/trainer.js';
 import { fedAvg } from '../protocol/fedavg.js';
-import { balancedClassWeights, classCounts, evaluateTask, outputUnits, type Task } from '../protocol/task.js';
+import { balancedClassWeights, classCounts, evaluateTask, outputUnits, poolSets } from '../protocol/task.js';
 import { centralizedBaseline } from '../simulations/baseline.js';
 import { loadSimulationData, type SimulationData } from '../simulations/datasets.js';
 import { meanSd } from '../simulations/experiment.js';
