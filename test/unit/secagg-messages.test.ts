@@ -99,6 +99,20 @@ const samples: SecAggMessage[] = [
   endorsement(SecAggKind.LockEndorse, 'erin', h(16)),
 ];
 
+/** An inbox on `gossip` for federation 'demo', at round 4, every peer a member, `committee` every round's. */
+function roundFourInbox(gossip: ConstructorParameters<typeof SecAggInbox>[0], committee: readonly string[]): SecAggInbox {
+  const inbox = new SecAggInbox(gossip, {
+    binding: TEST_BINDING,
+    federation: 'demo',
+    isMember: () => true,
+    committee: () => committee,
+    verify: testVerify,
+  });
+  inbox.start();
+  inbox.setRound(4);
+  return inbox;
+}
+
 describe('secagg message codec', () => {
   it('round-trips every kind', () => {
     for (const m of samples) expect(decodeSecAgg(encodeSecAgg(m))).toEqual(m);
@@ -217,15 +231,7 @@ describe('secagg gossip validation', () => {
     const hub = new MemoryGossipHub();
     const alice = hub.join('alice');
     const bobGossip = hub.join('bob');
-    const inbox = new SecAggInbox(bobGossip, {
-      binding: TEST_BINDING,
-      federation: 'demo',
-      isMember: () => true,
-      committee: () => committee,
-      verify: testVerify,
-    });
-    inbox.start();
-    inbox.setRound(4);
+    const inbox = roundFourInbox(bobGossip, committee);
     const topic = topicFor('demo', 'secagg');
     await alice.publish(topic, encodeSecAgg(advert));
     await alice.publish(topic, encodeSecAgg(advert)); // the same bytes: a replay, IGNOREd (no penalty, not forwarded)
@@ -242,15 +248,7 @@ describe('secagg gossip validation', () => {
     const bob = hub.join('bob');
     const carol = hub.join('carol');
     const dave = hub.join('dave');
-    const inbox = new SecAggInbox(dave, {
-      binding: TEST_BINDING,
-      federation: 'demo',
-      isMember: () => true,
-      committee: () => committee,
-      verify: testVerify,
-    });
-    inbox.start();
-    inbox.setRound(4);
+    const inbox = roundFourInbox(dave, committee);
     const topic = topicFor('demo', 'secagg');
     const p1 = samples[6]! as Extract<SecAggMessage, { kind: SecAggKind.KeySetProposal }>;
     const later = { ...p1, turn: p1.turn + committee.length, advertised: ['alice', 'bob', 'carol', 'dave'] };
