@@ -595,7 +595,7 @@ export class RoundDriver {
         round,
         member,
         dpParams,
-        ...(entrySignature !== undefined && entrySignature.some((b) => b !== 0) ? { entrySignature: toHex0x(entrySignature) } : {}),
+        ...(entrySignature?.some((b) => b !== 0) ? { entrySignature: toHex0x(entrySignature) } : {}),
         dpRequired: info.dpRequired,
         spentRdp: budget.rdp,
         cAlpha: info.cAlpha,

@@ -255,7 +255,7 @@ export class SecAggParticipant {
     checkDeclaredDpParams(dpParams);
     this.machine.expect(S.MaskedInput);
     const neighbours = this.neighboursFrom(keySet);
-    const { federation, round, config } = this.ctx;
+    const { config } = this.ctx;
     const rho = this.deps.entropy(SECRET_BYTES);
     const rk = roundingKey(rho, scopeOf(this.ctx), this.self);
     wipe(rho);

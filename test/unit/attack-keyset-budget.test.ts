@@ -98,7 +98,7 @@ describe('attack: one participant’s selectively bad shares do not burn honest 
       new Promise<void>((r) => setTimeout(r, Number(process.env.H8_WAIT_MS ?? 8_000))),
     ]);
     const sent = new Set(peers.flatMap((p) => [...p.inbox.maskedInputsFor(1).keys()]));
-    const charged = members.filter((id, i) => i !== ATTACKER && ledgers[i]!.entries().some((e) => e.round === 1));
+    const charged = members.filter((_id, i) => i !== ATTACKER && ledgers[i]!.entries().some((e) => e.round === 1));
     const chargedWithoutRelease = charged.filter((id) => !sent.has(id));
     // F8: a charge for round 1 exactly when the member's input left the node.
     const sentWithoutCharge = members.filter((id, i) => i !== ATTACKER && sent.has(id) && !charged.includes(id));
