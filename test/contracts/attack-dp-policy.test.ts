@@ -70,7 +70,10 @@ describe('a DP manifest deploys a federation with the DP policy', () => {
         initialModelHash: `0x${'22'.repeat(32)}`,
       }),
     );
-    const provider = new JsonRpcProvider(url, Network.from(31337), { staticNetwork: true });
+    // cacheTimeout -1 as the node's own providers (daemon, deployment): ethers otherwise shares an
+    // identical request made within 250 ms, and round 1's openRound sends two identical calls
+    // back to back (schedule, then open), so the second reused the first's nonce and gas estimate.
+    const provider = new JsonRpcProvider(url, Network.from(31337), { staticNetwork: true, cacheTimeout: -1 });
     try {
       const client = new EthersFederationClient(provider, deployment.addresses.FedmeshFederation, { fromBlock: deployment.deployBlock });
       expect((await client.info()).dpRequired).toBe(true);
