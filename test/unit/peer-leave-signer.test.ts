@@ -11,37 +11,19 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex0x } from '../../protocol/bytes.js';
-import type { ModelWeights } from '../../protocol/model.js';
 import { modelHash } from '../../protocol/weights-codec.js';
 import { systemClock } from '../../node/clock.js';
 import { createLogger } from '../../node/logger.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
 import { createPeer, type Peer } from '../../node/peer.js';
-import type { LocalTrainer } from '../../node/services/round-driver.js';
 import { type FederationHarness, startPeerFederation } from '../contracts/federation-harness.js';
-
-const initial: ModelWeights = { tensors: [{ shape: [3], data: Float32Array.from([0.1, -0.2, 0.3]) }] };
-
-class FakeTrainer implements LocalTrainer {
-  private w: ModelWeights = initial;
-  constructor(private readonly index: number) {}
-  getWeights(): ModelWeights {
-    return { tensors: this.w.tensors.map((t) => ({ shape: [...t.shape], data: t.data.slice() })) };
-  }
-  setWeights(w: ModelWeights): void {
-    this.w = { tensors: w.tensors.map((t) => ({ shape: [...t.shape], data: Float32Array.from(t.data) })) };
-  }
-  async train(): Promise<{ loss: number; steps: number; seconds: number }> {
-    this.w = { tensors: this.w.tensors.map((t) => ({ shape: [...t.shape], data: t.data.map((v) => v + (this.index + 1) * 0.01) })) };
-    return { loss: 0.1, steps: 1, seconds: 0 };
-  }
-}
+import { FakeTrainer, fakeData, INITIAL_WEIGHTS } from './fake-trainer.js';
 
 const members = ['peer-a', 'peer-b', 'peer-c', 'peer-d'];
 let h: FederationHarness;
 let peers: Peer[] = [];
 beforeAll(async () => {
-  h = await startPeerFederation(toHex0x(modelHash(initial)), members, { committeeSize: 3, threshold: 2 });
+  h = await startPeerFederation(toHex0x(modelHash(INITIAL_WEIGHTS)), members, { committeeSize: 3, threshold: 2 });
 });
 afterAll(() => {
   for (const p of peers) p.stop();
@@ -66,7 +48,7 @@ describe('leaving a finalized round', () => {
         gossip: hub.join(id),
         federation: h.clientOf(id),
         trainer: new FakeTrainer(i),
-        data: { x: new Float32Array(1), y: new Uint8Array(1), n: 1, featureShape: [1] },
+        data: fakeData(1),
         clock: systemClock,
         log: createLogger('silent'),
       }),
