@@ -4,18 +4,35 @@
  *
  * - Image models: Grad-CAM (./explain.ts) per image, `gradcam-<i>.png` — the image and its heat
  *   map (red = evidence for the class) over it, side by side, scaled up for viewing.
- * - Tabular models: Shapley values by permutation sampling (./explain.ts) — `shapley.csv`
- *   (per row: f(x), the base value and one attribution per feature, in the output's units),
- *   `importance.csv` and `importance.svg` (mean |φ| per feature). The background must be public
- *   (`background`, e.g. a published reference table); without one the explained rows themselves
- *   serve as background, which is said in the summary.
+ * - Tabular models: Shapley values (./explain.ts, ./kernel-shap.ts) — `shapley.csv` (per row:
+ *   f(x), the base value and one attribution per feature, in the explained quantity's units),
+ *   `importance.csv` and `importance.svg` (mean |φ| per feature). The method follows issue 16
+ *   ("exact for linear models; KernelSHAP otherwise, with its sample count"): `auto` is exact
+ *   linear SHAP in the margin for a one-Dense-layer model and KernelSHAP on the output otherwise;
+ *   `kernel`, `permutation` (antithetic permutation sampling) and `exact` (all 2^M coalitions,
+ *   M ≤ 12) can be asked for. Regression values are reported in the target's original units
+ *   (φ and f scaled by the card's std, the base shifted by its mean). The background must be
+ *   public (`background`, e.g. a published reference table); without one the explained rows
+ *   themselves serve as background, which is said in the summary.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs';
 import { PNG } from 'pngjs';
-import { globalImportance, gradCam, shapley } from './explain.js';
+import type { Task } from '../../protocol/task.js';
+import { TrainerError } from './errors.js';
+import { globalImportance, gradCam, isLinearModel, linearShapley, modelValueFunction, shapley } from './explain.js';
+import { defaultKernelSamples, EXACT_SHAPLEY_MAX_FEATURES, exactShapley, kernelShap, type ShapValues } from './kernel-shap.js';
 import { loadModelWithCard, readPredictionInput, standardizeRows } from './model-card.js';
+
+/** How tabular attributions are computed (see the module header). */
+export type ShapleyMethod = 'auto' | 'linear' | 'kernel' | 'permutation' | 'exact';
+export const SHAPLEY_METHODS: readonly ShapleyMethod[] = ['auto', 'linear', 'kernel', 'permutation', 'exact'];
+/** What each method reports as `method` in the summary. */
+export type ExplainMethod = 'grad-cam' | 'shapley-linear' | 'kernel-shap' | 'shapley-permutation' | 'shapley-exact';
+
+/** Background rows used at most: KernelSHAP evaluates samples × |B| model inputs per row. */
+export const MAX_BACKGROUND_ROWS = 64;
 
 export interface ExplainInit {
   readonly modelDir: string;
@@ -25,18 +42,122 @@ export interface ExplainInit {
   readonly rows?: number;
   readonly array?: string;
   readonly background?: string;
-  /** Shapley samples per row (even). Default 2·|background|·8, at most 512. */
+  /**
+   * Samples per row: KernelSHAP's coalition budget (default 2M + 2048, the `shap` package's, capped
+   * at 2^M − 2) or permutation samples (even; default 2·|background|·8, at most 512).
+   */
   readonly samples?: number;
   /** The output explained (class index / label index); default the predicted class (images) or 0. */
   readonly output?: number;
+  /** Tables: default 'auto'. */
+  readonly method?: ShapleyMethod;
+  /** Seeds KernelSHAP's coalitions and the permutations. Default 0. */
+  readonly seed?: number;
 }
 
 export interface ExplainSummary {
-  readonly method: 'grad-cam' | 'shapley-permutation';
+  readonly method: ExplainMethod;
   readonly files: readonly string[];
   readonly rows: number;
   readonly samples?: number;
+  /** KernelSHAP: true when every coalition was enumerated (the values are exact). */
+  readonly exact?: boolean;
+  /** What f is: e.g. "P(y = 1)", "log-odds of y = 1", "thalach (original units)". */
+  readonly explained?: string;
   readonly background?: string;
+}
+
+interface TabularShap {
+  readonly method: Exclude<ExplainMethod, 'grad-cam'>;
+  readonly res: ShapValues;
+  readonly explained: string;
+}
+
+function refuse(field: string, value: unknown, rule: string): TrainerError {
+  return new TrainerError('TRAINER_SPEC_INVALID', `${field} = ${JSON.stringify(value)}: ${rule}`, { field, value, rule });
+}
+
+/** The name of output k of a task, for the summary. */
+function outputName(task: Task | undefined, k: number): string {
+  if (task?.kind === 'multiclass') return `class ${task.classes[k] ?? k}`;
+  if (task?.kind === 'multilabel') return `label ${task.labels[k] ?? k}`;
+  return 'y = 1';
+}
+
+/**
+ * Tabular Shapley values by `method` (see the module header). Rows and background are in
+ * model-input units. Regression results are returned in the target's original units.
+ */
+export function tabularShapley(
+  model: LayersModel,
+  task: Task | undefined,
+  x: Float32Array,
+  n: number,
+  bg: Float32Array,
+  m: number,
+  o: { readonly method?: ShapleyMethod; readonly samples?: number; readonly output?: number; readonly seed?: number } = {},
+): TabularShap {
+  const method = o.method ?? 'auto';
+  if (!SHAPLEY_METHODS.includes(method)) throw refuse('method', method, SHAPLEY_METHODS.join(' | '));
+  const k = o.output ?? 0;
+  const f = x.length / n;
+  const regression = task?.kind === 'regression';
+  const linear = method === 'linear' || (method === 'auto' && isLinearModel(model));
+  let out: TabularShap;
+  if (linear) {
+    const explained = regression
+      ? 'the predicted value'
+      : task?.kind === 'multiclass'
+        ? `the softmax score (logit) of ${outputName(task, k)}`
+        : `the log-odds of ${outputName(task, k)}`;
+    out = { method: 'shapley-linear', res: linearShapley(model, x, n, bg, m, k), explained };
+  } else {
+    const fn = modelValueFunction(model, k, 'output');
+    const explained = regression ? 'the predicted value' : `P(${outputName(task, k)})`;
+    if (method === 'permutation') {
+      const p = shapley(model, x, n, bg, m, { samples: o.samples ?? Math.min(512, 2 * m * 8), output: k, seed: o.seed ?? 0 });
+      out = {
+        method: 'shapley-permutation',
+        res: {
+          values: Float64Array.from(p.values),
+          base: Float64Array.from(p.base),
+          prediction: Float64Array.from(p.prediction),
+          samples: p.samples,
+          coalitions: 0,
+          exact: false,
+        },
+        explained,
+      };
+    } else if (method === 'exact') {
+      if (f > EXACT_SHAPLEY_MAX_FEATURES)
+        throw refuse(
+          'method',
+          method,
+          `exact enumeration takes at most ${EXACT_SHAPLEY_MAX_FEATURES} features (the model has ${f}); use kernel`,
+        );
+      out = { method: 'shapley-exact', res: exactShapley(fn, x, n, bg, m), explained };
+    } else {
+      out = {
+        method: 'kernel-shap',
+        res: kernelShap(fn, x, n, bg, m, { samples: o.samples ?? defaultKernelSamples(f), seed: o.seed ?? 0 }),
+        explained,
+      };
+    }
+  }
+  if (!regression || task?.kind !== 'regression') return out;
+  // Model units are (v − mean) / std: φ and f scale by std, the base shifts by the mean too.
+  const { mean, std } = task;
+  const r = out.res;
+  return {
+    ...out,
+    explained: `${out.explained} (original units)`,
+    res: {
+      ...r,
+      values: r.values.map((v) => v * std),
+      base: r.base.map((v) => v * std + mean),
+      prediction: r.prediction.map((v) => v * std + mean),
+    },
+  };
 }
 
 const SCALE = 8;
@@ -107,10 +228,14 @@ export async function explainModel(o: ExplainInit): Promise<ExplainSummary> {
       return { method: 'grad-cam', files, rows: n };
     }
     const bgInput = o.background !== undefined ? readPredictionInput(o.background, card) : { x: input.x.subarray(0, n * f), n };
-    const m = Math.min(bgInput.n, 64);
+    const m = Math.min(bgInput.n, MAX_BACKGROUND_ROWS);
     const bg = standardizeRows(card, bgInput.x.subarray(0, m * f), m);
-    const samples = o.samples ?? Math.min(512, 2 * m * 8);
-    const res = shapley(model, x, n, bg, m, { samples, output: o.output ?? 0 });
+    const { method, res, explained } = tabularShapley(model, card.task, x, n, bg, m, {
+      ...(o.method !== undefined ? { method: o.method } : {}),
+      ...(o.samples !== undefined ? { samples: o.samples } : {}),
+      output: o.output ?? 0,
+      seed: o.seed ?? 0,
+    });
     const names = card.features ?? Array.from({ length: f }, (_, j) => `x${j}`);
     const shapCsv = join(o.out, 'shapley.csv');
     writeFileSync(
@@ -123,10 +248,12 @@ export async function explainModel(o: ExplainInit): Promise<ExplainSummary> {
     const impSvg = join(o.out, 'importance.svg');
     writeFileSync(impSvg, barSvg(names, g));
     return {
-      method: 'shapley-permutation',
+      method,
       files: [shapCsv, impCsv, impSvg],
       rows: n,
-      samples,
+      samples: res.samples,
+      ...(method === 'kernel-shap' ? { exact: res.exact } : {}),
+      explained,
       background: o.background ?? `the first ${m} explained rows (give --background for a public reference set)`,
     };
   } finally {
@@ -148,6 +275,7 @@ export function reportExplanations(
   names?: readonly string[],
   count = 8,
   background = 32,
+  task?: Task,
 ): string {
   const f = featureShape.reduce((a, b) => a * b, 1);
   if (featureShape.length === 3) {
@@ -156,14 +284,31 @@ export function reportExplanations(
     const maps = gradCam(model, x, k);
     const imgs = maps.map(
       (m, i) =>
-        `<img alt="Grad-CAM ${i}" src="data:image/png;base64,${overlayPng(x.subarray(i * f, (i + 1) * f), m, h, w, ch).toString('base64')}" width="${4 * w * 2}">`,
+        `<img alt="Test image ${i + 1} and its Grad-CAM heat map (red: evidence for the predicted class)" data-testid="gradcam" src="data:image/png;base64,${overlayPng(x.subarray(i * f, (i + 1) * f), m, h, w, ch).toString('base64')}" width="${4 * w * 2}">`,
     );
-    return `<p>Grad-CAM (Selvaraju et al. 2017) of the final model on the first ${k} test images, for each image's predicted class: the image, then the heat map over it.</p><div>${imgs.join(' ')}</div>`;
+    return `<p>Grad-CAM (Selvaraju et al. 2017) of the final model on the first ${k} test images, for each image's predicted class: the image, then the heat map over it.</p><div class="gradcam-grid" data-testid="gradcam-grid">${imgs.join(' ')}</div>`;
   }
   const k = Math.min(count * 2, Math.max(1, n - 1));
   const m = Math.max(1, Math.min(background, n - k));
-  const res = shapley(model, x.subarray(0, k * f), k, x.subarray(k * f, (k + m) * f), m, { samples: Math.min(256, 2 * m * 4) });
+  // The report is written at the end of every simulation: a smaller KernelSHAP budget than the
+  // CLI's default (stated in the text), exact enumeration whenever 2^M − 2 fits in it.
+  const samples = Math.min(defaultKernelSamples(f), 2 * f + REPORT_KERNEL_SAMPLES);
+  const { method, res, explained } = tabularShapley(model, task, x.subarray(0, k * f), k, x.subarray(k * f, (k + m) * f), m, { samples });
   const g = globalImportance(res.values, k);
   const labels = names ?? Array.from({ length: f }, (_, j) => `x${j}`);
-  return `<p>Mean |Shapley value| per feature (permutation sampling, ${res.samples} samples per row) over ${k} test rows, against ${m} other test rows as background (a simulation has no public reference set).</p>${barSvg(labels, g)}`;
+  const how =
+    method === 'shapley-linear'
+      ? 'exact linear SHAP, w_j (x_j − mean background_j)'
+      : `KernelSHAP (Lundberg & Lee 2017), ${res.samples} coalitions per row${res.exact ? ', all of them: exact' : ''}`;
+  return `<p>Mean |Shapley value| per feature of ${esc(explained)} (${how}) over ${k} test rows, against ${m} other test rows as background (a simulation has no public reference set).</p><figure role="img" aria-label="Global feature importance: ${esc(
+    [...labels.keys()]
+      .sort((a, b) => g[b]! - g[a]!)
+      .map((j) => `${labels[j]} ${g[j]!.toPrecision(3)}`)
+      .join(', '),
+  )}" data-testid="importance-chart" data-method="${method}" data-samples="${res.samples}">${barSvg(labels, g)}</figure>`;
 }
+
+const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** KernelSHAP budget beyond the 2M singletons for report.html (the CLI default adds 2048). */
+export const REPORT_KERNEL_SAMPLES = 256;

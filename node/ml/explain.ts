@@ -8,7 +8,16 @@
  * (Sequential, or a functional model without branches) ending in a Dense layer.
  *
  * Shapley values for tabular models: the attribution of feature j to f(x) against a PUBLIC
- * background set B (the explainer never needs a member's training rows). Estimated by
+ * background set B (the explainer never needs a member's training rows). Three methods, chosen
+ * by `explain-run.ts` as the issue asks ("exact for linear models; KernelSHAP otherwise"):
+ * - `linearShapley`: a model that is one Dense layer (logistic, softmax or linear regression) is
+ *   linear in its inputs before the output link, so its interventional SHAP values there are
+ *   exactly φ_j = w_jk (x_j − mean_b b_j) (Lundberg & Lee 2017, §4.1 "Linear SHAP"; the `shap`
+ *   package's LinearExplainer). They explain the margin (log-odds for sigmoid outputs, the class
+ *   score for softmax, the value for regression), where the model is additive; in probability
+ *   space a logistic model is not, and no closed form exists.
+ * - KernelSHAP (./kernel-shap.ts) for any other model, in the output's units (probability or value).
+ * - Permutation sampling (`shapley` below), kept as an alternative estimator. Estimated by
  * permutation sampling (Štrumbelj & Kononenko 2014, "Explaining prediction models and individual
  * predictions with feature contributions", Alg. 1) with antithetic pairs: each sample draws a
  * permutation π and a background row b and credits f(x_{S∪j}, b_rest) − f(x_S, b_rest) to j for
@@ -22,6 +31,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng, shuffleInPlace } from '../../protocol/rng.js';
 import { TrainerError } from './errors.js';
+import type { ShapValues, ValueFunction } from './kernel-shap.js';
 
 function refuse(field: string, value: unknown, rule: string): TrainerError {
   return new TrainerError('TRAINER_SPEC_INVALID', `${field} = ${JSON.stringify(value)}: ${rule}`, { field, value, rule });
@@ -170,9 +180,91 @@ export function shapley(
 }
 
 /** Global importance: mean |φ_j| over rows (Lundberg et al. 2020's summary of SHAP values). */
-export function globalImportance(values: Float32Array, n: number): Float32Array {
+export function globalImportance(values: ArrayLike<number>, n: number): Float32Array {
   const f = n > 0 ? values.length / n : 0;
   const out = new Float32Array(f);
   for (let r = 0; r < n; r++) for (let j = 0; j < f; j++) out[j]! += Math.abs(values[r * f + j]!) / n;
   return out;
+}
+
+/** Layers that do not change a linear model's form (they only reshape or pass through). */
+const PASS_THROUGH = new Set(['InputLayer', 'Flatten', 'Reshape', 'Dropout']);
+
+/**
+ * True when the model is one Dense layer (plus reshapes) on its input: logistic, softmax or linear
+ * regression — the models whose margin is linear in the features (`linearShapley`).
+ */
+export function isLinearModel(model: tf.LayersModel): boolean {
+  const dense = model.layers.filter((l) => !PASS_THROUGH.has(l.getClassName()));
+  return dense.length === 1 && dense[0]!.getClassName() === 'Dense' && dense[0] === model.layers[model.layers.length - 1];
+}
+
+/** Rows per model call in the value functions: bounds one batch's tensors. */
+const PREDICT_CHUNK = 8192;
+
+/**
+ * The model as a batch function of its inputs (tables: n × f rows, already in model-input units),
+ * for output `k`: 'output' = after the output activation (probability or value), 'margin' = the
+ * last Dense layer's pre-activation (what `linearShapley` explains).
+ */
+export function modelValueFunction(model: tf.LayersModel, k = 0, space: 'output' | 'margin' = 'output'): ValueFunction {
+  const layers = chain(model);
+  const out = layers[layers.length - 1]!;
+  if (out.getClassName() !== 'Dense') throw refuse('model.output', out.name, 'a Dense output layer');
+  const units = (model.outputs[0]!.shape as number[])[1] ?? 1;
+  if (!Number.isSafeInteger(k) || k < 0 || k >= units) throw refuse('output', k, `an output index in [0, ${units})`);
+  const inShape = (model.inputs[0]!.shape as number[]).slice(1);
+  const f = inShape.reduce((a, b) => a * b, 1);
+  const [kernel, bias] = out.getWeights();
+  return (rows, count) => {
+    const res = new Float32Array(count);
+    for (let start = 0; start < count; start += PREDICT_CHUNK) {
+      const c = Math.min(PREDICT_CHUNK, count - start);
+      const y = tf.tidy(() => {
+        const xs = tf.tensor(rows.subarray(start * f, (start + c) * f), [c, ...inShape]);
+        if (space === 'output') return (model.predict(xs) as tf.Tensor).dataSync();
+        let z: tf.Tensor = xs;
+        for (let i = 0; i < layers.length - 1; i++) z = layers[i]!.apply(z) as tf.Tensor;
+        let s = tf.matMul(tf.reshape(z, [c, -1]) as tf.Tensor2D, kernel as tf.Tensor2D);
+        if (bias !== undefined) s = tf.add(s, bias);
+        return s.dataSync();
+      });
+      for (let i = 0; i < c; i++) res[start + i] = y[i * units + k]!;
+    }
+    return res;
+  };
+}
+
+/**
+ * Exact SHAP values of a linear model (`isLinearModel`) in its margin, output `k`:
+ * φ_j = w_jk (x_j − mean_b b_j), base = w_k · mean_b b + bias_k, prediction = the margin of x.
+ */
+export function linearShapley(model: tf.LayersModel, x: Float32Array, n: number, bg: Float32Array, m: number, k = 0): ShapValues {
+  if (!isLinearModel(model)) throw refuse('method', 'linear', 'exact linear SHAP needs a model that is one Dense layer on its input');
+  const f = n > 0 ? x.length / n : 0;
+  if (m < 1 || bg.length !== m * f) throw refuse('background', bg.length, `m × ${f} values, m ≥ 1`);
+  const out = model.layers[model.layers.length - 1]!;
+  const [kernel, bias] = out.getWeights();
+  const units = kernel!.shape[1]!;
+  if (!Number.isSafeInteger(k) || k < 0 || k >= units) throw refuse('output', k, `an output index in [0, ${units})`);
+  const w = kernel!.dataSync();
+  const b0 = bias !== undefined ? bias.dataSync()[k]! : 0;
+  const meanB = new Float64Array(f);
+  for (let r = 0; r < m; r++) for (let j = 0; j < f; j++) meanB[j]! += bg[r * f + j]! / m;
+  const values = new Float64Array(n * f);
+  const base = new Float64Array(n);
+  const prediction = new Float64Array(n);
+  let baseValue = b0;
+  for (let j = 0; j < f; j++) baseValue += w[j * units + k]! * meanB[j]!;
+  for (let r = 0; r < n; r++) {
+    let margin = b0;
+    for (let j = 0; j < f; j++) {
+      const wj = w[j * units + k]!;
+      values[r * f + j] = wj * (x[r * f + j]! - meanB[j]!);
+      margin += wj * x[r * f + j]!;
+    }
+    base[r] = baseValue;
+    prediction[r] = margin;
+  }
+  return { values, base, prediction, samples: 0, coalitions: 0, exact: true };
 }

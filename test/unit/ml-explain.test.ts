@@ -162,7 +162,20 @@ describe('fedmesh explain on exported models', () => {
     const bin = new URL('../../bin/fedmesh.mjs', import.meta.url).pathname;
     const out = execFileSync(
       process.execPath,
-      [bin, 'explain', '--model', join(dir, 'mlp'), '--data', join(dir, 'rows.csv'), '--out', join(dir, 'out-tab'), '--samples', '24'],
+      [
+        bin,
+        'explain',
+        '--model',
+        join(dir, 'mlp'),
+        '--data',
+        join(dir, 'rows.csv'),
+        '--out',
+        join(dir, 'out-tab'),
+        '--samples',
+        '24',
+        '--method',
+        'permutation',
+      ],
       {
         encoding: 'utf8',
       },

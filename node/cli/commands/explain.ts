@@ -1,11 +1,12 @@
 /**
- * `fedmesh explain --model DIR --data FILE [--out DIR] [--rows N] [--background FILE] [--samples M]`:
+ * `fedmesh explain --model DIR --data FILE [--out DIR] [--rows N] [--background FILE] [--samples M]
+ * [--method auto|linear|kernel|permutation|exact] [--seed S]`:
  * Grad-CAM overlays for image models, Shapley-value attributions and a global importance chart
  * for tabular models (node/ml/explain-run.ts). Parses flags and delegates (STYLE.md §12).
  */
 import type { Command } from 'commander';
 import { selectBackend } from '../../ml/backend.js';
-import { explainModel } from '../../ml/explain-run.js';
+import { explainModel, SHAPLEY_METHODS, type ShapleyMethod } from '../../ml/explain-run.js';
 
 const int = (v: string): number => (/^\d+$/.test(v.trim()) ? Number(v) : Number.NaN);
 
@@ -19,7 +20,9 @@ export function registerExplain(program: Command): void {
     .option('--rows <n>', 'rows/images to explain, from the start of the file', int, 16)
     .option('--array <name>', '.npz: the array of rows or images', 'x')
     .option('--background <file>', 'tables: a PUBLIC background set (CSV) for Shapley values')
-    .option('--samples <n>', 'tables: permutation samples per row (even)', int)
+    .option('--samples <n>', 'tables: KernelSHAP coalitions per row (default 2M + 2048) or permutation samples (even)', int)
+    .option('--method <m>', `tables: ${SHAPLEY_METHODS.join(' | ')} (auto: exact for linear models, KernelSHAP otherwise)`, 'auto')
+    .option('--seed <s>', 'tables: seed of the sampled coalitions or permutations', int, 0)
     .option('--output <k>', 'the output explained (class or label index)', int)
     .action(
       async (o: {
@@ -31,6 +34,8 @@ export function registerExplain(program: Command): void {
         background?: string;
         samples?: number;
         output?: number;
+        method: string;
+        seed: number;
       }) => {
         await selectBackend({ log: () => {} });
         const s = await explainModel({
@@ -42,9 +47,11 @@ export function registerExplain(program: Command): void {
           ...(o.background !== undefined ? { background: o.background } : {}),
           ...(o.samples !== undefined ? { samples: o.samples } : {}),
           ...(o.output !== undefined ? { output: o.output } : {}),
+          method: o.method as ShapleyMethod,
+          seed: o.seed,
         });
         process.stdout.write(
-          `${s.method}: ${s.rows} row(s)${s.samples !== undefined ? `, ${s.samples} samples per row, background ${s.background}` : ''}\n${s.files.map((f) => `wrote ${f}`).join('\n')}\n`,
+          `${s.method}: ${s.rows} row(s)${s.samples !== undefined ? `, ${s.samples} samples per row${s.exact === true ? ' (every coalition: exact)' : ''}, explaining ${s.explained}, background ${s.background}` : ''}\n${s.files.map((f) => `wrote ${f}`).join('\n')}\n`,
         );
       },
     );
