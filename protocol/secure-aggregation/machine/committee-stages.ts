@@ -1,0 +1,501 @@
+/**
+ * The committee member's stages of a secure round: the server of Bonawitz et al. (CCS 2017,
+ * §4 and the §6–7 consistency check) as a quorum, one function per stage (Flower's SecAgg+
+ * workflow). Every check, certificate and byte of cryptography is the role object's
+ * (committee-member.ts, certify.ts, floors.ts); these functions only decide *when* it acts.
+ *
+ *   KEY_SET    collect adverts and shares │ the key-set leader of turn 0 (position 0) proposes
+ *              once every contributor shared (or at keysMs); turn τ ≥ 1 (position τ mod m) at
+ *              keysMs + τ·grace; endorse one key set per turn │ until the input deadline
+ *   INPUTS     U_2's inputs (or the input deadline)
+ *   ADMISSION  the node checks each held input's admission (effects `admit`, H8 F1); refused
+ *              inputs stay out of the view │ sign the view
+ *   LOCK       the lock leader proposes (U_3, D) with ≥ t views (turn 0 at once, turn τ after τ
+ *              grace periods); endorse at most one lock │ reveal once t endorsements certify the
+ *              lock we endorsed │ until viewAt + (m + 1)·grace
+ *   UNMASK     t reveals for every secret and every survivor's input: unmask (retried as reveals
+ *              arrive while one liar keeps a reconstruction failing), check the bounds
+ *   RECORDING  effect `record`; once it landed: announce the aggregate, sign and publish the result
+ *
+ * A member that cannot take part — a proposal it cannot verify (SECAGG_CANNOT_FOLLOW), a floor
+ * broken (SECAGG_FLOOR: the round aborts before any reveal), no certificate or too few reveals
+ * by its deadline, a reconstruction that fails its commitment — *abstains*: it logs the error's
+ * code and fields, counts it, signs nothing, and ends with `abstained`. The round goes on with
+ * the other members (t of m suffice) or is aborted on chain at its finalize deadline.
+ */
+import { fromHex0x, hash256, toHex0x } from '../../bytes.js';
+import type { ContributionDeclaration, Hex32 } from '../../chain/record.js';
+import { type EndorseMsg, type ProposalMsg, resultStatement, SecAggKind, survivorsHash } from '../../messages/secagg.js';
+import { encodeSecureAggregate } from '../../messages/update.js';
+import { CommitteeStage, committeeMachine } from '../../round.js';
+import type { StageMachine } from '../../stage-machine.js';
+import { modelHash } from '../../weights-codec.js';
+import type { SecAggCommitteeMember, TurnClock, UnmaskResult } from '../committee-member.js';
+import { SecAggError } from '../errors.js';
+import { scopeOf } from '../participant.js';
+import { SecAggStage } from '../stages.js';
+import { applyAggregate, decodeSum } from '../quantize.js';
+import type { StageContext } from './participant-stages.js';
+import { Feeder, type ReceivedStore } from './store.js';
+import type { CommitteeOutcome, ReceivedInput } from './types.js';
+
+export enum CommitteePhase {
+  /** A simulated dropout: silent until the input deadline or a result. */
+  Silent = 'silent',
+  KeySet = 'key-set',
+  Inputs = 'inputs',
+  Admission = 'admission',
+  Lock = 'lock',
+  Unmask = 'unmask',
+  Recording = 'recording',
+  Done = 'done',
+}
+
+/** The unmasked, bounds-checked aggregate (kept for the record and for tests). */
+export interface CommitteeAggregate {
+  readonly unmasked: UnmaskResult;
+  /** Σ n_i·Δ_i per coordinate (quantize.ts decodeSum). */
+  readonly values: Float64Array;
+  readonly totalSamples: number;
+  readonly modelHash: Hex32;
+  /** The SecureAggregate payload announced once the record names our model hash. */
+  readonly payload: Uint8Array;
+}
+
+export interface CommitteeRoleState {
+  readonly member: SecAggCommitteeMember;
+  /** The node-level committee path (collecting → aggregating → recording → announcing → done). */
+  readonly stages: StageMachine<CommitteeStage>;
+  readonly feeder: Feeder;
+  phase: CommitteePhase;
+  readonly proposedKeySetTurns: Set<number>;
+  /** Inputs whose admission was asked, in order; their answers so far. */
+  admission?: { readonly inputs: readonly ReceivedInput[]; readonly pending: Set<string> };
+  readonly refusedInputs: Set<string>;
+  viewAt?: number;
+  readonly proposedLockTurns: Set<number>;
+  /** At most one published lock proposal per member per round (a second is equivocation to every inbox). */
+  lockPublished: boolean;
+  unmasked?: UnmaskResult;
+  lastFailure?: SecAggError;
+  triedWith: number;
+  aggregate?: CommitteeAggregate;
+  outcome?: CommitteeOutcome;
+}
+
+export function committeeRole(member: SecAggCommitteeMember, store: ReceivedStore): CommitteeRoleState {
+  return {
+    member,
+    stages: committeeMachine(member.ctx.round),
+    feeder: new Feeder(store),
+    phase: CommitteePhase.KeySet,
+    proposedKeySetTurns: new Set(),
+    refusedInputs: new Set(),
+    proposedLockTurns: new Set(),
+    lockPublished: false,
+    triedWith: -1,
+  };
+}
+
+export function startCommittee(s: CommitteeRoleState, c: StageContext): void {
+  s.member.beginShares();
+  if (c.cfg.dropout !== undefined) s.phase = CommitteePhase.Silent;
+}
+
+// ── Leader turns (certify.ts checkLeader): turn τ starts τ grace periods after `start` ──────────
+
+const turnOf = (c: StageContext, start: number): number => Math.max(0, Math.floor((c.now - start) / c.cfg.recordGraceMs));
+const clockFrom = (c: StageContext, start: number): TurnClock => ({
+  now: c.now,
+  turnStart: (turn: number) => (turn === 0 ? Number.NEGATIVE_INFINITY : start + turn * c.cfg.recordGraceMs),
+});
+const nextTurnAt = (c: StageContext, start: number): number => start + (turnOf(c, start) + 1) * c.cfg.recordGraceMs;
+
+/**
+ * One pass of a deadline-bounded stage (the old driver's `drive`): `done` if the pass finished
+ * it, `timeout` if `until` has passed, else the time to be woken at (the next leader turn, capped
+ * at `until`).
+ */
+function drive(c: StageContext, until: number, wake: number | undefined, pass: () => boolean): 'done' | 'timeout' | number {
+  if (pass()) return 'done';
+  if (c.now >= until) return 'timeout';
+  return wake !== undefined && wake > c.now ? Math.min(wake, until) : until;
+}
+
+const lagged = (c: StageContext, what: string): SecAggError =>
+  new SecAggError('SECAGG_TOO_FEW_VIEWS', `round ${c.cfg.round} was recorded by other members before this member's ${what}`, {
+    have: 0,
+    threshold: c.cfg.threshold,
+    completedByOthers: true,
+  });
+
+/** Adverts and shares, whenever they arrive (a ShareKeys may overtake its sender's advert: retried). */
+function feedKeys(s: CommitteeRoleState, c: StageContext): void {
+  const { member } = s;
+  s.feeder.feed(c.out, SecAggKind.AdvertiseKeys, (x) => member.addAdvert(x));
+  s.feeder.feedRetrying(c.out, SecAggKind.ShareKeys, ['SECAGG_UNKNOWN_KEY'], (x) => {
+    if (
+      member.stage !== SecAggStage.Unmask &&
+      x.shares.some((sh) => sh.recipient === c.cfg.self) &&
+      !member.shareHolders.includes(x.sender)
+    )
+      member.addShareKeys(x);
+    else member.learnCommitment(x);
+  });
+}
+
+/** KEY_SET: certify (U_1, U_2). */
+function keySet(s: CommitteeRoleState, c: StageContext): number | 'next' {
+  const { cfg, store, out } = c;
+  const { member } = s;
+  const keysDeadline = cfg.openedAt + cfg.keysMs;
+  const allShared = (): boolean => {
+    const adverts = store.messages(SecAggKind.AdvertiseKeys);
+    return (
+      adverts.length >= cfg.members.length && adverts.filter((a) => a.contributes).every((a) => member.shareHolders.includes(a.sender))
+    );
+  };
+  const r = drive(c, cfg.collectDeadline, c.now < keysDeadline ? keysDeadline : nextTurnAt(c, keysDeadline), () => {
+    if (store.resultSeen) return true;
+    feedKeys(s, c);
+    const turn = c.now < keysDeadline ? 0 : turnOf(c, keysDeadline);
+    // One key-set proposal per turn we lead (τ, τ + m, …): inboxes keep them per (sender, turn).
+    // A leader whose proposal was refused (adverts still arriving under load: a member refuses a
+    // U_1 omitting an advert it holds, F9) proposes again at its next turn, with what it holds then.
+    if (
+      cfg.committee[turn % cfg.committee.length] === cfg.self &&
+      !s.proposedKeySetTurns.has(turn) &&
+      (allShared() || (c.now >= keysDeadline && member.keySetReady()))
+    ) {
+      s.proposedKeySetTurns.add(turn);
+      out.publish(member.proposeKeySet(turn));
+    }
+    const endorsements: EndorseMsg[] = [];
+    s.feeder.feedRetrying(out, SecAggKind.KeySetProposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], (x) => {
+      const e = member.onKeySetProposal(x, clockFrom(c, keysDeadline));
+      if (e !== undefined) endorsements.push(e);
+    });
+    for (const e of endorsements) out.publish(e);
+    s.feeder.feed(out, SecAggKind.KeySetEndorse, (x) => member.addKeySetEndorse(x));
+    return member.keySet !== undefined;
+  });
+  if (typeof r === 'number') return r;
+  const done = r === 'done';
+  out.log('debug', { keySet: member.keySet?.shared.length, done }, 'secure aggregation: key set phase over');
+  if (store.resultSeen) throw lagged(c, 'key set');
+  if (!done || member.keySet === undefined) {
+    throw new SecAggError('SECAGG_NOT_CERTIFIED', `no key set certified for round ${cfg.round} by the input deadline`, {
+      phase: 'key-set',
+      deadline: true,
+    });
+  }
+  member.beginInputs();
+  s.phase = CommitteePhase.Inputs;
+  return 'next';
+}
+
+/** INPUTS: U_2's inputs, or the input deadline; then admission (if the node checks it) or the view. */
+function inputs(s: CommitteeRoleState, c: StageContext): number | 'next' {
+  const { cfg, store, out } = c;
+  const shared = s.member.keySet!.shared;
+  const arrived = shared.every((p) => store.inputs.has(p)) || store.resultSeen;
+  if (!arrived && c.now < cfg.collectDeadline) return cfg.collectDeadline;
+  if (store.resultSeen) throw lagged(c, 'view');
+  feedKeys(s, c);
+  const held = [...store.inputs.values()];
+  if (cfg.admits && held.length > 0) {
+    // Admission (H8 F1): inputs whose line the contract would refuse stay out of our view. The
+    // view covers exactly the inputs checked here (one arriving during the checks is not in it).
+    for (const x of held) out.push({ type: 'admit', participant: x.sender, input: x.input });
+    s.admission = { inputs: held, pending: new Set(held.map((x) => x.sender)) };
+    s.phase = CommitteePhase.Admission;
+    return 'next';
+  }
+  signView(s, c, held);
+  return 'next';
+}
+
+function signView(s: CommitteeRoleState, c: StageContext, held: readonly ReceivedInput[]): void {
+  const view = s.member.signView(
+    held
+      .filter((x) => !s.refusedInputs.has(x.sender))
+      .map((x) => ({ participant: x.sender, inputHash: x.payloadHash, neighbours: x.input.neighbours })),
+  );
+  c.out.publish(view);
+  s.stages.to(CommitteeStage.Aggregating);
+  s.viewAt = c.now;
+  s.phase = CommitteePhase.Lock;
+}
+
+/** An admission answer (event `admitted`): a refused input is counted and left out of the view. */
+export function onAdmitted(s: CommitteeRoleState, c: StageContext, participant: string, refusal: string | undefined): void {
+  if (s.phase !== CommitteePhase.Admission || s.admission?.pending.delete(participant) !== true) return;
+  if (refusal === undefined) return;
+  s.refusedInputs.add(participant);
+  c.out.count('SECAGG_INADMISSIBLE', { participant, reason: refusal });
+  c.out.log(
+    'warn',
+    { participant, reason: refusal },
+    'secure aggregation: input refused before any reveal (its line would not be recorded)',
+  );
+}
+
+/** ADMISSION: every answer in, sign the view. */
+function admission(s: CommitteeRoleState, c: StageContext): undefined | 'next' {
+  if (s.admission === undefined || s.admission.pending.size > 0) return undefined;
+  signView(s, c, s.admission.inputs);
+  return 'next';
+}
+
+const lockDeadline = (s: CommitteeRoleState, c: StageContext): number => s.viewAt! + (c.cfg.committee.length + 1) * c.cfg.recordGraceMs;
+
+/** LOCK: lock (U_3, D); reveal once the lock we endorsed is certified. */
+function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
+  const { cfg, store, out } = c;
+  const { member } = s;
+  const viewAt = s.viewAt!;
+  const r = drive(c, lockDeadline(s, c), nextTurnAt(c, viewAt), () => {
+    if (store.resultSeen) return true;
+    feedKeys(s, c);
+    s.feeder.feedRetrying(out, SecAggKind.View, [], (x) => member.addView(x));
+    // Key sets certified late (one endorsement per turn, H8 F6): a lock may name any of them.
+    for (const x of store.messages(SecAggKind.KeySetProposal)) member.learnKeySetProposal(x);
+    s.feeder.feed(out, SecAggKind.KeySetEndorse, (x) => member.addKeySetEndorse(x));
+    const turn = turnOf(c, viewAt);
+    if (
+      cfg.committee[turn % cfg.committee.length] === cfg.self &&
+      !s.lockPublished &&
+      !s.proposedLockTurns.has(turn) &&
+      member.viewCount >= cfg.threshold &&
+      member.endorsedLockDigest === undefined
+    ) {
+      s.proposedLockTurns.add(turn);
+      let proposal: ProposalMsg | undefined;
+      try {
+        proposal = member.proposeLock(turn);
+      } catch (e) {
+        if (!(e instanceof SecAggError)) throw e;
+        // A floor broken (or too few views): the round aborts before any reveal.
+        if (e.code === 'SECAGG_FLOOR') throw e;
+        out.count(e.code, { step: 'propose', error: e.message });
+      }
+      if (proposal !== undefined) {
+        s.lockPublished = true;
+        out.publish(proposal);
+      }
+    }
+    const endorsements: EndorseMsg[] = [];
+    s.feeder.feedRetrying(out, SecAggKind.Proposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], (x) => {
+      const e = member.onLockProposal(x, clockFrom(c, viewAt));
+      if (e !== undefined) endorsements.push(e);
+    });
+    for (const e of endorsements) out.publish(e);
+    s.feeder.feed(out, SecAggKind.LockEndorse, (x) => member.addLockEndorse(x));
+    const reveal = member.reveal();
+    if (reveal !== undefined) out.publish(reveal);
+    return member.followedDigest !== undefined;
+  });
+  if (typeof r === 'number') return r;
+  const locked = r === 'done';
+  out.log('debug', { locked, views: member.viewCount }, 'secure aggregation: lock phase over');
+  if (store.resultSeen && member.followedDigest === undefined) throw lagged(c, 'lock');
+  if (!locked) {
+    throw new SecAggError('SECAGG_NOT_CERTIFIED', `no certified lock this member endorsed for round ${cfg.round} by the unmask deadline`, {
+      phase: 'lock',
+      have: member.viewCount,
+      threshold: cfg.threshold,
+      endorsed: member.endorsedLockDigest !== undefined,
+      deadline: true,
+    });
+  }
+  s.phase = CommitteePhase.Unmask;
+  return 'next';
+}
+
+/** UNMASK: t reveals for every secret and every survivor's input; then the bounds and the record request. */
+function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
+  const { cfg, store, out } = c;
+  const { member } = s;
+  const inputsHeld = (): Map<string, Uint32Array> => new Map([...store.inputs].map(([id, x]) => [id, x.input.masked]));
+  const r = drive(c, lockDeadline(s, c), undefined, () => {
+    s.feeder.feed(out, SecAggKind.Reveal, (x) => member.addReveal(x));
+    feedKeys(s, c);
+    const ready = member.canUnmask() && member.followedSurvivors.every((e) => store.inputs.has(e.participant));
+    if (!ready) return store.resultSeen;
+    // A reconstruction that fails (a lying reveal among exactly t) is retried as more reveals
+    // arrive, until the unmask deadline: one liar must not make honest members give up.
+    const have = store.count(SecAggKind.Reveal);
+    if (have === s.triedWith) return store.resultSeen;
+    s.triedWith = have;
+    try {
+      s.unmasked = member.unmask(inputsHeld());
+      return true;
+    } catch (e) {
+      if (!(e instanceof SecAggError) || e.code !== 'SECAGG_TOO_FEW_SHARES') throw e;
+      s.lastFailure = e;
+      return store.resultSeen;
+    }
+  });
+  if (typeof r === 'number') return r;
+  const unmasked = s.unmasked;
+  if (unmasked === undefined) {
+    if (s.lastFailure !== undefined) throw s.lastFailure;
+    throw new SecAggError('SECAGG_TOO_FEW_SHARES', `round ${cfg.round}: fewer than ${cfg.threshold} reveals by the unmask deadline`, {
+      have: store.count(SecAggKind.Reveal),
+      threshold: cfg.threshold,
+      deadline: true,
+      completedByOthers: store.resultSeen,
+    });
+  }
+  member.dispose();
+  // Bounds before anything is recorded (quantize.ts checkAggregateBounds): every coordinate within
+  // |U|·L and |U| ≤ Σ n_i ≤ |U|·maxSampleCount, else SECAGG_* and this member abstains.
+  const { values, totalSamples } = decodeSum(unmasked.sum, unmasked.survivors.length, cfg.config);
+  const aggregate = applyAggregate(cfg.global, values, totalSamples);
+  const hash = toHex0x(modelHash(aggregate));
+  out.log('debug', { survivors: unmasked.survivors.length, totalSamples }, 'secure aggregation: unmasked');
+  // Each survivor's declaration, as it signed it with its masked input: the record charges
+  // exactly the inputs in the sum. Dropped participants declared nothing that counts.
+  const declarations = new Map<string, ContributionDeclaration>(
+    unmasked.survivors.map((e) => {
+      const input = store.inputs.get(e.participant)!.input;
+      const signed = input.entrySignature.some((b) => b !== 0);
+      return [e.participant, { dpParams: input.dpParams, ...(signed ? { entrySignature: toHex0x(input.entrySignature) } : {}) }] as const;
+    }),
+  );
+  const payload = encodeSecureAggregate({
+    prevModelHash: fromHex0x(cfg.head),
+    totalSamples,
+    participants: unmasked.survivors,
+    weights: aggregate,
+  });
+  s.aggregate = { unmasked, values, totalSamples, modelHash: hash, payload };
+  out.push({
+    type: 'record',
+    request: {
+      round: cfg.round,
+      position: cfg.position,
+      turnAt: c.now + cfg.position * cfg.recordGraceMs,
+      prevModelHash: cfg.head,
+      modelHash: hash,
+      candidate: aggregate,
+      aggregateHash: toHex0x(hash256(payload)),
+      contributors: unmasked.survivors.map((e) => e.participant),
+      declarations,
+    },
+  });
+  s.phase = CommitteePhase.Recording;
+  return 'next';
+}
+
+/**
+ * The record landed (event `recorded`): announce the aggregate if the record names our model
+ * (node/services/record-and-announce.ts, the same steps), then sign and publish the result
+ * statement (off the critical path).
+ */
+export function onRecorded(s: CommitteeRoleState, c: StageContext, recorded: boolean, recordedHash: Hex32): void {
+  if (s.phase !== CommitteePhase.Recording || s.aggregate === undefined) return;
+  const { cfg, out } = c;
+  const a = s.aggregate;
+  // The path shows Recording only for the member whose transaction landed.
+  if (recorded) s.stages.to(CommitteeStage.Recording);
+  if (recordedHash === a.modelHash) {
+    s.stages.to(CommitteeStage.Announcing);
+    out.push({ type: 'announce', payload: a.payload });
+  } else {
+    out.log('warn', { ours: a.modelHash, recorded: recordedHash }, 'recorded aggregate differs from ours (different update set)');
+  }
+  s.stages.to(CommitteeStage.Done);
+  const statement = {
+    prevModelHash: fromHex0x(cfg.head),
+    modelHash: fromHex0x(a.modelHash),
+    participantsHash: survivorsHash(a.unmasked.survivors),
+    totalSamples: a.totalSamples,
+  };
+  out.publish({
+    kind: SecAggKind.Result,
+    federation: s.member.ctx.federation,
+    round: cfg.round,
+    sender: cfg.self,
+    result: statement,
+    signature: cfg.sign(resultStatement(scopeOf(s.member.ctx), statement)),
+  });
+  s.phase = CommitteePhase.Done;
+  s.outcome = { kind: 'done', recorded, survivors: a.unmasked.survivors.length, dropped: a.unmasked.dropped.length };
+}
+
+/** SILENT (a simulated dropout): stay silent for the whole round. */
+function silent(s: CommitteeRoleState, c: StageContext): number | undefined {
+  if (!c.store.resultSeen && c.now < c.cfg.collectDeadline) return c.cfg.collectDeadline;
+  s.member.fail();
+  s.stages.to(CommitteeStage.Failed);
+  c.out.log('debug', { dropout: c.cfg.dropout }, 'simulated dropout: committee member silent');
+  s.phase = CommitteePhase.Done;
+  s.outcome = { kind: 'done', recorded: false };
+  return undefined;
+}
+
+/** Run the member's stages as far as what it holds allows; the time it wants a tick at, or undefined. */
+export function advanceCommittee(s: CommitteeRoleState, c: StageContext): number | undefined {
+  try {
+    for (;;) {
+      let r: number | undefined | 'next';
+      switch (s.phase) {
+        case CommitteePhase.Silent:
+          return silent(s, c);
+        case CommitteePhase.KeySet:
+          r = keySet(s, c);
+          break;
+        case CommitteePhase.Inputs:
+          r = inputs(s, c);
+          break;
+        case CommitteePhase.Admission:
+          r = admission(s, c);
+          break;
+        case CommitteePhase.Lock:
+          r = lock(s, c);
+          break;
+        case CommitteePhase.Unmask:
+          r = unmask(s, c);
+          break;
+        case CommitteePhase.Recording:
+        case CommitteePhase.Done:
+          return undefined;
+      }
+      if (r !== 'next') return r;
+    }
+  } catch (e) {
+    failCommittee(s, c, e, false);
+    return undefined;
+  }
+}
+
+/**
+ * End the role on an error. A protocol condition (this member cannot verify, follow or unmask,
+ * or a floor is broken) is an abstention: it signs nothing; the round's fate is decided by the
+ * other members or by the on-chain abort path. The round being stopped, a stage violation (a
+ * bug) or any other error ends the role with `thrown`.
+ */
+export function failCommittee(s: CommitteeRoleState, c: StageContext, e: unknown, stopped: boolean): void {
+  const { out } = c;
+  s.member.fail();
+  s.feeder.countPending(out);
+  if (!s.stages.is(CommitteeStage.Done, CommitteeStage.Failed)) s.stages.to(CommitteeStage.Failed);
+  s.phase = CommitteePhase.Done;
+  if (!stopped && e instanceof SecAggError) {
+    if ((e.fields as { completedByOthers?: unknown }).completedByOthers === true) {
+      out.log('info', { code: e.code }, 'secure aggregation: round recorded by the other members first; committee member abstains');
+      s.outcome = { kind: 'done', recorded: false, abstained: e.code };
+      return;
+    }
+    out.count(e.code, { step: 'committee', error: e.message });
+    // No certificate or too few reveals by the deadline is the expected face of members being
+    // down (the round's abort on chain is the outcome): info. A broken floor aborts the round
+    // cleanly (info, counted). Anything else is inconsistent material from someone: warn.
+    const atDeadline = (e.fields as { deadline?: unknown }).deadline === true || e.code === 'SECAGG_FLOOR';
+    out.log(atDeadline ? 'info' : 'warn', { code: e.code, ...e.fields }, `secure aggregation: committee member abstains (${e.message})`);
+    s.outcome = { kind: 'done', recorded: false, abstained: e.code };
+    return;
+  }
+  s.outcome = { kind: 'thrown', error: e };
+}

@@ -1,0 +1,160 @@
+/**
+ * The secure round as one state machine: its configuration, events, effects and outcomes
+ * (issue 13, "The shape: one round core, pure"). `step(state, event) → {state, effects}` lives
+ * in ./step.ts; the stage functions in ./participant-stages.ts and ./committee-stages.ts.
+ *
+ * Events are what the node observed — the round opened (`start`), messages its inboxes accepted
+ * (`received`), a clock reading (`tick`), and the completion of an effect it was asked to run
+ * (`trained`, `entry-signed`, `charged`, `admitted`, `recorded`, `failed`). Every event carries
+ * the node clock's reading `now` (ms): the machine never reads a clock (STYLE.md §1).
+ *
+ * Effects are what the machine asks the node to do, in order: publish on the secagg topic,
+ * publish the masked input or the aggregate, train, sign the participant entry, charge the
+ * local privacy ledger, check admission, record on chain, log, count an error, and `wake` — "deliver
+ * a tick at time `at`" (each wake replaces the previous one; Lodestar's clock, a timer behind a
+ * port, is the model). Effects whose result the machine needs answer with an event.
+ */
+import type { Hex32 } from '../../chain/record.js';
+import type { ContributionDeclaration } from '../../chain/record.js';
+import type { MaskedInputPayload } from '../../messages/masked-input.js';
+import type { SecAggMessage } from '../../messages/secagg.js';
+import type { ModelWeights } from '../../model.js';
+import type { SecAggConfig } from '../config.js';
+import type { IdentitySign, IdentityVerify } from '../crypto.js';
+
+/** Where a simulated dropout leaves the round (simulations only). */
+export type DropoutPoint = 'after-keys' | 'after-input';
+
+export type LogLevel = 'debug' | 'info' | 'warn';
+
+/** Everything the machine needs to know about the round and this peer, fixed when it opens. */
+export interface RoundMachineConfig {
+  readonly round: number;
+  readonly self: string;
+  /** The round's committee in position order (RoundPlan.committee). */
+  readonly committee: readonly string[];
+  /** Every member of the federation this round (an advert from each ends the key wait early). */
+  readonly members: readonly string[];
+  readonly threshold: number;
+  /** This peer's committee position (−1: not on the committee). */
+  readonly position: number;
+  /** When this peer opened the round (its own clock, ms). */
+  readonly openedAt: number;
+  /** Time from open to collect every member's advertisement (SecureAggregationInit.keysMs). */
+  readonly keysMs: number;
+  /** Absolute input deadline (RoundPlan.collectDeadline). */
+  readonly collectDeadline: number;
+  /** One leader turn, and one recording turn (RoundTiming.recordGraceMs). */
+  readonly recordGraceMs: number;
+  readonly config: SecAggConfig;
+  /** The ledger head this round builds on. */
+  readonly head: Hex32;
+  readonly global: ModelWeights;
+  /** n_i this participant declares (masked, never in the clear). */
+  readonly sampleCount: number;
+  /** The federation's L2 bound on each update (defence.updateNormBound); undefined: none. */
+  readonly updateNormBound?: number;
+  readonly dropout: DropoutPoint | undefined;
+  /** Committee keys are derived from identities: participants never wait for members' adverts. */
+  readonly committeeKeysKnown: boolean;
+  /** The node signs a ParticipantEntry for its input (`sign-entry` effect); false: 65 zero bytes. */
+  readonly signsEntry: boolean;
+  /** The node charges its privacy ledger right before the input leaves (`charge` effect). */
+  readonly charges: boolean;
+  /** The node checks each input's admission before the view (`admit` effects). */
+  readonly admits: boolean;
+  /** The identity key (deterministic Ed25519 in the node): signs the result statement. */
+  readonly sign: IdentitySign;
+  readonly verify: IdentityVerify;
+}
+
+/** A masked input the round inbox accepted (node/services/round-inbox.ts ReceivedMaskedInput). */
+export interface ReceivedInput {
+  readonly sender: string;
+  /** SHA-256 of the encoded payload: what committee views sign. */
+  readonly payloadHash: Uint8Array;
+  readonly input: MaskedInputPayload;
+}
+
+/** What training returned: loss, the trained weights (read when masking) and the DP-SGD parameters run. */
+export interface Trained {
+  readonly loss: number;
+  readonly weights: () => ModelWeights;
+  readonly dpParams?: bigint;
+}
+
+export type RoundEvent =
+  /** The round opened on chain and this peer took it up (round-driver's open). */
+  | { readonly type: 'start'; readonly now: number }
+  /** Messages the inboxes accepted since the last event, each kind in arrival order. */
+  | {
+      readonly type: 'received';
+      readonly now: number;
+      readonly messages: readonly SecAggMessage[];
+      readonly inputs: readonly ReceivedInput[];
+    }
+  /** A clock reading (a `wake` came due). */
+  | { readonly type: 'tick'; readonly now: number }
+  | { readonly type: 'trained'; readonly now: number; readonly result: Trained }
+  | { readonly type: 'train-failed'; readonly now: number; readonly error: unknown }
+  | { readonly type: 'entry-signed'; readonly now: number; readonly signature: Uint8Array }
+  | { readonly type: 'charged'; readonly now: number }
+  /** Admission of one input: `refusal` undefined = admitted, else why the contract would refuse its line. */
+  | { readonly type: 'admitted'; readonly now: number; readonly participant: string; readonly refusal: string | undefined }
+  /** The round record landed (ours or another member's): its model hash and whether we sent it. */
+  | { readonly type: 'recorded'; readonly now: number; readonly recorded: boolean; readonly modelHash: Hex32 }
+  /**
+   * An effect failed or the round was stopped (`stopped`: the node's abort signal fired). `role`:
+   * the role whose effect failed; absent: every role still running.
+   */
+  | {
+      readonly type: 'failed';
+      readonly now: number;
+      readonly error: unknown;
+      readonly stopped: boolean;
+      readonly role?: 'participant' | 'committee';
+    };
+
+/** The record request (node/services/round-recorder.ts RecordRequest, secure mode). */
+export interface SecureRecordRequest {
+  readonly round: number;
+  readonly position: number;
+  readonly turnAt: number;
+  readonly prevModelHash: Hex32;
+  readonly modelHash: Hex32;
+  readonly candidate: ModelWeights;
+  readonly aggregateHash: Hex32;
+  readonly contributors: readonly string[];
+  readonly declarations: ReadonlyMap<string, ContributionDeclaration>;
+}
+
+export type RoundEffect =
+  | { readonly type: 'publish'; readonly message: SecAggMessage }
+  | { readonly type: 'publish-input'; readonly payload: Uint8Array }
+  | { readonly type: 'announce'; readonly payload: Uint8Array }
+  | { readonly type: 'train' }
+  | { readonly type: 'sign-entry'; readonly dpParams: bigint }
+  | { readonly type: 'charge'; readonly dpParams: bigint }
+  | { readonly type: 'admit'; readonly participant: string; readonly input: MaskedInputPayload }
+  | { readonly type: 'record'; readonly request: SecureRecordRequest }
+  | { readonly type: 'log'; readonly level: LogLevel; readonly fields: Record<string, unknown>; readonly msg: string }
+  /** A protocol error caused by another peer's message (or this peer's own failure), by code: a metric. */
+  | { readonly type: 'count'; readonly code: string; readonly detail: Record<string, unknown> }
+  | { readonly type: 'wake'; readonly at: number };
+
+/** How the participant role ended. `thrown`: the node rethrows `error` (the old driver's throw). */
+export type ParticipantOutcome =
+  | { readonly kind: 'done'; readonly trainLoss?: number }
+  | { readonly kind: 'thrown'; readonly error: unknown };
+
+/** How the committee role ended. */
+export type CommitteeOutcome =
+  | {
+      readonly kind: 'done';
+      readonly recorded: boolean;
+      readonly survivors?: number;
+      readonly dropped?: number;
+      /** The SecAggError code that made this member abstain (it signed nothing). */
+      readonly abstained?: string;
+    }
+  | { readonly kind: 'thrown'; readonly error: unknown };
