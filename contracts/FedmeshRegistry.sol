@@ -8,8 +8,10 @@ pragma solidity 0.8.28;
 import {AccessControlDefaultAdminRules} from
     "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
+import {FedmeshRegistryLens} from "./FedmeshRegistryLens.sol";
 import {IFedmeshRegistry} from "./IFedmeshRegistry.sol";
 import {PackedLedger} from "./libraries/PackedLedger.sol";
+import {MemberRecord, RegistrySlots} from "./libraries/RegistryLayout.sol";
 
 /**
  * @title FedmeshRegistry
@@ -51,24 +53,6 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControlDefaultAdmin
     uint8 internal constant STATUS_ACTIVE = uint8(MemberStatus.Active);
     uint8 internal constant STATUS_SUSPENDED = uint8(MemberStatus.Suspended);
 
-    /// @dev The first slot is read on every participation (the cap); the rest only by the registry.
-    struct MemberRecord {
-        /// Latest cap; applies from round `capFrom` on.
-        uint32 epsilonCap;
-        /// Cap for rounds before `capFrom`.
-        uint32 previousCap;
-        /// First round `epsilonCap` applies to; 0 means never a member.
-        uint64 capFrom;
-        /// 1-based position in the active list; 0 when not active.
-        uint32 activeIndex;
-        /// The round that was open when the member was removed (0 if none): it is still charged there.
-        uint64 leftRound;
-        bytes32 peerIdHash;
-        string peerId;
-        string metadataURI;
-        bytes peerProof;
-    }
-
     mapping(address account => uint256) private _ledger;
 
     mapping(address account => MemberRecord) private _records;
@@ -83,6 +67,10 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControlDefaultAdmin
 
     uint256 private _memberInfoVersion;
 
+    // Named like the rest of the private state (STYLE.md §16).
+    // solhint-disable-next-line immutable-vars-naming
+    address private immutable _registryLens;
+
     /**
      * @param admin Gets `DEFAULT_ADMIN_ROLE` (manages roles) and `FEDERATION_ADMIN_ROLE`; not the
      * zero address (else OpenZeppelin's `AccessControlInvalidDefaultAdmin`).
@@ -90,6 +78,17 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControlDefaultAdmin
      */
     constructor(address admin, uint48 adminDelay) AccessControlDefaultAdminRules(adminDelay, admin) {
         _grantRole(FEDERATION_ADMIN_ROLE, admin);
+        // The compiler's own slots, so that the lens never holds a hand-kept number.
+        RegistrySlots memory slots;
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            mstore(slots, _ledger.slot)
+            mstore(add(slots, 0x20), _records.slot)
+            mstore(add(slots, 0x40), _peerOwners.slot)
+            mstore(add(slots, 0x60), _activeAt.slot)
+            mstore(add(slots, 0x80), _activeLength.slot)
+        }
+        _registryLens = address(new FedmeshRegistryLens(address(this), slots));
     }
 
     /// @inheritdoc IFedmeshRegistry
@@ -174,25 +173,27 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControlDefaultAdmin
     }
 
     /// @inheritdoc IFedmeshRegistry
-    function getMember(address account) external view returns (Member memory member) {
-        uint256 word = _ledger[account];
-        member.credits = word.credits();
-        if (word.status() == STATUS_NONE) {
-            // A removed member's data stays in storage (cap, binding) but is not reported as
-            // current (audit finding L-4).
-            return member;
-        }
-        MemberRecord storage record = _records[account];
-        member.status = MemberStatus(word.status());
-        member.epsilonCap = record.epsilonCap;
-        member.peerId = record.peerId;
-        member.metadataURI = record.metadataURI;
-        member.peerProof = record.peerProof;
+    function registryLens() external view returns (address) {
+        return _registryLens;
     }
 
     /// @inheritdoc IFedmeshRegistry
-    function peerIdOwner(string calldata peerId) external view returns (address) {
-        return _peerOwners[keccak256(bytes(peerId))];
+    function extsload(bytes32[] calldata slots) external view returns (bytes32[] memory) {
+        // Written in assembly to keep it small (EIP-170): the ABI encoding of a bytes32[] is
+        // the offset 0x20, the length, then the words, returned straight from memory.
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
+            let start := mload(0x40)
+            mstore(start, 0x20)
+            mstore(add(start, 0x20), slots.length)
+            let out := add(start, 0x40)
+            let end := add(out, shl(5, slots.length))
+            for { let p := slots.offset } lt(out, end) {
+                out := add(out, 0x20)
+                p := add(p, 0x20)
+            } { mstore(out, sload(calldataload(p))) }
+            return(start, sub(end, start))
+        }
     }
 
     /// @inheritdoc IFedmeshRegistry
@@ -208,24 +209,6 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControlDefaultAdmin
     /// @inheritdoc IFedmeshRegistry
     function isActiveMember(address account) external view returns (bool) {
         return _ledger[account].status() == STATUS_ACTIVE;
-    }
-
-    /// @inheritdoc IFedmeshRegistry
-    function activeMembers() external view returns (address[] memory list) {
-        uint256 length = _activeLength.latest();
-        list = new address[](length);
-        for (uint256 i = 0; i < length; ++i) {
-            list[i] = address(uint160(_activeAt[i].latest()));
-        }
-    }
-
-    /// @inheritdoc IFedmeshRegistry
-    function activeMembersAt(uint256 blockNumber) external view returns (address[] memory list) {
-        uint256 length = _activeMemberCountAt(blockNumber);
-        list = new address[](length);
-        for (uint256 i = 0; i < length; ++i) {
-            list[i] = _activeMemberAt(i, blockNumber);
-        }
     }
 
     /// @inheritdoc IFedmeshRegistry

@@ -12,7 +12,7 @@ pragma solidity 0.8.28;
  * may lower its own cap but nobody can raise it (re-adding a removed member keeps the lower of
  * its old and new cap). Every change emits an event, so the member set at any block can be
  * rebuilt from the logs alone; the active list is also checkpointed per block
- * ({activeMembersAt}), so a round's committee is drawn from a snapshot fixed before its seed.
+ * (`activeMembersAt` in {registryLens}), so a round's committee is drawn from a snapshot fixed before its seed.
  *
  * Peer ids: a peer id belongs to at most one account, ever (a mapping from its keccak256), so
  * one member cannot take over another's peer id (audit finding H-2). The registration carries
@@ -33,7 +33,7 @@ interface IFedmeshRegistry {
         Suspended
     }
 
-    /// @dev What {getMember} returns; assembled from the packed storage, not stored like this.
+    /// @dev What the lens's `getMember` returns; assembled from the packed storage, not stored like this.
     struct Member {
         MemberStatus status;
         /// Cap on ε at the federation's δ that applies from the next round on, fixed point with
@@ -106,7 +106,8 @@ interface IFedmeshRegistry {
     event EpsilonCapLowered(address indexed account, uint32 previousCap, uint32 newCap, uint64 fromRound);
 
     /**
-     * @notice Adds `account` as an active member, appended to the end of {activeMembers}.
+     * @notice Adds `account` as an active member, appended to the end of the
+     * active list (`activeMembers` in the lens).
      *
      * A removed member may be added again: its credits and spent privacy budget were kept, so
      * re-adding never resets a budget, and its cap becomes the lower of its former cap and
@@ -135,7 +136,7 @@ interface IFedmeshRegistry {
 
     /**
      * @notice Suspends an active member. The last active member moves into its place in
-     * {activeMembers} (swap and pop).
+     * the active list (swap and pop).
      *
      * Requirements:
      * - the caller has `FEDERATION_ADMIN_ROLE` (else `AccessControlUnauthorizedAccount`);
@@ -146,7 +147,8 @@ interface IFedmeshRegistry {
     function suspendMember(address account) external;
 
     /**
-     * @notice Makes a suspended member active again, appended to the end of {activeMembers}.
+     * @notice Makes a suspended member active again, appended to the end of the
+     * active list (`activeMembers` in the lens).
      *
      * Requirements:
      * - the caller has `FEDERATION_ADMIN_ROLE` (else `AccessControlUnauthorizedAccount`);
@@ -157,7 +159,7 @@ interface IFedmeshRegistry {
     function reinstateMember(address account) external;
 
     /**
-     * @notice Removes a member, active or suspended. An active one leaves {activeMembers} by
+     * @notice Removes a member, active or suspended. An active one leaves the active list by
      * swap and pop. Credits, spent budget, cap and peer id binding are kept (see {addMember}).
      *
      * Requirements:
@@ -207,11 +209,18 @@ interface IFedmeshRegistry {
     // solhint-disable-next-line func-name-mixedcase
     function FEDERATION_ADMIN_ROLE() external view returns (bytes32);
 
-    /// @notice `account`'s registry entry; status `None`, cap 0 and empty strings when not a member.
-    function getMember(address account) external view returns (Member memory);
+    /**
+     * @notice The read-only {IFedmeshRegistryLens} this federation deployed in its constructor:
+     * `getMember`, `peerIdOwner`, `activeMembers` and `activeMembersAt` live there.
+     */
+    function registryLens() external view returns (address);
 
-    /// @notice The account `peerId` is bound to; the zero address when none.
-    function peerIdOwner(string calldata peerId) external view returns (address);
+    /**
+     * @notice The words of this contract's storage at `slots`, in order (the pattern of
+     * Uniswap v4's `Extsload`): how the lens reads the registry. Storage is public on any chain
+     * (`eth_getStorageAt`); this only makes it readable by a contract, in one call.
+     */
+    function extsload(bytes32[] calldata slots) external view returns (bytes32[] memory);
 
     /// @notice Number of {MemberAdded} and {MemberInfoUpdated} events so far: a node re-reads peer ids
     /// when it changes.
@@ -223,16 +232,6 @@ interface IFedmeshRegistry {
 
     /// @notice Whether `account` is an active member.
     function isActiveMember(address account) external view returns (bool);
-
-    /**
-     * @notice The active members in registry order, the order committees index into
-     * (docs/contracts.md, "Committee selection"): additions and reinstatements append; a
-     * suspension or removal moves the last entry into the vacated position.
-     */
-    function activeMembers() external view returns (address[] memory);
-
-    /// @notice {activeMembers} as it was at the end of block `blockNumber` (a past block).
-    function activeMembersAt(uint256 blockNumber) external view returns (address[] memory);
 
     /// @notice Number of active members.
     function activeMemberCount() external view returns (uint256);

@@ -18,7 +18,7 @@ import type {
   MemberView,
 } from '../../protocol/audit/types.js';
 import type { Hex32 } from '../../protocol/chain/record.js';
-import { FEDMESH_FEDERATION_INTERFACE } from '../chain/federation-ethers.js';
+import { FEDMESH_FEDERATION_INTERFACE, registryLensOf } from '../chain/federation-ethers.js';
 import { AuditError, usageError } from './errors.js';
 
 /** Blocks per eth_getLogs request: public endpoints commonly refuse ranges above 10,000. */
@@ -38,6 +38,11 @@ export function newFetchCache(): FetchCache {
 export interface AuditSource {
   readonly provider: JsonRpcProvider;
   readonly contract: Contract;
+  /**
+   * The federation's registry lens (`registryLens()`; the federation itself on deployments
+   * from before the lens): getMember and activeMembersAt are read there.
+   */
+  readonly lens: Contract;
   close(): void;
 }
 
@@ -94,9 +99,17 @@ export async function openAuditSource(rpc: string, deployment: AuditDeployment):
     provider.destroy();
     throw usageError('--deployment', deployment.address, `no contract at this address on chain ${chainId}`);
   }
+  let lens: Contract;
+  try {
+    lens = await registryLensOf(provider, deployment.address);
+  } catch (e) {
+    provider.destroy();
+    throw connectionError('registryLens', e);
+  }
   return {
     provider,
     contract: new Contract(deployment.address, FEDMESH_FEDERATION_INTERFACE, provider),
+    lens,
     close: () => provider.destroy(),
   };
 }
@@ -178,8 +191,8 @@ async function eventOf(source: AuditSource, log: Log, cache: FetchCache): Promis
       // active list at its snapshot block (IFedmeshRounds.openRound).
       const info = (await source.contract.getFunction('getRound').staticCall(a.round)) as Result;
       const prevrandao = await blockHashOf(source, Number(info.seedBlock));
-      const snapshotActive = [...((await source.contract.getFunction('activeMembersAt').staticCall(info.snapshotBlock)) as string[])].map(
-        (x) => getAddress(x),
+      const snapshotActive = [...((await source.lens.getFunction('activeMembersAt').staticCall(info.snapshotBlock)) as string[])].map((x) =>
+        getAddress(x),
       );
       return {
         kind: 'RoundOpened',
@@ -262,7 +275,11 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
     const accounts = [...new Set(events.filter((e) => e.kind === 'MemberAdded').map((e) => (e as { account: string }).account))];
     const members = new Map<string, MemberView>();
     for (const account of accounts) {
-      const [m, rdp, budget] = await Promise.all([c.getMember!(account, at), c.rdpOf!(account, at), c.privacyBudgetOf!(account, at)]);
+      const [m, rdp, budget] = await Promise.all([
+        source.lens.getMember!(account, at),
+        c.rdpOf!(account, at),
+        c.privacyBudgetOf!(account, at),
+      ]);
       members.set(account, {
         status: Number(m.status),
         epsilonCap: BigInt(m.epsilonCap),

@@ -3,7 +3,7 @@
  *
  * Kept in source (not read from artifacts/) so that a node can talk to a federation someone else
  * deployed without compiling anything. test/contracts/federation.test.ts checks that it equals the
- * compiled artifact fragment for fragment.
+ * compiled artifact fragment for fragment (both contracts).
  */
 export const FEDMESH_FEDERATION_ABI = [
   'constructor(address admin, (bytes32 initialModelHash, bytes32 manifestHash, uint8 committeeSize, uint8 threshold, uint32 inputDuration, uint32 finalizeDuration, uint8 seedDelay, bool dpRequired, uint48 adminDelay, uint64 delta, int32[8] cAlpha) config)',
@@ -77,8 +77,6 @@ export const FEDMESH_FEDERATION_ABI = [
   'function abortRound()',
   'function acceptDefaultAdminTransfer()',
   'function activeMemberCount() view returns (uint256)',
-  'function activeMembers() view returns (address[] list)',
-  'function activeMembersAt(uint256 blockNumber) view returns (address[] list)',
   'function addMember(address account, string peerId, string metadataURI, uint32 epsilonCap, bytes peerProof)',
   'function beginDefaultAdminTransfer(address newAdmin)',
   'function budgetAfter(address member, uint64 round, uint256 spend) view returns (uint256 epsilonAfter, uint256 cap, bool fits)',
@@ -98,10 +96,10 @@ export const FEDMESH_FEDERATION_ABI = [
   'function EPSILON_UNBOUNDED() view returns (uint256)',
   'function epsilonCapAt(address account, uint64 round) view returns (uint256)',
   'function epsilonOf(uint256 rdp) view returns (uint256)',
+  'function extsload(bytes32[] slots) view returns (bytes32[])',
   'function FEDERATION_ADMIN_ROLE() view returns (bytes32)',
   'function finalizeDuration() view returns (uint256)',
   'function finalizeRound((uint64 round, bytes32 prevModelHash, bytes32 modelHash, bytes32 aggregateHash, uint256 serviceMask, (address member, uint256 dpParams, uint256 spend)[] participants) record, (bytes32 r, bytes32 vs)[] entrySignatures, bytes[] signatures)',
-  'function getMember(address account) view returns ((uint8 status, uint32 epsilonCap, uint256 credits, string peerId, string metadataURI, bytes peerProof) member)',
   'function getRoleAdmin(bytes32 role) view returns (bytes32)',
   'function getRound(uint64 round) view returns ((uint8 status, bytes32 seed, uint64 inputDeadline, uint64 finalizeDeadline, bytes32 recordHash, bytes32 modelHash, address[] committee, uint64 snapshotBlock, uint64 seedBlock) info)',
   'function grantRole(bytes32 role, address account)',
@@ -126,12 +124,12 @@ export const FEDMESH_FEDERATION_ABI = [
   'function participantEntryDigest(uint64 round, (address member, uint256 dpParams, uint256 spend) participant) view returns (bytes32)',
   'function PARTICIPATION_CREDIT() view returns (uint256)',
   'function PEER_PROOF_LENGTH() view returns (uint256)',
-  'function peerIdOwner(string peerId) view returns (address)',
   'function pendingDefaultAdmin() view returns (address newAdmin, uint48 schedule)',
   'function pendingDefaultAdminDelay() view returns (uint48 newDelay, uint48 schedule)',
   'function privacyBudgetOf(address account) view returns ((uint256 rdp, uint256 epsilonSpent, uint256 epsilonCap, uint256 remaining) budget)',
   'function rdpOf(address account) view returns (uint256)',
   'function rdpOrders() pure returns (uint32[8] orders)',
+  'function registryLens() view returns (address)',
   'function reinstateMember(address account)',
   'function removeMember(address account)',
   'function renounceRole(bytes32 role, address account)',
@@ -147,4 +145,18 @@ export const FEDMESH_FEDERATION_ABI = [
   'function threshold() view returns (uint256)',
   'function totalCredits() view returns (uint256)',
   'function updateMetadataURI(string metadataURI)',
+] as const;
+
+/**
+ * ABI of contracts/FedmeshRegistryLens.sol: the registry views the federation deploys beside
+ * itself (`registryLens()`) to stay under EIP-170's code size limit. The view signatures are the
+ * ones FedmeshFederation had before the lens, so an older deployment answers them itself.
+ */
+export const FEDMESH_REGISTRY_LENS_ABI = [
+  'constructor(address federation_, (uint256 ledger, uint256 records, uint256 peerOwners, uint256 activeAt, uint256 activeLength) slots)',
+  'function activeMembers() view returns (address[] list)',
+  'function activeMembersAt(uint256 blockNumber) view returns (address[] list)',
+  'function federation() view returns (address)',
+  'function getMember(address account) view returns ((uint8 status, uint32 epsilonCap, uint256 credits, string peerId, string metadataURI, bytes peerProof) member)',
+  'function peerIdOwner(string peerId) view returns (address)',
 ] as const;

@@ -18,12 +18,13 @@ import {
   type Signer,
   type TransactionReceipt,
   type TypedDataDomain,
+  isError,
 } from 'ethers';
 import { PARTICIPANT_ENTRY_TYPES, type ParticipantEntry, participantEntryValue } from '../../protocol/chain/participant-entry.js';
 import { federationDomain, type Hex32, type OnChainRoundRecord, ROUND_RECORD_TYPES, toTypedValue } from '../../protocol/chain/record.js';
 import { type Clock, systemClock } from '../clock.js';
 import { ChainError, classifyChainError } from './errors.js';
-import { FEDMESH_FEDERATION_ABI } from './federation-abi.js';
+import { FEDMESH_FEDERATION_ABI, FEDMESH_REGISTRY_LENS_ABI } from './federation-abi.js';
 import {
   checkAccount,
   checkEntrySignatures,
@@ -66,6 +67,26 @@ export interface EthersFederationClientInit {
 const DEFAULT_SEED_WAIT_MS = 60_000;
 
 export const FEDMESH_FEDERATION_INTERFACE = new Interface(FEDMESH_FEDERATION_ABI);
+export const FEDMESH_REGISTRY_LENS_INTERFACE = new Interface(FEDMESH_REGISTRY_LENS_ABI);
+
+/**
+ * The registry lens of the federation at `address` as `runner` sees it: the contract its
+ * `registryLens()` names, or the federation itself when it has no such function (a deployment
+ * from before the lens, whose own views have the lens's signatures). Only a call that reverted
+ * without data (the function does not exist) falls back; any other failure is thrown.
+ */
+export async function registryLensOf(runner: ContractRunner, address: string, blockTag?: number): Promise<Contract> {
+  const federation = new Contract(address, FEDMESH_FEDERATION_INTERFACE, runner);
+  let lens: string;
+  try {
+    lens = (await federation.getFunction('registryLens').staticCall(blockTag === undefined ? {} : { blockTag })) as string;
+  } catch (e) {
+    const data = (e as { data?: unknown }).data;
+    if (!(isError(e, 'CALL_EXCEPTION') && (data === '0x' || data === null || data === undefined)) && !isError(e, 'BAD_DATA')) throw e;
+    lens = address;
+  }
+  return new Contract(lens, FEDMESH_REGISTRY_LENS_INTERFACE, runner);
+}
 
 const MEMBER_STATUSES: readonly MemberStatus[] = ['none', 'active', 'suspended'];
 
@@ -78,6 +99,7 @@ export class EthersFederationClient implements FederationChainClient {
   readonly #clock: Clock;
   readonly #seedWaitMs: number;
   #info: Promise<FederationInfo> | undefined;
+  #lens: Promise<Contract> | undefined;
 
   constructor(runner: ContractRunner, address: string, init: EthersFederationClientInit = {}) {
     const { pollIntervalMs, fromBlock } = pollingOptions(init);
@@ -135,7 +157,7 @@ export class EthersFederationClient implements FederationChainClient {
   }
 
   async activeMembersAt(blockNumber: number): Promise<string[]> {
-    return [...((await this.#call('activeMembersAt', blockNumber)) as string[])];
+    return [...((await this.#lensCall('activeMembersAt', blockNumber)) as string[])];
   }
 
   async memberInfoVersion(): Promise<bigint> {
@@ -144,7 +166,7 @@ export class EthersFederationClient implements FederationChainClient {
 
   async getMember(account: string): Promise<MemberInfo> {
     const a = checkAccount(account);
-    const m = (await this.#call('getMember', a)) as Result;
+    const m = (await this.#lensCall('getMember', a)) as Result;
     return {
       account: a,
       status: MEMBER_STATUSES[Number(m.status)] ?? 'none',
@@ -157,7 +179,20 @@ export class EthersFederationClient implements FederationChainClient {
   }
 
   async activeMembers(): Promise<string[]> {
-    return [...((await this.#call('activeMembers')) as string[])];
+    return [...((await this.#lensCall('activeMembers')) as string[])];
+  }
+
+  /** The account bound to `peerId` (the zero address when none), read through the lens. */
+  async peerIdOwner(peerId: string): Promise<string> {
+    return (await this.#lensCall('peerIdOwner', String(peerId))) as string;
+  }
+
+  /**
+   * Address of the read-only registry lens the federation deployed (`registryLens()`): the
+   * registry views live there (docs/contracts.md, "Registry lens"). Read once and cached.
+   */
+  async registryLens(): Promise<string> {
+    return (await this.#lensContract()).target as string;
   }
 
   // ───────────── rounds ─────────────
@@ -375,6 +410,24 @@ export class EthersFederationClient implements FederationChainClient {
   async #domain(): Promise<TypedDataDomain> {
     const { chainId } = await this.info();
     return federationDomain(chainId, this.address);
+  }
+
+  #lensContract(): Promise<Contract> {
+    this.#lens ??= registryLensOf(this.#runner, this.address).catch((e: unknown) => {
+      this.#lens = undefined;
+      throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, 'registryLens', federationErrorFromRevert);
+    });
+    return this.#lens;
+  }
+
+  /** A view call on the registry lens with its failures classified. */
+  async #lensCall(name: string, ...args: unknown[]): Promise<unknown> {
+    const lens = await this.#lensContract();
+    try {
+      return await lens.getFunction(name).staticCall(...args);
+    } catch (e) {
+      throw classifyChainError(e, FEDMESH_REGISTRY_LENS_INTERFACE, name, federationErrorFromRevert);
+    }
   }
 
   /** A view call with its failures classified. */

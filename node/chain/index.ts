@@ -19,8 +19,14 @@ export {
   type RoundRecordField,
 } from './errors.js';
 export { DEFAULT_POLL_INTERVAL_MS, ZERO_HASH } from './record.js';
-export { FEDMESH_FEDERATION_ABI } from './federation-abi.js';
-export { EthersFederationClient, type EthersFederationClientInit, FEDMESH_FEDERATION_INTERFACE } from './federation-ethers.js';
+export { FEDMESH_FEDERATION_ABI, FEDMESH_REGISTRY_LENS_ABI } from './federation-abi.js';
+export {
+  EthersFederationClient,
+  type EthersFederationClientInit,
+  FEDMESH_FEDERATION_INTERFACE,
+  FEDMESH_REGISTRY_LENS_INTERFACE,
+  registryLensOf,
+} from './federation-ethers.js';
 export { federationErrorFromRevert } from './federation-errors.js';
 export { recordedFromFinalized } from './federation-ledger-view.js';
 export { ResilientFederationClient, type ResilientInit } from './resilient.js';

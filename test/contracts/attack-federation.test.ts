@@ -194,7 +194,7 @@ describe('quorum forgery: signatures that must not count', () => {
     const r1 = await openNext(chain, fed);
     await finalizeWith(chain, fed, recordFor(chain, r1.round, INITIAL, r1.committee.slice(0, 1)), r1.committee.slice(0, 2));
     const [snapshot] = (await view<bigint[]>(fed.contract, 'nextRoundSchedule')).map(Number);
-    const list = [...(await view<string[]>(fed.contract, 'activeMembersAt', snapshot!))];
+    const list = [...(await view<string[]>(fed.lens, 'activeMembersAt', snapshot!))];
     // After the snapshot the admin floods the registry with fresh accounts of its own.
     const c = as(fed.contract, signerOf(chain, 0));
     for (let k = 0; k < 8; k++) {
@@ -277,7 +277,7 @@ describe('committee grinding', () => {
     const { snapshot, seedBlock } = await scheduled(fed);
     await mine(3);
     const seedHash = (await chain.provider.getBlock(seedBlock))!.hash as `0x${string}`;
-    const list = [...(await view<string[]>(fed.contract, 'activeMembersAt', snapshot))];
+    const list = [...(await view<string[]>(fed.lens, 'activeMembersAt', snapshot))];
     const predicted = selectCommitteeOnChain(roundSeed(seedHash, `0x${'00'.repeat(32)}`, 1), list, 3);
     // The admin, seeing the prediction, suspends the drawn members it dislikes and waits.
     const c = as(fed.contract, signerOf(chain, 0));

@@ -78,15 +78,15 @@ describe('committee: TypeScript reproduces Solidity', () => {
     let head: Hex32 = INITIAL;
     for (let round = 1; round <= 24; round++) {
       // Churn: suspend, reinstate, remove or re-add someone, keeping at least m active.
-      const active = await view<string[]>(fed.contract, 'activeMembers');
+      const active = await view<string[]>(fed.lens, 'activeMembers');
       const pick = members[next() % members.length]!;
-      const status = Number((await view<unknown[]>(fed.contract, 'getMember', signerOf(chain, pick).address))[0]);
+      const status = Number((await view<unknown[]>(fed.lens, 'getMember', signerOf(chain, pick).address))[0]);
       const address = signerOf(chain, pick).address;
       if (status === 1 && active.length > 5) await send(admin, next() % 2 ? 'suspendMember' : 'removeMember', address);
       else if (status === 2) await send(admin, 'reinstateMember', address);
       else if (status === 0) await send(admin, 'addMember', address, `peer-${pick}`, '', 10_000_000, PROOF);
 
-      const opener = indexOf(chain, (await view<string[]>(fed.contract, 'activeMembers'))[0]!);
+      const opener = indexOf(chain, (await view<string[]>(fed.lens, 'activeMembers'))[0]!);
       const opened = await openNext(chain, fed, opener);
       const info = await view<{ seed: Hex32; snapshotBlock: bigint; seedBlock: bigint; committee: string[] }>(
         fed.contract,

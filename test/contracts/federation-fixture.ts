@@ -32,10 +32,11 @@ import {
   ROUND_RECORD_TYPES,
   toTypedValue,
 } from '../../protocol/chain/record.js';
-import { FEDMESH_FEDERATION_ABI } from '../../node/chain/federation-abi.js';
+import { FEDMESH_FEDERATION_ABI, FEDMESH_REGISTRY_LENS_ABI } from '../../node/chain/federation-abi.js';
 import type { InProcessChain, InProcessSigner } from '../../node/chain/hardhat.js';
 
 export const FED_IFACE = new Interface(FEDMESH_FEDERATION_ABI);
+export const LENS_IFACE = new Interface(FEDMESH_REGISTRY_LENS_ABI);
 export const DELTA = 1e-5;
 export const C_ALPHA = cAlpha(DELTA);
 export const INITIAL: Hex32 = `0x${'c0'.repeat(32)}`;
@@ -75,6 +76,8 @@ export interface FedOptions {
 
 export interface Fed {
   readonly contract: Contract;
+  /** The federation's read-only registry lens (`registryLens()`): getMember, peerIdOwner, activeMembers(At). */
+  readonly lens: Contract;
   readonly address: string;
   readonly blockNumber: number;
   readonly m: number;
@@ -110,11 +113,12 @@ export async function deployFed(chain: InProcessChain, o: FedOptions = {}): Prom
   const address = receipt?.contractAddress;
   if (!address || !receipt) throw new Error('no deployment receipt');
   const contract = new Contract(address, FED_IFACE, chain.provider);
+  const lens = new Contract((await view<string>(contract, 'registryLens')) as string, LENS_IFACE, chain.provider);
   const cap = encodeEpsilonCap(o.cap ?? 10);
   for (const i of o.members ?? [1, 2, 3, 4, 5]) {
     await send(as(contract, signerOf(chain, 0)), 'addMember', signerOf(chain, i).address, `peer-${i}`, `https://m${i}.example`, cap, PROOF);
   }
-  return { contract, address, blockNumber: receipt.blockNumber, m, t };
+  return { contract, lens, address, blockNumber: receipt.blockNumber, m, t };
 }
 
 export function as(contract: Contract, signer: InProcessSigner): Contract {

@@ -92,7 +92,7 @@ async function check(m: Model, r: Real): Promise<void> {
     if (rdp !== before) throw new Error(`spend of ${i}: chain ${rdp}, model ${before}`);
     held += (await view<bigint>(c, 'creditsOf', a)) as bigint;
     if (m.status.get(i) === 'active') active.push(i);
-    const member = await view<{ status: bigint }>(c, 'getMember', a);
+    const member = await view<{ status: bigint }>(r.fed.lens, 'getMember', a);
     const want = { none: 0n, active: 1n, suspended: 2n }[m.status.get(i) ?? 'none'];
     if (member.status !== want) throw new Error(`status of ${i}: chain ${member.status}, model ${want}`);
   }
@@ -100,7 +100,7 @@ async function check(m: Model, r: Real): Promise<void> {
   if (held !== total || total !== m.minted) throw new Error(`credits held ${held}, totalCredits ${total}, minted ${m.minted}`);
   const count = Number(await view<bigint>(c, 'activeMemberCount'));
   if (count !== active.length) throw new Error(`activeMemberCount ${count}, model ${active.length}`);
-  const list = [...(await view<string[]>(c, 'activeMembers'))].map((a) => indexOf(r.chain, a)).sort((x, y) => x - y);
+  const list = [...(await view<string[]>(r.fed.lens, 'activeMembers'))].map((a) => indexOf(r.chain, a)).sort((x, y) => x - y);
   if (list.join() !== active.join()) throw new Error(`active list ${list}, model ${active}`);
   m.steps++;
   modelStats.steps++;
@@ -214,7 +214,7 @@ class Open implements fc.AsyncCommand<Model, Real> {
         'getRound',
         opened.round,
       );
-      const snapshot = [...(await view<string[]>(r.fed.contract, 'activeMembersAt', info.snapshotBlock))];
+      const snapshot = [...(await view<string[]>(r.fed.lens, 'activeMembersAt', info.snapshotBlock))];
       const expected = selectCommitteeOnChain(info.seed, snapshot, M);
       if (expected.join() !== [...info.committee].join()) throw new Error('committee is not the snapshot draw');
       m.open = { round: opened.round, committee: opened.committee, deadline: Number(info.finalizeDeadline) };

@@ -24,6 +24,7 @@ import {
   expectRevert,
   FED_IFACE,
   type Fed,
+  LENS_IFACE,
   FIRST_OUTSIDER,
   finalizeWith,
   hash,
@@ -77,6 +78,72 @@ describe('ABI', () => {
     const artifact = await chain.hre.artifacts.readArtifact('FedmeshFederation');
     const compiled = new Interface(artifact.abi).format(false).sort();
     expect([...FED_IFACE.format(false)].sort()).toEqual(compiled);
+    const lens = await chain.hre.artifacts.readArtifact('FedmeshRegistryLens');
+    expect([...LENS_IFACE.format(false)].sort()).toEqual(new Interface(lens.abi).format(false).sort());
+  });
+});
+
+describe('registry lens (EIP-170 room)', () => {
+  it('the federation names the lens it deployed, and the lens names the federation back', async () => {
+    const fed = await deployFed(chain);
+    expect(await view(fed.lens, 'federation')).toBe(fed.address);
+    expect(await chain.provider.getCode(fed.lens.target as string)).not.toBe('0x');
+    // The federation no longer carries the views (that is the room the lens makes).
+    for (const name of ['getMember', 'peerIdOwner', 'activeMembers', 'activeMembersAt']) expect(FED_IFACE.getFunction(name)).toBeNull();
+  });
+
+  it('getMember reads short and long strings, the cap and credits exactly as stored; extsload is the raw storage', async () => {
+    const fed = await deployFed(chain, { members: [1] });
+    const c = as(fed.contract, signerOf(chain, 0));
+    // 31, 32 and 33 bytes straddle the short/long string encodings; 512 is the URI limit.
+    const cases: [number, string, string][] = [
+      [2, 'p'.repeat(31), ''],
+      [3, 'q'.repeat(32), 'u'.repeat(33)],
+      [4, `12D3KooW${'x'.repeat(44)}`, `https://${'m'.repeat(504)}`],
+      [6, 'r'.repeat(128), 'v'.repeat(1)],
+    ];
+    for (const [i, peerId, uri] of cases) {
+      const proof = `0x${i.toString(16).padStart(2, '0').repeat(63)}ff`;
+      await send(c, 'addMember', addr(i), peerId, uri, cap(i), proof);
+      const m = await view<{ status: bigint; epsilonCap: bigint; credits: bigint; peerId: string; metadataURI: string; peerProof: string }>(
+        fed.lens,
+        'getMember',
+        addr(i),
+      );
+      expect([m.status, m.epsilonCap, m.credits, m.peerId, m.metadataURI, m.peerProof]).toEqual([1n, cap(i), 0n, peerId, uri, proof]);
+      expect(await view(fed.lens, 'peerIdOwner', peerId)).toBe(addr(i));
+    }
+    expect(await view(fed.lens, 'peerIdOwner', 'nobody')).toBe(ZeroAddress);
+    const slot = await ledgerSlot(fed, addr(1));
+    const [word] = await view<string[]>(fed.contract, 'extsload', [slot]);
+    expect(word).toBe(await chain.provider.send('eth_getStorageAt', [fed.address, slot, 'latest']));
+    expect([...(await view<string[]>(fed.contract, 'extsload', []))]).toEqual([]);
+  });
+
+  it('activeMembersAt answers every past block, through swaps at the same position (the search path)', async () => {
+    const fed = await deployFed(chain, { members: [1, 2, 3] });
+    const c = as(fed.contract, signerOf(chain, 0));
+    const lists: [number, string[]][] = [[fed.blockNumber - 1, []]];
+    const record = async () => {
+      const block = await chain.provider.getBlockNumber();
+      lists.push([block, [...(await view<string[]>(fed.lens, 'activeMembers'))]]);
+    };
+    await record();
+    for (const [op, i] of [
+      ['suspendMember', 1],
+      ['addMember', 4],
+      ['reinstateMember', 1],
+      ['removeMember', 3],
+      ['suspendMember', 4],
+      ['addMember', 5],
+      ['removeMember', 2],
+    ] as const) {
+      if (op === 'addMember') await send(c, op, addr(i), `peer-${i}`, '', cap(1), PROOF);
+      else await send(c, op, addr(i));
+      await record();
+    }
+    expect(lists.at(-1)![1]).toEqual([addr(1), addr(5)]);
+    for (const [block, list] of lists) expect([...(await view<string[]>(fed.lens, 'activeMembersAt', block))]).toEqual(list);
   });
 });
 
@@ -154,7 +221,7 @@ describe('registry', () => {
     expect(fedOf.contract.interface.getFunction('updateMemberInfo')).toBeNull();
     await expectRevert(send(admin(), 'setPeerId', addr(2), 'peer-1', PROOF), 'FedmeshRegistryPeerIdTaken', ['peer-1', addr(1)]);
     await expectRevert(send(admin(), 'addMember', addr(9), 'peer-1', '', cap(1), PROOF), 'FedmeshRegistryPeerIdTaken', ['peer-1', addr(1)]);
-    expect(await view(fedOf.contract, 'peerIdOwner', 'peer-1')).toBe(addr(1));
+    expect(await view(fedOf.lens, 'peerIdOwner', 'peer-1')).toBe(addr(1));
     const before = (await view<bigint>(fedOf.contract, 'memberInfoVersion')) as bigint;
     const r = await send(admin(), 'setPeerId', addr(2), 'peer-2b', PROOF);
     expect(eventsOf(r, fedOf.address).map((e) => [e.name, ...e.args])).toEqual([
@@ -162,22 +229,22 @@ describe('registry', () => {
     ]);
     expect(await view(fedOf.contract, 'memberInfoVersion')).toBe(before + 1n);
     // The former id is free again; the new one is taken.
-    expect(await view(fedOf.contract, 'peerIdOwner', 'peer-2')).toBe(ZeroAddress);
-    expect(await view(fedOf.contract, 'peerIdOwner', 'peer-2b')).toBe(addr(2));
+    expect(await view(fedOf.lens, 'peerIdOwner', 'peer-2')).toBe(ZeroAddress);
+    expect(await view(fedOf.lens, 'peerIdOwner', 'peer-2b')).toBe(addr(2));
   });
 
   it('L-4 and M-2: a removed member reads as none; re-adding keeps the lower of its old and new cap', async () => {
     await send(as(fedOf.contract, signerOf(chain, 5)), 'lowerEpsilonCap', cap(2));
     await send(admin(), 'removeMember', addr(5));
     const m = await view<{ status: bigint; epsilonCap: bigint; peerId: string; metadataURI: string; peerProof: string }>(
-      fedOf.contract,
+      fedOf.lens,
       'getMember',
       addr(5),
     );
     expect([m.status, m.epsilonCap, m.peerId, m.metadataURI, m.peerProof]).toEqual([0n, 0n, '', '', '0x']);
     const r = await send(admin(), 'addMember', addr(5), 'peer-5', 'https://m5.example', cap(50), PROOF);
     expect(eventsOf(r, fedOf.address).find((e) => e.name === 'MemberAdded')?.args.epsilonCap).toBe(cap(2));
-    expect((await view<{ epsilonCap: bigint }>(fedOf.contract, 'getMember', addr(5))).epsilonCap).toBe(cap(2));
+    expect((await view<{ epsilonCap: bigint }>(fedOf.lens, 'getMember', addr(5))).epsilonCap).toBe(cap(2));
   });
 
   it('L-6: the default admin role changes hands only in two delayed steps and is never renounced in one', async () => {
@@ -384,12 +451,12 @@ describe('findings: each attack now fails', () => {
     await nextBlockAt(chain, Number(info.finalizeDeadline) + 1);
     await send(as(fed.contract, signerOf(chain, 1)), 'abortRound');
     const [snapshot] = (await view<bigint[]>(fed.contract, 'nextRoundSchedule')).map(Number);
-    const listAtSnapshot = [...(await view<string[]>(fed.contract, 'activeMembersAt', snapshot!))];
+    const listAtSnapshot = [...(await view<string[]>(fed.lens, 'activeMembersAt', snapshot!))];
     // The admin reshuffles the registry right before the open: nothing of it reaches the draw.
     const c = as(fed.contract, signerOf(chain, 0));
     for (const i of [2, 3, 4]) await send(c, 'suspendMember', addr(i));
     await send(c, 'reinstateMember', addr(3));
-    expect([...(await view<string[]>(fed.contract, 'activeMembers'))]).not.toEqual(listAtSnapshot);
+    expect([...(await view<string[]>(fed.lens, 'activeMembers'))]).not.toEqual(listAtSnapshot);
     const opened = await openNext(chain, fed, 1);
     expect(opened.round).toBe(2);
     const got = await view<{ seed: string; snapshotBlock: bigint; seedBlock: bigint; committee: string[] }>(fed.contract, 'getRound', 2);
