@@ -66,6 +66,11 @@ export interface LocalFederationOptions {
   readonly training: { epochs: number; batchSize: number; learningRate: number; dp?: DpTrainOptions; proximalMu?: number };
   readonly chunkSize?: number;
   readonly log: Logger;
+  /**
+   * Peer i's logger (default `log.child({peer: i})`): `fedmesh simulate` gives the peers named in
+   * FEDMESH_SIM_DEBUG_PEERS a debug-level logger, to follow one committee member's phases.
+   */
+  readonly peerLog?: (peer: number) => Logger;
   /** Secure aggregation (absent: plaintext FedAvg). `committeeSize` is then ignored: the config's m applies. */
   readonly secureAggregation?: SecureAggregationInit;
   /** Simulated dropouts, per round. */
@@ -319,7 +324,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         data: split[i]!.train,
         ...(split[i]!.validation !== undefined ? { validator: modelValidator(evaluators[i]!, split[i]!.validation!) } : {}),
         clock: systemClock,
-        log: o.log.child({ peer: i }),
+        log: o.peerLog?.(i) ?? o.log.child({ peer: i }),
         ...(o.secureAggregation !== undefined
           ? {
               secagg: {

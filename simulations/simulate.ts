@@ -202,6 +202,16 @@ export async function runSimulation(
   hooks: SimulationHooks = {},
 ): Promise<SimulationResult> {
   const log = createLogger(o.quiet === true ? 'error' : 'warn', { component: 'simulate' });
+  // FEDMESH_SIM_DEBUG_PEERS=0,5 logs those peers at debug level (JSON lines on stderr), e.g. one
+  // committee member, to see which secure-aggregation phase a stalled round waits in.
+  const debugPeers = new Set(
+    (process.env.FEDMESH_SIM_DEBUG_PEERS ?? '')
+      .split(',')
+      .filter((x) => x.trim() !== '')
+      .map(Number),
+  );
+  const debugLog = debugPeers.size > 0 ? createLogger('debug', { component: 'simulate' }) : undefined;
+  const peerLog = (i: number) => (debugPeers.has(i) && debugLog !== undefined ? debugLog : log).child({ peer: i });
   const backend = await selectBackend({ ...(o.backend !== undefined ? { prefer: o.backend } : {}), log: (m) => write(m) });
   const datasetName = /\.(csv|npz)$/i.test(o.dataset) ? (o.dataset.split(/[\\/]/).pop() ?? 'data').replace(/\.(csv|npz)$/i, '') : o.dataset;
   const outDir = o.out ?? join('runs', `${datasetName}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
@@ -230,6 +240,7 @@ export async function runSimulation(
     ...(proximalMu > 0 ? { proximalMu } : {}),
     ...(classWeights !== undefined ? { classWeights } : {}),
     ...(o.augment ? { augment: true } : {}),
+    ...(o.resample !== 'none' ? { resample: o.resample } : {}),
     ...(o.focalGamma !== undefined ? { focalGamma: o.focalGamma } : {}),
     ...(dp !== undefined
       ? {
@@ -296,6 +307,7 @@ export async function runSimulation(
     training,
     ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}),
     log,
+    peerLog,
     ...(secure !== undefined ? { secureAggregation: { config: secure, keysMs: o.keysMs } } : {}),
     ...(o.dropout > 0
       ? { dropouts: planDropouts({ probability: o.dropout, seed: o.seed, threshold: mt.threshold, minSurvivors: 2 }) }
@@ -498,7 +510,16 @@ export async function runSimulation(
     writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     const reportPath = join(outDir, 'report.html');
     const evalPooled = poolSets(data.evalSets);
-    const explanation = reportExplanations(fed.trainers[0]!.layersModel, data.featureShape, evalPooled.x, evalPooled.n, data.featureNames);
+    const explanation = reportExplanations(
+      fed.trainers[0]!.layersModel,
+      data.featureShape,
+      evalPooled.x,
+      evalPooled.n,
+      data.featureNames,
+      undefined,
+      undefined,
+      task,
+    );
     await writeReport(reportPath, {
       title: `fedmesh simulate: ${o.dataset}, ${o.peers} peers, seed ${o.seed}`,
       summary,
