@@ -61,6 +61,29 @@ function checkTask(
     }
   }
 }
+
+/**
+ * issue 16 item 4: class-balanced resampling in every member's local training (node/ml/resample.ts).
+ * Absent = none, so existing manifests keep their hash. Binary and multiclass tasks only, and
+ * never with `dp`: copies of a record (oversampling) or label-dependent subsets (undersampling)
+ * break the per-record Poisson rate q and the sensitivity C that the accountant assumes.
+ */
+export const ImbalanceSchema = z.object({ resample: z.enum(['none', 'oversample', 'undersample']) }).strict();
+
+function checkImbalance(
+  m: { imbalance?: z.infer<typeof ImbalanceSchema> | undefined; dp?: unknown; task?: z.infer<typeof TaskSchema> | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  const r = m.imbalance?.resample;
+  if (r === undefined || r === 'none') return;
+  const issue = (message: string): void => ctx.addIssue({ code: 'custom', message, path: ['imbalance', 'resample'] });
+  if (m.dp !== undefined)
+    issue(
+      `'${r}' is not allowed with dp: resampling breaks the per-record sampling rate q and sensitivity C the accountant assumes (use class weights)`,
+    );
+  const kind = m.task?.kind ?? 'binary';
+  if (kind !== 'binary' && kind !== 'multiclass') issue(`only for binary and multiclass tasks, not ${kind}`);
+}
 // ── end issue 16 (H7) ──────────────────────────────────────────────────────────────────────
 
 export const ManifestSchema = z
@@ -116,6 +139,8 @@ export const ManifestSchema = z
       .strict(),
     /** issue 16 (H7): the task; absent = binary. */
     task: TaskSchema.optional(),
+    /** issue 16: class imbalance handled in local training; absent = no resampling. */
+    imbalance: ImbalanceSchema.optional(),
     rounds: z.number().int().min(1),
     training: z
       .object({
@@ -177,7 +202,8 @@ export const ManifestSchema = z
     message: 'threshold t must satisfy size/2 < t ≤ size',
     path: ['committee', 'threshold'],
   })
-  .superRefine(checkTask);
+  .superRefine(checkTask)
+  .superRefine(checkImbalance);
 
 export type FederationManifest = z.infer<typeof ManifestSchema>;
 

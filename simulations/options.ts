@@ -56,6 +56,8 @@ export const SIMULATION_DEFAULTS = {
   task: 'binary',
   classWeights: 'none',
   augment: false,
+  /** Class-balanced resampling of each site's rows per epoch (node/ml/resample.ts); not with DP. */
+  resample: 'none',
 } as const;
 
 /** Data sets bundled with the repository; anything else is a path to a .csv or .npz file. */
@@ -186,6 +188,7 @@ export const SimulationOptionsSchema = z
     classWeights: z.union([z.enum(['none', 'auto']), z.array(z.number().min(0)).min(2).max(255)]),
     keepFraction: z.array(z.number().gt(0).max(1)).min(2).max(255).optional(),
     augment: z.boolean(),
+    resample: z.enum(['none', 'oversample', 'undersample']),
     /** Focal loss γ (Lin et al. 2017) instead of cross-entropy; classification tasks. */
     focalGamma: z.number().min(0).max(10).optional(),
     /** Your own tfjs Layers model (a folder with model.json, or the .json path) instead of `model`. */
@@ -221,6 +224,12 @@ export const SimulationOptionsSchema = z
     if (o.focalGamma !== undefined && o.task === 'regression') issue('focalGamma', 'only for classification tasks');
     if (o.classWeights !== 'none' && o.task !== 'binary' && o.task !== 'multiclass')
       issue('classWeights', 'only for binary and multiclass tasks');
+    if (o.resample !== 'none' && o.task !== 'binary' && o.task !== 'multiclass') issue('resample', 'only for binary and multiclass tasks');
+    if (o.resample !== 'none' && (o.dpEpsilon !== undefined || o.dpNoiseMultiplier !== undefined))
+      issue(
+        'resample',
+        'not with DP-SGD: resampling breaks the per-record sampling rate q and sensitivity C the accountant assumes (node/ml/resample.ts); use classWeights',
+      );
     if (!csv && o.columns !== undefined) issue('columns', 'only for a CSV data set');
     if (npz && o.arrays === undefined) issue('arrays', 'an .npz data set needs its array names (x, y)');
     if (!npz && o.arrays !== undefined) issue('arrays', 'only for an .npz data set');

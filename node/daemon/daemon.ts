@@ -376,6 +376,8 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         batchSize,
         learningRate: manifest.training.learningRate,
         seed: manifest.seed,
+        // issue 16: class-balanced resampling (node/ml/resample.ts); the manifest refuses it with dp.
+        ...(manifest.imbalance !== undefined && manifest.imbalance.resample !== 'none' ? { resample: manifest.imbalance.resample } : {}),
         ...(dp !== undefined
           ? {
               dp: {

@@ -6,7 +6,8 @@
  *
  * Class imbalance: `classWeights` weights each row's loss by its class (binary and multi-class),
  * in the non-DP loss and in DP-SGD's per-example losses alike (clipping still bounds every
- * example's contribution to C, so the privacy analysis is unchanged).
+ * example's contribution to C, so the privacy analysis is unchanged). `resample` balances the
+ * rows of each epoch instead (./resample.ts; not with DP-SGD).
  *
  * Reproducibility: initial weights come from the model seed (every initializer gets its own seed
  * derived from it), and each `train()` shuffles with a seeded generator (protocol/rng.ts) and
@@ -42,6 +43,7 @@ import { type DpRandomness, dpUniform } from './dp-randomness.js';
 import { PerExampleGradients } from './dp-sgd.js';
 import { TrainerError, type TrainerErrorCode } from './errors.js';
 import { type AugmentOptions, augmentBatch } from './augment.js';
+import { RESAMPLE_MODES, type ResampleMode, resampleIndices } from './resample.js';
 import { DataError } from '../../protocol/data.js';
 import { MAX_CLASSES } from '../../protocol/task.js';
 
@@ -105,6 +107,13 @@ export interface TrainOptions {
    * common alternative to class weights under imbalance. Classification tasks; 0 or absent: off.
    */
   focalGamma?: number;
+  /**
+   * Class-balanced resampling of the rows each epoch (./resample.ts): 'oversample' or
+   * 'undersample', seeded from `seed`. Binary and multi-class tasks; local training only; refused
+   * with `dp` (it breaks the accountant's sampling assumptions, see ./resample.ts). Absent or
+   * 'none': every row once per epoch.
+   */
+  resample?: ResampleMode;
 }
 
 /** DP-SGD parameters (σ, C, q) and where its randomness comes from. */
@@ -149,6 +158,7 @@ const SHUFFLE_RNG_DOMAIN = 'fedmesh/ml/shuffle/v1';
 const DP_SAMPLE_RNG_DOMAIN = 'fedmesh/ml/dp-sample/v1';
 const DP_NOISE_RNG_DOMAIN = 'fedmesh/ml/dp-noise/v1';
 const AUGMENT_RNG_DOMAIN = 'fedmesh/ml/augment/v1';
+const RESAMPLE_RNG_DOMAIN = 'fedmesh/ml/resample/v1';
 
 /** Fields of TRAINER_SHAPE_MISMATCH. `index` is null when the tensor count differs. */
 export interface ShapeMismatchFields extends Record<string, unknown> {
@@ -469,6 +479,9 @@ export class Trainer {
     if (opts.augment !== undefined && opts.augment !== false && this.spec.inputShape.length !== 3) {
       throw invalid('TRAINER_OPTIONS_INVALID', 'augment', opts.augment, 'image augmentation needs image inputs [height, width, channels]');
     }
+    if (opts.resample !== undefined && opts.resample !== 'none' && this.task.kind !== 'binary' && this.task.kind !== 'multiclass') {
+      throw invalid('TRAINER_OPTIONS_INVALID', 'resample', opts.resample, 'only for binary and multiclass tasks (a row needs one class)');
+    }
     if (this.busy) throw new TrainerError('TRAINER_BUSY', 'train() is already running on this trainer', { op: 'train' });
     this.busy = true;
     try {
@@ -487,7 +500,9 @@ export class Trainer {
     // LayerVariable.read() is the underlying tf.Variable the optimizer updates.
     const vars = this.model.trainableWeights.map((v) => v.read() as tf.Variable);
     const rng = createRng(opts.seed, SHUFFLE_RNG_DOMAIN);
-    const order = Array.from({ length: data.n }, (_, i) => i);
+    let order = Array.from({ length: data.n }, (_, i) => i);
+    // Resampling (./resample.ts): a fresh class-balanced multiset of rows each epoch.
+    const resampleRng = opts.resample !== undefined && opts.resample !== 'none' ? createRng(opts.seed, RESAMPLE_RNG_DOMAIN) : undefined;
     const mu = opts.proximalMu ?? 0;
     const k = this.outputs;
     const targets = targetsOf(data, this.task);
@@ -500,12 +515,17 @@ export class Trainer {
     let loss = Number.NaN;
     try {
       for (let epoch = 0; epoch < opts.epochs; epoch++) {
+        if (resampleRng !== undefined) {
+          const classes = this.task.kind === 'multiclass' ? this.task.classes.length : 2;
+          order = Array.from(resampleIndices(data.y.subarray(0, data.n), classes, opts.resample!, resampleRng));
+        }
         shuffleInPlace(order, rng);
+        const rows = order.length;
         // Summed on the device and read once per epoch: a per-step read would sync every step.
         let lossSum: tf.Scalar = tf.scalar(0);
         try {
-          for (let start = 0; start < data.n; start += opts.batchSize) {
-            const m = Math.min(opts.batchSize, data.n - start);
+          for (let start = 0; start < rows; start += opts.batchSize) {
+            const m = Math.min(opts.batchSize, rows - start);
             const xb = new Float32Array(m * f);
             const yb = new Float32Array(m * k);
             const wb = new Float32Array(m);
@@ -541,7 +561,7 @@ export class Trainer {
             steps++;
             await yieldToEventLoop();
           }
-          loss = (await lossSum.data())[0]! / data.n;
+          loss = (await lossSum.data())[0]! / rows;
         } finally {
           lossSum.dispose();
         }
@@ -761,6 +781,15 @@ function validateOptions(o: TrainOptions): void {
   }
   if (o.optimizer !== undefined && o.optimizer !== 'sgd' && o.optimizer !== 'adam') {
     throw bad('optimizer', o.optimizer, "'sgd' or 'adam'");
+  }
+  if (o.resample !== undefined && !RESAMPLE_MODES.includes(o.resample)) throw bad('resample', o.resample, RESAMPLE_MODES.join(' | '));
+  if (o.dp !== undefined && o.resample !== undefined && o.resample !== 'none') {
+    // ./resample.ts: copies or label-dependent subsets break the accountant's Poisson sampling (q per record) and sensitivity C.
+    throw bad(
+      'resample',
+      o.resample,
+      'not with DP-SGD: resampling breaks the per-record sampling rate q and sensitivity C the accountant assumes; use classWeights',
+    );
   }
   if (o.dp !== undefined) {
     try {
