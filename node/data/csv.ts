@@ -45,7 +45,16 @@ export interface CsvMapping {
   readonly fill?: Float32Array;
   /** Reject the file if more than this fraction of rows is bad. Default 0.05. */
   readonly maxBadRowFraction?: number;
+  /**
+   * Features only (`fedmesh predict`: new patients have no label yet): the label column is not
+   * looked for and every kept row gets y = 0. Everything else — header matching, categories,
+   * missing cells, imputation — is the training path's, so a row is encoded as training saw it.
+   */
+  readonly withoutLabel?: boolean;
 }
+
+/** What parseCsv reads of a manifest (the exported model card carries the same fields). */
+export type CsvSchema = Pick<FederationManifest, 'features' | 'label'> & { readonly task?: Task | undefined };
 
 /** One refused row: its line in the file (1 = the header), and the column and value at fault. */
 export interface BadRow {
@@ -67,6 +76,8 @@ export interface CsvLoadReport {
   readonly badRowCount: number;
   /** …and the first MAX_LISTED_BAD_ROWS of them listed. */
   readonly badRows: BadRow[];
+  /** Per model-input column, the raw value a missing cell took (the public fill, or this file's median). */
+  readonly fill: readonly number[];
 }
 
 /**
@@ -139,7 +150,7 @@ function valueMatcher(allowed: readonly string[], map: Readonly<Record<string, s
 }
 
 /** Checks `data.values`: only the label or categorical features, mapping to their manifest values. */
-function checkValueMap(manifest: FederationManifest, values: CsvMapping['values'], source: string): void {
+function checkValueMap(manifest: CsvSchema, values: CsvMapping['values'], source: string): void {
   if (values === undefined) return;
   const allowedOf = new Map<string, readonly string[]>([[manifest.label.name, [manifest.label.positive, ...manifest.label.negatives]]]);
   for (const f of manifest.features ?? []) if (f.kind === 'categorical') allowedOf.set(f.name, f.categories!);
@@ -224,7 +235,7 @@ function regressionStratum(z: number): number {
  */
 function labelReader(
   task: Task,
-  manifest: FederationManifest,
+  manifest: CsvSchema,
   mapping: CsvMapping,
   header: readonly string[],
   col: (name: string) => number,
@@ -270,7 +281,7 @@ function labelReader(
 
 export function parseCsv(
   text: string,
-  manifest: FederationManifest,
+  manifest: CsvSchema,
   mapping: CsvMapping,
   source = 'data.csv',
 ): { data: LabelledData; report: CsvLoadReport } {
@@ -290,7 +301,9 @@ export function parseCsv(
   const col = (name: string): number => find(mapping.columns?.[name] ?? name, name);
   const featureCols = features.map((f) => col(f.name));
   const task = taskOfManifest(manifest);
-  const readLabel = labelReader(task, manifest, mapping, header, col);
+  const readLabel: ReturnType<typeof labelReader> = mapping.withoutLabel
+    ? () => ({ y: 0 })
+    : labelReader(task, manifest, mapping, header, col);
   const width = features.reduce((s, f) => s + (f.kind === 'categorical' ? f.categories!.length : 1), 0);
   const categoryOf = features.map((f) => (f.kind === 'categorical' ? valueMatcher(f.categories!, mapping.values?.[f.name]) : undefined));
 
@@ -405,7 +418,7 @@ export function parseCsv(
 
   // Missing cells: the manifest's public fill when given (DP: a record's features then depend on
   // that record only), else this site's own column medians (node/data/impute.ts).
-  const { x, imputedCells } = imputeColumns(rows, width, mapping.fill);
+  const { x, imputedCells, fill } = imputeColumns(rows, width, mapping.fill);
   return {
     data: {
       x,
@@ -414,7 +427,7 @@ export function parseCsv(
       featureShape: [width],
       ...(task.kind === 'multilabel' || task.kind === 'regression' ? { targets: Float32Array.from(targets) } : {}),
     },
-    report: { rows: total, kept: rows.length, droppedMissing, imputedCells, badRowCount, badRows },
+    report: { rows: total, kept: rows.length, droppedMissing, imputedCells, badRowCount, badRows, fill },
   };
 }
 
@@ -423,6 +436,6 @@ export function describeBadRow(b: BadRow): string {
   return `line ${b.line}${b.column !== undefined ? `, column ${b.column} = "${b.value ?? ''}"` : ''}: ${b.reason}`;
 }
 
-export function loadCsv(path: string, manifest: FederationManifest, mapping: CsvMapping): { data: LabelledData; report: CsvLoadReport } {
+export function loadCsv(path: string, manifest: CsvSchema, mapping: CsvMapping): { data: LabelledData; report: CsvLoadReport } {
   return parseCsv(readDataText(path), manifest, mapping, path);
 }

@@ -25,10 +25,11 @@ export function imputeColumns(
   rows: readonly (readonly (number | undefined)[])[],
   width: number,
   fill?: Float32Array,
-): { x: Float32Array; imputedCells: number } {
+): { x: Float32Array; imputedCells: number; fill: number[] } {
   if (fill !== undefined && fill.length !== width) throw new RangeError(`public fill has ${fill.length} columns, the table ${width}`);
   let imputedCells = 0;
   const x = new Float32Array(rows.length * width);
+  const used: number[] = [];
   for (let c = 0; c < width; c++) {
     let value: number;
     if (fill !== undefined) value = fill[c]!;
@@ -36,11 +37,12 @@ export function imputeColumns(
       const present = rows.map((r) => r[c]).filter((v): v is number => v !== undefined);
       value = present.length > 0 ? median(present) : 0;
     }
+    used.push(value);
     rows.forEach((r, i) => {
       const v = r[c];
       if (v === undefined) imputedCells++;
       x[i * width + c] = v ?? value;
     });
   }
-  return { x, imputedCells };
+  return { x, imputedCells, fill: used };
 }

@@ -22,6 +22,39 @@ export interface PngFolderReport {
   readonly badFiles: { file: string; reason: string }[];
 }
 
+/** Grey levels in [0, 1] of a decoded RGBA PNG (BT.601 luma / 255), row-major. */
+function grayOf(png: PNG): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < png.width * png.height; i++) {
+    const r = png.data[i * 4]!;
+    const g = png.data[i * 4 + 1]!;
+    const b = png.data[i * 4 + 2]!;
+    out.push((0.299 * r + 0.587 * g + 0.114 * b) / 255);
+  }
+  return out;
+}
+
+/**
+ * One image as training reads it (`fedmesh predict` on a folder): grey levels in [0, 1], h × w.
+ * @throws DataError DATA_PARSE naming the file when it is not a readable PNG of that size.
+ */
+export function readPngGray(file: string, h: number, w: number): Float32Array {
+  let png: PNG;
+  try {
+    png = PNG.sync.read(readFileSync(file));
+  } catch (e) {
+    throw new DataError('DATA_PARSE', `${file}: unreadable PNG (${e instanceof Error ? e.message : String(e)})`, { source: file });
+  }
+  if (png.width !== w || png.height !== h) {
+    throw new DataError('DATA_PARSE', `${file} is ${png.width}×${png.height}, the model expects ${w}×${h}`, {
+      source: file,
+      width: png.width,
+      height: png.height,
+    });
+  }
+  return Float32Array.from(grayOf(png));
+}
+
 export function loadPngFolder(
   dir: string,
   manifest: FederationManifest,
@@ -98,12 +131,7 @@ export function loadPngFolder(
           height: png.height,
         });
       }
-      for (let i = 0; i < w * h; i++) {
-        const r = png.data[i * 4]!;
-        const g = png.data[i * 4 + 1]!;
-        const b = png.data[i * 4 + 2]!;
-        pixels.push((0.299 * r + 0.587 * g + 0.114 * b) / 255);
-      }
+      for (const v of grayOf(png)) pixels.push(v);
       labels.push(labelOf(d)!);
       perClass[d] = (perClass[d] ?? 0) + 1;
     }

@@ -8,20 +8,32 @@
  * round's on-chain record, and the manifest's hash must equal the contract's manifest hash
  * (the card's task, features and preprocessing come from it). Either mismatch is refused with a
  * typed error naming both hashes, before anything is written.
+ *
+ * The card's preprocessing (issue 17 item 8) is `preprocessingOf(manifest)`: a pure function of
+ * the verified manifest when it carries public statistics, so anyone holding the manifest can
+ * check a card (`fedmesh predict --manifest`). Without them each site standardised with its own
+ * statistics; the exporter may publish its site's (`siteData`: the node config's data section,
+ * loaded exactly as the daemon loads it), else the card says the statistics are unknown.
  */
 import { join } from 'node:path';
 import { fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
+import { fitStandardizer } from '../../protocol/data.js';
 import { FedmeshError } from '../../protocol/errors.js';
 import { type FederationManifest, manifestHash } from '../../protocol/manifest.js';
 import { publicTransformOf } from '../../protocol/privacy/public-statistics.js';
 import { taskOfManifest } from '../../protocol/task.js';
 import { decodeWeights } from '../../protocol/weights-codec.js';
-import { modelSpecOf, resolveModelSpec } from '../daemon/setup.js';
+import { modelSpecOf, resolveModelSpec, type SiteDataConfig } from '../daemon/setup.js';
+import { DEFAULT_MISSING, loadCsv } from '../data/csv.js';
 import { NodeStore } from '../store/node-store.js';
-import { type ModelCard, exportModel } from './model-card.js';
+import { exportModel, type ModelCard, type Preprocessing, preprocessingHash } from './model-card.js';
 import { Trainer } from './trainer.js';
 
-export type ModelExportErrorCode = 'MODEL_HASH_MISMATCH' | 'MODEL_EXPORT_NOT_FOUND' | 'MODEL_EXPORT_MANIFEST_MISMATCH';
+export type ModelExportErrorCode =
+  | 'MODEL_HASH_MISMATCH'
+  | 'MODEL_EXPORT_NOT_FOUND'
+  | 'MODEL_EXPORT_MANIFEST_MISMATCH'
+  | 'MODEL_PREPROCESSING_MISMATCH';
 export class ModelExportError extends FedmeshError<ModelExportErrorCode> {}
 
 /** What the chain says about one finalized round (read by the CLI from the contract). */
@@ -61,6 +73,8 @@ export async function exportVerifiedModel(o: {
   readonly out: string;
   /** The manifest file: an own model's folder (`model.path`) is relative to it. */
   readonly manifestPath?: string;
+  /** Without public statistics: this member's data section, whose statistics the card then carries. */
+  readonly siteData?: SiteDataConfig;
 }): Promise<ModelCard> {
   const { manifest, chain } = o;
   const mh = manifestHash(manifest);
@@ -86,7 +100,7 @@ export async function exportVerifiedModel(o: {
   try {
     trainer.setWeights(decodeWeights(o.artifact));
     const card = await exportModel(trainer.layersModel, o.out, {
-      ...cardOf(manifest, chain),
+      ...cardOf(manifest, chain, o.siteData),
       ...(spec.layers !== undefined ? { sourceHash: spec.layers.hash } : {}),
     });
     // exportModel recomputes the hash from the weights it wrote: the same encoding, so the same hash.
@@ -104,23 +118,76 @@ export async function exportVerifiedModel(o: {
 }
 
 /**
- * The card's description of inputs from the manifest. With public statistics the sites mapped
- * each value v to (clamp(v, min, max) − center) / scale: the card carries center/scale as its
- * standardisation (its clamp is noted, not applied by `predict`). Without them every site used
- * its own private statistics, which no one outside the site knows: the card says so.
- * Categorical features enter the model one-hot, so the card names columns `feature=category`.
+ * The preprocessing every site applied, from the manifest (see the module header):
+ * - images: pixels in [0, 1];
+ * - tables with public statistics: the manifest's fill, clamp, centre and scale per model-input
+ *   column, as float32 values exactly as the sites hold them (publicTransformOf);
+ * - tables without: `siteData` given — that site's data loaded as the daemon loads it
+ *   (node/daemon/setup.ts loadSiteData: the same CSV mapping, its medians as fill, its
+ *   mean/std); else `unknown` (every site used its own private statistics).
  */
-function cardOf(manifest: FederationManifest, chain: OnChainModel): Omit<ModelCard, 'version' | 'modelHash'> {
+export function preprocessingOf(manifest: FederationManifest, siteData?: SiteDataConfig): Preprocessing {
+  if (manifest.features === undefined) return { kind: 'image', shape: [...(manifest.imageShape ?? [])] };
+  const base = { kind: 'table' as const, features: manifest.features, label: manifest.label };
+  const pub = publicTransformOf(manifest);
+  if (pub !== undefined) {
+    return {
+      ...base,
+      missingValues: DEFAULT_MISSING,
+      source: 'public',
+      fill: Array.from(pub.fill),
+      clamp: { min: Array.from(pub.min), max: Array.from(pub.max) },
+      center: Array.from(pub.center),
+      scale: Array.from(pub.scale),
+    };
+  }
+  if (siteData === undefined || siteData.kind !== 'csv') return { ...base, missingValues: DEFAULT_MISSING, source: 'unknown' };
+  // As loadSiteData (node/daemon/setup.ts) builds its mapping: the same loader, so the same rows,
+  // the same medians and the same standardiser as this site trained with.
+  const { data, report } = loadCsv(siteData.path, manifest, {
+    missing: siteData.missing,
+    maxBadRowFraction: siteData.maxBadRowFraction,
+    ...(siteData.separator !== undefined ? { separator: siteData.separator } : {}),
+    ...(siteData.columns !== undefined ? { columns: siteData.columns } : {}),
+    ...(siteData.values !== undefined ? { values: siteData.values } : {}),
+    ...(siteData.headerMatch !== undefined ? { headerMatch: siteData.headerMatch } : {}),
+  });
+  const s = fitStandardizer(data);
+  return {
+    ...base,
+    missingValues: DEFAULT_MISSING,
+    source: 'site',
+    fill: Array.from(Float32Array.from(report.fill)),
+    center: Array.from(s.mean),
+    scale: Array.from(s.std),
+  };
+}
+
+/**
+ * The card's description of inputs from the manifest: task, features (categorical features as
+ * one-hot columns `feature=category`) and the full preprocessing (`preprocessingOf`).
+ */
+function cardOf(
+  manifest: FederationManifest,
+  chain: OnChainModel,
+  siteData: SiteDataConfig | undefined,
+): Omit<ModelCard, 'version' | 'modelHash' | 'preprocessingHash'> {
   const spec = modelSpecOf(manifest);
   const features = manifest.features?.flatMap((f) => (f.kind === 'categorical' ? f.categories!.map((c) => `${f.name}=${c}`) : [f.name]));
-  const pub = publicTransformOf(manifest);
+  const preprocessing = preprocessingOf(manifest, siteData);
+  const source = preprocessing.kind === 'table' ? preprocessing.source : undefined;
   const notes = [
     `federation ${manifest.federation}, manifest ${chain.manifestHash.toLowerCase()}, round ${chain.round} record ${chain.recordHash.toLowerCase()}`,
-    ...(manifest.features !== undefined && pub === undefined
-      ? ['inputs: each site standardised with its own (private) statistics; standardise inputs the same way before predicting']
+    ...(source === 'public'
+      ? ["inputs: the manifest's public statistics (fill, clamp to [min, max], centre, scale), as at every site"]
       : []),
-    ...(pub !== undefined
-      ? ["inputs: the manifest's public statistics; values are clamped to [min, max] before centring in training"]
+    ...(source === 'site'
+      ? [
+          "inputs: the exporting site's own statistics (its medians, mean and deviation; each site used its own): they describe that site's records",
+        ]
+      : []),
+    ...(source === 'unknown'
+      ? ['inputs: each site standardised with its own (private) statistics; `fedmesh predict` takes only rows already prepared that way']
       : []),
     ...(manifest.features?.some((f) => f.kind === 'categorical')
       ? ['categorical features are one-hot columns named feature=category']
@@ -130,13 +197,33 @@ function cardOf(manifest: FederationManifest, chain: OnChainModel): Omit<ModelCa
     task: taskOfManifest(manifest),
     featureShape: [...spec.inputShape],
     ...(features !== undefined ? { features } : {}),
-    ...(pub !== undefined ? { standardize: { mean: Array.from(pub.center), std: Array.from(pub.scale) } } : {}),
+    preprocessing,
     rounds: chain.round,
     ...(chain.recordTx !== undefined ? { recordTx: chain.recordTx } : {}),
     // Every metric a member could compute comes from its private records (issue 15): none here.
     metrics: {},
     notes,
   };
+}
+
+/**
+ * A card's preprocessing is the manifest's (`fedmesh predict --manifest`): with public
+ * statistics it is a function of the manifest alone, so a card altered to scale inputs otherwise
+ * is caught. A site-statistics card cannot be checked this way (the statistics are one site's).
+ * @throws ModelExportError MODEL_PREPROCESSING_MISMATCH {expected (the manifest's), actual (the card's)}.
+ */
+export function checkCardAgainstManifest(card: ModelCard, manifest: FederationManifest): void {
+  const want = preprocessingOf(manifest);
+  if (want.kind === 'table' && want.source !== 'public') return;
+  const expected = preprocessingHash(want);
+  const actual = card.preprocessingHash ?? '(none)';
+  if (actual !== expected) {
+    throw new ModelExportError(
+      'MODEL_PREPROCESSING_MISMATCH',
+      `the card's preprocessing hashes to ${actual}, the manifest ${manifestHash(manifest)} gives ${expected}`,
+      { expected, actual, manifestHash: manifestHash(manifest) },
+    );
+  }
 }
 
 /** `0x…` 32-byte hex, lower case, or undefined. */

@@ -10,6 +10,7 @@ import { usageError } from '../../audit/errors.js';
 import { readDeployment } from '../../audit/deployment.js';
 import { openAuditSource } from '../../audit/fetch.js';
 import { EthersFederationClient } from '../../chain/federation-ethers.js';
+import { loadNodeConfig } from '../../config/node-config.js';
 import { readManifestFile } from '../../manifest/manifest-file.js';
 import { selectBackend } from '../../ml/backend.js';
 import { MAX_WEIGHT_BYTES } from '../../ml/model-io.js';
@@ -26,6 +27,7 @@ interface ExportFlags {
   hash?: string;
   stateDir?: string;
   artifact?: string;
+  siteConfig?: string;
   out: string;
 }
 
@@ -89,6 +91,10 @@ export function registerModel(program: Command): void {
     .option('--hash <0x…>', 'or: the model hash a finalized round recorded')
     .option('--state-dir <dir>', "a node's state folder holding the model (its models/<hash>.fmwt)")
     .option('--artifact <file>', 'or: the encoded model file (.fmwt), from any member')
+    .option(
+      '--site-config <file>',
+      "without public statistics: this member's node config; the card then carries its site's preprocessing statistics (medians, mean, deviation)",
+    )
     .requiredOption('--out <dir>', 'folder to write model.json, weights.bin and card.json')
     .action(async (f: ExportFlags) => {
       if ((f.round === undefined) === (f.hash === undefined)) throw usageError('--round/--hash', undefined, 'exactly one of them');
@@ -109,7 +115,15 @@ export function registerModel(program: Command): void {
       }
       const artifact = f.artifact !== undefined ? readArtifact(f.artifact) : artifactFromStateDir(f.stateDir!, chain.modelHash);
       await selectBackend({ log: () => {} });
-      const card = await exportVerifiedModel({ manifest, chain, artifact, out: f.out, manifestPath: f.manifest });
+      const siteData = f.siteConfig !== undefined ? loadNodeConfig(f.siteConfig).data : undefined;
+      const card = await exportVerifiedModel({
+        manifest,
+        chain,
+        artifact,
+        out: f.out,
+        manifestPath: f.manifest,
+        ...(siteData !== undefined ? { siteData } : {}),
+      });
       process.stdout.write(`wrote ${f.out}: round ${chain.round}, model ${card.modelHash} (verified against the chain)\n`);
     });
 }
