@@ -31,6 +31,12 @@ import { loadModelWithCard, predictionsCsv, predictRows, readPredictionInput, st
 import { checkCardAgainstManifest, exportVerifiedModel, preprocessingOf } from '../../node/ml/model-export.js';
 import { Trainer } from '../../node/ml/trainer.js';
 
+/** Largest |a_i − b_i| (the lengths must agree). */
+function maxDiff(a: readonly number[], b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'fedmesh-preproc-'));
 beforeAll(async () => {
   await selectBackend({ prefer: 'wasm' });
@@ -126,9 +132,12 @@ describe('export → predict reproduces the training pipeline', () => {
     expect(standardizeRows(loaded, input.x, input.n)).toEqual(data.x);
     const got = predictRows(model, loaded, input.x, input.n);
     model.dispose();
-    got.forEach((p, i) => {
-      p.outputs.forEach((v, k) => expect(Math.abs(v - want[i * 3 + k]!)).toBeLessThanOrEqual(1e-6));
-    });
+    expect(
+      maxDiff(
+        got.flatMap((p) => p.outputs),
+        want,
+      ),
+    ).toBeLessThanOrEqual(1e-6);
     // The card is the manifest's: anyone holding the (on-chain-verified) manifest can check it.
     expect(() => checkCardAgainstManifest(loaded, manifest)).not.toThrow();
     expect(preprocessingOf(manifest)).toEqual(loaded.preprocessing);
@@ -208,7 +217,12 @@ describe('export → predict reproduces the training pipeline', () => {
     const got = predictRows(model, loaded, input.x, input.n);
     model.dispose();
     const task = { kind: 'regression' as const, mean: 80, std: 20 };
-    got.forEach((p, i) => expect(Math.abs((p.predicted as number) - toOriginalUnits(task, want[i]!))).toBeLessThanOrEqual(2e-5));
+    expect(
+      maxDiff(
+        got.map((p) => p.predicted as number),
+        Array.from(want, (v) => toOriginalUnits(task, v)),
+      ),
+    ).toBeLessThanOrEqual(2e-5);
 
     // Exported without the site's statistics, the card says so and predict refuses a raw CSV.
     const { out: unknownOut } = await trainExportPredict(manifest, cfg, 'unknown', false);
@@ -247,7 +261,12 @@ describe('export → predict reproduces the training pipeline', () => {
     expect(input.x).toEqual(loadPngFolder(root, manifest).data.x);
     const got = predictRows(model, loaded, input.x, input.n);
     model.dispose();
-    got.forEach((p, i) => p.outputs.forEach((v, k) => expect(Math.abs(v - want[i * 2 + k]!)).toBeLessThanOrEqual(1e-6)));
+    expect(
+      maxDiff(
+        got.flatMap((p) => p.outputs),
+        want,
+      ),
+    ).toBeLessThanOrEqual(1e-6);
     expect(predictionsCsv(loaded, got, input.ids).split('\n')[0]).toBe('file,a,b,predicted');
   }, 60_000);
 });
