@@ -109,6 +109,8 @@ export function step(state: RoundState, event: RoundEvent): { state: RoundState;
       for (const x of event.inputs) state.store.addInput(x);
       break;
     case 'tick':
+      // A tick is the answer to the last wake: whatever the machine waits for next is asked anew.
+      state.wake = undefined;
       break;
     case 'trained':
       if (p !== undefined && p.trainResult === undefined) p.trainResult = { ok: event.result };
