@@ -38,7 +38,7 @@ import {
 } from './messages/finalize.js';
 import { MAX_GOSSIP_MESSAGE_BYTES, MAX_SECAGG_MESSAGE_BYTES } from './messages/limits.js';
 import { CertPhase, decodeSecAgg, resultStatement, SECAGG_MESSAGE_VERSION, SecAggKind, type SecAggMessage } from './messages/secagg.js';
-import { checkEndorsement } from './secure-aggregation/certify.js';
+import { checkEndorsement, checkLivenessEvidence } from './secure-aggregation/certify.js';
 import { classifyRound } from './round.js';
 import type { IdentityVerify } from './secure-aggregation/crypto.js';
 import { SecAggError } from './secure-aggregation/errors.js';
@@ -242,6 +242,12 @@ export function validateSecAggMessage(data: Uint8Array, from: string, ctx: SecAg
       case SecAggKind.Result:
         if (!committee.includes(m.sender)) return { verdict: reject('PEER_NOT_COMMITTEE') };
         if (!ctx.verify(m.sender, resultStatement(scope, m.result), m.signature)) return { verdict: reject('SECAGG_BAD_SIGNATURE') };
+        break;
+      case SecAggKind.Complaint:
+      case SecAggKind.LockRefuse:
+      case SecAggKind.LockRelease:
+        // Liveness evidence (issue 13, H8 F6–F7): signatures and roles, certify.ts `checkLivenessEvidence`.
+        checkLivenessEvidence(scope, m, committee, ctx.verify);
         break;
     }
   } catch (e) {

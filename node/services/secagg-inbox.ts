@@ -12,8 +12,11 @@
  * protocol/secure-aggregation/certify.ts): a member endorses one key set per turn and a leader
  * proposes once per turn it leads, so endorsements are kept per (sender, digest) and proposals per
  * (sender, turn), at most m of each per sender and round (a bound on memory, not on safety).
+ * Liveness evidence likewise: complaints per (sender, accused) (≤ MAX_PARTICIPANTS), lock
+ * refusals and releases per (sender, digest) (≤ m).
  */
 import { bytesEqual, hash256, toHex0x } from '../../protocol/bytes.js';
+import { MAX_PARTICIPANTS } from '../../protocol/messages/limits.js';
 import { encodeSecAgg, SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
 import { topicFor } from '../../protocol/messages/topics.js';
 import type { IdentityVerify } from '../../protocol/secure-aggregation/crypto.js';
@@ -54,7 +57,19 @@ type ByKind = Map<SecAggKind, Map<string, Stored>>;
 export function slotOf(m: SecAggMessage): string {
   if (m.kind === SecAggKind.KeySetEndorse) return `${m.sender}/${toHex0x(m.digest)}`;
   if (m.kind === SecAggKind.KeySetProposal) return `${m.sender}/turn/${m.turn}`;
+  // Liveness evidence (committee-member.ts): one complaint per (member, accused), one refusal per
+  // (member, lock digest), one release per (member, lock digest it endorses).
+  if (m.kind === SecAggKind.Complaint) return `${m.sender}/${m.accused}`;
+  if (m.kind === SecAggKind.LockRefuse || m.kind === SecAggKind.LockRelease) return `${m.sender}/${toHex0x(m.digest)}`;
   return m.sender;
+}
+
+/** How many messages of a kind one sender may keep per round (undefined: one). */
+function perSenderLimit(kind: SecAggKind, committeeSize: number): number | undefined {
+  if (kind === SecAggKind.KeySetEndorse || kind === SecAggKind.KeySetProposal) return committeeSize;
+  if (kind === SecAggKind.LockRefuse || kind === SecAggKind.LockRelease) return committeeSize;
+  if (kind === SecAggKind.Complaint) return MAX_PARTICIPANTS;
+  return undefined;
 }
 
 export class SecAggInbox {
@@ -142,10 +157,11 @@ export class SecAggInbox {
     }
     const slot = slotOf(m);
     const prior = bySender.get(slot);
-    if (prior === undefined && (m.kind === SecAggKind.KeySetEndorse || m.kind === SecAggKind.KeySetProposal)) {
+    const limit = perSenderLimit(m.kind, this.init.committee(m.round).length);
+    if (prior === undefined && limit !== undefined) {
       let fromSender = 0;
       for (const s of bySender.values()) if (s.message.sender === m.sender) fromSender++;
-      if (fromSender >= this.init.committee(m.round).length) return reject('SECAGG_DUPLICATE');
+      if (fromSender >= limit) return reject('SECAGG_DUPLICATE');
     }
     if (prior !== undefined) {
       if (bytesEqual(prior.hash, hash)) return ACCEPT;

@@ -22,6 +22,21 @@
  *                      shared u16 × index u16 into advertised (sorted, U_2)
  *   KeySetEndorse (8)  keySetDigest 32 | signature 64 (over endorseStatement(KeySet, digest))
  *   LockEndorse (9)    lockDigest 32 | signature 64 (over endorseStatement(Lock, digest))
+ *   Complaint (10)     accused varBytes16 | reason u8 (1 = the share addressed to the sender does not
+ *                      decrypt or is malformed) | signature 64 (over complaintStatement)
+ *   LockRefuse (11)    lockDigest 32 | signature 64 (over endorseStatement(Refuse, digest)) |
+ *                      evidence u8 (0 or 2) × (member varBytes16 | keySetDigest 32 | count u16 ×
+ *                      (participant varBytes16 | inputHash 32) | signature 64): two different
+ *                      views signed by one member (the equivocation the refusal rests on)
+ *   LockRelease (12)   released lockDigest 32 | lockDigest 32 | signature 64 (over
+ *                      endorseStatement(Lock, lockDigest)) | refusals u8 × (member varBytes16 |
+ *                      signature 64 over endorseStatement(Refuse, released)), sorted by member
+ *
+ * Complaint, LockRefuse and LockRelease are the liveness evidence of issue 13 / H8 F6–F7
+ * (committee-member.ts "Complaints" and "Refusals and release"): a complaint lets a key-set
+ * leader leave out a participant whose shares could never be certified; a refusal is a member's
+ * signed promise never to endorse a lock digest; a release is a second lock endorsement that
+ * carries the refusals proving that the member's first lock can never reach t.
  *
  * Proposal (4) is the lock proposal: it is prefixed with turn u16 | keySetDigest 32, and its
  * outcome's identity is `lockDigest` (U_3 with input hashes, D, the key set), which reveals
@@ -52,12 +67,23 @@ export enum SecAggKind {
   KeySetProposal = 7,
   KeySetEndorse = 8,
   LockEndorse = 9,
+  Complaint = 10,
+  LockRefuse = 11,
+  LockRelease = 12,
+}
+
+/** Why a member complains about a participant (Complaint's reason byte). */
+export enum ComplaintReason {
+  /** The share addressed to the complainer does not authenticate, or decrypts to a malformed share. */
+  BadShare = 1,
 }
 
 /** What an endorsement certifies (endorseStatement's phase byte). */
 export enum CertPhase {
   KeySet = 1,
   Lock = 2,
+  /** A signed promise never to endorse a lock digest (LockRefuse). */
+  Refuse = 3,
 }
 
 /** What every signed statement is bound to. */
@@ -189,6 +215,43 @@ export interface EndorseMsg<K extends SecAggKind.KeySetEndorse | SecAggKind.Lock
   readonly signature: Uint8Array;
 }
 
+/** A member's signed statement that the share `accused` addressed to it is unusable. */
+export interface ComplaintMsg extends SecAggHeader {
+  readonly kind: SecAggKind.Complaint;
+  readonly accused: string;
+  readonly reason: ComplaintReason;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * A member's signed promise never to endorse the lock `digest`; `evidence` is empty or two
+ * different views signed by one member (the equivocation the refusal rests on).
+ */
+export interface LockRefuseMsg extends SecAggHeader {
+  readonly kind: SecAggKind.LockRefuse;
+  readonly digest: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly evidence: readonly SignedView[];
+}
+
+/** One refusal inside a release: who refused, and its signature over endorseStatement(Refuse, released). */
+export interface SignedRefusal {
+  readonly member: string;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * A second lock endorsement (of `digest`) by a member that released its endorsement of
+ * `released`: `refusals` are the signed refusals of `released` that prove it can never reach t.
+ */
+export interface LockReleaseMsg extends SecAggHeader {
+  readonly kind: SecAggKind.LockRelease;
+  readonly released: Uint8Array;
+  readonly digest: Uint8Array;
+  readonly signature: Uint8Array;
+  readonly refusals: readonly SignedRefusal[];
+}
+
 export type SecAggMessage =
   | AdvertiseKeysMsg
   | ShareKeysMsg
@@ -197,7 +260,10 @@ export type SecAggMessage =
   | RevealMsg
   | ResultMsg
   | KeySetProposalMsg
-  | EndorseMsg;
+  | EndorseMsg
+  | ComplaintMsg
+  | LockRefuseMsg
+  | LockReleaseMsg;
 
 /** Highest leader turn on the wire (turns past m·4 mean the round should have aborted long ago). */
 export const MAX_TURN = 4 * MAX_COMMITTEE_SIZE;
@@ -340,6 +406,38 @@ export function encodeSecAgg(m: SecAggMessage): Uint8Array {
       checkBytes('signature', m.signature, SIGNATURE_BYTES);
       w.bytes(m.digest).bytes(m.signature);
       break;
+    case SecAggKind.Complaint:
+      if (m.accused.length === 0) throw bad('accused', m.accused, 'empty accused');
+      if (m.reason !== ComplaintReason.BadShare) throw bad('reason', m.reason, `complaint reason ${m.reason}`);
+      checkBytes('signature', m.signature, SIGNATURE_BYTES);
+      w.varBytes16(utf8(m.accused)).u8(m.reason).bytes(m.signature);
+      break;
+    case SecAggKind.LockRefuse:
+      checkBytes('digest', m.digest, 32);
+      checkBytes('signature', m.signature, SIGNATURE_BYTES);
+      checkEvidence(m.evidence);
+      w.bytes(m.digest).bytes(m.signature).u8(m.evidence.length);
+      for (const v of m.evidence) {
+        checkBytes('evidence.keySet', v.keySet, 32);
+        w.varBytes16(utf8(v.member)).bytes(v.keySet);
+        writeView(w, v);
+      }
+      break;
+    case SecAggKind.LockRelease:
+      checkBytes('released', m.released, 32);
+      checkBytes('digest', m.digest, 32);
+      checkBytes('signature', m.signature, SIGNATURE_BYTES);
+      checkList(
+        'refusals',
+        m.refusals.map((r) => r.member),
+        MAX_COMMITTEE_SIZE,
+      );
+      w.bytes(m.released).bytes(m.digest).bytes(m.signature).u8(m.refusals.length);
+      for (const r of m.refusals) {
+        checkBytes('refusal.signature', r.signature, SIGNATURE_BYTES);
+        w.varBytes16(utf8(r.member)).bytes(r.signature);
+      }
+      break;
     case SecAggKind.Result:
       checkBytes('signature', m.signature, SIGNATURE_BYTES);
       w.bytes(m.result.prevModelHash)
@@ -354,6 +452,14 @@ export function encodeSecAgg(m: SecAggMessage): Uint8Array {
     throw new MessageError('MSG_TOO_LARGE', `secagg message is ${out.length} bytes`, { size: out.length, max: MAX_SECAGG_MESSAGE_BYTES });
   }
   return out;
+}
+
+/** Refusal evidence: none, or two views by one member that differ (an equivocation). */
+function checkEvidence(evidence: readonly SignedView[]): void {
+  if (evidence.length === 0) return;
+  if (evidence.length !== 2) throw bad('evidence', evidence.length, 'evidence is 0 or 2 views');
+  const [a, b] = evidence as [SignedView, SignedView];
+  if (a.member !== b.member || a.member.length === 0) throw bad('evidence', a.member, 'evidence views must be by one member');
 }
 
 function checkTurn(turn: number): void {
@@ -406,7 +512,7 @@ export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
   }
   const r = new ByteReader(bytes, truncated);
   const kind = r.u8();
-  if (kind < SecAggKind.AdvertiseKeys || kind > SecAggKind.LockEndorse)
+  if (kind < SecAggKind.AdvertiseKeys || kind > SecAggKind.LockRelease)
     throw new MessageError('MSG_BAD_TYPE', `secagg kind ${kind}`, { field: 'kind', value: kind });
   const version = r.u8();
   if (version !== SECAGG_MESSAGE_VERSION) {
@@ -543,6 +649,53 @@ export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
         signature: r.bytes(SIGNATURE_BYTES),
       };
       break;
+    case SecAggKind.Complaint: {
+      const accused = readId(r);
+      if (accused.length === 0) throw bad('accused', accused, 'empty accused');
+      const reason = r.u8();
+      if (reason !== ComplaintReason.BadShare) throw bad('reason', reason, `complaint reason ${reason}`);
+      m = { ...h, kind: SecAggKind.Complaint, accused, reason, signature: r.bytes(SIGNATURE_BYTES) };
+      break;
+    }
+    case SecAggKind.LockRefuse: {
+      const digest = r.bytes(32);
+      const signature = r.bytes(SIGNATURE_BYTES);
+      const n = r.u8();
+      if (n !== 0 && n !== 2) throw bad('evidence', n, 'evidence is 0 or 2 views');
+      const evidence: SignedView[] = [];
+      for (let i = 0; i < n; i++) {
+        const member = readId(r);
+        const keySet = r.bytes(32);
+        const c = readCount(r, 'evidence.entries', MAX_PARTICIPANTS);
+        const entries: ViewEntry[] = [];
+        for (let k = 0; k < c; k++) entries.push({ participant: readId(r), inputHash: r.bytes(32) });
+        checkList(
+          'evidence.entries',
+          entries.map((e) => e.participant),
+          MAX_PARTICIPANTS,
+        );
+        evidence.push({ member, keySet, entries, signature: r.bytes(SIGNATURE_BYTES) });
+      }
+      checkEvidence(evidence);
+      m = { ...h, kind: SecAggKind.LockRefuse, digest, signature, evidence };
+      break;
+    }
+    case SecAggKind.LockRelease: {
+      const released = r.bytes(32);
+      const digest = r.bytes(32);
+      const signature = r.bytes(SIGNATURE_BYTES);
+      const n = r.u8();
+      if (n > MAX_COMMITTEE_SIZE) throw bad('refusals', n, `${n} refusals, max ${MAX_COMMITTEE_SIZE}`);
+      const refusals: SignedRefusal[] = [];
+      for (let i = 0; i < n; i++) refusals.push({ member: readId(r), signature: r.bytes(SIGNATURE_BYTES) });
+      checkList(
+        'refusals',
+        refusals.map((x) => x.member),
+        MAX_COMMITTEE_SIZE,
+      );
+      m = { ...h, kind: SecAggKind.LockRelease, released, digest, signature, refusals };
+      break;
+    }
     case SecAggKind.Result: {
       const result = { prevModelHash: r.bytes(32), modelHash: r.bytes(32), participantsHash: r.bytes(32), totalSamples: r.u64() };
       m = { ...h, kind: SecAggKind.Result, result, signature: r.bytes(SIGNATURE_BYTES) };
@@ -631,6 +784,16 @@ export function lockDigest(
   writeEntries(w, survivors);
   writeIds(w, dropped);
   return hash256(w.finish());
+}
+
+/**
+ * What a complaint signs: the complaining member, the accused participant and the reason. It is
+ * the member's word, not a proof (committee-member.ts "Complaints": a proof would have to show
+ * the X25519 secret the share key comes from, which a member cannot do without a DLEQ proof or
+ * handing over its own decryption key).
+ */
+export function complaintStatement(scope: SecAggScope, member: string, accused: string, reason: ComplaintReason): Uint8Array {
+  return statement('fedmesh/secagg/complaint/v1', scope).varBytes16(utf8(member)).varBytes16(utf8(accused)).u8(reason).finish();
 }
 
 /** What an endorsement signs: (phase, digest). It names no signer: t of them form a certificate. */

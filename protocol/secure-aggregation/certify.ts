@@ -30,15 +30,20 @@
 import { bytesEqual, toHex0x } from '../bytes.js';
 import {
   CertPhase,
+  type ComplaintMsg,
+  complaintStatement,
   type EndorseMsg,
   endorseStatement,
   type KeySetProposalMsg,
   keySetDigest,
-  type SecAggKind,
+  type LockRefuseMsg,
+  type LockReleaseMsg,
+  SecAggKind,
   type SecAggScope,
 } from '../messages/secagg.js';
 import type { IdentitySign, IdentityVerify } from './crypto.js';
 import { SecAggError } from './errors.js';
+import { checkView, sameView } from './views.js';
 
 export interface Certificate {
   readonly digest: Uint8Array;
@@ -242,4 +247,86 @@ export function verifyKeySet(
     );
   }
   return { digest, advertised: ev.proposal.advertised, shared: ev.proposal.shared, certificate: cert };
+}
+
+/**
+ * The most members that may refuse a lock digest before an endorser may release it, and why
+ * (committee-member.ts "Refusals and release"): with at most c active members (config
+ * `maliciousMembers`), p of them proven equivocators (two different signed views), r signed
+ * refusals of X by distinct members that are not proven equivocators include at least
+ * r − (c − p) honest members, and an honest member never endorses a digest it refused. So at most
+ * m − r + (c − p) members can ever endorse X, which is below t exactly when
+ * r ≥ m − t + max(c − p, 0) + 1. Returns that r.
+ */
+export function releaseQuorum(m: number, t: number, c: number, provenEquivocators: number): number {
+  return m - t + Math.max(c - provenEquivocators, 0) + 1;
+}
+
+/** Valid refusals of `digest` by distinct committee members, from `refusals` (signatures checked here). */
+export function validRefusers(
+  scope: SecAggScope,
+  digest: Uint8Array,
+  refusals: Iterable<{ readonly member: string; readonly signature: Uint8Array }>,
+  committee: readonly string[],
+  verify: IdentityVerify,
+): Set<string> {
+  const out = new Set<string>();
+  const statement = endorseStatement(scope, CertPhase.Refuse, digest);
+  for (const r of refusals) {
+    if (out.has(r.member) || !committee.includes(r.member)) continue;
+    if (verify(r.member, statement, r.signature)) out.add(r.member);
+  }
+  return out;
+}
+
+/**
+ * Role and signatures of the liveness evidence kinds (Complaint, LockRefuse, LockRelease), as the
+ * gossip validator checks them: the sender is on the round's committee and every signature it
+ * carries verifies (a refusal's evidence is two different views by one member; a release names
+ * a digest other than the one it releases and carries only valid refusals by other members).
+ * How many refusals a release needs is the member's check (it knows t and c).
+ */
+export function checkLivenessEvidence(
+  scope: SecAggScope,
+  m: ComplaintMsg | LockRefuseMsg | LockReleaseMsg,
+  committee: readonly string[],
+  verify: IdentityVerify,
+): void {
+  if (!committee.includes(m.sender)) {
+    throw new SecAggError('SECAGG_NOT_COMMITTEE', `${SecAggKind[m.kind]} by ${m.sender}, not on the round's committee`, {
+      member: m.sender,
+    });
+  }
+  const badSignature = (what: string): never => {
+    throw new SecAggError('SECAGG_BAD_SIGNATURE', `${what} of ${m.sender} does not verify`, { member: m.sender, kind: m.kind });
+  };
+  switch (m.kind) {
+    case SecAggKind.Complaint:
+      if (!verify(m.sender, complaintStatement(scope, m.sender, m.accused, m.reason), m.signature)) badSignature('complaint');
+      return;
+    case SecAggKind.LockRefuse:
+      if (!verify(m.sender, endorseStatement(scope, CertPhase.Refuse, m.digest), m.signature)) badSignature('refusal');
+      if (m.evidence.length === 2) {
+        for (const v of m.evidence) checkView(v, scope, committee, verify);
+        if (sameView(m.evidence[0]!, m.evidence[1]!)) {
+          throw new SecAggError('SECAGG_BAD_PROPOSAL', `refusal of ${m.sender}: its evidence views are the same view`, {
+            proposer: m.sender,
+            reason: 'evidence',
+          });
+        }
+      }
+      return;
+    case SecAggKind.LockRelease: {
+      if (!verify(m.sender, endorseStatement(scope, CertPhase.Lock, m.digest), m.signature)) badSignature('release endorsement');
+      if (bytesEqual(m.released, m.digest)) {
+        throw new SecAggError('SECAGG_BAD_PROPOSAL', `release of ${m.sender} endorses the lock it releases`, {
+          proposer: m.sender,
+          reason: 'release',
+        });
+      }
+      const valid = validRefusers(scope, m.released, m.refusals, committee, verify);
+      if (valid.has(m.sender) || valid.size !== m.refusals.length) badSignature('a refusal in the release');
+      return;
+    }
+  }
 }

@@ -32,15 +32,66 @@
  *   4. reveal: only for the lock it endorsed, and only once t endorsements certify that lock.
  *      Reconstructed secrets must match their public commitments (b_i: SHA-256 commitment in
  *      ShareKeys; s_j^SK: the advertised s_j^PK).
+ *
+ * Complaints (liveness, issue 13 / H8: two participants splitting the committee). A member whose
+ * share from i does not authenticate or is malformed signs a Complaint(i) (`takeOutbox`). The
+ * members that can never hold i's share are those i's ShareKeys does not address (public) plus
+ * the addressed members that complain: unusable(i). A key-set leader leaves i out of U_2 when
+ * unusable(i) ≥ m − t + 1 — then at most t − 1 members hold i's share, so no U_2 containing i can
+ * gather t endorsements. Without this, participant A sending garbage to positions 0–2 and B to
+ * 3–6 stalled every round: every leader held one of them and put it in U_2, and at most 4 < t
+ * members could follow. c active members alone cannot push an honest participant (which
+ * addresses every member with a good share) out this way as long as c ≤ m − t: (7, 5, c = 1)
+ * needs 3 complaints, 2 of them honest. (With t = m — a committee of 3 or 2 members — one
+ * complaint suffices; there any single member can stall every round anyway.) Complaints are a
+ * member's word, not a proof: showing the share key would not prove which X25519 secret it came
+ * from (a random key fails to decrypt as well), and showing c_k^SK would hand every share of
+ * member k to the public. A DLEQ proof of the X25519 secret would make them verifiable (not built).
+ * Members do NOT refuse a U_2 that leaves out a participant whose share they hold (the rule
+ * "only with m − t + 1 complaints" was considered and rejected: with one member offline and one
+ * participant bad to m − t members, the holders of its share are t − 1 live members, too few to
+ * include it, and its m − t complaints are too few to leave it out, so every turn would stall;
+ * leaving someone out of U_2 costs it its contribution, never its privacy, and the key-set floor
+ * |U_2| ≥ ⌈α·|U_1|⌉ bounds it, as before).
+ *
+ * Refusals and release (liveness, H8 F7: a member that signs two different Views). Each honest
+ * member endorses one lock, so a lock that cites one of the two views and is refused by the
+ * members holding the other could neither reach t nor be replaced. Now:
+ *   - two different signed views of one member make it a proven equivocator (evidence kept); a
+ *     leader never cites its views;
+ *   - a lock citing a view that conflicts with one this member holds, or a proven equivocator's
+ *     view, is endorsed only if the same (U_3, D) follows from ≥ t views of members that are not
+ *     proven equivocators (the lock's content is then justified without the equivocator: safety
+ *     never depended on which view was cited, only on the floors and one certified lock);
+ *     otherwise it is refused as SECAGG_EQUIVOCATION, and the member signs a LockRefuse — a
+ *     promise never to endorse that digest — carrying both views;
+ *   - a member that endorsed X releases it once it holds refusals of X from
+ *     r ≥ m − t + max(c − p, 0) + 1 distinct members that are not proven equivocators (p of them
+ *     known; certify.ts `releaseQuorum`): at least r − (c − p) of the refusers are honest and never
+ *     endorse X, so at most t − 1 members ever can. It may then endorse one other lock (a
+ *     LockRelease carrying those refusals), and again only after another release.
+ *   Two certified locks remain impossible while at most c members are active: an honest member
+ *   that endorsed both released one of them, which therefore never reached t; so the honest
+ *   endorsers of two certified locks are disjoint, 2(t − c) ≤ m − c, against 2t − m > c. (Without
+ *   any release the old bound, fewer than 2t − m active members, still holds.) Still stalls: the
+ *   lock leader holds the equivocator's version that cannot be justified, at most m − t − … honest
+ *   members hold the other version (too few refusals to release), and the equivocator withholds
+ *   its own endorsement (docs/secure-aggregation.md).
  */
 import { bytesEqual, toHex0x, wipe } from '../bytes.js';
 import { MAX_RECORD_ENTRIES } from '../chain/record.js';
 import {
   type AdvertiseKeysMsg,
   CertPhase,
+  type ComplaintMsg,
+  ComplaintReason,
+  complaintStatement,
   type EndorseMsg,
+  endorseStatement,
   type KeySetProposalMsg,
   keySetDigest,
+  type LockRefuseMsg,
+  type LockReleaseMsg,
   lockDigest,
   type ProposalMsg,
   type RevealedShare,
@@ -55,7 +106,16 @@ import {
   viewStatement,
 } from '../messages/secagg.js';
 import type { StageMachine } from '../stage-machine.js';
-import { type Certificate, certificateFor, certified, checkEndorsement, checkLeader, endorse } from './certify.js';
+import {
+  type Certificate,
+  certificateFor,
+  certified,
+  checkEndorsement,
+  checkLeader,
+  checkLivenessEvidence,
+  endorse,
+  releaseQuorum,
+} from './certify.js';
 import {
   type IdentitySign,
   type IdentityVerify,
@@ -73,7 +133,7 @@ import { verifyAdvert } from './round-keys.js';
 import { reconstructAll, type SecretShares, type Share } from './shamir.js';
 import { ShareVault } from './share-vault.js';
 import { SecAggStage, secAggMachine } from './stages.js';
-import { checkView, deriveLock, sameView, viewEquivocation } from './views.js';
+import { checkView, deriveLock, intersectViews, sameView, viewEquivocation } from './views.js';
 
 export interface CommitteeDeps {
   readonly crypto: SecAggCrypto;
@@ -150,6 +210,22 @@ export class SecAggCommitteeMember {
   private certifiedKeySet: KeySet | undefined;
   private endorsedLock: Lock | undefined;
   private followed: Lock | undefined;
+  /** Recipients named in each participant's ShareKeys (public): a member not named can never hold its share. */
+  private readonly shareRecipients = new Map<string, ReadonlySet<string>>();
+  /** Valid complaints, by accused participant and then by complaining member. */
+  private readonly complaints = new Map<string, Map<string, ComplaintMsg>>();
+  /** Messages this member signed for the driver to publish (complaints, refusals, releases). */
+  private outbox: (ComplaintMsg | LockRefuseMsg | LockReleaseMsg)[] = [];
+  /** Proven equivocators: two different views each member signed. */
+  private readonly equivocators = new Map<string, readonly [SignedView, SignedView]>();
+  /** Valid refusals of lock digests (hex), by refusing member. */
+  private readonly refusals = new Map<string, Map<string, LockRefuseMsg>>();
+  /** Lock digests (hex) this member refused: it never endorses them. */
+  private readonly refusedLocks = new Set<string>();
+  /** Lock digests (hex) this member endorsed and then released (proven never to reach t). */
+  private readonly releasedLocks = new Set<string>();
+  /** Endorsements carried by LockRelease messages (second and later endorsements), by `sender/digest`. */
+  private readonly releaseEndorsements = new Map<string, EndorseMsg>();
 
   constructor(
     readonly ctx: SecAggRoundContext,
@@ -241,6 +317,7 @@ export class SecAggCommitteeMember {
     }
     if (this.commitments.has(m.sender))
       throw new SecAggError('SECAGG_DUPLICATE', `second share message from ${m.sender}`, { sender: m.sender, kind: 'shares' });
+    this.noteRecipients(m);
     const mine = m.shares.find((s) => s.recipient === this.self);
     if (mine === undefined) {
       throw new SecAggError('SECAGG_UNKNOWN_KEY', `${m.sender} sent no share to ${this.self}`, { sender: m.sender, recipient: this.self });
@@ -252,9 +329,18 @@ export class SecAggCommitteeMember {
     );
     if (this.encryptionKey === undefined)
       throw new SecAggError('SECAGG_UNKNOWN_KEY', 'encryption key already disposed', { sender: m.sender });
-    const pt = openShare(this.encryptionKey, adv.encryptionKey, ad, mine.nonce, mine.ciphertext);
+    let pt: Uint8Array;
+    try {
+      pt = openShare(this.encryptionKey, adv.encryptionKey, ad, mine.nonce, mine.ciphertext);
+    } catch (e) {
+      // The share addressed to us does not authenticate: i is at fault (its ShareKeys is signed
+      // gossip, so nobody else altered it). Complain, so that leaders can leave i out of U_2.
+      if (e instanceof SecAggError && e.code === 'SECAGG_DECRYPT_FAILED') this.complain(m.sender);
+      throw e;
+    }
     try {
       if (pt.length !== SHARE_PLAINTEXT_BYTES || pt[0] !== this.position + 1) {
+        this.complain(m.sender);
         throw new SecAggError('SECAGG_DECRYPT_FAILED', `share from ${m.sender} is for x=${pt[0]}, expected ${this.position + 1}`, {
           sender: m.sender,
           x: pt[0],
@@ -287,6 +373,81 @@ export class SecAggCommitteeMember {
       });
     }
     if (!this.commitments.has(m.sender)) this.commitments.set(m.sender, m.selfMaskCommitment.slice());
+    this.noteRecipients(m);
+  }
+
+  // ── Complaints (liveness: participants that split the committee) ─────────────────────────
+
+  private noteRecipients(m: ShareKeysMsg): void {
+    if (!this.shareRecipients.has(m.sender)) this.shareRecipients.set(m.sender, new Set(m.shares.map((x) => x.recipient)));
+  }
+
+  /** Sign a complaint about `accused` (once) and queue it for publication. */
+  private complain(accused: string): void {
+    if (this.complaints.get(accused)?.has(this.self) === true) return;
+    const reason = ComplaintReason.BadShare;
+    const c: ComplaintMsg = {
+      kind: SecAggKind.Complaint,
+      federation: this.ctx.federation,
+      round: this.ctx.round,
+      sender: this.self,
+      accused,
+      reason,
+      signature: this.deps.sign(complaintStatement(scopeOf(this.ctx), this.self, accused, reason)),
+    };
+    this.storeComplaint(c);
+    this.outbox.push(c);
+  }
+
+  private storeComplaint(c: ComplaintMsg): void {
+    let by = this.complaints.get(c.accused);
+    if (by === undefined) {
+      by = new Map();
+      this.complaints.set(c.accused, by);
+    }
+    if (!by.has(c.sender)) by.set(c.sender, c);
+  }
+
+  /** Another member's complaint (kept as evidence; counted by `unusable`). Duplicates are ignored. */
+  addComplaint(c: ComplaintMsg): void {
+    checkContext(this.ctx, c);
+    if (c.sender === this.self || this.complaints.get(c.accused)?.has(c.sender) === true) return;
+    checkLivenessEvidence(scopeOf(this.ctx), c, this.ctx.committee, this.deps.verify);
+    this.storeComplaint(c);
+  }
+
+  /** Members that complained about `participant` (sorted by committee position). */
+  complainers(participant: string): string[] {
+    const by = this.complaints.get(participant);
+    return by === undefined ? [] : this.ctx.committee.filter((k) => by.has(k));
+  }
+
+  /**
+   * How many committee members can never hold `participant`'s share: those its ShareKeys does not
+   * address (public) plus the addressed ones that complained. Undefined before its ShareKeys.
+   */
+  unusable(participant: string): number | undefined {
+    const to = this.shareRecipients.get(participant);
+    if (to === undefined) return undefined;
+    const by = this.complaints.get(participant);
+    return this.ctx.committee.filter((k) => !to.has(k) || by?.has(k) === true).length;
+  }
+
+  /**
+   * Whether `participant` can never be in a certified key set: unusable ≥ m − t + 1 leaves at most
+   * t − 1 members able to endorse a U_2 containing it (if the complaints are honest; c ≤ m − t
+   * active members alone never reach it for a participant that addressed every member).
+   */
+  excluded(participant: string): boolean {
+    const u = this.unusable(participant);
+    return u !== undefined && u >= this.ctx.committee.length - this.ctx.threshold + 1;
+  }
+
+  /** Complaints, refusals and releases this member signed since the last call, to publish (oldest first). */
+  takeOutbox(): (ComplaintMsg | LockRefuseMsg | LockReleaseMsg)[] {
+    const out = this.outbox;
+    this.outbox = [];
+    return out;
   }
 
   /**
@@ -339,8 +500,10 @@ export class SecAggCommitteeMember {
       .filter((a) => a.contributes)
       .map((a) => a.sender)
       .sort();
-    // At most maxParticipants (a round record's limit): the first by id, deterministically.
-    const shared = advertised.filter((p) => this.vault.has(p) && this.commitments.has(p)).slice(0, this.maxShared);
+    // At most maxParticipants (a round record's limit): the first by id, deterministically. A
+    // participant with unusable ≥ m − t + 1 (complaints, omitted recipients) is left out even if we
+    // hold its share: no U_2 containing it can be certified (see "Complaints" above).
+    const shared = advertised.filter((p) => this.vault.has(p) && this.commitments.has(p) && !this.excluded(p)).slice(0, this.maxShared);
     return {
       kind: SecAggKind.KeySetProposal,
       federation: this.ctx.federation,
@@ -561,9 +724,20 @@ export class SecAggCommitteeMember {
     const prior = this.views.get(m.sender);
     if (prior !== undefined) {
       if (sameView(prior, m.view)) return;
+      this.noteEquivocation(prior, m.view);
       this.refuse(viewEquivocation(m.view, prior, '(earlier proposal)'));
     }
     this.views.set(m.sender, m.view);
+  }
+
+  /** Two different valid views by one member: it is a proven equivocator (kept once). */
+  private noteEquivocation(a: SignedView, b: SignedView): void {
+    if (a.member === b.member && !sameView(a, b) && !this.equivocators.has(a.member)) this.equivocators.set(a.member, [a, b]);
+  }
+
+  /** Members this member holds two different signed views of, sorted. */
+  get provenEquivocators(): string[] {
+    return [...this.equivocators.keys()].sort();
   }
 
   // ── Phase 3: the lock on (U_3, D) ──────────────────────────────────────────────────────
@@ -605,8 +779,9 @@ export class SecAggCommitteeMember {
     return { kind: SecAggKind.Proposal, federation, round, sender: this.self, turn, keySet: ks.digest, survivors: ids, dropped, views };
   }
 
+  /** Views under one key set, never a proven equivocator's (F7: citing one splits the committee). */
   private viewsUnder(digest: Uint8Array): SignedView[] {
-    return [...this.views.values()].filter((v) => bytesEqual(v.keySet, digest));
+    return [...this.views.values()].filter((v) => bytesEqual(v.keySet, digest) && !this.equivocators.has(v.member));
   }
 
   /**
@@ -619,17 +794,30 @@ export class SecAggCommitteeMember {
     const scope = scopeOf(this.ctx);
     const { config } = this.ctx;
     const lock = this.checkLock(p, clock);
-    this.lockProposals.set(toHex0x(lock.digest), lock);
-    if (this.endorsedLock !== undefined) {
-      if (bytesEqual(this.endorsedLock.digest, lock.digest)) return undefined;
+    const hex = toHex0x(lock.digest);
+    this.lockProposals.set(hex, lock);
+    if (this.endorsedLock !== undefined && bytesEqual(this.endorsedLock.digest, lock.digest)) return undefined;
+    if (this.refusedLocks.has(hex) || this.releasedLocks.has(hex)) {
+      // A digest we promised never to endorse (LockRefuse), or released as unable to reach t.
       this.refuse(
-        new SecAggError('SECAGG_CONFLICTING_PROPOSAL', `already endorsed lock ${toHex0x(this.endorsedLock.digest)}`, {
+        new SecAggError('SECAGG_CONFLICTING_PROPOSAL', `lock ${hex} was refused or released by this member`, {
           phase: 'lock',
-          endorsed: toHex0x(this.endorsedLock.digest),
-          offered: toHex0x(lock.digest),
+          offered: hex,
           proposer: p.sender,
+          refused: this.refusedLocks.has(hex),
         }),
       );
+    }
+    this.tryRelease();
+    if (this.endorsedLock !== undefined) {
+      // Not kept as evidence: once refusals prove our lock cannot reach t (`tryRelease`), this
+      // proposal may be offered again and endorsed.
+      throw new SecAggError('SECAGG_CONFLICTING_PROPOSAL', `already endorsed lock ${toHex0x(this.endorsedLock.digest)}`, {
+        phase: 'lock',
+        endorsed: toHex0x(this.endorsedLock.digest),
+        offered: toHex0x(lock.digest),
+        proposer: p.sender,
+      });
     }
     const ids = lock.survivors.map((e) => e.participant);
     // Refuse, before endorsing, a lock we could not verify or unmask ourselves (never received a
@@ -659,10 +847,134 @@ export class SecAggCommitteeMember {
     } catch (e) {
       this.refuse(e as SecAggError);
     }
-    this.endorsedLock = lock;
     const e = endorse(scope, SecAggKind.LockEndorse, CertPhase.Lock, this.self, lock.digest, this.deps.sign);
-    this.lockEndorsements.set(this.self, e);
-    return e;
+    if (this.releasedLocks.size === 0) {
+      this.endorsedLock = lock;
+      this.lockEndorsements.set(this.self, e);
+      return e;
+    }
+    // A second (or later) endorsement, after a release: published as a LockRelease carrying the
+    // refusals that prove the released lock can never reach t (the inbox keeps one LockEndorse per
+    // member; a bare second one is equivocation to every peer).
+    const released = this.lastReleased!;
+    this.endorsedLock = lock;
+    this.releaseEndorsements.set(`${this.self}/${hex}`, e);
+    this.outbox.push({
+      kind: SecAggKind.LockRelease,
+      federation: this.ctx.federation,
+      round: this.ctx.round,
+      sender: this.self,
+      released: released.digest,
+      digest: lock.digest.slice(),
+      signature: e.signature,
+      refusals: released.refusals,
+    });
+    return undefined;
+  }
+
+  /** The lock released last, with the refusals that justified it (sorted by member). */
+  private lastReleased: { digest: Uint8Array; refusals: { member: string; signature: Uint8Array }[] } | undefined;
+
+  /**
+   * Release our lock endorsement if refusals prove it can never reach t: valid refusals by
+   * r ≥ m − t + max(c − p, 0) + 1 distinct members that are not proven equivocators (certify.ts
+   * `releaseQuorum`; the argument is in this file's header). Returns whether it released.
+   */
+  tryRelease(): boolean {
+    const lock = this.endorsedLock;
+    if (lock === undefined || this.followed !== undefined) return false;
+    const { committee, threshold, config } = this.ctx;
+    const hex = toHex0x(lock.digest);
+    const by = this.refusals.get(hex);
+    if (by === undefined) return false;
+    const counted = [...by.values()].filter((r) => r.sender !== this.self && !this.equivocators.has(r.sender));
+    const need = releaseQuorum(committee.length, threshold, config.maliciousMembers, this.equivocators.size);
+    if (counted.length < need) return false;
+    // Still certified in our eyes? Then it reached t despite the refusals: more than c members are
+    // active, and we keep to the lock (never release a certified lock).
+    const cert = this.lockCertificate();
+    if (cert !== undefined && bytesEqual(cert.digest, lock.digest)) return false;
+    this.releasedLocks.add(hex);
+    this.lastReleased = {
+      digest: lock.digest.slice(),
+      refusals: counted.map((r) => ({ member: r.sender, signature: r.signature })).sort((a, b) => (a.member < b.member ? -1 : 1)),
+    };
+    this.endorsedLock = undefined;
+    return true;
+  }
+
+  /**
+   * Another member's LockRefuse: kept (it may release our lock), and its evidence — two different
+   * views of one member — makes that member a proven equivocator here too.
+   */
+  addLockRefuse(m: LockRefuseMsg): void {
+    checkContext(this.ctx, m);
+    if (m.sender === this.self) return;
+    const hex = toHex0x(m.digest);
+    if (this.refusals.get(hex)?.has(m.sender) === true) return;
+    checkLivenessEvidence(scopeOf(this.ctx), m, this.ctx.committee, this.deps.verify);
+    if (m.evidence.length === 2) this.noteEquivocation(m.evidence[0]!, m.evidence[1]!);
+    let by = this.refusals.get(hex);
+    if (by === undefined) {
+      by = new Map();
+      this.refusals.set(hex, by);
+    }
+    by.set(m.sender, m);
+    this.tryRelease();
+  }
+
+  /**
+   * Another member's LockRelease: its endorsement of `m.digest` counts toward that lock's
+   * certificate. Refused (SECAGG_NOT_CERTIFIED) unless its refusals reach m − t + 1, the least any
+   * release needs (the releaser's own count also depends on the equivocators it knows).
+   */
+  addLockRelease(m: LockReleaseMsg): void {
+    checkContext(this.ctx, m);
+    if (m.sender === this.self) return;
+    const key = `${m.sender}/${toHex0x(m.digest)}`;
+    if (this.releaseEndorsements.has(key)) return;
+    checkLivenessEvidence(scopeOf(this.ctx), m, this.ctx.committee, this.deps.verify);
+    const min = releaseQuorum(this.ctx.committee.length, this.ctx.threshold, 0, 0);
+    if (m.refusals.length < min) {
+      throw new SecAggError('SECAGG_NOT_CERTIFIED', `release by ${m.sender} carries ${m.refusals.length} refusals, needs ${min}`, {
+        phase: 'release',
+        have: m.refusals.length,
+        need: min,
+      });
+    }
+    const bySender = [...this.releaseEndorsements.values()].filter((x) => x.sender === m.sender).length;
+    if (bySender >= this.ctx.committee.length) {
+      throw new SecAggError('SECAGG_DUPLICATE', `more than ${bySender} releases from ${m.sender}`, {
+        sender: m.sender,
+        kind: 'lock-release',
+      });
+    }
+    this.releaseEndorsements.set(key, {
+      kind: SecAggKind.LockEndorse,
+      federation: m.federation,
+      round: m.round,
+      sender: m.sender,
+      digest: m.digest,
+      signature: m.signature,
+    });
+  }
+
+  /** Sign a refusal of `digest` (a promise never to endorse it), with `evidence`, and queue it. */
+  private refuseLock(digest: Uint8Array, evidence: readonly SignedView[]): void {
+    const hex = toHex0x(digest);
+    if (this.refusedLocks.has(hex)) return;
+    if (this.endorsedLock !== undefined && bytesEqual(this.endorsedLock.digest, digest)) return;
+    if (this.releasedLocks.has(hex)) return;
+    this.refusedLocks.add(hex);
+    this.outbox.push({
+      kind: SecAggKind.LockRefuse,
+      federation: this.ctx.federation,
+      round: this.ctx.round,
+      sender: this.self,
+      digest: digest.slice(),
+      signature: this.deps.sign(endorseStatement(scopeOf(this.ctx), CertPhase.Refuse, digest)),
+      evidence: evidence.length === 2 ? evidence : [],
+    });
   }
 
   /** Every rule of a lock proposal except "one lock per member" and material; returns the lock. */
@@ -697,6 +1009,8 @@ export class SecAggCommitteeMember {
         new SecAggError('SECAGG_TOO_FEW_VIEWS', `${p.views.length} views, threshold ${threshold}`, { have: p.views.length, threshold }),
       );
     }
+    // A cited view that differs from the one we hold, or by a proven equivocator (F7).
+    let conflict: { error: SecAggError; evidence: readonly SignedView[] } | undefined;
     for (const v of p.views) {
       try {
         checkView(v, scope, committee, this.deps.verify);
@@ -704,11 +1018,35 @@ export class SecAggCommitteeMember {
         this.refuse(e as SecAggError);
       }
       const received = this.views.get(v.member);
-      if (received !== undefined && !sameView(received, v)) this.refuse(viewEquivocation(received, v, p.sender));
+      if (received !== undefined && !sameView(received, v)) {
+        this.noteEquivocation(received, v);
+        conflict ??= { error: viewEquivocation(received, v, p.sender), evidence: [received, v] };
+      } else if (this.equivocators.has(v.member)) {
+        const pair = this.equivocators.get(v.member)!;
+        conflict ??= {
+          error: new SecAggError('SECAGG_EQUIVOCATION', `lock of ${p.sender} cites a view of ${v.member}, a proven equivocator`, {
+            member: v.member,
+            proposer: p.sender,
+            proven: true,
+          }),
+          evidence: pair,
+        };
+      }
     }
     // Every cited view is now this member's record of that member's view: a different View later is equivocation.
     for (const v of p.views) if (!this.views.has(v.member)) this.views.set(v.member, v);
     const expected = deriveLock(p.views, ks.shared);
+    if (conflict !== undefined) {
+      // The lock's content (U_3, D) may still follow from views of members that are not proven
+      // equivocators: then the equivocator's view changed nothing, and we endorse the content (the
+      // evidence is kept). Otherwise refuse, and promise never to endorse this digest (LockRefuse
+      // with both views): that is what lets the members who endorsed it release it (F7).
+      if (this.justifiedWithoutEquivocators(ks, expected.survivors)) this.evidence.push(conflict.error);
+      else {
+        this.refuseLock(lockDigest(scope, ks.digest, expected.survivors, expected.dropped), conflict.evidence);
+        this.refuse(conflict.error);
+      }
+    }
     if (
       !sameIds(
         expected.survivors.map((e) => e.participant),
@@ -734,6 +1072,25 @@ export class SecAggCommitteeMember {
     };
   }
 
+  /**
+   * Whether exactly `survivors` (with their input hashes) is the intersection of ≥ t views under
+   * `ks` by members that are not proven equivocators: the views holding every survivor entry, all
+   * of them (a subset's intersection can only be larger).
+   */
+  private justifiedWithoutEquivocators(ks: KeySet, survivors: readonly ViewEntry[]): boolean {
+    const supporting = this.viewsUnder(ks.digest).filter((v) => {
+      const held = new Map(v.entries.map((e) => [e.participant, e.inputHash]));
+      return survivors.every((e) => bytesEqualOpt(held.get(e.participant), e.inputHash));
+    });
+    if (supporting.length < this.ctx.threshold) return false;
+    const u2 = new Set(ks.shared);
+    const got = intersectViews(supporting).filter((e) => u2.has(e.participant));
+    return sameIds(
+      got.map((e) => e.participant),
+      survivors.map((e) => e.participant),
+    );
+  }
+
   addLockEndorse(e: EndorseMsg): void {
     checkContext(this.ctx, e);
     if (e.sender === this.self) return;
@@ -751,7 +1108,7 @@ export class SecAggCommitteeMember {
     return certified(
       scopeOf(this.ctx),
       CertPhase.Lock,
-      this.lockEndorsements.values(),
+      [...this.lockEndorsements.values(), ...this.releaseEndorsements.values()],
       this.ctx.committee,
       this.ctx.threshold,
       this.deps.verify,

@@ -15,6 +15,8 @@ import { decodeMaskedInput, encodeMaskedInput } from '../../protocol/messages/ma
 import {
   advertStatement,
   CertPhase,
+  ComplaintReason,
+  complaintStatement,
   decodeSecAgg,
   encodeSecAgg,
   endorseStatement,
@@ -102,6 +104,46 @@ const messages: Record<string, SecAggMessage> = {
   },
   'key-set-endorse': { ...base, kind: SecAggKind.KeySetEndorse, sender: 'carol', digest: fill(32, 0x0f), signature: fill(64, 0x77) },
   'lock-endorse': { ...base, kind: SecAggKind.LockEndorse, sender: 'erin', digest: fill(32, 0x10), signature: fill(64, 0x88) },
+  complaint: {
+    ...base,
+    kind: SecAggKind.Complaint,
+    sender: 'carol',
+    accused: 'dave',
+    reason: ComplaintReason.BadShare,
+    signature: fill(64, 0x99),
+  },
+  'lock-refuse': {
+    ...base,
+    kind: SecAggKind.LockRefuse,
+    sender: 'carol',
+    digest: fill(32, 0x10),
+    signature: fill(64, 0xaa),
+    evidence: [
+      { member: 'bob', keySet: fill(32, 0x0e), entries, signature: fill(64, 0x44) },
+      { member: 'bob', keySet: fill(32, 0x0e), entries: entries.slice(0, 1), signature: fill(64, 0x45) },
+    ],
+  },
+  'lock-refuse-bare': {
+    ...base,
+    kind: SecAggKind.LockRefuse,
+    sender: 'dave',
+    digest: fill(32, 0x10),
+    signature: fill(64, 0xab),
+    evidence: [],
+  },
+  'lock-release': {
+    ...base,
+    kind: SecAggKind.LockRelease,
+    sender: 'erin',
+    released: fill(32, 0x10),
+    digest: fill(32, 0x12),
+    signature: fill(64, 0xbb),
+    refusals: [
+      { member: 'alice', signature: fill(64, 0xc1) },
+      { member: 'carol', signature: fill(64, 0xc3) },
+      { member: 'dave', signature: fill(64, 0xc4) },
+    ],
+  },
 };
 
 describe('secure-aggregation known answers', () => {
@@ -123,6 +165,8 @@ describe('secure-aggregation known answers', () => {
     expect(toHex(resultStatement(scope, result))).toBe(V.statements.result);
     expect(toHex(endorseStatement(scope, CertPhase.KeySet, fill(32, 0x0f)))).toBe(V.statements['endorse-key-set']);
     expect(toHex(endorseStatement(scope, CertPhase.Lock, fill(32, 0x10)))).toBe(V.statements['endorse-lock']);
+    expect(toHex(endorseStatement(scope, CertPhase.Refuse, fill(32, 0x10)))).toBe(V.statements['refuse-lock']);
+    expect(toHex(complaintStatement(scope, 'carol', 'dave', ComplaintReason.BadShare))).toBe(V.statements.complaint);
     expect(toHex(keySetDigest(scope, ['alice', 'bob', 'dave'], ['alice', 'dave']))).toBe(V.digests['key-set']);
     expect(toHex(lockDigest(scope, fill(32, 0x0e), entries.slice(0, 1), ['dave']))).toBe(V.digests.lock);
     expect(toHex(survivorsHash(entries))).toBe(V.digests.survivors);

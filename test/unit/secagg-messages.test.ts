@@ -121,7 +121,7 @@ describe('secagg message codec', () => {
 
   it('decode errors are typed', () => {
     const bytes = encodeSecAgg(samples[2]!);
-    expect(codeOf(() => decodeSecAgg(Uint8Array.from([10, ...bytes.subarray(1)])))).toBe('MSG_BAD_TYPE');
+    expect(codeOf(() => decodeSecAgg(Uint8Array.from([13, ...bytes.subarray(1)])))).toBe('MSG_BAD_TYPE'); // 10–12: liveness evidence
     // v1 (before certified phases) is refused: its statements were not bound to the deployment.
     expect(codeOf(() => decodeSecAgg(Uint8Array.from([bytes[0]!, 1, ...bytes.subarray(2)])))).toBe('MSG_BAD_VERSION');
     expect(codeOf(() => encodeSecAgg({ ...samples[6]!, shared: ['zed'] } as SecAggMessage))).toBe('MSG_BAD_FIELD');

@@ -63,6 +63,14 @@ adv = ['alice', 'bob', 'dave']
 msgs['key-set-proposal'] = env(7, 'bob') + u16(1) + ids(adv) + u16(2) + u16(adv.index('alice')) + u16(adv.index('dave'))
 msgs['key-set-endorse'] = env(8, 'carol') + fill(32, 0x0f) + fill(64, 0x77)
 msgs['lock-endorse'] = env(9, 'erin') + fill(32, 0x10) + fill(64, 0x88)
+# Liveness evidence (kinds 10-12).
+msgs['complaint'] = env(10, 'carol') + vb16(s('dave')) + u8(1) + fill(64, 0x99)
+EV = [('bob', ENTRIES, fill(64, 0x44)), ('bob', ENTRIES[:1], fill(64, 0x45))]  # two different views by bob
+msgs['lock-refuse'] = env(11, 'carol') + fill(32, 0x10) + fill(64, 0xaa) + u8(len(EV)) + \
+    b''.join(vb16(s(m)) + fill(32, 0x0e) + entries(es) + sig for m, es, sig in EV)
+msgs['lock-refuse-bare'] = env(11, 'dave') + fill(32, 0x10) + fill(64, 0xab) + u8(0)
+msgs['lock-release'] = env(12, 'erin') + fill(32, 0x10) + fill(32, 0x12) + fill(64, 0xbb) + u8(3) + \
+    b''.join(vb16(s(m)) + fill(64, b) for m, b in [('alice', 0xc1), ('carol', 0xc3), ('dave', 0xc4)])
 
 statements = {}
 statements['advertise'] = stmt('fedmesh/secagg/advertise/v2') + vb16(s('alice')) + ENC + MASK + u8(1)
@@ -70,6 +78,8 @@ statements['view'] = stmt('fedmesh/secagg/view/v3') + vb16(s('bob')) + fill(32, 
 statements['result'] = stmt('fedmesh/secagg/result/v2') + fill(32, 0x0b) + fill(32, 0x0c) + fill(32, 0x0d) + u64(455)
 statements['endorse-key-set'] = stmt('fedmesh/secagg/endorse/v1') + u8(1) + fill(32, 0x0f)
 statements['endorse-lock'] = stmt('fedmesh/secagg/endorse/v1') + u8(2) + fill(32, 0x10)
+statements['refuse-lock'] = stmt('fedmesh/secagg/endorse/v1') + u8(3) + fill(32, 0x10)
+statements['complaint'] = stmt('fedmesh/secagg/complaint/v1') + vb16(s('carol')) + vb16(s('dave')) + u8(1)
 
 digests = {}
 digests['key-set'] = hashlib.sha256(stmt('fedmesh/secagg/keyset/v1') + ids(adv) + ids(['alice', 'dave'])).digest()
