@@ -1,0 +1,240 @@
+/**
+ * Attack (H8 F7): a committee member signs two different Views and shows one to each half of the
+ * committee. Members refuse a lock citing a view that differs from the one they hold (issue 13
+ * item 6) and each endorses one lock per round, so the lock citing one version could not reach t
+ * and no other lock could either: the round aborted. Now (committee-member.ts "Refusals and
+ * release"): a refusal is a signed promise never to endorse that lock, carrying both views; a
+ * member that endorsed it releases it once refusals by r ≥ m − t + max(c − p, 0) + 1 members that
+ * are not proven equivocators prove it can never reach t; leaders never cite a proven
+ * equivocator; and a lock whose content follows from other members' views is endorsed anyway.
+ * Each schedule ends with the exact sum — or, for the one schedule that still stalls, with
+ * nothing revealed.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  CertPhase,
+  decodeSecAgg,
+  encodeSecAgg,
+  endorseStatement,
+  type LockRefuseMsg,
+  type LockReleaseMsg,
+  type ProposalMsg,
+  SecAggKind,
+  type SignedView,
+  type ViewMsg,
+  viewStatement,
+} from '../../protocol/messages/secagg.js';
+import { decodeSum, scopeOf, type SecAggCommitteeMember } from '../../protocol/secure-aggregation/index.js';
+import { codeOf, config, testSign } from './secagg-helpers.js';
+import { certifyKeySet, LATE, maskInputs, type Round, setupRound, shareKeys, signView } from './secagg-round-harness.js';
+
+const VICTIM = 'peer-008';
+
+/** Through the wire codec, as gossip would carry it. */
+const wire = <T>(m: T): T => decodeSecAgg(encodeSecAgg(m as never)) as T;
+
+interface Setup {
+  /** Positions shown M's version that omits the victim (the others get its full view). */
+  readonly shownOmitting: readonly number[];
+  /** Which version M cites in its own lock proposal (M = position 0, turn 0's leader). */
+  readonly cites: 'omitting' | 'full';
+}
+
+function equivocatingRound(s: Setup) {
+  const r = setupRound({ n: 9, m: 7, t: 5, config: config(), seed: 'view-equivocation' });
+  shareKeys(r);
+  const ks = certifyKeySet(r);
+  maskInputs(r, ks, r.parties);
+  const views = r.committee.map((id) => signView(r, id));
+  const M = r.committee[0]!;
+  const full = views[0]!.view;
+  const entries = full.entries.filter((e) => e.participant !== VICTIM);
+  const omitting: SignedView = {
+    member: M,
+    keySet: full.keySet,
+    entries,
+    signature: testSign(M)(viewStatement(scopeOf(r.ctx), M, full.keySet, entries)),
+  };
+  const honest = r.committee.slice(1);
+  for (const id of honest) {
+    const k = r.committee.indexOf(id);
+    for (const v of views.slice(1)) if (v.sender !== id) r.members.get(id)!.addView(v);
+    const mine: ViewMsg = { ...views[0]!, view: s.shownOmitting.includes(k) ? omitting : full };
+    r.members.get(id)!.addView(wire(mine));
+  }
+  // M leads turn 0 and cites one of its versions with four honest views.
+  const cited = s.cites === 'omitting' ? omitting : full;
+  const honestViews = views.slice(1, 5).map((v) => v.view);
+  const u2 = ks.proposal.shared;
+  const u3 = u2.filter((p) => cited.entries.some((e) => e.participant === p));
+  const x: ProposalMsg = {
+    kind: SecAggKind.Proposal,
+    federation: 'fed',
+    round: 7,
+    sender: M,
+    turn: 0,
+    keySet: full.keySet,
+    survivors: u3,
+    dropped: u2.filter((p) => !u3.includes(p)),
+    views: [cited, ...honestViews].sort((a, b) => (a.member < b.member ? -1 : 1)),
+  };
+  return { r, M, honest, x: wire(x) };
+}
+
+/** Every honest member processes `p`; returns endorsers and the codes of those that refused. */
+function offer(r: Round, members: readonly string[], p: ProposalMsg) {
+  const ends = [];
+  const refused: Record<string, string> = {};
+  for (const id of members) {
+    const m = r.members.get(id)!;
+    try {
+      const e = m.onLockProposal(p, LATE);
+      if (e !== undefined) ends.push(wire(e));
+    } catch (e) {
+      refused[id] = (e as { code: string }).code;
+    }
+  }
+  return { ends, refused };
+}
+
+/** Deliver every member's outbox (refusals, releases) and endorsements to every other member. */
+function exchange(r: Round, members: readonly string[], ends: ReturnType<typeof offer>['ends']) {
+  const out = members.flatMap((id) => r.members.get(id)!.takeOutbox().map(wire));
+  for (const id of members) {
+    const m = r.members.get(id)!;
+    for (const e of ends) if (e.sender !== id) m.addLockEndorse(e);
+    for (const o of out) {
+      if (o.sender === id) continue;
+      if (o.kind === SecAggKind.LockRefuse) m.addLockRefuse(o);
+      if (o.kind === SecAggKind.LockRelease) m.addLockRelease(o);
+    }
+  }
+  return out;
+}
+
+function unmaskAt(r: Round, m: SecAggCommitteeMember, members: readonly string[]) {
+  const reveals = members.map((id) => r.members.get(id)!.reveal()).filter((x) => x !== undefined);
+  for (const rv of reveals) if (rv.sender !== m.self) m.addReveal(wire(rv));
+  const res = m.unmask(new Map([...r.payloads].map(([id, x]) => [id, x.masked])));
+  const u3 = res.survivors.map((e) => e.participant);
+  const { values, totalSamples } = decodeSum(res.sum, u3.length, r.ctx.config);
+  const want = [0, 0, 0];
+  for (const q of u3)
+    r.ints.get(q)!.forEach((v, k) => {
+      want[k]! += v;
+    });
+  expect([...values].map((v) => v * 2 ** r.ctx.config.fractionalBits)).toEqual(want);
+  expect(totalSamples).toBe(u3.reduce((a, q) => a + r.counts.get(q)!, 0));
+  return { u3, reveals };
+}
+
+describe('attack F7: a member that signs two different Views', () => {
+  it('3/3 split, the lock cites the version that omits the victim: its 3 refusals release it, the next leader locks the honest views, exact sum', () => {
+    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting' });
+    // M withholds its own endorsement. Positions 1–3 (hold the cited version) endorse; 4–6 refuse.
+    const first = offer(r, honest, x);
+    expect(first.ends.map((e) => e.sender)).toEqual(r.committee.slice(1, 4));
+    expect(first.refused).toEqual(Object.fromEntries(r.committee.slice(4).map((id) => [id, 'SECAGG_EQUIVOCATION'])));
+    const out = exchange(r, honest, first.ends);
+    const refusals = out.filter((o): o is LockRefuseMsg => o.kind === SecAggKind.LockRefuse);
+    expect(refusals.map((o) => o.sender)).toEqual(r.committee.slice(4));
+    expect(refusals.every((o) => o.evidence.length === 2 && o.evidence[0]!.member === M)).toBe(true);
+    // 3 refusals ≥ m − t + max(c − p, 0) + 1 = 2 + 0 + 1 (p = 1: M is a proven equivocator): released.
+    for (const id of r.committee.slice(1, 4)) {
+      const m = r.members.get(id)!;
+      expect(m.provenEquivocators).toEqual([M]);
+      expect(m.endorsedLockDigest).toBeUndefined();
+      expect(m.lockCertificate()).toBeUndefined();
+    }
+    // Turn 1's leader (position 1) proposes; it cites no view of M.
+    const y = wire(r.members.get(r.committee[1]!)!.proposeLock(1));
+    expect(y.views.map((v) => v.member)).not.toContain(M);
+    expect(y.survivors).toContain(VICTIM);
+    const second = offer(r, honest, y);
+    // 4–6 endorse directly; 1–3 endorse through a LockRelease carrying the refusals.
+    expect(second.ends.map((e) => e.sender)).toEqual(r.committee.slice(4));
+    expect(second.refused).toEqual({});
+    const out2 = exchange(r, honest, second.ends);
+    const releases = out2.filter((o): o is LockReleaseMsg => o.kind === SecAggKind.LockRelease);
+    expect(releases.map((o) => o.sender)).toEqual(r.committee.slice(1, 4));
+    expect(releases.every((o) => o.refusals.map((f) => f.member).join() === r.committee.slice(4).join())).toBe(true);
+    // One lock certified everywhere (six endorsers), and it is Y.
+    for (const id of honest) expect(r.members.get(id)!.lockCertificate()?.signers).toEqual(honest);
+    const { u3, reveals } = unmaskAt(r, r.members.get(r.committee[4]!)!, honest);
+    expect(u3).toEqual(r.parties);
+    expect(reveals).toHaveLength(6);
+    // Nobody revealed for X.
+    expect(reveals.every((rv) => rv.proposal.join() === r.members.get(r.committee[1]!)!.followedDigest!.join())).toBe(true);
+  });
+
+  it('the lock cites the full version (the halves shown the other refuse nothing): the content follows from honest views, endorsed at once', () => {
+    const { r, honest, x } = equivocatingRound({ shownOmitting: [4, 5, 6], cites: 'full' });
+    const first = offer(r, honest, x);
+    expect(first.ends).toHaveLength(6);
+    const out = exchange(r, honest, first.ends);
+    expect(out).toEqual([]);
+    // The equivocation is still kept as evidence by those that saw the other version.
+    for (const id of r.committee.slice(4)) expect(r.members.get(id)!.evidence.at(-1)?.code).toBe('SECAGG_EQUIVOCATION');
+    const { u3 } = unmaskAt(r, r.members.get(r.committee[1]!)!, honest);
+    expect(u3).toEqual(r.parties);
+  });
+
+  it('still stalls (documented): 4/2 split and M withholding — 2 refusals cannot release, nothing is certified, nothing revealed', () => {
+    const { r, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3, 4], cites: 'omitting' });
+    const first = offer(r, honest, x);
+    expect(first.ends).toHaveLength(4);
+    exchange(r, honest, first.ends);
+    // Only 2 refusals: X could still reach t with M's endorsement, so nobody may release it.
+    for (const id of r.committee.slice(1, 5)) expect(r.members.get(id)!.endorsedLockDigest).toBeDefined();
+    const y = r.members.get(r.committee[5]!)!.proposeLock(5);
+    const second = offer(r, honest, y);
+    expect(second.ends).toHaveLength(2);
+    expect(new Set(Object.values(second.refused))).toEqual(new Set(['SECAGG_CONFLICTING_PROPOSAL']));
+    exchange(r, honest, second.ends);
+    for (const id of honest) {
+      expect(r.members.get(id)!.lockCertificate()).toBeUndefined();
+      expect(r.members.get(id)!.reveal()).toBeUndefined();
+    }
+  });
+
+  it('a release needs refusals by members that are not proven equivocators; a release message with too few refusals is refused', () => {
+    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting' });
+    const first = offer(r, honest, x);
+    const xDigest = first.ends[0]!.digest;
+    const m1 = r.members.get(r.committee[1]!)!;
+    // Two honest refusals (positions 4 and 5) and one by M itself, which is a proven equivocator
+    // once the evidence arrives: 2 < 3, so m1 keeps its endorsement.
+    for (const id of r.committee.slice(4, 6)) for (const o of r.members.get(id)!.takeOutbox()) m1.addLockRefuse(wire(o as LockRefuseMsg));
+    const byM: LockRefuseMsg = {
+      kind: SecAggKind.LockRefuse,
+      federation: 'fed',
+      round: 7,
+      sender: M,
+      digest: xDigest,
+      signature: testSign(M)(endorseStatement(scopeOf(r.ctx), CertPhase.Refuse, xDigest)),
+      evidence: [],
+    };
+    m1.addLockRefuse(wire(byM));
+    expect(m1.provenEquivocators).toEqual([M]);
+    expect(m1.endorsedLockDigest).toEqual(xDigest);
+    // The third honest refusal releases it.
+    for (const o of r.members.get(r.committee[6]!)!.takeOutbox()) m1.addLockRefuse(wire(o as LockRefuseMsg));
+    expect(m1.endorsedLockDigest).toBeUndefined();
+    // A second endorsement that carries fewer than m − t + 1 refusals is refused.
+    const other = new Uint8Array(32).fill(7);
+    const bare: LockReleaseMsg = {
+      kind: SecAggKind.LockRelease,
+      federation: 'fed',
+      round: 7,
+      sender: r.committee[2]!,
+      released: xDigest,
+      digest: other,
+      signature: testSign(r.committee[2]!)(endorseStatement(scopeOf(r.ctx), CertPhase.Lock, other)),
+      refusals: [],
+    };
+    expect(codeOf(() => m1.addLockRelease(wire(bare)))).toBe('SECAGG_NOT_CERTIFIED');
+    // A refusal signature that does not verify makes the whole release invalid.
+    const forged = { ...bare, refusals: ['peer-004', 'peer-005', 'peer-006'].map((member) => ({ member, signature: new Uint8Array(64) })) };
+    expect(codeOf(() => m1.addLockRelease(wire(forged)))).toBe('SECAGG_BAD_SIGNATURE');
+  });
+});
