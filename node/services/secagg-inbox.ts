@@ -14,10 +14,20 @@
  * (sender, turn), at most m of each per sender and round (a bound on memory, not on safety).
  * Liveness evidence likewise: complaints per (sender, accused) (≤ MAX_PARTICIPANTS), lock
  * refusals and releases per (sender, digest) (≤ m).
+ *
+ * Messages of a round this peer has not opened yet (the pipeline IGNOREs them, ROUND_UNKNOWN:
+ * without the round's committee it cannot judge them) are *held*, not lost: a member whose chain
+ * poll lags the others' by a few hundred ms would otherwise drop, for good, the ShareKeys that
+ * participants send the moment they open the round (with committee keys from identities they
+ * wait for nobody), and then lack those shares — the cause of the aborted rounds when committee
+ * keys were first enabled (issue 13 item 4). Held messages come only from members (checked
+ * before holding), are bounded per sender and in bytes (PENDING_PER_SENDER, PENDING_BYTES), and
+ * go through the whole pipeline again once the round's committee is known (`setRound`, or any
+ * later arrival).
  */
 import { bytesEqual, hash256, toHex0x } from '../../protocol/bytes.js';
 import { MAX_PARTICIPANTS } from '../../protocol/messages/limits.js';
-import { encodeSecAgg, SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
+import { decodeSecAgg, encodeSecAgg, SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
 import { topicFor } from '../../protocol/messages/topics.js';
 import type { IdentityVerify } from '../../protocol/secure-aggregation/crypto.js';
 import { validateSecAggMessage } from '../../protocol/validate.js';
@@ -50,6 +60,20 @@ interface Stored {
 type ByKind = Map<SecAggKind, Map<string, Stored>>;
 
 /**
+ * Held messages of not-yet-opened rounds, per sender: one of each kind a sender sends in a round
+ * (13 kinds), with slack for the per-turn key-set messages. A bound on memory only.
+ */
+export const PENDING_PER_SENDER = 32;
+/** Total bytes held for not-yet-opened rounds (ShareKeys at m = 7 are ~1 KiB; 64 peers hold < 1 MiB). */
+export const PENDING_BYTES = 8 * 1024 * 1024;
+
+interface Pending {
+  readonly round: number;
+  readonly from: string;
+  readonly data: Uint8Array;
+}
+
+/**
  * Where a message is stored: its sender; (sender, digest) for key-set endorsements and (sender,
  * turn) for key-set proposals — a member endorses one key set per turn and a leader proposes once
  * per turn it leads (H8 F6).
@@ -79,6 +103,9 @@ export class SecAggInbox {
   readonly evidence: EquivocationEvidence[] = [];
   private current = 1;
   private readonly rounds = new Map<number, ByKind>();
+  /** Messages of rounds whose committee was unknown on arrival, oldest first (see the header). */
+  private pending: Pending[] = [];
+  private pendingBytes = 0;
 
   constructor(
     private readonly gossip: Gossip,
@@ -104,6 +131,12 @@ export class SecAggInbox {
   setRound(round: number): void {
     this.current = round;
     for (const r of this.rounds.keys()) if (r < round - 1) this.rounds.delete(r);
+    this.replayPending();
+  }
+
+  /** Messages held for rounds not opened yet (a gauge). */
+  get pendingCount(): number {
+    return this.pending.length;
   }
 
   /** Accepted messages of one kind for `round`, in arrival order. */
@@ -128,7 +161,15 @@ export class SecAggInbox {
   }
 
   private onMessage(g: GossipMessage): Verdict {
-    const { verdict, message } = validateSecAggMessage(g.data, g.from, {
+    if (this.pending.length > 0) this.replayPending();
+    const { verdict, message } = this.validate(g);
+    if (verdict.action === 'ignore' && verdict.code === 'ROUND_UNKNOWN') this.hold(g);
+    if (message === undefined) return verdict;
+    return this.store(message, hash256(g.data), g.data.length);
+  }
+
+  private validate(g: GossipMessage): ReturnType<typeof validateSecAggMessage> {
+    return validateSecAggMessage(g.data, g.from, {
       binding: this.init.binding,
       federation: this.init.federation,
       currentRound: this.current,
@@ -140,8 +181,41 @@ export class SecAggInbox {
         return prior !== undefined && bytesEqual(prior.hash, hash256(data));
       },
     });
-    if (message === undefined) return verdict;
-    return this.store(message, hash256(g.data), g.data.length);
+  }
+
+  /** Keep a ROUND_UNKNOWN message of a member for when its round's committee is known (bounded). */
+  private hold(g: GossipMessage): void {
+    if (!this.init.isMember(g.from)) return;
+    if (this.pendingBytes + g.data.length > PENDING_BYTES) return;
+    let fromSender = 0;
+    for (const p of this.pending) if (p.from === g.from) fromSender++;
+    if (fromSender >= PENDING_PER_SENDER) return;
+    let round: number;
+    try {
+      round = decodeSecAgg(g.data).round;
+    } catch {
+      return;
+    }
+    this.pending.push({ round, from: g.from, data: g.data });
+    this.pendingBytes += g.data.length;
+  }
+
+  /** Run held messages whose round's committee is now known through the pipeline again; drop stale ones. */
+  private replayPending(): void {
+    const keep: Pending[] = [];
+    const ready: Pending[] = [];
+    for (const p of this.pending) {
+      if (p.round < this.current) continue;
+      if (this.init.committee(p.round).length > 0) ready.push(p);
+      else keep.push(p);
+    }
+    if (ready.length === 0 && keep.length === this.pending.length) return;
+    this.pending = keep;
+    this.pendingBytes = keep.reduce((n, p) => n + p.data.length, 0);
+    for (const p of ready) {
+      const { message } = this.validate({ topic: this.topic, from: p.from, data: p.data });
+      if (message !== undefined) this.store(message, hash256(p.data), p.data.length);
+    }
   }
 
   private store(m: SecAggMessage, hash: Uint8Array, bytes: number): Verdict {
