@@ -11,11 +11,14 @@
  * Other tasks (issue 16, protocol/task.ts): `model.task` as in the manifest; `y` holds class
  * indices (multiclass), rows of 0/1 (multilabel) or values in original units (regression); the
  * metrics are the task's (protocol/metrics.ts names: balancedAccuracy, macroF1, rmse, r2, …).
+ * Per class (multiclass) or label (multilabel) the report adds `sensitivity.<name>`,
+ * `specificity.<name>` and `auc.<name>`, and for multiclass the k×k confusion matrix as
+ * `confusion.<actual>.<predicted>` counts: every figure stays a number in the JSON report.
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { TaskSchema } from '../../protocol/manifest.js';
-import { scalarMetrics } from '../../protocol/metrics.js';
+import { scalarMetrics, type TaskMetrics } from '../../protocol/metrics.js';
 import { evaluateTask, type Task, toStandardUnits } from '../../protocol/task.js';
 import { decodeWeights } from '../../protocol/weights-codec.js';
 import { Trainer } from '../ml/trainer.js';
@@ -96,10 +99,29 @@ export async function evaluateModels(
   try {
     for (const [round, bytes] of [...models].sort((a, b) => a[0] - b[0])) {
       trainer.setWeights(decodeWeights(bytes));
-      out.set(round, scalarMetrics(evaluateTask(trainer.task, labelled, trainer.predict(x, data.y.length))));
+      out.set(round, reportedMetrics(task, evaluateTask(trainer.task, labelled, trainer.predict(x, data.y.length))));
     }
   } finally {
     trainer.dispose();
+  }
+  return out;
+}
+
+/** The task's scalar metrics, plus per-class/label rows and the multi-class confusion matrix flattened to numbers. */
+export function reportedMetrics(task: Task, m: TaskMetrics): Record<string, number> {
+  const out = scalarMetrics(m);
+  if (task.kind !== 'multiclass' && task.kind !== 'multilabel') return out;
+  for (const c of m.perClass ?? []) {
+    out[`sensitivity.${c.name}`] = c.sensitivity;
+    out[`specificity.${c.name}`] = c.specificity;
+    out[`auc.${c.name}`] = c.auc;
+  }
+  if (task.kind === 'multiclass') {
+    m.confusionMatrix?.forEach((row, a) => {
+      row.forEach((count, p) => {
+        out[`confusion.${task.classes[a]}.${task.classes[p]}`] = count;
+      });
+    });
   }
   return out;
 }

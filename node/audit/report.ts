@@ -9,6 +9,29 @@ const short = (h: string | undefined): string => (h === undefined ? '—' : `${h
 const addr = (a: string): string => `${a.slice(0, 8)}…${a.slice(-4)}`;
 const num = (x: number): string => (Number.isFinite(x) ? x.toFixed(4) : '∞');
 
+/** One line of a round's evaluation for the text report: the task's headline metrics (those present). */
+function evaluationLine(e: Readonly<Record<string, number>>): string {
+  const keys: readonly [string, string][] =
+    e.rmse !== undefined
+      ? [
+          ['rmse', 'rmse'],
+          ['mae', 'mae'],
+          ['r2', 'r2'],
+        ]
+      : e.macroAuc !== undefined
+        ? [
+            ['accuracy', 'acc'],
+            ['balancedAccuracy', 'bal.acc'],
+            ['macroF1', 'macroF1'],
+            ['macroAuc', 'macroAuc'],
+          ]
+        : [
+            ['accuracy', 'acc'],
+            ['auc', 'auc'],
+          ];
+  return keys.map(([k, label]) => `${label} ${num(e[k] ?? Number.NaN)}`).join(' ');
+}
+
 /** Address → institution name, from the registry metadata (protocol/audit/member-name.ts). */
 export function memberNames(r: AuditReport): ReadonlyMap<string, string> {
   return new Map(r.members.flatMap((m) => (m.name !== undefined ? [[m.address.toLowerCase(), m.name] as const] : [])));
@@ -40,8 +63,7 @@ export function formatReportText(r: AuditReport): string {
       `${short(s.prevModelHash)} → ${short(s.modelHash)}`,
     ];
     if (s.artifact !== undefined) parts.push(`artifact ${s.artifact}`);
-    if (s.evaluation !== undefined)
-      parts.push(`acc ${num(s.evaluation.accuracy ?? Number.NaN)} auc ${num(s.evaluation.auc ?? Number.NaN)}`);
+    if (s.evaluation !== undefined) parts.push(evaluationLine(s.evaluation));
     parts.push(s.findings.length === 0 ? 'ok' : s.findings.join(','));
     lines.push(parts.join('  '));
   }

@@ -2,7 +2,11 @@
  * `fedmesh audit --test-data FILE.csv --manifest MANIFEST`: the auditor's held-out set as a CSV
  * in the federation's schema, read through the same loader the nodes use (node/data/csv.ts:
  * columns by the manifest's names, ignoring case; categories one-hot in the manifest's order; the
- * label mapped by the manifest's positive class), instead of hand-encoded JSON (issue 17).
+ * label read per the manifest's task), instead of hand-encoded JSON (issue 17). Every task
+ * (protocol/task.ts): binary (label.positive is 1), multiclass (the class's index in
+ * task.classes), multilabel (the task.labels 0/1 columns) and regression (the label column's
+ * value, in original units: evaluate.ts standardises it with the manifest's public mean/std, as
+ * the sites did, and reports RMSE/MAE in original units).
  *
  * Preprocessing is the federation's: with the manifest's public statistics (always with DP)
  * every row is mapped by them, exactly as at every site; without them each site standardised
@@ -11,7 +15,7 @@
  */
 import { fitStandardizer, standardize } from '../../protocol/data.js';
 import { applyPublicTransform, publicTransformOf } from '../../protocol/privacy/public-statistics.js';
-import { taskOfManifest } from '../../protocol/task.js';
+import { taskOfManifest, toOriginalUnits } from '../../protocol/task.js';
 import { modelSpecOf } from '../daemon/setup.js';
 import { loadCsv } from '../data/csv.js';
 import { readManifestFile } from '../manifest/manifest-file.js';
@@ -23,8 +27,6 @@ export function readCsvTestData(csvPath: string, manifestPath: string | undefine
     throw usageError('--manifest', undefined, 'required with a CSV --test-data: it gives the columns and the label');
   const { manifest } = readManifestFile(manifestPath);
   const task = taskOfManifest(manifest);
-  if (task.kind !== 'binary')
-    throw usageError('--test-data', csvPath, `CSV test data takes a binary task; this manifest's is ${task.kind} (use the JSON form)`);
   const pub = publicTransformOf(manifest);
   const { data: raw } = loadCsv(csvPath, manifest, {
     missing: 'drop',
@@ -40,9 +42,23 @@ export function readCsvTestData(csvPath: string, manifestPath: string | undefine
       csvPath,
       "CSV test data takes the built-in models; this manifest's is a tfjs model (use the JSON form)",
     );
+  // Labels as the JSON form holds them: class indices, rows of 0/1, or values in original units.
+  const t = data.targets;
+  const labels = task.kind === 'multilabel' ? task.labels.length : 1;
+  const y: TestData['y'] =
+    task.kind === 'multilabel'
+      ? Array.from({ length: data.n }, (_, i) => Array.from(t!.subarray(i * labels, (i + 1) * labels), (v) => (v === 1 ? 1 : 0)))
+      : task.kind === 'regression'
+        ? Array.from(t!, (v) => toOriginalUnits(task, v))
+        : Array.from(data.y);
   return {
-    model: { kind: spec.kind, inputShape: [...spec.inputShape], ...(spec.hidden !== undefined ? { hidden: [...spec.hidden] } : {}) },
+    model: {
+      kind: spec.kind,
+      inputShape: [...spec.inputShape],
+      ...(spec.hidden !== undefined ? { hidden: [...spec.hidden] } : {}),
+      ...(task.kind !== 'binary' ? { task: structuredClone(task) as NonNullable<TestData['model']['task']> } : {}),
+    },
     x: Array.from({ length: data.n }, (_, i) => Array.from(data.x.subarray(i * width, (i + 1) * width))),
-    y: Array.from(data.y),
+    y,
   };
 }
