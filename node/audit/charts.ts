@@ -108,3 +108,26 @@ export async function roundsChartSvg(r: AuditReport, threshold: number): Promise
     ],
   } as TopLevelSpec);
 }
+
+/**
+ * The re-evaluated metrics per round (issue 16: the task's own — accuracy, balanced accuracy,
+ * macro-F1, AUC, … or RMSE, MAE, R²), one line each. Error metrics (RMSE, MAE) are in the
+ * target's units and can exceed 1, so they get their own chart from the caller when present.
+ */
+export async function metricsChartSvg(points: readonly { round: number; metric: string; value: number }[], title: string): Promise<string> {
+  return toSvg({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    width: 520,
+    height: 180,
+    config: CONFIG,
+    data: { values: points.filter((p) => Number.isFinite(p.value)) },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'round', type: 'ordinal', title: 'round' },
+      y: { field: 'value', type: 'quantitative', title },
+      color: { field: 'metric', type: 'nominal', title: 'metric', scale: { scheme: 'dark2' } },
+      // Dashes as well as colours, so overlapping lines and colour-blind readers can tell them apart (one merged legend).
+      strokeDash: { field: 'metric', type: 'nominal', title: 'metric' },
+    },
+  } as TopLevelSpec);
+}

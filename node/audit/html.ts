@@ -6,8 +6,11 @@
  * shows also in text — with `data-testid` and `aria-label`s carrying the values, so a person
  * with a screen reader and a browser test read the same thing.
  */
-import type { AuditReport, Finding } from '../../protocol/audit/types.js';
-import { budgetChartSvg, roundsChartSvg } from './charts.js';
+import type { AuditReport, Finding, RoundSummary } from '../../protocol/audit/types.js';
+import type { TaskMetrics } from '../../protocol/metrics.js';
+import { outputNames } from '../../protocol/task.js';
+import { budgetChartSvg, metricsChartSvg, roundsChartSvg } from './charts.js';
+import type { ModelInsight } from './model-view.js';
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => ESC[c]!);
@@ -26,13 +29,14 @@ function named(r: AuditReport, address: string): string {
 export interface DashboardSections {
   readonly summary: string;
   readonly rounds: string;
+  readonly model: string;
   readonly chain: string;
   readonly budgets: string;
   readonly credits: string;
   readonly findings: string;
 }
 
-export const SECTION_IDS = ['summary', 'rounds', 'chain', 'budgets', 'credits', 'findings'] as const;
+export const SECTION_IDS = ['summary', 'rounds', 'model', 'chain', 'budgets', 'credits', 'findings'] as const;
 
 function summary(r: AuditReport): string {
   const errors = r.findings.filter((f) => f.severity === 'error').length;
@@ -65,7 +69,7 @@ async function rounds(r: AuditReport): Promise<string> {
 <th scope="row">${s.round}</th><td>${s.status}</td><td>${list(s.committee)}</td>
 <td>${list(s.signers)} <span class="muted">(${s.signers.length}${s.signaturesVerified ? ', verified from calldata' : ', from event'})</span></td>
 <td>${s.participants.length}</td><td>${s.artifact ?? '—'}</td>
-<td>${s.evaluation ? `acc ${s.evaluation.accuracy?.toFixed(3)}, AUC ${s.evaluation.auc?.toFixed(3)}` : '—'}</td>
+<td>${s.evaluation ? headline(s.evaluation) : '—'}</td>
 <td>${s.findings.length === 0 ? 'none' : `<strong>${esc(s.findings.join(', '))}</strong>`}</td></tr>`,
     )
     .join('\n');
@@ -80,6 +84,148 @@ async function rounds(r: AuditReport): Promise<string> {
 <thead><tr><th scope="col">Round</th><th scope="col">Status</th><th scope="col">Committee</th><th scope="col">Signers</th><th scope="col">Participants</th><th scope="col">Artifact</th><th scope="col">Evaluation</th><th scope="col">Findings</th></tr></thead>
 <tbody>${rows}</tbody></table></div>`;
 }
+
+// ── issue 16: model quality per task ───────────────────────────────────────────────────────
+/** The stable metric names of protocol/metrics.ts, with their labels, in display order. */
+const METRIC_LABELS: Readonly<Record<string, string>> = {
+  accuracy: 'Accuracy',
+  balancedAccuracy: 'Balanced accuracy',
+  macroF1: 'Macro-F1',
+  sensitivity: 'Sensitivity',
+  specificity: 'Specificity',
+  auc: 'AUC',
+  macroAuc: 'Macro AUC',
+  brier: 'Brier score',
+  rmse: 'RMSE',
+  mae: 'MAE',
+  r2: 'R²',
+};
+/** The metrics each task reports (issue 16 item 1). */
+const TASK_METRICS: Readonly<Record<string, readonly string[]>> = {
+  binary: ['accuracy', 'sensitivity', 'specificity', 'balancedAccuracy', 'auc', 'brier'],
+  multiclass: ['accuracy', 'balancedAccuracy', 'macroF1', 'macroAuc'],
+  multilabel: ['macroAuc', 'accuracy', 'macroF1'],
+  regression: ['rmse', 'mae', 'r2'],
+};
+/** Error metrics in the target's units (charted apart from the bounded ones). */
+const UNIT_METRICS = new Set(['rmse', 'mae']);
+
+const num = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(3));
+
+/** The task's metric names: from the model's task, else from the keys an evaluation carries. */
+function metricNames(kind: string | undefined, evaluation: Readonly<Record<string, number>> | undefined): readonly string[] {
+  if (kind !== undefined) return TASK_METRICS[kind] ?? [];
+  const e = evaluation ?? {};
+  if ('rmse' in e) return TASK_METRICS.regression!;
+  if ('auc' in e) return TASK_METRICS.binary!;
+  return TASK_METRICS.multiclass!.filter((k) => k in e);
+}
+
+/** The rounds table's short form: the task's first two metrics. */
+function headline(e: Readonly<Record<string, number>>): string {
+  return metricNames(undefined, e)
+    .filter((k) => k !== 'sensitivity' && k !== 'specificity')
+    .slice(0, 2)
+    .map((k) => `${METRIC_LABELS[k]} ${num(e[k])}`)
+    .join(', ');
+}
+
+function confusionTable(m: TaskMetrics, names: readonly string[]): string {
+  const cm =
+    m.confusionMatrix ??
+    (m.confusion !== undefined
+      ? [
+          [m.confusion.tn, m.confusion.fp],
+          [m.confusion.fn, m.confusion.tp],
+        ]
+      : undefined);
+  if (cm === undefined) return '';
+  const head = names.map((c) => `<th scope="col">${esc(c)}</th>`).join('');
+  const rows = cm
+    .map(
+      (row, a) =>
+        `<tr><th scope="row">${esc(names[a])}</th>${row
+          .map(
+            (v, p) =>
+              `<td data-testid="confusion-cell" data-actual="${esc(names[a])}" data-predicted="${esc(names[p])}" data-count="${v}"${a === p ? ' class="diag"' : ''}>${v}</td>`,
+          )
+          .join('')}</tr>`,
+    )
+    .join('\n');
+  return `<div class="scroll" tabindex="0" role="region" aria-label="Confusion matrix"><table data-testid="confusion-matrix">
+<caption>Confusion matrix: rows are the actual class, columns the predicted class (counts of test rows; the diagonal is correct)</caption>
+<thead><tr><th scope="col">actual \\ predicted</th>${head}</tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
+function perClassTable(m: TaskMetrics, kind: string): string {
+  if (m.perClass === undefined) return '';
+  const label = kind === 'multilabel' ? 'Label' : 'Class';
+  const rows = m.perClass
+    .map(
+      (c) =>
+        `<tr data-testid="class-row" data-name="${esc(c.name)}" data-auc="${c.auc}" data-sensitivity="${c.sensitivity}" data-specificity="${c.specificity}"><th scope="row">${esc(c.name)}</th><td>${c.support}</td><td>${num(c.sensitivity)}</td><td>${num(c.specificity)}</td><td>${num(c.f1)}</td><td>${num(c.auc)}</td></tr>`,
+    )
+    .join('\n');
+  return `<div class="scroll" tabindex="0" role="region" aria-label="Per-${label.toLowerCase()} metrics"><table data-testid="per-class">
+<caption>Per ${label.toLowerCase()}: support, sensitivity, specificity, F1 and one-vs-rest AUC (— where undefined: one side absent from the test data)</caption>
+<thead><tr><th scope="col">${label}</th><th scope="col">Support</th><th scope="col">Sensitivity</th><th scope="col">Specificity</th><th scope="col">F1</th><th scope="col">AUC</th></tr></thead>
+<tbody>${rows}</tbody></table></div>`;
+}
+
+function latestModel(i: ModelInsight): string {
+  const m = i.metrics;
+  const kind = i.task.kind;
+  const names = TASK_METRICS[kind] ?? [];
+  const facts = names
+    .map(
+      (k) =>
+        `<dt>${METRIC_LABELS[k]}</dt><dd data-testid="latest-metric" data-metric="${k}" data-value="${(m as unknown as Record<string, number>)[k]}">${num((m as unknown as Record<string, number>)[k])}${UNIT_METRICS.has(k) ? ' <span class="muted">(target units)</span>' : ''}</dd>`,
+    )
+    .join('');
+  const classNames = kind === 'binary' ? ['negative (0)', 'positive (1)'] : outputNames(i.task);
+  return `<h3>Round ${i.round}'s model on the test data</h3>
+<p>Model ${code(i.modelHash)}, task <strong data-testid="task" data-task="${kind}">${esc(kind)}</strong>, ${m.n} test rows.</p>
+<dl class="facts">${facts}</dl>
+${kind === 'binary' || kind === 'multiclass' ? confusionTable(m, classNames) : ''}
+${kind === 'multiclass' || kind === 'multilabel' ? perClassTable(m, kind) : ''}
+<h3>Explanations</h3>
+${i.explanation !== undefined ? `<div data-testid="explanation">${i.explanation}</div>` : `<p>No explanation: ${esc(i.explanationError ?? 'unavailable')}</p>`}`;
+}
+
+/** Model quality: the task's metrics per re-evaluated round (table and chart) and the latest model in detail. */
+export async function modelSection(rounds: readonly RoundSummary[], insight?: ModelInsight): Promise<string> {
+  const evaluated = rounds.filter((s) => s.evaluation !== undefined);
+  if (evaluated.length === 0)
+    return '<p data-testid="no-evaluation">No re-evaluation: start the auditor with <code>--test-data</code> (and <code>--artifacts</code> or <code>--fetch-from</code>) to see each round\'s model quality on held-out data.</p>';
+  const names = metricNames(insight?.task.kind, evaluated[evaluated.length - 1]!.evaluation);
+  const rows = evaluated
+    .map(
+      (s) =>
+        `<tr data-testid="metrics-row" data-round="${s.round}"><th scope="row">${s.round}</th>${names
+          .map((k) => `<td data-metric="${k}" data-value="${s.evaluation![k]}">${num(s.evaluation![k])}</td>`)
+          .join('')}</tr>`,
+    )
+    .join('\n');
+  const points = (keep: (k: string) => boolean) =>
+    evaluated.flatMap((s) =>
+      names.filter(keep).map((k) => ({ round: s.round, metric: METRIC_LABELS[k]!, value: s.evaluation![k] ?? Number.NaN })),
+    );
+  const bounded = points((k) => !UNIT_METRICS.has(k));
+  const units = points((k) => UNIT_METRICS.has(k));
+  const figure = async (pts: typeof bounded, title: string, what: string): Promise<string> =>
+    pts.length === 0
+      ? ''
+      : `<figure role="img" aria-label="${esc(what)} per re-evaluated round: ${esc(
+          [...new Set(pts.map((p) => p.metric))].join(', '),
+        )} (values in the table below)">${await metricsChartSvg(pts, title)}<figcaption>${esc(what)} of each round's model on the auditor's test data.</figcaption></figure>`;
+  return `${await figure(bounded, 'metric on the test data', 'Model quality')}${await figure(units, 'error (target units)', 'Regression error')}
+<div class="scroll" tabindex="0" role="region" aria-label="Model quality table"><table>
+<caption>Each round's model re-evaluated on the auditor's test data (metrics of its task)</caption>
+<thead><tr><th scope="col">Round</th>${names.map((k) => `<th scope="col">${METRIC_LABELS[k]}</th>`).join('')}</tr></thead>
+<tbody>${rows}</tbody></table></div>
+${insight !== undefined ? latestModel(insight) : ''}`;
+}
+// ── end issue 16 ───────────────────────────────────────────────────────────────────────────
 
 function chain(r: AuditReport): string {
   const items = [`<li data-testid="chain-link" data-round="0"><span>initial model</span> ${code(r.initialModelHash)}</li>`];
@@ -139,10 +285,11 @@ function findings(r: AuditReport): string {
     .join('\n');
 }
 
-export async function renderSections(r: AuditReport): Promise<DashboardSections> {
+export async function renderSections(r: AuditReport, insight?: ModelInsight): Promise<DashboardSections> {
   return {
     summary: summary(r),
     rounds: await rounds(r),
+    model: await modelSection(r.rounds, insight),
     chain: chain(r),
     budgets: await budgets(r),
     credits: credits(r),
@@ -153,6 +300,7 @@ export async function renderSections(r: AuditReport): Promise<DashboardSections>
 const TITLES: Record<(typeof SECTION_IDS)[number], string> = {
   summary: 'Summary',
   rounds: 'Rounds',
+  model: 'Model quality',
   chain: 'Model hash chain',
   budgets: 'Privacy budgets',
   credits: 'Credits',
@@ -178,6 +326,9 @@ thead th{background:#eef1f5}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}
 .facts dt{font-weight:600}
 .chain{font-family:ui-monospace,monospace}
+td.diag{font-weight:700;background:#eef6ee}
+.gradcam-grid{display:flex;flex-wrap:wrap;gap:.5rem}
+.gradcam-grid img{image-rendering:pixelated}
 meter{width:10rem}
 figure{margin:.5rem 0}figcaption{color:#4a4a4a}
 pre{white-space:pre-wrap;word-break:break-all}
@@ -222,6 +373,6 @@ ${opts.live ? `<script>${SCRIPT(opts.pollMs ?? 2000)}</script>` : ''}
 }
 
 /** The self-contained report of `audit --html`. */
-export async function renderReportHtml(r: AuditReport): Promise<string> {
-  return renderPage(await renderSections(r), { live: false, title: `fedmesh audit — ${r.ok ? 'ok' : 'FAILED'}` });
+export async function renderReportHtml(r: AuditReport, insight?: ModelInsight): Promise<string> {
+  return renderPage(await renderSections(r, insight), { live: false, title: `fedmesh audit — ${r.ok ? 'ok' : 'FAILED'}` });
 }

@@ -9,6 +9,10 @@
  *   GET /api/sections   { block, updatedAt, error?, sections: { summary, rounds, … } }
  *   GET /health         200 once a first audit succeeded, else 503
  *
+ * With `--test-data` the "Model quality" section shows each re-evaluated round's task metrics and
+ * the latest verified model in detail (confusion matrix, per-class/per-label metrics, Grad-CAM
+ * grid or feature importance: ./model-view.ts), recomputed when that model changes.
+ *
  * Loopback only: the page shows the federation's public chain data, but it is an operator's
  * tool, not a public site.
  */
@@ -16,6 +20,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AuditReport } from '../../protocol/audit/types.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import { type DashboardSections, renderPage, renderSections } from './html.js';
+import { latestEvaluatedRound, type ModelInsight, modelInsightOf } from './model-view.js';
 import { formatReportJson } from './report.js';
 import { type AuditOptions, Auditor } from './run.js';
 
@@ -52,12 +57,22 @@ export async function startDashboard(init: DashboardInit): Promise<Dashboard> {
   const auditor = new Auditor(init.audit);
   const snap: Snapshot = {};
   let running: Promise<void> | undefined;
+  // The latest evaluated model's detail (model-view.ts), recomputed only when that model changes.
+  let insight: { hash: string; value: ModelInsight | undefined } | undefined;
+  const sectionsOf = async (report: AuditReport): Promise<DashboardSections> => {
+    const latest = latestEvaluatedRound(report)?.modelHash;
+    if (latest !== undefined && (insight?.hash !== latest || insight.value === undefined)) {
+      // A failure here (an unreadable artifact, say) leaves the section without the detail, not the page.
+      insight = { hash: latest, value: await modelInsightOf(init.audit, report).catch(() => undefined) };
+    }
+    return renderSections(report, latest !== undefined ? insight?.value : undefined);
+  };
 
   const refresh = (): Promise<void> => {
     running ??= (async () => {
       try {
         const report = await auditor.run();
-        snap.sections = await renderSections(report);
+        snap.sections = await sectionsOf(report);
         snap.report = report;
         snap.updatedAt = Date.now();
         delete snap.error;
@@ -77,7 +92,7 @@ export async function startDashboard(init: DashboardInit): Promise<Dashboard> {
     throw e;
   });
   snap.report = first;
-  snap.sections = await renderSections(first);
+  snap.sections = await sectionsOf(first);
   snap.updatedAt = Date.now();
 
   const send = (res: ServerResponse, status: number, type: string, body: string): void => {

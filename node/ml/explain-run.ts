@@ -300,7 +300,7 @@ export function reportExplanations(
     method === 'shapley-linear'
       ? 'exact linear SHAP, w_j (x_j − mean background_j)'
       : `KernelSHAP (Lundberg & Lee 2017), ${res.samples} coalitions per row${res.exact ? ', all of them: exact' : ''}`;
-  return `<p>Mean |Shapley value| per feature of ${esc(explained)} (${how}) over ${k} test rows, against ${m} other test rows as background (a simulation has no public reference set).</p><figure role="img" aria-label="Global feature importance: ${esc(
+  return `<p>Mean |Shapley value| per feature of ${esc(explained)} (${how}) over ${k} test rows, against ${m} other test rows as background (no public reference set here, so other held-out rows stand in).</p><figure role="img" aria-label="Global feature importance: ${esc(
     [...labels.keys()]
       .sort((a, b) => g[b]! - g[a]!)
       .map((j) => `${labels[j]} ${g[j]!.toPrecision(3)}`)

@@ -15,6 +15,7 @@ import type { Command } from 'commander';
 import { FedmeshError } from '../../../protocol/errors.js';
 import { usageError } from '../../audit/errors.js';
 import { renderReportHtml } from '../../audit/html.js';
+import { modelInsightOf } from '../../audit/model-view.js';
 import { formatReportJson, formatReportText } from '../../audit/report.js';
 import { type AuditOptions, runAudit } from '../../audit/run.js';
 import { DEFAULT_DASHBOARD_POLL_MS, DEFAULT_DASHBOARD_PORT, startDashboard } from '../../audit/serve.js';
@@ -88,7 +89,7 @@ export function registerAudit(program: Command): void {
       const report = await runAudit(auditOptions(flags));
       process.stdout.write(flags.json ? formatReportJson(report) : formatReportText(report));
       if (flags.html !== undefined) {
-        await writeFile(flags.html, await renderReportHtml(report));
+        await writeFile(flags.html, await renderReportHtml(report, await modelInsightOf(auditOptions(flags), report)));
         if (!flags.json) process.stdout.write(`wrote ${flags.html}\n`);
       }
       if (!report.ok) {
