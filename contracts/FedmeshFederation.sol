@@ -10,6 +10,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {FedmeshRegistry} from "./FedmeshRegistry.sol";
 import {IFedmeshLedger} from "./IFedmeshLedger.sol";
 import {IFedmeshRounds} from "./IFedmeshRounds.sol";
+import {IFedmeshStudy} from "./IFedmeshStudy.sol";
 import {CommitteeSelection} from "./libraries/CommitteeSelection.sol";
 import {PackedLedger} from "./libraries/PackedLedger.sol";
 
@@ -24,9 +25,10 @@ import {PackedLedger} from "./libraries/PackedLedger.sol";
  *
  * Every parameter is fixed at deployment: committee size m and threshold t (t > m/2), the two
  * round durations, the seed delay, the initial model hash, the manifest hash, the DP policy, δ
- * and the c_α constants for δ. There is no upgrade path; a new federation is a new deployment.
+ * and the c_α constants for δ. There is no upgrade path: a new study is a new deployment, which
+ * may continue this one's privacy budgets ({IFedmeshStudy}).
  */
-contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, EIP712 {
+contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, IFedmeshStudy, EIP712 {
     using PackedLedger for uint256;
 
     /// @dev Constructor parameters (see docs/contracts.md, "Deployment").
@@ -46,7 +48,7 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         uint48 adminDelay;
         /// δ in units of 1e-18, in (0, 1).
         uint64 delta;
-        /// c_α for δ at {rdpOrders}, fixed point with 6 decimals, rounded up (protocol/chain/budget.ts).
+        /// c_α for δ at the lens's `rdpOrders`, fixed point with 6 decimals, rounded up (protocol/chain/budget.ts).
         int32[8] cAlpha;
     }
 
@@ -110,10 +112,6 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         "Participant(address member,uint256 dpParams,uint256 spend)"
     );
 
-    /// @dev The 8 RDP orders times 100, packed as uint32 at bits 32i (1.25, 2.5, 4, 7, 12, 20, 32, 64).
-    uint256 private constant RDP_ORDERS_X100 =
-        125 | (250 << 32) | (400 << 64) | (700 << 96) | (1200 << 128) | (2000 << 160) | (3200 << 192) | (6400 << 224);
-
     /**
      * @dev Lowest admissible c_α per lane, as int32 at bits 32i: floor(1e6 · (ln((α−1)/α) −
      * ln(α)/(α−1))), the δ → 1 limit of Balle et al. 2020 Thm. 21; any δ < 1 gives more.
@@ -142,10 +140,19 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
 
     /// @dev Last opened round; rounds 1.._currentRound exist.
     uint64 private _currentRound;
-    /// @dev Last finalized round. Shares the slot with `_currentRound` and `_totalCredits`, so
-    /// finalizing writes the counters once.
+    /// @dev Last finalized round. Shares the slot with `_currentRound`, `_totalCredits` and
+    /// `_studyClosed`, so finalizing writes the counters once and `openRound` reads the flag
+    /// from the slot it reads anyway.
     uint64 private _lastFinalizedRound;
-    uint128 private _totalCredits;
+    /// @dev At most MAX_PARTICIPANTS + MAX_COMMITTEE_SIZE * 4 per round, so 120 bits never overflow.
+    uint120 private _totalCredits;
+    /// @dev Set by {closeStudy}: no round opens again.
+    bool private _studyClosed;
+
+    /// @dev The study whose budgets this one continues ({inheritBudgetFrom}); zero when none.
+    address private _predecessor;
+    /// @dev The study {closeStudy} named; zero when none.
+    address private _successor;
 
     /// @dev The round the schedule below is for; valid only when it is `_currentRound + 1`.
     uint64 private _scheduledRound;
@@ -218,6 +225,9 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
             revert FedmeshRegistryNotActive(msg.sender);
         }
         uint64 current = _currentRound;
+        if (_studyClosed) {
+            revert FedmeshStudyClosed();
+        }
         if (_rounds[current].status == RoundStatus.Open) {
             revert FedmeshRoundsStillOpen(current);
         }
@@ -366,22 +376,6 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
     }
 
     /// @inheritdoc IFedmeshRounds
-    function selectCommittee(bytes32 seed, address[] calldata members, uint256 size)
-        external
-        pure
-        returns (address[] memory committee)
-    {
-        if (size > members.length) {
-            revert FedmeshRoundsTooFewActiveMembers(members.length, size);
-        }
-        uint256[] memory drawn = CommitteeSelection.indices(seed, members.length, size);
-        committee = new address[](size);
-        for (uint256 i = 0; i < size; ++i) {
-            committee[i] = members[drawn[i]];
-        }
-    }
-
-    /// @inheritdoc IFedmeshRounds
     function hashRoundRecord(RoundRecord calldata record) external pure returns (bytes32) {
         return _hashRoundRecord(record, _participantsHash(record.participants));
     }
@@ -446,13 +440,6 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
     }
 
     /// @inheritdoc IFedmeshLedger
-    function rdpOrders() external pure returns (uint32[8] memory orders) {
-        for (uint256 i = 0; i < PackedLedger.LANES; ++i) {
-            orders[i] = uint32(RDP_ORDERS_X100 >> (i * 32));
-        }
-    }
-
-    /// @inheritdoc IFedmeshLedger
     function delta() external view returns (uint256) {
         return _delta;
     }
@@ -462,7 +449,68 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         return _dpRequired;
     }
 
+    // ───────────────────────────── studies ─────────────────────────────
+
+    /// @inheritdoc IFedmeshStudy
+    function closeStudy(address successor) external onlyRole(FEDERATION_ADMIN_ROLE) {
+        if (_studyClosed) {
+            revert FedmeshStudyClosed();
+        }
+        if (successor == address(this)) {
+            revert FedmeshStudyInvalidSuccessor(successor);
+        }
+        uint64 current = _currentRound;
+        if (_rounds[current].status == RoundStatus.Open) {
+            revert FedmeshRoundsStillOpen(current);
+        }
+        _closeStudy(successor);
+    }
+
+    /// @inheritdoc IFedmeshStudy
+    function inheritBudgetFrom(address predecessor) external onlyRole(FEDERATION_ADMIN_ROLE) {
+        if (_studyClosed) {
+            revert FedmeshStudyClosed();
+        }
+        if (_predecessor != address(0)) {
+            revert FedmeshStudyAlreadyInherits(_predecessor);
+        }
+        if (_everHadMember()) {
+            revert FedmeshStudyHasMembers();
+        }
+        (,address named,) = IFedmeshStudy(predecessor).studyChain();
+        if (named != address(this)) {
+            revert FedmeshStudyNotNamed(predecessor, named);
+        }
+        uint256 theirDelta = IFedmeshLedger(predecessor).delta();
+        if (theirDelta != _delta) {
+            revert FedmeshStudyDeltaMismatch(_delta, theirDelta);
+        }
+        _inheritBudgetFrom(predecessor);
+    }
+
+    /// @inheritdoc IFedmeshStudy
+    function studyChain() external view returns (address predecessor, address successor, bool closed) {
+        return (_predecessor, _successor, _studyClosed);
+    }
+
+    /// @inheritdoc IFedmeshStudy
+    function carriedBudgetOf(address account) external view returns (uint256 rdp, uint256 cap, bool known) {
+        (rdp, cap, known) = _ownBudget(account);
+        if (!known) {
+            (rdp, cap, known) = _carriedBudget(account);
+        }
+    }
+
     // ───────────────────────────── internals ─────────────────────────────
+
+    /// @inheritdoc FedmeshRegistry
+    function _carriedBudget(address account) internal view override returns (uint256 rdp, uint256 cap, bool known) {
+        address predecessor = _predecessor;
+        if (predecessor != address(0)) {
+            // A closed study (it named this one), so its answer no longer changes.
+            (rdp, cap, known) = IFedmeshStudy(predecessor).carriedBudgetOf(account);
+        }
+    }
 
     /// @inheritdoc FedmeshRegistry
     function _nextRound() internal view override returns (uint64) {
@@ -741,9 +789,21 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, E
         data.recordHash = recordHash;
         data.modelHash = record.modelHash;
         _lastFinalizedRound = round;
-        // At most MAX_PARTICIPANTS + MAX_COMMITTEE_SIZE * 4 per round: no uint128 overflow.
-        _totalCredits += uint128(minted);
+        _totalCredits += uint120(minted);
         emit RoundFinalized(round, recordHash, record, signers, credited);
+    }
+
+    /// @dev Emits a {StudyClosed} event.
+    function _closeStudy(address successor) private {
+        _studyClosed = true;
+        _successor = successor;
+        emit StudyClosed(successor);
+    }
+
+    /// @dev Emits a {BudgetInherited} event.
+    function _inheritBudgetFrom(address predecessor) private {
+        _predecessor = predecessor;
+        emit BudgetInherited(predecessor);
     }
 
     /// @dev Emits a {RoundAborted} event.

@@ -108,9 +108,11 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControlDefaultAdmin
         _checkMetadataURI(metadataURI);
         bytes32 peerIdHash = _checkPeerId(account, peerId, peerProof);
         MemberRecord storage record = _records[account];
-        if (record.capFrom != 0 && record.epsilonCap < epsilonCap) {
+        if (record.capFrom != 0) {
             // A former member: nobody can raise a cap, not even by removing and re-adding it.
-            epsilonCap = record.epsilonCap;
+            if (record.epsilonCap < epsilonCap) epsilonCap = record.epsilonCap;
+        } else {
+            epsilonCap = _startFromChain(account, epsilonCap);
         }
         _addMember(account, peerId, peerIdHash, metadataURI, epsilonCap, peerProof);
     }
@@ -216,6 +218,28 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControlDefaultAdmin
         return _activeLength.latest();
     }
 
+    /**
+     * @dev What an earlier study of the chain carries for `account` (IFedmeshStudy-carriedBudgetOf):
+     * packed RDP, latest cap, and whether any study registered it. Read once, at its first
+     * registration here.
+     */
+    function _carriedBudget(address account) internal view virtual returns (uint256 rdp, uint256 cap, bool known);
+
+    /// @dev `account`'s packed RDP and latest cap here, when it was ever registered here.
+    function _ownBudget(address account) internal view returns (uint256 rdp, uint256 cap, bool known) {
+        MemberRecord storage record = _records[account];
+        known = record.capFrom != 0;
+        if (known) {
+            rdp = _ledger[account].rdp();
+            cap = record.epsilonCap;
+        }
+    }
+
+    /// @dev Whether a member was ever registered (every registration moves the version).
+    function _everHadMember() internal view returns (bool) {
+        return _memberInfoVersion != 0;
+    }
+
     /// @dev The round a registry change applies from: the one after the round open or last opened.
     function _nextRound() internal view virtual returns (uint64);
 
@@ -270,6 +294,18 @@ abstract contract FedmeshRegistry is IFedmeshRegistry, AccessControlDefaultAdmin
 
     function _activeMemberCount() internal view returns (uint256) {
         return _activeLength.latest();
+    }
+
+    /**
+     * @dev A first registration in a study that continues another's budgets (IFedmeshStudy):
+     * the ledger starts from the RDP the chain holds for `account`, and the cap is at most the
+     * one it had there. Returns the cap to register.
+     */
+    function _startFromChain(address account, uint32 epsilonCap) private returns (uint32) {
+        (uint256 rdp, uint256 capBound, bool known) = _carriedBudget(account);
+        if (!known) return epsilonCap;
+        _ledger[account] = rdp & PackedLedger.RDP_MASK;
+        return capBound < epsilonCap ? uint32(capBound) : epsilonCap;
     }
 
     /// @dev Emits a {MemberAdded} event. Keeps the credits and RDP lanes of a former member.

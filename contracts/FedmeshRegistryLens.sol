@@ -7,6 +7,8 @@ pragma solidity 0.8.28;
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 import {IFedmeshRegistry} from "./IFedmeshRegistry.sol";
 import {IFedmeshRegistryLens} from "./IFedmeshRegistryLens.sol";
+import {IFedmeshRounds} from "./IFedmeshRounds.sol";
+import {CommitteeSelection} from "./libraries/CommitteeSelection.sol";
 import {PackedLedger} from "./libraries/PackedLedger.sol";
 import {MemberRecord, RegistrySlots} from "./libraries/RegistryLayout.sol";
 
@@ -31,6 +33,10 @@ contract FedmeshRegistryLens is IFedmeshRegistryLens {
     /// @dev Bits of a checkpoint's key (OpenZeppelin `Checkpoint208`: uint48 key, then uint208 value).
     uint256 private constant KEY_BITS = 48;
     uint256 private constant KEY_MASK = (1 << KEY_BITS) - 1;
+
+    /// @dev The 8 RDP orders times 100, packed as uint32 at bits 32i (1.25, 2.5, 4, 7, 12, 20, 32, 64).
+    uint256 private constant RDP_ORDERS_X100 =
+        125 | (250 << 32) | (400 << 64) | (700 << 96) | (1200 << 128) | (2000 << 160) | (3200 << 192) | (6400 << 224);
 
     // Immutables are named like the rest of the private state (STYLE.md §16).
     // solhint-disable immutable-vars-naming
@@ -94,6 +100,30 @@ contract FedmeshRegistryLens is IFedmeshRegistryLens {
     /// @inheritdoc IFedmeshRegistryLens
     function activeMembersAt(uint256 blockNumber) external view returns (address[] memory list) {
         list = _activeList(blockNumber);
+    }
+
+    /// @inheritdoc IFedmeshRegistryLens
+    function selectCommittee(bytes32 seed, address[] calldata members, uint256 size)
+        external
+        pure
+        returns (address[] memory committee)
+    {
+        if (size > members.length) {
+            revert IFedmeshRounds.FedmeshRoundsTooFewActiveMembers(members.length, size);
+        }
+        // The library openRound draws with: the same code, so the same committee.
+        uint256[] memory drawn = CommitteeSelection.indices(seed, members.length, size);
+        committee = new address[](size);
+        for (uint256 i = 0; i < size; ++i) {
+            committee[i] = members[drawn[i]];
+        }
+    }
+
+    /// @inheritdoc IFedmeshRegistryLens
+    function rdpOrders() external pure returns (uint32[8] memory orders) {
+        for (uint256 i = 0; i < PackedLedger.LANES; ++i) {
+            orders[i] = uint32(RDP_ORDERS_X100 >> (i * 32));
+        }
     }
 
     /**

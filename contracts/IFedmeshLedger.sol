@@ -12,9 +12,9 @@ pragma solidity 0.8.28;
  * mask is signed by the quorum, so resubmitting with fewer signatures strips nothing.
  *
  * The privacy budget is each member's cumulative Rényi-DP at 8 fixed orders
- * α = 1.25, 2.5, 4, 7, 12, 20, 32, 64 ({rdpOrders}), packed into one word: lane i (bits
- * 28i..28i+27) holds RDP at α_i in units of 1e-6, saturating at 2^28 - 1 (268.435455), which
- * stands for "unbounded". Spends are rounded up off chain (protocol/chain/budget.ts), so the
+ * α = 1.25, 2.5, 4, 7, 12, 20, 32, 64 (the registry lens's `rdpOrders`), packed into one
+ * word: lane i (bits 28i..28i+27) holds RDP at α_i in units of 1e-6, saturating at 2^28 - 1
+ * (268.435455), which stands for "unbounded". Spends are rounded up off chain (protocol/chain/budget.ts), so the
  * ledger never under-counts. The spent ε at the federation's δ is
  * ε = max(0, min_i (rdp_i + c_i)) over non-saturated lanes (Balle et al. 2020, "Hypothesis
  * testing interpretations and Rényi DP", Thm. 21, as Opacus uses), where the c_i are the
@@ -67,9 +67,6 @@ interface IFedmeshLedger {
 
     /// @notice The c_α constants for the federation's δ, fixed point with 6 decimals, rounded up.
     function cAlpha() external view returns (int32[8] memory);
-
-    /// @notice The RDP orders α of the 8 lanes, times 100.
-    function rdpOrders() external pure returns (uint32[8] memory);
 
     /// @notice The federation's δ, in units of 1e-18, fixed at deployment.
     function delta() external view returns (uint256);

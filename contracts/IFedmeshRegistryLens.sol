@@ -5,8 +5,8 @@ import {IFedmeshRegistry} from "./IFedmeshRegistry.sol";
 
 /**
  * @title IFedmeshRegistryLens
- * @notice Read-only views of a {FedmeshFederation}'s member registry that the federation itself
- * no longer carries: its runtime code is bounded by EIP-170 (24,576 bytes,
+ * @notice Read-only views of a {FedmeshFederation}'s member registry, and its two pure
+ * helpers (the committee procedure, the RDP orders), that the federation itself no longer carries: its runtime code is bounded by EIP-170 (24,576 bytes,
  * https://eips.ethereum.org/EIPS/eip-170), and these views (assembling strings, walking the
  * active list) are the largest code no transaction needs (docs/contracts.md, "Registry lens").
  *
@@ -36,4 +36,21 @@ interface IFedmeshRegistryLens {
 
     /// @notice {activeMembers} as it was at the end of block `blockNumber` (a past block).
     function activeMembersAt(uint256 blockNumber) external view returns (address[] memory);
+
+    /**
+     * @notice The committee procedure itself, for auditors and tests: `size` distinct entries of
+     * `members` drawn with `seed` (docs/contracts.md, "Committee selection"). For k = 0, 1, …:
+     * j = uint256(keccak256(abi.encode(seed, k))) mod members.length; j is taken unless already
+     * taken; stop at `size` entries. Returns them in the order taken.
+     *
+     * Requirements:
+     * - `size` <= `members.length` (else `FedmeshRoundsTooFewActiveMembers` of {IFedmeshRounds}).
+     */
+    function selectCommittee(bytes32 seed, address[] calldata members, uint256 size)
+        external
+        pure
+        returns (address[] memory);
+
+    /// @notice The RDP orders α of the ledger's 8 lanes, times 100 (1.25, 2.5, 4, 7, 12, 20, 32, 64).
+    function rdpOrders() external pure returns (uint32[8] memory);
 }

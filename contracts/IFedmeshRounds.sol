@@ -216,7 +216,8 @@ interface IFedmeshRounds {
      * Otherwise, once the seed block is past:
      * seed = keccak256(abi.encode(blockhash(seedBlock), prevRecordHash, round)), where
      * prevRecordHash is the record hash of the last finalized round (zero before any); the
-     * committee is {selectCommittee}(seed, activeMembersAt(snapshotBlock), committeeSize).
+     * committee is `selectCommittee`(seed, `activeMembersAt`(snapshotBlock), committeeSize)
+     * (both in the registry lens, {IFedmeshRegistry-registryLens}).
      * inputDeadline = block.timestamp + inputDuration; finalizeDeadline = inputDeadline +
      * finalizeDuration. Gas does not depend on the number of members.
      *
@@ -322,20 +323,6 @@ interface IFedmeshRounds {
 
     /// @notice Blocks from a round's snapshot block to its seed block.
     function seedDelay() external view returns (uint256);
-
-    /**
-     * @notice The committee procedure itself, for auditors and tests: `size` distinct entries of
-     * `members` drawn with `seed` (docs/contracts.md, "Committee selection"). For k = 0, 1, …:
-     * j = uint256(keccak256(abi.encode(seed, k))) mod members.length; j is taken unless already
-     * taken; stop at `size` entries. Returns them in the order taken.
-     *
-     * Requirements:
-     * - `size` <= `members.length` (else `FedmeshRoundsTooFewActiveMembers`).
-     */
-    function selectCommittee(bytes32 seed, address[] calldata members, uint256 size)
-        external
-        pure
-        returns (address[] memory);
 
     /// @notice EIP-712 struct hash of `record` (hashStruct, without the domain).
     function hashRoundRecord(RoundRecord calldata record) external pure returns (bytes32);

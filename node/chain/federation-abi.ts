@@ -53,9 +53,16 @@ export const FEDMESH_FEDERATION_ABI = [
   'error FedmeshRoundsUnexpectedRound(uint64 expected, uint64 got)',
   'error FedmeshRoundsUnsortedParticipants(uint256 index)',
   'error FedmeshRoundsZeroModelHash()',
+  'error FedmeshStudyAlreadyInherits(address predecessor)',
+  'error FedmeshStudyClosed()',
+  'error FedmeshStudyDeltaMismatch(uint256 expected, uint256 got)',
+  'error FedmeshStudyHasMembers()',
+  'error FedmeshStudyInvalidSuccessor(address successor)',
+  'error FedmeshStudyNotNamed(address predecessor, address named)',
   'error InvalidShortString()',
   'error SafeCastOverflowedUintDowncast(uint8 bits, uint256 value)',
   'error StringTooLong(string str)',
+  'event BudgetInherited(address indexed predecessor)',
   'event DefaultAdminDelayChangeCanceled()',
   'event DefaultAdminDelayChangeScheduled(uint48 newDelay, uint48 effectSchedule)',
   'event DefaultAdminTransferCanceled()',
@@ -74,6 +81,7 @@ export const FEDMESH_FEDERATION_ABI = [
   'event RoundFinalized(uint64 indexed round, bytes32 recordHash, (uint64 round, bytes32 prevModelHash, bytes32 modelHash, bytes32 aggregateHash, uint256 serviceMask, (address member, uint256 dpParams, uint256 spend)[] participants) record, address[] signers, address[] credited)',
   'event RoundOpened(uint64 indexed round, bytes32 seed, address[] committee, uint64 inputDeadline, uint64 finalizeDeadline)',
   'event RoundScheduled(uint64 indexed round, uint64 snapshotBlock, uint64 seedBlock)',
+  'event StudyClosed(address indexed successor)',
   'function abortRound()',
   'function acceptDefaultAdminTransfer()',
   'function activeMemberCount() view returns (uint256)',
@@ -82,7 +90,9 @@ export const FEDMESH_FEDERATION_ABI = [
   'function budgetAfter(address member, uint64 round, uint256 spend) view returns (uint256 epsilonAfter, uint256 cap, bool fits)',
   'function cAlpha() view returns (int32[8] constants)',
   'function cancelDefaultAdminTransfer()',
+  'function carriedBudgetOf(address account) view returns (uint256 rdp, uint256 cap, bool known)',
   'function changeDefaultAdminDelay(uint48 newDelay)',
+  'function closeStudy(address successor)',
   'function committeeSize() view returns (uint256)',
   'function creditsOf(address account) view returns (uint256)',
   'function currentRound() view returns (uint64)',
@@ -107,6 +117,7 @@ export const FEDMESH_FEDERATION_ABI = [
   'function hasRole(bytes32 role, address account) view returns (bool)',
   'function headModelHash() view returns (bytes32)',
   'function initialModelHash() view returns (bytes32)',
+  'function inheritBudgetFrom(address predecessor)',
   'function inputDuration() view returns (uint256)',
   'function isActiveMember(address account) view returns (bool)',
   'function lastFinalizedRound() view returns (uint64)',
@@ -128,7 +139,6 @@ export const FEDMESH_FEDERATION_ABI = [
   'function pendingDefaultAdminDelay() view returns (uint48 newDelay, uint48 schedule)',
   'function privacyBudgetOf(address account) view returns ((uint256 rdp, uint256 epsilonSpent, uint256 epsilonCap, uint256 remaining) budget)',
   'function rdpOf(address account) view returns (uint256)',
-  'function rdpOrders() pure returns (uint32[8] orders)',
   'function registryLens() view returns (address)',
   'function reinstateMember(address account)',
   'function removeMember(address account)',
@@ -137,7 +147,7 @@ export const FEDMESH_FEDERATION_ABI = [
   'function rollbackDefaultAdminDelay()',
   'function roundRecordDigest((uint64 round, bytes32 prevModelHash, bytes32 modelHash, bytes32 aggregateHash, uint256 serviceMask, (address member, uint256 dpParams, uint256 spend)[] participants) record) view returns (bytes32)',
   'function seedDelay() view returns (uint256)',
-  'function selectCommittee(bytes32 seed, address[] members, uint256 size) pure returns (address[] committee)',
+  'function studyChain() view returns (address predecessor, address successor, bool closed)',
   'function SERVICE_CREDIT() view returns (uint256)',
   'function setPeerId(address account, string peerId, bytes peerProof)',
   'function supportsInterface(bytes4 interfaceId) view returns (bool)',
@@ -148,15 +158,19 @@ export const FEDMESH_FEDERATION_ABI = [
 ] as const;
 
 /**
- * ABI of contracts/FedmeshRegistryLens.sol: the registry views the federation deploys beside
- * itself (`registryLens()`) to stay under EIP-170's code size limit. The view signatures are the
+ * ABI of contracts/FedmeshRegistryLens.sol: the registry views and pure helpers (committee
+ * procedure, RDP orders) the federation deploys beside itself (`registryLens()`) to stay under
+ * EIP-170's code size limit. The view signatures are the
  * ones FedmeshFederation had before the lens, so an older deployment answers them itself.
  */
 export const FEDMESH_REGISTRY_LENS_ABI = [
   'constructor(address federation_, (uint256 ledger, uint256 records, uint256 peerOwners, uint256 activeAt, uint256 activeLength) slots)',
+  'error FedmeshRoundsTooFewActiveMembers(uint256 active, uint256 required)',
   'function activeMembers() view returns (address[] list)',
   'function activeMembersAt(uint256 blockNumber) view returns (address[] list)',
   'function federation() view returns (address)',
   'function getMember(address account) view returns ((uint8 status, uint32 epsilonCap, uint256 credits, string peerId, string metadataURI, bytes peerProof) member)',
   'function peerIdOwner(string peerId) view returns (address)',
+  'function rdpOrders() pure returns (uint32[8] orders)',
+  'function selectCommittee(bytes32 seed, address[] members, uint256 size) pure returns (address[] committee)',
 ] as const;

@@ -11,7 +11,11 @@
  * - activeMemberCount = the members the model has Active, and the active list is that set;
  * - every finalized round carried ≥ t counted committee signatures, each by a committee member,
  *   and one valid entry signature per charged participant (decoded from the calldata);
- * - every committee is drawn from the active list at its snapshot block, by the seed.
+ * - every committee is drawn from the active list at its snapshot block, by the seed;
+ * - studies on one budget (IFedmeshStudy): half the runs are a study that continues a closed
+ *   predecessor's budgets, so a member's first registration starts from the predecessor's RDP
+ *   under the cap it had there; `carriedBudgetOf` is the model's; a close (rare) stops every
+ *   later opening, and a late `inheritBudgetFrom` is always refused.
  *
  * Used by test/contracts/federation-model.test.ts (a slice in `npm test`) and test/fuzz/run.ts
  * (≥ 10^4 steps in `npm run fuzz`).
@@ -42,7 +46,7 @@ import {
 } from './federation-fixture.js';
 
 /** What the runs did, for the fuzz report and to show the sequences reach rounds. */
-export const modelStats = { steps: 0, opened: 0, finalized: 0, refused: 0, aborted: 0 };
+export const modelStats = { steps: 0, opened: 0, finalized: 0, refused: 0, aborted: 0, inherited: 0, closed: 0 };
 
 /** Accounts the model uses: 1 … ACCOUNTS (members come and go among them). */
 const ACCOUNTS = 16;
@@ -56,6 +60,10 @@ interface Model {
   /** Latest cap per account ever added (1e-6). */
   cap: Map<number, bigint>;
   rdp: Map<number, bigint>;
+  /** What the predecessor study carries per account it registered (empty when none). */
+  carried: Map<number, { rdp: bigint; cap: bigint }>;
+  /** closeStudy succeeded: no round opens again. */
+  closed: boolean;
   minted: bigint;
   open: { round: number; committee: number[]; deadline: number } | undefined;
   round: number;
@@ -102,6 +110,18 @@ async function check(m: Model, r: Real): Promise<void> {
   if (count !== active.length) throw new Error(`activeMemberCount ${count}, model ${active.length}`);
   const list = [...(await view<string[]>(r.fed.lens, 'activeMembers'))].map((a) => indexOf(r.chain, a)).sort((x, y) => x - y);
   if (list.join() !== active.join()) throw new Error(`active list ${list}, model ${active}`);
+  const [, , closed] = await view<[string, string, boolean]>(c, 'studyChain');
+  if (closed !== m.closed) throw new Error(`studyChain closed ${closed}, model ${m.closed}`);
+  for (let i = 1; i <= ACCOUNTS; i++) {
+    // What a successor of this study would start account i from: its own entry once registered
+    // here, else the predecessor's (no overcharge, no evasion).
+    const [rdp, cap, known] = await view<[bigint, bigint, boolean]>(c, 'carriedBudgetOf', addr(r, i));
+    const own = m.cap.get(i);
+    const want = own !== undefined ? { rdp: m.rdp.get(i) ?? 0n, cap: own } : m.carried.get(i);
+    const got = known ? `${rdp}/${cap}` : 'none';
+    if (got !== (want === undefined ? 'none' : `${want.rdp}/${want.cap}`))
+      throw new Error(`carriedBudgetOf ${i}: ${got}, model ${JSON.stringify(want, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+  }
   m.steps++;
   modelStats.steps++;
 }
@@ -142,8 +162,11 @@ class Add implements fc.AsyncCommand<Model, Real> {
     if (ok !== expect) throw new Error(`addMember ${this.i}: ok ${ok}, expected ${expect}`);
     if (ok) {
       const given = encodeEpsilonCap(this.capEps);
-      const former = m.cap.get(this.i);
-      m.cap.set(this.i, former !== undefined && former < given ? former : given);
+      // A former member keeps the lower cap; a first registration starts from what the
+      // predecessor study carries, under its cap there (IFedmeshStudy).
+      const bound = m.cap.get(this.i) ?? m.carried.get(this.i)?.cap;
+      if (!m.cap.has(this.i) && m.carried.has(this.i)) m.rdp.set(this.i, m.carried.get(this.i)!.rdp);
+      m.cap.set(this.i, bound !== undefined && bound < given ? bound : given);
       m.status.set(this.i, 'active');
     }
     await check(m, r);
@@ -190,7 +213,7 @@ class Open implements fc.AsyncCommand<Model, Real> {
   constructor(readonly opener: number) {}
   check = () => true;
   async run(m: Model, r: Real) {
-    if (m.open !== undefined || m.status.get(this.opener) !== 'active') {
+    if (m.open !== undefined || m.status.get(this.opener) !== 'active' || m.closed) {
       const ok = await attempt(send(as(r.fed.contract, signerOf(r.chain, this.opener)), 'openRound'));
       if (ok && m.open !== undefined) throw new Error('opened a second round');
       if (ok) {
@@ -349,6 +372,35 @@ class Abort implements fc.AsyncCommand<Model, Real> {
   toString = () => 'abort';
 }
 
+/** closeStudy: succeeds only with no round open and not closed before; then nothing opens. */
+class Close implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly toOutsider: boolean) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const successor = this.toOutsider ? addr(r, ACCOUNTS + 2) : '0x0000000000000000000000000000000000000000';
+    const ok = await attempt(send(as(r.fed.contract, signerOf(r.chain, 0)), 'closeStudy', successor));
+    const expect = !m.closed && m.open === undefined;
+    if (ok !== expect) throw new Error(`closeStudy: ok ${ok}, expected ${expect}`);
+    if (ok) {
+      m.closed = true;
+      modelStats.closed++;
+    }
+    await check(m, r);
+  }
+  toString = () => `close(${this.toOutsider ? 'outsider' : 'none'})`;
+}
+
+/** inheritBudgetFrom once members exist (or after a close, or a second time): always refused. */
+class InheritLate implements fc.AsyncCommand<Model, Real> {
+  check = (m: Readonly<Model>) => m.cap.size > 0;
+  async run(m: Model, r: Real) {
+    const ok = await attempt(send(as(r.fed.contract, signerOf(r.chain, 0)), 'inheritBudgetFrom', r.fed.address));
+    if (ok) throw new Error('inheritBudgetFrom succeeded after members were registered');
+    await check(m, r);
+  }
+  toString = () => 'inheritLate';
+}
+
 class TimeJump implements fc.AsyncCommand<Model, Real> {
   constructor(readonly seconds: number) {}
   check = () => true;
@@ -383,6 +435,13 @@ export const federationCommands = fc.commands(
       .map(([p, d]) => new Finalize(p, d, 'none')),
     fc.constant(new Abort()),
     fc.integer({ min: 1, max: 400 }).map((s) => new TimeJump(s)),
+    // Rare: a close ends the run's rounds, so it should come late in most sequences.
+    fc
+      .nat(24)
+      .map(
+        (k): fc.AsyncCommand<Model, Real> =>
+          k === 0 ? new Close(true) : k === 1 ? new Close(false) : k === 2 ? new InheritLate() : new TimeJump(k),
+      ),
   ],
   { maxCommands: 100, size: 'max' },
 );
@@ -394,12 +453,38 @@ export const federationCommands = fc.commands(
 export async function runFederationModel(chain: InProcessChain, runs: number, seed?: number): Promise<number> {
   let steps = 0;
   await fc.assert(
-    fc.asyncProperty(federationCommands, async (cmds) => {
-      const fed = await deployFed(chain, { members: [1, 2, 3, 4, 5, 6], cap: 4, m: M, t: T, finalizeDuration: 600, inputDuration: 600 });
+    fc.asyncProperty(fc.boolean(), federationCommands, async (inherits, cmds) => {
+      const shape = { cap: 4, m: M, t: T, finalizeDuration: 600, inputDuration: 600 };
+      const carried = new Map<number, { rdp: bigint; cap: bigint }>();
+      let fed: Fed;
+      if (inherits) {
+        fed = await deployFed(chain, { ...shape, members: [] });
+        await inheritFromPredecessor(chain, fed, carried);
+        for (const i of [1, 2, 3, 4, 5, 6]) {
+          await send(
+            as(fed.contract, signerOf(chain, 0)),
+            'addMember',
+            signerOf(chain, i).address,
+            `peer-${i}`,
+            '',
+            encodeEpsilonCap(4),
+            PROOF,
+          );
+        }
+        modelStats.inherited++;
+      } else {
+        fed = await deployFed(chain, { ...shape, members: [1, 2, 3, 4, 5, 6] });
+      }
+      const firstCap = (i: number) => {
+        const bound = carried.get(i)?.cap;
+        return bound !== undefined && bound < encodeEpsilonCap(4) ? bound : encodeEpsilonCap(4);
+      };
       const m: Model = {
         status: new Map([1, 2, 3, 4, 5, 6].map((i) => [i, 'active' as Status])),
-        cap: new Map([1, 2, 3, 4, 5, 6].map((i) => [i, encodeEpsilonCap(4)])),
-        rdp: new Map(),
+        cap: new Map([1, 2, 3, 4, 5, 6].map((i) => [i, firstCap(i)])),
+        rdp: new Map([1, 2, 3, 4, 5, 6].flatMap((i) => (carried.has(i) ? [[i, carried.get(i)!.rdp] as const] : []))),
+        carried,
+        closed: false,
         minted: 0n,
         open: undefined,
         round: 0,
@@ -412,4 +497,32 @@ export async function runFederationModel(chain: InProcessChain, runs: number, se
     { numRuns: runs, ...(seed !== undefined ? { seed } : {}), endOnFailure: true },
   );
   return steps;
+}
+
+/**
+ * A closed predecessor of `fed` that registered accounts 2, 3, 7, 8 and 9 with their own caps
+ * (two below the successor's 4, so the bound shows) and charged 2, 7 and 8 one round; `fed`
+ * inherits from it. Fills `carried` with what each registered account carries.
+ */
+async function inheritFromPredecessor(chain: InProcessChain, fed: Fed, carried: Map<number, { rdp: bigint; cap: bigint }>): Promise<void> {
+  const pred = await deployFed(chain, { members: [], m: M, t: T });
+  const caps: [number, number][] = [
+    [2, 10],
+    [3, 2],
+    [7, 2],
+    [8, 6],
+    [9, 3],
+  ];
+  const admin = as(pred.contract, signerOf(chain, 0));
+  for (const [i, c] of caps) await send(admin, 'addMember', signerOf(chain, i).address, `peer-${i}`, '', encodeEpsilonCap(c), PROOF);
+  const { round, committee } = await openNext(chain, pred, 2);
+  const rec = recordFor(chain, round, (await view<Hex32>(pred.contract, 'headModelHash')) as Hex32, [2, 7, 8], {
+    dpParams: DP_WORDS[1]!,
+    m: M,
+  });
+  const sigs = await Promise.all(committee.slice(0, T).map((k) => sign(signerOf(chain, k), pred.address, rec)));
+  await send(admin, 'finalizeRound', toTypedValue(rec), await entrySigs(chain, pred.address, rec), sigs);
+  await send(admin, 'closeStudy', fed.address);
+  await send(as(fed.contract, signerOf(chain, 0)), 'inheritBudgetFrom', pred.address);
+  for (const [i, c] of caps) carried.set(i, { rdp: [2, 7, 8].includes(i) ? declaredSpend(DP_WORDS[1]!) : 0n, cap: encodeEpsilonCap(c) });
 }
