@@ -735,6 +735,11 @@ export class SecAggCommitteeMember {
     if (a.member === b.member && !sameView(a, b) && !this.equivocators.has(a.member)) this.equivocators.set(a.member, [a, b]);
   }
 
+  /** How many lock endorsements this member released (each proven unable to reach t). */
+  get releasedLockCount(): number {
+    return this.releasedLocks.size;
+  }
+
   /** Members this member holds two different signed views of, sorted. */
   get provenEquivocators(): string[] {
     return [...this.equivocators.keys()].sort();

@@ -4,9 +4,15 @@
  * proposers for several turns delivered to each member in a random order, silent members,
  * and at most one malicious committee member performing one deviation — equivocating views,
  * an early proposal, the {victim, itself} proposal, revealing both kinds of share, lying
- * shares, an out-of-range input — plus one curious (protocol-following) member whose shares
- * the adversary also holds. The adversary's knowledge is every public message plus its
- * members' shares. Invariants:
+ * shares, an out-of-range input, a complaining member (its participant's shares do not open at
+ * random positions, and it complains falsely about every honest participant), an equivocating
+ * viewer (two views to random halves, it cites the one omitting a victim, refuses every lock and
+ * endorses every lock it can, a second one through a LockRelease borrowing others' refusals) —
+ * plus one curious (protocol-following) member whose shares the adversary also holds. Every
+ * schedule exchanges complaints, lock refusals and releases (committee-member.ts "Refusals and
+ * release") and runs a second wave of lock proposals by unbound leaders of turns 3–6, with every
+ * proposal offered again. The adversary's knowledge is every public message plus its members'
+ * shares. Invariants (and: complaints never push an honest participant out of U_2):
  *   1. never both b_i and s_i^SK reconstructable (t shares) for any honest participant;
  *   2. at most one lock is certified, and if any honest member revealed, every honest
  *      survivor is padded by ≥ k honest surviving neighbours;
@@ -18,7 +24,14 @@ import { describe, expect, it } from 'vitest';
 import { hash256 } from '../../protocol/bytes.js';
 import { encodeMaskedInput } from '../../protocol/messages/masked-input.js';
 import {
+  CertPhase,
+  type ComplaintMsg,
+  ComplaintReason,
+  complaintStatement,
   type EndorseMsg,
+  endorseStatement,
+  type KeySetProposalMsg,
+  type LockRefuseMsg,
   type ProposalMsg,
   type RevealMsg,
   SecAggKind,
@@ -26,11 +39,21 @@ import {
   type ViewMsg,
   viewStatement,
 } from '../../protocol/messages/secagg.js';
-import { decodeSum, requiredSurvivors, type SecAggError, TURN_ZERO } from '../../protocol/secure-aggregation/index.js';
+import { decodeSum, deriveLock, requiredSurvivors, type SecAggError, scopeOf, TURN_ZERO } from '../../protocol/secure-aggregation/index.js';
 import { config, testSign } from './secagg-helpers.js';
 import { setupRound } from './secagg-round-harness.js';
 
-const DEVIATIONS = ['none', 'equivocate-view', 'early-proposal', 'victim-proposal', 'both-kinds', 'lying-shares', 'out-of-range'] as const;
+const DEVIATIONS = [
+  'none',
+  'equivocate-view',
+  'early-proposal',
+  'victim-proposal',
+  'both-kinds',
+  'lying-shares',
+  'out-of-range',
+  'complaining-member',
+  'equivocating-viewer',
+] as const;
 type Deviation = (typeof DEVIATIONS)[number];
 const M = 7;
 const T = 5;
@@ -55,6 +78,10 @@ const scheduleArb = fc
     missInput: fc.array(veryRare, { minLength: M * 10, maxLength: M * 10 }),
     loseView: fc.array(rare, { minLength: M * M, maxLength: M * M }),
     order: fc.array(fc.integer(), { minLength: M * 5, maxLength: M * 5 }),
+    // 'complaining-member': the positions its participant sends garbage shares to; 'equivocating-viewer':
+    // the positions shown its view that omits the victim.
+    targets: fc.array(fc.boolean(), { minLength: M, maxLength: M }),
+    order2: fc.array(fc.integer(), { minLength: M * 4, maxLength: M * 4 }),
     seed: fc.integer({ min: 0, max: 1e6 }),
   })
   .map((s) => {
@@ -72,6 +99,7 @@ const stats = {
   certified: 0,
   unmasked: 0,
   refusedOutOfRange: 0,
+  released: 0,
   byDeviation: new Map<string, number>(),
   refusals: new Map<string, number>(),
 };
@@ -93,37 +121,99 @@ describe('random schedules with one malicious member', () => {
         const live = r.committee.filter((_, k) => !s.silent.has(k));
 
         // Phase 1: shares, and the key set certified by the live members (leader: first live position).
+        // 'complaining-member': its participant sends garbage shares to the target positions, and the
+        // member complains (falsely) about every honest participant.
+        const garbageTo = new Set(deviation === 'complaining-member' ? r.committee.filter((_, k) => s.targets[k]) : []);
         for (const [p, part] of r.participants) {
           for (const a of r.adverts) part.addAdvert(a);
-          if (!afterAdvert.has(p)) r.shares.push(part.shareKeys());
+          if (afterAdvert.has(p)) continue;
+          const sh = part.shareKeys();
+          r.shares.push(
+            p === mal && garbageTo.size > 0
+              ? {
+                  ...sh,
+                  shares: sh.shares.map((e) => (garbageTo.has(e.recipient) ? { ...e, ciphertext: e.ciphertext.map((b) => b ^ 0xa5) } : e)),
+                }
+              : sh,
+          );
         }
         for (const id of live) {
           const m = r.members.get(id)!;
           for (const a of r.adverts) m.addAdvert(a);
           m.beginShares();
-          for (const sh of r.shares) if (sh.shares.some((x) => x.recipient === id)) m.addShareKeys(sh);
+          for (const sh of r.shares)
+            if (sh.shares.some((x) => x.recipient === id)) {
+              try {
+                m.addShareKeys(sh);
+              } catch (e) {
+                expect((e as SecAggError).code).toBe('SECAGG_DECRYPT_FAILED'); // only the malicious participant's
+                expect(sh.sender).toBe(mal);
+              }
+            }
         }
-        const leader = live[0]!;
-        const lead = r.committee.indexOf(leader);
-        const ksClock = { now: lead, turnStart: (t: number) => t };
-        const ksProposal = r.members.get(leader)!.proposeKeySet(lead);
+        const complaints = live.flatMap((id) => r.members.get(id)!.takeOutbox()) as ComplaintMsg[];
+        if (deviation === 'complaining-member' && mal !== undefined && live.includes(mal)) {
+          for (const accused of r.parties.filter(honestParticipant)) {
+            const reason = ComplaintReason.BadShare;
+            complaints.push({
+              kind: SecAggKind.Complaint,
+              federation: 'fed',
+              round: 7,
+              sender: mal,
+              accused,
+              reason,
+              signature: testSign(mal)(complaintStatement(scopeOf(r.ctx), mal, accused, reason)),
+            });
+          }
+        }
+        for (const id of live) for (const c of complaints) r.members.get(id)!.addComplaint(c);
+        // Leaders of turns in order until one key set gathers t endorsements among the live members.
+        let ksProposal: KeySetProposalMsg | undefined;
         const ksEndorse: EndorseMsg[] = [];
-        if (ksProposal.shared.length < requiredSurvivors(r.ctx.config.minSurvivorFraction, ksProposal.advertised.length)) {
-          // Too many left after advertising: every member refuses the key set; nothing happens.
-          for (const id of live) expect(() => r.members.get(id)!.onKeySetProposal(ksProposal, ksClock)).toThrow(/SECAGG_FLOOR/);
+        for (const leader of live) {
+          const lead = r.committee.indexOf(leader);
+          const ksClock = { now: lead, turnStart: (t: number) => t };
+          const proposal = r.members.get(leader)!.proposeKeySet(lead);
+          if (proposal.shared.length < requiredSurvivors(r.ctx.config.minSurvivorFraction, proposal.advertised.length)) {
+            // Too many left after advertising: every member refuses the key set; nothing happens.
+            for (const id of live) expect(() => r.members.get(id)!.onKeySetProposal(proposal, ksClock)).toThrow(/SECAGG_FLOOR/);
+            return;
+          }
+          const ends: EndorseMsg[] = [];
+          for (const id of live) {
+            try {
+              const e = r.members.get(id)!.onKeySetProposal(proposal, ksClock);
+              if (e !== undefined) ends.push(e);
+            } catch (e) {
+              // Only a member that cannot open the malicious participant's share may refuse.
+              expect((e as SecAggError).code).toBe('SECAGG_CANNOT_FOLLOW');
+              expect(garbageTo.has(id)).toBe(true);
+            }
+          }
+          if (ends.length >= T) {
+            ksProposal = proposal;
+            ksEndorse.push(...ends);
+            break;
+          }
+        }
+        // Every live leader's key set failing needs the garbage to split the live members (liveness, not safety).
+        if (ksProposal === undefined) {
+          expect(garbageTo.size).toBeGreaterThan(0);
+          stats.refusals.set('keyset:stalled', (stats.refusals.get('keyset:stalled') ?? 0) + 1);
           return;
         }
         for (const id of live) {
-          const e = r.members.get(id)!.onKeySetProposal(ksProposal, ksClock);
-          if (e !== undefined) ksEndorse.push(e);
+          r.members.get(id)!.learnKeySetProposal(ksProposal);
+          for (const e of ksEndorse) r.members.get(id)!.addKeySetEndorse(e);
         }
-        for (const id of live) for (const e of ksEndorse) r.members.get(id)!.addKeySetEndorse(e);
         const keySet = { proposal: ksProposal, endorsements: ksEndorse };
-        expect(ksProposal.shared).toEqual(r.parties.filter((p) => !afterAdvert.has(p)));
+        // Complaints never push an honest participant out of U_2 (one active member's word is 1 < m − t + 1).
+        expect(ksProposal.shared.filter(honestParticipant)).toEqual(r.parties.filter((p) => !afterAdvert.has(p) && honestParticipant(p)));
+        if (deviation !== 'complaining-member') expect(ksProposal.shared).toEqual(r.parties.filter((p) => !afterAdvert.has(p)));
 
         // Phase 2: masked inputs (the malicious participant may add an out-of-range value).
         for (const p of r.parties) {
-          if (noInput.has(p)) {
+          if (noInput.has(p) || !ksProposal.shared.includes(p)) {
             if (!afterAdvert.has(p)) r.participants.get(p)!.fail();
             continue;
           }
@@ -156,7 +246,7 @@ describe('random schedules with one malicious member', () => {
         }
         const victim = inputs.find((p) => p !== mal && honestParticipant(p))!;
         const scope = { binding: r.ctx.binding, federation: 'fed', round: 7 };
-        if (deviation === 'equivocate-view' && mal !== undefined && views.has(mal)) {
+        if ((deviation === 'equivocate-view' || deviation === 'equivocating-viewer') && mal !== undefined && views.has(mal)) {
           // Two signed views: the full one to even positions, one omitting the victim to odd ones.
           const entries = views.get(mal)!.view.entries.filter((e) => e.participant !== victim);
           const keySet = views.get(mal)!.view.keySet;
@@ -174,7 +264,8 @@ describe('random schedules with one malicious member', () => {
           const kt = r.committee.indexOf(to);
           for (const [from, v] of views) {
             if (from === to || s.loseView[kt * M + r.committee.indexOf(from)]) continue;
-            const sent = altView !== undefined && from === mal && kt % 2 === 1 ? { ...v, view: altView } : v;
+            const shownAlt = deviation === 'equivocating-viewer' ? s.targets[kt] === true : kt % 2 === 1;
+            const sent = altView !== undefined && from === mal && shownAlt ? { ...v, view: altView } : v;
             r.members.get(to)!.addView(sent);
           }
         }
@@ -187,8 +278,8 @@ describe('random schedules with one malicious member', () => {
           const m = r.members.get(id)!;
           try {
             const p = m.proposeLock(turn);
-            if (id === mal && deviation === 'equivocate-view' && altView !== undefined)
-              proposals.push({ ...p, views: p.views.map((v) => (v.member === mal ? altView! : v)) });
+            if (id === mal && (deviation === 'equivocate-view' || deviation === 'equivocating-viewer') && altView !== undefined)
+              proposals.push(withAltView(p, altView, ksProposal.shared));
             else proposals.push(p);
           } catch (e) {
             // Too few views or a floor broken: no proposal.
@@ -199,6 +290,14 @@ describe('random schedules with one malicious member', () => {
         if (mal !== undefined && live.includes(mal)) {
           const pos = r.committee.indexOf(mal);
           const ownViews = [...views.values()].map((v) => v.view).sort((a, b) => (a.member < b.member ? -1 : 1));
+          if (deviation === 'equivocating-viewer' && altView !== undefined && pos > 2) {
+            // It leads a later turn (started on every clock): it cites the version that omits the victim.
+            try {
+              proposals.push(withAltView(r.members.get(mal)!.proposeLock(pos), altView, ksProposal.shared));
+            } catch {
+              /* too few views */
+            }
+          }
           if (deviation === 'early-proposal' && ownViews.length >= T) {
             proposals.push({
               ...(proposals[0] ?? dummyProposal(r.members.get(mal)!.keySet!.digest, mal, ownViews)),
@@ -244,6 +343,102 @@ describe('random schedules with one malicious member', () => {
           }
         }
         for (const id of live) for (const e of lockEndorse) r.members.get(id)!.addLockEndorse(e);
+
+        // Refusals and releases (F7): every live member's outbox is delivered to every other; the
+        // malicious member also refuses every lock it sees (to trigger early releases) and, as
+        // 'equivocating-viewer', endorses every lock it can (a second one through a LockRelease
+        // borrowing other members' refusals). Then the leaders of turns 3–6 that are bound to no
+        // lock propose, every member is offered every proposal again in a random order (a driver
+        // retries SECAGG_CONFLICTING_PROPOSAL after a release), and everything is exchanged again.
+        const refuseMsgs: LockRefuseMsg[] = [];
+        const digests = new Map<string, Uint8Array>();
+        const malEndorsed = new Set<string>();
+        const exchange = (): void => {
+          for (const e of lockEndorse) digests.set(String(e.digest), e.digest);
+          const out = live.flatMap((id) => r.members.get(id)!.takeOutbox());
+          for (const o of out) if (o.kind !== SecAggKind.Complaint) digests.set(String(o.digest), o.digest);
+          if (mal !== undefined && live.includes(mal)) {
+            for (const d of digests.values()) {
+              if (refuseMsgs.some((x) => x.sender === mal && String(x.digest) === String(d))) continue;
+              out.push({
+                kind: SecAggKind.LockRefuse,
+                federation: 'fed',
+                round: 7,
+                sender: mal,
+                digest: d,
+                signature: testSign(mal)(endorseStatement(scope, CertPhase.Refuse, d)),
+                evidence: [],
+              });
+            }
+          }
+          for (const o of out) if (o.kind === SecAggKind.LockRefuse) refuseMsgs.push(o);
+          if (deviation === 'equivocating-viewer' && mal !== undefined && live.includes(mal)) {
+            for (const e of lockEndorse) if (e.sender === mal) malEndorsed.add(String(e.digest));
+            for (const d of digests.values()) {
+              if (malEndorsed.has(String(d))) continue;
+              const signature = testSign(mal)(endorseStatement(scope, CertPhase.Lock, d));
+              if (malEndorsed.size === 0) {
+                lockEndorse.push({ kind: SecAggKind.LockEndorse, federation: 'fed', round: 7, sender: mal, digest: d, signature });
+                malEndorsed.add(String(d));
+                continue;
+              }
+              // Borrow the refusals of any other digest that has m − t + 1 of them.
+              for (const x of digests.values()) {
+                if (String(x) === String(d)) continue;
+                const by = refuseMsgs.filter((f) => String(f.digest) === String(x) && f.sender !== mal);
+                const refusers = [...new Map(by.map((f) => [f.sender, f])).values()].sort((a, b) => (a.sender < b.sender ? -1 : 1));
+                if (refusers.length < M - T + 1) continue;
+                out.push({
+                  kind: SecAggKind.LockRelease,
+                  federation: 'fed',
+                  round: 7,
+                  sender: mal,
+                  released: x,
+                  digest: d,
+                  signature,
+                  refusals: refusers.map((f) => ({ member: f.sender, signature: f.signature })),
+                });
+                malEndorsed.add(String(d));
+                break;
+              }
+            }
+          }
+          for (const id of live) {
+            const m = r.members.get(id)!;
+            for (const e of lockEndorse) if (e.sender !== id) codeOfAdd(() => m.addLockEndorse(e));
+            for (const o of out) {
+              if (o.sender === id) continue;
+              if (o.kind === SecAggKind.LockRefuse) m.addLockRefuse(o);
+              else if (o.kind === SecAggKind.LockRelease) m.addLockRelease(o);
+              else m.addComplaint(o);
+            }
+          }
+        };
+        exchange();
+        for (let turn = 3; turn < M; turn++) {
+          const id = r.committee[turn]!;
+          if (!live.includes(id) || id === mal || r.members.get(id)!.endorsedLockDigest !== undefined) continue;
+          try {
+            proposals.push(r.members.get(id)!.proposeLock(turn));
+          } catch (e) {
+            const code = `propose2:${(e as SecAggError).code}`;
+            stats.refusals.set(code, (stats.refusals.get(code) ?? 0) + 1);
+          }
+        }
+        for (const id of live) {
+          const k = r.committee.indexOf(id);
+          const order = proposals.map((p, i) => ({ p, key: s.order2[(k * 4 + i) % (M * 4)] ?? i })).sort((a, b) => a.key - b.key);
+          for (const { p } of order) {
+            try {
+              const e = r.members.get(id)!.onLockProposal(p, id === mal ? TURN_ZERO : CLOCK);
+              if (e !== undefined) lockEndorse.push(e);
+            } catch (e) {
+              refusals.push(e as SecAggError);
+            }
+          }
+        }
+        exchange();
+        stats.released += live.filter((id) => id !== mal && r.members.get(id)!.releasedLockCount > 0).length;
         stats.runs++;
         stats.byDeviation.set(deviation, (stats.byDeviation.get(deviation) ?? 0) + 1);
         for (const e of refusals) stats.refusals.set(e.code, (stats.refusals.get(e.code) ?? 0) + 1);
@@ -330,6 +525,22 @@ describe('random schedules with one malicious member', () => {
     expect(stats.unmasked).toBeGreaterThan(stats.runs / 4);
   }, 120_000);
 });
+
+/** `p` with the malicious member's own view replaced by `alt`, U_3 and D re-derived from the cited views. */
+function withAltView(p: ProposalMsg, alt: SignedView, shared: readonly string[]): ProposalMsg {
+  const views = p.views.map((v) => (v.member === alt.member ? alt : v));
+  const { survivors, dropped } = deriveLock(views, shared);
+  return { ...p, views, survivors: survivors.map((e) => e.participant), dropped };
+}
+
+/** A second LockEndorse from one member is SECAGG_DUPLICATE (one per member; later ones travel as LockRelease). */
+function codeOfAdd(f: () => void): void {
+  try {
+    f();
+  } catch (e) {
+    expect((e as SecAggError).code).toBe('SECAGG_DUPLICATE');
+  }
+}
 
 function dummyProposal(keySet: Uint8Array, sender: string, views: SignedView[]): ProposalMsg {
   return {
