@@ -1,7 +1,7 @@
 /**
  * Event replay from a JSON-RPC endpoint: every log of one FedmeshFederation from its deployment
- * block to a snapshot block, each finalize transaction's calldata (for the signatures the
- * contract verified), each opening block's prevrandao (the seed's input), and the contract's
+ * block to a snapshot block, each finalize transaction's calldata (for the committee's and the
+ * participants' signatures the contract verified), each opening block's prevrandao (the seed's input), and the contract's
  * views at the same snapshot block. The result is the typed stream protocol/audit checks.
  *
  * Transactions and blocks never change once mined, so they are cached across polls
@@ -148,7 +148,13 @@ async function finalizeCallOf(source: AuditSource, txHash: string, cache: FetchC
     if (parsed?.name !== 'finalizeRound') {
       call = { kind: 'unavailable', reason: `the transaction calls ${parsed?.name ?? 'an unknown function'}` };
     } else {
-      call = { kind: 'decoded', record: recordOf(parsed.args[0] as Result), signatures: [...(parsed.args[2] as Result)].map(String) };
+      call = {
+        kind: 'decoded',
+        record: recordOf(parsed.args[0] as Result),
+        // The participants' ParticipantEntry signatures (EIP-2098 compact), checked again by the audit (red team F11).
+        entrySignatures: [...(parsed.args[1] as Result)].map((e: Result) => ({ r: String(e.r), vs: String(e.vs) })),
+        signatures: [...(parsed.args[2] as Result)].map(String),
+      };
     }
   }
   cache.calls.set(txHash, call);
@@ -259,12 +265,13 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
   const c = source.contract;
   const at = { blockTag: block };
   try {
-    const [initialModelHash, headModelHash, committeeSize, threshold, cAlpha, totalCredits] = await Promise.all([
+    const [initialModelHash, headModelHash, committeeSize, threshold, cAlpha, delta, totalCredits] = await Promise.all([
       c.initialModelHash!(at),
       c.headModelHash!(at),
       c.committeeSize!(at),
       c.threshold!(at),
       c.cAlpha!(at),
+      c.delta!(at),
       c.totalCredits!(at),
     ]);
     // Older deployments have no manifestHash(): its absence is not an error.
@@ -298,6 +305,7 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
       committeeSize: Number(committeeSize),
       threshold: Number(threshold),
       cAlpha: [...(cAlpha as Result)].map((x) => BigInt(x)),
+      delta: BigInt(delta),
       ...(manifestHash !== undefined ? { manifestHash } : {}),
       totalCredits: BigInt(totalCredits),
       members,

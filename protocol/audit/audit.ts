@@ -3,19 +3,23 @@
  * issue #7 (docs/auditor-guide.md) without trusting any member:
  *
  *   1. committee  — ./committee.ts: recomputed from the seed and the replayed active list;
- *   2. signatures — ./signatures.ts: verified from the finalize calldata, ≥ t distinct members;
+ *   2. signatures — ./signatures.ts: verified from the finalize calldata, ≥ t distinct members,
+ *                   and each charged member's own ParticipantEntry signature; a finalize whose
+ *                   calldata cannot be decoded is an error (unverified), its event signers held
+ *                   to the committee and t;
  *   3. hash chain — here: each record's prevModelHash is the previous finalized modelHash, and
  *                   round 1's is the deployed initial model hash;
  *   4. privacy    — ./privacy.ts: declared parameters reproduce each spend; cumulative ε ≤ cap;
  *   5. credits    — protocol/chain/credits.ts `replayCredits` over the records equals `creditsOf`;
  *
- * plus membership at each event (./membership.ts) and, when given, model artifacts
- * (./artifacts.ts). Pure: the input is already fetched (./types.ts), the output is a report.
+ * plus the deployment's constants (c_α = `cAlpha(δ)` for the contract's δ: ./privacy-constants.ts),
+ * membership at each event (./membership.ts) and, when given, model artifacts (./artifacts.ts). Pure: the input is already fetched (./types.ts), the output is a report.
  */
 import { memberName } from './member-name.js';
 import { getAddress } from 'ethers';
 import { addPacked, EPSILON_UNBOUNDED, epsilonFromPacked, fixedToNumber } from '../chain/budget.js';
 import { replayCredits } from '../chain/credits.js';
+import { deploymentBinding } from '../chain/deployment-binding.js';
 import { federationDomain, type Hex32, roundRecordStructHash } from '../chain/record.js';
 import { peerBindingRefusal } from '../chain/peer-binding.js';
 import { checkArtifact } from './artifacts.js';
@@ -23,7 +27,8 @@ import { checkCommittee } from './committee.js';
 import { finding, inRound, type LocalFinding, sortFindings } from './findings.js';
 import { MembershipReplay } from './membership.js';
 import { checkDeclaredSpend } from './privacy.js';
-import { checkFinalizeSignatures } from './signatures.js';
+import { checkCAlpha, deltaForConstants, deltaOfUnits, deltaUnits } from './privacy-constants.js';
+import { checkEntrySignatures, checkEventSigners, checkFinalizeSignatures } from './signatures.js';
 import type { AuditInput, AuditReport, BudgetRow, CreditRow, Finding, FindingCode, RoundSummary } from './types.js';
 
 const ZERO_HASH = `0x${'0'.repeat(64)}` as Hex32;
@@ -53,6 +58,7 @@ export function audit(input: AuditInput): AuditReport {
     if (f !== undefined) findings.push(inRound(round, f));
   };
   const domain = federationDomain(dep.chainId, dep.address);
+  const binding = deploymentBinding(dep.chainId, dep.address);
 
   // The deployment file against the contract itself.
   if (!sameHash(dep.initialModelHash, views.initialModelHash)) {
@@ -64,12 +70,14 @@ export function audit(input: AuditInput): AuditReport {
       }),
     );
   }
-  const mismatched: Record<string, { file: unknown; contract: unknown }> = {};
+  const mismatched: Record<string, { file: unknown; contract: unknown; contractUnits?: bigint }> = {};
   if (dep.m !== views.committeeSize) mismatched.committeeSize = { file: dep.m, contract: views.committeeSize };
   if (dep.t !== views.threshold) mismatched.threshold = { file: dep.t, contract: views.threshold };
   if (dep.cAlpha.length !== views.cAlpha.length || dep.cAlpha.some((c, i) => c !== views.cAlpha[i])) {
     mismatched.cAlpha = { file: dep.cAlpha, contract: views.cAlpha };
   }
+  if (deltaUnits(dep.delta) !== views.delta)
+    mismatched.delta = { file: dep.delta, contract: deltaOfUnits(views.delta), contractUnits: views.delta };
   if (dep.manifestHash !== undefined && views.manifestHash !== undefined && !sameHash(dep.manifestHash, views.manifestHash)) {
     mismatched.manifestHash = { file: dep.manifestHash, contract: views.manifestHash };
   }
@@ -84,10 +92,34 @@ export function audit(input: AuditInput): AuditReport {
       ),
     );
   }
-  // The contract is the authority for what it enforced; the checks below use its parameters.
+  // The contract's c_α must be the constants of its δ (red team F10): the constructor checks
+  // them only against the δ → 1 floor, and the file's c_α come from the same deployer, so
+  // comparing the two proves nothing. The δ is the contract's (the file's number when it is
+  // the one stored: that is what the deployer passed to `cAlpha`).
+  const delta = deltaForConstants(dep.delta, views.delta);
+  const constants = checkCAlpha(delta, views.cAlpha);
+  for (const x of constants.mismatches) {
+    const direction =
+      x.expected === undefined || x.actual === undefined
+        ? ''
+        : x.actual < x.expected
+          ? ': every ε it reports is too small'
+          : ': ε is overstated';
+    add(
+      null,
+      finding(
+        'C_ALPHA_MISMATCH',
+        'error',
+        `the contract's c_α for order ${x.order} is ${x.actual ?? 'missing'}, the constant of its δ = ${delta} is ${x.expected ?? 'undefined'}${direction}`,
+        { lane: x.lane, order: x.order, expected: x.expected ?? null, actual: x.actual ?? null, delta, deltaUnits: views.delta },
+      ),
+    );
+  }
+  // The contract is the authority for what it enforced; the checks below use its parameters,
+  // except ε: it is replayed with the constants of δ, so a cap the wrong constants hid shows.
   const m = views.committeeSize;
   const t = views.threshold;
-  const cConsts = views.cAlpha;
+  const cConsts = constants.expected ?? views.cAlpha;
 
   const members = new MembershipReplay();
   const rounds = new Map<number, RoundState>();
@@ -211,20 +243,28 @@ export function audit(input: AuditInput): AuditReport {
         eventSigners: e.signers,
       });
       for (const f of s.findings) add(r, f);
+      for (const f of checkEntrySignatures({ round: r, binding, record: e.call.record, entrySignatures: e.call.entrySignatures }))
+        add(r, f);
       state.signers = [...s.signers];
       state.signaturesVerified = true;
     } else {
+      // Unverified: neither the committee's signatures nor the participants' entries can be
+      // checked, and the event is the contract's word (red team F11). An error, so `ok` is
+      // false until the calldata is verified; the event's signers are still held to the rules.
       add(
         r,
         finding(
           'SIGNATURES_UNAVAILABLE',
-          'warning',
-          `round ${r}: the finalize calldata could not be decoded (${e.call.reason}); signers taken from the event`,
+          'error',
+          `round ${r}: the finalize calldata could not be decoded (${e.call.reason}); neither the committee's nor the participants' signatures can be verified, signers taken from the event`,
           {
             txHash: e.at.txHash,
+            reason: e.call.reason,
           },
         ),
       );
+      const s = checkEventSigners({ round: r, signers: e.signers, committee: state.committee, threshold: t });
+      for (const f of s.findings) add(r, f);
       state.signers = e.signers.map((a) => getAddress(a));
     }
 

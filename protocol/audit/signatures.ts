@@ -1,16 +1,24 @@
 /**
- * Question 2 of the audit: did a quorum of the committee sign the record?
+ * Question 2 of the audit: did a quorum of the committee sign the record, and did every member
+ * the record charges sign its own line?
  *
  * The auditor does not trust the `signers` the `RoundFinalized` event lists: it takes the
  * signatures from the finalize transaction's calldata and verifies each itself, as the contract
  * does (IFedmeshRounds.finalizeRound): the EIP-712 digest of the record under the federation's
  * domain (chain id, contract address), ECDSA recovery with low s (EIP-2), a committee member,
- * not seen before in the list, and at least t of them.
+ * not seen before in the list, and at least t of them. Each participant line must carry its
+ * member's ParticipantEntry signature (protocol/chain/participant-entry.ts; contract
+ * `_applyParticipant`, M-3 "nobody else can charge it"), checked here again so a look-alike
+ * contract that skips the check is caught (red team F11). When the calldata cannot be decoded
+ * (a relay), the event's signers are still held to the committee and the threshold
+ * (`checkEventSigners`), but the round stays unverified.
  */
 import { getAddress, recoverAddress, Signature, type TypedDataDomain } from 'ethers';
+import type { DeploymentBinding } from '../chain/deployment-binding.js';
+import { participantEntryDigest } from '../chain/participant-entry.js';
 import { roundRecordDigest, roundRecordStructHash } from '../chain/record.js';
 import { finding, type LocalFinding } from './findings.js';
-import type { AuditRecord } from './types.js';
+import type { AuditRecord, EntrySignature } from './types.js';
 
 export interface SignatureCheck {
   /** Distinct committee members whose signature verified, in signature order. */
@@ -115,6 +123,133 @@ export function checkFinalizeSignatures(input: {
         eventSigners: listed,
         verifiedSigners: signers,
       }),
+    );
+  }
+  return { signers, findings };
+}
+
+const HEX32 = /^0x[0-9a-fA-F]{64}$/;
+const LOW_255 = (1n << 255n) - 1n;
+
+/**
+ * The 65-byte r ‖ s ‖ v form of an EIP-2098 compact signature (s = vs with its top bit
+ * cleared, v = 27 + that bit), as OpenZeppelin `ECDSA.tryRecover(hash, r, vs)` expands it;
+ * undefined when r or vs is not 32 bytes of hex.
+ */
+export function expandCompact(sig: EntrySignature): string | undefined {
+  if (!HEX32.test(sig.r) || !HEX32.test(sig.vs)) return undefined;
+  const vs = BigInt(sig.vs);
+  const s = vs & LOW_255;
+  const v = 27 + Number(vs >> 255n);
+  return `${sig.r.toLowerCase()}${s.toString(16).padStart(64, '0')}${v.toString(16)}`;
+}
+
+/**
+ * Every line of `record` against its ParticipantEntry signature, one per line in record order
+ * (the contract's rule): recovered under the deployment's EIP-712 domain with recoverSigner's
+ * rules (low s, v ∈ {27, 28}), it must be the line's member. One ENTRY_SIGNATURE_INVALID
+ * {member, index, reason} per line that fails, and one per signature beyond the lines.
+ * Whether the spend is what the declared parameters give is ./privacy.ts's question.
+ */
+export function checkEntrySignatures(input: {
+  readonly round: number;
+  readonly binding: DeploymentBinding;
+  /** The record the transaction carried (its lines are what the contract charged). */
+  readonly record: AuditRecord;
+  readonly entrySignatures: readonly EntrySignature[];
+}): LocalFinding[] {
+  const findings: LocalFinding[] = [];
+  const bad = (member: string | null, index: number, reason: string, extra: Record<string, unknown> = {}): void => {
+    findings.push(
+      finding(
+        'ENTRY_SIGNATURE_INVALID',
+        'error',
+        member === null
+          ? `round ${input.round}: entry signature ${index} has no record line (${reason})`
+          : `round ${input.round}: line ${index} charges ${member} without its ParticipantEntry signature (${reason})`,
+        { member, index, reason, ...extra },
+      ),
+    );
+  };
+  for (const [index, p] of input.record.participants.entries()) {
+    const member = getAddress(p.member);
+    const sig = input.entrySignatures[index];
+    if (sig === undefined) {
+      bad(member, index, 'missing');
+      continue;
+    }
+    const full = expandCompact(sig);
+    if (full === undefined) {
+      bad(member, index, 'not a compact signature', { signature: sig });
+      continue;
+    }
+    let digest: string;
+    try {
+      digest = participantEntryDigest(input.binding, { round: input.record.round, member, dpParams: p.dpParams, spend: p.spend });
+    } catch (e) {
+      bad(member, index, `the line does not encode (${(e as Error).message})`);
+      continue;
+    }
+    const r = recoverSigner(digest, full);
+    if ('invalid' in r) bad(member, index, r.invalid, { signature: sig, digest });
+    else if (r.signer !== member) bad(member, index, `signed by ${r.signer}`, { signer: r.signer, digest });
+  }
+  for (let index = input.record.participants.length; index < input.entrySignatures.length; index++) {
+    bad(null, index, `${input.entrySignatures.length} signatures for ${input.record.participants.length} lines`);
+  }
+  return findings;
+}
+
+/**
+ * When the calldata cannot be verified, the event's `signers` at least: each a member of the
+ * round's committee, none twice, at least t. Passing this does not verify the round — anyone
+ * can emit such an event from a look-alike — so the caller still reports it unverified.
+ */
+export function checkEventSigners(input: {
+  readonly round: number;
+  readonly signers: readonly string[];
+  readonly committee: readonly string[];
+  readonly threshold: number;
+}): SignatureCheck {
+  const findings: LocalFinding[] = [];
+  const committee = new Set(input.committee.map((a) => getAddress(a)));
+  const seen = new Set<string>();
+  const signers: string[] = [];
+  input.signers.forEach((raw, index) => {
+    const signer = getAddress(raw);
+    if (!committee.has(signer)) {
+      findings.push(
+        finding(
+          'SIGNER_NOT_IN_COMMITTEE',
+          'error',
+          `round ${input.round}: the event names ${signer} as signer ${index}, not a committee member`,
+          {
+            index,
+            signer,
+            committee: [...committee],
+            source: 'event',
+          },
+        ),
+      );
+      return;
+    }
+    if (seen.has(signer)) {
+      findings.push(
+        finding('SIGNER_DUPLICATE', 'error', `round ${input.round}: the event names ${signer} twice`, { index, signer, source: 'event' }),
+      );
+      return;
+    }
+    seen.add(signer);
+    signers.push(signer);
+  });
+  if (signers.length < input.threshold) {
+    findings.push(
+      finding(
+        'SIGNATURES_BELOW_THRESHOLD',
+        'error',
+        `round ${input.round}: the event names ${signers.length} distinct committee signers, fewer than the threshold ${input.threshold}`,
+        { valid: signers, threshold: input.threshold, carried: input.signers.length, source: 'event' },
+      ),
     );
   }
   return { signers, findings };

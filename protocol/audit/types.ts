@@ -24,11 +24,27 @@ export type AuditParticipant = OnChainParticipant;
 export type AuditRecord = OnChainRoundRecord;
 
 /**
- * What the finalize transaction carried: its decoded `finalizeRound(record, signatures)`
- * calldata, or why it could not be decoded (e.g. the call came through another contract).
+ * A participant's signature over its ParticipantEntry as `finalizeRound` takes it: EIP-2098
+ * compact (r, yParityAndS), 0x hex (contracts/IFedmeshRounds.sol `EntrySignature`).
+ */
+export interface EntrySignature {
+  readonly r: string;
+  readonly vs: string;
+}
+
+/**
+ * What the finalize transaction carried: its decoded `finalizeRound(record, entrySignatures,
+ * signatures)` calldata, or why it could not be decoded (e.g. the call came through another
+ * contract).
  */
 export type FinalizeCall =
-  | { readonly kind: 'decoded'; readonly record: AuditRecord; readonly signatures: readonly string[] }
+  | {
+      readonly kind: 'decoded';
+      readonly record: AuditRecord;
+      /** One per record participant, in record order (the contract refuses any other count). */
+      readonly entrySignatures: readonly EntrySignature[];
+      readonly signatures: readonly string[];
+    }
   | { readonly kind: 'unavailable'; readonly reason: string };
 
 export type AuditEvent =
@@ -115,6 +131,8 @@ export interface ChainViews {
   readonly committeeSize: number;
   readonly threshold: number;
   readonly cAlpha: readonly bigint[];
+  /** `delta()`: the δ the caps are stated at, in units of 1e-18 as stored. */
+  readonly delta: bigint;
   /** `manifestHash()`, on contracts that have it. */
   readonly manifestHash?: Hex32;
   readonly totalCredits: bigint;
@@ -218,6 +236,8 @@ export interface AuditReport {
 /** Every finding the auditor can raise; each tamper case has its own (docs/auditor-guide.md). */
 export const FINDING_CODES = [
   'DEPLOYMENT_MISMATCH',
+  /** A c_α lane is not `cAlpha(δ)` for the contract's δ (red team F10): every ε it reports is off. */
+  'C_ALPHA_MISMATCH',
   'INITIAL_MODEL_MISMATCH',
   'ROUND_SEQUENCE',
   'COMMITTEE_MISMATCH',
@@ -230,6 +250,8 @@ export const FINDING_CODES = [
   'SIGNER_DUPLICATE',
   'SIGNATURES_BELOW_THRESHOLD',
   'SIGNERS_EVENT_MISMATCH',
+  /** A record line without its member's ParticipantEntry signature in the calldata (red team F11). */
+  'ENTRY_SIGNATURE_INVALID',
   'HASH_CHAIN_BROKEN',
   'HEAD_MISMATCH',
   'PRIVACY_PARAMS_INVALID',

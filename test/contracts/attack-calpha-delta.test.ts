@@ -8,9 +8,11 @@
  * after rounds whose true ε at δ = 1e-5 is 1.49 and more: every cap is void, and the audit finds
  * nothing.
  *
- * The first two tests show what is accepted today (they pass). The last asserts the safe
- * behaviour — the auditor refuses such a deployment — and fails today, so it is kept out of the
- * suite with `it.fails` (F10 in /work/notes/redteam-findings.md).
+ * The first test shows what the contract accepts (it still does: the constructor is unchanged).
+ * The last two assert the safe behaviour (F10 in /work/notes/redteam-findings.md, fixed): the
+ * auditor recomputes c_α from the contract's δ (protocol/audit/privacy-constants.ts), reports
+ * each lane (C_ALPHA_MISMATCH) and replays ε with the right constants; the node refuses such a
+ * deployment at start-up (test/unit/daemon-privacy-constants.test.ts).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,17 +99,28 @@ describe('c_α constants not bound to the stored δ (F10)', () => {
     expect(await view<bigint>(fed.contract, 'delta')).toBe(DELTA_E18);
   }, 60_000);
 
-  it('today the audit finds nothing wrong but the fixture’s placeholder peer proofs', async () => {
+  it('the audit replays ε at the contract’s δ: the contract says 0, the report the true ε, over the cap from round 1', async () => {
     const report = await runAudit({ rpc: node.url, deployment: deploymentPath });
-    expect(new Set(report.findings.map((f) => f.code))).toEqual(new Set(['PEER_PROOF_INVALID']));
-    expect(report.budgets.map((b) => b.epsilonSpent)).toEqual(MEMBERS.map(() => 0));
+    const threeRounds = epsilonFromPacked(
+      addPacked(addPacked(declaredSpend(DP_PARAMS), declaredSpend(DP_PARAMS)), declaredSpend(DP_PARAMS)),
+      cAlpha(1e-5),
+    );
+    expect(report.budgets.map((b) => b.chainEpsilonSpent)).toEqual(MEMBERS.map(() => 0));
+    expect(report.budgets.map((b) => b.epsilonSpent)).toEqual(MEMBERS.map(() => Number(threeRounds) / 1e6));
+    const over = report.findings.filter((f) => f.code === 'PRIVACY_CAP_EXCEEDED');
+    expect(new Set(over.map((f) => f.round))).toEqual(new Set([1, 2, 3]));
   }, 60_000);
 
-  // F10: fails today — the audit replays ε with the contract's own c_α and reports no error.
-  it.fails('the auditor refuses c_α that are not the constants of the contract’s δ', async () => {
+  // F10 (fixed): the auditor recomputes c_α from the contract's δ.
+  it('the auditor refuses c_α that are not the constants of the contract’s δ', async () => {
     const report = await runAudit({ rpc: node.url, deployment: deploymentPath });
     // deployFed registers placeholder peer proofs; those findings are not what this test is about.
     const errors = report.findings.filter((f) => f.severity === 'error' && f.code !== 'PEER_PROOF_INVALID');
     expect(errors.length).toBeGreaterThan(0);
+    expect(report.ok).toBe(false);
+    const lanes = errors.filter((f) => f.code === 'C_ALPHA_MISMATCH');
+    expect(lanes.map((f) => [f.evidence.lane, f.evidence.expected, f.evidence.actual])).toEqual(
+      cAlpha(1e-5).map((c, lane) => [lane, c.toString(), FLOOR_C_ALPHA[lane]!.toString()]),
+    );
   }, 60_000);
 });

@@ -203,7 +203,7 @@ describe('fedmesh audit against a FedmeshFederation over JSON-RPC', () => {
           ? {
               ...fin2,
               call: {
-                kind: 'decoded',
+                ...fin2.call,
                 record: fin2.record,
                 signatures: [fin2.call.kind === 'decoded' ? fin2.call.signatures[0]! : '', forged],
               },
@@ -227,7 +227,7 @@ describe('fedmesh audit against a FedmeshFederation over JSON-RPC', () => {
               ...fin2,
               record: brokenRecord,
               recordHash: roundRecordStructHash(brokenRecord),
-              call: { kind: 'decoded', record: brokenRecord, signatures: brokenSigs },
+              call: { ...fin2.call, record: brokenRecord, signatures: brokenSigs },
             }
           : e,
       ),

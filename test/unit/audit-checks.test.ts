@@ -10,15 +10,16 @@
  * refused by address", "keeps an unbroken hash chain", "a spend that would pass the cap
  * reverts"); test/integration/audit-chain.test.ts shows it again next to the auditor.
  */
-import { getAddress, Wallet } from 'ethers';
+import { getAddress, Signature, Wallet } from 'ethers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { audit } from '../../protocol/audit/audit.js';
 import type { AuditEvent, AuditInput, AuditRecord, EventPosition, FindingCode, MemberView } from '../../protocol/audit/types.js';
 import { hash256, toHex0x } from '../../protocol/bytes.js';
-import { addPacked, cAlpha, encodeEpsilonCap, epsilonFromPacked } from '../../protocol/chain/budget.js';
+import { addPacked, cAlpha, encodeEpsilonCap, epsilonFromPacked, fixedToNumber } from '../../protocol/chain/budget.js';
 import { roundSeed, selectCommitteeOnChain } from '../../protocol/chain/committee.js';
 import { declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
+import { signParticipantEntry } from '../../protocol/chain/participant-entry.js';
 import {
   canonicalRoundRecord,
   federationDomain,
@@ -43,6 +44,17 @@ const addr = (w: Wallet) => getAddress(w.address);
 const h = (n: number): Hex32 => `0x${n.toString(16).padStart(2, '0').repeat(32)}`;
 const INITIAL = h(0xc0);
 const ZERO = `0x${'0'.repeat(64)}` as Hex32;
+
+/** Each line's ParticipantEntry signature by its own member, compact as finalizeRound takes it. */
+function entrySignaturesOf(record: AuditRecord): Promise<{ r: string; vs: string }[]> {
+  return Promise.all(
+    record.participants.map(async (p) => {
+      const w = wallets.find((x) => addr(x) === getAddress(p.member))!;
+      const sig = Signature.from(await signParticipantEntry(w, { chainId: CHAIN_ID, contract: ADDRESS }, { round: record.round, ...p }));
+      return { r: sig.r, vs: sig.yParityAndS };
+    }),
+  );
+}
 
 interface Built {
   input: AuditInput;
@@ -103,7 +115,7 @@ async function buildClean(): Promise<Built> {
       record,
       signers,
       credited: committee,
-      call: { kind: 'decoded', record, signatures },
+      call: { kind: 'decoded', record, entrySignatures: await entrySignaturesOf(record), signatures },
     });
     block++;
     for (const p of record.participants) {
@@ -130,6 +142,7 @@ async function buildClean(): Promise<Built> {
       committeeSize: 3,
       threshold: 2,
       cAlpha: C,
+      delta: 10n ** 13n,
       totalCredits: [...credits.values()].reduce((a, b) => a + b, 0n),
       members: memberViews,
     },
@@ -160,7 +173,7 @@ async function resigned(
     record,
     recordHash: roundRecordStructHash(record),
     signers: signers.map(addr),
-    call: { kind: 'decoded', record, signatures },
+    call: { kind: 'decoded', record, entrySignatures: await entrySignaturesOf(record), signatures },
   };
 }
 
@@ -199,7 +212,7 @@ describe('protocol/audit on constructed event streams', () => {
     const forged = await outsider.signTypedData(DOMAIN, ROUND_RECORD_TYPES, toTypedValue(e2.record));
     const input2 = withFinalized(input, 2, (e) => ({
       ...e,
-      call: { kind: 'decoded', record: e2.record, signatures: [(e2.call as { signatures: readonly string[] }).signatures[0]!, forged] },
+      call: { ...e2.call, record: e2.record, signatures: [(e2.call as { signatures: readonly string[] }).signatures[0]!, forged] },
     }));
     const r = audit(input2);
     expect(r.ok).toBe(false);
@@ -232,11 +245,11 @@ describe('protocol/audit on constructed event streams', () => {
       [[a, highS(b)], 'SIGNATURE_INVALID'],
     ];
     for (const [signatures, code] of cases) {
-      const r = audit(withFinalized(input, 1, (e) => ({ ...e, call: { kind: 'decoded', record: e.record, signatures } })));
+      const r = audit(withFinalized(input, 1, (e) => ({ ...e, call: { ...e1.call, record: e.record, signatures } })));
       expect(r.findings.map((f) => f.code)).toContain(code);
     }
     // A duplicate on top of t valid signatures is flagged but the quorum holds.
-    const dup = audit(withFinalized(input, 1, (e) => ({ ...e, call: { kind: 'decoded', record: e.record, signatures: [a, a, b] } })));
+    const dup = audit(withFinalized(input, 1, (e) => ({ ...e, call: { ...e1.call, record: e.record, signatures: [a, a, b] } })));
     expect(dup.findings.map((f) => f.code)).not.toContain('SIGNATURES_BELOW_THRESHOLD');
   });
 
@@ -257,7 +270,7 @@ describe('protocol/audit on constructed event streams', () => {
           withFinalized(input, 1, (e) => ({
             ...e,
             signers: expected,
-            call: { kind: 'decoded', record: e.record, signatures: chosen.map((c) => c.sig) },
+            call: { ...(e.call as Extract<typeof e.call, { kind: 'decoded' }>), record: e.record, signatures: chosen.map((c) => c.sig) },
           })),
         );
         const round1 = r.findings.filter((f) => f.round === 1).map((f) => f.code);
@@ -406,12 +419,117 @@ describe('protocol/audit on constructed event streams', () => {
     expect(codes({ ...input, deployment: { ...input.deployment, initialModelHash: h(0x01) } })).toEqual(['INITIAL_MODEL_MISMATCH']);
   });
 
-  it('undecodable finalize calldata is a warning, and the event signers are used for credits', async () => {
+  it('undecodable finalize calldata is an error (the round is unverified); the event signers are still held to the committee and t', async () => {
     const { input } = await buildClean();
-    const r = audit(withFinalized(input, 2, (e) => ({ ...e, call: { kind: 'unavailable', reason: 'relay' } })));
-    expect(r.ok).toBe(true);
-    expect(r.findings.map((f) => [f.round, f.code, f.severity])).toEqual([[2, 'SIGNATURES_UNAVAILABLE', 'warning']]);
+    const relayed = (signers?: string[]) =>
+      audit(
+        withFinalized(input, 2, (e) => ({
+          ...e,
+          ...(signers !== undefined ? { signers } : {}),
+          call: { kind: 'unavailable', reason: 'relay' },
+        })),
+      );
+    const r = relayed();
+    expect(r.ok).toBe(false);
+    expect(r.findings.map((f) => [f.round, f.code, f.severity])).toEqual([[2, 'SIGNATURES_UNAVAILABLE', 'error']]);
     expect(r.rounds[1]!.signaturesVerified).toBe(false);
+    // The event signers are used for credits and checked: one signer, an outsider, a duplicate.
+    const committee2 = openedOf(input, 2).committee.map((a) => getAddress(a));
+    const round2 = (x: ReturnType<typeof audit>) => x.findings.filter((f) => f.round === 2).map((f) => f.code);
+    expect(round2(relayed([committee2[0]!]))).toEqual(['SIGNATURES_BELOW_THRESHOLD', 'SIGNATURES_UNAVAILABLE']);
+    const withOutsider = relayed([committee2[0]!, addr(outsider)]);
+    expect(round2(withOutsider)).toEqual([
+      'SIGNATURES_BELOW_THRESHOLD',
+      'SIGNATURES_UNAVAILABLE',
+      'SIGNER_NOT_IN_COMMITTEE',
+      'SIGNER_NOT_ACTIVE',
+    ]);
+    expect(withOutsider.findings.find((f) => f.code === 'SIGNER_NOT_IN_COMMITTEE')!.evidence).toMatchObject({
+      signer: addr(outsider),
+      source: 'event',
+    });
+    expect(round2(relayed([committee2[0]!, committee2[0]!]))).toEqual([
+      'SIGNATURES_BELOW_THRESHOLD',
+      'SIGNATURES_UNAVAILABLE',
+      'SIGNER_DUPLICATE',
+    ]);
+  });
+
+  it('a record line without its member’s ParticipantEntry signature: ENTRY_SIGNATURE_INVALID naming the member and the line', async () => {
+    const { input } = await buildClean();
+    const e1 = input.events.find((e) => e.kind === 'RoundFinalized' && e.round === 1) as Extract<AuditEvent, { kind: 'RoundFinalized' }>;
+    if (e1.call.kind !== 'decoded') throw new Error('fixture');
+    const call = e1.call;
+    const lines = e1.record.participants;
+    const binding = { chainId: CHAIN_ID, contract: ADDRESS };
+    const compact = (sig: string) => {
+      const x = Signature.from(sig);
+      return { r: x.r, vs: x.yParityAndS };
+    };
+    const entryFindings = (entrySignatures: readonly { r: string; vs: string }[]) =>
+      audit(withFinalized(input, 1, (e) => ({ ...e, call: { ...call, entrySignatures } }))).findings.filter(
+        (f) => f.code === 'ENTRY_SIGNATURE_INVALID',
+      );
+    // Line 1 signed by line 0's member.
+    const byOther = compact(await signParticipantEntry(walletOf(lines[0]!.member), binding, { round: 1, ...lines[1]! }));
+    const other = entryFindings(call.entrySignatures.map((s, i) => (i === 1 ? byOther : s)));
+    expect(other).toHaveLength(1);
+    expect(other[0]).toMatchObject({
+      round: 1,
+      severity: 'error',
+      evidence: { member: lines[1]!.member, index: 1, signer: lines[0]!.member },
+    });
+    // The member's own signature, but for another round, another deployment or another spend.
+    for (const [entry, b] of [
+      [{ round: 2, ...lines[1]! }, binding],
+      [
+        { round: 1, ...lines[1]! },
+        { chainId: 1n, contract: ADDRESS },
+      ],
+      [{ round: 1, ...lines[1]!, spend: lines[1]!.spend + 1n }, binding],
+    ] as const) {
+      const sig = compact(await signParticipantEntry(walletOf(lines[1]!.member), b, entry));
+      expect(entryFindings(call.entrySignatures.map((s, i) => (i === 1 ? sig : s))).map((f) => f.evidence.index)).toEqual([1]);
+    }
+    // Missing (one short), one too many, malformed. (A high-s twin has no compact form: s' = n − s ≥ 2^255 but for
+    // a negligible range, so EIP-2098 itself rules it out; recoverSigner refuses the rest.)
+    expect(entryFindings(call.entrySignatures.slice(0, -1)).map((f) => [f.evidence.member, f.evidence.reason])).toEqual([
+      [lines.at(-1)!.member, 'missing'],
+    ]);
+    expect(entryFindings([...call.entrySignatures, call.entrySignatures[0]!]).map((f) => [f.evidence.member, f.evidence.index])).toEqual([
+      [null, lines.length],
+    ]);
+    expect(entryFindings(call.entrySignatures.map((s, i) => (i === 0 ? { r: s.r, vs: '0x12' } : s))).map((f) => f.evidence.index)).toEqual([
+      0,
+    ]);
+  });
+
+  it('c_α that are not the constants of the contract’s δ: C_ALPHA_MISMATCH per lane, and ε replayed with the right constants', async () => {
+    const { input } = await buildClean();
+    // Constants for δ = 1e-3 on a contract that stores δ = 1e-5 (the deployment file agreeing with the contract).
+    const loose = cAlpha(1e-3);
+    const r = audit({ ...input, deployment: { ...input.deployment, cAlpha: loose }, views: { ...input.views, cAlpha: loose } });
+    const mism = r.findings.filter((f) => f.code === 'C_ALPHA_MISMATCH');
+    expect(mism.map((f) => [f.evidence.lane, f.evidence.expected, f.evidence.actual])).toEqual(
+      C.map((c, lane) => [lane, c.toString(), loose[lane]!.toString()]),
+    );
+    expect(mism[0]).toMatchObject({ round: null, severity: 'error', evidence: { order: 1.25, delta: 1e-5 } });
+    expect(r.ok).toBe(false);
+    // The report's ε is at the contract's δ, not the contract's own (smaller) number.
+    for (const b of r.budgets) expect(b.epsilonSpent).toBe(fixedToNumber(epsilonFromPacked(BigInt(b.rdp), C)));
+    expect(r.budgets.some((b) => b.epsilonSpent > fixedToNumber(epsilonFromPacked(BigInt(b.rdp), loose)))).toBe(true);
+    // A file whose δ is not the contract's: DEPLOYMENT_MISMATCH naming delta (the contract's c_α are its δ's).
+    const d = audit({ ...input, deployment: { ...input.deployment, delta: 1e-6 } });
+    expect(d.findings.map((f) => [f.code, Object.keys(f.evidence)])).toEqual([['DEPLOYMENT_MISMATCH', ['delta']]]);
+    // A δ the contract stores rounded (1/3000 is not a multiple of 1e-18) with its own constants: clean.
+    const third = 1 / 3000;
+    expect(
+      audit({
+        ...input,
+        deployment: { ...input.deployment, delta: third, cAlpha: cAlpha(third) },
+        views: { ...input.views, delta: BigInt(Math.round(third * 1e18)), cAlpha: cAlpha(third) },
+      }).findings.filter((f) => f.round === null),
+    ).toEqual([]);
   });
 
   it('--from-round/--to-round scope the report; state is still replayed from the start', async () => {
