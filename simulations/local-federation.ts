@@ -48,6 +48,7 @@ import { modelValidator } from '../node/services/validation-gate.js';
 import { selectRows, stratifiedSplit } from '../protocol/data.js';
 import { createRng } from '../protocol/rng.js';
 import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, seededEntropy } from '../node/services/secagg-crypto.js';
+import { identityCommitteeKeys } from '../node/services/secagg-committee-keys.js';
 
 /** Which peers (by index) drop out of `round`, and where; see RoundDriverInit.dropout. */
 export type DropoutPlan = (
@@ -333,6 +334,12 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
                 entropy: seededEntropy(`fedmesh/sim-secagg/v1/${o.seed}/${i}`),
                 sign: identitySigner(keys[i]!),
                 verify: createIdentityVerifier(),
+                // Members' share-encryption keys from their identities (issue 13 item 4): participants
+                // encrypt to the committee the moment the round opens instead of waiting for every
+                // member's advertisement (or keysMs when one is down). Costs nothing here: every
+                // simulated secret already derives from the seed (header), so there is no forward
+                // secrecy to give up; the daemon keeps per-round keys (docs/secure-aggregation.md).
+                committeeKeys: identityCommitteeKeys(keys[i]!),
               },
             }
           : {}),
