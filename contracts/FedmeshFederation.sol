@@ -149,15 +149,16 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, I
     /// @dev Set by {closeStudy}: no round opens again.
     bool private _studyClosed;
 
-    /// @dev The study whose budgets this one continues ({inheritBudgetFrom}); zero when none.
-    address private _predecessor;
-    /// @dev The study {closeStudy} named; zero when none.
-    address private _successor;
-
     /// @dev The round the schedule below is for; valid only when it is `_currentRound + 1`.
     uint64 private _scheduledRound;
     uint48 private _scheduledSnapshot;
     uint48 private _scheduledSeedBlock;
+
+    // Declared after the schedule so that they pack with nothing a round reads or writes.
+    /// @dev The study whose budgets this one continues ({inheritBudgetFrom}); zero when none.
+    address private _predecessor;
+    /// @dev The study {closeStudy} named; zero when none.
+    address private _successor;
 
     mapping(uint64 round => RoundData) private _rounds;
 
