@@ -197,6 +197,36 @@ describe('attack F7: a member that signs two different Views', () => {
     }
   });
 
+  it('4/2 split, the equivocator endorsing late: 2 refusals never release (the lock may still reach t), it alone is certified and only its endorsers reveal', () => {
+    // With a release quorum one lower, 1–4 would release X on the 2 refusals and endorse Y, and M's
+    // late endorsement of X would certify a second lock: this is the case the bound is for.
+    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3, 4], cites: 'omitting' });
+    const first = offer(r, honest, x);
+    exchange(r, honest, first.ends);
+    const y = r.members.get(r.committee[5]!)!.proposeLock(5);
+    const second = offer(r, honest, y);
+    exchange(r, honest, second.ends);
+    const xDigest = first.ends[0]!.digest;
+    const late = wire({
+      kind: SecAggKind.LockEndorse as const,
+      federation: 'fed',
+      round: 7,
+      sender: M,
+      digest: xDigest,
+      signature: testSign(M)(endorseStatement(scopeOf(r.ctx), CertPhase.Lock, xDigest)),
+    });
+    for (const id of honest) r.members.get(id)!.addLockEndorse(late);
+    for (const id of honest) expect(r.members.get(id)!.lockCertificate()?.digest).toEqual(xDigest);
+    // Only X's endorsers reveal, and only for X (M excluded the victim: the documented,
+    // floor-bounded exclusion); 5 and 6 endorsed Y, which is not certified, and reveal nothing.
+    const reveals = honest.map((id) => r.members.get(id)!.reveal());
+    expect(reveals.map((rv) => rv?.sender)).toEqual([...r.committee.slice(1, 5), undefined, undefined]);
+    for (const rv of reveals.slice(0, 4)) {
+      expect(rv!.proposal).toEqual(xDigest);
+      expect(rv!.keyShares.map((k) => k.participant)).toEqual([VICTIM]);
+    }
+  });
+
   it('a release needs refusals by members that are not proven equivocators; a release message with too few refusals is refused', () => {
     const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting' });
     const first = offer(r, honest, x);

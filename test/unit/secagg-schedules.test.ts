@@ -82,6 +82,8 @@ const scheduleArb = fc
     // the positions shown its view that omits the victim.
     targets: fc.array(fc.boolean(), { minLength: M, maxLength: M }),
     order2: fc.array(fc.integer(), { minLength: M * 4, maxLength: M * 4 }),
+    // Members that get lock endorsements late: after the refusals and releases of each exchange.
+    lateEndorsements: fc.array(fc.boolean(), { minLength: M, maxLength: M }),
     seed: fc.integer({ min: 0, max: 1e6 }),
   })
   .map((s) => {
@@ -342,7 +344,8 @@ describe('random schedules with one malicious member', () => {
             }
           }
         }
-        for (const id of live) for (const e of lockEndorse) r.members.get(id)!.addLockEndorse(e);
+        const late = (id: string): boolean => s.lateEndorsements[r.committee.indexOf(id)] === true;
+        for (const id of live) if (!late(id)) for (const e of lockEndorse) r.members.get(id)!.addLockEndorse(e);
 
         // Refusals and releases (F7): every live member's outbox is delivered to every other; the
         // malicious member also refuses every lock it sees (to trigger early releases) and, as
@@ -405,13 +408,17 @@ describe('random schedules with one malicious member', () => {
           }
           for (const id of live) {
             const m = r.members.get(id)!;
-            for (const e of lockEndorse) if (e.sender !== id) codeOfAdd(() => m.addLockEndorse(e));
+            const endorsements = (): void => {
+              for (const e of lockEndorse) if (e.sender !== id) codeOfAdd(() => m.addLockEndorse(e));
+            };
+            if (!late(id)) endorsements();
             for (const o of out) {
               if (o.sender === id) continue;
               if (o.kind === SecAggKind.LockRefuse) m.addLockRefuse(o);
               else if (o.kind === SecAggKind.LockRelease) m.addLockRelease(o);
               else m.addComplaint(o);
             }
+            if (late(id)) endorsements();
           }
         };
         exchange();
