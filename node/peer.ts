@@ -31,6 +31,7 @@ import { RoundError, type ValidationVerdict } from '../protocol/round.js';
 import { ChangeNotifier } from './services/change-notifier.js';
 import { RoundInbox } from './services/round-inbox.js';
 import { SecAggInbox } from './services/secagg-inbox.js';
+import type { CommitteeKeys } from './services/secagg-committee-keys.js';
 import { FederationRecorder } from './services/federation-recorder.js';
 import type { LocalPrivacyLedger } from './store/privacy-ledger.js';
 import { PrivacyGuard, type PrivacyStatus } from './services/privacy-guard.js';
@@ -96,6 +97,12 @@ export interface PeerComponents {
     readonly entropy: Entropy;
     readonly sign: IdentitySign;
     readonly verify: IdentityVerify;
+    /**
+     * Committee members' share-encryption keys from identities (./services/secagg-committee-keys.ts,
+     * issue 13 item 4): participants encrypt to members at open instead of waiting for their
+     * advertisements. Absent: per-round member keys (forward secrecy; docs/secure-aggregation.md).
+     */
+    readonly committeeKeys?: CommitteeKeys;
   };
   /**
    * Defence (b): this member's validation loss of a model on its own held-out split
