@@ -55,7 +55,7 @@ import { FilePrivacyLedger } from '../store/privacy-ledger.js';
 import { maxPacked } from '../services/privacy-guard.js';
 import { DaemonError } from './errors.js';
 import { meteredGossip, meteredTrainer, ttyProgress } from './metering.js';
-import { loadDeploymentRef, loadManifestFile, loadSiteData, planSiteDp, resolveModelSpec } from './setup.js';
+import { checkPrivacyConstants, loadDeploymentRef, loadManifestFile, loadSiteData, planSiteDp, resolveModelSpec } from './setup.js';
 
 export interface NodeDaemonOptions {
   /** Path of the node's config.yaml. */
@@ -277,6 +277,8 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
   };
   try {
     await checkManifest(fed, localManifestHash, deployment.manifestHash, cfg.manifest);
+    // c_α and δ as the manifest's guarantee needs them (red team F10; the contract does not relate them).
+    checkPrivacyConstants(manifest, await fed.info(), cfg.manifest);
     const registered = await checkMembership(fed, keys);
     if (!verifyPeerBinding(keys.peerId, { chainId: deployment.chainId, contract: deployment.address }, address, registered.peerProof)) {
       // Gossip peers are matched to accounts by the registry's peer ids; a proof makes that binding

@@ -9,6 +9,12 @@ export interface DaemonErrorFields {
   NODE_MANIFEST_MISMATCH: { manifest: string; local: string; onChain: string };
   /** The federation records no manifest hash (zero), so this node cannot check its settings. */
   NODE_MANIFEST_UNRECORDED: { manifest: string; local: string };
+  /**
+   * The federation's δ is not the manifest's, or a c_α lane is not `cAlpha(δ)` (red team F10):
+   * the ε the contract checks caps against would not be the manifest's guarantee. Values are
+   * decimal strings: δ as a number (`delta`) or c_α in 1e-6 units (`cAlpha`, with lane/order).
+   */
+  NODE_PRIVACY_CONSTANTS_MISMATCH: { field: 'delta' | 'cAlpha'; lane?: number; order?: number; manifest: string; onChain: string };
   /** The initial model built from the manifest is not the federation's. */
   NODE_INITIAL_MODEL_MISMATCH: { local: string; onChain: string };
   /** This node's account is not an active member, or is registered with another peer id. */

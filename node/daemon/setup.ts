@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { fitStandardizer, type LabelledData, standardize } from '../../protocol/data.js';
 import type { FederationManifest } from '../../protocol/manifest.js';
+import { checkCAlpha, deltaForConstants, deltaOfUnits, deltaUnits } from '../../protocol/audit/privacy-constants.js';
 import { ONCHAIN_RDP_ORDERS } from '../../protocol/chain/budget.js';
 import { planFederatedDpSgd } from '../../protocol/privacy/planning.js';
 import { applyPublicTransform, publicTransformOf } from '../../protocol/privacy/public-statistics.js';
@@ -59,6 +60,45 @@ export function loadDeploymentRef(path: string): DeploymentRef {
     deployBlock: j.deployBlock as number,
     ...(typeof mh === 'string' ? { manifestHash: mh.toLowerCase() as `0x${string}` } : {}),
   };
+}
+
+/** What `checkPrivacyConstants` reads of the chain (node/chain/federation-types.ts `FederationInfo`). */
+export interface DeployedPrivacyConstants {
+  /** δ as stored, in units of 1e-18. */
+  readonly deltaE18: bigint;
+  readonly cAlpha: readonly bigint[];
+}
+
+/**
+ * Refuses a federation whose c_α are not the constants of the manifest's δ, or whose stored δ
+ * is not the manifest's (red team F10): the contract checks each cap against
+ * min_α(rdp_α + c_α) with the constants it was deployed with and never relates them to δ, so
+ * constants for a larger δ (or the δ → 1 floor it accepts) make every ε it reports, and every
+ * cap, void — while this node's privacy guard reads the same constants from the chain. The rule
+ * is the deployer's (protocol/chain/budget.ts `cAlpha`, via protocol/audit/privacy-constants.ts,
+ * as the auditor applies it). Without a DP section in the manifest there is no δ to hold the
+ * federation to: its c_α must then be the constants of its own stored δ. Throws
+ * NODE_PRIVACY_CONSTANTS_MISMATCH naming the field, both values and, for c_α, the lane.
+ */
+export function checkPrivacyConstants(manifest: FederationManifest, deployed: DeployedPrivacyConstants, manifestPath: string): void {
+  const onChainDelta = deltaOfUnits(deployed.deltaE18);
+  const wanted = manifest.dp?.delta;
+  if (wanted !== undefined && deltaUnits(wanted) !== deployed.deltaE18) {
+    throw new DaemonError(
+      'NODE_PRIVACY_CONSTANTS_MISMATCH',
+      `${manifestPath} states its guarantees at δ = ${wanted}, the federation stores δ = ${onChainDelta}: its budgets are not the manifest's; ask the admin to redeploy with the manifest`,
+      { field: 'delta', manifest: String(wanted), onChain: String(onChainDelta) },
+    );
+  }
+  const delta = wanted ?? deltaForConstants(onChainDelta, deployed.deltaE18);
+  const [x] = checkCAlpha(delta, deployed.cAlpha).mismatches;
+  if (x !== undefined) {
+    throw new DaemonError(
+      'NODE_PRIVACY_CONSTANTS_MISMATCH',
+      `the federation's c_α for order ${x.order} (lane ${x.lane}) is ${x.actual ?? 'missing'}, the constant of δ = ${delta} is ${x.expected ?? 'undefined'}: the ε it checks caps against is not the guarantee at δ; ask the admin to redeploy`,
+      { field: 'cAlpha', lane: x.lane, order: x.order, manifest: String(x.expected ?? ''), onChain: String(x.actual ?? '') },
+    );
+  }
 }
 
 /**
