@@ -62,6 +62,8 @@ export class Auditor {
   #deployment?: AuditDeployment;
   #source?: AuditSource;
   #testData?: TestData;
+  /** Metrics per verified model hash: `audit serve` re-audits every poll, a model is scored once. */
+  readonly #evaluated = new Map<string, Record<string, number>>();
 
   constructor(options: AuditOptions) {
     validateAuditOptions(options);
@@ -89,16 +91,26 @@ export class Auditor {
     let evaluations: Map<number, Record<string, number>> | undefined;
     if (this.#testData !== undefined && artifacts !== undefined) {
       const models = new Map<number, Uint8Array>();
+      const hashes = new Map<number, string>();
+      evaluations = new Map();
       for (const e of events) {
         if (e.kind !== 'RoundFinalized') continue;
         if ((o.fromRound !== undefined && e.round < o.fromRound) || (o.toRound !== undefined && e.round > o.toRound)) continue;
         const entry = artifacts.get(e.record.modelHash);
         // Only a model whose artifact verified is evaluated: metrics of another file mean nothing.
         if (entry !== undefined && 'bytes' in entry && checkArtifact(e.round, e.record.modelHash, entry).status === 'verified') {
-          models.set(e.round, entry.bytes);
+          const cached = this.#evaluated.get(e.record.modelHash);
+          if (cached !== undefined) evaluations.set(e.round, cached);
+          else {
+            models.set(e.round, entry.bytes);
+            hashes.set(e.round, e.record.modelHash);
+          }
         }
       }
-      evaluations = await evaluateModels(this.#testData, models);
+      for (const [round, m] of await evaluateModels(this.#testData, models)) {
+        this.#evaluated.set(hashes.get(round)!, m);
+        evaluations.set(round, m);
+      }
     }
 
     return audit({

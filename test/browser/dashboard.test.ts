@@ -5,6 +5,11 @@
  * round rows, budget bars whose values equal the contract's `privacyBudgetOf`, a fourth round
  * appearing while the page is open (the page follows the chain), and a finding that appears
  * after a byte of one model file is flipped. A screenshot goes to test-results/dashboard.png.
+ *
+ * With `--test-data` (issue 16) the Model quality section shows the binary task's metrics per
+ * round — sensitivity, specificity, balanced accuracy, AUC, Brier — equal to the model's own
+ * predictions scored here, the latest model's confusion matrix, and the global importance chart
+ * (KernelSHAP: the fixture's model is an MLP). The other tasks: dashboard-tasks.test.ts.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,7 +18,9 @@ import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex0x } from '../../protocol/bytes.js';
+import { binaryTaskMetrics } from '../../protocol/metrics.js';
 import { modelHash } from '../../protocol/weights-codec.js';
+import { Trainer } from '../../node/ml/trainer.js';
 import { type AuditedFederation, startAuditedFederation } from '../integration/audit-fixture.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -55,7 +62,11 @@ describe('audit dashboard in chromium', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fedmesh-dashboard-'));
     af = await startAuditedFederation(dir, 'itest-dashboard');
     for (let r = 1; r <= 3; r++) await af.runRound();
+    const testData = join(dir, 'test-data.json');
+    writeFileSync(testData, JSON.stringify(af.testData));
     serve = await startServe([
+      '--test-data',
+      testData,
       '--rpc',
       af.node.url,
       '--deployment',
@@ -101,8 +112,8 @@ describe('audit dashboard in chromium', () => {
     const links = page.locator('[data-testid="chain-link"]');
     expect(await links.count()).toBe(4);
     expect(await links.last().getAttribute('data-model-hash')).toBe(toHex0x(modelHash(af.fed.peers[0]!.weights)));
-    // Charts are server-rendered vega SVG, labelled for assistive technology.
-    expect(await page.locator('figure[role="img"] svg.marks').count()).toBe(2);
+    // Charts are server-rendered vega SVG, labelled for assistive technology: rounds, model quality, budgets.
+    expect(await page.locator('figure[role="img"] svg.marks').count()).toBe(3);
   });
 
   it("budget bars carry the contract's own ε spent and cap", async () => {
@@ -121,6 +132,43 @@ describe('audit dashboard in chromium', () => {
     }
   });
 
+  it('model quality (binary): the task metrics of every round and the latest confusion matrix equal the model scored here; the importance chart', async () => {
+    const rows = page.locator('[data-testid="metrics-row"]');
+    expect(await rows.count()).toBe(3);
+    expect(
+      await rows
+        .last()
+        .locator('td')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-metric'))),
+    ).toEqual(['accuracy', 'sensitivity', 'specificity', 'balancedAccuracy', 'auc', 'brier']);
+    // Score the latest model (every peer holds it) on the same rows, independently of the auditor.
+    const t = new Trainer(af.testData.model, 0);
+    let want: ReturnType<typeof binaryTaskMetrics>;
+    try {
+      t.setWeights(af.fed.peers[0]!.weights);
+      want = binaryTaskMetrics(af.testData.y, t.predict(Float32Array.from(af.testData.x.flat()), af.testData.y.length));
+    } finally {
+      t.dispose();
+    }
+    for (const td of await rows.last().locator('td').all()) {
+      const k = (await td.getAttribute('data-metric')) as 'sensitivity';
+      expect(Number(await td.getAttribute('data-value'))).toBeCloseTo(want[k]!, 6);
+    }
+    for (const k of ['sensitivity', 'specificity', 'balancedAccuracy', 'brier'] as const)
+      expect(Number(await page.locator(`[data-testid="latest-metric"][data-metric="${k}"]`).getAttribute('data-value'))).toBeCloseTo(
+        want[k]!,
+        6,
+      );
+    const cell = (a: string, p: string) =>
+      page.locator(`[data-testid="confusion-cell"][data-actual="${a}"][data-predicted="${p}"]`).getAttribute('data-count');
+    const { tp, fp, tn, fn } = want.confusion!;
+    expect([await cell('positive (1)', 'positive (1)'), await cell('positive (1)', 'negative (0)')]).toEqual([String(tp), String(fn)]);
+    expect([await cell('negative (0)', 'negative (0)'), await cell('negative (0)', 'positive (1)')]).toEqual([String(tn), String(fp)]);
+    const chart = page.getByTestId('importance-chart');
+    expect(await chart.getAttribute('data-method')).toBe('kernel-shap');
+    expect(await chart.locator('svg rect').count()).toBe(30);
+  });
+
   it('is keyboard navigable and its tables have captions and header scopes', async () => {
     await page.keyboard.press('Tab');
     expect(await page.evaluate('document.activeElement?.textContent')).toBe('Skip to content');
@@ -131,7 +179,8 @@ describe('audit dashboard in chromium', () => {
       caption: t.querySelector('caption')?.textContent?.length ?? 0,
       scoped: [...t.querySelectorAll('th')].every((th) => th.getAttribute('scope') !== null),
     }))`)) as { caption: number; scoped: boolean }[];
-    expect(tables.length).toBe(3);
+    // Rounds, model quality, the latest model's confusion matrix, budgets, credits.
+    expect(tables.length).toBe(5);
     for (const t of tables) expect(t).toEqual({ caption: expect.any(Number), scoped: true });
     for (const t of tables) expect(t.caption).toBeGreaterThan(0);
   });
@@ -139,6 +188,11 @@ describe('audit dashboard in chromium', () => {
   it('follows the chain: a fourth round appears without a reload', async () => {
     await af.runRound();
     await expect.poll(() => page.locator('[data-testid="round-row"]').count(), { timeout: 20_000 }).toBe(4);
+    // Its model is re-evaluated and becomes the latest model shown in detail.
+    await expect.poll(() => page.locator('[data-testid="metrics-row"]').count(), { timeout: 20_000 }).toBe(4);
+    await expect
+      .poll(() => page.locator('#section-model h3').first().textContent(), { timeout: 20_000 })
+      .toBe("Round 4's model on the test data");
   }, 120_000);
 
   it('a flipped byte in one model file shows up as an ARTIFACT_HASH_MISMATCH finding', async () => {

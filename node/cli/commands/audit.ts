@@ -6,6 +6,7 @@
  *                 [--artifacts DIR | --fetch-from MULTIADDR... --federation ID]
  *                 [--test-data FILE.csv --manifest MANIFEST | --test-data FILE.json] [--json] [--html OUT.html]
  *   fedmesh audit serve --rpc URL --deployment FILE [--port P] [--poll-ms MS] [--artifacts DIR]
+ *                       [--test-data FILE [--manifest FILE]]   (model quality per task, issue 16)
  *
  * Exit status: 0 when the audit is ok, 1 when any finding has severity error (AUDIT_FAILED),
  * 2 on usage or connection errors (AUDIT_USAGE, AUDIT_CONNECTION; node/cli/main.ts).
@@ -100,7 +101,7 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('serve')
-    .description("serve a dashboard on 127.0.0.1 that follows the chain live (with audit's --rpc, --deployment, --artifacts)")
+    .description("serve a dashboard on 127.0.0.1 that follows the chain live (with audit's --rpc, --deployment, --artifacts, --test-data)")
     .option('--port <p>', 'TCP port on 127.0.0.1 (0 picks a free one)', int('--port'), DEFAULT_DASHBOARD_PORT)
     .option('--poll-ms <ms>', 'how often to re-read the chain', int('--poll-ms'), DEFAULT_DASHBOARD_POLL_MS)
     .action(async (flags: { port: number; pollMs: number }, cmd: Command) => {
@@ -110,8 +111,6 @@ export function registerAudit(program: Command): void {
         ['fromRound', '--from-round'],
         ['toRound', '--to-round'],
         ['fetchFrom', '--fetch-from'],
-        ['testData', '--test-data'],
-        ['manifest', '--manifest'],
         ['json', '--json'],
         ['html', '--html'],
       ] as const) {
