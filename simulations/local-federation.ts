@@ -125,7 +125,9 @@ export function assertSimFinalized(o: SimRoundOutcome): RoundOutcome {
 
 /** Start-up full-mesh dialling: connections opened at once per peer, and tries per batch. */
 const DIAL_BATCH = 8;
-const DIAL_ATTEMPTS = 3;
+const DIAL_ATTEMPTS = 5;
+/** Dial and upgrade timeout of simulated hosts (HostInit.dialTimeoutMs): loopback, but a loaded machine. */
+const DIAL_TIMEOUT_MS = 60_000;
 
 /** Share of each site's rows kept out of training for the validation gate. */
 export const DEFAULT_VALIDATION_FRACTION = 0.2;
@@ -215,7 +217,9 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
   const keys = await Promise.all(
     o.siteData.map((_, i) => generateKeyPairFromSeed('Ed25519', hash256(utf8(`fedmesh/sim-peer-key/v1/${o.seed}/${i}`)))),
   );
-  const hosts = await Promise.all(keys.map((privateKey) => createHost({ privateKey, inboundConnectionsPerSecondPerHost: 2 * n + 10 })));
+  const hosts = await Promise.all(
+    keys.map((privateKey) => createHost({ privateKey, inboundConnectionsPerSecondPerHost: 2 * n + 10, dialTimeoutMs: DIAL_TIMEOUT_MS })),
+  );
   const stopHosts = (): Promise<unknown> => Promise.all(hosts.map((h) => h.stop()));
   try {
     // Full mesh on loopback: peer i dials every peer before it, DIAL_BATCH at a time with

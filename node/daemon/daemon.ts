@@ -531,14 +531,25 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       const others = members.filter((m) => m !== keys.peerId);
       return others.filter((m) => !peer.topics.every((t) => gossip.subscribers(t).includes(m)));
     };
+    /**
+     * Members a mesh wait already gave up on: not waited for again until they rejoin (issue 17
+     * item 6). Waiting meshWaitMs before every round for a member that is switched off made each
+     * round with one absent member cost a full mesh wait on top of the round.
+     */
+    const givenUp = new Set<string>();
     /** Wait (bounded) until every other active member is subscribed to our topics; say whom we wait for. */
     const waitForMesh = async (round: number): Promise<void> => {
       const deadline = Date.now() + cfg.rounds.meshWaitMs;
-      if (missingFromMesh().length === 0) return;
+      for (const m of [...givenUp]) if (!missingFromMesh().includes(m)) givenUp.delete(m);
+      const awaited = (): string[] => missingFromMesh().filter((m) => !givenUp.has(m));
+      if (givenUp.size > 0)
+        nlog.info({ round, absent: [...givenUp] }, 'not waiting for members absent from the mesh since an earlier round');
+      if (awaited().length === 0) return;
       state.phase = 'waiting-for-peers';
-      nlog.info({ round, waitingFor: missingFromMesh(), until: new Date(deadline).toISOString() }, 'waiting for members to join the mesh');
-      while (missingFromMesh().length > 0 && Date.now() < deadline && !signal.aborted) await sleep(100, signal);
-      const missing = missingFromMesh();
+      nlog.info({ round, waitingFor: awaited(), until: new Date(deadline).toISOString() }, 'waiting for members to join the mesh');
+      while (awaited().length > 0 && Date.now() < deadline && !signal.aborted) await sleep(100, signal);
+      const missing = awaited();
+      for (const m of missing) givenUp.add(m);
       if (missing.length > 0 && !signal.aborted) nlog.info({ round, missing }, 'mesh wait over; starting without these members');
     };
 

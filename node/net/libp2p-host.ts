@@ -33,6 +33,13 @@ export interface HostInit {
    * puts every peer on 127.0.0.1, so it raises this to the peer count.
    */
   readonly inboundConnectionsPerSecondPerHost?: number;
+  /**
+   * Dial and connection-upgrade timeouts (ms; libp2p's defaults: 10 s per dial, 6 s per address,
+   * 3 s per inbound upgrade). A simulation dials 2,016 loopback connections for 64 peers in one
+   * process; on a loaded 2-core machine Noise handshakes outlast the defaults
+   * ("The operation was aborted due to timeout" before the first round), so it raises them.
+   */
+  readonly dialTimeoutMs?: number;
   /** Discover other members on the local network by mDNS (a LAN convenience; membership is still checked). */
   readonly mdns?: boolean;
 }
@@ -56,14 +63,17 @@ export async function createHost(init: HostInit = {}): Promise<Host> {
   const host = await createLibp2p({
     ...(init.privateKey !== undefined ? { privateKey: init.privateKey } : {}),
     addresses: { listen: [...(init.listen ?? ['/ip4/127.0.0.1/tcp/0'])] },
-    ...(init.inboundConnectionsPerSecondPerHost !== undefined
-      ? {
-          connectionManager: {
+    connectionManager: {
+      ...(init.inboundConnectionsPerSecondPerHost !== undefined
+        ? {
             inboundConnectionThreshold: init.inboundConnectionsPerSecondPerHost,
             maxIncomingPendingConnections: Math.max(10, init.inboundConnectionsPerSecondPerHost),
-          },
-        }
-      : {}),
+          }
+        : {}),
+      ...(init.dialTimeoutMs !== undefined
+        ? { dialTimeout: init.dialTimeoutMs, addressDialTimeout: init.dialTimeoutMs, inboundUpgradeTimeout: init.dialTimeoutMs }
+        : {}),
+    },
     ...(init.mdns === true ? { peerDiscovery: [mdns()] } : {}),
     // libp2p pings every connection every 10 s and aborts it when a ping outlasts an adaptive
     // timeout (≥ 5 s by default). A node whose event loop is busy training for longer (or a
