@@ -279,6 +279,13 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
       (h: unknown) => String(h).toLowerCase() as Hex32,
       () => undefined,
     );
+    // The runtime code, compared with the compiled contracts by the audit (red team F11).
+    const federation = getAddress(c.target as string);
+    const lens = getAddress(source.lens.target as string);
+    const runtimeCode: Record<string, { address: string; code: string }> = {
+      FedmeshFederation: { address: federation, code: await source.provider.getCode(federation, block) },
+    };
+    if (lens !== federation) runtimeCode.FedmeshRegistryLens = { address: lens, code: await source.provider.getCode(lens, block) };
     const accounts = [...new Set(events.filter((e) => e.kind === 'MemberAdded').map((e) => (e as { account: string }).account))];
     const members = new Map<string, MemberView>();
     for (const account of accounts) {
@@ -306,6 +313,7 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
       threshold: Number(threshold),
       cAlpha: [...(cAlpha as Result)].map((x) => BigInt(x)),
       delta: BigInt(delta),
+      runtimeCode,
       ...(manifestHash !== undefined ? { manifestHash } : {}),
       totalCredits: BigInt(totalCredits),
       members,

@@ -11,6 +11,7 @@ import { readDeployment } from './deployment.js';
 import { usageError } from './errors.js';
 import { evaluateModels, readTestData, type TestData } from './evaluate.js';
 import { readCsvTestData } from './test-data-csv.js';
+import { compiledAuditCode } from './compiled-code.js';
 import { type AuditSource, type FetchCache, fetchAuditStream, newFetchCache, openAuditSource } from './fetch.js';
 
 export interface AuditOptions {
@@ -117,6 +118,8 @@ export class Auditor {
       deployment,
       events,
       views,
+      // The deployed code against the compiled contracts (CODE_MISMATCH, red team F11).
+      compiledCode: await compiledAuditCode(),
       ...(artifacts !== undefined ? { artifacts } : {}),
       ...(evaluations !== undefined ? { evaluations } : {}),
       ...(o.fromRound !== undefined ? { fromRound: o.fromRound } : {}),

@@ -23,6 +23,7 @@ import { deploymentBinding } from '../chain/deployment-binding.js';
 import { federationDomain, type Hex32, roundRecordStructHash } from '../chain/record.js';
 import { peerBindingRefusal } from '../chain/peer-binding.js';
 import { checkArtifact } from './artifacts.js';
+import { checkRuntimeCode } from './code.js';
 import { checkCommittee } from './committee.js';
 import { finding, inRound, type LocalFinding, sortFindings } from './findings.js';
 import { MembershipReplay } from './membership.js';
@@ -114,6 +115,12 @@ export function audit(input: AuditInput): AuditReport {
         { lane: x.lane, order: x.order, expected: x.expected ?? null, actual: x.actual ?? null, delta, deltaUnits: views.delta },
       ),
     );
+  }
+  // The code at the address must be the compiled contract (red team F11): the checks below
+  // replay what FedmeshFederation enforces, which says nothing about a look-alike.
+  for (const [name, compiled] of Object.entries(input.compiledCode ?? {})) {
+    const at = views.runtimeCode?.[name];
+    if (at !== undefined) add(null, checkRuntimeCode(name, at.address, at.code, compiled));
   }
   // The contract is the authority for what it enforced; the checks below use its parameters,
   // except ε: it is replayed with the constants of δ, so a cap the wrong constants hid shows.

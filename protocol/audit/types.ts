@@ -135,9 +135,28 @@ export interface ChainViews {
   readonly delta: bigint;
   /** `manifestHash()`, on contracts that have it. */
   readonly manifestHash?: Hex32;
+  /**
+   * `eth_getCode` at `block`, by contract name: FedmeshFederation at the deployment's address
+   * and FedmeshRegistryLens at `registryLens()` (when the federation has one), when read.
+   */
+  readonly runtimeCode?: Readonly<Record<string, { readonly address: string; readonly code: string }>>;
   readonly totalCredits: bigint;
   /** Keyed by checksummed address: every account a MemberAdded event names. */
   readonly members: ReadonlyMap<string, MemberView>;
+}
+
+/** A byte range of deployed code that holds an immutable's value (solc `immutableReferences`). */
+export interface ImmutableReference {
+  readonly start: number;
+  readonly length: number;
+}
+
+/** One contract as the compiler built it (./code.ts). */
+export interface CompiledCode {
+  /** 0x hex of `evm.deployedBytecode.object`. */
+  readonly deployedBytecode: string;
+  /** `evm.deployedBytecode.immutableReferences`: AST id → ranges. */
+  readonly immutableReferences: Readonly<Record<string, readonly ImmutableReference[]>>;
 }
 
 /** A model artifact found for a hash: its bytes, or why it could not be had. */
@@ -149,6 +168,11 @@ export interface AuditInput {
   readonly views: ChainViews;
   /** Present when artifacts were given or fetched: lowercase 0x model hash → what was found. */
   readonly artifacts?: ReadonlyMap<string, ArtifactEntry>;
+  /**
+   * The compiled contracts by name (./code.ts), when the auditor has them: each one whose
+   * `views.runtimeCode` was read must match it up to its immutables (CODE_MISMATCH).
+   */
+  readonly compiledCode?: Readonly<Record<string, CompiledCode>>;
   /** Present with --test-data: per round, metrics of its model on the test data. */
   readonly evaluations?: ReadonlyMap<number, Readonly<Record<string, number>>>;
   /** Rounds to report on (inclusive); all when absent. State is always replayed from the start. */
@@ -238,6 +262,8 @@ export const FINDING_CODES = [
   'DEPLOYMENT_MISMATCH',
   /** A c_α lane is not `cAlpha(δ)` for the contract's δ (red team F10): every ε it reports is off. */
   'C_ALPHA_MISMATCH',
+  /** The code at the address is not the compiled contract up to its immutables (red team F11). */
+  'CODE_MISMATCH',
   'INITIAL_MODEL_MISMATCH',
   'ROUND_SEQUENCE',
   'COMMITTEE_MISMATCH',
