@@ -50,3 +50,30 @@ export async function waitFor(
     throw e;
   }
 }
+
+/**
+ * Wait until one of `notifiers` shows `ready()` true, or — when `at` is given — until the clock
+ * reaches `at`, whichever comes first (the secure round's driver: a message, an effect's
+ * completion or a requested tick). Every timer goes through `clock` and is cancelled when the
+ * wait ends; a parent abort rejects with its reason.
+ */
+export async function waitForChangeOrTime(
+  clock: Clock,
+  at: number | undefined,
+  parent: AbortSignal,
+  notifiers: readonly { waitUntil(predicate: () => boolean, signal: AbortSignal): Promise<void> }[],
+  ready: () => boolean,
+): Promise<void> {
+  if (parent.aborted) throw parent.reason;
+  const ac = new AbortController();
+  const onParent = (): void => ac.abort(parent.reason);
+  parent.addEventListener('abort', onParent, { once: true });
+  try {
+    const waits = notifiers.map((n) => n.waitUntil(ready, ac.signal));
+    if (at !== undefined) waits.push(clock.sleep(Math.max(0, at - clock.now()), ac.signal));
+    await Promise.race(waits);
+  } finally {
+    parent.removeEventListener('abort', onParent);
+    ac.abort();
+  }
+}

@@ -1,11 +1,19 @@
 /**
  * One peer's side of a secure-aggregation round (protocol/secure-aggregation/, Bonawitz et
- * al., CCS 2017, §4 and the §6–7 consistency check, with the committee as a quorum server).
- * This module only moves messages between the inboxes and the two protocol machines and decides
- * *when* to act; every check, certificate and byte of cryptography is protocol/'s.
+ * al., CCS 2017, §4 and the §6–7 consistency check, with the committee as a quorum server),
+ * as a thin driver of the round machine (protocol/secure-aggregation/machine/: `step(state,
+ * event) → {state, effects}`). The machine decides *what* to do and *when*; every check,
+ * certificate and byte of cryptography is protocol/'s. This driver only
+ *   - feeds events: the round opening (`start`), what the inboxes accepted (`received`: every
+ *     new secagg message and masked input, as one batch), clock ticks the machine asked for
+ *     with `wake` (through the Clock port, so a simulation on a manual clock replays), and the
+ *     completions of the effects below;
+ *   - executes effects, in order: publish (secagg topic, masked input, aggregate), train, sign
+ *     the ParticipantEntry, charge the local ledger, check admission, record on chain, log, count.
  *
- * Phases of round r (t = 0 when this peer opened it). Every wait ends as soon as what it waits
- * for has arrived; deadlines only matter when someone is down:
+ * Phases of round r (t = 0 when this peer opened it) — see the machine's stage files for each
+ * rule. Every wait ends as soon as what it waits for has arrived; deadlines only matter when
+ * someone is down:
  *   participant  advertise keys │ every member advertised (≤ keysMs): encrypt shares of b_i, s_i^SK
  *                to the committee │ after training, a certified key set (t endorsements of the
  *                turn leader's (U_1, U_2)): mask with exactly U_2 \ {i}, publish y_i
@@ -24,48 +32,43 @@
  * other members (t of m suffice) or is aborted on chain at its finalize deadline (node/peer.ts).
  * Only the round being stopped, a stage violation (a bug) or a non-protocol error propagates.
  */
-import { fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
-import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
-import { type FedmeshError, isFedmeshError } from '../../protocol/errors.js';
-import { encodeMaskedInput, type MaskedInputPayload } from '../../protocol/messages/masked-input.js';
-import {
-  type EndorseMsg,
-  type KeySetProposalMsg,
-  type ProposalMsg,
-  resultStatement,
-  SecAggKind,
-  type SecAggMessage,
-  survivorsHash,
-} from '../../protocol/messages/secagg.js';
-import { encodeSecureAggregate } from '../../protocol/messages/update.js';
+import type { MaskedInputPayload } from '../../protocol/messages/masked-input.js';
+import { SecAggKind } from '../../protocol/messages/secagg.js';
 import type { ModelWeights } from '../../protocol/model.js';
-import { CommitteeStage, committeeMachine, type RoundPlan } from '../../protocol/round.js';
-import {
-  applyAggregate,
-  decodeSum,
-  type Entropy,
-  type IdentitySign,
-  type IdentityVerify,
-  type SecAggCommitteeMember,
-  type SecAggConfig,
-  type SecAggCrypto,
-  SecAggError,
-  type SecAggParticipant,
+import type { CommitteeStage, RoundPlan } from '../../protocol/round.js';
+import type {
+  Entropy,
+  IdentitySign,
+  IdentityVerify,
+  SecAggCommitteeMember,
+  SecAggConfig,
+  SecAggCrypto,
+  SecAggParticipant,
   SecAggStage,
-  scopeOf,
-  verifyKeySet,
-  weightedDelta,
 } from '../../protocol/secure-aggregation/index.js';
-import { modelHash } from '../../protocol/weights-codec.js';
+import {
+  createRoundState,
+  type DropoutPoint,
+  type RoundEffect,
+  type RoundEvent,
+  type RoundMachineConfig,
+  type RoundState,
+  roundDone,
+  slotOf,
+  step,
+  type Trained,
+} from '../../protocol/secure-aggregation/machine/index.js';
 import type { Hex32 } from '../chain/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
-import { waitFor } from './deadline.js';
-import { recordAndAnnounce } from './record-and-announce.js';
+import { ChangeNotifier } from './change-notifier.js';
+import { waitForChangeOrTime } from './deadline.js';
 import type { RoundInbox } from './round-inbox.js';
 import type { RoundRecorder } from './round-recorder.js';
 import type { CommitteeKeys } from './secagg-committee-keys.js';
-import { type SecAggInbox, slotOf } from './secagg-inbox.js';
+import type { SecAggInbox } from './secagg-inbox.js';
+
+export type { DropoutPoint };
 
 export interface SecureAggregationInit {
   readonly config: SecAggConfig;
@@ -87,9 +90,6 @@ export interface SecAggComponents {
   readonly sign: IdentitySign;
   readonly verify: IdentityVerify;
 }
-
-/** Where a simulated dropout leaves the round (simulations only). */
-export type DropoutPoint = 'after-keys' | 'after-input';
 
 export interface SecureRoundEnv {
   readonly plan: RoundPlan;
@@ -145,156 +145,193 @@ export interface SecureCommitteeResult {
   readonly abstained?: string;
 }
 
-/** Feeds stored messages to a machine once each, counting the protocol errors they raise. */
-class Feeder {
-  private readonly fed = new Map<SecAggKind, Set<string>>();
-  /** SECAGG_CANNOT_FOLLOW refusals not (yet) resolved, by kind/sender. */
-  private readonly pending = new Map<string, FedmeshError<string>>();
-
-  /** Count and log the refusals still pending: this member could never verify those proposals. */
-  countPending(): void {
-    for (const [key, e] of this.pending) {
-      countError(this.env, e.code, { key, error: e.message });
-      this.env.log.warn(
-        { round: this.env.plan.round, code: e.code, ...e.fields },
-        'secure aggregation: could not verify a proposal (material never arrived); not endorsed',
-      );
-    }
-    this.pending.clear();
-  }
-
-  constructor(private readonly env: SecureRoundEnv) {}
-
-  /**
-   * Like `feed`, but a message whose handler throws one of `retryOn` is offered again on the
-   * next call (its missing material may arrive); other errors are counted once.
-   */
-  feedRetrying<K extends SecAggKind>(kind: K, retryOn: readonly string[], fn: (m: Extract<SecAggMessage, { kind: K }>) => void): void {
-    const { secagg, plan } = this.env;
-    let done = this.fed.get(kind);
-    if (done === undefined) {
-      done = new Set();
-      this.fed.set(kind, done);
-    }
-    for (const m of secagg.inbox.messages(plan.round, kind)) {
-      const slot = slotOf(m);
-      if (done.has(slot)) continue;
-      try {
-        fn(m);
-        done.add(slot);
-        this.pending.delete(`${kind}/${slot}`);
-      } catch (e) {
-        if (!isFedmeshError(e)) throw e;
-        if (retryOn.includes(e.code)) {
-          // Offered again as material arrives; a refusal still pending when this member gives up
-          // is counted then (`countPending`), so a transient gossip race is not an error.
-          if (e.code === 'SECAGG_CANNOT_FOLLOW') this.pending.set(`${kind}/${slot}`, e);
-          continue;
-        }
-        this.pending.delete(`${kind}/${slot}`);
-        done.add(slot);
-        countError(this.env, e.code, { kind, sender: m.sender, error: e.message, ...e.fields });
-        this.env.log.warn({ round: plan.round, code: e.code, sender: m.sender, ...e.fields }, `secure aggregation: refused (${e.message})`);
-      }
-    }
-  }
-
-  feed<K extends SecAggKind>(kind: K, fn: (m: Extract<SecAggMessage, { kind: K }>) => void): void {
-    const { secagg, plan } = this.env;
-    let done = this.fed.get(kind);
-    if (done === undefined) {
-      done = new Set();
-      this.fed.set(kind, done);
-    }
-    for (const m of secagg.inbox.messages(plan.round, kind)) {
-      const slot = slotOf(m);
-      if (done.has(slot)) continue;
-      done.add(slot);
-      try {
-        fn(m);
-      } catch (e) {
-        if (!isFedmeshError(e)) throw e;
-        countError(this.env, e.code, { kind, sender: m.sender, error: e.message });
-      }
-    }
-  }
-}
-
 function countError(env: SecureRoundEnv, code: string, detail: Record<string, unknown>): void {
   env.errors.set(code, (env.errors.get(code) ?? 0) + 1);
   env.log.debug({ round: env.plan.round, code, ...detail }, 'secure-aggregation message refused');
 }
 
-/**
- * Another committee member's signed result for this round arrived: the round was recorded
- * without waiting for us (a peer that lags under load). Every wait below also ends on it, so
- * a lagging peer stops at once instead of sitting out its own deadlines.
- */
-const resultSeen = (env: SecureRoundEnv): boolean => env.secagg.inbox.count(env.plan.round, SecAggKind.Result) > 0;
+/** Every secagg message kind (a kind added to the wire is delivered to the machine without a change here). */
+const KINDS = Object.values(SecAggKind).filter((k): k is SecAggKind => typeof k === 'number');
 
-const advertsOf = (env: SecureRoundEnv) => env.secagg.inbox.messages(env.plan.round, SecAggKind.AdvertiseKeys);
-const contributors = (env: SecureRoundEnv): string[] =>
-  advertsOf(env)
-    .filter((a) => a.contributes)
-    .map((a) => a.sender);
-
-/** Everything in the inbox for this round, as one number that grows with every stored message. */
+/** Everything in the inboxes for this round, as one number that grows with every stored message. */
 function progressOf(env: SecureRoundEnv): number {
   const r = env.plan.round;
   let n = env.inbox.maskedInputsFor(r).size;
-  for (let k = SecAggKind.AdvertiseKeys; k <= SecAggKind.LockEndorse; k++) n += env.secagg.inbox.count(r, k);
+  for (const k of KINDS) n += env.secagg.inbox.count(r, k);
   return n;
 }
 
-/**
- * Run `step` (feed what arrived, act) until it returns true, re-running it on every new message
- * and at each time in `wakeAt()` (leader turn starts); false at `until`.
- */
-async function drive(
-  env: SecureRoundEnv,
-  signal: AbortSignal,
-  until: number,
-  wakeAt: () => number | undefined,
-  step: () => Promise<boolean>,
-): Promise<boolean> {
-  const { clock, secagg } = env;
-  for (;;) {
-    if (await step()) return true;
-    const now = clock.now();
-    if (now >= until) return false;
-    const before = progressOf(env);
-    const wake = wakeAt();
-    const next = wake !== undefined && wake > now ? Math.min(wake, until) : until;
-    await waitFor(
-      clock,
-      next - now,
-      signal,
-      (p, s) => secagg.inbox.notifier.waitUntil(p, s),
-      () => progressOf(env) !== before,
-    );
-  }
+/** The machine's view of this round and peer (fixed when the round opens). */
+function machineConfig(env: SecureRoundEnv): RoundMachineConfig {
+  return {
+    round: env.plan.round,
+    self: env.self,
+    committee: env.plan.committee,
+    members: env.members,
+    threshold: env.threshold,
+    position: env.position,
+    openedAt: env.openedAt,
+    keysMs: env.secure.keysMs,
+    collectDeadline: env.plan.collectDeadline,
+    recordGraceMs: env.recordGraceMs,
+    config: env.secure.config,
+    head: env.head,
+    global: env.global,
+    sampleCount: env.sampleCount,
+    ...(env.updateNormBound !== undefined ? { updateNormBound: env.updateNormBound } : {}),
+    dropout: env.dropout,
+    committeeKeysKnown: env.secagg.committeeKeys !== undefined,
+    signsEntry: env.signEntry !== undefined,
+    charges: env.beforePublish !== undefined,
+    admits: env.admit !== undefined,
+    sign: env.secagg.sign,
+    verify: env.secagg.verify,
+  };
 }
 
-/** The key-set evidence for the first proposal that t endorsements certify, if any. */
-function certifiedKeySet(env: SecureRoundEnv, participant: SecAggParticipant): KeySetProposalMsg | undefined {
-  const round = env.plan.round;
-  const endorsements = env.secagg.inbox.messages(round, SecAggKind.KeySetEndorse);
-  if (endorsements.length < env.threshold) return undefined;
-  for (const p of env.secagg.inbox.messages(round, SecAggKind.KeySetProposal)) {
-    try {
-      verifyKeySet(
-        scopeOf(participant.ctx),
-        { proposal: p, endorsements },
-        participant.ctx.committee,
-        participant.ctx.threshold,
-        env.secagg.verify,
+/** An event whose clock reading is taken when it is stepped. */
+type Pending = RoundEvent extends infer E ? (E extends { now: number } ? Omit<E, 'now'> : never) : never;
+
+/**
+ * Run `state` (one role of this peer) to its end: feed every new inbox message, tick at each
+ * requested wake, execute effects in order and feed their completions back.
+ */
+async function drive(env: SecureRoundEnv, state: RoundState, signal: AbortSignal, train?: () => Promise<Trained>): Promise<void> {
+  const { clock, secagg, inbox, plan } = env;
+  const round = plan.round;
+  const queue: Pending[] = [];
+  /** Wakes the wait when an effect completes out of line (training). */
+  const completed = new ChangeNotifier();
+  const delivered = new Set<string>();
+  const deliveredInputs = new Set<string>();
+  const counted = new Map<SecAggKind, number>();
+  let seen = -1;
+  let wakeAt: number | undefined;
+
+  /** Every message and input the inboxes hold that the machine has not been given yet. */
+  const newlyReceived = (): Pending | undefined => {
+    seen = progressOf(env);
+    const messages = [];
+    for (const k of KINDS) {
+      // Only kinds whose count moved are scanned (inboxes only grow within a round).
+      const n = secagg.inbox.count(round, k);
+      if (counted.get(k) === n) continue;
+      counted.set(k, n);
+      for (const m of secagg.inbox.messages(round, k)) {
+        const key = `${k}/${slotOf(m)}`;
+        if (delivered.has(key)) continue;
+        delivered.add(key);
+        messages.push(m);
+      }
+    }
+    const inputs = [];
+    for (const x of inbox.maskedInputsFor(round).values()) {
+      if (deliveredInputs.has(x.sender)) continue;
+      deliveredInputs.add(x.sender);
+      inputs.push({ sender: x.sender, payloadHash: x.payloadHash, input: x.input });
+    }
+    return messages.length > 0 || inputs.length > 0 ? { type: 'received', messages, inputs } : undefined;
+  };
+
+  const complete = (e: Pending): void => {
+    queue.push(e);
+    completed.notify();
+  };
+
+  const execute = async (effects: readonly RoundEffect[]): Promise<void> => {
+    for (const e of effects) {
+      switch (e.type) {
+        case 'publish':
+          await secagg.inbox.publish(e.message);
+          break;
+        case 'publish-input':
+          await inbox.publishMaskedInput(round, e.payload);
+          break;
+        case 'announce':
+          await inbox.publishAggregate(round, e.payload);
+          break;
+        case 'train': {
+          const training = train?.();
+          if (training === undefined) break;
+          training.then(
+            (result) => complete({ type: 'trained', result }),
+            (error: unknown) => complete({ type: 'train-failed', error }),
+          );
+          break;
+        }
+        case 'sign-entry':
+          complete({ type: 'entry-signed', signature: await env.signEntry!(e.dpParams) });
+          break;
+        case 'charge':
+          await env.beforePublish?.(e.dpParams);
+          complete({ type: 'charged' });
+          break;
+        case 'admit':
+          complete({ type: 'admitted', participant: e.participant, refusal: await env.admit!(e.participant, e.input) });
+          break;
+        case 'record': {
+          const { record, recorded } = await env.recorder.record(e.request, signal);
+          complete({ type: 'recorded', recorded, modelHash: record.modelHash });
+          break;
+        }
+        case 'log':
+          env.log[e.level](e.fields, e.msg);
+          break;
+        case 'count':
+          countError(env, e.code, e.detail);
+          break;
+        case 'wake':
+          wakeAt = e.at;
+          break;
+      }
+    }
+  };
+
+  const feed = async (e: Pending): Promise<void> => {
+    await execute(step(state, { ...e, now: clock.now() } as RoundEvent).effects);
+  };
+
+  try {
+    await feed({ type: 'start' });
+    while (!roundDone(state)) {
+      const received = newlyReceived();
+      if (received !== undefined) {
+        await feed(received);
+        continue;
+      }
+      const next = queue.shift();
+      if (next !== undefined) {
+        await feed(next);
+        continue;
+      }
+      if (wakeAt !== undefined && wakeAt <= clock.now()) {
+        wakeAt = undefined;
+        await feed({ type: 'tick' });
+        continue;
+      }
+      await waitForChangeOrTime(
+        clock,
+        wakeAt,
+        signal,
+        [secagg.inbox.notifier, completed],
+        () => progressOf(env) !== seen || queue.length > 0,
       );
-      return p;
-    } catch (e) {
-      if (!(e instanceof SecAggError)) throw e;
+    }
+  } catch (e) {
+    // An effect of the role's last step failed (publishing the input, the aggregate or the
+    // result): the role had ended, but the failure is the caller's, as it always was.
+    if (roundDone(state)) {
+      state.participant?.role.fail();
+      state.committee?.member.fail();
+      throw e;
+    }
+    // An effect failed or the round was stopped: the machine ends the role (logs, counts).
+    const { effects } = step(state, { type: 'failed', now: clock.now(), error: e, stopped: signal.aborted });
+    for (const x of effects) {
+      if (x.type === 'log') env.log[x.level](x.fields, x.msg);
+      else if (x.type === 'count') countError(env, x.code, x.detail);
     }
   }
-  return undefined;
 }
 
 /**
@@ -309,82 +346,11 @@ export async function runSecureParticipant(
   train: () => Promise<{ loss: number; weights: () => ModelWeights; dpParams?: bigint }>,
   signal: AbortSignal,
 ): Promise<{ trainLoss?: number }> {
-  const { clock, plan, secagg, openedAt, secure } = env;
-  const round = plan.round;
-  const feeder = new Feeder(env);
-  const wait = (p: () => boolean, s: AbortSignal) => secagg.inbox.notifier.waitUntil(p, s);
-  const training = env.dropout === 'after-keys' ? undefined : train();
-  training?.catch(() => {});
-  try {
-    const lagging = (): boolean => {
-      if (!resultSeen(env)) return false;
-      participant.fail();
-      env.log.debug({ round }, 'round already recorded by the committee: no input from this peer');
-      return true;
-    };
-    // The committee's encryption keys: derived from identities (no wait), or every member's
-    // advertisement (fast path) or keysMs.
-    const committeeAdvertised = (): boolean =>
-      secagg.committeeKeys !== undefined || plan.committee.every((c) => secagg.inbox.has(round, SecAggKind.AdvertiseKeys, c));
-    await waitFor(clock, openedAt + secure.keysMs - clock.now(), signal, wait, () => committeeAdvertised() || resultSeen(env));
-    if (lagging()) return {};
-    feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
-    await secagg.inbox.publish(participant.shareKeys());
-    if (training === undefined) {
-      participant.fail();
-      env.log.debug({ round }, 'simulated dropout after sharing keys');
-      return {};
-    }
-    const trained = await training;
-    // Mask only with the certified U_2: wait for the key-set certificate (and the adverts of
-    // every certified neighbour), never for a timer of our own.
-    let keySet: KeySetProposalMsg | undefined;
-    let refused: SecAggError | undefined;
-    const ready = (): boolean => {
-      if (resultSeen(env)) return true;
-      feeder.feed(SecAggKind.AdvertiseKeys, (m) => participant.addAdvert(m));
-      keySet ??= certifiedKeySet(env, participant);
-      if (keySet === undefined) return false;
-      try {
-        participant.neighboursFrom({ proposal: keySet, endorsements: secagg.inbox.messages(round, SecAggKind.KeySetEndorse) });
-        return true;
-      } catch (e) {
-        if (!(e instanceof SecAggError)) throw e;
-        if (e.code === 'SECAGG_UNKNOWN_KEY') return false;
-        refused = e;
-        return true;
-      }
-    };
-    await waitFor(clock, plan.collectDeadline - clock.now(), signal, wait, ready);
-    if (lagging()) return { trainLoss: trained.loss };
-    if (refused !== undefined || keySet === undefined) {
-      participant.fail();
-      const code = refused?.code ?? 'SECAGG_NOT_CERTIFIED';
-      countError(env, code, { step: 'mask', ...(refused?.fields ?? {}) });
-      env.log.info(
-        { round, code, ...(refused?.fields ?? {}) },
-        'secure aggregation: no input this round (key set not certified or too small)',
-      );
-      return { trainLoss: trained.loss };
-    }
-    // Defence (a): the update is clipped to the federation's L2 bound before quantizing and
-    // masking (protocol/secure-aggregation/quantize.ts weightedDelta).
-    const values = weightedDelta(trained.weights(), env.global, env.sampleCount, env.updateNormBound);
-    const payload = participant.maskInput(
-      values,
-      env.sampleCount,
-      fromHex0x(env.head),
-      { proposal: keySet, endorsements: secagg.inbox.messages(round, SecAggKind.KeySetEndorse) },
-      trained.dpParams ?? NO_DP_PARAMS,
-      env.signEntry !== undefined ? await env.signEntry(trained.dpParams ?? NO_DP_PARAMS) : undefined,
-    );
-    await env.beforePublish?.(trained.dpParams ?? NO_DP_PARAMS);
-    await env.inbox.publishMaskedInput(round, encodeMaskedInput(payload));
-    return { trainLoss: trained.loss };
-  } catch (e) {
-    participant.fail();
-    throw e;
-  }
+  const state = createRoundState(machineConfig(env), { participant });
+  await drive(env, state, signal, train);
+  const outcome = state.participant!.outcome!;
+  if (outcome.kind === 'thrown') throw outcome.error;
+  return outcome.trainLoss !== undefined ? { trainLoss: outcome.trainLoss } : {};
 }
 
 /** The committee member: certify the key set, sign its view, lock (U_3, D), reveal, unmask, sign the result, record, announce. */
@@ -393,329 +359,17 @@ export async function runSecureCommittee(
   member: SecAggCommitteeMember,
   signal: AbortSignal,
 ): Promise<SecureCommitteeResult> {
-  const { clock, plan, secagg, inbox, position, recordGraceMs, log, openedAt, secure } = env;
-  const round = plan.round;
-  const committee = plan.committee;
-  const m = committeeMachine(round);
-  const feeder = new Feeder(env);
-  const wait = (p: () => boolean, s: AbortSignal) => secagg.inbox.notifier.waitUntil(p, s);
-  const result = (extra: Partial<SecureCommitteeResult> = {}): SecureCommitteeResult => ({
-    path: m.path,
+  const state = createRoundState(machineConfig(env), { member });
+  await drive(env, state, signal);
+  const role = state.committee!;
+  const outcome = role.outcome!;
+  if (outcome.kind === 'thrown') throw outcome.error;
+  return {
+    path: role.stages.path,
     secaggPath: member.machine.path,
-    recorded: false,
-    ...extra,
-  });
-  const lagged = (what: string): SecAggError =>
-    new SecAggError('SECAGG_TOO_FEW_VIEWS', `round ${round} was recorded by other members before this member's ${what}`, {
-      have: 0,
-      threshold: env.threshold,
-      completedByOthers: true,
-    });
-  const turnOf = (start: number): number => Math.max(0, Math.floor((clock.now() - start) / recordGraceMs));
-  const clockFrom = (start: number) => ({
-    now: clock.now(),
-    turnStart: (turn: number) => (turn === 0 ? Number.NEGATIVE_INFINITY : start + turn * recordGraceMs),
-  });
-  const nextTurnAt = (start: number): number => start + (turnOf(start) + 1) * recordGraceMs;
-  try {
-    member.beginShares();
-    if (env.dropout !== undefined) {
-      // A simulated dropout: this member stays silent for the whole round.
-      await waitFor(clock, plan.collectDeadline - clock.now(), signal, wait, () => resultSeen(env));
-      member.fail();
-      m.to(CommitteeStage.Failed);
-      log.debug({ round, dropout: env.dropout }, 'simulated dropout: committee member silent');
-      return result();
-    }
-
-    // Phase 1: certify the key set (U_1, U_2).
-    const feedKeys = (): void => {
-      feeder.feed(SecAggKind.AdvertiseKeys, (x) => member.addAdvert(x));
-      // A ShareKeys may overtake its sender's advertisement (participants share as soon as they
-      // advertised): SECAGG_UNKNOWN_KEY is retried once the advertisement arrives.
-      feeder.feedRetrying(SecAggKind.ShareKeys, ['SECAGG_UNKNOWN_KEY'], (x) => {
-        if (
-          member.stage !== SecAggStage.Unmask &&
-          x.shares.some((s) => s.recipient === env.self) &&
-          !member.shareHolders.includes(x.sender)
-        )
-          member.addShareKeys(x);
-        else member.learnCommitment(x);
-      });
-    };
-    // Turn 0's leader proposes once every contributor shared, or at keysMs; turn τ ≥ 1 at keysMs + τ·grace.
-    const keysDeadline = openedAt + secure.keysMs;
-    const allShared = (): boolean => {
-      const contributing = contributors(env);
-      return advertsOf(env).length >= env.members.length && contributing.every((p) => member.shareHolders.includes(p));
-    };
-    const proposedKeySetTurns = new Set<number>();
-    const keySetDone = await drive(
-      env,
-      signal,
-      plan.collectDeadline,
-      () => (clock.now() < keysDeadline ? keysDeadline : nextTurnAt(keysDeadline)),
-      async () => {
-        if (resultSeen(env)) return true;
-        feedKeys();
-        const now = clock.now();
-        const turn = now < keysDeadline ? 0 : turnOf(keysDeadline);
-        // One key-set proposal per turn we lead (τ, τ + m, …): inboxes keep them per (sender, turn).
-        // A leader whose proposal was refused (adverts still arriving under load: a member refuses a
-        // U_1 omitting an advert it holds, F9) proposes again at its next turn, with what it holds then.
-        if (
-          committee[turn % committee.length] === env.self &&
-          !proposedKeySetTurns.has(turn) &&
-          (allShared() || (now >= keysDeadline && member.keySetReady()))
-        ) {
-          proposedKeySetTurns.add(turn);
-          await secagg.inbox.publish(member.proposeKeySet(turn));
-        }
-        const endorsements: EndorseMsg[] = [];
-        feeder.feedRetrying(SecAggKind.KeySetProposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], (x) => {
-          const e = member.onKeySetProposal(x, clockFrom(keysDeadline));
-          if (e !== undefined) endorsements.push(e);
-        });
-        for (const e of endorsements) await secagg.inbox.publish(e);
-        feeder.feed(SecAggKind.KeySetEndorse, (x) => member.addKeySetEndorse(x));
-        return member.keySet !== undefined;
-      },
-    );
-    log.debug({ round, keySet: member.keySet?.shared.length, done: keySetDone }, 'secure aggregation: key set phase over');
-    if (resultSeen(env)) throw lagged('key set');
-    if (!keySetDone || member.keySet === undefined) {
-      throw new SecAggError('SECAGG_NOT_CERTIFIED', `no key set certified for round ${round} by the input deadline`, {
-        phase: 'key-set',
-        deadline: true,
-      });
-    }
-    member.beginInputs();
-
-    // Phase 2: U_2's inputs (or the input deadline), then the view.
-    const shared = member.keySet.shared;
-    await waitFor(clock, plan.collectDeadline - clock.now(), signal, wait, () => {
-      const inputs = inbox.maskedInputsFor(round);
-      return shared.every((p) => inputs.has(p)) || resultSeen(env);
-    });
-    if (resultSeen(env)) throw lagged('view');
-    feedKeys();
-    // Admission (H8 F1): inputs whose line the contract would refuse stay out of our view.
-    const refusedInputs = new Set<string>();
-    if (env.admit !== undefined) {
-      for (const x of inbox.maskedInputsFor(round).values()) {
-        const why = await env.admit(x.sender, x.input);
-        if (why === undefined) continue;
-        refusedInputs.add(x.sender);
-        countError(env, 'SECAGG_INADMISSIBLE', { participant: x.sender, reason: why });
-        log.warn(
-          { round, participant: x.sender, reason: why },
-          'secure aggregation: input refused before any reveal (its line would not be recorded)',
-        );
-      }
-    }
-    const held = () =>
-      [...inbox.maskedInputsFor(round).values()]
-        .filter((x) => !refusedInputs.has(x.sender))
-        .map((x) => ({
-          participant: x.sender,
-          inputHash: x.payloadHash,
-          neighbours: x.input.neighbours,
-        }));
-    await secagg.inbox.publish(member.signView(held()));
-    m.to(CommitteeStage.Aggregating);
-
-    // Phase 3: lock (U_3, D); reveal once the lock we endorsed is certified.
-    const viewAt = clock.now();
-    const deadline = viewAt + (committee.length + 1) * recordGraceMs;
-    const proposedLockTurns = new Set<number>();
-    // At most one published lock proposal per member per round (a second is equivocation to every inbox).
-    let lockPublished = false;
-    const locked = await drive(
-      env,
-      signal,
-      deadline,
-      () => nextTurnAt(viewAt),
-      async () => {
-        if (resultSeen(env)) return true;
-        feedKeys();
-        feeder.feedRetrying(SecAggKind.View, [], (x) => member.addView(x));
-        // Key sets certified late (one endorsement per turn, H8 F6): a lock may name any of them.
-        for (const x of secagg.inbox.messages(round, SecAggKind.KeySetProposal)) member.learnKeySetProposal(x);
-        feeder.feed(SecAggKind.KeySetEndorse, (x) => member.addKeySetEndorse(x));
-        const turn = turnOf(viewAt);
-        if (
-          committee[turn % committee.length] === env.self &&
-          !lockPublished &&
-          !proposedLockTurns.has(turn) &&
-          member.viewCount >= env.threshold &&
-          member.endorsedLockDigest === undefined
-        ) {
-          proposedLockTurns.add(turn);
-          let proposal: ProposalMsg | undefined;
-          try {
-            proposal = member.proposeLock(turn);
-          } catch (e) {
-            if (!(e instanceof SecAggError)) throw e;
-            // A floor broken (or too few views): the round aborts before any reveal.
-            if (e.code === 'SECAGG_FLOOR') throw e;
-            countError(env, e.code, { step: 'propose', error: e.message });
-          }
-          if (proposal !== undefined) {
-            lockPublished = true;
-            await secagg.inbox.publish(proposal);
-          }
-        }
-        const endorsements: EndorseMsg[] = [];
-        feeder.feedRetrying(SecAggKind.Proposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], (x) => {
-          const e = member.onLockProposal(x, clockFrom(viewAt));
-          if (e !== undefined) endorsements.push(e);
-        });
-        for (const e of endorsements) await secagg.inbox.publish(e);
-        feeder.feed(SecAggKind.LockEndorse, (x) => member.addLockEndorse(x));
-        const reveal = member.reveal();
-        if (reveal !== undefined) await secagg.inbox.publish(reveal);
-        return member.followedDigest !== undefined;
-      },
-    );
-    log.debug({ round, locked, views: member.viewCount }, 'secure aggregation: lock phase over');
-    if (resultSeen(env) && member.followedDigest === undefined) throw lagged('lock');
-    if (!locked) {
-      throw new SecAggError('SECAGG_NOT_CERTIFIED', `no certified lock this member endorsed for round ${round} by the unmask deadline`, {
-        phase: 'lock',
-        have: member.viewCount,
-        threshold: env.threshold,
-        endorsed: member.endorsedLockDigest !== undefined,
-        deadline: true,
-      });
-    }
-
-    // Phase 4: t reveals for every secret, and every survivor's input.
-    const survivorsHeld = (): boolean => {
-      const inputs = inbox.maskedInputsFor(round);
-      feedKeys();
-      return member.canUnmask() && member.followedSurvivors.every((e) => inputs.has(e.participant));
-    };
-    const ready = (): boolean => {
-      feeder.feed(SecAggKind.Reveal, (x) => member.addReveal(x));
-      return survivorsHeld();
-    };
-    // A reconstruction that fails (a lying reveal among exactly t) is retried as more reveals
-    // arrive, until the unmask deadline: one liar must not make honest members give up.
-    let unmasked: ReturnType<SecAggCommitteeMember['unmask']> | undefined;
-    let lastFailure: SecAggError | undefined;
-    let triedWith = -1;
-    await drive(
-      env,
-      signal,
-      deadline,
-      () => undefined,
-      async () => {
-        if (!ready()) return resultSeen(env);
-        const have = secagg.inbox.count(round, SecAggKind.Reveal);
-        if (have === triedWith) return resultSeen(env);
-        triedWith = have;
-        try {
-          unmasked = member.unmask(new Map([...inbox.maskedInputsFor(round)].map(([id, x]) => [id, x.input.masked])));
-          return true;
-        } catch (e) {
-          if (!(e instanceof SecAggError) || e.code !== 'SECAGG_TOO_FEW_SHARES') throw e;
-          lastFailure = e;
-          return resultSeen(env);
-        }
-      },
-    );
-    if (unmasked === undefined) {
-      if (lastFailure !== undefined) throw lastFailure;
-      throw new SecAggError('SECAGG_TOO_FEW_SHARES', `round ${round}: fewer than ${env.threshold} reveals by the unmask deadline`, {
-        have: secagg.inbox.count(round, SecAggKind.Reveal),
-        threshold: env.threshold,
-        deadline: true,
-        completedByOthers: resultSeen(env),
-      });
-    }
-    const inputs = inbox.maskedInputsFor(round);
-    member.dispose();
-    // Bounds before anything is recorded (quantize.ts checkAggregateBounds): every coordinate within
-    // |U|·L and |U| ≤ Σ n_i ≤ |U|·maxSampleCount, else SECAGG_* and this member abstains.
-    const { values, totalSamples } = decodeSum(unmasked.sum, unmasked.survivors.length, env.secure.config);
-    const aggregate = applyAggregate(env.global, values, totalSamples);
-    const hash = toHex0x(modelHash(aggregate));
-    const readyAt = clock.now();
-    log.debug({ round, survivors: unmasked.survivors.length, totalSamples }, 'secure aggregation: unmasked');
-
-    // Each survivor's declaration, as it signed it with its masked input: the record charges
-    // exactly the inputs in the sum. Dropped participants declared nothing that counts.
-    const declarations = new Map(
-      unmasked.survivors.map((e) => {
-        const input = inputs.get(e.participant)!.input;
-        const signed = input.entrySignature.some((b) => b !== 0);
-        return [e.participant, { dpParams: input.dpParams, ...(signed ? { entrySignature: toHex0x(input.entrySignature) } : {}) }] as const;
-      }),
-    );
-    const payload = encodeSecureAggregate({
-      prevModelHash: fromHex0x(env.head),
-      totalSamples,
-      participants: unmasked.survivors,
-      weights: aggregate,
-    });
-    const { recorded } = await recordAndAnnounce(
-      {
-        round,
-        position,
-        turnAt: readyAt + position * recordGraceMs,
-        prevModelHash: env.head,
-        modelHash: hash,
-        candidate: aggregate,
-        aggregateHash: toHex0x(hash256(payload)),
-        contributors: unmasked.survivors.map((e) => e.participant),
-        declarations,
-        announce: () => inbox.publishAggregate(round, payload),
-      },
-      m,
-      env,
-      signal,
-    );
-    // The result statement every member signs (published after recording, off the critical path).
-    const statement = {
-      prevModelHash: fromHex0x(env.head),
-      modelHash: fromHex0x(hash),
-      participantsHash: survivorsHash(unmasked.survivors),
-      totalSamples,
-    };
-    await secagg.inbox.publish({
-      kind: SecAggKind.Result,
-      federation: member.ctx.federation,
-      round,
-      sender: env.self,
-      result: statement,
-      signature: env.secagg.sign(resultStatement(scopeOf(member.ctx), statement)),
-    });
-
-    return result({ recorded, survivors: unmasked.survivors.length, dropped: unmasked.dropped.length });
-  } catch (e) {
-    member.fail();
-    feeder.countPending();
-    if (!m.is(CommitteeStage.Done, CommitteeStage.Failed)) m.to(CommitteeStage.Failed);
-    // A protocol condition (this member cannot verify, follow or unmask, or a floor is broken):
-    // abstain, sign nothing. The round's fate is decided by the other members or by the
-    // on-chain abort path.
-    if (!signal.aborted && e instanceof SecAggError) {
-      if ((e.fields as { completedByOthers?: unknown }).completedByOthers === true) {
-        log.info({ round, code: e.code }, 'secure aggregation: round recorded by the other members first; committee member abstains');
-        return result({ abstained: e.code });
-      }
-      countError(env, e.code, { step: 'committee', error: e.message });
-      // No certificate or too few reveals by the deadline is the expected face of members being
-      // down (the round's abort on chain is the outcome): info. A broken floor aborts the round
-      // cleanly (info, counted). Anything else is inconsistent material from someone: warn.
-      const atDeadline = (e.fields as { deadline?: unknown }).deadline === true || e.code === 'SECAGG_FLOOR';
-      (atDeadline ? log.info : log.warn).call(
-        log,
-        { round, code: e.code, ...e.fields },
-        `secure aggregation: committee member abstains (${e.message})`,
-      );
-      return result({ abstained: e.code });
-    }
-    throw e;
-  }
+    recorded: outcome.recorded,
+    ...(outcome.survivors !== undefined ? { survivors: outcome.survivors } : {}),
+    ...(outcome.dropped !== undefined ? { dropped: outcome.dropped } : {}),
+    ...(outcome.abstained !== undefined ? { abstained: outcome.abstained } : {}),
+  };
 }

@@ -8,8 +8,8 @@
  *              once every contributor shared (or at keysMs); turn τ ≥ 1 (position τ mod m) at
  *              keysMs + τ·grace; endorse one key set per turn │ until the input deadline
  *   INPUTS     U_2's inputs (or the input deadline)
- *   ADMISSION  the node checks each held input's admission (effects `admit`, H8 F1); refused
- *              inputs stay out of the view │ sign the view
+ *   ADMISSION  the node checks each held input's admission (effects `admit`, H8 F1; one that
+ *              arrives meanwhile is checked too); refused inputs stay out of the view │ sign it
  *   LOCK       the lock leader proposes (U_3, D) with ≥ t views (turn 0 at once, turn τ after τ
  *              grace periods); endorse at most one lock │ reveal once t endorsements certify the
  *              lock we endorsed │ until viewAt + (m + 1)·grace
@@ -69,8 +69,8 @@ export interface CommitteeRoleState {
   readonly feeder: Feeder;
   phase: CommitteePhase;
   readonly proposedKeySetTurns: Set<number>;
-  /** Inputs whose admission was asked, in order; their answers so far. */
-  admission?: { readonly inputs: readonly ReceivedInput[]; readonly pending: Set<string> };
+  /** Inputs whose admission was asked, in order, and those still unanswered. */
+  admission?: { readonly asked: ReceivedInput[]; readonly askedIds: Set<string>; readonly pending: Set<string> };
   readonly refusedInputs: Set<string>;
   viewAt?: number;
   readonly proposedLockTurns: Set<number>;
@@ -202,16 +202,12 @@ function inputs(s: CommitteeRoleState, c: StageContext): number | 'next' {
   if (!arrived && c.now < cfg.collectDeadline) return cfg.collectDeadline;
   if (store.resultSeen) throw lagged(c, 'view');
   feedKeys(s, c);
-  const held = [...store.inputs.values()];
-  if (cfg.admits && held.length > 0) {
-    // Admission (H8 F1): inputs whose line the contract would refuse stay out of our view. The
-    // view covers exactly the inputs checked here (one arriving during the checks is not in it).
-    for (const x of held) out.push({ type: 'admit', participant: x.sender, input: x.input });
-    s.admission = { inputs: held, pending: new Set(held.map((x) => x.sender)) };
+  if (cfg.admits) {
+    s.admission = { asked: [], askedIds: new Set(), pending: new Set() };
     s.phase = CommitteePhase.Admission;
     return 'next';
   }
-  signView(s, c, held);
+  signView(s, c, [...store.inputs.values()]);
   return 'next';
 }
 
@@ -240,10 +236,23 @@ export function onAdmitted(s: CommitteeRoleState, c: StageContext, participant: 
   );
 }
 
-/** ADMISSION: every answer in, sign the view. */
+/**
+ * ADMISSION (H8 F1): every held input is checked (effect `admit`) before the view, and inputs
+ * whose line the contract would refuse stay out of it. An input that arrives while the checks
+ * run is checked too, so the view covers every input held and no unchecked one. Once every
+ * answer is in: sign the view.
+ */
 function admission(s: CommitteeRoleState, c: StageContext): undefined | 'next' {
-  if (s.admission === undefined || s.admission.pending.size > 0) return undefined;
-  signView(s, c, s.admission.inputs);
+  const a = s.admission!;
+  for (const x of c.store.inputs.values()) {
+    if (a.askedIds.has(x.sender)) continue;
+    a.asked.push(x);
+    a.askedIds.add(x.sender);
+    a.pending.add(x.sender);
+    c.out.push({ type: 'admit', participant: x.sender, input: x.input });
+  }
+  if (a.pending.size > 0) return undefined;
+  signView(s, c, a.asked);
   return 'next';
 }
 
