@@ -250,15 +250,19 @@ export function verifyKeySet(
 }
 
 /**
- * The most members that may refuse a lock digest before an endorser may release it, and why
- * (committee-member.ts "Refusals and release"): with at most c active members (config
- * `maliciousMembers`), p of them proven equivocators (two different signed views), r signed
- * refusals of X by distinct members that are not proven equivocators include at least
- * r − (c − p) honest members, and an honest member never endorses a digest it refused. So at most
- * m − r + (c − p) members can ever endorse X, which is below t exactly when
- * r ≥ m − t + max(c − p, 0) + 1. Returns that r.
+ * How many refusals of a lock digest let a member that endorsed it release it, and why
+ * (committee-member.ts "Refusals and release"). Lock uniqueness is promised against any a < 2t − m
+ * active members (docs/secure-aggregation.md "Which coalitions learn nothing"), so the quorum is
+ * computed for the largest such a, c = 2t − m − 1 — not for the configured `maliciousMembers`
+ * (red team H10 F14: with c = 1 at (7, 5), two active members plus two curious ones made two
+ * curious members release a lock that was certified, and recovered an input). With p of the c
+ * proven equivocators (two different signed views), r signed refusals of X by distinct members
+ * that are not proven equivocators include at least r − (c − p) honest members, and an honest
+ * member never endorses a digest it refused. So at most m − r + (c − p) members can ever endorse
+ * X, which is below t exactly when r ≥ m − t + max(c − p, 0) + 1. Returns that r.
  */
-export function releaseQuorum(m: number, t: number, c: number, provenEquivocators: number): number {
+export function releaseQuorum(m: number, t: number, provenEquivocators: number): number {
+  const c = Math.max(2 * t - m - 1, 0);
   return m - t + Math.max(c - provenEquivocators, 0) + 1;
 }
 

@@ -66,17 +66,20 @@
  *     otherwise it is refused as SECAGG_EQUIVOCATION, and the member signs a LockRefuse — a
  *     promise never to endorse that digest — carrying both views;
  *   - a member that endorsed X releases it once it holds refusals of X from
- *     r ≥ m − t + max(c − p, 0) + 1 distinct members that are not proven equivocators (p of them
- *     known; certify.ts `releaseQuorum`): at least r − (c − p) of the refusers are honest and never
- *     endorse X, so at most t − 1 members ever can. It may then endorse one other lock (a
- *     LockRelease carrying those refusals), and again only after another release.
- *   Two certified locks remain impossible while at most c members are active: an honest member
- *   that endorsed both released one of them, which therefore never reached t; so the honest
- *   endorsers of two certified locks are disjoint, 2(t − c) ≤ m − c, against 2t − m > c. (Without
- *   any release the old bound, fewer than 2t − m active members, still holds.) Still stalls: the
- *   lock leader holds the equivocator's version that cannot be justified, at most m − t − … honest
- *   members hold the other version (too few refusals to release), and the equivocator withholds
- *   its own endorsement (docs/secure-aggregation.md).
+ *     r ≥ m − t + max(c − p, 0) + 1 distinct members that are not proven equivocators, where
+ *     c = 2t − m − 1 is the most active members the thresholds tolerate and p the proven
+ *     equivocators it knows (certify.ts `releaseQuorum`): at least r − (c − p) of the refusers are
+ *     honest and never endorse X, so at most t − 1 members ever can. It never releases a lock it
+ *     sees certified. It may then endorse one other lock (a LockRelease carrying those
+ *     refusals), and again only after another release.
+ *   Two certified locks remain impossible with fewer than 2t − m active members, as before: an
+ *   honest member that endorsed both released one of them, which therefore never reached t; so
+ *   the honest endorsers of two certified locks are disjoint, 2(t − c) ≤ m − c, against
+ *   2t − m > c. (With c = `maliciousMembers` instead — 1 at (7, 5) — the red team's F14 made two
+ *   curious members release a certified lock with 2 active members and recovered an input.)
+ *   Still stalls: the lock leader cites the equivocator's version that cannot be justified and
+ *   fewer than t − p honest members refuse it — at (7, 5), the cited version shown to 3 or more
+ *   honest members (docs/secure-aggregation.md).
  */
 import { bytesEqual, toHex0x, wipe } from '../bytes.js';
 import { MAX_RECORD_ENTRIES } from '../chain/record.js';
@@ -888,12 +891,12 @@ export class SecAggCommitteeMember {
   tryRelease(): boolean {
     const lock = this.endorsedLock;
     if (lock === undefined || this.followed !== undefined) return false;
-    const { committee, threshold, config } = this.ctx;
+    const { committee, threshold } = this.ctx;
     const hex = toHex0x(lock.digest);
     const by = this.refusals.get(hex);
     if (by === undefined) return false;
     const counted = [...by.values()].filter((r) => r.sender !== this.self && !this.equivocators.has(r.sender));
-    const need = releaseQuorum(committee.length, threshold, config.maliciousMembers, this.equivocators.size);
+    const need = releaseQuorum(committee.length, threshold, this.equivocators.size);
     if (counted.length < need) return false;
     // Still certified in our eyes? Then it reached t despite the refusals: more than c members are
     // active, and we keep to the lock (never release a certified lock).
@@ -939,7 +942,8 @@ export class SecAggCommitteeMember {
     const key = `${m.sender}/${toHex0x(m.digest)}`;
     if (this.releaseEndorsements.has(key)) return;
     checkLivenessEvidence(scopeOf(this.ctx), m, this.ctx.committee, this.deps.verify);
-    const min = releaseQuorum(this.ctx.committee.length, this.ctx.threshold, 0, 0);
+    // The least any release needs: every one of the c = 2t − m − 1 tolerated active members proven.
+    const min = releaseQuorum(this.ctx.committee.length, this.ctx.threshold, this.ctx.committee.length);
     if (m.refusals.length < min) {
       throw new SecAggError('SECAGG_NOT_CERTIFIED', `release by ${m.sender} carries ${m.refusals.length} refusals, needs ${min}`, {
         phase: 'release',

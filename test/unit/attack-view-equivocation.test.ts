@@ -129,18 +129,19 @@ function unmaskAt(r: Round, m: SecAggCommitteeMember, members: readonly string[]
 }
 
 describe('attack F7: a member that signs two different Views', () => {
-  it('3/3 split, the lock cites the version that omits the victim: its 3 refusals release it, the next leader locks the honest views, exact sum', () => {
-    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting' });
-    // M withholds its own endorsement. Positions 1–3 (hold the cited version) endorse; 4–6 refuse.
+  it('2/4 split, the lock cites the version that omits the victim: its 4 refusals release it, the next leader locks the honest views, exact sum', () => {
+    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2], cites: 'omitting' });
+    // M withholds its own endorsement. Positions 1–2 (hold the cited version) endorse; 3–6 refuse.
     const first = offer(r, honest, x);
-    expect(first.ends.map((e) => e.sender)).toEqual(r.committee.slice(1, 4));
-    expect(first.refused).toEqual(Object.fromEntries(r.committee.slice(4).map((id) => [id, 'SECAGG_EQUIVOCATION'])));
+    expect(first.ends.map((e) => e.sender)).toEqual(r.committee.slice(1, 3));
+    expect(first.refused).toEqual(Object.fromEntries(r.committee.slice(3).map((id) => [id, 'SECAGG_EQUIVOCATION'])));
     const out = exchange(r, honest, first.ends);
     const refusals = out.filter((o): o is LockRefuseMsg => o.kind === SecAggKind.LockRefuse);
-    expect(refusals.map((o) => o.sender)).toEqual(r.committee.slice(4));
+    expect(refusals.map((o) => o.sender)).toEqual(r.committee.slice(3));
     expect(refusals.every((o) => o.evidence.length === 2 && o.evidence[0]!.member === M)).toBe(true);
-    // 3 refusals ≥ m − t + max(c − p, 0) + 1 = 2 + 0 + 1 (p = 1: M is a proven equivocator): released.
-    for (const id of r.committee.slice(1, 4)) {
+    // 4 refusals ≥ m − t + max(c − p, 0) + 1 = 2 + (2 − 1) + 1 (c = 2t − m − 1 = 2; p = 1: M is a
+    // proven equivocator): released.
+    for (const id of r.committee.slice(1, 3)) {
       const m = r.members.get(id)!;
       expect(m.provenEquivocators).toEqual([M]);
       expect(m.endorsedLockDigest).toBeUndefined();
@@ -151,13 +152,13 @@ describe('attack F7: a member that signs two different Views', () => {
     expect(y.views.map((v) => v.member)).not.toContain(M);
     expect(y.survivors).toContain(VICTIM);
     const second = offer(r, honest, y);
-    // 4–6 endorse directly; 1–3 endorse through a LockRelease carrying the refusals.
-    expect(second.ends.map((e) => e.sender)).toEqual(r.committee.slice(4));
+    // 3–6 endorse directly; 1–2 endorse through a LockRelease carrying the refusals.
+    expect(second.ends.map((e) => e.sender)).toEqual(r.committee.slice(3));
     expect(second.refused).toEqual({});
     const out2 = exchange(r, honest, second.ends);
     const releases = out2.filter((o): o is LockReleaseMsg => o.kind === SecAggKind.LockRelease);
-    expect(releases.map((o) => o.sender)).toEqual(r.committee.slice(1, 4));
-    expect(releases.every((o) => o.refusals.map((f) => f.member).join() === r.committee.slice(4).join())).toBe(true);
+    expect(releases.map((o) => o.sender)).toEqual(r.committee.slice(1, 3));
+    expect(releases.every((o) => o.refusals.map((f) => f.member).join() === r.committee.slice(3).join())).toBe(true);
     // One lock certified everywhere (six endorsers), and it is Y.
     for (const id of honest) expect(r.members.get(id)!.lockCertificate()?.signers).toEqual(honest);
     const { u3, reveals } = unmaskAt(r, r.members.get(r.committee[4]!)!, honest);
@@ -179,16 +180,15 @@ describe('attack F7: a member that signs two different Views', () => {
     expect(u3).toEqual(r.parties);
   });
 
-  it('still stalls (documented): 4/2 split and M withholding — 2 refusals cannot release, nothing is certified, nothing revealed', () => {
-    const { r, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3, 4], cites: 'omitting' });
+  it('still stalls (documented): 3/3 split — 3 refusals cannot release (one refuser could be a second active member), nothing is certified, nothing revealed', () => {
+    const { r, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting' });
     const first = offer(r, honest, x);
-    expect(first.ends).toHaveLength(4);
+    expect(first.ends).toHaveLength(3);
     exchange(r, honest, first.ends);
-    // Only 2 refusals: X could still reach t with M's endorsement, so nobody may release it.
-    for (const id of r.committee.slice(1, 5)) expect(r.members.get(id)!.endorsedLockDigest).toBeDefined();
-    const y = r.members.get(r.committee[5]!)!.proposeLock(5);
+    for (const id of r.committee.slice(1, 4)) expect(r.members.get(id)!.endorsedLockDigest).toBeDefined();
+    const y = r.members.get(r.committee[4]!)!.proposeLock(4);
     const second = offer(r, honest, y);
-    expect(second.ends).toHaveLength(2);
+    expect(second.ends).toHaveLength(3);
     expect(new Set(Object.values(second.refused))).toEqual(new Set(['SECAGG_CONFLICTING_PROPOSAL']));
     exchange(r, honest, second.ends);
     for (const id of honest) {
@@ -197,44 +197,44 @@ describe('attack F7: a member that signs two different Views', () => {
     }
   });
 
-  it('4/2 split, the equivocator endorsing late: 2 refusals never release (the lock may still reach t), it alone is certified and only its endorsers reveal', () => {
-    // With a release quorum one lower, 1–4 would release X on the 2 refusals and endorse Y, and M's
-    // late endorsement of X would certify a second lock: this is the case the bound is for.
-    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3, 4], cites: 'omitting' });
+  it('why 3 refusals are not enough at (7, 5): a second active member refuses the lock, then endorses it late — it is certified alone and only its endorsers reveal', () => {
+    // F14 (red team H10): with the quorum for c = maliciousMembers = 1 (3 refusals), 1–3 would
+    // release X and endorse Y with 4–5 (Y certified), and the late endorsements of M and position 6
+    // would certify X as well: two locks. With c = 2t − m − 1 = 2 (4 refusals) nobody releases.
+    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting' });
+    const second = r.committee[6]!; // active too: it refuses X (with evidence), then endorses it
     const first = offer(r, honest, x);
     exchange(r, honest, first.ends);
-    const y = r.members.get(r.committee[5]!)!.proposeLock(5);
-    const second = offer(r, honest, y);
-    exchange(r, honest, second.ends);
+    const y = r.members.get(r.committee[4]!)!.proposeLock(4);
+    const others = honest.filter((id) => id !== second);
+    const ys = offer(r, others, y);
+    exchange(r, others, ys.ends);
     const xDigest = first.ends[0]!.digest;
-    const late = wire({
-      kind: SecAggKind.LockEndorse as const,
-      federation: 'fed',
-      round: 7,
-      sender: M,
-      digest: xDigest,
-      signature: testSign(M)(endorseStatement(scopeOf(r.ctx), CertPhase.Lock, xDigest)),
-    });
-    for (const id of honest) r.members.get(id)!.addLockEndorse(late);
-    for (const id of honest) expect(r.members.get(id)!.lockCertificate()?.digest).toEqual(xDigest);
-    // Only X's endorsers reveal, and only for X (M excluded the victim: the documented,
-    // floor-bounded exclusion); 5 and 6 endorsed Y, which is not certified, and reveal nothing.
-    const reveals = honest.map((id) => r.members.get(id)!.reveal());
-    expect(reveals.map((rv) => rv?.sender)).toEqual([...r.committee.slice(1, 5), undefined, undefined]);
-    for (const rv of reveals.slice(0, 4)) {
-      expect(rv!.proposal).toEqual(xDigest);
-      expect(rv!.keyShares.map((k) => k.participant)).toEqual([VICTIM]);
+    for (const by of [M, second]) {
+      const late = wire({
+        kind: SecAggKind.LockEndorse as const,
+        federation: 'fed',
+        round: 7,
+        sender: by,
+        digest: xDigest,
+        signature: testSign(by)(endorseStatement(scopeOf(r.ctx), CertPhase.Lock, xDigest)),
+      });
+      for (const id of others) r.members.get(id)!.addLockEndorse(late);
     }
+    for (const id of others) expect(r.members.get(id)!.lockCertificate()?.digest).toEqual(xDigest);
+    const reveals = others.map((id) => r.members.get(id)!.reveal());
+    expect(reveals.map((rv) => rv?.sender)).toEqual([...r.committee.slice(1, 4), undefined, undefined]);
+    for (const rv of reveals.slice(0, 3)) expect(rv!.proposal).toEqual(xDigest);
   });
 
   it('a release needs refusals by members that are not proven equivocators; a release message with too few refusals is refused', () => {
-    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting' });
+    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2], cites: 'omitting' });
     const first = offer(r, honest, x);
     const xDigest = first.ends[0]!.digest;
     const m1 = r.members.get(r.committee[1]!)!;
-    // Two honest refusals (positions 4 and 5) and one by M itself, which is a proven equivocator
-    // once the evidence arrives: 2 < 3, so m1 keeps its endorsement.
-    for (const id of r.committee.slice(4, 6)) for (const o of r.members.get(id)!.takeOutbox()) m1.addLockRefuse(wire(o as LockRefuseMsg));
+    // Three honest refusals (positions 3–5) and one by M itself, which is a proven equivocator
+    // once the evidence arrives: 3 < 4, so m1 keeps its endorsement.
+    for (const id of r.committee.slice(3, 6)) for (const o of r.members.get(id)!.takeOutbox()) m1.addLockRefuse(wire(o as LockRefuseMsg));
     const byM: LockRefuseMsg = {
       kind: SecAggKind.LockRefuse,
       federation: 'fed',
@@ -247,7 +247,7 @@ describe('attack F7: a member that signs two different Views', () => {
     m1.addLockRefuse(wire(byM));
     expect(m1.provenEquivocators).toEqual([M]);
     expect(m1.endorsedLockDigest).toEqual(xDigest);
-    // The third honest refusal releases it.
+    // The fourth honest refusal releases it.
     for (const o of r.members.get(r.committee[6]!)!.takeOutbox()) m1.addLockRefuse(wire(o as LockRefuseMsg));
     expect(m1.endorsedLockDigest).toBeUndefined();
     // A second endorsement that carries fewer than m − t + 1 refusals is refused.
