@@ -53,11 +53,11 @@ describe('immutables outside the constructor’s rules (F19)', () => {
     // The threshold immutable set to 1, as a deployment made by other constructor code would have it.
     const info = await chain.hre.artifacts.getBuildInfo(`${SOURCE}:FedmeshFederation`);
     const id = declarationId(info?.output.sources[SOURCE]?.ast, '_threshold');
-    const refs = (
-      info?.output.contracts[SOURCE]?.FedmeshFederation as unknown as {
-        evm: { deployedBytecode: { immutableReferences: Record<string, { start: number; length: number }[]> } };
-      }
-    ).evm.deployedBytecode.immutableReferences[String(id)];
+    const compiled = info?.output.contracts[SOURCE]?.FedmeshFederation as unknown as
+      | { evm: { deployedBytecode: { immutableReferences: Record<string, { start: number; length: number }[]> } } }
+      | undefined;
+    if (compiled === undefined) throw new Error('no compiler output for FedmeshFederation');
+    const refs = compiled.evm.deployedBytecode.immutableReferences[String(id)];
     expect(refs?.length).toBeGreaterThan(0);
     const code = (await chain.provider.send('eth_getCode', [fed.address, 'latest'])) as string;
     const body = code.slice(2).split('');
