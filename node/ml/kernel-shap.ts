@@ -13,9 +13,11 @@
  * over the coalitions 0 < |z| < M, with the Shapley kernel π(z) = (M − 1) / (C(M,|z|) |z| (M − |z|))
  * (Theorem 2; Charnes et al. 1988). Enumerating every coalition gives the exact Shapley values;
  * with fewer, the sum is estimated:
- *  - coalition sizes are taken in pairs (s, M − s), most kernel mass first (s = 1, 2, …); a pair
- *    whose every coalition fits in the remaining budget is enumerated with its exact weights π
- *    (what the `shap` package's KernelExplainer does for the sizes it can afford);
+ *  - coalition sizes are taken in pairs (s, M − s), most kernel mass first (s = 1, 2, …); sizes 1
+ *    and M − 1 are always enumerated with their exact weights π, a later pair when the budget
+ *    left, split by kernel mass, would give it at least one draw per coalition (the `shap`
+ *    package's KernelExplainer rule; enumerating a pair greedily whenever it fits leaves the
+ *    middle sizes a handful of heavy draws, measured worse in bench/kernel-shap.bench.ts);
  *  - the rest of the budget is drawn at random: a size s with probability ∝ its kernel mass
  *    (M − 1)/(s (M − s)) among the sizes not enumerated, then a uniform coalition of that size, and
  *    always with its complement (paired sampling, Covert & Lee 2021, "Improving KernelSHAP", §4);
@@ -201,11 +203,21 @@ export function planCoalitions(m: number, samples: number, rng: Rng): CoalitionP
   let left = budget;
   let s = 1;
   const half = Math.floor(m / 2);
-  // Enumerate size pairs (s, M − s) while the whole pair fits and leaves budget for the sizes
-  // after it (a budget spent exactly on the small sizes would drop the middle sizes' kernel mass).
+  // Kernel mass of the size pair (s, M − s): C(M,s)·π(s) = (M − 1)/(s (M − s)) per size.
+  const pairMass = (t: number): number => (t === m - t ? 1 : 2) * ((m - 1) / (t * (m - t)));
+  // Enumerate size pairs (s, M − s), most mass first. Sizes 1 and M − 1 always (the budget's
+  // floor: they make A positive definite); a later pair only when sampling would on average draw
+  // it at least once per coalition (`shap`'s KernelExplainer rule: left × its share of the
+  // remaining mass ≥ its coalition count), and never spending the budget exactly on small sizes
+  // (that would drop the middle sizes' kernel mass).
   for (; s <= half; s++) {
     const pair = s === m - s ? binomial(m, s) : 2 * binomial(m, s);
     if (pair > left || (pair === left && s < half)) break;
+    if (s > 1) {
+      let rest = 0;
+      for (let t = s; t <= half; t++) rest += pairMass(t);
+      if ((left * pairMass(s)) / rest < pair - 1e-9) break;
+    }
     for (const size of s === m - s ? [s] : [s, m - s])
       for (const z of subsetsOfSize(m, size)) {
         masks.push(z);

