@@ -24,6 +24,10 @@ const DeploymentSchema = z.object({
     .string()
     .regex(/^0x[0-9a-fA-F]{64}$/, '0x and 64 hex digits')
     .optional(),
+  /** The earlier studies this one continues (`fedmesh chain deploy --continues`), oldest first. */
+  studies: z
+    .array(z.object({ address: z.string().refine((a) => isAddress(a), 'a 20-byte hex address'), deployBlock: z.number().int().min(0) }))
+    .optional(),
 });
 
 export function parseDeployment(json: unknown, source = 'deployment'): AuditDeployment {
@@ -43,6 +47,9 @@ export function parseDeployment(json: unknown, source = 'deployment'): AuditDepl
     delta: d.delta,
     cAlpha: d.cAlpha.map((c) => BigInt(c)),
     ...(d.manifestHash !== undefined ? { manifestHash: d.manifestHash.toLowerCase() as Hex32 } : {}),
+    ...(d.studies !== undefined
+      ? { studies: d.studies.map((st) => ({ address: getAddress(st.address), deployBlock: st.deployBlock })) }
+      : {}),
   };
 }
 

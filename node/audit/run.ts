@@ -12,6 +12,7 @@ import { usageError } from './errors.js';
 import { evaluateModels, readTestData, type TestData } from './evaluate.js';
 import { readCsvTestData } from './test-data-csv.js';
 import { compiledAuditCode } from './compiled-code.js';
+import { fetchStudies } from './studies.js';
 import { type AuditSource, type FetchCache, fetchAuditStream, newFetchCache, openAuditSource } from './fetch.js';
 
 export interface AuditOptions {
@@ -80,6 +81,16 @@ export class Auditor {
     this.#source ??= await openAuditSource(o.rpc, this.#deployment);
     const deployment = this.#deployment;
     const { events, views } = await fetchAuditStream(this.#source, deployment, this.#cache);
+    // Studies on one budget: the earlier studies' records and the chain's links (issue 17 item 7).
+    const studies = await fetchStudies(
+      o.rpc,
+      this.#source,
+      deployment,
+      views.block,
+      views.cAlpha,
+      (await compiledAuditCode()).FedmeshFederation,
+      this.#cache,
+    );
 
     let artifacts: Map<string, ArtifactEntry> | undefined;
     if (o.artifacts !== undefined) {
@@ -120,6 +131,7 @@ export class Auditor {
       views,
       // The deployed code against the compiled contracts (CODE_MISMATCH, red team F11).
       compiledCode: await compiledAuditCode(),
+      ...(studies !== undefined ? { studies } : {}),
       ...(artifacts !== undefined ? { artifacts } : {}),
       ...(evaluations !== undefined ? { evaluations } : {}),
       ...(o.fromRound !== undefined ? { fromRound: o.fromRound } : {}),

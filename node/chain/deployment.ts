@@ -33,7 +33,7 @@ import { MAX_MEMBER_NAME, nameMetadataURI } from '../../protocol/audit/member-na
 import { readManifestFile } from '../manifest/manifest-file.js';
 import { classifyChainError } from './errors.js';
 import { deployFederation, registerMembers } from './federation-deploy.js';
-import { FEDMESH_FEDERATION_INTERFACE } from './federation-ethers.js';
+import { EthersFederationClient, FEDMESH_FEDERATION_INTERFACE } from './federation-ethers.js';
 import { federationErrorFromRevert } from './federation-errors.js';
 import { fundMembers, LOCAL_CHAIN_ID, LOCAL_MEMBER_FUNDING_WEI } from './funding.js';
 import type { FederationParams, NewMember } from './federation-types.js';
@@ -108,6 +108,13 @@ export const DeployOptionsSchema = z
       .min(0)
       .max(2 ** 48 - 1)
       .optional(),
+    /**
+     * The deployment JSON of the study this one continues (issue 17 item 7): the new study
+     * inherits its members' privacy budgets (contracts/IFedmeshStudy.sol). The predecessor is
+     * closed naming the new study (unless it already names it), with the same key, before any
+     * member is registered.
+     */
+    continues: z.string().min(1).optional(),
   })
   .strict()
   .refine((o) => o.threshold <= o.committeeSize, { message: 'must not exceed committeeSize', path: ['threshold'] })
@@ -245,6 +252,11 @@ export interface DeploymentFile {
   readonly inputDurationSec: number;
   readonly finalizeDurationSec: number;
   readonly members: readonly { address: string; peerId: string; metadataURI: string; epsilonCap: string }[];
+  /**
+   * The earlier studies whose budgets this one continues, oldest first (absent when none): where
+   * the auditor finds each one's logs (contracts/IFedmeshStudy.sol; docs/auditor-guide.md).
+   */
+  readonly studies?: readonly { address: string; deployBlock: number }[];
 }
 
 /**
@@ -286,6 +298,7 @@ export async function deployFederationFile(
   params: FederationParams,
   membersIn: readonly NewMember[] | MembersFor,
   delta: number,
+  continues?: { readonly studies: readonly { address: string; deployBlock: number }[] },
 ): Promise<DeploymentFile> {
   if (typeof membersIn !== 'function' && membersIn.some((m) => m.peerProof !== undefined)) {
     const from = await signer.getAddress();
@@ -297,6 +310,8 @@ export async function deployFederationFile(
   const members = typeof membersIn === 'function' ? await membersIn(binding) : membersIn;
   // A deployer transaction between the prediction and the deployment moves the address: check again.
   checkMemberProofs(members, binding);
+  const predecessor = continues?.studies.at(-1);
+  if (predecessor !== undefined) await continueStudy(signer, predecessor.address, deployed.address);
   await registerMembers(signer, deployed.address, members);
   return {
     version: 1,
@@ -322,7 +337,42 @@ export async function deployFederationFile(
       metadataURI: m.metadataURI,
       epsilonCap: m.epsilonCap.toString(),
     })),
+    ...(continues !== undefined && continues.studies.length > 0 ? { studies: [...continues.studies] } : {}),
   };
+}
+
+/**
+ * Makes the new study at `successor` continue `predecessor`'s budgets: closes the predecessor
+ * naming it (unless it already does; the signer must hold its FEDERATION_ADMIN_ROLE), then
+ * inherits. Before any member is registered, as the contract requires (CHAIN_STUDY_HAS_MEMBERS).
+ */
+async function continueStudy(signer: Signer, predecessor: string, successor: string): Promise<void> {
+  const pred = new EthersFederationClient(signer, predecessor);
+  const link = await pred.studyChain();
+  if (!link.closed) await pred.closeStudy(successor);
+  await new EthersFederationClient(signer, successor).inheritBudgetFrom(predecessor);
+}
+
+/** The studies a `--continues` deployment file stands for: its own earlier studies, then itself. */
+async function continuedStudies(path: string, chainId: bigint): Promise<{ address: string; deployBlock: number }[]> {
+  let j: { chainId?: unknown; addresses?: { FedmeshFederation?: unknown }; deployBlock?: unknown; studies?: unknown };
+  try {
+    j = JSON.parse(await readFile(path, 'utf8')) as typeof j;
+  } catch (e) {
+    throw configError([{ field: 'continues', value: path, rule: `a readable deployment JSON (${(e as Error).message})` }]);
+  }
+  const address = j.addresses?.FedmeshFederation;
+  if (typeof address !== 'string' || !isAddress(address) || typeof j.deployBlock !== 'number') {
+    throw configError([{ field: 'continues', value: path, rule: 'a deployment JSON written by `fedmesh chain deploy`' }]);
+  }
+  if (String(j.chainId) !== chainId.toString()) {
+    throw configError([{ field: 'continues', value: path, rule: `a deployment on this chain (${chainId}), not ${String(j.chainId)}` }]);
+  }
+  const earlier = Array.isArray(j.studies) ? (j.studies as { address: string; deployBlock: number }[]) : [];
+  return [
+    ...earlier.map((s) => ({ address: getAddress(s.address), deployBlock: s.deployBlock })),
+    { address: getAddress(address), deployBlock: j.deployBlock },
+  ];
 }
 
 /** The deployer: the key in `keyEnv`, or the node's first unlocked account (local nodes only). */
@@ -419,7 +469,8 @@ async function deployAndRegister(
     seedDelayBlocks: options.seedDelayBlocks ?? (chainId === LOCAL_CHAIN_ID ? 0 : 2),
     adminDelaySec: options.adminDelaySec ?? 0,
   };
-  const deployment = await deployFederationFile(signer, chainId, params, members, delta);
+  const continues = options.continues !== undefined ? { studies: await continuedStudies(options.continues, chainId) } : undefined;
+  const deployment = await deployFederationFile(signer, chainId, params, members, delta, continues);
   await writeFile(options.out, `${JSON.stringify(deployment, null, 2)}\n`);
   // Written first: a funding failure must not lose the record of a deployed contract.
   const fundWei = fundingOf(options, chainId);

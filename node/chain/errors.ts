@@ -100,6 +100,20 @@ export interface ChainErrorFields {
   CHAIN_INVALID_CONFIG: { field: string; value: string; rule: string };
   /** `waitForRoundFinalized`: the round was aborted, so it will never be finalized. */
   CHAIN_ROUND_ABORTED: { round: number };
+
+  // Studies on one budget (contracts/IFedmeshStudy.sol).
+  /** The study is closed: no round opens, and it neither closes nor inherits again (FedmeshStudyClosed). */
+  CHAIN_STUDY_CLOSED: Record<string, never>;
+  /** A study cannot name itself as its successor (FedmeshStudyInvalidSuccessor). */
+  CHAIN_STUDY_INVALID_SUCCESSOR: { successor: string };
+  /** `predecessor` named `named` (zero: none, or still open), not this study (FedmeshStudyNotNamed). */
+  CHAIN_STUDY_NOT_NAMED: { predecessor: string; named: string };
+  /** The study already continues `predecessor`'s budgets (FedmeshStudyAlreadyInherits). */
+  CHAIN_STUDY_ALREADY_INHERITS: { predecessor: string };
+  /** A member was registered before inheriting: its budget would have started at zero (FedmeshStudyHasMembers). */
+  CHAIN_STUDY_HAS_MEMBERS: Record<string, never>;
+  /** The predecessor's δ (`got`, units of 1e-18) is not this study's (`expected`) (FedmeshStudyDeltaMismatch). */
+  CHAIN_STUDY_DELTA_MISMATCH: { expected: string; got: string };
 }
 
 export type ChainErrorCode = keyof ChainErrorFields;

@@ -175,6 +175,24 @@ export function federationErrorFromRevert(errorName: string, args: readonly unkn
         epsilon: fixed(a[1]),
         cap: num(a[2]),
       });
+    case 'FedmeshStudyClosed':
+      return err('CHAIN_STUDY_CLOSED', 'the study is closed: no round opens, and it neither closes nor inherits again', {});
+    case 'FedmeshStudyInvalidSuccessor':
+      return err('CHAIN_STUDY_INVALID_SUCCESSOR', `a study cannot name itself (${a[0]}) as its successor`, { successor: a[0] as string });
+    case 'FedmeshStudyNotNamed':
+      return err('CHAIN_STUDY_NOT_NAMED', `study ${a[0]} names ${a[1]} as its successor, not this study`, {
+        predecessor: a[0] as string,
+        named: a[1] as string,
+      });
+    case 'FedmeshStudyAlreadyInherits':
+      return err('CHAIN_STUDY_ALREADY_INHERITS', `the study already continues ${a[0]}'s budgets`, { predecessor: a[0] as string });
+    case 'FedmeshStudyHasMembers':
+      return err('CHAIN_STUDY_HAS_MEMBERS', 'a member was registered before inheriting: its budget would have started at zero', {});
+    case 'FedmeshStudyDeltaMismatch':
+      return err('CHAIN_STUDY_DELTA_MISMATCH', `the predecessor's δ is ${a[1]}e-18, this study's ${a[0]}e-18`, {
+        expected: String(a[0]),
+        got: String(a[1]),
+      });
     case 'FedmeshLedgerCreditsOverflow':
       return err('CHAIN_CREDITS_OVERFLOW', `credits of ${a[0]} would overflow`, { account: a[0] as string });
     default:

@@ -19,6 +19,7 @@ import {
   type TransactionReceipt,
   type TypedDataDomain,
   isError,
+  ZeroAddress,
 } from 'ethers';
 import { PARTICIPANT_ENTRY_TYPES, type ParticipantEntry, participantEntryValue } from '../../protocol/chain/participant-entry.js';
 import { federationDomain, type Hex32, type OnChainRoundRecord, ROUND_RECORD_TYPES, toTypedValue } from '../../protocol/chain/record.js';
@@ -37,7 +38,9 @@ import {
 import { federationErrorFromRevert, ROUND_STATUSES } from './federation-errors.js';
 import type {
   AbortedRound,
+  CarriedBudget,
   FederationChainClient,
+  FederationStudyClient,
   FederationInfo,
   FinalizedRound,
   MemberInfo,
@@ -46,6 +49,7 @@ import type {
   OpenedRound,
   PrivacyBudget,
   RoundState,
+  StudyChainInfo,
   TxInfo,
 } from './federation-types.js';
 import { assertRoundArgument, assertTimeoutArgument, pollingOptions } from './record.js';
@@ -90,7 +94,7 @@ export async function registryLensOf(runner: ContractRunner, address: string, bl
 
 const MEMBER_STATUSES: readonly MemberStatus[] = ['none', 'active', 'suspended'];
 
-export class EthersFederationClient implements FederationChainClient {
+export class EthersFederationClient implements FederationChainClient, FederationStudyClient {
   readonly address: string;
   readonly #runner: ContractRunner;
   readonly #contract: Contract;
@@ -348,6 +352,33 @@ export class EthersFederationClient implements FederationChainClient {
 
   async totalCredits(): Promise<bigint> {
     return (await this.#call('totalCredits')) as bigint;
+  }
+
+  // ───────────── studies ─────────────
+
+  async closeStudy(successor?: string): Promise<TxInfo> {
+    return this.#send('closeStudy', [successor === undefined ? ZeroAddress : checkAccount(successor)]);
+  }
+
+  async inheritBudgetFrom(predecessor: string): Promise<TxInfo> {
+    return this.#send('inheritBudgetFrom', [checkAccount(predecessor)]);
+  }
+
+  async studyChain(): Promise<StudyChainInfo> {
+    const r = (await this.#call('studyChain')) as Result;
+    const link = (a: unknown) => (a === ZeroAddress ? undefined : (a as string));
+    const predecessor = link(r.predecessor);
+    const successor = link(r.successor);
+    return {
+      ...(predecessor !== undefined ? { predecessor } : {}),
+      ...(successor !== undefined ? { successor } : {}),
+      closed: r.closed as boolean,
+    };
+  }
+
+  async carriedBudgetOf(account: string): Promise<CarriedBudget> {
+    const r = (await this.#call('carriedBudgetOf', checkAccount(account))) as Result;
+    return { rdp: r.rdp as bigint, cap: r.cap as bigint, known: r.known as boolean };
   }
 
   // ───────────── internals ─────────────

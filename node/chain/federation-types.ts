@@ -204,3 +204,36 @@ export interface FederationChainClient {
   creditsOf(account: string): Promise<bigint>;
   totalCredits(): Promise<bigint>;
 }
+
+/** Where a study stands in its chain (contracts/IFedmeshStudy.sol `studyChain`); zero addresses read as undefined. */
+export interface StudyChainInfo {
+  /** The study whose budgets this one continues. */
+  readonly predecessor?: string;
+  /** The study this one named when it was closed. */
+  readonly successor?: string;
+  /** Closed: no round opens again, and its RDP ledger is final. */
+  readonly closed: boolean;
+}
+
+/** What a study carries for an account (`carriedBudgetOf`): packed RDP and latest cap (1e-6), when known. */
+export interface CarriedBudget {
+  readonly rdp: bigint;
+  readonly cap: bigint;
+  /** Some study of the chain registered the account; otherwise rdp and cap are 0. */
+  readonly known: boolean;
+}
+
+/**
+ * Studies on one budget (docs/contracts.md, "Studies on one budget"): a second port beside
+ * `FederationChainClient`, so that the round machinery's clients and their test doubles need
+ * nothing new. Implemented by `EthersFederationClient`.
+ */
+export interface FederationStudyClient {
+  /** Closes this study for good and names `successor` (undefined: none) to continue its budgets (admin). */
+  closeStudy(successor?: string): Promise<TxInfo>;
+  /** Makes this study continue `predecessor`'s budgets (admin; once, before any member is registered). */
+  inheritBudgetFrom(predecessor: string): Promise<TxInfo>;
+  studyChain(): Promise<StudyChainInfo>;
+  /** What a successor of this study starts `account` from. */
+  carriedBudgetOf(account: string): Promise<CarriedBudget>;
+}

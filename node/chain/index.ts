@@ -32,7 +32,9 @@ export { recordedFromFinalized } from './federation-ledger-view.js';
 export { ResilientFederationClient, type ResilientInit } from './resilient.js';
 export type {
   AbortedRound,
+  CarriedBudget,
   FederationChainClient,
+  FederationStudyClient,
   FederationInfo,
   FederationParams,
   FinalizedRound,
@@ -43,5 +45,6 @@ export type {
   PrivacyBudget,
   RoundState,
   RoundStatus,
+  StudyChainInfo,
   TxInfo,
 } from './federation-types.js';

@@ -15,6 +15,7 @@ import { registerExplain } from './commands/explain.js';
 import { registerPredict } from './commands/predict.js';
 import { registerPrivacy } from './commands/privacy.js';
 import { registerSimulate } from './commands/simulate.js';
+import { registerStudy } from './commands/study.js';
 
 /** Typed errors that mean "fix your input": exit status 2. */
 const USAGE_CODES: ReadonlySet<string> = new Set([
@@ -37,6 +38,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerDevnet(program);
   registerChain(program);
   registerPrivacy(program);
+  registerStudy(program);
   registerAudit(program);
   registerManifest(program);
   registerData(program);

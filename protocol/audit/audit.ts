@@ -25,9 +25,10 @@ import { peerBindingRefusal } from '../chain/peer-binding.js';
 import { checkArtifact } from './artifacts.js';
 import { checkRuntimeCode } from './code.js';
 import { checkCommittee } from './committee.js';
+import { checkConstructorRules } from './constructor-rules.js';
 import { finding, inRound, type LocalFinding, sortFindings } from './findings.js';
 import { MembershipReplay } from './membership.js';
-import { checkDeclaredSpend } from './privacy.js';
+import { checkDeclaredSpend, epsilonOfSpend, studySpendOf, studySpendRows } from './privacy.js';
 import { checkCAlpha, deltaForConstants, deltaOfUnits, deltaUnits } from './privacy-constants.js';
 import { checkEntrySignatures, checkEventSigners, checkFinalizeSignatures } from './signatures.js';
 import type { AuditInput, AuditReport, BudgetRow, CreditRow, Finding, FindingCode, RoundSummary } from './types.js';
@@ -122,6 +123,9 @@ export function audit(input: AuditInput): AuditReport {
     const at = views.runtimeCode?.[name];
     if (at !== undefined) add(null, checkRuntimeCode(name, at.address, at.code, compiled));
   }
+  // …and its immutables must obey the constructor's rules: the runtime does not show which
+  // constructor wrote them (red team F19).
+  for (const f of checkConstructorRules(views)) add(null, f);
   // The contract is the authority for what it enforced; the checks below use its parameters,
   // except ε: it is replayed with the constants of δ, so a cap the wrong constants hid shows.
   const m = views.committeeSize;
@@ -134,7 +138,9 @@ export function audit(input: AuditInput): AuditReport {
   let openRound: RoundState | undefined;
   let head: Hex32 = views.initialModelHash;
   let prevRecordHash: Hex32 = ZERO_HASH;
-  const cumulative = new Map<string, bigint>();
+  // A study that continues others starts each member from what they carry (issue 17 item 7).
+  const cumulative = new Map<string, bigint>(input.studies?.carried ?? []);
+  for (const f of input.studies?.findings ?? []) add(null, f);
   const finalizedForCredits: { record: { participants: { member: string }[] }; credited: readonly string[] }[] = [];
 
   for (const e of input.events) {
@@ -370,6 +376,7 @@ export function audit(input: AuditInput): AuditReport {
 
   // 4, end: the replayed budgets against the contract's ledger.
   const budgets: BudgetRow[] = [];
+  const own = input.studies !== undefined ? studySpendOf(dep.address, input.events) : undefined;
   for (const [address, view] of views.members) {
     const rdp = cumulative.get(address) ?? 0n;
     if (rdp !== view.rdp) {
@@ -389,6 +396,12 @@ export function audit(input: AuditInput): AuditReport {
       cap: fixedToNumber(cap),
       chainEpsilonSpent: fixedToNumber(view.epsilonSpent),
       rdp: rdp.toString(),
+      ...(own !== undefined
+        ? {
+            epsilonCarried: epsilonOfSpend(input.studies?.carried.get(address) ?? 0n, cConsts),
+            epsilonThisStudy: epsilonOfSpend(own.spends.get(address) ?? 0n, cConsts),
+          }
+        : {}),
     });
   }
 
@@ -499,6 +512,7 @@ export function audit(input: AuditInput): AuditReport {
     budgets,
     credits,
     totalCredits: { expected: expectedTotal.toString(), onChain: views.totalCredits.toString() },
+    ...(input.studies !== undefined && own !== undefined ? { studies: [...input.studies.earlier, ...studySpendRows([own], cConsts)] } : {}),
   };
 }
 

@@ -104,6 +104,35 @@ export interface AuditDeployment {
   readonly cAlpha: readonly bigint[];
   /** The federation manifest's hash, when the deployment file records one (protocol/manifest.ts). */
   readonly manifestHash?: Hex32;
+  /** The earlier studies this one continues, oldest first, as the deployment file lists them (`studies`). */
+  readonly studies?: readonly { readonly address: string; readonly deployBlock: number }[];
+}
+
+/** A study's `studyChain()` (contracts/IFedmeshStudy.sol); absent links are undefined. */
+export interface StudyLinkView {
+  readonly predecessor?: string;
+  readonly successor?: string;
+  readonly closed: boolean;
+}
+
+/** One study's spend per member: packed RDP of its records (decimal) and ε of that alone. */
+export interface StudySpendRow {
+  readonly address: string;
+  /** Finalized rounds. */
+  readonly rounds: number;
+  readonly members: readonly { readonly member: string; readonly rdp: string; readonly epsilon: number }[];
+}
+
+/** Studies on one budget (node/audit/studies.ts): what the earlier studies carry in and spent. */
+export interface StudiesInput {
+  /** Packed RDP each account carries into the audited study (protocol/audit/privacy.ts `carriedInto`). */
+  readonly carried: ReadonlyMap<string, bigint>;
+  /** The earlier studies' spends, oldest first. */
+  readonly earlier: readonly StudySpendRow[];
+  /** The audited study's own links. */
+  readonly link: StudyLinkView;
+  /** The chain's findings (protocol/audit/privacy.ts `checkStudyChain`). */
+  readonly findings: readonly Omit<Finding, 'round'>[];
 }
 
 /** A member's entry in the contract's views. */
@@ -133,6 +162,10 @@ export interface ChainViews {
   readonly cAlpha: readonly bigint[];
   /** `delta()`: the δ the caps are stated at, in units of 1e-18 as stored. */
   readonly delta: bigint;
+  /** `inputDuration()`, `finalizeDuration()` (seconds) and `seedDelay()` (blocks), when read. */
+  readonly inputDuration?: number;
+  readonly finalizeDuration?: number;
+  readonly seedDelay?: number;
   /** `manifestHash()`, on contracts that have it. */
   readonly manifestHash?: Hex32;
   /**
@@ -173,6 +206,8 @@ export interface AuditInput {
    * `views.runtimeCode` was read must match it up to its immutables (CODE_MISMATCH).
    */
   readonly compiledCode?: Readonly<Record<string, CompiledCode>>;
+  /** Present when the study continues another or names a successor (issue 17 item 7). */
+  readonly studies?: StudiesInput;
   /** Present with --test-data: per round, metrics of its model on the test data. */
   readonly evaluations?: ReadonlyMap<number, Readonly<Record<string, number>>>;
   /** Rounds to report on (inclusive); all when absent. State is always replayed from the start. */
@@ -230,6 +265,9 @@ export interface BudgetRow {
   readonly chainEpsilonSpent: number;
   /** Cumulative packed RDP replayed, decimal. */
   readonly rdp: string;
+  /** With earlier studies: ε of what the member carried into this study, and of this study's spend alone. */
+  readonly epsilonCarried?: number;
+  readonly epsilonThisStudy?: number;
 }
 
 export interface CreditRow {
@@ -255,6 +293,8 @@ export interface AuditReport {
   readonly budgets: readonly BudgetRow[];
   readonly credits: readonly CreditRow[];
   readonly totalCredits: { readonly expected: string; readonly onChain: string };
+  /** With earlier studies (or a successor): the spend per study, oldest first, the audited one last. */
+  readonly studies?: readonly StudySpendRow[];
 }
 
 /** Every finding the auditor can raise; each tamper case has its own (docs/auditor-guide.md). */
@@ -264,6 +304,8 @@ export const FINDING_CODES = [
   'C_ALPHA_MISMATCH',
   /** The code at the address is not the compiled contract up to its immutables (red team F11). */
   'CODE_MISMATCH',
+  /** An immutable breaks a rule the constructor enforces (red team F19): other creation code wrote it. */
+  'CONSTRUCTOR_RULE_BROKEN',
   'INITIAL_MODEL_MISMATCH',
   'ROUND_SEQUENCE',
   'COMMITTEE_MISMATCH',
@@ -293,6 +335,14 @@ export const FINDING_CODES = [
   'ARTIFACT_UNAVAILABLE',
   /** A member's stored peer id proof is missing or does not verify (protocol/chain/peer-binding.ts). */
   'PEER_PROOF_INVALID',
+  /** A study of the chain is not FedmeshFederation code (red team F16): its budget answers prove nothing. */
+  'STUDY_NOT_FEDERATION',
+  /** A study continues a predecessor that is not closed naming it. */
+  'STUDY_CHAIN_BROKEN',
+  /** The deployment file's earlier studies are not the contracts' chain. */
+  'STUDY_CHAIN_MISMATCH',
+  /** The study named a successor that does not continue its budgets (they would start from zero there). */
+  'STUDY_SUCCESSOR_NOT_CONTINUING',
 ] as const;
 
 export type FindingCode = (typeof FINDING_CODES)[number];

@@ -117,6 +117,15 @@ export function decodePacked(packed: bigint): bigint[] {
 }
 
 /** Lane-wise saturating sum of two packed RDP words, as the contract adds a spend. */
+/**
+ * A packed RDP word as RDP values at ONCHAIN_RDP_ORDERS, for the accountant
+ * (protocol/privacy): lane / RDP_SCALE, a saturated lane as +∞ (the ledger reads it as
+ * unbounded, so the order drops out of the minimum).
+ */
+export function rdpFromPacked(packed: bigint): number[] {
+  return decodePacked(packed).map((lane) => (lane === RDP_LANE_MAX ? Number.POSITIVE_INFINITY : Number(lane) / Number(RDP_SCALE)));
+}
+
 export function addPacked(a: bigint, b: bigint): bigint {
   const x = decodePacked(a);
   const y = decodePacked(b);

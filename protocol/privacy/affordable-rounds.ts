@@ -4,6 +4,10 @@
  * ⌈1/q⌉` Poisson-subsampled Gaussian steps (Mironov et al. 2019, "Rényi Differential Privacy of
  * the Sampled Gaussian Mechanism"), composed in RDP and converted to (ε, δ) as the accountant
  * does (protocol/privacy/planning.ts). The answer is the largest R with ε(R) ≤ the budget. Pure.
+ *
+ * Studies on one budget (contracts/IFedmeshStudy.sol): a member's privacy loss in earlier
+ * studies carries into the next, so `spentRdp` (its RDP so far, at `orders`) is added to every
+ * R's: ε(R) = ε(spent + R · round), still increasing in R.
  */
 import { stepsPerEpoch } from './dp-sgd.js';
 import { epsilonFromRdp, validateDelta } from './epsilon.js';
@@ -22,12 +26,17 @@ export interface AffordableRoundsQuery {
   readonly noiseMultiplier: number;
   readonly localEpochs: number;
   readonly orders?: readonly number[];
+  /**
+   * RDP already spent at `orders` (e.g. carried from earlier studies: protocol/chain/budget.ts
+   * `rdpFromPacked` of `carriedBudgetOf`), +∞ for an unbounded order. Default none.
+   */
+  readonly spentRdp?: readonly number[];
 }
 
 export interface AffordableRounds {
   /** The largest R with ε(R) ≤ epsilon (0 when even one round exceeds it). */
   readonly rounds: number;
-  /** ε after `rounds` rounds (0 when rounds = 0). */
+  /** ε after `rounds` rounds (with `spentRdp` included; 0 when rounds = 0 and nothing was spent). */
   readonly epsilonSpent: number;
   /** ε after one more round: the first that would exceed the budget. */
   readonly epsilonNext: number;
@@ -49,14 +58,22 @@ export function affordableRounds(p: AffordableRoundsQuery): AffordableRounds {
   // RDP composes additively: R rounds are R times one round's vector, and ε(R) is increasing in
   // R, so the largest affordable R is found by bisection.
   const perRound = computeRdp({ sampleRate: p.sampleRate, noiseMultiplier: p.noiseMultiplier, steps: stepsPerRound }, orders);
+  const spent = p.spentRdp;
+  if (spent !== undefined) {
+    if (spent.length !== orders.length) throw invalidArgument('spentRdp', spent.length, `must have one value per order (${orders.length})`);
+    spent.forEach((v, i) => {
+      if (!(typeof v === 'number' && v >= 0)) throw invalidArgument(`spentRdp[${i}]`, v, 'RDP values are >= 0');
+    });
+  }
   const eps = (r: number): number =>
-    r === 0
+    r === 0 && spent === undefined
       ? 0
       : epsilonFromRdp(
           orders,
-          perRound.map((v) => v * r),
+          perRound.map((v, i) => v * r + (spent?.[i] ?? 0)),
           p.delta,
         ).epsilon;
+  if (eps(0) > p.epsilon) return { rounds: 0, epsilonSpent: eps(0), epsilonNext: eps(1), capped: false, stepsPerRound };
   if (eps(MAX_PLANNED_ROUNDS) <= p.epsilon) {
     return { rounds: MAX_PLANNED_ROUNDS, epsilonSpent: eps(MAX_PLANNED_ROUNDS), epsilonNext: Number.NaN, capped: true, stepsPerRound };
   }

@@ -16,7 +16,9 @@
 import fc from 'fast-check';
 import { hash256, toHex0x } from '../../protocol/bytes.js';
 import { NO_DP_PARAMS, decodeDpParams, declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
-import { addPacked, decodePacked, encodeRdp } from '../../protocol/chain/budget.js';
+import { addPacked, decodePacked, encodeRdp, ONCHAIN_RDP_ORDERS, rdpFromPacked } from '../../protocol/chain/budget.js';
+import { carriedInto, type StudySpend } from '../../protocol/audit/privacy.js';
+import { affordableRounds } from '../../protocol/privacy/affordable-rounds.js';
 import { selectCommitteeOnChain } from '../../protocol/chain/committee.js';
 import { canonicalRoundRecord, type OnChainRoundRecord } from '../../protocol/chain/record.js';
 import { Reassembler, splitPayload } from '../../protocol/chunking.js';
@@ -754,6 +756,55 @@ export const FUZZ_TARGETS: readonly FuzzTarget<never>[] = [
       decodePacked(a);
       addPacked(a, b);
       encodeRdp(decodePacked(b).map((x) => Number(x) / 1e6));
+    },
+  },
+  {
+    // Studies on one budget (issue 17 item 7): a member's spend carried from earlier studies.
+    name: 'chain/budget rdpFromPacked + privacy affordableRounds with a carried spend',
+    weight: 1,
+    arbitrary: fc.tuple(
+      fc.bigInt({ min: 0n, max: (1n << 224n) - 1n }),
+      fc.double({ min: -1, max: 50, noNaN: false }),
+      fc.double({ min: 0.3, max: 5, noNaN: true }),
+      fc.integer({ min: -1, max: 3 }),
+    ),
+    run: ([packed, epsilon, sigma, epochs]: [bigint, number, number, number]) => {
+      const spentRdp = rdpFromPacked(packed);
+      const query = { epsilon, delta: 1e-5, sampleRate: 0.02, noiseMultiplier: sigma, localEpochs: epochs, orders: ONCHAIN_RDP_ORDERS };
+      const carried = affordableRounds({ ...query, spentRdp });
+      // A carried spend never buys rounds: the plan with it affords at most the plan without.
+      if (carried.rounds > affordableRounds(query).rounds) throw new Error('a carried spend afforded more rounds');
+      return carried.rounds === 0 ? 'none' : 'some';
+    },
+  },
+  {
+    name: 'audit/privacy carriedInto (chains of studies)',
+    weight: 1,
+    arbitrary: fc.array(
+      fc.record({
+        registered: fc.subarray(['0x01', '0x02', '0x03']),
+        spends: fc.array(fc.tuple(fc.constantFrom('0x01', '0x02', '0x03', '0x04'), fc.bigInt({ min: 0n, max: (1n << 224n) - 1n })), {
+          maxLength: 4,
+        }),
+      }),
+      { maxLength: 5 },
+    ),
+    run: (studies: { registered: string[]; spends: [string, bigint][] }[]) => {
+      const spend = (s: (typeof studies)[number], i: number): StudySpend => ({
+        address: `study-${i}`,
+        rounds: 1,
+        registered: new Set(s.registered),
+        spends: new Map(s.spends),
+      });
+      // I6 across studies: appending a study never lowers any lane of what an account carries.
+      for (let k = 1; k <= studies.length; k++) {
+        const before = carriedInto(studies.slice(0, k - 1).map(spend));
+        const after = carriedInto(studies.slice(0, k).map(spend));
+        for (const [a, rdp] of before) {
+          const now = decodePacked(after.get(a) ?? 0n);
+          if (decodePacked(rdp).some((lane, i) => now[i]! < lane)) throw new Error(`carried RDP of ${a} decreased`);
+        }
+      }
     },
   },
   {

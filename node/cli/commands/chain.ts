@@ -5,7 +5,7 @@
  *   fedmesh chain deploy --rpc URL [--key-env VAR] --members FILE --out deployment.json
  *                        --manifest manifest.yaml | --initial-model-hash 0x… [--delta 1e-5]
  *                        [--committee-size 3] [--threshold 2] [--input-duration 600] [--finalize-duration 600]
- *                        [--fund ETH | --no-fund]
+ *                        [--fund ETH | --no-fund] [--continues previous-deployment.json]
  *   fedmesh chain set-peer-proof --rpc URL [--key-env VAR] --deployment FILE
  *                        (--from proof.json | --member 0x… --peer-id ID --proof 0x…)
  */
@@ -70,6 +70,10 @@ export function registerChain(program: Command): void {
     .option('--finalize-duration <s>', 'seconds from the input deadline to the finalize deadline', int)
     .option('--fund <eth>', 'send each member this much of the chain currency for gas (default: 10 on a local chain, none elsewhere)')
     .option('--no-fund', 'do not fund the members, even on a local chain')
+    .option(
+      '--continues <file>',
+      'deployment JSON of the study this one continues: members start from their privacy budgets there (it is closed naming this study)',
+    )
     .action(async (flags: Record<string, unknown>) => {
       const manifest = typeof flags.manifest === 'string' ? readManifestFile(flags.manifest).manifest : undefined;
       const options = parseDeployOptions({
@@ -89,13 +93,15 @@ export function registerChain(program: Command): void {
         threshold: flags.threshold ?? manifest?.committee.threshold,
         inputDurationSec: flags.inputDuration,
         finalizeDurationSec: flags.finalizeDuration,
+        continues: flags.continues,
       });
       const deployment = await deployFederationToRpc(options);
       const funded = fundingOf(options, BigInt(deployment.chainId));
       process.stdout.write(
         `FedmeshFederation at ${deployment.addresses.FedmeshFederation} on chain ${deployment.chainId} ` +
           `(block ${deployment.deployBlock}), ${deployment.members.length} members` +
-          `${funded > 0n ? `, each funded with ${formatEther(funded)}` : ''}; initial model ${deployment.initialModelHash}; wrote ${String(flags.out)}\n`,
+          `${funded > 0n ? `, each funded with ${formatEther(funded)}` : ''}; initial model ${deployment.initialModelHash}` +
+          `${deployment.studies !== undefined ? `; continues the budgets of ${deployment.studies.at(-1)!.address}` : ''}; wrote ${String(flags.out)}\n`,
       );
     });
 

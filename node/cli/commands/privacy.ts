@@ -8,6 +8,8 @@ import { isFedmeshError } from '../../../protocol/errors.js';
 import { type PrivacyArgumentFields, PrivacyError } from '../../../protocol/privacy/errors.js';
 import { affordableRounds } from '../../../protocol/privacy/affordable-rounds.js';
 import { computeEpsilon, planFederatedDpSgd, planNoiseMultiplier, rdpOrderSet } from '../../../protocol/privacy/index.js';
+import { memberPlanInputs } from '../../chain/study.js';
+import { loadDeploymentRef } from '../../daemon/setup.js';
 import { readManifestFile } from '../../manifest/manifest-file.js';
 
 /** Library parameter → the flag that carries it. */
@@ -65,6 +67,9 @@ interface NoiseFlags {
 
 interface PlanFlags {
   manifest?: string;
+  rpc?: string;
+  deployment?: string;
+  member?: string;
   noiseMultiplier: string;
   epsilon?: string;
   sampleRate?: string;
@@ -83,6 +88,37 @@ function fromFlagOrManifest(flag: string | undefined, manifestValue: number | un
     value: null,
     rule: 'required',
   });
+}
+
+/** The member's carried spend, cap and δ when --deployment is given (with --rpc and --member, chain orders). */
+async function planInputsOf(flags: PlanFlags) {
+  if (flags.deployment === undefined) return undefined;
+  for (const [flag, v] of [
+    ['--rpc', flags.rpc],
+    ['--member', flags.member],
+  ] as const) {
+    if (v === undefined)
+      throw new PrivacyError('PRIVACY_ARGUMENT_INVALID', `${flag}: required with --deployment`, {
+        field: flag,
+        value: null,
+        rule: 'required with --deployment',
+        flag,
+      });
+  }
+  if (flags.orders !== 'chain') {
+    throw new PrivacyError(
+      'PRIVACY_ARGUMENT_INVALID',
+      '--orders: must be chain with --deployment (the carried spend is at the on-chain orders)',
+      {
+        field: 'orders',
+        value: flags.orders,
+        rule: 'chain with --deployment',
+        flag: '--orders',
+      },
+    );
+  }
+  const ref = loadDeploymentRef(flags.deployment);
+  return memberPlanInputs(flags.rpc!, ref.chainId, ref.address, flags.member!);
 }
 
 export function registerPrivacy(program: Command): void {
@@ -157,16 +193,21 @@ export function registerPrivacy(program: Command): void {
     .option('--local-epochs <n>', 'local epochs per round (default: the manifest’s)')
     .option('--delta <d>', 'δ (default: the manifest’s)')
     .option('--orders <set>', 'Rényi orders: chain (what the contract charges; default) | default', 'chain')
+    .option('--deployment <file>', "a study's deployment JSON: start from --member's spend carried into it (earlier studies and this one)")
+    .option('--rpc <url>', 'JSON-RPC endpoint of the chain (with --deployment)')
+    .option('--member <address>', 'the member whose budget to plan for (with --deployment; its cap is the default ε)')
     .option('--json', 'print one JSON line')
-    .action((flags: PlanFlags) => {
+    .action(async (flags: PlanFlags) => {
       const m = flags.manifest !== undefined ? readManifestFile(flags.manifest).manifest : undefined;
+      const onChain = await planInputsOf(flags);
       const query = naming(flags as unknown as Record<string, unknown>, () => ({
-        epsilon: fromFlagOrManifest(flags.epsilon, m?.dp?.epsilon, 'epsilon'),
-        delta: fromFlagOrManifest(flags.delta, m?.dp?.delta, 'delta'),
+        epsilon: fromFlagOrManifest(flags.epsilon, onChain?.epsilonCap ?? m?.dp?.epsilon, 'epsilon'),
+        delta: fromFlagOrManifest(flags.delta, onChain?.delta ?? m?.dp?.delta, 'delta'),
         sampleRate: fromFlagOrManifest(flags.sampleRate, m?.dp?.sampleRate, 'sampleRate'),
         localEpochs: fromFlagOrManifest(flags.localEpochs, m?.training.localEpochs, 'localEpochs'),
         noiseMultiplier: num(flags.noiseMultiplier),
         orders: rdpOrderSet(flags.orders),
+        ...(onChain?.spentRdp !== undefined ? { spentRdp: onChain.spentRdp } : {}),
       }));
       const fit = naming(query as unknown as Record<string, unknown>, () => affordableRounds(query));
       const need =
@@ -190,13 +231,21 @@ export function registerPrivacy(program: Command): void {
             epsilonSpent: fit.epsilonSpent,
             epsilonNext: Number.isNaN(fit.epsilonNext) ? null : fit.epsilonNext,
             stepsPerRound: fit.stepsPerRound,
+            ...(onChain !== undefined ? { member: flags.member, epsilonCarried: onChain.epsilonSpent } : {}),
             ...(need !== undefined ? { manifestRounds: m!.rounds, noiseMultiplierForManifestRounds: need.noiseMultiplier } : {}),
           }),
         );
         return;
       }
+      if (onChain !== undefined) {
+        write(
+          onChain.spentRdp === undefined
+            ? `${flags.member} was never registered in this study or an earlier one of its chain: nothing carried`
+            : `${flags.member} carries ε ${onChain.epsilonSpent} spent in this study and the earlier ones of its chain (cap ${onChain.epsilonCap})`,
+        );
+      }
       write(
-        `${fit.capped ? 'at least ' : ''}${fit.rounds} rounds fit in ε ${query.epsilon} at δ ${query.delta} with σ ${query.noiseMultiplier}, q ${query.sampleRate}, ` +
+        `${fit.capped ? 'at least ' : ''}${fit.rounds}${onChain?.spentRdp !== undefined ? ' more' : ''} rounds fit in ε ${query.epsilon} at δ ${query.delta} with σ ${query.noiseMultiplier}, q ${query.sampleRate}, ` +
           `${query.localEpochs} local epochs (${fit.stepsPerRound} steps a round, ${flags.orders} orders): ε after them ${fit.epsilonSpent.toFixed(4)}` +
           `${fit.capped ? '' : `, one more round would reach ${fit.epsilonNext.toFixed(4)}`}`,
       );
