@@ -22,6 +22,7 @@ import {
   SecAggKind,
   type SecAggMessage,
   type SignedView,
+  type ViewEntry,
   viewStatement,
 } from '../../protocol/messages/secagg.js';
 import { topicFor } from '../../protocol/messages/topics.js';
@@ -42,7 +43,7 @@ const complaint = (sender: string, accused: string, s = scope): ComplaintMsg => 
   reason: ComplaintReason.BadShare,
   signature: testSign(sender)(complaintStatement(s, sender, accused, ComplaintReason.BadShare)),
 });
-const signedView = (member: string, entries: { participant: string; inputHash: Uint8Array }[]): SignedView => ({
+const signedView = (member: string, entries: readonly ViewEntry[]): SignedView => ({
   member,
   keySet: h(14),
   entries,
