@@ -22,7 +22,10 @@
  *           proven equivocator and does not count): 3 ≥ releaseQuorum(7, 5, 1, 1) = 3 → release;
  *   lock Y: P1 (turn 1) proposes from non-equivocator views: U_3 = all (v included); P1, P2, H2, H3, M2
  *           endorse; H2 reveals for it (its share of b_v).
- * The last test asserts the safe behaviour and fails today (`it.fails`, F14).
+ * Before f2f12b2 (quorum from config c = 1: 3 refusals) the curious members released X and the
+ * victim's exact input was recovered (F14 in /work/notes/redteam-findings.md). Since f2f12b2 the
+ * quorum is computed for every tolerated active member (c = 2t − m − 1 = 2: 4 refusals with one
+ * proven equivocator), and this schedule recovers nothing: kept as a regression test.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -37,7 +40,7 @@ import {
   SecAggKind,
   viewStatement,
 } from '../../protocol/messages/secagg.js';
-import { endorse } from '../../protocol/secure-aggregation/certify.js';
+import { endorse, releaseQuorum } from '../../protocol/secure-aggregation/certify.js';
 import { openShare, SECRET_BYTES, shareAssociatedData } from '../../protocol/secure-aggregation/crypto.js';
 import { maskInPlace } from '../../protocol/secure-aggregation/masking.js';
 import { scopeOf } from '../../protocol/secure-aggregation/participant.js';
@@ -232,20 +235,16 @@ function attack(): Outcome {
   };
 }
 
-describe('lock release with 2 active + 2 curious members at (7, 5) (F14)', () => {
-  it('today: the curious members release a certified lock; both locks certified; the victim’s input is recovered', () => {
+describe('lock release with 2 active + 2 curious members at (7, 5) (F14, fixed in f2f12b2)', () => {
+  it('the curious members hold 3 refusals, fewer than the release quorum for c = 2t − m − 1: no release, nothing recovered', () => {
     const o = attack();
+    // The schedule still certifies X (5 endorsements) and H1 still reveals for it.
     expect(o.xCertifiedBy).toBeGreaterThanOrEqual(5);
-    expect(o.released).toEqual(P);
-    expect(o.yCertifiedBy).toBeGreaterThanOrEqual(5);
     expect(o.revealsForX).toEqual([H1]);
-    expect(o.revealsForY.length).toBeGreaterThan(0);
-    expect(o.recovered).toEqual(o.truth);
-  });
-
-  // F14: fails today — a coalition inside the documented bound recovers an individual input.
-  it.fails('safe behaviour: 2 active + 2 curious members (< t, < 2t − m active) recover no individual input', () => {
-    const o = attack();
+    // 3 refusals (H2, H3, M2; M1 is a proven equivocator) < releaseQuorum(7, 5, 1) = 4.
+    expect(releaseQuorum(7, 5, 1)).toBe(4);
+    expect(o.released).toEqual([]);
+    expect(o.revealsForY).toEqual([]);
     expect(o.recovered).toBeUndefined();
   });
 });
