@@ -2,6 +2,8 @@
  * Issue 16 benchmark: tasks, class imbalance and transfer learning, federated vs centralized.
  *
  *   npx tsx bench/tasks.bench.ts [--cases heart-mc,pneu-imb,regression,retina,transfer] [--seeds 1,2,3,4,5] [--rounds R]
+ *                                [--server-momentum B] [--partition P] [--optimizer sgd|adam] [--lr X]
+ *                                [--fedavg-weight n|loss]
  *
  * What it measures — the learning, not the network: every case deals the data exactly as
  * `fedmesh simulate` does (simulations/datasets.ts: same partitions, standardisation, keep
@@ -22,10 +24,21 @@
  * - transfer: a backbone pretrained here on PneumoniaMNIST (grey images tiled to 3 channels) with
  *   its conv layers frozen, fine-tuned federated on RetinaMNIST, vs the same model from scratch.
  *
- * Output: a table on stdout and bench/results/tasks.json (mean ± sd over seeds).
+ * `--server-momentum B` is an experiment, not what fedmesh does: the global model moves by the
+ * server-momentum update of FedAvgM (Hsu, Qi & Brown 2019), m ← B·m + (avg − g), g ← g + m,
+ * instead of g ← avg. It measures what a server optimizer would buy (docs/models.md, "Bench
+ * figures"); the product's round takes the average as the new model.
+ *
+ * `--optimizer`/`--lr` override the sites' local optimizer (the trainer's default is Adam,
+ * restarted every round) and learning rate; the centralized baseline keeps the case's (Adam).
+ * `--fedavg-weight loss` is an experiment too: each site's FedAvg weight is Σ_i w_{y_i}, its share
+ * of the class-weighted objective, instead of its row count n (the product's rule).
+ *
+ * Output: a table on stdout and bench/results/tasks.json (mean ± sd over seeds), with the
+ * machine's load average at the start and end.
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { HEART_SITES } from '../node/data/heart-disease.js';
@@ -47,6 +60,12 @@ const arg = (name: string): string | undefined => {
 const CASES = (arg('cases') ?? 'heart-mc,pneu-imb,regression,retina,transfer').split(',');
 const SEEDS = (arg('seeds') ?? '1,2,3,4,5').split(',').map(Number);
 const ROUNDS = arg('rounds') !== undefined ? Number(arg('rounds')) : undefined;
+const OPTIMIZER = arg('optimizer') as 'sgd' | 'adam' | undefined;
+const LR = arg('lr') !== undefined ? Number(arg('lr')) : undefined;
+const FEDAVG_WEIGHT = arg('fedavg-weight') ?? 'n';
+/** Overrides every case's partition (e.g. `iid`, to separate label skew from the rest). */
+const PARTITION = arg('partition');
+const SERVER_MOMENTUM = arg('server-momentum') !== undefined ? Number(arg('server-momentum')) : undefined;
 const tmp = mkdtempSync(join(tmpdir(), 'fedmesh-tasks-bench-'));
 const RETINA = new URL('../data/medmnist/retinamnist.npz', import.meta.url).pathname;
 
@@ -66,6 +85,7 @@ async function federate(
   const trainers = d.siteData.map(() => new Trainer(spec, o.seed));
   try {
     let global = trainers[0]!.getWeights();
+    let momentum: Float64Array[] | undefined;
     for (let r = 1; r <= o.rounds; r++) {
       const contributions = [];
       for (let i = 0; i < trainers.length; i++) {
@@ -74,15 +94,40 @@ async function federate(
         const opts: TrainOptions = {
           epochs: o.localEpochs,
           batchSize: o.batchSize,
-          learningRate: o.learningRate,
+          learningRate: LR ?? o.learningRate,
           seed: o.seed * 100_000 + r * 100 + i,
           ...(cw !== undefined ? { classWeights: cw } : {}),
           ...(o.augment ? { augment: true } : {}),
+          ...(OPTIMIZER !== undefined ? { optimizer: OPTIMIZER } : {}),
         };
         await t.train(d.siteData[i]!, opts);
-        contributions.push({ participant: `p${String(i).padStart(3, '0')}`, sampleCount: d.siteData[i]!.n, weights: t.getWeights() });
+        const site = d.siteData[i]!;
+        // The product weighs a site by its row count; `--fedavg-weight loss` by its class-weighted loss mass.
+        const sampleCount =
+          FEDAVG_WEIGHT === 'loss' && cw !== undefined
+            ? Math.max(1, Math.round(Array.from(site.y).reduce((s, y) => s + cw[y]!, 0)))
+            : site.n;
+        contributions.push({ participant: `p${String(i).padStart(3, '0')}`, sampleCount, weights: t.getWeights() });
       }
-      global = fedAvg(contributions);
+      const avg = fedAvg(contributions);
+      if (SERVER_MOMENTUM === undefined) global = avg;
+      else {
+        // FedAvgM (see the module header): an experiment, not the product's rule.
+        const prev = global;
+        momentum ??= avg.tensors.map((t) => new Float64Array(t.data.length));
+        global = {
+          tensors: avg.tensors.map((t, ti) => {
+            const m = momentum![ti]!;
+            const g = prev.tensors[ti]!.data;
+            const out = new Float32Array(t.data.length);
+            for (let k = 0; k < out.length; k++) {
+              m[k] = SERVER_MOMENTUM * m[k]! + (t.data[k]! - g[k]!);
+              out[k] = g[k]! + m[k]!;
+            }
+            return { shape: [...t.shape], data: out };
+          }),
+        };
+      }
     }
     trainers[0]!.setWeights(global);
     const pooled = poolSets(d.evalSets);
@@ -159,6 +204,7 @@ async function pretrainBackbone(): Promise<string> {
 
 async function main(): Promise<void> {
   await selectBackend({ log: (l) => process.stderr.write(`${l}\n`) });
+  const loadAtStart = loadavg().map((v) => Number(v.toFixed(2)));
   const results: Record<string, unknown>[] = [];
   const plans: Record<string, Plan[]> = {
     'heart-mc': [false, true].map((weighted) => ({
@@ -258,6 +304,7 @@ async function main(): Promise<void> {
           seed,
           secureAggregation: false,
           ...(ROUNDS !== undefined ? { rounds: ROUNDS } : {}),
+          ...(PARTITION !== undefined ? { partition: PARTITION } : {}),
         });
         const d = loadSimulationData(o);
         const spec = plan.spec(d);
@@ -303,7 +350,15 @@ async function main(): Promise<void> {
     }
   }
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/tasks.json', `${JSON.stringify({ createdAt: new Date().toISOString(), cases: results }, null, 2)}\n`);
+  const run = {
+    createdAt: new Date().toISOString(),
+    argv: process.argv.slice(2),
+    ...(SERVER_MOMENTUM !== undefined ? { serverMomentum: SERVER_MOMENTUM } : {}),
+    loadAverage: { start: loadAtStart, end: loadavg().map((v) => Number(v.toFixed(2))) },
+    cases: results,
+  };
+  process.stdout.write(`load average (1, 5, 15 min): start ${run.loadAverage.start.join(' ')}, end ${run.loadAverage.end.join(' ')}\n`);
+  writeFileSync('bench/results/tasks.json', `${JSON.stringify(run, null, 2)}\n`);
   process.stdout.write('wrote bench/results/tasks.json\n');
 }
 
