@@ -265,7 +265,18 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
   const c = source.contract;
   const at = { blockTag: block };
   try {
-    const [initialModelHash, headModelHash, committeeSize, threshold, cAlpha, delta, totalCredits] = await Promise.all([
+    const [
+      initialModelHash,
+      headModelHash,
+      committeeSize,
+      threshold,
+      cAlpha,
+      delta,
+      totalCredits,
+      inputDuration,
+      finalizeDuration,
+      seedDelay,
+    ] = await Promise.all([
       c.initialModelHash!(at),
       c.headModelHash!(at),
       c.committeeSize!(at),
@@ -273,6 +284,9 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
       c.cAlpha!(at),
       c.delta!(at),
       c.totalCredits!(at),
+      c.inputDuration!(at),
+      c.finalizeDuration!(at),
+      c.seedDelay!(at),
     ]);
     // Older deployments have no manifestHash(): its absence is not an error.
     const manifestHash = await c.manifestHash!(at).then(
@@ -313,6 +327,9 @@ async function readViews(source: AuditSource, events: readonly AuditEvent[], blo
       threshold: Number(threshold),
       cAlpha: [...(cAlpha as Result)].map((x) => BigInt(x)),
       delta: BigInt(delta),
+      inputDuration: Number(inputDuration),
+      finalizeDuration: Number(finalizeDuration),
+      seedDelay: Number(seedDelay),
       runtimeCode,
       ...(manifestHash !== undefined ? { manifestHash } : {}),
       totalCredits: BigInt(totalCredits),
