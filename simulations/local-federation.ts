@@ -68,6 +68,14 @@ export interface LocalFederationOptions {
   readonly chunkSize?: number;
   readonly log: Logger;
   /**
+   * How the peers connect on loopback: 'full' (every pair, n(n−1)/2 connections) or 'sparse' (a
+   * circulant graph, ~2·log2(n) connections per peer; gossipsub forwards the rest). Default: full
+   * up to FULL_MESH_MAX_PEERS peers, sparse above. With 64 peers in one process a full mesh is
+   * 2,016 Noise connections: at load 15 on this 2-core machine dialling took over 8 minutes, and
+   * every message was then written to 63 connections (floodPublish) plus mesh forwards.
+   */
+  readonly topology?: 'full' | 'sparse';
+  /**
    * Peer i's logger (default `log.child({peer: i})`): `fedmesh simulate` gives the peers named in
    * FEDMESH_SIM_DEBUG_PEERS a debug-level logger, to follow one committee member's phases.
    */
@@ -126,6 +134,37 @@ export function assertSimFinalized(o: SimRoundOutcome): RoundOutcome {
 /** Start-up full-mesh dialling: connections opened at once per peer, and tries per batch. */
 const DIAL_BATCH = 8;
 const DIAL_ATTEMPTS = 5;
+/** How long start-up waits for every peer to see its neighbours subscribed (ms). */
+const MESH_WAIT_MS = 120_000;
+/** Largest federation the simulator connects as a full mesh by default; larger ones are sparse. */
+export const FULL_MESH_MAX_PEERS = 16;
+
+/**
+ * Circulant offsets of the sparse topology: peer i is connected to i ± 1, 2, 4, 8, … (mod n), so
+ * every peer has about 2·log2(n) connections and any two are at most ~log2(n) hops apart.
+ */
+function sparseOffsets(n: number): number[] {
+  const out: number[] = [];
+  for (let d = 1; d < n; d *= 2) out.push(d);
+  return out;
+}
+
+/** The peers j < i that peer i dials (each connection is dialled once, by its higher-indexed end). */
+export function dialTargets(i: number, n: number, topology: 'full' | 'sparse'): number[] {
+  if (topology === 'full') return Array.from({ length: i }, (_, j) => j);
+  return [...new Set(sparseOffsets(n).flatMap((d) => [(i + d) % n, (i - d + n) % n]))].filter((j) => j < i).sort((a, b) => a - b);
+}
+
+/** Number of distinct peers peer i is connected to. */
+function neighbourCount(i: number, n: number, topology: 'full' | 'sparse'): number {
+  if (topology === 'full') return n - 1;
+  return new Set(
+    sparseOffsets(n)
+      .flatMap((d) => [(i + d) % n, (i - d + n) % n])
+      .filter((j) => j !== i),
+  ).size;
+}
+
 /** Dial and upgrade timeout of simulated hosts (HostInit.dialTimeoutMs): loopback, but a loaded machine. */
 const DIAL_TIMEOUT_MS = 60_000;
 
@@ -198,9 +237,18 @@ export interface LocalFederation {
 }
 
 /** Poll until every host sees every other peer subscribed to the federation topics. */
-async function waitForMesh(gossips: readonly Libp2pGossip[], topics: readonly string[], timeoutMs: number): Promise<void> {
+async function waitForMesh(
+  gossips: readonly Libp2pGossip[],
+  topics: readonly string[],
+  timeoutMs: number,
+  topology: 'full' | 'sparse',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const ready = (): boolean => gossips.every((g) => topics.every((t) => g.subscribers(t).length >= gossips.length - 1));
+  const n = gossips.length;
+  // Each peer must see every peer it is connected to subscribed (gossip learns subscriptions from
+  // direct neighbours only): all others in a full mesh, its circulant neighbours in a sparse one.
+  const want = gossips.map((_, i) => neighbourCount(i, n, topology));
+  const ready = (): boolean => gossips.every((g, i) => topics.every((t) => g.subscribers(t).length >= want[i]!));
   while (!ready()) {
     if (Date.now() > deadline) throw new Error(`gossip mesh not formed within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
@@ -222,11 +270,12 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
   );
   const stopHosts = (): Promise<unknown> => Promise.all(hosts.map((h) => h.stop()));
   try {
-    // Full mesh on loopback: peer i dials every peer before it, DIAL_BATCH at a time with
-    // retries. With 64 peers (2,016 connections) on a loaded 2-core machine, dialling all at
-    // once timed out Noise handshakes (EncryptionFailedError) before the federation started.
+    // Loopback connections: peer i dials the peers `neighboursOf` names before it, DIAL_BATCH at
+    // a time with retries. With 64 peers (2,016 connections) on a loaded 2-core machine, dialling
+    // all at once timed out Noise handshakes (EncryptionFailedError) before the federation started.
+    const topology = o.topology ?? (n > FULL_MESH_MAX_PEERS ? 'sparse' : 'full');
     for (let i = 1; i < n; i++) {
-      const addrs = hosts.slice(0, i).flatMap((h) => h.getMultiaddrs().map(String).slice(0, 1));
+      const addrs = dialTargets(i, n, topology).flatMap((j) => hosts[j]!.getMultiaddrs().map(String).slice(0, 1));
       for (let b = 0; b < addrs.length; b += DIAL_BATCH) {
         for (let attempt = 1; ; attempt++) {
           try {
@@ -350,7 +399,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       }),
     );
     for (const p of peers) p.start();
-    await waitForMesh(gossips, peers[0]!.topics, 30_000);
+    await waitForMesh(gossips, peers[0]!.topics, MESH_WAIT_MS, topology);
 
     return {
       peers,
