@@ -432,3 +432,45 @@ describe('secure round machine: committee stages', () => {
     expect(r2.members.get(r2.committee[1]!)!.stage).toBe(SecAggStage.Failed);
   });
 });
+
+describe('secure round machine: liveness evidence (complaints, refusals, releases)', () => {
+  it('a share this member cannot decrypt: counted as before, and a signed complaint is published; other members’ complaints are fed to it', () => {
+    const r = round();
+    const me = r.committee[0]!;
+    const other = r.committee[1]!;
+    const member = r.members.get(me)!;
+    const s = createRoundState(cfgFor(r, me), { member });
+    step(s, at(0, { type: 'start' }));
+    const bad = r.parties[5]!;
+    for (const [p, part] of r.participants) {
+      for (const a of r.adverts) if (a.sender !== p) part.addAdvert(a);
+      r.shares.push(part.shareKeys());
+    }
+    // The bad participant's shares to `me` and `other` do not authenticate.
+    const tamper = (m: (typeof r.shares)[number]) => ({
+      ...m,
+      shares: m.shares.map((x) =>
+        x.recipient === me || x.recipient === other ? { ...x, ciphertext: x.ciphertext.map((b, i) => (i === 0 ? b ^ 1 : b)) } : x,
+      ),
+    });
+    const shares = r.shares.map((m) => (m.sender === bad ? tamper(m) : m));
+    const fx = step(s, received(5, [...r.adverts, ...shares])).effects;
+    expect(counts(fx)).toEqual(['SECAGG_DECRYPT_FAILED']);
+    const complaints = published(fx, SecAggKind.Complaint);
+    expect(complaints.map((c) => [c.sender, c.accused])).toEqual([[me, bad]]);
+    // Another member's complaint about the same participant reaches this member's evidence.
+    const m1 = r.members.get(other)!;
+    for (const a of r.adverts) m1.addAdvert(a);
+    m1.beginShares();
+    expect(() => m1.addShareKeys(shares.find((m) => m.sender === bad)!)).toThrow();
+    const theirs = m1.takeOutbox();
+    expect(theirs.map((c) => c.kind)).toEqual([SecAggKind.Complaint]);
+    expect(counts(step(s, received(6, theirs)).effects)).toEqual([]);
+    expect(member.complainers(bad)).toEqual([me, other]);
+    expect(member.excluded(bad)).toBe(true);
+    // At keysMs the leader proposes a key set without the participant whose shares are unusable.
+    const fx2 = step(s, at(KEYS_AT, { type: 'tick' })).effects;
+    const p = published(fx2, SecAggKind.KeySetProposal)[0]!;
+    expect(p.shared).toEqual(r.parties.filter((x) => x !== bad));
+  });
+});

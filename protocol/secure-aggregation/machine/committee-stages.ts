@@ -129,7 +129,11 @@ const lagged = (c: StageContext, what: string): SecAggError =>
     completedByOthers: true,
   });
 
-/** Adverts and shares, whenever they arrive (a ShareKeys may overtake its sender's advert: retried). */
+/**
+ * Adverts, shares and complaints, whenever they arrive (a ShareKeys may overtake its sender's
+ * advert: retried); then publish what the member signed meanwhile (a complaint about a share it
+ * cannot decrypt, committee-member.ts `takeOutbox`).
+ */
 function feedKeys(s: CommitteeRoleState, c: StageContext): void {
   const { member } = s;
   s.feeder.feed(c.out, SecAggKind.AdvertiseKeys, (x) => member.addAdvert(x));
@@ -142,6 +146,13 @@ function feedKeys(s: CommitteeRoleState, c: StageContext): void {
       member.addShareKeys(x);
     else member.learnCommitment(x);
   });
+  s.feeder.feed(c.out, SecAggKind.Complaint, (x) => member.addComplaint(x));
+  flushOutbox(s, c);
+}
+
+/** Publish the complaints, lock refusals and releases the member signed since the last call. */
+function flushOutbox(s: CommitteeRoleState, c: StageContext): void {
+  for (const m of s.member.takeOutbox()) c.out.publish(m);
 }
 
 /** KEY_SET: certify (U_1, U_2). */
@@ -196,7 +207,7 @@ function keySet(s: CommitteeRoleState, c: StageContext): number | 'next' {
 
 /** INPUTS: U_2's inputs, or the input deadline; then admission (if the node checks it) or the view. */
 function inputs(s: CommitteeRoleState, c: StageContext): number | 'next' {
-  const { cfg, store, out } = c;
+  const { cfg, store } = c;
   const shared = s.member.keySet!.shared;
   const arrived = shared.every((p) => store.inputs.has(p)) || store.resultSeen;
   if (!arrived && c.now < cfg.collectDeadline) return cfg.collectDeadline;
@@ -293,12 +304,26 @@ function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
         out.publish(proposal);
       }
     }
+    // Refusals (signed promises never to endorse a lock, with two conflicting views as evidence)
+    // and releases (a second endorsement carrying the refusals that prove the first cannot reach
+    // t): committee-member.ts "Refusals and release" (H8 F7).
+    s.feeder.feed(out, SecAggKind.LockRefuse, (x) => member.addLockRefuse(x));
+    s.feeder.feed(out, SecAggKind.LockRelease, (x) => member.addLockRelease(x));
     const endorsements: EndorseMsg[] = [];
-    s.feeder.feedRetrying(out, SecAggKind.Proposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], (x) => {
-      const e = member.onLockProposal(x, clockFrom(c, viewAt));
-      if (e !== undefined) endorsements.push(e);
-    });
+    s.feeder.feedRetrying(
+      out,
+      SecAggKind.Proposal,
+      ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'],
+      (x) => {
+        const e = member.onLockProposal(x, clockFrom(c, viewAt));
+        if (e !== undefined) endorsements.push(e);
+      },
+      // "Already endorsed another lock" is not kept as evidence: once refusals release that lock,
+      // this proposal may be endorsed (as a LockRelease), so it is offered again.
+      (e) => e.code === 'SECAGG_CONFLICTING_PROPOSAL' && !member.evidence.includes(e as SecAggError),
+    );
     for (const e of endorsements) out.publish(e);
+    flushOutbox(s, c);
     s.feeder.feed(out, SecAggKind.LockEndorse, (x) => member.addLockEndorse(x));
     const reveal = member.reveal();
     if (reveal !== undefined) out.publish(reveal);

@@ -5,7 +5,8 @@
  *
  * Messages are stored per kind and slot in arrival order, exactly as the secagg inbox stores
  * them (node/services/secagg-inbox.ts `slotOf`): one per (kind, sender), key-set endorsements
- * per (sender, digest), key-set proposals per (sender, turn) (H8 F6). A second message in a slot
+ * per (sender, digest), key-set proposals per (sender, turn) (H8 F6), complaints per (sender,
+ * accused), lock refusals and releases per (sender, digest). A second message in a slot
  * is ignored (the inbox refused it already, or it is the node echoing what we published).
  * Masked inputs are one per sender.
  */
@@ -19,6 +20,10 @@ import type { ReceivedInput } from './types.js';
 export function slotOf(m: SecAggMessage): string {
   if (m.kind === SecAggKind.KeySetEndorse) return `${m.sender}/${toHex0x(m.digest)}`;
   if (m.kind === SecAggKind.KeySetProposal) return `${m.sender}/turn/${m.turn}`;
+  // Liveness evidence (committee-member.ts): one complaint per (member, accused), one refusal per
+  // (member, lock digest), one release per (member, lock digest it endorses).
+  if (m.kind === SecAggKind.Complaint) return `${m.sender}/${m.accused}`;
+  if (m.kind === SecAggKind.LockRefuse || m.kind === SecAggKind.LockRelease) return `${m.sender}/${toHex0x(m.digest)}`;
   return m.sender;
 }
 
@@ -72,6 +77,8 @@ export class Feeder {
   private readonly fed = new Map<SecAggKind, Set<string>>();
   /** SECAGG_CANNOT_FOLLOW refusals not (yet) resolved, by kind/slot. */
   private readonly pending = new Map<string, FedmeshError<string>>();
+  /** Refusals counted once and still retried (`feedRetrying`'s `countThenRetry`), by kind/slot/code. */
+  private readonly countedOnce = new Set<string>();
 
   constructor(private readonly store: ReceivedStore) {}
 
@@ -99,13 +106,17 @@ export class Feeder {
 
   /**
    * Like `feed`, but a message whose handler throws one of `retryOn` is offered again on the
-   * next call (its missing material may arrive); other errors are counted once.
+   * next call (its missing material may arrive); other errors are counted once. An error that
+   * `countThenRetry` accepts is counted and logged the first time, as any refusal, and the
+   * message is still offered again (a lock proposal refused only because this member's
+   * endorsement is taken, which a release may free).
    */
   feedRetrying<K extends SecAggKind>(
     out: Emit,
     kind: K,
     retryOn: readonly string[],
     fn: (m: Extract<SecAggMessage, { kind: K }>) => void,
+    countThenRetry?: (e: FedmeshError<string>) => boolean,
   ): void {
     const done = this.fedOf(kind);
     for (const m of this.store.messages(kind)) {
@@ -117,6 +128,14 @@ export class Feeder {
         this.pending.delete(`${kind}/${slot}`);
       } catch (e) {
         if (!isFedmeshError(e)) throw e;
+        if (countThenRetry?.(e) === true) {
+          const key = `${kind}/${slot}/${e.code}`;
+          if (this.countedOnce.has(key)) continue;
+          this.countedOnce.add(key);
+          out.count(e.code, { kind, sender: m.sender, error: e.message, ...e.fields });
+          out.log('warn', { code: e.code, sender: m.sender, ...e.fields }, `secure aggregation: refused (${e.message})`);
+          continue;
+        }
         if (retryOn.includes(e.code)) {
           // Offered again as material arrives; a refusal still pending when this member gives up
           // is counted then (`countPending`), so a transient gossip race is not an error.
