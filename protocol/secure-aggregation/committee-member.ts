@@ -446,6 +446,15 @@ export class SecAggCommitteeMember {
     return u !== undefined && u >= this.ctx.committee.length - this.ctx.threshold + 1;
   }
 
+  /**
+   * Contributors whose share this member neither holds nor knows to be excluded (`excluded`): a
+   * key-set leader that waits for "every contributor shared" can stop waiting once this is empty,
+   * instead of waiting for shares that will never open.
+   */
+  awaitingShares(contributors: readonly string[]): string[] {
+    return contributors.filter((p) => !(this.vault.has(p) && this.commitments.has(p)) && !this.excluded(p));
+  }
+
   /** Complaints, refusals and releases this member signed since the last call, to publish (oldest first). */
   takeOutbox(): (ComplaintMsg | LockRefuseMsg | LockReleaseMsg)[] {
     const out = this.outbox;
@@ -806,15 +815,14 @@ export class SecAggCommitteeMember {
     this.lockProposals.set(hex, lock);
     if (this.endorsedLock !== undefined && bytesEqual(this.endorsedLock.digest, lock.digest)) return undefined;
     if (this.refusedLocks.has(hex) || this.releasedLocks.has(hex)) {
-      // A digest we promised never to endorse (LockRefuse), or released as unable to reach t.
-      this.refuse(
-        new SecAggError('SECAGG_CONFLICTING_PROPOSAL', `lock ${hex} was refused or released by this member`, {
-          phase: 'lock',
-          offered: hex,
-          proposer: p.sender,
-          refused: this.refusedLocks.has(hex),
-        }),
-      );
+      // A digest we promised never to endorse (LockRefuse, kept as evidence when we refused it), or
+      // released as unable to reach t. Not kept again: a driver may offer the proposal many times.
+      throw new SecAggError('SECAGG_CONFLICTING_PROPOSAL', `lock ${hex} was refused or released by this member`, {
+        phase: 'lock',
+        offered: hex,
+        proposer: p.sender,
+        refused: this.refusedLocks.has(hex),
+      });
     }
     this.tryRelease();
     if (this.endorsedLock !== undefined) {
