@@ -253,7 +253,35 @@ async function budgets(r: AuditReport): Promise<string> {
 <div class="scroll" tabindex="0" role="region" aria-label="Privacy budgets table"><table>
 <caption>Privacy budget per member: ε at the federation's δ replayed from the records, the contract's own figure, and the cap</caption>
 <thead><tr><th scope="col">Member</th><th scope="col">Spent vs cap</th><th scope="col">ε replayed</th><th scope="col">ε contract</th><th scope="col">Cap</th><th scope="col">Status</th></tr></thead>
-<tbody>${rows}</tbody></table></div>`;
+<tbody>${rows}</tbody></table></div>${studies(r)}`;
+}
+
+/** Studies on one budget (issue 17 item 7): each study's spend per member, and each member's carried / this study / total ε. */
+function studies(r: AuditReport): string {
+  if (r.studies === undefined) return '';
+  const perStudy = r.studies
+    .flatMap((s, i) =>
+      s.members.map(
+        (m) =>
+          `<tr data-testid="study-spend-row" data-study="${esc(s.address)}" data-member="${esc(m.member)}" data-epsilon="${m.epsilon}"><td>study ${i + 1} ${code(s.address)}</td><td>${s.rounds}</td><th scope="row">${named(r, m.member)}</th><td>${fmt(m.epsilon)}</td></tr>`,
+      ),
+    )
+    .join('\n');
+  const perMember = r.budgets
+    .map(
+      (b) =>
+        `<tr data-testid="study-total-row" data-member="${esc(b.member)}"><th scope="row">${named(r, b.member)}</th><td>${fmt(b.epsilonCarried ?? 0)}</td><td>${fmt(b.epsilonThisStudy ?? 0)}</td><td>${fmt(b.epsilonSpent)}</td></tr>`,
+    )
+    .join('\n');
+  return `
+<div class="scroll" tabindex="0" role="region" aria-label="Spend per study table"><table>
+<caption>Spend per study (oldest first; ε of that study's records alone, at the federation's δ)</caption>
+<thead><tr><th scope="col">Study</th><th scope="col">Rounds</th><th scope="col">Member</th><th scope="col">ε in the study</th></tr></thead>
+<tbody>${perStudy}</tbody></table></div>
+<div class="scroll" tabindex="0" role="region" aria-label="Spend in total table"><table>
+<caption>Spend in total: ε carried from earlier studies, of this study alone, and of all together (RDP adds up; ε does not)</caption>
+<thead><tr><th scope="col">Member</th><th scope="col">ε carried</th><th scope="col">ε this study</th><th scope="col">ε total</th></tr></thead>
+<tbody>${perMember}</tbody></table></div>`;
 }
 
 function credits(r: AuditReport): string {

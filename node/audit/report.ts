@@ -70,6 +70,17 @@ export function formatReportText(r: AuditReport): string {
   lines.push('');
   lines.push('privacy budgets (ε at the federation δ, replayed / contract / cap):');
   for (const b of r.budgets) lines.push(`  ${who(b.member)}  ${num(b.epsilonSpent)} / ${num(b.chainEpsilonSpent)} / ${num(b.cap)}`);
+  if (r.studies !== undefined) {
+    // Studies on one budget (issue 17 item 7): spend per study, then carried / this study / total.
+    lines.push('spend per study (oldest first; ε of each study alone):');
+    for (const [i, s] of r.studies.entries()) {
+      lines.push(`  study ${i + 1} ${s.address}, ${s.rounds} rounds`);
+      for (const m of s.members) lines.push(`    ${who(m.member)}  ${num(m.epsilon)}`);
+    }
+    lines.push('spend in total (ε carried / this study / total):');
+    for (const b of r.budgets)
+      lines.push(`  ${who(b.member)}  ${num(b.epsilonCarried ?? 0)} / ${num(b.epsilonThisStudy ?? 0)} / ${num(b.epsilonSpent)}`);
+  }
   lines.push(`credits (rule / contract), total ${r.totalCredits.expected} / ${r.totalCredits.onChain}:`);
   for (const c of r.credits) lines.push(`  ${who(c.member)}  ${c.expected} / ${c.onChain}`);
   lines.push('');

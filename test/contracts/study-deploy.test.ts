@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Contract, getAddress, JsonRpcProvider, Network } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderReportHtml } from '../../node/audit/html.js';
+import { formatReportText } from '../../node/audit/report.js';
 import { runAudit } from '../../node/audit/run.js';
 import { type DeploymentFile, deployFederationToRpc, parseDeployOptions } from '../../node/chain/deployment.js';
 import { FEDMESH_REGISTRY_LENS_ABI } from '../../node/chain/federation-abi.js';
@@ -172,6 +174,14 @@ describe('the auditor follows the chain', () => {
     const row = report.budgets.find((b) => b.member === A(1))!;
     expect(row).toMatchObject({ epsilonCarried: eps(SPEND), epsilonThisStudy: eps(SPEND), epsilonSpent: eps(addPacked(SPEND, SPEND)) });
     expect(report.budgets.find((b) => b.member === A(5))).toMatchObject({ epsilonCarried: 0, epsilonThisStudy: 0 });
+    // The text report and the dashboard show both: per study, and carried / this study / total.
+    const text = formatReportText(report);
+    expect(text).toContain(`study 1 ${study1.address}, 1 rounds`);
+    const f4 = (x: number) => x.toFixed(4);
+    expect(text).toContain(`${f4(eps(SPEND))} / ${f4(eps(SPEND))} / ${f4(eps(addPacked(SPEND, SPEND)))}`);
+    const html = await renderReportHtml(report);
+    expect(html.match(/data-testid="study-spend-row"/g)?.length).toBe(4);
+    expect(html).toContain(`data-testid="study-total-row" data-member="${A(1)}"`);
   }, 120_000);
 });
 
