@@ -57,15 +57,32 @@ export async function startDashboard(init: DashboardInit): Promise<Dashboard> {
   const auditor = new Auditor(init.audit);
   const snap: Snapshot = {};
   let running: Promise<void> | undefined;
-  // The latest evaluated model's detail (model-view.ts), recomputed only when that model changes.
-  let insight: { hash: string; value: ModelInsight | undefined } | undefined;
-  const sectionsOf = async (report: AuditReport): Promise<DashboardSections> => {
+  // The latest evaluated model's detail (model-view.ts), recomputed only when that model changes,
+  // in the background: scoring and explaining a model (seconds for a CNN or KernelSHAP) must not
+  // hold back the rounds, findings and budgets of a poll. Until it is ready the previous model's
+  // detail stays on the page (it names its round).
+  let insight: ModelInsight | undefined;
+  let insightHash: string | undefined;
+  let pending: Promise<void> | undefined;
+  const updateInsight = (report: AuditReport): Promise<void> | undefined => {
     const latest = latestEvaluatedRound(report)?.modelHash;
-    if (latest !== undefined && (insight?.hash !== latest || insight.value === undefined)) {
-      // A failure here (an unreadable artifact, say) leaves the section without the detail, not the page.
-      insight = { hash: latest, value: await modelInsightOf(init.audit, report).catch(() => undefined) };
-    }
-    return renderSections(report, latest !== undefined ? insight?.value : undefined);
+    if (latest === undefined || latest === insightHash || pending !== undefined) return pending;
+    pending = (async () => {
+      // A failure (an unreadable artifact, say) leaves the section without the detail, not the page.
+      const value = await modelInsightOf(init.audit, report).catch(() => undefined);
+      if (value !== undefined) {
+        insight = value;
+        insightHash = latest;
+      }
+      if (snap.report !== undefined) snap.sections = await renderSections(snap.report, insight);
+    })().finally(() => {
+      pending = undefined;
+    });
+    return pending;
+  };
+  const sectionsOf = (report: AuditReport): Promise<DashboardSections> => {
+    void updateInsight(report);
+    return renderSections(report, insight);
   };
 
   const refresh = (): Promise<void> => {
@@ -92,6 +109,8 @@ export async function startDashboard(init: DashboardInit): Promise<Dashboard> {
     throw e;
   });
   snap.report = first;
+  // The first page waits for the first model's detail.
+  await updateInsight(first);
   snap.sections = await sectionsOf(first);
   snap.updatedAt = Date.now();
 
@@ -140,6 +159,7 @@ export async function startDashboard(init: DashboardInit): Promise<Dashboard> {
     close: async () => {
       clearInterval(timer);
       await running;
+      await pending;
       auditor.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
