@@ -270,7 +270,8 @@ async function drive(env: SecureRoundEnv, state: RoundState, signal: AbortSignal
           complete({ type: 'admitted', participant: e.participant, refusal: await env.admit!(e.participant, e.input) });
           break;
         case 'record': {
-          const { record, recorded } = await env.recorder.record(e.request, signal);
+          const { turnDelayMs, ...request } = e.request;
+          const { record, recorded } = await env.recorder.record({ ...request, turnAt: clock.now() + turnDelayMs }, signal);
           complete({ type: 'recorded', recorded, modelHash: record.modelHash });
           break;
         }

@@ -409,7 +409,9 @@ function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
     request: {
       round: cfg.round,
       position: cfg.position,
-      turnAt: c.now + cfg.position * cfg.recordGraceMs,
+      // Position p records p grace periods after the aggregate is ready, counted when the node
+      // starts recording (after this step's work, as the old driver read its clock then).
+      turnDelayMs: cfg.position * cfg.recordGraceMs,
       prevModelHash: cfg.head,
       modelHash: hash,
       candidate: aggregate,

@@ -224,7 +224,7 @@ export function describe(e: RoundEffect): string {
     case 'admit':
       return `admit ${e.participant}`;
     case 'record':
-      return `record ${e.request.modelHash} ${e.request.aggregateHash} turnAt=${e.request.turnAt} ${e.request.contributors.join(',')}`;
+      return `record ${e.request.modelHash} ${e.request.aggregateHash} turnDelay=${e.request.turnDelayMs} ${e.request.contributors.join(',')}`;
     case 'log':
       return `log ${e.level} ${e.msg} ${canonical(e.fields)}`;
     case 'count':

@@ -115,11 +115,14 @@ export type RoundEvent =
       readonly role?: 'participant' | 'committee';
     };
 
-/** The record request (node/services/round-recorder.ts RecordRequest, secure mode). */
+/**
+ * The record request (node/services/round-recorder.ts RecordRequest, secure mode), with the
+ * recording turn as a delay: the node adds it to its clock when it starts recording.
+ */
 export interface SecureRecordRequest {
   readonly round: number;
   readonly position: number;
-  readonly turnAt: number;
+  readonly turnDelayMs: number;
   readonly prevModelHash: Hex32;
   readonly modelHash: Hex32;
   readonly candidate: ModelWeights;
