@@ -11,12 +11,18 @@
  * study 1), and each successor's predecessor naming it: nothing to report.
  *
  * The first test shows the fork on the real bytecode (passes today: it documents the hole); the
- * second asserts the safe behaviour (at most one study continues a budget) and fails today
- * (`it.fails`, F16 in /work/notes/redteam-findings.md).
+ * second shows the auditor's detection added in befc3e2 (code check of every study in the chain and
+ * of the named successor); the last asserts the on-chain property (at most one study continues a
+ * budget) and fails today (`it.fails`, F16 in /work/notes/redteam-findings.md).
  */
 import { createRequire } from 'node:module';
 import { ContractFactory } from 'ethers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAudit } from '../../node/audit/run.js';
+import { type LocalChainNode, startLocalChainNode } from '../../node/chain/local-node.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
 import { addPacked, encodeEpsilonCap } from '../../protocol/chain/budget.js';
 import { declaredSpend } from '../../protocol/chain/dp-params.js';
@@ -34,6 +40,7 @@ import {
   send,
   signerOf,
   view,
+  writeAuditDeployment,
 } from './federation-fixture.js';
 
 /** solc-js, the compiler hardhat.config.ts uses (no type declarations ship with it). */
@@ -72,12 +79,13 @@ function compileRelay(): { abi: unknown[]; bytecode: string } {
 }
 
 let chain: InProcessChain;
+let node: LocalChainNode;
 const addr = (i: number) => signerOf(chain, i).address;
 const admin = (fed: Fed) => as(fed.contract, signerOf(chain, 0));
 const SPEND = declaredSpend(DP_PARAMS);
 const MEMBERS = [1, 2, 3];
 
-async function forked(): Promise<{ study1: Fed; successors: Fed[]; inherited: boolean[] }> {
+async function forked(): Promise<{ study1: Fed; relay: string; successors: Fed[]; inherited: boolean[] }> {
   const study1 = await deployFed(chain, { members: MEMBERS, cap: 10 });
   const { round, committee } = await openNext(chain, study1);
   const head = (await view<Hex32>(study1.contract, 'headModelHash')) as Hex32;
@@ -96,13 +104,17 @@ async function forked(): Promise<{ study1: Fed; successors: Fed[]; inherited: bo
       ),
     );
   }
-  return { study1, successors, inherited };
+  return { study1, relay: await relay.getAddress(), successors, inherited };
 }
 
 describe('two studies continue one budget through a relay predecessor (F16)', () => {
   beforeAll(async () => {
     chain = await startInProcessChain();
+    node = await startLocalChainNode(0);
   }, 120_000);
+  afterAll(async () => {
+    await node?.close();
+  });
 
   it('today: both successors inherit, and each starts member 1 from study 1’s RDP and spends it on its own', async () => {
     const { successors, inherited } = await forked();
@@ -121,7 +133,31 @@ describe('two studies continue one budget through a relay predecessor (F16)', ()
     }
   }, 120_000);
 
-  // F16: fails today — the predecessor's answers are trusted whatever code gives them.
+  it('the auditor (befc3e2) flags the relay: STUDY_NOT_FEDERATION in study 1 and in both successors', async () => {
+    const { study1, relay, successors } = await forked();
+    const file = (fed: Fed, earlier: readonly { address: string; deployBlock: number }[]) => {
+      const base = JSON.parse(readFileSync(writeAuditDeployment(fed, node.chainId), 'utf8')) as Record<string, unknown>;
+      const path = join(mkdtempSync(join(tmpdir(), 'fedmesh-attack-fork-')), 'deployment.json');
+      writeFileSync(path, JSON.stringify({ ...base, ...(earlier.length > 0 ? { studies: earlier } : {}) }));
+      return path;
+    };
+    const codes = async (path: string) =>
+      (await runAudit({ rpc: node.url, deployment: path })).findings.filter((f) => f.severity === 'error').map((f) => f.code);
+    expect(await codes(file(study1, []))).toContain('STUDY_NOT_FEDERATION');
+    for (const s of successors) {
+      expect(
+        await codes(
+          file(s, [
+            { address: study1.address, deployBlock: study1.blockNumber },
+            { address: relay, deployBlock: 0 },
+          ]),
+        ),
+      ).toContain('STUDY_NOT_FEDERATION');
+    }
+  }, 120_000);
+
+  // F16: fails today on chain — the predecessor's answers are trusted whatever code gives them
+  // (the auditor now flags it, test above; delete this if auditor-side detection is the accepted fix).
   it.fails('safe behaviour: at most one study continues study 1’s budgets', async () => {
     const { inherited } = await forked();
     expect(inherited.filter(Boolean).length).toBeLessThanOrEqual(1);
