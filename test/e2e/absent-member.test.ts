@@ -1,13 +1,21 @@
 /**
  * Liveness with an absent member (issue 17 item 6): a devnet of separate `fedmesh node start`
- * processes runs two rounds with every member up, then one member is kill -9ed and stays down,
- * and the federation runs three more rounds. Measured from the chain (RoundOpened/RoundFinalized
- * polled every 200 ms) and printed: each round's open→finalized time and the gap between two
- * finalizations, with and without the absent member, for 3 members (the absent one is on every
- * committee: m = 3, t = 2) and for 8 members (committee of 3; the absent one is on some).
- * Asserted: every round finalizes, and the survivors log at info level whom they wait for
- * (members not connected) with the round's deadlines. The 2x target is printed, not asserted
- * (a loaded CI machine would make it flaky; docs/secure-aggregation.md has the figures).
+ * processes runs two rounds with every member up, then one member is kill -9ed and stays down.
+ * Measured from the chain (RoundOpened/RoundFinalized polled every 200 ms) and printed: each
+ * round's open→finalized time and the gap between finalizations, with and without the member.
+ *
+ * - 8 members (committee of 3, t = 2; the absent one is on some committees): three more rounds
+ *   must finalize.
+ * - 3 members (m = 3, t = 2: the absent one is on every committee): the next round must *abort*
+ *   on chain with nothing revealed. Two survivors cannot be aggregated securely: with
+ *   minNeighbours k = 2 a key set needs ≥ k + 1 = 3 participants that shared keys
+ *   (committee-member.ts `keySetReady`), because with two inputs each survivor learns the other's
+ *   update from the sum. So issue 17's "one of three stopped, rounds finalize within 2×" is out of
+ *   reach under secure aggregation with the default floors, by design.
+ *
+ * Asserted: those outcomes, and that the survivors log at info level whom they wait for (members
+ * not on the mesh) and until when. Round times are printed, not asserted (a loaded machine would
+ * make a 2× bound flaky; docs/secure-aggregation.md "Dropouts" has the figures).
  *
  * FEDMESH_E2E_ABSENT=3 or 8 runs one size only.
  */
@@ -84,30 +92,43 @@ async function absentMemberRun(peers: number): Promise<void> {
     const victim = nodes[0]!;
     process.kill(victim.child.pid!, 'SIGKILL');
     const stoppedAt = Date.now();
-    await until(`round ${ROUNDS} finalized`, 600_000, async () => finalized.has(ROUNDS), 500);
+    const last = peers <= 3 ? BASELINE_ROUNDS + 1 : ROUNDS;
+    await until(
+      `round ${last} closed`,
+      600_000,
+      async () => {
+        if (peers > 3) return finalized.has(last);
+        const s = await fed.getRound(last);
+        return s?.status === 'aborted' || s?.status === 'finalized';
+      },
+      500,
+    );
     watching = false;
     await watcher;
 
-    const committees = await Promise.all(Array.from({ length: ROUNDS }, (_, i) => fed.getRound(i + 1)));
+    const committees = await Promise.all(Array.from({ length: last }, (_, i) => fed.getRound(i + 1)));
     const onCommittee = committees.map((c) => c!.committee.some((a) => a.toLowerCase() === victim.address.toLowerCase()));
     const openToFinal = (r: number) => (finalized.get(r)! - opened.get(r)!) / 1000;
     const gap = (r: number) => (finalized.get(r)! - (r === 1 ? opened.get(1)! : finalized.get(r - 1)!)) / 1000;
     const base = Array.from({ length: BASELINE_ROUNDS }, (_, i) => i + 1);
-    const absent = Array.from({ length: ABSENT_ROUNDS }, (_, i) => BASELINE_ROUNDS + 1 + i);
-    const ratio = median(absent.map(openToFinal)) / median(base.map(openToFinal));
-    const gapRatio = median(absent.slice(1).map(gap)) / median(base.slice(1).map(gap));
+    const absent = Array.from({ length: last - BASELINE_ROUNDS }, (_, i) => BASELINE_ROUNDS + 1 + i).filter((r) => finalized.has(r));
+    const fmt = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ');
+    const ratio = absent.length > 0 ? median(absent.map(openToFinal)) / median(base.map(openToFinal)) : Number.NaN;
+    const gapRatio = absent.length > 0 ? median(absent.map(gap)) / median(base.slice(1).map(gap)) : Number.NaN;
     console.log(
       `[absent-member e2e] ${peers} members, member 0 stopped after round ${BASELINE_ROUNDS}: ` +
-        `open→finalized (s) ${base.map((r) => openToFinal(r).toFixed(1)).join(', ')} | ${absent.map((r) => openToFinal(r).toFixed(1)).join(', ')}; ` +
-        `finalized→finalized (s) ${base
-          .slice(1)
-          .map((r) => gap(r).toFixed(1))
-          .join(', ')} | ${absent.map((r) => gap(r).toFixed(1)).join(', ')}; ` +
-        `stopped member on committee: ${onCommittee.map((x, i) => `${i + 1}:${x ? 'yes' : 'no'}`).join(' ')}; ` +
+        `open→finalized (s) ${fmt(base.map(openToFinal))} | ${fmt(absent.map(openToFinal))}; ` +
+        `finalized→finalized (s) ${fmt(base.slice(1).map(gap))} | ${fmt(absent.map(gap))}; ` +
+        `rounds ${committees.map((c, i) => `${i + 1}:${c!.status}${onCommittee[i] ? '(absent on committee)' : ''}`).join(' ')}; ` +
         `median ratio absent/normal: open→finalized ${ratio.toFixed(2)}, finalized→finalized ${gapRatio.toFixed(2)} (target ≤ 2)`,
     );
-    expect(await fed.lastFinalizedRound()).toBe(ROUNDS);
-    for (let r = 1; r <= ROUNDS; r++) expect((await fed.getRound(r))?.status).toBe('finalized');
+    if (peers <= 3) {
+      // Two survivors: the key set cannot pass the k = 2 floor, the round aborts before any reveal.
+      expect(committees[last - 1]!.status).toBe('aborted');
+    } else {
+      expect(await fed.lastFinalizedRound()).toBe(ROUNDS);
+      for (let r = 1; r <= ROUNDS; r++) expect((await fed.getRound(r))?.status).toBe('finalized');
+    }
 
     // At info level a survivor says whom the round waits for (members not connected) and until when.
     const log = readFileSync(join(dir, 'logs', 'node-1.log'), 'utf8')
