@@ -27,7 +27,10 @@ function weightsOf(i: number): ModelWeights {
   return { tensors: [{ shape: [D], data: Float32Array.from({ length: D }, (_, k) => ((((i + 1) * 37 + k * 11) % 200) - 100) / 1024) }] };
 }
 
-function run(seed: string, opts: { n?: number; m?: number; t?: number; dropAfterKeys?: readonly string[] } = {}) {
+function run(
+  seed: string,
+  opts: { n?: number; m?: number; t?: number; dropAfterKeys?: readonly string[]; silentMembers?: readonly string[] } = {},
+) {
   const n = opts.n ?? 8;
   const parties = ids(n);
   const committee = selectCommittee('fed', 7, parties, opts.m ?? 5);
@@ -37,6 +40,7 @@ function run(seed: string, opts: { n?: number; m?: number; t?: number; dropAfter
     weights: weightsOf(i),
     sampleCount: 10 + i,
     ...(opts.dropAfterKeys?.includes(id) ? { dropout: 'after-keys' as const } : {}),
+    ...(opts.silentMembers?.includes(id) ? { dropout: 'after-input' as const } : {}),
   }));
   const result = simulateRound({
     binding: TEST_BINDING,
@@ -135,5 +139,31 @@ describe('secure round machine: simulation on a manual clock', () => {
     expect(result.endedAt).toBe(11_000);
     expect(result.states.get(dropper)!.participant!.outcome).toEqual({ kind: 'done' });
     expect(run('sim-drop', { dropAfterKeys: [dropper] }).result.trace).toEqual(result.trace);
+  });
+
+  it('a silent position-0 member: position 1 leads the key set and the lock at its turns, the sum is exact, replayable', () => {
+    // Position 0 publishes its own input (dropout after its input) but never acts as a member:
+    // turn 0 passes with no proposal, and position 1 proposes at open + keysMs + 1 grace period
+    // (key set, 1000 + 2000 + 1000) and at viewAt + 1 grace period (lock; the view is signed at
+    // 4000, when the certified key set's inputs are all in).
+    const parties = ids(8);
+    const committee = selectCommittee('fed', 7, parties, 5);
+    const silent = committee[0]!;
+    const { result, list } = run('sim-silent', { silentMembers: [silent] });
+    const expected = plaintextSum(list, new Set());
+    const aggs = aggregates(result.states);
+    expect(aggs).toHaveLength(committee.length - 1);
+    for (const a of aggs) {
+      expect([...a.values]).toEqual(expected.values);
+      expect(a.totalSamples).toBe(expected.samples);
+    }
+    const proposals = result.trace.filter((l) => / publish kind=(7|4) /.test(l));
+    // Key set (kind 7) and lock (kind 4): each proposed once, by position 1, at its turn.
+    expect(proposals.map((l) => l.split(' ').slice(0, 4).join(' '))).toEqual([
+      `4000 ${committee[1]} publish kind=7`,
+      `5000 ${committee[1]} publish kind=4`,
+    ]);
+    expect(result.states.get(silent)!.committee!.outcome).toEqual({ kind: 'done', recorded: false });
+    expect(run('sim-silent', { silentMembers: [silent] }).result.trace).toEqual(result.trace);
   });
 });
