@@ -7,6 +7,7 @@
  * never imports it.
  */
 import { ContractFactory, type Signer } from 'ethers';
+import { deltaUnits } from '../../protocol/audit/privacy-constants.js';
 import { C_ALPHA_MAX, C_ALPHA_MIN, RDP_LANES } from '../../protocol/chain/budget.js';
 import { EthersFederationClient } from './federation-ethers.js';
 import type { FederationParams, NewMember } from './federation-types.js';
@@ -52,8 +53,9 @@ export async function deployFederation(signer: Signer, params: FederationParams,
     dpRequired: params.dpRequired ?? false,
     adminDelay: params.adminDelaySec ?? 0,
     // δ in units of 1e-18, rounded to the nearest unit (δ is a policy constant, not a bound
-    // the ledger relies on: c_α carries the rounding-up, protocol/chain/budget.ts).
-    delta: BigInt(Math.round(delta * 1e18)),
+    // the ledger relies on: c_α carries the rounding-up, protocol/chain/budget.ts). The auditor
+    // and the node's start-up check compare with the same encoding (privacy-constants.ts).
+    delta: deltaUnits(delta)!,
     cAlpha: [...params.cAlpha],
   };
   const contract = await factory.deploy(admin ?? (await signer.getAddress()), config);
