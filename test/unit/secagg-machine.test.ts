@@ -25,7 +25,7 @@ import {
   step,
 } from '../../protocol/secure-aggregation/machine/index.js';
 import { SecAggStage } from '../../protocol/secure-aggregation/index.js';
-import { config, testSign, testVerify } from './secagg-helpers.js';
+import { codeOf, config, testSign, testVerify } from './secagg-helpers.js';
 import { certifyKeySet, maskInputs, type Round, setupRound } from './secagg-round-harness.js';
 
 const GLOBAL: ModelWeights = { tensors: [{ shape: [3], data: new Float32Array(3) }] };
@@ -210,6 +210,16 @@ describe('secure round machine: participant stages', () => {
     expect(own.neighbours).toEqual(r.parties.filter((p) => p !== me));
     expect(own.dpParams).toBe(NO_DP_PARAMS);
     expect(own.entrySignature).toEqual(signature);
+  });
+
+  it('an effect completion in a stage that did not ask for it is a typed STAGE_UNEXPECTED; after the role ended it is ignored', () => {
+    const r = round();
+    const me = r.parties[5]!;
+    const s = createRoundState(cfgFor(r, me), { participant: r.participants.get(me)! });
+    step(s, at(0, { type: 'start' }));
+    expect(codeOf(() => step(s, at(1, { type: 'charged' })))).toBe('STAGE_UNEXPECTED');
+    step(s, at(2, { type: 'failed', error: new Error('stopped'), stopped: true }));
+    expect(step(s, at(3, { type: 'charged' })).effects).toEqual([]);
   });
 
   it('a result recorded by the committee while it waits for the key set: no input, no error', () => {
