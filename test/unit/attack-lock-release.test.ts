@@ -31,6 +31,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CertPhase,
   endorseStatement,
+  lockDigest,
   type EndorseMsg,
   type LockRefuseMsg,
   type LockReleaseMsg,
@@ -128,8 +129,17 @@ function attack(): Outcome {
   };
   expect(X.dropped).toEqual([VICTIM]);
   const xEndorse = new Map<string, EndorseMsg>();
-  for (const id of [...P, H1]) xEndorse.set(id, r.members.get(id)!.onLockProposal(X, LATE)!);
-  const xDigest = xEndorse.get(H1)!.digest;
+  // (Since the F12 lock rule, honest and curious members refuse X outright: it drops an input their
+  // own views hold. The schedule then stops earlier; the assertions below hold either way.)
+  for (const id of [...P, H1]) {
+    try {
+      const e = r.members.get(id)!.onLockProposal(X, LATE);
+      if (e !== undefined) xEndorse.set(id, e);
+    } catch {
+      r.members.get(id)!.takeOutbox();
+    }
+  }
+  const xDigest = lockDigest(scope, keySet.digest, lx.survivors, lx.dropped);
   for (const id of [M1, M2]) xEndorse.set(id, endorse(scope, SecAggKind.LockEndorse, CertPhase.Lock, id, xDigest, testSign(id)));
   const refusals: LockRefuseMsg[] = [];
   for (const id of H2H3) {
@@ -159,7 +169,7 @@ function attack(): Outcome {
   for (const id of P) {
     for (const e of xEndorse.values()) if (e.sender !== id && e.sender !== M1 && e.sender !== M2) r.members.get(id)!.addLockEndorse(e);
     for (const f of refusals) r.members.get(id)!.addLockRefuse(f);
-    if (r.members.get(id)!.endorsedLockDigest === undefined) released.push(id);
+    if (r.members.get(id)!.releasedLockCount > 0) released.push(id);
   }
 
   // Lock Y (turn 1, P1): from the views it holds, proven equivocators left out.
@@ -238,13 +248,11 @@ function attack(): Outcome {
 describe('lock release with 2 active + 2 curious members at (7, 5) (F14, fixed in f2f12b2)', () => {
   it('the curious members hold 3 refusals, fewer than the release quorum for c = 2t − m − 1: no release, nothing recovered', () => {
     const o = attack();
-    // The schedule still certifies X (5 endorsements) and H1 still reveals for it.
-    expect(o.xCertifiedBy).toBeGreaterThanOrEqual(5);
-    expect(o.revealsForX).toEqual([H1]);
     // 3 refusals (H2, H3, M2; M1 is a proven equivocator) < releaseQuorum(7, 5, 1) = 4.
     expect(releaseQuorum(7, 5, 1)).toBe(4);
     expect(o.released).toEqual([]);
-    expect(o.revealsForY).toEqual([]);
+    // Honest members reveal for one lock only: never for both X and Y.
+    expect(o.revealsForX.length === 0 || o.revealsForY.length === 0).toBe(true);
     expect(o.recovered).toBeUndefined();
   });
 });
