@@ -447,6 +447,28 @@ export class SecAggCommitteeMember {
   }
 
   /**
+   * Whether leaving `participant` out of U_2 is not the leader's choice (F12): its ShareKeys
+   * addresses at most t − 1 members (≥ m − t + 1 not addressed: public, and then no U_2 holding it
+   * can be certified), or ≥ c + 1 distinct members complained about it, c = 2t − m − 1 the active
+   * members the thresholds tolerate (so at least one complaint is honest: the participant sent a
+   * bad share). An honest participant addresses every member whose advert it got and sends good
+   * shares, so ≤ c active members never make it provably unusable; a leader may still leave it out
+   * only at the cost of every honest holder's refusal. Liveness cost (stated in
+   * docs/secure-aggregation.md): a participant that is neither (e.g. bad to c members while
+   * m − t + 1 − c others are offline) can be neither included nor left out: the key set stalls and
+   * the round aborts before any reveal.
+   */
+  provablyUnusable(participant: string): boolean {
+    const to = this.shareRecipients.get(participant);
+    if (to === undefined) return false;
+    const { committee, threshold } = this.ctx;
+    const m = committee.length;
+    const unaddressed = committee.filter((k) => !to.has(k)).length;
+    const c = Math.max(2 * threshold - m - 1, 0);
+    return unaddressed >= m - threshold + 1 || this.complainers(participant).length >= c + 1;
+  }
+
+  /**
    * Contributors whose share this member neither holds nor knows to be excluded (`excluded`): a
    * key-set leader that waits for "every contributor shared" can stop waiting once this is empty,
    * instead of waiting for shares that will never open.
@@ -627,6 +649,27 @@ export class SecAggCommitteeMember {
         }),
       );
     }
+    // F12, key-set half: U_2 may leave out a U_1 participant whose share and commitment we hold
+    // only if it is provably unusable (`provablyUnusable`) or the record cap forces it (U_2 = the
+    // first maxShared by id). Otherwise the leader would choose whom the floor drops — the red
+    // team's malicious turn-0 leader dropped exactly the honest participants. A benign leader that
+    // lacks a share we hold is refused for its turn only; a later turn's leader includes it.
+    const u2 = new Set(p.shared);
+    const last = p.shared.length > 0 ? p.shared[p.shared.length - 1]! : '';
+    const capped = p.shared.length >= this.maxShared;
+    const leftOut = p.advertised.filter(
+      (i) => !u2.has(i) && this.vault.has(i) && this.commitments.has(i) && !this.provablyUnusable(i) && !(capped && i > last),
+    );
+    if (leftOut.length > 0) {
+      this.refuse(
+        new SecAggError('SECAGG_BAD_PROPOSAL', `U_2 leaves out ${leftOut.length} participant(s) whose share this member holds`, {
+          proposer: p.sender,
+          phase: 'key-set',
+          reason: 'omits-held-share',
+          participants: leftOut,
+        }),
+      );
+    }
     this.endorsedKeySets.set(p.turn, { digest, advertised: p.advertised, shared: p.shared });
     const e = endorse(scope, SecAggKind.KeySetEndorse, CertPhase.KeySet, this.self, digest, this.deps.sign);
     this.keySetEndorsements.set(`${this.self}/${toHex0x(digest)}`, e);
@@ -760,9 +803,11 @@ export class SecAggCommitteeMember {
   // ── Phase 3: the lock on (U_3, D) ──────────────────────────────────────────────────────
 
   /**
-   * The leader's lock proposal for `turn`, from t of the views held (ours first, then greedily
-   * the view that keeps the intersection largest: a member that missed an input should not
-   * drop it from U_3 when t other views hold it; members recompute U_3 from the cited views).
+   * The leader's lock proposal for `turn`: t views under the certified key set with the most views,
+   * chosen so that U_3 (their intersection) keeps every input that ≥ t held views carry
+   * (`keptInputs`) — members refuse a lock that leaves out such an input of their own view (F12).
+   * If fewer than t views carry all of them, greedily the views that keep the intersection
+   * largest, ours first. Members recompute U_3 from the cited views.
    * Throws SECAGG_FLOOR when the derived U_3 breaks a floor: the round aborts before any reveal.
    */
   proposeLock(turn: number): ProposalMsg {
@@ -786,10 +831,16 @@ export class SecAggCommitteeMember {
         threshold,
       });
     }
+    const target = keptInputs(mine, threshold);
+    const covering = mine
+      .filter((v) => target.every((e) => v.entries.some((x) => x.participant === e.participant && bytesEqual(x.inputHash, e.inputHash))))
+      .sort((a, b) => (a.member === this.self ? -1 : b.member === this.self ? 1 : a.member < b.member ? -1 : 1));
     const ownView = this.views.get(this.self);
-    const views = chooseViews(ownView !== undefined && bytesEqual(ownView.keySet, ks.digest) ? ownView : undefined, mine, threshold).sort(
-      (a, b) => (a.member < b.member ? -1 : 1),
-    );
+    const views = (
+      covering.length >= threshold
+        ? covering.slice(0, threshold)
+        : chooseViews(ownView !== undefined && bytesEqual(ownView.keySet, ks.digest) ? ownView : undefined, mine, threshold)
+    ).sort((a, b) => (a.member < b.member ? -1 : 1));
     const { survivors, dropped } = deriveLock(views, ks.shared);
     const ids = survivors.map((e) => e.participant);
     checkFloors(ids, ks.shared.length, (i) => neighboursIn(ks, i), config);
@@ -1081,6 +1132,35 @@ export class SecAggCommitteeMember {
     } catch (e) {
       this.refuse(e as SecAggError);
     }
+    // F12, lock half: an input of our own signed view that ≥ t views we hold carry (t members vouch
+    // for it, so t views whose intersection keeps it exist) must be in U_3. Otherwise the leader
+    // chose which inputs the intersection drops — the red team's malicious turn-0 leader cited its
+    // own view, which omitted exactly the honest inputs. We refuse and sign a LockRefuse (a promise
+    // never to endorse this digest; certify.ts `releaseQuorum` counts any refusal, since an honest
+    // member keeps that promise whatever its reason), so that a benign leader that held fewer views
+    // than we do can be released from and a later turn's lock keep the input.
+    const own = this.views.get(this.self);
+    if (conflict === undefined && own !== undefined && bytesEqual(own.keySet, ks.digest)) {
+      const inU3 = new Set(expected.survivors.map((e) => `${e.participant}/${toHex0x(e.inputHash)}`));
+      const ownKeys = new Set(own.entries.map((e) => `${e.participant}/${toHex0x(e.inputHash)}`));
+      const u2 = new Set(ks.shared);
+      const omitted = keptInputs(this.viewsUnder(ks.digest), threshold)
+        .filter((e) => u2.has(e.participant))
+        .map((e) => `${e.participant}/${toHex0x(e.inputHash)}`)
+        .filter((k) => ownKeys.has(k) && !inU3.has(k))
+        .map((k) => k.slice(0, k.lastIndexOf('/')));
+      if (omitted.length > 0) {
+        this.refuseLock(lockDigest(scope, ks.digest, expected.survivors, expected.dropped), []);
+        this.refuse(
+          new SecAggError('SECAGG_BAD_PROPOSAL', `lock of ${p.sender} leaves out ${omitted.length} input(s) of this member's view`, {
+            proposer: p.sender,
+            phase: 'lock',
+            reason: 'omits-held-input',
+            participants: omitted,
+          }),
+        );
+      }
+    }
     return {
       digest: lockDigest(scope, ks.digest, expected.survivors, expected.dropped),
       keySet: ks,
@@ -1342,13 +1422,32 @@ function chooseViews(own: SignedView | undefined, all: readonly SignedView[], t:
   return chosen;
 }
 
-/** M_i for i ∈ U_2 of `ks`: U_2 \ {i} (every participant under `ks` masks with exactly that). */
-function neighboursIn(ks: KeySet, p: string): ReadonlySet<string> {
-  return new Set(ks.shared.filter((j) => j !== p));
+/**
+ * The (participant, input hash) entries carried by ≥ t of `views` (sorted by participant): inputs
+ * that t members vouch for, which a lock must keep (F12). A participant with two such hashes (it
+ * sent different inputs to different members) is in neither: no t views agree on it.
+ */
+function keptInputs(views: readonly SignedView[], t: number): ViewEntry[] {
+  const count = new Map<string, [ViewEntry, number]>();
+  for (const v of views)
+    for (const e of v.entries) {
+      const k = `${e.participant}/${toHex0x(e.inputHash)}`;
+      count.set(k, [count.get(k)?.[0] ?? e, (count.get(k)?.[1] ?? 0) + 1]);
+    }
+  const kept = [...count.values()].filter(([, n]) => n >= t).map(([e]) => e);
+  const ids = kept.map((e) => e.participant);
+  return kept
+    .filter((e) => ids.indexOf(e.participant) === ids.lastIndexOf(e.participant))
+    .sort((a, b) => (a.participant < b.participant ? -1 : 1));
 }
 
 function bytesEqualOpt(a: Uint8Array | undefined, b: Uint8Array): boolean {
   return a !== undefined && bytesEqual(a, b);
+}
+
+/** M_i for i ∈ U_2 of `ks`: U_2 \ {i} (every participant under `ks` masks with exactly that). */
+function neighboursIn(ks: KeySet, p: string): ReadonlySet<string> {
+  return new Set(ks.shared.filter((j) => j !== p));
 }
 
 function sameIds(a: readonly string[], b: readonly string[]): boolean {

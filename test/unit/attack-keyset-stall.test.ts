@@ -11,7 +11,7 @@
  * every leader holds one of them; needs signed share receipts/complaints.
  */
 import { describe, expect, it } from 'vitest';
-import type { ShareKeysMsg } from '../../protocol/messages/secagg.js';
+import { SecAggKind, type ShareKeysMsg } from '../../protocol/messages/secagg.js';
 import { config } from './secagg-helpers.js';
 import { setupRound } from './secagg-round-harness.js';
 
@@ -54,6 +54,11 @@ function attempt(bad: (committee: readonly string[]) => Map<string, Set<string>>
     }
     void id;
   }
+  // Complaints are gossip (the round machine publishes every member's outbox): 4–6 complain about
+  // a participant whose share does not decrypt, and with c + 1 = 3 complaints its holders accept a
+  // U_2 that leaves it out (committee-member.ts `provablyUnusable`, F12).
+  const complaints = [...r.members.values()].flatMap((m) => m.takeOutbox());
+  for (const m of r.members.values()) for (const c of complaints) if (c.kind === SecAggKind.Complaint) m.addComplaint(c);
   const certifiedTurns: number[] = [];
   for (let turn = 0; turn < r.committee.length; turn++) {
     const leader = r.members.get(r.committee[turn]!)!;

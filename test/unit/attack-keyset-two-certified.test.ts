@@ -15,6 +15,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   CertPhase,
+  ComplaintReason,
+  complaintStatement,
   type EndorseMsg,
   type KeySetProposalMsg,
   keySetDigest,
@@ -75,10 +77,24 @@ describe('two certified key sets in one round', () => {
         const k1: KeySetProposalMsg = { ...base1, shared: base1.shared.filter((p) => p !== s.left) };
         const e0: EndorseMsg[] = [];
         const e1: EndorseMsg[] = [];
+        // K1 may leave `left` out only if it is provably unusable (F12: ≥ c + 1 = 3 complaints,
+        // committee-member.ts `provablyUnusable`): complaints reach every member between
+        // the two turns (what makes two different certified key sets possible; four, so that each
+        // complainer, which counts only the others, sees three).
+        const complaints = r.committee.slice(3).map((by) => ({
+          kind: SecAggKind.Complaint as const,
+          federation: r.ctx.federation,
+          round: r.ctx.round,
+          sender: by,
+          accused: s.left,
+          reason: ComplaintReason.BadShare,
+          signature: testSign(by)(complaintStatement(scope, by, s.left, ComplaintReason.BadShare)),
+        }));
         for (const id of r.committee) {
           const m = r.members.get(id)!;
           // One endorsement per turn: every honest member endorses both.
           const a = m.onKeySetProposal(k0, LATE);
+          for (const c of complaints) m.addComplaint(c);
           const b = m.onKeySetProposal(k1, LATE);
           expect(a).toBeDefined();
           expect(b).toBeDefined();

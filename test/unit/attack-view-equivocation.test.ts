@@ -38,6 +38,13 @@ interface Setup {
   readonly shownOmitting: readonly number[];
   /** Which version M cites in its own lock proposal (M = position 0, turn 0's leader). */
   readonly cites: 'omitting' | 'full';
+  /**
+   * Positions that receive no other honest View before the lock (gossip delay): they know only the
+   * cited views, four of which carry the victim (< t = 5), so the F12 lock rule (refuse a lock that
+   * leaves out an input of one's own view carried by ≥ t held views) does not fire for them.
+   * `deliverRest` delivers the withheld views. Without a delay every honest member refuses X.
+   */
+  readonly withhold?: readonly number[];
 }
 
 function equivocatingRound(s: Setup) {
@@ -56,9 +63,10 @@ function equivocatingRound(s: Setup) {
     signature: testSign(M)(viewStatement(scopeOf(r.ctx), M, full.keySet, entries)),
   };
   const honest = r.committee.slice(1);
+  const withheld = (k: number) => s.withhold?.includes(k) === true;
   for (const id of honest) {
     const k = r.committee.indexOf(id);
-    for (const v of views.slice(1)) if (v.sender !== id) r.members.get(id)!.addView(v);
+    if (!withheld(k)) for (const v of views.slice(1)) if (v.sender !== id) r.members.get(id)!.addView(v);
     const mine: ViewMsg = { ...views[0]!, view: s.shownOmitting.includes(k) ? omitting : full };
     r.members.get(id)!.addView(wire(mine));
   }
@@ -78,7 +86,14 @@ function equivocatingRound(s: Setup) {
     dropped: u2.filter((p) => !u3.includes(p)),
     views: [cited, ...honestViews].sort((a, b) => (a.member < b.member ? -1 : 1)),
   };
-  return { r, M, honest, x: wire(x) };
+  const deliverRest = () => {
+    for (const id of honest) {
+      const m = r.members.get(id)!;
+      if (withheld(r.committee.indexOf(id)))
+        for (const v of views.slice(1)) if (v.sender !== id && !x.views.some((c) => c.member === v.sender)) m.addView(v);
+    }
+  };
+  return { r, M, honest, x: wire(x), deliverRest };
 }
 
 /** Every honest member processes `p`; returns endorsers and the codes of those that refused. */
@@ -130,7 +145,7 @@ function unmaskAt(r: Round, m: SecAggCommitteeMember, members: readonly string[]
 
 describe('attack F7: a member that signs two different Views', () => {
   it('2/4 split, the lock cites the version that omits the victim: its 4 refusals release it, the next leader locks the honest views, exact sum', () => {
-    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2], cites: 'omitting' });
+    const { r, M, honest, x, deliverRest } = equivocatingRound({ shownOmitting: [1, 2], cites: 'omitting', withhold: [1, 2] });
     // M withholds its own endorsement. Positions 1–2 (hold the cited version) endorse; 3–6 refuse.
     const first = offer(r, honest, x);
     expect(first.ends.map((e) => e.sender)).toEqual(r.committee.slice(1, 3));
@@ -147,7 +162,8 @@ describe('attack F7: a member that signs two different Views', () => {
       expect(m.endorsedLockDigest).toBeUndefined();
       expect(m.lockCertificate()).toBeUndefined();
     }
-    // Turn 1's leader (position 1) proposes; it cites no view of M.
+    // Turn 1's leader (position 1) proposes once the delayed views arrived; it cites no view of M.
+    deliverRest();
     const y = wire(r.members.get(r.committee[1]!)!.proposeLock(1));
     expect(y.views.map((v) => v.member)).not.toContain(M);
     expect(y.survivors).toContain(VICTIM);
@@ -168,6 +184,29 @@ describe('attack F7: a member that signs two different Views', () => {
     expect(reveals.every((rv) => rv.proposal.join() === r.members.get(r.committee[1]!)!.followedDigest!.join())).toBe(true);
   });
 
+  it('3/3 split with every honest view delivered (F12 lock rule): the holders of the omitting version refuse X too — no stall, the next leader locks everyone, exact sum', () => {
+    const { r, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting' });
+    const first = offer(r, honest, x);
+    expect(first.ends).toEqual([]);
+    // 1–3 hold the cited version but their own views and ≥ t = 5 held views carry the victim; 4–6 hold the other version.
+    expect(first.refused).toEqual(
+      Object.fromEntries([
+        ...r.committee.slice(1, 4).map((id) => [id, 'SECAGG_BAD_PROPOSAL']),
+        ...r.committee.slice(4).map((id) => [id, 'SECAGG_EQUIVOCATION']),
+      ]),
+    );
+    for (const id of r.committee.slice(1, 4)) expect(r.members.get(id)!.evidence.at(-1)?.fields.reason).toBe('omits-held-input');
+    const out = exchange(r, honest, first.ends);
+    expect(out.filter((o) => o.kind === SecAggKind.LockRefuse).map((o) => o.sender)).toEqual(honest);
+    const y = wire(r.members.get(r.committee[4]!)!.proposeLock(4));
+    expect(y.survivors).toContain(VICTIM);
+    const second = offer(r, honest, y);
+    expect(second.ends).toHaveLength(6);
+    exchange(r, honest, second.ends);
+    const { u3 } = unmaskAt(r, r.members.get(r.committee[1]!)!, honest);
+    expect(u3).toEqual(r.parties);
+  });
+
   it('the lock cites the full version (the halves shown the other refuse nothing): the content follows from honest views, endorsed at once', () => {
     const { r, honest, x } = equivocatingRound({ shownOmitting: [4, 5, 6], cites: 'full' });
     const first = offer(r, honest, x);
@@ -180,8 +219,8 @@ describe('attack F7: a member that signs two different Views', () => {
     expect(u3).toEqual(r.parties);
   });
 
-  it('still stalls (documented): 3/3 split — 3 refusals cannot release (one refuser could be a second active member), nothing is certified, nothing revealed', () => {
-    const { r, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting' });
+  it('still stalls (documented): 3/3 split with the other honest views delayed for 1–3 — 3 refusals cannot release (one refuser could be a second active member), nothing is certified, nothing revealed', () => {
+    const { r, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting', withhold: [1, 2, 3] });
     const first = offer(r, honest, x);
     expect(first.ends).toHaveLength(3);
     exchange(r, honest, first.ends);
@@ -201,7 +240,7 @@ describe('attack F7: a member that signs two different Views', () => {
     // F14 (red team H10): with the quorum for c = maliciousMembers = 1 (3 refusals), 1–3 would
     // release X and endorse Y with 4–5 (Y certified), and the late endorsements of M and position 6
     // would certify X as well: two locks. With c = 2t − m − 1 = 2 (4 refusals) nobody releases.
-    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting' });
+    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting', withhold: [1, 2, 3] });
     const second = r.committee[6]!; // active too: it refuses X (with evidence), then endorses it
     const first = offer(r, honest, x);
     exchange(r, honest, first.ends);
@@ -228,7 +267,7 @@ describe('attack F7: a member that signs two different Views', () => {
   });
 
   it('a release needs refusals by members that are not proven equivocators; a release message with too few refusals is refused', () => {
-    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2], cites: 'omitting' });
+    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2], cites: 'omitting', withhold: [1, 2] });
     const first = offer(r, honest, x);
     const xDigest = first.ends[0]!.digest;
     const m1 = r.members.get(r.committee[1]!)!;

@@ -156,8 +156,13 @@ describe('attack 2: honest racing proposers plus one curious member', () => {
     act('peer-004', p0, p1);
     expect(endorsements).toHaveLength(5); // each member endorsed exactly one lock
     const reveals = lockAndReveal(r, endorsements);
-    // Only p0's lock (3 endorsements) is certified; members 2 and 3 reveal nothing.
-    expect(reveals.map((x) => x.sender).sort()).toEqual(['peer-000', 'peer-001', 'peer-004']);
+    // p1 leaves out peer-007, which 4 ≥ t views carry: members 2 and 3 (whose own views hold it)
+    // refuse it (F12, committee-member.ts `checkLock`) and endorse p0. Only p0's lock is certified.
+    for (const id of ['peer-002', 'peer-003'])
+      expect(r.members.get(id)!.evidence.some((e) => e.code === 'SECAGG_BAD_PROPOSAL' && e.fields.reason === 'omits-held-input')).toBe(
+        true,
+      );
+    expect(reveals.map((x) => x.sender).sort()).toEqual(['peer-000', 'peer-001', 'peer-002', 'peer-003', 'peer-004']);
     expect(bothReconstructable(r, reveals, ['peer-004'])).toEqual([]);
     // And the round completes with p0's U.
     const m0 = r.members.get('peer-000')!;

@@ -396,11 +396,12 @@ describe('adversarial inputs', () => {
     const withoutVictim: ProposalMsg = { ...arbitrary, views: [...p.views.slice(0, 4), omitting] };
     // m2 holds member 4's published View: equivocation, both kept.
     expect(codeOf(() => m2.onLockProposal(withoutVictim, TURN_ZERO))).toBe('SECAGG_EQUIVOCATION');
-    // m1 cannot tell (it never saw the other View): the lock is valid for it and it endorses…
-    expect(m1.onLockProposal(withoutVictim, TURN_ZERO)).toBeDefined();
-    expect(m1.onLockProposal(withoutVictim, TURN_ZERO)).toBeUndefined(); // idempotent
-    // …and from then on refuses any other lock, and member 4's other View is equivocation.
-    expect(codeOf(() => m1.onLockProposal({ ...p, views: p.views.slice(0, 4) }, TURN_ZERO))).toBe('SECAGG_CONFLICTING_PROPOSAL');
+    // m1 never saw the other View, but the victim is in its own view and in ≥ t views it holds: a
+    // lock leaving it out is refused all the same (F12, committee-member.ts `checkLock`)…
+    expect(codeOf(() => m1.onLockProposal(withoutVictim, TURN_ZERO))).toBe('SECAGG_BAD_PROPOSAL');
+    expect(m1.evidence.at(-1)?.fields.reason).toBe('omits-held-input');
+    expect(m1.endorsedLockDigest).toBeUndefined();
+    // …and member 4's other View is now equivocation (m1 recorded the cited one).
     m1.addView(vs[0]!); // same view again: fine
     expect(codeOf(() => m1.addView(vs[4]!))).toBe('SECAGG_EQUIVOCATION');
     // One endorsement is not a certificate: no reveal.
