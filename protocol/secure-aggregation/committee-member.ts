@@ -15,8 +15,9 @@
  * refusal kept in `evidence`):
  *   1. key set: the turn's leader proposes (U_1, U_2); a member endorses at most one key set
  *      per TURN (so a member bound to a turn-τ proposal that can never reach t — H8 F6 — may
- *      endorse a later turn's), only if it holds every U_1 advertisement and, for every
- *      i ∈ U_2, decrypted its own share and holds the commitment to b_i. t endorsements certify
+ *      endorse a later turn's), only if it holds every U_1 advertisement, U_2 leaves out no
+ *      participant whose share it holds unless that one is provably unusable (F12, below), and,
+ *      for every i ∈ U_2, it decrypted its own share and holds the commitment to b_i. t endorsements certify
  *      it; participants mask once, with exactly U_2 \ {i} of the first certified key set they
  *      accept. Several key sets may be certified: safety rests on the lock (certify.ts header).
  *   2. views: each member signs, under the first certified key set it learned, the inputs it
@@ -27,7 +28,8 @@
  *      a member endorses at most one lock per round
  *      (SECAGG_CONFLICTING_PROPOSAL), only if every cited view equals the View that member
  *      published (SECAGG_EQUIVOCATION), U_3 and D are exactly what the views and U_2 give
- *      (SECAGG_BAD_PROPOSAL), the floors hold (SECAGG_FLOOR), it can check every secret it
+ *      (SECAGG_BAD_PROPOSAL), the floors hold (SECAGG_FLOOR), U_3 keeps every input of its own
+ *      view that ≥ t views it holds carry (SECAGG_BAD_PROPOSAL, F12), it can check every secret it
  *      will help reconstruct (SECAGG_CANNOT_FOLLOW) and never-both holds (SECAGG_BOTH_KINDS).
  *   4. reveal: only for the lock it endorsed, and only once t endorsements certify that lock.
  *      Reconstructed secrets must match their public commitments (b_i: SHA-256 commitment in
@@ -47,12 +49,33 @@
  * member's word, not a proof: showing the share key would not prove which X25519 secret it came
  * from (a random key fails to decrypt as well), and showing c_k^SK would hand every share of
  * member k to the public. A DLEQ proof of the X25519 secret would make them verifiable (not built).
- * Members do NOT refuse a U_2 that leaves out a participant whose share they hold (the rule
- * "only with m − t + 1 complaints" was considered and rejected: with one member offline and one
- * participant bad to m − t members, the holders of its share are t − 1 live members, too few to
- * include it, and its m − t complaints are too few to leave it out, so every turn would stall;
- * leaving someone out of U_2 costs it its contribution, never its privacy, and the key-set floor
- * |U_2| ≥ ⌈α·|U_1|⌉ bounds it, as before).
+ * Who may be left out (red team F12: a malicious turn-0 leader dropped exactly the honest
+ * participants, within the floors, and 5 of 12 colluding participants recovered the victim's input):
+ *   - key set: a member refuses (SECAGG_BAD_PROPOSAL, reason 'omits-held-share') a U_2 that leaves
+ *     out a U_1 participant whose share and commitment it holds, unless that participant is
+ *     provably unusable (`provablyUnusable`: ≥ m − t + 1 members not addressed, public; or
+ *     complaints by ≥ c + 1 distinct members, c = 2t − m − 1, so at least one is honest) or the
+ *     record cap cuts it (U_2 = the first maxShared by id). An honest participant addresses every
+ *     member whose advert it got with good shares, so ≤ c active members cannot make it
+ *     unusable: every honest member holding its share refuses a U_2 without it, and at (7, 5) at
+ *     most 1 + 2 members are left to endorse. This rule was rejected before for liveness and is
+ *     now taken, safety first: with one member offline and a participant bad to 2 members (only
+ *     2 complaints, which ≤ c active members could forge), its 4 live holders cannot include it
+ *     and cannot leave it out, so every turn is refused and the round aborts before any view or
+ *     reveal (attack-complaint-split, docs/secure-aggregation.md "What still stalls"). A benign
+ *     leader that lacks a share a member holds is refused for its turn only; one key set per
+ *     TURN lets the members endorse a later leader's U_2 that holds it.
+ *   - lock: a member refuses (SECAGG_BAD_PROPOSAL, reason 'omits-held-input', and a LockRefuse) a
+ *     lock whose U_3 leaves out an entry of its own view that ≥ t views it holds under that key
+ *     set carry (`keptInputs`): t views whose intersection keeps it exist, so leaving it out is
+ *     the leader's choice. The leader cites t views that cover every such entry. The refusal is a
+ *     promise like any other LockRefuse: `releaseQuorum`'s count only needs honest refusers to
+ *     keep it, whatever their reason. The rule fires only with ≥ t views held: a member that has
+ *     only the cited views (others delayed) cannot tell, and the F7 stall below remains in that
+ *     timing.
+ *   What still isolates a victim: real dropouts (a participant that never sends its shares or its
+ *   input is not held by anyone, so nobody refuses its absence; the floors bound how many, never
+ *   which), or n − 1 colluding participants (the sum itself).
  *
  * Refusals and release (liveness, H8 F7: a member that signs two different Views). Each honest
  * member endorses one lock, so a lock that cites one of the two views and is refused by the
