@@ -210,7 +210,9 @@ function barSvg(names: readonly string[], values: Float32Array): string {
 }
 
 export async function explainModel(o: ExplainInit): Promise<ExplainSummary> {
-  const { model, card } = await loadModelWithCard(o.modelDir);
+  // Explanations describe whatever model they are given (a `fedmesh simulate` folder carries no
+  // manifest); a card that carries one is still checked against it (F15).
+  const { model, card } = await loadModelWithCard(o.modelDir, { allowUnbound: true });
   try {
     mkdirSync(o.out, { recursive: true });
     const input = readPredictionInput(o.data, card, o.array);

@@ -24,21 +24,26 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { hash256, toHex0x, utf8 } from '../../protocol/bytes.js';
-import { DataError, standardize } from '../../protocol/data.js';
+import { DataError, fitStandardizer, standardize } from '../../protocol/data.js';
 import { FedmeshError } from '../../protocol/errors.js';
-import { canonicalJson, type FederationManifest } from '../../protocol/manifest.js';
+import { canonicalJson, type FederationManifest, manifestHash, parseManifest } from '../../protocol/manifest.js';
 import type { ModelWeights } from '../../protocol/model.js';
-import { applyPublicTransform } from '../../protocol/privacy/public-statistics.js';
-import { outputNames, type Task, toOriginalUnits } from '../../protocol/task.js';
+import { applyPublicTransform, publicTransformOf } from '../../protocol/privacy/public-statistics.js';
+import { outputNames, type Task, taskOfManifest, toOriginalUnits } from '../../protocol/task.js';
 import { modelHash } from '../../protocol/weights-codec.js';
-import { parseCsv } from '../data/csv.js';
+import { modelSpecOf, type SiteDataConfig } from '../daemon/setup.js';
+import { DEFAULT_MISSING, loadCsv, parseCsv } from '../data/csv.js';
 import { readDataText } from '../data/data-file.js';
 import { loadNpz } from '../data/npz.js';
 import { readPngGray } from '../data/png-folder.js';
-import { loadLayersModel, readModelArtifacts, saveLayersModel } from './model-io.js';
-import { federatedTensors, PREDICT_BATCH } from './trainer.js';
+import { artifactsHash, loadLayersModel, readModelArtifacts, saveLayersModel, writeModelArtifacts } from './model-io.js';
+import { createModel, federatedTensors, type ModelSpec, PREDICT_BATCH } from './trainer.js';
 
 export const CARD_FILE = 'card.json';
+/** An own model's source (the manifest's `model.path` folder), copied into the export folder. */
+export const SOURCE_DIR = 'source';
+/** card.json size cap, checked before parsing: a manifest with public statistics is a few KiB. */
+export const MAX_CARD_BYTES = 4 * 1024 * 1024;
 
 /**
  * Tables: the preprocessing every site applied to its rows before the model. Columns are the
@@ -95,8 +100,16 @@ export interface ModelCard {
   readonly preprocessingHash?: string;
   /** modelHash of the federated weights: the on-chain record's model hash. */
   readonly modelHash: string;
-  /** Own models: the architecture-and-initial-weights hash (node/ml/model-io.ts). */
+  /** Own models: the architecture-and-initial-weights hash (node/ml/model-io.ts), the manifest's `model.sourceHash`. */
   readonly sourceHash?: string;
+  /**
+   * The federation's manifest (F15): its hash is the contract's manifest hash, and it fixes the
+   * network (model kind, hidden widths, task head, input shape, seed; own models: `sourceHash`),
+   * the task, the features and the preprocessing. Loading rebuilds the network from it.
+   */
+  readonly manifest?: FederationManifest;
+  /** `manifestHash(manifest)`, for the reader to compare with the contract's. */
+  readonly manifestHash?: string;
   readonly rounds: number;
   readonly recordTx?: string;
   readonly metrics: Readonly<Record<string, unknown>>;
@@ -105,38 +118,186 @@ export interface ModelCard {
 
 export type ModelCardErrorCode =
   | 'MODEL_CARD_INVALID'
+  | 'MODEL_CARD_UNBOUND'
+  | 'MODEL_CARD_MISMATCH'
+  | 'MODEL_MANIFEST_MISMATCH'
+  | 'MODEL_ARCHITECTURE_MISMATCH'
+  | 'MODEL_SOURCE_MISMATCH'
+  | 'MODEL_FROZEN_WEIGHTS_MISMATCH'
   | 'MODEL_HASH_MISMATCH'
   | 'MODEL_PREPROCESSING_MISMATCH'
   | 'PREDICT_INPUT_INVALID'
   | 'PREDICT_NO_STATISTICS';
 export class ModelCardError extends FedmeshError<ModelCardErrorCode> {}
 
-function weightsOf(model: tf.LayersModel): ModelWeights {
-  return { tensors: federatedTensors(model).map((t) => ({ shape: [...t.shape], data: new Float32Array(t.dataSync() as Float32Array) })) };
+function tensorsOf(ts: readonly tf.Tensor[]): ModelWeights {
+  return { tensors: ts.map((t) => ({ shape: [...t.shape], data: new Float32Array(t.dataSync() as Float32Array) })) };
+}
+const weightsOf = (model: tf.LayersModel): ModelWeights => tensorsOf(federatedTensors(model));
+/**
+ * The weights that are not federated (frozen layers of an own model), `model.weights` order.
+ * By membership in `trainableWeights`, not each variable's own `trainable` flag: a model tfjs
+ * deserialises with `"trainable": false` layers keeps its variables flagged trainable.
+ */
+function frozenOf(model: tf.LayersModel): ModelWeights {
+  const federated = new Set(model.trainableWeights);
+  return tensorsOf(model.weights.filter((w) => !federated.has(w)).map((w) => w.read()));
 }
 
-/** Writes `model` and its card to `dir`; the card's modelHash is computed here, from the weights written. */
+/**
+ * Writes `model` and its card to `dir`; the card's modelHash is computed here, from the weights
+ * written. With `card.manifest` the card also carries the manifest's hash, and an own model's
+ * `source` (the manifest's `model.path` artifacts, hashing to its `sourceHash`) is copied to
+ * `dir/source` so loading can rebuild the network without any other file.
+ */
 export async function exportModel(
   model: tf.LayersModel,
   dir: string,
-  card: Omit<ModelCard, 'version' | 'modelHash' | 'preprocessingHash'>,
+  card: Omit<ModelCard, 'version' | 'modelHash' | 'preprocessingHash' | 'manifestHash'>,
+  source?: tf.io.ModelArtifacts,
 ): Promise<ModelCard> {
   await saveLayersModel(model, dir);
+  if (source !== undefined) writeModelArtifacts(source, join(dir, SOURCE_DIR));
   const full: ModelCard = {
     version: 1,
     ...card,
     modelHash: toHex0x(modelHash(weightsOf(model))),
     ...(card.preprocessing !== undefined ? { preprocessingHash: preprocessingHash(card.preprocessing) } : {}),
+    ...(card.manifest !== undefined ? { manifestHash: manifestHash(card.manifest) } : {}),
   };
   writeFileSync(join(dir, CARD_FILE), `${JSON.stringify(full, null, 2)}\n`);
   return full;
 }
 
-/** Loads a model folder and its card; refuses a card whose hash is not the weights' (naming both). */
-export async function loadModelWithCard(dir: string): Promise<{ model: tf.LayersModel; card: ModelCard }> {
+export interface LoadModelOptions {
+  /**
+   * The federation's manifest as the reader holds it (`fedmesh predict --manifest`): it must hash
+   * to the card's manifest; a card without one is then bound to this one.
+   */
+  readonly manifest?: FederationManifest;
+  /**
+   * Accept a card that carries no manifest (a `fedmesh simulate` run, an old export): only its
+   * weights' hash and its preprocessing block's own hash are then checked — model.json, frozen
+   * weights and the card's task and features are bound to nothing.
+   */
+  readonly allowUnbound?: boolean;
+}
+
+/** What loading checked, against what (printed by `fedmesh predict`). */
+export interface ModelVerification {
+  /** False: the card carried no manifest and `allowUnbound` let it load. */
+  readonly bound: boolean;
+  /** The federated weights' hash (protocol/weights-codec `modelHash`): compare with the round's on-chain record. */
+  readonly modelHash: string;
+  /** The manifest the network, frozen weights and card fields were checked against: compare with the contract's. */
+  readonly manifestHash?: string;
+  /** Own models: the source (architecture + initial weights) hash, equal to the manifest's `model.sourceHash`. */
+  readonly sourceHash?: string;
+  /** The site's own preprocessing statistics: carried by the card, checkable against nothing. */
+  readonly siteStatistics: boolean;
+}
+
+/**
+ * Loads a model folder and its card, refusing anything the chain does not fix (F15). Checks, in order:
+ * 1. card.json (≤ MAX_CARD_BYTES) parses; its `preprocessing` hashes to `preprocessingHash`;
+ * 2. the manifest: the card's (schema-checked, hashing to the card's `manifestHash`) or `o.manifest`
+ *    (both given: equal hashes); none → MODEL_CARD_UNBOUND unless `o.allowUnbound`;
+ * 3. the card's task, featureShape, features and preprocessing are the manifest's (a site's own
+ *    statistics excepted: they are one member's, in no manifest), and no legacy `standardize`;
+ * 4. the network is rebuilt from the manifest (node/daemon/setup.ts `modelSpecOf`, the manifest's
+ *    seed; own models: the copied source, which must hash to the manifest's `model.sourceHash`,
+ *    with its `freeze`) — the trainer's own construction (trainer.ts `createModel`);
+ * 5. model.json's topology equals the rebuilt one (layer names aside: tfjs numbers them per process);
+ * 6. the folder's federated weights hash to the card's `modelHash` (the record's); its frozen
+ *    weights are the source's.
+ * The model returned is the rebuilt network holding the verified weights: model.json is never
+ * what predicts. Every refusal is a ModelCardError naming both values.
+ */
+export async function loadModelWithCard(
+  dir: string,
+  o: LoadModelOptions = {},
+): Promise<{ model: tf.LayersModel; card: ModelCard; verification: ModelVerification }> {
+  const card = readCard(dir);
+  const manifest = boundManifest(card, o);
+  if (manifest === undefined) {
+    if (o.allowUnbound !== true) {
+      throw new ModelCardError(
+        'MODEL_CARD_UNBOUND',
+        `${join(dir, CARD_FILE)} carries no manifest: its network (model.json), frozen weights and task are bound to nothing on chain; pass the federation's manifest (fedmesh predict --manifest) or accept it unverified (--unbound)`,
+        { field: 'manifest', value: dir },
+      );
+    }
+    const model = await loadLayersModel(readModelArtifacts(dir));
+    try {
+      checkModelHash(model, card, dir);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return { model, card, verification: { bound: false, modelHash: card.modelHash, siteStatistics: false } };
+  }
+  const mh = manifestHash(manifest);
+  const siteStatistics = checkCardFields(card, manifest, mh);
+  const { spec, sourceHash } = await specOf(manifest, mh, card, dir);
+  const reference = createModel(spec, manifest.seed);
+  let folder: tf.LayersModel | undefined;
+  try {
+    folder = await loadLayersModel(readModelArtifacts(dir));
+    const want = canonicalTopology(reference);
+    const got = canonicalTopology(folder);
+    if (want !== got) {
+      const [e, g] = [toHex0x(hash256(utf8(want))), toHex0x(hash256(utf8(got)))];
+      throw new ModelCardError(
+        'MODEL_ARCHITECTURE_MISMATCH',
+        `${join(dir, 'model.json')}'s network hashes to ${g}, the one manifest ${mh} builds to ${e} (${firstDifference(want, got)})`,
+        { expected: e, got: g, manifestHash: mh },
+      );
+    }
+    checkModelHash(folder, card, dir);
+    const frozenWant = toHex0x(modelHash(frozenOf(reference)));
+    const frozenGot = toHex0x(modelHash(frozenOf(folder)));
+    if (frozenWant !== frozenGot) {
+      throw new ModelCardError(
+        'MODEL_FROZEN_WEIGHTS_MISMATCH',
+        `the frozen weights in ${dir} hash to ${frozenGot}, the source ${sourceHash ?? '(none)'} the manifest names has ${frozenWant}`,
+        { expected: frozenWant, got: frozenGot, sourceHash: sourceHash ?? null },
+      );
+    }
+    // The rebuilt network takes the verified federated weights (shapes equal: same topology).
+    const fed = federatedTensors(folder);
+    tf.tidy(() => {
+      if (reference.trainableWeights.length === reference.weights.length) reference.setWeights(fed);
+      else
+        reference.trainableWeights.forEach((v, i) => {
+          v.write(fed[i]!.clone());
+        });
+    });
+  } catch (e) {
+    reference.dispose();
+    throw e;
+  } finally {
+    folder?.dispose();
+  }
+  return {
+    model: reference,
+    card,
+    verification: {
+      bound: true,
+      modelHash: card.modelHash,
+      manifestHash: mh,
+      ...(sourceHash !== undefined ? { sourceHash } : {}),
+      siteStatistics,
+    },
+  };
+}
+
+/** card.json, size-checked before parsing, with the fields every card has and its preprocessing hash checked. */
+function readCard(dir: string): ModelCard {
   const cardPath = join(dir, CARD_FILE);
   if (!existsSync(cardPath))
     throw new ModelCardError('MODEL_CARD_INVALID', `${cardPath}: no model card`, { field: 'card', value: cardPath });
+  if (statSync(cardPath).size > MAX_CARD_BYTES)
+    throw new ModelCardError('MODEL_CARD_INVALID', `${cardPath}: larger than ${MAX_CARD_BYTES} bytes`, { field: 'card', value: cardPath });
   let card: ModelCard;
   try {
     card = JSON.parse(readFileSync(cardPath, 'utf8')) as ModelCard;
@@ -170,16 +331,205 @@ export async function loadModelWithCard(dir: string): Promise<{ model: tf.Layers
       );
     }
   }
-  const model = await loadLayersModel(readModelArtifacts(dir));
+  return card;
+}
+
+/** The manifest the card is checked against: the card's (schema-checked, hash as stated) and/or the reader's. */
+function boundManifest(card: ModelCard, o: LoadModelOptions): FederationManifest | undefined {
+  let carried: FederationManifest | undefined;
+  if (card.manifest !== undefined) {
+    try {
+      carried = parseManifest(card.manifest);
+    } catch (e) {
+      throw new ModelCardError('MODEL_CARD_INVALID', `the card's manifest is not a valid manifest (${(e as Error).message})`, {
+        field: 'manifest',
+        value: null,
+      });
+    }
+    const got = manifestHash(carried);
+    if (got !== card.manifestHash) {
+      throw new ModelCardError('MODEL_MANIFEST_MISMATCH', `the card's manifest hashes to ${got}, the card says ${card.manifestHash}`, {
+        expected: card.manifestHash ?? null,
+        got,
+      });
+    }
+  }
+  if (o.manifest !== undefined && carried !== undefined) {
+    const [e, g] = [manifestHash(o.manifest), manifestHash(carried)];
+    if (e !== g) {
+      throw new ModelCardError('MODEL_MANIFEST_MISMATCH', `the card's manifest hashes to ${g}, the manifest given hashes to ${e}`, {
+        expected: e,
+        got: g,
+      });
+    }
+  }
+  return carried ?? o.manifest;
+}
+
+/**
+ * The card's task, input shape, feature names and preprocessing are the manifest's (see
+ * loadModelWithCard, 3). Returns whether the card carries one site's own statistics (unverifiable).
+ */
+function checkCardFields(card: ModelCard, m: FederationManifest, mh: string): boolean {
+  const field = (name: string, expected: unknown, got: unknown): void => {
+    const [e, g] = [canonicalJson(expected ?? null), canonicalJson(got ?? null)];
+    if (e !== g && name.startsWith('preprocessing')) {
+      // Preprocessing blocks are named by their hashes (as MODEL_PREPROCESSING_MISMATCH elsewhere).
+      const [eh, gh] = [toHex0x(hash256(utf8(e))), toHex0x(hash256(utf8(g)))];
+      throw new ModelCardError('MODEL_PREPROCESSING_MISMATCH', `the card's ${name} hashes to ${gh}, manifest ${mh} gives ${eh}`, {
+        field: name,
+        expected: eh,
+        got: gh,
+        manifestHash: mh,
+      });
+    }
+    if (e !== g) {
+      throw new ModelCardError('MODEL_CARD_MISMATCH', `the card's ${name} is ${g}, manifest ${mh} gives ${e}`, {
+        field: name,
+        expected: e,
+        got: g,
+        manifestHash: mh,
+      });
+    }
+  };
+  field('task', taskOfManifest(m), card.task);
+  field('featureShape', modelSpecOf(m).inputShape, card.featureShape);
+  field(
+    'features',
+    m.features?.flatMap((f) => (f.kind === 'categorical' ? f.categories!.map((c) => `${f.name}=${c}`) : [f.name])),
+    card.features,
+  );
+  // `standardize` (cards before the preprocessing block) would rescale inputs outside the manifest.
+  field('standardize', undefined, card.standardize);
+  field('sourceHash', m.model.sourceHash, card.sourceHash);
+  const want = preprocessingOf(m);
+  const got = card.preprocessing;
+  if (want.kind === 'table' && want.source !== 'public' && got?.kind === 'table' && (got.source === 'site' || got.source === 'unknown')) {
+    // No public statistics: the schema must be the manifest's; a site's fill and scaling are its own.
+    const schema = (p: TablePreprocessing) => ({ kind: p.kind, features: p.features, label: p.label, missingValues: p.missingValues });
+    field('preprocessing', schema(want), schema(got));
+    if (got.source === 'unknown') field('preprocessing statistics', undefined, got.fill ?? got.center ?? got.scale ?? got.clamp);
+    else field('preprocessing.clamp', undefined, got.clamp);
+    return got.source === 'site';
+  }
+  field('preprocessing', want, got);
+  return false;
+}
+
+/** The manifest's ModelSpec; own models: the copied source in `dir/source`, which must hash to the manifest's sourceHash. */
+async function specOf(m: FederationManifest, mh: string, card: ModelCard, dir: string): Promise<{ spec: ModelSpec; sourceHash?: string }> {
+  const spec = modelSpecOf(m);
+  if (m.model.kind !== 'tfjs') return { spec };
+  const artifacts = readModelArtifacts(join(dir, SOURCE_DIR));
+  const got = artifactsHash(artifacts);
+  if (got !== m.model.sourceHash) {
+    throw new ModelCardError(
+      'MODEL_SOURCE_MISMATCH',
+      `${join(dir, SOURCE_DIR)} hashes to ${got}, manifest ${mh}'s model.sourceHash is ${m.model.sourceHash}`,
+      { expected: m.model.sourceHash!, got, manifestHash: mh, card: card.sourceHash ?? null },
+    );
+  }
+  const built = await loadLayersModel(artifacts);
+  let once: tf.LayersModel | undefined = built;
+  return {
+    sourceHash: got,
+    spec: {
+      ...spec,
+      layers: {
+        build: () => {
+          const b = once;
+          once = undefined;
+          if (b === undefined) throw new ModelCardError('MODEL_SOURCE_MISMATCH', 'model source used twice', { field: 'source' });
+          return b;
+        },
+        hash: got,
+        ...(m.model.freeze !== undefined ? { freeze: [...m.model.freeze] } : {}),
+      },
+    },
+  };
+}
+
+function checkModelHash(model: tf.LayersModel, card: ModelCard, dir: string): void {
   const got = toHex0x(modelHash(weightsOf(model)));
   if (got !== card.modelHash) {
-    model.dispose();
     throw new ModelCardError('MODEL_HASH_MISMATCH', `the weights in ${dir} hash to ${got}, the card says ${card.modelHash}`, {
       expected: card.modelHash,
       got,
     });
   }
-  return { model, card };
+}
+
+/**
+ * A network's topology as canonical JSON, everything but names: tfjs names layers it builds with
+ * a per-process counter (dense_Dense7), so each layer's name becomes its index and the model's
+ * name `#model`; versions (keras_version, backend) are left out. Two networks with equal
+ * strings compute the same function of equal weights (class, config, activation, trainable,
+ * connectivity).
+ */
+export function canonicalTopology(model: tf.LayersModel): string {
+  const topo = model.toJSON(null, false) as unknown as { config?: unknown; class_name?: unknown };
+  const names = new Map<string, string>(model.layers.map((l, i) => [l.name, `#${i}`]));
+  names.set(model.name, '#model');
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return names.get(v) ?? v;
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return canonicalJson({ class_name: topo.class_name, config: walk(topo.config) });
+}
+
+/** Where two canonical strings first differ, for the refusal message. */
+function firstDifference(a: string, b: string): string {
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return `first difference at character ${i}: manifest …${a.slice(Math.max(0, i - 40), i + 40)}… folder …${b.slice(Math.max(0, i - 40), i + 40)}…`;
+}
+
+/**
+ * The preprocessing every site applied, from the manifest (see model-export.ts's header):
+ * - images: pixels in [0, 1];
+ * - tables with public statistics: the manifest's fill, clamp, centre and scale per model-input
+ *   column, as float32 values exactly as the sites hold them (publicTransformOf);
+ * - tables without: `siteData` given — that site's data loaded as the daemon loads it
+ *   (node/daemon/setup.ts loadSiteData: the same CSV mapping, its medians as fill, its
+ *   mean/std); else `unknown` (every site used its own private statistics).
+ */
+export function preprocessingOf(manifest: FederationManifest, siteData?: SiteDataConfig): Preprocessing {
+  if (manifest.features === undefined) return { kind: 'image', shape: [...(manifest.imageShape ?? [])] };
+  const base = { kind: 'table' as const, features: manifest.features, label: manifest.label };
+  const pub = publicTransformOf(manifest);
+  if (pub !== undefined) {
+    return {
+      ...base,
+      missingValues: DEFAULT_MISSING,
+      source: 'public',
+      fill: Array.from(pub.fill),
+      clamp: { min: Array.from(pub.min), max: Array.from(pub.max) },
+      center: Array.from(pub.center),
+      scale: Array.from(pub.scale),
+    };
+  }
+  if (siteData === undefined || siteData.kind !== 'csv') return { ...base, missingValues: DEFAULT_MISSING, source: 'unknown' };
+  // As loadSiteData (node/daemon/setup.ts) builds its mapping: the same loader, so the same rows,
+  // the same medians and the same standardiser as this site trained with.
+  const { data, report } = loadCsv(siteData.path, manifest, {
+    missing: siteData.missing,
+    maxBadRowFraction: siteData.maxBadRowFraction,
+    ...(siteData.separator !== undefined ? { separator: siteData.separator } : {}),
+    ...(siteData.columns !== undefined ? { columns: siteData.columns } : {}),
+    ...(siteData.values !== undefined ? { values: siteData.values } : {}),
+    ...(siteData.headerMatch !== undefined ? { headerMatch: siteData.headerMatch } : {}),
+  });
+  const s = fitStandardizer(data);
+  return {
+    ...base,
+    missingValues: DEFAULT_MISSING,
+    source: 'site',
+    fill: Array.from(Float32Array.from(report.fill)),
+    center: Array.from(s.mean),
+    scale: Array.from(s.std),
+  };
 }
 
 /** One prediction row: the task's outputs (probabilities, or the value in original units) and, for classes, the arg-max. */

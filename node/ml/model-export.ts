@@ -15,18 +15,16 @@
  * statistics; the exporter may publish its site's (`siteData`: the node config's data section,
  * loaded exactly as the daemon loads it), else the card says the statistics are unknown.
  */
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
-import { fitStandardizer } from '../../protocol/data.js';
 import { FedmeshError } from '../../protocol/errors.js';
 import { type FederationManifest, manifestHash } from '../../protocol/manifest.js';
-import { publicTransformOf } from '../../protocol/privacy/public-statistics.js';
 import { taskOfManifest } from '../../protocol/task.js';
 import { decodeWeights } from '../../protocol/weights-codec.js';
 import { modelSpecOf, resolveModelSpec, type SiteDataConfig } from '../daemon/setup.js';
-import { DEFAULT_MISSING, loadCsv } from '../data/csv.js';
 import { NodeStore } from '../store/node-store.js';
-import { exportModel, type ModelCard, type Preprocessing, preprocessingHash } from './model-card.js';
+import { exportModel, type ModelCard, preprocessingHash, preprocessingOf } from './model-card.js';
+import { readModelArtifacts, artifactsHash } from './model-io.js';
 import { Trainer } from './trainer.js';
 
 export type ModelExportErrorCode =
@@ -96,13 +94,30 @@ export async function exportVerifiedModel(o: {
   }
   // The manifest's own network (its task's head), loaded with the verified weights.
   const spec = await resolveModelSpec(manifest, o.manifestPath ?? '.');
+  // Own models: the source folder resolveModelSpec just checked, copied into the export (`source/`)
+  // so `fedmesh predict` rebuilds the network from the manifest without the manifest's folder (F15).
+  const source =
+    manifest.model.kind === 'tfjs' ? readModelArtifacts(resolve(dirname(o.manifestPath ?? '.'), manifest.model.path!)) : undefined;
+  if (source !== undefined && artifactsHash(source) !== manifest.model.sourceHash) {
+    throw new ModelExportError(
+      'MODEL_EXPORT_MANIFEST_MISMATCH',
+      `the model source hashes to ${artifactsHash(source)}, the manifest's model.sourceHash is ${manifest.model.sourceHash}`,
+      { expected: manifest.model.sourceHash!, actual: artifactsHash(source) },
+    );
+  }
   const trainer = new Trainer(spec, manifest.seed);
   try {
     trainer.setWeights(decodeWeights(o.artifact));
-    const card = await exportModel(trainer.layersModel, o.out, {
-      ...cardOf(manifest, chain, o.siteData),
-      ...(spec.layers !== undefined ? { sourceHash: spec.layers.hash } : {}),
-    });
+    const card = await exportModel(
+      trainer.layersModel,
+      o.out,
+      {
+        ...cardOf(manifest, chain, o.siteData),
+        ...(spec.layers !== undefined ? { sourceHash: spec.layers.hash } : {}),
+        manifest,
+      },
+      source,
+    );
     // exportModel recomputes the hash from the weights it wrote: the same encoding, so the same hash.
     if (card.modelHash !== expected) {
       throw new ModelExportError('MODEL_HASH_MISMATCH', `the written model hashes to ${card.modelHash}, the record to ${expected}`, {
@@ -117,51 +132,8 @@ export async function exportVerifiedModel(o: {
   }
 }
 
-/**
- * The preprocessing every site applied, from the manifest (see the module header):
- * - images: pixels in [0, 1];
- * - tables with public statistics: the manifest's fill, clamp, centre and scale per model-input
- *   column, as float32 values exactly as the sites hold them (publicTransformOf);
- * - tables without: `siteData` given — that site's data loaded as the daemon loads it
- *   (node/daemon/setup.ts loadSiteData: the same CSV mapping, its medians as fill, its
- *   mean/std); else `unknown` (every site used its own private statistics).
- */
-export function preprocessingOf(manifest: FederationManifest, siteData?: SiteDataConfig): Preprocessing {
-  if (manifest.features === undefined) return { kind: 'image', shape: [...(manifest.imageShape ?? [])] };
-  const base = { kind: 'table' as const, features: manifest.features, label: manifest.label };
-  const pub = publicTransformOf(manifest);
-  if (pub !== undefined) {
-    return {
-      ...base,
-      missingValues: DEFAULT_MISSING,
-      source: 'public',
-      fill: Array.from(pub.fill),
-      clamp: { min: Array.from(pub.min), max: Array.from(pub.max) },
-      center: Array.from(pub.center),
-      scale: Array.from(pub.scale),
-    };
-  }
-  if (siteData === undefined || siteData.kind !== 'csv') return { ...base, missingValues: DEFAULT_MISSING, source: 'unknown' };
-  // As loadSiteData (node/daemon/setup.ts) builds its mapping: the same loader, so the same rows,
-  // the same medians and the same standardiser as this site trained with.
-  const { data, report } = loadCsv(siteData.path, manifest, {
-    missing: siteData.missing,
-    maxBadRowFraction: siteData.maxBadRowFraction,
-    ...(siteData.separator !== undefined ? { separator: siteData.separator } : {}),
-    ...(siteData.columns !== undefined ? { columns: siteData.columns } : {}),
-    ...(siteData.values !== undefined ? { values: siteData.values } : {}),
-    ...(siteData.headerMatch !== undefined ? { headerMatch: siteData.headerMatch } : {}),
-  });
-  const s = fitStandardizer(data);
-  return {
-    ...base,
-    missingValues: DEFAULT_MISSING,
-    source: 'site',
-    fill: Array.from(Float32Array.from(report.fill)),
-    center: Array.from(s.mean),
-    scale: Array.from(s.std),
-  };
-}
+/** The preprocessing every site applied, from the manifest (node/ml/model-card.ts, where loading checks a card against it). */
+export { preprocessingOf };
 
 /**
  * The card's description of inputs from the manifest: task, features (categorical features as

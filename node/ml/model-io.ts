@@ -87,21 +87,30 @@ export async function loadLayersModel(artifacts: tf.io.ModelArtifacts): Promise<
 
 /** Writes `model` as `dir/model.json` + `dir/weights.bin` (the tfjs-node `file://` layout). */
 export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
-  mkdirSync(dir, { recursive: true });
   await model.save(
     tf.io.withSaveHandler(async (a) => {
-      const json: tf.io.ModelJSON = {
-        modelTopology: a.modelTopology as tf.io.ModelJSON['modelTopology'],
-        format: 'layers-model',
-        generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
-        convertedBy: 'fedmesh',
-        weightsManifest: [{ paths: [`./${WEIGHTS_FILE}`], weights: a.weightSpecs ?? [] }],
-      };
-      writeFileSync(join(dir, 'model.json'), `${JSON.stringify(json)}\n`);
-      writeFileSync(join(dir, WEIGHTS_FILE), weightBytes(a));
+      writeModelArtifacts(a, dir);
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
   );
+}
+
+/**
+ * Writes artifacts as `dir/model.json` + one `dir/weights.bin`: the same topology, weight specs
+ * and weight bytes, so `artifactsHash(readModelArtifacts(dir))` is the artifacts' own hash
+ * (an own model's source copied into an export folder keeps the manifest's `sourceHash`).
+ */
+export function writeModelArtifacts(a: tf.io.ModelArtifacts, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const json: tf.io.ModelJSON = {
+    modelTopology: a.modelTopology as tf.io.ModelJSON['modelTopology'],
+    format: 'layers-model',
+    generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+    convertedBy: 'fedmesh',
+    weightsManifest: [{ paths: [`./${WEIGHTS_FILE}`], weights: a.weightSpecs ?? [] }],
+  };
+  writeFileSync(join(dir, 'model.json'), `${JSON.stringify(json)}\n`);
+  writeFileSync(join(dir, WEIGHTS_FILE), weightBytes(a));
 }
 
 /**

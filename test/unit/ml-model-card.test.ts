@@ -50,7 +50,7 @@ describe('export and predict', () => {
     const t = await trained(task, out);
     const want = t.predict(std, 40);
     t.dispose();
-    const { model, card } = await loadModelWithCard(out);
+    const { model, card } = await loadModelWithCard(out, { allowUnbound: true });
     const csvPath = join(dir, 'rows.csv');
     writeFileSync(csvPath, `b,ignored,a\n${raw.map((r) => `${r[1]},x,${r[0]}`).join('\n')}\n`);
     const { x, n } = readPredictionInput(csvPath, card);
@@ -71,7 +71,7 @@ describe('export and predict', () => {
     const t = await trained(task, out);
     const want = t.predict(std, 40);
     t.dispose();
-    const { model, card } = await loadModelWithCard(out);
+    const { model, card } = await loadModelWithCard(out, { allowUnbound: true });
     const rows = predictRows(model, card, Float32Array.from(raw.flat()), 40);
     model.dispose();
     rows.forEach((r, i) => {
@@ -82,7 +82,7 @@ describe('export and predict', () => {
     const real = c.modelHash;
     c.modelHash = `0x${'ab'.repeat(32)}`;
     writeFileSync(cardPath, JSON.stringify(c));
-    await expect(loadModelWithCard(out)).rejects.toMatchObject({
+    await expect(loadModelWithCard(out, { allowUnbound: true })).rejects.toMatchObject({
       code: 'MODEL_HASH_MISMATCH',
       fields: { expected: c.modelHash, got: real },
     });
@@ -94,12 +94,12 @@ describe('export and predict', () => {
     t.dispose();
     const csvPath = join(dir, 'cli-rows.csv');
     writeFileSync(csvPath, `a,b\n${raw.map((r) => r.join(',')).join('\n')}\n`);
-    const { model, card } = await loadModelWithCard(out);
+    const { model, card } = await loadModelWithCard(out, { allowUnbound: true });
     const { x, n } = readPredictionInput(csvPath, card);
     const want = predictionsCsv(card, predictRows(model, card, x, n));
     model.dispose();
     const bin = new URL('../../bin/fedmesh.mjs', import.meta.url).pathname;
-    const got = execFileSync(process.execPath, [bin, 'predict', '--model', out, '--data', csvPath], { encoding: 'utf8' });
+    const got = execFileSync(process.execPath, [bin, 'predict', '--model', out, '--data', csvPath, '--unbound'], { encoding: 'utf8' });
     expect(got).toBe(want);
     expect(() => readPredictionInput(join(dir, 'rows.csv'), { ...card, features: ['a', 'zz'] })).toThrow(/no column zz/);
   });

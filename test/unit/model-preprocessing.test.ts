@@ -184,11 +184,12 @@ describe('export → predict reproduces the training pipeline', () => {
     expect(got).not.toBe(stated);
     expect((err as Error).message).toContain(stated);
     expect((err as Error).message).toContain(got);
-    // Re-hashed to be self-consistent, it still is not the manifest's.
+    // Re-hashed to be self-consistent, it still is not the manifest's: refused at load against the
+    // manifest the card carries (F15), and by checkCardAgainstManifest.
     c.preprocessingHash = got;
     writeFileSync(cardPath, JSON.stringify(c));
-    const { model, card } = await loadModelWithCard(out);
-    model.dispose();
+    await expect(loadModelWithCard(out)).rejects.toMatchObject({ code: 'MODEL_PREPROCESSING_MISMATCH', fields: { got } });
+    const card = c;
     const manifest = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
     expect(() => checkCardAgainstManifest(card, manifest)).toThrow(
       expect.objectContaining({ code: 'MODEL_PREPROCESSING_MISMATCH', fields: expect.objectContaining({ actual: got }) }),
