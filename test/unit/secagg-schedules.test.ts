@@ -8,6 +8,9 @@
  * random positions, and it complains falsely about every honest participant), an equivocating
  * viewer (two views to random halves, it cites the one omitting a victim, refuses every lock and
  * endorses every lock it can, a second one through a LockRelease borrowing others' refusals) —
+ * a leader that drops honest participants (red team F12: as key-set leader it proposes a U_2 that
+ * keeps the drawn colluding participants and one victim and drops honest ones down to the floor;
+ * its View omits the honest inputs down to the lock floor and, as a lock leader, it cites it) —
  * plus one curious (protocol-following) member whose shares the adversary also holds. Every
  * schedule exchanges complaints, lock refusals and releases (committee-member.ts "Refusals and
  * release") and runs a second wave of lock proposals by unbound leaders of turns 3–6, with every
@@ -17,7 +20,13 @@
  *   2. at most one lock is certified, and if any honest member revealed, every honest
  *      survivor is padded by ≥ k honest surviving neighbours;
  *   3. an unmasked sum equals the plaintext sum of U_3 bit for bit, or (out-of-range input)
- *      decoding refuses it before anything could be recorded.
+ *      decoding refuses it before anything could be recorded;
+ *   4. ('drop-honest', with the coalition of participants drawn by the property) if anything is
+ *      revealed, U_3 keeps every honest participant that sent its input — so every honest survivor
+ *      is padded by ≥ k honest surviving neighbours whenever k + 1 honest participants sent
+ *      inputs — or nothing is revealed. These schedules lose no input or View and silence no
+ *      member: with m − t members silent only t views exist, one of them the leader's, and the
+ *      leader still chooses U_3 within the floor (documented residual, docs/secure-aggregation.md).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +62,7 @@ const DEVIATIONS = [
   'out-of-range',
   'complaining-member',
   'equivocating-viewer',
+  'drop-honest',
 ] as const;
 type Deviation = (typeof DEVIATIONS)[number];
 const M = 7;
@@ -84,13 +94,15 @@ const scheduleArb = fc
     order2: fc.array(fc.integer(), { minLength: M * 4, maxLength: M * 4 }),
     // Members that get lock endorsements late: after the refusals and releases of each exchange.
     lateEndorsements: fc.array(fc.boolean(), { minLength: M, maxLength: M }),
+    // 'drop-honest': participants (by index) that collude with the malicious member.
+    colluders: fc.array(fc.boolean(), { minLength: 10, maxLength: 10 }),
     seed: fc.integer({ min: 0, max: 1e6 }),
   })
   .map((s) => {
-    // Silent members: at most m − t, never the malicious or curious one.
+    // Silent members: at most m − t, never the malicious or curious one (none for 'drop-honest').
     const silent = new Set<number>();
     s.silent.forEach((b, k) => {
-      if (b && k !== s.malicious && k !== s.curious && silent.size < M - T) silent.add(k);
+      if (b && k !== s.malicious && k !== s.curious && silent.size < M - T && s.deviation !== 'drop-honest') silent.add(k);
     });
     return { ...s, silent };
   });
@@ -116,6 +128,10 @@ describe('random schedules with one malicious member', () => {
         const coalition = [...new Set([mal, curious].filter((x): x is string => x !== undefined))];
         const deviation: Deviation = mal === undefined ? 'none' : s.deviation;
         const honestParticipant = (p: string) => !coalition.includes(p);
+        // 'drop-honest': the drawn colluding participants, and those the property calls honest.
+        const dropHonest = deviation === 'drop-honest';
+        const colluding = dropHonest ? r.parties.filter((_, i) => s.colluders[i] === true) : [];
+        const trulyHonest = (p: string) => honestParticipant(p) && !colluding.includes(p);
         // Committee members stay to the end as participants (their member role may be silent).
         const exit = (i: number) => (i < M ? 0 : s.exits[i]!);
         const afterAdvert = new Set(r.parties.filter((_, i) => exit(i) === 1));
@@ -175,7 +191,8 @@ describe('random schedules with one malicious member', () => {
         for (const leader of live) {
           const lead = r.committee.indexOf(leader);
           const ksClock = { now: lead, turnStart: (t: number) => t };
-          const proposal = r.members.get(leader)!.proposeKeySet(lead);
+          let proposal = r.members.get(leader)!.proposeKeySet(lead);
+          if (dropHonest && leader === mal) proposal = dropToFloor(proposal, trulyHonest);
           if (proposal.shared.length < requiredSurvivors(r.ctx.config.minSurvivorFraction, proposal.advertised.length)) {
             // Too many left after advertising: every member refuses the key set; nothing happens.
             for (const id of live) expect(() => r.members.get(id)!.onKeySetProposal(proposal, ksClock)).toThrow(/SECAGG_FLOOR/);
@@ -187,6 +204,18 @@ describe('random schedules with one malicious member', () => {
               const e = r.members.get(id)!.onKeySetProposal(proposal, ksClock);
               if (e !== undefined) ends.push(e);
             } catch (e) {
+              if (dropHonest && leader === mal) {
+                // F12: a member holding a dropped honest participant's share refuses.
+                expect((e as SecAggError).fields.reason).toBe('omits-held-share');
+                continue;
+              }
+              // F12: a leader that cannot open the malicious participant's share leaves it out, and
+              // its holders refuse unless c + 1 = 3 members complained (the documented stall).
+              if ((e as SecAggError).code === 'SECAGG_BAD_PROPOSAL') {
+                expect((e as SecAggError).fields.reason).toBe('omits-held-share');
+                expect((e as SecAggError).fields.participants).toEqual([mal]);
+                continue;
+              }
               // Only a member that cannot open the malicious participant's share may refuse.
               expect((e as SecAggError).code).toBe('SECAGG_CANNOT_FOLLOW');
               expect(garbageTo.has(id)).toBe(true);
@@ -236,7 +265,7 @@ describe('random schedules with one malicious member', () => {
         let altView: SignedView | undefined;
         for (const id of live) {
           const k = r.committee.indexOf(id);
-          const holds = inputs.filter((p) => !s.missInput[k * 10 + r.parties.indexOf(p)]);
+          const holds = inputs.filter((p) => dropHonest || !s.missInput[k * 10 + r.parties.indexOf(p)]);
           const m = r.members.get(id)!;
           m.beginInputs();
           views.set(
@@ -262,10 +291,21 @@ describe('random schedules with one malicious member', () => {
           victimView = { member: mal, keySet, entries, signature: testSign(mal)(viewStatement(scope, mal, keySet, entries)) };
           views.set(mal, { ...views.get(mal)!, view: victimView });
         }
+        if (dropHonest && mal !== undefined && views.has(mal)) {
+          // F12: its only View omits honest inputs (all but one victim) down to the lock floor.
+          const v = views.get(mal)!.view;
+          const floor = requiredSurvivors(r.ctx.config.minSurvivorFraction, ksProposal.shared.length);
+          const keepFirst = v.entries.find((e) => trulyHonest(e.participant))?.participant;
+          const entries = [...v.entries];
+          for (const e of v.entries)
+            if (entries.length > floor && trulyHonest(e.participant) && e.participant !== keepFirst) entries.splice(entries.indexOf(e), 1);
+          const dropView: SignedView = { ...v, entries, signature: testSign(mal)(viewStatement(scope, mal, v.keySet, entries)) };
+          views.set(mal, { ...views.get(mal)!, view: dropView });
+        }
         for (const to of live) {
           const kt = r.committee.indexOf(to);
           for (const [from, v] of views) {
-            if (from === to || s.loseView[kt * M + r.committee.indexOf(from)]) continue;
+            if (from === to || (!dropHonest && s.loseView[kt * M + r.committee.indexOf(from)])) continue;
             const shownAlt = deviation === 'equivocating-viewer' ? s.targets[kt] === true : kt % 2 === 1;
             const sent = altView !== undefined && from === mal && shownAlt ? { ...v, view: altView } : v;
             r.members.get(to)!.addView(sent);
@@ -282,7 +322,12 @@ describe('random schedules with one malicious member', () => {
             const p = m.proposeLock(turn);
             if (id === mal && (deviation === 'equivocate-view' || deviation === 'equivocating-viewer') && altView !== undefined)
               proposals.push(withAltView(p, altView, ksProposal.shared));
-            else proposals.push(p);
+            else if (id === mal && dropHonest) {
+              // F12: it cites its own View and t − 1 others: U_3 = their intersection.
+              const own = views.get(mal)!.view;
+              const cited = [own, ...[...views.values()].map((v) => v.view).filter((v) => v.member !== mal)].slice(0, T);
+              proposals.push(withAltView({ ...p, views: cited.sort((a, b) => (a.member < b.member ? -1 : 1)) }, own, ksProposal.shared));
+            } else proposals.push(p);
           } catch (e) {
             // Too few views or a floor broken: no proposal.
             const code = `propose:${(e as SecAggError).code}`;
@@ -492,6 +537,15 @@ describe('random schedules with one malicious member', () => {
           }
         }
 
+        // Invariant 4 ('drop-honest'): U_3 keeps every honest participant that sent its input.
+        if (dropHonest && honestRevealers.length > 0) {
+          const u3 = locked!.followedSurvivors.map((e) => e.participant);
+          const sent = [...r.payloads.keys()].filter(trulyHonest);
+          expect(sent.filter((p) => !u3.includes(p))).toEqual([]);
+          if (sent.length >= K + 1)
+            for (const p of sent) expect(sent.filter((q) => q !== p && u3.includes(q)).length).toBeGreaterThanOrEqual(K);
+        }
+
         // Invariant 3: exact sum of U_3 (an honest member unmasks), or a refused out-of-range sum.
         const unmasker = live.find((id) => id !== mal && r.members.get(id)!.followedDigest !== undefined);
         if (unmasker === undefined) return;
@@ -538,6 +592,15 @@ function withAltView(p: ProposalMsg, alt: SignedView, shared: readonly string[])
   const views = p.views.map((v) => (v.member === alt.member ? alt : v));
   const { survivors, dropped } = deriveLock(views, shared);
   return { ...p, views, survivors: survivors.map((e) => e.participant), dropped };
+}
+
+/** 'drop-honest' (F12): `p`'s U_2 without the participants `honest` says are honest (but one), down to ⌈α·|U_1|⌉. */
+function dropToFloor(p: KeySetProposalMsg, honest: (p: string) => boolean): KeySetProposalMsg {
+  const floor = requiredSurvivors(config().minSurvivorFraction, p.advertised.length);
+  const keepFirst = p.shared.find(honest);
+  const shared = [...p.shared];
+  for (const q of p.shared) if (shared.length > floor && honest(q) && q !== keepFirst) shared.splice(shared.indexOf(q), 1);
+  return { ...p, shared };
 }
 
 /** A second LockEndorse from one member is SECAGG_DUPLICATE (one per member; later ones travel as LockRelease). */
