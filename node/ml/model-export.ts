@@ -7,7 +7,10 @@
  * member); only the chain is trusted. The artifact's SHA-256 must equal the model hash of the
  * round's on-chain record, and the manifest's hash must equal the contract's manifest hash
  * (the card's task, features and preprocessing come from it). Either mismatch is refused with a
- * typed error naming both hashes, before anything is written.
+ * typed error naming both hashes, before anything is written. The card carries the manifest and
+ * an own model's source folder is copied to `out/source/`, so `fedmesh predict` rebuilds the
+ * network from what the chain fixes and checks model.json, frozen weights and the card's fields
+ * against it (F15, node/ml/model-card.ts `loadModelWithCard`).
  *
  * The card's preprocessing (issue 17 item 8) is `preprocessingOf(manifest)`: a pure function of
  * the verified manifest when it carries public statistics, so anyone holding the manifest can
