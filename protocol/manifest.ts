@@ -159,7 +159,11 @@ export const ManifestSchema = z
     dp: z
       .object({
         epsilon: z.number().positive(),
-        delta: z.number().gt(0).lt(1),
+        // δ is the probability that the ε guarantee fails outright; it must be far below 1/N for
+        // every site's record count N (Dwork & Roth 2014, §2.3: δ of order 1/N permits releasing
+        // a δN-record sample in the clear). N is private, so δ < 1/N cannot be checked here; the
+        // manifest refuses δ > 1e-3, which is already 1/N for a site of a thousand records.
+        delta: z.number().gt(0).max(1e-3, { message: 'dp.delta must be at most 1e-3 (choose δ < 1/N for the largest site)' }),
         clipNorm: z.number().positive(),
         sampleRate: z.number().gt(0).max(1),
       })

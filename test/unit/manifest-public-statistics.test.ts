@@ -51,6 +51,12 @@ describe('manifest: DP needs public values', () => {
     expect(issues({ ...base, dp: { ...dp, sampleRate: 0 }, publicStatistics: stats })[0]).toMatch(/^dp\.sampleRate: /);
   });
 
+  it('refuses a δ above 1e-3 (δ must be far below 1/N; N is private), naming dp.delta', () => {
+    expect(issues({ ...base, dp: { ...dp, delta: 0.5 }, publicStatistics: stats })).toEqual([expect.stringMatching(/^dp\.delta: .*1e-3/)]);
+    expect(issues({ ...base, dp: { ...dp, delta: 0 }, publicStatistics: stats })[0]).toMatch(/^dp\.delta: /);
+    expect(parseManifest({ ...base, dp: { ...dp, delta: 1e-3 }, publicStatistics: stats }).dp?.delta).toBe(1e-3);
+  });
+
   it('refuses dp without public statistics, naming every feature', () => {
     expect(issues({ ...base, dp })).toEqual([
       expect.stringMatching(/^publicStatistics\.features\.age: with dp, every feature needs public values/),
