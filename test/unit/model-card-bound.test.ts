@@ -8,6 +8,7 @@
  * (trained on a real CSV through the daemon's loader) and edits one file of the export as an
  * attacker would.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,13 @@ const BASE = {
     { name: 'b', kind: 'numeric' },
   ],
   label: { name: 'y', positive: '1', negatives: ['0'] },
+  // Public statistics: the card's preprocessing is then a function of the manifest alone.
+  publicStatistics: {
+    features: {
+      a: { min: -1, max: 1, center: 0, scale: 0.7, fill: 0 },
+      b: { min: -1, max: 1, center: 0, scale: 0.7, fill: 0 },
+    },
+  },
   rounds: 1,
   training: { localEpochs: 1, batchSize: 8, learningRate: 0.05 },
   committee: { size: 3, threshold: 2 },
@@ -95,6 +103,38 @@ describe('built-in MLP: the export is bound to the manifest (F15)', () => {
     const got = await predictAll(out, data.x, data.n, 2);
     expect(Math.max(...got.map((v, i) => Math.abs(v - want[i]!)))).toBeLessThan(1e-6);
   });
+
+  it('fedmesh predict (the CLI): stderr says what was verified against which hashes; --manifest pins the manifest; an unbound card needs --unbound', async () => {
+    const { out, data } = await trainAndExport(manifest, manifestPath, 'mlp-cli');
+    const csv = join(dir, 'rows.csv');
+    writeFileSync(csv, readFileSync(sitePath));
+    const good = join(dir, 'mlp-manifest.json');
+    writeFileSync(good, JSON.stringify(manifest));
+    const bin = new URL('../../bin/fedmesh.mjs', import.meta.url).pathname;
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [bin, 'predict', '--model', out, '--data', csv, ...args], { encoding: 'utf8' });
+    const ok = run('--manifest', good);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout.trim().split('\n')).toHaveLength(data.n + 1);
+    expect(ok.stderr).toContain(`manifest ${manifestHash(manifest)}`);
+    expect(ok.stderr).toContain(`model hash ${readCard(out).modelHash}`);
+    const other = parseManifest({ ...BASE, seed: 6, model: { kind: 'mlp', hidden: [6] } });
+    const bad = join(dir, 'other-manifest.json');
+    writeFileSync(bad, JSON.stringify(other));
+    const refused = run('--manifest', bad);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('MODEL_MANIFEST_MISMATCH');
+    expect(refused.stderr).toContain(manifestHash(other));
+    // The same folder with the manifest taken out of its card: refused, then loaded with --unbound.
+    const { manifest: _m, manifestHash: _h, ...unbound } = readCard(out);
+    writeCard(out, unbound as ModelCard);
+    const r = run();
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('MODEL_CARD_UNBOUND');
+    const u = run('--unbound');
+    expect(u.status).toBe(0);
+    expect(u.stderr).toMatch(/^UNBOUND /);
+  }, 60_000);
 
   it("model.json with the hidden ReLU made linear: MODEL_ARCHITECTURE_MISMATCH naming both networks' hashes", async () => {
     const { out } = await trainAndExport(manifest, manifestPath, 'mlp-activation');
