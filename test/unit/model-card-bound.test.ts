@@ -19,7 +19,14 @@ import { type FederationManifest, manifestHash, parseManifest } from '../../prot
 import { encodeWeights } from '../../protocol/weights-codec.js';
 import { loadSiteData, resolveModelSpec } from '../../node/daemon/setup.js';
 import { selectBackend } from '../../node/ml/backend.js';
-import { CARD_FILE, loadModelWithCard, type ModelCard, preprocessingHash, SOURCE_DIR } from '../../node/ml/model-card.js';
+import {
+  CARD_FILE,
+  loadModelWithCard,
+  type ModelCard,
+  preprocessingHash,
+  SOURCE_DIR,
+  type TablePreprocessing,
+} from '../../node/ml/model-card.js';
 import { exportVerifiedModel } from '../../node/ml/model-export.js';
 import { artifactsHash, readModelArtifacts, saveLayersModel } from '../../node/ml/model-io.js';
 import { Trainer } from '../../node/ml/trainer.js';
@@ -60,8 +67,9 @@ writeFileSync(
 );
 
 /** Trains the manifest's model on the site CSV, exports it verified against a record of its weights; returns the export folder. */
-async function trainAndExport(manifest: FederationManifest, manifestPath: string, name: string) {
-  const { data } = loadSiteData({ kind: 'csv', path: sitePath, missing: 'median', maxBadRowFraction: 0 }, manifest);
+async function trainAndExport(manifest: FederationManifest, manifestPath: string, name: string, exportSite = false) {
+  const site = { kind: 'csv' as const, path: sitePath, missing: 'median' as const, maxBadRowFraction: 0 };
+  const { data } = loadSiteData(site, manifest);
   const trainer = new Trainer(await resolveModelSpec(manifest, manifestPath), manifest.seed);
   await trainer.train(data, { epochs: 3, batchSize: 8, learningRate: 0.1, seed: 1 });
   const artifact = encodeWeights(trainer.getWeights());
@@ -74,6 +82,7 @@ async function trainAndExport(manifest: FederationManifest, manifestPath: string
     artifact,
     out,
     manifestPath,
+    ...(exportSite ? { siteData: site } : {}),
   });
   return { out, want, data };
 }
@@ -184,6 +193,36 @@ describe('built-in MLP: the export is bound to the manifest (F15)', () => {
     await expect(loadModelWithCard(out)).rejects.toMatchObject({
       code: 'MODEL_PREPROCESSING_MISMATCH',
       fields: { field: 'preprocessing' },
+    });
+  });
+});
+
+describe("no public statistics: the schema is the manifest's, a site's statistics are reported unverifiable", () => {
+  const { publicStatistics: _p, ...noStats } = BASE;
+  const manifest = parseManifest({ ...noStats, model: { kind: 'mlp', hidden: [6] } });
+  const manifestPath = join(dir, 'site-manifest.json');
+
+  it('site statistics load (siteStatistics: true); a rewritten schema or statistics added to an `unknown` card are refused', async () => {
+    const { out } = await trainAndExport(manifest, manifestPath, 'site-ok', true);
+    const { model, verification } = await loadModelWithCard(out);
+    model.dispose();
+    expect(verification).toMatchObject({ bound: true, siteStatistics: true });
+    const card = readCard(out);
+    const pre = card.preprocessing as TablePreprocessing;
+    const relabelled = { ...pre, label: { name: 'y', positive: '0', negatives: ['1'] } };
+    writeCard(out, { ...card, preprocessing: relabelled, preprocessingHash: preprocessingHash(relabelled) });
+    await expect(loadModelWithCard(out)).rejects.toMatchObject({
+      code: 'MODEL_PREPROCESSING_MISMATCH',
+      fields: { field: 'preprocessing' },
+    });
+    const { out: unknownOut } = await trainAndExport(manifest, manifestPath, 'site-unknown', false);
+    const u = readCard(unknownOut);
+    expect(u.preprocessing).toMatchObject({ source: 'unknown' });
+    const withStats = { ...(u.preprocessing as TablePreprocessing), fill: [0, 0], center: [9, 9], scale: [1, 1] };
+    writeCard(unknownOut, { ...u, preprocessing: withStats, preprocessingHash: preprocessingHash(withStats) });
+    await expect(loadModelWithCard(unknownOut)).rejects.toMatchObject({
+      code: 'MODEL_PREPROCESSING_MISMATCH',
+      fields: { field: 'preprocessing statistics' },
     });
   });
 });
