@@ -548,7 +548,7 @@ export async function runSimulation(
     if (dp !== undefined) write(`privacy: epsilon ${dp.epsilon.toFixed(4)} spent per institution at delta ${o.dpDelta}`);
     write(`wrote ${join(outDir, 'summary.json')} and ${metricsPath}`);
     write(`report: ${reportPath}`);
-    // The final model, usable as it is: `fedmesh predict --model <out>/model --data FILE`.
+    // The final model, usable as it is: `fedmesh predict --model <out>/model --data FILE --unbound` (the card carries no manifest: docs/models.md).
     const card = await exportModel(fed.trainers[0]!.layersModel, join(outDir, 'model'), {
       task,
       featureShape: [...data.featureShape],
@@ -569,7 +569,7 @@ export async function runSimulation(
     });
     if (card.modelHash !== head.modelHash)
       write(`warning: the exported model hashes to ${card.modelHash}, the last record to ${head.modelHash}`);
-    write(`model: ${join(outDir, 'model')} (fedmesh predict --model ${join(outDir, 'model')} --data FILE)`);
+    write(`model: ${join(outDir, 'model')} (fedmesh predict --model ${join(outDir, 'model')} --data FILE --unbound)`);
     return { outDir, summary, rounds };
   } finally {
     await fed.stop();
