@@ -420,6 +420,13 @@ function checkCardFields(card: ModelCard, m: FederationManifest, mh: string): bo
 async function specOf(m: FederationManifest, mh: string, card: ModelCard, dir: string): Promise<{ spec: ModelSpec; sourceHash?: string }> {
   const spec = modelSpecOf(m);
   if (m.model.kind !== 'tfjs') return { spec };
+  if (!existsSync(join(dir, SOURCE_DIR, 'model.json'))) {
+    throw new ModelCardError(
+      'MODEL_SOURCE_MISMATCH',
+      `${join(dir, SOURCE_DIR)}: no model source; manifest ${mh} names an own model (sourceHash ${m.model.sourceHash}) whose network and frozen weights come from it (export again with fedmesh model export)`,
+      { expected: m.model.sourceHash!, got: null, manifestHash: mh, card: card.sourceHash ?? null },
+    );
+  }
   const artifacts = readModelArtifacts(join(dir, SOURCE_DIR));
   const got = artifactsHash(artifacts);
   if (got !== m.model.sourceHash) {

@@ -9,7 +9,7 @@
  * attacker would.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -286,5 +286,11 @@ describe('own tfjs model with a frozen base: frozen weights and source are bound
     expect(err.code).toBe('MODEL_SOURCE_MISMATCH');
     expect(err.fields.expected).toBe(manifest.model.sourceHash);
     expect(err.fields.got).not.toBe(manifest.model.sourceHash);
+    // Without the source folder (an export from before F15's fix): refused, naming the manifest's sourceHash.
+    rmSync(join(out, SOURCE_DIR), { recursive: true });
+    await expect(loadModelWithCard(out)).rejects.toMatchObject({
+      code: 'MODEL_SOURCE_MISMATCH',
+      fields: { expected: manifest.model.sourceHash, got: null },
+    });
   });
 });
