@@ -1163,7 +1163,9 @@ export class SecAggCommitteeMember {
     // member keeps that promise whatever its reason), so that a benign leader that held fewer views
     // than we do can be released from and a later turn's lock keep the input.
     const own = this.views.get(this.self);
-    if (conflict === undefined && own !== undefined && bytesEqual(own.keySet, ks.digest)) {
+    // (Also when a cited view conflicts but the content was justified without the equivocator:
+    // justification does not show that no ≥ t views keep an omitted input.)
+    if (own !== undefined && bytesEqual(own.keySet, ks.digest)) {
       const inU3 = new Set(expected.survivors.map((e) => `${e.participant}/${toHex0x(e.inputHash)}`));
       const ownKeys = new Set(own.entries.map((e) => `${e.participant}/${toHex0x(e.inputHash)}`));
       const u2 = new Set(ks.shared);
