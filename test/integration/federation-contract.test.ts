@@ -78,7 +78,11 @@ describe('federation of 6 peers on FedmeshFederation (secure aggregation)', () =
     expect(await chain.totalCredits()).toBeGreaterThan(0n);
     for (const p of fed.peers) {
       const verdicts = p.components.gossip.verdicts as Map<string, number>;
-      expect([...verdicts.keys()].filter((k) => !k.startsWith('accept'))).toEqual([]);
+      // IGNORE ROUND_UNKNOWN is not a refusal: a message for a round this peer has not opened
+      // yet (its opener lags the sender's under load); the secure-aggregation inbox holds such
+      // messages and replays them once the round opens (node/services/secagg-inbox.ts). Every
+      // other non-accept verdict (a REJECT, or any other IGNORE) is a defect here.
+      expect([...verdicts.keys()].filter((k) => !k.startsWith('accept') && k !== 'ignore:ROUND_UNKNOWN')).toEqual([]);
     }
   }, 60_000);
 });
