@@ -106,7 +106,7 @@ describe('a committee member that missed a survivor’s shares', () => {
         federation: 'abstain',
         members,
         committeeSize: 7,
-        timing: { collectMs: 2000, recordGraceMs: 300 },
+        timing: { collectMs: 6000, recordGraceMs: 300 },
         training: { epochs: 1, batchSize: 1, learningRate: 0.1, seed: 1 },
         secureAggregation: { config: config(), keysMs: 1000 },
         resultSlackMs: 3000,
