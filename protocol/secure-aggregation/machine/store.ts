@@ -77,8 +77,6 @@ export class Feeder {
   private readonly fed = new Map<SecAggKind, Set<string>>();
   /** SECAGG_CANNOT_FOLLOW refusals not (yet) resolved, by kind/slot. */
   private readonly pending = new Map<string, FedmeshError<string>>();
-  /** Refusals counted once and still retried (`feedRetrying`'s `countThenRetry`), by kind/slot/code. */
-  private readonly countedOnce = new Set<string>();
 
   constructor(private readonly store: ReceivedStore) {}
 
@@ -106,17 +104,13 @@ export class Feeder {
 
   /**
    * Like `feed`, but a message whose handler throws one of `retryOn` is offered again on the
-   * next call (its missing material may arrive); other errors are counted once. An error that
-   * `countThenRetry` accepts is counted and logged the first time, as any refusal, and the
-   * message is still offered again (a lock proposal refused only because this member's
-   * endorsement is taken, which a release may free).
+   * next call (its missing material may arrive); other errors are counted once.
    */
   feedRetrying<K extends SecAggKind>(
     out: Emit,
     kind: K,
     retryOn: readonly string[],
     fn: (m: Extract<SecAggMessage, { kind: K }>) => void,
-    countThenRetry?: (e: FedmeshError<string>) => boolean,
   ): void {
     const done = this.fedOf(kind);
     for (const m of this.store.messages(kind)) {
@@ -128,14 +122,6 @@ export class Feeder {
         this.pending.delete(`${kind}/${slot}`);
       } catch (e) {
         if (!isFedmeshError(e)) throw e;
-        if (countThenRetry?.(e) === true) {
-          const key = `${kind}/${slot}/${e.code}`;
-          if (this.countedOnce.has(key)) continue;
-          this.countedOnce.add(key);
-          out.count(e.code, { kind, sender: m.sender, error: e.message, ...e.fields });
-          out.log('warn', { code: e.code, sender: m.sender, ...e.fields }, `secure aggregation: refused (${e.message})`);
-          continue;
-        }
         if (retryOn.includes(e.code)) {
           // Offered again as material arrives; a refusal still pending when this member gives up
           // is counted then (`countPending`), so a transient gossip race is not an error.
