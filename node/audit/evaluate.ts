@@ -73,11 +73,12 @@ export async function readTestData(path: string): Promise<TestData> {
 }
 
 /** Accuracy and AUC of each model (encoded FMWT bytes, by round) on `data`. */
-export async function evaluateModels(
-  data: TestData,
-  models: ReadonlyMap<number, Uint8Array>,
-): Promise<Map<number, Record<string, number>>> {
-  await selectBackend();
+/**
+ * The test data as the trainer's evaluation input: rows flattened in model-input order, labels
+ * (class indices) or, for multi-label and regression, targets in standard units. One place for
+ * the CLI's evaluation and the dashboard's model view (./model-view.ts).
+ */
+export function labelledTestSet(data: TestData) {
   const features = data.model.inputShape.reduce((a, b) => a * b, 1);
   const x = new Float32Array(data.x.length * features);
   data.x.forEach((row, i) => {
@@ -94,6 +95,15 @@ export async function evaluateModels(
     y: Uint8Array.from(data.y, (v) => (wide ? 0 : (v as number))),
     ...(wide ? { targets: Float32Array.from(data.y.flat() as number[], (v) => toStandardUnits(task, v)) } : {}),
   };
+  return { task, labelled, x, n };
+}
+
+export async function evaluateModels(
+  data: TestData,
+  models: ReadonlyMap<number, Uint8Array>,
+): Promise<Map<number, Record<string, number>>> {
+  await selectBackend();
+  const { task, labelled, x } = labelledTestSet(data);
   const trainer = new Trainer(data.model, 0);
   const out = new Map<number, Record<string, number>>();
   try {

@@ -15,12 +15,12 @@ import { join } from 'node:path';
 import { checkArtifact } from '../../protocol/audit/artifacts.js';
 import type { AuditReport } from '../../protocol/audit/types.js';
 import type { TaskMetrics } from '../../protocol/metrics.js';
-import { evaluateTask, type Task, toStandardUnits } from '../../protocol/task.js';
+import { evaluateTask, type Task } from '../../protocol/task.js';
 import { decodeWeights } from '../../protocol/weights-codec.js';
 import { reportExplanations } from '../ml/explain-run.js';
 import { Trainer } from '../ml/trainer.js';
 import { fetchArtifacts } from './artifacts.js';
-import { readTestData, type TestData } from './evaluate.js';
+import { labelledTestSet, readTestData, type TestData } from './evaluate.js';
 import type { AuditOptions } from './run.js';
 import { readCsvTestData } from './test-data-csv.js';
 
@@ -47,21 +47,7 @@ export function latestEvaluatedRound(r: AuditReport): { round: number; modelHash
 
 /** Scores and explains one model (FMWT bytes) on the test data. */
 export function inspectModel(data: TestData, bytes: Uint8Array, round: number, modelHash: string): ModelInsight {
-  const task: Task = data.model.task ?? { kind: 'binary' };
-  const features = data.model.inputShape.reduce((a, b) => a * b, 1);
-  const n = data.y.length;
-  const x = new Float32Array(n * features);
-  data.x.forEach((row, i) => {
-    x.set(row, i * features);
-  });
-  const wide = task.kind === 'multilabel' || task.kind === 'regression';
-  const labelled = {
-    x,
-    n,
-    featureShape: data.model.inputShape,
-    y: Uint8Array.from(data.y, (v) => (wide ? 0 : (v as number))),
-    ...(wide ? { targets: Float32Array.from(data.y.flat() as number[], (v) => toStandardUnits(task, v)) } : {}),
-  };
+  const { task, labelled, x, n } = labelledTestSet(data);
   const trainer = new Trainer(data.model, 0);
   try {
     trainer.setWeights(decodeWeights(bytes));
