@@ -35,10 +35,12 @@ import { createRng } from '../../protocol/rng.js';
 import { clipModelUpdate } from '../../protocol/secure-aggregation/quantize.js';
 import {
   createAdvert,
+  defaultKeySetGraceMs,
   effectiveCommittee,
   generateRoundKeys,
   SecAggCommitteeMember,
   SecAggParticipant,
+  validateKeySetGrace,
   wipeRoundKeys,
 } from '../../protocol/secure-aggregation/index.js';
 import type { SecAggStage } from '../../protocol/secure-aggregation/stages.js';
@@ -372,7 +374,13 @@ export class RoundDriver {
       const committeeKeys = secure.secagg.committeeKeys;
       const member =
         position >= 0
-          ? new SecAggCommitteeMember(ctx, self, committeeKeys?.own ?? keys.encryption.secretKey, { crypto, sign, verify })
+          ? new SecAggCommitteeMember(
+              ctx,
+              self,
+              committeeKeys?.own ?? keys.encryption.secretKey,
+              { crypto, sign, verify },
+              validateKeySetGrace(secure.secure.keySetGraceMs ?? defaultKeySetGraceMs(secure.secure.keysMs), secure.secure.keysMs),
+            )
           : undefined;
       secureParticipant = participates
         ? new SecAggParticipant(ctx, self, keys, {

@@ -74,6 +74,12 @@ export interface SecureAggregationInit {
   readonly config: SecAggConfig;
   /** Time from round open to collect every member's key advertisement; share messages get as long again. */
   readonly keysMs: number;
+  /**
+   * Δ of the key-set omission grace (protocol/secure-aggregation/committee-member.ts
+   * `CommitteeTiming`): a member forgives a key set leaving out an advert or share it first held
+   * less than Δ before the turn was due. Integer in [0, keysMs − 1]; default ⌊keysMs/2⌋.
+   */
+  readonly keySetGraceMs?: number;
 }
 
 export interface SecAggComponents {

@@ -188,7 +188,54 @@ export interface UnmaskResult {
 export interface TurnClock {
   readonly now: number;
   readonly turnStart: (turn: number) => number;
+  /**
+   * When key-set turn `turn` is due on this member's clock (turn 0: its key deadline, openedAt +
+   * keysMs), for the omission grace (`CommitteeTiming.keySetGraceMs`). Absent: `now`.
+   */
+  readonly turnDue?: (turn: number) => number;
+  /**
+   * The same for shares, if they may be sent later than adverts: without committee keys known at
+   * open a participant shares once it holds every member's advert, or at keysMs when a member is
+   * down, so the driver passes turnDue + keysMs. Absent: `turnDue`.
+   */
+  readonly shareDue?: (turn: number) => number;
 }
+
+/** Timing rules of the member (times from the driver's clock: protocol/ reads none). */
+export interface CommitteeTiming {
+  /**
+   * Δ: a key-set proposal may leave out an advert (from U_1) or a share (from U_2) that this member
+   * first held less than Δ before max(now, the turn's due time) — gossip still carrying it to the
+   * leader (views diverged for tens of seconds in 64-peer simulations: every turn was refused). An
+   * item held for ≥ Δ by then must be in (F9, F12: refused as today). 0: every held item must be
+   * in. Must be below the key window (keysMs): an honest participant's advert and share that reach
+   * this member within keysMs − Δ of its open are never forgivable (docs/secure-aggregation.md
+   * "Excluding someone").
+   */
+  readonly keySetGraceMs: number;
+}
+
+/** Strict: no omission is forgiven (in-memory rounds, tests without a clock). */
+export const NO_KEY_SET_GRACE: CommitteeTiming = { keySetGraceMs: 0 };
+
+/**
+ * Validate Δ against the key window (STYLE.md §11): an integer in [0, keysMs − 1]. With Δ ≥ keysMs
+ * a turn-0 leader could leave out every item that arrived after the member opened the round, i.e.
+ * all of them, and F12 would be open again.
+ */
+export function validateKeySetGrace(keySetGraceMs: number, keysMs: number): CommitteeTiming {
+  if (!Number.isInteger(keySetGraceMs) || keySetGraceMs < 0 || keySetGraceMs >= keysMs) {
+    throw new SecAggError('SECAGG_BAD_CONFIG', `keySetGraceMs=${keySetGraceMs}: integer in [0, keysMs − 1 = ${keysMs - 1}]`, {
+      field: 'keySetGraceMs',
+      value: keySetGraceMs,
+      rule: `integer in [0, keysMs − 1 = ${keysMs - 1}]`,
+    });
+  }
+  return { keySetGraceMs };
+}
+
+/** The default Δ: half the key window (5 s with the node's keysMs = 10 s, one recordGraceMs there). */
+export const defaultKeySetGraceMs = (keysMs: number): number => Math.floor(keysMs / 2);
 
 /** Turn 0 only, at once: for callers without leader rotation (in-memory rounds, tests). */
 export const TURN_ZERO: TurnClock = { now: 0, turnStart: (turn) => (turn === 0 ? 0 : Number.POSITIVE_INFINITY) };
@@ -218,6 +265,12 @@ export class SecAggCommitteeMember {
   /** c_k^PK: bound into every share's AD and key (crypto.ts `shareAssociatedData`). */
   private readonly encryptionPublicKey: Uint8Array;
   private readonly adverts = new Map<string, AdvertiseKeysMsg>();
+  /**
+   * When this member first held each participant's advert, and its share with the commitment (the
+   * driver's clock, `at`; absent: −∞, held long enough): the omission grace (`CommitteeTiming`).
+   */
+  private readonly advertHeldAt = new Map<string, number>();
+  private readonly shareHeldAt = new Map<string, number>();
   private readonly commitments = new Map<string, Uint8Array>();
   private readonly vault: ShareVault;
   private readonly inputs = new Map<string, HeldInput>();
@@ -259,7 +312,14 @@ export class SecAggCommitteeMember {
     /** c_i^SK; imported (copied), so the participant role may wipe its own copy independently. */
     encryptionSecretKey: Uint8Array,
     private readonly deps: CommitteeDeps,
+    private readonly timing: CommitteeTiming = NO_KEY_SET_GRACE,
   ) {
+    if (!Number.isInteger(timing.keySetGraceMs) || timing.keySetGraceMs < 0)
+      throw new SecAggError('SECAGG_BAD_CONFIG', `keySetGraceMs=${timing.keySetGraceMs}: integer ≥ 0`, {
+        field: 'keySetGraceMs',
+        value: timing.keySetGraceMs,
+        rule: 'integer ≥ 0',
+      });
     this.position = ctx.committee.indexOf(self);
     if (this.position < 0)
       throw new SecAggError('SECAGG_NOT_COMMITTEE', `${self} is not on round ${ctx.round}'s committee`, { member: self });
@@ -323,7 +383,8 @@ export class SecAggCommitteeMember {
     this.machine.to(S.MaskedInput);
   }
 
-  addAdvert(m: AdvertiseKeysMsg): void {
+  /** Keep `m.sender`'s advert; `at`: the driver's clock now (for the omission grace; absent: −∞). */
+  addAdvert(m: AdvertiseKeysMsg, at: number = Number.NEGATIVE_INFINITY): void {
     this.machine.expect(S.AdvertiseKeys, S.ShareKeys, S.MaskedInput);
     checkContext(this.ctx, m);
     const prior = this.adverts.get(m.sender);
@@ -331,10 +392,11 @@ export class SecAggCommitteeMember {
       throw new SecAggError('SECAGG_DUPLICATE', `second advertisement from ${m.sender}`, { sender: m.sender, kind: 'advertise' });
     verifyAdvert(this.ctx.binding, m, this.deps.verify);
     this.adverts.set(m.sender, m);
+    this.advertHeldAt.set(m.sender, at);
   }
 
-  /** Decrypt and keep this member's share pair from `m.sender`. */
-  addShareKeys(m: ShareKeysMsg): void {
+  /** Decrypt and keep this member's share pair from `m.sender`; `at` as in `addAdvert`. */
+  addShareKeys(m: ShareKeysMsg, at: number = Number.NEGATIVE_INFINITY): void {
     this.machine.expect(S.ShareKeys, S.MaskedInput);
     checkContext(this.ctx, m);
     const adv = this.adverts.get(m.sender);
@@ -375,6 +437,7 @@ export class SecAggCommitteeMember {
       const x = pt[0]!;
       this.vault.put(m.sender, { x, y: pt.slice(1, 1 + SHARE_Y_BYTES) }, { x, y: pt.slice(1 + SHARE_Y_BYTES) });
       this.commitments.set(m.sender, m.selfMaskCommitment);
+      this.shareHeldAt.set(m.sender, at);
     } finally {
       wipe(pt);
     }
@@ -616,19 +679,38 @@ export class SecAggCommitteeMember {
         new SecAggError('SECAGG_BAD_PROPOSAL', 'U_2 is not a subset of U_1', { proposer: p.sender, participants: notAdvertised }),
       );
     }
+    // Omission grace Δ (`CommitteeTiming`): an advert or share this member first held after
+    // `cutoff` may still be on its way to the leader (gossip under load: views diverged for tens of
+    // seconds in 64-peer simulations and every turn was refused), so leaving it out is forgiven.
+    // The cutoff is taken from the turn's due time on OUR clock, never earlier, so a leader cannot
+    // widen it: proposing early (turn 0 may come before the key deadline) or having us decide early
+    // forgives nothing more, and a fast fault-free round (everything held within keysMs − Δ of our
+    // open) forgives nothing at all. What a malicious leader still gets is stated in
+    // docs/secure-aggregation.md "Excluding someone": participants whose advert or share reached
+    // the honest members within Δ of that time.
+    const graceMs = this.timing.keySetGraceMs;
+    const advertDue = clock.turnDue?.(p.turn) ?? clock.now;
+    const cutoff = Math.max(clock.now, advertDue) - graceMs;
+    const shareCutoff = Math.max(clock.now, clock.shareDue?.(p.turn) ?? advertDue) - graceMs;
+    const heldLong = (at: number | undefined, by: number): boolean => (at ?? Number.NEGATIVE_INFINITY) <= by;
     // U_1 must hold every contributing advertiser this member knows: adverts go out when the round
     // opens, so a leader that leaves one out is shrinking the round on purpose (it could otherwise
     // pick U_2 = {victim, its own participants}: issue 13 attack 3 moved to the key set).
-    const omitted = [...this.adverts.values()]
+    const omittedAll = [...this.adverts.values()]
       .filter((a) => a.contributes && !u1.has(a.sender))
       .map((a) => a.sender)
       .sort();
+    const omitted = omittedAll.filter((i) => heldLong(this.advertHeldAt.get(i), cutoff));
     if (omitted.length > 0) {
       this.refuse(
         new SecAggError('SECAGG_BAD_PROPOSAL', `U_1 omits ${omitted.length} advertiser(s) this member holds`, {
           proposer: p.sender,
           phase: 'key-set',
+          reason: 'omits-held-advert',
           participants: omitted,
+          graceMs,
+          cutoff,
+          forgiven: omittedAll.length - omitted.length,
         }),
       );
     }
@@ -680,9 +762,12 @@ export class SecAggCommitteeMember {
     const u2 = new Set(p.shared);
     const last = p.shared.length > 0 ? p.shared[p.shared.length - 1]! : '';
     const capped = p.shared.length >= this.maxShared;
-    const leftOut = p.advertised.filter(
+    const leftOutAll = p.advertised.filter(
       (i) => !u2.has(i) && this.vault.has(i) && this.commitments.has(i) && !this.provablyUnusable(i) && !(capped && i > last),
     );
+    // Shares first held after their cutoff are forgiven, as adverts above (a share may be due
+    // keysMs later than an advert: `TurnClock.shareDue`).
+    const leftOut = leftOutAll.filter((i) => heldLong(this.shareHeldAt.get(i), shareCutoff));
     if (leftOut.length > 0) {
       this.refuse(
         new SecAggError('SECAGG_BAD_PROPOSAL', `U_2 leaves out ${leftOut.length} participant(s) whose share this member holds`, {
@@ -690,6 +775,9 @@ export class SecAggCommitteeMember {
           phase: 'key-set',
           reason: 'omits-held-share',
           participants: leftOut,
+          graceMs,
+          cutoff: shareCutoff,
+          forgiven: leftOutAll.length - leftOut.length,
         }),
       );
     }

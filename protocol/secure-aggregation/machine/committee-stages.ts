@@ -108,6 +108,13 @@ const turnOf = (c: StageContext, start: number): number => Math.max(0, Math.floo
 const clockFrom = (c: StageContext, start: number): TurnClock => ({
   now: c.now,
   turnStart: (turn: number) => (turn === 0 ? Number.NEGATIVE_INFINITY : start + turn * c.cfg.recordGraceMs),
+  // Turn 0 may be proposed at once (fast path), but for the omission grace it is due at `start`
+  // (the key deadline): an early proposal forgives nothing more (committee-member.ts).
+  turnDue: (turn: number) => start + turn * c.cfg.recordGraceMs,
+  // Without committee keys known at open, a participant shares only once it holds every member's
+  // advert, or at keysMs when one is down: its share is due keysMs later than its advert, so the
+  // grace never forgives a share that was late by design (participant-stages.ts COMMITTEE_KEYS).
+  shareDue: (turn: number) => start + turn * c.cfg.recordGraceMs + (c.cfg.committeeKeysKnown ? 0 : c.cfg.keysMs),
 });
 const nextTurnAt = (c: StageContext, start: number): number => start + (turnOf(c, start) + 1) * c.cfg.recordGraceMs;
 
@@ -139,14 +146,16 @@ const lagged = (c: StageContext, what: string): SecAggError =>
  */
 function feedKeys(s: CommitteeRoleState, c: StageContext): void {
   const { member } = s;
-  s.feeder.feed(c.out, SecAggKind.AdvertiseKeys, (x) => member.addAdvert(x));
+  // `c.now` is when the member first holds each advert and share (the omission grace: a key-set
+  // proposal may leave out what it received less than keySetGraceMs before the turn was due).
+  s.feeder.feed(c.out, SecAggKind.AdvertiseKeys, (x) => member.addAdvert(x, c.now));
   s.feeder.feedRetrying(c.out, SecAggKind.ShareKeys, ['SECAGG_UNKNOWN_KEY'], (x) => {
     if (
       member.stage !== SecAggStage.Unmask &&
       x.shares.some((sh) => sh.recipient === c.cfg.self) &&
       !member.shareHolders.includes(x.sender)
     )
-      member.addShareKeys(x);
+      member.addShareKeys(x, c.now);
     else member.learnCommitment(x);
   });
 }

@@ -17,7 +17,7 @@ import { decodeMaskedInput } from '../../messages/masked-input.js';
 import { decodeSecAgg, encodeSecAgg } from '../../messages/secagg.js';
 import type { ModelWeights } from '../../model.js';
 import { parameterCount } from '../../model.js';
-import { SecAggCommitteeMember } from '../committee-member.js';
+import { defaultKeySetGraceMs, SecAggCommitteeMember, validateKeySetGrace } from '../committee-member.js';
 import type { SecAggConfig } from '../config.js';
 import type { Entropy, IdentitySign, IdentityVerify, SecAggCrypto } from '../crypto.js';
 import { SecAggParticipant } from '../participant.js';
@@ -55,6 +55,8 @@ export interface SimulationOptions {
   readonly keysMs?: number;
   readonly collectMs?: number;
   readonly recordGraceMs?: number;
+  /** Δ of the key-set omission grace (committee-member.ts `CommitteeTiming`); default ⌊keysMs/2⌋. */
+  readonly keySetGraceMs?: number;
   /** Safety bound on delivered events. */
   readonly maxEvents?: number;
 }
@@ -76,6 +78,7 @@ export function simulateRound(o: SimulationOptions): SimulationResult {
   const keysMs = o.keysMs ?? 1_000;
   const collectDeadline = openedAt + (o.collectMs ?? 10_000);
   const recordGraceMs = o.recordGraceMs ?? 1_000;
+  const timing = validateKeySetGrace(o.keySetGraceMs ?? defaultKeySetGraceMs(keysMs), keysMs);
   const scope = { binding: o.binding, federation: o.federation, round: o.round };
   const ctx = { ...scope, committee: o.committee, threshold: o.threshold, config: o.config };
   const members = o.parties.map((p) => p.id);
@@ -91,7 +94,7 @@ export function simulateRound(o: SimulationOptions): SimulationResult {
     const position = o.committee.indexOf(id);
     const member =
       position >= 0
-        ? new SecAggCommitteeMember(ctx, id, keys.encryption.secretKey, { crypto: o.crypto, sign, verify: o.verify })
+        ? new SecAggCommitteeMember(ctx, id, keys.encryption.secretKey, { crypto: o.crypto, sign, verify: o.verify }, timing)
         : undefined;
     const participant = party.participates
       ? new SecAggParticipant(ctx, id, keys, { crypto: o.crypto, entropy, sign, verify: o.verify })
