@@ -65,6 +65,14 @@
  *     reveal (attack-complaint-split, docs/secure-aggregation.md "What still stalls"). A benign
  *     leader that lacks a share a member holds is refused for its turn only; one key set per
  *     TURN lets the members endorse a later leader's U_2 that holds it.
+ *   - omission grace Δ (`CommitteeTiming.keySetGraceMs`): both rules above (U_1 ⊇ held adverts,
+ *     U_2 ⊇ held shares) apply only to items this member first held at or before
+ *     max(now, the turn's due time on its own clock) − Δ; later ones may still be on their way to
+ *     the leader (64-peer simulations: every turn refused, round aborted with 0 inputs). The
+ *     leader can only raise that cutoff (proposing or being judged later), never lower it, so it
+ *     may leave out only participants whose advert or share reached the honest members after
+ *     their due time − Δ: keysMs − Δ after their open at turn 0 (a fault-free round forgives
+ *     nothing). The network-delay residual below grows by exactly that window.
  *   - lock: a member refuses (SECAGG_BAD_PROPOSAL, reason 'omits-held-input', and a LockRefuse) a
  *     lock whose U_3 leaves out an entry of its own view that ≥ t views it holds under that key
  *     set carry (`keptInputs`): t views whose intersection keeps it exist, so leaving it out is
