@@ -63,6 +63,8 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, I
         bytes32 recordHash;
         bytes32 modelHash;
         address[] committee;
+        /// @dev Hash of the participants {chargeRound} charged; zero while uncharged.
+        bytes32 chargedHash;
     }
 
     /// @notice Largest committee: signer deduplication and the service mask use a 32-bit set,
@@ -109,6 +111,13 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, I
     bytes32 private constant ROUND_RECORD_TYPEHASH = keccak256(
         "RoundRecord(uint64 round,bytes32 prevModelHash,bytes32 modelHash,bytes32 aggregateHash,"
         "uint256 serviceMask,Participant[] participants)"
+        "Participant(address member,uint256 dpParams,uint256 spend)"
+    );
+
+    /// @dev What a committee signs to charge a round before any reveal ({chargeRound}).
+    // solhint-disable-next-line gas-small-strings
+    bytes32 private constant ROUND_CHARGE_TYPEHASH = keccak256(
+        "RoundCharge(uint64 round,bytes32 lock,Participant[] participants)"
         "Participant(address member,uint256 dpParams,uint256 spend)"
     );
 
@@ -259,6 +268,33 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, I
         _openRound(round, seed, committee, inputDeadline, inputDeadline + uint64(_finalizeDuration), snapshot, seedBlock);
     }
 
+    /**
+     * @inheritdoc IFedmeshRounds
+     * @dev The spend is on the ledger before any committee member reveals a share (F18): the
+     * participants are checked and charged by the same {_applyParticipants} as an uncharged
+     * {finalizeRound}, so no rule is written twice.
+     */
+    function chargeRound(
+        uint64 round,
+        bytes32 lock,
+        Participant[] calldata participants,
+        EntrySignature[] calldata entrySignatures,
+        bytes[] calldata signatures
+    ) external {
+        RoundData storage data = _checkFinalizable(round);
+        bytes32 charged = data.chargedHash;
+        if (charged != bytes32(0)) {
+            revert FedmeshRoundsAlreadyCharged(round, charged);
+        }
+        bytes32 participantsHash = _applyParticipants(round, participants, entrySignatures);
+        _recoverSigners(
+            _hashTypedDataV4(keccak256(abi.encode(ROUND_CHARGE_TYPEHASH, round, lock, participantsHash))),
+            signatures,
+            data.committee
+        );
+        _chargeRound(data, round, lock, participantsHash, participants);
+    }
+
     /// @inheritdoc IFedmeshRounds
     function finalizeRound(
         RoundRecord calldata record,
@@ -274,13 +310,14 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, I
             revert FedmeshRoundsZeroModelHash();
         }
         address[] memory committee = data.committee;
-        _checkShape(record, entrySignatures.length, committee.length);
-        bytes32 participantsHash = _applyParticipants(round, record.participants, entrySignatures);
+        if (record.serviceMask >> committee.length != 0) {
+            revert FedmeshRoundsInvalidServiceMask(record.serviceMask);
+        }
+        (bytes32 participantsHash, uint256 minted) = _recordParticipants(data.chargedHash, record, entrySignatures);
         bytes32 recordHash = _hashRoundRecord(record, participantsHash);
         address[] memory signers = _recoverSigners(_hashTypedDataV4(recordHash), signatures, committee);
         address[] memory credited = _applyServiceCredits(record.serviceMask, committee);
-        uint256 minted = record.participants.length * PARTICIPATION_CREDIT + credited.length * SERVICE_CREDIT;
-        _finalizeRound(round, recordHash, record, signers, credited, minted);
+        _finalizeRound(round, recordHash, record, signers, credited, minted + credited.length * SERVICE_CREDIT);
         _schedule(round + 1);
     }
 
@@ -341,6 +378,7 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, I
         info.committee = data.committee;
         info.snapshotBlock = data.snapshotBlock;
         info.seedBlock = data.seedBlock;
+        info.chargedHash = data.chargedHash;
     }
 
     /// @inheritdoc IFedmeshRounds
@@ -376,20 +414,6 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, I
         return _seedDelay;
     }
 
-    /// @inheritdoc IFedmeshRounds
-    function hashRoundRecord(RoundRecord calldata record) external pure returns (bytes32) {
-        return _hashRoundRecord(record, _participantsHash(record.participants));
-    }
-
-    /// @inheritdoc IFedmeshRounds
-    function roundRecordDigest(RoundRecord calldata record) external view returns (bytes32) {
-        return _hashTypedDataV4(_hashRoundRecord(record, _participantsHash(record.participants)));
-    }
-
-    /// @inheritdoc IFedmeshRounds
-    function participantEntryDigest(uint64 round, Participant calldata participant) external view returns (bytes32) {
-        return _entryDigest(round, participant.member, participant.dpParams, participant.spend);
-    }
 
     // ───────────────────────────── ledger ─────────────────────────────
 
@@ -426,11 +450,6 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, I
         epsilonAfter = _ledgerWord(member).rdp().addRdp(spend & PackedLedger.RDP_MASK).epsilon(_cAlphaPacked);
         cap = _epsilonCapAt(member, round);
         fits = spend <= PackedLedger.RDP_MASK && epsilonAfter <= cap;
-    }
-
-    /// @inheritdoc IFedmeshLedger
-    function epsilonOf(uint256 rdp) external view returns (uint256) {
-        return (rdp & PackedLedger.RDP_MASK).epsilon(_cAlphaPacked);
     }
 
     /// @inheritdoc IFedmeshLedger
@@ -539,26 +558,32 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, I
         }
     }
 
-    /// @dev Sizes of the record's lists and the service mask's range.
-    function _checkShape(RoundRecord calldata record, uint256 entrySignatureCount, uint256 size) private pure {
-        uint256 count = record.participants.length;
-        if (count == 0) {
-            revert FedmeshRoundsNoParticipants();
-        }
-        if (count > MAX_PARTICIPANTS) {
-            revert FedmeshRoundsTooManyParticipants(count, MAX_PARTICIPANTS);
-        }
-        if (entrySignatureCount != count) {
-            revert FedmeshRoundsEntrySignatureCount(entrySignatureCount, count);
-        }
-        if (record.serviceMask >> size != 0) {
-            revert FedmeshRoundsInvalidServiceMask(record.serviceMask);
+    /**
+     * @dev The record's participants hash and the participation credits finalizing mints: an
+     * uncharged round is charged now; a charged one must name exactly the charged participants
+     * (the release was charged before the reveals) and mints nothing more for them.
+     */
+    function _recordParticipants(
+        bytes32 charged,
+        RoundRecord calldata record,
+        EntrySignature[] calldata entrySignatures
+    ) private returns (bytes32 participantsHash, uint256 minted) {
+        if (charged == bytes32(0)) {
+            participantsHash = _applyParticipants(record.round, record.participants, entrySignatures);
+            minted = record.participants.length * PARTICIPATION_CREDIT;
+        } else {
+            participantsHash = _participantsHash(record.participants);
+            if (participantsHash != charged) {
+                revert FedmeshRoundsChargeMismatch(record.round, charged, participantsHash);
+            }
         }
     }
 
     /**
-     * @dev Checks every participant line and its entry signature, charges the spend and the
-     * participation credit; returns the keccak of the lines' EIP-712 struct hashes.
+     * @dev Checks the participant count, every participant line and its entry signature, charges
+     * the spend and the participation credit; returns the keccak of the lines' EIP-712 struct
+     * hashes. The one place a round's participants are charged ({chargeRound}, or
+     * {finalizeRound} of an uncharged round).
      */
     function _applyParticipants(
         uint64 round,
@@ -566,6 +591,15 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, I
         EntrySignature[] calldata entrySignatures
     ) private returns (bytes32) {
         uint256 count = participants.length;
+        if (count == 0) {
+            revert FedmeshRoundsNoParticipants();
+        }
+        if (count > MAX_PARTICIPANTS) {
+            revert FedmeshRoundsTooManyParticipants(count, MAX_PARTICIPANTS);
+        }
+        if (entrySignatures.length != count) {
+            revert FedmeshRoundsEntrySignatureCount(entrySignatures.length, count);
+        }
         bytes32[] memory hashes = new bytes32[](count);
         address previous = address(0);
         for (uint256 i = 0; i < count; ++i) {
@@ -774,6 +808,19 @@ contract FedmeshFederation is FedmeshRegistry, IFedmeshRounds, IFedmeshLedger, I
         data.committee = committee;
         _currentRound = round;
         emit RoundOpened(round, seed, committee, inputDeadline, finalizeDeadline);
+    }
+
+    /// @dev Emits a {RoundCharged} event. Ledger words were written by the caller.
+    function _chargeRound(
+        RoundData storage data,
+        uint64 round,
+        bytes32 lock,
+        bytes32 participantsHash,
+        Participant[] calldata participants
+    ) private {
+        data.chargedHash = participantsHash;
+        _totalCredits += uint120(participants.length * PARTICIPATION_CREDIT);
+        emit RoundCharged(round, lock, participantsHash, participants);
     }
 
     /// @dev Emits a {RoundFinalized} event. Ledger words were written by the caller.

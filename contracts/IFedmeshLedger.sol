@@ -62,9 +62,6 @@ interface IFedmeshLedger {
     /// @notice `account`'s spent ε, cap and remaining budget.
     function privacyBudgetOf(address account) external view returns (PrivacyBudget memory);
 
-    /// @notice ε of a packed RDP word under this federation's c_α (the rule {finalizeRound} applies).
-    function epsilonOf(uint256 rdp) external view returns (uint256);
-
     /// @notice The c_α constants for the federation's δ, fixed point with 6 decimals, rounded up.
     function cAlpha() external view returns (int32[8] memory);
 

@@ -6,6 +6,7 @@ pragma solidity 0.8.28;
  * @notice The round lifecycle of a fedmesh federation (docs/contracts.md, "Rounds"):
  *
  *     (closed) ──openRound(): schedule──▶ Scheduled ──openRound(), after the seed block──▶ Open
+ *     Open ──chargeRound(round, lock, participants, entrySignatures, signatures)──▶ Open, charged
  *     Open ──finalizeRound(record, entrySignatures, signatures)──▶ Finalized ──┐
  *     Open ──abortRound(), after the finalize deadline──▶ Aborted ─────────────┴─▶ next round Scheduled
  *
@@ -18,6 +19,15 @@ pragma solidity 0.8.28;
  * the participant's own EIP-712 `ParticipantEntry` signature, so no quorum can charge a member
  * that did not agree to that spend in that round. The finalized model hashes form an unbroken
  * chain from the initial model hash.
+ *
+ * Charge before release (red team F18): under secure aggregation the committee's reveals release
+ * the sum of U_3's inputs to anyone who reads the gossip, whether or not a record is finalized
+ * afterwards. So the committee first charges U_3 with {chargeRound} (t signatures over the lock,
+ * every participant's own entry signature) and reveals only once that charge is on chain; no
+ * later event (an abort, a suspension of committee members, a sum nobody accepts) can leave the
+ * release uncharged. {finalizeRound} of a charged round then only checks that its record names
+ * exactly the charged participants. A round finalized without a charge (no secure aggregation)
+ * is charged by {finalizeRound}, as before.
  *
  * Seed bias that remains (docs/contracts.md, "Committee selection"): the proposer of the seed
  * block can choose among the block hashes it can build (a validator colluding with a member
@@ -97,6 +107,8 @@ interface IFedmeshRounds {
         uint64 snapshotBlock;
         /// Block whose hash seeded the draw.
         uint64 seedBlock;
+        /// Hash of the participants {chargeRound} charged (as in {RoundCharged}); zero when uncharged.
+        bytes32 chargedHash;
     }
 
     /// @dev Constructor: need 1 <= threshold <= size <= MAX_COMMITTEE_SIZE and 2·threshold > size.
@@ -177,6 +189,12 @@ interface IFedmeshRounds {
     /// @dev Participant `member` is not a member (and was not removed during the round).
     error FedmeshRoundsParticipantNotMember(address member);
 
+    /// @dev `round` was already charged, for the participants hashing to `chargedHash`.
+    error FedmeshRoundsAlreadyCharged(uint64 round, bytes32 chargedHash);
+
+    /// @dev `round` was charged for participants hashing to `charged`; the record's hash to `got`.
+    error FedmeshRoundsChargeMismatch(uint64 round, bytes32 charged, bytes32 got);
+
     /// @dev Round `round`'s committee will be drawn from the active list at `snapshotBlock`
     /// with the hash of `seedBlock`.
     // solhint-disable-next-line gas-indexed-events
@@ -201,6 +219,14 @@ interface IFedmeshRounds {
     event RoundFinalized(
         uint64 indexed round, bytes32 recordHash, RoundRecord record, address[] signers, address[] credited
     );
+
+    /**
+     * @dev Round `round`'s participants were charged before any reveal: `lock` is the secure
+     * aggregation lock (U_3, D) the committee certified, `participantsHash` the keccak of the
+     * participants' EIP-712 struct hashes (as in a record), `participants` the lines charged.
+     */
+    // solhint-disable-next-line gas-indexed-events
+    event RoundCharged(uint64 indexed round, bytes32 lock, bytes32 participantsHash, Participant[] participants);
 
     /// @dev Round `round` passed its finalize deadline without a record.
     event RoundAborted(uint64 indexed round);
@@ -232,9 +258,36 @@ interface IFedmeshRounds {
     function openRound() external returns (uint64 round);
 
     /**
+     * @notice Charges the open round's participants before their inputs are released (red team
+     * F18; Bonawitz et al. 2017 §4: the server learns nothing before the consistency check, and
+     * here the ledger holds the spend before the reveals). At least `threshold` active committee
+     * members sign EIP-712
+     * `RoundCharge(uint64 round,bytes32 lock,Participant[] participants)` under this
+     * deployment's domain; every participant line is checked and charged exactly as
+     * {finalizeRound} charges an uncharged round (spend and `PARTICIPATION_CREDIT`). An abort
+     * afterwards leaves the charge: the release happened.
+     *
+     * Requirements: those of {finalizeRound} that do not concern the record (round, status,
+     * deadline; participant count and entry signatures; each line; the quorum over the charge
+     * digest), and the round not charged before (else `FedmeshRoundsAlreadyCharged`, carrying
+     * the charged hash: a second submitter of the same charge reads it as success).
+     *
+     * Emits a {RoundCharged} event.
+     */
+    function chargeRound(
+        uint64 round,
+        bytes32 lock,
+        Participant[] calldata participants,
+        EntrySignature[] calldata entrySignatures,
+        bytes[] calldata signatures
+    ) external;
+
+    /**
      * @notice Finalizes the open round with a record signed by its committee and entries signed
      * by its participants, applies the credits and privacy spends, and moves the head of the
-     * model chain.
+     * model chain. For a round {chargeRound} charged, the record's participants must hash to the
+     * charged hash (else `FedmeshRoundsChargeMismatch`), are not charged again, and
+     * `entrySignatures` is not read (pass an empty list).
      *
      * Requirements, checked in this order:
      * - `record.round` is `currentRound()` (else `FedmeshRoundsUnexpectedRound`), which is open
@@ -242,11 +295,11 @@ interface IFedmeshRounds {
      *   `FedmeshRoundsDeadlinePassed`);
      * - `record.prevModelHash` is `headModelHash()` (else `FedmeshRoundsPrevModelHashMismatch`);
      * - `record.modelHash` is non-zero (else `FedmeshRoundsZeroModelHash`);
-     * - 1..MAX_PARTICIPANTS participants (else `FedmeshRoundsNoParticipants`,
+     * - for an uncharged round: 1..MAX_PARTICIPANTS participants (else `FedmeshRoundsNoParticipants`,
      *   `FedmeshRoundsTooManyParticipants`) and one entry signature each (else
      *   `FedmeshRoundsEntrySignatureCount`); the service mask within the committee (else
      *   `FedmeshRoundsInvalidServiceMask`);
-     * - per participant in order: sorted (else `FedmeshRoundsUnsortedParticipants`), spend within
+     * - for an uncharged round, per participant in order: sorted (else `FedmeshRoundsUnsortedParticipants`), spend within
      *   the lanes (else `FedmeshRoundsInvalidSpend`), no spend without declared DP parameters
      *   (else `FedmeshRoundsSpendWithoutParams`), DP declared in a DP federation (else
      *   `FedmeshRoundsDpRequired`), its entry signed by the member (else
@@ -324,12 +377,6 @@ interface IFedmeshRounds {
     /// @notice Blocks from a round's snapshot block to its seed block.
     function seedDelay() external view returns (uint256);
 
-    /// @notice EIP-712 struct hash of `record` (hashStruct, without the domain).
-    function hashRoundRecord(RoundRecord calldata record) external pure returns (bytes32);
 
-    /// @notice EIP-712 digest of `record` under this contract's domain: what committees sign.
-    function roundRecordDigest(RoundRecord calldata record) external view returns (bytes32);
 
-    /// @notice EIP-712 digest of a participant's `ParticipantEntry`: what the participant signs.
-    function participantEntryDigest(uint64 round, Participant calldata participant) external view returns (bytes32);
 }

@@ -100,6 +100,17 @@ export interface ChainErrorFields {
   CHAIN_INVALID_CONFIG: { field: string; value: string; rule: string };
   /** `waitForRoundFinalized`: the round was aborted, so it will never be finalized. */
   CHAIN_ROUND_ABORTED: { round: number };
+  /**
+   * The round was already charged before its reveals (FedmeshRoundsAlreadyCharged), for the
+   * participants hashing to `chargedHash`: a second submitter of the same charge reads it as
+   * success (`chargeRound` returns the landed charge).
+   */
+  CHAIN_ALREADY_CHARGED: { round: number; chargedHash: Hex32 };
+  /**
+   * A charged round's record names other participants than the charge (FedmeshRoundsChargeMismatch),
+   * or the charge on chain is not the one this member signed: the release must be exactly U_3.
+   */
+  CHAIN_CHARGE_MISMATCH: { round: number; charged: Hex32; got: Hex32 };
 
   // Studies on one budget (contracts/IFedmeshStudy.sol).
   /** The study is closed: no round opens, and it neither closes nor inherits again (FedmeshStudyClosed). */

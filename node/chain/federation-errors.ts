@@ -7,6 +7,7 @@ import { ZeroAddress } from 'ethers';
 import { EPSILON_UNBOUNDED } from '../../protocol/chain/budget.js';
 import { ChainError, type ChainRoundStatus, invalidRecord } from './errors.js';
 import { ZERO_HASH } from './record.js';
+import type { Hex32 } from './types.js';
 
 /** `IFedmeshRounds.RoundStatus` by its uint8 value. */
 export const ROUND_STATUSES: readonly ChainRoundStatus[] = ['none', 'open', 'finalized', 'aborted'];
@@ -161,6 +162,17 @@ export function federationErrorFromRevert(errorName: string, args: readonly unkn
       return invalidRecord('spend', `${a[1]} (${a[0]})`, 'must have bits 224..255 zero', cause);
     case 'FedmeshRoundsSpendWithoutParams':
       return invalidRecord('dpParams', `0 (${a[0]}, spend ${a[1]})`, 'a non-zero spend needs declared DP parameters', cause);
+    case 'FedmeshRoundsAlreadyCharged':
+      return err('CHAIN_ALREADY_CHARGED', `round ${a[0]} was already charged (${a[1]})`, {
+        round: num(a[0]),
+        chargedHash: a[1] as Hex32,
+      });
+    case 'FedmeshRoundsChargeMismatch':
+      return err('CHAIN_CHARGE_MISMATCH', `round ${a[0]} was charged for ${a[1]}, not ${a[2]}`, {
+        round: num(a[0]),
+        charged: a[1] as Hex32,
+        got: a[2] as Hex32,
+      });
     case 'FedmeshRoundsInsufficientSignatures':
       return err('CHAIN_QUORUM_NOT_MET', `${a[0]} signatures, ${a[1]} required`, { got: num(a[0]), required: num(a[1]) });
     case 'FedmeshRoundsInvalidSignature':

@@ -21,6 +21,7 @@ import {
   isError,
   ZeroAddress,
 } from 'ethers';
+import { ROUND_CHARGE_TYPES, type RoundCharge, toChargeValue } from '../../protocol/chain/charge.js';
 import { PARTICIPANT_ENTRY_TYPES, type ParticipantEntry, participantEntryValue } from '../../protocol/chain/participant-entry.js';
 import { federationDomain, type Hex32, type OnChainRoundRecord, ROUND_RECORD_TYPES, toTypedValue } from '../../protocol/chain/record.js';
 import { type Clock, systemClock } from '../clock.js';
@@ -39,6 +40,7 @@ import { federationErrorFromRevert, ROUND_STATUSES } from './federation-errors.j
 import type {
   AbortedRound,
   CarriedBudget,
+  ChargedRound,
   FederationChainClient,
   FederationStudyClient,
   FederationInfo,
@@ -257,6 +259,7 @@ export class EthersFederationClient implements FederationChainClient, Federation
       snapshotBlock: Number(r.snapshotBlock),
       seedBlock: Number(r.seedBlock),
       ...(status === 'finalized' ? { recordHash: r.recordHash as Hex32, modelHash: r.modelHash as Hex32 } : {}),
+      ...(BigInt(r.chargedHash as string) !== 0n ? { chargedHash: (r.chargedHash as string).toLowerCase() as Hex32 } : {}),
     };
   }
 
@@ -315,6 +318,60 @@ export class EthersFederationClient implements FederationChainClient, Federation
     const sigs = checkSignatures(signatures);
     const receipt = await this.#sendForReceipt('finalizeRound', [toTypedValue(r), entries, sigs]);
     return finalizedFromEvent(this.#event(receipt, 'RoundFinalized'), receipt.hash as Hex32, receipt.blockNumber);
+  }
+
+  async signRoundCharge(charge: RoundCharge): Promise<string> {
+    const c = this.#checkCharge(charge);
+    return this.#signer().signTypedData(await this.#domain(), ROUND_CHARGE_TYPES, toChargeValue(c));
+  }
+
+  async chargeRound(charge: RoundCharge, entrySignatures: readonly string[], signatures: readonly string[]): Promise<ChargedRound> {
+    const c = this.#checkCharge(charge);
+    const entries = checkEntrySignatures(entrySignatures, c.participants.length);
+    const sigs = checkSignatures(signatures);
+    let receipt: TransactionReceipt;
+    try {
+      receipt = await this.#sendForReceipt('chargeRound', [c.round, c.lock, toChargeValue(c).participants, entries, sigs]);
+    } catch (e) {
+      // A racing submitter landed first: the landed charge is ours if it names the same participants.
+      if (!(e instanceof ChainError && e.code === 'CHAIN_ALREADY_CHARGED')) throw e;
+      const landed = await this.getChargedRound(c.round);
+      if (landed === undefined) throw e;
+      return landed;
+    }
+    return chargedFromEvent(this.#event(receipt, 'RoundCharged'), receipt.hash as Hex32, receipt.blockNumber);
+  }
+
+  async getChargedRound(round: number): Promise<ChargedRound | undefined> {
+    assertRoundArgument(round);
+    const state = await this.getRound(round);
+    if (state?.chargedHash === undefined) return undefined;
+    let logs: Log[];
+    try {
+      logs = await this.#contract.queryFilter(this.#contract.getEvent('RoundCharged')(round), this.#fromBlock);
+    } catch (e) {
+      throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, 'getChargedRound', federationErrorFromRevert);
+    }
+    const log = logs[0];
+    if (log === undefined) throw new Error(`getChargedRound: no RoundCharged log for round ${round} from block ${this.#fromBlock}`);
+    const parsed = FEDMESH_FEDERATION_INTERFACE.parseLog(log);
+    if (parsed === null) throw new Error(`getChargedRound: undecodable log in ${log.transactionHash}`);
+    return chargedFromEvent(parsed, log.transactionHash as Hex32, log.blockNumber);
+  }
+
+  /**
+   * `charge` as the contract's ABI encodes it (order kept: the contract judges the order), or
+   * CHAIN_INVALID_RECORD naming the field that cannot be encoded; the same checks as a record's.
+   */
+  #checkCharge(charge: RoundCharge): RoundCharge {
+    const r = checkRecordEncodable({
+      ...charge,
+      prevModelHash: charge.lock,
+      modelHash: charge.lock,
+      aggregateHash: charge.lock,
+      serviceMask: 0n,
+    });
+    return { round: r.round, lock: r.prevModelHash, participants: r.participants };
   }
 
   async abortRound(): Promise<AbortedRound> {
@@ -571,6 +628,22 @@ export class EthersFederationClient implements FederationChainClient, Federation
       await this.#clock.sleep(Math.min(this.#pollIntervalMs, remaining));
     }
   }
+}
+
+/** A ChargedRound from a decoded RoundCharged event. */
+function chargedFromEvent(event: LogDescription, txHash: Hex32, blockNumber: number): ChargedRound {
+  return {
+    round: Number(event.args.round),
+    lock: (event.args.lock as string).toLowerCase() as Hex32,
+    participantsHash: (event.args.participantsHash as string).toLowerCase() as Hex32,
+    participants: [...(event.args.participants as Result[])].map((p) => ({
+      member: p.member as string,
+      dpParams: p.dpParams as bigint,
+      spend: p.spend as bigint,
+    })),
+    txHash,
+    blockNumber,
+  };
 }
 
 /** A FinalizedRound from a decoded RoundFinalized event. */

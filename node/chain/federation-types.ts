@@ -8,8 +8,9 @@
  * Units: ε, caps and RDP lanes are fixed point with 6 decimals (protocol/chain/budget.ts);
  * deadlines are block timestamps in seconds; addresses are checksummed.
  */
+import type { RoundCharge } from '../../protocol/chain/charge.js';
 import type { ParticipantEntry } from '../../protocol/chain/participant-entry.js';
-import type { Hex32, OnChainRoundRecord } from '../../protocol/chain/record.js';
+import type { Hex32, OnChainParticipant, OnChainRoundRecord } from '../../protocol/chain/record.js';
 
 export type MemberStatus = 'none' | 'active' | 'suspended';
 export type RoundStatus = 'none' | 'open' | 'finalized' | 'aborted';
@@ -108,6 +109,8 @@ export interface RoundState {
   readonly recordHash?: Hex32;
   /** Model hash of the finalized record; undefined unless finalized. */
   readonly modelHash?: Hex32;
+  /** Participants hash `chargeRound` charged before the reveals (red team F18); undefined when uncharged. */
+  readonly chargedHash?: Hex32;
 }
 
 export type OpenedRound = RoundState & TxInfo;
@@ -120,6 +123,16 @@ export interface FinalizedRound extends TxInfo {
   readonly signers: readonly string[];
   /** Committee members credited with SERVICE_CREDIT. */
   readonly credited: readonly string[];
+}
+
+/** A round charged before its reveals (`RoundCharged`; contracts/IFedmeshRounds.sol `chargeRound`). */
+export interface ChargedRound extends TxInfo {
+  readonly round: number;
+  /** The certified secure-aggregation lock digest the charge names. */
+  readonly lock: Hex32;
+  /** keccak of the lines' EIP-712 struct hashes (protocol/chain/charge.ts `participantsHash`). */
+  readonly participantsHash: Hex32;
+  readonly participants: readonly OnChainParticipant[];
 }
 
 export interface AbortedRound extends TxInfo {
@@ -192,6 +205,17 @@ export interface FederationChainClient {
    * `record.participants` line in the same order (65-byte hex each).
    */
   finalizeRound(record: OnChainRoundRecord, entrySignatures: readonly string[], signatures: readonly string[]): Promise<FinalizedRound>;
+  /** The caller's EIP-712 `RoundCharge` signature for this federation (65 bytes, hex). */
+  signRoundCharge(charge: RoundCharge): Promise<string>;
+  /**
+   * Charges the open round's participants before any reveal (red team F18) with the committee's
+   * `signatures` over `charge` and the participants' `entrySignatures` in `charge.participants`
+   * order. A round already charged with the same participants hash is success (the landed
+   * charge is returned); with another, CHAIN_CHARGE_MISMATCH.
+   */
+  chargeRound(charge: RoundCharge, entrySignatures: readonly string[], signatures: readonly string[]): Promise<ChargedRound>;
+  /** The charge of `round` (its `RoundCharged` event), or undefined when it was not charged. */
+  getChargedRound(round: number): Promise<ChargedRound | undefined>;
   /** Aborts the open round after its finalize deadline. */
   abortRound(): Promise<AbortedRound>;
 

@@ -33,6 +33,7 @@ export { ResilientFederationClient, type ResilientInit } from './resilient.js';
 export type {
   AbortedRound,
   CarriedBudget,
+  ChargedRound,
   FederationChainClient,
   FederationStudyClient,
   FederationInfo,

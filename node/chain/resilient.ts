@@ -17,6 +17,7 @@
  *   is read; a finalized round returns the chain's record instead of sending, and concurrent
  *   finalize calls for one round share one attempt.
  */
+import type { RoundCharge } from '../../protocol/chain/charge.js';
 import type { ParticipantEntry } from '../../protocol/chain/participant-entry.js';
 import { isError, NonceManager, type Provider, type Signer, type TransactionRequest, type TransactionResponse } from 'ethers';
 import type { Hex32, OnChainRoundRecord } from '../../protocol/chain/record.js';
@@ -28,6 +29,7 @@ import type {
   AbortedRound,
   FederationChainClient,
   FederationInfo,
+  ChargedRound,
   FinalizedRound,
   MemberInfo,
   NewMember,
@@ -156,6 +158,7 @@ export class ResilientFederationClient implements FederationChainClient {
   #queue: Promise<unknown> = Promise.resolve();
   /** In-flight finalize attempts by round: a second call joins the first. */
   readonly #finalizing = new Map<number, Promise<FinalizedRound>>();
+  readonly #charging = new Map<number, Promise<ChargedRound>>();
 
   constructor(inner: FederationChainClient, init: ResilientInit = {}) {
     const confirmations = init.confirmations ?? 1;
@@ -245,6 +248,14 @@ export class ResilientFederationClient implements FederationChainClient {
   }
   signRecord(record: OnChainRoundRecord): Promise<string> {
     return this.#read('signRecord', () => this.#inner.signRecord(record));
+  }
+
+  signRoundCharge(charge: RoundCharge): Promise<string> {
+    return this.#read('signRoundCharge', () => this.#inner.signRoundCharge(charge));
+  }
+
+  getChargedRound(round: number): Promise<ChargedRound | undefined> {
+    return this.#read('getChargedRound', () => this.#inner.getChargedRound(round));
   }
 
   /**
@@ -344,6 +355,24 @@ export class ResilientFederationClient implements FederationChainClient {
       () => this.#inner.abortRound(),
       (r) => r.blockNumber,
     );
+  }
+
+  /** Never sends a second charge for a round that is charged, or one already in flight here. */
+  chargeRound(charge: RoundCharge, entrySignatures: readonly string[], signatures: readonly string[]): Promise<ChargedRound> {
+    const round = charge.round;
+    const inflight = this.#charging.get(round);
+    if (inflight !== undefined) return inflight;
+    const attempt = this.#enqueue(
+      'chargeRound',
+      async () => {
+        const done = await this.#inner.getChargedRound(round);
+        if (done !== undefined) return done;
+        return this.#inner.chargeRound(charge, entrySignatures, signatures);
+      },
+      (r) => r.blockNumber,
+    ).finally(() => this.#charging.delete(round));
+    this.#charging.set(round, attempt);
+    return attempt;
   }
 
   /** Never sends a second finalize for a round that is finalized, or one already in flight here. */

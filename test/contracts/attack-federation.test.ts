@@ -247,7 +247,8 @@ describe('caps: nobody raises a cap, not inside an open round either', () => {
     expect([capNow, fits]).toEqual([1n, false]);
     const head = (await view<string>(fed.contract, 'headModelHash')) as `0x${string}`;
     const rec = recordFor(chain, r2.round, head, [m]);
-    const e = (await fed.contract.getFunction('epsilonOf').staticCall(declaredSpend(DP_PARAMS))) as bigint;
+    // ε after the spend: the contract's own budgetAfter (epsilonOf left for EIP-170 room, F18).
+    const [e] = await view<[bigint, bigint, boolean]>(fed.contract, 'budgetAfter', addr(m), r2.round, declaredSpend(DP_PARAMS));
     await expectRevert(finalizeWith(chain, fed, rec, r2.committee.slice(0, 2)), 'FedmeshLedgerBudgetExceeded', [addr(m), e, 1n]);
   });
 });

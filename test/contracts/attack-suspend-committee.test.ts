@@ -8,15 +8,19 @@
  * (node/store/privacy-ledger.ts: charged before the input left), so the nodes' own guards stay
  * right; the chain's budgets and the audit under-state the release.
  *
- * The first test shows it on the real bytecode (passes today); the second asserts the safe
- * behaviour — a round whose inputs were released is charged on chain — and fails today
- * (`it.fails`, F18 in /work/notes/redteam-findings.md).
+ * F18's fix: the committee charges U_3 with `chargeRound` before any share is revealed (the
+ * reveals are what release the inputs), so the suspension can still stop the record but no
+ * longer the charge. The first test shows the suspension still blocks the record; the second
+ * asserts the safe property: every participant whose input the reveals release is charged on
+ * chain before the first reveal, and the abort leaves the charge.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
 import type { Hex32 } from '../../protocol/chain/record.js';
 import {
   as,
+  chargeFor,
+  chargeWith,
   deployFed,
   FED_IFACE,
   finalizeWith,
@@ -32,13 +36,24 @@ import {
 let chain: InProcessChain;
 const addr = (i: number) => signerOf(chain, i).address;
 
-/** A round at (3, 2) whose committee signed its record (the sum was unmasked); then the admin suspends 2 of the 3. */
-async function suspendedAfterRelease(): Promise<{ charged: bigint[]; finalized: boolean; revert: string | undefined }> {
+/**
+ * A round at (3, 2): the committee charges U_3 (as every honest member requires before it
+ * reveals), reveals and unmasks the sum and signs its record; then the admin suspends 2 of the 3.
+ */
+async function suspendedAfterRelease(): Promise<{
+  charged: bigint[];
+  chargedBeforeReveal: bigint[];
+  finalized: boolean;
+  revert: string | undefined;
+}> {
   const fed = await deployFed(chain, { m: 3, t: 2, members: [1, 2, 3, 4, 5] });
   const { round, committee } = await openNext(chain, fed);
   const participants = [1, 2, 3, 4, 5];
   const head = (await view<Hex32>(fed.contract, 'headModelHash')) as Hex32;
   const rec = recordFor(chain, round, head, participants);
+  // The charge lands before any reveal (the committee member's gate); the reveals happen here.
+  await chargeWith(chain, fed, chargeFor(rec), committee.slice(0, 2));
+  const chargedBeforeReveal = await Promise.all(participants.map((i) => view<bigint>(fed.contract, 'rdpOf', addr(i))));
   for (const k of committee.slice(0, 2)) await send(as(fed.contract, signerOf(chain, 0)), 'suspendMember', addr(k));
   // A quorum of the committee's signatures exists, but only one counts: nobody can record the round.
   const revert = await finalizeWith(chain, fed, rec, committee).then(
@@ -52,7 +67,7 @@ async function suspendedAfterRelease(): Promise<{ charged: bigint[]; finalized: 
     await send(as(fed.contract, signerOf(chain, committee[2]!)), 'abortRound');
   }
   const charged = await Promise.all(participants.map((i) => view<bigint>(fed.contract, 'rdpOf', addr(i))));
-  return { charged, finalized, revert };
+  return { charged, chargedBeforeReveal, finalized, revert };
 }
 
 describe('suspending committee members after the unmasking (F18)', () => {
@@ -60,16 +75,15 @@ describe('suspending committee members after the unmasking (F18)', () => {
     chain = await startInProcessChain();
   }, 120_000);
 
-  it('today: the round cannot be recorded, is aborted, and no participant is charged', async () => {
+  it('the suspension still blocks the record: the round cannot be finalized and is aborted', async () => {
     const o = await suspendedAfterRelease();
     expect(o.finalized).toBe(false);
     expect(o.revert).toBe('FedmeshRoundsInsufficientSignatures');
-    expect(o.charged).toEqual([0n, 0n, 0n, 0n, 0n]);
   }, 120_000);
 
-  // F18: fails today — nothing on chain charges a release whose round cannot be recorded.
-  it.fails('safe behaviour: participants whose inputs were released are charged on chain', async () => {
+  it('safe behaviour: every participant whose input the reveals release is charged on chain before the first reveal, and stays charged', async () => {
     const o = await suspendedAfterRelease();
-    expect(o.charged.every((c) => c > 0n)).toBe(true);
+    expect(o.chargedBeforeReveal.every((c) => c > 0n)).toBe(true);
+    expect(o.charged).toEqual(o.chargedBeforeReveal);
   }, 120_000);
 });

@@ -23,6 +23,7 @@ import { cAlpha, encodeEpsilonCap } from '../../protocol/chain/budget.js';
 import { encodeDpParams } from '../../protocol/chain/dp-params.js';
 import { Signature } from 'ethers';
 import { declaredSpend } from '../../protocol/chain/dp-params.js';
+import { ROUND_CHARGE_TYPES, type RoundCharge, toChargeValue } from '../../protocol/chain/charge.js';
 import { participantEntry, signParticipantEntry } from '../../protocol/chain/participant-entry.js';
 import {
   canonicalRoundRecord,
@@ -311,4 +312,29 @@ export function writeAuditDeployment(fed: Fed, chainId: bigint, o: { m?: number;
     }),
   );
   return path;
+}
+
+/** The charge of `record`'s participants under `lock` (protocol/chain/charge.ts; red team F18). */
+export function chargeFor(record: OnChainRoundRecord, lock: Hex32 = hash(0x10)): RoundCharge {
+  return { round: record.round, lock, participants: record.participants };
+}
+
+/** `signer`'s EIP-712 `RoundCharge` signature for the federation at `address` (or another domain). */
+export function signCharge(signer: InProcessSigner, address: string, charge: RoundCharge, chainId: bigint = CHAIN_ID): Promise<string> {
+  return signer.signTypedData(federationDomain(chainId, address), ROUND_CHARGE_TYPES, toChargeValue(charge));
+}
+
+/** Sends `chargeRound` for `charge` signed by committee `signers` (indices), from signer `from`. */
+export async function chargeWith(chain: InProcessChain, fed: Fed, charge: RoundCharge, signers: readonly number[], from = 0) {
+  const sigs = await Promise.all(signers.map((i) => signCharge(signerOf(chain, i), fed.address, charge)));
+  const asRecord = { round: charge.round, participants: charge.participants } as OnChainRoundRecord;
+  return send(
+    as(fed.contract, signerOf(chain, from)),
+    'chargeRound',
+    charge.round,
+    charge.lock,
+    toChargeValue(charge).participants,
+    await entrySigs(chain, fed.address, asRecord),
+    sigs,
+  );
 }
