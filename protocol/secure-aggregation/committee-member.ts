@@ -31,7 +31,13 @@
  *      (SECAGG_BAD_PROPOSAL), the floors hold (SECAGG_FLOOR), U_3 keeps every input of its own
  *      view that ≥ t views it holds carry (SECAGG_BAD_PROPOSAL, F12), it can check every secret it
  *      will help reconstruct (SECAGG_CANNOT_FOLLOW) and never-both holds (SECAGG_BOTH_KINDS).
- *   4. reveal: only for the lock it endorsed, and only once t endorsements certify that lock.
+ *   4. reveal: only for the lock it endorsed, and only once t endorsements certify that lock
+ *      and — when the member was told to (`requireCharge`, the node with a chain) — once the
+ *      ledger charged exactly that lock's U_3 (`lockToCharge`, `lockCharged`; red team F18: the
+ *      reveals release the sum to anyone reading the gossip, so a round that aborts afterwards,
+ *      or whose record no quorum can sign, must already be charged; Bonawitz et al. 2017 §4
+ *      reveal nothing before the consistency check, and here nothing before the ledger holds
+ *      the spend).
  *      Reconstructed secrets must match their public commitments (b_i: SHA-256 commitment in
  *      ShareKeys; s_j^SK: the advertised s_j^PK).
  *
@@ -313,6 +319,10 @@ export class SecAggCommitteeMember {
   private readonly releasedLocks = new Set<string>();
   /** Endorsements carried by LockRelease messages (second and later endorsements), by `sender/digest`. */
   private readonly releaseEndorsements = new Map<string, EndorseMsg>();
+  /** Reveal only once the ledger charged the lock (`requireCharge`); never unset. */
+  private chargeRequired = false;
+  /** The lock digest the ledger charged exactly (`lockCharged`). */
+  private chargedLock: Uint8Array | undefined;
 
   constructor(
     readonly ctx: SecAggRoundContext,
@@ -1336,16 +1346,68 @@ export class SecAggCommitteeMember {
   // ── Phase 4: reveal and unmask ─────────────────────────────────────────────────────────
 
   /**
+   * From now on, reveal only once the ledger charged the lock (`lockCharged`): a member whose
+   * node has a chain calls it before the round (red team F18). It cannot be undone.
+   */
+  requireCharge(): void {
+    this.chargeRequired = true;
+  }
+
+  /** Whether this member reveals only after `lockCharged`. */
+  get requiresCharge(): boolean {
+    return this.chargeRequired;
+  }
+
+  /** The lock this member endorsed, once t endorsements certify it (its digest, U_3 and D). */
+  private certifiedEndorsedLock(): Lock | undefined {
+    const lock = this.endorsedLock;
+    if (lock === undefined) return undefined;
+    const cert = this.lockCertificate();
+    if (cert === undefined || !bytesEqual(cert.digest, lock.digest)) return undefined;
+    return lock;
+  }
+
+  /**
+   * What the ledger must charge before this member reveals (red team F18): the certified lock it
+   * endorsed, with U_3 (entries with their input hashes) and D. Undefined until t endorsements
+   * certify the lock it endorsed. A certified lock is never released (`tryRelease`), so the
+   * answer does not change once given.
+   */
+  lockToCharge():
+    | { readonly digest: Uint8Array; readonly survivors: readonly ViewEntry[]; readonly dropped: readonly string[] }
+    | undefined {
+    const lock = this.certifiedEndorsedLock();
+    return lock === undefined ? undefined : { digest: lock.digest.slice(), survivors: lock.survivors, dropped: lock.dropped };
+  }
+
+  /**
+   * The ledger charged exactly the U_3 of lock `digest` (the node checked the chain's charge
+   * against this lock's lines). Throws SECAGG_NOT_CHARGED for a digest that is not this
+   * member's certified lock: nothing is revealed for it.
+   */
+  lockCharged(digest: Uint8Array): void {
+    const lock = this.certifiedEndorsedLock();
+    if (lock === undefined || !bytesEqual(lock.digest, digest)) {
+      throw new SecAggError('SECAGG_NOT_CHARGED', `charge for lock ${toHex0x(digest)}, not this member's certified lock`, {
+        lock: toHex0x(digest),
+        reason: 'not-the-certified-lock',
+        ...(lock !== undefined ? { certified: toHex0x(lock.digest) } : {}),
+      });
+    }
+    this.chargedLock = digest.slice();
+  }
+
+  /**
    * Reveal b-shares for U_3 and s^SK-shares for D — only for the lock this member endorsed,
-   * and only once t endorsements certify it. Returns undefined until then, and after the
-   * reveal was made.
+   * only once t endorsements certify it, and (`requireCharge`) only once the ledger charged it.
+   * Returns undefined until then, and after the reveal was made.
    */
   reveal(): RevealMsg | undefined {
     this.machine.expect(S.Unmask);
-    if (this.followed !== undefined || this.endorsedLock === undefined) return undefined;
-    const cert = this.lockCertificate();
-    if (cert === undefined || !bytesEqual(cert.digest, this.endorsedLock.digest)) return undefined;
-    const lock = this.endorsedLock;
+    if (this.followed !== undefined) return undefined;
+    const lock = this.certifiedEndorsedLock();
+    if (lock === undefined) return undefined;
+    if (this.chargeRequired && (this.chargedLock === undefined || !bytesEqual(this.chargedLock, lock.digest))) return undefined;
     const ids = lock.survivors.map((e) => e.participant);
     this.vault.checkRequest(ids, lock.dropped);
     const selfMaskShares: RevealedShare[] = [];

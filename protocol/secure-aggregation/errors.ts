@@ -71,6 +71,13 @@ export type SecAggErrorCode =
   /** The certified key set leaves this participant fewer than k neighbours, or excludes it. */
   | 'SECAGG_TOO_FEW_NEIGHBOURS'
   /** Σ n_i or a coordinate of the unmasked sum outside its bound: the round aborts before recording. */
-  | 'SECAGG_OUT_OF_RANGE';
+  | 'SECAGG_OUT_OF_RANGE'
+  /**
+   * The ledger has not charged exactly the certified lock's U_3 (red team F18): the charge
+   * reverted (`fields.reason`: the chain's error code, e.g. a participant over its cap), the
+   * chain charged other participants, or nothing landed by the deadline (`fields.deadline`).
+   * The member never reveals: the reveals are what release the inputs.
+   */
+  | 'SECAGG_NOT_CHARGED';
 
 export class SecAggError extends FedmeshError<SecAggErrorCode> {}

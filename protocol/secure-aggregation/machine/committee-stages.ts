@@ -11,8 +11,11 @@
  *   ADMISSION  the node checks each held input's admission (effects `admit`, H8 F1; one that
  *              arrives meanwhile is checked too); refused inputs stay out of the view │ sign it
  *   LOCK       the lock leader proposes (U_3, D) with ≥ t views (turn 0 at once, turn τ after τ
- *              grace periods); endorse at most one lock │ reveal once t endorsements certify the
- *              lock we endorsed │ until viewAt + (m + 1)·grace
+ *              grace periods); endorse at most one lock │ once t endorsements certify the lock we
+ *              endorsed and we hold U_3's inputs: with a ledger (`chargesLock`), effect
+ *              `charge-lock` and wait for `lock-charged` (red team F18: the ledger holds U_3's
+ *              spend before anything is released) │ reveal │ until viewAt + (m + 1)·grace, or
+ *              (m + 1)·grace after the charge was asked if later
  *   UNMASK     t reveals for every secret and every survivor's input: unmask (retried as reveals
  *              arrive while one liar keeps a reconstruction failing), check the bounds
  *   RECORDING  effect `record`; once it landed: announce the aggregate, sign and publish the result
@@ -23,9 +26,9 @@
  * code and fields, counts it, signs nothing, and ends with `abstained`. The round goes on with
  * the other members (t of m suffice) or is aborted on chain at its finalize deadline.
  */
-import { fromHex0x, hash256, toHex0x } from '../../bytes.js';
+import { bytesEqual, fromHex0x, hash256, toHex0x } from '../../bytes.js';
 import type { ContributionDeclaration, Hex32 } from '../../chain/record.js';
-import { type EndorseMsg, type ProposalMsg, resultStatement, SecAggKind, survivorsHash } from '../../messages/secagg.js';
+import { type EndorseMsg, type ProposalMsg, resultStatement, SecAggKind, survivorsHash, type ViewEntry } from '../../messages/secagg.js';
 import { encodeSecureAggregate } from '../../messages/update.js';
 import { CommitteeStage, committeeMachine } from '../../round.js';
 import type { StageMachine } from '../../stage-machine.js';
@@ -76,6 +79,15 @@ export interface CommitteeRoleState {
   readonly proposedLockTurns: Set<number>;
   /** At most one published lock proposal per member per round (a second is equivocation to every inbox). */
   lockPublished: boolean;
+  /** The lock (bytes32 hex) whose charge this member asked for (`charge-lock`), and when. */
+  chargeAsked?: Hex32;
+  chargeAskedAt?: number;
+  /** The lock the chain charged exactly (event `lock-charged`). */
+  charged?: Hex32;
+  /** Why the lock will never be charged (event `lock-charged` with a refusal): no reveal, abstain. */
+  chargeRefusal?: { readonly code: string; readonly message: string };
+  /** When the unmask phase gives up (set when the lock phase ends). */
+  unmaskUntil?: number;
   unmasked?: UnmaskResult;
   lastFailure?: SecAggError;
   triedWith: number;
@@ -98,6 +110,8 @@ export function committeeRole(member: SecAggCommitteeMember, store: ReceivedStor
 }
 
 export function startCommittee(s: CommitteeRoleState, c: StageContext): void {
+  // With a ledger, the member itself refuses to reveal before the charge (F18), whatever drives it.
+  if (c.cfg.chargesLock === true) s.member.requireCharge();
   s.member.beginShares();
   if (c.cfg.dropout !== undefined) s.phase = CommitteePhase.Silent;
 }
@@ -274,12 +288,92 @@ function admission(s: CommitteeRoleState, c: StageContext): undefined | 'next' {
 
 const lockDeadline = (s: CommitteeRoleState, c: StageContext): number => s.viewAt! + (c.cfg.committee.length + 1) * c.cfg.recordGraceMs;
 
+/** The lock phase's end: its deadline, or (m + 1) grace periods after the charge was asked if later (the charge's turns). */
+const lockUntil = (s: CommitteeRoleState, c: StageContext): number =>
+  Math.max(lockDeadline(s, c), s.chargeAskedAt === undefined ? 0 : s.chargeAskedAt + (c.cfg.committee.length + 1) * c.cfg.recordGraceMs);
+
+/** Each survivor's declaration as it signed it with its masked input (the record and the charge carry exactly these). */
+function declarationsOf(store: ReceivedStore, survivors: readonly ViewEntry[]): Map<string, ContributionDeclaration> {
+  return new Map(
+    survivors.map((e) => {
+      const input = store.inputs.get(e.participant)!.input;
+      const signed = input.entrySignature.some((b) => b !== 0);
+      return [e.participant, { dpParams: input.dpParams, ...(signed ? { entrySignature: toHex0x(input.entrySignature) } : {}) }] as const;
+    }),
+  );
+}
+
+/**
+ * With a ledger (F18): once the lock this member endorsed is certified and it holds every
+ * survivor's input under the hash the lock certified (the declarations come from them), ask the
+ * node to charge U_3 on chain (effect `charge-lock`), once. Nothing is revealed before the answer.
+ */
+function askCharge(s: CommitteeRoleState, c: StageContext): void {
+  if (c.cfg.chargesLock !== true || s.chargeAsked !== undefined) return;
+  const lock = s.member.lockToCharge();
+  if (lock === undefined) return;
+  const held = lock.survivors.every((e) => {
+    const x = c.store.inputs.get(e.participant);
+    return x !== undefined && bytesEqual(x.payloadHash, e.inputHash);
+  });
+  if (!held) return;
+  const digest = toHex0x(lock.digest) as Hex32;
+  s.chargeAsked = digest;
+  s.chargeAskedAt = c.now;
+  c.out.log(
+    'debug',
+    { lock: digest, survivors: lock.survivors.length },
+    'secure aggregation: lock certified; charging U_3 before any reveal',
+  );
+  c.out.push({
+    type: 'charge-lock',
+    request: {
+      round: c.cfg.round,
+      position: c.cfg.position,
+      turnDelayMs: c.cfg.position * c.cfg.recordGraceMs,
+      until: lockUntil(s, c),
+      lock: digest,
+      contributors: lock.survivors.map((e) => e.participant),
+      declarations: declarationsOf(c.store, lock.survivors),
+    },
+  });
+}
+
+/**
+ * The answer to `charge-lock` (event `lock-charged`): the chain charged exactly our lock's U_3,
+ * so the member may reveal; or a refusal, and it never will (the lock phase abstains with
+ * SECAGG_NOT_CHARGED).
+ */
+export function onLockCharged(
+  s: CommitteeRoleState,
+  lock: Hex32,
+  refusal: { readonly code: string; readonly message: string } | undefined,
+): void {
+  if (s.phase !== CommitteePhase.Lock || s.chargeAsked === undefined || s.charged !== undefined || s.chargeRefusal !== undefined) return;
+  if (refusal !== undefined) {
+    s.chargeRefusal = refusal;
+    return;
+  }
+  if (lock.toLowerCase() !== s.chargeAsked.toLowerCase()) {
+    s.chargeRefusal = { code: 'SECAGG_NOT_CHARGED', message: `the chain charged lock ${lock}, not ${s.chargeAsked}` };
+    return;
+  }
+  s.member.lockCharged(fromHex0x(lock));
+  s.charged = s.chargeAsked;
+}
+
 /** LOCK: lock (U_3, D); reveal once the lock we endorsed is certified. */
 function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
   const { cfg, store, out } = c;
   const { member } = s;
   const viewAt = s.viewAt!;
-  const r = drive(c, lockDeadline(s, c), nextTurnAt(c, viewAt), () => {
+  const r = drive(c, lockUntil(s, c), nextTurnAt(c, viewAt), () => {
+    if (s.chargeRefusal !== undefined) {
+      throw new SecAggError('SECAGG_NOT_CHARGED', `round ${cfg.round}: lock ${s.chargeAsked} not charged (${s.chargeRefusal.message})`, {
+        lock: s.chargeAsked,
+        reason: s.chargeRefusal.code,
+      });
+    }
     if (store.resultSeen) return true;
     feedKeys(s, c);
     s.feeder.feedRetrying(out, SecAggKind.View, [], (x) => member.addView(x));
@@ -316,6 +410,7 @@ function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
     });
     for (const e of endorsements) out.publish(e);
     s.feeder.feed(out, SecAggKind.LockEndorse, (x) => member.addLockEndorse(x));
+    askCharge(s, c);
     const reveal = member.reveal();
     if (reveal !== undefined) out.publish(reveal);
     return member.followedDigest !== undefined;
@@ -324,6 +419,13 @@ function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
   const locked = r === 'done';
   out.log('debug', { locked, views: member.viewCount }, 'secure aggregation: lock phase over');
   if (store.resultSeen && member.followedDigest === undefined) throw lagged(c, 'lock');
+  if (!locked && s.chargeAsked !== undefined) {
+    throw new SecAggError('SECAGG_NOT_CHARGED', `round ${cfg.round}: lock ${s.chargeAsked} not charged by the deadline; nothing revealed`, {
+      lock: s.chargeAsked,
+      reason: 'deadline',
+      deadline: true,
+    });
+  }
   if (!locked) {
     throw new SecAggError('SECAGG_NOT_CERTIFIED', `no certified lock this member endorsed for round ${cfg.round} by the unmask deadline`, {
       phase: 'lock',
@@ -333,6 +435,9 @@ function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
       deadline: true,
     });
   }
+  // The reveals follow the charge: give them as long after it as the lock phase had.
+  s.unmaskUntil =
+    s.charged !== undefined ? Math.max(lockUntil(s, c), c.now + (cfg.committee.length + 1) * cfg.recordGraceMs) : lockDeadline(s, c);
   s.phase = CommitteePhase.Unmask;
   return 'next';
 }
@@ -342,7 +447,7 @@ function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
   const { cfg, store, out } = c;
   const { member } = s;
   const inputsHeld = (): Map<string, Uint32Array> => new Map([...store.inputs].map(([id, x]) => [id, x.input.masked]));
-  const r = drive(c, lockDeadline(s, c), undefined, () => {
+  const r = drive(c, s.unmaskUntil ?? lockDeadline(s, c), undefined, () => {
     s.feeder.feed(out, SecAggKind.Reveal, (x) => member.addReveal(x));
     feedKeys(s, c);
     const ready = member.canUnmask() && member.followedSurvivors.every((e) => store.inputs.has(e.participant));
@@ -381,13 +486,7 @@ function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
   out.log('debug', { survivors: unmasked.survivors.length, totalSamples }, 'secure aggregation: unmasked');
   // Each survivor's declaration, as it signed it with its masked input: the record charges
   // exactly the inputs in the sum. Dropped participants declared nothing that counts.
-  const declarations = new Map<string, ContributionDeclaration>(
-    unmasked.survivors.map((e) => {
-      const input = store.inputs.get(e.participant)!.input;
-      const signed = input.entrySignature.some((b) => b !== 0);
-      return [e.participant, { dpParams: input.dpParams, ...(signed ? { entrySignature: toHex0x(input.entrySignature) } : {}) }] as const;
-    }),
-  );
+  const declarations = declarationsOf(store, unmasked.survivors);
   const payload = encodeSecureAggregate({
     prevModelHash: fromHex0x(cfg.head),
     totalSamples,

@@ -3,7 +3,9 @@
  * state (participant, committee member or both), exchanging wire-encoded messages through one
  * in-memory FIFO queue, on a manual clock. Effects the node would execute are answered here at
  * once: training returns the party's fixed weights, the "chain" records the first record request
- * it receives, every other request succeeds. Time moves only when the queue is empty and some
+ * it receives and (with `ledger`) charges the first lock a member asks it to charge (red team
+ * F18: later requests for the same lock read that charge; for another lock, or when `ledger`
+ * refuses, the answer is a refusal), every other request succeeds. Time moves only when the queue is empty and some
  * party asked to be woken: the clock jumps to the earliest `wake` (Lodestar's slot clock, in
  * miniature), and the parties due get a `tick`.
  *
@@ -59,6 +61,12 @@ export interface SimulationOptions {
   readonly keySetGraceMs?: number;
   /** Safety bound on delivered events. */
   readonly maxEvents?: number;
+  /**
+   * A ledger that must charge the certified lock's U_3 before any member reveals (F18; the
+   * machine's `chargesLock`): returns a refusal code for a charge it refuses (say, a participant
+   * over its cap), undefined to charge it. Absent: no ledger, members reveal once certified.
+   */
+  readonly ledger?: (lock: Hex32, contributors: readonly string[]) => string | undefined;
 }
 
 export interface SimulationResult {
@@ -69,6 +77,8 @@ export interface SimulationResult {
   readonly ticks: number;
   /** The model hash the "chain" recorded, if any. */
   readonly recorded?: Hex32;
+  /** The lock and U_3 the ledger charged (with `ledger`), if any. */
+  readonly charged?: { readonly lock: Hex32; readonly contributors: readonly string[] };
   /** The clock when the queue ran dry. */
   readonly endedAt: number;
 }
@@ -122,6 +132,7 @@ export function simulateRound(o: SimulationOptions): SimulationResult {
         signsEntry: false,
         charges: false,
         admits: false,
+        chargesLock: o.ledger !== undefined,
         sign,
         verify: o.verify,
       },
@@ -136,6 +147,7 @@ export function simulateRound(o: SimulationOptions): SimulationResult {
   let now = openedAt;
   let ticks = 0;
   let recorded: { hash: Hex32; by: string } | undefined;
+  let charged: { lock: Hex32; contributors: readonly string[] } | undefined;
 
   const handle = (from: string, effects: readonly RoundEffect[]): void => {
     for (const e of effects) {
@@ -168,6 +180,19 @@ export function simulateRound(o: SimulationOptions): SimulationResult {
         case 'admit':
           queue.push({ to: from, event: { type: 'admitted', now, participant: e.participant, refusal: undefined } });
           break;
+        case 'charge-lock': {
+          const { lock, contributors } = e.request;
+          const refused = charged === undefined ? o.ledger?.(lock, contributors) : undefined;
+          if (charged === undefined && refused === undefined) charged = { lock, contributors: [...contributors] };
+          const refusal =
+            refused !== undefined
+              ? { code: refused, message: `the ledger refused the charge (${refused})` }
+              : charged!.lock !== lock
+                ? { code: 'CHAIN_CHARGE_MISMATCH', message: `lock ${charged!.lock} was charged` }
+                : undefined;
+          queue.push({ to: from, event: { type: 'lock-charged', now, lock, ...(refusal !== undefined ? { refusal } : {}) } });
+          break;
+        }
         case 'record':
           recorded ??= { hash: e.request.modelHash, by: from };
           queue.push({ to: from, event: { type: 'recorded', now, recorded: recorded.by === from, modelHash: recorded.hash } });
@@ -208,7 +233,14 @@ export function simulateRound(o: SimulationOptions): SimulationResult {
       handle(id, step(s, { type: 'tick', now }).effects);
     }
   }
-  return { trace, states, ticks, ...(recorded !== undefined ? { recorded: recorded.hash } : {}), endedAt: now };
+  return {
+    trace,
+    states,
+    ticks,
+    ...(recorded !== undefined ? { recorded: recorded.hash } : {}),
+    ...(charged !== undefined ? { charged } : {}),
+    endedAt: now,
+  };
 }
 
 /** One effect as a canonical line: messages and payloads by their SHA-256, logs as sorted JSON. */
@@ -226,6 +258,8 @@ export function describe(e: RoundEffect): string {
       return `${e.type} ${e.dpParams}`;
     case 'admit':
       return `admit ${e.participant}`;
+    case 'charge-lock':
+      return `charge-lock ${e.request.lock} turnDelay=${e.request.turnDelayMs} ${e.request.contributors.join(',')}`;
     case 'record':
       return `record ${e.request.modelHash} ${e.request.aggregateHash} turnDelay=${e.request.turnDelayMs} ${e.request.contributors.join(',')}`;
     case 'log':

@@ -33,6 +33,7 @@ import {
   committeeRole,
   failCommittee,
   onAdmitted,
+  onLockCharged,
   onRecorded,
   startCommittee,
 } from './committee-stages.js';
@@ -137,6 +138,12 @@ export function step(state: RoundState, event: RoundEvent): { state: RoundState;
       if (m !== undefined && m.outcome === undefined) {
         expectPhase('committee', m.phase, CommitteePhase.Admission, event.type);
         onAdmitted(m, c, event.participant, event.refusal);
+      }
+      break;
+    case 'lock-charged':
+      if (m !== undefined && m.outcome === undefined) {
+        expectPhase('committee', m.phase, CommitteePhase.Lock, event.type);
+        onLockCharged(m, event.lock, event.refusal);
       }
       break;
     case 'recorded':

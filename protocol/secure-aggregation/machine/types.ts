@@ -5,12 +5,13 @@
  *
  * Events are what the node observed — the round opened (`start`), messages its inboxes accepted
  * (`received`), a clock reading (`tick`), and the completion of an effect it was asked to run
- * (`trained`, `entry-signed`, `charged`, `admitted`, `recorded`, `failed`). Every event carries
+ * (`trained`, `entry-signed`, `charged`, `admitted`, `lock-charged`, `recorded`, `failed`). Every event carries
  * the node clock's reading `now` (ms): the machine never reads a clock (STYLE.md §1).
  *
  * Effects are what the machine asks the node to do, in order: publish on the secagg topic,
  * publish the masked input or the aggregate, train, sign the participant entry, charge the
- * local privacy ledger, check admission, record on chain, log, count an error, and `wake` — "deliver
+ * local privacy ledger, check admission, charge the certified lock's U_3 on chain before any
+ * reveal (`charge-lock`, red team F18), record on chain, log, count an error, and `wake` — "deliver
  * a tick at time `at`" (each wake replaces the previous one; Lodestar's clock, a timer behind a
  * port, is the model). Effects whose result the machine needs answer with an event.
  */
@@ -63,6 +64,12 @@ export interface RoundMachineConfig {
   readonly charges: boolean;
   /** The node checks each input's admission before the view (`admit` effects). */
   readonly admits: boolean;
+  /**
+   * The node charges the certified lock's U_3 on chain before this member reveals (`charge-lock`
+   * effect, answered by `lock-charged`; red team F18). Absent or false: no ledger to charge
+   * (in-memory simulations), and the member reveals once the lock is certified.
+   */
+  readonly chargesLock?: boolean;
   /** The identity key (deterministic Ed25519 in the node): signs the result statement. */
   readonly sign: IdentitySign;
   readonly verify: IdentityVerify;
@@ -101,6 +108,17 @@ export type RoundEvent =
   | { readonly type: 'charged'; readonly now: number }
   /** Admission of one input: `refusal` undefined = admitted, else why the contract would refuse its line. */
   | { readonly type: 'admitted'; readonly now: number; readonly participant: string; readonly refusal: string | undefined }
+  /**
+   * The answer to `charge-lock`: the chain holds a charge of exactly lock `lock`'s U_3 (the node
+   * compared the charged participants hash with the one it built for that lock), or `refusal`:
+   * why it never will (the charge reverted, another charge landed, the wait ran out).
+   */
+  | {
+      readonly type: 'lock-charged';
+      readonly now: number;
+      readonly lock: Hex32;
+      readonly refusal?: { readonly code: string; readonly message: string };
+    }
   /** The round record landed (ours or another member's): its model hash and whether we sent it. */
   | { readonly type: 'recorded'; readonly now: number; readonly recorded: boolean; readonly modelHash: Hex32 }
   /**
@@ -131,6 +149,23 @@ export interface SecureRecordRequest {
   readonly declarations: ReadonlyMap<string, ContributionDeclaration>;
 }
 
+/**
+ * What the node charges on chain before this member reveals (red team F18): the certified lock
+ * and U_3 with each survivor's signed declaration (from its masked input, whose hash the lock
+ * certified). `until`: the absolute time after which the member gives up (its lock deadline).
+ */
+export interface LockChargeRequest {
+  readonly round: number;
+  readonly position: number;
+  /** This position's submitting turn, as a delay from when the node starts (position × grace). */
+  readonly turnDelayMs: number;
+  readonly until: number;
+  /** The lock digest (protocol/messages/secagg.ts `lockDigest`) as bytes32. */
+  readonly lock: Hex32;
+  readonly contributors: readonly string[];
+  readonly declarations: ReadonlyMap<string, ContributionDeclaration>;
+}
+
 export type RoundEffect =
   | { readonly type: 'publish'; readonly message: SecAggMessage }
   | { readonly type: 'publish-input'; readonly payload: Uint8Array }
@@ -139,6 +174,7 @@ export type RoundEffect =
   | { readonly type: 'sign-entry'; readonly dpParams: bigint }
   | { readonly type: 'charge'; readonly dpParams: bigint }
   | { readonly type: 'admit'; readonly participant: string; readonly input: MaskedInputPayload }
+  | { readonly type: 'charge-lock'; readonly request: LockChargeRequest }
   | { readonly type: 'record'; readonly request: SecureRecordRequest }
   | { readonly type: 'log'; readonly level: LogLevel; readonly fields: Record<string, unknown>; readonly msg: string }
   /** A protocol error caused by another peer's message (or this peer's own failure), by code: a metric. */
