@@ -230,6 +230,7 @@ export class Peer {
       this.inbox.aggregateTopic,
       ...(this.secaggInbox !== undefined ? [this.secaggInbox.topic] : []),
       this.recorder.topic,
+      this.recorder.chargeTopic,
     ];
   }
 

@@ -202,7 +202,8 @@ export interface FederationChainClient {
   signParticipantEntry(entry: ParticipantEntry): Promise<string>;
   /**
    * Finalizes with the committee's `signatures` and the participants' `entrySignatures`, one per
-   * `record.participants` line in the same order (65-byte hex each).
+   * `record.participants` line in the same order (65-byte hex each), or none for a round
+   * `chargeRound` charged (its lines were checked then; the contract reads none).
    */
   finalizeRound(record: OnChainRoundRecord, entrySignatures: readonly string[], signatures: readonly string[]): Promise<FinalizedRound>;
   /** The caller's EIP-712 `RoundCharge` signature for this federation (65 bytes, hex). */

@@ -24,11 +24,8 @@
  *   strip service credits by resubmitting with fewer signatures.
  * There is no list of dropped members and no sample-count bucket (issue 14).
  */
-import { getAddress, recoverAddress, type TypedDataDomain, verifyTypedData } from 'ethers';
-import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
+import type { TypedDataDomain } from 'ethers';
 import { type DeploymentBinding, deploymentBinding } from '../../protocol/chain/deployment-binding.js';
-import { declaredSpend } from '../../protocol/chain/dp-params.js';
-import { participantEntry, verifyParticipantEntry } from '../../protocol/chain/participant-entry.js';
 import {
   canonicalRoundRecord,
   federationDomain,
@@ -38,18 +35,16 @@ import {
   toTypedValue,
   type OnChainRoundRecord,
 } from '../../protocol/chain/record.js';
-import { MessageError } from '../../protocol/messages/errors.js';
-import { decodeFinalizeSignature, encodeFinalizeSignature } from '../../protocol/messages/finalize.js';
 import { topicFor } from '../../protocol/messages/topics.js';
-import { validateFinalizeSignature } from '../../protocol/validate.js';
 import type { ValidationVerdict } from '../../protocol/round.js';
-import { ACCEPT, reject, type Verdict } from '../../protocol/verdict.js';
 import { recordedFromFinalized } from '../chain/federation-ledger-view.js';
 import type { FederationChainClient, FinalizedRound } from '../chain/federation-types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
-import type { Gossip, GossipMessage } from '../net/gossip.js';
-import type { RecordRequest, RecordResult, RoundRecorder } from './round-recorder.js';
+import type { Gossip } from '../net/gossip.js';
+import { CommitteeSignatures } from './committee-signatures.js';
+import { LockCharger, onChainParticipants } from './lock-charger.js';
+import type { LockChargeResult, RecordRequest, RecordResult, RoundRecorder, SecureChargeRequest } from './round-recorder.js';
 
 /** How often the submit loop re-checks signatures and its turn (ms). */
 const SUBMIT_POLL_MS = 50;
@@ -95,11 +90,10 @@ function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 
 export class FederationRecorder implements RoundRecorder {
   readonly topic: string;
-  /** round → digest (hex) → author → signature (hex). */
-  private readonly signatures = new Map<number, Map<string, Map<string, string>>>();
+  private readonly pool: CommitteeSignatures;
+  /** Charges U_3 before any reveal (red team F18), on its own topic. */
+  readonly charger: LockCharger;
   private domain: TypedDataDomain | undefined;
-  /** Verdicts of `validSignatures`, by round/digest/author/signature/account; pruned with `signatures`. */
-  private readonly checked = new Map<string, boolean>();
   private binding: DeploymentBinding | undefined;
 
   constructor(
@@ -107,72 +101,36 @@ export class FederationRecorder implements RoundRecorder {
     private readonly c: FederationRecorderComponents,
   ) {
     this.topic = topicFor(init.federation, 'finalize');
-  }
-
-  start(): void {
-    this.c.gossip.subscribe(
-      this.topic,
-      (m) => this.validate(m),
-      (m) => this.onMessage(m),
+    this.pool = new CommitteeSignatures(this.topic, init.federation, c);
+    this.charger = new LockCharger(
+      { federation: init.federation, threshold: init.threshold },
+      { ...c, signingDomain: () => this.signingDomain().then((domain) => ({ domain, binding: this.binding! })) },
     );
   }
 
+  /** The topic of the charge signatures (subscribe it too). */
+  get chargeTopic(): string {
+    return this.charger.topic;
+  }
+
+  start(): void {
+    this.pool.start();
+    this.charger.start();
+  }
+
   stop(): void {
-    this.c.gossip.unsubscribe(this.topic);
+    this.charger.stop();
+    this.pool.stop();
   }
 
   /** Signatures held for `round` and a record digest (author → signature). */
   signaturesFor(round: number, digest: string): ReadonlyMap<string, string> {
-    return this.signatures.get(round)?.get(digest.toLowerCase()) ?? new Map();
+    return this.pool.signaturesFor(round, digest);
   }
 
-  private validate(m: GossipMessage): Verdict {
-    // The ordered pipeline (protocol/validate.ts): size, decoding, version, federation, round
-    // (a round this peer has not opened cannot be judged: ROUND_UNKNOWN), author and
-    // signature, replay.
-    const { verdict, message: msg } = validateFinalizeSignature(m.data, m.from, {
-      federation: this.init.federation,
-      committeeOf: this.c.committeeOf,
-      addressOf: this.c.addressOf,
-      verifyRecord: (account, digest, signature) => {
-        try {
-          return getAddress(recoverAddress(toHex0x(digest), toHex0x(signature))) === getAddress(account);
-        } catch {
-          return false;
-        }
-      },
-      isReplay: (f) => this.signatures.get(f.round)?.get(toHex0x(f.digest).toLowerCase())?.has(f.author) === true,
-    });
-    if (msg === undefined) return verdict;
-    // One record per committee member per round (checked once the signature is known to be
-    // the member's): a second digest is equivocation, and refusing it bounds what a member can
-    // make others store.
-    const digest = toHex0x(msg.digest).toLowerCase();
-    for (const [d, byAuthor] of this.signatures.get(msg.round) ?? []) {
-      if (d !== digest && byAuthor.has(msg.author)) return reject('FINALIZE_EQUIVOCATION');
-    }
-    return ACCEPT;
-  }
-
-  private onMessage(m: GossipMessage): void {
-    const msg = decodeFinalizeSignature(m.data);
-    this.store(msg.round, toHex0x(msg.digest), msg.author, toHex0x(msg.signature));
-  }
-
-  private store(round: number, digest: string, author: string, signature: string): void {
-    let byDigest = this.signatures.get(round);
-    if (byDigest === undefined) {
-      byDigest = new Map();
-      this.signatures.set(round, byDigest);
-      // Keep the last few rounds only: a late signature for an old round has no use.
-      for (const r of this.signatures.keys()) if (r < round - 2) this.signatures.delete(r);
-    }
-    let byAuthor = byDigest.get(digest.toLowerCase());
-    if (byAuthor === undefined) {
-      byAuthor = new Map();
-      byDigest.set(digest.toLowerCase(), byAuthor);
-    }
-    if (!byAuthor.has(author)) byAuthor.set(author, signature);
+  /** Charges the certified lock's U_3 on chain before any reveal (./lock-charger.ts). */
+  charge(req: SecureChargeRequest, signal: AbortSignal): Promise<LockChargeResult> {
+    return this.charger.charge(req, signal);
   }
 
   private async signingDomain(): Promise<TypedDataDomain> {
@@ -190,27 +148,13 @@ export class FederationRecorder implements RoundRecorder {
    * declaration carries no valid ParticipantEntry signature.
    */
   private buildRecord(req: RecordRequest): { record: OnChainRoundRecord; entrySignatures: string[] } {
-    const address = (peer: string): string => {
-      const a = this.c.addressOf(peer);
-      if (a === undefined) throw new MessageError('MSG_BAD_FIELD', `no registered address for ${peer}`, { field: 'peer', value: peer });
-      return a;
-    };
-    const binding = this.binding!;
-    const signatureOf = new Map<string, string>();
-    const participants = req.contributors.map((p) => {
-      const member = getAddress(address(p));
-      const declared = req.declarations?.get(p);
-      const entry = participantEntry(req.round, member, declared?.dpParams ?? 0n);
-      const signature = declared?.entrySignature;
-      if (signature === undefined || !verifyParticipantEntry(binding, entry, signature)) {
-        throw new MessageError('MSG_BAD_FIELD', `participant ${p} did not sign its entry for round ${req.round}`, {
-          field: 'entrySignature',
-          value: p,
-        });
-      }
-      signatureOf.set(member, signature);
-      return { member, dpParams: entry.dpParams, spend: declaredSpend(entry.dpParams) };
-    });
+    const { participants, signatureOf } = onChainParticipants(
+      req.round,
+      req.contributors,
+      req.declarations,
+      this.c.addressOf,
+      this.binding!,
+    );
     const committee = this.c.committeeOf(req.round) ?? [];
     const record = canonicalRoundRecord({
       round: req.round,
@@ -247,17 +191,10 @@ export class FederationRecorder implements RoundRecorder {
     const { record, entrySignatures } = this.buildRecord(req);
     const digest = roundRecordDigest(domain, record);
     const signature = await fed.signRecord(record);
-    this.store(req.round, digest, self, signature);
-    await this.c.gossip.publish(
-      this.topic,
-      encodeFinalizeSignature({
-        federation: this.init.federation,
-        round: req.round,
-        author: self,
-        digest: fromHex0x(digest),
-        signature: fromHex0x(signature),
-      }),
-    );
+    await this.pool.publish(req.round, self, digest, signature);
+    // A round charged before its reveals (F18): the contract checks the participants hash and
+    // reads no entry signature, so none is sent (64 bytes of calldata per participant saved).
+    const charged = this.charger.chargedHash(req.round) !== undefined;
 
     // Position 0 submits as soon as it has t signatures; position k from its turn on.
     const turnAt = req.position === 0 ? 0 : req.turnAt;
@@ -275,10 +212,10 @@ export class FederationRecorder implements RoundRecorder {
     let recorded = false;
     while (finalized === undefined && failure === undefined) {
       if (signal.aborted) throw signal.reason;
-      const sigs = this.validSignatures(domain, record, req.round, digest);
+      const sigs = this.pool.valid(domain, ROUND_RECORD_TYPES, () => toTypedValue(record), req.round, digest);
       if (clock.now() >= turnAt && sigs.length >= this.init.threshold) {
         try {
-          finalized = await fed.finalizeRound(record, entrySignatures, sigs);
+          finalized = await fed.finalizeRound(record, charged ? [] : entrySignatures, sigs);
           recorded = true;
           log.info({ round: req.round, modelHash: req.modelHash, tx: finalized.txHash, signers: sigs.length }, 'round finalized');
         } catch (e) {
@@ -292,38 +229,8 @@ export class FederationRecorder implements RoundRecorder {
       await Promise.race([watch, clock.sleep(SUBMIT_POLL_MS, signal)]);
     }
     if (finalized === undefined) throw failure;
-    for (const r of this.signatures.keys()) if (r < req.round - 1) this.signatures.delete(r);
-    for (const k of this.checked.keys()) if (Number(k.slice(0, k.indexOf('/'))) < req.round) this.checked.delete(k);
+    this.pool.prune(req.round, 1);
+    this.charger.prune(req.round);
     return { record: recordedFromFinalized(finalized), recorded };
-  }
-
-  /**
-   * Held signatures of `record` that recover to their author's registered address (EIP-712).
-   * Each (digest, author, signature) is recovered once and the verdict kept (`checked`): the
-   * submit loop asks every SUBMIT_POLL_MS while a member waits for its turn, and re-recovering
-   * every held signature each time (pure-JS secp256k1 in ethers) took ~16 s of 69 s CPU in a
-   * 16-peer, 2-round simulation and delayed position 0's finalizeRound by ~10 s.
-   */
-  private validSignatures(domain: TypedDataDomain, record: OnChainRoundRecord, round: number, digest: string): string[] {
-    const out: string[] = [];
-    let value: ReturnType<typeof toTypedValue> | undefined;
-    for (const [author, sig] of this.signaturesFor(round, digest)) {
-      const account = this.c.addressOf(author);
-      if (account === undefined) continue;
-      const key = `${round}/${digest.toLowerCase()}/${author}/${sig}/${account}`;
-      let ok = this.checked.get(key);
-      if (ok === undefined) {
-        value ??= toTypedValue(record);
-        try {
-          ok = getAddress(verifyTypedData(domain, ROUND_RECORD_TYPES, value, sig)) === getAddress(account);
-        } catch {
-          // A malformed signature never counts.
-          ok = false;
-        }
-        this.checked.set(key, ok);
-      }
-      if (ok) out.push(sig);
-    }
-    return out;
   }
 }

@@ -43,7 +43,34 @@ export interface RecordResult {
   readonly recorded: boolean;
 }
 
+/**
+ * A secure round's certified lock to charge on chain before any reveal (red team F18; the
+ * machine's `charge-lock` effect, protocol/secure-aggregation/machine/types.ts, with the turn as
+ * an absolute time).
+ */
+export interface SecureChargeRequest {
+  readonly round: number;
+  readonly position: number;
+  /** Absolute time (ms) from which this position submits the charge itself. */
+  readonly turnAt: number;
+  /** Absolute time (ms) after which the member has given up (its lock deadline). */
+  readonly until: number;
+  readonly lock: Hex32;
+  readonly contributors: readonly string[];
+  readonly declarations: ReadonlyMap<string, ContributionDeclaration>;
+}
+
+/** The chain charged exactly the lock's U_3 (`charged`), or why it never will (`refusal`). */
+export type LockChargeResult =
+  | { readonly charged: true; readonly lock: Hex32; readonly participantsHash: Hex32; readonly submitted: boolean }
+  | { readonly charged: false; readonly lock: Hex32; readonly refusal: { readonly code: string; readonly message: string } };
+
 export interface RoundRecorder {
   /** Records (or sees recorded) `req.round`; rejects when `signal` aborts. */
   record(req: RecordRequest, signal: AbortSignal): Promise<RecordResult>;
+  /**
+   * Charges a secure round's certified lock on chain before any reveal (F18). A recorder without
+   * a ledger has none, and its members reveal once the lock is certified.
+   */
+  charge?(req: SecureChargeRequest, signal: AbortSignal): Promise<LockChargeResult>;
 }

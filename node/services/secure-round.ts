@@ -9,7 +9,9 @@
  *     with `wake` (through the Clock port, so a simulation on a manual clock replays), and the
  *     completions of the effects below;
  *   - executes effects, in order: publish (secagg topic, masked input, aggregate), train, sign
- *     the ParticipantEntry, charge the local ledger, check admission, record on chain, log, count.
+ *     the ParticipantEntry, charge the local ledger, check admission, charge the certified lock on
+ *     chain before any reveal (red team F18; like training, it runs beside the loop and answers
+ *     with `lock-charged`), record on chain, log, count.
  *
  * Phases of round r (t = 0 when this peer opened it) — see the machine's stage files for each
  * rule. Every wait ends as soon as what it waits for has arrived; deadlines only matter when
@@ -190,6 +192,8 @@ function machineConfig(env: SecureRoundEnv): RoundMachineConfig {
     signsEntry: env.signEntry !== undefined,
     charges: env.beforePublish !== undefined,
     admits: env.admit !== undefined,
+    // A recorder with a ledger charges the lock's U_3 on chain before this member reveals (F18).
+    chargesLock: env.recorder.charge !== undefined,
     sign: env.secagg.sign,
     verify: env.secagg.verify,
   };
@@ -275,6 +279,19 @@ async function drive(env: SecureRoundEnv, state: RoundState, signal: AbortSignal
         case 'admit':
           complete({ type: 'admitted', participant: e.participant, refusal: await env.admit!(e.participant, e.input) });
           break;
+        case 'charge-lock': {
+          // Beside the loop (the wait is for other members' signatures and the chain): the machine
+          // keeps its deadline, and reveals only on the answer. Any failure is a refusal.
+          const { turnDelayMs, ...request } = e.request;
+          const lock = request.lock;
+          env.recorder.charge!({ ...request, turnAt: clock.now() + turnDelayMs }, signal).then(
+            (r) => complete(r.charged ? { type: 'lock-charged', lock } : { type: 'lock-charged', lock, refusal: r.refusal }),
+            (error: unknown) => {
+              if (!signal.aborted) complete({ type: 'lock-charged', lock, refusal: { code: 'CHARGE_FAILED', message: String(error) } });
+            },
+          );
+          break;
+        }
         case 'record': {
           const { turnDelayMs, ...request } = e.request;
           const { record, recorded } = await env.recorder.record({ ...request, turnAt: clock.now() + turnDelayMs }, signal);

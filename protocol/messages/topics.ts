@@ -9,13 +9,20 @@ export const SECAGG_TOPIC_VERSION = 1;
 /** Committee members' EIP-712 signatures of a round record (protocol/messages/finalize.ts). */
 export const FINALIZE_TOPIC_VERSION = 1;
 
-export type TopicKind = 'update' | 'aggregate' | 'secagg' | 'finalize';
+/**
+ * Committee members' EIP-712 signatures of a lock charge (red team F18), in the FinalizeSignature
+ * v1 layout (protocol/messages/finalize.ts) with the `roundChargeDigest` (protocol/chain/charge.ts).
+ */
+export const CHARGE_TOPIC_VERSION = 1;
+
+export type TopicKind = 'update' | 'aggregate' | 'secagg' | 'finalize' | 'charge';
 
 const TOPIC_VERSIONS: Record<TopicKind, number> = {
   update: UPDATE_TOPIC_VERSION,
   aggregate: AGGREGATE_TOPIC_VERSION,
   secagg: SECAGG_TOPIC_VERSION,
   finalize: FINALIZE_TOPIC_VERSION,
+  charge: CHARGE_TOPIC_VERSION,
 };
 
 export function topicFor(federation: string, kind: TopicKind): string {

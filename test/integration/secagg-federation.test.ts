@@ -10,6 +10,7 @@
 import { prepareSites } from '../../simulations/sites.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { toHex0x } from '../../protocol/bytes.js';
+import { participantsHash } from '../../protocol/chain/charge.js';
 import type { LabelledData, Standardizer } from '../../protocol/data.js';
 import { SecAggKind } from '../../protocol/messages/secagg.js';
 import { createRng } from '../../protocol/rng.js';
@@ -42,6 +43,7 @@ interface Run {
   outcomes: RoundOutcome[][];
   verdicts: string[];
   resultSigners: number[];
+  charges: { charged: boolean; sameParticipants: boolean; beforeRecord: boolean }[];
 }
 
 async function run(
@@ -65,12 +67,20 @@ async function run(
   try {
     const outcomes: RoundOutcome[][] = [];
     const resultSigners: number[] = [];
+    const charges: { charged: boolean; sameParticipants: boolean; beforeRecord: boolean }[] = [];
     for (let r = 1; r <= ROUNDS; r++) {
       const out = (await fed.runRound(r)).map(assertSimFinalized);
       outcomes.push(out);
       const record = (await fed.federationClients[0]!.getFinalizedRound(r))?.record;
       expect(new Set(fed.peers.map((p) => toHex0x(modelHash(p.weights))))).toEqual(new Set([record!.modelHash]));
       if (secure) resultSigners.push(fed.peers[0]!.secaggInbox!.messages(r, SecAggKind.Result).length);
+      const finalized = (await fed.federationClients[0]!.getFinalizedRound(r))!;
+      const charge = await fed.federationClients[0]!.getChargedRound(r);
+      charges.push({
+        charged: charge !== undefined,
+        sameParticipants: charge !== undefined && charge.participantsHash === participantsHash(finalized.record.participants),
+        beforeRecord: charge !== undefined && charge.blockNumber < finalized.blockNumber,
+      });
     }
     const verdicts = fed.peers.flatMap((p) => [...(p.components.gossip.verdicts as Map<string, number>).keys()]);
     return {
@@ -79,6 +89,7 @@ async function run(
       outcomes,
       verdicts,
       resultSigners,
+      charges,
     };
   } finally {
     await fed.stop();
@@ -138,6 +149,11 @@ describe('secure aggregation: 8 libp2p peers + Hardhat, 3 rounds, one dropout pe
     for (const o of live) expect([o.secure!.survivors, o.secure!.dropped]).toEqual([7, 1]);
     for (const n of secure.resultSigners) expect(n).toBeGreaterThanOrEqual(5);
     for (const round of secure.outcomes) for (const o of round) expect(o.secure!.errors).toEqual({});
+  });
+
+  it('charges each secure round’s U_3 on chain before its record, exactly the record’s participants (F18); plaintext rounds only at finalize', () => {
+    expect(secure.charges).toEqual(Array.from({ length: ROUNDS }, () => ({ charged: true, sameParticipants: true, beforeRecord: true })));
+    expect(plain.charges.map((c) => c.charged)).toEqual(Array.from({ length: ROUNDS }, () => false));
   });
 
   it('no gossip message is rejected', () => {

@@ -1,0 +1,213 @@
+/**
+ * Charge before release (red team F18): a secure round's certified lock is charged on chain with
+ * `chargeRound` before any committee member reveals a share, because the reveals release the sum
+ * over U_3 to anyone reading the gossip — whether or not the round is recorded afterwards (a sum
+ * nobody accepts, an admin suspending committee members, an abort). Bonawitz et al. 2017 §4 have
+ * the server learn nothing before the consistency check; here nothing is released before the
+ * ledger holds the spend.
+ *
+ * Every committee member whose lock is certified and who holds U_3's inputs (the machine's
+ * `charge-lock` effect) builds the same charge — the lock digest and U_3's on-chain lines, each
+ * with the participant's own entry signature, sorted by address as in a record — signs its
+ * EIP-712 `RoundCharge` and gossips the signature on `/fedmesh/<federation>/charge/1`
+ * (./committee-signatures.ts). Who submits: position 0 as soon as it holds t signatures,
+ * position k from k grace periods on, as for `finalizeRound` (./federation-recorder.ts): the
+ * contract makes a second charge revert (`CHAIN_ALREADY_CHARGED`, read as success when the hash
+ * is ours), so racing is safe, and the turns keep a public chain from mining m copies. The chain
+ * is the synchroniser: every member, submitter or not, reads the round's `chargedHash` and
+ * answers the machine only when the chain holds exactly its own participants hash.
+ *
+ * A charge the contract refuses (a participant over its cap, the round closed, too few active
+ * signers) or a different charge on chain is a refusal: the member never reveals, and the round
+ * ends with the on-chain abort.
+ */
+import { getAddress, type TypedDataDomain } from 'ethers';
+import {
+  canonicalRoundCharge,
+  participantsHash,
+  ROUND_CHARGE_TYPES,
+  roundChargeDigest,
+  toChargeValue,
+} from '../../protocol/chain/charge.js';
+import type { DeploymentBinding } from '../../protocol/chain/deployment-binding.js';
+import { declaredSpend } from '../../protocol/chain/dp-params.js';
+import { participantEntry, verifyParticipantEntry } from '../../protocol/chain/participant-entry.js';
+import type { ContributionDeclaration, Hex32, OnChainParticipant } from '../../protocol/chain/record.js';
+import { FedmeshError } from '../../protocol/errors.js';
+import { MessageError } from '../../protocol/messages/errors.js';
+import { topicFor } from '../../protocol/messages/topics.js';
+import type { FederationChainClient } from '../chain/federation-types.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
+import type { Gossip } from '../net/gossip.js';
+import { CommitteeSignatures } from './committee-signatures.js';
+import type { LockChargeResult, SecureChargeRequest } from './round-recorder.js';
+
+/** How often the submit loop re-checks signatures and its turn (ms): as the record's. */
+const SUBMIT_POLL_MS = 50;
+/** How often the loop reads the round's charge from the chain (ms). */
+const CHAIN_POLL_MS = 200;
+
+/**
+ * The on-chain lines of `contributors` with their entry signatures: each member's registered
+ * address, the DP parameters it declared and the spend they imply (recomputed, never taken from
+ * the participant), its EIP-712 ParticipantEntry signature checked. Throws MSG_BAD_FIELD naming
+ * `peer` (no registered address) or `entrySignature` (none, or not the member's). Shared by the
+ * record (./federation-recorder.ts) and the charge: one rule for both.
+ */
+export function onChainParticipants(
+  round: number,
+  contributors: readonly string[],
+  declarations: ReadonlyMap<string, ContributionDeclaration> | undefined,
+  addressOf: (peer: string) => string | undefined,
+  binding: DeploymentBinding,
+): { participants: OnChainParticipant[]; signatureOf: Map<string, string> } {
+  const signatureOf = new Map<string, string>();
+  const participants = contributors.map((p) => {
+    const a = addressOf(p);
+    if (a === undefined) throw new MessageError('MSG_BAD_FIELD', `no registered address for ${p}`, { field: 'peer', value: p });
+    const member = getAddress(a);
+    const declared = declarations?.get(p);
+    const entry = participantEntry(round, member, declared?.dpParams ?? 0n);
+    const signature = declared?.entrySignature;
+    if (signature === undefined || !verifyParticipantEntry(binding, entry, signature)) {
+      throw new MessageError('MSG_BAD_FIELD', `participant ${p} did not sign its entry for round ${round}`, {
+        field: 'entrySignature',
+        value: p,
+      });
+    }
+    signatureOf.set(member, signature);
+    return { member, dpParams: entry.dpParams, spend: declaredSpend(entry.dpParams) };
+  });
+  return { participants, signatureOf };
+}
+
+export interface LockChargerInit {
+  readonly federation: string;
+  /** Signatures needed (the contract's t). */
+  readonly threshold: number;
+}
+
+export interface LockChargerComponents {
+  readonly self: string;
+  readonly gossip: Gossip;
+  readonly fed: FederationChainClient;
+  readonly committeeOf: (round: number) => readonly string[] | undefined;
+  readonly addressOf: (peerId: string) => string | undefined;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** The federation's EIP-712 domain and deployment binding (read once from the chain). */
+  readonly signingDomain: () => Promise<{ domain: TypedDataDomain; binding: DeploymentBinding }>;
+}
+
+export class LockCharger {
+  readonly topic: string;
+  private readonly pool: CommitteeSignatures;
+  /** Participants hash the chain holds per round, once read (the recorder then sends no entry signatures). */
+  private readonly charged = new Map<number, Hex32>();
+
+  constructor(
+    private readonly init: LockChargerInit,
+    private readonly c: LockChargerComponents,
+  ) {
+    this.topic = topicFor(init.federation, 'charge');
+    this.pool = new CommitteeSignatures(this.topic, init.federation, c);
+  }
+
+  start(): void {
+    this.pool.start();
+  }
+
+  stop(): void {
+    this.pool.stop();
+  }
+
+  /** The participants hash the chain charged for `round`, when this member has read it. */
+  chargedHash(round: number): Hex32 | undefined {
+    return this.charged.get(round);
+  }
+
+  /** Forgets rounds before `round − 1`. */
+  prune(round: number): void {
+    this.pool.prune(round, 1);
+    for (const r of this.charged.keys()) if (r < round - 1) this.charged.delete(r);
+  }
+
+  /**
+   * Signs and gossips the charge of `req`'s lock, submits it at this position's turn with t
+   * signatures, and answers once the chain holds a charge for the round: `charged` when it is
+   * exactly ours, a refusal otherwise or when the contract refuses it; a refusal `CHARGE_DEADLINE`
+   * at `req.until`. Rejects only when `signal` aborts.
+   */
+  async charge(req: SecureChargeRequest, signal: AbortSignal): Promise<LockChargeResult> {
+    const { fed, clock, log, self } = this.c;
+    const { round, lock } = req;
+    const refuse = (code: string, message: string): LockChargeResult => {
+      log.warn({ round, lock, code, reason: message }, 'secure aggregation: the lock is not charged; this member reveals nothing');
+      return { charged: false, lock, refusal: { code, message } };
+    };
+    let ours: Hex32;
+    let submit: () => Promise<Hex32>;
+    let signatures: () => string[];
+    try {
+      const { domain, binding } = await this.c.signingDomain();
+      const built = onChainParticipants(round, req.contributors, req.declarations, this.c.addressOf, binding);
+      const charge = canonicalRoundCharge({ round, lock, participants: built.participants });
+      ours = participantsHash(charge.participants);
+      const digest = roundChargeDigest(domain, charge);
+      await this.pool.publish(round, self, digest, await fed.signRoundCharge(charge));
+      const entrySignatures = charge.participants.map((p) => built.signatureOf.get(p.member)!);
+      signatures = () => this.pool.valid(domain, ROUND_CHARGE_TYPES, () => toChargeValue(charge), round, digest);
+      submit = async () => {
+        const landed = await fed.chargeRound(charge, entrySignatures, signatures());
+        log.info(
+          { round, lock, tx: landed.txHash, participants: charge.participants.length, participantsHash: landed.participantsHash },
+          'round charged on chain before the reveals',
+        );
+        return landed.participantsHash;
+      };
+    } catch (e) {
+      if (e instanceof FedmeshError) return refuse(e.code, e.message);
+      throw e;
+    }
+    const turnAt = req.position === 0 ? 0 : req.turnAt;
+    let submitted = false;
+    let readAt = Number.NEGATIVE_INFINITY;
+    const landed = (hash: Hex32): LockChargeResult => {
+      const h = hash.toLowerCase() as Hex32;
+      this.charged.set(round, h);
+      if (h !== ours) return refuse('CHAIN_CHARGE_MISMATCH', `round ${round} was charged for ${h}, not this lock's U_3 (${ours})`);
+      return { charged: true, lock, participantsHash: h, submitted };
+    };
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      try {
+        if (clock.now() - readAt >= CHAIN_POLL_MS) {
+          readAt = clock.now();
+          // The chain is the synchroniser: whoever submitted, every member reads the charge here.
+          const state = await fed.getRound(round);
+          if (state?.chargedHash !== undefined) return landed(state.chargedHash);
+          if (state?.status !== 'open') return refuse('CHAIN_ROUND_NOT_OPEN', `round ${round} is ${state?.status ?? 'unknown'}, not open`);
+        }
+        if (clock.now() >= req.until) return refuse('CHARGE_DEADLINE', `round ${round}: no charge on chain by the lock deadline`);
+        if (clock.now() >= turnAt && signatures().length >= this.init.threshold) {
+          try {
+            submitted = true;
+            return landed(await submit());
+          } catch (e) {
+            submitted = false;
+            // Lost a race, or refused: whatever the chain now holds decides.
+            const state = await fed.getRound(round);
+            if (state?.chargedHash !== undefined) return landed(state.chargedHash);
+            throw e;
+          }
+        }
+      } catch (e) {
+        if (signal.aborted) throw signal.reason;
+        if (e instanceof FedmeshError) return refuse(e.code, e.message);
+        throw e;
+      }
+      await clock.sleep(SUBMIT_POLL_MS, signal);
+    }
+  }
+}
