@@ -11,6 +11,8 @@ import { Contract, FetchRequest, getAddress, JsonRpcProvider, type Log, Network,
 import type {
   AuditDeployment,
   AuditEvent,
+  AuditParticipant,
+  ChargeCall,
   AuditRecord,
   ChainViews,
   EventPosition,
@@ -161,6 +163,35 @@ async function finalizeCallOf(source: AuditSource, txHash: string, cache: FetchC
   return call;
 }
 
+/** The arguments of the `chargeRound` transaction `txHash` (F18), or why they cannot be read. */
+async function chargeCallOf(source: AuditSource, txHash: string): Promise<ChargeCall> {
+  let tx: Awaited<ReturnType<JsonRpcProvider['getTransaction']>>;
+  try {
+    tx = await source.provider.getTransaction(txHash);
+  } catch (e) {
+    throw connectionError(`eth_getTransactionByHash ${txHash}`, e);
+  }
+  if (tx === null) return { kind: 'unavailable', reason: 'the node does not return the transaction' };
+  if (tx.to === null || getAddress(tx.to) !== getAddress(source.contract.target as string)) {
+    return { kind: 'unavailable', reason: `the transaction called ${tx.to ?? 'no contract'}, not the federation (a relay or multisig)` };
+  }
+  const parsed = FEDMESH_FEDERATION_INTERFACE.parseTransaction({ data: tx.data, value: tx.value });
+  if (parsed?.name !== 'chargeRound')
+    return { kind: 'unavailable', reason: `the transaction calls ${parsed?.name ?? 'an unknown function'}` };
+  return {
+    kind: 'decoded',
+    round: Number(parsed.args[0]),
+    lock: String(parsed.args[1]).toLowerCase() as Hex32,
+    participants: participantsOf(parsed.args[2] as Result),
+    entrySignatures: [...(parsed.args[3] as Result)].map((e: Result) => ({ r: String(e.r), vs: String(e.vs) })),
+    signatures: [...(parsed.args[4] as Result)].map(String),
+  };
+}
+
+function participantsOf(list: Result): AuditParticipant[] {
+  return [...list].map((p: Result) => ({ member: getAddress(String(p.member)), dpParams: BigInt(p.dpParams), spend: BigInt(p.spend) }));
+}
+
 /** The hash of block `block`, or undefined when the node does not return it. */
 async function blockHashOf(source: AuditSource, block: number): Promise<bigint | undefined> {
   try {
@@ -222,6 +253,16 @@ async function eventOf(source: AuditSource, log: Log, cache: FetchCache): Promis
         signers: [...(a.signers as Result)].map((s) => getAddress(s as string)),
         credited: [...(a.credited as Result)].map((s) => getAddress(s as string)),
         call: await finalizeCallOf(source, log.transactionHash, cache),
+      };
+    case 'RoundCharged':
+      return {
+        kind: 'RoundCharged',
+        at,
+        round: Number(a.round),
+        lock: String(a.lock).toLowerCase() as Hex32,
+        participantsHash: String(a.participantsHash).toLowerCase() as Hex32,
+        participants: participantsOf(a.participants as Result),
+        call: await chargeCallOf(source, log.transactionHash),
       };
     case 'RoundAborted':
       return { kind: 'RoundAborted', at, round: Number(a.round) };

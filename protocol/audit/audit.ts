@@ -10,6 +10,9 @@
  *   3. hash chain — here: each record's prevModelHash is the previous finalized modelHash, and
  *                   round 1's is the deployed initial model hash;
  *   4. privacy    — ./privacy.ts: declared parameters reproduce each spend; cumulative ε ≤ cap;
+ *                   a round charged before its reveals (`RoundCharged`, red team F18) spends at its
+ *                   charge — finalized or not — and its record must name exactly the charged
+ *                   participants (CHARGE_MISMATCH); an uncharged round spends at its finalize;
  *   5. credits    — protocol/chain/credits.ts `replayCredits` over the records equals `creditsOf`;
  *
  * plus the deployment's constants (c_α = `cAlpha(δ)` for the contract's δ: ./privacy-constants.ts),
@@ -20,6 +23,7 @@ import { getAddress } from 'ethers';
 import { addPacked, EPSILON_UNBOUNDED, epsilonFromPacked, fixedToNumber } from '../chain/budget.js';
 import { replayCredits } from '../chain/credits.js';
 import { deploymentBinding } from '../chain/deployment-binding.js';
+import { participantsHash } from '../chain/charge.js';
 import { federationDomain, type Hex32, roundRecordStructHash } from '../chain/record.js';
 import { peerBindingRefusal } from '../chain/peer-binding.js';
 import { checkArtifact } from './artifacts.js';
@@ -30,7 +34,7 @@ import { finding, inRound, type LocalFinding, sortFindings } from './findings.js
 import { MembershipReplay } from './membership.js';
 import { checkDeclaredSpend, epsilonOfSpend, studySpendOf, studySpendRows } from './privacy.js';
 import { checkCAlpha, deltaForConstants, deltaOfUnits, deltaUnits } from './privacy-constants.js';
-import { checkEntrySignatures, checkEventSigners, checkFinalizeSignatures } from './signatures.js';
+import { checkChargeSignatures, checkEntrySignatures, checkEventSigners, checkFinalizeSignatures } from './signatures.js';
 import type { AuditInput, AuditReport, BudgetRow, CreditRow, Finding, FindingCode, RoundSummary } from './types.js';
 
 const ZERO_HASH = `0x${'0'.repeat(64)}` as Hex32;
@@ -49,6 +53,9 @@ interface RoundState {
   participants: string[];
   dropped: string[];
   artifact?: RoundSummary['artifact'];
+  /** The charge before the reveals (F18): its block and participants hash. */
+  chargedBlock?: number;
+  chargedHash?: Hex32;
 }
 
 const sameHash = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
@@ -143,7 +150,105 @@ export function audit(input: AuditInput): AuditReport {
   for (const f of input.studies?.findings ?? []) add(null, f);
   const finalizedForCredits: { record: { participants: { member: string }[] }; credited: readonly string[] }[] = [];
 
+  /**
+   * Membership and privacy of one round's lines at `block`, where the contract charged them (the
+   * charge, or the finalize of an uncharged round): a member suspended or removed while the round
+   * was open is still charged (its input was released; IFedmeshRounds.finalizeRound); someone
+   * never added is not a participant. Participation credits are minted with the spend.
+   */
+  const chargeLines = (r: number, lines: readonly { member: string; dpParams: bigint; spend: bigint }[], block: number): void => {
+    for (const p of lines) {
+      const a = getAddress(p.member);
+      if (!members.isKnown(a)) {
+        add(
+          r,
+          finding('PARTICIPANT_NOT_ACTIVE', 'error', `round ${r}: participant ${a} was never a member (block ${block})`, {
+            member: a,
+            block,
+          }),
+        );
+      }
+    }
+    for (const p of lines) {
+      add(r, checkDeclaredSpend(r, p));
+      const a = getAddress(p.member);
+      const total = addPacked(cumulative.get(a) ?? 0n, p.spend);
+      cumulative.set(a, total);
+      const eps = epsilonFromPacked(total, cConsts);
+      const cap = members.capAt(a, r);
+      if (cap !== undefined && eps > cap) {
+        add(
+          r,
+          finding('PRIVACY_CAP_EXCEEDED', 'error', `round ${r}: ${a}'s cumulative ε ${fmtEps(eps)} exceeds its cap ${fmtEps(cap)}`, {
+            member: a,
+            epsilon: eps,
+            cap,
+            rdp: total,
+          }),
+        );
+      }
+    }
+    finalizedForCredits.push({ record: { participants: lines.map((p) => ({ member: p.member })) }, credited: [] });
+  };
+
   for (const e of input.events) {
+    if (e.kind === 'RoundCharged') {
+      // F18: the spends of a secure round, charged before any reveal; they stand whatever follows.
+      const state = rounds.get(e.round);
+      if (state === undefined || state !== openRound || state.chargedBlock !== undefined) {
+        add(
+          e.round,
+          finding(
+            state?.chargedBlock !== undefined ? 'CHARGE_MISMATCH' : 'ROUND_SEQUENCE',
+            'error',
+            `round ${e.round} was charged ${state?.chargedBlock !== undefined ? 'twice' : 'without being the open round'}`,
+            { round: e.round, open: openRound?.round ?? null, block: e.at.block },
+          ),
+        );
+      }
+      const h = participantsHash(e.participants);
+      if (!sameHash(h, e.participantsHash)) {
+        add(
+          e.round,
+          finding('CHARGE_MISMATCH', 'error', `round ${e.round}'s charge event lines do not hash to its participantsHash`, {
+            eventHash: e.participantsHash,
+            recomputed: h,
+          }),
+        );
+      }
+      // Signatures, from calldata: t committee members over the RoundCharge, each line its member's.
+      if (e.call.kind === 'decoded') {
+        const q = checkChargeSignatures({
+          round: e.round,
+          domain,
+          eventParticipantsHash: e.participantsHash,
+          call: e.call,
+          signatures: e.call.signatures,
+          committee: state?.committee ?? [],
+          threshold: t,
+        });
+        for (const f of q.findings) add(e.round, f);
+        for (const f of checkEntrySignatures({ round: e.round, binding, record: e.call, entrySignatures: e.call.entrySignatures }))
+          add(e.round, f);
+      } else {
+        add(
+          e.round,
+          finding(
+            'SIGNATURES_UNAVAILABLE',
+            'error',
+            `round ${e.round}: the charge calldata could not be decoded (${e.call.reason}); neither the committee's nor the participants' signatures can be verified`,
+            { txHash: e.at.txHash, reason: e.call.reason },
+          ),
+        );
+      }
+      if (state !== undefined && state.chargedBlock === undefined) {
+        state.chargedBlock = e.at.block;
+        state.chargedHash = e.participantsHash;
+        state.participants = e.participants.map((p) => getAddress(p.member));
+      }
+      chargeLines(e.round, e.participants, e.at.block);
+      continue;
+    }
     if (e.kind !== 'RoundOpened' && e.kind !== 'RoundFinalized' && e.kind !== 'RoundAborted') {
       members.apply(e);
       continue;
@@ -256,8 +361,11 @@ export function audit(input: AuditInput): AuditReport {
         eventSigners: e.signers,
       });
       for (const f of s.findings) add(r, f);
-      for (const f of checkEntrySignatures({ round: r, binding, record: e.call.record, entrySignatures: e.call.entrySignatures }))
-        add(r, f);
+      // A charged round's lines were signed into its charge (checked there); its finalize carries none.
+      if (state.chargedHash === undefined) {
+        for (const f of checkEntrySignatures({ round: r, binding, record: e.call.record, entrySignatures: e.call.entrySignatures }))
+          add(r, f);
+      }
       state.signers = [...s.signers];
       state.signaturesVerified = true;
     } else {
@@ -299,19 +407,21 @@ export function audit(input: AuditInput): AuditReport {
     head = record.modelHash;
     prevRecordHash = e.recordHash;
 
-    // Membership at this block.
-    // A member suspended or removed while the round was open is still charged (its input was
-    // released; IFedmeshRounds.finalizeRound); someone never added is not a participant.
-    for (const p of state.participants) {
-      if (!members.isKnown(p)) {
+    // Membership and privacy: at the charge for a charged round (F18), which must be exactly
+    // this record's participants; here for an uncharged one.
+    if (state.chargedHash !== undefined) {
+      const h = participantsHash(record.participants);
+      if (!sameHash(h, state.chargedHash)) {
         add(
           r,
-          finding('PARTICIPANT_NOT_ACTIVE', 'error', `round ${r}: participant ${p} was never a member (block ${e.at.block})`, {
-            member: p,
-            block: e.at.block,
+          finding('CHARGE_MISMATCH', 'error', `round ${r}'s record names other participants than its charge`, {
+            charged: state.chargedHash,
+            recorded: h,
           }),
         );
       }
+    } else {
+      chargeLines(r, record.participants, e.at.block);
     }
     for (const s of state.signers) {
       if (!members.isActive(s)) {
@@ -325,32 +435,9 @@ export function audit(input: AuditInput): AuditReport {
       }
     }
 
-    // 4. Privacy.
-    for (const p of record.participants) {
-      add(r, checkDeclaredSpend(r, p));
-      const a = getAddress(p.member);
-      const total = addPacked(cumulative.get(a) ?? 0n, p.spend);
-      cumulative.set(a, total);
-      const eps = epsilonFromPacked(total, cConsts);
-      const cap = members.capAt(a, r);
-      if (cap !== undefined && eps > cap) {
-        add(
-          r,
-          finding('PRIVACY_CAP_EXCEEDED', 'error', `round ${r}: ${a}'s cumulative ε ${fmtEps(eps)} exceeds its cap ${fmtEps(cap)}`, {
-            member: a,
-            epsilon: eps,
-            cap,
-            rdp: total,
-          }),
-        );
-      }
-    }
-
     // 5. Credits are replayed at the end; collect what this round minted.
-    finalizedForCredits.push({
-      record: { participants: record.participants.map((p) => ({ member: p.member })) },
-      credited: e.credited,
-    });
+    // (Participation credits were minted with the spend: chargeLines.)
+    finalizedForCredits.push({ record: { participants: [] }, credited: e.credited });
 
     // Artifacts.
     if (input.artifacts !== undefined) {

@@ -62,16 +62,26 @@ export interface StudySpend {
   readonly registered: ReadonlySet<string>;
 }
 
-/** The spends of one study's finalized records and the accounts it registered (MemberAdded). */
+/**
+ * The spends of one study's charges and finalized records and the accounts it registered
+ * (MemberAdded): a round charged before its reveals (`RoundCharged`, red team F18) spends there,
+ * whether or not it was finalized; its record spends nothing more.
+ */
 export function studySpendOf(address: string, events: readonly AuditEvent[]): StudySpend {
   const spends = new Map<string, bigint>();
   const registered = new Set<string>();
+  const charged = new Set<number>();
   let rounds = 0;
   for (const e of events) {
     if (e.kind === 'MemberAdded') registered.add(getAddress(e.account));
-    if (e.kind !== 'RoundFinalized') continue;
-    rounds++;
-    for (const p of e.record.participants) {
+    if (e.kind === 'RoundFinalized') rounds++;
+    let lines: readonly { readonly member: string; readonly spend: bigint }[];
+    if (e.kind === 'RoundCharged') {
+      charged.add(e.round);
+      lines = e.participants;
+    } else if (e.kind === 'RoundFinalized' && !charged.has(e.round)) lines = e.record.participants;
+    else continue;
+    for (const p of lines) {
       const a = getAddress(p.member);
       spends.set(a, addPacked(spends.get(a) ?? 0n, p.spend));
     }

@@ -16,9 +16,10 @@
 import { getAddress, recoverAddress, Signature, type TypedDataDomain } from 'ethers';
 import type { DeploymentBinding } from '../chain/deployment-binding.js';
 import { participantEntryDigest } from '../chain/participant-entry.js';
-import { roundRecordDigest, roundRecordStructHash } from '../chain/record.js';
+import { participantsHash, roundChargeDigest } from '../chain/charge.js';
+import { type Hex32, roundRecordDigest, roundRecordStructHash } from '../chain/record.js';
 import { finding, type LocalFinding } from './findings.js';
-import type { AuditRecord, EntrySignature } from './types.js';
+import type { AuditParticipant, AuditRecord, EntrySignature } from './types.js';
 
 export interface SignatureCheck {
   /** Distinct committee members whose signature verified, in signature order. */
@@ -72,8 +73,70 @@ export function checkFinalizeSignatures(input: {
       ),
     );
   }
-  const digest = roundRecordDigest(input.domain, input.callRecord);
-  const committee = new Set(input.committee.map((a) => getAddress(a)));
+  const { signers, findings: quorum } = checkQuorum(
+    input.round,
+    roundRecordDigest(input.domain, input.callRecord),
+    input.signatures,
+    input.committee,
+    input.threshold,
+  );
+  findings.push(...quorum);
+  const listed = input.eventSigners.map((a) => getAddress(a));
+  if (listed.length !== signers.length || listed.some((a, i) => a !== signers[i])) {
+    findings.push(
+      finding('SIGNERS_EVENT_MISMATCH', 'error', `round ${input.round}: the event's signers are not the ones the signatures verify to`, {
+        eventSigners: listed,
+        verifiedSigners: signers,
+      }),
+    );
+  }
+  return { signers, findings };
+}
+
+/**
+ * The charge before the reveals (red team F18; IFedmeshRounds.chargeRound), from its calldata:
+ * the lines the transaction carried hash to the event's `participantsHash` (else
+ * CALLDATA_RECORD_MISMATCH), and at least t distinct committee members signed the EIP-712
+ * `RoundCharge` of the round, the lock and those lines, under the deployment's domain.
+ */
+export function checkChargeSignatures(input: {
+  readonly round: number;
+  readonly domain: TypedDataDomain;
+  readonly eventParticipantsHash: Hex32;
+  readonly call: { readonly round: number; readonly lock: Hex32; readonly participants: readonly AuditParticipant[] };
+  readonly signatures: readonly string[];
+  readonly committee: readonly string[];
+  readonly threshold: number;
+}): SignatureCheck {
+  const findings: LocalFinding[] = [];
+  const callHash = participantsHash(input.call.participants);
+  if (callHash.toLowerCase() !== input.eventParticipantsHash.toLowerCase() || input.call.round !== input.round) {
+    findings.push(
+      finding('CALLDATA_RECORD_MISMATCH', 'error', `round ${input.round}: the charge transaction carried other lines than the event`, {
+        eventParticipantsHash: input.eventParticipantsHash,
+        calldataParticipantsHash: callHash,
+        calldataRound: input.call.round,
+      }),
+    );
+  }
+  const q = checkQuorum(input.round, roundChargeDigest(input.domain, input.call), input.signatures, input.committee, input.threshold);
+  return { signers: q.signers, findings: [...findings, ...q.findings] };
+}
+
+/**
+ * `signatures` over `digest` as the contract counts them: each valid (low s, v ∈ {27, 28}), by a
+ * committee member, none twice; at least `threshold` of them.
+ */
+function checkQuorum(
+  round: number,
+  digest: string,
+  signatures: readonly string[],
+  committeeList: readonly string[],
+  threshold: number,
+): SignatureCheck {
+  const input = { round, threshold, signatures };
+  const findings: LocalFinding[] = [];
+  const committee = new Set(committeeList.map((a) => getAddress(a)));
   const seen = new Set<string>();
   const signers: string[] = [];
   input.signatures.forEach((sig, index) => {
@@ -116,15 +179,6 @@ export function checkFinalizeSignatures(input: {
       ),
     );
   }
-  const listed = input.eventSigners.map((a) => getAddress(a));
-  if (listed.length !== signers.length || listed.some((a, i) => a !== signers[i])) {
-    findings.push(
-      finding('SIGNERS_EVENT_MISMATCH', 'error', `round ${input.round}: the event's signers are not the ones the signatures verify to`, {
-        eventSigners: listed,
-        verifiedSigners: signers,
-      }),
-    );
-  }
   return { signers, findings };
 }
 
@@ -154,8 +208,8 @@ export function expandCompact(sig: EntrySignature): string | undefined {
 export function checkEntrySignatures(input: {
   readonly round: number;
   readonly binding: DeploymentBinding;
-  /** The record the transaction carried (its lines are what the contract charged). */
-  readonly record: AuditRecord;
+  /** The round and lines the transaction carried (what the contract charged: a record, or a charge). */
+  readonly record: { readonly round: number; readonly participants: readonly AuditParticipant[] };
   readonly entrySignatures: readonly EntrySignature[];
 }): LocalFinding[] {
   const findings: LocalFinding[] = [];

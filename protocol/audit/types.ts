@@ -47,6 +47,19 @@ export type FinalizeCall =
     }
   | { readonly kind: 'unavailable'; readonly reason: string };
 
+/** A `chargeRound` transaction's arguments (red team F18), when they could be decoded. */
+export type ChargeCall =
+  | {
+      readonly kind: 'decoded';
+      readonly round: number;
+      readonly lock: Hex32;
+      readonly participants: readonly AuditParticipant[];
+      /** One per line, in order. */
+      readonly entrySignatures: readonly EntrySignature[];
+      readonly signatures: readonly string[];
+    }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
 export type AuditEvent =
   | {
       readonly kind: 'MemberAdded';
@@ -88,6 +101,19 @@ export type AuditEvent =
       /** Committee members the round credited with SERVICE_CREDIT. */
       readonly credited: readonly string[];
       readonly call: FinalizeCall;
+    }
+  | {
+      /**
+       * U_3 charged before any reveal (red team F18, IFedmeshRounds `chargeRound`): the spends and
+       * participation credits of a secure round land here, not at its finalize.
+       */
+      readonly kind: 'RoundCharged';
+      readonly at: EventPosition;
+      readonly round: number;
+      readonly lock: Hex32;
+      readonly participantsHash: Hex32;
+      readonly participants: readonly AuditParticipant[];
+      readonly call: ChargeCall;
     }
   | { readonly kind: 'RoundAborted'; readonly at: EventPosition; readonly round: number };
 
@@ -238,6 +264,10 @@ export interface RoundSummary {
   readonly modelHash?: Hex32;
   readonly recordHash?: Hex32;
   readonly participants: readonly string[];
+  /** Block of the round's `RoundCharged` (charged before its reveals, F18), when it was charged. */
+  readonly chargedBlock?: number;
+  /** The charged participants hash (`RoundCharged`), when it was charged. */
+  readonly chargedHash?: Hex32;
   /** Always empty since issue 14: the record has no list of dropped members. */
   readonly dropped: readonly string[];
   readonly artifact?: 'verified' | 'mismatch' | 'missing' | 'unavailable';
@@ -311,6 +341,11 @@ export const FINDING_CODES = [
   'COMMITTEE_MISMATCH',
   'COMMITTEE_SEED_MISMATCH',
   'RECORD_HASH_MISMATCH',
+  /**
+   * A charge whose participants do not hash to its `participantsHash`, a second charge of a round,
+   * or a charged round's record naming other participants than the charge (red team F18).
+   */
+  'CHARGE_MISMATCH',
   'CALLDATA_RECORD_MISMATCH',
   'SIGNATURES_UNAVAILABLE',
   'SIGNATURE_INVALID',

@@ -4,9 +4,11 @@
  * own entry signature; `finalizeRound` of a charged round only checks its participants hash.
  * On the compiled bytecode, in-process Hardhat.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAudit } from '../../node/audit/run.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
-import { encodeEpsilonCap } from '../../protocol/chain/budget.js';
+import { type LocalChainNode, startLocalChainNode } from '../../node/chain/local-node.js';
+import { addPacked, encodeEpsilonCap } from '../../protocol/chain/budget.js';
 import { participantsHash, roundChargeDigest } from '../../protocol/chain/charge.js';
 import { declaredSpend } from '../../protocol/chain/dp-params.js';
 import { federationDomain, type Hex32, toTypedValue } from '../../protocol/chain/record.js';
@@ -33,6 +35,7 @@ import {
   signCharge,
   signerOf,
   view,
+  writeAuditDeployment,
 } from './federation-fixture.js';
 
 let chain: InProcessChain;
@@ -231,4 +234,47 @@ describe('finalizeRound of a charged round', () => {
     expect(await view(fed.contract, 'rdpOf', addr(1))).toBe(SPEND);
     expect(await view(fed.contract, 'creditsOf', addr(1))).toBe(1n);
   }, 120_000);
+});
+
+describe('the auditor replays charges (F18): privacyBudgetOf and the audit agree', () => {
+  let node: LocalChainNode;
+  beforeAll(async () => {
+    node = await startLocalChainNode(0);
+  }, 120_000);
+  afterAll(async () => {
+    await node?.close();
+  });
+
+  it('a round aborted after its charge, a charged round finalized and an uncharged one: clean, budgets and credits equal the contract’s', async () => {
+    const fed = await deployFed(chain, { m: 3, t: 2 });
+    // Round 1: charged, then aborted (the release happened; the sum was never recorded).
+    const r1 = await openNext(chain, fed);
+    await chargeWith(chain, fed, chargeFor(recordFor(chain, r1.round, INITIAL, [1, 2])), r1.committee.slice(0, 2));
+    const info = await view<{ finalizeDeadline: bigint }>(fed.contract, 'getRound', r1.round);
+    await nextBlockAt(chain, Math.max(Number(info.finalizeDeadline), await latestTimestamp(chain)) + 1);
+    await send(as(fed.contract, signerOf(chain, 1)), 'abortRound');
+    // Round 2: charged, then finalized (no entry signatures at finalize).
+    const r2 = await openNext(chain, fed);
+    const rec2 = recordFor(chain, r2.round, INITIAL, [2, 3]);
+    await chargeWith(chain, fed, chargeFor(rec2), r2.committee.slice(0, 2));
+    const sigs = await Promise.all(r2.committee.slice(0, 2).map((i) => sign(signerOf(chain, i), fed.address, rec2)));
+    await send(as(fed.contract, signerOf(chain, 0)), 'finalizeRound', toTypedValue(rec2), [], sigs);
+    // Round 3: uncharged, charged by its finalize.
+    const r3 = await openNext(chain, fed);
+    const rec3 = recordFor(chain, r3.round, rec2.modelHash, [1, 4]);
+    await finalizeWith(chain, fed, rec3, r3.committee.slice(0, 2));
+
+    const report = await runAudit({ rpc: node.url, deployment: writeAuditDeployment(fed, node.chainId) });
+    // The fixture registers placeholder peer id proofs (PEER_PROOF_INVALID); nothing else is found.
+    expect(report.findings.filter((f) => f.severity === 'error' && f.code !== 'PEER_PROOF_INVALID')).toEqual([]);
+    expect(report.rounds.map((r) => [r.status, r.chargedBlock !== undefined])).toEqual([
+      ['aborted', true],
+      ['finalized', true],
+      ['finalized', false],
+    ]);
+    for (const b of report.budgets) expect(BigInt(b.rdp)).toBe(await view<bigint>(fed.contract, 'rdpOf', b.member));
+    // Member 1: charged in rounds 1 and 3; member 2 in 1 and 2.
+    expect(await view(fed.contract, 'rdpOf', addr(1))).toBe(addPacked(SPEND, SPEND));
+    expect(report.credits.every((c) => c.expected === c.onChain)).toBe(true);
+  }, 180_000);
 });
