@@ -11,6 +11,11 @@
  * Baseline in the same run: the 8-participant finalize of each N, against which the marginal
  * cost per participant is measured: (g_P − g_8) / (P − 8).
  *
+ * Charge before release (red team F18): the same sizes again with `chargeRound` first (t committee
+ * RoundCharge signatures; every line's entry signature checked and charged there) and then
+ * `finalizeRound` of the charged round (no entry signatures: it only checks the participants
+ * hash), so a secure round's chain cost is charge + charged finalize; marginals as above.
+ *
  * Targets: marginal finalize gas per participant, entry signature included, ≤ 20,000; openRound
  * independent of N; finalize at the participant limit < 10M gas. Also reported: the deployed
  * runtime code size against EIP-170's 24,576-byte limit (https://eips.ethereum.org/EIPS/eip-170),
@@ -43,6 +48,8 @@ interface Case {
   openRoundGas: number;
   scheduleGas: number;
   finalizeRoundGas: number;
+  /** Charged first (F18): the chargeRound gas; finalizeRoundGas is then the charged finalize. */
+  chargeRoundGas?: number;
 }
 const cases: Case[] = [];
 let codeSize = 0;
@@ -59,6 +66,23 @@ for (const n of MEMBERS) {
       openRoundGas: Number(r.open),
       scheduleGas: Number(r.schedule),
       finalizeRoundGas: Number(r.finalize),
+    });
+  }
+}
+// F18: the same rounds, charged before the reveals, on fresh federations.
+const charged: Case[] = [];
+for (const n of MEMBERS) {
+  const sizes = [BASE_P, Math.min(n, 256), ...(n >= MAX_PARTICIPANTS ? [MAX_PARTICIPANTS] : [])];
+  for (const p of [...new Set(sizes)]) {
+    const large = await deployLarge(chain, n, { m: COMMITTEE, t: THRESHOLD });
+    const r = await largeRound(chain, large, large.members.slice(n - p), INITIAL, THRESHOLD, true);
+    charged.push({
+      members: n,
+      participants: p,
+      openRoundGas: Number(r.open),
+      scheduleGas: Number(r.schedule),
+      finalizeRoundGas: Number(r.finalize),
+      chargeRoundGas: Number(r.charge),
     });
   }
 }
@@ -94,6 +118,31 @@ console.log(
 console.log(
   `finalize at the participant limit (${MAX_PARTICIPANTS}, N = 1000): ${fmt(atLimit)}; target < ${fmt(TARGET_AT_LIMIT)}: ${atLimit < TARGET_AT_LIMIT ? 'met' : 'NOT met'}`,
 );
+console.log('charged before the reveals (F18): members  participants  chargeRound  finalizeRound (charged)  total');
+for (const c of charged)
+  console.log(
+    `${String(c.members).padStart(7)}  ${String(c.participants).padStart(12)}  ${fmt(c.chargeRoundGas!).padStart(11)}  ${fmt(c.finalizeRoundGas).padStart(23)}  ${fmt(c.chargeRoundGas! + c.finalizeRoundGas).padStart(9)}`,
+  );
+const cg = (n: number, p: number, k: 'chargeRoundGas' | 'finalizeRoundGas') =>
+  charged.find((c) => c.members === n && c.participants === p)![k]!;
+const chargedMarginals = MEMBERS.map((n) => {
+  const p = Math.min(n, 256);
+  return {
+    members: n,
+    from: BASE_P,
+    to: p,
+    chargePerParticipant: (cg(n, p, 'chargeRoundGas') - cg(n, BASE_P, 'chargeRoundGas')) / (p - BASE_P),
+    chargedFinalizePerParticipant: (cg(n, p, 'finalizeRoundGas') - cg(n, BASE_P, 'finalizeRoundGas')) / (p - BASE_P),
+  };
+});
+for (const m of chargedMarginals)
+  console.log(
+    `marginal per participant at N = ${m.members}: chargeRound ${fmt(m.chargePerParticipant)}, charged finalize ${fmt(m.chargedFinalizePerParticipant)}, together ${fmt(m.chargePerParticipant + m.chargedFinalizePerParticipant)} (uncharged finalize ${fmt(marginals.find((x) => x.members === m.members)!.gasPerParticipant)})`,
+  );
+const chargeAtLimit = cg(1000, MAX_PARTICIPANTS, 'chargeRoundGas');
+console.log(
+  `chargeRound at the participant limit (${MAX_PARTICIPANTS}, N = 1000): ${fmt(chargeAtLimit)}; target < ${fmt(TARGET_AT_LIMIT)}: ${chargeAtLimit < TARGET_AT_LIMIT ? 'met' : 'NOT met'}`,
+);
 console.log(`runtime code ${fmt(codeSize)} bytes; EIP-170 limit ${fmt(EIP170_LIMIT)}; headroom ${fmt(EIP170_LIMIT - codeSize)}`);
 
 const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'gas.json');
@@ -110,6 +159,7 @@ fs.writeFileSync(
       marginalFinalizeGasPerParticipant: marginals,
       openRoundSpread: openSpread,
       finalizeAtParticipantLimit: atLimit,
+      charged: { cases: charged, marginals: chargedMarginals, chargeAtParticipantLimit: chargeAtLimit },
       runtimeCodeBytes: { size: codeSize, eip170Limit: EIP170_LIMIT, headroom: EIP170_LIMIT - codeSize },
       targets: {
         marginal: { target: TARGET_MARGINAL, worst: worstMarginal, met: worstMarginal <= TARGET_MARGINAL },

@@ -7,6 +7,7 @@
  */
 import { keccak256, Signature, toUtf8Bytes, Wallet } from 'ethers';
 import type { InProcessChain } from '../../node/chain/hardhat.js';
+import { ROUND_CHARGE_TYPES, toChargeValue } from '../../protocol/chain/charge.js';
 import { encodeEpsilonCap } from '../../protocol/chain/budget.js';
 import { declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
 import { participantEntry, signParticipantEntry } from '../../protocol/chain/participant-entry.js';
@@ -60,7 +61,9 @@ export async function largeRound(
   participants: readonly string[],
   prev: Hex32,
   t: number,
-): Promise<{ open: bigint; finalize: bigint; record: OnChainRoundRecord; schedule: bigint }> {
+  /** Charge U_3 with `chargeRound` first (red team F18), then finalize with no entry signatures. */
+  charged = false,
+): Promise<{ open: bigint; finalize: bigint; record: OnChainRoundRecord; schedule: bigint; charge: bigint }> {
   const blockBefore = await chain.provider.getBlockNumber();
   const { round } = await openNext(chain, l.fed, 1);
   // Gas of the opening transaction alone (a scheduling call, when one was needed, is reported apart).
@@ -82,13 +85,25 @@ export async function largeRound(
     }),
   );
   const info = await l.fed.contract.getFunction('getRound').staticCall(round);
+  let charge = 0n;
+  if (charged) {
+    const c = { round, lock: keccak256(toUtf8Bytes(`lock-${round}`)) as Hex32, participants: record.participants };
+    const chargeSigs = await Promise.all(
+      [...(info.committee as string[])]
+        .slice(0, t)
+        .map((a) => l.keys.get(a)!.signTypedData(federationDomain(CHAIN_ID, l.fed.address), ROUND_CHARGE_TYPES, toChargeValue(c))),
+    );
+    const v = toChargeValue(c);
+    charge = (await send(as(l.fed.contract, signerOf(chain, 0)), 'chargeRound', round, c.lock, v.participants, entries, chargeSigs))
+      .gasUsed;
+  }
   const sigs = await Promise.all(
     [...(info.committee as string[])]
       .slice(0, t)
       .map((a) => l.keys.get(a)!.signTypedData(federationDomain(CHAIN_ID, l.fed.address), ROUND_RECORD_TYPES, toTypedValue(record))),
   );
-  const receipt = await send(as(l.fed.contract, signerOf(chain, 0)), 'finalizeRound', toTypedValue(record), entries, sigs);
-  return { open: openReceipt, finalize: receipt.gasUsed, record, schedule: scheduleGas };
+  const receipt = await send(as(l.fed.contract, signerOf(chain, 0)), 'finalizeRound', toTypedValue(record), charged ? [] : entries, sigs);
+  return { open: openReceipt, finalize: receipt.gasUsed, record, schedule: scheduleGas, charge };
 }
 
 /** Gas of the last openRound transaction after `fromBlock` that opened ('open') or only scheduled ('schedule'); 0n when none. */

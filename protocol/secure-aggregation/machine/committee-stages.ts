@@ -15,7 +15,7 @@
  *              endorsed and we hold U_3's inputs: with a ledger (`chargesLock`), effect
  *              `charge-lock` and wait for `lock-charged` (red team F18: the ledger holds U_3's
  *              spend before anything is released) │ reveal │ until viewAt + (m + 1)·grace, or
- *              max((m + 1)·grace, collectMs) after the charge was asked if later
+ *              the charge wait (default 60 s) after the charge was asked if later
  *   UNMASK     t reveals for every secret and every survivor's input: unmask (retried as reveals
  *              arrive while one liar keeps a reconstruction failing), check the bounds
  *   RECORDING  effect `record`; once it landed: announce the aggregate, sign and publish the result
@@ -289,17 +289,19 @@ function admission(s: CommitteeRoleState, c: StageContext): undefined | 'next' {
 const lockDeadline = (s: CommitteeRoleState, c: StageContext): number => s.viewAt! + (c.cfg.committee.length + 1) * c.cfg.recordGraceMs;
 
 /**
- * The lock phase's end: its deadline, or — once the charge was asked (F18) — as long after that as
- * the input phase lasted, and at least the m + 1 submitting turns, if later. The charge is t
- * signatures over gossip and one transaction; waiting longer costs only liveness (nothing is
- * revealed without it), and under load a grace-sized wait gave up on charges that landed.
+ * How long a member waits for its lock's charge (F18) by default: the recorder's wait for a
+ * finalization (node/services/federation-recorder.ts DEFAULT_FINALIZE_TIMEOUT_MS), since both wait
+ * for t signatures over gossip and one transaction. Waiting long costs only liveness — nothing is
+ * revealed without the charge, and the node answers at once when the chain refuses it or the
+ * round closes — while a grace-sized wait gave up, under load, on charges that then landed.
  */
+export const DEFAULT_CHARGE_WAIT_MS = 60_000;
+
+/** The lock phase's end: its deadline, or — once the charge was asked (F18) — the charge wait after that, if later. */
 const lockUntil = (s: CommitteeRoleState, c: StageContext): number =>
   Math.max(
     lockDeadline(s, c),
-    s.chargeAskedAt === undefined
-      ? Number.NEGATIVE_INFINITY
-      : s.chargeAskedAt + Math.max((c.cfg.committee.length + 1) * c.cfg.recordGraceMs, c.cfg.collectDeadline - c.cfg.openedAt),
+    s.chargeAskedAt === undefined ? Number.NEGATIVE_INFINITY : s.chargeAskedAt + (c.cfg.chargeWaitMs ?? DEFAULT_CHARGE_WAIT_MS),
   );
 
 /** Each survivor's declaration as it signed it with its masked input (the record and the charge carry exactly these). */

@@ -70,6 +70,8 @@ export interface RoundMachineConfig {
    * (in-memory simulations), and the member reveals once the lock is certified.
    */
   readonly chargesLock?: boolean;
+  /** How long a member waits for the charge before abstaining (ms); default DEFAULT_CHARGE_WAIT_MS (committee-stages.ts). */
+  readonly chargeWaitMs?: number;
   /** The identity key (deterministic Ed25519 in the node): signs the result statement. */
   readonly sign: IdentitySign;
   readonly verify: IdentityVerify;
