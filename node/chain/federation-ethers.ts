@@ -21,7 +21,7 @@ import {
   isError,
   ZeroAddress,
 } from 'ethers';
-import { ROUND_CHARGE_TYPES, type RoundCharge, toChargeValue } from '../../protocol/chain/charge.js';
+import { participantsHash, ROUND_CHARGE_TYPES, type RoundCharge, toChargeValue } from '../../protocol/chain/charge.js';
 import { PARTICIPANT_ENTRY_TYPES, type ParticipantEntry, participantEntryValue } from '../../protocol/chain/participant-entry.js';
 import { federationDomain, type Hex32, type OnChainRoundRecord, ROUND_RECORD_TYPES, toTypedValue } from '../../protocol/chain/record.js';
 import { type Clock, systemClock } from '../clock.js';
@@ -338,6 +338,14 @@ export class EthersFederationClient implements FederationChainClient, Federation
       if (!(e instanceof ChainError && e.code === 'CHAIN_ALREADY_CHARGED')) throw e;
       const landed = await this.getChargedRound(c.round);
       if (landed === undefined) throw e;
+      const ours = participantsHash(c.participants);
+      if (landed.participantsHash !== ours) {
+        throw new ChainError('CHAIN_CHARGE_MISMATCH', `round ${c.round} was charged for ${landed.participantsHash}, not ${ours}`, {
+          round: c.round,
+          charged: landed.participantsHash,
+          got: ours,
+        });
+      }
       return landed;
     }
     return chargedFromEvent(this.#event(receipt, 'RoundCharged'), receipt.hash as Hex32, receipt.blockNumber);

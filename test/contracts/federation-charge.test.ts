@@ -6,11 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAudit } from '../../node/audit/run.js';
+import { ChainError } from '../../node/chain/errors.js';
+import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
 import { type LocalChainNode, startLocalChainNode } from '../../node/chain/local-node.js';
 import { addPacked, encodeEpsilonCap } from '../../protocol/chain/budget.js';
 import { participantsHash, roundChargeDigest } from '../../protocol/chain/charge.js';
 import { declaredSpend } from '../../protocol/chain/dp-params.js';
+import { participantEntry } from '../../protocol/chain/participant-entry.js';
 import { federationDomain, type Hex32, toTypedValue } from '../../protocol/chain/record.js';
 import {
   as,
@@ -26,6 +29,7 @@ import {
   finalizeWith,
   hash,
   INITIAL,
+  indexOf,
   latestTimestamp,
   nextBlockAt,
   openNext,
@@ -277,4 +281,52 @@ describe('the auditor replays charges (F18): privacyBudgetOf and the audit agree
     expect(await view(fed.contract, 'rdpOf', addr(1))).toBe(addPacked(SPEND, SPEND));
     expect(report.credits.every((c) => c.expected === c.onChain)).toBe(true);
   }, 180_000);
+});
+
+describe('the chain port (EthersFederationClient): chargeRound, signRoundCharge, getChargedRound', () => {
+  it('charges once; a racing second submitter of the same charge gets the landed one; another charge is CHAIN_CHARGE_MISMATCH', async () => {
+    const fed = await deployFed(chain, { m: 3, t: 2 });
+    const { round, committee } = await openNext(chain, fed);
+    const client = (i: number) =>
+      new EthersFederationClient(signerOf(chain, i), fed.address, { pollIntervalMs: 10, fromBlock: fed.blockNumber });
+    const rec = recordFor(chain, round, INITIAL, [1, 2]);
+    const charge = chargeFor(rec);
+    const a = client(committee[0]!);
+    const b = client(committee[1]!);
+    expect(await a.getChargedRound(round)).toBeUndefined();
+    const sigs = [await a.signRoundCharge(charge), await b.signRoundCharge(charge)];
+    const entries = await Promise.all(
+      rec.participants.map((p) => client(indexOf(chain, p.member)).signParticipantEntry(participantEntry(round, p.member, p.dpParams))),
+    );
+    const first = await a.chargeRound(charge, entries, sigs);
+    expect(first).toMatchObject({ round, lock: charge.lock, participantsHash: participantsHash(rec.participants) });
+    expect(first.participants.map((p) => p.member)).toEqual(rec.participants.map((p) => p.member));
+    expect((await a.getRound(round))?.chargedHash).toBe(participantsHash(rec.participants));
+    // The racing second submitter: success, the landed charge.
+    expect(await b.chargeRound(charge, entries, sigs)).toEqual(first);
+    expect(await b.getChargedRound(round)).toEqual(first);
+    // Another charge: the chain holds a different one.
+    const other = chargeFor(recordFor(chain, round, INITIAL, [1]));
+    const otherSigs = [await a.signRoundCharge(other), await b.signRoundCharge(other)];
+    const err = await b.chargeRound(other, [entries[0]!], otherSigs).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChainError);
+    expect((err as ChainError).code).toBe('CHAIN_CHARGE_MISMATCH');
+    // A charge the contract refuses is classified: a participant over its cap.
+    const fed2 = await deployFed(chain, { m: 3, t: 2 });
+    await send(as(fed2.contract, signerOf(chain, 2)), 'lowerEpsilonCap', encodeEpsilonCap(0.001));
+    const r2 = await openNext(chain, fed2);
+    const c2 = (i: number) =>
+      new EthersFederationClient(signerOf(chain, i), fed2.address, { pollIntervalMs: 10, fromBlock: fed2.blockNumber });
+    const rec2 = recordFor(chain, r2.round, INITIAL, [1, 2]);
+    const charge2 = chargeFor(rec2);
+    const e2 = await Promise.all(
+      rec2.participants.map((p) => c2(indexOf(chain, p.member)).signParticipantEntry(participantEntry(r2.round, p.member, p.dpParams))),
+    );
+    const s2 = await Promise.all(r2.committee.slice(0, 2).map((i) => c2(i).signRoundCharge(charge2)));
+    const refused = await c2(r2.committee[0]!)
+      .chargeRound(charge2, e2, s2)
+      .catch((e: unknown) => e);
+    expect((refused as ChainError).code).toBe('CHAIN_BUDGET_EXCEEDED');
+    expect(await c2(1).getChargedRound(r2.round)).toBeUndefined();
+  }, 120_000);
 });
