@@ -39,7 +39,7 @@ import { centralizedBaseline } from './baseline.js';
 import { loadSimulationData } from './datasets.js';
 import { planDropouts } from './dropouts.js';
 import { DEFAULT_VALIDATION_FRACTION, startLocalFederation } from './local-federation.js';
-import { ConfigError, secAggConfigOf, type SimulationOptions } from './options.js';
+import { ConfigError, keySetGraceOf, secAggConfigOf, type SimulationOptions } from './options.js';
 import { parseStragglers, ProbedTrainer, spread, type TrainTiming, TrafficMeter } from './probe.js';
 import { writeReport } from './report.js';
 
@@ -308,7 +308,7 @@ export async function runSimulation(
     ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}),
     log,
     peerLog,
-    ...(secure !== undefined ? { secureAggregation: { config: secure, keysMs: o.keysMs } } : {}),
+    ...(secure !== undefined ? { secureAggregation: { config: secure, keysMs: o.keysMs, keySetGraceMs: keySetGraceOf(o) } } : {}),
     ...(o.dropout > 0
       ? { dropouts: planDropouts({ probability: o.dropout, seed: o.seed, threshold: mt.threshold, minSurvivors: 2 }) }
       : {}),

@@ -394,6 +394,7 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       secureAggregation: {
         config: { ...SECAGG_DEFAULTS, committeeSize: info.committeeSize, threshold: info.threshold },
         keysMs: cfg.rounds.keysMs,
+        keySetGraceMs: cfg.rounds.keySetGraceMs,
       },
       finalize: { threshold: info.threshold },
       // issue 14 item 2: every member's stored peer id proof is verified before its id is mapped.

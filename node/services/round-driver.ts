@@ -35,12 +35,10 @@ import { createRng } from '../../protocol/rng.js';
 import { clipModelUpdate } from '../../protocol/secure-aggregation/quantize.js';
 import {
   createAdvert,
-  defaultKeySetGraceMs,
   effectiveCommittee,
   generateRoundKeys,
   SecAggCommitteeMember,
   SecAggParticipant,
-  validateKeySetGrace,
   wipeRoundKeys,
 } from '../../protocol/secure-aggregation/index.js';
 import type { SecAggStage } from '../../protocol/secure-aggregation/stages.js';
@@ -67,6 +65,7 @@ import { recordAndAnnounce } from './record-and-announce.js';
 import type { RoundRecorder } from './round-recorder.js';
 import type { ReceivedUpdate, RoundInbox } from './round-inbox.js';
 import {
+  committeeTiming,
   type DropoutPoint,
   runSecureCommittee,
   runSecureParticipant,
@@ -379,7 +378,7 @@ export class RoundDriver {
               self,
               committeeKeys?.own ?? keys.encryption.secretKey,
               { crypto, sign, verify },
-              validateKeySetGrace(secure.secure.keySetGraceMs ?? defaultKeySetGraceMs(secure.secure.keysMs), secure.secure.keysMs),
+              committeeTiming(secure.secure),
             )
           : undefined;
       secureParticipant = participates

@@ -58,6 +58,7 @@ import {
   step,
   type Trained,
 } from '../../protocol/secure-aggregation/machine/index.js';
+import { type CommitteeTiming, defaultKeySetGraceMs, validateKeySetGrace } from '../../protocol/secure-aggregation/committee-member.js';
 import type { Hex32 } from '../chain/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
@@ -80,6 +81,11 @@ export interface SecureAggregationInit {
    * less than Δ before the turn was due. Integer in [0, keysMs − 1]; default ⌊keysMs/2⌋.
    */
   readonly keySetGraceMs?: number;
+}
+
+/** The committee member's timing from the node's settings: Δ validated against keysMs, default ⌊keysMs/2⌋. */
+export function committeeTiming(init: Pick<SecureAggregationInit, 'keysMs' | 'keySetGraceMs'>): CommitteeTiming {
+  return validateKeySetGrace(init.keySetGraceMs ?? defaultKeySetGraceMs(init.keysMs), init.keysMs);
 }
 
 export interface SecAggComponents {
