@@ -117,6 +117,8 @@ export interface PeerComponents {
    * the larger of its total and the chain's. Absent: the chain's spend alone.
    */
   readonly privacyLedger?: LocalPrivacyLedger;
+  /** A recorded model by hash, for the server optimizer's w_{t−1} (RoundDriverComponents.modelOf). */
+  readonly modelOf?: (modelHash: `0x${string}`) => Promise<ModelWeights | undefined>;
 }
 
 export class Peer {

@@ -31,6 +31,13 @@ import { checkAdmission, declareDpParams } from '../../protocol/chain/declaratio
 import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { sortParticipants } from '../../protocol/record.js';
+import {
+  type ServerOptimizer,
+  ServerOptimizerError,
+  serverParams,
+  serverStep,
+  validateServerOptimizer,
+} from '../../protocol/server-optimizer.js';
 import { createRng } from '../../protocol/rng.js';
 import { clipModelUpdate } from '../../protocol/secure-aggregation/quantize.js';
 import {
@@ -127,6 +134,12 @@ export interface RoundDriverInit {
    *   round is aborted at its deadline and the next one opens.
    */
   readonly defence?: DefenceOptions;
+  /**
+   * How the committee turns the round's plain average into the next model (the manifest's
+   * `serverOptimizer`, protocol/server-optimizer.ts); absent: FedAvg. With momentum the committee
+   * needs the model before the head, w_{t−1}: from this driver's memory or `components.modelOf`.
+   */
+  readonly serverOptimizer?: ServerOptimizer;
 }
 
 /** See RoundDriverInit.defence. */
@@ -197,6 +210,12 @@ export interface RoundDriverComponents {
    * sizes (the contract's m and t are fixed).
    */
   readonly membersOf?: (round: number) => readonly string[];
+  /**
+   * A recorded model by hash (the node store, else a member over the artifact protocol), or
+   * undefined when none can be had. Read only with a momentum server optimizer, when the model
+   * before the head (w_{t−1}) is not in this driver's memory: after a restart or a late join.
+   */
+  readonly modelOf?: (modelHash: Hex32) => Promise<ModelWeights | undefined>;
 }
 
 export interface SecureRoundOutcome {
@@ -278,15 +297,84 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** Models a driver keeps by hash for the server optimizer: the head and the one before, with slack. */
+const REMEMBERED_MODELS = 4;
+
 export class RoundDriver {
   private readonly recorder: RoundRecorder;
+  /** Recent models by lowercase hash, oldest first (w_{t−1} for the server optimizer). */
+  private readonly remembered = new Map<string, ModelWeights>();
 
   constructor(
     private readonly init: RoundDriverInit,
     private readonly c: RoundDriverComponents,
   ) {
     validateDefence(init.defence);
+    if (init.serverOptimizer !== undefined) validateServerOptimizer(init.serverOptimizer);
     this.recorder = c.recorder;
+  }
+
+  private remember(hash: string, weights: ModelWeights): void {
+    const key = hash.toLowerCase();
+    this.remembered.delete(key);
+    this.remembered.set(key, weights);
+    while (this.remembered.size > REMEMBERED_MODELS) this.remembered.delete(this.remembered.keys().next().value!);
+  }
+
+  /**
+   * w_{t−1} for the server optimizer (protocol/server-optimizer.ts): the model the chain's last
+   * finalized record names as its prevModelHash, or the head itself when nothing is finalized (a
+   * new deployment: v = 0). From memory, else `modelOf`; checked against its hash. Throws
+   * SERVER_OPTIMIZER_PREVIOUS_MISSING when it cannot be had: this member cannot aggregate.
+   */
+  private async previousModel(latest: number, head: Hex32, global: ModelWeights): Promise<ModelWeights> {
+    if (latest === 0) return global;
+    const finalized = await this.c.chain.getFinalizedRound(latest);
+    const hash = finalized?.record.prevModelHash;
+    if (finalized === undefined || hash === undefined || finalized.record.modelHash.toLowerCase() !== head.toLowerCase()) {
+      throw new ServerOptimizerError('SERVER_OPTIMIZER_PREVIOUS_MISSING', `round ${latest}'s record does not lead to the head ${head}`, {
+        round: latest,
+        head,
+        ...(finalized !== undefined ? { recordModelHash: finalized.record.modelHash } : {}),
+      });
+    }
+    const known = this.remembered.get(hash.toLowerCase());
+    if (known !== undefined) return known;
+    const loaded = await this.c.modelOf?.(hash);
+    if (loaded === undefined || toHex0x(modelHash(loaded)) !== hash.toLowerCase()) {
+      throw new ServerOptimizerError(
+        'SERVER_OPTIMIZER_PREVIOUS_MISSING',
+        `the model before the head (${hash}, round ${latest}'s prevModelHash) is ${loaded === undefined ? 'not available' : 'not the one recorded'}`,
+        { round: latest, modelHash: hash, ...(loaded !== undefined ? { got: toHex0x(modelHash(loaded)) } : {}) },
+      );
+    }
+    this.remember(hash, loaded);
+    return loaded;
+  }
+
+  /**
+   * The committee's step from the round's plain average to the next model, or undefined for
+   * FedAvg. A member that cannot have w_{t−1} gets a step that throws (it abstains from
+   * aggregating; the round is recorded by the others).
+   */
+  private async serverStepFor(
+    latest: number,
+    head: Hex32,
+    global: ModelWeights,
+  ): Promise<((aggregate: ModelWeights) => ModelWeights) | undefined> {
+    const o = this.init.serverOptimizer;
+    if (o === undefined || o.kind === 'fedavg') return undefined;
+    let previous: ModelWeights;
+    try {
+      // β = 0 needs no history: (2) of server-optimizer.ts does not read w_{t−1}.
+      previous = serverParams(o).momentum === 0 ? global : await this.previousModel(latest, head, global);
+    } catch (e) {
+      this.c.log.warn({ head, code: isFedmeshError(e) ? e.code : String(e) }, 'server optimizer: no previous model; not aggregating');
+      return () => {
+        throw e;
+      };
+    }
+    return (aggregate) => serverStep(o, { previous, head: global, aggregate });
   }
 
   /** The committee size in use: the configured one, or secure aggregation's effective m. */
@@ -339,10 +427,12 @@ export class RoundDriver {
         head,
       });
     }
+    this.remember(head, global);
     inbox.setRound(round);
     this.c.secagg?.inbox.setRound(round);
     const plan = this.plan(round, clock.now());
     const position = plan.committee.indexOf(self);
+    const step = position >= 0 ? await this.serverStepFor(latest, head, global) : undefined;
     const participant = participantMachine(round);
     const abort = new AbortController();
     const outer = opts.signal;
@@ -351,7 +441,7 @@ export class RoundDriver {
     else outer?.addEventListener('abort', onOuter, { once: true });
     const dropout = this.init.dropout?.(round);
     const participates = this.init.participate !== false && this.c.mayTrain?.(round) !== false;
-    const secure = this.init.secureAggregation !== undefined ? this.secureEnv(plan, position, head, global, dropout) : undefined;
+    const secure = this.init.secureAggregation !== undefined ? this.secureEnv(plan, position, head, global, dropout, step) : undefined;
 
     let secureParticipant: SecAggParticipant | undefined;
     let committeeTask: Promise<{ path: readonly CommitteeStage[]; recorded: boolean; secure?: SecureCommitteeResult } | undefined>;
@@ -400,7 +490,8 @@ export class RoundDriver {
           ? runSecureCommittee(secure, member, abort.signal).then((r) => ({ path: r.path, recorded: r.recorded, secure: r }))
           : Promise.resolve(undefined);
     } else {
-      committeeTask = position >= 0 ? this.runCommittee(plan, position, head, global, abort.signal, dropout) : Promise.resolve(undefined);
+      committeeTask =
+        position >= 0 ? this.runCommittee(plan, position, head, global, abort.signal, dropout, step) : Promise.resolve(undefined);
     }
     // Surface committee failures without an unhandled rejection while we train.
     committeeTask.catch(() => {});
@@ -504,6 +595,7 @@ export class RoundDriver {
           head: record.modelHash,
         });
       }
+      this.remember(record.modelHash, agg.aggregate.weights);
       participant.to(ParticipantStage.Adopted);
       if (secureParticipant !== undefined && secureParticipant.stage === 'unmask') secureParticipant.finish();
       const committee = await committeeTask;
@@ -540,6 +632,7 @@ export class RoundDriver {
     head: Hex32,
     global: ModelWeights,
     dropout: DropoutPoint | undefined,
+    step: ((aggregate: ModelWeights) => ModelWeights) | undefined,
   ): SecureRoundEnv {
     const secagg = this.c.secagg;
     const sa = this.init.secureAggregation!;
@@ -551,6 +644,7 @@ export class RoundDriver {
       openedAt: this.c.clock.now(),
       head,
       global,
+      ...(step !== undefined ? { serverStep: step } : {}),
       self: this.c.self,
       members: this.membersOf(plan.round),
       ...(this.init.defence?.updateNormBound !== undefined ? { updateNormBound: this.init.defence.updateNormBound } : {}),
@@ -642,6 +736,7 @@ export class RoundDriver {
     global: ModelWeights,
     signal: AbortSignal,
     dropout: DropoutPoint | undefined,
+    step: ((aggregate: ModelWeights) => ModelWeights) | undefined,
   ): Promise<{ path: readonly CommitteeStage[]; recorded: boolean }> {
     const { inbox, clock } = this.c;
     const m = committeeMachine(plan.round);
@@ -670,7 +765,7 @@ export class RoundDriver {
           );
       }
       if (received.length === 0) throw new RoundError('ROUND_NO_UPDATES', `no updates for round ${plan.round}`, { round: plan.round });
-      const aggregate = fedAvg(
+      const average = fedAvg(
         // Defence (a) holds here whatever the sender ran: the committee sees plaintext updates and
         // clips each to the bound itself (a no-op for an honest, already clipped one).
         received.map((u) => ({
@@ -679,6 +774,8 @@ export class RoundDriver {
           weights: this.bounded(u.update.weights, global),
         })),
       );
+      // The federation's server optimizer (FedAvg: the average itself).
+      const aggregate = step === undefined ? average : step(average);
       const hash = toHex0x(modelHash(aggregate));
       const participants: ParticipantEntry[] = sortParticipants(
         received.map((u) => ({ participant: u.sender, sampleCount: u.update.sampleCount, updateHash: u.payloadHash })),

@@ -111,6 +111,8 @@ export interface SecureRoundEnv {
   readonly openedAt: number;
   readonly head: Hex32;
   readonly global: ModelWeights;
+  /** The server optimizer's step for this round (RoundMachineConfig.serverStep); absent: FedAvg. */
+  readonly serverStep?: (aggregate: ModelWeights) => ModelWeights;
   readonly self: string;
   readonly members: readonly string[];
   readonly threshold: number;
@@ -189,6 +191,7 @@ function machineConfig(env: SecureRoundEnv): RoundMachineConfig {
     config: env.secure.config,
     head: env.head,
     global: env.global,
+    ...(env.serverStep !== undefined ? { serverStep: env.serverStep } : {}),
     sampleCount: env.sampleCount,
     ...(env.updateNormBound !== undefined ? { updateNormBound: env.updateNormBound } : {}),
     dropout: env.dropout,

@@ -376,7 +376,8 @@ function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
   // Bounds before anything is recorded (quantize.ts checkAggregateBounds): every coordinate within
   // |U|·L and |U| ≤ Σ n_i ≤ |U|·maxSampleCount, else SECAGG_* and this member abstains.
   const { values, totalSamples } = decodeSum(unmasked.sum, unmasked.survivors.length, cfg.config);
-  const aggregate = applyAggregate(cfg.global, values, totalSamples);
+  const average = applyAggregate(cfg.global, values, totalSamples);
+  const aggregate = cfg.serverStep === undefined ? average : cfg.serverStep(average);
   const hash = toHex0x(modelHash(aggregate));
   out.log('debug', { survivors: unmasked.survivors.length, totalSamples }, 'secure aggregation: unmasked');
   // Each survivor's declaration, as it signed it with its masked input: the record charges
