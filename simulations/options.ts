@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { FedmeshError } from '../protocol/errors.js';
 import { FEDERATION_ID_PATTERN } from '../protocol/messages/topics.js';
+import { ServerOptimizerSchema } from '../protocol/server-optimizer.js';
 import { defaultKeySetGraceMs, validateKeySetGrace } from '../protocol/secure-aggregation/committee-member.js';
 import { SECAGG_DEFAULTS, SecAggError, type SecAggConfig, validateSecAggConfig } from '../protocol/secure-aggregation/index.js';
 
@@ -146,6 +147,8 @@ export const SimulationOptionsSchema = z
     stragglers: z.string().regex(STRAGGLER_PATTERN, 'none | uniform:<min>-<max> | exponential:<mean> (milliseconds)'),
     attackers: AttackersSchema.optional(),
     defence: DefenceSchema.optional(),
+    /** The federation's server optimizer, as in the manifest (protocol/server-optimizer.ts); absent: FedAvg. */
+    serverOptimizer: ServerOptimizerSchema.optional(),
     transport: z.enum(['tcp']),
     // 'public' (issue 15): every site uses public reference statistics; forced when DP is on.
     standardize: z.enum(['site', 'federated', 'public']),

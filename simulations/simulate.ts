@@ -315,6 +315,7 @@ export async function runSimulation(
     // --dp-epsilon E is each member's cap on chain: a peer stops training before passing it.
     ...(o.dpEpsilon !== undefined ? { epsilonCap: o.dpEpsilon, federationDelta: o.dpDelta } : {}),
     ...(o.defence !== undefined ? { defence: o.defence } : {}),
+    ...(o.serverOptimizer !== undefined ? { serverOptimizer: o.serverOptimizer } : {}),
     wrapTrainer,
   });
   const traffic = new TrafficMeter(fed.hosts);
@@ -475,6 +476,7 @@ export async function runSimulation(
       siteSizes: siteData.map((d) => d.n),
       ...(attack !== undefined ? { attackers: { ...o.attackers, peers: attackers } } : {}),
       ...(o.defence !== undefined ? { defence: o.defence } : {}),
+      ...(o.serverOptimizer !== undefined ? { serverOptimizer: o.serverOptimizer } : {}),
       abortedRounds: rounds.filter((r) => r.aborted === true).length,
       ...(dp !== undefined
         ? {

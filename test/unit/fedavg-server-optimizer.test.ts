@@ -13,6 +13,7 @@ import { manifestHash, parseManifest } from '../../protocol/manifest.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { type ServerOptimizer, serverParams, serverStep, validateServerOptimizer } from '../../protocol/server-optimizer.js';
 import { modelHash } from '../../protocol/weights-codec.js';
+import { parseSimulationOptions } from '../../simulations/options.js';
 
 const model = (...tensors: number[][]): ModelWeights => ({
   tensors: tensors.map((v) => ({ shape: [v.length], data: Float32Array.from(v) })),
@@ -196,5 +197,16 @@ describe('manifest serverOptimizer', () => {
     ]);
     expect(issuesOf({ ...base, serverOptimizer: { kind: 'fedavg', momentum: 0.5 } }).map((i) => i.field)).toEqual(['serverOptimizer']);
     expect(issuesOf({ ...base, serverOptimizer: { kind: 'fedyogi' } }).map((i) => i.field)).toEqual(['serverOptimizer.kind']);
+  });
+});
+
+describe('simulation option serverOptimizer', () => {
+  it('takes the manifest field as it is, and refuses bad parameters naming the field', () => {
+    const o = parseSimulationOptions({ dataset: 'heart-disease', serverOptimizer: { kind: 'fedavgm', momentum: 0.5, learningRate: 2 } });
+    expect(o.serverOptimizer).toEqual({ kind: 'fedavgm', momentum: 0.5, learningRate: 2 });
+    expect(parseSimulationOptions({ dataset: 'heart-disease' }).serverOptimizer).toBeUndefined();
+    expect(() => parseSimulationOptions({ dataset: 'heart-disease', serverOptimizer: { kind: 'fedavgm', momentum: 1.5 } })).toThrow(
+      /serverOptimizer\.momentum/,
+    );
   });
 });
