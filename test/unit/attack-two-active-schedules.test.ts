@@ -9,6 +9,7 @@
  *   - key set: propose (as their turn's leader) any U_2 ⊆ U_1, endorse every key set proposed;
  *     members miss some shares at random, so several key sets may be certified, and each
  *     participant masks under the certified key set the adversary shows it (its choice);
+ *   - inputs: their own participants may send a second masked input to chosen members (F20);
  *   - views: sign a full View and one omitting chosen honest inputs, and show either to any member;
  *   - lock: propose at their own turns any lock citing t views they know (their own in either
  *     version), to any subset of members; endorse any lock digest seen on the wire, different ones
@@ -95,6 +96,11 @@ const scheduleArb = fc.record({
   missInput: fc.array(rare, { minLength: M * 10, maxLength: M * 10 }),
   // Honest inputs each active member's second View omits.
   altOmit: fc.array(fc.nat({ max: 1023 }), { minLength: 2, maxLength: 2 }),
+  // The active members' own participants send a second masked input to the followers whose bit is set (F20).
+  equivocate: fc.array(
+    fc.nat({ max: 511 }).map((x) => (x < 384 ? 0 : x & 127)),
+    { minLength: 2, maxLength: 2 },
+  ),
   program: fc.array(fc.record({ op: fc.constantFrom<Op>(...OPS), a: fc.nat(), b: fc.nat(), c: fc.nat({ max: 127 }) }), {
     minLength: 40,
     maxLength: 160,
@@ -115,7 +121,9 @@ type Stats = typeof stats;
  */
 function runSchedule(drawn: Schedule, benign: boolean, stats: Stats): void {
   const none = (k: number): boolean[] => new Array<boolean>(k).fill(false);
-  const s: Schedule = benign ? { ...drawn, missShare: none(M * 10), lateShare: none(M * 10), missInput: none(M * 10) } : drawn;
+  const s: Schedule = benign
+    ? { ...drawn, missShare: none(M * 10), lateShare: none(M * 10), missInput: none(M * 10), equivocate: [0, 0] }
+    : drawn;
   const r = setupRound({ n: s.n, m: M, t: T, config: config(), seed: `two-active/${s.seed}` });
   // Members with an omission grace Δ = 1 s (the node's default is ⌊keysMs/2⌋).
   for (const c of r.committee)
@@ -229,6 +237,20 @@ function runSchedule(drawn: Schedule, benign: boolean, stats: Stats): void {
     r.payloadHashes.set(p, hash256(encodeMaskedInput(payload)));
   });
   const inputs = [...r.payloads.keys()];
+  // F20: an active member's participant shows some followers a second version of its input.
+  const secondHash = new Map<string, Uint8Array>();
+  active.forEach((a, ai) => {
+    const payload = r.payloads.get(a);
+    if (payload === undefined || s.equivocate[ai] === 0) return;
+    const masked = payload.masked.slice();
+    masked[0] = (masked[0]! + 1) >>> 0;
+    secondHash.set(a, hash256(encodeMaskedInput({ ...payload, masked })));
+  });
+  const hashFor = (follower: number, p: string): Uint8Array => {
+    const ai = active.indexOf(p);
+    const second = secondHash.get(p);
+    return second !== undefined && (s.equivocate[ai]! >> follower) & 1 ? second : r.payloadHashes.get(p)!;
+  };
 
   // ── Views ── followers sign one; each active member signs a full one and one omitting honest inputs.
   const views = new Map<string, ViewMsg>();
@@ -265,10 +287,7 @@ function runSchedule(drawn: Schedule, benign: boolean, stats: Stats): void {
     const holds = inputs.filter((p) => !s.missInput[k * 10 + r.parties.indexOf(p)]);
     const m = mem(id);
     m.beginInputs();
-    views.set(
-      id,
-      m.signView(holds.map((p) => ({ participant: p, inputHash: r.payloadHashes.get(p)!, neighbours: r.payloads.get(p)!.neighbours }))),
-    );
+    views.set(id, m.signView(holds.map((p) => ({ participant: p, inputHash: hashFor(k, p), neighbours: r.payloads.get(p)!.neighbours }))));
   });
 
   // ── The network ──
