@@ -119,6 +119,8 @@ export interface PeerComponents {
   readonly privacyLedger?: LocalPrivacyLedger;
   /** A recorded model by hash, for the server optimizer's w_{t−1} (RoundDriverComponents.modelOf). */
   readonly modelOf?: (modelHash: `0x${string}`) => Promise<ModelWeights | undefined>;
+  /** Keeps content-addressed bytes for the auditor (RoundDriverComponents.keepArtifact). */
+  readonly keepArtifact?: (bytes: Uint8Array) => void;
 }
 
 export class Peer {

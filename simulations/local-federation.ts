@@ -116,6 +116,8 @@ export interface LocalFederationOptions {
   readonly wrapTrainer?: (peer: number, trainer: Trainer) => LocalTrainer;
   /** The federation's server optimizer (the manifest's `serverOptimizer`); absent: FedAvg. */
   readonly serverOptimizer?: ServerOptimizer;
+  /** The manifest hash fixed on chain at deployment (the auditor checks a --manifest against it); absent: zero. */
+  readonly manifestHash?: Hex32;
 }
 
 /** A peer that left a finalized round and caught up to its record (see `LocalFederation.runRound`). */
@@ -246,6 +248,8 @@ export interface LocalFederation {
   restartPeer(i: number): Promise<void>;
   /** Every model recorded so far (and the initial one), by lowercase hash: the nodes' stores in process. */
   readonly recordedModels: ReadonlyMap<string, ModelWeights>;
+  /** Bytes the peers kept for the auditor (RoundDriverComponents.keepArtifact), by lowercase SHA-256. */
+  readonly keptArtifacts: ReadonlyMap<string, Uint8Array>;
   stop(): Promise<void>;
 }
 
@@ -333,6 +337,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       inputDurationSec: windows.inputSec,
       finalizeDurationSec: windows.finalizeSec,
       cAlpha: cAlpha(o.federationDelta ?? SIM_FEDERATION_DELTA),
+      ...(o.manifestHash !== undefined ? { manifestHash: o.manifestHash } : {}),
     });
     const deployment = { chainId: (await deployer.provider!.getNetwork()).chainId, contract: ledger.address };
     // Each peer's libp2p key proves its peer id is bound to its account (issue 14 item 2); every
@@ -364,6 +369,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
     // The nodes' model stores (node/store/node-store.ts models/) and the artifact protocol, in
     // process: what a restarted or late node reads w_{t−1} from (RoundDriverComponents.modelOf).
     const recordedModels = new Map<string, ModelWeights>([[initialModelHash.toLowerCase(), initial]]);
+    const keptArtifacts = new Map<string, Uint8Array>();
     const dropoutOf = (i: number) => (round: number) => {
       if (o.dropouts === undefined) return undefined;
       let plan = plans.get(round);
@@ -398,6 +404,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         clock: systemClock,
         log: o.peerLog?.(i) ?? o.log.child({ peer: i }),
         modelOf: async (hash) => recordedModels.get(hash.toLowerCase()),
+        keepArtifact: (bytes) => void keptArtifacts.set(toHex0x(hash256(bytes)), bytes),
         ...(o.secureAggregation !== undefined
           ? {
               secagg: {
@@ -429,6 +436,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       ledgerAddress: ledger.address,
       initialModelHash,
       recordedModels,
+      keptArtifacts,
       restartPeer: async (i) => {
         peers[i]!.stop();
         peers[i] = makePeer(gossips[i]!, i);

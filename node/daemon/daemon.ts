@@ -419,6 +419,9 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         const bytes = store.getModel(hash) ?? (await fetchFromMembers(host, members, manifest, hash, nlog).catch(() => undefined))?.bytes;
         return bytes === undefined ? undefined : decodeWeights(bytes);
       },
+      // Under a server optimizer, each round's average payload (the record's aggregateHash), served
+      // by hash over the artifact protocol like the models, for the auditor's replay of the step.
+      keepArtifact: (bytes) => void store.putModel(bytes),
       // Real entropy (OS CSPRNG): masking secrets must be unpredictable (never seededEntropy here).
       secagg: {
         binding: deploymentBindingBytes({ chainId: BigInt(deployment.chainId), contract: deployment.address }),

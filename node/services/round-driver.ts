@@ -216,6 +216,12 @@ export interface RoundDriverComponents {
    * before the head (w_{t−1}) is not in this driver's memory: after a restart or a late join.
    */
   readonly modelOf?: (modelHash: Hex32) => Promise<ModelWeights | undefined>;
+  /**
+   * Keeps content-addressed bytes the auditor may ask for by their SHA-256 (the node store, served
+   * over the artifact protocol): under a server optimizer, the round's average payload, whose hash
+   * the record binds as aggregateHash (protocol/audit/server-step.ts).
+   */
+  readonly keepArtifact?: (bytes: Uint8Array) => void;
 }
 
 export interface SecureRoundOutcome {
@@ -645,6 +651,7 @@ export class RoundDriver {
       head,
       global,
       ...(step !== undefined ? { serverStep: step } : {}),
+      ...(step !== undefined && this.c.keepArtifact !== undefined ? { keepArtifact: this.c.keepArtifact } : {}),
       self: this.c.self,
       members: this.membersOf(plan.round),
       ...(this.init.defence?.updateNormBound !== undefined ? { updateNormBound: this.init.defence.updateNormBound } : {}),
@@ -781,6 +788,12 @@ export class RoundDriver {
         received.map((u) => ({ participant: u.sender, sampleCount: u.update.sampleCount, updateHash: u.payloadHash })),
       );
       const payload = encodeAggregate({ prevModelHash: fromHex0x(head), participants, weights: aggregate });
+      // The record binds the round's average (the same message carrying ā): under a server
+      // optimizer that is not the announced model, so it is kept for the auditor's replay
+      // (protocol/audit/server-step.ts). Under FedAvg both are the same bytes.
+      const averagePayload =
+        step === undefined ? payload : encodeAggregate({ prevModelHash: fromHex0x(head), participants, weights: average });
+      if (step !== undefined) this.c.keepArtifact?.(averagePayload);
       // Recording: member 0 records as soon as it has aggregated; member k ≥ 1 steps in only
       // if nothing is recorded by the deadline plus k grace periods.
       const { recorded } = await recordAndAnnounce(
@@ -791,7 +804,7 @@ export class RoundDriver {
           prevModelHash: head,
           modelHash: hash,
           candidate: aggregate,
-          aggregateHash: toHex0x(hash256(payload)),
+          aggregateHash: toHex0x(hash256(averagePayload)),
           contributors: participants.map((p) => p.participant),
           sampleCounts: new Map(participants.map((p) => [p.participant, p.sampleCount])),
           // What each update declared and signed (protocol/messages/update.ts).

@@ -113,6 +113,8 @@ export interface SecureRoundEnv {
   readonly global: ModelWeights;
   /** The server optimizer's step for this round (RoundMachineConfig.serverStep); absent: FedAvg. */
   readonly serverStep?: (aggregate: ModelWeights) => ModelWeights;
+  /** Keeps the round's average payload (SecureRecordRequest.averagePayload) for the auditor. */
+  readonly keepArtifact?: (bytes: Uint8Array) => void;
   readonly self: string;
   readonly members: readonly string[];
   readonly threshold: number;
@@ -285,7 +287,8 @@ async function drive(env: SecureRoundEnv, state: RoundState, signal: AbortSignal
           complete({ type: 'admitted', participant: e.participant, refusal: await env.admit!(e.participant, e.input) });
           break;
         case 'record': {
-          const { turnDelayMs, ...request } = e.request;
+          const { turnDelayMs, averagePayload, ...request } = e.request;
+          if (averagePayload !== undefined) env.keepArtifact?.(averagePayload);
           const { record, recorded } = await env.recorder.record({ ...request, turnAt: clock.now() + turnDelayMs }, signal);
           complete({ type: 'recorded', recorded, modelHash: record.modelHash });
           break;

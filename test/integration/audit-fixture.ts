@@ -55,7 +55,7 @@ async function writeArtifact(dir: string, w: ModelWeights): Promise<string> {
 export async function startAuditedFederation(
   dir: string,
   federation = 'itest-audit',
-  opts: Pick<LocalFederationOptions, 'serverOptimizer' | 'wrapTrainer'> = {},
+  opts: Pick<LocalFederationOptions, 'serverOptimizer' | 'wrapTrainer' | 'manifestHash'> = {},
 ): Promise<AuditedFederation> {
   await selectBackend();
   const all = loadBreastCancer();
@@ -87,6 +87,7 @@ export async function startAuditedFederation(
     secureAggregation: { config: CONFIG, keysMs: 2000 },
     ...(opts.serverOptimizer !== undefined ? { serverOptimizer: opts.serverOptimizer } : {}),
     ...(opts.wrapTrainer !== undefined ? { wrapTrainer: opts.wrapTrainer } : {}),
+    ...(opts.manifestHash !== undefined ? { manifestHash: opts.manifestHash } : {}),
   });
   const artifactsDir = join(dir, 'models');
   await mkdir(artifactsDir, { recursive: true });

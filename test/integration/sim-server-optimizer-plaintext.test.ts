@@ -4,6 +4,7 @@
  * exactly serverStep(w_{t−1}, w_t, FedAvg of the recorded participants' trained models) — the bits
  * every node computes — and differs from the plain FedAvg model from round 2 on; after one node
  * restarts, the next record is still that step (its committee share rebuilt w_{t−1} from the store).
+ * The record's aggregateHash binds the average, kept by the committee for the auditor.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadBreastCancer } from '../../node/data/breast-cancer.js';
@@ -13,6 +14,7 @@ import type { LocalTrainer } from '../../node/services/round-driver.js';
 import { toHex0x } from '../../protocol/bytes.js';
 import type { LabelledData } from '../../protocol/data.js';
 import { fedAvg } from '../../protocol/fedavg.js';
+import { decodeAnyAggregate } from '../../protocol/messages/update.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { createRng } from '../../protocol/rng.js';
 import { type ServerOptimizer, serverStep } from '../../protocol/server-optimizer.js';
@@ -81,6 +83,10 @@ describe('FedAvgM on the plaintext path', () => {
       const expected = serverStep(OPTIMIZER, { previous, head, aggregate: average });
       expect(toHex0x(modelHash(expected))).toBe(record.modelHash.toLowerCase());
       if (round > 1) expect(toHex0x(modelHash(average))).not.toBe(record.modelHash.toLowerCase());
+      // The record binds the average (aggregateHash), which the committee kept for the auditor.
+      const kept = fed.keptArtifacts.get(record.aggregateHash.toLowerCase());
+      expect(kept).toBeDefined();
+      expect(toHex0x(modelHash(decodeAnyAggregate(kept!).weights))).toBe(toHex0x(modelHash(average)));
       for (const p of fed.peers) expect(toHex0x(modelHash(p.weights))).toBe(record.modelHash.toLowerCase());
       if (lookups !== undefined) {
         expect(lookups.mock.calls.map(([h]) => h)).toContain(toHex0x(modelHash(previous)));

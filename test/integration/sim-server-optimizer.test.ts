@@ -5,22 +5,41 @@
  * the mean of the recorded participants' trained models (up to secure aggregation's fixed-point
  * rounding), not the plain mean; after every node restarts (fresh drivers that remember no model)
  * the committee rebuilds the momentum from the stored w_{t−1} and the peers agree on each model
- * hash; the audit of the chain and the artifacts passes.
+ * hash; the audit of the chain and the artifacts passes, replaying every round's step from the
+ * average payload the record binds (protocol/audit/server-step.ts), and a record of the plain
+ * average instead of the step is an error.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runAudit } from '../../node/audit/run.js';
 import type { LocalTrainer } from '../../node/services/round-driver.js';
-import { toHex0x } from '../../protocol/bytes.js';
+import { checkServerStep } from '../../protocol/audit/server-step.js';
+import type { ArtifactEntry } from '../../protocol/audit/types.js';
+import { hash256, toHex0x } from '../../protocol/bytes.js';
+import { manifestHash, parseManifest } from '../../protocol/manifest.js';
+import { decodeAnyAggregate } from '../../protocol/messages/update.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { type ServerOptimizer, serverStep } from '../../protocol/server-optimizer.js';
-import { modelHash } from '../../protocol/weights-codec.js';
+import { encodeWeights, modelHash } from '../../protocol/weights-codec.js';
 import { AUDIT_FIXTURE_PEERS, type AuditedFederation, startAuditedFederation } from './audit-fixture.js';
 
 /** β = 0.9 makes the momentum term β(w_t − w_{t−1}) large against the fixed-point error. */
 const OPTIMIZER: ServerOptimizer = { kind: 'fedavgm', momentum: 0.9, learningRate: 1 };
+/** The federation's manifest (hash-bound on chain): the auditor reads the optimizer from it. */
+const MANIFEST = parseManifest({
+  version: 1,
+  federation: 'itest-fedavgm',
+  seed: 43,
+  model: { kind: 'mlp', hidden: [8] },
+  features: Array.from({ length: 30 }, (_, i) => ({ name: `f${i}`, kind: 'numeric' })),
+  label: { name: 'diagnosis', positive: 'M', negatives: ['B'] },
+  rounds: 4,
+  training: { localEpochs: 1, batchSize: 16, learningRate: 0.01 },
+  committee: { size: 3, threshold: 2 },
+  serverOptimizer: OPTIMIZER,
+});
 
 /** The coordinate-wise mean of `models` (DP sites all weigh 1: protocol/privacy/public-statistics.ts). */
 function mean(models: readonly ModelWeights[]): ModelWeights {
@@ -49,8 +68,10 @@ describe('FedAvgM server optimizer in a simulated federation', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fedmesh-fedavgm-'));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify(MANIFEST));
     af = await startAuditedFederation(dir, 'itest-fedavgm', {
       serverOptimizer: OPTIMIZER,
+      manifestHash: manifestHash(MANIFEST),
       wrapTrainer: (peer, t): LocalTrainer => ({
         getWeights: () => t.getWeights(),
         setWeights: (w) => t.setWeights(w),
@@ -112,8 +133,18 @@ describe('FedAvgM server optimizer in a simulated federation', () => {
     lookups.mockRestore();
     expect(toHex0x(modelHash(head))).toBe((await fed.federationClients[0]!.headModelHash()).toLowerCase());
 
-    const report = await runAudit({ rpc: af.node.url, deployment: af.deploymentPath, artifacts: af.artifactsDir });
-    expect(report.findings.filter((f) => f.severity === 'error')).toEqual([]);
+    // The committee members kept each round's average payload (the record's aggregateHash), as
+    // their stores do; the auditor is given them with the models.
+    const records = await Promise.all([1, 2, 3, 4].map(async (r) => (await fed.federationClients[0]!.getFinalizedRound(r))!.record));
+    for (const rec of records) {
+      const bytes = fed.keptArtifacts.get(rec.aggregateHash.toLowerCase());
+      expect(bytes).toBeDefined();
+      writeFileSync(join(af.artifactsDir, `${rec.aggregateHash.slice(2).toLowerCase()}.fmwt`), bytes!);
+    }
+    const auditOf = () =>
+      runAudit({ rpc: af.node.url, deployment: af.deploymentPath, artifacts: af.artifactsDir, manifest: join(dir, 'manifest.json') });
+    const report = await auditOf();
+    expect(report.findings).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.rounds.map((s) => [s.round, s.status, s.artifact])).toEqual([
       [1, 'finalized', 'verified'],
@@ -121,5 +152,34 @@ describe('FedAvgM server optimizer in a simulated federation', () => {
       [3, 'finalized', 'verified'],
       [4, 'finalized', 'verified'],
     ]);
+
+    // The replay is real: without round 3's average the step is unverified (a warning)…
+    const third = join(af.artifactsDir, `${records[2]!.aggregateHash.slice(2).toLowerCase()}.fmwt`);
+    const thirdBytes = fed.keptArtifacts.get(records[2]!.aggregateHash.toLowerCase())!;
+    unlinkSync(third);
+    const partial = await auditOf();
+    expect(partial.findings.map((f) => [f.round, f.code, f.severity])).toEqual([[3, 'SERVER_STEP_UNVERIFIED', 'warning']]);
+    writeFileSync(third, thirdBytes);
+    // …and a record of round 2 whose model were the plain average (a committee that skipped the
+    // momentum) is an error, replayed from these very artifacts.
+    const artifacts = new Map<string, ArtifactEntry>();
+    const put = (bytes: Uint8Array, source: string): void => void artifacts.set(toHex0x(hash256(bytes)), { source, bytes });
+    for (const rec of records) put(fed.keptArtifacts.get(rec.aggregateHash.toLowerCase())!, 'kept');
+    for (const w of [
+      fed.recordedModels.get(fed.initialModelHash.toLowerCase())!,
+      ...records.map((rec) => fed.recordedModels.get(rec.modelHash.toLowerCase())!),
+    ])
+      put(encodeWeights(w), 'model');
+    const average2 = decodeAnyAggregate(fed.keptArtifacts.get(records[1]!.aggregateHash.toLowerCase())!).weights;
+    const replay = (modelHash2: string) =>
+      checkServerStep({
+        optimizer: OPTIMIZER,
+        round: 2,
+        previousModelHash: records[0]!.prevModelHash,
+        record: { ...records[1]!, modelHash: modelHash2 },
+        artifacts,
+      });
+    expect(replay(records[1]!.modelHash)).toBeUndefined();
+    expect(replay(toHex0x(modelHash(average2)))).toMatchObject({ code: 'SERVER_STEP_MISMATCH', severity: 'error' });
   }, 600_000);
 });

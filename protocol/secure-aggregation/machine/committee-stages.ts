@@ -396,6 +396,11 @@ function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
     weights: aggregate,
   });
   s.aggregate = { unmasked, values, totalSamples, modelHash: hash, payload };
+  // Under a server optimizer the record binds the average (protocol/audit/server-step.ts).
+  const averagePayload =
+    cfg.serverStep === undefined
+      ? payload
+      : encodeSecureAggregate({ prevModelHash: fromHex0x(cfg.head), totalSamples, participants: unmasked.survivors, weights: average });
   out.push({
     type: 'record',
     request: {
@@ -407,7 +412,8 @@ function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
       prevModelHash: cfg.head,
       modelHash: hash,
       candidate: aggregate,
-      aggregateHash: toHex0x(hash256(payload)),
+      aggregateHash: toHex0x(hash256(averagePayload)),
+      ...(cfg.serverStep !== undefined ? { averagePayload } : {}),
       contributors: unmasked.survivors.map((e) => e.participant),
       declarations,
     },

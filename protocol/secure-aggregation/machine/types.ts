@@ -132,6 +132,8 @@ export interface SecureRecordRequest {
   readonly modelHash: Hex32;
   readonly candidate: ModelWeights;
   readonly aggregateHash: Hex32;
+  /** Under a server optimizer: the aggregate message carrying the plain average, which aggregateHash binds. */
+  readonly averagePayload?: Uint8Array;
   readonly contributors: readonly string[];
   readonly declarations: ReadonlyMap<string, ContributionDeclaration>;
 }
