@@ -83,7 +83,7 @@ const scheduleArb = fc.record({
   missShare: fc.array(rare, { minLength: M * 10, maxLength: M * 10 }),
   // Shares that reach a follower late, within the omission grace Δ (forgiven if left out).
   lateShare: fc.array(
-    fc.integer({ min: 0, max: 5 }).map((x) => x === 3),
+    fc.integer({ min: 0, max: 3 }).map((x) => x === 3),
     { minLength: M * 10, maxLength: M * 10 },
   ),
   ksMode: fc.array(fc.constantFrom('honest', 'drop-late', 'drop-mask'), { minLength: 2, maxLength: 2 }),
@@ -551,16 +551,16 @@ describe('random schedules with two active and two curious members at (7, 5) and
         runSchedule(s, false, stats);
       }),
       {
-        numRuns: Number(process.env.SECAGG_PROP_RUNS ?? 25),
+        numRuns: Number(process.env.SECAGG_PROP_RUNS ?? 15),
         seed: Number(process.env.FCSEED ?? 13),
         ...(process.env.FCPATH ? { path: process.env.FCPATH, endOnFailure: true } : {}),
       },
     );
     if (process.env.SECAGG_SCHEDULE_STATS === '1') console.log(JSON.stringify(stats));
-    // Not vacuous: key sets are certified and followers reveal in a good share of the schedules.
-    expect(stats.revealed).toBeGreaterThan(stats.runs / 8);
-    // …and the default seed exercises releases and several certified key sets (checked only for it).
+    // Not vacuous (the default seed and run count: deterministic): followers reveal in a good share
+    // of the schedules, some release a lock and some schedules certify two key sets.
     if (process.env.FCSEED === undefined && process.env.SECAGG_PROP_RUNS === undefined) {
+      expect(stats.revealed).toBeGreaterThan(stats.runs / 8);
       expect(stats.released).toBeGreaterThan(0);
       expect(stats.multiKeySet).toBeGreaterThan(0);
     }
@@ -572,9 +572,10 @@ describe('random schedules with two active and two curious members at (7, 5) and
       fc.property(scheduleArb, (s) => {
         runSchedule(s, true, benign);
       }),
-      { numRuns: Number(process.env.SECAGG_PROP_RUNS ?? 15), seed: Number(process.env.FCSEED ?? 13) },
+      { numRuns: Number(process.env.SECAGG_PROP_RUNS ?? 10), seed: Number(process.env.FCSEED ?? 13) },
     );
     if (process.env.SECAGG_SCHEDULE_STATS === '1') console.log(JSON.stringify(benign));
-    expect(benign.revealed).toBeGreaterThan(benign.runs / 8);
+    if (process.env.FCSEED === undefined && process.env.SECAGG_PROP_RUNS === undefined)
+      expect(benign.revealed).toBeGreaterThan(benign.runs / 2);
   }, 120_000);
 });
