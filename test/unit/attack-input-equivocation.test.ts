@@ -23,35 +23,16 @@
  * (of 5, t = 3) as a second version: one masked word + 1 and other dpParams.
  */
 import { describe, expect, it } from 'vitest';
-import { hash256, toHex0x } from '../../protocol/bytes.js';
+import { hash256 } from '../../protocol/bytes.js';
 import type { Hex32 } from '../../protocol/chain/record.js';
 import { encodeDpParams, NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import { decodeMaskedInput, encodeMaskedInput } from '../../protocol/messages/masked-input.js';
-import { decodeSecAgg, encodeSecAgg } from '../../protocol/messages/secagg.js';
-import type { ModelWeights } from '../../protocol/model.js';
-import { parameterCount } from '../../protocol/model.js';
-import {
-  createRoundState,
-  type RoundEffect,
-  type RoundEvent,
-  type RoundState,
-  roundDone,
-  step,
-} from '../../protocol/secure-aggregation/machine/index.js';
-import { generateRoundKeys, ringWords, SecAggCommitteeMember, SecAggParticipant } from '../../protocol/secure-aggregation/index.js';
-import { config, crypto, entropies, ids, testSign, testVerify } from './secagg-helpers.js';
-import { TEST_BINDING } from './secagg-round-harness.js';
+import type { ReceivedInput } from '../../protocol/secure-aggregation/machine/index.js';
+import { driveRound } from './attack-machine-driver.js';
 
-const D = 4;
-const GLOBAL: ModelWeights = { tensors: [{ shape: [D], data: new Float32Array(D) }] };
-const HEAD = toHex0x(new Uint8Array(32).fill(7));
 const M = 5;
 const T = 3;
 const OTHER_DP = encodeDpParams({ sampleRate: 0.5, noiseMultiplier: 50, clipNorm: 1, steps: 1 });
-
-function weightsOf(i: number): ModelWeights {
-  return { tensors: [{ shape: [D], data: Float32Array.from({ length: D }, (_, k) => ((((i + 1) * 37 + k * 11) % 200) - 100) / 1024) }] };
-}
 
 interface RecordSeen {
   readonly member: string;
@@ -62,139 +43,32 @@ interface RecordSeen {
 
 /** One round; `attacker` (if any) shows `variantTo` a second version of its masked input. */
 function run(attacker: string | undefined, variantTo: ReadonlySet<string>): { records: RecordSeen[] } {
-  const parties = ids(8);
-  const committee = parties.slice(0, M);
-  const ctx = {
-    binding: TEST_BINDING,
-    federation: 'fed',
-    round: 7,
-    committee,
-    threshold: T,
-    config: config({ committeeSize: M, threshold: T }),
-  };
-  const words = ringWords(parameterCount(GLOBAL) + 1);
-  const ent = entropies('input-equivocation');
-  const states = new Map<string, RoundState>();
-  parties.forEach((id, i) => {
-    const entropy = ent(id);
-    const sign = testSign(id);
-    const keys = generateRoundKeys(crypto, entropy);
-    const position = committee.indexOf(id);
-    const member =
-      position >= 0 ? new SecAggCommitteeMember(ctx, id, keys.encryption.secretKey, { crypto, sign, verify: testVerify }) : undefined;
-    const participant = new SecAggParticipant(ctx, id, keys, { crypto, entropy, sign, verify: testVerify });
-    const advert = participant.advertise();
-    states.set(
-      id,
-      createRoundState(
-        {
-          round: 7,
-          self: id,
-          committee,
-          members: parties,
-          threshold: T,
-          position,
-          openedAt: 1_000,
-          keysMs: 2_000,
-          collectDeadline: 11_000,
-          recordGraceMs: 1_000,
-          config: ctx.config,
-          head: HEAD,
-          global: GLOBAL,
-          sampleCount: 10 + i,
-          dropout: undefined,
-          committeeKeysKnown: false,
-          signsEntry: false,
-          charges: false,
-          admits: false,
-          sign,
-          verify: testVerify,
-        },
-        { participant, ...(member !== undefined ? { member } : {}), advert },
-      ),
-    );
-  });
-  const weights = new Map(parties.map((id, i) => [id, weightsOf(i)]));
-  const queue: { to: string; event: RoundEvent }[] = [];
-  const wakes = new Map<string, number>();
-  const records: RecordSeen[] = [];
-  let now = 1_000;
-  let recorded: { hash: Hex32; by: string } | undefined;
-  const handle = (from: string, effects: readonly RoundEffect[]): void => {
-    for (const e of effects) {
-      switch (e.type) {
-        case 'publish': {
-          const bytes = encodeSecAgg(e.message);
-          for (const to of states.keys())
-            if (to !== from) queue.push({ to, event: { type: 'received', now, messages: [decodeSecAgg(bytes)], inputs: [] } });
-          break;
-        }
-        case 'publish-input': {
-          const original = { sender: from, payloadHash: hash256(e.payload), input: decodeMaskedInput(e.payload, words) };
-          let variant = original;
-          if (from === attacker) {
-            // Same neighbours and base model; one masked word + 1 (within every bound) and other dpParams.
-            const masked = original.input.masked.slice();
-            masked[0] = (masked[0]! + 1) >>> 0;
-            const bytes = encodeMaskedInput({ ...original.input, masked, dpParams: OTHER_DP });
-            variant = { sender: from, payloadHash: hash256(bytes), input: decodeMaskedInput(bytes, words) };
-          }
-          for (const to of states.keys())
-            if (to !== from)
-              queue.push({ to, event: { type: 'received', now, messages: [], inputs: [variantTo.has(to) ? variant : original] } });
-          break;
-        }
-        case 'train':
-          queue.push({ to: from, event: { type: 'trained', now, result: { loss: 0, weights: () => weights.get(from)! } } });
-          break;
-        case 'sign-entry':
-          queue.push({ to: from, event: { type: 'entry-signed', now, signature: new Uint8Array(65) } });
-          break;
-        case 'charge':
-          queue.push({ to: from, event: { type: 'charged', now } });
-          break;
-        case 'admit':
-          queue.push({ to: from, event: { type: 'admitted', now, participant: e.participant, refusal: undefined } });
-          break;
-        case 'record':
-          records.push({
-            member: from,
-            modelHash: e.request.modelHash,
-            contributors: e.request.contributors,
-            dpParamsOfAttacker: attacker === undefined ? undefined : e.request.declarations?.get(attacker)?.dpParams,
-          });
-          recorded ??= { hash: e.request.modelHash, by: from };
-          queue.push({ to: from, event: { type: 'recorded', now, recorded: recorded.by === from, modelHash: recorded.hash } });
-          break;
-        case 'wake':
-          wakes.set(from, e.at);
-          break;
-        default:
-          break;
+  let variant: ReceivedInput | undefined;
+  const { records } = driveRound({
+    seed: 'input-equivocation',
+    n: 8,
+    m: M,
+    t: T,
+    inputFor: (from, input, to) => {
+      if (from !== attacker || !variantTo.has(to)) return input;
+      // Same neighbours and base model; one masked word + 1 (within every bound) and other dpParams.
+      if (variant === undefined) {
+        const masked = input.input.masked.slice();
+        masked[0] = (masked[0]! + 1) >>> 0;
+        const bytes = encodeMaskedInput({ ...input.input, masked, dpParams: OTHER_DP });
+        variant = { sender: from, payloadHash: hash256(bytes), input: decodeMaskedInput(bytes, input.input.masked.length) };
       }
-    }
+      return variant;
+    },
+  });
+  return {
+    records: records.map((r) => ({
+      member: r.member,
+      modelHash: r.request.modelHash,
+      contributors: r.request.contributors,
+      dpParamsOfAttacker: attacker === undefined ? undefined : r.request.declarations?.get(attacker)?.dpParams,
+    })),
   };
-  for (const [id, s] of states) handle(id, step(s, { type: 'start', now }).effects);
-  for (let delivered = 0; ; ) {
-    const next = queue.shift();
-    if (next !== undefined) {
-      if (++delivered > 1_000_000) throw new Error('runaway');
-      const s = states.get(next.to)!;
-      if (!roundDone(s)) handle(next.to, step(s, next.event).effects);
-      continue;
-    }
-    let at = Number.POSITIVE_INFINITY;
-    for (const [id, t] of wakes) if (!roundDone(states.get(id)!)) at = Math.min(at, t);
-    if (at === Number.POSITIVE_INFINITY) break;
-    now = Math.max(now, at);
-    for (const [id, t] of [...wakes]) {
-      if (t > now) continue;
-      wakes.delete(id);
-      const s = states.get(id)!;
-      if (!roundDone(s)) handle(id, step(s, { type: 'tick', now }).effects);
-    }
-  }
-  return { records };
 }
 
 const ATTACKER = 'peer-007';
