@@ -604,7 +604,12 @@ export class RoundDriver {
       this.remember(record.modelHash, agg.aggregate.weights);
       participant.to(ParticipantStage.Adopted);
       if (secureParticipant !== undefined && secureParticipant.stage === 'unmask') secureParticipant.finish();
-      const committee = await committeeTask;
+      // A committee member without w_{t−1} (SERVER_OPTIMIZER_PREVIOUS_MISSING) only abstained from
+      // aggregating; it adopted the record like any participant, so its round still counts.
+      const committee = await committeeTask.catch((e: unknown) => {
+        if (isFedmeshError(e, 'SERVER_OPTIMIZER_PREVIOUS_MISSING')) return undefined;
+        throw e;
+      });
       return {
         status: 'finalized',
         round,

@@ -69,12 +69,19 @@ describe('FedAvgM on the plaintext path', () => {
     const accounts = await Promise.all(fed.federationClients.map((c) => c.account()));
     let previous = fed.peers[0]!.weights;
     let head = previous;
-    for (const round of [1, 2, 3]) {
+    for (const round of [1, 2, 3, 4]) {
       // Peer 1 restarts before round 3: it must read w_1 from the store (the others remember it).
-      const lookups = round === 3 ? vi.spyOn(fed.recordedModels, 'get') : undefined;
+      // Peer 2 restarts before round 4 having lost w_2: it cannot aggregate (it abstains), the other
+      // two record the round, and it adopts the record like any participant.
+      const lookups = round >= 3 ? vi.spyOn(fed.recordedModels, 'get') : undefined;
       if (round === 3) await fed.restartPeer(1);
+      if (round === 4) {
+        (fed.recordedModels as Map<string, ModelWeights>).delete(toHex0x(modelHash(previous)));
+        await fed.restartPeer(2);
+      }
       trained.clear();
-      (await fed.runRound(round)).map(assertSimFinalized);
+      const outcomes = (await fed.runRound(round)).map(assertSimFinalized);
+      if (round === 4) expect(outcomes[2]!.committeePath).toBeUndefined(); // abstained from aggregating
       const record = (await chain.getFinalizedRound(round))!.record;
       const included = record.participants.map((p) => accounts.findIndex((a) => a.toLowerCase() === p.member.toLowerCase()));
       const average = fedAvg(
@@ -89,7 +96,10 @@ describe('FedAvgM on the plaintext path', () => {
       expect(toHex0x(modelHash(decodeAnyAggregate(kept!).weights))).toBe(toHex0x(modelHash(average)));
       for (const p of fed.peers) expect(toHex0x(modelHash(p.weights))).toBe(record.modelHash.toLowerCase());
       if (lookups !== undefined) {
-        expect(lookups.mock.calls.map(([h]) => h)).toContain(toHex0x(modelHash(previous)));
+        // Round 3 asks for w_1, round 4 for w_2 (answered: none).
+        const asked = lookups.mock.calls.map(([h]) => h);
+        expect(asked).toContain(toHex0x(modelHash(previous)));
+        if (round === 4) expect(lookups.mock.results.filter((r) => r.value === undefined).length).toBeGreaterThan(0);
         lookups.mockRestore();
       }
       previous = head;
