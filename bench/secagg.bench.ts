@@ -29,6 +29,11 @@
  * (keys, shares, views, one proposal, reveals); the libp2p simulator measures them
  * (`fedmesh simulate` with and without --no-secure-aggregation).
  *
+ * Hashing: the committee hashes every masked input it receives, the participant its own, the
+ * plaintext side every update, each with the SHA-256 the node uses (node:crypto, injected as
+ * `SecAggCrypto.sha256` / `RoundInboxInit.sha256`); `-- --noble-sha256` measures the pure-JS
+ * hash256 instead (bench/results/secagg-noble-sha256.json), the node's hash before the port.
+ *
  * Run: npm run bench:secagg  (prints a table, writes bench/results/secagg.json)
  */
 import { createCipheriv } from 'node:crypto';
@@ -62,7 +67,14 @@ import { modelHash } from '../protocol/weights-codec.js';
 import { loadBreastCancer } from '../node/data/breast-cancer.js';
 import { selectBackend } from '../node/ml/backend.js';
 import { Trainer } from '../node/ml/trainer.js';
-import { createIdentityVerifier, identitySigner, nodePrg, nodeSecAggCrypto, seededEntropy } from '../node/services/secagg-crypto.js';
+import {
+  createIdentityVerifier,
+  identitySigner,
+  nodePrg,
+  nodeSecAggCrypto,
+  nodeSha256,
+  seededEntropy,
+} from '../node/services/secagg-crypto.js';
 
 const SIZES = [10_000, 100_000, 1_000_000];
 const PEERS = [8, 32, 64];
@@ -72,6 +84,15 @@ const REPEATS = 3;
 const FEDERATION = 'bench';
 const ROUND = 1;
 const config = SECAGG_DEFAULTS;
+/**
+ * Whole-payload SHA-256 as the node computes it (node/peer.ts injects node:crypto's into the
+ * round inbox and chunking; protocol/secure-aggregation/crypto.ts `SecAggCrypto.sha256`), for
+ * the secure and the plaintext side alike. `--noble-sha256`: the pure-JS hash256 instead, to
+ * measure what the port buys.
+ */
+const NOBLE = process.argv.includes('--noble-sha256');
+const sha256 = NOBLE ? hash256 : nodeSha256;
+const secAggCrypto = NOBLE ? { prg: nodeSecAggCrypto.prg, x25519: nodeSecAggCrypto.x25519 } : nodeSecAggCrypto;
 
 const now = (): number => performance.now();
 const median = (xs: readonly number[]): number => {
@@ -179,7 +200,7 @@ function secureRun(size: number, ids: readonly Identity[], rate: number, rep: nu
       sampleCount: sampleCount(i),
     })),
     dropAfterKeys: dropped,
-    crypto: nodeSecAggCrypto,
+    crypto: secAggCrypto,
     entropy: (id) => seededEntropy(`bench/${size}/${parties.length}/${rate}/${rep}/${id}`),
     sign: (id) => signOf.get(id)!,
     verify,
@@ -202,7 +223,7 @@ function runCase(size: number, ids: readonly Identity[], trainMs: number): Case[
   parties.forEach((id, i) => {
     const t0 = now();
     const update = encodeUpdate({ baseModelHash: base, sampleCount: sampleCount(i), weights: localModel(global, i) });
-    hash256(update);
+    sha256(update);
     plainMs.set(id, now() - t0);
     updates.set(id, update);
   });
@@ -215,7 +236,7 @@ function runCase(size: number, ids: readonly Identity[], trainMs: number): Case[
       let t0 = now();
       for (const id of survivors) {
         const bytes = res.payloads.get(id)!;
-        hash256(bytes);
+        sha256(bytes);
         decodeMaskedInput(bytes, ringWords(size + 1));
       }
       const decodeMs = now() - t0;
@@ -225,13 +246,13 @@ function runCase(size: number, ids: readonly Identity[], trainMs: number): Case[
       const finalizeMs = now() - t0;
       // A participant hashes its own payload before gossiping it (maskMs covers quantize, mask, encode).
       t0 = now();
-      hash256(res.payloads.get(survivors[0]!)!);
+      sha256(res.payloads.get(survivors[0]!)!);
       const ownHashMs = now() - t0;
       // Plaintext committee: hash and decode the updates, FedAvg, hash the model.
       t0 = now();
       const contributions = survivors.map((id) => {
         const bytes = updates.get(id)!;
-        hash256(bytes);
+        sha256(bytes);
         const u = decodeUpdate(bytes, global);
         return { participant: id, sampleCount: u.sampleCount, weights: u.weights };
       });
@@ -286,6 +307,7 @@ function throughput(bytes: number, fn: () => void): number {
 }
 
 async function main(): Promise<void> {
+  const loadBefore = os.loadavg();
   const backend = await selectBackend({ log: () => {} });
   const words = 1_000_000;
   const key = new Uint8Array(16).fill(7);
@@ -348,10 +370,18 @@ async function main(): Promise<void> {
     referencePrgMBps,
     targets,
     method: `in-memory critical path, no network: trainMs (tfjs MLP of the given size, 2 local epochs on one breast-cancer site) + a participant (keys/shares, masking, encoding; median over participants, who run in parallel) + the committee leader (decode+hash inputs, key-set certificate, views, lock, reveals, unmask, bounds check, dequantize, model hash; median of 3 runs, 1 at 10^6 params); plaintext: trainMs + a participant encoding its update + the leader decoding, FedAvg and hashing. Committee (m, t) = (${config.committeeSize}, ${config.threshold}). Ring Z_2^64. Dropouts are participants that shared keys but sent no input.`,
-    machine: { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', tfjsBackend: backend.name },
+    sha256: NOBLE ? '@noble/hashes (pure JS, --noble-sha256)' : 'node:crypto (native, as the node runs)',
+    machine: {
+      node: process.version,
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      tfjsBackend: backend.name,
+      // The machine is shared: 1-minute load average at start and end of the run.
+      loadAverage1m: { start: Number(loadBefore[0]!.toFixed(2)), end: Number(os.loadavg()[0]!.toFixed(2)) },
+    },
     date: new Date().toISOString(),
   };
-  const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', 'secagg.json');
+  const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', NOBLE ? 'secagg-noble-sha256.json' : 'secagg.json');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`wrote ${path.relative(process.cwd(), out)}`);

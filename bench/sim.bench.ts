@@ -16,6 +16,11 @@
  *                   peer). Target (issue 13): 64 × 5 in under 3 minutes of wall time, every
  *                   round finalized with ≥ 90 % of the peers' inputs. (--scale-peers 16,32 to
  *                   run a subset.)
+ *   latency       — breast-cancer, 8 peers × 10 rounds, seed 1, secure aggregation and then
+ *                   plaintext (--no-secure-aggregation) back to back, twice (S P S P): median
+ *                   round seconds and per-phase medians (train, aggregate, adopt as
+ *                   simulations/simulate.ts reports them). Target (issue 13): median secure
+ *                   round ≤ 1.3 × median plaintext round of the same pair.
  *   attack        — simulations/scenarios/attack-scaled.yaml: final accuracy with no attackers,
  *                   and with 20 % scaled:10, sign-flip or scaled:-10 attackers, each without and
  *                   with the defence (update norm bound B = 1, validation gate margin 0.05).
@@ -36,7 +41,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.join(HERE, '..');
 const RESULTS = path.join(HERE, 'results', 'sim.json');
 const SCENARIOS = path.join(ROOT, 'simulations', 'scenarios');
-const CASES = ['breast-cancer', 'heart-disease', 'pneumonia', 'scale', 'attack'] as const;
+const CASES = ['breast-cancer', 'heart-disease', 'pneumonia', 'scale', 'latency', 'attack'] as const;
 type CaseName = (typeof CASES)[number];
 
 interface RunSpec {
@@ -52,6 +57,8 @@ interface RunResult {
   readonly final: { accuracy: number; auc: number; f1: number; loss: number };
   readonly centralized?: { accuracy: number; auc: number; f1: number };
   readonly roundSeconds: number[];
+  /** Seconds per phase of each round (simulations/simulate.ts RoundReport.phases). */
+  readonly roundPhases: { train: number; aggregate: number; adopt: number; evaluate: number }[];
   /** Inputs in each round's record (0 for an aborted round). */
   readonly roundInputs: number[];
   readonly meanRoundSeconds: number;
@@ -88,6 +95,7 @@ async function child(spec: RunSpec): Promise<void> {
       ? { centralized: { accuracy: s.centralized.accuracy, auc: s.centralized.auc, f1: s.centralized.f1 } }
       : {}),
     roundSeconds: res.rounds.map((r) => r.seconds),
+    roundPhases: res.rounds.map((r) => ({ ...r.phases })),
     roundInputs: res.rounds.map((r) => r.participants),
     meanRoundSeconds: res.rounds.reduce((a, r) => a + r.seconds, 0) / res.rounds.length,
     abortedRounds: res.rounds.filter((r) => r.aborted === true).length,
@@ -120,6 +128,29 @@ function runChild(spec: RunSpec): Promise<RunResult> {
 }
 
 const pts = (x: number): number => Number((100 * x).toFixed(2));
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const r3 = (x: number): number => Number(x.toFixed(3));
+
+/** Median round and per-phase medians of one latency run. */
+function latencyOf(r: RunResult): Record<string, unknown> {
+  const phase = (k: keyof RunResult['roundPhases'][number]): number => r3(median(r.roundPhases.map((p) => p[k])));
+  return {
+    medianRoundSeconds: r3(median(r.roundSeconds)),
+    minRoundSeconds: r3(Math.min(...r.roundSeconds)),
+    maxRoundSeconds: r3(Math.max(...r.roundSeconds)),
+    medianPhaseSeconds: { train: phase('train'), aggregate: phase('aggregate'), adopt: phase('adopt'), evaluate: phase('evaluate') },
+    roundSeconds: r.roundSeconds,
+    roundPhases: r.roundPhases,
+    roundInputs: r.roundInputs,
+    abortedRounds: r.abortedRounds,
+    wallSeconds: r3(r.wallSeconds),
+    loadAvgStart: r.loadAvgStart.map((x) => Number(x.toFixed(2))),
+  };
+}
 
 async function runCase(name: CaseName, scalePeers: readonly number[]): Promise<Record<string, unknown>> {
   const machine = { cpus: os.cpus().length, loadAvgStart: os.loadavg(), startedAt: new Date().toISOString() };
@@ -214,6 +245,28 @@ async function runCase(name: CaseName, scalePeers: readonly number[]): Promise<R
       }
       return { machine, runs, target: SCALE_TARGET };
     }
+    case 'latency': {
+      const options = { dataset: 'breast-cancer', peers: 8, rounds: 10, seed: 1, baseline: false };
+      const pairs: Record<string, unknown>[] = [];
+      for (let pair = 1; pair <= LATENCY_PAIRS; pair++) {
+        const secure = latencyOf(await go({ label: `latency secure #${pair}`, options: { ...options, secureAggregation: true } }));
+        const plain = latencyOf(await go({ label: `latency plaintext #${pair}`, options: { ...options, secureAggregation: false } }));
+        const ratio = r3((secure.medianRoundSeconds as number) / (plain.medianRoundSeconds as number));
+        process.stdout.write(
+          `  pair ${pair}: median round secure ${secure.medianRoundSeconds} s, plaintext ${plain.medianRoundSeconds} s, ratio ${ratio} (phases secure ${JSON.stringify(secure.medianPhaseSeconds)}, plaintext ${JSON.stringify(plain.medianPhaseSeconds)})\n`,
+        );
+        pairs.push({ secure, plaintext: plain, ratio });
+      }
+      const ratios = pairs.map((p) => p.ratio as number);
+      return {
+        machine,
+        options,
+        target: LATENCY_TARGET,
+        pairs,
+        ratios,
+        met: ratios.every((x) => x <= LATENCY_MAX_RATIO),
+      };
+    }
     case 'attack': {
       const scenario = path.join(SCENARIOS, 'attack-scaled.yaml');
       const base = { baseline: false };
@@ -252,6 +305,12 @@ async function runCase(name: CaseName, scalePeers: readonly number[]): Promise<R
 const SCALE_TARGET = '64 peers x 5 rounds in under 3 minutes, every round finalized with >= 90% of inputs';
 const SCALE_MAX_WALL_SECONDS = 180;
 const SCALE_MIN_INPUT_FRACTION = 0.9;
+
+/** Issue 13's latency target: median secure round over median plaintext round, same seed, back to back. */
+const LATENCY_TARGET = 'breast-cancer 8 peers x 10 rounds: median secure round <= 1.3 x median plaintext round';
+const LATENCY_MAX_RATIO = 1.3;
+/** Secure/plaintext pairs per latency case: the machine is shared, so one pair is not enough. */
+const LATENCY_PAIRS = 2;
 
 /** Collect window of the scale runs (ms). */
 const SCALE_COLLECT_MS = 300_000;

@@ -2,7 +2,8 @@
  * Issue 16 benchmark: tasks, class imbalance and transfer learning, federated vs centralized.
  *
  *   npx tsx bench/tasks.bench.ts [--cases heart-mc,pneu-imb,regression,retina,transfer] [--seeds 1,2,3,4,5] [--rounds R]
- *                                [--server-momentum B] [--partition P] [--optimizer sgd|adam] [--lr X]
+ *                                [--server-optimizers fedavg,fedavgm:B:ETA] [--variants 0,1] [--partition P]
+ *                                [--optimizer sgd|adam] [--lr X]
  *                                [--fedavg-weight n|loss]
  *
  * What it measures — the learning, not the network: every case deals the data exactly as
@@ -24,11 +25,12 @@
  * - transfer: a backbone pretrained here on PneumoniaMNIST (grey images tiled to 3 channels) with
  *   its conv layers frozen, fine-tuned federated on RetinaMNIST, vs the same model from scratch.
  *
- * `--server-momentum B` is an experiment, not what fedmesh does: the global model moves by the
- * server-momentum update of FedAvgM (Hsu, Qi & Brown 2019), m ← B·m + (avg − g), g ← g + m,
- * instead of g ← avg. It measures what a server optimizer would buy (docs/models.md, "Bench
- * figures"); the product's round takes the average as the new model.
- *
+ * `--server-optimizers LIST` (default `fedavg,fedavgm:0.5:2`, see docs/models.md "Server optimizer")
+ * runs every case once per server optimizer, with the product's rule (protocol/server-optimizer.ts
+ * `serverStep`, the same function the committee and the auditor apply): `fedavg` takes the plain
+ * average; `fedavgm:β:η` is FedAvgM (Hsu, Qi & Brown 2019) with momentum β and server learning rate
+ * η_s. The centralized baseline does not depend on it and is trained once per seed. `--variants
+ * 0,1` picks a case's variants (heart-mc: #0 unweighted, #1 class weights).
  * `--optimizer`/`--lr` override the sites' local optimizer (the trainer's default is Adam,
  * restarted every round) and learning rate; the centralized baseline keeps the case's (Adam).
  * `--fedavg-weight loss` is an experiment too: each site's FedAvg weight is Σ_i w_{y_i}, its share
@@ -47,6 +49,8 @@ import { selectBackend } from '../node/ml/backend.js';
 import { artifactsHash, loadLayersModel, readModelArtifacts, saveLayersModel } from '../node/ml/model-io.js';
 import { type ModelSpec, Trainer, type TrainOptions } from '../node/ml/trainer.js';
 import { fedAvg } from '../protocol/fedavg.js';
+import type { ModelWeights } from '../protocol/model.js';
+import { type ServerOptimizer, serverStep, validateServerOptimizer } from '../protocol/server-optimizer.js';
 import { balancedClassWeights, classCounts, evaluateTask, outputUnits, poolSets } from '../protocol/task.js';
 import { centralizedBaseline } from '../simulations/baseline.js';
 import { loadSimulationData, type SimulationData } from '../simulations/datasets.js';
@@ -65,7 +69,19 @@ const LR = arg('lr') !== undefined ? Number(arg('lr')) : undefined;
 const FEDAVG_WEIGHT = arg('fedavg-weight') ?? 'n';
 /** Overrides every case's partition (e.g. `iid`, to separate label skew from the rest). */
 const PARTITION = arg('partition');
-const SERVER_MOMENTUM = arg('server-momentum') !== undefined ? Number(arg('server-momentum')) : undefined;
+/** `fedavg` or `fedavgm:β:η_s` (η_s optional, default 1), comma-separated. */
+const SERVER_OPTIMIZERS: { label: string; optimizer: ServerOptimizer }[] = (arg('server-optimizers') ?? 'fedavg,fedavgm:0.5:2')
+  .split(',')
+  .map((spec) => {
+    const [kind, beta, eta] = spec.split(':');
+    const optimizer = validateServerOptimizer(
+      kind === 'fedavgm' ? { kind, momentum: Number(beta), ...(eta !== undefined ? { learningRate: Number(eta) } : {}) } : { kind },
+    );
+    return { label: spec, optimizer };
+  });
+/** Where the JSON goes (a sweep writes elsewhere so it does not replace the reported run). */
+const OUT = arg('out') ?? 'bench/results/tasks.json';
+const VARIANTS = arg('variants')?.split(',').map(Number);
 const tmp = mkdtempSync(join(tmpdir(), 'fedmesh-tasks-bench-'));
 const RETINA = new URL('../data/medmnist/retinamnist.npz', import.meta.url).pathname;
 
@@ -80,12 +96,14 @@ async function federate(
   d: SimulationData,
   spec: ModelSpec,
   o: ReturnType<typeof parseSimulationOptions>,
+  server: ServerOptimizer,
   cw?: number[],
 ): Promise<Record<string, number>> {
   const trainers = d.siteData.map(() => new Trainer(spec, o.seed));
   try {
     let global = trainers[0]!.getWeights();
-    let momentum: Float64Array[] | undefined;
+    /** w_{t−1}: the model before the head (the head itself before the first round: v = 0). */
+    let previous: ModelWeights = global;
     for (let r = 1; r <= o.rounds; r++) {
       const contributions = [];
       for (let i = 0; i < trainers.length; i++) {
@@ -109,25 +127,10 @@ async function federate(
             : site.n;
         contributions.push({ participant: `p${String(i).padStart(3, '0')}`, sampleCount, weights: t.getWeights() });
       }
-      const avg = fedAvg(contributions);
-      if (SERVER_MOMENTUM === undefined) global = avg;
-      else {
-        // FedAvgM (see the module header): an experiment, not the product's rule.
-        const prev = global;
-        momentum ??= avg.tensors.map((t) => new Float64Array(t.data.length));
-        global = {
-          tensors: avg.tensors.map((t, ti) => {
-            const m = momentum![ti]!;
-            const g = prev.tensors[ti]!.data;
-            const out = new Float32Array(t.data.length);
-            for (let k = 0; k < out.length; k++) {
-              m[k] = SERVER_MOMENTUM * m[k]! + (t.data[k]! - g[k]!);
-              out[k] = g[k]! + m[k]!;
-            }
-            return { shape: [...t.shape], data: out };
-          }),
-        };
-      }
+      // The product's round: the plain average, then the federation's server optimizer.
+      const next = serverStep(server, { previous, head: global, aggregate: fedAvg(contributions) });
+      previous = global;
+      global = next;
     }
     trainers[0]!.setWeights(global);
     const pooled = poolSets(d.evalSets);
@@ -296,7 +299,9 @@ async function main(): Promise<void> {
   }
   for (const name of CASES) {
     for (const [variant, plan] of (plans[name] ?? []).entries()) {
-      const fed: Record<string, number>[] = [];
+      if (VARIANTS !== undefined && !VARIANTS.includes(variant)) continue;
+      /** Per server optimizer (SERVER_OPTIMIZERS order), one metrics row per seed. */
+      const fed: Record<string, number>[][] = SERVER_OPTIMIZERS.map(() => []);
       const central: Record<string, number>[] = [];
       for (const seed of SEEDS) {
         const o = parseSimulationOptions({
@@ -309,8 +314,6 @@ async function main(): Promise<void> {
         const d = loadSimulationData(o);
         const spec = plan.spec(d);
         const cw = classWeightsOf(o, d);
-        const t0 = performance.now();
-        fed.push(await federate(d, spec, o, cw));
         if (name === 'transfer') {
           // The from-scratch comparison is the retina case (same CNN shape, same rounds).
           central.push({});
@@ -326,40 +329,50 @@ async function main(): Promise<void> {
           });
           central.push(scalars(c));
         }
-        const f = fed[fed.length - 1]!;
-        process.stderr.write(
-          `${name}#${variant} seed ${seed}: ${plan.metrics.map((k) => `${k} ${f[k]?.toFixed(4)} (central ${central[central.length - 1]![k]?.toFixed(4) ?? '—'})`).join(', ')}  ${((performance.now() - t0) / 1000).toFixed(0)}s\n`,
+        for (const [si, server] of SERVER_OPTIMIZERS.entries()) {
+          const t0 = performance.now();
+          // The transfer case's models come from a pool sized for one federation per seed.
+          if (name === 'transfer' && si > 0) continue;
+          fed[si]!.push(await federate(d, plan.spec(d), o, server.optimizer, cw));
+          const f = fed[si]![fed[si]!.length - 1]!;
+          process.stderr.write(
+            `${name}#${variant} ${server.label} seed ${seed}: ${plan.metrics.map((k) => `${k} ${f[k]?.toFixed(4)} (central ${central[central.length - 1]![k]?.toFixed(4) ?? '—'})`).join(', ')}  ${((performance.now() - t0) / 1000).toFixed(0)}s\n`,
+          );
+        }
+      }
+      for (const [si, server] of SERVER_OPTIMIZERS.entries()) {
+        if (fed[si]!.length === 0) continue;
+        const row = {
+          case: name,
+          variant,
+          serverOptimizer: server.optimizer,
+          options: plan.options,
+          seeds: SEEDS,
+          federated: Object.fromEntries(plan.metrics.map((k) => [k, meanSd(fed[si]!.map((m) => m[k]!))])),
+          centralized: name === 'transfer' ? null : Object.fromEntries(plan.metrics.map((k) => [k, meanSd(central.map((m) => m[k]!))])),
+          singleClassRuns: fed[si]!.filter((m) => m.sensitivity === 0 || m.specificity === 0).length,
+        };
+        results.push(row);
+        const fmt = (x: { mean: number; sd: number }) => `${x.mean.toFixed(4)} ± ${x.sd.toFixed(4)}`;
+        process.stdout.write(
+          `${name}#${variant} ${server.label}: ${plan.metrics
+            .map((k) => `${k} fed ${fmt(row.federated[k]!)}${row.centralized !== null ? ` / central ${fmt(row.centralized[k]!)}` : ''}`)
+            .join('; ')}\n`,
         );
       }
-      const row = {
-        case: name,
-        variant,
-        options: plan.options,
-        seeds: SEEDS,
-        federated: Object.fromEntries(plan.metrics.map((k) => [k, meanSd(fed.map((m) => m[k]!))])),
-        centralized: name === 'transfer' ? null : Object.fromEntries(plan.metrics.map((k) => [k, meanSd(central.map((m) => m[k]!))])),
-        singleClassRuns: fed.filter((m) => m.sensitivity === 0 || m.specificity === 0).length,
-      };
-      results.push(row);
-      const fmt = (x: { mean: number; sd: number }) => `${x.mean.toFixed(4)} ± ${x.sd.toFixed(4)}`;
-      process.stdout.write(
-        `${name}#${variant}: ${plan.metrics
-          .map((k) => `${k} fed ${fmt(row.federated[k]!)}${row.centralized !== null ? ` / central ${fmt(row.centralized[k]!)}` : ''}`)
-          .join('; ')}\n`,
-      );
     }
   }
   mkdirSync('bench/results', { recursive: true });
   const run = {
     createdAt: new Date().toISOString(),
     argv: process.argv.slice(2),
-    ...(SERVER_MOMENTUM !== undefined ? { serverMomentum: SERVER_MOMENTUM } : {}),
+    serverOptimizers: SERVER_OPTIMIZERS.map((x) => x.label),
     loadAverage: { start: loadAtStart, end: loadavg().map((v) => Number(v.toFixed(2))) },
     cases: results,
   };
   process.stdout.write(`load average (1, 5, 15 min): start ${run.loadAverage.start.join(' ')}, end ${run.loadAverage.end.join(' ')}\n`);
-  writeFileSync('bench/results/tasks.json', `${JSON.stringify(run, null, 2)}\n`);
-  process.stdout.write('wrote bench/results/tasks.json\n');
+  writeFileSync(OUT, `${JSON.stringify(run, null, 2)}\n`);
+  process.stdout.write(`wrote ${OUT}\n`);
 }
 
 await main();

@@ -11,7 +11,19 @@ import { toString as bytesToString } from 'uint8arrays/to-string';
 
 export { concat as concatBytes, equals as bytesEqual };
 
-/** SHA-256 (FIPS 180-4). fedmesh's content hash for models, updates and records. */
+/**
+ * A SHA-256 implementation (FIPS 180-4): 32-byte digest of `data`. A port, so that protocol/ code
+ * hashing bulk payloads (masked inputs are 8·(d + 1) bytes) can run on a native implementation
+ * where the host has one (node:crypto, ~11× faster than pure JS on 800 kB here) while protocol/
+ * imports no I/O module (STYLE.md §1). Every implementation must give the same bytes
+ * (test/unit/secagg-crypto.test.ts holds the node's equal to `hash256`).
+ */
+export type Sha256 = (data: Uint8Array) => Uint8Array;
+
+/**
+ * SHA-256 (FIPS 180-4), pure JS (@noble/hashes): fedmesh's content hash for models, updates and
+ * records, and the default `Sha256` wherever none is injected (tests, browsers).
+ */
 export function hash256(data: Uint8Array): Uint8Array {
   return sha256(data);
 }

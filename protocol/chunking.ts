@@ -4,7 +4,7 @@
  * The reassembler is pure bookkeeping (no clock): the node calls `dropRoundsBefore(r)` as
  * rounds end, which bounds memory together with the per-sender and total-bytes limits.
  */
-import { bytesEqual, concatBytes, hash256, toHex0x } from './bytes.js';
+import { bytesEqual, concatBytes, hash256, type Sha256, toHex0x } from './bytes.js';
 import type { Chunk, PayloadType } from './messages/chunk.js';
 import { MessageError } from './messages/errors.js';
 import { MAX_CHUNK_DATA_BYTES, MAX_CHUNKS, MAX_PAYLOAD_BYTES } from './messages/limits.js';
@@ -16,7 +16,13 @@ export interface ChunkHeader {
   readonly sender: string;
 }
 
-export function splitPayload(payload: Uint8Array, header: ChunkHeader, chunkSize = MAX_CHUNK_DATA_BYTES): Chunk[] {
+/** `sha256`: the payload hash (bytes.ts `Sha256`; the node injects a native one), default pure JS. */
+export function splitPayload(
+  payload: Uint8Array,
+  header: ChunkHeader,
+  chunkSize = MAX_CHUNK_DATA_BYTES,
+  sha256: Sha256 = hash256,
+): Chunk[] {
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK_DATA_BYTES) {
     throw new MessageError('MSG_BAD_CHUNK', `chunk size ${chunkSize}`, { field: 'chunkSize', value: chunkSize, max: MAX_CHUNK_DATA_BYTES });
   }
@@ -27,7 +33,7 @@ export function splitPayload(payload: Uint8Array, header: ChunkHeader, chunkSize
   if (chunkCount > MAX_CHUNKS) {
     throw new MessageError('MSG_TOO_LARGE', `${chunkCount} chunks`, { chunks: chunkCount, max: MAX_CHUNKS });
   }
-  const payloadHash = hash256(payload);
+  const payloadHash = sha256(payload);
   const chunks: Chunk[] = [];
   for (let i = 0; i < chunkCount; i++) {
     chunks.push({
@@ -72,7 +78,11 @@ export class Reassembler {
   private readonly completed = new Map<number, Set<string>>();
   private buffered = 0;
 
-  constructor(private readonly limits: ReassemblerLimits = DEFAULT_REASSEMBLER_LIMITS) {}
+  constructor(
+    private readonly limits: ReassemblerLimits = DEFAULT_REASSEMBLER_LIMITS,
+    /** Verifies each reassembled payload (bytes.ts `Sha256`; the node injects a native one). */
+    private readonly sha256: Sha256 = hash256,
+  ) {}
 
   get bufferedBytes(): number {
     return this.buffered;
@@ -137,7 +147,7 @@ export class Reassembler {
         got: payload.length,
       });
     }
-    const actual = hash256(payload);
+    const actual = this.sha256(payload);
     if (!bytesEqual(actual, chunk.payloadHash)) {
       throw new MessageError('MSG_HASH_MISMATCH', 'payload hash does not match the chunks’ declared hash', {
         declared: toHex0x(chunk.payloadHash),

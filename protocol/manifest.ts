@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { hash256, toHex0x, utf8 } from './bytes.js';
 import { FedmeshError } from './errors.js';
 import { FEDERATION_ID_PATTERN } from './messages/topics.js';
+import { ServerOptimizerSchema } from './server-optimizer.js';
 
 export const FeatureSchema = z
   .object({
@@ -150,6 +151,12 @@ export const ManifestSchema = z
       })
       .strict(),
     committee: z.object({ size: z.number().int().min(1), threshold: z.number().int().min(1) }).strict(),
+    /**
+     * How each round's plain FedAvg model becomes the next global model (protocol/server-optimizer.ts):
+     * `{kind: 'fedavgm', momentum: β, learningRate?: η_s}` is FedAvgM (Hsu et al. 2019). Absent =
+     * FedAvg, and the field is left out so that every existing manifest keeps its hash.
+     */
+    serverOptimizer: ServerOptimizerSchema.optional(),
     // ── issue 15 (H5): differential privacy and the public values it needs ──────────────────
     /**
      * The DP target. `sampleRate` is the Poisson sampling rate q every site uses: fixed here, in

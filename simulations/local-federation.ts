@@ -44,6 +44,8 @@ import {
   type SecureAggregationInit,
 } from '../node/services/round-driver.js';
 import { RoundError } from '../protocol/round.js';
+import type { ModelWeights } from '../protocol/model.js';
+import { type ServerOptimizer, validateServerOptimizer } from '../protocol/server-optimizer.js';
 import { modelValidator } from '../node/services/validation-gate.js';
 import { selectRows, stratifiedSplit } from '../protocol/data.js';
 import { createRng } from '../protocol/rng.js';
@@ -112,6 +114,10 @@ export interface LocalFederationOptions {
    * real Trainer; simulations/attackers.ts). Default: the Trainer itself.
    */
   readonly wrapTrainer?: (peer: number, trainer: Trainer) => LocalTrainer;
+  /** The federation's server optimizer (the manifest's `serverOptimizer`); absent: FedAvg. */
+  readonly serverOptimizer?: ServerOptimizer;
+  /** The manifest hash fixed on chain at deployment (the auditor checks a --manifest against it); absent: zero. */
+  readonly manifestHash?: Hex32;
 }
 
 /** A peer that left a finalized round and caught up to its record (see `LocalFederation.runRound`). */
@@ -233,6 +239,17 @@ export interface LocalFederation {
    * reported as `{status: 'left'}`; any other failure rejects.
    */
   runRound(round: number): Promise<SimRoundOutcome[]>;
+  /**
+   * Restarts peer i's node between rounds as a daemon restart would: a fresh Peer (new driver,
+   * inboxes, recorder: nothing remembered) over the same libp2p host, chain account and trainer
+   * (whose weights stand for the model the daemon restores from its store). Models by hash then
+   * come from `recordedModels`, the stand-in for its store and the artifact protocol.
+   */
+  restartPeer(i: number): Promise<void>;
+  /** Every model recorded so far (and the initial one), by lowercase hash: the nodes' stores in process. */
+  readonly recordedModels: ReadonlyMap<string, ModelWeights>;
+  /** Bytes the peers kept for the auditor (RoundDriverComponents.keepArtifact), by lowercase SHA-256. */
+  readonly keptArtifacts: ReadonlyMap<string, Uint8Array>;
   stop(): Promise<void>;
 }
 
@@ -320,6 +337,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       inputDurationSec: windows.inputSec,
       finalizeDurationSec: windows.finalizeSec,
       cAlpha: cAlpha(o.federationDelta ?? SIM_FEDERATION_DELTA),
+      ...(o.manifestHash !== undefined ? { manifestHash: o.manifestHash } : {}),
     });
     const deployment = { chainId: (await deployer.provider!.getNetwork()).chainId, contract: ledger.address };
     // Each peer's libp2p key proves its peer id is bound to its account (issue 14 item 2); every
@@ -346,7 +364,12 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
     // Dropouts are planned once per round from the round's committee (peer indices), read by
     // the first peer that asks: its own opener has opened the round, so it knows the committee.
     const plans = new Map<number, ReadonlyMap<number, DropoutPoint>>();
-    let peers: Peer[] = [];
+    const peers: Peer[] = [];
+    if (o.serverOptimizer !== undefined) validateServerOptimizer(o.serverOptimizer);
+    // The nodes' model stores (node/store/node-store.ts models/) and the artifact protocol, in
+    // process: what a restarted or late node reads w_{t−1} from (RoundDriverComponents.modelOf).
+    const recordedModels = new Map<string, ModelWeights>([[initialModelHash.toLowerCase(), initial]]);
+    const keptArtifacts = new Map<string, Uint8Array>();
     const dropoutOf = (i: number) => (round: number) => {
       if (o.dropouts === undefined) return undefined;
       let plan = plans.get(round);
@@ -357,7 +380,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       }
       return plan.get(i);
     };
-    peers = gossips.map((gossip, i) =>
+    const makePeer = (gossip: Libp2pGossip, i: number): Peer =>
       createPeer({
         federation: o.federation,
         members,
@@ -368,6 +391,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}),
         ...(o.secureAggregation !== undefined ? { secureAggregation: o.secureAggregation } : {}),
         ...(o.dropouts !== undefined ? { dropout: dropoutOf(i) } : {}),
+        ...(o.serverOptimizer !== undefined ? { serverOptimizer: o.serverOptimizer } : {}),
         finalize: { threshold: t },
         ...(o.abortStaggerMs !== undefined ? { abortStaggerMs: o.abortStaggerMs } : {}),
         peerProofs: { mode: 'require', binding: deployment },
@@ -379,6 +403,8 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
         ...(split[i]!.validation !== undefined ? { validator: modelValidator(evaluators[i]!, split[i]!.validation!) } : {}),
         clock: systemClock,
         log: o.peerLog?.(i) ?? o.log.child({ peer: i }),
+        modelOf: async (hash) => recordedModels.get(hash.toLowerCase()),
+        keepArtifact: (bytes) => void keptArtifacts.set(toHex0x(hash256(bytes)), bytes),
         ...(o.secureAggregation !== undefined
           ? {
               secagg: {
@@ -396,8 +422,8 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
               },
             }
           : {}),
-      }),
-    );
+      });
+    peers.push(...gossips.map(makePeer));
     for (const p of peers) p.start();
     await waitForMesh(gossips, peers[0]!.topics, MESH_WAIT_MS, topology);
 
@@ -409,9 +435,23 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       federationAdmin,
       ledgerAddress: ledger.address,
       initialModelHash,
+      recordedModels,
+      keptArtifacts,
+      restartPeer: async (i) => {
+        peers[i]!.stop();
+        peers[i] = makePeer(gossips[i]!, i);
+        peers[i]!.start();
+        await waitForMesh(gossips, peers[0]!.topics, MESH_WAIT_MS, topology);
+      },
       runRound: async (round) => {
         const settled = await Promise.allSettled(peers.map((p) => p.runRound(round)));
         const winner = settled.findIndex((x) => x.status === 'fulfilled' && x.value.status === 'finalized');
+        if (winner >= 0) {
+          const won = (settled[winner] as PromiseFulfilledResult<PeerRoundOutcome>).value;
+          const weights = trainers[winner]!.getWeights();
+          if (won.status === 'finalized' && toHex0x(modelHash(weights)) === won.record.modelHash.toLowerCase())
+            recordedModels.set(won.record.modelHash.toLowerCase(), weights);
+        }
         return settled.map((x, i): SimRoundOutcome => {
           if (x.status === 'fulfilled') return x.value;
           const won = winner >= 0 ? (settled[winner] as PromiseFulfilledResult<PeerRoundOutcome>).value : undefined;

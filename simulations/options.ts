@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { FedmeshError } from '../protocol/errors.js';
 import { FEDERATION_ID_PATTERN } from '../protocol/messages/topics.js';
+import { ServerOptimizerSchema } from '../protocol/server-optimizer.js';
+import { defaultKeySetGraceMs, validateKeySetGrace } from '../protocol/secure-aggregation/committee-member.js';
 import { SECAGG_DEFAULTS, SecAggError, type SecAggConfig, validateSecAggConfig } from '../protocol/secure-aggregation/index.js';
 
 export const SIMULATION_DEFAULTS = {
@@ -32,6 +34,8 @@ export const SIMULATION_DEFAULTS = {
   fractionalBits: SECAGG_DEFAULTS.fractionalBits,
   /** Secure aggregation: how long peers wait for every key advertisement (shares get as long again). */
   keysMs: 10_000,
+  // keySetGraceMs (Δ of the key-set omission grace) has no constant: absent, it is ⌊keysMs/2⌋
+  // (`keySetGraceOf`), so it follows --keys-ms.
   /** Probability that a peer drops out of a round (simulations/dropouts.ts). */
   dropout: 0,
   /** Train the centralized baseline (same model, pooled data, same epoch budget) in the same run. */
@@ -143,6 +147,8 @@ export const SimulationOptionsSchema = z
     stragglers: z.string().regex(STRAGGLER_PATTERN, 'none | uniform:<min>-<max> | exponential:<mean> (milliseconds)'),
     attackers: AttackersSchema.optional(),
     defence: DefenceSchema.optional(),
+    /** The federation's server optimizer, as in the manifest (protocol/server-optimizer.ts); absent: FedAvg. */
+    serverOptimizer: ServerOptimizerSchema.optional(),
     transport: z.enum(['tcp']),
     // 'public' (issue 15): every site uses public reference statistics; forced when DP is on.
     standardize: z.enum(['site', 'federated', 'public']),
@@ -170,6 +176,12 @@ export const SimulationOptionsSchema = z
     clipRange: z.number().positive(),
     fractionalBits: z.number().int().min(0).max(30),
     keysMs: z.number().int().min(100),
+    /**
+     * Δ of the key-set omission grace (committee-member.ts `CommitteeTiming`): members forgive a
+     * key set leaving out an advert or share they first held less than Δ before the turn was due.
+     * Integer in [0, keysMs − 1] (checked below); absent: ⌊keysMs/2⌋.
+     */
+    keySetGraceMs: z.number().optional(),
     dropout: z.number().min(0).lt(1),
     baseline: z.boolean(),
     // DP-SGD (docs/privacy.md): a target ε from which σ is planned over rounds × local steps, or σ itself.
@@ -206,6 +218,16 @@ export const SimulationOptionsSchema = z
     } catch (e) {
       if (!(e instanceof SecAggError)) throw e;
       ctx.addIssue({ code: 'custom', message: String(e.fields.rule), path: [String(e.fields.field)] });
+    }
+    // Δ < keysMs: with Δ ≥ keysMs a turn-0 leader could leave out everything that reached a member
+    // after its open (F12); the protocol's own rule and message (validateKeySetGrace).
+    if (o.keySetGraceMs !== undefined) {
+      try {
+        validateKeySetGrace(o.keySetGraceMs, o.keysMs);
+      } catch (e) {
+        if (!(e instanceof SecAggError)) throw e;
+        ctx.addIssue({ code: 'custom', message: String(e.fields.rule), path: ['keySetGraceMs'] });
+      }
     }
   })
   .superRefine((o, ctx) => {
@@ -265,6 +287,10 @@ export function secAggConfigOf(o: Pick<SimulationOptions, 'committeeSize' | 'thr
     fractionalBits: o.fractionalBits,
   };
 }
+
+/** Δ the committee members run with: the option, or ⌊keysMs/2⌋ (committee-member.ts `defaultKeySetGraceMs`). */
+export const keySetGraceOf = (o: Pick<SimulationOptions, 'keysMs' | 'keySetGraceMs'>): number =>
+  o.keySetGraceMs ?? defaultKeySetGraceMs(o.keysMs);
 
 export class ConfigError extends FedmeshError<'CONFIG_INVALID', { issues: { field: string; value: unknown; rule: string }[] }> {}
 

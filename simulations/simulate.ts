@@ -39,7 +39,7 @@ import { centralizedBaseline } from './baseline.js';
 import { loadSimulationData } from './datasets.js';
 import { planDropouts } from './dropouts.js';
 import { DEFAULT_VALIDATION_FRACTION, startLocalFederation } from './local-federation.js';
-import { ConfigError, secAggConfigOf, type SimulationOptions } from './options.js';
+import { ConfigError, keySetGraceOf, secAggConfigOf, type SimulationOptions } from './options.js';
 import { parseStragglers, ProbedTrainer, spread, type TrainTiming, TrafficMeter } from './probe.js';
 import { writeReport } from './report.js';
 
@@ -308,13 +308,14 @@ export async function runSimulation(
     ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}),
     log,
     peerLog,
-    ...(secure !== undefined ? { secureAggregation: { config: secure, keysMs: o.keysMs } } : {}),
+    ...(secure !== undefined ? { secureAggregation: { config: secure, keysMs: o.keysMs, keySetGraceMs: keySetGraceOf(o) } } : {}),
     ...(o.dropout > 0
       ? { dropouts: planDropouts({ probability: o.dropout, seed: o.seed, threshold: mt.threshold, minSurvivors: 2 }) }
       : {}),
     // --dp-epsilon E is each member's cap on chain: a peer stops training before passing it.
     ...(o.dpEpsilon !== undefined ? { epsilonCap: o.dpEpsilon, federationDelta: o.dpDelta } : {}),
     ...(o.defence !== undefined ? { defence: o.defence } : {}),
+    ...(o.serverOptimizer !== undefined ? { serverOptimizer: o.serverOptimizer } : {}),
     wrapTrainer,
   });
   const traffic = new TrafficMeter(fed.hosts);
@@ -475,6 +476,7 @@ export async function runSimulation(
       siteSizes: siteData.map((d) => d.n),
       ...(attack !== undefined ? { attackers: { ...o.attackers, peers: attackers } } : {}),
       ...(o.defence !== undefined ? { defence: o.defence } : {}),
+      ...(o.serverOptimizer !== undefined ? { serverOptimizer: o.serverOptimizer } : {}),
       abortedRounds: rounds.filter((r) => r.aborted === true).length,
       ...(dp !== undefined
         ? {

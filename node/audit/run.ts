@@ -11,6 +11,8 @@ import { readDeployment } from './deployment.js';
 import { usageError } from './errors.js';
 import { evaluateModels, readTestData, type TestData } from './evaluate.js';
 import { readCsvTestData } from './test-data-csv.js';
+import { readManifestFile } from '../manifest/manifest-file.js';
+import { FEDAVG, type ServerOptimizer } from '../../protocol/server-optimizer.js';
 import { compiledAuditCode } from './compiled-code.js';
 import { fetchStudies } from './studies.js';
 import { type AuditSource, type FetchCache, fetchAuditStream, newFetchCache, openAuditSource } from './fetch.js';
@@ -92,11 +94,21 @@ export class Auditor {
       this.#cache,
     );
 
+    // issue 16: the manifest's server optimizer, whose step is replayed (protocol/audit/server-step.ts);
+    // only from the manifest the contract is bound to.
+    const serverOptimizer = o.manifest !== undefined ? manifestServerOptimizer(o.manifest, views.manifestHash) : undefined;
+    const replaysStep = serverOptimizer !== undefined && serverOptimizer.kind !== 'fedavg';
+
     let artifacts: Map<string, ArtifactEntry> | undefined;
     if (o.artifacts !== undefined) {
       artifacts = await loadArtifactDir(o.artifacts);
     } else if (o.fetchFrom !== undefined && o.fetchFrom.length > 0) {
-      const hashes = [views.initialModelHash, ...events.flatMap((e) => (e.kind === 'RoundFinalized' ? [e.record.modelHash] : []))];
+      const hashes = [
+        views.initialModelHash,
+        ...events.flatMap((e) =>
+          e.kind === 'RoundFinalized' ? [e.record.modelHash, ...(replaysStep ? [e.record.aggregateHash] : [])] : [],
+        ),
+      ];
       artifacts = await fetchArtifacts(o.fetchFrom, o.federation!, hashes);
     }
 
@@ -133,6 +145,7 @@ export class Auditor {
       compiledCode: await compiledAuditCode(),
       ...(studies !== undefined ? { studies } : {}),
       ...(artifacts !== undefined ? { artifacts } : {}),
+      ...(serverOptimizer !== undefined ? { serverOptimizer } : {}),
       ...(evaluations !== undefined ? { evaluations } : {}),
       ...(o.fromRound !== undefined ? { fromRound: o.fromRound } : {}),
       ...(o.toRound !== undefined ? { toRound: o.toRound } : {}),
@@ -153,4 +166,21 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   } finally {
     auditor.close();
   }
+}
+
+/**
+ * The server optimizer of the manifest at `path` (absent: FedAvg), refused unless the manifest is
+ * the one the contract is bound to: a step replayed with another manifest's β and η_s proves nothing.
+ */
+function manifestServerOptimizer(path: string, onChain: string | undefined): ServerOptimizer {
+  const { manifest, hash } = readManifestFile(path);
+  const optimizer = manifest.serverOptimizer ?? FEDAVG;
+  if (optimizer.kind !== 'fedavg' && (onChain === undefined || onChain.toLowerCase() !== hash.toLowerCase())) {
+    throw usageError(
+      '--manifest',
+      path,
+      `the manifest the contract is bound to (it hashes to ${hash}, the contract's is ${onChain ?? 'not recorded'})`,
+    );
+  }
+  return optimizer;
 }

@@ -9,6 +9,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { FedmeshError } from '../../protocol/errors.js';
+import { defaultKeySetGraceMs, validateKeySetGrace } from '../../protocol/secure-aggregation/committee-member.js';
+import { SecAggError } from '../../protocol/secure-aggregation/errors.js';
 
 export const NODE_CONFIG_DEFAULTS = {
   listen: ['/ip4/0.0.0.0/tcp/4001'],
@@ -22,6 +24,9 @@ export const NODE_CONFIG_DEFAULTS = {
   collectMs: 60_000,
   /** Committee member k steps in k grace periods after member 0 (ms). */
   recordGraceMs: 5_000,
+  // rounds.keySetGraceMs (Δ of the key-set omission grace) has no constant: its default is
+  // ⌊keysMs/2⌋ (protocol/secure-aggregation/committee-member.ts `defaultKeySetGraceMs`), filled in
+  // by parseNodeConfig from the keysMs actually configured.
   /** Before a round, wait up to this long for every active member to be on the gossip mesh (ms). */
   meshWaitMs: 15_000,
   /** Pause between rounds, so that a member that was catching up can join the next one (ms). */
@@ -123,8 +128,27 @@ export const NodeConfigSchema = z
         meshWaitMs: z.number().int().min(0).default(ROUNDS_DEFAULTS.meshWaitMs),
         pauseMs: z.number().int().min(0).default(ROUNDS_DEFAULTS.pauseMs),
         openSettleMs: z.number().int().min(0).default(ROUNDS_DEFAULTS.openSettleMs),
+        /**
+         * Δ of the key-set omission grace (committee-member.ts `CommitteeTiming`,
+         * docs/secure-aggregation.md "Excluding someone"): as a committee member, forgive a key
+         * set that leaves out an advert or share this node first held less than Δ before the
+         * turn was due. Integer in [0, keysMs − 1] (checked below against keysMs); absent:
+         * ⌊keysMs/2⌋, filled in by parseNodeConfig.
+         */
+        keySetGraceMs: z.number().optional(),
       })
       .strict()
+      // Δ ≥ keysMs would let a turn-0 leader leave out everything that reached a member after
+      // its open (F12 reopened): the protocol's own rule, so the message is the protocol's.
+      .superRefine((r, ctx) => {
+        if (r.keySetGraceMs === undefined) return;
+        try {
+          validateKeySetGrace(r.keySetGraceMs, r.keysMs);
+        } catch (e) {
+          if (!(e instanceof SecAggError)) throw e;
+          ctx.addIssue({ code: 'custom', message: String(e.fields.rule), path: ['keySetGraceMs'] });
+        }
+      })
       .default(ROUNDS_DEFAULTS),
     committee: z
       .object({
@@ -154,7 +178,11 @@ export const NodeConfigSchema = z
   })
   .strict();
 
-export type NodeConfig = z.infer<typeof NodeConfigSchema>;
+type ParsedNodeConfig = z.infer<typeof NodeConfigSchema>;
+/** The validated config, with the defaults that depend on other fields filled in (rounds.keySetGraceMs). */
+export type NodeConfig = Omit<ParsedNodeConfig, 'rounds'> & {
+  readonly rounds: ParsedNodeConfig['rounds'] & { readonly keySetGraceMs: number };
+};
 
 export interface ConfigIssue {
   readonly field: string;
@@ -241,6 +269,7 @@ export function parseNodeConfig(raw: unknown, base: string, env: NodeJS.ProcessE
     ...(c.passphraseFile !== undefined ? { passphraseFile: abs(c.passphraseFile) } : {}),
     chain: { ...c.chain, deployment: abs(c.chain.deployment) },
     data: { ...c.data, path: abs(c.data.path) },
+    rounds: { ...c.rounds, keySetGraceMs: c.rounds.keySetGraceMs ?? defaultKeySetGraceMs(c.rounds.keysMs) },
   };
 }
 
@@ -306,6 +335,7 @@ rounds:                              # local deadlines (ms); see docs/operator-g
   keysMs: 10000
   collectMs: 60000
   recordGraceMs: 5000
+  # keySetGraceMs: 5000              # committee: forgive a key set omitting what arrived < this before the turn (default keysMs/2)
   meshWaitMs: 15000
   pauseMs: 1000
   openSettleMs: 2000

@@ -394,7 +394,10 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       secureAggregation: {
         config: { ...SECAGG_DEFAULTS, committeeSize: info.committeeSize, threshold: info.threshold },
         keysMs: cfg.rounds.keysMs,
+        keySetGraceMs: cfg.rounds.keySetGraceMs,
       },
+      // issue 16: the manifest's server optimizer (absent: FedAvg); w_{t−1} from `modelOf` below.
+      ...(manifest.serverOptimizer !== undefined ? { serverOptimizer: manifest.serverOptimizer } : {}),
       finalize: { threshold: info.threshold },
       // issue 14 item 2: every member's stored peer id proof is verified before its id is mapped.
       peerProofs: {
@@ -410,6 +413,15 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       log: nlog,
       federation: fed,
       privacyLedger,
+      // A recorded model by hash (the server optimizer's w_{t−1} after a restart or a late join):
+      // the store, else a member; the driver checks the hash.
+      modelOf: async (hash) => {
+        const bytes = store.getModel(hash) ?? (await fetchFromMembers(host, members, manifest, hash, nlog).catch(() => undefined))?.bytes;
+        return bytes === undefined ? undefined : decodeWeights(bytes);
+      },
+      // Under a server optimizer, each round's average payload (the record's aggregateHash), served
+      // by hash over the artifact protocol like the models, for the auditor's replay of the step.
+      keepArtifact: (bytes) => void store.putModel(bytes),
       // Real entropy (OS CSPRNG): masking secrets must be unpredictable (never seededEntropy here).
       secagg: {
         binding: deploymentBindingBytes({ chainId: BigInt(deployment.chainId), contract: deployment.address }),

@@ -15,9 +15,9 @@ import type { PrivateKey } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
-import { sha256 } from '@noble/hashes/sha2.js';
 import type { Verdict } from '../../protocol/verdict.js';
 import { MAX_GOSSIP_MESSAGE_BYTES } from '../../protocol/messages/limits.js';
+import { nodeSha256 } from '../services/secagg-crypto.js';
 import { countVerdict, type Gossip, type GossipHandler, type GossipMessage, type GossipValidator } from './gossip.js';
 import { fedmeshScoreParams, fedmeshScoreThresholds, fedmeshTopicScore, type ScoringMembership } from './peer-scoring.js';
 import type { PeerScoreParams } from '@libp2p/gossipsub/score';
@@ -93,7 +93,8 @@ export async function createHost(init: HostInit = {}): Promise<Host> {
         // receive every update once, and federations are small (≤ 64 peers).
         floodPublish: true,
         // Content-addressed ids: the same bytes from the same author dedupe in the seen-cache.
-        msgIdFn: (msg) => sha256(msg.type === 'signed' ? concatFromData(msg.from.toMultihash().bytes, msg.data) : msg.data),
+        // Native SHA-256: every chunk of every payload is hashed here once per receiver.
+        msgIdFn: (msg) => nodeSha256(msg.type === 'signed' ? concatFromData(msg.from.toMultihash().bytes, msg.data) : msg.data),
         // An RPC frame above this is dropped by the stream decoder, before protobuf decoding;
         // the slack over one message lets the validator see (and REJECT, MSG_TOO_LARGE)
         // messages slightly over the limit, so their sender is penalised.

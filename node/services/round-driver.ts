@@ -31,16 +31,21 @@ import { checkAdmission, declareDpParams } from '../../protocol/chain/declaratio
 import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { sortParticipants } from '../../protocol/record.js';
+import {
+  type ServerOptimizer,
+  ServerOptimizerError,
+  serverParams,
+  serverStep,
+  validateServerOptimizer,
+} from '../../protocol/server-optimizer.js';
 import { createRng } from '../../protocol/rng.js';
 import { clipModelUpdate } from '../../protocol/secure-aggregation/quantize.js';
 import {
   createAdvert,
-  defaultKeySetGraceMs,
   effectiveCommittee,
   generateRoundKeys,
   SecAggCommitteeMember,
   SecAggParticipant,
-  validateKeySetGrace,
   wipeRoundKeys,
 } from '../../protocol/secure-aggregation/index.js';
 import type { SecAggStage } from '../../protocol/secure-aggregation/stages.js';
@@ -67,6 +72,7 @@ import { recordAndAnnounce } from './record-and-announce.js';
 import type { RoundRecorder } from './round-recorder.js';
 import type { ReceivedUpdate, RoundInbox } from './round-inbox.js';
 import {
+  committeeTiming,
   type DropoutPoint,
   runSecureCommittee,
   runSecureParticipant,
@@ -128,6 +134,12 @@ export interface RoundDriverInit {
    *   round is aborted at its deadline and the next one opens.
    */
   readonly defence?: DefenceOptions;
+  /**
+   * How the committee turns the round's plain average into the next model (the manifest's
+   * `serverOptimizer`, protocol/server-optimizer.ts); absent: FedAvg. With momentum the committee
+   * needs the model before the head, w_{t−1}: from this driver's memory or `components.modelOf`.
+   */
+  readonly serverOptimizer?: ServerOptimizer;
 }
 
 /** See RoundDriverInit.defence. */
@@ -198,6 +210,18 @@ export interface RoundDriverComponents {
    * sizes (the contract's m and t are fixed).
    */
   readonly membersOf?: (round: number) => readonly string[];
+  /**
+   * A recorded model by hash (the node store, else a member over the artifact protocol), or
+   * undefined when none can be had. Read only with a momentum server optimizer, when the model
+   * before the head (w_{t−1}) is not in this driver's memory: after a restart or a late join.
+   */
+  readonly modelOf?: (modelHash: Hex32) => Promise<ModelWeights | undefined>;
+  /**
+   * Keeps content-addressed bytes the auditor may ask for by their SHA-256 (the node store, served
+   * over the artifact protocol): under a server optimizer, the round's average payload, whose hash
+   * the record binds as aggregateHash (protocol/audit/server-step.ts).
+   */
+  readonly keepArtifact?: (bytes: Uint8Array) => void;
 }
 
 export interface SecureRoundOutcome {
@@ -279,15 +303,84 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** Models a driver keeps by hash for the server optimizer: the head and the one before, with slack. */
+const REMEMBERED_MODELS = 4;
+
 export class RoundDriver {
   private readonly recorder: RoundRecorder;
+  /** Recent models by lowercase hash, oldest first (w_{t−1} for the server optimizer). */
+  private readonly remembered = new Map<string, ModelWeights>();
 
   constructor(
     private readonly init: RoundDriverInit,
     private readonly c: RoundDriverComponents,
   ) {
     validateDefence(init.defence);
+    if (init.serverOptimizer !== undefined) validateServerOptimizer(init.serverOptimizer);
     this.recorder = c.recorder;
+  }
+
+  private remember(hash: string, weights: ModelWeights): void {
+    const key = hash.toLowerCase();
+    this.remembered.delete(key);
+    this.remembered.set(key, weights);
+    while (this.remembered.size > REMEMBERED_MODELS) this.remembered.delete(this.remembered.keys().next().value!);
+  }
+
+  /**
+   * w_{t−1} for the server optimizer (protocol/server-optimizer.ts): the model the chain's last
+   * finalized record names as its prevModelHash, or the head itself when nothing is finalized (a
+   * new deployment: v = 0). From memory, else `modelOf`; checked against its hash. Throws
+   * SERVER_OPTIMIZER_PREVIOUS_MISSING when it cannot be had: this member cannot aggregate.
+   */
+  private async previousModel(latest: number, head: Hex32, global: ModelWeights): Promise<ModelWeights> {
+    if (latest === 0) return global;
+    const finalized = await this.c.chain.getFinalizedRound(latest);
+    const hash = finalized?.record.prevModelHash;
+    if (finalized === undefined || hash === undefined || finalized.record.modelHash.toLowerCase() !== head.toLowerCase()) {
+      throw new ServerOptimizerError('SERVER_OPTIMIZER_PREVIOUS_MISSING', `round ${latest}'s record does not lead to the head ${head}`, {
+        round: latest,
+        head,
+        ...(finalized !== undefined ? { recordModelHash: finalized.record.modelHash } : {}),
+      });
+    }
+    const known = this.remembered.get(hash.toLowerCase());
+    if (known !== undefined) return known;
+    const loaded = await this.c.modelOf?.(hash);
+    if (loaded === undefined || toHex0x(modelHash(loaded)) !== hash.toLowerCase()) {
+      throw new ServerOptimizerError(
+        'SERVER_OPTIMIZER_PREVIOUS_MISSING',
+        `the model before the head (${hash}, round ${latest}'s prevModelHash) is ${loaded === undefined ? 'not available' : 'not the one recorded'}`,
+        { round: latest, modelHash: hash, ...(loaded !== undefined ? { got: toHex0x(modelHash(loaded)) } : {}) },
+      );
+    }
+    this.remember(hash, loaded);
+    return loaded;
+  }
+
+  /**
+   * The committee's step from the round's plain average to the next model, or undefined for
+   * FedAvg. A member that cannot have w_{t−1} gets a step that throws (it abstains from
+   * aggregating; the round is recorded by the others).
+   */
+  private async serverStepFor(
+    latest: number,
+    head: Hex32,
+    global: ModelWeights,
+  ): Promise<((aggregate: ModelWeights) => ModelWeights) | undefined> {
+    const o = this.init.serverOptimizer;
+    if (o === undefined || o.kind === 'fedavg') return undefined;
+    let previous: ModelWeights;
+    try {
+      // β = 0 needs no history: (2) of server-optimizer.ts does not read w_{t−1}.
+      previous = serverParams(o).momentum === 0 ? global : await this.previousModel(latest, head, global);
+    } catch (e) {
+      this.c.log.warn({ head, code: isFedmeshError(e) ? e.code : String(e) }, 'server optimizer: no previous model; not aggregating');
+      return () => {
+        throw e;
+      };
+    }
+    return (aggregate) => serverStep(o, { previous, head: global, aggregate });
   }
 
   /** The committee size in use: the configured one, or secure aggregation's effective m. */
@@ -340,10 +433,12 @@ export class RoundDriver {
         head,
       });
     }
+    this.remember(head, global);
     inbox.setRound(round);
     this.c.secagg?.inbox.setRound(round);
     const plan = this.plan(round, clock.now());
     const position = plan.committee.indexOf(self);
+    const step = position >= 0 ? await this.serverStepFor(latest, head, global) : undefined;
     const participant = participantMachine(round);
     const abort = new AbortController();
     const outer = opts.signal;
@@ -352,7 +447,7 @@ export class RoundDriver {
     else outer?.addEventListener('abort', onOuter, { once: true });
     const dropout = this.init.dropout?.(round);
     const participates = this.init.participate !== false && this.c.mayTrain?.(round) !== false;
-    const secure = this.init.secureAggregation !== undefined ? this.secureEnv(plan, position, head, global, dropout) : undefined;
+    const secure = this.init.secureAggregation !== undefined ? this.secureEnv(plan, position, head, global, dropout, step) : undefined;
 
     let secureParticipant: SecAggParticipant | undefined;
     let committeeTask: Promise<{ path: readonly CommitteeStage[]; recorded: boolean; secure?: SecureCommitteeResult } | undefined>;
@@ -379,7 +474,7 @@ export class RoundDriver {
               self,
               committeeKeys?.own ?? keys.encryption.secretKey,
               { crypto, sign, verify },
-              validateKeySetGrace(secure.secure.keySetGraceMs ?? defaultKeySetGraceMs(secure.secure.keysMs), secure.secure.keysMs),
+              committeeTiming(secure.secure),
             )
           : undefined;
       secureParticipant = participates
@@ -401,7 +496,8 @@ export class RoundDriver {
           ? runSecureCommittee(secure, member, abort.signal).then((r) => ({ path: r.path, recorded: r.recorded, secure: r }))
           : Promise.resolve(undefined);
     } else {
-      committeeTask = position >= 0 ? this.runCommittee(plan, position, head, global, abort.signal, dropout) : Promise.resolve(undefined);
+      committeeTask =
+        position >= 0 ? this.runCommittee(plan, position, head, global, abort.signal, dropout, step) : Promise.resolve(undefined);
     }
     // Surface committee failures without an unhandled rejection while we train.
     committeeTask.catch(() => {});
@@ -505,9 +601,15 @@ export class RoundDriver {
           head: record.modelHash,
         });
       }
+      this.remember(record.modelHash, agg.aggregate.weights);
       participant.to(ParticipantStage.Adopted);
       if (secureParticipant !== undefined && secureParticipant.stage === 'unmask') secureParticipant.finish();
-      const committee = await committeeTask;
+      // A committee member without w_{t−1} (SERVER_OPTIMIZER_PREVIOUS_MISSING) only abstained from
+      // aggregating; it adopted the record like any participant, so its round still counts.
+      const committee = await committeeTask.catch((e: unknown) => {
+        if (isFedmeshError(e, 'SERVER_OPTIMIZER_PREVIOUS_MISSING')) return undefined;
+        throw e;
+      });
       return {
         status: 'finalized',
         round,
@@ -541,6 +643,7 @@ export class RoundDriver {
     head: Hex32,
     global: ModelWeights,
     dropout: DropoutPoint | undefined,
+    step: ((aggregate: ModelWeights) => ModelWeights) | undefined,
   ): SecureRoundEnv {
     const secagg = this.c.secagg;
     const sa = this.init.secureAggregation!;
@@ -552,6 +655,8 @@ export class RoundDriver {
       openedAt: this.c.clock.now(),
       head,
       global,
+      ...(step !== undefined ? { serverStep: step } : {}),
+      ...(step !== undefined && this.c.keepArtifact !== undefined ? { keepArtifact: this.c.keepArtifact } : {}),
       self: this.c.self,
       members: this.membersOf(plan.round),
       ...(this.init.defence?.updateNormBound !== undefined ? { updateNormBound: this.init.defence.updateNormBound } : {}),
@@ -643,6 +748,7 @@ export class RoundDriver {
     global: ModelWeights,
     signal: AbortSignal,
     dropout: DropoutPoint | undefined,
+    step: ((aggregate: ModelWeights) => ModelWeights) | undefined,
   ): Promise<{ path: readonly CommitteeStage[]; recorded: boolean }> {
     const { inbox, clock } = this.c;
     const m = committeeMachine(plan.round);
@@ -671,7 +777,7 @@ export class RoundDriver {
           );
       }
       if (received.length === 0) throw new RoundError('ROUND_NO_UPDATES', `no updates for round ${plan.round}`, { round: plan.round });
-      const aggregate = fedAvg(
+      const average = fedAvg(
         // Defence (a) holds here whatever the sender ran: the committee sees plaintext updates and
         // clips each to the bound itself (a no-op for an honest, already clipped one).
         received.map((u) => ({
@@ -680,11 +786,19 @@ export class RoundDriver {
           weights: this.bounded(u.update.weights, global),
         })),
       );
+      // The federation's server optimizer (FedAvg: the average itself).
+      const aggregate = step === undefined ? average : step(average);
       const hash = toHex0x(modelHash(aggregate));
       const participants: ParticipantEntry[] = sortParticipants(
         received.map((u) => ({ participant: u.sender, sampleCount: u.update.sampleCount, updateHash: u.payloadHash })),
       );
       const payload = encodeAggregate({ prevModelHash: fromHex0x(head), participants, weights: aggregate });
+      // The record binds the round's average (the same message carrying ā): under a server
+      // optimizer that is not the announced model, so it is kept for the auditor's replay
+      // (protocol/audit/server-step.ts). Under FedAvg both are the same bytes.
+      const averagePayload =
+        step === undefined ? payload : encodeAggregate({ prevModelHash: fromHex0x(head), participants, weights: average });
+      if (step !== undefined) this.c.keepArtifact?.(averagePayload);
       // Recording: member 0 records as soon as it has aggregated; member k ≥ 1 steps in only
       // if nothing is recorded by the deadline plus k grace periods.
       const { recorded } = await recordAndAnnounce(
@@ -695,7 +809,7 @@ export class RoundDriver {
           prevModelHash: head,
           modelHash: hash,
           candidate: aggregate,
-          aggregateHash: toHex0x(hash256(payload)),
+          aggregateHash: toHex0x(hash256(averagePayload)),
           contributors: participants.map((p) => p.participant),
           sampleCounts: new Map(participants.map((p) => [p.participant, p.sampleCount])),
           // What each update declared and signed (protocol/messages/update.ts).

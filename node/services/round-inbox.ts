@@ -11,7 +11,7 @@
  * sender for one round is equivocation: REJECTed, and both payload digests are logged as a
  * structured evidence record (`event: 'equivocation'`) and kept in `evidence`.
  */
-import { bytesEqual, hash256, toHex0x } from '../../protocol/bytes.js';
+import { bytesEqual, hash256, type Sha256, toHex0x } from '../../protocol/bytes.js';
 import { Reassembler, splitPayload } from '../../protocol/chunking.js';
 import { type Chunk, encodeChunk, PayloadType } from '../../protocol/messages/chunk.js';
 import { MessageError } from '../../protocol/messages/errors.js';
@@ -87,6 +87,8 @@ export interface RoundInboxInit {
   readonly modelHash: (w: ModelWeights) => Uint8Array;
   /** Chunk size for outgoing payloads (bytes); default the protocol maximum. */
   readonly chunkSize?: number;
+  /** SHA-256 of whole payloads (chunking, inputs' hashes); default pure JS. The peer passes node:crypto's. */
+  readonly sha256?: Sha256;
   /** Shared with the secure-aggregation inbox so waits can span both. */
   readonly notifier?: ChangeNotifier;
   /** Where equivocation evidence is logged (structured records). */
@@ -99,7 +101,8 @@ export class RoundInbox {
   /** Chunks taken per round (step 7 of the pipeline: a replayed chunk is IGNOREd). */
   private readonly seen = new Map<number, Set<string>>();
   private current = 1;
-  private readonly reassembler = new Reassembler();
+  private readonly reassembler: Reassembler;
+  private readonly sha256: Sha256;
   private readonly updates = new Map<number, Map<string, ReceivedUpdate>>();
   private readonly maskedInputs = new Map<number, Map<string, ReceivedMaskedInput>>();
   private readonly aggregates = new Map<number, ReceivedAggregate[]>();
@@ -117,6 +120,8 @@ export class RoundInbox {
     this.aggregateTopic = topicFor(init.federation, 'aggregate');
     this.notifier = init.notifier ?? new ChangeNotifier();
     this.maskedWords = ringWords(parameterCount(init.template) + 1);
+    this.sha256 = init.sha256 ?? hash256;
+    this.reassembler = new Reassembler(undefined, this.sha256);
   }
 
   start(): void {
@@ -187,7 +192,8 @@ export class RoundInbox {
 
   private async publish(type: PayloadType, round: number, payload: Uint8Array): Promise<void> {
     const topic = type === PayloadType.Aggregate ? this.aggregateTopic : this.updateTopic;
-    const chunks = splitPayload(payload, { type, federation: this.init.federation, round, sender: this.gossip.self }, this.init.chunkSize);
+    const header = { type, federation: this.init.federation, round, sender: this.gossip.self };
+    const chunks = splitPayload(payload, header, this.init.chunkSize, this.sha256);
     for (const c of chunks) await this.gossip.publish(topic, encodeChunk(c));
   }
 
@@ -224,7 +230,7 @@ export class RoundInbox {
   }
 
   /** `payloadHash`: the hash the reassembler already verified, when the payload came over gossip. */
-  private storeUpdate(round: number, sender: string, payload: Uint8Array, payloadHash = hash256(payload)): Verdict {
+  private storeUpdate(round: number, sender: string, payload: Uint8Array, payloadHash = this.sha256(payload)): Verdict {
     const update = decodeUpdate(payload, this.init.template);
     const base = this.init.expectedBase(round);
     if (base !== undefined && !bytesEqual(base, update.baseModelHash)) return reject('UPDATE_WRONG_BASE');
@@ -241,7 +247,7 @@ export class RoundInbox {
     return ACCEPT;
   }
 
-  private storeMaskedInput(round: number, sender: string, payload: Uint8Array, payloadHash = hash256(payload)): Verdict {
+  private storeMaskedInput(round: number, sender: string, payload: Uint8Array, payloadHash = this.sha256(payload)): Verdict {
     const input = decodeMaskedInput(payload, this.maskedWords);
     const base = this.init.expectedBase(round);
     if (base !== undefined && !bytesEqual(base, input.baseModelHash)) return reject('UPDATE_WRONG_BASE');

@@ -1,7 +1,7 @@
 /**
  * Native implementations of the secure-aggregation ports (protocol/secure-aggregation/crypto.ts)
- * over node:crypto (OpenSSL): AES-128-CTR for the PRG, X25519 for key agreement, Ed25519 for
- * the identity signatures, and the entropy sources.
+ * over node:crypto (OpenSSL): AES-128-CTR for the PRG, X25519 for key agreement, SHA-256 for
+ * bulk payloads, Ed25519 for the identity signatures, and the entropy sources.
  *
  * Why native: masking is PRG-bound and unmasking after dropouts is X25519-bound. On the
  * reference machine OpenSSL's AES-128-CTR runs ~1.2 GB/s against ~90 MB/s for the pure-JS
@@ -11,10 +11,20 @@
  * Key objects cannot be zeroed (OpenSSL owns their memory); handles drop their reference on
  * dispose, and every byte array this module returns may be wiped by the caller.
  */
-import { createCipheriv, createPrivateKey, createPublicKey, diffieHellman, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
+import {
+  createCipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  type KeyObject,
+  randomBytes,
+  sign,
+  verify,
+} from 'node:crypto';
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { hash256, utf8 } from '../../protocol/bytes.js';
+import { hash256, type Sha256, utf8 } from '../../protocol/bytes.js';
 import type {
   Entropy,
   IdentitySign,
@@ -114,7 +124,13 @@ export const nodeKeyAgreement: KeyAgreement = {
   },
 };
 
-export const nodeSecAggCrypto: SecAggCrypto = { prg: nodePrg, x25519: nodeKeyAgreement };
+/**
+ * OpenSSL SHA-256 (SHA-NI where the CPU has it): ~1.9 GB/s against ~180 MB/s for @noble/hashes
+ * on an 800 kB masked input here, which the committee hashes once per input per member.
+ */
+export const nodeSha256: Sha256 = (data) => asBytes(createHash('sha256').update(data).digest());
+
+export const nodeSecAggCrypto: SecAggCrypto = { prg: nodePrg, x25519: nodeKeyAgreement, sha256: nodeSha256 };
 
 /** The operating system's CSPRNG. */
 export const systemEntropy: Entropy = (n) => asBytes(randomBytes(n));

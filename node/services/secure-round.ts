@@ -60,6 +60,7 @@ import {
   step,
   type Trained,
 } from '../../protocol/secure-aggregation/machine/index.js';
+import { type CommitteeTiming, defaultKeySetGraceMs, validateKeySetGrace } from '../../protocol/secure-aggregation/committee-member.js';
 import type { Hex32 } from '../chain/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
@@ -82,6 +83,11 @@ export interface SecureAggregationInit {
    * less than Δ before the turn was due. Integer in [0, keysMs − 1]; default ⌊keysMs/2⌋.
    */
   readonly keySetGraceMs?: number;
+}
+
+/** The committee member's timing from the node's settings: Δ validated against keysMs, default ⌊keysMs/2⌋. */
+export function committeeTiming(init: Pick<SecureAggregationInit, 'keysMs' | 'keySetGraceMs'>): CommitteeTiming {
+  return validateKeySetGrace(init.keySetGraceMs ?? defaultKeySetGraceMs(init.keysMs), init.keysMs);
 }
 
 export interface SecAggComponents {
@@ -107,6 +113,10 @@ export interface SecureRoundEnv {
   readonly openedAt: number;
   readonly head: Hex32;
   readonly global: ModelWeights;
+  /** The server optimizer's step for this round (RoundMachineConfig.serverStep); absent: FedAvg. */
+  readonly serverStep?: (aggregate: ModelWeights) => ModelWeights;
+  /** Keeps the round's average payload (SecureRecordRequest.averagePayload) for the auditor. */
+  readonly keepArtifact?: (bytes: Uint8Array) => void;
   readonly self: string;
   readonly members: readonly string[];
   readonly threshold: number;
@@ -185,6 +195,7 @@ function machineConfig(env: SecureRoundEnv): RoundMachineConfig {
     config: env.secure.config,
     head: env.head,
     global: env.global,
+    ...(env.serverStep !== undefined ? { serverStep: env.serverStep } : {}),
     sampleCount: env.sampleCount,
     ...(env.updateNormBound !== undefined ? { updateNormBound: env.updateNormBound } : {}),
     dropout: env.dropout,
@@ -293,7 +304,8 @@ async function drive(env: SecureRoundEnv, state: RoundState, signal: AbortSignal
           break;
         }
         case 'record': {
-          const { turnDelayMs, ...request } = e.request;
+          const { turnDelayMs, averagePayload, ...request } = e.request;
+          if (averagePayload !== undefined) env.keepArtifact?.(averagePayload);
           const { record, recorded } = await env.recorder.record({ ...request, turnAt: clock.now() + turnDelayMs }, signal);
           complete({ type: 'recorded', recorded, modelHash: record.modelHash });
           break;

@@ -35,6 +35,7 @@ import { MembershipReplay } from './membership.js';
 import { checkDeclaredSpend, epsilonOfSpend, studySpendOf, studySpendRows } from './privacy.js';
 import { checkCAlpha, deltaForConstants, deltaOfUnits, deltaUnits } from './privacy-constants.js';
 import { checkChargeSignatures, checkEntrySignatures, checkEventSigners, checkFinalizeSignatures } from './signatures.js';
+import { checkServerStep } from './server-step.js';
 import type { AuditInput, AuditReport, BudgetRow, CreditRow, Finding, FindingCode, RoundSummary } from './types.js';
 
 const ZERO_HASH = `0x${'0'.repeat(64)}` as Hex32;
@@ -144,6 +145,8 @@ export function audit(input: AuditInput): AuditReport {
   let lastOpened = 0;
   let openRound: RoundState | undefined;
   let head: Hex32 = views.initialModelHash;
+  /** w_{t−1} of the server step: the model the last finalized record started from (issue 16). */
+  let beforeHead: Hex32 = views.initialModelHash;
   let prevRecordHash: Hex32 = ZERO_HASH;
   // A study that continues others starts each member from what they carry (issue 17 item 7).
   const cumulative = new Map<string, bigint>(input.studies?.carried ?? []);
@@ -404,6 +407,12 @@ export function audit(input: AuditInput): AuditReport {
         ),
       );
     }
+    // Under a server optimizer, its step from the recorded average to the recorded model (issue 16).
+    const optimizer = input.serverOptimizer;
+    if (optimizer !== undefined && optimizer.kind !== 'fedavg' && input.artifacts !== undefined) {
+      add(r, checkServerStep({ optimizer, round: r, previousModelHash: beforeHead, record, artifacts: input.artifacts }));
+    }
+    beforeHead = record.prevModelHash;
     head = record.modelHash;
     prevRecordHash = e.recordHash;
 

@@ -7,6 +7,7 @@
  * Everything the checks in this folder conclude follows from that input alone, so tampering can
  * be tested on constructed streams and the node layer (node/audit/) only fetches.
  */
+import type { ServerOptimizer } from '../server-optimizer.js';
 import type { Hex32, OnChainParticipant, OnChainRoundRecord } from '../chain/record.js';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -234,6 +235,12 @@ export interface AuditInput {
   readonly compiledCode?: Readonly<Record<string, CompiledCode>>;
   /** Present when the study continues another or names a successor (issue 17 item 7). */
   readonly studies?: StudiesInput;
+  /**
+   * The manifest's server optimizer (issue 16; protocol/server-optimizer.ts), when the auditor has
+   * the manifest: under one other than FedAvg each finalized round's step is replayed from the
+   * artifacts (./server-step.ts).
+   */
+  readonly serverOptimizer?: ServerOptimizer;
   /** Present with --test-data: per round, metrics of its model on the test data. */
   readonly evaluations?: ReadonlyMap<number, Readonly<Record<string, number>>>;
   /** Rounds to report on (inclusive); all when absent. State is always replayed from the start. */
@@ -368,6 +375,10 @@ export const FINDING_CODES = [
   'ARTIFACT_HASH_MISMATCH',
   'ARTIFACT_MISSING',
   'ARTIFACT_UNAVAILABLE',
+  /** Under a server optimizer: the recorded model is not the step of the recorded average (./server-step.ts). */
+  'SERVER_STEP_MISMATCH',
+  /** Under a server optimizer: an artifact the step needs is missing, so it was not replayed. */
+  'SERVER_STEP_UNVERIFIED',
   /** A member's stored peer id proof is missing or does not verify (protocol/chain/peer-binding.ts). */
   'PEER_PROOF_INVALID',
   /** A study of the chain is not FedmeshFederation code (red team F16): its budget answers prove nothing. */

@@ -12,11 +12,10 @@
  * their own masked input (no view, no reveal). A participant that drops after sending its masked
  * input has no duty left, so its input counts.
  */
-import { hash256 } from '../bytes.js';
 import { encodeMaskedInput, type MaskedInputPayload } from '../messages/masked-input.js';
 import type { EndorseMsg, RevealMsg, ShareKeysMsg, ViewMsg } from '../messages/secagg.js';
 import type { SecAggConfig } from './config.js';
-import type { Entropy, IdentitySign, IdentityVerify, SecAggCrypto } from './crypto.js';
+import { type Entropy, type IdentitySign, type IdentityVerify, payloadSha256, type SecAggCrypto } from './crypto.js';
 import { SecAggCommitteeMember } from './committee-member.js';
 import { SecAggError } from './errors.js';
 import { SecAggParticipant } from './participant.js';
@@ -190,7 +189,7 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
   // Round 3: views, lock, reveals — by the live members.
   const held = [...decoded].map(([participant, d]) => ({
     participant,
-    inputHash: hash256(payloads.get(participant)!),
+    inputHash: payloadSha256(o.crypto)(payloads.get(participant)!),
     neighbours: d.neighbours,
   }));
   const views: ViewMsg[] = [];

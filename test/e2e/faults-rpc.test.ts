@@ -45,7 +45,14 @@ import {
 } from './harness.js';
 
 const PEERS = 3;
-const ROUNDS = 3;
+/**
+ * The manifest's round numbers. Rounds 1 and 2 carry the outages; a round opened after them must
+ * finalize. Two spare numbers: an aborted round uses up its number (node/daemon/daemon.ts), so
+ * with three, one round aborted after the outages (a timing matter under load, not a safety one)
+ * left the nodes done with no finalized round after them; a CI run on 0c2b55d timed out so,
+ * waiting for round 3. What is asserted is unchanged: a round opened after the outages finalizes.
+ */
+const ROUNDS = 5;
 const OUTAGE_MS = 30_000;
 
 const children: ChildProcess[] = [];
@@ -154,10 +161,10 @@ describe('chain RPC outage', () => {
       const roundAfter = 3;
 
       const final = await until(
-        `round ${ROUNDS} finalized and every node on the head`,
-        300_000,
+        `every node done (${ROUNDS} round numbers used) and on the head`,
+        420_000,
         async () => {
-          if ((await fed.lastFinalizedRound()) < ROUNDS) return undefined;
+          if ((await fed.lastFinalizedRound()) < roundAfter) return undefined;
           const head = (await fed.headModelHash()).toLowerCase();
           const all = await s.sample();
           return all.every((st) => st?.phase === 'done' && st.model.hash === head) ? all : undefined;
@@ -208,5 +215,5 @@ describe('chain RPC outage', () => {
       await sampler?.stop();
       provider.destroy();
     }
-  }, 600_000);
+  }, 900_000);
 });

@@ -19,7 +19,12 @@ import { loadBreastCancer } from '../../node/data/breast-cancer.js';
 import { createLogger } from '../../node/logger.js';
 import { selectBackend } from '../../node/ml/backend.js';
 import type { ModelWeights } from '../../protocol/model.js';
-import { type LocalFederation, SIM_FEDERATION_DELTA, startLocalFederation } from '../../simulations/local-federation.js';
+import {
+  type LocalFederation,
+  type LocalFederationOptions,
+  SIM_FEDERATION_DELTA,
+  startLocalFederation,
+} from '../../simulations/local-federation.js';
 import { prepareSites } from '../../simulations/sites.js';
 
 export const AUDIT_FIXTURE_PEERS = 4;
@@ -47,7 +52,11 @@ async function writeArtifact(dir: string, w: ModelWeights): Promise<string> {
   return hash;
 }
 
-export async function startAuditedFederation(dir: string, federation = 'itest-audit'): Promise<AuditedFederation> {
+export async function startAuditedFederation(
+  dir: string,
+  federation = 'itest-audit',
+  opts: Pick<LocalFederationOptions, 'serverOptimizer' | 'wrapTrainer' | 'manifestHash'> = {},
+): Promise<AuditedFederation> {
   await selectBackend();
   const all = loadBreastCancer();
   const {
@@ -76,6 +85,9 @@ export async function startAuditedFederation(dir: string, federation = 'itest-au
     },
     log: createLogger('error'),
     secureAggregation: { config: CONFIG, keysMs: 2000 },
+    ...(opts.serverOptimizer !== undefined ? { serverOptimizer: opts.serverOptimizer } : {}),
+    ...(opts.wrapTrainer !== undefined ? { wrapTrainer: opts.wrapTrainer } : {}),
+    ...(opts.manifestHash !== undefined ? { manifestHash: opts.manifestHash } : {}),
   });
   const artifactsDir = join(dir, 'models');
   await mkdir(artifactsDir, { recursive: true });

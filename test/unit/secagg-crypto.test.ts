@@ -9,11 +9,14 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bytesEqual, fromHex0x, toHex0x } from '../../protocol/bytes.js';
+import { bytesEqual, fromHex0x, hash256, toHex0x, utf8 } from '../../protocol/bytes.js';
+import { Reassembler, splitPayload } from '../../protocol/chunking.js';
+import { PayloadType } from '../../protocol/messages/chunk.js';
 import {
   agreeAll,
   openShare,
   pairwiseMaskKey,
+  payloadSha256,
   referenceCrypto,
   roundingKey,
   type SecAggCrypto,
@@ -27,6 +30,7 @@ import {
   createIdentityVerifier,
   identitySigner,
   nodeSecAggCrypto,
+  nodeSha256,
   seededEntropy,
   systemEntropy,
 } from '../../node/services/secagg-crypto.js';
@@ -54,6 +58,17 @@ describe.each(impls)('%s', (_name, c) => {
     const shared = '0x4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742';
     expect(toHex0x(agreeAll(c.x25519, a, [c.x25519.publicKey(b)])[0]!)).toBe(shared);
     expect(toHex0x(agreeAll(c.x25519, b, [c.x25519.publicKey(a)])[0]!)).toBe(shared);
+  });
+
+  it('payload SHA-256 matches FIPS 180-4 known answers (incl. 10^6 bytes)', () => {
+    const h = payloadSha256(c);
+    // FIPS 180-2 appendix B.1–B.3 (one block, two blocks, one million 'a').
+    expect(toHex0x(h(new Uint8Array(0)))).toBe('0xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(toHex0x(h(utf8('abc')))).toBe('0xba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(toHex0x(h(utf8('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq')))).toBe(
+      '0x248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1',
+    );
+    expect(toHex0x(h(new Uint8Array(1_000_000).fill(0x61)))).toBe('0xcdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0');
   });
 
   it('refuses low-order public keys (all-zero shared secret)', () => {
@@ -90,6 +105,62 @@ describe('native vs reference', () => {
       }),
       { numRuns: 30 },
     );
+  });
+});
+
+describe('native SHA-256 (node:crypto) vs the pure-JS hash256 (noble): the same bytes everywhere', () => {
+  it('the native port is injected; the reference crypto falls back to hash256', () => {
+    expect(nodeSecAggCrypto.sha256).toBe(nodeSha256);
+    expect(referenceCrypto.sha256).toBeUndefined();
+    expect(payloadSha256(referenceCrypto)).toBe(hash256);
+  });
+
+  it('equal on random inputs of every length around the block and padding boundaries, and on views into larger buffers', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 300 }), fc.nat(16), fc.nat(16), (bytes, head, tail) => {
+        expect(bytesEqual(nodeSha256(bytes), hash256(bytes))).toBe(true);
+        // A subarray at an odd offset of a larger buffer hashes only its own bytes.
+        const big = new Uint8Array(head + bytes.length + tail).fill(0xa5);
+        big.set(bytes, head);
+        const view = big.subarray(head, head + bytes.length);
+        expect(bytesEqual(nodeSha256(view), hash256(bytes))).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('equal on masked-input-sized payloads: 8·(10^5 + 1) and 8·(10^6 + 1) bytes, and the input is not changed', () => {
+    for (const d of [100_000, 1_000_000]) {
+      const payload = seededEntropy(`sha256/${d}`)(8 * (d + 1));
+      const copy = payload.slice();
+      const native = nodeSha256(payload);
+      expect(native).toBeInstanceOf(Uint8Array);
+      expect(native).toHaveLength(32);
+      expect(toHex0x(native)).toBe(toHex0x(hash256(payload)));
+      expect(bytesEqual(payload, copy)).toBe(true);
+    }
+  });
+
+  it('gossip chunks are byte-identical whichever hash split them, and either reassembler accepts them', () => {
+    const payload = seededEntropy('sha256/chunks')(8 * 20_001);
+    const header = { type: PayloadType.MaskedInput, federation: 'f', round: 3, sender: 'peer-a' };
+    const native = splitPayload(payload, header, 4096, nodeSha256);
+    expect(native).toEqual(splitPayload(payload, header, 4096));
+    for (const r of [new Reassembler(), new Reassembler(undefined, nodeSha256)]) {
+      const results = native.map((c) => r.add(c));
+      const done = results.at(-1)!;
+      expect(done.status).toBe('complete');
+      if (done.status === 'complete') {
+        expect(bytesEqual(done.payload, payload)).toBe(true);
+        expect(bytesEqual(done.payloadHash, hash256(payload))).toBe(true);
+      }
+    }
+    // A tampered chunk still fails the native check.
+    const bad = native.map((c, i) => (i === 3 ? { ...c, data: c.data.map((b, k) => (k === 0 ? b ^ 1 : b)) } : c));
+    const r = new Reassembler(undefined, nodeSha256);
+    expect(() => {
+      for (const c of bad) r.add(c);
+    }).toThrow(expect.objectContaining({ code: 'MSG_HASH_MISMATCH' }));
   });
 });
 

@@ -42,6 +42,11 @@ export function registerSimulate(program: Command): void {
     .option('--no-secure-aggregation', 'plaintext FedAvg: the committee sees every update (for comparison)')
     .option('--dropout <p>', 'probability that a peer drops out of a round, after sharing keys or after its input (seeded)', num)
     .option('--keys-ms <ms>', 'secure aggregation: wait at most this long for key advertisements', int)
+    .option(
+      '--key-set-grace-ms <ms>',
+      'secure aggregation: members forgive a key set omitting an advert or share held < this before the turn (0 <= ms < keys-ms; default keys-ms/2)',
+      int,
+    )
     .option('--clip-range <R>', 'secure aggregation: clip each coordinate of n_i * update to [-R, R] (default 1024)', num)
     .option('--fractional-bits <f>', 'secure aggregation: fixed-point fractional bits (default 10)', int)
     .option('--local-epochs <n>', 'local epochs per round', int)

@@ -493,7 +493,8 @@ function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
   // Bounds before anything is recorded (quantize.ts checkAggregateBounds): every coordinate within
   // |U|·L and |U| ≤ Σ n_i ≤ |U|·maxSampleCount, else SECAGG_* and this member abstains.
   const { values, totalSamples } = decodeSum(unmasked.sum, unmasked.survivors.length, cfg.config);
-  const aggregate = applyAggregate(cfg.global, values, totalSamples);
+  const average = applyAggregate(cfg.global, values, totalSamples);
+  const aggregate = cfg.serverStep === undefined ? average : cfg.serverStep(average);
   const hash = toHex0x(modelHash(aggregate));
   out.log('debug', { survivors: unmasked.survivors.length, totalSamples }, 'secure aggregation: unmasked');
   // Each survivor's declaration, as it signed it with its masked input: the record charges
@@ -506,6 +507,11 @@ function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
     weights: aggregate,
   });
   s.aggregate = { unmasked, values, totalSamples, modelHash: hash, payload };
+  // Under a server optimizer the record binds the average (protocol/audit/server-step.ts).
+  const averagePayload =
+    cfg.serverStep === undefined
+      ? payload
+      : encodeSecureAggregate({ prevModelHash: fromHex0x(cfg.head), totalSamples, participants: unmasked.survivors, weights: average });
   out.push({
     type: 'record',
     request: {
@@ -517,7 +523,8 @@ function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
       prevModelHash: cfg.head,
       modelHash: hash,
       candidate: aggregate,
-      aggregateHash: toHex0x(hash256(payload)),
+      aggregateHash: toHex0x(hash256(averagePayload)),
+      ...(cfg.serverStep !== undefined ? { averagePayload } : {}),
       contributors: unmasked.survivors.map((e) => e.participant),
       declarations,
     },

@@ -51,6 +51,11 @@ export interface RoundMachineConfig {
   /** The ledger head this round builds on. */
   readonly head: Hex32;
   readonly global: ModelWeights;
+  /**
+   * The federation's server optimizer (protocol/server-optimizer.ts `serverStep`, bound to this
+   * round's w_{t−1} and head): the unmasked average → the next model. Absent: FedAvg.
+   */
+  readonly serverStep?: (aggregate: ModelWeights) => ModelWeights;
   /** n_i this participant declares (masked, never in the clear). */
   readonly sampleCount: number;
   /** The federation's L2 bound on each update (defence.updateNormBound); undefined: none. */
@@ -147,6 +152,8 @@ export interface SecureRecordRequest {
   readonly modelHash: Hex32;
   readonly candidate: ModelWeights;
   readonly aggregateHash: Hex32;
+  /** Under a server optimizer: the aggregate message carrying the plain average, which aggregateHash binds. */
+  readonly averagePayload?: Uint8Array;
   readonly contributors: readonly string[];
   readonly declarations: ReadonlyMap<string, ContributionDeclaration>;
 }
