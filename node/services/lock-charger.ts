@@ -46,7 +46,7 @@ import type { LockChargeResult, SecureChargeRequest } from './round-recorder.js'
 /** How often the submit loop re-checks signatures and its turn (ms): as the record's. */
 const SUBMIT_POLL_MS = 50;
 /** How often the loop reads the round's charge from the chain (ms). */
-const CHAIN_POLL_MS = 200;
+const CHAIN_POLL_MS = 100;
 
 /**
  * The on-chain lines of `contributors` with their entry signatures: each member's registered
