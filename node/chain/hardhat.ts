@@ -7,7 +7,7 @@
  * around the import when nothing else has. The config is found from this file's location, not
  * the working directory, so scripts can run from anywhere.
  */
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,11 +47,17 @@ export interface InProcessChain {
 const CONFIG_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../../hardhat.config.ts');
 
 /**
- * A compile lock older than this is taken to be left by a crashed process. Compiling the
- * contracts takes a few seconds with solc-js; two minutes leaves ample room.
+ * A compile lock whose holder cannot be identified (no owner file: it crashed between creating
+ * the lock and writing its PID) and whose mtime is older than this is taken to be left behind.
+ * A live holder refreshes the mtime every COMPILE_LOCK_HEARTBEAT_MS and names its PID, so it is
+ * never taken for stale however slowly it compiles: on a loaded 2-core CI machine a solc-js
+ * compile can outlast any fixed timeout, and breaking the lock then lets a second process
+ * rewrite the artifacts another is reading.
  */
 const COMPILE_LOCK_STALE_MS = 120_000;
+const COMPILE_LOCK_HEARTBEAT_MS = 5_000;
 const COMPILE_LOCK_POLL_MS = 100;
+const COMPILE_LOCK_OWNER = 'owner';
 
 let hardhatPromise: Promise<FedmeshHardhatRuntime> | undefined;
 let chainPromise: Promise<InProcessChain> | undefined;
@@ -124,17 +130,61 @@ export async function compileContracts(hre: HardhatRuntimeEnvironment): Promise<
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const lock = await stat(lockDir).catch(() => undefined);
-      if (lock !== undefined && Date.now() - lock.mtimeMs > COMPILE_LOCK_STALE_MS) {
-        await rm(lockDir, { recursive: true, force: true });
+      if (await compileLockIsStale(lockDir)) {
+        await breakCompileLock(lockDir);
         continue;
       }
       await new Promise((r) => setTimeout(r, COMPILE_LOCK_POLL_MS));
     }
   }
+  const heartbeat = setInterval(() => {
+    const now = new Date();
+    utimes(lockDir, now, now).catch(() => undefined); // best effort: the PID still names us
+  }, COMPILE_LOCK_HEARTBEAT_MS);
+  heartbeat.unref();
   try {
+    await writeFile(join(lockDir, COMPILE_LOCK_OWNER), `${process.pid}\n`);
     await hre.run('compile', { quiet: true });
   } finally {
+    clearInterval(heartbeat);
     await rm(lockDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Stale only when its holder is gone: the PID it names is not a live process, or it names none
+ * and has not been touched for COMPILE_LOCK_STALE_MS. A lock removed meanwhile is not stale (the
+ * next mkdir decides).
+ */
+export async function compileLockIsStale(lockDir: string): Promise<boolean> {
+  const owner = await readFile(join(lockDir, COMPILE_LOCK_OWNER), 'utf8').catch(() => undefined);
+  const pid = owner === undefined ? Number.NaN : Number.parseInt(owner, 10);
+  if (Number.isInteger(pid) && pid > 0) return !processIsAlive(pid);
+  const lock = await stat(lockDir).catch(() => undefined);
+  return lock !== undefined && Date.now() - lock.mtimeMs > COMPILE_LOCK_STALE_MS;
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0); // signal 0: existence check only
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to another user.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Moves the stale lock aside before deleting it, so two waiters that both judged it stale cannot
+ * both delete: the second rename fails (ENOENT) and it retries the mkdir.
+ */
+async function breakCompileLock(lockDir: string): Promise<void> {
+  const aside = `${lockDir}.stale-${process.pid}-${Date.now()}`;
+  try {
+    await rename(lockDir, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  await rm(aside, { recursive: true, force: true });
 }

@@ -76,7 +76,9 @@ export async function startAuditedFederation(
     model: AUDIT_FIXTURE_MODEL,
     siteData,
     committeeSize: 3,
-    timing: { collectMs: 5000, recordGraceMs: 800 },
+    // Generous timers: a fault-free round waits on none of them (each wait ends when what it waits for
+    // has arrived), and under load 20 on 2 cores an honest input can take longer than 6 s.
+    timing: { collectMs: 15_000, recordGraceMs: 1_600 },
     training: {
       epochs: 1,
       batchSize: 16,
@@ -84,7 +86,7 @@ export async function startAuditedFederation(
       dp: { noiseMultiplier: 1.1, clipNorm: 1, sampleRate: 0.1, randomness: 'seeded' },
     },
     log: createLogger('error'),
-    secureAggregation: { config: CONFIG, keysMs: 2000 },
+    secureAggregation: { config: CONFIG, keysMs: 7_500 },
     ...(opts.serverOptimizer !== undefined ? { serverOptimizer: opts.serverOptimizer } : {}),
     ...(opts.wrapTrainer !== undefined ? { wrapTrainer: opts.wrapTrainer } : {}),
     ...(opts.manifestHash !== undefined ? { manifestHash: opts.manifestHash } : {}),

@@ -61,10 +61,12 @@ describe('norm clipping (defence a) on FedmeshFederation', () => {
       model: { kind: 'mlp', inputShape: [30], hidden: [8] },
       siteData,
       committeeSize: 3,
-      timing: { collectMs: 6000, recordGraceMs: 600 },
+      // Generous timers: a fault-free round waits on none of them (each wait ends when what it waits for
+      // has arrived), and under load 20 on 2 cores an honest input can take longer than 6 s.
+      timing: { collectMs: 15_000, recordGraceMs: 1_500 },
       training: { epochs: 1, batchSize: 16, learningRate: 0.01 },
       log: createLogger('error'),
-      secureAggregation: { config: { ...SECAGG_DEFAULTS, committeeSize: 3, threshold: 2 }, keysMs: 3000 },
+      secureAggregation: { config: { ...SECAGG_DEFAULTS, committeeSize: 3, threshold: 2 }, keysMs: 7_500 },
       defence: { updateNormBound: BOUND },
       wrapTrainer: (i, trainer) => {
         if (!ATTACKERS.includes(i)) return trainer;

@@ -47,6 +47,26 @@ function run(inject: boolean) {
   return driveRound({ seed: 'bogus-result', n: 7, m: M, t: T, ...(inject ? { inject: [bogusResult(MALICIOUS)] } : {}) });
 }
 
+/** The bogus Result sent once the first honest Reveal is on the wire (the member saw it). */
+function runAfterReveal() {
+  let sent = false;
+  return driveRound({
+    seed: 'bogus-result',
+    n: 7,
+    m: M,
+    t: T,
+    onEffect: (from, e, ctl) => {
+      if (!sent && from !== MALICIOUS && e.type === 'publish' && e.message.kind === SecAggKind.Reveal) {
+        sent = true;
+        const r = bogusResult(MALICIOUS);
+        for (const to of ['peer-000', 'peer-001', 'peer-002', 'peer-003', 'peer-005', 'peer-006'])
+          ctl.push(to, { type: 'received', now: ctl.now(), messages: [r], inputs: [] });
+      }
+      return false;
+    },
+  });
+}
+
 describe('one committee member’s signed Result ends everyone’s round (F22)', () => {
   it('control: the round records with every member', () => {
     const o = run(false);
@@ -58,6 +78,13 @@ describe('one committee member’s signed Result ends everyone’s round (F22)',
     const o = run(true);
     expect(o.reveals).toEqual([]);
     expect(o.records).toEqual([]);
+  });
+
+  it('today: sent after the first reveal, it stops the unmasking: shares released, nothing recorded (on main: nobody charged)', () => {
+    const o = runAfterReveal();
+    expect(o.reveals.filter((x) => x !== MALICIOUS).length).toBeGreaterThanOrEqual(1);
+    // No honest member records (the sender, simulated here by an honest machine, would sign alone: 1 < t).
+    expect(o.records.filter((r) => r.member !== MALICIOUS)).toEqual([]);
   });
 
   it.fails('safe: a Result that no record on chain backs does not end the honest members’ round', () => {
