@@ -136,8 +136,11 @@ export class LockCharger {
   /**
    * Signs and gossips the charge of `req`'s lock, submits it at this position's turn with t
    * signatures, and answers once the chain holds a charge for the round: `charged` when it is
-   * exactly ours, a refusal otherwise or when the contract refuses it; a refusal `CHARGE_DEADLINE`
-   * at `req.until`. Rejects only when `signal` aborts.
+   * exactly ours, a refusal otherwise, when the contract refuses it or when the round is no longer
+   * open on chain (aborted after its finalize deadline, so the charge can no longer land); a
+   * refusal `CHARGE_DEADLINE` at `req.until` when the member set one (by default +∞: a member that
+   * signed keeps watching while the chain still accepts the charge, red team F21). Rejects only
+   * when `signal` aborts (the round ended on chain, or the peer stops).
    */
   async charge(req: SecureChargeRequest, signal: AbortSignal): Promise<LockChargeResult> {
     const { fed, clock, log, self } = this.c;

@@ -53,7 +53,7 @@ export interface SecureChargeRequest {
   readonly position: number;
   /** Absolute time (ms) from which this position submits the charge itself. */
   readonly turnAt: number;
-  /** Absolute time (ms) after which the member has given up (its lock deadline). */
+  /** Absolute time (ms) after which the member has given up; +∞ (the default): it waits for the chain (F21). */
   readonly until: number;
   readonly lock: Hex32;
   readonly contributors: readonly string[];

@@ -15,7 +15,7 @@
  *              endorsed and we hold U_3's inputs: with a ledger (`chargesLock`), effect
  *              `charge-lock` and wait for `lock-charged` (red team F18: the ledger holds U_3's
  *              spend before anything is released) │ reveal │ until viewAt + (m + 1)·grace, or
- *              the charge wait (default 60 s) after the charge was asked if later
+ *              once the charge was asked, until the chain answers (F21)
  *   UNMASK     t reveals for every secret and every survivor's input: unmask (retried as reveals
  *              arrive while one liar keeps a reconstruction failing), check the bounds
  *   RECORDING  effect `record`; once it landed: announce the aggregate, sign and publish the result
@@ -289,20 +289,20 @@ function admission(s: CommitteeRoleState, c: StageContext): undefined | 'next' {
 const lockDeadline = (s: CommitteeRoleState, c: StageContext): number => s.viewAt! + (c.cfg.committee.length + 1) * c.cfg.recordGraceMs;
 
 /**
- * How long a member waits for its lock's charge (F18) by default: the recorder's wait for a
- * finalization (node/services/federation-recorder.ts DEFAULT_FINALIZE_TIMEOUT_MS), since both wait
- * for t signatures over gossip and one transaction. Waiting long costs only liveness — nothing is
- * revealed without the charge, and the node answers at once when the chain refuses it or the
- * round closes — while a grace-sized wait gave up, under load, on charges that then landed.
+ * The lock phase's end: its deadline; once the charge was asked (F18), only the chain's answer
+ * (or `chargeWaitMs` after the request, when configured). A member that signed the charge must not
+ * stop waiting while the chain still accepts it: the t signatures are public gossip, so anyone can
+ * land the charge later, and a charge that lands after every member gave up charges U_3 for a
+ * release that never happens (red team F21). The node answers when the charge lands (reveal),
+ * when the contract refuses it or the round is no longer open on chain (no reveal), and the round
+ * is stopped when it ends on chain; waiting costs only liveness.
  */
-export const DEFAULT_CHARGE_WAIT_MS = 60_000;
-
-/** The lock phase's end: its deadline, or — once the charge was asked (F18) — the charge wait after that, if later. */
 const lockUntil = (s: CommitteeRoleState, c: StageContext): number =>
-  Math.max(
-    lockDeadline(s, c),
-    s.chargeAskedAt === undefined ? Number.NEGATIVE_INFINITY : s.chargeAskedAt + (c.cfg.chargeWaitMs ?? DEFAULT_CHARGE_WAIT_MS),
-  );
+  s.chargeAskedAt === undefined
+    ? lockDeadline(s, c)
+    : c.cfg.chargeWaitMs !== undefined
+      ? Math.max(lockDeadline(s, c), s.chargeAskedAt + c.cfg.chargeWaitMs)
+      : Number.POSITIVE_INFINITY;
 
 /** Each survivor's declaration as it signed it with its masked input (the record and the charge carry exactly these). */
 function declarationsOf(store: ReceivedStore, survivors: readonly ViewEntry[]): Map<string, ContributionDeclaration> {
@@ -386,7 +386,9 @@ function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
         reason: s.chargeRefusal.code,
       });
     }
-    if (store.resultSeen) return true;
+    // Once the charge was asked, a Result (genuine or not) does not end the wait: the charge may
+    // still land, and then this member reveals (F21/F22: charged, so released, never the reverse).
+    if (store.resultSeen && s.chargeAsked === undefined) return true;
     feedKeys(s, c);
     s.feeder.feedRetrying(out, SecAggKind.View, [], (x) => member.addView(x));
     // Key sets certified late (one endorsement per turn, H8 F6): a lock may name any of them.
@@ -449,7 +451,7 @@ function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
   }
   // The reveals follow the charge: give them as long after it as the lock phase had.
   s.unmaskUntil =
-    s.charged !== undefined ? Math.max(lockUntil(s, c), c.now + (cfg.committee.length + 1) * cfg.recordGraceMs) : lockDeadline(s, c);
+    s.charged !== undefined ? Math.max(lockDeadline(s, c), c.now + (cfg.committee.length + 1) * cfg.recordGraceMs) : lockDeadline(s, c);
   s.phase = CommitteePhase.Unmask;
   return 'next';
 }

@@ -75,7 +75,11 @@ export interface RoundMachineConfig {
    * (in-memory simulations), and the member reveals once the lock is certified.
    */
   readonly chargesLock?: boolean;
-  /** How long a member waits for the charge before abstaining (ms); default DEFAULT_CHARGE_WAIT_MS (committee-stages.ts). */
+  /**
+   * How long a member waits for the charge's answer before abstaining (ms). Absent: until the node
+   * answers (the chain charged, refused, or closed the round) — the default, since giving up while
+   * the chain still accepts the charge lets it land without a release (red team F21).
+   */
   readonly chargeWaitMs?: number;
   /** The identity key (deterministic Ed25519 in the node): signs the result statement. */
   readonly sign: IdentitySign;
@@ -161,7 +165,8 @@ export interface SecureRecordRequest {
 /**
  * What the node charges on chain before this member reveals (red team F18): the certified lock
  * and U_3 with each survivor's signed declaration (from its masked input, whose hash the lock
- * certified). `until`: the absolute time after which the member gives up (its lock deadline).
+ * certified). `until`: the absolute time after which the member gives up; +∞ (the default): it
+ * waits for the chain's answer (F21).
  */
 export interface LockChargeRequest {
   readonly round: number;
