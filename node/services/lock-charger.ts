@@ -45,8 +45,15 @@ import type { LockChargeResult, SecureChargeRequest } from './round-recorder.js'
 
 /** How often the submit loop re-checks signatures and its turn (ms): as the record's. */
 const SUBMIT_POLL_MS = 50;
-/** How often the loop reads the round's charge from the chain (ms). */
+/** How often the loop reads the round's charge from the chain once t signatures are here (ms). */
 const CHAIN_POLL_MS = 100;
+/**
+ * How often it reads the chain before that (ms): a charge needs t signatures, which reach this
+ * member about when they reach the submitter, so a fast poll before then only loads the RPC (every
+ * member of a simulated federation polls one in-process chain); the slow poll still finds a charge
+ * landed by anyone (F21: a member that never gets t signatures must still see it).
+ */
+const CHAIN_POLL_SLOW_MS = 1_000;
 
 /**
  * The on-chain lines of `contributors` with their entry signatures: each member's registered
@@ -185,7 +192,8 @@ export class LockCharger {
     for (;;) {
       if (signal.aborted) throw signal.reason;
       try {
-        if (clock.now() - readAt >= CHAIN_POLL_MS) {
+        const held = signatures().length;
+        if (clock.now() - readAt >= (held >= this.init.threshold ? CHAIN_POLL_MS : CHAIN_POLL_SLOW_MS)) {
           readAt = clock.now();
           // The chain is the synchroniser: whoever submitted, every member reads the charge here.
           const state = await fed.getRound(round);
@@ -193,7 +201,7 @@ export class LockCharger {
           if (state?.status !== 'open') return refuse('CHAIN_ROUND_NOT_OPEN', `round ${round} is ${state?.status ?? 'unknown'}, not open`);
         }
         if (clock.now() >= req.until) return refuse('CHARGE_DEADLINE', `round ${round}: no charge on chain by the lock deadline`);
-        if (clock.now() >= turnAt && signatures().length >= this.init.threshold) {
+        if (clock.now() >= turnAt && held >= this.init.threshold) {
           try {
             submitted = true;
             return landed(await submit());
