@@ -74,6 +74,13 @@ export interface RoundReport extends RoundMetrics {
    * adopted), evaluate (the global model on the test sets).
    */
   readonly phases: Readonly<Record<'train' | 'aggregate' | 'adopt' | 'evaluate', number>>;
+  /**
+   * The peers' local training runs this round: the last run's start (s after the round start:
+   * opening the round, straggler delay and the wait for the training mutex) and each run's wall
+   * seconds once it holds the mutex (its own steps plus the event-loop turns it yields), as a
+   * spread and summed. A train phase much longer than `wallSum` waited for something else.
+   */
+  readonly trainRuns?: { readonly lastStart: number; readonly wall: Spread; readonly wallSum: number };
   /** Straggler delays this round (ms) by peer index; only peers that were delayed. */
   readonly stragglers?: Readonly<Record<number, number>>;
   /** With attackers: who attacks, how many were identified (never, under masking: null) and how many updates were kept out. */
@@ -201,6 +208,7 @@ export async function runSimulation(
   write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
   hooks: SimulationHooks = {},
 ): Promise<SimulationResult> {
+  const runStart = performance.now();
   const log = createLogger(o.quiet === true ? 'error' : 'warn', { component: 'simulate' });
   // FEDMESH_SIM_DEBUG_PEERS=0,5 logs those peers at debug level (JSON lines on stderr), e.g. one
   // committee member, to see which secure-aggregation phase a stalled round waits in.
@@ -297,6 +305,7 @@ export async function runSimulation(
     const inner: LocalTrainer = attack !== undefined && attackers.includes(i) ? new AttackingTrainer(t, attack, `${o.seed}/${i}`) : t;
     return new ProbedTrainer(inner, i, { seed: o.seed, stragglers, round: () => currentRound, timings, adoptedAt });
   };
+  const federationStart = performance.now();
   const fed = await startLocalFederation({
     federation: o.federation,
     seed: o.seed,
@@ -319,6 +328,13 @@ export async function runSimulation(
     wrapTrainer,
   });
   const traffic = new TrafficMeter(fed.hosts);
+  // Start-up before round 1 opens: setup (tfjs backend, data, options) then the federation's stages.
+  const startup = { setup: sec(federationStart - runStart), ...fed.startup };
+  write(
+    `start-up ${sec(performance.now() - runStart).toFixed(1)} s: ${Object.entries(startup)
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(', ')}`,
+  );
   write(
     secure !== undefined
       ? `secure aggregation: committee m=${mt.committeeSize}, threshold t=${mt.threshold}, clip range ${secure.clipRange}, ${secure.fractionalBits} fractional bits${o.dropout > 0 ? `; dropout ${o.dropout}` : ''}`
@@ -362,6 +378,7 @@ export async function runSimulation(
       // The first adoption marks the record (and its aggregate) reaching the peers.
       const rec1 = Math.min(t1, Math.max(trainEnd, adoptedAt.get(r) ?? t1));
       const delays = [...(timings.get(r)?.entries() ?? [])].filter(([, t]) => t.delayMs > 0);
+      const runs = [...(timings.get(r)?.values() ?? [])];
       const report: RoundReport = {
         round: r,
         ...pick(m),
@@ -385,6 +402,15 @@ export async function runSimulation(
           adopt: sec(t1 - rec1),
           evaluate: sec(t2 - t1),
         },
+        ...(runs.length > 0
+          ? {
+              trainRuns: {
+                lastStart: sec(Math.max(...runs.map((t) => t.startMs)) - t0),
+                wall: spread(runs.map((t) => Number(t.computeSeconds.toFixed(3)))),
+                wallSum: Number(runs.reduce((x, t) => x + t.computeSeconds, 0).toFixed(3)),
+              },
+            }
+          : {}),
         ...(delays.length > 0 ? { stragglers: Object.fromEntries(delays.map(([i, t]) => [i, Math.round(t.delayMs)])) } : {}),
         // Under secure aggregation no one sees an individual update, so no attacker is ever
         // identified (detected: null). Excluded: attackers whose update did not reach the model
@@ -465,6 +491,7 @@ export async function runSimulation(
             },
           }
         : {}),
+      startupSeconds: startup,
       meanRoundSeconds: Number((rounds.reduce((s, r) => s + r.seconds, 0) / rounds.length).toFixed(3)),
       secureAggregation:
         secure !== undefined
