@@ -464,6 +464,23 @@ function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
   const r = drive(c, s.unmaskUntil ?? lockDeadline(s, c), undefined, () => {
     s.feeder.feed(out, SecAggKind.Reveal, (x) => member.addReveal(x));
     feedKeys(s, c);
+    // Red team F20: a participant may send different masked inputs to different members; the lock
+    // names one copy per survivor (its input hash). Unmask, and take declarations, only from that
+    // copy: a member holding another abstains rather than sign a record over a different sum.
+    const otherCopy = member.followedSurvivors.filter((e) => {
+      const x = store.inputs.get(e.participant);
+      return x !== undefined && !bytesEqual(x.payloadHash, e.inputHash);
+    });
+    if (otherCopy.length > 0) {
+      throw new SecAggError(
+        'SECAGG_CANNOT_FOLLOW',
+        `round ${cfg.round}: this member holds another input than the lock names for ${otherCopy.length} survivor(s)`,
+        {
+          reason: 'input-copy',
+          participants: otherCopy.map((e) => e.participant),
+        },
+      );
+    }
     const ready = member.canUnmask() && member.followedSurvivors.every((e) => store.inputs.has(e.participant));
     if (!ready) return store.resultSeen;
     // A reconstruction that fails (a lying reveal among exactly t) is retried as more reveals
