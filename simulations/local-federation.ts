@@ -28,6 +28,7 @@ import { signPeerBinding } from '../protocol/chain/peer-binding.js';
 import { EthersFederationClient } from '../node/chain/federation-ethers.js';
 import type { FederationChainClient } from '../node/chain/federation-types.js';
 import { startInProcessChain } from '../node/chain/hardhat.js';
+import { type ChainReadStats, type ChainRequestProvider, coalesceChainReads } from './chain-reads.js';
 import type { Hex32 } from '../node/chain/types.js';
 import { systemClock } from '../node/clock.js';
 import type { Logger } from '../node/logger.js';
@@ -238,6 +239,8 @@ export type StartupStage = (typeof STARTUP_STAGES)[number];
 export interface LocalFederation {
   /** Wall seconds of each start-up stage (STARTUP_STAGES); where a large federation's start-up goes. */
   readonly startup: Readonly<Record<StartupStage, number>>;
+  /** Requests the peers sent to the in-process chain, and reads shared with one in flight (./chain-reads.ts); process-wide counters. */
+  readonly chainReads: Readonly<ChainReadStats>;
   readonly peers: readonly Peer[];
   readonly trainers: readonly Trainer[];
   readonly hosts: readonly Host[];
@@ -300,6 +303,8 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
     stageStart = now;
   };
   const chain = await startInProcessChain();
+  // Every peer reads the one in-process chain: identical reads in flight share one answer.
+  const chainReads = coalesceChainReads(chain.hre.network.provider as unknown as ChainRequestProvider);
   stageDone('chain');
   if (chain.signers.length < n + 1) throw new Error(`chain has ${chain.signers.length} accounts, need ${n + 1}`);
 
@@ -467,6 +472,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
 
     return {
       startup,
+      chainReads,
       peers,
       trainers,
       hosts,
