@@ -388,9 +388,10 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
  * A training run yields to the event loop once it has held it this long (ms), not after every
  * step. A large model's step outlasts this, so it still yields every step; a small model's step
  * takes well under a millisecond, and each yield waits a whole event-loop turn behind every
- * pending message while the other peers' runs wait for the mutex above. In a 64-peer simulation
- * (breast-cancer MLP, 2 steps per peer, load 15–18 on 2 cores) the runs held the mutex 25–39 s
- * in all per round with a yield per step, 3–5 s with this.
+ * pending message while the other peers' runs wait for the mutex above. In 64-peer simulations
+ * (breast-cancer MLP, 2 steps per peer, load 15–20 on 2 cores) the runs held the mutex 25 and
+ * 39 s in all per round with a yield per step (2 rounds), 1.6–24 s, median 6.7 s, with this
+ * (7 rounds of two runs).
  */
 const YIELD_AFTER_MS = 20;
 
