@@ -67,6 +67,8 @@ interface RunResult {
   readonly maxRssMB: number;
   readonly maxRssPerPeerMB: number;
   readonly loadAvgStart: number[];
+  /** Seconds of each start-up stage before round 1 (summary.json startupSeconds). */
+  readonly startupSeconds?: Record<string, number>;
 }
 
 /** Child mode: run one simulation and print its result as the last stdout line. */
@@ -85,6 +87,7 @@ async function child(spec: RunSpec): Promise<void> {
   const s = res.summary as {
     final: RunResult['final'];
     centralized?: RunResult['centralized'];
+    startupSeconds?: Record<string, number>;
   };
   const out: RunResult = {
     label: spec.label,
@@ -103,6 +106,7 @@ async function child(spec: RunSpec): Promise<void> {
     maxRssMB,
     maxRssPerPeerMB: maxRssMB / o.peers,
     loadAvgStart,
+    ...(s.startupSeconds !== undefined ? { startupSeconds: s.startupSeconds } : {}),
   };
   process.stdout.write(`\nBENCH_RESULT ${JSON.stringify(out)}\n`);
 }
@@ -223,6 +227,8 @@ async function runCase(name: CaseName, scalePeers: readonly number[]): Promise<R
             secondsPerRound: r.meanRoundSeconds,
             roundSeconds: r.roundSeconds,
             roundInputs: r.roundInputs,
+            roundPhases: r.roundPhases,
+            ...(r.startupSeconds !== undefined ? { startupSeconds: r.startupSeconds } : {}),
             abortedRounds: r.abortedRounds,
             wallSeconds: r.wallSeconds,
             peakRssMB: r.maxRssMB,

@@ -492,6 +492,8 @@ export async function runSimulation(
           }
         : {}),
       startupSeconds: startup,
+      // Requests to the in-process chain over the whole run, and reads shared with one in flight.
+      chainRequests: { ...fed.chainReads },
       meanRoundSeconds: Number((rounds.reduce((s, r) => s + r.seconds, 0) / rounds.length).toFixed(3)),
       secureAggregation:
         secure !== undefined

@@ -93,11 +93,11 @@ describe('validation gate before signing (defence b) on FedmeshFederation', () =
       committeeSize: 3,
       // Holds at load 20 on 2 cores (at 6 s / 0.6 s / 3 s and 8 s + 10 s windows the honest
       // round 1 aborted at load ~12).
-      timing: { collectMs: 15_000, recordGraceMs: 1_500 },
+      timing: { collectMs: 20_000, recordGraceMs: 3_000 },
       training: { epochs: 1, batchSize: 16, learningRate: 0.01 },
       log: recordingLogger(logs),
-      secureAggregation: { config: { ...SECAGG_DEFAULTS, committeeSize: 3, threshold: 2 }, keysMs: 7_500 },
-      windows: { inputSec: 20, finalizeSec: 25 },
+      secureAggregation: { config: { ...SECAGG_DEFAULTS, committeeSize: 3, threshold: 2 }, keysMs: 10_000 },
+      windows: { inputSec: 25, finalizeSec: 25 },
       defence: { validationMargin: MARGIN, validationFraction: 0.25 },
       wrapTrainer: (i, trainer) => {
         if (!ATTACKERS.includes(i)) return trainer;

@@ -28,7 +28,7 @@ import { prepareSites } from '../../simulations/sites.js';
 const PEERS = 6;
 /** m = 3, t = 2: one crashed committee member is tolerated (m − t = 1), two are not. */
 const CONFIG = { ...SECAGG_DEFAULTS, committeeSize: 3, threshold: 2 };
-const WINDOWS = { inputSec: 20, finalizeSec: 25 };
+const WINDOWS = { inputSec: 25, finalizeSec: 25 };
 
 interface Entry {
   readonly level: 'debug' | 'info' | 'warn' | 'error';
@@ -71,11 +71,11 @@ describe('round liveness on FedmeshFederation: crash tolerance, abort at the dea
       committeeSize: 3,
       // Timers and windows hold at load 20 on 2 cores (at 6 s / 0.6 s / 3 s and 8 s + 10 s
       // windows, rounds 1 and 4 aborted at load ~12 with every live peer up).
-      timing: { collectMs: 15_000, recordGraceMs: 3_000 },
+      timing: { collectMs: 20_000, recordGraceMs: 3_000 },
       training: { epochs: 1, batchSize: 16, learningRate: 0.01 },
       log: recordingLogger(logs, {}, process.env.LIVENESS_LOG !== undefined),
-      secureAggregation: { config: CONFIG, keysMs: 7_500 },
-      // Short windows: open → 20 s → input deadline → 25 s → finalize deadline.
+      secureAggregation: { config: CONFIG, keysMs: 10_000 },
+      // Short windows: open → 25 s → input deadline → 25 s → finalize deadline.
       windows: WINDOWS,
       dropouts: (round) => {
         const leader = silentLeader.get(round);
