@@ -229,7 +229,15 @@ describe('secure round machine: participant stages', () => {
     step(s, at(0, { type: 'start' }));
     step(s, received(5, r.adverts));
     step(s, at(6, { type: 'trained', result: { loss: 1.5, weights: () => GLOBAL } }));
-    const fx = step(s, received(7, [resultFrom(r.committee[0]!, r)])).effects;
+    // One member's Result is not enough (F22): nothing ends; t agreeing ones are the committee's.
+    expect(logs(step(s, received(7, [resultFrom(r.committee[0]!, r)])).effects)).toEqual([]);
+    const fx = step(
+      s,
+      received(
+        7,
+        r.committee.slice(1, r.ctx.threshold).map((m) => resultFrom(m, r)),
+      ),
+    ).effects;
     expect(logs(fx).map((l) => l.msg)).toEqual(['round already recorded by the committee: no input from this peer']);
     expect(counts(fx)).toEqual([]);
     expect(s.participant!.outcome).toEqual({ kind: 'done', trainLoss: 1.5 });
@@ -323,7 +331,17 @@ describe('secure round machine: committee stages', () => {
     const me = r.committee[1]!;
     const s = createRoundState(cfgFor(r, me), { member: r.members.get(me)! });
     step(s, at(0, { type: 'start' }));
-    const fx = step(s, received(10, [resultFrom(r.committee[0]!, r)])).effects;
+    // One member's Result ends nothing (F22); t agreeing members' Results do.
+    step(s, received(10, [resultFrom(r.committee[0]!, r)]));
+    expect(s.committee!.outcome).toBeUndefined();
+    const others = r.committee.filter((m) => m !== me && m !== r.committee[0]).slice(0, r.ctx.threshold - 1);
+    const fx = step(
+      s,
+      received(
+        10,
+        others.map((m) => resultFrom(m, r)),
+      ),
+    ).effects;
     expect(s.committee!.outcome).toEqual({ kind: 'done', recorded: false, abstained: 'SECAGG_TOO_FEW_VIEWS' });
     expect(counts(fx)).toEqual([]);
     expect(logs(fx).at(-1)).toMatchObject({

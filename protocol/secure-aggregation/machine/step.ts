@@ -73,7 +73,7 @@ export interface RoundRoles {
 
 /** A round's initial state for this peer's roles; `step` it with `{type: 'start'}` first. */
 export function createRoundState(cfg: RoundMachineConfig, roles: RoundRoles): RoundState {
-  const store = new ReceivedStore();
+  const store = new ReceivedStore(cfg.threshold);
   return {
     cfg,
     store,

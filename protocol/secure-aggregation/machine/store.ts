@@ -31,6 +31,9 @@ export class ReceivedStore {
   private readonly byKind = new Map<SecAggKind, Map<string, SecAggMessage>>();
   readonly inputs = new Map<string, ReceivedInput>();
 
+  /** `threshold`: how many committee members' agreeing Results mean the round was recorded (t). */
+  constructor(private readonly threshold = 1) {}
+
   /** Store `m`; false when its slot is taken (already held). */
   add(m: SecAggMessage): boolean {
     let slots = this.byKind.get(m.kind);
@@ -64,11 +67,25 @@ export class ReceivedStore {
   }
 
   /**
-   * Another committee member's signed result arrived: the round was recorded without waiting
-   * for us (a peer that lags under load). Every wait ends on it.
+   * The round was recorded without waiting for us (a peer that lags under load): t distinct
+   * committee members signed one result statement. Every wait ends on it. One member's word is
+   * not enough (red team F22: a single signed Result, backed by no record, ended every honest
+   * member's round before any reveal); t agreeing members include at least t − c honest ones,
+   * who sign a result only after the record landed (committee-stages.ts `onRecorded`).
    */
   get resultSeen(): boolean {
-    return this.count(SecAggKind.Result) > 0;
+    const results = this.messages(SecAggKind.Result);
+    if (results.length < this.threshold) return false;
+    const agreeing = new Map<string, number>();
+    for (const r of results) {
+      const key =
+        [r.result.prevModelHash, r.result.modelHash, r.result.participantsHash].map((b) => toHex0x(b)).join('/') +
+        `/${r.result.totalSamples}`;
+      const n = (agreeing.get(key) ?? 0) + 1;
+      if (n >= this.threshold) return true;
+      agreeing.set(key, n);
+    }
+    return false;
   }
 }
 
