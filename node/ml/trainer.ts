@@ -18,8 +18,8 @@
  *
  * Concurrency: all simulated peers in a process share one tfjs engine. A module-level mutex
  * serialises `train()` calls, so each training run's `seconds` measures only its own work and
- * peak memory is one run's working set. Between steps, once it has held the event loop for
- * YIELD_AFTER_MS, the loop yields so networking (libp2p heartbeats, gossip) keeps running.
+ * peak memory is one run's working set. Between steps the loop yields to the event loop so
+ * networking (libp2p heartbeats, gossip) keeps running.
  *
  * Differential privacy: with `dp` in the options, training is DP-SGD (Abadi et al. 2016) with
  * Poisson sampling, per-example clipping and Gaussian noise; the per-example maths is in
@@ -384,27 +384,6 @@ async function exclusive<T>(fn: () => Promise<T>): Promise<T> {
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/**
- * A training run yields to the event loop once it has held it this long (ms), not after every
- * step. A large model's step outlasts this, so it still yields every step; a small model's step
- * takes well under a millisecond, and each yield waits a whole event-loop turn behind every
- * pending message while the other peers' runs wait for the mutex above. In 64-peer simulations
- * (breast-cancer MLP, 2 steps per peer, load 15–20 on 2 cores) the runs held the mutex 25 and
- * 39 s in all per round with a yield per step (2 rounds), 1.6–24 s, median 6.7 s, with this
- * (7 rounds of two runs).
- */
-const YIELD_AFTER_MS = 20;
-
-/** A yield for a training loop: resolves at once until YIELD_AFTER_MS have passed since the last one. */
-function eventLoopPacer(): () => Promise<void> {
-  let since = performance.now();
-  return async () => {
-    if (performance.now() - since < YIELD_AFTER_MS) return;
-    await yieldToEventLoop();
-    since = performance.now();
-  };
-}
-
 export class Trainer {
   readonly spec: ModelSpec;
   readonly task: Task;
@@ -515,7 +494,6 @@ export class Trainer {
   private async runTraining(data: LabelledData, opts: TrainOptions): Promise<TrainResult> {
     if (opts.dp !== undefined) return this.runDpTraining(data, opts, opts.dp);
     const started = performance.now();
-    const pace = eventLoopPacer();
     const f = this.featureSize;
     const shape = [...this.spec.inputShape];
     const optimizer = (opts.optimizer ?? DEFAULT_OPTIMIZER) === 'sgd' ? tf.train.sgd(opts.learningRate) : tf.train.adam(opts.learningRate);
@@ -581,7 +559,7 @@ export class Trainer {
             lossSum.dispose();
             lossSum = next;
             steps++;
-            await pace();
+            await yieldToEventLoop();
           }
           loss = (await lossSum.data())[0]! / rows;
         } finally {
@@ -603,7 +581,6 @@ export class Trainer {
    */
   private async runDpTraining(data: LabelledData, opts: TrainOptions, dp: DpTrainOptions): Promise<TrainResult> {
     const started = performance.now();
-    const pace = eventLoopPacer();
     const f = this.featureSize;
     const shape = [...this.spec.inputShape];
     const randomness = dp.randomness ?? 'secure';
@@ -678,7 +655,7 @@ export class Trainer {
             clipped = next.clipped;
             epochSampled += m;
             steps++;
-            await pace();
+            await yieldToEventLoop();
           }
           loss = epochSampled > 0 ? (await lossSum.data())[0]! / epochSampled : Number.NaN;
           clippedTotal += (await clipped.data())[0]!;
