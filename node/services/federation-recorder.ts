@@ -41,8 +41,7 @@ import { recordedFromFinalized } from '../chain/federation-ledger-view.js';
 import type { FederationChainClient, FinalizedRound } from '../chain/federation-types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
-import type { Gossip } from '../net/gossip.js';
-import { CommitteeSignatures } from './committee-signatures.js';
+import { CommitteeSignatures, type CommitteeSignaturesComponents } from './committee-signatures.js';
 import { LockCharger, onChainParticipants } from './lock-charger.js';
 import type { LockChargeResult, RecordRequest, RecordResult, RoundRecorder, SecureChargeRequest } from './round-recorder.js';
 
@@ -60,14 +59,9 @@ export interface FederationRecorderInit {
   readonly finalizeTimeoutMs?: number;
 }
 
-export interface FederationRecorderComponents {
+export interface FederationRecorderComponents extends CommitteeSignaturesComponents {
   readonly self: string;
-  readonly gossip: Gossip;
   readonly fed: FederationChainClient;
-  /** Committee of `round` as peer ids, when known (RoundOpener). */
-  readonly committeeOf: (round: number) => readonly string[] | undefined;
-  /** Registered address of a member's peer id (RoundOpener). */
-  readonly addressOf: (peerId: string) => string | undefined;
   readonly clock: Clock;
   readonly log: Logger;
   /**

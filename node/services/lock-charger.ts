@@ -39,8 +39,7 @@ import { topicFor } from '../../protocol/messages/topics.js';
 import type { FederationChainClient } from '../chain/federation-types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
-import type { Gossip } from '../net/gossip.js';
-import { CommitteeSignatures } from './committee-signatures.js';
+import { CommitteeSignatures, type CommitteeSignaturesComponents } from './committee-signatures.js';
 import type { LockChargeResult, SecureChargeRequest } from './round-recorder.js';
 
 /** How often the submit loop re-checks signatures and its turn (ms): as the record's. */
@@ -95,12 +94,10 @@ export interface LockChargerInit {
   readonly threshold: number;
 }
 
-export interface LockChargerComponents {
+/** The committee's signature pool's components (gossip, committee, addresses) and the chain. */
+export interface LockChargerComponents extends CommitteeSignaturesComponents {
   readonly self: string;
-  readonly gossip: Gossip;
   readonly fed: FederationChainClient;
-  readonly committeeOf: (round: number) => readonly string[] | undefined;
-  readonly addressOf: (peerId: string) => string | undefined;
   readonly clock: Clock;
   readonly log: Logger;
   /** The federation's EIP-712 domain and deployment binding (read once from the chain). */
