@@ -22,7 +22,7 @@ import {
   type PlainRoundConfig,
   type PlainRoundState,
   plainRoundDone,
-  stepPlain,
+  stepRound,
 } from '../../protocol/round-machine/index.js';
 import type { CommitteeStage } from '../../protocol/round.js';
 import type { RoundEffect, RoundEvent, Trained } from '../../protocol/secure-aggregation/machine/types.js';
@@ -66,6 +66,8 @@ async function drive(env: PlainRoundEnv, state: PlainRoundState, signal: AbortSi
   let wakeAt: number | undefined;
 
   const newlyReceived = (): Pending | undefined => {
+    // Only the committee reads others' updates.
+    if (state.committee === undefined) return undefined;
     const updates = [];
     for (const u of inbox.updatesFor(round).values()) {
       if (delivered.has(u.sender)) continue;
@@ -136,7 +138,7 @@ async function drive(env: PlainRoundEnv, state: PlainRoundState, signal: AbortSi
   };
 
   const feed = async (e: Pending): Promise<void> => {
-    await execute(stepPlain(state, { ...e, now: clock.now() } as RoundEvent).effects);
+    await execute(stepRound(state, { ...e, now: clock.now() } as RoundEvent).effects);
   };
 
   try {
@@ -163,7 +165,7 @@ async function drive(env: PlainRoundEnv, state: PlainRoundState, signal: AbortSi
         wakeAt,
         signal,
         [inbox.notifier, completed],
-        () => inbox.updatesFor(round).size !== seen || queue.length > 0,
+        () => (state.committee !== undefined && inbox.updatesFor(round).size !== seen) || queue.length > 0,
       );
     }
   } catch (e) {
@@ -171,7 +173,7 @@ async function drive(env: PlainRoundEnv, state: PlainRoundState, signal: AbortSi
     // role had ended, but the failure is the caller's, as it always was.
     if (plainRoundDone(state)) throw e;
     // An effect failed or the round was stopped: the machine ends the role.
-    const { effects } = stepPlain(state, { type: 'failed', now: clock.now(), error: e, stopped: signal.aborted });
+    const { effects } = stepRound(state, { type: 'failed', now: clock.now(), error: e, stopped: signal.aborted });
     for (const x of effects) if (x.type === 'log') env.log[x.level](x.fields, x.msg);
   }
 }
