@@ -2,6 +2,9 @@
  * The secure round as one state machine: its configuration, events, effects and outcomes
  * (issue 13, "The shape: one round core, pure"). `step(state, event) → {state, effects}` lives
  * in ./step.ts; the stage functions in ./participant-stages.ts and ./committee-stages.ts.
+ * The events, effects and outcomes are the round machine's whole vocabulary: its plaintext
+ * FedAvg strategy (protocol/round-machine/) speaks them too (`received` with `updates`,
+ * `publish-update`, `admit-update`, a `record` with `sampleCounts`).
  *
  * Events are what the node observed — the round opened (`start`), messages its inboxes accepted
  * (`received`), a clock reading (`tick`), and the completion of an effect it was asked to run
