@@ -298,12 +298,13 @@ export class Peer {
    */
   async runRound(round: number): Promise<PeerRoundOutcome> {
     const fed = this.components.federation;
-    this.bases.set(round, fromHex0x(await fed.headModelHash()));
     if (this.components.validator !== undefined) this.heads.set(round, this.components.trainer.getWeights());
-    // Before training: would this round pass the member's privacy cap? Then abstain (observer).
-    await this.privacyGuard.beforeRound(round);
     try {
-      const committee = await this.opener.open(round);
+      // The head, the privacy budget (would this round pass the member's cap? then it abstains as
+      // an observer) and the round's opening read the chain independently: one round trip for
+      // all three (issue #13, round start cost; a late start misses the key set).
+      const [head, , committee] = await Promise.all([fed.headModelHash(), this.privacyGuard.beforeRound(round), this.opener.open(round)]);
+      this.bases.set(round, fromHex0x(head));
       return await this.runFederationRound(round, committee, fed);
     } finally {
       this.bases.delete(round - 1);

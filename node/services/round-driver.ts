@@ -416,14 +416,14 @@ export class RoundDriver {
    */
   async runRound(round: number, opts: RunRoundOptions = {}): Promise<RoundOutcome> {
     const { chain, trainer, inbox, clock, log, self } = this.c;
-    const latest = await chain.lastFinalizedRound();
+    // Both reads at once (issue #13: round start cost is counted in dependent round trips).
+    const [latest, head] = await Promise.all([chain.lastFinalizedRound(), chain.headModelHash()]);
     // Rounds can be aborted, so the last finalized round may lie further back than r − 1; any
     // earlier one is fine (the head hash check below still holds). Whether r itself is open is
     // the opener's business (./round-opener.ts).
     if (latest >= round) {
       throw new RoundError('ROUND_STALE', `ledger is at round ${latest}, cannot run round ${round}`, { round, current: latest });
     }
-    const head = await chain.headModelHash();
     const global = trainer.getWeights();
     const localHash = modelHash(global);
     if (!bytesEqual(localHash, fromHex0x(head))) {
