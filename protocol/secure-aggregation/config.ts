@@ -28,6 +28,7 @@
  */
 import { MAX_COMMITTEE_SIZE, MAX_PARTICIPANTS } from '../messages/limits.js';
 import { SecAggError } from './errors.js';
+import { autoMaskingDegree, type MaskingAssumption, validateMaskingAssumption } from './graph.js';
 
 export { MAX_COMMITTEE_SIZE };
 /** 2^63 − 1: the largest |sum| a signed 64-bit ring element decodes (N·L must not exceed it). */
@@ -68,7 +69,26 @@ export interface SecAggConfig {
    * members; docs/secure-aggregation.md "Which coalitions learn nothing").
    */
   readonly maliciousMembers: number;
+  /**
+   * K, the masking graph's degree (graph.ts, SecAgg+ of Bell et al. 2020): an even integer
+   * ≥ 2·minNeighbours, or 'auto' (`autoMaskingDegree` under `maskingAssumption`). A degree ≥ n − 1
+   * for n nodes is the complete graph. Used only where the round has a graph source (the round's
+   * on-chain seed and member set, `SecAggRoundContext.maskingGraph`); without one every
+   * participant masks with all of U_2. Absent: 'auto'.
+   */
+  readonly maskingDegree?: number | 'auto';
+  /** γ, δ, κ the 'auto' degree is computed for (graph.ts header). Absent: MASKING_ASSUMPTION_DEFAULTS. */
+  readonly maskingAssumption?: MaskingAssumption;
 }
+
+/**
+ * The assumption the default masking degree is computed for: up to γ = 1/5 of the members corrupt
+ * and colluding, up to δ = 1/3 of them absent from U_3 (the most the survivor-fraction floor
+ * α = 2/3 lets drop from U_2), disconnection probability ≤ 2^−40. Under it federations of up to 57
+ * members keep the complete graph (K ≥ n − 1); 64 members get K = 58, 256 get K = 62, 1024 get
+ * K = 66 (test/unit/secagg-graph.test.ts pins these).
+ */
+export const MASKING_ASSUMPTION_DEFAULTS: MaskingAssumption = { corruptFraction: 1 / 5, absentFraction: 1 / 3, failureBits: 40 };
 
 /**
  * Defaults: (m, t) = (7, 5) tolerates c = 1 actively malicious member (2t − m = 3 > 1; in fact
@@ -89,6 +109,8 @@ export const SECAGG_DEFAULTS: SecAggConfig = {
   minSurvivorFraction: 2 / 3,
   minNeighbours: 2,
   maliciousMembers: 1,
+  maskingDegree: 'auto',
+  maskingAssumption: MASKING_ASSUMPTION_DEFAULTS,
 };
 
 function bad(field: string, value: unknown, rule: string): SecAggError {
@@ -98,7 +120,7 @@ function bad(field: string, value: unknown, rule: string): SecAggError {
 /** Validate every rule, naming the field, the value and the rule of the first that fails. */
 export function validateSecAggConfig(c: SecAggConfig): SecAggConfig {
   const int = (field: keyof SecAggConfig, min: number, max: number): void => {
-    const v = c[field];
+    const v = c[field] as number;
     if (!Number.isInteger(v) || v < min || v > max) throw bad(field, v, `integer in [${min}, ${max}]`);
   };
   int('committeeSize', 1, MAX_COMMITTEE_SIZE);
@@ -133,7 +155,26 @@ export function validateSecAggConfig(c: SecAggConfig): SecAggConfig {
   if (c.maxParticipants * c.maxSampleCount > MAX_TOTAL_SAMPLES) {
     throw bad('maxSampleCount', c.maxSampleCount, `maxParticipants · maxSampleCount must be ≤ 2^53 − 1`);
   }
+  const k = c.maskingDegree ?? 'auto';
+  if (k !== 'auto') {
+    const min = Math.max(2, 2 * c.minNeighbours);
+    if (!Number.isInteger(k) || k < min || k > MAX_PARTICIPANTS) {
+      throw bad('maskingDegree', k, `'auto' or an integer in [max(2, 2·minNeighbours) = ${min}, ${MAX_PARTICIPANTS}]`);
+    }
+    if (k % 2 !== 0) throw bad('maskingDegree', k, 'must be even (a Harary graph H(n, K) with K even)');
+  }
+  if (c.maskingAssumption !== undefined) validateMaskingAssumption(c.maskingAssumption);
   return c;
+}
+
+/**
+ * K for a graph over `nodes` nodes: the configured degree, or the 'auto' one; n − 1 (complete)
+ * whenever it reaches that.
+ */
+export function maskingDegreeFor(c: Pick<SecAggConfig, 'maskingDegree' | 'maskingAssumption' | 'minNeighbours'>, nodes: number): number {
+  const k = c.maskingDegree ?? 'auto';
+  const resolved = k === 'auto' ? autoMaskingDegree(nodes, c.maskingAssumption ?? MASKING_ASSUMPTION_DEFAULTS, c.minNeighbours) : k;
+  return Math.min(resolved, Math.max(nodes - 1, 0));
 }
 
 /** L = R · 2^f: the integer a coordinate at the clip edge quantizes to. */
