@@ -227,6 +227,7 @@ export class Peer {
       beforePublish: (r: number, dpParams: bigint) => guard.charge(r, dpParams),
       addressOf: (p: string) => opener.addressOf(p),
       membersOf: () => membersNow(),
+      finalizeDeadlineOf: (r: number) => opener.stateOf(r)?.finalizeDeadline,
     });
   }
 

@@ -211,6 +211,13 @@ export interface RoundDriverComponents {
    */
   readonly membersOf?: (round: number) => readonly string[];
   /**
+   * The round's on-chain finalize deadline (block time, seconds; RoundState.finalizeDeadline read
+   * by ./round-opener.ts), or undefined before the round is opened here. A secure round keeps
+   * following a late key set until then (RoundMachineConfig.followUntil); absent: until the
+   * input deadline.
+   */
+  readonly finalizeDeadlineOf?: (round: number) => number | undefined;
+  /**
    * A recorded model by hash (the node store, else a member over the artifact protocol), or
    * undefined when none can be had. Read only with a momentum server optimizer, when the model
    * before the head (w_{t−1}) is not in this driver's memory: after a restart or a late join.
@@ -649,10 +656,13 @@ export class RoundDriver {
     const sa = this.init.secureAggregation!;
     if (secagg === undefined)
       throw new RoundError('ROUND_BAD_CONFIG', 'secure aggregation needs the secagg components', { field: 'secagg' });
+    // The chain's deadline on the node clock, as the stall watcher maps it (./round-abort.ts).
+    const finalizeDeadline = this.c.finalizeDeadlineOf?.(plan.round);
     return {
       plan,
       position,
       openedAt: this.c.clock.now(),
+      ...(finalizeDeadline !== undefined ? { followUntil: finalizeDeadline * 1000 } : {}),
       head,
       global,
       ...(step !== undefined ? { serverStep: step } : {}),

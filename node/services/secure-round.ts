@@ -111,6 +111,12 @@ export interface SecureRoundEnv {
   readonly updateNormBound?: number;
   readonly position: number;
   readonly openedAt: number;
+  /**
+   * Until when (node clock, ms) the machine keeps following a round whose key set is late
+   * (RoundMachineConfig.followUntil): the round's on-chain finalize deadline. Absent: the input
+   * deadline, as before.
+   */
+  readonly followUntil?: number;
   readonly head: Hex32;
   readonly global: ModelWeights;
   /** The server optimizer's step for this round (RoundMachineConfig.serverStep); absent: FedAvg. */
@@ -191,6 +197,7 @@ function machineConfig(env: SecureRoundEnv): RoundMachineConfig {
     openedAt: env.openedAt,
     keysMs: env.secure.keysMs,
     collectDeadline: env.plan.collectDeadline,
+    ...(env.followUntil !== undefined ? { followUntil: env.followUntil } : {}),
     recordGraceMs: env.recordGraceMs,
     config: env.secure.config,
     head: env.head,

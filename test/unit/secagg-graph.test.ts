@@ -73,7 +73,7 @@ describe('masking graph: structure', () => {
           const k = 2 * half;
           const nodes = ids(n);
           const g = buildMaskingGraph(scope(), { seed, nodes }, k);
-          const expected = k >= n - 1 ? n - 1 : k;
+          const expected = Math.min(k, n - 1);
           expect(g.complete).toBe(k >= n - 1);
           for (const v of nodes) {
             const ns = g.neighbours(v);

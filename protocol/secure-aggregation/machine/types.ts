@@ -45,6 +45,18 @@ export interface RoundMachineConfig {
   readonly keysMs: number;
   /** Absolute input deadline (RoundPlan.collectDeadline). */
   readonly collectDeadline: number;
+  /**
+   * Until when (node clock, ms) this peer keeps following a round whose key set is late: the last
+   * moment the chain can still accept a record for it (the node passes the round's on-chain
+   * finalize deadline; it stops the round earlier when the round closes on chain). A member with
+   * no certified key set keeps collecting, proposing in its turns and endorsing until then; a
+   * participant keeps waiting for a certified key set to mask with. Absent, or before
+   * `collectDeadline`: `collectDeadline` (the behaviour before; the in-memory simulations).
+   * Issue #13 liveness under load: giving up for good at the local input deadline lost rounds
+   * the chain would still have recorded (the rule that fixed F21: never give up for good at a
+   * local deadline while the chain can still act).
+   */
+  readonly followUntil?: number;
   /** One leader turn, and one recording turn (RoundTiming.recordGraceMs). */
   readonly recordGraceMs: number;
   readonly config: SecAggConfig;
@@ -75,12 +87,6 @@ export interface RoundMachineConfig {
    * (in-memory simulations), and the member reveals once the lock is certified.
    */
   readonly chargesLock?: boolean;
-  /**
-   * How long a member waits for the charge's answer before abstaining (ms). Absent: until the node
-   * answers (the chain charged, refused, or closed the round) — the default, since giving up while
-   * the chain still accepts the charge lets it land without a release (red team F21).
-   */
-  readonly chargeWaitMs?: number;
   /** The identity key (deterministic Ed25519 in the node): signs the result statement. */
   readonly sign: IdentitySign;
   readonly verify: IdentityVerify;
