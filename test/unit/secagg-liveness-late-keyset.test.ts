@@ -22,10 +22,9 @@ import { ids } from './secagg-helpers.js';
 const N = 7;
 const M = 5;
 const T = 3;
-const INPUT_DEADLINE = 11_000;
 const ENDORSEMENTS_AT = 12_000;
 
-function lateKeySet(extra: Partial<RoundMachineConfig>): DriveResult & { reveals: readonly RevealMsg[] } {
+function lateKeySet(extra: Partial<RoundMachineConfig>): DriveResult & { readonly revealed: readonly RevealMsg[] } {
   const reveals: RevealMsg[] = [];
   const result = driveRound({
     seed: 'late-keyset',
@@ -45,20 +44,20 @@ function lateKeySet(extra: Partial<RoundMachineConfig>): DriveResult & { reveals
       return true;
     },
   });
-  return { ...result, reveals };
+  return { ...result, revealed: reveals };
 }
 
 /** The driver's parties (secagg-helpers `ids`); the hook needs them before the driver returns. */
 const PARTIES = ids(N);
 
-function assertSafe(r: { reveals: readonly RevealMsg[] }): void {
+function assertSafe(r: { readonly revealed: readonly RevealMsg[] }): void {
   // One lock revealed for.
-  const locks = new Set(r.reveals.map((x) => toHex0x(x.proposal)));
+  const locks = new Set(r.revealed.map((x) => toHex0x(x.proposal)));
   expect(locks.size).toBeLessThanOrEqual(1);
   // Never both kinds for one participant (G1).
   for (const p of PARTIES) {
-    const b = new Set(r.reveals.filter((x) => x.selfMaskShares.some((s) => s.participant === p)).map((x) => x.sender));
-    const sk = new Set(r.reveals.filter((x) => x.keyShares.some((s) => s.participant === p)).map((x) => x.sender));
+    const b = new Set(r.revealed.filter((x) => x.selfMaskShares.some((s) => s.participant === p)).map((x) => x.sender));
+    const sk = new Set(r.revealed.filter((x) => x.keyShares.some((s) => s.participant === p)).map((x) => x.sender));
     expect(b.size >= T && sk.size >= T, `both kinds of ${p}`).toBe(false);
   }
 }
@@ -67,7 +66,7 @@ describe('secure round liveness: a key set certified after the input deadline', 
   it('before (no followUntil): every member gives up at the input deadline and nothing is recorded', () => {
     const r = lateKeySet({});
     expect(r.records).toEqual([]);
-    expect(r.reveals).toEqual([]);
+    expect(r.revealed).toEqual([]);
     expect(r.codes.filter((c) => c === 'SECAGG_NOT_CERTIFIED').length).toBeGreaterThanOrEqual(M);
   });
 
@@ -81,14 +80,14 @@ describe('secure round liveness: a key set certified after the input deadline', 
     expect(r.codes).not.toContain('SECAGG_NOT_CERTIFIED');
     assertSafe(r);
     // The reveals name the lock the records were made under.
-    expect(r.reveals.length).toBeGreaterThanOrEqual(T);
-    expect(r.reveals.every((x) => bytesEqual(x.proposal, r.reveals[0]!.proposal))).toBe(true);
+    expect(r.revealed.length).toBeGreaterThanOrEqual(T);
+    expect(r.revealed.every((x) => bytesEqual(x.proposal, r.revealed[0]!.proposal))).toBe(true);
   });
 
   it('a chain deadline before the certificate still bounds the wait: nothing revealed, nothing recorded', () => {
     const r = lateKeySet({ followUntil: ENDORSEMENTS_AT - 500 });
     expect(r.records).toEqual([]);
-    expect(r.reveals).toEqual([]);
+    expect(r.revealed).toEqual([]);
     expect(r.codes).toContain('SECAGG_NOT_CERTIFIED');
   });
 });
