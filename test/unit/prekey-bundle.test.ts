@@ -68,7 +68,7 @@ describe('prekey bundle: known-answer vector (independent Python encoder)', () =
     const verify = createIdentityVerifier();
     expect(codeOf(() => verifyPrekeyBundle(binding, V.federation, decoded, V.member, verify))).toBe('none');
     const other = binding.slice();
-    other[51] ^= 1;
+    other[51] = (other[51] ?? 0) ^ 1;
     expect(codeOf(() => verifyPrekeyBundle(other, V.federation, decoded, V.member, verify))).toBe('PREKEY_BAD_SIGNATURE');
   });
 
