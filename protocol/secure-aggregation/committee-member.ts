@@ -169,7 +169,7 @@ import { SecAggError } from './errors.js';
 import { checkFloors, floorViolation, requiredSurvivors } from './floors.js';
 import { type MaskingGraph, maskingNeighbours } from './graph.js';
 import { unmaskSum } from './masking.js';
-import { checkContext, roundMaskingGraph, type SecAggRoundContext, scopeOf } from './participant.js';
+import { checkContext, type MaskingGraphFor, roundMaskingGraphs, type SecAggRoundContext, scopeOf } from './participant.js';
 import { verifyAdvert } from './round-keys.js';
 import { reconstructAll, type SecretShares, type Share } from './shamir.js';
 import { ShareVault } from './share-vault.js';
@@ -324,8 +324,8 @@ export class SecAggCommitteeMember {
   private chargeRequired = false;
   /** The lock digest the ledger charged exactly (`lockCharged`). */
   private chargedLock: Uint8Array | undefined;
-  /** The round's masking graph (graph.ts); undefined: complete on U_2. */
-  private readonly graph: MaskingGraph | undefined;
+  /** The round's masking graph for a certified U_2 (graph.ts); undefined: complete on U_2. */
+  private readonly graphs: MaskingGraphFor;
 
   constructor(
     readonly ctx: SecAggRoundContext,
@@ -348,7 +348,7 @@ export class SecAggCommitteeMember {
     this.encryptionPublicKey = deps.crypto.x25519.publicKey(encryptionSecretKey);
     this.vault = new ShareVault(self);
     this.machine = secAggMachine('committee', ctx.round, self);
-    this.graph = roundMaskingGraph(ctx);
+    this.graphs = roundMaskingGraphs(ctx);
   }
 
   get stage(): SecAggStage {
@@ -639,7 +639,8 @@ export class SecAggCommitteeMember {
    */
   private keySetGraphFloor(shared: readonly string[]): ReturnType<typeof floorViolation> {
     const { minNeighbours } = this.ctx.config;
-    return floorViolation(shared, shared.length, (i) => maskingNeighbours(this.graph, shared, i), {
+    const graph = this.graphs(shared);
+    return floorViolation(shared, shared.length, (i) => maskingNeighbours(graph, shared, i), {
       minSurvivorFraction: 1,
       minNeighbours,
       minSurvivors: 0,
@@ -898,9 +899,10 @@ export class SecAggCommitteeMember {
     const ks = this.certifiedKeySet;
     if (ks === undefined) throw new SecAggError('SECAGG_NOT_CERTIFIED', 'no certified key set before the view', { phase: 'key-set' });
     const u2 = new Set(ks.shared);
+    const graph = this.graphs(ks.shared);
     for (const h of held) {
       if (!u2.has(h.participant) || !this.vault.has(h.participant) || !this.commitments.has(h.participant)) continue;
-      if (!sameIds(h.neighbours, maskingNeighbours(this.graph, ks.shared, h.participant))) continue;
+      if (!sameIds(h.neighbours, maskingNeighbours(graph, ks.shared, h.participant))) continue;
       this.inputs.set(h.participant, h);
     }
     const entries = [...this.inputs.values()]
@@ -990,7 +992,8 @@ export class SecAggCommitteeMember {
     ).sort((a, b) => (a.member < b.member ? -1 : 1));
     const { survivors, dropped } = deriveLock(views, ks.shared);
     const ids = survivors.map((e) => e.participant);
-    checkFloors(ids, ks.shared.length, (i) => neighboursIn(this.graph, ks, i), config);
+    const graph = this.graphs(ks.shared);
+    checkFloors(ids, ks.shared.length, (i) => neighboursIn(graph, ks, i), config);
     return { kind: SecAggKind.Proposal, federation, round, sender: this.self, turn, keySet: ks.digest, survivors: ids, dropped, views };
   }
 
@@ -1275,7 +1278,8 @@ export class SecAggCommitteeMember {
       });
     }
     try {
-      checkFloors(p.survivors, ks.shared.length, (i) => neighboursIn(this.graph, ks, i), config);
+      const graph = this.graphs(ks.shared);
+      checkFloors(p.survivors, ks.shared.length, (i) => neighboursIn(graph, ks, i), config);
     } catch (e) {
       this.refuse(e as SecAggError);
     }
@@ -1522,13 +1526,14 @@ export class SecAggCommitteeMember {
           throw new SecAggError('SECAGG_BAD_INPUT', `masked input of survivor ${e.participant} missing`, { participant: e.participant });
         inputs.set(e.participant, y);
       }
+      const graph = this.graphs(f.keySet.shared);
       const sum = unmaskSum({
         crypto: this.deps.crypto,
         scope,
         inputs,
         selfMaskSeeds,
         droppedSecretKeys,
-        neighbours: new Map(f.survivors.map((e) => [e.participant, neighboursIn(this.graph, f.keySet, e.participant)])),
+        neighbours: new Map(f.survivors.map((e) => [e.participant, neighboursIn(graph, f.keySet, e.participant)])),
         maskPublicKeys: new Map(f.survivors.map((e) => [e.participant, this.adverts.get(e.participant)!.maskKey])),
       });
       this.machine.to(S.Done);

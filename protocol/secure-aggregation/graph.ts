@@ -23,22 +23,27 @@
  *
  * When K ≥ n − 1 the graph is complete: exactly today's masking with U_2 \ {i}.
  *
- * Default degree (`autoMaskingDegree`). Let ρ = γ + δ be the fraction of nodes that are corrupt
- * (γ) or absent from U_3 (δ: dropped, or not taking part). The adversary learns more than the sum
- * of the honest survivors only if the honest survivors' subgraph is disconnected. On the cyclic
+ * Default degree (`autoMaskingDegree`, config.ts `maskingDegreeFor`). Let ρ be the fraction of
+ * the n nodes that are corrupt or absent from U_3. The adversary learns more than the sum of the
+ * honest survivors only if the honest survivors' subgraph is disconnected (an honest survivor
+ * whose surviving neighbours all collude is the worst case: its input is revealed). On the cyclic
  * order, two consecutive honest survivors are adjacent iff fewer than K/2 nodes lie between them,
  * so the honest survivors are disconnected only if two disjoint windows of K/2 consecutive
- * positions are all corrupt or absent. With the order uniform and independent of who is bad
- * (the seed is unknown when members register and is not ground by anyone in the round), a given
- * set of K positions is all bad with probability ≤ ρ^K (drawing without replacement only lowers
- * it), and there are fewer than n(n − 1)/2 pairs of windows, so
+ * positions are all corrupt or absent. With the order uniform and independent of who is bad (the
+ * seed is unknown when members register and nobody in the round grinds it), a given set of K
+ * positions is all bad with probability ≤ ρ^K (drawing without replacement only lowers it), and
+ * there are fewer than n(n − 1)/2 pairs of windows, so
  *
  *   Pr[honest survivors disconnected] ≤ n(n − 1)/2 · ρ^K ≤ 2^−κ
  *   ⇐  K ≥ (κ + log2(n(n − 1)/2)) / log2(1/ρ)
  *
  * (a union bound; Bell et al. 2020 §3 ask the same of their graphs — the honest survivors stay
- * connected — and we bound it directly for H(n, K); κ = 40 by default). An isolated honest survivor — all its surviving neighbours corrupt — is the case this
- * bounds that matters most: its input would be revealed. Pure; no I/O.
+ * connected — and we bound it directly for H(n, K)). ρ is not a guess (red team F23: a fixed
+ * δ = 1/3 of the members was not enforced by any floor, which let 5/9 of U_1 go, offline members
+ * too): K is computed once U_2 is certified, before anyone masks, for the worst U_3 the floors
+ * then allow, ρ = γ + (n − |U_2| + (1 − α)·|U_2|)/n, with γ the stated corrupt fraction of the
+ * members. A round with many members absent thus masks with a denser graph (often the complete
+ * one); K depends on |U_2| only, never on who is in it. Pure; no I/O.
  */
 import { ByteWriter, hash256, utf8 } from '../bytes.js';
 import { DEPLOYMENT_BINDING_BYTES } from '../chain/deployment-binding.js';
@@ -68,8 +73,6 @@ export interface MaskingGraphSource {
 export interface MaskingAssumption {
   /** γ: fraction of the node set that may be corrupt and collude (with the committee). */
   readonly corruptFraction: number;
-  /** δ: fraction of the node set that may be absent from U_3 (dropped, or not taking part). */
-  readonly absentFraction: number;
   /** κ: the disconnection probability is at most 2^−κ. */
   readonly failureBits: number;
 }
@@ -177,51 +180,47 @@ export function maskingNeighbours(graph: MaskingGraph | undefined, shared: reado
 }
 
 /** log2 of the union bound n(n − 1)/2 · ρ^K on Pr[honest survivors disconnected] (see the header). */
-export function disconnectionLog2Bound(
-  n: number,
-  degree: number,
-  a: Pick<MaskingAssumption, 'corruptFraction' | 'absentFraction'>,
-): number {
+export function disconnectionLog2Bound(n: number, degree: number, rho: number): number {
   if (degree >= n - 1) return Number.NEGATIVE_INFINITY; // complete: connected whenever ≥ 1 honest survivor is
-  const rho = a.corruptFraction + a.absentFraction;
   if (rho <= 0) return Number.NEGATIVE_INFINITY;
+  if (rho >= 1) return Number.POSITIVE_INFINITY;
   return Math.log2((n * (n - 1)) / 2) + degree * Math.log2(rho);
 }
 
 /**
- * The default K for `n` nodes: the smallest even K with n(n − 1)/2 · ρ^K ≤ 2^−κ (header), at
- * least 2k so a survivor keeps k surviving neighbours when up to half of its neighbours drop;
- * n − 1 (complete) when that K is ≥ n − 1. Throws SECAGG_BAD_CONFIG for an assumption outside its
- * range (ρ = γ + δ must be < 1: with every node bad no degree helps).
+ * ρ for a round: γ plus the most of the n nodes that can be absent from U_3 once U_2 of `shared`
+ * nodes is certified — those outside U_2 and the (1 − α)·|U_2| the survivor-fraction floor lets
+ * drop (header). Capped at 1.
  */
-export function autoMaskingDegree(n: number, a: MaskingAssumption, minNeighbours: number): number {
-  validateMaskingAssumption(a);
+export function badFraction(n: number, shared: number, corruptFraction: number, minSurvivorFraction: number): number {
+  if (n <= 0) return 1;
+  const absent = n - shared + (1 - minSurvivorFraction) * shared;
+  return Math.min(1, corruptFraction + absent / n);
+}
+
+/**
+ * The smallest even K ≥ max(2, 2k) with n(n − 1)/2 · ρ^K ≤ 2^−κ (header) — 2k so that a survivor
+ * keeps k surviving neighbours when up to half of its neighbours drop; n − 1 (complete) when that
+ * K is ≥ n − 1 or ρ ≥ 1 (with every node possibly bad no degree helps).
+ */
+export function autoMaskingDegree(n: number, rho: number, failureBits: number, minNeighbours: number): number {
   if (!Number.isInteger(n) || n < 0) throw bad('nodes', n, 'an integer ≥ 0');
+  if (!(rho >= 0)) throw bad('rho', rho, 'a number ≥ 0');
   const complete = Math.max(n - 1, 0);
-  const rho = a.corruptFraction + a.absentFraction;
-  const floor = 2 * minNeighbours;
-  let k: number;
-  if (rho === 0) k = floor;
-  else {
-    const need = (a.failureBits + Math.log2(Math.max((n * (n - 1)) / 2, 1))) / -Math.log2(rho);
-    k = Math.max(floor, 2 * Math.ceil(need / 2 - 1e-9), 2);
+  if (rho >= 1) return complete;
+  const floor = Math.max(2, 2 * minNeighbours);
+  let k = floor;
+  if (rho > 0) {
+    const need = (failureBits + Math.log2(Math.max((n * (n - 1)) / 2, 1))) / -Math.log2(rho);
+    k = Math.max(floor, 2 * Math.ceil(need / 2 - 1e-9));
   }
   return Math.min(k, complete);
 }
 
 /** Field-named checks of a `MaskingAssumption` (STYLE.md §11). */
 export function validateMaskingAssumption(a: MaskingAssumption): void {
-  const frac = (field: string, v: number): void => {
-    if (!(typeof v === 'number' && v >= 0 && v < 1)) throw bad(field, v, 'a number in [0, 1)');
-  };
-  frac('maskingAssumption.corruptFraction', a.corruptFraction);
-  frac('maskingAssumption.absentFraction', a.absentFraction);
-  if (!(a.corruptFraction + a.absentFraction < 1)) {
-    throw bad(
-      'maskingAssumption.absentFraction',
-      a.absentFraction,
-      `corruptFraction + absentFraction must be < 1 (got ${a.corruptFraction + a.absentFraction})`,
-    );
+  if (!(typeof a.corruptFraction === 'number' && a.corruptFraction >= 0 && a.corruptFraction < 1)) {
+    throw bad('maskingAssumption.corruptFraction', a.corruptFraction, 'a number in [0, 1)');
   }
   if (!(Number.isInteger(a.failureBits) && a.failureBits >= 1 && a.failureBits <= 128)) {
     throw bad('maskingAssumption.failureBits', a.failureBits, 'an integer in [1, 128]');

@@ -66,11 +66,31 @@ export interface SecAggRoundContext {
   readonly maskingGraph?: MaskingGraphSource;
 }
 
-/** The round's masking graph (graph.ts `buildMaskingGraph`, degree from config.ts `maskingDegreeFor`); undefined: complete on U_2. */
-export function roundMaskingGraph(ctx: SecAggRoundContext): MaskingGraph | undefined {
+/** The masking graph for a certified U_2 (`shared`); undefined: the complete graph on U_2. */
+export type MaskingGraphFor = (shared: readonly string[]) => MaskingGraph | undefined;
+
+/**
+ * The round's masking graphs (graph.ts `buildMaskingGraph`): one order, fixed by the round's seed
+ * and node set; the degree from config.ts `maskingDegreeFor` for the certified |U_2| (so the
+ * 'auto' bound holds for every U_3 the floors allow; red team F23). Cached per degree. The source
+ * is checked here, when the round's machine is built (SECAGG_BAD_CONFIG).
+ */
+export function roundMaskingGraphs(ctx: SecAggRoundContext): MaskingGraphFor {
   const src = ctx.maskingGraph;
-  if (src === undefined) return undefined;
-  return buildMaskingGraph(scopeOf(ctx), src, maskingDegreeFor(ctx.config, src.nodes.length));
+  if (src === undefined) return () => undefined;
+  const n = src.nodes.length;
+  const nodes = new Set(src.nodes);
+  const byDegree = new Map<number, MaskingGraph>();
+  const graphOf = (k: number): MaskingGraph => {
+    let g = byDegree.get(k);
+    if (g === undefined) {
+      g = buildMaskingGraph(scopeOf(ctx), src, k);
+      byDegree.set(k, g);
+    }
+    return g;
+  };
+  graphOf(Math.max(n - 1, 0)); // validates the seed and the node set now
+  return (shared) => graphOf(maskingDegreeFor(ctx.config, n, shared.filter((v) => nodes.has(v)).length));
 }
 
 export interface ParticipantDeps {
@@ -112,7 +132,7 @@ export class SecAggParticipant {
   private readonly adverts = new Map<string, AdvertiseKeysMsg>();
   private selfMaskSeed: Uint8Array | undefined;
   private maskedWith: readonly string[] = [];
-  private readonly graph: MaskingGraph | undefined;
+  private readonly graphs: MaskingGraphFor;
 
   constructor(
     readonly ctx: SecAggRoundContext,
@@ -121,7 +141,7 @@ export class SecAggParticipant {
     private readonly deps: ParticipantDeps,
   ) {
     this.machine = secAggMachine('participant', ctx.round, self);
-    this.graph = roundMaskingGraph(ctx);
+    this.graphs = roundMaskingGraphs(ctx);
   }
 
   get stage(): SecAggStage {
@@ -231,7 +251,7 @@ export class SecAggParticipant {
       });
     }
     // M_i = N_G(i) ∩ U_2 (graph.ts; U_2 \ {i} without a graph source).
-    const neighbours = maskingNeighbours(this.graph, ks.shared, this.self);
+    const neighbours = maskingNeighbours(this.graphs(ks.shared), ks.shared, this.self);
     if (neighbours.length < config.minNeighbours) {
       throw new SecAggError(
         'SECAGG_TOO_FEW_NEIGHBOURS',

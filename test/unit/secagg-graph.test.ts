@@ -19,7 +19,6 @@ import {
   buildMaskingGraph,
   disconnectionLog2Bound,
   graphSeed,
-  type MaskingAssumption,
   maskingNeighbours,
 } from '../../protocol/secure-aggregation/graph.js';
 import { runInMemoryRound } from '../../protocol/secure-aggregation/in-memory-round.js';
@@ -149,48 +148,70 @@ describe('masking graph: structure', () => {
   });
 });
 
-describe("masking degree: 'auto' (Bell et al. 2020's analysis for a stated γ, δ, κ) and config rules", () => {
+describe("masking degree: 'auto' (Bell et al. 2020's question, bounded for H(n, K) under a stated γ and κ) and config rules", () => {
   const A = SECAGG_DEFAULTS.maskingAssumption!;
-  it('defaults: small federations keep the complete graph, large ones get a sparse degree', () => {
-    expect(A).toEqual({ corruptFraction: 1 / 5, absentFraction: 1 / 3, failureBits: 40 });
-    const k = (n: number) => maskingDegreeFor(SECAGG_DEFAULTS, n);
-    expect([3, 8, 16, 32, 57].map(k)).toEqual([2, 7, 15, 31, 56]); // n − 1: complete
-    expect([58, 64, 128, 256, 1024].map(k)).toEqual([56, 58, 60, 62, 66]);
+  const alpha = SECAGG_DEFAULTS.minSurvivorFraction;
+  it('defaults: small federations keep the complete graph, large ones get a sparse degree, denser when fewer members are in U_2', () => {
+    expect(A).toEqual({ corruptFraction: 1 / 5, failureBits: 40 });
+    const k = (n: number, shared = n) => maskingDegreeFor(SECAGG_DEFAULTS, n, shared);
+    expect([3, 8, 16, 32, 57].map((n) => k(n))).toEqual([2, 7, 15, 31, 56]); // n − 1: complete
+    expect([58, 64, 128, 256, 1024].map((n) => k(n))).toEqual([56, 58, 60, 62, 66]);
+    expect(k(256, 171)).toBe(136); // U_2 at the α floor of 256
+    expect(k(256, 128)).toBe(255); // half the members offline: complete
   });
 
-  it('the auto degree is the smallest even K ≥ 2k whose bound n(n − 1)/2 · ρ^K is ≤ 2^−κ', () => {
+  it('for every certified |U_2| and every U_3 the floors then allow, the auto degree keeps n(n − 1)/2 · ρ^K ≤ 2^−κ (F23)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 3, max: 4000 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 0.5, noNaN: true }),
+        fc.integer({ min: 10, max: 80 }),
+        (n, f, corruptFraction, failureBits) => {
+          const shared = Math.max(1, Math.round(f * n));
+          const cfg = { ...SECAGG_DEFAULTS, maskingAssumption: { corruptFraction, failureBits } };
+          const K = maskingDegreeFor(cfg, n, shared);
+          if (K >= n - 1) return; // complete: connected whenever one honest survivor is
+          // Worst case the floors allow: U_3 = ⌈α·|U_2|⌉, every other node absent, γn corrupt.
+          const rho = corruptFraction + (n - Math.ceil(alpha * shared - 1e-9)) / n;
+          expect(disconnectionLog2Bound(n, K, rho)).toBeLessThanOrEqual(-failureBits + 1e-6);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('the auto degree is the smallest even K ≥ 2k meeting the bound', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 2, max: 5000 }),
-        fc.double({ min: 0.01, max: 0.45, noNaN: true }),
-        fc.double({ min: 0, max: 0.45, noNaN: true }),
+        fc.double({ min: 0.01, max: 0.95, noNaN: true }),
         fc.integer({ min: 10, max: 80 }),
         fc.integer({ min: 1, max: 4 }),
-        (n, corruptFraction, absentFraction, failureBits, k) => {
-          const a: MaskingAssumption = { corruptFraction, absentFraction, failureBits };
-          const K = autoMaskingDegree(n, a, k);
+        (n, rho, failureBits, k) => {
+          const K = autoMaskingDegree(n, rho, failureBits, k);
           if (K === n - 1) {
             // Complete: no smaller even degree ≥ 2k meets the bound.
             const below = K % 2 === 0 ? K - 2 : K - 1;
-            if (below >= 2 * k) expect(disconnectionLog2Bound(n, below, a)).toBeGreaterThan(-failureBits - 1e-6);
+            if (below >= 2 * k) expect(disconnectionLog2Bound(n, below, rho)).toBeGreaterThan(-failureBits - 1e-6);
             return;
           }
           expect(K % 2).toBe(0);
           expect(K).toBeGreaterThanOrEqual(2 * k);
-          expect(disconnectionLog2Bound(n, K, a)).toBeLessThanOrEqual(-failureBits + 1e-6);
-          if (K - 2 >= 2 * k) expect(disconnectionLog2Bound(n, K - 2, a)).toBeGreaterThan(-failureBits - 1e-6);
+          expect(disconnectionLog2Bound(n, K, rho)).toBeLessThanOrEqual(-failureBits + 1e-6);
+          if (K - 2 >= 2 * k) expect(disconnectionLog2Bound(n, K - 2, rho)).toBeGreaterThan(-failureBits - 1e-6);
         },
       ),
       { numRuns: 300 },
     );
   });
 
-  it('a stronger assumption never needs a larger degree (monotone in γ, δ and κ)', () => {
-    const base = autoMaskingDegree(1000, A, 2);
-    expect(autoMaskingDegree(1000, { ...A, corruptFraction: 0.1 }, 2)).toBeLessThanOrEqual(base);
-    expect(autoMaskingDegree(1000, { ...A, absentFraction: 0.1 }, 2)).toBeLessThanOrEqual(base);
-    expect(autoMaskingDegree(1000, { ...A, failureBits: 20 }, 2)).toBeLessThanOrEqual(base);
-    expect(autoMaskingDegree(1000, { ...A, failureBits: 80 }, 2)).toBeGreaterThan(base);
+  it('a stronger assumption never needs a larger degree (monotone in ρ and κ)', () => {
+    const base = autoMaskingDegree(1000, 0.5, 40, 2);
+    expect(autoMaskingDegree(1000, 0.4, 40, 2)).toBeLessThanOrEqual(base);
+    expect(autoMaskingDegree(1000, 0.5, 20, 2)).toBeLessThanOrEqual(base);
+    expect(autoMaskingDegree(1000, 0.5, 80, 2)).toBeGreaterThan(base);
+    expect(autoMaskingDegree(1000, 1, 40, 2)).toBe(999);
   });
 
   it('config: maskingDegree is even and ≥ 2·minNeighbours, the assumption is in range; errors name the field and the rule', () => {
@@ -211,7 +232,6 @@ describe("masking degree: 'auto' (Bell et al. 2020's analysis for a stated γ, �
     expect(fieldOf({ maskingDegree: 2, minNeighbours: 1 })).toBe('ok');
     expect(fieldOf({ maskingDegree: 'sparse' })).toBe('maskingDegree');
     expect(fieldOf({ maskingAssumption: { ...A, corruptFraction: 1 } })).toBe('maskingAssumption.corruptFraction');
-    expect(fieldOf({ maskingAssumption: { ...A, corruptFraction: 0.5, absentFraction: 0.5 } })).toBe('maskingAssumption.absentFraction');
     expect(fieldOf({ maskingAssumption: { ...A, failureBits: 0 } })).toBe('maskingAssumption.failureBits');
   });
 });
