@@ -41,6 +41,15 @@ import { scopeOf } from '../participant.js';
 import { SecAggStage } from '../stages.js';
 import { applyAggregate, decodeSum } from '../quantize.js';
 import { followUntilOf, type StageContext } from './participant-stages.js';
+import {
+  feedComplaints,
+  feedLockEvidence,
+  type LivenessState,
+  livenessState,
+  notingConflicts,
+  publishOutbox,
+  reofferAfterRelease,
+} from './liveness.js';
 import { Feeder, type ReceivedStore } from './store.js';
 import type { CommitteeOutcome, ReceivedInput } from './types.js';
 
@@ -72,6 +81,8 @@ export interface CommitteeRoleState {
   /** The node-level committee path (collecting → aggregating → recording → announcing → done). */
   readonly stages: StageMachine<CommitteeStage>;
   readonly feeder: Feeder;
+  /** Complaints, refusals and releases (./liveness.ts). */
+  readonly liveness: LivenessState;
   phase: CommitteePhase;
   readonly proposedKeySetTurns: Set<number>;
   /** Inputs whose admission was asked, in order, and those still unanswered. */
@@ -104,6 +115,7 @@ export function committeeRole(member: SecAggCommitteeMember, store: ReceivedStor
     member,
     stages: committeeMachine(member.ctx.round),
     feeder: new Feeder(store),
+    liveness: livenessState(),
     phase: CommitteePhase.KeySet,
     proposedKeySetTurns: new Set(),
     refusedInputs: new Set(),
@@ -155,12 +167,9 @@ const lagged = (c: StageContext, what: string): SecAggError =>
   });
 
 /**
- * Adverts and shares, whenever they arrive (a ShareKeys may overtake its sender's advert: retried).
- * The liveness evidence (complaints, lock refusals, releases: committee-member.ts `takeOutbox`,
- * `addComplaint`, `addLockRefuse`, `addLockRelease`) is not wired yet: publishing the outbox and
- * feeding complaints (and refusals, releases) made a benign 8-peer run
- * (test/integration/secagg-federation) end with a member lagging in the lock phase in 7 of 11
- * runs, against 0 of 4 without (2026-12-07, load 2–12); not diagnosed.
+ * Adverts, shares and other members' complaints, whenever they arrive (a ShareKeys may overtake
+ * its sender's advert: retried). The member's own complaints, refusals and releases are published
+ * after every pass (`advanceCommittee`, ./liveness.ts).
  */
 function feedKeys(s: CommitteeRoleState, c: StageContext): void {
   const { member } = s;
@@ -176,6 +185,7 @@ function feedKeys(s: CommitteeRoleState, c: StageContext): void {
       member.addShareKeys(x, c.now);
     else member.learnCommitment(x);
   });
+  feedComplaints(s.feeder, member, c);
 }
 
 /** KEY_SET: certify (U_1, U_2). */
@@ -437,11 +447,15 @@ function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
         out.publish(proposal);
       }
     }
+    // Refusals first: they may release our endorsement, and a proposal turned down for it is offered again.
+    feedLockEvidence(s.feeder, member, c);
     const endorsements: EndorseMsg[] = [];
-    s.feeder.feedRetrying(out, SecAggKind.Proposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], (x) => {
+    const offer = (x: ProposalMsg): void => {
       const e = member.onLockProposal(x, clockFrom(c, viewAt));
       if (e !== undefined) endorsements.push(e);
-    });
+    };
+    s.feeder.feedRetrying(out, SecAggKind.Proposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], notingConflicts(s.liveness, offer));
+    reofferAfterRelease(s.liveness, member, c, offer);
     for (const e of endorsements) out.publish(e);
     s.feeder.feed(out, SecAggKind.LockEndorse, (x) => member.addLockEndorse(x));
     askCharge(s, c);
@@ -621,6 +635,15 @@ function silent(s: CommitteeRoleState, c: StageContext): number | undefined {
 
 /** Run the member's stages as far as what it holds allows; the time it wants a tick at, or undefined. */
 export function advanceCommittee(s: CommitteeRoleState, c: StageContext): number | undefined {
+  try {
+    return advanceStages(s, c);
+  } finally {
+    // What the member signed this pass (complaints, refusals, releases) goes out even if it abstained.
+    publishOutbox(s.member, c);
+  }
+}
+
+function advanceStages(s: CommitteeRoleState, c: StageContext): number | undefined {
   try {
     for (;;) {
       let r: number | undefined | 'next';
