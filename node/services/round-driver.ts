@@ -20,7 +20,7 @@
  * model's hash equals the ledger's head hash. Rounds before r may have been aborted.
  */
 import type { DpTrainOptions } from '../ml/trainer.js';
-import { bytesEqual, fromHex0x, hash256, toHex0x } from '../../protocol/bytes.js';
+import { bytesEqual, fromHex0x, hash256, toHex0x, wipe } from '../../protocol/bytes.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import type { LabelledData } from '../../protocol/data.js';
 import { fedAvg } from '../../protocol/fedavg.js';
@@ -470,7 +470,16 @@ export class RoundDriver {
       };
       // Every member advertises every round — an observer with contributes = 0 — so "every
       // member advertised" is a fast path that never waits for a deadline.
-      const keys = generateRoundKeys(crypto, entropy);
+      // Signed prekeys (./secagg-prekeys.ts; issue 13 item 4, F13): rounds before this one ended on
+      // chain (their secrets are erased) and this round's pair leaves the store now. A member uses
+      // it as its c_k and advertises it, so participants holding its bundle and those falling back
+      // to its advert seal to the same key.
+      const prekeys = secure.secagg.prekeys;
+      const prekey = await prekeys?.roundOpened(round);
+      const fresh = generateRoundKeys(crypto, entropy);
+      const keys = prekey !== undefined && position >= 0 ? { encryption: prekey, mask: fresh.mask } : fresh;
+      if (keys !== fresh) wipe(fresh.encryption.secretKey);
+      else if (prekey !== undefined) wipe(prekey.secretKey); // not on the committee: the prekey is not needed
       // Committee keys from identities when the node has them (issue 13 item 4; H1): members decrypt
       // with their identity-derived X25519 key, participants encrypt to members' keys at once.
       const committeeKeys = secure.secagg.committeeKeys;
@@ -491,6 +500,7 @@ export class RoundDriver {
             sign,
             verify,
             ...(committeeKeys !== undefined ? { committeeKey: committeeKeys.of } : {}),
+            ...(committeeKeys === undefined && prekeys !== undefined ? { committeeKey: (m: string) => prekeys.keyFor(m, round) } : {}),
           })
         : undefined;
       const advert =
@@ -674,6 +684,9 @@ export class RoundDriver {
       recordGraceMs: this.init.timing.recordGraceMs,
       secure: sa,
       dropout,
+      ...(secagg.prekeys !== undefined
+        ? { preKeyed: plan.committee.filter((m) => secagg.prekeys!.keyFor(m, plan.round) !== undefined) }
+        : {}),
       sampleCount: fedAvgWeight(this.init.training.dp, this.c.data.n),
       inbox: this.c.inbox,
       secagg,

@@ -2,7 +2,8 @@
  * The participant's stages of a secure round (Bonawitz et al., CCS 2017, §4, Figure 4, "User";
  * Flower's SecAgg+ workflow has one function per stage, so has this file):
  *
- *   COMMITTEE_KEYS  wait for every member's advertisement (none with identity-derived keys),
+ *   COMMITTEE_KEYS  wait for the advertisement of every member whose key we lack (none with
+ *                   identity-derived keys, none for members whose signed prekey we hold),
  *                   a recorded result, or openedAt + keysMs; then share b_i, s_i^SK to the committee
  *   TRAINING        wait for local training (started when the round opened)
  *   KEY_SET         wait for a certified key set whose every neighbour's advert we hold (or a
@@ -103,8 +104,14 @@ function lagging(p: ParticipantRoleState, c: StageContext): boolean {
 function committeeKeys(p: ParticipantRoleState, c: StageContext): number | undefined | 'next' {
   const { cfg, store, out } = c;
   const deadline = cfg.openedAt + cfg.keysMs;
-  const advertised = cfg.committeeKeysKnown || cfg.committee.every((m) => store.has(SecAggKind.AdvertiseKeys, m));
+  // Signed prekeys (../prekeys.ts): a member whose prekey for this round we hold needs no advert.
+  const preKeyed = new Set(cfg.preKeyed);
+  const advertised = cfg.committeeKeysKnown || cfg.committee.every((m) => preKeyed.has(m) || store.has(SecAggKind.AdvertiseKeys, m));
   if (!advertised && !store.resultSeen && c.now < deadline) return deadline;
+  if (preKeyed.size > 0) {
+    const advertsHeld = cfg.committee.filter((m) => store.has(SecAggKind.AdvertiseKeys, m)).length;
+    out.log('debug', { preKeyed: preKeyed.size, committee: cfg.committee.length, advertsHeld }, 'committee keys: shares sealed to prekeys');
+  }
   if (lagging(p, c)) return finish(p, { kind: 'done' });
   p.feeder.feed(out, SecAggKind.AdvertiseKeys, (m) => p.role.addAdvert(m));
   out.publish(p.role.shareKeys());

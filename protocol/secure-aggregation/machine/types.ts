@@ -75,6 +75,11 @@ export interface RoundMachineConfig {
   readonly dropout: DropoutPoint | undefined;
   /** Committee keys are derived from identities: participants never wait for members' adverts. */
   readonly committeeKeysKnown: boolean;
+  /**
+   * Committee members whose signed prekey for this round the participant held when the round
+   * opened (../prekeys.ts): it never waits for their adverts. Absent: none.
+   */
+  readonly preKeyed?: readonly string[];
   /** The node signs a ParticipantEntry for its input (`sign-entry` effect); false: 65 zero bytes. */
   readonly signsEntry: boolean;
   /** The node charges its privacy ledger right before the input leaves (`charge` effect). */
