@@ -13,7 +13,8 @@
  *
  * Nothing enforces δ: the floors accept |U_3| = ⌈α·⌈α·|U_1|⌉⌉ (absent 5/9 of U_1 at α = 2/3),
  * and U_1 may be any part of the member set (offline members are absent too). Finding F23
- * (/work/notes/redteam-findings.md): the safe properties below fail today.
+ * (/work/notes/redteam-findings.md): the safe properties below failed on d62d105 and hold since
+ * 6ab3994 (K computed from the certified |U_2| for the worst U_3 the floors allow).
  */
 import { describe, expect, it } from 'vitest';
 import { createRng, shuffleInPlace } from '../../protocol/rng.js';
@@ -114,6 +115,30 @@ describe('attack: the default masking degree at the floors (F23)', () => {
     // expose at least one honest survivor’s exact input to the colluding participants (23 of 30).
     expect(accepted).toBeGreaterThan(0);
     expect(exposed).toBe(0);
+  });
+
+  it('after the F23 fix: a key-set leader that leaves participants out of U_2 never shrinks anyone’s graph neighbourhood', () => {
+    // K is now a function of |U_2| (the leader's only lever): it must never decrease as U_2
+    // shrinks, and H(n, K) neighbourhoods must be nested in K, or a leader could choose |U_2|
+    // to cut a victim's neighbourhood down to its colluding neighbours.
+    for (const n of [58, 64, 100, 128, 256, 512, 1024]) {
+      let prev = 0;
+      for (let shared = n; shared >= 2; shared--) {
+        const k = maskingDegreeFor(SECAGG_DEFAULTS, n, shared);
+        expect(k).toBeGreaterThanOrEqual(prev);
+        prev = k;
+      }
+    }
+    const members = ids(256);
+    const seed = new Uint8Array(32).fill(5);
+    const degrees = [...new Set([256, 220, 171, 128].map((s) => maskingDegreeFor(SECAGG_DEFAULTS, 256, s)))].sort((a, b) => a - b);
+    expect(degrees.length).toBeGreaterThan(1);
+    const graphs = degrees.map((k) => buildMaskingGraph({ binding, federation: 'f23', round: 3 }, { seed, nodes: members }, k));
+    for (let g = 1; g < graphs.length; g++)
+      for (const v of members.slice(0, 32)) {
+        const wider = new Set(graphs[g]!.neighbours(v));
+        for (const u of graphs[g - 1]!.neighbours(v)) expect(wider.has(u)).toBe(true);
+      }
   });
 
   it('today (documented network residual, cheaper with the graph): delaying only the victim’s honest graph neighbours’ inputs passes every floor', () => {
