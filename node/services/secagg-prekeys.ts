@@ -8,7 +8,7 @@
  * saves each new secret *before* its public key leaves the node (a crash never leaves a published
  * key without its secret), and publishes one signed bundle of all of them. It publishes again
  * whenever the topic gains a subscriber it has not announced to (a late joiner), checked every
- * `republishMs`.
+ * `republishMs`, and every REPUBLISH_EVERY_TICKS checks regardless.
  *
  * Erasure (the forward secrecy). When round r opens here (`roundOpened`), every round before it
  * has ended on chain, so their secrets are erased; r's own secret is handed to the round (`take`)
@@ -46,6 +46,9 @@ import type { PrekeySecretStore } from './secagg-prekey-store.js';
 
 /** How often the publisher looks for subscribers it has not announced its bundle to (ms). */
 export const DEFAULT_PREKEY_REPUBLISH_MS = 2_000;
+
+/** Every this many subscriber checks the bundle goes out again regardless (a minute at the default interval). */
+export const REPUBLISH_EVERY_TICKS = 30;
 
 export interface SecAggPrekeysInit {
   readonly federation: string;
@@ -94,6 +97,7 @@ export class SecAggPrekeys {
   private generatedThrough = 0;
   private readonly announced = new Set<string>();
   private sequence = 0;
+  private ticks = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   private running = false;
 
@@ -167,7 +171,7 @@ export class SecAggPrekeys {
     }
     // Durable before the public keys leave the node (a published key always has its secret).
     if (changed) this.save();
-    if (changed || this.announced.size === 0) await this.publish();
+    if (changed) await this.publish();
   }
 
   /**
@@ -235,10 +239,14 @@ export class SecAggPrekeys {
     }
   }
 
-  /** Publish again when the topic has a subscriber this bundle was not announced to. */
+  /**
+   * Publish again when the topic has a subscriber this bundle was not announced to, and every
+   * REPUBLISH_EVERY_TICKS checks regardless (a peer that restarted under the same id).
+   */
   async announceToNewSubscribers(): Promise<void> {
     if (this.own.size === 0) return;
-    if (this.c.gossip.subscribers(this.topic).some((p) => !this.announced.has(p))) await this.publish();
+    const periodic = ++this.ticks % REPUBLISH_EVERY_TICKS === 0;
+    if (periodic || this.c.gossip.subscribers(this.topic).some((p) => !this.announced.has(p))) await this.publish();
   }
 
   private count(v: Verdict): Verdict {
