@@ -256,6 +256,12 @@ export class Peer {
       addressOf: (p: string) => opener.addressOf(p),
       membersOf: () => membersNow(),
       finalizeDeadlineOf: (r: number) => opener.stateOf(r)?.finalizeDeadline,
+      // SecAgg+ graph source (used only with an explicit maskingDegree): the round's on-chain seed
+      // and the member list as of the round's opening here, sorted.
+      maskingGraphOf: (r: number) => {
+        const state = opener.stateOf(r);
+        return state === undefined ? undefined : { seed: fromHex0x(state.seed), nodes: [...membersNow()].sort() };
+      },
     });
   }
 

@@ -62,6 +62,7 @@ import {
 } from '../../protocol/round.js';
 import { modelHash } from '../../protocol/weights-codec.js';
 import { SecAggKind } from '../../protocol/messages/secagg.js';
+import type { MaskingGraphSource } from '../../protocol/secure-aggregation/graph.js';
 import type { FederationChainClient } from '../chain/federation-types.js';
 import { recordedFromFinalized } from '../chain/federation-ledger-view.js';
 import type { Hex32, RecordedRound } from '../chain/types.js';
@@ -210,6 +211,12 @@ export interface RoundDriverComponents {
    * sizes (the contract's m and t are fixed).
    */
   readonly membersOf?: (round: number) => readonly string[];
+  /**
+   * The SecAgg+ masking graph's source for `round` (protocol/secure-aggregation/graph.ts: the
+   * round's on-chain seed and the member set), used only when the federation sets an explicit
+   * `maskingDegree`; absent or undefined: every participant masks with all of U_2.
+   */
+  readonly maskingGraphOf?: (round: number) => MaskingGraphSource | undefined;
   /**
    * The round's on-chain finalize deadline (block time, seconds; RoundState.finalizeDeadline read
    * by ./round-opener.ts), or undefined before the round is opened here. A secure round keeps
@@ -467,6 +474,10 @@ export class RoundDriver {
         committee: plan.committee,
         threshold: secure.threshold,
         config: secure.secure.config,
+        // SecAgg+ (H-sparse): only with an explicit maskingDegree — the node set must be the same on every peer.
+        ...(typeof secure.secure.config.maskingDegree === 'number' && this.c.maskingGraphOf?.(round) !== undefined
+          ? { maskingGraph: this.c.maskingGraphOf(round)! }
+          : {}),
       };
       // Every member advertises every round — an observer with contributes = 0 — so "every
       // member advertised" is a fast path that never waits for a deadline.

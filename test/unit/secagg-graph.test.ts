@@ -23,6 +23,7 @@ import {
 } from '../../protocol/secure-aggregation/graph.js';
 import { runInMemoryRound } from '../../protocol/secure-aggregation/in-memory-round.js';
 import { decodeSum } from '../../protocol/secure-aggregation/quantize.js';
+import { parseSimulationOptions, secAggConfigOf } from '../../simulations/options.js';
 import { codeOf, config, crypto, entropies, ids, testSign, testVerify } from './secagg-helpers.js';
 import { TEST_BINDING } from './secagg-round-harness.js';
 
@@ -233,6 +234,23 @@ describe("masking degree: 'auto' (Bell et al. 2020's question, bounded for H(n, 
     expect(fieldOf({ maskingDegree: 'sparse' })).toBe('maskingDegree');
     expect(fieldOf({ maskingAssumption: { ...A, corruptFraction: 1 } })).toBe('maskingAssumption.corruptFraction');
     expect(fieldOf({ maskingAssumption: { ...A, failureBits: 0 } })).toBe('maskingAssumption.failureBits');
+  });
+});
+
+describe('fedmesh simulate --masking-degree', () => {
+  const issuesOf = (input: Record<string, unknown>): { field: string; rule: string }[] => {
+    try {
+      parseSimulationOptions(input);
+      return [];
+    } catch (e) {
+      return (e as { fields: { issues: { field: string; rule: string }[] } }).fields.issues;
+    }
+  };
+  it('reaches the secure-aggregation config, and an odd or too small K is refused naming maskingDegree', () => {
+    expect(secAggConfigOf(parseSimulationOptions({ maskingDegree: 6 })).maskingDegree).toBe(6);
+    expect(secAggConfigOf(parseSimulationOptions({})).maskingDegree).toBe('auto');
+    expect(issuesOf({ maskingDegree: 5 })[0]).toMatchObject({ field: 'maskingDegree' });
+    expect(issuesOf({ maskingDegree: 2 })[0]).toMatchObject({ field: 'maskingDegree' });
   });
 });
 
