@@ -27,6 +27,7 @@
 import { wipe } from '../../protocol/bytes.js';
 import type { IdentitySign, IdentityVerify, Entropy, SecAggCrypto } from '../../protocol/secure-aggregation/crypto.js';
 import {
+  DEFAULT_PREKEY_MAX_AHEAD,
   DEFAULT_PREKEY_WINDOW,
   decodePrekeyBundle,
   encodePrekeyBundle,
@@ -54,7 +55,7 @@ export interface SecAggPrekeysInit {
   readonly federation: string;
   /** The deployment every bundle is bound to (`deploymentBindingBytes`). */
   readonly binding: Uint8Array;
-  /** W: rounds ahead this member keeps keys for (1 … MAX_PREKEYS_PER_BUNDLE; default DEFAULT_PREKEY_WINDOW). */
+  /** W: rounds ahead this member keeps keys for (1 … DEFAULT_PREKEY_MAX_AHEAD; default DEFAULT_PREKEY_WINDOW). */
   readonly window?: number;
   /** Subscriber check interval (ms; default DEFAULT_PREKEY_REPUBLISH_MS); 0: never (tests drive it). */
   readonly republishMs?: number;
@@ -106,8 +107,9 @@ export class SecAggPrekeys {
     private readonly c: SecAggPrekeysComponents,
   ) {
     const w = init.window ?? DEFAULT_PREKEY_WINDOW;
-    if (!Number.isInteger(w) || w < 1 || w > MAX_PREKEYS_PER_BUNDLE) {
-      throw new RangeError(`prekeys.window=${w}: an integer in [1, ${MAX_PREKEYS_PER_BUNDLE}]`);
+    // Receivers keep keys up to DEFAULT_PREKEY_MAX_AHEAD rounds ahead: a longer window is not heard.
+    if (!Number.isInteger(w) || w < 1 || w > DEFAULT_PREKEY_MAX_AHEAD) {
+      throw new RangeError(`prekeys.window=${w}: an integer in [1, ${DEFAULT_PREKEY_MAX_AHEAD}]`);
     }
     this.window = w;
     this.topic = prekeyTopic(init.federation);

@@ -214,9 +214,16 @@ export function verifyPrekeyBundle(binding: Uint8Array, federation: string, b: P
 export const prekeyDigest = (key: Uint8Array): string => toHex0x(hash256(key));
 
 export interface PrekeyDirectoryOptions {
-  /** Rounds ahead of the last ended round a received key may be for (default 2 × MAX_PREKEYS_PER_BUNDLE). */
+  /**
+   * Rounds ahead of the last ended round a received key may be for (default
+   * DEFAULT_PREKEY_MAX_AHEAD). Small on purpose: the first key per round stands, so a thief of an
+   * identity key who publishes far beyond the member's own window would own those rounds' keys.
+   */
   readonly maxAhead?: number;
 }
+
+/** Twice the default window: room for a member that tops up late, and no further. */
+export const DEFAULT_PREKEY_MAX_AHEAD = 2 * DEFAULT_PREKEY_WINDOW;
 
 /** What `add` stored: the rounds whose key is new. */
 export interface PrekeyAdded {
@@ -235,7 +242,7 @@ export class PrekeyDirectory {
   readonly maxAhead: number;
 
   constructor(opts: PrekeyDirectoryOptions = {}) {
-    this.maxAhead = opts.maxAhead ?? 2 * MAX_PREKEYS_PER_BUNDLE;
+    this.maxAhead = opts.maxAhead ?? DEFAULT_PREKEY_MAX_AHEAD;
   }
 
   /** Rounds up to this one have ended on chain (finalized or aborted). */

@@ -184,6 +184,9 @@ describe('prekey directory (receiver state)', () => {
     // A bundle straddling the end keeps only its live rounds.
     expect(d.add(bundleOf('peer-b', 2, [key(0), key(1)])).rounds).toEqual([3]);
     expect(codeOf(() => d.add(bundleOf('peer-c', 13, [key(0)])))).toBe('PREKEY_TOO_EARLY');
+    // The default reach is 16 rounds past the last ended one (DEFAULT_PREKEY_MAX_AHEAD).
+    expect(codeOf(() => new PrekeyDirectory().add(bundleOf('peer-c', 17, [key(0)])))).toBe('PREKEY_TOO_EARLY');
+    expect(new PrekeyDirectory().add(bundleOf('peer-c', 16, [key(0), key(1)])).rounds).toEqual([16]);
     expect(d.add(bundleOf('peer-c', 12, [key(0), key(1)])).rounds).toEqual([12]); // round 13 is past the window
     d.endThrough(1); // never moves back
     expect(d.endedThrough).toBe(2);
