@@ -75,6 +75,8 @@ interface RunResult {
 async function child(spec: RunSpec): Promise<void> {
   const { resolveSimulationOptions } = await import('../simulations/scenario.js');
   const { runSimulation } = await import('../simulations/simulate.js');
+  // Block time at wall time, as `fedmesh simulate` runs (simulations/sim-chain.ts).
+  await (await import('../simulations/sim-chain.js')).keepBlockTimeAtWallTime();
   const loadAvgStart = os.loadavg();
   const t0 = performance.now();
   const o = resolveSimulationOptions(

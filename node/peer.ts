@@ -33,6 +33,8 @@ import { RoundInbox } from './services/round-inbox.js';
 import { nodeSha256 } from './services/secagg-crypto.js';
 import { SecAggInbox } from './services/secagg-inbox.js';
 import type { CommitteeKeys } from './services/secagg-committee-keys.js';
+import type { PrekeySecretStore } from './services/secagg-prekey-store.js';
+import { SecAggPrekeys } from './services/secagg-prekeys.js';
 import { FederationRecorder } from './services/federation-recorder.js';
 import type { LocalPrivacyLedger } from './store/privacy-ledger.js';
 import { PrivacyGuard, type PrivacyStatus } from './services/privacy-guard.js';
@@ -104,6 +106,14 @@ export interface PeerComponents {
      * advertisements. Absent: per-round member keys (forward secrecy; docs/secure-aggregation.md).
      */
     readonly committeeKeys?: CommitteeKeys;
+    /**
+     * Where this member keeps its signed per-round committee prekeys (./services/secagg-prekey-store.ts).
+     * Given: the peer publishes prekeys W rounds ahead and participants seal shares to members'
+     * prekeys at open (./services/secagg-prekeys.ts; forward secret per round, F13).
+     */
+    readonly prekeyStore?: PrekeySecretStore;
+    /** Prekey window W and republish interval (./services/secagg-prekeys.ts `SecAggPrekeysInit`). */
+    readonly prekeyOptions?: { readonly window?: number; readonly republishMs?: number };
   };
   /**
    * Defence (b): this member's validation loss of a model on its own held-out split
@@ -126,6 +136,8 @@ export interface PeerComponents {
 export class Peer {
   readonly inbox: RoundInbox;
   readonly secaggInbox?: SecAggInbox;
+  /** Signed committee prekeys (with `components.secagg.prekeyStore`). */
+  readonly prekeys?: SecAggPrekeys;
   readonly driver: RoundDriver;
   readonly opener: RoundOpener;
   readonly recorder: FederationRecorder;
@@ -211,7 +223,23 @@ export class Peer {
         notifier,
         log: components.log,
       });
-      secagg = { ...components.secagg, inbox: this.secaggInbox };
+      const { prekeyStore, prekeyOptions, ...sa } = components.secagg;
+      if (prekeyStore !== undefined) {
+        this.prekeys = new SecAggPrekeys(
+          { federation: init.federation, binding: sa.binding, ...prekeyOptions },
+          {
+            gossip,
+            crypto: sa.crypto,
+            entropy: sa.entropy,
+            sign: sa.sign,
+            verify: sa.verify,
+            isMember,
+            store: prekeyStore,
+            log: components.log,
+          },
+        );
+      }
+      secagg = { ...sa, inbox: this.secaggInbox, ...(this.prekeys !== undefined ? { prekeys: this.prekeys } : {}) };
     }
     const { secagg: _crypto, federation: _federation, validator: _validator, ...rest } = components;
     const guard = this.privacyGuard;
@@ -227,6 +255,13 @@ export class Peer {
       beforePublish: (r: number, dpParams: bigint) => guard.charge(r, dpParams),
       addressOf: (p: string) => opener.addressOf(p),
       membersOf: () => membersNow(),
+      finalizeDeadlineOf: (r: number) => opener.stateOf(r)?.finalizeDeadline,
+      // SecAgg+ graph source (used only with an explicit maskingDegree): the round's on-chain seed
+      // and the member list as of the round's opening here, sorted.
+      maskingGraphOf: (r: number) => {
+        const state = opener.stateOf(r);
+        return state === undefined ? undefined : { seed: fromHex0x(state.seed), nodes: [...membersNow()].sort() };
+      },
     });
   }
 
@@ -236,6 +271,7 @@ export class Peer {
       this.inbox.updateTopic,
       this.inbox.aggregateTopic,
       ...(this.secaggInbox !== undefined ? [this.secaggInbox.topic] : []),
+      ...(this.prekeys !== undefined ? [this.prekeys.topic] : []),
       this.recorder.topic,
       this.recorder.chargeTopic,
     ];
@@ -263,6 +299,7 @@ export class Peer {
     this.running = true;
     this.inbox.start();
     this.secaggInbox?.start();
+    this.prekeys?.start();
     this.recorder.start();
   }
 
@@ -271,6 +308,7 @@ export class Peer {
     if (!this.running) return;
     this.running = false;
     this.recorder.stop();
+    this.prekeys?.stop();
     this.secaggInbox?.stop();
     this.inbox.stop();
   }
@@ -298,12 +336,13 @@ export class Peer {
    */
   async runRound(round: number): Promise<PeerRoundOutcome> {
     const fed = this.components.federation;
-    this.bases.set(round, fromHex0x(await fed.headModelHash()));
     if (this.components.validator !== undefined) this.heads.set(round, this.components.trainer.getWeights());
-    // Before training: would this round pass the member's privacy cap? Then abstain (observer).
-    await this.privacyGuard.beforeRound(round);
     try {
-      const committee = await this.opener.open(round);
+      // The head, the privacy budget (would this round pass the member's cap? then it abstains as
+      // an observer) and the round's opening read the chain independently: one round trip for
+      // all three (issue #13, round start cost; a late start misses the key set).
+      const [head, , committee] = await Promise.all([fed.headModelHash(), this.privacyGuard.beforeRound(round), this.opener.open(round)]);
+      this.bases.set(round, fromHex0x(head));
       return await this.runFederationRound(round, committee, fed);
     } finally {
       this.bases.delete(round - 1);

@@ -22,6 +22,7 @@ export const MAX_REPEAT = 100;
 import { renderSvg } from './report.js';
 import { loadScenario, parseSweep, sweepGrid, withOption } from './scenario.js';
 import { type RoundReport, runSimulation, type SimulationResult } from './simulate.js';
+import { keepBlockTimeAtWallTime } from './sim-chain.js';
 
 export interface ExperimentInit {
   /** Option values from flags (override the scenario). */
@@ -89,6 +90,8 @@ const label = (point: Record<string, unknown>): string =>
     .replace(/[^A-Za-z0-9=,.:_-]/g, '_') || 'base';
 
 export async function runExperiment(init: ExperimentInit): Promise<SimulationResult | SweepRow[]> {
+  // Block time at wall time: round windows on chain are what the nodes think they are (./sim-chain.ts).
+  await keepBlockTimeAtWallTime();
   const write = init.write ?? ((l: string) => process.stdout.write(`${l}\n`));
   const base: Record<string, unknown> = init.scenario !== undefined ? loadScenario(init.scenario) : {};
   for (const [k, v] of Object.entries(init.options)) if (v !== undefined) base[k] = v;

@@ -52,6 +52,7 @@ import { selectRows, stratifiedSplit } from '../protocol/data.js';
 import { createRng } from '../protocol/rng.js';
 import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, seededEntropy } from '../node/services/secagg-crypto.js';
 import { identityCommitteeKeys } from '../node/services/secagg-committee-keys.js';
+import { MemoryPrekeyStore } from '../node/services/secagg-prekey-store.js';
 
 /** Which peers (by index) drop out of `round`, and where; see RoundDriverInit.dropout. */
 export type DropoutPlan = (
@@ -85,6 +86,12 @@ export interface LocalFederationOptions {
   readonly peerLog?: (peer: number) => Logger;
   /** Secure aggregation (absent: plaintext FedAvg). `committeeSize` is then ignored: the config's m applies. */
   readonly secureAggregation?: SecureAggregationInit;
+  /**
+   * Signed per-round committee prekeys instead of identity-derived committee keys
+   * (node/services/secagg-prekeys.ts): each peer keeps its secrets in a MemoryPrekeyStore
+   * (`prekeyStores[i]`, kept across restarts). Absent: identity-derived keys.
+   */
+  readonly prekeys?: { readonly window?: number; readonly republishMs?: number };
   /** Simulated dropouts, per round. */
   readonly dropouts?: DropoutPlan;
   /**
@@ -283,6 +290,8 @@ export interface LocalFederation {
   readonly recordedModels: ReadonlyMap<string, ModelWeights>;
   /** Bytes the peers kept for the auditor (RoundDriverComponents.keepArtifact), by lowercase SHA-256. */
   readonly keptArtifacts: ReadonlyMap<string, Uint8Array>;
+  /** Each peer's prekey store (with `prekeys`): what a thief of its state would find. */
+  readonly prekeyStores: readonly MemoryPrekeyStore[];
   stop(): Promise<void>;
 }
 
@@ -434,6 +443,8 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       }
       return plan.get(i);
     };
+    // Each peer's prekey secrets, kept across restarts as the daemon's encrypted file is.
+    const prekeyStores = Array.from({ length: n }, () => new MemoryPrekeyStore());
     const makePeer = (gossip: Libp2pGossip, i: number): Peer =>
       createPeer({
         federation: o.federation,
@@ -472,7 +483,9 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
                 // member's advertisement (or keysMs when one is down). Costs nothing here: every
                 // simulated secret already derives from the seed (header), so there is no forward
                 // secrecy to give up; the daemon keeps per-round keys (docs/secure-aggregation.md).
-                committeeKeys: identityCommitteeKeys(keys[i]!),
+                ...(o.prekeys !== undefined
+                  ? { prekeyStore: prekeyStores[i]!, prekeyOptions: o.prekeys }
+                  : { committeeKeys: identityCommitteeKeys(keys[i]!) }),
               },
             }
           : {}),
@@ -495,6 +508,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
       initialModelHash,
       recordedModels,
       keptArtifacts,
+      prekeyStores,
       restartPeer: async (i) => {
         peers[i]!.stop();
         peers[i] = makePeer(gossips[i]!, i);

@@ -182,6 +182,11 @@ export const SimulationOptionsSchema = z
      * Integer in [0, keysMs − 1] (checked below); absent: ⌊keysMs/2⌋.
      */
     keySetGraceMs: z.number().optional(),
+    /**
+     * K of the SecAgg+ masking graph (protocol/secure-aggregation/graph.ts): an even integer
+     * ≥ 2·minNeighbours (validateSecAggConfig). Absent: every participant masks with all of U_2.
+     */
+    maskingDegree: z.number().int().optional(),
     dropout: z.number().min(0).lt(1),
     baseline: z.boolean(),
     // DP-SGD (docs/privacy.md): a target ε from which σ is planned over rounds × local steps, or σ itself.
@@ -278,13 +283,17 @@ export const SimulationOptionsSchema = z
 export type SimulationOptions = z.infer<typeof SimulationOptionsSchema>;
 
 /** The secure-aggregation configuration a simulation runs with. */
-export function secAggConfigOf(o: Pick<SimulationOptions, 'committeeSize' | 'threshold' | 'clipRange' | 'fractionalBits'>): SecAggConfig {
+export function secAggConfigOf(
+  o: Pick<SimulationOptions, 'committeeSize' | 'threshold' | 'clipRange' | 'fractionalBits'> &
+    Partial<Pick<SimulationOptions, 'maskingDegree'>>,
+): SecAggConfig {
   return {
     ...SECAGG_DEFAULTS,
     committeeSize: o.committeeSize,
     threshold: o.threshold,
     clipRange: o.clipRange,
     fractionalBits: o.fractionalBits,
+    ...(o.maskingDegree !== undefined ? { maskingDegree: o.maskingDegree } : {}),
   };
 }
 

@@ -49,6 +49,8 @@ import { outputNames, type TaskKind, taskOfManifest } from '../../protocol/task.
 import { NodeMetrics } from '../ops/metrics.js';
 import { createPeer, type Peer } from '../peer.js';
 import { createIdentityVerifier, identitySigner, nodeSecAggCrypto, systemEntropy } from '../services/secagg-crypto.js';
+import { join } from 'node:path';
+import { FilePrekeyStore, prekeyStoreKey } from '../services/secagg-prekey-store.js';
 import { deploymentBindingBytes } from '../../protocol/chain/deployment-binding.js';
 import { NodeStore } from '../store/node-store.js';
 import { FilePrivacyLedger } from '../store/privacy-ledger.js';
@@ -429,6 +431,14 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         entropy: systemEntropy,
         sign: identitySigner(keys.privateKey),
         verify: createIdentityVerifier(),
+        // Signed per-round committee prekeys (issue 13 item 4, F13): participants never wait for
+        // members' adverts, and each round's secret is erased when the round opens here or closes
+        // on chain. Sealed at rest under a key derived from the identity (G10).
+        prekeyStore: new FilePrekeyStore(
+          join(cfg.stateDir, 'prekeys.bin'),
+          prekeyStoreKey(keys.privateKey.raw.subarray(0, 32)),
+          systemEntropy,
+        ),
       },
     });
     peer.start();
@@ -620,6 +630,9 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
       if (fin > state.chain.lastFinalizedRound) metrics.roundsFinalized.inc(fin - state.chain.lastFinalizedRound);
       state.chain = { headModelHash: headHash.toLowerCase(), lastFinalizedRound: fin, currentRound: cur };
       await noteClosedRounds(cur);
+      // Prekeys: erase every closed round's secrets, keep W rounds ahead of them published.
+      peer.prekeys?.endedThrough(state.closedThrough);
+      await peer.prekeys?.topUp(state.closedThrough + 1);
       await catchUp(headHash.toLowerCase(), fin);
       if (fin > inboxRound) {
         // At round fin's head (after a restart or a catch-up): the inboxes take round fin + 1's

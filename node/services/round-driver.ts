@@ -19,7 +19,7 @@
  * model's hash equals the ledger's head hash. Rounds before r may have been aborted.
  */
 import type { DpTrainOptions } from '../ml/trainer.js';
-import { bytesEqual, fromHex0x, toHex0x } from '../../protocol/bytes.js';
+import { bytesEqual, fromHex0x, toHex0x, wipe } from '../../protocol/bytes.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import type { LabelledData } from '../../protocol/data.js';
 import { participantEntry } from '../../protocol/chain/participant-entry.js';
@@ -55,6 +55,7 @@ import {
 } from '../../protocol/round.js';
 import { modelHash } from '../../protocol/weights-codec.js';
 import { SecAggKind } from '../../protocol/messages/secagg.js';
+import type { MaskingGraphSource } from '../../protocol/secure-aggregation/graph.js';
 import type { FederationChainClient } from '../chain/federation-types.js';
 import { recordedFromFinalized } from '../chain/federation-ledger-view.js';
 import type { Hex32, RecordedRound } from '../chain/types.js';
@@ -203,6 +204,19 @@ export interface RoundDriverComponents {
    * sizes (the contract's m and t are fixed).
    */
   readonly membersOf?: (round: number) => readonly string[];
+  /**
+   * The SecAgg+ masking graph's source for `round` (protocol/secure-aggregation/graph.ts: the
+   * round's on-chain seed and the member set), used only when the federation sets an explicit
+   * `maskingDegree`; absent or undefined: every participant masks with all of U_2.
+   */
+  readonly maskingGraphOf?: (round: number) => MaskingGraphSource | undefined;
+  /**
+   * The round's on-chain finalize deadline (block time, seconds; RoundState.finalizeDeadline read
+   * by ./round-opener.ts), or undefined before the round is opened here. A secure round keeps
+   * following a late key set until then (RoundMachineConfig.followUntil); absent: until the
+   * input deadline.
+   */
+  readonly finalizeDeadlineOf?: (round: number) => number | undefined;
   /**
    * A recorded model by hash (the node store, else a member over the artifact protocol), or
    * undefined when none can be had. Read only with a momentum server optimizer, when the model
@@ -403,14 +417,14 @@ export class RoundDriver {
    */
   async runRound(round: number, opts: RunRoundOptions = {}): Promise<RoundOutcome> {
     const { chain, trainer, inbox, clock, log, self } = this.c;
-    const latest = await chain.lastFinalizedRound();
+    // Both reads at once (issue #13: round start cost is counted in dependent round trips).
+    const [latest, head] = await Promise.all([chain.lastFinalizedRound(), chain.headModelHash()]);
     // Rounds can be aborted, so the last finalized round may lie further back than r − 1; any
     // earlier one is fine (the head hash check below still holds). Whether r itself is open is
     // the opener's business (./round-opener.ts).
     if (latest >= round) {
       throw new RoundError('ROUND_STALE', `ledger is at round ${latest}, cannot run round ${round}`, { round, current: latest });
     }
-    const head = await chain.headModelHash();
     const global = trainer.getWeights();
     const localHash = modelHash(global);
     if (!bytesEqual(localHash, fromHex0x(head))) {
@@ -447,10 +461,23 @@ export class RoundDriver {
         committee: plan.committee,
         threshold: secure.threshold,
         config: secure.secure.config,
+        // SecAgg+ (H-sparse): only with an explicit maskingDegree — the node set must be the same on every peer.
+        ...(typeof secure.secure.config.maskingDegree === 'number' && this.c.maskingGraphOf?.(round) !== undefined
+          ? { maskingGraph: this.c.maskingGraphOf(round)! }
+          : {}),
       };
       // Every member advertises every round — an observer with contributes = 0 — so "every
       // member advertised" is a fast path that never waits for a deadline.
-      const keys = generateRoundKeys(crypto, entropy);
+      // Signed prekeys (./secagg-prekeys.ts; issue 13 item 4, F13): rounds before this one ended on
+      // chain (their secrets are erased) and this round's pair leaves the store now. A member uses
+      // it as its c_k and advertises it, so participants holding its bundle and those falling back
+      // to its advert seal to the same key.
+      const prekeys = secure.secagg.prekeys;
+      const prekey = await prekeys?.roundOpened(round);
+      const fresh = generateRoundKeys(crypto, entropy);
+      const keys = prekey !== undefined && position >= 0 ? { encryption: prekey, mask: fresh.mask } : fresh;
+      if (keys !== fresh) wipe(fresh.encryption.secretKey);
+      else if (prekey !== undefined) wipe(prekey.secretKey); // not on the committee: the prekey is not needed
       // Committee keys from identities when the node has them (issue 13 item 4; H1): members decrypt
       // with their identity-derived X25519 key, participants encrypt to members' keys at once.
       const committeeKeys = secure.secagg.committeeKeys;
@@ -471,6 +498,7 @@ export class RoundDriver {
             sign,
             verify,
             ...(committeeKeys !== undefined ? { committeeKey: committeeKeys.of } : {}),
+            ...(committeeKeys === undefined && prekeys !== undefined ? { committeeKey: (m: string) => prekeys.keyFor(m, round) } : {}),
           })
         : undefined;
       const advert =
@@ -630,10 +658,13 @@ export class RoundDriver {
     const sa = this.init.secureAggregation!;
     if (secagg === undefined)
       throw new RoundError('ROUND_BAD_CONFIG', 'secure aggregation needs the secagg components', { field: 'secagg' });
+    // The chain's deadline on the node clock, as the stall watcher maps it (./round-abort.ts).
+    const finalizeDeadline = this.c.finalizeDeadlineOf?.(plan.round);
     return {
       plan,
       position,
       openedAt: this.c.clock.now(),
+      ...(finalizeDeadline !== undefined ? { followUntil: finalizeDeadline * 1000 } : {}),
       head,
       global,
       ...(step !== undefined ? { serverStep: step } : {}),
@@ -645,6 +676,9 @@ export class RoundDriver {
       recordGraceMs: this.init.timing.recordGraceMs,
       secure: sa,
       dropout,
+      ...(secagg.prekeys !== undefined
+        ? { preKeyed: plan.committee.filter((m) => secagg.prekeys!.keyFor(m, plan.round) !== undefined) }
+        : {}),
       sampleCount: fedAvgWeight(this.init.training.dp, this.c.data.n),
       inbox: this.c.inbox,
       secagg,

@@ -117,11 +117,31 @@ export class RoundOpener {
     return this.activeRound;
   }
 
-  /** Ensures `round` is open on chain and returns its committee as peer ids. */
+  /**
+   * Ensures `round` is open on chain and returns its committee as peer ids.
+   *
+   * Round start cost (issue #13): every read that does not depend on another goes out in one
+   * `Promise.all` (the round, the registry version, the active list; then the snapshot's active
+   * list and the registration of every member not known yet), so a peer pays two dependent round
+   * trips before it can advertise, whatever the federation's size: 13 before for a fresh peer of 8
+   * members (5 + one per member), 5 for a returning one (test/integration/round-start-reads).
+   * Under load each round trip waits behind the whole event loop, and a peer that advertises late
+   * misses the key set.
+   */
   async open(round: number): Promise<readonly string[]> {
     const known = this.committees.get(round);
     if (known !== undefined) return known;
-    let state = (await this.fed.currentRound()) >= round ? await this.fed.getRound(round) : undefined;
+    // `getRound` answers undefined for a round not opened yet (status none), so it needs no
+    // `currentRound` first. The registry is read beside it; a round this peer has to open itself
+    // is opened after that read, which only moves the read a transaction earlier.
+    const [read, version, activeAccounts] = await Promise.all([
+      this.fed.getRound(round),
+      this.fed.memberInfoVersion(),
+      this.fed.activeMembers(),
+      // Prefetched into the client's cache: the proofs below are checked against it.
+      this.peerProofs !== undefined ? this.deploymentBinding(this.peerProofs) : undefined,
+    ]);
+    let state = read;
     if (state === undefined) {
       try {
         const opened = await this.fed.openRound();
@@ -137,11 +157,15 @@ export class RoundOpener {
     if (state === undefined) {
       throw new ChainError('CHAIN_ROUND_NOT_OPEN', `round ${round} is not open on the federation`, { round, status: 'none' });
     }
-    await this.refreshRegistry(round);
-    this.verifyCommittee(state, await this.fed.activeMembersAt(state.snapshotBlock));
-    const committee = await this.toPeerIds(state);
+    const opened = state;
+    const [, snapshotActive] = await Promise.all([
+      this.refreshRegistry(round, version, activeAccounts),
+      this.fed.activeMembersAt(opened.snapshotBlock),
+    ]);
+    this.verifyCommittee(opened, snapshotActive);
+    const committee = await this.toPeerIds(opened);
     this.committees.set(round, committee);
-    this.states.set(round, state);
+    this.states.set(round, opened);
     for (const r of this.committees.keys()) {
       if (r <= round - ROUNDS_KEPT) {
         this.committees.delete(r);
@@ -169,12 +193,12 @@ export class RoundOpener {
   }
 
   /**
-   * Reads the active list and maps each address to its peer id (the registry is the source of
-   * both); returns the active addresses in registry order. Only addresses not seen before cost
-   * a `getMember` call, so a steady federation pays one view call per round.
+   * Maps each active address (read with the registry's `version`) to its peer id (the registry
+   * is the source of both). Only addresses not seen since the version last moved cost a
+   * `getMember` call, and those calls go out together (one round trip), so a steady federation
+   * pays nothing here. The order of `activeAccounts` (registry order) is kept.
    */
-  private async refreshRegistry(round: number): Promise<string[]> {
-    const version = await this.fed.memberInfoVersion();
+  private async refreshRegistry(round: number, version: bigint, activeAccounts: readonly string[]): Promise<void> {
     let known: string[] = [];
     if (this.infoVersion !== undefined && version !== this.infoVersion) {
       // A peer id was rebound, or a member (re-)added: forget every mapping and read them again —
@@ -184,13 +208,20 @@ export class RoundOpener {
       this.accounts.clear();
     }
     this.infoVersion = version;
-    const activeAccounts = await this.fed.activeMembers();
     this.refusedNow = new Set();
+    const inactive = known.filter((account) => !activeAccounts.includes(account));
+    const unknown = activeAccounts.filter((account) => !this.peerIds.has(account));
+    // Every registration not cached, active and formerly known alike, in one round trip.
+    const [fresh, former] = await Promise.all([
+      Promise.all(unknown.map((account) => this.fed.getMember(account))),
+      Promise.all(inactive.map((account) => this.fed.getMember(account))),
+    ]);
+    const read = new Map(unknown.map((account, i) => [account, fresh[i]!] as const));
     const ids: string[] = [];
     for (const account of activeAccounts) {
       let id = this.peerIds.get(account);
       if (id === undefined) {
-        const member = await this.fed.getMember(account);
+        const member = read.get(account)!;
         id = member.peerId;
         if (!(await this.proofAccepted(round, account, id, member.peerProof))) {
           this.refusedNow.add(account);
@@ -205,9 +236,9 @@ export class RoundOpener {
     // A suspended member's address stays known, so its signatures on older rounds still verify;
     // it is re-read like the rest (its binding may have moved) and mapped only with an accepted
     // proof, quietly: it takes no part in this round, so a refusal here is not this round's.
-    for (const account of known) {
-      if (this.peerIds.has(account) || activeAccounts.includes(account)) continue;
-      const member = await this.fed.getMember(account);
+    for (const [i, account] of inactive.entries()) {
+      if (this.peerIds.has(account)) continue;
+      const member = former[i]!;
       if (member.peerId === '') continue; // removed: nothing to map
       if (this.peerProofs !== undefined) {
         const reason = peerBindingRefusal(member.peerId, await this.deploymentBinding(this.peerProofs), account, member.peerProof);
@@ -223,7 +254,6 @@ export class RoundOpener {
       this.activeSet = next;
       this.activeRound = round;
     }
-    return activeAccounts;
   }
 
   /**

@@ -13,7 +13,12 @@
  * proposes once per turn it leads, so endorsements are kept per (sender, digest) and proposals per
  * (sender, turn), at most m of each per sender and round (a bound on memory, not on safety).
  * Liveness evidence likewise: complaints per (sender, accused) (≤ MAX_PARTICIPANTS), lock
- * refusals and releases per (sender, digest) (≤ m).
+ * refusals and releases per (sender, digest) (≤ m). A complaint must accuse a federation member
+ * (only members contribute; REJECT `SECAGG_COMPLAINT_NOT_MEMBER` otherwise, checked after the
+ * pipeline's signature step). Each accepted one — ours or another member's — is written as a
+ * structured evidence record (./secagg-evidence.ts: `event: 'complaint' | 'lock-refusal' |
+ * 'lock-release'`) and kept in `liveness`; a refusal's two views also make an `equivocation`
+ * record (kind `secagg-View`), once per (round, member).
  *
  * Messages of a round this peer has not opened yet (the pipeline IGNOREs them, ROUND_UNKNOWN:
  * without the round's committee it cannot judge them) are *held*, not lost: a member whose chain
@@ -35,7 +40,8 @@ import { ACCEPT, reject, type Verdict } from '../../protocol/verdict.js';
 import type { Logger } from '../logger.js';
 import type { Gossip, GossipMessage } from '../net/gossip.js';
 import { ChangeNotifier } from './change-notifier.js';
-import { type EquivocationEvidence, recordEquivocation } from './round-inbox.js';
+import { type EquivocationEvidence, MAX_EVIDENCE_RECORDS, recordEquivocation } from './round-inbox.js';
+import { type LivenessEvidence, type LivenessMessage, livenessEvidence, viewEquivocationEvidence } from './secagg-evidence.js';
 
 export interface SecAggInboxInit {
   /** The deployment every secagg signature is bound to (`deploymentBindingBytes`). */
@@ -101,6 +107,10 @@ export class SecAggInbox {
   readonly notifier: ChangeNotifier;
   /** Equivocation evidence seen by this inbox, oldest first (bounded; the log has every record). */
   readonly evidence: EquivocationEvidence[] = [];
+  /** Complaints, refusals and releases accepted (ours too), oldest first (bounded; the log has every record). */
+  readonly liveness: LivenessEvidence[] = [];
+  /** Views proven equivocal by a refusal's evidence, as `round/member` (one equivocation record each). */
+  private readonly provenViews = new Set<string>();
   private current = 1;
   private readonly rounds = new Map<number, ByKind>();
   /** Messages of rounds whose committee was unknown on arrival, oldest first (see the header). */
@@ -131,6 +141,7 @@ export class SecAggInbox {
   setRound(round: number): void {
     this.current = round;
     for (const r of this.rounds.keys()) if (r < round - 1) this.rounds.delete(r);
+    for (const k of this.provenViews) if (Number(k.slice(0, k.indexOf('/'))) < round - 1) this.provenViews.delete(k);
     this.replayPending();
   }
 
@@ -165,7 +176,19 @@ export class SecAggInbox {
     const { verdict, message } = this.validate(g);
     if (verdict.action === 'ignore' && verdict.code === 'ROUND_UNKNOWN') this.hold(g);
     if (message === undefined) return verdict;
+    const refused = this.refuseContent(message);
+    if (refused !== undefined) return refused;
     return this.store(message, hash256(g.data), g.data.length);
+  }
+
+  /**
+   * Content rules the pipeline (protocol/validate.ts) leaves to the node, judged after its
+   * signature step: a complaint accuses a federation member (only members contribute shares), so
+   * a member cannot fill the inbox's complaint slots with made-up names.
+   */
+  private refuseContent(m: SecAggMessage): Verdict | undefined {
+    if (m.kind === SecAggKind.Complaint && !this.init.isMember(m.accused)) return reject('SECAGG_COMPLAINT_NOT_MEMBER');
+    return undefined;
   }
 
   private validate(g: GossipMessage): ReturnType<typeof validateSecAggMessage> {
@@ -214,7 +237,7 @@ export class SecAggInbox {
     this.pendingBytes = keep.reduce((n, p) => n + p.data.length, 0);
     for (const p of ready) {
       const { message } = this.validate({ topic: this.topic, from: p.from, data: p.data });
-      if (message !== undefined) this.store(message, hash256(p.data), p.data.length);
+      if (message !== undefined && this.refuseContent(message) === undefined) this.store(message, hash256(p.data), p.data.length);
     }
   }
 
@@ -249,7 +272,30 @@ export class SecAggInbox {
       return reject('SECAGG_EQUIVOCATION');
     }
     bySender.set(slot, { message: m, hash, bytes });
+    if (m.kind === SecAggKind.Complaint || m.kind === SecAggKind.LockRefuse || m.kind === SecAggKind.LockRelease) this.recordLiveness(m);
     this.notifier.notify();
     return ACCEPT;
+  }
+
+  /** Write the evidence record of a newly stored complaint, refusal or release (see the header). */
+  private recordLiveness(m: LivenessMessage): void {
+    const e = livenessEvidence(this.init.binding, m);
+    this.liveness.push(e);
+    if (this.liveness.length > MAX_EVIDENCE_RECORDS) this.liveness.shift();
+    const log = this.init.log;
+    if (e.event === 'complaint')
+      log?.warn({ ...e }, `${e.member} complains that the share of ${e.accused} does not open (round ${e.round})`);
+    else if (e.event === 'lock-refusal')
+      log?.warn(
+        { ...e },
+        `${e.member} refuses lock ${e.lock} (round ${e.round})${e.equivocator !== undefined ? `: ${e.equivocator} signed two views` : ''}`,
+      );
+    else log?.info({ ...e }, `${e.member} released lock ${e.released} for ${e.lock} on ${e.refusers.length} refusals (round ${e.round})`);
+    const pair = viewEquivocationEvidence(e);
+    if (pair === undefined) return;
+    const key = `${pair.round}/${pair.sender}`;
+    if (this.provenViews.has(key)) return;
+    this.provenViews.add(key);
+    recordEquivocation(this.evidence, log, pair);
   }
 }

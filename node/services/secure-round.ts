@@ -70,6 +70,7 @@ import type { RoundInbox } from './round-inbox.js';
 import type { RoundRecorder } from './round-recorder.js';
 import type { CommitteeKeys } from './secagg-committee-keys.js';
 import type { SecAggInbox } from './secagg-inbox.js';
+import type { SecAggPrekeys } from './secagg-prekeys.js';
 
 export type { DropoutPoint };
 
@@ -98,6 +99,8 @@ export interface SecAggComponents {
    * encrypt shares to members at once; without, to members' in-round advertisements.
    */
   readonly committeeKeys?: CommitteeKeys;
+  /** Signed per-round committee prekeys (./secagg-prekeys.ts): known before the round, erased after it. */
+  readonly prekeys?: SecAggPrekeys;
   readonly inbox: SecAggInbox;
   readonly crypto: SecAggCrypto;
   readonly entropy: Entropy;
@@ -111,6 +114,12 @@ export interface SecureRoundEnv {
   readonly updateNormBound?: number;
   readonly position: number;
   readonly openedAt: number;
+  /**
+   * Until when (node clock, ms) the machine keeps following a round whose key set is late
+   * (RoundMachineConfig.followUntil): the round's on-chain finalize deadline. Absent: the input
+   * deadline, as before.
+   */
+  readonly followUntil?: number;
   readonly head: Hex32;
   readonly global: ModelWeights;
   /** The server optimizer's step for this round (RoundMachineConfig.serverStep); absent: FedAvg. */
@@ -123,6 +132,8 @@ export interface SecureRoundEnv {
   readonly recordGraceMs: number;
   readonly secure: SecureAggregationInit;
   readonly dropout: DropoutPoint | undefined;
+  /** Committee members whose prekey for this round the participant held at open (RoundMachineConfig.preKeyed). */
+  readonly preKeyed?: readonly string[];
   readonly sampleCount: number;
   readonly inbox: RoundInbox;
   readonly secagg: SecAggComponents;
@@ -191,6 +202,7 @@ function machineConfig(env: SecureRoundEnv): RoundMachineConfig {
     openedAt: env.openedAt,
     keysMs: env.secure.keysMs,
     collectDeadline: env.plan.collectDeadline,
+    ...(env.followUntil !== undefined ? { followUntil: env.followUntil } : {}),
     recordGraceMs: env.recordGraceMs,
     config: env.secure.config,
     head: env.head,
@@ -200,6 +212,7 @@ function machineConfig(env: SecureRoundEnv): RoundMachineConfig {
     ...(env.updateNormBound !== undefined ? { updateNormBound: env.updateNormBound } : {}),
     dropout: env.dropout,
     committeeKeysKnown: env.secagg.committeeKeys !== undefined,
+    ...(env.preKeyed !== undefined ? { preKeyed: env.preKeyed } : {}),
     signsEntry: env.signEntry !== undefined,
     charges: env.beforePublish !== undefined,
     admits: env.admit !== undefined,

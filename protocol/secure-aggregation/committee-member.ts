@@ -166,9 +166,10 @@ import {
   shareAssociatedData,
 } from './crypto.js';
 import { SecAggError } from './errors.js';
-import { checkFloors, requiredSurvivors } from './floors.js';
+import { checkFloors, floorViolation, requiredSurvivors } from './floors.js';
+import { type MaskingGraph, maskingNeighbours } from './graph.js';
 import { unmaskSum } from './masking.js';
-import { checkContext, type SecAggRoundContext, scopeOf } from './participant.js';
+import { checkContext, type MaskingGraphFor, roundMaskingGraphs, type SecAggRoundContext, scopeOf } from './participant.js';
 import { verifyAdvert } from './round-keys.js';
 import { reconstructAll, type SecretShares, type Share } from './shamir.js';
 import { ShareVault } from './share-vault.js';
@@ -323,6 +324,8 @@ export class SecAggCommitteeMember {
   private chargeRequired = false;
   /** The lock digest the ledger charged exactly (`lockCharged`). */
   private chargedLock: Uint8Array | undefined;
+  /** The round's masking graph for a certified U_2 (graph.ts); undefined: complete on U_2. */
+  private readonly graphs: MaskingGraphFor;
 
   constructor(
     readonly ctx: SecAggRoundContext,
@@ -345,6 +348,7 @@ export class SecAggCommitteeMember {
     this.encryptionPublicKey = deps.crypto.x25519.publicKey(encryptionSecretKey);
     this.vault = new ShareVault(self);
     this.machine = secAggMachine('committee', ctx.round, self);
+    this.graphs = roundMaskingGraphs(ctx);
   }
 
   get stage(): SecAggStage {
@@ -625,7 +629,22 @@ export class SecAggCommitteeMember {
       minNeighbours + 1,
       minSurvivors,
     );
-    return p.shared.length >= need;
+    return p.shared.length >= need && this.keySetGraphFloor(p.shared) === undefined;
+  }
+
+  /**
+   * The neighbour and connectivity floors (floors.ts) on U_2 itself: U_3 ⊆ U_2 only loses edges,
+   * so a U_2 whose masking graph leaves someone fewer than k neighbours, or is disconnected, can
+   * never be locked. Always true for the complete graph once |U_2| ≥ k + 1.
+   */
+  private keySetGraphFloor(shared: readonly string[]): ReturnType<typeof floorViolation> {
+    const { minNeighbours } = this.ctx.config;
+    const graph = this.graphs(shared);
+    return floorViolation(shared, shared.length, (i) => maskingNeighbours(graph, shared, i), {
+      minSurvivorFraction: 1,
+      minNeighbours,
+      minSurvivors: 0,
+    });
   }
 
   /**
@@ -772,6 +791,12 @@ export class SecAggCommitteeMember {
         }),
       );
     }
+    // SecAgg+ (graph.ts): with a sparse masking graph, U_2 must already pass the neighbour and
+    // connectivity floors — no lock on it could otherwise.
+    const graphFloor = this.keySetGraphFloor(p.shared);
+    if (graphFloor !== undefined) {
+      this.refuse(new SecAggError('SECAGG_FLOOR', `U_2 breaks the ${graphFloor.rule} floor on the masking graph`, { ...graphFloor }));
+    }
     // F12, key-set half: U_2 may leave out a U_1 participant whose share and commitment we hold
     // only if it is provably unusable (`provablyUnusable`) or the record cap forces it (U_2 = the
     // first maxShared by id). Otherwise the leader would choose whom the floor drops — the red
@@ -874,15 +899,10 @@ export class SecAggCommitteeMember {
     const ks = this.certifiedKeySet;
     if (ks === undefined) throw new SecAggError('SECAGG_NOT_CERTIFIED', 'no certified key set before the view', { phase: 'key-set' });
     const u2 = new Set(ks.shared);
+    const graph = this.graphs(ks.shared);
     for (const h of held) {
       if (!u2.has(h.participant) || !this.vault.has(h.participant) || !this.commitments.has(h.participant)) continue;
-      if (
-        !sameIds(
-          h.neighbours,
-          ks.shared.filter((j) => j !== h.participant),
-        )
-      )
-        continue;
+      if (!sameIds(h.neighbours, maskingNeighbours(graph, ks.shared, h.participant))) continue;
       this.inputs.set(h.participant, h);
     }
     const entries = [...this.inputs.values()]
@@ -972,7 +992,8 @@ export class SecAggCommitteeMember {
     ).sort((a, b) => (a.member < b.member ? -1 : 1));
     const { survivors, dropped } = deriveLock(views, ks.shared);
     const ids = survivors.map((e) => e.participant);
-    checkFloors(ids, ks.shared.length, (i) => neighboursIn(ks, i), config);
+    const graph = this.graphs(ks.shared);
+    checkFloors(ids, ks.shared.length, (i) => neighboursIn(graph, ks, i), config);
     return { kind: SecAggKind.Proposal, federation, round, sender: this.self, turn, keySet: ks.digest, survivors: ids, dropped, views };
   }
 
@@ -1257,7 +1278,8 @@ export class SecAggCommitteeMember {
       });
     }
     try {
-      checkFloors(p.survivors, ks.shared.length, (i) => neighboursIn(ks, i), config);
+      const graph = this.graphs(ks.shared);
+      checkFloors(p.survivors, ks.shared.length, (i) => neighboursIn(graph, ks, i), config);
     } catch (e) {
       this.refuse(e as SecAggError);
     }
@@ -1504,13 +1526,14 @@ export class SecAggCommitteeMember {
           throw new SecAggError('SECAGG_BAD_INPUT', `masked input of survivor ${e.participant} missing`, { participant: e.participant });
         inputs.set(e.participant, y);
       }
+      const graph = this.graphs(f.keySet.shared);
       const sum = unmaskSum({
         crypto: this.deps.crypto,
         scope,
         inputs,
         selfMaskSeeds,
         droppedSecretKeys,
-        neighbours: new Map(f.survivors.map((e) => [e.participant, neighboursIn(f.keySet, e.participant)])),
+        neighbours: new Map(f.survivors.map((e) => [e.participant, neighboursIn(graph, f.keySet, e.participant)])),
         maskPublicKeys: new Map(f.survivors.map((e) => [e.participant, this.adverts.get(e.participant)!.maskKey])),
       });
       this.machine.to(S.Done);
@@ -1628,9 +1651,12 @@ function bytesEqualOpt(a: Uint8Array | undefined, b: Uint8Array): boolean {
   return a !== undefined && bytesEqual(a, b);
 }
 
-/** M_i for i ∈ U_2 of `ks`: U_2 \ {i} (every participant under `ks` masks with exactly that). */
-function neighboursIn(ks: KeySet, p: string): ReadonlySet<string> {
-  return new Set(ks.shared.filter((j) => j !== p));
+/**
+ * M_i for i ∈ U_2 of `ks`: N_G(i) ∩ U_2 for the round's masking graph (graph.ts), U_2 \ {i} without
+ * one — every participant under `ks` masks with exactly that (participant.ts `neighboursFrom`).
+ */
+function neighboursIn(graph: MaskingGraph | undefined, ks: KeySet, p: string): ReadonlySet<string> {
+  return new Set(maskingNeighbours(graph, ks.shared, p));
 }
 
 function sameIds(a: readonly string[], b: readonly string[]): boolean {

@@ -28,6 +28,7 @@
  */
 import { MAX_COMMITTEE_SIZE, MAX_PARTICIPANTS } from '../messages/limits.js';
 import { SecAggError } from './errors.js';
+import { autoMaskingDegree, badFraction, type MaskingAssumption, validateMaskingAssumption } from './graph.js';
 
 export { MAX_COMMITTEE_SIZE };
 /** 2^63 − 1: the largest |sum| a signed 64-bit ring element decodes (N·L must not exceed it). */
@@ -68,7 +69,29 @@ export interface SecAggConfig {
    * members; docs/secure-aggregation.md "Which coalitions learn nothing").
    */
   readonly maliciousMembers: number;
+  /**
+   * K, the masking graph's degree (graph.ts, SecAgg+ of Bell et al. 2020): an even integer
+   * ≥ 2·minNeighbours, or 'auto': computed when U_2 is certified (`maskingDegreeFor`) so that
+   * Pr[honest survivors disconnected] ≤ 2^−κ for every U_3 the floors then allow, under
+   * `maskingAssumption`. A degree ≥ n − 1 for n nodes is the complete graph. Used only where the
+   * round has a graph source (the round's on-chain seed and member set,
+   * `SecAggRoundContext.maskingGraph`); without one every participant masks with all of U_2.
+   * Absent: 'auto'.
+   */
+  readonly maskingDegree?: number | 'auto';
+  /** γ and κ the 'auto' degree is computed for (graph.ts header). Absent: MASKING_ASSUMPTION_DEFAULTS. */
+  readonly maskingAssumption?: MaskingAssumption;
 }
+
+/**
+ * The assumption the 'auto' masking degree is computed for: up to γ = 1/5 of the members corrupt
+ * and colluding (with the committee), disconnection probability ≤ 2^−40. The absent fraction is
+ * not assumed: it is what the certified U_2 and the survivor-fraction floor α allow (graph.ts
+ * `badFraction`; red team F23). With every member in U_2 and α = 2/3, federations of up to 57
+ * members keep the complete graph; 64 get K = 58, 256 get K = 62, 1024 get K = 66; with only
+ * 2/3 of 256 members in U_2, K = 136 (test/unit/secagg-graph.test.ts pins these).
+ */
+export const MASKING_ASSUMPTION_DEFAULTS: MaskingAssumption = { corruptFraction: 1 / 5, failureBits: 40 };
 
 /**
  * Defaults: (m, t) = (7, 5) tolerates c = 1 actively malicious member (2t − m = 3 > 1; in fact
@@ -89,6 +112,8 @@ export const SECAGG_DEFAULTS: SecAggConfig = {
   minSurvivorFraction: 2 / 3,
   minNeighbours: 2,
   maliciousMembers: 1,
+  maskingDegree: 'auto',
+  maskingAssumption: MASKING_ASSUMPTION_DEFAULTS,
 };
 
 function bad(field: string, value: unknown, rule: string): SecAggError {
@@ -98,7 +123,7 @@ function bad(field: string, value: unknown, rule: string): SecAggError {
 /** Validate every rule, naming the field, the value and the rule of the first that fails. */
 export function validateSecAggConfig(c: SecAggConfig): SecAggConfig {
   const int = (field: keyof SecAggConfig, min: number, max: number): void => {
-    const v = c[field];
+    const v = c[field] as number;
     if (!Number.isInteger(v) || v < min || v > max) throw bad(field, v, `integer in [${min}, ${max}]`);
   };
   int('committeeSize', 1, MAX_COMMITTEE_SIZE);
@@ -133,7 +158,35 @@ export function validateSecAggConfig(c: SecAggConfig): SecAggConfig {
   if (c.maxParticipants * c.maxSampleCount > MAX_TOTAL_SAMPLES) {
     throw bad('maxSampleCount', c.maxSampleCount, `maxParticipants · maxSampleCount must be ≤ 2^53 − 1`);
   }
+  const k = c.maskingDegree ?? 'auto';
+  if (k !== 'auto') {
+    const min = Math.max(2, 2 * c.minNeighbours);
+    if (!Number.isInteger(k) || k < min || k > MAX_PARTICIPANTS) {
+      throw bad('maskingDegree', k, `'auto' or an integer in [max(2, 2·minNeighbours) = ${min}, ${MAX_PARTICIPANTS}]`);
+    }
+    if (k % 2 !== 0) throw bad('maskingDegree', k, 'must be even (a Harary graph H(n, K) with K even)');
+  }
+  if (c.maskingAssumption !== undefined) validateMaskingAssumption(c.maskingAssumption);
   return c;
+}
+
+/**
+ * K for a graph over `nodes` nodes once U_2 of `shared` of them is certified: the configured
+ * degree, or the 'auto' one for ρ = γ + the most of the nodes that can be absent from U_3
+ * (graph.ts `badFraction`, `autoMaskingDegree`); n − 1 (complete) whenever it reaches that. Every
+ * party computes it from the certified key set, so all agree; it depends on |U_2| only.
+ */
+export function maskingDegreeFor(
+  c: Pick<SecAggConfig, 'maskingDegree' | 'maskingAssumption' | 'minNeighbours' | 'minSurvivorFraction'>,
+  nodes: number,
+  shared: number,
+): number {
+  const k = c.maskingDegree ?? 'auto';
+  const complete = Math.max(nodes - 1, 0);
+  if (k !== 'auto') return Math.min(k, complete);
+  const a = c.maskingAssumption ?? MASKING_ASSUMPTION_DEFAULTS;
+  const rho = badFraction(nodes, Math.min(shared, nodes), a.corruptFraction, c.minSurvivorFraction);
+  return autoMaskingDegree(nodes, rho, a.failureBits, c.minNeighbours);
 }
 
 /** L = R · 2^f: the integer a coordinate at the clip edge quantizes to. */

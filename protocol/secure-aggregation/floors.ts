@@ -17,7 +17,10 @@
  *   connected          the graph on U_3 is connected  the sum reveals the total only
  *
  * With the complete masking graph on U_2 (every participant masks with exactly the certified
- * U_2) the last two reduce to |U_3| ≥ k + 1; they are kept general for a sparse graph.
+ * U_2) the last two reduce to |U_3| ≥ k + 1. With the SecAgg+ graph (graph.ts) they bind: a
+ * survivor whose neighbours dropped, or dropouts that cut the Harary ring in two places, fail
+ * them and the round aborts before any reveal; the same two floors are checked on U_2 itself
+ * before a key set is endorsed (committee-member.ts), since U_3 ⊆ U_2 only loses edges.
  * Pure; no I/O.
  */
 import { SecAggError } from './errors.js';

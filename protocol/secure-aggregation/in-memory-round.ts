@@ -10,7 +10,9 @@
  * advertise and share keys but never send a masked input (they leave U3; their pairwise masks are
  * removed with their reconstructed s^SK); `silentMembers` are committee members that stop after
  * their own masked input (no view, no reveal). A participant that drops after sending its masked
- * input has no duty left, so its input counts.
+ * input has no duty left, so its input counts. With `maskingGraph` the participants mask along the
+ * SecAgg+ graph (graph.ts) instead of the complete graph; a floor the sparse graph breaks throws
+ * SECAGG_FLOOR at the key set or the lock, before any reveal.
  */
 import { encodeMaskedInput, type MaskedInputPayload } from '../messages/masked-input.js';
 import type { EndorseMsg, RevealMsg, ShareKeysMsg, ViewMsg } from '../messages/secagg.js';
@@ -18,6 +20,7 @@ import type { SecAggConfig } from './config.js';
 import { type Entropy, type IdentitySign, type IdentityVerify, payloadSha256, type SecAggCrypto } from './crypto.js';
 import { SecAggCommitteeMember } from './committee-member.js';
 import { SecAggError } from './errors.js';
+import type { MaskingGraphSource } from './graph.js';
 import { SecAggParticipant } from './participant.js';
 import { createAdvert, generateRoundKeys, type RoundKeys } from './round-keys.js';
 
@@ -49,6 +52,8 @@ export interface InMemoryRoundOptions {
   readonly unmaskEverywhere?: boolean;
   readonly now?: () => number;
   readonly baseModelHash?: Uint8Array;
+  /** The SecAgg+ masking graph's source (graph.ts); absent: the complete graph on U_2. */
+  readonly maskingGraph?: MaskingGraphSource;
 }
 
 export interface InMemoryRoundTimings {
@@ -82,6 +87,7 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
     committee: o.committee,
     threshold: o.threshold,
     config: o.config,
+    ...(o.maskingGraph !== undefined ? { maskingGraph: o.maskingGraph } : {}),
   };
   const scope = { binding: o.binding, federation: o.federation, round: o.round };
   const dropped = o.dropAfterKeys ?? new Set<string>();
@@ -167,7 +173,7 @@ export function runInMemoryRound(o: InMemoryRoundOptions): InMemoryRoundResult {
     });
   const keySet = { proposal: keySetProposal, endorsements: keySetEndorsements };
 
-  // Round 2: masked inputs, with exactly the certified U_2.
+  // Round 2: masked inputs, with exactly the certified U_2 (M_i = N_G(i) ∩ U_2).
   const payloads = new Map<string, Uint8Array>();
   const decoded = new Map<string, MaskedInputPayload>();
   const maskMs = new Map<string, number>();

@@ -11,6 +11,7 @@ export * from './config.js';
 export * from './crypto.js';
 export * from './errors.js';
 export * from './floors.js';
+export * from './graph.js';
 export * from './in-memory-round.js';
 export * from './masking.js';
 export * from './participant.js';

@@ -4,7 +4,10 @@
  *
  *   y_i = q_i + PRG(b_i) + Σ_{j ∈ M_i, j > i} PRG(s_ij) − Σ_{j ∈ M_i, j < i} PRG(s_ij)     (mod 2^64)
  *
- * where M_i is the set of participants i masks with and ids compare as strings. For survivors
+ * where M_i is the set of participants i masks with — N_G(i) ∩ U_2 for the round's masking graph G
+ * (graph.ts, SecAgg+ of Bell et al. 2020; U_2 \ {i} when G is complete) — and ids compare as
+ * strings. Masking costs |M_i| PRG streams, and each dropped j costs one stream per survivor that
+ * masked with it (|N_G(j) ∩ U|), not one per survivor. For survivors
  * U and dropped D the committee computes
  *
  *   Σ_{i∈U} q_i = Σ_{i∈U} y_i − Σ_{i∈U} PRG(b_i) − Σ_{j∈D} Σ_{i∈U, j∈M_i} ±PRG(s_ij)

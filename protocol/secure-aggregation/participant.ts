@@ -9,9 +9,10 @@
  *   UNMASK          finish()               — (the committee unmasks; we wait for the result)
  *   DONE
  *
- * The participant masks with exactly the neighbour set the committee certified: U_2 \ {i},
- * where U_2 comes from a key-set certificate (t member endorsements, certify.ts) — Bonawitz
- * et al.'s server-forwarded U_2 (§4, round 2), decided by a quorum. It never masks with
+ * The participant masks with exactly the neighbour set the committee certified: N_G(i) ∩ U_2 for
+ * the round's masking graph G (graph.ts; U_2 \ {i} when G is complete), where U_2 comes from a
+ * key-set certificate (t member endorsements, certify.ts) — Bonawitz et al.'s server-forwarded
+ * U_2 (§4, round 2), decided by a quorum. It never masks with
  * whatever reached it by its own deadline (issue 13, attack 1: asymmetric neighbour sets), and
  * refuses (SECAGG_TOO_FEW_NEIGHBOURS) when U_2 excludes it or leaves it fewer than k neighbours.
  *
@@ -27,7 +28,7 @@ import type { CommitteeKeyOf } from './committee-keys.js';
 import { NO_DP_PARAMS } from '../chain/dp-params.js';
 import { checkDeclaredDpParams, ENTRY_SIGNATURE_BYTES, type MaskedInputPayload } from '../messages/masked-input.js';
 import type { StageMachine } from '../stage-machine.js';
-import type { SecAggConfig } from './config.js';
+import { maskingDegreeFor, type SecAggConfig } from './config.js';
 import {
   type Entropy,
   type IdentitySign,
@@ -40,6 +41,7 @@ import {
   shareAssociatedData,
 } from './crypto.js';
 import { SecAggError } from './errors.js';
+import { buildMaskingGraph, type MaskingGraph, type MaskingGraphSource, maskingNeighbours } from './graph.js';
 import { maskInPlace } from './masking.js';
 import { quantize } from './quantize.js';
 import { createAdvert, type RoundKeys, verifyAdvert, wipeRoundKeys } from './round-keys.js';
@@ -56,6 +58,39 @@ export interface SecAggRoundContext {
   /** The round's reconstruction threshold t (effectiveCommittee). */
   readonly threshold: number;
   readonly config: SecAggConfig;
+  /**
+   * Where the SecAgg+ masking graph comes from (graph.ts): the round's on-chain seed and the member
+   * set at its snapshot, both fixed before any in-round message. Absent: the complete graph, every
+   * participant masks with U_2 \ {i} (Bonawitz et al. 2017).
+   */
+  readonly maskingGraph?: MaskingGraphSource;
+}
+
+/** The masking graph for a certified U_2 (`shared`); undefined: the complete graph on U_2. */
+export type MaskingGraphFor = (shared: readonly string[]) => MaskingGraph | undefined;
+
+/**
+ * The round's masking graphs (graph.ts `buildMaskingGraph`): one order, fixed by the round's seed
+ * and node set; the degree from config.ts `maskingDegreeFor` for the certified |U_2| (so the
+ * 'auto' bound holds for every U_3 the floors allow; red team F23). Cached per degree. The source
+ * is checked here, when the round's machine is built (SECAGG_BAD_CONFIG).
+ */
+export function roundMaskingGraphs(ctx: SecAggRoundContext): MaskingGraphFor {
+  const src = ctx.maskingGraph;
+  if (src === undefined) return () => undefined;
+  const n = src.nodes.length;
+  const nodes = new Set(src.nodes);
+  const byDegree = new Map<number, MaskingGraph>();
+  const graphOf = (k: number): MaskingGraph => {
+    let g = byDegree.get(k);
+    if (g === undefined) {
+      g = buildMaskingGraph(scopeOf(ctx), src, k);
+      byDegree.set(k, g);
+    }
+    return g;
+  };
+  graphOf(Math.max(n - 1, 0)); // validates the seed and the node set now
+  return (shared) => graphOf(maskingDegreeFor(ctx.config, n, shared.filter((v) => nodes.has(v)).length));
 }
 
 export interface ParticipantDeps {
@@ -97,6 +132,7 @@ export class SecAggParticipant {
   private readonly adverts = new Map<string, AdvertiseKeysMsg>();
   private selfMaskSeed: Uint8Array | undefined;
   private maskedWith: readonly string[] = [];
+  private readonly graphs: MaskingGraphFor;
 
   constructor(
     readonly ctx: SecAggRoundContext,
@@ -105,13 +141,14 @@ export class SecAggParticipant {
     private readonly deps: ParticipantDeps,
   ) {
     this.machine = secAggMachine('participant', ctx.round, self);
+    this.graphs = roundMaskingGraphs(ctx);
   }
 
   get stage(): SecAggStage {
     return this.machine.stage;
   }
 
-  /** The neighbour set this participant masked with (U_2 \ {self}), sorted; empty before masking. */
+  /** The neighbour set this participant masked with (N_G(self) ∩ U_2), sorted; empty before masking. */
   get neighbours(): readonly string[] {
     return this.maskedWith;
   }
@@ -197,7 +234,8 @@ export class SecAggParticipant {
   }
 
   /**
-   * The neighbour set the certified key set gives this participant, U_2 \ {self}, after
+   * The neighbour set the certified key set gives this participant, N_G(self) ∩ U_2 (U_2 \ {self}
+   * with the complete graph), after
    * checking the certificate (SECAGG_NOT_CERTIFIED), that U_2 holds us and leaves ≥ k
    * neighbours (SECAGG_TOO_FEW_NEIGHBOURS) and that we hold every neighbour's advertised
    * mask key (SECAGG_UNKNOWN_KEY: the driver retries once the advertisement arrives).
@@ -212,11 +250,12 @@ export class SecAggParticipant {
         shared: ks.shared.length,
       });
     }
-    const neighbours = ks.shared.filter((j) => j !== this.self);
+    // M_i = N_G(i) ∩ U_2 (graph.ts; U_2 \ {i} without a graph source).
+    const neighbours = maskingNeighbours(this.graphs(ks.shared), ks.shared, this.self);
     if (neighbours.length < config.minNeighbours) {
       throw new SecAggError(
         'SECAGG_TOO_FEW_NEIGHBOURS',
-        `certified U_2 leaves ${neighbours.length} neighbours, minimum ${config.minNeighbours}`,
+        `certified U_2 leaves ${neighbours.length} masking-graph neighbours, minimum ${config.minNeighbours}`,
         {
           participant: this.self,
           reason: 'too-few',
@@ -236,7 +275,7 @@ export class SecAggParticipant {
 
   /**
    * MASKED_INPUT → UNMASK: quantize `values` (= n_i·Δ_i, see quantize.ts), append n_i, and mask
-   * with PRG(b_i) and ±PRG(s_ij) for every neighbour in the certified U_2 (`neighboursFrom`).
+   * with PRG(b_i) and ±PRG(s_ij) for every masking-graph neighbour in the certified U_2 (`neighboursFrom`).
    * Wipes b_i, s_i^SK and c_i^SK.
    *
    * The payload declares `dpParams`, the DP-SGD parameters it trained with this round

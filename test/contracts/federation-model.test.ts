@@ -13,7 +13,7 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('FedmeshFederation against its model', () => {
-  it('random registry changes, caps, rounds, valid and invalid finalizations, aborts and time jumps keep every invariant', async () => {
+  it('random registry changes, caps, rounds, valid and invalid charges and finalizations, aborts and time jumps keep every invariant', async () => {
     const runs = Number(process.env.FEDERATION_MODEL_RUNS ?? 3);
     const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : undefined;
     const steps = await runFederationModel(chain, runs, seed);

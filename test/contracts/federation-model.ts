@@ -12,6 +12,11 @@
  * - every finalized round carried ≥ t counted committee signatures, each by a committee member,
  *   and one valid entry signature per charged participant (decoded from the calldata);
  * - every committee is drawn from the active list at its snapshot block, by the seed;
+ * - charge before release (red team F18): `chargeRound` charges a round's participants once,
+ *   with t committee signatures over RoundCharge, and mints their participation credits; a second
+ *   charge is refused; a finalize of a charged round must name exactly the charged lines and
+ *   charges nobody again (only service credits are minted); an abort keeps the charge;
+ *   `getRound(r).chargedHash` is the charged lines' hash or zero;
  * - studies on one budget (IFedmeshStudy): half the runs are a study that continues a closed
  *   predecessor's budgets, so a member's first registration starts from the predecessor's RDP
  *   under the cap it had there; `carriedBudgetOf` is the model's; a close (rare) stops every
@@ -27,10 +32,12 @@ import { addPacked, encodeEpsilonCap, epsilonFromPacked, RDP_LANE_BITS, RDP_LANE
 import { selectCommitteeOnChain } from '../../protocol/chain/committee.js';
 import { declaredSpend, encodeDpParams } from '../../protocol/chain/dp-params.js';
 import { PARTICIPANT_ENTRY_TYPES, participantEntryValue } from '../../protocol/chain/participant-entry.js';
-import { federationDomain, type Hex32, toTypedValue } from '../../protocol/chain/record.js';
+import { participantsHash, toChargeValue } from '../../protocol/chain/charge.js';
+import { federationDomain, type Hex32, type OnChainRoundRecord, toTypedValue } from '../../protocol/chain/record.js';
 import {
   as,
   C_ALPHA,
+  chargeFor,
   deployFed,
   entrySigs,
   FED_IFACE,
@@ -41,12 +48,13 @@ import {
   recordFor,
   send,
   sign,
+  signCharge,
   signerOf,
   view,
 } from './federation-fixture.js';
 
 /** What the runs did, for the fuzz report and to show the sequences reach rounds. */
-export const modelStats = { steps: 0, opened: 0, finalized: 0, refused: 0, aborted: 0, inherited: 0, closed: 0 };
+export const modelStats = { steps: 0, opened: 0, charged: 0, finalized: 0, refused: 0, aborted: 0, inherited: 0, closed: 0 };
 
 /** Accounts the model uses: 1 … ACCOUNTS (members come and go among them). */
 const ACCOUNTS = 16;
@@ -65,7 +73,10 @@ interface Model {
   /** closeStudy succeeded: no round opens again. */
   closed: boolean;
   minted: bigint;
-  open: { round: number; committee: number[]; deadline: number } | undefined;
+  /** The open round; `charged`: the lines `chargeRound` charged (F18), if any. */
+  open: { round: number; committee: number[]; deadline: number; charged?: OnChainRoundRecord['participants'] } | undefined;
+  /** Every round charged so far and its participants hash (`getRound(r).chargedHash`). */
+  chargedHashes: Map<number, Hex32>;
   round: number;
   head: Hex32;
   steps: number;
@@ -110,6 +121,11 @@ async function check(m: Model, r: Real): Promise<void> {
   if (count !== active.length) throw new Error(`activeMemberCount ${count}, model ${active.length}`);
   const list = [...(await view<string[]>(r.fed.lens, 'activeMembers'))].map((a) => indexOf(r.chain, a)).sort((x, y) => x - y);
   if (list.join() !== active.join()) throw new Error(`active list ${list}, model ${active}`);
+  for (const round of new Set([...m.chargedHashes.keys(), ...(m.open !== undefined ? [m.open.round] : [])])) {
+    const info = await view<{ chargedHash: Hex32 }>(c, 'getRound', round);
+    const want = m.chargedHashes.get(round) ?? `0x${'00'.repeat(32)}`;
+    if (info.chargedHash !== want) throw new Error(`round ${round} chargedHash ${info.chargedHash}, model ${want}`);
+  }
   const [, , closed] = await view<[string, string, boolean]>(c, 'studyChain');
   if (closed !== m.closed) throw new Error(`studyChain closed ${closed}, model ${m.closed}`);
   for (let i = 1; i <= ACCOUNTS; i++) {
@@ -249,81 +265,166 @@ class Open implements fc.AsyncCommand<Model, Real> {
   toString = () => `open(${this.opener})`;
 }
 
-class Finalize implements fc.AsyncCommand<Model, Real> {
+type Fault = 'none' | 'foreign-entry' | 'outsider' | 'over-cap' | 'few-signatures' | 'wrong-spend';
+
+/**
+ * The lines a committee would put in a record or a charge for `picks` (members only, and only
+ * those whose declared spend fits their cap for this round: budgetAfter), with `fault` applied,
+ * their entry signatures and t active committee signers; undefined when no round could be
+ * recorded now (nobody admitted, fewer than t active committee members, deadline passed).
+ */
+async function propose(
+  m: Model,
+  r: Real,
+  picks: readonly number[],
+  dps: readonly number[],
+  wanted: Fault,
+): Promise<{ rec: OnChainRoundRecord; entries: { r: string; vs: string }[]; signers: number[]; fault: Fault } | undefined> {
+  const open = m.open!;
+  const now = (await r.chain.provider.getBlock('latest'))!.timestamp;
+  // The committee's admission (issue 14 item 3): members only (active or suspended), and only
+  // those whose declared spend fits their cap for this round (budgetAfter).
+  const chosen = new Map<number, bigint>();
+  for (const [k, i] of picks.entries()) {
+    if ((m.status.get(i) ?? 'none') === 'none') continue;
+    const dp = DP_WORDS[dps[k % dps.length]! % DP_WORDS.length]!;
+    const [, , fits] = await view<[bigint, bigint, boolean]>(r.fed.contract, 'budgetAfter', addr(r, i), open.round, declaredSpend(dp));
+    if (fits) chosen.set(i, dp);
+  }
+  const signers = open.committee.filter((i) => m.status.get(i) === 'active');
+  // A charged round's finalize names the charged lines whatever is admitted now (their spend was
+  // already charged, so budgetAfter may refuse them again).
+  if ((chosen.size === 0 && open.charged === undefined) || signers.length < T || now + 1 > open.deadline) return undefined;
+  let participants = [...chosen.keys()];
+  let fault = wanted;
+  if (fault === 'outsider') participants = [...participants, ACCOUNTS + 1];
+  if (fault === 'over-cap') {
+    // Someone the committee's budgetAfter would have left out, if any.
+    const over = [...m.status].find(([i, s]) => s !== 'none' && !chosen.has(i));
+    if (over === undefined) fault = 'none';
+    else participants = [...participants, over[0]];
+  }
+  const record = recordFor(r.chain, open.round, m.head, participants, { dpParams: 0n, m: M });
+  const lines = record.participants.map((p) => {
+    const i = indexOf(r.chain, p.member);
+    const dp = fault === 'over-cap' && !chosen.has(i) && i <= ACCOUNTS ? DP_WORDS[3]! : (chosen.get(i) ?? DP_WORDS[1]!);
+    return { ...p, dpParams: dp, spend: declaredSpend(dp) };
+  });
+  const rec = { ...record, participants: lines };
+  if (fault === 'over-cap') {
+    const overIndex = lines.findIndex((p) => !chosen.has(indexOf(r.chain, p.member)));
+    const p = lines[overIndex]!;
+    const [, , fits] = await view<[bigint, bigint, boolean]>(r.fed.contract, 'budgetAfter', p.member, open.round, p.spend);
+    if (fits) fault = 'none';
+    if (fits) rec.participants.splice(overIndex, 1);
+  }
+  let entries = await entrySigs(r.chain, r.fed.address, rec);
+  if (fault === 'foreign-entry' && entries.length > 1) entries = [entries[1]!, entries[0]!, ...entries.slice(2)];
+  else if (fault === 'foreign-entry') fault = 'none';
+  return { rec, entries, signers: signers.slice(0, fault === 'few-signatures' ? T - 1 : T), fault };
+}
+
+/** Charges `lines` to the model: spends (never past a cap: checked against the chain) and credits. */
+async function chargeModel(m: Model, r: Real, round: number, lines: OnChainRoundRecord['participants']): Promise<void> {
+  for (const p of lines) {
+    const i = indexOf(r.chain, p.member);
+    const after = addPacked(m.rdp.get(i) ?? 0n, p.spend);
+    const capRound = (await view<bigint>(r.fed.contract, 'epsilonCapAt', p.member, round)) as bigint;
+    if (epsilonFromPacked(after, C_ALPHA) > capRound) throw new Error(`${i} charged past its cap`);
+    m.rdp.set(i, after);
+  }
+  m.minted += BigInt(lines.length);
+}
+
+/**
+ * `chargeRound` (F18: a secure round's certified lock is charged before anything is revealed):
+ * t committee signatures over RoundCharge(round, lock, lines), one entry signature per line.
+ * Succeeds iff the lines are a valid charge and the round is not charged yet.
+ */
+class Charge implements fc.AsyncCommand<Model, Real> {
   constructor(
     readonly picks: readonly number[],
     readonly dp: readonly number[],
-    readonly fault: 'none' | 'foreign-entry' | 'outsider' | 'over-cap' | 'few-signatures' | 'wrong-spend',
+    readonly fault: Fault,
+    readonly lock: number,
   ) {}
   check = (m: Readonly<Model>) => m.open !== undefined;
   async run(m: Model, r: Real) {
     const open = m.open!;
-    const now = (await r.chain.provider.getBlock('latest'))!.timestamp;
-    // The committee's admission (issue 14 item 3): members only (active or suspended), and only
-    // those whose declared spend fits their cap for this round (budgetAfter).
-    const chosen = new Map<number, bigint>();
-    for (const [k, i] of this.picks.entries()) {
-      if ((m.status.get(i) ?? 'none') === 'none') continue;
-      const dp = DP_WORDS[this.dp[k % this.dp.length]! % DP_WORDS.length]!;
-      const [, , fits] = await view<[bigint, bigint, boolean]>(r.fed.contract, 'budgetAfter', addr(r, i), open.round, declaredSpend(dp));
-      if (fits) chosen.set(i, dp);
-    }
-    const signers = open.committee.filter((i) => m.status.get(i) === 'active');
-    if (chosen.size === 0 || signers.length < T || now + 1 > open.deadline) {
+    const p = await propose(m, r, this.picks, this.dp, this.fault);
+    if (p === undefined) {
       await check(m, r);
       return;
     }
-    let participants = [...chosen.keys()];
-    let fault = this.fault;
-    if (fault === 'outsider') participants = [...participants, ACCOUNTS + 1];
-    if (fault === 'over-cap') {
-      // Someone the committee's budgetAfter would have left out, if any.
-      const over = [...m.status].find(([i, s]) => s !== 'none' && !chosen.has(i));
-      if (over === undefined) fault = 'none';
-      else participants = [...participants, over[0]];
+    let charge = chargeFor(p.rec, `0x${this.lock.toString(16).padStart(64, '0')}`);
+    const sigs = await Promise.all(p.signers.map((i) => signCharge(signerOf(r.chain, i), r.fed.address, charge)));
+    if (p.fault === 'wrong-spend')
+      charge = { ...charge, participants: charge.participants.map((x, k) => (k === 0 ? { ...x, spend: x.spend + 1n } : x)) };
+    const ok = await attempt(
+      send(
+        as(r.fed.contract, signerOf(r.chain, 0)),
+        'chargeRound',
+        open.round,
+        charge.lock,
+        toChargeValue(charge).participants,
+        p.entries,
+        sigs,
+      ),
+    );
+    const expect = p.fault === 'none' && open.charged === undefined;
+    if (ok !== expect) throw new Error(`charge with fault ${p.fault}, charged before ${open.charged !== undefined}: ok ${ok}`);
+    if (ok) {
+      await chargeModel(m, r, open.round, p.rec.participants);
+      open.charged = p.rec.participants;
+      m.chargedHashes.set(open.round, participantsHash(p.rec.participants));
+      modelStats.charged++;
+    } else modelStats.refused++;
+    await check(m, r);
+  }
+  toString = () => `charge([${this.picks}], [${this.dp}], ${this.fault}, lock ${this.lock})`;
+}
+
+class Finalize implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly picks: readonly number[],
+    readonly dp: readonly number[],
+    readonly fault: Fault,
+  ) {}
+  check = (m: Readonly<Model>) => m.open !== undefined;
+  async run(m: Model, r: Real) {
+    const open = m.open!;
+    const p = await propose(m, r, this.picks, this.dp, this.fault);
+    if (p === undefined) {
+      await check(m, r);
+      return;
     }
-    const record = recordFor(r.chain, open.round, m.head, participants, { dpParams: 0n, m: M });
-    const lines = record.participants.map((p) => {
-      const i = indexOf(r.chain, p.member);
-      const dp = fault === 'over-cap' && !chosen.has(i) && i <= ACCOUNTS ? DP_WORDS[3]! : (chosen.get(i) ?? DP_WORDS[1]!);
-      return { ...p, dpParams: dp, spend: declaredSpend(dp) };
-    });
-    const rec = { ...record, participants: lines };
-    if (fault === 'over-cap') {
-      const overIndex = lines.findIndex((p) => !chosen.has(indexOf(r.chain, p.member)));
-      const p = lines[overIndex]!;
-      const [, , fits] = await view<[bigint, bigint, boolean]>(r.fed.contract, 'budgetAfter', p.member, open.round, p.spend);
-      if (fits) fault = 'none';
-      if (fits) rec.participants.splice(overIndex, 1);
+    let { rec, entries, fault } = p;
+    if (open.charged !== undefined) {
+      // A charged round's record names exactly the charged lines (else FedmeshRoundsChargeMismatch);
+      // entry signatures are not read. The proposal's lines stand in for a mismatching record.
+      const same = participantsHash(rec.participants) === participantsHash(open.charged);
+      if (fault === 'none' || same) rec = { ...rec, participants: open.charged };
+      if (fault !== 'few-signatures') fault = fault === 'none' || same ? 'none' : fault;
+      entries = [];
     }
-    let entries = await entrySigs(r.chain, r.fed.address, rec);
-    if (fault === 'foreign-entry' && entries.length > 1) entries = [entries[1]!, entries[0]!, ...entries.slice(2)];
-    else if (fault === 'foreign-entry') fault = 'none';
-    let committeeSigs = await Promise.all(signers.slice(0, T).map((i) => sign(signerOf(r.chain, i), r.fed.address, rec)));
-    if (fault === 'few-signatures') committeeSigs = committeeSigs.slice(0, T - 1);
+    const committeeSigs = await Promise.all(p.signers.map((i) => sign(signerOf(r.chain, i), r.fed.address, rec)));
     let sent = rec;
     if (fault === 'wrong-spend')
-      sent = { ...rec, participants: rec.participants.map((p, k) => (k === 0 ? { ...p, spend: p.spend + 1n } : p)) };
+      sent = { ...rec, participants: rec.participants.map((x, k) => (k === 0 ? { ...x, spend: x.spend + 1n } : x)) };
     let receipt: Awaited<ReturnType<typeof send>> | undefined;
     const ok = await attempt(
       send(as(r.fed.contract, signerOf(r.chain, 0)), 'finalizeRound', toTypedValue(sent), entries, committeeSigs).then((x) => {
         receipt = x;
       }),
     );
-    if (ok !== (fault === 'none')) throw new Error(`finalize with fault ${fault}: ok ${ok}`);
+    if (ok !== (fault === 'none')) throw new Error(`finalize with fault ${fault}, charged ${open.charged !== undefined}: ok ${ok}`);
     if (ok) modelStats.finalized++;
     else modelStats.refused++;
     if (ok && receipt !== undefined) {
-      await this.audit(r, receipt.hash, open.committee, m, rec.participants.length);
-      const cAlpha = C_ALPHA;
-      for (const p of rec.participants) {
-        const i = indexOf(r.chain, p.member);
-        const after = addPacked(m.rdp.get(i) ?? 0n, p.spend);
-        const capRound = (await view<bigint>(r.fed.contract, 'epsilonCapAt', p.member, open.round)) as bigint;
-        if (epsilonFromPacked(after, cAlpha) > capRound) throw new Error(`${i} charged past its cap`);
-        m.rdp.set(i, after);
-      }
-      m.minted += BigInt(rec.participants.length) + 4n * BigInt(open.committee.filter((i) => m.status.get(i) === 'active').length);
+      await this.audit(r, receipt.hash, open.committee, m, rec.participants.length, open.charged !== undefined);
+      // A charged round was charged once, at chargeRound; its finalize mints service credits only.
+      if (open.charged === undefined) await chargeModel(m, r, open.round, rec.participants);
+      m.minted += 4n * BigInt(open.committee.filter((i) => m.status.get(i) === 'active').length);
       m.head = rec.modelHash;
       m.open = undefined;
     }
@@ -331,7 +432,14 @@ class Finalize implements fc.AsyncCommand<Model, Real> {
   }
 
   /** Decodes the finalize calldata: ≥ t committee signatures, one valid entry signature per participant. */
-  private async audit(r: Real, txHash: string, committee: readonly number[], m: Model, participants: number): Promise<void> {
+  private async audit(
+    r: Real,
+    txHash: string,
+    committee: readonly number[],
+    m: Model,
+    participants: number,
+    charged: boolean,
+  ): Promise<void> {
     const tx = await r.chain.provider.getTransaction(txHash);
     const parsed = FED_IFACE.parseTransaction({ data: tx!.data });
     const [record, entries, sigs] = parsed!.args as unknown as [
@@ -339,9 +447,11 @@ class Finalize implements fc.AsyncCommand<Model, Real> {
       { r: string; vs: string }[],
       string[],
     ];
-    if (entries.length !== participants || record.participants.length !== participants) throw new Error('entry count');
+    if (record.participants.length !== participants) throw new Error('participant count');
+    // A charged round's entries were checked at chargeRound; its finalize carries none.
+    if (entries.length !== (charged ? 0 : participants)) throw new Error('entry count');
     const domain = federationDomain(31337n, r.fed.address);
-    for (const [k, p] of record.participants.entries()) {
+    for (const [k, p] of charged ? [] : record.participants.entries()) {
       const sig = Signature.from({ r: entries[k]!.r, yParityAndS: entries[k]!.vs }).serialized;
       const value = participantEntryValue({ round: Number(record.round), member: p.member, dpParams: p.dpParams, spend: p.spend });
       if (verifyTypedData(domain, PARTICIPANT_ENTRY_TYPES, value, sig) !== p.member) throw new Error('entry not signed by its member');
@@ -433,6 +543,17 @@ export const federationCommands = fc.commands(
     fc
       .tuple(fc.uniqueArray(account, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(3), { minLength: 1, maxLength: 4 }))
       .map(([p, d]) => new Finalize(p, d, 'none')),
+    fc
+      .tuple(
+        fc.uniqueArray(account, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(3), { minLength: 1, maxLength: 4 }),
+        fc.constantFrom('none', 'none', 'none', 'foreign-entry', 'outsider', 'over-cap', 'few-signatures', 'wrong-spend' as const),
+        fc.integer({ min: 1, max: 1000 }),
+      )
+      .map(([p, d, f, l]) => new Charge(p, d, f, l)),
+    fc
+      .tuple(fc.uniqueArray(account, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(3), { minLength: 1, maxLength: 4 }))
+      .map(([p, d]) => new Charge(p, d, 'none', 1)),
     fc.constant(new Abort()),
     fc.integer({ min: 1, max: 400 }).map((s) => new TimeJump(s)),
     // Rare: a close ends the run's rounds, so it should come late in most sequences.
@@ -487,6 +608,7 @@ export async function runFederationModel(chain: InProcessChain, runs: number, se
         closed: false,
         minted: 0n,
         open: undefined,
+        chargedHashes: new Map(),
         round: 0,
         head: (await view<Hex32>(fed.contract, 'headModelHash')) as Hex32,
         steps: 0,

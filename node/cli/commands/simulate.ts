@@ -47,6 +47,11 @@ export function registerSimulate(program: Command): void {
       'secure aggregation: members forgive a key set omitting an advert or share held < this before the turn (0 <= ms < keys-ms; default keys-ms/2)',
       int,
     )
+    .option(
+      '--masking-degree <K>',
+      'secure aggregation: mask along the SecAgg+ graph with K neighbours (even, >= 4) instead of with every participant',
+      int,
+    )
     .option('--clip-range <R>', 'secure aggregation: clip each coordinate of n_i * update to [-R, R] (default 1024)', num)
     .option('--fractional-bits <f>', 'secure aggregation: fixed-point fractional bits (default 10)', int)
     .option('--local-epochs <n>', 'local epochs per round', int)

@@ -6,8 +6,10 @@
  *
  *   KEY_SET    collect adverts and shares │ the key-set leader of turn 0 (position 0) proposes
  *              once every contributor shared (or at keysMs); turn τ ≥ 1 (position τ mod m) at
- *              keysMs + τ·grace; endorse one key set per turn │ until the input deadline
- *   INPUTS     U_2's inputs (or the input deadline)
+ *              keysMs + τ·grace; endorse one key set per turn │ while the chain can still record
+ *              the round (`followUntil`; absent: the input deadline)
+ *   INPUTS     U_2's inputs (or the input deadline; for a key set certified late, as long after
+ *              the certification as the round gives inputs after its key deadline)
  *   ADMISSION  the node checks each held input's admission (effects `admit`, H8 F1; one that
  *              arrives meanwhile is checked too); refused inputs stay out of the view │ sign it
  *   LOCK       the lock leader proposes (U_3, D) with ≥ t views (turn 0 at once, turn τ after τ
@@ -38,7 +40,16 @@ import { SecAggError } from '../errors.js';
 import { scopeOf } from '../participant.js';
 import { SecAggStage } from '../stages.js';
 import { applyAggregate, decodeSum } from '../quantize.js';
-import type { StageContext } from './participant-stages.js';
+import { followUntilOf, type StageContext } from './participant-stages.js';
+import {
+  feedComplaints,
+  feedLockEvidence,
+  type LivenessState,
+  livenessState,
+  notingConflicts,
+  publishOutbox,
+  reofferAfterRelease,
+} from './liveness.js';
 import { Feeder, type ReceivedStore } from './store.js';
 import type { CommitteeOutcome, ReceivedInput } from './types.js';
 
@@ -70,6 +81,8 @@ export interface CommitteeRoleState {
   /** The node-level committee path (collecting → aggregating → recording → announcing → done). */
   readonly stages: StageMachine<CommitteeStage>;
   readonly feeder: Feeder;
+  /** Complaints, refusals and releases (./liveness.ts). */
+  readonly liveness: LivenessState;
   phase: CommitteePhase;
   readonly proposedKeySetTurns: Set<number>;
   /** Inputs whose admission was asked, in order, and those still unanswered. */
@@ -93,6 +106,8 @@ export interface CommitteeRoleState {
   triedWith: number;
   aggregate?: CommitteeAggregate;
   outcome?: CommitteeOutcome;
+  /** When this member first held a certified key set (the late input window counts from it). */
+  keySetAt?: number;
 }
 
 export function committeeRole(member: SecAggCommitteeMember, store: ReceivedStore): CommitteeRoleState {
@@ -100,6 +115,7 @@ export function committeeRole(member: SecAggCommitteeMember, store: ReceivedStor
     member,
     stages: committeeMachine(member.ctx.round),
     feeder: new Feeder(store),
+    liveness: livenessState(),
     phase: CommitteePhase.KeySet,
     proposedKeySetTurns: new Set(),
     refusedInputs: new Set(),
@@ -151,12 +167,9 @@ const lagged = (c: StageContext, what: string): SecAggError =>
   });
 
 /**
- * Adverts and shares, whenever they arrive (a ShareKeys may overtake its sender's advert: retried).
- * The liveness evidence (complaints, lock refusals, releases: committee-member.ts `takeOutbox`,
- * `addComplaint`, `addLockRefuse`, `addLockRelease`) is not wired yet: publishing the outbox and
- * feeding complaints (and refusals, releases) made a benign 8-peer run
- * (test/integration/secagg-federation) end with a member lagging in the lock phase in 7 of 11
- * runs, against 0 of 4 without (2026-12-07, load 2–12); not diagnosed.
+ * Adverts, shares and other members' complaints, whenever they arrive (a ShareKeys may overtake
+ * its sender's advert: retried). The member's own complaints, refusals and releases are published
+ * after every pass (`advanceCommittee`, ./liveness.ts).
  */
 function feedKeys(s: CommitteeRoleState, c: StageContext): void {
   const { member } = s;
@@ -172,6 +185,7 @@ function feedKeys(s: CommitteeRoleState, c: StageContext): void {
       member.addShareKeys(x, c.now);
     else member.learnCommitment(x);
   });
+  feedComplaints(s.feeder, member, c);
 }
 
 /** KEY_SET: certify (U_1, U_2). */
@@ -185,7 +199,13 @@ function keySet(s: CommitteeRoleState, c: StageContext): number | 'next' {
       adverts.length >= cfg.members.length && adverts.filter((a) => a.contributes).every((a) => member.shareHolders.includes(a.sender))
     );
   };
-  const r = drive(c, cfg.collectDeadline, c.now < keysDeadline ? keysDeadline : nextTurnAt(c, keysDeadline), () => {
+  // Issue #13 liveness under load (the F21 rule: never give up for good at a local deadline while
+  // the chain can still act): with no certified key set at the input deadline the member goes on
+  // collecting, proposing in its turns and endorsing (one key set per turn, H8 F6: nothing is
+  // revealed for a key set, only for the one certified lock) until the chain can no longer record
+  // the round. Waiting adds no lock and no reveal: those come only after a view under a certified
+  // key set, as before.
+  const r = drive(c, followUntilOf(cfg), c.now < keysDeadline ? keysDeadline : nextTurnAt(c, keysDeadline), () => {
     if (store.resultSeen) return true;
     feedKeys(s, c);
     const turn = c.now < keysDeadline ? 0 : turnOf(c, keysDeadline);
@@ -214,11 +234,12 @@ function keySet(s: CommitteeRoleState, c: StageContext): number | 'next' {
   out.log('debug', { keySet: member.keySet?.shared.length, done }, 'secure aggregation: key set phase over');
   if (store.resultSeen) throw lagged(c, 'key set');
   if (!done || member.keySet === undefined) {
-    throw new SecAggError('SECAGG_NOT_CERTIFIED', `no key set certified for round ${cfg.round} by the input deadline`, {
+    throw new SecAggError('SECAGG_NOT_CERTIFIED', `no key set certified for round ${cfg.round} while the chain could record it`, {
       phase: 'key-set',
       deadline: true,
     });
   }
+  s.keySetAt = c.now;
   member.beginInputs();
   s.phase = CommitteePhase.Inputs;
   return 'next';
@@ -229,7 +250,8 @@ function inputs(s: CommitteeRoleState, c: StageContext): number | 'next' {
   const { cfg, store } = c;
   const shared = s.member.keySet!.shared;
   const arrived = shared.every((p) => store.inputs.has(p)) || store.resultSeen;
-  if (!arrived && c.now < cfg.collectDeadline) return cfg.collectDeadline;
+  const until = inputsUntil(s, c);
+  if (!arrived && c.now < until) return until;
   if (store.resultSeen) throw lagged(c, 'view');
   feedKeys(s, c);
   if (cfg.admits) {
@@ -239,6 +261,18 @@ function inputs(s: CommitteeRoleState, c: StageContext): number | 'next' {
   }
   signView(s, c, [...store.inputs.values()]);
   return 'next';
+}
+
+/**
+ * The end of the input wait. A key set certified in time: the input deadline, as before. One
+ * certified late (issue #13, above): participants mask only once they see it, so inputs get as
+ * long after the certification as the round gives them after its key deadline (collectMs − keysMs,
+ * at least keysMs), never past `followUntil`.
+ */
+function inputsUntil(s: CommitteeRoleState, c: StageContext): number {
+  const { cfg } = c;
+  const window = Math.max(cfg.keysMs, cfg.collectDeadline - cfg.openedAt - cfg.keysMs);
+  return Math.max(cfg.collectDeadline, Math.min((s.keySetAt ?? cfg.collectDeadline) + window, followUntilOf(cfg)));
 }
 
 function signView(s: CommitteeRoleState, c: StageContext, held: readonly ReceivedInput[]): void {
@@ -289,8 +323,8 @@ function admission(s: CommitteeRoleState, c: StageContext): undefined | 'next' {
 const lockDeadline = (s: CommitteeRoleState, c: StageContext): number => s.viewAt! + (c.cfg.committee.length + 1) * c.cfg.recordGraceMs;
 
 /**
- * The lock phase's end: its deadline; once the charge was asked (F18), only the chain's answer
- * (or `chargeWaitMs` after the request, when configured). A member that signed the charge must not
+ * The lock phase's end: its deadline; once the charge was asked (F18), only the chain's answer. A
+ * member that signed the charge must not
  * stop waiting while the chain still accepts it: the t signatures are public gossip, so anyone can
  * land the charge later, and a charge that lands after every member gave up charges U_3 for a
  * release that never happens (red team F21). The node answers when the charge lands (reveal),
@@ -298,11 +332,7 @@ const lockDeadline = (s: CommitteeRoleState, c: StageContext): number => s.viewA
  * is stopped when it ends on chain; waiting costs only liveness.
  */
 const lockUntil = (s: CommitteeRoleState, c: StageContext): number =>
-  s.chargeAskedAt === undefined
-    ? lockDeadline(s, c)
-    : c.cfg.chargeWaitMs !== undefined
-      ? Math.max(lockDeadline(s, c), s.chargeAskedAt + c.cfg.chargeWaitMs)
-      : Number.POSITIVE_INFINITY;
+  s.chargeAskedAt === undefined ? lockDeadline(s, c) : Number.POSITIVE_INFINITY;
 
 /** Each survivor's declaration as it signed it with its masked input (the record and the charge carry exactly these). */
 function declarationsOf(store: ReceivedStore, survivors: readonly ViewEntry[]): Map<string, ContributionDeclaration> {
@@ -417,11 +447,15 @@ function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
         out.publish(proposal);
       }
     }
+    // Refusals first: they may release our endorsement, and a proposal turned down for it is offered again.
+    feedLockEvidence(s.feeder, member, c);
     const endorsements: EndorseMsg[] = [];
-    s.feeder.feedRetrying(out, SecAggKind.Proposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], (x) => {
+    const offer = (x: ProposalMsg): void => {
       const e = member.onLockProposal(x, clockFrom(c, viewAt));
       if (e !== undefined) endorsements.push(e);
-    });
+    };
+    s.feeder.feedRetrying(out, SecAggKind.Proposal, ['SECAGG_CANNOT_FOLLOW', 'SECAGG_EARLY_PROPOSAL'], notingConflicts(s.liveness, offer));
+    reofferAfterRelease(s.liveness, member, c, offer);
     for (const e of endorsements) out.publish(e);
     s.feeder.feed(out, SecAggKind.LockEndorse, (x) => member.addLockEndorse(x));
     askCharge(s, c);
@@ -602,6 +636,15 @@ function silent(s: CommitteeRoleState, c: StageContext): number | undefined {
 
 /** Run the member's stages as far as what it holds allows; the time it wants a tick at, or undefined. */
 export function advanceCommittee(s: CommitteeRoleState, c: StageContext): number | undefined {
+  try {
+    return advanceStages(s, c);
+  } finally {
+    // What the member signed this pass (complaints, refusals, releases) goes out even if it abstained.
+    publishOutbox(s.member, c);
+  }
+}
+
+function advanceStages(s: CommitteeRoleState, c: StageContext): number | undefined {
   try {
     for (;;) {
       let r: number | undefined | 'next';

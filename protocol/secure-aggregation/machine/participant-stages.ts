@@ -2,12 +2,14 @@
  * The participant's stages of a secure round (Bonawitz et al., CCS 2017, §4, Figure 4, "User";
  * Flower's SecAgg+ workflow has one function per stage, so has this file):
  *
- *   COMMITTEE_KEYS  wait for every member's advertisement (none with identity-derived keys),
+ *   COMMITTEE_KEYS  wait for the advertisement of every member whose key we lack (none with
+ *                   identity-derived keys, none for members whose signed prekey we hold),
  *                   a recorded result, or openedAt + keysMs; then share b_i, s_i^SK to the committee
  *   TRAINING        wait for local training (started when the round opened)
  *   KEY_SET         wait for a certified key set whose every neighbour's advert we hold (or a
- *                   refusal: excluded, fewer than k neighbours), or the input deadline — never a
- *                   timer of our own choosing
+ *                   refusal: excluded, fewer than k neighbours) while the chain can still record
+ *                   the round (`followUntil`; absent: the input deadline) — never a timer of our
+ *                   own choosing
  *   ENTRY_SIGNATURE the node signs the ParticipantEntry (effect `sign-entry`)
  *   MASK            mask with exactly U_2 \ {i}
  *   CHARGE          the node charges its local privacy ledger (effect `charge`, H8 F8)
@@ -64,6 +66,12 @@ export interface StageContext {
   readonly out: Emit;
 }
 
+/**
+ * How long a peer keeps following a round whose key set is late: `followUntil` (the chain can still
+ * record the round), never before the input deadline (types.ts `RoundMachineConfig.followUntil`).
+ */
+export const followUntilOf = (cfg: RoundMachineConfig): number => Math.max(cfg.collectDeadline, cfg.followUntil ?? cfg.collectDeadline);
+
 export function participantRole(role: SecAggParticipant, store: ReceivedStore): ParticipantRoleState {
   return { role, feeder: new Feeder(store), phase: ParticipantPhase.CommitteeKeys, training: false, charged: false };
 }
@@ -96,8 +104,14 @@ function lagging(p: ParticipantRoleState, c: StageContext): boolean {
 function committeeKeys(p: ParticipantRoleState, c: StageContext): number | undefined | 'next' {
   const { cfg, store, out } = c;
   const deadline = cfg.openedAt + cfg.keysMs;
-  const advertised = cfg.committeeKeysKnown || cfg.committee.every((m) => store.has(SecAggKind.AdvertiseKeys, m));
+  // Signed prekeys (../prekeys.ts): a member whose prekey for this round we hold needs no advert.
+  const preKeyed = new Set(cfg.preKeyed);
+  const advertised = cfg.committeeKeysKnown || cfg.committee.every((m) => preKeyed.has(m) || store.has(SecAggKind.AdvertiseKeys, m));
   if (!advertised && !store.resultSeen && c.now < deadline) return deadline;
+  if (preKeyed.size > 0) {
+    const advertsHeld = cfg.committee.filter((m) => store.has(SecAggKind.AdvertiseKeys, m)).length;
+    out.log('debug', { preKeyed: preKeyed.size, committee: cfg.committee.length, advertsHeld }, 'committee keys: shares sealed to prekeys');
+  }
   if (lagging(p, c)) return finish(p, { kind: 'done' });
   p.feeder.feed(out, SecAggKind.AdvertiseKeys, (m) => p.role.addAdvert(m));
   out.publish(p.role.shareKeys());
@@ -151,7 +165,12 @@ function keySet(p: ParticipantRoleState, c: StageContext): number | undefined | 
       return true;
     }
   };
-  if (!ready() && c.now < cfg.collectDeadline) return cfg.collectDeadline;
+  // A key set certified after the input deadline still takes this input while the chain can record
+  // the round (issue #13 liveness under load: under load certificates arrive late, and an input
+  // masked with a certified U_2 is safe to send whenever it is sent — Bonawitz et al. §4: a late
+  // y_i is a dropout, for which only s_i^SK is revealed, never b_i).
+  const until = followUntilOf(cfg);
+  if (!ready() && c.now < until) return Number.isFinite(until) ? until : undefined;
   if (lagging(p, c)) return finish(p, { kind: 'done', ...trainLoss(p) });
   if (p.refused !== undefined || p.keySet === undefined) {
     p.role.fail();

@@ -51,6 +51,18 @@ export interface RoundMachineConfig {
   readonly keysMs: number;
   /** Absolute input deadline (RoundPlan.collectDeadline). */
   readonly collectDeadline: number;
+  /**
+   * Until when (node clock, ms) this peer keeps following a round whose key set is late: the last
+   * moment the chain can still accept a record for it (the node passes the round's on-chain
+   * finalize deadline; it stops the round earlier when the round closes on chain). A member with
+   * no certified key set keeps collecting, proposing in its turns and endorsing until then; a
+   * participant keeps waiting for a certified key set to mask with. Absent, or before
+   * `collectDeadline`: `collectDeadline` (the behaviour before; the in-memory simulations).
+   * Issue #13 liveness under load: giving up for good at the local input deadline lost rounds
+   * the chain would still have recorded (the rule that fixed F21: never give up for good at a
+   * local deadline while the chain can still act).
+   */
+  readonly followUntil?: number;
   /** One leader turn, and one recording turn (RoundTiming.recordGraceMs). */
   readonly recordGraceMs: number;
   readonly config: SecAggConfig;
@@ -69,6 +81,11 @@ export interface RoundMachineConfig {
   readonly dropout: DropoutPoint | undefined;
   /** Committee keys are derived from identities: participants never wait for members' adverts. */
   readonly committeeKeysKnown: boolean;
+  /**
+   * Committee members whose signed prekey for this round the participant held when the round
+   * opened (../prekeys.ts): it never waits for their adverts. Absent: none.
+   */
+  readonly preKeyed?: readonly string[];
   /** The node signs a ParticipantEntry for its input (`sign-entry` effect); false: 65 zero bytes. */
   readonly signsEntry: boolean;
   /** The node charges its privacy ledger right before the input leaves (`charge` effect). */
@@ -81,12 +98,6 @@ export interface RoundMachineConfig {
    * (in-memory simulations), and the member reveals once the lock is certified.
    */
   readonly chargesLock?: boolean;
-  /**
-   * How long a member waits for the charge's answer before abstaining (ms). Absent: until the node
-   * answers (the chain charged, refused, or closed the round) — the default, since giving up while
-   * the chain still accepts the charge lets it land without a release (red team F21).
-   */
-  readonly chargeWaitMs?: number;
   /** The identity key (deterministic Ed25519 in the node): signs the result statement. */
   readonly sign: IdentitySign;
   readonly verify: IdentityVerify;

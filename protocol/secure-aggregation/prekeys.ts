@@ -1,0 +1,326 @@
+/**
+ * Signed committee prekeys (issue 13 item 4, red team F13): every federation member publishes, in
+ * advance, a fresh X25519 public key for each of its next W rounds, signed with its libp2p Ed25519
+ * identity and bound to the deployment, the federation and the round numbers. Participants of
+ * round r encrypt a committee member's shares of b_i and s_i^SK to that member's prekey for r as
+ * soon as the round opens — no in-round wait for the member's advertisement — and the member
+ * erases the secret once round r ended on chain (finalized or aborted), so the shares of r stay
+ * sealed against a later theft of the member's identity key and node state (forward secrecy per
+ * round). This is the "signed prekey" of Signal's X3DH (Marlinspike & Perrin 2016, §2.2, §4.6),
+ * with one prekey per round instead of one per rotation period.
+ *
+ * The committee of r is drawn on chain only when r opens, so every member publishes for every
+ * round of its window. The member's in-round advertisement (round-keys.ts) then carries the same
+ * key as its c_k^PK (node/services/round-driver.ts), so a participant that missed the bundle (a
+ * cold start, a member that never published) falls back to the advertisement and reaches the
+ * same key: one secret per member and round, whichever path a participant took.
+ *
+ * Wire format of a bundle (gossip `/fedmesh/<federation>/prekeys/1`, little-endian):
+ *   version u8 = 1 | sequence u32 | federation varBytes16 | member varBytes16 | firstRound u64 |
+ *   count u16 | count × X25519 public key 32 (key i is for round firstRound + i) | signature 64
+ * `sequence` is not signed: it only makes a republication (for peers that joined since) a new
+ * gossip message, whose id is SHA-256(author ‖ data) (node/net/libp2p-host.ts); the author's gossip
+ * signature still authenticates it and only the member itself may send its bundle.
+ * The signature is the member's Ed25519 identity signature over `prekeyBundleStatement`:
+ *   "fedmesh/secagg/prekeys/v1" ‖ deployment binding 52 ‖ federation varBytes16 ‖ member
+ *   varBytes16 ‖ firstRound u64 ‖ count u16 ‖ the keys.
+ *
+ * Pure: no I/O, no clock; the directory below is the receiver's state, bounded by its window.
+ */
+import { ByteReader, ByteWriter, bytesEqual, hash256, toHex0x, utf8 } from '../bytes.js';
+import { DEPLOYMENT_BINDING_BYTES } from '../chain/deployment-binding.js';
+import { FedmeshError } from '../errors.js';
+import { MAX_FEDERATION_ID_BYTES, MAX_PEER_ID_BYTES } from '../messages/limits.js';
+import type { IdentitySign, IdentityVerify } from './crypto.js';
+
+export const PREKEY_TOPIC_VERSION = 1;
+export const PREKEY_BUNDLE_VERSION = 1;
+export const PREKEY_STATEMENT_TAG = 'fedmesh/secagg/prekeys/v1';
+/** X25519 public keys (RFC 7748 §5). */
+export const PREKEY_BYTES = 32;
+export const PREKEY_SIGNATURE_BYTES = 64;
+/**
+ * Most rounds one bundle may cover. A member needs only its window (DEFAULT_PREKEY_WINDOW); 64 keeps
+ * the largest bundle near 2.3 KiB and bounds what one member can make a receiver store.
+ */
+export const MAX_PREKEYS_PER_BUNDLE = 64;
+/** Largest bundle on the wire: header, 64 keys and the signature (well under the 1 MiB gossip cap). */
+export const MAX_PREKEY_BUNDLE_BYTES =
+  1 + 4 + 2 + MAX_FEDERATION_ID_BYTES + 2 + MAX_PEER_ID_BYTES + 8 + 2 + MAX_PREKEYS_PER_BUNDLE * PREKEY_BYTES + PREKEY_SIGNATURE_BYTES;
+/**
+ * Default window W: rounds ahead a member publishes keys for. A round takes tens of seconds to
+ * minutes, so 8 rounds ahead outlasts any republication gap while few secrets wait on disk.
+ */
+export const DEFAULT_PREKEY_WINDOW = 8;
+
+/** The gossip topic of the federation's prekey bundles (versioned, STYLE.md §6). */
+export function prekeyTopic(federation: string): string {
+  return `/fedmesh/${federation}/prekeys/${PREKEY_TOPIC_VERSION}`;
+}
+
+export type PrekeyErrorCode =
+  /** More bytes than MAX_PREKEY_BUNDLE_BYTES (checked before decoding). */
+  | 'PREKEY_TOO_LARGE'
+  /** Not a well-formed bundle: `fields.reason` (truncated, trailing, version, count, utf8, zero-key). */
+  | 'PREKEY_MALFORMED'
+  /** A bundle for another federation (`fields.federation`, `fields.expected`). */
+  | 'PREKEY_WRONG_FEDERATION'
+  /** The member's identity did not sign this statement (another deployment, round or key). */
+  | 'PREKEY_BAD_SIGNATURE'
+  /** The gossip author is not the member the bundle names. */
+  | 'PREKEY_NOT_AUTHOR'
+  /** Every round of the bundle has already ended (`fields.lastRound`, `fields.endedThrough`). */
+  | 'PREKEY_STALE'
+  /** The bundle starts beyond the receiver's window (`fields.firstRound`, `fields.maxRound`). */
+  | 'PREKEY_TOO_EARLY'
+  /** A second, different key for a round this member already published a key for: the first stands. */
+  | 'PREKEY_EQUIVOCATION'
+  /** Nothing new: every round's key is already held with these bytes. */
+  | 'PREKEY_DUPLICATE';
+
+export class PrekeyError extends FedmeshError<PrekeyErrorCode> {}
+
+export interface PrekeyBundle {
+  readonly federation: string;
+  /** The member's peer id (its identity verifies the signature). */
+  readonly member: string;
+  /** The round of `keys[0]`; key i is for round firstRound + i. */
+  readonly firstRound: number;
+  readonly keys: readonly Uint8Array[];
+  readonly signature: Uint8Array;
+  /** Republication counter (unsigned; see the header). */
+  readonly sequence?: number;
+}
+
+function checkShape(federation: string, member: string, firstRound: number, keys: readonly Uint8Array[]): void {
+  const bad = (reason: string, extra: Record<string, unknown> = {}): PrekeyError =>
+    new PrekeyError('PREKEY_MALFORMED', `prekey bundle: ${reason}`, { reason, ...extra });
+  if (utf8(federation).length > MAX_FEDERATION_ID_BYTES) throw bad('federation', { bytes: utf8(federation).length });
+  if (utf8(member).length > MAX_PEER_ID_BYTES || member.length === 0) throw bad('member', { bytes: utf8(member).length });
+  if (!Number.isSafeInteger(firstRound) || firstRound < 1) throw bad('first-round', { firstRound });
+  if (keys.length < 1 || keys.length > MAX_PREKEYS_PER_BUNDLE) throw bad('count', { count: keys.length, max: MAX_PREKEYS_PER_BUNDLE });
+  if (!Number.isSafeInteger(firstRound + keys.length)) throw bad('first-round', { firstRound });
+  keys.forEach((k, i) => {
+    if (k.length !== PREKEY_BYTES) throw bad('key-length', { round: firstRound + i, length: k.length });
+    // The all-zero u is a low-order point: X25519 with it yields the zero secret (RFC 7748 §6.1).
+    if (k.every((b) => b === 0)) throw bad('zero-key', { round: firstRound + i });
+  });
+}
+
+/** What a bundle's signature covers (see the header); throws PREKEY_MALFORMED for a binding of the wrong size. */
+export function prekeyBundleStatement(
+  binding: Uint8Array,
+  b: Pick<PrekeyBundle, 'federation' | 'member' | 'firstRound' | 'keys'>,
+): Uint8Array {
+  if (binding.length !== DEPLOYMENT_BINDING_BYTES) {
+    throw new PrekeyError('PREKEY_MALFORMED', `deployment binding of ${binding.length} bytes`, {
+      reason: 'binding',
+      bytes: binding.length,
+    });
+  }
+  checkShape(b.federation, b.member, b.firstRound, b.keys);
+  const w = new ByteWriter(128 + b.keys.length * PREKEY_BYTES)
+    .bytes(utf8(PREKEY_STATEMENT_TAG))
+    .bytes(binding)
+    .varBytes16(utf8(b.federation))
+    .varBytes16(utf8(b.member))
+    .u64(b.firstRound)
+    .u16(b.keys.length);
+  for (const k of b.keys) w.bytes(k);
+  return w.finish();
+}
+
+/** A member's signed bundle of public prekeys for rounds firstRound … firstRound + keys.length − 1. */
+export function signPrekeyBundle(
+  binding: Uint8Array,
+  federation: string,
+  member: string,
+  firstRound: number,
+  keys: readonly Uint8Array[],
+  sign: IdentitySign,
+): PrekeyBundle {
+  const signature = sign(prekeyBundleStatement(binding, { federation, member, firstRound, keys }));
+  return { federation, member, firstRound, keys: keys.map((k) => k.slice()), signature };
+}
+
+export function encodePrekeyBundle(b: PrekeyBundle): Uint8Array {
+  checkShape(b.federation, b.member, b.firstRound, b.keys);
+  if (b.signature.length !== PREKEY_SIGNATURE_BYTES) {
+    throw new PrekeyError('PREKEY_MALFORMED', 'signature length', { reason: 'signature', length: b.signature.length });
+  }
+  const w = new ByteWriter(128 + b.keys.length * PREKEY_BYTES)
+    .u8(PREKEY_BUNDLE_VERSION)
+    .u32((b.sequence ?? 0) >>> 0)
+    .varBytes16(utf8(b.federation))
+    .varBytes16(utf8(b.member))
+    .u64(b.firstRound)
+    .u16(b.keys.length);
+  for (const k of b.keys) w.bytes(k);
+  return w.bytes(b.signature).finish();
+}
+
+/** Decode a bundle; the size limit is checked before any parsing (STYLE.md §7). Never returns a half-filled bundle. */
+export function decodePrekeyBundle(data: Uint8Array): PrekeyBundle {
+  if (data.length > MAX_PREKEY_BUNDLE_BYTES) {
+    throw new PrekeyError('PREKEY_TOO_LARGE', `prekey bundle of ${data.length} bytes`, {
+      bytes: data.length,
+      max: MAX_PREKEY_BUNDLE_BYTES,
+    });
+  }
+  const r = new ByteReader(
+    data,
+    (need, offset, have) => new PrekeyError('PREKEY_MALFORMED', 'truncated prekey bundle', { reason: 'truncated', need, offset, have }),
+  );
+  const version = r.u8();
+  if (version !== PREKEY_BUNDLE_VERSION) throw new PrekeyError('PREKEY_MALFORMED', `version ${version}`, { reason: 'version', version });
+  const sequence = r.u32();
+  const text = (bytes: Uint8Array, field: string): string => {
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw new PrekeyError('PREKEY_MALFORMED', `${field} is not UTF-8`, { reason: 'utf8', field });
+    }
+  };
+  const federation = text(r.varBytes16(MAX_FEDERATION_ID_BYTES), 'federation');
+  const member = text(r.varBytes16(MAX_PEER_ID_BYTES), 'member');
+  const firstRound = r.u64();
+  const count = r.u16();
+  if (count < 1 || count > MAX_PREKEYS_PER_BUNDLE) {
+    throw new PrekeyError('PREKEY_MALFORMED', `${count} keys`, { reason: 'count', count, max: MAX_PREKEYS_PER_BUNDLE });
+  }
+  const keys = Array.from({ length: count }, () => r.bytes(PREKEY_BYTES));
+  const signature = r.bytes(PREKEY_SIGNATURE_BYTES);
+  if (r.remaining !== 0)
+    throw new PrekeyError('PREKEY_MALFORMED', `${r.remaining} trailing bytes`, { reason: 'trailing', bytes: r.remaining });
+  checkShape(federation, member, firstRound, keys);
+  return { federation, member, firstRound, keys, signature, sequence };
+}
+
+/**
+ * The checks that need no receiver state: the federation, the gossip author (= the member), and
+ * the member's identity signature over the statement bound to `binding`.
+ */
+export function verifyPrekeyBundle(binding: Uint8Array, federation: string, b: PrekeyBundle, from: string, verify: IdentityVerify): void {
+  if (b.federation !== federation) {
+    throw new PrekeyError('PREKEY_WRONG_FEDERATION', `bundle for ${b.federation}`, { federation: b.federation, expected: federation });
+  }
+  if (b.member !== from) throw new PrekeyError('PREKEY_NOT_AUTHOR', `bundle of ${b.member} sent by ${from}`, { member: b.member, from });
+  if (!verify(b.member, prekeyBundleStatement(binding, b), b.signature)) {
+    throw new PrekeyError('PREKEY_BAD_SIGNATURE', `bundle not signed by ${b.member} for this deployment`, { member: b.member });
+  }
+}
+
+/** SHA-256 of a key (hex), for evidence records: which two keys one member signed for one round. */
+export const prekeyDigest = (key: Uint8Array): string => toHex0x(hash256(key));
+
+export interface PrekeyDirectoryOptions {
+  /**
+   * Rounds ahead of the last ended round a received key may be for (default
+   * DEFAULT_PREKEY_MAX_AHEAD). Small on purpose: the first key per round stands, so a thief of an
+   * identity key who publishes far beyond the member's own window would own those rounds' keys.
+   */
+  readonly maxAhead?: number;
+}
+
+/** Twice the default window: room for a member that tops up late, and no further. */
+export const DEFAULT_PREKEY_MAX_AHEAD = 2 * DEFAULT_PREKEY_WINDOW;
+
+/** What `add` stored: the rounds whose key is new. */
+export interface PrekeyAdded {
+  readonly member: string;
+  readonly rounds: readonly number[];
+}
+
+/**
+ * The receiver's prekeys: one key per (member, round), the first one signed stands. Bounded per
+ * member by the window (rounds in (endedThrough, endedThrough + maxAhead]); the caller admits
+ * only federation members. Holds public keys only.
+ */
+export class PrekeyDirectory {
+  private readonly byMember = new Map<string, Map<number, Uint8Array>>();
+  private ended = 0;
+  readonly maxAhead: number;
+
+  constructor(opts: PrekeyDirectoryOptions = {}) {
+    this.maxAhead = opts.maxAhead ?? DEFAULT_PREKEY_MAX_AHEAD;
+  }
+
+  /** Rounds up to this one have ended on chain (finalized or aborted). */
+  get endedThrough(): number {
+    return this.ended;
+  }
+
+  /**
+   * Store a verified bundle's keys for rounds that have not ended. Throws PREKEY_STALE (every
+   * round ended), PREKEY_TOO_EARLY (it starts beyond the window), PREKEY_EQUIVOCATION (a
+   * different key for a round already held: nothing of the bundle is stored, the first stands;
+   * `fields` carry both keys' digests) or PREKEY_DUPLICATE (nothing new).
+   */
+  add(b: PrekeyBundle): PrekeyAdded {
+    const last = b.firstRound + b.keys.length - 1;
+    if (last <= this.ended) {
+      throw new PrekeyError('PREKEY_STALE', `bundle of ${b.member} ends at round ${last}`, {
+        member: b.member,
+        lastRound: last,
+        endedThrough: this.ended,
+      });
+    }
+    const maxRound = this.ended + this.maxAhead;
+    if (b.firstRound > maxRound) {
+      throw new PrekeyError('PREKEY_TOO_EARLY', `bundle of ${b.member} starts at round ${b.firstRound}`, {
+        member: b.member,
+        firstRound: b.firstRound,
+        maxRound,
+      });
+    }
+    const held = this.byMember.get(b.member);
+    const fresh: number[] = [];
+    b.keys.forEach((key, i) => {
+      const round = b.firstRound + i;
+      if (round <= this.ended || round > maxRound) return;
+      const prior = held?.get(round);
+      if (prior === undefined) fresh.push(round);
+      else if (!bytesEqual(prior, key)) {
+        throw new PrekeyError('PREKEY_EQUIVOCATION', `${b.member} signed two prekeys for round ${round}`, {
+          member: b.member,
+          round,
+          first: prekeyDigest(prior),
+          second: prekeyDigest(key),
+        });
+      }
+    });
+    if (fresh.length === 0) throw new PrekeyError('PREKEY_DUPLICATE', `nothing new from ${b.member}`, { member: b.member });
+    const map = held ?? new Map<number, Uint8Array>();
+    for (const round of fresh) map.set(round, b.keys[round - b.firstRound]!.slice());
+    this.byMember.set(b.member, map);
+    return { member: b.member, rounds: fresh };
+  }
+
+  /** `member`'s prekey for `round`, if a verified bundle gave one. */
+  keyFor(member: string, round: number): Uint8Array | undefined {
+    return this.byMember.get(member)?.get(round);
+  }
+
+  /** The last round `member` has a key for (0: none): a publisher tops its window up from here. */
+  lastRound(member: string): number {
+    const m = this.byMember.get(member);
+    return m === undefined || m.size === 0 ? 0 : Math.max(...m.keys());
+  }
+
+  /** Rounds up to `round` ended: their keys are dropped (never moves back). */
+  endThrough(round: number): void {
+    if (round <= this.ended) return;
+    this.ended = round;
+    for (const [member, m] of this.byMember) {
+      for (const r of [...m.keys()]) if (r <= round) m.delete(r);
+      if (m.size === 0) this.byMember.delete(member);
+    }
+  }
+
+  /** Keys held, over all members (a metric; bounded by members × maxAhead). */
+  get size(): number {
+    let n = 0;
+    for (const m of this.byMember.values()) n += m.size;
+    return n;
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Red team (H-red) on signed committee prekeys (H-prekey: node/services/secagg-prekeys.ts,
+ * protocol/secure-aggregation/prekeys.ts) meeting complaints (committee-member.ts "Complaints").
+ *
+ * The c + 1 rule (c = 2t − m − 1 = 2 at (7, 5)) lets every member accept leaving a participant out
+ * of U_2 once c + 1 distinct members complained that its share does not open, on the argument
+ * that at least one complainer is honest and an honest member complains only when the
+ * participant sent a bad share. Prekeys add a way for an honest member to fail to open every
+ * honest participant's share: its prekey state is lost (a server rebuilt with its identity
+ * keystore restored but not the state folder, or the state restored from a backup older than its
+ * last bundle). It then generates keys again for rounds it had already published; every receiver
+ * keeps the first key (PREKEY_EQUIVOCATION, the first stands) and participants seal to it
+ * (participant.ts prefers `committeeKey` over the member's in-round advert), while the member
+ * decrypts with its new key. It complains, honestly, about every participant; two active members
+ * (the bound) add theirs about the participant they want gone, and every honest member now
+ * accepts its exclusion — the leader's choice that F12 closed, with no network help.
+ * Finding F25 (/work/notes/redteam-findings.md).
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
+import { seededEntropy } from '../../node/services/secagg-crypto.js';
+import { MemoryPrekeyStore } from '../../node/services/secagg-prekey-store.js';
+import { SecAggPrekeys } from '../../node/services/secagg-prekeys.js';
+import { type ComplaintMsg, ComplaintReason, complaintStatement, SecAggKind } from '../../protocol/messages/secagg.js';
+import { SecAggParticipant } from '../../protocol/secure-aggregation/index.js';
+import { scopeOf } from '../../protocol/secure-aggregation/participant.js';
+import { config, crypto, entropies, testSign, testVerify } from './secagg-helpers.js';
+import { setupRound, TEST_BINDING } from './secagg-round-harness.js';
+
+const RESTORED = 'peer-004'; // an honest committee member whose prekey state was lost
+const ACTIVE = ['peer-005', 'peer-006'];
+const VICTIM = 'peer-008';
+
+function prekeyNode(hub: MemoryGossipHub, id: string, store: MemoryPrekeyStore, tag: string): SecAggPrekeys {
+  const p = new SecAggPrekeys(
+    { federation: 'fed', binding: TEST_BINDING, window: 8, republishMs: 0 },
+    {
+      gossip: hub.join(id),
+      crypto,
+      entropy: seededEntropy(`attack-prekey/${tag}`),
+      sign: testSign(id),
+      verify: testVerify,
+      isMember: () => true,
+      store,
+    },
+  );
+  p.start();
+  return p;
+}
+
+describe('attack: a member whose prekey state was lost hands two active members the third complaint (F25)', () => {
+  it('today: after a state loss the member’s key for a round differs from the one every participant holds', async () => {
+    const hub = new MemoryGossipHub();
+    const participant = prekeyNode(hub, VICTIM, new MemoryPrekeyStore(), 'victim');
+    const before = prekeyNode(hub, RESTORED, new MemoryPrekeyStore(), 'before');
+    await before.topUp(1);
+    await hub.settle();
+    const sealedTo = participant.keyFor(RESTORED, 7)!;
+    // The server is rebuilt: same identity, empty state folder (a new, empty prekey store).
+    before.stop();
+    hub.leave(RESTORED);
+    const after = prekeyNode(hub, RESTORED, new MemoryPrekeyStore(), 'after');
+    await after.topUp(1);
+    await hub.settle();
+    expect(participant.verdicts.get('reject:PREKEY_EQUIVOCATION')).toBe(1);
+    const opened = await after.roundOpened(7);
+    // Participants keep sealing to the first key; the member decrypts with the new one.
+    expect(participant.keyFor(RESTORED, 7)).toEqual(sealedTo);
+    expect(opened!.publicKey).not.toEqual(sealedTo);
+  });
+
+  it.fails('F25: two active members cannot make every honest member accept leaving an honest participant out', () => {
+    const r = setupRound({ n: 10, m: 7, t: 5, config: config(), seed: 'prekey-stale' });
+    // Participants seal to RESTORED's stale prekey (what their directory holds), everyone else to
+    // the member's advertised key, as participant.ts does with a `committeeKey` source.
+    const stale = crypto.x25519.publicKey(new Uint8Array(32).fill(42));
+    const ent = entropies('prekey-stale/participants');
+    const parts = r.parties.map(
+      (p) =>
+        new SecAggParticipant(r.ctx, p, r.keys.get(p)!, {
+          crypto,
+          entropy: ent(p),
+          sign: testSign(p),
+          verify: testVerify,
+          committeeKey: (member: string) => (member === RESTORED ? stale : undefined),
+        }),
+    );
+    for (const part of parts) {
+      part.advertise(); // the same keys as the harness's adverts
+      for (const a of r.adverts) part.addAdvert(a);
+    }
+    const shares = parts.map((part) => part.shareKeys());
+    const complaints: ComplaintMsg[] = [];
+    for (const [id, m] of r.members) {
+      for (const a of r.adverts) m.addAdvert(a);
+      m.beginShares();
+      for (const s of shares) {
+        try {
+          m.addShareKeys(s);
+        } catch {
+          // RESTORED cannot open any share sealed to its stale key (SECAGG_DECRYPT_FAILED).
+        }
+      }
+      complaints.push(...(m.takeOutbox().filter((x) => x.kind === SecAggKind.Complaint) as ComplaintMsg[]));
+      expect(id === RESTORED || complaints.every((c) => c.sender === RESTORED)).toBe(true);
+    }
+    // The honest member complained about every participant, the victim among them.
+    expect(complaints.filter((c) => c.sender === RESTORED).map((c) => c.accused)).toContain(VICTIM);
+    // The two active members add theirs about the one participant they want gone.
+    const scope = scopeOf(r.ctx);
+    for (const a of ACTIVE)
+      complaints.push({
+        kind: SecAggKind.Complaint,
+        federation: scope.federation,
+        round: scope.round,
+        sender: a,
+        accused: VICTIM,
+        reason: ComplaintReason.BadShare,
+        signature: testSign(a)(complaintStatement(scope, a, VICTIM, ComplaintReason.BadShare)),
+      });
+    const honest = r.members.get('peer-000')!;
+    for (const c of complaints) if (c.sender !== 'peer-000') honest.addComplaint(c);
+    // Measured today: 3 complainers → provably unusable; every other participant has 1.
+    expect(honest.complainers(VICTIM)).toEqual([RESTORED, ...ACTIVE]);
+    expect(honest.provablyUnusable('peer-007')).toBe(false);
+    // The safe property: the victim sent good shares to every member, so no honest member accepts
+    // a U_2 without it, and honest leaders keep it in.
+    expect(honest.provablyUnusable(VICTIM)).toBe(false);
+    expect(honest.proposeKeySet(0).shared).toContain(VICTIM);
+  });
+});
