@@ -15,8 +15,12 @@
  *   - a second, different update from one sender is refused with both digests as evidence;
  *   - a member whose record lost the race to another member's absorbs it (no announce, a warning);
  *   - an update refused at admission is left out of the record;
- *   - two runs of one schedule give the identical effect trace, bit for bit; another schedule does not.
+ *   - two runs of one schedule give the identical effect trace, bit for bit; another schedule does not;
+ *   - property: for random schedules (dropouts, training times around the deadline, refusals), the
+ *     record holds exactly the on-time, admitted updates of participants that sent one, its
+ *     model is their weighted mean, and the schedule replays to the identical trace.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hash256, toHex0x } from '../../protocol/bytes.js';
 import type { Hex32 } from '../../protocol/chain/record.js';
@@ -187,7 +191,8 @@ function simulate(s: Schedule) {
 
 const typesOf = (es: readonly RoundEffect[]) => es.map((e) => e.type).filter((t) => t !== 'log' && t !== 'wake' && t !== 'count');
 
-function weightedMean(parties: readonly number[], members: readonly string[]): number[] {
+/** Σ n_i·w_i / Σ n_i over `parties` (indices), computed independently of protocol/fedavg.ts. */
+function weightedMean(parties: readonly number[]): number[] {
   let total = 0;
   const acc = new Array<number>(D).fill(0);
   for (const i of parties) {
@@ -196,7 +201,6 @@ function weightedMean(parties: readonly number[], members: readonly string[]): n
     const w = weightsOf(i).tensors[0]!.data;
     for (let k = 0; k < D; k++) acc[k]! += n * w[k]!;
   }
-  expect(members.length).toBeGreaterThan(0);
   return acc.map((x) => x / total);
 }
 
@@ -220,7 +224,7 @@ describe('plaintext round machine (protocol/round-machine)', () => {
     expect([...record.request.sampleCounts!.values()]).toEqual([10, 11, 12, 13, 14]);
     expect(record.request.declarations.get('peer-2')?.entrySignature).toBe(toHex0x(new Uint8Array(65).fill(3)));
     const got = record.request.candidate!.tensors[0]!.data;
-    const want = weightedMean([0, 1, 2, 3, 4], members);
+    const want = weightedMean([0, 1, 2, 3, 4]);
     for (let k = 0; k < D; k++) expect(got[k]).toBeCloseTo(want[k]!, 6);
     expect(toHex0x(modelHash(record.request.candidate!))).toBe(chain!.hash);
     // Every member announces the one aggregate; only member 0's path shows Recording.
@@ -250,7 +254,7 @@ describe('plaintext round machine (protocol/round-machine)', () => {
     const record = effects.get(committee[0]!)!.find((e) => e.type === 'record');
     if (record?.type !== 'record') throw new Error('no record effect');
     expect(record.request.contributors).toEqual(members.slice(0, 4));
-    const want = weightedMean([0, 1, 2, 3], members);
+    const want = weightedMean([0, 1, 2, 3]);
     for (let k = 0; k < D; k++) expect(record.request.candidate!.tensors[0]!.data[k]).toBeCloseTo(want[k]!, 6);
     expect(chain?.by).toBe(committee[0]);
   });
@@ -394,5 +398,59 @@ describe('plaintext round machine (protocol/round-machine)', () => {
     const c = simulate({ ...schedule, trainedAt: { 'peer-4': DEADLINE - 1 } });
     expect(c.trace).not.toEqual(a.trace);
     expect(c.chain!.hash).not.toBe(a.chain!.hash);
+  });
+
+  it('property: the record holds exactly the on-time admitted updates, at their weighted mean, and replays', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 3, max: 7 }),
+        fc.array(
+          fc.constantFrom<'ok' | 'after-keys' | 'after-input' | 'late' | 'refused'>(
+            'ok',
+            'ok',
+            'after-keys',
+            'after-input',
+            'late',
+            'refused',
+          ),
+          {
+            minLength: 7,
+            maxLength: 7,
+          },
+        ),
+        fc.integer({ min: 1, max: 3 }),
+        (n, fates, m) => {
+          const members = ids(n);
+          const dropout: Record<string, DropoutPoint> = {};
+          const trainedAt: Record<string, number> = {};
+          const refuse: string[] = [];
+          members.forEach((id, i) => {
+            const f = fates[i]!;
+            if (f === 'after-keys' || f === 'after-input') dropout[id] = f;
+            if (f === 'late') trainedAt[id] = DEADLINE + 1 + i;
+            if (f === 'refused') refuse.push(id);
+          });
+          const schedule: Schedule = { n, m, dropout, trainedAt, refuse };
+          const a = simulate(schedule);
+          expect(simulate(schedule).trace).toEqual(a.trace);
+          const honest = a.committee.filter((id) => dropout[id] === undefined);
+          const sent = members.filter((_, i) => fates[i] !== 'after-keys' && fates[i] !== 'late' && fates[i] !== 'refused');
+          if (honest.length === 0 || sent.length === 0) {
+            expect(a.chain).toBeUndefined();
+            return;
+          }
+          const recorder = a.chain!.by;
+          expect(recorder).toBe(honest[0]);
+          const record = a.effects.get(recorder)!.find((e) => e.type === 'record');
+          if (record?.type !== 'record') throw new Error('no record effect');
+          expect(record.request.contributors).toEqual(sent);
+          const want = weightedMean(sent.map((id) => members.indexOf(id)));
+          for (let k = 0; k < D; k++) expect(record.request.candidate!.tensors[0]!.data[k]).toBeCloseTo(want[k]!, 6);
+          // Every honest member that saw the record announced the one aggregate.
+          for (const id of honest) expect(announced(a.effects.get(id)!)).toBeDefined();
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
