@@ -13,8 +13,8 @@
  *   the members holding its share accept that (3 ≥ c + 1 complaints: provably unusable), and the
  *   round finalizes with the other seven, whose sum is exact.
  *
- *   Round 2: the committee's position 0 (turn 0's lock leader) publishes its full View, then cites
- *   a second View it signed that omits one participant (the victim) in its lock proposal, with
+ *   Round 2: the first lock leader (position 0 at turn 0, normally) publishes its full View, then
+ *   cites a second View it signed that omits one participant (the victim) in its lock proposal, with
  *   U_3 and D derived from it. Every member holding the full View proves it an equivocator and
  *   refuses the lock with a LockRefuse carrying both views; the refusals cross the network; the
  *   protocol's promise is that such a lock is never revealed for and a later turn's lock (citing no
@@ -114,6 +114,8 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
   const trained = new Map<string, Trained>();
   const shareAttack: ShareAttack = {};
   const viewAttack: ViewAttack = {};
+  /** Round 2's Views as each member published them. */
+  const fullViews = new Map<string, SignedView>();
   const outcomes: RoundOutcome[][] = [];
 
   beforeAll(async () => {
@@ -160,8 +162,10 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
           shareAttack.victims = victims;
           return publish(spoil(m, new Set(victims)));
         }
-        if (m.round === 2 && m.kind === SecAggKind.View && m.sender === committee[0]) viewAttack.full = m.view;
-        if (m.round === 2 && m.kind === SecAggKind.Proposal && m.turn === 0) {
+        if (m.round === 2 && m.kind === SecAggKind.View) fullViews.set(m.sender, m.view);
+        // The first lock proposal of round 2 (normally position 0's, turn 0; under load a later
+        // turn's leader may come first): its sender becomes the equivocator.
+        if (m.round === 2 && m.kind === SecAggKind.Proposal && viewAttack.member === undefined && fullViews.has(m.sender)) {
           const scope = { binding: secagg.binding, federation: FEDERATION, round: 2 };
           return publish(equivocate(m, scope, secagg.sign));
         }
@@ -175,7 +179,7 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
       sign: (b: Uint8Array) => Uint8Array,
     ): ProposalMsg => {
       const M = p.sender;
-      const full = viewAttack.full!;
+      const full = fullViews.get(M)!;
       const victim = p.survivors.find((x) => x !== M)!;
       const entries = full.entries.filter((e) => e.participant !== victim);
       const omitting: SignedView = {
@@ -184,7 +188,7 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
         entries,
         signature: sign(viewStatement(scope, M, full.keySet, entries)),
       };
-      Object.assign(viewAttack, { member: M, victim, omitting });
+      Object.assign(viewAttack, { member: M, victim, full, omitting });
       // Replace its own cited view (or, if it cited none of its own, the last one) with the omitting one.
       const own = p.views.findIndex((v) => v.member === M);
       const at = own >= 0 ? own : p.views.length - 1;
@@ -240,7 +244,7 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
     expect(maxDiff(model, fedAvg(trained, [...others, indexOf(attacker!)], record.prevModelHash))).toBeGreaterThan(1e-4);
   });
 
-  it('round 2: position 0 is proven an equivocator over the network, with both of its signed views', () => {
+  it('round 2: the equivocating lock leader is proven over the network, with both of its signed views', () => {
     const { member: M, full, omitting } = viewAttack;
     expect(M).toBeDefined();
     const honest = fed.peers.filter((p) => p.id !== M);
