@@ -635,11 +635,12 @@ export class SecAggCommitteeMember {
   /**
    * The neighbour and connectivity floors (floors.ts) on U_2 itself: U_3 ⊆ U_2 only loses edges,
    * so a U_2 whose masking graph leaves someone fewer than k neighbours, or is disconnected, can
-   * never be locked. Always true for the complete graph once |U_2| ≥ k + 1.
+   * never be locked. Skipped for the complete graph: there it is |U_2| ≥ k + 1, checked by the caller.
    */
   private keySetGraphFloor(shared: readonly string[]): ReturnType<typeof floorViolation> {
     const { minNeighbours } = this.ctx.config;
     const graph = this.graphs(shared);
+    if (graph === undefined || graph.complete) return undefined; // |U_2| ≥ k + 1 is checked by the caller
     return floorViolation(shared, shared.length, (i) => maskingNeighbours(graph, shared, i), {
       minSurvivorFraction: 1,
       minNeighbours,
