@@ -441,6 +441,9 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         ),
       },
     });
+    // Rounds before the chain's current one are closed: erase their prekeys, and judge received
+    // bundles against this round rather than round 0 (their reach is bounded past it).
+    peer.prekeys?.endedThrough(Math.max(0, (await fed.currentRound()) - 1));
     peer.start();
     cleanups.push(() => peer.stop());
 

@@ -18,15 +18,18 @@
  * node's state finds afterwards are the secrets of rounds that have not opened yet.
  *
  * Receiver. Every bundle gets a verdict before it is stored (STYLE.md §9): size before decoding
- * (REJECT PREKEY_TOO_LARGE), decoding (REJECT PREKEY_MALFORMED), federation, author = member,
- * membership (REJECT PEER_NOT_MEMBER), the identity signature bound to the deployment (REJECT
- * PREKEY_BAD_SIGNATURE), then the directory: IGNORE PREKEY_STALE / PREKEY_TOO_EARLY /
+ * (REJECT PREKEY_TOO_LARGE), decoding (REJECT PREKEY_MALFORMED), membership (REJECT
+ * PEER_NOT_MEMBER), federation, author = member, the identity signature bound to the deployment
+ * (REJECT PREKEY_WRONG_FEDERATION, PREKEY_NOT_AUTHOR, PREKEY_BAD_SIGNATURE), every key a usable
+ * X25519 point (REJECT PREKEY_BAD_KEY: a low-order key would fail every participant's sealing to
+ * the member), then the directory: IGNORE PREKEY_STALE / PREKEY_TOO_EARLY /
  * PREKEY_DUPLICATE, REJECT PREKEY_EQUIVOCATION (the first key stands; both digests are logged as
  * an `event: 'equivocation'` record, as the other inboxes do).
  */
 import { wipe } from '../../protocol/bytes.js';
 import type { IdentitySign, IdentityVerify, Entropy, SecAggCrypto } from '../../protocol/secure-aggregation/crypto.js';
 import {
+  checkPrekeyPoints,
   DEFAULT_PREKEY_MAX_AHEAD,
   DEFAULT_PREKEY_WINDOW,
   decodePrekeyBundle,
@@ -269,6 +272,7 @@ export class SecAggPrekeys {
     if (!this.c.isMember(b.member)) return this.count(reject('PEER_NOT_MEMBER'));
     try {
       verifyPrekeyBundle(this.init.binding, this.init.federation, b, msg.from, this.c.verify);
+      checkPrekeyPoints(b, this.c.crypto.x25519);
       this.directory.add(b);
       return this.count(ACCEPT);
     } catch (e) {

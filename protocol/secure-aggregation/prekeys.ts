@@ -31,7 +31,8 @@ import { ByteReader, ByteWriter, bytesEqual, hash256, toHex0x, utf8 } from '../b
 import { DEPLOYMENT_BINDING_BYTES } from '../chain/deployment-binding.js';
 import { FedmeshError } from '../errors.js';
 import { MAX_FEDERATION_ID_BYTES, MAX_PEER_ID_BYTES } from '../messages/limits.js';
-import type { IdentitySign, IdentityVerify } from './crypto.js';
+import type { IdentitySign, IdentityVerify, KeyAgreement } from './crypto.js';
+import { SecAggError } from './errors.js';
 
 export const PREKEY_TOPIC_VERSION = 1;
 export const PREKEY_BUNDLE_VERSION = 1;
@@ -76,7 +77,9 @@ export type PrekeyErrorCode =
   /** A second, different key for a round this member already published a key for: the first stands. */
   | 'PREKEY_EQUIVOCATION'
   /** Nothing new: every round's key is already held with these bytes. */
-  | 'PREKEY_DUPLICATE';
+  | 'PREKEY_DUPLICATE'
+  /** A key X25519 refuses (a low-order point: every shared secret with it is zero; `fields.round`). */
+  | 'PREKEY_BAD_KEY';
 
 export class PrekeyError extends FedmeshError<PrekeyErrorCode> {}
 
@@ -207,6 +210,33 @@ export function verifyPrekeyBundle(binding: Uint8Array, federation: string, b: P
   if (b.member !== from) throw new PrekeyError('PREKEY_NOT_AUTHOR', `bundle of ${b.member} sent by ${from}`, { member: b.member, from });
   if (!verify(b.member, prekeyBundleStatement(binding, b), b.signature)) {
     throw new PrekeyError('PREKEY_BAD_SIGNATURE', `bundle not signed by ${b.member} for this deployment`, { member: b.member });
+  }
+}
+
+/** Any fixed scalar: clamped (RFC 7748 §5) it is a multiple of 8, so it sends a low-order point to zero. */
+const PROBE_SECRET = new Uint8Array(32).fill(0x5a);
+
+/**
+ * Throws PREKEY_BAD_KEY for a key X25519 refuses. A low-order key would make every participant's
+ * sealing to that member fail (crypto.ts `shareKey` refuses the all-zero secret), so one member
+ * could cost a whole round every participant's input; it is refused before it is stored.
+ */
+export function checkPrekeyPoints(b: PrekeyBundle, ka: KeyAgreement): void {
+  const probe = ka.importSecret(PROBE_SECRET);
+  try {
+    b.keys.forEach((k, i) => {
+      try {
+        probe.agree(k);
+      } catch (e) {
+        if (!(e instanceof SecAggError && e.code === 'SECAGG_BAD_KEY')) throw e;
+        throw new PrekeyError('PREKEY_BAD_KEY', `${b.member}'s key for round ${b.firstRound + i} is a low-order point`, {
+          member: b.member,
+          round: b.firstRound + i,
+        });
+      }
+    });
+  } finally {
+    probe.dispose();
   }
 }
 

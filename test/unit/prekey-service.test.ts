@@ -193,6 +193,24 @@ describe('prekey service: verdicts on bad bundles', () => {
     expect(peers[1]!.evidence[0]!.first).not.toBe(peers[1]!.evidence[0]!.second);
   });
 
+  it('a member’s bundle with a low-order key is REJECTed PREKEY_BAD_KEY and stores nothing', async () => {
+    const { hub, peers } = federation();
+    const u1 = new Uint8Array(32);
+    u1[0] = 1;
+    const b = signPrekeyBundle(
+      TEST_BINDING,
+      FED,
+      'peer-a',
+      1,
+      [crypto.x25519.publicKey(new Uint8Array(32).fill(5)), u1],
+      testSign('peer-a'),
+    );
+    await peerGossip(hub, 'peer-a').publish(prekeyTopic(FED), encodePrekeyBundle(b));
+    await hub.settle();
+    expect(peers[1]!.verdicts.get('reject:PREKEY_BAD_KEY')).toBe(1);
+    expect(peers[1]!.keyFor('peer-a', 1)).toBeUndefined();
+  });
+
   it('a bundle for ended rounds is IGNOREd PREKEY_STALE', async () => {
     const { hub, peers } = federation();
     peers[1]!.endedThrough(10);
