@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { ComplaintReason, encodeSecAgg, type ProposalMsg, SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
 import { topicFor } from '../../protocol/messages/topics.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
-import { PENDING_BYTES, SecAggInbox } from '../../node/services/secagg-inbox.js';
+import { PENDING_BYTES, PENDING_PER_SENDER, SecAggInbox } from '../../node/services/secagg-inbox.js';
 import { testVerify } from './secagg-helpers.js';
 import { TEST_BINDING } from './secagg-round-harness.js';
 
@@ -48,7 +48,7 @@ function junkProposal(sender: string, round: number, salt: number, n = 1024, v =
 }
 
 describe('attack: one member fills the hold buffer of a lagging member (F24)', () => {
-  it.fails('F24: an honest ShareKeys that reaches a lagging member before it opens the round survives one member’s flood', async () => {
+  it('F24 (fixed): an honest ShareKeys that reaches a lagging member before it opens the round survives one member’s flood', async () => {
     const hub = new MemoryGossipHub();
     const alice = hub.join('alice');
     const mallory = hub.join('mallory');
@@ -101,7 +101,11 @@ describe('attack: one member fills the hold buffer of a lagging member (F24)', (
       salt++;
     }
     await hub.settle();
-    expect(inbox.pendingCount).toBe(salt - 1); // every junk message held (at most PENDING_PER_SENDER)
+    // Fixed (H-evidence): lock proposals are never held (not a kind sent right after an open), and
+    // Mallory's complaints take at most its own share of the buffer (PENDING_PER_SENDER, and
+    // PENDING_BYTES_PER_SENDER); before, every junk message was held.
+    expect(inbox.pendingCount).toBeLessThanOrEqual(PENDING_PER_SENDER);
+    expect(inbox.pendingCount).toBeLessThan(salt - 1);
     expect(PENDING_BYTES - held).toBeLessThan(encodeSecAgg(shareKeys('alice', 4)).length);
     // IGNOREd (no score cost for Mallory) and held.
     expect(bob.verdicts.get('ignore:ROUND_UNKNOWN')).toBeGreaterThan(0);
@@ -115,7 +119,7 @@ describe('attack: one member fills the hold buffer of a lagging member (F24)', (
     inbox.setRound(4);
     // Mallory's junk went nowhere (refused silently on replay, never scored)…
     expect(inbox.messages(4, SecAggKind.Proposal)).toEqual([]);
-    // …and the safe property: Bob holds Alice's share. Today it was dropped at the full buffer.
+    // …and the safe property: Bob holds Alice's share (before the fix it was dropped at the full buffer).
     expect(inbox.messages(4, SecAggKind.ShareKeys)).toEqual([honest]);
   });
 
