@@ -123,6 +123,59 @@ describe('attack: one member fills the hold buffer of a lagging member (F24)', (
     expect(inbox.messages(4, SecAggKind.ShareKeys)).toEqual([honest]);
   });
 
+  it('after the fix, an adaptive flood in the kinds that are held (key-set proposals per turn, complaints) by five colluding members leaves room for every honest ShareKeys', async () => {
+    const hub = new MemoryGossipHub();
+    const colluders = ['mallory', 'mike', 'mona', 'max', 'mo'];
+    const honestSenders = Array.from({ length: 60 }, (_, i) => `honest-${String(i).padStart(2, '0')}`);
+    const everyone = ['bob', 'carol', ...colluders, ...honestSenders];
+    const gossips = new Map(everyone.map((id) => [id, hub.join(id)]));
+    let known = false;
+    const inbox = new SecAggInbox(gossips.get('bob')!, {
+      binding: TEST_BINDING,
+      federation: 'demo',
+      isMember: (p) => everyone.includes(p),
+      committee: (r) => (r === 3 || (r === 4 && known) ? committee : []),
+      verify: testVerify,
+    });
+    inbox.start();
+    inbox.setRound(3);
+    // Each colluder: a maximal key-set proposal for every turn (1024 ids of 118 bytes, ~120 KiB),
+    // then complaints about every member: as many bytes as the inbox will hold from it.
+    const ids = Array.from({ length: 1024 }, (_, i) => `p${String(i).padStart(4, '0')}-${'x'.repeat(112)}`);
+    for (const c of colluders) {
+      const g = gossips.get(c)!;
+      for (let turn = 0; turn < 16; turn++)
+        await g.publish(
+          topic,
+          encodeSecAgg({ kind: SecAggKind.KeySetProposal, federation: 'demo', round: 4, sender: c, turn, advertised: ids, shared: ids }),
+        );
+      for (const accused of everyone)
+        await g.publish(
+          topic,
+          encodeSecAgg({
+            kind: SecAggKind.Complaint,
+            federation: 'demo',
+            round: 4,
+            sender: c,
+            accused,
+            reason: ComplaintReason.BadShare,
+            signature: new Uint8Array(64),
+          }),
+        );
+    }
+    // Then every honest participant's ShareKeys for round 4, before Bob opens it.
+    for (const h of honestSenders) await gossips.get(h)!.publish(topic, encodeSecAgg(shareKeys(h, 4)));
+    await hub.settle();
+    known = true;
+    inbox.setRound(4);
+    expect(
+      inbox
+        .messages(4, SecAggKind.ShareKeys)
+        .map((m) => m.sender)
+        .sort(),
+    ).toEqual(honestSenders);
+  });
+
   it('control: without the flood the same ShareKeys is held and stored', async () => {
     const hub = new MemoryGossipHub();
     const alice = hub.join('alice');
