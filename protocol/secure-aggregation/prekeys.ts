@@ -49,10 +49,13 @@ export const MAX_PREKEYS_PER_BUNDLE = 64;
 export const MAX_PREKEY_BUNDLE_BYTES =
   1 + 4 + 2 + MAX_FEDERATION_ID_BYTES + 2 + MAX_PEER_ID_BYTES + 8 + 2 + MAX_PREKEYS_PER_BUNDLE * PREKEY_BYTES + PREKEY_SIGNATURE_BYTES;
 /**
- * Default window W: rounds ahead a member publishes keys for. A round takes tens of seconds to
- * minutes, so 8 rounds ahead outlasts any republication gap while few secrets wait on disk.
+ * Largest window W (rounds ahead a member publishes keys for), and the default. A round takes tens
+ * of seconds to minutes, so 8 rounds ahead outlasts any republication gap while few secrets wait
+ * on disk. A member that may have lost track of what it published skips this many rounds
+ * (node/services/secagg-prekeys.ts `topUp`), so the receivers' reach is twice it.
  */
-export const DEFAULT_PREKEY_WINDOW = 8;
+export const MAX_PREKEY_WINDOW = 8;
+export const DEFAULT_PREKEY_WINDOW = MAX_PREKEY_WINDOW;
 
 /** The gossip topic of the federation's prekey bundles (versioned, STYLE.md §6). */
 export function prekeyTopic(federation: string): string {
@@ -252,8 +255,8 @@ export interface PrekeyDirectoryOptions {
   readonly maxAhead?: number;
 }
 
-/** Twice the default window: room for a member that tops up late, and no further. */
-export const DEFAULT_PREKEY_MAX_AHEAD = 2 * DEFAULT_PREKEY_WINDOW;
+/** Twice the largest window: room for a member that skipped ahead (see MAX_PREKEY_WINDOW), and no further. */
+export const DEFAULT_PREKEY_MAX_AHEAD = 2 * MAX_PREKEY_WINDOW;
 
 /** What `add` stored: the rounds whose key is new. */
 export interface PrekeyAdded {
