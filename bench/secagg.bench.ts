@@ -27,9 +27,10 @@
  *               masking with its K neighbours and each dropped one costing ≤ K streams at
  *               unmask. Both lines run in the same process on the same inputs (baseline in the
  *               same run). The 'auto' degree at these sizes is the complete graph (n ≤ 57 with
- *               every member in U_2: config.ts); K = 8 at 32 or 64 peers is a setting a
- *               federation would choose for speed, with the weaker G1 docs/secure-aggregation.md
- *               states ("Masking graph (SecAgg+)").
+ *               every member in U_2: config.ts), so the sparse line runs with
+ *               maskingAssumption 'unchecked' (K exactly as given, outside G1's bound): it
+ *               measures the cost of H(n, 8), which large federations get from 'auto' (K ≈ 60 of
+ *               n ≥ 64 members: docs/secure-aggregation.md "Masking graph (SecAgg+)").
  *   prgMBps   — the masking PRG as used (AES-128-CTR keystream added into the vector) against
  *               raw OpenSSL AES-128-CTR on the same machine (aesCtrMBps).
  *
@@ -106,7 +107,10 @@ const REPEATS = 3;
 const FEDERATION = 'bench';
 const ROUND = 1;
 const config = SECAGG_DEFAULTS;
-const sparseConfig = validateSecAggConfig({ ...SECAGG_DEFAULTS, maskingDegree: MASKING_DEGREE });
+// 'unchecked': K exactly as given. At these sizes the 2^−40 bound needs the complete graph (an
+// explicit K is otherwise only a minimum, config.ts maskingDegreeFor), so this line measures what
+// a sparse graph costs, not a setting G1 covers.
+const sparseConfig = validateSecAggConfig({ ...SECAGG_DEFAULTS, maskingDegree: MASKING_DEGREE, maskingAssumption: 'unchecked' });
 /**
  * Whole-payload SHA-256 as the node computes it (node/peer.ts injects node:crypto's into the
  * round inbox and chunking; protocol/secure-aggregation/crypto.ts `SecAggCrypto.sha256`), for
