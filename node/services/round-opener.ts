@@ -55,6 +55,8 @@ export interface PeerProofPolicy {
 export class RoundOpener {
   private readonly committees = new Map<number, readonly string[]>();
   private readonly states = new Map<number, RoundState>();
+  /** Peer ids of the members active at each round's snapshot block, in registry order (H-sparse: the masking graph's node set). */
+  private readonly snapshots = new Map<number, readonly string[]>();
   /** Every address ever seen active ↔ its peer id (kept after suspension for old signatures). */
   private readonly peerIds = new Map<string, string>();
   private readonly accounts = new Map<string, string>();
@@ -90,6 +92,16 @@ export class RoundOpener {
   /** The committee of `round` (peer ids, position order), once `open(round)` resolved here. */
   committeeOf(round: number): readonly string[] | undefined {
     return this.committees.get(round);
+  }
+
+  /**
+   * Peer ids of the members active at `round`'s snapshot block (registry order), once `open(round)`
+   * resolved here: chain state only, so every peer gets the same list (the SecAgg+ masking graph's
+   * node set, protocol/secure-aggregation/graph.ts). A peer id is the registry's, proof or not: a
+   * member whose proof fails is refused elsewhere and is simply absent from the round.
+   */
+  snapshotMembersOf(round: number): readonly string[] | undefined {
+    return this.snapshots.get(round);
   }
 
   /** The on-chain state of `round` as read when `open(round)` resolved here (deadlines, seed). */
@@ -164,12 +176,14 @@ export class RoundOpener {
     ]);
     this.verifyCommittee(opened, snapshotActive);
     const committee = await this.toPeerIds(opened);
+    this.snapshots.set(round, await this.registeredPeerIds(snapshotActive));
     this.committees.set(round, committee);
     this.states.set(round, opened);
     for (const r of this.committees.keys()) {
       if (r <= round - ROUNDS_KEPT) {
         this.committees.delete(r);
         this.states.delete(r);
+        this.snapshots.delete(r);
       }
     }
     return committee;
@@ -314,6 +328,11 @@ export class RoundOpener {
     }
     this.accounts.set(id, account);
     return true;
+  }
+
+  /** The registry's peer id of each account (known mappings first; one `getMember` per unknown account). */
+  private async registeredPeerIds(accounts: readonly string[]): Promise<string[]> {
+    return Promise.all(accounts.map(async (a) => this.peerIds.get(a) ?? (await this.fed.getMember(a)).peerId));
   }
 
   private async toPeerIds(state: RoundState): Promise<string[]> {
