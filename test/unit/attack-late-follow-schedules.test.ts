@@ -13,7 +13,10 @@
  * they see first, and members follow different key sets. Invariants (G2, G1's never-both): every
  * reveal names one lock digest; no participant has b-shares and s^SK-shares revealed by t or more
  * members each. The schedules must also exercise the rule: some rounds certify a key set only
- * after the input deadline at some member, and some reveal (checked in aggregate).
+ * after the input deadline at some member, and some reveal (checked in aggregate). A second run
+ * charges the lock on chain before the reveals (F18; the chain takes the first charge asked for and
+ * each member hears of it 0–15 s later): no member reveals before its answer, the revealed lock is
+ * the charged one, and every participant whose b_i is revealed was charged.
  */
 import { describe, expect, it } from 'vitest';
 import { toHex0x } from '../../protocol/bytes.js';
@@ -28,7 +31,7 @@ const T = 5;
 const PARTIES = ids(N);
 const INPUT_DEADLINE = 11_000;
 
-function schedule(seed: number) {
+function schedule(seed: number, chargesLock = false) {
   const rng = createRng(seed, 'attack-late-follow');
   // Key-set messages: a quarter of the copies arrive 8–20 s late (past the input deadline);
   // everything else within 300 ms, so a key set certified late can still finish the round.
@@ -39,6 +42,10 @@ function schedule(seed: number) {
         ? 1_000 + rng.int(4_000) // shares held by some leaders and not others: different U_2
         : rng.int(300);
   const reveals: RevealMsg[] = [];
+  /** When each member published each reveal, and when the chain's charge answer reached it. */
+  const revealedAt: { member: string; at: number }[] = [];
+  const chargedAt = new Map<string, number>();
+  let charged: { lock: string; contributors: readonly string[] } | undefined;
   const keySetsSeen = new Set<string>();
   let lateKeySetEndorsement = false;
   const result = driveRound({
@@ -46,11 +53,22 @@ function schedule(seed: number) {
     n: N,
     m: M,
     t: T,
-    extra: { followUntil: 60_000 },
+    extra: { followUntil: 60_000, ...(chargesLock ? { chargesLock: true } : {}) },
     onEffect: (from, e, ctl) => {
+      if (e.type === 'charge-lock') {
+        // The chain takes the first charge asked for; each member hears of it 0–15 s later.
+        charged ??= { lock: e.request.lock, contributors: [...e.request.contributors] };
+        const at = ctl.now() + rng.int(15_000);
+        chargedAt.set(from, Math.min(chargedAt.get(from) ?? Number.POSITIVE_INFINITY, at));
+        ctl.hold(at, from, { type: 'lock-charged', now: 0, lock: charged.lock as `0x${string}` });
+        return true;
+      }
       if (e.type === 'publish') {
         const m = e.message;
-        if (m.kind === SecAggKind.Reveal) reveals.push(m);
+        if (m.kind === SecAggKind.Reveal) {
+          reveals.push(m);
+          revealedAt.push({ member: from, at: ctl.now() });
+        }
         if (m.kind === SecAggKind.KeySetEndorse) keySetsSeen.add(toHex0x(m.digest));
         const bytes = encodeSecAgg(m);
         for (const to of PARTIES) {
@@ -66,7 +84,7 @@ function schedule(seed: number) {
     },
     inputFor: (_from, input) => input,
   });
-  return { result, reveals, keySets: keySetsSeen.size, lateKeySetEndorsement };
+  return { result, reveals, revealedAt, chargedAt, charged, keySets: keySetsSeen.size, lateKeySetEndorsement };
 }
 
 describe('attack: following a late key set until the chain’s deadline, under an adversarial schedule (H-start)', () => {
@@ -92,6 +110,22 @@ describe('attack: following a late key set until the chain’s deadline, under a
     // endorsed key sets, 8 of 12 revealed).
     expect(late).toBeGreaterThan(0);
     expect(severalKeySets).toBeGreaterThan(0);
+    expect(revealed).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('with the charge before the reveals (F18), no member reveals before its charge answer, and only the charged lock and survivors', () => {
+    let revealed = 0;
+    for (let seed = 101; seed <= 108; seed++) {
+      const { reveals, revealedAt, chargedAt, charged } = schedule(seed, true);
+      if (reveals.length > 0) revealed++;
+      expect(new Set(reveals.map((r) => toHex0x(r.proposal))).size).toBeLessThanOrEqual(1);
+      for (const r of revealedAt) expect(r.at).toBeGreaterThanOrEqual(chargedAt.get(r.member) ?? Number.POSITIVE_INFINITY);
+      if (reveals.length > 0) {
+        expect(toHex0x(reveals[0]!.proposal)).toBe(charged!.lock);
+        // Every participant whose b_i was revealed was charged.
+        for (const r of reveals) for (const sh of r.selfMaskShares) expect(charged!.contributors).toContain(sh.participant);
+      }
+    }
     expect(revealed).toBeGreaterThan(0);
   }, 300_000);
 });
