@@ -13,7 +13,8 @@
  * 2. A committee member advertises a low-order encryption key c^PK: every participant's
  *    `shareKeys` throws while sealing to it, so nobody shares and no key set can form — one
  *    member stalls the round, where a member that does not advertise at all is simply skipped.
- * Finding F27 (/work/notes/redteam-findings.md). The safe properties are `it.fails` today.
+ * Finding F27 (/work/notes/redteam-findings.md): the safe properties failed on c5c6ed3 and hold
+ * since 9cc4130 (`verifyAdvert` refuses small-order keys, SECAGG_BAD_KEY).
  */
 import { describe, expect, it } from 'vitest';
 import { type AdvertiseKeysMsg, advertStatement } from '../../protocol/messages/secagg.js';
@@ -55,8 +56,9 @@ function lowOrderAdvert(a: AdvertiseKeysMsg, field: 'maskKey' | 'encryptionKey',
 }
 
 describe('attack: low-order keys in signed advertisements (F27)', () => {
-  it.fails('F27: one participant’s low-order mask key does not stop the others from masking (every small-order encoding)', () => {
+  it('F27 (fixed in 9cc4130): one participant’s low-order mask key does not stop the others from masking (every small-order encoding)', () => {
     const failedBy = new Map<string, number>();
+    const refused: string[] = [];
     for (const [name, key] of LOW_ORDER_ENCODINGS) {
       const r = setupRound({ n: 10, m: 7, t: 5, config: config(), seed: 'low-order-mask' });
       const bad = 'peer-009';
@@ -65,7 +67,12 @@ describe('attack: low-order keys in signed advertisements (F27)', () => {
       // Everyone takes the advert (its signature is valid) and shares; members hold every share.
       // (A fix may refuse the advert instead: then the participant is simply not in U_1.)
       const refusedAdvert = codeOf(() => r.participants.get('peer-000')!.addAdvert(r.adverts[i]!)) === 'SECAGG_BAD_KEY';
-      if (refusedAdvert) continue;
+      if (refusedAdvert) {
+        // The fix (9cc4130): refused by participants and members alike, so it never enters U_1.
+        expect(codeOf(() => r.members.get('peer-001')!.addAdvert(r.adverts[i]!))).toBe('SECAGG_BAD_KEY');
+        refused.push(name);
+        continue;
+      }
       for (const [id, part] of r.participants) for (const a of r.adverts) if (!(id === 'peer-000' && a.sender === bad)) part.addAdvert(a);
       for (const part of r.participants.values()) r.shares.push(part.shareKeys());
       for (const [id, m] of r.members) {
@@ -79,9 +86,10 @@ describe('attack: low-order keys in signed advertisements (F27)', () => {
       failedBy.set(name, honest.filter((p) => codeOf(() => maskInputs(r, ks, [p])) === 'SECAGG_BAD_KEY').length);
     }
     expect([...failedBy].filter(([, n]) => n > 0)).toEqual([]);
+    expect(refused.length + failedBy.size).toBe(LOW_ORDER_ENCODINGS.length);
   });
 
-  it.fails('F27: one committee member’s low-order encryption key does not stop participants from sharing with the others', () => {
+  it('F27 (fixed in 9cc4130): one committee member’s low-order encryption key does not stop participants from sharing with the others', () => {
     const r = setupRound({ n: 10, m: 7, t: 5, config: config(), seed: 'low-order-enc' });
     const bad = r.committee[3]!;
     const i = r.adverts.findIndex((a) => a.sender === bad);
