@@ -500,7 +500,8 @@ export class RoundDriver {
               ctx,
               self,
               committeeKeys?.own ?? keys.encryption.secretKey,
-              { crypto, sign, verify },
+              // No complaints in a round an earlier, lost prekey state of ours may have keyed (F25).
+              { crypto, sign, verify, ...(prekey === undefined && prekeys?.mayHoldStaleKey(round) === true ? { staleKeys: true } : {}) },
               committeeTiming(secure.secure),
             )
           : undefined;

@@ -99,6 +99,8 @@ export class SecAggPrekeys {
   private readonly own = new Map<number, Uint8Array>();
   /** Highest round a key was ever generated for (persisted): never a second key for a round. */
   private generatedThrough = 0;
+  /** Rounds up to this one may have been keyed by a state this store lost (persisted; F25). */
+  private unknownThrough = 0;
   private readonly announced = new Set<string>();
   private sequence = 0;
   private ticks = 0;
@@ -123,6 +125,7 @@ export class SecAggPrekeys {
     const state = c.store.load();
     for (const [round, secret] of state.secrets) this.own.set(round, secret);
     this.generatedThrough = state.generatedThrough;
+    this.unknownThrough = state.unknownThrough ?? 0;
   }
 
   get self(): string {
@@ -215,8 +218,18 @@ export class SecAggPrekeys {
       'prekeys: store behind the chain; skipping rounds it may have keyed',
     );
     this.generatedThrough = closed + MAX_PREKEY_WINDOW;
+    this.unknownThrough = this.generatedThrough;
     this.skipTo = this.generatedThrough + 1;
     this.save();
+  }
+
+  /**
+   * Whether participants may hold a key of this member for `round` that it does not (a round it
+   * skipped after a state loss, with no key of its own): an undecryptable share is then no
+   * evidence against its sender, so the member must not complain about it (red team F25).
+   */
+  mayHoldStaleKey(round: number): boolean {
+    return round <= this.unknownThrough && !this.own.has(round);
   }
 
   /** Hand over round `round`'s key pair (a copy) and erase the stored secret. */
@@ -244,7 +257,7 @@ export class SecAggPrekeys {
   }
 
   private save(): void {
-    this.c.store.save({ secrets: this.own, generatedThrough: this.generatedThrough });
+    this.c.store.save({ secrets: this.own, generatedThrough: this.generatedThrough, unknownThrough: this.unknownThrough });
   }
 
   /** This member's current bundle: the contiguous run of held rounds ending at the last one. */

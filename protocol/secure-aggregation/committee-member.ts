@@ -180,6 +180,14 @@ export interface CommitteeDeps {
   readonly crypto: SecAggCrypto;
   readonly sign: IdentitySign;
   readonly verify: IdentityVerify;
+  /**
+   * Participants may have sealed this member's shares to a key it does not hold (a signed prekey
+   * an earlier, lost state of this member published: node/services/secagg-prekeys.ts
+   * `mayHoldStaleKey`). A share that does not open is then no evidence against its sender, so the
+   * member does not complain about it (red team F25: its complaint about everyone would hand two
+   * active members the c + 1st complaint about whom they choose).
+   */
+  readonly staleKeys?: boolean;
 }
 
 /** What the member knows about one received masked input. */
@@ -445,7 +453,7 @@ export class SecAggCommitteeMember {
     } catch (e) {
       // The share addressed to us does not authenticate: i is at fault (its ShareKeys is signed
       // gossip, so nobody else altered it). Complain, so that leaders can leave i out of U_2.
-      if (e instanceof SecAggError && e.code === 'SECAGG_DECRYPT_FAILED') this.complain(m.sender);
+      if (e instanceof SecAggError && e.code === 'SECAGG_DECRYPT_FAILED' && this.deps.staleKeys !== true) this.complain(m.sender);
       throw e;
     }
     try {
