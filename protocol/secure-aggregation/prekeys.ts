@@ -4,9 +4,10 @@
  * identity and bound to the deployment, the federation and the round numbers. Participants of
  * round r encrypt a committee member's shares of b_i and s_i^SK to that member's prekey for r as
  * soon as the round opens — no in-round wait for the member's advertisement — and the member
- * erases the secret once round r ended on chain (finalized or aborted), so the shares of r stay
- * sealed against a later theft of the member's identity key and node state (forward secrecy per
- * round). This is the "signed prekey" of Signal's X3DH (Marlinspike & Perrin 2016, §2.2, §4.6),
+ * takes the secret out of its store when r opens there and drops it by the end of r (its role
+ * holds it until its view; every round that ended on chain, finalized or aborted, is erased), so
+ * the shares of r stay sealed against a later theft of the member's identity key and node state
+ * (forward secrecy per round). This is the "signed prekey" of Signal's X3DH (Marlinspike & Perrin 2016, §2.2, §4.6),
  * with one prekey per round instead of one per rotation period.
  *
  * The committee of r is drawn on chain only when r opens, so every member publishes for every
