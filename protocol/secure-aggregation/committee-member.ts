@@ -334,6 +334,8 @@ export class SecAggCommitteeMember {
   private chargedLock: Uint8Array | undefined;
   /** The round's masking graph for a certified U_2 (graph.ts); undefined: complete on U_2. */
   private readonly graphs: MaskingGraphFor;
+  /** The masking graph's node set, when the round has one: nobody outside it can mask. */
+  private readonly graphNodes: ReadonlySet<string> | undefined;
 
   constructor(
     readonly ctx: SecAggRoundContext,
@@ -357,6 +359,7 @@ export class SecAggCommitteeMember {
     this.vault = new ShareVault(self);
     this.machine = secAggMachine('committee', ctx.round, self);
     this.graphs = roundMaskingGraphs(ctx);
+    this.graphNodes = ctx.maskingGraph === undefined ? undefined : new Set(ctx.maskingGraph.nodes);
   }
 
   get stage(): SecAggStage {
@@ -645,6 +648,10 @@ export class SecAggCommitteeMember {
    * so a U_2 whose masking graph leaves someone fewer than k neighbours, or is disconnected, can
    * never be locked. Skipped for the complete graph: there it is |U_2| ≥ k + 1, checked by the caller.
    */
+  private inGraph(p: string): boolean {
+    return this.graphNodes?.has(p) ?? true;
+  }
+
   private keySetGraphFloor(shared: readonly string[]): ReturnType<typeof floorViolation> {
     const { minNeighbours } = this.ctx.config;
     const graph = this.graphs(shared);
@@ -669,7 +676,11 @@ export class SecAggCommitteeMember {
     // At most maxParticipants (a round record's limit): the first by id, deterministically. A
     // participant with unusable ≥ m − t + 1 (complaints, omitted recipients) is left out even if we
     // hold its share: no U_2 containing it can be certified (see "Complaints" above).
-    const shared = advertised.filter((p) => this.vault.has(p) && this.commitments.has(p) && !this.excluded(p)).slice(0, this.maxShared);
+    // Outside the masking graph's node set (graph.ts: the snapshot's members) a participant has no
+    // neighbours and can never mask, so it is left out like an unusable one.
+    const shared = advertised
+      .filter((p) => this.vault.has(p) && this.commitments.has(p) && !this.excluded(p) && this.inGraph(p))
+      .slice(0, this.maxShared);
     return {
       kind: SecAggKind.KeySetProposal,
       federation: this.ctx.federation,
@@ -815,7 +826,8 @@ export class SecAggCommitteeMember {
     const last = p.shared.length > 0 ? p.shared[p.shared.length - 1]! : '';
     const capped = p.shared.length >= this.maxShared;
     const leftOutAll = p.advertised.filter(
-      (i) => !u2.has(i) && this.vault.has(i) && this.commitments.has(i) && !this.provablyUnusable(i) && !(capped && i > last),
+      (i) =>
+        !u2.has(i) && this.vault.has(i) && this.commitments.has(i) && !this.provablyUnusable(i) && !(capped && i > last) && this.inGraph(i),
     );
     // Shares first held after their cutoff are forgiven, as adverts above (a share may be due
     // keysMs later than an advert: `TurnClock.shareDue`).
