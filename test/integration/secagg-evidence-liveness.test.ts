@@ -28,6 +28,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex0x } from '../../protocol/bytes.js';
 import type { LabelledData } from '../../protocol/data.js';
 import {
+  type ComplaintMsg,
+  ComplaintReason,
+  encodeSecAgg,
   type ProposalMsg,
   SecAggKind,
   type SecAggMessage,
@@ -43,12 +46,21 @@ import { modelHash } from '../../protocol/weights-codec.js';
 import { loadBreastCancer } from '../../node/data/breast-cancer.js';
 import { createLogger } from '../../node/logger.js';
 import { selectBackend } from '../../node/ml/backend.js';
+import type { Libp2pGossip } from '../../node/net/libp2p-host.js';
 import type { LocalTrainer, RoundOutcome } from '../../node/services/round-driver.js';
 import { assertSimFinalized, type LocalFederation, startLocalFederation } from '../../simulations/local-federation.js';
 import { prepareSites } from '../../simulations/sites.js';
 
 const PEERS = 8;
 const FEDERATION = 'itest-evidence';
+
+async function until(what: string, cond: () => boolean, timeoutMs = 100_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 const copy = (w: ModelWeights): ModelWeights => ({ tensors: w.tensors.map((t) => ({ shape: [...t.shape], data: t.data.slice() })) });
 
@@ -289,4 +301,32 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
     const verdicts = fed.peers.flatMap((p) => [...(p.components.gossip.verdicts as Map<string, number>).keys()]);
     expect(verdicts.filter((k) => k.startsWith('reject'))).toEqual([]);
   });
+
+  it('forged complaints from a committee member are REJECTed by every peer and score it below 0', async () => {
+    const committee = fed.peers[0]!.opener.committeeOf(2)!;
+    const liar = fed.peers[indexOf(committee[1]!)]!;
+    const gossip = liar.components.gossip as Libp2pGossip;
+    const others = fed.peers.filter((p) => p !== liar).map((p) => p.components.gossip as Libp2pGossip);
+    // Three complaints about three members, each with a signature that is not the liar's over them.
+    const accused = fed.peers
+      .map((p) => p.id)
+      .filter((id) => id !== liar.id)
+      .slice(0, 3);
+    for (const a of accused) {
+      const forged: ComplaintMsg = {
+        kind: SecAggKind.Complaint,
+        federation: FEDERATION,
+        round: 2,
+        sender: liar.id,
+        accused: a,
+        reason: ComplaintReason.BadShare,
+        signature: new Uint8Array(64).fill(7),
+      };
+      await gossip.publish(liar.secaggInbox!.topic, encodeSecAgg(forged));
+    }
+    await until('every other peer REJECTs the three forgeries and scores the liar below 0', () =>
+      others.every((g) => (g.verdicts.get('reject:SECAGG_BAD_SIGNATURE') ?? 0) >= 3 && g.score(liar.id) < 0),
+    );
+    for (const p of fed.peers) expect(p.secaggInbox!.messages(2, SecAggKind.Complaint)).toEqual([]);
+  }, 120_000);
 });
