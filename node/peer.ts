@@ -257,10 +257,11 @@ export class Peer {
       membersOf: () => membersNow(),
       finalizeDeadlineOf: (r: number) => opener.stateOf(r)?.finalizeDeadline,
       // SecAgg+ graph source (used only with an explicit maskingDegree): the round's on-chain seed
-      // and the member list as of the round's opening here, sorted.
+      // and the members at its snapshot block (chain state only: the same on every peer).
       maskingGraphOf: (r: number) => {
         const state = opener.stateOf(r);
-        return state === undefined ? undefined : { seed: fromHex0x(state.seed), nodes: [...membersNow()].sort() };
+        const nodes = opener.snapshotMembersOf(r);
+        return state === undefined || nodes === undefined ? undefined : { seed: fromHex0x(state.seed), nodes: [...new Set(nodes)].sort() };
       },
     });
   }

@@ -100,6 +100,14 @@ export class EthersFederationClient implements FederationChainClient, Federation
   readonly address: string;
   readonly #runner: ContractRunner;
   readonly #contract: Contract;
+  /**
+   * The contract as its views are read: through the runner's provider when it has one. No view
+   * reads msg.sender, so a view's answer does not depend on the caller, and a read without `from`
+   * is the same request whichever member sends it: an RPC cache, or the simulator's shared chain
+   * (simulations/chain-reads.ts), answers the members' identical reads once (issue #13: 64 peers
+   * each reading 64 registrations at a round's start).
+   */
+  readonly #reader: Contract;
   readonly #pollIntervalMs: number;
   readonly #fromBlock: number;
   readonly #clock: Clock;
@@ -112,6 +120,7 @@ export class EthersFederationClient implements FederationChainClient, Federation
     this.address = address;
     this.#runner = runner;
     this.#contract = new Contract(address, FEDMESH_FEDERATION_INTERFACE, runner);
+    this.#reader = runner.provider != null ? new Contract(address, FEDMESH_FEDERATION_INTERFACE, runner.provider) : this.#contract;
     this.#pollIntervalMs = pollIntervalMs;
     this.#fromBlock = fromBlock;
     this.#clock = init.clock ?? systemClock;
@@ -510,7 +519,7 @@ export class EthersFederationClient implements FederationChainClient, Federation
   }
 
   #lensContract(): Promise<Contract> {
-    this.#lens ??= registryLensOf(this.#runner, this.address).catch((e: unknown) => {
+    this.#lens ??= registryLensOf(this.#runner.provider ?? this.#runner, this.address).catch((e: unknown) => {
       this.#lens = undefined;
       throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, 'registryLens', federationErrorFromRevert);
     });
@@ -530,7 +539,7 @@ export class EthersFederationClient implements FederationChainClient, Federation
   /** A view call with its failures classified. */
   async #call(name: string, ...args: unknown[]): Promise<unknown> {
     try {
-      return await this.#contract.getFunction(name).staticCall(...args);
+      return await this.#reader.getFunction(name).staticCall(...args);
     } catch (e) {
       throw classifyChainError(e, FEDMESH_FEDERATION_INTERFACE, name, federationErrorFromRevert);
     }

@@ -441,6 +441,13 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
         ),
       },
     });
+    // Rounds before the chain's current one are closed: erase their prekeys, and judge received
+    // bundles against this round rather than round 0 (their reach is bounded past it).
+    // (An RPC error here is left to the poll loop, which does the same each step.)
+    await fed.currentRound().then(
+      (cur) => peer.prekeys?.endedThrough(Math.max(0, cur - 1)),
+      () => undefined,
+    );
     peer.start();
     cleanups.push(() => peer.stop());
 

@@ -487,7 +487,8 @@ export class RoundDriver {
               ctx,
               self,
               committeeKeys?.own ?? keys.encryption.secretKey,
-              { crypto, sign, verify },
+              // No complaints in a round an earlier, lost prekey state of ours may have keyed (F25).
+              { crypto, sign, verify, ...(prekey === undefined && prekeys?.mayHoldStaleKey(round) === true ? { staleKeys: true } : {}) },
               committeeTiming(secure.secure),
             )
           : undefined;
@@ -498,7 +499,11 @@ export class RoundDriver {
             sign,
             verify,
             ...(committeeKeys !== undefined ? { committeeKey: committeeKeys.of } : {}),
-            ...(committeeKeys === undefined && prekeys !== undefined ? { committeeKey: (m: string) => prekeys.keyFor(m, round) } : {}),
+            // A member's signed advert, when already held, wins over its bundle (F25: they differ only
+            // for a member that lost its prekey state; the advert carries the key it holds).
+            ...(committeeKeys === undefined && prekeys !== undefined
+              ? { committeeKey: (m: string) => (secureParticipant?.hasAdvert(m) ? undefined : prekeys.keyFor(m, round)) }
+              : {}),
           })
         : undefined;
       const advert =

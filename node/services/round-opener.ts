@@ -28,11 +28,31 @@
 import { getAddress } from 'ethers';
 import { selectCommitteeOnChain } from '../../protocol/chain/committee.js';
 import type { DeploymentBinding } from '../../protocol/chain/deployment-binding.js';
-import { PeerBindingError, peerBindingRefusal } from '../../protocol/chain/peer-binding.js';
+import { PeerBindingError, type PeerBindingReason, peerBindingRefusal } from '../../protocol/chain/peer-binding.js';
 import { RoundError } from '../../protocol/round.js';
 import { ChainError } from '../chain/errors.js';
 import type { FederationChainClient, RoundState } from '../chain/federation-types.js';
 import type { Logger } from '../logger.js';
+
+/**
+ * Verdicts of peer id proofs already checked in this process, by everything the verdict depends
+ * on (peerBindingRefusal is a pure function of its arguments). A daemon checks each member once per
+ * registry version anyway; the simulator runs 64 peers in one process, where each peer checking all
+ * 64 proofs at round 1's start (4,096 pure-JS Ed25519 verifications on the one event loop) was the
+ * last peer's start delay under load (issue #13). Bounded: cleared when full.
+ */
+const proofVerdicts = new Map<string, PeerBindingReason | undefined>();
+const PROOF_VERDICTS_MAX = 8_192;
+
+function cachedBindingRefusal(peerId: string, binding: DeploymentBinding, account: string, proof: string): PeerBindingReason | undefined {
+  // Exact strings: peer ids are case-sensitive (base58), so nothing is normalised into the key.
+  const key = `${binding.chainId}/${binding.contract}/${account}/${peerId}/${proof}`;
+  if (proofVerdicts.has(key)) return proofVerdicts.get(key);
+  const reason = peerBindingRefusal(peerId, binding, account, proof);
+  if (proofVerdicts.size >= PROOF_VERDICTS_MAX) proofVerdicts.clear();
+  proofVerdicts.set(key, reason);
+  return reason;
+}
 
 /** Rounds of committees and states kept: the current one and two behind (late messages). */
 const ROUNDS_KEPT = 3;
@@ -55,6 +75,8 @@ export interface PeerProofPolicy {
 export class RoundOpener {
   private readonly committees = new Map<number, readonly string[]>();
   private readonly states = new Map<number, RoundState>();
+  /** Peer ids of the members active at each round's snapshot block, in registry order (H-sparse: the masking graph's node set). */
+  private readonly snapshots = new Map<number, readonly string[]>();
   /** Every address ever seen active ↔ its peer id (kept after suspension for old signatures). */
   private readonly peerIds = new Map<string, string>();
   private readonly accounts = new Map<string, string>();
@@ -90,6 +112,16 @@ export class RoundOpener {
   /** The committee of `round` (peer ids, position order), once `open(round)` resolved here. */
   committeeOf(round: number): readonly string[] | undefined {
     return this.committees.get(round);
+  }
+
+  /**
+   * Peer ids of the members active at `round`'s snapshot block (registry order), once `open(round)`
+   * resolved here: chain state only, so every peer gets the same list (the SecAgg+ masking graph's
+   * node set, protocol/secure-aggregation/graph.ts). A peer id is the registry's, proof or not: a
+   * member whose proof fails is refused elsewhere and is simply absent from the round.
+   */
+  snapshotMembersOf(round: number): readonly string[] | undefined {
+    return this.snapshots.get(round);
   }
 
   /** The on-chain state of `round` as read when `open(round)` resolved here (deadlines, seed). */
@@ -164,12 +196,14 @@ export class RoundOpener {
     ]);
     this.verifyCommittee(opened, snapshotActive);
     const committee = await this.toPeerIds(opened);
+    this.snapshots.set(round, await this.registeredPeerIds(snapshotActive));
     this.committees.set(round, committee);
     this.states.set(round, opened);
     for (const r of this.committees.keys()) {
       if (r <= round - ROUNDS_KEPT) {
         this.committees.delete(r);
         this.states.delete(r);
+        this.snapshots.delete(r);
       }
     }
     return committee;
@@ -241,7 +275,7 @@ export class RoundOpener {
       const member = former[i]!;
       if (member.peerId === '') continue; // removed: nothing to map
       if (this.peerProofs !== undefined) {
-        const reason = peerBindingRefusal(member.peerId, await this.deploymentBinding(this.peerProofs), account, member.peerProof);
+        const reason = cachedBindingRefusal(member.peerId, await this.deploymentBinding(this.peerProofs), account, member.peerProof);
         if (reason !== undefined && !(reason === 'missing' && this.peerProofs.mode === 'admin-trust')) continue;
       }
       this.peerIds.set(account, member.peerId);
@@ -264,7 +298,7 @@ export class RoundOpener {
   private async proofAccepted(round: number, account: string, peerId: string, proof: string): Promise<boolean> {
     const policy = this.peerProofs;
     if (policy === undefined) return true;
-    const reason = peerBindingRefusal(peerId, await this.deploymentBinding(policy), account, proof);
+    const reason = cachedBindingRefusal(peerId, await this.deploymentBinding(policy), account, proof);
     if (reason === undefined) return true;
     if (reason === 'missing' && policy.mode === 'admin-trust') {
       if (!this.trusted.has(account)) {
@@ -314,6 +348,11 @@ export class RoundOpener {
     }
     this.accounts.set(id, account);
     return true;
+  }
+
+  /** The registry's peer id of each account (known mappings first; one `getMember` per unknown account). */
+  private async registeredPeerIds(accounts: readonly string[]): Promise<string[]> {
+    return Promise.all(accounts.map(async (a) => this.peerIds.get(a) ?? (await this.fed.getMember(a)).peerId));
   }
 
   private async toPeerIds(state: RoundState): Promise<string[]> {

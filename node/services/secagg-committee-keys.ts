@@ -2,7 +2,8 @@
  * Committee members' share-encryption keys from their libp2p Ed25519 identities
  * (protocol/secure-aggregation/committee-keys.ts): this peer's own X25519 secret from its
  * identity key, and any member's X25519 public key from its peer id (which embeds the Ed25519
- * public key). Known before the round, so participants never wait on members' advertisements.
+ * public key). Known before the round, so participants never wait on members' advertisements,
+ * but with no forward secrecy (F13): the simulator's choice; the daemon's is ./secagg-prekeys.ts.
  */
 import type { PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';

@@ -25,10 +25,15 @@
  * poll lags the others' by a few hundred ms would otherwise drop, for good, the ShareKeys that
  * participants send the moment they open the round (with committee keys from identities they
  * wait for nobody), and then lack those shares — the cause of the aborted rounds when committee
- * keys were first enabled (issue 13 item 4). Held messages come only from members (checked
- * before holding), are bounded per sender and in bytes (PENDING_PER_SENDER, PENDING_BYTES), and
+ * keys were first enabled (issue 13 item 4). Held messages come only from members, signed into
+ * gossip by their own sender (both checked before holding), and only of the kinds other members
+ * send within seconds of their own open (HOLDABLE_KINDS); one per slot, bounded per sender in
+ * count and bytes (PENDING_PER_SENDER, PENDING_BYTES_PER_SENDER) and in all (PENDING_BYTES); they
  * go through the whole pipeline again once the round's committee is known (`setRound`, or any
- * later arrival).
+ * later arrival), and a sender one of whose held messages fails it has the rest of its held
+ * messages for that round dropped and no more held (red team F24: one member filled the whole
+ * buffer with unsigned junk lock proposals, IGNOREd and so unscored, and honest early ShareKeys
+ * were then lost for good).
  */
 import { bytesEqual, hash256, toHex0x } from '../../protocol/bytes.js';
 import { MAX_PARTICIPANTS } from '../../protocol/messages/limits.js';
@@ -72,10 +77,32 @@ type ByKind = Map<SecAggKind, Map<string, Stored>>;
 export const PENDING_PER_SENDER = 32;
 /** Total bytes held for not-yet-opened rounds (ShareKeys at m = 7 are ~1 KiB; 64 peers hold < 1 MiB). */
 export const PENDING_BYTES = 8 * 1024 * 1024;
+/**
+ * Bytes held per sender (F24): the largest message worth holding is a key-set proposal naming
+ * MAX_PARTICIPANTS = 1024 ids of ≤ MAX_PEER_ID_BYTES = 128 bytes (≈ 135 KiB); one sender can take
+ * at most 1/32 of PENDING_BYTES.
+ */
+export const PENDING_BYTES_PER_SENDER = 256 * 1024;
+/**
+ * What a member that has not opened the round yet may legitimately receive from members that
+ * opened it a moment earlier: participants' ShareKeys (sent at once with committee keys known), a
+ * fast turn-0 key-set proposal, key-set endorsements and complaints (sent on a ShareKeys). Views,
+ * lock proposals, endorsements, refusals, releases, reveals and results follow the key set by
+ * seconds to minutes; a member that lagged that long cannot take part anyway. (AdvertiseKeys is
+ * accepted without the committee and never held.)
+ */
+export const HOLDABLE_KINDS: ReadonlySet<SecAggKind> = new Set([
+  SecAggKind.ShareKeys,
+  SecAggKind.KeySetProposal,
+  SecAggKind.KeySetEndorse,
+  SecAggKind.Complaint,
+]);
 
 interface Pending {
   readonly round: number;
   readonly from: string;
+  /** `round/kind/slot`: at most one held message per slot. */
+  readonly slot: string;
   readonly data: Uint8Array;
 }
 
@@ -116,6 +143,8 @@ export class SecAggInbox {
   /** Messages of rounds whose committee was unknown on arrival, oldest first (see the header). */
   private pending: Pending[] = [];
   private pendingBytes = 0;
+  /** `round/sender` whose held message failed the pipeline on replay: nothing more held from it that round. */
+  private readonly distrusted = new Set<string>();
 
   constructor(
     private readonly gossip: Gossip,
@@ -142,6 +171,7 @@ export class SecAggInbox {
     this.current = round;
     for (const r of this.rounds.keys()) if (r < round - 1) this.rounds.delete(r);
     for (const k of this.provenViews) if (Number(k.slice(0, k.indexOf('/'))) < round - 1) this.provenViews.delete(k);
+    for (const k of this.distrusted) if (Number(k.slice(0, k.indexOf('/'))) < round) this.distrusted.delete(k);
     this.replayPending();
   }
 
@@ -211,15 +241,25 @@ export class SecAggInbox {
     if (!this.init.isMember(g.from)) return;
     if (this.pendingBytes + g.data.length > PENDING_BYTES) return;
     let fromSender = 0;
-    for (const p of this.pending) if (p.from === g.from) fromSender++;
-    if (fromSender >= PENDING_PER_SENDER) return;
-    let round: number;
+    let senderBytes = 0;
+    for (const p of this.pending) {
+      if (p.from !== g.from) continue;
+      fromSender++;
+      senderBytes += p.data.length;
+    }
+    if (fromSender >= PENDING_PER_SENDER || senderBytes + g.data.length > PENDING_BYTES_PER_SENDER) return;
+    let m: SecAggMessage;
     try {
-      round = decodeSecAgg(g.data).round;
+      m = decodeSecAgg(g.data);
     } catch {
       return;
     }
-    this.pending.push({ round, from: g.from, data: g.data });
+    // The author check of the pipeline (step 6) needs no committee: a message its gossip signer
+    // did not write would be refused anyway.
+    if (m.sender !== g.from || !HOLDABLE_KINDS.has(m.kind) || this.distrusted.has(`${m.round}/${g.from}`)) return;
+    const slot = `${m.round}/${m.kind}/${slotOf(m)}`;
+    if (this.pending.some((p) => p.slot === slot)) return;
+    this.pending.push({ round: m.round, from: g.from, slot, data: g.data });
     this.pendingBytes += g.data.length;
   }
 
@@ -236,8 +276,18 @@ export class SecAggInbox {
     this.pending = keep;
     this.pendingBytes = keep.reduce((n, p) => n + p.data.length, 0);
     for (const p of ready) {
-      const { message } = this.validate({ topic: this.topic, from: p.from, data: p.data });
-      if (message !== undefined && this.refuseContent(message) === undefined) this.store(message, hash256(p.data), p.data.length);
+      const who = `${p.round}/${p.from}`;
+      if (this.distrusted.has(who)) continue;
+      const { verdict, message } = this.validate({ topic: this.topic, from: p.from, data: p.data });
+      const refused = message !== undefined ? this.refuseContent(message) : verdict.action === 'reject' ? verdict : undefined;
+      if (refused !== undefined) {
+        // Counted against its sender (its IGNORE cost it nothing): the rest of what it had held for
+        // the round is dropped, and nothing more is held from it for that round.
+        this.distrusted.add(who);
+        this.init.log?.debug({ round: p.round, sender: p.from, code: refused.code }, 'held secagg message refused on replay');
+        continue;
+      }
+      if (message !== undefined) this.store(message, hash256(p.data), p.data.length);
     }
   }
 

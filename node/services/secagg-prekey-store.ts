@@ -25,6 +25,12 @@ export interface PrekeyState {
   /** Unused secrets by round. */
   readonly secrets: ReadonlyMap<number, Uint8Array>;
   readonly generatedThrough: number;
+  /**
+   * Rounds up to this one may have been keyed by an earlier state this store does not hold (it
+   * skipped them: ./secagg-prekeys.ts `checkHistory`); 0: none. A member holding no key of its own
+   * for such a round does not complain about shares it cannot open (red team F25).
+   */
+  readonly unknownThrough?: number;
 }
 
 export interface PrekeySecretStore {
@@ -37,7 +43,7 @@ export class PrekeyStoreError extends FedmeshError<'PREKEY_STORE_CORRUPT'> {}
 
 /** The in-memory twin: what it holds is exactly what a thief of the node's state would find. */
 export class MemoryPrekeyStore implements PrekeySecretStore {
-  private state: PrekeyState = { secrets: new Map(), generatedThrough: 0 };
+  private state: PrekeyState = { secrets: new Map(), generatedThrough: 0, unknownThrough: 0 };
 
   load(): PrekeyState {
     return copy(this.state);
@@ -50,7 +56,11 @@ export class MemoryPrekeyStore implements PrekeySecretStore {
 }
 
 function copy(s: PrekeyState): PrekeyState {
-  return { secrets: new Map([...s.secrets].map(([r, k]) => [r, k.slice()])), generatedThrough: s.generatedThrough };
+  return {
+    secrets: new Map([...s.secrets].map(([r, k]) => [r, k.slice()])),
+    generatedThrough: s.generatedThrough,
+    unknownThrough: s.unknownThrough ?? 0,
+  };
 }
 
 const STORE_INFO = 'fedmesh/prekey-store/v1';
@@ -72,7 +82,7 @@ export class FilePrekeyStore implements PrekeySecretStore {
   ) {}
 
   load(): PrekeyState {
-    if (!existsSync(this.path)) return { secrets: new Map(), generatedThrough: 0 };
+    if (!existsSync(this.path)) return { secrets: new Map(), generatedThrough: 0, unknownThrough: 0 };
     const corrupt = (reason: string): PrekeyStoreError =>
       new PrekeyStoreError('PREKEY_STORE_CORRUPT', `${this.path}: ${reason}`, { path: this.path, reason });
     const data = new Uint8Array(readFileSync(this.path));
@@ -85,16 +95,20 @@ export class FilePrekeyStore implements PrekeySecretStore {
     }
     const r = new ByteReader(plain, () => corrupt('truncated'));
     const generatedThrough = r.u64();
+    const unknownThrough = r.u64();
     const n = r.u16();
     if (n > MAX_STORED) throw corrupt('count');
     const secrets = new Map<number, Uint8Array>();
     for (let i = 0; i < n; i++) secrets.set(r.u64(), r.bytes(32));
     wipe(plain);
-    return { secrets, generatedThrough };
+    return { secrets, generatedThrough, unknownThrough };
   }
 
   save(state: PrekeyState): void {
-    const w = new ByteWriter(16 + state.secrets.size * 40).u64(state.generatedThrough).u16(state.secrets.size);
+    const w = new ByteWriter(24 + state.secrets.size * 40)
+      .u64(state.generatedThrough)
+      .u64(state.unknownThrough ?? 0)
+      .u16(state.secrets.size);
     for (const [round, s] of state.secrets) w.u64(round).bytes(s);
     const plain = w.finish();
     const nonce = this.entropy(12);

@@ -18,19 +18,22 @@
  * node's state finds afterwards are the secrets of rounds that have not opened yet.
  *
  * Receiver. Every bundle gets a verdict before it is stored (STYLE.md §9): size before decoding
- * (REJECT PREKEY_TOO_LARGE), decoding (REJECT PREKEY_MALFORMED), federation, author = member,
- * membership (REJECT PEER_NOT_MEMBER), the identity signature bound to the deployment (REJECT
- * PREKEY_BAD_SIGNATURE), then the directory: IGNORE PREKEY_STALE / PREKEY_TOO_EARLY /
+ * (REJECT PREKEY_TOO_LARGE), decoding (REJECT PREKEY_MALFORMED), membership (REJECT
+ * PEER_NOT_MEMBER), federation, author = member, the identity signature bound to the deployment
+ * (REJECT PREKEY_WRONG_FEDERATION, PREKEY_NOT_AUTHOR, PREKEY_BAD_SIGNATURE), every key a usable
+ * X25519 point (REJECT PREKEY_BAD_KEY: a low-order key would fail every participant's sealing to
+ * the member), then the directory: IGNORE PREKEY_STALE / PREKEY_TOO_EARLY /
  * PREKEY_DUPLICATE, REJECT PREKEY_EQUIVOCATION (the first key stands; both digests are logged as
  * an `event: 'equivocation'` record, as the other inboxes do).
  */
 import { wipe } from '../../protocol/bytes.js';
 import type { IdentitySign, IdentityVerify, Entropy, SecAggCrypto } from '../../protocol/secure-aggregation/crypto.js';
 import {
-  DEFAULT_PREKEY_MAX_AHEAD,
+  checkPrekeyPoints,
   DEFAULT_PREKEY_WINDOW,
   decodePrekeyBundle,
   encodePrekeyBundle,
+  MAX_PREKEY_WINDOW,
   MAX_PREKEYS_PER_BUNDLE,
   PrekeyDirectory,
   PrekeyError,
@@ -55,7 +58,7 @@ export interface SecAggPrekeysInit {
   readonly federation: string;
   /** The deployment every bundle is bound to (`deploymentBindingBytes`). */
   readonly binding: Uint8Array;
-  /** W: rounds ahead this member keeps keys for (1 … DEFAULT_PREKEY_MAX_AHEAD; default DEFAULT_PREKEY_WINDOW). */
+  /** W: rounds ahead this member keeps keys for (1 … MAX_PREKEY_WINDOW; default DEFAULT_PREKEY_WINDOW). */
   readonly window?: number;
   /** Subscriber check interval (ms; default DEFAULT_PREKEY_REPUBLISH_MS); 0: never (tests drive it). */
   readonly republishMs?: number;
@@ -96,9 +99,15 @@ export class SecAggPrekeys {
   private readonly own = new Map<number, Uint8Array>();
   /** Highest round a key was ever generated for (persisted): never a second key for a round. */
   private generatedThrough = 0;
+  /** Rounds up to this one may have been keyed by a state this store lost (persisted; F25). */
+  private unknownThrough = 0;
   private readonly announced = new Set<string>();
   private sequence = 0;
   private ticks = 0;
+  /** Whether the store's history was checked against the chain (first `topUp`). */
+  private checked = false;
+  /** After a skip: the first round this member keys (W keys from here). */
+  private skipTo = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   private running = false;
 
@@ -107,15 +116,16 @@ export class SecAggPrekeys {
     private readonly c: SecAggPrekeysComponents,
   ) {
     const w = init.window ?? DEFAULT_PREKEY_WINDOW;
-    // Receivers keep keys up to DEFAULT_PREKEY_MAX_AHEAD rounds ahead: a longer window is not heard.
-    if (!Number.isInteger(w) || w < 1 || w > DEFAULT_PREKEY_MAX_AHEAD) {
-      throw new RangeError(`prekeys.window=${w}: an integer in [1, ${DEFAULT_PREKEY_MAX_AHEAD}]`);
+    // Receivers keep keys up to 2·MAX_PREKEY_WINDOW rounds ahead: a longer window is not heard.
+    if (!Number.isInteger(w) || w < 1 || w > MAX_PREKEY_WINDOW) {
+      throw new RangeError(`prekeys.window=${w}: an integer in [1, ${MAX_PREKEY_WINDOW}]`);
     }
     this.window = w;
     this.topic = prekeyTopic(init.federation);
     const state = c.store.load();
     for (const [round, secret] of state.secrets) this.own.set(round, secret);
     this.generatedThrough = state.generatedThrough;
+    this.unknownThrough = state.unknownThrough ?? 0;
   }
 
   get self(): string {
@@ -164,7 +174,8 @@ export class SecAggPrekeys {
    * Rounds before `from` keep their keys (they may not have opened yet); `endedThrough` drops them.
    */
   async topUp(from: number): Promise<void> {
-    const last = from + this.window - 1;
+    this.checkHistory(from - 1);
+    const last = Math.max(from, this.skipTo) + this.window - 1;
     let changed = false;
     for (let r = Math.max(from, this.directory.endedThrough + 1, this.generatedThrough + 1); r <= last; r++) {
       this.own.set(r, this.c.entropy(32));
@@ -182,10 +193,43 @@ export class SecAggPrekeys {
    * topped up from round + 1. Undefined: no prekey for this round (the member advertises fresh keys).
    */
   async roundOpened(round: number): Promise<KeyPair | undefined> {
+    this.checkHistory(round - 1);
     this.endedThrough(round - 1);
     const pair = this.take(round);
     await this.topUp(round + 1).catch((e) => this.c.log?.warn({ err: String(e), round }, 'prekeys: top-up failed'));
     return pair;
+  }
+
+  /**
+   * Red team F25, checked once, at the first top-up or round open after the store was loaded: a
+   * store that may not know everything this identity published (lost, restored from a backup, a
+   * node that was away) must never key a published round again — receivers keep the first key, the
+   * member would hold another and complain about every participant. A store in use is W ahead of
+   * the last closed round; one behind it skips to MAX_PREKEY_WINDOW past it, beyond anything a
+   * window reached (those rounds fall back to adverts). Before round 1 closes nothing is
+   * detectable: a store lost then can still re-key rounds 1 … W.
+   */
+  private checkHistory(closed: number): void {
+    if (this.checked) return;
+    this.checked = true;
+    if (closed < 1 || this.generatedThrough >= closed + this.window) return;
+    this.c.log?.info(
+      { closed, generatedThrough: this.generatedThrough },
+      'prekeys: store behind the chain; skipping rounds it may have keyed',
+    );
+    this.generatedThrough = closed + MAX_PREKEY_WINDOW;
+    this.unknownThrough = this.generatedThrough;
+    this.skipTo = this.generatedThrough + 1;
+    this.save();
+  }
+
+  /**
+   * Whether participants may hold a key of this member for `round` that it does not (a round it
+   * skipped after a state loss, with no key of its own): an undecryptable share is then no
+   * evidence against its sender, so the member must not complain about it (red team F25).
+   */
+  mayHoldStaleKey(round: number): boolean {
+    return round <= this.unknownThrough && !this.own.has(round);
   }
 
   /** Hand over round `round`'s key pair (a copy) and erase the stored secret. */
@@ -213,7 +257,7 @@ export class SecAggPrekeys {
   }
 
   private save(): void {
-    this.c.store.save({ secrets: this.own, generatedThrough: this.generatedThrough });
+    this.c.store.save({ secrets: this.own, generatedThrough: this.generatedThrough, unknownThrough: this.unknownThrough });
   }
 
   /** This member's current bundle: the contiguous run of held rounds ending at the last one. */
@@ -269,6 +313,7 @@ export class SecAggPrekeys {
     if (!this.c.isMember(b.member)) return this.count(reject('PEER_NOT_MEMBER'));
     try {
       verifyPrekeyBundle(this.init.binding, this.init.federation, b, msg.from, this.c.verify);
+      checkPrekeyPoints(b, this.c.crypto.x25519);
       this.directory.add(b);
       return this.count(ACCEPT);
     } catch (e) {

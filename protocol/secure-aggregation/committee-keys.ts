@@ -15,8 +15,9 @@
  * stays ephemeral (the participant's fresh c_i), but the recipient side is long-term, so shares
  * lose forward secrecy against a later compromise of the member's identity key: whoever obtains
  * t members' identity keys and the recorded gossip of a past round can decrypt t shares of every
- * b_i and s_i^SK of that round and unmask every input. Per-round member advertisements (the
- * v1 scheme) kept forward secrecy at the price of the in-round wait.
+ * b_i and s_i^SK of that round and unmask every input (red team F13). Used by the simulator only,
+ * whose secrets derive from its seed anyway; the daemon uses signed per-round prekeys instead
+ * (./prekeys.ts: known before the round like these, erased after it, so forward secret per round).
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { SecAggError } from './errors.js';

@@ -180,6 +180,14 @@ export interface CommitteeDeps {
   readonly crypto: SecAggCrypto;
   readonly sign: IdentitySign;
   readonly verify: IdentityVerify;
+  /**
+   * Participants may have sealed this member's shares to a key it does not hold (a signed prekey
+   * an earlier, lost state of this member published: node/services/secagg-prekeys.ts
+   * `mayHoldStaleKey`). A share that does not open is then no evidence against its sender, so the
+   * member does not complain about it (red team F25: its complaint about everyone would hand two
+   * active members the c + 1st complaint about whom they choose).
+   */
+  readonly staleKeys?: boolean;
 }
 
 /** What the member knows about one received masked input. */
@@ -326,6 +334,8 @@ export class SecAggCommitteeMember {
   private chargedLock: Uint8Array | undefined;
   /** The round's masking graph for a certified U_2 (graph.ts); undefined: complete on U_2. */
   private readonly graphs: MaskingGraphFor;
+  /** The masking graph's node set, when the round has one: nobody outside it can mask. */
+  private readonly graphNodes: ReadonlySet<string> | undefined;
 
   constructor(
     readonly ctx: SecAggRoundContext,
@@ -349,6 +359,7 @@ export class SecAggCommitteeMember {
     this.vault = new ShareVault(self);
     this.machine = secAggMachine('committee', ctx.round, self);
     this.graphs = roundMaskingGraphs(ctx);
+    this.graphNodes = ctx.maskingGraph === undefined ? undefined : new Set(ctx.maskingGraph.nodes);
   }
 
   get stage(): SecAggStage {
@@ -445,7 +456,7 @@ export class SecAggCommitteeMember {
     } catch (e) {
       // The share addressed to us does not authenticate: i is at fault (its ShareKeys is signed
       // gossip, so nobody else altered it). Complain, so that leaders can leave i out of U_2.
-      if (e instanceof SecAggError && e.code === 'SECAGG_DECRYPT_FAILED') this.complain(m.sender);
+      if (e instanceof SecAggError && e.code === 'SECAGG_DECRYPT_FAILED' && this.deps.staleKeys !== true) this.complain(m.sender);
       throw e;
     }
     try {
@@ -635,11 +646,16 @@ export class SecAggCommitteeMember {
   /**
    * The neighbour and connectivity floors (floors.ts) on U_2 itself: U_3 ⊆ U_2 only loses edges,
    * so a U_2 whose masking graph leaves someone fewer than k neighbours, or is disconnected, can
-   * never be locked. Always true for the complete graph once |U_2| ≥ k + 1.
+   * never be locked. Skipped for the complete graph: there it is |U_2| ≥ k + 1, checked by the caller.
    */
+  private inGraph(p: string): boolean {
+    return this.graphNodes?.has(p) ?? true;
+  }
+
   private keySetGraphFloor(shared: readonly string[]): ReturnType<typeof floorViolation> {
     const { minNeighbours } = this.ctx.config;
     const graph = this.graphs(shared);
+    if (graph === undefined || graph.complete) return undefined; // |U_2| ≥ k + 1 is checked by the caller
     return floorViolation(shared, shared.length, (i) => maskingNeighbours(graph, shared, i), {
       minSurvivorFraction: 1,
       minNeighbours,
@@ -660,7 +676,11 @@ export class SecAggCommitteeMember {
     // At most maxParticipants (a round record's limit): the first by id, deterministically. A
     // participant with unusable ≥ m − t + 1 (complaints, omitted recipients) is left out even if we
     // hold its share: no U_2 containing it can be certified (see "Complaints" above).
-    const shared = advertised.filter((p) => this.vault.has(p) && this.commitments.has(p) && !this.excluded(p)).slice(0, this.maxShared);
+    // Outside the masking graph's node set (graph.ts: the snapshot's members) a participant has no
+    // neighbours and can never mask, so it is left out like an unusable one.
+    const shared = advertised
+      .filter((p) => this.vault.has(p) && this.commitments.has(p) && !this.excluded(p) && this.inGraph(p))
+      .slice(0, this.maxShared);
     return {
       kind: SecAggKind.KeySetProposal,
       federation: this.ctx.federation,
@@ -806,7 +826,8 @@ export class SecAggCommitteeMember {
     const last = p.shared.length > 0 ? p.shared[p.shared.length - 1]! : '';
     const capped = p.shared.length >= this.maxShared;
     const leftOutAll = p.advertised.filter(
-      (i) => !u2.has(i) && this.vault.has(i) && this.commitments.has(i) && !this.provablyUnusable(i) && !(capped && i > last),
+      (i) =>
+        !u2.has(i) && this.vault.has(i) && this.commitments.has(i) && !this.provablyUnusable(i) && !(capped && i > last) && this.inGraph(i),
     );
     // Shares first held after their cutoff are forgiven, as adverts above (a share may be due
     // keysMs later than an advert: `TurnClock.shareDue`).

@@ -70,17 +70,22 @@ export interface SecAggConfig {
    */
   readonly maliciousMembers: number;
   /**
-   * K, the masking graph's degree (graph.ts, SecAgg+ of Bell et al. 2020): an even integer
-   * ≥ 2·minNeighbours, or 'auto': computed when U_2 is certified (`maskingDegreeFor`) so that
-   * Pr[honest survivors disconnected] ≤ 2^−κ for every U_3 the floors then allow, under
-   * `maskingAssumption`. A degree ≥ n − 1 for n nodes is the complete graph. Used only where the
+   * K, the masking graph's degree (graph.ts, SecAgg+ of Bell et al. 2020): 'auto', computed when
+   * U_2 is certified (`maskingDegreeFor`) so that Pr[honest survivors disconnected] ≤ 2^−κ for
+   * every U_3 the floors then allow, under `maskingAssumption`; or an even integer ≥ 2·minNeighbours,
+   * used as a minimum (the round's K is the larger of it and 'auto''s). A degree ≥ n − 1 for n nodes is the complete graph. Used only where the
    * round has a graph source (the round's on-chain seed and member set,
    * `SecAggRoundContext.maskingGraph`); without one every participant masks with all of U_2.
    * Absent: 'auto'.
    */
   readonly maskingDegree?: number | 'auto';
-  /** γ and κ the 'auto' degree is computed for (graph.ts header). Absent: MASKING_ASSUMPTION_DEFAULTS. */
-  readonly maskingAssumption?: MaskingAssumption;
+  /**
+   * γ and κ the 'auto' degree is computed for (graph.ts header). Absent: MASKING_ASSUMPTION_DEFAULTS.
+   * 'unchecked' (only with a numeric maskingDegree): K is used as is, with no bound — outside G1;
+   * for measuring a sparse graph's cost at sizes where the bound needs the complete graph (the
+   * bench) and for tests of the graph's mechanics.
+   */
+  readonly maskingAssumption?: MaskingAssumption | 'unchecked';
 }
 
 /**
@@ -166,15 +171,21 @@ export function validateSecAggConfig(c: SecAggConfig): SecAggConfig {
     }
     if (k % 2 !== 0) throw bad('maskingDegree', k, 'must be even (a Harary graph H(n, K) with K even)');
   }
-  if (c.maskingAssumption !== undefined) validateMaskingAssumption(c.maskingAssumption);
+  if (c.maskingAssumption === 'unchecked') {
+    if (typeof c.maskingDegree !== 'number')
+      throw bad('maskingAssumption', c.maskingAssumption, "'unchecked' needs a numeric maskingDegree");
+  } else if (c.maskingAssumption !== undefined) validateMaskingAssumption(c.maskingAssumption);
   return c;
 }
 
 /**
- * K for a graph over `nodes` nodes once U_2 of `shared` of them is certified: the configured
- * degree, or the 'auto' one for ρ = γ + the most of the nodes that can be absent from U_3
- * (graph.ts `badFraction`, `autoMaskingDegree`); n − 1 (complete) whenever it reaches that. Every
- * party computes it from the certified key set, so all agree; it depends on |U_2| only.
+ * K for a graph over `nodes` nodes once U_2 of `shared` of them is certified: the 'auto' degree for
+ * ρ = γ + the most of the nodes that can be absent from U_3 (graph.ts `badFraction`,
+ * `autoMaskingDegree`), or a configured K raised to it — an explicit K is a minimum, never a way
+ * under the bound (red team F28: used as is it was F23 again, 2^−23 at 256 members with U_2 and U_3
+ * at the floors); n − 1 (complete) whenever it reaches that. To trade the bound for speed, state a
+ * weaker `maskingAssumption` (the bench does, and says so). Every party computes K from the
+ * certified key set, so all agree; it depends on |U_2| only.
  */
 export function maskingDegreeFor(
   c: Pick<SecAggConfig, 'maskingDegree' | 'maskingAssumption' | 'minNeighbours' | 'minSurvivorFraction'>,
@@ -183,10 +194,11 @@ export function maskingDegreeFor(
 ): number {
   const k = c.maskingDegree ?? 'auto';
   const complete = Math.max(nodes - 1, 0);
-  if (k !== 'auto') return Math.min(k, complete);
-  const a = c.maskingAssumption ?? MASKING_ASSUMPTION_DEFAULTS;
+  if (k !== 'auto' && c.maskingAssumption === 'unchecked') return Math.min(k, complete);
+  const a = c.maskingAssumption === undefined || c.maskingAssumption === 'unchecked' ? MASKING_ASSUMPTION_DEFAULTS : c.maskingAssumption;
   const rho = badFraction(nodes, Math.min(shared, nodes), a.corruptFraction, c.minSurvivorFraction);
-  return autoMaskingDegree(nodes, rho, a.failureBits, c.minNeighbours);
+  const auto = autoMaskingDegree(nodes, rho, a.failureBits, c.minNeighbours);
+  return k === 'auto' ? auto : Math.min(Math.max(k, auto), complete);
 }
 
 /** L = R · 2^f: the integer a coordinate at the clip edge quantizes to. */

@@ -169,14 +169,26 @@ export function buildMaskingGraph(scope: SecAggScope, source: MaskingGraphSource
   return { order, degree: complete ? Math.max(n - 1, 0) : degree, complete, neighbours, adjacent };
 }
 
+/** U_2 as a set, per certified key set's array (built once: the floors ask for every member's M_i). */
+const sharedSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+
 /**
  * M_i: the members of U_2 (`shared`) that i masks with — N_G(i) ∩ U_2 under `graph`, or
- * U_2 \ {i} without one (the complete graph of Bonawitz et al. 2017). Sorted.
+ * U_2 \ {i} without one (the complete graph of Bonawitz et al. 2017), in U_2's order (a sparse
+ * graph: in id order). Deterministic in (graph, shared, i), so a participant and a member that
+ * hold the same certified U_2 compute the same list. O(K) for a sparse graph, O(|U_2|) otherwise.
  */
 export function maskingNeighbours(graph: MaskingGraph | undefined, shared: readonly string[], i: string): string[] {
-  if (graph === undefined) return shared.filter((j) => j !== i).sort();
+  if (graph === undefined) return shared.filter((j) => j !== i);
   // A node outside the graph's node set has no neighbours (and is no one's), complete or not.
-  return shared.filter((j) => j !== i && graph.adjacent(i, j)).sort();
+  if (graph.complete) return shared.filter((j) => j !== i && graph.adjacent(i, j));
+  let set = sharedSets.get(shared);
+  if (set === undefined) {
+    set = new Set(shared);
+    sharedSets.set(shared, set);
+  }
+  const inU2 = set;
+  return graph.neighbours(i).filter((j) => inU2.has(j));
 }
 
 /** log2 of the union bound n(n − 1)/2 · ρ^K on Pr[honest survivors disconnected] (see the header). */

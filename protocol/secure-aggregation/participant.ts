@@ -148,7 +148,7 @@ export class SecAggParticipant {
     return this.machine.stage;
   }
 
-  /** The neighbour set this participant masked with (N_G(self) ∩ U_2), sorted; empty before masking. */
+  /** The neighbour set this participant masked with (N_G(self) ∩ U_2, graph.ts `maskingNeighbours`); empty before masking. */
   get neighbours(): readonly string[] {
     return this.maskedWith;
   }

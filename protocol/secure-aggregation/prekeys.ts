@@ -4,9 +4,10 @@
  * identity and bound to the deployment, the federation and the round numbers. Participants of
  * round r encrypt a committee member's shares of b_i and s_i^SK to that member's prekey for r as
  * soon as the round opens — no in-round wait for the member's advertisement — and the member
- * erases the secret once round r ended on chain (finalized or aborted), so the shares of r stay
- * sealed against a later theft of the member's identity key and node state (forward secrecy per
- * round). This is the "signed prekey" of Signal's X3DH (Marlinspike & Perrin 2016, §2.2, §4.6),
+ * takes the secret out of its store when r opens there and drops it by the end of r (its role
+ * holds it until its view; every round that ended on chain, finalized or aborted, is erased), so
+ * the shares of r stay sealed against a later theft of the member's identity key and node state
+ * (forward secrecy per round). This is the "signed prekey" of Signal's X3DH (Marlinspike & Perrin 2016, §2.2, §4.6),
  * with one prekey per round instead of one per rotation period.
  *
  * The committee of r is drawn on chain only when r opens, so every member publishes for every
@@ -31,7 +32,8 @@ import { ByteReader, ByteWriter, bytesEqual, hash256, toHex0x, utf8 } from '../b
 import { DEPLOYMENT_BINDING_BYTES } from '../chain/deployment-binding.js';
 import { FedmeshError } from '../errors.js';
 import { MAX_FEDERATION_ID_BYTES, MAX_PEER_ID_BYTES } from '../messages/limits.js';
-import type { IdentitySign, IdentityVerify } from './crypto.js';
+import type { IdentitySign, IdentityVerify, KeyAgreement } from './crypto.js';
+import { SecAggError } from './errors.js';
 
 export const PREKEY_TOPIC_VERSION = 1;
 export const PREKEY_BUNDLE_VERSION = 1;
@@ -48,10 +50,13 @@ export const MAX_PREKEYS_PER_BUNDLE = 64;
 export const MAX_PREKEY_BUNDLE_BYTES =
   1 + 4 + 2 + MAX_FEDERATION_ID_BYTES + 2 + MAX_PEER_ID_BYTES + 8 + 2 + MAX_PREKEYS_PER_BUNDLE * PREKEY_BYTES + PREKEY_SIGNATURE_BYTES;
 /**
- * Default window W: rounds ahead a member publishes keys for. A round takes tens of seconds to
- * minutes, so 8 rounds ahead outlasts any republication gap while few secrets wait on disk.
+ * Largest window W (rounds ahead a member publishes keys for), and the default. A round takes tens
+ * of seconds to minutes, so 8 rounds ahead outlasts any republication gap while few secrets wait
+ * on disk. A member that may have lost track of what it published skips this many rounds
+ * (node/services/secagg-prekeys.ts `topUp`), so the receivers' reach is twice it.
  */
-export const DEFAULT_PREKEY_WINDOW = 8;
+export const MAX_PREKEY_WINDOW = 8;
+export const DEFAULT_PREKEY_WINDOW = MAX_PREKEY_WINDOW;
 
 /** The gossip topic of the federation's prekey bundles (versioned, STYLE.md §6). */
 export function prekeyTopic(federation: string): string {
@@ -76,7 +81,9 @@ export type PrekeyErrorCode =
   /** A second, different key for a round this member already published a key for: the first stands. */
   | 'PREKEY_EQUIVOCATION'
   /** Nothing new: every round's key is already held with these bytes. */
-  | 'PREKEY_DUPLICATE';
+  | 'PREKEY_DUPLICATE'
+  /** A key X25519 refuses (a low-order point: every shared secret with it is zero; `fields.round`). */
+  | 'PREKEY_BAD_KEY';
 
 export class PrekeyError extends FedmeshError<PrekeyErrorCode> {}
 
@@ -210,6 +217,33 @@ export function verifyPrekeyBundle(binding: Uint8Array, federation: string, b: P
   }
 }
 
+/** Any fixed scalar: clamped (RFC 7748 §5) it is a multiple of 8, so it sends a low-order point to zero. */
+const PROBE_SECRET = new Uint8Array(32).fill(0x5a);
+
+/**
+ * Throws PREKEY_BAD_KEY for a key X25519 refuses. A low-order key would make every participant's
+ * sealing to that member fail (crypto.ts `shareKey` refuses the all-zero secret), so one member
+ * could cost a whole round every participant's input; it is refused before it is stored.
+ */
+export function checkPrekeyPoints(b: PrekeyBundle, ka: KeyAgreement): void {
+  const probe = ka.importSecret(PROBE_SECRET);
+  try {
+    b.keys.forEach((k, i) => {
+      try {
+        probe.agree(k);
+      } catch (e) {
+        if (!(e instanceof SecAggError && e.code === 'SECAGG_BAD_KEY')) throw e;
+        throw new PrekeyError('PREKEY_BAD_KEY', `${b.member}'s key for round ${b.firstRound + i} is a low-order point`, {
+          member: b.member,
+          round: b.firstRound + i,
+        });
+      }
+    });
+  } finally {
+    probe.dispose();
+  }
+}
+
 /** SHA-256 of a key (hex), for evidence records: which two keys one member signed for one round. */
 export const prekeyDigest = (key: Uint8Array): string => toHex0x(hash256(key));
 
@@ -222,8 +256,8 @@ export interface PrekeyDirectoryOptions {
   readonly maxAhead?: number;
 }
 
-/** Twice the default window: room for a member that tops up late, and no further. */
-export const DEFAULT_PREKEY_MAX_AHEAD = 2 * DEFAULT_PREKEY_WINDOW;
+/** Twice the largest window: room for a member that skipped ahead (see MAX_PREKEY_WINDOW), and no further. */
+export const DEFAULT_PREKEY_MAX_AHEAD = 2 * MAX_PREKEY_WINDOW;
 
 /** What `add` stored: the rounds whose key is new. */
 export interface PrekeyAdded {

@@ -37,6 +37,14 @@ import { committeeMachine, participantMachine } from '../../protocol/round.js';
 import { SecAggCommitteeMember } from '../../protocol/secure-aggregation/committee-member.js';
 import { SecAggParticipant } from '../../protocol/secure-aggregation/participant.js';
 import { generateRoundKeys } from '../../protocol/secure-aggregation/round-keys.js';
+import {
+  checkPrekeyPoints,
+  decodePrekeyBundle,
+  encodePrekeyBundle,
+  PrekeyDirectory,
+  signPrekeyBundle,
+  verifyPrekeyBundle,
+} from '../../protocol/secure-aggregation/prekeys.js';
 import { SecAggStage, secAggMachine } from '../../protocol/secure-aggregation/stages.js';
 import { validateChunk, validateFinalizeSignature, validateSecAggMessage } from '../../protocol/validate.js';
 import { decodeWeights, encodeWeights } from '../../protocol/weights-codec.js';
@@ -570,6 +578,21 @@ function setPath(obj: Record<string, unknown>, path: string, value: unknown): un
 // ─── Targets ────────────────────────────────────────────────────────────────────────────
 
 const validChunks = chunkArb.map((c) => encodeChunk(c));
+/** Signed prekey bundles (protocol/secure-aggregation/prekeys.ts) of the fuzz parties. */
+const validPrekeyBundles = fc
+  .record({ member: fc.constantFrom(...PARTIES), first: fc.integer({ min: 1, max: 20 }), n: fc.integer({ min: 1, max: 8 }) })
+  .map(({ member, first, n }) =>
+    encodePrekeyBundle(
+      signPrekeyBundle(
+        TEST_BINDING,
+        'fz',
+        member,
+        first,
+        Array.from({ length: n }, (_, i) => crypto.x25519.publicKey(new Uint8Array(32).fill(i + 1))),
+        testSign(member),
+      ),
+    ),
+  );
 
 export const FUZZ_TARGETS: readonly FuzzTarget<never>[] = [
   {
@@ -629,6 +652,17 @@ export const FUZZ_TARGETS: readonly FuzzTarget<never>[] = [
       r.dropRoundsBefore(Number.POSITIVE_INFINITY); // mutated chunks may carry any round
       if (r.bufferedBytes !== 0) throw new Error(`reassembler holds ${r.bufferedBytes} bytes after dropping the round`);
       return last;
+    },
+  },
+  {
+    name: 'secure-aggregation/prekeys decodePrekeyBundle, verify, directory',
+    weight: 4,
+    arbitrary: hostileBytes(validPrekeyBundles),
+    run: (b: Uint8Array) => {
+      const d = decodePrekeyBundle(b);
+      verifyPrekeyBundle(TEST_BINDING, 'fz', d, d.member, testVerify);
+      checkPrekeyPoints(d, crypto.x25519);
+      return new PrekeyDirectory().add(d).rounds.length;
     },
   },
   {

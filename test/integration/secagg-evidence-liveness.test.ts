@@ -13,8 +13,8 @@
  *   the members holding its share accept that (3 ≥ c + 1 complaints: provably unusable), and the
  *   round finalizes with the other seven, whose sum is exact.
  *
- *   Round 2: the committee's position 0 (turn 0's lock leader) publishes its full View, then cites
- *   a second View it signed that omits one participant (the victim) in its lock proposal, with
+ *   Round 2: the first lock leader (position 0 at turn 0, normally) publishes its full View, then
+ *   cites a second View it signed that omits one participant (the victim) in its lock proposal, with
  *   U_3 and D derived from it. Every member holding the full View proves it an equivocator and
  *   refuses the lock with a LockRefuse carrying both views; the refusals cross the network; the
  *   protocol's promise is that such a lock is never revealed for and a later turn's lock (citing no
@@ -28,6 +28,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex0x } from '../../protocol/bytes.js';
 import type { LabelledData } from '../../protocol/data.js';
 import {
+  type ComplaintMsg,
+  ComplaintReason,
+  encodeSecAgg,
   type ProposalMsg,
   SecAggKind,
   type SecAggMessage,
@@ -43,12 +46,21 @@ import { modelHash } from '../../protocol/weights-codec.js';
 import { loadBreastCancer } from '../../node/data/breast-cancer.js';
 import { createLogger } from '../../node/logger.js';
 import { selectBackend } from '../../node/ml/backend.js';
+import type { Libp2pGossip } from '../../node/net/libp2p-host.js';
 import type { LocalTrainer, RoundOutcome } from '../../node/services/round-driver.js';
 import { assertSimFinalized, type LocalFederation, startLocalFederation } from '../../simulations/local-federation.js';
 import { prepareSites } from '../../simulations/sites.js';
 
 const PEERS = 8;
 const FEDERATION = 'itest-evidence';
+
+async function until(what: string, cond: () => boolean, timeoutMs = 100_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 const copy = (w: ModelWeights): ModelWeights => ({ tensors: w.tensors.map((t) => ({ shape: [...t.shape], data: t.data.slice() })) });
 
@@ -114,6 +126,8 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
   const trained = new Map<string, Trained>();
   const shareAttack: ShareAttack = {};
   const viewAttack: ViewAttack = {};
+  /** Round 2's Views as each member published them. */
+  const fullViews = new Map<string, SignedView>();
   const outcomes: RoundOutcome[][] = [];
 
   beforeAll(async () => {
@@ -160,8 +174,10 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
           shareAttack.victims = victims;
           return publish(spoil(m, new Set(victims)));
         }
-        if (m.round === 2 && m.kind === SecAggKind.View && m.sender === committee[0]) viewAttack.full = m.view;
-        if (m.round === 2 && m.kind === SecAggKind.Proposal && m.turn === 0) {
+        if (m.round === 2 && m.kind === SecAggKind.View) fullViews.set(m.sender, m.view);
+        // The first lock proposal of round 2 (normally position 0's, turn 0; under load a later
+        // turn's leader may come first): its sender becomes the equivocator.
+        if (m.round === 2 && m.kind === SecAggKind.Proposal && viewAttack.member === undefined && fullViews.has(m.sender)) {
           const scope = { binding: secagg.binding, federation: FEDERATION, round: 2 };
           return publish(equivocate(m, scope, secagg.sign));
         }
@@ -175,7 +191,7 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
       sign: (b: Uint8Array) => Uint8Array,
     ): ProposalMsg => {
       const M = p.sender;
-      const full = viewAttack.full!;
+      const full = fullViews.get(M)!;
       const victim = p.survivors.find((x) => x !== M)!;
       const entries = full.entries.filter((e) => e.participant !== victim);
       const omitting: SignedView = {
@@ -184,7 +200,7 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
         entries,
         signature: sign(viewStatement(scope, M, full.keySet, entries)),
       };
-      Object.assign(viewAttack, { member: M, victim, omitting });
+      Object.assign(viewAttack, { member: M, victim, full, omitting });
       // Replace its own cited view (or, if it cited none of its own, the last one) with the omitting one.
       const own = p.views.findIndex((v) => v.member === M);
       const at = own >= 0 ? own : p.views.length - 1;
@@ -240,7 +256,7 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
     expect(maxDiff(model, fedAvg(trained, [...others, indexOf(attacker!)], record.prevModelHash))).toBeGreaterThan(1e-4);
   });
 
-  it('round 2: position 0 is proven an equivocator over the network, with both of its signed views', () => {
+  it('round 2: the equivocating lock leader is proven over the network, with both of its signed views', () => {
     const { member: M, full, omitting } = viewAttack;
     expect(M).toBeDefined();
     const honest = fed.peers.filter((p) => p.id !== M);
@@ -285,4 +301,32 @@ describe('liveness evidence over libp2p + Hardhat: complaints, refusals (8 peers
     const verdicts = fed.peers.flatMap((p) => [...(p.components.gossip.verdicts as Map<string, number>).keys()]);
     expect(verdicts.filter((k) => k.startsWith('reject'))).toEqual([]);
   });
+
+  it('forged complaints from a committee member are REJECTed by every peer and score it below 0', async () => {
+    const committee = fed.peers[0]!.opener.committeeOf(2)!;
+    const liar = fed.peers[indexOf(committee[1]!)]!;
+    const gossip = liar.components.gossip as Libp2pGossip;
+    const others = fed.peers.filter((p) => p !== liar).map((p) => p.components.gossip as Libp2pGossip);
+    // Three complaints about three members, each with a signature that is not the liar's over them.
+    const accused = fed.peers
+      .map((p) => p.id)
+      .filter((id) => id !== liar.id)
+      .slice(0, 3);
+    for (const a of accused) {
+      const forged: ComplaintMsg = {
+        kind: SecAggKind.Complaint,
+        federation: FEDERATION,
+        round: 2,
+        sender: liar.id,
+        accused: a,
+        reason: ComplaintReason.BadShare,
+        signature: new Uint8Array(64).fill(7),
+      };
+      await gossip.publish(liar.secaggInbox!.topic, encodeSecAgg(forged));
+    }
+    await until('every other peer REJECTs the three forgeries and scores the liar below 0', () =>
+      others.every((g) => (g.verdicts.get('reject:SECAGG_BAD_SIGNATURE') ?? 0) >= 3 && g.score(liar.id) < 0),
+    );
+    for (const p of fed.peers) expect(p.secaggInbox!.messages(2, SecAggKind.Complaint)).toEqual([]);
+  }, 120_000);
 });

@@ -130,13 +130,17 @@ describe('secure aggregation: 8 libp2p peers + Hardhat, 3 rounds, one dropout pe
     }
   });
 
-  it('routes around dropped committee members: position 1 records when position 0 is silent', () => {
+  it('routes around dropped committee members: a later position records when position 0 is silent', () => {
     const r1 = secure.outcomes[0]!;
     const committee = r1[0]!.committee;
     const dropped = r1.findIndex((o) => o.dropout === 'after-input');
     expect(committee.indexOf(secure.ids[dropped]!)).toBe(0);
+    // A live member records in its turn; which one is timing: a member's turn counts from when it
+    // is ready to record, so under load (members lagging each other by more than recordGraceMs)
+    // position 2 may submit first (seen once in 4 runs at load 5-12). The silent position 0 never.
     const recorder = r1.findIndex((o) => o.recordedBySelf);
-    expect(committee.indexOf(secure.ids[recorder]!)).toBe(1);
+    expect(recorder).toBeGreaterThanOrEqual(0);
+    expect(committee.indexOf(secure.ids[recorder]!)).toBeGreaterThanOrEqual(1);
     // Round 1 loses a committee member, rounds 2 and 3 a plain participant. The secure committee
     // is SECAGG_DEFAULTS' (m, t) = (7, 5) (it tolerates one malicious member; issue 13).
     secure.outcomes.forEach((round, r) => {

@@ -141,6 +141,20 @@ describe('attack: the default masking degree at the floors (F23)', () => {
       }
   });
 
+  it('F28: with an explicit maskingDegree (the only way node rounds and `simulate --masking-degree` get the graph), the 2^−40 bound G1 states still holds at the floors', () => {
+    // docs/threat-model.md G1: "with the SecAgg+ graph (an explicit `maskingDegree` K, or 'auto' …)
+    // … disconnected with probability ≤ 2^−40 per round". An explicit K is used as is
+    // (config.ts `maskingDegreeFor`), whatever U_2 is certified. The docs' own table gives K = 62
+    // for 256 members with everyone in U_2; an operator who sets it meets U_2 and U_3 at the floors.
+    const n = 256;
+    const explicit = { ...SECAGG_DEFAULTS, maskingDegree: 62 };
+    const u2 = requiredSurvivors(alpha, n);
+    const k = maskingDegreeFor(explicit, n, u2);
+    const e = expectedIsolated(n, k, requiredSurvivors(alpha, u2) - Math.floor(n / 5));
+    // Measured before the fix: K stayed 62, E[isolated honest survivors] = 2^−23.2 per round (H-sparse: an explicit K is now a minimum).
+    expect(Math.log2(e)).toBeLessThanOrEqual(-40);
+  });
+
   it('today (documented network residual, cheaper with the graph): delaying only the victim’s honest graph neighbours’ inputs passes every floor', () => {
     // G1 already excludes a network that delays chosen honest participants (or lets a key-set
     // leader leave out what arrived within the omission grace). With the complete graph that

@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { ComplaintReason, encodeSecAgg, type ProposalMsg, SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
 import { topicFor } from '../../protocol/messages/topics.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
-import { PENDING_BYTES, SecAggInbox } from '../../node/services/secagg-inbox.js';
+import { PENDING_BYTES, PENDING_PER_SENDER, SecAggInbox } from '../../node/services/secagg-inbox.js';
 import { testVerify } from './secagg-helpers.js';
 import { TEST_BINDING } from './secagg-round-harness.js';
 
@@ -48,7 +48,7 @@ function junkProposal(sender: string, round: number, salt: number, n = 1024, v =
 }
 
 describe('attack: one member fills the hold buffer of a lagging member (F24)', () => {
-  it.fails('F24: an honest ShareKeys that reaches a lagging member before it opens the round survives one member’s flood', async () => {
+  it('F24 (fixed): an honest ShareKeys that reaches a lagging member before it opens the round survives one member’s flood', async () => {
     const hub = new MemoryGossipHub();
     const alice = hub.join('alice');
     const mallory = hub.join('mallory');
@@ -101,7 +101,11 @@ describe('attack: one member fills the hold buffer of a lagging member (F24)', (
       salt++;
     }
     await hub.settle();
-    expect(inbox.pendingCount).toBe(salt - 1); // every junk message held (at most PENDING_PER_SENDER)
+    // Fixed (H-evidence): lock proposals are never held (not a kind sent right after an open), and
+    // Mallory's complaints take at most its own share of the buffer (PENDING_PER_SENDER, and
+    // PENDING_BYTES_PER_SENDER); before, every junk message was held.
+    expect(inbox.pendingCount).toBeLessThanOrEqual(PENDING_PER_SENDER);
+    expect(inbox.pendingCount).toBeLessThan(salt - 1);
     expect(PENDING_BYTES - held).toBeLessThan(encodeSecAgg(shareKeys('alice', 4)).length);
     // IGNOREd (no score cost for Mallory) and held.
     expect(bob.verdicts.get('ignore:ROUND_UNKNOWN')).toBeGreaterThan(0);
@@ -115,8 +119,61 @@ describe('attack: one member fills the hold buffer of a lagging member (F24)', (
     inbox.setRound(4);
     // Mallory's junk went nowhere (refused silently on replay, never scored)…
     expect(inbox.messages(4, SecAggKind.Proposal)).toEqual([]);
-    // …and the safe property: Bob holds Alice's share. Today it was dropped at the full buffer.
+    // …and the safe property: Bob holds Alice's share (before the fix it was dropped at the full buffer).
     expect(inbox.messages(4, SecAggKind.ShareKeys)).toEqual([honest]);
+  });
+
+  it('after the fix, an adaptive flood in the kinds that are held (key-set proposals per turn, complaints) by five colluding members leaves room for every honest ShareKeys', async () => {
+    const hub = new MemoryGossipHub();
+    const colluders = ['mallory', 'mike', 'mona', 'max', 'mo'];
+    const honestSenders = Array.from({ length: 60 }, (_, i) => `honest-${String(i).padStart(2, '0')}`);
+    const everyone = ['bob', 'carol', ...colluders, ...honestSenders];
+    const gossips = new Map(everyone.map((id) => [id, hub.join(id)]));
+    let known = false;
+    const inbox = new SecAggInbox(gossips.get('bob')!, {
+      binding: TEST_BINDING,
+      federation: 'demo',
+      isMember: (p) => everyone.includes(p),
+      committee: (r) => (r === 3 || (r === 4 && known) ? committee : []),
+      verify: testVerify,
+    });
+    inbox.start();
+    inbox.setRound(3);
+    // Each colluder: a maximal key-set proposal for every turn (1024 ids of 118 bytes, ~120 KiB),
+    // then complaints about every member: as many bytes as the inbox will hold from it.
+    const ids = Array.from({ length: 1024 }, (_, i) => `p${String(i).padStart(4, '0')}-${'x'.repeat(112)}`);
+    for (const c of colluders) {
+      const g = gossips.get(c)!;
+      for (let turn = 0; turn < 16; turn++)
+        await g.publish(
+          topic,
+          encodeSecAgg({ kind: SecAggKind.KeySetProposal, federation: 'demo', round: 4, sender: c, turn, advertised: ids, shared: ids }),
+        );
+      for (const accused of everyone)
+        await g.publish(
+          topic,
+          encodeSecAgg({
+            kind: SecAggKind.Complaint,
+            federation: 'demo',
+            round: 4,
+            sender: c,
+            accused,
+            reason: ComplaintReason.BadShare,
+            signature: new Uint8Array(64),
+          }),
+        );
+    }
+    // Then every honest participant's ShareKeys for round 4, before Bob opens it.
+    for (const h of honestSenders) await gossips.get(h)!.publish(topic, encodeSecAgg(shareKeys(h, 4)));
+    await hub.settle();
+    known = true;
+    inbox.setRound(4);
+    expect(
+      inbox
+        .messages(4, SecAggKind.ShareKeys)
+        .map((m) => m.sender)
+        .sort(),
+    ).toEqual(honestSenders);
   });
 
   it('control: without the flood the same ShareKeys is held and stored', async () => {

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { createIdentityVerifier, identitySigner, nodeSecAggCrypto } from '../../node/services/secagg-crypto.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import {
+  checkPrekeyPoints,
   decodePrekeyBundle,
   encodePrekeyBundle,
   MAX_PREKEY_BUNDLE_BYTES,
@@ -130,6 +131,25 @@ describe('prekey bundle: decoding and verification', () => {
     const b = encodePrekeyBundle(bundleOf('peer-a', 1, [key(0)]));
     expect(codeOf(() => decodePrekeyBundle(Uint8Array.from([...b, 0])))).toBe('PREKEY_MALFORMED');
     expect(codeOf(() => decodePrekeyBundle(Uint8Array.from([2, ...b.subarray(1)])))).toBe('PREKEY_MALFORMED');
+  });
+
+  it('low-order X25519 keys are refused (PREKEY_BAD_KEY naming the round); ordinary keys pass', () => {
+    const orderFour = new Uint8Array(32);
+    orderFour[0] = 1; // u = 1
+    // u of a point of order 8 (libsodium's small-order blocklist).
+    const orderEight = hex('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800');
+    for (const bad of [orderFour, orderEight]) {
+      const b = bundleOf('peer-a', 7, [key(0), bad]);
+      let err: unknown;
+      try {
+        checkPrekeyPoints(b, nodeSecAggCrypto.x25519);
+      } catch (e) {
+        err = e;
+      }
+      expect(isFedmeshError(err, 'PREKEY_BAD_KEY')).toBe(true);
+      expect((err as { fields: unknown }).fields).toEqual({ member: 'peer-a', round: 8 });
+    }
+    expect(codeOf(() => checkPrekeyPoints(bundleOf('peer-a', 7, [key(0), key(1)]), nodeSecAggCrypto.x25519))).toBe('none');
   });
 
   it('bound to the deployment, the federation, the author and every key and round', () => {

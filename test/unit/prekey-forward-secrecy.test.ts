@@ -87,8 +87,10 @@ async function members(sks: readonly PrivateKey[], storeOf: () => PrekeySecretSt
   const services = ids.map((id, i) => make(id, stores[i]!));
   const observer = make('observer', new MemoryPrekeyStore());
   for (const s of [...services, observer]) s.start();
-  // Published well before the round (window 9–12).
-  await Promise.all(services.map((s) => s.topUp(ROUND - 2)));
+  // The federation's life so far: keys published from round 1, rounds 1–10 opened and closed
+  // (each open tops the window up), so round 11's keys went out well before it.
+  await Promise.all(services.map((s) => s.topUp(1)));
+  for (let r = 1; r < ROUND; r++) await Promise.all(services.map((s) => s.roundOpened(r)));
   await hub.settle();
   return { ids, stores, services, observer };
 }

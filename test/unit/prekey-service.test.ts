@@ -106,6 +106,40 @@ describe('prekey service: publish and learn', () => {
     expect([...peers[1]!.verdicts.keys()].filter((k) => k.startsWith('reject'))).toEqual([]);
   });
 
+  it('a member whose store is behind the chain (lost, an old backup) skips MAX_PREKEY_WINDOW rounds: no published round is keyed again (F25)', async () => {
+    const { hub, peers, stores, make } = federation();
+    await Promise.all(peers.map((p) => p.topUp(1))); // rounds 1–4 published
+    await hub.settle();
+    const old3 = peers[1]!.keyFor('peer-a', 3);
+    for (const p of peers) p.endedThrough(2);
+    peers[0]!.stop();
+    hub.leave('peer-a');
+    const rebuilt = make('peer-a'); // same identity, empty store
+    rebuilt.start();
+    await rebuilt.topUp(3);
+    await hub.settle();
+    // Rounds ≤ 2 + MAX_PREKEY_WINDOW are skipped; W = 4 keys from there.
+    expect(rebuilt.heldRounds()).toEqual([11, 12, 13, 14]);
+    expect(stores.get('peer-a')!.load().generatedThrough).toBe(14);
+    expect(peers[1]!.verdicts.get('reject:PREKEY_EQUIVOCATION')).toBeUndefined();
+    expect(peers[1]!.keyFor('peer-a', 11)).toEqual(rebuilt.keyFor('peer-a', 11));
+    expect(peers[1]!.keyFor('peer-a', 3)).toEqual(old3); // the published key stands; round 3 falls back to the advert
+    await expect(rebuilt.roundOpened(3)).resolves.toBeUndefined();
+  });
+
+  it('a store in use restarted between rounds does not skip', async () => {
+    const { hub, peers, stores, make } = federation();
+    await peers[0]!.topUp(1);
+    await peers[0]!.roundOpened(1);
+    await peers[0]!.roundOpened(2); // keys 3–6 held
+    peers[0]!.stop();
+    hub.leave('peer-a');
+    const again = make('peer-a', stores.get('peer-a'));
+    again.start();
+    expect((await again.roundOpened(3))?.publicKey).toBeDefined();
+    expect(again.heldRounds()).toEqual([4, 5, 6, 7]);
+  });
+
   it('publishes again for a subscriber that joined after the bundle went out', async () => {
     const { hub, peers, make } = federation();
     await peers[0]!.topUp(1);
@@ -191,6 +225,24 @@ describe('prekey service: verdicts on bad bundles', () => {
     expect(peers[1]!.evidence).toHaveLength(1);
     expect(peers[1]!.evidence[0]).toMatchObject({ member: 'peer-a', round: 2 });
     expect(peers[1]!.evidence[0]!.first).not.toBe(peers[1]!.evidence[0]!.second);
+  });
+
+  it('a member’s bundle with a low-order key is REJECTed PREKEY_BAD_KEY and stores nothing', async () => {
+    const { hub, peers } = federation();
+    const u1 = new Uint8Array(32);
+    u1[0] = 1;
+    const b = signPrekeyBundle(
+      TEST_BINDING,
+      FED,
+      'peer-a',
+      1,
+      [crypto.x25519.publicKey(new Uint8Array(32).fill(5)), u1],
+      testSign('peer-a'),
+    );
+    await peerGossip(hub, 'peer-a').publish(prekeyTopic(FED), encodePrekeyBundle(b));
+    await hub.settle();
+    expect(peers[1]!.verdicts.get('reject:PREKEY_BAD_KEY')).toBe(1);
+    expect(peers[1]!.keyFor('peer-a', 1)).toBeUndefined();
   });
 
   it('a bundle for ended rounds is IGNOREd PREKEY_STALE', async () => {

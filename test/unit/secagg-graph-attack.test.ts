@@ -48,7 +48,9 @@ const T = 5;
 const K = 4;
 const SEED = fromHex0x(`0x${'c3'.repeat(32)}`);
 const PARTIES = ids(N);
-const CFG: SecAggConfig = config({ committeeSize: M, threshold: T, maskingDegree: K, minNeighbours: 2 });
+// K = 4 exactly ('unchecked': at 16 nodes the bound would need the complete graph). These tests are
+// about what the sparse graph does, whatever K a round ends up with.
+const CFG: SecAggConfig = config({ committeeSize: M, threshold: T, maskingDegree: K, maskingAssumption: 'unchecked', minNeighbours: 2 });
 const SCOPE = { binding: TEST_BINDING, federation: 'fed', round: 7 };
 const GRAPH = buildMaskingGraph(SCOPE, { seed: SEED, nodes: PARTIES }, K);
 /** A participant outside the committee, and its K graph neighbours. */
@@ -59,7 +61,7 @@ const NEIGHBOURS = GRAPH.neighbours(VICTIM);
 const maskSecrets = new Map<string, Uint8Array>();
 
 /** The harness's round (secagg-round-harness.ts `setupRound`) with the masking graph in the context. */
-function setup(cfgFor: (id: string) => SecAggConfig = () => CFG): Round {
+function setup(cfgFor: (id: string) => SecAggConfig = () => CFG, nodes: readonly string[] = PARTIES): Round {
   const committee = PARTIES.slice(0, M);
   const ctxOf = (id: string): SecAggRoundContext => ({
     binding: TEST_BINDING,
@@ -68,7 +70,7 @@ function setup(cfgFor: (id: string) => SecAggConfig = () => CFG): Round {
     committee,
     threshold: T,
     config: cfgFor(id),
-    maskingGraph: { seed: SEED, nodes: PARTIES },
+    maskingGraph: { seed: SEED, nodes },
   });
   const ent = entropies('graph-attack');
   const keys = new Map<string, RoundKeys>();
@@ -276,5 +278,30 @@ describe('SecAgg+ graph: the floors on the sparse graph abort before any reveal'
     })();
     expect(err?.code).toBe('SECAGG_FLOOR');
     expect(err?.fields).toMatchObject({ rule: 'connected' });
+  });
+});
+
+describe('SecAgg+ graph: a participant outside the node set', () => {
+  it('is left out of U_2 by every key-set leader and refuses to mask; the round completes with the others', () => {
+    const outsider = 'peer-015'; // e.g. a member added after the round's snapshot
+    const nodes = PARTIES.filter((p) => p !== outsider);
+    const r = setup(() => CFG, nodes);
+    shareKeys(r);
+    const ks = certifyKeySet(r);
+    expect(ks.proposal.shared).not.toContain(outsider);
+    expect(ks.endorsements).toHaveLength(M); // nobody refuses it as omitting a held share
+    expect(codeOf(() => r.participants.get(outsider)!.neighboursFrom(ks))).toBe('SECAGG_TOO_FEW_NEIGHBOURS');
+    maskInputs(r, ks, nodes);
+    deliverViews(
+      r,
+      r.committee.map((id) => signView(r, id)),
+    );
+    const lock = r.members.get(r.committee[0]!)!.proposeLock(0);
+    expect(lock.survivors).toEqual(nodes);
+    const endorsements = r.committee.map((id) => r.members.get(id)!.onLockProposal(lock, LATE)!);
+    lockAndReveal(r, endorsements as EndorseMsg<SecAggKind.LockEndorse>[]);
+    const { sum } = r.members.get(r.committee[1]!)!.unmask(new Map([...r.payloads].map(([id, x]) => [id, x.masked])));
+    const got = [0, 1, 2].map((k) => BigInt.asIntN(64, (BigInt(sum[2 * k + 1]!) << 32n) | BigInt(sum[2 * k]!)));
+    expect(got).toEqual([0, 1, 2].map((k) => BigInt(nodes.reduce((a, p) => a + r.ints.get(p)![k]!, 0))));
   });
 });

@@ -12,7 +12,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromHex0x, toHex0x } from '../../protocol/bytes.js';
 import { decodeMaskedInput } from '../../protocol/messages/masked-input.js';
-import { maskingDegreeFor, SECAGG_DEFAULTS, validateSecAggConfig } from '../../protocol/secure-aggregation/config.js';
+import {
+  MASKING_ASSUMPTION_DEFAULTS,
+  maskingDegreeFor,
+  SECAGG_DEFAULTS,
+  validateSecAggConfig,
+} from '../../protocol/secure-aggregation/config.js';
 import { floorViolation } from '../../protocol/secure-aggregation/floors.js';
 import {
   autoMaskingDegree,
@@ -104,30 +109,41 @@ describe('masking graph: structure', () => {
     expect(buildMaskingGraph(scope(8), { seed: SEED, nodes }, 6).order).not.toEqual(a.order);
   });
 
-  it('U_2 (what a key-set leader controls) never changes who is whose neighbour among the remaining nodes', () => {
-    const nodes = ids(40);
-    const g = buildMaskingGraph(scope(), { seed: SEED, nodes }, 6);
+  it('U_2 (what a key-set leader controls) never changes who is whose neighbour among the remaining nodes, beyond raising K with a smaller |U_2|', () => {
+    // The round's K is maskingDegreeFor(|U_2|) (F23): its composition moves no edge; a smaller U_2
+    // can only raise K, and H(n, K) is nested in K, so neighbourhoods only grow.
+    const nodes = ids(120);
+    const graphFor = (u2: readonly string[]) =>
+      buildMaskingGraph(scope(), { seed: SEED, nodes }, maskingDegreeFor(SECAGG_DEFAULTS, nodes.length, u2.length));
     fc.assert(
-      fc.property(fc.subarray(nodes, { minLength: 2 }), fc.subarray(nodes, { minLength: 2 }), (u2a, u2b) => {
-        for (const i of u2a) {
-          const a = new Set(maskingNeighbours(g, u2a, i));
-          for (const j of u2a) expect(a.has(j)).toBe(j !== i && g.neighbours(i).includes(j));
-          if (!u2b.includes(i)) continue;
-          const b = new Set(maskingNeighbours(g, u2b, i));
-          for (const j of u2a.filter((x) => u2b.includes(x))) expect(a.has(j)).toBe(b.has(j));
+      fc.property(fc.subarray(nodes, { minLength: 80 }), fc.subarray(nodes, { minLength: 80 }), (u2a, u2b) => {
+        const ga = graphFor(u2a);
+        const gb = graphFor(u2b);
+        const [small, large] = u2a.length <= u2b.length ? [u2a, u2b] : [u2b, u2a];
+        const [gs, gl] = u2a.length <= u2b.length ? [ga, gb] : [gb, ga];
+        expect(gs.degree).toBeGreaterThanOrEqual(gl.degree);
+        const inSmall = new Set(small);
+        for (const i of large) {
+          if (!inSmall.has(i)) continue;
+          const a = new Set(maskingNeighbours(gl, large, i));
+          for (const j of large) expect(a.has(j)).toBe(j !== i && gl.neighbours(i).includes(j));
+          const b = new Set(maskingNeighbours(gs, small, i));
+          // Every common node i masks with under the larger U_2, it masks with under the smaller one.
+          for (const j of a) if (inSmall.has(j)) expect(b.has(j)).toBe(true);
+          if (gs.degree === gl.degree) for (const j of small) if (large.includes(j)) expect(b.has(j)).toBe(a.has(j));
         }
       }),
-      { numRuns: 100 },
+      { numRuns: 60 },
     );
   });
 
   it('without a graph source M_i = U_2 \\ {i} (the complete graph of Bonawitz et al. 2017); a node outside the node set has no neighbours', () => {
     const u2 = ['c', 'a', 'b'];
-    expect(maskingNeighbours(undefined, u2, 'a')).toEqual(['b', 'c']);
+    expect(maskingNeighbours(undefined, u2, 'a')).toEqual(['c', 'b']); // U_2's order, as before the graph
     const g = buildMaskingGraph(scope(), { seed: SEED, nodes: ['a', 'b', 'c'] }, 4);
     expect(g.complete).toBe(true);
     expect(maskingNeighbours(g, [...u2, 'stranger'], 'stranger')).toEqual([]);
-    expect(maskingNeighbours(g, [...u2, 'stranger'], 'a')).toEqual(['b', 'c']);
+    expect(maskingNeighbours(g, [...u2, 'stranger'], 'a')).toEqual(['c', 'b']);
   });
 
   it('refuses an odd degree, duplicate nodes and a seed that is not 32 bytes, naming the field', () => {
@@ -150,7 +166,7 @@ describe('masking graph: structure', () => {
 });
 
 describe("masking degree: 'auto' (Bell et al. 2020's question, bounded for H(n, K) under a stated γ and κ) and config rules", () => {
-  const A = SECAGG_DEFAULTS.maskingAssumption!;
+  const A = MASKING_ASSUMPTION_DEFAULTS;
   const alpha = SECAGG_DEFAULTS.minSurvivorFraction;
   it('defaults: small federations keep the complete graph, large ones get a sparse degree, denser when fewer members are in U_2', () => {
     expect(A).toEqual({ corruptFraction: 1 / 5, failureBits: 40 });
@@ -234,6 +250,17 @@ describe("masking degree: 'auto' (Bell et al. 2020's question, bounded for H(n, 
     expect(fieldOf({ maskingDegree: 'sparse' })).toBe('maskingDegree');
     expect(fieldOf({ maskingAssumption: { ...A, corruptFraction: 1 } })).toBe('maskingAssumption.corruptFraction');
     expect(fieldOf({ maskingAssumption: { ...A, failureBits: 0 } })).toBe('maskingAssumption.failureBits');
+    expect(fieldOf({ maskingAssumption: 'unchecked' })).toBe('maskingAssumption'); // needs a numeric K
+    expect(fieldOf({ maskingAssumption: 'unchecked', maskingDegree: 8 })).toBe('ok');
+  });
+
+  it('an explicit K is a minimum: the round uses max(K, the auto K for its |U_2|) unless the assumption is "unchecked" (F28)', () => {
+    const explicit = { ...SECAGG_DEFAULTS, maskingDegree: 62 };
+    expect(maskingDegreeFor(explicit, 256, 256)).toBe(62);
+    expect(maskingDegreeFor(explicit, 256, 171)).toBe(136);
+    expect(maskingDegreeFor({ ...explicit, maskingDegree: 200 }, 256, 256)).toBe(200);
+    expect(maskingDegreeFor({ ...explicit, maskingAssumption: 'unchecked' }, 256, 171)).toBe(62);
+    expect(maskingDegreeFor({ ...explicit, maskingDegree: 8 }, 32, 32)).toBe(31);
   });
 });
 
@@ -258,7 +285,17 @@ describe('in-memory rounds on a sparse masking graph', () => {
   const M = 5;
   const T = 3;
   const F = 16;
-  const cfg = config({ committeeSize: M, threshold: T, fractionalBits: F, clipRange: 2 ** 20, maskingDegree: 4, minNeighbours: 2 });
+  // K = 4 exactly ('unchecked': at 8–16 nodes the bound would need the complete graph); these tests
+  // are about the sparse graph's mechanics.
+  const cfg = config({
+    committeeSize: M,
+    threshold: T,
+    fractionalBits: F,
+    clipRange: 2 ** 20,
+    maskingDegree: 4,
+    maskingAssumption: 'unchecked',
+    minNeighbours: 2,
+  });
 
   it('property: the unmasked sum equals the plaintext sum of U_3 bit for bit, or the round aborts with SECAGG_FLOOR exactly when the sparse graph breaks a floor', () => {
     let completed = 0;

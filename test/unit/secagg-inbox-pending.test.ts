@@ -6,10 +6,10 @@
  * lacked those shares.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeSecAgg, SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
+import { ComplaintReason, encodeSecAgg, SecAggKind, type SecAggMessage } from '../../protocol/messages/secagg.js';
 import { topicFor } from '../../protocol/messages/topics.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
-import { PENDING_PER_SENDER, SecAggInbox } from '../../node/services/secagg-inbox.js';
+import { PENDING_BYTES_PER_SENDER, PENDING_PER_SENDER, SecAggInbox } from '../../node/services/secagg-inbox.js';
 import { testVerify } from './secagg-helpers.js';
 import { TEST_BINDING } from './secagg-round-harness.js';
 
@@ -25,6 +25,17 @@ const shareKeys = (sender: string, round: number, fill = 5): SecAggMessage => ({
     nonce: new Uint8Array(12).fill(4 + i),
     ciphertext: new Uint8Array(81).fill(fill),
   })),
+});
+
+/** An unsigned complaint (its signature is checked only when the round's committee is known). */
+const complaint = (sender: string, accused: string): SecAggMessage => ({
+  federation: 'demo',
+  round: 4,
+  kind: SecAggKind.Complaint,
+  sender,
+  accused,
+  reason: ComplaintReason.BadShare,
+  signature: new Uint8Array(64),
 });
 
 /** An inbox at round 3 whose committee of round 4 is unknown until `open()`. */
@@ -79,12 +90,77 @@ describe('SecAggInbox: messages of a round not opened yet', () => {
     expect(inbox.pendingCount).toBe(0);
   });
 
-  it('holds nothing from non-members, and at most PENDING_PER_SENDER messages per sender', async () => {
+  it('holds nothing from non-members, one message per slot, and at most PENDING_PER_SENDER messages per sender', async () => {
     const { hub, alice, mallory, inbox } = laggingMember();
     await mallory.publish(topic, encodeSecAgg(shareKeys('mallory', 4)));
-    for (let i = 0; i < PENDING_PER_SENDER + 5; i++) await alice.publish(topic, encodeSecAgg(shareKeys('alice', 4, i)));
+    // One ShareKeys slot per sender and round: other versions are not held (equivocation is judged on replay).
+    for (let i = 0; i < 3; i++) await alice.publish(topic, encodeSecAgg(shareKeys('alice', 4, i)));
+    await hub.settle();
+    expect(inbox.pendingCount).toBe(1);
+    // Complaints have a slot per accused: the count bound applies.
+    for (let i = 0; i < PENDING_PER_SENDER + 5; i++) await alice.publish(topic, encodeSecAgg(complaint('alice', `p${i}`)));
     await hub.settle();
     expect(inbox.pendingCount).toBe(PENDING_PER_SENDER);
+  });
+
+  it('F24: holds only the kinds sent right after an open, written by their gossip author, within a per-sender byte bound', async () => {
+    const { hub, alice, bob, inbox } = laggingMember();
+    const reveal: SecAggMessage = {
+      kind: SecAggKind.Reveal,
+      federation: 'demo',
+      round: 4,
+      sender: 'alice',
+      proposal: new Uint8Array(32),
+      selfMaskShares: [],
+      keyShares: [],
+    };
+    await alice.publish(topic, encodeSecAgg(reveal)); // a reveal cannot precede an open
+    await alice.publish(topic, encodeSecAgg(shareKeys('carol', 4))); // carol's ShareKeys, gossiped by alice
+    await hub.settle();
+    expect(inbox.pendingCount).toBe(0);
+    expect(bob.verdicts.get('ignore:ROUND_UNKNOWN')).toBe(2);
+    // Key-set proposals of ≤ 135 KiB are held, but one sender gets at most PENDING_BYTES_PER_SENDER.
+    const ids = Array.from({ length: 1024 }, (_, i) => `p${String(i).padStart(4, '0')}${'x'.repeat(120)}`);
+    for (let turn = 0; turn < 4; turn++)
+      await alice.publish(
+        topic,
+        encodeSecAgg({
+          kind: SecAggKind.KeySetProposal,
+          federation: 'demo',
+          round: 4,
+          sender: 'alice',
+          turn,
+          advertised: ids,
+          shared: ids,
+        }),
+      );
+    await hub.settle();
+    expect(inbox.pendingCount).toBe(
+      Math.floor(
+        PENDING_BYTES_PER_SENDER /
+          encodeSecAgg({
+            kind: SecAggKind.KeySetProposal,
+            federation: 'demo',
+            round: 4,
+            sender: 'alice',
+            turn: 0,
+            advertised: ids,
+            shared: ids,
+          }).length,
+      ),
+    );
+  });
+
+  it('F24: a sender whose held message fails the pipeline on replay loses the rest of its held messages for the round', async () => {
+    const { hub, alice, inbox, open } = laggingMember();
+    // An unsigned complaint fails its signature step once the committee is known; alice is not on it anyway.
+    await alice.publish(topic, encodeSecAgg(complaint('alice', 'carol')));
+    await alice.publish(topic, encodeSecAgg(shareKeys('alice', 4)));
+    await hub.settle();
+    expect(inbox.pendingCount).toBe(2);
+    open();
+    expect(inbox.pendingCount).toBe(0);
+    expect(inbox.messages(4, SecAggKind.ShareKeys)).toEqual([]);
   });
 
   it('held messages of a round that has passed are dropped, not replayed', async () => {
