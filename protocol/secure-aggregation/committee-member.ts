@@ -643,15 +643,16 @@ export class SecAggCommitteeMember {
     return p.shared.length >= need && this.keySetGraphFloor(p.shared) === undefined;
   }
 
+  /** Whether `p` is in the masking graph's node set (always, without a graph source). */
+  private inGraph(p: string): boolean {
+    return this.graphNodes?.has(p) ?? true;
+  }
+
   /**
    * The neighbour and connectivity floors (floors.ts) on U_2 itself: U_3 ⊆ U_2 only loses edges,
    * so a U_2 whose masking graph leaves someone fewer than k neighbours, or is disconnected, can
    * never be locked. Skipped for the complete graph: there it is |U_2| ≥ k + 1, checked by the caller.
    */
-  private inGraph(p: string): boolean {
-    return this.graphNodes?.has(p) ?? true;
-  }
-
   private keySetGraphFloor(shared: readonly string[]): ReturnType<typeof floorViolation> {
     const { minNeighbours } = this.ctx.config;
     const graph = this.graphs(shared);

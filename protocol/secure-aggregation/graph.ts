@@ -18,8 +18,9 @@
  * nodes are the federation's members at the round's snapshot (docs/secure-aggregation.md,
  * "Masking graph (SecAgg+)"). Neither is chosen by anyone inside the round: in particular NOT the
  * key-set digest or U_2, which a key-set leader picks — with those in the seed a leader could try
- * U_2 subsets until a victim's neighbours were all colluders. Changing U_2 (what a leader
- * controls) changes nobody's neighbours among the remaining nodes; it only removes edges.
+ * U_2 subsets until a victim's neighbours were all colluders. U_2's composition (what a leader
+ * controls) moves no edge among the remaining nodes; its size can only raise K (below), and
+ * H(n, K) is nested in K, so neighbourhoods only grow.
  *
  * When K ≥ n − 1 the graph is complete: exactly today's masking with U_2 \ {i}.
  *
@@ -43,7 +44,8 @@
  * too): K is computed once U_2 is certified, before anyone masks, for the worst U_3 the floors
  * then allow, ρ = γ + (n − |U_2| + (1 − α)·|U_2|)/n, with γ the stated corrupt fraction of the
  * members. A round with many members absent thus masks with a denser graph (often the complete
- * one); K depends on |U_2| only, never on who is in it. Pure; no I/O.
+ * one); K depends on |U_2| only, never on who is in it. A configured K is a minimum (red team
+ * F28), except under the explicit 'unchecked' assumption (config.ts). Pure; no I/O.
  */
 import { ByteWriter, hash256, utf8 } from '../bytes.js';
 import { DEPLOYMENT_BINDING_BYTES } from '../chain/deployment-binding.js';
@@ -237,9 +239,4 @@ export function validateMaskingAssumption(a: MaskingAssumption): void {
   if (!(Number.isInteger(a.failureBits) && a.failureBits >= 1 && a.failureBits <= 128)) {
     throw bad('maskingAssumption.failureBits', a.failureBits, 'an integer in [1, 128]');
   }
-}
-
-/** Whether two graphs (e.g. two members' reconstructions) have the same order and degree. */
-export function sameGraph(a: MaskingGraph, b: MaskingGraph): boolean {
-  return a.degree === b.degree && a.order.length === b.order.length && a.order.every((v, i) => v === b.order[i]);
 }

@@ -1,13 +1,13 @@
 /**
  * Red team (H-red), open item 2: a peer-scoring claim no test showed. docs/threat-model.md, "Peer
  * scoring": `retainScore` 1 h — "a penalised peer cannot reset its score by reconnecting". On real
- * libp2p over 127.0.0.1: a member B delivers 30 invalid messages to A in one RPC (P4: invalid
+ * libp2p over 127.0.0.1: a member B delivers 80 invalid messages to A in one RPC (P4: invalid
  * deliveries, −4 × count²), so A graylists it; B hangs up and dials A again, as a misbehaving
  * node would to start afresh, after A's score refresh ran while it was away (a record that is not
  * retained is deleted there). A must still score it below the graylist threshold and drop a valid
  * message B publishes after reconnecting before validation. Power: with retainScore 0 (scratch
  * mutation) the score is back to 0 after the reconnect and the test fails.
- * (P4 decays 5 % a second: 30 deliveries stay below the graylist threshold for ~37 s, far longer
+ * (P4 decays 5 % a second: 80 deliveries stay below the graylist threshold for ~56 s, far longer
  * than a reconnect takes even at load 20.)
  */
 import type { RPC } from '@libp2p/gossipsub/message';
@@ -77,7 +77,7 @@ describe('attack: reconnecting to shed a bad gossipsub score (retainScore)', () 
     await until('A delivers B’s first message', () => delivered.includes('before'));
 
     const from = b.peerId.toMultihash().bytes;
-    const bad: RPC.Message[] = Array.from({ length: 30 }, (_, i) => {
+    const bad: RPC.Message[] = Array.from({ length: 80 }, (_, i) => {
       const seqno = new Uint8Array(8);
       new DataView(seqno.buffer).setBigUint64(0, BigInt(1000 + i), false);
       return { from, data: new TextEncoder().encode(`junk-${i}`), seqno, topic: TOPIC, signature: new Uint8Array(64).fill(1) };

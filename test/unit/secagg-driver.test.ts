@@ -196,11 +196,15 @@ describe('secure round over the in-memory gossip and the federation contract', (
     const signers = fed.peers[0]!.secaggInbox!.messages(2, SecAggKind.Result).map((m) => m.sender);
     expect(signers.length).toBeGreaterThanOrEqual(5);
     expect(signers).not.toContain(committee[0]);
-    // Nothing was rejected on the wire. (A member's aggregate announced after a peer moved on
-    // to the next round is IGNOREd as ROUND_STALE by design: validate.ts.)
+    // Nothing was rejected on the wire. (By design, validate.ts: a member's aggregate announced
+    // after a peer moved on to the next round is IGNOREd as ROUND_STALE; a message of a round the
+    // peer has not opened yet is IGNOREd as ROUND_UNKNOWN and held by the inbox, then replayed
+    // once the round opens — seen under load, when participants send ShareKeys to pre-keyed
+    // members before a lagging peer's chain poll saw the open. The exact sums above show nothing
+    // held was lost.)
     for (const p of fed.peers) {
       const bad = [...(p.components.gossip.verdicts as Map<string, number>).keys()].filter(
-        (k) => !k.startsWith('accept') && k !== 'ignore:ROUND_STALE',
+        (k) => !k.startsWith('accept') && k !== 'ignore:ROUND_STALE' && k !== 'ignore:ROUND_UNKNOWN',
       );
       expect(bad).toEqual([]);
     }
