@@ -1,36 +1,31 @@
 /**
- * RoundDriver: runs one peer's side of each round, as two explicit state machines
- * (protocol/round.ts) — the participant's and, when this peer sits on the round's committee,
- * the committee member's.
- *
- * Plaintext data path of round r (docs/architecture.md):
- *   train locally from the head model → publish update (chunked gossip) → committee collects
- *   until all members reported or the deadline → each member computes FedAvg, signs the round
- *   record and gossips its signature → member 0 finalizes the round on FedmeshFederation with t
- *   signatures (member k steps in after k grace periods; ./federation-recorder.ts) → members
- *   whose aggregate matches the record announce it → every peer adopts the aggregate whose hash
- *   equals the chain's record.
- *
- * With `secureAggregation` set, the publish and aggregate steps are the secure-aggregation
- * protocol instead (./secure-round.ts): participants publish masked inputs and the committee
- * unmasks only their sum. Recording, announcing and adopting are the same.
+ * RoundDriver: runs one peer's side of each round. What the round does is the round machine's
+ * (protocol/round-machine/: `step(state, event) → {state, effects}`, pure, with the aggregation
+ * mode as its strategy); this driver opens the round against the chain, builds the strategy's
+ * configuration, hands it to the mode's effect runner, then waits for the record and adopts:
+ *   - plaintext FedAvg (./plain-round.ts, protocol/round-machine/plaintext-*.ts): train locally
+ *     from the head model → sign the entry, charge the ledger, publish the update (chunked
+ *     gossip) → the committee collects until all members reported or the deadline, admits,
+ *     computes FedAvg (then the server optimizer) and records;
+ *   - secure aggregation (./secure-round.ts, protocol/secure-aggregation/machine/): participants
+ *     publish masked inputs and the committee unmasks only their sum.
+ * Either way a member's record needs t committee signatures on FedmeshFederation (member 0
+ * finalizes, member k steps in after k grace periods; ./federation-recorder.ts) → members whose
+ * aggregate matches the record announce it → every peer adopts the aggregate whose hash equals
+ * the chain's record (here, with the participant and committee paths of protocol/round.ts).
  *
  * The chain is the synchroniser: round r is opened on chain (node/services/round-opener.ts,
  * which fixes its committee) and may run only when the last finalized round is below r and our
  * model's hash equals the ledger's head hash. Rounds before r may have been aborted.
  */
 import type { DpTrainOptions } from '../ml/trainer.js';
-import { bytesEqual, fromHex0x, hash256, toHex0x, wipe } from '../../protocol/bytes.js';
+import { bytesEqual, fromHex0x, toHex0x, wipe } from '../../protocol/bytes.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import type { LabelledData } from '../../protocol/data.js';
-import { fedAvg } from '../../protocol/fedavg.js';
-import { encodeAggregate, encodeUpdate, type ParticipantEntry } from '../../protocol/messages/update.js';
 import { participantEntry } from '../../protocol/chain/participant-entry.js';
 import { fedAvgWeight } from '../../protocol/privacy/public-statistics.js';
 import { checkAdmission, declareDpParams } from '../../protocol/chain/declaration.js';
-import { NO_DP_PARAMS } from '../../protocol/chain/dp-params.js';
 import type { ModelWeights } from '../../protocol/model.js';
-import { sortParticipants } from '../../protocol/record.js';
 import {
   type ServerOptimizer,
   ServerOptimizerError,
@@ -39,7 +34,6 @@ import {
   validateServerOptimizer,
 } from '../../protocol/server-optimizer.js';
 import { createRng } from '../../protocol/rng.js';
-import { clipModelUpdate } from '../../protocol/secure-aggregation/quantize.js';
 import {
   createAdvert,
   effectiveCommittee,
@@ -50,8 +44,7 @@ import {
 } from '../../protocol/secure-aggregation/index.js';
 import type { SecAggStage } from '../../protocol/secure-aggregation/stages.js';
 import {
-  CommitteeStage,
-  committeeMachine,
+  type CommitteeStage,
   ParticipantStage,
   participantMachine,
   planRound,
@@ -69,9 +62,9 @@ import type { Hex32, RecordedRound } from '../chain/types.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { withDeadline } from './deadline.js';
-import { recordAndAnnounce } from './record-and-announce.js';
 import type { RoundRecorder } from './round-recorder.js';
-import type { ReceivedUpdate, RoundInbox } from './round-inbox.js';
+import type { RoundInbox } from './round-inbox.js';
+import { type PlainRoundEnv, runPlainCommittee, runPlainParticipant } from './plain-round.js';
 import {
   committeeTiming,
   type DropoutPoint,
@@ -403,12 +396,6 @@ export class RoundDriver {
     return sa === undefined ? this.init.committeeSize : effectiveCommittee(sa.config, this.init.members.length).committeeSize;
   }
 
-  /** `weights` with its update from `global` clipped to defence.updateNormBound (unchanged without one). */
-  private bounded(weights: ModelWeights, global: ModelWeights): ModelWeights {
-    const bound = this.init.defence?.updateNormBound;
-    return bound === undefined ? weights : clipModelUpdate(weights, global, bound).weights;
-  }
-
   private membersOf(round: number): readonly string[] {
     return this.c.membersOf?.(round) ?? this.init.members;
   }
@@ -530,7 +517,9 @@ export class RoundDriver {
           : Promise.resolve(undefined);
     } else {
       committeeTask =
-        position >= 0 ? this.runCommittee(plan, position, head, global, abort.signal, dropout, step) : Promise.resolve(undefined);
+        position >= 0
+          ? runPlainCommittee(this.plainEnv(plan, position, head, global, dropout, step), abort.signal)
+          : Promise.resolve(undefined);
     }
     // Surface committee failures without an unhandled rejection while we train.
     committeeTask.catch(() => {});
@@ -572,29 +561,21 @@ export class RoundDriver {
             log.debug({ round, code: e.code }, 'secure-aggregation contribution abandoned; awaiting the round result');
           }
           if (participant.is(ParticipantStage.Training)) participant.to(ParticipantStage.Publishing);
-        } else if (dropout !== 'after-keys') {
-          const res = await train();
-          trainLoss = res.loss;
-          participant.to(ParticipantStage.Publishing);
-          // The participant's own authorization of its record line (issue 14 item 4): without it
-          // FedmeshFederation refuses the record.
-          const entrySignature = await this.c.chain.signParticipantEntry(
-            participantEntry(round, await this.c.chain.account(), res.dpParams ?? NO_DP_PARAMS),
-          );
-          const payload = encodeUpdate({
-            baseModelHash: fromHex0x(head),
-            // issue 15: with DP the FedAvg weight is public (protocol/privacy/public-statistics.ts).
-            sampleCount: fedAvgWeight(this.init.training.dp, this.c.data.n),
-            dpParams: res.dpParams,
-            entrySignature: fromHex0x(entrySignature),
-            weights: this.bounded(trainer.getWeights(), global),
-          });
-          // Charged, durably, immediately before the update leaves the node (issue 14 item 3; H8 F8).
-          this.c.beforePublish?.(round, res.dpParams ?? NO_DP_PARAMS);
-          await inbox.publishUpdate(round, payload);
-          log.debug({ round, loss: res.loss, seconds: res.seconds }, 'update published');
         } else {
-          participant.to(ParticipantStage.Publishing);
+          // The plaintext strategy of the round machine (./plain-round.ts): train, sign the entry,
+          // charge the ledger, publish the update — or nothing after a simulated 'after-keys' dropout.
+          const res = await runPlainParticipant(
+            this.plainEnv(plan, position, head, global, dropout, step),
+            async () => {
+              const r = await train();
+              participant.to(ParticipantStage.Publishing);
+              log.debug({ round, loss: r.loss, seconds: r.seconds }, 'local training done');
+              return r;
+            },
+            abort.signal,
+          );
+          trainLoss = res.trainLoss;
+          if (participant.is(ParticipantStage.Training)) participant.to(ParticipantStage.Publishing);
         }
       }
       participant.to(ParticipantStage.AwaitingResult);
@@ -780,94 +761,46 @@ export class RoundDriver {
     };
   }
 
-  private async runCommittee(
+  /** The plaintext strategy's view of this round and peer, and the node's effect ports (./plain-round.ts). */
+  private plainEnv(
     plan: RoundPlan,
     position: number,
     head: Hex32,
     global: ModelWeights,
-    signal: AbortSignal,
     dropout: DropoutPoint | undefined,
     step: ((aggregate: ModelWeights) => ModelWeights) | undefined,
-  ): Promise<{ path: readonly CommitteeStage[]; recorded: boolean }> {
-    const { inbox, clock } = this.c;
-    const m = committeeMachine(plan.round);
-    try {
-      // Collecting: until every member has reported, or the deadline.
-      await withDeadline(clock, plan.collectDeadline - clock.now(), signal, (s) =>
-        inbox.waitUntil(() => inbox.updatesFor(plan.round).size >= this.membersOf(plan.round).length, s),
-      ).catch(() => {});
-      if (signal.aborted) throw signal.reason;
-      if (dropout !== undefined) {
-        m.to(CommitteeStage.Failed);
-        return { path: m.path, recorded: false };
-      }
-
-      m.to(CommitteeStage.Aggregating);
-      // Admission (issue 14 item 3; H8 F1): an update whose record line the contract would refuse
-      // is treated as dropped — left out of the aggregate — never a reason to lose the round.
-      const received: ReceivedUpdate[] = [];
-      for (const u of inbox.updatesFor(plan.round).values()) {
-        const why = await this.admission(plan.round, u.sender, u.update.dpParams ?? NO_DP_PARAMS, u.update.entrySignature);
-        if (why === undefined) received.push(u);
-        else
-          this.c.log.warn(
-            { round: plan.round, participant: u.sender, reason: why },
-            'update refused: its record line would not be recorded',
-          );
-      }
-      if (received.length === 0) throw new RoundError('ROUND_NO_UPDATES', `no updates for round ${plan.round}`, { round: plan.round });
-      const average = fedAvg(
-        // Defence (a) holds here whatever the sender ran: the committee sees plaintext updates and
-        // clips each to the bound itself (a no-op for an honest, already clipped one).
-        received.map((u) => ({
-          participant: u.sender,
-          sampleCount: u.update.sampleCount,
-          weights: this.bounded(u.update.weights, global),
-        })),
-      );
-      // The federation's server optimizer (FedAvg: the average itself).
-      const aggregate = step === undefined ? average : step(average);
-      const hash = toHex0x(modelHash(aggregate));
-      const participants: ParticipantEntry[] = sortParticipants(
-        received.map((u) => ({ participant: u.sender, sampleCount: u.update.sampleCount, updateHash: u.payloadHash })),
-      );
-      const payload = encodeAggregate({ prevModelHash: fromHex0x(head), participants, weights: aggregate });
-      // The record binds the round's average (the same message carrying ā): under a server
-      // optimizer that is not the announced model, so it is kept for the auditor's replay
-      // (protocol/audit/server-step.ts). Under FedAvg both are the same bytes.
-      const averagePayload =
-        step === undefined ? payload : encodeAggregate({ prevModelHash: fromHex0x(head), participants, weights: average });
-      if (step !== undefined) this.c.keepArtifact?.(averagePayload);
-      // Recording: member 0 records as soon as it has aggregated; member k ≥ 1 steps in only
-      // if nothing is recorded by the deadline plus k grace periods.
-      const { recorded } = await recordAndAnnounce(
-        {
-          round: plan.round,
-          position,
-          turnAt: recordTurn(plan, position, this.init.timing),
-          prevModelHash: head,
-          modelHash: hash,
-          candidate: aggregate,
-          aggregateHash: toHex0x(hash256(averagePayload)),
-          contributors: participants.map((p) => p.participant),
-          sampleCounts: new Map(participants.map((p) => [p.participant, p.sampleCount])),
-          // What each update declared and signed (protocol/messages/update.ts).
-          declarations: new Map(
-            received.map((u) => [
-              u.sender,
-              { dpParams: u.update.dpParams ?? NO_DP_PARAMS, entrySignature: toHex0x(u.update.entrySignature ?? new Uint8Array(65)) },
-            ]),
-          ),
-          announce: () => inbox.publishAggregate(plan.round, payload),
-        },
-        m,
-        { recorder: this.recorder, log: this.c.log },
-        signal,
-      );
-      return { path: m.path, recorded };
-    } catch (e) {
-      if (!m.is(CommitteeStage.Done, CommitteeStage.Failed)) m.to(CommitteeStage.Failed);
-      throw e;
-    }
+  ): PlainRoundEnv {
+    const bound = this.init.defence?.updateNormBound;
+    return {
+      cfg: {
+        mode: 'plaintext',
+        plan,
+        timing: this.init.timing,
+        self: this.c.self,
+        members: this.membersOf(plan.round),
+        position,
+        head,
+        global,
+        ...(step !== undefined ? { serverStep: step } : {}),
+        // issue 15: with DP the FedAvg weight is public (protocol/privacy/public-statistics.ts).
+        sampleCount: fedAvgWeight(this.init.training.dp, this.c.data.n),
+        ...(bound !== undefined ? { updateNormBound: bound } : {}),
+        dropout,
+        // The participant's own authorization of its record line (issue 14 item 4): without it
+        // FedmeshFederation refuses the record.
+        signsEntry: true,
+        charges: this.c.beforePublish !== undefined,
+        admits: this.c.addressOf !== undefined,
+      },
+      inbox: this.c.inbox,
+      recorder: this.recorder,
+      clock: this.c.clock,
+      log: this.c.log,
+      signEntry: async (dpParams: bigint) =>
+        fromHex0x(await this.c.chain.signParticipantEntry(participantEntry(plan.round, await this.c.chain.account(), dpParams))),
+      ...(this.c.beforePublish !== undefined ? { beforePublish: (dpParams: bigint) => this.c.beforePublish!(plan.round, dpParams) } : {}),
+      admit: (participant, dpParams, entrySignature) => this.admission(plan.round, participant, dpParams, entrySignature),
+      ...(step !== undefined && this.c.keepArtifact !== undefined ? { keepArtifact: this.c.keepArtifact } : {}),
+    };
   }
 }

@@ -1,9 +1,10 @@
 /**
- * FedAvgM on the plaintext path (round-driver runCommittee): 3 libp2p peers on 127.0.0.1, all on
- * the committee, FedmeshFederation on the in-process Hardhat chain. Each recorded model hash is
- * exactly serverStep(w_{t−1}, w_t, FedAvg of the recorded participants' trained models) — the bits
- * every node computes — and differs from the plain FedAvg model from round 2 on; after one node
- * restarts, the next record is still that step (its committee share rebuilt w_{t−1} from the store).
+ * FedAvgM on the plaintext path (protocol/round-machine/plaintext-committee.ts): 3 libp2p peers
+ * on 127.0.0.1, all on the committee, FedmeshFederation on the in-process Hardhat chain. Each
+ * recorded model hash is exactly serverStep(w_{t−1}, w_t, FedAvg of the recorded participants'
+ * trained models) — the bits every node computes — and differs from the plain FedAvg model from
+ * round 2 on; after one node restarts, the next record is still that step (its committee share
+ * rebuilt w_{t−1} from the store).
  * The record's aggregateHash binds the average, kept by the committee for the auditor.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';

@@ -588,7 +588,8 @@ function unmask(s: CommitteeRoleState, c: StageContext): number | 'next' {
 
 /**
  * The record landed (event `recorded`): announce the aggregate if the record names our model
- * (node/services/record-and-announce.ts, the same steps), then sign and publish the result
+ * (the plaintext strategy's protocol/round-machine/plaintext-committee.ts `onPlainRecorded`, the
+ * same steps), then sign and publish the result
  * statement (off the critical path).
  */
 export function onRecorded(s: CommitteeRoleState, c: StageContext, recorded: boolean, recordedHash: Hex32): void {

@@ -249,6 +249,7 @@ export function describe(e: RoundEffect): string {
     case 'publish':
       return `publish kind=${e.message.kind} ${toHex0x(hash256(encodeSecAgg(e.message)))}`;
     case 'publish-input':
+    case 'publish-update':
     case 'announce':
       return `${e.type} ${toHex0x(hash256(e.payload))}`;
     case 'train':
@@ -257,11 +258,14 @@ export function describe(e: RoundEffect): string {
     case 'charge':
       return `${e.type} ${e.dpParams}`;
     case 'admit':
-      return `admit ${e.participant}`;
+    case 'admit-update':
+      return `${e.type} ${e.participant}`;
     case 'charge-lock':
       return `charge-lock ${e.request.lock} turnDelay=${e.request.turnDelayMs} ${e.request.contributors.join(',')}`;
     case 'record':
-      return `record ${e.request.modelHash} ${e.request.aggregateHash} turnDelay=${e.request.turnDelayMs} ${e.request.contributors.join(',')}`;
+      return `record ${e.request.modelHash} ${e.request.aggregateHash} turnDelay=${e.request.turnDelayMs} ${e.request.contributors.join(',')}${
+        e.request.sampleCounts !== undefined ? ` n=${[...e.request.sampleCounts.values()].join(',')}` : ''
+      }`;
     case 'log':
       return `log ${e.level} ${e.msg} ${canonical(e.fields)}`;
     case 'count':

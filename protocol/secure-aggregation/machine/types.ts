@@ -2,6 +2,9 @@
  * The secure round as one state machine: its configuration, events, effects and outcomes
  * (issue 13, "The shape: one round core, pure"). `step(state, event) → {state, effects}` lives
  * in ./step.ts; the stage functions in ./participant-stages.ts and ./committee-stages.ts.
+ * The events, effects and outcomes are the round machine's whole vocabulary: its plaintext
+ * FedAvg strategy (protocol/round-machine/) speaks them too (`received` with `updates`,
+ * `publish-update`, `admit-update`, a `record` with `sampleCounts`).
  *
  * Events are what the node observed — the round opened (`start`), messages its inboxes accepted
  * (`received`), a clock reading (`tick`), and the completion of an effect it was asked to run
@@ -19,6 +22,7 @@ import type { Hex32 } from '../../chain/record.js';
 import type { ContributionDeclaration } from '../../chain/record.js';
 import type { MaskedInputPayload } from '../../messages/masked-input.js';
 import type { SecAggMessage } from '../../messages/secagg.js';
+import type { UpdatePayload } from '../../messages/update.js';
 import type { ModelWeights } from '../../model.js';
 import type { SecAggConfig } from '../config.js';
 import type { IdentitySign, IdentityVerify } from '../crypto.js';
@@ -30,6 +34,8 @@ export type LogLevel = 'debug' | 'info' | 'warn';
 
 /** Everything the machine needs to know about the round and this peer, fixed when it opens. */
 export interface RoundMachineConfig {
+  /** The aggregation strategy (protocol/round-machine/: 'plaintext' is PlainRoundConfig). */
+  readonly mode?: 'secure';
   readonly round: number;
   readonly self: string;
   /** The round's committee in position order (RoundPlan.committee). */
@@ -105,6 +111,17 @@ export interface ReceivedInput {
   readonly input: MaskedInputPayload;
 }
 
+/**
+ * A plaintext update the round inbox accepted (node/services/round-inbox.ts ReceivedUpdate), for
+ * the plaintext strategy (protocol/round-machine/).
+ */
+export interface ReceivedPlainUpdate {
+  readonly sender: string;
+  /** SHA-256 of the encoded payload: the record's updateHash. */
+  readonly payloadHash: Uint8Array;
+  readonly update: UpdatePayload;
+}
+
 /** What training returned: loss, the trained weights (read when masking) and the DP-SGD parameters run. */
 export interface Trained {
   readonly loss: number;
@@ -121,6 +138,8 @@ export type RoundEvent =
       readonly now: number;
       readonly messages: readonly SecAggMessage[];
       readonly inputs: readonly ReceivedInput[];
+      /** Plaintext updates (the plaintext strategy; absent in secure rounds). */
+      readonly updates?: readonly ReceivedPlainUpdate[];
     }
   /** A clock reading (a `wake` came due). */
   | { readonly type: 'tick'; readonly now: number }
@@ -171,6 +190,8 @@ export interface SecureRecordRequest {
   readonly averagePayload?: Uint8Array;
   readonly contributors: readonly string[];
   readonly declarations: ReadonlyMap<string, ContributionDeclaration>;
+  /** Each contributor's declared sample count, when the mode reveals it (plaintext FedAvg). */
+  readonly sampleCounts?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -194,11 +215,20 @@ export interface LockChargeRequest {
 export type RoundEffect =
   | { readonly type: 'publish'; readonly message: SecAggMessage }
   | { readonly type: 'publish-input'; readonly payload: Uint8Array }
+  /** The plaintext strategy: this participant's UpdatePayload leaves on the update topic. */
+  | { readonly type: 'publish-update'; readonly payload: Uint8Array }
   | { readonly type: 'announce'; readonly payload: Uint8Array }
   | { readonly type: 'train' }
   | { readonly type: 'sign-entry'; readonly dpParams: bigint }
   | { readonly type: 'charge'; readonly dpParams: bigint }
   | { readonly type: 'admit'; readonly participant: string; readonly input: MaskedInputPayload }
+  /** The plaintext strategy's admission check of one update's record line (answered by `admitted`). */
+  | {
+      readonly type: 'admit-update';
+      readonly participant: string;
+      readonly dpParams: bigint;
+      readonly entrySignature: Uint8Array | undefined;
+    }
   | { readonly type: 'charge-lock'; readonly request: LockChargeRequest }
   | { readonly type: 'record'; readonly request: SecureRecordRequest }
   | { readonly type: 'log'; readonly level: LogLevel; readonly fields: Record<string, unknown>; readonly msg: string }
