@@ -11,7 +11,7 @@
  * and event sequence give the same effects, byte for byte (test/unit/plain-round-machine.test.ts).
  * Not immutable: `step` mutates the state in place and returns it, so a state is used once.
  */
-import { StageError } from '../stage-machine.js';
+import { applyParticipantAnswer, expectPhase } from './participant-answers.js';
 import type { RoundEffect, RoundEvent } from '../secure-aggregation/machine/types.js';
 import {
   advancePlainCommittee,
@@ -95,34 +95,23 @@ export function stepPlain(state: PlainRoundState, event: RoundEvent): { state: P
       state.wake = undefined;
       break;
     case 'trained':
-      if (p !== undefined && p.trainResult === undefined) p.trainResult = { ok: event.result };
-      break;
     case 'train-failed':
-      if (p !== undefined && p.trainResult === undefined) p.trainResult = { error: event.error };
-      break;
-    // An effect's completion is expected in the stage that asked for it (STYLE.md §4: a typed
-    // STAGE_UNEXPECTED otherwise, a driver bug); after the role ended it is moot and ignored.
     case 'entry-signed':
-      if (p !== undefined && p.outcome === undefined) {
-        expectPhase('participant', p.phase, PlainParticipantPhase.EntrySignature, event.type);
-        p.entrySignature = event.signature;
-      }
-      break;
     case 'charged':
-      if (p !== undefined && p.outcome === undefined) {
-        expectPhase('participant', p.phase, PlainParticipantPhase.Charge, event.type);
-        p.charged = true;
-      }
+      applyParticipantAnswer('plaintext', p, event, {
+        entrySignature: PlainParticipantPhase.EntrySignature,
+        charge: PlainParticipantPhase.Charge,
+      });
       break;
     case 'admitted':
       if (m !== undefined && m.outcome === undefined) {
-        expectPhase('committee', m.phase, PlainCommitteePhase.Admission, event.type);
+        expectPhase('plaintext', 'committee', m.phase, PlainCommitteePhase.Admission, event.type);
         onPlainAdmitted(m, c, event.participant, event.refusal);
       }
       break;
     case 'recorded':
       if (m !== undefined && m.outcome === undefined) {
-        expectPhase('committee', m.phase, PlainCommitteePhase.Recording, event.type);
+        expectPhase('plaintext', 'committee', m.phase, PlainCommitteePhase.Recording, event.type);
         onPlainRecorded(m, c, event.recorded, event.modelHash);
       }
       break;
@@ -165,14 +154,4 @@ function advance(state: PlainRoundState, c: PlainStageContext): void {
   }
   if (wake !== undefined && wake !== state.wake) c.out.push({ type: 'wake', at: wake });
   state.wake = wake;
-}
-
-function expectPhase(role: string, current: string, expected: string, event: string): void {
-  if (current === expected) return;
-  throw new StageError('STAGE_UNEXPECTED', `plaintext round ${role} got '${event}' in stage ${current}, expected ${expected}`, {
-    machine: `plaintext-round-${role}`,
-    current,
-    expected: [expected],
-    next: current,
-  });
 }

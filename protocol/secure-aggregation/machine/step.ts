@@ -24,7 +24,7 @@
  * does the same over an in-memory queue and a manual clock.
  */
 import type { AdvertiseKeysMsg } from '../../messages/secagg.js';
-import { StageError } from '../../stage-machine.js';
+import { applyParticipantAnswer, expectPhase } from '../../round-machine/participant-answers.js';
 import type { SecAggCommitteeMember } from '../committee-member.js';
 import type { SecAggParticipant } from '../participant.js';
 import {
@@ -115,40 +115,26 @@ export function step(state: RoundState, event: RoundEvent): { state: RoundState;
       state.wake = undefined;
       break;
     case 'trained':
-      if (p !== undefined && p.trainResult === undefined) p.trainResult = { ok: event.result };
-      break;
     case 'train-failed':
-      if (p !== undefined && p.trainResult === undefined) p.trainResult = { error: event.error };
-      break;
-    // An effect's completion is expected in the stage that asked for it (STYLE.md §4: a typed
-    // STAGE_UNEXPECTED otherwise, a driver bug); after the role ended it is moot and ignored.
     case 'entry-signed':
-      if (p !== undefined && p.outcome === undefined) {
-        expectPhase('participant', p.phase, ParticipantPhase.EntrySignature, event.type);
-        p.entrySignature = event.signature;
-      }
-      break;
     case 'charged':
-      if (p !== undefined && p.outcome === undefined) {
-        expectPhase('participant', p.phase, ParticipantPhase.Charge, event.type);
-        p.charged = true;
-      }
+      applyParticipantAnswer('secure', p, event, { entrySignature: ParticipantPhase.EntrySignature, charge: ParticipantPhase.Charge });
       break;
     case 'admitted':
       if (m !== undefined && m.outcome === undefined) {
-        expectPhase('committee', m.phase, CommitteePhase.Admission, event.type);
+        expectPhase('secure', 'committee', m.phase, CommitteePhase.Admission, event.type);
         onAdmitted(m, c, event.participant, event.refusal);
       }
       break;
     case 'lock-charged':
       if (m !== undefined && m.outcome === undefined) {
-        expectPhase('committee', m.phase, CommitteePhase.Lock, event.type);
+        expectPhase('secure', 'committee', m.phase, CommitteePhase.Lock, event.type);
         onLockCharged(m, event.lock, event.refusal);
       }
       break;
     case 'recorded':
       if (m !== undefined && m.outcome === undefined) {
-        expectPhase('committee', m.phase, CommitteePhase.Recording, event.type);
+        expectPhase('secure', 'committee', m.phase, CommitteePhase.Recording, event.type);
         onRecorded(m, c, event.recorded, event.modelHash);
       }
       break;
@@ -185,16 +171,6 @@ function advance(state: RoundState, c: StageContext): void {
   }
   if (wake !== undefined && wake !== state.wake) c.out.push({ type: 'wake', at: wake });
   state.wake = wake;
-}
-
-function expectPhase(role: string, current: string, expected: string, event: string): void {
-  if (current === expected) return;
-  throw new StageError('STAGE_UNEXPECTED', `secure round ${role} got '${event}' in stage ${current}, expected ${expected}`, {
-    machine: `secure-round-${role}`,
-    current,
-    expected: [expected],
-    next: current,
-  });
 }
 
 const minDefined = (a: number | undefined, b: number | undefined): number | undefined =>
