@@ -47,22 +47,37 @@ function junkProposal(sender: string, round: number, salt: number, n = 1024, v =
   return { kind: SecAggKind.Proposal, federation: 'demo', round, sender, turn: 0, keySet, survivors: ids, dropped: [], views };
 }
 
+/**
+ * Bob's secagg inbox during round 3, lagging: round 4's committee is unknown to it until
+ * `open()` (what a member whose chain poll lags the others sees).
+ */
+function laggingInbox(gossip: ReturnType<MemoryGossipHub['join']>, members: readonly string[]): { inbox: SecAggInbox; open: () => void } {
+  let known = false;
+  const inbox = new SecAggInbox(gossip, {
+    binding: TEST_BINDING,
+    federation: 'demo',
+    isMember: (p) => members.includes(p),
+    committee: (r) => (r === 3 || (r === 4 && known) ? committee : []),
+    verify: testVerify,
+  });
+  inbox.start();
+  inbox.setRound(3);
+  return {
+    inbox,
+    open: () => {
+      known = true;
+      inbox.setRound(4);
+    },
+  };
+}
+
 describe('attack: one member fills the hold buffer of a lagging member (F24)', () => {
   it('F24 (fixed): an honest ShareKeys that reaches a lagging member before it opens the round survives one member’s flood', async () => {
     const hub = new MemoryGossipHub();
     const alice = hub.join('alice');
     const mallory = hub.join('mallory');
     const bob = hub.join('bob');
-    let known = false;
-    const inbox = new SecAggInbox(bob, {
-      binding: TEST_BINDING,
-      federation: 'demo',
-      isMember: (p) => ['alice', 'bob', 'carol', 'mallory'].includes(p),
-      committee: (r) => (r === 3 || (r === 4 && known) ? committee : []),
-      verify: testVerify,
-    });
-    inbox.start();
-    inbox.setRound(3);
+    const { inbox, open } = laggingInbox(bob, ['alice', 'bob', 'carol', 'mallory']);
 
     // During round 3: Mallory's junk "for round 4" (decodable, unsigned, not on any committee):
     // large proposals while they fit, then one sized to leave less room than any ShareKeys.
@@ -115,8 +130,7 @@ describe('attack: one member fills the hold buffer of a lagging member (F24)', (
     const honest = shareKeys('alice', 4);
     await alice.publish(topic, encodeSecAgg(honest));
     await hub.settle();
-    known = true;
-    inbox.setRound(4);
+    open();
     // Mallory's junk went nowhere (refused silently on replay, never scored)…
     expect(inbox.messages(4, SecAggKind.Proposal)).toEqual([]);
     // …and the safe property: Bob holds Alice's share (before the fix it was dropped at the full buffer).
@@ -129,16 +143,7 @@ describe('attack: one member fills the hold buffer of a lagging member (F24)', (
     const honestSenders = Array.from({ length: 60 }, (_, i) => `honest-${String(i).padStart(2, '0')}`);
     const everyone = ['bob', 'carol', ...colluders, ...honestSenders];
     const gossips = new Map(everyone.map((id) => [id, hub.join(id)]));
-    let known = false;
-    const inbox = new SecAggInbox(gossips.get('bob')!, {
-      binding: TEST_BINDING,
-      federation: 'demo',
-      isMember: (p) => everyone.includes(p),
-      committee: (r) => (r === 3 || (r === 4 && known) ? committee : []),
-      verify: testVerify,
-    });
-    inbox.start();
-    inbox.setRound(3);
+    const { inbox, open } = laggingInbox(gossips.get('bob')!, everyone);
     // Each colluder: a maximal key-set proposal for every turn (1024 ids of 118 bytes, ~120 KiB),
     // then complaints about every member: as many bytes as the inbox will hold from it.
     const ids = Array.from({ length: 1024 }, (_, i) => `p${String(i).padStart(4, '0')}-${'x'.repeat(112)}`);
@@ -166,8 +171,7 @@ describe('attack: one member fills the hold buffer of a lagging member (F24)', (
     // Then every honest participant's ShareKeys for round 4, before Bob opens it.
     for (const h of honestSenders) await gossips.get(h)!.publish(topic, encodeSecAgg(shareKeys(h, 4)));
     await hub.settle();
-    known = true;
-    inbox.setRound(4);
+    open();
     expect(
       inbox
         .messages(4, SecAggKind.ShareKeys)
@@ -180,21 +184,11 @@ describe('attack: one member fills the hold buffer of a lagging member (F24)', (
     const hub = new MemoryGossipHub();
     const alice = hub.join('alice');
     const bob = hub.join('bob');
-    let known = false;
-    const inbox = new SecAggInbox(bob, {
-      binding: TEST_BINDING,
-      federation: 'demo',
-      isMember: (p) => ['alice', 'bob', 'carol', 'mallory'].includes(p),
-      committee: (r) => (r === 3 || (r === 4 && known) ? committee : []),
-      verify: testVerify,
-    });
-    inbox.start();
-    inbox.setRound(3);
+    const { inbox, open } = laggingInbox(bob, ['alice', 'bob', 'carol', 'mallory']);
     const honest = shareKeys('alice', 4);
     await alice.publish(topic, encodeSecAgg(honest));
     await hub.settle();
-    known = true;
-    inbox.setRound(4);
+    open();
     expect(inbox.messages(4, SecAggKind.ShareKeys)).toEqual([honest]);
   });
 });
