@@ -1,0 +1,170 @@
+/**
+ * Red team F29 (H-red, 2026-12-07 late): a committee member reveals on a charge that has no
+ * confirmations, whatever `chain.confirmations` says.
+ *
+ * A secure round's members reveal their shares only once the chain holds the charge of their
+ * lock's U_3 (F18, node/services/lock-charger.ts). The member learns that by polling
+ * `getRound(round).chargedHash` at the latest block; the daemon's `chain.confirmations`
+ * ("blocks on top of a transaction before it counts", node/config/node-config.ts) is applied by
+ * ResilientFederationClient to the member's own writes only. So a member configured with
+ * confirmations: 3 reveals on a charge in the head block. A one-block reorg that drops it — at
+ * the finalize deadline, so the re-broadcast charge reverts `FedmeshRoundsDeadlinePassed` —
+ * leaves a released U_3 that no ledger on the canonical chain charges (F18's "released but never
+ * charged", by the chain rather than by a member).
+ *
+ * Real contract on in-process Hardhat, the real EthersFederationClient inside the daemon's
+ * ResilientFederationClient (confirmations 3), the real LockCharger at committee position 1.
+ * The reorg is `evm_revert` to a snapshot taken before the charge's block: depth 1, less than
+ * the configured 3.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
+import type { FederationChainClient } from '../../node/chain/federation-types.js';
+import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
+import { ResilientFederationClient } from '../../node/chain/resilient.js';
+import { systemClock } from '../../node/clock.js';
+import { createLogger } from '../../node/logger.js';
+import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
+import { LockCharger } from '../../node/services/lock-charger.js';
+import type { LockChargeResult } from '../../node/services/round-recorder.js';
+import { deploymentBinding } from '../../protocol/chain/deployment-binding.js';
+import { participantEntry } from '../../protocol/chain/participant-entry.js';
+import { federationDomain, type Hex32 } from '../../protocol/chain/record.js';
+import {
+  CHAIN_ID,
+  chargeFor,
+  chargeWith,
+  DP_PARAMS,
+  deployFed,
+  FED_IFACE,
+  hash,
+  INITIAL,
+  mineAt,
+  openNext,
+  recordFor,
+  send,
+  as,
+  signerOf,
+  view,
+} from './federation-fixture.js';
+
+let chain: InProcessChain;
+
+beforeAll(async () => {
+  chain = await startInProcessChain();
+}, 120_000);
+
+const CONFIRMATIONS = 3;
+
+describe('F29: the reveal gate honours the configured confirmations', () => {
+  it.fails('a member configured with confirmations: 3 is not told "charged" for a charge a one-block reorg removes', async () => {
+    const fed = await deployFed(chain, { m: 3, t: 2, members: [1, 2, 3, 4, 5] });
+    const { round, committee } = await openNext(chain, fed);
+    const me = committee[1]!;
+    const peerOf = (i: number): string => `peer-${i}`;
+    const addressOf = (p: string): string | undefined => {
+      const i = Number(p.slice('peer-'.length));
+      return Number.isInteger(i) && i > 0 ? signerOf(chain, i).address : undefined;
+    };
+    const participants = [4, 5];
+    const rec = recordFor(chain, round, INITIAL, participants);
+    const lock = hash(0x42);
+    const charge = chargeFor(rec, lock);
+
+    // The participants' own entry signatures, as they travel with their masked inputs.
+    const entryOf = async (i: number): Promise<string> =>
+      new EthersFederationClient(signerOf(chain, i), fed.address).signParticipantEntry(
+        participantEntry(round, signerOf(chain, i).address, DP_PARAMS),
+      );
+    const declarations = new Map(
+      await Promise.all(participants.map(async (i) => [peerOf(i), { dpParams: DP_PARAMS, entrySignature: await entryOf(i) }] as const)),
+    );
+
+    // The member under test: the daemon's client stack, confirmations 3.
+    const resilient = new ResilientFederationClient(
+      new EthersFederationClient(signerOf(chain, me), fed.address, { fromBlock: fed.blockNumber, pollIntervalMs: 10 }),
+      { confirmations: CONFIRMATIONS, provider: chain.provider, pollIntervalMs: 10 },
+    );
+    // Instrumentation only: once the member has read the charge, stage the reorg right after
+    // (a macrotask later, so whatever the member does synchronously with that read is done).
+    let reorg: Promise<void> | undefined;
+    const snapshot = (await chain.provider.send('evm_snapshot', [])) as string;
+    const doReorg = async (): Promise<void> => {
+      expect(await chain.provider.send('evm_revert', [snapshot])).toBe(true);
+    };
+    const fedSeen = new Proxy(resilient, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== 'getRound' || typeof v !== 'function') return typeof v === 'function' ? v.bind(target) : v;
+        return async (r: number) => {
+          const state = await (v as FederationChainClient['getRound']).call(target, r);
+          if (state?.chargedHash !== undefined && reorg === undefined) {
+            reorg = new Promise<void>((resolve, reject) => setTimeout(() => doReorg().then(resolve, reject), 0));
+          }
+          return state;
+        };
+      },
+    }) as FederationChainClient;
+
+    const hub = new MemoryGossipHub();
+    const charger = new LockCharger(
+      { federation: 'f29', threshold: 2 },
+      {
+        self: peerOf(me),
+        gossip: hub.join(peerOf(me)),
+        fed: fedSeen,
+        clock: systemClock,
+        log: createLogger('silent'),
+        committeeOf: (r) => (r === round ? committee.map(peerOf) : undefined),
+        addressOf,
+        signingDomain: async () => ({ domain: federationDomain(CHAIN_ID, fed.address), binding: deploymentBinding(CHAIN_ID, fed.address) }),
+      },
+    );
+    charger.start();
+
+    // The other two members' charge signatures reach the chain (any peer may submit them).
+    const landed = await chargeWith(chain, fed, charge, [committee[0]!, committee[2]!], 6);
+    const chargeBlock = landed.blockNumber;
+    expect(((await view<{ chargedHash: string }>(fed.contract, 'getRound', round)) as { chargedHash: string }).chargedHash).not.toBe(
+      `0x${'00'.repeat(32)}`,
+    );
+
+    const abort = new AbortController();
+    const answer: Promise<LockChargeResult> = charger.charge(
+      {
+        round,
+        position: 1,
+        turnAt: Number.POSITIVE_INFINITY,
+        until: Number.POSITIVE_INFINITY,
+        lock: lock as Hex32,
+        contributors: participants.map(peerOf),
+        declarations,
+      },
+      abort.signal,
+    );
+    // Wait (on events, not time) until the member has read the charge and the reorg is staged.
+    while (reorg === undefined) {
+      const early = await Promise.race([answer.then(() => 'answered' as const), systemClock.sleep(20).then(() => 'waiting' as const)]);
+      if (early === 'answered' && reorg === undefined) break;
+    }
+    await reorg;
+    // The head moved back to before the charge's block: depth 1 < confirmations.
+    expect(await chain.provider.getBlockNumber()).toBe(chargeBlock - 1);
+    // The reorg lands at the finalize deadline: the re-broadcast charge is too late.
+    const info = (await view<{ finalizeDeadline: bigint }>(fed.contract, 'getRound', round)) as { finalizeDeadline: bigint };
+    await mineAt(chain, Number(info.finalizeDeadline) + 1);
+    const again = await chargeWith(chain, fed, charge, [committee[0]!, committee[2]!], 6).catch((e: { data?: string }) => e);
+    expect(FED_IFACE.parseError((again as { data?: string }).data ?? '0x')?.name).toBe('FedmeshRoundsDeadlinePassed');
+    await send(as(fed.contract, signerOf(chain, 1)), 'abortRound');
+    // On the canonical chain nobody in U_3 is charged.
+    for (const i of participants) expect(await view<bigint>(fed.contract, 'rdpOf', signerOf(chain, i).address)).toBe(0n);
+
+    const result = await answer;
+    abort.abort();
+    charger.stop();
+    resilient.close();
+    // Safe: a member never hears "charged" (and so never reveals) for a charge the canonical
+    // chain does not hold. Today: charged: true, read from the head block, 0 blocks on top.
+    expect(result.charged).toBe(false);
+  }, 120_000);
+});
