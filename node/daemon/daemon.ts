@@ -57,7 +57,17 @@ import { FilePrivacyLedger } from '../store/privacy-ledger.js';
 import { maxPacked } from '../services/privacy-guard.js';
 import { DaemonError } from './errors.js';
 import { meteredGossip, meteredTrainer, ttyProgress } from './metering.js';
-import { checkPrivacyConstants, loadDeploymentRef, loadManifestFile, loadSiteData, planSiteDp, resolveModelSpec } from './setup.js';
+import {
+  checkPrivacyConstants,
+  checkStudyLineage,
+  loadDeploymentRef,
+  loadManifestFile,
+  loadSiteData,
+  planSiteDp,
+  resolveModelSpec,
+} from './setup.js';
+import { compiledAuditCode } from '../audit/compiled-code.js';
+import { readStudyChain } from '../chain/study.js';
 
 export interface NodeDaemonOptions {
   /** Path of the node's config.yaml. */
@@ -281,6 +291,12 @@ export async function startNodeDaemon(o: NodeDaemonOptions): Promise<NodeDaemon>
     await checkManifest(fed, localManifestHash, deployment.manifestHash, cfg.manifest);
     // c_α and δ as the manifest's guarantee needs them (red team F10; the contract does not relate them).
     checkPrivacyConstants(manifest, await fed.info(), cfg.manifest);
+    // A study continuing another's budgets only through genuine, closed, naming predecessors (F16).
+    await checkStudyLineage(
+      await readStudyChain(provider, deployment.address),
+      (a) => provider.getCode(a),
+      async () => (await compiledAuditCode()).FedmeshFederation!,
+    );
     const registered = await checkMembership(fed, keys);
     if (!verifyPeerBinding(keys.peerId, { chainId: deployment.chainId, contract: deployment.address }, address, registered.peerProof)) {
       // Gossip peers are matched to accounts by the registry's peer ids; a proof makes that binding

@@ -29,6 +29,12 @@ export interface DaemonErrorFields {
   NODE_PORT_IN_USE: { field: string; address: string };
   /** The own model folder (manifest `model.path`) is not the one the manifest's `model.sourceHash` names. */
   NODE_MODEL_SOURCE_MISMATCH: { field: string; path: string; expected?: string; actual?: string };
+  /**
+   * The study continues the budgets of an earlier one through a link this node cannot trust (red
+   * team F16): an earlier study in the chain is not FedmeshFederation code, or a predecessor
+   * does not name the study after it. `findings`: the audit's error codes with the study each names.
+   */
+  NODE_STUDY_LINEAGE_UNTRUSTED: { study: string; findings: { code: string; study: string }[] };
   /** No connected member could serve the chain's head model. */
   NODE_CATCH_UP_FAILED: { modelHash: string; tried: number; reasons: string[] };
 }

@@ -21,6 +21,10 @@ import { type LoadedManifest, readManifestFile } from '../manifest/manifest-file
 import { artifactsHash, loadLayersModel, readModelArtifacts } from '../ml/model-io.js';
 import type { ModelSpec } from '../ml/trainer.js';
 import { DaemonError } from './errors.js';
+import { checkRuntimeCode } from '../../protocol/audit/code.js';
+import { checkStudyChain, type StudyStream } from '../../protocol/audit/privacy.js';
+import type { CompiledCode } from '../../protocol/audit/types.js';
+import type { StudyLink } from '../chain/study.js';
 
 export type { LoadedManifest } from '../manifest/manifest-file.js';
 
@@ -97,6 +101,48 @@ export function checkPrivacyConstants(manifest: FederationManifest, deployed: De
       'NODE_PRIVACY_CONSTANTS_MISMATCH',
       `the federation's c_α for order ${x.order} (lane ${x.lane}) is ${x.actual ?? 'missing'}, the constant of δ = ${delta} is ${x.expected ?? 'undefined'}: the ε it checks caps against is not the guarantee at δ; ask the admin to redeploy`,
       { field: 'cAlpha', lane: x.lane, order: x.order, manifest: String(x.expected ?? ''), onChain: String(x.actual ?? '') },
+    );
+  }
+}
+
+/**
+ * Refuses to train in a study whose budget lineage cannot be trusted (red team F16). A study
+ * that continues another starts every member from what its predecessor says was spent
+ * (`inheritBudgetFrom`, contracts/IFedmeshStudy.sol), and the contract takes the predecessor's
+ * word for it: a look-alike predecessor can name any number of successors, and each would then
+ * spend the same remaining budget in parallel. The contract cannot check code identity (its
+ * size is at EIP-170's limit), so the node does what the auditor does (node/audit/studies.ts),
+ * with the same pure rule (protocol/audit/privacy.ts `checkStudyChain`): every earlier study's
+ * runtime code must be the compiled FedmeshFederation up to its immutables, and each must be
+ * closed and name the study after it. `links`: the chain oldest first, this study last
+ * (node/chain/study.ts `readStudyChain`); `codeOf` reads a study's runtime code. A study with no
+ * predecessor needs neither the compiler output nor any read. Throws
+ * NODE_STUDY_LINEAGE_UNTRUSTED naming every failed check and the study it concerns.
+ */
+export async function checkStudyLineage(
+  links: readonly StudyLink[],
+  codeOf: (address: string) => Promise<string>,
+  compiled: () => Promise<CompiledCode>,
+): Promise<void> {
+  if (links.length <= 1) return;
+  const code = await compiled();
+  const own = links.at(-1)!;
+  const chain: StudyStream[] = [];
+  for (const l of links.slice(0, -1)) {
+    const genuine = checkRuntimeCode('FedmeshFederation', l.address, await codeOf(l.address), code) === undefined;
+    chain.push({ address: l.address, events: [], link: l, genuine });
+  }
+  // This study is the deployment the node was configured with (its manifest is checked on chain).
+  chain.push({ address: own.address, events: [], link: own, genuine: true });
+  const errors = checkStudyChain(chain, undefined).filter((f) => f.severity === 'error');
+  if (errors.length > 0) {
+    throw new DaemonError(
+      'NODE_STUDY_LINEAGE_UNTRUSTED',
+      `study ${own.address} continues budgets through a link that cannot be trusted: ${errors.map((f) => f.message).join('; ')}; members' spend there would not be their true spend, so this node does not train (ask the admin; \`fedmesh audit\` reports the same)`,
+      {
+        study: own.address,
+        findings: errors.map((f) => ({ code: f.code, study: String((f.evidence as { study?: unknown }).study ?? own.address) })),
+      },
     );
   }
 }

@@ -16,12 +16,16 @@
  * budget) and fails today (`it.fails`, F16 in /work/notes/redteam-findings.md).
  */
 import { createRequire } from 'node:module';
-import { ContractFactory } from 'ethers';
+import { ContractFactory, JsonRpcProvider } from 'ethers';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compiledAuditCode } from '../../node/audit/compiled-code.js';
 import { runAudit } from '../../node/audit/run.js';
+import { readStudyChain } from '../../node/chain/study.js';
+import type { DaemonError } from '../../node/daemon/errors.js';
+import { checkStudyLineage } from '../../node/daemon/setup.js';
 import { type LocalChainNode, startLocalChainNode } from '../../node/chain/local-node.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
 import { addPacked, encodeEpsilonCap } from '../../protocol/chain/budget.js';
@@ -153,6 +157,37 @@ describe('two studies continue one budget through a relay predecessor (F16)', ()
           ]),
         ),
       ).toContain('STUDY_NOT_FEDERATION');
+    }
+  }, 120_000);
+
+  it('a node refuses to train in either successor (NODE_STUDY_LINEAGE_UNTRUSTED naming the relay); a genuine chain passes', async () => {
+    const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    const compiled = async () => (await compiledAuditCode()).FedmeshFederation!;
+    const lineage = async (address: string) =>
+      checkStudyLineage(await readStudyChain(provider, address), (a) => provider.getCode(a), compiled).then(
+        () => undefined,
+        (e: unknown) => e as DaemonError,
+      );
+    try {
+      const { relay, successors } = await forked();
+      for (const s of successors) {
+        const e = await lineage(s.address);
+        expect(e?.code).toBe('NODE_STUDY_LINEAGE_UNTRUSTED');
+        expect(e?.fields).toMatchObject({ study: s.address });
+        expect((e?.fields as { findings: { code: string; study: string }[] }).findings).toContainEqual({
+          code: 'STUDY_NOT_FEDERATION',
+          study: relay,
+        });
+      }
+      // Control: study A closed naming B, B inherits from A (the contract's own handshake).
+      const a = await deployFed(chain, { members: MEMBERS, cap: 10 });
+      const b = await deployFed(chain, { members: [] });
+      await send(admin(a), 'closeStudy', b.address);
+      await send(admin(b), 'inheritBudgetFrom', a.address);
+      expect(await lineage(b.address)).toBeUndefined();
+      expect(await lineage(a.address)).toBeUndefined();
+    } finally {
+      provider.destroy();
     }
   }, 120_000);
 
