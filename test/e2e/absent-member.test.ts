@@ -28,7 +28,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
 import { createDevnet } from '../../node/devnet/devnet.js';
 import { deployDevnet, spawnFedmesh, startNodeProcess, waitForRpc } from '../../node/devnet/up.js';
-import { freeBasePort, freePort, killAll, statusAt, until } from './harness.js';
+import { freeBasePort, freePort, killAll, until, untilServing } from './harness.js';
 
 const BASELINE_ROUNDS = 2;
 const ABSENT_ROUNDS = 3;
@@ -70,8 +70,9 @@ async function absentMemberRun(peers: number): Promise<void> {
       children.push(child);
       return { ...n, child };
     });
-    await until('every node serving /status', 180_000, async () =>
-      (await Promise.all(nodes.map((n) => statusAt(`http://127.0.0.1:${n.opsPort}`)))).every(Boolean),
+    await untilServing(
+      nodes.map((n) => ({ opsUrl: `http://127.0.0.1:${n.opsPort}`, child: n.child, log: join(dir, 'logs', `node-${n.index}.log`) })),
+      300_000,
     );
 
     const opened = new Map<number, number>();

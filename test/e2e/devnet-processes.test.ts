@@ -21,7 +21,7 @@ import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
 import type { NodeStatus } from '../../node/daemon/daemon.js';
 import { createDevnet } from '../../node/devnet/devnet.js';
 import { deployDevnet, spawnFedmesh, startNodeProcess, waitForRpc } from '../../node/devnet/up.js';
-import { freeBasePort, freePort } from './harness.js';
+import { freeBasePort, freePort, untilServing } from './harness.js';
 
 const PEERS = 5;
 const ROUNDS = 3;
@@ -97,8 +97,9 @@ describe('devnet of separate OS processes', () => {
       // 3. Five node processes.
       const t0 = Date.now();
       const nodes = devnet.nodes.map((n) => ({ ...n, child: track(startNodeProcess(dir, n.index)) }));
-      await until('every node serving /status', 120_000, async () =>
-        (await Promise.all(nodes.map((n) => status(n.opsPort)))).every(Boolean),
+      await untilServing(
+        nodes.map((n) => ({ opsUrl: `http://127.0.0.1:${n.opsPort}`, child: n.child, log: join(dir, 'logs', `node-${n.index}.log`) })),
+        300_000,
       );
       const startupMs = Date.now() - t0;
 

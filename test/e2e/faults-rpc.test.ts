@@ -41,6 +41,7 @@ import {
   sleep,
   TcpRelay,
   until,
+  untilServing,
   waitExited,
 } from './harness.js';
 
@@ -99,7 +100,15 @@ describe('chain RPC outage', () => {
       children.push(...procs);
       sampler = new NodeSampler(devnet.nodes.map((n) => ({ opsUrl: `http://127.0.0.1:${n.opsPort}`, stateDir: join(n.dir, 'state') })));
       const s = sampler;
-      await until('every node serving /status', 120_000, async () => (await s.sample()).every(Boolean));
+      await untilServing(
+        devnet.nodes.map((n, i) => ({
+          opsUrl: `http://127.0.0.1:${n.opsPort}`,
+          child: procs[i],
+          log: join(dir, 'logs', `node-${n.index}.log`),
+        })),
+        300_000,
+      );
+      await until('the sampler seeing every node', 120_000, async () => (await s.sample()).every(Boolean));
 
       const opened = new Map<number, number>();
       const resolved = new Map<number, string>();

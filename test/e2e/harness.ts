@@ -14,34 +14,84 @@ import type { NodeStatus } from '../../node/daemon/daemon.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A port nobody listens on now on `host` (the OS picks it). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+/**
+ * The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range; 32768 when it
+ * cannot be read). Ports the tests pick for listeners stay below it: an outgoing connection of
+ * any process on the machine (an RPC fetch, a libp2p dial of another test file running beside
+ * this one) takes its local port from that range, so a listener port picked there can be taken
+ * between the check and the node's `listen`, and the node then exits at start-up (a CI failure
+ * of absent-member: 8 nodes "not serving /status").
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number.parseInt(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]!, 10);
+    return Number.isInteger(low) && low > 2_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
 }
 
-/** A base port b with b+i and b+100+i (i < peers) all free on 127.0.0.1 (a devnet's libp2p and ops ports). */
+const portFree = (p: number, host: string): Promise<boolean> =>
+  new Promise<boolean>((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(p, host, () => s.close(() => resolve(true)));
+  });
+
+/** Ports picked below the ephemeral range, from 10000 up (see ephemeralLow). */
+function randomListenPort(span: number): number {
+  const lo = 10_000;
+  const hi = Math.max(lo + span + 1, ephemeralLow() - span);
+  return lo + Math.floor(Math.random() * (hi - lo));
+}
+
+/** A port nobody listens on now on `host`, below the ephemeral range. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (;;) {
+    const p = randomListenPort(1);
+    if (await portFree(p, host)) return p;
+  }
+}
+
+/** A base port b with b+i and b+100+i (i < peers) all free on 127.0.0.1 (a devnet's libp2p and ops ports), below the ephemeral range. */
 export async function freeBasePort(peers: number): Promise<number> {
   for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const base = randomListenPort(100 + peers);
     const ports = Array.from({ length: peers }, (_, i) => [base + i, base + 100 + i]).flat();
-    const free = await Promise.all(
-      ports.map(
-        (p) =>
-          new Promise<boolean>((resolve) => {
-            const s = createServer();
-            s.once('error', () => resolve(false));
-            s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-          }),
-      ),
-    );
+    const free = await Promise.all(ports.map((p) => portFree(p, '127.0.0.1')));
     if (free.every(Boolean)) return base;
+  }
+}
+
+/**
+ * Waits until every node answers /status. Fails at once, naming the node and quoting the end of
+ * its log, when one of the processes exits first (a port taken, a start-up refusal), and at the
+ * deadline names the nodes still silent with their log tails, so a CI failure says why.
+ */
+export async function untilServing(
+  nodes: readonly { readonly opsUrl: string; readonly child?: ChildProcess; readonly log?: string }[],
+  timeoutMs: number,
+): Promise<void> {
+  const tail = (log: string | undefined): string => {
+    if (log === undefined || !existsSync(log)) return '(no log)';
+    return readFileSync(log, 'utf8').split('\n').slice(-8).join('\n');
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const up = await Promise.all(nodes.map((n) => statusAt(n.opsUrl).then(Boolean)));
+    if (up.every(Boolean)) return;
+    nodes.forEach((n, i) => {
+      const c = n.child;
+      if (!up[i] && c !== undefined && (c.exitCode !== null || c.signalCode !== null))
+        throw new Error(
+          `node ${i} exited (code ${c.exitCode}, signal ${c.signalCode}) before serving /status; its log ends:\n${tail(n.log)}`,
+        );
+    });
+    if (Date.now() > deadline) {
+      const silent = nodes.flatMap((n, i) => (up[i] ? [] : [`node ${i} (${n.opsUrl}):\n${tail(n.log)}`]));
+      throw new Error(`timed out after ${timeoutMs} ms waiting for every node serving /status; silent:\n${silent.join('\n')}`);
+    }
+    await sleep(500);
   }
 }
 
