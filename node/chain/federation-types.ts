@@ -217,6 +217,12 @@ export interface FederationChainClient {
   chargeRound(charge: RoundCharge, entrySignatures: readonly string[], signatures: readonly string[]): Promise<ChargedRound>;
   /** The charge of `round` (its `RoundCharged` event), or undefined when it was not charged. */
   getChargedRound(round: number): Promise<ChargedRound | undefined>;
+  /**
+   * Whether `blockNumber` now has the client's configured confirmations on top of it (the
+   * daemon's `chain.confirmations`; node/chain/resilient.ts). A read that never waits. Absent:
+   * a client that counts a block as final once mined (confirmations 1).
+   */
+  isConfirmed?(blockNumber: number): Promise<boolean>;
   /** Aborts the open round after its finalize deadline. */
   abortRound(): Promise<AbortedRound>;
 

@@ -259,6 +259,18 @@ export class ResilientFederationClient implements FederationChainClient {
   }
 
   /**
+   * Whether `blockNumber` has `confirmations − 1` blocks on top of the head now: the rule this
+   * client's own writes wait for (#confirm), offered to reads that gate something irreversible
+   * (a member reveals its shares only on a confirmed charge: red team F29).
+   */
+  async isConfirmed(blockNumber: number): Promise<boolean> {
+    if (this.#confirmations <= 1 || this.#provider === undefined) return true;
+    const provider = this.#provider;
+    const head = await withRetry('getBlockNumber', () => provider.getBlockNumber(), this.#ctx);
+    return head >= blockNumber + this.#confirmations - 1;
+  }
+
+  /**
    * Waits poll the chain; an outage in the middle is retried by re-entering the wait with the
    * time that is left (the inner client rejects at once on a dead RPC by design).
    */

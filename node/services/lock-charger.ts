@@ -180,11 +180,31 @@ export class LockCharger {
     const turnAt = req.position === 0 ? 0 : req.turnAt;
     let submitted = false;
     let readAt = Number.NEGATIVE_INFINITY;
+    /** The participants hash the chain held at the last read, confirmed or not. */
+    let onChain: Hex32 | undefined;
     const landed = (hash: Hex32): LockChargeResult => {
       const h = hash.toLowerCase() as Hex32;
       this.charged.set(round, h);
       if (h !== ours) return refuse('CHAIN_CHARGE_MISMATCH', `round ${round} was charged for ${h}, not this lock's U_3 (${ours})`);
       return { charged: true, lock, participantsHash: h, submitted };
+    };
+    /**
+     * The charge the chain holds, once it counts: its `RoundCharged` block has the configured
+     * confirmations on top (red team F29). "Charged" lets this member reveal, which cannot be
+     * undone; a charge in the head block that a reorg drops (at the finalize deadline, too late
+     * to land again) would leave a released U_3 that no ledger charges. Until it counts the
+     * member keeps polling: the charge may settle, vanish, or the round end on chain.
+     */
+    const settled = async (hash: Hex32): Promise<Hex32 | undefined> => {
+      if (fed.isConfirmed === undefined) return hash;
+      // The state and the event are two reads: a reorg between them leaves a charged state and
+      // no event (getChargedRound throws). Not settled then; the next poll reads both again.
+      const event = await fed.getChargedRound(round).catch((e: unknown) => {
+        log.debug({ round, err: (e as Error).message }, 'charge event not readable yet');
+        return undefined;
+      });
+      if (event === undefined || event.participantsHash.toLowerCase() !== hash.toLowerCase()) return undefined;
+      return (await fed.isConfirmed(event.blockNumber)) ? hash : undefined;
     };
     for (;;) {
       if (signal.aborted) throw signal.reason;
@@ -194,20 +214,29 @@ export class LockCharger {
           readAt = clock.now();
           // The chain is the synchroniser: whoever submitted, every member reads the charge here.
           const state = await fed.getRound(round);
-          if (state?.chargedHash !== undefined) return landed(state.chargedHash);
-          if (state?.status !== 'open') return refuse('CHAIN_ROUND_NOT_OPEN', `round ${round} is ${state?.status ?? 'unknown'}, not open`);
+          onChain = state?.chargedHash;
+          if (onChain !== undefined) {
+            const hash = await settled(onChain);
+            if (hash !== undefined) return landed(hash);
+          } else if (state?.status !== 'open') {
+            return refuse('CHAIN_ROUND_NOT_OPEN', `round ${round} is ${state?.status ?? 'unknown'}, not open`);
+          }
         }
         if (clock.now() >= req.until) return refuse('CHARGE_DEADLINE', `round ${round}: no charge on chain by the lock deadline`);
-        if (clock.now() >= turnAt && held >= this.init.threshold) {
+        // A charge on chain that does not count yet is waited for, never raced with another.
+        if (onChain === undefined && clock.now() >= turnAt && held >= this.init.threshold) {
           try {
             submitted = true;
+            // The write resolves once its block has the client's confirmations (resilient.ts).
             return landed(await submit());
           } catch (e) {
             submitted = false;
-            // Lost a race, or refused: whatever the chain now holds decides.
+            // Lost a race, or refused: whatever the chain now holds decides, once it counts.
             const state = await fed.getRound(round);
-            if (state?.chargedHash !== undefined) return landed(state.chargedHash);
-            throw e;
+            if (state?.chargedHash === undefined) throw e;
+            onChain = state.chargedHash;
+            const hash = await settled(onChain);
+            if (hash !== undefined) return landed(hash);
           }
         }
       } catch (e) {

@@ -57,7 +57,8 @@ beforeAll(async () => {
 const CONFIRMATIONS = 3;
 
 describe('F29: the reveal gate honours the configured confirmations', () => {
-  it.fails('a member configured with confirmations: 3 is not told "charged" for a charge a one-block reorg removes', async () => {
+  /** The member at position 1 answers a charge the other two submitted; `withReorg`: a one-block reorg right after it first reads it. */
+  async function memberAnswer(withReorg: boolean) {
     const fed = await deployFed(chain, { m: 3, t: 2, members: [1, 2, 3, 4, 5] });
     const { round, committee } = await openNext(chain, fed);
     const me = committee[1]!;
@@ -88,6 +89,8 @@ describe('F29: the reveal gate honours the configured confirmations', () => {
     // Instrumentation only: once the member has read the charge, stage the reorg right after
     // (a macrotask later, so whatever the member does synchronously with that read is done).
     let reorg: Promise<void> | undefined;
+    /** How many of the member's state reads found the charge. */
+    let seen = 0;
     const snapshot = (await chain.provider.send('evm_snapshot', [])) as string;
     const doReorg = async (): Promise<void> => {
       expect(await chain.provider.send('evm_revert', [snapshot])).toBe(true);
@@ -98,7 +101,8 @@ describe('F29: the reveal gate honours the configured confirmations', () => {
         if (prop !== 'getRound' || typeof v !== 'function') return typeof v === 'function' ? v.bind(target) : v;
         return async (r: number) => {
           const state = await (v as FederationChainClient['getRound']).call(target, r);
-          if (state?.chargedHash !== undefined && reorg === undefined) {
+          if (state?.chargedHash !== undefined) seen++;
+          if (state?.chargedHash !== undefined && reorg === undefined && withReorg) {
             reorg = new Promise<void>((resolve, reject) => setTimeout(() => doReorg().then(resolve, reject), 0));
           }
           return state;
@@ -142,6 +146,23 @@ describe('F29: the reveal gate honours the configured confirmations', () => {
       },
       abort.signal,
     );
+    if (!withReorg) {
+      // Control: no reorg. Mine the two blocks the member waits for; its answer must come after them.
+      let answered = false;
+      const resolvedAt = answer.then(async (r) => {
+        answered = true;
+        return { r, head: await chain.provider.getBlockNumber() };
+      });
+      // The member has read the charge twice (it polls) and still not answered: 0 blocks on top.
+      while (seen < 2 && !answered) await systemClock.sleep(20);
+      expect(answered).toBe(false);
+      for (let i = 0; i < CONFIRMATIONS - 1; i++) await chain.provider.send('evm_mine', []);
+      const { r, head } = await resolvedAt;
+      abort.abort();
+      charger.stop();
+      resilient.close();
+      return { result: r, head, chargeBlock };
+    }
     // Wait (on events, not time) until the member has read the charge and the reorg is staged.
     while (reorg === undefined) {
       const early = await Promise.race([answer.then(() => 'answered' as const), systemClock.sleep(20).then(() => 'waiting' as const)]);
@@ -163,8 +184,19 @@ describe('F29: the reveal gate honours the configured confirmations', () => {
     abort.abort();
     charger.stop();
     resilient.close();
+    return { result, head: await chain.provider.getBlockNumber(), chargeBlock };
+  }
+
+  it('a member configured with confirmations: 3 is not told "charged" for a charge a one-block reorg removes', async () => {
     // Safe: a member never hears "charged" (and so never reveals) for a charge the canonical
-    // chain does not hold. Today: charged: true, read from the head block, 0 blocks on top.
+    // chain does not hold. Before the fix: charged: true, read from the head block, 0 blocks on top.
+    const { result } = await memberAnswer(true);
     expect(result.charged).toBe(false);
+  }, 120_000);
+
+  it('control: without a reorg the same member answers "charged" once the charge has 2 blocks on top, not before', async () => {
+    const { result, head, chargeBlock } = await memberAnswer(false);
+    expect(result.charged).toBe(true);
+    expect(head).toBeGreaterThanOrEqual(chargeBlock + CONFIRMATIONS - 1);
   }, 120_000);
 });
