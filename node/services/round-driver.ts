@@ -487,8 +487,8 @@ export class RoundDriver {
               ctx,
               self,
               committeeKeys?.own ?? keys.encryption.secretKey,
-              // No complaints in a round an earlier, lost prekey state of ours may have keyed (F25).
-              { crypto, sign, verify, ...(prekey === undefined && prekeys?.mayHoldStaleKey(round) === true ? { staleKeys: true } : {}) },
+              // No complaints about shares naming another key of ours in a round an earlier, lost prekey state of ours may have keyed (F25).
+              { crypto, sign, verify, ...(prekeys?.mayHoldStaleKey(round) === true ? { staleKeys: true } : {}) },
               committeeTiming(secure.secure),
             )
           : undefined;

@@ -31,6 +31,8 @@ export interface PrekeyState {
    * for such a round does not complain about shares it cannot open (red team F25).
    */
   readonly unknownThrough?: number;
+  /** The key generation the secrets belong to (protocol/secure-aggregation/prekeys.ts `PrekeyBundle.epoch`); 0: the first. */
+  readonly epoch?: number;
 }
 
 export interface PrekeySecretStore {
@@ -43,7 +45,7 @@ export class PrekeyStoreError extends FedmeshError<'PREKEY_STORE_CORRUPT'> {}
 
 /** The in-memory twin: what it holds is exactly what a thief of the node's state would find. */
 export class MemoryPrekeyStore implements PrekeySecretStore {
-  private state: PrekeyState = { secrets: new Map(), generatedThrough: 0, unknownThrough: 0 };
+  private state: PrekeyState = { secrets: new Map(), generatedThrough: 0, unknownThrough: 0, epoch: 0 };
 
   load(): PrekeyState {
     return copy(this.state);
@@ -60,11 +62,13 @@ function copy(s: PrekeyState): PrekeyState {
     secrets: new Map([...s.secrets].map(([r, k]) => [r, k.slice()])),
     generatedThrough: s.generatedThrough,
     unknownThrough: s.unknownThrough ?? 0,
+    epoch: s.epoch ?? 0,
   };
 }
 
 const STORE_INFO = 'fedmesh/prekey-store/v1';
-const FILE_VERSION = 1;
+/** 2: the plaintext carries the key generation after unknownThrough (1 is still read, as generation 0). */
+const FILE_VERSION = 2;
 /** A window never exceeds one bundle; twice that bounds a file written by any version of the node. */
 const MAX_STORED = 2 * MAX_PREKEYS_PER_BUNDLE;
 
@@ -82,11 +86,12 @@ export class FilePrekeyStore implements PrekeySecretStore {
   ) {}
 
   load(): PrekeyState {
-    if (!existsSync(this.path)) return { secrets: new Map(), generatedThrough: 0, unknownThrough: 0 };
+    if (!existsSync(this.path)) return { secrets: new Map(), generatedThrough: 0, unknownThrough: 0, epoch: 0 };
     const corrupt = (reason: string): PrekeyStoreError =>
       new PrekeyStoreError('PREKEY_STORE_CORRUPT', `${this.path}: ${reason}`, { path: this.path, reason });
     const data = new Uint8Array(readFileSync(this.path));
-    if (data.length < 1 + 12 + 16 || data[0] !== FILE_VERSION) throw corrupt('version');
+    const version = data[0];
+    if (data.length < 1 + 12 + 16 || (version !== 1 && version !== FILE_VERSION)) throw corrupt('version');
     let plain: Uint8Array;
     try {
       plain = gcm(this.key, data.subarray(1, 13), utf8(STORE_INFO)).decrypt(data.subarray(13));
@@ -96,18 +101,21 @@ export class FilePrekeyStore implements PrekeySecretStore {
     const r = new ByteReader(plain, () => corrupt('truncated'));
     const generatedThrough = r.u64();
     const unknownThrough = r.u64();
+    const epoch = version === 1 ? 0 : r.u64();
     const n = r.u16();
     if (n > MAX_STORED) throw corrupt('count');
     const secrets = new Map<number, Uint8Array>();
     for (let i = 0; i < n; i++) secrets.set(r.u64(), r.bytes(32));
+    if (r.remaining !== 0) throw corrupt('trailing');
     wipe(plain);
-    return { secrets, generatedThrough, unknownThrough };
+    return { secrets, generatedThrough, unknownThrough, epoch };
   }
 
   save(state: PrekeyState): void {
-    const w = new ByteWriter(24 + state.secrets.size * 40)
+    const w = new ByteWriter(32 + state.secrets.size * 40)
       .u64(state.generatedThrough)
       .u64(state.unknownThrough ?? 0)
+      .u64(state.epoch ?? 0)
       .u16(state.secrets.size);
     for (const [round, s] of state.secrets) w.u64(round).bytes(s);
     const plain = w.finish();

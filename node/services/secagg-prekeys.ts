@@ -1,7 +1,7 @@
 /**
  * SecAggPrekeys: this member's signed per-round committee prekeys and every other member's
  * (protocol/secure-aggregation/prekeys.ts; issue 13 item 4, red team F13), on the gossip topic
- * `/fedmesh/<federation>/prekeys/1`.
+ * `/fedmesh/<federation>/prekeys/2`.
  *
  * Publisher. The node keeps one fresh X25519 secret per upcoming round, W rounds ahead
  * (`topUp`), in its prekey store (./secagg-prekey-store.ts: encrypted at rest in the daemon),
@@ -17,13 +17,21 @@
  * erases the rest when the node learns of an ended round it did not run. What a thief of the
  * node's state finds afterwards are the secrets of rounds that have not opened yet.
  *
+ * Re-keying (F25). A store that may not know everything this identity published (lost, restored
+ * from a backup, a node that was away) starts a new key generation at its first top-up or round
+ * open (`checkHistory`): epoch = the last closed round, every held secret dropped, fresh keys from
+ * the next round on (the round opening now included), published at once. Receivers replace the
+ * old generation's keys with them, so participants seal to keys this member holds from the next
+ * round on. In the rounds the old generation may still have keyed (`mayHoldStaleKey`) the member
+ * role does not complain about shares naming another key (ShareKeys v3).
+ *
  * Receiver. Every bundle gets a verdict before it is stored (STYLE.md §9): size before decoding
  * (REJECT PREKEY_TOO_LARGE), decoding (REJECT PREKEY_MALFORMED), membership (REJECT
  * PEER_NOT_MEMBER), federation, author = member, the identity signature bound to the deployment
  * (REJECT PREKEY_WRONG_FEDERATION, PREKEY_NOT_AUTHOR, PREKEY_BAD_SIGNATURE), every key a usable
  * X25519 point (REJECT PREKEY_BAD_KEY: a low-order key would fail every participant's sealing to
  * the member), then the directory: IGNORE PREKEY_STALE / PREKEY_TOO_EARLY /
- * PREKEY_DUPLICATE, REJECT PREKEY_EQUIVOCATION (the first key stands; both digests are logged as
+ * PREKEY_DUPLICATE / PREKEY_SUPERSEDED (an older key generation), REJECT PREKEY_EQUIVOCATION (the first key stands; both digests are logged as
  * an `event: 'equivocation'` record, as the other inboxes do).
  */
 import { wipe } from '../../protocol/bytes.js';
@@ -101,13 +109,15 @@ export class SecAggPrekeys {
   private generatedThrough = 0;
   /** Rounds up to this one may have been keyed by a state this store lost (persisted; F25). */
   private unknownThrough = 0;
+  /** This member's key generation (persisted; prekeys.ts `PrekeyBundle.epoch`). */
+  private epoch = 0;
+  /** Rounds whose secret this process handed to a round (`take`): not stale for this process. */
+  private readonly handedOut = new Set<number>();
   private readonly announced = new Set<string>();
   private sequence = 0;
   private ticks = 0;
   /** Whether the store's history was checked against the chain (first `topUp`). */
   private checked = false;
-  /** After a skip: the first round this member keys (W keys from here). */
-  private skipTo = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   private running = false;
 
@@ -126,6 +136,7 @@ export class SecAggPrekeys {
     for (const [round, secret] of state.secrets) this.own.set(round, secret);
     this.generatedThrough = state.generatedThrough;
     this.unknownThrough = state.unknownThrough ?? 0;
+    this.epoch = state.epoch ?? 0;
   }
 
   get self(): string {
@@ -175,7 +186,7 @@ export class SecAggPrekeys {
    */
   async topUp(from: number): Promise<void> {
     this.checkHistory(from - 1);
-    const last = Math.max(from, this.skipTo) + this.window - 1;
+    const last = from + this.window - 1;
     let changed = false;
     for (let r = Math.max(from, this.directory.endedThrough + 1, this.generatedThrough + 1); r <= last; r++) {
       this.own.set(r, this.c.entropy(32));
@@ -193,8 +204,12 @@ export class SecAggPrekeys {
    * topped up from round + 1. Undefined: no prekey for this round (the member advertises fresh keys).
    */
   async roundOpened(round: number): Promise<KeyPair | undefined> {
-    this.checkHistory(round - 1);
+    const rekeyed = this.checkHistory(round - 1);
     this.endedThrough(round - 1);
+    // Re-keyed just now: this round gets a key of the new generation too, published before the
+    // round's own advert, so participants that have not sealed yet can use it (and the advert
+    // carries the same key).
+    if (rekeyed) await this.topUp(round).catch((e) => this.c.log?.warn({ err: String(e), round }, 'prekeys: re-key failed'));
     const pair = this.take(round);
     await this.topUp(round + 1).catch((e) => this.c.log?.warn({ err: String(e), round }, 'prekeys: top-up failed'));
     return pair;
@@ -203,33 +218,49 @@ export class SecAggPrekeys {
   /**
    * Red team F25, checked once, at the first top-up or round open after the store was loaded: a
    * store that may not know everything this identity published (lost, restored from a backup, a
-   * node that was away) must never key a published round again — receivers keep the first key, the
-   * member would hold another and complain about every participant. A store in use is W ahead of
-   * the last closed round; one behind it skips to MAX_PREKEY_WINDOW past it, beyond anything a
-   * window reached (those rounds fall back to adverts). Before round 1 closes nothing is
-   * detectable: a store lost then can still re-key rounds 1 … W.
+   * node that was away) must never reuse a published round's key slot within its generation —
+   * receivers keep the first key of a generation, and participants would seal to a key this
+   * member does not hold. A store in use is W ahead of the last closed round; one behind it starts
+   * a new generation (prekeys.ts "Re-keying"): epoch = the last closed round (above any earlier
+   * generation's), its held secrets dropped, keys from the next round on. Receivers replace the
+   * old generation's keys on the first bundle of the new one. The rounds the old generation may
+   * have keyed — up to MAX_PREKEY_WINDOW + 1 past the last closed round (a live store tops up to
+   * r + W when r opens, r − 1 closed) — are remembered (`mayHoldStaleKey`). Before round 1 closes
+   * nothing is detectable: a store lost then can still re-key rounds 1 … W in generation 0 (and
+   * its bundle is refused as equivocation where the first one arrived). Returns whether it re-keyed.
    */
-  private checkHistory(closed: number): void {
-    if (this.checked) return;
+  private checkHistory(closed: number): boolean {
+    if (this.checked) return false;
     this.checked = true;
-    if (closed < 1 || this.generatedThrough >= closed + this.window) return;
+    if (closed < 1 || this.generatedThrough >= closed + this.window) return false;
+    const epoch = Math.max(closed, this.epoch + 1);
     this.c.log?.info(
-      { closed, generatedThrough: this.generatedThrough },
-      'prekeys: store behind the chain; skipping rounds it may have keyed',
+      { closed, generatedThrough: this.generatedThrough, epoch },
+      'prekeys: store behind the chain; starting a new key generation',
     );
-    this.generatedThrough = closed + MAX_PREKEY_WINDOW;
-    this.unknownThrough = this.generatedThrough;
-    this.skipTo = this.generatedThrough + 1;
+    for (const secret of this.own.values()) wipe(secret);
+    this.own.clear();
+    this.epoch = epoch;
+    this.generatedThrough = epoch;
+    this.unknownThrough = Math.max(this.unknownThrough, closed + MAX_PREKEY_WINDOW + 1);
     this.save();
+    return true;
   }
 
   /**
-   * Whether participants may hold a key of this member for `round` that it does not (a round it
-   * skipped after a state loss, with no key of its own): an undecryptable share is then no
-   * evidence against its sender, so the member must not complain about it (red team F25).
+   * Whether participants may hold a key of this member for `round` other than the one it holds
+   * (or none): a round an earlier, lost state may have keyed (F25), or one whose key was taken by
+   * an earlier run of this node (a restart inside the round). A share sealed to another key is
+   * then no evidence against its sender, so the member must not complain about it.
    */
   mayHoldStaleKey(round: number): boolean {
-    return round <= this.unknownThrough && !this.own.has(round);
+    if (round <= this.unknownThrough) return true;
+    return round <= this.generatedThrough && !this.own.has(round) && !this.handedOut.has(round);
+  }
+
+  /** This member's key generation (0 until a state loss was detected). */
+  get generation(): number {
+    return this.epoch;
   }
 
   /** Hand over round `round`'s key pair (a copy) and erase the stored secret. */
@@ -238,6 +269,7 @@ export class SecAggPrekeys {
     if (s === undefined) return undefined;
     const pair = { secretKey: s.slice(), publicKey: this.c.crypto.x25519.publicKey(s) };
     this.own.delete(round);
+    this.handedOut.add(round);
     wipe(s);
     this.save();
     return pair;
@@ -257,7 +289,12 @@ export class SecAggPrekeys {
   }
 
   private save(): void {
-    this.c.store.save({ secrets: this.own, generatedThrough: this.generatedThrough, unknownThrough: this.unknownThrough });
+    this.c.store.save({
+      secrets: this.own,
+      generatedThrough: this.generatedThrough,
+      unknownThrough: this.unknownThrough,
+      epoch: this.epoch,
+    });
   }
 
   /** This member's current bundle: the contiguous run of held rounds ending at the last one. */
@@ -268,7 +305,7 @@ export class SecAggPrekeys {
     while (first > 0 && rounds[first - 1] === rounds[first]! - 1 && rounds.length - first < MAX_PREKEYS_PER_BUNDLE) first--;
     const run = rounds.slice(first);
     const keys = run.map((r) => this.c.crypto.x25519.publicKey(this.own.get(r)!));
-    const b = signPrekeyBundle(this.init.binding, this.init.federation, this.self, run[0]!, keys, this.c.sign);
+    const b = signPrekeyBundle(this.init.binding, this.init.federation, this.self, run[0]!, keys, this.c.sign, this.epoch);
     return { ...b, sequence: this.sequence++ };
   }
 
@@ -314,11 +351,17 @@ export class SecAggPrekeys {
     try {
       verifyPrekeyBundle(this.init.binding, this.init.federation, b, msg.from, this.c.verify);
       checkPrekeyPoints(b, this.c.crypto.x25519);
-      this.directory.add(b);
+      const added = this.directory.add(b);
+      if (added.superseded !== undefined)
+        this.c.log?.info(
+          { member: b.member, epoch: b.epoch, rounds: added.rounds, superseded: added.superseded },
+          `${b.member} re-keyed: its prekeys of an earlier generation are dropped`,
+        );
       return this.count(ACCEPT);
     } catch (e) {
       if (!(e instanceof PrekeyError)) throw e;
-      if (e.code === 'PREKEY_STALE' || e.code === 'PREKEY_TOO_EARLY' || e.code === 'PREKEY_DUPLICATE') return this.count(ignore(e.code));
+      if (e.code === 'PREKEY_STALE' || e.code === 'PREKEY_TOO_EARLY' || e.code === 'PREKEY_DUPLICATE' || e.code === 'PREKEY_SUPERSEDED')
+        return this.count(ignore(e.code));
       if (e.code === 'PREKEY_EQUIVOCATION') {
         const f = e.fields as unknown as PrekeyEquivocation;
         this.evidence.push({ member: f.member, round: f.round, first: f.first, second: f.second });

@@ -6,8 +6,11 @@
  *
  *   AdvertiseKeys (1)  encryptionKey 32 | maskKey 32 | contributes u8 (0/1) | signature 64
  *                      (Ed25519 by the sender's libp2p identity over advertStatement)
- *   ShareKeys (2)      selfMaskCommitment 32 | count u8 | count × (recipient varBytes16 | nonce 12 |
- *                      ciphertext 81 = AES-256-GCM(x u8 ‖ b-share 32 ‖ s-share 32) ‖ tag 16)
+ *   ShareKeys (2)      selfMaskCommitment 32 | count u8 | count × (recipient varBytes16 |
+ *                      recipientKey 32 | nonce 12 | ciphertext 81 = AES-256-GCM(x u8 ‖ b-share 32 ‖
+ *                      s-share 32) ‖ tag 16); recipientKey is the X25519 key the share was sealed to
+ *                      (v3: a member tells a share sealed to a key it does not hold — a prekey of a
+ *                      lost state — from a bad one, committee-member.ts `addShareKeys`)
  *   View (3)           keySetDigest 32 | SignedView = count u16 | count × (participant varBytes16 |
  *                      inputHash 32) | signature 64 (member = sender; signed over viewStatement,
  *                      which binds the key set the view was taken under)
@@ -54,8 +57,11 @@ import { DEPLOYMENT_BINDING_BYTES } from '../chain/deployment-binding.js';
 import { MessageError, truncated } from './errors.js';
 import { MAX_COMMITTEE_SIZE, MAX_FEDERATION_ID_BYTES, MAX_PARTICIPANTS, MAX_PEER_ID_BYTES, MAX_SECAGG_MESSAGE_BYTES } from './limits.js';
 
-/** 2: certified phases (kinds 7–9, lock proposals, statements bound to the deployment). */
-export const SECAGG_MESSAGE_VERSION = 2;
+/**
+ * 2: certified phases (kinds 7–9, lock proposals, statements bound to the deployment).
+ * 3: each ShareKeys share names the recipient key it was sealed to (issue 13 liveness, F25).
+ */
+export const SECAGG_MESSAGE_VERSION = 3;
 
 export enum SecAggKind {
   AdvertiseKeys = 1,
@@ -121,6 +127,12 @@ export interface AdvertiseKeysMsg extends SecAggHeader {
 
 export interface EncryptedShare {
   readonly recipient: string;
+  /**
+   * The recipient's X25519 public key the share was sealed to (its signed prekey for the round, its
+   * advertised c_k, or its identity-derived key). Also bound into the share's associated data
+   * (crypto.ts `shareAssociatedData`), so a share opens only under the key it names.
+   */
+  readonly recipientKey: Uint8Array;
   readonly nonce: Uint8Array;
   readonly ciphertext: Uint8Array;
 }
@@ -321,9 +333,10 @@ export function encodeSecAgg(m: SecAggMessage): Uint8Array {
       );
       w.bytes(m.selfMaskCommitment).u8(m.shares.length);
       for (const s of m.shares) {
+        checkBytes('recipientKey', s.recipientKey, KEY_BYTES);
         checkBytes('nonce', s.nonce, NONCE_BYTES);
         checkBytes('ciphertext', s.ciphertext, SHARE_CIPHERTEXT_BYTES);
-        w.varBytes16(utf8(s.recipient)).bytes(s.nonce).bytes(s.ciphertext);
+        w.varBytes16(utf8(s.recipient)).bytes(s.recipientKey).bytes(s.nonce).bytes(s.ciphertext);
       }
       break;
     case SecAggKind.View:
@@ -544,7 +557,12 @@ export function decodeSecAgg(bytes: Uint8Array): SecAggMessage {
       if (n < 1 || n > MAX_COMMITTEE_SIZE) throw bad('shares', n, `${n} shares, need 1..${MAX_COMMITTEE_SIZE}`);
       const shares: EncryptedShare[] = [];
       for (let i = 0; i < n; i++)
-        shares.push({ recipient: readId(r), nonce: r.bytes(NONCE_BYTES), ciphertext: r.bytes(SHARE_CIPHERTEXT_BYTES) });
+        shares.push({
+          recipient: readId(r),
+          recipientKey: r.bytes(KEY_BYTES),
+          nonce: r.bytes(NONCE_BYTES),
+          ciphertext: r.bytes(SHARE_CIPHERTEXT_BYTES),
+        });
       checkList(
         'shares',
         shares.map((s) => s.recipient),

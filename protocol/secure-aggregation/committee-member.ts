@@ -118,7 +118,7 @@
  *   fewer than t − p honest members refuse it — at (7, 5), the cited version shown to 3 or more
  *   honest members (docs/secure-aggregation.md).
  */
-import { bytesEqual, toHex0x, wipe } from '../bytes.js';
+import { bytesEqual, hash256, toHex0x, wipe } from '../bytes.js';
 import { MAX_RECORD_ENTRIES } from '../chain/record.js';
 import {
   type AdvertiseKeysMsg,
@@ -183,9 +183,10 @@ export interface CommitteeDeps {
   /**
    * Participants may have sealed this member's shares to a key it does not hold (a signed prekey
    * an earlier, lost state of this member published: node/services/secagg-prekeys.ts
-   * `mayHoldStaleKey`). A share that does not open is then no evidence against its sender, so the
-   * member does not complain about it (red team F25: its complaint about everyone would hand two
-   * active members the c + 1st complaint about whom they choose).
+   * `mayHoldStaleKey`). A share that names another recipient key (wire v3) is then no evidence
+   * against its sender, so the member does not complain about it (red team F25: its complaint
+   * about everyone would hand two active members the c + 1st complaint about whom they choose).
+   * A share that names this member's own key and does not open is a complaint either way.
    */
   readonly staleKeys?: boolean;
 }
@@ -443,6 +444,7 @@ export class SecAggCommitteeMember {
     if (mine === undefined) {
       throw new SecAggError('SECAGG_UNKNOWN_KEY', `${m.sender} sent no share to ${this.self}`, { sender: m.sender, recipient: this.self });
     }
+    if (!bytesEqual(mine.recipientKey, this.encryptionPublicKey)) this.otherKey(m, mine.recipientKey);
     const ad = shareAssociatedData(
       scopeOf(this.ctx),
       { id: m.sender, publicKey: adv.encryptionKey },
@@ -454,9 +456,9 @@ export class SecAggCommitteeMember {
     try {
       pt = openShare(this.encryptionKey, adv.encryptionKey, ad, mine.nonce, mine.ciphertext);
     } catch (e) {
-      // The share addressed to us does not authenticate: i is at fault (its ShareKeys is signed
-      // gossip, so nobody else altered it). Complain, so that leaders can leave i out of U_2.
-      if (e instanceof SecAggError && e.code === 'SECAGG_DECRYPT_FAILED' && this.deps.staleKeys !== true) this.complain(m.sender);
+      // The share names our key and does not authenticate under it: i is at fault (its ShareKeys
+      // is signed gossip, so nobody else altered it). Complain, so that leaders can leave i out of U_2.
+      if (e instanceof SecAggError && e.code === 'SECAGG_DECRYPT_FAILED') this.complain(m.sender);
       throw e;
     }
     try {
@@ -474,6 +476,28 @@ export class SecAggCommitteeMember {
     } finally {
       wipe(pt);
     }
+  }
+
+  /**
+   * The share addressed to us names a recipient key we do not hold for this round, so we never
+   * try to open it (what the share names is what it is judged by: a participant gains nothing by
+   * naming one key and sealing to another). In a round a lost prekey state of ours may have keyed
+   * (`staleKeys`) it may be sealed to that lost key: the sender is not at fault and we stay silent,
+   * as a member that never got the share (F25). Otherwise every key of ours a participant could
+   * hold for the round is the one we hold (bundle and advert carry the same key), so the sender
+   * named a key that is not ours: complain. The public commitment to b_i is kept either way, so
+   * this member can still check a reconstructed b_i and follow a lock that includes the sender.
+   */
+  private otherKey(m: ShareKeysMsg, named: Uint8Array): never {
+    if (!this.commitments.has(m.sender)) this.commitments.set(m.sender, m.selfMaskCommitment.slice());
+    const complained = this.deps.staleKeys !== true;
+    if (complained) this.complain(m.sender);
+    throw new SecAggError('SECAGG_WRONG_RECIPIENT_KEY', `${m.sender} sealed our share to another key`, {
+      sender: m.sender,
+      named: toHex0x(hash256(named)),
+      held: toHex0x(hash256(this.encryptionPublicKey)),
+      complained,
+    });
   }
 
   /**

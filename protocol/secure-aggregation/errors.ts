@@ -20,6 +20,12 @@ export type SecAggErrorCode =
   | 'SECAGG_BAD_SIGNATURE'
   /** AEAD decryption of an encrypted share failed: tampered, misaddressed or replayed. */
   | 'SECAGG_DECRYPT_FAILED'
+  /**
+   * The share addressed to this member names a recipient key other than the one it holds for the
+   * round (`fields.named`, `fields.held`: SHA-256 digests; `fields.complained`): a prekey of a lost
+   * state, or a participant's lie (committee-member.ts `addShareKeys`).
+   */
+  | 'SECAGG_WRONG_RECIPIENT_KEY'
   /** A role-restricted message (view, proposal, reveal) from a peer outside the committee. */
   | 'SECAGG_NOT_COMMITTEE'
   /** Asked to reveal the self-mask share and the key share of the same participant. */

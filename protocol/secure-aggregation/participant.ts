@@ -179,7 +179,8 @@ export class SecAggParticipant {
 
   /**
    * SHARE_KEYS → MASKED_INPUT: draw b_i, split b_i and s_i^SK t-of-m, encrypt each share pair
-   * to the committee member at that position. Members that did not advertise get nothing;
+   * to the committee member at that position, naming the member's key it was sealed to (its
+   * signed prekey, identity-derived key or advertised c_k). Members whose key we lack get nothing;
    * fewer than t advertised members fail with SECAGG_TOO_FEW_COMMITTEE.
    */
   shareKeys(): ShareKeysMsg {
@@ -215,7 +216,9 @@ export class SecAggParticipant {
         );
         const sealed = sealShare(c, key, ad, pt, this.deps.entropy);
         wipe(pt);
-        shares.push({ recipient: member, ...sealed });
+        // The share names the key it was sealed to (wire v3): a member that holds another key for
+        // this round (its prekey state was lost) then knows the share is not a bad one.
+        shares.push({ recipient: member, recipientKey: key.slice(), ...sealed });
       }
       wipe(bs.y);
       wipe(ss.y);

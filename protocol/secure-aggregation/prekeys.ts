@@ -16,15 +16,31 @@
  * cold start, a member that never published) falls back to the advertisement and reaches the
  * same key: one secret per member and round, whichever path a participant took.
  *
- * Wire format of a bundle (gossip `/fedmesh/<federation>/prekeys/1`, little-endian):
- *   version u8 = 1 | sequence u32 | federation varBytes16 | member varBytes16 | firstRound u64 |
- *   count u16 | count × X25519 public key 32 (key i is for round firstRound + i) | signature 64
+ * Re-keying (issue 13 liveness, red team F25). A member whose prekey store was lost (or restored
+ * from a backup, or is behind the chain) cannot open shares sealed to the keys it published
+ * before. It starts a new key generation: `epoch`, signed in every bundle, is the last round that
+ * had closed on chain when the generation began (so every key of a generation is for a round
+ * after its epoch: epoch < firstRound). A receiver keeps, per member, the keys of the highest
+ * epoch it has verified: a bundle of a higher epoch replaces every key it held for that member
+ * (rounds the new bundle does not cover fall back to the member's advert), one of a lower epoch
+ * is IGNOREd (PREKEY_SUPERSEDED: a replayed old bundle never brings a lost key back), and within
+ * one epoch the first key per round stands (PREKEY_EQUIVOCATION). So a re-keyed member is
+ * usable from the next round on, instead of skipping a window. Forward secrecy is unchanged: a
+ * generation's secrets are erased at their round's open, like any other. Shares name the key
+ * they were sealed to (messages/secagg.ts, ShareKeys v3), so in the rounds an old generation may
+ * still be used the member knows which shares it cannot open, and complains about none of them
+ * (committee-member.ts `CommitteeDeps.staleKeys`).
+ *
+ * Wire format of a bundle (gossip `/fedmesh/<federation>/prekeys/2`, little-endian):
+ *   version u8 = 2 | sequence u32 | federation varBytes16 | member varBytes16 | epoch u64 |
+ *   firstRound u64 | count u16 | count × X25519 public key 32 (key i is for round firstRound + i) |
+ *   signature 64
  * `sequence` is not signed: it only makes a republication (for peers that joined since) a new
  * gossip message, whose id is SHA-256(author ‖ data) (node/net/libp2p-host.ts); the author's gossip
  * signature still authenticates it and only the member itself may send its bundle.
  * The signature is the member's Ed25519 identity signature over `prekeyBundleStatement`:
- *   "fedmesh/secagg/prekeys/v1" ‖ deployment binding 52 ‖ federation varBytes16 ‖ member
- *   varBytes16 ‖ firstRound u64 ‖ count u16 ‖ the keys.
+ *   "fedmesh/secagg/prekeys/v2" ‖ deployment binding 52 ‖ federation varBytes16 ‖ member
+ *   varBytes16 ‖ epoch u64 ‖ firstRound u64 ‖ count u16 ‖ the keys.
  *
  * Pure: no I/O, no clock; the directory below is the receiver's state, bounded by its window.
  */
@@ -35,9 +51,10 @@ import { MAX_FEDERATION_ID_BYTES, MAX_PEER_ID_BYTES } from '../messages/limits.j
 import type { IdentitySign, IdentityVerify, KeyAgreement } from './crypto.js';
 import { SecAggError } from './errors.js';
 
-export const PREKEY_TOPIC_VERSION = 1;
-export const PREKEY_BUNDLE_VERSION = 1;
-export const PREKEY_STATEMENT_TAG = 'fedmesh/secagg/prekeys/v1';
+/** 2: bundles carry a signed key generation (`epoch`). */
+export const PREKEY_TOPIC_VERSION = 2;
+export const PREKEY_BUNDLE_VERSION = 2;
+export const PREKEY_STATEMENT_TAG = 'fedmesh/secagg/prekeys/v2';
 /** X25519 public keys (RFC 7748 §5). */
 export const PREKEY_BYTES = 32;
 export const PREKEY_SIGNATURE_BYTES = 64;
@@ -48,12 +65,11 @@ export const PREKEY_SIGNATURE_BYTES = 64;
 export const MAX_PREKEYS_PER_BUNDLE = 64;
 /** Largest bundle on the wire: header, 64 keys and the signature (well under the 1 MiB gossip cap). */
 export const MAX_PREKEY_BUNDLE_BYTES =
-  1 + 4 + 2 + MAX_FEDERATION_ID_BYTES + 2 + MAX_PEER_ID_BYTES + 8 + 2 + MAX_PREKEYS_PER_BUNDLE * PREKEY_BYTES + PREKEY_SIGNATURE_BYTES;
+  1 + 4 + 2 + MAX_FEDERATION_ID_BYTES + 2 + MAX_PEER_ID_BYTES + 8 + 8 + 2 + MAX_PREKEYS_PER_BUNDLE * PREKEY_BYTES + PREKEY_SIGNATURE_BYTES;
 /**
  * Largest window W (rounds ahead a member publishes keys for), and the default. A round takes tens
  * of seconds to minutes, so 8 rounds ahead outlasts any republication gap while few secrets wait
- * on disk. A member that may have lost track of what it published skips this many rounds
- * (node/services/secagg-prekeys.ts `topUp`), so the receivers' reach is twice it.
+ * on disk. Receivers accept keys up to twice it ahead (DEFAULT_PREKEY_MAX_AHEAD).
  */
 export const MAX_PREKEY_WINDOW = 8;
 export const DEFAULT_PREKEY_WINDOW = MAX_PREKEY_WINDOW;
@@ -82,6 +98,8 @@ export type PrekeyErrorCode =
   | 'PREKEY_EQUIVOCATION'
   /** Nothing new: every round's key is already held with these bytes. */
   | 'PREKEY_DUPLICATE'
+  /** A key generation older than one already held for this member (`fields.epoch`, `fields.current`). */
+  | 'PREKEY_SUPERSEDED'
   /** A key X25519 refuses (a low-order point: every shared secret with it is zero; `fields.round`). */
   | 'PREKEY_BAD_KEY';
 
@@ -91,6 +109,11 @@ export interface PrekeyBundle {
   readonly federation: string;
   /** The member's peer id (its identity verifies the signature). */
   readonly member: string;
+  /**
+   * The key generation: the last closed round when the member (re)started keying (0: its first);
+   * a higher epoch supersedes every key of a lower one. Always < firstRound.
+   */
+  readonly epoch: number;
   /** The round of `keys[0]`; key i is for round firstRound + i. */
   readonly firstRound: number;
   readonly keys: readonly Uint8Array[];
@@ -99,12 +122,14 @@ export interface PrekeyBundle {
   readonly sequence?: number;
 }
 
-function checkShape(federation: string, member: string, firstRound: number, keys: readonly Uint8Array[]): void {
+function checkShape(federation: string, member: string, epoch: number, firstRound: number, keys: readonly Uint8Array[]): void {
   const bad = (reason: string, extra: Record<string, unknown> = {}): PrekeyError =>
     new PrekeyError('PREKEY_MALFORMED', `prekey bundle: ${reason}`, { reason, ...extra });
   if (utf8(federation).length > MAX_FEDERATION_ID_BYTES) throw bad('federation', { bytes: utf8(federation).length });
   if (utf8(member).length > MAX_PEER_ID_BYTES || member.length === 0) throw bad('member', { bytes: utf8(member).length });
   if (!Number.isSafeInteger(firstRound) || firstRound < 1) throw bad('first-round', { firstRound });
+  // A generation keys only rounds after the one that had closed when it began.
+  if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch >= firstRound) throw bad('epoch', { epoch, firstRound });
   if (keys.length < 1 || keys.length > MAX_PREKEYS_PER_BUNDLE) throw bad('count', { count: keys.length, max: MAX_PREKEYS_PER_BUNDLE });
   if (!Number.isSafeInteger(firstRound + keys.length)) throw bad('first-round', { firstRound });
   keys.forEach((k, i) => {
@@ -117,7 +142,7 @@ function checkShape(federation: string, member: string, firstRound: number, keys
 /** What a bundle's signature covers (see the header); throws PREKEY_MALFORMED for a binding of the wrong size. */
 export function prekeyBundleStatement(
   binding: Uint8Array,
-  b: Pick<PrekeyBundle, 'federation' | 'member' | 'firstRound' | 'keys'>,
+  b: Pick<PrekeyBundle, 'federation' | 'member' | 'epoch' | 'firstRound' | 'keys'>,
 ): Uint8Array {
   if (binding.length !== DEPLOYMENT_BINDING_BYTES) {
     throw new PrekeyError('PREKEY_MALFORMED', `deployment binding of ${binding.length} bytes`, {
@@ -125,19 +150,20 @@ export function prekeyBundleStatement(
       bytes: binding.length,
     });
   }
-  checkShape(b.federation, b.member, b.firstRound, b.keys);
+  checkShape(b.federation, b.member, b.epoch, b.firstRound, b.keys);
   const w = new ByteWriter(128 + b.keys.length * PREKEY_BYTES)
     .bytes(utf8(PREKEY_STATEMENT_TAG))
     .bytes(binding)
     .varBytes16(utf8(b.federation))
     .varBytes16(utf8(b.member))
+    .u64(b.epoch)
     .u64(b.firstRound)
     .u16(b.keys.length);
   for (const k of b.keys) w.bytes(k);
   return w.finish();
 }
 
-/** A member's signed bundle of public prekeys for rounds firstRound … firstRound + keys.length − 1. */
+/** A member's signed bundle of public prekeys of generation `epoch` for rounds firstRound … firstRound + keys.length − 1. */
 export function signPrekeyBundle(
   binding: Uint8Array,
   federation: string,
@@ -145,13 +171,14 @@ export function signPrekeyBundle(
   firstRound: number,
   keys: readonly Uint8Array[],
   sign: IdentitySign,
+  epoch = 0,
 ): PrekeyBundle {
-  const signature = sign(prekeyBundleStatement(binding, { federation, member, firstRound, keys }));
-  return { federation, member, firstRound, keys: keys.map((k) => k.slice()), signature };
+  const signature = sign(prekeyBundleStatement(binding, { federation, member, epoch, firstRound, keys }));
+  return { federation, member, epoch, firstRound, keys: keys.map((k) => k.slice()), signature };
 }
 
 export function encodePrekeyBundle(b: PrekeyBundle): Uint8Array {
-  checkShape(b.federation, b.member, b.firstRound, b.keys);
+  checkShape(b.federation, b.member, b.epoch, b.firstRound, b.keys);
   if (b.signature.length !== PREKEY_SIGNATURE_BYTES) {
     throw new PrekeyError('PREKEY_MALFORMED', 'signature length', { reason: 'signature', length: b.signature.length });
   }
@@ -160,6 +187,7 @@ export function encodePrekeyBundle(b: PrekeyBundle): Uint8Array {
     .u32((b.sequence ?? 0) >>> 0)
     .varBytes16(utf8(b.federation))
     .varBytes16(utf8(b.member))
+    .u64(b.epoch)
     .u64(b.firstRound)
     .u16(b.keys.length);
   for (const k of b.keys) w.bytes(k);
@@ -190,6 +218,7 @@ export function decodePrekeyBundle(data: Uint8Array): PrekeyBundle {
   };
   const federation = text(r.varBytes16(MAX_FEDERATION_ID_BYTES), 'federation');
   const member = text(r.varBytes16(MAX_PEER_ID_BYTES), 'member');
+  const epoch = r.u64();
   const firstRound = r.u64();
   const count = r.u16();
   if (count < 1 || count > MAX_PREKEYS_PER_BUNDLE) {
@@ -199,8 +228,8 @@ export function decodePrekeyBundle(data: Uint8Array): PrekeyBundle {
   const signature = r.bytes(PREKEY_SIGNATURE_BYTES);
   if (r.remaining !== 0)
     throw new PrekeyError('PREKEY_MALFORMED', `${r.remaining} trailing bytes`, { reason: 'trailing', bytes: r.remaining });
-  checkShape(federation, member, firstRound, keys);
-  return { federation, member, firstRound, keys, signature, sequence };
+  checkShape(federation, member, epoch, firstRound, keys);
+  return { federation, member, epoch, firstRound, keys, signature, sequence };
 }
 
 /**
@@ -263,15 +292,23 @@ export const DEFAULT_PREKEY_MAX_AHEAD = 2 * MAX_PREKEY_WINDOW;
 export interface PrekeyAdded {
   readonly member: string;
   readonly rounds: readonly number[];
+  /** The bundle's generation replaced a lower one: the old generation's rounds that were dropped. */
+  readonly superseded?: readonly number[];
+}
+
+interface MemberKeys {
+  readonly epoch: number;
+  readonly keys: Map<number, Uint8Array>;
 }
 
 /**
- * The receiver's prekeys: one key per (member, round), the first one signed stands. Bounded per
- * member by the window (rounds in (endedThrough, endedThrough + maxAhead]); the caller admits
- * only federation members. Holds public keys only.
+ * The receiver's prekeys: per member, the keys of the highest key generation (epoch) verified
+ * here; within it one key per round, the first one signed stands. Bounded per member by the
+ * window (rounds in (endedThrough, endedThrough + maxAhead]); the caller admits only federation
+ * members. Holds public keys only.
  */
 export class PrekeyDirectory {
-  private readonly byMember = new Map<string, Map<number, Uint8Array>>();
+  private readonly byMember = new Map<string, MemberKeys>();
   private ended = 0;
   readonly maxAhead: number;
 
@@ -286,9 +323,11 @@ export class PrekeyDirectory {
 
   /**
    * Store a verified bundle's keys for rounds that have not ended. Throws PREKEY_STALE (every
-   * round ended), PREKEY_TOO_EARLY (it starts beyond the window), PREKEY_EQUIVOCATION (a
+   * round ended), PREKEY_TOO_EARLY (it starts beyond the window), PREKEY_SUPERSEDED (a lower
+   * generation than the member's held one), PREKEY_EQUIVOCATION (within the held generation, a
    * different key for a round already held: nothing of the bundle is stored, the first stands;
-   * `fields` carry both keys' digests) or PREKEY_DUPLICATE (nothing new).
+   * `fields` carry both keys' digests) or PREKEY_DUPLICATE (nothing new). A higher generation
+   * replaces every key held for the member (`superseded`).
    */
   add(b: PrekeyBundle): PrekeyAdded {
     const last = b.firstRound + b.keys.length - 1;
@@ -307,12 +346,31 @@ export class PrekeyDirectory {
         maxRound,
       });
     }
+    const inWindow = (round: number): boolean => round > this.ended && round <= maxRound;
     const held = this.byMember.get(b.member);
+    if (held !== undefined && b.epoch < held.epoch) {
+      throw new PrekeyError('PREKEY_SUPERSEDED', `bundle of ${b.member} is of generation ${b.epoch}, held ${held.epoch}`, {
+        member: b.member,
+        epoch: b.epoch,
+        current: held.epoch,
+      });
+    }
+    if (held === undefined || b.epoch > held.epoch) {
+      // A new generation (the member re-keyed after losing its state): the old keys' secrets are
+      // gone, so none of them may be sealed to again.
+      const keys = new Map<number, Uint8Array>();
+      b.keys.forEach((key, i) => {
+        if (inWindow(b.firstRound + i)) keys.set(b.firstRound + i, key.slice());
+      });
+      this.byMember.set(b.member, { epoch: b.epoch, keys });
+      const superseded = held === undefined ? undefined : [...held.keys.keys()].sort((x, y) => x - y);
+      return { member: b.member, rounds: [...keys.keys()], ...(superseded !== undefined ? { superseded } : {}) };
+    }
     const fresh: number[] = [];
     b.keys.forEach((key, i) => {
       const round = b.firstRound + i;
-      if (round <= this.ended || round > maxRound) return;
-      const prior = held?.get(round);
+      if (!inWindow(round)) return;
+      const prior = held.keys.get(round);
       if (prior === undefined) fresh.push(round);
       else if (!bytesEqual(prior, key)) {
         throw new PrekeyError('PREKEY_EQUIVOCATION', `${b.member} signed two prekeys for round ${round}`, {
@@ -324,37 +382,40 @@ export class PrekeyDirectory {
       }
     });
     if (fresh.length === 0) throw new PrekeyError('PREKEY_DUPLICATE', `nothing new from ${b.member}`, { member: b.member });
-    const map = held ?? new Map<number, Uint8Array>();
-    for (const round of fresh) map.set(round, b.keys[round - b.firstRound]!.slice());
-    this.byMember.set(b.member, map);
+    for (const round of fresh) held.keys.set(round, b.keys[round - b.firstRound]!.slice());
     return { member: b.member, rounds: fresh };
   }
 
   /** `member`'s prekey for `round`, if a verified bundle gave one. */
   keyFor(member: string, round: number): Uint8Array | undefined {
-    return this.byMember.get(member)?.get(round);
+    return this.byMember.get(member)?.keys.get(round);
+  }
+
+  /** The key generation held for `member` (undefined: none). */
+  epochOf(member: string): number | undefined {
+    return this.byMember.get(member)?.epoch;
   }
 
   /** The last round `member` has a key for (0: none): a publisher tops its window up from here. */
   lastRound(member: string): number {
-    const m = this.byMember.get(member);
+    const m = this.byMember.get(member)?.keys;
     return m === undefined || m.size === 0 ? 0 : Math.max(...m.keys());
   }
 
-  /** Rounds up to `round` ended: their keys are dropped (never moves back). */
+  /**
+   * Rounds up to `round` ended: their keys are dropped (never moves back). A member's generation
+   * is remembered even when none of its keys is left, so its older bundles stay refused.
+   */
   endThrough(round: number): void {
     if (round <= this.ended) return;
     this.ended = round;
-    for (const [member, m] of this.byMember) {
-      for (const r of [...m.keys()]) if (r <= round) m.delete(r);
-      if (m.size === 0) this.byMember.delete(member);
-    }
+    for (const { keys } of this.byMember.values()) for (const r of [...keys.keys()]) if (r <= round) keys.delete(r);
   }
 
   /** Keys held, over all members (a metric; bounded by members × maxAhead). */
   get size(): number {
     let n = 0;
-    for (const m of this.byMember.values()) n += m.size;
+    for (const m of this.byMember.values()) n += m.keys.size;
     return n;
   }
 }

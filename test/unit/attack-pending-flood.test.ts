@@ -30,7 +30,12 @@ const shareKeys = (sender: string, round: number): SecAggMessage => ({
   kind: SecAggKind.ShareKeys,
   sender,
   selfMaskCommitment: new Uint8Array(32).fill(3),
-  shares: committee.map((recipient, i) => ({ recipient, nonce: new Uint8Array(12).fill(4 + i), ciphertext: new Uint8Array(81).fill(5) })),
+  shares: committee.map((recipient, i) => ({
+    recipient,
+    recipientKey: new Uint8Array(32).fill(0x14 + i),
+    nonce: new Uint8Array(12).fill(4 + i),
+    ciphertext: new Uint8Array(81).fill(5),
+  })),
 });
 
 /** A well-formed, unsigned lock proposal: `n` participants, `v` views (16 × 1024: ~0.7 MiB). */

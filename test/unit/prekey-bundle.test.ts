@@ -3,7 +3,8 @@
  * vector from an independent Python encoder (test/vectors/secagg-prekeys.py: statement, Ed25519
  * signature, peer id, X25519 keys, wire bytes), decoding limits and typed errors, the
  * deployment/federation/author binding, and the receiver's directory (first key per member and
- * round stands; equivocation, stale and out-of-window bundles refused).
+ * round stands within a key generation; a higher generation replaces every key of a lower one, a
+ * lower one is refused; equivocation, stale and out-of-window bundles refused).
  */
 import { readFileSync } from 'node:fs';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
@@ -35,6 +36,7 @@ const V = JSON.parse(readFileSync(new URL('../vectors/secagg-prekeys.json', impo
   binding: string;
   identitySeed: string;
   member: string;
+  epoch: number;
   firstRound: number;
   sequence: number;
   secrets: string[];
@@ -45,8 +47,8 @@ const V = JSON.parse(readFileSync(new URL('../vectors/secagg-prekeys.json', impo
 };
 
 const key = (i: number): Uint8Array => nodeSecAggCrypto.x25519.publicKey(new Uint8Array(32).fill(i + 1));
-const bundleOf = (member: string, firstRound: number, keys: readonly Uint8Array[], binding = TEST_BINDING): PrekeyBundle =>
-  signPrekeyBundle(binding, 'fed', member, firstRound, keys, testSign(member));
+const bundleOf = (member: string, firstRound: number, keys: readonly Uint8Array[], binding = TEST_BINDING, epoch = 0): PrekeyBundle =>
+  signPrekeyBundle(binding, 'fed', member, firstRound, keys, testSign(member), epoch);
 
 describe('prekey bundle: known-answer vector (independent Python encoder)', () => {
   it('statement, signature, peer id, X25519 keys and wire bytes match', async () => {
@@ -55,15 +57,16 @@ describe('prekey bundle: known-answer vector (independent Python encoder)', () =
     const keys = V.secrets.map((s) => nodeSecAggCrypto.x25519.publicKey(hex(s)));
     expect(keys.map(toHex)).toEqual(V.keys);
     const binding = hex(V.binding);
-    expect(toHex(prekeyBundleStatement(binding, { federation: V.federation, member: V.member, firstRound: V.firstRound, keys }))).toBe(
-      V.statement,
-    );
-    const b = signPrekeyBundle(binding, V.federation, V.member, V.firstRound, keys, identitySigner(sk));
+    expect(
+      toHex(prekeyBundleStatement(binding, { federation: V.federation, member: V.member, epoch: V.epoch, firstRound: V.firstRound, keys })),
+    ).toBe(V.statement);
+    const b = signPrekeyBundle(binding, V.federation, V.member, V.firstRound, keys, identitySigner(sk), V.epoch);
     expect(toHex(b.signature)).toBe(V.signature);
     expect(toHex(encodePrekeyBundle({ ...b, sequence: V.sequence }))).toBe(V.bundle);
     const decoded = decodePrekeyBundle(hex(V.bundle));
     expect(decoded.member).toBe(V.member);
     expect(decoded.sequence).toBe(V.sequence);
+    expect(decoded.epoch).toBe(V.epoch);
     expect(decoded.keys.map(toHex)).toEqual(V.keys);
     // The real identity verifier accepts it for this deployment and sender only.
     const verify = createIdentityVerifier();
@@ -74,7 +77,7 @@ describe('prekey bundle: known-answer vector (independent Python encoder)', () =
   });
 
   it('topic is versioned per federation', () => {
-    expect(prekeyTopic('demo')).toBe('/fedmesh/demo/prekeys/1');
+    expect(prekeyTopic('demo')).toBe('/fedmesh/demo/prekeys/2');
   });
 });
 
@@ -85,18 +88,23 @@ describe('prekey bundle: decoding and verification', () => {
         fc.integer({ min: 1, max: 2 ** 40 }),
         fc.integer({ min: 1, max: MAX_PREKEYS_PER_BUNDLE }),
         fc.integer({ min: 0, max: 2 ** 32 - 1 }),
-        (firstRound, n, sequence) => {
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (firstRound, n, sequence, e) => {
+          const epoch = Math.floor(e * (firstRound - 1));
           const b = {
             ...bundleOf(
               'peer-a',
               firstRound,
               Array.from({ length: n }, (_, i) => key(i % 200)),
+              TEST_BINDING,
+              epoch,
             ),
             sequence,
           };
           const bytes = encodePrekeyBundle(b);
           expect(bytes.length).toBeLessThanOrEqual(MAX_PREKEY_BUNDLE_BYTES);
           const d = decodePrekeyBundle(bytes);
+          expect(d.epoch).toBe(epoch);
           expect(encodePrekeyBundle(d)).toEqual(bytes);
           expect(codeOf(() => verifyPrekeyBundle(TEST_BINDING, 'fed', d, 'peer-a', testVerify))).toBe('none');
         },
@@ -130,7 +138,10 @@ describe('prekey bundle: decoding and verification', () => {
     expect(codeOf(() => bundleOf('peer-a', 1, [new Uint8Array(32)]))).toBe('PREKEY_MALFORMED'); // the zero key
     const b = encodePrekeyBundle(bundleOf('peer-a', 1, [key(0)]));
     expect(codeOf(() => decodePrekeyBundle(Uint8Array.from([...b, 0])))).toBe('PREKEY_MALFORMED');
-    expect(codeOf(() => decodePrekeyBundle(Uint8Array.from([2, ...b.subarray(1)])))).toBe('PREKEY_MALFORMED');
+    expect(codeOf(() => decodePrekeyBundle(Uint8Array.from([1, ...b.subarray(1)])))).toBe('PREKEY_MALFORMED'); // v1
+    // A generation keys only rounds after its epoch.
+    expect(codeOf(() => bundleOf('peer-a', 4, [key(0)], TEST_BINDING, 4))).toBe('PREKEY_MALFORMED');
+    expect(codeOf(() => bundleOf('peer-a', 4, [key(0)], TEST_BINDING, -1))).toBe('PREKEY_MALFORMED');
   });
 
   it('low-order X25519 keys are refused (PREKEY_BAD_KEY naming the round); ordinary keys pass', () => {
@@ -163,6 +174,8 @@ describe('prekey bundle: decoding and verification', () => {
     expect(codeOf(() => verifyPrekeyBundle(TEST_BINDING, 'fed', { ...b, firstRound: 5 }, 'peer-a', testVerify))).toBe(
       'PREKEY_BAD_SIGNATURE',
     );
+    // The generation is signed: a replayed old bundle cannot be relabelled as a newer one.
+    expect(codeOf(() => verifyPrekeyBundle(TEST_BINDING, 'fed', { ...b, epoch: 3 }, 'peer-a', testVerify))).toBe('PREKEY_BAD_SIGNATURE');
     expect(codeOf(() => verifyPrekeyBundle(TEST_BINDING, 'fed', { ...b, keys: [key(1), key(0)] }, 'peer-a', testVerify))).toBe(
       'PREKEY_BAD_SIGNATURE',
     );
@@ -211,5 +224,32 @@ describe('prekey directory (receiver state)', () => {
     d.endThrough(1); // never moves back
     expect(d.endedThrough).toBe(2);
     expect(d.size).toBe(3);
+  });
+
+  it('key generations (F25 re-keying): a higher epoch replaces every key of the member, a lower one is PREKEY_SUPERSEDED', () => {
+    const d = new PrekeyDirectory();
+    d.add(bundleOf('peer-a', 1, [key(0), key(1), key(2), key(3)]));
+    d.add(bundleOf('peer-b', 1, [key(7)]));
+    d.endThrough(1);
+    // peer-a lost its state after round 1 closed and keys rounds 2–3 again, generation 1.
+    const added = d.add(bundleOf('peer-a', 2, [key(20), key(21)], TEST_BINDING, 1));
+    expect(added).toEqual({ member: 'peer-a', rounds: [2, 3], superseded: [2, 3, 4] });
+    expect(d.keyFor('peer-a', 2)).toEqual(key(20));
+    expect(d.keyFor('peer-a', 3)).toEqual(key(21));
+    expect(d.keyFor('peer-a', 4)).toBeUndefined(); // the old generation's round 4 is gone: the advert decides
+    expect(d.epochOf('peer-a')).toBe(1);
+    expect(d.epochOf('peer-b')).toBe(0); // other members untouched
+    // The old generation replayed (every byte signed by peer-a) changes nothing, even for rounds the new one lacks.
+    expect(codeOf(() => d.add(bundleOf('peer-a', 1, [key(0), key(1), key(2), key(3)])))).toBe('PREKEY_SUPERSEDED');
+    expect(codeOf(() => d.add(bundleOf('peer-a', 4, [key(3)])))).toBe('PREKEY_SUPERSEDED');
+    expect(d.keyFor('peer-a', 4)).toBeUndefined();
+    // Within generation 1 the first key per round stands, as in generation 0.
+    expect(d.add(bundleOf('peer-a', 3, [key(21), key(22)], TEST_BINDING, 1)).rounds).toEqual([4]);
+    expect(codeOf(() => d.add(bundleOf('peer-a', 3, [key(30)], TEST_BINDING, 1)))).toBe('PREKEY_EQUIVOCATION');
+    // The generation outlives its keys: once rounds 2–4 ended, generation 0 is still refused.
+    d.endThrough(4);
+    expect(d.size).toBe(0);
+    expect(codeOf(() => d.add(bundleOf('peer-a', 5, [key(40)])))).toBe('PREKEY_SUPERSEDED');
+    expect(d.add(bundleOf('peer-a', 5, [key(41)], TEST_BINDING, 1)).rounds).toEqual([5]);
   });
 });

@@ -7,9 +7,10 @@
  * late subscribers get the bundle again. The file store (node/services/secagg-prekey-store.ts)
  * is encrypted under the identity-derived key and holds exactly the unerased secrets.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gcm } from '@noble/ciphers/aes.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
 import { seededEntropy } from '../../node/services/secagg-crypto.js';
@@ -106,25 +107,39 @@ describe('prekey service: publish and learn', () => {
     expect([...peers[1]!.verdicts.keys()].filter((k) => k.startsWith('reject'))).toEqual([]);
   });
 
-  it('a member whose store is behind the chain (lost, an old backup) skips MAX_PREKEY_WINDOW rounds: no published round is keyed again (F25)', async () => {
+  it('a member whose store is behind the chain (lost, an old backup) starts a new key generation: receivers replace its keys, no equivocation (F25)', async () => {
     const { hub, peers, stores, make } = federation();
-    await Promise.all(peers.map((p) => p.topUp(1))); // rounds 1–4 published
+    await Promise.all(peers.map((p) => p.topUp(1))); // rounds 1–4 published, generation 0
     await hub.settle();
     const old3 = peers[1]!.keyFor('peer-a', 3);
     for (const p of peers) p.endedThrough(2);
+    const oldBundle = encodePrekeyBundle(peers[0]!.bundle()!); // generation 0, rounds 3–4, signed by peer-a
     peers[0]!.stop();
     hub.leave('peer-a');
     const rebuilt = make('peer-a'); // same identity, empty store
     rebuilt.start();
     await rebuilt.topUp(3);
     await hub.settle();
-    // Rounds ≤ 2 + MAX_PREKEY_WINDOW are skipped; W = 4 keys from there.
-    expect(rebuilt.heldRounds()).toEqual([11, 12, 13, 14]);
-    expect(stores.get('peer-a')!.load().generatedThrough).toBe(14);
+    // Generation 2 (round 2 had closed), W = 4 keys from round 3: nothing skipped.
+    expect(rebuilt.generation).toBe(2);
+    expect(rebuilt.heldRounds()).toEqual([3, 4, 5, 6]);
+    expect(stores.get('peer-a')!.load()).toMatchObject({ generatedThrough: 6, epoch: 2 });
     expect(peers[1]!.verdicts.get('reject:PREKEY_EQUIVOCATION')).toBeUndefined();
-    expect(peers[1]!.keyFor('peer-a', 11)).toEqual(rebuilt.keyFor('peer-a', 11));
-    expect(peers[1]!.keyFor('peer-a', 3)).toEqual(old3); // the published key stands; round 3 falls back to the advert
-    await expect(rebuilt.roundOpened(3)).resolves.toBeUndefined();
+    expect(peers[1]!.directory.epochOf('peer-a')).toBe(2);
+    expect(peers[1]!.keyFor('peer-a', 3)).not.toEqual(old3);
+    for (const r of [3, 4, 5, 6]) expect(peers[1]!.keyFor('peer-a', r)).toEqual(rebuilt.keyFor('peer-a', r));
+    // Round 3 opens: the member holds the key participants now seal to.
+    const pair = await rebuilt.roundOpened(3);
+    expect(pair?.publicKey).toEqual(peers[2]!.keyFor('peer-a', 3));
+    expect(rebuilt.heldRounds()).toEqual([4, 5, 6, 7]);
+    // The old generation's bundle, replayed by anyone, is IGNOREd and brings no lost key back.
+    const replayed = peers[1]!.validate({ topic: rebuilt.topic, from: 'peer-a', data: oldBundle });
+    expect(replayed).toMatchObject({ action: 'ignore', code: 'PREKEY_SUPERSEDED' });
+    expect(peers[1]!.keyFor('peer-a', 4)).toEqual(rebuilt.keyFor('peer-a', 4));
+    // Rounds the old generation may have keyed are remembered (≤ 2 + MAX_PREKEY_WINDOW + 1).
+    expect(rebuilt.mayHoldStaleKey(4)).toBe(true);
+    expect(rebuilt.mayHoldStaleKey(11)).toBe(true);
+    expect(rebuilt.mayHoldStaleKey(12)).toBe(false);
   });
 
   it('a store in use restarted between rounds does not skip', async () => {
@@ -297,5 +312,27 @@ describe('prekey file store (encrypted at rest)', () => {
     // Erasure: after a save without round 5, the file no longer opens to it.
     store.save({ secrets: new Map([[6, secrets.get(6)!]]), generatedThrough: 6 });
     expect([...store.load().secrets.keys()]).toEqual([6]);
+  });
+
+  it('keeps the key generation (file v2) and still reads a v1 file as generation 0', () => {
+    const path = join(dir, 'prekeys-v2.bin');
+    const key = prekeyStoreKey(new Uint8Array(32).fill(3));
+    const store = new FilePrekeyStore(path, key, seededEntropy('file-store-v2'));
+    store.save({ secrets: new Map([[9, new Uint8Array(32).fill(7)]]), generatedThrough: 9, unknownThrough: 8, epoch: 5 });
+    expect(store.load()).toMatchObject({ generatedThrough: 9, unknownThrough: 8, epoch: 5 });
+    // A v1 file, as the node wrote it before: generatedThrough | unknownThrough | count | (round, secret)*.
+    const plain = new Uint8Array(8 + 8 + 2 + 8 + 32);
+    const view = new DataView(plain.buffer);
+    view.setBigUint64(0, 4n, true);
+    view.setBigUint64(8, 0n, true);
+    view.setUint16(16, 1, true);
+    view.setBigUint64(18, 4n, true);
+    plain.fill(9, 26);
+    const nonce = new Uint8Array(12).fill(1);
+    const sealed = gcm(key, nonce, new TextEncoder().encode('fedmesh/prekey-store/v1')).encrypt(plain);
+    writeFileSync(path, Uint8Array.from([1, ...nonce, ...sealed]));
+    const v1 = store.load();
+    expect(v1).toMatchObject({ generatedThrough: 4, unknownThrough: 0, epoch: 0 });
+    expect([...v1.secrets.entries()]).toEqual([[4, new Uint8Array(32).fill(9)]]);
   });
 });

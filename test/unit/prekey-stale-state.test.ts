@@ -1,11 +1,12 @@
 /**
  * A member that lost its prekey state (red team F25; node/services/secagg-prekeys.ts
  * `checkHistory`, `mayHoldStaleKey`; committee-member.ts `CommitteeDeps.staleKeys`). Rebuilt with an
- * empty store in the daemon's start sequence, it keys no published round again (it skips
- * MAX_PREKEY_WINDOW rounds) and remembers, across restarts, the rounds participants may have
- * sealed to a key it no longer holds. In such a round its member role signs no complaint about a
- * share it cannot open — without that, its complaint about every participant gave two active
- * members the c + 1 = 3rd complaint about whom they chose (the control below shows it).
+ * empty store in the daemon's start sequence, it starts a new key generation from the next round
+ * (receivers replace its old keys: no equivocation, no skipped rounds) and remembers, across
+ * restarts, the rounds participants may have sealed to a key it no longer holds. In such a round
+ * its member role signs no complaint about a share naming another key (ShareKeys v3) — without
+ * that, its complaint about every participant gave two active members the c + 1 = 3rd complaint
+ * about whom they chose (the control below shows it).
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
@@ -40,7 +41,7 @@ function node(hub: MemoryGossipHub, id: string, store: MemoryPrekeyStore, tag: s
 }
 
 describe('prekeys: a member rebuilt without its prekey state (F25)', () => {
-  it('skips the rounds it may have keyed and remembers them across restarts', async () => {
+  it('re-keys from the next round in a new generation, receivers switch at once, and it remembers the rounds its lost state may have keyed', async () => {
     const hub = new MemoryGossipHub();
     const participant = node(hub, VICTIM, new MemoryPrekeyStore(), 'victim');
     const before = node(hub, RESTORED, new MemoryPrekeyStore(), 'before');
@@ -51,6 +52,7 @@ describe('prekeys: a member rebuilt without its prekey state (F25)', () => {
       await before.topUp(r + 1);
     }
     await hub.settle();
+    const lost7 = participant.keyFor(RESTORED, 7)!;
     expect(before.mayHoldStaleKey(7)).toBe(false);
     before.stop();
     hub.leave(RESTORED);
@@ -60,16 +62,24 @@ describe('prekeys: a member rebuilt without its prekey state (F25)', () => {
     await after.topUp(7);
     await hub.settle();
     expect(participant.verdicts.get('reject:PREKEY_EQUIVOCATION')).toBeUndefined();
-    expect(after.heldRounds()).toEqual([15, 16, 17, 18, 19, 20, 21, 22]);
-    for (let r = 7; r <= 14; r++) expect(after.mayHoldStaleKey(r)).toBe(true);
-    expect(after.mayHoldStaleKey(15)).toBe(false);
-    // Restarted again (store intact): the memory survives, and no further skip.
+    expect(after.generation).toBe(6);
+    expect(after.heldRounds()).toEqual([7, 8, 9, 10, 11, 12, 13, 14]);
+    // The participant seals round 7 to a key the member holds (before: the lost one, for 8 rounds).
+    expect(participant.keyFor(RESTORED, 7)).not.toEqual(lost7);
+    for (let r = 7; r <= 14; r++) expect(participant.keyFor(RESTORED, r)).toEqual(after.keyFor(RESTORED, r));
+    // The old generation reached at most round 6 + W + 1: shares there may still name a lost key.
+    for (let r = 7; r <= 15; r++) expect(after.mayHoldStaleKey(r)).toBe(true);
+    expect(after.mayHoldStaleKey(16)).toBe(false);
+    // Restarted again (store intact): the generation and the memory survive, no further re-key.
     after.stop();
     hub.leave(RESTORED);
     const again = node(hub, RESTORED, store, 'again');
+    expect(again.generation).toBe(6);
     expect(again.mayHoldStaleKey(9)).toBe(true);
-    expect(await again.roundOpened(9)).toBeUndefined();
-    expect(again.heldRounds()).toEqual([15, 16, 17, 18, 19, 20, 21, 22]);
+    const pair = await again.roundOpened(7);
+    expect(pair?.publicKey).toEqual(participant.keyFor(RESTORED, 7));
+    expect(again.generation).toBe(6);
+    expect(again.heldRounds()).toEqual([8, 9, 10, 11, 12, 13, 14, 15]);
   });
 
   for (const staleKeys of [true, false]) {

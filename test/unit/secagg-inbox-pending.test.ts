@@ -22,6 +22,7 @@ const shareKeys = (sender: string, round: number, fill = 5): SecAggMessage => ({
   selfMaskCommitment: new Uint8Array(32).fill(3),
   shares: committee.map((recipient, i) => ({
     recipient,
+    recipientKey: new Uint8Array(32).fill(0x14 + i),
     nonce: new Uint8Array(12).fill(4 + i),
     ciphertext: new Uint8Array(81).fill(fill),
   })),
@@ -81,7 +82,10 @@ describe('SecAggInbox: messages of a round not opened yet', () => {
 
   it('held messages are checked in full when replayed: a ShareKeys addressed outside the committee is still refused', async () => {
     const { hub, alice, inbox, open } = laggingMember();
-    const bad = { ...shareKeys('alice', 4), shares: [{ recipient: 'zed', nonce: new Uint8Array(12), ciphertext: new Uint8Array(81) }] };
+    const bad = {
+      ...shareKeys('alice', 4),
+      shares: [{ recipient: 'zed', recipientKey: new Uint8Array(32), nonce: new Uint8Array(12), ciphertext: new Uint8Array(81) }],
+    };
     await alice.publish(topic, encodeSecAgg(bad as SecAggMessage));
     await hub.settle();
     expect(inbox.pendingCount).toBe(1);

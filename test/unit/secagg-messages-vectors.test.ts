@@ -62,8 +62,8 @@ const messages: Record<string, SecAggMessage> = {
     sender: 'alice',
     selfMaskCommitment: fill(32, 3),
     shares: [
-      { recipient: 'bob', nonce: fill(12, 4), ciphertext: fill(81, 5) },
-      { recipient: 'carol', nonce: fill(12, 6), ciphertext: fill(81, 7) },
+      { recipient: 'bob', recipientKey: fill(32, 0x14), nonce: fill(12, 4), ciphertext: fill(81, 5) },
+      { recipient: 'carol', recipientKey: fill(32, 0x15), nonce: fill(12, 6), ciphertext: fill(81, 7) },
     ],
   },
   view: {

@@ -62,8 +62,18 @@ const samples: SecAggMessage[] = [
     sender: 'alice',
     selfMaskCommitment: h(3),
     shares: [
-      { recipient: 'bob', nonce: new Uint8Array(12).fill(4), ciphertext: new Uint8Array(81).fill(5) },
-      { recipient: 'carol', nonce: new Uint8Array(12).fill(6), ciphertext: new Uint8Array(81).fill(7) },
+      {
+        recipient: 'bob',
+        recipientKey: new Uint8Array(32).fill(0x14),
+        nonce: new Uint8Array(12).fill(4),
+        ciphertext: new Uint8Array(81).fill(5),
+      },
+      {
+        recipient: 'carol',
+        recipientKey: new Uint8Array(32).fill(0x15),
+        nonce: new Uint8Array(12).fill(6),
+        ciphertext: new Uint8Array(81).fill(7),
+      },
     ],
   },
   { ...base, kind: SecAggKind.View, sender: 'bob', view: view('bob') },

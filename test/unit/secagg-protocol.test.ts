@@ -351,9 +351,12 @@ describe('adversarial inputs', () => {
     const tampered = { ...s, shares: s.shares.map((x) => (x === mine ? { ...x, ciphertext } : x)) };
     expect(codeOf(() => m.addShareKeys(tampered))).toBe('SECAGG_DECRYPT_FAILED');
     expect(m.shareHolders).not.toContain(s.sender);
-    // A share meant for another member does not decrypt here either (AD binds the recipient).
+    // A share meant for another member does not decrypt here either (AD binds the recipient), even
+    // when relabelled with our key (wire v3); as it was sent, it names the other member's key.
     const other = s.shares.find((x) => x.recipient === f.committee[1])!;
-    expect(codeOf(() => m.addShareKeys({ ...s, shares: [{ ...other, recipient: f.committee[0]! }] }))).toBe('SECAGG_DECRYPT_FAILED');
+    const relabelled = { ...other, recipient: f.committee[0]!, recipientKey: mine.recipientKey };
+    expect(codeOf(() => m.addShareKeys({ ...s, shares: [relabelled] }))).toBe('SECAGG_DECRYPT_FAILED');
+    expect(codeOf(() => m.addShareKeys({ ...s, shares: [{ ...other, recipient: f.committee[0]! }] }))).toBe('SECAGG_WRONG_RECIPIENT_KEY');
   });
 
   it('a member refuses to reveal both kinds of share for one participant', () => {
@@ -419,9 +422,12 @@ describe('adversarial inputs', () => {
     for (const a of f.adverts) m.addAdvert(a);
     m.beginShares();
     expect(codeOf(() => m.addShareKeys(past.shares[1]!))).toBe('SECAGG_WRONG_ROUND');
-    // Replaying round 6's ciphertext inside a round-7 envelope: the AD binds the round.
+    // Replaying round 6's ciphertext inside a round-7 envelope: it names round 6's key (wire v3),
+    // and relabelled with round 7's key it does not open either: the AD binds the round.
     const replay = { ...past.shares[1]!, round: 7 };
-    expect(codeOf(() => m.addShareKeys(replay))).toBe('SECAGG_DECRYPT_FAILED');
+    const key7 = f.shares[1]!.shares.find((x) => x.recipient === f.committee[0])!.recipientKey;
+    const relabelled = { ...replay, shares: replay.shares.map((x) => (x.recipient === f.committee[0] ? { ...x, recipientKey: key7 } : x)) };
+    expect(codeOf(() => m.addShareKeys(relabelled))).toBe('SECAGG_DECRYPT_FAILED');
     // An advertisement signed for round 6, relabelled as round 7, does not verify.
     expect(codeOf(() => f.members.get(f.committee[1]!)!.addAdvert({ ...past.adverts[5]!, round: 7 }))).toBe('SECAGG_BAD_SIGNATURE');
   });

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Known-answer vectors for the secure-aggregation wire messages (protocol/messages/secagg.ts
-v2, masked-input.ts v3) and every signed statement and digest, from an independent encoder
+v3, masked-input.ts v3) and every signed statement and digest, from an independent encoder
 written from the layouts in those files' headers (little-endian integers, varBytes16 = u16
 length ‖ bytes, statements = tag ‖ deployment binding (chain id 32 BE ‖ contract 20) ‖
 federation varBytes16 ‖ round u64). Writes secagg-messages.json.
@@ -21,7 +21,7 @@ def fill(n, b): return bytes([b]) * n
 
 FED, ROUND = 'demo', 4
 BINDING = (31337).to_bytes(32, 'big') + bytes.fromhex('5FbDB2315678afecb367f032d93F642f64180aa3')
-VERSION = 2
+VERSION = 3  # v3: each ShareKeys share names its recipient key
 
 
 def env(kind, sender):
@@ -45,8 +45,10 @@ ENC, MASK = fill(32, 0x11), fill(32, 0x22)
 
 msgs = {}
 msgs['advertise'] = env(1, 'alice') + ENC + MASK + u8(1) + fill(64, 0x33)
+# share: recipient varBytes16 | recipientKey 32 | nonce 12 | ciphertext 81
 msgs['share-keys'] = env(2, 'alice') + fill(32, 3) + u8(2) + \
-    vb16(s('bob')) + fill(12, 4) + fill(81, 5) + vb16(s('carol')) + fill(12, 6) + fill(81, 7)
+    vb16(s('bob')) + fill(32, 0x14) + fill(12, 4) + fill(81, 5) + \
+    vb16(s('carol')) + fill(32, 0x15) + fill(12, 6) + fill(81, 7)
 msgs['view'] = env(3, 'bob') + fill(32, 0x0e) + entries(ENTRIES) + fill(64, 0x44)  # v3: keySetDigest first
 table = sorted({'alice', 'bob', 'dave'})
 idx = {p: i for i, p in enumerate(table)}

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Known-answer vector for the signed committee prekey bundle (protocol/secure-aggregation/prekeys.ts
-v1), from an independent encoder written from the layout in that file's header (little-endian
+v2), from an independent encoder written from the layout in that file's header (little-endian
 integers, varBytes16 = u16 length ‖ bytes): the statement
-"fedmesh/secagg/prekeys/v1" ‖ binding (chain id 32 BE ‖ contract 20) ‖ federation varBytes16 ‖
-member varBytes16 ‖ firstRound u64 ‖ count u16 ‖ keys, its Ed25519 signature (RFC 8032, by the
+"fedmesh/secagg/prekeys/v2" ‖ binding (chain id 32 BE ‖ contract 20) ‖ federation varBytes16 ‖
+member varBytes16 ‖ epoch u64 ‖ firstRound u64 ‖ count u16 ‖ keys, its Ed25519 signature (RFC 8032, by the
 `cryptography` package) under a fixed identity seed, the member's libp2p peer id (base58btc of the
 identity multihash of the protobuf public key), X25519 public keys of fixed secrets (RFC 7748), and
-the wire bundle: version u8 = 1 ‖ sequence u32 ‖ federation ‖ member ‖ firstRound u64 ‖ count u16
-‖ keys ‖ signature 64. Writes secagg-prekeys.json.
+the wire bundle: version u8 = 2 ‖ sequence u32 ‖ federation ‖ member ‖ epoch u64 ‖ firstRound u64 ‖
+count u16 ‖ keys ‖ signature 64 (the key generation epoch < firstRound). Writes secagg-prekeys.json.
 """
 import json
 import struct
@@ -39,6 +39,7 @@ FED = 'demo'
 BINDING = (31337).to_bytes(32, 'big') + bytes.fromhex('5FbDB2315678afecb367f032d93F642f64180aa3')
 SEED = bytes(range(1, 33))
 FIRST_ROUND = 5
+EPOCH = 3  # the member re-keyed after round 3 closed
 SEQUENCE = 7
 SECRETS = [bytes([0x40 + i]) * 32 for i in range(3)]
 
@@ -49,11 +50,11 @@ proto = b'\x08\x01\x12\x20' + pub
 member = b58(b'\x00' + bytes([len(proto)]) + proto)
 keys = [X25519PrivateKey.from_private_bytes(s).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) for s in SECRETS]
 
-statement = (b'fedmesh/secagg/prekeys/v1' + BINDING + vb16(FED.encode()) + vb16(member.encode())
-             + u64(FIRST_ROUND) + u16(len(keys)) + b''.join(keys))
+statement = (b'fedmesh/secagg/prekeys/v2' + BINDING + vb16(FED.encode()) + vb16(member.encode())
+             + u64(EPOCH) + u64(FIRST_ROUND) + u16(len(keys)) + b''.join(keys))
 signature = sk.sign(statement)
-bundle = (bytes([1]) + u32(SEQUENCE) + vb16(FED.encode()) + vb16(member.encode()) + u64(FIRST_ROUND)
-          + u16(len(keys)) + b''.join(keys) + signature)
+bundle = (bytes([2]) + u32(SEQUENCE) + vb16(FED.encode()) + vb16(member.encode()) + u64(EPOCH)
+          + u64(FIRST_ROUND) + u16(len(keys)) + b''.join(keys) + signature)
 
 with open(__file__.replace('.py', '.json'), 'w') as f:
     json.dump({
@@ -61,6 +62,7 @@ with open(__file__.replace('.py', '.json'), 'w') as f:
         'binding': BINDING.hex(),
         'identitySeed': SEED.hex(),
         'member': member,
+        'epoch': EPOCH,
         'firstRound': FIRST_ROUND,
         'sequence': SEQUENCE,
         'secrets': [s.hex() for s in SECRETS],
