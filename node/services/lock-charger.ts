@@ -227,8 +227,11 @@ export class LockCharger {
         if (onChain === undefined && clock.now() >= turnAt && held >= this.init.threshold) {
           try {
             submitted = true;
-            // The write resolves once its block has the client's confirmations (resilient.ts).
-            return landed(await submit());
+            // The write resolves once the chain's height passes its block by the confirmations
+            // (resilient.ts); the charge is read again, since a reorg may have dropped it meanwhile.
+            onChain = await submit();
+            const hash = await settled(onChain);
+            if (hash !== undefined) return landed(hash);
           } catch (e) {
             submitted = false;
             // Lost a race, or refused: whatever the chain now holds decides, once it counts.
