@@ -165,7 +165,12 @@ export class Peer {
     const opener = new RoundOpener(fed, components.log, undefined, init.peerProofs);
     this.opener = opener;
     this.privacyGuard = new PrivacyGuard(
-      { ...(init.training.dp !== undefined ? { dp: init.training.dp } : {}), epochs: init.training.epochs },
+      {
+        ...(init.training.dp !== undefined ? { dp: init.training.dp } : {}),
+        epochs: init.training.epochs,
+        // Masked inputs are settled against the chain's charge (a late masker is not charged for good).
+        masked: init.secureAggregation !== undefined,
+      },
       { fed, log: components.log, ...(components.privacyLedger !== undefined ? { ledger: components.privacyLedger } : {}) },
     );
     this.recorder = new FederationRecorder(
@@ -487,7 +492,12 @@ async function watchRoundEnd(
     await clock.sleep(pollMs, signal);
     try {
       const state = await fed.getRound(round);
-      if (state?.status === 'finalized' || state?.status === 'aborted') return state.status;
+      if (state?.status === 'finalized' || state?.status === 'aborted') {
+        // Counted once confirmed (chain.confirmations; red team F30): an abort a shallow reorg
+        // swaps for a charge must not cut a member that would then reveal for that charge.
+        const sure = fed.getRoundConfirmed === undefined ? state : await fed.getRoundConfirmed(round);
+        if (sure?.status === state.status) return state.status;
+      }
     } catch {
       if (signal.aborted) throw signal.reason;
       // The RPC is down: the driver's own deadlines still bound the round; read again later.

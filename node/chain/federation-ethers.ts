@@ -253,9 +253,11 @@ export class EthersFederationClient implements FederationChainClient, Federation
     };
   }
 
-  async getRound(round: number): Promise<RoundState | undefined> {
+  async getRound(round: number, atBlock?: number): Promise<RoundState | undefined> {
     assertRoundArgument(round);
-    const r = (await this.#call('getRound', round)) as Result;
+    const r = (await (atBlock === undefined
+      ? this.#call('getRound', round)
+      : this.#call('getRound', round, { blockTag: atBlock }))) as Result;
     const status = ROUND_STATUSES[Number(r.status)] ?? 'none';
     if (status === 'none') return undefined;
     return {

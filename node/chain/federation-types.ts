@@ -184,8 +184,15 @@ export interface FederationChainClient {
    * block to pass and opens it.
    */
   openRound(): Promise<OpenedRound>;
-  /** Round `round`, or undefined when never opened. */
-  getRound(round: number): Promise<RoundState | undefined>;
+  /** Round `round`, or undefined when never opened; at block `atBlock` when given (default: the head). */
+  getRound(round: number, atBlock?: number): Promise<RoundState | undefined>;
+  /**
+   * Round `round` as of the newest block with the client's configured confirmations on top
+   * (the daemon's `chain.confirmations`; node/chain/resilient.ts): a charge or an abort seen
+   * here survives a reorg of that depth. Absent: a client that counts a block once mined, whose
+   * `getRound` is already that answer.
+   */
+  getRoundConfirmed?(round: number): Promise<RoundState | undefined>;
   /** The finalized record of `round` with its signers, or undefined unless finalized. */
   getFinalizedRound(round: number): Promise<FinalizedRound | undefined>;
   /** Resolves once `round` is opened; CHAIN_TIMEOUT after `timeoutMs`. */
@@ -217,12 +224,6 @@ export interface FederationChainClient {
   chargeRound(charge: RoundCharge, entrySignatures: readonly string[], signatures: readonly string[]): Promise<ChargedRound>;
   /** The charge of `round` (its `RoundCharged` event), or undefined when it was not charged. */
   getChargedRound(round: number): Promise<ChargedRound | undefined>;
-  /**
-   * Whether `blockNumber` now has the client's configured confirmations on top of it (the
-   * daemon's `chain.confirmations`; node/chain/resilient.ts). A read that never waits. Absent:
-   * a client that counts a block as final once mined (confirmations 1).
-   */
-  isConfirmed?(blockNumber: number): Promise<boolean>;
   /** Aborts the open round after its finalize deadline. */
   abortRound(): Promise<AbortedRound>;
 

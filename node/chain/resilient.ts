@@ -231,8 +231,8 @@ export class ResilientFederationClient implements FederationChainClient {
   manifestHash(): Promise<Hex32> {
     return this.#read('manifestHash', () => this.#inner.manifestHash());
   }
-  getRound(round: number): Promise<RoundState | undefined> {
-    return this.#read('getRound', () => this.#inner.getRound(round));
+  getRound(round: number, atBlock?: number): Promise<RoundState | undefined> {
+    return this.#read('getRound', () => this.#inner.getRound(round, atBlock));
   }
   getFinalizedRound(round: number): Promise<FinalizedRound | undefined> {
     return this.#read('getFinalizedRound', () => this.#inner.getFinalizedRound(round));
@@ -259,15 +259,17 @@ export class ResilientFederationClient implements FederationChainClient {
   }
 
   /**
-   * Whether `blockNumber` has `confirmations − 1` blocks on top of the head now: the rule this
-   * client's own writes wait for (#confirm), offered to reads that gate something irreversible
-   * (a member reveals its shares only on a confirmed charge: red team F29).
+   * The round as of block head − (confirmations − 1): the depth this client's own writes wait
+   * for (#confirm), offered to reads that gate something that cannot be undone. A member reveals
+   * its shares only on a charge seen here (red team F29), and gives up on a charge only on an
+   * abort seen here (F30: a shallow reorg at the finalize deadline can swap the abort for the
+   * charge).
    */
-  async isConfirmed(blockNumber: number): Promise<boolean> {
-    if (this.#confirmations <= 1 || this.#provider === undefined) return true;
+  async getRoundConfirmed(round: number): Promise<RoundState | undefined> {
+    if (this.#confirmations <= 1 || this.#provider === undefined) return this.getRound(round);
     const provider = this.#provider;
     const head = await withRetry('getBlockNumber', () => provider.getBlockNumber(), this.#ctx);
-    return head >= blockNumber + this.#confirmations - 1;
+    return this.getRound(round, Math.max(0, head - (this.#confirmations - 1)));
   }
 
   /**

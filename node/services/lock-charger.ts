@@ -189,22 +189,26 @@ export class LockCharger {
       return { charged: true, lock, participantsHash: h, submitted };
     };
     /**
-     * The charge the chain holds, once it counts: its `RoundCharged` block has the configured
-     * confirmations on top (red team F29). "Charged" lets this member reveal, which cannot be
-     * undone; a charge in the head block that a reorg drops (at the finalize deadline, too late
-     * to land again) would leave a released U_3 that no ledger charges. Until it counts the
-     * member keeps polling: the charge may settle, vanish, or the round end on chain.
+     * What the chain says of the round, final only where it is confirmed: as of the newest block
+     * with the configured confirmations on top (`getRoundConfirmed`). Both ends are irreversible
+     * for this member: "charged" lets it reveal (red team F29: a charge in the head block that a
+     * reorg drops at the finalize deadline would leave a released U_3 that no ledger charges),
+     * and "not open" makes it give up (F30: a reorged abort, with the charge landing on the
+     * winning branch, would charge U_3 for a release that never comes). Until the head's answer
+     * is confirmed the member keeps polling.
      */
-    const settled = async (hash: Hex32): Promise<Hex32 | undefined> => {
-      if (fed.isConfirmed === undefined) return hash;
-      // The state and the event are two reads: a reorg between them leaves a charged state and
-      // no event (getChargedRound throws). Not settled then; the next poll reads both again.
-      const event = await fed.getChargedRound(round).catch((e: unknown) => {
-        log.debug({ round, err: (e as Error).message }, 'charge event not readable yet');
-        return undefined;
-      });
-      if (event === undefined || event.participantsHash.toLowerCase() !== hash.toLowerCase()) return undefined;
-      return (await fed.isConfirmed(event.blockNumber)) ? hash : undefined;
+    let headOpen = true;
+    const read = async (): Promise<LockChargeResult | undefined> => {
+      const head = await fed.getRound(round);
+      onChain = head?.chargedHash;
+      headOpen = head?.status === 'open';
+      if (headOpen && onChain === undefined) return undefined;
+      const sure = fed.getRoundConfirmed === undefined ? head : await fed.getRoundConfirmed(round);
+      if (sure?.chargedHash !== undefined) return landed(sure.chargedHash);
+      if (sure?.status !== 'open' && !headOpen && onChain === undefined) {
+        return refuse('CHAIN_ROUND_NOT_OPEN', `round ${round} is ${head?.status ?? 'unknown'}, not open`);
+      }
+      return undefined;
     };
     for (;;) {
       if (signal.aborted) throw signal.reason;
@@ -213,34 +217,27 @@ export class LockCharger {
         if (clock.now() - readAt >= (held >= this.init.threshold ? CHAIN_POLL_MS : CHAIN_POLL_SLOW_MS)) {
           readAt = clock.now();
           // The chain is the synchroniser: whoever submitted, every member reads the charge here.
-          const state = await fed.getRound(round);
-          onChain = state?.chargedHash;
-          if (onChain !== undefined) {
-            const hash = await settled(onChain);
-            if (hash !== undefined) return landed(hash);
-          } else if (state?.status !== 'open') {
-            return refuse('CHAIN_ROUND_NOT_OPEN', `round ${round} is ${state?.status ?? 'unknown'}, not open`);
-          }
+          const final = await read();
+          if (final !== undefined) return final;
         }
         if (clock.now() >= req.until) return refuse('CHARGE_DEADLINE', `round ${round}: no charge on chain by the lock deadline`);
-        // A charge on chain that does not count yet is waited for, never raced with another.
-        if (onChain === undefined && clock.now() >= turnAt && held >= this.init.threshold) {
+        // A charge (or an abort) at the head that is not confirmed yet is waited for, never raced.
+        if (onChain === undefined && headOpen && clock.now() >= turnAt && held >= this.init.threshold) {
           try {
             submitted = true;
             // The write resolves once the chain's height passes its block by the confirmations
-            // (resilient.ts); the charge is read again, since a reorg may have dropped it meanwhile.
+            // (resilient.ts); the next read decides, since a reorg may have dropped it meanwhile.
             onChain = await submit();
-            const hash = await settled(onChain);
-            if (hash !== undefined) return landed(hash);
           } catch (e) {
             submitted = false;
-            // Lost a race, or refused: whatever the chain now holds decides, once it counts.
-            const state = await fed.getRound(round);
-            if (state?.chargedHash === undefined) throw e;
-            onChain = state.chargedHash;
-            const hash = await settled(onChain);
-            if (hash !== undefined) return landed(hash);
+            // Lost a race, or refused: whatever the chain now holds decides, once it counts. A
+            // refusal on a round still open at the head with no charge is this lock's own fault.
+            const final = await read();
+            if (final !== undefined) return final;
+            if (headOpen && onChain === undefined) throw e;
           }
+          readAt = Number.NEGATIVE_INFINITY;
+          continue;
         }
       } catch (e) {
         if (signal.aborted) throw signal.reason;

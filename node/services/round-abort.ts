@@ -56,22 +56,29 @@ export async function watchForStall(
   // The contract needs block.timestamp > finalizeDeadline, i.e. a block at deadline + 1 s.
   const firstTry = (w.finalizeDeadline + 1) * 1000 + w.rank * stagger;
   await clock.sleep(Math.max(0, firstTry - clock.now()), signal);
+  /** This peer's own abort transaction, once sent and mined. */
+  let mine: Hex32 | undefined;
   for (;;) {
     try {
-      const state = await fed.getRound(w.round);
-      if (state?.status === 'finalized') return { status: 'finalized' };
-      if (state?.status === 'aborted') {
-        log.debug({ round: w.round }, 'round aborted by another member');
-        return { status: 'aborted', bySelf: false };
-      }
-      if (state?.status === 'open') {
+      const head = await fed.getRound(w.round);
+      if (head?.status === 'open') {
         const aborted = await fed.abortRound();
         if (aborted.round === w.round) {
+          mine = aborted.txHash;
           log.info({ round: w.round, tx: aborted.txHash }, 'round aborted: finalize deadline passed without a quorum');
-          return { status: 'aborted', bySelf: true, txHash: aborted.txHash };
+        } else {
+          // Unreachable by the argument in the header; say so loudly if the chain disagrees.
+          log.warn({ round: w.round, aborted: aborted.round }, 'abortRound aborted another round');
         }
-        // Unreachable by the argument in the header; say so loudly if the chain disagrees.
-        log.warn({ round: w.round, aborted: aborted.round }, 'abortRound aborted another round');
+      }
+      // The fate counts once it is confirmed (chain.confirmations; red team F30): a shallow reorg
+      // at the deadline can swap an abort for a charge that lands on the winning branch, and a
+      // member cut on the swapped-out abort would never reveal for that charge.
+      const sure = fed.getRoundConfirmed === undefined ? await fed.getRound(w.round) : await fed.getRoundConfirmed(w.round);
+      if (sure?.status === 'finalized') return { status: 'finalized' };
+      if (sure?.status === 'aborted') {
+        if (mine === undefined) log.debug({ round: w.round }, 'round aborted by another member');
+        return mine === undefined ? { status: 'aborted', bySelf: false } : { status: 'aborted', bySelf: true, txHash: mine };
       }
     } catch (e) {
       if (signal.aborted) throw signal.reason;

@@ -58,7 +58,7 @@ beforeAll(async () => {
 const CONFIRMATIONS = 3;
 
 describe('F30: a member does not give up on an unconfirmed abort', () => {
-  it.fails('the abort a member read is reorged away and the charge lands instead: the member still answers "charged" (reveals), never leaves U_3 charged and unrevealed', async () => {
+  it('the abort a member read is reorged away and the charge lands instead: the member still answers "charged" (reveals), never leaves U_3 charged and unrevealed', async () => {
     const fed = await deployFed(chain, { m: 3, t: 2, members: [1, 2, 3, 4, 5] });
     const { round, committee } = await openNext(chain, fed);
     const me = committee[1]!;

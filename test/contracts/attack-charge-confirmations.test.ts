@@ -177,6 +177,8 @@ describe('F29: the reveal gate honours the configured confirmations', () => {
     const again = await chargeWith(chain, fed, charge, [committee[0]!, committee[2]!], 6).catch((e: { data?: string }) => e);
     expect(FED_IFACE.parseError((again as { data?: string }).data ?? '0x')?.name).toBe('FedmeshRoundsDeadlinePassed');
     await send(as(fed.contract, signerOf(chain, 1)), 'abortRound');
+    // The chain goes on: the abort gets the confirmations the member waits for before it gives up (F30).
+    for (let i = 0; i < CONFIRMATIONS - 1; i++) await chain.provider.send('evm_mine', []);
     // On the canonical chain nobody in U_3 is charged.
     for (const i of participants) expect(await view<bigint>(fed.contract, 'rdpOf', signerOf(chain, i).address)).toBe(0n);
 
