@@ -18,6 +18,15 @@
  * order (the ledger counts every release, the chain every recorded one, both rounding up), so
  * their maximum is a valid bound too, and never below either.
  *
+ * A masked input (secure aggregation: `masked`) is charged as PENDING and settled against the
+ * chain before the next decision (`settle`, issue #13 "a late masker still charges its local
+ * ledger"): the chain charges a secure round's U_3 before any reveal (red team F18), so an input
+ * the chain's `RoundCharged` participants do not list — masked after the lock, a dropout, left out
+ * of the views — or one of a round that closed uncharged had its self-mask revealed by no honest
+ * member and released nothing; the ledger stops counting it. One that is listed stays. Until the
+ * chain has settled the round (it is still open, or unreadable) the entry counts: the local ledger
+ * never counts less than the chain charged, and over-counts only while the chain has not spoken.
+ *
  * The state is exposed through `status()` (Peer.privacy(), the daemon's /status and metrics).
  * "privacy budget exhausted" is logged once, when the guard first stops the node.
  */
@@ -26,7 +35,7 @@ import { budgetAfter, plannedDpParams } from '../../protocol/chain/declaration.j
 import type { DpSgdParams } from '../../protocol/privacy/dp-sgd.js';
 import type { FederationChainClient } from '../chain/federation-types.js';
 import type { Logger } from '../logger.js';
-import type { LocalPrivacyLedger } from '../store/privacy-ledger.js';
+import type { LocalPrivacyLedger, Settlement } from '../store/privacy-ledger.js';
 
 /** What `Peer.privacy()` returns. ε values are numbers (fixed point 1e-6 converted); +∞ when unbounded. */
 export interface PrivacyStatus {
@@ -47,7 +56,15 @@ export interface PrivacyGuardInit {
   readonly dp?: DpSgdParams;
   /** Local epochs per round (the planned step count is epochs · ⌈1/q⌉). */
   readonly epochs: number;
+  /**
+   * The node's inputs are masked (secure aggregation): a release is charged as pending and settled
+   * by the chain's charge of its round. Absent or false: plaintext updates, charged for good.
+   */
+  readonly masked?: boolean;
 }
+
+/** Pending rounds settled per `beforeRound` at most (each costs one or two chain reads). */
+export const MAX_SETTLEMENTS_PER_ROUND = 8;
 
 export interface PrivacyGuardComponents {
   readonly fed: FederationChainClient;
@@ -115,7 +132,58 @@ export class PrivacyGuard {
    * Without a ledger it does nothing.
    */
   charge(round: number, dpParams: bigint): void {
-    this.c.ledger?.charge(round, dpParams);
+    if (this.init.masked === true) this.c.ledger?.chargePending(round, dpParams);
+    else this.c.ledger?.charge(round, dpParams);
+  }
+
+  /**
+   * Settles the ledger's pending masked inputs of rounds before `round` by the chain as of its
+   * confirmed depth (`getRoundConfirmed`; see the header), oldest first, at most MAX_SETTLEMENTS_PER_ROUND: listed in the round's `RoundCharged`
+   * participants → charged; the round charged without this member, or closed (aborted, or
+   * finalized — a finalized secure round was charged first) without a charge → withheld. A round
+   * still open, or a failed read, stays pending (counted) until a later call. Returns the rounds
+   * settled, with their outcome.
+   */
+  async settle(round: number): Promise<{ round: number; outcome: Settlement }[]> {
+    const ledger = this.c.ledger;
+    if (ledger === undefined) return [];
+    const rounds = [...new Set(ledger.pending().map((e) => e.round))].filter((r) => r < round).slice(0, MAX_SETTLEMENTS_PER_ROUND);
+    if (rounds.length === 0) return [];
+    const { fed, log } = this.c;
+    const settled: { round: number; outcome: Settlement }[] = [];
+    let account: string;
+    try {
+      account = (await fed.account()).toLowerCase();
+    } catch (e) {
+      log.debug({ err: String(e) }, 'privacy ledger: account unreadable, pending releases stay counted');
+      return settled;
+    }
+    for (const r of rounds) {
+      let outcome: Settlement | undefined;
+      try {
+        // As of the confirmed depth (head − (chain.confirmations − 1), the lead's F30 read): a
+        // settlement is for good, and at the finalize deadline an abort in the head block may
+        // still lose to the charge (red team F31).
+        const state = await (fed.getRoundConfirmed?.(r) ?? fed.getRound(r));
+        if (state?.chargedHash !== undefined) {
+          const charge = await fed.getChargedRound(r);
+          // The event must be the confirmed state's charge (a reorg between the reads: not yet).
+          if (charge !== undefined && charge.participantsHash.toLowerCase() === state.chargedHash.toLowerCase())
+            outcome = charge.participants.some((p) => p.member.toLowerCase() === account) ? 'charged' : 'withheld';
+        } else if (state?.status === 'aborted') outcome = 'withheld';
+        // Finalized without a charge: not a round of the F18 order (a node without requireCharge);
+        // its record charged what it charged — stay counted rather than guess.
+        else if (state?.status === 'finalized') outcome = 'charged';
+      } catch (e) {
+        log.debug({ round: r, err: String(e) }, 'privacy ledger: round unreadable, its pending release stays counted');
+      }
+      if (outcome === undefined) continue;
+      ledger.settle(r, outcome);
+      settled.push({ round: r, outcome });
+      if (outcome === 'withheld')
+        log.info({ round: r }, 'privacy ledger: the chain charged this round without our masked input; its release is not counted');
+    }
+    return settled;
   }
 
   /** Whether this node may train in `round` (as decided by `beforeRound`; true when never asked). */
@@ -130,6 +198,7 @@ export class PrivacyGuard {
   async beforeRound(round: number): Promise<PrivacyStatus | undefined> {
     const { fed, log } = this.c;
     for (const r of this.#decisions.keys()) if (r < round - 1) this.#decisions.delete(r);
+    await this.settle(round);
     let status: PrivacyStatus;
     try {
       const [account, info] = await Promise.all([fed.account(), fed.info()]);

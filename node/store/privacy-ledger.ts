@@ -15,12 +15,26 @@
  * patients behind a state folder are the same whatever study asked, so the guard counts all their
  * releases against the cap it checks (docs/privacy.md, "Several studies").
  *
+ * Masked inputs are settled against the chain (issue #13 "a late masker still charges its local
+ * ledger"). A secure-aggregation input releases something only if its self-mask b_i is revealed,
+ * and honest committee members reveal only for the lock the chain has charged (red team F18:
+ * `chargeRound` lists U_3 before any reveal). So a masked input is charged here as PENDING
+ * (`chargePending`, counted in `spent()` like any entry: the chain's verdict may never come) and
+ * later settled (`settle`) by what the chain charged: in the round's `RoundCharged` participants →
+ * it stays, as a plain entry; the round closed and the chain charged it without this input (a late
+ * masker, a dropout, an input left out of the views) or the round was aborted before any charge →
+ * WITHHELD: kept in the file for the record, not counted. This trusts the bound the chain's own
+ * accounting rests on (fewer than t colluding members; docs/secure-aggregation.md "Which
+ * coalitions learn nothing"): with t colluders b_i could be reconstructed without a charge. A
+ * plaintext update is released when it is published, so `charge` is final.
+ *
  * Crash safety: `charge` returns only after the entry is on disk (write to a temporary, fsync,
  * rename, fsync the folder: ./atomic.ts). A crash between the charge and the publication leaves
  * a charge for a release that never happened — an over-statement, the safe side. There is no
  * window in which a release happened and the charge can be lost.
  *
- *   privacy-ledger.json   { version: 2, entries: [{ chainId: "31337", contract: "0x…", round, dpParams: "0x…" }] }
+ *   privacy-ledger.json   { version: 2, entries: [{ chainId: "31337", contract: "0x…", round, dpParams: "0x…"
+ *                          [, status: "pending" | "withheld"] }] }   (no status: released)
  *
  * A version-1 file (entries without a deployment, written before the binding) is migrated
  * explicitly when opened: its entries are kept under the unknown deployment (chainId 0, the zero
@@ -48,7 +62,16 @@ export interface LedgerEntry {
   readonly contract: string;
   readonly round: number;
   readonly dpParams: bigint;
+  /**
+   * Absent: released (counted for good). 'pending': a masked input not yet settled against the
+   * chain's charge (counted). 'withheld': the chain charged its round without it, or the round
+   * closed uncharged — its self-mask was never revealed (not counted; see the header).
+   */
+  readonly status?: 'pending' | 'withheld';
 }
+
+/** How the chain settled a pending masked input (`settle`). */
+export type Settlement = 'charged' | 'withheld';
 
 /** The port the privacy guard charges through; a file and an in-memory implementation. */
 export interface LocalPrivacyLedger {
@@ -59,10 +82,28 @@ export interface LocalPrivacyLedger {
    * when it returns. Idempotent per (deployment, round, dpParams).
    */
   charge(round: number, dpParams: bigint): void;
+  /**
+   * Charges a masked input of round `round` as pending (counted until `settle`); durable when it
+   * returns. Idempotent like `charge`.
+   */
+  chargePending(round: number, dpParams: bigint): void;
+  /** This deployment's pending entries, oldest round first. */
+  pending(): readonly LedgerEntry[];
+  /**
+   * Settles this deployment's pending entries of `round` by the chain's charge: 'charged' keeps
+   * them as released, 'withheld' stops counting them. Durable when it returns; returns how many
+   * entries changed.
+   */
+  settle(round: number, outcome: Settlement): number;
   entries(): readonly LedgerEntry[];
 }
 
 const LEDGER_FILE = 'privacy-ledger.json';
+/**
+ * 2. Entries may carry an optional `status` (pending / withheld masked inputs): a node that does
+ * not know the field reads such an entry as released and over-counts, the safe side, so the
+ * version did not change.
+ */
 const LEDGER_VERSION = 2;
 /** The deployment of entries read from a version-1 file: no real deployment has chain id 0. */
 export const UNKNOWN_DEPLOYMENT: DeploymentBinding = { chainId: 0n, contract: ZeroAddress };
@@ -70,7 +111,7 @@ export const UNKNOWN_DEPLOYMENT: DeploymentBinding = { chainId: 0n, contract: Ze
 const MAX_ENTRIES = 1_000_000;
 
 function sumSpend(entries: readonly LedgerEntry[]): bigint {
-  return entries.reduce((acc, e) => addPacked(acc, declaredSpend(e.dpParams)), 0n);
+  return entries.reduce((acc, e) => (e.status === 'withheld' ? acc : addPacked(acc, declaredSpend(e.dpParams))), 0n);
 }
 
 function validEntry(round: number, dpParams: bigint): void {
@@ -95,11 +136,42 @@ export class MemoryPrivacyLedger implements LocalPrivacyLedger {
   }
 
   charge(round: number, dpParams: bigint): void {
+    this.add(round, dpParams, undefined);
+  }
+
+  chargePending(round: number, dpParams: bigint): void {
+    this.add(round, dpParams, 'pending');
+  }
+
+  pending(): readonly LedgerEntry[] {
+    return this.list.filter((e) => e.status === 'pending' && this.ours(e)).sort((a, b) => a.round - b.round);
+  }
+
+  settle(round: number, outcome: Settlement): number {
+    const next = this.list.map((e) =>
+      e.status === 'pending' && e.round === round && this.ours(e)
+        ? outcome === 'charged'
+          ? { chainId: e.chainId, contract: e.contract, round: e.round, dpParams: e.dpParams }
+          : { ...e, status: 'withheld' as const }
+        : e,
+    );
+    const changed = next.filter((e, i) => e !== this.list[i]).length;
+    if (changed === 0) return 0;
+    this.persist(next);
+    this.list.splice(0, this.list.length, ...next);
+    return changed;
+  }
+
+  private ours(e: LedgerEntry): boolean {
+    return e.chainId === this.deployment.chainId && e.contract === this.deployment.contract;
+  }
+
+  private add(round: number, dpParams: bigint, status: 'pending' | undefined): void {
     validEntry(round, dpParams);
     if (dpParams === NO_DP_PARAMS) return;
     const { chainId, contract } = this.deployment;
-    if (this.list.some((e) => e.chainId === chainId && e.contract === contract && e.round === round && e.dpParams === dpParams)) return;
-    const entry: LedgerEntry = { chainId, contract, round, dpParams };
+    if (this.list.some((e) => this.ours(e) && e.round === round && e.dpParams === dpParams)) return;
+    const entry: LedgerEntry = { chainId, contract, round, dpParams, ...(status !== undefined ? { status } : {}) };
     const next = [...this.list, entry];
     this.persist(next);
     this.list.push(entry);
@@ -130,6 +202,7 @@ export class FilePrivacyLedger extends MemoryPrivacyLedger {
       contract: e.contract,
       round: e.round,
       dpParams: `0x${e.dpParams.toString(16)}`,
+      ...(e.status !== undefined ? { status: e.status } : {}),
     }));
     writeFileAtomic(this.path, `${JSON.stringify({ version: LEDGER_VERSION, entries })}\n`);
   }
@@ -150,7 +223,10 @@ export class FilePrivacyLedger extends MemoryPrivacyLedger {
     if (j.entries.length > MAX_ENTRIES) throw corrupt(`${j.entries.length} entries (limit ${MAX_ENTRIES})`);
     const legacy = j.version === 1;
     return j.entries.map((e: unknown, i: number) => {
-      const { round, dpParams, chainId, contract } = (e ?? {}) as Record<string, unknown>;
+      const { round, dpParams, chainId, contract, status } = (e ?? {}) as Record<string, unknown>;
+      if (status !== undefined && (j.version !== LEDGER_VERSION || (status !== 'pending' && status !== 'withheld'))) {
+        throw corrupt(`entry ${i}: status ${String(status)}`);
+      }
       if (typeof round !== 'number' || typeof dpParams !== 'string' || !/^0x[0-9a-f]{1,64}$/.test(dpParams)) {
         throw corrupt(`entry ${i} is not { round, dpParams: 0x… }`);
       }
@@ -172,7 +248,13 @@ export class FilePrivacyLedger extends MemoryPrivacyLedger {
       } catch (err) {
         throw corrupt(`entry ${i}: ${String(err)}`);
       }
-      return { chainId: deployment.chainId, contract: deployment.contract, round, dpParams: word };
+      return {
+        chainId: deployment.chainId,
+        contract: deployment.contract,
+        round,
+        dpParams: word,
+        ...(status !== undefined ? { status: status as 'pending' | 'withheld' } : {}),
+      };
     });
   }
 }
