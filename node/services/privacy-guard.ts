@@ -198,10 +198,13 @@ export class PrivacyGuard {
   async beforeRound(round: number): Promise<PrivacyStatus | undefined> {
     const { fed, log } = this.c;
     for (const r of this.#decisions.keys()) if (r < round - 1) this.#decisions.delete(r);
-    await this.settle(round);
+    // Settling reads the chain too: alongside the budget reads, not before them (round start cost,
+    // issue #13). A failed read there leaves the entry pending (counted); a failed ledger write
+    // makes the node abstain this round, like a failed budget read.
+    const settling = this.settle(round);
     let status: PrivacyStatus;
     try {
-      const [account, info] = await Promise.all([fed.account(), fed.info()]);
+      const [[account, info]] = await Promise.all([Promise.all([fed.account(), fed.info()]), settling]);
       const budget = await fed.budgetOf(account);
       const planned = plannedDpParams(this.init.dp, this.init.epochs);
       status = guardDecision(round, budget.rdp, this.c.ledger?.spent(), planned, info.cAlpha, budget.epsilonCap);
