@@ -612,12 +612,16 @@ export class SecAggCommitteeMember {
   }
 
   /**
-   * Contributors whose share this member neither holds nor knows to be excluded (`excluded`): a
-   * key-set leader that waits for "every contributor shared" can stop waiting once this is empty,
-   * instead of waiting for shares that will never open.
+   * Contributors whose share this member neither holds nor can show will never be held by enough
+   * members (`provablyUnusable`: the omission every honest member accepts). A key-set leader that
+   * waits for "every contributor shared" stops waiting once this is empty (machine/committee-stages.ts
+   * KEY_SET), instead of waiting for shares that will never open until the key deadline. A share it
+   * lacks for another reason (bad to this member only, sealed to a key it lost) is still waited
+   * for: a U_2 without that participant would be refused by its holders (F12), and the complaints
+   * that could make it provably unusable may still arrive.
    */
   awaitingShares(contributors: readonly string[]): string[] {
-    return contributors.filter((p) => !(this.vault.has(p) && this.commitments.has(p)) && !this.excluded(p));
+    return contributors.filter((p) => !(this.vault.has(p) && this.commitments.has(p)) && !this.provablyUnusable(p));
   }
 
   /** Complaints, refusals and releases this member signed since the last call, to publish (oldest first). */

@@ -193,10 +193,12 @@ function keySet(s: CommitteeRoleState, c: StageContext): number | 'next' {
   const { cfg, store, out } = c;
   const { member } = s;
   const keysDeadline = cfg.openedAt + cfg.keysMs;
+  // Every member advertised and no contributor's share is still to come: held, or provably never
+  // to be held by t members (complaints, unaddressed), so waiting for the key deadline gains nothing.
   const allShared = (): boolean => {
     const adverts = store.messages(SecAggKind.AdvertiseKeys);
     return (
-      adverts.length >= cfg.members.length && adverts.filter((a) => a.contributes).every((a) => member.shareHolders.includes(a.sender))
+      adverts.length >= cfg.members.length && member.awaitingShares(adverts.filter((a) => a.contributes).map((a) => a.sender)).length === 0
     );
   };
   // Issue #13 liveness under load (the F21 rule: never give up for good at a local deadline while
