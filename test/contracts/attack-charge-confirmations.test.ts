@@ -18,23 +18,13 @@
  * the configured 3.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
-import type { FederationChainClient } from '../../node/chain/federation-types.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
-import { ResilientFederationClient } from '../../node/chain/resilient.js';
 import { systemClock } from '../../node/clock.js';
-import { createLogger } from '../../node/logger.js';
-import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
-import { LockCharger } from '../../node/services/lock-charger.js';
-import type { LockChargeResult } from '../../node/services/round-recorder.js';
-import { deploymentBinding } from '../../protocol/chain/deployment-binding.js';
-import { participantEntry } from '../../protocol/chain/participant-entry.js';
-import { federationDomain, type Hex32 } from '../../protocol/chain/record.js';
+import { chargeMember, untilStaged } from './charge-member-fixture.js';
 import {
-  CHAIN_ID,
+  as,
   chargeFor,
   chargeWith,
-  DP_PARAMS,
   deployFed,
   FED_IFACE,
   hash,
@@ -43,7 +33,6 @@ import {
   openNext,
   recordFor,
   send,
-  as,
   signerOf,
   view,
 } from './federation-fixture.js';
@@ -61,31 +50,10 @@ describe('F29: the reveal gate honours the configured confirmations', () => {
   async function memberAnswer(withReorg: boolean) {
     const fed = await deployFed(chain, { m: 3, t: 2, members: [1, 2, 3, 4, 5] });
     const { round, committee } = await openNext(chain, fed);
-    const me = committee[1]!;
-    const peerOf = (i: number): string => `peer-${i}`;
-    const addressOf = (p: string): string | undefined => {
-      const i = Number(p.slice('peer-'.length));
-      return Number.isInteger(i) && i > 0 ? signerOf(chain, i).address : undefined;
-    };
     const participants = [4, 5];
-    const rec = recordFor(chain, round, INITIAL, participants);
     const lock = hash(0x42);
-    const charge = chargeFor(rec, lock);
+    const charge = chargeFor(recordFor(chain, round, INITIAL, participants), lock);
 
-    // The participants' own entry signatures, as they travel with their masked inputs.
-    const entryOf = async (i: number): Promise<string> =>
-      new EthersFederationClient(signerOf(chain, i), fed.address).signParticipantEntry(
-        participantEntry(round, signerOf(chain, i).address, DP_PARAMS),
-      );
-    const declarations = new Map(
-      await Promise.all(participants.map(async (i) => [peerOf(i), { dpParams: DP_PARAMS, entrySignature: await entryOf(i) }] as const)),
-    );
-
-    // The member under test: the daemon's client stack, confirmations 3.
-    const resilient = new ResilientFederationClient(
-      new EthersFederationClient(signerOf(chain, me), fed.address, { fromBlock: fed.blockNumber, pollIntervalMs: 10 }),
-      { confirmations: CONFIRMATIONS, provider: chain.provider, pollIntervalMs: 10 },
-    );
     // Instrumentation only: once the member has read the charge, stage the reorg right after
     // (a macrotask later, so whatever the member does synchronously with that read is done).
     let reorg: Promise<void> | undefined;
@@ -95,36 +63,23 @@ describe('F29: the reveal gate honours the configured confirmations', () => {
     const doReorg = async (): Promise<void> => {
       expect(await chain.provider.send('evm_revert', [snapshot])).toBe(true);
     };
-    const fedSeen = new Proxy(resilient, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        if (prop !== 'getRound' || typeof v !== 'function') return typeof v === 'function' ? v.bind(target) : v;
-        return async (r: number) => {
-          const state = await (v as FederationChainClient['getRound']).call(target, r);
-          if (state?.chargedHash !== undefined) seen++;
-          if (state?.chargedHash !== undefined && reorg === undefined && withReorg) {
-            reorg = new Promise<void>((resolve, reject) => setTimeout(() => doReorg().then(resolve, reject), 0));
-          }
-          return state;
-        };
+    // The member under test: the daemon's client stack, confirmations 3.
+    const member = await chargeMember({
+      chain,
+      fed,
+      round,
+      committee,
+      me: committee[1]!,
+      lock,
+      participants,
+      confirmations: CONFIRMATIONS,
+      onRead: (state) => {
+        if (state?.chargedHash !== undefined) seen++;
+        if (state?.chargedHash !== undefined && reorg === undefined && withReorg) {
+          reorg = new Promise<void>((resolve, reject) => setTimeout(() => doReorg().then(resolve, reject), 0));
+        }
       },
-    }) as FederationChainClient;
-
-    const hub = new MemoryGossipHub();
-    const charger = new LockCharger(
-      { federation: 'f29', threshold: 2 },
-      {
-        self: peerOf(me),
-        gossip: hub.join(peerOf(me)),
-        fed: fedSeen,
-        clock: systemClock,
-        log: createLogger('silent'),
-        committeeOf: (r) => (r === round ? committee.map(peerOf) : undefined),
-        addressOf,
-        signingDomain: async () => ({ domain: federationDomain(CHAIN_ID, fed.address), binding: deploymentBinding(CHAIN_ID, fed.address) }),
-      },
-    );
-    charger.start();
+    });
 
     // The other two members' charge signatures reach the chain (any peer may submit them).
     const landed = await chargeWith(chain, fed, charge, [committee[0]!, committee[2]!], 6);
@@ -133,19 +88,7 @@ describe('F29: the reveal gate honours the configured confirmations', () => {
       `0x${'00'.repeat(32)}`,
     );
 
-    const abort = new AbortController();
-    const answer: Promise<LockChargeResult> = charger.charge(
-      {
-        round,
-        position: 1,
-        turnAt: Number.POSITIVE_INFINITY,
-        until: Number.POSITIVE_INFINITY,
-        lock: lock as Hex32,
-        contributors: participants.map(peerOf),
-        declarations,
-      },
-      abort.signal,
-    );
+    const answer = member.answer();
     if (!withReorg) {
       // Control: no reorg. Mine the two blocks the member waits for; its answer must come after them.
       let answered = false;
@@ -158,16 +101,11 @@ describe('F29: the reveal gate honours the configured confirmations', () => {
       expect(answered).toBe(false);
       for (let i = 0; i < CONFIRMATIONS - 1; i++) await chain.provider.send('evm_mine', []);
       const { r, head } = await resolvedAt;
-      abort.abort();
-      charger.stop();
-      resilient.close();
+      member.close();
       return { result: r, head, chargeBlock };
     }
     // Wait (on events, not time) until the member has read the charge and the reorg is staged.
-    while (reorg === undefined) {
-      const early = await Promise.race([answer.then(() => 'answered' as const), systemClock.sleep(20).then(() => 'waiting' as const)]);
-      if (early === 'answered' && reorg === undefined) break;
-    }
+    await untilStaged(() => reorg !== undefined, answer);
     await reorg;
     // The head moved back to before the charge's block: depth 1 < confirmations.
     expect(await chain.provider.getBlockNumber()).toBe(chargeBlock - 1);
@@ -183,9 +121,7 @@ describe('F29: the reveal gate honours the configured confirmations', () => {
     for (const i of participants) expect(await view<bigint>(fed.contract, 'rdpOf', signerOf(chain, i).address)).toBe(0n);
 
     const result = await answer;
-    abort.abort();
-    charger.stop();
-    resilient.close();
+    member.close();
     return { result, head: await chain.provider.getBlockNumber(), chargeBlock };
   }
 

@@ -14,28 +14,10 @@
  * Real contract on in-process Hardhat, the real EthersFederationClient, the real LockCharger.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
-import { systemClock } from '../../node/clock.js';
-import { createLogger } from '../../node/logger.js';
-import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
-import { LockCharger } from '../../node/services/lock-charger.js';
-import { deploymentBinding } from '../../protocol/chain/deployment-binding.js';
 import { encodeDpParams } from '../../protocol/chain/dp-params.js';
-import { participantEntry } from '../../protocol/chain/participant-entry.js';
-import { federationDomain, type Hex32 } from '../../protocol/chain/record.js';
-import {
-  CHAIN_ID,
-  chargeFor,
-  chargeWith,
-  DP_PARAMS,
-  deployFed,
-  hash,
-  INITIAL,
-  openNext,
-  recordFor,
-  signerOf,
-} from './federation-fixture.js';
+import { chargeMember } from './charge-member-fixture.js';
+import { chargeFor, chargeWith, DP_PARAMS, deployFed, hash, INITIAL, openNext, recordFor } from './federation-fixture.js';
 
 let chain: InProcessChain;
 
@@ -47,52 +29,14 @@ beforeAll(async () => {
 async function answerFor(onChain: { participants: number[]; dpParams?: bigint }) {
   const fed = await deployFed(chain, { m: 3, t: 2, members: [1, 2, 3, 4, 5, 6] });
   const { round, committee } = await openNext(chain, fed);
-  const me = committee[1]!;
-  const peerOf = (i: number): string => `peer-${i}`;
-  const U3 = [4, 5];
   // The chain's charge: t = 2 committee signatures (the member's own is not needed for it).
   const landedRec = recordFor(chain, round, INITIAL, onChain.participants, { dpParams: onChain.dpParams ?? DP_PARAMS });
   await chargeWith(chain, fed, chargeFor(landedRec, hash(0x51)), [committee[0]!, committee[2]!], 7);
-
-  const entryOf = (i: number): Promise<string> =>
-    new EthersFederationClient(signerOf(chain, i), fed.address).signParticipantEntry(
-      participantEntry(round, signerOf(chain, i).address, DP_PARAMS),
-    );
-  const declarations = new Map(
-    await Promise.all(U3.map(async (i) => [peerOf(i), { dpParams: DP_PARAMS, entrySignature: await entryOf(i) }] as const)),
-  );
-  const hub = new MemoryGossipHub();
-  const charger = new LockCharger(
-    { federation: 'wrong-set', threshold: 2 },
-    {
-      self: peerOf(me),
-      gossip: hub.join(peerOf(me)),
-      fed: new EthersFederationClient(signerOf(chain, me), fed.address, { fromBlock: fed.blockNumber, pollIntervalMs: 10 }),
-      clock: systemClock,
-      log: createLogger('silent'),
-      committeeOf: (r) => (r === round ? committee.map(peerOf) : undefined),
-      addressOf: (p) => signerOf(chain, Number(p.slice('peer-'.length))).address,
-      signingDomain: async () => ({ domain: federationDomain(CHAIN_ID, fed.address), binding: deploymentBinding(CHAIN_ID, fed.address) }),
-    },
-  );
-  charger.start();
-  const abort = new AbortController();
+  const member = await chargeMember({ chain, fed, round, committee, me: committee[1]!, lock: hash(0x52), participants: [4, 5] });
   try {
-    return await charger.charge(
-      {
-        round,
-        position: 1,
-        turnAt: Number.POSITIVE_INFINITY,
-        until: Number.POSITIVE_INFINITY,
-        lock: hash(0x52) as Hex32,
-        contributors: U3.map(peerOf),
-        declarations,
-      },
-      abort.signal,
-    );
+    return await member.answer();
   } finally {
-    abort.abort();
-    charger.stop();
+    member.close();
   }
 }
 

@@ -22,15 +22,14 @@
  * The reorg is `evm_revert` to a snapshot taken before the abort's blocks (depth 2 < 3).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
-import { ResilientFederationClient } from '../../node/chain/resilient.js';
 import { createLogger } from '../../node/logger.js';
 import { PrivacyGuard } from '../../node/services/privacy-guard.js';
 import { MemoryPrivacyLedger } from '../../node/store/privacy-ledger.js';
 import { participantsHash } from '../../protocol/chain/charge.js';
 import { deploymentBinding } from '../../protocol/chain/deployment-binding.js';
 import { declaredSpend } from '../../protocol/chain/dp-params.js';
+import { memberClient } from './charge-member-fixture.js';
 import {
   as,
   CHAIN_ID,
@@ -65,12 +64,9 @@ describe('F31: a masked input is withheld from the local ledger only on a settle
     const rec = recordFor(chain, round, INITIAL, participants);
     const charge = chargeFor(rec, hash(0x44));
 
-    const resilient = new ResilientFederationClient(
-      new EthersFederationClient(signerOf(chain, ME), fed.address, { fromBlock: fed.blockNumber, pollIntervalMs: 10 }),
-      { confirmations: CONFIRMATIONS, provider: chain.provider, pollIntervalMs: 10 },
-    );
+    const { client, close } = memberClient(chain, fed, ME, CONFIRMATIONS);
     const ledger = new MemoryPrivacyLedger(deploymentBinding(CHAIN_ID, fed.address));
-    const guard = new PrivacyGuard({ epochs: 1, masked: true }, { fed: resilient, log: createLogger('silent'), ledger });
+    const guard = new PrivacyGuard({ epochs: 1, masked: true }, { fed: client, log: createLogger('silent'), ledger });
     // This participant's masked input of `round` left: charged as pending, counted.
     guard.charge(round, DP_PARAMS);
     expect(ledger.spent()).toBe(declaredSpend(DP_PARAMS));
@@ -99,7 +95,7 @@ describe('F31: a masked input is withheld from the local ledger only on a settle
 
     // Later rounds settle again (any pending entry).
     await guard.settle(round + 2);
-    resilient.close();
+    close();
     // Safe: the canonical chain charged (so the members released) this input: the local
     // ledger, the only record across deployments, counts it. Today: withheld on the head's
     // abort and never revisited — spent() is 0.
