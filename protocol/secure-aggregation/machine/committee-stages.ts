@@ -108,6 +108,11 @@ export interface CommitteeRoleState {
   outcome?: CommitteeOutcome;
   /** When this member first held a certified key set (the late input window counts from it). */
   keySetAt?: number;
+  /**
+   * Since when no contributor's share is still to come although some are missing (provably
+   * unusable: KEY_SET); a turn-0 leader proposes one leader turn later, not at the key deadline.
+   */
+  noneAwaitedAt?: number;
 }
 
 export function committeeRole(member: SecAggCommitteeMember, store: ReceivedStore): CommitteeRoleState {
@@ -193,13 +198,25 @@ function keySet(s: CommitteeRoleState, c: StageContext): number | 'next' {
   const { cfg, store, out } = c;
   const { member } = s;
   const keysDeadline = cfg.openedAt + cfg.keysMs;
-  // Every member advertised and no contributor's share is still to come: held, or provably never
-  // to be held by t members (complaints, unaddressed), so waiting for the key deadline gains nothing.
+  // Every member advertised and every contributor's share is held: propose at once. Or none is
+  // still to come — the missing ones are provably never held by t members (complaints, unaddressed:
+  // `awaitingShares`), so waiting for the key deadline gains nothing: propose one leader turn
+  // (recordGraceMs) after that became true, so that the complaints it rests on, gossiped by other
+  // members, have reached the endorsers too (an endorser that lacks them refuses the omission, F12).
   const allShared = (): boolean => {
     const adverts = store.messages(SecAggKind.AdvertiseKeys);
-    return (
-      adverts.length >= cfg.members.length && member.awaitingShares(adverts.filter((a) => a.contributes).map((a) => a.sender)).length === 0
-    );
+    if (adverts.length < cfg.members.length) {
+      s.noneAwaitedAt = undefined;
+      return false;
+    }
+    const contributors = adverts.filter((a) => a.contributes).map((a) => a.sender);
+    if (contributors.every((p) => member.shareHolders.includes(p))) return true;
+    if (member.awaitingShares(contributors).length > 0) {
+      s.noneAwaitedAt = undefined;
+      return false;
+    }
+    s.noneAwaitedAt ??= c.now;
+    return c.now >= s.noneAwaitedAt + cfg.recordGraceMs;
   };
   // Issue #13 liveness under load (the F21 rule: never give up for good at a local deadline while
   // the chain can still act): with no certified key set at the input deadline the member goes on
@@ -231,7 +248,11 @@ function keySet(s: CommitteeRoleState, c: StageContext): number | 'next' {
     s.feeder.feed(out, SecAggKind.KeySetEndorse, (x) => member.addKeySetEndorse(x));
     return member.keySet !== undefined;
   });
-  if (typeof r === 'number') return r;
+  if (typeof r === 'number') {
+    // Wake for the early turn-0 proposal (above) when it comes before the next planned wake.
+    const early = s.noneAwaitedAt !== undefined ? s.noneAwaitedAt + cfg.recordGraceMs : undefined;
+    return early !== undefined && early > c.now && early < r && !s.proposedKeySetTurns.has(0) ? early : r;
+  }
   const done = r === 'done';
   out.log('debug', { keySet: member.keySet?.shared.length, done }, 'secure aggregation: key set phase over');
   if (store.resultSeen) throw lagged(c, 'key set');
