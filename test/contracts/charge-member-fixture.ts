@@ -70,6 +70,8 @@ export interface ChargeMemberInit {
   readonly confirmations?: number;
   /** Instrumentation: every `getRound` state the member reads. */
   readonly onRead?: (state: RoundState | undefined) => void;
+  /** The member's chain client, when not `memberClient(chain, fed, me, confirmations)` (closed by the caller). */
+  readonly client?: FederationChainClient;
 }
 
 export interface ChargeMember {
@@ -90,7 +92,8 @@ export async function chargeMember(init: ChargeMemberInit): Promise<ChargeMember
   const declarations = new Map(
     await Promise.all(participants.map(async (i) => [peerOf(i), { dpParams: DP_PARAMS, entrySignature: await entryOf(i) }] as const)),
   );
-  const { client, close } = memberClient(chain, fed, me, init.confirmations);
+  const { client, close } =
+    init.client !== undefined ? { client: init.client, close: () => {} } : memberClient(chain, fed, me, init.confirmations);
   const hub = new MemoryGossipHub();
   const charger = new LockCharger(
     { federation: 'charge-member', threshold: 2 },
