@@ -11,7 +11,6 @@
  * both sides); a plaintext release (`masked` off) is never settled away.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
 import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
 import { createLogger } from '../../node/logger.js';
 import { PrivacyGuard } from '../../node/services/privacy-guard.js';
@@ -33,6 +32,7 @@ import {
   signerOf,
   view,
 } from './federation-fixture.js';
+import { memberClient } from './charge-member-fixture.js';
 
 let chain: InProcessChain;
 
@@ -45,12 +45,11 @@ const silent = createLogger('silent');
 describe('privacy guard: masked inputs settled by the chain’s charge', () => {
   it('an input the chain charged stays; one it charged without (a late masker) or of a round aborted uncharged stops counting', async () => {
     const fed = await deployFed(chain, { m: 3, t: 2 });
-    const client = (i: number) =>
-      new EthersFederationClient(signerOf(chain, i), fed.address, { pollIntervalMs: 10, fromBlock: fed.blockNumber });
     const deployment = { chainId: CHAIN_ID, contract: fed.address };
+    // The bare ethers client (a block counts once mined); F31's reorg case: attack-ledger-settle-reorg.
     const node = (i: number, masked: boolean) => {
       const ledger = new MemoryPrivacyLedger(deployment);
-      const guard = new PrivacyGuard({ epochs: 1, masked }, { fed: client(i), log: silent, ledger });
+      const guard = new PrivacyGuard({ epochs: 1, masked }, { fed: memberClient(chain, fed, i).client, log: silent, ledger });
       return { ledger, guard };
     };
     const charged = node(1, true);

@@ -24,35 +24,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
-import { seededEntropy } from '../../node/services/secagg-crypto.js';
 import { MemoryPrekeyStore } from '../../node/services/secagg-prekey-store.js';
-import { SecAggPrekeys } from '../../node/services/secagg-prekeys.js';
 import { type ComplaintMsg, ComplaintReason, complaintStatement, SecAggKind } from '../../protocol/messages/secagg.js';
 import { SecAggCommitteeMember, SecAggParticipant } from '../../protocol/secure-aggregation/index.js';
 import { scopeOf } from '../../protocol/secure-aggregation/participant.js';
 import { config, crypto, entropies, testSign, testVerify } from './secagg-helpers.js';
-import { setupRound, TEST_BINDING } from './secagg-round-harness.js';
+import { prekeyNode, runThenLoseState } from './prekey-helpers.js';
+import { setupRound } from './secagg-round-harness.js';
 
 const RESTORED = 'peer-004'; // an honest committee member whose prekey state was lost
 const ACTIVE = ['peer-005', 'peer-006'];
 const VICTIM = 'peer-008';
-
-function prekeyNode(hub: MemoryGossipHub, id: string, store: MemoryPrekeyStore, tag: string): SecAggPrekeys {
-  const p = new SecAggPrekeys(
-    { federation: 'fed', binding: TEST_BINDING, window: 8, republishMs: 0 },
-    {
-      gossip: hub.join(id),
-      crypto,
-      entropy: seededEntropy(`attack-prekey/${tag}`),
-      sign: testSign(id),
-      verify: testVerify,
-      isMember: () => true,
-      store,
-    },
-  );
-  p.start();
-  return p;
-}
 
 /**
  * (7, 5), 10 participants sealing to RESTORED's stale prekey (what their directories hold), to
@@ -119,23 +101,12 @@ function staleRound(staleKeys: boolean) {
 describe('attack: a member whose prekey state was lost hands two active members the third complaint (F25)', () => {
   it('after a state loss (daemon start sequence) participants switch to the member’s new key generation (was: sealed to a lost key for W rounds)', async () => {
     const hub = new MemoryGossipHub();
-    const participant = prekeyNode(hub, VICTIM, new MemoryPrekeyStore(), 'victim');
-    const before = prekeyNode(hub, RESTORED, new MemoryPrekeyStore(), 'before');
+    const participant = prekeyNode(hub, VICTIM, new MemoryPrekeyStore(), 'attack-prekey/victim');
     // The member has been running since round 1; rounds 1–6 closed one by one and after each the
-    // daemon's poll erased it and topped the window up: keys for 7–14 are published (W = 8).
-    await before.topUp(1);
-    for (let r = 1; r <= 6; r++) {
-      before.endedThrough(r);
-      participant.endedThrough(r);
-      await before.topUp(r + 1);
-    }
-    await hub.settle();
-    const sealedTo = participant.keyFor(RESTORED, 7)!;
+    // daemon's poll erased it and topped the window up: keys for 7–14 are published (W = 8). Then
+    // the server is rebuilt: same identity, empty state folder (prekeys.bin is kept out of backups).
+    const { lost: sealedTo, after } = await runThenLoseState(hub, RESTORED, [participant], 6, 'attack-prekey');
     expect(sealedTo).toBeDefined();
-    // The server is rebuilt: same identity, empty state folder (prekeys.bin is kept out of backups).
-    before.stop();
-    hub.leave(RESTORED);
-    const after = prekeyNode(hub, RESTORED, new MemoryPrekeyStore(), 'after');
     after.endedThrough(6); // the daemon's start-up erasure
     await after.topUp(7);
     await hub.settle();

@@ -21,9 +21,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
-import { seededEntropy } from '../../node/services/secagg-crypto.js';
 import { MemoryPrekeyStore } from '../../node/services/secagg-prekey-store.js';
-import { SecAggPrekeys } from '../../node/services/secagg-prekeys.js';
 import { isFedmeshError } from '../../protocol/errors.js';
 import {
   type ComplaintMsg,
@@ -37,7 +35,8 @@ import {
 import { decodeSum, SecAggCommitteeMember, SecAggParticipant } from '../../protocol/secure-aggregation/index.js';
 import { scopeOf } from '../../protocol/secure-aggregation/participant.js';
 import { config, crypto, entropies, testSign, testVerify } from './secagg-helpers.js';
-import { exposedShareCounts, LATE, maskInputs, type Round, setupRound, signView, TEST_BINDING } from './secagg-round-harness.js';
+import { prekeyNode, runThenLoseState } from './prekey-helpers.js';
+import { exposedShareCounts, LATE, maskInputs, type Round, setupRound, signView } from './secagg-round-harness.js';
 
 const RESTORED = 'peer-004';
 const PLAIN = 'peer-001'; // an honest member that never lost anything
@@ -241,36 +240,9 @@ describe('attack: lying about the named recipient key (ShareKeys v3) next to a r
 
   it('forward secrecy after re-keying: the new generation’s round secret leaves the store at the round’s open', async () => {
     const hub = new MemoryGossipHub();
-    const mk = (id: string, store: MemoryPrekeyStore, tag: string) => {
-      const p = new SecAggPrekeys(
-        { federation: 'fed', binding: TEST_BINDING, republishMs: 0 },
-        {
-          gossip: hub.join(id),
-          crypto,
-          entropy: seededEntropy(`recipient-key/${tag}`),
-          sign: testSign(id),
-          verify: testVerify,
-          isMember: () => true,
-          store,
-        },
-      );
-      p.start();
-      return p;
-    };
-    const participant = mk('peer-008', new MemoryPrekeyStore(), 'participant');
-    const before = mk(RESTORED, new MemoryPrekeyStore(), 'before');
-    await before.topUp(1);
-    for (let r = 1; r <= 4; r++) {
-      before.endedThrough(r);
-      participant.endedThrough(r);
-      await before.topUp(r + 1);
-    }
-    await hub.settle();
-    before.stop();
-    hub.leave(RESTORED);
-    // Rebuilt with an empty store; round 5 opens: a new generation, round 5 keyed and taken at once.
-    const store = new MemoryPrekeyStore();
-    const after = mk(RESTORED, store, 'after');
+    const participant = prekeyNode(hub, 'peer-008', new MemoryPrekeyStore(), 'recipient-key/participant');
+    // Rounds 1–4 closed; rebuilt with an empty store; round 5 opens: a new generation, round 5 keyed and taken at once.
+    const { after, store } = await runThenLoseState(hub, RESTORED, [participant], 4, 'recipient-key');
     const pair = await after.roundOpened(5);
     await hub.settle();
     expect(after.generation).toBe(4);

@@ -10,54 +10,23 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
-import { seededEntropy } from '../../node/services/secagg-crypto.js';
 import { MemoryPrekeyStore } from '../../node/services/secagg-prekey-store.js';
-import { SecAggPrekeys } from '../../node/services/secagg-prekeys.js';
 import { type ComplaintMsg, ComplaintReason, complaintStatement, SecAggKind } from '../../protocol/messages/secagg.js';
 import { SecAggCommitteeMember, SecAggParticipant } from '../../protocol/secure-aggregation/index.js';
 import { scopeOf } from '../../protocol/secure-aggregation/participant.js';
 import { config, crypto, entropies, testSign, testVerify } from './secagg-helpers.js';
-import { setupRound, TEST_BINDING } from './secagg-round-harness.js';
+import { prekeyNode, runThenLoseState } from './prekey-helpers.js';
+import { setupRound } from './secagg-round-harness.js';
 
 const RESTORED = 'peer-004';
 const ACTIVE = ['peer-005', 'peer-006'];
 const VICTIM = 'peer-008';
 
-function node(hub: MemoryGossipHub, id: string, store: MemoryPrekeyStore, tag: string): SecAggPrekeys {
-  const p = new SecAggPrekeys(
-    { federation: 'fed', binding: TEST_BINDING, republishMs: 0 },
-    {
-      gossip: hub.join(id),
-      crypto,
-      entropy: seededEntropy(`stale/${tag}`),
-      sign: testSign(id),
-      verify: testVerify,
-      isMember: () => true,
-      store,
-    },
-  );
-  p.start();
-  return p;
-}
-
 describe('prekeys: a member rebuilt without its prekey state (F25)', () => {
   it('re-keys from the next round in a new generation, receivers switch at once, and it remembers the rounds its lost state may have keyed', async () => {
     const hub = new MemoryGossipHub();
-    const participant = node(hub, VICTIM, new MemoryPrekeyStore(), 'victim');
-    const before = node(hub, RESTORED, new MemoryPrekeyStore(), 'before');
-    await before.topUp(1);
-    for (let r = 1; r <= 6; r++) {
-      before.endedThrough(r);
-      participant.endedThrough(r);
-      await before.topUp(r + 1);
-    }
-    await hub.settle();
-    const lost7 = participant.keyFor(RESTORED, 7)!;
-    expect(before.mayHoldStaleKey(7)).toBe(false);
-    before.stop();
-    hub.leave(RESTORED);
-    const store = new MemoryPrekeyStore();
-    const after = node(hub, RESTORED, store, 'after');
+    const participant = prekeyNode(hub, VICTIM, new MemoryPrekeyStore(), 'stale/victim');
+    const { lost: lost7, after, store } = await runThenLoseState(hub, RESTORED, [participant], 6, 'stale');
     after.endedThrough(6);
     await after.topUp(7);
     await hub.settle();
@@ -73,7 +42,7 @@ describe('prekeys: a member rebuilt without its prekey state (F25)', () => {
     // Restarted again (store intact): the generation and the memory survive, no further re-key.
     after.stop();
     hub.leave(RESTORED);
-    const again = node(hub, RESTORED, store, 'again');
+    const again = prekeyNode(hub, RESTORED, store, 'stale/again');
     expect(again.generation).toBe(6);
     expect(again.mayHoldStaleKey(9)).toBe(true);
     const pair = await again.roundOpened(7);
