@@ -1,0 +1,125 @@
+/**
+ * Red team F33 (H-red, 2026-12-07 late): anyone can make every honest round's audit fail by
+ * submitting the committee's public signatures through a contract of their own.
+ *
+ * `chargeRound` and `finalizeRound` take any sender (the signatures, not the sender, authorise
+ * them), and the members gossip their EIP-712 signatures in the clear (`/charge/1`, `/finalize/1`)
+ * so that whoever holds t of them can submit. The auditor (node/audit/fetch.ts `chargeCallOf`,
+ * `finalizeCallOf`) re-checks those signatures from the transaction's calldata and reports an
+ * ERROR (`SIGNATURES_UNAVAILABLE`: "neither the committee's nor the participants' signatures can
+ * be verified") when the transaction did not call the federation directly — the red team's F11
+ * fix, aimed at relays a malicious deployer would use. An outsider (no role, no membership)
+ * watching the gossip can front-run the designated submitter with the same arguments wrapped in a
+ * call from its own forwarder contract: the charge and the record land exactly as the committee
+ * signed them (the honest submitter's own transaction reverts `FedmeshRoundsAlreadyCharged` /
+ * is read as the round already finalized, which the node treats as success), and `fedmesh audit`
+ * reports the round as an error. Every round, for the price of the gas. An audit that fails on
+ * every honest round teaches its readers to ignore SIGNATURES_UNAVAILABLE — the finding that
+ * would reveal a look-alike contract charging budgets without signatures (F11).
+ *
+ * Real contract on in-process Hardhat served over HTTP for the auditor; the forwarder is compiled
+ * in the test with the solc-js the project already uses (as attack-study-fork does).
+ */
+import { createRequire } from 'node:module';
+import { ContractFactory } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAudit } from '../../node/audit/run.js';
+import { type InProcessChain, startInProcessChain } from '../../node/chain/hardhat.js';
+import { type LocalChainNode, startLocalChainNode } from '../../node/chain/local-node.js';
+import { toChargeValue } from '../../protocol/chain/charge.js';
+import { toTypedValue } from '../../protocol/chain/record.js';
+import {
+  chargeFor,
+  deployFed,
+  entrySigs,
+  FED_IFACE,
+  INITIAL,
+  openNext,
+  recordFor,
+  sign,
+  signCharge,
+  signerOf,
+  writeAuditDeployment,
+} from './federation-fixture.js';
+
+/** solc-js, the compiler hardhat.config.ts uses (no type declarations ship with it). */
+const solc = createRequire(import.meta.url)('solc') as { compile(input: string): string };
+
+/** Anyone's forwarder: calls `to` with `data`, bubbling a revert. */
+const FORWARDER_SOURCE = `// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+contract Forwarder {
+    function forward(address to, bytes calldata data) external {
+        (bool ok, bytes memory ret) = to.call(data);
+        if (!ok) assembly { revert(add(ret, 32), mload(ret)) }
+    }
+}`;
+
+function compileForwarder(): { abi: unknown[]; bytecode: string } {
+  const out = JSON.parse(
+    solc.compile(
+      JSON.stringify({
+        language: 'Solidity',
+        sources: { 'Forwarder.sol': { content: FORWARDER_SOURCE } },
+        settings: { outputSelection: { '*': { Forwarder: ['abi', 'evm.bytecode.object'] } } },
+      }),
+    ),
+  ) as {
+    contracts: { 'Forwarder.sol': { Forwarder: { abi: unknown[]; evm: { bytecode: { object: string } } } } };
+    errors?: { severity: string; message: string }[];
+  };
+  const errors = (out.errors ?? []).filter((e) => e.severity === 'error');
+  if (errors.length > 0) throw new Error(errors.map((e) => e.message).join('\n'));
+  const c = out.contracts['Forwarder.sol'].Forwarder;
+  return { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
+}
+
+let chain: InProcessChain;
+let node: LocalChainNode;
+
+beforeAll(async () => {
+  chain = await startInProcessChain();
+  node = await startLocalChainNode(0);
+}, 120_000);
+
+afterAll(async () => {
+  await node?.close();
+});
+
+/** An outsider: a chain account that is no member and holds no role. */
+const GRIEFER = 9;
+
+describe('F33: the audit of an honest round does not depend on who carried its signatures', () => {
+  it.fails('an outsider lands the charge and the record through its own forwarder: the audit reports no error', async () => {
+    const fed = await deployFed(chain, { m: 3, t: 2 });
+    const { round, committee } = await openNext(chain, fed);
+    const rec = recordFor(chain, round, INITIAL, [1, 2]);
+    const charge = chargeFor(rec);
+    // What the gossip carries: t committee signatures over the charge and over the record, and
+    // the participants' entry signatures with their masked inputs.
+    const signers = committee.slice(0, 2);
+    const chargeSigs = await Promise.all(signers.map((i) => signCharge(signerOf(chain, i), fed.address, charge)));
+    const recordSigs = await Promise.all(signers.map((i) => sign(signerOf(chain, i), fed.address, rec)));
+    const entries = await entrySigs(chain, fed.address, rec);
+
+    const { abi, bytecode } = compileForwarder();
+    const forwarder = await new ContractFactory(abi as never, bytecode, signerOf(chain, GRIEFER)).deploy();
+    await forwarder.waitForDeployment();
+    const forward = async (data: string): Promise<void> => {
+      const tx = await forwarder.getFunction('forward').send(fed.address, data);
+      await tx.wait();
+    };
+    // Front-running the committee's submitters with the very same arguments.
+    await forward(
+      FED_IFACE.encodeFunctionData('chargeRound', [round, charge.lock, toChargeValue(charge).participants, entries, chargeSigs]),
+    );
+    await forward(FED_IFACE.encodeFunctionData('finalizeRound', [toTypedValue(rec), [], recordSigs]));
+
+    const report = await runAudit({ rpc: node.url, deployment: writeAuditDeployment(fed, node.chainId) });
+    expect(report.rounds.map((r) => [r.status, r.chargedBlock !== undefined])).toEqual([['finalized', true]]);
+    // Safe: the round is exactly what the committee and the participants signed, so nothing is an
+    // error (the fixture's placeholder peer proofs aside). Today: SIGNATURES_UNAVAILABLE errors
+    // for the charge and the finalize.
+    expect(report.findings.filter((f) => f.severity === 'error' && f.code !== 'PEER_PROOF_INVALID')).toEqual([]);
+  }, 180_000);
+});
