@@ -18,26 +18,13 @@
 import type { ModelWeights } from '../../protocol/model.js';
 import { createPlainRoundState, type PlainRoundConfig, type PlainRoundState, type Trained } from '../../protocol/round-machine/index.js';
 import type { CommitteeStage } from '../../protocol/round.js';
-import type { Clock } from '../clock.js';
-import type { Logger } from '../logger.js';
-import { driveRound, type RoundInboxFeed } from './round-drive.js';
-import type { RoundInbox } from './round-inbox.js';
-import type { RoundRecorder } from './round-recorder.js';
+import { committeeResult, driveRound, participantResult, type RoundEffectPorts, type RoundInboxFeed } from './round-drive.js';
 
-export interface PlainRoundEnv {
+/** The plaintext strategy's configuration and the node's effect ports (./round-drive.ts). */
+export interface PlainRoundEnv extends RoundEffectPorts {
   readonly cfg: PlainRoundConfig;
-  readonly inbox: RoundInbox;
-  readonly recorder: RoundRecorder;
-  readonly clock: Clock;
-  readonly log: Logger;
-  /** The participant's EIP-712 ParticipantEntry signature (65 bytes) for its declaration; required when cfg.signsEntry. */
-  readonly signEntry?: (dpParams: bigint) => Promise<Uint8Array>;
-  /** Charges the release to the node's own privacy ledger, durably, right before the update leaves (H8 F8). */
-  readonly beforePublish?: (dpParams: bigint) => Promise<void> | void;
   /** Why the contract would refuse this update's record line (undefined: it would accept it); required when cfg.admits. */
   readonly admit?: (participant: string, dpParams: bigint, entrySignature: Uint8Array | undefined) => Promise<string | undefined>;
-  /** Keeps the round's average payload (under a server optimizer) for the auditor. */
-  readonly keepArtifact?: (bytes: Uint8Array) => void;
 }
 
 /**
@@ -93,9 +80,7 @@ export async function runPlainParticipant(
 ): Promise<{ trainLoss?: number }> {
   const state = createPlainRoundState(env.cfg, { participant: true });
   await drive(env, state, signal, train);
-  const outcome = state.participant!.outcome!;
-  if (outcome.kind === 'thrown') throw outcome.error;
-  return outcome.trainLoss !== undefined ? { trainLoss: outcome.trainLoss } : {};
+  return participantResult(state);
 }
 
 /** The committee member: collect, admit, aggregate, record, announce. */
@@ -105,8 +90,6 @@ export async function runPlainCommittee(
 ): Promise<{ path: readonly CommitteeStage[]; recorded: boolean }> {
   const state = createPlainRoundState(env.cfg, { committee: true });
   await drive(env, state, signal);
-  const role = state.committee!;
-  const outcome = role.outcome!;
-  if (outcome.kind === 'thrown') throw outcome.error;
-  return { path: role.stages.path, recorded: outcome.recorded };
+  const { recorded } = committeeResult(state);
+  return { path: state.committee!.stages.path, recorded };
 }

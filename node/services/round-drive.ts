@@ -21,6 +21,7 @@ import type { MaskedInputPayload } from '../../protocol/messages/masked-input.js
 import type { SecAggMessage } from '../../protocol/messages/secagg.js';
 import {
   type AnyRoundState,
+  type CommitteeOutcome,
   type RoundEffect,
   type RoundEvent,
   roundEnded,
@@ -36,26 +37,37 @@ import type { RoundInbox } from './round-inbox.js';
 import type { RoundRecorder } from './round-recorder.js';
 
 /**
- * The node's ports for the effects both strategies ask for. The secure and plaintext round
- * environments (SecureRoundEnv, PlainRoundEnv) are passed as they are.
+ * The node's ports for the effects both strategies ask for: the shared part of the secure and
+ * plaintext round environments (SecureRoundEnv, PlainRoundEnv extend it and are passed as they are).
  */
 export interface RoundEffectPorts {
   readonly clock: Clock;
   readonly log: Logger;
   /** `publish-input`, `publish-update`, `announce`: the round's topics. */
   readonly inbox: RoundInbox;
+  /** `record`, and the secure `charge-lock` (red team F18): the chain. */
   readonly recorder: RoundRecorder;
-  /** `sign-entry`: the participant's EIP-712 ParticipantEntry signature (65 bytes); required when the machine asks. */
+  /**
+   * `sign-entry`: the participant's EIP-712 ParticipantEntry signature for this round's
+   * declaration (protocol/chain/participant-entry.ts `signParticipantEntry`), 65 bytes; required
+   * whenever the machine asks (plaintext: cfg.signsEntry; secure: absent, the masked input
+   * carries 65 zero bytes, unsigned).
+   */
   readonly signEntry?: (dpParams: bigint) => Promise<Uint8Array>;
-  /** `charge`: the release charged to the node's own privacy ledger, durably, right before the input leaves (H8 F8). */
+  /**
+   * `charge`: charges the release to the node's own privacy ledger (issue 14 item 3; H8 F8), right
+   * before the contribution is published (secure: only once a key set is certified), durable when
+   * it returns, so a contribution that never leaves is never charged and one that leaves always is.
+   */
   readonly beforePublish?: (dpParams: bigint) => Promise<void> | void;
-  /** Keeps the round's average payload (under a server optimizer) for the auditor. */
+  /** Keeps the round's average payload (SecureRecordRequest.averagePayload, under a server optimizer) for the auditor. */
   readonly keepArtifact?: (bytes: Uint8Array) => void;
 }
 
 /**
- * What differs between the strategies: the ports for their own effects (a port whose effect the
- * strategy never asks for is absent), how an error is counted, and what the inboxes deliver.
+ * What differs between the strategies: the ports for their own effects (a strategy gives the
+ * ports of the effects it asks for; the others are absent), how an error is counted, and what
+ * the inboxes deliver.
  */
 export interface RoundStrategyPorts {
   /** `count`: a protocol error caused by another peer's message (or this peer's own failure), by code. */
@@ -120,7 +132,7 @@ export async function driveRound<S extends AnyRoundState>(init: DriveRoundInit<S
     for (const e of effects) {
       switch (e.type) {
         case 'publish':
-          await strategy.publish?.(e.message);
+          await strategy.publish!(e.message);
           break;
         case 'publish-input':
           await inbox.publishMaskedInput(round, e.payload);
@@ -234,4 +246,18 @@ export async function driveRound<S extends AnyRoundState>(init: DriveRoundInit<S
       else if (x.type === 'count') strategy.count(x.code, x.detail);
     }
   }
+}
+
+/** The participant role's result once `driveRound` returned: its training loss, or the error it ended with, thrown. */
+export function participantResult(state: AnyRoundState): { trainLoss?: number } {
+  const outcome = state.participant!.outcome!;
+  if (outcome.kind === 'thrown') throw outcome.error;
+  return outcome.trainLoss !== undefined ? { trainLoss: outcome.trainLoss } : {};
+}
+
+/** The committee role's outcome once `driveRound` returned, or the error it ended with, thrown. */
+export function committeeResult(state: AnyRoundState): Extract<CommitteeOutcome, { kind: 'done' }> {
+  const outcome = state.committee!.outcome!;
+  if (outcome.kind === 'thrown') throw outcome.error;
+  return outcome;
 }

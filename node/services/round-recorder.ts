@@ -45,7 +45,7 @@ export interface RecordResult {
 
 /**
  * A secure round's certified lock to charge on chain before any reveal (red team F18; the
- * machine's `charge-lock` effect, protocol/secure-aggregation/machine/types.ts, with the turn as
+ * machine's `charge-lock` effect, protocol/round-machine/types.ts, with the turn as
  * an absolute time).
  */
 export interface SecureChargeRequest {

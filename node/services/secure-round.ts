@@ -59,11 +59,7 @@ import {
 } from '../../protocol/secure-aggregation/machine/index.js';
 import { type CommitteeTiming, defaultKeySetGraceMs, validateKeySetGrace } from '../../protocol/secure-aggregation/committee-member.js';
 import type { Hex32 } from '../chain/types.js';
-import type { Clock } from '../clock.js';
-import type { Logger } from '../logger.js';
-import { driveRound, type RoundInboxFeed } from './round-drive.js';
-import type { RoundInbox } from './round-inbox.js';
-import type { RoundRecorder } from './round-recorder.js';
+import { committeeResult, driveRound, participantResult, type RoundEffectPorts, type RoundInboxFeed } from './round-drive.js';
 import type { CommitteeKeys } from './secagg-committee-keys.js';
 import type { SecAggInbox } from './secagg-inbox.js';
 import type { SecAggPrekeys } from './secagg-prekeys.js';
@@ -104,7 +100,12 @@ export interface SecAggComponents {
   readonly verify: IdentityVerify;
 }
 
-export interface SecureRoundEnv {
+/**
+ * The secure strategy's view of the round and peer, its components, and the node's effect ports
+ * (./round-drive.ts RoundEffectPorts: clock, log, round inbox, recorder, entry signature, ledger
+ * charge, artifact keeper).
+ */
+export interface SecureRoundEnv extends RoundEffectPorts {
   readonly plan: RoundPlan;
   /** The federation's L2 bound on each participant's update (defence.updateNormBound); undefined: none. */
   readonly updateNormBound?: number;
@@ -120,8 +121,6 @@ export interface SecureRoundEnv {
   readonly global: ModelWeights;
   /** The server optimizer's step for this round (RoundMachineConfig.serverStep); absent: FedAvg. */
   readonly serverStep?: (aggregate: ModelWeights) => ModelWeights;
-  /** Keeps the round's average payload (SecureRecordRequest.averagePayload) for the auditor. */
-  readonly keepArtifact?: (bytes: Uint8Array) => void;
   readonly self: string;
   readonly members: readonly string[];
   readonly threshold: number;
@@ -131,19 +130,9 @@ export interface SecureRoundEnv {
   /** Committee members whose prekey for this round the participant held at open (RoundMachineConfig.preKeyed). */
   readonly preKeyed?: readonly string[];
   readonly sampleCount: number;
-  readonly inbox: RoundInbox;
   readonly secagg: SecAggComponents;
-  readonly recorder: RoundRecorder;
-  readonly clock: Clock;
-  readonly log: Logger;
   /** Protocol errors caused by other peers' messages, by code (a metric). */
   readonly errors: Map<string, number>;
-  /**
-   * The participant's EIP-712 ParticipantEntry signature for this round's declaration
-   * (protocol/chain/participant-entry.ts `signParticipantEntry`), 65 bytes; absent: the masked
-   * input carries 65 zero bytes (unsigned).
-   */
-  readonly signEntry?: (dpParams: bigint) => Promise<Uint8Array>;
   /**
    * Admission before any reveal (issue 14 item 3; H8 F1): whether the contract would accept this
    * participant's line (protocol/chain/declaration.ts `checkAdmission`: its own entry signature,
@@ -152,12 +141,6 @@ export interface SecureRoundEnv {
    * `finalizeRound` would refuse. Absent: every input is admitted (the recorder checks later).
    */
   readonly admit?: (participant: string, input: MaskedInputPayload) => Promise<string | undefined>;
-  /**
-   * Charges the release to the node's own privacy ledger (issue 14 item 3; H8 F8), called right
-   * before the masked input is published — only once a key set is certified — and durable when it
-   * returns, so an input that never leaves is never charged and one that leaves always is.
-   */
-  readonly beforePublish?: (dpParams: bigint) => Promise<void> | void;
 }
 
 export interface SecureCommitteeResult {
@@ -270,7 +253,7 @@ function drive(env: SecureRoundEnv, state: RoundState, signal: AbortSignal, trai
       publish: (message) => env.secagg.inbox.publish(message),
       admitInput: (participant, input) => env.admit!(participant, input),
       feed: secureFeed(env),
-      // The role had ended: its secrets go now, whatever the failure.
+      // The role had ended: its role objects wipe their secrets and go to FAILED before the rethrow.
       onFailedAfterEnd: () => {
         state.participant?.role.fail();
         state.committee?.member.fail();
@@ -295,9 +278,7 @@ export async function runSecureParticipant(
 ): Promise<{ trainLoss?: number }> {
   const state = createRoundState(machineConfig(env), { participant });
   await drive(env, state, signal, train);
-  const outcome = state.participant!.outcome!;
-  if (outcome.kind === 'thrown') throw outcome.error;
-  return outcome.trainLoss !== undefined ? { trainLoss: outcome.trainLoss } : {};
+  return participantResult(state);
 }
 
 /** The committee member: certify the key set, sign its view, lock (U_3, D), reveal, unmask, sign the result, record, announce. */
@@ -308,11 +289,9 @@ export async function runSecureCommittee(
 ): Promise<SecureCommitteeResult> {
   const state = createRoundState(machineConfig(env), { member });
   await drive(env, state, signal);
-  const role = state.committee!;
-  const outcome = role.outcome!;
-  if (outcome.kind === 'thrown') throw outcome.error;
+  const outcome = committeeResult(state);
   return {
-    path: role.stages.path,
+    path: state.committee!.stages.path,
     secaggPath: member.machine.path,
     recorded: outcome.recorded,
     ...(outcome.survivors !== undefined ? { survivors: outcome.survivors } : {}),
