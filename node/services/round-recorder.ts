@@ -7,6 +7,7 @@
  */
 import type { ContributionDeclaration } from '../../protocol/chain/record.js';
 import type { ModelWeights } from '../../protocol/model.js';
+import type { LockChargeRequest } from '../../protocol/round-machine/types.js';
 import type { Hex32, RecordedRound } from '../chain/types.js';
 
 export interface RecordRequest {
@@ -44,21 +45,15 @@ export interface RecordResult {
 }
 
 /**
- * A secure round's certified lock to charge on chain before any reveal (red team F18; the
- * machine's `charge-lock` effect, protocol/secure-aggregation/machine/types.ts, with the turn as
- * an absolute time).
+ * A secure round's certified lock to charge on chain before any reveal (red team F18): the
+ * machine's `charge-lock` request (protocol/round-machine/types.ts `LockChargeRequest`: round,
+ * position, `until` — after which the member has given up, +∞ by default: it waits for the
+ * chain, F21 — the lock digest, U_3 and their declarations) with its turn as an absolute time.
  */
-export interface SecureChargeRequest {
-  readonly round: number;
-  readonly position: number;
+export type SecureChargeRequest = Omit<LockChargeRequest, 'turnDelayMs'> & {
   /** Absolute time (ms) from which this position submits the charge itself. */
   readonly turnAt: number;
-  /** Absolute time (ms) after which the member has given up; +∞ (the default): it waits for the chain (F21). */
-  readonly until: number;
-  readonly lock: Hex32;
-  readonly contributors: readonly string[];
-  readonly declarations: ReadonlyMap<string, ContributionDeclaration>;
-}
+};
 
 /** The chain charged exactly the lock's U_3 (`charged`), or why it never will (`refusal`). */
 export type LockChargeResult =

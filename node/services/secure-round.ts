@@ -1,17 +1,18 @@
 /**
  * One peer's side of a secure-aggregation round (protocol/secure-aggregation/, Bonawitz et
- * al., CCS 2017, §4 and the §6–7 consistency check, with the committee as a quorum server),
- * as a thin driver of the round machine (protocol/secure-aggregation/machine/: `step(state,
- * event) → {state, effects}`). The machine decides *what* to do and *when*; every check,
- * certificate and byte of cryptography is protocol/'s. This driver only
- *   - feeds events: the round opening (`start`), what the inboxes accepted (`received`: every
- *     new secagg message and masked input, as one batch), clock ticks the machine asked for
- *     with `wake` (through the Clock port, so a simulation on a manual clock replays), and the
- *     completions of the effects below;
- *   - executes effects, in order: publish (secagg topic, masked input, aggregate), train, sign
- *     the ParticipantEntry, charge the local ledger, check admission, charge the certified lock on
- *     chain before any reveal (red team F18; like training, it runs beside the loop and answers
- *     with `lock-charged`), record on chain, log, count.
+ * al., CCS 2017, §4 and the §6–7 consistency check, with the committee as a quorum server): the
+ * round machine's secure strategy (protocol/secure-aggregation/machine/) run by the one driver
+ * loop (./round-drive.ts `driveRound`, which also runs ./plain-round.ts). The machine decides
+ * *what* to do and *when*; every check, certificate and byte of cryptography is protocol/'s; the
+ * loop feeds events (start, received, ticks through the Clock port, effect completions) and
+ * executes effects in order. This file adds only what the secure strategy has of its own:
+ *   - the machine's configuration from the node's settings, and the roles in its state;
+ *   - what its inboxes deliver: every new secagg message (by kind and slot) and masked input,
+ *     as one `received` batch;
+ *   - its effect ports: publish on the secagg topic, the admission check of a masked input
+ *     (`admit`), a refused message's count in the round's error metric; and, when a role that had
+ *     ended fails in its last effect, wiping the role objects' secrets before the failure is
+ *     rethrown.
  *
  * Phases of round r (t = 0 when this peer opened it) — see the machine's stage files for each
  * rule. Every wait ends as soon as what it waits for has arrived; deadlines only matter when
@@ -51,23 +52,14 @@ import type {
 import {
   createRoundState,
   type DropoutPoint,
-  type RoundEffect,
-  type RoundEvent,
   type RoundMachineConfig,
   type RoundState,
-  roundDone,
   slotOf,
-  step,
   type Trained,
 } from '../../protocol/secure-aggregation/machine/index.js';
 import { type CommitteeTiming, defaultKeySetGraceMs, validateKeySetGrace } from '../../protocol/secure-aggregation/committee-member.js';
 import type { Hex32 } from '../chain/types.js';
-import type { Clock } from '../clock.js';
-import type { Logger } from '../logger.js';
-import { ChangeNotifier } from './change-notifier.js';
-import { waitForChangeOrTime } from './deadline.js';
-import type { RoundInbox } from './round-inbox.js';
-import type { RoundRecorder } from './round-recorder.js';
+import { committeeResult, driveRound, participantResult, type RoundEffectPorts, type RoundInboxFeed } from './round-drive.js';
 import type { CommitteeKeys } from './secagg-committee-keys.js';
 import type { SecAggInbox } from './secagg-inbox.js';
 import type { SecAggPrekeys } from './secagg-prekeys.js';
@@ -108,7 +100,12 @@ export interface SecAggComponents {
   readonly verify: IdentityVerify;
 }
 
-export interface SecureRoundEnv {
+/**
+ * The secure strategy's view of the round and peer, its components, and the node's effect ports
+ * (./round-drive.ts RoundEffectPorts: clock, log, round inbox, recorder, entry signature, ledger
+ * charge, artifact keeper).
+ */
+export interface SecureRoundEnv extends RoundEffectPorts {
   readonly plan: RoundPlan;
   /** The federation's L2 bound on each participant's update (defence.updateNormBound); undefined: none. */
   readonly updateNormBound?: number;
@@ -124,8 +121,6 @@ export interface SecureRoundEnv {
   readonly global: ModelWeights;
   /** The server optimizer's step for this round (RoundMachineConfig.serverStep); absent: FedAvg. */
   readonly serverStep?: (aggregate: ModelWeights) => ModelWeights;
-  /** Keeps the round's average payload (SecureRecordRequest.averagePayload) for the auditor. */
-  readonly keepArtifact?: (bytes: Uint8Array) => void;
   readonly self: string;
   readonly members: readonly string[];
   readonly threshold: number;
@@ -135,19 +130,9 @@ export interface SecureRoundEnv {
   /** Committee members whose prekey for this round the participant held at open (RoundMachineConfig.preKeyed). */
   readonly preKeyed?: readonly string[];
   readonly sampleCount: number;
-  readonly inbox: RoundInbox;
   readonly secagg: SecAggComponents;
-  readonly recorder: RoundRecorder;
-  readonly clock: Clock;
-  readonly log: Logger;
   /** Protocol errors caused by other peers' messages, by code (a metric). */
   readonly errors: Map<string, number>;
-  /**
-   * The participant's EIP-712 ParticipantEntry signature for this round's declaration
-   * (protocol/chain/participant-entry.ts `signParticipantEntry`), 65 bytes; absent: the masked
-   * input carries 65 zero bytes (unsigned).
-   */
-  readonly signEntry?: (dpParams: bigint) => Promise<Uint8Array>;
   /**
    * Admission before any reveal (issue 14 item 3; H8 F1): whether the contract would accept this
    * participant's line (protocol/chain/declaration.ts `checkAdmission`: its own entry signature,
@@ -156,12 +141,6 @@ export interface SecureRoundEnv {
    * `finalizeRound` would refuse. Absent: every input is admitted (the recorder checks later).
    */
   readonly admit?: (participant: string, input: MaskedInputPayload) => Promise<string | undefined>;
-  /**
-   * Charges the release to the node's own privacy ledger (issue 14 item 3; H8 F8), called right
-   * before the masked input is published — only once a key set is certified — and durable when it
-   * returns, so an input that never leaves is never charged and one that leaves always is.
-   */
-  readonly beforePublish?: (dpParams: bigint) => Promise<void> | void;
 }
 
 export interface SecureCommitteeResult {
@@ -223,164 +202,66 @@ function machineConfig(env: SecureRoundEnv): RoundMachineConfig {
   };
 }
 
-/** An event whose clock reading is taken when it is stepped. */
-type Pending = RoundEvent extends infer E ? (E extends { now: number } ? Omit<E, 'now'> : never) : never;
-
 /**
- * Run `state` (one role of this peer) to its end: feed every new inbox message, tick at each
- * requested wake, execute effects in order and feed their completions back.
+ * The secure strategy's inboxes as the driver loop reads them: every secagg message (by kind and
+ * slot) and masked input stored for this round that the machine has not been given yet.
  */
-async function drive(env: SecureRoundEnv, state: RoundState, signal: AbortSignal, train?: () => Promise<Trained>): Promise<void> {
-  const { clock, secagg, inbox, plan } = env;
-  const round = plan.round;
-  const queue: Pending[] = [];
-  /** Wakes the wait when an effect completes out of line (training). */
-  const completed = new ChangeNotifier();
+function secureFeed(env: SecureRoundEnv): RoundInboxFeed {
+  const { secagg, inbox } = env;
+  const round = env.plan.round;
   const delivered = new Set<string>();
   const deliveredInputs = new Set<string>();
   const counted = new Map<SecAggKind, number>();
   let seen = -1;
-  let wakeAt: number | undefined;
-
-  /** Every message and input the inboxes hold that the machine has not been given yet. */
-  const newlyReceived = (): Pending | undefined => {
-    seen = progressOf(env);
-    const messages = [];
-    for (const k of KINDS) {
-      // Only kinds whose count moved are scanned (inboxes only grow within a round).
-      const n = secagg.inbox.count(round, k);
-      if (counted.get(k) === n) continue;
-      counted.set(k, n);
-      for (const m of secagg.inbox.messages(round, k)) {
-        const key = `${k}/${slotOf(m)}`;
-        if (delivered.has(key)) continue;
-        delivered.add(key);
-        messages.push(m);
-      }
-    }
-    const inputs = [];
-    for (const x of inbox.maskedInputsFor(round).values()) {
-      if (deliveredInputs.has(x.sender)) continue;
-      deliveredInputs.add(x.sender);
-      inputs.push({ sender: x.sender, payloadHash: x.payloadHash, input: x.input });
-    }
-    return messages.length > 0 || inputs.length > 0 ? { type: 'received', messages, inputs } : undefined;
-  };
-
-  const complete = (e: Pending): void => {
-    queue.push(e);
-    completed.notify();
-  };
-
-  const execute = async (effects: readonly RoundEffect[]): Promise<void> => {
-    for (const e of effects) {
-      switch (e.type) {
-        case 'publish':
-          await secagg.inbox.publish(e.message);
-          break;
-        case 'publish-input':
-          await inbox.publishMaskedInput(round, e.payload);
-          break;
-        case 'announce':
-          await inbox.publishAggregate(round, e.payload);
-          break;
-        case 'train': {
-          const training = train?.();
-          if (training === undefined) break;
-          training.then(
-            (result) => complete({ type: 'trained', result }),
-            (error: unknown) => complete({ type: 'train-failed', error }),
-          );
-          break;
+  return {
+    notifier: secagg.inbox.notifier,
+    next: () => {
+      seen = progressOf(env);
+      const messages = [];
+      for (const k of KINDS) {
+        // Only kinds whose count moved are scanned (inboxes only grow within a round).
+        const n = secagg.inbox.count(round, k);
+        if (counted.get(k) === n) continue;
+        counted.set(k, n);
+        for (const m of secagg.inbox.messages(round, k)) {
+          const key = `${k}/${slotOf(m)}`;
+          if (delivered.has(key)) continue;
+          delivered.add(key);
+          messages.push(m);
         }
-        case 'sign-entry':
-          complete({ type: 'entry-signed', signature: await env.signEntry!(e.dpParams) });
-          break;
-        case 'charge':
-          await env.beforePublish?.(e.dpParams);
-          complete({ type: 'charged' });
-          break;
-        case 'admit':
-          complete({ type: 'admitted', participant: e.participant, refusal: await env.admit!(e.participant, e.input) });
-          break;
-        case 'charge-lock': {
-          // Beside the loop (the wait is for other members' signatures and the chain): the machine
-          // keeps its deadline, and reveals only on the answer. Any failure is a refusal.
-          const { turnDelayMs, ...request } = e.request;
-          const lock = request.lock;
-          env.recorder.charge!({ ...request, turnAt: clock.now() + turnDelayMs }, signal).then(
-            (r) => complete(r.charged ? { type: 'lock-charged', lock } : { type: 'lock-charged', lock, refusal: r.refusal }),
-            (error: unknown) => {
-              if (!signal.aborted) complete({ type: 'lock-charged', lock, refusal: { code: 'CHARGE_FAILED', message: String(error) } });
-            },
-          );
-          break;
-        }
-        case 'record': {
-          const { turnDelayMs, averagePayload, ...request } = e.request;
-          if (averagePayload !== undefined) env.keepArtifact?.(averagePayload);
-          const { record, recorded } = await env.recorder.record({ ...request, turnAt: clock.now() + turnDelayMs }, signal);
-          complete({ type: 'recorded', recorded, modelHash: record.modelHash });
-          break;
-        }
-        case 'log':
-          env.log[e.level](e.fields, e.msg);
-          break;
-        case 'count':
-          countError(env, e.code, e.detail);
-          break;
-        case 'wake':
-          wakeAt = e.at;
-          break;
       }
-    }
+      const inputs = [];
+      for (const x of inbox.maskedInputsFor(round).values()) {
+        if (deliveredInputs.has(x.sender)) continue;
+        deliveredInputs.add(x.sender);
+        inputs.push({ sender: x.sender, payloadHash: x.payloadHash, input: x.input });
+      }
+      return messages.length > 0 || inputs.length > 0 ? { type: 'received', messages, inputs } : undefined;
+    },
+    arrived: () => progressOf(env) !== seen,
   };
+}
 
-  const feed = async (e: Pending): Promise<void> => {
-    await execute(step(state, { ...e, now: clock.now() } as RoundEvent).effects);
-  };
-
-  try {
-    await feed({ type: 'start' });
-    while (!roundDone(state)) {
-      const received = newlyReceived();
-      if (received !== undefined) {
-        await feed(received);
-        continue;
-      }
-      const next = queue.shift();
-      if (next !== undefined) {
-        await feed(next);
-        continue;
-      }
-      if (wakeAt !== undefined && wakeAt <= clock.now()) {
-        wakeAt = undefined;
-        await feed({ type: 'tick' });
-        continue;
-      }
-      await waitForChangeOrTime(
-        clock,
-        wakeAt,
-        signal,
-        [secagg.inbox.notifier, completed],
-        () => progressOf(env) !== seen || queue.length > 0,
-      );
-    }
-  } catch (e) {
-    // An effect of the role's last step failed (publishing the input, the aggregate or the
-    // result): the role had ended, but the failure is the caller's, as it always was.
-    if (roundDone(state)) {
-      state.participant?.role.fail();
-      state.committee?.member.fail();
-      throw e;
-    }
-    // An effect failed or the round was stopped: the machine ends the role (logs, counts).
-    const { effects } = step(state, { type: 'failed', now: clock.now(), error: e, stopped: signal.aborted });
-    for (const x of effects) {
-      if (x.type === 'log') env.log[x.level](x.fields, x.msg);
-      else if (x.type === 'count') countError(env, x.code, x.detail);
-    }
-  }
+/** Run `state` (one role of this peer) to its end on the round machine's one driver loop (./round-drive.ts). */
+function drive(env: SecureRoundEnv, state: RoundState, signal: AbortSignal, train?: () => Promise<Trained>): Promise<void> {
+  return driveRound({
+    round: env.plan.round,
+    state,
+    ports: env,
+    strategy: {
+      count: (code, detail) => countError(env, code, detail),
+      publish: (message) => env.secagg.inbox.publish(message),
+      admitInput: (participant, input) => env.admit!(participant, input),
+      feed: secureFeed(env),
+      // The role had ended: its role objects wipe their secrets and go to FAILED before the rethrow.
+      onFailedAfterEnd: () => {
+        state.participant?.role.fail();
+        state.committee?.member.fail();
+      },
+    },
+    signal,
+    ...(train !== undefined ? { train } : {}),
+  });
 }
 
 /**
@@ -397,9 +278,7 @@ export async function runSecureParticipant(
 ): Promise<{ trainLoss?: number }> {
   const state = createRoundState(machineConfig(env), { participant });
   await drive(env, state, signal, train);
-  const outcome = state.participant!.outcome!;
-  if (outcome.kind === 'thrown') throw outcome.error;
-  return outcome.trainLoss !== undefined ? { trainLoss: outcome.trainLoss } : {};
+  return participantResult(state);
 }
 
 /** The committee member: certify the key set, sign its view, lock (U_3, D), reveal, unmask, sign the result, record, announce. */
@@ -410,11 +289,9 @@ export async function runSecureCommittee(
 ): Promise<SecureCommitteeResult> {
   const state = createRoundState(machineConfig(env), { member });
   await drive(env, state, signal);
-  const role = state.committee!;
-  const outcome = role.outcome!;
-  if (outcome.kind === 'thrown') throw outcome.error;
+  const outcome = committeeResult(state);
   return {
-    path: role.stages.path,
+    path: state.committee!.stages.path,
     secaggPath: member.machine.path,
     recorded: outcome.recorded,
     ...(outcome.survivors !== undefined ? { survivors: outcome.survivors } : {}),

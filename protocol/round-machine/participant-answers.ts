@@ -4,7 +4,7 @@
  * local ledger's charge come back as the same events whatever the mode, and are stored the same
  * way. Pure; used by protocol/secure-aggregation/machine/step.ts and ./plaintext-step.ts.
  */
-import type { RoundEvent, Trained } from '../secure-aggregation/machine/types.js';
+import type { RoundEvent, Trained } from './types.js';
 import { StageError } from '../stage-machine.js';
 
 /** What a participant role of either strategy holds for those answers. */

@@ -26,7 +26,7 @@ import { encodeAggregate, type ParticipantEntry } from '../messages/update.js';
 import { sortParticipants } from '../record.js';
 import { CommitteeStage, committeeMachine, RoundError, recordTurn } from '../round.js';
 import { clipModelUpdate } from '../secure-aggregation/quantize.js';
-import type { CommitteeOutcome, ReceivedPlainUpdate } from '../secure-aggregation/machine/types.js';
+import type { CommitteeOutcome, ReceivedPlainUpdate } from './types.js';
 import type { StageMachine } from '../stage-machine.js';
 import { modelHash } from '../weights-codec.js';
 import type { PlainStageContext } from './plaintext-types.js';

@@ -18,7 +18,7 @@ import { fromHex0x } from '../bytes.js';
 import { NO_DP_PARAMS } from '../chain/dp-params.js';
 import type { UpdatePayload } from '../messages/update.js';
 import { clipModelUpdate } from '../secure-aggregation/quantize.js';
-import type { ParticipantOutcome, Trained } from '../secure-aggregation/machine/types.js';
+import type { ParticipantOutcome, Trained } from './types.js';
 import type { PlainStageContext } from './plaintext-types.js';
 
 export enum PlainParticipantPhase {

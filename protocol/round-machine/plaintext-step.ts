@@ -12,7 +12,7 @@
  * Not immutable: `step` mutates the state in place and returns it, so a state is used once.
  */
 import { applyParticipantAnswer, expectPhase } from './participant-answers.js';
-import type { RoundEffect, RoundEvent } from '../secure-aggregation/machine/types.js';
+import type { RoundEffect, RoundEvent } from './types.js';
 import {
   advancePlainCommittee,
   collectClosed,

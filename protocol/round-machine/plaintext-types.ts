@@ -1,15 +1,15 @@
 /**
  * The plaintext FedAvg strategy of the round machine: its configuration, its mirror of the
  * round inbox and its effect collector (issue 13, "The shape: one round core, pure"). The
- * event and effect vocabulary is the secure strategy's (protocol/secure-aggregation/machine/
- * types.ts `RoundEvent`, `RoundEffect`): one machine, two strategies, one driver contract.
+ * event and effect vocabulary is the round machine's own (./types.ts `RoundEvent`, `RoundEffect`),
+ * which the secure strategy speaks too: one machine, two strategies, one driver loop.
  */
 import { hash256, toHex0x } from '../bytes.js';
 import type { Hex32 } from '../chain/record.js';
 import { encodeUpdate, type UpdatePayload } from '../messages/update.js';
 import type { ModelWeights } from '../model.js';
 import type { RoundPlan, RoundTiming } from '../round.js';
-import type { DropoutPoint, LogLevel, ReceivedPlainUpdate, RoundEffect } from '../secure-aggregation/machine/types.js';
+import type { DropoutPoint, LogLevel, ReceivedPlainUpdate, RoundEffect } from './types.js';
 
 /** Everything the plaintext strategy needs to know about the round and this peer, fixed when it opens. */
 export interface PlainRoundConfig {

@@ -5,18 +5,24 @@
  * manual clock reaches the collect deadline (a driver on the system clock would never record
  * here). The participant signs its entry, is
  * charged and then publishes, in that order.
+ *
+ * The failure paths of the one driver loop both strategies run on (node/services/round-drive.ts
+ * `driveRound`): an effect that fails mid-round ends the role through the machine (`failed`), a
+ * failure of an ended role's last effect is the caller's (after the strategy's clean-up hook),
+ * and a stopped round ends a waiting role as failed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { toHex0x } from '../../protocol/bytes.js';
 import { encodeDpParams } from '../../protocol/chain/dp-params.js';
 import { encodeUpdate } from '../../protocol/messages/update.js';
 import type { ModelWeights } from '../../protocol/model.js';
-import type { PlainRoundConfig } from '../../protocol/round-machine/index.js';
+import { createPlainRoundState, type PlainRoundConfig } from '../../protocol/round-machine/index.js';
 import { modelHash } from '../../protocol/weights-codec.js';
 import type { Clock } from '../../node/clock.js';
 import { createLogger } from '../../node/logger.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
 import { runPlainCommittee, runPlainParticipant } from '../../node/services/plain-round.js';
+import { driveRound } from '../../node/services/round-drive.js';
 import { RoundInbox } from '../../node/services/round-inbox.js';
 import type { RecordRequest, RoundRecorder } from '../../node/services/round-recorder.js';
 
@@ -198,5 +204,87 @@ describe('plain-round driver (node/services/plain-round.ts)', () => {
     expect(own.update.entrySignature).toEqual(new Uint8Array(65).fill(2));
     await hub.settle();
     expect(byId.get('peer-a')!.updatesFor(ROUND).get('peer-b')?.payloadHash).toEqual(own.payloadHash);
+  });
+});
+
+describe('the one driver loop under failure (node/services/round-drive.ts)', () => {
+  const noRecorder: RoundRecorder = { record: () => Promise.reject(new Error('a participant does not record')) };
+  const trained = async () => ({ loss: 0.25, weights: () => weightsOf(1), dpParams: DP });
+
+  it('an effect failing mid-round ends the role through the machine: the participant rejects with it and publishes nothing', async () => {
+    const byId = inboxes(new MemoryGossipHub());
+    const inbox = byId.get('peer-b')!;
+    const stop = new AbortController();
+    stops.push(stop);
+    const ledgerDown = new Error('ledger down');
+    const run = runPlainParticipant(
+      {
+        cfg: cfg('peer-b', { charges: true }),
+        inbox,
+        recorder: noRecorder,
+        clock: new ManualClock(),
+        log,
+        beforePublish: () => {
+          throw ledgerDown;
+        },
+      },
+      trained,
+      stop.signal,
+    );
+    await expect(run).rejects.toBe(ledgerDown);
+    expect(inbox.updatesFor(ROUND).size).toBe(0);
+  });
+
+  it("a failure of an ended role's last effect is the caller's: the strategy's clean-up runs, then it is rethrown", async () => {
+    const byId = inboxes(new MemoryGossipHub());
+    const inbox = byId.get('peer-b')!;
+    const gossipDown = new Error('gossip down');
+    inbox.publishUpdate = () => Promise.reject(gossipDown);
+    const stop = new AbortController();
+    stops.push(stop);
+    const state = createPlainRoundState(cfg('peer-b'), { participant: true });
+    const order: string[] = [];
+    const drive = driveRound({
+      round: ROUND,
+      state,
+      ports: { inbox, recorder: noRecorder, clock: new ManualClock(), log },
+      strategy: {
+        count: (code) => order.push(`count ${code}`),
+        feed: { notifier: inbox.notifier, next: () => undefined, arrived: () => false },
+        onFailedAfterEnd: () => order.push('clean-up'),
+      },
+      signal: stop.signal,
+      train: trained,
+    });
+    await expect(drive.finally(() => order.push('rejected'))).rejects.toBe(gossipDown);
+    expect(order).toEqual(['clean-up', 'rejected']);
+    // The role had ended with its update handed over: the machine's outcome is not rewritten.
+    expect(state.participant!.outcome).toEqual({ kind: 'done', trainLoss: 0.25 });
+  });
+
+  it('a stopped round ends a waiting committee member as failed, with the stop as its error', async () => {
+    const byId = inboxes(new MemoryGossipHub());
+    const inbox = byId.get('peer-a')!;
+    const clock = new ManualClock();
+    const stop = new AbortController();
+    stops.push(stop);
+    const state = createPlainRoundState(cfg('peer-a'), { committee: true });
+    const drive = driveRound({
+      round: ROUND,
+      state,
+      ports: { inbox, recorder: noRecorder, clock, log },
+      strategy: {
+        count: () => {},
+        feed: { notifier: inbox.notifier, next: () => undefined, arrived: () => false },
+      },
+      signal: stop.signal,
+    });
+    // Waiting on its wake (the collect deadline), no update in.
+    await expect.poll(() => clock.pending, { timeout: 30_000 }).toBeGreaterThan(0);
+    const reason = new Error('round closed on chain');
+    stop.abort(reason);
+    await drive;
+    expect(state.committee!.outcome).toEqual({ kind: 'thrown', error: reason });
+    expect(state.committee!.stages.path.at(-1)).toBe('failed');
   });
 });

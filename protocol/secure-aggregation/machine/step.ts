@@ -19,8 +19,9 @@
  *     never share one between two drivers. (The role objects also wipe secrets in place, which an
  *     immutable copy could not do without leaving copies behind.)
  *
- * The node's driver (node/services/secure-round.ts) feeds inbox contents, clock ticks and effect
- * completions as events and executes the effects in order; the simulation (./simulation.ts)
+ * The node's driver (node/services/secure-round.ts, on the loop both strategies share,
+ * node/services/round-drive.ts) feeds inbox contents, clock ticks and effect completions as
+ * events and executes the effects in order; the simulation (./simulation.ts)
  * does the same over an in-memory queue and a manual clock.
  */
 import type { AdvertiseKeysMsg } from '../../messages/secagg.js';
