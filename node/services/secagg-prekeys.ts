@@ -118,6 +118,8 @@ export class SecAggPrekeys {
   private ticks = 0;
   /** Whether the store's history was checked against the chain (first `topUp`). */
   private checked = false;
+  /** A new key generation was started and not published yet. */
+  private rekeyed = false;
   private timer: ReturnType<typeof setInterval> | undefined;
   private running = false;
 
@@ -189,10 +191,13 @@ export class SecAggPrekeys {
     const last = from + this.window - 1;
     let changed = false;
     for (let r = Math.max(from, this.directory.endedThrough + 1, this.generatedThrough + 1); r <= last; r++) {
-      this.own.set(r, this.c.entropy(32));
+      if (!this.own.has(r)) this.own.set(r, this.c.entropy(32)); // a held secret keeps its key (re-keying)
       this.generatedThrough = r;
       changed = true;
     }
+    // A new generation goes out at once, even when it brings no new key.
+    if (this.rekeyed) changed = true;
+    this.rekeyed = false;
     // Durable before the public keys leave the node (a published key always has its secret).
     if (changed) this.save();
     if (changed) await this.publish();
@@ -222,8 +227,10 @@ export class SecAggPrekeys {
    * receivers keep the first key of a generation, and participants would seal to a key this
    * member does not hold. A store in use is W ahead of the last closed round; one behind it starts
    * a new generation (prekeys.ts "Re-keying"): epoch = the last closed round (above any earlier
-   * generation's), its held secrets dropped, keys from the next round on. Receivers replace the
-   * old generation's keys on the first bundle of the new one. The rounds the old generation may
+   * generation's), fresh keys for the rounds after it that it holds no secret for, and the whole
+   * run — the secrets it still holds (a node that was away, a backup) re-signed with their keys
+   * unchanged, so shares already sealed to them still open — published at once. Receivers
+   * replace the old generation's keys on the first bundle of the new one. The rounds the old generation may
    * have keyed — up to MAX_PREKEY_WINDOW + 1 past the last closed round (a live store tops up to
    * r + W when r opens, r − 1 closed) — are remembered (`mayHoldStaleKey`). Before round 1 closes
    * nothing is detectable: a store lost then can still re-key rounds 1 … W in generation 0 (and
@@ -238,9 +245,15 @@ export class SecAggPrekeys {
       { closed, generatedThrough: this.generatedThrough, epoch },
       'prekeys: store behind the chain; starting a new key generation',
     );
-    for (const secret of this.own.values()) wipe(secret);
-    this.own.clear();
+    // A generation keys only rounds after its epoch (prekeys.ts); a held secret at or below it is
+    // of a round that closed (erased anyway) or that an earlier generation above `closed` keyed.
+    for (const [r, secret] of this.own) {
+      if (r > epoch) continue;
+      wipe(secret);
+      this.own.delete(r);
+    }
     this.epoch = epoch;
+    this.rekeyed = true;
     this.generatedThrough = epoch;
     this.unknownThrough = Math.max(this.unknownThrough, closed + MAX_PREKEY_WINDOW + 1);
     this.save();

@@ -142,6 +142,26 @@ describe('prekey service: publish and learn', () => {
     expect(rebuilt.mayHoldStaleKey(12)).toBe(false);
   });
 
+  it('a node that was away (store intact, behind the chain) re-keys but keeps the keys it still holds: shares sealed to them still open', async () => {
+    const { hub, peers, stores, make } = federation();
+    await peers[0]!.topUp(1); // rounds 1–4, generation 0
+    await hub.settle();
+    const held4 = peers[1]!.keyFor('peer-a', 4)!;
+    peers[0]!.stop();
+    hub.leave('peer-a');
+    for (const p of peers.slice(1)) p.endedThrough(3); // rounds 1–3 closed while it was away
+    const back = make('peer-a', stores.get('peer-a'));
+    back.start();
+    const pair = await back.roundOpened(4);
+    await hub.settle();
+    expect(back.generation).toBe(3);
+    expect(pair?.publicKey).toEqual(held4); // the secret it held for round 4 is the one participants sealed to
+    expect(peers[1]!.directory.epochOf('peer-a')).toBe(3);
+    expect(peers[1]!.verdicts.get('reject:PREKEY_EQUIVOCATION')).toBeUndefined();
+    expect(back.heldRounds()).toEqual([5, 6, 7, 8]);
+    for (const r of [5, 6, 7, 8]) expect(peers[2]!.keyFor('peer-a', r)).toEqual(back.keyFor('peer-a', r));
+  });
+
   it('a store in use restarted between rounds does not skip', async () => {
     const { hub, peers, stores, make } = federation();
     await peers[0]!.topUp(1);
