@@ -29,6 +29,7 @@ import { EthersFederationClient } from '../node/chain/federation-ethers.js';
 import type { FederationChainClient } from '../node/chain/federation-types.js';
 import { startInProcessChain } from '../node/chain/hardhat.js';
 import { type ChainReadStats, type ChainRequestProvider, coalesceChainReads } from './chain-reads.js';
+import { installSharedSignatureVerdicts, type SharedVerdictStats, sharedIdentityVerifier } from './shared-verdicts.js';
 import type { Hex32 } from '../node/chain/types.js';
 import { systemClock } from '../node/clock.js';
 import type { Logger } from '../node/logger.js';
@@ -260,6 +261,12 @@ export interface LocalFederation {
   readonly startup: Readonly<Record<StartupStage, number>>;
   /** Requests the peers sent to the in-process chain, and reads shared with one in flight (./chain-reads.ts); process-wide counters. */
   readonly chainReads: Readonly<ChainReadStats>;
+  /**
+   * Signature verdicts served from the caches the in-process peers share (./shared-verdicts.ts):
+   * libp2p Ed25519, ethers secp256k1 recovery (process-wide counters) and secure aggregation's
+   * identity signatures (this federation's).
+   */
+  readonly sharedVerdicts: Readonly<Record<'ed25519' | 'secp256k1' | 'identity', Readonly<SharedVerdictStats>>>;
   readonly peers: readonly Peer[];
   readonly trainers: readonly Trainer[];
   readonly hosts: readonly Host[];
@@ -326,6 +333,10 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
   const chain = await startInProcessChain();
   // Every peer reads the one in-process chain: identical reads in flight share one answer.
   const chainReads = coalesceChainReads(chain.hre.network.provider as unknown as ChainRequestProvider);
+  // Every peer would verify the same signatures on the same bytes: one verdict each, shared.
+  const signatureVerdicts = installSharedSignatureVerdicts();
+  const identityVerdicts: SharedVerdictStats = { hits: 0, misses: 0 };
+  const verifyIdentity = sharedIdentityVerifier(createIdentityVerifier(), identityVerdicts);
   stageDone('chain');
   if (chain.signers.length < n + 1) throw new Error(`chain has ${chain.signers.length} accounts, need ${n + 1}`);
 
@@ -477,7 +488,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
                 crypto: nodeSecAggCrypto,
                 entropy: seededEntropy(`fedmesh/sim-secagg/v1/${o.seed}/${i}`),
                 sign: identitySigner(keys[i]!),
-                verify: createIdentityVerifier(),
+                verify: verifyIdentity,
                 // Members' share-encryption keys from their identities (issue 13 item 4): participants
                 // encrypt to the committee the moment the round opens instead of waiting for every
                 // member's advertisement (or keysMs when one is down). Costs nothing here: every
@@ -499,6 +510,7 @@ export async function startLocalFederation(o: LocalFederationOptions): Promise<L
     return {
       startup,
       chainReads,
+      sharedVerdicts: { ...signatureVerdicts, identity: identityVerdicts },
       peers,
       trainers,
       hosts,

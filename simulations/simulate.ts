@@ -494,6 +494,12 @@ export async function runSimulation(
       startupSeconds: startup,
       // Requests to the in-process chain over the whole run, and reads shared with one in flight.
       chainRequests: { ...fed.chainReads },
+      // Signature verdicts shared by the in-process peers (simulations/shared-verdicts.ts).
+      sharedVerdicts: {
+        ed25519: { ...fed.sharedVerdicts.ed25519 },
+        secp256k1: { ...fed.sharedVerdicts.secp256k1 },
+        identity: { ...fed.sharedVerdicts.identity },
+      },
       meanRoundSeconds: Number((rounds.reduce((s, r) => s + r.seconds, 0) / rounds.length).toFixed(3)),
       secureAggregation:
         secure !== undefined
