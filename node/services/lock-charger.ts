@@ -210,6 +210,25 @@ export class LockCharger {
       }
       return undefined;
     };
+    /**
+     * A failed read is not the chain's answer (red team F32): an RPC error on one `eth_call`
+     * (a rate limit, "header not found" from a load-balanced backend) must not make a member
+     * give up on a charge it signed, which may still land. It keeps polling; the round's end on
+     * chain, the stop signal and `until` still bound the wait. `failed`: the read threw.
+     */
+    let failedReads = 0;
+    const tryRead = async (): Promise<{ final?: LockChargeResult; failed: boolean }> => {
+      try {
+        const final = await read();
+        failedReads = 0;
+        return final === undefined ? { failed: false } : { final, failed: false };
+      } catch (e) {
+        if (signal.aborted) throw signal.reason;
+        if (failedReads++ === 0)
+          log.warn({ round, lock, err: (e as Error).message }, 'chain read failed while waiting for the charge; reading again');
+        return { failed: true };
+      }
+    };
     for (;;) {
       if (signal.aborted) throw signal.reason;
       try {
@@ -217,7 +236,7 @@ export class LockCharger {
         if (clock.now() - readAt >= (held >= this.init.threshold ? CHAIN_POLL_MS : CHAIN_POLL_SLOW_MS)) {
           readAt = clock.now();
           // The chain is the synchroniser: whoever submitted, every member reads the charge here.
-          const final = await read();
+          const { final } = await tryRead();
           if (final !== undefined) return final;
         }
         if (clock.now() >= req.until) return refuse('CHARGE_DEADLINE', `round ${round}: no charge on chain by the lock deadline`);
@@ -232,9 +251,11 @@ export class LockCharger {
             submitted = false;
             // Lost a race, or refused: whatever the chain now holds decides, once it counts. A
             // refusal on a round still open at the head with no charge is this lock's own fault.
-            const final = await read();
+            const { final, failed } = await tryRead();
             if (final !== undefined) return final;
-            if (headOpen && onChain === undefined) throw e;
+            if (!failed && headOpen && onChain === undefined) throw e;
+            // The chain could not be read: poll at the usual pace, not at once.
+            if (failed) await clock.sleep(SUBMIT_POLL_MS, signal);
           }
           readAt = Number.NEGATIVE_INFINITY;
           continue;

@@ -94,7 +94,7 @@ describe('F32: a failed read is not the chain’s answer', () => {
     return result;
   }
 
-  it.fails('one JSON-RPC error on a getRound eth_call, then the charge lands: the member still answers "charged" (reveals)', async () => {
+  it('one JSON-RPC error on a getRound eth_call, then the charge lands: the member still answers "charged" (reveals)', async () => {
     // Safe (F21's rule): the chain charged exactly this lock's U_3, so the member reveals.
     // Today: refusal CHAIN_REVERTED ("getRound reverted without data") from the one bad answer.
     expect(await memberAnswer(true)).toMatchObject({ charged: true });
