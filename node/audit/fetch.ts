@@ -131,62 +131,128 @@ function recordOf(r: Result): AuditRecord {
   };
 }
 
-async function finalizeCallOf(source: AuditSource, txHash: string, cache: FetchCache): Promise<FinalizeCall> {
-  const cached = cache.calls.get(txHash);
-  if (cached !== undefined) return cached;
+/** Candidates decoded from one transaction's calldata at most (a bound on a griefer's decoys). */
+const MAX_EMBEDDED_CALLS = 64;
+
+/** JSON with bigints as decimal strings: equality of decoded arguments. */
+const canonical = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+
+/**
+ * Every `name` call to the federation whose ABI encoding appears inside `data` (red team F33):
+ * `chargeRound` and `finalizeRound` take any sender, since the signatures authorise them, and the
+ * members gossip those signatures in the clear, so anyone may land them through a contract of
+ * their own (a forwarder, multisig or relay) whose calldata carries the federation's call as a
+ * `bytes` argument. The selector is searched at every byte offset and the call decoded from there
+ * (ABI decoding reads by offsets, so what follows it is ignored). Bounded by MAX_EMBEDDED_CALLS.
+ */
+function embeddedCalls(data: string, name: 'finalizeRound' | 'chargeRound'): Result[] {
+  const selector = FEDMESH_FEDERATION_INTERFACE.getFunction(name)!.selector.slice(2).toLowerCase();
+  const hex = data.slice(2).toLowerCase();
+  const out: Result[] = [];
+  for (let i = hex.indexOf(selector); i !== -1 && out.length < MAX_EMBEDDED_CALLS; i = hex.indexOf(selector, i + 1)) {
+    if (i % 2 !== 0) continue;
+    try {
+      out.push(FEDMESH_FEDERATION_INTERFACE.decodeFunctionData(name, `0x${hex.slice(i)}`));
+    } catch {
+      // Not a call at this offset (the selector's bytes inside other data).
+    }
+  }
+  return out;
+}
+
+/**
+ * The `name` call of transaction `txHash` whose arguments `matches` accepts: the transaction's own
+ * call when it called the federation, else one embedded in its calldata (F33). The signatures it
+ * carries are then checked by the audit exactly as a direct call's: a signature verifies against
+ * the record's digest and the committee whoever carried it, so one found inside a forwarder's
+ * calldata is as good as evidence (and the code check shows the contract enforced its own). When
+ * no embedded call matches, the first decodable one is returned (its mismatch is reported), and
+ * none at all leaves the signatures unavailable.
+ */
+async function callOf(
+  source: AuditSource,
+  txHash: string,
+  name: 'finalizeRound' | 'chargeRound',
+  matches: (args: Result) => boolean,
+): Promise<{ args: Result; via?: string; alternatives?: Result[] } | { unavailable: string }> {
   let tx: Awaited<ReturnType<JsonRpcProvider['getTransaction']>>;
   try {
     tx = await source.provider.getTransaction(txHash);
   } catch (e) {
     throw connectionError(`eth_getTransactionByHash ${txHash}`, e);
   }
-  let call: FinalizeCall;
-  if (tx === null) {
-    call = { kind: 'unavailable', reason: 'the node does not return the transaction' };
-  } else if (tx.to === null || getAddress(tx.to) !== getAddress(source.contract.target as string)) {
-    call = { kind: 'unavailable', reason: `the transaction called ${tx.to ?? 'no contract'}, not the federation (a relay or multisig)` };
-  } else {
+  if (tx === null) return { unavailable: 'the node does not return the transaction' };
+  if (tx.to !== null && getAddress(tx.to) === getAddress(source.contract.target as string)) {
     const parsed = FEDMESH_FEDERATION_INTERFACE.parseTransaction({ data: tx.data, value: tx.value });
-    if (parsed?.name !== 'finalizeRound') {
-      call = { kind: 'unavailable', reason: `the transaction calls ${parsed?.name ?? 'an unknown function'}` };
-    } else {
-      call = {
-        kind: 'decoded',
-        record: recordOf(parsed.args[0] as Result),
-        // The participants' ParticipantEntry signatures (EIP-2098 compact), checked again by the audit (red team F11).
-        entrySignatures: [...(parsed.args[1] as Result)].map((e: Result) => ({ r: String(e.r), vs: String(e.vs) })),
-        signatures: [...(parsed.args[2] as Result)].map(String),
-      };
-    }
+    if (parsed?.name !== name) return { unavailable: `the transaction calls ${parsed?.name ?? 'an unknown function'}` };
+    return { args: parsed.args };
   }
+  const via = tx.to ?? 'no contract';
+  const found = embeddedCalls(tx.data, name);
+  const matching = found.filter(matches);
+  const chosen = matching[0] ?? found[0];
+  if (chosen === undefined) {
+    return {
+      unavailable: `the transaction called ${via}, not the federation, and its calldata carries no ${name} call (a relay or multisig)`,
+    };
+  }
+  return { args: chosen, via, ...(matching.length > 1 ? { alternatives: matching.slice(1) } : {}) };
+}
+
+async function finalizeCallOf(source: AuditSource, txHash: string, cache: FetchCache, event: AuditRecord): Promise<FinalizeCall> {
+  const cached = cache.calls.get(txHash);
+  if (cached !== undefined) return cached;
+  const found = await callOf(source, txHash, 'finalizeRound', (a) => canonical(recordOf(a[0] as Result)) === canonical(event));
+  const call: FinalizeCall =
+    'unavailable' in found
+      ? { kind: 'unavailable', reason: found.unavailable }
+      : {
+          kind: 'decoded',
+          record: recordOf(found.args[0] as Result),
+          // The participants' ParticipantEntry signatures (EIP-2098 compact), checked again by the audit (red team F11).
+          ...signaturesOf(found.args, 1),
+          ...(found.via !== undefined ? { via: getAddressOr(found.via) } : {}),
+          ...(found.alternatives !== undefined ? { alternatives: found.alternatives.map((a) => signaturesOf(a, 1)) } : {}),
+        };
   cache.calls.set(txHash, call);
   return call;
 }
 
 /** The arguments of the `chargeRound` transaction `txHash` (F18), or why they cannot be read. */
-async function chargeCallOf(source: AuditSource, txHash: string): Promise<ChargeCall> {
-  let tx: Awaited<ReturnType<JsonRpcProvider['getTransaction']>>;
-  try {
-    tx = await source.provider.getTransaction(txHash);
-  } catch (e) {
-    throw connectionError(`eth_getTransactionByHash ${txHash}`, e);
-  }
-  if (tx === null) return { kind: 'unavailable', reason: 'the node does not return the transaction' };
-  if (tx.to === null || getAddress(tx.to) !== getAddress(source.contract.target as string)) {
-    return { kind: 'unavailable', reason: `the transaction called ${tx.to ?? 'no contract'}, not the federation (a relay or multisig)` };
-  }
-  const parsed = FEDMESH_FEDERATION_INTERFACE.parseTransaction({ data: tx.data, value: tx.value });
-  if (parsed?.name !== 'chargeRound')
-    return { kind: 'unavailable', reason: `the transaction calls ${parsed?.name ?? 'an unknown function'}` };
+async function chargeCallOf(
+  source: AuditSource,
+  txHash: string,
+  event: { readonly round: number; readonly lock: Hex32; readonly participants: readonly AuditParticipant[] },
+): Promise<ChargeCall> {
+  const decode = (a: Result) => ({
+    round: Number(a[0]),
+    lock: String(a[1]).toLowerCase() as Hex32,
+    participants: participantsOf(a[2] as Result),
+  });
+  const found = await callOf(source, txHash, 'chargeRound', (a) => canonical(decode(a)) === canonical(event));
+  if ('unavailable' in found) return { kind: 'unavailable', reason: found.unavailable };
   return {
     kind: 'decoded',
-    round: Number(parsed.args[0]),
-    lock: String(parsed.args[1]).toLowerCase() as Hex32,
-    participants: participantsOf(parsed.args[2] as Result),
-    entrySignatures: [...(parsed.args[3] as Result)].map((e: Result) => ({ r: String(e.r), vs: String(e.vs) })),
-    signatures: [...(parsed.args[4] as Result)].map(String),
+    ...decode(found.args),
+    ...signaturesOf(found.args, 3),
+    ...(found.via !== undefined ? { via: getAddressOr(found.via) } : {}),
+    ...(found.alternatives !== undefined ? { alternatives: found.alternatives.map((a) => signaturesOf(a, 3)) } : {}),
   };
 }
+
+/** A call's entry signatures (argument `at`) and the committee's (argument `at + 1`). */
+const signaturesOf = (args: Result, at: number): { entrySignatures: { r: string; vs: string }[]; signatures: string[] } => ({
+  entrySignatures: [...(args[at] as Result)].map((e: Result) => ({ r: String(e.r), vs: String(e.vs) })),
+  signatures: [...(args[at + 1] as Result)].map(String),
+});
+
+const getAddressOr = (a: string): string => {
+  try {
+    return getAddress(a);
+  } catch {
+    return a;
+  }
+};
 
 function participantsOf(list: Result): AuditParticipant[] {
   return [...list].map((p: Result) => ({ member: getAddress(String(p.member)), dpParams: BigInt(p.dpParams), spend: BigInt(p.spend) }));
@@ -252,7 +318,7 @@ async function eventOf(source: AuditSource, log: Log, cache: FetchCache): Promis
         record: recordOf(a.record as Result),
         signers: [...(a.signers as Result)].map((s) => getAddress(s as string)),
         credited: [...(a.credited as Result)].map((s) => getAddress(s as string)),
-        call: await finalizeCallOf(source, log.transactionHash, cache),
+        call: await finalizeCallOf(source, log.transactionHash, cache, recordOf(a.record as Result)),
       };
     case 'RoundCharged':
       return {
@@ -262,7 +328,11 @@ async function eventOf(source: AuditSource, log: Log, cache: FetchCache): Promis
         lock: String(a.lock).toLowerCase() as Hex32,
         participantsHash: String(a.participantsHash).toLowerCase() as Hex32,
         participants: participantsOf(a.participants as Result),
-        call: await chargeCallOf(source, log.transactionHash),
+        call: await chargeCallOf(source, log.transactionHash, {
+          round: Number(a.round),
+          lock: String(a.lock).toLowerCase() as Hex32,
+          participants: participantsOf(a.participants as Result),
+        }),
       };
     case 'RoundAborted':
       return { kind: 'RoundAborted', at, round: Number(a.round) };

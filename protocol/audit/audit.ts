@@ -221,18 +221,22 @@ export function audit(input: AuditInput): AuditReport {
       }
       // Signatures, from calldata: t committee members over the RoundCharge, each line its member's.
       if (e.call.kind === 'decoded') {
-        const q = checkChargeSignatures({
-          round: e.round,
-          domain,
-          eventParticipantsHash: e.participantsHash,
-          call: e.call,
-          signatures: e.call.signatures,
-          committee: state?.committee ?? [],
-          threshold: t,
-        });
-        for (const f of q.findings) add(e.round, f);
-        for (const f of checkEntrySignatures({ round: e.round, binding, record: e.call, entrySignatures: e.call.entrySignatures }))
-          add(e.round, f);
+        const call = e.call;
+        // A forwarder's calldata may carry several calls with these arguments (red team F33: a
+        // decoy with bad signatures first); the first whose signatures all verify is the evidence.
+        const judged = [call, ...(call.alternatives ?? [])].map((c) => [
+          ...checkChargeSignatures({
+            round: e.round,
+            domain,
+            eventParticipantsHash: e.participantsHash,
+            call,
+            signatures: c.signatures,
+            committee: state?.committee ?? [],
+            threshold: t,
+          }).findings,
+          ...checkEntrySignatures({ round: e.round, binding, record: call, entrySignatures: c.entrySignatures }),
+        ]);
+        for (const f of judged.find((fs) => fs.length === 0) ?? judged[0]!) add(e.round, f);
       } else {
         add(
           e.round,
@@ -353,22 +357,26 @@ export function audit(input: AuditInput): AuditReport {
 
     // 2. Signatures, from calldata.
     if (e.call.kind === 'decoded') {
-      const s = checkFinalizeSignatures({
-        round: r,
-        domain,
-        record,
-        callRecord: e.call.record,
-        signatures: e.call.signatures,
-        committee: state.committee,
-        threshold: t,
-        eventSigners: e.signers,
+      const call = e.call;
+      const charged = state.chargedHash !== undefined;
+      // The first candidate whose signatures all verify (F33: a forwarder's decoys), else the call.
+      const judged = [call, ...(call.alternatives ?? [])].map((c) => {
+        const q = checkFinalizeSignatures({
+          round: r,
+          domain,
+          record,
+          callRecord: call.record,
+          signatures: c.signatures,
+          committee: state.committee,
+          threshold: t,
+          eventSigners: e.signers,
+        });
+        // A charged round's lines were signed into its charge (checked there); its finalize carries none.
+        const entries = charged ? [] : checkEntrySignatures({ round: r, binding, record: call.record, entrySignatures: c.entrySignatures });
+        return { signers: q.signers, findings: [...q.findings, ...entries] };
       });
+      const s = judged.find((j) => j.findings.length === 0) ?? judged[0]!;
       for (const f of s.findings) add(r, f);
-      // A charged round's lines were signed into its charge (checked there); its finalize carries none.
-      if (state.chargedHash === undefined) {
-        for (const f of checkEntrySignatures({ round: r, binding, record: e.call.record, entrySignatures: e.call.entrySignatures }))
-          add(r, f);
-      }
       state.signers = [...s.signers];
       state.signaturesVerified = true;
     } else {

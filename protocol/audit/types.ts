@@ -45,6 +45,13 @@ export type FinalizeCall =
       /** One per record participant, in record order (the contract refuses any other count). */
       readonly entrySignatures: readonly EntrySignature[];
       readonly signatures: readonly string[];
+      /** The contract the transaction called when it was not the federation (a forwarder, red team F33). */
+      readonly via?: string;
+      /**
+       * Other calls with the same arguments found in that forwarder's calldata (F33): a decoy with
+       * bad signatures may come first; the audit takes the first whose signatures verify.
+       */
+      readonly alternatives?: readonly { readonly entrySignatures: readonly EntrySignature[]; readonly signatures: readonly string[] }[];
     }
   | { readonly kind: 'unavailable'; readonly reason: string };
 
@@ -58,6 +65,13 @@ export type ChargeCall =
       /** One per line, in order. */
       readonly entrySignatures: readonly EntrySignature[];
       readonly signatures: readonly string[];
+      /** The contract the transaction called when it was not the federation (a forwarder, red team F33). */
+      readonly via?: string;
+      /**
+       * Other calls with the same arguments found in that forwarder's calldata (F33): a decoy with
+       * bad signatures may come first; the audit takes the first whose signatures verify.
+       */
+      readonly alternatives?: readonly { readonly entrySignatures: readonly EntrySignature[]; readonly signatures: readonly string[] }[];
     }
   | { readonly kind: 'unavailable'; readonly reason: string };
 

@@ -49,7 +49,17 @@ const solc = createRequire(import.meta.url)('solc') as { compile(input: string):
 const FORWARDER_SOURCE = `// SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 contract Forwarder {
-    function forward(address to, bytes calldata data) external {
+    bytes private stored;
+    function forward(address to, bytes calldata data) external { _call(to, data); }
+    /// Carries a decoy call before the real one in its calldata; only \`data\` is executed.
+    function forwardWithDecoy(address to, bytes calldata decoy, bytes calldata data) external {
+        require(decoy.length > 0);
+        _call(to, data);
+    }
+    /// Two transactions: the call is stored first, then run from storage (not in the run's calldata).
+    function store(bytes calldata data) external { stored = data; }
+    function run(address to) external { _call(to, stored); }
+    function _call(address to, bytes memory data) private {
         (bool ok, bytes memory ret) = to.call(data);
         if (!ok) assembly { revert(add(ret, 32), mload(ret)) }
     }
@@ -90,7 +100,7 @@ afterAll(async () => {
 const GRIEFER = 9;
 
 describe('F33: the audit of an honest round does not depend on who carried its signatures', () => {
-  it.fails('an outsider lands the charge and the record through its own forwarder: the audit reports no error', async () => {
+  it('an outsider lands the charge and the record through its own forwarder: the audit reports no error', async () => {
     const fed = await deployFed(chain, { m: 3, t: 2 });
     const { round, committee } = await openNext(chain, fed);
     const rec = recordFor(chain, round, INITIAL, [1, 2]);
@@ -121,5 +131,58 @@ describe('F33: the audit of an honest round does not depend on who carried its s
     // error (the fixture's placeholder peer proofs aside). Today: SIGNATURES_UNAVAILABLE errors
     // for the charge and the finalize.
     expect(report.findings.filter((f) => f.severity === 'error' && f.code !== 'PEER_PROOF_INVALID')).toEqual([]);
+  }, 180_000);
+
+  it("a decoy call with the same arguments and an outsider's signatures ahead of the real one: the audit verifies the real one", async () => {
+    const fed = await deployFed(chain, { m: 3, t: 2 });
+    const { round, committee } = await openNext(chain, fed);
+    const rec = recordFor(chain, round, INITIAL, [1, 2]);
+    const charge = chargeFor(rec);
+    const signers = committee.slice(0, 2);
+    const chargeSigs = await Promise.all(signers.map((i) => signCharge(signerOf(chain, i), fed.address, charge)));
+    const recordSigs = await Promise.all(signers.map((i) => sign(signerOf(chain, i), fed.address, rec)));
+    const entries = await entrySigs(chain, fed.address, rec);
+    // The decoys: valid signatures, by accounts that are not on the committee.
+    const outsiders = [GRIEFER, GRIEFER - 1];
+    const decoyCharge = await Promise.all(outsiders.map((i) => signCharge(signerOf(chain, i), fed.address, charge)));
+    const decoyRecord = await Promise.all(outsiders.map((i) => sign(signerOf(chain, i), fed.address, rec)));
+
+    const { abi, bytecode } = compileForwarder();
+    const forwarder = await new ContractFactory(abi as never, bytecode, signerOf(chain, GRIEFER)).deploy();
+    await forwarder.waitForDeployment();
+    const forward = async (decoy: string, data: string): Promise<void> => {
+      const tx = await forwarder.getFunction('forwardWithDecoy').send(fed.address, decoy, data);
+      await tx.wait();
+    };
+    const chargeArgs = (sigs: string[]) => [round, charge.lock, toChargeValue(charge).participants, entries, sigs];
+    await forward(
+      FED_IFACE.encodeFunctionData('chargeRound', chargeArgs(decoyCharge)),
+      FED_IFACE.encodeFunctionData('chargeRound', chargeArgs(chargeSigs)),
+    );
+    await forward(
+      FED_IFACE.encodeFunctionData('finalizeRound', [toTypedValue(rec), [], decoyRecord]),
+      FED_IFACE.encodeFunctionData('finalizeRound', [toTypedValue(rec), [], recordSigs]),
+    );
+    const report = await runAudit({ rpc: node.url, deployment: writeAuditDeployment(fed, node.chainId) });
+    expect(report.rounds.map((r) => r.status)).toEqual(['finalized']);
+    expect(report.findings.filter((f) => f.severity === 'error' && f.code !== 'PEER_PROOF_INVALID')).toEqual([]);
+  }, 180_000);
+
+  it("residual: a call run from the forwarder's storage is in no calldata: SIGNATURES_UNAVAILABLE stays an error", async () => {
+    const fed = await deployFed(chain, { m: 3, t: 2 });
+    const { round, committee } = await openNext(chain, fed);
+    const rec = recordFor(chain, round, INITIAL, [1, 2]);
+    const charge = chargeFor(rec);
+    const signers = committee.slice(0, 2);
+    const chargeSigs = await Promise.all(signers.map((i) => signCharge(signerOf(chain, i), fed.address, charge)));
+    const entries = await entrySigs(chain, fed.address, rec);
+    const { abi, bytecode } = compileForwarder();
+    const forwarder = await new ContractFactory(abi as never, bytecode, signerOf(chain, GRIEFER)).deploy();
+    await forwarder.waitForDeployment();
+    const data = FED_IFACE.encodeFunctionData('chargeRound', [round, charge.lock, toChargeValue(charge).participants, entries, chargeSigs]);
+    await (await forwarder.getFunction('store').send(data)).wait();
+    await (await forwarder.getFunction('run').send(fed.address)).wait();
+    const report = await runAudit({ rpc: node.url, deployment: writeAuditDeployment(fed, node.chainId) });
+    expect(report.findings.filter((f) => f.code === 'SIGNATURES_UNAVAILABLE' && f.severity === 'error').length).toBe(1);
   }, 180_000);
 });
