@@ -131,8 +131,12 @@ function recordOf(r: Result): AuditRecord {
   };
 }
 
-/** Candidates decoded from one transaction's calldata at most (a bound on a griefer's decoys). */
-const MAX_EMBEDDED_CALLS = 64;
+/**
+ * Candidates decoded from one transaction's calldata at most. A griefer pays calldata gas for
+ * every decoy, and a block holds a few MB of calldata, so this bounds the auditor's work (each
+ * candidate is decoded, and verified only until one passes) well above what a decoy run costs.
+ */
+const MAX_EMBEDDED_CALLS = 1024;
 
 /** JSON with bigints as decimal strings: equality of decoded arguments. */
 const canonical = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));

@@ -224,7 +224,7 @@ export function audit(input: AuditInput): AuditReport {
         const call = e.call;
         // A forwarder's calldata may carry several calls with these arguments (red team F33: a
         // decoy with bad signatures first); the first whose signatures all verify is the evidence.
-        const judged = [call, ...(call.alternatives ?? [])].map((c) => [
+        const judge = (c: Pick<typeof call, 'signatures' | 'entrySignatures'>) => [
           ...checkChargeSignatures({
             round: e.round,
             domain,
@@ -235,8 +235,17 @@ export function audit(input: AuditInput): AuditReport {
             threshold: t,
           }).findings,
           ...checkEntrySignatures({ round: e.round, binding, record: call, entrySignatures: c.entrySignatures }),
-        ]);
-        for (const f of judged.find((fs) => fs.length === 0) ?? judged[0]!) add(e.round, f);
+        ];
+        const first = judge(call);
+        let chosen = first;
+        for (const alt of first.length === 0 ? [] : (call.alternatives ?? [])) {
+          const fs = judge(alt);
+          if (fs.length === 0) {
+            chosen = fs;
+            break;
+          }
+        }
+        for (const f of chosen) add(e.round, f);
       } else {
         add(
           e.round,
@@ -360,7 +369,7 @@ export function audit(input: AuditInput): AuditReport {
       const call = e.call;
       const charged = state.chargedHash !== undefined;
       // The first candidate whose signatures all verify (F33: a forwarder's decoys), else the call.
-      const judged = [call, ...(call.alternatives ?? [])].map((c) => {
+      const judge = (c: Pick<typeof call, 'signatures' | 'entrySignatures'>) => {
         const q = checkFinalizeSignatures({
           round: r,
           domain,
@@ -374,8 +383,15 @@ export function audit(input: AuditInput): AuditReport {
         // A charged round's lines were signed into its charge (checked there); its finalize carries none.
         const entries = charged ? [] : checkEntrySignatures({ round: r, binding, record: call.record, entrySignatures: c.entrySignatures });
         return { signers: q.signers, findings: [...q.findings, ...entries] };
-      });
-      const s = judged.find((j) => j.findings.length === 0) ?? judged[0]!;
+      };
+      let s = judge(call);
+      for (const alt of s.findings.length === 0 ? [] : (call.alternatives ?? [])) {
+        const j = judge(alt);
+        if (j.findings.length === 0) {
+          s = j;
+          break;
+        }
+      }
       for (const f of s.findings) add(r, f);
       state.signers = [...s.signers];
       state.signaturesVerified = true;
