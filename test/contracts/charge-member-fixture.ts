@@ -7,6 +7,7 @@
  * (instrumentation for staging a reorg right after the member read something), and the charge
  * request the round machine would send (`charge-lock`).
  */
+import { BrowserProvider, type Eip1193Provider, HDNodeWallet } from 'ethers';
 import { EthersFederationClient } from '../../node/chain/federation-ethers.js';
 import type { FederationChainClient, RoundState } from '../../node/chain/federation-types.js';
 import type { InProcessChain } from '../../node/chain/hardhat.js';
@@ -14,9 +15,12 @@ import { ResilientFederationClient } from '../../node/chain/resilient.js';
 import { systemClock } from '../../node/clock.js';
 import { createLogger } from '../../node/logger.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
+import { CommitteeSignatures } from '../../node/services/committee-signatures.js';
 import { LockCharger } from '../../node/services/lock-charger.js';
 import type { LockChargeResult } from '../../node/services/round-recorder.js';
+import { canonicalRoundCharge, ROUND_CHARGE_TYPES, roundChargeDigest, toChargeValue } from '../../protocol/chain/charge.js';
 import { deploymentBinding } from '../../protocol/chain/deployment-binding.js';
+import { declaredSpend } from '../../protocol/chain/dp-params.js';
 import { participantEntry } from '../../protocol/chain/participant-entry.js';
 import { federationDomain, type Hex32 } from '../../protocol/chain/record.js';
 import { CHAIN_ID, DP_PARAMS, type Fed, signerOf } from './federation-fixture.js';
@@ -40,6 +44,44 @@ export function memberClient(
   return { client: resilient, close: () => resilient.close() };
 }
 
+/** Hardhat's default accounts (its public test mnemonic), as wallets the test can connect anywhere. */
+const HARDHAT_MNEMONIC = 'test test test test test test test test test test test junk';
+
+/**
+ * Chain signer `i`'s client (the daemon's stack: EthersFederationClient over an ethers JSON-RPC
+ * provider, inside ResilientFederationClient) whose RPC is the in-process chain, except that
+ * `fail(method, call)` may turn a request into a JSON-RPC error answer (-32000 "header not found":
+ * what a rate limit or a load-balanced backend behind the head sends).
+ */
+export async function flakyMemberClient(
+  chain: InProcessChain,
+  fed: Fed,
+  i: number,
+  fail: (method: string, call: { to?: string; data?: string } | undefined) => boolean,
+): Promise<{ client: FederationChainClient; close(): void }> {
+  const rpc: Eip1193Provider = {
+    request: async ({ method, params }) => {
+      const call = (params as { to?: string; data?: string }[] | undefined)?.[0];
+      if (fail(method, call)) throw Object.assign(new Error('header not found'), { code: -32000 });
+      return chain.provider.send(method, (params ?? []) as unknown[]);
+    },
+  };
+  const provider = new BrowserProvider(rpc, Number(await chain.provider.send('eth_chainId', [])));
+  const wallet = HDNodeWallet.fromPhrase(HARDHAT_MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).connect(provider);
+  if (wallet.address !== signerOf(chain, i).address) throw new Error(`signer ${i} is not Hardhat's default account ${i}`);
+  const client = new ResilientFederationClient(
+    new EthersFederationClient(wallet, fed.address, { fromBlock: fed.blockNumber, pollIntervalMs: 10 }),
+    { provider, pollIntervalMs: 10 },
+  );
+  return {
+    client,
+    close: () => {
+      client.close();
+      provider.destroy();
+    },
+  };
+}
+
 /** `client` with `onRead` called on every `getRound` state it returns (before its caller sees it). */
 export function watchReads(client: FederationChainClient, onRead: (state: RoundState | undefined) => void): FederationChainClient {
   return new Proxy(client, {
@@ -61,8 +103,10 @@ export interface ChargeMemberInit {
   readonly round: number;
   /** The round's committee (signer indices, position order). */
   readonly committee: readonly number[];
-  /** The member under test (signer index); it answers at position 1 and never submits itself. */
+  /** The member under test (signer index); at position 1 (default) it never submits itself. */
   readonly me: number;
+  /** 0: the member submits the charge itself as soon as it holds t signatures; 1 (default): never. */
+  readonly position?: 0 | 1;
   /** The lock digest and its U_3 (signer indices), each declaring DP_PARAMS. */
   readonly lock: Hex32;
   readonly participants: readonly number[];
@@ -77,6 +121,8 @@ export interface ChargeMemberInit {
 export interface ChargeMember {
   /** Asks the member's charger for the lock's charge (what the round machine's `charge-lock` does); the answer. */
   answer(): Promise<LockChargeResult>;
+  /** Gossips committee signer `i`'s charge signature for the lock to the member (as `/charge/1` carries it). */
+  gossipSignature(i: number): Promise<void>;
   /** Stops the charger and the client (call once the answer is in). */
   close(): void;
 }
@@ -113,13 +159,30 @@ export async function chargeMember(init: ChargeMemberInit): Promise<ChargeMember
   );
   charger.start();
   const abort = new AbortController();
+  const domain = federationDomain(CHAIN_ID, fed.address);
+  const charge = canonicalRoundCharge({
+    round,
+    lock: init.lock,
+    participants: participants.map((i) => ({ member: signerOf(chain, i).address, dpParams: DP_PARAMS, spend: declaredSpend(DP_PARAMS) })),
+  });
+  const position = init.position ?? 1;
   return {
+    gossipSignature: async (i) => {
+      const other = new CommitteeSignatures(charger.topic, 'charge-member', {
+        gossip: hub.join(peerOf(i)),
+        committeeOf: (r) => (r === round ? committee.map(peerOf) : undefined),
+        addressOf: (p) => signerOf(chain, Number(p.slice('peer-'.length))).address,
+      });
+      const signature = await signerOf(chain, i).signTypedData(domain, ROUND_CHARGE_TYPES, toChargeValue(charge));
+      await other.publish(round, peerOf(i), roundChargeDigest(domain, charge), signature);
+      await hub.settle();
+    },
     answer: () =>
       charger.charge(
         {
           round,
-          position: 1,
-          turnAt: Number.POSITIVE_INFINITY,
+          position,
+          turnAt: position === 0 ? 0 : Number.POSITIVE_INFINITY,
           until: Number.POSITIVE_INFINITY,
           lock: init.lock,
           contributors: participants.map(peerOf),
