@@ -485,11 +485,12 @@ export class SecAggCommitteeMember {
    * (`staleKeys`) it may be sealed to that lost key: the sender is not at fault and we stay silent,
    * as a member that never got the share (F25). Otherwise every key of ours a participant could
    * hold for the round is the one we hold (bundle and advert carry the same key), so the sender
-   * named a key that is not ours: complain. The public commitment to b_i is kept either way, so
-   * this member can still check a reconstructed b_i and follow a lock that includes the sender.
+   * named a key that is not ours: complain. As with a share that does not open, the commitment to
+   * b_i is not kept: this member then cannot check a lock that includes the sender and does not
+   * endorse it — a lock it endorses gets its reveals, and it has no share of the sender's b_i to
+   * reveal (a lock certified by members lacking the shares would never reconstruct).
    */
   private otherKey(m: ShareKeysMsg, named: Uint8Array): never {
-    if (!this.commitments.has(m.sender)) this.commitments.set(m.sender, m.selfMaskCommitment.slice());
     const complained = this.deps.staleKeys !== true;
     if (complained) this.complain(m.sender);
     throw new SecAggError('SECAGG_WRONG_RECIPIENT_KEY', `${m.sender} sealed our share to another key`, {

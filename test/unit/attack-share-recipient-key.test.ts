@@ -143,8 +143,9 @@ describe('attack: lying about the named recipient key (ShareKeys v3) next to a r
     expect((errors.get(PLAIN)!.get(LIAR) as { fields: Record<string, unknown> }).fields).toMatchObject({ complained: true });
     const restored = r.members.get(RESTORED)!;
     expect(restored.shareHolders).toEqual(r.parties.filter((p) => !STALE_SEALERS.includes(p) && p !== LIAR));
-    // It still holds the public commitments, so it can check and follow a lock that includes them.
-    expect(restored.missingMaterial(STALE_SEALERS, [])).toBeUndefined();
+    // It keeps no commitment from a share it did not open: it cannot check, so never endorses, a
+    // lock that includes them (its endorsement would bring no share of their b_i).
+    expect(restored.missingMaterial(STALE_SEALERS, [])).toEqual({ reason: 'no-commitment', participants: STALE_SEALERS });
     // The liar gains nothing by naming a junk key over a good share: PLAIN never opened it, though
     // the same ciphertext under the true name opens at a fresh member role of PLAIN.
     expect(r.members.get(PLAIN)!.shareHolders).not.toContain(LIAR);
@@ -204,27 +205,25 @@ describe('attack: lying about the named recipient key (ShareKeys v3) next to a r
     for (const id of r.committee) for (const v of views) if (v.sender !== id) r.members.get(id)!.addView(v);
     const leader = r.members.get('peer-000')!;
     const lock = leader.proposeLock(0);
-    // RESTORED signed a complaint about the liar and holds no commitment from its unopened share:
-    // it cannot check b_LIAR and abstains from the lock (the other six can).
+    // RESTORED and PLAIN hold no commitment from the liar's unopened share: they cannot check b_LIAR
+    // and abstain from the lock (their endorsement would bring no share of it); the other five endorse.
     const lockEnds: EndorseMsg<SecAggKind.LockEndorse>[] = [];
     for (const id of r.committee) {
       try {
         lockEnds.push(r.members.get(id)!.onLockProposal(lock, LATE)!);
       } catch (e) {
-        expect(id).toBe(RESTORED);
+        expect([RESTORED, PLAIN]).toContain(id);
         expect(isFedmeshError(e, 'SECAGG_CANNOT_FOLLOW')).toBe(true);
       }
     }
-    expect(lockEnds).toHaveLength(6);
+    expect(lockEnds).toHaveLength(5);
     for (const id of r.committee) for (const e of lockEnds) if (e.sender !== id) r.members.get(id)!.addLockEndorse(e);
     const reveals = r.committee.flatMap((id) => r.members.get(id)!.reveal() ?? []);
-    expect(reveals.map((rv) => rv.sender)).not.toContain(RESTORED);
+    expect(reveals.map((rv) => rv.sender).sort()).toEqual(['peer-000', 'peer-002', 'peer-003', 'peer-005', 'peer-006']);
     for (const rv of reveals) {
       const held = new Set(r.members.get(rv.sender)!.shareHolders);
       for (const s of [...rv.selfMaskShares, ...rv.keyShares]) expect(held.has(s.participant)).toBe(true);
     }
-    // PLAIN, which never opened the liar's share, reveals none of it.
-    expect(reveals.find((rv) => rv.sender === PLAIN)!.selfMaskShares.map((s) => s.participant)).not.toContain(LIAR);
     const { selfMask, maskKey } = exposedShareCounts(reveals);
     for (const p of r.parties) expect(selfMask.has(p) && maskKey.has(p)).toBe(false);
     for (const rv of reveals) if (rv.sender !== leader.self) leader.addReveal(rv);

@@ -461,8 +461,11 @@ function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
         proposal = member.proposeLock(turn);
       } catch (e) {
         if (!(e instanceof SecAggError)) throw e;
-        // A floor broken (or too few views): the round aborts before any reveal.
-        if (e.code === 'SECAGG_FLOOR') throw e;
+        // A floor broken with every member's view held: the round aborts before any reveal. With
+        // views still to come, a short view (a member that holds few shares: its prekey state was
+        // lost, shares to it did not open) may be what broke it: try again as views arrive.
+        if (e.code === 'SECAGG_FLOOR' && member.viewCount >= cfg.committee.length) throw e;
+        if (e.code === 'SECAGG_FLOOR') s.proposedLockTurns.delete(turn);
         out.count(e.code, { step: 'propose', error: e.message });
       }
       if (proposal !== undefined) {
