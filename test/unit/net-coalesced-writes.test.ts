@@ -1,13 +1,19 @@
 /**
- * node/net/libp2p-host.ts `coalescedWritesTcp`: the transport's `sendData` list goes to the socket
- * as one corked write (one `writev`), bytes and order unchanged; hosts connect through it.
+ * node/net/libp2p-host.ts transport and muxer changes for issue #13's CPU:
+ * `coalescedWritesTcp` — the transport's `sendData` list goes to the socket as one corked write
+ * (one `writev`), bytes and order unchanged; `halfWindowYamux` — window updates only once half the
+ * receive window is used (go-yamux's rule), flags and paused streams unchanged, and messages
+ * several windows long still cross (no stream waits on a skipped update).
  */
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, Socket } from 'node:net';
 import type { MultiaddrConnection } from '@libp2p/interface';
 import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { corkWrites, createHost, type Host } from '../../node/net/libp2p-host.js';
+import { StreamState } from '@chainsafe/libp2p-yamux/stream';
+import { corkWrites, createHost, deferWindowUpdates, dialAll, type Host, Libp2pGossip } from '../../node/net/libp2p-host.js';
+import { ACCEPT } from '../../protocol/verdict.js';
 
 describe('coalesced TCP writes', () => {
   const hosts: Host[] = [];
@@ -75,4 +81,59 @@ describe('coalesced TCP writes', () => {
     // The listener registers its side once its upgrade completes.
     await vi.waitFor(() => expect(b.getConnections(a.peerId).length).toBeGreaterThan(0), { timeout: 60_000, interval: 20 });
   });
+
+  it('yamux: an established stream skips the update while half its window is open, sends it after; flags and pauses go through', () => {
+    const sent: string[] = [];
+    const stream = {
+      state: StreamState.Established as StreamState,
+      recvWindow: 256 * 1024,
+      recvWindowCapacity: 256 * 1024 - 1000,
+      sendWindowUpdate(this: { state: StreamState }) {
+        sent.push(StreamState[this.state]!);
+      },
+    };
+    deferWindowUpdates(stream);
+    stream.sendWindowUpdate();
+    expect(sent).toEqual([]);
+    stream.recvWindowCapacity = 128 * 1024; // exactly half used: still open enough
+    stream.sendWindowUpdate();
+    expect(sent).toEqual([]);
+    stream.recvWindowCapacity = 128 * 1024 - 1;
+    stream.sendWindowUpdate();
+    expect(sent).toEqual(['Established']);
+    for (const st of [StreamState.Init, StreamState.SYNReceived, StreamState.Paused]) {
+      stream.state = st;
+      stream.recvWindowCapacity = stream.recvWindow;
+      stream.sendWindowUpdate();
+    }
+    expect(sent).toEqual(['Established', 'Init', 'SYNReceived', 'Paused']);
+  });
+
+  it('gossip messages several receive windows long cross a connection intact', async () => {
+    const a = await createHost();
+    const b = await createHost();
+    hosts.push(a, b);
+    const ga = new Libp2pGossip(a);
+    const gb = new Libp2pGossip(b);
+    const topic = '/fedmesh/test-window/1';
+    const got: Uint8Array[] = [];
+    ga.subscribe(
+      topic,
+      () => ACCEPT,
+      () => {},
+    );
+    gb.subscribe(
+      topic,
+      () => ACCEPT,
+      (m) => got.push(m.data),
+    );
+    await dialAll(a, [b.getMultiaddrs()[0]!.toString()]);
+    await vi.waitFor(() => expect(ga.subscribers(topic)).toContain(gb.self), { timeout: 60_000, interval: 20 });
+    // 900 kB each (the gossip limit is 1 MiB), 3 of them: ~11 times yamux's initial 256 KiB window.
+    const sent = [1, 2, 3].map((k) => Uint8Array.from({ length: 900_000 }, (_, i) => (i * 31 + k) & 0xff));
+    for (const m of sent) await ga.publish(topic, m);
+    await vi.waitFor(() => expect(got.length).toBe(3), { timeout: 120_000, interval: 20 });
+    const digest = (m: Uint8Array): string => createHash('sha256').update(m).digest('hex');
+    expect(new Set(got.map(digest))).toEqual(new Set(sent.map(digest)));
+  }, 180_000);
 });
