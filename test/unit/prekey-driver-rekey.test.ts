@@ -157,5 +157,5 @@ describe('prekeys through the round driver: a member rebuilt without its prekey 
     for (const p of peers) {
       expect([...(p.components.gossip.verdicts as Map<string, number>).keys()].filter((k) => k.startsWith('reject'))).toEqual([]);
     }
-  }, 180_000);
+  }, 300_000);
 });
