@@ -104,6 +104,18 @@ export interface LockChargerComponents extends CommitteeSignaturesComponents {
   readonly signingDomain: () => Promise<{ domain: TypedDataDomain; binding: DeploymentBinding }>;
 }
 
+/**
+ * Whether a failed submission is no answer from the contract: a transport failure, or a revert
+ * without data, which is what ethers makes of a JSON-RPC error answer to `eth_estimateGas` or
+ * `eth_call` (CALL_EXCEPTION); FedmeshFederation always reverts with a custom error.
+ */
+function transient(e: unknown): boolean {
+  if (!(e instanceof FedmeshError)) return false;
+  if (e.code === 'CHAIN_UNAVAILABLE' || e.code === 'CHAIN_RETRY_EXHAUSTED') return true;
+  const f = e.fields as { data?: unknown; errorName?: unknown };
+  return e.code === 'CHAIN_REVERTED' && f.data === undefined && f.errorName === undefined;
+}
+
 export class LockCharger {
   readonly topic: string;
   private readonly pool: CommitteeSignatures;
@@ -253,9 +265,13 @@ export class LockCharger {
             // refusal on a round still open at the head with no charge is this lock's own fault.
             const { final, failed } = await tryRead();
             if (final !== undefined) return final;
-            if (!failed && headOpen && onChain === undefined) throw e;
-            // The chain could not be read: poll at the usual pace, not at once.
-            if (failed) await clock.sleep(SUBMIT_POLL_MS, signal);
+            // Only the contract's own answer refuses this lock (red team F34): an RPC error on the
+            // gas estimate or the send (no revert data) is no answer; submit again next poll.
+            if (!failed && headOpen && onChain === undefined && !transient(e)) throw e;
+            if (transient(e))
+              log.warn({ round, lock, err: (e as Error).message }, 'charge submission failed without a contract answer; retrying');
+            // The chain could not be read or answered nothing: poll at the usual pace, not at once.
+            if (failed || transient(e)) await clock.sleep(SUBMIT_POLL_MS, signal);
           }
           readAt = Number.NEGATIVE_INFINITY;
           continue;

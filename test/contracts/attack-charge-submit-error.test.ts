@@ -69,7 +69,7 @@ describe('F34: a failed gas estimate is not the contract refusing the charge', (
     return result;
   }
 
-  it.fails('one JSON-RPC error on the chargeRound estimate, then the charge lands: the submitter still answers "charged" (reveals)', async () => {
+  it('one JSON-RPC error on the chargeRound estimate, then the charge lands: the submitter still answers "charged" (reveals)', async () => {
     // Safe (F21's rule): the chain charged exactly this lock's U_3, so the member reveals.
     // Today: refusal CHAIN_REVERTED ("chargeRound reverted without data") from the one bad answer.
     expect(await submitterAnswer(true)).toMatchObject({ charged: true });
