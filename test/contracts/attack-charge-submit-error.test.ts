@@ -30,20 +30,27 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('F34: a failed gas estimate is not the contract refusing the charge', () => {
-  /** The submitting member's answer when its RPC fails its first chargeRound estimate (`failOnce`) or none. */
-  async function submitterAnswer(failOnce: boolean) {
+  /**
+   * The submitting member's answer when its RPC answers its first chargeRound estimate
+   * (`'estimate'`) or its first transaction broadcast (`'send'`, with `message`) with a JSON-RPC
+   * error, or nothing (undefined); the later members land the charge after that attempt.
+   */
+  async function submitterAnswer(failOnce?: 'estimate' | 'send', message?: string) {
     const fed = await deployFed(chain, { m: 3, t: 2, members: [1, 2, 3, 4, 5] });
     const { round, committee } = await openNext(chain, fed);
     const me = committee[0]!;
     const participants = [4, 5];
     const lock = hash(0x54);
     const chargeSelector = FED_IFACE.getFunction('chargeRound')!.selector;
-    let estimates = 0;
+    let attempts = 0;
     const { client, close } = await flakyMemberClient(chain, fed, me, (method, call) => {
-      if (method !== 'eth_estimateGas' || call?.to?.toLowerCase() !== fed.address.toLowerCase() || !call.data?.startsWith(chargeSelector))
-        return false;
-      estimates++;
-      return failOnce && estimates === 1;
+      const estimate =
+        method === 'eth_estimateGas' && call?.to?.toLowerCase() === fed.address.toLowerCase() && call.data?.startsWith(chargeSelector);
+      // The member sends no other transaction: its one broadcast is the charge.
+      const send = method === 'eth_sendRawTransaction';
+      if (!(failOnce === 'send' ? send : estimate)) return false;
+      attempts++;
+      return failOnce !== undefined && attempts === 1 ? (message ?? true) : false;
     });
     const member = await chargeMember({ chain, fed, round, committee, me, lock, participants, client, position: 0 });
     const answer = member.answer();
@@ -59,11 +66,11 @@ describe('F34: a failed gas estimate is not the contract refusing the charge', (
     // A second committee member's signature reaches it over the charge topic: it holds t = 2 and submits.
     await member.gossipSignature(committee[2]!);
     // Wait (on events) until the member has tried to submit once.
-    while (estimates === 0 && !answered) await systemClock.sleep(20);
+    while (attempts === 0 && !answered) await systemClock.sleep(20);
     // The members whose turns come later submit the same public signatures (any peer may).
-    if (failOnce)
+    if (failOnce !== undefined)
       await chargeWith(chain, fed, chargeFor(recordFor(chain, round, INITIAL, participants), lock), [committee[1]!, committee[2]!], 6);
-    const result = await answer;
+    const result = await answer.catch((e: unknown) => ({ rejected: String(e) }));
     member.close();
     close();
     return result;
@@ -72,10 +79,21 @@ describe('F34: a failed gas estimate is not the contract refusing the charge', (
   it('one JSON-RPC error on the chargeRound estimate, then the charge lands: the submitter still answers "charged" (reveals)', async () => {
     // Safe (F21's rule): the chain charged exactly this lock's U_3, so the member reveals.
     // Today: refusal CHAIN_REVERTED ("chargeRound reverted without data") from the one bad answer.
-    expect(await submitterAnswer(true)).toMatchObject({ charged: true });
+    expect(await submitterAnswer('estimate')).toMatchObject({ charged: true });
   }, 120_000);
 
   it('control: the same submitter and RPC without the error lands the charge and answers "charged"', async () => {
-    expect(await submitterAnswer(false)).toMatchObject({ charged: true, submitted: true });
+    expect(await submitterAnswer()).toMatchObject({ charged: true, submitted: true });
+  }, 120_000);
+
+  // F36 (H-red, 22:50): the same on the broadcast. 280664f retries a transport failure or a revert
+  // without data; any other error is rethrown, and `charge` rejects (the driver turns a rejection
+  // into the refusal CHARGE_FAILED: no reveal, for good). A broadcast answered "nonce too low"
+  // (ethers NONCE_EXPIRED: a nonce race with the member's own queue, or a node that saw the
+  // transaction through another path) is no answer from the contract either.
+  it.fails('one "nonce too low" answer to the charge broadcast, then the charge lands: the submitter still answers "charged" (reveals)', async () => {
+    // Safe (F21's rule): the chain charged exactly this lock's U_3, so the member reveals.
+    // Today: `charge` rejects with ethers' NONCE_EXPIRED (the driver's CHARGE_FAILED refusal).
+    expect(await submitterAnswer('send', 'nonce too low')).toMatchObject({ charged: true });
   }, 120_000);
 });

@@ -51,18 +51,19 @@ const HARDHAT_MNEMONIC = 'test test test test test test test test test test test
  * Chain signer `i`'s client (the daemon's stack: EthersFederationClient over an ethers JSON-RPC
  * provider, inside ResilientFederationClient) whose RPC is the in-process chain, except that
  * `fail(method, call)` may turn a request into a JSON-RPC error answer (-32000 "header not found":
- * what a rate limit or a load-balanced backend behind the head sends).
+ * what a rate limit or a load-balanced backend behind the head sends; or the message it returns).
  */
 export async function flakyMemberClient(
   chain: InProcessChain,
   fed: Fed,
   i: number,
-  fail: (method: string, call: { to?: string; data?: string } | undefined) => boolean,
+  fail: (method: string, call: { to?: string; data?: string } | undefined) => boolean | string,
 ): Promise<{ client: FederationChainClient; close(): void }> {
   const rpc: Eip1193Provider = {
     request: async ({ method, params }) => {
       const call = (params as { to?: string; data?: string }[] | undefined)?.[0];
-      if (fail(method, call)) throw Object.assign(new Error('header not found'), { code: -32000 });
+      const failure = fail(method, call);
+      if (failure !== false) throw Object.assign(new Error(failure === true ? 'header not found' : failure), { code: -32000 });
       return chain.provider.send(method, (params ?? []) as unknown[]);
     },
   };
