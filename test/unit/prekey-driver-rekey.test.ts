@@ -16,45 +16,20 @@
  */
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../../node/clock.js';
-import { createLogger } from '../../node/logger.js';
 import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
-import { createPeer, type Peer } from '../../node/peer.js';
-import { assertFinalized, type LocalTrainer } from '../../node/services/round-driver.js';
+import type { Peer } from '../../node/peer.js';
+import { assertFinalized } from '../../node/services/round-driver.js';
 import { MemoryPrekeyStore } from '../../node/services/secagg-prekey-store.js';
 import { toHex0x } from '../../protocol/bytes.js';
-import type { LabelledData } from '../../protocol/data.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { effectiveCommittee } from '../../protocol/secure-aggregation/config.js';
 import { modelHash } from '../../protocol/weights-codec.js';
 import { startPeerFederation } from '../contracts/federation-harness.js';
-import { config, crypto, entropies, testSign, testVerify } from './secagg-helpers.js';
-import { TEST_BINDING } from './secagg-round-harness.js';
+import { CONFIG, expectFedAvg, prekeyPeer, StepTrainer } from './prekey-driver-helpers.js';
+import { entropies } from './secagg-helpers.js';
 
 const initial: ModelWeights = { tensors: [{ shape: [4], data: Float32Array.from([0.1, -0.2, 0.3, 0.4]) }] };
-const CONFIG = config({ committeeSize: 3, threshold: 2, maliciousMembers: 0 });
 const MEMBERS = ['peer-a', 'peer-b', 'peer-c'];
-const N = (i: number): number => 10 + i;
-const delta = (i: number, k: number): number => (i + 1) * 2 ** -7 * (k % 2 ? -1 : 1);
-
-class StepTrainer implements LocalTrainer {
-  constructor(
-    private readonly index: number,
-    private w: ModelWeights = initial,
-  ) {}
-  getWeights(): ModelWeights {
-    return { tensors: this.w.tensors.map((t) => ({ shape: [...t.shape], data: t.data.slice() })) };
-  }
-  setWeights(w: ModelWeights): void {
-    this.w = { tensors: w.tensors.map((t) => ({ shape: [...t.shape], data: Float32Array.from(t.data) })) };
-  }
-  async train(): Promise<{ loss: number; steps: number; seconds: number }> {
-    this.w = { tensors: this.w.tensors.map((t) => ({ shape: [...t.shape], data: t.data.map((v, k) => v + delta(this.index, k)) })) };
-    return { loss: 0.1, steps: 1, seconds: 0 };
-  }
-}
-
-const data = (n: number): LabelledData => ({ x: new Float32Array(n), y: new Uint8Array(n), n, featureShape: [1] });
 
 let peers: Peer[] = [];
 afterEach(() => {
@@ -75,53 +50,18 @@ describe('prekeys through the round driver: a member rebuilt without its prekey 
         done();
       },
     });
-    const trainers = MEMBERS.map((_, i) => new StepTrainer(i));
+    const trainers = MEMBERS.map((_, i) => new StepTrainer(i, initial));
     const peerOf = (id: string, trainer: StepTrainer, store: MemoryPrekeyStore, tag: string): Peer =>
-      createPeer({
-        federation: 'unit',
-        members: MEMBERS,
-        committeeSize: 3,
-        // Generous: a fault-free round waits on none of these (load 20 on 2 cores).
-        timing: { collectMs: 30_000, recordGraceMs: 2_000 },
-        training: { epochs: 1, batchSize: 1, learningRate: 0.1, seed: 1 },
-        secureAggregation: { config: CONFIG, keysMs: 10_000 },
-        finalize: { threshold: quorum.threshold },
-      })({
-        gossip: hub.join(id),
-        federation: chain.clientOf(id),
-        trainer,
-        data: data(N(MEMBERS.indexOf(id))),
-        clock: systemClock,
-        log: createLogger('debug', { peer: id }, capture),
-        secagg: {
-          binding: TEST_BINDING,
-          crypto,
-          entropy: ent(`${id}/${tag}`),
-          sign: testSign(id),
-          verify: testVerify,
-          prekeyStore: store,
-          prekeyOptions: { republishMs: 0 },
-        },
-      });
+      prekeyPeer({ id, members: MEMBERS, hub, chain, trainer, entropy: ent(`${id}/${tag}`), log: capture, store });
     peers = MEMBERS.map((id, i) => peerOf(id, trainers[i]!, new MemoryPrekeyStore(), 'first'));
     for (const p of peers) p.start();
     await Promise.all(peers.map((p) => p.prekeys!.topUp(1)));
     await hub.settle();
 
-    const exact = (before: ModelWeights, ts: readonly StepTrainer[]) => {
-      const total = N(0) + N(1) + N(2);
-      const tol = (3 * 2 ** -CONFIG.fractionalBits) / total + 1e-6;
-      for (const t of ts) {
-        t.getWeights().tensors[0]!.data.forEach((v, k) => {
-          const want = before.tensors[0]!.data[k]! + [0, 1, 2].reduce((a, i) => a + (N(i) * delta(i, k)) / total, 0);
-          expect(Math.abs(v - want)).toBeLessThanOrEqual(tol);
-        });
-      }
-    };
     let global = trainers[0]!.getWeights();
     let out = await Promise.all(peers.map((p) => p.runRound(1).then(assertFinalized)));
     expect(out[0]!.record.participantCount).toBe(3);
-    exact(global, trainers);
+    expectFedAvg(global, trainers);
     const lost = peers[0]!.prekeys!.keyFor('peer-c', 3)!;
     expect(lost).toBeDefined();
 
@@ -135,7 +75,7 @@ describe('prekeys through the round driver: a member rebuilt without its prekey 
     global = trainers[0]!.getWeights();
     out = await Promise.all(peers.map((p) => p.runRound(2).then(assertFinalized)));
     expect(out[0]!.record.participantCount).toBe(3);
-    exact(global, trainers);
+    expectFedAvg(global, trainers);
     expect(peers[2].prekeys!.generation).toBe(1);
     expect(out[2]!.secure?.errors.SECAGG_DECRYPT_FAILED).toBeUndefined();
     await hub.settle();
@@ -149,7 +89,7 @@ describe('prekeys through the round driver: a member rebuilt without its prekey 
     global = trainers[0]!.getWeights();
     out = await Promise.all(peers.map((p) => p.runRound(3).then(assertFinalized)));
     expect(out[0]!.record.participantCount).toBe(3);
-    exact(global, trainers);
+    expectFedAvg(global, trainers);
     // c opened every share of round 3: none named another key, none failed.
     expect(out[2]!.secure?.errors.SECAGG_WRONG_RECIPIENT_KEY).toBeUndefined();
     expect(out[2]!.secure?.errors.SECAGG_DECRYPT_FAILED).toBeUndefined();

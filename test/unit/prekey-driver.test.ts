@@ -12,44 +12,21 @@
  */
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
+import type { Peer } from '../../node/peer.js';
+import { assertFinalized } from '../../node/services/round-driver.js';
+import { MemoryPrekeyStore } from '../../node/services/secagg-prekey-store.js';
 import { toHex0x } from '../../protocol/bytes.js';
-import type { LabelledData } from '../../protocol/data.js';
 import type { ModelWeights } from '../../protocol/model.js';
 import { effectiveCommittee } from '../../protocol/secure-aggregation/config.js';
 import { modelHash } from '../../protocol/weights-codec.js';
-import { systemClock } from '../../node/clock.js';
-import { createLogger } from '../../node/logger.js';
-import { MemoryGossipHub } from '../../node/net/memory-gossip.js';
-import { createPeer, type Peer } from '../../node/peer.js';
-import { assertFinalized, type LocalTrainer } from '../../node/services/round-driver.js';
-import { MemoryPrekeyStore } from '../../node/services/secagg-prekey-store.js';
 import { startPeerFederation } from '../contracts/federation-harness.js';
-import { config, crypto, entropies, testSign, testVerify } from './secagg-helpers.js';
-import { TEST_BINDING } from './secagg-round-harness.js';
+import { CONFIG, expectFedAvg, prekeyPeer, StepTrainer } from './prekey-driver-helpers.js';
+import { entropies } from './secagg-helpers.js';
 
 const initial: ModelWeights = {
   tensors: [{ shape: [2, 3], data: Float32Array.from([0.1, -0.2, 0.3, 0.4, -0.5, 0.6]) }],
 };
-const CONFIG = config({ committeeSize: 3, threshold: 2, maliciousMembers: 0 });
-const N = (i: number): number => 10 + i;
-const delta = (i: number, k: number): number => (i + 1) * 2 ** -7 * (k % 2 ? -1 : 1);
-
-class StepTrainer implements LocalTrainer {
-  private w: ModelWeights = initial;
-  constructor(private readonly index: number) {}
-  getWeights(): ModelWeights {
-    return { tensors: this.w.tensors.map((t) => ({ shape: [...t.shape], data: t.data.slice() })) };
-  }
-  setWeights(w: ModelWeights): void {
-    this.w = { tensors: w.tensors.map((t) => ({ shape: [...t.shape], data: Float32Array.from(t.data) })) };
-  }
-  async train(): Promise<{ loss: number; steps: number; seconds: number }> {
-    this.w = { tensors: this.w.tensors.map((t) => ({ shape: [...t.shape], data: t.data.map((v, k) => v + delta(this.index, k)) })) };
-    return { loss: 0.1, steps: 1, seconds: 0 };
-  }
-}
-
-const data = (n: number): LabelledData => ({ x: new Float32Array(n), y: new Uint8Array(n), n, featureShape: [1] });
 
 let peers: Peer[] = [];
 afterEach(() => {
@@ -78,33 +55,9 @@ describe('prekeys through the round driver, with one member that never publishes
           done();
         },
       });
-    const trainers = members.map((_, i) => new StepTrainer(i));
+    const trainers = members.map((_, i) => new StepTrainer(i, initial));
     peers = members.map((id, i) =>
-      createPeer({
-        federation: 'unit',
-        members,
-        committeeSize: 3,
-        // Generous: a fault-free round waits on none of these (load 20 on 2 cores).
-        timing: { collectMs: 30_000, recordGraceMs: 2_000 },
-        training: { epochs: 1, batchSize: 1, learningRate: 0.1, seed: 1 },
-        secureAggregation: { config: CONFIG, keysMs: 10_000 },
-        finalize: { threshold: quorum.threshold },
-      })({
-        gossip: hub.join(id),
-        federation: chain.clientOf(id),
-        trainer: trainers[i]!,
-        data: data(N(i)),
-        clock: systemClock,
-        log: createLogger('debug', {}, capture(id)),
-        secagg: {
-          binding: TEST_BINDING,
-          crypto,
-          entropy: ent(id),
-          sign: testSign(id),
-          verify: testVerify,
-          ...(stores.has(id) ? { prekeyStore: stores.get(id)!, prekeyOptions: { republishMs: 0 } } : {}),
-        },
-      }),
+      prekeyPeer({ id, members, hub, chain, trainer: trainers[i]!, entropy: ent(id), log: capture(id), store: stores.get(id) }),
     );
     for (const p of peers) p.start();
     expect(peers[2]!.prekeys).toBeUndefined();
@@ -124,14 +77,7 @@ describe('prekeys through the round driver, with one member that never publishes
     expect(sealed.get('legacy')).toEqual([]);
 
     // Exact FedAvg: Σ n_i·Δ_i / Σ n_i, up to stochastic rounding (< |U|·2^-f / Σ n_i) and float32.
-    const total = N(0) + N(1) + N(2);
-    const tol = (3 * 2 ** -CONFIG.fractionalBits) / total + 1e-6;
-    for (const t of trainers) {
-      t.getWeights().tensors[0]!.data.forEach((v, k) => {
-        const want = global.tensors[0]!.data[k]! + [0, 1, 2].reduce((a, i) => a + (N(i) * delta(i, k)) / total, 0);
-        expect(Math.abs(v - want)).toBeLessThanOrEqual(tol);
-      });
-    }
+    expectFedAvg(global, trainers);
     for (const store of stores.values()) expect([...store.load().secrets.keys()].filter((r) => r <= 1)).toEqual([]);
     for (const p of peers) {
       expect([...(p.components.gossip.verdicts as Map<string, number>).keys()].filter((k) => k.startsWith('reject'))).toEqual([]);
