@@ -122,7 +122,7 @@ describe('F30: a member does not give up on an unconfirmed abort', () => {
     expect(await answerAfterSwappedAbort(false)).toMatchObject({ charged: true });
   }, 120_000);
 
-  // F37 (H-red, 22:55): 5763df2 refuses when the confirmed view is not 'open' — including a
+  // F37 (H-red, 22:50): 5763df2 refuses when the confirmed view is not 'open' — including a
   // confirmed view from before the round was opened (getRound → undefined, status none). A round
   // opened and aborted within the confirmation depth (a finalize window shorter than
   // confirmations × block time; or the open and the abort in consecutive blocks) is then given up

@@ -86,7 +86,7 @@ describe('F34: a failed gas estimate is not the contract refusing the charge', (
     expect(await submitterAnswer()).toMatchObject({ charged: true, submitted: true });
   }, 120_000);
 
-  // F36 (H-red, 22:50): the same on the broadcast. 280664f retries a transport failure or a revert
+  // F36 (H-red, 22:47): the same on the broadcast. 280664f retries a transport failure or a revert
   // without data; any other error is rethrown, and `charge` rejects (the driver turns a rejection
   // into the refusal CHARGE_FAILED: no reveal, for good). A broadcast answered "nonce too low"
   // (ethers NONCE_EXPIRED: a nonce race with the member's own queue, or a node that saw the
