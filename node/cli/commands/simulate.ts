@@ -49,7 +49,7 @@ export function registerSimulate(program: Command): void {
     )
     .option(
       '--masking-degree <K>',
-      'secure aggregation: mask along the SecAgg+ graph with at least K neighbours (even, >= 4; raised to what the 2^-40 bound needs for the round, complete up to 57 members) instead of with every participant',
+      'secure aggregation: mask along the SecAgg+ graph with at least K neighbours (even, >= 4; raised to what the 2^-40 bound needs for the round, complete up to 57 members) instead of with every participant; the bound assumes at most 1/5 of the members collude, so above 57 members G1 no longer holds against any number of colluding participants (red team F35)',
       int,
     )
     .option('--clip-range <R>', 'secure aggregation: clip each coordinate of n_i * update to [-R, R] (default 1024)', num)
