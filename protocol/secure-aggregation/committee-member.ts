@@ -87,6 +87,16 @@
  *     keep it, whatever their reason. The rule fires only with ≥ t views held: a member that has
  *     only the cited views (others delayed) cannot tell, and the F7 stall below remains in that
  *     timing.
+ *   - lock, one view's omission (F26): a member also refuses (reason 'omission-by-one-view', and a
+ *     LockRefuse) a lock whose U_3 leaves out an entry of its own view that every cited view but
+ *     one carries. The rule above needs > t views to bite: with m − t members offline exactly t
+ *     views exist, a lock must cite the malicious member's, and an input it omits is carried by
+ *     t − 1 views. Counted over the cited views only, so delayed views do not blind it. A member
+ *     cannot tell a malicious view from one that got the input late, so it refuses (the round may
+ *     abort; nothing is revealed). Honest leaders cite views so that every omitted input is
+ *     missing from ≥ 2 of them (`chooseViews`) or propose nothing. Dropping an honest input now
+ *     takes two cited views lacking it: two active members, or one and an honest member the
+ *     input reached late (network residual).
  *   What still isolates a victim: real dropouts (a participant that never sends its shares or its
  *   input is not held by anyone, so nobody refuses its absence; the floors bound how many, never
  *   which), or n − 1 colluding participants (the sum itself).
@@ -120,6 +130,7 @@
  */
 import { bytesEqual, hash256, toHex0x, wipe } from '../bytes.js';
 import { MAX_RECORD_ENTRIES } from '../chain/record.js';
+import { MAX_COMMITTEE_SIZE } from '../messages/limits.js';
 import {
   type AdvertiseKeysMsg,
   CertPhase,
@@ -1005,10 +1016,13 @@ export class SecAggCommitteeMember {
   /**
    * The leader's lock proposal for `turn`: t views under the certified key set with the most views,
    * chosen so that U_3 (their intersection) keeps every input that ≥ t held views carry
-   * (`keptInputs`) — members refuse a lock that leaves out such an input of their own view (F12).
-   * If fewer than t views carry all of them, greedily the views that keep the intersection
-   * largest, ours first. Members recompute U_3 from the cited views.
-   * Throws SECAGG_FLOOR when the derived U_3 breaks a floor: the round aborts before any reveal.
+   * (`keptInputs`) — members refuse a lock that leaves out such an input of their own view (F12) —
+   * and leaves out no input that exactly one cited view lacks (F26, `chooseViews`); the largest
+   * such U_3, ours first on a tie. If fewer than t views carry all the F12 inputs, the choice is
+   * among all held views. Members recompute U_3 from the cited views.
+   * Throws SECAGG_TOO_FEW_VIEWS (`reason` 'omission-by-one-view') when no choice satisfies F26:
+   * nothing is proposed. Throws SECAGG_FLOOR when the derived U_3 breaks a floor: the round aborts
+   * before any reveal.
    */
   proposeLock(turn: number): ProposalMsg {
     this.machine.expect(S.Unmask);
@@ -1031,16 +1045,30 @@ export class SecAggCommitteeMember {
         threshold,
       });
     }
+    // F12: members refuse a lock that leaves out an input of their view that ≥ t held views carry,
+    // so cite only views that carry every such input when t of them do. F26: among those, no input
+    // may be missing from exactly one cited view (`chooseViews`).
     const target = keptInputs(mine, threshold);
-    const covering = mine
-      .filter((v) => target.every((e) => v.entries.some((x) => x.participant === e.participant && bytesEqual(x.inputHash, e.inputHash))))
-      .sort((a, b) => (a.member === this.self ? -1 : b.member === this.self ? 1 : a.member < b.member ? -1 : 1));
+    const covering = mine.filter((v) =>
+      target.every((e) => v.entries.some((x) => x.participant === e.participant && bytesEqual(x.inputHash, e.inputHash))),
+    );
     const ownView = this.views.get(this.self);
-    const views = (
-      covering.length >= threshold
-        ? covering.slice(0, threshold)
-        : chooseViews(ownView !== undefined && bytesEqual(ownView.keySet, ks.digest) ? ownView : undefined, mine, threshold)
-    ).sort((a, b) => (a.member < b.member ? -1 : 1));
+    const chosen = chooseViews(
+      ownView !== undefined && bytesEqual(ownView.keySet, ks.digest) ? ownView : undefined,
+      covering.length >= threshold ? covering : mine,
+      threshold,
+      ks.shared,
+    );
+    if (chosen === undefined) {
+      // Every choice of t views leaves out an input that one chosen view alone lacks: honest members
+      // carrying it would refuse (F26). Propose nothing; more views may make a choice possible.
+      throw new SecAggError('SECAGG_TOO_FEW_VIEWS', `no ${threshold} of ${mine.length} views leave out only inputs that ≥ 2 of them lack`, {
+        have: mine.length,
+        threshold,
+        reason: 'omission-by-one-view',
+      });
+    }
+    const views = chosen.sort((a, b) => (a.member < b.member ? -1 : 1));
     const { survivors, dropped } = deriveLock(views, ks.shared);
     const ids = survivors.map((e) => e.participant);
     const graph = this.graphs(ks.shared);
@@ -1364,6 +1392,32 @@ export class SecAggCommitteeMember {
           }),
         );
       }
+      // F26: an input of our own view that every cited view but one carries is left out of U_3 by
+      // that one view alone. With m − t members offline only t views exist, so the rule above
+      // (≥ t views carry it) cannot fire, and a malicious member's view that omits honest inputs
+      // chose whom the floor drops (red team F26). We cannot tell a malicious view from an honest
+      // one that saw the input late, so we refuse (safety first: the round may abort, nothing is
+      // revealed) and sign a LockRefuse like any refusal. Counted over the cited views only, so it
+      // also holds when the other views are delayed. An omission needs ≥ 2 cited views lacking
+      // the input (one of them honest when a single member is active); honest leaders choose
+      // views that way (`chooseViews`).
+      const byOne = omittedByOneView(own, p.views, inU3, u2);
+      if (byOne.length > 0) {
+        this.refuseLock(lockDigest(scope, ks.digest, expected.survivors, expected.dropped), []);
+        this.refuse(
+          new SecAggError(
+            'SECAGG_BAD_PROPOSAL',
+            `lock of ${p.sender} leaves out ${byOne.length} input(s) of this member's view that one cited view alone omits`,
+            {
+              proposer: p.sender,
+              phase: 'lock',
+              reason: 'omission-by-one-view',
+              participants: byOne.map((x) => x.participant),
+              omittedBy: byOne.map((x) => x.by),
+            },
+          ),
+        );
+      }
     }
     return {
       digest: lockDigest(scope, ks.digest, expected.survivors, expected.dropped),
@@ -1652,31 +1706,96 @@ export class SecAggCommitteeMember {
   }
 }
 
-/** `own` (if held) and then greedily the views that keep the intersection largest, t in all. */
-function chooseViews(own: SignedView | undefined, all: readonly SignedView[], t: number): SignedView[] {
-  const chosen: SignedView[] = own !== undefined ? [own] : [];
-  const rest = all.filter((v) => v !== own).sort((a, b) => (a.member < b.member ? -1 : 1));
-  let current: Map<string, Uint8Array> | undefined =
-    own === undefined ? undefined : new Map(own.entries.map((e) => [e.participant, e.inputHash]));
-  while (chosen.length < t && rest.length > 0) {
-    let best = 0;
-    let bestSize = -1;
-    rest.forEach((v, i) => {
-      const size =
-        current === undefined ? v.entries.length : v.entries.filter((e) => bytesEqualOpt(current!.get(e.participant), e.inputHash)).length;
-      if (size > bestSize) {
-        best = i;
-        bestSize = size;
+/**
+ * The t views a lock cites, from `pool` (the held views under one key set; ≥ t of them), or
+ * undefined when every choice leaves out some input that exactly one chosen view lacks.
+ *
+ * Members refuse such a lock (F26, 'omission-by-one-view'): the omission would be one view's
+ * choice, and a malicious member's view can omit exactly the honest inputs. So an input may be
+ * left out only when ≥ 2 cited views lack it (0 keeps it in U_3). Among the choices that satisfy
+ * this, the one with the largest U_3 (the most inputs in the sum); ties go to the choice whose
+ * sorted positions in [own, then the others by member id] come first, so the leader's own view is
+ * cited when it can be and the choice is deterministic. Exhaustive: a committee has at most
+ * MAX_COMMITTEE_SIZE = 16 members, so at most C(16, 9) = 11,440 choices, and inputs are grouped by
+ * which views carry them (a bitmask), so each choice costs one pass over the distinct groups —
+ * usually one or two, since honest views mostly agree. No choice at all happens when the held
+ * views are exactly t and one lacks an input the others carry (m − t members offline and one
+ * view malicious or late): the leader then proposes nothing (the caller throws
+ * SECAGG_TOO_FEW_VIEWS), and the round aborts at its deadline unless more views arrive.
+ */
+function chooseViews(
+  own: SignedView | undefined,
+  pool: readonly SignedView[],
+  t: number,
+  shared: readonly string[],
+): SignedView[] | undefined {
+  const order = [
+    ...(own !== undefined && pool.includes(own) ? [own] : []),
+    ...pool.filter((v) => v !== own).sort((a, b) => (a.member < b.member ? -1 : 1)),
+  ];
+  const n = order.length;
+  if (n < t || n > MAX_COMMITTEE_SIZE) return undefined;
+  const u2 = new Set(shared);
+  const carriers = new Map<string, number>();
+  order.forEach((v, i) => {
+    for (const e of v.entries) {
+      if (!u2.has(e.participant)) continue;
+      const k = `${e.participant}/${toHex0x(e.inputHash)}`;
+      carriers.set(k, (carriers.get(k) ?? 0) | (1 << i));
+    }
+  });
+  const groups = new Map<number, number>();
+  for (const mask of carriers.values()) groups.set(mask, (groups.get(mask) ?? 0) + 1);
+  let best: number | undefined;
+  let bestSize = -1;
+  for (let s = 0; s < 1 << n; s++) {
+    if (popcount(s) !== t) continue;
+    let size = 0;
+    let safe = true;
+    for (const [mask, count] of groups) {
+      const carried = popcount(mask & s);
+      if (carried === t - 1) {
+        safe = false;
+        break;
       }
-    });
-    const [v] = rest.splice(best, 1);
-    chosen.push(v!);
-    const next = new Map<string, Uint8Array>();
-    for (const e of v!.entries)
-      if (current === undefined || bytesEqualOpt(current.get(e.participant), e.inputHash)) next.set(e.participant, e.inputHash);
-    current = next;
+      if (carried === t) size += count;
+    }
+    if (!safe) continue;
+    // Lexicographically first positions: the lowest position where the two choices differ is ours.
+    const lowest = best === undefined ? 0 : (s ^ best) & -(s ^ best);
+    if (size > bestSize || (size === bestSize && (s & lowest) !== 0)) {
+      best = s;
+      bestSize = size;
+    }
   }
-  return chosen;
+  if (best === undefined) return undefined;
+  const chosen = best;
+  return order.filter((_, i) => (chosen & (1 << i)) !== 0);
+}
+
+function popcount(x: number): number {
+  let c = 0;
+  for (let y = x; y !== 0; y &= y - 1) c++;
+  return c;
+}
+
+/**
+ * Entries of `own` in U_2 and not in U_3 (`inU3`: `participant/inputHash` keys) that every view of
+ * `cited` but one carries with the same input hash (F26), with the member whose view lacks it.
+ */
+function omittedByOneView(
+  own: SignedView,
+  cited: readonly SignedView[],
+  inU3: ReadonlySet<string>,
+  u2: ReadonlySet<string>,
+): { participant: string; by: string }[] {
+  const out: { participant: string; by: string }[] = [];
+  for (const e of own.entries) {
+    if (!u2.has(e.participant) || inU3.has(`${e.participant}/${toHex0x(e.inputHash)}`)) continue;
+    const lacking = cited.filter((v) => !v.entries.some((x) => x.participant === e.participant && bytesEqual(x.inputHash, e.inputHash)));
+    if (lacking.length === 1) out.push({ participant: e.participant, by: lacking[0]!.member });
+  }
+  return out;
 }
 
 /**

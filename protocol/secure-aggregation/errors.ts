@@ -42,7 +42,10 @@ export type SecAggErrorCode =
   | 'SECAGG_CANNOT_FOLLOW'
   /** Fewer committee members than the threshold can take part. */
   | 'SECAGG_TOO_FEW_COMMITTEE'
-  /** Fewer views than the threshold to propose from. */
+  /**
+   * Fewer views than the threshold to propose from, or (`fields.reason` 'omission-by-one-view',
+   * F26) no t of them whose lock leaves out only inputs that ≥ 2 of them lack.
+   */
   | 'SECAGG_TOO_FEW_VIEWS'
   /** Fewer shares than the threshold, or no subset of them reconstructs a committed secret. */
   | 'SECAGG_TOO_FEW_SHARES'

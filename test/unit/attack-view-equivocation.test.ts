@@ -8,7 +8,10 @@
  * are not proven equivocators prove it can never reach t; leaders never cite a proven
  * equivocator; and a lock whose content follows from other members' views is endorsed anyway.
  * Each schedule ends with the exact sum — or, for the one schedule that still stalls, with
- * nothing revealed.
+ * nothing revealed. Since F26 (refuse a lock that leaves out an input of one's own View which
+ * every cited View but one carries) the holders of the omitting version refuse it too unless
+ * their own Views lack the victim; the release schedules therefore have the victim's input late
+ * at those members (`late`).
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -45,6 +48,14 @@ interface Setup {
    * `deliverRest` delivers the withheld views. Without a delay every honest member refuses X.
    */
   readonly withhold?: readonly number[];
+  /**
+   * Positions the victim's input reached late: their own Views lack it, and those Views reach the
+   * other honest members only with `deliverRest` (gossip delay). Since F26 a member refuses a lock
+   * that leaves out an input of its own View which every cited View but one carries, so a lock
+   * citing M's omitting version is endorsed only by members whose own View lacks the victim too:
+   * these schedules exercise the release (F7) with such members.
+   */
+  readonly late?: readonly number[];
 }
 
 function equivocatingRound(s: Setup) {
@@ -52,7 +63,16 @@ function equivocatingRound(s: Setup) {
   shareKeys(r);
   const ks = certifyKeySet(r);
   maskInputs(r, ks, r.parties);
-  const views = r.committee.map((id) => signView(r, id));
+  const isLate = (k: number) => s.late?.includes(k) === true;
+  const views = r.committee.map((id, k) =>
+    isLate(k)
+      ? signView(
+          r,
+          id,
+          r.parties.filter((q) => q !== VICTIM),
+        )
+      : signView(r, id),
+  );
   const M = r.committee[0]!;
   const full = views[0]!.view;
   const entries = full.entries.filter((e) => e.participant !== VICTIM);
@@ -66,13 +86,17 @@ function equivocatingRound(s: Setup) {
   const withheld = (k: number) => s.withhold?.includes(k) === true;
   for (const id of honest) {
     const k = r.committee.indexOf(id);
-    if (!withheld(k)) for (const v of views.slice(1)) if (v.sender !== id) r.members.get(id)!.addView(v);
+    if (!withheld(k))
+      for (const v of views.slice(1)) if (v.sender !== id && !isLate(r.committee.indexOf(v.sender))) r.members.get(id)!.addView(v);
     const mine: ViewMsg = { ...views[0]!, view: s.shownOmitting.includes(k) ? omitting : full };
     r.members.get(id)!.addView(wire(mine));
   }
   // M leads turn 0 and cites one of its versions with four honest views.
   const cited = s.cites === 'omitting' ? omitting : full;
-  const honestViews = views.slice(1, 5).map((v) => v.view);
+  // The first four honest views that carry the victim, then late ones if fewer do.
+  const honestViews = [...views.slice(1).filter((_, i) => !isLate(i + 1)), ...views.slice(1).filter((_, i) => isLate(i + 1))]
+    .slice(0, 4)
+    .map((v) => v.view);
   const u2 = ks.proposal.shared;
   const u3 = u2.filter((p) => cited.entries.some((e) => e.participant === p));
   const x: ProposalMsg = {
@@ -89,8 +113,10 @@ function equivocatingRound(s: Setup) {
   const deliverRest = () => {
     for (const id of honest) {
       const m = r.members.get(id)!;
-      if (withheld(r.committee.indexOf(id)))
-        for (const v of views.slice(1)) if (v.sender !== id && !x.views.some((c) => c.member === v.sender)) m.addView(v);
+      for (const v of views.slice(1)) {
+        if (v.sender === id || x.views.some((c) => c.member === v.sender)) continue;
+        if (withheld(r.committee.indexOf(id)) || isLate(r.committee.indexOf(v.sender))) m.addView(v);
+      }
     }
   };
   return { r, M, honest, x: wire(x), deliverRest };
@@ -144,44 +170,76 @@ function unmaskAt(r: Round, m: SecAggCommitteeMember, members: readonly string[]
 }
 
 describe('attack F7: a member that signs two different Views', () => {
-  it('2/4 split, the lock cites the version that omits the victim: its 4 refusals release it, the next leader locks the honest views, exact sum', () => {
+  it('since F26, 2/4 split with the other views delayed: the holders of the omitting version refuse it too (omission-by-one-view), no release needed, the next lock keeps the victim', () => {
     const { r, M, honest, x, deliverRest } = equivocatingRound({ shownOmitting: [1, 2], cites: 'omitting', withhold: [1, 2] });
-    // M withholds its own endorsement. Positions 1–2 (hold the cited version) endorse; 3–6 refuse.
+    // Positions 1–2 hold only the cited views: four carry the victim (< t, F12 quiet), but every
+    // cited view but M's carries it, so the omission is one view's choice (F26).
     const first = offer(r, honest, x);
-    expect(first.ends.map((e) => e.sender)).toEqual(r.committee.slice(1, 3));
-    expect(first.refused).toEqual(Object.fromEntries(r.committee.slice(3).map((id) => [id, 'SECAGG_EQUIVOCATION'])));
-    const out = exchange(r, honest, first.ends);
-    const refusals = out.filter((o): o is LockRefuseMsg => o.kind === SecAggKind.LockRefuse);
-    expect(refusals.map((o) => o.sender)).toEqual(r.committee.slice(3));
-    expect(refusals.every((o) => o.evidence.length === 2 && o.evidence[0]!.member === M)).toBe(true);
-    // 4 refusals ≥ m − t + max(c − p, 0) + 1 = 2 + (2 − 1) + 1 (c = 2t − m − 1 = 2; p = 1: M is a
-    // proven equivocator): released.
+    expect(first.ends).toEqual([]);
+    expect(first.refused).toEqual(
+      Object.fromEntries([
+        ...r.committee.slice(1, 3).map((id) => [id, 'SECAGG_BAD_PROPOSAL']),
+        ...r.committee.slice(3).map((id) => [id, 'SECAGG_EQUIVOCATION']),
+      ]),
+    );
     for (const id of r.committee.slice(1, 3)) {
-      const m = r.members.get(id)!;
-      expect(m.provenEquivocators).toEqual([M]);
-      expect(m.endorsedLockDigest).toBeUndefined();
-      expect(m.lockCertificate()).toBeUndefined();
+      const e = r.members.get(id)!.evidence.at(-1)!;
+      expect(e.fields.reason).toBe('omission-by-one-view');
+      expect(e.fields.participants).toEqual([VICTIM]);
+      expect(e.fields.omittedBy).toEqual([M]);
     }
-    // Turn 1's leader (position 1) proposes once the delayed views arrived; it cites no view of M.
+    const out = exchange(r, honest, first.ends);
+    expect(out.filter((o) => o.kind === SecAggKind.LockRefuse).map((o) => o.sender)).toEqual(honest);
     deliverRest();
     const y = wire(r.members.get(r.committee[1]!)!.proposeLock(1));
     expect(y.views.map((v) => v.member)).not.toContain(M);
     expect(y.survivors).toContain(VICTIM);
     const second = offer(r, honest, y);
-    // 3–6 endorse directly; 1–2 endorse through a LockRelease carrying the refusals.
-    expect(second.ends.map((e) => e.sender)).toEqual(r.committee.slice(3));
+    expect(second.ends).toHaveLength(6);
+    exchange(r, honest, second.ends);
+    const { u3 } = unmaskAt(r, r.members.get(r.committee[3]!)!, honest);
+    expect(u3).toEqual(r.parties);
+  });
+
+  it('1/5 split, the victim late at position 1 (its View lacks it, delayed to the others), the lock cites the version that omits it: 2–6 refuse, their 5 refusals release 1, the next leader locks everyone, exact sum', () => {
+    const { r, M, honest, x, deliverRest } = equivocatingRound({ shownOmitting: [1], cites: 'omitting', withhold: [1], late: [1] });
+    // M withholds its own endorsement. Position 1 (holds the cited version; its own View lacks the
+    // victim, so F26 is quiet there) endorses; 2–6 (hold M's full version) refuse.
+    const first = offer(r, honest, x);
+    expect(first.ends.map((e) => e.sender)).toEqual(r.committee.slice(1, 2));
+    expect(first.refused).toEqual(Object.fromEntries(r.committee.slice(2).map((id) => [id, 'SECAGG_EQUIVOCATION'])));
+    const out = exchange(r, honest, first.ends);
+    const refusals = out.filter((o): o is LockRefuseMsg => o.kind === SecAggKind.LockRefuse);
+    expect(refusals.map((o) => o.sender)).toEqual(r.committee.slice(2));
+    expect(refusals.every((o) => o.evidence.length === 2 && o.evidence[0]!.member === M)).toBe(true);
+    // 5 refusals ≥ m − t + max(c − p, 0) + 1 = 2 + (2 − 1) + 1 (c = 2t − m − 1 = 2; p = 1: M is a
+    // proven equivocator): released.
+    const m1 = r.members.get(r.committee[1]!)!;
+    expect(m1.provenEquivocators).toEqual([M]);
+    expect(m1.endorsedLockDigest).toBeUndefined();
+    expect(m1.lockCertificate()).toBeUndefined();
+    // Turn 1's leader (position 1) proposes once the delayed views arrived; it cites no view of M
+    // and, since five honest Views carry the victim (≥ t), keeps it.
+    deliverRest();
+    const y = wire(m1.proposeLock(1));
+    expect(y.views.map((v) => v.member)).not.toContain(M);
+    expect(y.survivors).toContain(VICTIM);
+    const second = offer(r, honest, y);
+    // 2–6 endorse directly; 1 endorses through a LockRelease carrying the refusals.
+    expect(second.ends.map((e) => e.sender)).toEqual(r.committee.slice(2));
     expect(second.refused).toEqual({});
     const out2 = exchange(r, honest, second.ends);
     const releases = out2.filter((o): o is LockReleaseMsg => o.kind === SecAggKind.LockRelease);
-    expect(releases.map((o) => o.sender)).toEqual(r.committee.slice(1, 3));
-    expect(releases.every((o) => o.refusals.map((f) => f.member).join() === r.committee.slice(3).join())).toBe(true);
+    expect(releases.map((o) => o.sender)).toEqual(r.committee.slice(1, 2));
+    // It released as the quorum's fourth refusal arrived (2–5, in delivery order).
+    expect(releases.every((o) => o.refusals.map((f) => f.member).join() === r.committee.slice(2, 6).join())).toBe(true);
     // One lock certified everywhere (six endorsers), and it is Y.
     for (const id of honest) expect(r.members.get(id)!.lockCertificate()?.signers).toEqual(honest);
     const { u3, reveals } = unmaskAt(r, r.members.get(r.committee[4]!)!, honest);
     expect(u3).toEqual(r.parties);
     expect(reveals).toHaveLength(6);
     // Nobody revealed for X.
-    expect(reveals.every((rv) => rv.proposal.join() === r.members.get(r.committee[1]!)!.followedDigest!.join())).toBe(true);
+    expect(reveals.every((rv) => rv.proposal.join() === m1.followedDigest!.join())).toBe(true);
   });
 
   it('3/3 split with every honest view delivered (F12 lock rule): the holders of the omitting version refuse X too — no stall, the next leader locks everyone, exact sum', () => {
@@ -219,16 +277,27 @@ describe('attack F7: a member that signs two different Views', () => {
     expect(u3).toEqual(r.parties);
   });
 
-  it('still stalls (documented): 3/3 split with the other honest views delayed for 1–3 — 3 refusals cannot release (one refuser could be a second active member), nothing is certified, nothing revealed', () => {
-    const { r, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting', withhold: [1, 2, 3] });
+  it('still stalls (documented): 3/3 split, the victim late at 1–3 and their Views delayed to 4–6 — 3 refusals cannot release (one refuser could be a second active member), nothing is certified, nothing revealed', () => {
+    const { r, honest, x, deliverRest } = equivocatingRound({
+      shownOmitting: [1, 2, 3],
+      cites: 'omitting',
+      withhold: [1, 2, 3],
+      late: [1, 2, 3],
+    });
     const first = offer(r, honest, x);
     expect(first.ends).toHaveLength(3);
     exchange(r, honest, first.ends);
     for (const id of r.committee.slice(1, 4)) expect(r.members.get(id)!.endorsedLockDigest).toBeDefined();
+    // Once the delayed Views arrive, three honest Views of six lack the victim: every lock of
+    // honest Views drops it (it is missing from ≥ 2 cited, F26), which is X's content — the digest
+    // 4–6 promised never to endorse, and 1–3 already did. (Before F26 the same split without the
+    // late input stalled the same way: 3 endorsements each, no release.)
+    deliverRest();
     const y = r.members.get(r.committee[4]!)!.proposeLock(4);
+    expect(y.dropped).toEqual([VICTIM]);
     const second = offer(r, honest, y);
-    expect(second.ends).toHaveLength(3);
-    expect(new Set(Object.values(second.refused))).toEqual(new Set(['SECAGG_CONFLICTING_PROPOSAL']));
+    expect(second.ends).toEqual([]);
+    expect(second.refused).toEqual(Object.fromEntries(r.committee.slice(4).map((id) => [id, 'SECAGG_CONFLICTING_PROPOSAL'])));
     exchange(r, honest, second.ends);
     for (const id of honest) {
       expect(r.members.get(id)!.lockCertificate()).toBeUndefined();
@@ -238,12 +307,19 @@ describe('attack F7: a member that signs two different Views', () => {
 
   it('why 3 refusals are not enough at (7, 5): a second active member refuses the lock, then endorses it late — it is certified alone and only its endorsers reveal', () => {
     // F14 (red team H10): with the quorum for c = maliciousMembers = 1 (3 refusals), 1–3 would
-    // release X and endorse Y with 4–5 (Y certified), and the late endorsements of M and position 6
-    // would certify X as well: two locks. With c = 2t − m − 1 = 2 (4 refusals) nobody releases.
-    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2, 3], cites: 'omitting', withhold: [1, 2, 3] });
+    // release X and could endorse another lock with 4–5 (certified), and the late endorsements of M
+    // and position 6 would certify X as well: two locks. With c = 2t − m − 1 = 2 (4 refusals) nobody
+    // releases. (The victim is late at 1–3 so that, since F26, they endorse X at all.)
+    const { r, M, honest, x, deliverRest } = equivocatingRound({
+      shownOmitting: [1, 2, 3],
+      cites: 'omitting',
+      withhold: [1, 2, 3],
+      late: [1, 2, 3],
+    });
     const second = r.committee[6]!; // active too: it refuses X (with evidence), then endorses it
     const first = offer(r, honest, x);
     exchange(r, honest, first.ends);
+    deliverRest();
     const y = r.members.get(r.committee[4]!)!.proposeLock(4);
     const others = honest.filter((id) => id !== second);
     const ys = offer(r, others, y);
@@ -267,7 +343,7 @@ describe('attack F7: a member that signs two different Views', () => {
   });
 
   it('a release needs refusals by members that are not proven equivocators; a release message with too few refusals is refused', () => {
-    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2], cites: 'omitting', withhold: [1, 2] });
+    const { r, M, honest, x } = equivocatingRound({ shownOmitting: [1, 2], cites: 'omitting', withhold: [1, 2], late: [1, 2] });
     const first = offer(r, honest, x);
     const xDigest = first.ends[0]!.digest;
     const m1 = r.members.get(r.committee[1]!)!;

@@ -90,6 +90,12 @@ export interface CommitteeRoleState {
   readonly refusedInputs: Set<string>;
   viewAt?: number;
   readonly proposedLockTurns: Set<number>;
+  /**
+   * The turn whose lock this member could not propose for want of views (SECAGG_TOO_FEW_VIEWS,
+   * e.g. F26: no t views that leave out only inputs ≥ 2 of them lack) and how many views it held:
+   * it tries again in that turn once it holds more.
+   */
+  lockRetry?: { readonly turn: number; readonly views: number };
   /** At most one published lock proposal per member per round (a second is equivocation to every inbox). */
   lockPublished: boolean;
   /** The lock (bytes32 hex) whose charge this member asked for (`charge-lock`), and when. */
@@ -452,6 +458,7 @@ function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
       cfg.committee[turn % cfg.committee.length] === cfg.self &&
       !s.lockPublished &&
       !s.proposedLockTurns.has(turn) &&
+      !(s.lockRetry?.turn === turn && member.viewCount <= s.lockRetry.views) &&
       member.viewCount >= cfg.threshold &&
       member.endorsedLockDigest === undefined
     ) {
@@ -465,8 +472,14 @@ function lock(s: CommitteeRoleState, c: StageContext): number | 'next' {
         // views still to come, a short view (a member that holds few shares: its prekey state was
         // lost, shares to it did not open) may be what broke it: try again as views arrive.
         if (e.code === 'SECAGG_FLOOR' && member.viewCount >= cfg.committee.length) throw e;
-        if (e.code === 'SECAGG_FLOOR') s.proposedLockTurns.delete(turn);
         out.count(e.code, { step: 'propose', error: e.message });
+        // Too few views (under one key set, or to cite t without a one-view omission, F26): nothing
+        // is proposed; another view in this turn may make a lock possible.
+        // A floor broken while views are still missing is retried the same way.
+        if (e.code === 'SECAGG_TOO_FEW_VIEWS' || e.code === 'SECAGG_FLOOR') {
+          s.proposedLockTurns.delete(turn);
+          s.lockRetry = { turn, views: member.viewCount };
+        }
       }
       if (proposal !== undefined) {
         s.lockPublished = true;
