@@ -80,7 +80,7 @@ describe('coalesced TCP writes', () => {
     expect(corked.size).toBeGreaterThanOrEqual(2);
     // The listener registers its side once its upgrade completes.
     await vi.waitFor(() => expect(b.getConnections(a.peerId).length).toBeGreaterThan(0), { timeout: 60_000, interval: 20 });
-  });
+  }, 180_000);
 
   it('yamux: an established stream skips the update while half its window is open, sends it after; flags and pauses go through', () => {
     const sent: string[] = [];
