@@ -110,7 +110,8 @@ export interface LockChargerComponents extends CommitteeSignaturesComponents {
  * `eth_call` (CALL_EXCEPTION); FedmeshFederation always reverts with a custom error.
  */
 function transient(e: unknown): boolean {
-  if (!(e instanceof FedmeshError)) return false;
+  // Not a classified chain error (e.g. "nonce too low" on broadcast): no answer either (F36).
+  if (!(e instanceof FedmeshError)) return true;
   if (e.code === 'CHAIN_UNAVAILABLE' || e.code === 'CHAIN_RETRY_EXHAUSTED') return true;
   const f = e.fields as { data?: unknown; errorName?: unknown };
   return e.code === 'CHAIN_REVERTED' && f.data === undefined && f.errorName === undefined;
@@ -217,7 +218,9 @@ export class LockCharger {
       if (headOpen && onChain === undefined) return undefined;
       const sure = fed.getRoundConfirmed === undefined ? head : await fed.getRoundConfirmed(round);
       if (sure?.chargedHash !== undefined) return landed(sure.chargedHash);
-      if (sure?.status !== 'open' && !headOpen && onChain === undefined) {
+      // Closed only on the confirmed view's own word: a view from before the round opened (a
+      // round opened and aborted within the confirmation depth) is no answer (red team F37).
+      if ((sure?.status === 'aborted' || sure?.status === 'finalized') && !headOpen && onChain === undefined) {
         return refuse('CHAIN_ROUND_NOT_OPEN', `round ${round} is ${head?.status ?? 'unknown'}, not open`);
       }
       return undefined;

@@ -127,7 +127,7 @@ describe('F30: a member does not give up on an unconfirmed abort', () => {
   // opened and aborted within the confirmation depth (a finalize window shorter than
   // confirmations × block time; or the open and the abort in consecutive blocks) is then given up
   // on an unconfirmed abort, F30 again.
-  it.fails('the same when the abort came in the block right after the opening (confirmed view: no round yet): still "charged"', async () => {
+  it('the same when the abort came in the block right after the opening (confirmed view: no round yet): still "charged"', async () => {
     expect(await answerAfterSwappedAbort(true)).toMatchObject({ charged: true });
   }, 120_000);
 });

@@ -91,7 +91,7 @@ describe('F34: a failed gas estimate is not the contract refusing the charge', (
   // into the refusal CHARGE_FAILED: no reveal, for good). A broadcast answered "nonce too low"
   // (ethers NONCE_EXPIRED: a nonce race with the member's own queue, or a node that saw the
   // transaction through another path) is no answer from the contract either.
-  it.fails('one "nonce too low" answer to the charge broadcast, then the charge lands: the submitter still answers "charged" (reveals)', async () => {
+  it('one "nonce too low" answer to the charge broadcast, then the charge lands: the submitter still answers "charged" (reveals)', async () => {
     // Safe (F21's rule): the chain charged exactly this lock's U_3, so the member reveals.
     // Today: `charge` rejects with ethers' NONCE_EXPIRED (the driver's CHARGE_FAILED refusal).
     expect(await submitterAnswer('send', 'nonce too low')).toMatchObject({ charged: true });
