@@ -11,10 +11,10 @@
  * colluding neighbour j knows s_{v,j} (red team F23's argument). The default K
  * (`maskingDegreeFor`, config.ts) is computed for γ = 1/5 of the members corrupt, and G1's own
  * text for the graph says so ("for ≤ 1/5 corrupt members"); the "holds against" column does not.
- * H-perf makes the graph the node's default this session (round-driver.ts: a graph source for
- * every node round, degree 'auto'): every federation of ≥ 58 members then runs under γ ≤ 1/5
- * without a word in the coalition column, whose readers (hospitals deciding whom to federate
- * with) read "any number".
+ * Making the graph the node's default was measured this session and not done, for this reason;
+ * G1's coalition column now reads "any number of participants on the complete graph (the
+ * default); with the SecAgg+ graph, colluding participants up to 1/5 of the members". The tests
+ * below hold the opt-in graph to that stated bound and show what lies beyond it.
  *
  * Computed, not sampled (exact hypergeometric, positions a uniform permutation independent of
  * who colludes, as attack-masking-graph.test.ts): EVERY member takes part and nobody drops out —
@@ -37,7 +37,7 @@ function log2ExpectedExposed(n: number, k: number, colluding: number): number {
   return Math.log2(honest) + (lnChoose(n - 1 - k, honest - 1) - lnChoose(n - 1, honest - 1)) / Math.LN2;
 }
 
-describe('F35: G1 "plus any number of participants" with the default masking degree', () => {
+describe("F35: G1's participant coalition with the opt-in SecAgg+ masking degree", () => {
   it('control: the complete graph (K = n − 1) exposes nobody short of n − 1 colluders', () => {
     for (const n of [256, 1024]) expect(log2ExpectedExposed(n, n - 1, Math.floor(0.9 * n))).toBe(Number.NEGATIVE_INFINITY);
   });
@@ -48,13 +48,20 @@ describe('F35: G1 "plus any number of participants" with the default masking deg
     expect(maskingDegreeFor(SECAGG_DEFAULTS, 1024, 1024)).toBe(66);
   });
 
-  it.fails('everyone present, 80% of the participants colluding: an exposed honest survivor is ≤ 2^−40 likely per round', () => {
-    // Measured: 2^−17.5 per round at 256 members (K = 62), 2^−14.3 at 1024 (K = 66); at 2/3
+  it("within G1's stated bound (≤ 1/5 of the members colluding) an exposed honest survivor is ≤ 2^−40 likely per round", () => {
+    for (const n of [256, 1024]) {
+      const k = maskingDegreeFor(SECAGG_DEFAULTS, n, n);
+      expect(log2ExpectedExposed(n, k, Math.floor(0.2 * n))).toBeLessThanOrEqual(-40);
+    }
+  });
+
+  it('beyond it (80% colluding) the opt-in graph exposes honest inputs: why the complete graph stays the default', () => {
+    // Computed: 2^−17.5 per round at 256 members (K = 62), 2^−14.3 at 1024 (K = 66); at 2/3
     // colluding 2^−36.6 and 2^−31.8; at 90%, 2^−5.9 and 2^−3.7 — about one round in 60 (256) or
     // 13 (1024) exposes an honest input. With the complete graph: never (control above).
     for (const n of [256, 1024]) {
       const k = maskingDegreeFor(SECAGG_DEFAULTS, n, n);
-      expect(log2ExpectedExposed(n, k, Math.floor(0.8 * n))).toBeLessThanOrEqual(-40);
+      expect(log2ExpectedExposed(n, k, Math.floor(0.8 * n))).toBeGreaterThan(-40);
     }
   });
 });
