@@ -174,7 +174,7 @@ describe('two studies continue one budget through a relay predecessor (F16)', ()
         const e = await lineage(s.address);
         expect(e?.code).toBe('NODE_STUDY_LINEAGE_UNTRUSTED');
         expect(e?.fields).toMatchObject({ study: s.address });
-        expect((e?.fields as { findings: { code: string; study: string }[] }).findings).toContainEqual({
+        expect((e?.fields as { findings?: { code: string; study: string }[] } | undefined)?.findings).toContainEqual({
           code: 'STUDY_NOT_FEDERATION',
           study: relay,
         });
