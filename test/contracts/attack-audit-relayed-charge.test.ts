@@ -20,7 +20,6 @@
  * Real contract on in-process Hardhat served over HTTP for the auditor; the forwarder is compiled
  * in the test with the solc-js the project already uses (as attack-study-fork does).
  */
-import { createRequire } from 'node:module';
 import { ContractFactory } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAudit } from '../../node/audit/run.js';
@@ -41,9 +40,7 @@ import {
   signerOf,
   writeAuditDeployment,
 } from './federation-fixture.js';
-
-/** solc-js, the compiler hardhat.config.ts uses (no type declarations ship with it). */
-const solc = createRequire(import.meta.url)('solc') as { compile(input: string): string };
+import { compileContract } from './solc-fixture.js';
 
 /** Anyone's forwarder: calls `to` with `data`, bubbling a revert. */
 const FORWARDER_SOURCE = `// SPDX-License-Identifier: Apache-2.0
@@ -65,24 +62,7 @@ contract Forwarder {
     }
 }`;
 
-function compileForwarder(): { abi: unknown[]; bytecode: string } {
-  const out = JSON.parse(
-    solc.compile(
-      JSON.stringify({
-        language: 'Solidity',
-        sources: { 'Forwarder.sol': { content: FORWARDER_SOURCE } },
-        settings: { outputSelection: { '*': { Forwarder: ['abi', 'evm.bytecode.object'] } } },
-      }),
-    ),
-  ) as {
-    contracts: { 'Forwarder.sol': { Forwarder: { abi: unknown[]; evm: { bytecode: { object: string } } } } };
-    errors?: { severity: string; message: string }[];
-  };
-  const errors = (out.errors ?? []).filter((e) => e.severity === 'error');
-  if (errors.length > 0) throw new Error(errors.map((e) => e.message).join('\n'));
-  const c = out.contracts['Forwarder.sol'].Forwarder;
-  return { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
-}
+const compileForwarder = (): { abi: unknown[]; bytecode: string } => compileContract('Forwarder', FORWARDER_SOURCE);
 
 let chain: InProcessChain;
 let node: LocalChainNode;
@@ -99,31 +79,37 @@ afterAll(async () => {
 /** An outsider: a chain account that is no member and holds no role. */
 const GRIEFER = 9;
 
+/**
+ * A fresh federation's round 1 as the gossip carries it: t committee signatures over the charge
+ * and over the record, the participants' entry signatures, and the griefer's forwarder deployed.
+ */
+async function publicRound() {
+  const fed = await deployFed(chain, { m: 3, t: 2 });
+  const { round, committee } = await openNext(chain, fed);
+  const rec = recordFor(chain, round, INITIAL, [1, 2]);
+  const charge = chargeFor(rec);
+  const signers = committee.slice(0, 2);
+  const chargeSigs = await Promise.all(signers.map((i) => signCharge(signerOf(chain, i), fed.address, charge)));
+  const recordSigs = await Promise.all(signers.map((i) => sign(signerOf(chain, i), fed.address, rec)));
+  const entries = await entrySigs(chain, fed.address, rec);
+  const { abi, bytecode } = compileForwarder();
+  const forwarder = await new ContractFactory(abi as never, bytecode, signerOf(chain, GRIEFER)).deploy();
+  await forwarder.waitForDeployment();
+  const chargeCall = (sigs: readonly string[]) =>
+    FED_IFACE.encodeFunctionData('chargeRound', [round, charge.lock, toChargeValue(charge).participants, entries, sigs]);
+  const finalizeCall = (sigs: readonly string[]) => FED_IFACE.encodeFunctionData('finalizeRound', [toTypedValue(rec), [], sigs]);
+  const send = async (fn: string, ...args: unknown[]): Promise<void> => {
+    await (await forwarder.getFunction(fn).send(...args)).wait();
+  };
+  return { fed, rec, charge, chargeSigs, recordSigs, chargeCall, finalizeCall, send };
+}
+
 describe('F33: the audit of an honest round does not depend on who carried its signatures', () => {
   it('an outsider lands the charge and the record through its own forwarder: the audit reports no error', async () => {
-    const fed = await deployFed(chain, { m: 3, t: 2 });
-    const { round, committee } = await openNext(chain, fed);
-    const rec = recordFor(chain, round, INITIAL, [1, 2]);
-    const charge = chargeFor(rec);
-    // What the gossip carries: t committee signatures over the charge and over the record, and
-    // the participants' entry signatures with their masked inputs.
-    const signers = committee.slice(0, 2);
-    const chargeSigs = await Promise.all(signers.map((i) => signCharge(signerOf(chain, i), fed.address, charge)));
-    const recordSigs = await Promise.all(signers.map((i) => sign(signerOf(chain, i), fed.address, rec)));
-    const entries = await entrySigs(chain, fed.address, rec);
-
-    const { abi, bytecode } = compileForwarder();
-    const forwarder = await new ContractFactory(abi as never, bytecode, signerOf(chain, GRIEFER)).deploy();
-    await forwarder.waitForDeployment();
-    const forward = async (data: string): Promise<void> => {
-      const tx = await forwarder.getFunction('forward').send(fed.address, data);
-      await tx.wait();
-    };
+    const { fed, chargeSigs, recordSigs, chargeCall, finalizeCall, send } = await publicRound();
     // Front-running the committee's submitters with the very same arguments.
-    await forward(
-      FED_IFACE.encodeFunctionData('chargeRound', [round, charge.lock, toChargeValue(charge).participants, entries, chargeSigs]),
-    );
-    await forward(FED_IFACE.encodeFunctionData('finalizeRound', [toTypedValue(rec), [], recordSigs]));
+    await send('forward', fed.address, chargeCall(chargeSigs));
+    await send('forward', fed.address, finalizeCall(recordSigs));
 
     const report = await runAudit({ rpc: node.url, deployment: writeAuditDeployment(fed, node.chainId) });
     expect(report.rounds.map((r) => [r.status, r.chargedBlock !== undefined])).toEqual([['finalized', true]]);
@@ -134,54 +120,22 @@ describe('F33: the audit of an honest round does not depend on who carried its s
   }, 180_000);
 
   it("a decoy call with the same arguments and an outsider's signatures ahead of the real one: the audit verifies the real one", async () => {
-    const fed = await deployFed(chain, { m: 3, t: 2 });
-    const { round, committee } = await openNext(chain, fed);
-    const rec = recordFor(chain, round, INITIAL, [1, 2]);
-    const charge = chargeFor(rec);
-    const signers = committee.slice(0, 2);
-    const chargeSigs = await Promise.all(signers.map((i) => signCharge(signerOf(chain, i), fed.address, charge)));
-    const recordSigs = await Promise.all(signers.map((i) => sign(signerOf(chain, i), fed.address, rec)));
-    const entries = await entrySigs(chain, fed.address, rec);
+    const { fed, rec, charge, chargeSigs, recordSigs, chargeCall, finalizeCall, send } = await publicRound();
     // The decoys: valid signatures, by accounts that are not on the committee.
     const outsiders = [GRIEFER, GRIEFER - 1];
     const decoyCharge = await Promise.all(outsiders.map((i) => signCharge(signerOf(chain, i), fed.address, charge)));
     const decoyRecord = await Promise.all(outsiders.map((i) => sign(signerOf(chain, i), fed.address, rec)));
-
-    const { abi, bytecode } = compileForwarder();
-    const forwarder = await new ContractFactory(abi as never, bytecode, signerOf(chain, GRIEFER)).deploy();
-    await forwarder.waitForDeployment();
-    const forward = async (decoy: string, data: string): Promise<void> => {
-      const tx = await forwarder.getFunction('forwardWithDecoy').send(fed.address, decoy, data);
-      await tx.wait();
-    };
-    const chargeArgs = (sigs: string[]) => [round, charge.lock, toChargeValue(charge).participants, entries, sigs];
-    await forward(
-      FED_IFACE.encodeFunctionData('chargeRound', chargeArgs(decoyCharge)),
-      FED_IFACE.encodeFunctionData('chargeRound', chargeArgs(chargeSigs)),
-    );
-    await forward(
-      FED_IFACE.encodeFunctionData('finalizeRound', [toTypedValue(rec), [], decoyRecord]),
-      FED_IFACE.encodeFunctionData('finalizeRound', [toTypedValue(rec), [], recordSigs]),
-    );
+    await send('forwardWithDecoy', fed.address, chargeCall(decoyCharge), chargeCall(chargeSigs));
+    await send('forwardWithDecoy', fed.address, finalizeCall(decoyRecord), finalizeCall(recordSigs));
     const report = await runAudit({ rpc: node.url, deployment: writeAuditDeployment(fed, node.chainId) });
     expect(report.rounds.map((r) => r.status)).toEqual(['finalized']);
     expect(report.findings.filter((f) => f.severity === 'error' && f.code !== 'PEER_PROOF_INVALID')).toEqual([]);
   }, 180_000);
 
   it("residual: a call run from the forwarder's storage is in no calldata: SIGNATURES_UNAVAILABLE stays an error", async () => {
-    const fed = await deployFed(chain, { m: 3, t: 2 });
-    const { round, committee } = await openNext(chain, fed);
-    const rec = recordFor(chain, round, INITIAL, [1, 2]);
-    const charge = chargeFor(rec);
-    const signers = committee.slice(0, 2);
-    const chargeSigs = await Promise.all(signers.map((i) => signCharge(signerOf(chain, i), fed.address, charge)));
-    const entries = await entrySigs(chain, fed.address, rec);
-    const { abi, bytecode } = compileForwarder();
-    const forwarder = await new ContractFactory(abi as never, bytecode, signerOf(chain, GRIEFER)).deploy();
-    await forwarder.waitForDeployment();
-    const data = FED_IFACE.encodeFunctionData('chargeRound', [round, charge.lock, toChargeValue(charge).participants, entries, chargeSigs]);
-    await (await forwarder.getFunction('store').send(data)).wait();
-    await (await forwarder.getFunction('run').send(fed.address)).wait();
+    const { fed, chargeSigs, chargeCall, send } = await publicRound();
+    await send('store', chargeCall(chargeSigs));
+    await send('run', fed.address);
     const report = await runAudit({ rpc: node.url, deployment: writeAuditDeployment(fed, node.chainId) });
     expect(report.findings.filter((f) => f.code === 'SIGNATURES_UNAVAILABLE' && f.severity === 'error').length).toBe(1);
   }, 180_000);

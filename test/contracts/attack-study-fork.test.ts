@@ -15,7 +15,6 @@
  * of the named successor); the last asserts the on-chain property (at most one study continues a
  * budget) and fails today (`it.fails`, F16 in /work/notes/redteam-findings.md).
  */
-import { createRequire } from 'node:module';
 import { ContractFactory, JsonRpcProvider } from 'ethers';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,9 +45,7 @@ import {
   view,
   writeAuditDeployment,
 } from './federation-fixture.js';
-
-/** solc-js, the compiler hardhat.config.ts uses (no type declarations ship with it). */
-const solc = createRequire(import.meta.url)('solc') as { compile(input: string): string };
+import { compileContract } from './solc-fixture.js';
 
 /** The relay: carries its target's budgets, names any caller as its successor, reports itself closed. */
 const RELAY_SOURCE = `// SPDX-License-Identifier: Apache-2.0
@@ -63,24 +60,7 @@ contract Relay {
     function carriedBudgetOf(address a) external view returns (uint256, uint256, bool) { return IStudy(target).carriedBudgetOf(a); }
 }`;
 
-function compileRelay(): { abi: unknown[]; bytecode: string } {
-  const out = JSON.parse(
-    solc.compile(
-      JSON.stringify({
-        language: 'Solidity',
-        sources: { 'Relay.sol': { content: RELAY_SOURCE } },
-        settings: { outputSelection: { '*': { Relay: ['abi', 'evm.bytecode.object'] } } },
-      }),
-    ),
-  ) as {
-    contracts: { 'Relay.sol': { Relay: { abi: unknown[]; evm: { bytecode: { object: string } } } } };
-    errors?: { severity: string; message: string }[];
-  };
-  const errors = (out.errors ?? []).filter((e) => e.severity === 'error');
-  if (errors.length > 0) throw new Error(errors.map((e) => e.message).join('\n'));
-  const c = out.contracts['Relay.sol'].Relay;
-  return { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
-}
+const compileRelay = (): { abi: unknown[]; bytecode: string } => compileContract('Relay', RELAY_SOURCE);
 
 let chain: InProcessChain;
 let node: LocalChainNode;
