@@ -578,12 +578,16 @@ describe('random schedules with one malicious member', () => {
         expect(totalSamples).toBe(u3.reduce((a, p) => a + r.counts.get(p)!, 0));
         void refusals;
       }),
-      { numRuns: Number(process.env.SECAGG_PROP_RUNS ?? 30) },
+      { numRuns: Number(process.env.SECAGG_PROP_RUNS ?? 100) },
     );
     if (process.env.SECAGG_SCHEDULE_STATS === '1')
       console.log(JSON.stringify({ ...stats, byDeviation: [...stats.byDeviation], refusals: [...stats.refusals] }));
-    // Not vacuous: most schedules certify a lock and unmask (refusals are exercised by the deviations).
-    expect(stats.unmasked).toBeGreaterThan(stats.runs / 4);
+    // Not vacuous: many schedules certify a lock and unmask (refusals are exercised by the
+    // deviations). Since F26's lock rule (an omission by one cited View is refused) a malicious
+    // member's short View more often ends the round before any reveal: 33–43 % of schedules
+    // unmasked in three 100-run samples (SECAGG_SCHEDULE_STATS=1). With 100 runs, fewer than one
+    // in 8 is ~10^-6 likely at that rate (it was one in 4 of 30 runs: an 18 % flake, seen in CI).
+    expect(stats.unmasked).toBeGreaterThan(stats.runs / 8);
   }, 120_000);
 });
 
