@@ -19,6 +19,7 @@ import type {
   FinalizeCall,
   MemberView,
 } from '../../protocol/audit/types.js';
+import { jsonSafe } from '../../protocol/audit/findings.js';
 import type { Hex32 } from '../../protocol/chain/record.js';
 import { FEDMESH_FEDERATION_INTERFACE, registryLensOf } from '../chain/federation-ethers.js';
 import { AuditError, usageError } from './errors.js';
@@ -138,8 +139,8 @@ function recordOf(r: Result): AuditRecord {
  */
 const MAX_EMBEDDED_CALLS = 1024;
 
-/** JSON with bigints as decimal strings: equality of decoded arguments. */
-const canonical = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+/** Equality of decoded arguments: JSON of the findings' bigint-safe form (protocol/audit/findings.ts). */
+const canonical = (v: unknown): string => JSON.stringify(jsonSafe(v));
 
 /**
  * Every `name` call to the federation whose ABI encoding appears inside `data` (red team F33):
@@ -191,7 +192,8 @@ async function callOf(
     if (parsed?.name !== name) return { unavailable: `the transaction calls ${parsed?.name ?? 'an unknown function'}` };
     return { args: parsed.args };
   }
-  const via = tx.to ?? 'no contract';
+  // ethers returns `to` checksummed; null is a contract creation, whose calldata may carry the call too.
+  const via = tx.to ?? 'contract creation';
   const found = embeddedCalls(tx.data, name);
   const matching = found.filter(matches);
   const chosen = matching[0] ?? found[0];
@@ -215,7 +217,7 @@ async function finalizeCallOf(source: AuditSource, txHash: string, cache: FetchC
           record: recordOf(found.args[0] as Result),
           // The participants' ParticipantEntry signatures (EIP-2098 compact), checked again by the audit (red team F11).
           ...signaturesOf(found.args, 1),
-          ...(found.via !== undefined ? { via: getAddressOr(found.via) } : {}),
+          ...(found.via !== undefined ? { via: found.via } : {}),
           ...(found.alternatives !== undefined ? { alternatives: found.alternatives.map((a) => signaturesOf(a, 1)) } : {}),
         };
   cache.calls.set(txHash, call);
@@ -239,7 +241,7 @@ async function chargeCallOf(
     kind: 'decoded',
     ...decode(found.args),
     ...signaturesOf(found.args, 3),
-    ...(found.via !== undefined ? { via: getAddressOr(found.via) } : {}),
+    ...(found.via !== undefined ? { via: found.via } : {}),
     ...(found.alternatives !== undefined ? { alternatives: found.alternatives.map((a) => signaturesOf(a, 3)) } : {}),
   };
 }
@@ -249,14 +251,6 @@ const signaturesOf = (args: Result, at: number): { entrySignatures: { r: string;
   entrySignatures: [...(args[at] as Result)].map((e: Result) => ({ r: String(e.r), vs: String(e.vs) })),
   signatures: [...(args[at + 1] as Result)].map(String),
 });
-
-const getAddressOr = (a: string): string => {
-  try {
-    return getAddress(a);
-  } catch {
-    return a;
-  }
-};
 
 function participantsOf(list: Result): AuditParticipant[] {
   return [...list].map((p: Result) => ({ member: getAddress(String(p.member)), dpParams: BigInt(p.dpParams), spend: BigInt(p.spend) }));
